@@ -1,0 +1,299 @@
+/*
+ * jute: the ZooKeeper wire codec (used by both libznode and znoded).
+ *
+ * Jute is ZooKeeper's serialisation: big-endian int32/int64, one-byte
+ * booleans, buffers and strings as an int32 length followed by bytes (-1 is
+ * null), vectors as an int32 count followed by elements (-1 is null).  Every
+ * packet on the client port is framed by a big-endian int32 length.
+ *
+ * Two layers:
+ *  - primitives on a growable writer and a bounded reader;
+ *  - whole records: every request body and every response body of the client
+ *    protocol, in both directions, through one fat struct each
+ *    (struct zn_request, struct zn_response) tagged by opcode.
+ *
+ * Ownership on decode: strings and vectors are allocated from the reader's
+ * arena (NUL-terminated copies) and live until the arena is reset or freed;
+ * byte buffers (struct jute_buf) point into the reader's input and are
+ * borrowed until that input is released.  Decoders never allocate more than
+ * a constant times the input size, so a hostile length cannot exhaust memory.
+ *
+ * Errors: functions return 0 or ZN_MARSHALLINGERROR (or ZN_NOMEMORY).  Both
+ * reader and writer are sticky: after the first failure every further call
+ * fails, so a sequence of calls can be checked once at the end.
+ */
+#ifndef ZNODE_JUTE_H
+#define ZNODE_JUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "znode/errors.h"
+#include "znode/proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- arena: bump allocator for decoded strings and vectors ---- */
+
+struct zn_arena_block;
+struct zn_arena {
+    struct zn_arena_block *head;
+    size_t used_bytes;  /* total handed out, for limits */
+};
+
+void zn_arena_init(struct zn_arena *arena);
+/* Returns 8-byte-aligned memory owned by the arena, or NULL on ENOMEM. */
+void *zn_arena_alloc(struct zn_arena *arena, size_t size);
+/* Frees all blocks but the first and makes it empty again. */
+void zn_arena_reset(struct zn_arena *arena);
+void zn_arena_free(struct zn_arena *arena);
+
+/* ---- primitives ---- */
+
+/* A byte buffer.  len == -1 means null (distinct from empty). */
+struct jute_buf {
+    const uint8_t *data;
+    int32_t len;
+};
+
+struct jute_writer {
+    uint8_t *data;   /* malloc'd, owned by the writer */
+    size_t len;
+    size_t cap;
+    int error;       /* 0 or the first error */
+};
+
+void jute_writer_init(struct jute_writer *w);
+void jute_writer_free(struct jute_writer *w);
+/* Empties the writer, keeping its memory. */
+void jute_writer_reset(struct jute_writer *w);
+/* Hands the bytes to the caller (who frees them with free()); the writer is left empty. */
+uint8_t *jute_writer_take(struct jute_writer *w, size_t *len);
+int jute_write_int(struct jute_writer *w, int32_t v);
+int jute_write_long(struct jute_writer *w, int64_t v);
+int jute_write_bool(struct jute_writer *w, bool v);
+int jute_write_buffer(struct jute_writer *w, const void *data, int32_t len); /* len -1: null */
+int jute_write_string(struct jute_writer *w, const char *s);                 /* NULL: null */
+int jute_write_raw(struct jute_writer *w, const void *data, size_t len);
+/* Framing: begin reserves the 4-byte length and returns its offset; end fills it in. */
+size_t jute_frame_begin(struct jute_writer *w);
+int jute_frame_end(struct jute_writer *w, size_t frame_offset);
+
+struct jute_reader {
+    const uint8_t *data; /* borrowed */
+    size_t len;
+    size_t pos;
+    int error;
+    struct zn_arena *arena; /* borrowed; where strings/vectors go */
+};
+
+void jute_reader_init(struct jute_reader *r, const void *data, size_t len, struct zn_arena *arena);
+static inline size_t jute_remaining(const struct jute_reader *r) { return r->len - r->pos; }
+int jute_read_int(struct jute_reader *r, int32_t *v);
+int jute_read_long(struct jute_reader *r, int64_t *v);
+int jute_read_bool(struct jute_reader *r, bool *v);
+int jute_read_buffer(struct jute_reader *r, struct jute_buf *v);  /* borrowed from input */
+int jute_read_string(struct jute_reader *r, char **v);            /* arena copy, NUL-terminated; NULL for null */
+
+/* ---- records ---- */
+
+struct zn_id {
+    char *scheme;
+    char *id;
+};
+
+struct zn_acl {
+    int32_t perms;
+    struct zn_id id;
+};
+
+/* count == -1: a null vector. */
+struct zn_acl_vec {
+    int32_t count;
+    struct zn_acl *items;
+};
+
+struct zn_string_vec {
+    int32_t count;
+    char **items;
+};
+
+struct zn_client_info {
+    char *auth_scheme;
+    char *user;
+};
+
+int jute_write_stat(struct jute_writer *w, const struct zn_stat *s);
+int jute_read_stat(struct jute_reader *r, struct zn_stat *s);
+int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v);
+int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v);
+int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v);
+int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v);
+
+struct zn_connect_request {
+    int32_t protocol_version;
+    int64_t last_zxid_seen;
+    int32_t timeout_ms;
+    int64_t session_id;
+    struct jute_buf passwd;
+    bool read_only;
+    bool has_read_only; /* old clients omit the trailing readOnly byte */
+};
+
+struct zn_connect_response {
+    int32_t protocol_version;
+    int32_t timeout_ms;
+    int64_t session_id;
+    struct jute_buf passwd;
+    bool read_only;
+    bool has_read_only;
+};
+
+int jute_write_connect_request(struct jute_writer *w, const struct zn_connect_request *c);
+int jute_read_connect_request(struct jute_reader *r, struct zn_connect_request *c);
+int jute_write_connect_response(struct jute_writer *w, const struct zn_connect_response *c);
+int jute_read_connect_response(struct jute_reader *r, struct zn_connect_response *c);
+
+struct zn_request_header {
+    int32_t xid;
+    int32_t type;
+};
+
+struct zn_reply_header {
+    int32_t xid;
+    int64_t zxid;
+    int32_t err;
+};
+
+int jute_write_request_header(struct jute_writer *w, const struct zn_request_header *h);
+int jute_read_request_header(struct jute_reader *r, struct zn_request_header *h);
+int jute_write_reply_header(struct jute_writer *w, const struct zn_reply_header *h);
+int jute_read_reply_header(struct jute_reader *r, struct zn_reply_header *h);
+
+struct zn_watcher_event {
+    int32_t type;
+    int32_t state;
+    char *path;
+};
+
+int jute_write_watcher_event(struct jute_writer *w, const struct zn_watcher_event *e);
+int jute_read_watcher_event(struct jute_reader *r, struct zn_watcher_event *e);
+
+/*
+ * A request body, tagged by opcode.  Which fields are meaningful depends on
+ * type (the record of zookeeper.jute named in the comment):
+ *   CREATE, CREATE2, CREATECONTAINER  CreateRequest: path data acl flags
+ *   CREATETTL                         CreateTTLRequest: path data acl flags ttl
+ *   DELETE                            DeleteRequest: path version
+ *   EXISTS, GETDATA, GETCHILDREN,
+ *   GETCHILDREN2                      ...Request: path watch
+ *   SETDATA                           SetDataRequest: path data version
+ *   GETACL                            GetACLRequest: path
+ *   SETACL                            SetACLRequest: path acl version
+ *   CHECK                             CheckVersionRequest: path version
+ *   SYNC, DELETECONTAINER             path only
+ *   GETALLCHILDRENNUMBER              path only
+ *   GETEPHEMERALS                     GetEphemeralsRequest: path (prefixPath)
+ *   ADDWATCH                          AddWatchRequest: path flags(mode)
+ *   CHECKWATCHES, REMOVEWATCHES       path flags(watcher type)
+ *   AUTH                              AuthPacket: auth_type scheme auth
+ *   SETWATCHES                        SetWatches: relative_zxid watches[0..2]
+ *   SETWATCHES2                       SetWatches2: relative_zxid watches[0..4]
+ *   MULTI, MULTIREAD                  MultiHeader-framed ops[], ended by {-1, true, -1}
+ *   RECONFIG                          ReconfigRequest: joining leaving new_members config_id
+ *   PING, CLOSESESSION, WHOAMI        no body
+ */
+enum zn_watch_list {
+    ZN_WATCHES_DATA = 0,
+    ZN_WATCHES_EXIST = 1,
+    ZN_WATCHES_CHILD = 2,
+    ZN_WATCHES_PERSISTENT = 3,
+    ZN_WATCHES_PERSISTENT_RECURSIVE = 4,
+    ZN_WATCHES_KINDS = 5,
+};
+
+struct zn_request {
+    int32_t type;
+    char *path;
+    struct jute_buf data;
+    struct zn_acl_vec acl;
+    int32_t flags;   /* create mode, addWatch mode, or watcher type */
+    int32_t version;
+    int64_t ttl;
+    bool watch;
+    /* AUTH */
+    int32_t auth_type;
+    char *scheme;
+    struct jute_buf auth;
+    /* SETWATCHES, SETWATCHES2 */
+    int64_t relative_zxid;
+    struct zn_string_vec watches[ZN_WATCHES_KINDS];
+    /* MULTI, MULTIREAD */
+    int32_t op_count;
+    struct zn_request *ops;
+    /* RECONFIG */
+    char *joining;
+    char *leaving;
+    char *new_members;
+    int64_t config_id;
+};
+
+/* Encodes/decodes the body only (after the RequestHeader).  The decoder
+ * rejects unknown opcodes with ZN_UNIMPLEMENTED, and a multi whose ops nest
+ * or are not allowed in a multi with ZN_MARSHALLINGERROR. */
+int jute_write_request(struct jute_writer *w, const struct zn_request *req);
+int jute_read_request(struct jute_reader *r, int32_t type, struct zn_request *req);
+
+/*
+ * A response body, by the opcode of its request.  When the ReplyHeader's err
+ * is non-zero there is no body (except for MULTI, whose body carries the
+ * per-op results).  Fields:
+ *   CREATE, CREATECONTAINER           CreateResponse: path
+ *   CREATE2, CREATETTL                Create2Response: path stat
+ *   EXISTS, SETDATA, SETACL           stat
+ *   GETDATA                           GetDataResponse: data stat
+ *   GETACL                            GetACLResponse: acl stat
+ *   GETCHILDREN                       GetChildrenResponse: children
+ *   GETCHILDREN2                      GetChildren2Response: children stat
+ *   GETEPHEMERALS                     GetEphemeralsResponse: children
+ *   SYNC                              SyncResponse: path
+ *   GETALLCHILDRENNUMBER              number
+ *   WHOAMI                            client_info[]
+ *   RECONFIG                          GetDataResponse: data stat
+ *   MULTI, MULTIREAD                  results[]: each a response of its op's
+ *                                     type; err != 0 means an ErrorResponse
+ *                                     (type ZN_OP_ERROR on the wire)
+ *   DELETE, CHECK, PING, AUTH, SETWATCHES, ADDWATCH, REMOVEWATCHES,
+ *   CHECKWATCHES, CLOSESESSION        no body
+ * For MULTIREAD, a failed getData/getChildren is an ErrorResponse in place.
+ */
+struct zn_response {
+    int32_t type;
+    int32_t err;     /* per-op error inside a multi */
+    char *path;
+    struct jute_buf data;
+    struct zn_stat stat;
+    struct zn_string_vec children;
+    struct zn_acl_vec acl;
+    int32_t number;
+    int32_t client_info_count;
+    struct zn_client_info *client_info;
+    int32_t result_count;
+    struct zn_response *results;
+};
+
+int jute_write_response(struct jute_writer *w, const struct zn_response *resp);
+int jute_read_response(struct jute_reader *r, int32_t type, struct zn_response *resp);
+
+/* True for opcodes that change state (must go through the write path). */
+bool zn_op_is_write(int32_t type);
+/* "create", "getData", ...: for logs and 4-letter words. */
+const char *zn_op_name(int32_t type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
