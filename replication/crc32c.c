@@ -1,0 +1,108 @@
+/*
+ * CRC32C for the store's records.  Owns the lookup tables (built once, on
+ * first use, under pthread_once) and the choice between the SSE4.2
+ * instruction and the table path.  The tables are slicing-by-8: table[0] is
+ * the classic byte table, table[k][b] is the CRC of byte b followed by k zero
+ * bytes, so eight input bytes are folded per step.
+ */
+#include "crc32c.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define CRC32C_POLY_REFLECTED 0x82F63B78u
+
+static uint32_t crc32c_table[8][256];
+static pthread_once_t crc32c_table_once = PTHREAD_ONCE_INIT;
+static int crc32c_use_hardware = -1; /* -1 unknown, 0 table, 1 sse4.2 */
+static int crc32c_forced_table;
+
+static void crc32c_build_tables(void)
+{
+    for (uint32_t b = 0; b < 256; b++) {
+        uint32_t c = b;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ CRC32C_POLY_REFLECTED : c >> 1;
+        crc32c_table[0][b] = c;
+    }
+    for (uint32_t b = 0; b < 256; b++) {
+        uint32_t c = crc32c_table[0][b];
+        for (int t = 1; t < 8; t++) {
+            c = crc32c_table[0][c & 0xff] ^ (c >> 8);
+            crc32c_table[t][b] = c;
+        }
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    crc32c_use_hardware = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+#else
+    crc32c_use_hardware = 0;
+#endif
+}
+
+/* Works on the inverted register (crc ^ ~0), as both paths do. */
+static uint32_t crc32c_table_update(uint32_t reg, const unsigned char *p, size_t len)
+{
+    while (len && ((uintptr_t)p & 7)) {
+        reg = crc32c_table[0][(reg ^ *p++) & 0xff] ^ (reg >> 8);
+        len--;
+    }
+    while (len >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        word = __builtin_bswap64(word);
+#endif
+        uint32_t lo = (uint32_t)word ^ reg;
+        uint32_t hi = (uint32_t)(word >> 32);
+        reg = crc32c_table[7][lo & 0xff] ^ crc32c_table[6][(lo >> 8) & 0xff] ^
+              crc32c_table[5][(lo >> 16) & 0xff] ^ crc32c_table[4][lo >> 24] ^
+              crc32c_table[3][hi & 0xff] ^ crc32c_table[2][(hi >> 8) & 0xff] ^
+              crc32c_table[1][(hi >> 16) & 0xff] ^ crc32c_table[0][hi >> 24];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        reg = crc32c_table[0][(reg ^ *p++) & 0xff] ^ (reg >> 8);
+    return reg;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hardware_update(uint32_t reg, const unsigned char *p, size_t len)
+{
+    uint64_t r = reg;
+    while (len && ((uintptr_t)p & 7)) {
+        r = __builtin_ia32_crc32qi((uint32_t)r, *p++);
+        len--;
+    }
+    while (len >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        r = __builtin_ia32_crc32di(r, word);
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        r = __builtin_ia32_crc32qi((uint32_t)r, *p++);
+    return (uint32_t)r;
+}
+#endif
+
+uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&crc32c_table_once, crc32c_build_tables);
+    if (len == 0)
+        return crc;
+    uint32_t reg = ~crc;
+#if defined(__x86_64__)
+    if (crc32c_use_hardware == 1 && !crc32c_forced_table)
+        return ~crc32c_hardware_update(reg, data, len);
+#endif
+    return ~crc32c_table_update(reg, data, len);
+}
+
+void crc32c_force_table(int force)
+{
+    crc32c_forced_table = force;
+}

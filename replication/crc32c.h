@@ -1,0 +1,30 @@
+/*
+ * CRC32C (Castagnoli, reflected polynomial 0x82F63B78): the checksum of every
+ * record the store writes.  Same parameters as iSCSI/ext4/LevelDB, so the
+ * check value of "123456789" is 0xE3069283.
+ *
+ * Uses the SSE4.2 crc32 instruction when the CPU has it (checked once, at run
+ * time) and a slicing-by-8 table otherwise; both give identical results.
+ */
+#ifndef ZN_CRC32C_H
+#define ZN_CRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Extends a running CRC32C with len bytes at data (borrowed for the call;
+ * may be NULL when len is 0).  Start with crc = 0; the value returned is the
+ * finished checksum of everything fed so far, and may be passed back in to
+ * continue: crc32c_extend(crc32c_extend(0, a, n), b, m) == crc of a||b.
+ */
+uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len);
+
+/* Checksum of one buffer: crc32c_extend(0, data, len). */
+static inline uint32_t crc32c(const void *data, size_t len) { return crc32c_extend(0, data, len); }
+
+/* Forces the table implementation (1) or automatic choice (0): for tests that
+ * compare the two paths.  Not thread-safe against concurrent crc32c calls. */
+void crc32c_force_table(int force);
+
+#endif

@@ -1,0 +1,429 @@
+/*
+ * store: the public API of the LMDB store and its loop side.  Owns opening
+ * and closing the environment, the append queue and its bounds, the handing
+ * of synchronous operations to the writer thread, and the delivery of batch
+ * results (on_durable) on the loop thread through a uv_async handle.  The
+ * writer thread lives in store_writer.c, recovery and reads in
+ * store_recover.c, record layouts in store_format.c; the design notes and
+ * invariants are in store_internal.h.
+ *
+ * Life of an appended entry:
+ *   store_append (loop)  -> queue            [counted in queued_*]
+ *   writer takes queue   -> one LMDB txn per run of entries, commit = fsync
+ *   writer               -> completed list (the run's last item carries the
+ *                           result), uv_async_send
+ *   store_on_async (loop)-> on_durable(last_zxid, status), uncounted, freed
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "assert.h"
+#include "log.h"
+#include "store_internal.h"
+#include "znode/errors.h"
+
+int store_error(int mdb_rc, const char *what)
+{
+    int code;
+    switch (mdb_rc) {
+    case 0:
+        return 0;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+        code = ZN_NOSPACE;
+        break;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+        code = ZN_CORRUPT;
+        break;
+    case ENOMEM:
+        code = ZN_NOMEMORY;
+        break;
+    default:
+        code = ZN_IO;
+        break;
+    }
+    ZN_ERROR("store: %s failed: %s (lmdb_rc=%d) error=%s", what, mdb_strerror(mdb_rc), mdb_rc,
+             zn_errname(code));
+    return code;
+}
+
+static void store_queue_push(struct store_queue *q, struct store_item *item)
+{
+    item->next = NULL;
+    if (q->tail)
+        q->tail->next = item;
+    else
+        q->head = item;
+    q->tail = item;
+}
+
+static int store_options_resolve(struct store_options *o, const struct store_options *in)
+{
+    if (in)
+        *o = *in;
+    else
+        memset(o, 0, sizeof *o);
+    if (!o->map_bytes)
+        o->map_bytes = ZN_STORE_DEFAULT_MAP_BYTES;
+    if (!o->map_max_bytes)
+        o->map_max_bytes = o->map_bytes > ZN_STORE_DEFAULT_MAP_BYTES ? o->map_bytes
+                                                                     : ZN_STORE_DEFAULT_MAP_BYTES;
+    if (!o->queue_max_bytes)
+        o->queue_max_bytes = ZN_STORE_QUEUE_MAX_BYTES;
+    if (!o->queue_max_entries)
+        o->queue_max_entries = ZN_STORE_QUEUE_MAX_ENTRIES;
+    if (!o->batch_max_bytes)
+        o->batch_max_bytes = ZN_STORE_BATCH_MAX_BYTES;
+    if (!o->batch_max_entries)
+        o->batch_max_entries = ZN_STORE_BATCH_MAX_ENTRIES;
+    if (!o->snapshots_kept)
+        o->snapshots_kept = ZN_STORE_SNAPSHOTS_KEPT;
+    if (o->map_max_bytes < o->map_bytes || o->snapshots_kept < 2 ||
+        o->snapshots_kept > ZN_STORE_SNAPSHOTS_KEPT_MAX) {
+        ZN_ERROR("store: bad options map_bytes=%" PRIu64 " map_max_bytes=%" PRIu64
+                 " snapshots_kept=%u",
+                 o->map_bytes, o->map_max_bytes, o->snapshots_kept);
+        return ZN_BADARGUMENTS;
+    }
+    return 0;
+}
+
+/* Opens the environment and its three databases; on error closes it. */
+static int store_env_open(struct store *s, const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        ZN_ERROR("store: cannot create dir=%s: %s", dir, strerror(errno));
+        return errno == ENOSPC ? ZN_NOSPACE : ZN_IO;
+    }
+    int rc = mdb_env_create(&s->env);
+    if (rc)
+        return store_error(rc, "mdb_env_create");
+    if ((rc = mdb_env_set_maxdbs(s->env, 3)) || (rc = mdb_env_set_mapsize(s->env, s->opts.map_bytes)))
+        goto fail;
+    /* MDB_NOTLS: read transactions are opened on the loop thread and must not
+     * be tied to it through thread-local reader slots. */
+    if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0644)))
+        goto fail;
+    MDB_txn *txn;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+        goto fail;
+    if ((rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->dbi_log)) ||
+        (rc = mdb_dbi_open(txn, "snap", MDB_CREATE, &s->dbi_snap)) ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi_meta))) {
+        mdb_txn_abort(txn);
+        goto fail;
+    }
+    if ((rc = mdb_txn_commit(txn)))
+        goto fail;
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    s->map_bytes = info.me_mapsize;
+    return 0;
+fail:
+    rc = store_error(rc, "opening the LMDB environment");
+    mdb_env_close(s->env);
+    s->env = NULL;
+    return rc;
+}
+
+static void store_on_async(uv_async_t *handle);
+
+int store_open(struct store **out, uv_loop_t *loop, const char *dir,
+               const struct store_options *opts, store_durable_fn on_durable, void *ctx)
+{
+    ZN_ASSERT(out && loop && dir && on_durable);
+    *out = NULL;
+    struct store *s = calloc(1, sizeof *s);
+    if (!s)
+        return ZN_NOMEMORY;
+    int rc = store_options_resolve(&s->opts, opts);
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s->loop = loop;
+    s->on_durable = on_durable;
+    s->ctx = ctx;
+    s->pid = getpid();
+    if ((rc = store_env_open(s, dir))) {
+        free(s);
+        return rc;
+    }
+    if ((rc = store_scan(s))) {
+        mdb_env_close(s->env);
+        free(s);
+        return rc;
+    }
+    pthread_mutex_init(&s->mutex, NULL);
+    pthread_cond_init(&s->work_cond, NULL);
+    pthread_cond_init(&s->done_cond, NULL);
+    pthread_rwlock_init(&s->resize_lock, NULL);
+    s->stats.map_bytes = s->map_bytes;
+    if ((rc = pthread_create(&s->thread, NULL, store_writer_main, s))) {
+        ZN_ERROR("store: cannot start the writer thread: %s", strerror(rc));
+        rc = ZN_IO;
+        goto fail_thread;
+    }
+    if ((rc = uv_async_init(loop, &s->async, store_on_async))) {
+        ZN_ERROR("store: uv_async_init: %s", uv_strerror(rc));
+        pthread_mutex_lock(&s->mutex);
+        s->stopping = true;
+        pthread_cond_signal(&s->work_cond);
+        pthread_mutex_unlock(&s->mutex);
+        pthread_join(s->thread, NULL);
+        rc = ZN_IO;
+        goto fail_thread;
+    }
+    s->async.data = s;
+    ZN_INFO("store: opened dir=%s last_zxid=0x%" PRIx64 " log_entries=%" PRIu64
+            " snapshots=%" PRIu64 " map_bytes=%" PRIu64,
+            dir, s->last_zxid, s->stats.log_entries, s->stats.snapshot_count, s->map_bytes);
+    *out = s;
+    return 0;
+fail_thread:
+    pthread_rwlock_destroy(&s->resize_lock);
+    pthread_cond_destroy(&s->done_cond);
+    pthread_cond_destroy(&s->work_cond);
+    pthread_mutex_destroy(&s->mutex);
+    mdb_env_close(s->env);
+    free(s);
+    return rc;
+}
+
+/* Delivers every completed batch, in order (loop thread). */
+static void store_deliver(struct store *s)
+{
+    pthread_mutex_lock(&s->mutex);
+    struct store_item *item = s->completed.head;
+    s->completed.head = s->completed.tail = NULL;
+    pthread_mutex_unlock(&s->mutex);
+    while (item) {
+        struct store_item *next = item->next;
+        ZN_ASSERT(item->op == STORE_OP_ENTRY);
+        pthread_mutex_lock(&s->mutex);
+        ZN_ASSERT(s->stats.queued_entries >= item->batch_entries);
+        ZN_ASSERT(s->stats.queued_bytes >= item->batch_bytes);
+        s->stats.queued_entries -= item->batch_entries;
+        s->stats.queued_bytes -= item->batch_bytes;
+        if (item->status == 0)
+            s->stats.durable_zxid = item->zxid;
+        pthread_mutex_unlock(&s->mutex);
+        s->on_durable(s->ctx, item->zxid, item->status);
+        free(item);
+        item = next;
+    }
+}
+
+static void store_on_async(uv_async_t *handle)
+{
+    store_deliver(handle->data);
+}
+
+int store_append(struct store *s, uint64_t zxid, const void *data, size_t len)
+{
+    ZN_ASSERT(s && s->recovered && !s->closing);
+    ZN_ASSERT(zxid > s->last_zxid);
+    ZN_ASSERT(data || len == 0);
+    if (len == 0 || len > ZN_STORE_ENTRY_MAX_BYTES)
+        return len == 0 ? ZN_BADARGUMENTS : ZN_TOOBIG;
+    pthread_mutex_lock(&s->mutex);
+    bool full = s->stats.queued_entries + 1 > s->opts.queue_max_entries ||
+                s->stats.queued_bytes + len > s->opts.queue_max_bytes;
+    pthread_mutex_unlock(&s->mutex);
+    if (full)
+        return ZN_THROTTLEDOP;
+    struct store_item *item = malloc(sizeof *item + len);
+    if (!item)
+        return ZN_NOMEMORY;
+    memset(item, 0, sizeof *item);
+    item->op = STORE_OP_ENTRY;
+    item->zxid = zxid;
+    item->len = len;
+    memcpy(item->data, data, len);
+    pthread_mutex_lock(&s->mutex);
+    s->stats.queued_entries++;
+    s->stats.queued_bytes += len;
+    store_queue_push(&s->queue, item);
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->mutex);
+    s->last_zxid = zxid;
+    return 0;
+}
+
+int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len)
+{
+    ZN_ASSERT(s && s->recovered && !s->closing);
+    ZN_ASSERT(zxid > s->last_snapshot_zxid_queued);
+    ZN_ASSERT(blob || len == 0);
+    if (len > ZN_STORE_SNAPSHOT_MAX_BYTES)
+        return ZN_TOOBIG;
+    struct store_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return ZN_NOMEMORY;
+    item->op = STORE_OP_SNAPSHOT;
+    item->zxid = zxid;
+    item->blob = blob;
+    item->len = len;
+    pthread_mutex_lock(&s->mutex);
+    store_queue_push(&s->queue, item);
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->mutex);
+    s->last_snapshot_zxid_queued = zxid;
+    if (zxid > s->last_zxid)
+        s->last_zxid = zxid;
+    return 0;
+}
+
+int store_run_sync(struct store *s, struct store_item *item, struct store_waiter *waiter)
+{
+    ZN_ASSERT(getpid() == s->pid);
+    memset(waiter, 0, sizeof *waiter);
+    item->waiter = waiter;
+    pthread_mutex_lock(&s->mutex);
+    store_queue_push(&s->queue, item);
+    pthread_cond_signal(&s->work_cond);
+    while (!waiter->done)
+        pthread_cond_wait(&s->done_cond, &s->mutex);
+    pthread_mutex_unlock(&s->mutex);
+    return waiter->status;
+}
+
+int store_truncate_after(struct store *s, uint64_t zxid)
+{
+    ZN_ASSERT(s && !s->closing);
+    struct store_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return ZN_NOMEMORY;
+    item->op = STORE_OP_TRUNCATE;
+    item->zxid = zxid;
+    struct store_waiter waiter;
+    int rc = store_run_sync(s, item, &waiter);
+    if (rc == 0) {
+        ZN_ASSERT(waiter.zxid <= zxid);
+        s->last_zxid = waiter.zxid;
+        if (s->last_snapshot_zxid_queued > zxid)
+            s->last_snapshot_zxid_queued = waiter.zxid;
+    }
+    return rc;
+}
+
+/* User keys may not start with '.', which marks the store's own keys. */
+static bool store_meta_key_valid(const char *key, bool internal)
+{
+    if (!key)
+        return false;
+    size_t n = strnlen(key, ZN_STORE_META_KEY_MAX + 1);
+    return n > 0 && n <= ZN_STORE_META_KEY_MAX && (internal || key[0] != '.');
+}
+
+int store_meta_put(struct store *s, const char *key, uint64_t value)
+{
+    ZN_ASSERT(s && !s->closing);
+    if (!store_meta_key_valid(key, false))
+        return ZN_BADARGUMENTS;
+    struct store_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return ZN_NOMEMORY;
+    item->op = STORE_OP_META;
+    strcpy(item->meta_key, key);
+    item->meta_value = value;
+    struct store_waiter waiter;
+    return store_run_sync(s, item, &waiter);
+}
+
+int store_meta_get(struct store *s, const char *key, uint64_t *value)
+{
+    ZN_ASSERT(s && value && !s->closing);
+    if (!store_meta_key_valid(key, false))
+        return ZN_BADARGUMENTS;
+    return store_meta_read(s, key, value);
+}
+
+uint64_t store_last_zxid(const struct store *s)
+{
+    return s->last_zxid;
+}
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+    pthread_mutex_lock(&s->mutex);
+    *out = s->stats;
+    out->last_zxid = s->last_zxid;
+    out->map_bytes = s->map_bytes;
+    out->average_batch_entries =
+        s->stats.batches ? (double)s->stats.entries_written / (double)s->stats.batches : 0.0;
+    pthread_mutex_unlock(&s->mutex);
+}
+
+static void store_on_closed(uv_handle_t *handle)
+{
+    struct store *s = handle->data;
+    free(s);
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    ZN_ASSERT(!s->closing);
+    ZN_ASSERT(getpid() == s->pid);
+    s->closing = true;
+    pthread_mutex_lock(&s->mutex);
+    s->stopping = true;
+    s->paused = false;
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->mutex);
+    pthread_join(s->thread, NULL);
+    store_deliver(s);
+    ZN_ASSERT(s->queue.head == NULL && s->completed.head == NULL);
+    ZN_ASSERT(s->stats.queued_entries == 0 && s->stats.queued_bytes == 0);
+    mdb_env_close(s->env);
+    s->env = NULL;
+    pthread_rwlock_destroy(&s->resize_lock);
+    pthread_cond_destroy(&s->done_cond);
+    pthread_cond_destroy(&s->work_cond);
+    pthread_mutex_destroy(&s->mutex);
+    uv_close((uv_handle_t *)&s->async, store_on_closed);
+}
+
+void store_test_pause_writer(struct store *s, int paused)
+{
+    pthread_mutex_lock(&s->mutex);
+    s->paused = paused != 0;
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->mutex);
+}
+
+void store_test_fail_batches(struct store *s, unsigned count, int mdb_error)
+{
+    pthread_mutex_lock(&s->mutex);
+    s->fail_batches = count;
+    s->fail_error = mdb_error;
+    pthread_mutex_unlock(&s->mutex);
+}
+
+int store_test_append_corrupt(struct store *s, uint64_t zxid, const void *data, size_t len)
+{
+    ZN_ASSERT(s && zxid > s->last_zxid && len > 0 && len <= ZN_STORE_ENTRY_MAX_BYTES);
+    struct store_item *item = malloc(sizeof *item + len);
+    if (!item)
+        return ZN_NOMEMORY;
+    memset(item, 0, sizeof *item);
+    item->op = STORE_OP_CORRUPT_ENTRY;
+    item->zxid = zxid;
+    item->len = len;
+    memcpy(item->data, data, len);
+    struct store_waiter waiter;
+    int rc = store_run_sync(s, item, &waiter);
+    if (rc == 0)
+        s->last_zxid = zxid;
+    return rc;
+}

@@ -1,0 +1,239 @@
+/*
+ * store: the durable storage of one znoded member, on LMDB.
+ *
+ * Holds three things in one LMDB environment (a directory):
+ *  - the transaction log: opaque entries keyed by zxid (8 bytes, big-endian,
+ *    so LMDB's key order is zxid order);
+ *  - snapshots of the data tree: opaque blobs tagged with the zxid they
+ *    reflect, split into chunks; the newest ZN_STORE_SNAPSHOTS_KEPT are kept;
+ *  - small metadata: named uint64 values (Zab's acceptedEpoch, currentEpoch).
+ * Every record carries a CRC32C over its bytes and its zxid; recovery checks
+ * it and never hands over a record that fails.
+ *
+ * Write path (group commit): store_append() copies an entry into a queue and
+ * returns at once.  One writer thread (never the event-loop thread) takes
+ * everything queued, writes it in ONE LMDB write transaction and commits it;
+ * LMDB's commit is the fsync, so one fsync covers the whole batch.  The writer
+ * then wakes the loop (uv_async_send) and on the loop thread on_durable is
+ * called once per batch, in zxid order, with the batch's last zxid.  An entry
+ * may be acknowledged to a peer only after on_durable reported it with
+ * status 0.
+ *
+ * Threads: every function here is called from the thread that runs the loop
+ * given to store_open (the "loop thread"); the store is not thread-safe
+ * beyond that.  Callbacks run on the loop thread.  Functions marked
+ * SYNCHRONOUS block the caller (they wait for the writer thread and an
+ * fsync); all others return without waiting for the disk.
+ *
+ * Processes: a store belongs to the process that opened it.  After fork()
+ * the child must not use the parent's store; it opens its own (LMDB forbids
+ * sharing an environment handle across fork).
+ *
+ * Errors: 0 or a negative ZN_ code from <znode/errors.h>:
+ *   ZN_NOSPACE    the disk or the LMDB map is full (after trying to grow it)
+ *   ZN_IO         any other failure of the file system or of LMDB
+ *   ZN_CORRUPT    LMDB reported a damaged file, or a record failed its check
+ *                 where it cannot be skipped
+ *   ZN_NOMEMORY   malloc failed
+ *   ZN_THROTTLEDOP the append queue is at its bound; retry after on_durable
+ *   ZN_TOOBIG     an entry over ZN_STORE_ENTRY_MAX_BYTES
+ *   ZN_BADARGUMENTS a bad option or metadata key
+ */
+#ifndef ZN_STORE_H
+#define ZN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+/* Default virtual size of the LMDB map: address space, not disk. */
+#define ZN_STORE_DEFAULT_MAP_BYTES (64ull << 30)
+/* Largest single log entry or snapshot accepted. */
+#define ZN_STORE_ENTRY_MAX_BYTES (64u << 20)
+#define ZN_STORE_SNAPSHOT_MAX_BYTES (8ull << 30)
+/* Bounds of the append queue (entries queued or being written, not yet
+ * reported by on_durable); store_append returns ZN_THROTTLEDOP past them. */
+#define ZN_STORE_QUEUE_MAX_BYTES (64u << 20)
+#define ZN_STORE_QUEUE_MAX_ENTRIES 65536u
+/* Most entries and payload bytes written in one LMDB transaction. */
+#define ZN_STORE_BATCH_MAX_ENTRIES 8192u
+#define ZN_STORE_BATCH_MAX_BYTES (16u << 20)
+/* Snapshots kept; log entries at or below the oldest kept one are deleted. */
+#define ZN_STORE_SNAPSHOTS_KEPT 3u
+#define ZN_STORE_SNAPSHOTS_KEPT_MAX 16u
+/* Size of one LMDB value of a snapshot. */
+#define ZN_STORE_SNAPSHOT_CHUNK_BYTES (256u << 10)
+/* Metadata keys: 1..ZN_STORE_META_KEY_MAX bytes, NUL-terminated. */
+#define ZN_STORE_META_KEY_MAX 64u
+
+struct store;
+
+/* Options of store_open.  Zero in any field means "the default" named beside
+ * it, so `struct store_options o = {0}` (or a NULL pointer) gives defaults. */
+struct store_options {
+    uint64_t map_bytes;          /* initial LMDB map size; ZN_STORE_DEFAULT_MAP_BYTES */
+    uint64_t map_max_bytes;      /* the map grows (doubling) up to this on MDB_MAP_FULL,
+                                    then ZN_NOSPACE; default max(map_bytes, default) */
+    size_t queue_max_bytes;      /* ZN_STORE_QUEUE_MAX_BYTES */
+    size_t queue_max_entries;    /* ZN_STORE_QUEUE_MAX_ENTRIES */
+    size_t batch_max_bytes;      /* ZN_STORE_BATCH_MAX_BYTES */
+    size_t batch_max_entries;    /* ZN_STORE_BATCH_MAX_ENTRIES */
+    unsigned snapshots_kept;     /* ZN_STORE_SNAPSHOTS_KEPT; 2..ZN_STORE_SNAPSHOTS_KEPT_MAX, so
+                                    that a damaged newest snapshot has an older one (whose log
+                                    entries are kept) to fall back to */
+};
+
+/*
+ * Called on the loop thread once per committed (or failed) batch, in order.
+ * last_zxid is the highest zxid of the batch.  status is 0 when every entry
+ * of the batch, and of every earlier batch reported with 0, is durable; or a
+ * negative code (ZN_NOSPACE, ZN_IO) when none of the batch's entries were
+ * written (LMDB commits atomically).  Never called after store_close returns.
+ */
+typedef void (*store_durable_fn)(void *ctx, uint64_t last_zxid, int status);
+
+/*
+ * Recovery callbacks.  data is borrowed for the duration of the call only.
+ * A non-zero return stops store_recover, which returns that value.
+ */
+typedef int (*store_snapshot_fn)(void *ctx, uint64_t zxid, const void *data, size_t len);
+typedef int (*store_entry_fn)(void *ctx, uint64_t zxid, const void *data, size_t len);
+
+/* Counters for the four-letter words.  A snapshot, not kept up to date. */
+struct store_stats {
+    uint64_t log_entries;        /* entries in the log on disk */
+    uint64_t log_bytes;          /* payload bytes of those entries */
+    uint64_t snapshot_count;     /* snapshots on disk */
+    uint64_t snapshot_zxid;      /* zxid of the newest snapshot, 0 if none */
+    uint64_t snapshots_failed;   /* snapshot writes that failed (logged) */
+    uint64_t last_zxid;          /* see store_last_zxid */
+    uint64_t durable_zxid;       /* highest zxid reported durable */
+    uint64_t batches;            /* append batches committed successfully */
+    uint64_t batches_failed;     /* append batches that failed */
+    uint64_t entries_written;    /* entries in those committed batches */
+    uint64_t last_batch_entries; /* entries in the most recent committed batch */
+    uint64_t fsyncs;             /* LMDB commits of any kind (each is one durable
+                                    sync point: data pages, then the meta page) */
+    uint64_t queued_entries;     /* appended, not yet reported by on_durable */
+    uint64_t queued_bytes;
+    uint64_t map_bytes;          /* current LMDB map size */
+    double average_batch_entries;/* entries_written / batches */
+};
+
+/*
+ * Opens (creating when missing) the store in directory dir, which is created
+ * if it does not exist, and starts its writer thread.
+ *   out        receives the store; set to NULL on error.
+ *   loop       the loop on_durable runs on; borrowed, must outlive the store
+ *              (until store_close's close callback has run).
+ *   dir        copied.
+ *   opts       copied; NULL means defaults.
+ *   on_durable required; ctx is passed to it unchanged (borrowed).
+ * SYNCHRONOUS.  Call store_recover next, before any append.
+ * Returns 0, ZN_BADARGUMENTS, ZN_NOMEMORY, ZN_IO, ZN_NOSPACE, ZN_CORRUPT.
+ * On error nothing needs closing.
+ */
+int store_open(struct store **out, uv_loop_t *loop, const char *dir,
+               const struct store_options *opts, store_durable_fn on_durable, void *ctx);
+
+/*
+ * Hands over what the store holds, in order: the newest snapshot that passes
+ * its checksum (on_snapshot, at most once; not called when there is none),
+ * then every log entry with a higher zxid, in zxid order (on_entry).  It stops
+ * at the first entry that fails its checksum or framing: that entry and every
+ * later one are logged, never handed over, and deleted, so that new appends
+ * can follow the last good entry.  Snapshots that fail their checksum are
+ * deleted too.  Afterwards store_last_zxid() is the last zxid handed over
+ * (or the snapshot's).  Read transactions are kept short: entries are copied
+ * out in slices, and no LMDB transaction is open while a callback runs.
+ * SYNCHRONOUS.  Call once, after store_open and before store_append.
+ * on_snapshot and on_entry may be NULL (the data is then only checked).
+ * Returns 0, a callback's non-zero return, ZN_NOMEMORY, ZN_IO, ZN_CORRUPT.
+ */
+int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn on_entry,
+                  void *ctx);
+
+/*
+ * Queues one log entry; data (len bytes, 0 < len <= ZN_STORE_ENTRY_MAX_BYTES)
+ * is copied, so the caller keeps ownership.  zxid must be greater than
+ * store_last_zxid() (asserted: a programmer error).  Durability is reported
+ * later by on_durable.  Does not block.
+ * Returns 0 (on_durable will report this entry exactly once),
+ * ZN_THROTTLEDOP (queue at its bound: nothing queued, on_durable will not
+ * report it), ZN_TOOBIG, ZN_NOMEMORY.
+ */
+int store_append(struct store *s, uint64_t zxid, const void *data, size_t len);
+
+/*
+ * Queues a snapshot of the tree as of zxid (after appends already queued, so
+ * the writer handles it in order with them).  blob must come from malloc;
+ * ownership passes to the store on success (it is freed after writing), and
+ * stays with the caller on error.  zxid must be greater than the zxid of
+ * every earlier snapshot (asserted).  After writing, only the newest
+ * snapshots_kept snapshots remain, and log entries at or below the oldest
+ * kept snapshot's zxid are deleted.  A failed snapshot write is logged and
+ * counted; the log is then left untouched.  If zxid is above
+ * store_last_zxid(), it becomes store_last_zxid() (a snapshot received from
+ * a leader).  Does not block the disk.
+ * Returns 0, ZN_TOOBIG, ZN_NOMEMORY.
+ */
+int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len);
+
+/*
+ * Removes every log entry with a zxid above zxid (Zab TRUNC), and every
+ * snapshot above it.  SYNCHRONOUS: waits until everything queued before it is
+ * written, then deletes and commits.  On return store_last_zxid() is the
+ * highest zxid left (log or snapshot), which may be below zxid.  on_durable
+ * calls for batches written before the truncation are still delivered later,
+ * by the loop, even though those entries may now be gone.
+ * Returns 0, ZN_NOMEMORY, ZN_IO, ZN_NOSPACE.
+ */
+int store_truncate_after(struct store *s, uint64_t zxid);
+
+/*
+ * Stores value under key (copied; 1..ZN_STORE_META_KEY_MAX bytes) durably:
+ * SYNCHRONOUS, written after everything queued before it, committed (fsynced)
+ * before returning.  Returns 0, ZN_BADARGUMENTS, ZN_NOMEMORY, ZN_IO, ZN_NOSPACE.
+ */
+int store_meta_put(struct store *s, const char *key, uint64_t value);
+
+/*
+ * Reads key's value into *value.  SYNCHRONOUS (a short read transaction).
+ * Returns 0, ZN_NONODE when the key was never stored, ZN_BADARGUMENTS,
+ * ZN_CORRUPT when the record fails its checksum, ZN_IO.
+ */
+int store_meta_get(struct store *s, const char *key, uint64_t *value);
+
+/* Highest zxid recovered, queued by store_append, or of a queued snapshot
+ * (0 when empty), lowered by store_truncate_after. */
+uint64_t store_last_zxid(const struct store *s);
+
+/* Copies the current counters into *out. */
+void store_stats(struct store *s, struct store_stats *out);
+
+/*
+ * Stops the store: the writer finishes everything queued, every pending
+ * on_durable is delivered (synchronously, from inside this call), the thread
+ * is joined and LMDB is closed.  The uv_async handle is then closed; the
+ * store's memory is freed in its close callback, so the loop must run once
+ * more (uv_run) before it is closed.  s must not be used after this call.
+ * SYNCHRONOUS.
+ */
+void store_close(struct store *s);
+
+/* ---- for tests only ---------------------------------------------------- */
+
+/* While paused (1), the writer takes no new work; resuming (0) lets it take
+ * everything queued at once.  store_close resumes it. */
+void store_test_pause_writer(struct store *s, int paused);
+
+/* The next count append batches fail with LMDB error mdb_error (e.g. EIO,
+ * ENOSPC) instead of committing. */
+void store_test_fail_batches(struct store *s, unsigned count, int mdb_error);
+
+/* SYNCHRONOUS: writes a log entry whose stored checksum is wrong, as a torn
+ * or corrupted record would be.  zxid must be above store_last_zxid(). */
+int store_test_append_corrupt(struct store *s, uint64_t zxid, const void *data, size_t len);
+
+#endif

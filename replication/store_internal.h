@@ -1,0 +1,176 @@
+/*
+ * Internals shared by store.c (API, queue, loop side), store_writer.c (the
+ * writer thread and every LMDB write) and store_recover.c (recovery and
+ * reads).  Not a public header: nothing outside replication/store*.c
+ * includes it.
+ *
+ * On-disk format (all integers big-endian, except where said):
+ *   log   key: zxid (8 bytes)
+ *         value: crc32c (4) | payload length (4) | payload
+ *                crc32c covers key || length || payload
+ *   snap  key: zxid (8) | chunk index (4)
+ *         chunk 0, the header: magic "ZNSN" (4) | version (4) | zxid (8) |
+ *                blob length (8) | chunk count (4) | blob crc32c (4) |
+ *                header crc32c (4, over the preceding 36 bytes)
+ *         chunks 1..count: the blob's bytes, ZN_STORE_SNAPSHOT_CHUNK_BYTES
+ *                each but the last; blob crc32c covers zxid || blob
+ *   meta  key: the name's bytes
+ *         value: crc32c (4, over name || value) | value (8)
+ *
+ * Invariants (checked by store_check_invariants in assertions):
+ *  1. Items leave the queue in the order they entered it; log entries are
+ *     queued with strictly increasing zxids.
+ *  2. queued_entries/queued_bytes count exactly the entries appended and not
+ *     yet reported by on_durable (queue + being written + completed list).
+ *  3. Only the writer thread opens LMDB write transactions once the store is
+ *     open; other threads open only read transactions, always under the
+ *     resize lock held for reading.
+ *  4. The map is resized only by the writer thread, holding the resize lock
+ *     for writing, with no transaction of its own open.
+ */
+#ifndef ZN_STORE_INTERNAL_H
+#define ZN_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "store.h"
+
+#define STORE_LOG_HEADER_BYTES 8u
+#define STORE_SNAP_KEY_BYTES 12u
+#define STORE_SNAP_HEADER_BYTES 40u
+#define STORE_SNAP_MAGIC 0x5a4e534eu /* "ZNSN" */
+#define STORE_SNAP_VERSION 1u
+#define STORE_META_VALUE_BYTES 12u
+
+enum store_op {
+    STORE_OP_ENTRY,        /* a log entry (asynchronous, reported by on_durable) */
+    STORE_OP_SNAPSHOT,     /* a snapshot blob (asynchronous, no callback) */
+    STORE_OP_TRUNCATE,     /* synchronous: delete log and snapshots above zxid */
+    STORE_OP_META,         /* synchronous: put a metadata value */
+    STORE_OP_DROP_SNAPSHOT,/* synchronous: delete one (corrupt) snapshot */
+    STORE_OP_CORRUPT_ENTRY,/* synchronous, tests: a log entry with a wrong crc */
+};
+
+/* A caller of a synchronous operation waits on this (on its own stack). */
+struct store_waiter {
+    bool done;
+    int status;
+    uint64_t zxid; /* TRUNCATE: the highest zxid left */
+};
+
+struct store_item {
+    struct store_item *next;
+    enum store_op op;
+    uint64_t zxid;
+    int status;                  /* ENTRY: the batch's result, once completed */
+    uint64_t batch_entries;      /* ENTRY carrying a result: its batch's size */
+    uint64_t batch_bytes;
+    struct store_waiter *waiter; /* synchronous ops */
+    uint64_t meta_value;
+    char meta_key[ZN_STORE_META_KEY_MAX + 1];
+    void *blob;                  /* SNAPSHOT: owned */
+    size_t len;
+    unsigned char data[];        /* ENTRY, CORRUPT_ENTRY: the payload */
+};
+
+struct store_queue {
+    struct store_item *head, *tail;
+};
+
+struct store {
+    /* Set at open, read-only afterwards. */
+    uv_loop_t *loop;
+    store_durable_fn on_durable;
+    void *ctx;
+    struct store_options opts;
+    pid_t pid;
+    MDB_env *env;
+    MDB_dbi dbi_log, dbi_snap, dbi_meta;
+    pthread_t thread;
+    uv_async_t async;
+
+    /* Loop thread only. */
+    uint64_t last_zxid;
+    uint64_t last_snapshot_zxid_queued;
+    bool recovered;
+    bool closing;
+
+    /* Resize lock: see invariants 3 and 4. */
+    pthread_rwlock_t resize_lock;
+
+    /* Everything below is guarded by mutex. */
+    pthread_mutex_t mutex;
+    pthread_cond_t work_cond;  /* writer waits: work queued, pause lifted, stop */
+    pthread_cond_t done_cond;  /* synchronous callers wait: waiter->done */
+    struct store_queue queue;     /* loop -> writer */
+    struct store_queue completed; /* writer -> loop: carriers of batch results */
+    bool stopping;
+    bool paused;
+    bool writer_busy;
+    unsigned fail_batches;
+    int fail_error;
+    uint64_t map_bytes;
+    struct store_stats stats;
+};
+
+/* Metadata key (not available to users) of the highest zxid compaction has
+ * deleted up to: recovery needs a snapshot at or above it. */
+#define STORE_META_COMPACTED ".compacted_zxid"
+
+/* Reads the counters and last zxid from disk at open (store_recover.c). */
+int store_scan(struct store *s);
+/* Reads a metadata value in a short read transaction (store_recover.c).
+ * Returns 0, ZN_NONODE, ZN_CORRUPT, ZN_IO. */
+int store_meta_read(struct store *s, const char *key, uint64_t *value);
+
+/* Writer thread entry point (store_writer.c). */
+void *store_writer_main(void *arg);
+
+/* Maps an LMDB or errno code to a ZN_ code, logging what failed. */
+int store_error(int mdb_rc, const char *what);
+
+/* Encoding helpers. */
+static inline void store_put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+static inline void store_put_be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+static inline uint64_t store_get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline uint32_t store_get_be32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* The checksum of a log record: over key || length || payload. */
+uint32_t store_log_crc(uint64_t zxid, const void *payload, size_t len);
+/* Checks a log record read from LMDB; on success points *payload and *len into it. */
+int store_log_decode(const MDB_val *key, const MDB_val *value, uint64_t *zxid,
+                     const void **payload, size_t *len);
+/* Encodes a snapshot header for zxid and blob. */
+void store_snap_header_encode(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64_t zxid,
+                              const void *blob, size_t len, uint32_t chunks);
+/* Parses and checks a snapshot header; returns 0 or ZN_CORRUPT. */
+int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blob_len,
+                             uint32_t *chunks, uint32_t *blob_crc);
+void store_snap_key(unsigned char key[STORE_SNAP_KEY_BYTES], uint64_t zxid, uint32_t chunk);
+
+/* Runs one synchronous operation through the writer and waits for it. */
+int store_run_sync(struct store *s, struct store_item *item, struct store_waiter *waiter);
+
+#endif

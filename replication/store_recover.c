@@ -1,0 +1,435 @@
+/*
+ * Reading the store: the counters at open, metadata lookups, and recovery
+ * (the newest valid snapshot, then the log after it, checked record by
+ * record).  Every read transaction here is short and taken under the resize
+ * lock held for reading (store_internal.h, invariant 3); records are copied
+ * out before any callback runs, so no transaction is open while the caller
+ * applies them.  Deletions that recovery decides on (a corrupt tail, a
+ * corrupt snapshot) go through the writer thread like any other write.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "assert.h"
+#include "crc32c.h"
+#include "log.h"
+#include "store_internal.h"
+#include "znode/errors.h"
+
+/* Most entries and bytes copied out of one read transaction. */
+#define STORE_RECOVER_SLICE_ENTRIES 1024u
+#define STORE_RECOVER_SLICE_BYTES (4u << 20)
+
+static int store_read_begin(struct store *s, MDB_txn **txn)
+{
+    pthread_rwlock_rdlock(&s->resize_lock);
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+    if (rc)
+        pthread_rwlock_unlock(&s->resize_lock);
+    return rc;
+}
+
+static void store_read_end(struct store *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
+/* Called from store_open before the writer starts: no lock needed yet, but
+ * taking it costs nothing and keeps invariant 3 simple. */
+int store_scan(struct store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_error(rc, "beginning a read transaction");
+    MDB_cursor *cur = NULL;
+    uint64_t entries = 0, bytes = 0, last_log = 0, snapshots = 0, newest_snapshot = 0;
+    MDB_val key, value;
+    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)))
+        goto done;
+    /* Only sizes are read: LMDB keeps them in the leaf nodes, so large
+     * values' overflow pages are not touched. */
+    for (rc = mdb_cursor_get(cur, &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
+        entries++;
+        if (value.mv_size >= STORE_LOG_HEADER_BYTES)
+            bytes += value.mv_size - STORE_LOG_HEADER_BYTES;
+        if (key.mv_size == 8)
+            last_log = store_get_be64(key.mv_data);
+    }
+    if (rc != MDB_NOTFOUND)
+        goto done;
+    mdb_cursor_close(cur);
+    if ((rc = mdb_cursor_open(txn, s->dbi_snap, &cur)))
+        goto done;
+    uint64_t next = 0;
+    for (;;) {
+        unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+        store_snap_key(key_bytes, next, 0);
+        key.mv_size = STORE_SNAP_KEY_BYTES;
+        key.mv_data = key_bytes;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        if (rc)
+            break;
+        if (key.mv_size != STORE_SNAP_KEY_BYTES) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        newest_snapshot = store_get_be64(key.mv_data);
+        snapshots++;
+        if (newest_snapshot == UINT64_MAX)
+            break;
+        next = newest_snapshot + 1;
+    }
+done:
+    if (cur)
+        mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc && rc != MDB_NOTFOUND)
+        return store_error(rc, "scanning the store");
+    s->stats.log_entries = entries;
+    s->stats.log_bytes = bytes;
+    s->stats.snapshot_count = snapshots;
+    s->stats.snapshot_zxid = newest_snapshot;
+    s->last_zxid = last_log > newest_snapshot ? last_log : newest_snapshot;
+    s->last_snapshot_zxid_queued = newest_snapshot;
+    return 0;
+}
+
+/* Reads key (user or internal); the caller validated it. */
+static int store_meta_lookup(struct store *s, const char *name, uint64_t *value)
+{
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return store_error(rc, "beginning a read transaction");
+    size_t name_len = strlen(name);
+    MDB_val key = {name_len, (void *)name}, val;
+    rc = mdb_get(txn, s->dbi_meta, &key, &val);
+    int result;
+    if (rc == MDB_NOTFOUND) {
+        result = ZN_NONODE;
+    } else if (rc) {
+        result = store_error(rc, "reading metadata");
+    } else if (val.mv_size != STORE_META_VALUE_BYTES ||
+               store_get_be32(val.mv_data) !=
+                   crc32c_extend(crc32c(name, name_len), (unsigned char *)val.mv_data + 4, 8)) {
+        ZN_ERROR("store: metadata record fails its checksum key=%s", name);
+        result = ZN_CORRUPT;
+    } else {
+        *value = store_get_be64((unsigned char *)val.mv_data + 4);
+        result = 0;
+    }
+    store_read_end(s, txn);
+    return result;
+}
+
+int store_meta_read(struct store *s, const char *key, uint64_t *value)
+{
+    return store_meta_lookup(s, key, value);
+}
+
+/* ---- snapshot ---------------------------------------------------------- */
+
+/*
+ * Finds the newest snapshot whose zxid is below `below` and copies it out.
+ * Returns 0 with *blob set (malloc'd, may be NULL for an empty blob) and
+ * *found true, 0 with *found false when there is none, ZN_CORRUPT with
+ * *zxid set when the newest one fails its checks, or another error.
+ */
+static int store_read_snapshot(struct store *s, uint64_t below, bool *found, uint64_t *zxid,
+                               void **blob, size_t *len)
+{
+    *found = false;
+    *blob = NULL;
+    *len = 0;
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return store_error(rc, "beginning a read transaction");
+    MDB_cursor *cur;
+    int result = 0;
+    unsigned char *buffer = NULL;
+    if ((rc = mdb_cursor_open(txn, s->dbi_snap, &cur))) {
+        store_read_end(s, txn);
+        return store_error(rc, "opening a cursor");
+    }
+    unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+    MDB_val key, value;
+    if (below == UINT64_MAX) {
+        rc = mdb_cursor_get(cur, &key, &value, MDB_LAST);
+    } else {
+        store_snap_key(key_bytes, below, 0);
+        key.mv_size = STORE_SNAP_KEY_BYTES;
+        key.mv_data = key_bytes;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        rc = rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &key, &value, MDB_LAST)
+                                : (rc ? rc : mdb_cursor_get(cur, &key, &value, MDB_PREV));
+    }
+    if (rc == MDB_NOTFOUND)
+        goto out;
+    if (rc) {
+        result = store_error(rc, "reading snapshots");
+        goto out;
+    }
+    if (key.mv_size != STORE_SNAP_KEY_BYTES) {
+        result = store_error(MDB_CORRUPTED, "reading a snapshot key");
+        goto out;
+    }
+    *found = true;
+    *zxid = store_get_be64(key.mv_data);
+    store_snap_key(key_bytes, *zxid, 0);
+    key.mv_size = STORE_SNAP_KEY_BYTES;
+    key.mv_data = key_bytes;
+    uint64_t header_zxid, blob_len;
+    uint32_t chunks, blob_crc;
+    if ((rc = mdb_cursor_get(cur, &key, &value, MDB_SET_KEY)) ||
+        store_snap_header_decode(&value, &header_zxid, &blob_len, &chunks, &blob_crc) ||
+        header_zxid != *zxid) {
+        ZN_ERROR("store: snapshot header missing or corrupt zxid=0x%" PRIx64, *zxid);
+        result = ZN_CORRUPT;
+        goto out;
+    }
+    buffer = blob_len ? malloc(blob_len) : NULL;
+    if (blob_len && !buffer) {
+        result = ZN_NOMEMORY;
+        goto out;
+    }
+    uint64_t copied = 0;
+    for (uint32_t i = 1; i <= chunks; i++) {
+        rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT);
+        if (rc || key.mv_size != STORE_SNAP_KEY_BYTES ||
+            store_get_be64(key.mv_data) != *zxid || store_get_be32((unsigned char *)key.mv_data + 8) != i ||
+            value.mv_size > blob_len - copied) {
+            ZN_ERROR("store: snapshot chunk missing or out of place zxid=0x%" PRIx64 " chunk=%u",
+                     *zxid, i);
+            result = ZN_CORRUPT;
+            goto out;
+        }
+        memcpy(buffer + copied, value.mv_data, value.mv_size);
+        copied += value.mv_size;
+    }
+    unsigned char zxid_be[8];
+    store_put_be64(zxid_be, *zxid);
+    if (copied != blob_len || crc32c_extend(crc32c(zxid_be, 8), buffer, blob_len) != blob_crc) {
+        ZN_ERROR("store: snapshot fails its checksum zxid=0x%" PRIx64 " bytes=%" PRIu64, *zxid,
+                 blob_len);
+        result = ZN_CORRUPT;
+        goto out;
+    }
+    *blob = buffer;
+    *len = blob_len;
+    buffer = NULL;
+out:
+    mdb_cursor_close(cur);
+    store_read_end(s, txn);
+    free(buffer);
+    return result;
+}
+
+static int store_drop_snapshot(struct store *s, uint64_t zxid)
+{
+    struct store_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return ZN_NOMEMORY;
+    item->op = STORE_OP_DROP_SNAPSHOT;
+    item->zxid = zxid;
+    struct store_waiter waiter;
+    return store_run_sync(s, item, &waiter);
+}
+
+/* Hands over the newest valid snapshot, deleting newer corrupt ones.
+ * *snapshot_zxid is 0 when there is none. */
+static int store_recover_snapshot(struct store *s, store_snapshot_fn on_snapshot, void *ctx,
+                                  uint64_t *snapshot_zxid)
+{
+    *snapshot_zxid = 0;
+    uint64_t below = UINT64_MAX;
+    for (;;) {
+        bool found;
+        uint64_t zxid = 0;
+        void *blob;
+        size_t len;
+        int rc = store_read_snapshot(s, below, &found, &zxid, &blob, &len);
+        if (rc == ZN_CORRUPT && found) {
+            ZN_ERROR("store: dropping corrupt snapshot zxid=0x%" PRIx64 "; trying an older one", zxid);
+            if ((rc = store_drop_snapshot(s, zxid)))
+                return rc;
+            below = zxid;
+            pthread_mutex_lock(&s->mutex);
+            s->stats.snapshot_count--;
+            pthread_mutex_unlock(&s->mutex);
+            continue;
+        }
+        if (rc)
+            return rc;
+        if (!found)
+            return 0;
+        if (on_snapshot)
+            rc = on_snapshot(ctx, zxid, blob ? blob : "", len);
+        free(blob);
+        if (rc)
+            return rc;
+        *snapshot_zxid = zxid;
+        pthread_mutex_lock(&s->mutex);
+        s->stats.snapshot_zxid = zxid;
+        pthread_mutex_unlock(&s->mutex);
+        ZN_INFO("store: recovered snapshot zxid=0x%" PRIx64 " bytes=%zu", zxid, len);
+        return 0;
+    }
+}
+
+/* ---- log --------------------------------------------------------------- */
+
+/* A slice of entries copied out of one read transaction. */
+struct store_slice {
+    unsigned char *bytes; /* records: zxid (8, host order) | len (8) | payload */
+    size_t used, capacity;
+    size_t entries;
+};
+
+static int store_slice_add(struct store_slice *slice, uint64_t zxid, const void *data, size_t len)
+{
+    size_t need = slice->used + 16 + len;
+    if (need > slice->capacity) {
+        size_t capacity = slice->capacity ? slice->capacity : 64 * 1024;
+        while (capacity < need)
+            capacity *= 2;
+        unsigned char *bigger = realloc(slice->bytes, capacity);
+        if (!bigger)
+            return ZN_NOMEMORY;
+        slice->bytes = bigger;
+        slice->capacity = capacity;
+    }
+    uint64_t len64 = len;
+    memcpy(slice->bytes + slice->used, &zxid, 8);
+    memcpy(slice->bytes + slice->used + 8, &len64, 8);
+    memcpy(slice->bytes + slice->used + 16, data, len);
+    slice->used = need;
+    slice->entries++;
+    return 0;
+}
+
+/*
+ * Copies entries with zxid >= from into slice, up to the slice limits.
+ * Sets *bad_zxid to the key of the first record that fails its checks (and
+ * stops there), *more when entries remain after the slice.
+ */
+static int store_read_slice(struct store *s, uint64_t from, struct store_slice *slice,
+                            bool *bad, uint64_t *bad_zxid, bool *more)
+{
+    *bad = false;
+    *more = false;
+    slice->used = 0;
+    slice->entries = 0;
+    MDB_txn *txn;
+    int rc = store_read_begin(s, &txn);
+    if (rc)
+        return store_error(rc, "beginning a read transaction");
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur))) {
+        store_read_end(s, txn);
+        return store_error(rc, "opening a cursor");
+    }
+    unsigned char key_bytes[8];
+    store_put_be64(key_bytes, from);
+    MDB_val key = {8, key_bytes}, value;
+    int result = 0;
+    uint64_t previous = 0;
+    for (rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
+        if (slice->entries >= STORE_RECOVER_SLICE_ENTRIES || slice->used >= STORE_RECOVER_SLICE_BYTES) {
+            *more = true;
+            break;
+        }
+        uint64_t zxid;
+        const void *payload;
+        size_t len;
+        if (store_log_decode(&key, &value, &zxid, &payload, &len) != 0 || zxid < from ||
+            (slice->entries > 0 && zxid <= previous)) {
+            *bad = true;
+            *bad_zxid = key.mv_size == 8 ? store_get_be64(key.mv_data) : from;
+            break;
+        }
+        if ((result = store_slice_add(slice, zxid, payload, len)))
+            break;
+        previous = zxid;
+    }
+    if (rc && rc != MDB_NOTFOUND && !result)
+        result = store_error(rc, "reading the log");
+    mdb_cursor_close(cur);
+    store_read_end(s, txn);
+    return result;
+}
+
+int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn on_entry,
+                  void *ctx)
+{
+    ZN_ASSERT(s && !s->recovered && !s->closing);
+    ZN_ASSERT(getpid() == s->pid);
+    pthread_mutex_lock(&s->mutex);
+    ZN_ASSERT(!s->queue.head && !s->writer_busy);
+    pthread_mutex_unlock(&s->mutex);
+
+    uint64_t snapshot_zxid;
+    int rc = store_recover_snapshot(s, on_snapshot, ctx, &snapshot_zxid);
+    if (rc)
+        return rc;
+    uint64_t compacted = 0;
+    rc = store_meta_lookup(s, STORE_META_COMPACTED, &compacted);
+    if (rc && rc != ZN_NONODE)
+        return rc;
+    if (compacted > snapshot_zxid) {
+        /* The entries between the snapshot and the compaction point are gone:
+         * replaying the log from here would build a wrong tree. */
+        ZN_ERROR("store: no valid snapshot at or above the compaction point compacted_zxid=0x%" PRIx64
+                 " snapshot_zxid=0x%" PRIx64 "; this member needs a snapshot from a peer",
+                 compacted, snapshot_zxid);
+        return ZN_CORRUPT;
+    }
+
+    struct store_slice slice = {0};
+    uint64_t last = snapshot_zxid, delivered = 0;
+    uint64_t from = snapshot_zxid == UINT64_MAX ? UINT64_MAX : snapshot_zxid + 1;
+    bool bad = false, more = true;
+    uint64_t bad_zxid = 0;
+    while (more && !bad && snapshot_zxid != UINT64_MAX) {
+        if ((rc = store_read_slice(s, from, &slice, &bad, &bad_zxid, &more)))
+            break;
+        for (size_t offset = 0; offset < slice.used;) {
+            uint64_t zxid, len;
+            memcpy(&zxid, slice.bytes + offset, 8);
+            memcpy(&len, slice.bytes + offset + 8, 8);
+            if (on_entry && (rc = on_entry(ctx, zxid, slice.bytes + offset + 16, len)))
+                break;
+            offset += 16 + len;
+            last = zxid;
+            delivered++;
+        }
+        if (rc)
+            break;
+        if (last == UINT64_MAX)
+            break;
+        from = last + 1;
+    }
+    free(slice.bytes);
+    if (rc)
+        return rc;
+    s->last_zxid = last;
+    if (bad) {
+        ZN_ERROR("store: log record fails its checksum zxid=0x%" PRIx64
+                 "; it and every later entry are dropped, last_zxid=0x%" PRIx64,
+                 bad_zxid, last);
+        if ((rc = store_truncate_after(s, last)))
+            return rc;
+        /* Truncation removes only what followed the last good entry. */
+        ZN_ASSERT(s->last_zxid == last);
+    }
+    s->recovered = true;
+    ZN_INFO("store: recovered snapshot_zxid=0x%" PRIx64 " entries=%" PRIu64 " last_zxid=0x%" PRIx64,
+            snapshot_zxid, delivered, last);
+    return 0;
+}

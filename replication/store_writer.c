@@ -1,0 +1,527 @@
+/*
+ * The store's writer thread: the only code that writes LMDB once the store
+ * is open.  It takes everything queued at once, writes each run of log
+ * entries in ONE write transaction (group commit: LMDB's commit is the
+ * fsync), and handles snapshots (with compaction), truncations and metadata
+ * each in its own transaction, in queue order.  On MDB_MAP_FULL it grows the
+ * map (doubling, up to map_max_bytes) and retries the transaction, which
+ * LMDB allows only with no transaction active in the process: hence the
+ * resize lock that readers hold around their read transactions.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "crc32c.h"
+#include "log.h"
+#include "store_internal.h"
+#include "znode/errors.h"
+
+typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
+
+/* Doubles the map up to its ceiling.  Returns true if it grew. */
+static bool store_grow_map(struct store *s)
+{
+    pthread_mutex_lock(&s->mutex);
+    uint64_t current = s->map_bytes;
+    pthread_mutex_unlock(&s->mutex);
+    if (current >= s->opts.map_max_bytes)
+        return false;
+    uint64_t next = current * 2 < s->opts.map_max_bytes ? current * 2 : s->opts.map_max_bytes;
+    pthread_rwlock_wrlock(&s->resize_lock);
+    int rc = mdb_env_set_mapsize(s->env, next);
+    pthread_rwlock_unlock(&s->resize_lock);
+    if (rc) {
+        store_error(rc, "growing the LMDB map");
+        return false;
+    }
+    pthread_mutex_lock(&s->mutex);
+    s->map_bytes = next;
+    pthread_mutex_unlock(&s->mutex);
+    ZN_INFO("store: map grown map_bytes=%" PRIu64 " map_max_bytes=%" PRIu64, next,
+            s->opts.map_max_bytes);
+    return true;
+}
+
+/*
+ * Runs fn in a write transaction and commits it.  fn must start from scratch
+ * on each call (it is retried after the map grows).  With injectable, a
+ * pending test fault replaces the commit.  Returns an LMDB or errno code.
+ */
+static int store_write_txn(struct store *s, store_txn_fn fn, void *arg, bool injectable)
+{
+    for (;;) {
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+        if (rc)
+            return rc;
+        rc = fn(s, txn, arg);
+        if (rc == 0 && injectable) {
+            pthread_mutex_lock(&s->mutex);
+            if (s->fail_batches) {
+                s->fail_batches--;
+                rc = s->fail_error;
+            }
+            pthread_mutex_unlock(&s->mutex);
+        }
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+            if (rc == 0) {
+                pthread_mutex_lock(&s->mutex);
+                s->stats.fsyncs++;
+                pthread_mutex_unlock(&s->mutex);
+            }
+        } else {
+            mdb_txn_abort(txn);
+        }
+        if (rc == MDB_MAP_FULL && store_grow_map(s))
+            continue;
+        return rc;
+    }
+}
+
+/* ---- log entries -------------------------------------------------------- */
+
+static int store_put_log_record(struct store *s, MDB_txn *txn, const struct store_item *item,
+                                bool corrupt)
+{
+    unsigned char key_bytes[8];
+    store_put_be64(key_bytes, item->zxid);
+    MDB_val key = {8, key_bytes};
+    MDB_val value = {STORE_LOG_HEADER_BYTES + item->len, NULL};
+    /* MDB_APPEND: zxids only grow, so LMDB can skip the search and fill
+     * pages completely; it fails with MDB_KEYEXIST if order were broken. */
+    int rc = mdb_put(txn, s->dbi_log, &key, &value, MDB_RESERVE | (corrupt ? 0 : MDB_APPEND));
+    if (rc)
+        return rc;
+    unsigned char *v = value.mv_data;
+    uint32_t crc = store_log_crc(item->zxid, item->data, item->len);
+    store_put_be32(v, corrupt ? ~crc : crc);
+    store_put_be32(v + 4, (uint32_t)item->len);
+    memcpy(v + STORE_LOG_HEADER_BYTES, item->data, item->len);
+    return 0;
+}
+
+static int store_put_entries(struct store *s, MDB_txn *txn, void *arg)
+{
+    for (const struct store_item *item = arg; item; item = item->next) {
+        int rc = store_put_log_record(s, txn, item, false);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Writes one run of entries (run..last, already detached) and queues the
+ * result for the loop, carried by last. */
+static void store_write_entries(struct store *s, struct store_item *run, struct store_item *last,
+                                uint64_t count, uint64_t bytes)
+{
+    int rc = store_write_txn(s, store_put_entries, run, true);
+    int status = rc ? store_error(rc, "committing a log batch") : 0;
+    while (run != last) {
+        struct store_item *next = run->next;
+        free(run);
+        run = next;
+    }
+    last->status = status;
+    last->batch_entries = count;
+    last->batch_bytes = bytes;
+    pthread_mutex_lock(&s->mutex);
+    if (status == 0) {
+        s->stats.batches++;
+        s->stats.entries_written += count;
+        s->stats.last_batch_entries = count;
+        s->stats.log_entries += count;
+        s->stats.log_bytes += bytes;
+    } else {
+        s->stats.batches_failed++;
+    }
+    last->next = NULL;
+    if (s->completed.tail)
+        s->completed.tail->next = last;
+    else
+        s->completed.head = last;
+    s->completed.tail = last;
+    pthread_mutex_unlock(&s->mutex);
+    uv_async_send(&s->async);
+}
+
+/* ---- deletion helpers (counting what they remove) ---------------------- */
+
+struct store_deleted {
+    uint64_t entries, bytes;
+};
+
+/* Deletes log entries with from <= zxid <= to. */
+static int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
+                                  struct store_deleted *deleted)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_log, &cur);
+    if (rc)
+        return rc;
+    for (;;) {
+        unsigned char key_bytes[8];
+        store_put_be64(key_bytes, from);
+        MDB_val key = {8, key_bytes}, value;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        uint64_t zxid = key.mv_size == 8 ? store_get_be64(key.mv_data) : 0;
+        if (key.mv_size == 8 && zxid > to)
+            break;
+        deleted->entries++;
+        if (value.mv_size >= STORE_LOG_HEADER_BYTES)
+            deleted->bytes += value.mv_size - STORE_LOG_HEADER_BYTES;
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_snap, &cur);
+    if (rc)
+        return rc;
+    for (;;) {
+        unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+        store_snap_key(key_bytes, zxid, 0);
+        MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc || key.mv_size < 8 || store_get_be64(key.mv_data) != zxid)
+            break;
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Lists the snapshots' zxids oldest first: the first max into zxids, the
+ * total into *count. */
+static int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_t max,
+                           size_t *count)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_snap, &cur);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    uint64_t next = 0;
+    for (;;) {
+        unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+        store_snap_key(key_bytes, next, 0);
+        MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        if (key.mv_size != STORE_SNAP_KEY_BYTES) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint64_t zxid = store_get_be64(key.mv_data);
+        if (n < max)
+            zxids[n] = zxid;
+        n++;
+        if (zxid == UINT64_MAX)
+            break;
+        next = zxid + 1;
+    }
+    mdb_cursor_close(cur);
+    *count = n;
+    return rc;
+}
+
+static int store_put_meta_value(struct store *s, MDB_txn *txn, const char *name, uint64_t value)
+{
+    size_t name_len = strlen(name);
+    unsigned char v[STORE_META_VALUE_BYTES];
+    store_put_be64(v + 4, value);
+    store_put_be32(v, crc32c_extend(crc32c(name, name_len), v + 4, 8));
+    MDB_val key = {name_len, (void *)name}, val = {sizeof v, v};
+    return mdb_put(txn, s->dbi_meta, &key, &val, 0);
+}
+
+/* ---- snapshots and compaction ------------------------------------------ */
+
+struct store_snapshot_job {
+    const struct store_item *item;
+    struct store_deleted deleted;
+    size_t snapshots;        /* after the write */
+    uint64_t newest_zxid;
+    uint64_t compacted_zxid; /* 0: no compaction */
+};
+
+static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct store_snapshot_job *job = arg;
+    const struct store_item *item = job->item;
+    memset(&job->deleted, 0, sizeof job->deleted);
+    job->compacted_zxid = 0;
+
+    uint32_t chunks = (uint32_t)((item->len + ZN_STORE_SNAPSHOT_CHUNK_BYTES - 1) /
+                                 ZN_STORE_SNAPSHOT_CHUNK_BYTES);
+    unsigned char header[STORE_SNAP_HEADER_BYTES];
+    store_snap_header_encode(header, item->zxid, item->blob, item->len, chunks);
+    unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+    store_snap_key(key_bytes, item->zxid, 0);
+    MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value = {sizeof header, header};
+    int rc = mdb_put(txn, s->dbi_snap, &key, &value, 0);
+    for (uint32_t i = 0; rc == 0 && i < chunks; i++) {
+        size_t offset = (size_t)i * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+        size_t n = item->len - offset < ZN_STORE_SNAPSHOT_CHUNK_BYTES ? item->len - offset
+                                                                      : ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+        store_snap_key(key_bytes, item->zxid, i + 1);
+        MDB_val chunk_key = {STORE_SNAP_KEY_BYTES, key_bytes};
+        MDB_val chunk = {n, (unsigned char *)item->blob + offset};
+        rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, 0);
+    }
+    if (rc)
+        return rc;
+
+    /* Keep the newest snapshots_kept. */
+    uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
+    size_t count;
+    for (;;) {
+        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
+            return rc;
+        if (count <= s->opts.snapshots_kept)
+            break;
+        if ((rc = store_snap_delete(s, txn, zxids[0])))
+            return rc;
+    }
+    ZN_ASSERT(count >= 1 && count <= ZN_STORE_SNAPSHOTS_KEPT_MAX);
+    job->snapshots = count;
+    job->newest_zxid = zxids[count - 1];
+    /* Compact only once an older snapshot backs the newest one: if the
+     * newest is ever found damaged, recovery falls back to the oldest kept,
+     * whose later log entries are all still here. */
+    if (count >= 2) {
+        uint64_t oldest = zxids[0];
+        if ((rc = store_delete_log_range(s, txn, 0, oldest, &job->deleted)))
+            return rc;
+        if ((rc = store_put_meta_value(s, txn, STORE_META_COMPACTED, oldest)))
+            return rc;
+        job->compacted_zxid = oldest;
+    }
+    return 0;
+}
+
+static int store_write_snapshot(struct store *s, struct store_item *item)
+{
+    struct store_snapshot_job job = {.item = item};
+    int rc = store_write_txn(s, store_put_snapshot, &job, false);
+    pthread_mutex_lock(&s->mutex);
+    if (rc == 0) {
+        s->stats.snapshot_count = job.snapshots;
+        s->stats.snapshot_zxid = job.newest_zxid;
+        ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
+        s->stats.log_entries -= job.deleted.entries;
+        s->stats.log_bytes -= job.deleted.bytes;
+    } else {
+        s->stats.snapshots_failed++;
+    }
+    pthread_mutex_unlock(&s->mutex);
+    if (rc)
+        return store_error(rc, "writing a snapshot");
+    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%zu snapshots=%zu "
+            "compacted_to=0x%" PRIx64 " log_entries_deleted=%" PRIu64,
+            item->zxid, item->len, job.snapshots, job.compacted_zxid, job.deleted.entries);
+    return 0;
+}
+
+/* ---- truncation, metadata, test records ---------------------------------- */
+
+struct store_truncate_job {
+    uint64_t zxid;
+    struct store_deleted deleted;
+    size_t snapshots;
+    uint64_t newest_snapshot;
+    uint64_t last_left;
+};
+
+static int store_truncate_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct store_truncate_job *job = arg;
+    memset(&job->deleted, 0, sizeof job->deleted);
+    int rc = 0;
+    if (job->zxid < UINT64_MAX)
+        rc = store_delete_log_range(s, txn, job->zxid + 1, UINT64_MAX, &job->deleted);
+    if (rc)
+        return rc;
+    uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
+    size_t count;
+    for (;;) {
+        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
+            return rc;
+        size_t listed = count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1;
+        if (count == 0 || zxids[listed - 1] <= job->zxid)
+            break;
+        ZN_WARN("store: truncation removes snapshot zxid=0x%" PRIx64 " above zxid=0x%" PRIx64,
+                zxids[listed - 1], job->zxid);
+        if ((rc = store_snap_delete(s, txn, zxids[listed - 1])))
+            return rc;
+    }
+    job->snapshots = count;
+    job->newest_snapshot = count ? zxids[(count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1) - 1] : 0;
+    job->last_left = job->newest_snapshot;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)))
+        return rc;
+    MDB_val key, value;
+    rc = mdb_cursor_get(cur, &key, &value, MDB_LAST);
+    if (rc == 0 && key.mv_size == 8 && store_get_be64(key.mv_data) > job->last_left)
+        job->last_left = store_get_be64(key.mv_data);
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int store_write_truncate(struct store *s, struct store_item *item)
+{
+    struct store_truncate_job job = {.zxid = item->zxid};
+    int rc = store_write_txn(s, store_truncate_txn, &job, false);
+    if (rc)
+        return store_error(rc, "truncating the log");
+    pthread_mutex_lock(&s->mutex);
+    ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
+    s->stats.log_entries -= job.deleted.entries;
+    s->stats.log_bytes -= job.deleted.bytes;
+    s->stats.snapshot_count = job.snapshots;
+    s->stats.snapshot_zxid = job.newest_snapshot;
+    pthread_mutex_unlock(&s->mutex);
+    item->waiter->zxid = job.last_left;
+    ZN_INFO("store: truncated after zxid=0x%" PRIx64 " entries_deleted=%" PRIu64
+            " last_zxid=0x%" PRIx64,
+            item->zxid, job.deleted.entries, job.last_left);
+    return 0;
+}
+
+static int store_meta_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    const struct store_item *item = arg;
+    return store_put_meta_value(s, txn, item->meta_key, item->meta_value);
+}
+
+static int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    const struct store_item *item = arg;
+    return store_snap_delete(s, txn, item->zxid);
+}
+
+static int store_corrupt_entry_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    return store_put_log_record(s, txn, arg, true);
+}
+
+/* Handles one item that is not a log entry.  Frees it; wakes its waiter. */
+static void store_write_other(struct store *s, struct store_item *item)
+{
+    int status = 0, rc;
+    switch (item->op) {
+    case STORE_OP_SNAPSHOT:
+        store_write_snapshot(s, item);
+        free(item->blob);
+        break;
+    case STORE_OP_TRUNCATE:
+        status = store_write_truncate(s, item);
+        break;
+    case STORE_OP_META:
+        rc = store_write_txn(s, store_meta_txn, item, false);
+        status = rc ? store_error(rc, "writing metadata") : 0;
+        break;
+    case STORE_OP_DROP_SNAPSHOT:
+        rc = store_write_txn(s, store_drop_snapshot_txn, item, false);
+        status = rc ? store_error(rc, "deleting a snapshot") : 0;
+        break;
+    case STORE_OP_CORRUPT_ENTRY:
+        rc = store_write_txn(s, store_corrupt_entry_txn, item, false);
+        status = rc ? store_error(rc, "writing a corrupt test entry") : 0;
+        if (status == 0) {
+            pthread_mutex_lock(&s->mutex);
+            s->stats.log_entries++;
+            s->stats.log_bytes += item->len;
+            pthread_mutex_unlock(&s->mutex);
+        }
+        break;
+    case STORE_OP_ENTRY:
+        ZN_ASSERT(!"entries are written in runs");
+    }
+    struct store_waiter *waiter = item->waiter;
+    free(item);
+    if (waiter) {
+        pthread_mutex_lock(&s->mutex);
+        waiter->status = status;
+        waiter->done = true;
+        pthread_cond_broadcast(&s->done_cond);
+        pthread_mutex_unlock(&s->mutex);
+    }
+}
+
+/* Splits the taken list into runs of entries (bounded by the batch limits)
+ * and single other items, in order. */
+static void store_writer_process(struct store *s, struct store_item *list)
+{
+    while (list) {
+        if (list->op != STORE_OP_ENTRY) {
+            struct store_item *item = list;
+            list = list->next;
+            item->next = NULL;
+            store_write_other(s, item);
+            continue;
+        }
+        struct store_item *run = list, *last = list;
+        uint64_t count = 1, bytes = list->len;
+        while (last->next && last->next->op == STORE_OP_ENTRY && count < s->opts.batch_max_entries &&
+               bytes + last->next->len <= s->opts.batch_max_bytes) {
+            last = last->next;
+            count++;
+            bytes += last->len;
+        }
+        list = last->next;
+        last->next = NULL;
+        store_write_entries(s, run, last, count, bytes);
+    }
+}
+
+void *store_writer_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->mutex);
+    for (;;) {
+        while (!s->stopping && (s->paused || !s->queue.head))
+            pthread_cond_wait(&s->work_cond, &s->mutex);
+        if (!s->queue.head) {
+            ZN_ASSERT(s->stopping);
+            break;
+        }
+        if (s->paused)
+            continue;
+        struct store_item *list = s->queue.head;
+        s->queue.head = s->queue.tail = NULL;
+        s->writer_busy = true;
+        pthread_mutex_unlock(&s->mutex);
+        store_writer_process(s, list);
+        pthread_mutex_lock(&s->mutex);
+        s->writer_busy = false;
+    }
+    pthread_mutex_unlock(&s->mutex);
+    return NULL;
+}

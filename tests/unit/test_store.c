@@ -1,0 +1,783 @@
+/*
+ * Unit tests of the LMDB store (replication/store.h): round trips, group
+ * commit, callback order and counts, snapshots and compaction, corruption
+ * detection, truncation, metadata, the queue bound, failed batches and a full
+ * map.  The crash and disk-full tests, which need processes and mounts, are
+ * in test_store_crash.c.  Numbers (appends/s, batch sizes) are printed, never
+ * asserted.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "crc32c.h"
+#include "log.h"
+#include "store.h"
+#include "znode/errors.h"
+
+#define WAIT_DEADLINE_MS 60000
+
+struct durable_call {
+    uint64_t zxid;
+    int status;
+};
+
+struct recovered_entry {
+    uint64_t zxid;
+    size_t len;
+    unsigned char *data;
+};
+
+struct fixture {
+    uv_loop_t loop;
+    struct store *s;
+    char dir[64];
+    struct store_options opts;
+    /* on_durable calls, in order */
+    struct durable_call *calls;
+    size_t ncalls, calls_capacity;
+    /* what store_recover handed over */
+    bool have_snapshot;
+    uint64_t snapshot_zxid;
+    unsigned char *snapshot;
+    size_t snapshot_len;
+    struct recovered_entry *entries;
+    size_t nentries, entries_capacity;
+    /* optional hook run inside on_durable */
+    void (*after_durable)(struct fixture *f, uint64_t zxid, int status);
+    uint64_t next_zxid;
+    uint64_t target_zxid;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Deterministic payload of an entry: its length and bytes follow from the
+ * zxid and a salt, so a recovered entry can be checked without a copy. */
+static size_t payload_len(uint64_t zxid) { return 1 + (size_t)((zxid * 2654435761u) % 700); }
+
+static void payload_fill(unsigned char *out, size_t len, uint64_t zxid, unsigned salt)
+{
+    uint64_t x = zxid * 0x9E3779B97F4A7C15ull ^ salt;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out[i] = (unsigned char)x;
+    }
+}
+
+static void on_durable(void *ctx, uint64_t zxid, int status)
+{
+    struct fixture *f = ctx;
+    if (f->ncalls == f->calls_capacity) {
+        f->calls_capacity = f->calls_capacity ? 2 * f->calls_capacity : 256;
+        f->calls = realloc(f->calls, f->calls_capacity * sizeof *f->calls);
+        assert_non_null(f->calls);
+    }
+    f->calls[f->ncalls++] = (struct durable_call){zxid, status};
+    if (f->after_durable)
+        f->after_durable(f, zxid, status);
+}
+
+static int on_snapshot(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct fixture *f = ctx;
+    assert_false(f->have_snapshot); /* at most once */
+    f->have_snapshot = true;
+    f->snapshot_zxid = zxid;
+    f->snapshot = malloc(len ? len : 1);
+    memcpy(f->snapshot, data, len);
+    f->snapshot_len = len;
+    return 0;
+}
+
+static int on_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct fixture *f = ctx;
+    if (f->nentries == f->entries_capacity) {
+        f->entries_capacity = f->entries_capacity ? 2 * f->entries_capacity : 256;
+        f->entries = realloc(f->entries, f->entries_capacity * sizeof *f->entries);
+    }
+    struct recovered_entry *e = &f->entries[f->nentries++];
+    e->zxid = zxid;
+    e->len = len;
+    e->data = malloc(len);
+    memcpy(e->data, data, len);
+    return 0;
+}
+
+static void forget_recovered(struct fixture *f)
+{
+    for (size_t i = 0; i < f->nentries; i++)
+        free(f->entries[i].data);
+    f->nentries = 0;
+    free(f->snapshot);
+    f->snapshot = NULL;
+    f->have_snapshot = false;
+    f->snapshot_zxid = 0;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/zn-store-test-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    if (uv_loop_init(&f->loop))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static void fixture_open(struct fixture *f)
+{
+    int rc = store_open(&f->s, &f->loop, f->dir, &f->opts, on_durable, f);
+    assert_int_equal(rc, 0);
+    forget_recovered(f);
+    assert_int_equal(store_recover(f->s, on_snapshot, on_entry, f), 0);
+}
+
+/* Closes the store and proves the loop has nothing left: libuv's rule that
+ * handles are freed in their close callback. */
+static void fixture_close(struct fixture *f)
+{
+    if (!f->s)
+        return;
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+}
+
+static void fixture_reopen(struct fixture *f)
+{
+    fixture_close(f);
+    fixture_open(f);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    fixture_close(f);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    forget_recovered(f);
+    free(f->entries);
+    free(f->calls);
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop until on_durable has reported zxid (or a later one), or
+ * fails the test after the deadline, printing what was seen. */
+static void wait_durable(struct fixture *f, uint64_t zxid)
+{
+    uint64_t deadline = now_ms() + WAIT_DEADLINE_MS;
+    while (!(f->ncalls && f->calls[f->ncalls - 1].zxid >= zxid)) {
+        if (now_ms() > deadline) {
+            fprintf(stderr, "timeout waiting for zxid=%" PRIu64 ": calls=%zu last=%" PRIu64 "\n",
+                    zxid, f->ncalls, f->ncalls ? f->calls[f->ncalls - 1].zxid : 0);
+            fail();
+        }
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        struct timespec pause = {0, 200000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static void append_payload(struct fixture *f, uint64_t zxid, unsigned salt)
+{
+    unsigned char buf[1024];
+    size_t len = payload_len(zxid);
+    payload_fill(buf, len, zxid, salt);
+    assert_int_equal(store_append(f->s, zxid, buf, len), 0);
+}
+
+static void assert_entry_is_payload(const struct recovered_entry *e, uint64_t zxid, unsigned salt)
+{
+    unsigned char buf[1024];
+    assert_int_equal(e->zxid, zxid);
+    size_t len = payload_len(zxid);
+    assert_int_equal(e->len, len);
+    payload_fill(buf, len, zxid, salt);
+    assert_memory_equal(e->data, buf, len);
+}
+
+/* ---- crc32c ------------------------------------------------------------ */
+
+static void crc32c_gives_the_standard_check_value_in_both_implementations(void **state)
+{
+    assert_int_equal(crc32c("123456789", 9), 0xE3069283u);
+    crc32c_force_table(1);
+    assert_int_equal(crc32c("123456789", 9), 0xE3069283u);
+    crc32c_force_table(0);
+    unsigned char buf[4099];
+    payload_fill(buf, sizeof buf, 7, 1);
+    for (size_t offset = 0; offset < 9; offset++) {
+        for (size_t len = 0; len + offset <= sizeof buf; len += 97) {
+            uint32_t fast = crc32c(buf + offset, len);
+            crc32c_force_table(1);
+            uint32_t table = crc32c(buf + offset, len);
+            uint32_t split = crc32c_extend(crc32c(buf + offset, len / 3), buf + offset + len / 3,
+                                           len - len / 3);
+            crc32c_force_table(0);
+            assert_int_equal(fast, table);
+            assert_int_equal(split, table);
+        }
+    }
+    /* one flipped bit changes the checksum */
+    uint32_t before = crc32c(buf, sizeof buf);
+    buf[1000] ^= 0x10;
+    assert_int_not_equal(crc32c(buf, sizeof buf), before);
+}
+
+/* ---- round trips ------------------------------------------------------- */
+
+static void appended_entries_are_recovered_intact_and_in_order_after_reopen(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    assert_int_equal(f->nentries, 0);
+    assert_false(f->have_snapshot);
+    assert_int_equal(store_last_zxid(f->s), 0);
+    const uint64_t n = 2000;
+    for (uint64_t z = 1; z <= n; z++)
+        append_payload(f, z * 3, 1); /* zxids need not be contiguous */
+    /* and one entry far larger than the rest */
+    size_t big_len = 3u << 20;
+    unsigned char *big = malloc(big_len);
+    payload_fill(big, big_len, 99, 2);
+    assert_int_equal(store_append(f->s, n * 3 + 1, big, big_len), 0);
+    wait_durable(f, n * 3 + 1);
+    for (size_t i = 0; i < f->ncalls; i++)
+        assert_int_equal(f->calls[i].status, 0);
+
+    fixture_reopen(f);
+    assert_int_equal(f->nentries, n + 1);
+    for (uint64_t z = 1; z <= n; z++)
+        assert_entry_is_payload(&f->entries[z - 1], z * 3, 1);
+    assert_int_equal(f->entries[n].len, big_len);
+    assert_memory_equal(f->entries[n].data, big, big_len);
+    assert_int_equal(store_last_zxid(f->s), n * 3 + 1);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, n + 1);
+    free(big);
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+/* Appends the next burst from inside the callback, as a daemon would. */
+static void append_burst_after_durable(struct fixture *f, uint64_t zxid, int status)
+{
+    assert_int_equal(status, 0);
+    unsigned burst = 1 + (unsigned)(zxid % 37);
+    for (unsigned i = 0; i < burst && f->next_zxid <= f->target_zxid; i++)
+        append_payload(f, f->next_zxid++, 3);
+}
+
+static void on_durable_is_called_once_per_batch_in_order_and_the_loop_closes_cleanly(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    f->target_zxid = 5000;
+    f->next_zxid = 1;
+    f->after_durable = append_burst_after_durable;
+    for (int i = 0; i < 10; i++)
+        append_payload(f, f->next_zxid++, 3);
+    wait_durable(f, f->target_zxid);
+    f->after_durable = NULL;
+    struct store_stats st;
+    store_stats(f->s, &st);
+    /* exactly one call per committed batch, zxids strictly increasing,
+     * ending at the last append */
+    assert_int_equal(f->ncalls, st.batches);
+    assert_int_equal(st.batches_failed, 0);
+    assert_int_equal(st.entries_written, f->target_zxid);
+    for (size_t i = 1; i < f->ncalls; i++)
+        assert_true(f->calls[i].zxid > f->calls[i - 1].zxid);
+    assert_int_equal(f->calls[f->ncalls - 1].zxid, f->target_zxid);
+    assert_int_equal(st.queued_entries, 0);
+    assert_int_equal(st.durable_zxid, f->target_zxid);
+    printf("# callbacks: entries=%" PRIu64 " batches=%" PRIu64 " average_batch=%.1f fsyncs=%" PRIu64 "\n",
+           st.entries_written, st.batches, st.average_batch_entries, st.fsyncs);
+
+    /* appends still queued at close are written and reported from inside
+     * store_close, then nothing more */
+    size_t before = f->ncalls;
+    store_test_pause_writer(f->s, 1);
+    for (uint64_t z = f->target_zxid + 1; z <= f->target_zxid + 100; z++)
+        append_payload(f, z, 3);
+    assert_int_equal(f->ncalls, before);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(f->ncalls, before + 1);
+    assert_int_equal(f->calls[before].zxid, f->target_zxid + 100);
+    assert_int_equal(f->calls[before].status, 0);
+    assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(f->ncalls, before + 1);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    assert_int_equal(uv_loop_init(&f->loop), 0); /* for teardown */
+}
+
+/* ---- group commit ------------------------------------------------------ */
+
+static void entries_queued_while_a_batch_commits_are_written_in_one_batch(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    struct store_stats before, after;
+    store_stats(f->s, &before);
+    /* hold the writer as if it were inside a long fsync */
+    store_test_pause_writer(f->s, 1);
+    for (uint64_t z = 1; z <= 1000; z++)
+        append_payload(f, z, 4);
+    store_test_pause_writer(f->s, 0);
+    wait_durable(f, 1000);
+    store_stats(f->s, &after);
+    assert_int_equal(f->ncalls, 1);
+    assert_int_equal(f->calls[0].zxid, 1000);
+    assert_int_equal(after.fsyncs - before.fsyncs, 1);
+    assert_int_equal(after.last_batch_entries, 1000);
+
+    /* free running: as fast as the loop can append */
+    const uint64_t n = 30000;
+    uint64_t z = 1001, t0 = now_ms();
+    size_t calls0 = f->ncalls;
+    while (z <= 1000 + n) {
+        unsigned char buf[128];
+        payload_fill(buf, sizeof buf, z, 4);
+        int rc = store_append(f->s, z, buf, sizeof buf);
+        if (rc == ZN_THROTTLEDOP) {
+            uv_run(&f->loop, UV_RUN_NOWAIT);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        z++;
+    }
+    wait_durable(f, 1000 + n);
+    uint64_t elapsed = now_ms() - t0;
+    struct store_stats end;
+    store_stats(f->s, &end);
+    uint64_t batches = f->ncalls - calls0, fsyncs = end.fsyncs - after.fsyncs;
+    printf("# group commit: entries=%" PRIu64 " batches=%" PRIu64 " fsyncs=%" PRIu64
+           " average_batch=%.1f elapsed_ms=%" PRIu64 " appends_per_s=%.0f\n",
+           n, batches, fsyncs, (double)n / (double)batches, elapsed,
+           elapsed ? (double)n * 1000.0 / (double)elapsed : 0.0);
+    assert_true(fsyncs < n);
+    assert_int_equal(fsyncs, batches);
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+static void *snapshot_blob(uint64_t zxid, size_t len)
+{
+    unsigned char *blob = malloc(len);
+    payload_fill(blob, len, zxid, 77);
+    return blob;
+}
+
+static void snapshots_and_compaction_keep_the_log_bounded(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    const uint64_t per_round = 300, rounds = 40;
+    uint64_t z = 0;
+    struct store_stats st;
+    for (uint64_t r = 0; r < rounds; r++) {
+        for (uint64_t i = 0; i < per_round; i++)
+            append_payload(f, ++z, 5);
+        /* the tree as of a little before the last append */
+        uint64_t snap_zxid = z - 10;
+        size_t len = 100000 + (size_t)r * 1000;
+        assert_int_equal(store_snapshot(f->s, snap_zxid, snapshot_blob(snap_zxid, len), len), 0);
+        wait_durable(f, z);
+        store_stats(f->s, &st);
+        /* every entry reported durable: at most snapshots_kept rounds of log
+         * remain (plus the tail after the newest snapshot) */
+        assert_true(st.snapshot_count <= ZN_STORE_SNAPSHOTS_KEPT);
+    }
+    /* ensure the last snapshot is on disk: a synchronous op runs after it */
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    store_stats(f->s, &st);
+    printf("# compaction: appended=%" PRIu64 " log_entries=%" PRIu64 " snapshots=%" PRIu64 "\n", z,
+           st.log_entries, st.snapshot_count);
+    assert_int_equal(st.snapshot_count, ZN_STORE_SNAPSHOTS_KEPT);
+    assert_true(st.log_entries <= (ZN_STORE_SNAPSHOTS_KEPT - 1) * per_round + 10);
+    assert_true(st.log_entries >= (ZN_STORE_SNAPSHOTS_KEPT - 1) * per_round);
+
+    fixture_reopen(f);
+    store_stats(f->s, &st); /* counted from disk at open */
+    assert_true(st.log_entries <= (ZN_STORE_SNAPSHOTS_KEPT - 1) * per_round + 10);
+    assert_int_equal(st.snapshot_count, ZN_STORE_SNAPSHOTS_KEPT);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, z - 10);
+    void *expected = snapshot_blob(z - 10, f->snapshot_len);
+    assert_int_equal(f->snapshot_len, 100000 + (rounds - 1) * 1000);
+    assert_memory_equal(f->snapshot, expected, f->snapshot_len);
+    free(expected);
+    assert_int_equal(f->nentries, 10);
+    for (uint64_t i = 0; i < 10; i++)
+        assert_entry_is_payload(&f->entries[i], z - 9 + i, 5);
+}
+
+static void recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 100; z++)
+        append_payload(f, z, 6);
+    size_t len = 3 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 12345; /* several chunks */
+    assert_int_equal(store_snapshot(f->s, 60, snapshot_blob(60, len), len), 0);
+    for (uint64_t z = 101; z <= 150; z++)
+        append_payload(f, z, 6);
+    wait_durable(f, 150);
+    fixture_reopen(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, 60);
+    assert_int_equal(f->snapshot_len, len);
+    void *expected = snapshot_blob(60, len);
+    assert_memory_equal(f->snapshot, expected, len);
+    free(expected);
+    assert_int_equal(f->nentries, 90);
+    for (uint64_t i = 0; i < 90; i++)
+        assert_entry_is_payload(&f->entries[i], 61 + i, 6);
+    assert_int_equal(store_last_zxid(f->s), 150);
+    /* an empty snapshot is a valid snapshot */
+    assert_int_equal(store_snapshot(f->s, 150, malloc(1), 0), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    fixture_reopen(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, 150);
+    assert_int_equal(f->snapshot_len, 0);
+    assert_int_equal(f->nentries, 0);
+}
+
+/* ---- corruption -------------------------------------------------------- */
+
+static void an_entry_with_a_bad_checksum_is_dropped_with_everything_after_it(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 10; z++)
+        append_payload(f, z, 7);
+    wait_durable(f, 10);
+    unsigned char junk[50] = {1, 2, 3};
+    assert_int_equal(store_test_append_corrupt(f->s, 11, junk, sizeof junk), 0);
+    for (uint64_t z = 12; z <= 20; z++)
+        append_payload(f, z, 7);
+    wait_durable(f, 20);
+    fixture_reopen(f);
+    assert_int_equal(f->nentries, 10);
+    for (uint64_t i = 0; i < 10; i++)
+        assert_entry_is_payload(&f->entries[i], i + 1, 7);
+    assert_int_equal(store_last_zxid(f->s), 10);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, 10);
+    /* new entries follow the last good one */
+    for (uint64_t z = 11; z <= 15; z++)
+        append_payload(f, z, 8);
+    wait_durable(f, 15);
+    fixture_reopen(f);
+    assert_int_equal(f->nentries, 15);
+    for (uint64_t i = 10; i < 15; i++)
+        assert_entry_is_payload(&f->entries[i], i + 1, 8);
+}
+
+/* Flips one byte at every place `marker` occurs in the LMDB data file (old
+ * copies of a page may linger in free pages).  Returns how many. */
+static int flip_marker_in_file(const char *dir, const void *marker, size_t marker_len, size_t at)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    unsigned char *map = mmap(NULL, sb.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(map != MAP_FAILED);
+    int found = 0;
+    unsigned char *p = map, *end = map + sb.st_size;
+    while ((p = memmem(p, end - p, marker, marker_len))) {
+        p[at] ^= 0x5a;
+        found++;
+        p += marker_len;
+    }
+    msync(map, sb.st_size, MS_SYNC);
+    munmap(map, sb.st_size);
+    close(fd);
+    return found;
+}
+
+static void a_byte_flipped_in_the_lmdb_file_is_detected_and_nothing_after_it_is_applied(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 100; z++) {
+        char text[200];
+        int n = snprintf(text, sizeof text, "entry-%06" PRIu64 "-%0100d", z, 0);
+        assert_int_equal(store_append(f->s, z, text, (size_t)n), 0);
+        if (z % 10 == 0)
+            wait_durable(f, z); /* several batches, several page versions */
+    }
+    wait_durable(f, 100);
+    fixture_close(f);
+    assert_true(flip_marker_in_file(f->dir, "entry-000050-", 13, 20) >= 1);
+    fixture_open(f);
+    assert_int_equal(f->nentries, 49);
+    for (uint64_t i = 0; i < 49; i++) {
+        char text[200];
+        snprintf(text, sizeof text, "entry-%06" PRIu64 "-%0100d", i + 1, 0);
+        assert_int_equal(f->entries[i].zxid, i + 1);
+        assert_memory_equal(f->entries[i].data, text, strlen(text));
+    }
+    assert_int_equal(store_last_zxid(f->s), 49);
+}
+
+static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    char blob_a[] = "snapshot-A-contents", blob_b[] = "snapshot-B-contents";
+    for (uint64_t z = 1; z <= 30; z++)
+        append_payload(f, z, 9);
+    assert_int_equal(store_snapshot(f->s, 10, strdup(blob_a), sizeof blob_a), 0);
+    assert_int_equal(store_snapshot(f->s, 20, strdup(blob_b), sizeof blob_b), 0);
+    wait_durable(f, 30);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 2);
+    assert_int_equal(st.log_entries, 20); /* compacted to the older snapshot */
+    fixture_close(f);
+    assert_true(flip_marker_in_file(f->dir, "snapshot-B", 10, 3) >= 1);
+    fixture_open(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, 10);
+    assert_memory_equal(f->snapshot, blob_a, sizeof blob_a);
+    assert_int_equal(f->nentries, 20);
+    for (uint64_t i = 0; i < 20; i++)
+        assert_entry_is_payload(&f->entries[i], 11 + i, 9);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 1);
+}
+
+/* ---- truncation and metadata --------------------------------------------- */
+
+static void truncate_after_removes_later_entries_and_new_ones_can_follow(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 100; z++)
+        append_payload(f, z, 10);
+    /* no wait: truncation drains the queue first */
+    assert_int_equal(store_truncate_after(f->s, 50), 0);
+    assert_int_equal(store_last_zxid(f->s), 50);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, 50);
+    for (uint64_t z = 51; z <= 70; z++)
+        append_payload(f, z, 11);
+    wait_durable(f, 70);
+    fixture_reopen(f);
+    assert_int_equal(f->nentries, 70);
+    for (uint64_t i = 0; i < 50; i++)
+        assert_entry_is_payload(&f->entries[i], i + 1, 10);
+    for (uint64_t i = 50; i < 70; i++)
+        assert_entry_is_payload(&f->entries[i], i + 1, 11);
+    /* truncating into a gap leaves the highest zxid below it */
+    assert_int_equal(store_truncate_after(f->s, 1000), 0);
+    assert_int_equal(store_last_zxid(f->s), 70);
+    assert_int_equal(store_truncate_after(f->s, 0), 0);
+    assert_int_equal(store_last_zxid(f->s), 0);
+}
+
+static void meta_put_is_durable_and_meta_get_reads_it_back(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    uint64_t v = 0;
+    assert_int_equal(store_meta_get(f->s, "acceptedEpoch", &v), ZN_NONODE);
+    assert_int_equal(store_meta_put(f->s, "acceptedEpoch", 5), 0);
+    assert_int_equal(store_meta_put(f->s, "currentEpoch", 4), 0);
+    assert_int_equal(store_meta_put(f->s, "acceptedEpoch", 6), 0);
+    assert_int_equal(store_meta_get(f->s, "acceptedEpoch", &v), 0);
+    assert_int_equal(v, 6);
+    fixture_reopen(f);
+    assert_int_equal(store_meta_get(f->s, "acceptedEpoch", &v), 0);
+    assert_int_equal(v, 6);
+    assert_int_equal(store_meta_get(f->s, "currentEpoch", &v), 0);
+    assert_int_equal(v, 4);
+    assert_int_equal(store_meta_put(f->s, "", 1), ZN_BADARGUMENTS);
+    assert_int_equal(store_meta_put(f->s, ".compacted_zxid", 1), ZN_BADARGUMENTS);
+    char long_key[ZN_STORE_META_KEY_MAX + 2];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = 0;
+    assert_int_equal(store_meta_put(f->s, long_key, 1), ZN_BADARGUMENTS);
+}
+
+/* ---- limits and failures ----------------------------------------------- */
+
+static void append_is_refused_past_the_queue_bound_and_accepted_again_after_it_drains(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.queue_max_entries = 100;
+    f->opts.queue_max_bytes = 64 * 1024;
+    fixture_open(f);
+    unsigned char buf[1024] = {0};
+    store_test_pause_writer(f->s, 1);
+    uint64_t z = 0;
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(store_append(f->s, ++z, buf, 10), 0);
+    assert_int_equal(store_append(f->s, z + 1, buf, 10), ZN_THROTTLEDOP);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.queued_entries, 100);
+    store_test_pause_writer(f->s, 0);
+    wait_durable(f, z);
+    /* the byte bound */
+    store_test_pause_writer(f->s, 1);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(store_append(f->s, ++z, buf, 1024), 0);
+    assert_int_equal(store_append(f->s, z + 1, buf, 1), ZN_THROTTLEDOP);
+    store_test_pause_writer(f->s, 0);
+    wait_durable(f, z);
+    assert_int_equal(store_append(f->s, ++z, buf, 1), 0);
+    wait_durable(f, z);
+    /* a refused entry is never reported */
+    for (size_t i = 0; i < f->ncalls; i++)
+        assert_int_equal(f->calls[i].status, 0);
+    assert_int_equal(f->calls[f->ncalls - 1].zxid, z);
+    /* size limits */
+    assert_int_equal(store_append(f->s, z + 1, buf, 0), ZN_BADARGUMENTS);
+    void *huge = malloc(ZN_STORE_ENTRY_MAX_BYTES + 1);
+    assert_int_equal(store_append(f->s, z + 1, huge, ZN_STORE_ENTRY_MAX_BYTES + 1), ZN_TOOBIG);
+    free(huge);
+}
+
+static void a_failed_batch_is_reported_leaves_nothing_in_the_log_and_the_store_keeps_working(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 10; z++)
+        append_payload(f, z, 12);
+    wait_durable(f, 10);
+    store_test_fail_batches(f->s, 1, EIO);
+    store_test_pause_writer(f->s, 1);
+    for (uint64_t z = 11; z <= 20; z++)
+        append_payload(f, z, 12);
+    store_test_pause_writer(f->s, 0);
+    wait_durable(f, 20);
+    assert_int_equal(f->calls[f->ncalls - 1].zxid, 20);
+    assert_int_equal(f->calls[f->ncalls - 1].status, ZN_IO);
+    store_test_fail_batches(f->s, 1, ENOSPC);
+    append_payload(f, 21, 12);
+    wait_durable(f, 21);
+    assert_int_equal(f->calls[f->ncalls - 1].status, ZN_NOSPACE);
+    for (uint64_t z = 22; z <= 30; z++)
+        append_payload(f, z, 12);
+    wait_durable(f, 30);
+    assert_int_equal(f->calls[f->ncalls - 1].status, 0);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.batches_failed, 2);
+    assert_int_equal(st.log_entries, 19);
+    fixture_reopen(f);
+    assert_int_equal(f->nentries, 19);
+    for (uint64_t i = 0; i < 10; i++)
+        assert_entry_is_payload(&f->entries[i], i + 1, 12);
+    for (uint64_t i = 10; i < 19; i++)
+        assert_entry_is_payload(&f->entries[i], i + 12, 12);
+}
+
+static void a_full_map_grows_up_to_its_ceiling_then_reports_nospace(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.map_bytes = 1u << 20;
+    f->opts.map_max_bytes = 64u << 20;
+    fixture_open(f);
+    unsigned char *buf = calloc(1, 256 * 1024);
+    uint64_t z = 0;
+    for (int i = 0; i < 32; i++) /* 8 MiB through a 1 MiB map */
+        assert_int_equal(store_append(f->s, ++z, buf, 256 * 1024), 0);
+    wait_durable(f, z);
+    for (size_t i = 0; i < f->ncalls; i++)
+        assert_int_equal(f->calls[i].status, 0);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    printf("# map grew to map_bytes=%" PRIu64 "\n", st.map_bytes);
+    assert_true(st.map_bytes > (1u << 20));
+    fixture_close(f);
+
+    /* a ceiling that cannot hold them */
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    f->opts.map_bytes = 1u << 20;
+    f->opts.map_max_bytes = 2u << 20;
+    f->ncalls = 0;
+    fixture_open(f);
+    int nospace = 0;
+    uint64_t last_ok = 0;
+    for (int i = 0; i < 32 && !nospace; i++) {
+        assert_int_equal(store_append(f->s, ++z, buf, 256 * 1024), 0);
+        wait_durable(f, z);
+        if (f->calls[f->ncalls - 1].status == ZN_NOSPACE)
+            nospace = 1;
+        else
+            last_ok = z;
+    }
+    assert_true(nospace);
+    assert_true(last_ok > 0);
+    fixture_reopen(f);
+    assert_int_equal(store_last_zxid(f->s), last_ok);
+    free(buf);
+}
+
+int main(void)
+{
+    zn_log_threshold = getenv("ZN_TEST_VERBOSE") ? ZN_LOG_DEBUG : ZN_LOG_OFF;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(crc32c_gives_the_standard_check_value_in_both_implementations),
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(appended_entries_are_recovered_intact_and_in_order_after_reopen),
+        T(on_durable_is_called_once_per_batch_in_order_and_the_loop_closes_cleanly),
+        T(entries_queued_while_a_batch_commits_are_written_in_one_batch),
+        T(snapshots_and_compaction_keep_the_log_bounded),
+        T(recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries),
+        T(an_entry_with_a_bad_checksum_is_dropped_with_everything_after_it),
+        T(a_byte_flipped_in_the_lmdb_file_is_detected_and_nothing_after_it_is_applied),
+        T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
+        T(truncate_after_removes_later_entries_and_new_ones_can_follow),
+        T(meta_put_is_durable_and_meta_get_reads_it_back),
+        T(append_is_refused_past_the_queue_bound_and_accepted_again_after_it_drains),
+        T(a_failed_batch_is_reported_leaves_nothing_in_the_log_and_the_store_keeps_working),
+        T(a_full_map_grows_up_to_its_ceiling_then_reports_nospace),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
