@@ -1,0 +1,197 @@
+/*
+ * Internals of libznode's client, shared by lib/client*.c only.  The public
+ * contract is include/znode/client.h; nothing here is API.
+ */
+#ifndef ZNODE_CLIENT_INTERNAL_H
+#define ZNODE_CLIENT_INTERNAL_H
+
+#include <uv.h>
+
+#include "jute.h"
+#include "log.h"
+#include "znode/client.h"
+
+/* Connection state of a client (not the session events it reports). */
+enum client_state {
+    CLIENT_RESOLVING,  /* looking up the current host */
+    CLIENT_CONNECTING, /* TCP connect in progress */
+    CLIENT_HANDSHAKE,  /* ConnectRequest sent, waiting for the ConnectResponse */
+    CLIENT_CONNECTED,
+    CLIENT_WAITING,    /* between attempts, after every host failed */
+    CLIENT_CLOSING,    /* CloseSession sent, waiting for its reply */
+    CLIENT_ENDED,      /* session over (expired, auth failed, closed): refuses work */
+};
+
+/* After trying every host without success, wait this long before the next round. */
+#define CLIENT_RECONNECT_DELAY_MS 200
+/* Upper bound on waiting for the reply to CloseSession. */
+#define CLIENT_CLOSE_WAIT_MS 3000
+/* Read buffer growth step. */
+#define CLIENT_READ_CHUNK_BYTES (64 * 1024)
+
+struct client_request {
+    struct client_request *next;
+    int32_t xid;
+    int32_t type;
+    uint8_t *frame; /* encoded, framed; owned until written */
+    size_t frame_len;
+    uint64_t deadline_ms; /* when an unsent request gives up (loop time) */
+    zn_result_cb cb;
+    void *arg;
+    zn_watch_cb watch_cb;
+    void *watch_arg;
+    char *watch_path; /* client-relative path the watch is set on (malloc'd) */
+};
+
+struct client_queue {
+    struct client_request *head;
+    struct client_request *tail;
+    int32_t count;
+};
+
+struct client_host {
+    char *name;
+    char port[8];
+};
+
+/* One registered watcher (callback + arg), in a path's list for one kind. */
+struct client_watcher {
+    zn_watch_cb cb;
+    void *arg;
+};
+
+struct client_watch_entry {
+    struct client_watch_entry *next; /* hash chain */
+    char *path;                      /* client-relative */
+    struct client_watcher *list[3];  /* by ZN_WATCHES_DATA, _EXIST, _CHILD */
+    int32_t count[3];
+    int32_t cap[3];
+};
+
+struct client_watch_table {
+    struct client_watch_entry **buckets;
+    size_t bucket_count; /* power of two, or 0 before the first insert */
+    size_t entry_count;
+};
+
+struct client_auth {
+    struct client_auth *next;
+    char *scheme;
+    uint8_t *cert;
+    int32_t cert_len;
+};
+
+/* A pending add_auth completion; replies to xid -4 come in order. */
+struct client_auth_wait {
+    struct client_auth_wait *next;
+    zn_result_cb cb;
+    void *arg;
+};
+
+struct client_conn {
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    struct zn_client *client;
+    bool closing;
+    uint8_t *in;
+    size_t in_len;
+    size_t in_cap;
+};
+
+struct zn_client {
+    uv_loop_t *loop;
+    enum client_state state;
+    int last_event; /* last zn_session_event delivered */
+    struct zn_client_options options;
+    int log_level;
+
+    char *chroot; /* NULL or "/a/b" */
+    size_t chroot_len;
+    struct client_host hosts[ZN_CLIENT_MAX_HOSTS];
+    int host_count;
+    int host_cursor;        /* index of the host being tried / connected */
+    int failed_attempts;    /* consecutive failed attempts since the last connection */
+    char current_server[300];
+
+    int64_t session_id;
+    uint8_t passwd[ZN_PASSWD_BYTES];
+    int32_t negotiated_timeout_ms;
+    int64_t last_zxid;
+    bool ever_connected;
+    bool read_only_server;
+
+    int32_t next_xid;
+    struct client_queue unsent;   /* submitted, not yet written */
+    struct client_queue inflight; /* written, waiting for their reply, FIFO */
+    struct client_watch_table watches;
+    struct client_auth *auths;
+    struct client_auth_wait *auth_waits;
+
+    struct client_conn *conn; /* current connection, or NULL */
+    uv_getaddrinfo_t gai_req;
+    bool gai_active;
+    uv_timer_t timer;       /* connect/read timeouts, pings, queue deadlines, reconnect delay */
+    uv_timer_t sync_timer;  /* wakes zn_sync_* calls at their deadline */
+    uint64_t attempt_started_ms;
+    uint64_t last_send_ms;
+    uint64_t last_recv_ms;
+    uint64_t reconnect_at_ms;
+    uint64_t close_deadline_ms;
+    int32_t close_xid;
+
+    bool close_requested;
+    bool finishing;      /* teardown started; handles being closed */
+    int open_handles;    /* libuv handles/requests whose callbacks are still due */
+    int live_conns;      /* connections not yet freed */
+    zn_close_cb close_cb;
+    void *close_arg;
+    unsigned int random_state;
+};
+
+/* ---- client.c ---- */
+#define CLIENT_LOG(c, level, ...)                                                         \
+    do {                                                                                  \
+        if ((level) >= ((c)->log_level >= 0 ? (c)->log_level : zn_log_threshold))        \
+            zn_log_write((level), __VA_ARGS__);                                           \
+    } while (0)
+
+/* Checks a caller's path; 0 or ZN_BADARGUMENTS. */
+int client_check_path(const struct zn_client *c, const char *path);
+/* chroot + path, malloc'd; NULL on ENOMEM. */
+char *client_server_path(const struct zn_client *c, const char *path);
+/* Strips the chroot from a server path in place (returns a pointer into it). */
+const char *client_strip_chroot(const struct zn_client *c, const char *server_path);
+/* 0 if the client accepts new requests, else the code to return. */
+int client_usable(const struct zn_client *c);
+/*
+ * Encodes header + req (type req->type), queues it and sends it when
+ * connected.  Ownership of watch_path passes to the client on success.
+ * Returns 0 (cb will be called once) or a synchronous error (never called).
+ */
+int client_submit(struct zn_client *c, const struct zn_request *req, zn_result_cb cb, void *arg,
+                  zn_watch_cb watch_cb, void *watch_arg, char *watch_path);
+/* Largest bytes of data accepted. */
+int32_t client_max_data(const struct zn_client *c);
+
+/* ---- client_ops.c ---- */
+/* Decodes the body of req's reply and calls its callback (and registers its watch). */
+void client_complete(struct zn_client *c, struct client_request *req,
+                     const struct zn_reply_header *hdr, struct jute_reader *r);
+/* Calls req's callback with only rc. */
+void client_fail_request(struct zn_client *c, struct client_request *req, int rc);
+
+/* ---- client_watch.c ---- */
+int client_watch_add(struct zn_client *c, int kind, const char *path, zn_watch_cb cb, void *arg);
+/* Delivers a server notification (path already relative) to the watchers it triggers. */
+void client_watch_deliver(struct zn_client *c, int type, int state, const char *path);
+/* Calls every watcher once with ZN_EVENT_NONE and state, and empties the table. */
+void client_watch_end_all(struct zn_client *c, int state);
+/*
+ * Appends SetWatches packets (framed, xid -8) re-registering every watch with
+ * relative_zxid to w, splitting every ZN_CLIENT_SET_WATCHES_MAX_BYTES of paths.
+ * Returns the number of packets, or a negative error.
+ */
+int client_watch_encode_set_watches(struct zn_client *c, struct jute_writer *w);
+void client_watch_table_free(struct client_watch_table *t);
+
+#endif
