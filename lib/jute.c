@@ -1,0 +1,672 @@
+/*
+ * jute.c: the bottom of the ZooKeeper wire codec.  It owns the arena that
+ * decoded strings and vectors live in, the growable writer and the bounded
+ * reader with their primitives (int, long, bool, buffer, string), packet
+ * framing, the small shared records (Stat, ACL and string vectors, connect
+ * request/response, request/reply headers, WatcherEvent) and the opcode
+ * table (names, which ones are writes).  Request and response bodies are in
+ * jute_request.c and jute_response.c.
+ *
+ * Invariants:
+ *  1. A reader never reads past data + len: every primitive checks
+ *     jute_remaining() before touching a byte.
+ *  2. A length or count read from the wire is checked against the bytes that
+ *     remain, times the smallest encoding of one element, before anything is
+ *     allocated.  So the arena grows by at most a constant times the input.
+ *  3. Reader and writer errors are sticky: the first error is kept and every
+ *     later call returns it without reading or writing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "jute.h"
+#include "jute_internal.h"
+
+/* ---- arena ---- */
+
+/* Default block size: small enough to keep per-connection memory low, large
+ * enough that a typical request (a path and a few ACLs) fits in one block. */
+#define JUTE_ARENA_BLOCK_BYTES 4096
+#define JUTE_ARENA_ALIGN 8
+
+struct zn_arena_block {
+    struct zn_arena_block *next; /* the previously allocated block */
+    size_t cap_bytes;
+    size_t used_bytes;
+    _Alignas(JUTE_ARENA_ALIGN) uint8_t data[];
+};
+
+void zn_arena_init(struct zn_arena *arena)
+{
+    ZN_ASSERT(arena != NULL);
+    arena->head = NULL;
+    arena->used_bytes = 0;
+}
+
+static struct zn_arena_block *arena_block_new(size_t cap_bytes)
+{
+    struct zn_arena_block *block = malloc(sizeof(*block) + cap_bytes);
+    if (block == NULL)
+        return NULL;
+    block->next = NULL;
+    block->cap_bytes = cap_bytes;
+    block->used_bytes = 0;
+    return block;
+}
+
+void *zn_arena_alloc(struct zn_arena *arena, size_t size)
+{
+    ZN_ASSERT(arena != NULL);
+    if (size > SIZE_MAX / 2)
+        return NULL;
+    size_t rounded = (size + JUTE_ARENA_ALIGN - 1) & ~(size_t)(JUTE_ARENA_ALIGN - 1);
+    struct zn_arena_block *block = arena->head;
+    if (block == NULL || block->cap_bytes - block->used_bytes < rounded) {
+        /* A large request gets a block of its own, so it never wastes the
+         * tail of a default block nor forces default blocks to grow. */
+        size_t cap = rounded > JUTE_ARENA_BLOCK_BYTES ? rounded : JUTE_ARENA_BLOCK_BYTES;
+        struct zn_arena_block *fresh = arena_block_new(cap);
+        if (fresh == NULL)
+            return NULL;
+        fresh->next = arena->head;
+        arena->head = fresh;
+        block = fresh;
+    }
+    void *p = block->data + block->used_bytes;
+    block->used_bytes += rounded;
+    arena->used_bytes += rounded;
+    ZN_ASSERT(block->used_bytes <= block->cap_bytes);
+    ZN_ASSERT(((uintptr_t)p & (JUTE_ARENA_ALIGN - 1)) == 0);
+    return p;
+}
+
+void zn_arena_reset(struct zn_arena *arena)
+{
+    ZN_ASSERT(arena != NULL);
+    struct zn_arena_block *block = arena->head;
+    if (block == NULL)
+        return;
+    /* The first block is the last in the list; keep it for reuse. */
+    while (block->next != NULL) {
+        struct zn_arena_block *next = block->next;
+        free(block);
+        block = next;
+    }
+    block->used_bytes = 0;
+    arena->head = block;
+    arena->used_bytes = 0;
+}
+
+void zn_arena_free(struct zn_arena *arena)
+{
+    ZN_ASSERT(arena != NULL);
+    struct zn_arena_block *block = arena->head;
+    while (block != NULL) {
+        struct zn_arena_block *next = block->next;
+        free(block);
+        block = next;
+    }
+    arena->head = NULL;
+    arena->used_bytes = 0;
+}
+
+/* ---- writer ---- */
+
+#define JUTE_WRITER_MIN_CAP_BYTES 256
+
+void jute_writer_init(struct jute_writer *w)
+{
+    ZN_ASSERT(w != NULL);
+    w->data = NULL;
+    w->len = 0;
+    w->cap = 0;
+    w->error = 0;
+}
+
+void jute_writer_free(struct jute_writer *w)
+{
+    ZN_ASSERT(w != NULL);
+    free(w->data);
+    jute_writer_init(w);
+}
+
+void jute_writer_reset(struct jute_writer *w)
+{
+    ZN_ASSERT(w != NULL);
+    w->len = 0;
+    w->error = 0;
+}
+
+uint8_t *jute_writer_take(struct jute_writer *w, size_t *len)
+{
+    ZN_ASSERT(w != NULL && len != NULL);
+    uint8_t *data = w->data;
+    *len = w->len;
+    jute_writer_init(w);
+    return data;
+}
+
+static int writer_fail(struct jute_writer *w, int code)
+{
+    if (w->error == 0)
+        w->error = code;
+    return w->error;
+}
+
+/* Makes room for n more bytes; returns 0 or the (sticky) error. */
+static int writer_reserve(struct jute_writer *w, size_t n)
+{
+    if (w->error != 0)
+        return w->error;
+    if (n > SIZE_MAX / 2 - w->len)
+        return writer_fail(w, ZN_NOMEMORY);
+    size_t need = w->len + n;
+    if (need <= w->cap)
+        return 0;
+    size_t cap = w->cap < JUTE_WRITER_MIN_CAP_BYTES ? JUTE_WRITER_MIN_CAP_BYTES : w->cap;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *data = realloc(w->data, cap);
+    if (data == NULL)
+        return writer_fail(w, ZN_NOMEMORY);
+    w->data = data;
+    w->cap = cap;
+    return 0;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+int jute_write_raw(struct jute_writer *w, const void *data, size_t len)
+{
+    ZN_ASSERT(w != NULL && (data != NULL || len == 0));
+    int rc = writer_reserve(w, len);
+    if (rc != 0)
+        return rc;
+    if (len > 0)
+        memcpy(w->data + w->len, data, len);
+    w->len += len;
+    return 0;
+}
+
+int jute_write_int(struct jute_writer *w, int32_t v)
+{
+    uint8_t b[4];
+    put_be32(b, (uint32_t)v);
+    return jute_write_raw(w, b, sizeof(b));
+}
+
+int jute_write_long(struct jute_writer *w, int64_t v)
+{
+    uint8_t b[8];
+    put_be32(b, (uint32_t)((uint64_t)v >> 32));
+    put_be32(b + 4, (uint32_t)v);
+    return jute_write_raw(w, b, sizeof(b));
+}
+
+int jute_write_bool(struct jute_writer *w, bool v)
+{
+    uint8_t b = v ? 1 : 0;
+    return jute_write_raw(w, &b, 1);
+}
+
+int jute_write_buffer(struct jute_writer *w, const void *data, int32_t len)
+{
+    ZN_ASSERT(len >= -1);
+    ZN_ASSERT(data != NULL || len <= 0);
+    int rc = jute_write_int(w, len);
+    if (rc != 0 || len <= 0)
+        return rc;
+    return jute_write_raw(w, data, (size_t)len);
+}
+
+int jute_write_string(struct jute_writer *w, const char *s)
+{
+    if (s == NULL)
+        return jute_write_int(w, -1);
+    size_t len = strlen(s);
+    if (len > INT32_MAX)
+        return writer_fail(w, ZN_MARSHALLINGERROR);
+    return jute_write_buffer(w, s, (int32_t)len);
+}
+
+size_t jute_frame_begin(struct jute_writer *w)
+{
+    size_t offset = w->len;
+    jute_write_int(w, 0); /* placeholder, filled in by jute_frame_end */
+    return offset;
+}
+
+int jute_frame_end(struct jute_writer *w, size_t frame_offset)
+{
+    if (w->error != 0)
+        return w->error;
+    ZN_ASSERT(frame_offset + 4 <= w->len);
+    size_t body = w->len - frame_offset - 4;
+    if (body > INT32_MAX)
+        return writer_fail(w, ZN_MARSHALLINGERROR);
+    put_be32(w->data + frame_offset, (uint32_t)body);
+    return 0;
+}
+
+/* ---- reader ---- */
+
+void jute_reader_init(struct jute_reader *r, const void *data, size_t len, struct zn_arena *arena)
+{
+    ZN_ASSERT(r != NULL && (data != NULL || len == 0));
+    r->data = data;
+    r->len = len;
+    r->pos = 0;
+    r->error = 0;
+    r->arena = arena;
+}
+
+static int reader_fail(struct jute_reader *r, int code)
+{
+    if (r->error == 0)
+        r->error = code;
+    return r->error;
+}
+
+/* Returns a pointer to the next n bytes and consumes them, or NULL (with the
+ * sticky error set) when fewer remain. */
+static const uint8_t *reader_take(struct jute_reader *r, size_t n)
+{
+    if (r->error != 0)
+        return NULL;
+    if (jute_remaining(r) < n) {
+        reader_fail(r, ZN_MARSHALLINGERROR);
+        return NULL;
+    }
+    const uint8_t *p = r->data + r->pos;
+    r->pos += n;
+    ZN_ASSERT(r->pos <= r->len);
+    return p;
+}
+
+int jute_read_int(struct jute_reader *r, int32_t *v)
+{
+    const uint8_t *p = reader_take(r, 4);
+    if (p == NULL)
+        return r->error;
+    *v = (int32_t)get_be32(p);
+    return 0;
+}
+
+int jute_read_long(struct jute_reader *r, int64_t *v)
+{
+    const uint8_t *p = reader_take(r, 8);
+    if (p == NULL)
+        return r->error;
+    *v = (int64_t)(((uint64_t)get_be32(p) << 32) | get_be32(p + 4));
+    return 0;
+}
+
+int jute_read_bool(struct jute_reader *r, bool *v)
+{
+    const uint8_t *p = reader_take(r, 1);
+    if (p == NULL)
+        return r->error;
+    *v = *p != 0; /* as Java's DataInput.readBoolean */
+    return 0;
+}
+
+int jute_read_buffer(struct jute_reader *r, struct jute_buf *v)
+{
+    int32_t len = 0;
+    int rc = jute_read_int(r, &len);
+    if (rc != 0)
+        return rc;
+    if (len == -1) {
+        v->data = NULL;
+        v->len = -1;
+        return 0;
+    }
+    if (len < -1)
+        return reader_fail(r, ZN_MARSHALLINGERROR);
+    const uint8_t *p = reader_take(r, (size_t)len);
+    if (p == NULL)
+        return r->error;
+    v->data = p;
+    v->len = len;
+    return 0;
+}
+
+int jute_read_string(struct jute_reader *r, char **v)
+{
+    ZN_ASSERT(r->arena != NULL);
+    struct jute_buf b;
+    int rc = jute_read_buffer(r, &b);
+    if (rc != 0)
+        return rc;
+    if (b.len == -1) {
+        *v = NULL;
+        return 0;
+    }
+    char *s = zn_arena_alloc(r->arena, (size_t)b.len + 1);
+    if (s == NULL)
+        return reader_fail(r, ZN_NOMEMORY);
+    if (b.len > 0)
+        memcpy(s, b.data, (size_t)b.len);
+    s[b.len] = '\0';
+    *v = s;
+    return 0;
+}
+
+/* Reads a vector count and checks it before anything is allocated: -1 (null)
+ * or 0..n where n elements of at least min_elem_bytes each fit in what
+ * remains.  Returns 0 with *count set, or the sticky error. */
+int jute_read_count(struct jute_reader *r, size_t min_elem_bytes, int32_t *count)
+{
+    ZN_ASSERT(min_elem_bytes > 0);
+    int rc = jute_read_int(r, count);
+    if (rc != 0)
+        return rc;
+    if (*count < -1)
+        return reader_fail(r, ZN_MARSHALLINGERROR);
+    if (*count > 0 && (size_t)*count > jute_remaining(r) / min_elem_bytes)
+        return reader_fail(r, ZN_MARSHALLINGERROR);
+    return 0;
+}
+
+/* Arena array of count elements, or NULL with the sticky error set. */
+void *jute_read_alloc(struct jute_reader *r, size_t count, size_t elem_bytes)
+{
+    ZN_ASSERT(r->arena != NULL && count > 0);
+    if (count > SIZE_MAX / 4 / elem_bytes) {
+        reader_fail(r, ZN_MARSHALLINGERROR);
+        return NULL;
+    }
+    void *p = zn_arena_alloc(r->arena, count * elem_bytes);
+    if (p == NULL)
+        reader_fail(r, ZN_NOMEMORY);
+    return p;
+}
+
+int jute_reader_fail(struct jute_reader *r, int code)
+{
+    return reader_fail(r, code);
+}
+
+int jute_writer_fail(struct jute_writer *w, int code)
+{
+    return writer_fail(w, code);
+}
+
+/* ---- shared records ---- */
+
+int jute_write_stat(struct jute_writer *w, const struct zn_stat *s)
+{
+    jute_write_long(w, s->czxid);
+    jute_write_long(w, s->mzxid);
+    jute_write_long(w, s->ctime);
+    jute_write_long(w, s->mtime);
+    jute_write_int(w, s->version);
+    jute_write_int(w, s->cversion);
+    jute_write_int(w, s->aversion);
+    jute_write_long(w, s->ephemeral_owner);
+    jute_write_int(w, s->data_length);
+    jute_write_int(w, s->num_children);
+    return jute_write_long(w, s->pzxid);
+}
+
+int jute_read_stat(struct jute_reader *r, struct zn_stat *s)
+{
+    jute_read_long(r, &s->czxid);
+    jute_read_long(r, &s->mzxid);
+    jute_read_long(r, &s->ctime);
+    jute_read_long(r, &s->mtime);
+    jute_read_int(r, &s->version);
+    jute_read_int(r, &s->cversion);
+    jute_read_int(r, &s->aversion);
+    jute_read_long(r, &s->ephemeral_owner);
+    jute_read_int(r, &s->data_length);
+    jute_read_int(r, &s->num_children);
+    return jute_read_long(r, &s->pzxid);
+}
+
+int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v)
+{
+    ZN_ASSERT(v->count >= -1 && (v->count <= 0 || v->items != NULL));
+    jute_write_int(w, v->count);
+    for (int32_t i = 0; i < v->count; i++) {
+        jute_write_int(w, v->items[i].perms);
+        jute_write_string(w, v->items[i].id.scheme);
+        jute_write_string(w, v->items[i].id.id);
+    }
+    return w->error;
+}
+
+/* Smallest ACL on the wire: perms + two empty strings. */
+#define JUTE_ACL_MIN_BYTES 12
+
+int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v)
+{
+    v->count = 0;
+    v->items = NULL;
+    int32_t count = 0;
+    if (jute_read_count(r, JUTE_ACL_MIN_BYTES, &count) != 0)
+        return r->error;
+    if (count > 0) {
+        v->items = jute_read_alloc(r, (size_t)count, sizeof(*v->items));
+        if (v->items == NULL)
+            return r->error;
+        for (int32_t i = 0; i < count; i++) {
+            jute_read_int(r, &v->items[i].perms);
+            jute_read_string(r, &v->items[i].id.scheme);
+            if (jute_read_string(r, &v->items[i].id.id) != 0) {
+                v->items = NULL;
+                return r->error;
+            }
+        }
+    }
+    v->count = count;
+    return 0;
+}
+
+int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v)
+{
+    ZN_ASSERT(v->count >= -1 && (v->count <= 0 || v->items != NULL));
+    jute_write_int(w, v->count);
+    for (int32_t i = 0; i < v->count; i++)
+        jute_write_string(w, v->items[i]);
+    return w->error;
+}
+
+int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v)
+{
+    v->count = 0;
+    v->items = NULL;
+    int32_t count = 0;
+    if (jute_read_count(r, 4, &count) != 0)
+        return r->error;
+    if (count > 0) {
+        v->items = jute_read_alloc(r, (size_t)count, sizeof(*v->items));
+        if (v->items == NULL)
+            return r->error;
+        for (int32_t i = 0; i < count; i++) {
+            if (jute_read_string(r, &v->items[i]) != 0) {
+                v->items = NULL;
+                return r->error;
+            }
+        }
+    }
+    v->count = count;
+    return 0;
+}
+
+int jute_write_connect_request(struct jute_writer *w, const struct zn_connect_request *c)
+{
+    jute_write_int(w, c->protocol_version);
+    jute_write_long(w, c->last_zxid_seen);
+    jute_write_int(w, c->timeout_ms);
+    jute_write_long(w, c->session_id);
+    jute_write_buffer(w, c->passwd.data, c->passwd.len);
+    if (c->has_read_only)
+        jute_write_bool(w, c->read_only);
+    return w->error;
+}
+
+int jute_read_connect_request(struct jute_reader *r, struct zn_connect_request *c)
+{
+    memset(c, 0, sizeof(*c));
+    jute_read_int(r, &c->protocol_version);
+    jute_read_long(r, &c->last_zxid_seen);
+    jute_read_int(r, &c->timeout_ms);
+    jute_read_long(r, &c->session_id);
+    if (jute_read_buffer(r, &c->passwd) != 0)
+        return r->error;
+    /* Clients before 3.4 end the record here (ZooKeeperServer reads readOnly
+     * inside a try and treats its absence as an old client). */
+    if (jute_remaining(r) > 0) {
+        jute_read_bool(r, &c->read_only);
+        c->has_read_only = true;
+    }
+    return r->error;
+}
+
+int jute_write_connect_response(struct jute_writer *w, const struct zn_connect_response *c)
+{
+    jute_write_int(w, c->protocol_version);
+    jute_write_int(w, c->timeout_ms);
+    jute_write_long(w, c->session_id);
+    jute_write_buffer(w, c->passwd.data, c->passwd.len);
+    if (c->has_read_only)
+        jute_write_bool(w, c->read_only);
+    return w->error;
+}
+
+int jute_read_connect_response(struct jute_reader *r, struct zn_connect_response *c)
+{
+    memset(c, 0, sizeof(*c));
+    jute_read_int(r, &c->protocol_version);
+    jute_read_int(r, &c->timeout_ms);
+    jute_read_long(r, &c->session_id);
+    if (jute_read_buffer(r, &c->passwd) != 0)
+        return r->error;
+    /* Servers before 3.4 send no readOnly byte; ClientCnxn tolerates that. */
+    if (jute_remaining(r) > 0) {
+        jute_read_bool(r, &c->read_only);
+        c->has_read_only = true;
+    }
+    return r->error;
+}
+
+int jute_write_request_header(struct jute_writer *w, const struct zn_request_header *h)
+{
+    jute_write_int(w, h->xid);
+    return jute_write_int(w, h->type);
+}
+
+int jute_read_request_header(struct jute_reader *r, struct zn_request_header *h)
+{
+    jute_read_int(r, &h->xid);
+    return jute_read_int(r, &h->type);
+}
+
+int jute_write_reply_header(struct jute_writer *w, const struct zn_reply_header *h)
+{
+    jute_write_int(w, h->xid);
+    jute_write_long(w, h->zxid);
+    return jute_write_int(w, h->err);
+}
+
+int jute_read_reply_header(struct jute_reader *r, struct zn_reply_header *h)
+{
+    jute_read_int(r, &h->xid);
+    jute_read_long(r, &h->zxid);
+    return jute_read_int(r, &h->err);
+}
+
+int jute_write_watcher_event(struct jute_writer *w, const struct zn_watcher_event *e)
+{
+    jute_write_int(w, e->type);
+    jute_write_int(w, e->state);
+    return jute_write_string(w, e->path);
+}
+
+int jute_read_watcher_event(struct jute_reader *r, struct zn_watcher_event *e)
+{
+    e->path = NULL;
+    jute_read_int(r, &e->type);
+    jute_read_int(r, &e->state);
+    return jute_read_string(r, &e->path);
+}
+
+/* ---- opcodes ---- */
+
+bool zn_op_is_write(int32_t type)
+{
+    /* ZooKeeper's Request.isQuorum: check goes through the write path so that
+     * it is ordered with the writes it guards; session create/close do too,
+     * because sessions are global here. */
+    switch (type) {
+    case ZN_OP_CREATE:
+    case ZN_OP_CREATE2:
+    case ZN_OP_CREATETTL:
+    case ZN_OP_CREATECONTAINER:
+    case ZN_OP_DELETE:
+    case ZN_OP_DELETECONTAINER:
+    case ZN_OP_SETDATA:
+    case ZN_OP_SETACL:
+    case ZN_OP_CHECK:
+    case ZN_OP_MULTI:
+    case ZN_OP_RECONFIG:
+    case ZN_OP_CREATESESSION:
+    case ZN_OP_CLOSESESSION:
+        return true;
+    default:
+        return false;
+    }
+}
+
+const char *zn_op_name(int32_t type)
+{
+    switch (type) {
+    case ZN_OP_NOTIFICATION: return "notification";
+    case ZN_OP_CREATE: return "create";
+    case ZN_OP_DELETE: return "delete";
+    case ZN_OP_EXISTS: return "exists";
+    case ZN_OP_GETDATA: return "getData";
+    case ZN_OP_SETDATA: return "setData";
+    case ZN_OP_GETACL: return "getACL";
+    case ZN_OP_SETACL: return "setACL";
+    case ZN_OP_GETCHILDREN: return "getChildren";
+    case ZN_OP_SYNC: return "sync";
+    case ZN_OP_PING: return "ping";
+    case ZN_OP_GETCHILDREN2: return "getChildren2";
+    case ZN_OP_CHECK: return "check";
+    case ZN_OP_MULTI: return "multi";
+    case ZN_OP_CREATE2: return "create2";
+    case ZN_OP_RECONFIG: return "reconfig";
+    case ZN_OP_CHECKWATCHES: return "checkWatches";
+    case ZN_OP_REMOVEWATCHES: return "removeWatches";
+    case ZN_OP_CREATECONTAINER: return "createContainer";
+    case ZN_OP_DELETECONTAINER: return "deleteContainer";
+    case ZN_OP_CREATETTL: return "createTTL";
+    case ZN_OP_MULTIREAD: return "multiRead";
+    case ZN_OP_AUTH: return "auth";
+    case ZN_OP_SETWATCHES: return "setWatches";
+    case ZN_OP_SASL: return "sasl";
+    case ZN_OP_GETEPHEMERALS: return "getEphemerals";
+    case ZN_OP_GETALLCHILDRENNUMBER: return "getAllChildrenNumber";
+    case ZN_OP_SETWATCHES2: return "setWatches2";
+    case ZN_OP_ADDWATCH: return "addWatch";
+    case ZN_OP_WHOAMI: return "whoAmI";
+    case ZN_OP_CREATESESSION: return "createSession";
+    case ZN_OP_CLOSESESSION: return "closeSession";
+    case ZN_OP_ERROR: return "error";
+    default: return "unknown";
+    }
+}

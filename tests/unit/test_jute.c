@@ -1,0 +1,854 @@
+/*
+ * Unit tests of the jute wire codec (lib/jute*.c): the bytes it produces are
+ * ZooKeeper's (hand-computed vectors), every record and every request and
+ * response body round-trips, truncated and hostile input is refused without
+ * over-reading or large allocations, and errors are sticky.  The sample
+ * catalogue and deep equality come from tests/fuzz/jute_testkit.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "jute.h"
+#include "jute_testkit.h"
+
+/* ---- helpers ---- */
+
+/* Parses hex digits (spaces ignored) into a malloc'd buffer of exact size. */
+static uint8_t *from_hex(const char *hex, size_t *len)
+{
+    uint8_t *out = malloc(strlen(hex) / 2 + 1);
+    assert_non_null(out);
+    size_t n = 0;
+    int high = -1;
+    for (const char *p = hex; *p; p++) {
+        if (*p == ' ')
+            continue;
+        int v = (*p >= '0' && *p <= '9') ? *p - '0' : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10 : -1;
+        assert_true(v >= 0);
+        if (high < 0) {
+            high = v;
+        } else {
+            out[n++] = (uint8_t)(high << 4 | v);
+            high = -1;
+        }
+    }
+    assert_int_equal(high, -1);
+    *len = n;
+    return out;
+}
+
+static void assert_writer_bytes(const struct jute_writer *w, const char *hex)
+{
+    size_t len;
+    uint8_t *expected = from_hex(hex, &len);
+    assert_int_equal(w->error, 0);
+    assert_int_equal(w->len, len);
+    assert_memory_equal(w->data, expected, len);
+    free(expected);
+}
+
+/* An exact-size heap copy, so that ASan reports any read past the end. */
+static uint8_t *exact_copy(const uint8_t *data, size_t len)
+{
+    uint8_t *copy = malloc(len > 0 ? len : 1);
+    assert_non_null(copy);
+    if (len > 0)
+        memcpy(copy, data, len);
+    return copy;
+}
+
+static void encode_request(struct jute_writer *w, const struct zn_request *req)
+{
+    jute_writer_init(w);
+    assert_int_equal(jute_write_request(w, req), 0);
+}
+
+static void encode_response(struct jute_writer *w, const struct zn_response *resp)
+{
+    jute_writer_init(w);
+    assert_int_equal(jute_write_response(w, resp), 0);
+}
+
+/* ---- arena ---- */
+
+static void arena_returns_aligned_memory_and_counts_it(void **state)
+{
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    for (size_t size = 0; size < 100; size++) {
+        uint8_t *p = zn_arena_alloc(&arena, size);
+        assert_non_null(p);
+        assert_int_equal((uintptr_t)p % 8, 0);
+        memset(p, 0xab, size);
+    }
+    assert_true(arena.used_bytes >= 99 * 100 / 2);
+    uint8_t *big = zn_arena_alloc(&arena, 1 << 20);
+    assert_non_null(big);
+    memset(big, 1, 1 << 20);
+    zn_arena_reset(&arena);
+    assert_int_equal(arena.used_bytes, 0);
+    assert_non_null(arena.head);
+    assert_non_null(zn_arena_alloc(&arena, 16));
+    zn_arena_free(&arena);
+    assert_null(arena.head);
+    assert_null(zn_arena_alloc(&arena, SIZE_MAX));
+    zn_arena_free(&arena);
+}
+
+/* ---- primitives ---- */
+
+static void primitives_are_big_endian_and_round_trip(void **state)
+{
+    struct jute_writer w;
+    jute_writer_init(&w);
+    jute_write_int(&w, 0x01020304);
+    jute_write_int(&w, -1);
+    jute_write_long(&w, INT64_MIN);
+    jute_write_long(&w, 0x1122334455667788LL);
+    jute_write_bool(&w, true);
+    jute_write_bool(&w, false);
+    jute_write_buffer(&w, NULL, -1);
+    jute_write_buffer(&w, "", 0);
+    jute_write_string(&w, NULL);
+    jute_write_string(&w, "z\xc3\xa9");
+    assert_writer_bytes(&w, "01020304 ffffffff 8000000000000000 1122334455667788 01 00"
+                            " ffffffff 00000000 ffffffff 00000003 7ac3a9");
+
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, w.data, w.len, &arena);
+    int32_t i32;
+    int64_t i64;
+    bool b;
+    struct jute_buf buf;
+    char *s;
+    assert_int_equal(jute_read_int(&r, &i32), 0);
+    assert_int_equal(i32, 0x01020304);
+    assert_int_equal(jute_read_int(&r, &i32), 0);
+    assert_int_equal(i32, -1);
+    assert_int_equal(jute_read_long(&r, &i64), 0);
+    assert_true(i64 == INT64_MIN);
+    assert_int_equal(jute_read_long(&r, &i64), 0);
+    assert_true(i64 == 0x1122334455667788LL);
+    assert_int_equal(jute_read_bool(&r, &b), 0);
+    assert_true(b);
+    assert_int_equal(jute_read_bool(&r, &b), 0);
+    assert_false(b);
+    assert_int_equal(jute_read_buffer(&r, &buf), 0);
+    assert_int_equal(buf.len, -1);
+    assert_null(buf.data);
+    assert_int_equal(jute_read_buffer(&r, &buf), 0);
+    assert_int_equal(buf.len, 0);
+    assert_int_equal(jute_read_string(&r, &s), 0);
+    assert_null(s);
+    assert_int_equal(jute_read_string(&r, &s), 0);
+    assert_string_equal(s, "z\xc3\xa9");
+    assert_int_equal(jute_remaining(&r), 0);
+    assert_int_equal(jute_read_bool(&r, &b), ZN_MARSHALLINGERROR);
+    zn_arena_free(&arena);
+    jute_writer_free(&w);
+}
+
+static void strings_are_copied_nul_terminated_with_their_bytes_kept(void **state)
+{
+    size_t len;
+    uint8_t *in = from_hex("00000003 610062", &len); /* "a\0b" */
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, in, len, &arena);
+    char *s;
+    assert_int_equal(jute_read_string(&r, &s), 0);
+    assert_memory_equal(s, "a\0b\0", 4);
+    assert_true((uint8_t *)s < in || (uint8_t *)s >= in + len); /* a copy, not the input */
+    zn_arena_free(&arena);
+    free(in);
+}
+
+static void frame_end_fills_in_the_body_length(void **state)
+{
+    struct jute_writer w;
+    jute_writer_init(&w);
+    jute_write_int(&w, 7);
+    size_t frame = jute_frame_begin(&w);
+    jute_write_long(&w, 1);
+    jute_write_bool(&w, true);
+    assert_int_equal(jute_frame_end(&w, frame), 0);
+    assert_writer_bytes(&w, "00000007 00000009 0000000000000001 01");
+    size_t len;
+    uint8_t *taken = jute_writer_take(&w, &len);
+    assert_int_equal(len, 17);
+    assert_null(w.data);
+    assert_int_equal(w.len, 0);
+    free(taken);
+}
+
+/* ---- exact bytes against hand-computed vectors ---- */
+
+static void connect_request_bytes_are_zookeepers(void **state)
+{
+    static const uint8_t zero_passwd[16];
+    struct zn_connect_request c = {
+        .protocol_version = 0, .last_zxid_seen = 0, .timeout_ms = 30000, .session_id = 0,
+        .passwd = {zero_passwd, 16}, .read_only = false, .has_read_only = true,
+    };
+    struct jute_writer w;
+    jute_writer_init(&w);
+    size_t frame = jute_frame_begin(&w);
+    jute_write_connect_request(&w, &c);
+    jute_frame_end(&w, frame);
+    /* len=45: protocolVersion, lastZxidSeen, timeOut=30000, sessionId,
+     * passwd (16 zero bytes), readOnly=false */
+    assert_writer_bytes(&w, "0000002d 00000000 0000000000000000 00007530 0000000000000000"
+                            " 00000010 00000000000000000000000000000000 00");
+
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    struct zn_connect_request d;
+    jute_reader_init(&r, w.data + 4, w.len - 4, &arena);
+    assert_int_equal(jute_read_connect_request(&r, &d), 0);
+    assert_true(jute_connect_request_equal(&c, &d));
+
+    /* An old client sends no readOnly byte: still a valid connect. */
+    jute_reader_init(&r, w.data + 4, w.len - 5, &arena);
+    assert_int_equal(jute_read_connect_request(&r, &d), 0);
+    assert_false(d.has_read_only);
+    assert_false(d.read_only);
+    assert_int_equal(d.timeout_ms, 30000);
+    assert_int_equal(d.passwd.len, 16);
+    zn_arena_free(&arena);
+    jute_writer_free(&w);
+}
+
+static void create_request_bytes_are_zookeepers(void **state)
+{
+    struct zn_acl acl = {ZN_PERM_ALL, {"world", "anyone"}};
+    struct zn_request req = {
+        .type = ZN_OP_CREATE, .path = "/a", .data = {(const uint8_t *)"hi", 2},
+        .acl = {1, &acl}, .flags = ZN_CREATE_EPHEMERAL,
+    };
+    struct zn_request_header h = {1, ZN_OP_CREATE};
+    struct jute_writer w;
+    jute_writer_init(&w);
+    size_t frame = jute_frame_begin(&w);
+    jute_write_request_header(&w, &h);
+    jute_write_request(&w, &req);
+    jute_frame_end(&w, frame);
+    assert_writer_bytes(&w, "00000033 00000001 00000001"                  /* len=51, xid, type */
+                            " 00000002 2f61 00000002 6869"                /* path "/a", data "hi" */
+                            " 00000001 0000001f 00000005 776f726c64"      /* 1 ACL: ALL world */
+                            " 00000006 616e796f6e65 00000001");           /* anyone, flags */
+    jute_writer_free(&w);
+}
+
+static void get_data_response_bytes_are_zookeepers(void **state)
+{
+    struct zn_reply_header h = {7, 0x100000003LL, 0};
+    struct zn_response resp = {
+        .type = ZN_OP_GETDATA, .data = {(const uint8_t *)"v", 1},
+        .stat = {1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 9},
+    };
+    struct jute_writer w;
+    jute_writer_init(&w);
+    jute_write_reply_header(&w, &h);
+    jute_write_response(&w, &resp);
+    assert_writer_bytes(&w, "00000007 0000000100000003 00000000 00000001 76"
+                            " 0000000000000001 0000000000000002 0000000000000003 0000000000000004"
+                            " 00000005 00000006 00000007 0000000000000008 00000001 00000000"
+                            " 0000000000000009");
+
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, w.data, w.len, &arena);
+    struct zn_reply_header h2;
+    struct zn_response d;
+    assert_int_equal(jute_read_reply_header(&r, &h2), 0);
+    assert_int_equal(h2.xid, 7);
+    assert_true(h2.zxid == 0x100000003LL);
+    assert_int_equal(jute_read_response(&r, ZN_OP_GETDATA, &d), 0);
+    assert_true(jute_response_equal(&resp, &d));
+    zn_arena_free(&arena);
+    jute_writer_free(&w);
+}
+
+static void multi_request_is_framed_by_multi_headers(void **state)
+{
+    struct zn_request ops[] = {
+        {.type = ZN_OP_CHECK, .path = "/a", .version = 1},
+        {.type = ZN_OP_DELETE, .path = "/b", .version = -1},
+    };
+    struct zn_request req = {.type = ZN_OP_MULTI, .op_count = 2, .ops = ops};
+    struct jute_writer w;
+    encode_request(&w, &req);
+    assert_writer_bytes(&w, "0000000d 00 ffffffff 00000002 2f61 00000001"   /* {check,false,-1} */
+                            " 00000002 00 ffffffff 00000002 2f62 ffffffff"  /* {delete,false,-1} */
+                            " ffffffff 01 ffffffff");                       /* {-1,true,-1} */
+    jute_writer_free(&w);
+}
+
+static void multi_response_bodies_follow_each_result_type(void **state)
+{
+    struct zn_response results[] = {
+        {.type = ZN_OP_CREATE, .path = "/a"},                              /* CreateResponse */
+        {.type = ZN_OP_CREATE2, .path = "/b", .stat = {.version = 1}},    /* Create2Response */
+        {.type = ZN_OP_DELETE},                                            /* nothing */
+        {.type = ZN_OP_ERROR, .err = ZN_NONODE},                           /* ErrorResponse */
+    };
+    struct zn_response resp = {.type = ZN_OP_MULTI, .result_count = 4, .results = results};
+    struct jute_writer w;
+    encode_response(&w, &resp);
+    assert_writer_bytes(&w, "00000001 00 00000000 00000002 2f61"
+                            " 0000000f 00 00000000 00000002 2f62"
+                            " 0000000000000000 0000000000000000 0000000000000000 0000000000000000"
+                            " 00000001 00000000 00000000 0000000000000000 00000000 00000000"
+                            " 0000000000000000"
+                            " 00000002 00 00000000"
+                            " ffffffff 00 ffffff9b ffffff9b"
+                            " ffffffff 01 ffffffff");
+    jute_writer_free(&w);
+}
+
+/* ---- round trips ---- */
+
+static void every_sample_request_round_trips(void **state)
+{
+    for (size_t i = 0; i < jute_sample_request_count(); i++) {
+        const struct zn_request *req = jute_sample_request(i);
+        struct jute_writer w;
+        encode_request(&w, req);
+        struct zn_arena arena;
+        zn_arena_init(&arena);
+        struct jute_reader r;
+        jute_reader_init(&r, w.data, w.len, &arena);
+        struct zn_request d;
+        assert_int_equal(jute_read_request(&r, req->type, &d), 0);
+        assert_int_equal(jute_remaining(&r), 0);
+        if (!jute_request_equal(req, &d))
+            fail_msg("%s: %s differs after a round trip", jute_sample_request_label(i),
+                     jute_testkit_mismatch);
+        zn_arena_free(&arena);
+        jute_writer_free(&w);
+    }
+}
+
+static void every_sample_response_round_trips(void **state)
+{
+    for (size_t i = 0; i < jute_sample_response_count(); i++) {
+        const struct zn_response *resp = jute_sample_response(i);
+        struct jute_writer w;
+        encode_response(&w, resp);
+        struct zn_arena arena;
+        zn_arena_init(&arena);
+        struct jute_reader r;
+        jute_reader_init(&r, w.data, w.len, &arena);
+        struct zn_response d;
+        assert_int_equal(jute_read_response(&r, resp->type, &d), 0);
+        assert_int_equal(jute_remaining(&r), 0);
+        if (!jute_response_equal(resp, &d))
+            fail_msg("%s: %s differs after a round trip", jute_sample_response_label(i),
+                     jute_testkit_mismatch);
+        zn_arena_free(&arena);
+        jute_writer_free(&w);
+    }
+}
+
+static void every_opcode_of_the_protocol_has_a_sample(void **state)
+{
+    static const int32_t request_ops[] = {
+        ZN_OP_CREATE, ZN_OP_CREATE2, ZN_OP_CREATECONTAINER, ZN_OP_CREATETTL, ZN_OP_DELETE,
+        ZN_OP_EXISTS, ZN_OP_GETDATA, ZN_OP_GETCHILDREN, ZN_OP_GETCHILDREN2, ZN_OP_SETDATA,
+        ZN_OP_GETACL, ZN_OP_SETACL, ZN_OP_CHECK, ZN_OP_SYNC, ZN_OP_DELETECONTAINER,
+        ZN_OP_GETALLCHILDRENNUMBER, ZN_OP_GETEPHEMERALS, ZN_OP_ADDWATCH, ZN_OP_CHECKWATCHES,
+        ZN_OP_REMOVEWATCHES, ZN_OP_AUTH, ZN_OP_SETWATCHES, ZN_OP_SETWATCHES2, ZN_OP_MULTI,
+        ZN_OP_MULTIREAD, ZN_OP_RECONFIG, ZN_OP_PING, ZN_OP_CLOSESESSION, ZN_OP_WHOAMI,
+    };
+    for (size_t k = 0; k < sizeof(request_ops) / sizeof(request_ops[0]); k++) {
+        bool found = false;
+        for (size_t i = 0; i < jute_sample_request_count(); i++)
+            found |= jute_sample_request(i)->type == request_ops[k];
+        if (!found)
+            fail_msg("no sample request for %s", zn_op_name(request_ops[k]));
+    }
+    /* Each response opcode of jute.h's table, too. */
+    static const int32_t response_ops[] = {
+        ZN_OP_CREATE, ZN_OP_CREATECONTAINER, ZN_OP_CREATE2, ZN_OP_CREATETTL, ZN_OP_EXISTS,
+        ZN_OP_SETDATA, ZN_OP_SETACL, ZN_OP_GETDATA, ZN_OP_GETACL, ZN_OP_GETCHILDREN,
+        ZN_OP_GETCHILDREN2, ZN_OP_GETEPHEMERALS, ZN_OP_SYNC, ZN_OP_GETALLCHILDRENNUMBER,
+        ZN_OP_WHOAMI, ZN_OP_RECONFIG, ZN_OP_MULTI, ZN_OP_MULTIREAD, ZN_OP_DELETE, ZN_OP_CHECK,
+        ZN_OP_PING, ZN_OP_AUTH, ZN_OP_SETWATCHES, ZN_OP_ADDWATCH, ZN_OP_REMOVEWATCHES,
+        ZN_OP_CHECKWATCHES, ZN_OP_CLOSESESSION,
+    };
+    for (size_t k = 0; k < sizeof(response_ops) / sizeof(response_ops[0]); k++) {
+        bool found = false;
+        for (size_t i = 0; i < jute_sample_response_count(); i++)
+            found |= jute_sample_response(i)->type == response_ops[k];
+        if (!found)
+            fail_msg("no sample response for %s", zn_op_name(response_ops[k]));
+    }
+}
+
+static void records_round_trip(void **state)
+{
+    struct zn_stat st = {-1, INT64_MAX, 3, 4, INT32_MIN, 6, 7, 0x10000a1b2c3d4LL, 1048575, 2, 11};
+    struct zn_acl acls[] = {{31, {"world", "anyone"}}, {1, {"", ""}}};
+    struct zn_acl_vec acl_null = {-1, NULL}, acl_empty = {0, NULL}, acl_two = {2, acls};
+    char *names[] = {"a", "", NULL};
+    struct zn_string_vec sv_null = {-1, NULL}, sv_three = {3, names};
+    struct zn_watcher_event ev = {ZN_EVENT_DELETED, ZN_STATE_SYNC_CONNECTED, "/gone"};
+    struct zn_request_header rh = {-8, ZN_OP_SETWATCHES};
+    struct zn_reply_header ph = {-1, -1, ZN_SESSIONEXPIRED};
+    struct zn_connect_response cr = jute_sample_connect_response;
+
+    struct jute_writer w;
+    jute_writer_init(&w);
+    jute_write_stat(&w, &st);
+    jute_write_acl_vec(&w, &acl_null);
+    jute_write_acl_vec(&w, &acl_empty);
+    jute_write_acl_vec(&w, &acl_two);
+    jute_write_string_vec(&w, &sv_null);
+    jute_write_string_vec(&w, &sv_three);
+    jute_write_watcher_event(&w, &ev);
+    jute_write_request_header(&w, &rh);
+    jute_write_reply_header(&w, &ph);
+    assert_int_equal(jute_write_connect_response(&w, &cr), 0);
+    /* stat 68, null and empty ACL vectors 4 + 4, two ACLs 4 + 23 + 12, null
+     * string vector 4, three strings 4 + 5 + 4 + 4, event 4 + 4 + 4 + 5,
+     * headers 8 + 16, connect response 4 + 4 + 8 + 4 + 16 + 1 */
+    assert_int_equal(w.len, 214);
+
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, w.data, w.len, &arena);
+    struct zn_stat st2;
+    struct zn_acl_vec a1, a2, a3;
+    struct zn_string_vec s1, s2;
+    struct zn_watcher_event ev2;
+    struct zn_request_header rh2;
+    struct zn_reply_header ph2;
+    struct zn_connect_response cr2;
+    jute_read_stat(&r, &st2);
+    jute_read_acl_vec(&r, &a1);
+    jute_read_acl_vec(&r, &a2);
+    jute_read_acl_vec(&r, &a3);
+    jute_read_string_vec(&r, &s1);
+    jute_read_string_vec(&r, &s2);
+    jute_read_watcher_event(&r, &ev2);
+    jute_read_request_header(&r, &rh2);
+    jute_read_reply_header(&r, &ph2);
+    assert_int_equal(jute_read_connect_response(&r, &cr2), 0);
+    assert_int_equal(jute_remaining(&r), 0);
+    struct zn_response with_st = {.stat = st}, with_st2 = {.stat = st2};
+    assert_true(jute_response_equal(&with_st, &with_st2)); /* field by field: padding differs */
+    assert_true(st2.mzxid == INT64_MAX);
+    assert_int_equal(st2.version, INT32_MIN);
+    assert_int_equal(st2.data_length, 1048575);
+    assert_true(st2.pzxid == 11);
+    assert_int_equal(a1.count, -1);
+    assert_int_equal(a2.count, 0);
+    assert_int_equal(a3.count, 2);
+    assert_int_equal(a3.items[0].perms, 31);
+    assert_string_equal(a3.items[0].id.scheme, "world");
+    assert_string_equal(a3.items[0].id.id, "anyone");
+    assert_string_equal(a3.items[1].id.id, "");
+    assert_int_equal(s1.count, -1);
+    assert_int_equal(s2.count, 3);
+    assert_string_equal(s2.items[0], "a");
+    assert_string_equal(s2.items[1], "");
+    assert_null(s2.items[2]);
+    assert_int_equal(ev2.type, ZN_EVENT_DELETED);
+    assert_int_equal(ev2.state, ZN_STATE_SYNC_CONNECTED);
+    assert_string_equal(ev2.path, "/gone");
+    assert_int_equal(rh2.xid, -8);
+    assert_int_equal(rh2.type, ZN_OP_SETWATCHES);
+    assert_int_equal(ph2.err, ZN_SESSIONEXPIRED);
+    assert_true(ph2.zxid == -1);
+    assert_true(jute_connect_response_equal(&cr, &cr2));
+    zn_arena_free(&arena);
+    jute_writer_free(&w);
+}
+
+/* ---- truncation ---- */
+
+static void every_truncated_request_is_refused(void **state)
+{
+    for (size_t i = 0; i < jute_sample_request_count(); i++) {
+        const struct zn_request *req = jute_sample_request(i);
+        struct jute_writer w;
+        encode_request(&w, req);
+        for (size_t cut = 0; cut < w.len; cut++) {
+            uint8_t *prefix = exact_copy(w.data, cut);
+            struct zn_arena arena;
+            zn_arena_init(&arena);
+            struct jute_reader r;
+            jute_reader_init(&r, prefix, cut, &arena);
+            struct zn_request d;
+            int rc = jute_read_request(&r, req->type, &d);
+            if (rc != ZN_MARSHALLINGERROR)
+                fail_msg("%s cut at %zu of %zu: rc=%d", jute_sample_request_label(i), cut, w.len, rc);
+            assert_null(d.path);
+            assert_null(d.ops);
+            assert_true(r.pos <= cut);
+            zn_arena_free(&arena);
+            free(prefix);
+        }
+        jute_writer_free(&w);
+    }
+}
+
+static void every_truncated_response_is_refused(void **state)
+{
+    for (size_t i = 0; i < jute_sample_response_count(); i++) {
+        const struct zn_response *resp = jute_sample_response(i);
+        struct jute_writer w;
+        encode_response(&w, resp);
+        for (size_t cut = 0; cut < w.len; cut++) {
+            uint8_t *prefix = exact_copy(w.data, cut);
+            struct zn_arena arena;
+            zn_arena_init(&arena);
+            struct jute_reader r;
+            jute_reader_init(&r, prefix, cut, &arena);
+            struct zn_response d;
+            int rc = jute_read_response(&r, resp->type, &d);
+            if (rc != ZN_MARSHALLINGERROR)
+                fail_msg("%s reply cut at %zu of %zu: rc=%d", jute_sample_response_label(i), cut, w.len, rc);
+            assert_null(d.results);
+            assert_true(r.pos <= cut);
+            zn_arena_free(&arena);
+            free(prefix);
+        }
+        jute_writer_free(&w);
+    }
+}
+
+static void truncated_connect_records_are_refused(void **state)
+{
+    struct jute_writer w;
+    jute_writer_init(&w);
+    jute_write_connect_request(&w, &jute_sample_connect_request);
+    size_t without_read_only = w.len - 1;
+    for (size_t cut = 0; cut < without_read_only; cut++) {
+        uint8_t *prefix = exact_copy(w.data, cut);
+        struct zn_arena arena;
+        zn_arena_init(&arena);
+        struct jute_reader r;
+        jute_reader_init(&r, prefix, cut, &arena);
+        struct zn_connect_request c;
+        assert_int_equal(jute_read_connect_request(&r, &c), ZN_MARSHALLINGERROR);
+        zn_arena_free(&arena);
+        free(prefix);
+    }
+    jute_writer_reset(&w);
+    jute_write_connect_response(&w, &jute_sample_connect_response);
+    for (size_t cut = 0; cut < w.len - 1; cut++) {
+        uint8_t *prefix = exact_copy(w.data, cut);
+        struct zn_arena arena;
+        zn_arena_init(&arena);
+        struct jute_reader r;
+        jute_reader_init(&r, prefix, cut, &arena);
+        struct zn_connect_response c;
+        assert_int_equal(jute_read_connect_response(&r, &c), ZN_MARSHALLINGERROR);
+        zn_arena_free(&arena);
+        free(prefix);
+    }
+    jute_writer_free(&w);
+}
+
+/* ---- hostile input ---- */
+
+/* Decodes hex as a request of type, expecting MARSHALLINGERROR with next to
+ * no allocation (an empty path before the hostile field may cost 8 bytes):
+ * the length or count is refused before anything is sized by it. */
+#define HOSTILE_ALLOWANCE_BYTES 64
+static void assert_request_refused_without_allocation(int32_t type, const char *hex)
+{
+    size_t len;
+    uint8_t *in = from_hex(hex, &len);
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, in, len, &arena);
+    struct zn_request d;
+    assert_int_equal(jute_read_request(&r, type, &d), ZN_MARSHALLINGERROR);
+    assert_true(arena.used_bytes <= HOSTILE_ALLOWANCE_BYTES);
+    zn_arena_free(&arena);
+    free(in);
+}
+
+static void hostile_lengths_fail_without_allocating(void **state)
+{
+    /* path length 2^31-1 with 4 bytes behind it */
+    assert_request_refused_without_allocation(ZN_OP_GETDATA, "7fffffff 2f616263");
+    /* path length -2 */
+    assert_request_refused_without_allocation(ZN_OP_GETDATA, "fffffffe 00");
+    /* INT32_MIN */
+    assert_request_refused_without_allocation(ZN_OP_SYNC, "80000000");
+    /* data length 2^31-1 after an empty path */
+    assert_request_refused_without_allocation(ZN_OP_SETDATA, "00000000 7fffffff 00000000");
+    /* ACL count 2^31-1, and a count that needs 12 bytes per ACL but has 11 */
+    assert_request_refused_without_allocation(ZN_OP_SETACL, "00000000 7fffffff 00000000");
+    assert_request_refused_without_allocation(ZN_OP_SETACL, "00000000 00000001 0000001f 00000000 000000");
+    /* ACL count -2 */
+    assert_request_refused_without_allocation(ZN_OP_SETACL, "00000000 fffffffe 00000000");
+    /* watch list count 2^31-1 and -5 */
+    assert_request_refused_without_allocation(ZN_OP_SETWATCHES, "0000000000000000 7fffffff");
+    assert_request_refused_without_allocation(ZN_OP_SETWATCHES, "0000000000000000 fffffffb");
+    /* auth buffer longer than the input */
+    assert_request_refused_without_allocation(ZN_OP_AUTH, "00000000 ffffffff 00000010 0102");
+}
+
+static void hostile_response_counts_fail_without_allocating(void **state)
+{
+    static const struct {
+        int32_t type;
+        const char *hex;
+    } cases[] = {
+        {ZN_OP_GETCHILDREN, "7fffffff 00000000"},
+        {ZN_OP_GETCHILDREN, "fffffffe"},
+        {ZN_OP_WHOAMI, "7fffffff 0000000000000000"},
+        {ZN_OP_WHOAMI, "00000002 00000000 00000000"},
+        {ZN_OP_GETACL, "40000000 00000000 00000000 00000000"},
+        {ZN_OP_GETDATA, "7fffffff 00"},
+        {ZN_OP_CREATE, "7ffffff0"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t len;
+        uint8_t *in = from_hex(cases[i].hex, &len);
+        struct zn_arena arena;
+        zn_arena_init(&arena);
+        struct jute_reader r;
+        jute_reader_init(&r, in, len, &arena);
+        struct zn_response d;
+        assert_int_equal(jute_read_response(&r, cases[i].type, &d), ZN_MARSHALLINGERROR);
+        assert_int_equal(arena.used_bytes, 0);
+        zn_arena_free(&arena);
+        free(in);
+    }
+}
+
+static void decoding_allocates_at_most_a_constant_times_the_input(void **state)
+{
+    /* The cheapest op to send that costs a whole struct zn_request to hold:
+     * a getData of "" in a multiRead, 14 bytes each. */
+    enum { OPS = 20000 };
+    struct jute_writer w;
+    jute_writer_init(&w);
+    for (int i = 0; i < OPS; i++) {
+        jute_write_int(&w, ZN_OP_GETDATA);
+        jute_write_bool(&w, false);
+        jute_write_int(&w, -1);
+        jute_write_string(&w, "");
+        jute_write_bool(&w, false);
+    }
+    jute_write_int(&w, -1);
+    jute_write_bool(&w, true);
+    jute_write_int(&w, -1);
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, w.data, w.len, &arena);
+    struct zn_request d;
+    assert_int_equal(jute_read_request(&r, ZN_OP_MULTIREAD, &d), 0);
+    assert_int_equal(d.op_count, OPS);
+    assert_string_equal(d.ops[OPS - 1].path, "");
+    /* The bound documented in jute.h: a constant times the input. */
+    assert_true(arena.used_bytes <= 24 * w.len);
+    zn_arena_free(&arena);
+    jute_writer_free(&w);
+}
+
+static void a_multi_cut_before_its_terminator_is_refused(void **state)
+{
+    size_t len;
+    /* one check op, then the input ends where {-1,true,-1} should be */
+    uint8_t *in = from_hex("0000000d 00 ffffffff 00000002 2f61 00000001", &len);
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, in, len, &arena);
+    struct zn_request d;
+    assert_int_equal(jute_read_request(&r, ZN_OP_MULTI, &d), ZN_MARSHALLINGERROR);
+    assert_int_equal(d.op_count, 0);
+    assert_null(d.ops);
+    assert_int_equal(arena.used_bytes, 0);
+    zn_arena_free(&arena);
+    free(in);
+}
+
+static void nested_or_foreign_ops_in_a_multi_are_refused(void **state)
+{
+    /* a multi inside a multi */
+    assert_request_refused_without_allocation(ZN_OP_MULTI, "0000000e 00 ffffffff ffffffff 01 ffffffff");
+    /* a getData inside a (write) multi, a create inside a multiRead */
+    assert_request_refused_without_allocation(ZN_OP_MULTI, "00000004 00 ffffffff 00000000 00 ffffffff 01 ffffffff");
+    assert_request_refused_without_allocation(ZN_OP_MULTIREAD,
+                                              "00000001 00 ffffffff 00000000 ffffffff ffffffff 00000000"
+                                              " ffffffff 01 ffffffff");
+    /* a ping, an unknown op */
+    assert_request_refused_without_allocation(ZN_OP_MULTI, "0000000b 00 ffffffff ffffffff 01 ffffffff");
+    assert_request_refused_without_allocation(ZN_OP_MULTI, "000003e7 00 ffffffff ffffffff 01 ffffffff");
+
+    /* The encoder refuses them as well. */
+    struct zn_request inner = {.type = ZN_OP_MULTI};
+    struct zn_request outer = {.type = ZN_OP_MULTI, .op_count = 1, .ops = &inner};
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(jute_write_request(&w, &outer), ZN_MARSHALLINGERROR);
+    jute_writer_free(&w);
+
+    /* A multi result of a type MultiResponse does not know. */
+    size_t len;
+    uint8_t *in = from_hex("00000015 00 00000000 00000000 ffffffff 01 ffffffff", &len);
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, in, len, &arena);
+    struct zn_response d;
+    assert_int_equal(jute_read_response(&r, ZN_OP_MULTI, &d), ZN_MARSHALLINGERROR);
+    zn_arena_free(&arena);
+    free(in);
+}
+
+static void unknown_opcodes_are_unimplemented(void **state)
+{
+    static const uint8_t body[8];
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    struct zn_request req;
+    struct zn_response resp;
+    jute_reader_init(&r, body, sizeof(body), &arena);
+    assert_int_equal(jute_read_request(&r, ZN_OP_SASL, &req), ZN_UNIMPLEMENTED);
+    jute_reader_init(&r, body, sizeof(body), &arena);
+    assert_int_equal(jute_read_request(&r, 999, &req), ZN_UNIMPLEMENTED);
+    jute_reader_init(&r, body, sizeof(body), &arena);
+    assert_int_equal(jute_read_request(&r, ZN_OP_CREATESESSION, &req), ZN_UNIMPLEMENTED);
+    jute_reader_init(&r, body, sizeof(body), &arena);
+    assert_int_equal(jute_read_response(&r, 999, &resp), ZN_UNIMPLEMENTED);
+    struct jute_writer w;
+    jute_writer_init(&w);
+    struct zn_request bad = {.type = 999};
+    assert_int_equal(jute_write_request(&w, &bad), ZN_UNIMPLEMENTED);
+    assert_int_equal(w.len, 0);
+    jute_writer_free(&w);
+    zn_arena_free(&arena);
+}
+
+/* ---- sticky errors ---- */
+
+static void reader_errors_are_sticky(void **state)
+{
+    size_t len;
+    uint8_t *in = from_hex("000000 0102030405060708090a0b0c", &len);
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, in, 2, &arena); /* only two bytes visible */
+    int32_t v = 0;
+    assert_int_equal(jute_read_int(&r, &v), ZN_MARSHALLINGERROR);
+    assert_int_equal(r.error, ZN_MARSHALLINGERROR);
+    /* Even with enough bytes now, nothing more is read. */
+    r.len = len;
+    bool b;
+    int64_t l;
+    char *s;
+    struct jute_buf buf;
+    struct zn_request req;
+    assert_int_equal(jute_read_bool(&r, &b), ZN_MARSHALLINGERROR);
+    assert_int_equal(jute_read_long(&r, &l), ZN_MARSHALLINGERROR);
+    assert_int_equal(jute_read_string(&r, &s), ZN_MARSHALLINGERROR);
+    assert_int_equal(jute_read_buffer(&r, &buf), ZN_MARSHALLINGERROR);
+    assert_int_equal(jute_read_request(&r, ZN_OP_PING, &req), ZN_MARSHALLINGERROR);
+    assert_int_equal(r.pos, 0);
+    assert_int_equal(arena.used_bytes, 0);
+    zn_arena_free(&arena);
+    free(in);
+}
+
+static void writer_errors_are_sticky(void **state)
+{
+    struct jute_writer w;
+    jute_writer_init(&w);
+    jute_write_int(&w, 1);
+    struct zn_request bad = {.type = 999};
+    assert_int_equal(jute_write_request(&w, &bad), ZN_UNIMPLEMENTED);
+    size_t len = w.len;
+    assert_int_equal(jute_write_int(&w, 2), ZN_UNIMPLEMENTED);
+    assert_int_equal(jute_write_long(&w, 2), ZN_UNIMPLEMENTED);
+    assert_int_equal(jute_write_string(&w, "x"), ZN_UNIMPLEMENTED);
+    assert_int_equal(jute_write_request(&w, jute_sample_request(0)), ZN_UNIMPLEMENTED);
+    size_t frame = jute_frame_begin(&w);
+    assert_int_equal(jute_frame_end(&w, frame), ZN_UNIMPLEMENTED);
+    assert_int_equal(w.len, len);
+    /* reset clears the error and keeps the memory */
+    jute_writer_reset(&w);
+    assert_int_equal(w.error, 0);
+    assert_int_equal(jute_write_int(&w, 2), 0);
+    assert_writer_bytes(&w, "00000002");
+    jute_writer_free(&w);
+}
+
+/* ---- opcode table ---- */
+
+static void write_opcodes_are_zookeepers_quorum_ops(void **state)
+{
+    static const int32_t writes[] = {ZN_OP_CREATE, ZN_OP_CREATE2, ZN_OP_CREATETTL, ZN_OP_CREATECONTAINER,
+                                     ZN_OP_DELETE, ZN_OP_DELETECONTAINER, ZN_OP_SETDATA, ZN_OP_SETACL,
+                                     ZN_OP_CHECK, ZN_OP_MULTI, ZN_OP_RECONFIG, ZN_OP_CREATESESSION,
+                                     ZN_OP_CLOSESESSION};
+    static const int32_t reads[] = {ZN_OP_EXISTS, ZN_OP_GETDATA, ZN_OP_GETACL, ZN_OP_GETCHILDREN,
+                                    ZN_OP_GETCHILDREN2, ZN_OP_SYNC, ZN_OP_PING, ZN_OP_MULTIREAD,
+                                    ZN_OP_AUTH, ZN_OP_SETWATCHES, ZN_OP_SETWATCHES2, ZN_OP_GETEPHEMERALS,
+                                    ZN_OP_GETALLCHILDRENNUMBER, ZN_OP_ADDWATCH, ZN_OP_WHOAMI,
+                                    ZN_OP_CHECKWATCHES, ZN_OP_REMOVEWATCHES, 999};
+    for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
+        assert_true(zn_op_is_write(writes[i]));
+    for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+        assert_false(zn_op_is_write(reads[i]));
+    assert_string_equal(zn_op_name(ZN_OP_CREATE), "create");
+    assert_string_equal(zn_op_name(ZN_OP_GETDATA), "getData");
+    assert_string_equal(zn_op_name(ZN_OP_MULTIREAD), "multiRead");
+    assert_string_equal(zn_op_name(ZN_OP_CLOSESESSION), "closeSession");
+    assert_string_equal(zn_op_name(12345), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(arena_returns_aligned_memory_and_counts_it),
+        cmocka_unit_test(primitives_are_big_endian_and_round_trip),
+        cmocka_unit_test(strings_are_copied_nul_terminated_with_their_bytes_kept),
+        cmocka_unit_test(frame_end_fills_in_the_body_length),
+        cmocka_unit_test(connect_request_bytes_are_zookeepers),
+        cmocka_unit_test(create_request_bytes_are_zookeepers),
+        cmocka_unit_test(get_data_response_bytes_are_zookeepers),
+        cmocka_unit_test(multi_request_is_framed_by_multi_headers),
+        cmocka_unit_test(multi_response_bodies_follow_each_result_type),
+        cmocka_unit_test(every_sample_request_round_trips),
+        cmocka_unit_test(every_sample_response_round_trips),
+        cmocka_unit_test(every_opcode_of_the_protocol_has_a_sample),
+        cmocka_unit_test(records_round_trip),
+        cmocka_unit_test(every_truncated_request_is_refused),
+        cmocka_unit_test(every_truncated_response_is_refused),
+        cmocka_unit_test(truncated_connect_records_are_refused),
+        cmocka_unit_test(hostile_lengths_fail_without_allocating),
+        cmocka_unit_test(hostile_response_counts_fail_without_allocating),
+        cmocka_unit_test(decoding_allocates_at_most_a_constant_times_the_input),
+        cmocka_unit_test(a_multi_cut_before_its_terminator_is_refused),
+        cmocka_unit_test(nested_or_foreign_ops_in_a_multi_are_refused),
+        cmocka_unit_test(unknown_opcodes_are_unimplemented),
+        cmocka_unit_test(reader_errors_are_sticky),
+        cmocka_unit_test(writer_errors_are_sticky),
+        cmocka_unit_test(write_opcodes_are_zookeepers_quorum_ops),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
