@@ -1,0 +1,108 @@
+/*
+ * prep: the leader's prep stage (ZooKeeper's PrepRequestProcessor).
+ *
+ * Turns a write request into a transaction (txn.h), checking it against the
+ * tree *as it will be* once every transaction already prepared has applied:
+ * prep keeps an overlay of pending changes by path (ZooKeeper's
+ * outstandingChanges), each tagged with its zxid and dropped by prep_applied
+ * once the tree has applied that zxid.  Checks and error codes are
+ * ZooKeeper's, in its order (see prep.c for each request type).
+ *
+ * Prep reads the tree (borrowed: it must outlive the prep, and it is only
+ * read between calls) and owns its overlay.  It does no I/O and reads no
+ * clock: the zxid and the time come in as arguments.
+ *
+ * Output ownership: the txn written to *out (path, data, ACL, close-session
+ * path list, multi ops) lives in `arena` and borrows nothing from the
+ * request; the per-op results written to *error_result live in `arena` too.
+ */
+#ifndef ZNODED_PREP_H
+#define ZNODED_PREP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jute.h"
+#include "tree.h"
+#include "txn.h"
+
+/* Largest data a create or setData may carry.  The packet limit of the
+ * connection normally stops larger data first; this is the last line. */
+#define PREP_MAX_DATA_BYTES ZN_DEFAULT_MAX_PACKET_BYTES
+
+/*
+ * The ACL hook: called for every permission ZooKeeper checks (CREATE and
+ * DELETE on the parent, WRITE for setData, ADMIN for setACL, READ for check)
+ * with the ACL the node will have.  Returns 0 to allow or ZN_NOAUTH.  All
+ * pointers are borrowed for the call.  NULL allows everything.
+ */
+typedef int (*prep_check_acl_fn)(void *ctx, int64_t session_id, const struct zn_acl_vec *acl,
+                                 int32_t perm, const char *path);
+/*
+ * The authenticated ids of a session, for the "auth" ACL scheme (which
+ * ZooKeeper expands to them).  Sets *ids (borrowed until the prep call
+ * returns) and *count.  NULL means no session has any id, so "auth" ACLs are
+ * INVALIDACL, as for an unauthenticated ZooKeeper client.
+ */
+typedef void (*prep_auth_ids_fn)(void *ctx, int64_t session_id, const struct zn_id **ids, int32_t *count);
+
+struct prep_options {
+    bool ttl_enabled;               /* zookeeper.extendedTypesEnabled: createTTL allowed */
+    prep_check_acl_fn check_acl;
+    prep_auth_ids_fn auth_ids;
+    void *ctx;                      /* passed to both hooks */
+};
+
+struct prep;
+
+/* A prep over `tree` with default options (TTL off, no ACL enforcement);
+ * NULL when out of memory. */
+struct prep *prep_new(const struct tree *tree);
+void prep_free(struct prep *p);
+/* Copies the options in. */
+void prep_set_options(struct prep *p, const struct prep_options *options);
+
+/*
+ * Prepares a write request: create, create2, createContainer, createTTL,
+ * delete, setData, setACL, check, multi.  `req` is borrowed for the call.
+ * On success returns 0, fills *out with the txn (header: session_id, cxid,
+ * zxid, now_ms, type) and records its changes in the overlay.
+ * On failure returns ZooKeeper's error (BADARGUMENTS, NONODE, NODEEXISTS,
+ * NOCHILDRENFOREPHEMERALS, BADVERSION, NOTEMPTY, INVALIDACL, NOAUTH,
+ * UNIMPLEMENTED, SESSIONEXPIRED for an ephemeral of an unknown or closing
+ * session) or ZN_NOMEMORY; the overlay is unchanged; *out holds the ERROR txn
+ * ZooKeeper would log (for a multi: a MULTI of ERROR ops); *error_result
+ * (when non-NULL) holds the reply: type and err, and for a multi the per-op
+ * results (ops before the failing one: err 0; the failing one: its error;
+ * the rest: RUNTIMEINCONSISTENCY; every result of type ZN_OP_ERROR).
+ * zxid must be larger than any zxid prepared before (since the last reset).
+ * Creates store ZN_NODE_KIND_UNKNOWN; see prep_request_kind.
+ */
+int prep_request(struct prep *p, int64_t session_id, int32_t cxid, const struct zn_request *req,
+                 int64_t zxid, int64_t now_ms, struct zn_arena *arena, struct txn *out,
+                 struct zn_response *error_result);
+/* The same, storing `kind` (enum tree_node_kind) with every node the
+ * request creates: the znodefs extension. */
+int prep_request_kind(struct prep *p, int64_t session_id, int32_t cxid, const struct zn_request *req,
+                      int32_t kind, int64_t zxid, int64_t now_ms, struct zn_arena *arena,
+                      struct txn *out, struct zn_response *error_result);
+
+/* A CREATESESSION txn.  ZN_BADARGUMENTS if the session exists (or is being
+ * created) or the id is 0 or reserved. */
+int prep_create_session(struct prep *p, int64_t session_id, int32_t timeout_ms, int64_t zxid,
+                        int64_t now_ms, struct zn_arena *arena, struct txn *out);
+/* A CLOSESESSION txn listing the session's ephemerals as they will be (in
+ * path order); from then on the overlay sees them deleted and the session
+ * closing.  ZN_SESSIONEXPIRED if there is no such session or it is already
+ * closing. */
+int prep_close_session(struct prep *p, int64_t session_id, int64_t zxid, int64_t now_ms,
+                       struct zn_arena *arena, struct txn *out);
+
+/* The tree has applied every txn up to `zxid`: drops their overlay records. */
+void prep_applied(struct prep *p, int64_t zxid);
+/* Drops the whole overlay (after a leader change or a failed proposal). */
+void prep_reset(struct prep *p);
+/* Records in the overlay (for tests and metrics). */
+size_t prep_pending_count(const struct prep *p);
+
+#endif

@@ -1,0 +1,1394 @@
+/*
+ * tree: the in-memory znode tree and the replicated session table (see
+ * tree.h for the contract).  This file owns the nodes, the path index, the
+ * children sets, the session table with each session's ephemerals, the
+ * incremental digest and the snapshot format.
+ *
+ * Design notes.
+ *  - Nodes are found by full path in a chained hash table (the node itself is
+ *    the chain link; the path is stored inline after the node).  Each node has
+ *    a parent link and an array of child pointers; a child knows its index in
+ *    that array, so add and remove are O(1) (remove swaps the last child into
+ *    the hole) and getChildren is O(children).
+ *  - A session's ephemerals are an intrusive doubly linked list through the
+ *    nodes, so close-session is O(its ephemerals).
+ *  - tree_apply validates nothing in advance that it can check as it goes:
+ *    every change is recorded in an undo log, and when a later op of the same
+ *    txn does not fit the tree (a bug or corrupt log) the log is replayed
+ *    backwards and the tree is as before.  Deleted nodes stay allocated until
+ *    the txn is done, so undo can relink them and events can name them.
+ *    Everything that could run out of memory mid-way (undo log, events,
+ *    results) is allocated before the first change.
+ *
+ * Invariants (checked by tree_check):
+ *  1. every node but the root has a parent, and parent->children[index] is it;
+ *  2. the index holds exactly the nodes reachable from the root;
+ *  3. a node whose owner is a session (not 0, not container or TTL) is on
+ *     that session's ephemeral list, and that session exists;
+ *  4. digest == sum of node digests + sum of session digests;
+ *     data_bytes == sum of path + data lengths.
+ */
+#include "tree.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "path.h"
+
+struct tree_node {
+    struct tree_node *hash_next;
+    uint64_t hash;
+    struct tree_node *parent;
+    struct tree_node **children;
+    uint32_t child_count;
+    uint32_t child_cap;
+    uint32_t index_in_parent;
+    uint32_t path_len;
+    struct tree_node *eph_prev; /* session ephemeral list */
+    struct tree_node *eph_next;
+    uint8_t *data;              /* malloc'd, NULL when data_len <= 0 */
+    int32_t data_len;           /* -1: null data */
+    int32_t kind;
+    struct zn_acl_vec acl;      /* items and strings in one malloc'd block */
+    /* StatPersisted */
+    int64_t czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner;
+    int32_t version, cversion, aversion;
+    uint64_t digest;
+    char path[];
+};
+
+struct tree_session {
+    struct tree_session *next;
+    int64_t id;
+    int32_t timeout_ms;
+    struct tree_node *eph_head;
+    size_t eph_count;
+};
+
+struct tree {
+    struct tree_node **buckets;
+    size_t bucket_count; /* power of two */
+    size_t node_count;
+    struct tree_session **session_buckets;
+    size_t session_bucket_count;
+    size_t session_count;
+    size_t ephemeral_count;
+    struct tree_node *root;
+    int64_t last_zxid;
+    size_t data_bytes;
+    uint64_t digest;
+};
+
+#define TREE_INITIAL_BUCKETS 1024
+#define TREE_INITIAL_SESSION_BUCKETS 256
+
+/* ---------------------------------------------------------------- hashing */
+
+static uint64_t hash_i64(uint64_t h, int64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
+    return path_hash_more(h, b, 8);
+}
+
+static uint64_t node_compute_digest(const struct tree_node *n)
+{
+    uint64_t h = path_hash_more(path_hash_init(), n->path, n->path_len + 1);
+    h = hash_i64(h, n->czxid);
+    h = hash_i64(h, n->mzxid);
+    h = hash_i64(h, n->pzxid);
+    h = hash_i64(h, n->ctime);
+    h = hash_i64(h, n->mtime);
+    h = hash_i64(h, n->version);
+    h = hash_i64(h, n->cversion);
+    h = hash_i64(h, n->aversion);
+    h = hash_i64(h, n->ephemeral_owner);
+    h = hash_i64(h, n->kind);
+    h = hash_i64(h, n->data_len);
+    if (n->data_len > 0)
+        h = path_hash_more(h, n->data, (size_t)n->data_len);
+    h = hash_i64(h, n->acl.count);
+    for (int32_t i = 0; i < n->acl.count; i++) {
+        const struct zn_acl *a = &n->acl.items[i];
+        h = hash_i64(h, a->perms);
+        if (a->id.scheme)
+            h = path_hash_more(h, a->id.scheme, strlen(a->id.scheme) + 1);
+        h = hash_i64(h, -1);
+        if (a->id.id)
+            h = path_hash_more(h, a->id.id, strlen(a->id.id) + 1);
+        h = hash_i64(h, -2);
+    }
+    return path_hash_final(h);
+}
+
+static uint64_t session_digest(int64_t id, int32_t timeout_ms)
+{
+    uint64_t h = hash_i64(path_hash_init(), id);
+    h = hash_i64(h, timeout_ms);
+    /* Distinguish a session from a node whose bytes happen to match. */
+    h = path_hash_more(h, "session", 7);
+    return path_hash_final(h);
+}
+
+/* Call after any change of n's hashed fields. */
+static void node_redigest(struct tree *t, struct tree_node *n)
+{
+    t->digest -= n->digest;
+    n->digest = node_compute_digest(n);
+    t->digest += n->digest;
+}
+
+static size_t node_size_bytes(const struct tree_node *n)
+{
+    return n->path_len + (n->data_len > 0 ? (size_t)n->data_len : 0);
+}
+
+/* ------------------------------------------------------------- path index */
+
+static struct tree_node *index_find(const struct tree *t, const char *path, size_t len)
+{
+    uint64_t h = path_hash(path, len);
+    for (struct tree_node *n = t->buckets[h & (t->bucket_count - 1)]; n; n = n->hash_next) {
+        if (n->hash == h && n->path_len == len && memcmp(n->path, path, len) == 0)
+            return n;
+    }
+    return NULL;
+}
+
+static int index_grow(struct tree *t)
+{
+    size_t count = t->bucket_count * 2;
+    struct tree_node **b = calloc(count, sizeof(*b));
+    if (b == NULL)
+        return ZN_NOMEMORY;
+    for (size_t i = 0; i < t->bucket_count; i++) {
+        struct tree_node *n = t->buckets[i];
+        while (n) {
+            struct tree_node *next = n->hash_next;
+            n->hash_next = b[n->hash & (count - 1)];
+            b[n->hash & (count - 1)] = n;
+            n = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = b;
+    t->bucket_count = count;
+    return 0;
+}
+
+static void index_insert(struct tree *t, struct tree_node *n)
+{
+    size_t slot = n->hash & (t->bucket_count - 1);
+    n->hash_next = t->buckets[slot];
+    t->buckets[slot] = n;
+    t->node_count++;
+}
+
+static void index_remove(struct tree *t, struct tree_node *n)
+{
+    struct tree_node **p = &t->buckets[n->hash & (t->bucket_count - 1)];
+    while (*p != n) {
+        ZN_ASSERT(*p != NULL);
+        p = &(*p)->hash_next;
+    }
+    *p = n->hash_next;
+    n->hash_next = NULL;
+    t->node_count--;
+}
+
+/* ---------------------------------------------------------------- sessions */
+
+static struct tree_session *session_find(const struct tree *t, int64_t id)
+{
+    uint64_t h = path_hash(&id, sizeof(id));
+    for (struct tree_session *s = t->session_buckets[h & (t->session_bucket_count - 1)]; s; s = s->next) {
+        if (s->id == id)
+            return s;
+    }
+    return NULL;
+}
+
+static int session_grow(struct tree *t)
+{
+    size_t count = t->session_bucket_count * 2;
+    struct tree_session **b = calloc(count, sizeof(*b));
+    if (b == NULL)
+        return ZN_NOMEMORY;
+    for (size_t i = 0; i < t->session_bucket_count; i++) {
+        struct tree_session *s = t->session_buckets[i];
+        while (s) {
+            struct tree_session *next = s->next;
+            uint64_t h = path_hash(&s->id, sizeof(s->id));
+            s->next = b[h & (count - 1)];
+            b[h & (count - 1)] = s;
+            s = next;
+        }
+    }
+    free(t->session_buckets);
+    t->session_buckets = b;
+    t->session_bucket_count = count;
+    return 0;
+}
+
+static void session_link(struct tree *t, struct tree_session *s)
+{
+    uint64_t h = path_hash(&s->id, sizeof(s->id));
+    size_t slot = h & (t->session_bucket_count - 1);
+    s->next = t->session_buckets[slot];
+    t->session_buckets[slot] = s;
+    t->session_count++;
+    t->digest += session_digest(s->id, s->timeout_ms);
+}
+
+static void session_unlink(struct tree *t, struct tree_session *s)
+{
+    uint64_t h = path_hash(&s->id, sizeof(s->id));
+    struct tree_session **p = &t->session_buckets[h & (t->session_bucket_count - 1)];
+    while (*p != s) {
+        ZN_ASSERT(*p != NULL);
+        p = &(*p)->next;
+    }
+    *p = s->next;
+    s->next = NULL;
+    t->session_count--;
+    t->digest -= session_digest(s->id, s->timeout_ms);
+}
+
+/* True when the stored owner is a session (ZooKeeper's EphemeralType.NORMAL). */
+static bool owner_is_session(int64_t owner)
+{
+    return owner != 0 && owner != TREE_CONTAINER_OWNER &&
+           (owner & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK;
+}
+
+static void ephemeral_link(struct tree_session *s, struct tree_node *n)
+{
+    n->eph_prev = NULL;
+    n->eph_next = s->eph_head;
+    if (s->eph_head)
+        s->eph_head->eph_prev = n;
+    s->eph_head = n;
+    s->eph_count++;
+}
+
+static void ephemeral_unlink(struct tree_session *s, struct tree_node *n)
+{
+    if (n->eph_prev)
+        n->eph_prev->eph_next = n->eph_next;
+    else
+        s->eph_head = n->eph_next;
+    if (n->eph_next)
+        n->eph_next->eph_prev = n->eph_prev;
+    n->eph_prev = n->eph_next = NULL;
+    s->eph_count--;
+}
+
+/* ------------------------------------------------------------------- nodes */
+
+/* An owned copy of an ACL vector in one block; NULL items for count <= 0. */
+static int acl_copy(const struct zn_acl_vec *src, struct zn_acl_vec *dst)
+{
+    dst->count = src->count;
+    dst->items = NULL;
+    if (src->count <= 0)
+        return 0;
+    size_t size = sizeof(struct zn_acl) * (size_t)src->count;
+    for (int32_t i = 0; i < src->count; i++) {
+        const struct zn_id *id = &src->items[i].id;
+        size += (id->scheme ? strlen(id->scheme) + 1 : 0) + (id->id ? strlen(id->id) + 1 : 0);
+    }
+    struct zn_acl *items = malloc(size);
+    if (items == NULL)
+        return ZN_NOMEMORY;
+    char *s = (char *)(items + src->count);
+    for (int32_t i = 0; i < src->count; i++) {
+        const struct zn_id *id = &src->items[i].id;
+        items[i].perms = src->items[i].perms;
+        items[i].id.scheme = items[i].id.id = NULL;
+        if (id->scheme) {
+            size_t l = strlen(id->scheme) + 1;
+            items[i].id.scheme = memcpy(s, id->scheme, l);
+            s += l;
+        }
+        if (id->id) {
+            size_t l = strlen(id->id) + 1;
+            items[i].id.id = memcpy(s, id->id, l);
+            s += l;
+        }
+    }
+    dst->items = items;
+    return 0;
+}
+
+static int data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len)
+{
+    *data = NULL;
+    *len = src->len < 0 ? -1 : src->len;
+    if (src->len > 0) {
+        *data = malloc((size_t)src->len);
+        if (*data == NULL)
+            return ZN_NOMEMORY;
+        memcpy(*data, src->data, (size_t)src->len);
+    }
+    return 0;
+}
+
+static struct tree_node *node_alloc(const char *path, size_t len)
+{
+    struct tree_node *n = calloc(1, sizeof(*n) + len + 1);
+    if (n == NULL)
+        return NULL;
+    memcpy(n->path, path, len);
+    n->path[len] = '\0';
+    n->path_len = (uint32_t)len;
+    n->hash = path_hash(path, len);
+    n->data_len = 0;
+    return n;
+}
+
+static void node_free(struct tree_node *n)
+{
+    if (n == NULL)
+        return;
+    free(n->children);
+    free(n->data);
+    free(n->acl.items);
+    free(n);
+}
+
+/* Makes room for one more child; the only allocation a link can need. */
+static int child_reserve(struct tree_node *parent)
+{
+    if (parent->child_count < parent->child_cap)
+        return 0;
+    uint32_t cap = parent->child_cap ? parent->child_cap * 2 : 4;
+    struct tree_node **c = realloc(parent->children, sizeof(*c) * cap);
+    if (c == NULL)
+        return ZN_NOMEMORY;
+    parent->children = c;
+    parent->child_cap = cap;
+    return 0;
+}
+
+static void child_link(struct tree_node *parent, struct tree_node *child)
+{
+    ZN_ASSERT(parent->child_count < parent->child_cap);
+    child->parent = parent;
+    child->index_in_parent = parent->child_count;
+    parent->children[parent->child_count++] = child;
+}
+
+static void child_unlink(struct tree_node *child)
+{
+    struct tree_node *parent = child->parent;
+    ZN_ASSERT(parent && parent->children[child->index_in_parent] == child);
+    struct tree_node *last = parent->children[--parent->child_count];
+    parent->children[child->index_in_parent] = last;
+    last->index_in_parent = child->index_in_parent;
+    child->parent = NULL;
+}
+
+/* Adds a fully built node under parent: index, children, session list,
+ * digest, sizes.  The caller reserved child room and checked the session. */
+static void node_attach(struct tree *t, struct tree_node *parent, struct tree_node *n)
+{
+    if (parent)
+        child_link(parent, n);
+    index_insert(t, n);
+    if (owner_is_session(n->ephemeral_owner)) {
+        struct tree_session *s = session_find(t, n->ephemeral_owner);
+        ZN_ASSERT(s != NULL);
+        ephemeral_link(s, n);
+        t->ephemeral_count++;
+    }
+    n->digest = node_compute_digest(n);
+    t->digest += n->digest;
+    t->data_bytes += node_size_bytes(n);
+}
+
+/* The inverse of node_attach; the node stays allocated. */
+static void node_detach(struct tree *t, struct tree_node *n)
+{
+    if (n->parent)
+        child_unlink(n);
+    index_remove(t, n);
+    if (owner_is_session(n->ephemeral_owner)) {
+        struct tree_session *s = session_find(t, n->ephemeral_owner);
+        ZN_ASSERT(s != NULL);
+        ephemeral_unlink(s, n);
+        t->ephemeral_count--;
+    }
+    t->digest -= n->digest;
+    t->data_bytes -= node_size_bytes(n);
+}
+
+static struct tree_node *find_parent(const struct tree *t, const char *path)
+{
+    long pl = path_parent_len(path, strlen(path));
+    if (pl < 0)
+        return NULL;
+    if (pl == 0)
+        return strcmp(path, "/") == 0 ? NULL : t->root;
+    return index_find(t, path, (size_t)pl);
+}
+
+/* ------------------------------------------------------- lifetime, getters */
+
+static void tree_clear(struct tree *t)
+{
+    for (size_t i = 0; i < t->bucket_count; i++) {
+        struct tree_node *n = t->buckets[i];
+        while (n) {
+            struct tree_node *next = n->hash_next;
+            node_free(n);
+            n = next;
+        }
+        t->buckets[i] = NULL;
+    }
+    for (size_t i = 0; i < t->session_bucket_count; i++) {
+        struct tree_session *s = t->session_buckets[i];
+        while (s) {
+            struct tree_session *next = s->next;
+            free(s);
+            s = next;
+        }
+        t->session_buckets[i] = NULL;
+    }
+    t->node_count = t->session_count = t->ephemeral_count = 0;
+    t->root = NULL;
+    t->last_zxid = 0;
+    t->data_bytes = 0;
+    t->digest = 0;
+}
+
+/* Adds one of ZooKeeper's own nodes with a zeroed stat. */
+static struct tree_node *add_system_node(struct tree *t, const char *path, const struct zn_acl_vec *acl,
+                                         int32_t aversion)
+{
+    struct tree_node *n = node_alloc(path, strlen(path));
+    if (n == NULL)
+        return NULL;
+    if (acl_copy(acl, &n->acl) != 0) {
+        node_free(n);
+        return NULL;
+    }
+    n->aversion = aversion;
+    struct tree_node *parent = find_parent(t, path);
+    if (parent && child_reserve(parent) != 0) {
+        node_free(n);
+        return NULL;
+    }
+    node_attach(t, parent, n);
+    return n;
+}
+
+static int tree_init_nodes(struct tree *t)
+{
+    /* ZooKeeper's system nodes are created with ACL id -1 (OPEN_ACL_UNSAFE:
+     * world:anyone ALL); /zookeeper/config gets READ_ACL_UNSAFE with version
+     * -1 (DataTree.addConfigNode). */
+    struct zn_acl open = {ZN_PERM_ALL, {"world", "anyone"}};
+    struct zn_acl read = {ZN_PERM_READ, {"world", "anyone"}};
+    struct zn_acl_vec open_acl = {1, &open}, read_acl = {1, &read};
+    t->root = add_system_node(t, "/", &open_acl, 0);
+    if (t->root == NULL || !add_system_node(t, "/zookeeper", &open_acl, 0) ||
+        !add_system_node(t, "/zookeeper/quota", &open_acl, 0) ||
+        !add_system_node(t, "/zookeeper/config", &read_acl, -1))
+        return ZN_NOMEMORY;
+    return 0;
+}
+
+struct tree *tree_new(void)
+{
+    struct tree *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->bucket_count = TREE_INITIAL_BUCKETS;
+    t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
+    t->session_bucket_count = TREE_INITIAL_SESSION_BUCKETS;
+    t->session_buckets = calloc(t->session_bucket_count, sizeof(*t->session_buckets));
+    if (t->buckets == NULL || t->session_buckets == NULL || tree_init_nodes(t) != 0) {
+        tree_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void tree_free(struct tree *t)
+{
+    if (t == NULL)
+        return;
+    if (t->buckets && t->session_buckets)
+        tree_clear(t);
+    free(t->buckets);
+    free(t->session_buckets);
+    free(t);
+}
+
+const struct tree_node *tree_get(const struct tree *t, const char *path)
+{
+    ZN_ASSERT(t != NULL && path != NULL);
+    return index_find(t, path, strlen(path));
+}
+
+void tree_node_stat(const struct tree_node *n, struct zn_stat *out)
+{
+    out->czxid = n->czxid;
+    out->mzxid = n->mzxid;
+    out->ctime = n->ctime;
+    out->mtime = n->mtime;
+    out->version = n->version;
+    /* The persisted cversion counts creates; each child no longer present
+     * was also deleted, so changes = creates * 2 - children (copyStat). */
+    out->cversion = (int32_t)((int64_t)n->cversion * 2 - n->child_count);
+    out->aversion = n->aversion;
+    out->ephemeral_owner = owner_is_session(n->ephemeral_owner) ? n->ephemeral_owner : 0;
+    out->data_length = n->data_len > 0 ? n->data_len : 0;
+    out->num_children = (int32_t)n->child_count;
+    out->pzxid = n->pzxid;
+}
+
+int64_t tree_node_raw_owner(const struct tree_node *n) { return n->ephemeral_owner; }
+bool tree_node_is_container(const struct tree_node *n) { return n->ephemeral_owner == TREE_CONTAINER_OWNER; }
+
+int64_t tree_node_ttl_ms(const struct tree_node *n)
+{
+    if (n->ephemeral_owner == TREE_CONTAINER_OWNER ||
+        (n->ephemeral_owner & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK)
+        return -1;
+    return n->ephemeral_owner & TREE_TTL_MAX_MS;
+}
+
+const char *tree_node_path(const struct tree_node *n) { return n->path; }
+
+struct jute_buf tree_node_data(const struct tree_node *n)
+{
+    struct jute_buf b = {n->data_len > 0 ? n->data : (const uint8_t *)"", n->data_len};
+    return b;
+}
+
+struct zn_acl_vec tree_node_acl(const struct tree_node *n) { return n->acl; }
+int32_t tree_node_kind(const struct tree_node *n) { return n->kind; }
+uint32_t tree_node_child_count(const struct tree_node *n) { return n->child_count; }
+
+const struct tree_node *tree_node_child(const struct tree_node *n, uint32_t index)
+{
+    ZN_ASSERT(index < n->child_count);
+    return n->children[index];
+}
+
+const char *tree_node_child_name(const struct tree_node *n, uint32_t index)
+{
+    const struct tree_node *c = tree_node_child(n, index);
+    return c->path + path_parent_len(c->path, c->path_len) + 1;
+}
+
+int64_t tree_last_zxid(const struct tree *t) { return t->last_zxid; }
+size_t tree_node_count(const struct tree *t) { return t->node_count; }
+size_t tree_data_bytes(const struct tree *t) { return t->data_bytes; }
+uint64_t tree_digest(const struct tree *t) { return t->digest; }
+
+bool tree_session_exists(const struct tree *t, int64_t session_id)
+{
+    return session_find(t, session_id) != NULL;
+}
+
+int tree_session_timeout(const struct tree *t, int64_t session_id, int32_t *timeout_ms)
+{
+    const struct tree_session *s = session_find(t, session_id);
+    if (s == NULL)
+        return ZN_SESSIONEXPIRED;
+    *timeout_ms = s->timeout_ms;
+    return 0;
+}
+
+size_t tree_session_count(const struct tree *t) { return t->session_count; }
+
+int tree_for_each_session(const struct tree *t, tree_session_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < t->session_bucket_count; i++) {
+        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
+            int rc = fn(ctx, s->id, s->timeout_ms);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int tree_for_each_ephemeral(const struct tree *t, int64_t session_id, tree_path_fn fn, void *ctx)
+{
+    const struct tree_session *s = session_find(t, session_id);
+    for (const struct tree_node *n = s ? s->eph_head : NULL; n; n = n->eph_next) {
+        int rc = fn(ctx, n->path);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+size_t tree_ephemeral_count(const struct tree *t) { return t->ephemeral_count; }
+
+size_t tree_session_ephemeral_count(const struct tree *t, int64_t session_id)
+{
+    const struct tree_session *s = session_find(t, session_id);
+    return s ? s->eph_count : 0;
+}
+
+
+/* ------------------------------------------------------------------- apply */
+
+enum undo_kind {
+    UNDO_CREATE,
+    UNDO_DELETE,
+    UNDO_SETDATA,
+    UNDO_SETACL,
+    UNDO_SESSION_CREATE,
+    UNDO_SESSION_CLOSE,
+};
+
+struct undo {
+    enum undo_kind kind;
+    struct tree_node *node;
+    struct tree_node *parent;
+    struct tree_session *session;
+    int64_t old_pzxid;
+    int32_t old_cversion;
+    uint8_t *old_data;
+    int32_t old_data_len;
+    int32_t old_version;
+    int64_t old_mtime;
+    int64_t old_mzxid;
+    struct zn_acl_vec old_acl;
+};
+
+struct apply_event {
+    int32_t type;
+    const char *path; /* into a node that lives until the events are fired */
+};
+
+struct apply {
+    struct tree *t;
+    const struct txn_header *hdr;
+    struct undo *undo;
+    size_t undo_count, undo_cap;
+    struct apply_event *events;
+    size_t event_count, event_cap;
+};
+
+static struct undo *undo_push(struct apply *a, enum undo_kind kind)
+{
+    ZN_ASSERT(a->undo_count < a->undo_cap);
+    struct undo *u = &a->undo[a->undo_count++];
+    memset(u, 0, sizeof(*u));
+    u->kind = kind;
+    return u;
+}
+
+static void event_push(struct apply *a, int32_t type, const char *path)
+{
+    ZN_ASSERT(a->event_count < a->event_cap);
+    a->events[a->event_count].type = type;
+    a->events[a->event_count].path = path;
+    a->event_count++;
+}
+
+static int ensure_index_room(struct tree *t)
+{
+    if (t->node_count + 1 > t->bucket_count)
+        return index_grow(t);
+    return 0;
+}
+
+static int apply_create(struct apply *a, const struct txn_op *op, struct tree_node **out)
+{
+    struct tree *t = a->t;
+    size_t len = strlen(op->path);
+    struct tree_node *parent = find_parent(t, op->path);
+    if (parent == NULL || index_find(t, op->path, len) != NULL || owner_is_session(parent->ephemeral_owner) ||
+        parent->child_count >= TREE_MAX_CHILDREN || op->kind < ZN_NODE_KIND_UNKNOWN ||
+        op->kind > ZN_NODE_KIND_DIRECTORY || len > PATH_MAX_BYTES)
+        return ZN_DATAINCONSISTENCY;
+    int64_t owner;
+    if (op->type == ZN_OP_CREATECONTAINER) {
+        owner = TREE_CONTAINER_OWNER;
+    } else if (op->type == ZN_OP_CREATETTL) {
+        if (op->ttl_ms <= 0 || op->ttl_ms > TREE_TTL_MAX_MS)
+            return ZN_DATAINCONSISTENCY;
+        owner = TREE_TTL_OWNER_MASK | op->ttl_ms;
+    } else {
+        owner = op->ephemeral_owner;
+        if (owner != 0 && (!owner_is_session(owner) || session_find(t, owner) == NULL))
+            return ZN_DATAINCONSISTENCY;
+    }
+    int rc = ensure_index_room(t);
+    if (rc == 0)
+        rc = child_reserve(parent);
+    if (rc != 0)
+        return rc;
+    struct tree_node *n = node_alloc(op->path, len);
+    if (n == NULL)
+        return ZN_NOMEMORY;
+    if (acl_copy(&op->acl, &n->acl) != 0 || data_copy(&op->data, &n->data, &n->data_len) != 0) {
+        node_free(n);
+        return ZN_NOMEMORY;
+    }
+    /* DataTree.createStat */
+    n->czxid = n->mzxid = n->pzxid = a->hdr->zxid;
+    n->ctime = n->mtime = a->hdr->time_ms;
+    n->ephemeral_owner = owner;
+    n->kind = op->kind;
+
+    struct undo *u = undo_push(a, UNDO_CREATE);
+    u->node = n;
+    u->parent = parent;
+    u->old_cversion = parent->cversion;
+    u->old_pzxid = parent->pzxid;
+    /* DataTree.createNode: -1 means "one more than now"; only move forward,
+     * as ZooKeeper does. */
+    int32_t cversion = op->parent_cversion;
+    if (cversion == -1)
+        cversion = parent->cversion + 1;
+    if (cversion > parent->cversion) {
+        parent->cversion = cversion;
+        parent->pzxid = a->hdr->zxid;
+        node_redigest(t, parent);
+    }
+    node_attach(t, parent, n);
+    event_push(a, ZN_EVENT_CREATED, n->path);
+    event_push(a, ZN_EVENT_CHILD, parent->path);
+    *out = n;
+    return 0;
+}
+
+static int apply_delete_node(struct apply *a, struct tree_node *n)
+{
+    if (n == NULL || n->parent == NULL || n->child_count > 0)
+        return ZN_DATAINCONSISTENCY;
+    struct tree_node *parent = n->parent;
+    struct undo *u = undo_push(a, UNDO_DELETE);
+    u->node = n;
+    u->parent = parent;
+    u->old_pzxid = parent->pzxid;
+    node_detach(a->t, n);
+    if (a->hdr->zxid > parent->pzxid) {
+        parent->pzxid = a->hdr->zxid;
+        node_redigest(a->t, parent);
+    }
+    event_push(a, ZN_EVENT_DELETED, n->path);
+    event_push(a, ZN_EVENT_CHILD, parent->path);
+    return 0;
+}
+
+static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_node **out)
+{
+    struct tree_node *n = index_find(a->t, op->path, strlen(op->path));
+    if (n == NULL)
+        return ZN_DATAINCONSISTENCY;
+    uint8_t *data;
+    int32_t data_len;
+    if (data_copy(&op->data, &data, &data_len) != 0)
+        return ZN_NOMEMORY;
+    struct undo *u = undo_push(a, UNDO_SETDATA);
+    u->node = n;
+    u->old_data = n->data;
+    u->old_data_len = n->data_len;
+    u->old_version = n->version;
+    u->old_mtime = n->mtime;
+    u->old_mzxid = n->mzxid;
+    a->t->data_bytes -= node_size_bytes(n);
+    n->data = data;
+    n->data_len = data_len;
+    n->version = op->version;
+    n->mtime = a->hdr->time_ms;
+    n->mzxid = a->hdr->zxid;
+    a->t->data_bytes += node_size_bytes(n);
+    node_redigest(a->t, n);
+    event_push(a, ZN_EVENT_CHANGED, n->path);
+    *out = n;
+    return 0;
+}
+
+static int apply_set_acl(struct apply *a, const struct txn_op *op, struct tree_node **out)
+{
+    struct tree_node *n = index_find(a->t, op->path, strlen(op->path));
+    if (n == NULL)
+        return ZN_DATAINCONSISTENCY;
+    struct zn_acl_vec acl;
+    if (acl_copy(&op->acl, &acl) != 0)
+        return ZN_NOMEMORY;
+    struct undo *u = undo_push(a, UNDO_SETACL);
+    u->node = n;
+    u->old_acl = n->acl;
+    u->old_version = n->aversion;
+    n->acl = acl;
+    n->aversion = op->version;
+    node_redigest(a->t, n);
+    *out = n;
+    return 0;
+}
+
+/* Replays the undo log backwards: the tree is as before the txn. */
+static void apply_rollback(struct apply *a)
+{
+    struct tree *t = a->t;
+    while (a->undo_count > 0) {
+        struct undo *u = &a->undo[--a->undo_count];
+        switch (u->kind) {
+        case UNDO_CREATE:
+            node_detach(t, u->node);
+            node_free(u->node);
+            u->parent->cversion = u->old_cversion;
+            u->parent->pzxid = u->old_pzxid;
+            node_redigest(t, u->parent);
+            break;
+        case UNDO_DELETE:
+            /* The slot the node left is still allocated: no failure here. */
+            node_attach(t, u->parent, u->node);
+            u->parent->pzxid = u->old_pzxid;
+            node_redigest(t, u->parent);
+            break;
+        case UNDO_SETDATA:
+            t->data_bytes -= node_size_bytes(u->node);
+            free(u->node->data);
+            u->node->data = u->old_data;
+            u->node->data_len = u->old_data_len;
+            u->node->version = u->old_version;
+            u->node->mtime = u->old_mtime;
+            u->node->mzxid = u->old_mzxid;
+            t->data_bytes += node_size_bytes(u->node);
+            node_redigest(t, u->node);
+            break;
+        case UNDO_SETACL:
+            free(u->node->acl.items);
+            u->node->acl = u->old_acl;
+            u->node->aversion = u->old_version;
+            node_redigest(t, u->node);
+            break;
+        case UNDO_SESSION_CREATE:
+            session_unlink(t, u->session);
+            free(u->session);
+            break;
+        case UNDO_SESSION_CLOSE:
+            session_link(t, u->session);
+            break;
+        }
+    }
+    a->event_count = 0;
+}
+
+/* Frees what the txn replaced or removed, once nothing can roll it back. */
+static void apply_release(struct apply *a)
+{
+    for (size_t i = 0; i < a->undo_count; i++) {
+        struct undo *u = &a->undo[i];
+        switch (u->kind) {
+        case UNDO_DELETE:
+            node_free(u->node);
+            break;
+        case UNDO_SETDATA:
+            free(u->old_data);
+            break;
+        case UNDO_SETACL:
+            free(u->old_acl.items);
+            break;
+        case UNDO_SESSION_CLOSE:
+            free(u->session);
+            break;
+        default:
+            break;
+        }
+    }
+    a->undo_count = 0;
+}
+
+static bool op_has_path(int32_t type)
+{
+    return type == ZN_OP_CREATE || type == ZN_OP_CREATE2 || type == ZN_OP_CREATECONTAINER ||
+           type == ZN_OP_CREATETTL || type == ZN_OP_DELETE || type == ZN_OP_SETDATA ||
+           type == ZN_OP_SETACL || type == ZN_OP_CHECK;
+}
+
+/* Applies one op of a txn (a multi's or the whole txn's). */
+static int apply_op(struct apply *a, const struct txn_op *op, struct tree_node **touched)
+{
+    *touched = NULL;
+    if (op_has_path(op->type) && op->path == NULL)
+        return ZN_DATAINCONSISTENCY;
+    switch (op->type) {
+    case ZN_OP_CREATE:
+    case ZN_OP_CREATE2:
+    case ZN_OP_CREATECONTAINER:
+    case ZN_OP_CREATETTL:
+        return apply_create(a, op, touched);
+    case ZN_OP_DELETE:
+        return apply_delete_node(a, index_find(a->t, op->path, strlen(op->path)));
+    case ZN_OP_SETDATA:
+        return apply_set_data(a, op, touched);
+    case ZN_OP_SETACL:
+        return apply_set_acl(a, op, touched);
+    case ZN_OP_CHECK:
+        /* Prep checked the version; applying a check changes nothing. */
+        *touched = index_find(a->t, op->path, strlen(op->path));
+        return *touched ? 0 : ZN_DATAINCONSISTENCY;
+    case ZN_OP_ERROR:
+        return 0;
+    default:
+        return ZN_DATAINCONSISTENCY;
+    }
+}
+
+static int apply_create_session(struct apply *a, const struct txn_op *op)
+{
+    struct tree *t = a->t;
+    int64_t id = a->hdr->session_id;
+    if (session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS || !owner_is_session(id))
+        return ZN_DATAINCONSISTENCY;
+    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
+        return ZN_NOMEMORY;
+    struct tree_session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return ZN_NOMEMORY;
+    s->id = id;
+    s->timeout_ms = op->timeout_ms;
+    session_link(t, s);
+    undo_push(a, UNDO_SESSION_CREATE)->session = s;
+    return 0;
+}
+
+static int compare_node_paths(const void *x, const void *y)
+{
+    const struct tree_node *const *a = x, *const *b = y;
+    return strcmp((*a)->path, (*b)->path);
+}
+
+/* Deletes the session's ephemerals (those the txn names first, in its order,
+ * then any others in path order, so every member deletes the same way) and
+ * then the session.  A session already gone makes this a no-op. */
+static int apply_close_session(struct apply *a, const struct txn_op *op)
+{
+    struct tree *t = a->t;
+    int64_t id = a->hdr->session_id;
+    struct tree_session *s = session_find(t, id);
+    if (s == NULL)
+        return 0;
+    for (int32_t i = 0; i < op->paths.count; i++) {
+        if (op->paths.items[i] == NULL)
+            return ZN_DATAINCONSISTENCY;
+        struct tree_node *n = index_find(t, op->paths.items[i], strlen(op->paths.items[i]));
+        if (n == NULL || n->ephemeral_owner != id)
+            continue; /* ZooKeeper ignores NONODE here too */
+        int rc = apply_delete_node(a, n);
+        if (rc != 0)
+            return rc;
+    }
+    if (s->eph_count > 0) {
+        size_t count = s->eph_count, i = 0;
+        struct tree_node **rest = malloc(sizeof(*rest) * count);
+        if (rest == NULL)
+            return ZN_NOMEMORY;
+        for (struct tree_node *n = s->eph_head; n; n = n->eph_next)
+            rest[i++] = n;
+        qsort(rest, count, sizeof(*rest), compare_node_paths);
+        for (i = 0; i < count; i++) {
+            int rc = apply_delete_node(a, rest[i]);
+            if (rc != 0) {
+                free(rest);
+                return rc;
+            }
+        }
+        free(rest);
+    }
+    session_unlink(t, s);
+    undo_push(a, UNDO_SESSION_CLOSE)->session = s;
+    return 0;
+}
+
+static char *arena_strdup(struct zn_arena *arena, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    char *copy = zn_arena_alloc(arena, len);
+    if (copy)
+        memcpy(copy, s, len);
+    return copy;
+}
+
+/* Prepares one result before the tree changes (so no allocation is left for
+ * after): type and a copy of the path. */
+static int result_prepare(struct zn_arena *arena, struct zn_response *r, const struct txn_op *op)
+{
+    memset(r, 0, sizeof(*r));
+    r->type = op->type;
+    r->err = op->type == ZN_OP_ERROR ? op->err : 0;
+    if (op_has_path(op->type) && op->path != NULL) {
+        r->path = arena_strdup(arena, op->path);
+        if (r->path == NULL)
+            return ZN_NOMEMORY;
+    }
+    return 0;
+}
+
+static void result_finish(struct zn_response *r, const struct tree_node *touched)
+{
+    if (touched != NULL && r->type != ZN_OP_CHECK)
+        tree_node_stat(touched, &r->stat);
+}
+
+/* ZooKeeper's multi rule (DataTree.processTxn): when any op is an ERROR the
+ * whole multi fails: ops before the first error report 0, ops after it
+ * RUNTIMEINCONSISTENCY, and nothing changes. */
+static bool multi_failed(const struct txn *txn)
+{
+    for (int32_t i = 0; i < txn->op_count; i++) {
+        if (txn->ops[i].type == ZN_OP_ERROR)
+            return true;
+    }
+    return false;
+}
+
+static int apply_multi(struct apply *a, const struct txn *txn, struct zn_arena *arena, struct zn_response *result)
+{
+    struct zn_response *results = NULL;
+    if (result != NULL && txn->op_count > 0) {
+        results = zn_arena_alloc(arena, sizeof(*results) * (size_t)txn->op_count);
+        if (results == NULL)
+            return ZN_NOMEMORY;
+        for (int32_t i = 0; i < txn->op_count; i++) {
+            if (result_prepare(arena, &results[i], &txn->ops[i]) != 0)
+                return ZN_NOMEMORY;
+        }
+    }
+    bool failed = multi_failed(txn);
+    bool post_failed = false;
+    int32_t first_err = 0;
+    for (int32_t i = 0; i < txn->op_count; i++) {
+        const struct txn_op *op = &txn->ops[i];
+        if (!txn_op_allowed_in_multi(op->type))
+            return ZN_DATAINCONSISTENCY;
+        int32_t err = 0;
+        if (op->type == ZN_OP_ERROR) {
+            post_failed = true;
+            err = op->err;
+        } else if (failed) {
+            err = post_failed ? ZN_RUNTIMEINCONSISTENCY : ZN_OK;
+        } else {
+            struct tree_node *touched;
+            int rc = apply_op(a, op, &touched);
+            if (rc != 0)
+                return rc;
+            if (results)
+                result_finish(&results[i], touched);
+        }
+        if (results && (failed || op->type == ZN_OP_ERROR)) {
+            results[i].type = ZN_OP_ERROR;
+            results[i].err = err;
+            results[i].path = NULL;
+        }
+        if (err != 0 && first_err == 0)
+            first_err = err;
+    }
+    if (result) {
+        result->err = first_err;
+        result->result_count = txn->op_count;
+        result->results = results;
+    }
+    return 0;
+}
+
+/* How many undo entries and events a txn can need, so both are allocated
+ * before anything changes. */
+static size_t apply_capacity(const struct tree *t, const struct txn *txn)
+{
+    if (txn->hdr.type == ZN_OP_MULTI)
+        return (size_t)(txn->op_count > 0 ? txn->op_count : 0) + 1;
+    if (txn->hdr.type == ZN_OP_CLOSESESSION)
+        return (size_t)(txn->op.paths.count > 0 ? txn->op.paths.count : 0) +
+               tree_session_ephemeral_count(t, txn->hdr.session_id) + 1;
+    return 1;
+}
+
+static int apply_body(struct apply *a, const struct txn *txn, struct zn_arena *arena, struct zn_response *result)
+{
+    if (txn->hdr.type == ZN_OP_MULTI)
+        return apply_multi(a, txn, arena, result);
+    if (txn->op.type != txn->hdr.type)
+        return ZN_DATAINCONSISTENCY;
+    if (result != NULL && result_prepare(arena, result, &txn->op) != 0)
+        return ZN_NOMEMORY;
+    switch (txn->hdr.type) {
+    case ZN_OP_CREATESESSION:
+        return apply_create_session(a, &txn->op);
+    case ZN_OP_CLOSESESSION:
+        return apply_close_session(a, &txn->op);
+    case ZN_OP_SETACL:
+    case ZN_OP_ERROR:
+    case ZN_OP_CHECK:
+    default:
+        if (!txn_op_allowed_in_multi(txn->hdr.type) && txn->hdr.type != ZN_OP_SETACL)
+            return ZN_DATAINCONSISTENCY;
+        struct tree_node *touched;
+        int rc = apply_op(a, &txn->op, &touched);
+        if (rc == 0 && result != NULL)
+            result_finish(result, touched);
+        return rc;
+    }
+}
+
+int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, void *ctx,
+               struct zn_arena *arena, struct zn_response *result)
+{
+    ZN_ASSERT(t != NULL && txn != NULL);
+    ZN_ASSERT(result == NULL || arena != NULL);
+    if (txn->hdr.zxid <= t->last_zxid)
+        return ZN_DATAINCONSISTENCY; /* applied twice, or out of order */
+    if (txn->hdr.type == ZN_OP_MULTI && (txn->op_count < 0 || txn->op_count > TXN_MAX_MULTI_OPS))
+        return ZN_DATAINCONSISTENCY;
+    if (result != NULL) {
+        memset(result, 0, sizeof(*result));
+        result->type = txn->hdr.type;
+    }
+
+    struct apply a = {.t = t, .hdr = &txn->hdr};
+    a.undo_cap = apply_capacity(t, txn);
+    a.event_cap = a.undo_cap * 2;
+    a.undo = malloc(sizeof(*a.undo) * a.undo_cap);
+    a.events = malloc(sizeof(*a.events) * a.event_cap);
+    if (a.undo == NULL || a.events == NULL) {
+        free(a.undo);
+        free(a.events);
+        return ZN_NOMEMORY;
+    }
+    int rc = apply_body(&a, txn, arena, result);
+    if (rc != 0) {
+        apply_rollback(&a);
+    } else {
+        t->last_zxid = txn->hdr.zxid;
+        if (on_event) {
+            for (size_t i = 0; i < a.event_count; i++)
+                on_event(ctx, a.events[i].type, a.events[i].path);
+        }
+    }
+    apply_release(&a);
+    free(a.undo);
+    free(a.events);
+    return rc;
+}
+
+/* --------------------------------------------------------------- snapshots */
+
+#define TREE_SNAPSHOT_MAGIC 0x5a4e5431 /* "ZNT1" */
+#define TREE_SNAPSHOT_VERSION 1
+/* Decoded strings of this many nodes share the arena before it is reset,
+ * bounding the memory a load uses beyond the tree itself. */
+#define TREE_LOAD_ARENA_NODES 4096
+
+static const struct tree_node *preorder_next(const struct tree_node *n)
+{
+    if (n->child_count > 0)
+        return n->children[0];
+    while (n->parent) {
+        const struct tree_node *p = n->parent;
+        if (n->index_in_parent + 1 < p->child_count)
+            return p->children[n->index_in_parent + 1];
+        n = p;
+    }
+    return NULL;
+}
+
+int tree_serialize(const struct tree *t, struct jute_writer *w)
+{
+    ZN_ASSERT(t != NULL && w != NULL);
+    jute_write_int(w, TREE_SNAPSHOT_MAGIC);
+    jute_write_int(w, TREE_SNAPSHOT_VERSION);
+    jute_write_long(w, t->last_zxid);
+    jute_write_long(w, (int64_t)t->digest);
+    jute_write_int(w, (int32_t)t->session_count);
+    for (size_t i = 0; i < t->session_bucket_count; i++) {
+        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
+            jute_write_long(w, s->id);
+            jute_write_int(w, s->timeout_ms);
+        }
+    }
+    jute_write_long(w, (int64_t)t->node_count);
+    for (const struct tree_node *n = t->root; n && !w->error; n = preorder_next(n)) {
+        jute_write_string(w, n->path);
+        jute_write_buffer(w, n->data_len > 0 ? (const void *)n->data : "", n->data_len);
+        jute_write_acl_vec(w, &n->acl);
+        jute_write_long(w, n->czxid);
+        jute_write_long(w, n->mzxid);
+        jute_write_long(w, n->ctime);
+        jute_write_long(w, n->mtime);
+        jute_write_int(w, n->version);
+        jute_write_int(w, n->cversion);
+        jute_write_int(w, n->aversion);
+        jute_write_long(w, n->ephemeral_owner);
+        jute_write_long(w, n->pzxid);
+        jute_write_int(w, n->kind);
+    }
+    return w->error;
+}
+
+static int load_sessions(struct tree *t, struct jute_reader *r)
+{
+    int32_t count = 0;
+    jute_read_int(r, &count);
+    if (r->error || count < 0 || count > TREE_MAX_SESSIONS || (size_t)count > jute_remaining(r) / 12)
+        return ZN_CORRUPT;
+    for (int32_t i = 0; i < count; i++) {
+        int64_t id = 0;
+        int32_t timeout_ms = 0;
+        jute_read_long(r, &id);
+        jute_read_int(r, &timeout_ms);
+        if (r->error || !owner_is_session(id) || session_find(t, id) != NULL)
+            return ZN_CORRUPT;
+        if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
+            return ZN_NOMEMORY;
+        struct tree_session *s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return ZN_NOMEMORY;
+        s->id = id;
+        s->timeout_ms = timeout_ms;
+        session_link(t, s);
+    }
+    return 0;
+}
+
+static int load_node(struct tree *t, struct jute_reader *r)
+{
+    char *path = NULL;
+    struct jute_buf data = {NULL, -1};
+    struct zn_acl_vec acl = {0, NULL};
+    jute_read_string(r, &path);
+    jute_read_buffer(r, &data);
+    jute_read_acl_vec(r, &acl);
+    if (r->error || path == NULL || path[0] != '/')
+        return ZN_CORRUPT;
+    size_t len = strlen(path);
+    struct tree_node *parent = find_parent(t, path);
+    if ((parent == NULL) != (t->root == NULL) || index_find(t, path, len) != NULL ||
+        (parent && parent->child_count >= TREE_MAX_CHILDREN))
+        return ZN_CORRUPT;
+    struct tree_node *n = node_alloc(path, len);
+    if (n == NULL)
+        return ZN_NOMEMORY;
+    jute_read_long(r, &n->czxid);
+    jute_read_long(r, &n->mzxid);
+    jute_read_long(r, &n->ctime);
+    jute_read_long(r, &n->mtime);
+    jute_read_int(r, &n->version);
+    jute_read_int(r, &n->cversion);
+    jute_read_int(r, &n->aversion);
+    jute_read_long(r, &n->ephemeral_owner);
+    jute_read_long(r, &n->pzxid);
+    jute_read_int(r, &n->kind);
+    int rc = 0;
+    if (r->error || n->kind < ZN_NODE_KIND_UNKNOWN || n->kind > ZN_NODE_KIND_DIRECTORY ||
+        (owner_is_session(n->ephemeral_owner) && session_find(t, n->ephemeral_owner) == NULL) ||
+        (parent && owner_is_session(parent->ephemeral_owner)))
+        rc = ZN_CORRUPT;
+    if (rc == 0 && (acl_copy(&acl, &n->acl) != 0 || data_copy(&data, &n->data, &n->data_len) != 0 ||
+                    ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0)))
+        rc = ZN_NOMEMORY;
+    if (rc != 0) {
+        node_free(n);
+        return rc;
+    }
+    node_attach(t, parent, n);
+    if (parent == NULL)
+        t->root = n;
+    return 0;
+}
+
+static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *arena)
+{
+    int32_t magic = 0, version = 0;
+    int64_t last_zxid = 0, digest = 0, node_count = 0;
+    jute_read_int(r, &magic);
+    jute_read_int(r, &version);
+    jute_read_long(r, &last_zxid);
+    jute_read_long(r, &digest);
+    if (r->error || magic != TREE_SNAPSHOT_MAGIC || version != TREE_SNAPSHOT_VERSION)
+        return ZN_CORRUPT;
+    int rc = load_sessions(t, r);
+    if (rc != 0)
+        return rc;
+    jute_read_long(r, &node_count);
+    /* A node takes at least 60 bytes; a larger count is a lie. */
+    if (r->error || node_count < 1 || (uint64_t)node_count > jute_remaining(r) / 60)
+        return ZN_CORRUPT;
+    for (int64_t i = 0; i < node_count; i++) {
+        if (i % TREE_LOAD_ARENA_NODES == 0)
+            zn_arena_reset(arena);
+        rc = load_node(t, r);
+        if (rc != 0)
+            return rc;
+    }
+    if (jute_remaining(r) != 0 || t->digest != (uint64_t)digest)
+        return ZN_CORRUPT;
+    t->last_zxid = last_zxid;
+    return 0;
+}
+
+int tree_deserialize(struct tree *fresh, const void *data, size_t len)
+{
+    ZN_ASSERT(fresh != NULL && (data != NULL || len == 0));
+    ZN_ASSERT(fresh->last_zxid == 0 && fresh->session_count == 0);
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, data, len, &arena);
+    tree_clear(fresh);
+    int rc = load_all(fresh, &r, &arena);
+    zn_arena_free(&arena);
+    if (rc != 0) {
+        tree_clear(fresh);
+        if (tree_init_nodes(fresh) != 0)
+            return ZN_NOMEMORY;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ invariants */
+
+int tree_check(const struct tree *t)
+{
+    size_t reachable = 0, bytes = 0, ephemerals = 0;
+    uint64_t digest = 0;
+    for (const struct tree_node *n = t->root; n; n = preorder_next(n)) {
+        reachable++;
+        bytes += node_size_bytes(n);
+        if (n->digest != node_compute_digest(n) || index_find(t, n->path, n->path_len) != n)
+            return ZN_DATAINCONSISTENCY;
+        digest += n->digest;
+        if (n->parent && n->parent->children[n->index_in_parent] != n)
+            return ZN_DATAINCONSISTENCY;
+        if (n != t->root && find_parent(t, n->path) != n->parent)
+            return ZN_DATAINCONSISTENCY;
+        if (owner_is_session(n->ephemeral_owner)) {
+            if (session_find(t, n->ephemeral_owner) == NULL)
+                return ZN_DATAINCONSISTENCY;
+            ephemerals++;
+        }
+    }
+    size_t listed = 0;
+    for (size_t i = 0; i < t->session_bucket_count; i++) {
+        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
+            digest += session_digest(s->id, s->timeout_ms);
+            size_t count = 0;
+            for (const struct tree_node *n = s->eph_head; n; n = n->eph_next) {
+                if (n->ephemeral_owner != s->id)
+                    return ZN_DATAINCONSISTENCY;
+                count++;
+            }
+            if (count != s->eph_count)
+                return ZN_DATAINCONSISTENCY;
+            listed += count;
+        }
+    }
+    if (reachable != t->node_count || bytes != t->data_bytes || digest != t->digest || listed != ephemerals ||
+        ephemerals != t->ephemeral_count)
+        return ZN_DATAINCONSISTENCY;
+    return 0;
+}

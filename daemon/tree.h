@@ -1,0 +1,144 @@
+/*
+ * tree: the in-memory znode tree and the replicated session table.
+ *
+ * A pure data model: no I/O, no clock, no libuv, no logging.  Every change
+ * comes from applying a committed transaction (txn.h) with tree_apply, so
+ * members that apply the same transactions in the same order hold equal trees
+ * and equal digests.
+ *
+ * Semantics are ZooKeeper's DataTree: nodes by full path, children as a set
+ * (getChildren order is unspecified), the persisted cversion counts creates
+ * of children and the client sees cversion * 2 - numChildren (DataNode
+ * .copyStat), a delete sets the parent's pzxid but not its cversion, and the
+ * initial tree holds "/", "/zookeeper", "/zookeeper/quota" and
+ * "/zookeeper/config" (the last with ACL world:anyone READ and aversion -1),
+ * all with zeroed stats.
+ *
+ * Ownership: the tree owns every node, its path, data and ACL.  Pointers the
+ * accessors return (nodes, paths, names, data, ACLs) are borrowed until the
+ * next tree_apply, tree_deserialize or tree_free on that tree.
+ * Not thread-safe: one thread applies and reads (or the caller locks).
+ */
+#ifndef ZNODED_TREE_H
+#define ZNODED_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jute.h"
+#include "txn.h"
+
+/* Most children one node may have; a create past it is refused by prep with
+ * ZN_BADARGUMENTS (ZooKeeper has no limit; ours keeps counts in 32 bits). */
+#define TREE_MAX_CHILDREN (INT32_MAX / 2)
+/* Most sessions the table holds. */
+#define TREE_MAX_SESSIONS (1 << 24)
+
+/* Ephemeral-owner encodings ZooKeeper persists (EphemeralType.java). */
+#define TREE_CONTAINER_OWNER INT64_MIN
+#define TREE_TTL_OWNER_MASK ((int64_t)0xff00000000000000ull)
+#define TREE_TTL_MAX_MS ((int64_t)0x000000ffffffffffll)
+
+struct tree;
+struct tree_node;
+
+/*
+ * A watch trigger: event_type is ZN_EVENT_CREATED, ZN_EVENT_DELETED,
+ * ZN_EVENT_CHANGED or ZN_EVENT_CHILD; path is borrowed for the call only.
+ * The watch manager is expected to do what ZooKeeper's does with each:
+ * NodeDeleted fires data and child watches on the path.
+ */
+typedef void (*tree_event_fn)(void *ctx, int32_t event_type, const char *path);
+
+/* A new tree holding ZooKeeper's initial nodes; NULL when out of memory. */
+struct tree *tree_new(void);
+void tree_free(struct tree *t);
+
+/* The node at `path` (borrowed, see above), or NULL. */
+const struct tree_node *tree_get(const struct tree *t, const char *path);
+
+/* The stat a client sees (ZooKeeper's DataNode.copyStat): cversion as a count
+ * of changes, ephemeral_owner 0 for containers and TTL nodes. */
+void tree_node_stat(const struct tree_node *n, struct zn_stat *out);
+/* The stored ephemeral owner (session id, TREE_CONTAINER_OWNER, or a TTL
+ * encoding), as ZooKeeper persists it. */
+int64_t tree_node_raw_owner(const struct tree_node *n);
+bool tree_node_is_container(const struct tree_node *n);
+/* The TTL of a TTL node, or -1. */
+int64_t tree_node_ttl_ms(const struct tree_node *n);
+/* The node's full path. */
+const char *tree_node_path(const struct tree_node *n);
+/* data.len is -1 for null data (created with null), else the length. */
+struct jute_buf tree_node_data(const struct tree_node *n);
+struct zn_acl_vec tree_node_acl(const struct tree_node *n);
+int32_t tree_node_kind(const struct tree_node *n);
+uint32_t tree_node_child_count(const struct tree_node *n);
+/* The index-th child's name (last component), 0 <= index < child count. */
+const char *tree_node_child_name(const struct tree_node *n, uint32_t index);
+const struct tree_node *tree_node_child(const struct tree_node *n, uint32_t index);
+
+/*
+ * Applies a committed transaction.  The txn is borrowed for the call.
+ * Fires on_event (may be NULL) for every watch trigger, in ZooKeeper's order,
+ * after the whole txn is applied: create: NodeCreated(path),
+ * NodeChildrenChanged(parent); delete: NodeDeleted(path),
+ * NodeChildrenChanged(parent); setData: NodeDataChanged(path); multi: each
+ * op's in order; close session: the deletes of its ephemerals.
+ * Fills *result when non-NULL with the client's reply (type, err, and path,
+ * stat, per-op results for a multi); strings and vectors go to `arena`, which
+ * must then be non-NULL.  An ERROR txn, or a failed multi (prep made all its
+ * ops ERROR), is applied: it changes nothing but the last zxid, and
+ * result->err carries the client's error.
+ * Returns 0, or ZN_DATAINCONSISTENCY when the txn does not fit the tree (a bug
+ * or a corrupt log; the tree is then unchanged and no event fired), or
+ * ZN_NOMEMORY (the tree is then unchanged too).
+ */
+int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, void *ctx,
+               struct zn_arena *arena, struct zn_response *result);
+
+/* The zxid of the last applied txn (or of the snapshot). */
+int64_t tree_last_zxid(const struct tree *t);
+/* Number of nodes, the root included (ZooKeeper's node count minus its "" alias). */
+size_t tree_node_count(const struct tree *t);
+/* Sum over nodes of path length + data length (ZooKeeper's approximateDataSize). */
+size_t tree_data_bytes(const struct tree *t);
+/* A 64-bit digest of the whole state: the sum of per-node hashes (path, stat
+ * as persisted, data, acl, kind) and per-session hashes (id, timeout),
+ * maintained incrementally; equal trees have equal digests whatever order the
+ * operations took. */
+uint64_t tree_digest(const struct tree *t);
+
+/* ---- sessions ---- */
+
+bool tree_session_exists(const struct tree *t, int64_t session_id);
+/* 0 and *timeout_ms, or ZN_SESSIONEXPIRED if there is no such session. */
+int tree_session_timeout(const struct tree *t, int64_t session_id, int32_t *timeout_ms);
+size_t tree_session_count(const struct tree *t);
+/* Calls fn for every session, in no particular order, until fn returns
+ * non-zero; returns that value or 0.  fn must not change the tree. */
+typedef int (*tree_session_fn)(void *ctx, int64_t session_id, int32_t timeout_ms);
+int tree_for_each_session(const struct tree *t, tree_session_fn fn, void *ctx);
+/* Same for the ephemeral nodes of one session (paths borrowed for the call). */
+typedef int (*tree_path_fn)(void *ctx, const char *path);
+int tree_for_each_ephemeral(const struct tree *t, int64_t session_id, tree_path_fn fn, void *ctx);
+size_t tree_session_ephemeral_count(const struct tree *t, int64_t session_id);
+/* Ephemeral nodes of all sessions (ZooKeeper's zk_ephemerals_count). */
+size_t tree_ephemeral_count(const struct tree *t);
+
+/* ---- snapshots ---- */
+
+/* Appends the whole state (nodes, parents before children; sessions; last
+ * zxid; digest) to w.  Returns 0 or the writer's error. */
+int tree_serialize(const struct tree *t, struct jute_writer *w);
+/* Loads a snapshot into `fresh`, a tree straight from tree_new (nothing
+ * applied).  data is borrowed for the call.  Returns 0, ZN_CORRUPT when the
+ * bytes are malformed or the digest does not match (fresh is then back to its
+ * initial state), or ZN_NOMEMORY. */
+int tree_deserialize(struct tree *fresh, const void *data, size_t len);
+
+/* Checks the invariants (links, counts, digest, session index); for tests and
+ * assertions.  Returns 0 or ZN_DATAINCONSISTENCY.  O(nodes). */
+int tree_check(const struct tree *t);
+
+#endif
