@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "assert.h"
 #include "crc32c.h"
@@ -82,6 +83,26 @@ static int store_write_txn(struct store *s, store_txn_fn fn, void *arg, bool inj
     }
 }
 
+/*
+ * LMDB turns a short pwrite into EIO ("TODO: Use which error code?"), which
+ * is what a disk that fills up in the middle of a write produces.  Reports
+ * ENOSPC instead when the file system has less room than the failed write
+ * needed plus a margin, so the daemon sees "disk full", not "I/O error".
+ */
+#define STORE_NOSPACE_MARGIN_BYTES (1u << 20)
+
+static int store_classify_failure(struct store *s, int rc, uint64_t bytes_needed)
+{
+    if (rc != EIO)
+        return rc;
+    mdb_filehandle_t fd;
+    struct statvfs fs;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstatvfs(fd, &fs) != 0)
+        return rc;
+    uint64_t available = (uint64_t)fs.f_bavail * fs.f_frsize;
+    return available < bytes_needed + STORE_NOSPACE_MARGIN_BYTES ? ENOSPC : rc;
+}
+
 /* ---- log entries -------------------------------------------------------- */
 
 static int store_put_log_record(struct store *s, MDB_txn *txn, const struct store_item *item,
@@ -120,6 +141,8 @@ static void store_write_entries(struct store *s, struct store_item *run, struct 
                                 uint64_t count, uint64_t bytes)
 {
     int rc = store_write_txn(s, store_put_entries, run, true);
+    if (rc)
+        rc = store_classify_failure(s, rc, bytes + count * STORE_LOG_HEADER_BYTES);
     int status = rc ? store_error(rc, "committing a log batch") : 0;
     while (run != last) {
         struct store_item *next = run->next;
@@ -329,6 +352,8 @@ static int store_write_snapshot(struct store *s, struct store_item *item)
 {
     struct store_snapshot_job job = {.item = item};
     int rc = store_write_txn(s, store_put_snapshot, &job, false);
+    if (rc)
+        rc = store_classify_failure(s, rc, item->len);
     pthread_mutex_lock(&s->mutex);
     if (rc == 0) {
         s->stats.snapshot_count = job.snapshots;
