@@ -1,0 +1,671 @@
+/*
+ * Unit tests of libznode's client against a fake ZooKeeper server written
+ * here with libuv + jute, on the same loop as the client.  The fake server
+ * is scripted by flags (expire sessions, go silent, drop on a request, push
+ * an event before a reply) and records what it received, so each test can
+ * assert the wire behaviour (ConnectRequest fields, SetWatches contents,
+ * pings, chroot prefixes) and count every callback exactly.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "jute.h"
+#include "log.h"
+#include "znode/client.h"
+
+/* ---- fake server ---- */
+
+#define FAKE_MAX_PATHS 8
+#define FAKE_PATH_BYTES 128
+
+struct fake_server;
+
+struct fake_conn {
+    uv_tcp_t tcp;
+    struct fake_server *srv;
+    bool handshaken;
+    bool closing;
+    uint8_t *in;
+    size_t len, cap;
+};
+
+struct fake_server {
+    uv_tcp_t listener;
+    int port;
+    struct fake_conn *conn;
+    /* script */
+    bool expire;            /* answer resumes with timeout 0 */
+    bool silent;            /* read but never answer (a dead server) */
+    bool drop_on_request;   /* close the connection when a request (not a ping) arrives */
+    int32_t timeout_ms;     /* negotiated timeout granted */
+    int64_t zxid;           /* put in every reply header */
+    char event_before_reply[FAKE_PATH_BYTES]; /* if set: push NodeDataChanged on it before the next reply */
+    /* records */
+    int connects;
+    int64_t connect_session_id;
+    int64_t connect_last_zxid;
+    int32_t connect_protocol;
+    uint8_t connect_passwd[16];
+    int pings;
+    int requests;
+    char last_path[FAKE_PATH_BYTES];
+    int set_watches;
+    int64_t set_watches_zxid;
+    int set_watches_count[3];
+    char set_watches_paths[3][FAKE_MAX_PATHS][FAKE_PATH_BYTES];
+    int close_sessions;
+};
+
+static const int64_t FAKE_SESSION_ID = 0x1234abcd5678LL;
+
+static void fake_on_closed(uv_handle_t *h)
+{
+    struct fake_conn *fc = h->data;
+    free(fc->in);
+    free(fc);
+}
+
+static void fake_drop(struct fake_server *srv)
+{
+    struct fake_conn *fc = srv->conn;
+    if (!fc)
+        return;
+    srv->conn = NULL;
+    fc->closing = true;
+    uv_close((uv_handle_t *)&fc->tcp, fake_on_closed);
+}
+
+static void fake_write_done(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req->data);
+    free(req);
+}
+
+static void fake_send(struct fake_conn *fc, struct jute_writer *w)
+{
+    uv_write_t *req = malloc(sizeof *req);
+    size_t len;
+    uint8_t *bytes = jute_writer_take(w, &len);
+    req->data = bytes;
+    uv_buf_t buf = uv_buf_init((char *)bytes, (unsigned)len);
+    assert_int_equal(uv_write(req, (uv_stream_t *)&fc->tcp, &buf, 1, fake_write_done), 0);
+}
+
+static void fake_put_event(struct fake_server *srv, struct jute_writer *w, int type,
+                           const char *path)
+{
+    struct zn_reply_header h = {ZN_XID_NOTIFICATION, -1, 0};
+    struct zn_watcher_event ev = {type, ZN_STATE_SYNC_CONNECTED, (char *)path};
+    size_t f = jute_frame_begin(w);
+    jute_write_reply_header(w, &h);
+    jute_write_watcher_event(w, &ev);
+    jute_frame_end(w, f);
+}
+
+/* Pushes a watch notification to the connected client. */
+static void fake_send_event(struct fake_server *srv, int type, const char *path)
+{
+    assert_non_null(srv->conn);
+    struct jute_writer w;
+    jute_writer_init(&w);
+    fake_put_event(srv, &w, type, path);
+    fake_send(srv->conn, &w);
+    jute_writer_free(&w);
+}
+
+static void fake_handshake(struct fake_server *srv, struct fake_conn *fc, struct jute_reader *r)
+{
+    struct zn_connect_request creq;
+    memset(&creq, 0, sizeof creq);
+    assert_int_equal(jute_read_connect_request(r, &creq), 0);
+    srv->connects++;
+    srv->connect_session_id = creq.session_id;
+    srv->connect_last_zxid = creq.last_zxid_seen;
+    srv->connect_protocol = creq.protocol_version;
+    if (creq.passwd.len == 16)
+        memcpy(srv->connect_passwd, creq.passwd.data, 16);
+    uint8_t passwd[16];
+    for (int i = 0; i < 16; i++)
+        passwd[i] = (uint8_t)(i + 1);
+    struct zn_connect_response resp = {0};
+    resp.protocol_version = 0;
+    resp.timeout_ms = srv->expire && creq.session_id ? 0 : srv->timeout_ms;
+    resp.session_id = srv->expire ? 0 : creq.session_id ? creq.session_id : FAKE_SESSION_ID;
+    resp.passwd.data = passwd;
+    resp.passwd.len = 16;
+    resp.has_read_only = true;
+    struct jute_writer w;
+    jute_writer_init(&w);
+    size_t f = jute_frame_begin(&w);
+    jute_write_connect_response(&w, &resp);
+    jute_frame_end(&w, f);
+    fake_send(fc, &w);
+    jute_writer_free(&w);
+    fc->handshaken = true;
+}
+
+static void fake_request(struct fake_server *srv, struct fake_conn *fc, struct jute_reader *r)
+{
+    struct zn_request_header h;
+    assert_int_equal(jute_read_request_header(r, &h), 0);
+    struct zn_request req;
+    memset(&req, 0, sizeof req);
+    if (h.type != ZN_OP_PING && h.type != ZN_OP_CLOSESESSION)
+        assert_int_equal(jute_read_request(r, h.type, &req), 0);
+    if (h.type == ZN_OP_PING) {
+        srv->pings++;
+    } else if (h.type == ZN_OP_SETWATCHES) {
+        srv->set_watches++;
+        srv->set_watches_zxid = req.relative_zxid;
+        for (int k = 0; k < 3; k++) {
+            srv->set_watches_count[k] = req.watches[k].count;
+            for (int i = 0; i < req.watches[k].count && i < FAKE_MAX_PATHS; i++)
+                snprintf(srv->set_watches_paths[k][i], FAKE_PATH_BYTES, "%s",
+                         req.watches[k].items[i]);
+        }
+    } else if (h.type == ZN_OP_CLOSESESSION) {
+        srv->close_sessions++;
+    } else {
+        srv->requests++;
+        snprintf(srv->last_path, sizeof srv->last_path, "%s", req.path ? req.path : "");
+        if (srv->drop_on_request) {
+            fake_drop(srv);
+            return;
+        }
+    }
+    if (srv->silent)
+        return;
+    struct zn_reply_header rh = {h.xid, srv->zxid, 0};
+    struct zn_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.type = h.type;
+    bool missing = req.path && strstr(req.path, "missing");
+    char *children[2] = {"a", "b"};
+    uint8_t value[1] = {'v'};
+    switch (h.type) {
+    case ZN_OP_GETDATA:
+    case ZN_OP_EXISTS:
+        if (missing)
+            rh.err = ZN_NONODE;
+        resp.data.data = value;
+        resp.data.len = 1;
+        resp.stat.version = 7;
+        resp.stat.data_length = 1;
+        break;
+    case ZN_OP_GETCHILDREN:
+    case ZN_OP_GETCHILDREN2:
+        resp.children.count = 2;
+        resp.children.items = children;
+        break;
+    case ZN_OP_CREATE:
+    case ZN_OP_CREATE2:
+        resp.path = req.path;
+        break;
+    }
+    struct jute_writer w;
+    jute_writer_init(&w);
+    if (srv->event_before_reply[0]) {
+        fake_put_event(srv, &w, ZN_EVENT_CHANGED, srv->event_before_reply);
+        srv->event_before_reply[0] = '\0';
+    }
+    size_t f = jute_frame_begin(&w);
+    jute_write_reply_header(&w, &rh);
+    if (rh.err == 0 && h.type != ZN_OP_PING && h.type != ZN_OP_SETWATCHES &&
+        h.type != ZN_OP_CLOSESESSION && h.type != ZN_OP_DELETE && h.type != ZN_OP_SETDATA)
+        jute_write_response(&w, &resp);
+    jute_frame_end(&w, f);
+    assert_int_equal(w.error, 0);
+    fake_send(fc, &w);
+    jute_writer_free(&w);
+    if (h.type == ZN_OP_CLOSESESSION)
+        fake_drop(srv);
+}
+
+static void fake_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct fake_conn *fc = h->data;
+    if (fc->cap - fc->len < 65536) {
+        fc->cap = fc->cap ? fc->cap * 2 : 131072;
+        fc->in = realloc(fc->in, fc->cap);
+    }
+    *buf = uv_buf_init((char *)fc->in + fc->len, (unsigned)(fc->cap - fc->len));
+}
+
+static void fake_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct fake_conn *fc = s->data;
+    struct fake_server *srv = fc->srv;
+    if (fc->closing)
+        return;
+    if (nread < 0) {
+        if (srv->conn == fc)
+            fake_drop(srv);
+        return;
+    }
+    fc->len += (size_t)nread;
+    size_t pos = 0;
+    while (!fc->closing && fc->len - pos >= 4) {
+        const uint8_t *p = fc->in + pos;
+        uint32_t flen = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+        if (fc->len - pos - 4 < flen)
+            break;
+        struct zn_arena arena;
+        zn_arena_init(&arena);
+        struct jute_reader r;
+        jute_reader_init(&r, p + 4, flen, &arena);
+        pos += 4 + flen;
+        if (!fc->handshaken)
+            fake_handshake(srv, fc, &r);
+        else
+            fake_request(srv, fc, &r);
+        zn_arena_free(&arena);
+    }
+    if (!fc->closing) {
+        memmove(fc->in, fc->in + pos, fc->len - pos);
+        fc->len -= pos;
+    }
+}
+
+static void fake_accept(uv_stream_t *listener, int status)
+{
+    struct fake_server *srv = listener->data;
+    assert_int_equal(status, 0);
+    struct fake_conn *fc = calloc(1, sizeof *fc);
+    fc->srv = srv;
+    uv_tcp_init(listener->loop, &fc->tcp);
+    fc->tcp.data = fc;
+    assert_int_equal(uv_accept(listener, (uv_stream_t *)&fc->tcp), 0);
+    fake_drop(srv); /* one client connection at a time */
+    srv->conn = fc;
+    uv_read_start((uv_stream_t *)&fc->tcp, fake_alloc, fake_read);
+}
+
+static void fake_start(uv_loop_t *loop, struct fake_server *srv)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->timeout_ms = 3000;
+    srv->zxid = 0x10;
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    assert_int_equal(uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&srv->listener, 8, fake_accept), 0);
+    struct sockaddr_in bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+    srv->port = ntohs(bound.sin_port);
+}
+
+/* Stops listening and refuses further connections (new connects are refused). */
+static void fake_stop(struct fake_server *srv)
+{
+    fake_drop(srv);
+    if (!uv_is_closing((uv_handle_t *)&srv->listener))
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+}
+
+/* ---- harness ---- */
+
+struct counts {
+    int events[8];      /* by zn_session_event */
+    int results;
+    int last_rc;
+    int32_t last_data_len;
+    char last_path[FAKE_PATH_BYTES];
+    int watch_calls;
+    int watch_type;
+    int watch_state;
+    char watch_path[FAKE_PATH_BYTES];
+    char order[16];     /* 'W' watcher, 'R' result, in call order */
+    int order_len;
+    int closed;
+};
+
+static struct counts counts;
+
+static void on_session(struct zn_client *c, int event, void *arg)
+{
+    (void)c;
+    (void)arg;
+    counts.events[event]++;
+}
+
+static void on_result(struct zn_client *c, const struct zn_result *res, void *arg)
+{
+    (void)c;
+    (void)arg;
+    counts.results++;
+    counts.last_rc = res->rc;
+    counts.last_data_len = res->data_len;
+    snprintf(counts.last_path, sizeof counts.last_path, "%s", res->path ? res->path : "");
+    if (counts.order_len < 15)
+        counts.order[counts.order_len++] = 'R';
+}
+
+static void on_watch(struct zn_client *c, int type, int state, const char *path, void *arg)
+{
+    (void)c;
+    (void)arg;
+    counts.watch_calls++;
+    counts.watch_type = type;
+    counts.watch_state = state;
+    snprintf(counts.watch_path, sizeof counts.watch_path, "%s", path);
+    if (counts.order_len < 15)
+        counts.order[counts.order_len++] = 'W';
+}
+
+static void on_closed(void *arg)
+{
+    (void)arg;
+    counts.closed++;
+}
+
+static void wake(uv_timer_t *t) { (void)t; }
+
+/* Runs the loop until *flag reaches want (ints), failing after 5 s of loop time. */
+#define RUN_UNTIL(loop, cond)                                                        \
+    do {                                                                             \
+        uv_timer_t guard;                                                            \
+        uv_timer_init((loop), &guard);                                               \
+        uv_timer_start(&guard, wake, 50, 50);                                        \
+        uv_update_time(loop);                                                        \
+        uint64_t deadline = uv_now(loop) + 5000;                                     \
+        while (!(cond) && uv_now(loop) < deadline)                                   \
+            uv_run((loop), UV_RUN_ONCE);                                             \
+        uv_close((uv_handle_t *)&guard, NULL);                                       \
+        uv_run((loop), UV_RUN_NOWAIT);                                               \
+        if (!(cond))                                                                 \
+            fail_msg("timed out waiting for: %s", #cond);                            \
+    } while (0)
+
+static struct zn_client *new_client(uv_loop_t *loop, const char *connect_string, int32_t timeout_ms)
+{
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.keep_host_order = true;
+    o.session_timeout_ms = timeout_ms;
+    o.session_cb = on_session;
+    o.log_level = ZN_LOG_OFF;
+    struct zn_client *c = NULL;
+    assert_int_equal(zn_client_new(loop, connect_string, &o, &c), 0);
+    return c;
+}
+
+/* Closes the client and the servers and proves the loop has nothing left open. */
+static void finish(uv_loop_t *loop, struct zn_client *c, struct fake_server *a,
+                   struct fake_server *b)
+{
+    if (c) {
+        zn_client_close(c, on_closed, NULL);
+        RUN_UNTIL(loop, counts.closed == 1);
+    }
+    if (a)
+        fake_stop(a);
+    if (b)
+        fake_stop(b);
+    uv_run(loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&counts, 0, sizeof counts);
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static void connects_and_gets_data_with_the_chroot_prepended(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a;
+    fake_start(&loop, &a);
+    char cs[128];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d/app", a.port);
+    struct zn_client *c = new_client(&loop, cs, 3000);
+    assert_int_equal(zn_get(c, "/x", NULL, NULL, on_result, NULL), 0);
+    assert_int_equal(counts.results, 0); /* never called from inside the call */
+    RUN_UNTIL(&loop, counts.results == 1);
+    assert_int_equal(counts.events[ZN_SESSION_CONNECTED], 1);
+    assert_int_equal(a.connect_protocol, 0);
+    assert_int_equal(a.connect_session_id, 0);
+    assert_string_equal(a.last_path, "/app/x");
+    assert_int_equal(counts.last_rc, 0);
+    assert_int_equal(counts.last_data_len, 1);
+    assert_int_equal(zn_client_session_id(c), FAKE_SESSION_ID);
+    assert_int_equal(zn_client_negotiated_timeout_ms(c), 3000);
+    assert_int_equal(zn_client_last_zxid(c), 0x10);
+
+    /* created paths come back with the chroot stripped */
+    assert_int_equal(zn_create(c, "/n", "d", 1, NULL, 0, 0, 0, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 2);
+    assert_string_equal(a.last_path, "/app/n");
+    assert_string_equal(counts.last_path, "/n");
+    /* the chroot root itself maps to "/" */
+    assert_int_equal(zn_create(c, "/", "d", 1, NULL, 0, 0, 0, on_result, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(zn_get(c, "relative", NULL, NULL, on_result, NULL), ZN_BADARGUMENTS);
+    finish(&loop, c, &a, NULL);
+    assert_int_equal(a.close_sessions, 1);
+    assert_int_equal(counts.events[ZN_SESSION_CLOSED], 1);
+    assert_int_equal(counts.results, 2);
+}
+
+static void pings_when_idle_at_a_third_of_the_timeout(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a;
+    fake_start(&loop, &a);
+    a.timeout_ms = 300; /* ping every 100 ms of idleness */
+    char cs[64];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d", a.port);
+    struct zn_client *c = new_client(&loop, cs, 300);
+    RUN_UNTIL(&loop, a.pings >= 3);
+    /* pings answered: the session never dropped */
+    assert_int_equal(counts.events[ZN_SESSION_CONNECTED], 1);
+    assert_int_equal(counts.events[ZN_SESSION_DISCONNECTED], 0);
+    finish(&loop, c, &a, NULL);
+}
+
+static void reconnects_to_the_next_host_keeping_session_and_watches(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a, b;
+    fake_start(&loop, &a);
+    fake_start(&loop, &b);
+    a.zxid = 0x20;
+    char cs[128];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d,127.0.0.1:%d/app", a.port, b.port);
+    struct zn_client *c = new_client(&loop, cs, 3000);
+    assert_int_equal(zn_get(c, "/w", on_watch, NULL, on_result, NULL), 0);
+    assert_int_equal(zn_exists(c, "/missing", on_watch, NULL, on_result, NULL), 0);
+    assert_int_equal(zn_get_children(c, "/c", on_watch, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 3);
+    assert_int_equal(counts.last_rc, 0);
+    assert_int_equal(a.connects, 1);
+    assert_int_equal(b.connects, 0);
+
+    /* A drops the connection on the next request: it fails with CONNECTIONLOSS, once. */
+    a.drop_on_request = true;
+    assert_int_equal(zn_get(c, "/lost", NULL, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 4);
+    assert_int_equal(counts.last_rc, ZN_CONNECTIONLOSS);
+    RUN_UNTIL(&loop, counts.events[ZN_SESSION_CONNECTED] == 2);
+    assert_int_equal(counts.events[ZN_SESSION_DISCONNECTED], 1);
+    assert_int_equal(b.connects, 1);
+    assert_int_equal(b.connect_session_id, FAKE_SESSION_ID);
+    assert_int_equal(b.connect_last_zxid, 0x20);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(b.connect_passwd[i], i + 1);
+
+    RUN_UNTIL(&loop, b.set_watches == 1);
+    assert_int_equal(b.set_watches_zxid, 0x20);
+    assert_int_equal(b.set_watches_count[ZN_WATCHES_DATA], 1);
+    assert_string_equal(b.set_watches_paths[ZN_WATCHES_DATA][0], "/app/w");
+    assert_int_equal(b.set_watches_count[ZN_WATCHES_EXIST], 1);
+    assert_string_equal(b.set_watches_paths[ZN_WATCHES_EXIST][0], "/app/missing");
+    assert_int_equal(b.set_watches_count[ZN_WATCHES_CHILD], 1);
+    assert_string_equal(b.set_watches_paths[ZN_WATCHES_CHILD][0], "/app/c");
+
+    /* An event arriving just before a reply is delivered first, path chroot-stripped. */
+    strcpy(b.event_before_reply, "/app/w");
+    counts.order_len = 0;
+    assert_int_equal(zn_get(c, "/other", NULL, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 5);
+    assert_int_equal(counts.watch_calls, 1);
+    assert_int_equal(counts.watch_type, ZN_EVENT_CHANGED);
+    assert_string_equal(counts.watch_path, "/w");
+    assert_memory_equal(counts.order, "WR", 2);
+
+    /* One-shot: the same event again reaches nobody. A child event fires the child watch. */
+    fake_send_event(&b, ZN_EVENT_CHANGED, "/app/w");
+    fake_send_event(&b, ZN_EVENT_CHILD, "/app/c");
+    RUN_UNTIL(&loop, counts.watch_calls == 2);
+    assert_int_equal(counts.watch_type, ZN_EVENT_CHILD);
+    assert_string_equal(counts.watch_path, "/c");
+    /* The exists watch is the only one left; closing ends it with a NONE/CLOSED call. */
+    finish(&loop, c, &a, &b);
+    assert_int_equal(counts.watch_calls, 3);
+    assert_int_equal(counts.watch_type, ZN_EVENT_NONE);
+    assert_int_equal(counts.watch_state, ZN_STATE_CLOSED);
+    assert_string_equal(counts.watch_path, "/missing");
+    assert_int_equal(counts.results, 5);
+}
+
+static void a_silent_server_is_declared_dead_and_the_next_host_used(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a, b;
+    fake_start(&loop, &a);
+    fake_start(&loop, &b);
+    a.timeout_ms = 300;
+    char cs[128];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d,127.0.0.1:%d", a.port, b.port);
+    struct zn_client *c = new_client(&loop, cs, 300);
+    RUN_UNTIL(&loop, counts.events[ZN_SESSION_CONNECTED] == 1);
+    a.silent = true; /* no more replies, not even to pings */
+    RUN_UNTIL(&loop, counts.events[ZN_SESSION_CONNECTED] == 2);
+    assert_int_equal(counts.events[ZN_SESSION_DISCONNECTED], 1);
+    assert_true(a.pings >= 1);
+    assert_int_equal(b.connect_session_id, FAKE_SESSION_ID);
+    finish(&loop, c, &a, &b);
+}
+
+static void an_expired_session_is_reported_and_fails_everything(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a, b;
+    fake_start(&loop, &a);
+    fake_start(&loop, &b);
+    b.expire = true;
+    char cs[128];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d,127.0.0.1:%d", a.port, b.port);
+    struct zn_client *c = new_client(&loop, cs, 3000);
+    assert_int_equal(zn_exists(c, "/missing", on_watch, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 1);
+    assert_int_equal(counts.last_rc, ZN_NONODE);
+    fake_stop(&a); /* A goes away for good; B says the session expired */
+    RUN_UNTIL(&loop, counts.events[ZN_SESSION_EXPIRED] == 1);
+    assert_int_equal(counts.events[ZN_SESSION_DISCONNECTED], 1);
+    assert_int_equal(b.connect_session_id, FAKE_SESSION_ID);
+    assert_int_equal(counts.watch_calls, 1);
+    assert_int_equal(counts.watch_type, ZN_EVENT_NONE);
+    assert_int_equal(counts.watch_state, ZN_STATE_EXPIRED);
+    assert_int_equal(zn_get(c, "/x", NULL, NULL, on_result, NULL), ZN_SESSIONEXPIRED);
+    finish(&loop, c, NULL, &b);
+    assert_int_equal(counts.events[ZN_SESSION_EXPIRED], 1);
+    assert_int_equal(counts.events[ZN_SESSION_CLOSED], 0);
+    assert_int_equal(counts.results, 1);
+    assert_int_equal(counts.watch_calls, 1);
+}
+
+static void queued_request_fails_with_connectionloss_when_no_server_answers(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a;
+    fake_start(&loop, &a);
+    int port = a.port;
+    fake_stop(&a); /* nothing listens there any more */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    char cs[64];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d", port);
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.queue_timeout_ms = 300;
+    o.log_level = ZN_LOG_OFF;
+    o.session_cb = on_session;
+    struct zn_client *c;
+    assert_int_equal(zn_client_new(&loop, cs, &o, &c), 0);
+    assert_int_equal(zn_get(c, "/x", NULL, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 1);
+    assert_int_equal(counts.last_rc, ZN_CONNECTIONLOSS);
+    assert_int_equal(counts.events[ZN_SESSION_CONNECTED], 0);
+    finish(&loop, c, NULL, NULL);
+    assert_int_equal(counts.results, 1);
+}
+
+static void bad_connect_strings_are_refused(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct zn_client *c = NULL;
+    assert_int_equal(zn_client_new(&loop, "", NULL, &c), ZN_BADARGUMENTS);
+    assert_int_equal(zn_client_new(&loop, "host:0", NULL, &c), ZN_BADARGUMENTS);
+    assert_int_equal(zn_client_new(&loop, "host:99999", NULL, &c), ZN_BADARGUMENTS);
+    assert_int_equal(zn_client_new(&loop, "host:2181/app/", NULL, &c), ZN_BADARGUMENTS);
+    assert_int_equal(zn_client_new(&loop, ":2181", NULL, &c), ZN_BADARGUMENTS);
+    assert_null(c);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void data_over_the_limit_is_refused_at_the_edge(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct zn_client *c = new_client(&loop, "127.0.0.1:1", 3000);
+    size_t big = ZN_CLIENT_DEFAULT_MAX_DATA_BYTES + 1;
+    char *data = calloc(1, big);
+    assert_int_equal(zn_set(c, "/x", data, (int32_t)big, -1, on_result, NULL), ZN_TOOBIG);
+    assert_int_equal(zn_create(c, "/x", data, (int32_t)big, NULL, 0, 0, 0, on_result, NULL),
+                     ZN_TOOBIG);
+    /* container excludes ephemeral; ttl needs a ttl */
+    assert_int_equal(zn_create(c, "/x", "", 0, NULL, 0, ZN_FLAG_CONTAINER | ZN_FLAG_EPHEMERAL, 0,
+                               on_result, NULL),
+                     ZN_BADARGUMENTS);
+    assert_int_equal(zn_create(c, "/x", "", 0, NULL, 0, ZN_FLAG_TTL, 0, on_result, NULL),
+                     ZN_BADARGUMENTS);
+    free(data);
+    finish(&loop, c, NULL, NULL);
+    assert_int_equal(counts.results, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(connects_and_gets_data_with_the_chroot_prepended, setup),
+        cmocka_unit_test_setup(pings_when_idle_at_a_third_of_the_timeout, setup),
+        cmocka_unit_test_setup(reconnects_to_the_next_host_keeping_session_and_watches, setup),
+        cmocka_unit_test_setup(a_silent_server_is_declared_dead_and_the_next_host_used, setup),
+        cmocka_unit_test_setup(an_expired_session_is_reported_and_fails_everything, setup),
+        cmocka_unit_test_setup(queued_request_fails_with_connectionloss_when_no_server_answers,
+                               setup),
+        cmocka_unit_test_setup(bad_connect_strings_are_refused, setup),
+        cmocka_unit_test_setup(data_over_the_limit_is_refused_at_the_edge, setup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
