@@ -282,6 +282,32 @@ int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len)
     return 0;
 }
 
+void store_check_invariants(struct store *s)
+{
+    pthread_mutex_lock(&s->mutex);
+    uint64_t entries = 0, bytes = 0, previous = 0;
+    for (const struct store_item *item = s->queue.head; item; item = item->next) {
+        if (item->op != STORE_OP_ENTRY)
+            continue;
+        ZN_ASSERT(entries == 0 || item->zxid > previous); /* invariant 1 */
+        previous = item->zxid;
+        entries++;
+        bytes += item->len;
+    }
+    for (const struct store_item *item = s->completed.head; item; item = item->next) {
+        ZN_ASSERT(item->op == STORE_OP_ENTRY && item->batch_entries > 0);
+        entries += item->batch_entries;
+        bytes += item->batch_bytes;
+    }
+    /* invariant 2: what is visible never exceeds the count; with the writer
+     * idle, nothing is invisible */
+    ZN_ASSERT(entries <= s->stats.queued_entries && bytes <= s->stats.queued_bytes);
+    if (!s->writer_busy)
+        ZN_ASSERT(entries == s->stats.queued_entries && bytes == s->stats.queued_bytes);
+    ZN_ASSERT(s->stats.queued_entries <= s->opts.queue_max_entries);
+    pthread_mutex_unlock(&s->mutex);
+}
+
 int store_run_sync(struct store *s, struct store_item *item, struct store_waiter *waiter)
 {
     ZN_ASSERT(getpid() == s->pid);
@@ -293,6 +319,7 @@ int store_run_sync(struct store *s, struct store_item *item, struct store_waiter
     while (!waiter->done)
         pthread_cond_wait(&s->done_cond, &s->mutex);
     pthread_mutex_unlock(&s->mutex);
+    store_check_invariants(s);
     return waiter->status;
 }
 
@@ -382,6 +409,7 @@ void store_close(struct store *s)
     pthread_cond_signal(&s->work_cond);
     pthread_mutex_unlock(&s->mutex);
     pthread_join(s->thread, NULL);
+    store_check_invariants(s);
     store_deliver(s);
     ZN_ASSERT(s->queue.head == NULL && s->completed.head == NULL);
     ZN_ASSERT(s->stats.queued_entries == 0 && s->stats.queued_bytes == 0);

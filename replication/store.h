@@ -149,7 +149,12 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
  * out in slices, and no LMDB transaction is open while a callback runs.
  * SYNCHRONOUS.  Call once, after store_open and before store_append.
  * on_snapshot and on_entry may be NULL (the data is then only checked).
- * Returns 0, a callback's non-zero return, ZN_NOMEMORY, ZN_IO, ZN_CORRUPT.
+ * Returns 0, a callback's non-zero return, ZN_NOMEMORY, ZN_IO, or
+ * ZN_CORRUPT when LMDB reports a damaged file or when no valid snapshot is
+ * left at or above the point the log was compacted to (the tree cannot be
+ * rebuilt from this store: close it, move the directory aside and start
+ * empty, fetching a snapshot from a peer).  After an error only
+ * store_close may be called.
  */
 int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn on_entry,
                   void *ctx);
@@ -225,7 +230,8 @@ void store_close(struct store *s);
 /* ---- for tests only ---------------------------------------------------- */
 
 /* While paused (1), the writer takes no new work; resuming (0) lets it take
- * everything queued at once.  store_close resumes it. */
+ * everything queued at once.  store_close resumes it; a synchronous call
+ * made while paused waits for the resume (so never make one then). */
 void store_test_pause_writer(struct store *s, int paused);
 
 /* The next count append batches fail with LMDB error mdb_error (e.g. EIO,

@@ -170,6 +170,12 @@ int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blo
                              uint32_t *chunks, uint32_t *blob_crc);
 void store_snap_key(unsigned char key[STORE_SNAP_KEY_BYTES], uint64_t zxid, uint32_t chunk);
 
+/* Asserts invariants 1 and 2 over what is visible: the queue and the
+ * completed list (items the writer holds are counted as the difference).
+ * O(queue length): called at recovery, after synchronous operations and at
+ * close, not on every append. */
+void store_check_invariants(struct store *s);
+
 /* Runs one synchronous operation through the writer and waits for it. */
 int store_run_sync(struct store *s, struct store_item *item, struct store_waiter *waiter);
 

@@ -37,8 +37,9 @@ static void store_read_end(struct store *s, MDB_txn *txn)
     pthread_rwlock_unlock(&s->resize_lock);
 }
 
-/* Called from store_open before the writer starts: no lock needed yet, but
- * taking it costs nothing and keeps invariant 3 simple. */
+/* Called from store_open before the writer thread exists, so no other
+ * transaction can be open and the resize lock (not yet initialised) is not
+ * needed. */
 int store_scan(struct store *s)
 {
     MDB_txn *txn;
@@ -373,6 +374,7 @@ int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn
     pthread_mutex_lock(&s->mutex);
     ZN_ASSERT(!s->queue.head && !s->writer_busy);
     pthread_mutex_unlock(&s->mutex);
+    store_check_invariants(s);
 
     uint64_t snapshot_zxid;
     int rc = store_recover_snapshot(s, on_snapshot, ctx, &snapshot_zxid);
@@ -429,6 +431,7 @@ int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn
         ZN_ASSERT(s->last_zxid == last);
     }
     s->recovered = true;
+    store_check_invariants(s);
     ZN_INFO("store: recovered snapshot_zxid=0x%" PRIx64 " entries=%" PRIu64 " last_zxid=0x%" PRIx64,
             snapshot_zxid, delivered, last);
     return 0;

@@ -588,6 +588,28 @@ static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_
     assert_int_equal(st.snapshot_count, 1);
 }
 
+static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    char blob_a[] = "snapshot-C-contents", blob_b[] = "snapshot-D-contents";
+    for (uint64_t z = 1; z <= 30; z++)
+        append_payload(f, z, 9);
+    assert_int_equal(store_snapshot(f->s, 10, strdup(blob_a), sizeof blob_a), 0);
+    assert_int_equal(store_snapshot(f->s, 20, strdup(blob_b), sizeof blob_b), 0);
+    wait_durable(f, 30);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    fixture_close(f);
+    assert_true(flip_marker_in_file(f->dir, "snapshot-C", 10, 3) >= 1);
+    assert_true(flip_marker_in_file(f->dir, "snapshot-D", 10, 3) >= 1);
+    assert_int_equal(store_open(&f->s, &f->loop, f->dir, &f->opts, on_durable, f), 0);
+    forget_recovered(f);
+    /* entries 11..30 alone would build a tree missing 1..10 */
+    assert_int_equal(store_recover(f->s, on_snapshot, on_entry, f), ZN_CORRUPT);
+    assert_false(f->have_snapshot);
+    assert_int_equal(f->nentries, 0);
+}
+
 /* ---- truncation and metadata --------------------------------------------- */
 
 static void truncate_after_removes_later_entries_and_new_ones_can_follow(void **state)
@@ -772,6 +794,7 @@ int main(void)
         T(an_entry_with_a_bad_checksum_is_dropped_with_everything_after_it),
         T(a_byte_flipped_in_the_lmdb_file_is_detected_and_nothing_after_it_is_applied),
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
+        T(recovery_refuses_a_log_compacted_past_every_valid_snapshot),
         T(truncate_after_removes_later_entries_and_new_ones_can_follow),
         T(meta_put_is_durable_and_meta_get_reads_it_back),
         T(append_is_refused_past_the_queue_bound_and_accepted_again_after_it_drains),
