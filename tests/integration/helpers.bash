@@ -1,0 +1,372 @@
+# Shared helpers for the integration and compatibility tests: start, stop, kill and restart
+# servers (one standalone server or an N-member ensemble) of the target under test, and talk to
+# them with four-letter words. The target is chosen by ZN_TARGET:
+#   znoded     (default) our daemon, $ZN_ZNODED or <repo>/${ZN_BUILD_DIR:-build}/daemon/znoded
+#   zookeeper  Debian's Apache ZooKeeper 3.8 (/usr/share/zookeeper/bin/zkServer.sh)
+# Both get the same zoo.cfg, so a test that passes against ZooKeeper and fails against znoded
+# shows a bug in znoded.
+#
+# Member N listens on 127.0.0.N (its own loopback address) with ports chosen free at run time,
+# keeps its config, data and log under $ZN_STATE_DIR/mN, and its PID in $ZN_STATE_DIR/mN/pid.
+# Every process started here is stopped by PID in stop_all (call it from teardown; it is safe
+# after failures and when nothing was started). Waits poll with a deadline and, on timeout,
+# print what they observed. Usable from bats (load helpers) and from plain bash (source it).
+
+ZN_REPO_ROOT="${ZN_REPO_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+ZN_TARGET="${ZN_TARGET:-znoded}"
+ZN_ZNODED="${ZN_ZNODED:-$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/daemon/znoded}"
+ZN_ZKSERVER="${ZN_ZKSERVER:-/usr/share/zookeeper/bin/zkServer.sh}"
+ZN_ZKCLI="${ZN_ZKCLI:-/usr/share/zookeeper/bin/zkCli.sh}"
+ZN_PYTHON="${ZN_PYTHON:-/usr/bin/python3}"
+ZN_LIB_DIR="$ZN_REPO_ROOT/tests/lib"
+# How long a server may take to answer ruok after start (a JVM takes a few seconds on 2 cores).
+ZN_START_TIMEOUT_S="${ZN_START_TIMEOUT_S:-60}"
+ZN_STOP_TIMEOUT_S="${ZN_STOP_TIMEOUT_S:-15}"
+# Ports are drawn below the kernel's ephemeral range so outgoing connections cannot take them.
+ZN_PORT_MIN=20000
+ZN_PORT_MAX=32000
+
+# zn_state_init: choose where members keep their files (each bats test gets its own). Must run
+# in the test's own shell, not in $(...), so the choice sticks; start_ensemble calls it.
+zn_state_init() {
+  if [ -z "${ZN_STATE_DIR:-}" ]; then
+    if [ -n "${BATS_TEST_TMPDIR:-}" ]; then
+      ZN_STATE_DIR="$BATS_TEST_TMPDIR/zn"
+    elif [ -n "${BATS_FILE_TMPDIR:-}" ]; then
+      ZN_STATE_DIR="$BATS_FILE_TMPDIR/zn"
+    else
+      ZN_STATE_DIR="$(mktemp -d /tmp/zn-test.XXXXXX)"
+    fi
+  fi
+  mkdir -p "$ZN_STATE_DIR"
+}
+
+zn_state_dir() {
+  [ -n "${ZN_STATE_DIR:-}" ] || zn_state_init
+  echo "$ZN_STATE_DIR"
+}
+
+zn_fail() {
+  echo "helpers: $*" >&2
+  return 1
+}
+
+# pid_alive PID: true while PID is a running (not zombie) process.
+pid_alive() {
+  local pid="$1" state
+  [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 1
+  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# wait_until TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds; on timeout print the
+# description and CMD's last output, and fail.
+wait_until() {
+  local timeout_s="$1" what="$2"; shift 2
+  local deadline=$((SECONDS + timeout_s)) out=""
+  while :; do
+    if out="$("$@" 2>&1)"; then
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "timed out after ${timeout_s}s waiting for: $what" >&2
+      echo "last observed: ${out:-<nothing>}" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+}
+
+# port_is_free ADDR PORT: nothing listens on ADDR:PORT and we can bind it.
+port_is_free() {
+  "$ZN_PYTHON" - "$1" "$2" <<'PY' 2>/dev/null
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError:
+    sys.exit(1)
+PY
+}
+
+# free_port [ADDR]: print a TCP port free on ADDR (default 127.0.0.1), never one this shell
+# already handed out (a server may not have bound it yet).
+ZN_PORTS_GIVEN=" "
+free_port() {
+  local addr="${1:-127.0.0.1}" port tries=0
+  while [ $tries -lt 200 ]; do
+    tries=$((tries + 1))
+    port=$((ZN_PORT_MIN + (RANDOM * 32768 + RANDOM) % (ZN_PORT_MAX - ZN_PORT_MIN)))
+    case "$ZN_PORTS_GIVEN" in *" $port "*) continue ;; esac
+    # Peer ports of ensemble members on other addresses must not collide either: check both.
+    if port_is_free "$addr" "$port" && port_is_free 0.0.0.0 "$port"; then
+      ZN_PORTS_GIVEN="$ZN_PORTS_GIVEN$port "
+      echo "$port"
+      return 0
+    fi
+  done
+  zn_fail "no free port found on $addr"
+}
+
+member_dir()  { echo "$(zn_state_dir)/m$1"; }
+member_addr() { echo "127.0.0.$1"; }
+member_port() { cat "$(member_dir "$1")/port"; }
+member_pid()  { cat "$(member_dir "$1")/pid" 2>/dev/null; }
+# member_connect N: host:port a client uses for member N (default 1).
+member_connect() { local n="${1:-1}"; echo "$(member_addr "$n"):$(member_port "$n")"; }
+# ensemble_connect: the connect string naming every member.
+ensemble_connect() {
+  local n out="" count
+  count="$(cat "$(zn_state_dir)/members")"
+  for n in $(seq 1 "$count"); do out="${out:+$out,}$(member_connect "$n")"; done
+  echo "$out"
+}
+
+# zn_check_target: fail with a clear message when the target cannot be run here.
+zn_check_target() {
+  case "$ZN_TARGET" in
+    znoded) [ -x "$ZN_ZNODED" ] || zn_fail "ZN_TARGET=znoded but $ZN_ZNODED is not built" ;;
+    zookeeper) [ -x "$ZN_ZKSERVER" ] || zn_fail "ZN_TARGET=zookeeper but $ZN_ZKSERVER is missing (apt-get install zookeeper)" ;;
+    *) zn_fail "ZN_TARGET must be znoded or zookeeper, not '$ZN_TARGET'" ;;
+  esac
+}
+
+# write_member_config N COUNT [key=value...]: zoo.cfg for member N of COUNT; extra lines
+# override the defaults (a later key wins in both ZooKeeper and znoded, but we also drop the
+# default line so the file stays unambiguous).
+write_member_config() {
+  local n="$1" count="$2"; shift 2
+  local dir cfg line key m
+  dir="$(member_dir "$n")"
+  cfg="$dir/zoo.cfg"
+  mkdir -p "$dir/data" "$dir/datalog"
+  {
+    echo "tickTime=1000"
+    echo "initLimit=10"
+    echo "syncLimit=5"
+    echo "dataDir=$dir/data"
+    echo "dataLogDir=$dir/datalog"
+    echo "clientPort=$(cat "$dir/port")"
+    echo "clientPortAddress=$(member_addr "$n")"
+    echo "maxClientCnxns=60"
+    echo "4lw.commands.whitelist=*"
+    echo "admin.enableServer=false"
+    if [ "$count" -gt 1 ]; then
+      for m in $(seq 1 "$count"); do
+        echo "server.$m=$(member_addr "$m"):$(cat "$(member_dir "$m")/peer_port"):$(cat "$(member_dir "$m")/election_port")"
+      done
+    fi
+  } > "$cfg.defaults"
+  for line in "$@"; do
+    key="${line%%=*}"
+    awk -v k="$key=" 'index($0, k) != 1' "$cfg.defaults" > "$cfg.tmp"
+    mv "$cfg.tmp" "$cfg.defaults"
+    echo "$line" >> "$cfg.defaults"
+  done
+  mv "$cfg.defaults" "$cfg"
+  if [ "$count" -gt 1 ]; then echo "$n" > "$dir/data/myid"; fi
+}
+
+# launch_member N: start member N's process from its config and record its PID (no wait).
+launch_member() {
+  local n="$1" dir pid jute jvm
+  dir="$(member_dir "$n")"
+  zn_check_target || return 1
+  if pid_alive "$(member_pid "$n")"; then
+    zn_fail "member $n is already running as pid $(member_pid "$n")"; return 1
+  fi
+  echo "=== start $(date +%T) ===" >> "$dir/server.log"
+  case "$ZN_TARGET" in
+    znoded)
+      "$ZN_ZNODED" "$dir/zoo.cfg" >> "$dir/server.log" 2>&1 < /dev/null 3>&- &
+      pid=$!
+      ;;
+    zookeeper)
+      jvm="-Xmx256m -Xss512k -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dzookeeper.root.logger=INFO,CONSOLE -Dzookeeper.log.dir=$dir"
+      # zoo.cfg's jute.maxbuffer only reaches the JVM as a system property.
+      jute="$(sed -n 's/^jute\.maxbuffer=//p' "$dir/zoo.cfg" | tail -1)"
+      if [ -n "$jute" ]; then jvm="$jvm -Djute.maxbuffer=$jute"; fi
+      # zkServer.sh execs java, so $! is the JVM's PID.
+      JMXDISABLE=true ZOOCFGDIR="$dir" ZOO_LOG_DIR="$dir" SERVER_JVMFLAGS="$jvm" \
+        "$ZN_ZKSERVER" start-foreground "$dir/zoo.cfg" >> "$dir/server.log" 2>&1 < /dev/null 3>&- &
+      pid=$!
+      ;;
+  esac
+  echo "$pid" > "$dir/pid"
+  echo "$pid" >> "$(zn_state_dir)/all_pids"
+}
+
+# fourlw WORD [N]: send a four-letter word to member N (default 1) and print the reply.
+fourlw() {
+  local word="$1" n="${2:-1}"
+  fourlw_at "$(member_addr "$n")" "$(member_port "$n")" "$word"
+}
+
+# fourlw_at HOST PORT WORD: same, to any address.
+fourlw_at() {
+  # -N: half-close after sending, so the reply ends when the server closes; -w bounds a silent server.
+  printf '%s' "$3" | timeout 10 nc -N -w 5 "$1" "$2" 2>/dev/null
+}
+
+member_log_tail() {
+  local dir; dir="$(member_dir "$1")"
+  echo "--- last lines of member $1's log ($dir/server.log) ---" >&2
+  tail -n "${2:-30}" "$dir/server.log" >&2 2>/dev/null || true
+}
+
+# member_answers_ruok N: true when member N answers imok; else prints what it saw.
+member_answers_ruok() {
+  local n="$1" pid reply
+  pid="$(member_pid "$n")"
+  if ! pid_alive "$pid"; then
+    echo "member $n (pid $pid) is not running"
+    return 2
+  fi
+  reply="$(fourlw ruok "$n")"
+  [ "$reply" = imok ] && return 0
+  echo "member $n answered ruok with: '${reply}'"
+  return 1
+}
+
+# member_is_serving N: true when srvr reports a Mode (standalone, leader or follower).
+member_is_serving() {
+  local n="$1" reply
+  pid_alive "$(member_pid "$n")" || { echo "member $n is not running"; return 2; }
+  reply="$(fourlw srvr "$n")"
+  if grep -q -E '^Mode: (standalone|leader|follower|observer)' <<< "$reply"; then return 0; fi
+  echo "member $n answered srvr with: '${reply}'"
+  return 1
+}
+
+# wait_ruok N [TIMEOUT_S]: wait until member N answers ruok with imok and serves requests.
+# Fails at once when the process exited, showing its log.
+wait_ruok() {
+  local n="$1" timeout_s="${2:-$ZN_START_TIMEOUT_S}" deadline out rc
+  deadline=$((SECONDS + timeout_s))
+  for check in member_answers_ruok member_is_serving; do
+    while :; do
+      # Written so bats' errexit cannot fire on the expected failures while polling.
+      if out="$($check "$n" 2>&1)"; then break; else rc=$?; fi
+      if [ $rc -eq 2 ] || [ "$SECONDS" -ge "$deadline" ]; then
+        echo "member $n did not become ready within ${timeout_s}s ($check)" >&2
+        echo "last observed: $out" >&2
+        member_log_tail "$n"
+        return 1
+      fi
+      sleep 0.1
+    done
+  done
+}
+
+# start_ensemble COUNT [key=value...]: start COUNT members (1 = standalone, no server.N lines)
+# with extra zoo.cfg lines, and wait until each serves.
+start_ensemble() {
+  local count="$1"; shift
+  local n dir
+  zn_check_target || return 1
+  zn_state_init
+  echo "$count" > "$(zn_state_dir)/members"
+  for n in $(seq 1 "$count"); do
+    dir="$(member_dir "$n")"
+    mkdir -p "$dir"
+    free_port "$(member_addr "$n")" > "$dir/port" || return 1
+    if [ "$count" -gt 1 ]; then
+      free_port "$(member_addr "$n")" > "$dir/peer_port" || return 1
+      free_port "$(member_addr "$n")" > "$dir/election_port" || return 1
+    fi
+  done
+  for n in $(seq 1 "$count"); do
+    write_member_config "$n" "$count" "$@" || return 1
+  done
+  for n in $(seq 1 "$count"); do launch_member "$n" || return 1; done
+  for n in $(seq 1 "$count"); do wait_ruok "$n" || return 1; done
+}
+
+# start_server [key=value...]: one standalone server; its address is $(member_connect 1).
+start_server() {
+  start_ensemble 1 "$@"
+}
+
+# wait_member_exit N TIMEOUT_S: wait until member N's process is gone (reaping our child).
+wait_member_exit() {
+  local n="$1" pid
+  pid="$(member_pid "$n")"
+  wait_until "$2" "member $n (pid $pid) to exit" bash -c "! { [ -e /proc/$pid ] && [ \"\$(awk '{print \$3}' /proc/$pid/stat 2>/dev/null)\" != Z ]; }" || return 1
+  wait "$pid" 2>/dev/null || true
+}
+
+# kill9_member N: SIGKILL member N and wait until it is gone.
+kill9_member() {
+  local n="$1" pid
+  pid="$(member_pid "$n")"
+  [ -n "$pid" ] || { zn_fail "member $n has no pid"; return 1; }
+  kill -9 "$pid" 2>/dev/null || true
+  wait_member_exit "$n" 10
+}
+
+# stop_member N: SIGTERM member N, SIGKILL if it has not exited within ZN_STOP_TIMEOUT_S.
+stop_member() {
+  local n="$1" pid
+  pid="$(member_pid "$n")"
+  [ -n "$pid" ] || return 0
+  pid_alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_member_exit "$n" "$ZN_STOP_TIMEOUT_S" 2>/dev/null; then
+    echo "member $n ignored SIGTERM for ${ZN_STOP_TIMEOUT_S}s; killing it" >&2
+    kill9_member "$n"
+  fi
+}
+
+# restart_member N: start member N again from its config and data, and wait until it serves.
+restart_member() {
+  local n="$1"
+  launch_member "$n" && wait_ruok "$n"
+}
+
+# zn_track_pid PID: stop this process too in stop_all (client processes a test starts).
+zn_track_pid() {
+  zn_state_init
+  echo "$1" >> "$(zn_state_dir)/all_pids"
+}
+
+# stop_all: stop every process started through these helpers (members and tracked clients),
+# SIGCONT first in case a test stopped one. Safe to call more than once.
+stop_all() {
+  local dir pid deadline
+  dir="${ZN_STATE_DIR:-}"
+  [ -n "$dir" ] && [ -f "$dir/all_pids" ] || return 0
+  for pid in $(sort -u "$dir/all_pids"); do
+    if pid_alive "$pid"; then
+      kill -CONT "$pid" 2>/dev/null || true
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  deadline=$((SECONDS + ZN_STOP_TIMEOUT_S))
+  for pid in $(sort -u "$dir/all_pids"); do
+    while pid_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+    if pid_alive "$pid"; then
+      echo "pid $pid ignored SIGTERM; killing it" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+  : > "$dir/all_pids"
+}
+
+# zk_tool ARGS...: the kazoo-based helper client (tests/lib/zk_tool.py).
+zk_tool() {
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" "$@"
+}
+
+# zkwire ARGS...: the raw wire-protocol prober (tests/lib/zkwire.py).
+zkwire() {
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zkwire.py" "$@"
+}
+
+# zn_load_bats_libs: bats-support, bats-assert and bats-file from Debian's packages.
+zn_load_bats_libs() {
+  local base=/usr/lib/bats
+  load "$base/bats-support/load"
+  load "$base/bats-assert/load"
+  load "$base/bats-file/load"
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""A small kazoo-based client for the integration tests, one subcommand per role a test needs.
+
+  exists HOSTS PATH                  exit 0 and print the stat when PATH exists, 1 when not
+  owner-of HOSTS PATH                print the node's ephemeralOwner as 0x... (exit 1 if absent)
+  get HOSTS PATH                     print the node's data
+  create HOSTS PATH [DATA]           create a persistent node (parents too)
+  owner HOSTS PATH TIMEOUT_S STATUS  create ephemeral PATH and keep the session open; STATUS gets
+                                     `session=0x..`, `ready`, then one `state=...` line per
+                                     connection state change; SIGTERM closes the session cleanly
+  hold-watch HOSTS PATH STATUS       set a data watch on PATH, write `ready`, wait for SIGTERM
+  writer HOSTS PREFIX COUNT ACKFILE  create PREFIX-0..COUNT-1 one at a time; append each name to
+                                     ACKFILE only after the server acknowledged it; exit at the
+                                     first error
+  check-acked HOSTS ACKFILE...       every name listed exists with its data; print a summary
+
+Connection problems are reported on stderr with the hosts tried, never swallowed.
+"""
+import os
+import signal
+import sys
+import threading
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+CONNECT_TIMEOUT_S = 30
+# Reconnect quickly after a server restart, so a session comes back well within its timeout.
+FAST_RETRY = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 0.5}
+
+
+def client(hosts, timeout_s=10.0):
+    zk = KazooClient(hosts=hosts, timeout=timeout_s, connection_retry=FAST_RETRY)
+    try:
+        zk.start(timeout=CONNECT_TIMEOUT_S)
+    except Exception as exc:
+        sys.stderr.write("zk_tool: cannot connect to %s: %s\n" % (hosts, exc))
+        sys.exit(3)
+    return zk
+
+
+def append_line(path, line):
+    with open(path, "a") as out:
+        out.write(line + "\n")
+        out.flush()
+
+
+def wait_for_sigterm():
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    while not done.wait(0.5):
+        pass
+
+
+def cmd_exists(hosts, path):
+    zk = client(hosts)
+    stat = zk.exists(path)
+    zk.stop()
+    if stat is None:
+        print("%s does not exist" % path)
+        return 1
+    print("%s exists: %s" % (path, stat))
+    return 0
+
+
+def cmd_owner_of(hosts, path):
+    zk = client(hosts)
+    stat = zk.exists(path)
+    zk.stop()
+    if stat is None:
+        print("%s does not exist" % path)
+        return 1
+    print("0x%x" % stat.ephemeralOwner)
+    return 0
+
+
+def cmd_get(hosts, path):
+    zk = client(hosts)
+    data, _ = zk.get(path)
+    zk.stop()
+    sys.stdout.write(data.decode(errors="replace"))
+    return 0
+
+
+def cmd_create(hosts, path, data=""):
+    zk = client(hosts)
+    zk.create(path, data.encode(), makepath=True)
+    zk.stop()
+    return 0
+
+
+def cmd_owner(hosts, path, timeout_s, status):
+    zk = KazooClient(hosts=hosts, timeout=float(timeout_s), connection_retry=FAST_RETRY)
+    zk.add_listener(lambda state: append_line(status, "state=%s" % state))
+    zk.start(timeout=CONNECT_TIMEOUT_S)
+    zk.create(path, b"owned", ephemeral=True, makepath=True)
+    append_line(status, "session=0x%x" % zk.client_id[0])
+    append_line(status, "ready")
+    wait_for_sigterm()
+    zk.stop()
+    zk.close()
+    append_line(status, "closed")
+    return 0
+
+
+def cmd_hold_watch(hosts, path, status):
+    zk = client(hosts)
+    zk.get(path, watch=lambda event: append_line(status, "event=%s" % event.type))
+    append_line(status, "ready")
+    wait_for_sigterm()
+    zk.stop()
+    return 0
+
+
+def cmd_writer(hosts, prefix, count, ackfile):
+    zk = client(hosts)
+    parent = prefix.rsplit("/", 1)[0]
+    if parent:
+        zk.ensure_path(parent)
+    for number in range(int(count)):
+        name = "%s-%d" % (prefix, number)
+        try:
+            zk.create(name, name.encode())
+        except Exception as exc:
+            sys.stderr.write("writer %s stopped at %s: %r\n" % (prefix, name, exc))
+            return 1
+        append_line(ackfile, name)
+    zk.stop()
+    return 0
+
+
+def cmd_check_acked(hosts, ackfiles):
+    zk = client(hosts)
+    checked = missing = wrong = 0
+    for ackfile in ackfiles:
+        with open(ackfile) as names:
+            for name in names:
+                name = name.strip()
+                if not name:
+                    continue
+                checked += 1
+                try:
+                    data, _ = zk.get(name)
+                except NoNodeError:
+                    missing += 1
+                    print("missing: %s" % name)
+                    continue
+                if data != name.encode():
+                    wrong += 1
+                    print("wrong data at %s: %r" % (name, data))
+    zk.stop()
+    print("checked=%d missing=%d wrong=%d" % (checked, missing, wrong))
+    return 0 if missing == 0 and wrong == 0 and checked > 0 else 1
+
+
+def main(argv):
+    if len(argv) < 3:
+        sys.stderr.write(__doc__)
+        return 2
+    command, args = argv[1], argv[2:]
+    commands = {
+        "exists": cmd_exists,
+        "owner-of": cmd_owner_of,
+        "get": cmd_get,
+        "create": cmd_create,
+        "owner": cmd_owner,
+        "hold-watch": cmd_hold_watch,
+        "writer": cmd_writer,
+    }
+    if command == "check-acked":
+        return cmd_check_acked(args[0], args[1:])
+    if command not in commands:
+        sys.stderr.write("zk_tool: unknown command %s\n" % command)
+        return 2
+    return commands[command](*args)
+
+
+if __name__ == "__main__":
+    import logging
+    logging.basicConfig(level=logging.ERROR)
+    sys.exit(main(sys.argv))

@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Raw ZooKeeper wire-protocol prober for the limits tests.
+
+It speaks just enough of the jute protocol (connect handshake, exists, ping) to open sessions
+by hand and then misbehave on purpose: oversized frames, malformed requests, too many
+connections from one address. Each command prints one `name: result` line per observation so a
+bats test can assert on what a user of the server would see (their connection closed, another
+client unaffected). Exit status is 0 when the probe ran, 2 on usage errors; the verdict is in
+the output, not the exit status.
+"""
+import socket
+import struct
+import sys
+import time
+
+OP_CREATE = 1
+OP_EXISTS = 3
+OP_PING = 11
+IO_TIMEOUT_S = 10.0
+
+
+class Closed(Exception):
+    """The server closed the connection (EOF or reset)."""
+
+
+def frame(payload):
+    return struct.pack(">i", len(payload)) + payload
+
+
+def jute_string(text):
+    raw = text.encode()
+    return struct.pack(">i", len(raw)) + raw
+
+
+def recv_exact(sock, count):
+    data = b""
+    while len(data) < count:
+        try:
+            chunk = sock.recv(count - len(data))
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise Closed(str(exc))
+        if not chunk:
+            raise Closed("eof")
+        data += chunk
+    return data
+
+
+def recv_frame(sock):
+    (length,) = struct.unpack(">i", recv_exact(sock, 4))
+    return recv_exact(sock, length)
+
+
+def connect(host, port, source=None, session_timeout_ms=10000):
+    """Open a TCP connection and complete the session handshake; raise Closed if refused."""
+    sock = socket.create_connection((host, port), timeout=IO_TIMEOUT_S,
+                                    source_address=(source, 0) if source else None)
+    request = struct.pack(">iqiq", 0, 0, session_timeout_ms, 0) + struct.pack(">i", 16) + b"\0" * 16
+    request += b"\0"  # readOnly=false
+    sock.sendall(frame(request))
+    reply = recv_frame(sock)
+    _, timeout_ms, session_id = struct.unpack(">iiq", reply[:16])
+    if session_id == 0:
+        raise Closed("handshake refused (session id 0)")
+    return sock
+
+
+def exists(sock, path, xid=1):
+    """Send exists(path); return the error code of the reply (0 = exists, -101 = no node)."""
+    sock.sendall(frame(struct.pack(">ii", xid, OP_EXISTS) + jute_string(path) + b"\0"))
+    while True:
+        reply = recv_frame(sock)
+        rxid, _zxid, err = struct.unpack(">iqi", reply[:16])
+        if rxid == xid:
+            return err
+
+
+def wait_closed(sock, timeout_s=IO_TIMEOUT_S):
+    """True when the server closes sock within timeout_s (reading and discarding any replies)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            if not sock.recv(65536):
+                return True
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+    return False
+
+
+def send_quietly(sock, data):
+    """Send data, ignoring a server that already closed on us."""
+    try:
+        sock.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def bystander_report(sock):
+    try:
+        err = exists(sock, "/")
+        return "ok" if err == 0 else "error %d" % err
+    except (Closed, OSError) as exc:
+        return "failed (%s)" % exc
+
+
+def cmd_oversize(host, port, length):
+    """A frame that declares `length` bytes: the server must close that connection only."""
+    bystander = connect(host, port)
+    offender = connect(host, port)
+    header = struct.pack(">i", length) + struct.pack(">ii", 7, OP_CREATE)
+    send_quietly(offender, header + b"x" * min(length, 256 * 1024))
+    print("offender: %s" % ("closed" if wait_closed(offender) else "open"))
+    print("bystander: %s" % bystander_report(bystander))
+
+
+def cmd_create_size(host, port, size):
+    """A real create request carrying `size` bytes of data: print what the server did."""
+    bystander = connect(host, port)
+    sock = connect(host, port)
+    path = "/zkwire-size-%d-%d" % (size, time.monotonic_ns())
+    body = struct.pack(">ii", 9, OP_CREATE) + jute_string(path)
+    body += struct.pack(">i", size) + b"d" * size
+    body += struct.pack(">i", 1) + struct.pack(">i", 31) + jute_string("world") + jute_string("anyone")
+    body += struct.pack(">i", 0)  # persistent
+    send_quietly(sock, frame(body))
+    try:
+        reply = recv_frame(sock)
+        _xid, _zxid, err = struct.unpack(">iqi", reply[:16])
+        print("create: %s" % ("ok" if err == 0 else "error %d" % err))
+    except (Closed, OSError):
+        print("create: closed")
+    print("bystander: %s" % bystander_report(bystander))
+
+
+def cmd_malformed(host, port, kind):
+    """Malformed or truncated requests: the server must close only the offending connection."""
+    bystander = connect(host, port)
+    offender = connect(host, port)
+    if kind == "short-header":
+        # A frame too short to hold a request header (xid + type).
+        send_quietly(offender, frame(b"\x00\x01"))
+    elif kind == "negative-length":
+        send_quietly(offender, struct.pack(">i", -5) + b"\0" * 8)
+    elif kind == "truncated":
+        # Half a frame, then the client stops sending: the server must not wait forever on it
+        # once the client closes its side, and must not disturb others meanwhile.
+        send_quietly(offender, struct.pack(">i", 64) + struct.pack(">ii", 3, OP_EXISTS) + b"\0\0")
+        offender.shutdown(socket.SHUT_WR)
+    elif kind == "bad-handshake":
+        offender.close()
+        offender = socket.create_connection((host, port), timeout=IO_TIMEOUT_S)
+        send_quietly(offender, frame(b"\xff" * 7))
+    else:
+        print("usage: unknown malformed kind %s" % kind)
+        sys.exit(2)
+    print("offender: %s" % ("closed" if wait_closed(offender) else "open"))
+    print("bystander: %s" % bystander_report(bystander))
+
+
+def cmd_cnxns(host, port, per_address, other_source):
+    """Open per_address+1 sessions from 127.0.0.1, then one from other_source."""
+    held = []
+    for number in range(1, per_address + 2):
+        try:
+            sock = connect(host, port, source="127.0.0.1")
+            # A connection the server means to keep answers requests; a refused one does not.
+            err = exists(sock, "/")
+            held.append(sock)
+            print("conn%d from 127.0.0.1: %s" % (number, "ok" if err == 0 else "error %d" % err))
+        except (Closed, OSError) as exc:
+            print("conn%d from 127.0.0.1: refused" % number)
+    try:
+        sock = connect(host, port, source=other_source)
+        exists(sock, "/")
+        held.append(sock)
+        print("conn from %s: ok" % other_source)
+    except (Closed, OSError):
+        print("conn from %s: refused" % other_source)
+    print("first connection still works: %s" % (bystander_report(held[0]) if held else "none held"))
+
+
+def main(argv):
+    if len(argv) < 4:
+        print(__doc__)
+        print("usage: zkwire.py HOST PORT oversize LEN | create-size SIZE | malformed KIND | cnxns N OTHER_SOURCE")
+        return 2
+    host, port, command = argv[1], int(argv[2]), argv[3]
+    if command == "oversize":
+        cmd_oversize(host, port, int(argv[4]))
+    elif command == "create-size":
+        cmd_create_size(host, port, int(argv[4]))
+    elif command == "malformed":
+        cmd_malformed(host, port, argv[4])
+    elif command == "cnxns":
+        cmd_cnxns(host, port, int(argv[4]), argv[5])
+    else:
+        print("unknown command %s" % command)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
