@@ -1,0 +1,675 @@
+/*
+ * Unit tests of daemon/tree.c: ZooKeeper's initial tree, the stat rules of
+ * each kind of txn (DataTree.createNode / deleteNode / setData / setACL and
+ * DataNode.copyStat), watch events and their order, sessions and their
+ * ephemerals, all-or-nothing apply, the digest, and snapshots.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "tree.h"
+
+static struct zn_acl world_all = {ZN_PERM_ALL, {"world", "anyone"}};
+static const struct zn_acl_vec open_acl = {1, &world_all};
+
+/* ---- helpers ---- */
+
+struct events {
+    int count;
+    int32_t type[64];
+    char path[64][64];
+};
+
+static void record_event(void *ctx, int32_t type, const char *path)
+{
+    struct events *e = ctx;
+    if (e->count < 64) {
+        e->type[e->count] = type;
+        snprintf(e->path[e->count], sizeof(e->path[0]), "%s", path);
+    }
+    e->count++;
+}
+
+static struct txn txn_of(int64_t zxid, int32_t type)
+{
+    struct txn t;
+    memset(&t, 0, sizeof(t));
+    t.hdr = (struct txn_header){0, 1, zxid, 1000 + zxid, type};
+    t.op.type = type;
+    t.op.data.len = -1;
+    t.op.ttl_ms = -1;
+    return t;
+}
+
+static struct txn create_txn(int64_t zxid, const char *path, const char *data, int32_t parent_cversion,
+                             int64_t owner)
+{
+    struct txn t = txn_of(zxid, ZN_OP_CREATE2);
+    t.op.path = (char *)path;
+    t.op.data = data ? (struct jute_buf){(const uint8_t *)data, (int32_t)strlen(data)} : (struct jute_buf){NULL, -1};
+    t.op.acl = open_acl;
+    t.op.parent_cversion = parent_cversion;
+    t.op.ephemeral_owner = owner;
+    t.hdr.session_id = owner ? owner : 7;
+    return t;
+}
+
+static void apply_ok(struct tree *t, const struct txn *txn)
+{
+    int rc = tree_apply(t, txn, NULL, NULL, NULL, NULL);
+    if (rc != 0)
+        fail_msg("apply of zxid %lld failed: %d", (long long)txn->hdr.zxid, rc);
+    assert_int_equal(tree_check(t), 0);
+}
+
+static struct zn_stat stat_of(const struct tree *t, const char *path)
+{
+    const struct tree_node *n = tree_get(t, path);
+    if (n == NULL)
+        fail_msg("no node %s", path);
+    struct zn_stat s;
+    tree_node_stat(n, &s);
+    return s;
+}
+
+static void create_session(struct tree *t, int64_t zxid, int64_t sid)
+{
+    struct txn s = txn_of(zxid, ZN_OP_CREATESESSION);
+    s.hdr.session_id = sid;
+    s.op.timeout_ms = 30000;
+    apply_ok(t, &s);
+}
+
+/* ---- tests ---- */
+
+static void new_tree_has_zookeepers_system_nodes(void **state)
+{
+    struct tree *t = tree_new();
+    assert_non_null(t);
+    assert_int_equal(tree_node_count(t), 4);
+    assert_int_equal(tree_last_zxid(t), 0);
+    struct zn_stat root = stat_of(t, "/");
+    assert_int_equal(root.num_children, 1);
+    assert_int_equal(root.cversion, -1); /* 0 creates * 2 - 1 child, as `stat /` shows */
+    assert_int_equal(root.czxid, 0);
+    assert_int_equal(root.pzxid, 0);
+    struct zn_stat zk = stat_of(t, "/zookeeper");
+    assert_int_equal(zk.num_children, 2);
+    assert_int_equal(zk.cversion, -2);
+    struct zn_stat config = stat_of(t, "/zookeeper/config");
+    assert_int_equal(config.aversion, -1);
+    struct zn_acl_vec acl = tree_node_acl(tree_get(t, "/zookeeper/config"));
+    assert_int_equal(acl.count, 1);
+    assert_int_equal(acl.items[0].perms, ZN_PERM_READ);
+    assert_string_equal(acl.items[0].id.scheme, "world");
+    assert_int_equal(stat_of(t, "/zookeeper/quota").num_children, 0);
+    assert_int_equal(tree_check(t), 0);
+    tree_free(t);
+}
+
+static void create_sets_stat_fields_and_fires_created_then_child_changed(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(0x100000001LL, "/app", "hello", 1, 0);
+    c.op.kind = ZN_NODE_KIND_DIRECTORY;
+    struct events ev = {0};
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct zn_response res;
+    assert_int_equal(tree_apply(t, &c, record_event, &ev, &arena, &res), 0);
+    assert_int_equal(ev.count, 2);
+    assert_int_equal(ev.type[0], ZN_EVENT_CREATED);
+    assert_string_equal(ev.path[0], "/app");
+    assert_int_equal(ev.type[1], ZN_EVENT_CHILD);
+    assert_string_equal(ev.path[1], "/");
+
+    struct zn_stat s = stat_of(t, "/app");
+    assert_int_equal(s.czxid, 0x100000001LL);
+    assert_int_equal(s.mzxid, 0x100000001LL);
+    assert_int_equal(s.pzxid, 0x100000001LL);
+    assert_int_equal(s.ctime, 1000 + 0x100000001LL);
+    assert_int_equal(s.mtime, s.ctime);
+    assert_int_equal(s.version, 0);
+    assert_int_equal(s.cversion, 0);
+    assert_int_equal(s.aversion, 0);
+    assert_int_equal(s.ephemeral_owner, 0);
+    assert_int_equal(s.data_length, 5);
+    assert_int_equal(s.num_children, 0);
+    assert_int_equal(tree_node_kind(tree_get(t, "/app")), ZN_NODE_KIND_DIRECTORY);
+
+    struct zn_stat root = stat_of(t, "/");
+    assert_int_equal(root.num_children, 2);
+    assert_int_equal(root.pzxid, 0x100000001LL);
+    assert_int_equal(root.cversion, 0); /* 1 create * 2 - 2 children */
+    assert_int_equal(root.mzxid, 0);
+
+    assert_int_equal(res.err, 0);
+    assert_string_equal(res.path, "/app");
+    assert_memory_equal(&res.stat, &s, sizeof(s));
+    assert_int_equal(tree_last_zxid(t), 0x100000001LL);
+    zn_arena_free(&arena);
+    tree_free(t);
+}
+
+static void null_data_is_kept_distinct_from_empty_data(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/null", NULL, 1, 0);
+    apply_ok(t, &c);
+    c = create_txn(2, "/empty", "", 2, 0);
+    apply_ok(t, &c);
+    assert_int_equal(tree_node_data(tree_get(t, "/null")).len, -1);
+    assert_int_equal(tree_node_data(tree_get(t, "/empty")).len, 0);
+    assert_int_equal(stat_of(t, "/null").data_length, 0);
+    tree_free(t);
+}
+
+static void set_data_sets_version_mtime_mzxid_and_fires_data_changed(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/a", "old", 1, 0);
+    apply_ok(t, &c);
+    size_t bytes = tree_data_bytes(t);
+    struct txn s = txn_of(2, ZN_OP_SETDATA);
+    s.op.path = "/a";
+    s.op.data = (struct jute_buf){(const uint8_t *)"newer", 5};
+    s.op.version = 1;
+    struct events ev = {0};
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct zn_response res;
+    assert_int_equal(tree_apply(t, &s, record_event, &ev, &arena, &res), 0);
+    assert_int_equal(ev.count, 1);
+    assert_int_equal(ev.type[0], ZN_EVENT_CHANGED);
+    assert_string_equal(ev.path[0], "/a");
+    struct zn_stat st = stat_of(t, "/a");
+    assert_int_equal(st.version, 1);
+    assert_int_equal(st.mzxid, 2);
+    assert_int_equal(st.mtime, 1002);
+    assert_int_equal(st.czxid, 1);
+    assert_int_equal(st.ctime, 1001);
+    assert_int_equal(st.pzxid, 1);
+    assert_int_equal(st.data_length, 5);
+    assert_memory_equal(&res.stat, &st, sizeof(st));
+    assert_memory_equal(tree_node_data(tree_get(t, "/a")).data, "newer", 5);
+    assert_int_equal(tree_data_bytes(t), bytes + 2);
+    assert_int_equal(stat_of(t, "/").pzxid, 1); /* the parent is untouched */
+    zn_arena_free(&arena);
+    tree_free(t);
+}
+
+static void delete_sets_parent_pzxid_and_counts_in_the_client_cversion(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/d", NULL, 1, 0);
+    apply_ok(t, &c);
+    c = create_txn(2, "/d/x", NULL, 1, 0);
+    apply_ok(t, &c);
+    struct txn d = txn_of(3, ZN_OP_DELETE);
+    d.op.path = "/d/x";
+    struct events ev = {0};
+    assert_int_equal(tree_apply(t, &d, record_event, &ev, NULL, NULL), 0);
+    assert_int_equal(ev.count, 2);
+    assert_int_equal(ev.type[0], ZN_EVENT_DELETED);
+    assert_string_equal(ev.path[0], "/d/x");
+    assert_int_equal(ev.type[1], ZN_EVENT_CHILD);
+    assert_string_equal(ev.path[1], "/d");
+    assert_null(tree_get(t, "/d/x"));
+    struct zn_stat s = stat_of(t, "/d");
+    assert_int_equal(s.pzxid, 3);
+    assert_int_equal(s.num_children, 0);
+    assert_int_equal(s.cversion, 2); /* a create and a delete */
+    assert_int_equal(s.mzxid, 1);
+    tree_free(t);
+}
+
+static void set_acl_sets_aversion_and_the_new_acl(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/a", "x", 1, 0);
+    apply_ok(t, &c);
+    struct zn_acl read = {ZN_PERM_READ, {"digest", "u:h"}};
+    struct txn a = txn_of(2, ZN_OP_SETACL);
+    a.op.path = "/a";
+    a.op.acl = (struct zn_acl_vec){1, &read};
+    a.op.version = 1;
+    struct events ev = {0};
+    assert_int_equal(tree_apply(t, &a, record_event, &ev, NULL, NULL), 0);
+    assert_int_equal(ev.count, 0); /* setACL triggers no watch in ZooKeeper */
+    struct zn_stat s = stat_of(t, "/a");
+    assert_int_equal(s.aversion, 1);
+    assert_int_equal(s.version, 0);
+    assert_int_equal(s.mzxid, 1);
+    struct zn_acl_vec acl = tree_node_acl(tree_get(t, "/a"));
+    assert_int_equal(acl.count, 1);
+    assert_string_equal(acl.items[0].id.id, "u:h");
+    tree_free(t);
+}
+
+static void sequential_parent_cversion_is_taken_from_the_txn_and_only_moves_forward(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/q", NULL, 1, 0);
+    apply_ok(t, &c);
+    c = create_txn(2, "/q/a", NULL, 5, 0);
+    apply_ok(t, &c);
+    assert_int_equal(stat_of(t, "/q").cversion, 9); /* 5 * 2 - 1 */
+    c = create_txn(3, "/q/b", NULL, 3, 0);           /* an older cversion is ignored */
+    apply_ok(t, &c);
+    assert_int_equal(stat_of(t, "/q").cversion, 8);   /* still 5 creates, 2 children */
+    assert_int_equal(stat_of(t, "/q").pzxid, 2);
+    c = create_txn(4, "/q/c", NULL, -1, 0);          /* -1: one more than now */
+    apply_ok(t, &c);
+    assert_int_equal(stat_of(t, "/q").cversion, 9);   /* 6 * 2 - 3 */
+    tree_free(t);
+}
+
+static void inconsistent_txns_fail_and_leave_the_tree_unchanged(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/a", "x", 1, 0);
+    apply_ok(t, &c);
+    uint64_t digest = tree_digest(t);
+    size_t bytes = tree_data_bytes(t);
+
+    struct txn bad = create_txn(2, "/a", "x", 2, 0); /* exists */
+    assert_int_equal(tree_apply(t, &bad, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+    bad = create_txn(2, "/nope/x", "x", 1, 0); /* no parent */
+    assert_int_equal(tree_apply(t, &bad, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+    bad = create_txn(2, "/e", "x", 1, 99); /* no such session */
+    assert_int_equal(tree_apply(t, &bad, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+    bad = create_txn(1, "/b", "x", 2, 0); /* zxid not after the last one */
+    assert_int_equal(tree_apply(t, &bad, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+
+    /* A multi whose third op does not fit: the first two are undone. */
+    struct txn_op ops[3];
+    memset(ops, 0, sizeof(ops));
+    ops[0] = (struct txn_op){.type = ZN_OP_CREATE, .path = "/m", .data = {NULL, -1}, .acl = open_acl, .parent_cversion = 2};
+    ops[1] = (struct txn_op){.type = ZN_OP_SETDATA, .path = "/a", .data = {(const uint8_t *)"longer data", 11}, .version = 1};
+    ops[2] = (struct txn_op){.type = ZN_OP_DELETE, .path = "/missing"};
+    struct txn m = txn_of(2, ZN_OP_MULTI);
+    m.op_count = 3;
+    m.ops = ops;
+    struct events ev = {0};
+    assert_int_equal(tree_apply(t, &m, record_event, &ev, NULL, NULL), ZN_DATAINCONSISTENCY);
+    assert_int_equal(ev.count, 0);
+    assert_null(tree_get(t, "/m"));
+    assert_int_equal(stat_of(t, "/a").version, 0);
+    assert_int_equal(stat_of(t, "/").cversion, 0);
+    assert_int_equal(tree_digest(t), digest);
+    assert_int_equal(tree_data_bytes(t), bytes);
+    assert_int_equal(tree_last_zxid(t), 1);
+    assert_int_equal(tree_check(t), 0);
+
+    /* Deleting a node with children is refused too. */
+    c = create_txn(2, "/a/child", NULL, 1, 0);
+    apply_ok(t, &c);
+    struct txn d = txn_of(3, ZN_OP_DELETE);
+    d.op.path = "/a";
+    assert_int_equal(tree_apply(t, &d, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+    assert_non_null(tree_get(t, "/a"));
+    tree_free(t);
+}
+
+static void multi_applies_every_op_and_fires_their_events_in_order(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/a", "x", 1, 0);
+    apply_ok(t, &c);
+    struct txn_op ops[3];
+    memset(ops, 0, sizeof(ops));
+    ops[0] = (struct txn_op){.type = ZN_OP_CREATE, .path = "/b", .data = {NULL, -1}, .acl = open_acl, .parent_cversion = 2};
+    ops[1] = (struct txn_op){.type = ZN_OP_SETDATA, .path = "/a", .data = {(const uint8_t *)"y", 1}, .version = 1};
+    ops[2] = (struct txn_op){.type = ZN_OP_DELETE, .path = "/a"};
+    struct txn m = txn_of(2, ZN_OP_MULTI);
+    m.op_count = 3;
+    m.ops = ops;
+    struct events ev = {0};
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct zn_response res;
+    assert_int_equal(tree_apply(t, &m, record_event, &ev, &arena, &res), 0);
+    assert_int_equal(ev.count, 5);
+    int32_t want_type[] = {ZN_EVENT_CREATED, ZN_EVENT_CHILD, ZN_EVENT_CHANGED, ZN_EVENT_DELETED, ZN_EVENT_CHILD};
+    const char *want_path[] = {"/b", "/", "/a", "/a", "/"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ev.type[i], want_type[i]);
+        assert_string_equal(ev.path[i], want_path[i]);
+    }
+    assert_int_equal(res.err, 0);
+    assert_int_equal(res.result_count, 3);
+    assert_int_equal(res.results[0].type, ZN_OP_CREATE);
+    assert_string_equal(res.results[0].path, "/b");
+    assert_int_equal(res.results[1].type, ZN_OP_SETDATA);
+    assert_int_equal(res.results[1].stat.version, 1);
+    assert_int_equal(res.results[2].type, ZN_OP_DELETE);
+    assert_null(tree_get(t, "/a"));
+    zn_arena_free(&arena);
+    tree_free(t);
+}
+
+static void failed_multi_changes_nothing_and_reports_zookeepers_per_op_errors(void **state)
+{
+    struct tree *t = tree_new();
+    uint64_t digest = tree_digest(t);
+    struct txn_op ops[3];
+    memset(ops, 0, sizeof(ops));
+    ops[0] = (struct txn_op){.type = ZN_OP_ERROR, .err = 0};
+    ops[1] = (struct txn_op){.type = ZN_OP_ERROR, .err = ZN_NONODE};
+    ops[2] = (struct txn_op){.type = ZN_OP_ERROR, .err = ZN_RUNTIMEINCONSISTENCY};
+    struct txn m = txn_of(5, ZN_OP_MULTI);
+    m.op_count = 3;
+    m.ops = ops;
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct zn_response res;
+    assert_int_equal(tree_apply(t, &m, NULL, NULL, &arena, &res), 0);
+    assert_int_equal(res.err, ZN_NONODE);
+    assert_int_equal(res.result_count, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(res.results[i].type, ZN_OP_ERROR);
+    assert_int_equal(res.results[0].err, 0);
+    assert_int_equal(res.results[1].err, ZN_NONODE);
+    assert_int_equal(res.results[2].err, ZN_RUNTIMEINCONSISTENCY);
+    assert_int_equal(tree_digest(t), digest);
+    assert_int_equal(tree_last_zxid(t), 5);
+    zn_arena_free(&arena);
+    tree_free(t);
+}
+
+static void close_session_deletes_its_ephemerals_in_path_order(void **state)
+{
+    struct tree *t = tree_new();
+    create_session(t, 1, 0x11);
+    create_session(t, 2, 0x22);
+    assert_true(tree_session_exists(t, 0x11));
+    int32_t timeout = 0;
+    assert_int_equal(tree_session_timeout(t, 0x11, &timeout), 0);
+    assert_int_equal(timeout, 30000);
+    struct txn c = create_txn(3, "/p", NULL, 1, 0);
+    apply_ok(t, &c);
+    c = create_txn(4, "/p/b", NULL, 1, 0x11);
+    apply_ok(t, &c);
+    c = create_txn(5, "/p/a", NULL, 2, 0x11);
+    apply_ok(t, &c);
+    c = create_txn(6, "/p/other", NULL, 3, 0x22);
+    apply_ok(t, &c);
+    assert_int_equal(stat_of(t, "/p/a").ephemeral_owner, 0x11);
+    assert_int_equal(tree_session_ephemeral_count(t, 0x11), 2);
+    assert_int_equal(tree_ephemeral_count(t), 3);
+
+    /* ephemerals may not have children */
+    c = create_txn(7, "/p/a/x", NULL, 1, 0);
+    assert_int_equal(tree_apply(t, &c, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+
+    struct txn close = txn_of(7, ZN_OP_CLOSESESSION);
+    close.hdr.session_id = 0x11;
+    struct events ev = {0};
+    assert_int_equal(tree_apply(t, &close, record_event, &ev, NULL, NULL), 0);
+    assert_int_equal(ev.count, 4);
+    assert_int_equal(ev.type[0], ZN_EVENT_DELETED);
+    assert_string_equal(ev.path[0], "/p/a");
+    assert_string_equal(ev.path[1], "/p");
+    assert_string_equal(ev.path[2], "/p/b");
+    assert_null(tree_get(t, "/p/a"));
+    assert_null(tree_get(t, "/p/b"));
+    assert_non_null(tree_get(t, "/p/other"));
+    assert_false(tree_session_exists(t, 0x11));
+    assert_int_equal(tree_session_timeout(t, 0x11, &timeout), ZN_SESSIONEXPIRED);
+    assert_int_equal(tree_session_count(t), 1);
+    assert_int_equal(tree_ephemeral_count(t), 1);
+    assert_int_equal(stat_of(t, "/p").pzxid, 7);
+
+    /* a second close of the same session is a no-op */
+    close.hdr.zxid = 8;
+    assert_int_equal(tree_apply(t, &close, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(tree_check(t), 0);
+    tree_free(t);
+}
+
+static void containers_and_ttl_nodes_hide_their_owner_from_clients(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/c", NULL, 1, 0);
+    c.hdr.type = c.op.type = ZN_OP_CREATECONTAINER;
+    apply_ok(t, &c);
+    assert_true(tree_node_is_container(tree_get(t, "/c")));
+    assert_int_equal(stat_of(t, "/c").ephemeral_owner, 0);
+    c = create_txn(2, "/t", NULL, 2, 0);
+    c.hdr.type = c.op.type = ZN_OP_CREATETTL;
+    c.op.ttl_ms = 5000;
+    apply_ok(t, &c);
+    assert_int_equal(tree_node_ttl_ms(tree_get(t, "/t")), 5000);
+    assert_int_equal(stat_of(t, "/t").ephemeral_owner, 0);
+    assert_int_equal(tree_node_raw_owner(tree_get(t, "/t")), (int64_t)0xff00000000001388ull);
+    /* a TTL/container node may have children */
+    c = create_txn(3, "/t/x", NULL, 1, 0);
+    apply_ok(t, &c);
+    tree_free(t);
+}
+
+/* Builds the same tree along two paths of different op order; the trees are
+ * equal, so the digests must be. */
+static void digest_depends_on_the_state_not_the_order_of_children(void **state)
+{
+    struct tree *a = tree_new(), *b = tree_new();
+    assert_int_equal(tree_digest(a), tree_digest(b));
+    /* a: create x, y, z, delete x.  b: the same txns (same zxids), so the
+     * same state; its child array is built in another order via deletes. */
+    const char *names[] = {"/x", "/y", "/z"};
+    for (int i = 0; i < 3; i++) {
+        struct txn c = create_txn(i + 1, names[i], "d", i + 1, 0);
+        apply_ok(a, &c);
+        apply_ok(b, &c);
+    }
+    struct txn d = txn_of(4, ZN_OP_DELETE);
+    d.op.path = "/x";
+    apply_ok(a, &d);
+    apply_ok(b, &d);
+    assert_int_equal(tree_digest(a), tree_digest(b));
+    /* a change is seen, and undoing it by value restores the digest */
+    uint64_t before = tree_digest(a);
+    struct txn s = txn_of(5, ZN_OP_SETDATA);
+    s.op.path = "/y";
+    s.op.data = (struct jute_buf){(const uint8_t *)"e", 1};
+    s.op.version = 1;
+    apply_ok(a, &s);
+    assert_int_not_equal(tree_digest(a), before);
+    assert_int_not_equal(tree_digest(a), tree_digest(b));
+    tree_free(a);
+    tree_free(b);
+}
+
+struct collected {
+    int count;
+    char paths[8][32];
+};
+
+static int collect_path(void *ctx, const char *path)
+{
+    struct collected *c = ctx;
+    snprintf(c->paths[c->count++ % 8], 32, "%s", path);
+    return 0;
+}
+
+static int count_session(void *ctx, int64_t sid, int32_t timeout_ms)
+{
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void snapshot_round_trip_restores_nodes_sessions_and_digest(void **state)
+{
+    struct tree *t = tree_new();
+    create_session(t, 1, 0x51);
+    struct txn c = create_txn(2, "/a", "payload", 1, 0);
+    c.op.kind = ZN_NODE_KIND_FILE;
+    apply_ok(t, &c);
+    c = create_txn(3, "/a/e", NULL, 1, 0x51);
+    apply_ok(t, &c);
+    c = create_txn(4, "/b", "", 2, 0);
+    apply_ok(t, &c);
+
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(t, &w), 0);
+    struct tree *back = tree_new();
+    assert_int_equal(tree_deserialize(back, w.data, w.len), 0);
+    assert_int_equal(tree_check(back), 0);
+    assert_int_equal(tree_digest(back), tree_digest(t));
+    assert_int_equal(tree_node_count(back), tree_node_count(t));
+    assert_int_equal(tree_data_bytes(back), tree_data_bytes(t));
+    assert_int_equal(tree_last_zxid(back), 4);
+    const char *paths[] = {"/", "/zookeeper", "/zookeeper/config", "/a", "/a/e", "/b"};
+    for (int i = 0; i < 6; i++) {
+        struct zn_stat x = stat_of(t, paths[i]), y = stat_of(back, paths[i]);
+        assert_memory_equal(&x, &y, sizeof(x));
+    }
+    assert_int_equal(tree_node_kind(tree_get(back, "/a")), ZN_NODE_KIND_FILE);
+    assert_int_equal(tree_node_data(tree_get(back, "/a/e")).len, -1);
+    assert_int_equal(tree_node_data(tree_get(back, "/b")).len, 0);
+    struct collected col = {0};
+    tree_for_each_ephemeral(back, 0x51, collect_path, &col);
+    assert_int_equal(col.count, 1);
+    assert_string_equal(col.paths[0], "/a/e");
+    int sessions = 0;
+    tree_for_each_session(back, count_session, &sessions);
+    assert_int_equal(sessions, 1);
+
+    /* the restored tree keeps applying like the original */
+    struct txn close = txn_of(5, ZN_OP_CLOSESESSION);
+    close.hdr.session_id = 0x51;
+    apply_ok(t, &close);
+    apply_ok(back, &close);
+    assert_int_equal(tree_digest(back), tree_digest(t));
+    jute_writer_free(&w);
+    tree_free(back);
+    tree_free(t);
+}
+
+static void deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/a", "payload", 1, 0);
+    apply_ok(t, &c);
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(t, &w), 0);
+    uint64_t initial = 0;
+    {
+        struct tree *fresh = tree_new();
+        initial = tree_digest(fresh);
+        tree_free(fresh);
+    }
+    for (size_t cut = 0; cut < w.len; cut += 7) {
+        struct tree *back = tree_new();
+        assert_int_not_equal(tree_deserialize(back, w.data, cut), 0);
+        assert_int_equal(tree_digest(back), initial);
+        assert_int_equal(tree_check(back), 0);
+        tree_free(back);
+    }
+    /* a flipped data byte is caught by the digest */
+    size_t at = (size_t)((uint8_t *)memmem(w.data, w.len, "payload", 7) - w.data);
+    w.data[at] ^= 1;
+    struct tree *back = tree_new();
+    assert_int_equal(tree_deserialize(back, w.data, w.len), ZN_CORRUPT);
+    assert_int_equal(tree_node_count(back), 4);
+    tree_free(back);
+    jute_writer_free(&w);
+    tree_free(t);
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+#define MANY_NODES 100000
+
+static void hundred_thousand_children_under_one_node_serialise_and_list(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/big", NULL, 1, 0);
+    apply_ok(t, &c);
+    char data[100];
+    memset(data, 'x', sizeof(data));
+    char path[32];
+    for (int i = 0; i < MANY_NODES; i++) {
+        snprintf(path, sizeof(path), "/big/n%07d", i);
+        c = create_txn(2 + i, path, NULL, i + 1, 0);
+        c.op.data = (struct jute_buf){(const uint8_t *)data, sizeof(data)};
+        assert_int_equal(tree_apply(t, &c, NULL, NULL, NULL, NULL), 0);
+    }
+    const struct tree_node *big = tree_get(t, "/big");
+    assert_int_equal(tree_node_child_count(big), MANY_NODES);
+    /* every name listed once */
+    char *seen = calloc(MANY_NODES, 1);
+    for (uint32_t i = 0; i < tree_node_child_count(big); i++) {
+        int k = atoi(tree_node_child_name(big, i) + 1);
+        assert_true(k >= 0 && k < MANY_NODES && !seen[k]);
+        seen[k] = 1;
+    }
+    free(seen);
+
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(t, &w), 0);
+    double ser = seconds_since(&start);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    struct tree *back = tree_new();
+    assert_int_equal(tree_deserialize(back, w.data, w.len), 0);
+    double de = seconds_since(&start);
+    print_message("snapshot of %d nodes of 100 bytes: %zu bytes, serialise %.3f s, deserialise %.3f s\n",
+                  MANY_NODES, w.len, ser, de);
+    assert_int_equal(tree_digest(back), tree_digest(t));
+    assert_int_equal(tree_check(back), 0);
+
+    /* removing half the children keeps the rest reachable */
+    int64_t zxid = tree_last_zxid(t) + 1;
+    for (int i = 0; i < MANY_NODES; i += 2) {
+        snprintf(path, sizeof(path), "/big/n%07d", i);
+        struct txn d = txn_of(zxid++, ZN_OP_DELETE);
+        d.op.path = path;
+        assert_int_equal(tree_apply(t, &d, NULL, NULL, NULL, NULL), 0);
+    }
+    assert_int_equal(tree_node_child_count(big), MANY_NODES / 2);
+    assert_int_equal(tree_check(t), 0);
+    jute_writer_free(&w);
+    tree_free(back);
+    tree_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(new_tree_has_zookeepers_system_nodes),
+        cmocka_unit_test(create_sets_stat_fields_and_fires_created_then_child_changed),
+        cmocka_unit_test(null_data_is_kept_distinct_from_empty_data),
+        cmocka_unit_test(set_data_sets_version_mtime_mzxid_and_fires_data_changed),
+        cmocka_unit_test(delete_sets_parent_pzxid_and_counts_in_the_client_cversion),
+        cmocka_unit_test(set_acl_sets_aversion_and_the_new_acl),
+        cmocka_unit_test(sequential_parent_cversion_is_taken_from_the_txn_and_only_moves_forward),
+        cmocka_unit_test(inconsistent_txns_fail_and_leave_the_tree_unchanged),
+        cmocka_unit_test(multi_applies_every_op_and_fires_their_events_in_order),
+        cmocka_unit_test(failed_multi_changes_nothing_and_reports_zookeepers_per_op_errors),
+        cmocka_unit_test(close_session_deletes_its_ephemerals_in_path_order),
+        cmocka_unit_test(containers_and_ttl_nodes_hide_their_owner_from_clients),
+        cmocka_unit_test(digest_depends_on_the_state_not_the_order_of_children),
+        cmocka_unit_test(snapshot_round_trip_restores_nodes_sessions_and_digest),
+        cmocka_unit_test(deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree),
+        cmocka_unit_test(hundred_thousand_children_under_one_node_serialise_and_list),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
