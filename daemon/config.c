@@ -1,0 +1,340 @@
+/*
+ * zoo.cfg parsing.  Owns the meaning of every key znoded accepts and the
+ * defaults ZooKeeper gives them.  The grammar is Java's Properties as
+ * ZooKeeper uses it: "key=value" per line, '#' or '!' comments, blanks
+ * around both sides trimmed.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "znode/proto.h"
+
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->tick_time_ms = 2000;
+    cfg->init_limit = 10;
+    cfg->sync_limit = 5;
+    strcpy(cfg->client_port_address, "0.0.0.0");
+    cfg->max_client_cnxns = 60;
+    cfg->min_session_timeout_ms = -1;
+    cfg->max_session_timeout_ms = -1;
+    cfg->four_letter_words = CONFIG_4LW_SRVR;
+    cfg->jute_max_buffer = ZN_DEFAULT_MAX_PACKET_BYTES;
+    cfg->snap_count = 100000;
+    cfg->global_outstanding_limit = 1000;
+    strcpy(cfg->log_level, "info");
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Parses a whole decimal integer in [min, max]. */
+static int parse_long(const char *value, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 10);
+    if (errno || end == value || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int set_int(const char *key, const char *value, long min, long max, int *out, char *err,
+                   size_t errlen)
+{
+    long v;
+    if (parse_long(value, min, max, &v) != 0)
+        return fail(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", key, value, min, max);
+    *out = (int)v;
+    return 0;
+}
+
+static int set_path(const char *key, const char *value, char *out, char *err, size_t errlen)
+{
+    if (value[0] == '\0')
+        return fail(err, errlen, "%s: empty path", key);
+    if (strlen(value) >= PATH_MAX)
+        return fail(err, errlen, "%s: path too long", key);
+    strcpy(out, value);
+    return 0;
+}
+
+static const char *const four_letter_words[] = {"ruok", "srvr", "stat", "conf", "envi", "mntr",
+                                                "cons", "wchs", "dump", "wchc", "wchp", "isro",
+                                                "dirs", "crst", "srst", "hash"};
+
+unsigned config_4lw_bit(const char word[4])
+{
+    for (size_t i = 0; i < sizeof four_letter_words / sizeof four_letter_words[0]; i++)
+        if (memcmp(word, four_letter_words[i], 4) == 0)
+            return 1u << i;
+    return 0;
+}
+
+static int set_whitelist(const char *value, unsigned *out, char *err, size_t errlen)
+{
+    unsigned bits = 0;
+    char copy[CONFIG_LINE_BYTES];
+    snprintf(copy, sizeof copy, "%s", value);
+    for (char *save = NULL, *tok = strtok_r(copy, ", \t", &save); tok;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        if (strcmp(tok, "*") == 0) {
+            bits = CONFIG_4LW_ALL;
+            continue;
+        }
+        unsigned bit = strlen(tok) == 4 ? config_4lw_bit(tok) : 0;
+        if (!bit) {
+            /* ZooKeeper ignores unknown words in the whitelist; so do we, loudly. */
+            ZN_WARN("config: 4lw.commands.whitelist: unknown command '%s' ignored", tok);
+            continue;
+        }
+        bits |= bit;
+    }
+    (void)err;
+    (void)errlen;
+    *out = bits;
+    return 0;
+}
+
+/* server.N=host:peerPort:electionPort[:participant|:observer][;clientAddr:clientPort] */
+static int set_server(struct config *cfg, const char *key, const char *value, char *err,
+                      size_t errlen)
+{
+    long id;
+    if (parse_long(key + strlen("server."), 0, 255, &id) != 0)
+        return fail(err, errlen, "%s: server id must be an integer in [0, 255]", key);
+    if (cfg->server_count >= CONFIG_MAX_SERVERS)
+        return fail(err, errlen, "%s: more than %d servers", key, CONFIG_MAX_SERVERS);
+    for (int i = 0; i < cfg->server_count; i++)
+        if (cfg->servers[i].id == id)
+            return fail(err, errlen, "%s: server id %ld given twice", key, id);
+
+    char copy[CONFIG_LINE_BYTES];
+    snprintf(copy, sizeof copy, "%s", value);
+    char *semicolon = strchr(copy, ';'); /* the 3.5 client address part: not used here */
+    if (semicolon)
+        *semicolon = '\0';
+    char *fields[4] = {0};
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ":", &save); tok && n < 4;
+         tok = strtok_r(NULL, ":", &save))
+        fields[n++] = tok;
+    if (n < 3)
+        return fail(err, errlen, "%s: expected host:peerPort:electionPort[:observer], got '%s'",
+                    key, value);
+    struct config_server *s = &cfg->servers[cfg->server_count];
+    memset(s, 0, sizeof *s);
+    s->id = (int)id;
+    if (strlen(fields[0]) >= sizeof s->host || fields[0][0] == '\0')
+        return fail(err, errlen, "%s: bad host '%s'", key, fields[0]);
+    strcpy(s->host, fields[0]);
+    long port;
+    if (parse_long(fields[1], 1, 65535, &port) != 0)
+        return fail(err, errlen, "%s: bad peer port '%s'", key, fields[1]);
+    s->peer_port = (int)port;
+    if (parse_long(fields[2], 1, 65535, &port) != 0)
+        return fail(err, errlen, "%s: bad election port '%s'", key, fields[2]);
+    s->election_port = (int)port;
+    if (n == 4) {
+        if (strcmp(fields[3], "observer") == 0)
+            s->observer = true;
+        else if (strcmp(fields[3], "participant") != 0)
+            return fail(err, errlen, "%s: role must be participant or observer, got '%s'", key,
+                        fields[3]);
+    }
+    cfg->server_count++;
+    return 0;
+}
+
+/* Keys ZooKeeper accepts that znoded reads but does not act on (yet). */
+static const char *const accepted_keys[] = {
+    "autopurge.snapRetainCount", "autopurge.purgeInterval", "admin.enableServer",
+    "admin.serverPort", "preAllocSize", "syncEnabled", "standaloneEnabled",
+    "reconfigEnabled", "skipACL", "forceSync", "leaderServes", "cnxTimeout",
+    "electionAlg", "quorumListenOnAllIPs", "metricsProvider.className",
+    "metricsProvider.httpPort", "metricsProvider.exportJvmInfo", "secureClientPort",
+    "initLimit.ignored", "dynamicConfigFile", "localSessionsEnabled",
+    "localSessionsUpgradingEnabled", "maxCnxns", "snapSizeLimitInKb", "clientPortListenBacklog",
+    "zookeeper.extendedTypesEnabled", "extendedTypesEnabled", "serverCnxnFactory",
+    "audit.enable", "txnLogSizeLimitInKb", "fsync.warningthresholdms",
+};
+
+int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    long v;
+    if (strcmp(key, "tickTime") == 0)
+        return set_int(key, value, 1, 600000, &cfg->tick_time_ms, err, errlen);
+    if (strcmp(key, "initLimit") == 0)
+        return set_int(key, value, 1, 100000, &cfg->init_limit, err, errlen);
+    if (strcmp(key, "syncLimit") == 0)
+        return set_int(key, value, 1, 100000, &cfg->sync_limit, err, errlen);
+    if (strcmp(key, "dataDir") == 0)
+        return set_path(key, value, cfg->data_dir, err, errlen);
+    if (strcmp(key, "dataLogDir") == 0)
+        return set_path(key, value, cfg->data_log_dir, err, errlen);
+    if (strcmp(key, "clientPort") == 0)
+        return set_int(key, value, 0, 65535, &cfg->client_port, err, errlen);
+    if (strcmp(key, "clientPortAddress") == 0) {
+        if (value[0] == '\0' || strlen(value) >= sizeof cfg->client_port_address)
+            return fail(err, errlen, "%s: bad address '%s'", key, value);
+        strcpy(cfg->client_port_address, value);
+        return 0;
+    }
+    if (strcmp(key, "maxClientCnxns") == 0)
+        return set_int(key, value, 0, 1000000, &cfg->max_client_cnxns, err, errlen);
+    if (strcmp(key, "minSessionTimeout") == 0)
+        return set_int(key, value, -1, INT_MAX, &cfg->min_session_timeout_ms, err, errlen);
+    if (strcmp(key, "maxSessionTimeout") == 0)
+        return set_int(key, value, -1, INT_MAX, &cfg->max_session_timeout_ms, err, errlen);
+    if (strcmp(key, "4lw.commands.whitelist") == 0)
+        return set_whitelist(value, &cfg->four_letter_words, err, errlen);
+    if (strcmp(key, "jute.maxbuffer") == 0) {
+        if (parse_long(value, 1024, 256L * 1024 * 1024, &v) != 0)
+            return fail(err, errlen, "%s: '%s' is not a size in [1024, 268435456]", key, value);
+        cfg->jute_max_buffer = (size_t)v;
+        return 0;
+    }
+    if (strcmp(key, "snapCount") == 0) {
+        if (parse_long(value, 2, 1L << 40, &v) != 0)
+            return fail(err, errlen, "%s: '%s' is not an integer >= 2", key, value);
+        cfg->snap_count = v;
+        return 0;
+    }
+    if (strcmp(key, "globalOutstandingLimit") == 0)
+        return set_int(key, value, 1, 1000000, &cfg->global_outstanding_limit, err, errlen);
+    if (strcmp(key, "logLevel") == 0) {
+        if (zn_log_level_parse(value) < 0)
+            return fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", key,
+                        value);
+        snprintf(cfg->log_level, sizeof cfg->log_level, "%s", value);
+        return 0;
+    }
+    if (strncmp(key, "server.", 7) == 0)
+        return set_server(cfg, key, value, err, errlen);
+    for (size_t i = 0; i < sizeof accepted_keys / sizeof accepted_keys[0]; i++)
+        if (strcmp(key, accepted_keys[i]) == 0) {
+            ZN_INFO("config: %s is accepted but has no effect in znoded", key);
+            return 0;
+        }
+    if (strncmp(key, "group.", 6) == 0 || strncmp(key, "weight.", 7) == 0)
+        return fail(err, errlen, "%s: hierarchical quorums are not supported", key);
+    /* ZooKeeper turns unknown keys into system properties; we only warn. */
+    ZN_WARN("config: unknown key '%s' ignored", key);
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static int read_myid(struct config *cfg, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/myid", cfg->data_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(err, errlen, "%s: cannot read (%s); an ensemble member needs its id there",
+                    path, strerror(errno));
+    char line[64] = "";
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    long id;
+    if (parse_long(trim(line), 0, 255, &id) != 0)
+        return fail(err, errlen, "%s: expected an integer in [0, 255]", path);
+    cfg->my_id = (int)id;
+    return 0;
+}
+
+int config_finish(struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->data_dir[0] == '\0')
+        return fail(err, errlen, "dataDir is not set");
+    if (cfg->client_port == 0 && cfg->server_count == 0)
+        return fail(err, errlen, "clientPort is not set");
+    if (cfg->data_log_dir[0] == '\0')
+        strcpy(cfg->data_log_dir, cfg->data_dir);
+    if (cfg->min_session_timeout_ms <= 0)
+        cfg->min_session_timeout_ms = 2 * cfg->tick_time_ms;
+    if (cfg->max_session_timeout_ms <= 0)
+        cfg->max_session_timeout_ms = 20 * cfg->tick_time_ms;
+    if (cfg->min_session_timeout_ms > cfg->max_session_timeout_ms)
+        return fail(err, errlen, "minSessionTimeout (%d) is larger than maxSessionTimeout (%d)",
+                    cfg->min_session_timeout_ms, cfg->max_session_timeout_ms);
+    if (cfg->server_count > 0 && cfg->my_id == 0 && read_myid(cfg, err, errlen) != 0)
+        return -1;
+    if (cfg->server_count > 0) {
+        bool found = false;
+        for (int i = 0; i < cfg->server_count; i++)
+            found |= cfg->servers[i].id == cfg->my_id;
+        if (!found)
+            return fail(err, errlen, "myid %d has no server.%d line", cfg->my_id, cfg->my_id);
+    }
+    return 0;
+}
+
+int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    char line[CONFIG_LINE_BYTES];
+    int lineno = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = fail(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+                      CONFIG_LINE_BYTES - 1);
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#' || *s == '!')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = fail(err, errlen, "%s:%d: expected key=value, got '%s'", path, lineno, s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        char msg[512];
+        if (config_set(cfg, key, value, msg, sizeof msg) != 0) {
+            rc = fail(err, errlen, "%s:%d: %s", path, lineno, msg);
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    if (config_read(cfg, path, err, errlen) != 0)
+        return -1;
+    char msg[512];
+    if (config_finish(cfg, msg, sizeof msg) != 0)
+        return fail(err, errlen, "%s: %s", path, msg);
+    return 0;
+}

@@ -1,0 +1,93 @@
+/*
+ * znoded's configuration: a zoo.cfg with ZooKeeper's keys and meanings.
+ *
+ * A user with a working zoo.cfg changes nothing but paths.  Keys ZooKeeper
+ * knows but znoded does not use yet are accepted with a warning; malformed
+ * values and contradictions are errors that name the key and the line.
+ */
+#ifndef ZNODED_CONFIG_H
+#define ZNODED_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_SERVERS 32
+#define CONFIG_HOST_BYTES 256
+#define CONFIG_LINE_BYTES 4096
+
+/* The four-letter words, as bits of config.four_letter_words. */
+enum config_4lw {
+    CONFIG_4LW_RUOK = 1 << 0,
+    CONFIG_4LW_SRVR = 1 << 1,
+    CONFIG_4LW_STAT = 1 << 2,
+    CONFIG_4LW_CONF = 1 << 3,
+    CONFIG_4LW_ENVI = 1 << 4,
+    CONFIG_4LW_MNTR = 1 << 5,
+    CONFIG_4LW_CONS = 1 << 6,
+    CONFIG_4LW_WCHS = 1 << 7,
+    CONFIG_4LW_DUMP = 1 << 8,
+    CONFIG_4LW_WCHC = 1 << 9,
+    CONFIG_4LW_WCHP = 1 << 10,
+    CONFIG_4LW_ISRO = 1 << 11,
+    CONFIG_4LW_DIRS = 1 << 12,
+    CONFIG_4LW_CRST = 1 << 13,
+    CONFIG_4LW_SRST = 1 << 14,
+    CONFIG_4LW_HASH = 1 << 15,
+    CONFIG_4LW_ALL = (1 << 16) - 1,
+};
+
+struct config_server {
+    int id;
+    char host[CONFIG_HOST_BYTES];
+    int peer_port;
+    int election_port;
+    bool observer;
+};
+
+struct config {
+    int tick_time_ms;            /* tickTime (required by ZooKeeper; default 2000 here) */
+    int init_limit;              /* initLimit, in ticks */
+    int sync_limit;              /* syncLimit, in ticks */
+    char data_dir[PATH_MAX];     /* dataDir (required) */
+    char data_log_dir[PATH_MAX]; /* dataLogDir; defaults to dataDir */
+    int client_port;             /* clientPort (required) */
+    char client_port_address[CONFIG_HOST_BYTES]; /* default 0.0.0.0 */
+    int max_client_cnxns;        /* per client address; 0 = no limit; default 60 */
+    int min_session_timeout_ms;  /* default 2 * tickTime */
+    int max_session_timeout_ms;  /* default 20 * tickTime */
+    unsigned four_letter_words;  /* whitelist; default srvr only, as ZooKeeper 3.5+ */
+    size_t jute_max_buffer;      /* jute.maxbuffer; default 0xfffff */
+    long snap_count;             /* snapCount: txns between snapshots; default 100000 */
+    int global_outstanding_limit;/* globalOutstandingLimit; default 1000 */
+    int my_id;                   /* from dataDir/myid or --id; 0 standalone */
+    struct config_server servers[CONFIG_MAX_SERVERS];
+    int server_count;            /* 0 = standalone */
+    char log_level[16];          /* znoded's own key logLevel: debug|info|warn|error */
+};
+
+/* Fills *cfg with ZooKeeper's defaults (fields that have none are zero). */
+void config_defaults(struct config *cfg);
+
+/*
+ * Reads zoo.cfg at path into *cfg (call config_defaults first).  Returns 0,
+ * or -1 with a message naming the file, line and key in err (errlen bytes,
+ * always NUL-terminated).  Derived defaults (session timeouts, dataLogDir)
+ * are filled in after the whole file is read.
+ */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* As config_load, without config_finish (so that settings can be added after). */
+int config_read(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Parses one "key=value" setting, as a line of zoo.cfg would be. Same contract. */
+int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* Checks required keys and consistency, fills derived defaults. Same contract. */
+int config_finish(struct config *cfg, char *err, size_t errlen);
+
+/* Maps a four-letter word to its config_4lw bit, or 0 if it is not one. */
+unsigned config_4lw_bit(const char word[4]);
+
+#endif

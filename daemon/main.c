@@ -1,0 +1,152 @@
+/*
+ * znoded: the program.  Parses the command line and zoo.cfg, sets up
+ * logging, and runs the server's loop until SIGTERM or SIGINT.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: znoded [options] CONFIG\n"
+            "\n"
+            "Runs one member of a znodefs ensemble, or a standalone server, speaking the\n"
+            "ZooKeeper client protocol.  CONFIG is a ZooKeeper zoo.cfg; with no server.N\n"
+            "lines the server is standalone.\n"
+            "\n"
+            "options:\n"
+            "  --id N           this member's id (instead of dataDir/myid)\n"
+            "  --set KEY=VALUE  override one zoo.cfg setting (repeatable)\n"
+            "  --log-level L    debug, info, warn or error (default: logLevel or info)\n"
+            "  --check-config   parse CONFIG, print the effective settings and exit\n"
+            "  -h, --help       this text\n"
+            "\n"
+            "zoo.cfg keys (ZooKeeper's names and meanings):\n"
+            "  tickTime=2000                  the basic time unit in ms\n"
+            "  dataDir=/var/lib/znodefs       snapshots and (by default) the log; required\n"
+            "  dataLogDir=DIR                 the transaction log, if apart from dataDir\n"
+            "  clientPort=2181                the client port; required\n"
+            "  clientPortAddress=0.0.0.0      the address to listen on\n"
+            "  maxClientCnxns=60              connections per client address (0: no limit)\n"
+            "  minSessionTimeout=2*tickTime   session timeouts are clamped into\n"
+            "  maxSessionTimeout=20*tickTime  [min, max]\n"
+            "  4lw.commands.whitelist=srvr    four-letter words allowed (comma list, or *):\n"
+            "                                 ruok srvr stat conf envi mntr cons wchs wchc\n"
+            "                                 wchp dirs isro crst srst hash\n"
+            "  jute.maxbuffer=1048575         the largest packet (and so znode data) in bytes\n"
+            "  snapCount=100000               transactions between snapshots\n"
+            "  globalOutstandingLimit=1000    queued requests before reads are throttled\n"
+            "  initLimit=10, syncLimit=5      ensemble timing, in ticks\n"
+            "  server.N=host:peerPort:electionPort[:observer]   ensemble members\n"
+            "  logLevel=info                  znoded's own: log verbosity\n"
+            "Unknown keys are ignored with a warning, as ZooKeeper does.\n"
+            "\n"
+            "Every write is in the log on disk, fsynced, before it is answered.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"id", required_argument, NULL, 'i'},
+        {"set", required_argument, NULL, 's'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"check-config", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    zn_log_set_program("znoded");
+    struct config cfg;
+    config_defaults(&cfg);
+    const char *overrides[64];
+    int override_count = 0;
+    const char *log_level = NULL;
+    bool check_only = false;
+    int id = -1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'i':
+            id = atoi(optarg);
+            if (id < 0 || id > 255) {
+                fprintf(stderr, "znoded: --id must be in [0, 255]\n");
+                return 2;
+            }
+            break;
+        case 's':
+            if (override_count == 64 || !strchr(optarg, '=')) {
+                fprintf(stderr, "znoded: --set takes KEY=VALUE (at most 64 times)\n");
+                return 2;
+            }
+            overrides[override_count++] = optarg;
+            break;
+        case 'l':
+            log_level = optarg;
+            if (zn_log_level_parse(log_level) < 0) {
+                fprintf(stderr, "znoded: --log-level must be debug, info, warn or error\n");
+                return 2;
+            }
+            break;
+        case 'c':
+            check_only = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return 2;
+    }
+    char err[1024];
+    if (id >= 0)
+        cfg.my_id = id;
+    /* Read, apply overrides, then check the whole. */
+    if (config_read(&cfg, argv[optind], err, sizeof err) != 0) {
+        fprintf(stderr, "znoded: %s\n", err);
+        return 2;
+    }
+    for (int i = 0; i < override_count; i++) {
+        char key[256];
+        const char *eq = strchr(overrides[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - overrides[i]), overrides[i]);
+        if (config_set(&cfg, key, eq + 1, err, sizeof err) != 0) {
+            fprintf(stderr, "znoded: --set %s\n", err);
+            return 2;
+        }
+    }
+    if (config_finish(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "znoded: %s: %s\n", argv[optind], err);
+        return 2;
+    }
+    zn_log_threshold = zn_log_level_parse(log_level ? log_level : cfg.log_level);
+    if (check_only) {
+        printf("config ok: clientPort=%d dataDir=%s dataLogDir=%s tickTime=%d servers=%d myid=%d\n",
+               cfg.client_port, cfg.data_dir, cfg.data_log_dir, cfg.tick_time_ms, cfg.server_count,
+               cfg.my_id);
+        return 0;
+    }
+    if (cfg.server_count > 0) {
+        fprintf(stderr, "znoded: ensemble mode (server.N lines) is not implemented yet; "
+                        "remove the server.N lines to run standalone\n");
+        return 2;
+    }
+    static struct server srv;
+    uv_loop_t *loop = uv_default_loop();
+    if (server_start(&srv, loop, &cfg) != 0) {
+        fprintf(stderr, "znoded: could not start; see the log above\n");
+        return 1;
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    ZN_INFO("stopped");
+    return 0;
+}

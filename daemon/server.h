@@ -1,0 +1,190 @@
+/*
+ * The znoded server: what the client listener, the connections, the
+ * sessions, the request pipeline and the four-letter words share.
+ *
+ * One libuv loop thread owns everything here; only the store's writer thread
+ * runs elsewhere, and it talks back through on_durable on this loop.
+ *
+ * Request flow (standalone; the ensemble replaces "store" by the replicated
+ * log):
+ *   conn reads a frame -> request decoded -> appended to its conn's FIFO
+ *   read:  executed when it reaches the head of the FIFO (so it sees the
+ *          client's own earlier writes) and answered at once;
+ *   write: prep (validated against the tree as it will be) -> txn with the
+ *          next zxid -> staged -> appended to the store in batches (one batch
+ *          in flight: group commit) -> on_durable -> applied to the tree in
+ *          zxid order (watches fire, their notifications queued before any
+ *          reply) -> answered when it reaches the head of its conn's FIFO.
+ * Invariants:
+ *   1. Nothing is applied to the tree before the store reported it durable.
+ *   2. Txns are applied in zxid order, each exactly once.
+ *   3. Each conn's replies leave in the order of its requests (FIFO).
+ *   4. A watch notification is queued on a conn before any reply carrying
+ *      the state that triggered it.
+ */
+#ifndef ZNODED_SERVER_H
+#define ZNODED_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "jute.h"
+#include "watch.h"
+
+struct tree;
+struct prep;
+struct store;
+struct request;
+struct session;
+
+#define SERVER_READ_CHUNK_BYTES (64 * 1024)
+/* A client that does not read its replies: past the soft limit we stop reading
+ * its requests; past the hard limit it is disconnected. */
+#define CONN_OUTPUT_SOFT_LIMIT_BYTES (4u * 1024 * 1024)
+#define CONN_OUTPUT_HARD_LIMIT_BYTES (64u * 1024 * 1024)
+/* Requests of one connection not yet answered before we stop reading from it. */
+#define CONN_MAX_QUEUED_REQUESTS 1000
+/* The most auth ids one connection may add. */
+#define CONN_MAX_AUTH_IDS 16
+#define SERVER_MAX_CONNECTIONS 60000
+
+enum conn_state {
+    CONN_HANDSHAKE,  /* waiting for the ConnectRequest */
+    CONN_OPENING,    /* createSession txn on its way */
+    CONN_READY,
+    CONN_CLOSING,    /* uv_close issued; freed in the close callback */
+};
+
+struct conn_auth {
+    char *scheme;
+    char *id;
+};
+
+struct conn_stats {
+    uint64_t packets_received;
+    uint64_t packets_sent;
+    uint64_t established_ms;
+    int32_t last_cxid;
+    int64_t last_zxid;
+    int32_t last_op;
+    uint64_t last_response_ms;
+    uint64_t last_latency_ms;
+    uint64_t latency_min_ms;
+    uint64_t latency_max_ms;
+    uint64_t latency_total_ms;
+    uint64_t latency_count;
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    struct server *server;
+    struct conn *prev, *next;       /* server.conns */
+    struct conn *next_dirty;        /* server.dirty, when output waits */
+    bool dirty;
+    bool reading_paused;
+    bool close_after_flush;
+    enum conn_state state;
+    char peer[64];                  /* "127.0.0.1:5555" */
+    char peer_ip[48];
+    uint8_t *rbuf;
+    size_t rlen, rcap;
+    struct jute_writer out;         /* replies and events not yet handed to libuv */
+    size_t writes_in_flight_bytes;
+    struct session *session;
+    int32_t timeout_ms;             /* negotiated */
+    struct watch_owner watches;
+    struct request *queue_head, *queue_tail; /* FIFO of unanswered requests */
+    uint32_t queued;
+    struct conn_auth auth[CONN_MAX_AUTH_IDS];
+    int auth_count;
+    struct conn_stats stats;
+};
+
+struct server_stats {
+    uint64_t packets_received;
+    uint64_t packets_sent;
+    uint64_t latency_min_ms;
+    uint64_t latency_max_ms;
+    uint64_t latency_total_ms;
+    uint64_t latency_count;
+    uint64_t connections_refused;
+    uint64_t malformed_packets;
+    uint64_t started_ms;
+};
+
+struct server {
+    uv_loop_t *loop;
+    struct config cfg;
+    uv_tcp_t listener;
+    uv_timer_t session_timer;
+    uv_signal_t sigterm, sigint;
+    struct tree *tree;
+    struct prep *prep;
+    struct store *store;
+    struct watch_manager *watches;
+    struct conn *conns;
+    size_t conn_count;
+    struct conn *dirty;
+    struct session **sessions;      /* hash table by id */
+    size_t session_buckets;
+    size_t session_count;
+    /* the write pipeline */
+    struct request *pending_head, *pending_tail; /* prepared, in zxid order */
+    struct request *staged;         /* first pending request not yet given to the store */
+    int64_t next_zxid;
+    int64_t in_flight_last_zxid;    /* highest zxid handed to the store, 0 if none in flight */
+    int64_t ignore_durable_up_to;   /* after a failed batch: callbacks for these are stale */
+    uint64_t outstanding;           /* requests in all FIFOs */
+    int64_t txns_since_snapshot;
+    int64_t next_session_counter;
+    bool stopping;
+    struct server_stats stats;
+};
+
+/* Starts listening and serving; returns 0 or a negative code with a logged reason. */
+int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg);
+/* Stops accepting, closes every connection and the store; the loop then ends. */
+void server_stop(struct server *srv);
+int server_install_signals(struct server *srv);
+
+/* conn.c */
+void conn_send_frame(struct conn *c, const struct jute_writer *body); /* copies */
+void conn_close(struct conn *c, const char *why);
+void conn_mark_dirty(struct conn *c);
+void server_flush(struct server *srv);
+int server_listen(struct server *srv);
+
+/* request.c */
+void request_handle_packet(struct conn *c, const uint8_t *data, size_t len);
+void request_handle_connect(struct conn *c, const uint8_t *data, size_t len);
+void request_conn_closed(struct conn *c);
+int pipeline_recover(struct server *srv);
+void pipeline_expire_session(struct server *srv, struct session *s);
+void server_watch_notify(void *ctx, struct watch_owner *owner, int32_t event_type,
+                         const char *path);
+
+/* session.c */
+struct session {
+    struct session *next_in_bucket;
+    int64_t id;
+    int32_t timeout_ms;
+    uint64_t expires_at_ms;
+    struct conn *conn;              /* NULL while disconnected */
+    bool closing;                   /* closeSession txn on its way */
+};
+
+struct session *session_find(struct server *srv, int64_t id);
+struct session *session_add(struct server *srv, int64_t id, int32_t timeout_ms);
+void session_remove(struct server *srv, int64_t id);
+void session_touch(struct server *srv, struct session *s);
+int64_t session_new_id(struct server *srv);
+void session_password(int64_t id, uint8_t out[ZN_PASSWD_BYTES]);
+int session_start_timer(struct server *srv);
+uint64_t server_now_ms(void);
+
+/* fourlw.c */
+void fourlw_handle(struct conn *c, const char word[4]);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * Sessions at run time: the table of live sessions with their expiry
+ * deadlines and connections, session ids and passwords, and the expiry
+ * timer.
+ *
+ * Which sessions exist is replicated state (created and closed by txns and
+ * kept in the tree's session table, so it survives restarts); this file holds
+ * only what is local: when each one was last heard from.  After a restart
+ * every session gets a full timeout to reconnect, as in ZooKeeper.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "assert.h"
+#include "log.h"
+#include "server.h"
+
+#define SESSION_INITIAL_BUCKETS 1024
+/* Expiry is checked this often at least (and every tickTime/2 if smaller). */
+#define SESSION_CHECK_INTERVAL_MAX_MS 500
+
+uint64_t server_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static size_t bucket_of(const struct server *srv, int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 32) & (srv->session_buckets - 1);
+}
+
+struct session *session_find(struct server *srv, int64_t id)
+{
+    if (!srv->sessions)
+        return NULL;
+    for (struct session *s = srv->sessions[bucket_of(srv, id)]; s; s = s->next_in_bucket)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+static void rehash(struct server *srv, size_t buckets)
+{
+    struct session **table = calloc(buckets, sizeof *table);
+    if (!table)
+        return; /* longer chains, still correct */
+    size_t old = srv->session_buckets;
+    struct session **old_table = srv->sessions;
+    srv->sessions = table;
+    srv->session_buckets = buckets;
+    for (size_t i = 0; i < old; i++)
+        for (struct session *s = old_table[i], *next; s; s = next) {
+            next = s->next_in_bucket;
+            size_t b = bucket_of(srv, s->id);
+            s->next_in_bucket = table[b];
+            table[b] = s;
+        }
+    free(old_table);
+}
+
+struct session *session_add(struct server *srv, int64_t id, int32_t timeout_ms)
+{
+    if (!srv->sessions)
+        rehash(srv, SESSION_INITIAL_BUCKETS);
+    if (!srv->sessions)
+        return NULL;
+    struct session *s = session_find(srv, id);
+    if (s)
+        return s;
+    s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->id = id;
+    s->timeout_ms = timeout_ms;
+    s->expires_at_ms = server_now_ms() + (uint64_t)timeout_ms;
+    size_t b = bucket_of(srv, id);
+    s->next_in_bucket = srv->sessions[b];
+    srv->sessions[b] = s;
+    srv->session_count++;
+    if (srv->session_count > srv->session_buckets)
+        rehash(srv, srv->session_buckets * 2);
+    return s;
+}
+
+void session_remove(struct server *srv, int64_t id)
+{
+    if (!srv->sessions)
+        return;
+    for (struct session **link = &srv->sessions[bucket_of(srv, id)]; *link;
+         link = &(*link)->next_in_bucket) {
+        struct session *s = *link;
+        if (s->id != id)
+            continue;
+        *link = s->next_in_bucket;
+        if (s->conn) {
+            struct conn *c = s->conn;
+            c->session = NULL;
+            s->conn = NULL;
+            conn_close(c, "session closed or expired");
+        }
+        srv->session_count--;
+        free(s);
+        return;
+    }
+}
+
+void session_touch(struct server *srv, struct session *s)
+{
+    (void)srv;
+    s->expires_at_ms = server_now_ms() + (uint64_t)s->timeout_ms;
+}
+
+/*
+ * As ZooKeeper's SessionTrackerImpl.initializeNextSession: the server id in
+ * the top byte, then the current time in ms shifted so that ids of successive
+ * restarts do not collide, plus a counter.
+ */
+int64_t session_new_id(struct server *srv)
+{
+    if (srv->next_session_counter == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        uint64_t base = (ms << 24) >> 8;
+        base |= (uint64_t)(srv->cfg.my_id & 0xff) << 56;
+        srv->next_session_counter = (int64_t)base;
+    }
+    int64_t id = srv->next_session_counter++;
+    while (id == 0 || session_find(srv, id))
+        id = srv->next_session_counter++;
+    return id;
+}
+
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/*
+ * The session password is a function of the id and a constant every member
+ * shares (as ZooKeeper's Random(sessionId ^ superSecret)), so any member of
+ * an ensemble can check a reconnecting client without extra state.
+ */
+void session_password(int64_t id, uint8_t out[ZN_PASSWD_BYTES])
+{
+    uint64_t state = (uint64_t)id ^ 0xB3415C00ull;
+    for (int i = 0; i < ZN_PASSWD_BYTES; i += 8) {
+        uint64_t v = splitmix64(&state);
+        memcpy(out + i, &v, 8);
+    }
+}
+
+static void on_session_timer(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    uint64_t now = server_now_ms();
+    for (size_t b = 0; b < srv->session_buckets; b++)
+        for (struct session *s = srv->sessions[b], *next; s; s = next) {
+            next = s->next_in_bucket;
+            if (!s->closing && now >= s->expires_at_ms) {
+                ZN_INFO("session expired sid=0x%" PRIx64 " timeout_ms=%d", (uint64_t)s->id,
+                        s->timeout_ms);
+                pipeline_expire_session(srv, s);
+            }
+        }
+    server_flush(srv);
+}
+
+int session_start_timer(struct server *srv)
+{
+    uint64_t interval = (uint64_t)srv->cfg.tick_time_ms / 2;
+    if (interval > SESSION_CHECK_INTERVAL_MAX_MS)
+        interval = SESSION_CHECK_INTERVAL_MAX_MS;
+    if (interval < 10)
+        interval = 10;
+    uv_timer_init(srv->loop, &srv->session_timer);
+    srv->session_timer.data = srv;
+    return uv_timer_start(&srv->session_timer, on_session_timer, interval, interval);
+}

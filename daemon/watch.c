@@ -1,0 +1,303 @@
+/*
+ * Watch manager implementation.  Each (kind, path) with watchers is an entry
+ * in a chained hash table; an entry holds an array of slots {owner, index of
+ * the back-link in the owner}, and an owner holds an array of registrations
+ * {entry, index of the slot in the entry}.  Removal from either side is a
+ * swap-remove that fixes the moved element's back-link, so firing a watch
+ * or closing a connection never scans other clients' watches.
+ */
+#include "watch.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "znode/errors.h"
+#include "znode/proto.h"
+
+struct watch_slot {
+    struct watch_owner *owner;
+    uint32_t reg_index;
+};
+
+struct watch_entry {
+    struct watch_entry *next_in_bucket;
+    uint64_t hash;
+    enum watch_kind kind;
+    struct watch_slot *slots;
+    uint32_t count;
+    uint32_t cap;
+    char path[];
+};
+
+struct watch_registration {
+    struct watch_entry *entry;
+    uint32_t slot_index;
+};
+
+struct watch_manager {
+    struct watch_entry **buckets;
+    size_t bucket_count; /* power of two */
+    size_t entry_count;
+    size_t registration_count;
+    uint64_t event_mark; /* increases per trigger; see watch_owner.last_event_mark */
+    watch_notify_fn notify;
+    void *ctx;
+};
+
+#define WATCH_INITIAL_BUCKETS 64
+
+static uint64_t hash_path(enum watch_kind kind, const char *path)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+struct watch_manager *watch_manager_new(watch_notify_fn notify, void *ctx)
+{
+    struct watch_manager *wm = calloc(1, sizeof *wm);
+    if (!wm)
+        return NULL;
+    wm->buckets = calloc(WATCH_INITIAL_BUCKETS, sizeof *wm->buckets);
+    if (!wm->buckets) {
+        free(wm);
+        return NULL;
+    }
+    wm->bucket_count = WATCH_INITIAL_BUCKETS;
+    wm->notify = notify;
+    wm->ctx = ctx;
+    return wm;
+}
+
+void watch_manager_free(struct watch_manager *wm)
+{
+    if (!wm)
+        return;
+    for (size_t i = 0; i < wm->bucket_count; i++) {
+        struct watch_entry *e = wm->buckets[i];
+        while (e) {
+            struct watch_entry *next = e->next_in_bucket;
+            free(e->slots);
+            free(e);
+            e = next;
+        }
+    }
+    free(wm->buckets);
+    free(wm);
+}
+
+void watch_owner_init(struct watch_owner *owner) { memset(owner, 0, sizeof *owner); }
+
+static struct watch_entry **find_link(struct watch_manager *wm, enum watch_kind kind,
+                                      const char *path, uint64_t hash)
+{
+    struct watch_entry **link = &wm->buckets[hash & (wm->bucket_count - 1)];
+    while (*link && !((*link)->hash == hash && (*link)->kind == kind &&
+                      strcmp((*link)->path, path) == 0))
+        link = &(*link)->next_in_bucket;
+    return link;
+}
+
+static void grow_buckets(struct watch_manager *wm)
+{
+    size_t n = wm->bucket_count * 2;
+    struct watch_entry **b = calloc(n, sizeof *b);
+    if (!b)
+        return; /* keep the old table: slower, still correct */
+    for (size_t i = 0; i < wm->bucket_count; i++) {
+        struct watch_entry *e = wm->buckets[i];
+        while (e) {
+            struct watch_entry *next = e->next_in_bucket;
+            e->next_in_bucket = b[e->hash & (n - 1)];
+            b[e->hash & (n - 1)] = e;
+            e = next;
+        }
+    }
+    free(wm->buckets);
+    wm->buckets = b;
+    wm->bucket_count = n;
+}
+
+static int grow(void **array, uint32_t *cap, size_t elem_size)
+{
+    uint32_t n = *cap ? *cap * 2 : 4;
+    void *p = realloc(*array, (size_t)n * elem_size);
+    if (!p)
+        return ZN_NOMEMORY;
+    *array = p;
+    *cap = n;
+    return 0;
+}
+
+static void unlink_entry(struct watch_manager *wm, struct watch_entry *e)
+{
+    struct watch_entry **link = find_link(wm, e->kind, e->path, e->hash);
+    ZN_ASSERT(*link == e);
+    *link = e->next_in_bucket;
+    wm->entry_count--;
+    free(e->slots);
+    free(e);
+}
+
+/* Removes slot i of e (swap-remove, fixing the moved slot's back-link). */
+static void entry_remove_slot(struct watch_entry *e, uint32_t i)
+{
+    ZN_ASSERT(i < e->count);
+    e->count--;
+    if (i != e->count) {
+        e->slots[i] = e->slots[e->count];
+        e->slots[i].owner->regs[e->slots[i].reg_index].slot_index = i;
+    }
+}
+
+/* Removes registration i of owner (swap-remove, fixing the moved one's back-link). */
+static void owner_remove_reg(struct watch_owner *owner, uint32_t i)
+{
+    ZN_ASSERT(i < owner->count);
+    owner->count--;
+    if (i != owner->count) {
+        owner->regs[i] = owner->regs[owner->count];
+        struct watch_registration *moved = &owner->regs[i];
+        moved->entry->slots[moved->slot_index].reg_index = i;
+    }
+}
+
+int watch_add(struct watch_manager *wm, enum watch_kind kind, const char *path,
+              struct watch_owner *owner)
+{
+    ZN_ASSERT(kind < WATCH_KINDS);
+    uint64_t hash = hash_path(kind, path);
+    struct watch_entry **link = find_link(wm, kind, path, hash);
+    struct watch_entry *e = *link;
+    if (e) {
+        for (uint32_t i = 0; i < e->count; i++)
+            if (e->slots[i].owner == owner)
+                return 0;
+    } else {
+        size_t len = strlen(path);
+        e = calloc(1, sizeof *e + len + 1);
+        if (!e)
+            return ZN_NOMEMORY;
+        memcpy(e->path, path, len + 1);
+        e->hash = hash;
+        e->kind = kind;
+        *link = e;
+        wm->entry_count++;
+    }
+    if (e->count == e->cap && grow((void **)&e->slots, &e->cap, sizeof *e->slots) != 0)
+        goto nomem;
+    if (owner->count == owner->cap &&
+        grow((void **)&owner->regs, &owner->cap, sizeof *owner->regs) != 0)
+        goto nomem;
+    e->slots[e->count] = (struct watch_slot){owner, owner->count};
+    owner->regs[owner->count] = (struct watch_registration){e, e->count};
+    e->count++;
+    owner->count++;
+    wm->registration_count++;
+    if (wm->entry_count > wm->bucket_count)
+        grow_buckets(wm);
+    return 0;
+nomem:
+    if (e->count == 0)
+        unlink_entry(wm, e);
+    return ZN_NOMEMORY;
+}
+
+static size_t fire(struct watch_manager *wm, enum watch_kind kind, int32_t event_type,
+                   const char *path)
+{
+    uint64_t hash = hash_path(kind, path);
+    struct watch_entry **link = find_link(wm, kind, path, hash);
+    struct watch_entry *e = *link;
+    if (!e)
+        return 0;
+    /* Detach the entry first: a notify callback may register new watches on
+     * the same path (clients re-arm), and those belong to the next event. */
+    *link = e->next_in_bucket;
+    wm->entry_count--;
+    size_t fired = e->count;
+    for (uint32_t i = 0; i < e->count; i++) {
+        struct watch_slot *s = &e->slots[i];
+        owner_remove_reg(s->owner, s->reg_index);
+    }
+    wm->registration_count -= e->count;
+    for (uint32_t i = 0; i < e->count; i++) {
+        struct watch_owner *owner = e->slots[i].owner;
+        if (owner->last_event_mark == wm->event_mark) {
+            fired--; /* already told of this event through the other table */
+            continue;
+        }
+        owner->last_event_mark = wm->event_mark;
+        wm->notify(wm->ctx, owner, event_type, e->path);
+    }
+    free(e->slots);
+    free(e);
+    return fired;
+}
+
+size_t watch_trigger(struct watch_manager *wm, int32_t event_type, const char *path)
+{
+    wm->event_mark++;
+    switch (event_type) {
+    case ZN_EVENT_CREATED:
+    case ZN_EVENT_CHANGED:
+        return fire(wm, WATCH_DATA, event_type, path);
+    case ZN_EVENT_DELETED: {
+        /* A client watching in both tables is told once, as ZooKeeper
+         * suppresses the child watcher already notified; the client library
+         * delivers the one event to all its watchers of the path. */
+        size_t n = fire(wm, WATCH_DATA, event_type, path);
+        return n + fire(wm, WATCH_CHILD, event_type, path);
+    }
+    case ZN_EVENT_CHILD:
+        return fire(wm, WATCH_CHILD, event_type, path);
+    default:
+        return 0;
+    }
+}
+
+void watch_remove_owner(struct watch_manager *wm, struct watch_owner *owner)
+{
+    while (owner->count > 0) {
+        struct watch_registration r = owner->regs[owner->count - 1];
+        owner->count--;
+        entry_remove_slot(r.entry, r.slot_index);
+        wm->registration_count--;
+        if (r.entry->count == 0)
+            unlink_entry(wm, r.entry);
+    }
+    free(owner->regs);
+    owner->regs = NULL;
+    owner->cap = 0;
+}
+
+size_t watch_count(const struct watch_manager *wm) { return wm->registration_count; }
+size_t watch_path_count(const struct watch_manager *wm) { return wm->entry_count; }
+
+void watch_owner_foreach(const struct watch_owner *owner,
+                         void (*fn)(void *ctx, enum watch_kind kind, const char *path), void *ctx)
+{
+    for (uint32_t i = 0; i < owner->count; i++)
+        fn(ctx, owner->regs[i].entry->kind, owner->regs[i].entry->path);
+}
+
+void watch_foreach_path(const struct watch_manager *wm,
+                        void (*fn)(void *ctx, enum watch_kind kind, const char *path,
+                                   struct watch_owner *const *owners, size_t count),
+                        void *ctx)
+{
+    enum { BATCH = 64 };
+    for (size_t b = 0; b < wm->bucket_count; b++)
+        for (struct watch_entry *e = wm->buckets[b]; e; e = e->next_in_bucket) {
+            struct watch_owner *owners[BATCH];
+            for (uint32_t i = 0; i < e->count; i += BATCH) {
+                size_t n = e->count - i < BATCH ? e->count - i : BATCH;
+                for (size_t j = 0; j < n; j++)
+                    owners[j] = e->slots[i + j].owner;
+                fn(ctx, e->kind, e->path, owners, n);
+            }
+        }
+}
