@@ -1,0 +1,871 @@
+/*
+ * Unit tests of daemon/prep.c: every error ZooKeeper's PrepRequestProcessor
+ * returns for a write, in its order; sequential names; ephemerals and
+ * sessions; the overlay of pending changes; multi success and failure; and
+ * that the txns prep makes apply identically on every member.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "prep.h"
+
+static struct zn_acl world_all = {ZN_PERM_ALL, {"world", "anyone"}};
+static const struct zn_acl_vec open_acl = {1, &world_all};
+
+#define SID 0x1000000000000001LL
+#define OTHER_SID 0x1000000000000002LL
+
+struct harness {
+    struct tree *tree;
+    struct prep *prep;
+    struct zn_arena arena;
+    int64_t zxid;
+    int64_t now_ms;
+};
+
+static int setup(void **state)
+{
+    struct harness *h = calloc(1, sizeof(*h));
+    h->tree = tree_new();
+    h->prep = prep_new(h->tree);
+    zn_arena_init(&h->arena);
+    h->zxid = 0x100000000LL;
+    h->now_ms = 1700000000000LL;
+    *state = h;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct harness *h = *state;
+    prep_free(h->prep);
+    tree_free(h->tree);
+    zn_arena_free(&h->arena);
+    free(h);
+    return 0;
+}
+
+static void apply(struct harness *h, const struct txn *t, struct zn_response *res)
+{
+    int rc = tree_apply(h->tree, t, NULL, NULL, &h->arena, res);
+    if (rc != 0)
+        fail_msg("apply of zxid 0x%llx failed: %d", (long long)t->hdr.zxid, rc);
+    prep_applied(h->prep, t->hdr.zxid);
+    assert_int_equal(tree_check(h->tree), 0);
+}
+
+/* Prepares without applying. */
+static int prepare(struct harness *h, int64_t sid, const struct zn_request *req, struct txn *out,
+                   struct zn_response *err)
+{
+    h->now_ms += 10;
+    return prep_request(h->prep, sid, 1, req, ++h->zxid, h->now_ms, &h->arena, out, err);
+}
+
+/* Prepares and, on success, applies; returns prep's result.  *res gets the
+ * reply either way. */
+static int write_op(struct harness *h, int64_t sid, const struct zn_request *req, struct zn_response *res)
+{
+    struct txn t;
+    struct zn_response local;
+    if (res == NULL)
+        res = &local;
+    int rc = prepare(h, sid, req, &t, res);
+    if (rc == 0)
+        apply(h, &t, res);
+    return rc;
+}
+
+static struct zn_request create_req(const char *path, const char *data, int32_t flags)
+{
+    struct zn_request r;
+    memset(&r, 0, sizeof(r));
+    r.type = ZN_OP_CREATE2;
+    r.path = (char *)path;
+    r.data = data ? (struct jute_buf){(const uint8_t *)data, (int32_t)strlen(data)} : (struct jute_buf){NULL, -1};
+    r.acl = open_acl;
+    r.flags = flags;
+    return r;
+}
+
+static struct zn_request path_req(int32_t type, const char *path, int32_t version)
+{
+    struct zn_request r;
+    memset(&r, 0, sizeof(r));
+    r.type = type;
+    r.path = (char *)path;
+    r.version = version;
+    r.data = (struct jute_buf){NULL, -1};
+    r.acl = open_acl;
+    return r;
+}
+
+static void must_create(struct harness *h, int64_t sid, const char *path, int32_t flags)
+{
+    struct zn_request r = create_req(path, "d", flags);
+    int rc = write_op(h, sid, &r, NULL);
+    if (rc != 0)
+        fail_msg("create %s failed: %d", path, rc);
+}
+
+static void open_session(struct harness *h, int64_t sid)
+{
+    struct txn t;
+    assert_int_equal(prep_create_session(h->prep, sid, 30000, ++h->zxid, h->now_ms, &h->arena, &t), 0);
+    apply(h, &t, NULL);
+}
+
+static struct zn_stat stat_of(struct harness *h, const char *path)
+{
+    const struct tree_node *n = tree_get(h->tree, path);
+    if (n == NULL)
+        fail_msg("no node %s", path);
+    struct zn_stat s;
+    tree_node_stat(n, &s);
+    return s;
+}
+
+/* ---- create ---- */
+
+static void create_fails_with_badarguments_for_invalid_paths(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    const char *bad[] = {"a", "", "/a/", "/a/.", "/a/..", "/a/b\x01"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct zn_request r = create_req(bad[i], NULL, ZN_CREATE_PERSISTENT);
+        struct zn_response res;
+        struct txn t;
+        assert_int_equal(prepare(h, SID, &r, &t, &res), ZN_BADARGUMENTS);
+        assert_int_equal(res.err, ZN_BADARGUMENTS);
+        assert_int_equal(t.hdr.type, ZN_OP_ERROR);
+        assert_int_equal(t.op.err, ZN_BADARGUMENTS);
+    }
+    struct zn_request r = create_req(NULL, NULL, ZN_CREATE_PERSISTENT);
+    struct txn t;
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+    /* ZooKeeper looks the parent up before validating the full path. */
+    r = create_req("/missing/.", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_NONODE);
+    assert_int_equal(prep_pending_count(h->prep), 0);
+}
+
+static void create_fails_with_badarguments_for_unknown_flags(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/a", NULL, 7);
+    struct txn t;
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+    r.flags = -1;
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+}
+
+static void create_fails_with_nonode_when_the_parent_is_missing(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/no/child", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+}
+
+static void create_fails_with_nodeexists_when_path_exists(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_response res;
+    assert_int_equal(write_op(h, SID, &r, &res), ZN_NODEEXISTS);
+    assert_int_equal(res.err, ZN_NODEEXISTS);
+    r = create_req("/", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NODEEXISTS);
+    r = create_req("/zookeeper", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NODEEXISTS);
+}
+
+static void create_fails_with_nochildrenforephemerals_under_an_ephemeral(void **state)
+{
+    struct harness *h = *state;
+    open_session(h, SID);
+    must_create(h, SID, "/e", ZN_CREATE_EPHEMERAL);
+    struct zn_request r = create_req("/e/child", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NOCHILDRENFOREPHEMERALS);
+    /* ZooKeeper checks existence first */
+    must_create(h, SID, "/p", ZN_CREATE_PERSISTENT);
+    r = create_req("/e", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NODEEXISTS);
+}
+
+static void create_fails_with_invalidacl_for_empty_null_or_unknown_acls(void **state)
+{
+    struct harness *h = *state;
+    struct zn_acl bad[] = {
+        {ZN_PERM_ALL, {"world", "bob"}},      {ZN_PERM_ALL, {"nosuch", "x"}},
+        {ZN_PERM_ALL, {"digest", "nocolon"}}, {ZN_PERM_ALL, {"digest", "user:"}},
+        {ZN_PERM_ALL, {"digest", "a:b:c"}},   {ZN_PERM_ALL, {"ip", "300.1.1.1"}},
+        {ZN_PERM_ALL, {"ip", "10.0.0.0/33"}}, {ZN_PERM_ALL, {"auth", ""}},
+        {ZN_PERM_ALL, {NULL, "x"}},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct zn_request r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+        r.acl = (struct zn_acl_vec){1, &bad[i]};
+        if (write_op(h, SID, &r, NULL) != ZN_INVALIDACL)
+            fail_msg("acl #%zu accepted", i);
+    }
+    struct zn_request r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    r.acl = (struct zn_acl_vec){0, NULL};
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
+    r.acl = (struct zn_acl_vec){-1, NULL};
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
+    /* ZooKeeper checks the ACL before the parent */
+    r = create_req("/missing/a", NULL, ZN_CREATE_PERSISTENT);
+    r.acl = (struct zn_acl_vec){0, NULL};
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
+
+    struct zn_acl good[] = {{ZN_PERM_READ, {"digest", "user:hash="}}, {ZN_PERM_ALL, {"ip", "10.0.0.0/8"}},
+                            {ZN_PERM_ALL, {"ip", "::1"}}, {ZN_PERM_READ, {"digest", "user:hash="}}};
+    r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    r.acl = (struct zn_acl_vec){4, good};
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    /* duplicates are dropped, as ZooKeeper's removeDuplicates */
+    assert_int_equal(tree_node_acl(tree_get(h->tree, "/a")).count, 3);
+}
+
+static const struct zn_id session_ids[] = {{"digest", "alice:xyz="}, {"ip", "127.0.0.1"}};
+
+static void two_ids(void *ctx, int64_t sid, const struct zn_id **ids, int32_t *count)
+{
+    *ids = session_ids;
+    *count = 2;
+}
+
+static void auth_acl_expands_to_the_sessions_ids(void **state)
+{
+    struct harness *h = *state;
+    struct prep_options o = {.auth_ids = two_ids};
+    prep_set_options(h->prep, &o);
+    struct zn_acl auth = {ZN_PERM_READ | ZN_PERM_WRITE, {"auth", ""}};
+    struct zn_request r = create_req("/mine", NULL, ZN_CREATE_PERSISTENT);
+    r.acl = (struct zn_acl_vec){1, &auth};
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    struct zn_acl_vec acl = tree_node_acl(tree_get(h->tree, "/mine"));
+    assert_int_equal(acl.count, 2);
+    assert_string_equal(acl.items[0].id.scheme, "digest");
+    assert_string_equal(acl.items[0].id.id, "alice:xyz=");
+    assert_int_equal(acl.items[0].perms, ZN_PERM_READ | ZN_PERM_WRITE);
+    assert_string_equal(acl.items[1].id.scheme, "ip");
+}
+
+struct acl_calls {
+    int calls;
+    int32_t last_perm;
+    char last_path[64];
+};
+
+static int deny_create(void *ctx, int64_t sid, const struct zn_acl_vec *acl, int32_t perm, const char *path)
+{
+    struct acl_calls *c = ctx;
+    c->calls++;
+    c->last_perm = perm;
+    snprintf(c->last_path, sizeof(c->last_path), "%s", path);
+    assert_non_null(acl);
+    return perm == ZN_PERM_CREATE ? ZN_NOAUTH : 0;
+}
+
+static void acl_hook_is_asked_for_each_permission_zookeeper_checks(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct acl_calls calls = {0};
+    struct prep_options o = {.check_acl = deny_create, .ctx = &calls};
+    prep_set_options(h->prep, &o);
+    struct zn_request r = create_req("/a/b", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NOAUTH);
+    assert_int_equal(calls.last_perm, ZN_PERM_CREATE);
+    r = path_req(ZN_OP_SETDATA, "/a", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(calls.last_perm, ZN_PERM_WRITE);
+    r = path_req(ZN_OP_SETACL, "/a", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(calls.last_perm, ZN_PERM_ADMIN);
+    r = path_req(ZN_OP_DELETE, "/a", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(calls.last_perm, ZN_PERM_DELETE);
+    assert_string_equal(calls.last_path, "/a");
+    assert_int_equal(calls.calls, 4);
+}
+
+static void createttl_fails_with_unimplemented_unless_ttl_is_enabled(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/t", NULL, ZN_CREATE_PERSISTENT_WITH_TTL);
+    r.type = ZN_OP_CREATETTL;
+    r.ttl = 1000;
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_UNIMPLEMENTED);
+    struct prep_options o = {.ttl_enabled = true};
+    prep_set_options(h->prep, &o);
+    r.ttl = 0;
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    r.ttl = TREE_TTL_MAX_MS + 1;
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    r.flags = ZN_CREATE_PERSISTENT; /* a TTL with a mode that has none */
+    r.ttl = 1000;
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    r.flags = ZN_CREATE_PERSISTENT_WITH_TTL;
+    struct zn_response res;
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(tree_node_ttl_ms(tree_get(h->tree, "/t")), 1000);
+    assert_int_equal(res.type, ZN_OP_CREATETTL);
+    assert_int_equal(res.stat.ephemeral_owner, 0);
+}
+
+static void create_container_makes_a_container(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/c", NULL, ZN_CREATE_CONTAINER);
+    r.type = ZN_OP_CREATECONTAINER;
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_true(tree_node_is_container(tree_get(h->tree, "/c")));
+    /* a container may have children */
+    must_create(h, SID, "/c/x", ZN_CREATE_PERSISTENT);
+}
+
+static void create_stat_follows_zookeepers_rules(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/s", "12345", ZN_CREATE_PERSISTENT);
+    struct zn_response res;
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    int64_t zxid = h->zxid;
+    assert_int_equal(res.type, ZN_OP_CREATE2);
+    assert_string_equal(res.path, "/s");
+    assert_int_equal(res.stat.czxid, zxid);
+    assert_int_equal(res.stat.mzxid, zxid);
+    assert_int_equal(res.stat.pzxid, zxid);
+    assert_int_equal(res.stat.ctime, h->now_ms);
+    assert_int_equal(res.stat.mtime, h->now_ms);
+    assert_int_equal(res.stat.version, 0);
+    assert_int_equal(res.stat.cversion, 0);
+    assert_int_equal(res.stat.aversion, 0);
+    assert_int_equal(res.stat.data_length, 5);
+    assert_int_equal(res.stat.num_children, 0);
+    struct zn_stat root = stat_of(h, "/");
+    assert_int_equal(root.pzxid, zxid);
+    assert_int_equal(root.num_children, 2);
+    assert_int_equal(root.cversion, 0);
+}
+
+static void create_with_kind_stores_the_kind(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/dir", NULL, ZN_CREATE_PERSISTENT);
+    struct txn t;
+    assert_int_equal(prep_request_kind(h->prep, SID, 1, &r, ZN_NODE_KIND_DIRECTORY, ++h->zxid, h->now_ms, &h->arena,
+                                       &t, NULL),
+                     0);
+    apply(h, &t, NULL);
+    assert_int_equal(tree_node_kind(tree_get(h->tree, "/dir")), ZN_NODE_KIND_DIRECTORY);
+    must_create(h, SID, "/plain", ZN_CREATE_PERSISTENT);
+    assert_int_equal(tree_node_kind(tree_get(h->tree, "/plain")), ZN_NODE_KIND_UNKNOWN);
+}
+
+/* ---- sequential ---- */
+
+static void sequential_names_use_the_parents_cversion_in_ten_digits(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/q", ZN_CREATE_PERSISTENT);
+    struct zn_response res;
+    struct zn_request r = create_req("/q/lock-", NULL, ZN_CREATE_SEQUENTIAL);
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_string_equal(res.path, "/q/lock-0000000000");
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_string_equal(res.path, "/q/lock-0000000001");
+    /* a delete does not make a number reusable */
+    struct zn_request d = path_req(ZN_OP_DELETE, "/q/lock-0000000001", -1);
+    assert_int_equal(write_op(h, SID, &d, NULL), 0);
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_string_equal(res.path, "/q/lock-0000000002");
+    /* other creates count too, and a trailing slash is allowed */
+    must_create(h, SID, "/q/plain", ZN_CREATE_PERSISTENT);
+    r = create_req("/q/", NULL, ZN_CREATE_SEQUENTIAL);
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_string_equal(res.path, "/q/0000000004");
+    assert_int_equal(stat_of(h, "/q").cversion, 5 * 2 - 4);
+}
+
+/* ---- delete, setData, setACL, check ---- */
+
+static void delete_fails_with_zookeepers_errors_in_its_order(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    must_create(h, SID, "/a/b", ZN_CREATE_PERSISTENT);
+    struct zn_request r = path_req(ZN_OP_DELETE, "/zookeeper", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    r = path_req(ZN_OP_DELETE, "/", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    r = path_req(ZN_OP_DELETE, "nopath", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    r = path_req(ZN_OP_DELETE, "/x/y", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    r = path_req(ZN_OP_DELETE, "/a/nope", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    r = path_req(ZN_OP_DELETE, "/a", 5);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION); /* before NOTEMPTY */
+    r = path_req(ZN_OP_DELETE, "/a", 0);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NOTEMPTY);
+    r = path_req(ZN_OP_DELETE, "/a/b", 0);
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    r = path_req(ZN_OP_DELETE, "/a", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_null(tree_get(h->tree, "/a"));
+}
+
+static void set_data_checks_and_increments_the_version(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    int64_t czxid = h->zxid;
+    struct zn_request r = path_req(ZN_OP_SETDATA, "/a", 3);
+    r.data = (struct jute_buf){(const uint8_t *)"v1", 2};
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    r.version = 0;
+    struct zn_response res;
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(res.type, ZN_OP_SETDATA);
+    assert_int_equal(res.stat.version, 1);
+    assert_int_equal(res.stat.mzxid, h->zxid);
+    assert_int_equal(res.stat.czxid, czxid);
+    assert_int_equal(res.stat.mtime, h->now_ms);
+    assert_int_equal(res.stat.data_length, 2);
+    r.version = -1;
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(res.stat.version, 2);
+    r = path_req(ZN_OP_SETDATA, "/missing", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    r = path_req(ZN_OP_SETDATA, "/a/", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    r = path_req(ZN_OP_SETDATA, "/a", -1);
+    r.data.len = PREP_MAX_DATA_BYTES + 1;
+    r.data.data = (const uint8_t *)"";
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+}
+
+static void set_acl_checks_the_aversion_and_validates_the_acl(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request r = path_req(ZN_OP_SETACL, "/a", 1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    r.acl = (struct zn_acl_vec){0, NULL};
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL); /* before NONODE and BADVERSION */
+    r = path_req(ZN_OP_SETACL, "/missing", -1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    r = path_req(ZN_OP_SETACL, "/a", 0);
+    struct zn_response res;
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(res.stat.aversion, 1);
+    assert_int_equal(res.stat.version, 0);
+}
+
+static void check_outside_a_multi_checks_the_version(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request r = path_req(ZN_OP_CHECK, "/a", 1);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    r.version = 0;
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    r = path_req(ZN_OP_CHECK, "/nope", 0);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+}
+
+static void reads_are_not_prepared(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = path_req(ZN_OP_GETDATA, "/", 0);
+    struct txn t;
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_UNIMPLEMENTED);
+}
+
+/* ---- the overlay ---- */
+
+static void second_pending_create_of_the_same_path_fails_with_nodeexists(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/dup", NULL, ZN_CREATE_PERSISTENT);
+    struct txn first, second;
+    assert_int_equal(prepare(h, SID, &r, &first, NULL), 0);
+    assert_int_equal(prepare(h, SID, &r, &second, NULL), ZN_NODEEXISTS);
+    apply(h, &first, NULL);
+    assert_int_equal(prep_pending_count(h->prep), 0);
+    assert_non_null(tree_get(h->tree, "/dup"));
+}
+
+static void create_under_a_pending_parent_succeeds(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request parent = create_req("/p", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request child = create_req("/p/c", NULL, ZN_CREATE_SEQUENTIAL);
+    struct txn t1, t2, t3;
+    assert_int_equal(prepare(h, SID, &parent, &t1, NULL), 0);
+    assert_int_equal(prepare(h, SID, &child, &t2, NULL), 0);
+    assert_int_equal(prepare(h, SID, &child, &t3, NULL), 0);
+    assert_string_equal(t2.op.path, "/p/c0000000000");
+    assert_string_equal(t3.op.path, "/p/c0000000001");
+    /* a delete of the pending parent sees its pending children */
+    struct zn_request del = path_req(ZN_OP_DELETE, "/p", -1);
+    struct txn t4;
+    assert_int_equal(prepare(h, SID, &del, &t4, NULL), ZN_NOTEMPTY);
+    apply(h, &t1, NULL);
+    apply(h, &t2, NULL);
+    apply(h, &t3, NULL);
+    assert_int_equal(stat_of(h, "/p").num_children, 2);
+    assert_int_equal(prep_pending_count(h->prep), 0);
+}
+
+static void pending_delete_and_set_data_are_seen_by_later_requests(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request set = path_req(ZN_OP_SETDATA, "/a", 0);
+    struct txn t1, t2, t3, t4;
+    assert_int_equal(prepare(h, SID, &set, &t1, NULL), 0);
+    assert_int_equal(prepare(h, SID, &set, &t2, NULL), ZN_BADVERSION); /* version is 1 now */
+    set.version = 1;
+    assert_int_equal(prepare(h, SID, &set, &t2, NULL), 0);
+    assert_int_equal(t2.op.version, 2);
+    struct zn_request del = path_req(ZN_OP_DELETE, "/a", 2);
+    assert_int_equal(prepare(h, SID, &del, &t3, NULL), 0);
+    assert_int_equal(prepare(h, SID, &set, &t4, NULL), ZN_NONODE);
+    struct zn_request again = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(prepare(h, SID, &again, &t4, NULL), 0);
+    apply(h, &t1, NULL);
+    apply(h, &t2, NULL);
+    apply(h, &t3, NULL);
+    apply(h, &t4, NULL);
+    assert_int_equal(stat_of(h, "/a").version, 0);
+    assert_int_equal(prep_pending_count(h->prep), 0);
+}
+
+static void reset_forgets_every_pending_change(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request r = create_req("/gone", NULL, ZN_CREATE_PERSISTENT);
+    struct txn t;
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), 0);
+    assert_true(prep_pending_count(h->prep) > 0);
+    prep_reset(h->prep);
+    assert_int_equal(prep_pending_count(h->prep), 0);
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), 0); /* not NODEEXISTS */
+}
+
+/* ---- multi ---- */
+
+static void multi_success_applies_all_ops_with_their_results(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request ops[4] = {create_req("/m", "x", ZN_CREATE_PERSISTENT), path_req(ZN_OP_CHECK, "/m", 0),
+                                path_req(ZN_OP_SETDATA, "/m", 0), path_req(ZN_OP_DELETE, "/a", 0)};
+    ops[0].type = ZN_OP_CREATE;
+    struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 4, .ops = ops};
+    struct zn_response res;
+    assert_int_equal(write_op(h, SID, &multi, &res), 0);
+    assert_int_equal(res.err, 0);
+    assert_int_equal(res.result_count, 4);
+    assert_int_equal(res.results[0].type, ZN_OP_CREATE);
+    assert_string_equal(res.results[0].path, "/m");
+    assert_int_equal(res.results[1].type, ZN_OP_CHECK);
+    assert_int_equal(res.results[2].type, ZN_OP_SETDATA);
+    assert_int_equal(res.results[2].stat.version, 1);
+    assert_int_equal(res.results[3].type, ZN_OP_DELETE);
+    assert_null(tree_get(h->tree, "/a"));
+    /* every op of a multi has the multi's zxid */
+    assert_int_equal(stat_of(h, "/m").czxid, stat_of(h, "/m").mzxid);
+}
+
+static void multi_failure_reports_per_op_results_and_undoes_its_overlay_changes(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/q", ZN_CREATE_PERSISTENT);
+    size_t pending = prep_pending_count(h->prep);
+    struct zn_request ops[4] = {create_req("/q/s-", NULL, ZN_CREATE_SEQUENTIAL), create_req("/x", NULL, 0),
+                                path_req(ZN_OP_CHECK, "/q", 7), path_req(ZN_OP_DELETE, "/q", -1)};
+    struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 4, .ops = ops};
+    struct txn t;
+    struct zn_response res;
+    assert_int_equal(prepare(h, SID, &multi, &t, &res), ZN_BADVERSION);
+    assert_int_equal(res.type, ZN_OP_MULTI);
+    assert_int_equal(res.err, ZN_BADVERSION);
+    assert_int_equal(res.result_count, 4);
+    int32_t want[] = {ZN_OK, ZN_OK, ZN_BADVERSION, ZN_RUNTIMEINCONSISTENCY};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(res.results[i].type, ZN_OP_ERROR);
+        assert_int_equal(res.results[i].err, want[i]);
+    }
+    assert_int_equal(prep_pending_count(h->prep), pending);
+    /* the logged txn is a multi of errors, and applying it changes nothing */
+    assert_int_equal(t.hdr.type, ZN_OP_MULTI);
+    uint64_t digest = tree_digest(h->tree);
+    struct zn_response applied;
+    apply(h, &t, &applied);
+    assert_int_equal(applied.err, ZN_BADVERSION);
+    assert_int_equal(applied.results[3].err, ZN_RUNTIMEINCONSISTENCY);
+    assert_int_equal(tree_digest(h->tree), digest);
+    /* nothing of the failed multi is visible: /x is free, the sequence number
+     * is reused (ZOOKEEPER-1624) */
+    struct zn_response r2;
+    struct zn_request again = create_req("/q/s-", NULL, ZN_CREATE_SEQUENTIAL);
+    assert_int_equal(write_op(h, SID, &again, &r2), 0);
+    assert_string_equal(r2.path, "/q/s-0000000000");
+    must_create(h, SID, "/x", 0);
+}
+
+static void multi_failure_restores_the_pending_records_it_shadowed(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    /* a pending setData makes /a version 1 */
+    struct zn_request set = path_req(ZN_OP_SETDATA, "/a", 0);
+    struct txn t1;
+    assert_int_equal(prepare(h, SID, &set, &t1, NULL), 0);
+    /* the multi bumps it again, then fails */
+    set.version = 1;
+    struct zn_request ops[2] = {set, path_req(ZN_OP_DELETE, "/nope", -1)};
+    struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 2, .ops = ops};
+    struct txn t2;
+    assert_int_equal(prepare(h, SID, &multi, &t2, NULL), ZN_NONODE);
+    /* /a is back to "version 1 pending" */
+    struct zn_request check = path_req(ZN_OP_CHECK, "/a", 1);
+    struct txn t3;
+    assert_int_equal(prepare(h, SID, &check, &t3, NULL), 0);
+    apply(h, &t1, NULL);
+    apply(h, &t2, NULL);
+    apply(h, &t3, NULL);
+    assert_int_equal(stat_of(h, "/a").version, 1);
+}
+
+/* ---- sessions ---- */
+
+static void ephemeral_owner_is_the_creating_session(void **state)
+{
+    struct harness *h = *state;
+    open_session(h, SID);
+    struct zn_response res;
+    struct zn_request r = create_req("/e", NULL, ZN_CREATE_EPHEMERAL_SEQUENTIAL);
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_string_equal(res.path, "/e0000000000"); /* the root has counted no create yet */
+    assert_int_equal(res.stat.ephemeral_owner, SID);
+    /* an unknown session cannot own an ephemeral */
+    r = create_req("/e2", NULL, ZN_CREATE_EPHEMERAL);
+    assert_int_equal(write_op(h, OTHER_SID, &r, NULL), ZN_SESSIONEXPIRED);
+}
+
+static void close_session_removes_its_ephemerals_including_pending_ones(void **state)
+{
+    struct harness *h = *state;
+    open_session(h, SID);
+    open_session(h, OTHER_SID);
+    must_create(h, SID, "/p", ZN_CREATE_PERSISTENT);
+    must_create(h, SID, "/p/e1", ZN_CREATE_EPHEMERAL);
+    must_create(h, OTHER_SID, "/p/other", ZN_CREATE_EPHEMERAL);
+    /* one more ephemeral, still pending when the close is prepared */
+    struct zn_request r = create_req("/p/e2", NULL, ZN_CREATE_EPHEMERAL);
+    struct txn pending_create, close, later;
+    assert_int_equal(prepare(h, SID, &r, &pending_create, NULL), 0);
+    assert_int_equal(prep_close_session(h->prep, SID, ++h->zxid, h->now_ms, &h->arena, &close), 0);
+    assert_int_equal(close.hdr.type, ZN_OP_CLOSESESSION);
+    assert_int_equal(close.op.paths.count, 2);
+    assert_string_equal(close.op.paths.items[0], "/p/e1");
+    assert_string_equal(close.op.paths.items[1], "/p/e2");
+    /* after the close is prepared: the session is closing */
+    r = create_req("/p/e3", NULL, ZN_CREATE_EPHEMERAL);
+    assert_int_equal(prepare(h, SID, &r, &later, NULL), ZN_SESSIONEXPIRED);
+    struct txn again;
+    assert_int_equal(prep_close_session(h->prep, SID, ++h->zxid, h->now_ms, &h->arena, &again), ZN_SESSIONEXPIRED);
+    /* and its ephemerals are gone from the overlay */
+    struct zn_request del = path_req(ZN_OP_DELETE, "/p/e1", -1);
+    assert_int_equal(prepare(h, SID, &del, &later, NULL), ZN_NONODE);
+
+    apply(h, &pending_create, NULL);
+    apply(h, &close, NULL);
+    assert_null(tree_get(h->tree, "/p/e1"));
+    assert_null(tree_get(h->tree, "/p/e2"));
+    assert_non_null(tree_get(h->tree, "/p/other"));
+    assert_false(tree_session_exists(h->tree, SID));
+    assert_int_equal(tree_session_ephemeral_count(h->tree, OTHER_SID), 1);
+    assert_int_equal(prep_pending_count(h->prep), 0);
+    struct txn unknown;
+    assert_int_equal(prep_close_session(h->prep, 0x999, ++h->zxid, h->now_ms, &h->arena, &unknown),
+                     ZN_SESSIONEXPIRED);
+}
+
+static void create_session_twice_is_refused(void **state)
+{
+    struct harness *h = *state;
+    struct txn t, u;
+    assert_int_equal(prep_create_session(h->prep, SID, 5000, ++h->zxid, h->now_ms, &h->arena, &t), 0);
+    assert_int_equal(prep_create_session(h->prep, SID, 5000, ++h->zxid, h->now_ms, &h->arena, &u), ZN_BADARGUMENTS);
+    /* a pending session may already own ephemerals */
+    struct zn_request r = create_req("/e", NULL, ZN_CREATE_EPHEMERAL);
+    struct txn c;
+    assert_int_equal(prepare(h, SID, &r, &c, NULL), 0);
+    apply(h, &t, NULL);
+    apply(h, &c, NULL);
+    int32_t timeout = 0;
+    assert_int_equal(tree_session_timeout(h->tree, SID, &timeout), 0);
+    assert_int_equal(timeout, 5000);
+}
+
+/* ---- determinism ---- */
+
+static uint64_t next_random(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Random writes through prep on one member; every txn is encoded, decoded
+ * and applied on a second member; the digests agree after every txn, and a
+ * snapshot of the first loads into a third with the same digest. */
+static void the_same_txns_applied_on_two_trees_give_equal_digests(void **state)
+{
+    struct harness *h = *state;
+    struct tree *replica = tree_new();
+    open_session(h, SID);
+    struct txn first;
+    assert_int_equal(prep_create_session(h->prep, OTHER_SID, 1, ++h->zxid, 0, &h->arena, &first), 0);
+    apply(h, &first, NULL);
+    /* the replica starts from a snapshot of the leader */
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(h->tree, &w), 0);
+    assert_int_equal(tree_deserialize(replica, w.data, w.len), 0);
+    jute_writer_free(&w);
+
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    const char *names[] = {"/a", "/b", "/a/x", "/a/y", "/b/z", "/a/x/deep"};
+    struct zn_arena decode_arena;
+    zn_arena_init(&decode_arena);
+    int applied = 0;
+    for (int i = 0; i < 2000; i++) {
+        zn_arena_reset(&h->arena);
+        uint64_t r = next_random(&seed);
+        const char *path = names[r % 6];
+        struct zn_request req;
+        int64_t sid = (r >> 8) % 2 ? SID : OTHER_SID;
+        switch ((r >> 16) % 5) {
+        case 0:
+            req = create_req(path, "data", (int32_t)((r >> 24) % 4));
+            break;
+        case 1:
+            req = path_req(ZN_OP_DELETE, path, -1);
+            break;
+        case 2:
+            req = path_req(ZN_OP_SETDATA, path, -1);
+            req.data = (struct jute_buf){(const uint8_t *)&seed, 8};
+            break;
+        case 3:
+            req = path_req(ZN_OP_SETACL, path, -1);
+            break;
+        default: {
+            static struct zn_request ops[2];
+            ops[0] = create_req(path, NULL, ZN_CREATE_SEQUENTIAL);
+            ops[1] = path_req(ZN_OP_SETDATA, names[(r >> 32) % 6], -1);
+            req = (struct zn_request){.type = ZN_OP_MULTI, .op_count = 2, .ops = ops};
+        }
+        }
+        struct txn t;
+        struct zn_response res;
+        int rc = prepare(h, sid, &req, &t, &res);
+        if (rc != 0 && t.hdr.type != ZN_OP_MULTI)
+            continue; /* the server answers the error; nothing is logged */
+        jute_writer_init(&w);
+        assert_int_equal(txn_encode(&w, &t), 0);
+        apply(h, &t, &res);
+        zn_arena_reset(&decode_arena);
+        struct jute_reader rd;
+        jute_reader_init(&rd, w.data, w.len, &decode_arena);
+        struct txn copy;
+        assert_int_equal(txn_decode(&rd, &copy), 0);
+        assert_int_equal(tree_apply(replica, &copy, NULL, NULL, NULL, NULL), 0);
+        jute_writer_free(&w);
+        assert_int_equal(tree_digest(replica), tree_digest(h->tree));
+        applied++;
+        if (i == 1000) {
+            struct txn close;
+            assert_int_equal(prep_close_session(h->prep, OTHER_SID, ++h->zxid, 0, &h->arena, &close), 0);
+            jute_writer_init(&w);
+            assert_int_equal(txn_encode(&w, &close), 0);
+            apply(h, &close, NULL);
+            jute_reader_init(&rd, w.data, w.len, &decode_arena);
+            assert_int_equal(txn_decode(&rd, &copy), 0);
+            assert_int_equal(tree_apply(replica, &copy, NULL, NULL, NULL, NULL), 0);
+            jute_writer_free(&w);
+            struct txn reopen;
+            assert_int_equal(prep_create_session(h->prep, OTHER_SID, 1, ++h->zxid, 0, &h->arena, &reopen), 0);
+            apply(h, &reopen, NULL);
+            assert_int_equal(tree_apply(replica, &reopen, NULL, NULL, NULL, NULL), 0);
+        }
+    }
+    assert_true(applied > 500);
+    assert_int_equal(tree_check(replica), 0);
+    assert_int_equal(tree_node_count(replica), tree_node_count(h->tree));
+
+    struct tree *restored = tree_new();
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(h->tree, &w), 0);
+    assert_int_equal(tree_deserialize(restored, w.data, w.len), 0);
+    assert_int_equal(tree_digest(restored), tree_digest(replica));
+    jute_writer_free(&w);
+    tree_free(restored);
+    zn_arena_free(&decode_arena);
+    tree_free(replica);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(create_fails_with_badarguments_for_invalid_paths),
+        T(create_fails_with_badarguments_for_unknown_flags),
+        T(create_fails_with_nonode_when_the_parent_is_missing),
+        T(create_fails_with_nodeexists_when_path_exists),
+        T(create_fails_with_nochildrenforephemerals_under_an_ephemeral),
+        T(create_fails_with_invalidacl_for_empty_null_or_unknown_acls),
+        T(auth_acl_expands_to_the_sessions_ids),
+        T(acl_hook_is_asked_for_each_permission_zookeeper_checks),
+        T(createttl_fails_with_unimplemented_unless_ttl_is_enabled),
+        T(create_container_makes_a_container),
+        T(create_stat_follows_zookeepers_rules),
+        T(create_with_kind_stores_the_kind),
+        T(sequential_names_use_the_parents_cversion_in_ten_digits),
+        T(delete_fails_with_zookeepers_errors_in_its_order),
+        T(set_data_checks_and_increments_the_version),
+        T(set_acl_checks_the_aversion_and_validates_the_acl),
+        T(check_outside_a_multi_checks_the_version),
+        T(reads_are_not_prepared),
+        T(second_pending_create_of_the_same_path_fails_with_nodeexists),
+        T(create_under_a_pending_parent_succeeds),
+        T(pending_delete_and_set_data_are_seen_by_later_requests),
+        T(reset_forgets_every_pending_change),
+        T(multi_success_applies_all_ops_with_their_results),
+        T(multi_failure_reports_per_op_results_and_undoes_its_overlay_changes),
+        T(multi_failure_restores_the_pending_records_it_shadowed),
+        T(ephemeral_owner_is_the_creating_session),
+        T(close_session_removes_its_ephemerals_including_pending_ones),
+        T(create_session_twice_is_refused),
+        T(the_same_txns_applied_on_two_trees_give_equal_digests),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
