@@ -833,16 +833,19 @@ int prep_request_kind(struct prep *p, int64_t session_id, int32_t cxid, const st
     ZN_ASSERT(p != NULL && req != NULL && arena != NULL && out != NULL);
     ZN_ASSERT(zxid > p->last_zxid);
     ZN_ASSERT(kind >= ZN_NODE_KIND_UNKNOWN && kind <= ZN_NODE_KIND_DIRECTORY);
-    p->last_zxid = zxid;
     struct prep_call c = {p, session_id, zxid, now_ms, kind, arena};
     header(out, session_id, cxid, zxid, now_ms, req->type);
     int rc;
     if (req->type == ZN_OP_MULTI) {
         rc = prep_multi(&c, req, out, error_result);
+        if (rc == 0)
+            p->last_zxid = zxid;
         return rc;
     }
     rc = prep_one(&c, req, &out->op);
-    if (rc != 0) {
+    if (rc == 0) {
+        p->last_zxid = zxid;
+    } else {
         rollback_zxid(p, zxid); /* a create may have added its parent's record */
         out->hdr.type = ZN_OP_ERROR;
         error_op(&out->op, rc);

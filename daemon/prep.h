@@ -75,7 +75,9 @@ void prep_set_options(struct prep *p, const struct prep_options *options);
  * (when non-NULL) holds the reply: type and err, and for a multi the per-op
  * results (ops before the failing one: err 0; the failing one: its error;
  * the rest: RUNTIMEINCONSISTENCY; every result of type ZN_OP_ERROR).
- * zxid must be larger than any zxid prepared before (since the last reset).
+ * zxid must be larger than that of any request prepared successfully since
+ * the last reset; a failed request leaves no record, so its zxid may be
+ * given to the next request (the caller logs nothing for it).
  * Creates store ZN_NODE_KIND_UNKNOWN; see prep_request_kind.
  */
 int prep_request(struct prep *p, int64_t session_id, int32_t cxid, const struct zn_request *req,

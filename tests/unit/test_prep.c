@@ -494,6 +494,22 @@ static void reads_are_not_prepared(void **state)
     assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_UNIMPLEMENTED);
 }
 
+static void a_failed_request_leaves_its_zxid_free_for_the_next(void **state)
+{
+    struct harness *h = *state;
+    struct zn_request bad = create_req("/no/parent", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request good = create_req("/ok", NULL, ZN_CREATE_PERSISTENT);
+    struct txn t;
+    int64_t zxid = ++h->zxid;
+    assert_int_equal(prep_request(h->prep, SID, 1, &bad, zxid, h->now_ms, &h->arena, &t, NULL), ZN_NONODE);
+    /* the caller logs nothing for a failure and hands the same zxid on */
+    assert_int_equal(prep_request(h->prep, SID, 2, &good, zxid, h->now_ms, &h->arena, &t, NULL), 0);
+    assert_int_equal(t.hdr.zxid, zxid);
+    assert_int_equal(t.hdr.cxid, 2);
+    apply(h, &t, NULL);
+    assert_int_equal(stat_of(h, "/ok").czxid, zxid);
+}
+
 /* ---- the overlay ---- */
 
 static void second_pending_create_of_the_same_path_fails_with_nodeexists(void **state)
@@ -855,6 +871,7 @@ int main(void)
         T(set_acl_checks_the_aversion_and_validates_the_acl),
         T(check_outside_a_multi_checks_the_version),
         T(reads_are_not_prepared),
+        T(a_failed_request_leaves_its_zxid_free_for_the_next),
         T(second_pending_create_of_the_same_path_fails_with_nodeexists),
         T(create_under_a_pending_parent_succeeds),
         T(pending_delete_and_set_data_are_seen_by_later_requests),
