@@ -940,6 +940,9 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
                         : 0;
     if (c->session)
         session_touch(srv, c->session);
+    ZN_DEBUG("request peer=%s sid=0x%" PRIx64 " xid=%d op=%s path=%s", c->peer,
+             (uint64_t)r->session_id, r->hdr.xid, zn_op_name(r->hdr.type),
+             r->req.path ? r->req.path : "-");
     r->is_write = !r->done && zn_op_is_write(r->hdr.type);
     fifo_push(c, r);
     if (r->is_write)
