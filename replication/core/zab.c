@@ -1,0 +1,570 @@
+/*
+ * zab.c: the public face of the core and the dispatch of its state machine.
+ * It owns the design (below), the role transitions, the ready/advance batch
+ * and the checks of the invariants.  Each phase of the protocol lives in its
+ * own file: zab_election.c (LOOKING), zab_sync.c (discovery and
+ * synchronisation, both sides), zab_broadcast.c (proposals, acks, commits,
+ * heartbeats), zab_log.c (the in-memory log), zab_message.c (the codec).
+ *
+ * DESIGN NOTES
+ *
+ * The protocol is Zab as in Junqueira, Reed, Serafini, "Zab: High-performance
+ * broadcast for primary-backup systems" (DSN 2011) and as ZooKeeper implements
+ * it (FastLeaderElection, Leader/Follower/LearnerHandler), adapted to a
+ * message network that may lose, duplicate, delay and reorder (ZooKeeper
+ * relies on TCP's FIFO): every leader->follower stream is self-describing
+ * (a PROPOSAL names the zxid it follows; ACK, COMMIT and PING are cumulative),
+ * so lost or reordered messages cost a retransmission on the next heartbeat,
+ * never safety.
+ *
+ * Phases.  A member is LOOKING (election), then FOLLOWING or LEADING, each
+ * going through DISCOVERY, SYNC and BROADCAST:
+ *   election   votes (currentEpoch, lastZxid, id), highest wins; logical
+ *              rounds; a quorum of equal votes in a round decides; a member
+ *              that hears a quorum of members already following/leading L
+ *              (L itself saying LEADING) joins L.
+ *   discovery  follower -> FOLLOWERINFO(acceptedEpoch, session);
+ *              leader, on a quorum of them (itself included), picks
+ *              e = max(acceptedEpoch) + 1, writes acceptedEpoch = e, sends
+ *              NEWEPOCH(e); a follower accepts only e > acceptedEpoch, or
+ *              e == acceptedEpoch from the very leader it accepted e from
+ *              (it restarted, or lost its leader for a while: a leader never
+ *              proposes one epoch twice, so (e, leader) names one
+ *              leadership), writes acceptedEpoch = e and that leader,
+ *              answers ACKEPOCH(currentEpoch, lastZxid, last zxid of each
+ *              epoch in its log).
+ *              On a quorum of ACKEPOCH, the leader gives up if a follower is
+ *              ahead of it in (currentEpoch, lastZxid) (ZooKeeper's "follower
+ *              is ahead of the leader"), waits until its own log is durable,
+ *              then writes currentEpoch = e.
+ *   sync       per follower: the common point c of the two logs (from the
+ *              epoch summary: entries of one epoch are e.1..e.k in every log);
+ *              SYNC DIFF(c) if the follower ends at c, TRUNC(c) if beyond,
+ *              SNAP(s, state) if c is older than the leader's in-memory log;
+ *              then PROPOSALs from there, then NEWLEADER(e, H) where H ends the
+ *              leader's initial history.  The follower acks NEWLEADER once
+ *              its log up to H is durable, writing currentEpoch = e first.
+ *              A quorum of ACKNEWLEADER (leader included) establishes the
+ *              leader, which commits up to H and starts serving proposals.
+ *   broadcast  zxid = (e, ++counter); PROPOSAL(prev, zxid); ACK(durable up
+ *              to) from followers that acked NEWLEADER; the leader commits
+ *              the highest zxid durable on a quorum and sends COMMIT; PING
+ *              both ways every heartbeat_ticks carries commit/durable points.
+ *   loss       a follower that hears nothing from its leader for
+ *              sync_limit_ticks (init_limit_ticks before it acked NEWLEADER)
+ *              goes LOOKING; a leader that is not established within
+ *              init_limit_ticks, or has not heard from a quorum within
+ *              sync_limit_ticks, goes LOOKING.
+ *
+ * Why the election may be simple: safety does not rest on it.  Uniqueness of
+ * the leader of an epoch rests on acceptedEpoch (invariant 1), and the new
+ * leader holding every committed entry rests on the discovery check against a
+ * quorum (invariant 3).  The election only makes a good candidate likely.
+ *
+ * INVARIANTS (numbered; the code cites them)
+ *   1. A member acknowledges NEWEPOCH(e) to one leader only: acceptedEpoch
+ *      only grows, and it and its leader are durable before ACKEPOCH is
+ *      sent.  Hence two leaders cannot both collect a quorum of ACKEPOCH for
+ *      one e: at most one established leader per epoch, and zxids are unique:
+ *      a zxid names one entry across the whole ensemble.
+ *   2. Log matching: if two logs contain zxid x, they are equal up to x.  A
+ *      follower appends only a PROPOSAL whose prev_zxid is its last zxid,
+ *      after a SYNC made its log a prefix of the leader's.
+ *   3. An established leader's log contains every committed entry: a quorum
+ *      acked its epoch with (currentEpoch, lastZxid) no higher than its own,
+ *      and every committed entry is durable on a quorum whose members have
+ *      currentEpoch >= the entry's epoch.
+ *   4. Committed entries are never truncated, and are applied in zxid order,
+ *      exactly once, by every member.
+ *   5. currentEpoch = e is durable only after the log it vouches for (the
+ *      leader's initial history of e, up to H) is durable: the leader waits
+ *      for its own log, a follower for persisted >= H.
+ *   6. Nothing is acknowledged before it is durable: followers ACK their
+ *      persisted point; the leader counts itself only up to its persisted
+ *      point; acks count only from followers whose currentEpoch is e.
+ *   7. base_zxid <= applied <= committed <= last; persisted <= last.
+ *
+ * Transitions: LOOKING -> LEADING/DISCOVERY | FOLLOWING/DISCOVERY (election
+ * decides); DISCOVERY -> SYNC (leader: quorum ACKEPOCH; follower: SYNC
+ * received); SYNC -> BROADCAST (leader: quorum ACKNEWLEADER; follower: it
+ * acked NEWLEADER); any -> LOOKING on a timeout, a follower ahead, a refused
+ * epoch or an inconsistent SYNC.
+ */
+#include "zab_internal.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+const char *zab_strerror(int code)
+{
+    switch (code) {
+    case 0: return "ok";
+    case ZAB_ENOMEM: return "out of memory";
+    case ZAB_ECORRUPT: return "corrupt message";
+    case ZAB_ETOOBIG: return "over the size limit";
+    case ZAB_ENOTLEADER: return "not the established leader";
+    case ZAB_EBUSY: return "too many uncommitted proposals";
+    case ZAB_EINVAL: return "invalid argument or configuration";
+    default: return "unknown error";
+    }
+}
+
+const char *zab_role_name(enum zab_role role)
+{
+    switch (role) {
+    case ZAB_LOOKING: return "looking";
+    case ZAB_FOLLOWING: return "following";
+    case ZAB_LEADING: return "leading";
+    }
+    return "?";
+}
+
+const char *zab_phase_name(enum zab_phase phase)
+{
+    switch (phase) {
+    case ZAB_PHASE_ELECTION: return "election";
+    case ZAB_PHASE_DISCOVERY: return "discovery";
+    case ZAB_PHASE_SYNC: return "sync";
+    case ZAB_PHASE_BROADCAST: return "broadcast";
+    }
+    return "?";
+}
+
+void zab_logf(struct zab *z, const char *fmt, ...)
+{
+    if (!z->log_fn)
+        return;
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    z->log_fn(z->log_context, z->id, line);
+}
+
+/* splitmix64: the core's only source of variety, seeded by the driver. */
+uint64_t zab_prng_next(struct zab *z)
+{
+    uint64_t x = (z->prng += 0x9e3779b97f4a7c15ull);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+int zab_peer_index(const struct zab *z, uint32_t id)
+{
+    for (uint32_t i = 0; i < z->n_voters; i++)
+        if (z->voters[i] == id)
+            return (int)i;
+    return -1;
+}
+
+void zab_send(struct zab *z, struct zab_message *msg)
+{
+    ZAB_ASSERT(!z->in_ready);
+    ZAB_ASSERT(msg->to != z->id);
+    msg->from = z->id;
+    if (z->n_outbox >= ZAB_OUTBOX_MAX)
+        return; /* dropped like a lost message: every exchange is retransmitted */
+    if (z->n_outbox == z->cap_outbox) {
+        size_t cap = z->cap_outbox ? z->cap_outbox * 2 : 32;
+        struct zab_message *grown = realloc(z->outbox, cap * sizeof *grown);
+        if (!grown)
+            return; /* as above: losing a message is always safe */
+        z->outbox = grown;
+        z->cap_outbox = cap;
+    }
+    z->outbox[z->n_outbox++] = *msg;
+}
+
+void zab_write_epochs(struct zab *z)
+{
+    ZAB_ASSERT(z->current_epoch <= z->accepted_epoch);
+    z->pending_epochs = true;
+}
+
+void zab_commit_to(struct zab *z, uint64_t zxid)
+{
+    uint64_t last = zab_log_last(z);
+    if (zxid > last)
+        zxid = last;
+    if (zxid > z->committed_zxid) {
+        z->committed_zxid = zxid;
+        zab_logf(z, "commit zxid=0x%llx", (unsigned long long)zxid);
+    }
+}
+
+static void set_role(struct zab *z, enum zab_role role, enum zab_phase phase, uint32_t leader)
+{
+    z->role = role;
+    z->phase = phase;
+    z->leader_id = leader;
+    z->phase_ticks = 0;
+    z->heartbeat_elapsed = 0;
+    z->role_changed = true;
+}
+
+void zab_become_looking(struct zab *z, const char *why)
+{
+    zab_logf(z, "looking (%s)", why);
+    set_role(z, ZAB_LOOKING, ZAB_PHASE_ELECTION, 0);
+    z->epoch = 0;
+    z->established = false;
+    z->synced = false;
+    z->acked_newleader = false;
+    z->epoch_acked = false;
+    z->newleader_zxid = 0;
+    z->newleader_received = false;
+    memset(z->peers, 0, sizeof z->peers);
+    zab_election_start(z);
+}
+
+void zab_become_leader(struct zab *z)
+{
+    zab_logf(z, "leading round=%u", z->round);
+    set_role(z, ZAB_LEADING, ZAB_PHASE_DISCOVERY, z->id);
+    zab_sync_leader_start(z);
+}
+
+void zab_become_follower(struct zab *z, uint32_t leader, uint32_t round)
+{
+    zab_logf(z, "following leader=%u round=%u", leader, round);
+    z->round = round;
+    set_role(z, ZAB_FOLLOWING, ZAB_PHASE_DISCOVERY, leader);
+    zab_sync_follower_start(z);
+}
+
+/* Invariant 7 and friends, checked after every call into the core. */
+static void check_invariants(const struct zab *z)
+{
+    uint64_t last = zab_log_last(z);
+    ZAB_ASSERT(z->base_zxid <= z->applied_zxid);
+    ZAB_ASSERT(z->applied_zxid <= z->committed_zxid);
+    ZAB_ASSERT(z->committed_zxid <= last);
+    ZAB_ASSERT(z->persisted_zxid <= last);
+    ZAB_ASSERT(z->current_epoch <= z->accepted_epoch);
+    ZAB_ASSERT(z->unstable_index <= z->n_entries);
+    if (z->n_entries)
+        ZAB_ASSERT(z->entries[0].zxid > z->base_zxid);
+    if (z->role == ZAB_LEADING && z->established) {
+        ZAB_ASSERT(z->epoch == z->accepted_epoch && z->epoch == z->current_epoch);
+        ZAB_ASSERT(z->committed_zxid >= z->initial_zxid);
+    }
+}
+
+int zab_new(const struct zab_config *c, struct zab **out)
+{
+    *out = NULL;
+    if (!c || c->n_voters == 0 || c->n_voters > ZAB_MEMBERS_MAX || c->heartbeat_ticks == 0 ||
+        c->init_limit_ticks == 0 || c->sync_limit_ticks == 0 || c->id == 0)
+        return ZAB_EINVAL;
+    struct zab *z = calloc(1, sizeof *z);
+    if (!z)
+        return ZAB_ENOMEM;
+    z->id = c->id;
+    z->n_voters = (uint32_t)c->n_voters;
+    bool found = false;
+    for (uint32_t i = 0; i < z->n_voters; i++) {
+        z->voters[i] = c->voters[i];
+        if (c->voters[i] == 0)
+            goto invalid;
+        for (uint32_t j = 0; j < i; j++)
+            if (c->voters[j] == c->voters[i])
+                goto invalid;
+        if (c->voters[i] == c->id) {
+            found = true;
+            z->self_index = i;
+        }
+    }
+    if (!found)
+        goto invalid;
+    z->quorum = c->test_only_quorum_override ? c->test_only_quorum_override : z->n_voters / 2 + 1;
+    z->heartbeat_ticks = c->heartbeat_ticks;
+    z->init_limit_ticks = c->init_limit_ticks;
+    z->sync_limit_ticks = c->sync_limit_ticks;
+    z->prng = c->prng_state;
+    z->log_fn = c->log;
+    z->log_context = c->log_context;
+    if (c->restored) {
+        const struct zab_restored *r = c->restored;
+        if (r->current_epoch > r->accepted_epoch)
+            goto invalid;
+        z->accepted_epoch = r->accepted_epoch;
+        z->accepted_leader = r->accepted_leader;
+        z->current_epoch = r->current_epoch;
+        z->base_zxid = z->persisted_zxid = z->committed_zxid = z->applied_zxid = r->snapshot_zxid;
+        for (size_t i = 0; i < r->n_entries; i++) {
+            if (r->entries[i].zxid <= zab_log_last(z) || zab_zxid_counter(r->entries[i].zxid) == 0)
+                goto invalid;
+            int rc = zab_log_append(z, r->entries[i].zxid, r->entries[i].data, r->entries[i].size);
+            if (rc < 0) {
+                zab_free(z);
+                return rc;
+            }
+        }
+        z->persisted_zxid = zab_log_last(z);
+        z->unstable_index = z->n_entries; /* already in the driver's store */
+    }
+    zab_become_looking(z, "start");
+    check_invariants(z);
+    *out = z;
+    return 0;
+invalid:
+    zab_free(z);
+    return ZAB_EINVAL;
+}
+
+void zab_free(struct zab *z)
+{
+    if (!z)
+        return;
+    for (size_t i = 0; i < z->n_entries; i++)
+        free(z->entries[i].data);
+    free(z->entries);
+    free(z->outbox);
+    free(z->snapshot);
+    free(z->retired_snapshot);
+    free(z->install_data);
+    free(z);
+}
+
+void zab_tick(struct zab *z)
+{
+    ZAB_ASSERT(!z->in_ready);
+    z->now++;
+    z->phase_ticks++;
+    z->heartbeat_elapsed++;
+    switch (z->role) {
+    case ZAB_LOOKING:
+        zab_election_tick(z);
+        break;
+    case ZAB_LEADING:
+        if (z->phase == ZAB_PHASE_BROADCAST)
+            zab_broadcast_leader_tick(z);
+        else
+            zab_sync_leader_tick(z);
+        break;
+    case ZAB_FOLLOWING:
+        if (z->phase == ZAB_PHASE_BROADCAST)
+            zab_broadcast_follower_tick(z);
+        else
+            zab_sync_follower_tick(z);
+        break;
+    }
+    check_invariants(z);
+}
+
+static void step_leader(struct zab *z, const struct zab_message *m)
+{
+    switch (m->type) {
+    case ZAB_MSG_FOLLOWERINFO:
+    case ZAB_MSG_ACKEPOCH:
+    case ZAB_MSG_ACKNEWLEADER:
+        zab_sync_leader_step(z, m);
+        break;
+    case ZAB_MSG_ACK:
+    case ZAB_MSG_PING:
+        zab_broadcast_leader_step(z, m);
+        break;
+    default:
+        break; /* leader-to-follower types sent to a leader: stale, ignored */
+    }
+}
+
+static void step_follower(struct zab *z, const struct zab_message *m)
+{
+    if (m->from != z->leader_id)
+        return;
+    switch (m->type) {
+    case ZAB_MSG_NEWEPOCH:
+    case ZAB_MSG_SYNC:
+    case ZAB_MSG_NEWLEADER:
+        zab_sync_follower_step(z, m);
+        break;
+    case ZAB_MSG_PROPOSAL:
+    case ZAB_MSG_COMMIT:
+    case ZAB_MSG_PING:
+        zab_broadcast_follower_step(z, m);
+        break;
+    default:
+        break;
+    }
+}
+
+int zab_step(struct zab *z, const struct zab_message *m)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (m->to != z->id || m->from == z->id || zab_peer_index(z, m->from) < 0)
+        return 0;
+    if (m->type == ZAB_MSG_NOTIFICATION) {
+        if (z->role == ZAB_LOOKING)
+            zab_election_step(z, m);
+        else
+            zab_election_answer(z, m);
+    } else if (z->role == ZAB_LEADING) {
+        step_leader(z, m);
+    } else if (z->role == ZAB_FOLLOWING) {
+        step_follower(z, m);
+    }
+    check_invariants(z);
+    return 0;
+}
+
+int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (z->role != ZAB_LEADING || !z->established)
+        return ZAB_ENOTLEADER;
+    if (size > ZAB_ENTRY_BYTES_MAX)
+        return ZAB_ETOOBIG;
+    if (zab_zxid_counter(zab_log_last(z)) >= UINT32_MAX - 1)
+        return ZAB_EBUSY; /* counter exhausted: ZooKeeper forces a new election here */
+    size_t inflight = 0;
+    for (size_t i = z->n_entries; i > 0 && z->entries[i - 1].zxid > z->committed_zxid; i--)
+        if (++inflight >= ZAB_INFLIGHT_MAX)
+            return ZAB_EBUSY;
+    uint64_t zxid = zab_zxid_make(z->epoch, ++z->next_counter);
+    int rc = zab_log_append(z, zxid, data, size);
+    if (rc < 0) {
+        z->next_counter--;
+        return rc;
+    }
+    zab_broadcast_ship_all(z);
+    check_invariants(z);
+    return (int64_t)zxid;
+}
+
+void zab_persisted(struct zab *z, uint64_t zxid)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (zxid <= z->persisted_zxid)
+        return;
+    ptrdiff_t index = zab_log_find(z, zxid);
+    if (index < 0 || (size_t)index >= z->unstable_index)
+        return; /* truncated since, or never handed out: invariant 6 forbids counting it */
+    z->persisted_zxid = zxid;
+    if (z->role == ZAB_LEADING)
+        zab_sync_leader_persisted(z);
+    else if (z->role == ZAB_FOLLOWING)
+        zab_sync_follower_persisted(z);
+    check_invariants(z);
+}
+
+int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (size > ZAB_SNAPSHOT_BYTES_MAX)
+        return ZAB_ETOOBIG;
+    if (zxid > z->applied_zxid || zxid < z->base_zxid || !zab_log_contains(z, zxid))
+        return ZAB_EINVAL;
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return ZAB_ENOMEM;
+    if (size)
+        memcpy(copy, data, size);
+    /* Messages in the outbox may borrow the old snapshot: free it at advance. */
+    free(z->retired_snapshot);
+    z->retired_snapshot = z->snapshot;
+    z->snapshot = copy;
+    z->snapshot_size = size;
+    z->snapshot_zxid = zxid;
+    z->have_snapshot = true;
+    if (z->role == ZAB_LEADING)
+        zab_sync_offer_snapshot(z);
+    check_invariants(z);
+    return 0;
+}
+
+void zab_compact(struct zab *z, uint64_t zxid)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (zxid > z->compact_to)
+        z->compact_to = zxid;
+}
+
+bool zab_has_ready(const struct zab *z)
+{
+    return z->n_outbox || z->unstable_index < z->n_entries || z->pending_truncate ||
+           z->pending_install || z->pending_epochs || z->committed_zxid > z->applied_zxid ||
+           z->want_snapshot || z->role_changed;
+}
+
+void zab_ready(struct zab *z, struct zab_ready *rd)
+{
+    ZAB_ASSERT(!z->in_ready);
+    memset(rd, 0, sizeof *rd);
+    rd->truncate = z->pending_truncate;
+    rd->truncate_to = z->truncate_to;
+    rd->install_snapshot = z->pending_install;
+    rd->snapshot_zxid = z->install_zxid;
+    rd->snapshot_data = z->install_data;
+    rd->snapshot_size = z->install_size;
+    rd->entries = z->entries + z->unstable_index;
+    rd->n_entries = z->n_entries - z->unstable_index;
+    rd->write_epochs = z->pending_epochs;
+    rd->accepted_epoch = z->accepted_epoch;
+    rd->accepted_leader = z->accepted_leader;
+    rd->current_epoch = z->current_epoch;
+    rd->messages = z->outbox;
+    rd->n_messages = z->n_outbox;
+    if (z->committed_zxid > z->applied_zxid) {
+        ptrdiff_t first = z->applied_zxid == z->base_zxid ? 0 : zab_log_find(z, z->applied_zxid) + 1;
+        ptrdiff_t last = zab_log_find(z, z->committed_zxid);
+        ZAB_ASSERT(first >= 0 && last >= first);
+        rd->committed = z->entries + first;
+        rd->n_committed = (size_t)(last - first + 1);
+    }
+    rd->snapshot_wanted = z->want_snapshot;
+    rd->role_changed = z->role_changed;
+    rd->role = z->role;
+    rd->phase = z->phase;
+    rd->leader_id = z->leader_id;
+    rd->epoch = z->epoch;
+    z->in_ready = true;
+    z->ready_unstable_end = z->n_entries;
+    z->ready_applied_to = z->committed_zxid;
+    z->ready_snapshot_wanted = z->want_snapshot;
+}
+
+void zab_advance(struct zab *z)
+{
+    ZAB_ASSERT(z->in_ready);
+    z->in_ready = false;
+    z->unstable_index = z->ready_unstable_end;
+    z->applied_zxid = z->ready_applied_to;
+    if (z->ready_snapshot_wanted)
+        z->want_snapshot = false;
+    z->n_outbox = 0;
+    z->pending_truncate = false;
+    z->pending_install = false;
+    free(z->install_data);
+    z->install_data = NULL;
+    z->pending_epochs = false;
+    z->role_changed = false;
+    free(z->retired_snapshot);
+    z->retired_snapshot = NULL;
+    if (z->compact_to) {
+        zab_log_compact(z, z->compact_to);
+        z->compact_to = 0;
+        if (z->have_snapshot && z->snapshot_zxid < z->base_zxid)
+            z->have_snapshot = false; /* entries after it are gone: it cannot seed a SNAP */
+    }
+    check_invariants(z);
+}
+
+void zab_status(const struct zab *z, struct zab_status *s)
+{
+    memset(s, 0, sizeof *s);
+    s->id = z->id;
+    s->role = z->role;
+    s->phase = z->phase;
+    s->leader_id = z->leader_id;
+    s->epoch = z->epoch;
+    s->accepted_epoch = z->accepted_epoch;
+    s->current_epoch = z->current_epoch;
+    s->last_zxid = zab_log_last(z);
+    s->persisted_zxid = z->persisted_zxid;
+    s->committed_zxid = z->committed_zxid;
+    s->applied_zxid = z->applied_zxid;
+    s->election_round = z->round;
+}

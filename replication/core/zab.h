@@ -1,0 +1,220 @@
+/*
+ * zab: the replication protocol of znodefs as a pure, deterministic state
+ * machine (ZooKeeper Atomic Broadcast: election, discovery, synchronisation,
+ * broadcast).  The design notes and numbered invariants are at the top of
+ * zab.c.
+ *
+ * The core reads no clock, no random source, no socket and no disk.  A driver
+ * (the daemon's adapter, or the simulator) feeds it events and carries out the
+ * actions it asks for, in the style of etcd's raft RawNode:
+ *
+ *     zab_tick(z)                 one tick of the driver's clock passed
+ *     zab_step(z, &msg)           a message arrived from a peer
+ *     zab_propose(z, data, n)     (leader) replicate an opaque entry
+ *     zab_persisted(z, zxid)      the store made the log durable up to zxid
+ *     zab_snapshot_offer(z, ...)  a snapshot the core asked for (ready.snapshot_wanted)
+ *     if (zab_has_ready(z)) { zab_ready(z, &rd); carry out rd in order; zab_advance(z); }
+ *
+ * Between zab_ready() and zab_advance() the driver must not call any other
+ * function of the same zab object: the ready batch borrows the core's memory.
+ *
+ * zxid = epoch in the high 32 bits, counter in the low 32.  Every new leader
+ * has a new epoch; counter 0 of an epoch never names an entry.
+ *
+ * Errors are negative ints.  ZAB_ENOMEM, ZAB_ECORRUPT and ZAB_ETOOBIG have the
+ * values of ZN_NOMEMORY, ZN_CORRUPT and ZN_TOOBIG of include/znode/errors.h so
+ * the daemon can pass them through; the others are in a range of their own.
+ * (The core does not include that header: it depends on libc alone.)
+ */
+#ifndef ZAB_H
+#define ZAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zab_message.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    ZAB_ENOMEM = -901,     /* allocation failed */
+    ZAB_ECORRUPT = -904,   /* a message does not decode */
+    ZAB_ETOOBIG = -906,    /* over a named size limit */
+    ZAB_ENOTLEADER = -950, /* zab_propose on a member that is not an established leader */
+    ZAB_EBUSY = -951,      /* too many uncommitted proposals (ZAB_INFLIGHT_MAX) */
+    ZAB_EINVAL = -952,     /* bad configuration or argument */
+};
+
+/* Returns a static message for a ZAB_E* code, or "unknown error". */
+const char *zab_strerror(int code);
+
+#define ZAB_INFLIGHT_MAX 4096u           /* proposed but not committed, on a leader */
+#define ZAB_LOG_ENTRIES_MAX (1u << 20)   /* entries held in memory (compact with zab_compact) */
+#define ZAB_OUTBOX_MAX 8192u             /* messages per ready batch; beyond, dropped (the protocol retransmits) */
+#define ZAB_SEND_BATCH_MAX 64u           /* proposals sent to one follower per event */
+
+enum zab_role { ZAB_LOOKING = 0, ZAB_FOLLOWING = 1, ZAB_LEADING = 2 };
+
+/* The phase inside a role; a leader serves proposals only in ZAB_PHASE_BROADCAST. */
+enum zab_phase {
+    ZAB_PHASE_ELECTION = 0,  /* LOOKING */
+    ZAB_PHASE_DISCOVERY = 1, /* epoch being agreed (FOLLOWERINFO/NEWEPOCH/ACKEPOCH) */
+    ZAB_PHASE_SYNC = 2,      /* history being synchronised (SYNC, NEWLEADER) */
+    ZAB_PHASE_BROADCAST = 3, /* leader established / follower acked NEWLEADER */
+};
+
+/* A log entry.  data is opaque to the core. */
+struct zab_entry {
+    uint64_t zxid;
+    uint32_t size;
+    uint8_t *data;
+};
+
+/* What the driver restored from its store at start (all zero for a new member). */
+struct zab_restored {
+    uint32_t accepted_epoch;
+    uint32_t accepted_leader;        /* who proposed accepted_epoch (0 if none) */
+    uint32_t current_epoch;
+    uint64_t snapshot_zxid;          /* the applied state the driver loaded is at this zxid */
+    const struct zab_entry *entries; /* durable log entries after snapshot_zxid, in order; copied */
+    size_t n_entries;
+};
+
+/* Logging is injected so that simulation output is deterministic. */
+typedef void (*zab_log_fn)(void *context, uint32_t id, const char *message);
+
+struct zab_config {
+    uint32_t id;                            /* my id; must be in voters */
+    const uint32_t *voters;                 /* copied; ids > 0, distinct */
+    size_t n_voters;                        /* 1..ZAB_MEMBERS_MAX */
+    uint32_t heartbeat_ticks;               /* PING and notification resend interval (>= 1) */
+    uint32_t init_limit_ticks;              /* discovery+sync must finish within this (initLimit) */
+    uint32_t sync_limit_ticks;              /* silence after which a peer is considered lost (syncLimit) */
+    uint64_t prng_state;                    /* seeds the jitter of election resends */
+    const struct zab_restored *restored;    /* may be NULL: a fresh member */
+    zab_log_fn log;                         /* may be NULL */
+    void *log_context;
+    /* TEST ONLY: if nonzero, replaces the quorum size.  It exists so that the
+     * simulator can prove it catches a broken core (a quorum of one lets two
+     * leaders of one epoch and lost commits happen).  Never set it elsewhere. */
+    uint32_t test_only_quorum_override;
+};
+
+/* The actions of one ready batch, to be carried out in this order.  Every
+ * pointer is borrowed from the core until zab_advance(). */
+struct zab_ready {
+    /* 1. Log truncation: drop every log entry with zxid > truncate_to, durably,
+     *    before anything else; outstanding appends of dropped entries must be
+     *    cancelled and never reported by zab_persisted. */
+    bool truncate;
+    uint64_t truncate_to;
+    /* 2. Snapshot to install (SNAP sync): replace the applied state and the
+     *    whole log with it, durably, before the appends below. */
+    bool install_snapshot;
+    uint64_t snapshot_zxid;
+    const uint8_t *snapshot_data;
+    uint32_t snapshot_size;
+    /* 3. Entries to append to the log, in order.  Durability may come later:
+     *    report it with zab_persisted(), in order. */
+    const struct zab_entry *entries;
+    size_t n_entries;
+    /* 4. Epochs to write durably (all three values, synchronously) before
+     *    any message of this batch is sent. */
+    bool write_epochs;
+    uint32_t accepted_epoch;
+    uint32_t accepted_leader;
+    uint32_t current_epoch;
+    /* 5. Messages to send. */
+    const struct zab_message *messages;
+    size_t n_messages;
+    /* 6. Entries newly committed, in zxid order: apply them. */
+    const struct zab_entry *committed;
+    size_t n_committed;
+    /* 7. The core wants a snapshot of the applied state (after applying 6):
+     *    call zab_snapshot_offer() before the next zab_ready(). */
+    bool snapshot_wanted;
+    /* Role change, for the driver's information (the daemon forwards writes
+     * to the leader, stops serving writes while not in broadcast, ...). */
+    bool role_changed;
+    enum zab_role role;
+    enum zab_phase phase;
+    uint32_t leader_id;  /* 0 when none */
+    uint32_t epoch;      /* the epoch of the current leadership, 0 when none */
+};
+
+struct zab;
+
+/* Creates a member.  config and everything it points to are copied.
+ * Returns 0 and sets *out, or ZAB_EINVAL (bad configuration, restored entries
+ * out of order) or ZAB_ENOMEM. */
+int zab_new(const struct zab_config *config, struct zab **out);
+
+/* Frees a member and everything it owns.  NULL is allowed. */
+void zab_free(struct zab *z);
+
+/* One tick passed.  Drives resends, heartbeats, and loss detection. */
+void zab_tick(struct zab *z);
+
+/* A message arrived (msg copied as needed; borrowed for the call).  Messages
+ * not addressed to this member, from unknown members, or stale are ignored:
+ * the network may lose, duplicate, delay and reorder. Returns 0. */
+int zab_step(struct zab *z, const struct zab_message *msg);
+
+/* On an established leader: appends data (copied) as the next entry and
+ * replicates it.  Returns the zxid (> 0) or ZAB_ENOTLEADER, ZAB_EBUSY,
+ * ZAB_ETOOBIG (size > ZAB_ENTRY_BYTES_MAX) or ZAB_ENOMEM.  The entry counts as
+ * acknowledged only once it comes back in ready.committed. */
+int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size);
+
+/* The store made every log entry up to zxid durable.  Reports for zxids not
+ * in the current log (truncated since) are ignored. */
+void zab_persisted(struct zab *z, uint64_t zxid);
+
+/* Answers ready.snapshot_wanted: the applied state at zxid (<= the last
+ * committed zxid the driver applied), data copied.  Returns 0, ZAB_EINVAL
+ * (zxid not applied or already compacted past the log) , ZAB_ETOOBIG or ZAB_ENOMEM. */
+int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size);
+
+/* The driver snapshotted its applied state at zxid: drop log entries up to
+ * zxid from memory (they are then served to laggards by SNAP).  zxid above
+ * the applied point is clamped to it.  */
+void zab_compact(struct zab *z, uint64_t zxid);
+
+bool zab_has_ready(const struct zab *z);
+void zab_ready(struct zab *z, struct zab_ready *out);
+void zab_advance(struct zab *z);
+
+/* Read-only status, for the driver, the simulator's invariants and tests. */
+struct zab_status {
+    uint32_t id;
+    enum zab_role role;
+    enum zab_phase phase;
+    uint32_t leader_id;
+    uint32_t epoch;           /* epoch of the current leadership (0 if none) */
+    uint32_t accepted_epoch;
+    uint32_t current_epoch;
+    uint64_t last_zxid;       /* last entry in the log (or the snapshot base) */
+    uint64_t persisted_zxid;  /* durable prefix of the log */
+    uint64_t committed_zxid;  /* known committed */
+    uint64_t applied_zxid;    /* handed to the driver in ready.committed and advanced */
+    uint32_t election_round;
+};
+void zab_status(const struct zab *z, struct zab_status *out);
+
+static inline uint32_t zab_zxid_epoch(uint64_t zxid) { return (uint32_t)(zxid >> 32); }
+static inline uint32_t zab_zxid_counter(uint64_t zxid) { return (uint32_t)zxid; }
+static inline uint64_t zab_zxid_make(uint32_t epoch, uint32_t counter)
+{
+    return ((uint64_t)epoch << 32) | counter;
+}
+
+const char *zab_role_name(enum zab_role role);
+const char *zab_phase_name(enum zab_phase phase);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,222 @@
+/*
+ * zab_broadcast.c: Zab phase 3 on both sides, plus the heartbeats that keep
+ * a leadership alive (ZooKeeper's Leader.processAck/commit, Follower
+ * processPacket, PING).  It owns shipping the log to each synced follower
+ * (chained PROPOSALs, retransmitted from the last acknowledged point when a
+ * heartbeat shows no progress), counting durable acks into the commit point,
+ * and detecting the loss of the leader or of a quorum.
+ */
+#include "zab_internal.h"
+
+#include <stdlib.h>
+
+/* Sends the next entries the peer lacks, at most ZAB_SEND_BATCH_MAX. */
+void zab_broadcast_ship(struct zab *z, struct zab_peer *p)
+{
+    if (!p->sync_sent || p->snap_pending)
+        return;
+    uint64_t last = zab_log_last(z);
+    for (uint32_t n = 0; n < ZAB_SEND_BATCH_MAX && p->sent_zxid < last; n++) {
+        size_t index;
+        if (p->sent_zxid == z->base_zxid) {
+            index = 0;
+        } else {
+            ptrdiff_t found = zab_log_find(z, p->sent_zxid);
+            if (found < 0) {
+                /* Compacted past the peer's position: only a SNAP helps now. */
+                p->sync_sent = false;
+                p->snap_pending = true;
+                z->want_snapshot = true;
+                return;
+            }
+            index = (size_t)found + 1;
+        }
+        const struct zab_entry *e = &z->entries[index];
+        struct zab_message m = {.type = ZAB_MSG_PROPOSAL, .to = p->id, .epoch = z->epoch};
+        m.u.proposal.prev_zxid = p->sent_zxid;
+        m.u.proposal.zxid = e->zxid;
+        m.u.proposal.size = e->size;
+        m.u.proposal.data = e->data;
+        zab_send(z, &m);
+        p->sent_zxid = e->zxid;
+    }
+}
+
+void zab_broadcast_ship_all(struct zab *z)
+{
+    for (uint32_t i = 0; i < z->n_voters; i++)
+        if (i != z->self_index)
+            zab_broadcast_ship(z, &z->peers[i]);
+}
+
+static int compare_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Commits the highest zxid durable on a quorum of members whose currentEpoch
+ * is ours (invariant 6), and tells the followers. */
+void zab_broadcast_leader_advance_commit(struct zab *z)
+{
+    if (!z->established)
+        return;
+    uint64_t durable[ZAB_MEMBERS_MAX];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < z->n_voters; i++) {
+        if (i == z->self_index)
+            durable[n++] = z->persisted_zxid;
+        else if (z->peers[i].acked_newleader)
+            durable[n++] = z->peers[i].acked_zxid;
+    }
+    if (n < z->quorum)
+        return;
+    qsort(durable, n, sizeof durable[0], compare_desc);
+    uint64_t quorum_zxid = durable[z->quorum - 1];
+    if (quorum_zxid <= z->committed_zxid)
+        return;
+    zab_commit_to(z, quorum_zxid);
+    for (uint32_t i = 0; i < z->n_voters; i++) {
+        struct zab_peer *p = &z->peers[i];
+        if (i == z->self_index || !p->sync_sent)
+            continue;
+        struct zab_message m = {.type = ZAB_MSG_COMMIT, .to = p->id, .epoch = z->epoch};
+        m.u.zxid.zxid = z->committed_zxid;
+        zab_send(z, &m);
+    }
+}
+
+void zab_broadcast_leader_step(struct zab *z, const struct zab_message *m)
+{
+    if (m->epoch != z->epoch || z->epoch == 0)
+        return;
+    struct zab_peer *p = &z->peers[zab_peer_index(z, m->from)];
+    if (!p->info)
+        return;
+    p->last_heard_tick = z->now;
+    uint64_t zxid = m->u.zxid.zxid;
+    /* Followers report 0 until synced, and only zxids of our log after. */
+    if (!p->sync_sent || zxid <= p->acked_zxid || zxid > zab_log_last(z) || !zab_log_contains(z, zxid))
+        return;
+    p->acked_zxid = zxid;
+    if (p->sent_zxid < zxid)
+        p->sent_zxid = zxid;
+    if (p->acked_newleader)
+        zab_broadcast_leader_advance_commit(z);
+    zab_broadcast_ship(z, p);
+}
+
+/* Every heartbeat: PING with our commit point, and resend from the last
+ * acknowledged point to a peer that made no progress since the last one. */
+void zab_broadcast_leader_heartbeat(struct zab *z)
+{
+    for (uint32_t i = 0; i < z->n_voters; i++) {
+        struct zab_peer *p = &z->peers[i];
+        if (i == z->self_index || !p->info || z->epoch == 0)
+            continue;
+        struct zab_message m = {.type = ZAB_MSG_PING, .to = p->id, .epoch = z->epoch};
+        m.u.zxid.zxid = z->committed_zxid;
+        zab_send(z, &m);
+        if (!p->sync_sent)
+            continue;
+        /* What the peer reported durable is the truth once it reports (a
+         * lost SYNC SNAP leaves it below sync_zxid: ship() then resends the
+         * SNAP); before, the sync point. */
+        uint64_t from = p->acked_zxid ? p->acked_zxid : p->sync_zxid;
+        if (p->sent_zxid > from && p->acked_zxid == p->acked_at_last_ping)
+            p->sent_zxid = from;
+        p->acked_at_last_ping = p->acked_zxid;
+        zab_broadcast_ship(z, p);
+    }
+}
+
+void zab_broadcast_leader_tick(struct zab *z)
+{
+    uint32_t alive = 1;
+    for (uint32_t i = 0; i < z->n_voters; i++)
+        if (i != z->self_index && z->peers[i].acked_newleader &&
+            z->now - z->peers[i].last_heard_tick <= z->sync_limit_ticks)
+            alive++;
+    if (alive < z->quorum) {
+        zab_become_looking(z, "lost the quorum of followers");
+        return;
+    }
+    if (z->heartbeat_elapsed < z->heartbeat_ticks)
+        return;
+    z->heartbeat_elapsed = 0;
+    zab_broadcast_leader_heartbeat(z);
+}
+
+/* ---- follower side -------------------------------------------------- */
+
+/* Cumulative ACK of the durable prefix, once currentEpoch is ours. */
+void zab_broadcast_follower_ack(struct zab *z)
+{
+    if (!z->acked_newleader || z->persisted_zxid <= z->ack_sent_zxid)
+        return;
+    struct zab_message m = {.type = ZAB_MSG_ACK, .to = z->leader_id, .epoch = z->epoch};
+    m.u.zxid.zxid = z->persisted_zxid;
+    zab_send(z, &m);
+    z->ack_sent_zxid = z->persisted_zxid;
+}
+
+void zab_broadcast_follower_heartbeat(struct zab *z)
+{
+    if (!z->epoch_acked)
+        return;
+    struct zab_message m = {.type = ZAB_MSG_PING, .to = z->leader_id, .epoch = z->epoch};
+    m.u.zxid.zxid = z->synced ? z->persisted_zxid : 0;
+    zab_send(z, &m);
+}
+
+static void on_proposal(struct zab *z, const struct zab_message *m)
+{
+    uint64_t last = zab_log_last(z);
+    uint64_t zxid = m->u.proposal.zxid;
+    if (zxid <= last)
+        return; /* a duplicate or a resend (zxids name one entry: invariant 1) */
+    if (m->u.proposal.prev_zxid != last || zab_zxid_counter(zxid) == 0 ||
+        zab_zxid_epoch(zxid) > z->epoch)
+        return; /* a gap: the leader resends from our acked point on its heartbeat */
+    if (zab_log_append(z, zxid, m->u.proposal.data, m->u.proposal.size) < 0)
+        return; /* as if lost; it is resent */
+}
+
+void zab_broadcast_follower_step(struct zab *z, const struct zab_message *m)
+{
+    if (m->epoch != z->epoch || !z->epoch_acked)
+        return;
+    z->heard_ticks = 0;
+    if (!z->synced)
+        return;
+    switch (m->type) {
+    case ZAB_MSG_PROPOSAL:
+        on_proposal(z, m);
+        break;
+    case ZAB_MSG_COMMIT:
+    case ZAB_MSG_PING:
+        /* Our log is a prefix of the leader's (invariant 2): commit what we hold. */
+        zab_commit_to(z, m->u.zxid.zxid);
+        if (m->type == ZAB_MSG_PING) {
+            struct zab_message reply = {.type = ZAB_MSG_PING, .to = z->leader_id, .epoch = z->epoch};
+            reply.u.zxid.zxid = z->persisted_zxid;
+            zab_send(z, &reply);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+void zab_broadcast_follower_tick(struct zab *z)
+{
+    z->heard_ticks++;
+    if (z->heard_ticks > z->sync_limit_ticks) {
+        zab_become_looking(z, "leader silent for syncLimit");
+        return;
+    }
+    if (z->heartbeat_elapsed < z->heartbeat_ticks)
+        return;
+    z->heartbeat_elapsed = 0;
+    zab_broadcast_follower_heartbeat(z);
+}

@@ -1,0 +1,161 @@
+/*
+ * zab_election.c: leader election while LOOKING, in the spirit of
+ * ZooKeeper's FastLeaderElection.  It owns the vote, the logical round and
+ * the tallies of votes; it decides who leads and hands over to zab_sync.c.
+ *
+ * A vote is (currentEpoch, lastZxid, id) of a candidate; a higher epoch wins,
+ * then a higher zxid, then a higher id.  Votes of a LOOKING peer count only in
+ * the same round; a member that sees a higher round joins it and votes afresh.
+ * A quorum of equal votes in the round decides.  Members already FOLLOWING or
+ * LEADING answer LOOKING peers with their leader; a quorum of such answers
+ * naming L, with L itself saying LEADING, makes the member follow L.  Safety
+ * does not rest on this file (see zab.c): it only has to converge.
+ */
+#include "zab_internal.h"
+
+#include <string.h>
+
+static struct zab_vote self_vote(const struct zab *z)
+{
+    return (struct zab_vote){.leader = z->id, .epoch = z->current_epoch, .zxid = zab_log_last(z)};
+}
+
+static bool vote_better(const struct zab_vote *a, const struct zab_vote *b)
+{
+    if (a->epoch != b->epoch)
+        return a->epoch > b->epoch;
+    if (a->zxid != b->zxid)
+        return a->zxid > b->zxid;
+    return a->leader > b->leader;
+}
+
+static bool vote_equal(const struct zab_vote *a, const struct zab_vote *b)
+{
+    return a->leader == b->leader && a->epoch == b->epoch && a->zxid == b->zxid;
+}
+
+static void send_notification(struct zab *z, uint32_t to)
+{
+    struct zab_message m = {.type = ZAB_MSG_NOTIFICATION, .to = to};
+    m.u.notification.round = z->round;
+    m.u.notification.state = (uint8_t)z->role;
+    if (z->role == ZAB_LOOKING)
+        m.u.notification.vote = z->vote;
+    else
+        m.u.notification.vote =
+            (struct zab_vote){.leader = z->leader_id, .epoch = z->epoch, .zxid = zab_log_last(z)};
+    zab_send(z, &m);
+}
+
+static void broadcast_vote(struct zab *z)
+{
+    for (uint32_t i = 0; i < z->n_voters; i++)
+        if (i != z->self_index)
+            send_notification(z, z->voters[i]);
+    /* Jitter keeps members that lost the same messages from resending in lockstep. */
+    z->heartbeat_elapsed = 0;
+    z->resend_at = z->heartbeat_ticks + (uint32_t)(zab_prng_next(z) % z->heartbeat_ticks);
+}
+
+static void set_vote(struct zab *z, struct zab_vote vote)
+{
+    z->vote = vote;
+    z->votes[z->self_index] = (struct zab_vote_record){
+        .valid = true, .round = z->round, .state = ZAB_LOOKING, .vote = vote};
+}
+
+static void decide(struct zab *z, uint32_t leader, uint32_t round);
+static uint32_t count_votes_for(const struct zab *z, const struct zab_vote *vote);
+
+void zab_election_start(struct zab *z)
+{
+    z->round++;
+    memset(z->votes, 0, sizeof z->votes);
+    memset(z->others, 0, sizeof z->others);
+    set_vote(z, self_vote(z));
+    broadcast_vote(z);
+    if (count_votes_for(z, &z->vote) >= z->quorum)
+        decide(z, z->id, z->round); /* an ensemble of one */
+}
+
+static void decide(struct zab *z, uint32_t leader, uint32_t round)
+{
+    if (leader == z->id)
+        zab_become_leader(z);
+    else
+        zab_become_follower(z, leader, round);
+}
+
+static uint32_t count_votes_for(const struct zab *z, const struct zab_vote *vote)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < z->n_voters; i++)
+        if (z->votes[i].valid && z->votes[i].round == z->round && vote_equal(&z->votes[i].vote, vote))
+            n++;
+    return n;
+}
+
+/* A quorum of members out of the election agreeing on a leader that says it leads. */
+static bool others_agree_on(const struct zab *z, uint32_t leader)
+{
+    int li = zab_peer_index(z, leader);
+    if (li < 0 || !z->others[li].valid || z->others[li].state != ZAB_LEADING)
+        return false;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < z->n_voters; i++)
+        if (z->others[i].valid && z->others[i].vote.leader == leader)
+            n++;
+    return n >= z->quorum;
+}
+
+void zab_election_step(struct zab *z, const struct zab_message *m)
+{
+    int from = zab_peer_index(z, m->from);
+    const struct zab_vote *theirs = &m->u.notification.vote;
+    uint32_t round = m->u.notification.round;
+    if (m->u.notification.state == ZAB_LOOKING) {
+        z->others[from].valid = false;
+        if (round > z->round) {
+            z->round = round;
+            memset(z->votes, 0, sizeof z->votes);
+            struct zab_vote mine = self_vote(z);
+            set_vote(z, vote_better(theirs, &mine) ? *theirs : mine);
+            broadcast_vote(z);
+        } else if (round < z->round) {
+            send_notification(z, m->from); /* bring the laggard into our round */
+            return;
+        } else if (vote_better(theirs, &z->vote)) {
+            set_vote(z, *theirs);
+            broadcast_vote(z);
+        }
+        z->votes[from] = (struct zab_vote_record){
+            .valid = true, .round = round, .state = ZAB_LOOKING, .vote = *theirs};
+        if (count_votes_for(z, &z->vote) >= z->quorum)
+            decide(z, z->vote.leader, z->round);
+        return;
+    }
+    /* The sender is FOLLOWING or LEADING. */
+    z->others[from] = (struct zab_vote_record){
+        .valid = true, .round = round, .state = m->u.notification.state, .vote = *theirs};
+    if (theirs->leader == z->id)
+        return; /* stale: we are not leading */
+    if (others_agree_on(z, theirs->leader))
+        decide(z, theirs->leader, round > z->round ? round : z->round);
+}
+
+/* A LOOKING peer asked while we are out of the election: tell it our leader. */
+void zab_election_answer(struct zab *z, const struct zab_message *m)
+{
+    if (m->u.notification.state == ZAB_LOOKING)
+        send_notification(z, m->from);
+}
+
+void zab_election_tick(struct zab *z)
+{
+    if (z->heartbeat_elapsed >= z->resend_at) {
+        /* A fresh look at our own state: the log may have grown durable. */
+        if (z->vote.leader == z->id)
+            set_vote(z, self_vote(z));
+        broadcast_vote(z);
+    }
+}

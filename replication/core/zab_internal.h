@@ -1,0 +1,190 @@
+/*
+ * The state of one zab member, shared by the files of the core (zab.c owns
+ * the design notes; zab_election.c, zab_sync.c, zab_broadcast.c and
+ * zab_log.c each own one concern).  Not a public header.
+ */
+#ifndef ZAB_INTERNAL_H
+#define ZAB_INTERNAL_H
+
+#include "zab.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* The core depends on libc alone, so it carries its own always-on assertion. */
+#define ZAB_ASSERT(expr)                                                                 \
+    do {                                                                                 \
+        if (!(expr)) {                                                                   \
+            fprintf(stderr, "zab assertion failed: %s (%s:%d)\n", #expr, __FILE__, __LINE__); \
+            abort();                                                                     \
+        }                                                                                \
+    } while (0)
+
+/* What the leader knows of one peer (index = position in voters). */
+struct zab_peer {
+    uint32_t id;
+    bool info;               /* FOLLOWERINFO received this leadership */
+    uint64_t session;        /* of the follower's current attempt */
+    uint64_t sync_zxid;      /* where the SYNC left the peer's log */
+    uint32_t accepted_epoch; /* from FOLLOWERINFO */
+    bool newepoch_sent;
+    bool acked_epoch;        /* ACKEPOCH received for our epoch */
+    uint32_t current_epoch;  /* from ACKEPOCH */
+    uint64_t last_zxid;      /* from ACKEPOCH */
+    struct zab_message ackepoch; /* kept to sync the peer when discovery ends */
+    bool sync_sent;          /* SYNC sent; proposals flow from sent_zxid */
+    bool snap_pending;       /* waiting for a snapshot offer to send SNAP */
+    uint64_t sent_zxid;      /* last zxid shipped (proposal chain position) */
+    uint64_t acked_zxid;     /* durable on the peer (cumulative ACK/PING) */
+    uint64_t acked_at_last_ping;
+    bool acked_newleader;
+    uint32_t last_heard_tick;
+};
+
+struct zab_vote_record {
+    bool valid;
+    uint32_t round;
+    uint8_t state;
+    struct zab_vote vote;
+};
+
+struct zab {
+    /* configuration */
+    uint32_t id;
+    uint32_t voters[ZAB_MEMBERS_MAX];
+    uint32_t n_voters;
+    uint32_t self_index;
+    uint32_t quorum;
+    uint32_t heartbeat_ticks;
+    uint32_t init_limit_ticks;
+    uint32_t sync_limit_ticks;
+    uint64_t prng;
+    zab_log_fn log_fn;
+    void *log_context;
+
+    /* durable state (mirrors the driver's store) */
+    uint32_t accepted_epoch;
+    uint32_t accepted_leader; /* the one leader we acked accepted_epoch to (invariant 1) */
+    uint32_t current_epoch;
+
+    /* the log: entries[0..n_entries) have zxids > base_zxid, increasing */
+    struct zab_entry *entries;
+    size_t n_entries;
+    size_t cap_entries;
+    uint64_t base_zxid;
+    uint64_t persisted_zxid;
+    uint64_t committed_zxid;
+    uint64_t applied_zxid;
+    size_t unstable_index; /* entries from here on not yet handed to the driver */
+
+    /* role */
+    enum zab_role role;
+    enum zab_phase phase;
+    uint32_t leader_id;
+    uint32_t epoch;        /* leadership epoch (leader: proposed; follower: from NEWEPOCH) */
+    uint32_t now;          /* ticks since start (for last-heard bookkeeping) */
+    uint32_t phase_ticks;  /* ticks since the phase began */
+    uint32_t heartbeat_elapsed;
+    uint32_t resend_at;    /* election resend due when heartbeat_elapsed reaches it */
+
+    /* election */
+    uint32_t round;
+    struct zab_vote vote;
+    struct zab_vote_record votes[ZAB_MEMBERS_MAX];  /* LOOKING peers, this round */
+    struct zab_vote_record others[ZAB_MEMBERS_MAX]; /* peers out of election */
+
+    /* follower */
+    uint32_t heard_ticks;      /* ticks since the leader was last heard */
+    uint64_t session;          /* this attempt to follow (FOLLOWERINFO) */
+    bool epoch_acked;          /* NEWEPOCH accepted in this session */
+    bool synced;               /* SYNC received: the log is a prefix of the leader's */
+    bool newleader_received;
+    uint64_t newleader_zxid;
+    bool acked_newleader;
+    uint64_t ack_sent_zxid;
+
+    /* leader */
+    struct zab_peer peers[ZAB_MEMBERS_MAX];
+    bool established;
+    uint64_t initial_zxid;     /* end of the initial history (NEWLEADER zxid) */
+    uint32_t next_counter;
+    uint8_t *snapshot;         /* snapshot offered by the driver, for SNAP */
+    uint32_t snapshot_size;
+    uint64_t snapshot_zxid;
+    bool have_snapshot;
+    bool want_snapshot;        /* ask the driver in the next ready */
+
+    /* ready batch being built */
+    struct zab_message *outbox;
+    size_t n_outbox;
+    size_t cap_outbox;
+    bool pending_truncate;
+    uint64_t truncate_to;
+    bool pending_install;
+    uint8_t *install_data;
+    uint32_t install_size;
+    uint64_t install_zxid;
+    bool pending_epochs;
+    bool role_changed;
+    uint64_t compact_to;       /* deferred to zab_advance, when no message borrows the log */
+    uint8_t *retired_snapshot; /* freed at zab_advance, when no message borrows it */
+    /* handed out by zab_ready, consumed by zab_advance */
+    bool in_ready;
+    size_t ready_unstable_end;
+    uint64_t ready_applied_to;
+    bool ready_snapshot_wanted;
+};
+
+/* zab.c */
+void zab_logf(struct zab *z, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void zab_send(struct zab *z, struct zab_message *msg);
+void zab_write_epochs(struct zab *z);
+int zab_peer_index(const struct zab *z, uint32_t id);
+void zab_become_looking(struct zab *z, const char *why);
+void zab_become_leader(struct zab *z);
+void zab_become_follower(struct zab *z, uint32_t leader, uint32_t round);
+void zab_commit_to(struct zab *z, uint64_t zxid);
+uint64_t zab_prng_next(struct zab *z);
+
+/* zab_log.c */
+uint64_t zab_log_last(const struct zab *z);
+ptrdiff_t zab_log_find(const struct zab *z, uint64_t zxid); /* index or -1 */
+bool zab_log_contains(const struct zab *z, uint64_t zxid);  /* entry or the base */
+int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size);
+void zab_log_truncate(struct zab *z, uint64_t zxid);
+void zab_log_reset(struct zab *z, uint64_t base_zxid);
+void zab_log_compact(struct zab *z, uint64_t zxid);
+uint64_t zab_log_prev(const struct zab *z, size_t index);
+uint32_t zab_log_epoch_summary(const struct zab *z, uint64_t *out, uint32_t max);
+uint64_t zab_log_last_of_epoch(const struct zab *z, uint32_t epoch, bool *known);
+
+/* zab_election.c */
+void zab_election_start(struct zab *z);
+void zab_election_tick(struct zab *z);
+void zab_election_step(struct zab *z, const struct zab_message *m);
+void zab_election_answer(struct zab *z, const struct zab_message *m);
+
+/* zab_sync.c */
+void zab_sync_leader_start(struct zab *z);
+void zab_sync_leader_tick(struct zab *z);
+void zab_sync_leader_step(struct zab *z, const struct zab_message *m);
+void zab_sync_follower_start(struct zab *z);
+void zab_sync_follower_tick(struct zab *z);
+void zab_sync_follower_step(struct zab *z, const struct zab_message *m);
+void zab_sync_offer_snapshot(struct zab *z);
+void zab_sync_follower_persisted(struct zab *z);
+void zab_sync_leader_persisted(struct zab *z);
+
+/* zab_broadcast.c */
+void zab_broadcast_ship(struct zab *z, struct zab_peer *p);
+void zab_broadcast_ship_all(struct zab *z);
+void zab_broadcast_leader_step(struct zab *z, const struct zab_message *m);
+void zab_broadcast_leader_tick(struct zab *z);
+void zab_broadcast_leader_advance_commit(struct zab *z);
+void zab_broadcast_follower_step(struct zab *z, const struct zab_message *m);
+void zab_broadcast_follower_tick(struct zab *z);
+void zab_broadcast_follower_ack(struct zab *z);
+void zab_broadcast_leader_heartbeat(struct zab *z);
+void zab_broadcast_follower_heartbeat(struct zab *z);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * zab_log.c: the in-memory window of the log a member holds, as ZooKeeper's
+ * committedLog: entries with zxids strictly increasing after base_zxid (the
+ * point of the driver's last snapshot).  It owns the entry copies and keeps
+ * the bookkeeping zxids (persisted, committed, applied, unstable index)
+ * consistent when the window is truncated, reset or compacted.
+ */
+#include "zab_internal.h"
+
+#include <string.h>
+
+uint64_t zab_log_last(const struct zab *z)
+{
+    return z->n_entries ? z->entries[z->n_entries - 1].zxid : z->base_zxid;
+}
+
+uint64_t zab_log_prev(const struct zab *z, size_t index)
+{
+    ZAB_ASSERT(index <= z->n_entries);
+    return index == 0 ? z->base_zxid : z->entries[index - 1].zxid;
+}
+
+ptrdiff_t zab_log_find(const struct zab *z, uint64_t zxid)
+{
+    size_t low = 0, high = z->n_entries;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (z->entries[mid].zxid < zxid)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    if (low < z->n_entries && z->entries[low].zxid == zxid)
+        return (ptrdiff_t)low;
+    return -1;
+}
+
+bool zab_log_contains(const struct zab *z, uint64_t zxid)
+{
+    return zxid == z->base_zxid || zab_log_find(z, zxid) >= 0;
+}
+
+int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size)
+{
+    ZAB_ASSERT(zxid > zab_log_last(z));
+    ZAB_ASSERT(zab_zxid_counter(zxid) != 0);
+    if (size > ZAB_ENTRY_BYTES_MAX)
+        return ZAB_ETOOBIG;
+    if (z->n_entries >= ZAB_LOG_ENTRIES_MAX)
+        return ZAB_EBUSY;
+    if (z->n_entries == z->cap_entries) {
+        size_t cap = z->cap_entries ? z->cap_entries * 2 : 64;
+        struct zab_entry *grown = realloc(z->entries, cap * sizeof *grown);
+        if (!grown)
+            return ZAB_ENOMEM;
+        z->entries = grown;
+        z->cap_entries = cap;
+    }
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        return ZAB_ENOMEM;
+    if (size)
+        memcpy(copy, data, size);
+    z->entries[z->n_entries++] = (struct zab_entry){.zxid = zxid, .size = size, .data = copy};
+    return 0;
+}
+
+static void clamp_marks(struct zab *z)
+{
+    uint64_t last = zab_log_last(z);
+    if (z->persisted_zxid > last)
+        z->persisted_zxid = last;
+    if (z->committed_zxid > last)
+        z->committed_zxid = last;
+    if (z->unstable_index > z->n_entries)
+        z->unstable_index = z->n_entries;
+}
+
+/* Drops entries with zxid > zxid.  Committed entries are never dropped:
+ * invariant 4 of zab.c. */
+void zab_log_truncate(struct zab *z, uint64_t zxid)
+{
+    ZAB_ASSERT(zxid >= z->committed_zxid);
+    ZAB_ASSERT(zxid >= z->base_zxid);
+    while (z->n_entries && z->entries[z->n_entries - 1].zxid > zxid) {
+        free(z->entries[z->n_entries - 1].data);
+        z->n_entries--;
+    }
+    clamp_marks(z);
+}
+
+/* Empties the window: the driver installs a snapshot at base_zxid. */
+void zab_log_reset(struct zab *z, uint64_t base_zxid)
+{
+    for (size_t i = 0; i < z->n_entries; i++)
+        free(z->entries[i].data);
+    z->n_entries = 0;
+    z->unstable_index = 0;
+    z->base_zxid = base_zxid;
+    z->persisted_zxid = base_zxid;
+    z->committed_zxid = base_zxid;
+    z->applied_zxid = base_zxid;
+}
+
+void zab_log_compact(struct zab *z, uint64_t zxid)
+{
+    if (zxid > z->applied_zxid)
+        zxid = z->applied_zxid;
+    if (zxid > z->persisted_zxid)
+        zxid = z->persisted_zxid;
+    size_t drop = 0;
+    while (drop < z->n_entries && z->entries[drop].zxid <= zxid && drop < z->unstable_index)
+        drop++;
+    if (!drop)
+        return;
+    z->base_zxid = z->entries[drop - 1].zxid;
+    for (size_t i = 0; i < drop; i++)
+        free(z->entries[i].data);
+    memmove(z->entries, z->entries + drop, (z->n_entries - drop) * sizeof *z->entries);
+    z->n_entries -= drop;
+    z->unstable_index -= drop;
+}
+
+/* The last zxid of each epoch in the window, newest first, then the base. */
+uint32_t zab_log_epoch_summary(const struct zab *z, uint64_t *out, uint32_t max)
+{
+    uint32_t n = 0;
+    for (size_t i = z->n_entries; i > 0 && n < max; i--) {
+        uint64_t zxid = z->entries[i - 1].zxid;
+        if (n == 0 || zab_zxid_epoch(out[n - 1]) != zab_zxid_epoch(zxid))
+            out[n++] = zxid;
+    }
+    return n;
+}
+
+/* The last zxid of epoch in the window.  *known is false when the window
+ * cannot tell (the epoch may end inside the compacted part). */
+uint64_t zab_log_last_of_epoch(const struct zab *z, uint32_t epoch, bool *known)
+{
+    for (size_t i = z->n_entries; i > 0; i--) {
+        uint64_t zxid = z->entries[i - 1].zxid;
+        if (zab_zxid_epoch(zxid) == epoch) {
+            *known = true;
+            return zxid;
+        }
+        if (zab_zxid_epoch(zxid) < epoch)
+            break;
+    }
+    /* No entry of that epoch in the window. */
+    if (zab_zxid_epoch(z->base_zxid) == epoch) {
+        *known = true;
+        return z->base_zxid;
+    }
+    *known = epoch > zab_zxid_epoch(z->base_zxid) || z->base_zxid == 0;
+    return 0;
+}

@@ -1,0 +1,59 @@
+/*
+ * The simulated world of the zab simulator: members running the real core
+ * (replication/core), a fake network, fake disks, a client, and the safety
+ * invariants.  Used by zab_sim (randomised runs from a seed) and
+ * zab_sim_script (scenario scripts with expected traces).
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "zab.h"
+
+#define SIM_MEMBERS_MAX 7
+#define SIM_TICK_UNITS 10 /* simulated time units per tick */
+
+struct sim_options {
+    uint64_t seed;
+    int members;
+    bool manual;             /* scripts: no random delays; messages wait for "deliver" */
+    bool trace;
+    FILE *out;               /* trace destination */
+    uint32_t quorum_override; /* TEST ONLY: passed to the core's test_only_quorum_override */
+    int loss_percent;
+    int dup_percent;
+    int delay_max_units;
+    int disk_latency_max_units;
+    int compact_every;       /* applies between snapshots+compaction (0: never) */
+};
+
+struct sim_world;
+
+struct sim_world *sim_world_new(const struct sim_options *options);
+void sim_world_free(struct sim_world *w);
+
+/* A violated invariant, or NULL. */
+const char *sim_violation(const struct sim_world *w);
+
+/* Randomised run: chaos for steps ticks, then heal and demand progress
+ * within liveness_ticks.  Returns 0 or -1 (sim_violation says why). */
+int sim_run_random(struct sim_world *w, int steps, int liveness_ticks);
+
+/* Manual control, for scripts.  Member ids are 1..members. */
+void sim_tick(struct sim_world *w, int id);             /* one tick of one member (0: all) */
+int sim_deliver(struct sim_world *w, int from, int to, int max); /* pending messages, FIFO; 0 = any */
+int sim_drop(struct sim_world *w, int from, int to);   /* drops pending messages */
+void sim_persist(struct sim_world *w, int id);          /* completes pending disk writes (0: all) */
+void sim_crash(struct sim_world *w, int id);
+void sim_restart(struct sim_world *w, int id);
+void sim_partition(struct sim_world *w, const int *group_of_member); /* index 1..members */
+void sim_heal(struct sim_world *w);
+int64_t sim_propose(struct sim_world *w, int id, const char *data);
+void sim_stabilize(struct sim_world *w, int max_rounds);
+void sim_print_status(struct sim_world *w);
+void sim_print_log(struct sim_world *w, int id);
+
+#endif

@@ -1,0 +1,975 @@
+/*
+ * sim_world.c: the deterministic world of the zab simulator.  It owns the
+ * members (each a real struct zab from replication/core driven exactly as
+ * the daemon's driver will drive it: ready, carry out in order, advance), the
+ * fake network (per-message delay, loss, duplication, hence reordering;
+ * partitions; every message goes through the byte codec), the fake disks
+ * (write latency, crash losing what was not reported durable, snapshots and
+ * compaction), the client, and the safety invariants, checked after every
+ * event.  All randomness comes from one seed (splitmix64).
+ *
+ * The replicated "state machine" is a digest chain: applying entry x to
+ * state d gives H(d, x.zxid, x.data), so two members that applied the same
+ * zxid with different histories have different digests.
+ */
+#include "sim.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIM_NEVER UINT64_MAX
+
+struct sim_entry {
+    uint64_t zxid;
+    uint32_t size;
+    uint8_t *data;
+    uint64_t done_at; /* pending writes: when the disk reports it durable */
+};
+
+struct sim_vec {
+    struct sim_entry *items;
+    size_t n, cap;
+};
+
+struct sim_member {
+    int id;
+    struct zab *z;
+    bool up;
+    uint32_t incarnation;
+    /* the disk: what survives a crash */
+    uint32_t accepted_epoch, accepted_leader, current_epoch;
+    uint64_t snapshot_zxid, snapshot_digest;
+    struct sim_vec durable;  /* log entries after the snapshot, durable */
+    struct sim_vec pending;  /* appended, not yet durable: lost on crash */
+    /* the applied state (memory) */
+    uint64_t applied_zxid, digest;
+    int applies_since_snapshot;
+    struct zab_status last_status;
+};
+
+struct sim_msg {
+    uint64_t at, seq;
+    int from, to;
+    uint8_t *bytes;
+    size_t len;
+};
+
+/* zxid -> (previous applied zxid, digest after) of the one committed history */
+struct sim_chain_slot {
+    uint64_t zxid, prev, digest;
+    bool used;
+};
+
+struct sim_world {
+    struct sim_options o;
+    uint64_t prng;
+    uint64_t now;
+    uint64_t seq;
+    struct sim_member m[SIM_MEMBERS_MAX + 1];
+    int group[SIM_MEMBERS_MAX + 1];
+    /* network: a binary heap on (at, seq) */
+    struct sim_msg *net;
+    size_t n_net, cap_net;
+    /* invariants */
+    struct sim_chain_slot *chain;
+    size_t chain_cap, chain_used;
+    uint64_t *acked;  /* sorted */
+    size_t n_acked, cap_acked;
+    uint32_t *epoch_leader; /* epoch -> established leader id */
+    size_t cap_epochs;
+    char violation[512];
+    uint64_t client_counter;
+    uint64_t stats_delivered, stats_commits;
+};
+
+/* ---- randomness -------------------------------------------------------- */
+
+static uint64_t sim_rand(struct sim_world *w)
+{
+    uint64_t x = (w->prng += 0x9e3779b97f4a7c15ull);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t sim_range(struct sim_world *w, uint64_t n) { return n ? sim_rand(w) % n : 0; }
+static bool sim_chance(struct sim_world *w, int percent_x10) { return (int)sim_range(w, 1000) < percent_x10; }
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "zab_sim: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "zab_sim: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+static uint64_t digest_apply(uint64_t digest, uint64_t zxid, const uint8_t *data, uint32_t size)
+{
+    digest = hash_bytes(digest ^ 0xcbf29ce484222325ull, &zxid, sizeof zxid);
+    return hash_bytes(digest, data, size);
+}
+
+/* ---- tracing ----------------------------------------------------------- */
+
+static void trace(struct sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace(struct sim_world *w, const char *fmt, ...)
+{
+    if (!w->o.trace)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (!w->o.manual)
+        fprintf(w->o.out, "t=%" PRIu64 " ", w->now);
+    vfprintf(w->o.out, fmt, ap);
+    fputc('\n', w->o.out);
+    va_end(ap);
+}
+
+static const char *zxid_str(char *buf, uint64_t zxid)
+{
+    snprintf(buf, 24, "%u.%u", zab_zxid_epoch(zxid), zab_zxid_counter(zxid));
+    return buf;
+}
+
+static void format_message(const struct zab_message *m, char *out, size_t cap)
+{
+    char a[24], b[24];
+    int n = snprintf(out, cap, "%u->%u %s", m->from, m->to, zab_message_type_name(m->type));
+    if (n < 0 || (size_t)n >= cap)
+        return;
+    out += n;
+    cap -= (size_t)n;
+    switch (m->type) {
+    case ZAB_MSG_NOTIFICATION:
+        snprintf(out, cap, " round=%u state=%s vote=(leader=%u epoch=%u zxid=%s)",
+                 m->u.notification.round, zab_role_name(m->u.notification.state),
+                 m->u.notification.vote.leader, m->u.notification.vote.epoch,
+                 zxid_str(a, m->u.notification.vote.zxid));
+        break;
+    case ZAB_MSG_FOLLOWERINFO:
+        snprintf(out, cap, " acceptedEpoch=%u currentEpoch=%u last=%s", m->u.info.accepted_epoch,
+                 m->u.info.current_epoch, zxid_str(a, m->u.info.last_zxid));
+        break;
+    case ZAB_MSG_NEWEPOCH:
+        snprintf(out, cap, " epoch=%u", m->epoch);
+        break;
+    case ZAB_MSG_ACKEPOCH:
+        snprintf(out, cap, " epoch=%u currentEpoch=%u last=%s epochs=%u", m->epoch,
+                 m->u.ackepoch.current_epoch, zxid_str(a, m->u.ackepoch.last_zxid),
+                 m->u.ackepoch.n_epochs);
+        break;
+    case ZAB_MSG_SYNC:
+        snprintf(out, cap, " epoch=%u %s %s", m->epoch,
+                 m->u.sync.mode == ZAB_SYNC_DIFF    ? "DIFF"
+                 : m->u.sync.mode == ZAB_SYNC_TRUNC ? "TRUNC"
+                                                    : "SNAP",
+                 zxid_str(a, m->u.sync.zxid));
+        break;
+    case ZAB_MSG_PROPOSAL:
+        snprintf(out, cap, " epoch=%u prev=%s zxid=%s data=%.*s", m->epoch,
+                 zxid_str(a, m->u.proposal.prev_zxid), zxid_str(b, m->u.proposal.zxid),
+                 (int)(m->u.proposal.size > 16 ? 16 : m->u.proposal.size), (const char *)m->u.proposal.data);
+        break;
+    default:
+        snprintf(out, cap, " epoch=%u zxid=%s", m->epoch, zxid_str(a, m->u.zxid.zxid));
+        break;
+    }
+}
+
+static void core_log(void *context, uint32_t id, const char *message)
+{
+    struct sim_world *w = context;
+    if (w->o.trace && !w->o.manual)
+        trace(w, "[%u] %s", id, message);
+}
+
+/* ---- invariants -------------------------------------------------------- */
+
+static void violate(struct sim_world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void violate(struct sim_world *w, const char *fmt, ...)
+{
+    if (w->violation[0])
+        return; /* keep the first */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->violation, sizeof w->violation, fmt, ap);
+    va_end(ap);
+    trace(w, "VIOLATION %s", w->violation);
+}
+
+const char *sim_violation(const struct sim_world *w) { return w->violation[0] ? w->violation : NULL; }
+
+static struct sim_chain_slot *chain_slot(struct sim_world *w, uint64_t zxid, bool insert)
+{
+    if (insert && (w->chain_used + 1) * 2 > w->chain_cap) {
+        size_t old_cap = w->chain_cap;
+        struct sim_chain_slot *old = w->chain;
+        w->chain_cap = old_cap ? old_cap * 2 : 1024;
+        w->chain = calloc(w->chain_cap, sizeof *w->chain);
+        if (!w->chain)
+            exit(2);
+        w->chain_used = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].used) {
+                struct sim_chain_slot *s = chain_slot(w, old[i].zxid, true);
+                *s = old[i];
+            }
+        free(old);
+    }
+    if (!w->chain_cap)
+        return NULL;
+    size_t i = (size_t)((zxid * 0x9e3779b97f4a7c15ull) >> 7) & (w->chain_cap - 1);
+    while (w->chain[i].used) {
+        if (w->chain[i].zxid == zxid)
+            return &w->chain[i];
+        i = (i + 1) & (w->chain_cap - 1);
+    }
+    if (!insert)
+        return NULL;
+    w->chain[i].used = true;
+    w->chain[i].zxid = zxid;
+    w->chain_used++;
+    return &w->chain[i];
+}
+
+static void check_state_at(struct sim_world *w, int id, uint64_t zxid, uint64_t digest, const char *how)
+{
+    if (zxid == 0)
+        return;
+    struct sim_chain_slot *s = chain_slot(w, zxid, false);
+    if (s && s->digest != digest) {
+        char a[24];
+        violate(w, "member %d %s state at zxid %s with a digest no other member has", id, how,
+                zxid_str(a, zxid));
+    }
+}
+
+/* Committed prefixes agree, same digest at the same zxid, and no acknowledged
+ * entry is skipped. */
+static void check_apply(struct sim_world *w, int id, uint64_t prev, uint64_t zxid, uint64_t digest)
+{
+    char a[24], b[24], c[24];
+    struct sim_chain_slot *s = chain_slot(w, zxid, false);
+    if (s) {
+        if (s->prev != prev || s->digest != digest)
+            violate(w, "committed histories differ: member %d applied %s after %s, another after %s",
+                    id, zxid_str(a, zxid), zxid_str(b, prev), zxid_str(c, s->prev));
+    } else {
+        s = chain_slot(w, zxid, true);
+        s->prev = prev;
+        s->digest = digest;
+    }
+    /* the first acked zxid above prev must not be below zxid */
+    size_t lo = 0, hi = w->n_acked;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (w->acked[mid] <= prev)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < w->n_acked && w->acked[lo] < zxid)
+        violate(w, "acknowledged entry %s lost: member %d applied %s right after %s", zxid_str(a, w->acked[lo]),
+                id, zxid_str(b, zxid), zxid_str(c, prev));
+}
+
+static void record_acked(struct sim_world *w, uint64_t zxid)
+{
+    if (w->n_acked == w->cap_acked) {
+        w->cap_acked = w->cap_acked ? w->cap_acked * 2 : 256;
+        w->acked = xrealloc(w->acked, w->cap_acked * sizeof *w->acked);
+    }
+    size_t i = w->n_acked;
+    while (i > 0 && w->acked[i - 1] > zxid)
+        i--;
+    if (i > 0 && w->acked[i - 1] == zxid)
+        return;
+    memmove(w->acked + i + 1, w->acked + i, (w->n_acked - i) * sizeof *w->acked);
+    w->acked[i] = zxid;
+    w->n_acked++;
+}
+
+static void check_leaders(struct sim_world *w)
+{
+    for (int i = 1; i <= w->o.members; i++) {
+        struct sim_member *m = &w->m[i];
+        if (!m->up)
+            continue;
+        zab_status(m->z, &m->last_status);
+        const struct zab_status *s = &m->last_status;
+        if (s->role != ZAB_LEADING || s->phase != ZAB_PHASE_BROADCAST)
+            continue;
+        if (s->epoch >= w->cap_epochs) {
+            size_t cap = s->epoch * 2 + 16;
+            w->epoch_leader = xrealloc(w->epoch_leader, cap * sizeof *w->epoch_leader);
+            memset(w->epoch_leader + w->cap_epochs, 0, (cap - w->cap_epochs) * sizeof *w->epoch_leader);
+            w->cap_epochs = cap;
+        }
+        if (w->epoch_leader[s->epoch] == 0)
+            w->epoch_leader[s->epoch] = m->id;
+        else if (w->epoch_leader[s->epoch] != (uint32_t)m->id)
+            violate(w, "two established leaders in epoch %u: %u and %d", s->epoch,
+                    w->epoch_leader[s->epoch], m->id);
+    }
+}
+
+/* ---- disk -------------------------------------------------------------- */
+
+static void vec_push(struct sim_vec *v, struct sim_entry e)
+{
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 64;
+        v->items = xrealloc(v->items, v->cap * sizeof *v->items);
+    }
+    v->items[v->n++] = e;
+}
+
+static void vec_truncate(struct sim_vec *v, uint64_t zxid)
+{
+    while (v->n && v->items[v->n - 1].zxid > zxid)
+        free(v->items[--v->n].data);
+}
+
+static void vec_clear(struct sim_vec *v) { vec_truncate(v, 0); }
+
+static void vec_drop_upto(struct sim_vec *v, uint64_t zxid)
+{
+    size_t k = 0;
+    while (k < v->n && v->items[k].zxid <= zxid)
+        free(v->items[k++].data);
+    memmove(v->items, v->items + k, (v->n - k) * sizeof *v->items);
+    v->n -= k;
+}
+
+/* ---- network ----------------------------------------------------------- */
+
+static bool msg_before(const struct sim_msg *a, const struct sim_msg *b)
+{
+    return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+}
+
+static void net_push(struct sim_world *w, struct sim_msg msg)
+{
+    if (w->n_net == w->cap_net) {
+        w->cap_net = w->cap_net ? w->cap_net * 2 : 256;
+        w->net = xrealloc(w->net, w->cap_net * sizeof *w->net);
+    }
+    size_t i = w->n_net++;
+    w->net[i] = msg;
+    while (i > 0 && msg_before(&w->net[i], &w->net[(i - 1) / 2])) {
+        struct sim_msg t = w->net[i];
+        w->net[i] = w->net[(i - 1) / 2];
+        w->net[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static void net_remove_at(struct sim_world *w, size_t i)
+{
+    w->net[i] = w->net[--w->n_net];
+    for (;;) { /* sift up then down */
+        if (i > 0 && msg_before(&w->net[i], &w->net[(i - 1) / 2])) {
+            struct sim_msg t = w->net[i];
+            w->net[i] = w->net[(i - 1) / 2];
+            w->net[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+            continue;
+        }
+        size_t l = 2 * i + 1, r = l + 1, s = i;
+        if (l < w->n_net && msg_before(&w->net[l], &w->net[s]))
+            s = l;
+        if (r < w->n_net && msg_before(&w->net[r], &w->net[s]))
+            s = r;
+        if (s == i || i >= w->n_net)
+            break;
+        struct sim_msg t = w->net[i];
+        w->net[i] = w->net[s];
+        w->net[s] = t;
+        i = s;
+    }
+}
+
+static bool connected(const struct sim_world *w, int a, int b) { return w->group[a] == w->group[b]; }
+
+static void net_send(struct sim_world *w, const struct zab_message *msg)
+{
+    size_t size = zab_message_encoded_size(msg);
+    uint8_t *bytes = xmalloc(size);
+    int64_t n = zab_message_encode(msg, bytes, size);
+    if (n != (int64_t)size) {
+        violate(w, "encode of %s returned %" PRId64 " for %zu bytes", zab_message_type_name(msg->type), n, size);
+        free(bytes);
+        return;
+    }
+    int copies = 1;
+    if (!w->o.manual) {
+        if (!connected(w, (int)msg->from, (int)msg->to) || sim_chance(w, w->o.loss_percent * 10))
+            copies = 0;
+        else if (sim_chance(w, w->o.dup_percent * 10))
+            copies = 2;
+    }
+    if (w->o.manual && w->o.trace) {
+        char line[256];
+        format_message(msg, line, sizeof line);
+        trace(w, "  send %s", line);
+    }
+    for (int c = 0; c < copies; c++) {
+        struct sim_msg sm = {.from = (int)msg->from, .to = (int)msg->to, .len = size, .seq = ++w->seq};
+        sm.at = w->o.manual ? 0 : w->now + 1 + sim_range(w, (uint64_t)w->o.delay_max_units);
+        sm.bytes = c == 0 ? bytes : xmalloc(size);
+        if (c)
+            memcpy(sm.bytes, bytes, size);
+        net_push(w, sm);
+    }
+    if (!copies)
+        free(bytes);
+}
+
+/* ---- the driver: carrying out a ready batch, in its order --------------- */
+
+static void member_apply(struct sim_world *w, struct sim_member *m, const struct zab_entry *e)
+{
+    uint64_t prev = m->applied_zxid;
+    if (e->zxid <= prev) {
+        char a[24], b[24];
+        violate(w, "member %d applied %s after %s: out of order", m->id, zxid_str(a, e->zxid), zxid_str(b, prev));
+        return;
+    }
+    m->digest = digest_apply(m->digest, e->zxid, e->data, e->size);
+    m->applied_zxid = e->zxid;
+    check_apply(w, m->id, prev, e->zxid, m->digest);
+    w->stats_commits++;
+    if (w->o.manual && w->o.trace) {
+        char a[24];
+        trace(w, "  %d apply %s %.*s", m->id, zxid_str(a, e->zxid), (int)e->size, (const char *)e->data);
+    }
+}
+
+static void schedule_write(struct sim_world *w, struct sim_member *m, const struct zab_entry *e)
+{
+    struct sim_entry se = {.zxid = e->zxid, .size = e->size, .data = xmalloc(e->size)};
+    memcpy(se.data, e->data, e->size);
+    if (w->o.manual) {
+        se.done_at = SIM_NEVER;
+    } else {
+        uint64_t at = w->now + 1 + sim_range(w, (uint64_t)w->o.disk_latency_max_units);
+        uint64_t tail = m->pending.n ? m->pending.items[m->pending.n - 1].done_at : 0;
+        se.done_at = at > tail ? at : tail; /* the disk completes in order */
+    }
+    vec_push(&m->pending, se);
+}
+
+static void drive(struct sim_world *w, struct sim_member *m)
+{
+    while (m->up && zab_has_ready(m->z)) {
+        struct zab_ready rd;
+        zab_ready(m->z, &rd);
+        char a[24];
+        if (rd.truncate) {
+            vec_truncate(&m->durable, rd.truncate_to);
+            vec_truncate(&m->pending, rd.truncate_to);
+            if (w->o.manual && w->o.trace)
+                trace(w, "  %d truncate to %s", m->id, zxid_str(a, rd.truncate_to));
+        }
+        if (rd.install_snapshot) {
+            uint64_t digest = 0;
+            if (rd.snapshot_size == 8)
+                memcpy(&digest, rd.snapshot_data, 8);
+            else
+                violate(w, "member %d got a snapshot of %u bytes", m->id, rd.snapshot_size);
+            vec_clear(&m->durable);
+            vec_clear(&m->pending);
+            m->snapshot_zxid = rd.snapshot_zxid;
+            m->snapshot_digest = digest;
+            m->applied_zxid = rd.snapshot_zxid;
+            m->digest = digest;
+            check_state_at(w, m->id, rd.snapshot_zxid, digest, "installed a snapshot");
+            if (w->o.trace)
+                trace(w, "  %d install snapshot %s", m->id, zxid_str(a, rd.snapshot_zxid));
+        }
+        for (size_t i = 0; i < rd.n_entries; i++)
+            schedule_write(w, m, &rd.entries[i]);
+        if (rd.write_epochs) {
+            m->accepted_epoch = rd.accepted_epoch;
+            m->accepted_leader = rd.accepted_leader;
+            m->current_epoch = rd.current_epoch;
+        }
+        for (size_t i = 0; i < rd.n_messages; i++)
+            net_send(w, &rd.messages[i]);
+        for (size_t i = 0; i < rd.n_committed; i++) {
+            member_apply(w, m, &rd.committed[i]);
+            if (rd.role == ZAB_LEADING)
+                record_acked(w, rd.committed[i].zxid); /* the leader answers its client */
+        }
+        if (rd.role_changed && w->o.trace)
+            trace(w, "  %d role %s/%s leader=%u epoch=%u", m->id, zab_role_name(rd.role),
+                  zab_phase_name(rd.phase), rd.leader_id, rd.epoch);
+        bool want = rd.snapshot_wanted;
+        m->applies_since_snapshot += (int)rd.n_committed;
+        zab_advance(m->z);
+        if (want) {
+            uint8_t bytes[8];
+            memcpy(bytes, &m->digest, 8);
+            int rc = zab_snapshot_offer(m->z, m->applied_zxid, bytes, 8);
+            if (rc < 0)
+                violate(w, "member %d: snapshot offer refused: %s", m->id, zab_strerror(rc));
+        }
+        if (w->o.compact_every && m->applies_since_snapshot >= w->o.compact_every) {
+            /* A snapshot of the applied state, then compaction of the log. */
+            m->applies_since_snapshot = 0;
+            m->snapshot_zxid = m->applied_zxid;
+            m->snapshot_digest = m->digest;
+            vec_drop_upto(&m->durable, m->applied_zxid);
+            zab_compact(m->z, m->applied_zxid);
+        }
+    }
+}
+
+static void member_start(struct sim_world *w, struct sim_member *m)
+{
+    uint32_t voters[SIM_MEMBERS_MAX];
+    for (int i = 0; i < w->o.members; i++)
+        voters[i] = (uint32_t)(i + 1);
+    struct zab_entry *entries = xmalloc(m->durable.n * sizeof *entries);
+    size_t n = 0;
+    for (size_t i = 0; i < m->durable.n; i++)
+        if (m->durable.items[i].zxid > m->snapshot_zxid)
+            entries[n++] = (struct zab_entry){
+                .zxid = m->durable.items[i].zxid, .size = m->durable.items[i].size, .data = m->durable.items[i].data};
+    struct zab_restored restored = {
+        .accepted_epoch = m->accepted_epoch,
+        .accepted_leader = m->accepted_leader,
+        .current_epoch = m->current_epoch,
+        .snapshot_zxid = m->snapshot_zxid,
+        .entries = entries,
+        .n_entries = n,
+    };
+    struct zab_config c = {
+        .id = (uint32_t)m->id,
+        .voters = voters,
+        .n_voters = (size_t)w->o.members,
+        .heartbeat_ticks = 2,
+        .init_limit_ticks = 10,
+        .sync_limit_ticks = 5,
+        .prng_state = w->o.manual ? (uint64_t)m->id : sim_rand(w),
+        .restored = &restored,
+        .log = core_log,
+        .log_context = w,
+        .test_only_quorum_override = w->o.quorum_override,
+    };
+    int rc = zab_new(&c, &m->z);
+    free(entries);
+    if (rc < 0) {
+        violate(w, "member %d: zab_new failed: %s", m->id, zab_strerror(rc));
+        return;
+    }
+    m->up = true;
+    m->incarnation++;
+    m->applied_zxid = m->snapshot_zxid;
+    m->digest = m->snapshot_digest;
+    m->applies_since_snapshot = 0;
+    check_state_at(w, m->id, m->applied_zxid, m->digest, "restarted with a");
+    drive(w, m);
+}
+
+struct sim_world *sim_world_new(const struct sim_options *o)
+{
+    struct sim_world *w = calloc(1, sizeof *w);
+    if (!w)
+        exit(2);
+    w->o = *o;
+    if (!w->o.out)
+        w->o.out = stdout;
+    w->prng = o->seed;
+    for (int i = 1; i <= o->members; i++) {
+        w->m[i].id = i;
+        w->group[i] = 0;
+    }
+    for (int i = 1; i <= o->members; i++)
+        member_start(w, &w->m[i]);
+    check_leaders(w);
+    return w;
+}
+
+void sim_world_free(struct sim_world *w)
+{
+    if (!w)
+        return;
+    for (int i = 1; i <= w->o.members; i++) {
+        zab_free(w->m[i].z);
+        vec_clear(&w->m[i].durable);
+        vec_clear(&w->m[i].pending);
+        free(w->m[i].durable.items);
+        free(w->m[i].pending.items);
+    }
+    for (size_t i = 0; i < w->n_net; i++)
+        free(w->net[i].bytes);
+    free(w->net);
+    free(w->chain);
+    free(w->acked);
+    free(w->epoch_leader);
+    free(w);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void deliver(struct sim_world *w, struct sim_msg *sm)
+{
+    struct sim_member *m = &w->m[sm->to];
+    if (m->up && (w->o.manual || connected(w, sm->from, sm->to))) {
+        struct zab_message msg;
+        int rc = zab_message_decode(sm->bytes, sm->len, &msg);
+        if (rc < 0) {
+            violate(w, "decode of a message from %d failed: %s", sm->from, zab_strerror(rc));
+        } else {
+            if (w->o.trace) {
+                char line[256];
+                format_message(&msg, line, sizeof line);
+                trace(w, "deliver %s", line);
+            }
+            zab_step(m->z, &msg);
+            w->stats_delivered++;
+            drive(w, m);
+        }
+    }
+    free(sm->bytes);
+}
+
+static void complete_writes(struct sim_world *w, struct sim_member *m, uint64_t upto_time)
+{
+    size_t k = 0;
+    while (k < m->pending.n && m->pending.items[k].done_at <= upto_time)
+        k++;
+    if (!k)
+        return;
+    uint64_t last = m->pending.items[k - 1].zxid;
+    for (size_t i = 0; i < k; i++)
+        vec_push(&m->durable, m->pending.items[i]);
+    memmove(m->pending.items, m->pending.items + k, (m->pending.n - k) * sizeof *m->pending.items);
+    m->pending.n -= k;
+    if (w->o.manual && w->o.trace) {
+        char a[24];
+        trace(w, "  %d durable to %s", m->id, zxid_str(a, last));
+    }
+    zab_persisted(m->z, last);
+    drive(w, m);
+}
+
+void sim_crash(struct sim_world *w, int id)
+{
+    struct sim_member *m = &w->m[id];
+    if (!m->up)
+        return;
+    trace(w, "crash %d", id);
+    zab_free(m->z);
+    m->z = NULL;
+    m->up = false;
+    vec_clear(&m->pending); /* not reported durable: lost */
+}
+
+void sim_restart(struct sim_world *w, int id)
+{
+    struct sim_member *m = &w->m[id];
+    if (m->up)
+        return;
+    trace(w, "restart %d", id);
+    member_start(w, m);
+    check_leaders(w);
+}
+
+void sim_partition(struct sim_world *w, const int *group)
+{
+    for (int i = 1; i <= w->o.members; i++)
+        w->group[i] = group[i];
+    if (w->o.trace) {
+        char line[64] = "";
+        for (int i = 1; i <= w->o.members; i++) {
+            size_t len = strlen(line);
+            snprintf(line + len, sizeof line - len, "%s%d:%d", i > 1 ? " " : "", i, group[i]);
+        }
+        trace(w, "partition %s", line);
+    }
+}
+
+void sim_heal(struct sim_world *w)
+{
+    int group[SIM_MEMBERS_MAX + 1] = {0};
+    memcpy(w->group, group, sizeof group);
+    trace(w, "heal");
+}
+
+void sim_tick(struct sim_world *w, int id)
+{
+    for (int i = 1; i <= w->o.members; i++) {
+        if ((id && i != id) || !w->m[i].up)
+            continue;
+        zab_tick(w->m[i].z);
+        drive(w, &w->m[i]);
+    }
+    check_leaders(w);
+}
+
+int sim_deliver(struct sim_world *w, int from, int to, int max)
+{
+    /* In manual mode all messages have at == 0, so heap order is send order;
+     * pick matching ones in seq order. */
+    int n = 0;
+    while (max == 0 || n < max) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < w->n_net; i++) {
+            if ((from && w->net[i].from != from) || (to && w->net[i].to != to))
+                continue;
+            if (best == SIZE_MAX || w->net[i].seq < w->net[best].seq)
+                best = i;
+        }
+        if (best == SIZE_MAX)
+            break;
+        struct sim_msg sm = w->net[best];
+        net_remove_at(w, best);
+        deliver(w, &sm);
+        check_leaders(w);
+        n++;
+    }
+    return n;
+}
+
+int sim_drop(struct sim_world *w, int from, int to)
+{
+    int n = 0;
+    for (size_t i = 0; i < w->n_net;) {
+        if ((from && w->net[i].from != from) || (to && w->net[i].to != to)) {
+            i++;
+            continue;
+        }
+        free(w->net[i].bytes);
+        net_remove_at(w, i);
+        n++;
+        i = 0; /* the heap reshuffled */
+    }
+    return n;
+}
+
+void sim_persist(struct sim_world *w, int id)
+{
+    for (int i = 1; i <= w->o.members; i++)
+        if ((!id || i == id) && w->m[i].up)
+            complete_writes(w, &w->m[i], SIM_NEVER);
+    check_leaders(w);
+}
+
+int64_t sim_propose(struct sim_world *w, int id, const char *data)
+{
+    struct sim_member *m = &w->m[id];
+    if (!m->up)
+        return ZAB_ENOTLEADER;
+    int64_t zxid = zab_propose(m->z, (const uint8_t *)data, (uint32_t)strlen(data));
+    char a[24];
+    if (zxid > 0)
+        trace(w, "%s%d propose %s %s", w->o.manual ? "  " : "", id, zxid_str(a, (uint64_t)zxid), data);
+    else if (w->o.manual)
+        trace(w, "  %d propose refused: %s", id, zab_strerror((int)zxid));
+    drive(w, m);
+    return zxid;
+}
+
+void sim_stabilize(struct sim_world *w, int max_rounds)
+{
+    for (int r = 0; r < max_rounds; r++) {
+        int moved = sim_deliver(w, 0, 0, 0);
+        bool wrote = false;
+        for (int i = 1; i <= w->o.members; i++)
+            if (w->m[i].up && w->m[i].pending.n)
+                wrote = true;
+        sim_persist(w, 0);
+        if (!moved && !wrote)
+            return;
+    }
+}
+
+void sim_print_status(struct sim_world *w)
+{
+    char a[24], b[24], c[24];
+    for (int i = 1; i <= w->o.members; i++) {
+        struct sim_member *m = &w->m[i];
+        if (!m->up) {
+            fprintf(w->o.out, "  %d down\n", i);
+            continue;
+        }
+        struct zab_status s;
+        zab_status(m->z, &s);
+        fprintf(w->o.out, "  %d %s/%s leader=%u epoch=%u accepted=%u current=%u last=%s committed=%s applied=%s\n",
+                i, zab_role_name(s.role), zab_phase_name(s.phase), s.leader_id, s.epoch, s.accepted_epoch,
+                s.current_epoch, zxid_str(a, s.last_zxid), zxid_str(b, s.committed_zxid),
+                zxid_str(c, s.applied_zxid));
+    }
+}
+
+void sim_print_log(struct sim_world *w, int id)
+{
+    struct sim_member *m = &w->m[id];
+    char a[24];
+    fprintf(w->o.out, "  %d disk: epochs=%u/%u snapshot=%s log=", id, m->accepted_epoch, m->current_epoch,
+            zxid_str(a, m->snapshot_zxid));
+    for (size_t i = 0; i < m->durable.n; i++)
+        fprintf(w->o.out, "%s%s", i ? "," : "", zxid_str(a, m->durable.items[i].zxid));
+    if (m->pending.n) {
+        fprintf(w->o.out, " pending=");
+        for (size_t i = 0; i < m->pending.n; i++)
+            fprintf(w->o.out, "%s%s", i ? "," : "", zxid_str(a, m->pending.items[i].zxid));
+    }
+    fputc('\n', w->o.out);
+}
+
+/* ---- the randomised run ----------------------------------------------- */
+
+static int count_up(const struct sim_world *w)
+{
+    int n = 0;
+    for (int i = 1; i <= w->o.members; i++)
+        n += w->m[i].up;
+    return n;
+}
+
+static int established_leader(struct sim_world *w)
+{
+    for (int i = 1; i <= w->o.members; i++) {
+        if (!w->m[i].up)
+            continue;
+        struct zab_status s;
+        zab_status(w->m[i].z, &s);
+        if (s.role == ZAB_LEADING && s.phase == ZAB_PHASE_BROADCAST)
+            return i;
+    }
+    return 0;
+}
+
+static void chaos(struct sim_world *w)
+{
+    int n = w->o.members, quorum = n / 2 + 1;
+    if (sim_chance(w, 10) && count_up(w) > quorum) {
+        int id = 1 + (int)sim_range(w, (uint64_t)n);
+        sim_crash(w, id);
+    }
+    if (sim_chance(w, 2)) { /* everyone at once: only durable state survives */
+        for (int i = 1; i <= n; i++)
+            sim_crash(w, i);
+    }
+    for (int i = 1; i <= n; i++)
+        if (!w->m[i].up && sim_chance(w, 60))
+            sim_restart(w, i);
+    if (count_up(w) == 0)
+        for (int i = 1; i <= n; i++)
+            sim_restart(w, i);
+    bool partitioned = false;
+    for (int i = 1; i <= n; i++)
+        partitioned |= w->group[i] != 0;
+    if (!partitioned && sim_chance(w, 10)) {
+        int group[SIM_MEMBERS_MAX + 1] = {0};
+        for (int i = 1; i <= n; i++)
+            group[i] = (int)sim_range(w, 2);
+        sim_partition(w, group);
+    } else if (partitioned && sim_chance(w, 50)) {
+        sim_heal(w);
+    }
+    /* the client */
+    int leader = established_leader(w);
+    if (leader && sim_chance(w, 400)) {
+        char data[32];
+        snprintf(data, sizeof data, "c%" PRIu64, ++w->client_counter);
+        sim_propose(w, leader, data);
+    }
+}
+
+/* Runs every event due up to time `until`. */
+static void run_until(struct sim_world *w, uint64_t until, bool with_chaos)
+{
+    while (w->now < until && !w->violation[0]) {
+        w->now++;
+        while (w->n_net && w->net[0].at <= w->now) {
+            struct sim_msg sm = w->net[0];
+            net_remove_at(w, 0);
+            deliver(w, &sm);
+            check_leaders(w);
+        }
+        for (int i = 1; i <= w->o.members; i++) {
+            struct sim_member *m = &w->m[i];
+            if (m->up && m->pending.n && m->pending.items[0].done_at <= w->now) {
+                complete_writes(w, m, w->now);
+                check_leaders(w);
+            }
+            if (m->up && w->now % SIM_TICK_UNITS == (uint64_t)i % SIM_TICK_UNITS) {
+                zab_tick(m->z);
+                drive(w, m);
+                check_leaders(w);
+            }
+        }
+        if (with_chaos && w->now % SIM_TICK_UNITS == 0)
+            chaos(w);
+    }
+}
+
+int sim_run_random(struct sim_world *w, int steps, int liveness_ticks)
+{
+    run_until(w, (uint64_t)steps * SIM_TICK_UNITS, true);
+    if (w->violation[0])
+        return -1;
+    /* Heal: everyone up, one network, no loss; then demand a leader and an
+     * entry committed by everyone within liveness_ticks. */
+    trace(w, "heal all: liveness phase");
+    sim_heal(w);
+    for (int i = 1; i <= w->o.members; i++)
+        sim_restart(w, i);
+    w->o.loss_percent = 0;
+    w->o.dup_percent = 0;
+    uint64_t deadline = w->now + (uint64_t)liveness_ticks * SIM_TICK_UNITS;
+    int64_t probe = 0;
+    int probe_leader = 0;
+    while (w->now < deadline && !w->violation[0]) {
+        run_until(w, w->now + SIM_TICK_UNITS, false);
+        int leader = established_leader(w);
+        if (!leader)
+            continue;
+        if (probe <= 0 || leader != probe_leader) {
+            probe = sim_propose(w, leader, "probe");
+            probe_leader = leader;
+            continue;
+        }
+        bool all = true;
+        for (int i = 1; i <= w->o.members; i++)
+            all &= w->m[i].applied_zxid >= (uint64_t)probe;
+        if (all) {
+            /* Everything acknowledged must be applied everywhere by now. */
+            for (int i = 1; i <= w->o.members; i++)
+                if (w->n_acked && w->m[i].applied_zxid < w->acked[w->n_acked - 1])
+                    violate(w, "member %d did not apply every acknowledged entry", i);
+            return w->violation[0] ? -1 : 0;
+        }
+    }
+    if (!w->violation[0])
+        violate(w, "no leader committing on every member within %d ticks of healing", liveness_ticks);
+    return -1;
+}
