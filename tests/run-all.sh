@@ -1,0 +1,233 @@
+#!/bin/bash
+# The test command (README, .ci/run): install dependencies, build from scratch, run every tier,
+# count every individual test, and end with one line `N passed, N failed[, N skipped]`.
+#
+#   tests/run-all.sh [--quick] [TIER...]      TIER: unit integration compat fuzz (default: all)
+#     --quick   no ASan build (unit tests run in the normal build) and no fuzzing
+#
+# Tiers:
+#   unit         ctest in the ASan+UBSan build: cmocka unit tests, fuzz corpus replay, simulator
+#   integration  tests/integration/*.bats against the server under test
+#   compat       real clients against it: tests/compat/*.bats (zkCli.sh), the C client
+#                (c_client_compat), kazoo (tests/compat/test_kazoo.py)
+#   fuzz         tests/fuzz/run.sh, a bounded libFuzzer run (only when that script exists)
+# A tier whose pieces do not exist yet prints `skipped: ...` and counts its tests as skipped.
+#
+# Environment: ZN_TARGET=znoded|zookeeper (server under test, default znoded), ZN_BUILD_DIR
+# (default build), ZN_ASAN_BUILD_DIR (default build-asan), ZN_JOBS (make -j, default 2),
+# ZN_SKIP_DEPS=1 (do not run tools/install-deps.sh), ZN_TIER_TIMEOUT_S (per test file, 1200).
+set -u
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT" || exit 1
+
+export ZN_TARGET="${ZN_TARGET:-znoded}"
+export ZN_BUILD_DIR="${ZN_BUILD_DIR:-build}"
+ASAN_DIR="${ZN_ASAN_BUILD_DIR:-build-asan}"
+JOBS="${ZN_JOBS:-2}"
+FILE_TIMEOUT_S="${ZN_TIER_TIMEOUT_S:-1200}"
+BUILD_DIR="$ROOT/$ZN_BUILD_DIR"
+LOG_DIR="$BUILD_DIR/test-logs"
+PYTHON=/usr/bin/python3
+
+QUICK=0
+TIERS=()
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    unit|integration|compat|fuzz) TIERS+=("$arg") ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run-all: unknown argument '$arg' (tiers: unit integration compat fuzz; --quick)" >&2; exit 2 ;;
+  esac
+done
+[ "${#TIERS[@]}" -gt 0 ] || TIERS=(unit integration compat fuzz)
+want_tier() { local t; for t in "${TIERS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
+
+PASSED=0
+FAILED=0
+SKIPPED=0
+START_SECONDS=$SECONDS
+
+count() { PASSED=$((PASSED + $1)); FAILED=$((FAILED + $2)); SKIPPED=$((SKIPPED + $3)); }
+
+# show_failure NAME LOG: print the tail of a failed step's log.
+show_failure() {
+  echo "---- $1 failed; last lines of $2 ----"
+  tail -n 60 "$2"
+  echo "---- end of $2 ----"
+}
+
+# parse_tap LOG: print "passed failed skipped" for a TAP stream; results the plan promised but
+# never came (a crash) count as failed.
+parse_tap() {
+  awk '
+    /^1\.\.[0-9]+/ { split($0, p, "."); plan += p[3] }
+    /^ok / { if (tolower($0) ~ /# skip/) s++; else ok++ }
+    /^not ok / { if (tolower($0) ~ /# todo/) s++; else f++ }
+    END { missing = plan - ok - f - s; if (missing > 0) f += missing; printf "%d %d %d\n", ok, f, s }
+  ' "$1"
+}
+
+# run_tap NAME LOG CMD...: run a TAP-producing command, count its results, show failures.
+run_tap() {
+  local name="$1" log="$2" rc p f s; shift 2
+  timeout --kill-after=30 "$FILE_TIMEOUT_S" "$@" > "$log" 2>&1 < /dev/null
+  rc=$?
+  read -r p f s < <(parse_tap "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=1  # the runner failed without reporting a failed test (crash, timeout, bad setup)
+    echo "$name: exited with status $rc"
+  fi
+  count "$p" "$f" "$s"
+  echo "$name: $p passed, $f failed, $s skipped"
+  [ "$f" -eq 0 ] || show_failure "$name" "$log"
+}
+
+# build DIR LOG CMAKE_ARGS...: configure and build from scratch.
+build() {
+  local dir="$1" log="$2"; shift 2
+  rm -rf "$dir"
+  mkdir -p "$LOG_DIR"
+  { cmake -S "$ROOT" -B "$dir" "$@" && make -C "$dir" -j"$JOBS"; } > "$log" 2>&1
+}
+
+finish() {
+  echo "test run took $((SECONDS - START_SECONDS))s; logs in $LOG_DIR"
+  if [ "$SKIPPED" -gt 0 ]; then
+    echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+  else
+    echo "$PASSED passed, $FAILED failed"
+  fi
+  [ "$FAILED" -eq 0 ]
+  exit $?
+}
+
+# ---- dependencies and builds ----
+if [ "${ZN_SKIP_DEPS:-0}" != 1 ]; then
+  if ! "$ROOT/tools/install-deps.sh" > /tmp/zn-install-deps.$$.log 2>&1; then
+    tail -n 40 /tmp/zn-install-deps.$$.log
+    echo "install-deps failed"
+    count 0 1 0
+    rm -f /tmp/zn-install-deps.$$.log
+    finish
+  fi
+  tail -n 1 /tmp/zn-install-deps.$$.log
+  rm -f /tmp/zn-install-deps.$$.log
+fi
+
+rm -rf "$BUILD_DIR"
+mkdir -p "$LOG_DIR"
+if ! build "$BUILD_DIR" "$LOG_DIR/build.log.tmp" -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  mkdir -p "$LOG_DIR"; mv "$LOG_DIR/build.log.tmp" "$LOG_DIR/build.log" 2>/dev/null
+  show_failure "build ($ZN_BUILD_DIR)" "$LOG_DIR/build.log"
+  count 0 1 0
+  finish
+fi
+mv "$LOG_DIR/build.log.tmp" "$LOG_DIR/build.log"
+echo "built $ZN_BUILD_DIR (RelWithDebInfo)"
+
+UNIT_DIR="$BUILD_DIR"
+if want_tier unit && [ "$QUICK" -eq 0 ]; then
+  if build "$ROOT/$ASAN_DIR" "$LOG_DIR/build-asan.log" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DZN_SANITIZE=ON; then
+    echo "built $ASAN_DIR (ASan+UBSan)"
+    UNIT_DIR="$ROOT/$ASAN_DIR"
+  else
+    show_failure "build ($ASAN_DIR)" "$LOG_DIR/build-asan.log"
+    count 0 1 0
+    UNIT_DIR=""
+  fi
+fi
+
+# ---- unit: ctest ----
+if want_tier unit && [ -n "$UNIT_DIR" ]; then
+  log="$LOG_DIR/unit.log"
+  (cd "$UNIT_DIR" && timeout --kill-after=30 3600 ctest --output-on-failure -j"$JOBS") > "$log" 2>&1 < /dev/null
+  rc=$?
+  p=$(grep -c -E 'Test +#[0-9]+: .* Passed' "$log")
+  f=$(grep -c -E 'Test +#[0-9]+: .*(\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run)' "$log")
+  s=$(grep -c -E 'Test +#[0-9]+: .*\*\*\*Skipped' "$log")
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ] && grep -q 'No tests were found' "$log"; then
+    echo "skipped: unit (no ctest tests defined yet)"
+  else
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "unit: ctest exited with status $rc"; fi
+    count "$p" "$f" "$s"
+    echo "unit (ctest in ${UNIT_DIR#$ROOT/}): $p passed, $f failed, $s skipped"
+    [ "$f" -eq 0 ] || show_failure unit "$log"
+  fi
+fi
+
+# server_available: the server under test can be run here.
+server_available() {
+  case "$ZN_TARGET" in
+    znoded) [ -x "$BUILD_DIR/daemon/znoded" ] ;;
+    zookeeper) [ -x /usr/share/zookeeper/bin/zkServer.sh ] ;;
+    *) return 1 ;;
+  esac
+}
+
+# skip_bats REASON FILES...: report a skipped bats tier and count its tests as skipped.
+skip_bats() {
+  local reason="$1" n; shift
+  n=$(bats --count "$@" 2>/dev/null || echo 0)
+  echo "skipped: $reason ($n tests)"
+  count 0 0 "$n"
+}
+
+# ---- integration: bats ----
+if want_tier integration; then
+  shopt -s nullglob
+  files=(tests/integration/*.bats)
+  if [ "${#files[@]}" -eq 0 ]; then
+    echo "skipped: integration (no tests/integration/*.bats)"
+  elif ! server_available; then
+    skip_bats "integration (ZN_TARGET=$ZN_TARGET: $ZN_BUILD_DIR/daemon/znoded not built yet)" "${files[@]}"
+  else
+    for file in "${files[@]}"; do
+      name="$(basename "$file" .bats)"
+      run_tap "integration/$name" "$LOG_DIR/integration-$name.log" bats --tap "$file"
+    done
+  fi
+fi
+
+# ---- compat: real clients ----
+if want_tier compat; then
+  shopt -s nullglob
+  files=(tests/compat/*.bats)
+  if ! server_available; then
+    skip_bats "compat bats (ZN_TARGET=$ZN_TARGET: server not built yet)" "${files[@]}"
+    echo "skipped: compat C client and kazoo (server not built yet)"
+  else
+    for file in "${files[@]}"; do
+      name="$(basename "$file" .bats)"
+      run_tap "compat/$name" "$LOG_DIR/compat-$name.log" bats --tap "$file"
+    done
+    if [ -x "$BUILD_DIR/tests/compat/c_client_compat" ]; then
+      run_tap "compat/c-client" "$LOG_DIR/compat-c-client.log" \
+        tests/compat/run-c-client.sh "$BUILD_DIR/tests/compat/c_client_compat"
+    else
+      echo "skipped: compat/c-client (c_client_compat not built: libzookeeper-mt-dev missing?)"
+    fi
+    if [ -f tests/compat/test_kazoo.py ]; then
+      run_tap "compat/kazoo" "$LOG_DIR/compat-kazoo.log" "$PYTHON" tests/compat/test_kazoo.py --tap
+    else
+      echo "skipped: compat/kazoo (tests/compat/test_kazoo.py not written yet)"
+    fi
+  fi
+fi
+
+# ---- fuzz: bounded run ----
+if want_tier fuzz; then
+  if [ "$QUICK" -eq 1 ]; then
+    echo "skipped: fuzz (--quick)"
+  elif [ ! -x tests/fuzz/run.sh ]; then
+    echo "skipped: fuzz (tests/fuzz/run.sh not written yet)"
+  else
+    log="$LOG_DIR/fuzz.log"
+    if timeout --kill-after=30 1800 tests/fuzz/run.sh > "$log" 2>&1 < /dev/null; then
+      count 1 0 0; echo "fuzz: bounded run passed"
+    else
+      count 0 1 0; show_failure fuzz "$log"
+    fi
+  fi
+fi
+
+finish

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Install the Debian packages znodefs needs to build, run and test. Skips apt entirely when
+# every package is already installed, so repeated runs cost a second. Runs apt-get update once
+# (only when something is missing). Non-interactive; needs root (uses sudo when not root).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake pkg-config clang libuv1-dev liblmdb-dev lmdb-utils libfuse3-dev
+  libcmocka-dev
+  # run (FUSE mount)
+  fuse3 attr
+  # test runners and helpers
+  bats bats-assert bats-support bats-file inotify-tools iptables procps netcat-openbsd
+  util-linux iproute2 python3 coreutils
+  # real ZooKeeper and its clients, for compatibility tests and comparison runs
+  zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo default-jre-headless
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  status="$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)"
+  if [ "$status" != "install ok installed" ]; then
+    missing+=("$package")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo > /dev/null || { echo "install-deps: must run as root (no sudo found)" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" < /dev/null
