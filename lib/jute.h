@@ -265,9 +265,14 @@ int jute_read_request(struct jute_reader *r, int32_t type, struct zn_request *re
  *   RECONFIG                          GetDataResponse: data stat
  *   MULTI, MULTIREAD                  results[]: each a response of its op's
  *                                     type; err != 0 means an ErrorResponse
- *                                     (type ZN_OP_ERROR on the wire)
- *   DELETE, CHECK, PING, AUTH, SETWATCHES, ADDWATCH, REMOVEWATCHES,
- *   CHECKWATCHES, CLOSESESSION        no body
+ *                                     (type ZN_OP_ERROR on the wire).  Only
+ *                                     create, create2, delete, setData, check,
+ *                                     getData, getChildren are valid result
+ *                                     types (MultiResponse.java): a
+ *                                     createTTL/createContainer op answers as
+ *                                     create2 (path stat), as ZooKeeper does
+ *   DELETE, DELETECONTAINER, CHECK, PING, AUTH, SETWATCHES, SETWATCHES2,
+ *   ADDWATCH, REMOVEWATCHES, CHECKWATCHES, CLOSESESSION   no body
  * For MULTIREAD, a failed getData/getChildren is an ErrorResponse in place.
  */
 struct zn_response {

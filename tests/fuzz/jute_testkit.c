@@ -244,16 +244,17 @@ _Static_assert(sizeof(sample_requests) / sizeof(sample_requests[0]) ==
                    sizeof(sample_request_labels) / sizeof(sample_request_labels[0]),
                "one label per sample request");
 
-static const struct zn_stat stat_a = {
-    .czxid = 0x100000002LL, .mzxid = 0x100000009LL, .ctime = 1700000000123LL, .mtime = 1700000004567LL,
-    .version = 3, .cversion = 1, .aversion = 0, .ephemeral_owner = 0,
-    .data_length = 5, .num_children = 2, .pzxid = 0x100000007LL,
-};
-static const struct zn_stat stat_ephemeral = {
-    .czxid = 0x20000000aLL, .mzxid = 0x20000000aLL, .ctime = 1700000100000LL, .mtime = 1700000100000LL,
-    .version = 0, .cversion = 0, .aversion = 0, .ephemeral_owner = 0x10000a1b2c3d4LL,
-    .data_length = 0, .num_children = 0, .pzxid = 0x20000000aLL,
-};
+/* Macros, not const objects: C wants constant expressions in static initializers. */
+#define stat_a                                                                                        \
+    ((struct zn_stat){.czxid = 0x100000002LL, .mzxid = 0x100000009LL, .ctime = 1700000000123LL,      \
+                      .mtime = 1700000004567LL, .version = 3, .cversion = 1, .aversion = 0,         \
+                      .ephemeral_owner = 0, .data_length = 5, .num_children = 2,                    \
+                      .pzxid = 0x100000007LL})
+#define stat_ephemeral                                                                                \
+    ((struct zn_stat){.czxid = 0x20000000aLL, .mzxid = 0x20000000aLL, .ctime = 1700000100000LL,      \
+                      .mtime = 1700000100000LL, .version = 0, .cversion = 0, .aversion = 0,         \
+                      .ephemeral_owner = 0x10000a1b2c3d4LL, .data_length = 0, .num_children = 0,    \
+                      .pzxid = 0x20000000aLL})
 
 static char *children[] = {S("n-0000000001"), S("n-0000000002"), S("leader")};
 static struct zn_client_info whoami_info[] = {{S("ip"), S("127.0.0.1")}, {S("digest"), S("alice")}};

@@ -705,6 +705,13 @@ static void nested_or_foreign_ops_in_a_multi_are_refused(void **state)
     assert_int_equal(jute_write_request(&w, &outer), ZN_MARSHALLINGERROR);
     jute_writer_free(&w);
 
+    /* A createContainer result must be sent as create2, as ZooKeeper does. */
+    struct zn_response container = {.type = ZN_OP_CREATECONTAINER, .path = "/box"};
+    struct zn_response multi_resp = {.type = ZN_OP_MULTI, .result_count = 1, .results = &container};
+    jute_writer_init(&w);
+    assert_int_equal(jute_write_response(&w, &multi_resp), ZN_MARSHALLINGERROR);
+    jute_writer_free(&w);
+
     /* A multi result of a type MultiResponse does not know. */
     size_t len;
     uint8_t *in = from_hex("00000015 00 00000000 00000000 ffffffff 01 ffffffff", &len);

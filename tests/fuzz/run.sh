@@ -1,0 +1,58 @@
+#!/bin/sh
+# Bounded fuzzing of the jute codec: configures a clang build in build-fuzz
+# with ZN_FUZZ=ON, builds the libFuzzer targets, and runs each for SECONDS
+# (default 30) over a scratch copy of its seed corpus (the committed corpus is
+# never modified).  Exits non-zero if a target crashes, printing the path of
+# the crashing input; reproduce it with build-fuzz/tests/fuzz/<target> <path>,
+# and add it to tests/fuzz/corpus/<target>/ once fixed.
+#
+# Usage: tests/fuzz/run.sh [SECONDS]
+# Extra libFuzzer flags can be passed in ZN_FUZZ_ARGS (e.g. "-jobs=2").
+set -eu
+
+seconds=${1:-30}
+case $seconds in
+    ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=$root/build-fuzz
+cc=${CC:-}
+if [ -z "$cc" ]; then
+    for candidate in clang clang-14; do
+        if command -v "$candidate" >/dev/null 2>&1; then cc=$candidate; break; fi
+    done
+fi
+if [ -z "$cc" ]; then
+    echo "run.sh: clang not found (apt-get install clang)" >&2
+    exit 2
+fi
+
+CC=$cc cmake -S "$root" -B "$build" -DZN_FUZZ=ON -DZN_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+make -C "$build" -j2 fuzz_request fuzz_response >/dev/null
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/znode-fuzz.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+status=0
+for target in fuzz_request fuzz_response; do
+    corpus=$work/$target/corpus
+    artifacts=$build/artifacts/$target # holds the failing inputs of the last run only
+    rm -rf "$artifacts"
+    mkdir -p "$corpus" "$artifacts"
+    cp "$root/tests/fuzz/corpus/$target/"* "$corpus/"
+    echo "run.sh: $target for ${seconds}s over $(ls "$corpus" | wc -l) seeds"
+    # shellcheck disable=SC2086 # ZN_FUZZ_ARGS: extra libFuzzer flags, word-split on purpose
+    if "$build/tests/fuzz/$target" -max_total_time="$seconds" -max_len=65536 \
+        -artifact_prefix="$artifacts/" -print_final_stats=1 ${ZN_FUZZ_ARGS:-} "$corpus" \
+        >"$work/$target.log" 2>&1; then
+        tail -n 3 "$work/$target.log"
+    else
+        status=1
+        tail -n 40 "$work/$target.log"
+        for crash in "$artifacts"/crash-* "$artifacts"/leak-* "$artifacts"/oom-* "$artifacts"/timeout-*; do
+            if [ -e "$crash" ]; then echo "run.sh: $target failed on input: $crash"; fi
+        done
+    fi
+done
+exit $status
