@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# The server's storage as an operator sees it: snapshots keep the log bounded and a restart
+# recovers from them; a full disk fails the writes it could not log, loudly, and loses
+# nothing that was acknowledged.
+
+load helpers
+
+setup() {
+  zn_load_bats_libs
+  TMPFS=""
+}
+
+teardown() {
+  stop_all
+  if [ -n "$TMPFS" ] && mountpoint -q "$TMPFS"; then
+    umount "$TMPFS" 2>/dev/null || umount -l "$TMPFS"
+  fi
+}
+
+# mntr_value KEY: one value from mntr of member 1.
+mntr_value() {
+  fourlw mntr | sed -n "s/^$1\t//p"
+}
+
+@test "snapshots keep the log bounded and a restart recovers every node from them" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  start_server "snapCount=50"
+  "$ZN_PYTHON" - "$(member_connect 1)" <<'PY'
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+zk.ensure_path("/snap")
+for i in range(600):
+    zk.create("/snap/n%04d" % i, b"v%d" % i)
+zk.stop()
+PY
+  entries="$(mntr_value zk_log_entries)"
+  snap="$(mntr_value zk_snapshot_zxid)"
+  [ "$snap" != 0x0 ] || fail "no snapshot was taken after 600 writes with snapCount=50"
+  [ "$entries" -lt 300 ] || fail "the log still holds $entries entries after 600 writes with snapCount=50"
+  kill9_member 1
+  restart_member 1
+  run zk_tool exists "$(member_connect 1)" /snap/n0599
+  assert_success
+  run "$ZN_PYTHON" -c "
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts='$(member_connect 1)'); zk.start(timeout=30)
+kids = zk.get_children('/snap')
+bad = [k for k in kids if zk.get('/snap/' + k)[0] != ('v%d' % int(k[1:])).encode()]
+print(len(kids), len(bad))"
+  assert_output "600 0"
+}
+
+@test "a full disk fails writes with an error, keeps serving, and loses no acknowledged write" {
+  [ "$ZN_TARGET" = znoded ] || skip "ZooKeeper exits on a full disk"
+  TMPFS="$BATS_TEST_TMPDIR/small-disk"
+  mkdir -p "$TMPFS"
+  mount -t tmpfs -o size=3m tmpfs "$TMPFS" || skip "cannot mount a tmpfs here"
+  start_server "dataLogDir=$TMPFS/log"
+  acked="$BATS_TEST_TMPDIR/acked"
+  run "$ZN_PYTHON" - "$(member_connect 1)" "$acked" <<'PY'
+import sys
+from kazoo.client import KazooClient
+from kazoo.exceptions import SystemZookeeperError
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+ok, failed = [], 0
+for i in range(400):
+    try:
+        zk.create("/full-%d" % i, b"x" * 20000)
+        ok.append("/full-%d" % i)
+    except SystemZookeeperError:
+        failed += 1
+open(sys.argv[2], "w").write("\n".join(ok) + "\n")
+# Reads keep working on the full disk.
+print("acked=%d failed=%d listed=%d" % (len(ok), failed,
+      len([c for c in zk.get_children("/") if c.startswith("full-")])))
+zk.stop()
+PY
+  assert_success
+  echo "$output"
+  [[ "$output" =~ acked=([0-9]+)\ failed=([0-9]+)\ listed=([0-9]+) ]] || fail "unexpected: $output"
+  [ "${BASH_REMATCH[1]}" -gt 0 ] || fail "no write succeeded before the disk filled"
+  [ "${BASH_REMATCH[2]}" -gt 0 ] || fail "the disk never filled: no write failed"
+  [ "${BASH_REMATCH[1]}" -eq "${BASH_REMATCH[3]}" ] || fail "acknowledged and listed differ: $output"
+  run fourlw ruok
+  assert_output imok
+  grep -q "could not be written" "$(member_dir 1)/server.log" || fail "the log does not say why writes failed"
+  # Make room, restart from the same log, and count again.
+  kill9_member 1
+  mount -o remount,size=32m "$TMPFS"
+  restart_member 1
+  run "$ZN_PYTHON" - "$(member_connect 1)" "$acked" <<'PY'
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+acked = set(l.strip() for l in open(sys.argv[2]) if l.strip())
+present = set("/" + c for c in zk.get_children("/") if c.startswith("full-"))
+print("missing=%d extra=%d" % (len(acked - present), len(present - acked)))
+zk.stop()
+PY
+  assert_success
+  assert_output "missing=0 extra=0"
+}
