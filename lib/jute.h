@@ -268,9 +268,10 @@ int jute_read_request(struct jute_reader *r, int32_t type, struct zn_request *re
  *                                     (type ZN_OP_ERROR on the wire).  Only
  *                                     create, create2, delete, setData, check,
  *                                     getData, getChildren are valid result
- *                                     types (MultiResponse.java): a
- *                                     createTTL/createContainer op answers as
- *                                     create2 (path stat), as ZooKeeper does
+ *                                     types (MultiResponse.java); a
+ *                                     createTTL/createContainer result is
+ *                                     written as create2 (path stat), as
+ *                                     ZooKeeper does, and decodes as create2
  *   DELETE, DELETECONTAINER, CHECK, PING, AUTH, SETWATCHES, SETWATCHES2,
  *   ADDWATCH, REMOVEWATCHES, CHECKWATCHES, CLOSESESSION   no body
  * For MULTIREAD, a failed getData/getChildren is an ErrorResponse in place.

@@ -10,7 +10,8 @@
  * SetDataResponse (stat), delete and check -> nothing, getChildren ->
  * GetChildrenResponse, getData -> GetDataResponse, error (-1) ->
  * ErrorResponse{err}.  Any other type there is ZN_MARSHALLINGERROR, as in
- * MultiResponse.deserialize.
+ * MultiResponse.deserialize, except that the encoder writes a createTTL or
+ * createContainer result as create2, which is what ZooKeeper sends for them.
  */
 #include <string.h>
 
@@ -115,6 +116,20 @@ static int write_result(struct jute_writer *w, const struct zn_response *res)
     if (res->type == ZN_OP_ERROR || res->err != 0) {
         write_multi_header(w, ZN_OP_ERROR, false, res->err);
         return jute_write_int(w, res->err); /* ErrorResponse */
+    }
+    switch (res->type) {
+    case ZN_OP_CREATETTL:
+    case ZN_OP_CREATECONTAINER: {
+        /* MultiResponse has no such result types: ZooKeeper's
+         * FinalRequestProcessor answers these ops with a CreateResult
+         * carrying a stat, which goes on the wire as create2. */
+        struct zn_response as_create2 = *res;
+        as_create2.type = ZN_OP_CREATE2;
+        write_multi_header(w, ZN_OP_CREATE2, false, 0);
+        return jute_write_response(w, &as_create2);
+    }
+    default:
+        break;
     }
     write_multi_header(w, res->type, false, 0);
     switch (res->type) {
