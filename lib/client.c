@@ -385,6 +385,14 @@ static void flush_unsent(struct zn_client *c)
     }
 }
 
+/* A write failed inside a public call: declare the connection lost from the
+ * timer, so no callback runs inside the call that was given it. */
+static void client_defer_loss(struct zn_client *c)
+{
+    c->write_failed = true;
+    client_arm_timer(c);
+}
+
 int client_submit(struct zn_client *c, const struct zn_request *req, zn_result_cb cb, void *arg,
                   zn_watch_cb watch_cb, void *watch_arg, char *watch_path)
 {
@@ -427,7 +435,7 @@ int client_submit(struct zn_client *c, const struct zn_request *req, zn_result_c
     r->watch_path = watch_path;
     if (c->state == CLIENT_CONNECTED) {
         if (send_request(c, r) != 0)
-            client_connection_lost(c, "write failed"); /* r fails with CONNECTIONLOSS, later */
+            client_defer_loss(c); /* r fails with CONNECTIONLOSS from the loop, not from here */
     } else {
         r->deadline_ms = uv_now(c->loop) + (uint64_t)c->options.queue_timeout_ms;
         queue_push(&c->unsent, r);
@@ -884,6 +892,8 @@ static void client_arm_timer(struct zn_client *c)
     }
     if (c->unsent.head)
         next = min_deadline(next, c->unsent.head->deadline_ms);
+    if (c->write_failed)
+        next = 0;
     if (next == UINT64_MAX) {
         uv_timer_stop(&c->timer);
         return;
@@ -896,6 +906,13 @@ static void on_timer(uv_timer_t *t)
 {
     struct zn_client *c = t->data;
     uint64_t now = uv_now(c->loop);
+    if (c->write_failed) {
+        c->write_failed = false;
+        if (c->state == CLIENT_CONNECTED || c->state == CLIENT_CLOSING) {
+            client_connection_lost(c, "write failed");
+            return;
+        }
+    }
     /* Queued requests that waited too long for a connection. */
     while (c->unsent.head && c->unsent.head->deadline_ms <= now && c->state != CLIENT_CONNECTED) {
         struct client_request *r = queue_pop(&c->unsent);
@@ -1071,7 +1088,7 @@ int zn_add_auth(struct zn_client *c, const char *scheme, const void *cert, int32
         jute_write_request(&w, &req);
         jute_frame_end(&w, f);
         if (!w.error && conn_write(c, w.data, w.len) != 0)
-            client_connection_lost(c, "write failed");
+            client_defer_loss(c);
         jute_writer_free(&w);
     }
     /* If not connected, the credentials go out with the handshake; the wait

@@ -139,6 +139,7 @@ struct zn_client {
     uint64_t close_deadline_ms;
     int32_t close_xid;
 
+    bool write_failed;   /* a write failed inside a public call: handled from the timer */
     bool close_requested;
     bool finishing;      /* teardown started; handles being closed */
     int open_handles;    /* libuv handles/requests whose callbacks are still due */

@@ -59,6 +59,7 @@ struct fake_server {
     int set_watches;
     int64_t set_watches_zxid;
     int set_watches_count[3];
+    int set_watches_total; /* paths over every SetWatches packet */
     char set_watches_paths[3][FAKE_MAX_PATHS][FAKE_PATH_BYTES];
     int close_sessions;
 };
@@ -167,6 +168,7 @@ static void fake_request(struct fake_server *srv, struct fake_conn *fc, struct j
         srv->set_watches_zxid = req.relative_zxid;
         for (int k = 0; k < 3; k++) {
             srv->set_watches_count[k] = req.watches[k].count;
+            srv->set_watches_total += req.watches[k].count;
             for (int i = 0; i < req.watches[k].count && i < FAKE_MAX_PATHS; i++)
                 snprintf(srv->set_watches_paths[k][i], FAKE_PATH_BYTES, "%s",
                          req.watches[k].items[i]);
@@ -654,6 +656,65 @@ static void data_over_the_limit_is_refused_at_the_edge(void **state)
     assert_int_equal(counts.results, 0);
 }
 
+
+static void set_watches_over_the_packet_limit_are_split(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a, b;
+    fake_start(&loop, &a);
+    fake_start(&loop, &b);
+    char cs[128];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d,127.0.0.1:%d", a.port, b.port);
+    struct zn_client *c = new_client(&loop, cs, 3000);
+    /* 2000 watches of ~100-byte paths: about 200 KB, more than one 128 KB packet */
+    enum { WATCHES = 2000 };
+    char path[128];
+    for (int i = 0; i < WATCHES; i++) {
+        snprintf(path, sizeof path, "/%090d", i);
+        assert_int_equal(zn_get(c, path, on_watch, NULL, on_result, NULL), 0);
+    }
+    RUN_UNTIL(&loop, counts.results == WATCHES);
+    fake_drop(&a);
+    fake_stop(&a);
+    RUN_UNTIL(&loop, b.set_watches_total == WATCHES);
+    assert_int_equal(b.set_watches, 2);
+    assert_int_equal(counts.events[ZN_SESSION_CONNECTED], 2);
+    finish(&loop, c, NULL, &b);
+    assert_int_equal(counts.watch_calls, WATCHES); /* each ended once by the close */
+}
+
+static void a_session_given_in_the_options_is_resumed(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a;
+    fake_start(&loop, &a);
+    char cs[64];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d", a.port);
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.session_id = 0x77;
+    for (int i = 0; i < 16; i++)
+        o.session_passwd[i] = (uint8_t)(100 + i);
+    o.session_cb = on_session;
+    o.log_level = ZN_LOG_OFF;
+    o.max_pending = 2;
+    struct zn_client *c;
+    assert_int_equal(zn_client_new(&loop, cs, &o, &c), 0);
+    /* the queue bound is checked at submission */
+    assert_int_equal(zn_get(c, "/x", NULL, NULL, on_result, NULL), 0);
+    assert_int_equal(zn_get(c, "/y", NULL, NULL, on_result, NULL), 0);
+    assert_int_equal(zn_get(c, "/z", NULL, NULL, on_result, NULL), ZN_APIERROR);
+    RUN_UNTIL(&loop, counts.results == 2);
+    assert_int_equal(a.connect_session_id, 0x77);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(a.connect_passwd[i], 100 + i);
+    assert_int_equal(zn_client_session_id(c), 0x77);
+    finish(&loop, c, &a, NULL);
+    assert_int_equal(counts.results, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +725,8 @@ int main(void)
         cmocka_unit_test_setup(an_expired_session_is_reported_and_fails_everything, setup),
         cmocka_unit_test_setup(queued_request_fails_with_connectionloss_when_no_server_answers,
                                setup),
+        cmocka_unit_test_setup(set_watches_over_the_packet_limit_are_split, setup),
+        cmocka_unit_test_setup(a_session_given_in_the_options_is_resumed, setup),
         cmocka_unit_test_setup(bad_connect_strings_are_refused, setup),
         cmocka_unit_test_setup(data_over_the_limit_is_refused_at_the_edge, setup),
     };
