@@ -76,6 +76,11 @@ void zab_broadcast_leader_advance_commit(struct zab *z)
     if (quorum_zxid <= z->committed_zxid)
         return;
     zab_commit_to(z, quorum_zxid);
+    zab_broadcast_send_commit(z);
+}
+
+void zab_broadcast_send_commit(struct zab *z)
+{
     for (uint32_t i = 0; i < z->n_voters; i++) {
         struct zab_peer *p = &z->peers[i];
         if (i == z->self_index || !p->sync_sent)

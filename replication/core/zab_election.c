@@ -6,7 +6,8 @@
  * A vote is (currentEpoch, lastZxid, id) of a candidate; a higher epoch wins,
  * then a higher zxid, then a higher id.  Votes of a LOOKING peer count only in
  * the same round; a member that sees a higher round joins it and votes afresh.
- * A quorum of equal votes in the round decides.  Members already FOLLOWING or
+ * A quorum of equal votes in the round decides, at the next tick if no better
+ * vote arrived meanwhile.  Members already FOLLOWING or
  * LEADING answer LOOKING peers with their leader; a quorum of such answers
  * naming L, with L itself saying LEADING, makes the member follow L.  Safety
  * does not rest on this file (see zab.c): it only has to converge.
@@ -70,6 +71,7 @@ static uint32_t count_votes_for(const struct zab *z, const struct zab_vote *vote
 void zab_election_start(struct zab *z)
 {
     z->round++;
+    z->decide_on_tick = false;
     memset(z->votes, 0, sizeof z->votes);
     memset(z->others, 0, sizeof z->others);
     set_vote(z, self_vote(z));
@@ -130,8 +132,9 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
         }
         z->votes[from] = (struct zab_vote_record){
             .valid = true, .round = round, .state = ZAB_LOOKING, .vote = *theirs};
-        if (count_votes_for(z, &z->vote) >= z->quorum)
-            decide(z, z->vote.leader, z->round);
+        /* As ZooKeeper's finalizeWait: give better votes in flight a tick
+         * to arrive before deciding, so fewer members follow a non-leader. */
+        z->decide_on_tick = count_votes_for(z, &z->vote) >= z->quorum;
         return;
     }
     /* The sender is FOLLOWING or LEADING. */
@@ -152,6 +155,13 @@ void zab_election_answer(struct zab *z, const struct zab_message *m)
 
 void zab_election_tick(struct zab *z)
 {
+    if (z->decide_on_tick) {
+        z->decide_on_tick = false;
+        if (count_votes_for(z, &z->vote) >= z->quorum) {
+            decide(z, z->vote.leader, z->round);
+            return;
+        }
+    }
     if (z->heartbeat_elapsed >= z->resend_at) {
         /* A fresh look at our own state: the log may have grown durable. */
         if (z->vote.leader == z->id)

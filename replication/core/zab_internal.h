@@ -90,6 +90,7 @@ struct zab {
     /* election */
     uint32_t round;
     struct zab_vote vote;
+    bool decide_on_tick;       /* a quorum agreed: decide at the next tick unless a better vote comes */
     struct zab_vote_record votes[ZAB_MEMBERS_MAX];  /* LOOKING peers, this round */
     struct zab_vote_record others[ZAB_MEMBERS_MAX]; /* peers out of election */
 
@@ -181,6 +182,7 @@ void zab_broadcast_ship_all(struct zab *z);
 void zab_broadcast_leader_step(struct zab *z, const struct zab_message *m);
 void zab_broadcast_leader_tick(struct zab *z);
 void zab_broadcast_leader_advance_commit(struct zab *z);
+void zab_broadcast_send_commit(struct zab *z);
 void zab_broadcast_follower_step(struct zab *z, const struct zab_message *m);
 void zab_broadcast_follower_tick(struct zab *z);
 void zab_broadcast_follower_ack(struct zab *z);

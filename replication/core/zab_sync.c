@@ -208,6 +208,7 @@ static void try_establish(struct zab *z)
     zab_commit_to(z, z->initial_zxid);
     for (uint32_t i = 0; i < z->n_voters; i++)
         z->peers[i].last_heard_tick = z->now;
+    zab_broadcast_send_commit(z);
     zab_broadcast_leader_advance_commit(z);
 }
 
@@ -279,10 +280,14 @@ static void on_acknewleader(struct zab *z, struct zab_peer *p, const struct zab_
             p->acked_zxid = z->initial_zxid;
         zab_logf(z, "acknewleader peer=%u", p->id);
     }
-    if (!z->established)
+    if (!z->established) {
         try_establish(z);
-    else
+    } else {
+        struct zab_message commit = {.type = ZAB_MSG_COMMIT, .to = p->id, .epoch = z->epoch};
+        commit.u.zxid.zxid = z->committed_zxid;
+        zab_send(z, &commit);
         zab_broadcast_leader_advance_commit(z);
+    }
 }
 
 /* m is NULL when called to make progress without a message. */
@@ -458,8 +463,9 @@ void zab_sync_follower_persisted(struct zab *z)
         zab_broadcast_follower_ack(z);
         return;
     }
-    if (!z->synced || !z->newleader_received || z->persisted_zxid < z->newleader_zxid ||
-        !zab_log_contains(z, z->newleader_zxid))
+    /* Synced, our log is a prefix of the leader's (invariant 2), so a durable
+     * prefix reaching H holds the initial history (in entries or a snapshot). */
+    if (!z->synced || !z->newleader_received || z->persisted_zxid < z->newleader_zxid)
         return;
     z->current_epoch = z->epoch;
     zab_write_epochs(z);

@@ -54,6 +54,8 @@ void sim_heal(struct sim_world *w);
 int64_t sim_propose(struct sim_world *w, int id, const char *data);
 void sim_stabilize(struct sim_world *w, int max_rounds);
 void sim_print_status(struct sim_world *w);
+void sim_set_output(struct sim_world *w, FILE *out);
+void sim_set_compaction(struct sim_world *w, int applies);
 void sim_print_log(struct sim_world *w, int id);
 
 #endif

@@ -810,6 +810,9 @@ void sim_stabilize(struct sim_world *w, int max_rounds)
     }
 }
 
+void sim_set_output(struct sim_world *w, FILE *out) { w->o.out = out; }
+void sim_set_compaction(struct sim_world *w, int applies) { w->o.compact_every = applies; }
+
 void sim_print_status(struct sim_world *w)
 {
     char a[24], b[24], c[24];
