@@ -146,6 +146,9 @@ typedef void (*zn_close_cb)(void *arg);
  * ZN_SESSION_CLOSED (unless the session had already ended); then close_cb
  * (may be NULL) is called and the client pointer becomes invalid.  The loop
  * must keep running until then.  Calling it twice is a programmer error.
+ * When the client is not connected, pending callbacks (ZN_CLOSING) and the
+ * session callback run from inside this call; close_cb always runs later,
+ * from the loop.  It may be called from any callback of the client.
  */
 void zn_client_close(struct zn_client *client, zn_close_cb close_cb, void *arg);
 
