@@ -434,6 +434,13 @@ int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size)
     return (int64_t)zxid;
 }
 
+uint64_t zab_next_zxid(const struct zab *z)
+{
+    if (z->role != ZAB_LEADING || !z->established)
+        return 0;
+    return zab_zxid_make(z->epoch, z->next_counter + 1);
+}
+
 void zab_persisted(struct zab *z, uint64_t zxid)
 {
     ZAB_ASSERT(!z->in_ready);

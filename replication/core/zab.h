@@ -18,6 +18,13 @@
  * Between zab_ready() and zab_advance() the driver must not call any other
  * function of the same zab object: the ready batch borrows the core's memory.
  *
+ * Proposals are answered by ready.committed, never by zab_propose alone.  When
+ * a leader loses its role (ready.role_changed), its uncommitted proposals
+ * may still commit under the next leader or vanish: the driver fails the
+ * pending client requests with a connection loss, as ZooKeeper does, and
+ * matches later commits by zxid.  The core keeps its log in memory until the
+ * driver snapshots its applied state and calls zab_compact().
+ *
  * zxid = epoch in the high 32 bits, counter in the low 32.  Every new leader
  * has a new epoch; counter 0 of an epoch never names an entry.
  *
@@ -168,6 +175,11 @@ int zab_step(struct zab *z, const struct zab_message *msg);
  * ZAB_ETOOBIG (size > ZAB_ENTRY_BYTES_MAX) or ZAB_ENOMEM.  The entry counts as
  * acknowledged only once it comes back in ready.committed. */
 int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size);
+
+/* The zxid the next successful zab_propose() will return, so that the
+ * daemon's prep stage can stamp its transaction header before proposing;
+ * 0 when this member is not an established leader. */
+uint64_t zab_next_zxid(const struct zab *z);
 
 /* The store made every log entry up to zxid durable.  Reports for zxids not
  * in the current log (truncated since) are ignored. */

@@ -277,7 +277,9 @@ static void an_ensemble_of_one_leads_and_commits_once_durable(void **state)
     assert_int_equal(s.epoch, 1);
     assert_int_equal(s.current_epoch, 1);
 
+    uint64_t next = zab_next_zxid(z);
     int64_t zxid = zab_propose(z, payload, sizeof payload);
+    assert_int_equal(next, (uint64_t)zxid);
     assert_int_equal(zxid, (int64_t)zab_zxid_make(1, 1));
     /* handed out for writing but not durable: not committed */
     struct zab_ready rd;
@@ -303,6 +305,7 @@ static void a_follower_refuses_proposals_from_clients(void **state)
     struct zab *z;
     assert_int_equal(zab_new(&c, &z), 0);
     assert_int_equal(zab_propose(z, payload, sizeof payload), ZAB_ENOTLEADER);
+    assert_int_equal(zab_next_zxid(z), 0);
     zab_free(z);
 }
 
