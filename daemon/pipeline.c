@@ -1,0 +1,350 @@
+/*
+ * The write pipeline: prep (validated against the tree as it will be) ->
+ * txn with the next zxid -> the log (group commit: the store batches what
+ * queued meanwhile under one fsync) -> durable -> applied to the tree in
+ * zxid order (watches fire) -> answered in each connection's order.
+ *
+ * Failure of the log (a full disk, an I/O error): every write not yet
+ * durable fails with an error the client sees (ZN_SYSTEMERROR, logged with
+ * the reason), the log is truncated back to what was applied, and the
+ * pipeline restarts with zxids beyond any it handed out, so a late callback
+ * for a truncated entry can never be mistaken for a new one.  Nothing that
+ * was answered as failed is ever applied, before or after a restart.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "assert.h"
+#include "log.h"
+#include "path.h"
+#include "prep.h"
+#include "request.h"
+#include "server.h"
+#include "store.h"
+#include "tree.h"
+#include "txn.h"
+
+/* ---- the write pipeline ---- */
+
+static void pipeline_append_staged(struct server *srv);
+
+static void pending_push(struct server *srv, struct request *r)
+{
+    if (srv->pending_tail)
+        srv->pending_tail->next_pending = r;
+    else
+        srv->pending_head = r;
+    srv->pending_tail = r;
+    if (!srv->staged)
+        srv->staged = r;
+}
+
+static struct request *pending_pop(struct server *srv)
+{
+    struct request *r = srv->pending_head;
+    srv->pending_head = r->next_pending;
+    if (!srv->pending_head)
+        srv->pending_tail = NULL;
+    if (srv->staged == r)
+        srv->staged = r->next_pending;
+    r->next_pending = NULL;
+    return r;
+}
+
+/* Fails every prepared request from the head on (the log could not take
+ * them), truncates the log back to the tree, and restarts prep. */
+static void pipeline_fail_all(struct server *srv, int status)
+{
+    ZN_ERROR("the log could not be written (%s): failing every write not yet durable; "
+             "they were not applied", zn_strerror(status));
+    int64_t applied = tree_last_zxid(srv->tree);
+    int rc = store_truncate_after(srv->store, (uint64_t)applied);
+    if (rc != 0)
+        ZN_ERROR("could not truncate the log after zxid=0x%" PRIx64 ": %s", (uint64_t)applied,
+                 zn_strerror(rc));
+    prep_reset(srv->prep);
+    while (srv->pending_head) {
+        struct request *r = pending_pop(srv);
+        if (r->hdr.type == ZN_OP_CREATESESSION || r->hdr.type == REQUEST_CONNECT) {
+            if (r->conn)
+                r->conn->close_after_flush = true;
+        }
+        if (r->hdr.type == ZN_OP_CLOSESESSION && !r->conn) {
+            struct session *s = session_find(srv, r->session_id);
+            if (s)
+                s->closing = false; /* expiry will try again */
+        }
+        r->err = ZN_SYSTEMERROR;
+        r->zxid = 0;
+        request_finish(srv, r);
+    }
+}
+
+static void maybe_snapshot(struct server *srv)
+{
+    if (srv->txns_since_snapshot < srv->cfg.snap_count)
+        return;
+    struct jute_writer w;
+    jute_writer_init(&w);
+    uint64_t start = server_now_ms();
+    if (tree_serialize(srv->tree, &w) != 0 || w.error) {
+        ZN_ERROR("snapshot: cannot serialise the tree");
+        jute_writer_free(&w);
+        return;
+    }
+    size_t len;
+    uint8_t *blob = jute_writer_take(&w, &len);
+    jute_writer_free(&w);
+    int64_t zxid = tree_last_zxid(srv->tree);
+    int rc = store_snapshot(srv->store, (uint64_t)zxid, blob, len);
+    if (rc != 0) {
+        free(blob);
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
+        return;
+    }
+    srv->txns_since_snapshot = 0;
+    ZN_INFO("snapshot queued zxid=0x%" PRIx64 " bytes=%zu nodes=%zu serialise_ms=%" PRIu64,
+            (uint64_t)zxid, len, tree_node_count(srv->tree), server_now_ms() - start);
+}
+
+static void on_tree_event(void *ctx, int32_t event_type, const char *path)
+{
+    struct server *srv = ctx;
+    watch_trigger(srv->watches, event_type, path);
+}
+
+static void apply_request(struct server *srv, struct request *r)
+{
+    if (!r->has_txn) {
+        request_finish(srv, r); /* prep's error, now in its place in the order */
+        return;
+    }
+    memset(&r->resp, 0, sizeof r->resp);
+    int rc = tree_apply(srv->tree, &r->txn, on_tree_event, srv, &r->arena, &r->resp);
+    prep_applied(srv->prep, r->zxid);
+    srv->txns_since_snapshot++;
+    if (rc != 0) {
+        /* A txn prep produced always applies; this is a bug, loudly. */
+        ZN_ERROR("cannot apply zxid=0x%" PRIx64 " op=%s: %s", (uint64_t)r->zxid,
+                 zn_op_name(r->txn.hdr.type), zn_strerror(rc));
+        r->err = ZN_SYSTEMERROR;
+    } else {
+        r->err = r->resp.err;
+    }
+    if (r->hdr.type == REQUEST_CONNECT && rc == 0) {
+        struct session *s = session_add(srv, r->session_id, r->timeout_ms);
+        if (!s) {
+            r->expired_connect = true;
+        } else if (r->conn) {
+            s->conn = r->conn;
+            r->conn->session = s;
+            r->conn->state = CONN_READY;
+            ZN_INFO("session created sid=0x%" PRIx64 " timeout_ms=%d peer=%s",
+                    (uint64_t)s->id, s->timeout_ms, r->conn->peer);
+        }
+    } else if (r->hdr.type == ZN_OP_CLOSESESSION && rc == 0) {
+        struct session *s = session_find(srv, r->session_id);
+        if (s && r->conn && s->conn == r->conn) {
+            /* The client asked: answer it, then close. */
+            s->conn = NULL;
+            r->conn->session = NULL;
+        }
+        ZN_INFO("session closed sid=0x%" PRIx64 " by=%s", (uint64_t)r->session_id,
+                r->conn ? "client" : "expiry");
+        session_remove(srv, r->session_id);
+    }
+    request_finish(srv, r);
+}
+
+void pipeline_durable(void *ctx, uint64_t last_zxid, int status)
+{
+    struct server *srv = ctx;
+    if (status != 0) {
+        if (srv->pending_head && srv->pending_head->appended &&
+            (uint64_t)srv->pending_head->zxid <= last_zxid)
+            pipeline_fail_all(srv, status);
+        server_flush(srv);
+        return;
+    }
+    while (srv->pending_head && srv->pending_head->appended &&
+           (uint64_t)srv->pending_head->zxid <= last_zxid)
+        apply_request(srv, pending_pop(srv));
+    pipeline_append_staged(srv);
+    maybe_snapshot(srv);
+    server_flush(srv);
+}
+
+static void pipeline_append_staged(struct server *srv)
+{
+    while (srv->staged) {
+        struct request *r = srv->staged;
+        if (!r->has_txn) {
+            srv->staged = r->next_pending;
+            continue;
+        }
+        int rc = store_append(srv->store, (uint64_t)r->zxid, r->txn_bytes, r->txn_len);
+        if (rc == ZN_THROTTLEDOP)
+            return; /* the store's queue is full: retried after the next batch */
+        if (rc != 0) {
+            pipeline_fail_all(srv, rc);
+            return;
+        }
+        r->appended = true;
+        free(r->txn_bytes); /* the store copied it */
+        r->txn_bytes = NULL;
+        srv->staged = r->next_pending;
+    }
+}
+
+/*
+ * Puts a prepared write in the pipeline, or finishes it with prep's error.
+ * A write that failed validation is still queued behind every write prepared
+ * before it (with nothing to log): it was judged against the tree as those
+ * will leave it, so its answer must not overtake them, or a client could be
+ * told "node exists" and then read that it does not.
+ */
+static void pipeline_submit(struct server *srv, struct request *r, int prep_rc)
+{
+    /* prep saw this zxid even when it refused: never hand it out again
+     * (ZooKeeper too spends a zxid on every refused write). */
+    srv->next_zxid++;
+    if (prep_rc != 0) {
+        if (r->hdr.type == ZN_OP_MULTI && r->resp.result_count > 0)
+            r->err = ZN_OK; /* ZooKeeper: the per-op results carry the errors */
+        else
+            r->err = prep_rc;
+        r->zxid = 0;
+        if (!srv->pending_head) {
+            r->done = true;
+            return;
+        }
+        r->zxid = srv->pending_tail->zxid;
+        r->appended = true; /* nothing to log */
+        pending_push(srv, r);
+        if (srv->staged == r)
+            srv->staged = NULL;
+        return;
+    }
+    r->has_txn = true;
+    r->txn.hdr.zxid = r->zxid;
+    struct jute_writer w;
+    jute_writer_init(&w);
+    if (txn_encode(&w, &r->txn) != 0 || w.error) {
+        jute_writer_free(&w);
+        ZN_ERROR("cannot encode txn zxid=0x%" PRIx64, (uint64_t)r->zxid);
+        prep_reset(srv->prep); /* the overlay holds a txn that will never apply */
+        r->err = ZN_SYSTEMERROR;
+        r->done = true;
+        return;
+    }
+    r->txn_bytes = jute_writer_take(&w, &r->txn_len);
+    jute_writer_free(&w);
+    pending_push(srv, r);
+    pipeline_append_staged(srv);
+}
+
+void pipeline_submit_write(struct server *srv, struct request *r)
+{
+    struct session *s = session_find(srv, r->session_id);
+    if (!s || s->closing) {
+        r->err = ZN_SESSIONEXPIRED;
+        r->done = true;
+        return;
+    }
+    r->zxid = srv->next_zxid;
+    int rc;
+    if (r->hdr.type == ZN_OP_CLOSESESSION) {
+        s->closing = true;
+        rc = prep_close_session(srv->prep, r->session_id, r->zxid, server_wall_ms(), &r->arena, &r->txn);
+    } else {
+        rc = prep_request(srv->prep, r->session_id, r->hdr.xid, &r->req, r->zxid, server_wall_ms(),
+                          &r->arena, &r->txn, &r->resp);
+    }
+    pipeline_submit(srv, r, rc);
+}
+
+/* A new session: its createSession txn goes through the log like any write. */
+void pipeline_submit_connect(struct server *srv, struct request *r)
+{
+    r->zxid = srv->next_zxid;
+    int rc = prep_create_session(srv->prep, r->session_id, r->timeout_ms, r->zxid,
+                                 server_wall_ms(), &r->arena, &r->txn);
+    pipeline_submit(srv, r, rc);
+}
+
+void pipeline_expire_session(struct server *srv, struct session *s)
+{
+    struct request *r = request_new(NULL);
+    if (!r)
+        return; /* tried again on the next tick */
+    s->closing = true;
+    r->session_id = s->id;
+    r->hdr.type = ZN_OP_CLOSESESSION;
+    r->hdr.xid = 0;
+    r->is_write = true;
+    r->zxid = srv->next_zxid;
+    int rc = prep_close_session(srv->prep, s->id, r->zxid, server_wall_ms(), &r->arena, &r->txn);
+    pipeline_submit(srv, r, rc);
+    if (r->done) {
+        s->closing = false;
+        request_free(r);
+    }
+}
+
+/* ---- recovery and start ---- */
+
+static int recover_snapshot(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct server *srv = ctx;
+    int rc = tree_deserialize(srv->tree, data, len);
+    if (rc != 0)
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " cannot be loaded: %s", zxid, zn_strerror(rc));
+    return rc;
+}
+
+static int recover_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct server *srv = ctx;
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader rd;
+    jute_reader_init(&rd, data, len, &arena);
+    struct txn t;
+    int rc = txn_decode(&rd, &t);
+    if (rc == 0)
+        rc = tree_apply(srv->tree, &t, NULL, NULL, NULL, NULL);
+    zn_arena_free(&arena);
+    if (rc != 0)
+        ZN_ERROR("log entry zxid=0x%" PRIx64 " cannot be applied: %s", zxid, zn_strerror(rc));
+    srv->txns_since_snapshot++;
+    return rc;
+}
+
+static int add_recovered_session(void *ctx, int64_t id, int32_t timeout_ms)
+{
+    return session_add(ctx, id, timeout_ms) ? 0 : ZN_NOMEMORY;
+}
+
+int pipeline_recover(struct server *srv)
+{
+    uint64_t start = server_now_ms();
+    int rc = store_recover(srv->store, recover_snapshot, recover_entry, srv);
+    if (rc != 0)
+        return rc;
+    rc = tree_for_each_session(srv->tree, add_recovered_session, srv);
+    if (rc != 0)
+        return rc;
+    int64_t last = tree_last_zxid(srv->tree);
+    if ((int64_t)store_last_zxid(srv->store) > last)
+        last = (int64_t)store_last_zxid(srv->store);
+    srv->next_zxid = last + 1;
+    ZN_INFO("recovered zxid=0x%" PRIx64 " nodes=%zu sessions=%zu ms=%" PRIu64,
+            (uint64_t)tree_last_zxid(srv->tree), tree_node_count(srv->tree), srv->session_count,
+            server_now_ms() - start);
+    return 0;
+}

@@ -1,0 +1,337 @@
+/*
+ * Reads: getData, exists, getChildren(2), getACL, sync, getAllChildrenNumber,
+ * getEphemerals, whoAmI, multiRead, and the session-level requests that
+ * need no log (ping, auth, setWatches).  Each is executed against the tree
+ * as it is when the request reaches the head of its connection's FIFO, and
+ * registers its watch (if any) in the same step, so no change can slip
+ * between the read and the watch.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "assert.h"
+#include "log.h"
+#include "path.h"
+#include "prep.h"
+#include "request.h"
+#include "server.h"
+#include "store.h"
+#include "tree.h"
+#include "txn.h"
+
+/* ---- reads ---- */
+
+static int add_watch(struct conn *c, enum watch_kind kind, const char *path)
+{
+    return watch_add(c->server->watches, kind, path, &c->watches);
+}
+
+static int read_children(struct zn_arena *arena, const struct tree_node *n,
+                         struct zn_string_vec *out)
+{
+    uint32_t count = tree_node_child_count(n);
+    out->count = (int32_t)count;
+    out->items = zn_arena_alloc(arena, sizeof(char *) * (count ? count : 1));
+    if (!out->items)
+        return ZN_NOMEMORY;
+    /* Borrowed from the tree: the reply is encoded before the tree changes. */
+    for (uint32_t i = 0; i < count; i++)
+        out->items[i] = (char *)tree_node_child_name(n, i);
+    return 0;
+}
+
+/* setWatches after a reconnect: fire what the client missed, register the rest. */
+static void read_set_watches(struct server *srv, struct conn *c, struct request *r)
+{
+    int64_t rel = r->req.relative_zxid;
+    struct zn_string_vec *w = r->req.watches;
+    for (int32_t i = 0; i < w[ZN_WATCHES_DATA].count; i++) {
+        const char *p = w[ZN_WATCHES_DATA].items[i];
+        const struct tree_node *n = tree_get(srv->tree, p);
+        struct zn_stat st;
+        if (!n) {
+            server_watch_notify(srv, &c->watches, ZN_EVENT_DELETED, p);
+            continue;
+        }
+        tree_node_stat(n, &st);
+        if (st.mzxid > rel)
+            server_watch_notify(srv, &c->watches, ZN_EVENT_CHANGED, p);
+        else
+            add_watch(c, WATCH_DATA, p);
+    }
+    for (int32_t i = 0; i < w[ZN_WATCHES_EXIST].count; i++) {
+        const char *p = w[ZN_WATCHES_EXIST].items[i];
+        if (tree_get(srv->tree, p))
+            server_watch_notify(srv, &c->watches, ZN_EVENT_CREATED, p);
+        else
+            add_watch(c, WATCH_DATA, p);
+    }
+    for (int32_t i = 0; i < w[ZN_WATCHES_CHILD].count; i++) {
+        const char *p = w[ZN_WATCHES_CHILD].items[i];
+        const struct tree_node *n = tree_get(srv->tree, p);
+        struct zn_stat st;
+        if (!n) {
+            server_watch_notify(srv, &c->watches, ZN_EVENT_DELETED, p);
+            continue;
+        }
+        tree_node_stat(n, &st);
+        if (st.pzxid > rel)
+            server_watch_notify(srv, &c->watches, ZN_EVENT_CHILD, p);
+        else
+            add_watch(c, WATCH_CHILD, p);
+    }
+    if (r->hdr.type == ZN_OP_SETWATCHES2 &&
+        (w[ZN_WATCHES_PERSISTENT].count > 0 || w[ZN_WATCHES_PERSISTENT_RECURSIVE].count > 0))
+        ZN_WARN("setWatches2: persistent watches are not supported yet; ignored peer=%s", c->peer);
+}
+
+struct ephemeral_ctx {
+    struct request *r;
+    const char *prefix;
+    size_t prefix_len;
+    size_t cap;
+};
+
+static int collect_ephemeral(void *ctx, const char *path)
+{
+    struct ephemeral_ctx *e = ctx;
+    struct zn_string_vec *v = &e->r->resp.children;
+    if (strncmp(path, e->prefix, e->prefix_len) != 0)
+        return 0;
+    if ((size_t)v->count == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 16;
+        char **items = zn_arena_alloc(&e->r->arena, cap * sizeof *items);
+        if (!items)
+            return ZN_NOMEMORY;
+        if (v->count)
+            memcpy(items, v->items, (size_t)v->count * sizeof *items);
+        v->items = items;
+        e->cap = cap;
+    }
+    v->items[v->count++] = (char *)path;
+    return 0;
+}
+
+static int32_t count_descendants(const struct tree_node *n)
+{
+    /* Iterative: depth is bounded only by the path length limit. */
+    int64_t total = 0;
+    size_t cap = 64, len = 0;
+    const struct tree_node **stack = malloc(cap * sizeof *stack);
+    if (!stack)
+        return -1;
+    stack[len++] = n;
+    while (len > 0) {
+        const struct tree_node *x = stack[--len];
+        uint32_t k = tree_node_child_count(x);
+        total += k;
+        for (uint32_t i = 0; i < k; i++) {
+            if (len == cap) {
+                const struct tree_node **p = realloc(stack, cap * 2 * sizeof *stack);
+                if (!p) {
+                    free(stack);
+                    return -1;
+                }
+                stack = p;
+                cap *= 2;
+            }
+            stack[len++] = tree_node_child(x, i);
+        }
+    }
+    free(stack);
+    return total > INT32_MAX ? INT32_MAX : (int32_t)total;
+}
+
+static void read_one(struct server *srv, struct conn *c, int32_t type, const struct zn_request *q,
+                     struct zn_response *out, struct request *r)
+{
+    const struct tree_node *n = NULL;
+    out->type = type;
+    switch (type) {
+    case ZN_OP_EXISTS:
+    case ZN_OP_GETDATA:
+    case ZN_OP_GETCHILDREN:
+    case ZN_OP_GETCHILDREN2:
+    case ZN_OP_GETACL:
+    case ZN_OP_SYNC:
+    case ZN_OP_GETALLCHILDRENNUMBER:
+        if (!q->path || path_validate(q->path, false) != 0) {
+            out->err = ZN_BADARGUMENTS;
+            return;
+        }
+        n = tree_get(srv->tree, q->path);
+        break;
+    default:
+        break;
+    }
+    switch (type) {
+    case ZN_OP_EXISTS:
+        if (q->watch && c)
+            add_watch(c, WATCH_DATA, q->path);
+        if (!n) {
+            out->err = ZN_NONODE;
+            return;
+        }
+        tree_node_stat(n, &out->stat);
+        return;
+    case ZN_OP_GETDATA:
+        if (!n) {
+            out->err = ZN_NONODE;
+            return;
+        }
+        if (q->watch && c)
+            add_watch(c, WATCH_DATA, q->path);
+        out->data = tree_node_data(n);
+        tree_node_stat(n, &out->stat);
+        return;
+    case ZN_OP_GETCHILDREN:
+    case ZN_OP_GETCHILDREN2: {
+        if (!n) {
+            out->err = ZN_NONODE;
+            return;
+        }
+        if (q->watch && c)
+            add_watch(c, WATCH_CHILD, q->path);
+        out->err = read_children(&r->arena, n, &out->children);
+        tree_node_stat(n, &out->stat);
+        return;
+    }
+    case ZN_OP_GETACL:
+        if (!n) {
+            out->err = ZN_NONODE;
+            return;
+        }
+        out->acl = tree_node_acl(n);
+        tree_node_stat(n, &out->stat);
+        return;
+    case ZN_OP_SYNC:
+        /* Standalone: the tree is always up to date with the log. */
+        out->path = q->path;
+        return;
+    case ZN_OP_GETALLCHILDRENNUMBER:
+        if (!n) {
+            out->err = ZN_NONODE;
+            return;
+        }
+        out->number = count_descendants(n);
+        if (out->number < 0)
+            out->err = ZN_NOMEMORY;
+        return;
+    default:
+        out->err = ZN_UNIMPLEMENTED;
+        return;
+    }
+}
+
+static void handle_auth(struct conn *c, struct request *r)
+{
+    const char *scheme = r->req.scheme ? r->req.scheme : "";
+    if (strcmp(scheme, "digest") != 0 || r->req.auth.len <= 0 ||
+        !memchr(r->req.auth.data, ':', (size_t)r->req.auth.len)) {
+        /* ZooKeeper answers AUTHFAILED and drops the connection. */
+        r->err = ZN_AUTHFAILED;
+        c->close_after_flush = true;
+        ZN_WARN("auth failed peer=%s scheme=%s", c->peer, scheme);
+        return;
+    }
+    if (c->auth_count == CONN_MAX_AUTH_IDS) {
+        r->err = ZN_BADARGUMENTS;
+        return;
+    }
+    /* Kept as given (user:password); ACL checks compare its digest form. */
+    struct conn_auth *a = &c->auth[c->auth_count];
+    a->scheme = strdup(scheme);
+    a->id = strndup((const char *)r->req.auth.data, (size_t)r->req.auth.len);
+    if (!a->scheme || !a->id) {
+        free(a->scheme);
+        free(a->id);
+        r->err = ZN_NOMEMORY;
+        return;
+    }
+    c->auth_count++;
+}
+
+void read_execute(struct server *srv, struct conn *c, struct request *r)
+{
+    r->resp.type = r->hdr.type;
+    switch (r->hdr.type) {
+    case ZN_OP_PING:
+        return;
+    case ZN_OP_AUTH:
+        handle_auth(c, r);
+        return;
+    case ZN_OP_SETWATCHES:
+    case ZN_OP_SETWATCHES2:
+        read_set_watches(srv, c, r);
+        return;
+    case ZN_OP_GETEPHEMERALS: {
+        const char *prefix = r->req.path ? r->req.path : "/";
+        struct ephemeral_ctx e = {r, prefix, strcmp(prefix, "/") == 0 ? 0 : strlen(prefix), 0};
+        r->resp.children.count = 0;
+        if (tree_for_each_ephemeral(srv->tree, r->session_id, collect_ephemeral, &e) != 0)
+            r->err = ZN_NOMEMORY;
+        return;
+    }
+    case ZN_OP_WHOAMI: {
+        int32_t n = 1 + c->auth_count;
+        r->resp.client_info = zn_arena_alloc(&r->arena, sizeof *r->resp.client_info * (size_t)n);
+        if (!r->resp.client_info) {
+            r->err = ZN_NOMEMORY;
+            return;
+        }
+        r->resp.client_info[0].auth_scheme = "ip";
+        r->resp.client_info[0].user = c->peer_ip;
+        for (int i = 0; i < c->auth_count; i++) {
+            r->resp.client_info[1 + i].auth_scheme = c->auth[i].scheme;
+            char *colon = strchr(c->auth[i].id, ':');
+            size_t ulen = colon ? (size_t)(colon - c->auth[i].id) : strlen(c->auth[i].id);
+            char *user = zn_arena_alloc(&r->arena, ulen + 1);
+            if (!user) {
+                r->err = ZN_NOMEMORY;
+                return;
+            }
+            memcpy(user, c->auth[i].id, ulen);
+            user[ulen] = '\0';
+            r->resp.client_info[1 + i].user = user;
+        }
+        r->resp.client_info_count = n;
+        return;
+    }
+    case ZN_OP_MULTIREAD: {
+        int32_t k = r->req.op_count;
+        r->resp.results = zn_arena_alloc(&r->arena, sizeof *r->resp.results * (size_t)(k ? k : 1));
+        if (!r->resp.results) {
+            r->err = ZN_NOMEMORY;
+            return;
+        }
+        memset(r->resp.results, 0, sizeof *r->resp.results * (size_t)(k ? k : 1));
+        for (int32_t i = 0; i < k; i++) {
+            const struct zn_request *op = &r->req.ops[i];
+            if (op->type != ZN_OP_GETDATA && op->type != ZN_OP_GETCHILDREN) {
+                r->resp.results[i].type = op->type;
+                r->resp.results[i].err = ZN_BADARGUMENTS;
+                continue;
+            }
+            /* multiRead sets no watches, as in ZooKeeper. */
+            struct zn_request copy = *op;
+            copy.watch = false;
+            read_one(srv, c, op->type, &copy, &r->resp.results[i], r);
+        }
+        r->resp.result_count = k;
+        return;
+    }
+    default: {
+        struct zn_response out = {0};
+        read_one(srv, c, r->hdr.type, &r->req, &out, r);
+        r->err = out.err;
+        out.err = 0;
+        r->resp = out;
+        return;
+    }
+    }
+}

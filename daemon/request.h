@@ -1,0 +1,62 @@
+/*
+ * A client request on its way through the server: what the connection FIFO
+ * (request.c), the reads (read.c) and the write pipeline (pipeline.c) share.
+ */
+#ifndef ZNODED_REQUEST_H
+#define ZNODED_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jute.h"
+#include "txn.h"
+
+struct conn;
+struct server;
+struct session;
+
+/* Pseudo-opcode of the connect handshake inside a conn's FIFO. */
+#define REQUEST_CONNECT (-1000)
+
+struct request {
+    struct request *next;          /* in its conn's FIFO */
+    struct request *next_pending;  /* in the server's pending (prepared) list */
+    struct conn *conn;             /* NULL once the conn is gone */
+    int64_t session_id;
+    struct zn_request_header hdr;
+    struct zn_request req;
+    struct zn_response resp;
+    struct zn_arena arena;
+    uint8_t *packet;               /* owned copy of the body; req borrows from it */
+    int64_t zxid;                  /* writes: the txn's zxid */
+    struct txn txn;
+    uint8_t *txn_bytes;
+    size_t txn_len;
+    int32_t err;
+    int32_t timeout_ms;            /* CONNECT / CREATESESSION */
+    uint64_t received_ms;
+    bool is_write;
+    bool done;
+    bool appended;                 /* given to the store (or nothing to log) */
+    bool has_txn;                  /* false: a write prep refused, answered in order */
+    bool expired_connect;          /* CONNECT: answer "expired" and close */
+};
+
+/* request.c */
+struct request *request_new(struct conn *c);
+void request_free(struct request *r);
+/* Answers everything at the head of c's FIFO that can be answered now. */
+void request_drain(struct conn *c);
+/* A request finished (applied or failed): answer it in order, or drop it. */
+void request_finish(struct server *srv, struct request *r);
+int64_t server_wall_ms(void);
+
+/* read.c: executes a read (or ping, auth, setWatches) at the head of its FIFO. */
+void read_execute(struct server *srv, struct conn *c, struct request *r);
+
+/* pipeline.c */
+void pipeline_submit_write(struct server *srv, struct request *r);
+void pipeline_submit_connect(struct server *srv, struct request *r);
+void pipeline_durable(void *ctx, uint64_t last_zxid, int status);
+
+#endif
