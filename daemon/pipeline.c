@@ -268,6 +268,31 @@ void pipeline_submit_write(struct server *srv, struct request *r)
     pipeline_submit(srv, r, rc);
 }
 
+/*
+ * A write made by the server itself (deleting an empty container or an
+ * expired TTL node), as session 0.  req and everything it points to are
+ * borrowed for the call (prep copies what the txn keeps into the request's
+ * arena).  Returns 0 when prepared, or prep's error (the node changed
+ * meanwhile: nothing to do).
+ */
+int pipeline_submit_system(struct server *srv, const struct zn_request *req)
+{
+    struct request *r = request_new(NULL);
+    if (!r)
+        return ZN_NOMEMORY;
+    r->hdr.type = req->type;
+    r->is_write = true;
+    r->zxid = srv->next_zxid;
+    int rc = prep_request(srv->prep, 0, 0, req, r->zxid, server_wall_ms(), &r->arena, &r->txn,
+                          &r->resp);
+    pipeline_submit(srv, r, rc);
+    if (r->done) {
+        /* refused at once (nothing pending): nothing to answer */
+        request_free(r);
+    }
+    return rc;
+}
+
 /* A new session: its createSession txn goes through the log like any write. */
 void pipeline_submit_connect(struct server *srv, struct request *r)
 {

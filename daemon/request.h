@@ -58,5 +58,6 @@ void read_execute(struct server *srv, struct conn *c, struct request *r);
 void pipeline_submit_write(struct server *srv, struct request *r);
 void pipeline_submit_connect(struct server *srv, struct request *r);
 void pipeline_durable(void *ctx, uint64_t last_zxid, int status);
+int pipeline_submit_system(struct server *srv, const struct zn_request *req);
 
 #endif
