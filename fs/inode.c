@@ -1,0 +1,212 @@
+/*
+ * The mount's inode table: which FUSE node id stands for which znode (or
+ * special name), and how many lookups the kernel holds on each.
+ *
+ * A node id is never reused for a different znode: it is keyed by the name
+ * (path plus special suffix), the znode's czxid and its kind, so a delete and
+ * recreate, or a file that became a directory, gets a fresh node id and the
+ * kernel never sees an inode change type (which it would mark bad).  Entries
+ * live until the kernel FORGETs them; the by-name table points at the newest
+ * entry for a name.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "znodefs.h"
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+void fs_inodes_init(struct fs *fs)
+{
+    memset(fs->by_id, 0, sizeof fs->by_id);
+    memset(fs->by_key, 0, sizeof fs->by_key);
+    fs->next_nodeid = FUSE_ROOT_ID + 1;
+    struct fs_inode *root = calloc(1, sizeof *root);
+    ZN_ASSERT(root);
+    root->nodeid = FUSE_ROOT_ID;
+    root->nlookup = 1; /* never forgotten */
+    root->path = strdup("/");
+    root->key = strdup("/");
+    ZN_ASSERT(root->path && root->key);
+    root->kind = FS_KIND_DIR;
+    fs->by_id[FUSE_ROOT_ID % FS_INODE_BUCKETS] = root;
+    fs->by_key[hash_str("/") % FS_INODE_BUCKETS] = root;
+    fs->inode_count = 1;
+}
+
+struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid)
+{
+    for (struct fs_inode *i = fs->by_id[nodeid % FS_INODE_BUCKETS]; i; i = i->next_by_id)
+        if (i->nodeid == nodeid)
+            return i;
+    return NULL;
+}
+
+static struct fs_inode *find_key(struct fs *fs, const char *key)
+{
+    for (struct fs_inode *i = fs->by_key[hash_str(key) % FS_INODE_BUCKETS]; i; i = i->next_by_key)
+        if (strcmp(i->key, key) == 0)
+            return i;
+    return NULL;
+}
+
+static void unlink_key(struct fs *fs, struct fs_inode *inode)
+{
+    struct fs_inode **link = &fs->by_key[hash_str(inode->key) % FS_INODE_BUCKETS];
+    for (; *link; link = &(*link)->next_by_key)
+        if (*link == inode) {
+            *link = inode->next_by_key;
+            inode->next_by_key = NULL;
+            return;
+        }
+}
+
+struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *key,
+                                 enum fs_kind kind, enum fs_virt virt, int64_t version_arg,
+                                 int64_t czxid)
+{
+    if (strcmp(key, "/") == 0) {
+        struct fs_inode *root = fs_inode_get(fs, FUSE_ROOT_ID);
+        root->nlookup++;
+        return root;
+    }
+    struct fs_inode *old = find_key(fs, key);
+    if (old && old->czxid == czxid && old->kind == kind) {
+        old->nlookup++;
+        return old;
+    }
+    if (fs->inode_count >= FS_MAX_INODES)
+        return NULL;
+    struct fs_inode *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->path = strdup(path);
+    n->key = strdup(key);
+    if (!n->path || !n->key) {
+        free(n->path);
+        free(n->key);
+        free(n);
+        return NULL;
+    }
+    if (old)
+        unlink_key(fs, old); /* the name now means the new node */
+    n->nodeid = fs->next_nodeid++;
+    n->nlookup = 1;
+    n->kind = kind;
+    n->virt = virt;
+    n->version_arg = version_arg;
+    n->czxid = czxid;
+    struct fs_inode **b = &fs->by_id[n->nodeid % FS_INODE_BUCKETS];
+    n->next_by_id = *b;
+    *b = n;
+    b = &fs->by_key[hash_str(key) % FS_INODE_BUCKETS];
+    n->next_by_key = *b;
+    *b = n;
+    fs->inode_count++;
+    return n;
+}
+
+void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
+{
+    if (nodeid == FUSE_ROOT_ID)
+        return;
+    struct fs_inode **link = &fs->by_id[nodeid % FS_INODE_BUCKETS];
+    for (; *link; link = &(*link)->next_by_id) {
+        struct fs_inode *i = *link;
+        if (i->nodeid != nodeid)
+            continue;
+        ZN_ASSERT(i->nlookup >= nlookup);
+        i->nlookup -= nlookup;
+        if (i->nlookup > 0)
+            return;
+        *link = i->next_by_id;
+        unlink_key(fs, i);
+        free(i->path);
+        free(i->key);
+        free(i);
+        fs->inode_count--;
+        return;
+    }
+}
+
+void fs_inode_for_path(struct fs *fs, const char *path,
+                       void (*fn)(struct fs *, struct fs_inode *, void *), void *arg)
+{
+    for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
+        for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id)
+            if (strcmp(i->path, path) == 0)
+                fn(fs, i, arg);
+}
+
+/* Parses "<digits>" (optionally negative) fully; false otherwise. */
+static bool parse_int64(const char *s, int64_t *out)
+{
+    if (!*s)
+        return false;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*end)
+        return false;
+    *out = v;
+    return true;
+}
+
+enum fs_virt fs_parse_name(const char *name, char *base, int64_t *version_arg)
+{
+    *version_arg = 0;
+    strcpy(base, name);
+    if (strcmp(name, ".data") == 0)
+        return FS_VIRT_DATA;
+    if (strcmp(name, ".clone") == 0)
+        return FS_VIRT_CLONE;
+    const char *at = strrchr(name, '@');
+    if (!at || at == name)
+        return FS_VIRT_NONE;
+    if (strncmp(at, "@v=", 3) == 0 && parse_int64(at + 3, version_arg)) {
+        base[at - name] = '\0';
+        return FS_VIRT_VERSIONED;
+    }
+    if (strncmp(at, "@wait=", 6) == 0 && parse_int64(at + 6, version_arg)) {
+        base[at - name] = '\0';
+        return FS_VIRT_WAIT;
+    }
+    return FS_VIRT_NONE;
+}
+
+bool fs_name_reserved(const char *name)
+{
+    char base[NAME_MAX + 1];
+    int64_t v;
+    if (strlen(name) > NAME_MAX)
+        return true;
+    return fs_parse_name(name, base, &v) != FS_VIRT_NONE;
+}
+
+bool fs_is_lock_contender(const char *name)
+{
+    const char *m = strstr(name, "__lock__");
+    size_t marker = 8;
+    if (!m) {
+        m = strstr(name, "__rlock__");
+        marker = 9;
+    }
+    if (!m)
+        return false;
+    const char *seq = m + marker;
+    if (*seq == '-')
+        seq++;
+    if (strlen(seq) != ZN_SEQUENCE_DIGITS)
+        return false;
+    for (const char *p = seq; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}

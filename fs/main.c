@@ -1,0 +1,524 @@
+/*
+ * znodefs: mounts a ZooKeeper tree (served by znoded or ZooKeeper) with FUSE.
+ *
+ * This file owns the program: its options, the start-up (connect first, so a
+ * wrong HOSTS fails the mount command, then mount, then detach), and the one
+ * libuv loop that runs everything: it polls the FUSE session fd and the
+ * ZooKeeper connection alike, so a reply that waits on the network (a
+ * blocking flock, an @wait read) is answered later from a callback without
+ * holding a thread.  It also owns the mapping helpers every handler uses:
+ * ZooKeeper codes to errno (the contract's table), znode stat to struct stat,
+ * and the mount's per-directory settings.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "znodefs.h"
+
+struct fs *fs_global;
+
+/* Settings a mount keeps for its own directories (child_mode, mkdir'd kinds). */
+#define FS_MAX_DIR_SETTINGS 100000
+
+int fs_errno(int rc)
+{
+    switch (rc) {
+    case ZN_OK:
+        return 0;
+    case ZN_NONODE:
+        return ENOENT;
+    case ZN_NODEEXISTS:
+        return EEXIST;
+    case ZN_NOTEMPTY:
+        return ENOTEMPTY;
+    case ZN_BADVERSION:
+        return ECANCELED;
+    case ZN_NOAUTH:
+    case ZN_AUTHFAILED:
+        return EACCES;
+    case ZN_NOCHILDRENFOREPHEMERALS:
+        return EPERM;
+    case ZN_INVALIDACL:
+    case ZN_BADARGUMENTS:
+        return EINVAL;
+    case ZN_TOOBIG:
+        return EFBIG;
+    case ZN_NOMEMORY:
+        return ENOMEM;
+    case ZN_NOTREADONLY:
+        return EROFS;
+    case ZN_UNIMPLEMENTED:
+        return ENOSYS;
+    default:
+        return EIO; /* connection loss, timeouts, an ended session */
+    }
+}
+
+int fs_join(const char *parent, const char *name, char *out)
+{
+    int n = strcmp(parent, "/") == 0 ? snprintf(out, FS_MAX_PATH_BYTES, "/%s", name)
+                                     : snprintf(out, FS_MAX_PATH_BYTES, "%s/%s", parent, name);
+    return n < 0 || n >= FS_MAX_PATH_BYTES ? ZN_BADARGUMENTS : 0;
+}
+
+static void ms_to_timespec(int64_t ms, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)(ms / 1000);
+    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st,
+                  struct stat *out)
+{
+    memset(out, 0, sizeof *out);
+    /* st_ino names the znode: a delete and recreate gives a new czxid. */
+    out->st_ino = st->czxid > 0 ? (ino_t)st->czxid : inode->nodeid;
+    out->st_uid = fs->uid;
+    out->st_gid = fs->gid;
+    out->st_blksize = 4096;
+    mode_t perm = fs->config.read_only ? 0444 : 0644;
+    switch (inode->virt) {
+    case FS_VIRT_NONE:
+        if (inode->kind == FS_KIND_DIR) {
+            out->st_mode = S_IFDIR | (perm | 0111);
+            out->st_nlink = 2;
+        } else {
+            out->st_mode = S_IFREG | perm;
+            out->st_nlink = 1;
+        }
+        out->st_size = st->data_length;
+        break;
+    case FS_VIRT_DATA:
+    case FS_VIRT_VERSIONED:
+        out->st_mode = S_IFREG | perm;
+        out->st_nlink = 1;
+        out->st_size = st->data_length;
+        break;
+    case FS_VIRT_WAIT:
+        out->st_mode = S_IFREG | 0444;
+        out->st_nlink = 1;
+        break;
+    case FS_VIRT_CLONE:
+        out->st_mode = S_IFREG | (fs->config.read_only ? 0444 : 0666);
+        out->st_nlink = 1;
+        break;
+    }
+    out->st_blocks = (out->st_size + 511) / 512;
+    ms_to_timespec(st->mtime, &out->st_mtim);
+    ms_to_timespec(st->mtime, &out->st_atim);
+    ms_to_timespec(st->mtime > st->ctime ? st->mtime : st->ctime, &out->st_ctim);
+}
+
+/* ---- per-directory settings of this mount ---- */
+
+static int list_find(char **list, int count, const char *path)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(list[i], path) == 0)
+            return i;
+    return -1;
+}
+
+static int list_set(char ***list, int *count, const char *path, bool on)
+{
+    int i = list_find(*list, *count, path);
+    if (!on) {
+        if (i >= 0) {
+            free((*list)[i]);
+            (*list)[i] = (*list)[--*count];
+        }
+        return 0;
+    }
+    if (i >= 0)
+        return 0;
+    if (*count >= FS_MAX_DIR_SETTINGS)
+        return ZN_NOMEMORY;
+    char **grown = realloc(*list, sizeof **list * (size_t)(*count + 1));
+    if (!grown)
+        return ZN_NOMEMORY;
+    *list = grown;
+    if (!(grown[*count] = strdup(path)))
+        return ZN_NOMEMORY;
+    ++*count;
+    return 0;
+}
+
+bool fs_dir_is_ephemeral(const struct fs *fs, const char *path)
+{
+    return list_find(fs->ephemeral_dirs, fs->ephemeral_dir_count, path) >= 0;
+}
+
+int fs_set_dir_ephemeral(struct fs *fs, const char *path, bool on)
+{
+    return list_set(&fs->ephemeral_dirs, &fs->ephemeral_dir_count, path, on);
+}
+
+bool fs_made_dir(const struct fs *fs, const char *path)
+{
+    return list_find(fs->made_dirs, fs->made_dir_count, path) >= 0;
+}
+
+void fs_remember_dir(struct fs *fs, const char *path, bool on)
+{
+    (void)list_set(&fs->made_dirs, &fs->made_dir_count, path, on);
+}
+
+/* ---- options ---- */
+
+enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_RO };
+
+#define FS_OPT(t, p) {t, offsetof(struct fs_config, p), 1}
+static const struct fuse_opt fs_opts[] = {
+    FS_OPT("session_timeout=%d", session_timeout_ms),
+    FS_OPT("auth=%s", auth),
+    FS_OPT("entry_timeout=%lf", entry_timeout_s),
+    FS_OPT("attr_timeout=%lf", attr_timeout_s),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+    FUSE_OPT_KEY("foreground", KEY_FOREGROUND),
+    FUSE_OPT_KEY("-d", KEY_DEBUG),
+    FUSE_OPT_KEY("debug", KEY_DEBUG),
+    FUSE_OPT_KEY("ro", KEY_RO),
+    FUSE_OPT_END,
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+"usage: znodefs [-f] [-d] [-o OPT[,OPT...]] HOSTS MOUNTPOINT\n"
+"\n"
+"Mounts the znode tree of a ZooKeeper ensemble (znoded or Apache ZooKeeper).\n"
+"HOSTS is a connect string: host:port[,host:port...][/chroot]; the mount fails\n"
+"over between the hosts.  Also usable as `mount -t fuse.znodefs HOSTS DIR`.\n"
+"Unmount with `fusermount3 -u MOUNTPOINT`.\n"
+"\n"
+"Options:\n"
+"  -o session_timeout=MS  ZooKeeper session timeout (default %d); ephemeral files and\n"
+"                         locks outlive a server crash for this long\n"
+"  -o auth=USER:PASSWORD  add digest credentials to the session\n"
+"  -o entry_timeout=S     how long the kernel caches names (default 1.0)\n"
+"  -o attr_timeout=S      how long the kernel caches attributes (default 1.0); remote\n"
+"                         changes also invalidate the caches as soon as a watch fires\n"
+"  -o ro                  read-only mount\n"
+"  -f, -o foreground      stay in the foreground\n"
+"  -d, -o debug           foreground, and log every request and watch event\n"
+"  -h, --help             this text;  -V, --version  the version\n"
+"  Other -o options are FUSE's (allow_other, default_permissions, ...).\n"
+"\n"
+"What you see: directories are znodes with children (or made with mkdir), files\n"
+"are znodes' data; DIR/.data is a directory node's data; xattrs user.zk.* carry\n"
+"the stat and ACL; `setfattr -n user.zk.data@V -v NEW f` and writes to \"f@v=V\"\n"
+"are compare-and-write (ECANCELED when the version moved); reading \"f@wait=V\"\n"
+"blocks until f's version passes V; flock(1) is a distributed lock (kazoo's\n"
+"layout); `setfattr -n user.zk.child_mode -v ephemeral DIR` makes files created\n"
+"in DIR ephemeral; DIR/.clone creates sequential children (write \"PREFIX\\nDATA\",\n"
+"read back the name).\n",
+            ZN_CLIENT_DEFAULT_SESSION_TIMEOUT_MS);
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+    struct fs_config *c = data;
+    switch (key) {
+    case FUSE_OPT_KEY_NONOPT:
+        if (!c->hosts) {
+            c->hosts = strdup(arg);
+            return 0;
+        }
+        if (!c->mountpoint) {
+            c->mountpoint = realpath(arg, NULL);
+            if (!c->mountpoint) {
+                fprintf(stderr, "znodefs: bad mount point %s: %s\n", arg, strerror(errno));
+                return -1;
+            }
+            return 0;
+        }
+        fprintf(stderr, "znodefs: unexpected argument %s\n", arg);
+        return -1;
+    case KEY_HELP:
+        usage(stdout);
+        exit(0);
+    case KEY_VERSION:
+        printf("znodefs 0.1.0 (libfuse %s)\n", fuse_pkgversion());
+        exit(0);
+    case KEY_FOREGROUND:
+        c->foreground = true;
+        return 0;
+    case KEY_DEBUG:
+        c->foreground = true;
+        c->debug = true;
+        return 0;
+    case KEY_RO:
+        c->read_only = true;
+        return 1; /* FUSE mounts read-only too */
+    default:
+        return 1;
+    }
+}
+
+/* ---- the FUSE side of the loop ---- */
+
+static const struct fuse_lowlevel_ops fs_ops;
+
+static void on_fuse_readable(uv_poll_t *handle, int status, int events)
+{
+    struct fs *fs = handle->data;
+    /* Drain what the kernel queued; EAGAIN ends the round. */
+    for (int i = 0; i < 64 && !fuse_session_exited(fs->session); i++) {
+        int res = fuse_session_receive_buf(fs->session, &fs->fuse_buf);
+        if (res == -EINTR)
+            continue;
+        if (res <= 0)
+            break;
+        fuse_session_process_buf(fs->session, &fs->fuse_buf);
+    }
+    if (fuse_session_exited(fs->session)) {
+        uv_poll_stop(handle);
+        uv_stop(fs->loop);
+    }
+}
+
+static void on_kick(uv_async_t *a)
+{
+    struct fs *fs = a->data;
+    fs_wait_kick(fs);
+    fs_lock_kick(fs);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct fs *fs = s->data;
+    ZN_INFO("signal=%d: unmounting", signum);
+    fuse_session_exit(fs->session);
+    uv_stop(fs->loop);
+}
+
+static void on_session_event(struct zn_client *client, int event, void *arg)
+{
+    ZN_INFO("session event=%s server=%s", zn_session_event_name(event),
+            zn_client_current_server(client));
+    if (event == ZN_SESSION_EXPIRED)
+        ZN_ERROR("session expired: ephemeral files and locks of this mount are gone; "
+                 "remount to continue");
+}
+
+static void init_op(void *userdata, struct fuse_conn_info *conn)
+{
+    /* O_TRUNC arrives with OPEN, so it is published with the data that follows. */
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    /* A writeback cache would lose write errors: never. */
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    /* POSIX locks stay local (only flock is distributed). */
+    conn->want &= ~FUSE_CAP_POSIX_LOCKS;
+    if (conn->capable & FUSE_CAP_FLOCK_LOCKS)
+        conn->want |= FUSE_CAP_FLOCK_LOCKS;
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+    .init = init_op,
+    .lookup = fs_op_lookup,
+    .forget = fs_op_forget,
+    .forget_multi = fs_op_forget_multi,
+    .getattr = fs_op_getattr,
+    .setattr = fs_op_setattr,
+    .opendir = fs_op_opendir,
+    .readdir = fs_op_readdir,
+    .releasedir = fs_op_releasedir,
+    .mkdir = fs_op_mkdir,
+    .mknod = fs_op_mknod,
+    .unlink = fs_op_unlink,
+    .rmdir = fs_op_rmdir,
+    .rename = fs_op_rename,
+    .symlink = fs_op_symlink,
+    .link = fs_op_link,
+    .create = fs_op_create,
+    .open = fs_op_open,
+    .read = fs_op_read,
+    .write = fs_op_write,
+    .flush = fs_op_flush,
+    .release = fs_op_release,
+    .getxattr = fs_op_getxattr,
+    .setxattr = fs_op_setxattr,
+    .listxattr = fs_op_listxattr,
+    .removexattr = fs_op_removexattr,
+    .flock = fs_op_flock,
+};
+
+/* Connects, authenticates, and waits for the session: errors here fail the mount. */
+static int connect_client(struct fs *fs)
+{
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.session_timeout_ms = fs->config.session_timeout_ms;
+    o.session_cb = on_session_event;
+    o.read_only = fs->config.read_only;
+    int rc = zn_client_new(fs->loop, fs->config.hosts, &o, &fs->client);
+    if (rc) {
+        fprintf(stderr, "znodefs: bad HOSTS %s: %s\n", fs->config.hosts, zn_strerror(rc));
+        return rc;
+    }
+    if (fs->config.auth &&
+        (rc = zn_add_auth(fs->client, "digest", fs->config.auth, (int32_t)strlen(fs->config.auth),
+                          NULL, NULL)) != 0) {
+        fprintf(stderr, "znodefs: auth: %s\n", zn_strerror(rc));
+        return rc;
+    }
+    rc = zn_sync_wait_connected(fs->client);
+    if (rc) {
+        fprintf(stderr, "znodefs: cannot reach %s: %s\n", fs->config.hosts, zn_strerror(rc));
+        return rc;
+    }
+    ZN_INFO("connected server=%s sid=0x%" PRIx64 " timeout_ms=%d",
+            zn_client_current_server(fs->client), (uint64_t)zn_client_session_id(fs->client),
+            zn_client_negotiated_timeout_ms(fs->client));
+    return 0;
+}
+
+/* Forks; the parent waits for the child's verdict on the mount and exits with it. */
+static int detach(int *status_fd)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid > 0) {
+        close(p[1]);
+        char verdict = 1;
+        if (read(p[0], &verdict, 1) != 1)
+            verdict = 1;
+        _exit(verdict);
+    }
+    close(p[0]);
+    setsid();
+    *status_fd = p[1];
+    return 0;
+}
+
+static void report(int status_fd, char verdict)
+{
+    if (status_fd < 0)
+        return;
+    if (write(status_fd, &verdict, 1) != 1) {
+        /* the parent is gone: nobody to tell */
+    }
+    close(status_fd);
+}
+
+static void quiet_stdio(void)
+{
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0)
+        return;
+    dup2(fd, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (fd > 2)
+        close(fd);
+}
+
+static void on_client_closed(void *arg) { *(bool *)arg = true; }
+
+int main(int argc, char **argv)
+{
+    static struct fs fs_storage;
+    struct fs *fs = &fs_storage;
+    fs_global = fs;
+    zn_log_set_program("znodefs");
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    fs->config.session_timeout_ms = ZN_CLIENT_DEFAULT_SESSION_TIMEOUT_MS;
+    fs->config.entry_timeout_s = 1.0;
+    fs->config.attr_timeout_s = 1.0;
+    if (fuse_opt_parse(&args, &fs->config, fs_opts, opt_proc) != 0)
+        return 2;
+    if (!fs->config.hosts || !fs->config.mountpoint) {
+        usage(stderr);
+        return 2;
+    }
+    if (fs->config.debug)
+        zn_log_threshold = ZN_LOG_DEBUG;
+    fs->uid = getuid();
+    fs->gid = getgid();
+    fs_inodes_init(fs);
+
+    int status_fd = -1;
+    if (!fs->config.foreground && detach(&status_fd) != 0) {
+        perror("znodefs: fork");
+        return 1;
+    }
+    static uv_loop_t loop;
+    uv_loop_init(&loop);
+    fs->loop = &loop;
+    signal(SIGPIPE, SIG_IGN);
+    if (connect_client(fs) != 0) {
+        report(status_fd, 1);
+        return 1;
+    }
+    fs->session = fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs);
+    if (!fs->session) {
+        report(status_fd, 1);
+        return 1;
+    }
+    if (fuse_session_mount(fs->session, fs->config.mountpoint) != 0) {
+        fprintf(stderr, "znodefs: cannot mount on %s\n", fs->config.mountpoint);
+        report(status_fd, 1);
+        return 1;
+    }
+    int fd = fuse_session_fd(fs->session);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    if (fs_notify_start(fs) != 0) {
+        fuse_session_unmount(fs->session);
+        report(status_fd, 1);
+        return 1;
+    }
+    uv_poll_init(fs->loop, &fs->fuse_poll, fd);
+    fs->fuse_poll.data = fs;
+    uv_poll_start(&fs->fuse_poll, UV_READABLE, on_fuse_readable);
+    uv_async_init(fs->loop, &fs->kick, on_kick);
+    fs->kick.data = fs;
+    uv_signal_t sigs[3];
+    int signums[3] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+        uv_signal_init(fs->loop, &sigs[i]);
+        sigs[i].data = fs;
+        uv_signal_start(&sigs[i], on_signal, signums[i]);
+    }
+    ZN_INFO("mounted hosts=%s mountpoint=%s", fs->config.hosts, fs->config.mountpoint);
+    report(status_fd, 0);
+    if (status_fd >= 0)
+        quiet_stdio();
+
+    uv_run(fs->loop, UV_RUN_DEFAULT);
+
+    uv_poll_stop(&fs->fuse_poll);
+    uv_close((uv_handle_t *)&fs->fuse_poll, NULL);
+    for (int i = 0; i < 3; i++)
+        uv_close((uv_handle_t *)&sigs[i], NULL);
+    uv_close((uv_handle_t *)&fs->kick, NULL);
+    fs_notify_stop();
+    fuse_session_unmount(fs->session);
+    /* End the session now, so its ephemeral files and locks vanish at once. */
+    bool closed = false;
+    zn_client_close(fs->client, on_client_closed, &closed);
+    while (!closed && uv_run(fs->loop, UV_RUN_ONCE) != 0) {
+    }
+    fuse_session_destroy(fs->session);
+    free(fs->fuse_buf.mem);
+    fuse_opt_free_args(&args);
+    ZN_INFO("unmounted mountpoint=%s", fs->config.mountpoint);
+    return 0;
+}

@@ -1,0 +1,553 @@
+/*
+ * Open files of the mount: create, open, read, write, flush, release, and the
+ * .clone control file that creates sequential children.
+ *
+ * Write semantics (the contract's "Writing"): every write(2) stores the whole
+ * value the file now holds with one setData, and its error is write(2)'s, so
+ * `echo` reports a lost conditional race, a missing quorum or EFBIG.  O_TRUNC
+ * only empties the handle's buffer; the empty value is stored at release when
+ * no write followed.  A handle opened through "f@v=N" makes each setData
+ * conditional on the version the previous one produced, so no update is lost.
+ * Reads at offset 0 fetch the data; later offsets are served from that
+ * snapshot, so one `cat` sees one value.  Data files use direct_io: no page
+ * cache to invalidate, and st_size stays exact.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "znodefs.h"
+
+/* Bytes one write to a .clone file may carry (prefix, newline, data). */
+#define FS_MAX_CLONE_INPUT_BYTES (FS_MAX_DATA_BYTES + NAME_MAX + 1)
+
+static struct fs_handle *handle_of(struct fuse_file_info *fi)
+{
+    return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static void handle_free(struct fs_handle *h)
+{
+    if (!h)
+        return;
+    free(h->buf);
+    free(h->snapshot);
+    free(h->ephemeral_path);
+    free(h->clone_input);
+    free(h->clone_name);
+    for (int i = 0; i < h->clone_ephemeral_count; i++)
+        free(h->clone_ephemerals[i]);
+    free(h);
+}
+
+void fs_reply_slice(fuse_req_t req, const uint8_t *data, int32_t len, size_t size, off_t off)
+{
+    if (len < 0 || off >= len) {
+        fuse_reply_buf(req, NULL, 0);
+        return;
+    }
+    size_t n = (size_t)(len - off);
+    fuse_reply_buf(req, (const char *)data + off, n < size ? n : size);
+}
+
+/* Keeps a copy of data as the handle's snapshot. */
+static int take_snapshot(struct fs_handle *h, const uint8_t *data, int32_t len)
+{
+    free(h->snapshot);
+    h->snapshot = NULL;
+    h->snapshot_len = len > 0 ? len : 0;
+    h->have_snapshot = true;
+    if (len > 0) {
+        h->snapshot = malloc((size_t)len);
+        if (!h->snapshot) {
+            h->have_snapshot = false;
+            return ZN_NOMEMORY;
+        }
+        memcpy(h->snapshot, data, (size_t)len);
+    }
+    return 0;
+}
+
+static void release_step_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    char *what = arg;
+    if (r->rc)
+        ZN_WARN("release: %s failed: %s", what, zn_strerror(r->rc));
+    free(what);
+}
+
+/* Sends a request whose outcome only gets logged (release cannot report errors). */
+static void fire(int rc, char *what)
+{
+    if (rc) {
+        ZN_WARN("release: %s failed: %s", what, zn_strerror(rc));
+        free(what);
+    }
+}
+
+/* ---- open, create ---- */
+
+struct open_op {
+    fuse_req_t req;
+    struct fuse_file_info fi;
+    struct fs_handle *h;
+    char path[FS_MAX_PATH_BYTES];
+    fuse_ino_t parent;
+    bool creating;
+    struct zn_stat stat;
+};
+
+static void reply_opened(struct open_op *op)
+{
+    op->fi.fh = (uintptr_t)op->h;
+    op->fi.direct_io = 1;
+    op->fi.keep_cache = 0;
+    if (fuse_reply_open(op->req, &op->fi) != 0)
+        handle_free(op->h);
+    free(op);
+}
+
+static void open_fail(struct open_op *op, int err)
+{
+    fuse_reply_err(op->req, err);
+    handle_free(op->h);
+    free(op);
+}
+
+/* The base a non-truncating writer starts from: the current data. */
+static void open_base_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct open_op *op = arg;
+    if (r->rc) {
+        open_fail(op, fs_errno(r->rc));
+        return;
+    }
+    if (r->data_len > 0) {
+        op->h->buf = malloc((size_t)r->data_len);
+        if (!op->h->buf) {
+            open_fail(op, ENOMEM);
+            return;
+        }
+        memcpy(op->h->buf, r->data, (size_t)r->data_len);
+        op->h->len = (size_t)r->data_len;
+    }
+    reply_opened(op);
+}
+
+static struct fs_handle *handle_new(struct fs_inode *inode, int flags)
+{
+    struct fs_handle *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->inode = inode;
+    h->writable = (flags & O_ACCMODE) != O_RDONLY;
+    h->version = inode->virt == FS_VIRT_VERSIONED ? (int32_t)inode->version_arg : -1;
+    h->truncate_pending = h->writable && (flags & O_TRUNC);
+    return h;
+}
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *inode = fs_inode_get(fs, ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    bool writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+    if (writable && fs->config.read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (writable && inode->virt == FS_VIRT_WAIT) {
+        fuse_reply_err(req, EACCES);
+        return;
+    }
+    struct open_op *op = calloc(1, sizeof *op);
+    if (!op || !(op->h = handle_new(inode, fi->flags))) {
+        free(op);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    op->req = req;
+    op->fi = *fi;
+    bool needs_base = writable && !(fi->flags & O_TRUNC) && inode->virt != FS_VIRT_CLONE;
+    if (!needs_base) {
+        reply_opened(op);
+        return;
+    }
+    int rc = zn_get(fs->client, inode->path, NULL, NULL, open_base_done, op);
+    if (rc)
+        open_fail(op, fs_errno(rc));
+}
+
+static void create_reply(struct open_op *op)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *inode = fs_inode_lookup(fs, op->path, op->path, FS_KIND_FILE, FS_VIRT_NONE, 0,
+                                             op->stat.czxid);
+    if (!inode) {
+        open_fail(op, ENOMEM);
+        return;
+    }
+    op->h->inode = inode;
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = inode->nodeid;
+    fs_fill_attr(fs, inode, &op->stat, &e.attr);
+    e.attr_timeout = fs->config.attr_timeout_s;
+    e.entry_timeout = fs->config.entry_timeout_s;
+    op->fi.fh = (uintptr_t)op->h;
+    op->fi.direct_io = 1;
+    if (fuse_reply_create(op->req, &e, &op->fi) != 0) {
+        fs_inode_forget(fs, inode->nodeid, 1);
+        handle_free(op->h);
+    }
+    free(op);
+}
+
+/* create without O_EXCL found the node there: open it instead. */
+static void create_existing_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct open_op *op = arg;
+    if (r->rc) {
+        open_fail(op, fs_errno(r->rc));
+        return;
+    }
+    op->stat = *r->stat;
+    if (!(op->fi.flags & O_TRUNC) && r->data_len > 0) {
+        op->h->buf = malloc((size_t)r->data_len);
+        if (!op->h->buf) {
+            open_fail(op, ENOMEM);
+            return;
+        }
+        memcpy(op->h->buf, r->data, (size_t)r->data_len);
+        op->h->len = (size_t)r->data_len;
+    }
+    create_reply(op);
+}
+
+static void create_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct open_op *op = arg;
+    if (r->rc == ZN_NODEEXISTS && !(op->fi.flags & O_EXCL)) {
+        free(op->h->ephemeral_path);
+        op->h->ephemeral_path = NULL;
+        int rc = zn_get(c, op->path, NULL, NULL, create_existing_done, op);
+        if (rc)
+            open_fail(op, fs_errno(rc));
+        return;
+    }
+    if (r->rc) {
+        open_fail(op, fs_errno(r->rc));
+        return;
+    }
+    op->stat = *r->stat;
+    op->h->truncate_pending = false; /* the node was created empty */
+    create_reply(op);
+}
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                  struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *p = fs_inode_get(fs, parent);
+    if (!p) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (fs->config.read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (strlen(name) > NAME_MAX) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
+    char base[NAME_MAX + 1];
+    int64_t v;
+    enum fs_virt virt = fs_parse_name(name, base, &v);
+    if (virt != FS_VIRT_NONE) {
+        /* "f@v=N" of a missing f: there is no version N to write at. */
+        fuse_reply_err(req, virt == FS_VIRT_VERSIONED || virt == FS_VIRT_WAIT ? ENOENT : EINVAL);
+        return;
+    }
+    struct open_op *op = calloc(1, sizeof *op);
+    if (!op || !(op->h = handle_new(p, fi->flags))) {
+        free(op);
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    op->req = req;
+    op->fi = *fi;
+    op->parent = parent;
+    if (fs_join(p->path, name, op->path) != 0) {
+        open_fail(op, ENAMETOOLONG);
+        return;
+    }
+    int flags = 0;
+    if (fs_dir_is_ephemeral(fs, p->path)) {
+        flags = ZN_FLAG_EPHEMERAL;
+        op->h->ephemeral_path = strdup(op->path);
+        if (!op->h->ephemeral_path) {
+            open_fail(op, ENOMEM);
+            return;
+        }
+    }
+    int rc = zn_create2(fs->client, op->path, "", 0, NULL, 0, flags, 0, create_done, op);
+    if (rc)
+        open_fail(op, fs_errno(rc));
+}
+
+/* ---- read ---- */
+
+struct read_op {
+    fuse_req_t req;
+    struct fs_handle *h;
+    size_t size;
+    off_t off;
+};
+
+static void read_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct read_op *op = arg;
+    int rc = r->rc ? r->rc : take_snapshot(op->h, r->data, r->data_len);
+    if (rc)
+        fuse_reply_err(op->req, fs_errno(rc));
+    else
+        fs_reply_slice(op->req, op->h->snapshot, op->h->snapshot_len, op->size, op->off);
+    free(op);
+}
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_global;
+    struct fs_handle *h = handle_of(fi);
+    switch (h->inode->virt) {
+    case FS_VIRT_CLONE:
+        if (!h->clone_name || (size_t)off < h->clone_read_base) {
+            fuse_reply_buf(req, NULL, 0);
+            return;
+        }
+        fs_reply_slice(req, (const uint8_t *)h->clone_name, (int32_t)strlen(h->clone_name), size,
+                       off - (off_t)h->clone_read_base);
+        return;
+    case FS_VIRT_WAIT:
+        fs_wait_read(req, h, size, off);
+        return;
+    default:
+        break;
+    }
+    if (off > 0 && h->have_snapshot) {
+        fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
+        return;
+    }
+    struct read_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    *op = (struct read_op){req, h, size, off};
+    int rc = zn_get(fs->client, h->inode->path, fs_watch_cb, NULL, read_done, op);
+    if (rc) {
+        fuse_reply_err(req, fs_errno(rc));
+        free(op);
+    }
+}
+
+/* ---- write ---- */
+
+struct write_op {
+    fuse_req_t req;
+    struct fs_handle *h;
+    size_t size;
+    size_t old_len;
+};
+
+static void write_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct write_op *op = arg;
+    struct fs_handle *h = op->h;
+    if (r->rc) {
+        h->len = op->old_len; /* not stored: the handle holds what it held */
+        fuse_reply_err(op->req, fs_errno(r->rc));
+    } else {
+        if (h->version >= 0)
+            h->version = r->stat->version; /* the next write is conditional on this one */
+        h->wrote = true;
+        h->truncate_pending = false;
+        h->have_snapshot = false;
+        fuse_reply_write(op->req, op->size);
+    }
+    free(op);
+}
+
+static void clone_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size,
+                        off_t off);
+
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                 struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_global;
+    struct fs_handle *h = handle_of(fi);
+    if (!h->writable) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    if (h->inode->virt == FS_VIRT_CLONE) {
+        clone_write(req, h, buf, size, off);
+        return;
+    }
+    if (off < 0 || (uint64_t)off + size > FS_MAX_DATA_BYTES) {
+        fuse_reply_err(req, EFBIG);
+        return;
+    }
+    size_t end = (size_t)off + size;
+    size_t new_len = end > h->len ? end : h->len;
+    if (new_len > h->len) {
+        uint8_t *grown = realloc(h->buf, new_len);
+        if (!grown) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        memset(grown + h->len, 0, new_len - h->len); /* a hole reads as zeros */
+        h->buf = grown;
+    }
+    struct write_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    *op = (struct write_op){req, h, size, h->len};
+    memcpy(h->buf + off, buf, size);
+    h->len = new_len;
+    int rc = zn_set(fs->client, h->inode->path, h->buf, (int32_t)h->len, h->version, write_done, op);
+    if (rc) {
+        h->len = op->old_len;
+        fuse_reply_err(req, fs_errno(rc));
+        free(op);
+    }
+}
+
+/* ---- .clone: each write(2) "PREFIX\nDATA" creates DIR/PREFIX<sequence> ---- */
+
+struct clone_op {
+    fuse_req_t req;
+    struct fs_handle *h;
+    size_t size;
+    off_t off;
+    bool ephemeral;
+};
+
+static void clone_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct clone_op *op = arg;
+    struct fs_handle *h = op->h;
+    if (r->rc) {
+        fuse_reply_err(op->req, fs_errno(r->rc));
+        free(op);
+        return;
+    }
+    const char *slash = strrchr(r->path, '/');
+    const char *name = slash ? slash + 1 : r->path;
+    char *line = malloc(strlen(name) + 2);
+    char *keep = op->ephemeral ? strdup(r->path) : NULL;
+    if (!line || (op->ephemeral && (!keep || h->clone_ephemeral_count >= FS_MAX_CLONE_EPHEMERALS))) {
+        /* Cannot track it: do not leave an ephemeral node nobody will delete. */
+        char *what = op->ephemeral ? strdup("delete untracked ephemeral") : NULL;
+        if (what)
+            fire(zn_delete(c, r->path, -1, release_step_done, what), what);
+        free(line);
+        free(keep);
+        fuse_reply_err(op->req, line ? EMFILE : ENOMEM);
+        free(op);
+        return;
+    }
+    strcpy(line, name);
+    strcat(line, "\n");
+    free(h->clone_name);
+    h->clone_name = line;
+    h->clone_read_base = (size_t)op->off + op->size;
+    if (keep)
+        h->clone_ephemerals[h->clone_ephemeral_count++] = keep;
+    fuse_reply_write(op->req, op->size);
+    free(op);
+}
+
+static void clone_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size,
+                        off_t off)
+{
+    struct fs *fs = fs_global;
+    if (size > FS_MAX_CLONE_INPUT_BYTES) {
+        fuse_reply_err(req, EFBIG);
+        return;
+    }
+    const char *nl = memchr(buf, '\n', size);
+    size_t prefix_len = nl ? (size_t)(nl - buf) : size;
+    const char *data = nl ? nl + 1 : "";
+    size_t data_len = nl ? size - prefix_len - 1 : 0;
+    char prefix[NAME_MAX + 1];
+    if (prefix_len + ZN_SEQUENCE_DIGITS > NAME_MAX || memchr(buf, '/', prefix_len) ||
+        memchr(buf, '\0', prefix_len)) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    memcpy(prefix, buf, prefix_len);
+    prefix[prefix_len] = '\0';
+    char path[FS_MAX_PATH_BYTES];
+    if (fs_join(h->inode->path, prefix, path) != 0) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
+    struct clone_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    *op = (struct clone_op){req, h, size, off, fs_dir_is_ephemeral(fs, h->inode->path)};
+    int flags = ZN_FLAG_SEQUENTIAL | (op->ephemeral ? ZN_FLAG_EPHEMERAL : 0);
+    int rc = zn_create(fs->client, path, data, (int32_t)data_len, NULL, 0, flags, 0, clone_done, op);
+    if (rc) {
+        fuse_reply_err(req, fs_errno(rc));
+        free(op);
+    }
+}
+
+/* ---- flush, release ---- */
+
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    /* Every write(2) was stored when it returned; nothing is buffered here. */
+    fuse_reply_err(req, 0);
+}
+
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_global;
+    struct fs_handle *h = handle_of(fi);
+    struct zn_client *c = fs->client;
+    if (fi->flock_release)
+        fs_lock_release_owner(fs, h->inode->path, fi->lock_owner);
+    fs_wait_cancel_handle(fs, h);
+    if (h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE) {
+        /* O_TRUNC with nothing written: the empty value is stored now. */
+        char *what = strdup("truncate");
+        if (what)
+            fire(zn_set(c, h->inode->path, "", 0, h->version, release_step_done, what), what);
+    }
+    if (h->ephemeral_path) {
+        char *what = strdup("delete ephemeral");
+        if (what)
+            fire(zn_delete(c, h->ephemeral_path, -1, release_step_done, what), what);
+    }
+    for (int i = 0; i < h->clone_ephemeral_count; i++) {
+        char *what = strdup("delete ephemeral");
+        if (what)
+            fire(zn_delete(c, h->clone_ephemerals[i], -1, release_step_done, what), what);
+    }
+    handle_free(h);
+    fuse_reply_err(req, 0);
+}

@@ -1,0 +1,681 @@
+/*
+ * The namespace handlers of the mount: lookup, getattr/setattr, directories
+ * (opendir/readdir, mkdir, rmdir), unlink, rename, and the refusals (symlink,
+ * link, chmod, chown).  Each handler starts ZooKeeper requests and sends
+ * exactly one reply, from the callback of its last request.
+ *
+ * Kinds (file or directory): a node this mount made with mkdir is a
+ * directory; otherwise a node with children other than lock contenders is a
+ * directory, else a file (the children rule).  An inode keeps the kind it was
+ * looked up with; a changed kind gives a new inode (inode.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "znodefs.h"
+
+/* The state of one namespace request across its ZooKeeper round trips. */
+struct node_op {
+    fuse_req_t req;
+    struct fs *fs;
+    fuse_ino_t parent;
+    char path[FS_MAX_PATH_BYTES];     /* the znode */
+    char key[FS_MAX_PATH_BYTES + 64]; /* the name in the inode table */
+    char new_path[FS_MAX_PATH_BYTES]; /* rename: the target */
+    enum fs_virt virt;
+    int64_t version_arg;
+    struct zn_stat stat;
+    struct zn_stat target_stat;
+    bool target_exists;
+    uint8_t *data;
+    int32_t data_len;
+    unsigned int flags;
+    int retries;
+    bool made_dir;
+};
+
+static struct node_op *node_op_new(fuse_req_t req)
+{
+    struct node_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        fuse_reply_err(req, ENOMEM);
+        return NULL;
+    }
+    op->req = req;
+    op->fs = fs_global;
+    return op;
+}
+
+static void node_op_finish(struct node_op *op, int err)
+{
+    if (err)
+        fuse_reply_err(op->req, err);
+    free(op->data);
+    free(op);
+}
+
+/* Starts a request; on a synchronous error replies and frees op. */
+static bool started(struct node_op *op, int rc)
+{
+    if (rc == 0)
+        return true;
+    node_op_finish(op, fs_errno(rc));
+    return false;
+}
+
+static void reply_entry(struct node_op *op, enum fs_kind kind)
+{
+    struct fs *fs = op->fs;
+    struct fs_inode *inode = fs_inode_lookup(fs, op->path, op->key, kind, op->virt,
+                                             op->version_arg, op->stat.czxid);
+    if (!inode) {
+        node_op_finish(op, ENOMEM);
+        return;
+    }
+    struct fuse_entry_param e;
+    memset(&e, 0, sizeof e);
+    e.ino = inode->nodeid;
+    fs_fill_attr(fs, inode, &op->stat, &e.attr);
+    bool volatile_name = op->virt == FS_VIRT_WAIT || op->virt == FS_VIRT_VERSIONED;
+    e.attr_timeout = volatile_name ? 0 : fs->config.attr_timeout_s;
+    e.entry_timeout = volatile_name ? 0 : fs->config.entry_timeout_s;
+    if (fuse_reply_entry(op->req, &e) != 0)
+        fs_inode_forget(fs, inode->nodeid, 1); /* the kernel did not take it */
+    node_op_finish(op, 0);
+}
+
+/* ---- lookup ---- */
+
+static void lookup_children_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc) {
+        node_op_finish(op, fs_errno(r->rc));
+        return;
+    }
+    enum fs_kind kind = FS_KIND_FILE;
+    for (int32_t i = 0; i < r->child_count; i++)
+        if (!fs_is_lock_contender(r->children[i]))
+            kind = FS_KIND_DIR;
+    if (r->stat)
+        op->stat = *r->stat;
+    reply_entry(op, kind);
+}
+
+static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc) {
+        node_op_finish(op, fs_errno(r->rc));
+        return;
+    }
+    op->stat = *r->stat;
+    if (op->virt != FS_VIRT_NONE) {
+        reply_entry(op, FS_KIND_FILE);
+        return;
+    }
+    if (fs_made_dir(op->fs, op->path)) {
+        reply_entry(op, FS_KIND_DIR);
+        return;
+    }
+    if (op->stat.num_children == 0) {
+        reply_entry(op, FS_KIND_FILE);
+        return;
+    }
+    started(op, zn_get_children2(c, op->path, NULL, NULL, lookup_children_done, op));
+}
+
+void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *p = fs_inode_get(fs, parent);
+    if (!p) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (strlen(name) > NAME_MAX) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
+    struct node_op *op = node_op_new(req);
+    if (!op)
+        return;
+    char base[NAME_MAX + 1];
+    op->virt = fs_parse_name(name, base, &op->version_arg);
+    int rc;
+    if (op->virt == FS_VIRT_DATA || op->virt == FS_VIRT_CLONE) {
+        strcpy(op->path, p->path);
+        rc = fs_join(p->path, name, op->key);
+    } else {
+        rc = fs_join(p->path, base, op->path);
+        if (rc == 0)
+            rc = fs_join(p->path, name, op->key);
+    }
+    if (rc) {
+        node_op_finish(op, ENAMETOOLONG);
+        return;
+    }
+    started(op, zn_exists(fs->client, op->path, fs_watch_cb, NULL, lookup_exists_done, op));
+}
+
+void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    fs_inode_forget(fs_global, ino, nlookup);
+    fuse_reply_none(req);
+}
+
+void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    for (size_t i = 0; i < count; i++)
+        fs_inode_forget(fs_global, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+/* ---- getattr, setattr ---- */
+
+struct attr_op {
+    fuse_req_t req;
+    fuse_ino_t ino;
+    off_t new_size;
+    bool truncate;
+};
+
+static void getattr_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    struct fs *fs = fs_global;
+    struct fs_inode *inode = fs_inode_get(fs, op->ino);
+    if (r->rc || !inode) {
+        fuse_reply_err(op->req, r->rc ? fs_errno(r->rc) : ENOENT);
+    } else {
+        struct stat st;
+        fs_fill_attr(fs, inode, r->stat, &st);
+        bool volatile_name = inode->virt == FS_VIRT_WAIT || inode->virt == FS_VIRT_VERSIONED;
+        fuse_reply_attr(op->req, &st, volatile_name ? 0 : fs->config.attr_timeout_s);
+    }
+    free(op);
+}
+
+static int start_getattr(struct attr_op *op)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *inode = fs_inode_get(fs, op->ino);
+    if (!inode)
+        return ZN_NONODE;
+    return zn_exists(fs->client, inode->path, fs_watch_cb, NULL, getattr_done, op);
+}
+
+void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct attr_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    op->req = req;
+    op->ino = ino;
+    int rc = start_getattr(op);
+    if (rc) {
+        fuse_reply_err(req, fs_errno(rc));
+        free(op);
+    }
+}
+
+static void truncate_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    int rc = r->rc ? r->rc : start_getattr(op);
+    if (rc) {
+        fuse_reply_err(op->req, fs_errno(rc));
+        free(op);
+    }
+}
+
+static void truncate_get_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    int rc = r->rc ? r->rc : inode ? 0 : ZN_NONODE;
+    if (rc == 0) {
+        int32_t have = r->data_len > 0 ? r->data_len : 0;
+        uint8_t *buf = calloc(1, (size_t)op->new_size + 1);
+        if (!buf) {
+            rc = ZN_NOMEMORY;
+        } else {
+            memcpy(buf, r->data, (size_t)(have < op->new_size ? have : op->new_size));
+            int32_t version = inode->virt == FS_VIRT_VERSIONED ? (int32_t)inode->version_arg : -1;
+            rc = zn_set(c, inode->path, buf, (int32_t)op->new_size, version, truncate_set_done, op);
+            free(buf);
+        }
+    }
+    if (rc) {
+        fuse_reply_err(op->req, fs_errno(rc));
+        free(op);
+    }
+}
+
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                   struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *inode = fs_inode_get(fs, ino);
+    if (!inode) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    /* Modes and owners come from ACLs, which chmod/chown cannot express. */
+    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        fuse_reply_err(req, EPERM);
+        return;
+    }
+    struct attr_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    op->req = req;
+    op->ino = ino;
+    int rc;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (fs->config.read_only) {
+            rc = ZN_NOTREADONLY;
+        } else if (inode->kind == FS_KIND_DIR && inode->virt == FS_VIRT_NONE) {
+            free(op);
+            fuse_reply_err(req, EISDIR);
+            return;
+        } else if (attr->st_size > FS_MAX_DATA_BYTES) {
+            free(op);
+            fuse_reply_err(req, EFBIG);
+            return;
+        } else if (fi && fi->fh && ((struct fs_handle *)(uintptr_t)fi->fh)->truncate_pending &&
+                   attr->st_size == 0) {
+            rc = start_getattr(op); /* already truncated: published with the data */
+        } else {
+            op->new_size = attr->st_size;
+            op->truncate = true;
+            rc = zn_get(fs->client, inode->path, NULL, NULL, truncate_get_done, op);
+        }
+    } else {
+        /* touch on an existing node: succeeds and changes nothing. */
+        rc = start_getattr(op);
+    }
+    if (rc) {
+        fuse_reply_err(req, fs_errno(rc));
+        free(op);
+    }
+}
+
+/* ---- directories ---- */
+
+struct dir_handle {
+    char **names;
+    int32_t count;
+};
+
+struct dir_op {
+    fuse_req_t req;
+    struct fuse_file_info fi;
+    bool is_dir;
+};
+
+static void opendir_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct dir_op *op = arg;
+    if (r->rc) {
+        fuse_reply_err(op->req, fs_errno(r->rc));
+        free(op);
+        return;
+    }
+    struct dir_handle *d = calloc(1, sizeof *d);
+    int32_t n = 0;
+    if (d)
+        d->names = calloc((size_t)r->child_count + 3, sizeof *d->names);
+    if (!d || !d->names) {
+        free(d);
+        fuse_reply_err(op->req, ENOMEM);
+        free(op);
+        return;
+    }
+    d->names[n++] = strdup(".");
+    d->names[n++] = strdup("..");
+    for (int32_t i = 0; i < r->child_count; i++)
+        if (!fs_is_lock_contender(r->children[i]))
+            d->names[n++] = strdup(r->children[i]);
+    /* A directory's data is listed when there is some. */
+    if (r->stat && r->stat->data_length > 0)
+        d->names[n++] = strdup(".data");
+    d->count = n;
+    op->fi.fh = (uintptr_t)d;
+    if (fuse_reply_open(op->req, &op->fi) != 0) {
+        for (int32_t i = 0; i < d->count; i++)
+            free(d->names[i]);
+        free(d->names);
+        free(d);
+    }
+    free(op);
+}
+
+void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *inode = fs_inode_get(fs, ino);
+    struct dir_op *op = inode ? calloc(1, sizeof *op) : NULL;
+    if (!op) {
+        fuse_reply_err(req, inode ? ENOMEM : ENOENT);
+        return;
+    }
+    op->req = req;
+    op->fi = *fi;
+    int rc = zn_get_children2(fs->client, inode->path, fs_watch_cb, NULL, opendir_done, op);
+    if (rc) {
+        fuse_reply_err(req, fs_errno(rc));
+        free(op);
+    }
+}
+
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info *fi)
+{
+    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+    char *buf = malloc(size);
+    if (!buf) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    size_t used = 0;
+    for (off_t i = off; i < d->count; i++) {
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        st.st_ino = (ino_t)(i + 2); /* a placeholder: stat gives the real one */
+        size_t need = fuse_add_direntry(req, buf + used, size - used, d->names[i] ? d->names[i] : "?",
+                                        &st, i + 1);
+        if (need > size - used)
+            break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf, used);
+    free(buf);
+}
+
+void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    struct dir_handle *d = (struct dir_handle *)(uintptr_t)fi->fh;
+    for (int32_t i = 0; d && i < d->count; i++)
+        free(d->names[i]);
+    if (d)
+        free(d->names);
+    free(d);
+    fuse_reply_err(req, 0);
+}
+
+/* ---- mkdir, mknod ---- */
+
+static void made_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc) {
+        node_op_finish(op, fs_errno(r->rc));
+        return;
+    }
+    op->stat = *r->stat;
+    if (op->made_dir)
+        fs_remember_dir(op->fs, op->path, true);
+    reply_entry(op, op->made_dir ? FS_KIND_DIR : FS_KIND_FILE);
+}
+
+/* Prepares op for creating parent/name; replies and returns NULL on error. */
+static struct node_op *start_make(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *p = fs_inode_get(fs, parent);
+    if (!p) {
+        fuse_reply_err(req, ENOENT);
+        return NULL;
+    }
+    if (fs->config.read_only) {
+        fuse_reply_err(req, EROFS);
+        return NULL;
+    }
+    if (strlen(name) > NAME_MAX) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return NULL;
+    }
+    if (fs_name_reserved(name)) {
+        fuse_reply_err(req, EINVAL);
+        return NULL;
+    }
+    struct node_op *op = node_op_new(req);
+    if (!op)
+        return NULL;
+    if (fs_join(p->path, name, op->path) != 0) {
+        node_op_finish(op, ENAMETOOLONG);
+        return NULL;
+    }
+    strcpy(op->key, op->path);
+    return op;
+}
+
+void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+    struct node_op *op = start_make(req, parent, name);
+    if (!op)
+        return;
+    op->made_dir = true;
+    started(op, zn_create2(op->fs->client, op->path, "", 0, NULL, 0, 0, 0, made_done, op));
+}
+
+void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+    if (!S_ISREG(mode)) {
+        fuse_reply_err(req, EPERM); /* no devices, fifos or sockets in ZooKeeper */
+        return;
+    }
+    struct node_op *op = start_make(req, parent, name);
+    if (!op)
+        return;
+    started(op, zn_create2(op->fs->client, op->path, "", 0, NULL, 0, 0, 0, made_done, op));
+}
+
+void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+    fuse_reply_err(req, EPERM);
+}
+
+void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+    fuse_reply_err(req, EPERM);
+}
+
+/* ---- unlink, rmdir ---- */
+
+static void removed_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc == 0 && op->virt == FS_VIRT_NONE)
+        fs_remember_dir(op->fs, op->path, false);
+    if (r->rc == 0)
+        fuse_reply_err(op->req, 0);
+    node_op_finish(op, fs_errno(r->rc));
+}
+
+static void remove_node(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *p = fs_inode_get(fs, parent);
+    if (!p) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (fs->config.read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    struct node_op *op = node_op_new(req);
+    if (!op)
+        return;
+    char base[NAME_MAX + 1];
+    if (strlen(name) > NAME_MAX) {
+        node_op_finish(op, ENAMETOOLONG);
+        return;
+    }
+    op->virt = fs_parse_name(name, base, &op->version_arg);
+    switch (op->virt) {
+    case FS_VIRT_DATA: /* rm DIR/.data empties the directory's data (so rm -r works) */
+        strcpy(op->path, p->path);
+        started(op, zn_set(fs->client, op->path, "", 0, -1, removed_done, op));
+        return;
+    case FS_VIRT_CLONE:
+    case FS_VIRT_WAIT:
+        node_op_finish(op, EPERM);
+        return;
+    case FS_VIRT_VERSIONED:
+    case FS_VIRT_NONE:
+        if (fs_join(p->path, base, op->path) != 0) {
+            node_op_finish(op, ENAMETOOLONG);
+            return;
+        }
+        break;
+    }
+    int32_t version = op->virt == FS_VIRT_VERSIONED ? (int32_t)op->version_arg : -1;
+    started(op, zn_delete(fs->client, op->path, version, removed_done, op));
+}
+
+void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_node(req, parent, name, false);
+}
+
+void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    remove_node(req, parent, name, true);
+}
+
+/* ---- rename: one multi (create the new, delete the old) for a leaf ---- */
+
+static void rename_start(struct node_op *op);
+
+static void rename_multi_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc == 0) {
+        if (op->made_dir) {
+            fs_remember_dir(op->fs, op->path, false);
+            fs_remember_dir(op->fs, op->new_path, true);
+        }
+        fuse_reply_err(op->req, 0);
+        node_op_finish(op, 0);
+        return;
+    }
+    /* The source or target changed between our reads and the multi: read again. */
+    bool raced = r->rc == ZN_BADVERSION || r->rc == ZN_NODEEXISTS ||
+                 (r->rc == ZN_NONODE && op->target_exists);
+    if (raced && op->retries++ < FS_RENAME_RETRIES) {
+        free(op->data);
+        op->data = NULL;
+        rename_start(op);
+        return;
+    }
+    node_op_finish(op, fs_errno(r->rc));
+}
+
+static void rename_target_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc && r->rc != ZN_NONODE) {
+        node_op_finish(op, fs_errno(r->rc));
+        return;
+    }
+    op->target_exists = r->rc == 0;
+    if (op->target_exists) {
+        op->target_stat = *r->stat;
+        if (op->flags & RENAME_NOREPLACE) {
+            node_op_finish(op, EEXIST);
+            return;
+        }
+        if (op->target_stat.num_children > 0) {
+            node_op_finish(op, ENOTEMPTY);
+            return;
+        }
+    }
+    struct zn_op ops[3];
+    int n = 0;
+    memset(ops, 0, sizeof ops);
+    if (op->target_exists) {
+        ops[n].type = ZN_OP_DELETE;
+        ops[n].path = op->new_path;
+        ops[n++].version = op->target_stat.version;
+    }
+    ops[n].type = ZN_OP_CREATE;
+    ops[n].path = op->new_path;
+    ops[n].data = op->data;
+    ops[n].data_len = op->data_len;
+    ops[n++].flags = op->stat.ephemeral_owner != 0 &&
+                             op->stat.ephemeral_owner == zn_client_session_id(c)
+                         ? ZN_FLAG_EPHEMERAL
+                         : 0;
+    ops[n].type = ZN_OP_DELETE;
+    ops[n].path = op->path;
+    ops[n++].version = op->stat.version;
+    started(op, zn_multi(c, ops, n, rename_multi_done, op));
+}
+
+static void rename_source_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc) {
+        node_op_finish(op, fs_errno(r->rc));
+        return;
+    }
+    op->stat = *r->stat;
+    if (op->stat.num_children > 0) {
+        node_op_finish(op, EXDEV); /* mv falls back to copy and delete */
+        return;
+    }
+    op->data_len = r->data_len;
+    if (r->data_len > 0) {
+        op->data = malloc((size_t)r->data_len);
+        if (!op->data) {
+            node_op_finish(op, ENOMEM);
+            return;
+        }
+        memcpy(op->data, r->data, (size_t)r->data_len);
+    }
+    started(op, zn_exists(c, op->new_path, NULL, NULL, rename_target_done, op));
+}
+
+static void rename_start(struct node_op *op)
+{
+    started(op, zn_get(op->fs->client, op->path, NULL, NULL, rename_source_done, op));
+}
+
+void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                  const char *newname, unsigned int flags)
+{
+    struct fs *fs = fs_global;
+    struct fs_inode *p = fs_inode_get(fs, parent), *np = fs_inode_get(fs, newparent);
+    if (!p || !np) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (fs->config.read_only) {
+        fuse_reply_err(req, EROFS);
+        return;
+    }
+    if (flags & RENAME_EXCHANGE || fs_name_reserved(name) || fs_name_reserved(newname)) {
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    struct node_op *op = node_op_new(req);
+    if (!op)
+        return;
+    op->flags = flags;
+    if (fs_join(p->path, name, op->path) || fs_join(np->path, newname, op->new_path)) {
+        node_op_finish(op, ENAMETOOLONG);
+        return;
+    }
+    op->made_dir = fs_made_dir(fs, op->path);
+    rename_start(op);
+}
