@@ -151,9 +151,15 @@ server_host() { member_addr 1; }
   wait_until 60 "the watching client to be ready" grep -q -x ready "$status"
   run fourlw cons
   assert_line --regexp '^ /127\.0\.0\.1:[0-9]+\['
-  run fourlw wchs
-  assert_line "Total watches:1"
-  assert_line --regexp '^1 connections watching 1 paths'
+  # Poll: the client is ready once its read returned, and the count must follow within the deadline.
+  wait_until 30 "wchs to count the watch" wchs_counts_one_watch
+}
+
+wchs_counts_one_watch() {
+  local reply
+  reply="$(fourlw wchs)"
+  grep -q -x "Total watches:1" <<< "$reply" && grep -q '^1 connections watching 1 paths' <<< "$reply" ||
+    { echo "$reply"; return 1; }
 }
 
 @test "a four-letter word not in the whitelist is refused while whitelisted ones work" {
