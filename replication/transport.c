@@ -31,6 +31,9 @@
 
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +204,21 @@ static void frame_list_free(struct transport_frame *f, struct transport_link *li
         free(f);
         f = next;
     }
+}
+
+/* Options of every identified connection: no Nagle delay (Zab messages are
+ * small and latency-bound), keepalive, and the user timeout (see
+ * ZN_TRANSPORT_USER_TIMEOUT_MS).  Failures only cost detection speed, so
+ * they are logged, not fatal. */
+static void conn_set_options(struct transport_conn *conn)
+{
+    uv_tcp_nodelay(&conn->tcp, 1);
+    uv_tcp_keepalive(&conn->tcp, 1, ZN_TRANSPORT_KEEPALIVE_DELAY_S);
+    uv_os_fd_t fd;
+    unsigned timeout_ms = ZN_TRANSPORT_USER_TIMEOUT_MS;
+    if (uv_fileno((uv_handle_t *)&conn->tcp, &fd) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout_ms, sizeof timeout_ms) != 0)
+        ZN_WARN("transport: cannot set TCP_USER_TIMEOUT addr=%s", conn->addr);
 }
 
 /* ---- teardown ---- */
@@ -526,8 +544,7 @@ static void out_connected(uv_connect_t *req, int status)
         return;
     }
     uv_timer_stop(&link->timer);
-    uv_tcp_nodelay(&conn->tcp, 1);
-    uv_tcp_keepalive(&conn->tcp, 1, ZN_TRANSPORT_KEEPALIVE_DELAY_S);
+    conn_set_options(conn);
     uint8_t hello[ZN_TRANSPORT_HELLO_BYTES];
     put_be32(hello, ZN_TRANSPORT_MAGIC);
     put_be32(hello + 4, ZN_TRANSPORT_VERSION);
@@ -657,8 +674,7 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
     link->in = conn;
     if (older)
         conn_close(older, ZN_LOG_INFO, "replaced by a newer connection");
-    uv_tcp_nodelay(&conn->tcp, 1);
-    uv_tcp_keepalive(&conn->tcp, 1, ZN_TRANSPORT_KEEPALIVE_DELAY_S);
+    conn_set_options(conn);
     ZN_INFO("transport: incoming connection accepted peer=%u addr=%s", id, conn->addr);
     transport_check_link(link);
 }
@@ -987,6 +1003,24 @@ void transport_stop_notify(struct transport *t, void (*on_freed)(void *arg), voi
 }
 
 void transport_stop(struct transport *t) { transport_stop_notify(t, NULL, NULL); }
+
+int transport_reset_peer(struct transport *t, uint32_t peer_id, const char *reason)
+{
+    ZN_ASSERT(t != NULL && !t->stopping && reason != NULL);
+    struct transport_link *link = link_find(t, peer_id);
+    if (!link)
+        return ZN_BADARGUMENTS;
+    char why[160];
+    snprintf(why, sizeof why, "reset: %s", reason);
+    link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
+    if (link->out)
+        conn_close(link->out, ZN_LOG_INFO, why);
+    else
+        link_arm(link, ZN_TRANSPORT_BACKOFF_MIN_MS); /* cut a long backoff short */
+    if (link->in)
+        conn_close(link->in, ZN_LOG_INFO, why);
+    return 0;
+}
 
 int transport_listen_port(const struct transport *t) { return t->listen_port; }
 

@@ -88,6 +88,12 @@
 #define ZN_TRANSPORT_BACKOFF_MIN_MS 50u
 #define ZN_TRANSPORT_BACKOFF_MAX_MS 1000u
 #define ZN_TRANSPORT_KEEPALIVE_DELAY_S 10u
+/* TCP_USER_TIMEOUT: a connection whose sent data stays unacknowledged this
+ * long is aborted by the kernel (link down, then reconnect).  Without it a
+ * partitioned link would look up while TCP retransmits for ~15 minutes, and
+ * after the partition heals the old connection could wait minutes of
+ * retransmission backoff before moving again. */
+#define ZN_TRANSPORT_USER_TIMEOUT_MS 3000u
 #define ZN_TRANSPORT_HOST_MAX 256u
 
 #define ZN_TRANSPORT_MAGIC 0x5A4E5450u /* "ZNTP" */
@@ -199,6 +205,17 @@ void transport_stop(struct transport *t);
  * the last handle is closed and all memory is freed (never from inside this
  * call).  on_freed may be NULL. */
 void transport_stop_notify(struct transport *t, void (*on_freed)(void *arg), void *arg);
+
+/*
+ * Drops the connections to and from peer_id now: the outgoing link goes down
+ * (on_peer reports it from the loop, queued frames are dropped) and is
+ * reconnected after ZN_TRANSPORT_BACKOFF_MIN_MS; the incoming connection
+ * from it is closed (the peer reconnects on its own).  For the layer above
+ * when it declares a peer lost (as ZooKeeper closes a lost follower's
+ * socket), so stale connections are never reused.  reason is borrowed for
+ * the call and logged.  Returns 0, or ZN_BADARGUMENTS if peer_id is unknown.
+ */
+int transport_reset_peer(struct transport *t, uint32_t peer_id, const char *reason);
 
 /* The port actually listened on (useful when 0 was asked for). */
 int transport_listen_port(const struct transport *t);

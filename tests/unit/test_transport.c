@@ -48,7 +48,8 @@ struct member {
     uint32_t next_seq[MEMBERS_MAX + 1];
     uint64_t received[MEMBERS_MAX + 1];
     uint64_t recv_calls_after_stop;
-    bool order_broken;
+    bool order_broken; /* a frame repeated, reordered or corrupted */
+    uint64_t gaps;     /* frames skipped (dropped on a link that went down) */
     /* outgoing link state as reported by on_peer, per peer id */
     bool link_up[MEMBERS_MAX + 1];
     int ups[MEMBERS_MAX + 1], downs[MEMBERS_MAX + 1];
@@ -58,6 +59,7 @@ struct member {
 };
 
 struct fixture {
+    char iptables_rule[256]; /* the rule a test added, removed in teardown */
     uv_loop_t loop;
     uv_timer_t tick; /* keeps uv_run(ONCE) returning while we poll */
     struct member m[MEMBERS_MAX + 1]; /* index = id */
@@ -98,8 +100,10 @@ static void on_recv(void *ctx, uint32_t from_id, const uint8_t *frame, size_t le
         memcpy(&seq, frame + 8, 4);
         /* Raw test peers send frames without this header; only check ours. */
         if (from == from_id && to == m->id) {
-            if (seq != m->next_seq[from_id])
+            if (seq < m->next_seq[from_id])
                 m->order_broken = true;
+            else if (seq > m->next_seq[from_id])
+                m->gaps++;
             m->next_seq[from_id] = seq + 1;
             /* The payload pattern proves no byte was lost or moved. */
             for (size_t i = FRAME_HEADER_BYTES; i < len; i++)
@@ -208,19 +212,35 @@ static void run_until(struct fixture *fx, condition_fn cond, void *arg, const ch
     uv_timer_stop(&fx->tick);
 }
 
+/* Every running member's outgoing link to every other running member is up,
+ * and the receiving side has accepted its hello. */
 static bool all_links_up(struct fixture *fx, void *arg)
 {
     for (int i = 1; i <= fx->n_members; i++)
-        for (int j = 1; j <= fx->n_members; j++)
-            if (i != j && fx->m[i].t && fx->m[j].t && !fx->m[i].link_up[j])
+        for (int j = 1; j <= fx->n_members; j++) {
+            if (i == j || !fx->m[i].t || !fx->m[j].t)
+                continue;
+            struct transport_peer_stats s;
+            assert_int_equal(transport_peer_stats_by_id(fx->m[j].t, (uint32_t)i, &s), 0);
+            if (!fx->m[i].link_up[j] || !s.incoming)
                 return false;
+        }
     return true;
+}
+
+static int iptables(const char *op, const char *rule)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "iptables -w %s %s >/dev/null 2>&1", op, rule);
+    return system(cmd);
 }
 
 /* Stops every member, runs the loop dry, and proves it closes cleanly. */
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
+    if (fx->iptables_rule[0] && iptables("-D", fx->iptables_rule) != 0)
+        fprintf(stderr, "could not remove iptables rule: %s\n", fx->iptables_rule);
     for (int id = 1; id <= MEMBERS_MAX; id++)
         member_stop(fx, id);
     uv_close((uv_handle_t *)&fx->tick, NULL);
@@ -363,6 +383,7 @@ static void three_members_exchange_frames_both_ways_each_exactly_once_in_order(v
         payload_per_link += sizes[r % 8];
     for (int i = 1; i <= 3; i++) {
         assert_false(fx->m[i].order_broken);
+        assert_int_equal(fx->m[i].gaps, 0);
         for (int j = 1; j <= 3; j++) {
             if (i == j)
                 continue;
@@ -440,6 +461,7 @@ static void a_restarted_member_is_reconnected_and_later_frames_arrive(void **sta
     wait_counter(fx, &fx->m[2].received[3], 10, "frames 3->2 after the restart");
     assert_false(fx->m[2].order_broken);
     assert_false(fx->m[1].order_broken);
+    assert_int_equal(fx->m[1].gaps + fx->m[2].gaps, 0);
 }
 
 static void sends_are_refused_for_unknown_peers_empty_and_oversized_frames_and_down_links(void **state)
@@ -637,6 +659,7 @@ static void oversized_empty_or_garbage_frames_close_only_that_connection(void **
     assert_int_equal(m1->downs[3], 0);
     assert_int_equal(m3->downs[1], 0);
     assert_false(m1->order_broken || m3->order_broken);
+    assert_int_equal(m1->gaps + m3->gaps, 0);
 
     close(big);
     close(empty);
@@ -680,6 +703,7 @@ static void the_send_queue_refuses_frames_past_its_byte_bound_and_drains(void **
 
     wait_counter(fx, &fx->m[2].received[1], 16, "the queued frames drain to member 2");
     assert_false(fx->m[2].order_broken);
+    assert_int_equal(fx->m[2].gaps, 0);
     assert_int_equal(transport_peer_stats_by_id(m1->t, 2, &s), 0);
     assert_int_equal(s.queued_bytes, 0);
     assert_int_equal(s.frames_sent, 16);
@@ -729,6 +753,92 @@ static void connect_attempts_to_a_peer_that_never_answers_time_out_and_retry(voi
     for (int k = 0; k < 3; k++)
         close(fillers[k]);
     close(lfd);
+}
+
+static void a_reset_peer_is_disconnected_and_reconnected(void **state)
+{
+    struct fixture *fx = *state;
+    members_declare(fx, 2);
+    for (int id = 1; id <= 2; id++)
+        assert_int_equal(member_start(fx, id), 0);
+    run_until(fx, all_links_up, NULL, "both links up");
+    assert_int_equal(transport_reset_peer(fx->m[1].t, 7, "test"), ZN_BADARGUMENTS);
+    assert_int_equal(transport_reset_peer(fx->m[1].t, 2, "test"), 0);
+    /* Down at once for senders; on_peer reports it from the loop. */
+    assert_int_equal(send_one(&fx->m[1], 2, 20), ZN_CONNECTIONLOSS);
+    assert_int_equal(fx->m[1].downs[2], 0);
+    struct transport_stats before;
+    transport_stats(fx->m[2].t, &before);
+    run_until(fx, link_down_1_to_2, NULL, "link 1->2 reported down");
+    run_until(fx, all_links_up, NULL, "both links up again");
+    assert_int_equal(fx->m[1].downs[2], 1);
+    assert_int_equal(fx->m[1].ups[2], 2);
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(send_one(&fx->m[1], 2, 20), 0);
+        assert_int_equal(send_one(&fx->m[2], 1, 20), 0);
+    }
+    wait_counter(fx, &fx->m[2].received[1], 5, "frames 1->2 after the reset");
+    wait_counter(fx, &fx->m[1].received[2], 5, "frames 2->1 after the reset");
+    struct transport_stats after;
+    transport_stats(fx->m[2].t, &after);
+    assert_int_equal(after.accepted, before.accepted + 1);
+    /* Member 1 also closed its incoming connection from 2: 2 reconnected. */
+    struct transport_peer_stats s;
+    assert_int_equal(transport_peer_stats_by_id(fx->m[2].t, 1, &s), 0);
+    assert_int_equal(s.connects, 2);
+    assert_false(fx->m[1].order_broken || fx->m[2].order_broken);
+    assert_int_equal(fx->m[1].gaps + fx->m[2].gaps, 0);
+}
+
+/* Runs the loop, sending a frame 1->2 whenever the link is up, until the
+ * link is in the wanted state. */
+static void run_sending_until_link(struct fixture *fx, bool want_up, const char *what)
+{
+    uv_timer_start(&fx->tick, tick, 20, 20);
+    uint64_t deadline = uv_hrtime() + (uint64_t)WAIT_DEADLINE_MS * 1000000u;
+    while (fx->m[1].link_up[2] != want_up) {
+        if (uv_hrtime() > deadline) {
+            uv_timer_stop(&fx->tick);
+            fail_msg("timed out waiting for: %s", what);
+        }
+        if (fx->m[1].link_up[2])
+            send_one(&fx->m[1], 2, 100);
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    }
+    uv_timer_stop(&fx->tick);
+}
+
+static void a_partitioned_link_goes_down_and_comes_back_when_the_partition_heals(void **state)
+{
+    struct fixture *fx = *state;
+    if (geteuid() != 0 || iptables("-S", "INPUT") != 0) {
+        fprintf(stderr, "skipped: needs root and iptables\n");
+        skip();
+    }
+    members_declare(fx, 2);
+    for (int id = 1; id <= 2; id++)
+        assert_int_equal(member_start(fx, id), 0);
+    run_until(fx, all_links_up, NULL, "both links up");
+    /* Drop what member 1 sends to member 2's peer port: its data goes
+     * unacknowledged, as across a real partition. */
+    snprintf(fx->iptables_rule, sizeof fx->iptables_rule,
+             "INPUT -s 127.0.0.1 -d 127.0.0.2 -p tcp --dport %d -m comment --comment "
+             "zn-transport-test-%d -j DROP",
+             fx->m[2].port, (int)getpid());
+    assert_int_equal(iptables("-I", fx->iptables_rule), 0);
+    run_sending_until_link(fx, false, "link 1->2 down under the partition");
+    struct transport_peer_stats s;
+    assert_int_equal(transport_peer_stats_by_id(fx->m[1].t, 2, &s), 0);
+    assert_true(s.drops > 0); /* frames in the aborted connection */
+    assert_int_equal(send_one(&fx->m[1], 2, 100), ZN_CONNECTIONLOSS);
+
+    assert_int_equal(iptables("-D", fx->iptables_rule), 0);
+    fx->iptables_rule[0] = 0;
+    uint64_t before = fx->m[2].received[1];
+    run_sending_until_link(fx, true, "link 1->2 up after healing");
+    assert_int_equal(send_one(&fx->m[1], 2, 100), 0);
+    wait_counter(fx, &fx->m[2].received[1], before + 1, "a frame 1->2 after healing");
+    assert_false(fx->m[2].order_broken);
 }
 
 static bool all_freed(struct fixture *fx, void *arg)
@@ -786,6 +896,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(oversized_empty_or_garbage_frames_close_only_that_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(the_send_queue_refuses_frames_past_its_byte_bound_and_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(connect_attempts_to_a_peer_that_never_answers_time_out_and_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_reset_peer_is_disconnected_and_reconnected, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_partitioned_link_goes_down_and_comes_back_when_the_partition_heals, setup, teardown),
         cmocka_unit_test_setup_teardown(stopping_with_frames_in_flight_frees_everything_and_makes_no_callbacks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
