@@ -45,7 +45,8 @@
  * that.
  *
  * Callbacks: on_recv and on_peer are never called from inside
- * transport_start, transport_send or transport_stop, only from the loop.
+ * transport_start, transport_send, transport_reset_peer or transport_stop,
+ * only from the loop.
  * They may call transport_send and transport_stop (after transport_stop no
  * further callback of any kind is made, even for frames already read).
  *
