@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "ensemble.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -55,7 +56,7 @@ static void text_printf(struct text *t, const char *fmt, ...)
 
 static const char *server_mode(const struct server *srv)
 {
-    return srv->cfg.server_count == 0 ? "standalone" : "leader";
+    return srv->cfg.server_count == 0 ? "standalone" : ensemble_role_name(srv);
 }
 
 static void latency(const struct server *srv, struct text *t, const char *sep)

@@ -135,11 +135,6 @@ int main(int argc, char **argv)
                cfg.my_id);
         return 0;
     }
-    if (cfg.server_count > 0) {
-        fprintf(stderr, "znoded: ensemble mode (server.N lines) is not implemented yet; "
-                        "remove the server.N lines to run standalone\n");
-        return 2;
-    }
     static struct server srv;
     uv_loop_t *loop = uv_default_loop();
     if (server_start(&srv, loop, &cfg) != 0) {

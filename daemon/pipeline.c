@@ -20,6 +20,7 @@
 #include <sys/time.h>
 
 #include "assert.h"
+#include "ensemble.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
@@ -35,6 +36,7 @@ static void pipeline_append_staged(struct server *srv);
 
 static void pending_push(struct server *srv, struct request *r)
 {
+    r->in_pipeline = true;
     if (srv->pending_tail)
         srv->pending_tail->next_pending = r;
     else
@@ -53,6 +55,7 @@ static struct request *pending_pop(struct server *srv)
     if (srv->staged == r)
         srv->staged = r->next_pending;
     r->next_pending = NULL;
+    r->in_pipeline = false;
     return r;
 }
 
@@ -112,10 +115,44 @@ static void maybe_snapshot(struct server *srv)
             (uint64_t)zxid, len, tree_node_count(srv->tree), server_now_ms() - start);
 }
 
-static void on_tree_event(void *ctx, int32_t event_type, const char *path)
+void pipeline_tree_event(void *ctx, int32_t event_type, const char *path)
 {
     struct server *srv = ctx;
     watch_trigger(srv->watches, event_type, path);
+}
+
+/*
+ * The session side of an applied txn, on every member: a createSession adds
+ * the session (attached to r's connection when r is the local request that
+ * asked for it), a closeSession removes it (answering r first when the client
+ * asked).  r may be NULL: the txn came from elsewhere.
+ */
+void pipeline_after_apply(struct server *srv, const struct txn *t, struct request *r)
+{
+    int64_t sid = t->hdr.session_id;
+    if (t->hdr.type == ZN_OP_CREATESESSION) {
+        struct session *s = session_add(srv, sid, t->op.timeout_ms);
+        if (!s) {
+            if (r)
+                r->expired_connect = true;
+        } else if (r && r->conn) {
+            s->conn = r->conn;
+            r->conn->session = s;
+            r->conn->state = CONN_READY;
+            ZN_INFO("session created sid=0x%" PRIx64 " timeout_ms=%d peer=%s", (uint64_t)s->id,
+                    s->timeout_ms, r->conn->peer);
+        }
+    } else if (t->hdr.type == ZN_OP_CLOSESESSION) {
+        struct session *s = session_find(srv, sid);
+        if (s && r && r->conn && s->conn == r->conn) {
+            /* The client asked: answer it, then close. */
+            s->conn = NULL;
+            r->conn->session = NULL;
+        }
+        ZN_INFO("session closed sid=0x%" PRIx64 " by=%s", (uint64_t)sid,
+                r && r->conn ? "client" : "expiry");
+        session_remove(srv, sid);
+    }
 }
 
 static void apply_request(struct server *srv, struct request *r)
@@ -125,7 +162,7 @@ static void apply_request(struct server *srv, struct request *r)
         return;
     }
     memset(&r->resp, 0, sizeof r->resp);
-    int rc = tree_apply(srv->tree, &r->txn, on_tree_event, srv, &r->arena, &r->resp);
+    int rc = tree_apply(srv->tree, &r->txn, pipeline_tree_event, srv, &r->arena, &r->resp);
     prep_applied(srv->prep, r->zxid);
     srv->txns_since_snapshot++;
     if (rc != 0) {
@@ -135,28 +172,7 @@ static void apply_request(struct server *srv, struct request *r)
         r->err = ZN_SYSTEMERROR;
     } else {
         r->err = r->resp.err;
-    }
-    if (r->hdr.type == REQUEST_CONNECT && rc == 0) {
-        struct session *s = session_add(srv, r->session_id, r->timeout_ms);
-        if (!s) {
-            r->expired_connect = true;
-        } else if (r->conn) {
-            s->conn = r->conn;
-            r->conn->session = s;
-            r->conn->state = CONN_READY;
-            ZN_INFO("session created sid=0x%" PRIx64 " timeout_ms=%d peer=%s",
-                    (uint64_t)s->id, s->timeout_ms, r->conn->peer);
-        }
-    } else if (r->hdr.type == ZN_OP_CLOSESESSION && rc == 0) {
-        struct session *s = session_find(srv, r->session_id);
-        if (s && r->conn && s->conn == r->conn) {
-            /* The client asked: answer it, then close. */
-            s->conn = NULL;
-            r->conn->session = NULL;
-        }
-        ZN_INFO("session closed sid=0x%" PRIx64 " by=%s", (uint64_t)r->session_id,
-                r->conn ? "client" : "expiry");
-        session_remove(srv, r->session_id);
+        pipeline_after_apply(srv, &r->txn, r);
     }
     request_finish(srv, r);
 }
@@ -164,6 +180,10 @@ static void apply_request(struct server *srv, struct request *r)
 void pipeline_durable(void *ctx, uint64_t last_zxid, int status)
 {
     struct server *srv = ctx;
+    if (srv->ens) {
+        ensemble_durable(srv, last_zxid, status);
+        return;
+    }
     if (status != 0) {
         if (srv->pending_head && srv->pending_head->appended &&
             (uint64_t)srv->pending_head->zxid <= last_zxid)
@@ -256,6 +276,10 @@ void pipeline_submit_write(struct server *srv, struct request *r)
         r->done = true;
         return;
     }
+    if (srv->ens) {
+        ensemble_submit_write(srv, r);
+        return;
+    }
     r->zxid = srv->next_zxid;
     int rc;
     if (r->hdr.type == ZN_OP_CLOSESESSION) {
@@ -277,6 +301,8 @@ void pipeline_submit_write(struct server *srv, struct request *r)
  */
 int pipeline_submit_system(struct server *srv, const struct zn_request *req)
 {
+    if (srv->ens)
+        return ensemble_submit_system(srv, req);
     struct request *r = request_new(NULL);
     if (!r)
         return ZN_NOMEMORY;
@@ -296,6 +322,10 @@ int pipeline_submit_system(struct server *srv, const struct zn_request *req)
 /* A new session: its createSession txn goes through the log like any write. */
 void pipeline_submit_connect(struct server *srv, struct request *r)
 {
+    if (srv->ens) {
+        ensemble_submit_connect(srv, r);
+        return;
+    }
     r->zxid = srv->next_zxid;
     int rc = prep_create_session(srv->prep, r->session_id, r->timeout_ms, r->zxid,
                                  server_wall_ms(), &r->arena, &r->txn);
@@ -304,6 +334,10 @@ void pipeline_submit_connect(struct server *srv, struct request *r)
 
 void pipeline_expire_session(struct server *srv, struct session *s)
 {
+    if (srv->ens) {
+        ensemble_expire_session(srv, s);
+        return;
+    }
     struct request *r = request_new(NULL);
     if (!r)
         return; /* tried again on the next tick */

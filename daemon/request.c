@@ -19,6 +19,7 @@
 #include <sys/time.h>
 
 #include "assert.h"
+#include "ensemble.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
@@ -192,8 +193,8 @@ void request_conn_closed(struct conn *c)
 {
     while (c->queue_head) {
         struct request *r = fifo_pop(c);
-        if (r->is_write && !r->done) {
-            r->conn = NULL; /* still in the pipeline; freed once applied */
+        if (r->in_pipeline) {
+            r->conn = NULL; /* the pipeline frees it once finished */
             continue;
         }
         request_free(r);
@@ -230,6 +231,11 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
         zn_arena_free(&arena);
         srv->stats.malformed_packets++;
         conn_close(c, "malformed ConnectRequest");
+        return;
+    }
+    if (srv->ens && !ensemble_serving(srv)) {
+        zn_arena_free(&arena);
+        conn_close(c, "not serving clients: this member has no leader yet");
         return;
     }
     if (cr.last_zxid_seen > tree_last_zxid(srv->tree)) {
@@ -303,6 +309,7 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
         return;
     }
     memcpy(r->packet, data, len);
+    r->packet_len = len;
     struct jute_reader rd;
     jute_reader_init(&rd, r->packet, len, &r->arena);
     if (jute_read_request_header(&rd, &r->hdr) != 0) {
@@ -334,8 +341,16 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
              (uint64_t)r->session_id, r->hdr.xid, zn_op_name(r->hdr.type),
              r->req.path ? r->req.path : "-");
     r->is_write = !r->done && zn_op_is_write(r->hdr.type);
+    /* In an ensemble, sync waits (like a write) until this member has
+     * applied everything the leader had proposed when it asked. */
+    bool ensemble_sync = srv->ens && !r->done && r->hdr.type == ZN_OP_SYNC;
+    if (ensemble_sync)
+        r->is_write = true;
     fifo_push(c, r);
-    if (r->is_write)
+    if (ensemble_sync)
+        ensemble_submit_sync(srv, r);
+    else if (r->is_write)
         pipeline_submit_write(srv, r);
-    request_drain(c);
+    if (c->state != CONN_CLOSING)
+        request_drain(c);
 }

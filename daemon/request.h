@@ -27,7 +27,8 @@ struct request {
     struct zn_request req;
     struct zn_response resp;
     struct zn_arena arena;
-    uint8_t *packet;               /* owned copy of the body; req borrows from it */
+    uint8_t *packet;               /* owned copy of header + body; req borrows from it */
+    size_t packet_len;
     int64_t zxid;                  /* writes: the txn's zxid */
     struct txn txn;
     uint8_t *txn_bytes;
@@ -40,6 +41,11 @@ struct request {
     bool appended;                 /* given to the store (or nothing to log) */
     bool has_txn;                  /* false: a write prep refused, answered in order */
     bool expired_connect;          /* CONNECT: answer "expired" and close */
+    bool in_pipeline;              /* referenced by a pipeline list: not freed with its conn */
+    /* ensemble mode */
+    uint32_t origin;               /* leader: the member a forwarded request came from */
+    uint64_t sync_target;          /* sync: done once the tree has applied this zxid */
+    uint64_t forwarded_ms;         /* when it was forwarded to the leader (0: not) */
 };
 
 /* request.c */
@@ -59,5 +65,7 @@ void pipeline_submit_write(struct server *srv, struct request *r);
 void pipeline_submit_connect(struct server *srv, struct request *r);
 void pipeline_durable(void *ctx, uint64_t last_zxid, int status);
 int pipeline_submit_system(struct server *srv, const struct zn_request *req);
+void pipeline_after_apply(struct server *srv, const struct txn *t, struct request *r);
+void pipeline_tree_event(void *ctx, int32_t event_type, const char *path);
 
 #endif

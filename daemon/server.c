@@ -11,6 +11,7 @@
 #include <sys/time.h>
 
 #include "assert.h"
+#include "ensemble.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
@@ -60,14 +61,14 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
         ZN_ERROR("cannot open the log in %s: %s", dir, zn_strerror(rc));
         return rc;
     }
-    rc = pipeline_recover(srv);
+    srv->prep = prep_new(srv->tree);
+    if (!srv->prep)
+        return ZN_NOMEMORY;
+    rc = cfg->server_count > 0 ? ensemble_start(srv) : pipeline_recover(srv);
     if (rc != 0) {
         ZN_ERROR("recovery from %s failed: %s", dir, zn_strerror(rc));
         return rc;
     }
-    srv->prep = prep_new(srv->tree);
-    if (!srv->prep)
-        return ZN_NOMEMORY;
     rc = server_listen(srv);
     if (rc != 0)
         return rc;
@@ -105,6 +106,7 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);
     while (srv->conns)
         conn_close(srv->conns, NULL);
+    ensemble_stop(srv);
     /* Drains the log queue: writes already logged stay logged; their clients
      * are gone, and they will be applied again on the next start. */
     store_close(srv->store);

@@ -38,6 +38,7 @@ struct prep;
 struct store;
 struct request;
 struct session;
+struct ensemble;
 
 #define SERVER_READ_CHUNK_BYTES (64 * 1024)
 /* A client that does not read its replies: past the soft limit we stop reading
@@ -122,6 +123,7 @@ struct server {
     uv_signal_t sigterm, sigint;
     struct tree *tree;
     struct prep *prep;
+    struct ensemble *ens;           /* NULL when standalone */
     struct store *store;
     struct watch_manager *watches;
     struct conn *conns;
@@ -171,11 +173,16 @@ struct session {
     int64_t id;
     int32_t timeout_ms;
     uint64_t expires_at_ms;
+    uint64_t last_activity_ms;      /* followers report these to the leader */
     struct conn *conn;              /* NULL while disconnected */
     bool closing;                   /* closeSession txn on its way */
 };
 
 struct session *session_find(struct server *srv, int64_t id);
+/* Drops every session of the runtime table (their conns must be closed). */
+void session_clear_all(struct server *srv);
+/* tree_for_each_session callback: adds one recovered session (ctx: the server). */
+int session_add_recovered(void *ctx, int64_t id, int32_t timeout_ms);
 struct session *session_add(struct server *srv, int64_t id, int32_t timeout_ms);
 void session_remove(struct server *srv, int64_t id);
 void session_touch(struct server *srv, struct session *s);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "assert.h"
+#include "ensemble.h"
 #include "log.h"
 #include "server.h"
 
@@ -112,7 +113,28 @@ void session_remove(struct server *srv, int64_t id)
 void session_touch(struct server *srv, struct session *s)
 {
     (void)srv;
-    s->expires_at_ms = server_now_ms() + (uint64_t)s->timeout_ms;
+    uint64_t now = server_now_ms();
+    s->expires_at_ms = now + (uint64_t)s->timeout_ms;
+    s->last_activity_ms = now;
+}
+
+void session_clear_all(struct server *srv)
+{
+    for (size_t b = 0; b < srv->session_buckets; b++)
+        for (struct session *s = srv->sessions[b], *next; s; s = next) {
+            next = s->next_in_bucket;
+            if (s->conn)
+                s->conn->session = NULL;
+            free(s);
+        }
+    if (srv->sessions)
+        memset(srv->sessions, 0, srv->session_buckets * sizeof *srv->sessions);
+    srv->session_count = 0;
+}
+
+int session_add_recovered(void *ctx, int64_t id, int32_t timeout_ms)
+{
+    return session_add(ctx, id, timeout_ms) ? 0 : ZN_NOMEMORY;
 }
 
 /*
@@ -161,6 +183,8 @@ void session_password(int64_t id, uint8_t out[ZN_PASSWD_BYTES])
 static void on_session_timer(uv_timer_t *t)
 {
     struct server *srv = t->data;
+    if (srv->ens && !ensemble_is_leader(srv))
+        return; /* the leader alone expires sessions */
     uint64_t now = server_now_ms();
     for (size_t b = 0; b < srv->session_buckets; b++)
         for (struct session *s = srv->sessions[b], *next; s; s = next) {

@@ -1,0 +1,1093 @@
+/*
+ * The ensemble driver: carries out what the replication core asks for and
+ * feeds it what happens, and turns the core's committed entries into applied
+ * transactions and client replies.
+ *
+ * Design notes.
+ *
+ * Writes.  Every write (create, delete, setData, setACL, multi, session
+ * create and close) is prepared on the leader only, against the tree as it
+ * will be (prep's overlay), stamped with the zxid the core will give it
+ * (zab_next_zxid), and proposed.  A follower forwards its clients' writes to
+ * the leader as raw request bodies ('F' frames); the leader prepares them
+ * exactly as its own.  A write prep refuses is proposed too, as ZooKeeper's
+ * ERROR txn: it then reaches the member holding the client's connection
+ * through the same ordered commit stream as every other write, so a client's
+ * replies never overtake each other and a refusal never overtakes a write it
+ * was judged against.
+ *
+ * Replies.  Every member applies every committed txn in zxid order.  The
+ * member holding the session's connection finds the request the txn answers
+ * by (session id, cxid): per session, txns commit in the order the leader
+ * received them, which is the order the member forwarded them, so the match
+ * is the first unanswered write of that connection with that cxid.
+ *
+ * Sessions are global: created and closed by txns.  Members tell the leader
+ * which sessions showed activity ('T' frames, every half tickTime); the
+ * leader alone expires sessions (session.c's timer runs only on the leader),
+ * and a new leader gives every session a full timeout.
+ *
+ * sync: the leader answers a member's 'S' frame with its last proposed zxid
+ * ('O'); the member answers the client once it has applied that zxid.
+ *
+ * Serving.  A member serves clients only while it follows or leads an
+ * established leader.  When that ends, it closes every client connection
+ * (their clients reconnect to a member that can serve, keeping their
+ * sessions), as ZooKeeper does; requests in flight then get no reply rather
+ * than a false one.  A forwarded request that gets no commit within twice
+ * syncLimit x tickTime also closes its connection.
+ *
+ * Durability.  Entries the core hands out are appended to the store; their
+ * durability is reported back with zab_persisted, in order.  Because the
+ * store's batch reports may cover entries the core has since truncated, the
+ * driver keeps the zxids it appended and reports the highest one still valid
+ * (invariant 2 below).  A member whose log cannot be written stops (exit 1)
+ * after logging why: the ensemble keeps its acknowledged writes on the other
+ * members, and the member recovers from its disk or a snapshot on restart.
+ *
+ * Invariants.
+ *   1. Nothing is applied to the tree before the core reports it committed;
+ *      committed entries are applied once each, in zxid order.
+ *   2. zab_persisted(z) is called only for z appended since the last
+ *      truncation and covered by a successful store batch.
+ *   3. Epochs are durable (store_meta_put) before any message of the ready
+ *      batch that required them is sent.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "ensemble.h"
+#include "log.h"
+#include "prep.h"
+#include "request.h"
+#include "server.h"
+#include "store.h"
+#include "transport.h"
+#include "tree.h"
+#include "txn.h"
+#include "zab.h"
+
+/* Channels of the peer transport: byte 0 of every frame. */
+enum {
+    CHANNEL_ZAB = 'Z',       /* a core message */
+    CHANNEL_FORWARD = 'F',   /* member -> leader: a client's write */
+    CHANNEL_TOUCH = 'T',     /* member -> leader: sessions that showed activity */
+    CHANNEL_SYNC = 'S',      /* member -> leader: a client's sync */
+    CHANNEL_SYNC_OK = 'O',   /* leader -> member: sync answered at a zxid */
+};
+
+enum forward_kind { FORWARD_REQUEST = 0, FORWARD_CONNECT = 1, FORWARD_CLOSE = 2 };
+
+#define TOUCH_MAX_SESSIONS 65536
+
+struct ensemble {
+    struct server *srv;
+    struct zab *zab;
+    struct transport *tp;
+    uv_timer_t tick;
+    uint32_t my_id;
+    enum zab_role role;
+    enum zab_phase phase;
+    uint32_t leader_id;
+    uint32_t epoch;
+    bool serving;
+    uint64_t tick_count;
+    uint32_t touch_every_ticks;
+    uint64_t last_touch_ms;
+    uint64_t forward_timeout_ms;
+    /* zxids appended to the store and not yet reported durable, in order */
+    uint64_t *appended;
+    size_t appended_head, appended_count, appended_cap;
+    /* leader: writes waiting for room in the core's window */
+    struct request *backlog_head, *backlog_tail;
+    size_t backlog_count;
+    /* syncs waiting for the tree to reach their target */
+    struct request *syncs;
+    struct jute_writer out;
+    struct zn_arena scratch;
+};
+
+static struct ensemble *ens_of(const struct server *srv) { return srv->ens; }
+
+bool ensemble_serving(const struct server *srv) { return srv->ens && srv->ens->serving; }
+
+bool ensemble_is_leader(const struct server *srv)
+{
+    return srv->ens && srv->ens->role == ZAB_LEADING && srv->ens->phase == ZAB_PHASE_BROADCAST;
+}
+
+const char *ensemble_role_name(const struct server *srv)
+{
+    const struct ensemble *e = ens_of(srv);
+    if (!e || !e->serving)
+        return "looking";
+    return e->role == ZAB_LEADING ? "leader" : "follower";
+}
+
+uint32_t ensemble_epoch(const struct server *srv) { return srv->ens ? srv->ens->epoch : 0; }
+uint32_t ensemble_leader_id(const struct server *srv) { return srv->ens ? srv->ens->leader_id : 0; }
+
+int ensemble_synced_followers(const struct server *srv)
+{
+    const struct ensemble *e = ens_of(srv);
+    if (!e || e->role != ZAB_LEADING)
+        return 0;
+    int n = 0;
+    for (size_t i = 0; i < transport_peer_count(e->tp); i++) {
+        struct transport_peer_stats ps;
+        if (transport_peer_stats(e->tp, i, &ps) == 0 && ps.connected)
+            n++;
+    }
+    return n;
+}
+
+static void fatal(const char *what, int rc)
+{
+    ZN_ERROR("FATAL: %s: %s; this member stops (the ensemble keeps every acknowledged write)",
+             what, zn_strerror(rc));
+    exit(1);
+}
+
+/* ---- sending ---- */
+
+static void send_frame(struct ensemble *e, uint32_t to, const struct jute_writer *w)
+{
+    int rc = transport_send(e->tp, to, w->data, w->len);
+    if (rc != 0 && rc != ZN_CONNECTIONLOSS)
+        ZN_DEBUG("peer send to=%u failed: %s", to, zn_strerror(rc));
+}
+
+static void send_zab(struct ensemble *e, const struct zab_message *m)
+{
+    size_t size = zab_message_encoded_size(m);
+    jute_writer_reset(&e->out);
+    uint8_t channel = CHANNEL_ZAB;
+    jute_write_raw(&e->out, &channel, 1);
+    /* reserve, then encode in place */
+    size_t at = e->out.len;
+    uint8_t *zeros = calloc(1, size ? size : 1);
+    if (!zeros)
+        return;
+    jute_write_raw(&e->out, zeros, size);
+    free(zeros);
+    if (e->out.error)
+        return;
+    int64_t n = zab_message_encode(m, e->out.data + at, size);
+    if (n < 0) {
+        ZN_ERROR("cannot encode %s: %s", zab_message_type_name(m->type), zab_strerror((int)n));
+        return;
+    }
+    e->out.len = at + (size_t)n;
+    send_frame(e, m->to, &e->out);
+}
+
+/* ---- applying committed entries ---- */
+
+/* The local request a committed txn answers, if this member holds it. */
+static struct request *find_waiting(struct server *srv, const struct txn *t)
+{
+    if (t->hdr.type == ZN_OP_CREATESESSION) {
+        for (struct conn *c = srv->conns; c; c = c->next)
+            if (c->state == CONN_OPENING && c->queue_head &&
+                c->queue_head->hdr.type == REQUEST_CONNECT &&
+                c->queue_head->session_id == t->hdr.session_id && !c->queue_head->done)
+                return c->queue_head;
+        return NULL;
+    }
+    struct session *s = session_find(srv, t->hdr.session_id);
+    if (!s || !s->conn)
+        return NULL;
+    for (struct request *r = s->conn->queue_head; r; r = r->next)
+        if (r->is_write && !r->done && r->hdr.type != ZN_OP_SYNC && r->hdr.xid == t->hdr.cxid)
+            return r;
+    return NULL;
+}
+
+static void finish_syncs(struct ensemble *e)
+{
+    struct server *srv = e->srv;
+    uint64_t applied = (uint64_t)tree_last_zxid(srv->tree);
+    struct request **link = &e->syncs;
+    while (*link) {
+        struct request *r = *link;
+        if (r->sync_target != UINT64_MAX && r->sync_target <= applied) {
+            *link = r->next_pending;
+            r->next_pending = NULL;
+            r->in_pipeline = false;
+            r->resp.type = ZN_OP_SYNC;
+            r->resp.path = r->req.path;
+            request_finish(srv, r);
+        } else {
+            link = &r->next_pending;
+        }
+    }
+}
+
+static void snapshot_if_due(struct ensemble *e)
+{
+    struct server *srv = e->srv;
+    if (srv->txns_since_snapshot < srv->cfg.snap_count)
+        return;
+    struct jute_writer w;
+    jute_writer_init(&w);
+    if (tree_serialize(srv->tree, &w) != 0 || w.error) {
+        jute_writer_free(&w);
+        ZN_ERROR("snapshot: cannot serialise the tree");
+        return;
+    }
+    size_t len;
+    uint8_t *blob = jute_writer_take(&w, &len);
+    jute_writer_free(&w);
+    int64_t zxid = tree_last_zxid(srv->tree);
+    if (store_snapshot(srv->store, (uint64_t)zxid, blob, len) != 0) {
+        free(blob);
+        return;
+    }
+    zab_compact(e->zab, (uint64_t)zxid);
+    srv->txns_since_snapshot = 0;
+    ZN_INFO("snapshot queued zxid=0x%" PRIx64 " bytes=%zu", (uint64_t)zxid, len);
+}
+
+static void apply_committed(struct ensemble *e, const struct zab_entry *entry)
+{
+    struct server *srv = e->srv;
+    zn_arena_reset(&e->scratch);
+    struct jute_reader rd;
+    jute_reader_init(&rd, entry->data, entry->size, &e->scratch);
+    struct txn t;
+    int rc = txn_decode(&rd, &t);
+    if (rc != 0)
+        fatal("a committed entry does not decode", rc);
+    struct request *r = find_waiting(srv, &t);
+    struct zn_response scratch_resp;
+    struct zn_response *resp = r ? &r->resp : &scratch_resp;
+    memset(resp, 0, sizeof *resp);
+    rc = tree_apply(srv->tree, &t, pipeline_tree_event, srv, r ? &r->arena : &e->scratch, resp);
+    prep_applied(srv->prep, (int64_t)entry->zxid);
+    srv->txns_since_snapshot++;
+    if (rc != 0) {
+        ZN_ERROR("cannot apply zxid=0x%" PRIx64 " op=%s: %s", entry->zxid,
+                 zn_op_name(t.hdr.type), zn_strerror(rc));
+        if (r) {
+            r->err = ZN_SYSTEMERROR;
+            request_finish(srv, r);
+        }
+        return;
+    }
+    pipeline_after_apply(srv, &t, r);
+    if (r) {
+        r->zxid = (int64_t)entry->zxid;
+        r->err = resp->err;
+        if (t.hdr.type == ZN_OP_MULTI && resp->result_count > 0)
+            r->err = ZN_OK; /* per-op results carry the errors */
+        request_finish(srv, r);
+    }
+}
+
+/* ---- leader: prepare and propose ---- */
+
+static void backlog_push(struct ensemble *e, struct request *r)
+{
+    r->next_pending = NULL;
+    r->in_pipeline = true;
+    if (e->backlog_tail)
+        e->backlog_tail->next_pending = r;
+    else
+        e->backlog_head = r;
+    e->backlog_tail = r;
+    e->backlog_count++;
+}
+
+static bool window_full(struct ensemble *e)
+{
+    struct zab_status st;
+    zab_status(e->zab, &st);
+    return st.last_zxid > st.committed_zxid &&
+           zab_zxid_counter(st.last_zxid) - zab_zxid_counter(st.committed_zxid) >=
+               ZAB_INFLIGHT_MAX - 1 &&
+           zab_zxid_epoch(st.last_zxid) == zab_zxid_epoch(st.committed_zxid);
+}
+
+/* Gives up on a request the leader could not propose. */
+static void drop_request(struct ensemble *e, struct request *r, const char *why)
+{
+    ZN_WARN("write not proposed sid=0x%" PRIx64 " xid=%d: %s", (uint64_t)r->session_id,
+            r->hdr.xid, why);
+    r->in_pipeline = false;
+    if (r->conn) {
+        conn_close(r->conn, why); /* the client retries through another member */
+        return;
+    }
+    request_free(r);
+}
+
+/* Prepares r against the tree as it will be and proposes its txn.  r is a
+ * local request (kept in its FIFO) or a forwarded one (freed here). */
+static void leader_propose(struct ensemble *e, struct request *r)
+{
+    struct server *srv = e->srv;
+    uint64_t zxid = zab_next_zxid(e->zab);
+    if (zxid == 0) {
+        drop_request(e, r, "this member is no longer an established leader");
+        return;
+    }
+    r->zxid = (int64_t)zxid;
+    int64_t now = server_wall_ms();
+    int rc;
+    struct session *s = session_find(srv, r->session_id);
+    memset(&r->txn, 0, sizeof r->txn);
+    if (r->hdr.type == REQUEST_CONNECT) {
+        rc = prep_create_session(srv->prep, r->session_id, r->timeout_ms, r->zxid, now,
+                                 &r->arena, &r->txn);
+        if (rc != 0) {
+            drop_request(e, r, "createSession refused");
+            return;
+        }
+    } else if (r->hdr.type == ZN_OP_CLOSESESSION) {
+        if (s)
+            s->closing = true;
+        rc = prep_close_session(srv->prep, r->session_id, r->zxid, now, &r->arena, &r->txn);
+        r->txn.hdr.cxid = r->hdr.xid; /* the client's closeSession is answered by this txn */
+        if (rc != 0) {
+            r->in_pipeline = false;
+            if (r->conn) {
+                r->err = ZN_OK; /* already closed: nothing left to do */
+                request_finish(srv, r);
+            } else {
+                request_free(r);
+            }
+            return;
+        }
+    } else if (r->session_id != 0 && (!s || s->closing)) {
+        rc = ZN_SESSIONEXPIRED; /* session 0: the server's own cleanup writes */
+    } else {
+        rc = prep_request(srv->prep, r->session_id, r->hdr.xid, &r->req, r->zxid, now,
+                          &r->arena, &r->txn, &r->resp);
+    }
+    if (rc != 0 && r->hdr.type != REQUEST_CONNECT && r->hdr.type != ZN_OP_CLOSESESSION) {
+        /* Refused: proposed as an error txn so it is answered in order. */
+        if (r->txn.hdr.type != ZN_OP_ERROR && r->txn.hdr.type != ZN_OP_MULTI) {
+            memset(&r->txn, 0, sizeof r->txn);
+            r->txn.op.type = ZN_OP_ERROR;
+            r->txn.op.err = rc;
+            r->txn.hdr.type = ZN_OP_ERROR;
+        }
+        r->txn.hdr.session_id = r->session_id;
+        r->txn.hdr.cxid = r->hdr.xid;
+        r->txn.hdr.time_ms = now;
+    }
+    r->txn.hdr.zxid = r->zxid;
+    jute_writer_reset(&e->out);
+    if (txn_encode(&e->out, &r->txn) != 0 || e->out.error) {
+        prep_reset(srv->prep);
+        drop_request(e, r, "cannot encode the txn");
+        return;
+    }
+    int64_t got = zab_propose(e->zab, e->out.data, (uint32_t)e->out.len);
+    if (got < 0) {
+        prep_reset(srv->prep); /* the overlay holds a txn that will never apply */
+        drop_request(e, r, zab_strerror((int)got));
+        return;
+    }
+    ZN_ASSERT((uint64_t)got == zxid);
+    r->in_pipeline = false;
+    if (!r->conn)
+        request_free(r); /* forwarded, or a session expiry: the commit answers */
+    else
+        r->forwarded_ms = server_now_ms();
+}
+
+static void leader_submit(struct ensemble *e, struct request *r)
+{
+    if (e->backlog_head || window_full(e)) {
+        if (e->backlog_count >= ENSEMBLE_BACKLOG_MAX) {
+            drop_request(e, r, "the leader's backlog is full");
+            return;
+        }
+        backlog_push(e, r);
+        return;
+    }
+    leader_propose(e, r);
+}
+
+static void drain_backlog(struct ensemble *e)
+{
+    while (e->backlog_head && ensemble_is_leader(e->srv) && !window_full(e)) {
+        struct request *r = e->backlog_head;
+        e->backlog_head = r->next_pending;
+        if (!e->backlog_head)
+            e->backlog_tail = NULL;
+        e->backlog_count--;
+        r->next_pending = NULL;
+        leader_propose(e, r);
+    }
+}
+
+/* ---- the ready loop ---- */
+
+static void appended_push(struct ensemble *e, uint64_t zxid)
+{
+    if (e->appended_count == e->appended_cap) {
+        size_t cap = e->appended_cap ? e->appended_cap * 2 : 1024;
+        uint64_t *a = malloc(cap * sizeof *a);
+        if (!a)
+            fatal("out of memory for the append queue", ZN_NOMEMORY);
+        for (size_t i = 0; i < e->appended_count; i++)
+            a[i] = e->appended[(e->appended_head + i) % e->appended_cap];
+        free(e->appended);
+        e->appended = a;
+        e->appended_head = 0;
+        e->appended_cap = cap;
+    }
+    e->appended[(e->appended_head + e->appended_count) % e->appended_cap] = zxid;
+    e->appended_count++;
+}
+
+/* Forgets appended zxids above `keep` (they were truncated). */
+static void appended_truncate(struct ensemble *e, uint64_t keep)
+{
+    while (e->appended_count > 0 &&
+           e->appended[(e->appended_head + e->appended_count - 1) % e->appended_cap] > keep)
+        e->appended_count--;
+}
+
+static void close_all_clients(struct server *srv, const char *why)
+{
+    while (srv->conns)
+        conn_close(srv->conns, why);
+}
+
+static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
+{
+    struct server *srv = e->srv;
+    bool was_serving = e->serving;
+    uint32_t old_epoch = e->epoch, old_leader = e->leader_id;
+    e->role = rd->role;
+    e->phase = rd->phase;
+    e->leader_id = rd->leader_id;
+    e->epoch = rd->epoch;
+    e->serving = rd->phase == ZAB_PHASE_BROADCAST &&
+                 (rd->role == ZAB_LEADING || rd->role == ZAB_FOLLOWING);
+    ZN_INFO("role=%s phase=%s leader=%u epoch=%u serving=%s", zab_role_name(rd->role),
+            zab_phase_name(rd->phase), rd->leader_id, rd->epoch, e->serving ? "yes" : "no");
+    bool new_leadership = old_epoch != e->epoch || old_leader != e->leader_id;
+    if (was_serving && (!e->serving || new_leadership))
+        close_all_clients(srv, "this member lost its leader; reconnect to another member");
+    if (new_leadership || !e->serving) {
+        prep_reset(srv->prep);
+        while (e->backlog_head) {
+            struct request *r = e->backlog_head;
+            e->backlog_head = r->next_pending;
+            r->next_pending = NULL;
+            r->in_pipeline = false;
+            if (r->conn)
+                conn_close(r->conn, "leadership changed");
+            else
+                request_free(r);
+        }
+        e->backlog_tail = NULL;
+        e->backlog_count = 0;
+        while (e->syncs) {
+            struct request *r = e->syncs;
+            e->syncs = r->next_pending;
+            r->next_pending = NULL;
+            r->in_pipeline = false;
+            if (!r->conn)
+                request_free(r);
+        }
+    }
+    if (e->role == ZAB_LEADING && e->phase == ZAB_PHASE_BROADCAST && new_leadership) {
+        /* A new leader gives every session a full timeout, as ZooKeeper. */
+        uint64_t now = server_now_ms();
+        for (size_t b = 0; b < srv->session_buckets; b++)
+            for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket) {
+                s->closing = false;
+                s->expires_at_ms = now + (uint64_t)s->timeout_ms;
+            }
+    }
+}
+
+static void install_snapshot(struct ensemble *e, uint64_t zxid, const uint8_t *data, uint32_t size)
+{
+    struct server *srv = e->srv;
+    struct tree *fresh = tree_new();
+    if (!fresh)
+        fatal("out of memory installing a snapshot", ZN_NOMEMORY);
+    int rc = tree_deserialize(fresh, data, size);
+    if (rc != 0)
+        fatal("the leader's snapshot does not load", rc);
+    close_all_clients(srv, "this member is installing a snapshot");
+    rc = store_truncate_after(srv->store, zxid);
+    if (rc != 0)
+        fatal("cannot truncate the log for a snapshot", rc);
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy)
+        fatal("out of memory installing a snapshot", ZN_NOMEMORY);
+    memcpy(copy, data, size);
+    rc = store_snapshot(srv->store, zxid, copy, size);
+    if (rc != 0) {
+        free(copy);
+        fatal("cannot store the leader's snapshot", rc);
+    }
+    e->appended_count = 0;
+    /* Replace the tree, the prep built on it, and the session table. */
+    prep_free(srv->prep);
+    tree_free(srv->tree);
+    srv->tree = fresh;
+    srv->prep = prep_new(srv->tree);
+    if (!srv->prep)
+        fatal("out of memory installing a snapshot", ZN_NOMEMORY);
+    session_clear_all(srv);
+    tree_for_each_session(srv->tree, session_add_recovered, srv);
+    srv->txns_since_snapshot = 0;
+    ZN_INFO("installed the leader's snapshot zxid=0x%" PRIx64 " bytes=%u nodes=%zu", zxid, size,
+            tree_node_count(srv->tree));
+}
+
+static void process_ready(struct ensemble *e)
+{
+    struct server *srv = e->srv;
+    while (zab_has_ready(e->zab)) {
+        struct zab_ready rd;
+        zab_ready(e->zab, &rd);
+        if (rd.truncate) {
+            int rc = store_truncate_after(srv->store, rd.truncate_to);
+            if (rc != 0)
+                fatal("cannot truncate the log", rc);
+            appended_truncate(e, rd.truncate_to);
+            ZN_INFO("log truncated after zxid=0x%" PRIx64, rd.truncate_to);
+        }
+        if (rd.install_snapshot)
+            install_snapshot(e, rd.snapshot_zxid, rd.snapshot_data, rd.snapshot_size);
+        for (size_t i = 0; i < rd.n_entries; i++) {
+            int rc = store_append(srv->store, rd.entries[i].zxid, rd.entries[i].data,
+                                  rd.entries[i].size);
+            if (rc != 0)
+                fatal("cannot queue a log entry", rc);
+            appended_push(e, rd.entries[i].zxid);
+        }
+        if (rd.write_epochs) {
+            int rc = store_meta_put(srv->store, "acceptedEpoch", rd.accepted_epoch);
+            if (rc == 0)
+                rc = store_meta_put(srv->store, "acceptedLeader", rd.accepted_leader);
+            if (rc == 0)
+                rc = store_meta_put(srv->store, "currentEpoch", rd.current_epoch);
+            if (rc != 0)
+                fatal("cannot write the epochs", rc);
+        }
+        for (size_t i = 0; i < rd.n_messages; i++)
+            send_zab(e, &rd.messages[i]);
+        for (size_t i = 0; i < rd.n_committed; i++)
+            apply_committed(e, &rd.committed[i]);
+        if (rd.role_changed)
+            on_role_change(e, &rd);
+        bool want_snapshot = rd.snapshot_wanted;
+        zab_advance(e->zab);
+        if (want_snapshot) {
+            struct jute_writer w;
+            jute_writer_init(&w);
+            if (tree_serialize(srv->tree, &w) == 0 && !w.error) {
+                int rc = zab_snapshot_offer(e->zab, (uint64_t)tree_last_zxid(srv->tree), w.data,
+                                            (uint32_t)w.len);
+                if (rc != 0)
+                    ZN_ERROR("cannot offer a snapshot: %s", zab_strerror(rc));
+            }
+            jute_writer_free(&w);
+        }
+    }
+    finish_syncs(e);
+    snapshot_if_due(e);
+    drain_backlog(e);
+    server_flush(srv);
+}
+
+void ensemble_durable(struct server *srv, uint64_t last_zxid, int status)
+{
+    struct ensemble *e = ens_of(srv);
+    if (status != 0)
+        fatal("the log could not be written", status);
+    uint64_t persisted = 0;
+    while (e->appended_count > 0 && e->appended[e->appended_head] <= last_zxid) {
+        persisted = e->appended[e->appended_head];
+        e->appended_head = (e->appended_head + 1) % e->appended_cap;
+        e->appended_count--;
+    }
+    if (persisted)
+        zab_persisted(e->zab, persisted);
+    process_ready(e);
+}
+
+/* ---- driver messages ---- */
+
+static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *rd)
+{
+    int32_t kind, cxid, type, timeout;
+    int64_t sid;
+    struct jute_buf body;
+    jute_read_int(rd, &kind);
+    jute_read_long(rd, &sid);
+    jute_read_int(rd, &cxid);
+    jute_read_int(rd, &type);
+    jute_read_int(rd, &timeout);
+    jute_read_buffer(rd, &body);
+    if (rd->error || body.len < 0)
+        return ZN_MARSHALLINGERROR;
+    if (!ensemble_is_leader(e->srv))
+        return 0; /* the member will time the request out and move its client */
+    struct request *r = request_new(NULL);
+    if (!r)
+        return ZN_NOMEMORY;
+    r->origin = from;
+    r->session_id = sid;
+    r->hdr.xid = cxid;
+    r->hdr.type = kind == FORWARD_CONNECT ? REQUEST_CONNECT
+                  : kind == FORWARD_CLOSE ? ZN_OP_CLOSESESSION
+                                          : type;
+    r->timeout_ms = timeout;
+    r->is_write = true;
+    r->packet = malloc(body.len ? (size_t)body.len : 1);
+    if (!r->packet) {
+        request_free(r);
+        return ZN_NOMEMORY;
+    }
+    memcpy(r->packet, body.data, (size_t)body.len);
+    r->packet_len = (size_t)body.len;
+    if (kind == FORWARD_REQUEST) {
+        struct jute_reader br;
+        jute_reader_init(&br, r->packet, r->packet_len, &r->arena);
+        if (jute_read_request(&br, type, &r->req) != 0) {
+            request_free(r);
+            return ZN_MARSHALLINGERROR;
+        }
+    }
+    leader_submit(e, r);
+    return 0;
+}
+
+static void touch_sessions(struct ensemble *e, struct jute_reader *rd)
+{
+    int32_t n;
+    if (jute_read_int(rd, &n) != 0 || n < 0 || n > TOUCH_MAX_SESSIONS)
+        return;
+    uint64_t now = server_now_ms();
+    for (int32_t i = 0; i < n; i++) {
+        int64_t sid;
+        if (jute_read_long(rd, &sid) != 0)
+            return;
+        struct session *s = session_find(e->srv, sid);
+        if (s && !s->closing)
+            s->expires_at_ms = now + (uint64_t)s->timeout_ms;
+    }
+}
+
+static void answer_sync(struct ensemble *e, uint32_t from, struct jute_reader *rd)
+{
+    int64_t sid;
+    int32_t cxid;
+    jute_read_long(rd, &sid);
+    jute_read_int(rd, &cxid);
+    if (rd->error || !ensemble_is_leader(e->srv))
+        return;
+    struct zab_status st;
+    zab_status(e->zab, &st);
+    jute_writer_reset(&e->out);
+    uint8_t channel = CHANNEL_SYNC_OK;
+    jute_write_raw(&e->out, &channel, 1);
+    jute_write_long(&e->out, sid);
+    jute_write_int(&e->out, cxid);
+    jute_write_long(&e->out, (int64_t)st.last_zxid);
+    send_frame(e, from, &e->out);
+}
+
+static void sync_answered(struct ensemble *e, struct jute_reader *rd)
+{
+    int64_t sid, zxid;
+    int32_t cxid;
+    jute_read_long(rd, &sid);
+    jute_read_int(rd, &cxid);
+    jute_read_long(rd, &zxid);
+    if (rd->error)
+        return;
+    for (struct request *r = e->syncs; r; r = r->next_pending)
+        if (r->session_id == sid && r->hdr.xid == cxid && r->sync_target == UINT64_MAX) {
+            r->sync_target = (uint64_t)zxid;
+            break;
+        }
+    finish_syncs(e);
+}
+
+static void on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t len)
+{
+    struct ensemble *e = ctx;
+    if (len < 1)
+        return;
+    if (frame[0] == CHANNEL_ZAB) {
+        struct zab_message m;
+        if (zab_message_decode(frame + 1, len - 1, &m) != 0 || m.from != from) {
+            ZN_WARN("malformed peer message from=%u bytes=%zu", from, len);
+            return;
+        }
+        zab_step(e->zab, &m);
+        process_ready(e);
+        return;
+    }
+    zn_arena_reset(&e->scratch);
+    struct jute_reader rd;
+    jute_reader_init(&rd, frame + 1, len - 1, &e->scratch);
+    switch (frame[0]) {
+    case CHANNEL_FORWARD:
+        if (read_forward(e, from, &rd) != 0)
+            ZN_WARN("malformed forwarded request from=%u", from);
+        break;
+    case CHANNEL_TOUCH:
+        touch_sessions(e, &rd);
+        break;
+    case CHANNEL_SYNC:
+        answer_sync(e, from, &rd);
+        break;
+    case CHANNEL_SYNC_OK:
+        sync_answered(e, &rd);
+        break;
+    default:
+        ZN_WARN("unknown peer frame channel=%d from=%u", frame[0], from);
+        return;
+    }
+    process_ready(e);
+}
+
+/* ---- member: forwarding ---- */
+
+static void forward(struct ensemble *e, struct request *r, enum forward_kind kind)
+{
+    const uint8_t *body = NULL;
+    size_t body_len = 0;
+    if (kind == FORWARD_REQUEST && r->packet && r->packet_len >= 8) {
+        body = r->packet + 8; /* after the RequestHeader */
+        body_len = r->packet_len - 8;
+    }
+    jute_writer_reset(&e->out);
+    uint8_t channel = CHANNEL_FORWARD;
+    jute_write_raw(&e->out, &channel, 1);
+    jute_write_int(&e->out, kind);
+    jute_write_long(&e->out, r->session_id);
+    jute_write_int(&e->out, r->hdr.xid);
+    jute_write_int(&e->out, r->hdr.type);
+    jute_write_int(&e->out, r->timeout_ms);
+    jute_write_buffer(&e->out, body, (int32_t)body_len);
+    int rc = transport_send(e->tp, e->leader_id, e->out.data, e->out.len);
+    if (rc != 0) {
+        if (r->conn)
+            conn_close(r->conn, "cannot reach the leader; reconnect to another member");
+        return;
+    }
+    r->forwarded_ms = server_now_ms();
+}
+
+static void submit(struct ensemble *e, struct request *r, enum forward_kind kind)
+{
+    if (!e->serving) {
+        if (r->conn)
+            conn_close(r->conn, "this member is not serving: no leader");
+        return;
+    }
+    if (e->role == ZAB_LEADING)
+        leader_submit(e, r);
+    else
+        forward(e, r, kind);
+    process_ready(e);
+}
+
+void ensemble_submit_write(struct server *srv, struct request *r)
+{
+    submit(ens_of(srv), r, r->hdr.type == ZN_OP_CLOSESESSION ? FORWARD_CLOSE : FORWARD_REQUEST);
+}
+
+void ensemble_submit_connect(struct server *srv, struct request *r)
+{
+    submit(ens_of(srv), r, FORWARD_CONNECT);
+}
+
+void ensemble_submit_sync(struct server *srv, struct request *r)
+{
+    struct ensemble *e = ens_of(srv);
+    if (!e->serving) {
+        if (r->conn)
+            conn_close(r->conn, "this member is not serving: no leader");
+        return;
+    }
+    r->in_pipeline = true;
+    r->next_pending = e->syncs;
+    e->syncs = r;
+    if (e->role == ZAB_LEADING) {
+        struct zab_status st;
+        zab_status(e->zab, &st);
+        r->sync_target = st.last_zxid;
+        finish_syncs(e);
+        return;
+    }
+    r->sync_target = UINT64_MAX;
+    r->forwarded_ms = server_now_ms();
+    jute_writer_reset(&e->out);
+    uint8_t channel = CHANNEL_SYNC;
+    jute_write_raw(&e->out, &channel, 1);
+    jute_write_long(&e->out, r->session_id);
+    jute_write_int(&e->out, r->hdr.xid);
+    if (transport_send(e->tp, e->leader_id, e->out.data, e->out.len) != 0 && r->conn)
+        conn_close(r->conn, "cannot reach the leader; reconnect to another member");
+}
+
+int ensemble_submit_system(struct server *srv, const struct zn_request *req)
+{
+    struct ensemble *e = ens_of(srv);
+    if (!ensemble_is_leader(srv))
+        return ZN_NOTREADONLY; /* only the leader cleans up */
+    if (window_full(e))
+        return ZN_THROTTLEDOP;
+    struct request *r = request_new(NULL);
+    if (!r)
+        return ZN_NOMEMORY;
+    r->hdr.type = req->type;
+    r->req = *req; /* borrowed: leader_propose preps it before returning */
+    r->is_write = true;
+    leader_propose(e, r);
+    process_ready(e);
+    return 0;
+}
+
+void ensemble_expire_session(struct server *srv, struct session *s)
+{
+    struct ensemble *e = ens_of(srv);
+    if (!ensemble_is_leader(srv))
+        return;
+    struct request *r = request_new(NULL);
+    if (!r)
+        return;
+    s->closing = true;
+    r->session_id = s->id;
+    r->hdr.type = ZN_OP_CLOSESESSION;
+    r->is_write = true;
+    leader_submit(e, r);
+    process_ready(e);
+}
+
+/* ---- the tick ---- */
+
+static void send_touches(struct ensemble *e)
+{
+    struct server *srv = e->srv;
+    uint64_t since = e->last_touch_ms;
+    e->last_touch_ms = server_now_ms();
+    if (e->role != ZAB_FOLLOWING || !e->serving)
+        return;
+    jute_writer_reset(&e->out);
+    uint8_t channel = CHANNEL_TOUCH;
+    jute_write_raw(&e->out, &channel, 1);
+    size_t count_at = e->out.len;
+    jute_write_int(&e->out, 0);
+    int32_t n = 0;
+    for (struct conn *c = srv->conns; c && n < TOUCH_MAX_SESSIONS; c = c->next)
+        if (c->session && c->session->last_activity_ms >= since) {
+            jute_write_long(&e->out, c->session->id);
+            n++;
+        }
+    if (n == 0 || e->out.error)
+        return;
+    uint32_t be = htonl((uint32_t)n);
+    memcpy(e->out.data + count_at, &be, 4);
+    send_frame(e, e->leader_id, &e->out);
+}
+
+/* Requests forwarded long ago without an answer: their forward (or its
+ * commit) was lost; the client gets to retry elsewhere. */
+static void expire_forwards(struct ensemble *e)
+{
+    uint64_t now = server_now_ms();
+    struct conn *c = e->srv->conns;
+    while (c) {
+        struct conn *next = c->next;
+        for (struct request *r = c->queue_head; r; r = r->next)
+            if (r->is_write && !r->done && r->forwarded_ms &&
+                now - r->forwarded_ms > e->forward_timeout_ms) {
+                conn_close(c, "no answer from the leader in time; reconnect to another member");
+                break;
+            }
+        c = next;
+    }
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct ensemble *e = t->data;
+    e->tick_count++;
+    zab_tick(e->zab);
+    if (e->tick_count % e->touch_every_ticks == 0) {
+        send_touches(e);
+        expire_forwards(e);
+    }
+    process_ready(e);
+}
+
+/* ---- start and stop ---- */
+
+struct recovered {
+    struct server *srv;
+    struct zab_entry *entries;
+    size_t count, cap;
+    uint64_t snapshot_zxid;
+};
+
+static int recover_snapshot(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct recovered *rec = ctx;
+    int rc = tree_deserialize(rec->srv->tree, data, len);
+    if (rc == 0)
+        rec->snapshot_zxid = zxid;
+    return rc;
+}
+
+static int recover_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct recovered *rec = ctx;
+    if (rec->count == rec->cap) {
+        size_t cap = rec->cap ? rec->cap * 2 : 1024;
+        struct zab_entry *p = realloc(rec->entries, cap * sizeof *p);
+        if (!p)
+            return ZN_NOMEMORY;
+        rec->entries = p;
+        rec->cap = cap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return ZN_NOMEMORY;
+    memcpy(copy, data, len);
+    rec->entries[rec->count++] = (struct zab_entry){.zxid = zxid, .size = (uint32_t)len,
+                                                    .data = copy};
+    return 0;
+}
+
+static void core_log(void *context, uint32_t id, const char *message)
+{
+    (void)context;
+    ZN_DEBUG("zab id=%u %s", id, message);
+}
+
+int ensemble_start(struct server *srv)
+{
+    const struct config *cfg = &srv->cfg;
+    struct ensemble *e = calloc(1, sizeof *e);
+    if (!e)
+        return ZN_NOMEMORY;
+    e->srv = srv;
+    e->my_id = (uint32_t)cfg->my_id;
+    jute_writer_init(&e->out);
+    zn_arena_init(&e->scratch);
+    srv->ens = e;
+
+    struct recovered rec = {.srv = srv};
+    int rc = store_recover(srv->store, recover_snapshot, recover_entry, &rec);
+    if (rc != 0) {
+        ZN_ERROR("recovery failed: %s", zn_strerror(rc));
+        return rc;
+    }
+    rc = tree_for_each_session(srv->tree, session_add_recovered, srv);
+    if (rc != 0)
+        return rc;
+    uint64_t accepted = 0, accepted_leader = 0, current = 0;
+    store_meta_get(srv->store, "acceptedEpoch", &accepted);
+    store_meta_get(srv->store, "acceptedLeader", &accepted_leader);
+    store_meta_get(srv->store, "currentEpoch", &current);
+    struct zab_restored restored = {
+        .accepted_epoch = (uint32_t)accepted,
+        .accepted_leader = (uint32_t)accepted_leader,
+        .current_epoch = (uint32_t)current,
+        .snapshot_zxid = (uint64_t)tree_last_zxid(srv->tree),
+        .entries = rec.entries,
+        .n_entries = rec.count,
+    };
+    uint32_t voters[CONFIG_MAX_SERVERS];
+    size_t n_voters = 0;
+    struct transport_peer peers[CONFIG_MAX_SERVERS];
+    size_t n_peers = 0;
+    const char *my_host = NULL;
+    int my_port = 0;
+    for (int i = 0; i < cfg->server_count; i++) {
+        const struct config_server *s = &cfg->servers[i];
+        if (!s->observer)
+            voters[n_voters++] = (uint32_t)s->id;
+        if (s->id == cfg->my_id) {
+            my_host = s->host;
+            my_port = s->peer_port;
+            continue;
+        }
+        peers[n_peers].id = (uint32_t)s->id;
+        snprintf(peers[n_peers].host, sizeof peers[n_peers].host, "%s", s->host);
+        peers[n_peers].port = s->peer_port;
+        n_peers++;
+    }
+    uint32_t ticks_per_tick_time = (uint32_t)(cfg->tick_time_ms / ENSEMBLE_TICK_MS);
+    if (ticks_per_tick_time < 1)
+        ticks_per_tick_time = 1;
+    struct zab_config zc = {
+        .id = e->my_id,
+        .voters = voters,
+        .n_voters = n_voters,
+        .heartbeat_ticks = ticks_per_tick_time / 2 ? ticks_per_tick_time / 2 : 1,
+        .init_limit_ticks = (uint32_t)cfg->init_limit * ticks_per_tick_time,
+        .sync_limit_ticks = (uint32_t)cfg->sync_limit * ticks_per_tick_time,
+        .prng_state = (uint64_t)server_wall_ms() ^ ((uint64_t)e->my_id << 48),
+        .restored = &restored,
+        .log = core_log,
+        .log_context = e,
+    };
+    rc = zab_new(&zc, &e->zab);
+    for (size_t i = 0; i < rec.count; i++)
+        free(rec.entries[i].data);
+    free(rec.entries);
+    if (rc != 0) {
+        ZN_ERROR("cannot start the replication core: %s", zab_strerror(rc));
+        return rc == ZAB_ENOMEM ? ZN_NOMEMORY : ZN_CONFIG;
+    }
+    e->touch_every_ticks = ticks_per_tick_time / 2 ? ticks_per_tick_time / 2 : 1;
+    e->forward_timeout_ms = (uint64_t)ENSEMBLE_FORWARD_TIMEOUT_FACTOR * (uint64_t)cfg->sync_limit *
+                            (uint64_t)cfg->tick_time_ms;
+    rc = transport_start(&e->tp, srv->loop, e->my_id, my_host, my_port, peers, n_peers,
+                         on_peer_frame, NULL, e);
+    if (rc != 0) {
+        ZN_ERROR("cannot start the peer transport on %s:%d: %s", my_host, my_port,
+                 zn_strerror(rc));
+        return rc;
+    }
+    uv_timer_init(srv->loop, &e->tick);
+    e->tick.data = e;
+    uv_timer_start(&e->tick, on_tick, ENSEMBLE_TICK_MS, ENSEMBLE_TICK_MS);
+    ZN_INFO("ensemble member id=%u of %zu voters, peers on %s:%d, recovered zxid=0x%" PRIx64
+            " log_entries=%zu epochs=%" PRIu64 "/%" PRIu64,
+            e->my_id, n_voters, my_host, my_port, (uint64_t)tree_last_zxid(srv->tree),
+            restored.n_entries, accepted, current);
+    process_ready(e);
+    return 0;
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    struct ensemble *e = h->data;
+    zab_free(e->zab);
+    jute_writer_free(&e->out);
+    zn_arena_free(&e->scratch);
+    free(e->appended);
+    free(e);
+}
+
+void ensemble_stop(struct server *srv)
+{
+    struct ensemble *e = ens_of(srv);
+    if (!e)
+        return;
+    srv->ens = NULL;
+    transport_stop(e->tp);
+    uv_timer_stop(&e->tick);
+    uv_close((uv_handle_t *)&e->tick, on_tick_closed);
+}
