@@ -122,6 +122,7 @@ void zab_broadcast_leader_heartbeat(struct zab *z)
         struct zab_message m = {.type = ZAB_MSG_PING, .to = p->id, .epoch = z->epoch};
         m.u.zxid.zxid = z->committed_zxid;
         zab_send(z, &m);
+        zab_sync_leader_resend(z, p);
         if (!p->sync_sent)
             continue;
         /* What the peer reported durable is the truth once it reports (a

@@ -175,6 +175,7 @@ void zab_sync_follower_step(struct zab *z, const struct zab_message *m);
 void zab_sync_offer_snapshot(struct zab *z);
 void zab_sync_follower_persisted(struct zab *z);
 void zab_sync_leader_persisted(struct zab *z);
+void zab_sync_leader_resend(struct zab *z, struct zab_peer *p);
 
 /* zab_broadcast.c */
 void zab_broadcast_ship(struct zab *z, struct zab_peer *p);

@@ -129,6 +129,7 @@ static void encode_body(struct writer *w, const struct zab_message *m)
         break;
     case ZAB_MSG_SYNC:
         put_u32(w, m->epoch);
+        put_u64(w, m->u.sync.session);
         put_u8(w, m->u.sync.mode);
         put_u64(w, m->u.sync.zxid);
         if (m->u.sync.size > ZAB_SNAPSHOT_BYTES_MAX) {
@@ -151,6 +152,7 @@ static void encode_body(struct writer *w, const struct zab_message *m)
         break;
     case ZAB_MSG_NEWEPOCH:
         put_u32(w, m->epoch);
+        put_u64(w, m->u.newepoch.session);
         break;
     case ZAB_MSG_NEWLEADER:
     case ZAB_MSG_ACKNEWLEADER:
@@ -173,9 +175,9 @@ size_t zab_message_encoded_size(const struct zab_message *msg)
     case ZAB_MSG_NOTIFICATION: size += 4 + 1 + 4 + 4 + 8; break;
     case ZAB_MSG_FOLLOWERINFO: size += 8 + 4 + 4 + 4 + 8; break;
     case ZAB_MSG_ACKEPOCH: size += 4 + 8 + 4 + 8 + 8 + 4 + 8u * msg->u.ackepoch.n_epochs; break;
-    case ZAB_MSG_SYNC: size += 4 + 1 + 8 + 4 + (size_t)msg->u.sync.size; break;
+    case ZAB_MSG_SYNC: size += 4 + 8 + 1 + 8 + 4 + (size_t)msg->u.sync.size; break;
     case ZAB_MSG_PROPOSAL: size += 4 + 8 + 8 + 4 + (size_t)msg->u.proposal.size; break;
-    case ZAB_MSG_NEWEPOCH: size += 4; break;
+    case ZAB_MSG_NEWEPOCH: size += 4 + 8; break;
     default: size += 4 + 8; break;
     }
     return size;
@@ -231,6 +233,7 @@ int zab_message_decode(const uint8_t *buf, size_t len, struct zab_message *m)
         break;
     case ZAB_MSG_SYNC:
         m->epoch = get_u32(&r);
+        m->u.sync.session = get_u64(&r);
         m->u.sync.mode = get_u8(&r);
         m->u.sync.zxid = get_u64(&r);
         m->u.sync.size = get_buffer(&r, ZAB_SNAPSHOT_BYTES_MAX, &m->u.sync.data);
@@ -245,6 +248,7 @@ int zab_message_decode(const uint8_t *buf, size_t len, struct zab_message *m)
         break;
     case ZAB_MSG_NEWEPOCH:
         m->epoch = get_u32(&r);
+        m->u.newepoch.session = get_u64(&r);
         break;
     case ZAB_MSG_NEWLEADER:
     case ZAB_MSG_ACKNEWLEADER:

@@ -78,6 +78,7 @@ struct zab_message {
             uint64_t epoch_last[ZAB_EPOCH_SUMMARY_MAX];
         } ackepoch;
         struct {
+            uint64_t session;  /* the follower's session it answers (stale ones are ignored) */
             uint8_t mode;      /* enum zab_sync_mode */
             uint64_t zxid;     /* DIFF/TRUNC: keep the log up to here; SNAP: snapshot zxid */
             uint32_t size;     /* SNAP only */
@@ -89,6 +90,9 @@ struct zab_message {
             uint32_t size;
             const uint8_t *data; /* borrowed, as above */
         } proposal;
+        struct {
+            uint64_t session; /* the FOLLOWERINFO session it answers */
+        } newepoch;
         struct {
             uint64_t zxid;
         } zxid; /* NEWLEADER, ACK, COMMIT, PING; ACKNEWLEADER carries the NEWLEADER zxid */

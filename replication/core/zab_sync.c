@@ -31,6 +31,7 @@ void zab_sync_leader_start(struct zab *z)
 static void send_newepoch(struct zab *z, struct zab_peer *p)
 {
     struct zab_message m = {.type = ZAB_MSG_NEWEPOCH, .to = p->id, .epoch = z->epoch};
+    m.u.newepoch.session = p->session;
     zab_send(z, &m);
     p->newepoch_sent = true;
 }
@@ -107,6 +108,7 @@ static bool common_point(const struct zab *z, const struct zab_peer *p, const st
 static void send_sync(struct zab *z, struct zab_peer *p, uint8_t mode, uint64_t zxid)
 {
     struct zab_message m = {.type = ZAB_MSG_SYNC, .to = p->id, .epoch = z->epoch};
+    m.u.sync.session = p->session;
     m.u.sync.mode = mode;
     m.u.sync.zxid = zxid;
     if (mode == ZAB_SYNC_SNAP) {
@@ -225,7 +227,10 @@ void zab_sync_leader_persisted(struct zab *z)
 static void on_followerinfo(struct zab *z, struct zab_peer *p, const struct zab_message *m)
 {
     if (!p->info || p->session != m->u.info.session) {
-        /* A new attempt of that follower (it restarted or re-elected us). */
+        /* Another attempt of that follower: a new one (it restarted or
+         * re-elected us), or a straggler from an old one.  Sessions are not
+         * ordered, so follow the latest to arrive; a follower whose attempt
+         * we dropped this way hears NEWEPOCH again and starts another. */
         uint32_t id = p->id;
         memset(p, 0, sizeof *p);
         p->id = id;
@@ -319,16 +324,18 @@ void zab_sync_leader_tick(struct zab *z)
     if (z->heartbeat_elapsed < z->heartbeat_ticks)
         return;
     z->heartbeat_elapsed = 0;
-    for (uint32_t i = 0; i < z->n_voters; i++) {
-        struct zab_peer *p = &z->peers[i];
-        if (i == z->self_index || !p->info)
-            continue;
-        if (z->epoch && !p->acked_epoch)
-            send_newepoch(z, p);
-        if (p->sync_sent && !p->acked_newleader)
-            send_newleader(z, p);
-    }
     zab_broadcast_leader_heartbeat(z);
+}
+
+/* Every heartbeat, in every phase: the steps of a peer's sync whose answer
+ * has not come (messages may be lost, and a peer may start a new attempt
+ * while we are established). */
+void zab_sync_leader_resend(struct zab *z, struct zab_peer *p)
+{
+    if (z->epoch && !p->acked_epoch)
+        send_newepoch(z, p);
+    if (p->sync_sent && !p->acked_newleader)
+        send_newleader(z, p);
 }
 
 /* ---- follower side -------------------------------------------------- */
@@ -371,9 +378,27 @@ void zab_sync_follower_start(struct zab *z)
 
 static void on_newepoch(struct zab *z, const struct zab_message *m)
 {
+    if (z->epoch_acked && m->epoch > z->epoch) {
+        /* Our leader lost its leadership and won a new one while we were
+         * not looking: join the new one with a new attempt. */
+        z->phase = ZAB_PHASE_DISCOVERY;
+        z->phase_ticks = 0;
+        z->role_changed = true;
+        zab_sync_follower_start(z);
+        return;
+    }
+    if (m->u.newepoch.session != z->session) {
+        /* The leader tracks another attempt of ours (a straggler FOLLOWERINFO
+         * arrived last): tell it the one we are in. */
+        send_followerinfo(z);
+        return;
+    }
     if (z->epoch_acked) {
-        if (m->epoch == z->epoch && !z->synced)
-            send_ackepoch(z); /* our ACKEPOCH was lost */
+        /* A duplicate, or the leader lost what it knew of this attempt (it
+         * reset it for a straggler, then came back to it): answer again.
+         * Its SYNC will be ignored if we are synced, its NEWLEADER re-acked. */
+        if (m->epoch == z->epoch)
+            send_ackepoch(z);
         return;
     }
     if (m->epoch < z->accepted_epoch ||
@@ -392,8 +417,8 @@ static void on_newepoch(struct zab *z, const struct zab_message *m)
 
 static void on_sync(struct zab *z, const struct zab_message *m)
 {
-    if (!z->epoch_acked || m->epoch != z->epoch)
-        return;
+    if (!z->epoch_acked || m->epoch != z->epoch || m->u.sync.session != z->session)
+        return; /* computed from another attempt's ACKEPOCH: not about this log */
     uint64_t zxid = m->u.sync.zxid;
     /* Only the first SYNC of a session shapes the log; later ones are resends,
      * except a SNAP beyond our log: the leader compacted what we lack. */
@@ -484,7 +509,8 @@ void zab_sync_follower_persisted(struct zab *z)
 
 void zab_sync_follower_step(struct zab *z, const struct zab_message *m)
 {
-    z->heard_ticks = 0;
+    if (!z->epoch_acked || m->epoch == z->epoch)
+        z->heard_ticks = 0; /* our leadership is alive; another epoch's messages do not say so */
     switch (m->type) {
     case ZAB_MSG_NEWEPOCH: on_newepoch(z, m); break;
     case ZAB_MSG_SYNC: on_sync(z, m); break;

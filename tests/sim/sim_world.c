@@ -440,6 +440,8 @@ static void net_send(struct sim_world *w, const struct zab_message *msg)
     for (int c = 0; c < copies; c++) {
         struct sim_msg sm = {.from = (int)msg->from, .to = (int)msg->to, .len = size, .seq = ++w->seq};
         sm.at = w->o.manual ? 0 : w->now + 1 + sim_range(w, (uint64_t)w->o.delay_max_units);
+        if (!w->o.manual && sim_chance(w, 10)) /* 1%: a straggler, arriving many ticks late */
+            sm.at += sim_range(w, 30 * SIM_TICK_UNITS);
         sm.bytes = c == 0 ? bytes : xmalloc(size);
         if (c)
             memcpy(sm.bytes, bytes, size);

@@ -34,7 +34,7 @@ static size_t sample_messages(struct zab_message *out)
     out[n++] = m;
 
     memset(&m, 0, sizeof m);
-    m.type = ZAB_MSG_NEWEPOCH, m.from = 3, m.to = 2, m.epoch = 6;
+    m.type = ZAB_MSG_NEWEPOCH, m.from = 3, m.to = 2, m.epoch = 6, m.u.newepoch.session = 41;
     out[n++] = m;
 
     memset(&m, 0, sizeof m);
@@ -46,7 +46,7 @@ static size_t sample_messages(struct zab_message *out)
 
     memset(&m, 0, sizeof m);
     m.type = ZAB_MSG_SYNC, m.from = 3, m.to = 2, m.epoch = 6;
-    m.u.sync.mode = ZAB_SYNC_SNAP, m.u.sync.zxid = 0x500000001ull;
+    m.u.sync.session = 77, m.u.sync.mode = ZAB_SYNC_SNAP, m.u.sync.zxid = 0x500000001ull;
     m.u.sync.data = payload, m.u.sync.size = sizeof payload;
     out[n++] = m;
 
@@ -75,6 +75,7 @@ static void assert_same_message(const struct zab_message *a, const struct zab_me
     assert_int_equal(a->epoch, b->epoch);
     switch (a->type) {
     case ZAB_MSG_SYNC:
+        assert_int_equal(a->u.sync.session, b->u.sync.session);
         assert_int_equal(a->u.sync.mode, b->u.sync.mode);
         assert_int_equal(a->u.sync.zxid, b->u.sync.zxid);
         assert_int_equal(a->u.sync.size, b->u.sync.size);
