@@ -196,21 +196,27 @@ if want_tier compat; then
     skip_bats "compat bats (ZN_TARGET=$ZN_TARGET: server not built yet)" "${files[@]}"
     echo "skipped: compat C client and kazoo (server not built yet)"
   else
+    # Every compatibility test runs against a standalone server and a 3-member ensemble.
+    for members in 1 3; do
+    export ZN_ENSEMBLE=$members
+    sfx=""; [ "$members" -gt 1 ] && sfx="-ensemble$members"
     for file in "${files[@]}"; do
       name="$(basename "$file" .bats)"
-      run_tap "compat/$name" "$LOG_DIR/compat-$name.log" bats --tap "$file"
+      run_tap "compat/$name$sfx" "$LOG_DIR/compat-$name$sfx.log" bats --tap "$file"
     done
     if [ -x "$BUILD_DIR/tests/compat/c_client_compat" ]; then
-      run_tap "compat/c-client" "$LOG_DIR/compat-c-client.log" \
+      run_tap "compat/c-client$sfx" "$LOG_DIR/compat-c-client$sfx.log" \
         tests/compat/run-c-client.sh "$BUILD_DIR/tests/compat/c_client_compat"
     else
       echo "skipped: compat/c-client (c_client_compat not built: libzookeeper-mt-dev missing?)"
     fi
     if [ -f tests/compat/test_kazoo.py ]; then
-      run_tap "compat/kazoo" "$LOG_DIR/compat-kazoo.log" "$PYTHON" tests/compat/test_kazoo.py --tap
+      run_tap "compat/kazoo$sfx" "$LOG_DIR/compat-kazoo$sfx.log" "$PYTHON" tests/compat/test_kazoo.py --tap
     else
       echo "skipped: compat/kazoo (tests/compat/test_kazoo.py not written yet)"
     fi
+    done
+    unset ZN_ENSEMBLE
   fi
 fi
 

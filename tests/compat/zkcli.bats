@@ -8,7 +8,7 @@ load ../integration/helpers
 setup_file() {
   zn_state_init
   export ZN_STATE_DIR
-  start_server
+  start_ensemble "${ZN_ENSEMBLE:-1}"
   export ZKCLI_SERVER="$(member_connect 1)"
 }
 

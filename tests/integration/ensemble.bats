@@ -1,15 +1,12 @@
 #!/usr/bin/env bats
 # A 3-member ensemble (each member on its own 127.0.0.N): writes replicate to every member, and
 # the service survives kill -9 of a member, which catches up when it comes back. Runs against
-# ZooKeeper always, and against znoded once it has replication (ZN_ENSEMBLE=3).
+# ZooKeeper and znoded alike.
 
 load helpers
 
 setup() {
   zn_load_bats_libs
-  if [ "$ZN_TARGET" != zookeeper ] && [ "${ZN_ENSEMBLE:-1}" -lt 3 ]; then
-    skip "ensemble tests run against znoded only with ZN_ENSEMBLE=3"
-  fi
   start_ensemble 3
 }
 
