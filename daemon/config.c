@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "znode/proto.h"
@@ -31,6 +32,8 @@ void config_defaults(struct config *cfg)
     cfg->snap_count = 100000;
     cfg->global_outstanding_limit = 1000;
     strcpy(cfg->log_level, "info");
+    cfg->container_check_interval_ms = 60000;
+    cfg->container_max_per_minute = 10000;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -165,14 +168,60 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
 static const char *const accepted_keys[] = {
     "autopurge.snapRetainCount", "autopurge.purgeInterval", "admin.enableServer",
     "admin.serverPort", "preAllocSize", "syncEnabled", "standaloneEnabled",
-    "reconfigEnabled", "skipACL", "forceSync", "leaderServes", "cnxTimeout",
+    "reconfigEnabled", "forceSync", "leaderServes", "cnxTimeout",
     "electionAlg", "quorumListenOnAllIPs", "metricsProvider.className",
     "metricsProvider.httpPort", "metricsProvider.exportJvmInfo", "secureClientPort",
     "initLimit.ignored", "dynamicConfigFile", "localSessionsEnabled",
     "localSessionsUpgradingEnabled", "maxCnxns", "snapSizeLimitInKb", "clientPortListenBacklog",
-    "zookeeper.extendedTypesEnabled", "extendedTypesEnabled", "serverCnxnFactory",
+    "serverCnxnFactory",
     "audit.enable", "txnLogSizeLimitInKb", "fsync.warningthresholdms",
 };
+
+/* Java's Boolean.parseBoolean, as ZooKeeper reads extendedTypesEnabled:
+ * "true" in any case is true, anything else false. */
+static bool java_boolean(const char *value) { return strcasecmp(value, "true") == 0; }
+
+/*
+ * The ACL, extended-type and container keys.  Returns 0 when the key was one
+ * of them and its value is good, -1 with err set when its value is bad, 1
+ * when the key is not one of them.  ZooKeeper turns a zoo.cfg key k into the
+ * system property "zookeeper.k", so the documented property names are
+ * accepted with and without that prefix.
+ */
+static int set_acl_and_types(struct config *cfg, const char *key, const char *value, char *err,
+                             size_t errlen)
+{
+    const char *k = strncmp(key, "zookeeper.", 10) == 0 ? key + 10 : key;
+    long v;
+    if (strcmp(k, "skipACL") == 0) {
+        /* ZooKeeperServer: System.getProperty("zookeeper.skipACL", "no").equals("yes") */
+        cfg->skip_acl = strcmp(value, "yes") == 0;
+        return 0;
+    }
+    if (strcmp(k, "DigestAuthenticationProvider.superDigest") == 0) {
+        const char *colon = strchr(value, ':');
+        if (!colon || colon == value || colon[1] == '\0' || strlen(value) >= sizeof cfg->super_digest)
+            return fail(err, errlen, "%s: expected user:base64(sha1(user:password)), got '%s'", key,
+                        value);
+        strcpy(cfg->super_digest, value);
+        return 0;
+    }
+    if (strcmp(k, "extendedTypesEnabled") == 0) {
+        cfg->extended_types_enabled = java_boolean(value);
+        return 0;
+    }
+    if (strcmp(key, "znode.container.checkIntervalMs") == 0)
+        return set_int(key, value, 1, INT_MAX, &cfg->container_check_interval_ms, err, errlen);
+    if (strcmp(key, "znode.container.maxPerMinute") == 0)
+        return set_int(key, value, 1, INT_MAX, &cfg->container_max_per_minute, err, errlen);
+    if (strcmp(key, "znode.container.maxNeverUsedIntervalMs") == 0) {
+        if (parse_long(value, 0, LONG_MAX, &v) != 0)
+            return fail(err, errlen, "%s: '%s' is not a number of ms >= 0", key, value);
+        cfg->container_max_never_used_interval_ms = v;
+        return 0;
+    }
+    return 1;
+}
 
 int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -226,6 +275,9 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     }
     if (strncmp(key, "server.", 7) == 0)
         return set_server(cfg, key, value, err, errlen);
+    int rc = set_acl_and_types(cfg, key, value, err, errlen);
+    if (rc <= 0)
+        return rc;
     for (size_t i = 0; i < sizeof accepted_keys / sizeof accepted_keys[0]; i++)
         if (strcmp(key, accepted_keys[i]) == 0) {
             ZN_INFO("config: %s is accepted but has no effect in znoded", key);

@@ -16,6 +16,7 @@
 #define CONFIG_MAX_SERVERS 32
 #define CONFIG_HOST_BYTES 256
 #define CONFIG_LINE_BYTES 4096
+#define CONFIG_SUPER_DIGEST_BYTES 256
 
 /* The four-letter words, as bits of config.four_letter_words. */
 enum config_4lw {
@@ -65,6 +66,16 @@ struct config {
     struct config_server servers[CONFIG_MAX_SERVERS];
     int server_count;            /* 0 = standalone */
     char log_level[16];          /* znoded's own key logLevel: debug|info|warn|error */
+    /* ACLs and extended node types: ZooKeeper reads these as system
+     * properties, which a zoo.cfg key becomes with "zookeeper." in front;
+     * both spellings are accepted. */
+    bool skip_acl;               /* skipACL=yes: no ACL is checked */
+    char super_digest[CONFIG_SUPER_DIGEST_BYTES]; /* DigestAuthenticationProvider.superDigest "super:base64" */
+    bool extended_types_enabled; /* extendedTypesEnabled: TTL nodes allowed */
+    /* ContainerManager's system properties (no "zookeeper." prefix in ZooKeeper). */
+    int container_check_interval_ms;      /* znode.container.checkIntervalMs; default 60000 */
+    int container_max_per_minute;         /* znode.container.maxPerMinute; default 10000 */
+    long container_max_never_used_interval_ms; /* znode.container.maxNeverUsedIntervalMs; 0 = never */
 };
 
 /* Fills *cfg with ZooKeeper's defaults (fields that have none are zero). */

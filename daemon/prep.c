@@ -473,7 +473,9 @@ static int fixup_acl(const struct prep *p, int64_t session_id, const struct zn_a
             duplicate = acl_equal(a, &acl->items[j]);
         if (duplicate)
             continue;
-        if (a->id.scheme == NULL || a->id.id == NULL)
+        /* ZooKeeper refuses a null scheme; "auth" ignores its id, which
+         * clients (kazoo) send as a null string. */
+        if (a->id.scheme == NULL || (a->id.id == NULL && strcmp(a->id.scheme, "auth") != 0))
             return ZN_INVALIDACL;
         if (strcmp(a->id.scheme, "world") == 0 && strcmp(a->id.id, "anyone") == 0) {
             out->items[out->count++] = *a;
@@ -652,6 +654,42 @@ static int prep_delete(struct prep_call *c, const struct zn_request *req, struct
     return record_add(p, c->zxid, req->path, len, &gone, 0);
 }
 
+/* deleteContainer, as the container manager sends it (session 0): no ACL
+ * check, NOTEMPTY when a child appeared meanwhile, BADVERSION when the node
+ * is a session's ephemeral (EphemeralType NORMAL).  Logged as a delete. */
+static int prep_delete_container(struct prep_call *c, const struct zn_request *req, struct txn_op *op)
+{
+    struct prep *p = c->p;
+    if (req->path == NULL)
+        return ZN_BADARGUMENTS;
+    size_t len = strnlen(req->path, PATH_MAX_BYTES + 1);
+    long parent_len = path_parent_len(req->path, len);
+    if (len > PATH_MAX_BYTES || parent_len < 0 || path_is_special(req->path))
+        return ZN_BADARGUMENTS;
+    struct node_view node = lookup(p, req->path, len);
+    if (!node.exists)
+        return ZN_NONODE;
+    if (node.child_count > 0)
+        return ZN_NOTEMPTY;
+    if (owner_is_session(node.ephemeral_owner))
+        return ZN_BADVERSION;
+    struct node_view parent = lookup(p, req->path, (size_t)parent_len);
+    ZN_ASSERT(parent.exists);
+    op->type = ZN_OP_DELETE;
+    op->path = arena_strndup(c->arena, req->path, len);
+    if (op->path == NULL)
+        return ZN_NOMEMORY;
+    parent.child_count--;
+    parent.pzxid = c->zxid;
+    int rc = record_add(p, c->zxid, parent_len == 0 ? "/" : req->path, parent_len == 0 ? 1 : (size_t)parent_len,
+                        &parent, 0);
+    if (rc != 0)
+        return rc;
+    struct node_view gone;
+    memset(&gone, 0, sizeof(gone));
+    return record_add(p, c->zxid, req->path, len, &gone, 0);
+}
+
 /* setData, setACL and check share: validatePath, then the node. */
 static int prep_existing(struct prep_call *c, const struct zn_request *req, struct node_view *node, size_t *len)
 {
@@ -749,6 +787,8 @@ static int prep_one(struct prep_call *c, const struct zn_request *req, struct tx
         return prep_create(c, req, op);
     case ZN_OP_DELETE:
         return prep_delete(c, req, op);
+    case ZN_OP_DELETECONTAINER:
+        return prep_delete_container(c, req, op);
     case ZN_OP_SETDATA:
         return prep_set_data(c, req, op);
     case ZN_OP_SETACL:
@@ -845,6 +885,7 @@ int prep_request_kind(struct prep *p, int64_t session_id, int32_t cxid, const st
     rc = prep_one(&c, req, &out->op);
     if (rc == 0) {
         p->last_zxid = zxid;
+        out->hdr.type = out->op.type; /* deleteContainer is logged as the delete it is */
     } else {
         rollback_zxid(p, zxid); /* a create may have added its parent's record */
         out->hdr.type = ZN_OP_ERROR;

@@ -64,7 +64,9 @@ void prep_set_options(struct prep *p, const struct prep_options *options);
 
 /*
  * Prepares a write request: create, create2, createContainer, createTTL,
- * delete, setData, setACL, check, multi.  `req` is borrowed for the call.
+ * delete, deleteContainer (the container cleaner's: no ACL check, NOTEMPTY
+ * if it has children, BADVERSION for a session's ephemeral; its txn is a
+ * DELETE), setData, setACL, check, multi.  `req` is borrowed for the call.
  * On success returns 0, fills *out with the txn (header: session_id, cxid,
  * zxid, now_ms, type) and records its changes in the overlay.
  * On failure returns ZooKeeper's error (BADARGUMENTS, NONODE, NODEEXISTS,

@@ -1,10 +1,17 @@
 /*
  * Reads: getData, exists, getChildren(2), getACL, sync, getAllChildrenNumber,
  * getEphemerals, whoAmI, multiRead, and the session-level requests that
- * need no log (ping, auth, setWatches).  Each is executed against the tree
- * as it is when the request reaches the head of its connection's FIFO, and
- * registers its watch (if any) in the same step, so no change can slip
- * between the read and the watch.
+ * need no log (ping, auth, setWatches(2), addWatch, removeWatches,
+ * checkWatches).  Each is executed against the tree as it is when the
+ * request reaches the head of its connection's FIFO, and registers its
+ * watch (if any) in the same step, so no change can slip between the read
+ * and the watch.
+ *
+ * ACLs as ZooKeeper 3.8's FinalRequestProcessor checks them: READ for
+ * getData, getChildren(2), getAllChildrenNumber and multiRead's ops (after
+ * NONODE, before the watch is set); READ or ADMIN for getACL, whose digest
+ * ids are shown as "user:x" to a client without ADMIN; nothing for exists,
+ * sync, getEphemerals, addWatch, setWatches.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "acl.h"
 #include "assert.h"
 #include "log.h"
 #include "path.h"
@@ -85,9 +93,15 @@ static void read_set_watches(struct server *srv, struct conn *c, struct request 
         else
             add_watch(c, WATCH_CHILD, p);
     }
-    if (r->hdr.type == ZN_OP_SETWATCHES2 &&
-        (w[ZN_WATCHES_PERSISTENT].count > 0 || w[ZN_WATCHES_PERSISTENT_RECURSIVE].count > 0))
-        ZN_WARN("setWatches2: persistent watches are not supported yet; ignored peer=%s", c->peer);
+    if (r->hdr.type != ZN_OP_SETWATCHES2)
+        return;
+    /* Persistent watches are just set again: no missed event is replayed. */
+    for (int32_t i = 0; i < w[ZN_WATCHES_PERSISTENT].count; i++) {
+        add_watch(c, WATCH_PERSISTENT_CHILD, w[ZN_WATCHES_PERSISTENT].items[i]);
+        add_watch(c, WATCH_PERSISTENT_DATA, w[ZN_WATCHES_PERSISTENT].items[i]);
+    }
+    for (int32_t i = 0; i < w[ZN_WATCHES_PERSISTENT_RECURSIVE].count; i++)
+        add_watch(c, WATCH_RECURSIVE, w[ZN_WATCHES_PERSISTENT_RECURSIVE].items[i]);
 }
 
 struct ephemeral_ctx {
@@ -147,6 +161,42 @@ static int32_t count_descendants(const struct tree_node *n)
     return total > INT32_MAX ? INT32_MAX : (int32_t)total;
 }
 
+/* ZooKeeper's checkACL for a read: true (with NOAUTH in out) when refused. */
+static bool check_read(struct server *srv, struct conn *c, const struct tree_node *n, int32_t perm,
+                       struct zn_response *out)
+{
+    struct zn_acl_vec acl = tree_node_acl(n);
+    out->err = acl_check_conn(srv, c, &acl, perm);
+    return out->err != 0;
+}
+
+/* getACL without ADMIN: each digest id's hash replaced by "x"
+ * (id.replaceAll(":.*", ":x")).  The copy lives in the arena. */
+static int redact_digests(struct zn_arena *arena, struct zn_acl_vec *acl)
+{
+    if (acl->count <= 0)
+        return 0;
+    struct zn_acl *items = zn_arena_alloc(arena, sizeof *items * (size_t)acl->count);
+    if (!items)
+        return ZN_NOMEMORY;
+    for (int32_t i = 0; i < acl->count; i++) {
+        items[i] = acl->items[i];
+        const char *id = items[i].id.id;
+        const char *colon = id ? strchr(id, ':') : NULL;
+        if (!items[i].id.scheme || strcmp(items[i].id.scheme, "digest") != 0 || !colon)
+            continue;
+        size_t user_len = (size_t)(colon - id);
+        char *masked = zn_arena_alloc(arena, user_len + 3);
+        if (!masked)
+            return ZN_NOMEMORY;
+        memcpy(masked, id, user_len);
+        memcpy(masked + user_len, ":x", 3);
+        items[i].id.id = masked;
+    }
+    acl->items = items;
+    return 0;
+}
+
 static void read_one(struct server *srv, struct conn *c, int32_t type, const struct zn_request *q,
                      struct zn_response *out, struct request *r)
 {
@@ -184,6 +234,8 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
             out->err = ZN_NONODE;
             return;
         }
+        if (check_read(srv, c, n, ZN_PERM_READ, out))
+            return;
         if (q->watch && c)
             add_watch(c, WATCH_DATA, q->path);
         out->data = tree_node_data(n);
@@ -195,6 +247,8 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
             out->err = ZN_NONODE;
             return;
         }
+        if (check_read(srv, c, n, ZN_PERM_READ, out))
+            return;
         if (q->watch && c)
             add_watch(c, WATCH_CHILD, q->path);
         out->err = read_children(&r->arena, n, &out->children);
@@ -206,7 +260,11 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
             out->err = ZN_NONODE;
             return;
         }
+        if (check_read(srv, c, n, ZN_PERM_READ | ZN_PERM_ADMIN, out))
+            return;
         out->acl = tree_node_acl(n);
+        if (acl_check_conn(srv, c, &out->acl, ZN_PERM_ADMIN) != 0)
+            out->err = redact_digests(&r->arena, &out->acl);
         tree_node_stat(n, &out->stat);
         return;
     case ZN_OP_SYNC:
@@ -218,6 +276,8 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
             out->err = ZN_NONODE;
             return;
         }
+        if (check_read(srv, c, n, ZN_PERM_READ, out))
+            return;
         out->number = count_descendants(n);
         if (out->number < 0)
             out->err = ZN_NOMEMORY;
@@ -228,32 +288,60 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
     }
 }
 
-static void handle_auth(struct conn *c, struct request *r)
+static void handle_auth(struct server *srv, struct conn *c, struct request *r)
 {
     const char *scheme = r->req.scheme ? r->req.scheme : "";
-    if (strcmp(scheme, "digest") != 0 || r->req.auth.len <= 0 ||
-        !memchr(r->req.auth.data, ':', (size_t)r->req.auth.len)) {
-        /* ZooKeeper answers AUTHFAILED and drops the connection. */
-        r->err = ZN_AUTHFAILED;
-        c->close_after_flush = true;
-        ZN_WARN("auth failed peer=%s scheme=%s", c->peer, scheme);
+    size_t len = r->req.auth.len > 0 ? (size_t)r->req.auth.len : 0;
+    int rc = acl_add_auth(srv, c, scheme, len ? (const void *)r->req.auth.data : "", len);
+    if (rc == 0)
         return;
-    }
-    if (c->auth_count == CONN_MAX_AUTH_IDS) {
+    /* ZooKeeper answers AUTHFAILED and drops the connection, whatever the
+     * provider's reason. */
+    r->err = ZN_AUTHFAILED;
+    c->close_after_flush = true;
+    ZN_WARN("auth failed peer=%s scheme=%s: %s", c->peer, scheme, zn_strerror(rc));
+}
+
+/* addWatch: no ACL or existence check, as in ZooKeeper 3.8. */
+static void handle_add_watch(struct server *srv, struct conn *c, struct request *r)
+{
+    const char *path = r->req.path;
+    if (!path || path_validate(path, false) != 0) {
         r->err = ZN_BADARGUMENTS;
         return;
     }
-    /* Kept as given (user:password); ACL checks compare its digest form. */
-    struct conn_auth *a = &c->auth[c->auth_count];
-    a->scheme = strdup(scheme);
-    a->id = strndup((const char *)r->req.auth.data, (size_t)r->req.auth.len);
-    if (!a->scheme || !a->id) {
-        free(a->scheme);
-        free(a->id);
-        r->err = ZN_NOMEMORY;
+    int rc;
+    switch (r->req.flags) {
+    case ZN_WATCH_PERSISTENT:
+        rc = watch_add(srv->watches, WATCH_PERSISTENT_CHILD, path, &c->watches);
+        if (rc == 0)
+            rc = watch_add(srv->watches, WATCH_PERSISTENT_DATA, path, &c->watches);
+        break;
+    case ZN_WATCH_PERSISTENT_RECURSIVE:
+        rc = watch_add(srv->watches, WATCH_RECURSIVE, path, &c->watches);
+        break;
+    default:
+        rc = ZN_MARSHALLINGERROR; /* WatcherMode.fromZooDef throws */
+        break;
+    }
+    r->err = rc;
+}
+
+/* removeWatches and checkWatches: NOWATCHER when the connection has no
+ * watch of that type on the path. */
+static void handle_watches(struct server *srv, struct conn *c, struct request *r)
+{
+    int32_t type = r->req.flags;
+    if (type != ZN_WATCHER_CHILDREN && type != ZN_WATCHER_DATA && type != ZN_WATCHER_ANY) {
+        r->err = ZN_MARSHALLINGERROR; /* WatcherType.fromInt throws */
         return;
     }
-    c->auth_count++;
+    const char *path = r->req.path ? r->req.path : "";
+    bool found = r->hdr.type == ZN_OP_REMOVEWATCHES
+                     ? watch_remove(srv->watches, path, type, &c->watches) > 0
+                     : watch_contains(srv->watches, path, type, &c->watches);
+    if (!found)
+        r->err = ZN_NOWATCHER;
 }
 
 void read_execute(struct server *srv, struct conn *c, struct request *r)
@@ -263,7 +351,14 @@ void read_execute(struct server *srv, struct conn *c, struct request *r)
     case ZN_OP_PING:
         return;
     case ZN_OP_AUTH:
-        handle_auth(c, r);
+        handle_auth(srv, c, r);
+        return;
+    case ZN_OP_ADDWATCH:
+        handle_add_watch(srv, c, r);
+        return;
+    case ZN_OP_REMOVEWATCHES:
+    case ZN_OP_CHECKWATCHES:
+        handle_watches(srv, c, r);
         return;
     case ZN_OP_SETWATCHES:
     case ZN_OP_SETWATCHES2:

@@ -4,7 +4,8 @@
  * the back-link in the owner}, and an owner holds an array of registrations
  * {entry, index of the slot in the entry}.  Removal from either side is a
  * swap-remove that fixes the moved element's back-link, so firing a watch
- * or closing a connection never scans other clients' watches.
+ * or closing a connection never scans other clients' watches.  Persistent
+ * kinds use the same entries; they are just not removed when they fire.
  */
 #include "watch.h"
 
@@ -42,6 +43,7 @@ struct watch_manager {
     size_t entry_count;
     size_t registration_count;
     uint64_t event_mark; /* increases per trigger; see watch_owner.last_event_mark */
+    size_t recursive_count; /* WATCH_RECURSIVE registrations: 0 skips the ancestor walk */
     watch_notify_fn notify;
     void *ctx;
 };
@@ -197,6 +199,8 @@ int watch_add(struct watch_manager *wm, enum watch_kind kind, const char *path,
     e->count++;
     owner->count++;
     wm->registration_count++;
+    if (kind == WATCH_RECURSIVE)
+        wm->recursive_count++;
     if (wm->entry_count > wm->bucket_count)
         grow_buckets(wm);
     return 0;
@@ -206,8 +210,25 @@ nomem:
     return ZN_NOMEMORY;
 }
 
-static size_t fire(struct watch_manager *wm, enum watch_kind kind, int32_t event_type,
-                   const char *path)
+int32_t watch_kind_table(enum watch_kind kind)
+{
+    return kind == WATCH_CHILD || kind == WATCH_PERSISTENT_CHILD ? ZN_WATCHER_CHILDREN : ZN_WATCHER_DATA;
+}
+
+/* Notifies owner of the current event unless it was already told of it. */
+static bool notify_once(struct watch_manager *wm, struct watch_owner *owner, int32_t event_type,
+                        const char *path)
+{
+    if (owner->last_event_mark == wm->event_mark)
+        return false;
+    owner->last_event_mark = wm->event_mark;
+    wm->notify(wm->ctx, owner, event_type, path);
+    return true;
+}
+
+/* Fires the one-shot watches of (kind, path), removing them. */
+static size_t fire_once(struct watch_manager *wm, enum watch_kind kind, int32_t event_type,
+                        const char *path)
 {
     uint64_t hash = hash_path(kind, path);
     struct watch_entry **link = find_link(wm, kind, path, hash);
@@ -218,45 +239,125 @@ static size_t fire(struct watch_manager *wm, enum watch_kind kind, int32_t event
      * the same path (clients re-arm), and those belong to the next event. */
     *link = e->next_in_bucket;
     wm->entry_count--;
-    size_t fired = e->count;
+    size_t fired = 0;
     for (uint32_t i = 0; i < e->count; i++) {
         struct watch_slot *s = &e->slots[i];
         owner_remove_reg(s->owner, s->reg_index);
     }
     wm->registration_count -= e->count;
-    for (uint32_t i = 0; i < e->count; i++) {
-        struct watch_owner *owner = e->slots[i].owner;
-        if (owner->last_event_mark == wm->event_mark) {
-            fired--; /* already told of this event through the other table */
-            continue;
-        }
-        owner->last_event_mark = wm->event_mark;
-        wm->notify(wm->ctx, owner, event_type, e->path);
-    }
+    for (uint32_t i = 0; i < e->count; i++)
+        fired += notify_once(wm, e->slots[i].owner, event_type, path);
     free(e->slots);
     free(e);
+    return fired;
+}
+
+/* Notifies the persistent watches of (kind, watched_path) of an event on
+ * event_path; they stay.  The notify callback only queues output, so the
+ * entry cannot change under the loop. */
+static size_t fire_persistent(struct watch_manager *wm, enum watch_kind kind, const char *watched_path,
+                              int32_t event_type, const char *event_path)
+{
+    struct watch_entry *e = *find_link(wm, kind, watched_path, hash_path(kind, watched_path));
+    if (!e)
+        return 0;
+    size_t fired = 0;
+    for (uint32_t i = 0; i < e->count; i++)
+        fired += notify_once(wm, e->slots[i].owner, event_type, event_path);
+    return fired;
+}
+
+/* Recursive watches on path and each of its ancestors, "/" included. */
+static size_t fire_recursive(struct watch_manager *wm, int32_t event_type, const char *path)
+{
+    if (wm->recursive_count == 0)
+        return 0;
+    size_t len = strlen(path);
+    char *prefix = malloc(len + 1);
+    if (!prefix)
+        return 0; /* out of memory: the events are lost, as a dropped connection would lose them */
+    memcpy(prefix, path, len + 1);
+    size_t fired = 0;
+    for (;;) {
+        fired += fire_persistent(wm, WATCH_RECURSIVE, prefix, event_type, path);
+        if (strcmp(prefix, "/") == 0)
+            break;
+        char *slash = strrchr(prefix, '/');
+        if (!slash)
+            break;
+        if (slash == prefix)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    free(prefix);
     return fired;
 }
 
 size_t watch_trigger(struct watch_manager *wm, int32_t event_type, const char *path)
 {
     wm->event_mark++;
+    size_t n = 0;
     switch (event_type) {
     case ZN_EVENT_CREATED:
     case ZN_EVENT_CHANGED:
-        return fire(wm, WATCH_DATA, event_type, path);
-    case ZN_EVENT_DELETED: {
+        n += fire_once(wm, WATCH_DATA, event_type, path);
+        n += fire_persistent(wm, WATCH_PERSISTENT_DATA, path, event_type, path);
+        return n + fire_recursive(wm, event_type, path);
+    case ZN_EVENT_DELETED:
         /* A client watching in both tables is told once, as ZooKeeper
          * suppresses the child watcher already notified; the client library
          * delivers the one event to all its watchers of the path. */
-        size_t n = fire(wm, WATCH_DATA, event_type, path);
-        return n + fire(wm, WATCH_CHILD, event_type, path);
-    }
+        n += fire_once(wm, WATCH_DATA, event_type, path);
+        n += fire_persistent(wm, WATCH_PERSISTENT_DATA, path, event_type, path);
+        n += fire_recursive(wm, event_type, path);
+        n += fire_once(wm, WATCH_CHILD, event_type, path);
+        return n + fire_persistent(wm, WATCH_PERSISTENT_CHILD, path, event_type, path);
     case ZN_EVENT_CHILD:
-        return fire(wm, WATCH_CHILD, event_type, path);
+        n += fire_once(wm, WATCH_CHILD, event_type, path);
+        return n + fire_persistent(wm, WATCH_PERSISTENT_CHILD, path, event_type, path);
     default:
         return 0;
     }
+}
+
+static bool kind_in_type(enum watch_kind kind, int32_t watcher_type)
+{
+    return watcher_type == ZN_WATCHER_ANY || watch_kind_table(kind) == watcher_type;
+}
+
+size_t watch_remove(struct watch_manager *wm, const char *path, int32_t watcher_type,
+                    struct watch_owner *owner)
+{
+    size_t removed = 0;
+    for (uint32_t i = 0; i < owner->count;) {
+        struct watch_registration r = owner->regs[i];
+        if (!kind_in_type(r.entry->kind, watcher_type) || strcmp(r.entry->path, path) != 0) {
+            i++;
+            continue;
+        }
+        if (r.entry->kind == WATCH_RECURSIVE)
+            wm->recursive_count--;
+        owner_remove_reg(owner, i); /* moves the last registration into i */
+        entry_remove_slot(r.entry, r.slot_index);
+        wm->registration_count--;
+        if (r.entry->count == 0)
+            unlink_entry(wm, r.entry);
+        removed++;
+    }
+    return removed;
+}
+
+bool watch_contains(const struct watch_manager *wm, const char *path, int32_t watcher_type,
+                    const struct watch_owner *owner)
+{
+    (void)wm;
+    for (uint32_t i = 0; i < owner->count; i++) {
+        const struct watch_entry *e = owner->regs[i].entry;
+        if (kind_in_type(e->kind, watcher_type) && strcmp(e->path, path) == 0)
+            return true;
+    }
+    return false;
 }
 
 void watch_remove_owner(struct watch_manager *wm, struct watch_owner *owner)
@@ -266,6 +367,8 @@ void watch_remove_owner(struct watch_manager *wm, struct watch_owner *owner)
         owner->count--;
         entry_remove_slot(r.entry, r.slot_index);
         wm->registration_count--;
+        if (r.entry->kind == WATCH_RECURSIVE)
+            wm->recursive_count--;
         if (r.entry->count == 0)
             unlink_entry(wm, r.entry);
     }

@@ -1,16 +1,27 @@
 /*
- * The watch manager: which clients wait for which one-shot events on which
- * paths, with ZooKeeper's trigger rules.
+ * The watch manager: which clients wait for which events on which paths,
+ * with ZooKeeper's trigger rules (WatchManager, 3.8).
  *
- * Two tables, as ZooKeeper's WatchManager pair: data watches (set by
- * getData, and by exists whether or not the node exists) and child watches
- * (set by getChildren).  Triggers:
- *   NodeCreated(p)          data watches on p
- *   NodeDataChanged(p)      data watches on p
- *   NodeDeleted(p)          data and child watches on p (one event per client)
- *   NodeChildrenChanged(p)  child watches on p
- * A client registered several times on one path and table gets one event.
- * Every watch is one-shot: it is removed as it fires.
+ * ZooKeeper keeps two tables, data watches and child watches, each entry
+ * holding a mode (standard one-shot, persistent, persistent-recursive).  We
+ * keep one entry per (kind, path), the kinds being those (table, mode)
+ * pairs:
+ *   WATCH_DATA                data table, one-shot (getData, exists)
+ *   WATCH_CHILD               child table, one-shot (getChildren)
+ *   WATCH_PERSISTENT_DATA     data table, persistent     } addWatch PERSISTENT
+ *   WATCH_PERSISTENT_CHILD    child table, persistent    } adds both
+ *   WATCH_RECURSIVE           data table, persistent-recursive (addWatch
+ *                             PERSISTENT_RECURSIVE adds only this, as
+ *                             DataTree.addWatch does)
+ * Triggers:
+ *   NodeCreated(p), NodeDataChanged(p)  DATA(p), PERSISTENT_DATA(p),
+ *                                       RECURSIVE(p and every ancestor)
+ *   NodeDeleted(p)                      the same, plus CHILD(p),
+ *                                       PERSISTENT_CHILD(p)
+ *   NodeChildrenChanged(p)              CHILD(p), PERSISTENT_CHILD(p)
+ * A client gets at most one notification per event, whatever number of its
+ * watches match.  One-shot watches are removed as they fire; persistent
+ * ones stay until removeWatches or the connection goes.
  *
  * Clients are struct watch_owner, embedded by the caller in its connection;
  * the manager keeps O(1) back-links so removing an owner (a closed
@@ -19,10 +30,22 @@
 #ifndef ZNODED_WATCH_H
 #define ZNODED_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-enum watch_kind { WATCH_DATA = 0, WATCH_CHILD = 1, WATCH_KINDS = 2 };
+enum watch_kind {
+    WATCH_DATA = 0,
+    WATCH_CHILD = 1,
+    WATCH_PERSISTENT_DATA = 2,
+    WATCH_PERSISTENT_CHILD = 3,
+    WATCH_RECURSIVE = 4,
+    WATCH_KINDS = 5,
+};
+
+/* Which table a kind belongs to, as ZooKeeper's removeWatches and
+ * checkWatches see them (enum zn_watcher_type: CHILDREN or DATA). */
+int32_t watch_kind_table(enum watch_kind kind);
 
 struct watch_registration;
 
@@ -53,6 +76,17 @@ int watch_add(struct watch_manager *wm, enum watch_kind kind, const char *path,
 /* Fires the watches that event_type on path triggers, removing them.
  * Returns how many notifications were sent. */
 size_t watch_trigger(struct watch_manager *wm, int32_t event_type, const char *path);
+
+/* removeWatches: removes owner's watches on path in the tables of
+ * watcher_type (ZN_WATCHER_CHILDREN, ZN_WATCHER_DATA or ZN_WATCHER_ANY),
+ * every mode.  Returns how many were removed (0: ZooKeeper's NOWATCHER). */
+size_t watch_remove(struct watch_manager *wm, const char *path, int32_t watcher_type,
+                    struct watch_owner *owner);
+
+/* checkWatches: does owner have a watch on path in the tables of
+ * watcher_type? */
+bool watch_contains(const struct watch_manager *wm, const char *path, int32_t watcher_type,
+                    const struct watch_owner *owner);
 
 /* Removes every registration of owner (a closed connection). */
 void watch_remove_owner(struct watch_manager *wm, struct watch_owner *owner);

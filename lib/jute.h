@@ -251,8 +251,9 @@ int jute_read_request(struct jute_reader *r, int32_t type, struct zn_request *re
  * A response body, by the opcode of its request.  When the ReplyHeader's err
  * is non-zero there is no body (except for MULTI, whose body carries the
  * per-op results).  Fields:
- *   CREATE, CREATECONTAINER           CreateResponse: path
- *   CREATE2, CREATETTL                Create2Response: path stat
+ *   CREATE                            CreateResponse: path
+ *   CREATE2, CREATETTL, CREATECONTAINER  Create2Response: path stat
+ *                                     (a CreateResponse prefix)
  *   EXISTS, SETDATA, SETACL           stat
  *   GETDATA                           GetDataResponse: data stat
  *   GETACL                            GetACLResponse: acl stat

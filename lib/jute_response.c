@@ -45,12 +45,12 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
         return w->error;
     switch (resp->type) {
     case ZN_OP_CREATE:
-    case ZN_OP_CREATECONTAINER:
     case ZN_OP_SYNC:
         jute_write_string(w, resp->path);
         break;
     case ZN_OP_CREATE2:
     case ZN_OP_CREATETTL:
+    case ZN_OP_CREATECONTAINER: /* FinalRequestProcessor: Create2Response, which Java's client reads */
         jute_write_string(w, resp->path);
         jute_write_stat(w, &resp->stat);
         break;
@@ -92,10 +92,14 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
     case ZN_OP_AUTH:
     case ZN_OP_SETWATCHES:
     case ZN_OP_SETWATCHES2:
-    case ZN_OP_ADDWATCH:
     case ZN_OP_REMOVEWATCHES:
     case ZN_OP_CHECKWATCHES:
     case ZN_OP_CLOSESESSION:
+        break;
+    case ZN_OP_ADDWATCH:
+        /* ZooKeeper answers addWatch with ErrorResponse(0), and its Java
+         * client reads that int: without it the client drops the connection. */
+        jute_write_int(w, 0);
         break;
     default:
         return jute_writer_fail(w, ZN_UNIMPLEMENTED);
@@ -183,12 +187,12 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
 {
     switch (resp->type) {
     case ZN_OP_CREATE:
-    case ZN_OP_CREATECONTAINER:
     case ZN_OP_SYNC:
         jute_read_string(r, &resp->path);
         break;
     case ZN_OP_CREATE2:
     case ZN_OP_CREATETTL:
+    case ZN_OP_CREATECONTAINER:
         jute_read_string(r, &resp->path);
         jute_read_stat(r, &resp->stat);
         break;
@@ -227,11 +231,15 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
     case ZN_OP_AUTH:
     case ZN_OP_SETWATCHES:
     case ZN_OP_SETWATCHES2:
-    case ZN_OP_ADDWATCH:
     case ZN_OP_REMOVEWATCHES:
     case ZN_OP_CHECKWATCHES:
     case ZN_OP_CLOSESESSION:
         break;
+    case ZN_OP_ADDWATCH: {
+        int32_t error_response; /* ErrorResponse(0), see jute_write_response */
+        jute_read_int(r, &error_response);
+        break;
+    }
     default:
         return jute_reader_fail(r, ZN_UNIMPLEMENTED);
     }

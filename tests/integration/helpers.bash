@@ -186,6 +186,9 @@ launch_member() {
       # zoo.cfg's jute.maxbuffer only reaches the JVM as a system property.
       jute="$(sed -n 's/^jute\.maxbuffer=//p' "$dir/zoo.cfg" | tail -1)"
       if [ -n "$jute" ]; then jvm="$jvm -Djute.maxbuffer=$jute"; fi
+      # ContainerManager reads znode.container.* as system properties without the "zookeeper."
+      # prefix a zoo.cfg key gets, so those keys reach the JVM as -D flags.
+      while IFS= read -r line; do jvm="$jvm -D$line"; done < <(grep '^znode\.container\.' "$dir/zoo.cfg")
       # zkServer.sh execs java, so $! is the JVM's PID.
       JMXDISABLE=true ZOOCFGDIR="$dir" ZOO_LOG_DIR="$dir" SERVER_JVMFLAGS="$jvm" \
         "$ZN_ZKSERVER" start-foreground "$dir/zoo.cfg" >> "$dir/server.log" 2>&1 < /dev/null 3>&- &

@@ -1,0 +1,73 @@
+/*
+ * acl: ZooKeeper's access control (ZooKeeperServer.checkACL, the digest, ip
+ * and world providers, the "super" identity) for znoded.
+ *
+ * A connection's identities are ZooKeeper's authInfo: ("ip", its address),
+ * then what addAuth added, kept in conn->auth[] in the form the providers
+ * match: ("digest", "user:base64(sha1(user:password))"), preceded by
+ * ("super", "") when that digest is the configured superDigest.
+ *
+ * Checks (ZooKeeper 3.8): skipACL=yes allows everything; an empty ACL allows
+ * everything; a "super" identity allows everything; otherwise some entry
+ * must share a bit with the wanted permission and match an identity:
+ * world:anyone matches all, digest matches an equal id, ip matches an
+ * address inside "addr[/bits]".  The reads are checked by read.c with
+ * acl_check_conn, the writes by prep through the hooks acl_install sets.
+ */
+#ifndef ZNODED_ACL_H
+#define ZNODED_ACL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jute.h"
+
+struct server;
+struct conn;
+
+/* Longest "user:password" addAuth digest accepts (ZooKeeper has no limit
+ * but the packet's). */
+#define ACL_MAX_AUTH_BYTES 4096
+
+/*
+ * ZooKeeper's DigestAuthenticationProvider.generateDigest: "user:" and the
+ * base64 of sha1(user_password), user being what precedes the first ':'
+ * (all of it when there is none).  Writes into out (outlen bytes, NUL
+ * terminated).  Returns 0, or ZN_BADARGUMENTS when it does not fit.
+ */
+int acl_digest(const char *user_password, size_t len, char *out, size_t outlen);
+
+/* IPAuthenticationProvider.matches: is `address` (IPv4 or IPv6 text) inside
+ * `expression` ("addr" or "addr/bits")?  False for anything malformed. */
+bool acl_ip_matches(const char *address, const char *expression);
+
+/*
+ * checkACL over an explicit identity list (borrowed for the call): 0 when
+ * allowed, ZN_NOAUTH otherwise.  `perm` may hold several bits: an entry
+ * granting any of them is enough, as in ZooKeeper.
+ */
+int acl_check(const struct zn_acl_vec *acl, int32_t perm, const struct zn_id *ids, size_t count,
+              bool skip_acl);
+
+/* checkACL for a connection's identities and the server's skipACL (c may be
+ * NULL: the server itself, always allowed). */
+int acl_check_conn(const struct server *srv, const struct conn *c, const struct zn_acl_vec *acl,
+                   int32_t perm);
+
+/*
+ * addAuth: adds the identities ZooKeeper's provider for `scheme` gives
+ * `auth` (len bytes, borrowed) to c->auth[].  Returns 0, ZN_AUTHFAILED for a
+ * scheme with no provider (the caller then closes the connection, as
+ * ZooKeeper does), ZN_BADARGUMENTS past CONN_MAX_AUTH_IDS or
+ * ACL_MAX_AUTH_BYTES, or ZN_NOMEMORY.
+ */
+int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, const void *auth,
+                 size_t len);
+
+/* Sets the prep's options from the configuration: the ACL hooks (CREATE,
+ * DELETE, WRITE, ADMIN, READ checks and the "auth" scheme's expansion) and
+ * extendedTypesEnabled.  Call once, right after prep_new. */
+void acl_install(struct server *srv);
+
+#endif
