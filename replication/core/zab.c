@@ -50,6 +50,15 @@
  *              to) from followers that acked NEWLEADER; the leader commits
  *              the highest zxid durable on a quorum and sends COMMIT; PING
  *              both ways every heartbeat_ticks carries commit/durable points.
+ *   attempts   each attempt of a follower to join a leader has a random
+ *              session id (FOLLOWERINFO); NEWEPOCH, ACKEPOCH and SYNC name
+ *              it, so that the leader's view of a follower and the follower
+ *              agree on which attempt they are in: the leader tracks the
+ *              latest FOLLOWERINFO to arrive; a follower answers a NEWEPOCH
+ *              of another session with its current FOLLOWERINFO, ignores a
+ *              SYNC of another session, and starts a new attempt when its
+ *              leader comes back with a newer epoch.  A restarted member
+ *              re-accepts the epoch it accepted from the same leader.
  *   loss       a follower that hears nothing from its leader for
  *              sync_limit_ticks (init_limit_ticks before it acked NEWLEADER)
  *              goes LOOKING; a leader that is not established within

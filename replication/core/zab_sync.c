@@ -76,8 +76,7 @@ static void choose_epoch(struct zab *z)
 /* The point where the peer's log and ours agree, from its epoch summary
  * (entries of one epoch are e.1..e.k in every log, and invariant 2).
  * Returns false when only a SNAP can bring the peer in line. */
-static bool common_point(const struct zab *z, const struct zab_peer *p, const struct zab_message *ack,
-                         uint64_t *out)
+static bool common_point(const struct zab *z, const struct zab_message *ack, uint64_t *out)
 {
     const uint64_t *summary = ack->u.ackepoch.epoch_last;
     uint32_t n = ack->u.ackepoch.n_epochs;
@@ -98,7 +97,6 @@ static bool common_point(const struct zab *z, const struct zab_peer *p, const st
             return false; /* the summary may have been cut short: do not guess */
         common = ack->u.ackepoch.base_zxid; /* committed on the peer, so in our history */
     }
-    (void)p;
     if (common < z->base_zxid || !zab_log_contains(z, common))
         return false;
     *out = common;
@@ -129,7 +127,7 @@ static void send_sync(struct zab *z, struct zab_peer *p, uint8_t mode, uint64_t 
 static void sync_peer(struct zab *z, struct zab_peer *p, const struct zab_message *ack)
 {
     uint64_t common = 0;
-    if (ack && common_point(z, p, ack, &common)) {
+    if (ack && common_point(z, ack, &common)) {
         send_sync(z, p, p->last_zxid == common ? ZAB_SYNC_DIFF : ZAB_SYNC_TRUNC, common);
     } else if (z->have_snapshot && z->snapshot_zxid >= z->base_zxid) {
         send_sync(z, p, ZAB_SYNC_SNAP, z->snapshot_zxid);

@@ -642,7 +642,9 @@ void sim_world_free(struct sim_world *w)
 static void deliver(struct sim_world *w, struct sim_msg *sm)
 {
     struct sim_member *m = &w->m[sm->to];
-    if (m->up && (w->o.manual || connected(w, sm->from, sm->to))) {
+    if (m->up && !connected(w, sm->from, sm->to) && w->o.manual)
+        trace(w, "lost %d->%d (partition)", sm->from, sm->to);
+    if (m->up && connected(w, sm->from, sm->to)) {
         struct zab_message msg;
         int rc = zab_message_decode(sm->bytes, sm->len, &msg);
         if (rc < 0) {
