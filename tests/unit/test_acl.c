@@ -1,0 +1,114 @@
+/*
+ * ACL logic (daemon/acl.c, daemon/sha1.c) against ZooKeeper's providers:
+ * SHA-1 test vectors, DigestAuthenticationProvider.generateDigest,
+ * IPAuthenticationProvider.matches, and checkACL's rules.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "acl.h"
+#include "sha1.h"
+#include "znode/errors.h"
+#include "znode/proto.h"
+
+static void sha1_matches_the_fips_vectors(void **state)
+{
+    (void)state;
+    uint8_t d[SHA1_DIGEST_BYTES];
+    char b64[SHA1_BASE64_BYTES];
+    sha1("abc", 3, d);
+    sha1_base64(d, sizeof d, b64);
+    assert_string_equal(b64, "qZk+NkcGgWq6PiVxeFDCbJzQ2J0="); /* a9993e36...d89d */
+    const char *two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha1(two_blocks, strlen(two_blocks), d);
+    sha1_base64(d, sizeof d, b64);
+    assert_string_equal(b64, "hJg+RBw70m66rkqh+VEp5eVGcPE="); /* 84983e44...e546 70f1 */
+    sha1("", 0, d);
+    sha1_base64(d, sizeof d, b64);
+    assert_string_equal(b64, "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+}
+
+static void digest_is_user_and_base64_sha1_of_user_password(void **state)
+{
+    (void)state;
+    char out[128];
+    /* The value zkCli's docs and kazoo's make_digest_acl_credential give. */
+    assert_int_equal(acl_digest("super:test", 10, out, sizeof out), 0);
+    assert_string_equal(out, "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+    assert_int_equal(acl_digest("nocolon", 7, out, sizeof out), 0);
+    assert_memory_equal(out, "nocolon:", 8);
+    assert_int_equal(acl_digest("user:pw", 7, out, 10), ZN_BADARGUMENTS);
+}
+
+static void ip_matches_addresses_inside_the_mask_only(void **state)
+{
+    (void)state;
+    assert_true(acl_ip_matches("127.0.0.1", "127.0.0.1"));
+    assert_false(acl_ip_matches("127.0.0.2", "127.0.0.1"));
+    assert_true(acl_ip_matches("127.9.8.7", "127.0.0.0/8"));
+    assert_true(acl_ip_matches("10.1.2.3", "10.1.0.0/15"));
+    assert_false(acl_ip_matches("10.3.2.3", "10.0.0.0/15"));
+    assert_true(acl_ip_matches("1.2.3.4", "0.0.0.0/0"));
+    assert_true(acl_ip_matches("::1", "::1"));
+    assert_true(acl_ip_matches("fe80::1", "fe80::/64"));
+    assert_false(acl_ip_matches("127.0.0.1", "::1"));
+    assert_false(acl_ip_matches("127.0.0.1", "127.0.0.1/33"));
+    assert_false(acl_ip_matches("127.0.0.1", "127.0.0.1/"));
+    assert_false(acl_ip_matches("127.0.0.1", "not-an-address"));
+}
+
+static struct zn_acl entry(int32_t perms, const char *scheme, const char *id)
+{
+    return (struct zn_acl){perms, {(char *)scheme, (char *)id}};
+}
+
+static void check_needs_a_matching_entry_with_a_shared_bit(void **state)
+{
+    (void)state;
+    struct zn_acl items[] = {entry(ZN_PERM_READ, "digest", "u:h"), entry(ZN_PERM_ALL, "ip", "10.0.0.0/8")};
+    struct zn_acl_vec acl = {2, items};
+    struct zn_id user = {"digest", "u:h"}, local = {"ip", "127.0.0.1"}, lan = {"ip", "10.2.3.4"};
+    assert_int_equal(acl_check(&acl, ZN_PERM_READ, &user, 1, false), 0);
+    assert_int_equal(acl_check(&acl, ZN_PERM_WRITE, &user, 1, false), ZN_NOAUTH);
+    assert_int_equal(acl_check(&acl, ZN_PERM_READ | ZN_PERM_ADMIN, &user, 1, false), 0);
+    assert_int_equal(acl_check(&acl, ZN_PERM_WRITE, &local, 1, false), ZN_NOAUTH);
+    assert_int_equal(acl_check(&acl, ZN_PERM_WRITE, &lan, 1, false), 0);
+    assert_int_equal(acl_check(&acl, ZN_PERM_READ, NULL, 0, false), ZN_NOAUTH);
+}
+
+static void world_empty_super_and_skip_allow(void **state)
+{
+    (void)state;
+    struct zn_acl world[] = {entry(ZN_PERM_READ, "world", "anyone")};
+    struct zn_acl_vec world_acl = {1, world}, empty = {0, NULL};
+    struct zn_acl locked[] = {entry(ZN_PERM_READ, "digest", "x:y")};
+    struct zn_acl_vec locked_acl = {1, locked};
+    struct zn_id super = {"super", ""};
+    assert_int_equal(acl_check(&world_acl, ZN_PERM_READ, NULL, 0, false), 0);
+    assert_int_equal(acl_check(&world_acl, ZN_PERM_WRITE, NULL, 0, false), ZN_NOAUTH);
+    assert_int_equal(acl_check(&empty, ZN_PERM_ADMIN, NULL, 0, false), 0);
+    assert_int_equal(acl_check(&locked_acl, ZN_PERM_DELETE, &super, 1, false), 0);
+    assert_int_equal(acl_check(&locked_acl, ZN_PERM_DELETE, NULL, 0, true), 0);
+    /* An unknown scheme matches nobody, even with the same id. */
+    struct zn_acl odd[] = {entry(ZN_PERM_ALL, "x509", "cn")};
+    struct zn_acl_vec odd_acl = {1, odd};
+    struct zn_id odd_id = {"x509", "cn"};
+    assert_int_equal(acl_check(&odd_acl, ZN_PERM_READ, &odd_id, 1, false), ZN_NOAUTH);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sha1_matches_the_fips_vectors),
+        cmocka_unit_test(digest_is_user_and_base64_sha1_of_user_password),
+        cmocka_unit_test(ip_matches_addresses_inside_the_mask_only),
+        cmocka_unit_test(check_needs_a_matching_entry_with_a_shared_bit),
+        cmocka_unit_test(world_empty_super_and_skip_allow),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
