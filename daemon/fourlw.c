@@ -144,6 +144,12 @@ static void word_mntr(const struct server *srv, struct text *t)
     text_printf(t, "zk_uptime\t%" PRIu64 "\n", server_now_ms() - s->started_ms);
     text_printf(t, "zk_global_sessions\t%zu\n", srv->session_count);
     text_printf(t, "zk_last_zxid\t0x%" PRIx64 "\n", (uint64_t)tree_last_zxid(srv->tree));
+    if (srv->ens) {
+        text_printf(t, "zk_epoch\t%u\n", ensemble_epoch(srv));
+        text_printf(t, "zk_leader_id\t%u\n", ensemble_leader_id(srv));
+        if (ensemble_is_leader(srv))
+            text_printf(t, "zk_synced_followers\t%d\n", ensemble_synced_followers(srv));
+    }
     text_printf(t, "zk_digest\t%" PRIu64 "\n", (uint64_t)tree_digest(srv->tree));
     text_printf(t, "zk_connection_rejected\t%" PRIu64 "\n", s->connections_refused);
     text_printf(t, "zk_malformed_packets\t%" PRIu64 "\n", s->malformed_packets);
