@@ -93,11 +93,11 @@ server_host() { member_addr 1; }
 
 @test "stat lists the connected clients" {
   start_server
-  local status="$BATS_TEST_TMPDIR/watch.status"
+  local watch_status="$BATS_TEST_TMPDIR/watch.status"  # not $status: bats sets it on every run
   zk_tool create "$(member_connect 1)" /stat-client data
-  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" hold-watch "$(member_connect 1)" /stat-client "$status" 3>&- &
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" hold-watch "$(member_connect 1)" /stat-client "$watch_status" 3>&- &
   zn_track_pid $!
-  wait_until 60 "the watching client to be ready" grep -q -x ready "$status"
+  wait_until 60 "the watching client to be ready" grep -q -x ready "$watch_status"
   run fourlw stat
   assert_line "Clients:"
   assert_line --regexp '^ /127\.0\.0\.1:[0-9]+\['
@@ -142,13 +142,13 @@ server_host() { member_addr 1; }
 
 @test "cons lists a connected client and wchs counts its watch" {
   start_server
-  local status="$BATS_TEST_TMPDIR/watch.status"
+  local watch_status="$BATS_TEST_TMPDIR/watch.status"  # not $status: bats sets it on every run
   run fourlw wchs
   assert_line "Total watches:0"
   zk_tool create "$(member_connect 1)" /watched data
-  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" hold-watch "$(member_connect 1)" /watched "$status" 3>&- &
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" hold-watch "$(member_connect 1)" /watched "$watch_status" 3>&- &
   zn_track_pid $!
-  wait_until 60 "the watching client to be ready" grep -q -x ready "$status"
+  wait_until 60 "the watching client to be ready" grep -q -x ready "$watch_status"
   run fourlw cons
   assert_line --regexp '^ /127\.0\.0\.1:[0-9]+\['
   # Poll: the client is ready once its read returned, and the count must follow within the deadline.
