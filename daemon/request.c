@@ -319,7 +319,11 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
         return;
     }
     int rc = jute_read_request(&rd, r->hdr.type, &r->req);
-    if (rc == ZN_UNIMPLEMENTED) {
+    if (rc == 0 && rd.strings_with_nul > 0) {
+        /* ZooKeeper: "null character not allowed" in a path */
+        r->err = ZN_BADARGUMENTS;
+        r->done = true;
+    } else if (rc == ZN_UNIMPLEMENTED) {
         r->err = ZN_UNIMPLEMENTED;
         r->done = true;
     } else if (rc != 0) {

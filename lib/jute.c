@@ -270,6 +270,7 @@ void jute_reader_init(struct jute_reader *r, const void *data, size_t len, struc
     r->pos = 0;
     r->error = 0;
     r->arena = arena;
+    r->strings_with_nul = 0;
 }
 
 static int reader_fail(struct jute_reader *r, int code)
@@ -357,8 +358,11 @@ int jute_read_string(struct jute_reader *r, char **v)
     char *s = zn_arena_alloc(r->arena, (size_t)b.len + 1);
     if (s == NULL)
         return reader_fail(r, ZN_NOMEMORY);
-    if (b.len > 0)
+    if (b.len > 0) {
         memcpy(s, b.data, (size_t)b.len);
+        if (memchr(s, '\0', (size_t)b.len))
+            r->strings_with_nul++;
+    }
     s[b.len] = '\0';
     *v = s;
     return 0;

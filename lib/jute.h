@@ -88,6 +88,10 @@ struct jute_reader {
     size_t pos;
     int error;
     struct zn_arena *arena; /* borrowed; where strings/vectors go */
+    /* Strings read that held a NUL byte: their C copy ends at it, so a path
+     * "/a\0b" would read as "/a".  The server refuses such requests
+     * (ZooKeeper: BADARGUMENTS) rather than act on a shortened path. */
+    uint32_t strings_with_nul;
 };
 
 void jute_reader_init(struct jute_reader *r, const void *data, size_t len, struct zn_arena *arena);

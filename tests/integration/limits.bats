@@ -173,3 +173,15 @@ wchs_counts_one_watch() {
   run fourlw srvr
   assert_line "Mode: standalone"
 }
+
+@test "a path with a NUL byte inside is refused with BADARGUMENTS, not shortened" {
+  start_server
+  run "$ZN_PYTHON" -c "
+import sys; sys.path.insert(0, '$ZN_LIB_DIR')
+import zkwire
+host, port = '$(member_connect 1)'.split(':')
+s = zkwire.connect(host, int(port))
+print(zkwire.exists(s, '/zookeeper\x00tail'), zkwire.exists(s, '/zookeeper'))"
+  assert_success
+  assert_output "-8 0"
+}
