@@ -210,6 +210,17 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
         cfg->extended_types_enabled = java_boolean(value);
         return 0;
     }
+    /* TEST ONLY: planted bug for tests/faults (issue 6) */
+    if (strcmp(key, "znodefs.testOnly.plantedBug") == 0) {
+        if (strcmp(value, "none") == 0)
+            cfg->planted_bug = CONFIG_PLANTED_BUG_NONE;
+        else if (strcmp(value, "stale-sync") == 0)
+            cfg->planted_bug = CONFIG_PLANTED_BUG_STALE_SYNC;
+        else
+            return fail(err, errlen, "%s: expected none or stale-sync, got '%s'", key, value);
+        ZN_WARN("config: TEST ONLY planted bug '%s' is on", value);
+        return 0;
+    }
     if (strcmp(key, "znode.container.checkIntervalMs") == 0)
         return set_int(key, value, 1, INT_MAX, &cfg->container_check_interval_ms, err, errlen);
     if (strcmp(key, "znode.container.maxPerMinute") == 0)

@@ -47,6 +47,9 @@ struct config_server {
     bool observer;
 };
 
+/* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
+enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1 };
+
 struct config {
     int tick_time_ms;            /* tickTime (required by ZooKeeper; default 2000 here) */
     int init_limit;              /* initLimit, in ticks */
@@ -76,6 +79,8 @@ struct config {
     int container_check_interval_ms;      /* znode.container.checkIntervalMs; default 60000 */
     int container_max_per_minute;         /* znode.container.maxPerMinute; default 10000 */
     long container_max_never_used_interval_ms; /* znode.container.maxNeverUsedIntervalMs; 0 = never */
+    /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
+    int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
 };
 
 /* Fills *cfg with ZooKeeper's defaults (fields that have none are zero). */

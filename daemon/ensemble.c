@@ -828,6 +828,16 @@ void ensemble_submit_sync(struct server *srv, struct request *r)
         finish_syncs(e);
         return;
     }
+    /* TEST ONLY: planted bug for tests/faults (issue 6): a follower answers
+     * sync from its own tree without asking the leader, so a read after sync
+     * may be stale. tests/faults/run.sh --planted-bug stale-sync expects the
+     * linearizability checker to catch it. */
+    if (srv->cfg.planted_bug == CONFIG_PLANTED_BUG_STALE_SYNC) {
+        r->sync_target = 0;
+        finish_syncs(e);
+        return;
+    }
+    /* end TEST ONLY */
     r->sync_target = UINT64_MAX;
     r->forwarded_ms = server_now_ms();
     jute_writer_reset(&e->out);
