@@ -277,6 +277,13 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     }
     if (strcmp(key, "globalOutstandingLimit") == 0)
         return set_int(key, value, 1, 1000000, &cfg->global_outstanding_limit, err, errlen);
+    if (strcmp(key, "readonlymode.enabled") == 0 ||
+        strcmp(key, "zookeeper.readonlymode.enabled") == 0) {
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+            return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+        cfg->read_only_mode = strcmp(value, "true") == 0;
+        return 0;
+    }
     if (strcmp(key, "logLevel") == 0) {
         if (zn_log_level_parse(value) < 0)
             return fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", key,

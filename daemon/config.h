@@ -68,6 +68,7 @@ struct config {
     int my_id;                   /* from dataDir/myid or --id; 0 standalone */
     struct config_server servers[CONFIG_MAX_SERVERS];
     int server_count;            /* 0 = standalone */
+    bool read_only_mode;         /* readonlymode.enabled: serve read-only sessions without a quorum */
     char log_level[16];          /* znoded's own key logLevel: debug|info|warn|error */
     /* ACLs and extended node types: ZooKeeper reads these as system
      * properties, which a zoo.cfg key becomes with "zookeeper." in front;

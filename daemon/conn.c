@@ -49,9 +49,12 @@ void conn_close(struct conn *c, const char *why)
     c->state = CONN_CLOSING;
     request_conn_closed(c);
     watch_remove_owner(srv->watches, &c->watches);
-    if (c->session && c->session->conn == c)
-        c->session->conn = NULL;
+    struct session *s = c->session;
+    if (s && s->conn == c)
+        s->conn = NULL;
     c->session = NULL;
+    if (s && s->local_read_only && !s->conn)
+        session_remove(srv, s->id); /* never replicated: nobody else can resume it */
     if (c->prev)
         c->prev->next = c->next;
     else

@@ -476,6 +476,15 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
     bool new_leadership = old_epoch != e->epoch || old_leader != e->leader_id;
     if (was_serving && (!e->serving || new_leadership))
         close_all_clients(srv, "this member lost its leader; reconnect to another member");
+    if (!was_serving && e->serving) {
+        /* Read-only sessions end when the quorum is back: their clients
+         * reconnect and get read-write sessions, as in ZooKeeper. */
+        for (struct conn *c = srv->conns, *next; c; c = next) {
+            next = c->next;
+            if (c->read_only)
+                conn_close(c, "the quorum is back: read-only session ends");
+        }
+    }
     if (new_leadership || !e->serving) {
         prep_reset(srv->prep);
         while (e->backlog_head) {

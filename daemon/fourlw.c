@@ -56,7 +56,11 @@ static void text_printf(struct text *t, const char *fmt, ...)
 
 static const char *server_mode(const struct server *srv)
 {
-    return srv->cfg.server_count == 0 ? "standalone" : ensemble_role_name(srv);
+    if (srv->cfg.server_count == 0)
+        return "standalone";
+    if (!ensemble_serving(srv) && srv->cfg.read_only_mode)
+        return "read-only";
+    return ensemble_role_name(srv);
 }
 
 static void latency(const struct server *srv, struct text *t, const char *sep)
@@ -278,7 +282,8 @@ void fourlw_handle(struct conn *c, const char word[4])
     } else if (bit == CONFIG_4LW_WCHP) {
         watch_foreach_path(srv->watches, wchp_path, &t);
     } else if (bit == CONFIG_4LW_ISRO) {
-        text_printf(&t, "rw");
+        /* "ro" while this member serves read-only sessions (no quorum) */
+        text_printf(&t, srv->ens && !ensemble_serving(srv) && srv->cfg.read_only_mode ? "ro" : "rw");
     } else if (bit == CONFIG_4LW_DIRS) {
         struct store_stats ss = {0};
         if (srv->store)

@@ -117,6 +117,7 @@ static void send_connect_response(struct conn *c, struct request *r)
     resp.passwd.data = passwd;
     resp.passwd.len = ZN_PASSWD_BYTES;
     resp.has_read_only = true;
+    resp.read_only = c->read_only;
     jute_writer_reset(&reply_writer);
     jute_write_connect_response(&reply_writer, &resp);
     conn_send_frame(c, &reply_writer);
@@ -233,7 +234,8 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
         conn_close(c, "malformed ConnectRequest");
         return;
     }
-    if (srv->ens && !ensemble_serving(srv)) {
+    bool read_only = srv->ens && !ensemble_serving(srv);
+    if (read_only && !(srv->cfg.read_only_mode && cr.read_only)) {
         zn_arena_free(&arena);
         conn_close(c, "not serving clients: this member has no leader yet");
         return;
@@ -262,6 +264,37 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
     r->hdr.type = REQUEST_CONNECT;
     r->timeout_ms = timeout;
     c->timeout_ms = timeout;
+    if (read_only) {
+        /* ZooKeeper's read-only mode: without a quorum, a client that allows
+         * it gets a session of this member alone, served from its copy of the
+         * tree; every write is refused with NOTREADONLY. */
+        struct session *s = cr.session_id ? session_find(srv, cr.session_id) : NULL;
+        if (!s || s->closing || !session_password_ok(cr.session_id, &cr.passwd)) {
+            s = session_add(srv, session_new_id(srv), timeout);
+            if (s)
+                s->local_read_only = true;
+        } else if (s->conn && s->conn != c) {
+            conn_close(s->conn, "session reconnected on another connection");
+        }
+        if (!s) {
+            request_free(r);
+            zn_arena_free(&arena);
+            conn_close(c, "out of memory");
+            return;
+        }
+        s->conn = c;
+        c->session = s;
+        c->read_only = true;
+        c->timeout_ms = s->timeout_ms;
+        c->state = CONN_READY;
+        r->session_id = s->id;
+        r->done = true;
+        ZN_INFO("read-only session sid=0x%" PRIx64 " peer=%s", (uint64_t)s->id, c->peer);
+        fifo_push(c, r);
+        request_drain(c);
+        zn_arena_free(&arena);
+        return;
+    }
     if (cr.session_id != 0) {
         struct session *s = session_find(srv, cr.session_id);
         r->session_id = cr.session_id;
@@ -347,6 +380,15 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
     r->is_write = !r->done && zn_op_is_write(r->hdr.type);
     /* In an ensemble, sync waits (like a write) until this member has
      * applied everything the leader had proposed when it asked. */
+    if (c->read_only && !r->done && (r->is_write || r->hdr.type == ZN_OP_SYNC)) {
+        if (r->hdr.type == ZN_OP_CLOSESESSION) {
+            c->close_after_flush = true; /* a local session: nothing to replicate */
+        } else {
+            r->err = ZN_NOTREADONLY;
+        }
+        r->done = true;
+        r->is_write = false;
+    }
     bool ensemble_sync = srv->ens && !r->done && r->hdr.type == ZN_OP_SYNC;
     if (ensemble_sync)
         r->is_write = true;

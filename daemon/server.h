@@ -94,6 +94,7 @@ struct conn {
     struct jute_writer out;         /* replies and events not yet handed to libuv */
     size_t writes_in_flight_bytes;
     struct session *session;
+    bool read_only;                 /* a read-only session: this member had no quorum */
     int32_t timeout_ms;             /* negotiated */
     struct watch_owner watches;
     struct request *queue_head, *queue_tail; /* FIFO of unanswered requests */
@@ -176,6 +177,7 @@ struct session {
     uint64_t last_activity_ms;      /* followers report these to the leader */
     struct conn *conn;              /* NULL while disconnected */
     bool closing;                   /* closeSession txn on its way */
+    bool local_read_only;           /* made by this member in read-only mode: not replicated */
 };
 
 struct session *session_find(struct server *srv, int64_t id);
