@@ -268,7 +268,9 @@ class SequentialAndEphemeral(KazooCase):
 
     def test_ephemeral_survives_kill_9_and_restart_of_the_server(self):
         states = []
-        owner = self.new_client(timeout_s=15.0)
+        # Connected to the member that is killed (the first host: zn-server.sh kills member 1),
+        # so that against an ensemble too the owner must reconnect elsewhere.
+        owner = self.new_client(timeout_s=15.0, randomize_hosts=False)
         owner.add_listener(states.append)
         owner.create(self.p("eph"), b"", ephemeral=True)
         session_id = owner.client_id[0]
