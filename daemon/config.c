@@ -34,6 +34,8 @@ void config_defaults(struct config *cfg)
     strcpy(cfg->log_level, "info");
     cfg->container_check_interval_ms = 60000;
     cfg->container_max_per_minute = 10000;
+    cfg->metrics_http_port = 7000;
+    strcpy(cfg->metrics_http_host, "0.0.0.0");
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -169,13 +171,40 @@ static const char *const accepted_keys[] = {
     "autopurge.snapRetainCount", "autopurge.purgeInterval", "admin.enableServer",
     "admin.serverPort", "preAllocSize", "syncEnabled", "standaloneEnabled",
     "reconfigEnabled", "forceSync", "leaderServes", "cnxTimeout",
-    "electionAlg", "quorumListenOnAllIPs", "metricsProvider.className",
-    "metricsProvider.httpPort", "metricsProvider.exportJvmInfo", "secureClientPort",
+    "electionAlg", "quorumListenOnAllIPs", "metricsProvider.exportJvmInfo", "secureClientPort",
     "initLimit.ignored", "dynamicConfigFile", "localSessionsEnabled",
     "localSessionsUpgradingEnabled", "maxCnxns", "snapSizeLimitInKb", "clientPortListenBacklog",
     "serverCnxnFactory",
     "audit.enable", "txnLogSizeLimitInKb", "fsync.warningthresholdms",
 };
+
+/*
+ * metricsProvider.*: only ZooKeeper's Prometheus provider serves anything;
+ * the other providers ZooKeeper ships keep their metrics inside the JVM, so
+ * naming one here turns the metrics page off.  Same contract as
+ * set_acl_and_types.
+ */
+#define CONFIG_PROMETHEUS_PROVIDER "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider"
+static int set_metrics(struct config *cfg, const char *key, const char *value, char *err,
+                       size_t errlen)
+{
+    if (strcmp(key, "metricsProvider.className") == 0) {
+        cfg->metrics_prometheus = strcmp(value, CONFIG_PROMETHEUS_PROVIDER) == 0;
+        if (!cfg->metrics_prometheus)
+            ZN_WARN("config: metricsProvider.className=%s: only %s is served by znoded", value,
+                    CONFIG_PROMETHEUS_PROVIDER);
+        return 0;
+    }
+    if (strcmp(key, "metricsProvider.httpPort") == 0)
+        return set_int(key, value, 1, 65535, &cfg->metrics_http_port, err, errlen);
+    if (strcmp(key, "metricsProvider.httpHost") == 0) {
+        if (value[0] == '\0' || strlen(value) >= sizeof cfg->metrics_http_host)
+            return fail(err, errlen, "%s: bad address '%s'", key, value);
+        strcpy(cfg->metrics_http_host, value);
+        return 0;
+    }
+    return 1;
+}
 
 /* Java's Boolean.parseBoolean, as ZooKeeper reads extendedTypesEnabled:
  * "true" in any case is true, anything else false. */
@@ -294,6 +323,9 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     if (strncmp(key, "server.", 7) == 0)
         return set_server(cfg, key, value, err, errlen);
     int rc = set_acl_and_types(cfg, key, value, err, errlen);
+    if (rc <= 0)
+        return rc;
+    rc = set_metrics(cfg, key, value, err, errlen);
     if (rc <= 0)
         return rc;
     for (size_t i = 0; i < sizeof accepted_keys / sizeof accepted_keys[0]; i++)

@@ -80,6 +80,10 @@ struct config {
     int container_check_interval_ms;      /* znode.container.checkIntervalMs; default 60000 */
     int container_max_per_minute;         /* znode.container.maxPerMinute; default 10000 */
     long container_max_never_used_interval_ms; /* znode.container.maxNeverUsedIntervalMs; 0 = never */
+    /* metricsProvider.*: ZooKeeper's Prometheus provider, served by metrics.c. */
+    bool metrics_prometheus;     /* metricsProvider.className names PrometheusMetricsProvider */
+    int metrics_http_port;       /* metricsProvider.httpPort; default 7000 */
+    char metrics_http_host[CONFIG_HOST_BYTES]; /* metricsProvider.httpHost; default 0.0.0.0 */
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
     int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
 };

@@ -1,0 +1,477 @@
+/*
+ * The metrics page's HTTP server: the request-head parser and the libuv
+ * listener with its connections.  It owns every handle it opens and frees
+ * itself once the last one has closed after httpd_stop.
+ *
+ * A connection's life (each step bounded by the one timer armed at accept):
+ *   reading the head -> responding (one uv_write) -> shutdown of our side ->
+ *   draining the client's side until EOF -> closed.
+ * Draining before close is what makes the client see the whole response:
+ * closing a socket with unread input sends RST, which can discard the
+ * response still in flight.
+ */
+#include "httpd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "log.h"
+#include "znode/errors.h"
+
+/* ---- parser ---- */
+
+/* RFC 9110 tchar: the characters a method name may use. */
+static bool is_tchar(char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Finds the end of the head: the first empty line.  Returns the bytes up to
+ * and including it, or 0 if there is none yet. */
+static size_t head_length(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (i + 1 < len && buf[i + 1] == '\n')
+            return i + 2;
+        if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
+            return i + 3;
+    }
+    return 0;
+}
+
+/* One line of the head starting at *pos, without its CRLF or LF. */
+static bool next_line(const char *buf, size_t end, size_t *pos, const char **line, size_t *n)
+{
+    if (*pos >= end)
+        return false;
+    const char *start = buf + *pos;
+    const char *nl = memchr(start, '\n', end - *pos);
+    size_t linelen = nl ? (size_t)(nl - start) : end - *pos;
+    *pos += linelen + (nl ? 1 : 0);
+    if (linelen > 0 && start[linelen - 1] == '\r')
+        linelen--;
+    *line = start;
+    *n = linelen;
+    return true;
+}
+
+static int parse_request_line(const char *line, size_t n, struct httpd_request *out)
+{
+    const char *sp1 = memchr(line, ' ', n);
+    if (!sp1 || sp1 == line || (size_t)(sp1 - line) >= sizeof out->method)
+        return HTTPD_PARSE_BAD;
+    for (const char *p = line; p < sp1; p++)
+        if (!is_tchar(*p))
+            return HTTPD_PARSE_BAD;
+    const char *target = sp1 + 1;
+    const char *end = line + n;
+    const char *sp2 = memchr(target, ' ', (size_t)(end - target));
+    if (!sp2 || sp2 == target)
+        return HTTPD_PARSE_BAD;
+    const char *version = sp2 + 1;
+    size_t vlen = (size_t)(end - version);
+    if (vlen != 8 || memcmp(version, "HTTP/", 5) != 0 || version[6] != '.')
+        return HTTPD_PARSE_BAD;
+    if (version[5] == '1' && (version[7] == '0' || version[7] == '1'))
+        out->minor_version = version[7] - '0';
+    else if (version[5] >= '2' && version[5] <= '9')
+        return HTTPD_PARSE_VERSION;
+    else
+        return HTTPD_PARSE_BAD;
+
+    memcpy(out->method, line, (size_t)(sp1 - line));
+    out->method[sp1 - line] = '\0';
+    /* absolute-form (proxies send it): keep only the path */
+    size_t tlen = (size_t)(sp2 - target);
+    if (tlen > 7 && strncmp(target, "http://", 7) == 0) {
+        const char *slash = memchr(target + 7, '/', tlen - 7);
+        if (!slash) {
+            target = "/"; /* "http://host" names the root */
+            tlen = 1;
+        } else {
+            tlen -= (size_t)(slash - target);
+            target = slash;
+        }
+    }
+    if (target[0] != '/')
+        return HTTPD_PARSE_BAD;
+    size_t plen = 0;
+    while (plen < tlen && target[plen] != '?' && target[plen] != '#')
+        plen++;
+    if (plen >= sizeof out->path)
+        return HTTPD_PARSE_URI_TOO_LONG;
+    for (size_t i = 0; i < plen; i++)
+        if ((unsigned char)target[i] <= ' ' || (unsigned char)target[i] == 0x7f)
+            return HTTPD_PARSE_BAD;
+    memcpy(out->path, target, plen);
+    out->path[plen] = '\0';
+    return HTTPD_PARSE_DONE;
+}
+
+int httpd_parse_request(const char *buf, size_t len, size_t max_bytes, struct httpd_request *out)
+{
+    ZN_ASSERT(buf || len == 0);
+    ZN_ASSERT(out && max_bytes > 0);
+    memset(out, 0, sizeof *out);
+    /* RFC 9112 2.2: ignore empty lines before the request line. */
+    size_t skip = 0;
+    while (skip < len && (buf[skip] == '\r' || buf[skip] == '\n'))
+        skip++;
+    size_t window = len > max_bytes ? max_bytes : len;
+    size_t head = skip < window ? head_length(buf + skip, window - skip) : 0;
+    if (head == 0)
+        return len >= max_bytes ? HTTPD_PARSE_TOO_LARGE : HTTPD_PARSE_INCOMPLETE;
+    size_t end = skip + head;
+    size_t pos = skip;
+    const char *line;
+    size_t n;
+    if (!next_line(buf, end, &pos, &line, &n))
+        return HTTPD_PARSE_BAD;
+    int rc = parse_request_line(line, n, out);
+    if (rc != HTTPD_PARSE_DONE)
+        return rc;
+    /* Header fields are not used, but a head that is not made of them is
+     * not HTTP, and answering it as if it were would hide a broken client. */
+    while (next_line(buf, end, &pos, &line, &n) && n > 0) {
+        const char *colon = memchr(line, ':', n);
+        if (!colon || colon == line)
+            return HTTPD_PARSE_BAD;
+        for (const char *p = line; p < colon; p++)
+            if (!is_tchar(*p))
+                return HTTPD_PARSE_BAD;
+    }
+    out->head_bytes = end;
+    return HTTPD_PARSE_DONE;
+}
+
+int httpd_route(const struct httpd_request *req)
+{
+    if (strcmp(req->path, "/metrics") != 0 && strcmp(req->path, "/") != 0)
+        return 404;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return 405;
+    return 200;
+}
+
+/* ---- server ---- */
+
+struct httpd_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    struct httpd *server;
+    struct httpd_conn *prev, *next;
+    int handles_open;           /* tcp and timer: freed when both closed */
+    bool responded;             /* the response was handed to libuv; now draining */
+    bool closing;
+    size_t len;
+    char buf[HTTPD_MAX_REQUEST_BYTES];
+    char head[256];
+    char *body;                 /* malloc'd page, or a static string for errors */
+    bool body_owned;
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+};
+
+struct httpd {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    httpd_render_fn render;
+    void *ctx;
+    const char *content_type;
+    uint32_t max_connections;
+    uint64_t timeout_ms;
+    int port;
+    bool stopping;
+    int handles_open;           /* listener + conns + refused sockets */
+    struct httpd_conn *conns;
+    struct httpd_stats stats;
+};
+
+static void server_release(struct httpd *h)
+{
+    ZN_ASSERT(h->handles_open > 0);
+    if (--h->handles_open == 0 && h->stopping)
+        free(h);
+}
+
+static void conn_free_when_closed(uv_handle_t *handle)
+{
+    struct httpd_conn *c = handle->data;
+    if (--c->handles_open > 0)
+        return;
+    struct httpd *h = c->server;
+    if (c->body_owned)
+        free(c->body);
+    free(c);
+    server_release(h);
+}
+
+static void conn_close(struct httpd_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct httpd *h = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->stats.open--;
+    uv_close((uv_handle_t *)&c->timer, conn_free_when_closed);
+    uv_close((uv_handle_t *)&c->tcp, conn_free_when_closed);
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct httpd_conn *c = timer->data;
+    c->server->stats.timed_out++;
+    ZN_DEBUG("metrics http: connection timed out responded=%d bytes=%zu", c->responded, c->len);
+    conn_close(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct httpd_conn *c = req->data;
+    if (status < 0)
+        conn_close(c); /* (after ECANCELED the conn is closing already: a no-op) */
+    /* otherwise on_read closes it at the client's EOF, or the timer does */
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct httpd_conn *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0 || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+        conn_close(c);
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Internal Server Error";
+    }
+}
+
+static void respond(struct httpd_conn *c, int status, bool head_only)
+{
+    struct httpd *h = c->server;
+    h->stats.requests++;
+    size_t body_len = 0;
+    const char *type = "text/plain; charset=utf-8";
+    if (status == 200) {
+        char *page = NULL;
+        if (h->render(h->ctx, &page, &body_len) == 0 && page) {
+            c->body = page;
+            c->body_owned = true;
+            type = h->content_type ? h->content_type : type;
+        } else {
+            free(page);
+            status = 500;
+        }
+    }
+    if (status != 200) {
+        c->body = (char *)status_text(status);
+        body_len = strlen(c->body);
+    }
+    int n = snprintf(c->head, sizeof c->head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+                     "Connection: close\r\n\r\n",
+                     status, status_text(status), type, body_len,
+                     status == 405 ? "Allow: GET, HEAD\r\n" : "");
+    ZN_ASSERT(n > 0 && (size_t)n < sizeof c->head);
+    uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n),
+                        uv_buf_init(c->body, (unsigned)body_len)};
+    c->responded = true;
+    c->write_req.data = c;
+    c->shutdown_req.data = c;
+    int nbufs = head_only || body_len == 0 ? 1 : 2;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written) != 0)
+        conn_close(c);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct httpd_conn *c = handle->data;
+    /* After the response the client's bytes are only drained: a scratch
+     * buffer serves every connection, since all run on this one thread. */
+    static char drain[4096];
+    if (c->responded || c->len >= sizeof c->buf)
+        *buf = uv_buf_init(drain, sizeof drain);
+    else
+        *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct httpd_conn *c = stream->data;
+    if (c->closing)
+        return;
+    if (nread < 0) {
+        /* EOF before a whole head, a reset, or the end of draining. */
+        conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->responded)
+        return;
+    c->len += (size_t)nread;
+    struct httpd_request req;
+    int rc = httpd_parse_request(c->buf, c->len, sizeof c->buf, &req);
+    switch (rc) {
+    case HTTPD_PARSE_INCOMPLETE:
+        return;
+    case HTTPD_PARSE_DONE:
+        respond(c, httpd_route(&req), strcmp(req.method, "HEAD") == 0);
+        return;
+    case HTTPD_PARSE_TOO_LARGE:
+        respond(c, 431, false);
+        return;
+    case HTTPD_PARSE_URI_TOO_LONG:
+        respond(c, 414, false);
+        return;
+    case HTTPD_PARSE_VERSION:
+        respond(c, 505, false);
+        return;
+    default:
+        respond(c, 400, false);
+        return;
+    }
+}
+
+static void on_refused_closed(uv_handle_t *handle)
+{
+    struct httpd *h = handle->data;
+    free(handle);
+    server_release(h);
+}
+
+/* Accepts and closes at once: leaving a connection unaccepted would stop
+ * libuv from accepting any other until it is. */
+static void refuse(struct httpd *h)
+{
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t) {
+        ZN_ERROR("metrics http: out of memory refusing a connection");
+        return;
+    }
+    uv_tcp_init(h->loop, t);
+    t->data = h;
+    h->handles_open++;
+    (void)uv_accept((uv_stream_t *)&h->listener, (uv_stream_t *)t);
+    h->stats.refused++;
+    uv_close((uv_handle_t *)t, on_refused_closed);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct httpd *h = listener->data;
+    if (status < 0 || h->stopping) {
+        if (status < 0)
+            ZN_WARN("metrics http: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    if (h->stats.open >= h->max_connections) {
+        ZN_WARN("metrics http: refused a connection: %u open, the limit", h->stats.open);
+        refuse(h);
+        return;
+    }
+    struct httpd_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        refuse(h);
+        return;
+    }
+    c->server = h;
+    uv_tcp_init(h->loop, &c->tcp);
+    uv_timer_init(h->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles_open = 2;
+    h->handles_open++;
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    h->stats.open++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
+        uv_timer_start(&c->timer, on_timeout, h->timeout_ms, 0) != 0)
+        conn_close(c);
+}
+
+static void on_listener_closed(uv_handle_t *handle) { server_release(handle->data); }
+
+int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options *opts,
+                httpd_render_fn render, void *ctx)
+{
+    ZN_ASSERT(out && loop && opts && render);
+    *out = NULL;
+    struct sockaddr_storage addr;
+    const char *host = opts->host && opts->host[0] ? opts->host : "0.0.0.0";
+    if (opts->port < 0 || opts->port > 65535)
+        return ZN_BADARGUMENTS;
+    if (uv_ip4_addr(host, opts->port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, opts->port, (struct sockaddr_in6 *)&addr) != 0) {
+        ZN_ERROR("metrics http: '%s' is not an IPv4 or IPv6 address", host);
+        return ZN_BADARGUMENTS;
+    }
+    struct httpd *h = calloc(1, sizeof *h);
+    if (!h)
+        return ZN_NOMEMORY;
+    h->loop = loop;
+    h->render = render;
+    h->ctx = ctx;
+    h->content_type = opts->content_type;
+    h->max_connections = opts->max_connections ? opts->max_connections
+                                               : HTTPD_DEFAULT_MAX_CONNECTIONS;
+    h->timeout_ms = opts->timeout_ms ? opts->timeout_ms : HTTPD_DEFAULT_TIMEOUT_MS;
+    uv_tcp_init(loop, &h->listener);
+    h->listener.data = h;
+    h->handles_open = 1;
+    int rc = uv_tcp_bind(&h->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&h->listener, 64, on_connection);
+    if (rc != 0) {
+        ZN_ERROR("metrics http: cannot listen on %s:%d: %s", host, opts->port, uv_strerror(rc));
+        /* the handle is initialised: it must be closed, and h freed after */
+        h->stopping = true;
+        uv_close((uv_handle_t *)&h->listener, on_listener_closed);
+        return ZN_IO;
+    }
+    struct sockaddr_storage bound;
+    int namelen = sizeof bound;
+    uv_tcp_getsockname(&h->listener, (struct sockaddr *)&bound, &namelen);
+    h->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                          : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    *out = h;
+    return 0;
+}
+
+int httpd_port(const struct httpd *h) { return h->port; }
+
+void httpd_get_stats(const struct httpd *h, struct httpd_stats *out) { *out = h->stats; }
+
+void httpd_stop(struct httpd *h)
+{
+    if (!h || h->stopping)
+        return;
+    h->stopping = true;
+    while (h->conns)
+        conn_close(h->conns);
+    uv_close((uv_handle_t *)&h->listener, on_listener_closed);
+}

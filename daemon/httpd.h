@@ -1,0 +1,106 @@
+/*
+ * A small HTTP/1.1 server on the daemon's libuv loop, for the Prometheus
+ * metrics page (metricsProvider.httpPort).  It serves one page: GET or HEAD
+ * of /metrics (and /) answer 200 with the text a render callback produces;
+ * other paths 404, other methods 405, malformed requests 400, requests over
+ * HTTPD_MAX_REQUEST_BYTES 431.  Every response closes its connection
+ * ("Connection: close"), which keeps each connection's life to one request
+ * and its memory bounded.
+ *
+ * Limits: at most opts.max_connections open at once (more are accepted and
+ * closed at once, so the listen backlog never fills); each connection lives
+ * at most opts.timeout_ms from accept to close, whatever the client does.
+ * Nothing here blocks: reads, writes and the render callback run on the loop.
+ */
+#ifndef ZNODED_HTTPD_H
+#define ZNODED_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define HTTPD_MAX_REQUEST_BYTES 8192
+#define HTTPD_DEFAULT_MAX_CONNECTIONS 16
+#define HTTPD_DEFAULT_TIMEOUT_MS 10000
+#define HTTPD_METHOD_BYTES 16
+#define HTTPD_PATH_BYTES 1024
+
+/* ---- the request parser (pure: no I/O, for the unit tests) ---- */
+
+enum httpd_parse_result {
+    HTTPD_PARSE_DONE = 0,        /* a whole request head was read */
+    HTTPD_PARSE_INCOMPLETE = 1,  /* no blank line yet: read more */
+    HTTPD_PARSE_BAD = -1,        /* not an HTTP/1.x request: answer 400 */
+    HTTPD_PARSE_TOO_LARGE = -2,  /* no end of head within max bytes: answer 431 */
+    HTTPD_PARSE_VERSION = -3,    /* HTTP/2 or later on this port: answer 505 */
+    HTTPD_PARSE_URI_TOO_LONG = -4, /* path over HTTPD_PATH_BYTES: answer 414 */
+};
+
+struct httpd_request {
+    char method[HTTPD_METHOD_BYTES]; /* "GET", "HEAD", ... as sent */
+    char path[HTTPD_PATH_BYTES];     /* the target up to '?' or '#' */
+    int minor_version;               /* HTTP/1.0 or HTTP/1.1 */
+    size_t head_bytes;               /* length of the request head, blank line included */
+};
+
+/*
+ * Parses the request head in buf[0, len) (not NUL-terminated), copying what
+ * it returns into *out.  Lines may end in CRLF or LF.  Returns an
+ * enum httpd_parse_result; *out is meaningful only for HTTPD_PARSE_DONE.
+ * max_bytes bounds the head: INCOMPLETE becomes TOO_LARGE once len reaches it.
+ */
+int httpd_parse_request(const char *buf, size_t len, size_t max_bytes, struct httpd_request *out);
+
+/* The status code the server answers a parsed request with: 200, 404 or 405. */
+int httpd_route(const struct httpd_request *req);
+
+/* ---- the server ---- */
+
+/*
+ * Produces the page for one GET/HEAD: on success returns 0 and hands over a
+ * malloc'd body in *body (ownership passes to httpd, which frees it) of *len
+ * bytes; on failure returns a negative code and the client gets 500.
+ */
+typedef int (*httpd_render_fn)(void *ctx, char **body, size_t *len);
+
+struct httpd_options {
+    const char *host;          /* address to listen on; copied */
+    int port;                  /* 0: any free port (see httpd_port) */
+    uint32_t max_connections;  /* 0: HTTPD_DEFAULT_MAX_CONNECTIONS */
+    uint64_t timeout_ms;       /* 0: HTTPD_DEFAULT_TIMEOUT_MS */
+    const char *content_type;  /* of the 200 page; borrowed, must outlive the server */
+};
+
+struct httpd_stats {
+    uint64_t requests;         /* request heads answered, any status */
+    uint64_t refused;          /* connections closed at once: over max_connections */
+    uint64_t timed_out;        /* connections closed by the timeout */
+    uint32_t open;             /* connections open now */
+};
+
+struct httpd;
+
+/*
+ * Binds opts->host:opts->port and starts serving on loop.  render and ctx
+ * are borrowed until httpd_stop.  Returns 0 and the server in *out, or a
+ * negative code (ZN_BADARGUMENTS for an unparsable host, ZN_IO when the
+ * address cannot be bound, ZN_NOMEMORY) with the reason logged; *out is
+ * then NULL and nothing needs closing.
+ */
+int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options *opts,
+                httpd_render_fn render, void *ctx);
+
+/* The port the server is bound to (useful after port 0). */
+int httpd_port(const struct httpd *h);
+
+void httpd_get_stats(const struct httpd *h, struct httpd_stats *out);
+
+/*
+ * Closes the listener and every connection.  The memory is freed in the
+ * close callbacks, so the loop must run once more; render is never called
+ * after this returns.  h may be NULL.
+ */
+void httpd_stop(struct httpd *h);
+
+#endif
