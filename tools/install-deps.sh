@@ -13,6 +13,9 @@ PACKAGES=(
   # test runners and helpers
   bats bats-assert bats-support bats-file inotify-tools iptables procps netcat-openbsd
   util-linux iproute2 python3 coreutils
+  # metrics.bats (curl, and an independent parser of the Prometheus text format) and
+  # install.bats (man -l renders the man pages)
+  curl man-db python3-prometheus-client
   # real ZooKeeper and its clients, for compatibility tests and comparison runs
   zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo default-jre-headless
 )
