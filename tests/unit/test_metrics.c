@@ -540,9 +540,39 @@ static void a_server_with_the_prometheus_provider_serves_its_counts(void **state
     tree_free(srv.tree);
 }
 
+/* ---- zoo.cfg keys ---- */
+
+static void metrics_provider_keys_turn_the_page_on_with_zookeepers_defaults(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    config_defaults(&cfg);
+    assert_false(cfg.metrics_prometheus);
+    assert_int_equal(cfg.metrics_http_port, 7000);
+    assert_string_equal(cfg.metrics_http_host, "0.0.0.0");
+    assert_int_equal(config_set(&cfg, "metricsProvider.className",
+                                "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",
+                                err, sizeof err), 0);
+    assert_true(cfg.metrics_prometheus);
+    assert_int_equal(config_set(&cfg, "metricsProvider.httpPort", "9141", err, sizeof err), 0);
+    assert_int_equal(cfg.metrics_http_port, 9141);
+    assert_int_equal(config_set(&cfg, "metricsProvider.httpHost", "127.0.0.1", err, sizeof err), 0);
+    assert_string_equal(cfg.metrics_http_host, "127.0.0.1");
+    assert_int_equal(config_set(&cfg, "metricsProvider.httpPort", "70000", err, sizeof err), -1);
+    assert_non_null(strstr(err, "metricsProvider.httpPort"));
+    assert_int_equal(config_set(&cfg, "metricsProvider.httpHost", "", err, sizeof err), -1);
+    /* another provider class: no page */
+    assert_int_equal(config_set(&cfg, "metricsProvider.className",
+                                "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider", err,
+                                sizeof err), 0);
+    assert_false(cfg.metrics_prometheus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(metrics_provider_keys_turn_the_page_on_with_zookeepers_defaults),
         cmocka_unit_test(histogram_puts_each_value_in_the_bucket_of_its_upper_bound),
         cmocka_unit_test(quantiles_interpolate_within_a_bucket_and_never_exceed_the_largest_value),
         cmocka_unit_test(every_known_opcode_has_its_own_slot_and_others_share_unknown),
