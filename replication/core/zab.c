@@ -65,6 +65,22 @@
  *              init_limit_ticks, or has not heard from a quorum within
  *              sync_limit_ticks, goes LOOKING.
  *
+ * Observers (ZooKeeper's server.N=...:observer).  Members in
+ * zab_config.observers are non-voting: they never vote (a LOOKING observer
+ * asks the voters and observes the leader a quorum of voters follows, that
+ * leader saying LEADING), never lead, and count in no quorum: not in the
+ * election, the epoch's FOLLOWERINFO quorum, the ACKEPOCH quorum and its
+ * "follower ahead" check, the ACKNEWLEADER quorum, the commit quorum, nor
+ * the leader's "still has a quorum" check (zab_counts_in_quorum).  They
+ * sync like followers (DIFF/TRUNC/SNAP, NEWLEADER) and then get INFORM: a
+ * committed entry's PROPOSAL and its COMMIT, never an uncommitted entry.
+ * Their ACKs and PINGs are receipts the leader resends from (the network
+ * loses messages), never votes.  An observer accepts any epoch >= its
+ * currentEpoch from its leader: its acceptedEpoch vouches for nothing.  An
+ * observer that hears nothing from its leader for syncLimit looks again.
+ * Hence every invariant below holds with "member" read as "voter" wherever
+ * a quorum is involved, and observers' logs are prefixes of the leader's.
+ *
  * Why the election may be simple: safety does not rest on it.  Uniqueness of
  * the leader of an epoch rests on acceptedEpoch (invariant 1), and the new
  * leader holding every committed entry rests on the discovery check against a
@@ -124,6 +140,7 @@ const char *zab_role_name(enum zab_role role)
     case ZAB_LOOKING: return "looking";
     case ZAB_FOLLOWING: return "following";
     case ZAB_LEADING: return "leading";
+    case ZAB_OBSERVING: return "observing";
     }
     return "?";
 }
@@ -162,8 +179,8 @@ uint64_t zab_prng_next(struct zab *z)
 
 int zab_peer_index(const struct zab *z, uint32_t id)
 {
-    for (uint32_t i = 0; i < z->n_voters; i++)
-        if (z->voters[i] == id)
+    for (uint32_t i = 0; i < z->n_members; i++)
+        if (z->members[i] == id)
             return (int)i;
     return -1;
 }
@@ -235,11 +252,12 @@ void zab_become_leader(struct zab *z)
     zab_sync_leader_start(z);
 }
 
+/* An observer takes the same path as a follower, under its own role. */
 void zab_become_follower(struct zab *z, uint32_t leader, uint32_t round)
 {
-    zab_logf(z, "following leader=%u round=%u", leader, round);
+    zab_logf(z, "%s leader=%u round=%u", z->is_observer ? "observing" : "following", leader, round);
     z->round = round;
-    set_role(z, ZAB_FOLLOWING, ZAB_PHASE_DISCOVERY, leader);
+    set_role(z, z->is_observer ? ZAB_OBSERVING : ZAB_FOLLOWING, ZAB_PHASE_DISCOVERY, leader);
     zab_sync_follower_start(z);
 }
 
@@ -255,6 +273,10 @@ static void check_invariants(const struct zab *z)
     ZAB_ASSERT(z->unstable_index <= z->n_entries);
     if (z->n_entries)
         ZAB_ASSERT(z->entries[0].zxid > z->base_zxid);
+    /* Observers never lead nor follow; voters never observe. */
+    ZAB_ASSERT(z->is_observer ? (z->role == ZAB_LOOKING || z->role == ZAB_OBSERVING)
+                              : z->role != ZAB_OBSERVING);
+    ZAB_ASSERT(z->is_observer == (z->self_index >= z->n_voters));
     if (z->role == ZAB_LEADING && z->established) {
         ZAB_ASSERT(z->epoch == z->accepted_epoch && z->epoch == z->current_epoch);
         ZAB_ASSERT(z->committed_zxid >= z->initial_zxid);
@@ -265,28 +287,33 @@ int zab_new(const struct zab_config *c, struct zab **out)
 {
     *out = NULL;
     if (!c || c->n_voters == 0 || c->n_voters > ZAB_MEMBERS_MAX || c->heartbeat_ticks == 0 ||
-        c->init_limit_ticks == 0 || c->sync_limit_ticks == 0 || c->id == 0)
+        c->init_limit_ticks == 0 || c->sync_limit_ticks == 0 || c->id == 0 ||
+        c->n_observers > ZAB_OBSERVERS_MAX || (c->n_observers && !c->observers))
         return ZAB_EINVAL;
     struct zab *z = calloc(1, sizeof *z);
     if (!z)
         return ZAB_ENOMEM;
     z->id = c->id;
     z->n_voters = (uint32_t)c->n_voters;
+    z->n_members = (uint32_t)(c->n_voters + c->n_observers);
     bool found = false;
-    for (uint32_t i = 0; i < z->n_voters; i++) {
-        z->voters[i] = c->voters[i];
-        if (c->voters[i] == 0)
+    for (uint32_t i = 0; i < z->n_members; i++) {
+        uint32_t member = i < z->n_voters ? c->voters[i] : c->observers[i - z->n_voters];
+        z->members[i] = member;
+        if (member == 0)
             goto invalid;
         for (uint32_t j = 0; j < i; j++)
-            if (c->voters[j] == c->voters[i])
+            if (z->members[j] == member)
                 goto invalid;
-        if (c->voters[i] == c->id) {
+        if (member == c->id) {
             found = true;
             z->self_index = i;
         }
     }
     if (!found)
         goto invalid;
+    z->is_observer = z->self_index >= z->n_voters;
+    z->count_observers = c->test_only_count_observers;
     z->quorum = c->test_only_quorum_override ? c->test_only_quorum_override : z->n_voters / 2 + 1;
     z->heartbeat_ticks = c->heartbeat_ticks;
     z->init_limit_ticks = c->init_limit_ticks;
@@ -354,6 +381,7 @@ void zab_tick(struct zab *z)
             zab_sync_leader_tick(z);
         break;
     case ZAB_FOLLOWING:
+    case ZAB_OBSERVING:
         if (z->phase == ZAB_PHASE_BROADCAST)
             zab_broadcast_follower_tick(z);
         else
@@ -405,14 +433,20 @@ int zab_step(struct zab *z, const struct zab_message *m)
     ZAB_ASSERT(!z->in_ready);
     if (m->to != z->id || m->from == z->id || zab_peer_index(z, m->from) < 0)
         return 0;
+    bool from_observer = (uint32_t)zab_peer_index(z, m->from) >= z->n_voters;
+    if (from_observer && (z->is_observer || z->role != ZAB_LEADING) &&
+        m->type != ZAB_MSG_NOTIFICATION)
+        return 0; /* observers talk only to their leader, and elect nobody */
     if (m->type == ZAB_MSG_NOTIFICATION) {
-        if (z->role == ZAB_LOOKING)
+        if (from_observer)
+            zab_election_answer_observer(z, m);
+        else if (z->role == ZAB_LOOKING)
             zab_election_step(z, m);
         else
             zab_election_answer(z, m);
     } else if (z->role == ZAB_LEADING) {
         step_leader(z, m);
-    } else if (z->role == ZAB_FOLLOWING) {
+    } else if (zab_is_learner(z)) {
         step_follower(z, m);
     }
     check_invariants(z);
@@ -461,7 +495,7 @@ void zab_persisted(struct zab *z, uint64_t zxid)
     z->persisted_zxid = zxid;
     if (z->role == ZAB_LEADING)
         zab_sync_leader_persisted(z);
-    else if (z->role == ZAB_FOLLOWING)
+    else if (zab_is_learner(z))
         zab_sync_follower_persisted(z);
     check_invariants(z);
 }
@@ -583,4 +617,5 @@ void zab_status(const struct zab *z, struct zab_status *s)
     s->committed_zxid = z->committed_zxid;
     s->applied_zxid = z->applied_zxid;
     s->election_round = z->round;
+    s->observer = z->is_observer;
 }

@@ -63,7 +63,12 @@ const char *zab_strerror(int code);
 #define ZAB_OUTBOX_MAX 8192u             /* messages per ready batch; beyond, dropped (the protocol retransmits) */
 #define ZAB_SEND_BATCH_MAX 64u           /* proposals sent to one follower per event */
 
-enum zab_role { ZAB_LOOKING = 0, ZAB_FOLLOWING = 1, ZAB_LEADING = 2 };
+#define ZAB_OBSERVERS_MAX 16u            /* non-voting members of one ensemble */
+
+/* ZAB_OBSERVING: a non-voting member (zoo.cfg's server.N=...:observer) that
+ * learns the committed history from the leader; an observer that lost its
+ * leader is ZAB_LOOKING again, and it never leads. */
+enum zab_role { ZAB_LOOKING = 0, ZAB_FOLLOWING = 1, ZAB_LEADING = 2, ZAB_OBSERVING = 3 };
 
 /* The phase inside a role; a leader serves proposals only in ZAB_PHASE_BROADCAST. */
 enum zab_phase {
@@ -94,7 +99,7 @@ struct zab_restored {
 typedef void (*zab_log_fn)(void *context, uint32_t id, const char *message);
 
 struct zab_config {
-    uint32_t id;                            /* my id; must be in voters */
+    uint32_t id;                            /* my id; must be in voters or observers */
     const uint32_t *voters;                 /* copied; ids > 0, distinct */
     size_t n_voters;                        /* 1..ZAB_MEMBERS_MAX */
     uint32_t heartbeat_ticks;               /* PING and notification resend interval (>= 1) */
@@ -108,6 +113,16 @@ struct zab_config {
      * simulator can prove it catches a broken core (a quorum of one lets two
      * leaders of one epoch and lost commits happen).  Never set it elsewhere. */
     uint32_t test_only_quorum_override;
+    /* Observers (non-voting members): never counted in any quorum, never
+     * leaders; they sync from the leader and receive each committed entry.
+     * I am an observer when my id is among them.  NULL/0: none. */
+    const uint32_t *observers;              /* copied; ids > 0, distinct from each other and the voters */
+    size_t n_observers;                     /* 0..ZAB_OBSERVERS_MAX */
+    /* TEST ONLY: if true, the leader treats observers as followers: it
+     * ships them proposals before they commit and counts their acks (and
+     * their epoch and NEWLEADER acks) in quorums.  A broken core the
+     * simulator must catch.  Never set it elsewhere. */
+    bool test_only_count_observers;
 };
 
 /* The actions of one ready batch, to be carried out in this order.  Every
@@ -213,6 +228,7 @@ struct zab_status {
     uint64_t committed_zxid;  /* known committed */
     uint64_t applied_zxid;    /* handed to the driver in ready.committed and advanced */
     uint32_t election_round;
+    bool observer;            /* this member is an observer (never votes, never leads) */
 };
 void zab_status(const struct zab *z, struct zab_status *out);
 

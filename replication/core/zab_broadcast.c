@@ -5,6 +5,14 @@
  * (chained PROPOSALs, retransmitted from the last acknowledged point when a
  * heartbeat shows no progress), counting durable acks into the commit point,
  * and detecting the loss of the leader or of a quorum.
+ *
+ * Observers get ZooKeeper's INFORM: the leader ships an observer only
+ * committed entries (a PROPOSAL once its zxid is committed, then the
+ * COMMIT), so an observer's log holds nothing a new leader could truncate
+ * beyond its sync.  Observers still report their durable point (ACK, PING):
+ * on this lossy network the leader needs it to know where to resend from,
+ * but it is a receipt, never a vote: no count includes it (invariant 6 and
+ * zab_counts_in_quorum).
  */
 #include "zab_internal.h"
 
@@ -15,7 +23,8 @@ void zab_broadcast_ship(struct zab *z, struct zab_peer *p)
 {
     if (!p->sync_sent || p->snap_pending)
         return;
-    uint64_t last = zab_log_last(z);
+    bool inform = (uint32_t)(p - z->peers) >= z->n_voters && !z->count_observers;
+    uint64_t last = inform ? z->committed_zxid : zab_log_last(z);
     for (uint32_t n = 0; n < ZAB_SEND_BATCH_MAX && p->sent_zxid < last; n++) {
         size_t index;
         if (p->sent_zxid == z->base_zxid) {
@@ -44,7 +53,7 @@ void zab_broadcast_ship(struct zab *z, struct zab_peer *p)
 
 void zab_broadcast_ship_all(struct zab *z)
 {
-    for (uint32_t i = 0; i < z->n_voters; i++)
+    for (uint32_t i = 0; i < z->n_members; i++)
         if (i != z->self_index)
             zab_broadcast_ship(z, &z->peers[i]);
 }
@@ -61,9 +70,11 @@ void zab_broadcast_leader_advance_commit(struct zab *z)
 {
     if (!z->established)
         return;
-    uint64_t durable[ZAB_MEMBERS_MAX];
+    uint64_t durable[ZAB_PEERS_MAX];
     uint32_t n = 0;
-    for (uint32_t i = 0; i < z->n_voters; i++) {
+    for (uint32_t i = 0; i < z->n_members; i++) {
+        if (!zab_counts_in_quorum(z, i))
+            continue;
         if (i == z->self_index)
             durable[n++] = z->persisted_zxid;
         else if (z->peers[i].acked_newleader)
@@ -81,10 +92,12 @@ void zab_broadcast_leader_advance_commit(struct zab *z)
 
 void zab_broadcast_send_commit(struct zab *z)
 {
-    for (uint32_t i = 0; i < z->n_voters; i++) {
+    for (uint32_t i = 0; i < z->n_members; i++) {
         struct zab_peer *p = &z->peers[i];
         if (i == z->self_index || !p->sync_sent)
             continue;
+        if (i >= z->n_voters)
+            zab_broadcast_ship(z, p); /* INFORM: what just committed, before the COMMIT */
         struct zab_message m = {.type = ZAB_MSG_COMMIT, .to = p->id, .epoch = z->epoch};
         m.u.zxid.zxid = z->committed_zxid;
         zab_send(z, &m);
@@ -115,7 +128,7 @@ void zab_broadcast_leader_step(struct zab *z, const struct zab_message *m)
  * acknowledged point to a peer that made no progress since the last one. */
 void zab_broadcast_leader_heartbeat(struct zab *z)
 {
-    for (uint32_t i = 0; i < z->n_voters; i++) {
+    for (uint32_t i = 0; i < z->n_members; i++) {
         struct zab_peer *p = &z->peers[i];
         if (i == z->self_index || !p->info || z->epoch == 0)
             continue;
@@ -139,8 +152,8 @@ void zab_broadcast_leader_heartbeat(struct zab *z)
 void zab_broadcast_leader_tick(struct zab *z)
 {
     uint32_t alive = 1;
-    for (uint32_t i = 0; i < z->n_voters; i++)
-        if (i != z->self_index && z->peers[i].acked_newleader &&
+    for (uint32_t i = 0; i < z->n_members; i++)
+        if (i != z->self_index && z->peers[i].acked_newleader && zab_counts_in_quorum(z, i) &&
             z->now - z->peers[i].last_heard_tick <= z->sync_limit_ticks)
             alive++;
     if (alive < z->quorum) {

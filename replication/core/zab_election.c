@@ -11,6 +11,13 @@
  * LEADING answer LOOKING peers with their leader; a quorum of such answers
  * naming L, with L itself saying LEADING, makes the member follow L.  Safety
  * does not rest on this file (see zab.c): it only has to converge.
+ *
+ * Observers take no part in the election: voters never count, adopt or
+ * tally an observer's notification.  A LOOKING observer sends the voters a
+ * vote for nobody every resend interval; voters out of the election answer
+ * it with their leader, and the observer observes L once a quorum of voters
+ * follow or lead L, L itself saying LEADING (the second rule above).  So an
+ * observer only ever joins a leadership the voters made.
  */
 #include "zab_internal.h"
 
@@ -50,9 +57,9 @@ static void send_notification(struct zab *z, uint32_t to)
 
 static void broadcast_vote(struct zab *z)
 {
-    for (uint32_t i = 0; i < z->n_voters; i++)
+    for (uint32_t i = 0; i < z->n_voters; i++) /* observers have no say */
         if (i != z->self_index)
-            send_notification(z, z->voters[i]);
+            send_notification(z, z->members[i]);
     /* Jitter keeps members that lost the same messages from resending in lockstep. */
     z->heartbeat_elapsed = 0;
     z->resend_at = z->heartbeat_ticks + (uint32_t)(zab_prng_next(z) % z->heartbeat_ticks);
@@ -74,6 +81,12 @@ void zab_election_start(struct zab *z)
     z->decide_on_tick = false;
     memset(z->votes, 0, sizeof z->votes);
     memset(z->others, 0, sizeof z->others);
+    if (z->is_observer) {
+        /* A vote for nobody: voters read only our state, LOOKING. */
+        z->vote = (struct zab_vote){.leader = 0, .epoch = z->current_epoch, .zxid = zab_log_last(z)};
+        broadcast_vote(z);
+        return;
+    }
     set_vote(z, self_vote(z));
     broadcast_vote(z);
     if (count_votes_for(z, &z->vote) >= z->quorum)
@@ -101,7 +114,7 @@ static uint32_t count_votes_for(const struct zab *z, const struct zab_vote *vote
 static bool others_agree_on(const struct zab *z, uint32_t leader)
 {
     int li = zab_peer_index(z, leader);
-    if (li < 0 || !z->others[li].valid || z->others[li].state != ZAB_LEADING)
+    if (li < 0 || (uint32_t)li >= z->n_voters || !z->others[li].valid || z->others[li].state != ZAB_LEADING)
         return false;
     uint32_t n = 0;
     for (uint32_t i = 0; i < z->n_voters; i++)
@@ -115,6 +128,8 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
     int from = zab_peer_index(z, m->from);
     const struct zab_vote *theirs = &m->u.notification.vote;
     uint32_t round = m->u.notification.round;
+    if (z->is_observer && m->u.notification.state == ZAB_LOOKING)
+        return; /* an observer waits for the voters to have a leader */
     if (m->u.notification.state == ZAB_LOOKING) {
         z->others[from].valid = false;
         if (round > z->round) {
@@ -146,11 +161,21 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
         decide(z, theirs->leader, round > z->round ? round : z->round);
 }
 
-/* A LOOKING peer asked while we are out of the election: tell it our leader. */
+/* A LOOKING peer asked while we are out of the election: tell it our leader.
+ * Observers answer nobody: no voter needs to know what they observe. */
 void zab_election_answer(struct zab *z, const struct zab_message *m)
 {
-    if (m->u.notification.state == ZAB_LOOKING)
+    if (m->u.notification.state == ZAB_LOOKING && !z->is_observer)
         send_notification(z, m->from);
+}
+
+/* A notification from an observer: never counted.  A voter that follows or
+ * leads tells a LOOKING observer its leader; a LOOKING voter has nothing to
+ * tell yet (the observer asks again). */
+void zab_election_answer_observer(struct zab *z, const struct zab_message *m)
+{
+    if (z->role != ZAB_LOOKING)
+        zab_election_answer(z, m);
 }
 
 void zab_election_tick(struct zab *z)
@@ -164,7 +189,7 @@ void zab_election_tick(struct zab *z)
     }
     if (z->heartbeat_elapsed >= z->resend_at) {
         /* A fresh look at our own state: the log may have grown durable. */
-        if (z->vote.leader == z->id)
+        if (z->vote.leader == z->id && !z->is_observer)
             set_vote(z, self_vote(z));
         broadcast_vote(z);
     }

@@ -20,7 +20,10 @@
         }                                                                                \
     } while (0)
 
-/* What the leader knows of one peer (index = position in voters). */
+/* Members of the ensemble, voters first, then observers (zab.c). */
+#define ZAB_PEERS_MAX (ZAB_MEMBERS_MAX + ZAB_OBSERVERS_MAX)
+
+/* What the leader knows of one peer (index = position in members). */
 struct zab_peer {
     uint32_t id;
     bool info;               /* FOLLOWERINFO received this leadership */
@@ -51,9 +54,12 @@ struct zab_vote_record {
 struct zab {
     /* configuration */
     uint32_t id;
-    uint32_t voters[ZAB_MEMBERS_MAX];
+    uint32_t members[ZAB_PEERS_MAX]; /* voters in [0, n_voters), observers after */
     uint32_t n_voters;
+    uint32_t n_members;              /* voters + observers */
     uint32_t self_index;
+    bool is_observer;                /* self_index >= n_voters */
+    bool count_observers;            /* TEST ONLY: the broken core (zab_config) */
     uint32_t quorum;
     uint32_t heartbeat_ticks;
     uint32_t init_limit_ticks;
@@ -91,8 +97,8 @@ struct zab {
     uint32_t round;
     struct zab_vote vote;
     bool decide_on_tick;       /* a quorum agreed: decide at the next tick unless a better vote comes */
-    struct zab_vote_record votes[ZAB_MEMBERS_MAX];  /* LOOKING peers, this round */
-    struct zab_vote_record others[ZAB_MEMBERS_MAX]; /* peers out of election */
+    struct zab_vote_record votes[ZAB_PEERS_MAX];  /* LOOKING peers, this round */
+    struct zab_vote_record others[ZAB_PEERS_MAX]; /* peers out of election */
 
     /* follower */
     uint32_t heard_ticks;      /* ticks since the leader was last heard */
@@ -105,7 +111,7 @@ struct zab {
     uint64_t ack_sent_zxid;
 
     /* leader */
-    struct zab_peer peers[ZAB_MEMBERS_MAX];
+    struct zab_peer peers[ZAB_PEERS_MAX];
     bool established;
     uint64_t initial_zxid;     /* end of the initial history (NEWLEADER zxid) */
     uint32_t next_counter;
@@ -136,6 +142,19 @@ struct zab {
     bool ready_snapshot_wanted;
 };
 
+/* Whether the member at index i counts in quorums (election, epoch,
+ * establishment, commit, liveness of the leadership): voters only. */
+static inline bool zab_counts_in_quorum(const struct zab *z, uint32_t i)
+{
+    return i < z->n_voters || z->count_observers;
+}
+
+/* A member that learns from a leader: a follower or an observer. */
+static inline bool zab_is_learner(const struct zab *z)
+{
+    return z->role == ZAB_FOLLOWING || z->role == ZAB_OBSERVING;
+}
+
 /* zab.c */
 void zab_logf(struct zab *z, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void zab_send(struct zab *z, struct zab_message *msg);
@@ -164,6 +183,7 @@ void zab_election_start(struct zab *z);
 void zab_election_tick(struct zab *z);
 void zab_election_step(struct zab *z, const struct zab_message *m);
 void zab_election_answer(struct zab *z, const struct zab_message *m);
+void zab_election_answer_observer(struct zab *z, const struct zab_message *m);
 
 /* zab_sync.c */
 void zab_sync_leader_start(struct zab *z);

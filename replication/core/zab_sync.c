@@ -5,6 +5,14 @@
  * It owns the epoch agreement (FOLLOWERINFO, NEWEPOCH, ACKEPOCH), the choice
  * of DIFF, TRUNC or SNAP for each follower, NEWLEADER and its acks, and the
  * establishment of the leader.  Invariants cited are those of zab.c.
+ *
+ * Observers sync exactly as followers do (FOLLOWERINFO, NEWEPOCH, ACKEPOCH,
+ * SYNC, NEWLEADER) but count nowhere: not in the quorum of FOLLOWERINFO that
+ * fixes the epoch, not in the quorum of ACKEPOCH (nor in its "follower is
+ * ahead" check), not in the quorum of ACKNEWLEADER.  An observer accepts any
+ * epoch at least its currentEpoch, from any leader: its acceptedEpoch vouches
+ * for nothing (invariant 1 is about voters), and holding to it could strand
+ * it outside the one leadership the voters made of that epoch.
  */
 #include "zab_internal.h"
 
@@ -15,8 +23,8 @@
 void zab_sync_leader_start(struct zab *z)
 {
     memset(z->peers, 0, sizeof z->peers);
-    for (uint32_t i = 0; i < z->n_voters; i++)
-        z->peers[i].id = z->voters[i];
+    for (uint32_t i = 0; i < z->n_members; i++)
+        z->peers[i].id = z->members[i];
     struct zab_peer *self = &z->peers[z->self_index];
     self->info = true;
     self->accepted_epoch = z->accepted_epoch;
@@ -46,8 +54,8 @@ static void send_newleader(struct zab *z, struct zab_peer *p)
 static void choose_epoch(struct zab *z)
 {
     uint32_t n = 0, max_epoch = 0;
-    for (uint32_t i = 0; i < z->n_voters; i++) {
-        if (!z->peers[i].info)
+    for (uint32_t i = 0; i < z->n_members; i++) {
+        if (!z->peers[i].info || !zab_counts_in_quorum(z, i))
             continue;
         n++;
         if (z->peers[i].accepted_epoch > max_epoch)
@@ -68,7 +76,7 @@ static void choose_epoch(struct zab *z)
     z->peers[z->self_index].current_epoch = z->current_epoch;
     z->peers[z->self_index].last_zxid = zab_log_last(z);
     zab_logf(z, "newepoch epoch=%u", z->epoch);
-    for (uint32_t i = 0; i < z->n_voters; i++)
+    for (uint32_t i = 0; i < z->n_members; i++)
         if (i != z->self_index && z->peers[i].info)
             send_newepoch(z, &z->peers[i]);
 }
@@ -144,7 +152,7 @@ void zab_sync_offer_snapshot(struct zab *z)
 {
     if (z->epoch == 0 || z->current_epoch != z->epoch)
         return;
-    for (uint32_t i = 0; i < z->n_voters; i++)
+    for (uint32_t i = 0; i < z->n_members; i++)
         if (z->peers[i].snap_pending)
             sync_peer(z, &z->peers[i], NULL);
 }
@@ -165,8 +173,8 @@ static void try_finish_discovery(struct zab *z)
     if (z->phase != ZAB_PHASE_DISCOVERY || z->epoch == 0)
         return;
     uint32_t n = 0;
-    for (uint32_t i = 0; i < z->n_voters; i++) {
-        if (!z->peers[i].acked_epoch)
+    for (uint32_t i = 0; i < z->n_members; i++) {
+        if (!z->peers[i].acked_epoch || !zab_counts_in_quorum(z, i))
             continue;
         if (i != z->self_index && peer_ahead(z, &z->peers[i])) {
             zab_become_looking(z, "a follower is ahead of the leader");
@@ -184,7 +192,7 @@ static void try_finish_discovery(struct zab *z)
     z->role_changed = true;
     zab_logf(z, "discovery done epoch=%u initial=0x%llx", z->epoch,
              (unsigned long long)z->initial_zxid);
-    for (uint32_t i = 0; i < z->n_voters; i++)
+    for (uint32_t i = 0; i < z->n_members; i++)
         if (i != z->self_index && z->peers[i].acked_epoch)
             sync_peer(z, &z->peers[i], &z->peers[i].ackepoch);
     try_establish(z);
@@ -195,8 +203,8 @@ static void try_establish(struct zab *z)
     if (z->established || z->phase != ZAB_PHASE_SYNC)
         return;
     uint32_t n = 1; /* ourselves: durable up to initial_zxid (invariant 5) */
-    for (uint32_t i = 0; i < z->n_voters; i++)
-        if (i != z->self_index && z->peers[i].acked_newleader)
+    for (uint32_t i = 0; i < z->n_members; i++)
+        if (i != z->self_index && z->peers[i].acked_newleader && zab_counts_in_quorum(z, i))
             n++;
     if (n < z->quorum)
         return;
@@ -206,7 +214,7 @@ static void try_establish(struct zab *z)
     z->role_changed = true;
     zab_logf(z, "established epoch=%u", z->epoch);
     zab_commit_to(z, z->initial_zxid);
-    for (uint32_t i = 0; i < z->n_voters; i++)
+    for (uint32_t i = 0; i < z->n_members; i++)
         z->peers[i].last_heard_tick = z->now;
     zab_broadcast_send_commit(z);
     zab_broadcast_leader_advance_commit(z);
@@ -237,7 +245,8 @@ static void on_followerinfo(struct zab *z, struct zab_peer *p, const struct zab_
         p->accepted_epoch = m->u.info.accepted_epoch;
     }
     p->last_heard_tick = z->now;
-    if (z->established && (m->u.info.accepted_epoch > z->epoch ||
+    bool counts = zab_counts_in_quorum(z, (uint32_t)(p - z->peers));
+    if (counts && z->established && (m->u.info.accepted_epoch > z->epoch ||
                            (m->u.info.accepted_epoch == z->epoch && m->u.info.accepted_leader != z->id))) {
         /* It accepted our epoch (or a later one) from another leader, so it
          * can never follow us (invariant 1): make way for a new epoch it can
@@ -399,14 +408,26 @@ static void on_newepoch(struct zab *z, const struct zab_message *m)
             send_ackepoch(z);
         return;
     }
-    if (m->epoch < z->accepted_epoch ||
-        (m->epoch == z->accepted_epoch && z->accepted_leader != m->from)) {
-        /* Invariant 1: never ack one epoch to two leaders. */
-        zab_become_looking(z, "leader proposed a stale epoch");
-        return;
+    if (z->is_observer) {
+        /* Never back to a leadership older than the one we synced with. */
+        if (m->epoch < z->current_epoch) {
+            zab_become_looking(z, "leader proposed a stale epoch");
+            return;
+        }
+        if (m->epoch >= z->accepted_epoch) {
+            z->accepted_epoch = m->epoch;
+            z->accepted_leader = m->from;
+        }
+    } else {
+        if (m->epoch < z->accepted_epoch ||
+            (m->epoch == z->accepted_epoch && z->accepted_leader != m->from)) {
+            /* Invariant 1: never ack one epoch to two leaders. */
+            zab_become_looking(z, "leader proposed a stale epoch");
+            return;
+        }
+        z->accepted_epoch = m->epoch;
+        z->accepted_leader = m->from;
     }
-    z->accepted_epoch = m->epoch;
-    z->accepted_leader = m->from;
     z->epoch = m->epoch;
     z->epoch_acked = true;
     zab_write_epochs(z); /* durable before the ACKEPOCH below is sent */

@@ -28,6 +28,10 @@ struct sim_options {
     int delay_max_units;
     int disk_latency_max_units;
     int compact_every;       /* applies between snapshots+compaction (0: never) */
+    int observers;           /* the last `observers` of the members are observers (non-voting) */
+    bool count_observers;    /* TEST ONLY: passed to the core's test_only_count_observers */
+    int voters_down;         /* voters 1..voters_down stay down for the whole run: with no
+                                quorum of voters left, nothing may be established or committed */
 };
 
 struct sim_world;

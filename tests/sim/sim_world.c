@@ -8,6 +8,15 @@
  * compaction), the client, and the safety invariants, checked after every
  * event.  All randomness comes from one seed (splitmix64).
  *
+ * Observers (sim_options.observers) are the last members: they run the same
+ * driver, and every invariant covers them too (their applied history must
+ * be the voters' one); besides, an observer must never lead or follow.
+ * With voters_down set, voters 1..voters_down go down for good a quarter
+ * into the run; when that leaves no quorum of voters, nothing may commit
+ * from then on (no zxid above what a downed voter held durably) and no
+ * leader may be established in an epoch no downed voter accepted: observers
+ * must not stand in for the missing voters.
+ *
  * The replicated "state machine" is a digest chain: applying entry x to
  * state d gives H(d, x.zxid, x.data), so two members that applied the same
  * zxid with different histories have different digests.
@@ -80,9 +89,18 @@ struct sim_world {
     uint32_t *epoch_leader; /* epoch -> established leader id */
     size_t cap_epochs;
     char violation[512];
+    bool voters_lost;          /* voters_down went down for good */
+    bool quorum_gone;          /* and that left no quorum of voters */
+    uint64_t bound_zxid;       /* then: the highest zxid that can have been committed */
+    uint32_t bound_epoch;      /* then: the highest epoch that can be established */
     uint64_t client_counter;
     uint64_t stats_delivered, stats_commits;
 };
+
+/* ---- membership -------------------------------------------------------- */
+static int voter_count(const struct sim_world *w) { return w->o.members - w->o.observers; }
+static bool is_observer(const struct sim_world *w, int id) { return id > voter_count(w); }
+static bool stays_down(const struct sim_world *w, int id) { return w->voters_lost && id <= w->o.voters_down; }
 
 /* ---- randomness -------------------------------------------------------- */
 
@@ -321,8 +339,16 @@ static void check_leaders(struct sim_world *w)
             continue;
         zab_status(m->z, &m->last_status);
         const struct zab_status *s = &m->last_status;
+        if (s->observer != is_observer(w, m->id) ||
+            (s->observer && (s->role == ZAB_LEADING || s->role == ZAB_FOLLOWING)))
+            violate(w, "member %d (observer=%d) is %s", m->id, (int)s->observer, zab_role_name(s->role));
+        if (!s->observer && s->role == ZAB_OBSERVING)
+            violate(w, "voter %d is observing", m->id);
         if (s->role != ZAB_LEADING || s->phase != ZAB_PHASE_BROADCAST)
             continue;
+        if (w->quorum_gone && s->epoch > w->bound_epoch)
+            violate(w, "member %d leads epoch %u with only %d of %d voters able to run", m->id, s->epoch,
+                    voter_count(w) - w->o.voters_down, voter_count(w));
         if (s->epoch >= w->cap_epochs) {
             size_t cap = s->epoch * 2 + 16;
             w->epoch_leader = xrealloc(w->epoch_leader, cap * sizeof *w->epoch_leader);
@@ -415,6 +441,7 @@ static void net_remove_at(struct sim_world *w, size_t i)
 
 static bool connected(const struct sim_world *w, int a, int b) { return w->group[a] == w->group[b]; }
 
+
 static void net_send(struct sim_world *w, const struct zab_message *msg)
 {
     size_t size = zab_message_encoded_size(msg);
@@ -460,6 +487,11 @@ static void member_apply(struct sim_world *w, struct sim_member *m, const struct
         char a[24], b[24];
         violate(w, "member %d applied %s after %s: out of order", m->id, zxid_str(a, e->zxid), zxid_str(b, prev));
         return;
+    }
+    if (w->quorum_gone && e->zxid > w->bound_zxid) {
+        char a[24];
+        violate(w, "member %d applied %s with only %d of %d voters able to run", m->id, zxid_str(a, e->zxid),
+                voter_count(w) - w->o.voters_down, voter_count(w));
     }
     m->digest = digest_apply(m->digest, e->zxid, e->data, e->size);
     m->applied_zxid = e->zxid;
@@ -553,9 +585,9 @@ static void drive(struct sim_world *w, struct sim_member *m)
 
 static void member_start(struct sim_world *w, struct sim_member *m)
 {
-    uint32_t voters[SIM_MEMBERS_MAX];
+    uint32_t ids[SIM_MEMBERS_MAX];
     for (int i = 0; i < w->o.members; i++)
-        voters[i] = (uint32_t)(i + 1);
+        ids[i] = (uint32_t)(i + 1); /* voters, then observers */
     struct zab_entry *entries = xmalloc(m->durable.n * sizeof *entries);
     size_t n = 0;
     for (size_t i = 0; i < m->durable.n; i++)
@@ -572,8 +604,11 @@ static void member_start(struct sim_world *w, struct sim_member *m)
     };
     struct zab_config c = {
         .id = (uint32_t)m->id,
-        .voters = voters,
-        .n_voters = (size_t)w->o.members,
+        .voters = ids,
+        .n_voters = (size_t)voter_count(w),
+        .observers = ids + voter_count(w),
+        .n_observers = (size_t)w->o.observers,
+        .test_only_count_observers = w->o.count_observers,
         .heartbeat_ticks = 2,
         .init_limit_ticks = 10,
         .sync_limit_ticks = 5,
@@ -698,7 +733,7 @@ void sim_crash(struct sim_world *w, int id)
 void sim_restart(struct sim_world *w, int id)
 {
     struct sim_member *m = &w->m[id];
-    if (m->up)
+    if (m->up || stays_down(w, id))
         return;
     trace(w, "restart %d", id);
     member_start(w, m);
@@ -874,12 +909,23 @@ static int established_leader(struct sim_world *w)
     return 0;
 }
 
+static int count_voters_up(const struct sim_world *w)
+{
+    int n = 0;
+    for (int i = 1; i <= voter_count(w); i++)
+        n += w->m[i].up;
+    return n;
+}
+
 static void chaos(struct sim_world *w)
 {
-    int n = w->o.members, quorum = n / 2 + 1;
-    if (sim_chance(w, 10) && count_up(w) > quorum) {
+    int n = w->o.members, quorum = voter_count(w) / 2 + 1;
+    /* Crash a member, keeping a quorum of voters up (observers do not count;
+     * with voters_down there is no quorum to keep). */
+    if (sim_chance(w, 10) && (count_voters_up(w) > quorum || w->o.observers)) {
         int id = 1 + (int)sim_range(w, (uint64_t)n);
-        sim_crash(w, id);
+        if (is_observer(w, id) || count_voters_up(w) > quorum || w->voters_lost)
+            sim_crash(w, id);
     }
     if (sim_chance(w, 2)) { /* everyone at once: only durable state survives */
         for (int i = 1; i <= n; i++)
@@ -888,7 +934,7 @@ static void chaos(struct sim_world *w)
     for (int i = 1; i <= n; i++)
         if (!w->m[i].up && sim_chance(w, 60))
             sim_restart(w, i);
-    if (count_up(w) == 0)
+    if (count_up(w) <= w->o.voters_down) /* sim_restart skips those that stay down */
         for (int i = 1; i <= n; i++)
             sim_restart(w, i);
     bool partitioned = false;
@@ -939,8 +985,36 @@ static void run_until(struct sim_world *w, uint64_t until, bool with_chaos)
     }
 }
 
+/* Voters 1..voters_down go down for good.  If no quorum of voters is left,
+ * any commit from now on has an entry durable on a downed voter, and any
+ * established leader an epoch a downed voter accepted: bound both. */
+static void lose_voters(struct sim_world *w)
+{
+    trace(w, "voters 1..%d down for good", w->o.voters_down);
+    for (int i = 1; i <= w->o.voters_down; i++)
+        sim_crash(w, i);
+    w->quorum_gone = voter_count(w) - w->o.voters_down < voter_count(w) / 2 + 1;
+    for (int i = 1; i <= w->o.voters_down; i++) {
+        struct sim_member *m = &w->m[i];
+        uint64_t last = m->durable.n ? m->durable.items[m->durable.n - 1].zxid : m->snapshot_zxid;
+        if (last > w->bound_zxid)
+            w->bound_zxid = last;
+        if (m->accepted_epoch > w->bound_epoch)
+            w->bound_epoch = m->accepted_epoch;
+    }
+    w->voters_lost = true;
+}
+
 int sim_run_random(struct sim_world *w, int steps, int liveness_ticks)
 {
+    if (w->o.voters_down) {
+        run_until(w, (uint64_t)steps / 4 * SIM_TICK_UNITS, true);
+        lose_voters(w);
+        /* No quorum of voters can be up again: the only demand is safety,
+         * checked all along. */
+        run_until(w, (uint64_t)steps * SIM_TICK_UNITS, true);
+        return w->violation[0] ? -1 : 0;
+    }
     run_until(w, (uint64_t)steps * SIM_TICK_UNITS, true);
     if (w->violation[0])
         return -1;

@@ -310,6 +310,75 @@ static void a_follower_refuses_proposals_from_clients(void **state)
     zab_free(z);
 }
 
+static void observers_are_configured_apart_from_voters(void **state)
+{
+    uint32_t voters[] = {1, 2};
+    uint32_t observers[] = {3};
+    uint32_t overlapping[] = {2};
+    struct zab_config c = {.id = 3, .voters = voters, .n_voters = 2, .observers = observers,
+                           .n_observers = 1, .heartbeat_ticks = 2, .init_limit_ticks = 10,
+                           .sync_limit_ticks = 5};
+    struct zab *z = NULL;
+    assert_int_equal(zab_new(&c, &z), 0);
+    struct zab_status s;
+    zab_status(z, &s);
+    assert_true(s.observer);
+    assert_int_equal(s.role, ZAB_LOOKING);
+    /* an observer never leads: no proposal, no zxid to stamp */
+    assert_int_equal(zab_propose(z, payload, sizeof payload), ZAB_ENOTLEADER);
+    assert_int_equal(zab_next_zxid(z), 0);
+    zab_free(z);
+
+    struct zab_config v = c;
+    v.id = 1;
+    assert_int_equal(zab_new(&v, &z), 0);
+    zab_status(z, &s);
+    assert_false(s.observer);
+    zab_free(z);
+
+    v = c, v.observers = overlapping; /* an id both voter and observer */
+    assert_int_equal(zab_new(&v, &z), ZAB_EINVAL);
+    assert_null(z);
+    v = c, v.n_observers = ZAB_OBSERVERS_MAX + 1;
+    assert_int_equal(zab_new(&v, &z), ZAB_EINVAL);
+    v = c, v.observers = NULL;
+    assert_int_equal(zab_new(&v, &z), ZAB_EINVAL);
+    v = c, v.id = 4;
+    assert_int_equal(zab_new(&v, &z), ZAB_EINVAL);
+}
+
+/* Two voters and an observer, voter 2 silent: voter 1 plus the observer
+ * look like two members, but the observer counts in no quorum, so voter 1
+ * is never elected, picks no epoch and commits nothing. */
+static void an_observer_never_makes_a_quorum_of_two(void **state)
+{
+    uint32_t voters[] = {1, 2};
+    uint32_t observers[] = {3};
+    struct zab_config c = {.id = 1, .voters = voters, .n_voters = 2, .observers = observers,
+                           .n_observers = 1, .heartbeat_ticks = 2, .init_limit_ticks = 10,
+                           .sync_limit_ticks = 5};
+    struct zab *z;
+    assert_int_equal(zab_new(&c, &z), 0);
+    /* voter 2 is silent; the observer 3 answers everything it is asked */
+    struct zab_message info = {.type = ZAB_MSG_FOLLOWERINFO, .from = 3, .to = 1};
+    info.u.info.session = 99;
+    for (int t = 0; t < 40; t++) {
+        zab_tick(z);
+        assert_int_equal(zab_step(z, &info), 0);
+        while (zab_has_ready(z)) {
+            struct zab_ready rd;
+            zab_ready(z, &rd);
+            assert_int_equal(rd.n_committed, 0);
+            zab_advance(z);
+        }
+        struct zab_status s;
+        zab_status(z, &s);
+        assert_int_not_equal(s.role, ZAB_LEADING); /* no election without voter 2 */
+        assert_int_equal(s.epoch, 0);
+    }
+    zab_free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +390,8 @@ int main(void)
         cmocka_unit_test(zab_new_rejects_bad_configurations),
         cmocka_unit_test(an_ensemble_of_one_leads_and_commits_once_durable),
         cmocka_unit_test(a_follower_refuses_proposals_from_clients),
+        cmocka_unit_test(observers_are_configured_apart_from_voters),
+        cmocka_unit_test(an_observer_never_makes_a_quorum_of_two),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,11 @@
  *   zab_sim --seed S --trace [--members M] [--steps N]
  *   zab_sim --seeds 100 --test-only-quorum 1 --expect-violation
  *       (the core with a broken quorum: succeeds only if a violation is found)
+ *   zab_sim --members 5 --observers 2 ...      (3 voters + 2 observers)
+ *   zab_sim --members 3 --observers 1 --voters-down 1
+ *       (2 voters + 1 observer, voter 1 never up: nothing may commit)
+ *   ... --test-only-count-observers --expect-violation
+ *       (the core counting observers in quorums must be caught)
  */
 #include "sim.h"
 
@@ -19,7 +24,8 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: zab_sim [--seeds N | --seed S] [--first-seed S] [--members 3|5] [--steps N]\n"
-                    "               [--liveness-ticks N] [--trace] [--test-only-quorum Q --expect-violation]\n");
+                    "               [--liveness-ticks N] [--trace] [--observers K] [--voters-down D]\n"
+                    "               [--test-only-quorum Q | --test-only-count-observers] [--expect-violation]\n");
     exit(2);
 }
 
@@ -27,8 +33,9 @@ int main(int argc, char **argv)
 {
     uint64_t first_seed = 1, seeds = 100;
     bool single = false, trace = false, expect_violation = false;
-    int members = 3, steps = 300, liveness = 200;
+    int members = 3, steps = 300, liveness = 200, observers = 0, voters_down = 0;
     uint32_t quorum_override = 0;
+    bool count_observers = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -46,6 +53,12 @@ int main(int argc, char **argv)
             liveness = atoi(v), i++;
         else if (!strcmp(a, "--test-only-quorum") && v)
             quorum_override = (uint32_t)atoi(v), i++;
+        else if (!strcmp(a, "--observers") && v)
+            observers = atoi(v), i++;
+        else if (!strcmp(a, "--voters-down") && v)
+            voters_down = atoi(v), i++;
+        else if (!strcmp(a, "--test-only-count-observers"))
+            count_observers = true;
         else if (!strcmp(a, "--trace"))
             trace = true;
         else if (!strcmp(a, "--expect-violation"))
@@ -53,8 +66,16 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (members < 1 || members > SIM_MEMBERS_MAX || steps < 1 || seeds < 1)
+    if (members < 1 || members > SIM_MEMBERS_MAX || steps < 1 || seeds < 1 || observers < 0 ||
+        observers >= members || voters_down < 0 || voters_down >= members - observers)
         usage();
+    char flags[128];
+    snprintf(flags, sizeof flags, "%s%s", quorum_override ? " --test-only-quorum 1" : "",
+             count_observers ? " --test-only-count-observers" : "");
+    if (observers || voters_down) {
+        size_t len = strlen(flags);
+        snprintf(flags + len, sizeof flags - len, " --observers %d --voters-down %d", observers, voters_down);
+    }
     uint64_t failed = 0, passed = 0;
     for (uint64_t s = first_seed; s < first_seed + seeds; s++) {
         struct sim_options o = {
@@ -68,6 +89,9 @@ int main(int argc, char **argv)
             .delay_max_units = 25,
             .disk_latency_max_units = 15,
             .compact_every = 20,
+            .observers = observers,
+            .count_observers = count_observers,
+            .voters_down = voters_down,
         };
         struct sim_world *w = sim_world_new(&o);
         int rc = sim_violation(w) ? -1 : sim_run_random(w, steps, liveness);
@@ -75,8 +99,7 @@ int main(int argc, char **argv)
             failed++;
             if (!expect_violation || single)
                 printf("seed %" PRIu64 " FAILED: %s\n  replay: %s --seed %" PRIu64 " --members %d --steps %d%s --trace\n", s,
-                       sim_violation(w), argv[0], s, members, steps,
-                       quorum_override ? " --test-only-quorum 1" : "");
+                       sim_violation(w), argv[0], s, members, steps, flags);
             else
                 printf("seed %" PRIu64 ": violation found as expected: %s\n", s, sim_violation(w));
         } else {

@@ -9,7 +9,7 @@
  *     expected output lines
  *     (blank line)
  *
- * Commands: members N | tick <id|all> [times] | deliver [<from>-><to>|all] [max]
+ * Commands: members N [observers K] | tick <id|all> [times] | deliver [<from>-><to>|all] [max]
  *           | drop <from>-><to> | persist <id|all> | crash <id> | restart <id>
  *           | propose <id> <data> | stabilize | status | disk <id>
  *           | partition <ids> | <ids> | heal | compact <applies>
@@ -53,7 +53,9 @@ static int run_command(char *line, FILE *out)
         sim_world_free(world);
         struct sim_options o = {.seed = 1, .members = argc > 1 ? atoi(argv[1]) : 3, .manual = true,
                                 .trace = true, .out = out};
-        if (o.members < 1 || o.members > SIM_MEMBERS_MAX)
+        if (argc > 3 && !strcmp(argv[2], "observers"))
+            o.observers = atoi(argv[3]); /* the last ones */
+        if (o.members < 1 || o.members > SIM_MEMBERS_MAX || o.observers < 0 || o.observers >= o.members)
             return -1;
         world = sim_world_new(&o);
         return 0;
