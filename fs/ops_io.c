@@ -304,6 +304,11 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 
 /* ---- read ---- */
 
+static void clone_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size,
+                        off_t off);
+static void clone_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
+
+
 struct read_op {
     fuse_req_t req;
     struct fs_handle *h;
@@ -328,12 +333,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     struct fs_handle *h = handle_of(fi);
     switch (h->inode->virt) {
     case FS_VIRT_CLONE:
-        if (!h->clone_name || (size_t)off < h->clone_read_base) {
-            fuse_reply_buf(req, NULL, 0);
-            return;
-        }
-        fs_reply_slice(req, (const uint8_t *)h->clone_name, (int32_t)strlen(h->clone_name), size,
-                       off - (off_t)h->clone_read_base);
+        clone_read(req, h, size, off);
         return;
     case FS_VIRT_WAIT:
         fs_wait_read(req, h, size, off);
@@ -385,8 +385,6 @@ static void write_done(struct zn_client *c, const struct zn_result *r, void *arg
     free(op);
 }
 
-static void clone_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size,
-                        off_t off);
 
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                  struct fuse_file_info *fi)
@@ -432,7 +430,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
     }
 }
 
-/* ---- .clone: each write(2) "PREFIX\nDATA" creates DIR/PREFIX<sequence> ---- */
+/* ---- .clone: write "PREFIX\nDATA", then read: the read creates DIR/PREFIX<seq> ----
+ * Shells split one printf into several write(2)s, so writes only collect the
+ * request; the first read after them creates the node (its errors are the
+ * read's) and returns the created name and a newline. */
 
 struct clone_op {
     fuse_req_t req;
@@ -470,50 +471,92 @@ static void clone_done(struct zn_client *c, const struct zn_result *r, void *arg
     strcat(line, "\n");
     free(h->clone_name);
     h->clone_name = line;
-    h->clone_read_base = (size_t)op->off + op->size;
+    h->clone_read_base = (size_t)op->off;
     if (keep)
         h->clone_ephemerals[h->clone_ephemeral_count++] = keep;
-    fuse_reply_write(op->req, op->size);
+    fs_reply_slice(op->req, (const uint8_t *)line, (int32_t)strlen(line), op->size, 0);
     free(op);
 }
 
 static void clone_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size,
                         off_t off)
 {
-    struct fs *fs = fs_global;
-    if (size > FS_MAX_CLONE_INPUT_BYTES) {
+    size_t end = (size_t)off + size;
+    if (off < 0 || end > FS_MAX_CLONE_INPUT_BYTES) {
         fuse_reply_err(req, EFBIG);
         return;
     }
-    const char *nl = memchr(buf, '\n', size);
-    size_t prefix_len = nl ? (size_t)(nl - buf) : size;
+    /* Writes after a created name start a new request. */
+    if (h->clone_name && h->clone_input_len == 0)
+        h->clone_read_base = 0;
+    size_t start = (size_t)off >= h->clone_read_base ? (size_t)off - h->clone_read_base : 0;
+    if (start + size > h->clone_input_len) {
+        char *grown = realloc(h->clone_input, start + size);
+        if (!grown) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        h->clone_input = grown;
+        h->clone_input_len = start + size;
+    }
+    memcpy(h->clone_input + start, buf, size);
+    fuse_reply_write(req, size);
+}
+
+/* Creates the node h->clone_input asks for; the reply is the name. */
+static void clone_create(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
+{
+    struct fs *fs = fs_global;
+    const char *buf = h->clone_input;
+    size_t len = h->clone_input_len;
+    const char *nl = memchr(buf, '\n', len);
+    size_t prefix_len = nl ? (size_t)(nl - buf) : len;
     const char *data = nl ? nl + 1 : "";
-    size_t data_len = nl ? size - prefix_len - 1 : 0;
+    size_t data_len = nl ? len - prefix_len - 1 : 0;
     char prefix[NAME_MAX + 1];
-    if (prefix_len + ZN_SEQUENCE_DIGITS > NAME_MAX || memchr(buf, '/', prefix_len) ||
-        memchr(buf, '\0', prefix_len)) {
-        fuse_reply_err(req, EINVAL);
-        return;
-    }
-    memcpy(prefix, buf, prefix_len);
-    prefix[prefix_len] = '\0';
     char path[FS_MAX_PATH_BYTES];
-    if (fs_join(h->inode->path, prefix, path) != 0) {
-        fuse_reply_err(req, ENAMETOOLONG);
+    int err = 0;
+    if (prefix_len + ZN_SEQUENCE_DIGITS > NAME_MAX || memchr(buf, '/', prefix_len) ||
+        memchr(buf, '\0', prefix_len))
+        err = EINVAL;
+    if (!err) {
+        memcpy(prefix, buf, prefix_len);
+        prefix[prefix_len] = '\0';
+        if (fs_join(h->inode->path, prefix, path) != 0)
+            err = ENAMETOOLONG;
+    }
+    struct clone_op *op = err ? NULL : calloc(1, sizeof *op);
+    if (!err && !op)
+        err = ENOMEM;
+    if (!err) {
+        *op = (struct clone_op){req, h, size, off, fs_dir_is_ephemeral(fs, h->inode->path)};
+        int flags = ZN_FLAG_SEQUENTIAL | (op->ephemeral ? ZN_FLAG_EPHEMERAL : 0);
+        int rc = zn_create(fs->client, path, data, (int32_t)data_len, NULL, 0, flags, 0, clone_done, op);
+        if (rc) {
+            free(op);
+            err = fs_errno(rc);
+        }
+    }
+    /* The request is consumed either way: a retry writes it again. */
+    free(h->clone_input);
+    h->clone_input = NULL;
+    h->clone_input_len = 0;
+    if (err)
+        fuse_reply_err(req, err);
+}
+
+static void clone_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
+{
+    if (h->clone_input_len > 0) {
+        clone_create(req, h, size, off);
         return;
     }
-    struct clone_op *op = calloc(1, sizeof *op);
-    if (!op) {
-        fuse_reply_err(req, ENOMEM);
+    if (!h->clone_name || (size_t)off < h->clone_read_base) {
+        fuse_reply_buf(req, NULL, 0);
         return;
     }
-    *op = (struct clone_op){req, h, size, off, fs_dir_is_ephemeral(fs, h->inode->path)};
-    int flags = ZN_FLAG_SEQUENTIAL | (op->ephemeral ? ZN_FLAG_EPHEMERAL : 0);
-    int rc = zn_create(fs->client, path, data, (int32_t)data_len, NULL, 0, flags, 0, clone_done, op);
-    if (rc) {
-        fuse_reply_err(req, fs_errno(rc));
-        free(op);
-    }
+    fs_reply_slice(req, (const uint8_t *)h->clone_name, (int32_t)strlen(h->clone_name), size,
+                   off - (off_t)h->clone_read_base);
 }
 
 /* ---- flush, release ---- */

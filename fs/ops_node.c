@@ -113,7 +113,8 @@ static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, v
         return;
     }
     op->stat = *r->stat;
-    if (op->virt != FS_VIRT_NONE) {
+    /* "d@wait=N" waits on children when d is a directory: it needs d's kind. */
+    if (op->virt != FS_VIRT_NONE && op->virt != FS_VIRT_WAIT) {
         reply_entry(op, FS_KIND_FILE);
         return;
     }

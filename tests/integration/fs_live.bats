@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# znodefs ephemeral files, sequential children, @wait, remote-change visibility and inotify,
+# across two mounts (a, b) of one server.
+
+load fs_helpers
+
+setup_file() {
+  zn_state_init
+  export ZN_STATE_DIR
+  fs_require
+  start_server
+  mount_fs a
+  mount_fs b
+  export A="$(fs_root)/a" B="$(fs_root)/b"
+}
+
+teardown_file() { fs_teardown; }
+
+setup() {
+  zn_load_bats_libs
+  T="t$BATS_TEST_NUMBER"
+  mkdir "$A/$T"
+  BG=""
+}
+
+teardown() {
+  local p
+  for p in $BG; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+
+@test "child_mode=ephemeral: a file lives as long as the fd that created it (close)" {
+  setfattr -n user.zk.child_mode -v ephemeral "$A/$T"
+  [ "$(getfattr --only-values -n user.zk.child_mode "$A/$T")" = ephemeral ]
+  exec 9> "$A/$T/member1"
+  echo here >&9
+  wait_until 10 "member1 visible on mount b" test -e "$B/$T/member1"
+  [ "$(cat "$B/$T/member1")" = here ]
+  [ "$(getfattr --only-values -n user.zk.ephemeral_owner "$B/$T/member1")" != 0 ]
+  exec 9>&-
+  wait_until 10 "member1 gone from mount b" test ! -e "$B/$T/member1"
+}
+
+@test "child_mode=ephemeral: the file vanishes when its process is killed" {
+  setfattr -n user.zk.child_mode -v ephemeral "$A/$T"
+  bash -c "exec 9> '$A/$T/worker'; echo up >&9; exec sleep 1000" &
+  BG="$!"
+  wait_until 10 "worker registered" test -e "$B/$T/worker"
+  kill -9 "$BG"
+  wait "$BG" 2>/dev/null || true
+  wait_until 10 "worker gone from mount b" test ! -e "$B/$T/worker"
+}
+
+@test "a sequential child is created through .clone and its name learned in plain bash" {
+  exec 6<> "$A/$T/.clone"
+  printf 'job-\n%s' payload >&6
+  read -r name <&6
+  exec 6>&-
+  [[ "$name" =~ ^job-[0-9]{10}$ ]]
+  [ "$(cat "$B/$T/$name")" = payload ]
+  exec 6<> "$A/$T/.clone"
+  printf 'job-\nsecond' >&6
+  read -r name2 <&6
+  exec 6>&-
+  [ "${name2#job-}" -gt "${name#job-}" ]
+}
+
+@test "an ephemeral sequential child through .clone lives while the .clone fd is open" {
+  setfattr -n user.zk.child_mode -v ephemeral "$A/$T"
+  exec 6<> "$A/$T/.clone"
+  printf 'n_\n%s' me >&6
+  read -r name <&6
+  wait_until 10 "$name on mount b" test -e "$B/$T/$name"
+  [ "$(getfattr --only-values -n user.zk.ephemeral_owner "$B/$T/$name")" != 0 ]
+  exec 6>&-
+  wait_until 10 "$name gone" test ! -e "$B/$T/$name"
+}
+
+@test "cat f@wait=V blocks until another mount writes f, then prints the new data" {
+  echo v0 > "$A/$T/f"
+  v="$(ver "$A/$T/f")"
+  cat "$A/$T/f@wait=$v" > "$BATS_TEST_TMPDIR/out" &
+  BG="$!"
+  sleep 0.5
+  pid_alive "$BG"  # still waiting: nothing changed yet
+  echo v1 > "$B/$T/f"
+  wait "$BG"
+  BG=""
+  [ "$(cat "$BATS_TEST_TMPDIR/out")" = v1 ]
+  # already past: returns at once
+  [ "$(cat "$A/$T/f@wait=$v")" = v1 ]
+}
+
+@test "f@wait fails with ENOENT when f is deleted, and is interruptible" {
+  echo x > "$A/$T/f"
+  v="$(ver "$A/$T/f")"
+  { cat "$A/$T/f@wait=$v" 2> "$BATS_TEST_TMPDIR/err" || echo "rc=$?" >> "$BATS_TEST_TMPDIR/err"; } &
+  BG="$!"
+  sleep 0.3
+  rm "$B/$T/f"
+  wait "$BG"
+  BG=""
+  grep -q "No such file" "$BATS_TEST_TMPDIR/err"
+  grep -q "rc=1" "$BATS_TEST_TMPDIR/err"
+  echo y > "$A/$T/g"
+  run timeout -s INT 1 cat "$A/$T/g@wait=$(ver "$A/$T/g")"
+  assert_failure
+}
+
+@test "waiting on a directory's children returns once its cversion passes V" {
+  # made by a ZooKeeper client with a first child, so both mounts see a directory
+  znode_cli create "/$T/d" ""
+  znode_cli create "/$T/d/first" ""
+  cv="$(getfattr --only-values -n user.zk.cversion "$A/$T/d")"
+  cat "$A/$T/d@wait=$cv" > "$BATS_TEST_TMPDIR/out" &
+  BG="$!"
+  sleep 0.3
+  echo new > "$B/$T/d/child"
+  wait "$BG"
+  BG=""
+  grep -qx child "$BATS_TEST_TMPDIR/out"
+  grep -qx first "$BATS_TEST_TMPDIR/out"
+}
+
+@test "a remote write is visible to cat on another mount without remounting" {
+  echo one > "$A/$T/f"
+  [ "$(cat "$B/$T/f")" = one ]
+  echo two-longer > "$A/$T/f"
+  [ "$(cat "$B/$T/f")" = two-longer ]
+  [ "$(stat -c %s "$B/$T/f")" = 11 ]
+  znode_cli set "/$T/f" "from-cli"
+  wait_until 5 "mount b sees the CLI's write" bash -c "[ \"\$(cat '$B/$T/f')\" = from-cli ]"
+  echo x > "$A/$T/new"
+  wait_until 5 "ls on mount b shows the new file" bash -c "ls '$B/$T' | grep -qx new"
+}
+
+@test "a remote delete fires inotify IN_DELETE_SELF" {
+  command -v inotifywait >/dev/null || skip "inotify-tools not installed"
+  echo x > "$A/$T/f"
+  cat "$B/$T/f" > /dev/null
+  inotifywait -e delete_self -t 20 "$B/$T/f" > "$BATS_TEST_TMPDIR/ev" 2>&1 &
+  BG="$!"
+  wait_until 10 "inotifywait to watch" grep -q "Watches established" "$BATS_TEST_TMPDIR/ev"
+  rm "$A/$T/f"
+  wait "$BG"
+  BG=""
+  grep -q DELETE_SELF "$BATS_TEST_TMPDIR/ev"
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bats
+# znodefs flock: a distributed lock in kazoo's layout, across two mounts (a, b) of one server
+# and a kazoo program: exclusion, -n, passing on at exit and at SIGKILL, shared locks.
+
+load fs_helpers
+
+setup_file() {
+  zn_state_init
+  export ZN_STATE_DIR
+  fs_require
+  start_server
+  mount_fs a
+  mount_fs b
+  export A="$(fs_root)/a" B="$(fs_root)/b"
+}
+
+teardown_file() { fs_teardown; }
+
+setup() {
+  zn_load_bats_libs
+  T="t$BATS_TEST_NUMBER"
+  mkdir "$A/$T"
+  echo data > "$A/$T/lock"
+  BG=""
+  READY="$BATS_TEST_TMPDIR/ready"
+}
+
+teardown() {
+  local p
+  for p in $BG; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+
+# hold MOUNT [flock args]: hold the lock on MOUNT/$T/lock in the background until killed.
+hold() {
+  local mnt="$1"; shift
+  flock "$@" "$mnt/$T/lock" -c "touch '$READY'; exec sleep 1000" &
+  BG="$BG $!"
+  wait_until 10 "the holder to get the lock" test -e "$READY"
+}
+
+@test "flock -n fails while a process on another mount holds the lock" {
+  hold "$A"
+  run flock -n "$B/$T/lock" -c true
+  assert_failure
+  run flock -n "$A/$T/lock" -c true
+  assert_failure
+}
+
+@test "the lock passes on when the holder exits" {
+  flock "$A/$T/lock" -c "touch '$READY'; sleep 1" &
+  BG="$!"
+  wait_until 10 "holder" test -e "$READY"
+  run flock -n "$B/$T/lock" -c true
+  assert_failure
+  flock -w 20 "$B/$T/lock" -c "echo got > '$BATS_TEST_TMPDIR/got'"
+  [ "$(cat "$BATS_TEST_TMPDIR/got")" = got ]
+}
+
+@test "the lock passes on when the holder is killed with SIGKILL" {
+  hold "$A"
+  holder="$(pgrep -P "${BG# }" sleep || echo "${BG# }")"
+  flock -w 30 "$B/$T/lock" -c "echo got > '$BATS_TEST_TMPDIR/got'" &
+  waiter=$!
+  sleep 0.5
+  [ ! -e "$BATS_TEST_TMPDIR/got" ]
+  kill -9 ${BG} "$holder" 2>/dev/null || true
+  wait "$waiter"
+  [ "$(cat "$BATS_TEST_TMPDIR/got")" = got ]
+}
+
+@test "a blocking flock honours -w and is interruptible" {
+  hold "$A"
+  run flock -w 1 "$B/$T/lock" -c true
+  assert_failure
+  run timeout -s INT 1 flock "$B/$T/lock" -c true
+  assert_failure
+  # the abandoned contenders are gone: only the holder remains
+  [ "$(znode_cli ls "/$T/lock" | wc -l)" = 1 ]
+}
+
+@test "shared locks share with each other and exclude exclusive ones" {
+  hold "$A" -s
+  flock -s -n "$B/$T/lock" -c true
+  run flock -x -n "$B/$T/lock" -c true
+  assert_failure
+}
+
+@test "contenders never turn the locked file into a directory" {
+  hold "$A"
+  [ -f "$B/$T/lock" ]
+  [ "$(cat "$B/$T/lock")" = data ]
+  [ -z "$(ls "$B/$T" | grep -v '^lock$')" ]
+  znode_cli ls "/$T/lock" | grep -Eq '^[0-9a-f]{32}__lock__[0-9]{10}$'
+}
+
+@test "a kazoo Lock and a flock on the same path exclude each other" {
+  kz="$BATS_TEST_TMPDIR/kz.py"
+  cat > "$kz" <<'PY'
+import sys, time
+from kazoo.client import KazooClient
+hosts, path, mode, status = sys.argv[1:5]
+k = KazooClient(hosts=hosts, timeout=10)
+k.start(timeout=20)
+lock = k.Lock(path)
+if mode == "try":
+    got = lock.acquire(blocking=False)
+    print("got" if got else "busy")
+    if got:
+        lock.release()
+else:
+    lock.acquire()
+    open(status, "w").write("held\n")
+    time.sleep(1000)
+k.stop()
+PY
+  # kazoo holds: flock -n fails on both mounts
+  "$ZN_PYTHON" "$kz" "$(member_connect 1)" "/$T/lock" hold "$READY" &
+  BG="$!"
+  wait_until 20 "kazoo to hold the lock" test -e "$READY"
+  run flock -n "$A/$T/lock" -c true
+  assert_failure
+  kill "$BG"; wait "$BG" 2>/dev/null || true
+  BG=""
+  wait_until 20 "kazoo's session to end" bash -c "flock -n '$A/$T/lock' -c true"
+  # flock holds: kazoo's non-blocking acquire fails
+  rm -f "$READY"
+  hold "$B"
+  run "$ZN_PYTHON" "$kz" "$(member_connect 1)" "/$T/lock" try -
+  assert_output busy
+}
