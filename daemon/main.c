@@ -45,6 +45,9 @@ static void usage(FILE *out)
             "  initLimit=10, syncLimit=5      ensemble timing, in ticks\n"
             "  server.N=host:peerPort:electionPort[:observer]   ensemble members\n"
             "  logLevel=info                  znoded's own: log verbosity\n"
+            "  readonlymode.enabled=false     serve read-only sessions without a quorum\n"
+            "  metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n"
+            "  metricsProvider.httpPort=7000  Prometheus metrics at http://HOST:PORT/metrics\n"
             "Unknown keys are ignored with a warning, as ZooKeeper does.\n"
             "\n"
             "Every write is in the log on disk, fsynced, before it is answered.\n");

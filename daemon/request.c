@@ -20,6 +20,7 @@
 
 #include "assert.h"
 #include "ensemble.h"
+#include "metrics.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
@@ -46,6 +47,7 @@ struct request *request_new(struct conn *c)
     zn_arena_init(&r->arena);
     r->conn = c;
     r->received_ms = server_now_ms();
+    r->received_us = uv_hrtime() / 1000;
     return r;
 }
 
@@ -134,6 +136,7 @@ static void send_reply(struct conn *c, struct request *r)
         return;
     }
     record_latency(c, r);
+    metrics_observe_request(c->server, r->hdr.type, r->err, uv_hrtime() / 1000 - r->received_us);
     struct zn_reply_header h = {
         .xid = r->hdr.xid,
         .zxid = r->is_write && r->zxid ? r->zxid : tree_last_zxid(c->server->tree),

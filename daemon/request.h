@@ -36,6 +36,7 @@ struct request {
     int32_t err;
     int32_t timeout_ms;            /* CONNECT / CREATESESSION */
     uint64_t received_ms;
+    uint64_t received_us;          /* for latency metrics */
     bool is_write;
     bool done;
     bool appended;                 /* given to the store (or nothing to log) */

@@ -12,6 +12,7 @@
 
 #include "assert.h"
 #include "ensemble.h"
+#include "metrics.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
@@ -72,6 +73,9 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     rc = server_listen(srv);
     if (rc != 0)
         return rc;
+    rc = metrics_start(srv);
+    if (rc != 0)
+        return rc;
     server_install_signals(srv);
     return session_start_timer(srv);
 }
@@ -100,6 +104,7 @@ void server_stop(struct server *srv)
         return;
     srv->stopping = true;
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
+    metrics_stop(srv);
     uv_timer_stop(&srv->session_timer);
     uv_close((uv_handle_t *)&srv->session_timer, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
