@@ -109,6 +109,108 @@
  *      point; acks count only from followers whose currentEpoch is e.
  *   7. base_zxid <= applied <= committed <= last; persisted <= last.
  *
+ * DYNAMIC RECONFIGURATION: THE PLAN (not built yet; ZooKeeper 3.5's reconfig)
+ *
+ * API (additions; every new field zero = today's behaviour):
+ *   enum { ZAB_ENTRY_DATA = 0, ZAB_ENTRY_CONFIG = 1 };
+ *   struct zab_entry gains `uint8_t kind`: a CONFIG entry's data is a
+ *     struct zab_membership encoded by zab_membership_encode(); the driver
+ *     stores and restores kind with the entry and never applies a CONFIG
+ *     entry to its tree (it updates /zookeeper/config from ready.config).
+ *   struct zab_membership { uint64_t version; uint32_t voters[ZAB_MEMBERS_MAX];
+ *     uint32_t n_voters; uint32_t observers[ZAB_OBSERVERS_MAX]; uint32_t n_observers; };
+ *     version is ZooKeeper's config version: the zxid of the CONFIG entry
+ *     that made it (0 for the static zoo.cfg membership).
+ *   int zab_membership_encode(const struct zab_membership *, uint8_t *buf, size_t cap)
+ *   int zab_membership_decode(const uint8_t *buf, size_t len, struct zab_membership *)
+ *   int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voters,
+ *                              const uint32_t *observers, size_t n_observers,
+ *                              uint64_t from_version);
+ *     On an established leader: appends a CONFIG entry carrying the new
+ *     membership (version = its zxid) and returns the zxid.  from_version 0
+ *     = unconditional, else it must equal the active version (ZooKeeper's
+ *     `reconfig -v`).  Errors: ZAB_ENOTLEADER; ZAB_EBUSY (a CONFIG entry is
+ *     in flight, or the window of ZAB_INFLIGHT_MAX is full); ZAB_EINVAL (no
+ *     voter, duplicates, over the limits, an id both voter and observer,
+ *     from_version stale); ZAB_ENOQUORUM = -953 (a quorum of the new voters
+ *     has not acked NEWLEADER and acked up to the leader's commit point
+ *     within the last syncLimit: ZooKeeper's NewConfigNoQuorum).
+ *   struct zab_restored gains `const struct zab_membership *membership`: the
+ *     active membership the driver persisted (NULL: zab_config's lists).
+ *   struct zab_ready gains, as step 4b (durable, before the messages):
+ *     `bool config_changed; const struct zab_membership *config;` (persist
+ *     it, update the transport's peers, /zookeeper/config) and
+ *     `bool removed` (this member is in neither list of the active
+ *     membership: it has stopped; the driver stops serving and may exit).
+ *   struct zab_status gains `struct zab_membership config` (the active one)
+ *     and `bool reconfig_pending`.
+ *   Wire version 2: PROPOSAL carries kind; SYNC carries the leader's active
+ *     membership.
+ *
+ * Steps:
+ *   R1. The peer table is keyed by id, not by position in a fixed list: an
+ *       entry per id of the active membership, the pending one (below) and,
+ *       on a leader, joiners (ids in neither that sent FOLLOWERINFO; at most
+ *       ZAB_PEERS_MAX in all, more are ignored).  Each has flags active
+ *       voter / active observer / pending voter / pending observer.  Rebuilt,
+ *       keeping the state of ids that stay, whenever either membership
+ *       changes.
+ *   R2. Pending = the last CONFIG entry in the log above the active
+ *       membership's version (at most one: a leader proposes a CONFIG entry
+ *       only once the previous one committed, and a log is a prefix of one
+ *       leader's history plus a tail of one epoch).  Recomputed on append,
+ *       truncate, SNAP install and restore (entries after the snapshot are
+ *       scanned).  A member acts on the pending membership as soon as the
+ *       entry is in its log, as ZooKeeper's followers do.
+ *   R3. Every quorum (election tally, FOLLOWERINFO, ACKEPOCH with its
+ *       "follower ahead" check, ACKNEWLEADER, commit, the leader's liveness
+ *       check) is a quorum of the active voters AND, while a pending
+ *       membership exists, of the pending voters (ZooKeeper's rule: a
+ *       reconfiguration commits on a quorum of the old and of the new).  For
+ *       the commit point: c_old = quorum-durable point of the active voters,
+ *       c_new = of the pending voters; commit c_old if it is below the
+ *       pending zxid, else min(c_old, c_new) if c_new reaches the pending
+ *       zxid, else the entry just before the pending one.  Why it is safe:
+ *       invariant 3 needs every committed entry durable on a quorum that
+ *       intersects the next leader's discovery quorum; an entry committed
+ *       under the new membership is durable on a quorum of the new voters,
+ *       and a leader that holds the CONFIG entry (it must: the entry is
+ *       durable on a quorum of the old voters, which its discovery quorum
+ *       intersects, and the "ahead" check refuses a leader without it)
+ *       gathers a quorum of the new voters too.
+ *   R4. Activation: when the commit point passes the CONFIG entry, the
+ *       pending membership becomes active (ready.config_changed), on every
+ *       member, at the point it commits it.  SYNC carries the leader's
+ *       active membership; a member adopts it if its version is higher (it
+ *       is committed), which covers SNAP and compacted logs.
+ *   R5. Joiners: a voter answers a LOOKING notification from an id outside
+ *       its memberships as it answers an observer (never counted); the
+ *       joiner, started by its driver with the new membership (current
+ *       members + itself) as its static configuration, finds the leader the
+ *       voters follow and sends FOLLOWERINFO; the leader gives it a joiner
+ *       slot and syncs it like an observer, but ships it every proposal so
+ *       that its acks show it up to date (ZAB_ENOQUORUM above).  Once the
+ *       CONFIG entry naming it commits, it counts.
+ *   R6. Removal: a member that activates a membership naming it nowhere
+ *       stops (role LOOKING, phase ELECTION, ready.removed, ignores every
+ *       message and tick after).  A leader that activates a membership in
+ *       which it is no voter commits the CONFIG entry, sends that COMMIT,
+ *       then steps down: the remaining voters elect a leader among
+ *       themselves (ZooKeeper hands over to a designated leader to save an
+ *       election; a later step may add that).  A member demoted to observer
+ *       (or promoted) switches role at activation through LOOKING.
+ *   R7. Simulator: a random reconfiguration every ~200 ticks on the leader
+ *       (add an idle member of the SIM_MEMBERS_MAX, remove one, the leader
+ *       included, swap voter/observer), under every fault; invariants as
+ *       now plus: two members that activated version v agree on its lists;
+ *       a committed entry above version v's zxid is durable on a quorum of
+ *       v's voters at commit time; removed members never lead or ack; the
+ *       liveness phase demands the probe applied on every member of the
+ *       active membership.  Scenarios: add a voter, remove a follower,
+ *       remove the leader, a CONFIG entry truncated by a new leader.
+ *       A test-only knob that commits a CONFIG entry on the old quorum only
+ *       must be caught.
+ *
  * Transitions: LOOKING -> LEADING/DISCOVERY | FOLLOWING/DISCOVERY (election
  * decides); DISCOVERY -> SYNC (leader: quorum ACKEPOCH; follower: SYNC
  * received); SYNC -> BROADCAST (leader: quorum ACKNEWLEADER; follower: it
