@@ -2,8 +2,8 @@
 # The test command (README, .ci/run): install dependencies, build from scratch, run every tier,
 # count every individual test, and end with one line `N passed, N failed[, N skipped]`.
 #
-#   tests/run-all.sh [--quick] [TIER...]      TIER: unit integration compat fuzz (default: all)
-#     --quick   no ASan build (unit tests run in the normal build) and no fuzzing
+#   tests/run-all.sh [--quick] [TIER...]      TIER: unit integration compat fuzz faults (default: all)
+#     --quick   no ASan build (unit tests run in the normal build), no fuzzing, no fault runs
 #
 # Tiers:
 #   unit         ctest in the ASan+UBSan build: cmocka unit tests, fuzz corpus replay, simulator
@@ -11,6 +11,9 @@
 #   compat       real clients against it: tests/compat/*.bats (zkCli.sh), the C client
 #                (c_client_compat), kazoo (tests/compat/test_kazoo.py)
 #   fuzz         tests/fuzz/run.sh, a bounded libFuzzer run (only when that script exists)
+#   faults       tests/faults/run.sh: a short fault-injection run of a 5-member ensemble
+#                (ZN_FAULTS_SECONDS, default 100) with its checks, and the planted-bug run that
+#                must be caught
 # A tier whose pieces do not exist yet prints `skipped: ...` and counts its tests as skipped.
 #
 # Environment: ZN_TARGET=znoded|zookeeper (server under test, default znoded), ZN_BUILD_DIR
@@ -34,12 +37,12 @@ TIERS=()
 for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
-    unit|integration|compat|fuzz) TIERS+=("$arg") ;;
+    unit|integration|compat|fuzz|faults) TIERS+=("$arg") ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "run-all: unknown argument '$arg' (tiers: unit integration compat fuzz; --quick)" >&2; exit 2 ;;
+    *) echo "run-all: unknown argument '$arg' (tiers: unit integration compat fuzz faults; --quick)" >&2; exit 2 ;;
   esac
 done
-[ "${#TIERS[@]}" -gt 0 ] || TIERS=(unit integration compat fuzz)
+[ "${#TIERS[@]}" -gt 0 ] || TIERS=(unit integration compat fuzz faults)
 want_tier() { local t; for t in "${TIERS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 
 PASSED=0
@@ -233,6 +236,21 @@ if want_tier fuzz; then
     else
       count 0 1 0; show_failure fuzz "$log"
     fi
+  fi
+fi
+
+# ---- faults: a short fault-injection run and the planted-bug run ----
+if want_tier faults; then
+  if [ "$QUICK" -eq 1 ]; then
+    echo "skipped: faults (--quick)"
+  elif [ "$ZN_TARGET" != znoded ] || ! server_available; then
+    echo "skipped: faults (needs a built znoded)"
+    count 0 0 1
+  else
+    run_tap "faults/run" "$LOG_DIR/faults.log" tests/faults/run.sh --seconds "${ZN_FAULTS_SECONDS:-100}"
+    run_tap "faults/planted-bug" "$LOG_DIR/faults-planted.log" \
+      tests/faults/run.sh --seconds 45 --planted-bug stale-sync --nemeses partition-follower
+    [ -f "$LOG_DIR/faults-report.md" ] && sed -n '/^## Faults injected/,/^<details>/p;/^## Checks/,$p' "$LOG_DIR/faults-report.md" | grep -v '^<details>'
   fi
 fi
 

@@ -1,0 +1,995 @@
+#!/usr/bin/python3
+"""The fault-injection workload runner (issue 6): clients perform operations against a running
+5-member ensemble while a nemesis injects faults on a seeded random schedule; at the end it heals
+everything, checks the recorded histories with checker.py, and writes a report.
+
+This file owns the workloads, the nemesis and the report. tests/faults/run.sh starts the ensemble
+(tests/integration/helpers.bash) and calls it:
+
+  runner.py run --state-dir DIR --members 5 --seconds N --seed S --out DIR --report FILE
+                [--nemeses kill,pause,partition,disk,truncate] [--disk-member M]
+                [--expect-anomaly]
+
+Workloads (each client is a kazoo session, one operation at a time, every operation recorded with
+its invocation and completion times and outcome ok / fail / unknown):
+  register  5 clients; setData without a version, setData with a version (compare-and-set), and
+            getData after sync, on registers that rotate (a fresh znode after REGISTER_OPS_MAX
+            operations or REGISTER_UNKNOWN_MAX unknown outcomes, which keeps each history small
+            enough for an exhaustive linearizability search)
+  set       2 clients; sequential creates under /set, and sync + getChildren reads
+  session   ephemeral owners in child processes, ended by close or by kill -9, or kept to the end
+Nemeses: kill -9 + restart (the leader more often), SIGSTOP/SIGCONT for longer than the session
+timeout and syncLimit, iptables partitions (isolate one, isolate the leader, majority/minority,
+bridge), a full disk (the member's data on a small tmpfs, filled), a truncated store tail on a
+stopped member. Every fault is healed at the end (rules removed by tag, processes continued,
+members restarted, filler removed).
+Prints one TAP line per check; exit status 0 when every check passed.
+"""
+import argparse
+import json
+import logging
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checker  # noqa: E402
+
+from kazoo.client import KazooClient, KazooState  # noqa: E402
+from kazoo.exceptions import BadVersionError, KazooException, NodeExistsError, NoNodeError  # noqa: E402
+from kazoo.handlers.threading import KazooTimeoutError  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+HELPERS = os.path.join(REPO, "tests", "integration", "helpers.bash")
+PYTHON = "/usr/bin/python3"
+
+SESSION_TIMEOUT_S = 4.0       # clients' session timeout (tickTime=500: allowed 1..10 s)
+OP_TIMEOUT_S = 5.0            # an operation with no reply by then is recorded unknown
+PAUSE_S = (6.0, 9.0)          # SIGSTOP length: above the session timeout and syncLimit x tickTime
+FAULT_HOLD_S = (4.0, 10.0)    # how long a kill, partition or full disk lasts
+FAULT_GAP_S = (1.0, 4.0)      # quiet time between faults
+SETTLE_S = 45.0               # after healing, how long a leader may take to serve again
+CONVERGE_S = 120.0            # how long members may take to agree after the final heal
+REGISTER_CLIENTS = 5
+REGISTER_SLOTS = 2            # registers in use at once
+REGISTER_OPS_MAX = 250
+REGISTER_UNKNOWN_MAX = 6
+SET_CLIENTS = 2
+SESSIONS_LIVE_MAX = 3
+RULE_TAG_PREFIX = "znodefs-faults-"
+
+
+def now_ns():
+    return time.monotonic_ns()
+
+
+class Members:
+    """The ensemble under test, as helpers.bash laid it out in the state directory."""
+
+    def __init__(self, state_dir, count):
+        self.state_dir = state_dir
+        self.count = count
+        self.ids = list(range(1, count + 1))
+
+    def dir(self, n):
+        return os.path.join(self.state_dir, "m%d" % n)
+
+    def read(self, n, name):
+        with open(os.path.join(self.dir(n), name)) as f:
+            return f.read().strip()
+
+    def addr(self, n):
+        return "127.0.0.%d" % n
+
+    def port(self, n):
+        return int(self.read(n, "port"))
+
+    def pid(self, n):
+        try:
+            return int(self.read(n, "pid"))
+        except (OSError, ValueError):
+            return None
+
+    def hosts(self, first=None):
+        order = list(self.ids)
+        if first is not None:
+            i = order.index(first)
+            order = order[i:] + order[:i]
+        return ",".join("%s:%d" % (self.addr(n), self.port(n)) for n in order)
+
+    def alive(self, n):
+        pid = self.pid(n)
+        if not pid:
+            return False
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    def fourlw(self, n, word, timeout=3.0):
+        try:
+            with socket.create_connection((self.addr(n), self.port(n)), timeout=timeout) as s:
+                s.sendall(word.encode())
+                s.shutdown(socket.SHUT_WR)
+                out = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    out += chunk
+                return out.decode(errors="replace")
+        except OSError:
+            return ""
+
+    def mode(self, n):
+        m = re.search(r"^Mode: (\w+)", self.fourlw(n, "srvr"), re.M)
+        return m.group(1) if m else None
+
+    def leader(self):
+        for n in self.ids:
+            if self.alive(n) and self.mode(n) == "leader":
+                return n
+        return None
+
+    def helper(self, command):
+        """Run a helpers.bash function for this state directory; returns (rc, output)."""
+        env = dict(os.environ, ZN_STATE_DIR=self.state_dir)
+        p = subprocess.run(["bash", "-c", "source %s && %s" % (HELPERS, command)],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL, timeout=180)
+        return p.returncode, p.stdout.decode(errors="replace")
+
+    def kill9(self, n):
+        pid = self.pid(n)
+        if pid and self.alive(n):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.time() + 10
+        while self.alive(n) and time.time() < deadline:
+            time.sleep(0.05)
+
+    def restart(self, n):
+        if self.alive(n):
+            return True, "already running"
+        rc, out = self.helper("restart_member %d" % n)
+        return rc == 0, out
+
+    def signal(self, n, sig):
+        pid = self.pid(n)
+        if pid and self.alive(n):
+            os.kill(pid, sig)
+
+    def peer_ports(self):
+        ports = []
+        for n in self.ids:
+            ports += [self.read(n, "peer_port"), self.read(n, "election_port")]
+        return ",".join(ports)
+
+
+class History:
+    """Every operation of every client, appended under a lock."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ops = []
+
+    def add(self, op):
+        with self.lock:
+            self.ops.append(op)
+        return op
+
+
+class Stop:
+    def __init__(self):
+        self.event = threading.Event()
+
+    def __bool__(self):
+        return self.event.is_set()
+
+
+def new_client(hosts, first_member_hosts=True):
+    zk = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT_S, randomize_hosts=not first_member_hosts,
+                     connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+    return zk
+
+
+def start_client(zk, stop):
+    while not stop:
+        try:
+            zk.start(timeout=15)
+            return True
+        except (KazooTimeoutError, KazooException):
+            try:
+                zk.stop()
+            except Exception:
+                pass
+            time.sleep(0.5)
+    return False
+
+
+def session_of(zk):
+    try:
+        return zk.client_id[0] if zk.client_id else 0
+    except Exception:
+        return 0
+
+
+def member_of(zk):
+    try:
+        return zk._connection._socket.getpeername()[0]
+    except Exception:
+        return "?"
+
+
+def outcome_of(exc):
+    """How an exception ends a write: 'fail' when it surely did not apply, else 'unknown'."""
+    if isinstance(exc, (BadVersionError, NoNodeError, NodeExistsError)):
+        return "fail"
+    return "unknown"
+
+
+class RegisterKeys:
+    """Registers in use; each slot moves to a fresh znode after enough operations or unknown
+    outcomes, so each history stays small enough to search exhaustively."""
+
+    def __init__(self, zk, rng):
+        self.lock = threading.Lock()
+        self.zk = zk
+        self.rng = rng
+        self.next_index = 0
+        self.slots = []
+        self.created = []
+        for _ in range(REGISTER_SLOTS):
+            self.slots.append(self._fresh())
+
+    def _fresh(self):
+        path = "/reg/k%05d" % self.next_index
+        self.next_index += 1
+        while True:
+            try:
+                self.zk.create(path, b"", makepath=True)
+                break
+            except NodeExistsError:
+                break
+            except (KazooException, KazooTimeoutError):
+                time.sleep(0.2)
+        self.created.append(path)
+        return {"path": path, "ops": 0, "unknown": 0}
+
+    def pick(self):
+        with self.lock:
+            slot = self.rng.randrange(len(self.slots))
+            s = self.slots[slot]
+            s["ops"] += 1
+            return slot, s["path"]
+
+    def note_unknown(self, slot, path):
+        with self.lock:
+            s = self.slots[slot]
+            if s["path"] == path:
+                s["unknown"] += 1
+
+    def rotate_if_due(self):
+        with self.lock:
+            due = [i for i, s in enumerate(self.slots)
+                   if s["ops"] >= REGISTER_OPS_MAX or s["unknown"] >= REGISTER_UNKNOWN_MAX]
+        for i in due:
+            fresh = self._fresh()
+            with self.lock:
+                self.slots[i] = fresh
+
+
+def register_worker(cid, members, keys, history, stop, seed):
+    rng = random.Random(seed)
+    process = "reg%d" % cid
+    # Client i prefers member i+1 (hosts not shuffled), so every member has clients.
+    zk = new_client(members.hosts(first=members.ids[cid % members.count]))
+    if not start_client(zk, stop):
+        return
+    counter = 0
+    try:
+        while not stop:
+            slot, path = keys.pick()
+            kind = rng.choices(["read", "write", "cas"], [0.45, 0.3, 0.25])[0]
+            counter += 1
+            value = "%s-%d" % (process, counter)
+            op = {"workload": "register", "key": path, "process": process, "f": kind,
+                  "value": None, "session": session_of(zk), "start": now_ns()}
+            try:
+                if kind == "read":
+                    zk.sync_async(path).get(timeout=OP_TIMEOUT_S)
+                    data, stat = zk.get_async(path).get(timeout=OP_TIMEOUT_S)
+                    op.update(status="ok", result=[data.decode(), stat.version])
+                elif kind == "write":
+                    op["value"] = value
+                    zk.set_async(path, value.encode()).get(timeout=OP_TIMEOUT_S)
+                    op["status"] = "ok"
+                else:
+                    # Read the version first (not part of the op), so many cas ops succeed.
+                    _, stat = zk.get_async(path).get(timeout=OP_TIMEOUT_S)
+                    expected = stat.version
+                    op["start"] = now_ns()
+                    op["value"] = [expected, value]
+                    zk.set_async(path, value.encode(), version=expected).get(timeout=OP_TIMEOUT_S)
+                    op["status"] = "ok"
+            except BadVersionError:
+                op.update(status="fail", result="badversion")
+            except (KazooException, KazooTimeoutError, OSError) as exc:
+                if kind == "cas" and op["value"] is None:
+                    continue  # the preliminary version read failed: nothing was attempted
+                op["status"] = "fail" if kind == "read" else outcome_of(exc)
+                op["error"] = type(exc).__name__
+            op["end"] = now_ns()
+            if op["status"] == "ok":
+                op["zxid"] = zk.last_zxid
+                op["member"] = member_of(zk)
+            if op["status"] == "unknown":
+                keys.note_unknown(slot, path)
+            history.add(op)
+            time.sleep(rng.uniform(0, 0.04))  # a moderate load: the machine is shared
+    finally:
+        close_quietly(zk)
+
+
+def set_worker(cid, members, history, stop, seed):
+    rng = random.Random(seed)
+    process = "set%d" % cid
+    zk = new_client(members.hosts(first=members.ids[(cid + 2) % members.count]))
+    if not start_client(zk, stop):
+        return
+    counter = 0
+    try:
+        while not stop:
+            if counter % 10 == 9:
+                op = {"workload": "set", "process": process, "f": "read", "session": session_of(zk),
+                      "start": now_ns()}
+                try:
+                    zk.sync_async("/set").get(timeout=OP_TIMEOUT_S)
+                    children = zk.get_children_async("/set").get(timeout=OP_TIMEOUT_S)
+                    op.update(status="ok", result=sorted(strip_sequence(c) for c in children))
+                except (KazooException, KazooTimeoutError, OSError) as exc:
+                    op.update(status="fail", error=type(exc).__name__)
+            else:
+                name = "e-%d-%d-" % (cid, counter)
+                op = {"workload": "set", "process": process, "f": "create", "name": name,
+                      "session": session_of(zk), "start": now_ns()}
+                try:
+                    zk.create_async("/set/" + name, b"x", sequence=True).get(timeout=OP_TIMEOUT_S)
+                    op["status"] = "ok"
+                except (KazooException, KazooTimeoutError, OSError) as exc:
+                    op.update(status=outcome_of(exc), error=type(exc).__name__)
+            counter += 1
+            op["end"] = now_ns()
+            if op["status"] == "ok":
+                op["zxid"] = zk.last_zxid
+                op["member"] = member_of(zk)
+            history.add(op)
+            time.sleep(rng.uniform(0, 0.05))
+    finally:
+        close_quietly(zk)
+
+
+def strip_sequence(child):
+    return child[:-10] if len(child) > 10 and child[-10:].isdigit() else child
+
+
+def close_quietly(zk):
+    try:
+        zk.stop()
+        zk.close()
+    except Exception:
+        pass
+
+
+# ---- session / ephemeral workload ----
+
+def ephemeral_client(hosts, prefix, state_file):
+    """Child process: open a session, create two ephemerals, report, then live until told to
+    close (a line on stdin) or killed. Writes its session id, created paths and state changes."""
+    log = open(state_file, "a", buffering=1)
+    zk = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT_S,
+                     connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
+    zk.add_listener(lambda state: log.write("state %s\n" % state))
+    try:
+        zk.start(timeout=20)
+    except Exception:
+        log.write("never-connected\n")
+        return 1
+    sid = zk.client_id[0]
+    log.write("session %d\n" % sid)
+    for i in range(2):
+        path = "%s-s%x-%d" % (prefix, sid, i)
+        log.write("attempt %s\n" % path)
+        try:
+            zk.create(path, b"e", ephemeral=True, makepath=True)
+            log.write("created %s\n" % path)
+        except Exception as exc:
+            log.write("unknown %s %s\n" % (path, type(exc).__name__))
+    log.write("ready\n")
+    sys.stdin.readline()
+    try:
+        zk.stop()
+        zk.close()
+        log.write("closed\n")
+    except Exception as exc:
+        log.write("close-failed %s\n" % type(exc).__name__)
+    return 0
+
+
+def session_worker(members, out_dir, sessions, stop, seed):
+    rng = random.Random(seed)
+    live = []
+    n = 0
+    while not stop:
+        n += 1
+        state_file = os.path.join(out_dir, "eph-%d.log" % n)
+        p = subprocess.Popen([PYTHON, os.path.abspath(__file__), "ephemeral-client",
+                              members.hosts(), "/eph/c%d" % n, state_file],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        rec = {"n": n, "proc": p, "state_file": state_file, "end": "kept"}
+        sessions.append(rec)
+        live.append(rec)
+        deadline = time.time() + 30
+        while time.time() < deadline and not stop and "ready" not in read_lines(state_file):
+            time.sleep(0.1)
+        if len(live) > SESSIONS_LIVE_MAX:
+            victim = live.pop(rng.randrange(len(live)))
+            if rng.random() < 0.5:
+                victim["end"] = "closed"
+                try:
+                    victim["proc"].stdin.write(b"close\n")
+                    victim["proc"].stdin.flush()
+                except OSError:
+                    pass
+                try:
+                    victim["proc"].wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    victim["end"] = "killed"
+                    victim["proc"].kill()
+                    victim["proc"].wait()
+            else:
+                victim["end"] = "killed"
+                victim["proc"].kill()
+                victim["proc"].wait()
+        stop.event.wait(rng.uniform(1.0, 4.0))
+
+
+def read_lines(path):
+    try:
+        with open(path) as f:
+            return [line.strip() for line in f]
+    except OSError:
+        return []
+
+
+# ---- nemesis ----
+
+class Nemesis:
+    """Injects faults on a seeded random schedule and heals them; counts faults by kind."""
+
+    def __init__(self, members, rng, kinds, disk_member, log, tag):
+        self.m = members
+        self.rng = rng
+        self.kinds = kinds
+        self.disk_member = disk_member
+        self.log = log
+        self.tag = tag
+        self.counts = {}
+        self.events = []
+        self.paused = set()
+        self.filler = None
+
+    def note(self, kind, detail):
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        line = "%s %s: %s" % (time.strftime("%H:%M:%S"), kind, detail)
+        self.events.append(line)
+        self.log(line)
+
+    def pick_member(self, leader_weight=0.6):
+        leader = self.m.leader()
+        if leader is not None and self.rng.random() < leader_weight:
+            return leader, True
+        n = self.rng.choice(self.m.ids)
+        return n, n == leader
+
+    # partitions
+    def drop(self, a, b):
+        ports = self.m.peer_ports()
+        for src, dst in ((a, b), (b, a)):
+            subprocess.run(["iptables", "-I", "INPUT", "-s", self.m.addr(src), "-d", self.m.addr(dst),
+                            "-p", "tcp", "-m", "multiport", "--ports", ports,
+                            "-m", "comment", "--comment", self.tag, "-j", "DROP"], check=True)
+
+    def cut(self, side_a, side_b):
+        for a in side_a:
+            for b in side_b:
+                self.drop(a, b)
+
+    def heal_partitions(self):
+        while True:
+            out = subprocess.run(["iptables", "-S", "INPUT"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL).stdout.decode()
+            rules = [line for line in out.splitlines() if "--comment %s" % self.tag in line
+                     or '--comment "%s"' % self.tag in line]
+            if not rules:
+                return
+            spec = rules[0].split()
+            spec[0] = "-D"
+            if subprocess.run(["iptables"] + spec).returncode != 0:
+                return
+
+    def partition(self):
+        ids = list(self.m.ids)
+        self.rng.shuffle(ids)
+        leader = self.m.leader()
+        variant = self.rng.choice(["isolate-one", "isolate-leader", "majority-minority", "bridge"])
+        if variant == "isolate-leader" and leader is None:
+            variant = "isolate-one"
+        if variant == "isolate-one":
+            alone = ids[0]
+            self.cut([alone], [n for n in ids if n != alone])
+            detail = "isolate member %d" % alone
+        elif variant == "isolate-leader":
+            self.cut([leader], [n for n in ids if n != leader])
+            detail = "isolate the leader, member %d" % leader
+        elif variant == "majority-minority":
+            minority, majority = ids[:2], ids[2:]
+            self.cut(minority, majority)
+            detail = "split %s | %s" % (sorted(minority), sorted(majority))
+        else:
+            a, bridge, b = ids[:2], ids[2], ids[3:]
+            self.cut(a, b)
+            detail = "bridge %s - %d - %s" % (sorted(a), bridge, sorted(b))
+        self.note("partition", "%s (%s)" % (variant, detail))
+        time.sleep(self.rng.uniform(*FAULT_HOLD_S))
+        self.heal_partitions()
+
+    def partition_follower(self):
+        """Isolate one follower: the case where a member that lost its leader may still answer
+        from a stale tree until it notices (syncLimit x tickTime)."""
+        leader = self.m.leader()
+        followers = [n for n in self.m.ids if n != leader]
+        alone = self.rng.choice(followers)
+        self.cut([alone], [n for n in self.m.ids if n != alone])
+        self.note("partition", "isolate-follower (isolate member %d; leader %s)" % (alone, leader))
+        # Short: what matters is the moment before the member notices, and many such moments.
+        time.sleep(self.rng.uniform(2.5, 4.0))
+        self.heal_partitions()
+
+    def kill(self):
+        n, was_leader = self.pick_member()
+        if not self.m.alive(n):
+            return
+        self.m.kill9(n)
+        self.note("kill", "kill -9 member %d%s" % (n, " (leader)" if was_leader else ""))
+        time.sleep(self.rng.uniform(*FAULT_HOLD_S))
+        ok, out = self.m.restart(n)
+        if not ok:
+            self.log("restart of member %d failed: %s" % (n, out[-500:]))
+
+    def pause(self):
+        leader = self.m.leader()
+        n = leader if leader is not None and self.rng.random() < 0.6 else self.rng.choice(self.m.ids)
+        if not self.m.alive(n):
+            return
+        length = self.rng.uniform(*PAUSE_S)
+        self.m.signal(n, signal.SIGSTOP)
+        self.paused.add(n)
+        self.note("pause", "SIGSTOP member %d%s for %.1fs" % (n, " (leader)" if n == leader else "", length))
+        time.sleep(length)
+        self.m.signal(n, signal.SIGCONT)
+        self.paused.discard(n)
+
+    def disk(self):
+        n = self.disk_member
+        if n is None:
+            return
+        data = os.path.join(self.m.dir(n), "data")
+        self.filler = os.path.join(data, "filler")
+        written = 0
+        try:
+            with open(self.filler, "wb") as f:
+                block = b"\0" * (1 << 20)
+                while True:
+                    f.write(block)
+                    f.flush()
+                    written += 1
+        except OSError:
+            pass
+        self.note("disk-full", "member %d's data tmpfs filled (%d MiB of filler)" % (n, written))
+        time.sleep(self.rng.uniform(*FAULT_HOLD_S))
+        self.heal_disk()
+        if not self.m.alive(n):
+            self.log("member %d exited on the full disk; restarting it" % n)
+            ok, out = self.m.restart(n)
+            if not ok:
+                self.log("restart of member %d failed: %s" % (n, out[-500:]))
+
+    def heal_disk(self):
+        if self.filler and os.path.exists(self.filler):
+            os.unlink(self.filler)
+        self.filler = None
+
+    def truncate(self):
+        leader = self.m.leader()
+        candidates = [n for n in self.m.ids if n != leader and self.m.alive(n)]
+        if not candidates:
+            return
+        n = self.rng.choice(candidates)
+        self.m.kill9(n)
+        files = []
+        for root, _, names in os.walk(self.m.dir(n)):
+            files += [os.path.join(root, f) for f in names if f.endswith(".mdb")]
+        files = [f for f in files if not f.endswith("lock.mdb")]
+        if not files:
+            self.log("truncate: member %d has no store file" % n)
+            self.m.restart(n)
+            return
+        target = max(files, key=os.path.getsize)
+        size = os.path.getsize(target)
+        cut = min(size // 2, self.rng.choice([1, 100, 4096, 3 * 4096 + 17]))
+        os.truncate(target, size - cut)
+        ok, out = self.m.restart(n)
+        outcome = "restarted"
+        if not ok:
+            # The member refused its damaged store (or crashed on it): what an operator does is
+            # wipe it and let it catch up from the leader; the ensemble must not care.
+            outcome = "refused to start (%s); wiped and restarted" % last_line(out)
+            self.m.kill9(n)
+            wipe_member_data(self.m, n)
+            ok, out = self.m.restart(n)
+            if not ok:
+                self.log("restart of wiped member %d failed: %s" % (n, out[-500:]))
+        self.note("truncate", "member %d: cut %d bytes off %s (%d bytes); %s"
+                  % (n, cut, os.path.relpath(target, self.m.dir(n)), size, outcome))
+
+    def settle(self):
+        deadline = time.time() + SETTLE_S
+        while time.time() < deadline and self.m.leader() is None:
+            time.sleep(0.2)
+
+    def run(self, stop, until):
+        actions = {"kill": self.kill, "pause": self.pause, "partition": self.partition,
+                   "disk": self.disk, "truncate": self.truncate,
+                   "partition-follower": self.partition_follower}
+        weights = {"kill": 3, "pause": 2, "partition": 3, "disk": 1, "truncate": 1,
+                   "partition-follower": 1}
+        kinds = [k for k in self.kinds if k in actions]
+        # The first round injects each kind once (in random order), so even a short run covers
+        # every kind; after that the schedule is random.
+        first = list(kinds)
+        self.rng.shuffle(first)
+        while not stop and time.time() < until:
+            stop.event.wait(self.rng.uniform(*FAULT_GAP_S))
+            if stop or time.time() >= until:
+                break
+            kind = first.pop(0) if first else self.rng.choices(kinds, [weights[k] for k in kinds])[0]
+            try:
+                actions[kind]()
+            except Exception as exc:  # a nemesis bug must not leave a fault in place
+                self.log("nemesis %s raised %r" % (kind, exc))
+            self.heal_all(restart=False)
+            self.settle()
+
+    def heal_all(self, restart=True):
+        self.heal_partitions()
+        for n in list(self.m.ids):
+            if self.m.alive(n):
+                self.m.signal(n, signal.SIGCONT)
+        self.paused.clear()
+        self.heal_disk()
+        if restart:
+            for n in self.m.ids:
+                if not self.m.alive(n):
+                    ok, out = self.m.restart(n)
+                    if not ok:
+                        self.log("final restart of member %d failed: %s" % (n, out[-500:]))
+
+
+def last_line(text):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "no output"
+
+
+def wipe_member_data(members, n):
+    for sub in ("data", "datalog"):
+        d = os.path.join(members.dir(n), sub)
+        for root, dirs, names in os.walk(d, topdown=False):
+            for name in names:
+                if not (root == os.path.join(members.dir(n), "data") and name == "myid"):
+                    os.unlink(os.path.join(root, name))
+            for name in dirs:
+                os.rmdir(os.path.join(root, name))
+
+
+# ---- final checks ----
+
+def member_client(members, n):
+    zk = KazooClient(hosts="%s:%d" % (members.addr(n), members.port(n)), timeout=10.0,
+                     connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5})
+    zk.start(timeout=30)
+    return zk
+
+
+def converge(members):
+    deadline = time.time() + CONVERGE_S
+    last = {}
+    while time.time() < deadline:
+        last = {n: members.fourlw(n, "hash").strip() for n in members.ids}
+        values = set(last.values())
+        if len(values) == 1 and "" not in values:
+            return True, last
+        time.sleep(0.5)
+    return False, last
+
+
+def final_set_reads(members):
+    reads = {}
+    for n in members.ids:
+        zk = member_client(members, n)
+        try:
+            zk.sync("/set")
+            reads[n] = sorted(strip_sequence(c) for c in zk.get_children("/set"))
+        finally:
+            close_quietly(zk)
+    return reads
+
+
+def check_sessions(members, sessions):
+    """Ended sessions' ephemerals are gone on every member (after the session timeout); kept
+    sessions that never saw their session expire still own theirs everywhere."""
+    anomalies = []
+    must_be_gone, must_exist = [], []
+    for rec in sessions:
+        lines = read_lines(rec["state_file"])
+        attempted = [line.split()[1] for line in lines if line.startswith("attempt ")]
+        created = [line.split()[1] for line in lines if line.startswith("created ")]
+        lost = any(line == "state LOST" for line in lines)
+        if rec["end"] in ("closed", "killed") or lost:
+            must_be_gone += attempted
+        else:
+            must_exist += created
+    # Kept sessions end now, after their ephemerals were checked present.
+    deadline = time.time() + 3 * SESSION_TIMEOUT_S + 30
+    clients = {n: member_client(members, n) for n in members.ids}
+    try:
+        for n, zk in clients.items():
+            zk.sync("/")
+            for path in must_exist:
+                if zk.exists(path) is None:
+                    anomalies.append("member %d lost ephemeral %s of a live session" % (n, path))
+        remaining = list(must_be_gone)
+        while True:
+            still = []
+            for path in remaining:
+                for n, zk in clients.items():
+                    zk.sync("/")
+                    if zk.exists(path) is not None:
+                        still.append((n, path))
+                        break
+            if not still or time.time() > deadline:
+                break
+            remaining = [p for _, p in still]
+            time.sleep(1.0)
+        for n, path in still:
+            anomalies.append("ephemeral %s of an ended session still exists on member %d" % (path, n))
+    finally:
+        for zk in clients.values():
+            close_quietly(zk)
+    return anomalies, len(must_be_gone), len(must_exist)
+
+
+def end_sessions(sessions):
+    for rec in sessions:
+        p = rec["proc"]
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+# ---- the run ----
+
+def run(a):
+    rng = random.Random(a.seed)
+    members = Members(a.state_dir, a.members)
+    os.makedirs(a.out, exist_ok=True)
+    logf = open(os.path.join(a.out, "runner.log"), "a", buffering=1)
+    # kazoo narrates every reconnection; keep that in the run's log, not on the TAP stream
+    logging.basicConfig(stream=logf, level=logging.WARNING,
+                        format="%(asctime)s %(threadName)s %(name)s %(message)s")
+
+    def log(line):
+        logf.write(line + "\n")
+        print("# " + line, flush=True)
+
+    kinds = [k for k in a.nemeses.split(",") if k]
+    nemesis = Nemesis(members, random.Random(rng.random()), kinds, a.disk_member, log,
+                      a.tag or RULE_TAG_PREFIX + str(os.getpid()))
+    history = History()
+    sessions = []
+    stop = Stop()
+    setup = new_client(members.hosts())
+    if not start_client(setup, Stop()):
+        print("not ok 1 - the runner could not connect to the ensemble")
+        return 1
+    for path in ("/set", "/eph"):
+        try:
+            setup.ensure_path(path)
+        except NodeExistsError:
+            pass
+    keys = RegisterKeys(setup, random.Random(rng.random()))
+    started = time.time()
+    log("run: seed=%d seconds=%d nemeses=%s members=%d" % (a.seed, a.seconds, ",".join(kinds), a.members))
+    threads = []
+    for i in range(REGISTER_CLIENTS):
+        threads.append(threading.Thread(target=register_worker,
+                                        args=(i, members, keys, history, stop, rng.random())))
+    for i in range(SET_CLIENTS):
+        threads.append(threading.Thread(target=set_worker, args=(i, members, history, stop, rng.random())))
+    threads.append(threading.Thread(target=session_worker,
+                                    args=(members, a.out, sessions, stop, rng.random())))
+    for t in threads:
+        t.daemon = True
+        t.start()
+    # The nemesis stops injecting a little before the end so the last fault heals under load.
+    nemesis_until = started + max(0, a.seconds - 10)
+    nem = threading.Thread(target=nemesis.run, args=(stop, nemesis_until))
+    nem.daemon = True
+    nem.start()
+    while time.time() < started + a.seconds:
+        keys.rotate_if_due()
+        time.sleep(0.2)
+    stop.event.set()
+    nem.join(timeout=120)
+    for t in threads:
+        t.join(timeout=60)
+    nemesis.heal_all(restart=True)
+    log("healed: every rule removed, every member continued and running")
+    elapsed = time.time() - started
+
+    checks = []  # (ok, description)
+    # members converged
+    same, digests = converge(members)
+    checks.append((same, "all %d members end with the same tree digest (%s)"
+                   % (members.count, "; ".join("m%d %s" % (n, d or "no answer") for n, d in sorted(digests.items())))))
+    # linearizability, per register
+    reg_ops = [op for op in history.ops if op["workload"] == "register"]
+    by_key = {}
+    for op in reg_ops:
+        by_key.setdefault(op["key"], []).append(op)
+    lin_bad, lin_undecided = [], []
+    for key in sorted(by_key):
+        res = checker.check_register(by_key[key], ("", 0))
+        if res["valid"] is False:
+            lin_bad.append((key, res))
+        elif res["valid"] is None:
+            lin_undecided.append((key, res))
+    checks.append((not lin_bad and not lin_undecided,
+                   "%d register histories (%d ops) linearizable%s" % (
+                       len(by_key), len(reg_ops),
+                       "" if not (lin_bad or lin_undecided) else
+                       ": %d not linearizable, %d undecided" % (len(lin_bad), len(lin_undecided)))))
+    # set
+    set_ops = [op for op in history.ops if op["workload"] == "set"]
+    creates = [op for op in set_ops if op["f"] == "create"]
+    try:
+        finals = final_set_reads(members)
+    except Exception as exc:
+        finals = {}
+        log("final set reads failed: %r" % exc)
+    set_anomalies = checker.check_set(creates, [op for op in set_ops if op["f"] == "read"], finals)
+    if len(finals) != members.count:
+        set_anomalies.append("could read /set from only %d members" % len(finals))
+    acked = sum(1 for c in creates if c["status"] == "ok")
+    checks.append((not set_anomalies, "no acknowledged create lost (%d acknowledged, %d unknown, read back from %d members)"
+                   % (acked, sum(1 for c in creates if c["status"] == "unknown"), len(finals))))
+    # monotonic zxids
+    mono = checker.check_monotonic(reg_ops + set_ops)
+    checks.append((not mono, "each session's replies never go back in zxid (%d replies)"
+                   % sum(1 for op in reg_ops + set_ops if op["status"] == "ok")))
+    # sessions
+    try:
+        eph_anomalies, gone, kept = check_sessions(members, sessions)
+    except Exception as exc:
+        eph_anomalies, gone, kept = ["session check failed: %r" % exc], 0, 0
+    end_sessions(sessions)
+    checks.append((not eph_anomalies, "ephemerals of %d ended sessions gone and of %d live ones present on every member"
+                   % (gone, kept)))
+    # faults
+    kinds_hit = sorted(nemesis.counts)
+    checks.append((len(kinds_hit) >= a.min_fault_kinds, "%d kinds of fault injected (%s), at least %d wanted"
+                   % (len(kinds_hit), ", ".join("%s x%d" % (k, nemesis.counts[k]) for k in kinds_hit),
+                      a.min_fault_kinds)))
+
+    with open(os.path.join(a.out, "history.jsonl"), "w") as f:
+        for op in history.ops:
+            f.write(json.dumps(op) + "\n")
+
+    anomalies = ([("linearizability", "%s: %s" % (k, r["reason"])) for k, r in lin_bad]
+                 + [("linearizability", "%s: undecided: %s" % (k, r["reason"])) for k, r in lin_undecided]
+                 + [("set", x) for x in set_anomalies] + [("monotonic", x) for x in mono]
+                 + [("ephemeral", x) for x in eph_anomalies])
+    if not same:
+        anomalies.append(("convergence", "members disagree: %s" % digests))
+    write_report(a, elapsed, history, nemesis, checks, anomalies, by_key)
+
+    tap = []
+    if a.expect_anomaly:
+        # The planted-bug run: the harness passes only when the checker catches the bug.
+        tap.append((bool(lin_bad), "planted bug %s caught by the linearizability checker (%d of %d histories not linearizable)"
+                    % (a.planted_bug or "?", len(lin_bad), len(by_key))))
+        if lin_bad:
+            tap.append((True, "example: %s" % lin_bad[0][1]["reason"][:300].replace("\n", " ")))
+    else:
+        tap = checks
+    print("1..%d" % len(tap))
+    for i, (ok, desc) in enumerate(tap, 1):
+        print("%s %d - %s" % ("ok" if ok else "not ok", i, desc))
+    for kind, text in anomalies[:20]:
+        print("# anomaly (%s): %s" % (kind, text[:500]))
+    return 0 if all(ok for ok, _ in tap) else 1
+
+
+def write_report(a, elapsed, history, nemesis, checks, anomalies, by_key):
+    ops = history.ops
+    def count(pred):
+        return sum(1 for op in ops if pred(op))
+    lines = ["# Fault-injection run report", "",
+             "- command: `tests/faults/run.sh --seconds %d --seed %d%s`" % (
+                 a.seconds, a.seed, " --planted-bug %s" % a.planted_bug if a.planted_bug else ""),
+             "- date: %s; duration %.0f s; %d members on 127.0.0.1-%d" % (
+                 time.strftime("%Y-%m-%d %H:%M:%S"), elapsed, a.members, a.members),
+             "", "## Operations", "", "| workload | ok | fail | unknown |", "|---|---|---|---|"]
+    for wl in ("register", "set"):
+        lines.append("| %s | %d | %d | %d |" % (wl, count(lambda o: o["workload"] == wl and o["status"] == "ok"),
+                                                count(lambda o: o["workload"] == wl and o["status"] == "fail"),
+                                                count(lambda o: o["workload"] == wl and o["status"] == "unknown")))
+    lines += ["", "Total operations: %d. Register histories checked: %d." % (len(ops), len(by_key)), "",
+              "## Faults injected", "", "| kind | count |", "|---|---|"]
+    for k in sorted(nemesis.counts):
+        lines.append("| %s | %d |" % (k, nemesis.counts[k]))
+    lines += ["", "<details><summary>schedule</summary>", "", "```"] + nemesis.events + ["```", "</details>",
+              "", "## Checks", ""]
+    for ok, desc in checks:
+        lines.append("- %s %s" % ("PASS" if ok else "FAIL", desc))
+    lines += ["", "## Anomalies", ""]
+    if not anomalies:
+        lines.append("None.")
+    for kind, text in anomalies[:50]:
+        lines.append("- %s: %s" % (kind, text[:800]))
+    os.makedirs(os.path.dirname(os.path.abspath(a.report)), exist_ok=True)
+    with open(a.report, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "ephemeral-client":
+        return ephemeral_client(*sys.argv[2:5])
+    ap = argparse.ArgumentParser()
+    ap.add_argument("command", choices=["run"])
+    ap.add_argument("--state-dir", required=True)
+    ap.add_argument("--members", type=int, default=5)
+    ap.add_argument("--seconds", type=int, default=120)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--report", required=True)
+    ap.add_argument("--nemeses", default="kill,pause,partition,disk,truncate")
+    ap.add_argument("--disk-member", type=int, default=None)
+    ap.add_argument("--min-fault-kinds", type=int, default=5)
+    ap.add_argument("--expect-anomaly", action="store_true")
+    ap.add_argument("--planted-bug", default="")
+    ap.add_argument("--tag", default="", help="comment tagging this run's iptables rules")
+    a = ap.parse_args()
+    return run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+#!/usr/bin/python3
+"""Unit tests of tests/faults/checker.py on hand-made histories: linearizable ones and not, with
+unknown outcomes, BADVERSION observations, lost and phantom set elements, and zxids that go back.
+Prints TAP; exits non-zero when a test fails. Run: /usr/bin/python3 tests/faults/test_checker.py
+"""
+import os
+import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checker  # noqa: E402
+
+INIT = ("", 0)
+
+
+def op(process, f, value, status, start, end, result=None):
+    return {"process": process, "f": f, "value": value, "status": status, "start": start,
+            "end": end, "result": result}
+
+
+def w(p, v, s, e, status="ok"):
+    return op(p, "write", v, status, s, e)
+
+
+def r(p, v, ver, s, e):
+    return op(p, "read", None, "ok", s, e, [v, ver])
+
+
+def cas(p, expected, v, s, e, status="ok"):
+    return op(p, "cas", [expected, v], status, s, e, "badversion" if status == "fail" else None)
+
+
+def valid(ops):
+    return checker.check_register(ops, INIT)["valid"]
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+@test
+def a_read_after_a_completed_write_sees_it():
+    assert valid([w(1, "a", 0, 10), r(2, "a", 1, 20, 30)]) is True
+
+
+@test
+def a_read_that_begins_after_a_write_completed_and_sees_the_old_value_is_not_linearizable():
+    res = checker.check_register([w(1, "a", 0, 10), r(2, "", 0, 20, 30)], INIT)
+    assert res["valid"] is False, res
+    assert res["stuck_at"] is not None
+
+
+@test
+def a_read_concurrent_with_a_write_may_see_either_value():
+    assert valid([w(1, "a", 0, 100), r(2, "", 0, 10, 20)]) is True
+    assert valid([w(1, "a", 0, 100), r(2, "a", 1, 10, 20)]) is True
+
+
+@test
+def reads_that_see_two_concurrent_writes_in_opposite_orders_are_not_linearizable():
+    ops = [w(1, "a", 0, 100), w(2, "b", 0, 100),
+           r(3, "a", 2, 110, 120), r(3, "b", 2, 130, 140)]
+    assert valid(ops) is False
+    ops_ok = [w(1, "a", 0, 100), w(2, "b", 0, 100),
+              r(3, "a", 2, 110, 120), r(4, "a", 2, 130, 140)]
+    assert valid(ops_ok) is True
+
+
+@test
+def a_read_of_a_value_nobody_wrote_is_not_linearizable():
+    assert valid([w(1, "a", 0, 10), r(2, "z", 1, 20, 30)]) is False
+
+
+@test
+def an_unknown_write_may_have_happened():
+    ops = [w(1, "a", 0, 10, status="unknown"), r(2, "a", 1, 50, 60)]
+    assert valid(ops) is True
+
+
+@test
+def an_unknown_write_may_not_have_happened():
+    ops = [w(1, "a", 0, 10, status="unknown"), r(2, "", 0, 50, 60), w(3, "b", 70, 80),
+           r(2, "b", 1, 90, 100)]
+    assert valid(ops) is True
+
+
+@test
+def an_unknown_write_takes_effect_at_most_once_and_never_before_its_invocation():
+    # seen, then overwritten, then seen again: it cannot have happened twice
+    ops = [w(1, "a", 0, 10, status="unknown"), r(2, "a", 1, 20, 30), w(3, "b", 40, 50),
+           r(2, "a", 3, 60, 70)]
+    assert valid(ops) is False
+    # seen before it was invoked
+    assert valid([r(2, "a", 1, 0, 10), w(1, "a", 20, 30, status="unknown")]) is False
+
+
+@test
+def an_unknown_write_that_lands_late_is_fine_but_versions_never_go_back():
+    ops = [w(1, "a", 0, 10), w(2, "b", 20, 30, status="unknown"),
+           r(3, "a", 1, 40, 50), r(3, "b", 2, 60, 70)]
+    assert valid(ops) is True
+    ops_back = [w(1, "a", 0, 10), w(2, "b", 20, 30, status="unknown"),
+                r(3, "b", 2, 40, 50), r(3, "a", 1, 60, 70)]
+    assert valid(ops_back) is False
+
+
+@test
+def a_failed_write_never_happened_and_a_read_that_sees_it_is_flagged():
+    ops = [w(1, "a", 0, 10, status="fail"), r(2, "a", 1, 20, 30)]
+    assert valid(ops) is False
+
+
+@test
+def a_conditional_write_succeeds_only_at_the_expected_version():
+    assert valid([w(1, "a", 0, 10), cas(2, 1, "b", 20, 30), r(3, "b", 2, 40, 50)]) is True
+    assert valid([w(1, "a", 0, 10), cas(2, 0, "b", 20, 30)]) is False
+
+
+@test
+def badversion_is_an_observation_that_the_version_differed():
+    assert valid([w(1, "a", 0, 10), cas(2, 0, "b", 20, 30, status="fail")]) is True
+    # nothing else ran: the version was 1, so BADVERSION for expected 1 is impossible
+    assert valid([w(1, "a", 0, 10), cas(2, 1, "b", 20, 30, status="fail")]) is False
+    # a concurrent write explains it
+    assert valid([w(1, "a", 0, 10), w(3, "c", 15, 40), cas(2, 1, "b", 20, 30, status="fail")]) is True
+
+
+@test
+def an_unknown_conditional_write_either_applied_at_its_version_or_not_at_all():
+    assert valid([cas(1, 0, "a", 0, 10, status="unknown"), r(2, "a", 1, 20, 30)]) is True
+    assert valid([w(3, "x", 0, 5), cas(1, 0, "a", 10, 20, status="unknown"),
+                  r(2, "a", 2, 30, 40)]) is False
+
+
+@test
+def a_long_concurrent_valid_history_is_decided_quickly():
+    rng = random.Random(7)
+    ops = []
+    state = INIT
+    clock = 0
+    # Simulate 4 clients against an atomic register; each op's interval covers its atomic point.
+    for i in range(600):
+        clock += rng.randint(1, 5)
+        p = rng.randrange(4)
+        # a few unknown outcomes (the runner moves to a fresh register after 8); half of them
+        # never took effect
+        kind = "unknown" if len([o for o in ops if o["status"] == "unknown"]) < 8 and rng.random() < 0.03 else rng.choice(["read", "write", "cas"])
+        s, e = clock - rng.randint(0, 20), clock + rng.randint(0, 20)
+        if kind == "read":
+            ops.append(r(p, state[0], state[1], s, e))
+        elif kind == "write":
+            state = ("v%d" % i, state[1] + 1)
+            ops.append(w(p, state[0], s, e))
+        elif kind == "cas":
+            expected = state[1] if rng.random() < 0.7 else state[1] + 1
+            if expected == state[1]:
+                state = ("v%d" % i, state[1] + 1)
+                ops.append(cas(p, expected, state[0], s, e))
+            else:
+                ops.append(cas(p, expected, "v%d" % i, s, e, status="fail"))
+        elif rng.random() < 0.5:
+            state = ("v%d" % i, state[1] + 1)
+            ops.append(w(p, state[0], s, e, status="unknown"))
+        else:
+            ops.append(w(p, "lost%d" % i, s, e, status="unknown"))
+    res = checker.check_register(ops, INIT)
+    assert res["valid"] is True, res
+    # and one stale read planted in the middle is found
+    bad = list(ops)
+    bad.insert(300, r(9, "v0", 1, clock * 2, clock * 2 + 1))
+    res = checker.check_register(bad, INIT)
+    assert res["valid"] is False, res
+
+
+@test
+def a_search_over_budget_is_reported_undecided_never_valid():
+    ops = [w(p, "u%d" % p, 0, 10, status="unknown") for p in range(30)]
+    # 32 versions from 30 writes is impossible, but only an exhaustive search can tell
+    ops.append(r(99, "u0", 32, 100, 105))
+    res = checker.check_register(ops, INIT, max_steps=2000)
+    assert res["valid"] is None and "budget" in res["reason"], res
+
+
+@test
+def the_set_checker_finds_lost_and_phantom_creates():
+    creates = [{"name": "e-1-0", "status": "ok", "start": 0, "end": 10},
+               {"name": "e-1-1", "status": "unknown", "start": 20, "end": 30},
+               {"name": "e-2-0", "status": "ok", "start": 5, "end": 15}]
+    reads = [{"status": "ok", "start": 40, "end": 50, "result": ["e-1-0", "e-2-0"]}]
+    assert checker.check_set(creates, reads, {1: ["e-1-0", "e-2-0", "e-1-1"], 2: ["e-1-0", "e-2-0"]}) == []
+    lost = checker.check_set(creates, reads, {1: ["e-1-0"]})
+    assert len(lost) == 1 and "lost 1" in lost[0], lost
+    stale = checker.check_set(creates, [{"status": "ok", "start": 40, "end": 50, "result": ["e-1-0"]}], {})
+    assert len(stale) == 1 and "e-2-0" in stale[0], stale
+    phantom = checker.check_set(creates, reads, {3: ["e-1-0", "e-2-0", "e-9-9"]})
+    assert len(phantom) == 1 and "nobody created" in phantom[0], phantom
+    # a read that began before the ack may miss it
+    early = [{"status": "ok", "start": 12, "end": 50, "result": ["e-1-0"]}]
+    assert checker.check_set(creates, early, {}) == []
+
+
+@test
+def the_monotonic_checker_flags_a_reply_older_than_one_already_seen():
+    ops = [{"process": 1, "session": 5, "status": "ok", "zxid": z, "start": i}
+           for i, z in enumerate([3, 4, 4, 9])]
+    assert checker.check_monotonic(ops) == []
+    ops.append({"process": 1, "session": 5, "status": "ok", "zxid": 7, "start": 10})
+    assert len(checker.check_monotonic(ops)) == 1
+    # a new session starts its own sequence
+    ops2 = [{"process": 1, "session": 5, "status": "ok", "zxid": 9, "start": 0},
+            {"process": 1, "session": 6, "status": "ok", "zxid": 2, "start": 1}]
+    assert checker.check_monotonic(ops2) == []
+
+
+def main():
+    print("1..%d" % len(TESTS))
+    failed = 0
+    for i, fn in enumerate(TESTS, 1):
+        try:
+            fn()
+            print("ok %d - %s" % (i, fn.__name__.replace("_", " ")))
+        except Exception as exc:  # an assertion or a crash of the checker: both fail the test
+            failed += 1
+            print("not ok %d - %s: %r" % (i, fn.__name__.replace("_", " "), exc))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
