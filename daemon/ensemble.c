@@ -124,7 +124,7 @@ const char *ensemble_role_name(const struct server *srv)
     const struct ensemble *e = ens_of(srv);
     if (!e || !e->serving)
         return "looking";
-    return e->role == ZAB_LEADING ? "leader" : "follower";
+    return e->role == ZAB_LEADING ? "leader" : e->role == ZAB_OBSERVING ? "observer" : "follower";
 }
 
 uint32_t ensemble_epoch(const struct server *srv) { return srv->ens ? srv->ens->epoch : 0; }
@@ -470,7 +470,8 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
     e->leader_id = rd->leader_id;
     e->epoch = rd->epoch;
     e->serving = rd->phase == ZAB_PHASE_BROADCAST &&
-                 (rd->role == ZAB_LEADING || rd->role == ZAB_FOLLOWING);
+                 (rd->role == ZAB_LEADING || rd->role == ZAB_FOLLOWING ||
+                  rd->role == ZAB_OBSERVING);
     ZN_INFO("role=%s phase=%s leader=%u epoch=%u serving=%s", zab_role_name(rd->role),
             zab_phase_name(rd->phase), rd->leader_id, rd->epoch, e->serving ? "yes" : "no");
     bool new_leadership = old_epoch != e->epoch || old_leader != e->leader_id;
@@ -899,7 +900,7 @@ static void send_touches(struct ensemble *e)
     struct server *srv = e->srv;
     uint64_t since = e->last_touch_ms;
     e->last_touch_ms = server_now_ms();
-    if (e->role != ZAB_FOLLOWING || !e->serving)
+    if ((e->role != ZAB_FOLLOWING && e->role != ZAB_OBSERVING) || !e->serving)
         return;
     jute_writer_reset(&e->out);
     uint8_t channel = CHANNEL_TOUCH;
@@ -1026,8 +1027,8 @@ int ensemble_start(struct server *srv)
         .entries = rec.entries,
         .n_entries = rec.count,
     };
-    uint32_t voters[CONFIG_MAX_SERVERS];
-    size_t n_voters = 0;
+    uint32_t voters[CONFIG_MAX_SERVERS], observers[CONFIG_MAX_SERVERS];
+    size_t n_voters = 0, n_observers = 0;
     struct transport_peer peers[CONFIG_MAX_SERVERS];
     size_t n_peers = 0;
     const char *my_host = NULL;
@@ -1036,6 +1037,8 @@ int ensemble_start(struct server *srv)
         const struct config_server *s = &cfg->servers[i];
         if (!s->observer)
             voters[n_voters++] = (uint32_t)s->id;
+        else
+            observers[n_observers++] = (uint32_t)s->id;
         if (s->id == cfg->my_id) {
             my_host = s->host;
             my_port = s->peer_port;
@@ -1053,6 +1056,8 @@ int ensemble_start(struct server *srv)
         .id = e->my_id,
         .voters = voters,
         .n_voters = n_voters,
+        .observers = observers,
+        .n_observers = n_observers,
         .heartbeat_ticks = ticks_per_tick_time / 2 ? ticks_per_tick_time / 2 : 1,
         .init_limit_ticks = (uint32_t)cfg->init_limit * ticks_per_tick_time,
         .sync_limit_ticks = (uint32_t)cfg->sync_limit * ticks_per_tick_time,
@@ -1082,9 +1087,9 @@ int ensemble_start(struct server *srv)
     uv_timer_init(srv->loop, &e->tick);
     e->tick.data = e;
     uv_timer_start(&e->tick, on_tick, ENSEMBLE_TICK_MS, ENSEMBLE_TICK_MS);
-    ZN_INFO("ensemble member id=%u of %zu voters, peers on %s:%d, recovered zxid=0x%" PRIx64
+    ZN_INFO("ensemble member id=%u of %zu voters and %zu observers, peers on %s:%d, recovered zxid=0x%" PRIx64
             " log_entries=%zu epochs=%" PRIu64 "/%" PRIu64,
-            e->my_id, n_voters, my_host, my_port, (uint64_t)tree_last_zxid(srv->tree),
+            e->my_id, n_voters, n_observers, my_host, my_port, (uint64_t)tree_last_zxid(srv->tree),
             restored.n_entries, accepted, current);
     process_ready(e);
     return 0;

@@ -153,7 +153,8 @@ write_member_config() {
     echo "admin.enableServer=false"
     if [ "$count" -gt 1 ]; then
       for m in $(seq 1 "$count"); do
-        echo "server.$m=$(member_addr "$m"):$(cat "$(member_dir "$m")/peer_port"):$(cat "$(member_dir "$m")/election_port")"
+        # ZN_OBSERVERS="3 4": those members are observers (non-voting).
+        echo "server.$m=$(member_addr "$m"):$(cat "$(member_dir "$m")/peer_port"):$(cat "$(member_dir "$m")/election_port")$(case " ${ZN_OBSERVERS:-} " in *" $m "*) echo ":observer" ;; esac)"
       done
     fi
   } > "$cfg.defaults"
