@@ -199,10 +199,9 @@ int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, c
  * be queued: its identities count for the write, as in ZooKeeper.  Their
  * digest strings live here, valid for one hook call (the loop thread's).
  */
-#define ACL_MAX_HELD_IDS (1 + 2 * CONN_MAX_AUTH_IDS)
 static char pending_digest[CONN_MAX_AUTH_IDS][ACL_MAX_AUTH_BYTES + SHA1_BASE64_BYTES + 2];
 
-static size_t held_ids(const struct server *srv, const struct conn *c, struct zn_id ids[ACL_MAX_HELD_IDS])
+size_t acl_held_ids(const struct server *srv, const struct conn *c, struct zn_id *ids)
 {
     size_t n = conn_ids(c, ids);
     int pending = 0;
@@ -238,11 +237,13 @@ static int hook_check_acl(void *ctx, int64_t session_id, const struct zn_acl_vec
     (void)path;
     if (session_id == 0)
         return 0; /* the server's own writes (container and TTL cleanup) */
+    if (srv->forwarded_ids_active) /* a write another member forwarded, with its ids */
+        return acl_check(acl, perm, srv->forwarded_ids, srv->forwarded_id_count, srv->cfg.skip_acl);
     const struct conn *c = session_conn(srv, session_id);
     if (c == NULL)
         return acl_check(acl, perm, NULL, 0, srv->cfg.skip_acl);
     struct zn_id ids[ACL_MAX_HELD_IDS];
-    size_t n = held_ids(srv, c, ids);
+    size_t n = acl_held_ids(srv, c, ids);
     return acl_check(acl, perm, ids, n, srv->cfg.skip_acl);
 }
 
@@ -254,11 +255,17 @@ static void hook_auth_ids(void *ctx, int64_t session_id, const struct zn_id **id
     const struct server *srv = ctx;
     *ids = digest_ids;
     *count = 0;
-    const struct conn *c = session_id ? session_conn(srv, session_id) : NULL;
-    if (c == NULL)
-        return;
     struct zn_id held[ACL_MAX_HELD_IDS];
-    size_t n = held_ids(srv, c, held);
+    size_t n = 0;
+    if (srv->forwarded_ids_active) {
+        n = srv->forwarded_id_count < ACL_MAX_HELD_IDS ? srv->forwarded_id_count : ACL_MAX_HELD_IDS;
+        memcpy(held, srv->forwarded_ids, n * sizeof *held);
+    } else {
+        const struct conn *c = session_id ? session_conn(srv, session_id) : NULL;
+        if (c == NULL)
+            return;
+        n = acl_held_ids(srv, c, held);
+    }
     for (size_t i = 0; i < n; i++) {
         bool seen = false;
         for (int32_t k = 0; k < *count && !seen; k++)

@@ -70,4 +70,11 @@ int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, c
  * extendedTypesEnabled.  Call once, right after prep_new. */
 void acl_install(struct server *srv);
 
+/* The identities a write from connection c is judged by (its ip, its auth
+ * ids, and those of addAuth requests still queued): what a member forwards
+ * to the leader with the write.  ids[] borrow from c and from a static buffer
+ * valid until the next call.  Returns how many (at most ACL_MAX_HELD_IDS). */
+#define ACL_MAX_HELD_IDS (1 + 2 * CONN_MAX_AUTH_IDS)
+size_t acl_held_ids(const struct server *srv, const struct conn *c, struct zn_id *ids);
+
 #endif

@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "assert.h"
 #include "ensemble.h"
 #include "log.h"
@@ -364,8 +365,12 @@ static void leader_propose(struct ensemble *e, struct request *r)
     } else if (r->session_id != 0 && (!s || s->closing)) {
         rc = ZN_SESSIONEXPIRED; /* session 0: the server's own cleanup writes */
     } else {
+        srv->forwarded_ids = r->fwd_ids;
+        srv->forwarded_id_count = r->fwd_id_count;
+        srv->forwarded_ids_active = r->has_fwd_ids;
         rc = prep_request(srv->prep, r->session_id, r->hdr.xid, &r->req, r->zxid, now,
                           &r->arena, &r->txn, &r->resp);
+        srv->forwarded_ids_active = false;
     }
     if (rc != 0 && r->hdr.type != REQUEST_CONNECT && r->hdr.type != ZN_OP_CLOSESESSION) {
         /* Refused: proposed as an error txn so it is answered in order. */
@@ -550,6 +555,7 @@ static void install_snapshot(struct ensemble *e, uint64_t zxid, const uint8_t *d
     srv->prep = prep_new(srv->tree);
     if (!srv->prep)
         fatal("out of memory installing a snapshot", ZN_NOMEMORY);
+    acl_install(srv);
     session_clear_all(srv);
     tree_for_each_session(srv->tree, session_add_recovered, srv);
     srv->txns_since_snapshot = 0;
@@ -665,6 +671,29 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
     }
     memcpy(r->packet, body.data, (size_t)body.len);
     r->packet_len = (size_t)body.len;
+    int32_t n_ids = 0;
+    if (jute_remaining(rd) >= 4 && jute_read_int(rd, &n_ids) == 0 && n_ids > 0 &&
+        n_ids <= (int32_t)ACL_MAX_HELD_IDS) {
+        r->fwd_ids = zn_arena_alloc(&r->arena, sizeof *r->fwd_ids * (size_t)n_ids);
+        if (!r->fwd_ids) {
+            request_free(r);
+            return ZN_NOMEMORY;
+        }
+        /* strings go to the reader's arena: copy them into the request's */
+        struct zn_arena *saved = rd->arena;
+        rd->arena = &r->arena;
+        for (int32_t i = 0; i < n_ids; i++) {
+            jute_read_string(rd, &r->fwd_ids[i].scheme);
+            jute_read_string(rd, &r->fwd_ids[i].id);
+        }
+        rd->arena = saved;
+        if (rd->error) {
+            request_free(r);
+            return ZN_MARSHALLINGERROR;
+        }
+        r->fwd_id_count = (size_t)n_ids;
+    }
+    r->has_fwd_ids = true;
     if (kind == FORWARD_REQUEST) {
         struct jute_reader br;
         jute_reader_init(&br, r->packet, r->packet_len, &r->arena);
@@ -787,6 +816,14 @@ static void forward(struct ensemble *e, struct request *r, enum forward_kind kin
     jute_write_int(&e->out, r->hdr.type);
     jute_write_int(&e->out, r->timeout_ms);
     jute_write_buffer(&e->out, body, (int32_t)body_len);
+    /* The client's identities, for the leader's ACL checks. */
+    struct zn_id ids[ACL_MAX_HELD_IDS];
+    size_t n_ids = r->conn ? acl_held_ids(e->srv, r->conn, ids) : 0;
+    jute_write_int(&e->out, (int32_t)n_ids);
+    for (size_t i = 0; i < n_ids; i++) {
+        jute_write_string(&e->out, ids[i].scheme);
+        jute_write_string(&e->out, ids[i].id);
+    }
     int rc = transport_send(e->tp, e->leader_id, e->out.data, e->out.len);
     if (rc != 0) {
         if (r->conn)

@@ -47,6 +47,9 @@ struct request {
     uint32_t origin;               /* leader: the member a forwarded request came from */
     uint64_t sync_target;          /* sync: done once the tree has applied this zxid */
     uint64_t forwarded_ms;         /* when it was forwarded to the leader (0: not) */
+    struct zn_id *fwd_ids;         /* leader: the client's identities, sent with a forward */
+    size_t fwd_id_count;
+    bool has_fwd_ids;
 };
 
 /* request.c */

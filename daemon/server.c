@@ -11,6 +11,8 @@
 #include <sys/time.h>
 
 #include "assert.h"
+#include "acl.h"
+#include "cleaner.h"
 #include "ensemble.h"
 #include "metrics.h"
 #include "log.h"
@@ -65,6 +67,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     srv->prep = prep_new(srv->tree);
     if (!srv->prep)
         return ZN_NOMEMORY;
+    acl_install(srv);
     rc = cfg->server_count > 0 ? ensemble_start(srv) : pipeline_recover(srv);
     if (rc != 0) {
         ZN_ERROR("recovery from %s failed: %s", dir, zn_strerror(rc));
@@ -77,6 +80,10 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     if (rc != 0)
         return rc;
     server_install_signals(srv);
+    /* Containers and TTL nodes: only the leader's cleanup writes are accepted. */
+    rc = cleaner_start(srv);
+    if (rc != 0)
+        return rc;
     return session_start_timer(srv);
 }
 
@@ -106,6 +113,7 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
     metrics_stop(srv);
     uv_timer_stop(&srv->session_timer);
+    cleaner_stop(srv);
     uv_close((uv_handle_t *)&srv->session_timer, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);

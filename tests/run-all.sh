@@ -215,6 +215,10 @@ if want_tier compat; then
     fi
     if [ -f tests/compat/test_kazoo.py ]; then
       run_tap "compat/kazoo$sfx" "$LOG_DIR/compat-kazoo$sfx.log" "$PYTHON" tests/compat/test_kazoo.py --tap
+      if [ -f tests/compat/test_kazoo_features.py ]; then
+        run_tap "compat/kazoo-features$sfx" "$LOG_DIR/compat-kazoo-features$sfx.log" \
+          "$PYTHON" tests/compat/test_kazoo_features.py --tap
+      fi
     else
       echo "skipped: compat/kazoo (tests/compat/test_kazoo.py not written yet)"
     fi
