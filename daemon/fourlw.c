@@ -236,6 +236,44 @@ static void wchp_path(void *ctx, enum watch_kind kind, const char *path,
     (void)kind;
 }
 
+struct dump_ctx {
+    struct text *t;
+    size_t with_ephemerals;
+};
+
+static int dump_path(void *ctx, const char *path)
+{
+    struct dump_ctx *d = ctx;
+    text_printf(d->t, "\t%s\n", path);
+    return 0;
+}
+
+/* ZooKeeper's dump: the sessions with their expiry, then each session's
+ * ephemeral nodes. */
+static void word_dump(struct server *srv, struct text *t)
+{
+    uint64_t now = server_now_ms();
+    text_printf(t, "SessionTracker dump:\nGlobal Sessions(%zu):\n", srv->session_count);
+    for (size_t b = 0; b < srv->session_buckets; b++)
+        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket)
+            text_printf(t, "0x%" PRIx64 "\t%dms\texpires in %" PRId64 "ms%s\n", (uint64_t)s->id,
+                        s->timeout_ms, (int64_t)(s->expires_at_ms - now),
+                        s->local_read_only ? "\tread-only" : "");
+    size_t with = 0;
+    for (size_t b = 0; b < srv->session_buckets; b++)
+        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket)
+            with += tree_session_ephemeral_count(srv->tree, s->id) > 0;
+    text_printf(t, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n", with);
+    for (size_t b = 0; b < srv->session_buckets; b++)
+        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket) {
+            if (tree_session_ephemeral_count(srv->tree, s->id) == 0)
+                continue;
+            text_printf(t, "0x%" PRIx64 ":\n", (uint64_t)s->id);
+            struct dump_ctx d = {t, 0};
+            tree_for_each_ephemeral(srv->tree, s->id, dump_path, &d);
+        }
+}
+
 void fourlw_handle(struct conn *c, const char word[4])
 {
     struct server *srv = c->server;
@@ -300,6 +338,8 @@ void fourlw_handle(struct conn *c, const char word[4])
             o->stats.latency_total_ms = o->stats.latency_count = 0;
         }
         text_printf(&t, "Connection stats reset.\n");
+    } else if (bit == CONFIG_4LW_DUMP) {
+        word_dump(srv, &t);
     } else if (bit == CONFIG_4LW_HASH) {
         text_printf(&t, "digest=%" PRIu64 ", zxid=0x%" PRIx64 "\n",
                     (uint64_t)tree_digest(srv->tree), (uint64_t)tree_last_zxid(srv->tree));

@@ -185,3 +185,22 @@ print(zkwire.exists(s, '/zookeeper\x00tail'), zkwire.exists(s, '/zookeeper'))"
   assert_success
   assert_output "-8 0"
 }
+
+@test "dump lists the sessions with their ephemeral nodes" {
+  start_server
+  "$ZN_PYTHON" - "$(member_connect 1)" "$BATS_TEST_TMPDIR/eph.ready" <<'PY' 3>&- &
+import sys, time, os
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+zk.create("/dump-eph", b"x", ephemeral=True)
+open(sys.argv[2], "w").write("0x%x\n" % zk.client_id[0])
+time.sleep(60)
+PY
+  zn_track_pid $!
+  wait_until 60 "the ephemeral owner to be ready" test -s "$BATS_TEST_TMPDIR/eph.ready"
+  sid="$(cat "$BATS_TEST_TMPDIR/eph.ready")"
+  run fourlw dump
+  assert_line --partial "Sessions with Ephemerals (1):"
+  assert_line "$sid:"
+  assert_line "$(printf '\t/dump-eph')"
+}
