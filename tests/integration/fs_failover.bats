@@ -1,0 +1,80 @@
+#!/usr/bin/env bats
+# znodefs against a 3-member ensemble: kill -9 of the member the mount is connected to (the mount
+# carries on through another member, and its ephemeral files and locks survive), and writes
+# without a quorum fail from write(2) within a bounded time. Skipped while znoded refuses
+# ensemble configurations.
+
+load fs_helpers
+
+setup() {
+  zn_load_bats_libs
+  zn_state_init
+  fs_require
+  if ! start_ensemble 3 2> "$BATS_TEST_TMPDIR/start.err"; then
+    if grep -rqs "not implemented" "$BATS_TEST_TMPDIR/start.err" "$(zn_state_dir)"/m*/ 2>/dev/null; then
+      stop_all
+      skip "znoded's ensemble mode is not implemented yet (server.N lines refused)"
+    fi
+    cat "$BATS_TEST_TMPDIR/start.err" >&2
+    return 1
+  fi
+  mount_fs a "$(ensemble_connect)" "session_timeout=10000"
+  mount_fs b "$(ensemble_connect)" "session_timeout=10000"
+  A="$(fs_root)/a" B="$(fs_root)/b"
+  BG=""
+}
+
+teardown() {
+  local p
+  for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  fs_teardown
+}
+
+# connected_member NAME: the member number mount NAME's TCP connection goes to.
+connected_member() {
+  local pid peer n
+  pid="$(mount_pid "$1")"
+  peer="$(ss -tnpH state established 2>/dev/null | grep "pid=$pid," | awk '{print $4}' | head -n 1)"
+  for n in 1 2 3; do
+    [ "$peer" = "$(member_connect "$n")" ] && { echo "$n"; return 0; }
+  done
+  echo "mount $1 (pid $pid) is connected to '$peer', no member" >&2
+  return 1
+}
+
+@test "kill -9 of the connected member: the mount carries on, its ephemeral files and locks survive" {
+  mkdir "$A/svc"
+  setfattr -n user.zk.child_mode -v ephemeral "$A/svc"
+  exec 8> "$A/svc/me"
+  echo alive >&8
+  echo data > "$A/lockme"
+  flock "$A/lockme" -c "touch '$BATS_TEST_TMPDIR/held'; exec sleep 1000" 8>&- &
+  BG="$!"
+  wait_until 10 "the lock to be held" test -e "$BATS_TEST_TMPDIR/held"
+  n="$(connected_member a)"
+  kill9_member "$n"
+  wait_until 30 "mount a to write again" bash -c "echo after > '$A/after'"
+  [ "$(cat "$A/after")" = after ]
+  wait_until 30 "mount b to read it" bash -c "[ \"\$(cat '$B/after')\" = after ]"
+  [ -e "$B/svc/me" ]
+  run flock -n "$B/lockme" -c true
+  assert_failure
+  exec 8>&-
+  wait_until 20 "the ephemeral file to go once closed" test ! -e "$B/svc/me"
+}
+
+@test "a write while no quorum exists fails from write(2) within a bounded time" {
+  echo before > "$A/f"
+  n="$(connected_member a)"
+  for m in 1 2 3; do [ "$m" = "$n" ] || { kill9_member "$m"; break; }; done
+  for m in 1 2 3; do
+    [ "$m" = "$n" ] && continue
+    pid_alive "$(member_pid "$m")" && { kill9_member "$m"; break; }
+  done
+  start=$SECONDS
+  run timeout 120 bash -c "echo during > '$A/f'"
+  assert_failure
+  [ "$status" != 124 ] || { echo "the write hung for 120s"; return 1; }
+  assert_output --partial "error"
+  echo "write failed after $((SECONDS - start))s: $output"
+}
