@@ -16,6 +16,7 @@
 #include "request.h"
 #include "server.h"
 #include "sha1.h"
+#include "zkconfig.h"
 #include "znode/errors.h"
 
 int acl_digest(const char *user_password, size_t len, char *out, size_t outlen)
@@ -280,11 +281,16 @@ void acl_install(struct server *srv)
     ZN_ASSERT(srv->prep != NULL);
     struct prep_options options = {
         .ttl_enabled = srv->cfg.extended_types_enabled,
+        .enforce_quota = srv->cfg.enforce_quota,
         .check_acl = hook_check_acl,
         .auth_ids = hook_auth_ids,
         .ctx = srv,
     };
     prep_set_options(srv->prep, &options);
+    /* Runs wherever a tree and its prep are (re)made, which is where
+     * /zookeeper/config must be set too (zkconfig.h). */
+    if (zkconfig_install(srv) != 0)
+        ZN_ERROR("out of memory setting /zookeeper/config");
     if (srv->cfg.skip_acl)
         ZN_WARN("skipACL=yes: no ACL is checked");
 }

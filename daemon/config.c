@@ -162,6 +162,14 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
             return fail(err, errlen, "%s: role must be participant or observer, got '%s'", key,
                         fields[3]);
     }
+    if (semicolon) {
+        const char *client = value + (semicolon - copy) + 1;
+        const char *colon = strrchr(client, ':');
+        int w = colon ? snprintf(s->client_address, sizeof s->client_address, "%s", client)
+                      : snprintf(s->client_address, sizeof s->client_address, "0.0.0.0:%s", client);
+        if (w < 0 || (size_t)w >= sizeof s->client_address)
+            return fail(err, errlen, "%s: client address too long in '%s'", key, value);
+    }
     cfg->server_count++;
     return 0;
 }
@@ -237,6 +245,10 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
     }
     if (strcmp(k, "extendedTypesEnabled") == 0) {
         cfg->extended_types_enabled = java_boolean(value);
+        return 0;
+    }
+    if (strcmp(k, "enforceQuota") == 0) {
+        cfg->enforce_quota = java_boolean(value);
         return 0;
     }
     /* TEST ONLY: planted bug for tests/faults (issue 6) */

@@ -45,6 +45,9 @@ struct config_server {
     int peer_port;
     int election_port;
     bool observer;
+    /* The client address of a 3.5-style line (";[host:]port"), as
+     * "host:port" (host 0.0.0.0 when only a port is given); "" when none. */
+    char client_address[CONFIG_HOST_BYTES + 8];
 };
 
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
@@ -76,6 +79,7 @@ struct config {
     bool skip_acl;               /* skipACL=yes: no ACL is checked */
     char super_digest[CONFIG_SUPER_DIGEST_BYTES]; /* DigestAuthenticationProvider.superDigest "super:base64" */
     bool extended_types_enabled; /* extendedTypesEnabled: TTL nodes allowed */
+    bool enforce_quota;          /* enforceQuota: hard quotas refuse writes (QUOTAEXCEEDED) */
     /* ContainerManager's system properties (no "zookeeper." prefix in ZooKeeper). */
     int container_check_interval_ms;      /* znode.container.checkIntervalMs; default 60000 */
     int container_max_per_minute;         /* znode.container.maxPerMinute; default 10000 */

@@ -26,11 +26,18 @@
 #include <string.h>
 
 #include "assert.h"
+#include "log.h"
 #include "path.h"
+#include "quota.h"
 
 #define PREP_INITIAL_BUCKETS 256
 /* Room for "%010d" of any int32 plus the NUL. */
 #define PREP_SEQUENCE_BYTES 12
+/* ZooKeeper logs quota warnings through a RateLogger: a warning equal to the
+ * previous one is held back for this long. */
+#define PREP_QUOTA_LOG_INTERVAL_MS 100
+/* Longest quota warning kept for that comparison (longer ones are cut). */
+#define PREP_QUOTA_MESSAGE_BYTES 512
 
 /* What a node will be: the fields prep needs, as ZooKeeper's ChangeRecord. */
 struct node_view {
@@ -40,6 +47,7 @@ struct node_view {
     int64_t pzxid;
     int64_t mzxid, mtime; /* kept for completeness of the view */
     int32_t child_count;
+    int32_t data_bytes;   /* length of the data (0 for null), for quotas */
     struct zn_acl_vec acl; /* borrowed from the record or the tree */
 };
 
@@ -67,6 +75,9 @@ struct prep {
     size_t record_count;
     struct prep_record *head, *tail;
     int64_t last_zxid;
+    char last_quota_message[PREP_QUOTA_MESSAGE_BYTES];
+    int64_t last_quota_message_ms;
+    uint64_t quota_messages_held;
 };
 
 /* ------------------------------------------------------------------ overlay */
@@ -332,6 +343,7 @@ static struct node_view lookup(const struct prep *p, const char *path, size_t le
     v.pzxid = st.pzxid;
     v.mzxid = st.mzxid;
     v.mtime = st.mtime;
+    v.data_bytes = st.data_length;
     v.acl = tree_node_acl(n);
     return v;
 }
@@ -517,6 +529,92 @@ struct prep_call {
     struct zn_arena *arena;
 };
 
+/* RateLogger.rateLimitLog: a warning equal to the last one within the
+ * interval is counted, not logged. */
+static void quota_warn(struct prep_call *c, const char *message)
+{
+    struct prep *p = c->p;
+    if (strcmp(message, p->last_quota_message) == 0 &&
+        c->now_ms - p->last_quota_message_ms < PREP_QUOTA_LOG_INTERVAL_MS) {
+        p->quota_messages_held++;
+        return;
+    }
+    if (p->quota_messages_held > 0)
+        ZN_WARN("%s (and %llu more like it)", p->last_quota_message, (unsigned long long)p->quota_messages_held);
+    snprintf(p->last_quota_message, sizeof(p->last_quota_message), "%s", message);
+    p->last_quota_message_ms = c->now_ms;
+    p->quota_messages_held = 0;
+    ZN_WARN("%s", message);
+}
+
+/* One dimension of ZooKeeper's checkQuota: warns past the limit, and refuses
+ * past a hard one. */
+static int quota_check_one(struct prep_call *c, const char *prefix, const char *what, int64_t current,
+                           int64_t diff, int64_t soft, int64_t hard)
+{
+    int64_t now = current + diff;
+    bool is_hard = hard > -1;
+    int64_t limit = is_hard ? hard : soft;
+    if (now <= limit)
+        return 0;
+    char message[PREP_QUOTA_MESSAGE_BYTES];
+    snprintf(message, sizeof(message), "Quota exceeded: %s [current %s=%lld, %s%sLimit=%lld]", prefix,
+             what, (long long)now, is_hard ? "hard" : "soft", strcmp(what, "count") == 0 ? "Count" : "Byte",
+             (long long)limit);
+    quota_warn(c, message);
+    return is_hard ? ZN_QUOTAEXCEEDED : 0;
+}
+
+/* ZooKeeperServer.checkQuota (enforceQuota only): against the committed
+ * tree's limits and stats, as ZooKeeper reads them, not the overlay. */
+static int check_quota(struct prep_call *c, const char *path, int64_t bytes_diff, int64_t count_diff)
+{
+    const struct prep *p = c->p;
+    if (!p->options.enforce_quota)
+        return 0;
+    const char *prefix = tree_quota_prefix(p->tree, path);
+    if (prefix == NULL)
+        return 0;
+    size_t len = strlen(QUOTA_ROOT) + strlen(prefix) + 1 + strlen(QUOTA_LIMIT_NODE);
+    char *node_path = malloc(len + 1);
+    if (node_path == NULL)
+        return ZN_NOMEMORY;
+    struct quota_record limits, stats;
+    snprintf(node_path, len + 1, "%s%s/%s", QUOTA_ROOT, prefix, QUOTA_LIMIT_NODE);
+    const struct tree_node *limit_node = tree_get(p->tree, node_path);
+    snprintf(node_path, len + 1, "%s%s/%s", QUOTA_ROOT, prefix, QUOTA_STAT_NODE);
+    const struct tree_node *stat_node = tree_get(p->tree, node_path);
+    free(node_path);
+    /* ZooKeeper logs a missing node and lets the write through; an
+     * unparsable one would throw there, and lets it through here. */
+    if (limit_node == NULL)
+        return 0;
+    struct jute_buf data = tree_node_data(limit_node);
+    if (quota_record_parse(data.data, data.len, &limits) != 0)
+        return 0;
+    int64_t count_soft = quota_record_get(&limits, QUOTA_KEY_COUNT);
+    int64_t count_hard = quota_record_get(&limits, QUOTA_KEY_COUNT_HARD);
+    int64_t bytes_soft = quota_record_get(&limits, QUOTA_KEY_BYTES);
+    int64_t bytes_hard = quota_record_get(&limits, QUOTA_KEY_BYTES_HARD);
+    bool check_count = count_diff != 0 && (count_soft > -1 || count_hard > -1);
+    bool check_bytes = bytes_diff != 0 && (bytes_soft > -1 || bytes_hard > -1);
+    if (!check_count && !check_bytes)
+        return 0;
+    if (stat_node == NULL)
+        return 0;
+    data = tree_node_data(stat_node);
+    if (quota_record_parse(data.data, data.len, &stats) != 0)
+        return 0;
+    int rc = 0;
+    if (check_count)
+        rc = quota_check_one(c, prefix, "count", quota_record_get(&stats, QUOTA_KEY_COUNT), count_diff, count_soft,
+                             count_hard);
+    if (rc == 0 && check_bytes)
+        rc = quota_check_one(c, prefix, "bytes", quota_record_get(&stats, QUOTA_KEY_BYTES), bytes_diff, bytes_soft,
+                             bytes_hard);
+    return rc;
+}
+
 static bool create_mode_valid(int32_t flags) { return flags >= ZN_CREATE_PERSISTENT && flags <= ZN_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL; }
 static bool mode_sequential(int32_t f)
 {
@@ -576,6 +674,9 @@ static int prep_create(struct prep_call *c, const struct zn_request *req, struct
         return ZN_NOCHILDRENFOREPHEMERALS;
     if (req->data.len > PREP_MAX_DATA_BYTES || parent.child_count >= TREE_MAX_CHILDREN)
         return ZN_BADARGUMENTS;
+    rc = check_quota(c, path, req->data.len > 0 ? req->data.len : 0, 1);
+    if (rc != 0)
+        return rc;
     int32_t new_cversion = parent.cversion + 1;
 
     op->type = req->type;
@@ -610,6 +711,7 @@ static int prep_create(struct prep_call *c, const struct zn_request *req, struct
     node.ephemeral_owner = owner;
     node.pzxid = node.mzxid = c->zxid;
     node.mtime = c->now_ms;
+    node.data_bytes = req->data.len > 0 ? req->data.len : 0;
     node.acl = acl;
     return record_add(p, c->zxid, path, len, &node, 0);
 }
@@ -709,6 +811,9 @@ static int prep_set_data(struct prep_call *c, const struct zn_request *req, stru
         rc = check_acl(c->p, c->session_id, &node.acl, ZN_PERM_WRITE, req->path);
     if (rc == 0 && req->data.len > PREP_MAX_DATA_BYTES)
         rc = ZN_BADARGUMENTS;
+    int32_t new_bytes = req->data.len > 0 ? req->data.len : 0;
+    if (rc == 0)
+        rc = check_quota(c, req->path, (int64_t)new_bytes - node.data_bytes, 0);
     int32_t version = 0;
     if (rc == 0)
         rc = check_and_inc_version(node.version, req->version, &version);
@@ -722,6 +827,7 @@ static int prep_set_data(struct prep_call *c, const struct zn_request *req, stru
     node.version = version;
     node.mtime = c->now_ms;
     node.mzxid = c->zxid;
+    node.data_bytes = new_bytes;
     return record_add(c->p, c->zxid, req->path, len, &node, 0);
 }
 

@@ -9,8 +9,9 @@
  * ZooKeeper's, in its order (see prep.c for each request type).
  *
  * Prep reads the tree (borrowed: it must outlive the prep, and it is only
- * read between calls) and owns its overlay.  It does no I/O and reads no
- * clock: the zxid and the time come in as arguments.
+ * read between calls) and owns its overlay.  It does no I/O but the quota
+ * warnings it logs (as ZooKeeper does) and reads no clock: the zxid and the
+ * time come in as arguments.
  *
  * Output ownership: the txn written to *out (path, data, ACL, close-session
  * path list, multi ops) lives in `arena` and borrows nothing from the
@@ -48,6 +49,9 @@ typedef void (*prep_auth_ids_fn)(void *ctx, int64_t session_id, const struct zn_
 
 struct prep_options {
     bool ttl_enabled;               /* zookeeper.extendedTypesEnabled: createTTL allowed */
+    bool enforce_quota;             /* zookeeper.enforceQuota: creates and setData past a hard
+                                     * quota fail with QUOTAEXCEEDED, and passing any quota
+                                     * logs a warning (ZooKeeper 3.7+ checkQuota) */
     prep_check_acl_fn check_acl;
     prep_auth_ids_fn auth_ids;
     void *ctx;                      /* passed to both hooks */
@@ -71,6 +75,7 @@ void prep_set_options(struct prep *p, const struct prep_options *options);
  * zxid, now_ms, type) and records its changes in the overlay.
  * On failure returns ZooKeeper's error (BADARGUMENTS, NONODE, NODEEXISTS,
  * NOCHILDRENFOREPHEMERALS, BADVERSION, NOTEMPTY, INVALIDACL, NOAUTH,
+ * QUOTAEXCEEDED (enforce_quota, against the applied tree's quota stats),
  * UNIMPLEMENTED, SESSIONEXPIRED for an ephemeral of an unknown or closing
  * session) or ZN_NOMEMORY; the overlay is unchanged; *out holds the ERROR txn
  * ZooKeeper would log (for a multi: a MULTI of ERROR ops); *error_result

@@ -26,7 +26,29 @@
  *  3. a node whose owner is a session (not 0, not container or TTL) is on
  *     that session's ephemeral list, and that session exists;
  *  4. digest == sum of node digests + sum of session digests;
- *     data_bytes == sum of path + data lengths.
+ *     data_bytes == sum of path + data lengths;
+ *  5. the quota set holds exactly the real paths of the limit nodes
+ *     (/zookeeper/quota/<path>/zookeeper_limits) in the tree.
+ *
+ * Quotas (ZooKeeper's DataTree: the pTrie, updateQuotaStat and
+ * updateQuotaForPath).  The quota set is derived from the limit nodes, so
+ * every member (and a member loading a snapshot) has the same one.  Applying
+ * a create, delete or setData under a path with a quota adds the change to
+ * the deepest such quota's zookeeper_stats (count and bytes of data), without
+ * touching that node's version, mzxid or mtime and without firing a watch;
+ * creating a zookeeper_stats node sets it to its subtree's current count and
+ * bytes.  A missing or unparsable stats node is left alone (ZooKeeper logs it
+ * or throws); every member does the same, so digests stay equal.  Unlike
+ * ZooKeeper, which prefix-matches "/zookeeper/quota" as a string, only nodes
+ * strictly inside a /zookeeper/quota/<path>/ directory count as quota nodes.
+ * The stats are replicated state (part of the snapshot); ZooKeeper recounts
+ * them when it loads a snapshot, which differs only if a client wrote a
+ * stats node by hand.
+ *
+ * /zookeeper/config is member-local: each member sets it from its own
+ * configuration (tree_set_config), as ZooKeeper's initConfigInZKDatabase
+ * does.  Its data, version, mzxid and mtime are therefore left out of the
+ * digest, and a snapshot load keeps the loading member's own.
  */
 #include "tree.h"
 
@@ -35,6 +57,9 @@
 
 #include "assert.h"
 #include "path.h"
+#include "quota.h"
+
+#define TREE_CONFIG_PATH "/zookeeper/config"
 
 struct tree_node {
     struct tree_node *hash_next;
@@ -58,6 +83,14 @@ struct tree_node {
     char path[];
 };
 
+/* A path with a quota (ZooKeeper's pTrie holds the same set). */
+struct tree_quota {
+    struct tree_quota *next;
+    uint64_t hash;
+    size_t len;
+    char path[];
+};
+
 struct tree_session {
     struct tree_session *next;
     int64_t id;
@@ -78,10 +111,18 @@ struct tree {
     int64_t last_zxid;
     size_t data_bytes;
     uint64_t digest;
+    struct tree_quota **quota_buckets;
+    size_t quota_bucket_count; /* power of two */
+    size_t quota_count;
 };
 
 #define TREE_INITIAL_BUCKETS 1024
 #define TREE_INITIAL_SESSION_BUCKETS 256
+#define TREE_INITIAL_QUOTA_BUCKETS 16
+/* Undo entries one op can need: the op itself, a quota set change, and two
+ * stats node updates (a new zookeeper_stats node's recount, and the
+ * enclosing quota's). */
+#define TREE_UNDO_PER_OP 4
 
 /* ---------------------------------------------------------------- hashing */
 
@@ -93,21 +134,28 @@ static uint64_t hash_i64(uint64_t h, int64_t v)
     return path_hash_more(h, b, 8);
 }
 
+static bool node_is_config(const struct tree_node *n)
+{
+    return n->path_len == sizeof(TREE_CONFIG_PATH) - 1 && memcmp(n->path, TREE_CONFIG_PATH, n->path_len) == 0;
+}
+
 static uint64_t node_compute_digest(const struct tree_node *n)
 {
+    /* The config node's contents are member-local (see the notes above). */
+    bool local = node_is_config(n);
     uint64_t h = path_hash_more(path_hash_init(), n->path, n->path_len + 1);
     h = hash_i64(h, n->czxid);
-    h = hash_i64(h, n->mzxid);
+    h = hash_i64(h, local ? 0 : n->mzxid);
     h = hash_i64(h, n->pzxid);
     h = hash_i64(h, n->ctime);
-    h = hash_i64(h, n->mtime);
-    h = hash_i64(h, n->version);
+    h = hash_i64(h, local ? 0 : n->mtime);
+    h = hash_i64(h, local ? 0 : n->version);
     h = hash_i64(h, n->cversion);
     h = hash_i64(h, n->aversion);
     h = hash_i64(h, n->ephemeral_owner);
     h = hash_i64(h, n->kind);
-    h = hash_i64(h, n->data_len);
-    if (n->data_len > 0)
+    h = hash_i64(h, local ? 0 : n->data_len);
+    if (n->data_len > 0 && !local)
         h = path_hash_more(h, n->data, (size_t)n->data_len);
     h = hash_i64(h, n->acl.count);
     for (int32_t i = 0; i < n->acl.count; i++) {
@@ -197,6 +245,123 @@ static void index_remove(struct tree *t, struct tree_node *n)
     n->hash_next = NULL;
     t->node_count--;
 }
+
+/* --------------------------------------------------------------- quota set */
+
+static struct tree_quota *quota_find(const struct tree *t, const char *path, size_t len)
+{
+    uint64_t h = path_hash(path, len);
+    for (struct tree_quota *q = t->quota_buckets[h & (t->quota_bucket_count - 1)]; q; q = q->next) {
+        if (q->hash == h && q->len == len && memcmp(q->path, path, len) == 0)
+            return q;
+    }
+    return NULL;
+}
+
+static void quota_link(struct tree *t, struct tree_quota *q)
+{
+    size_t slot = q->hash & (t->quota_bucket_count - 1);
+    q->next = t->quota_buckets[slot];
+    t->quota_buckets[slot] = q;
+    t->quota_count++;
+}
+
+static void quota_unlink(struct tree *t, struct tree_quota *q)
+{
+    struct tree_quota **p = &t->quota_buckets[q->hash & (t->quota_bucket_count - 1)];
+    while (*p != q) {
+        ZN_ASSERT(*p != NULL);
+        p = &(*p)->next;
+    }
+    *p = q->next;
+    q->next = NULL;
+    t->quota_count--;
+}
+
+static int quota_grow(struct tree *t)
+{
+    size_t count = t->quota_bucket_count * 2;
+    struct tree_quota **b = calloc(count, sizeof(*b));
+    if (b == NULL)
+        return ZN_NOMEMORY;
+    for (size_t i = 0; i < t->quota_bucket_count; i++) {
+        struct tree_quota *q = t->quota_buckets[i];
+        while (q) {
+            struct tree_quota *next = q->next;
+            q->next = b[q->hash & (count - 1)];
+            b[q->hash & (count - 1)] = q;
+            q = next;
+        }
+    }
+    free(t->quota_buckets);
+    t->quota_buckets = b;
+    t->quota_bucket_count = count;
+    return 0;
+}
+
+/* Adds path to the set; *added is NULL when it was there already. */
+static int quota_add(struct tree *t, const char *path, struct tree_quota **added)
+{
+    size_t len = strlen(path);
+    *added = NULL;
+    if (quota_find(t, path, len) != NULL)
+        return 0;
+    if (t->quota_count + 1 > t->quota_bucket_count && quota_grow(t) != 0)
+        return ZN_NOMEMORY;
+    struct tree_quota *q = malloc(sizeof(*q) + len + 1);
+    if (q == NULL)
+        return ZN_NOMEMORY;
+    memcpy(q->path, path, len + 1);
+    q->len = len;
+    q->hash = path_hash(path, len);
+    quota_link(t, q);
+    *added = q;
+    return 0;
+}
+
+static void quota_clear(struct tree *t)
+{
+    for (size_t i = 0; i < t->quota_bucket_count; i++) {
+        struct tree_quota *q = t->quota_buckets[i];
+        while (q) {
+            struct tree_quota *next = q->next;
+            free(q);
+            q = next;
+        }
+        t->quota_buckets[i] = NULL;
+    }
+    t->quota_count = 0;
+}
+
+/* The deepest path with a quota that is path or one of its ancestors
+ * (ZooKeeper's getMaxPrefixWithQuota); never the root. */
+static const struct tree_quota *quota_prefix(const struct tree *t, const char *path, size_t len)
+{
+    if (t->quota_count == 0)
+        return NULL;
+    while (len > 1) {
+        const struct tree_quota *q = quota_find(t, path, len);
+        if (q != NULL)
+            return q;
+        long parent = path_parent_len(path, len);
+        if (parent <= 0)
+            return NULL;
+        len = (size_t)parent;
+    }
+    return NULL;
+}
+
+/* The real path a limit node stands for, when n is one (see quota.h). */
+static const char *limit_node_real_path(const struct tree_node *n, const struct tree_node *parent)
+{
+    if (parent == NULL || n->path_len != parent->path_len + 1 + sizeof(QUOTA_LIMIT_NODE) - 1 ||
+        strcmp(n->path + parent->path_len + 1, QUOTA_LIMIT_NODE) != 0)
+        return NULL;
+    return quota_real_path(parent->path);
+}
+
+/* Rebuilds the set from the limit nodes (after a snapshot load). */
+static int quota_rebuild(struct tree *t);
 
 /* ---------------------------------------------------------------- sessions */
 
@@ -456,6 +621,7 @@ static void tree_clear(struct tree *t)
         }
         t->session_buckets[i] = NULL;
     }
+    quota_clear(t);
     t->node_count = t->session_count = t->ephemeral_count = 0;
     t->root = NULL;
     t->last_zxid = 0;
@@ -509,7 +675,9 @@ struct tree *tree_new(void)
     t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
     t->session_bucket_count = TREE_INITIAL_SESSION_BUCKETS;
     t->session_buckets = calloc(t->session_bucket_count, sizeof(*t->session_buckets));
-    if (t->buckets == NULL || t->session_buckets == NULL || tree_init_nodes(t) != 0) {
+    t->quota_bucket_count = TREE_INITIAL_QUOTA_BUCKETS;
+    t->quota_buckets = calloc(t->quota_bucket_count, sizeof(*t->quota_buckets));
+    if (t->buckets == NULL || t->session_buckets == NULL || t->quota_buckets == NULL || tree_init_nodes(t) != 0) {
         tree_free(t);
         return NULL;
     }
@@ -520,10 +688,11 @@ void tree_free(struct tree *t)
 {
     if (t == NULL)
         return;
-    if (t->buckets && t->session_buckets)
+    if (t->buckets && t->session_buckets && t->quota_buckets)
         tree_clear(t);
     free(t->buckets);
     free(t->session_buckets);
+    free(t->quota_buckets);
     free(t);
 }
 
@@ -590,6 +759,51 @@ size_t tree_node_count(const struct tree *t) { return t->node_count; }
 size_t tree_data_bytes(const struct tree *t) { return t->data_bytes; }
 uint64_t tree_digest(const struct tree *t) { return t->digest; }
 
+const char *tree_quota_prefix(const struct tree *t, const char *path)
+{
+    ZN_ASSERT(t != NULL && path != NULL);
+    const struct tree_quota *q = quota_prefix(t, path, strlen(path));
+    return q ? q->path : NULL;
+}
+
+size_t tree_quota_count(const struct tree *t) { return t->quota_count; }
+
+/* Replaces the config node's contents; the digest does not change. */
+static int config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t mzxid, int32_t version,
+                        int64_t mtime)
+{
+    struct tree_node *n = index_find(t, TREE_CONFIG_PATH, sizeof(TREE_CONFIG_PATH) - 1);
+    if (n == NULL)
+        return ZN_NONODE;
+    uint8_t *copy;
+    int32_t copy_len;
+    struct jute_buf src = {data, len};
+    if (data_copy(&src, &copy, &copy_len) != 0)
+        return ZN_NOMEMORY;
+    uint64_t digest_before = t->digest;
+    t->data_bytes -= node_size_bytes(n);
+    free(n->data);
+    n->data = copy;
+    n->data_len = copy_len;
+    n->mzxid = mzxid;
+    n->version = version;
+    n->mtime = mtime;
+    t->data_bytes += node_size_bytes(n);
+    node_redigest(t, n);
+    ZN_ASSERT(t->digest == digest_before);
+    return 0;
+}
+
+int tree_set_config(struct tree *t, const char *text, size_t len, int64_t config_version, int64_t now_ms)
+{
+    ZN_ASSERT(t != NULL && (text != NULL || len == 0));
+    if (len > TREE_CONFIG_MAX_BYTES)
+        return ZN_BADARGUMENTS;
+    /* ZooKeeper's initConfigInZKDatabase: setData with version -1 at the
+     * config's version as zxid, stamped with the member's wall clock. */
+    return config_store(t, (const uint8_t *)text, (int32_t)len, config_version, -1, now_ms);
+}
+
 bool tree_session_exists(const struct tree *t, int64_t session_id)
 {
     return session_find(t, session_id) != NULL;
@@ -647,6 +861,8 @@ enum undo_kind {
     UNDO_SETACL,
     UNDO_SESSION_CREATE,
     UNDO_SESSION_CLOSE,
+    UNDO_QUOTA_ADD,
+    UNDO_QUOTA_REMOVE,
 };
 
 struct undo {
@@ -654,6 +870,7 @@ struct undo {
     struct tree_node *node;
     struct tree_node *parent;
     struct tree_session *session;
+    struct tree_quota *quota;
     int64_t old_pzxid;
     int32_t old_cversion;
     uint8_t *old_data;
@@ -700,6 +917,136 @@ static int ensure_index_room(struct tree *t)
     if (t->node_count + 1 > t->bucket_count)
         return index_grow(t);
     return 0;
+}
+
+/* Replaces n's data without touching its version, mzxid or mtime and
+ * without an event: how ZooKeeper writes a quota stats node. */
+static int replace_data_quietly(struct apply *a, struct tree_node *n, const char *text, size_t len)
+{
+    uint8_t *data = malloc(len > 0 ? len : 1);
+    if (data == NULL)
+        return ZN_NOMEMORY;
+    memcpy(data, text, len);
+    struct undo *u = undo_push(a, UNDO_SETDATA);
+    u->node = n;
+    u->old_data = n->data;
+    u->old_data_len = n->data_len;
+    u->old_version = n->version;
+    u->old_mtime = n->mtime;
+    u->old_mzxid = n->mzxid;
+    a->t->data_bytes -= node_size_bytes(n);
+    if (len == 0) {
+        free(data);
+        data = NULL;
+    }
+    n->data = data;
+    n->data_len = (int32_t)len;
+    a->t->data_bytes += node_size_bytes(n);
+    node_redigest(a->t, n);
+    return 0;
+}
+
+static int32_t node_data_bytes(const struct tree_node *n) { return n->data_len > 0 ? n->data_len : 0; }
+
+/* The stats node of a quota path, or NULL. */
+static struct tree_node *quota_stats_node(const struct tree *t, const char *real_path)
+{
+    size_t len = strlen(QUOTA_ROOT) + strlen(real_path) + 1 + strlen(QUOTA_STAT_NODE);
+    char *path = malloc(len + 1);
+    if (path == NULL)
+        return NULL; /* read as missing: the caller then changes nothing */
+    snprintf(path, len + 1, "%s%s/%s", QUOTA_ROOT, real_path, QUOTA_STAT_NODE);
+    struct tree_node *n = index_find(t, path, len);
+    free(path);
+    return n;
+}
+
+/* ZooKeeper's updateQuotaStat: adds the diffs to the stats of the deepest
+ * quota over path.  A missing or unparsable stats node is left alone. */
+static int quota_account(struct apply *a, const char *path, int64_t bytes_diff, int64_t count_diff)
+{
+    const struct tree_quota *q = quota_prefix(a->t, path, strlen(path));
+    if (q == NULL)
+        return 0;
+    struct tree_node *stats = quota_stats_node(a->t, q->path);
+    struct quota_record record;
+    if (stats == NULL || quota_record_parse(stats->data, stats->data_len, &record) != 0)
+        return 0;
+    if (quota_record_set(&record, QUOTA_KEY_COUNT, quota_record_get(&record, QUOTA_KEY_COUNT) + count_diff) != 0 ||
+        quota_record_set(&record, QUOTA_KEY_BYTES, quota_record_get(&record, QUOTA_KEY_BYTES) + bytes_diff) != 0)
+        return 0; /* a record already full of other keys: left alone as unparsable */
+    char text[QUOTA_RECORD_MAX_BYTES];
+    int len = quota_record_format(&record, text, sizeof(text));
+    ZN_ASSERT(len >= 0);
+    return replace_data_quietly(a, stats, text, (size_t)len);
+}
+
+/* The next node of root's subtree in preorder, or NULL. */
+static const struct tree_node *subtree_next(const struct tree_node *n, const struct tree_node *root)
+{
+    if (n->child_count > 0)
+        return n->children[0];
+    while (n != root) {
+        const struct tree_node *p = n->parent;
+        if (n->index_in_parent + 1 < p->child_count)
+            return p->children[n->index_in_parent + 1];
+        n = p;
+    }
+    return NULL;
+}
+
+/* ZooKeeper's updateQuotaForPath: a new stats node starts as the count and
+ * bytes of its real path's subtree as it is now. */
+static int quota_recount(struct apply *a, struct tree_node *stats, const char *real_path)
+{
+    int64_t count = 0, bytes = 0;
+    const struct tree_node *top = index_find(a->t, real_path, strlen(real_path));
+    for (const struct tree_node *n = top; n; n = subtree_next(n, top)) {
+        count++;
+        bytes += node_data_bytes(n);
+    }
+    struct quota_record record = {0};
+    quota_record_set(&record, QUOTA_KEY_COUNT, count);
+    quota_record_set(&record, QUOTA_KEY_BYTES, bytes);
+    char text[QUOTA_RECORD_MAX_BYTES];
+    int len = quota_record_format(&record, text, sizeof(text));
+    ZN_ASSERT(len >= 0);
+    return replace_data_quietly(a, stats, text, (size_t)len);
+}
+
+/* The quota bookkeeping of DataTree.createNode, after the node is linked. */
+static int quota_after_create(struct apply *a, struct tree_node *n, struct tree_node *parent)
+{
+    const char *real = limit_node_real_path(n, parent);
+    if (real != NULL) {
+        struct tree_quota *added;
+        int rc = quota_add(a->t, real, &added);
+        if (rc != 0)
+            return rc;
+        if (added)
+            undo_push(a, UNDO_QUOTA_ADD)->quota = added;
+    } else if (n->path_len == parent->path_len + 1 + sizeof(QUOTA_STAT_NODE) - 1 &&
+               strcmp(n->path + parent->path_len + 1, QUOTA_STAT_NODE) == 0 &&
+               (real = quota_real_path(parent->path)) != NULL) {
+        int rc = quota_recount(a, n, real);
+        if (rc != 0)
+            return rc;
+    }
+    return quota_account(a, n->path, node_data_bytes(n), 1);
+}
+
+/* The quota bookkeeping of DataTree.deleteNode, after the node is unlinked. */
+static int quota_after_delete(struct apply *a, struct tree_node *n, struct tree_node *parent)
+{
+    const char *real = limit_node_real_path(n, parent);
+    if (real != NULL) {
+        struct tree_quota *q = quota_find(a->t, real, strlen(real));
+        if (q != NULL) {
+            quota_unlink(a->t, q);
+            undo_push(a, UNDO_QUOTA_REMOVE)->quota = q;
+        }
+    }
+    return quota_account(a, n->path, -(int64_t)node_data_bytes(n), -1);
 }
 
 static int apply_create(struct apply *a, const struct txn_op *op, struct tree_node **out)
@@ -757,6 +1104,9 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         node_redigest(t, parent);
     }
     node_attach(t, parent, n);
+    rc = quota_after_create(a, n, parent);
+    if (rc != 0)
+        return rc; /* the undo log already holds the create */
     event_push(a, ZN_EVENT_CREATED, n->path);
     event_push(a, ZN_EVENT_CHILD, parent->path);
     *out = n;
@@ -777,6 +1127,9 @@ static int apply_delete_node(struct apply *a, struct tree_node *n)
         parent->pzxid = a->hdr->zxid;
         node_redigest(a->t, parent);
     }
+    int rc = quota_after_delete(a, n, parent);
+    if (rc != 0)
+        return rc;
     event_push(a, ZN_EVENT_DELETED, n->path);
     event_push(a, ZN_EVENT_CHILD, parent->path);
     return 0;
@@ -806,6 +1159,9 @@ static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_
     n->mzxid = a->hdr->zxid;
     a->t->data_bytes += node_size_bytes(n);
     node_redigest(a->t, n);
+    int rc = quota_account(a, n->path, (int64_t)node_data_bytes(n) - (u->old_data_len > 0 ? u->old_data_len : 0), 0);
+    if (rc != 0)
+        return rc;
     event_push(a, ZN_EVENT_CHANGED, n->path);
     *out = n;
     return 0;
@@ -874,6 +1230,13 @@ static void apply_rollback(struct apply *a)
         case UNDO_SESSION_CLOSE:
             session_link(t, u->session);
             break;
+        case UNDO_QUOTA_ADD:
+            quota_unlink(t, u->quota);
+            free(u->quota);
+            break;
+        case UNDO_QUOTA_REMOVE:
+            quota_link(t, u->quota);
+            break;
         }
     }
     a->event_count = 0;
@@ -896,6 +1259,9 @@ static void apply_release(struct apply *a)
             break;
         case UNDO_SESSION_CLOSE:
             free(u->session);
+            break;
+        case UNDO_QUOTA_REMOVE:
+            free(u->quota);
             break;
         default:
             break;
@@ -1101,12 +1467,13 @@ static int apply_multi(struct apply *a, const struct txn *txn, struct zn_arena *
  * before anything changes. */
 static size_t apply_capacity(const struct tree *t, const struct txn *txn)
 {
+    size_t ops = 1;
     if (txn->hdr.type == ZN_OP_MULTI)
-        return (size_t)(txn->op_count > 0 ? txn->op_count : 0) + 1;
-    if (txn->hdr.type == ZN_OP_CLOSESESSION)
-        return (size_t)(txn->op.paths.count > 0 ? txn->op.paths.count : 0) +
-               tree_session_ephemeral_count(t, txn->hdr.session_id) + 1;
-    return 1;
+        ops = (size_t)(txn->op_count > 0 ? txn->op_count : 0) + 1;
+    else if (txn->hdr.type == ZN_OP_CLOSESESSION)
+        ops = (size_t)(txn->op.paths.count > 0 ? txn->op.paths.count : 0) +
+              tree_session_ephemeral_count(t, txn->hdr.session_id) + 1;
+    return ops * TREE_UNDO_PER_OP;
 }
 
 static int apply_body(struct apply *a, const struct txn *txn, struct zn_arena *arena, struct zn_response *result)
@@ -1152,7 +1519,7 @@ int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, vo
 
     struct apply a = {.t = t, .hdr = &txn->hdr};
     a.undo_cap = apply_capacity(t, txn);
-    a.event_cap = a.undo_cap * 2;
+    a.event_cap = a.undo_cap / TREE_UNDO_PER_OP * 2;
     a.undo = malloc(sizeof(*a.undo) * a.undo_cap);
     a.events = malloc(sizeof(*a.events) * a.event_cap);
     if (a.undo == NULL || a.events == NULL) {
@@ -1328,6 +1695,43 @@ static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *aren
     if (jute_remaining(r) != 0 || t->digest != (uint64_t)digest)
         return ZN_CORRUPT;
     t->last_zxid = last_zxid;
+    return quota_rebuild(t);
+}
+
+static int quota_rebuild(struct tree *t)
+{
+    quota_clear(t);
+    for (const struct tree_node *n = t->root; n; n = preorder_next(n)) {
+        const char *real = limit_node_real_path(n, n->parent);
+        struct tree_quota *added;
+        if (real != NULL && quota_add(t, real, &added) != 0)
+            return ZN_NOMEMORY;
+    }
+    return 0;
+}
+
+/* The member-local config node contents a snapshot load keeps. */
+struct saved_config {
+    bool present;
+    uint8_t *data;
+    int32_t data_len;
+    int64_t mzxid, mtime;
+    int32_t version;
+};
+
+static int config_save(const struct tree *t, struct saved_config *out)
+{
+    memset(out, 0, sizeof(*out));
+    const struct tree_node *n = index_find(t, TREE_CONFIG_PATH, sizeof(TREE_CONFIG_PATH) - 1);
+    if (n == NULL)
+        return 0;
+    struct jute_buf src = {n->data, n->data_len};
+    if (data_copy(&src, &out->data, &out->data_len) != 0)
+        return ZN_NOMEMORY;
+    out->present = true;
+    out->mzxid = n->mzxid;
+    out->mtime = n->mtime;
+    out->version = n->version;
     return 0;
 }
 
@@ -1339,14 +1743,27 @@ int tree_deserialize(struct tree *fresh, const void *data, size_t len)
     zn_arena_init(&arena);
     struct jute_reader r;
     jute_reader_init(&r, data, len, &arena);
+    struct saved_config config;
+    if (config_save(fresh, &config) != 0) {
+        zn_arena_free(&arena);
+        return ZN_NOMEMORY;
+    }
     tree_clear(fresh);
     int rc = load_all(fresh, &r, &arena);
     zn_arena_free(&arena);
     if (rc != 0) {
         tree_clear(fresh);
-        if (tree_init_nodes(fresh) != 0)
+        if (tree_init_nodes(fresh) != 0) {
+            free(config.data);
             return ZN_NOMEMORY;
+        }
     }
+    /* The snapshot carries the config of the member that wrote it; this
+     * member keeps its own (its digest does not include it). */
+    if (config.present && config_store(fresh, config.data, config.data_len, config.mzxid, config.version,
+                                       config.mtime) == ZN_NOMEMORY && rc == 0)
+        rc = ZN_NOMEMORY;
+    free(config.data);
     return rc;
 }
 
@@ -1389,6 +1806,17 @@ int tree_check(const struct tree *t)
     }
     if (reachable != t->node_count || bytes != t->data_bytes || digest != t->digest || listed != ephemerals ||
         ephemerals != t->ephemeral_count)
+        return ZN_DATAINCONSISTENCY;
+    size_t limits = 0;
+    for (const struct tree_node *n = t->root; n; n = preorder_next(n)) {
+        const char *real = limit_node_real_path(n, n->parent);
+        if (real == NULL)
+            continue;
+        if (quota_find(t, real, strlen(real)) == NULL)
+            return ZN_DATAINCONSISTENCY;
+        limits++;
+    }
+    if (limits != t->quota_count)
         return ZN_DATAINCONSISTENCY;
     return 0;
 }

@@ -109,6 +109,30 @@ size_t tree_data_bytes(const struct tree *t);
  * operations took. */
 uint64_t tree_digest(const struct tree *t);
 
+/* ---- quotas and the config node ---- */
+
+/* The deepest path with a quota (a /zookeeper/quota/<path>/zookeeper_limits
+ * node exists) that is `path` or an ancestor of it, never "/": ZooKeeper's
+ * getMaxPrefixWithQuota.  Borrowed until the next change of the tree; NULL
+ * when there is none.  The tree keeps each quota's zookeeper_stats node
+ * current as it applies txns (see tree.c). */
+const char *tree_quota_prefix(const struct tree *t, const char *path);
+/* Number of paths with a quota. */
+size_t tree_quota_count(const struct tree *t);
+
+/* Largest /zookeeper/config text tree_set_config takes. */
+#define TREE_CONFIG_MAX_BYTES (1024 * 1024)
+/*
+ * Sets /zookeeper/config to `text` (len bytes, copied), as ZooKeeper's
+ * initConfigInZKDatabase: dataVersion -1, mzxid = config_version, mtime =
+ * now_ms.  This is member-local state, not a txn: the digest does not change
+ * (the config node's contents are not part of it), tree_serialize writes it
+ * but tree_deserialize keeps the loading tree's own, and no watch fires.
+ * Call it on every member after tree_new.  Returns 0, ZN_BADARGUMENTS when
+ * len > TREE_CONFIG_MAX_BYTES, or ZN_NOMEMORY (the node is then unchanged).
+ */
+int tree_set_config(struct tree *t, const char *text, size_t len, int64_t config_version, int64_t now_ms);
+
 /* ---- sessions ---- */
 
 bool tree_session_exists(const struct tree *t, int64_t session_id);
@@ -132,9 +156,9 @@ size_t tree_ephemeral_count(const struct tree *t);
  * zxid; digest) to w.  Returns 0 or the writer's error. */
 int tree_serialize(const struct tree *t, struct jute_writer *w);
 /* Loads a snapshot into `fresh`, a tree straight from tree_new (nothing
- * applied).  data is borrowed for the call.  Returns 0, ZN_CORRUPT when the
- * bytes are malformed or the digest does not match (fresh is then back to its
- * initial state), or ZN_NOMEMORY. */
+ * applied; a config set with tree_set_config is kept).  data is borrowed for
+ * the call.  Returns 0, ZN_CORRUPT when the bytes are malformed or the digest
+ * does not match (fresh is then back to its initial state), or ZN_NOMEMORY. */
 int tree_deserialize(struct tree *fresh, const void *data, size_t len);
 
 /* Checks the invariants (links, counts, digest, session index); for tests and
