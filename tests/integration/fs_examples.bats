@@ -25,7 +25,7 @@ setup() {
 
 teardown() {
   local p
-  for p in $BG; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in $BG; do kill_job "$p"; done
 }
 
 @test "fs_lock.sh: critical sections on two mounts never overlap" {
@@ -56,7 +56,7 @@ teardown() {
 }
 
 @test "fs_registry.sh: an instance is listed while it runs and gone when it is killed" {
-  "$EX/fs_registry.sh" "$A" web1 10.0.0.1:80 sleep 1000 &
+  "$EX/fs_registry.sh" "$A" web1 10.0.0.1:80 sleep 1000 3>&- &
   BG="$!"
   wait_until 10 "web1 listed on mount b" bash -c "'$EX/fs_registry.sh' '$B' --list | grep -qx 'web1 10.0.0.1:80'"
   kill -9 "$BG"

@@ -26,7 +26,7 @@ setup() {
 
 teardown() {
   local p
-  for p in ${BG:-}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in ${BG:-}; do kill_job "$p"; done
   fs_teardown
 }
 
@@ -48,7 +48,7 @@ connected_member() {
   exec 8> "$A/svc/me"
   echo alive >&8
   echo data > "$A/lockme"
-  flock "$A/lockme" -c "touch '$BATS_TEST_TMPDIR/held'; exec sleep 1000" 8>&- &
+  flock "$A/lockme" -c "touch '$BATS_TEST_TMPDIR/held'; exec sleep 1000" 8>&- 3>&- &
   BG="$!"
   wait_until 10 "the lock to be held" test -e "$BATS_TEST_TMPDIR/held"
   n="$(connected_member a)"

@@ -49,6 +49,17 @@ unmount_all() {
   : > "$list"
 }
 
+# kill_job PID: stop a background job and the processes it started (flock -c runs its command
+# as a child, which would otherwise outlive it), by PID; then reap it.
+kill_job() {
+  local pid="$1" child
+  for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do
+    kill_job "$child"
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
 fs_teardown() {
   unmount_all
   stop_all

@@ -25,7 +25,7 @@ setup() {
 
 teardown() {
   local p
-  for p in $BG; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in $BG; do kill_job "$p"; done
 }
 
 @test "child_mode=ephemeral: a file lives as long as the fd that created it (close)" {
@@ -42,7 +42,7 @@ teardown() {
 
 @test "child_mode=ephemeral: the file vanishes when its process is killed" {
   setfattr -n user.zk.child_mode -v ephemeral "$A/$T"
-  bash -c "exec 9> '$A/$T/worker'; echo up >&9; exec sleep 1000" &
+  bash -c "exec 9> '$A/$T/worker'; echo up >&9; exec sleep 1000" 3>&- &
   BG="$!"
   wait_until 10 "worker registered" test -e "$B/$T/worker"
   kill -9 "$BG"

@@ -27,13 +27,13 @@ setup() {
 
 teardown() {
   local p
-  for p in $BG; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in $BG; do kill_job "$p"; done
 }
 
 # hold MOUNT [flock args]: hold the lock on MOUNT/$T/lock in the background until killed.
 hold() {
   local mnt="$1"; shift
-  flock "$@" "$mnt/$T/lock" -c "touch '$READY'; exec sleep 1000" &
+  flock "$@" "$mnt/$T/lock" -c "touch '$READY'; exec sleep 1000" 3>&- &
   BG="$BG $!"
   wait_until 10 "the holder to get the lock" test -e "$READY"
 }
