@@ -848,6 +848,95 @@ static void the_same_txns_applied_on_two_trees_give_equal_digests(void **state)
     tree_free(replica);
 }
 
+
+/* ---- quotas (ZooKeeperServer.checkQuota, enforceQuota on) ---- */
+
+static void enforce_quota(struct harness *h, bool on)
+{
+    struct prep_options o;
+    memset(&o, 0, sizeof(o));
+    o.enforce_quota = on;
+    prep_set_options(h->prep, &o);
+}
+
+/* The nodes zkCli's setquota makes for /app with the given limit record. */
+static void set_quota(struct harness *h, const char *limits)
+{
+    must_create(h, 0, "/zookeeper/quota/app", 0);
+    struct zn_request r = create_req("/zookeeper/quota/app/zookeeper_limits", limits, 0);
+    assert_int_equal(write_op(h, 0, &r, NULL), 0);
+    r = create_req("/zookeeper/quota/app/zookeeper_stats", "count=0,bytes=0", 0);
+    assert_int_equal(write_op(h, 0, &r, NULL), 0);
+}
+
+static void create_past_a_hard_count_quota_fails_with_quotaexceeded(void **state)
+{
+    struct harness *h = *state;
+    enforce_quota(h, true);
+    must_create(h, 0, "/app", 0);
+    set_quota(h, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2");
+    must_create(h, 0, "/app/a", 0);
+    struct zn_request r = create_req("/app/b", "x", 0);
+    struct zn_response err;
+    assert_int_equal(write_op(h, 0, &r, &err), ZN_QUOTAEXCEEDED);
+    assert_int_equal(err.err, ZN_QUOTAEXCEEDED);
+    assert_null(tree_get(h->tree, "/app/b"));
+    /* A path outside the quota is not limited. */
+    must_create(h, 0, "/apple", 0);
+}
+
+static void set_data_past_a_hard_byte_quota_fails_but_shrinking_succeeds(void **state)
+{
+    struct harness *h = *state;
+    enforce_quota(h, true);
+    struct zn_request r = create_req("/app", "abcd", 0);
+    assert_int_equal(write_op(h, 0, &r, NULL), 0);
+    set_quota(h, "count=-1,bytes=-1=;byteHardLimit=6;countHardLimit=-1");
+    struct zn_request set = path_req(ZN_OP_SETDATA, "/app", -1);
+    set.data = (struct jute_buf){(const uint8_t *)"1234567", 7};
+    assert_int_equal(write_op(h, 0, &set, NULL), ZN_QUOTAEXCEEDED);
+    set.data = (struct jute_buf){(const uint8_t *)"123456", 6};
+    assert_int_equal(write_op(h, 0, &set, NULL), 0);
+    set.data = (struct jute_buf){(const uint8_t *)"1", 1};
+    assert_int_equal(write_op(h, 0, &set, NULL), 0);
+}
+
+static void soft_quotas_and_enforcement_off_let_writes_through(void **state)
+{
+    struct harness *h = *state;
+    enforce_quota(h, true);
+    must_create(h, 0, "/app", 0);
+    set_quota(h, "count=1,bytes=1");
+    must_create(h, 0, "/app/a", 0);
+    must_create(h, 0, "/app/b", 0);
+    /* A hard limit without enforceQuota is not checked (ZooKeeper's default). */
+    enforce_quota(h, false);
+    struct zn_request set = path_req(ZN_OP_SETDATA, "/zookeeper/quota/app/zookeeper_limits", -1);
+    set.data = (struct jute_buf){(const uint8_t *)"count=1,bytes=1=;countHardLimit=1", 33};
+    assert_int_equal(write_op(h, 0, &set, NULL), 0);
+    must_create(h, 0, "/app/c", 0);
+}
+
+static void a_multi_op_past_a_hard_quota_fails_the_whole_multi(void **state)
+{
+    struct harness *h = *state;
+    enforce_quota(h, true);
+    must_create(h, 0, "/app", 0);
+    set_quota(h, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=1");
+    struct zn_request ops[2] = {create_req("/other", "x", 0), create_req("/app/x", "x", 0)};
+    struct zn_request m;
+    memset(&m, 0, sizeof(m));
+    m.type = ZN_OP_MULTI;
+    m.op_count = 2;
+    m.ops = ops;
+    struct zn_response err;
+    assert_int_equal(write_op(h, 0, &m, &err), ZN_QUOTAEXCEEDED);
+    assert_int_equal(err.result_count, 2);
+    assert_int_equal(err.results[0].err, 0);
+    assert_int_equal(err.results[1].err, ZN_QUOTAEXCEEDED);
+    assert_null(tree_get(h->tree, "/other"));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -883,6 +972,10 @@ int main(void)
         T(close_session_removes_its_ephemerals_including_pending_ones),
         T(create_session_twice_is_refused),
         T(the_same_txns_applied_on_two_trees_give_equal_digests),
+        T(create_past_a_hard_count_quota_fails_with_quotaexceeded),
+        T(set_data_past_a_hard_byte_quota_fails_but_shrinking_succeeds),
+        T(soft_quotas_and_enforcement_off_let_writes_through),
+        T(a_multi_op_past_a_hard_quota_fails_the_whole_multi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -651,6 +651,221 @@ static void hundred_thousand_children_under_one_node_serialise_and_list(void **s
     tree_free(t);
 }
 
+
+/* ---- quotas and the config node ---- */
+
+static void assert_data(const struct tree *t, const char *path, const char *expected)
+{
+    const struct tree_node *n = tree_get(t, path);
+    if (n == NULL)
+        fail_msg("no node %s", path);
+    struct jute_buf d = tree_node_data(n);
+    size_t len = d.len > 0 ? (size_t)d.len : 0;
+    if (len != strlen(expected) || memcmp(d.data, expected, len) != 0)
+        fail_msg("%s holds '%.*s', expected '%s'", path, (int)len, (const char *)d.data, expected);
+}
+
+/* The nodes zkCli's setquota makes for /app: the quota dirs, the limits, then the stats. */
+static int64_t make_quota(struct tree *t, int64_t zxid, const char *limits)
+{
+    struct txn c = create_txn(zxid++, "/zookeeper/quota/app", NULL, -1, 0);
+    apply_ok(t, &c);
+    c = create_txn(zxid++, "/zookeeper/quota/app/zookeeper_limits", limits, -1, 0);
+    apply_ok(t, &c);
+    c = create_txn(zxid++, "/zookeeper/quota/app/zookeeper_stats", "count=0,bytes=0", -1, 0);
+    apply_ok(t, &c);
+    return zxid;
+}
+
+static void quota_stats_count_the_subtree_and_follow_creates_sets_and_deletes(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/app", "abc", -1, 0);
+    apply_ok(t, &c);
+    c = create_txn(2, "/app/x", "12345", -1, 0);
+    apply_ok(t, &c);
+    int64_t z = make_quota(t, 3, "count=10,bytes=-1");
+    /* The new stats node is set to what /app's subtree holds (updateQuotaForPath). */
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=2,bytes=8");
+    assert_string_equal(tree_quota_prefix(t, "/app/x/y"), "/app");
+    assert_null(tree_quota_prefix(t, "/apple"));
+    assert_null(tree_quota_prefix(t, "/"));
+
+    struct events ev = {0};
+    c = create_txn(z++, "/app/x/y", "zz", -1, 0);
+    assert_int_equal(tree_apply(t, &c, record_event, &ev, NULL, NULL), 0);
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=3,bytes=10");
+    /* No watch fires on the stats node, and its version does not move. */
+    for (int i = 0; i < ev.count; i++)
+        assert_true(strstr(ev.path[i], "zookeeper_stats") == NULL);
+    assert_int_equal(stat_of(t, "/zookeeper/quota/app/zookeeper_stats").version, 0);
+
+    struct txn set = txn_of(z++, ZN_OP_SETDATA);
+    set.op.path = "/app/x";
+    set.op.data = (struct jute_buf){(const uint8_t *)"1", 1};
+    set.op.version = 1;
+    apply_ok(t, &set);
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=3,bytes=6");
+
+    struct txn del = txn_of(z++, ZN_OP_DELETE);
+    del.op.path = "/app/x/y";
+    apply_ok(t, &del);
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=2,bytes=4");
+    /* Outside the quota nothing is counted. */
+    c = create_txn(z++, "/other", "qqq", -1, 0);
+    apply_ok(t, &c);
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=2,bytes=4");
+    tree_free(t);
+}
+
+static void deleting_the_limit_node_ends_the_quota_and_the_deepest_quota_counts(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/app", NULL, -1, 0);
+    apply_ok(t, &c);
+    c = create_txn(2, "/app/sub", NULL, -1, 0);
+    apply_ok(t, &c);
+    int64_t z = make_quota(t, 3, "count=10,bytes=-1");
+    c = create_txn(z++, "/zookeeper/quota/app/sub", NULL, -1, 0);
+    apply_ok(t, &c);
+    c = create_txn(z++, "/zookeeper/quota/app/sub/zookeeper_limits", "count=1,bytes=-1", -1, 0);
+    apply_ok(t, &c);
+    c = create_txn(z++, "/zookeeper/quota/app/sub/zookeeper_stats", "", -1, 0);
+    apply_ok(t, &c);
+    assert_int_equal(tree_quota_count(t), 2);
+    assert_data(t, "/zookeeper/quota/app/sub/zookeeper_stats", "count=1,bytes=0");
+    c = create_txn(z++, "/app/sub/n", "x", -1, 0);
+    apply_ok(t, &c);
+    /* Only the deepest quota over the path counts it (getMaxPrefixWithQuota). */
+    assert_data(t, "/zookeeper/quota/app/sub/zookeeper_stats", "count=2,bytes=1");
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=2,bytes=0");
+
+    struct txn del = txn_of(z++, ZN_OP_DELETE);
+    del.op.path = "/zookeeper/quota/app/sub/zookeeper_limits";
+    apply_ok(t, &del);
+    assert_int_equal(tree_quota_count(t), 1);
+    assert_string_equal(tree_quota_prefix(t, "/app/sub/n"), "/app");
+    c = create_txn(z++, "/app/sub/m", "yy", -1, 0);
+    apply_ok(t, &c);
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=3,bytes=2");
+    tree_free(t);
+}
+
+static void quota_stats_keep_zookeepers_record_format_and_skip_unparsable_stats(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/app", NULL, -1, 0);
+    apply_ok(t, &c);
+    int64_t z = make_quota(t, 2, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=5");
+    struct txn set = txn_of(z++, ZN_OP_SETDATA);
+    set.op.path = "/zookeeper/quota/app/zookeeper_stats";
+    set.op.data = (struct jute_buf){(const uint8_t *)"count=1,bytes=0=;zeta=3;alpha=9", 31};
+    set.op.version = 1;
+    apply_ok(t, &set);
+    c = create_txn(z++, "/app/a", "xy", -1, 0);
+    apply_ok(t, &c);
+    /* StatsTrack.toString: count, bytes, '=', the other keys sorted after ';'. */
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=2,bytes=2=;alpha=9;zeta=3");
+    set.hdr.zxid = set.hdr.zxid + 10;
+    z = set.hdr.zxid + 1;
+    set.op.data = (struct jute_buf){(const uint8_t *)"count=x", 7};
+    set.op.version = 2;
+    apply_ok(t, &set);
+    c = create_txn(z++, "/app/b", "xy", -1, 0);
+    apply_ok(t, &c);
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=x");
+    tree_free(t);
+}
+
+static void a_failed_txn_rolls_back_quota_stats_and_the_quota_set(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/app", NULL, -1, 0);
+    apply_ok(t, &c);
+    int64_t z = make_quota(t, 2, "count=10,bytes=-1");
+    uint64_t digest = tree_digest(t);
+    size_t bytes = tree_data_bytes(t);
+    /* A multi whose last op does not fit the tree: a create under the quota and a new quota
+     * first, then a delete of a missing node. */
+    struct txn_op ops[4];
+    ops[0] = create_txn(z, "/app/n", "1234", -1, 0).op;
+    ops[1] = create_txn(z, "/zookeeper/quota/other", NULL, -1, 0).op;
+    ops[2] = create_txn(z, "/zookeeper/quota/other/zookeeper_limits", "count=1", -1, 0).op;
+    memset(&ops[3], 0, sizeof(ops[3]));
+    ops[3].type = ZN_OP_DELETE;
+    ops[3].path = "/missing";
+    struct txn m = txn_of(z, ZN_OP_MULTI);
+    m.op_count = 4;
+    m.ops = ops;
+    assert_int_equal(tree_apply(t, &m, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+    assert_int_equal(tree_check(t), 0);
+    assert_int_equal(tree_digest(t), digest);
+    assert_int_equal(tree_data_bytes(t), bytes);
+    assert_int_equal(tree_quota_count(t), 1);
+    assert_data(t, "/zookeeper/quota/app/zookeeper_stats", "count=1,bytes=0");
+    tree_free(t);
+}
+
+static void a_snapshot_brings_back_the_quota_set(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/app", NULL, -1, 0);
+    apply_ok(t, &c);
+    int64_t z = make_quota(t, 2, "count=10,bytes=-1");
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(t, &w), 0);
+    struct tree *back = tree_new();
+    assert_int_equal(tree_deserialize(back, w.data, w.len), 0);
+    jute_writer_free(&w);
+    assert_int_equal(tree_check(back), 0);
+    assert_int_equal(tree_quota_count(back), 1);
+    /* Both trees apply the same txn the same way. */
+    c = create_txn(z, "/app/n", "abc", -1, 0);
+    apply_ok(t, &c);
+    apply_ok(back, &c);
+    assert_data(back, "/zookeeper/quota/app/zookeeper_stats", "count=2,bytes=3");
+    assert_int_equal(tree_digest(back), tree_digest(t));
+    tree_free(t);
+    tree_free(back);
+}
+
+static void set_config_is_member_local_and_kept_across_a_snapshot_load(void **state)
+{
+    (void)state;
+    struct tree *leader = tree_new(), *member = tree_new();
+    uint64_t digest = tree_digest(member);
+    const char *text = "server.1=127.0.0.1:2888:3888:participant\nversion=0";
+    assert_int_equal(tree_set_config(member, text, strlen(text), 0, 1234), 0);
+    assert_int_equal(tree_check(member), 0);
+    assert_int_equal(tree_digest(member), digest);
+    assert_data(member, "/zookeeper/config", text);
+    struct zn_stat st = stat_of(member, "/zookeeper/config");
+    assert_int_equal(st.version, -1);
+    assert_int_equal(st.mtime, 1234);
+    assert_int_equal(st.aversion, -1);
+
+    assert_int_equal(tree_set_config(leader, "other", 5, 0, 99), 0);
+    struct txn c = create_txn(1, "/a", "x", -1, 0);
+    apply_ok(leader, &c);
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(leader, &w), 0);
+    assert_int_equal(tree_deserialize(member, w.data, w.len), 0);
+    jute_writer_free(&w);
+    assert_int_equal(tree_check(member), 0);
+    assert_int_equal(tree_digest(member), tree_digest(leader));
+    assert_data(member, "/zookeeper/config", text);
+    assert_int_equal(stat_of(member, "/zookeeper/config").mtime, 1234);
+    tree_free(leader);
+    tree_free(member);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +885,12 @@ int main(void)
         cmocka_unit_test(snapshot_round_trip_restores_nodes_sessions_and_digest),
         cmocka_unit_test(deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree),
         cmocka_unit_test(hundred_thousand_children_under_one_node_serialise_and_list),
+        cmocka_unit_test(quota_stats_count_the_subtree_and_follow_creates_sets_and_deletes),
+        cmocka_unit_test(deleting_the_limit_node_ends_the_quota_and_the_deepest_quota_counts),
+        cmocka_unit_test(quota_stats_keep_zookeepers_record_format_and_skip_unparsable_stats),
+        cmocka_unit_test(a_failed_txn_rolls_back_quota_stats_and_the_quota_set),
+        cmocka_unit_test(a_snapshot_brings_back_the_quota_set),
+        cmocka_unit_test(set_config_is_member_local_and_kept_across_a_snapshot_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
