@@ -1,5 +1,6 @@
 #!/bin/sh
-# Bounded fuzzing of the jute codec: configures a clang build in build-fuzz
+# Bounded fuzzing of every decoder - the jute codec (fuzz_request, fuzz_response), peer
+# messages (fuzz_peer), disk records and snapshots (fuzz_records), zoo.cfg (fuzz_config): configures a clang build in build-fuzz
 # with ZN_FUZZ=ON, builds the libFuzzer targets, and runs each for SECONDS
 # (default 30) over a scratch copy of its seed corpus (the committed corpus is
 # never modified).  Exits non-zero if a target crashes, printing the path of
@@ -16,7 +17,7 @@ case $seconds in
 esac
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=$root/build-fuzz
+build=${ZN_FUZZ_BUILD_DIR:-$root/build-fuzz}
 cc=${CC:-}
 if [ -z "$cc" ]; then
     for candidate in clang clang-14; do
@@ -29,13 +30,15 @@ if [ -z "$cc" ]; then
 fi
 
 CC=$cc cmake -S "$root" -B "$build" -DZN_FUZZ=ON -DZN_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-make -C "$build" -j2 fuzz_request fuzz_response >/dev/null
+targets="fuzz_request fuzz_response fuzz_peer fuzz_records fuzz_config"
+# shellcheck disable=SC2086 # the list of make targets
+make -C "$build" -j2 $targets >/dev/null
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/znode-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
 status=0
-for target in fuzz_request fuzz_response; do
+for target in $targets; do
     corpus=$work/$target/corpus
     artifacts=$build/artifacts/$target # holds the failing inputs of the last run only
     rm -rf "$artifacts"
