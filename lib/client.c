@@ -299,9 +299,11 @@ int zn_client_new(struct uv_loop_s *loop, const char *connect_string,
     c->close_xid = 0;
     uv_timer_init(loop, &c->timer);
     uv_timer_init(loop, &c->sync_timer);
+    uv_prepare_init(loop, &c->flush_prepare);
     c->timer.data = c;
     c->sync_timer.data = c;
-    c->open_handles = 2;
+    c->flush_prepare.data = c;
+    c->open_handles = 3;
     c->host_cursor = -1;
     client_connect_next(c);
     *out = c;
@@ -344,23 +346,60 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
-/* Writes bytes (copied) on the current connection.  Returns 0 or ZN_NOMEMORY / ZN_CONNECTIONLOSS. */
-static int conn_write(struct zn_client *c, const uint8_t *bytes, size_t len)
+/* Hands the connection's pending output to one uv_write. */
+static int conn_flush(struct zn_client *c)
 {
-    ZN_ASSERT(c->conn && !c->conn->closing);
-    struct client_write *w = malloc(sizeof *w + len);
+    struct client_conn *conn = c->conn;
+    if (!conn || conn->closing || conn->out_len == 0)
+        return 0;
+    struct client_write *w = malloc(sizeof *w + conn->out_len);
     if (!w)
         return ZN_NOMEMORY;
-    memcpy(w->bytes, bytes, len);
-    w->len = len;
-    w->req.data = c->conn;
-    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->conn->tcp, &buf, 1, on_write);
+    memcpy(w->bytes, conn->out, conn->out_len);
+    w->len = conn->out_len;
+    w->req.data = conn;
+    conn->out_len = 0;
+    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write);
     if (rc < 0) {
         free(w);
         return ZN_CONNECTIONLOSS;
     }
+    return 0;
+}
+
+/* Prepare phase: the loop is about to wait for I/O, so what was written this turn goes now. */
+static void on_flush_prepare(uv_prepare_t *h)
+{
+    struct zn_client *c = h->data;
+    uv_prepare_stop(h);
+    int rc = conn_flush(c);
+    if (rc != 0 && c->conn)
+        client_connection_lost(c, rc == ZN_NOMEMORY ? "out of memory" : "write failed");
+}
+
+/* Queues bytes (copied) on the current connection; they are written before
+ * the loop next waits for I/O.  Returns 0 or ZN_NOMEMORY / ZN_CONNECTIONLOSS. */
+static int conn_write(struct zn_client *c, const uint8_t *bytes, size_t len)
+{
+    ZN_ASSERT(c->conn && !c->conn->closing);
+    struct client_conn *conn = c->conn;
+    if (conn->out_len + len > conn->out_cap) {
+        size_t cap = conn->out_cap ? conn->out_cap : 4096;
+        while (cap < conn->out_len + len)
+            cap *= 2;
+        uint8_t *out = realloc(conn->out, cap);
+        if (!out)
+            return ZN_NOMEMORY;
+        conn->out = out;
+        conn->out_cap = cap;
+    }
+    memcpy(conn->out + conn->out_len, bytes, len);
+    conn->out_len += len;
     c->last_send_ms = uv_now(c->loop);
+    if (conn->out_len >= CLIENT_OUT_FLUSH_BYTES)
+        return conn_flush(c);
+    uv_prepare_start(&c->flush_prepare, on_flush_prepare);
     return 0;
 }
 
@@ -466,6 +505,7 @@ static void on_conn_closed(uv_handle_t *h)
     struct client_conn *conn = h->data;
     struct zn_client *c = conn->client;
     free(conn->in);
+    free(conn->out);
     free(conn);
     c->live_conns--;
     client_release(c);
@@ -1003,6 +1043,7 @@ static void client_finish_close(struct zn_client *c)
         uv_cancel((uv_req_t *)&c->gai_req);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->sync_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->flush_prepare, on_handle_closed);
 }
 
 void zn_client_close(struct zn_client *c, zn_close_cb close_cb, void *arg)

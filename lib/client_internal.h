@@ -96,7 +96,16 @@ struct client_conn {
     uint8_t *in;
     size_t in_len;
     size_t in_cap;
+    /* Frames written since the last flush: sent as one write from the loop's
+     * prepare phase (or at once past CLIENT_OUT_FLUSH_BYTES), so requests
+     * submitted in one loop turn cost one syscall, not one each. */
+    uint8_t *out;
+    size_t out_len;
+    size_t out_cap;
 };
+
+/* Pending output that is written at once instead of waiting for the prepare phase. */
+#define CLIENT_OUT_FLUSH_BYTES (64 * 1024)
 
 struct zn_client {
     uv_loop_t *loop;
@@ -132,6 +141,7 @@ struct zn_client {
     bool gai_active;
     uv_timer_t timer;       /* connect/read timeouts, pings, queue deadlines, reconnect delay */
     uv_timer_t sync_timer;  /* wakes zn_sync_* calls at their deadline */
+    uv_prepare_t flush_prepare; /* active while conn->out holds bytes: writes them before the loop blocks */
     uint64_t attempt_started_ms;
     uint64_t last_send_ms;
     uint64_t last_recv_ms;
