@@ -213,6 +213,12 @@ if want_tier compat; then
     else
       echo "skipped: compat/c-client (c_client_compat not built: libzookeeper-mt-dev missing?)"
     fi
+    if [ -x "$BUILD_DIR/tests/compat/c_client_features" ]; then
+      run_tap "compat/c-client-features$sfx" "$LOG_DIR/compat-c-client-features$sfx.log" \
+        tests/compat/run-c-client.sh "$BUILD_DIR/tests/compat/c_client_features"
+    else
+      echo "skipped: compat/c-client-features (c_client_features not built: libzookeeper-mt-dev missing?)"
+    fi
     if [ -f tests/compat/test_kazoo.py ]; then
       run_tap "compat/kazoo$sfx" "$LOG_DIR/compat-kazoo$sfx.log" "$PYTHON" tests/compat/test_kazoo.py --tap
       if [ -f tests/compat/test_kazoo_features.py ]; then
