@@ -63,6 +63,7 @@
 #include "ensemble.h"
 #include "log.h"
 #include "prep.h"
+#include "kind.h"
 #include "request.h"
 #include "server.h"
 #include "store.h"
@@ -368,8 +369,7 @@ static void leader_propose(struct ensemble *e, struct request *r)
         srv->forwarded_ids = r->fwd_ids;
         srv->forwarded_id_count = r->fwd_id_count;
         srv->forwarded_ids_active = r->has_fwd_ids;
-        rc = prep_request(srv->prep, r->session_id, r->hdr.xid, &r->req, r->zxid, now,
-                          &r->arena, &r->txn, &r->resp);
+        rc = kind_prep_request(srv, r, r->zxid, now);
         srv->forwarded_ids_active = false;
     }
     if (rc != 0 && r->hdr.type != REQUEST_CONNECT && r->hdr.type != ZN_OP_CLOSESESSION) {

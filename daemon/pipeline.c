@@ -24,6 +24,7 @@
 #include "log.h"
 #include "path.h"
 #include "prep.h"
+#include "kind.h"
 #include "request.h"
 #include "server.h"
 #include "store.h"
@@ -286,8 +287,7 @@ void pipeline_submit_write(struct server *srv, struct request *r)
         s->closing = true;
         rc = prep_close_session(srv->prep, r->session_id, r->zxid, server_wall_ms(), &r->arena, &r->txn);
     } else {
-        rc = prep_request(srv->prep, r->session_id, r->hdr.xid, &r->req, r->zxid, server_wall_ms(),
-                          &r->arena, &r->txn, &r->resp);
+        rc = kind_prep_request(srv, r, r->zxid, server_wall_ms());
     }
     pipeline_submit(srv, r, rc);
 }

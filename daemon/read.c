@@ -12,6 +12,10 @@
  * NONODE, before the watch is set); READ or ADMIN for getACL, whose digest
  * ids are shown as "user:x" to a client without ADMIN; nothing for exists,
  * sync, getEphemerals, addWatch, setWatches.
+ *
+ * getChildrenKinds (a znodefs extension, proto.h) is getChildren2 with the
+ * kind znoded stores with each child and with the node: the same checks,
+ * watch and stat, so a mount can type an empty directory.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +54,22 @@ static int read_children(struct zn_arena *arena, const struct tree_node *n,
     /* Borrowed from the tree: the reply is encoded before the tree changes. */
     for (uint32_t i = 0; i < count; i++)
         out->items[i] = (char *)tree_node_child_name(n, i);
+    return 0;
+}
+
+/* One kind byte per child (in the order of read_children), then the node's. */
+static int read_child_kinds(struct zn_arena *arena, const struct tree_node *n, struct jute_buf *out)
+{
+    uint32_t count = tree_node_child_count(n);
+    ZN_ASSERT(count < INT32_MAX);
+    uint8_t *kinds = zn_arena_alloc(arena, (size_t)count + 1);
+    if (!kinds)
+        return ZN_NOMEMORY;
+    for (uint32_t i = 0; i < count; i++)
+        kinds[i] = (uint8_t)tree_node_kind(tree_node_child(n, i));
+    kinds[count] = (uint8_t)tree_node_kind(n);
+    out->data = kinds;
+    out->len = (int32_t)count + 1;
     return 0;
 }
 
@@ -207,6 +227,7 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
     case ZN_OP_GETDATA:
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
+    case ZN_OP_GETCHILDRENKINDS:
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:
     case ZN_OP_GETALLCHILDRENNUMBER:
@@ -242,7 +263,8 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
         tree_node_stat(n, &out->stat);
         return;
     case ZN_OP_GETCHILDREN:
-    case ZN_OP_GETCHILDREN2: {
+    case ZN_OP_GETCHILDREN2:
+    case ZN_OP_GETCHILDRENKINDS: {
         if (!n) {
             out->err = ZN_NONODE;
             return;
@@ -252,6 +274,8 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
         if (q->watch && c)
             add_watch(c, WATCH_CHILD, q->path);
         out->err = read_children(&r->arena, n, &out->children);
+        if (out->err == 0 && type == ZN_OP_GETCHILDRENKINDS)
+            out->err = read_child_kinds(&r->arena, n, &out->data);
         tree_node_stat(n, &out->stat);
         return;
     }

@@ -297,7 +297,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
             return;
         }
     }
-    int rc = zn_create2(fs->client, op->path, "", 0, NULL, 0, flags, 0, create_done, op);
+    int rc = fs_create_kind(fs, op->path, "", 0, flags, FS_KIND_FILE, create_done, op);
     if (rc)
         open_fail(op, fs_errno(rc));
 }
@@ -531,7 +531,7 @@ static void clone_create(fuse_req_t req, struct fs_handle *h, size_t size, off_t
     if (!err) {
         *op = (struct clone_op){req, h, size, off, fs_dir_is_ephemeral(fs, h->inode->path)};
         int flags = ZN_FLAG_SEQUENTIAL | (op->ephemeral ? ZN_FLAG_EPHEMERAL : 0);
-        int rc = zn_create(fs->client, path, data, (int32_t)data_len, NULL, 0, flags, 0, clone_done, op);
+        int rc = fs_create_kind(fs, path, data, (int32_t)data_len, flags, FS_KIND_FILE, clone_done, op);
         if (rc) {
             free(op);
             err = fs_errno(rc);

@@ -4,9 +4,11 @@
  * link, chmod, chown).  Each handler starts ZooKeeper requests and sends
  * exactly one reply, from the callback of its last request.
  *
- * Kinds (file or directory): a node this mount made with mkdir is a
- * directory; otherwise a node with children other than lock contenders is a
- * directory, else a file (the children rule).  An inode keeps the kind it was
+ * Kinds (file or directory): the kind znoded stores with the node (kind.c)
+ * when it has one; else a node this mount made with mkdir is a directory;
+ * otherwise (and for a "file" that a ZooKeeper client gave children) a node
+ * with children other than lock contenders is a directory, else a file (the
+ * children rule).  An inode keeps the kind it was
  * looked up with; a changed kind gives a new inode (inode.c).
  */
 #include <errno.h>
@@ -96,7 +98,10 @@ static void lookup_children_done(struct zn_client *c, const struct zn_result *r,
         node_op_finish(op, fs_errno(r->rc));
         return;
     }
-    enum fs_kind kind = FS_KIND_FILE;
+    enum fs_kind kind = FS_KIND_FILE, stored;
+    if (fs_made_dir(op->fs, op->path) ||
+        (fs_result_kind(r, -1, &stored) == 0 && stored == FS_KIND_DIR))
+        kind = FS_KIND_DIR;
     for (int32_t i = 0; i < r->child_count; i++)
         if (!fs_is_lock_contender(r->children[i]))
             kind = FS_KIND_DIR;
@@ -122,11 +127,12 @@ static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, v
         reply_entry(op, FS_KIND_DIR);
         return;
     }
-    if (op->stat.num_children == 0) {
+    /* Without stored kinds, an empty node is a file: no second round trip. */
+    if (op->stat.num_children == 0 && op->fs->kind_ext == FS_KIND_EXT_NO) {
         reply_entry(op, FS_KIND_FILE);
         return;
     }
-    started(op, zn_get_children2(c, op->path, NULL, NULL, lookup_children_done, op));
+    started(op, fs_children_kinds(op->fs, op->path, NULL, NULL, lookup_children_done, op));
 }
 
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -465,7 +471,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     if (!op)
         return;
     op->made_dir = true;
-    started(op, zn_create2(op->fs->client, op->path, "", 0, NULL, 0, 0, 0, made_done, op));
+    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, FS_KIND_DIR, made_done, op));
 }
 
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -477,7 +483,7 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     struct node_op *op = start_make(req, parent, name);
     if (!op)
         return;
-    started(op, zn_create2(op->fs->client, op->path, "", 0, NULL, 0, 0, 0, made_done, op));
+    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, FS_KIND_FILE, made_done, op));
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)

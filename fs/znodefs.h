@@ -34,6 +34,9 @@
 
 enum fs_kind { FS_KIND_FILE = 1, FS_KIND_DIR = 2 };
 
+/* Whether the server stores node kinds (kind.c). */
+enum fs_kind_ext { FS_KIND_EXT_UNKNOWN = 0, FS_KIND_EXT_YES, FS_KIND_EXT_NO };
+
 /* What an inode stands for: a znode, or one of the mount's special names. */
 enum fs_virt {
     FS_VIRT_NONE = 0,  /* the znode at path */
@@ -89,6 +92,7 @@ struct fs {
     /* Nodes this mount made with mkdir: directories even while empty. */
     char **made_dirs;
     int made_dir_count;
+    enum fs_kind_ext kind_ext;
 
     uv_async_t kick;           /* wakes the loop to answer interrupted waits */
     struct fs_lock *locks;     /* every flock contender of this mount */
@@ -131,6 +135,18 @@ bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
 int fs_set_dir_ephemeral(struct fs *fs, const char *path, bool on);
 bool fs_made_dir(const struct fs *fs, const char *path);
 void fs_remember_dir(struct fs *fs, const char *path, bool on);
+
+/* ---- kind.c ---- */
+/* zn_create2 (open ACL, flags ZN_FLAG_EPHEMERAL/SEQUENTIAL) storing kind when
+ * the server has the extension, plain otherwise; cb as for zn_create2. */
+int fs_create_kind(struct fs *fs, const char *path, const void *data, int32_t data_len, int flags,
+                   enum fs_kind kind, zn_result_cb cb, void *arg);
+/* zn_get_children2, with the kinds (result data) when the server has them. */
+int fs_children_kinds(struct fs *fs, const char *path, zn_watch_cb watch_cb, void *watch_arg, zn_result_cb cb,
+                      void *arg);
+/* The stored kind of child `index` (-1: the node itself) of a
+ * fs_children_kinds result: 0, or -1 when unknown (the children rule decides). */
+int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind);
 
 /* ---- inode.c ---- */
 void fs_inodes_init(struct fs *fs);

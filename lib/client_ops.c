@@ -352,6 +352,7 @@ static void register_watch(struct zn_client *c, struct client_request *req, int 
         break;
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
+    case ZN_OP_GETCHILDRENKINDS: /* znodefs extension (client_ext.c) */
         kind = rc == 0 ? ZN_WATCHES_CHILD : -1;
         break;
     }
@@ -417,6 +418,10 @@ void client_complete(struct zn_client *c, struct client_request *req,
                 res.data_len = resp.data.len;
                 res.stat = &resp.stat;
                 break;
+            case ZN_OP_GETCHILDRENKINDS: /* znodefs extension (client_ext.c) */
+                res.data = resp.data.data;
+                res.data_len = resp.data.len;
+                /* fall through */
             case ZN_OP_GETCHILDREN2:
                 res.stat = &resp.stat;
                 /* fall through */

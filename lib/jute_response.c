@@ -76,6 +76,11 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
         jute_write_string_vec(w, &resp->children);
         jute_write_stat(w, &resp->stat);
         break;
+    case ZN_OP_GETCHILDRENKINDS:
+        jute_write_string_vec(w, &resp->children);
+        jute_write_stat(w, &resp->stat);
+        jute_write_buffer(w, resp->data.data, resp->data.len);
+        break;
     case ZN_OP_GETALLCHILDRENNUMBER:
         jute_write_int(w, resp->number);
         break;
@@ -217,6 +222,11 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
     case ZN_OP_GETCHILDREN2:
         jute_read_string_vec(r, &resp->children);
         jute_read_stat(r, &resp->stat);
+        break;
+    case ZN_OP_GETCHILDRENKINDS:
+        jute_read_string_vec(r, &resp->children);
+        jute_read_stat(r, &resp->stat);
+        jute_read_buffer(r, &resp->data);
         break;
     case ZN_OP_GETALLCHILDRENNUMBER:
         jute_read_int(r, &resp->number);

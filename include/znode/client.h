@@ -368,6 +368,26 @@ void zn_sync_close(struct zn_client *client);
 
 void zn_strings_free(char **strings, int32_t count);
 
+/*
+ * znodefs extension: node kinds (lib/client_ext.c).  znoded stores with each
+ * node whether it is a file or a directory (ZN_KIND_*, proto.h), so a mount
+ * can show an empty directory as a directory; ZooKeeper clients never see it.
+ * A server without the extension (Apache ZooKeeper) answers
+ * zn_ext_create2_kind with ZN_BADARGUMENTS (an unknown create mode) and
+ * zn_ext_get_children_kinds with ZN_UNIMPLEMENTED: callers fall back to
+ * zn_create2 / zn_get_children2 and the children rule.
+ */
+/* zn_create2 with the open ACL, flags ZN_FLAG_EPHEMERAL/SEQUENTIAL only,
+ * storing kind (ZN_KIND_FILE or ZN_KIND_DIRECTORY; else ZN_BADARGUMENTS at
+ * once).  Result: path, stat. */
+int zn_ext_create2_kind(struct zn_client *client, const char *path, const void *data,
+                        int32_t data_len, int flags, int kind, zn_result_cb cb, void *arg);
+/* zn_get_children2 (same watch rule) whose result also has data/data_len:
+ * child_count + 1 ZN_KIND_* bytes, one per child in the order of children,
+ * then the node's own. */
+int zn_ext_get_children_kinds(struct zn_client *client, const char *path, zn_watch_cb watch_cb,
+                              void *watch_arg, zn_result_cb cb, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

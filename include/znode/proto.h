@@ -48,6 +48,12 @@ enum zn_opcode {
     ZN_OP_CREATESESSION = -10,
     ZN_OP_CLOSESESSION = -11,
     ZN_OP_ERROR = -1,
+    /* znodefs extension (not ZooKeeper's): getChildren2 that also answers the
+     * kind of every child and of the node.  Request: GetChildren2Request
+     * {path, watch}; response: {children, stat, data}, data holding one
+     * ZN_KIND_* byte per child (in the order of children) and then one for
+     * the node itself.  ZooKeeper answers it UNIMPLEMENTED. */
+    ZN_OP_GETCHILDRENKINDS = 5001,
 };
 
 /* Special xids. */
@@ -67,6 +73,24 @@ enum zn_create_mode {
     ZN_CREATE_CONTAINER = 4,
     ZN_CREATE_PERSISTENT_WITH_TTL = 5,
     ZN_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL = 6,
+};
+
+/* znodefs extension: the kind of the node a create makes, ORed into
+ * CreateRequest.flags (create, create2, createContainer, createTTL, and the
+ * creates of a multi).  znoded strips the bits, stores the kind with the
+ * node and never shows it to ZooKeeper clients; ZooKeeper answers
+ * BADARGUMENTS (an unknown CreateMode), which is how a client learns that
+ * the server has no extension. */
+#define ZN_CREATE_KIND_FILE 0x10000
+#define ZN_CREATE_KIND_DIRECTORY 0x20000
+#define ZN_CREATE_KIND_MASK (ZN_CREATE_KIND_FILE | ZN_CREATE_KIND_DIRECTORY)
+
+/* znodefs extension: the kind bytes of a GETCHILDRENKINDS reply (the values
+ * znoded stores with each node). */
+enum zn_kind {
+    ZN_KIND_UNKNOWN = 0,   /* made by a ZooKeeper client: the children rule decides */
+    ZN_KIND_FILE = 1,
+    ZN_KIND_DIRECTORY = 2,
 };
 
 /* ACL permission bits. */

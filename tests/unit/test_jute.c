@@ -847,6 +847,52 @@ static void write_opcodes_are_zookeepers_quorum_ops(void **state)
     assert_string_equal(zn_op_name(12345), "unknown");
 }
 
+/* znodefs extension: getChildrenKinds asks as getChildren2 does and is
+ * answered with getChildren2's body followed by the kind bytes. */
+static void children_kinds_extend_get_children2_with_a_kind_buffer(void **state)
+{
+    struct zn_request req = {.type = ZN_OP_GETCHILDRENKINDS, .path = "/d", .watch = true};
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(jute_write_request(&w, &req), 0);
+    assert_writer_bytes(&w, "00000002 2f64 01");
+    jute_writer_free(&w);
+
+    char *names[] = {"a", "b"};
+    static const uint8_t kinds[] = {ZN_KIND_FILE, ZN_KIND_UNKNOWN, ZN_KIND_DIRECTORY};
+    struct zn_response resp = {
+        .type = ZN_OP_GETCHILDRENKINDS, .children = {2, names}, .data = {kinds, 3},
+        .stat = {1, 2, 3, 4, 5, 6, 7, 8, 1, 0, 9},
+    };
+    jute_writer_init(&w);
+    assert_int_equal(jute_write_response(&w, &resp), 0);
+    assert_writer_bytes(&w, "00000002 00000001 61 00000001 62"
+                            " 0000000000000001 0000000000000002 0000000000000003 0000000000000004"
+                            " 00000005 00000006 00000007 0000000000000008 00000001 00000000"
+                            " 0000000000000009 00000003 010002");
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, w.data, w.len, &arena);
+    struct zn_response d;
+    assert_int_equal(jute_read_response(&r, ZN_OP_GETCHILDRENKINDS, &d), 0);
+    assert_int_equal(d.children.count, 2);
+    assert_string_equal(d.children.items[1], "b");
+    assert_int_equal(d.stat.num_children, 0);
+    assert_int_equal(d.data.len, 3);
+    assert_memory_equal(d.data.data, kinds, 3);
+    assert_int_equal(jute_remaining(&r), 0);
+    /* A reply cut inside the kinds is refused. */
+    jute_reader_init(&r, w.data, w.len - 1, &arena);
+    assert_int_equal(jute_read_response(&r, ZN_OP_GETCHILDRENKINDS, &d), ZN_MARSHALLINGERROR);
+    zn_arena_free(&arena);
+    jute_writer_free(&w);
+    /* ZooKeeper's own creates never carry the kind bits, so they cannot be
+     * mistaken for an extended create. */
+    for (int32_t mode = ZN_CREATE_PERSISTENT; mode <= ZN_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL; mode++)
+        assert_int_equal(mode & ZN_CREATE_KIND_MASK, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,6 +922,7 @@ int main(void)
         cmocka_unit_test(reader_errors_are_sticky),
         cmocka_unit_test(writer_errors_are_sticky),
         cmocka_unit_test(write_opcodes_are_zookeepers_quorum_ops),
+        cmocka_unit_test(children_kinds_extend_get_children2_with_a_kind_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
