@@ -90,6 +90,7 @@ void conn_send_frame(struct conn *c, const struct jute_writer *body)
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static void update_backpressure(struct conn *c)
 {
@@ -100,7 +101,7 @@ static void update_backpressure(struct conn *c)
         c->reading_paused = true;
     } else if (!want_pause && c->reading_paused && c->state != CONN_CLOSING) {
         c->reading_paused = false;
-        uv_read_start((uv_stream_t *)&c->tcp, NULL, on_read);
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     }
 }
 

@@ -89,7 +89,6 @@ assert_bounded_and_serving() {
 }
 
 @test "a session that pipelines more requests than globalOutstandingLimit gets every reply" {
-  skip "known bug in znoded found by this test (docs/faults-report.md): past the limit the connection stops being read and never resumes (daemon/conn.c update_backpressure calls uv_read_start with a NULL alloc_cb)"
   start_server
   hostile pipeline 2000
   assert_success
