@@ -4,7 +4,8 @@
  * and the checks of the invariants.  Each phase of the protocol lives in its
  * own file: zab_election.c (LOOKING), zab_sync.c (discovery and
  * synchronisation, both sides), zab_broadcast.c (proposals, acks, commits,
- * heartbeats), zab_log.c (the in-memory log), zab_message.c (the codec).
+ * heartbeats), zab_log.c (the in-memory log), zab_message.c (the codec),
+ * zab_membership.c (who is in the ensemble: observers, reconfiguration).
  *
  * DESIGN NOTES
  *
@@ -109,19 +110,20 @@
  *      point; acks count only from followers whose currentEpoch is e.
  *   7. base_zxid <= applied <= committed <= last; persisted <= last.
  *
- * DYNAMIC RECONFIGURATION: THE PLAN (not built yet; ZooKeeper 3.5's reconfig)
+ * DYNAMIC RECONFIGURATION (ZooKeeper 3.5's reconfig; zab_membership.c).
+ * Written as a plan first; built as below, with the differences noted.
  *
- * API (additions; every new field zero = today's behaviour):
+ * API (additions; every new field zero = the static behaviour):
  *   enum { ZAB_ENTRY_DATA = 0, ZAB_ENTRY_CONFIG = 1 };
  *   struct zab_entry gains `uint8_t kind`: a CONFIG entry's data is a
  *     struct zab_membership encoded by zab_membership_encode(); the driver
  *     stores and restores kind with the entry and never applies a CONFIG
  *     entry to its tree (it updates /zookeeper/config from ready.config).
- *   struct zab_membership { uint64_t version; uint32_t voters[ZAB_MEMBERS_MAX];
- *     uint32_t n_voters; uint32_t observers[ZAB_OBSERVERS_MAX]; uint32_t n_observers; };
+ *   struct zab_membership { uint64_t version; uint32_t n_voters, voters[ZAB_MEMBERS_MAX];
+ *     uint32_t n_observers, observers[ZAB_OBSERVERS_MAX]; } (zab_message.h).
  *     version is ZooKeeper's config version: the zxid of the CONFIG entry
  *     that made it (0 for the static zoo.cfg membership).
- *   int zab_membership_encode(const struct zab_membership *, uint8_t *buf, size_t cap)
+ *   int64_t zab_membership_encode(const struct zab_membership *, uint8_t *buf, size_t cap)
  *   int zab_membership_decode(const uint8_t *buf, size_t len, struct zab_membership *)
  *   int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voters,
  *                              const uint32_t *observers, size_t n_observers,
@@ -142,10 +144,13 @@
  *     it, update the transport's peers, /zookeeper/config) and
  *     `bool removed` (this member is in neither list of the active
  *     membership: it has stopped; the driver stops serving and may exit).
- *   struct zab_status gains `struct zab_membership config` (the active one)
- *     and `bool reconfig_pending`.
- *   Wire version 2: PROPOSAL carries kind; SYNC carries the leader's active
- *     membership.
+ *   struct zab_config gains `bool joining` (R5).
+ *   struct zab_status gains `struct zab_membership config` (the active one),
+ *     `bool reconfig_pending`, `uint64_t pending_version`, `bool removed`.
+ *   Wire version 2: PROPOSAL carries kind; SYNC and NOTIFICATION carry the
+ *     sender's active membership (a member that missed a reconfiguration
+ *     while down learns it from any answer to its votes, as ZooKeeper 3.5's
+ *     election notifications carry the config).
  *
  * Steps:
  *   R1. The peer table is keyed by id, not by position in a fixed list: an
@@ -162,9 +167,9 @@
  *       truncate, SNAP install and restore (entries after the snapshot are
  *       scanned).  A member acts on the pending membership as soon as the
  *       entry is in its log, as ZooKeeper's followers do.
- *   R3. Every quorum (election tally, FOLLOWERINFO, ACKEPOCH with its
- *       "follower ahead" check, ACKNEWLEADER, commit, the leader's liveness
- *       check) is a quorum of the active voters AND, while a pending
+ *   R3. Every quorum of discovery and broadcast (FOLLOWERINFO, ACKEPOCH
+ *       with its "follower ahead" check, ACKNEWLEADER, commit, the leader's
+ *       liveness check) is a quorum of the active voters AND, while a pending
  *       membership exists, of the pending voters (ZooKeeper's rule: a
  *       reconfiguration commits on a quorum of the old and of the new).  For
  *       the commit point: c_old = quorum-durable point of the active voters,
@@ -177,12 +182,16 @@
  *       and a leader that holds the CONFIG entry (it must: the entry is
  *       durable on a quorum of the old voters, which its discovery quorum
  *       intersects, and the "ahead" check refuses a leader without it)
- *       gathers a quorum of the new voters too.
+ *       gathers a quorum of the new voters too.  The election alone counts
+ *       the active voters only (zab_quorum_active): members whose logs hold
+ *       different pending entries must still agree on a leader, who then
+ *       truncates what was never committed; safety does not rest on it.
  *   R4. Activation: when the commit point passes the CONFIG entry, the
  *       pending membership becomes active (ready.config_changed), on every
  *       member, at the point it commits it.  SYNC carries the leader's
- *       active membership; a member adopts it if its version is higher (it
- *       is committed), which covers SNAP and compacted logs.
+ *       active membership (and notifications the sender's); a member adopts
+ *       it if its version is higher (it is committed), which covers SNAP,
+ *       compacted logs and members that were down.
  *   R5. Joiners: a voter answers a LOOKING notification from an id outside
  *       its memberships as it answers an observer (never counted); the
  *       joiner, started by its driver with the new membership (current
@@ -195,21 +204,26 @@
  *       stops (role LOOKING, phase ELECTION, ready.removed, ignores every
  *       message and tick after).  A leader that activates a membership in
  *       which it is no voter commits the CONFIG entry, sends that COMMIT,
- *       then steps down: the remaining voters elect a leader among
- *       themselves (ZooKeeper hands over to a designated leader to save an
- *       election; a later step may add that).  A member demoted to observer
- *       (or promoted) switches role at activation through LOOKING.
- *   R7. Simulator: a random reconfiguration every ~200 ticks on the leader
- *       (add an idle member of the SIM_MEMBERS_MAX, remove one, the leader
- *       included, swap voter/observer), under every fault; invariants as
- *       now plus: two members that activated version v agree on its lists;
- *       a committed entry above version v's zxid is durable on a quorum of
- *       v's voters at commit time; removed members never lead or ack; the
- *       liveness phase demands the probe applied on every member of the
- *       active membership.  Scenarios: add a voter, remove a follower,
- *       remove the leader, a CONFIG entry truncated by a new leader.
- *       A test-only knob that commits a CONFIG entry on the old quorum only
- *       must be caught.
+ *       then stops: the remaining voters notice its silence after syncLimit
+ *       and elect a leader among themselves (ZooKeeper hands over to a
+ *       designated leader to save that election; not built).  A leader that
+ *       stays as an observer looks again at activation, and so does a
+ *       follower demoted to observer; an observer (or joiner) that the
+ *       pending membership names a voter looks again as soon as the entry
+ *       is in its log, so that it votes and acks as a voter (it counts in
+ *       the pending quorum).
+ *   R7. Simulator (zab_sim --reconfig SPARES): a random reconfiguration
+ *       about every 100 ticks on the leader (add an idle id as a joiner,
+ *       remove a member - the leader too -, switch voter and observer)
+ *       under every fault; invariants as before plus: every member that
+ *       activates version v has the same lists; a removed member stops (the
+ *       core asserts it never leads again); the liveness phase demands the
+ *       probe applied on every member of the leader's active membership.
+ *       Scenarios: reconfig_add_voter, reconfig_remove_leader.  Not built:
+ *       a per-commit check that an entry above version v is durable on a
+ *       quorum of v's voters, a scenario of a CONFIG entry truncated by a
+ *       new leader, and a test-only broken core committing a CONFIG entry
+ *       on the old quorum alone that the simulator must catch.
  *
  * Transitions: LOOKING -> LEADING/DISCOVERY | FOLLOWING/DISCOVERY (election
  * decides); DISCOVERY -> SYNC (leader: quorum ACKEPOCH; follower: SYNC
@@ -230,8 +244,9 @@ const char *zab_strerror(int code)
     case ZAB_ECORRUPT: return "corrupt message";
     case ZAB_ETOOBIG: return "over the size limit";
     case ZAB_ENOTLEADER: return "not the established leader";
-    case ZAB_EBUSY: return "too many uncommitted proposals";
+    case ZAB_EBUSY: return "too many uncommitted proposals, or a reconfiguration in flight";
     case ZAB_EINVAL: return "invalid argument or configuration";
+    case ZAB_ENOQUORUM: return "a quorum of the new voters is not synced with the leader";
     default: return "unknown error";
     }
 }
@@ -378,7 +393,10 @@ static void check_invariants(const struct zab *z)
     /* Observers never lead nor follow; voters never observe. */
     ZAB_ASSERT(z->is_observer ? (z->role == ZAB_LOOKING || z->role == ZAB_OBSERVING)
                               : z->role != ZAB_OBSERVING);
-    ZAB_ASSERT(z->is_observer == (z->self_index >= z->n_voters));
+    ZAB_ASSERT(z->self_index == 0 && z->members[0] == z->id);
+    ZAB_ASSERT(z->is_observer == !zab_is_voter(z, z->self_index));
+    ZAB_ASSERT(!z->removed || (z->role == ZAB_LOOKING && z->epoch == 0));
+    ZAB_ASSERT(!z->has_pending || z->pending_zxid > z->committed_zxid);
     if (z->role == ZAB_LEADING && z->established) {
         ZAB_ASSERT(z->epoch == z->accepted_epoch && z->epoch == z->current_epoch);
         ZAB_ASSERT(z->committed_zxid >= z->initial_zxid);
@@ -396,27 +414,29 @@ int zab_new(const struct zab_config *c, struct zab **out)
     if (!z)
         return ZAB_ENOMEM;
     z->id = c->id;
-    z->n_voters = (uint32_t)c->n_voters;
-    z->n_members = (uint32_t)(c->n_voters + c->n_observers);
-    bool found = false;
-    for (uint32_t i = 0; i < z->n_members; i++) {
-        uint32_t member = i < z->n_voters ? c->voters[i] : c->observers[i - z->n_voters];
-        z->members[i] = member;
-        if (member == 0)
-            goto invalid;
-        for (uint32_t j = 0; j < i; j++)
-            if (z->members[j] == member)
-                goto invalid;
-        if (member == c->id) {
-            found = true;
-            z->self_index = i;
-        }
+    struct zab_membership *m = &z->active;
+    if (c->restored && c->restored->membership) {
+        *m = *c->restored->membership;
+    } else {
+        m->n_voters = (uint32_t)c->n_voters;
+        memcpy(m->voters, c->voters, c->n_voters * sizeof *c->voters);
+        m->n_observers = (uint32_t)c->n_observers;
+        if (c->n_observers)
+            memcpy(m->observers, c->observers, c->n_observers * sizeof *c->observers);
     }
-    if (!found)
+    if (zab_membership_check(m) < 0)
         goto invalid;
-    z->is_observer = z->self_index >= z->n_voters;
+    bool found = false;
+    for (uint32_t i = 0; i < m->n_voters; i++)
+        found |= m->voters[i] == c->id;
+    for (uint32_t i = 0; i < m->n_observers; i++)
+        found |= m->observers[i] == c->id;
+    if (!found && !c->joining)
+        goto invalid;
+    z->joining = !found;
     z->count_observers = c->test_only_count_observers;
-    z->quorum = c->test_only_quorum_override ? c->test_only_quorum_override : z->n_voters / 2 + 1;
+    z->quorum_override = c->test_only_quorum_override;
+    zab_membership_rebuild(z);
     z->heartbeat_ticks = c->heartbeat_ticks;
     z->init_limit_ticks = c->init_limit_ticks;
     z->sync_limit_ticks = c->sync_limit_ticks;
@@ -434,7 +454,8 @@ int zab_new(const struct zab_config *c, struct zab **out)
         for (size_t i = 0; i < r->n_entries; i++) {
             if (r->entries[i].zxid <= zab_log_last(z) || zab_zxid_counter(r->entries[i].zxid) == 0)
                 goto invalid;
-            int rc = zab_log_append(z, r->entries[i].zxid, r->entries[i].data, r->entries[i].size);
+            int rc = zab_log_append(z, r->entries[i].zxid, r->entries[i].data, r->entries[i].size,
+                                    r->entries[i].kind);
             if (rc < 0) {
                 zab_free(z);
                 return rc;
@@ -469,6 +490,8 @@ void zab_free(struct zab *z)
 void zab_tick(struct zab *z)
 {
     ZAB_ASSERT(!z->in_ready);
+    if (z->removed)
+        return;
     z->now++;
     z->phase_ticks++;
     z->heartbeat_elapsed++;
@@ -490,6 +513,7 @@ void zab_tick(struct zab *z)
             zab_sync_follower_tick(z);
         break;
     }
+    zab_membership_settle(z);
     check_invariants(z);
 }
 
@@ -530,15 +554,31 @@ static void step_follower(struct zab *z, const struct zab_message *m)
     }
 }
 
-int zab_step(struct zab *z, const struct zab_message *m)
+static void step(struct zab *z, const struct zab_message *m)
 {
-    ZAB_ASSERT(!z->in_ready);
-    if (m->to != z->id || m->from == z->id || zab_peer_index(z, m->from) < 0)
-        return 0;
-    bool from_observer = (uint32_t)zab_peer_index(z, m->from) >= z->n_voters;
+    if (m->to != z->id || m->from == z->id || z->removed)
+        return;
+    if (m->type == ZAB_MSG_NOTIFICATION && m->u.notification.membership.version > z->active.version &&
+        zab_membership_check(&m->u.notification.membership) == 0) {
+        /* R4: a newer membership is committed; a member that was down or
+         * cut off through a reconfiguration learns it here. */
+        zab_membership_adopt(z, &m->u.notification.membership);
+        if (z->removed)
+            return;
+    }
+    int index = zab_peer_index(z, m->from);
+    if (index < 0 && m->type == ZAB_MSG_FOLLOWERINFO && z->role == ZAB_LEADING)
+        index = zab_membership_add_joiner(z, m->from); /* R5 */
+    if (index < 0 && m->type == ZAB_MSG_NOTIFICATION) {
+        zab_election_answer_observer(z, m); /* a joiner, or a member that left */
+        return;
+    }
+    if (index < 0)
+        return;
+    bool from_observer = !zab_is_voter(z, (uint32_t)index);
     if (from_observer && (z->is_observer || z->role != ZAB_LEADING) &&
         m->type != ZAB_MSG_NOTIFICATION)
-        return 0; /* observers talk only to their leader, and elect nobody */
+        return; /* observers talk only to their leader, and elect nobody */
     if (m->type == ZAB_MSG_NOTIFICATION) {
         if (from_observer)
             zab_election_answer_observer(z, m);
@@ -551,11 +591,18 @@ int zab_step(struct zab *z, const struct zab_message *m)
     } else if (zab_is_learner(z)) {
         step_follower(z, m);
     }
+}
+
+int zab_step(struct zab *z, const struct zab_message *m)
+{
+    ZAB_ASSERT(!z->in_ready);
+    step(z, m);
+    zab_membership_settle(z);
     check_invariants(z);
     return 0;
 }
 
-int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size)
+static int64_t propose(struct zab *z, const uint8_t *data, uint32_t size, uint8_t kind)
 {
     ZAB_ASSERT(!z->in_ready);
     if (z->role != ZAB_LEADING || !z->established)
@@ -569,7 +616,7 @@ int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size)
         if (++inflight >= ZAB_INFLIGHT_MAX)
             return ZAB_EBUSY;
     uint64_t zxid = zab_zxid_make(z->epoch, ++z->next_counter);
-    int rc = zab_log_append(z, zxid, data, size);
+    int rc = zab_log_append(z, zxid, data, size, kind);
     if (rc < 0) {
         z->next_counter--;
         return rc;
@@ -577,6 +624,51 @@ int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size)
     zab_broadcast_ship_all(z);
     check_invariants(z);
     return (int64_t)zxid;
+}
+
+int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size)
+{
+    return propose(z, data, size, ZAB_ENTRY_DATA);
+}
+
+int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voters,
+                           const uint32_t *observers, size_t n_observers, uint64_t from_version)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (z->role != ZAB_LEADING || !z->established)
+        return ZAB_ENOTLEADER;
+    if (z->has_pending)
+        return ZAB_EBUSY; /* one reconfiguration at a time (R2) */
+    if (n_voters == 0 || n_voters > ZAB_MEMBERS_MAX || n_observers > ZAB_OBSERVERS_MAX || !voters ||
+        (n_observers && !observers) || (from_version && from_version != z->active.version))
+        return ZAB_EINVAL;
+    struct zab_membership m = {.n_voters = (uint32_t)n_voters, .n_observers = (uint32_t)n_observers};
+    memcpy(m.voters, voters, n_voters * sizeof *voters);
+    if (n_observers)
+        memcpy(m.observers, observers, n_observers * sizeof *observers);
+    if (zab_membership_check(&m) < 0)
+        return ZAB_EINVAL;
+    /* A quorum of the new voters must be synced with us and alive, or the
+     * entry could never commit (ZooKeeper's NewConfigNoQuorum). */
+    uint32_t synced = 0;
+    for (uint32_t i = 0; i < m.n_voters; i++) {
+        int at = zab_peer_index(z, m.voters[i]);
+        if (m.voters[i] == z->id ||
+            (at >= 0 && z->peers[at].acked_newleader &&
+             z->now - z->peers[at].last_heard_tick <= z->sync_limit_ticks))
+            synced++;
+    }
+    uint32_t need = z->quorum_override ? z->quorum_override : m.n_voters / 2 + 1;
+    if (synced < need)
+        return ZAB_ENOQUORUM;
+    uint8_t data[ZAB_MEMBERSHIP_BYTES_MAX];
+    int64_t size = zab_membership_encode(&m, data, sizeof data);
+    ZAB_ASSERT(size > 0);
+    int64_t zxid = propose(z, data, (uint32_t)size, ZAB_ENTRY_CONFIG);
+    if (zxid > 0)
+        zab_logf(z, "propose membership zxid=0x%llx voters=%u observers=%u", (unsigned long long)zxid,
+                 m.n_voters, m.n_observers);
+    return zxid;
 }
 
 uint64_t zab_next_zxid(const struct zab *z)
@@ -599,6 +691,7 @@ void zab_persisted(struct zab *z, uint64_t zxid)
         zab_sync_leader_persisted(z);
     else if (zab_is_learner(z))
         zab_sync_follower_persisted(z);
+    zab_membership_settle(z);
     check_invariants(z);
 }
 
@@ -636,7 +729,7 @@ void zab_compact(struct zab *z, uint64_t zxid)
 
 bool zab_has_ready(const struct zab *z)
 {
-    return z->n_outbox || z->unstable_index < z->n_entries || z->pending_truncate ||
+    return z->config_changed || z->n_outbox || z->unstable_index < z->n_entries || z->pending_truncate ||
            z->pending_install || z->pending_epochs || z->committed_zxid > z->applied_zxid ||
            z->want_snapshot || z->role_changed;
 }
@@ -654,6 +747,12 @@ void zab_ready(struct zab *z, struct zab_ready *rd)
     rd->entries = z->entries + z->unstable_index;
     rd->n_entries = z->n_entries - z->unstable_index;
     rd->write_epochs = z->pending_epochs;
+    if (z->config_changed) {
+        z->ready_config = z->active;
+        rd->config_changed = true;
+        rd->config = &z->ready_config;
+        rd->removed = z->removed;
+    }
     rd->accepted_epoch = z->accepted_epoch;
     rd->accepted_leader = z->accepted_leader;
     rd->current_epoch = z->current_epoch;
@@ -693,6 +792,7 @@ void zab_advance(struct zab *z)
     z->install_data = NULL;
     z->pending_epochs = false;
     z->role_changed = false;
+    z->config_changed = false;
     free(z->retired_snapshot);
     z->retired_snapshot = NULL;
     if (z->compact_to) {
@@ -720,4 +820,8 @@ void zab_status(const struct zab *z, struct zab_status *s)
     s->applied_zxid = z->applied_zxid;
     s->election_round = z->round;
     s->observer = z->is_observer;
+    s->config = z->active;
+    s->reconfig_pending = z->has_pending;
+    s->pending_version = z->has_pending ? z->pending_zxid : 0;
+    s->removed = z->removed;
 }

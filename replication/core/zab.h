@@ -53,6 +53,7 @@ enum {
     ZAB_ENOTLEADER = -950, /* zab_propose on a member that is not an established leader */
     ZAB_EBUSY = -951,      /* too many uncommitted proposals (ZAB_INFLIGHT_MAX) */
     ZAB_EINVAL = -952,     /* bad configuration or argument */
+    ZAB_ENOQUORUM = -953,  /* zab_propose_config: a quorum of the new voters is not synced */
 };
 
 /* Returns a static message for a ZAB_E* code, or "unknown error". */
@@ -63,7 +64,7 @@ const char *zab_strerror(int code);
 #define ZAB_OUTBOX_MAX 8192u             /* messages per ready batch; beyond, dropped (the protocol retransmits) */
 #define ZAB_SEND_BATCH_MAX 64u           /* proposals sent to one follower per event */
 
-#define ZAB_OBSERVERS_MAX 16u            /* non-voting members of one ensemble */
+#define ZAB_OBSERVERS_MAX ZAB_MEMBERSHIP_OBSERVERS_MAX /* non-voting members of one ensemble */
 
 /* ZAB_OBSERVING: a non-voting member (zoo.cfg's server.N=...:observer) that
  * learns the committed history from the leader; an observer that lost its
@@ -78,11 +79,18 @@ enum zab_phase {
     ZAB_PHASE_BROADCAST = 3, /* leader established / follower acked NEWLEADER */
 };
 
-/* A log entry.  data is opaque to the core. */
+/* ZAB_ENTRY_CONFIG: a membership change (zab_propose_config); its data is a
+ * struct zab_membership in zab_membership_encode's bytes.  The driver stores
+ * and restores the kind with the entry, and does not apply a CONFIG entry
+ * to its data: ready.config_changed tells it when the membership changed. */
+enum zab_entry_kind { ZAB_ENTRY_DATA = 0, ZAB_ENTRY_CONFIG = 1 };
+
+/* A log entry.  data is opaque to the core, except in CONFIG entries. */
 struct zab_entry {
     uint64_t zxid;
     uint32_t size;
     uint8_t *data;
+    uint8_t kind;  /* enum zab_entry_kind; 0 = an opaque entry */
 };
 
 /* What the driver restored from its store at start (all zero for a new member). */
@@ -93,6 +101,9 @@ struct zab_restored {
     uint64_t snapshot_zxid;          /* the applied state the driver loaded is at this zxid */
     const struct zab_entry *entries; /* durable log entries after snapshot_zxid, in order; copied */
     size_t n_entries;
+    /* The active membership the driver persisted from ready.config (copied);
+     * NULL: the static one of zab_config (version 0). */
+    const struct zab_membership *membership;
 };
 
 /* Logging is injected so that simulation output is deterministic. */
@@ -123,6 +134,12 @@ struct zab_config {
      * their epoch and NEWLEADER acks) in quorums.  A broken core the
      * simulator must catch.  Never set it elsewhere. */
     bool test_only_count_observers;
+    /* A member joining a running ensemble: my id need not be in the lists
+     * (the ensemble's current membership).  Until a membership naming me is
+     * active, I count nowhere, never lead, and learn from the leader as an
+     * observer does (but receive every proposal, so the leader sees me up
+     * to date before zab_propose_config counts me). */
+    bool joining;
 };
 
 /* The actions of one ready batch, to be carried out in this order.  Every
@@ -149,6 +166,15 @@ struct zab_ready {
     uint32_t accepted_epoch;
     uint32_t accepted_leader;
     uint32_t current_epoch;
+    /* 4b. The active membership changed (a CONFIG entry committed, or a
+     *    SYNC told us a newer one): persist it durably before the messages
+     *    below (it is zab_restored.membership at the next start), update the
+     *    transport's peers and /zookeeper/config.  removed: this member is in
+     *    neither list and was not joining: it has stopped for good (it
+     *    ignores every event); the driver stops serving and may exit. */
+    bool config_changed;
+    const struct zab_membership *config;
+    bool removed;
     /* 5. Messages to send. */
     const struct zab_message *messages;
     size_t n_messages;
@@ -196,6 +222,19 @@ int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size);
  * 0 when this member is not an established leader. */
 uint64_t zab_next_zxid(const struct zab *z);
 
+/* On an established leader: proposes the membership (voters, observers:
+ * copied) as a CONFIG entry, whose zxid becomes its version.  It commits on
+ * a quorum of the active voters AND a quorum of the new ones, and is then
+ * active everywhere (ready.config_changed).  from_version: 0, or the version
+ * the change is meant for (ZooKeeper's reconfig -v): if it is not the active
+ * one, ZAB_EINVAL.  Returns the zxid, or ZAB_ENOTLEADER; ZAB_EBUSY (a CONFIG
+ * entry is not committed yet, or the window is full); ZAB_EINVAL (no voter,
+ * an id 0 or listed twice, over ZAB_MEMBERS_MAX/ZAB_OBSERVERS_MAX, a stale
+ * from_version); ZAB_ENOQUORUM (a quorum of the new voters has not synced
+ * with this leader and been heard within syncLimit). */
+int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voters,
+                           const uint32_t *observers, size_t n_observers, uint64_t from_version);
+
 /* The store made every log entry up to zxid durable.  Reports for zxids not
  * in the current log (truncated since) are ignored. */
 void zab_persisted(struct zab *z, uint64_t zxid);
@@ -228,7 +267,11 @@ struct zab_status {
     uint64_t committed_zxid;  /* known committed */
     uint64_t applied_zxid;    /* handed to the driver in ready.committed and advanced */
     uint32_t election_round;
-    bool observer;            /* this member is an observer (never votes, never leads) */
+    bool observer;            /* not a voter of the active membership (never votes, never leads) */
+    struct zab_membership config; /* the active membership */
+    bool reconfig_pending;    /* a CONFIG entry above it is in the log, not committed */
+    uint64_t pending_version; /* its zxid, when reconfig_pending */
+    bool removed;             /* stopped for good: not in the active membership */
 };
 void zab_status(const struct zab *z, struct zab_status *out);
 

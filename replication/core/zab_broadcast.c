@@ -23,7 +23,7 @@ void zab_broadcast_ship(struct zab *z, struct zab_peer *p)
 {
     if (!p->sync_sent || p->snap_pending)
         return;
-    bool inform = (uint32_t)(p - z->peers) >= z->n_voters && !z->count_observers;
+    bool inform = zab_gets_inform_only(z, (uint32_t)(p - z->peers));
     uint64_t last = inform ? z->committed_zxid : zab_log_last(z);
     for (uint32_t n = 0; n < ZAB_SEND_BATCH_MAX && p->sent_zxid < last; n++) {
         size_t index;
@@ -44,6 +44,7 @@ void zab_broadcast_ship(struct zab *z, struct zab_peer *p)
         struct zab_message m = {.type = ZAB_MSG_PROPOSAL, .to = p->id, .epoch = z->epoch};
         m.u.proposal.prev_zxid = p->sent_zxid;
         m.u.proposal.zxid = e->zxid;
+        m.u.proposal.kind = e->kind;
         m.u.proposal.size = e->size;
         m.u.proposal.data = e->data;
         zab_send(z, &m);
@@ -58,12 +59,6 @@ void zab_broadcast_ship_all(struct zab *z)
             zab_broadcast_ship(z, &z->peers[i]);
 }
 
-static int compare_desc(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 /* Commits the highest zxid durable on a quorum of members whose currentEpoch
  * is ours (invariant 6), and tells the followers. */
 void zab_broadcast_leader_advance_commit(struct zab *z)
@@ -71,19 +66,13 @@ void zab_broadcast_leader_advance_commit(struct zab *z)
     if (!z->established)
         return;
     uint64_t durable[ZAB_PEERS_MAX];
-    uint32_t n = 0;
+    bool known[ZAB_PEERS_MAX] = {0};
     for (uint32_t i = 0; i < z->n_members; i++) {
-        if (!zab_counts_in_quorum(z, i))
-            continue;
-        if (i == z->self_index)
-            durable[n++] = z->persisted_zxid;
-        else if (z->peers[i].acked_newleader)
-            durable[n++] = z->peers[i].acked_zxid;
+        known[i] = i == z->self_index || z->peers[i].acked_newleader;
+        durable[i] = i == z->self_index ? z->persisted_zxid : z->peers[i].acked_zxid;
     }
-    if (n < z->quorum)
-        return;
-    qsort(durable, n, sizeof durable[0], compare_desc);
-    uint64_t quorum_zxid = durable[z->quorum - 1];
+    /* R3 of zab.c: both memberships while a CONFIG entry is pending. */
+    uint64_t quorum_zxid = zab_membership_commit_point(z, durable, known);
     if (quorum_zxid <= z->committed_zxid)
         return;
     zab_commit_to(z, quorum_zxid);
@@ -96,7 +85,7 @@ void zab_broadcast_send_commit(struct zab *z)
         struct zab_peer *p = &z->peers[i];
         if (i == z->self_index || !p->sync_sent)
             continue;
-        if (i >= z->n_voters)
+        if (zab_gets_inform_only(z, i))
             zab_broadcast_ship(z, p); /* INFORM: what just committed, before the COMMIT */
         struct zab_message m = {.type = ZAB_MSG_COMMIT, .to = p->id, .epoch = z->epoch};
         m.u.zxid.zxid = z->committed_zxid;
@@ -151,12 +140,11 @@ void zab_broadcast_leader_heartbeat(struct zab *z)
 
 void zab_broadcast_leader_tick(struct zab *z)
 {
-    uint32_t alive = 1;
+    bool alive[ZAB_PEERS_MAX] = {0};
     for (uint32_t i = 0; i < z->n_members; i++)
-        if (i != z->self_index && z->peers[i].acked_newleader && zab_counts_in_quorum(z, i) &&
-            z->now - z->peers[i].last_heard_tick <= z->sync_limit_ticks)
-            alive++;
-    if (alive < z->quorum) {
+        alive[i] = i == z->self_index || (z->peers[i].acked_newleader &&
+                                          z->now - z->peers[i].last_heard_tick <= z->sync_limit_ticks);
+    if (!zab_quorum(z, alive)) {
         zab_become_looking(z, "lost the quorum of followers");
         return;
     }
@@ -197,7 +185,7 @@ static void on_proposal(struct zab *z, const struct zab_message *m)
     if (m->u.proposal.prev_zxid != last || zab_zxid_counter(zxid) == 0 ||
         zab_zxid_epoch(zxid) > z->epoch)
         return; /* a gap: the leader resends from our acked point on its heartbeat */
-    if (zab_log_append(z, zxid, m->u.proposal.data, m->u.proposal.size) < 0)
+    if (zab_log_append(z, zxid, m->u.proposal.data, m->u.proposal.size, m->u.proposal.kind) < 0)
         return; /* as if lost; it is resent */
 }
 

@@ -46,7 +46,8 @@ static void send_notification(struct zab *z, uint32_t to)
 {
     struct zab_message m = {.type = ZAB_MSG_NOTIFICATION, .to = to};
     m.u.notification.round = z->round;
-    m.u.notification.state = (uint8_t)z->role;
+    m.u.notification.state = (uint8_t)(z->role == ZAB_OBSERVING ? ZAB_LOOKING : z->role);
+    m.u.notification.membership = z->active;
     if (z->role == ZAB_LOOKING)
         m.u.notification.vote = z->vote;
     else
@@ -57,8 +58,8 @@ static void send_notification(struct zab *z, uint32_t to)
 
 static void broadcast_vote(struct zab *z)
 {
-    for (uint32_t i = 0; i < z->n_voters; i++) /* observers have no say */
-        if (i != z->self_index)
+    for (uint32_t i = 0; i < z->n_members; i++) /* observers and joiners have no say */
+        if (i != z->self_index && zab_is_voter(z, i))
             send_notification(z, z->members[i]);
     /* Jitter keeps members that lost the same messages from resending in lockstep. */
     z->heartbeat_elapsed = 0;
@@ -73,7 +74,7 @@ static void set_vote(struct zab *z, struct zab_vote vote)
 }
 
 static void decide(struct zab *z, uint32_t leader, uint32_t round);
-static uint32_t count_votes_for(const struct zab *z, const struct zab_vote *vote);
+static bool quorum_votes_for(const struct zab *z, const struct zab_vote *vote);
 
 void zab_election_start(struct zab *z)
 {
@@ -89,7 +90,7 @@ void zab_election_start(struct zab *z)
     }
     set_vote(z, self_vote(z));
     broadcast_vote(z);
-    if (count_votes_for(z, &z->vote) >= z->quorum)
+    if (quorum_votes_for(z, &z->vote))
         decide(z, z->id, z->round); /* an ensemble of one */
 }
 
@@ -101,26 +102,25 @@ static void decide(struct zab *z, uint32_t leader, uint32_t round)
         zab_become_follower(z, leader, round);
 }
 
-static uint32_t count_votes_for(const struct zab *z, const struct zab_vote *vote)
+static bool quorum_votes_for(const struct zab *z, const struct zab_vote *vote)
 {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < z->n_voters; i++)
-        if (z->votes[i].valid && z->votes[i].round == z->round && vote_equal(&z->votes[i].vote, vote))
-            n++;
-    return n;
+    bool has[ZAB_PEERS_MAX] = {0};
+    for (uint32_t i = 0; i < z->n_members; i++)
+        has[i] = z->votes[i].valid && z->votes[i].round == z->round && vote_equal(&z->votes[i].vote, vote);
+    return zab_quorum_active(z, has);
 }
 
 /* A quorum of members out of the election agreeing on a leader that says it leads. */
 static bool others_agree_on(const struct zab *z, uint32_t leader)
 {
     int li = zab_peer_index(z, leader);
-    if (li < 0 || (uint32_t)li >= z->n_voters || !z->others[li].valid || z->others[li].state != ZAB_LEADING)
+    if (li < 0 || !(z->flags[li] & ZAB_MEMBER_VOTER) || !z->others[li].valid ||
+        z->others[li].state != ZAB_LEADING)
         return false;
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < z->n_voters; i++)
-        if (z->others[i].valid && z->others[i].vote.leader == leader)
-            n++;
-    return n >= z->quorum;
+    bool has[ZAB_PEERS_MAX] = {0};
+    for (uint32_t i = 0; i < z->n_members; i++)
+        has[i] = z->others[i].valid && z->others[i].vote.leader == leader;
+    return zab_quorum_active(z, has);
 }
 
 void zab_election_step(struct zab *z, const struct zab_message *m)
@@ -149,7 +149,7 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
             .valid = true, .round = round, .state = ZAB_LOOKING, .vote = *theirs};
         /* As ZooKeeper's finalizeWait: give better votes in flight a tick
          * to arrive before deciding, so fewer members follow a non-leader. */
-        z->decide_on_tick = count_votes_for(z, &z->vote) >= z->quorum;
+        z->decide_on_tick = quorum_votes_for(z, &z->vote);
         return;
     }
     /* The sender is FOLLOWING or LEADING. */
@@ -182,7 +182,7 @@ void zab_election_tick(struct zab *z)
 {
     if (z->decide_on_tick) {
         z->decide_on_tick = false;
-        if (count_votes_for(z, &z->vote) >= z->quorum) {
+        if (quorum_votes_for(z, &z->vote)) {
             decide(z, z->vote.leader, z->round);
             return;
         }

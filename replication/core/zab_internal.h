@@ -20,8 +20,16 @@
         }                                                                                \
     } while (0)
 
-/* Members of the ensemble, voters first, then observers (zab.c). */
-#define ZAB_PEERS_MAX (ZAB_MEMBERS_MAX + ZAB_OBSERVERS_MAX)
+/* Ids a member keeps state for: both memberships and joiners (zab_membership.c). */
+#define ZAB_PEERS_MAX (2u * (ZAB_MEMBERS_MAX + ZAB_OBSERVERS_MAX))
+
+/* What an id is, per index of the peer table. */
+enum {
+    ZAB_MEMBER_VOTER = 1,            /* voter of the active membership */
+    ZAB_MEMBER_OBSERVER = 2,         /* observer of the active membership */
+    ZAB_MEMBER_PENDING_VOTER = 4,    /* voter of the pending membership */
+    ZAB_MEMBER_PENDING_OBSERVER = 8, /* observer of the pending membership */
+};
 
 /* What the leader knows of one peer (index = position in members). */
 struct zab_peer {
@@ -54,13 +62,21 @@ struct zab_vote_record {
 struct zab {
     /* configuration */
     uint32_t id;
-    uint32_t members[ZAB_PEERS_MAX]; /* voters in [0, n_voters), observers after */
-    uint32_t n_voters;
-    uint32_t n_members;              /* voters + observers */
-    uint32_t self_index;
-    bool is_observer;                /* self_index >= n_voters */
+    uint32_t members[ZAB_PEERS_MAX]; /* the peer table's ids (zab_membership.c); self first */
+    uint8_t flags[ZAB_PEERS_MAX];    /* ZAB_MEMBER_* of each */
+    uint32_t n_members;
+    uint32_t self_index;             /* always 0 */
+    bool is_observer;                /* not a voter of either membership */
     bool count_observers;            /* TEST ONLY: the broken core (zab_config) */
-    uint32_t quorum;
+    uint32_t quorum_override;        /* TEST ONLY */
+    struct zab_membership active;    /* committed, in force */
+    bool has_pending;                /* a CONFIG entry above it is in the log */
+    uint64_t pending_zxid;
+    struct zab_membership pending;
+    bool joining;                    /* zab_config.joining, until a membership names me */
+    bool removed;                    /* stopped for good */
+    bool config_changed;             /* for the next ready */
+    struct zab_membership ready_config;
     uint32_t heartbeat_ticks;
     uint32_t init_limit_ticks;
     uint32_t sync_limit_ticks;
@@ -142,11 +158,27 @@ struct zab {
     bool ready_snapshot_wanted;
 };
 
+/* A voter of the active or the pending membership: it votes, and counts in
+ * the quorums of zab_quorum. */
+static inline bool zab_is_voter(const struct zab *z, uint32_t i)
+{
+    return (z->flags[i] & (ZAB_MEMBER_VOTER | ZAB_MEMBER_PENDING_VOTER)) != 0;
+}
+
 /* Whether the member at index i counts in quorums (election, epoch,
  * establishment, commit, liveness of the leadership): voters only. */
 static inline bool zab_counts_in_quorum(const struct zab *z, uint32_t i)
 {
-    return i < z->n_voters || z->count_observers;
+    return zab_is_voter(z, i) ||
+           (z->count_observers && (z->flags[i] & (ZAB_MEMBER_OBSERVER | ZAB_MEMBER_PENDING_OBSERVER)));
+}
+
+/* Observers get only committed entries (INFORM); voters and joiners (in no
+ * membership: the leader must see them up to date) get every proposal. */
+static inline bool zab_gets_inform_only(const struct zab *z, uint32_t i)
+{
+    return !zab_counts_in_quorum(z, i) &&
+           (z->flags[i] & (ZAB_MEMBER_OBSERVER | ZAB_MEMBER_PENDING_OBSERVER)) != 0;
 }
 
 /* A member that learns from a leader: a follower or an observer. */
@@ -166,11 +198,22 @@ void zab_become_follower(struct zab *z, uint32_t leader, uint32_t round);
 void zab_commit_to(struct zab *z, uint64_t zxid);
 uint64_t zab_prng_next(struct zab *z);
 
+/* zab_membership.c */
+int zab_membership_check(const struct zab_membership *m);
+void zab_membership_rebuild(struct zab *z);
+int zab_membership_add_joiner(struct zab *z, uint32_t id);
+bool zab_quorum(const struct zab *z, const bool *has);
+bool zab_quorum_active(const struct zab *z, const bool *has);
+uint64_t zab_membership_commit_point(const struct zab *z, const uint64_t *durable, const bool *known);
+void zab_membership_scan(struct zab *z);
+void zab_membership_adopt(struct zab *z, const struct zab_membership *m);
+void zab_membership_settle(struct zab *z);
+
 /* zab_log.c */
 uint64_t zab_log_last(const struct zab *z);
 ptrdiff_t zab_log_find(const struct zab *z, uint64_t zxid); /* index or -1 */
 bool zab_log_contains(const struct zab *z, uint64_t zxid);  /* entry or the base */
-int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size);
+int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size, uint8_t kind);
 void zab_log_truncate(struct zab *z, uint64_t zxid);
 void zab_log_reset(struct zab *z, uint64_t base_zxid);
 void zab_log_compact(struct zab *z, uint64_t zxid);

@@ -40,7 +40,7 @@ bool zab_log_contains(const struct zab *z, uint64_t zxid)
     return zxid == z->base_zxid || zab_log_find(z, zxid) >= 0;
 }
 
-int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size)
+int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size, uint8_t kind)
 {
     ZAB_ASSERT(zxid > zab_log_last(z));
     ZAB_ASSERT(zab_zxid_counter(zxid) != 0);
@@ -61,7 +61,9 @@ int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t s
         return ZAB_ENOMEM;
     if (size)
         memcpy(copy, data, size);
-    z->entries[z->n_entries++] = (struct zab_entry){.zxid = zxid, .size = size, .data = copy};
+    z->entries[z->n_entries++] = (struct zab_entry){.zxid = zxid, .size = size, .data = copy, .kind = kind};
+    if (kind == ZAB_ENTRY_CONFIG)
+        zab_membership_scan(z); /* R2: pending from now on */
     return 0;
 }
 
@@ -87,6 +89,7 @@ void zab_log_truncate(struct zab *z, uint64_t zxid)
         z->n_entries--;
     }
     clamp_marks(z);
+    zab_membership_scan(z); /* a pending CONFIG entry may be gone */
 }
 
 /* Empties the window: the driver installs a snapshot at base_zxid. */
@@ -100,6 +103,7 @@ void zab_log_reset(struct zab *z, uint64_t base_zxid)
     z->persisted_zxid = base_zxid;
     z->committed_zxid = base_zxid;
     z->applied_zxid = base_zxid;
+    zab_membership_scan(z);
 }
 
 void zab_log_compact(struct zab *z, uint64_t zxid)

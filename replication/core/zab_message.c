@@ -92,6 +92,79 @@ static uint32_t get_buffer(struct reader *r, uint32_t limit, const uint8_t **dat
     return r->bad ? 0 : size;
 }
 
+static void put_membership(struct writer *w, const struct zab_membership *m)
+{
+    if (m->n_voters > ZAB_MEMBERS_MAX || m->n_observers > ZAB_MEMBERSHIP_OBSERVERS_MAX) {
+        w->overflow = true;
+        return;
+    }
+    put_u64(w, m->version);
+    put_u32(w, m->n_voters);
+    for (uint32_t i = 0; i < m->n_voters; i++)
+        put_u32(w, m->voters[i]);
+    put_u32(w, m->n_observers);
+    for (uint32_t i = 0; i < m->n_observers; i++)
+        put_u32(w, m->observers[i]);
+}
+
+/* Reads a membership; an empty one (no voter) is allowed on the wire (a
+ * SYNC from a leader with nothing to say), but ids are checked. */
+static int get_membership(struct reader *r, struct zab_membership *m)
+{
+    memset(m, 0, sizeof *m);
+    m->version = get_u64(r);
+    m->n_voters = get_u32(r);
+    if (r->bad || m->n_voters > ZAB_MEMBERS_MAX)
+        return ZAB_ECORRUPT;
+    for (uint32_t i = 0; i < m->n_voters; i++)
+        m->voters[i] = get_u32(r);
+    m->n_observers = get_u32(r);
+    if (r->bad || m->n_observers > ZAB_MEMBERSHIP_OBSERVERS_MAX)
+        return ZAB_ECORRUPT;
+    for (uint32_t i = 0; i < m->n_observers; i++)
+        m->observers[i] = get_u32(r);
+    if (r->bad)
+        return ZAB_ECORRUPT;
+    uint32_t all[ZAB_MEMBERS_MAX + ZAB_MEMBERSHIP_OBSERVERS_MAX];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < m->n_voters; i++)
+        all[n++] = m->voters[i];
+    for (uint32_t i = 0; i < m->n_observers; i++)
+        all[n++] = m->observers[i];
+    for (uint32_t i = 0; i < n; i++) {
+        if (all[i] == 0)
+            return ZAB_ECORRUPT;
+        for (uint32_t j = 0; j < i; j++)
+            if (all[j] == all[i])
+                return ZAB_ECORRUPT;
+    }
+    return 0;
+}
+
+static size_t membership_size(const struct zab_membership *m)
+{
+    return 8 + 4 + 4u * m->n_voters + 4 + 4u * m->n_observers;
+}
+
+size_t zab_membership_encoded_size(const struct zab_membership *m) { return membership_size(m); }
+
+int64_t zab_membership_encode(const struct zab_membership *m, uint8_t *buf, size_t cap)
+{
+    struct writer w = {.buf = buf, .cap = cap};
+    put_membership(&w, m);
+    if (w.overflow)
+        return ZAB_ETOOBIG;
+    return (int64_t)w.at;
+}
+
+int zab_membership_decode(const uint8_t *buf, size_t len, struct zab_membership *m)
+{
+    struct reader r = {.buf = buf, .len = len};
+    if (get_membership(&r, m) < 0 || r.bad || r.at != len || m->n_voters == 0)
+        return ZAB_ECORRUPT;
+    return 0;
+}
+
 static void encode_body(struct writer *w, const struct zab_message *m)
 {
     put_u8(w, m->type);
@@ -105,6 +178,7 @@ static void encode_body(struct writer *w, const struct zab_message *m)
         put_u32(w, m->u.notification.vote.leader);
         put_u32(w, m->u.notification.vote.epoch);
         put_u64(w, m->u.notification.vote.zxid);
+        put_membership(w, &m->u.notification.membership);
         break;
     case ZAB_MSG_FOLLOWERINFO:
         put_u64(w, m->u.info.session);
@@ -138,11 +212,13 @@ static void encode_body(struct writer *w, const struct zab_message *m)
         }
         put_u32(w, m->u.sync.size);
         put_bytes(w, m->u.sync.data, m->u.sync.size);
+        put_membership(w, &m->u.sync.membership);
         break;
     case ZAB_MSG_PROPOSAL:
         put_u32(w, m->epoch);
         put_u64(w, m->u.proposal.prev_zxid);
         put_u64(w, m->u.proposal.zxid);
+        put_u8(w, m->u.proposal.kind);
         if (m->u.proposal.size > ZAB_ENTRY_BYTES_MAX) {
             w->overflow = true;
             return;
@@ -172,11 +248,13 @@ size_t zab_message_encoded_size(const struct zab_message *msg)
 {
     size_t size = ZAB_MESSAGE_HEADER_BYTES;
     switch (msg->type) {
-    case ZAB_MSG_NOTIFICATION: size += 4 + 1 + 4 + 4 + 8; break;
+    case ZAB_MSG_NOTIFICATION: size += 4 + 1 + 4 + 4 + 8 + membership_size(&msg->u.notification.membership); break;
     case ZAB_MSG_FOLLOWERINFO: size += 8 + 4 + 4 + 4 + 8; break;
     case ZAB_MSG_ACKEPOCH: size += 4 + 8 + 4 + 8 + 8 + 4 + 8u * msg->u.ackepoch.n_epochs; break;
-    case ZAB_MSG_SYNC: size += 4 + 8 + 1 + 8 + 4 + (size_t)msg->u.sync.size; break;
-    case ZAB_MSG_PROPOSAL: size += 4 + 8 + 8 + 4 + (size_t)msg->u.proposal.size; break;
+    case ZAB_MSG_SYNC:
+        size += 4 + 8 + 1 + 8 + 4 + (size_t)msg->u.sync.size + membership_size(&msg->u.sync.membership);
+        break;
+    case ZAB_MSG_PROPOSAL: size += 4 + 8 + 8 + 1 + 4 + (size_t)msg->u.proposal.size; break;
     case ZAB_MSG_NEWEPOCH: size += 4 + 8; break;
     default: size += 4 + 8; break;
     }
@@ -209,6 +287,8 @@ int zab_message_decode(const uint8_t *buf, size_t len, struct zab_message *m)
         m->u.notification.vote.leader = get_u32(&r);
         m->u.notification.vote.epoch = get_u32(&r);
         m->u.notification.vote.zxid = get_u64(&r);
+        if (get_membership(&r, &m->u.notification.membership) < 0)
+            return ZAB_ECORRUPT;
         if (m->u.notification.state > 2)
             return ZAB_ECORRUPT;
         break;
@@ -237,6 +317,8 @@ int zab_message_decode(const uint8_t *buf, size_t len, struct zab_message *m)
         m->u.sync.mode = get_u8(&r);
         m->u.sync.zxid = get_u64(&r);
         m->u.sync.size = get_buffer(&r, ZAB_SNAPSHOT_BYTES_MAX, &m->u.sync.data);
+        if (get_membership(&r, &m->u.sync.membership) < 0)
+            return ZAB_ECORRUPT;
         if (m->u.sync.mode < ZAB_SYNC_DIFF || m->u.sync.mode > ZAB_SYNC_SNAP)
             return ZAB_ECORRUPT;
         break;
@@ -244,6 +326,9 @@ int zab_message_decode(const uint8_t *buf, size_t len, struct zab_message *m)
         m->epoch = get_u32(&r);
         m->u.proposal.prev_zxid = get_u64(&r);
         m->u.proposal.zxid = get_u64(&r);
+        m->u.proposal.kind = get_u8(&r);
+        if (m->u.proposal.kind > 1)
+            return ZAB_ECORRUPT;
         m->u.proposal.size = get_buffer(&r, ZAB_ENTRY_BYTES_MAX, &m->u.proposal.data);
         break;
     case ZAB_MSG_NEWEPOCH:

@@ -18,12 +18,14 @@
 extern "C" {
 #endif
 
-#define ZAB_WIRE_VERSION 1
+#define ZAB_WIRE_VERSION 2 /* 2: PROPOSAL carries the entry kind, SYNC the membership */
 #define ZAB_MEMBERS_MAX 15u                    /* voting members of one ensemble */
 #define ZAB_ENTRY_BYTES_MAX (1u << 20)         /* one entry (ZooKeeper's jute.maxbuffer) */
 #define ZAB_SNAPSHOT_BYTES_MAX (64u << 20)     /* one SNAP transfer */
 #define ZAB_EPOCH_SUMMARY_MAX 16u              /* epochs described in an ACKEPOCH */
 #define ZAB_MESSAGE_HEADER_BYTES 10u
+#define ZAB_MEMBERSHIP_OBSERVERS_MAX 16u      /* = ZAB_OBSERVERS_MAX of zab.h */
+#define ZAB_MEMBERSHIP_BYTES_MAX (8u + 4u + 4u * ZAB_MEMBERS_MAX + 4u + 4u * ZAB_MEMBERSHIP_OBSERVERS_MAX)
 #define ZAB_MESSAGE_BYTES_MAX (ZAB_SNAPSHOT_BYTES_MAX + 64u)
 
 enum zab_message_type {
@@ -43,6 +45,28 @@ enum zab_message_type {
 
 enum zab_sync_mode { ZAB_SYNC_DIFF = 1, ZAB_SYNC_TRUNC = 2, ZAB_SYNC_SNAP = 3 };
 
+/* Who is in the ensemble: ZooKeeper's dynamic configuration.  version is
+ * the zxid of the CONFIG entry that made it (0: the static configuration). */
+struct zab_membership {
+    uint64_t version;
+    uint32_t n_voters;
+    uint32_t voters[ZAB_MEMBERS_MAX];
+    uint32_t n_observers;
+    uint32_t observers[ZAB_MEMBERSHIP_OBSERVERS_MAX];
+};
+
+/* Bytes zab_membership_encode writes for m. */
+size_t zab_membership_encoded_size(const struct zab_membership *m);
+
+/* Encodes m (version, then both lists) into buf.  Returns the bytes written,
+ * or ZAB_ETOOBIG (cap too small, a list over its limit). */
+int64_t zab_membership_encode(const struct zab_membership *m, uint8_t *buf, size_t cap);
+
+/* Decodes exactly len bytes.  Returns 0, or ZAB_ECORRUPT (truncated,
+ * trailing bytes, a list over its limit, an id 0, an id listed twice, no
+ * voter). */
+int zab_membership_decode(const uint8_t *buf, size_t len, struct zab_membership *m);
+
 struct zab_vote {
     uint32_t leader;   /* proposed leader id */
     uint32_t epoch;    /* the proposed leader's currentEpoch */
@@ -61,6 +85,7 @@ struct zab_message {
             uint32_t round; /* logical clock of elections */
             uint8_t state;  /* enum zab_role of the sender */
             struct zab_vote vote;
+            struct zab_membership membership; /* the sender's active one: a newer one is adopted */
         } notification;
         struct {
             uint64_t session; /* fresh per attempt to follow: tells a restart from a duplicate */
@@ -83,10 +108,12 @@ struct zab_message {
             uint64_t zxid;     /* DIFF/TRUNC: keep the log up to here; SNAP: snapshot zxid */
             uint32_t size;     /* SNAP only */
             const uint8_t *data; /* SNAP only; borrowed (from the sender's core or the decode buffer) */
+            struct zab_membership membership; /* the leader's active (committed) membership */
         } sync;
         struct {
             uint64_t prev_zxid;
             uint64_t zxid;
+            uint8_t kind;      /* enum zab_entry_kind of zab.h */
             uint32_t size;
             const uint8_t *data; /* borrowed, as above */
         } proposal;

@@ -53,15 +53,14 @@ static void send_newleader(struct zab *z, struct zab_peer *p)
 
 static void choose_epoch(struct zab *z)
 {
-    uint32_t n = 0, max_epoch = 0;
+    uint32_t max_epoch = 0;
+    bool has[ZAB_PEERS_MAX] = {0};
     for (uint32_t i = 0; i < z->n_members; i++) {
-        if (!z->peers[i].info || !zab_counts_in_quorum(z, i))
-            continue;
-        n++;
-        if (z->peers[i].accepted_epoch > max_epoch)
+        has[i] = z->peers[i].info && zab_counts_in_quorum(z, i);
+        if (has[i] && z->peers[i].accepted_epoch > max_epoch)
             max_epoch = z->peers[i].accepted_epoch;
     }
-    if (n < z->quorum)
+    if (!zab_quorum(z, has))
         return;
     if (max_epoch == UINT32_MAX) {
         zab_become_looking(z, "epochs exhausted");
@@ -117,6 +116,7 @@ static void send_sync(struct zab *z, struct zab_peer *p, uint8_t mode, uint64_t 
     m.u.sync.session = p->session;
     m.u.sync.mode = mode;
     m.u.sync.zxid = zxid;
+    m.u.sync.membership = z->active;
     if (mode == ZAB_SYNC_SNAP) {
         m.u.sync.data = z->snapshot;
         m.u.sync.size = z->snapshot_size;
@@ -172,17 +172,15 @@ static void try_finish_discovery(struct zab *z)
 {
     if (z->phase != ZAB_PHASE_DISCOVERY || z->epoch == 0)
         return;
-    uint32_t n = 0;
+    bool has[ZAB_PEERS_MAX] = {0};
     for (uint32_t i = 0; i < z->n_members; i++) {
-        if (!z->peers[i].acked_epoch || !zab_counts_in_quorum(z, i))
-            continue;
-        if (i != z->self_index && peer_ahead(z, &z->peers[i])) {
+        has[i] = z->peers[i].acked_epoch && zab_counts_in_quorum(z, i);
+        if (has[i] && i != z->self_index && peer_ahead(z, &z->peers[i])) {
             zab_become_looking(z, "a follower is ahead of the leader");
             return;
         }
-        n++;
     }
-    if (n < z->quorum || z->persisted_zxid < zab_log_last(z))
+    if (!zab_quorum(z, has) || z->persisted_zxid < zab_log_last(z))
         return;
     z->current_epoch = z->epoch;
     zab_write_epochs(z);
@@ -202,11 +200,10 @@ static void try_establish(struct zab *z)
 {
     if (z->established || z->phase != ZAB_PHASE_SYNC)
         return;
-    uint32_t n = 1; /* ourselves: durable up to initial_zxid (invariant 5) */
-    for (uint32_t i = 0; i < z->n_members; i++)
-        if (i != z->self_index && z->peers[i].acked_newleader && zab_counts_in_quorum(z, i))
-            n++;
-    if (n < z->quorum)
+    bool has[ZAB_PEERS_MAX] = {0};
+    for (uint32_t i = 0; i < z->n_members; i++) /* ourselves: durable up to initial_zxid (invariant 5) */
+        has[i] = i == z->self_index || (z->peers[i].acked_newleader && zab_counts_in_quorum(z, i));
+    if (!zab_quorum(z, has))
         return;
     z->established = true;
     z->phase = ZAB_PHASE_BROADCAST;
@@ -439,6 +436,11 @@ static void on_sync(struct zab *z, const struct zab_message *m)
     if (!z->epoch_acked || m->epoch != z->epoch || m->u.sync.session != z->session)
         return; /* computed from another attempt's ACKEPOCH: not about this log */
     uint64_t zxid = m->u.sync.zxid;
+    /* R4: the leader's active membership is committed: a newer one is ours
+     * too (a SNAP, or a log compacted past its CONFIG entry, carries none). */
+    if (m->u.sync.membership.version > z->active.version &&
+        zab_membership_check(&m->u.sync.membership) == 0)
+        zab_membership_adopt(z, &m->u.sync.membership);
     /* Only the first SYNC of a session shapes the log; later ones are resends,
      * except a SNAP beyond our log: the leader compacted what we lack. */
     if (z->synced && (m->u.sync.mode != ZAB_SYNC_SNAP || zxid <= zab_log_last(z)))

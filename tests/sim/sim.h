@@ -32,6 +32,8 @@ struct sim_options {
     bool count_observers;    /* TEST ONLY: passed to the core's test_only_count_observers */
     int voters_down;         /* voters 1..voters_down stay down for the whole run: with no
                                 quorum of voters left, nothing may be established or committed */
+    int spares;              /* ids members+1..members+spares start idle: not in the ensemble */
+    bool reconfig;           /* random reconfigurations (add, remove, switch role) */
 };
 
 struct sim_world;
@@ -61,5 +63,11 @@ void sim_print_status(struct sim_world *w);
 void sim_set_output(struct sim_world *w, FILE *out);
 void sim_set_compaction(struct sim_world *w, int applies);
 void sim_print_log(struct sim_world *w, int id);
+/* Starts the idle member id as a joiner that knows the membership of member
+ * `from` (fresh disk).  Returns 0 or -1. */
+int sim_join(struct sim_world *w, int id, int from);
+/* zab_propose_config on member id; prints the outcome in manual mode. */
+int64_t sim_propose_config(struct sim_world *w, int id, const uint32_t *voters, int n_voters,
+                           const uint32_t *observers, int n_observers);
 
 #endif

@@ -34,6 +34,7 @@ struct sim_entry {
     uint64_t zxid;
     uint32_t size;
     uint8_t *data;
+    uint8_t kind;
     uint64_t done_at; /* pending writes: when the disk reports it durable */
 };
 
@@ -46,6 +47,11 @@ struct sim_member {
     int id;
     struct zab *z;
     bool up;
+    bool idle;              /* not in the ensemble: never started, or removed (disk wiped) */
+    bool joining;           /* started as a joiner: join_membership is its static configuration */
+    struct zab_membership join_membership;
+    bool has_membership;    /* on disk: the last ready.config */
+    struct zab_membership membership;
     uint32_t incarnation;
     /* the disk: what survives a crash */
     uint32_t accepted_epoch, accepted_leader, current_epoch;
@@ -56,6 +62,7 @@ struct sim_member {
     uint64_t applied_zxid, digest;
     int applies_since_snapshot;
     struct zab_status last_status;
+    bool dirty;             /* driven since check_leaders last looked: its status may have changed */
 };
 
 struct sim_msg {
@@ -89,6 +96,11 @@ struct sim_world {
     uint32_t *epoch_leader; /* epoch -> established leader id */
     size_t cap_epochs;
     char violation[512];
+    /* reconfiguration: every activated version's lists, to check they agree */
+    struct zab_membership versions[64];
+    int n_versions;
+    struct zab_membership proposed; /* the last membership proposed (crash rule) */
+    bool has_proposed;
     bool voters_lost;          /* voters_down went down for good */
     bool quorum_gone;          /* and that left no quorum of voters */
     uint64_t bound_zxid;       /* then: the highest zxid that can have been committed */
@@ -99,6 +111,7 @@ struct sim_world {
 
 /* ---- membership -------------------------------------------------------- */
 static int voter_count(const struct sim_world *w) { return w->o.members - w->o.observers; }
+static int slots(const struct sim_world *w) { return w->o.members + w->o.spares; }
 static bool is_observer(const struct sim_world *w, int id) { return id > voter_count(w); }
 static bool stays_down(const struct sim_world *w, int id) { return w->voters_lost && id <= w->o.voters_down; }
 
@@ -208,6 +221,11 @@ static void format_message(const struct zab_message *m, char *out, size_t cap)
                  zxid_str(a, m->u.sync.zxid));
         break;
     case ZAB_MSG_PROPOSAL:
+        if (m->u.proposal.kind == ZAB_ENTRY_CONFIG) {
+            snprintf(out, cap, " epoch=%u prev=%s zxid=%s (membership)", m->epoch,
+                     zxid_str(a, m->u.proposal.prev_zxid), zxid_str(b, m->u.proposal.zxid));
+            break;
+        }
         snprintf(out, cap, " epoch=%u prev=%s zxid=%s data=%.*s", m->epoch,
                  zxid_str(a, m->u.proposal.prev_zxid), zxid_str(b, m->u.proposal.zxid),
                  (int)(m->u.proposal.size > 16 ? 16 : m->u.proposal.size), (const char *)m->u.proposal.data);
@@ -333,13 +351,15 @@ static void record_acked(struct sim_world *w, uint64_t zxid)
 
 static void check_leaders(struct sim_world *w)
 {
-    for (int i = 1; i <= w->o.members; i++) {
+    for (int i = 1; i <= slots(w); i++) {
         struct sim_member *m = &w->m[i];
-        if (!m->up)
-            continue;
+        if (!m->up || !m->dirty)
+            continue; /* the core changes only when called, and every call is followed by drive() */
+        m->dirty = false;
         zab_status(m->z, &m->last_status);
         const struct zab_status *s = &m->last_status;
-        if (s->observer != is_observer(w, m->id) ||
+        bool static_membership = !w->o.reconfig && !w->o.spares && !w->has_proposed;
+        if ((static_membership && s->observer != is_observer(w, m->id)) ||
             (s->observer && (s->role == ZAB_LEADING || s->role == ZAB_FOLLOWING)))
             violate(w, "member %d (observer=%d) is %s", m->id, (int)s->observer, zab_role_name(s->role));
         if (!s->observer && s->role == ZAB_OBSERVING)
@@ -499,13 +519,16 @@ static void member_apply(struct sim_world *w, struct sim_member *m, const struct
     w->stats_commits++;
     if (w->o.manual && w->o.trace) {
         char a[24];
-        trace(w, "  %d apply %s %.*s", m->id, zxid_str(a, e->zxid), (int)e->size, (const char *)e->data);
+        if (e->kind == ZAB_ENTRY_CONFIG)
+            trace(w, "  %d apply %s (membership)", m->id, zxid_str(a, e->zxid));
+        else
+            trace(w, "  %d apply %s %.*s", m->id, zxid_str(a, e->zxid), (int)e->size, (const char *)e->data);
     }
 }
 
 static void schedule_write(struct sim_world *w, struct sim_member *m, const struct zab_entry *e)
 {
-    struct sim_entry se = {.zxid = e->zxid, .size = e->size, .data = xmalloc(e->size)};
+    struct sim_entry se = {.zxid = e->zxid, .size = e->size, .data = xmalloc(e->size), .kind = e->kind};
     memcpy(se.data, e->data, e->size);
     if (w->o.manual) {
         se.done_at = SIM_NEVER;
@@ -517,8 +540,72 @@ static void schedule_write(struct sim_world *w, struct sim_member *m, const stru
     vec_push(&m->pending, se);
 }
 
+static bool listed(const uint32_t *ids, uint32_t n, uint32_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+static bool same_membership(const struct zab_membership *a, const struct zab_membership *b)
+{
+    return a->version == b->version && a->n_voters == b->n_voters && a->n_observers == b->n_observers &&
+           !memcmp(a->voters, b->voters, a->n_voters * sizeof a->voters[0]) &&
+           !memcmp(a->observers, b->observers, a->n_observers * sizeof a->observers[0]);
+}
+
+/* ready.config: durable on the "disk"; every member that activates version v
+ * must see the same lists. */
+static void member_config_changed(struct sim_world *w, struct sim_member *m, const struct zab_membership *c,
+                                  bool removed)
+{
+    m->membership = *c;
+    m->has_membership = true;
+    if (listed(c->voters, c->n_voters, (uint32_t)m->id) || listed(c->observers, c->n_observers, (uint32_t)m->id))
+        m->joining = false; /* as the core: a joiner until a membership names it */
+    bool known = false;
+    for (int i = 0; i < w->n_versions; i++) {
+        if (w->versions[i].version != c->version)
+            continue;
+        known = true;
+        if (!same_membership(&w->versions[i], c))
+            violate(w, "member %d activated membership 0x%" PRIx64 " with lists another member does not have",
+                    m->id, c->version);
+    }
+    if (!known && w->n_versions < (int)(sizeof w->versions / sizeof w->versions[0]))
+        w->versions[w->n_versions++] = *c;
+    if (w->o.trace) {
+        char a[24];
+        trace(w, "  %d membership %s voters=%u observers=%u%s", m->id, zxid_str(a, c->version), c->n_voters,
+              c->n_observers, removed ? " removed" : "");
+    }
+    if (removed)
+        m->idle = true; /* the world stops it after this batch */
+}
+
+static void member_start(struct sim_world *w, struct sim_member *m);
+
+/* A member removed from the ensemble stops for good; its disk is wiped, so
+ * that adding it again later starts it afresh, as a new server. */
+static void retire(struct sim_world *w, struct sim_member *m)
+{
+    trace(w, "%s%d leaves the ensemble", w->o.manual ? "  " : "", m->id);
+    zab_free(m->z);
+    m->z = NULL;
+    m->up = false;
+    m->idle = true;
+    vec_clear(&m->pending);
+    vec_clear(&m->durable);
+    m->accepted_epoch = m->accepted_leader = m->current_epoch = 0;
+    m->snapshot_zxid = m->snapshot_digest = 0;
+    m->applied_zxid = m->digest = 0;
+    m->has_membership = m->joining = false;
+}
+
 static void drive(struct sim_world *w, struct sim_member *m)
 {
+    m->dirty = true;
     while (m->up && zab_has_ready(m->z)) {
         struct zab_ready rd;
         zab_ready(m->z, &rd);
@@ -547,6 +634,8 @@ static void drive(struct sim_world *w, struct sim_member *m)
         }
         for (size_t i = 0; i < rd.n_entries; i++)
             schedule_write(w, m, &rd.entries[i]);
+        if (rd.config_changed)
+            member_config_changed(w, m, rd.config, rd.removed);
         if (rd.write_epochs) {
             m->accepted_epoch = rd.accepted_epoch;
             m->accepted_leader = rd.accepted_leader;
@@ -581,6 +670,8 @@ static void drive(struct sim_world *w, struct sim_member *m)
             zab_compact(m->z, m->applied_zxid);
         }
     }
+    if (m->idle && m->up)
+        retire(w, m);
 }
 
 static void member_start(struct sim_world *w, struct sim_member *m)
@@ -592,8 +683,13 @@ static void member_start(struct sim_world *w, struct sim_member *m)
     size_t n = 0;
     for (size_t i = 0; i < m->durable.n; i++)
         if (m->durable.items[i].zxid > m->snapshot_zxid)
-            entries[n++] = (struct zab_entry){
-                .zxid = m->durable.items[i].zxid, .size = m->durable.items[i].size, .data = m->durable.items[i].data};
+            entries[n++] = (struct zab_entry){.zxid = m->durable.items[i].zxid,
+                                              .size = m->durable.items[i].size,
+                                              .data = m->durable.items[i].data,
+                                              .kind = m->durable.items[i].kind};
+    const struct zab_membership *start = m->has_membership ? &m->membership
+                                         : m->joining      ? &m->join_membership
+                                                           : NULL;
     struct zab_restored restored = {
         .accepted_epoch = m->accepted_epoch,
         .accepted_leader = m->accepted_leader,
@@ -601,6 +697,7 @@ static void member_start(struct sim_world *w, struct sim_member *m)
         .snapshot_zxid = m->snapshot_zxid,
         .entries = entries,
         .n_entries = n,
+        .membership = start,
     };
     struct zab_config c = {
         .id = (uint32_t)m->id,
@@ -617,6 +714,7 @@ static void member_start(struct sim_world *w, struct sim_member *m)
         .log = core_log,
         .log_context = w,
         .test_only_quorum_override = w->o.quorum_override,
+        .joining = m->joining,
     };
     int rc = zab_new(&c, &m->z);
     free(entries);
@@ -642,8 +740,9 @@ struct sim_world *sim_world_new(const struct sim_options *o)
     if (!w->o.out)
         w->o.out = stdout;
     w->prng = o->seed;
-    for (int i = 1; i <= o->members; i++) {
+    for (int i = 1; i <= slots(w); i++) {
         w->m[i].id = i;
+        w->m[i].idle = i > o->members;
         w->group[i] = 0;
     }
     for (int i = 1; i <= o->members; i++)
@@ -656,7 +755,7 @@ void sim_world_free(struct sim_world *w)
 {
     if (!w)
         return;
-    for (int i = 1; i <= w->o.members; i++) {
+    for (int i = 1; i <= slots(w); i++) {
         zab_free(w->m[i].z);
         vec_clear(&w->m[i].durable);
         vec_clear(&w->m[i].pending);
@@ -733,7 +832,7 @@ void sim_crash(struct sim_world *w, int id)
 void sim_restart(struct sim_world *w, int id)
 {
     struct sim_member *m = &w->m[id];
-    if (m->up || stays_down(w, id))
+    if (m->up || stays_down(w, id) || m->idle)
         return;
     trace(w, "restart %d", id);
     member_start(w, m);
@@ -742,11 +841,11 @@ void sim_restart(struct sim_world *w, int id)
 
 void sim_partition(struct sim_world *w, const int *group)
 {
-    for (int i = 1; i <= w->o.members; i++)
+    for (int i = 1; i <= slots(w); i++)
         w->group[i] = group[i];
     if (w->o.trace) {
         char line[64] = "";
-        for (int i = 1; i <= w->o.members; i++) {
+        for (int i = 1; i <= slots(w); i++) {
             size_t len = strlen(line);
             snprintf(line + len, sizeof line - len, "%s%d:%d", i > 1 ? " " : "", i, group[i]);
         }
@@ -763,7 +862,7 @@ void sim_heal(struct sim_world *w)
 
 void sim_tick(struct sim_world *w, int id)
 {
-    for (int i = 1; i <= w->o.members; i++) {
+    for (int i = 1; i <= slots(w); i++) {
         if ((id && i != id) || !w->m[i].up)
             continue;
         zab_tick(w->m[i].z);
@@ -814,7 +913,7 @@ int sim_drop(struct sim_world *w, int from, int to)
 
 void sim_persist(struct sim_world *w, int id)
 {
-    for (int i = 1; i <= w->o.members; i++)
+    for (int i = 1; i <= slots(w); i++)
         if ((!id || i == id) && w->m[i].up)
             complete_writes(w, &w->m[i], SIM_NEVER);
     check_leaders(w);
@@ -840,7 +939,7 @@ void sim_stabilize(struct sim_world *w, int max_rounds)
     for (int r = 0; r < max_rounds; r++) {
         int moved = sim_deliver(w, 0, 0, 0);
         bool wrote = false;
-        for (int i = 1; i <= w->o.members; i++)
+        for (int i = 1; i <= slots(w); i++)
             if (w->m[i].up && w->m[i].pending.n)
                 wrote = true;
         sim_persist(w, 0);
@@ -849,16 +948,59 @@ void sim_stabilize(struct sim_world *w, int max_rounds)
     }
 }
 
+int sim_join(struct sim_world *w, int id, int from)
+{
+    if (id < 1 || id > slots(w) || !w->m[id].idle || from < 1 || from > slots(w) || !w->m[from].up)
+        return -1;
+    struct sim_member *m = &w->m[id];
+    struct zab_status st;
+    zab_status(w->m[from].z, &st);
+    trace(w, "%sjoin %d knowing membership of %d", w->o.manual ? "" : "", id, from);
+    m->idle = false;
+    m->joining = true;
+    m->join_membership = st.config;
+    member_start(w, m);
+    check_leaders(w);
+    return m->up ? 0 : -1;
+}
+
+int64_t sim_propose_config(struct sim_world *w, int id, const uint32_t *voters, int n_voters,
+                           const uint32_t *observers, int n_observers)
+{
+    struct sim_member *m = &w->m[id];
+    if (!m->up)
+        return ZAB_ENOTLEADER;
+    int64_t zxid = zab_propose_config(m->z, voters, (size_t)n_voters, observers, (size_t)n_observers, 0);
+    char line[128] = "", a[24];
+    for (int i = 0; i < n_voters + n_observers; i++) {
+        size_t len = strlen(line);
+        snprintf(line + len, sizeof line - len, "%s%u%s", i ? "," : "",
+                 i < n_voters ? voters[i] : observers[i - n_voters], i < n_voters ? "" : "o");
+    }
+    if (zxid > 0) {
+        trace(w, "%s%d propose membership %s: %s", w->o.manual ? "  " : "", id, zxid_str(a, (uint64_t)zxid), line);
+        w->has_proposed = true;
+        w->proposed = (struct zab_membership){.n_voters = (uint32_t)n_voters, .n_observers = (uint32_t)n_observers};
+        memcpy(w->proposed.voters, voters, (size_t)n_voters * sizeof *voters);
+        memcpy(w->proposed.observers, observers, (size_t)n_observers * sizeof *observers);
+    } else {
+        trace(w, "%s%d propose membership %s refused: %s", w->o.manual ? "  " : "", id, line,
+              zab_strerror((int)zxid));
+    }
+    drive(w, m);
+    return zxid;
+}
+
 void sim_set_output(struct sim_world *w, FILE *out) { w->o.out = out; }
 void sim_set_compaction(struct sim_world *w, int applies) { w->o.compact_every = applies; }
 
 void sim_print_status(struct sim_world *w)
 {
     char a[24], b[24], c[24];
-    for (int i = 1; i <= w->o.members; i++) {
+    for (int i = 1; i <= slots(w); i++) {
         struct sim_member *m = &w->m[i];
         if (!m->up) {
-            fprintf(w->o.out, "  %d down\n", i);
+            fprintf(w->o.out, "  %d %s\n", i, m->idle ? "idle" : "down");
             continue;
         }
         struct zab_status s;
@@ -867,6 +1009,17 @@ void sim_print_status(struct sim_world *w)
                 i, zab_role_name(s.role), zab_phase_name(s.phase), s.leader_id, s.epoch, s.accepted_epoch,
                 s.current_epoch, zxid_str(a, s.last_zxid), zxid_str(b, s.committed_zxid),
                 zxid_str(c, s.applied_zxid));
+        if (w->o.reconfig || w->o.spares || s.config.version || s.reconfig_pending) {
+            fprintf(w->o.out, "    membership %s voters=", zxid_str(a, s.config.version));
+            for (uint32_t k = 0; k < s.config.n_voters; k++)
+                fprintf(w->o.out, "%s%u", k ? "," : "", s.config.voters[k]);
+            fprintf(w->o.out, " observers=");
+            for (uint32_t k = 0; k < s.config.n_observers; k++)
+                fprintf(w->o.out, "%s%u", k ? "," : "", s.config.observers[k]);
+            if (s.reconfig_pending)
+                fprintf(w->o.out, " pending=%s", zxid_str(b, s.pending_version));
+            fputc('\n', w->o.out);
+        }
     }
 }
 
@@ -891,14 +1044,14 @@ void sim_print_log(struct sim_world *w, int id)
 static int count_up(const struct sim_world *w)
 {
     int n = 0;
-    for (int i = 1; i <= w->o.members; i++)
+    for (int i = 1; i <= slots(w); i++)
         n += w->m[i].up;
     return n;
 }
 
 static int established_leader(struct sim_world *w)
 {
-    for (int i = 1; i <= w->o.members; i++) {
+    for (int i = 1; i <= slots(w); i++) {
         if (!w->m[i].up)
             continue;
         struct zab_status s;
@@ -917,21 +1070,127 @@ static int count_voters_up(const struct sim_world *w)
     return n;
 }
 
+static struct zab_membership initial_membership(const struct sim_world *w)
+{
+    struct zab_membership m = {0};
+    for (int i = 1; i <= w->o.members; i++) {
+        if (is_observer(w, i))
+            m.observers[m.n_observers++] = (uint32_t)i;
+        else
+            m.voters[m.n_voters++] = (uint32_t)i;
+    }
+    return m;
+}
+
+/* Crashing id keeps a quorum of voters up in the newest activated and the
+ * last proposed membership (reconfiguration runs). */
+static bool can_crash(const struct sim_world *w, int id)
+{
+    struct zab_membership sets[2];
+    int n = 0;
+    sets[n] = initial_membership(w);
+    for (int i = 0; i < w->n_versions; i++)
+        if (w->versions[i].version > sets[n].version)
+            sets[n] = w->versions[i];
+    n++;
+    if (w->has_proposed)
+        sets[n++] = w->proposed;
+    for (int k = 0; k < n; k++) {
+        uint32_t up = 0;
+        for (uint32_t i = 0; i < sets[k].n_voters; i++) {
+            uint32_t v = sets[k].voters[i];
+            up += v != (uint32_t)id && w->m[v].up;
+        }
+        if (up < sets[k].n_voters / 2 + 1)
+            return false;
+    }
+    return true;
+}
+
+/* A random reconfiguration on the established leader: add a member (idle,
+ * or a joiner not yet named), remove one (the leader too), or switch one
+ * between voter and observer.  Voters stay within 3..5. */
+static void random_reconfig(struct sim_world *w, int leader)
+{
+    struct zab_status st;
+    zab_status(w->m[leader].z, &st);
+    if (st.reconfig_pending)
+        return;
+    struct zab_membership next = st.config;
+    int op = (int)sim_range(w, 3);
+    if (op == 0) {
+        int id = 0;
+        for (int i = 1; i <= slots(w) && !id; i++)
+            if (!w->m[i].idle && w->m[i].joining && !listed(next.voters, next.n_voters, (uint32_t)i) &&
+                !listed(next.observers, next.n_observers, (uint32_t)i))
+                id = i; /* a joiner whose addition did not happen */
+        for (int i = 1; i <= slots(w) && !id; i++)
+            if (w->m[i].idle)
+                id = i;
+        if (!id)
+            return;
+        if (w->m[id].idle && sim_join(w, id, leader) < 0)
+            return;
+        if (next.n_voters < 5 && sim_chance(w, 600))
+            next.voters[next.n_voters++] = (uint32_t)id;
+        else
+            next.observers[next.n_observers++] = (uint32_t)id;
+    } else {
+        uint32_t n_all = next.n_voters + next.n_observers;
+        uint32_t pick = (uint32_t)sim_range(w, n_all);
+        bool voter = pick < next.n_voters;
+        uint32_t id = voter ? next.voters[pick] : next.observers[pick - next.n_voters];
+        if (voter && next.n_voters <= 3)
+            return;
+        if (!voter && op == 2 && next.n_voters >= 5)
+            return;
+        uint32_t *list = voter ? next.voters : next.observers;
+        uint32_t *count = voter ? &next.n_voters : &next.n_observers;
+        uint32_t at = voter ? pick : pick - next.n_voters;
+        memmove(list + at, list + at + 1, (*count - at - 1) * sizeof *list);
+        (*count)--;
+        if (op == 2) {
+            if (voter)
+                next.observers[next.n_observers++] = id;
+            else
+                next.voters[next.n_voters++] = id;
+        }
+    }
+    sim_propose_config(w, leader, next.voters, (int)next.n_voters, next.observers, (int)next.n_observers);
+}
+
 static void chaos(struct sim_world *w)
 {
-    int n = w->o.members, quorum = voter_count(w) / 2 + 1;
+    if (w->o.reconfig) {
+        /* Crash/restart by the memberships in force; the rest as below. */
+        if (sim_chance(w, 10)) {
+            int id = 1 + (int)sim_range(w, (uint64_t)slots(w));
+            if (can_crash(w, id))
+                sim_crash(w, id);
+        }
+        if (sim_chance(w, 2))
+            for (int i = 1; i <= slots(w); i++)
+                sim_crash(w, i);
+        for (int i = 1; i <= slots(w); i++)
+            if (!w->m[i].up && sim_chance(w, 60))
+                sim_restart(w, i);
+        int leader = established_leader(w);
+        if (leader && sim_chance(w, 10))
+            random_reconfig(w, leader);
+    }
+    int n = w->o.reconfig ? slots(w) : w->o.members, quorum = voter_count(w) / 2 + 1;
     /* Crash a member, keeping a quorum of voters up (observers do not count;
      * with voters_down there is no quorum to keep). */
-    if (sim_chance(w, 10) && (count_voters_up(w) > quorum || w->o.observers)) {
+    if (!w->o.reconfig && sim_chance(w, 10) && (count_voters_up(w) > quorum || w->o.observers)) {
         int id = 1 + (int)sim_range(w, (uint64_t)n);
         if (is_observer(w, id) || count_voters_up(w) > quorum || w->voters_lost)
             sim_crash(w, id);
     }
-    if (sim_chance(w, 2)) { /* everyone at once: only durable state survives */
+    if (!w->o.reconfig && sim_chance(w, 2)) { /* everyone at once: only durable state survives */
         for (int i = 1; i <= n; i++)
             sim_crash(w, i);
     }
-    for (int i = 1; i <= n; i++)
+    for (int i = 1; i <= n && !w->o.reconfig; i++)
         if (!w->m[i].up && sim_chance(w, 60))
             sim_restart(w, i);
     if (count_up(w) <= w->o.voters_down) /* sim_restart skips those that stay down */
@@ -968,7 +1227,7 @@ static void run_until(struct sim_world *w, uint64_t until, bool with_chaos)
             deliver(w, &sm);
             check_leaders(w);
         }
-        for (int i = 1; i <= w->o.members; i++) {
+        for (int i = 1; i <= slots(w); i++) {
             struct sim_member *m = &w->m[i];
             if (m->up && m->pending.n && m->pending.items[0].done_at <= w->now) {
                 complete_writes(w, m, w->now);
@@ -1022,7 +1281,7 @@ int sim_run_random(struct sim_world *w, int steps, int liveness_ticks)
      * entry committed by everyone within liveness_ticks. */
     trace(w, "heal all: liveness phase");
     sim_heal(w);
-    for (int i = 1; i <= w->o.members; i++)
+    for (int i = 1; i <= slots(w); i++)
         sim_restart(w, i);
     w->o.loss_percent = 0;
     w->o.dup_percent = 0;
@@ -1040,17 +1299,27 @@ int sim_run_random(struct sim_world *w, int steps, int liveness_ticks)
             continue;
         }
         bool all = true;
-        for (int i = 1; i <= w->o.members; i++)
-            all &= w->m[i].applied_zxid >= (uint64_t)probe;
+        struct zab_status st;
+        zab_status(w->m[leader].z, &st);
+        bool member[SIM_MEMBERS_MAX + 1] = {false};
+        for (uint32_t i = 0; i < st.config.n_voters; i++)
+            member[st.config.voters[i]] = true;
+        for (uint32_t i = 0; i < st.config.n_observers; i++)
+            member[st.config.observers[i]] = true;
+        for (int i = 1; i <= slots(w); i++)
+            all &= !member[i] || w->m[i].applied_zxid >= (uint64_t)probe;
         if (all) {
             /* Everything acknowledged must be applied everywhere by now. */
-            for (int i = 1; i <= w->o.members; i++)
-                if (w->n_acked && w->m[i].applied_zxid < w->acked[w->n_acked - 1])
+            for (int i = 1; i <= slots(w); i++)
+                if (member[i] && w->n_acked && w->m[i].applied_zxid < w->acked[w->n_acked - 1])
                     violate(w, "member %d did not apply every acknowledged entry", i);
             return w->violation[0] ? -1 : 0;
         }
     }
-    if (!w->violation[0])
+    if (!w->violation[0]) {
         violate(w, "no leader committing on every member within %d ticks of healing", liveness_ticks);
+        if (w->o.trace)
+            sim_print_status(w);
+    }
     return -1;
 }

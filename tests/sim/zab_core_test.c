@@ -25,6 +25,8 @@ static size_t sample_messages(struct zab_message *out)
     m.type = ZAB_MSG_NOTIFICATION, m.from = 1, m.to = 2;
     m.u.notification.round = 7, m.u.notification.state = ZAB_FOLLOWING;
     m.u.notification.vote = (struct zab_vote){.leader = 3, .epoch = 4, .zxid = 0x400000009ull};
+    m.u.notification.membership = (struct zab_membership){
+        .version = 0x300000002ull, .n_voters = 3, .voters = {1, 2, 3}, .n_observers = 1, .observers = {9}};
     out[n++] = m;
 
     memset(&m, 0, sizeof m);
@@ -48,12 +50,14 @@ static size_t sample_messages(struct zab_message *out)
     m.type = ZAB_MSG_SYNC, m.from = 3, m.to = 2, m.epoch = 6;
     m.u.sync.session = 77, m.u.sync.mode = ZAB_SYNC_SNAP, m.u.sync.zxid = 0x500000001ull;
     m.u.sync.data = payload, m.u.sync.size = sizeof payload;
+    m.u.sync.membership = (struct zab_membership){.version = 0x500000001ull, .n_voters = 2, .voters = {2, 3}};
     out[n++] = m;
 
     memset(&m, 0, sizeof m);
     m.type = ZAB_MSG_PROPOSAL, m.from = 3, m.to = 1, m.epoch = 6;
     m.u.proposal.prev_zxid = 0x600000001ull, m.u.proposal.zxid = 0x600000002ull;
     m.u.proposal.data = payload, m.u.proposal.size = sizeof payload;
+    m.u.proposal.kind = ZAB_ENTRY_CONFIG;
     out[n++] = m;
 
     const uint8_t zxid_types[] = {ZAB_MSG_NEWLEADER, ZAB_MSG_ACKNEWLEADER, ZAB_MSG_ACK, ZAB_MSG_COMMIT,
@@ -80,10 +84,12 @@ static void assert_same_message(const struct zab_message *a, const struct zab_me
         assert_int_equal(a->u.sync.zxid, b->u.sync.zxid);
         assert_int_equal(a->u.sync.size, b->u.sync.size);
         assert_memory_equal(a->u.sync.data, b->u.sync.data, a->u.sync.size);
+        assert_memory_equal(&a->u.sync.membership, &b->u.sync.membership, sizeof a->u.sync.membership);
         break;
     case ZAB_MSG_PROPOSAL:
         assert_int_equal(a->u.proposal.prev_zxid, b->u.proposal.prev_zxid);
         assert_int_equal(a->u.proposal.zxid, b->u.proposal.zxid);
+        assert_int_equal(a->u.proposal.kind, b->u.proposal.kind);
         assert_int_equal(a->u.proposal.size, b->u.proposal.size);
         assert_memory_equal(a->u.proposal.data, b->u.proposal.data, a->u.proposal.size);
         break;
@@ -156,18 +162,35 @@ static void decode_rejects_unknown_type_version_and_lengths_over_limits(void **s
     buf[0] = ZAB_MSG_NEWEPOCH, buf[1] = ZAB_WIRE_VERSION + 1;
     assert_int_equal(zab_message_decode(buf, size, &back), ZAB_ECORRUPT);
 
-    /* PROPOSAL: header 10, epoch 4, prev 8, zxid 8, then the u32 size.  The
-     * bytes are really there, so only the limit can refuse them. */
+    /* PROPOSAL: header 10, epoch 4, prev 8, zxid 8, kind 1, then the u32
+     * size.  The bytes are really there, so only the limit can refuse them. */
     uint32_t too_big = ZAB_ENTRY_BYTES_MAX + 1;
-    uint8_t *huge = calloc(1, 34 + (size_t)too_big);
+    uint8_t *huge = calloc(1, 35 + (size_t)too_big);
     assert_non_null(huge);
-    zab_message_encode(&msgs[5], huge, 34);
-    huge[30] = (uint8_t)(too_big >> 24), huge[31] = (uint8_t)(too_big >> 16);
-    huge[32] = (uint8_t)(too_big >> 8), huge[33] = (uint8_t)too_big;
+    zab_message_encode(&msgs[5], huge, 35);
+    huge[31] = (uint8_t)(too_big >> 24), huge[32] = (uint8_t)(too_big >> 16);
+    huge[33] = (uint8_t)(too_big >> 8), huge[34] = (uint8_t)too_big;
+    assert_int_equal(zab_message_decode(huge, 35 + (size_t)too_big, &back), ZAB_ECORRUPT);
+    huge[34]--; /* exactly at the limit: accepted */
+    assert_int_equal(zab_message_decode(huge, 34 + (size_t)too_big, &back), 0);
+    huge[30] = 2; /* an unknown entry kind */
     assert_int_equal(zab_message_decode(huge, 34 + (size_t)too_big, &back), ZAB_ECORRUPT);
-    huge[33]--; /* exactly at the limit: accepted */
-    assert_int_equal(zab_message_decode(huge, 33 + (size_t)too_big, &back), 0);
     free(huge);
+
+    /* A membership naming an id twice, or with too many voters, is refused. */
+    struct zab_membership dup = {.version = 1, .n_voters = 2, .voters = {4, 4}};
+    uint8_t mb[ZAB_MEMBERSHIP_BYTES_MAX];
+    int64_t mlen = zab_membership_encode(&dup, mb, sizeof mb);
+    assert_true(mlen > 0);
+    struct zab_membership mback;
+    assert_int_equal(zab_membership_decode(mb, (size_t)mlen, &mback), ZAB_ECORRUPT);
+    dup.voters[1] = 5;
+    mlen = zab_membership_encode(&dup, mb, sizeof mb);
+    assert_int_equal(zab_membership_decode(mb, (size_t)mlen, &mback), 0);
+    assert_memory_equal(&dup, &mback, sizeof dup);
+    assert_int_equal(zab_membership_decode(mb, (size_t)mlen - 1, &mback), ZAB_ECORRUPT);
+    dup.n_voters = ZAB_MEMBERS_MAX + 1;
+    assert_int_equal(zab_membership_encode(&dup, mb, sizeof mb), ZAB_ETOOBIG);
 
     /* ACKEPOCH: header 10, epoch 4, session 8, current 4, last 8, base 8, then
      * n and n zxids: one summary entry too many, all bytes present. */
@@ -379,6 +402,64 @@ static void an_observer_never_makes_a_quorum_of_two(void **state)
     zab_free(z);
 }
 
+/* A leader alone: a membership change is one CONFIG entry, refused while
+ * another is in flight or while the new voters are not synced, active (and
+ * reported in ready.config) once committed. */
+static void a_membership_change_commits_then_becomes_active(void **state)
+{
+    uint32_t voters[] = {7};
+    struct zab_config c = {.id = 7, .voters = voters, .n_voters = 1, .heartbeat_ticks = 2,
+                           .init_limit_ticks = 10, .sync_limit_ticks = 5};
+    struct zab *z;
+    assert_int_equal(zab_new(&c, &z), 0);
+    uint64_t last = 0;
+    drain(z, &last);
+    uint32_t with_8[] = {7, 8}, only_8[] = {8}, observer_9[] = {9}, twice[] = {7, 7};
+    /* 8 never synced with us: no quorum of {7, 8} could ack the entry */
+    assert_int_equal(zab_propose_config(z, with_8, 2, NULL, 0, 0), ZAB_ENOQUORUM);
+    assert_int_equal(zab_propose_config(z, only_8, 1, NULL, 0, 0), ZAB_ENOQUORUM);
+    assert_int_equal(zab_propose_config(z, twice, 2, NULL, 0, 0), ZAB_EINVAL);
+    assert_int_equal(zab_propose_config(z, NULL, 0, NULL, 0, 0), ZAB_EINVAL);
+    assert_int_equal(zab_propose_config(z, voters, 1, observer_9, 1, 12345), ZAB_EINVAL); /* stale -v */
+
+    int64_t zxid = zab_propose_config(z, voters, 1, observer_9, 1, 0);
+    assert_true(zxid > 0);
+    assert_int_equal(zab_propose_config(z, voters, 1, NULL, 0, 0), ZAB_EBUSY);
+    struct zab_status s;
+    zab_status(z, &s);
+    assert_true(s.reconfig_pending);
+    assert_int_equal(s.pending_version, (uint64_t)zxid);
+    assert_int_equal(s.config.version, 0);
+
+    bool changed = false;
+    while (zab_has_ready(z)) {
+        struct zab_ready rd;
+        zab_ready(z, &rd);
+        for (size_t i = 0; i < rd.n_entries; i++)
+            assert_int_equal(rd.entries[i].kind, ZAB_ENTRY_CONFIG);
+        uint64_t durable = rd.n_entries ? rd.entries[rd.n_entries - 1].zxid : 0;
+        if (rd.config_changed) {
+            changed = true;
+            assert_int_equal(rd.config->version, (uint64_t)zxid);
+            assert_int_equal(rd.config->n_observers, 1);
+            assert_int_equal(rd.config->observers[0], 9);
+            assert_false(rd.removed);
+        }
+        zab_advance(z);
+        if (durable)
+            zab_persisted(z, durable);
+    }
+    assert_true(changed);
+    zab_status(z, &s);
+    assert_false(s.reconfig_pending);
+    assert_int_equal(s.config.version, (uint64_t)zxid);
+    assert_int_equal(s.role, ZAB_LEADING);
+    /* the next change must name the version it changes */
+    assert_int_equal(zab_propose_config(z, voters, 1, NULL, 0, 1), ZAB_EINVAL);
+    assert_true(zab_propose_config(z, voters, 1, NULL, 0, (uint64_t)zxid) > 0);
+    zab_free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +473,7 @@ int main(void)
         cmocka_unit_test(a_follower_refuses_proposals_from_clients),
         cmocka_unit_test(observers_are_configured_apart_from_voters),
         cmocka_unit_test(an_observer_never_makes_a_quorum_of_two),
+        cmocka_unit_test(a_membership_change_commits_then_becomes_active),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,8 @@
  *   zab_sim --members 5 --observers 2 ...      (3 voters + 2 observers)
  *   zab_sim --members 3 --observers 1 --voters-down 1
  *       (2 voters + 1 observer, voter 1 never up: nothing may commit)
+ *   zab_sim --members 4 --reconfig 2 ...
+ *       (4 members and 2 idle slots; random reconfigurations on the leader)
  *   ... --test-only-count-observers --expect-violation
  *       (the core counting observers in quorums must be caught)
  */
@@ -24,7 +26,7 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: zab_sim [--seeds N | --seed S] [--first-seed S] [--members 3|5] [--steps N]\n"
-                    "               [--liveness-ticks N] [--trace] [--observers K] [--voters-down D]\n"
+                    "               [--liveness-ticks N] [--trace] [--observers K] [--voters-down D] [--reconfig SPARES]\n"
                     "               [--test-only-quorum Q | --test-only-count-observers] [--expect-violation]\n");
     exit(2);
 }
@@ -33,7 +35,8 @@ int main(int argc, char **argv)
 {
     uint64_t first_seed = 1, seeds = 100;
     bool single = false, trace = false, expect_violation = false;
-    int members = 3, steps = 300, liveness = 200, observers = 0, voters_down = 0;
+    int members = 3, steps = 300, liveness = 200, observers = 0, voters_down = 0, spares = 0;
+    bool reconfig = false;
     uint32_t quorum_override = 0;
     bool count_observers = false;
     for (int i = 1; i < argc; i++) {
@@ -57,6 +60,8 @@ int main(int argc, char **argv)
             observers = atoi(v), i++;
         else if (!strcmp(a, "--voters-down") && v)
             voters_down = atoi(v), i++;
+        else if (!strcmp(a, "--reconfig") && v)
+            reconfig = true, spares = atoi(v), i++;
         else if (!strcmp(a, "--test-only-count-observers"))
             count_observers = true;
         else if (!strcmp(a, "--trace"))
@@ -67,7 +72,8 @@ int main(int argc, char **argv)
             usage();
     }
     if (members < 1 || members > SIM_MEMBERS_MAX || steps < 1 || seeds < 1 || observers < 0 ||
-        observers >= members || voters_down < 0 || voters_down >= members - observers)
+        observers >= members || voters_down < 0 || voters_down >= members - observers || spares < 0 ||
+        members + spares > SIM_MEMBERS_MAX || (reconfig && voters_down))
         usage();
     char flags[128];
     snprintf(flags, sizeof flags, "%s%s", quorum_override ? " --test-only-quorum 1" : "",
@@ -75,6 +81,10 @@ int main(int argc, char **argv)
     if (observers || voters_down) {
         size_t len = strlen(flags);
         snprintf(flags + len, sizeof flags - len, " --observers %d --voters-down %d", observers, voters_down);
+    }
+    if (reconfig) {
+        size_t len = strlen(flags);
+        snprintf(flags + len, sizeof flags - len, " --reconfig %d", spares);
     }
     uint64_t failed = 0, passed = 0;
     for (uint64_t s = first_seed; s < first_seed + seeds; s++) {
@@ -92,6 +102,8 @@ int main(int argc, char **argv)
             .observers = observers,
             .count_observers = count_observers,
             .voters_down = voters_down,
+            .spares = spares,
+            .reconfig = reconfig,
         };
         struct sim_world *w = sim_world_new(&o);
         int rc = sim_violation(w) ? -1 : sim_run_random(w, steps, liveness);

@@ -9,7 +9,9 @@
  *     expected output lines
  *     (blank line)
  *
- * Commands: members N [observers K] | tick <id|all> [times] | deliver [<from>-><to>|all] [max]
+ * Commands: members N [observers K] [spares S] | join <id> <from> (an idle id
+ *           starts as a joiner knowing the membership of member <from>)
+ *           | reconfig <leader> voters 1,2,3 [observers 4,5] | tick <id|all> [times] | deliver [<from>-><to>|all] [max]
  *           | drop <from>-><to> | persist <id|all> | crash <id> | restart <id>
  *           | propose <id> <data> | stabilize | status | disk <id>
  *           | partition <ids> | <ids> | heal | compact <applies>
@@ -39,6 +41,20 @@ static void parse_pair(const char *s, int *from, int *to)
     sscanf(s, "%d->%d", from, to);
 }
 
+/* "1,2,3" -> ids; -1 if malformed or too many. */
+static int parse_ids(const char *s, uint32_t *out)
+{
+    int n = 0;
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", s);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (n >= SIM_MEMBERS_MAX || atoi(tok) <= 0)
+            return -1;
+        out[n++] = (uint32_t)atoi(tok);
+    }
+    return n;
+}
+
 /* Runs one command, writing what happened to out.  Returns -1 on a bad command. */
 static int run_command(char *line, FILE *out)
 {
@@ -53,8 +69,16 @@ static int run_command(char *line, FILE *out)
         sim_world_free(world);
         struct sim_options o = {.seed = 1, .members = argc > 1 ? atoi(argv[1]) : 3, .manual = true,
                                 .trace = true, .out = out};
-        if (argc > 3 && !strcmp(argv[2], "observers"))
-            o.observers = atoi(argv[3]); /* the last ones */
+        for (int i = 2; i + 1 < argc; i += 2) {
+            if (!strcmp(argv[i], "observers"))
+                o.observers = atoi(argv[i + 1]); /* the last ones */
+            else if (!strcmp(argv[i], "spares"))
+                o.spares = atoi(argv[i + 1]); /* idle ids after the members */
+            else
+                return -1;
+        }
+        if (o.spares < 0 || o.members + o.spares > SIM_MEMBERS_MAX)
+            return -1;
         if (o.members < 1 || o.members > SIM_MEMBERS_MAX || o.observers < 0 || o.observers >= o.members)
             return -1;
         world = sim_world_new(&o);
@@ -91,6 +115,17 @@ static int run_command(char *line, FILE *out)
         sim_print_log(world, atoi(argv[1]));
     } else if (!strcmp(cmd, "compact") && argc > 1) {
         sim_set_compaction(world, atoi(argv[1]));
+    } else if (!strcmp(cmd, "join") && argc > 2) {
+        if (sim_join(world, atoi(argv[1]), atoi(argv[2])) < 0)
+            fprintf(out, "join refused\n");
+    } else if (!strcmp(cmd, "reconfig") && argc > 3 && !strcmp(argv[2], "voters")) {
+        uint32_t voters[SIM_MEMBERS_MAX], observers[SIM_MEMBERS_MAX];
+        int nv = parse_ids(argv[3], voters), no = 0;
+        if (argc > 5 && !strcmp(argv[4], "observers"))
+            no = parse_ids(argv[5], observers);
+        if (nv < 0 || no < 0)
+            return -1;
+        sim_propose_config(world, atoi(argv[1]), voters, nv, observers, no);
     } else if (!strcmp(cmd, "heal")) {
         sim_heal(world);
     } else if (!strcmp(cmd, "partition")) {
