@@ -528,6 +528,147 @@ class PersistentWatches(FeatureCase):
         self.assert_no_event(events)
 
 
+class Quotas(FeatureCase):
+    """ZooKeeper's quotas through raw nodes, as zkCli's setquota writes them (kazoo has no quota
+    API): the server keeps /zookeeper/quota/<path>/zookeeper_stats current."""
+
+    def set_quota(self, zk, path, limits):
+        quota_dir = "/zookeeper/quota" + path
+        zk.ensure_path(quota_dir)
+        zk.create(quota_dir + "/zookeeper_limits", limits.encode())
+        zk.create(quota_dir + "/zookeeper_stats", b"count=0,bytes=0")
+        return quota_dir + "/zookeeper_stats"
+
+    def stats(self, zk, stats_path):
+        return zk.get(stats_path)[0].decode()
+
+    def test_stats_start_from_the_subtree_and_follow_every_write(self):
+        self.zk.create(self.p("a"), b"12345")
+        stats = self.set_quota(self.zk, self.base, "count=10,bytes=-1")
+        # The server replaces the client's count=0,bytes=0 with what the subtree holds.
+        self.assertEqual(self.stats(self.zk, stats), "count=2,bytes=5")
+        self.zk.create(self.p("a/b"), b"xy")
+        self.zk.set(self.p("a"), b"1")
+        self.assertEqual(self.stats(self.zk, stats), "count=3,bytes=3")
+        self.zk.delete(self.p("a/b"))
+        self.assertEqual(self.stats(self.zk, stats), "count=2,bytes=1")
+        # The stats node changes without a new version.
+        self.assertEqual(self.zk.get(stats)[1].version, 0)
+
+    def test_a_transaction_counts_each_of_its_ops(self):
+        stats = self.set_quota(self.zk, self.base, "count=10,bytes=-1")
+        tx = self.zk.transaction()
+        tx.create(self.p("t1"), b"abc")
+        tx.create(self.p("t2"), b"de")
+        tx.delete(self.p("t1"))
+        self.assertEqual(tx.commit(), [self.p("t1"), self.p("t2"), True])
+        self.assertEqual(self.stats(self.zk, stats), "count=2,bytes=2")
+
+    def test_a_failed_transaction_leaves_the_stats_alone(self):
+        stats = self.set_quota(self.zk, self.base, "count=10,bytes=-1")
+        tx = self.zk.transaction()
+        tx.create(self.p("f1"), b"abc")
+        tx.check(self.base, 42)
+        results = tx.commit()
+        self.assertIsInstance(results[1], kazoo.exceptions.BadVersionError)
+        self.assertEqual(self.stats(self.zk, stats), "count=1,bytes=0")
+
+    def test_writing_the_stats_fires_no_watch_and_removing_the_limits_stops_counting(self):
+        stats = self.set_quota(self.zk, self.base, "count=10,bytes=-1")
+        fired = []
+        self.zk.get(stats, watch=fired.append)
+        self.zk.create(self.p("w"), b"x")
+        self.assertEqual(self.stats(self.zk, stats), "count=2,bytes=1")
+        self.zk.delete("/zookeeper/quota" + self.base + "/zookeeper_limits")
+        self.zk.create(self.p("after"), b"yyy")
+        self.assertEqual(self.stats(self.zk, stats), "count=2,bytes=1")
+        self.zk.set(stats, b"count=0,bytes=0")  # a client write does fire it
+        wait_for(lambda: len(fired) == 1, "the data watch on the stats node")
+        self.assertEqual(fired[0].type, "CHANGED")
+
+    def test_every_member_keeps_the_same_stats(self):
+        stats = self.set_quota(self.zk, self.base, "count=10,bytes=-1")
+        self.zk.create(self.p("m"), b"abcd")
+        for host in SERVER["hosts"].split(","):
+            zk = KazooClient(hosts=host, timeout=10.0, connection_retry=FAST_RETRY)
+            zk.start(timeout=WAIT_S)
+            self.clients.append(zk)
+            zk.sync(stats)
+            self.assertEqual(self.stats(zk, stats), "count=2,bytes=4", host)
+
+
+class QuotaExceededError(kazoo.exceptions.ZookeeperError):
+    """ZooKeeper's QUOTAEXCEEDED (-125, 3.7+), which kazoo 2.8 does not know: registered (by
+    EnforcedQuotas) so its reader raises this instead of failing the connection."""
+    code = -125
+
+
+class EnforcedQuotas(Quotas):
+    """The same with enforceQuota=true on a server of its own: hard limits refuse the write
+    with QUOTAEXCEEDED, soft ones only warn."""
+
+    @classmethod
+    def setUpClass(cls):
+        kazoo.exceptions.EXCEPTIONS[QuotaExceededError.code] = QuotaExceededError
+        cls.state = tempfile.mkdtemp(prefix="zn-kazoo-quota.")
+        started = subprocess.run([ZN_SERVER, "start", cls.state, "enforceQuota=true"],
+                                 capture_output=True, text=True, check=False)
+        if started.returncode != 0:
+            shutil.rmtree(cls.state, ignore_errors=True)
+            raise RuntimeError("server did not start: %s" % started.stderr[-2000:])
+        cls.hosts = started.stdout.strip().splitlines()[-1]
+
+    @classmethod
+    def tearDownClass(cls):
+        subprocess.run([ZN_SERVER, "stop", cls.state], capture_output=True, check=False)
+        shutil.rmtree(cls.state, ignore_errors=True)
+
+    def new_client(self, auth=None):
+        zk = KazooClient(hosts=self.hosts, timeout=10.0, connection_retry=FAST_RETRY, auth_data=auth)
+        zk.start(timeout=WAIT_S)
+        self.clients.append(zk)
+        return zk
+
+    def test_every_member_keeps_the_same_stats(self):
+        saved = SERVER["hosts"]
+        SERVER["hosts"] = self.hosts
+        try:
+            super().test_every_member_keeps_the_same_stats()
+        finally:
+            SERVER["hosts"] = saved
+
+    def assert_quota_exceeded(self, call):
+        self.assertRaises(QuotaExceededError, call)
+
+    def test_a_create_past_a_hard_count_limit_is_refused(self):
+        stats = self.set_quota(self.zk, self.base, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2")
+        self.zk.create(self.p("one"))
+        self.assert_quota_exceeded(lambda: self.zk.create(self.p("two")))
+        self.assertFalse(self.zk.exists(self.p("two")))
+        self.assertEqual(self.stats(self.zk, stats), "count=2,bytes=0")
+
+    def test_a_set_past_a_hard_byte_limit_is_refused_and_a_smaller_one_passes(self):
+        self.zk.set(self.base, b"ab")
+        self.set_quota(self.zk, self.base, "count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=-1")
+        self.assert_quota_exceeded(lambda: self.zk.set(self.base, b"abcde"))
+        self.zk.set(self.base, b"abcd")
+        self.assertEqual(self.zk.get(self.base)[0], b"abcd")
+
+    def test_a_transaction_with_an_op_past_a_hard_limit_fails_whole(self):
+        self.set_quota(self.zk, self.base, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=1")
+        tx = self.zk.transaction()
+        tx.create(self.base + "-free")
+        tx.create(self.p("over"))
+        results = tx.commit()
+        self.assertIsInstance(results[1], QuotaExceededError)
+        self.assertFalse(self.zk.exists(self.base + "-free"))
+
+    def test_a_soft_limit_lets_the_write_through(self):
+        self.set_quota(self.zk, self.base, "count=1,bytes=1")
+        self.zk.create(self.p("s1"), b"xyz")
+        self.assertTrue(self.zk.exists(self.p("s1")))
+
+
 class TapResult(unittest.TestResult):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
