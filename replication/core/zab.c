@@ -194,15 +194,22 @@
  *       compacted logs and members that were down.
  *   R5. Joiners: a voter answers a LOOKING notification from an id outside
  *       its memberships as it answers an observer (never counted); the
- *       joiner, started by its driver with the new membership (current
- *       members + itself) as its static configuration, finds the leader the
- *       voters follow and sends FOLLOWERINFO; the leader gives it a joiner
- *       slot and syncs it like an observer, but ships it every proposal so
- *       that its acks show it up to date (ZAB_ENOQUORUM above).  Once the
- *       CONFIG entry naming it commits, it counts.
+ *       joiner, started by its driver with zab_config.joining and the
+ *       ensemble's current membership (which does not name it), finds the
+ *       leader the voters follow and sends FOLLOWERINFO; the leader gives
+ *       it a joiner slot and syncs it like an observer, but ships it every
+ *       proposal so that its acks show it up to date (ZAB_ENOQUORUM above).
+ *       Once a CONFIG entry naming it is in its log it acts on it (R2), and
+ *       once that commits it counts.  Only an active voter is a candidate
+ *       in the election: a voter of the pending membership alone votes for
+ *       nobody until it adopts a candidate's vote.
  *   R6. Removal: a member that activates a membership naming it nowhere
- *       stops (role LOOKING, phase ELECTION, ready.removed, ignores every
- *       message and tick after).  A leader that activates a membership in
+ *       stops taking part (role LOOKING, phase ELECTION, ready.removed): it
+ *       ignores every message and tick after, except that it answers a
+ *       LOOKING notification with that membership, so that members that
+ *       missed the COMMIT (and would otherwise wait for a quorum of a
+ *       membership that no longer runs) learn it.  Restarted with that
+ *       membership restored, it starts removed.  A leader that activates a membership in
  *       which it is no voter commits the CONFIG entry, sends that COMMIT,
  *       then stops: the remaining voters notice its silence after syncLimit
  *       and elect a leader among themselves (ZooKeeper hands over to a
@@ -431,11 +438,15 @@ int zab_new(const struct zab_config *c, struct zab **out)
         found |= m->voters[i] == c->id;
     for (uint32_t i = 0; i < m->n_observers; i++)
         found |= m->observers[i] == c->id;
-    if (!found && !c->joining)
+    /* Not named and not joining: valid only for a member that was removed
+     * (its persisted membership leaves it out): it restarts removed. */
+    bool removed = !found && !c->joining;
+    if (removed && !(c->restored && c->restored->membership))
         goto invalid;
-    z->joining = !found;
+    z->joining = !found && c->joining;
     z->count_observers = c->test_only_count_observers;
     z->quorum_override = c->test_only_quorum_override;
+    z->config_old_quorum = c->test_only_config_on_old_quorum;
     zab_membership_rebuild(z);
     z->heartbeat_ticks = c->heartbeat_ticks;
     z->init_limit_ticks = c->init_limit_ticks;
@@ -464,7 +475,13 @@ int zab_new(const struct zab_config *c, struct zab **out)
         z->persisted_zxid = zab_log_last(z);
         z->unstable_index = z->n_entries; /* already in the driver's store */
     }
-    zab_become_looking(z, "start");
+    if (removed) {
+        z->removed = true;
+        z->vote = (struct zab_vote){.leader = 0, .epoch = z->current_epoch, .zxid = zab_log_last(z)};
+        zab_logf(z, "start removed from the ensemble");
+    } else {
+        zab_become_looking(z, "start");
+    }
     check_invariants(z);
     *out = z;
     return 0;
@@ -556,8 +573,16 @@ static void step_follower(struct zab *z, const struct zab_message *m)
 
 static void step(struct zab *z, const struct zab_message *m)
 {
-    if (m->to != z->id || m->from == z->id || z->removed)
+    if (m->to != z->id || m->from == z->id)
         return;
+    if (z->removed) {
+        /* Stopped, but it still answers votes with its membership: members
+         * that missed the commit of the CONFIG entry that removed it learn
+         * it here (R6), as removed ZooKeeper servers keep answering. */
+        if (m->type == ZAB_MSG_NOTIFICATION && m->u.notification.state == ZAB_LOOKING)
+            zab_election_answer_removed(z, m);
+        return;
+    }
     if (m->type == ZAB_MSG_NOTIFICATION && m->u.notification.membership.version > z->active.version &&
         zab_membership_check(&m->u.notification.membership) == 0) {
         /* R4: a newer membership is committed; a member that was down or

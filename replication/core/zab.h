@@ -140,6 +140,10 @@ struct zab_config {
      * observer does (but receive every proposal, so the leader sees me up
      * to date before zab_propose_config counts me). */
     bool joining;
+    /* TEST ONLY: if true, a CONFIG entry commits on a quorum of the active
+     * voters alone (ZooKeeper's rule broken): the simulator must catch it.
+     * Never set it elsewhere. */
+    bool test_only_config_on_old_quorum;
 };
 
 /* The actions of one ready batch, to be carried out in this order.  Every
@@ -171,7 +175,11 @@ struct zab_ready {
      *    below (it is zab_restored.membership at the next start), update the
      *    transport's peers and /zookeeper/config.  removed: this member is in
      *    neither list and was not joining: it has stopped for good (it
-     *    ignores every event); the driver stops serving and may exit. */
+     *    takes no part any more, but still answers election notifications
+     *    with the membership that removed it, so that members that missed
+     *    its commit learn it): the driver stops serving clients and keeps
+     *    the transport up until the operator stops it.  Restarted with that
+     *    membership restored, it starts removed. */
     bool config_changed;
     const struct zab_membership *config;
     bool removed;

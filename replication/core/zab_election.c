@@ -25,7 +25,18 @@
 
 static struct zab_vote self_vote(const struct zab *z)
 {
+    /* Only an active voter may lead (a voter of a pending membership alone
+     * votes, for nobody until it adopts a candidate's vote). */
+    if (!(z->flags[z->self_index] & ZAB_MEMBER_VOTER))
+        return (struct zab_vote){0};
     return (struct zab_vote){.leader = z->id, .epoch = z->current_epoch, .zxid = zab_log_last(z)};
+}
+
+/* A vote we may adopt: for an active voter of our membership. */
+static bool candidate(const struct zab *z, const struct zab_vote *v)
+{
+    int at = zab_peer_index(z, v->leader);
+    return v->leader != 0 && at >= 0 && (z->flags[at] & ZAB_MEMBER_VOTER);
 }
 
 static bool vote_better(const struct zab_vote *a, const struct zab_vote *b)
@@ -104,6 +115,8 @@ static void decide(struct zab *z, uint32_t leader, uint32_t round)
 
 static bool quorum_votes_for(const struct zab *z, const struct zab_vote *vote)
 {
+    if (vote->leader == 0)
+        return false; /* a vote for nobody decides nothing */
     bool has[ZAB_PEERS_MAX] = {0};
     for (uint32_t i = 0; i < z->n_members; i++)
         has[i] = z->votes[i].valid && z->votes[i].round == z->round && vote_equal(&z->votes[i].vote, vote);
@@ -136,12 +149,12 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
             z->round = round;
             memset(z->votes, 0, sizeof z->votes);
             struct zab_vote mine = self_vote(z);
-            set_vote(z, vote_better(theirs, &mine) ? *theirs : mine);
+            set_vote(z, candidate(z, theirs) && vote_better(theirs, &mine) ? *theirs : mine);
             broadcast_vote(z);
         } else if (round < z->round) {
             send_notification(z, m->from); /* bring the laggard into our round */
             return;
-        } else if (vote_better(theirs, &z->vote)) {
+        } else if (candidate(z, theirs) && vote_better(theirs, &z->vote)) {
             set_vote(z, *theirs);
             broadcast_vote(z);
         }
@@ -167,6 +180,14 @@ void zab_election_answer(struct zab *z, const struct zab_message *m)
 {
     if (m->u.notification.state == ZAB_LOOKING && !z->is_observer)
         send_notification(z, m->from);
+}
+
+/* A removed member answers a LOOKING voter with a vote for nobody and its
+ * membership (the one that removed it). */
+void zab_election_answer_removed(struct zab *z, const struct zab_message *m)
+{
+    ZAB_ASSERT(z->removed && z->role == ZAB_LOOKING);
+    send_notification(z, m->from);
 }
 
 /* A notification from an observer: never counted.  A voter that follows or

@@ -69,6 +69,7 @@ struct zab {
     bool is_observer;                /* not a voter of either membership */
     bool count_observers;            /* TEST ONLY: the broken core (zab_config) */
     uint32_t quorum_override;        /* TEST ONLY */
+    bool config_old_quorum;          /* TEST ONLY: the broken reconfiguration (zab_config) */
     struct zab_membership active;    /* committed, in force */
     bool has_pending;                /* a CONFIG entry above it is in the log */
     uint64_t pending_zxid;
@@ -227,6 +228,7 @@ void zab_election_tick(struct zab *z);
 void zab_election_step(struct zab *z, const struct zab_message *m);
 void zab_election_answer(struct zab *z, const struct zab_message *m);
 void zab_election_answer_observer(struct zab *z, const struct zab_message *m);
+void zab_election_answer_removed(struct zab *z, const struct zab_message *m);
 
 /* zab_sync.c */
 void zab_sync_leader_start(struct zab *z);

@@ -33,7 +33,8 @@ struct sim_options {
     int voters_down;         /* voters 1..voters_down stay down for the whole run: with no
                                 quorum of voters left, nothing may be established or committed */
     int spares;              /* ids members+1..members+spares start idle: not in the ensemble */
-    bool reconfig;           /* random reconfigurations (add, remove, switch role) */
+    bool reconfig;           /* random reconfigurations (add, remove, switch role, bulk) */
+    bool config_old_quorum;  /* TEST ONLY: passed to the core's test_only_config_on_old_quorum */
 };
 
 struct sim_world;
@@ -43,6 +44,8 @@ void sim_world_free(struct sim_world *w);
 
 /* A violated invariant, or NULL. */
 const char *sim_violation(const struct sim_world *w);
+/* The violation is one of liveness (no progress after healing), not of safety. */
+bool sim_violation_is_liveness(const struct sim_world *w);
 
 /* Randomised run: chaos for steps ticks, then heal and demand progress
  * within liveness_ticks.  Returns 0 or -1 (sim_violation says why). */

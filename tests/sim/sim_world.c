@@ -47,7 +47,8 @@ struct sim_member {
     int id;
     struct zab *z;
     bool up;
-    bool idle;              /* not in the ensemble: never started, or removed (disk wiped) */
+    bool idle;              /* not in the ensemble: never started, or wiped to be added again */
+    bool removed;           /* a membership removed it: it only answers votes now */
     bool joining;           /* started as a joiner: join_membership is its static configuration */
     struct zab_membership join_membership;
     bool has_membership;    /* on disk: the last ready.config */
@@ -101,6 +102,7 @@ struct sim_world {
     int n_versions;
     struct zab_membership proposed; /* the last membership proposed (crash rule) */
     bool has_proposed;
+    bool liveness_failure;     /* the violation is a liveness one (no progress after healing) */
     bool voters_lost;          /* voters_down went down for good */
     bool quorum_gone;          /* and that left no quorum of voters */
     uint64_t bound_zxid;       /* then: the highest zxid that can have been committed */
@@ -258,6 +260,8 @@ static void violate(struct sim_world *w, const char *fmt, ...)
 }
 
 const char *sim_violation(const struct sim_world *w) { return w->violation[0] ? w->violation : NULL; }
+
+bool sim_violation_is_liveness(const struct sim_world *w) { return w->violation[0] && w->liveness_failure; }
 
 static struct sim_chain_slot *chain_slot(struct sim_world *w, uint64_t zxid, bool insert)
 {
@@ -581,16 +585,16 @@ static void member_config_changed(struct sim_world *w, struct sim_member *m, con
               c->n_observers, removed ? " removed" : "");
     }
     if (removed)
-        m->idle = true; /* the world stops it after this batch */
+        m->removed = true;
 }
 
 static void member_start(struct sim_world *w, struct sim_member *m);
 
-/* A member removed from the ensemble stops for good; its disk is wiped, so
- * that adding it again later starts it afresh, as a new server. */
+/* A removed member about to be added again: stopped and its disk wiped, so
+ * that it starts afresh, as a new server. */
 static void retire(struct sim_world *w, struct sim_member *m)
 {
-    trace(w, "%s%d leaves the ensemble", w->o.manual ? "  " : "", m->id);
+    trace(w, "%s%d wiped", w->o.manual ? "  " : "", m->id);
     zab_free(m->z);
     m->z = NULL;
     m->up = false;
@@ -600,7 +604,7 @@ static void retire(struct sim_world *w, struct sim_member *m)
     m->accepted_epoch = m->accepted_leader = m->current_epoch = 0;
     m->snapshot_zxid = m->snapshot_digest = 0;
     m->applied_zxid = m->digest = 0;
-    m->has_membership = m->joining = false;
+    m->has_membership = m->joining = m->removed = false;
 }
 
 static void drive(struct sim_world *w, struct sim_member *m)
@@ -670,8 +674,6 @@ static void drive(struct sim_world *w, struct sim_member *m)
             zab_compact(m->z, m->applied_zxid);
         }
     }
-    if (m->idle && m->up)
-        retire(w, m);
 }
 
 static void member_start(struct sim_world *w, struct sim_member *m)
@@ -715,6 +717,7 @@ static void member_start(struct sim_world *w, struct sim_member *m)
         .log_context = w,
         .test_only_quorum_override = w->o.quorum_override,
         .joining = m->joining,
+        .test_only_config_on_old_quorum = w->o.config_old_quorum,
     };
     int rc = zab_new(&c, &m->z);
     free(entries);
@@ -1117,18 +1120,49 @@ static void random_reconfig(struct sim_world *w, int leader)
     if (st.reconfig_pending)
         return;
     struct zab_membership next = st.config;
-    int op = (int)sim_range(w, 3);
-    if (op == 0) {
+    int op = (int)sim_range(w, 4);
+    if (op == 3) {
+        /* Bulk: keep one voter, make two others voters (observers, joiners
+         * or idle ids), drop every other voter.  Old and new quorums may
+         * then be disjoint but for the kept one: only the double quorum
+         * keeps the committed history. */
+        uint32_t kept = next.voters[sim_range(w, next.n_voters)];
+        uint32_t chosen[2];
+        int n_chosen = 0;
+        for (int i = 1; i <= slots(w) && n_chosen < 2; i++) {
+            if (listed(next.voters, next.n_voters, (uint32_t)i))
+                continue;
+            bool observer = listed(next.observers, next.n_observers, (uint32_t)i);
+            if (!observer && !w->m[i].idle && !w->m[i].joining && !w->m[i].removed)
+                continue;
+            chosen[n_chosen++] = (uint32_t)i;
+        }
+        if (n_chosen < 2)
+            return;
+        for (int k = 0; k < 2; k++) {
+            if (w->m[chosen[k]].removed)
+                retire(w, &w->m[chosen[k]]);
+            if (w->m[chosen[k]].idle && sim_join(w, (int)chosen[k], leader) < 0)
+                return;
+        }
+        struct zab_membership bulk = {.n_voters = 3, .voters = {kept, chosen[0], chosen[1]}};
+        for (uint32_t i = 0; i < next.n_observers; i++)
+            if (next.observers[i] != chosen[0] && next.observers[i] != chosen[1])
+                bulk.observers[bulk.n_observers++] = next.observers[i];
+        next = bulk;
+    } else if (op == 0) {
         int id = 0;
         for (int i = 1; i <= slots(w) && !id; i++)
             if (!w->m[i].idle && w->m[i].joining && !listed(next.voters, next.n_voters, (uint32_t)i) &&
                 !listed(next.observers, next.n_observers, (uint32_t)i))
                 id = i; /* a joiner whose addition did not happen */
         for (int i = 1; i <= slots(w) && !id; i++)
-            if (w->m[i].idle)
+            if (w->m[i].idle || w->m[i].removed)
                 id = i;
         if (!id)
             return;
+        if (w->m[id].removed)
+            retire(w, &w->m[id]);
         if (w->m[id].idle && sim_join(w, id, leader) < 0)
             return;
         if (next.n_voters < 5 && sim_chance(w, 600))
@@ -1311,12 +1345,16 @@ int sim_run_random(struct sim_world *w, int steps, int liveness_ticks)
         if (all) {
             /* Everything acknowledged must be applied everywhere by now. */
             for (int i = 1; i <= slots(w); i++)
-                if (member[i] && w->n_acked && w->m[i].applied_zxid < w->acked[w->n_acked - 1])
+                if (member[i] && w->n_acked && w->m[i].applied_zxid < w->acked[w->n_acked - 1] &&
+                    !w->violation[0]) {
+                    w->liveness_failure = true;
                     violate(w, "member %d did not apply every acknowledged entry", i);
+                }
             return w->violation[0] ? -1 : 0;
         }
     }
     if (!w->violation[0]) {
+        w->liveness_failure = true;
         violate(w, "no leader committing on every member within %d ticks of healing", liveness_ticks);
         if (w->o.trace)
             sim_print_status(w);
