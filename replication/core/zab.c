@@ -226,11 +226,13 @@
  *       activates version v has the same lists; a removed member stops (the
  *       core asserts it never leads again); the liveness phase demands the
  *       probe applied on every member of the leader's active membership.
- *       Scenarios: reconfig_add_voter, reconfig_remove_leader.  Not built:
- *       a per-commit check that an entry above version v is durable on a
- *       quorum of v's voters, a scenario of a CONFIG entry truncated by a
- *       new leader, and a test-only broken core committing a CONFIG entry
- *       on the old quorum alone that the simulator must catch.
+ *       Random changes are single (add, remove, switch) or bulk (keep one
+ *       voter, two others become the voters).  Scenarios:
+ *       reconfig_add_voter, reconfig_remove_leader, reconfig_truncated.  A
+ *       test-only core that commits a CONFIG entry on the old quorum alone
+ *       (zab_config.test_only_config_on_old_quorum) is caught by the
+ *       acknowledged-entry invariant.  Not built: a per-commit check that
+ *       an entry above version v is durable on a quorum of v's voters.
  *
  * Transitions: LOOKING -> LEADING/DISCOVERY | FOLLOWING/DISCOVERY (election
  * decides); DISCOVERY -> SYNC (leader: quorum ACKEPOCH; follower: SYNC
