@@ -78,8 +78,8 @@ void zab_membership_rebuild(struct zab *z)
     }
     if (z->role == ZAB_LEADING)
         for (uint32_t i = 0; i < z->n_members; i++)
-            if (z->peers[i].info)
-                ADD_ID(z->members[i]); /* a joiner in the middle of its sync */
+            if (z->peers[i].info && z->flags[i] == 0)
+                ADD_ID(z->members[i]); /* a joiner in the middle of its sync (not a member just removed) */
 #undef ADD_ID
     struct zab_peer peers[ZAB_PEERS_MAX];
     struct zab_vote_record votes[ZAB_PEERS_MAX], others[ZAB_PEERS_MAX];
