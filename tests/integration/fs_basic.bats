@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # znodefs, the contract's Mounting, Mapping, Reading, Writing, Errors and limits sections, as a
-# user types them (ls, cat, echo, mkdir, rm, mv, stat, getfattr, setfattr, set -C), against one
-# standalone server. One server and one mount for the file; each test works in its own directory.
+# user types them (ls, cat, echo, mkdir, rm, mv, stat, getfattr, setfattr, set -C), against a
+# 3-member ensemble (ZN_FS_MEMBERS=1: standalone). One ensemble and one mount for the file; each test works in its own directory.
 
 load fs_helpers
 
@@ -9,7 +9,7 @@ setup_file() {
   zn_state_init
   export ZN_STATE_DIR
   fs_require
-  start_server
+  start_ensemble "${ZN_FS_MEMBERS:-3}"
   mount_fs a
   export M="$(fs_root)/a"
 }

@@ -22,7 +22,7 @@ fs_root() {
 }
 
 mount_fs() {
-  local name="$1" connect="${2:-$(member_connect 1)}" opts="${3:-session_timeout=6000}"
+  local name="$1" connect="${2:-$(ensemble_connect)}" opts="${3:-session_timeout=6000}"
   local dir
   dir="$(fs_root)/$name"
   mkdir -p "$dir"

@@ -8,7 +8,7 @@ setup_file() {
   zn_state_init
   export ZN_STATE_DIR
   fs_require
-  start_server
+  start_ensemble "${ZN_FS_MEMBERS:-3}"
   mount_fs a
   mount_fs b
   export A="$(fs_root)/a" B="$(fs_root)/b"
