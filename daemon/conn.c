@@ -139,6 +139,28 @@ static void conn_flush(struct conn *c)
         conn_close(c, "client does not read its replies: output over the limit");
         return;
     }
+    if (c->writes_in_flight_bytes == 0) {
+        /* The socket usually takes everything at once: then no write request
+         * is allocated and the output buffer is kept for the next turn.
+         * Only what it does not take is queued (in order: nothing else is). */
+        uv_buf_t now = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_close(c, uv_strerror(n));
+            return;
+        }
+        if (n > 0) {
+            memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
+            c->out.len -= (size_t)n;
+        }
+        if (c->out.len == 0) {
+            if (c->close_after_flush)
+                conn_close(c, NULL);
+            else
+                update_backpressure(c);
+            return;
+        }
+    }
     struct write_req *w = malloc(sizeof *w);
     if (!w) {
         conn_close(c, "out of memory");
