@@ -228,29 +228,13 @@ static void finish_syncs(struct ensemble *e)
     }
 }
 
-static void snapshot_if_due(struct ensemble *e)
+/* The store has the snapshot at zxid: the core may drop its log up to it
+ * (laggards are then caught up by SNAP). */
+void ensemble_snapshot_stored(struct server *srv, int64_t zxid)
 {
-    struct server *srv = e->srv;
-    if (srv->txns_since_snapshot < srv->cfg.snap_count)
-        return;
-    struct jute_writer w;
-    jute_writer_init(&w);
-    if (tree_serialize(srv->tree, &w) != 0 || w.error) {
-        jute_writer_free(&w);
-        ZN_ERROR("snapshot: cannot serialise the tree");
-        return;
-    }
-    size_t len;
-    uint8_t *blob = jute_writer_take(&w, &len);
-    jute_writer_free(&w);
-    int64_t zxid = tree_last_zxid(srv->tree);
-    if (store_snapshot(srv->store, (uint64_t)zxid, blob, len) != 0) {
-        free(blob);
-        return;
-    }
-    zab_compact(e->zab, (uint64_t)zxid);
-    srv->txns_since_snapshot = 0;
-    ZN_INFO("snapshot queued zxid=0x%" PRIx64 " bytes=%zu", (uint64_t)zxid, len);
+    struct ensemble *e = ens_of(srv);
+    if (e)
+        zab_compact(e->zab, (uint64_t)zxid);
 }
 
 static void apply_committed(struct ensemble *e, const struct zab_entry *entry)
@@ -615,7 +599,7 @@ static void process_ready(struct ensemble *e)
         }
     }
     finish_syncs(e);
-    snapshot_if_due(e);
+    pipeline_maybe_snapshot(srv);
     drain_backlog(e);
     server_flush(srv);
 }

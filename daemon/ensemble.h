@@ -54,6 +54,8 @@ struct zn_request;
 int ensemble_submit_system(struct server *srv, const struct zn_request *req);
 /* Leader only: expire a silent session. */
 void ensemble_expire_session(struct server *srv, struct session *s);
+/* A snapshot at zxid is in the store: the core may compact its log. */
+void ensemble_snapshot_stored(struct server *srv, int64_t zxid);
 /* The store's durable callback in ensemble mode. */
 void ensemble_durable(struct server *srv, uint64_t last_zxid, int status);
 

@@ -21,6 +21,7 @@
 
 #include "assert.h"
 #include "ensemble.h"
+#include "snapshot.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
@@ -89,9 +90,39 @@ static void pipeline_fail_all(struct server *srv, int status)
     }
 }
 
-static void maybe_snapshot(struct server *srv)
+/* A snapshot serialised by a child (snapshot.c) is ready: store it. */
+static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, size_t len)
 {
-    if (srv->txns_since_snapshot < srv->cfg.snap_count)
+    if (!blob || !srv->store) {
+        free(blob); /* the child failed, or the server is stopping */
+        return;
+    }
+    struct store_stats st;
+    store_stats(srv->store, &st);
+    if ((uint64_t)zxid <= st.snapshot_zxid) {
+        free(blob); /* a newer snapshot was stored meanwhile */
+        return;
+    }
+    int rc = store_snapshot(srv->store, (uint64_t)zxid, blob, len);
+    if (rc != 0) {
+        free(blob);
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
+        return;
+    }
+    if (srv->ens)
+        ensemble_snapshot_stored(srv, zxid);
+}
+
+/*
+ * Every snapCount txns, a snapshot; serialised by a forked child so the loop
+ * never stalls for it, or on the loop if no child can be started.
+ */
+void pipeline_maybe_snapshot(struct server *srv)
+{
+    if (srv->txns_since_snapshot < srv->cfg.snap_count || snapshot_in_progress())
+        return;
+    srv->txns_since_snapshot = 0;
+    if (snapshot_start(srv, on_snapshot_ready) == 0)
         return;
     struct jute_writer w;
     jute_writer_init(&w);
@@ -104,16 +135,9 @@ static void maybe_snapshot(struct server *srv)
     size_t len;
     uint8_t *blob = jute_writer_take(&w, &len);
     jute_writer_free(&w);
-    int64_t zxid = tree_last_zxid(srv->tree);
-    int rc = store_snapshot(srv->store, (uint64_t)zxid, blob, len);
-    if (rc != 0) {
-        free(blob);
-        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
-        return;
-    }
-    srv->txns_since_snapshot = 0;
-    ZN_INFO("snapshot queued zxid=0x%" PRIx64 " bytes=%zu nodes=%zu serialise_ms=%" PRIu64,
-            (uint64_t)zxid, len, tree_node_count(srv->tree), server_now_ms() - start);
+    ZN_INFO("snapshot serialised on the loop zxid=0x%" PRIx64 " bytes=%zu ms=%" PRIu64,
+            (uint64_t)tree_last_zxid(srv->tree), len, server_now_ms() - start);
+    on_snapshot_ready(srv, tree_last_zxid(srv->tree), blob, len);
 }
 
 void pipeline_tree_event(void *ctx, int32_t event_type, const char *path)
@@ -196,7 +220,7 @@ void pipeline_durable(void *ctx, uint64_t last_zxid, int status)
            (uint64_t)srv->pending_head->zxid <= last_zxid)
         apply_request(srv, pending_pop(srv));
     pipeline_append_staged(srv);
-    maybe_snapshot(srv);
+    pipeline_maybe_snapshot(srv);
     server_flush(srv);
 }
 

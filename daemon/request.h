@@ -71,5 +71,6 @@ void pipeline_durable(void *ctx, uint64_t last_zxid, int status);
 int pipeline_submit_system(struct server *srv, const struct zn_request *req);
 void pipeline_after_apply(struct server *srv, const struct txn *t, struct request *r);
 void pipeline_tree_event(void *ctx, int32_t event_type, const char *path);
+void pipeline_maybe_snapshot(struct server *srv);
 
 #endif
