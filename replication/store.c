@@ -198,17 +198,27 @@ fail_thread:
     return rc;
 }
 
-/* Delivers every completed batch, in order (loop thread). */
+/*
+ * Delivers every completed batch, in order (loop thread).  One batch is taken
+ * off the completed list at a time, its counts settled, and only then is its
+ * callback run: on_durable may call back into the store (a synchronous
+ * truncation checks the queue invariants), and every batch not yet delivered
+ * must still be on the list and counted then.
+ */
 static void store_deliver(struct store *s)
 {
-    pthread_mutex_lock(&s->mutex);
-    struct store_item *item = s->completed.head;
-    s->completed.head = s->completed.tail = NULL;
-    pthread_mutex_unlock(&s->mutex);
-    while (item) {
-        struct store_item *next = item->next;
-        ZN_ASSERT(item->op == STORE_OP_ENTRY);
+    for (;;) {
         pthread_mutex_lock(&s->mutex);
+        struct store_item *item = s->completed.head;
+        if (!item) {
+            pthread_mutex_unlock(&s->mutex);
+            return;
+        }
+        s->completed.head = item->next;
+        if (!s->completed.head)
+            s->completed.tail = NULL;
+        item->next = NULL;
+        ZN_ASSERT(item->op == STORE_OP_ENTRY);
         ZN_ASSERT(s->stats.queued_entries >= item->batch_entries);
         ZN_ASSERT(s->stats.queued_bytes >= item->batch_bytes);
         s->stats.queued_entries -= item->batch_entries;
@@ -218,7 +228,6 @@ static void store_deliver(struct store *s)
         pthread_mutex_unlock(&s->mutex);
         s->on_durable(s->ctx, item->zxid, item->status);
         free(item);
-        item = next;
     }
 }
 
