@@ -26,6 +26,10 @@ struct write_req {
     struct conn *conn;
 };
 
+/* Bytes of replies and events this conn owes its client and has not sent. */
+static size_t pending_output(const struct conn *c) { return c->writes_in_flight_bytes + c->out.len; }
+
+
 static void on_close(uv_handle_t *h)
 {
     struct conn *c = h->data;
@@ -77,8 +81,15 @@ void conn_mark_dirty(struct conn *c)
 
 void conn_send_frame(struct conn *c, const struct jute_writer *body)
 {
-    if (c->state == CONN_CLOSING)
+    if (c->state == CONN_CLOSING || c->output_overflow)
         return;
+    if (pending_output(c) + 4 + body->len > CONN_OUTPUT_HARD_LIMIT_BYTES) {
+        /* A client that does not read: drop it (at the next flush) rather
+         * than buffer without bound. */
+        c->output_overflow = true;
+        conn_mark_dirty(c);
+        return;
+    }
     uint8_t len_be[4];
     uint32_t n = htonl((uint32_t)body->len);
     memcpy(len_be, &n, 4);
@@ -91,17 +102,22 @@ void conn_send_frame(struct conn *c, const struct jute_writer *body)
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static bool process_frames(struct conn *c);
+
 
 static void update_backpressure(struct conn *c)
 {
-    size_t pending = c->writes_in_flight_bytes + c->out.len;
-    bool want_pause = pending > CONN_OUTPUT_SOFT_LIMIT_BYTES || c->queued >= CONN_MAX_QUEUED_REQUESTS;
+    bool want_pause = pending_output(c) > CONN_OUTPUT_SOFT_LIMIT_BYTES ||
+                      c->queued >= CONN_MAX_QUEUED_REQUESTS;
     if (want_pause && !c->reading_paused) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading_paused = true;
     } else if (!want_pause && c->reading_paused && c->state != CONN_CLOSING) {
         c->reading_paused = false;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        /* Requests already read but left while the output drained. */
+        if (c->rlen >= 4)
+            process_frames(c);
     }
 }
 
@@ -135,7 +151,7 @@ static void conn_flush(struct conn *c)
             conn_close(c, NULL);
         return;
     }
-    if (c->writes_in_flight_bytes + c->out.len > CONN_OUTPUT_HARD_LIMIT_BYTES) {
+    if (c->output_overflow || pending_output(c) > CONN_OUTPUT_HARD_LIMIT_BYTES) {
         conn_close(c, "client does not read its replies: output over the limit");
         return;
     }
@@ -221,6 +237,8 @@ static bool process_frames(struct conn *c)
     struct server *srv = c->server;
     size_t off = 0;
     while (c->state != CONN_CLOSING && !c->close_after_flush && c->rlen - off >= 4) {
+        if (pending_output(c) > CONN_OUTPUT_SOFT_LIMIT_BYTES)
+            break; /* the rest waits in rbuf until the client reads (update_backpressure) */
         const uint8_t *p = c->rbuf + off;
         if (c->state == CONN_HANDSHAKE && c->stats.packets_received == 0) {
             unsigned bit = config_4lw_bit((const char *)p);

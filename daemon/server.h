@@ -86,6 +86,7 @@ struct conn {
     bool dirty;
     bool reading_paused;
     bool close_after_flush;
+    bool output_overflow;           /* past CONN_OUTPUT_HARD_LIMIT_BYTES: closed at the next flush */
     enum conn_state state;
     char peer[64];                  /* "127.0.0.1:5555" */
     char peer_ip[48];
