@@ -75,9 +75,10 @@ if [ "$(id -u)" = 0 ] && iptables -S INPUT >/dev/null 2>&1; then :; else
   echo "# not root or no iptables: partitions left out"
   NEMESES="${NEMESES//partition/}"
 fi
-# The disk-full nemesis fills a small tmpfs that holds one member's whole directory.
+# The disk-full nemesis fills a small tmpfs that holds one member's whole directory (256 MiB:
+# a 30-minute run's store grows past 64 MiB, and a smaller one stays full for good).
 if [ "$(id -u)" = 0 ] && mkdir -p "$ZN_STATE_DIR/m$DISK_MEMBER" &&
-   mount -t tmpfs -o size=48m tmpfs "$ZN_STATE_DIR/m$DISK_MEMBER" 2>/dev/null; then
+   mount -t tmpfs -o size=256m tmpfs "$ZN_STATE_DIR/m$DISK_MEMBER" 2>/dev/null; then
   TMPFS="$ZN_STATE_DIR/m$DISK_MEMBER"
   DISK_ARGS=(--disk-member "$DISK_MEMBER")
 else
