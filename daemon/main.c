@@ -3,6 +3,7 @@
  * logging, and runs the server's loop until SIGTERM or SIGINT.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,9 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     zn_log_set_program("znoded");
+    /* A client or peer that closes its socket while a reply is being written
+     * must cost that connection an EPIPE, not the whole server its life. */
+    signal(SIGPIPE, SIG_IGN);
     struct config cfg;
     config_defaults(&cfg);
     const char *overrides[64];
