@@ -665,7 +665,7 @@ int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voter
     if (z->role != ZAB_LEADING || !z->established)
         return ZAB_ENOTLEADER;
     if (z->has_pending)
-        return ZAB_EBUSY; /* one reconfiguration at a time (R2) */
+        return ZAB_EBUSY; /* only one reconfiguration in flight (R2) */
     if (n_voters == 0 || n_voters > ZAB_MEMBERS_MAX || n_observers > ZAB_OBSERVERS_MAX || !voters ||
         (n_observers && !observers) || (from_version && from_version != z->active.version))
         return ZAB_EINVAL;

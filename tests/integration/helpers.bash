@@ -89,6 +89,16 @@ except OSError:
 PY
 }
 
+# port_free_on_member_addresses ADDR PORT: PORT is free on ADDR and on every address an
+# ensemble member may use (127.0.0.1-5): loopback only.
+port_free_on_member_addresses() {
+  local n
+  port_is_free "$1" "$2" || return 1
+  for n in 1 2 3 4 5; do
+    port_is_free "127.0.0.$n" "$2" || return 1
+  done
+}
+
 # free_port [ADDR]: print a TCP port free on ADDR (default 127.0.0.1), never one this shell
 # already handed out (a server may not have bound it yet).
 ZN_PORTS_GIVEN=" "
@@ -98,8 +108,8 @@ free_port() {
     tries=$((tries + 1))
     port=$((ZN_PORT_MIN + (RANDOM * 32768 + RANDOM) % (ZN_PORT_MAX - ZN_PORT_MIN)))
     case "$ZN_PORTS_GIVEN" in *" $port "*) continue ;; esac
-    # Peer ports of ensemble members on other addresses must not collide either: check both.
-    if port_is_free "$addr" "$port" && port_is_free 0.0.0.0 "$port"; then
+    # Ports of ensemble members on the other member addresses must not collide either.
+    if port_free_on_member_addresses "$addr" "$port"; then
       ZN_PORTS_GIVEN="$ZN_PORTS_GIVEN$port "
       echo "$port"
       return 0

@@ -208,7 +208,7 @@ static void create_fails_with_invalidacl_for_empty_null_or_unknown_acls(void **s
         {ZN_PERM_ALL, {"world", "bob"}},      {ZN_PERM_ALL, {"nosuch", "x"}},
         {ZN_PERM_ALL, {"digest", "nocolon"}}, {ZN_PERM_ALL, {"digest", "user:"}},
         {ZN_PERM_ALL, {"digest", "a:b:c"}},   {ZN_PERM_ALL, {"ip", "300.1.1.1"}},
-        {ZN_PERM_ALL, {"ip", "10.0.0.0/33"}}, {ZN_PERM_ALL, {"auth", ""}},
+        {ZN_PERM_ALL, {"ip", "127.0.0.0/33"}}, {ZN_PERM_ALL, {"auth", ""}},
         {ZN_PERM_ALL, {NULL, "x"}},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -227,7 +227,7 @@ static void create_fails_with_invalidacl_for_empty_null_or_unknown_acls(void **s
     r.acl = (struct zn_acl_vec){0, NULL};
     assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
 
-    struct zn_acl good[] = {{ZN_PERM_READ, {"digest", "user:hash="}}, {ZN_PERM_ALL, {"ip", "10.0.0.0/8"}},
+    struct zn_acl good[] = {{ZN_PERM_READ, {"digest", "user:hash="}}, {ZN_PERM_ALL, {"ip", "127.0.0.0/8"}},
                             {ZN_PERM_ALL, {"ip", "::1"}}, {ZN_PERM_READ, {"digest", "user:hash="}}};
     r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
     r.acl = (struct zn_acl_vec){4, good};
