@@ -109,6 +109,8 @@ struct ensemble {
     /* syncs waiting for the tree to reach their target */
     struct request *syncs;
     struct jute_writer out;
+    uint8_t *msg_buf;               /* encoded core messages, reused */
+    size_t msg_cap;
     struct zn_arena scratch;
 };
 
@@ -155,35 +157,32 @@ static void fatal(const char *what, int rc)
 
 /* ---- sending ---- */
 
-static void send_frame(struct ensemble *e, uint32_t to, const struct jute_writer *w)
+static void send_bytes(struct ensemble *e, uint32_t to, const uint8_t *data, size_t len)
 {
-    int rc = transport_send(e->tp, to, w->data, w->len);
+    int rc = transport_send(e->tp, to, data, len);
     if (rc != 0 && rc != ZN_CONNECTIONLOSS)
         ZN_DEBUG("peer send to=%u failed: %s", to, zn_strerror(rc));
 }
 
 static void send_zab(struct ensemble *e, const struct zab_message *m)
 {
-    size_t size = zab_message_encoded_size(m);
-    jute_writer_reset(&e->out);
-    uint8_t channel = CHANNEL_ZAB;
-    jute_write_raw(&e->out, &channel, 1);
-    /* reserve, then encode in place */
-    size_t at = e->out.len;
-    uint8_t *zeros = calloc(1, size ? size : 1);
-    if (!zeros)
-        return;
-    jute_write_raw(&e->out, zeros, size);
-    free(zeros);
-    if (e->out.error)
-        return;
-    int64_t n = zab_message_encode(m, e->out.data + at, size);
+    /* Encoded in place in a buffer kept across messages: no allocation or
+     * extra copy per message (the transport copies the frame once). */
+    size_t need = 1 + zab_message_encoded_size(m);
+    if (need > e->msg_cap) {
+        uint8_t *p = realloc(e->msg_buf, need);
+        if (!p)
+            return; /* dropped: the protocol resends */
+        e->msg_buf = p;
+        e->msg_cap = need;
+    }
+    e->msg_buf[0] = CHANNEL_ZAB;
+    int64_t n = zab_message_encode(m, e->msg_buf + 1, need - 1);
     if (n < 0) {
         ZN_ERROR("cannot encode %s: %s", zab_message_type_name(m->type), zab_strerror((int)n));
         return;
     }
-    e->out.len = at + (size_t)n;
-    send_frame(e, m->to, &e->out);
+    send_bytes(e, m->to, e->msg_buf, 1 + (size_t)n);
 }
 
 /* ---- applying committed entries ---- */
@@ -722,7 +721,7 @@ static void answer_sync(struct ensemble *e, uint32_t from, struct jute_reader *r
     jute_write_long(&e->out, sid);
     jute_write_int(&e->out, cxid);
     jute_write_long(&e->out, (int64_t)st.last_zxid);
-    send_frame(e, from, &e->out);
+    send_bytes(e, from, e->out.data, e->out.len);
 }
 
 static void sync_answered(struct ensemble *e, struct jute_reader *rd)
@@ -938,7 +937,7 @@ static void send_touches(struct ensemble *e)
         return;
     uint32_t be = htonl((uint32_t)n);
     memcpy(e->out.data + count_at, &be, 4);
-    send_frame(e, e->leader_id, &e->out);
+    send_bytes(e, e->leader_id, e->out.data, e->out.len);
 }
 
 /* Requests forwarded long ago without an answer: their forward (or its
@@ -1123,6 +1122,7 @@ static void on_tick_closed(uv_handle_t *h)
     jute_writer_free(&e->out);
     zn_arena_free(&e->scratch);
     free(e->appended);
+    free(e->msg_buf);
     free(e);
 }
 

@@ -408,10 +408,6 @@ static int recover_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
     return rc;
 }
 
-static int add_recovered_session(void *ctx, int64_t id, int32_t timeout_ms)
-{
-    return session_add(ctx, id, timeout_ms) ? 0 : ZN_NOMEMORY;
-}
 
 int pipeline_recover(struct server *srv)
 {
@@ -419,7 +415,7 @@ int pipeline_recover(struct server *srv)
     int rc = store_recover(srv->store, recover_snapshot, recover_entry, srv);
     if (rc != 0)
         return rc;
-    rc = tree_for_each_session(srv->tree, add_recovered_session, srv);
+    rc = tree_for_each_session(srv->tree, session_add_recovered, srv);
     if (rc != 0)
         return rc;
     int64_t last = tree_last_zxid(srv->tree);
