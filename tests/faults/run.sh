@@ -11,7 +11,7 @@
 #   --seed S        the schedule's seed (default: random, printed so a run can be repeated)
 #   --report FILE   where the report goes (default <build>/test-logs/faults-report.md)
 #   --planted-bug B builds in the test-only bug B (zoo.cfg znodefs.testOnly.plantedBug) and
-#                   passes only if the checker catches it
+#                   passes only if the checker catches it (with 5 extra clients that only read)
 # Needs root for iptables and the tmpfs (without root, those nemeses are left out). The server is
 # $ZN_ZNODED or <repo>/${ZN_BUILD_DIR:-build}/daemon/znoded. Everything started is stopped by
 # PID, every iptables rule tagged by this run is removed, the tmpfs is unmounted, on any exit.
@@ -99,7 +99,7 @@ wait_until 60 "a leader" bash -c 'for n in 1 2 3 4 5; do
 RUNNER_ARGS=(run --state-dir "$ZN_STATE_DIR" --members 5 --seconds "$SECONDS_RUN" --seed "$SEED"
              --out "$OUT" --report "$REPORT" --nemeses "$NEMESES" --tag "$TAG" "${DISK_ARGS[@]}")
 if [ -n "$PLANTED" ]; then
-  RUNNER_ARGS+=(--expect-anomaly --planted-bug "$PLANTED" --min-fault-kinds 0)
+  RUNNER_ARGS+=(--expect-anomaly --planted-bug "$PLANTED" --min-fault-kinds 0 --readers 5)
 fi
 "$ZN_PYTHON" "$ROOT/tests/faults/runner.py" "${RUNNER_ARGS[@]}"
 rc=$?

@@ -304,9 +304,12 @@ class RegisterKeys:
                 self.slots[i] = fresh
 
 
-def register_worker(cid, members, keys, history, stop, seed):
+def register_worker(cid, members, keys, history, stop, seed, reader=False):
+    """A client on the registers. A reader (--readers) only reads, back to back: a planted
+    stale-read bug shows only in the moments a member lags, and a client that also writes
+    spends those moments blocked on its write."""
     rng = random.Random(seed)
-    process = "reg%d" % cid
+    process = ("rd%d" if reader else "reg%d") % cid
     # Client i prefers member i+1 (hosts not shuffled), so every member has clients.
     zk = new_client(members.hosts(first=members.ids[cid % members.count]))
     if not start_client(zk, stop):
@@ -318,7 +321,7 @@ def register_worker(cid, members, keys, history, stop, seed):
             if path is None:
                 time.sleep(0.2)
                 continue
-            kind = rng.choices(["read", "write", "cas"], [0.45, 0.3, 0.25])[0]
+            kind = "read" if reader else rng.choices(["read", "write", "cas"], [0.45, 0.3, 0.25])[0]
             counter += 1
             value = "%s-%d" % (process, counter)
             op = {"workload": "register", "key": path, "process": process, "f": kind,
@@ -354,7 +357,7 @@ def register_worker(cid, members, keys, history, stop, seed):
             if op["status"] == "unknown":
                 keys.note_unknown(slot, path)
             history.add(op)
-            time.sleep(rng.uniform(0, 0.04))  # a moderate load: the machine is shared
+            time.sleep(rng.uniform(0, 0.01 if reader else 0.04))  # a moderate load: the machine is shared
     finally:
         close_quietly(zk)
 
@@ -892,6 +895,9 @@ def run(a):
     for i in range(REGISTER_CLIENTS):
         threads.append(threading.Thread(target=register_worker,
                                         args=(i, members, keys, history, stop, rng.random())))
+    for i in range(a.readers):
+        threads.append(threading.Thread(target=register_worker,
+                                        args=(i, members, keys, history, stop, rng.random(), True)))
     for i in range(SET_CLIENTS):
         threads.append(threading.Thread(target=set_worker, args=(i, members, history, stop, rng.random())))
     threads.append(threading.Thread(target=session_worker,
@@ -1069,6 +1075,8 @@ def main():
     ap.add_argument("--min-fault-kinds", type=int, default=5)
     ap.add_argument("--expect-anomaly", action="store_true")
     ap.add_argument("--planted-bug", default="")
+    ap.add_argument("--readers", type=int, default=0,
+                    help="extra clients that only read the registers, one per member in turn")
     ap.add_argument("--tag", default="", help="comment tagging this run's iptables rules")
     a = ap.parse_args()
     return run(a)
