@@ -103,7 +103,13 @@ static int store_env_open(struct store *s, const char *dir)
         ZN_ERROR("store: cannot create dir=%s: %s", dir, strerror(errno));
         return errno == ENOSPC ? ZN_NOSPACE : ZN_IO;
     }
-    int rc = mdb_env_create(&s->env);
+    /* Before anything is mapped: a file cut short raises SIGBUS on the first
+     * read of a missing page, or opens without its last pages. */
+    struct store_file_facts facts;
+    int rc = store_file_check(dir, &facts);
+    if (rc)
+        return rc;
+    rc = mdb_env_create(&s->env);
     if (rc)
         return store_error(rc, "mdb_env_create");
     if ((rc = mdb_env_set_maxdbs(s->env, 3)) || (rc = mdb_env_set_mapsize(s->env, s->opts.map_bytes)))
@@ -112,6 +118,22 @@ static int store_env_open(struct store *s, const char *dir)
      * be tied to it through thread-local reader slots. */
     if ((rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0644)))
         goto fail;
+    /* LMDB must have opened the commit that was checked (another process
+     * writing meanwhile would be the only way it did not). */
+    MDB_envinfo opened;
+    MDB_stat stat;
+    mdb_env_info(s->env, &opened);
+    mdb_env_stat(s->env, &stat);
+    if (facts.exists && (opened.me_last_pgno != facts.last_pgno || stat.ms_psize != facts.page_bytes)) {
+        rc = store_refuse_damaged(dir,
+                                  "LMDB opened last page %zu (page size %u), the check read last "
+                                  "page %" PRIu64 " (page size %u)",
+                                  opened.me_last_pgno, stat.ms_psize, facts.last_pgno,
+                                  facts.page_bytes);
+        mdb_env_close(s->env);
+        s->env = NULL;
+        return rc;
+    }
     MDB_txn *txn;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
         goto fail;

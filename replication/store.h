@@ -132,7 +132,10 @@ struct store_stats {
  *   on_durable required; ctx is passed to it unchanged (borrowed).
  * SYNCHRONOUS.  Call store_recover next, before any append.
  * Returns 0, ZN_BADARGUMENTS, ZN_NOMEMORY, ZN_IO, ZN_NOSPACE, ZN_CORRUPT.
- * On error nothing needs closing.
+ * ZN_CORRUPT (with one logged line naming the file, what is wrong and what to
+ * do) also when data.mdb is shorter than the pages its newest commit uses or
+ * its meta pages are damaged: checked with pread before LMDB maps the file,
+ * so a cut file never raises SIGBUS.  On error nothing needs closing.
  */
 int store_open(struct store **out, uv_loop_t *loop, const char *dir,
                const struct store_options *opts, store_durable_fn on_durable, void *ctx);
@@ -141,10 +144,12 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
  * Hands over what the store holds, in order: the newest snapshot that passes
  * its checksum (on_snapshot, at most once; not called when there is none),
  * then every log entry with a higher zxid, in zxid order (on_entry).  It stops
- * at the first entry that fails its checksum or framing: that entry and every
- * later one are logged, never handed over, and deleted, so that new appends
- * can follow the last good entry.  Snapshots that fail their checksum are
- * deleted too.  Afterwards store_last_zxid() is the last zxid handed over
+ * at the first entry that fails its checksum, framing or order and returns
+ * ZN_CORRUPT, after logging one line that names the file and tells the
+ * operator to move the directory aside: LMDB has no torn writes, so such an
+ * entry is damage, and dropping it and the later ones could lose writes this
+ * member acknowledged.  A snapshot that fails its checksum is deleted and the
+ * next older one used (the log still covers what it held).  Afterwards store_last_zxid() is the last zxid handed over
  * (or the snapshot's).  Read transactions are kept short: entries are copied
  * out in slices, and no LMDB transaction is open while a callback runs.
  * SYNCHRONOUS.  Call once, after store_open and before store_append.

@@ -170,6 +170,25 @@ int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blo
                              uint32_t *chunks, uint32_t *blob_crc);
 void store_snap_key(unsigned char key[STORE_SNAP_KEY_BYTES], uint64_t zxid, uint32_t chunk);
 
+/* What store_file_check learnt from LMDB's meta pages (exists false: no file yet). */
+struct store_file_facts {
+    bool exists;
+    uint64_t file_bytes;
+    uint32_t page_bytes;
+    uint64_t last_pgno;
+    uint64_t txnid;
+};
+/* Checks dir/data.mdb before LMDB maps it: both meta pages sound, and every
+ * page the newest commit uses held whole by the file (store_format.c).
+ * Returns 0 (also when there is no file yet), ZN_CORRUPT after logging
+ * store_refuse_damaged's line, ZN_IO. */
+int store_file_check(const char *dir, struct store_file_facts *facts);
+/* Logs the one line an operator sees when the store in dir is damaged (what
+ * is wrong, and what to do: move dir aside, the member rejoins empty and gets
+ * a snapshot) and returns ZN_CORRUPT. */
+int store_refuse_damaged(const char *dir, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Asserts invariants 1 and 2 over what is visible: the queue and the
  * completed list (items the writer holds are counted as the difference).
  * O(queue length): called at recovery, after synchronous operations and at

@@ -420,16 +420,19 @@ int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn
     free(slice.bytes);
     if (rc)
         return rc;
-    s->last_zxid = last;
     if (bad) {
-        ZN_ERROR("store: log record fails its checksum zxid=0x%" PRIx64
-                 "; it and every later entry are dropped, last_zxid=0x%" PRIx64,
-                 bad_zxid, last);
-        if ((rc = store_truncate_after(s, last)))
-            return rc;
-        /* Truncation removes only what followed the last good entry. */
-        ZN_ASSERT(s->last_zxid == last);
+        /* LMDB commits whole transactions: a record that fails its checks is
+         * damage, not a torn write, and this member may have acknowledged it
+         * and everything after it.  Dropping them would let the member vote
+         * and lead without writes a quorum counted on: it must not start. */
+        const char *dir = "?";
+        mdb_env_get_path(s->env, &dir);
+        return store_refuse_damaged(dir,
+                                    "the log record at zxid=0x%" PRIx64 " fails its checksum "
+                                    "or order (the last good one before it: zxid=0x%" PRIx64 ")",
+                                    bad_zxid, last);
     }
+    s->last_zxid = last;
     s->recovered = true;
     store_check_invariants(s);
     ZN_INFO("store: recovered snapshot_zxid=0x%" PRIx64 " entries=%" PRIu64 " last_zxid=0x%" PRIx64,

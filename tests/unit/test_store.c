@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -480,7 +481,85 @@ static void recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_en
 
 /* ---- corruption -------------------------------------------------------- */
 
-static void an_entry_with_a_bad_checksum_is_dropped_with_everything_after_it(void **state)
+/*
+ * Opens and recovers the store in dir in a child process, so that a crash
+ * (SIGBUS from a page past the end of the file) is seen as a signal instead
+ * of killing the test, and the child's log is captured.  Returns how it
+ * ended: OPENED (opened and recovered), OPEN_REFUSED or RECOVER_REFUSED
+ * (ZN_CORRUPT), OTHER_ERROR; a signal fails the test.  *entries gets the
+ * number of entries recovered.
+ */
+enum child_outcome { OPENED = 10, OPEN_REFUSED, RECOVER_REFUSED, OTHER_ERROR };
+
+static int count_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    (void)zxid, (void)data, (void)len;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+static int open_in_child(const char *dir, char *log, size_t log_size, uint64_t *entries)
+{
+    char log_path[] = "/tmp/zn-store-log-XXXXXX";
+    int log_fd = mkstemp(log_path);
+    assert_true(log_fd >= 0);
+    int count_pipe[2];
+    assert_int_equal(pipe(count_pipe), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(log_fd, 2);
+        zn_log_threshold = ZN_LOG_ERROR;
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct store *s;
+        int rc = store_open(&s, &loop, dir, NULL, on_durable, NULL);
+        if (rc)
+            _exit(rc == ZN_CORRUPT ? OPEN_REFUSED : OTHER_ERROR);
+        uint64_t n = 0;
+        rc = store_recover(s, NULL, count_entry, &n);
+        if (write(count_pipe[1], &n, sizeof n) != (ssize_t)sizeof n)
+            _exit(OTHER_ERROR);
+        _exit(rc == 0 ? OPENED : rc == ZN_CORRUPT ? RECOVER_REFUSED : OTHER_ERROR);
+    }
+    close(count_pipe[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    *entries = 0;
+    if (read(count_pipe[0], entries, sizeof *entries) != (ssize_t)sizeof *entries)
+        *entries = 0;
+    close(count_pipe[0]);
+    ssize_t n = pread(log_fd, log, log_size - 1, 0);
+    log[n > 0 ? n : 0] = '\0';
+    close(log_fd);
+    unlink(log_path);
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "the store's open died by signal %d; its log:\n%s\n", WTERMSIG(status), log);
+        fail();
+    }
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* The refusal is one line that names the file, says what is wrong and what
+ * the operator does. */
+static void assert_one_clear_refusal(const char *dir, const char *log, const char *what)
+{
+    char file[128];
+    snprintf(file, sizeof file, "%s/data.mdb is damaged: ", dir);
+    const char *line = strstr(log, file);
+    if (!line || !strstr(line, what) || !strstr(line, "refusing to start") ||
+        !strstr(line, "aside") || !strstr(line, "snapshot")) {
+        fprintf(stderr, "no clear refusal naming %s and '%s' in:\n%s\n", file, what, log);
+        fail();
+    }
+    const char *end = strchr(line, '\n');
+    assert_non_null(end);
+    assert_true(strstr(line, "snapshot") < end); /* all on the one line */
+}
+
+static void an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error(void **state)
 {
     struct fixture *f = *state;
     fixture_open(f);
@@ -492,22 +571,13 @@ static void an_entry_with_a_bad_checksum_is_dropped_with_everything_after_it(voi
     for (uint64_t z = 12; z <= 20; z++)
         append_payload(f, z, 7);
     wait_durable(f, 20);
-    fixture_reopen(f);
-    assert_int_equal(f->nentries, 10);
-    for (uint64_t i = 0; i < 10; i++)
-        assert_entry_is_payload(&f->entries[i], i + 1, 7);
-    assert_int_equal(store_last_zxid(f->s), 10);
-    struct store_stats st;
-    store_stats(f->s, &st);
-    assert_int_equal(st.log_entries, 10);
-    /* new entries follow the last good one */
-    for (uint64_t z = 11; z <= 15; z++)
-        append_payload(f, z, 8);
-    wait_durable(f, 15);
-    fixture_reopen(f);
-    assert_int_equal(f->nentries, 15);
-    for (uint64_t i = 10; i < 15; i++)
-        assert_entry_is_payload(&f->entries[i], i + 1, 8);
+    fixture_close(f);
+    char log[8192];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    assert_one_clear_refusal(f->dir, log, "zxid=0xb fails its checksum");
+    /* refused, not repaired: the damage is still there for the operator */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
 }
 
 /* Flips one byte at every place `marker` occurs in the LMDB data file (old
@@ -535,7 +605,7 @@ static int flip_marker_in_file(const char *dir, const void *marker, size_t marke
     return found;
 }
 
-static void a_byte_flipped_in_the_lmdb_file_is_detected_and_nothing_after_it_is_applied(void **state)
+static void a_byte_flipped_in_the_lmdb_file_is_detected_and_refused(void **state)
 {
     struct fixture *f = *state;
     fixture_open(f);
@@ -549,15 +619,11 @@ static void a_byte_flipped_in_the_lmdb_file_is_detected_and_nothing_after_it_is_
     wait_durable(f, 100);
     fixture_close(f);
     assert_true(flip_marker_in_file(f->dir, "entry-000050-", 13, 20) >= 1);
-    fixture_open(f);
-    assert_int_equal(f->nentries, 49);
-    for (uint64_t i = 0; i < 49; i++) {
-        char text[200];
-        snprintf(text, sizeof text, "entry-%06" PRIu64 "-%0100d", i + 1, 0);
-        assert_int_equal(f->entries[i].zxid, i + 1);
-        assert_memory_equal(f->entries[i].data, text, strlen(text));
-    }
-    assert_int_equal(store_last_zxid(f->s), 49);
+    char log[8192];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    assert_one_clear_refusal(f->dir, log, "zxid=0x32 fails its checksum");
+    assert_int_equal(entries, 49); /* nothing after the damage was handed over */
 }
 
 static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log(void **state)
@@ -608,6 +674,111 @@ static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **st
     assert_int_equal(store_recover(f->s, on_snapshot, on_entry, f), ZN_CORRUPT);
     assert_false(f->have_snapshot);
     assert_int_equal(f->nentries, 0);
+}
+
+/* ---- a data file cut short ------------------------------------------------ */
+
+/* A store of 400 entries of 1-3 KiB in several batches and a snapshot: a few
+ * hundred pages, with the newest log pages and overflow pages at the end. */
+static uint64_t build_store_to_cut(struct fixture *f)
+{
+    fixture_open(f);
+    unsigned char buf[3072];
+    for (uint64_t z = 1; z <= 400; z++) {
+        size_t len = 1024 + (size_t)(z * 37 % 2048);
+        payload_fill(buf, len, z, 3);
+        assert_int_equal(store_append(f->s, z, buf, len), 0);
+        if (z % 50 == 0)
+            wait_durable(f, z);
+        if (z == 200)
+            assert_int_equal(store_snapshot(f->s, 200, strdup("a-snapshot"), 11), 0);
+    }
+    wait_durable(f, 400);
+    fixture_close(f);
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return (uint64_t)sb.st_size;
+}
+
+static void cut_data_file(struct fixture *f, uint64_t size)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", f->dir);
+    assert_int_equal(truncate(path, (off_t)size), 0);
+}
+
+static void a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t size = build_store_to_cut(f);
+    long page = sysconf(_SC_PAGESIZE); /* LMDB's page size is the OS page size */
+    assert_true(size > 20u * (uint64_t)page && size % (uint64_t)page == 0);
+    char log[8192];
+    uint64_t entries;
+    /* intact, it opens with everything */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+    assert_int_equal(entries, 200);
+    struct {
+        uint64_t cut;
+        const char *what;
+    } cuts[] = {
+        {1, "pages"},                            /* mid-page: the last page torn */
+        {100, "pages"},
+        {12305, "pages"},                        /* the fault harness's odd cut */
+        {(uint64_t)page, "pages"},               /* one whole page */
+        {3u * (uint64_t)page, "pages"},          /* a few pages */
+        {size - 2u * (uint64_t)page, "pages"},   /* only the meta pages left */
+        {size - (uint64_t)page - 100, "shorter than its two meta pages"},
+        {size - 100, "shorter than its first meta page"},
+        {size, "shorter than its first meta page"}, /* an empty file */
+    };
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        uint64_t now = size - cuts[i].cut;
+        /* each cut from a fresh copy of the same store */
+        teardown(state);
+        setup(state);
+        f = *state;
+        assert_int_equal(build_store_to_cut(f), size);
+        cut_data_file(f, now);
+        printf("# cut %" PRIu64 " of %" PRIu64 " bytes\n", cuts[i].cut, size);
+        assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+        assert_one_clear_refusal(f->dir, log, cuts[i].what);
+    }
+}
+
+static void an_intact_store_still_opens_after_many_reopens_and_deletions(void **state)
+{
+    /* Compaction and truncation free pages (the file can then be longer than
+     * the pages in use, or, if freed pages at its end were never written,
+     * shorter than the last page number): an intact store always opens. */
+    struct fixture *f = *state;
+    f->opts.snapshots_kept = 2;
+    fixture_open(f);
+    unsigned char buf[3072];
+    uint64_t z = 0;
+    for (int round = 0; round < 12; round++) {
+        for (int i = 0; i < 150; i++) {
+            size_t len = 16 + (size_t)(z * 131 % 3000);
+            payload_fill(buf, len, ++z, 5);
+            assert_int_equal(store_append(f->s, z, buf, len), 0);
+        }
+        wait_durable(f, z);
+        if (round % 3 == 1)
+            assert_int_equal(store_snapshot(f->s, z - 50, strdup("snap"), 5), 0);
+        if (round % 4 == 3) {
+            assert_int_equal(store_truncate_after(f->s, z - 70), 0);
+            z -= 70;
+        }
+        assert_int_equal(store_meta_put(f->s, "barrier", (uint64_t)round), 0);
+        fixture_close(f);
+        char log[8192];
+        uint64_t entries;
+        assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+        fixture_open(f);
+        assert_int_equal(store_last_zxid(f->s), z);
+    }
 }
 
 /* ---- truncation and metadata --------------------------------------------- */
@@ -791,10 +962,12 @@ int main(void)
         T(entries_queued_while_a_batch_commits_are_written_in_one_batch),
         T(snapshots_and_compaction_keep_the_log_bounded),
         T(recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries),
-        T(an_entry_with_a_bad_checksum_is_dropped_with_everything_after_it),
-        T(a_byte_flipped_in_the_lmdb_file_is_detected_and_nothing_after_it_is_applied),
+        T(an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error),
+        T(a_byte_flipped_in_the_lmdb_file_is_detected_and_refused),
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
         T(recovery_refuses_a_log_compacted_past_every_valid_snapshot),
+        T(a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal),
+        T(an_intact_store_still_opens_after_many_reopens_and_deletions),
         T(truncate_after_removes_later_entries_and_new_ones_can_follow),
         T(meta_put_is_durable_and_meta_get_reads_it_back),
         T(append_is_refused_past_the_queue_bound_and_accepted_again_after_it_drains),
