@@ -385,9 +385,11 @@ int store_file_check(const char *dir, struct store_file_facts *facts)
     else
         rc = store_refuse_damaged(dir,
                                "it is %" PRIu64 " bytes (%" PRIu64 " whole pages of %u), but "
-                               "pages %" PRIu64 "-%" PRIu64 ", in use by its newest commit (txn %" PRIu64
-                               ", last page %" PRIu64 "), are missing",
-                               facts->file_bytes, present, psize, w.missing, w.missing_end,
+                               "page %" PRIu64 "%s%.0" PRIu64 ", in use by its newest commit (txn %" PRIu64
+                               ", last page %" PRIu64 "), is missing",
+                               facts->file_bytes, present, psize, w.missing,
+                               w.missing_end > w.missing ? " and the pages up to " : "",
+                               w.missing_end > w.missing ? w.missing_end : 0,
                                facts->txnid, facts->last_pgno);
 out:
     close(fd);

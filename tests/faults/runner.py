@@ -21,8 +21,11 @@ its invocation and completion times and outcome ok / fail / unknown):
 Nemeses: kill -9 + restart (the leader more often), SIGSTOP/SIGCONT for longer than the session
 timeout and syncLimit, iptables partitions (isolate one, isolate the leader, majority/minority,
 bridge), a full disk (the member's data on a small tmpfs, filled), a truncated store tail on a
-stopped member. Every fault is healed at the end (rules removed by tag, processes continued,
-members restarted, filler removed).
+stopped member (which must refuse to start with one line naming the file; the runner then does
+what that line says, wipes the member's data and restarts it, and the member must rejoin). Every
+fault is healed at the end (rules removed by tag, processes continued, members restarted, filler
+removed). A member that exits other than by fatal() on the full disk or by that refusal died on
+its own: a failed check.
 Prints one TAP line per check; exit status 0 when every check passed.
 """
 import argparse
@@ -69,6 +72,12 @@ SET_CLIENTS = 2
 SET_READ_EVERY = 100
 SESSIONS_LIVE_MAX = 3
 RULE_TAG_PREFIX = "znodefs-faults-"
+# What znoded logs when it stops on purpose: its fatal() on a log write with no space left, its
+# refusal of a damaged store (replication/store_format.c), its note that a short store file
+# lacks only pages no commit uses.
+DISK_FULL_EXIT = "no space left on device"
+STORE_REFUSAL = "data.mdb is damaged: "
+STORE_UNUSED_PAGES = "every page in use is there"
 
 
 def now_ns():
@@ -426,7 +435,10 @@ def ephemeral_client(hosts, prefix, state_file):
     log = open(state_file, "a", buffering=1)
     zk = KazooClient(hosts=hosts, timeout=SESSION_TIMEOUT_S,
                      connection_retry={"max_tries": -1, "delay": 0.05, "max_delay": 0.5})
-    zk.add_listener(lambda state: log.write("state %s\n" % state))
+    # Each state change, with the session the client holds then: after a LOST session kazoo
+    # opens a new one on its own, and what is created later belongs to that one.
+    zk.add_listener(lambda state: log.write("state %s %d\n" % (
+        state, zk.client_id[0] if state == KazooState.CONNECTED and zk.client_id else 0)))
     try:
         zk.start(timeout=20)
     except Exception:
@@ -434,14 +446,23 @@ def ephemeral_client(hosts, prefix, state_file):
         return 1
     sid = zk.client_id[0]
     log.write("session %d\n" % sid)
+    log.write("state CONNECTED %d\n" % sid)
     for i in range(2):
         path = "%s-s%x-%d" % (prefix, sid, i)
         log.write("attempt %s\n" % path)
         try:
             zk.create(path, b"e", ephemeral=True, makepath=True)
-            log.write("created %s\n" % path)
         except Exception as exc:
             log.write("unknown %s %s\n" % (path, type(exc).__name__))
+            continue
+        # The node's owner, read back: the session it lives and dies with (0: not known).
+        owner = 0
+        try:
+            stat = zk.exists(path)
+            owner = stat.ephemeralOwner if stat else 0
+        except Exception:
+            pass
+        log.write("created %s %d\n" % (path, owner))
     log.write("ready\n")
     sys.stdin.readline()
     try:
@@ -517,6 +538,9 @@ class Nemesis:
         self.paused = set()
         self.filler = None
         self.crashes = []  # (member, last words): members that died with no fault on them
+        self.expected_exits = []  # (member, why): stopped by a fault on purpose, with its message
+        self.store_damage = {"cuts": 0, "refused": 0, "unused-pages": 0, "rejoined": 0}
+        self.store_anomalies = []  # a cut store started on, a crash on it, a wiped member stuck
 
     def note(self, kind, detail):
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -640,7 +664,13 @@ class Nemesis:
         self.heal_disk()
         outcome = "kept running"
         if not self.m.alive(n):
-            outcome = "exited (%s); filler removed and restarted" % last_log_error(self.m, n)
+            words = last_log_error(self.m, n)
+            if DISK_FULL_EXIT in words:
+                # znoded's fatal() on a log write that found no space: the expected way out.
+                self.expected_exits.append((n, "disk full"))
+            else:
+                self.crashes.append((n, "during a full disk, without its no-space message: " + words))
+            outcome = "exited (%s); filler removed and restarted" % words
             ok, out = self.m.restart(n)
             if not ok:
                 self.log("restart of member %d failed: %s" % (n, out[-500:]))
@@ -653,6 +683,10 @@ class Nemesis:
         self.filler = None
 
     def truncate(self):
+        """Cut a stopped follower's store file. znoded must refuse to start on it with one line
+        naming the file (or, when only pages no commit uses were cut, start and say so); then do
+        what that line tells an operator: move the data away (here: wipe it) and start the member
+        again, which rejoins empty and gets a snapshot from the leader."""
         leader = self.m.leader()
         candidates = [n for n in self.m.ids if n != leader and self.m.alive(n)]
         if not candidates:
@@ -671,17 +705,40 @@ class Nemesis:
         size = os.path.getsize(target)
         cut = min(size // 2, self.rng.choice([1, 100, 4096, 3 * 4096 + 17]))
         os.truncate(target, size - cut)
+        self.store_damage["cuts"] += 1
         ok, out = self.m.restart(n)
-        outcome = "restarted"
-        if not ok:
-            # The member refused its damaged store (or crashed on it): what an operator does is
-            # wipe it and let it catch up from the leader; the ensemble must not care.
-            outcome = "refused to start (%s); wiped and restarted" % last_log_error(self.m, n)
+        since = log_since_start(self.m, n)
+        refusal = [line for line in since if STORE_REFUSAL in line]
+        if ok:
+            if any(STORE_UNUSED_PAGES in line for line in since):
+                self.store_damage["unused-pages"] += 1
+                outcome = "started: the cut took only pages no commit uses (the store checked and said so)"
+            else:
+                outcome = "STARTED ON A CUT STORE without a word"
+                self.store_anomalies.append("member %d started on a store cut by %d bytes without "
+                                            "refusing or saying why it may" % (n, cut))
+        else:
+            if refusal:
+                self.store_damage["refused"] += 1
+                what = refusal[-1].split(STORE_REFUSAL, 1)[1].split("; refusing", 1)[0]
+                outcome = "refused to start as expected (data.mdb is damaged: %s)" % what[:240]
+                self.expected_exits.append((n, "refused a cut store"))
+            else:
+                outcome = "did not start and did not refuse cleanly (%s)" % last_log_error(self.m, n)
+                self.store_anomalies.append("member %d, store cut by %d bytes: %s"
+                                            % (n, cut, last_log_error(self.m, n)))
+            # What the refusal tells the operator: move the data aside, start again.
             self.m.kill9(n)
             wipe_member_data(self.m, n)
             ok, out = self.m.restart(n)
-            if not ok:
-                self.log("restart of wiped member %d failed: %s" % (n, out[-500:]))
+            if ok:
+                # restart waits until the member serves: it has synced with a leader.
+                self.store_damage["rejoined"] += 1
+                outcome += "; data wiped as an operator would, restarted, rejoined (%s)" % (
+                    self.m.mode(n) or "mode unknown")
+            else:
+                outcome += "; data wiped, but it did not rejoin"
+                self.store_anomalies.append("wiped member %d did not rejoin: %s" % (n, last_line(out)))
         self.note("truncate", "member %d: cut %d bytes off %s (%d bytes); %s"
                   % (n, cut, os.path.relpath(target, self.m.dir(n)), size, outcome))
 
@@ -745,12 +802,17 @@ class Nemesis:
                         self.log("final restart of member %d failed: %s" % (n, out[-500:]))
 
 
+def log_since_start(members, n):
+    """The member's log lines since its last start."""
+    lines = read_lines(os.path.join(members.dir(n), "server.log"))
+    starts = [i for i, line in enumerate(lines) if line.startswith("=== start")]
+    return lines[starts[-1]:] if starts else lines
+
+
 def last_log_error(members, n):
     """The last WARN/ERROR line the member logged since its last start, or a note that it
     died without one (killed by a signal)."""
-    lines = read_lines(os.path.join(members.dir(n), "server.log"))
-    starts = [i for i, line in enumerate(lines) if line.startswith("=== start")]
-    since = lines[starts[-1]:] if starts else lines
+    since = log_since_start(members, n)
     errors = [line for line in since if " ERROR " in line or " WARN " in line or "assertion" in line]
     if errors:
         return "last words: " + errors[-1][:300]
@@ -806,23 +868,49 @@ def final_set_reads(members):
     return reads
 
 
+def session_expectations(rec):
+    """What one ephemeral client's log says must hold at the end: (must_be_gone, must_exist),
+    must_be_gone as (path, owner allowed to hold it or None). A client that was closed or
+    killed has no session left: every path it attempted must be gone. A client still running
+    (kept) holds one session, the last it connected with; kazoo replaces a LOST session with a
+    new one on its own, so a path it created in an earlier session must be gone (or, if its
+    create's outcome is unknown, may exist only as the current session's), and a path created
+    in the current session must exist."""
+    lines = read_lines(rec["state_file"])
+    attempted = [line.split()[1] for line in lines if line.startswith("attempt ")]
+    created = {}
+    for line in lines:
+        if line.startswith("created "):
+            parts = line.split()
+            created[parts[1]] = int(parts[2]) if len(parts) > 2 else 0
+    connected = [int(line.split()[2]) for line in lines
+                 if line.startswith("state CONNECTED ") and len(line.split()) > 2]
+    current = connected[-1] if connected else 0
+    lost = any(line.startswith("state LOST") for line in lines)
+    if rec["end"] in ("closed", "killed") or not current:
+        return [(path, None) for path in attempted], []
+    gone, exist = [], []
+    for path in attempted:
+        owner = created.get(path)
+        if owner is not None and (owner == current or (owner == 0 and not lost)):
+            exist.append(path)
+        else:
+            gone.append((path, current))
+    return gone, exist
+
+
 def check_sessions(members, sessions):
-    """Ended sessions' ephemerals are gone on every member (after the session timeout); kept
-    sessions that never saw their session expire still own theirs everywhere."""
+    """Ended sessions' ephemerals are gone on every member (after the session timeout); the
+    sessions of clients still running own theirs on every member (session_expectations)."""
     anomalies = []
     must_be_gone, must_exist = [], []
     for rec in sessions:
-        lines = read_lines(rec["state_file"])
-        attempted = [line.split()[1] for line in lines if line.startswith("attempt ")]
-        created = [line.split()[1] for line in lines if line.startswith("created ")]
-        lost = any(line == "state LOST" for line in lines)
-        if rec["end"] in ("closed", "killed") or lost:
-            must_be_gone += attempted
-        else:
-            must_exist += created
+        gone, exist = session_expectations(rec)
+        must_be_gone += gone
+        must_exist += exist
     # Kept sessions end now, after their ephemerals were checked present.
-    deadline = time.time() + 3 * SESSION_TIMEOUT_S + 30
     clients = {n: member_client(members, n) for n in members.ids}
+    deadline = time.time() + 3 * SESSION_TIMEOUT_S + 30
     try:
         for n, zk in clients.items():
             zk.sync("/")
@@ -832,18 +920,21 @@ def check_sessions(members, sessions):
         remaining = list(must_be_gone)
         while True:
             still = []
-            for path in remaining:
+            for path, allowed in remaining:
                 for n, zk in clients.items():
                     zk.sync("/")
-                    if zk.exists(path) is not None:
-                        still.append((n, path))
+                    stat = zk.exists(path)
+                    if stat is not None and stat.ephemeralOwner != allowed:
+                        still.append((n, path, allowed, stat.ephemeralOwner))
                         break
             if not still or time.time() > deadline:
                 break
-            remaining = [p for _, p in still]
+            remaining = [(p, allowed) for _, p, allowed, _ in still]
             time.sleep(1.0)
-        for n, path in still:
-            anomalies.append("ephemeral %s of an ended session still exists on member %d" % (path, n))
+        for n, path, allowed, owner in still:
+            anomalies.append("ephemeral %s of an ended session (owner 0x%x%s) still exists on member %d"
+                             % (path, owner, "" if allowed is None else
+                                "; the client's live session is 0x%x" % allowed, n))
     finally:
         for zk in clients.values():
             close_quietly(zk)
@@ -979,12 +1070,8 @@ def run(a):
     except Exception as exc:
         eph_anomalies, gone, kept = ["session check failed: %r" % exc], 0, 0
     end_sessions(sessions)
-    # Known bug (open in issue 6): under faults, the ephemerals of an ended session were once
-    # seen outliving it on a member (seed 23278852, 100 s). Reported as a TODO check, with the
-    # anomaly lines and the report, until it is found and fixed.
-    checks.append((not eph_anomalies, "ephemerals of %d ended sessions gone and of %d live ones present on every member%s"
-                   % (gone, kept, "" if not eph_anomalies else
-                      " # TODO known znoded bug: an ended session's ephemerals can outlive it under faults")))
+    checks.append((not eph_anomalies, "ephemerals of ended sessions gone (%d) and of live ones present (%d) on every member"
+                   % (gone, kept)))
     # faults
     kinds_hit = sorted(nemesis.counts)
     checks.append((len(kinds_hit) >= a.min_fault_kinds, "%d kinds of fault injected (%s), at least %d wanted"
@@ -992,19 +1079,29 @@ def run(a):
                       a.min_fault_kinds)))
 
     log("checked; writing the report")
-    # Members that died with no fault injected on them: real bugs, reported; known ones are
-    # listed in docs/faults-report.md, so the check is marked TODO rather than failing CI.
-    crash_check = (not nemesis.crashes, "no member died on its own (%d did%s)" % (
-        len(nemesis.crashes), "" if not nemesis.crashes else
-        ": %s # TODO known znoded crashes, docs/faults-report.md" % "; ".join(
-            "m%d %s" % (n, w[:120]) for n, w in nemesis.crashes[:3])))
-    checks.append(crash_check)
+    # Members that died with no fault meant to stop them: bugs. Expected exits are a member on
+    # the full disk leaving through fatal() with its no-space message, and a member refusing
+    # its cut store.
+    expected = {}
+    for _, why in nemesis.expected_exits:
+        expected[why] = expected.get(why, 0) + 1
+    checks.append((not nemesis.crashes, "no member died on its own (%d did; expected exits: %s)" % (
+        len(nemesis.crashes), ", ".join("%s x%d" % kv for kv in sorted(expected.items())) or "none")
+        + ("" if not nemesis.crashes else ": " + "; ".join(
+            "m%d %s" % (n, w[:120]) for n, w in nemesis.crashes[:3]))))
+    if nemesis.store_damage["cuts"]:
+        d = nemesis.store_damage
+        checks.append((not nemesis.store_anomalies,
+                       "every cut store refused with its one-line error or held every page in use, "
+                       "and every wiped member rejoined (%d cuts: %d refused, %d only unused pages, "
+                       "%d wiped members rejoined)" % (d["cuts"], d["refused"], d["unused-pages"], d["rejoined"])))
 
     anomalies = ([("linearizability", "%s: %s" % (k, r["reason"])) for k, r in lin_bad]
                  + [("linearizability", "%s: undecided: %s" % (k, r["reason"])) for k, r in lin_undecided]
                  + [("set", x) for x in set_anomalies] + [("monotonic", x) for x in mono]
                  + [("ephemeral", x) for x in eph_anomalies]
-                 + [("crash", "member %d: %s" % (n, w)) for n, w in nemesis.crashes])
+                 + [("crash", "member %d: %s" % (n, w)) for n, w in nemesis.crashes]
+                 + [("store", x) for x in nemesis.store_anomalies])
     if not same:
         anomalies.append(("convergence", "members disagree: %s" % digests))
     write_report(a, elapsed, history, nemesis, checks, anomalies, by_key)

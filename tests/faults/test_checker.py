@@ -216,6 +216,46 @@ def the_monotonic_checker_flags_a_reply_older_than_one_already_seen():
     assert checker.check_monotonic(ops2) == []
 
 
+def expectations(end, lines):
+    """session_expectations (runner.py) on a hand-made ephemeral client's log."""
+    import tempfile
+    import runner  # kazoo is imported by it, not used here
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        return runner.session_expectations({"end": end, "state_file": f.name})
+    finally:
+        os.unlink(f.name)
+
+
+@test
+def ephemerals_of_a_session_lost_and_replaced_must_be_gone_and_of_the_new_one_exist():
+    # The harness's own false alarm behind the once-seen "ephemeral of an ended session still
+    # exists": kazoo replaced a LOST session with a new one between the two creates, and the
+    # second node, owned by the live new session, was expected gone.
+    log = ["session 17", "state CONNECTED 17", "attempt /eph/c1-s11-0", "created /eph/c1-s11-0 17",
+           "state SUSPENDED 0", "state LOST 0", "state CONNECTED 18", "attempt /eph/c1-s11-1",
+           "created /eph/c1-s11-1 18", "ready"]
+    gone, exist = expectations("kept", log)
+    assert gone == [("/eph/c1-s11-0", 18)], gone
+    assert exist == ["/eph/c1-s11-1"], exist
+    # the same client closed or killed: both must be gone, whoever owns them
+    for end in ("closed", "killed"):
+        gone, exist = expectations(end, log)
+        assert gone == [("/eph/c1-s11-0", None), ("/eph/c1-s11-1", None)] and exist == []
+
+
+@test
+def ephemerals_of_a_session_that_was_never_lost_must_exist_and_unknown_creates_are_bounded():
+    log = ["session 5", "state CONNECTED 5", "attempt /eph/c2-s5-0", "created /eph/c2-s5-0 5",
+           "attempt /eph/c2-s5-1", "unknown /eph/c2-s5-1 ConnectionLoss", "state SUSPENDED 0",
+           "state CONNECTED 5", "ready"]
+    gone, exist = expectations("kept", log)
+    assert exist == ["/eph/c2-s5-0"], exist
+    # an unknown create may exist, but only as the live session's
+    assert gone == [("/eph/c2-s5-1", 5)], gone
+
+
 def main():
     print("1..%d" % len(TESTS))
     failed = 0
