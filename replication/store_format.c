@@ -308,8 +308,9 @@ int store_refuse_damaged(const char *dir, const char *fmt, ...)
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
     ZN_ERROR("store: %s/data.mdb is damaged: %s; refusing to start on it. Move %s aside "
-             "(mv %s %s.damaged) and start this member again: it rejoins empty and the "
-             "leader brings it up to date with a snapshot",
+             "(mv %s %s.damaged) and start this member again: in an ensemble it rejoins empty "
+             "and the leader brings it up to date with a snapshot (a standalone server has no "
+             "other copy: restore its data from a backup)",
              dir, what, dir, dir, dir);
     return ZN_CORRUPT;
 }
