@@ -247,4 +247,11 @@ void store_test_fail_batches(struct store *s, unsigned count, int mdb_error);
  * or corrupted record would be.  zxid must be above store_last_zxid(). */
 int store_test_append_corrupt(struct store *s, uint64_t zxid, const void *data, size_t len);
 
+/* Walks the B-trees of dir/data.mdb (closed) as the check at open does, and
+ * sets a bit in mark for each page it reaches (pages below mark_pages);
+ * *in_use counts them, *last_pgno is the newest meta page's last page.
+ * Returns 0, or what the check at open returns. */
+int store_test_pages_in_use(const char *dir, unsigned char *mark, uint64_t mark_pages,
+                            uint64_t *in_use, uint64_t *last_pgno);
+
 #endif

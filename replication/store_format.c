@@ -152,6 +152,9 @@ struct store_file_walk {
     uint64_t missing;   /* the first page in use the file does not hold */
     uint64_t missing_end;
     char problem[160];  /* damage other than a missing page */
+    unsigned char *mark; /* tests: a bit per page reached, mark_pages long */
+    uint64_t mark_pages;
+    uint64_t marked;     /* pages reached, overflow pages included */
 };
 
 static uint16_t store_u16(const unsigned char *p)
@@ -190,8 +193,12 @@ static int store_pread_all(int fd, void *buf, size_t len, uint64_t offset)
 /* Notes pages [first, first + count) as in use; 0 if the file holds them. */
 static int store_walk_need(struct store_file_walk *w, uint64_t first, uint64_t count)
 {
-    if (first < w->present && count <= w->present - first)
+    if (first < w->present && count <= w->present - first) {
+        w->marked += count;
+        for (uint64_t p = first; w->mark && p < first + count && p < w->mark_pages; p++)
+            w->mark[p / 8] |= (unsigned char)(1u << (p % 8));
         return 0;
+    }
     w->missing = first;
     w->missing_end = first + count - 1;
     return -1;
@@ -270,6 +277,8 @@ static int store_walk_tree(struct store_file_walk *w, uint64_t pgno, int depth)
                 rc = -1;
                 break;
             }
+            /* The first page was counted above. */
+            w->marked--;
             rc = store_walk_need(w, ov, count);
         } else if (nflags & LMDB_F_SUBDATA) {
             if (data_at + LMDB_DB_BYTES > w->psize) {
@@ -394,5 +403,38 @@ int store_file_check(const char *dir, struct store_file_facts *facts)
                                facts->txnid, facts->last_pgno);
 out:
     close(fd);
+    return rc;
+}
+
+int store_test_pages_in_use(const char *dir, unsigned char *mark, uint64_t mark_pages,
+                            uint64_t *in_use, uint64_t *last_pgno)
+{
+    struct store_file_facts facts;
+    int rc = store_file_check(dir, &facts);
+    if (rc)
+        return rc;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ZN_IO;
+    unsigned char meta[2][LMDB_META_BYTES];
+    if (store_pread_all(fd, meta[0], LMDB_META_BYTES, 0) ||
+        store_pread_all(fd, meta[1], LMDB_META_BYTES, facts.page_bytes)) {
+        close(fd);
+        return ZN_IO;
+    }
+    const unsigned char *m = meta[store_u64(meta[0] + LMDB_META_TXNID_AT) <
+                                  store_u64(meta[1] + LMDB_META_TXNID_AT)];
+    struct store_file_walk w = {.fd = fd, .psize = facts.page_bytes,
+                                .present = facts.file_bytes / facts.page_bytes,
+                                .mark = mark, .mark_pages = mark_pages};
+    rc = store_walk_tree(&w, store_u64(m + LMDB_META_FREE_ROOT_AT), 0) ||
+                 store_walk_tree(&w, store_u64(m + LMDB_META_MAIN_ROOT_AT), 0)
+             ? ZN_CORRUPT
+             : 0;
+    close(fd);
+    *in_use = w.marked;
+    *last_pgno = facts.last_pgno;
     return rc;
 }

@@ -749,15 +749,13 @@ static void a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal
     }
 }
 
-/* Whether the last whole page of dir's data.mdb is on LMDB's free list (the
- * free database, dbi 0: records of page-number lists, count first). */
-static bool last_page_is_free(const char *dir)
+/* Reads LMDB's free list (the free database, dbi 0: records of page-number
+ * lists, count first) of the closed store in dir: a bit per free page in
+ * free_map (pages below map_pages), their number in *count, and the pages
+ * the databases use by LMDB's own counts (mdb_stat of each) in *used. */
+static void read_free_list(const char *dir, unsigned char *free_map, size_t map_pages,
+                           uint64_t *count, uint64_t *used)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/data.mdb", dir);
-    struct stat sb;
-    assert_int_equal(stat(path, &sb), 0);
-    size_t last = (size_t)sb.st_size / (size_t)sysconf(_SC_PAGESIZE) - 1;
     MDB_env *env;
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 3), 0);
@@ -767,22 +765,79 @@ static bool last_page_is_free(const char *dir)
     assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
     assert_int_equal(mdb_cursor_open(txn, 0, &cur), 0);
     MDB_val key, value;
-    bool free_page = false;
-    for (int rc = mdb_cursor_get(cur, &key, &value, MDB_FIRST); rc == 0 && !free_page;
+    *count = 0;
+    for (int rc = mdb_cursor_get(cur, &key, &value, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
-        size_t ids[1];
-        memcpy(ids, value.mv_data, sizeof ids);
-        for (size_t i = 1; i <= ids[0] && (i + 1) * sizeof(size_t) <= value.mv_size; i++) {
+        size_t n;
+        memcpy(&n, value.mv_data, sizeof n);
+        assert_true((n + 1) * sizeof(size_t) <= value.mv_size);
+        for (size_t i = 1; i <= n; i++) {
             size_t id;
             memcpy(&id, (const char *)value.mv_data + i * sizeof(size_t), sizeof id);
-            if (id == last)
-                free_page = true;
+            if (id < map_pages)
+                free_map[id / 8] |= (unsigned char)(1u << (id % 8));
+            (*count)++;
         }
     }
     mdb_cursor_close(cur);
+    /* LMDB's audit: free + branch + leaf + overflow pages of every database
+     * + the two meta pages = the next page number. */
+    *used = 0;
+    const char *names[] = {NULL, "log", "snap", "meta"};
+    MDB_stat st;
+    assert_int_equal(mdb_stat(txn, 0, &st), 0);
+    *used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    for (size_t i = 0; i < 4; i++) {
+        MDB_dbi dbi;
+        assert_int_equal(mdb_dbi_open(txn, names[i], 0, &dbi), 0);
+        assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+        *used += st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    }
     mdb_txn_abort(txn);
     mdb_env_close(env);
-    return free_page;
+}
+
+static bool bit(const unsigned char *map, uint64_t p) { return map[p / 8] & (1u << (p % 8)); }
+
+/* Whether the last whole page of dir's data.mdb is on LMDB's free list. */
+static bool last_page_is_free(const char *dir)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    size_t pages = (size_t)sb.st_size / (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *free_map = calloc(pages / 8 + 1, 1);
+    uint64_t count, used;
+    read_free_list(dir, free_map, pages, &count, &used);
+    bool last_free = bit(free_map, pages - 1);
+    free(free_map);
+    return last_free;
+}
+
+/* The walk at open reaches exactly the pages LMDB counts in use: with the
+ * free list and the meta pages they make up every page up to the last. */
+static void assert_walk_partitions_the_file(const char *dir)
+{
+    const uint64_t max_pages = 1u << 20;
+    unsigned char *in_use = calloc(max_pages / 8, 1), *free_map = calloc(max_pages / 8, 1);
+    uint64_t reached, last, free_count, used;
+    assert_int_equal(store_test_pages_in_use(dir, in_use, max_pages, &reached, &last), 0);
+    assert_true(last < max_pages);
+    read_free_list(dir, free_map, max_pages, &free_count, &used);
+    printf("# last page %" PRIu64 ": %" PRIu64 " in use (LMDB counts %" PRIu64 "), %" PRIu64 " free\n",
+           last, reached, used, free_count);
+    assert_int_equal(reached, used);
+    assert_false(bit(in_use, 0) || bit(in_use, 1) || bit(free_map, 0) || bit(free_map, 1));
+    uint64_t either = 0;
+    for (uint64_t p = 2; p <= last; p++) {
+        assert_false(bit(in_use, p) && bit(free_map, p));
+        either += bit(in_use, p) || bit(free_map, p);
+    }
+    assert_int_equal(either + 2, last + 1);
+    assert_int_equal(reached + free_count + 2, last + 1);
+    free(in_use);
+    free(free_map);
 }
 
 static void a_data_file_short_only_of_free_pages_still_opens_with_everything(void **state)
@@ -808,6 +863,7 @@ static void a_data_file_short_only_of_free_pages_still_opens_with_everything(voi
         z -= 180;
         assert_int_equal(store_meta_put(f->s, "barrier", (uint64_t)round), 0);
         fixture_close(f);
+        assert_walk_partitions_the_file(f->dir);
         found = last_page_is_free(f->dir);
         if (!found)
             fixture_open(f);
@@ -863,6 +919,7 @@ static void an_intact_store_still_opens_after_many_reopens_and_deletions(void **
         }
         assert_int_equal(store_meta_put(f->s, "barrier", (uint64_t)round), 0);
         fixture_close(f);
+        assert_walk_partitions_the_file(f->dir);
         char log[8192];
         uint64_t entries;
         assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
