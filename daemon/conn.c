@@ -79,6 +79,51 @@ void conn_mark_dirty(struct conn *c)
     c->server->dirty = c;
 }
 
+/* Bytes reserved for the frame length in conn_frame_begin. */
+#define CONN_FRAME_LENGTH_BYTES 4
+
+struct jute_writer *conn_frame_begin(struct conn *c, size_t *start)
+{
+    if (c->state == CONN_CLOSING || c->output_overflow)
+        return NULL;
+    if (c->out.error != 0) {
+        conn_close(c, "out of memory buffering replies");
+        return NULL;
+    }
+    *start = c->out.len;
+    static const uint8_t placeholder[CONN_FRAME_LENGTH_BYTES];
+    jute_write_raw(&c->out, placeholder, CONN_FRAME_LENGTH_BYTES);
+    return &c->out;
+}
+
+void conn_frame_end(struct conn *c, size_t start)
+{
+    ZN_ASSERT(c->out.len >= start + CONN_FRAME_LENGTH_BYTES);
+    if (c->out.error != 0) {
+        /* Out of memory half-way: the client would wait for this reply
+         * forever, and the stream holds a partial frame.  Drop both. */
+        c->out.len = start;
+        c->out.error = 0;
+        conn_close(c, "out of memory encoding a reply");
+        return;
+    }
+    if (pending_output(c) > CONN_OUTPUT_HARD_LIMIT_BYTES) {
+        /* A client that does not read: drop it (at the next flush) rather
+         * than buffer without bound. */
+        c->out.len = start;
+        c->output_overflow = true;
+        conn_mark_dirty(c);
+        return;
+    }
+    size_t body_len = c->out.len - start - CONN_FRAME_LENGTH_BYTES;
+    ZN_ASSERT(body_len <= UINT32_MAX);
+    uint32_t n = htonl((uint32_t)body_len);
+    memcpy(c->out.data + start, &n, CONN_FRAME_LENGTH_BYTES);
+    c->stats.packets_sent++;
+    c->server->stats.packets_sent++;
+    conn_mark_dirty(c);
+}
+
 void conn_send_frame(struct conn *c, const struct jute_writer *body)
 {
     if (c->state == CONN_CLOSING || c->output_overflow)

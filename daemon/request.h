@@ -29,6 +29,7 @@ struct request {
     struct zn_arena arena;
     uint8_t *packet;               /* owned copy of header + body; req borrows from it */
     size_t packet_len;
+    bool packet_in_arena;          /* packet lives in arena (else malloc'd, freed with r) */
     int64_t zxid;                  /* writes: the txn's zxid */
     struct txn txn;
     uint8_t *txn_bytes;

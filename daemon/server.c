@@ -43,11 +43,38 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+uint64_t server_clock_us(struct server *srv)
+{
+    if (!srv->clock_fresh) {
+        srv->clock_us = uv_hrtime() / 1000;
+        srv->clock_fresh = true;
+    }
+    return srv->clock_us;
+}
+
+/* Just before the loop blocks in poll, and just after the poll's callbacks:
+ * the next reader takes a fresh value. */
+static void on_clock_prepare(uv_prepare_t *h) { ((struct server *)h->data)->clock_fresh = false; }
+static void on_clock_check(uv_check_t *h) { ((struct server *)h->data)->clock_fresh = false; }
+
+static void clock_start(struct server *srv)
+{
+    uv_prepare_init(srv->loop, &srv->clock_prepare);
+    uv_check_init(srv->loop, &srv->clock_check);
+    srv->clock_prepare.data = srv->clock_check.data = srv;
+    uv_prepare_start(&srv->clock_prepare, on_clock_prepare);
+    uv_check_start(&srv->clock_check, on_clock_check);
+    /* They must not keep the loop alive after server_stop closed the rest. */
+    uv_unref((uv_handle_t *)&srv->clock_prepare);
+    uv_unref((uv_handle_t *)&srv->clock_check);
+}
+
 int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
 {
     memset(srv, 0, sizeof *srv);
     srv->loop = loop;
     srv->cfg = *cfg;
+    clock_start(srv);
     srv->stats.started_ms = server_now_ms();
     srv->tree = tree_new();
     srv->watches = watch_manager_new(server_watch_notify, srv);
@@ -117,6 +144,8 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->session_timer, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->clock_prepare, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->clock_check, on_handle_closed);
     while (srv->conns)
         conn_close(srv->conns, NULL);
     ensemble_stop(srv);

@@ -120,6 +120,14 @@ struct server_stats {
 struct server {
     uv_loop_t *loop;
     struct config cfg;
+    /* The loop's clock: read at most once per loop phase (server_clock_us),
+     * not once per request.  clock_prepare and clock_check mark it stale
+     * around each poll, so a value is never older than the callbacks of the
+     * phase that read it. */
+    uv_prepare_t clock_prepare;
+    uv_check_t clock_check;
+    uint64_t clock_us;
+    bool clock_fresh;
     uv_tcp_t listener;
     uv_timer_t session_timer;
     uv_signal_t sigterm, sigint;
@@ -157,9 +165,23 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg);
 /* Stops accepting, closes every connection and the store; the loop then ends. */
 void server_stop(struct server *srv);
 int server_install_signals(struct server *srv);
+/* Monotonic time (CLOCK_MONOTONIC, the base of server_now_ms) as of the
+ * first call in the current loop phase: one clock read per loop turn serves
+ * every request of that turn.  For request latencies and session deadlines;
+ * durations measured inside one callback use server_now_ms or uv_hrtime. */
+uint64_t server_clock_us(struct server *srv);
+static inline uint64_t server_clock_ms(struct server *srv) { return server_clock_us(srv) / 1000; }
 
 /* conn.c */
 void conn_send_frame(struct conn *c, const struct jute_writer *body); /* copies */
+/* Encoding a frame straight into c's output: begin reserves the length and
+ * returns the writer to append the body to (borrowed until end), or NULL
+ * when c takes no more output (closing, or over its limit); end writes the
+ * length, or drops the frame (and c) if the writer failed or the output
+ * passed CONN_OUTPUT_HARD_LIMIT_BYTES.  Nothing else may write to c between
+ * the two. */
+struct jute_writer *conn_frame_begin(struct conn *c, size_t *start);
+void conn_frame_end(struct conn *c, size_t start);
 void conn_close(struct conn *c, const char *why);
 void conn_mark_dirty(struct conn *c);
 void server_flush(struct server *srv);

@@ -112,8 +112,9 @@ void session_remove(struct server *srv, int64_t id)
 
 void session_touch(struct server *srv, struct session *s)
 {
-    (void)srv;
-    uint64_t now = server_now_ms();
+    /* The loop turn's clock: at most one turn's work behind server_now_ms,
+     * far below the tickTime granularity ZooKeeper itself expires by. */
+    uint64_t now = server_clock_ms(srv);
     s->expires_at_ms = now + (uint64_t)s->timeout_ms;
     s->last_activity_ms = now;
 }

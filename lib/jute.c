@@ -111,6 +111,20 @@ void zn_arena_free(struct zn_arena *arena)
     arena->used_bytes = 0;
 }
 
+void zn_arena_trim(struct zn_arena *arena)
+{
+    ZN_ASSERT(arena != NULL);
+    struct zn_arena_block *block = arena->head;
+    if (block != NULL && (block->next != NULL || block->cap_bytes != JUTE_ARENA_BLOCK_BYTES)) {
+        zn_arena_free(arena);
+        return;
+    }
+    if (block != NULL)
+        block->used_bytes = 0;
+    arena->used_bytes = 0;
+    ZN_ASSERT(arena->head == NULL || arena->head->next == NULL);
+}
+
 /* ---- writer ---- */
 
 #define JUTE_WRITER_MIN_CAP_BYTES 256

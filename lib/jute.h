@@ -50,6 +50,10 @@ void *zn_arena_alloc(struct zn_arena *arena, size_t size);
 /* Frees all blocks but the first and makes it empty again. */
 void zn_arena_reset(struct zn_arena *arena);
 void zn_arena_free(struct zn_arena *arena);
+/* Empties the arena for reuse.  It keeps its memory only when that is one
+ * block of the default size (what a typical request needs): an arena kept
+ * in a pool never holds on to a large request's blocks. */
+void zn_arena_trim(struct zn_arena *arena);
 
 /* ---- primitives ---- */
 
