@@ -246,6 +246,21 @@ static void pipeline_append_staged(struct server *srv)
     }
 }
 
+/* The loop thread's buffer a txn is encoded into before the store copies it. */
+static struct jute_writer txn_scratch;
+
+/* r waits before the store: it keeps its own copy of the encoded txn. */
+static int keep_txn_bytes(struct request *r)
+{
+    ZN_ASSERT(r->txn_bytes == NULL && txn_scratch.len > 0);
+    r->txn_bytes = malloc(txn_scratch.len);
+    if (!r->txn_bytes)
+        return ZN_NOMEMORY;
+    memcpy(r->txn_bytes, txn_scratch.data, txn_scratch.len);
+    r->txn_len = txn_scratch.len;
+    return 0;
+}
+
 /*
  * Puts a prepared write in the pipeline, or finishes it with prep's error.
  * A write that failed validation is still queued behind every write prepared
@@ -277,20 +292,35 @@ static void pipeline_submit(struct server *srv, struct request *r, int prep_rc)
     }
     r->has_txn = true;
     r->txn.hdr.zxid = r->zxid;
-    struct jute_writer w;
-    jute_writer_init(&w);
-    if (txn_encode(&w, &r->txn) != 0 || w.error) {
-        jute_writer_free(&w);
+    jute_writer_reset(&txn_scratch);
+    /* Nothing ahead of it waits for the store: the store copies the txn
+     * straight from the scratch buffer, and the request keeps no copy. */
+    bool store_takes_now = srv->staged == NULL;
+    if (txn_encode(&txn_scratch, &r->txn) != 0 || txn_scratch.error ||
+        (!store_takes_now && keep_txn_bytes(r) != 0)) {
         ZN_ERROR("cannot encode txn zxid=0x%" PRIx64, (uint64_t)r->zxid);
         prep_reset(srv->prep); /* the overlay holds a txn that will never apply */
         r->err = ZN_SYSTEMERROR;
         r->done = true;
         return;
     }
-    r->txn_bytes = jute_writer_take(&w, &r->txn_len);
-    jute_writer_free(&w);
     pending_push(srv, r);
-    pipeline_append_staged(srv);
+    if (!store_takes_now) {
+        pipeline_append_staged(srv);
+        return;
+    }
+    ZN_ASSERT(srv->staged == r);
+    int rc = store_append(srv->store, (uint64_t)r->zxid, txn_scratch.data, txn_scratch.len);
+    if (rc == 0) {
+        r->appended = true;
+        srv->staged = r->next_pending;
+    } else if (rc == ZN_THROTTLEDOP) {
+        /* The store's queue is full: r waits, so it needs its own copy. */
+        if (keep_txn_bytes(r) != 0)
+            pipeline_fail_all(srv, ZN_NOMEMORY);
+    } else {
+        pipeline_fail_all(srv, rc);
+    }
 }
 
 void pipeline_submit_write(struct server *srv, struct request *r)

@@ -704,6 +704,9 @@ const struct tree_node *tree_get(const struct tree *t, const char *path)
 
 void tree_node_stat(const struct tree_node *n, struct zn_stat *out)
 {
+    /* Padding too (after aversion): a stat compared or copied whole holds
+     * no stale stack bytes. */
+    memset(out, 0, sizeof(*out));
     out->czxid = n->czxid;
     out->mzxid = n->mzxid;
     out->ctime = n->ctime;
@@ -1520,11 +1523,17 @@ int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, vo
     struct apply a = {.t = t, .hdr = &txn->hdr};
     a.undo_cap = apply_capacity(t, txn);
     a.event_cap = a.undo_cap / TREE_UNDO_PER_OP * 2;
-    a.undo = malloc(sizeof(*a.undo) * a.undo_cap);
-    a.events = malloc(sizeof(*a.events) * a.event_cap);
+    /* A single-op txn (nearly all of them) needs no allocation. */
+    struct undo undo_inline[TREE_UNDO_PER_OP];
+    struct apply_event events_inline[2];
+    bool inline_room = a.undo_cap <= TREE_UNDO_PER_OP && a.event_cap <= 2;
+    a.undo = inline_room ? undo_inline : malloc(sizeof(*a.undo) * a.undo_cap);
+    a.events = inline_room ? events_inline : malloc(sizeof(*a.events) * a.event_cap);
     if (a.undo == NULL || a.events == NULL) {
-        free(a.undo);
-        free(a.events);
+        if (!inline_room) {
+            free(a.undo);
+            free(a.events);
+        }
         return ZN_NOMEMORY;
     }
     int rc = apply_body(&a, txn, arena, result);
@@ -1538,8 +1547,10 @@ int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, vo
         }
     }
     apply_release(&a);
-    free(a.undo);
-    free(a.events);
+    if (!inline_room) {
+        free(a.undo);
+        free(a.events);
+    }
     return rc;
 }
 
