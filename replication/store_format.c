@@ -394,13 +394,15 @@ int store_file_check(const char *dir, struct store_file_facts *facts)
         rc = store_refuse_damaged(dir, "%s (txn %" PRIu64 ")", w.problem, facts->txnid);
     else
         rc = store_refuse_damaged(dir,
-                               "it is %" PRIu64 " bytes (%" PRIu64 " whole pages of %u), but "
-                               "page %" PRIu64 "%s%.0" PRIu64 ", in use by its newest commit (txn %" PRIu64
-                               ", last page %" PRIu64 "), is missing",
-                               facts->file_bytes, present, psize, w.missing,
-                               w.missing_end > w.missing ? " and the pages up to " : "",
+                               "it is %" PRIu64 " bytes (%" PRIu64 " whole pages of %u), but %s %" PRIu64
+                               "%s%.0" PRIu64 ", in use by its newest commit (txn %" PRIu64
+                               ", last page %" PRIu64 "), %s",
+                               facts->file_bytes, present, psize,
+                               w.missing_end > w.missing ? "the overflow pages" : "page", w.missing,
+                               w.missing_end > w.missing ? "-" : "",
                                w.missing_end > w.missing ? w.missing_end : 0,
-                               facts->txnid, facts->last_pgno);
+                               facts->txnid, facts->last_pgno,
+                               w.missing_end > w.missing ? "are not all in the file" : "is missing");
 out:
     close(fd);
     return rc;
