@@ -211,9 +211,9 @@
  *       membership that no longer runs) learn it.  Restarted with that
  *       membership restored, it starts removed.  A leader that activates a membership in
  *       which it is no voter commits the CONFIG entry, sends that COMMIT,
- *       then stops: the remaining voters notice its silence after syncLimit
- *       and elect a leader among themselves (ZooKeeper hands over to a
- *       designated leader to save that election; not built).  A leader that
+ *       then stops: the remaining voters, activating the membership, see
+ *       their leader is no voter of it and look at once (ZooKeeper hands
+ *       over to a designated leader to save even that election; not built).  A leader that
  *       stays as an observer looks again at activation, and so does a
  *       follower demoted to observer; an observer (or joiner) that the
  *       pending membership names a voter looks again as soon as the entry
@@ -243,6 +243,7 @@
 #include "zab_internal.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *zab_strerror(int code)
@@ -661,7 +662,17 @@ int64_t zab_propose(struct zab *z, const uint8_t *data, uint32_t size)
 int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voters,
                            const uint32_t *observers, size_t n_observers, uint64_t from_version)
 {
+    return zab_propose_config_attached(z, voters, n_voters, observers, n_observers, from_version,
+                                       NULL, 0);
+}
+
+int64_t zab_propose_config_attached(struct zab *z, const uint32_t *voters, size_t n_voters,
+                                    const uint32_t *observers, size_t n_observers,
+                                    uint64_t from_version, const uint8_t *attachment,
+                                    uint32_t attachment_len)
+{
     ZAB_ASSERT(!z->in_ready);
+    ZAB_ASSERT(attachment || attachment_len == 0);
     if (z->role != ZAB_LEADING || !z->established)
         return ZAB_ENOTLEADER;
     if (z->has_pending)
@@ -688,10 +699,17 @@ int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voter
     uint32_t need = z->quorum_override ? z->quorum_override : m.n_voters / 2 + 1;
     if (synced < need)
         return ZAB_ENOQUORUM;
-    uint8_t data[ZAB_MEMBERSHIP_BYTES_MAX];
-    int64_t size = zab_membership_encode(&m, data, sizeof data);
+    if (attachment_len > ZAB_ENTRY_BYTES_MAX - ZAB_MEMBERSHIP_BYTES_MAX)
+        return ZAB_ETOOBIG;
+    uint8_t *data = malloc(ZAB_MEMBERSHIP_BYTES_MAX + (size_t)attachment_len);
+    if (!data)
+        return ZAB_ENOMEM;
+    int64_t size = zab_membership_encode(&m, data, ZAB_MEMBERSHIP_BYTES_MAX);
     ZAB_ASSERT(size > 0);
-    int64_t zxid = propose(z, data, (uint32_t)size, ZAB_ENTRY_CONFIG);
+    if (attachment_len)
+        memcpy(data + size, attachment, attachment_len);
+    int64_t zxid = propose(z, data, (uint32_t)size + attachment_len, ZAB_ENTRY_CONFIG);
+    free(data);
     if (zxid > 0)
         zab_logf(z, "propose membership zxid=0x%llx voters=%u observers=%u", (unsigned long long)zxid,
                  m.n_voters, m.n_observers);

@@ -243,6 +243,17 @@ uint64_t zab_next_zxid(const struct zab *z);
 int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voters,
                            const uint32_t *observers, size_t n_observers, uint64_t from_version);
 
+/* As zab_propose_config, with attachment (attachment_len bytes, copied; may
+ * be NULL when 0) stored after the membership in the CONFIG entry's data and
+ * replicated with it, opaque to the core: the daemon carries there what ids
+ * alone do not say (ZooKeeper's server strings, the requesting client).
+ * zab_membership_decode_prefix tells where it starts.  Also ZAB_ETOOBIG when
+ * the whole entry passes ZAB_ENTRY_BYTES_MAX. */
+int64_t zab_propose_config_attached(struct zab *z, const uint32_t *voters, size_t n_voters,
+                                    const uint32_t *observers, size_t n_observers,
+                                    uint64_t from_version, const uint8_t *attachment,
+                                    uint32_t attachment_len);
+
 /* The store made every log entry up to zxid durable.  Reports for zxids not
  * in the current log (truncated since) are ignored. */
 void zab_persisted(struct zab *z, uint64_t zxid);

@@ -223,7 +223,7 @@ void zab_membership_scan(struct zab *z)
         if (e->kind != ZAB_ENTRY_CONFIG)
             continue;
         struct zab_membership m;
-        if (zab_membership_decode(e->data, e->size, &m) < 0 || zab_membership_check(&m) < 0)
+        if (zab_membership_decode_prefix(e->data, e->size, &m) < 0 || zab_membership_check(&m) < 0)
             continue; /* the leader checked it: cannot happen */
         m.version = e->zxid;
         z->pending = m;
@@ -279,7 +279,16 @@ void zab_membership_settle(struct zab *z)
         return;
     }
     bool voter = zab_is_voter(z, z->self_index);
-    if (z->role == ZAB_LEADING && !(z->flags[z->self_index] & ZAB_MEMBER_VOTER) && !z->has_pending)
+    int leader_at = z->leader_id ? zab_peer_index(z, z->leader_id) : -1;
+    bool leader_left = (z->role == ZAB_FOLLOWING || z->role == ZAB_OBSERVING) && z->leader_id &&
+                       z->leader_id != z->id && !z->has_pending &&
+                       (leader_at < 0 || !(z->flags[leader_at] & ZAB_MEMBER_VOTER));
+    if (leader_left)
+        /* The active membership no longer has my leader as a voter: it stops
+         * leading once it commits that (R6); looking at once saves waiting
+         * syncLimit for its silence. */
+        zab_become_looking(z, "the leader left the ensemble");
+    else if (z->role == ZAB_LEADING && !(z->flags[z->self_index] & ZAB_MEMBER_VOTER) && !z->has_pending)
         zab_become_looking(z, "no longer a voter");
     else if (z->role == ZAB_FOLLOWING && !voter)
         zab_become_looking(z, "no longer a voter");

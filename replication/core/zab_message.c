@@ -159,10 +159,18 @@ int64_t zab_membership_encode(const struct zab_membership *m, uint8_t *buf, size
 
 int zab_membership_decode(const uint8_t *buf, size_t len, struct zab_membership *m)
 {
-    struct reader r = {.buf = buf, .len = len};
-    if (get_membership(&r, m) < 0 || r.bad || r.at != len || m->n_voters == 0)
+    int64_t used = zab_membership_decode_prefix(buf, len, m);
+    if (used < 0 || (size_t)used != len)
         return ZAB_ECORRUPT;
     return 0;
+}
+
+int64_t zab_membership_decode_prefix(const uint8_t *buf, size_t len, struct zab_membership *m)
+{
+    struct reader r = {.buf = buf, .len = len};
+    if (get_membership(&r, m) < 0 || r.bad || m->n_voters == 0)
+        return ZAB_ECORRUPT;
+    return (int64_t)r.at;
 }
 
 static void encode_body(struct writer *w, const struct zab_message *m)

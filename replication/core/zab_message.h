@@ -67,6 +67,11 @@ int64_t zab_membership_encode(const struct zab_membership *m, uint8_t *buf, size
  * voter). */
 int zab_membership_decode(const uint8_t *buf, size_t len, struct zab_membership *m);
 
+/* As zab_membership_decode, but bytes after the membership are allowed (a
+ * CONFIG entry's attachment, see zab_propose_config_attached).  Returns the
+ * bytes the membership took (> 0), or ZAB_ECORRUPT. */
+int64_t zab_membership_decode_prefix(const uint8_t *buf, size_t len, struct zab_membership *m);
+
 struct zab_vote {
     uint32_t leader;   /* proposed leader id */
     uint32_t epoch;    /* the proposed leader's currentEpoch */

@@ -460,6 +460,53 @@ static void a_membership_change_commits_then_becomes_active(void **state)
     zab_free(z);
 }
 
+/* The driver's attachment travels in the CONFIG entry after the membership:
+ * the entry still counts as a membership change, and the attachment comes
+ * back byte for byte where zab_membership_decode_prefix says it starts. */
+static void a_membership_change_carries_its_attachment(void **state)
+{
+    (void)state;
+    uint32_t voters[] = {7};
+    struct zab_config c = {.id = 7, .voters = voters, .n_voters = 1, .heartbeat_ticks = 2,
+                           .init_limit_ticks = 10, .sync_limit_ticks = 5};
+    struct zab *z;
+    assert_int_equal(zab_new(&c, &z), 0);
+    uint64_t last = 0;
+    drain(z, &last);
+    static const uint8_t text[] = "server.7=127.0.0.1:2888:3888:participant";
+    uint32_t observer_9[] = {9};
+    int64_t zxid = zab_propose_config_attached(z, voters, 1, observer_9, 1, 0, text, sizeof text);
+    assert_true(zxid > 0);
+    bool seen = false, changed = false;
+    while (zab_has_ready(z)) {
+        struct zab_ready rd;
+        zab_ready(z, &rd);
+        for (size_t i = 0; i < rd.n_entries; i++) {
+            struct zab_membership m;
+            int64_t used = zab_membership_decode_prefix(rd.entries[i].data, rd.entries[i].size, &m);
+            assert_true(used > 0);
+            assert_int_equal(rd.entries[i].size - (uint32_t)used, sizeof text);
+            assert_memory_equal(rd.entries[i].data + used, text, sizeof text);
+            assert_int_equal(m.n_observers, 1);
+            /* the strict decoder refuses the attached bytes */
+            assert_int_equal(zab_membership_decode(rd.entries[i].data, rd.entries[i].size, &m),
+                             ZAB_ECORRUPT);
+            seen = true;
+        }
+        changed |= rd.config_changed;
+        uint64_t durable = rd.n_entries ? rd.entries[rd.n_entries - 1].zxid : 0;
+        zab_advance(z);
+        if (durable)
+            zab_persisted(z, durable);
+    }
+    assert_true(seen && changed);
+    struct zab_status s;
+    zab_status(z, &s);
+    assert_int_equal(s.config.version, (uint64_t)zxid);
+    assert_int_equal(s.config.n_observers, 1);
+    zab_free(z);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +521,7 @@ int main(void)
         cmocka_unit_test(observers_are_configured_apart_from_voters),
         cmocka_unit_test(an_observer_never_makes_a_quorum_of_two),
         cmocka_unit_test(a_membership_change_commits_then_becomes_active),
+        cmocka_unit_test(a_membership_change_carries_its_attachment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
