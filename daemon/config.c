@@ -7,7 +7,11 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <inttypes.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +19,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "znode/errors.h"
 #include "znode/proto.h"
 
 void config_defaults(struct config *cfg)
@@ -178,7 +183,7 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
 static const char *const accepted_keys[] = {
     "autopurge.snapRetainCount", "autopurge.purgeInterval", "admin.enableServer",
     "admin.serverPort", "preAllocSize", "syncEnabled", "standaloneEnabled",
-    "reconfigEnabled", "forceSync", "leaderServes", "cnxTimeout",
+    "forceSync", "leaderServes", "cnxTimeout",
     "electionAlg", "quorumListenOnAllIPs", "metricsProvider.exportJvmInfo", "secureClientPort",
     "initLimit.ignored", "dynamicConfigFile", "localSessionsEnabled",
     "localSessionsUpgradingEnabled", "maxCnxns", "snapSizeLimitInKb", "clientPortListenBacklog",
@@ -334,6 +339,12 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     }
     if (strncmp(key, "server.", 7) == 0)
         return set_server(cfg, key, value, err, errlen);
+    if (strcmp(key, "reconfigEnabled") == 0 || strcmp(key, "joinEnsemble") == 0) {
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
+            return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+        *(key[0] == 'r' ? &cfg->reconfig_enabled : &cfg->join_ensemble) = strcmp(value, "true") == 0;
+        return 0;
+    }
     int rc = set_acl_and_types(cfg, key, value, err, errlen);
     if (rc <= 0)
         return rc;
@@ -381,6 +392,170 @@ static int read_myid(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+int config_parse_server(const char *key, const char *value, struct config_server *out, char *err,
+                        size_t errlen)
+{
+    struct config *scratch = calloc(1, sizeof *scratch);
+    if (!scratch)
+        return fail(err, errlen, "out of memory");
+    int rc = set_server(scratch, key, value, err, errlen);
+    if (rc == 0)
+        *out = scratch->servers[0];
+    free(scratch);
+    return rc;
+}
+
+int config_set_membership(struct config *cfg, const char *text, char *err, size_t errlen)
+{
+    struct config *next = calloc(1, sizeof *next);
+    char *copy = strdup(text);
+    if (!next || !copy) {
+        free(next);
+        free(copy);
+        return fail(err, errlen, "out of memory");
+    }
+    int rc = 0;
+    for (char *save = NULL, *item = strtok_r(copy, "\n,", &save); item && rc == 0;
+         item = strtok_r(NULL, "\n,", &save)) {
+        char *s = trim(item);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            rc = fail(err, errlen, "expected server.N=... or version=..., got '%s'", s);
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        if (strcmp(key, "version") == 0)
+            continue; /* the file name and the caller carry it */
+        if (strncmp(key, "server.", 7) != 0) {
+            rc = fail(err, errlen, "%s: only server.N lines belong in a dynamic configuration", key);
+            break;
+        }
+        rc = set_server(next, key, value, err, errlen);
+    }
+    if (rc == 0 && next->server_count == 0)
+        rc = fail(err, errlen, "no server.N line");
+    if (rc == 0) {
+        memcpy(cfg->servers, next->servers, sizeof cfg->servers);
+        cfg->server_count = next->server_count;
+    }
+    free(copy);
+    free(next);
+    return rc;
+}
+
+/* The highest version among dataDir's dynamic configuration files, 0 if none. */
+static uint64_t newest_dynamic(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    uint64_t best = 0;
+    const size_t plen = strlen(CONFIG_DYNAMIC_PREFIX);
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(de->d_name + plen, &end, 16);
+        if (errno == 0 && *end == '\0' && end != de->d_name + plen && v > best)
+            best = v;
+    }
+    closedir(d);
+    return best;
+}
+
+/* ZooKeeper reads the dynamic file in preference to the static server
+ * lines: it is the last membership this member saw committed. */
+static int load_dynamic(struct config *cfg, char *err, size_t errlen)
+{
+    uint64_t version = newest_dynamic(cfg->data_dir);
+    if (version == 0)
+        return 0;
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/" CONFIG_DYNAMIC_PREFIX "%" PRIx64, cfg->data_dir, version);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    char text[CONFIG_MAX_SERVERS * (CONFIG_LINE_BYTES / 4) + 64];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    bool truncated = !feof(f);
+    fclose(f);
+    if (truncated)
+        return fail(err, errlen, "%s: larger than %zu bytes", path, sizeof text - 1);
+    text[n] = '\0';
+    struct config_server self = {0};
+    for (int i = 0; i < cfg->server_count; i++)
+        if (cfg->servers[i].id == cfg->my_id)
+            self = cfg->servers[i];
+    char msg[512];
+    if (config_set_membership(cfg, text, msg, sizeof msg) != 0)
+        return fail(err, errlen, "%s: %s", path, msg);
+    bool named = false;
+    for (int i = 0; i < cfg->server_count; i++)
+        named |= cfg->servers[i].id == cfg->my_id;
+    if (!named && self.id == cfg->my_id && self.id != 0 && cfg->server_count < CONFIG_MAX_SERVERS) {
+        self.not_member = true; /* removed by a reconfig: it restarts removed */
+        cfg->servers[cfg->server_count++] = self;
+    }
+    cfg->config_version = version;
+    cfg->dynamic_loaded = true;
+    ZN_INFO("config: membership from %s version=0x%" PRIx64 " servers=%d", path, version,
+            cfg->server_count);
+    return 0;
+}
+
+int config_write_dynamic(const struct config *cfg, uint64_t version, const char *text, size_t len)
+{
+    char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/" CONFIG_DYNAMIC_PREFIX "%" PRIx64, cfg->data_dir, version);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0;
+    for (size_t done = 0; ok && done < len;) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        ok = w > 0;
+        done += ok ? (size_t)w : 0;
+    }
+    ok = ok && fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    ok = ok && rename(tmp, path) == 0;
+    if (ok) {
+        int dfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ok = dfd >= 0 && fsync(dfd) == 0;
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (!ok) {
+        ZN_ERROR("config: cannot write %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return ZN_IO;
+    }
+    /* The older files are superseded (ZooKeeper keeps only the current one). */
+    DIR *d = opendir(cfg->data_dir);
+    const size_t plen = strlen(CONFIG_DYNAMIC_PREFIX);
+    for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
+        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0)
+            continue;
+        char *end;
+        unsigned long long v = strtoull(de->d_name + plen, &end, 16);
+        if (*end == '\0' && v < version) {
+            char old[PATH_MAX + 300];
+            snprintf(old, sizeof old, "%s/%s", cfg->data_dir, de->d_name);
+            unlink(old);
+        }
+    }
+    if (d)
+        closedir(d);
+    ZN_INFO("config: wrote %s", path);
+    return 0;
+}
+
 int config_finish(struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->data_dir[0] == '\0')
@@ -397,6 +572,8 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
         return fail(err, errlen, "minSessionTimeout (%d) is larger than maxSessionTimeout (%d)",
                     cfg->min_session_timeout_ms, cfg->max_session_timeout_ms);
     if (cfg->server_count > 0 && cfg->my_id == 0 && read_myid(cfg, err, errlen) != 0)
+        return -1;
+    if (cfg->server_count > 0 && load_dynamic(cfg, err, errlen) != 0)
         return -1;
     if (cfg->server_count > 0) {
         bool found = false;

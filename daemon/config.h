@@ -48,6 +48,10 @@ struct config_server {
     /* The client address of a 3.5-style line (";[host:]port"), as
      * "host:port" (host 0.0.0.0 when only a port is given); "" when none. */
     char client_address[CONFIG_HOST_BYTES + 8];
+    /* This member's own zoo.cfg line kept while the dynamic configuration
+     * (which removed it) does not name it: it gives the member its peer
+     * address, and is no part of the membership. */
+    bool not_member;
 };
 
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
@@ -88,6 +92,14 @@ struct config {
     bool metrics_prometheus;     /* metricsProvider.className names PrometheusMetricsProvider */
     int metrics_http_port;       /* metricsProvider.httpPort; default 7000 */
     char metrics_http_host[CONFIG_HOST_BYTES]; /* metricsProvider.httpHost; default 0.0.0.0 */
+    /* Dynamic reconfiguration (ZooKeeper 3.5+). */
+    bool reconfig_enabled;       /* reconfigEnabled: the reconfig operation is allowed; default false */
+    bool join_ensemble;          /* znoded's joinEnsemble: a new member joining a running ensemble
+                                  * (its other server lines are that ensemble); ignored once a
+                                  * dynamic configuration file exists */
+    uint64_t config_version;     /* the membership's version: 0 for zoo.cfg's server lines, else
+                                  * the zxid of the reconfig that made the dynamic file read */
+    bool dynamic_loaded;         /* servers[] came from dataDir/zoo.cfg.dynamic.<version> */
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
     int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
 };
@@ -111,6 +123,28 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
 
 /* Checks required keys and consistency, fills derived defaults. Same contract. */
 int config_finish(struct config *cfg, char *err, size_t errlen);
+
+/* The dynamic configuration file of a version: dataDir/zoo.cfg.dynamic.<hex>
+ * (ZooKeeper's name: the version in hex after the file's base name). */
+#define CONFIG_DYNAMIC_PREFIX "zoo.cfg.dynamic."
+
+/* Parses one ZooKeeper server string: key "server.N", value
+ * "host:peerPort:electionPort[:participant|:observer][;[clientHost:]clientPort]",
+ * into *out.  Returns 0, or -1 with the reason in err. */
+int config_parse_server(const char *key, const char *value, struct config_server *out, char *err,
+                        size_t errlen);
+
+/* Replaces cfg's server list with the one in text (server.N=... lines and a
+ * version=<hex> line, as /zookeeper/config and the dynamic file hold it;
+ * newlines or commas between entries).  On error cfg is unchanged and -1 is
+ * returned with the reason in err. */
+int config_set_membership(struct config *cfg, const char *text, char *err, size_t errlen);
+
+/* Writes text durably as dataDir/zoo.cfg.dynamic.<version hex>: a temporary
+ * file, fsync, rename, fsync of the directory, so a crash leaves the old
+ * file or the new one, whole.  Older dynamic files are then removed.
+ * Returns 0 or ZN_IO (logged). */
+int config_write_dynamic(const struct config *cfg, uint64_t version, const char *text, size_t len);
 
 /* Maps a four-letter word to its config_4lw bit, or 0 if it is not one. */
 unsigned config_4lw_bit(const char word[4]);

@@ -45,6 +45,22 @@
  * after logging why: the ensemble keeps its acknowledged writes on the other
  * members, and the member recovers from its disk or a snapshot on restart.
  *
+ * Reconfiguration (ZooKeeper 3.5's reconfig).  The leader turns a reconfig
+ * request into the new server list (incremental: joining and leaving;
+ * bulk: newMembers), checks it as PrepRequestProcessor does, and proposes it
+ * with zab_propose_config_attached: the core replicates the ids, the
+ * attachment carries the client (session, cxid) and the server lines.  In
+ * the store a CONFIG entry is kept behind CONFIG_ENTRY_MAGIC so recovery
+ * hands it back to the core with its kind.  Every member adds the servers
+ * of a CONFIG entry to its transport as soon as the entry is in its log (a
+ * joiner must be reachable to sync and ack before the entry commits); when
+ * it commits (ready.config_changed) the member writes the dynamic config
+ * file, replaces its server list, updates /zookeeper/config, drops the
+ * peers that left, and the member holding the client's connection answers
+ * with the new config and its stat.  A member the new config leaves out
+ * stops serving (it closes its clients and refuses new ones) and says so
+ * in its log; it stays up, answering election messages, until stopped.
+ *
  * Invariants.
  *   1. Nothing is applied to the tree before the core reports it committed;
  *      committed entries are applied once each, in zxid order.
@@ -71,6 +87,7 @@
 #include "tree.h"
 #include "txn.h"
 #include "zab.h"
+#include "zkconfig.h"
 
 /* Channels of the peer transport: byte 0 of every frame. */
 enum {
@@ -80,6 +97,11 @@ enum {
     CHANNEL_SYNC = 'S',      /* member -> leader: a client's sync */
     CHANNEL_SYNC_OK = 'O',   /* leader -> member: sync answered at a zxid */
 };
+
+/* After a reconfig commits, the servers it removed stay transport peers for
+ * this many syncLimits: time for the COMMIT to reach them and for their
+ * votes to be answered with the membership that removed them. */
+#define ENSEMBLE_PRUNE_GRACE_SYNC_LIMITS 4
 
 enum forward_kind { FORWARD_REQUEST = 0, FORWARD_CONNECT = 1, FORWARD_CLOSE = 2 };
 
@@ -112,6 +134,14 @@ struct ensemble {
     uint8_t *msg_buf;               /* encoded core messages, reused */
     size_t msg_cap;
     struct zn_arena scratch;
+    /* dynamic reconfiguration (see "reconfig" below) */
+    uint64_t config_applied_zxid;   /* the last CONFIG entry applied (not a tree txn) */
+    uint64_t config_text_zxid;      /* the CONFIG entry config_text came with */
+    char *config_text;              /* its server lines, as /zookeeper/config holds them */
+    bool removed;                   /* a reconfig left this member out: it serves no more */
+    bool peers_dirty;               /* a transport_add_peer to retry at the next tick */
+    uint64_t prune_at_tick;         /* drop the transport peers that left, at this tick (0: none) */
+    uint64_t sync_limit_ticks;
 };
 
 static struct ensemble *ens_of(const struct server *srv) { return srv->ens; }
@@ -211,6 +241,8 @@ static void finish_syncs(struct ensemble *e)
 {
     struct server *srv = e->srv;
     uint64_t applied = (uint64_t)tree_last_zxid(srv->tree);
+    if (e->config_applied_zxid > applied)
+        applied = e->config_applied_zxid; /* a CONFIG entry is applied, not in the tree */
     struct request **link = &e->syncs;
     while (*link) {
         struct request *r = *link;
@@ -270,6 +302,424 @@ static void apply_committed(struct ensemble *e, const struct zab_entry *entry)
             r->err = ZN_OK; /* per-op results carry the errors */
         request_finish(srv, r);
     }
+}
+
+/* ---- reconfig ---- */
+
+/* A CONFIG entry in the store: this prefix, then the core's data.  A txn
+ * starts with its session id, and no server makes this one (its low bytes
+ * are not a time a server could start at); the membership that follows must
+ * also decode. */
+static const uint8_t CONFIG_ENTRY_MAGIC[8] = {0x80, 'Z', 'N', 'C', 'O', 'N', 'F', 0x01};
+/* Attachment layout (jute): session id (long), cxid (int), text (buffer). */
+#define RECONFIG_TEXT_MAX_BYTES ZKCONFIG_TEXT_MAX_BYTES
+
+static void close_all_clients(struct server *srv, const char *why);
+
+struct config_attachment {
+    int64_t session_id;
+    int32_t cxid;
+    const char *text; /* NUL-terminated copy in the arena */
+};
+
+/* Splits a CONFIG entry's data into its membership and attachment (the
+ * arena holds the text).  Returns 0 or ZN_MARSHALLINGERROR. */
+static int config_entry_parse(struct zn_arena *arena, const uint8_t *data, size_t len,
+                              struct zab_membership *m, struct config_attachment *out)
+{
+    int64_t used = zab_membership_decode_prefix(data, len, m);
+    if (used < 0)
+        return ZN_MARSHALLINGERROR;
+    struct jute_reader rd;
+    jute_reader_init(&rd, data + used, len - (size_t)used, arena);
+    struct jute_buf text;
+    jute_read_long(&rd, &out->session_id);
+    jute_read_int(&rd, &out->cxid);
+    jute_read_buffer(&rd, &text);
+    if (rd.error || text.len < 0 || text.len > RECONFIG_TEXT_MAX_BYTES)
+        return ZN_MARSHALLINGERROR;
+    char *copy = zn_arena_alloc(arena, (size_t)text.len + 1);
+    if (!copy)
+        return ZN_NOMEMORY;
+    memcpy(copy, text.data, (size_t)text.len);
+    copy[text.len] = '\0';
+    out->text = copy;
+    return 0;
+}
+
+/* Makes every server of cfg (but me and members a reconfig removed) a
+ * transport peer; with prune, drops the transport peers cfg does not name
+ * (at commit: ZooKeeper closes its connections to removed servers). */
+static void peers_reconcile(struct ensemble *e, const struct config *cfg, bool prune)
+{
+    e->peers_dirty = false;
+    for (int i = 0; i < cfg->server_count; i++) {
+        const struct config_server *s = &cfg->servers[i];
+        if (s->id == (int)e->my_id || s->not_member)
+            continue;
+        struct transport_peer p = {.id = (uint32_t)s->id, .port = s->peer_port};
+        snprintf(p.host, sizeof p.host, "%s", s->host);
+        int rc = transport_add_peer(e->tp, &p);
+        if (rc == ZN_THROTTLEDOP)
+            e->peers_dirty = true; /* its old connections still closing */
+        else if (rc != 0)
+            ZN_WARN("reconfig: cannot add peer id=%d %s:%d: %s", s->id, s->host, s->peer_port,
+                    zn_strerror(rc));
+    }
+    if (!prune)
+        return;
+    for (size_t i = 0; i < transport_peer_count(e->tp); i++) {
+        struct transport_peer_stats ps;
+        if (transport_peer_stats(e->tp, i, &ps) != 0)
+            continue;
+        bool named = false;
+        for (int k = 0; k < cfg->server_count; k++)
+            named |= cfg->servers[k].id == (int)ps.id && !cfg->servers[k].not_member;
+        if (!named)
+            transport_remove_peer(e->tp, ps.id); /* ZN_BADARGUMENTS if already removed */
+    }
+}
+
+/* A CONFIG entry reached the log (appended or recovered): remember its
+ * server lines for its commit, and reach its new servers now. */
+static void config_entry_seen(struct ensemble *e, const struct zab_entry *entry)
+{
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct zab_membership m;
+    struct config_attachment att;
+    struct config *next = malloc(sizeof *next);
+    char err[256];
+    if (next && config_entry_parse(&arena, entry->data, entry->size, &m, &att) == 0) {
+        char *copy = strdup(att.text);
+        if (copy) {
+            free(e->config_text);
+            e->config_text = copy;
+            e->config_text_zxid = entry->zxid;
+        }
+        *next = e->srv->cfg;
+        if (config_set_membership(next, att.text, err, sizeof err) == 0)
+            peers_reconcile(e, next, false);
+        else
+            ZN_WARN("reconfig: entry zxid=0x%" PRIx64 " has bad server lines: %s", entry->zxid, err);
+    }
+    free(next);
+    zn_arena_free(&arena);
+}
+
+/* ready.config_changed: the membership m is committed.  Durable before the
+ * batch's messages go out (the dynamic file), then the server list, the
+ * transport and /zookeeper/config follow it. */
+static void config_activate(struct ensemble *e, const struct zab_membership *m, bool removed)
+{
+    struct server *srv = e->srv;
+    struct config *next = malloc(sizeof *next);
+    if (!next)
+        fatal("out of memory activating a configuration", ZN_NOMEMORY);
+    *next = srv->cfg;
+    char err[256];
+    bool have_text = e->config_text && e->config_text_zxid == m->version;
+    if (have_text && config_set_membership(next, e->config_text, err, sizeof err) != 0) {
+        ZN_ERROR("reconfig: committed config version=0x%" PRIx64 " has bad server lines: %s",
+                 m->version, err);
+        have_text = false;
+        *next = srv->cfg;
+    }
+    if (!have_text) {
+        /* Learned from the leader's SYNC or a vote (ids only): keep the
+         * servers we know the addresses of. */
+        int n = 0;
+        for (int i = 0; i < next->server_count; i++) {
+            struct config_server s = next->servers[i];
+            bool voter = false, observer = false;
+            for (uint32_t k = 0; k < m->n_voters; k++)
+                voter |= m->voters[k] == (uint32_t)s.id;
+            for (uint32_t k = 0; k < m->n_observers; k++)
+                observer |= m->observers[k] == (uint32_t)s.id;
+            if (!voter && !observer)
+                continue;
+            s.observer = observer;
+            s.not_member = false;
+            next->servers[n++] = s;
+        }
+        next->server_count = n;
+        if ((uint32_t)n != m->n_voters + m->n_observers)
+            ZN_WARN("reconfig: config version=0x%" PRIx64 " names %u servers, %d of them with a known address",
+                    m->version, m->n_voters + m->n_observers, n);
+    }
+    bool named = false;
+    for (int i = 0; i < next->server_count; i++)
+        named |= next->servers[i].id == (int)e->my_id;
+    if (!named) {
+        /* keep my own line for my peer address; it is no part of the config */
+        for (int i = 0; i < srv->cfg.server_count; i++)
+            if (srv->cfg.servers[i].id == (int)e->my_id && next->server_count < CONFIG_MAX_SERVERS) {
+                next->servers[next->server_count] = srv->cfg.servers[i];
+                next->servers[next->server_count++].not_member = true;
+            }
+    }
+    next->config_version = m->version;
+    next->dynamic_loaded = true;
+    char *text = malloc(ZKCONFIG_TEXT_MAX_BYTES);
+    if (!text)
+        fatal("out of memory activating a configuration", ZN_NOMEMORY);
+    int len = zkconfig_text(next, text, ZKCONFIG_TEXT_MAX_BYTES);
+    ZN_ASSERT(len >= 0);
+    int rc = config_write_dynamic(next, m->version, text, (size_t)len);
+    free(text);
+    if (rc != 0)
+        fatal("cannot write the dynamic configuration file", rc);
+    srv->cfg = *next;
+    free(next);
+    rc = zkconfig_install(srv);
+    if (rc != 0)
+        ZN_ERROR("reconfig: cannot update /zookeeper/config: %s", zn_strerror(rc));
+    /* New servers now; those that left only after a grace period, so that
+     * this batch's COMMIT reaches them and their votes are answered with
+     * the membership that removed them (R6) until they learn it. */
+    peers_reconcile(e, &srv->cfg, false);
+    e->prune_at_tick = e->tick_count + ENSEMBLE_PRUNE_GRACE_SYNC_LIMITS * e->sync_limit_ticks;
+    ZN_INFO("reconfig: config version=0x%" PRIx64 " active: voters=%u observers=%u", m->version,
+            m->n_voters, m->n_observers);
+    if (removed && !e->removed) {
+        /* Its clients are closed once this batch's commits are answered
+         * (the reconfig's own client among them): process_ready. */
+        e->removed = true;
+        ZN_WARN("reconfig: this member (id=%u) was removed from the ensemble by config version=0x%" PRIx64
+                "; it stops serving clients and takes no further part (stop it)",
+                e->my_id, m->version);
+    }
+}
+
+/* A committed CONFIG entry: no tree txn; the member holding the client
+ * that asked for it answers with the new config and its stat. */
+static void config_entry_applied(struct ensemble *e, const struct zab_entry *entry)
+{
+    struct server *srv = e->srv;
+    e->config_applied_zxid = entry->zxid;
+    prep_applied(srv->prep, (int64_t)entry->zxid);
+    zn_arena_reset(&e->scratch);
+    struct zab_membership m;
+    struct config_attachment att;
+    if (config_entry_parse(&e->scratch, entry->data, entry->size, &m, &att) != 0 || att.session_id == 0)
+        return;
+    struct session *s = session_find(srv, att.session_id);
+    if (!s || !s->conn)
+        return;
+    for (struct request *r = s->conn->queue_head; r; r = r->next) {
+        if (!r->is_write || r->done || r->hdr.type != ZN_OP_RECONFIG || r->hdr.xid != att.cxid)
+            continue;
+        const struct tree_node *n = tree_get(srv->tree, "/zookeeper/config");
+        memset(&r->resp, 0, sizeof r->resp);
+        r->resp.type = ZN_OP_RECONFIG;
+        if (n) {
+            struct jute_buf data = tree_node_data(n);
+            uint8_t *copy = zn_arena_alloc(&r->arena, data.len > 0 ? (size_t)data.len : 1);
+            if (copy && data.len > 0)
+                memcpy(copy, data.data, (size_t)data.len);
+            r->resp.data = (struct jute_buf){copy, copy ? data.len : -1};
+            tree_node_stat(n, &r->resp.stat);
+        }
+        r->zxid = (int64_t)entry->zxid;
+        r->err = ZN_OK;
+        request_finish(srv, r);
+        return;
+    }
+}
+
+/* Appends "server.N=..." strings separated by commas to next (bulk form
+ * adds them all to an empty list; incremental form replaces same ids).
+ * ZooKeeper demands the client port of each. */
+static int reconfig_add_servers(struct config *next, const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return ZN_NOMEMORY;
+    int rc = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item && rc == 0;
+         item = strtok_r(NULL, ",", &save)) {
+        while (*item == ' ')
+            item++;
+        char *eq = strchr(item, '=');
+        if (!eq) {
+            ZN_WARN("reconfig refused: wrong format of server string '%s'", item);
+            rc = ZN_BADARGUMENTS;
+            break;
+        }
+        *eq = '\0';
+        struct config_server s;
+        char err[256];
+        if (strncmp(item, "server.", 7) != 0 ||
+            config_parse_server(item, eq + 1, &s, err, sizeof err) != 0) {
+            ZN_WARN("reconfig refused: %s", strncmp(item, "server.", 7) ? "expected server.N=..." : err);
+            rc = ZN_BADARGUMENTS;
+            break;
+        }
+        if (s.client_address[0] == '\0') {
+            ZN_WARN("reconfig refused: server.%d: each server should have 3 ports specified", s.id);
+            rc = ZN_BADARGUMENTS;
+            break;
+        }
+        int at = next->server_count;
+        for (int i = 0; i < next->server_count; i++)
+            if (next->servers[i].id == s.id)
+                at = i;
+        if (at == next->server_count && next->server_count >= CONFIG_MAX_SERVERS) {
+            rc = ZN_BADARGUMENTS;
+            break;
+        }
+        next->servers[at] = s;
+        if (at == next->server_count)
+            next->server_count++;
+    }
+    free(copy);
+    return rc;
+}
+
+static int reconfig_remove_servers(struct config *next, const char *list)
+{
+    char *copy = strdup(list);
+    if (!copy)
+        return ZN_NOMEMORY;
+    int rc = 0;
+    for (char *save = NULL, *item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long id = strtol(item, &end, 10);
+        while (*end == ' ')
+            end++;
+        if (end == item || *end != '\0' || id <= 0) {
+            ZN_WARN("reconfig refused: '%s' is not a server id", item);
+            rc = ZN_BADARGUMENTS;
+            break;
+        }
+        int n = 0;
+        for (int i = 0; i < next->server_count; i++)
+            if (next->servers[i].id != id)
+                next->servers[n++] = next->servers[i];
+        next->server_count = n;
+    }
+    free(copy);
+    return rc;
+}
+
+static int reconfig_errno(int zab_rc)
+{
+    switch (zab_rc) {
+    case ZAB_ENOQUORUM: return ZN_NEWCONFIGNOQUORUM;
+    case ZAB_EBUSY: return ZN_RECONFIGINPROGRESS;
+    case ZAB_EINVAL: return ZN_BADARGUMENTS;
+    case ZAB_ENOMEM: return ZN_NOMEMORY;
+    case ZAB_ENOTLEADER: return ZN_CONNECTIONLOSS;
+    default: return ZN_SYSTEMERROR;
+    }
+}
+
+/* ZooKeeper's PrepRequestProcessor for reconfig, in its order of checks;
+ * on success proposes the CONFIG entry (zxid expected) and returns 0. */
+static int reconfig_prepare(struct ensemble *e, struct request *r, uint64_t zxid,
+                            struct config *next)
+{
+    struct server *srv = e->srv;
+    if (!srv->cfg.reconfig_enabled) {
+        ZN_ERROR("Reconfig operation requested but reconfig feature is disabled (reconfigEnabled=false) sid=0x%" PRIx64,
+                 (uint64_t)r->session_id);
+        return ZN_RECONFIGDISABLED;
+    }
+    struct zab_status st;
+    zab_status(e->zab, &st);
+    if (st.reconfig_pending)
+        return ZN_RECONFIGINPROGRESS;
+    if (r->req.config_id != -1 && (uint64_t)r->req.config_id != st.config.version) {
+        ZN_WARN("reconfig refused: from version 0x%" PRIx64 ", the last seen version is 0x%" PRIx64,
+                (uint64_t)r->req.config_id, st.config.version);
+        return ZN_BADVERSION;
+    }
+    *next = srv->cfg;
+    int n = 0; /* the membership as it is: members only */
+    for (int i = 0; i < next->server_count; i++)
+        if (!next->servers[i].not_member)
+            next->servers[n++] = next->servers[i];
+    next->server_count = n;
+    int rc = 0;
+    if (r->req.new_members && r->req.new_members[0]) {
+        next->server_count = 0;
+        rc = reconfig_add_servers(next, r->req.new_members);
+    } else {
+        if (r->req.leaving && r->req.leaving[0])
+            rc = reconfig_remove_servers(next, r->req.leaving);
+        if (rc == 0 && r->req.joining && r->req.joining[0])
+            rc = reconfig_add_servers(next, r->req.joining);
+    }
+    if (rc != 0)
+        return rc;
+    uint32_t voters[CONFIG_MAX_SERVERS], observers[CONFIG_MAX_SERVERS];
+    size_t n_voters = 0, n_observers = 0;
+    for (int i = 0; i < next->server_count; i++) {
+        if (next->servers[i].observer)
+            observers[n_observers++] = (uint32_t)next->servers[i].id;
+        else
+            voters[n_voters++] = (uint32_t)next->servers[i].id;
+    }
+    /* standaloneEnabled (ZooKeeper's default): at least two voters */
+    if (n_voters < 2) {
+        ZN_WARN("reconfig refused: new configuration must include at least 2 followers");
+        return ZN_BADARGUMENTS;
+    }
+    if (n_voters > ZAB_MEMBERS_MAX || n_observers > ZAB_OBSERVERS_MAX)
+        return ZN_BADARGUMENTS;
+    /* /zookeeper/config is READ_ACL_UNSAFE: only the super user (or
+     * skipACL) passes this check, as in ZooKeeper 3.5.3+. */
+    const struct tree_node *node = tree_get(srv->tree, "/zookeeper/config");
+    struct zn_acl_vec acl = node ? tree_node_acl(node) : (struct zn_acl_vec){0};
+    struct zn_id ids[ACL_MAX_HELD_IDS];
+    const struct zn_id *held = ids;
+    size_t n_ids;
+    if (r->has_fwd_ids) {
+        held = r->fwd_ids;
+        n_ids = r->fwd_id_count;
+    } else {
+        n_ids = r->conn ? acl_held_ids(srv, r->conn, ids) : 0;
+    }
+    if (acl_check(&acl, ZN_PERM_WRITE, held, n_ids, srv->cfg.skip_acl) != 0) {
+        ZN_WARN("reconfig refused: not authorized (WRITE on /zookeeper/config) sid=0x%" PRIx64,
+                (uint64_t)r->session_id);
+        return ZN_NOAUTH;
+    }
+    next->config_version = zxid;
+    char *text = malloc(ZKCONFIG_TEXT_MAX_BYTES);
+    if (!text)
+        return ZN_NOMEMORY;
+    next->join_ensemble = false;
+    int len = zkconfig_text(next, text, ZKCONFIG_TEXT_MAX_BYTES);
+    ZN_ASSERT(len >= 0);
+    jute_writer_reset(&e->out);
+    jute_write_long(&e->out, r->session_id);
+    jute_write_int(&e->out, r->hdr.xid);
+    jute_write_buffer(&e->out, (const uint8_t *)text, len);
+    free(text);
+    if (e->out.error)
+        return ZN_NOMEMORY;
+    int64_t got = zab_propose_config_attached(e->zab, voters, n_voters, observers, n_observers, 0,
+                                              e->out.data, (uint32_t)e->out.len);
+    if (got < 0) {
+        ZN_WARN("reconfig refused: %s", zab_strerror((int)got));
+        return reconfig_errno((int)got);
+    }
+    ZN_ASSERT((uint64_t)got == zxid);
+    ZN_INFO("reconfig proposed version=0x%" PRIx64 " voters=%zu observers=%zu sid=0x%" PRIx64, zxid,
+            n_voters, n_observers, (uint64_t)r->session_id);
+    return 0;
+}
+
+static int leader_reconfig(struct ensemble *e, struct request *r, uint64_t zxid)
+{
+    struct config *next = malloc(sizeof *next);
+    if (!next)
+        return ZN_NOMEMORY;
+    int rc = reconfig_prepare(e, r, zxid, next);
+    free(next);
+    return rc;
 }
 
 /* ---- leader: prepare and propose ---- */
@@ -348,6 +798,17 @@ static void leader_propose(struct ensemble *e, struct request *r)
         }
     } else if (r->session_id != 0 && (!s || s->closing)) {
         rc = ZN_SESSIONEXPIRED; /* session 0: the server's own cleanup writes */
+    } else if (r->hdr.type == ZN_OP_RECONFIG) {
+        rc = leader_reconfig(e, r, zxid);
+        if (rc == 0) {
+            /* proposed; the commit answers it (config_entry_applied) */
+            r->in_pipeline = false;
+            if (!r->conn)
+                request_free(r);
+            else
+                r->forwarded_ms = server_now_ms();
+            return;
+        }
     } else {
         srv->forwarded_ids = r->fwd_ids;
         srv->forwarded_id_count = r->fwd_id_count;
@@ -444,6 +905,7 @@ static void appended_truncate(struct ensemble *e, uint64_t keep)
 
 static void close_all_clients(struct server *srv, const char *why)
 {
+    server_flush(srv); /* replies already answered (a reconfig's, say) go out first */
     while (srv->conns)
         conn_close(srv->conns, why);
 }
@@ -562,11 +1024,23 @@ static void process_ready(struct ensemble *e)
         if (rd.install_snapshot)
             install_snapshot(e, rd.snapshot_zxid, rd.snapshot_data, rd.snapshot_size);
         for (size_t i = 0; i < rd.n_entries; i++) {
-            int rc = store_append(srv->store, rd.entries[i].zxid, rd.entries[i].data,
-                                  rd.entries[i].size);
+            const struct zab_entry *en = &rd.entries[i];
+            int rc;
+            if (en->kind == ZAB_ENTRY_CONFIG) {
+                uint8_t *stored = malloc(sizeof CONFIG_ENTRY_MAGIC + en->size);
+                if (!stored)
+                    fatal("out of memory for a configuration entry", ZN_NOMEMORY);
+                memcpy(stored, CONFIG_ENTRY_MAGIC, sizeof CONFIG_ENTRY_MAGIC);
+                memcpy(stored + sizeof CONFIG_ENTRY_MAGIC, en->data, en->size);
+                rc = store_append(srv->store, en->zxid, stored, sizeof CONFIG_ENTRY_MAGIC + en->size);
+                free(stored);
+                config_entry_seen(e, en);
+            } else {
+                rc = store_append(srv->store, en->zxid, en->data, en->size);
+            }
             if (rc != 0)
                 fatal("cannot queue a log entry", rc);
-            appended_push(e, rd.entries[i].zxid);
+            appended_push(e, en->zxid);
         }
         if (rd.write_epochs) {
             int rc = store_meta_put(srv->store, "acceptedEpoch", rd.accepted_epoch);
@@ -577,12 +1051,22 @@ static void process_ready(struct ensemble *e)
             if (rc != 0)
                 fatal("cannot write the epochs", rc);
         }
+        if (rd.config_changed)
+            config_activate(e, rd.config, rd.removed);
         for (size_t i = 0; i < rd.n_messages; i++)
             send_zab(e, &rd.messages[i]);
-        for (size_t i = 0; i < rd.n_committed; i++)
-            apply_committed(e, &rd.committed[i]);
+        for (size_t i = 0; i < rd.n_committed; i++) {
+            if (rd.committed[i].kind == ZAB_ENTRY_CONFIG)
+                config_entry_applied(e, &rd.committed[i]);
+            else
+                apply_committed(e, &rd.committed[i]);
+        }
         if (rd.role_changed)
             on_role_change(e, &rd);
+        if (e->removed && (e->serving || e->srv->conns)) {
+            e->serving = false;
+            close_all_clients(srv, "this member was removed from the ensemble");
+        }
         bool want_snapshot = rd.snapshot_wanted;
         zab_advance(e->zab);
         if (want_snapshot) {
@@ -962,6 +1446,12 @@ static void on_tick(uv_timer_t *t)
 {
     struct ensemble *e = t->data;
     e->tick_count++;
+    if (e->prune_at_tick && e->tick_count >= e->prune_at_tick) {
+        e->prune_at_tick = 0;
+        peers_reconcile(e, &e->srv->cfg, true);
+    } else if (e->peers_dirty) {
+        peers_reconcile(e, &e->srv->cfg, false);
+    }
     zab_tick(e->zab);
     if (e->tick_count % e->touch_every_ticks == 0) {
         send_touches(e);
@@ -999,12 +1489,21 @@ static int recover_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
         rec->entries = p;
         rec->cap = cap;
     }
+    uint8_t kind = ZAB_ENTRY_DATA;
+    struct zab_membership m;
+    if (len > sizeof CONFIG_ENTRY_MAGIC && memcmp(data, CONFIG_ENTRY_MAGIC, sizeof CONFIG_ENTRY_MAGIC) == 0 &&
+        zab_membership_decode_prefix((const uint8_t *)data + sizeof CONFIG_ENTRY_MAGIC,
+                                     len - sizeof CONFIG_ENTRY_MAGIC, &m) > 0) {
+        kind = ZAB_ENTRY_CONFIG;
+        data = (const uint8_t *)data + sizeof CONFIG_ENTRY_MAGIC;
+        len -= sizeof CONFIG_ENTRY_MAGIC;
+    }
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return ZN_NOMEMORY;
     memcpy(copy, data, len);
     rec->entries[rec->count++] = (struct zab_entry){.zxid = zxid, .size = (uint32_t)len,
-                                                    .data = copy};
+                                                    .data = copy, .kind = kind};
     return 0;
 }
 
@@ -1053,11 +1552,15 @@ int ensemble_start(struct server *srv)
     size_t n_peers = 0;
     const char *my_host = NULL;
     int my_port = 0;
+    /* joinEnsemble: the other lines are the ensemble being joined; I am in
+     * no membership until a reconfig names me (zab_config.joining). */
+    bool joining = cfg->join_ensemble && !cfg->dynamic_loaded;
     for (int i = 0; i < cfg->server_count; i++) {
         const struct config_server *s = &cfg->servers[i];
-        if (!s->observer)
+        bool member = !s->not_member && !(joining && s->id == cfg->my_id);
+        if (member && !s->observer)
             voters[n_voters++] = (uint32_t)s->id;
-        else
+        else if (member)
             observers[n_observers++] = (uint32_t)s->id;
         if (s->id == cfg->my_id) {
             my_host = s->host;
@@ -1068,6 +1571,15 @@ int ensemble_start(struct server *srv)
         snprintf(peers[n_peers].host, sizeof peers[n_peers].host, "%s", s->host);
         peers[n_peers].port = s->peer_port;
         n_peers++;
+    }
+    /* The dynamic file is the last committed membership (with its version). */
+    struct zab_membership persisted = {.version = cfg->config_version};
+    if (cfg->dynamic_loaded) {
+        persisted.n_voters = (uint32_t)n_voters;
+        memcpy(persisted.voters, voters, n_voters * sizeof voters[0]);
+        persisted.n_observers = (uint32_t)n_observers;
+        memcpy(persisted.observers, observers, n_observers * sizeof observers[0]);
+        restored.membership = &persisted;
     }
     uint32_t ticks_per_tick_time = (uint32_t)(cfg->tick_time_ms / ENSEMBLE_TICK_MS);
     if (ticks_per_tick_time < 1)
@@ -1085,8 +1597,22 @@ int ensemble_start(struct server *srv)
         .restored = &restored,
         .log = core_log,
         .log_context = e,
+        .joining = joining,
     };
     rc = zab_new(&zc, &e->zab);
+    /* the last CONFIG entry of the log: its server lines, for its commit */
+    for (size_t i = rec.count; i > 0; i--)
+        if (rec.entries[i - 1].kind == ZAB_ENTRY_CONFIG && rec.entries[i - 1].zxid > cfg->config_version) {
+            struct zn_arena arena;
+            zn_arena_init(&arena);
+            struct zab_membership m;
+            struct config_attachment att;
+            if (config_entry_parse(&arena, rec.entries[i - 1].data, rec.entries[i - 1].size, &m, &att) == 0 &&
+                (e->config_text = strdup(att.text)) != NULL)
+                e->config_text_zxid = rec.entries[i - 1].zxid;
+            zn_arena_free(&arena);
+            break;
+        }
     for (size_t i = 0; i < rec.count; i++)
         free(rec.entries[i].data);
     free(rec.entries);
@@ -1095,6 +1621,7 @@ int ensemble_start(struct server *srv)
         return rc == ZAB_ENOMEM ? ZN_NOMEMORY : ZN_CONFIG;
     }
     e->touch_every_ticks = ticks_per_tick_time / 2 ? ticks_per_tick_time / 2 : 1;
+    e->sync_limit_ticks = zc.sync_limit_ticks;
     e->forward_timeout_ms = (uint64_t)ENSEMBLE_FORWARD_TIMEOUT_FACTOR * (uint64_t)cfg->sync_limit *
                             (uint64_t)cfg->tick_time_ms;
     rc = transport_start(&e->tp, srv->loop, e->my_id, my_host, my_port, peers, n_peers,
@@ -1104,6 +1631,26 @@ int ensemble_start(struct server *srv)
                  zn_strerror(rc));
         return rc;
     }
+    if (e->config_text) {
+        /* a CONFIG entry waiting to commit: reach its servers */
+        struct config *next = malloc(sizeof *next);
+        char err[256];
+        if (next) {
+            *next = *cfg;
+            if (config_set_membership(next, e->config_text, err, sizeof err) == 0)
+                peers_reconcile(e, next, false);
+            free(next);
+        }
+    }
+    struct zab_status st;
+    zab_status(e->zab, &st);
+    if (st.removed) {
+        e->removed = true;
+        ZN_WARN("reconfig: this member (id=%u) was removed from the ensemble by config version=0x%" PRIx64
+                "; it serves no clients and takes no further part (stop it)", e->my_id, st.config.version);
+    }
+    if (joining)
+        ZN_INFO("joining the ensemble as id=%u: a reconfig must add this member before it votes", e->my_id);
     uv_timer_init(srv->loop, &e->tick);
     e->tick.data = e;
     uv_timer_start(&e->tick, on_tick, ENSEMBLE_TICK_MS, ENSEMBLE_TICK_MS);
@@ -1123,6 +1670,7 @@ static void on_tick_closed(uv_handle_t *h)
     zn_arena_free(&e->scratch);
     free(e->appended);
     free(e->msg_buf);
+    free(e->config_text);
     free(e);
 }
 

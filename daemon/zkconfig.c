@@ -6,6 +6,7 @@
  */
 #include "zkconfig.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,11 +32,14 @@ int zkconfig_text(const struct config *cfg, char *buf, size_t cap)
     /* QuorumMaj keeps its members in a HashMap keyed by a Long id, which
      * iterates small ids in ascending order. */
     const struct config_server *sorted[CONFIG_MAX_SERVERS];
+    int count = 0;
     for (int i = 0; i < cfg->server_count; i++)
-        sorted[i] = &cfg->servers[i];
-    qsort(sorted, (size_t)cfg->server_count, sizeof(sorted[0]), compare_ids);
+        if (!cfg->servers[i].not_member && !(cfg->join_ensemble && !cfg->dynamic_loaded &&
+                                             cfg->servers[i].id == cfg->my_id))
+            sorted[count++] = &cfg->servers[i];
+    qsort(sorted, (size_t)count, sizeof(sorted[0]), compare_ids);
     size_t used = 0;
-    for (int i = 0; i < cfg->server_count; i++) {
+    for (int i = 0; i < count; i++) {
         const struct config_server *s = sorted[i];
         int n = snprintf(buf + used, cap - used, "server.%d=%s:%d:%d:%s%s%s\n", s->id, s->host, s->peer_port,
                          s->election_port, s->observer ? "observer" : "participant",
@@ -44,8 +48,9 @@ int zkconfig_text(const struct config *cfg, char *buf, size_t cap)
             return ZN_BADARGUMENTS;
         used += (size_t)n;
     }
-    /* A static zoo.cfg is config version 0 (QuorumVerifier.getVersion). */
-    int n = snprintf(buf + used, cap - used, "version=%x", 0);
+    /* A static zoo.cfg is config version 0 (QuorumVerifier.getVersion);
+     * after a reconfig, the zxid that committed it. */
+    int n = snprintf(buf + used, cap - used, "version=%" PRIx64, cfg->config_version);
     if (n < 0 || (size_t)n >= cap - used)
         return ZN_BADARGUMENTS;
     return (int)(used + (size_t)n);
@@ -61,7 +66,8 @@ int zkconfig_install(struct server *srv)
         return ZN_NOMEMORY;
     int len = zkconfig_text(&srv->cfg, text, ZKCONFIG_TEXT_MAX_BYTES);
     ZN_ASSERT(len >= 0);
-    int rc = tree_set_config(srv->tree, text, (size_t)len, 0, server_wall_ms());
+    int rc = tree_set_config(srv->tree, text, (size_t)len, (int64_t)srv->cfg.config_version,
+                             server_wall_ms());
     free(text);
     return rc;
 }

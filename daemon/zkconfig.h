@@ -6,7 +6,10 @@
  *   server.1=127.0.0.1:2888:3888:participant
  *   server.2=127.0.0.2:2888:3888:observer;0.0.0.0:2181
  * (the ";client" part only when the zoo.cfg line has one), then
- * "version=" and the config version in hex (0 for a static zoo.cfg).  A
+ * "version=" and the config version in hex (0 for a static zoo.cfg, else
+ * the zxid of the reconfig that made it).  A member joining with
+ * joinEnsemble shows the ensemble it joins, without itself, until a
+ * reconfig names it; a member a reconfig removed leaves itself out.  A
  * standalone server leaves the node as it starts: empty, dataVersion 0.
  */
 #ifndef ZNODED_ZKCONFIG_H

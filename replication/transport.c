@@ -106,6 +106,9 @@ struct transport_link {
     uint64_t backoff_ms;
     uint64_t up_since_ms;
     bool failure_logged; /* the first failure of a run of failures is logged at INFO */
+    bool removed;        /* transport_remove_peer: no longer a peer; the slot is kept
+                          * (connections and timers point at it) and reused if the
+                          * id is added again */
     struct transport_peer_stats stats;
 };
 
@@ -177,7 +180,7 @@ static int resolve_ipv4(const char *host, int port, struct sockaddr_in *out)
 static struct transport_link *link_find(const struct transport *t, uint32_t id)
 {
     for (size_t i = 0; i < t->n_links; i++)
-        if (t->links[i].cfg.id == id)
+        if (t->links[i].cfg.id == id && !t->links[i].removed)
             return &t->links[i];
     return NULL;
 }
@@ -296,7 +299,11 @@ static void conn_closed(uv_handle_t *handle)
     } else {
         ZN_ASSERT(link->out == conn);
         link->out = NULL;
-        if (!t->stopping) {
+        if (!t->stopping && link->removed) {
+            link->state = LINK_IDLE;
+            if (conn->up && t->on_peer)
+                t->on_peer(t->ctx, link->cfg.id, false);
+        } else if (!t->stopping) {
             bool was_up = conn->up;
             if (was_up && uv_now(t->loop) - link->up_since_ms >= ZN_TRANSPORT_BACKOFF_MAX_MS)
                 link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
@@ -614,7 +621,7 @@ static void link_connect(struct transport_link *link)
 static void link_timer_fired(uv_timer_t *timer)
 {
     struct transport_link *link = timer->data;
-    if (link->t->stopping)
+    if (link->t->stopping || link->removed)
         return;
     if (link->state == LINK_CONNECTING) {
         link->stats.connect_failures++;
@@ -920,7 +927,9 @@ int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, con
     struct transport *t = calloc(1, sizeof *t);
     if (!t)
         return ZN_NOMEMORY;
-    t->links = calloc(n_peers ? n_peers : 1, sizeof *t->links);
+    /* Room for every peer the mesh may ever hold: connections and timers
+     * point into this array, so it never moves (transport_add_peer). */
+    t->links = calloc(ZN_TRANSPORT_PEERS_MAX, sizeof *t->links);
     if (!t->links) {
         free(t);
         return ZN_NOMEMORY;
@@ -1019,6 +1028,72 @@ int transport_reset_peer(struct transport *t, uint32_t peer_id, const char *reas
         link_arm(link, ZN_TRANSPORT_BACKOFF_MIN_MS); /* cut a long backoff short */
     if (link->in)
         conn_close(link->in, ZN_LOG_INFO, why);
+    return 0;
+}
+
+int transport_add_peer(struct transport *t, const struct transport_peer *peer)
+{
+    ZN_ASSERT(t != NULL && peer != NULL && !t->stopping);
+    if (peer->id == 0 || peer->id == t->my_id || peer->port < 1 || peer->port > 65535 ||
+        strnlen(peer->host, ZN_TRANSPORT_HOST_MAX) == ZN_TRANSPORT_HOST_MAX)
+        return ZN_CONFIG;
+    struct sockaddr_in addr;
+    if (resolve_ipv4(peer->host, peer->port, &addr) < 0) {
+        ZN_ERROR("transport: cannot resolve peer address peer=%u host=%s", peer->id, peer->host);
+        return ZN_CONFIG;
+    }
+    struct transport_link *link = link_find(t, peer->id);
+    if (link) {
+        if (link->addr.sin_addr.s_addr == addr.sin_addr.s_addr && link->addr.sin_port == addr.sin_port)
+            return 0;
+        return ZN_CONFIG; /* an id keeps its address: remove it first */
+    }
+    for (size_t i = 0; i < t->n_links && !link; i++)
+        if (t->links[i].removed && t->links[i].cfg.id == peer->id)
+            link = &t->links[i]; /* back again: its slot, timer and counters */
+    bool fresh = link == NULL;
+    if (fresh) {
+        if (t->n_links + 1 >= ZN_TRANSPORT_PEERS_MAX)
+            return ZN_CONFIG;
+        link = &t->links[t->n_links];
+        memset(link, 0, sizeof *link);
+    }
+    if (link->out || link->in)
+        return ZN_THROTTLEDOP; /* its old connections are still closing: try again later */
+    link->cfg = *peer;
+    link->addr = addr;
+    addr_format(&link->addr, link->addr_text);
+    link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
+    link->removed = false;
+    link->failure_logged = false;
+    link->state = LINK_IDLE;
+    link->stats.id = peer->id;
+    if (fresh) {
+        link->t = t;
+        uv_timer_init(t->loop, &link->timer);
+        link->timer.data = link;
+        t->handles_open++;
+        t->n_links++;
+    }
+    ZN_INFO("transport: peer added peer=%u addr=%s", peer->id, link->addr_text);
+    link_connect(link);
+    return 0;
+}
+
+int transport_remove_peer(struct transport *t, uint32_t peer_id)
+{
+    ZN_ASSERT(t != NULL && !t->stopping);
+    struct transport_link *link = link_find(t, peer_id);
+    if (!link)
+        return ZN_BADARGUMENTS;
+    link->removed = true;
+    uv_timer_stop(&link->timer);
+    ZN_INFO("transport: peer removed peer=%u addr=%s", peer_id, link->addr_text);
+    if (link->out)
+        conn_close(link->out, ZN_LOG_INFO, "peer removed from the ensemble");
+    link->state = LINK_IDLE;
+    if (link->in)
+        conn_close(link->in, ZN_LOG_INFO, "peer removed from the ensemble");
     return 0;
 }
 

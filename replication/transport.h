@@ -218,6 +218,24 @@ void transport_stop_notify(struct transport *t, void (*on_freed)(void *arg), voi
  */
 int transport_reset_peer(struct transport *t, uint32_t peer_id, const char *reason);
 
+/*
+ * Membership changes at runtime (ZooKeeper's reconfig).  transport_add_peer
+ * makes peer (copied) a member of the mesh: frames to it are accepted once
+ * its link is up, and its incoming connections are accepted from its
+ * address.  Adding an id already present with the same address does
+ * nothing.  transport_remove_peer closes both connections of peer_id, drops
+ * what was queued to it, and from then on refuses its connections and
+ * frames to it, as for an unknown id; on_peer reports its link down.
+ * Returns 0, or ZN_CONFIG (a bad peer, my own id, an id present with another
+ * address, more than ZN_TRANSPORT_PEERS_MAX), ZN_THROTTLEDOP (the id was
+ * removed and its connections have not finished closing: retry later), or
+ * ZN_BADARGUMENTS (remove: unknown id).  Indexes of transport_peer_stats
+ * stay stable; a removed peer keeps its index (reported as not connected)
+ * and gets it back if it is added again.
+ */
+int transport_add_peer(struct transport *t, const struct transport_peer *peer);
+int transport_remove_peer(struct transport *t, uint32_t peer_id);
+
 /* The port actually listened on (useful when 0 was asked for). */
 int transport_listen_port(const struct transport *t);
 
