@@ -58,6 +58,11 @@ static struct fs_inode *find_key(struct fs *fs, const char *key)
     return NULL;
 }
 
+struct fs_inode *fs_inode_find(struct fs *fs, const char *key)
+{
+    return find_key(fs, key);
+}
+
 static void unlink_key(struct fs *fs, struct fs_inode *inode)
 {
     struct fs_inode **link = &fs->by_key[hash_str(inode->key) % FS_INODE_BUCKETS];
@@ -135,6 +140,13 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
         fs->inode_count--;
         return;
     }
+}
+
+void fs_inode_for_all(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *, void *), void *arg)
+{
+    for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
+        for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id)
+            fn(fs, i, arg);
 }
 
 void fs_inode_for_path(struct fs *fs, const char *path,

@@ -252,6 +252,22 @@ void fs_lock_release_owner(struct fs *fs, const char *path, uint64_t owner)
     }
 }
 
+void fs_lock_session_lost(struct fs *fs)
+{
+    struct fs_lock *l = fs->locks;
+    while (l) {
+        struct fs_lock *next = l->next;
+        /* One being created is dropped by its create's SESSIONEXPIRED answer. */
+        if (l->state != LOCK_CREATING) {
+            ZN_WARN("flock: lock path=%s lost with the expired session", l->path);
+            free(l->node); /* gone with the session; a delete could only hit a stranger */
+            l->node = NULL;
+            drop(fs, l, EIO);
+        }
+        l = next;
+    }
+}
+
 static void random_hex(char out[33])
 {
     unsigned char bytes[16];

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "assert.h"
 #include "log.h"
 #include "znodefs.h"
 
@@ -85,26 +86,28 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
     out->st_uid = fs->uid;
     out->st_gid = fs->gid;
     out->st_blksize = 4096;
-    mode_t perm = fs->config.read_only ? 0444 : 0644;
+    bool ro = fs->config.read_only;
+    /* The node's data as a file: its ACL's READ and WRITE for the mount's identity. */
+    mode_t data_perm = fs_acl_mode_bits(inode->path, st, false, ro);
     switch (inode->virt) {
     case FS_VIRT_NONE:
         if (inode->kind == FS_KIND_DIR) {
-            out->st_mode = S_IFDIR | (perm | 0111);
+            out->st_mode = S_IFDIR | fs_acl_mode_bits(inode->path, st, true, ro);
             out->st_nlink = 2;
         } else {
-            out->st_mode = S_IFREG | perm;
+            out->st_mode = S_IFREG | data_perm;
             out->st_nlink = 1;
         }
         out->st_size = st->data_length;
         break;
     case FS_VIRT_DATA:
     case FS_VIRT_VERSIONED:
-        out->st_mode = S_IFREG | perm;
+        out->st_mode = S_IFREG | data_perm;
         out->st_nlink = 1;
         out->st_size = st->data_length;
         break;
     case FS_VIRT_WAIT:
-        out->st_mode = S_IFREG | 0444;
+        out->st_mode = S_IFREG | (data_perm & 0444);
         out->st_nlink = 1;
         break;
     case FS_VIRT_CLONE:
@@ -223,8 +226,13 @@ static void usage(FILE *out)
 "are compare-and-write (ECANCELED when the version moved); reading \"f@wait=V\"\n"
 "blocks until f's version passes V; flock(1) is a distributed lock (kazoo's\n"
 "layout); `setfattr -n user.zk.child_mode -v ephemeral DIR` makes files created\n"
-"in DIR ephemeral; DIR/.clone creates sequential children (write \"PREFIX\\nDATA\",\n"
-"read back the name).\n",
+"in DIR through this mount ephemeral (a setting of this mount only, not stored\n"
+"with the node: other mounts create persistent files there); DIR/.clone creates\n"
+"sequential children (write \"PREFIX\\nDATA\", read back the name).  Mode bits show\n"
+"the node's ACL for this mount's identity (world, and digest with auth=).\n"
+"poll/select: POLLPRI once the file changed since it was last read at offset 0.\n"
+"If the session expires, the mount opens a new one; files that held ephemeral\n"
+"nodes of the old session then fail with EIO.\n",
             ZN_CLIENT_DEFAULT_SESSION_TIMEOUT_MS);
 }
 
@@ -307,11 +315,82 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static void on_session_event(struct zn_client *client, int event, void *arg)
 {
-    ZN_INFO("session event=%s server=%s", zn_session_event_name(event),
-            zn_client_current_server(client));
-    if (event == ZN_SESSION_EXPIRED)
-        ZN_ERROR("session expired: ephemeral files and locks of this mount are gone; "
-                 "remount to continue");
+    struct fs *fs = arg;
+    if (client != fs->client)
+        return; /* the client of an expired session, being closed */
+    ZN_INFO("session event=%s server=%s sid=0x%" PRIx64, zn_session_event_name(event),
+            zn_client_current_server(client), (uint64_t)zn_client_session_id(client));
+    /* Events may be missed or late until the watches are back (cache.c invariant 3). */
+    if (event != ZN_SESSION_CONNECTED && event != ZN_SESSION_CONNECTED_READ_ONLY)
+        fs_cache_drop_all();
+    if (event == ZN_SESSION_EXPIRED) {
+        ZN_ERROR("session expired sid=0x%" PRIx64 ": its ephemeral files and locks are gone; "
+                 "their open files now fail with EIO; opening a new session",
+                 (uint64_t)zn_client_session_id(client));
+        /* Later, from the loop: the expired client is still inside its own callbacks. */
+        uv_timer_start(&fs->renew_timer, fs_session_renew, 0, 0);
+    } else if (event == ZN_SESSION_AUTH_FAILED) {
+        ZN_ERROR("the ensemble rejected auth=%s: every operation fails with EACCES; remount with "
+                 "the right credentials", "<user:password>");
+    }
+}
+
+/* Makes a client in *out and starts connecting (requests queue until connected). */
+static int new_client(struct fs *fs, struct zn_client **out)
+{
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.session_timeout_ms = fs->config.session_timeout_ms;
+    o.session_cb = on_session_event;
+    o.session_arg = fs;
+    o.read_only = fs->config.read_only;
+    struct zn_client *client;
+    int rc = zn_client_new(fs->loop, fs->config.hosts, &o, &client);
+    if (rc)
+        return rc;
+    if (fs->config.auth &&
+        (rc = zn_add_auth(client, "digest", fs->config.auth, (int32_t)strlen(fs->config.auth),
+                          NULL, NULL)) != 0) {
+        zn_client_close(client, NULL, NULL);
+        return rc;
+    }
+    *out = client;
+    return 0;
+}
+
+static void invalidate_inode(struct fs *fs, struct fs_inode *inode, void *arg)
+{
+    (void)fs;
+    (void)arg;
+    fs_notify_inval_inode(inode->nodeid);
+}
+
+void fs_session_renew(uv_timer_t *timer)
+{
+    struct fs *fs = timer->data;
+    struct zn_client *old = fs->client, *fresh = NULL;
+    ZN_ASSERT(old != NULL);
+    int rc = new_client(fs, &fresh);
+    if (rc) {
+        /* Out of memory: try again shortly rather than serve nothing forever; meanwhile
+         * every call on the expired client fails cleanly (EIO). */
+        ZN_ERROR("cannot open a new session: %s; retrying in %d ms", zn_strerror(rc), FS_RENEW_RETRY_MS);
+        uv_timer_start(&fs->renew_timer, fs_session_renew, FS_RENEW_RETRY_MS, 0);
+        return;
+    }
+    fs->client = fresh;
+    zn_client_close(old, NULL, NULL);
+    /* Handles that depended on the old session (ephemeral files) see it (EIO). */
+    fs->session_gen++;
+    fs->sessions_renewed++;
+    fs_lock_session_lost(fs);
+    fs_cache_drop_all();
+    /* The kernel's attributes were kept valid by the old session's watches: ask again, which
+     * arms them on the new one. */
+    fs_inode_for_all(fs, invalidate_inode, NULL);
+    fs_wait_rearm(fs);
+    ZN_INFO("new session requested (renewal %" PRIu64 "); watches re-armed as the kernel asks again",
+            fs->sessions_renewed);
 }
 
 static void init_op(void *userdata, struct fuse_conn_info *conn)
@@ -355,25 +434,15 @@ static const struct fuse_lowlevel_ops fs_ops = {
     .listxattr = fs_op_listxattr,
     .removexattr = fs_op_removexattr,
     .flock = fs_op_flock,
+    .poll = fs_op_poll,
 };
 
 /* Connects, authenticates, and waits for the session: errors here fail the mount. */
 static int connect_client(struct fs *fs)
 {
-    struct zn_client_options o;
-    zn_client_options_init(&o);
-    o.session_timeout_ms = fs->config.session_timeout_ms;
-    o.session_cb = on_session_event;
-    o.read_only = fs->config.read_only;
-    int rc = zn_client_new(fs->loop, fs->config.hosts, &o, &fs->client);
+    int rc = new_client(fs, &fs->client);
     if (rc) {
-        fprintf(stderr, "znodefs: bad HOSTS %s: %s\n", fs->config.hosts, zn_strerror(rc));
-        return rc;
-    }
-    if (fs->config.auth &&
-        (rc = zn_add_auth(fs->client, "digest", fs->config.auth, (int32_t)strlen(fs->config.auth),
-                          NULL, NULL)) != 0) {
-        fprintf(stderr, "znodefs: auth: %s\n", zn_strerror(rc));
+        fprintf(stderr, "znodefs: bad HOSTS %s or auth: %s\n", fs->config.hosts, zn_strerror(rc));
         return rc;
     }
     rc = zn_sync_wait_connected(fs->client);
@@ -449,10 +518,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (fs->config.debug)
+    if (fs->config.debug) {
         zn_log_threshold = ZN_LOG_DEBUG;
+        /* libfuse's own trace of every request (bench/mount-bench.sh counts them). */
+        if (fuse_opt_add_arg(&args, "-d") != 0)
+            return 2;
+    }
     fs->uid = getuid();
     fs->gid = getgid();
+    fs_acl_set_identity(fs->config.auth);
     fs_inodes_init(fs);
 
     int status_fd = -1;
@@ -464,6 +538,8 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     fs->loop = &loop;
     signal(SIGPIPE, SIG_IGN);
+    uv_timer_init(fs->loop, &fs->renew_timer);
+    fs->renew_timer.data = fs;
     if (connect_client(fs) != 0) {
         report(status_fd, 1);
         return 1;
@@ -509,6 +585,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < 3; i++)
         uv_close((uv_handle_t *)&sigs[i], NULL);
     uv_close((uv_handle_t *)&fs->kick, NULL);
+    uv_timer_stop(&fs->renew_timer);
+    uv_close((uv_handle_t *)&fs->renew_timer, NULL);
     fs_notify_stop();
     fuse_session_unmount(fs->session);
     /* End the session now, so its ephemeral files and locks vanish at once. */

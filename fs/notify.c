@@ -163,8 +163,14 @@ void fs_watch_cb(struct zn_client *client, int type, int state, const char *path
     struct fs *fs = fs_global;
     (void)client;
     (void)arg;
-    if (type == ZN_EVENT_NONE || !path || path[0] != '/')
+    if (type == ZN_EVENT_NONE) {
+        fs_cache_drop_all(); /* the session ended: no watch is armed any more */
         return;
+    }
+    if (!path || path[0] != '/')
+        return;
+    /* Any event ends the data watch the cache entry relied on (cache.c invariant 1). */
+    fs_cache_drop(path);
     ZN_DEBUG("watch event type=%d path=%s", type, path);
     char parent_path[FS_MAX_PATH_BYTES];
     const char *slash = strrchr(path, '/');

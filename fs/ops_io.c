@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,20 +72,47 @@ static int take_snapshot(struct fs_handle *h, const uint8_t *data, int32_t len)
     return 0;
 }
 
+/* A write nobody waits for: what it is (for the log) and the path it holds in the cache. */
+struct release_step {
+    char *what;
+    char *path;
+};
+
+static struct release_step *release_step_new(const char *what, const char *path)
+{
+    struct release_step *st = calloc(1, sizeof *st);
+    if (!st || !(st->what = strdup(what)) || !(st->path = strdup(path))) {
+        if (st)
+            free(st->what);
+        free(st);
+        return NULL;
+    }
+    fs_cache_hold(path);
+    return st;
+}
+
+static void release_step_free(struct release_step *st)
+{
+    fs_cache_unhold(st->path);
+    free(st->what);
+    free(st->path);
+    free(st);
+}
+
 static void release_step_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
-    char *what = arg;
+    struct release_step *st = arg;
     if (r->rc)
-        ZN_WARN("release: %s failed: %s", what, zn_strerror(r->rc));
-    free(what);
+        ZN_WARN("release: %s path=%s failed: %s", st->what, st->path, zn_strerror(r->rc));
+    release_step_free(st);
 }
 
 /* Sends a request whose outcome only gets logged (release cannot report errors). */
-static void fire(int rc, char *what)
+static void fire(int rc, struct release_step *st)
 {
     if (rc) {
-        ZN_WARN("release: %s failed: %s", what, zn_strerror(rc));
-        free(what);
+        ZN_WARN("release: %s path=%s failed: %s", st->what, st->path, zn_strerror(rc));
+        release_step_free(st);
     }
 }
 
@@ -137,11 +165,17 @@ static void open_base_done(struct zn_client *c, const struct zn_result *r, void 
     reply_opened(op);
 }
 
+bool fs_handle_lost(const struct fs *fs, const struct fs_handle *h)
+{
+    return h->session_gen != fs->session_gen && (h->ephemeral_path || h->clone_ephemeral_count > 0);
+}
+
 static struct fs_handle *handle_new(struct fs_inode *inode, int flags)
 {
     struct fs_handle *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
+    h->session_gen = fs_global->session_gen;
     h->inode = inode;
     h->writable = (flags & O_ACCMODE) != O_RDONLY;
     h->version = inode->virt == FS_VIRT_VERSIONED ? (int32_t)inode->version_arg : -1;
@@ -187,6 +221,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void create_reply(struct open_op *op)
 {
     struct fs *fs = fs_global;
+    /* fs_create_kind made it with the open ACL. */
+    fs_acl_remember(op->path, &op->stat, ZN_PERM_ALL);
     struct fs_inode *inode = fs_inode_lookup(fs, op->path, op->path, FS_KIND_FILE, FS_VIRT_NONE, 0,
                                              op->stat.czxid);
     if (!inode) {
@@ -302,6 +338,129 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
         open_fail(op, fs_errno(rc));
 }
 
+/* ---- poll: POLLIN always (a regular file is readable), and POLLPRI once the
+ * node changed since this open file last read it at offset 0 (sysfs's
+ * convention: poll for POLLPRI, or select's exceptfds, then lseek(0) and
+ * read).  The change is learned from a data watch armed for the handle, whose
+ * event sends fuse_lowlevel_notify_poll; the watch carries the handle's poll
+ * id, never a pointer (a handle may be released first). ---- */
+
+static struct fs_handle *polled_find(struct fs *fs, uint64_t id)
+{
+    for (struct fs_handle *h = fs->polled; h; h = h->poll_next)
+        if (h->poll_id == id)
+            return h;
+    return NULL;
+}
+
+static void poll_forget(struct fs *fs, struct fs_handle *h)
+{
+    if (!h->poll_id)
+        return;
+    for (struct fs_handle **link = &fs->polled; *link; link = &(*link)->poll_next)
+        if (*link == h) {
+            *link = h->poll_next;
+            break;
+        }
+    if (h->poll_handle)
+        fuse_pollhandle_destroy(h->poll_handle);
+    h->poll_handle = NULL;
+    h->poll_id = 0;
+}
+
+static void poll_notify(struct fs_handle *h)
+{
+    if (h->poll_handle) {
+        fuse_lowlevel_notify_poll(h->poll_handle);
+        fuse_pollhandle_destroy(h->poll_handle);
+        h->poll_handle = NULL;
+    }
+}
+
+/* A read at offset 0 saw the node at st: the change, if any, has been read. */
+static void read_seen(struct fs_handle *h, const struct zn_stat *st)
+{
+    h->snapshot_mzxid = st->mzxid;
+    h->poll_changed = false;
+}
+
+static void poll_watch(struct zn_client *c, int type, int state, const char *path, void *arg)
+{
+    struct fs *fs = fs_global;
+    fs_watch_cb(c, type, state, path, NULL);
+    struct fs_handle *h = polled_find(fs, (uint64_t)(uintptr_t)arg);
+    if (!h)
+        return;
+    h->poll_armed = false;
+    h->poll_changed = true; /* changed, deleted, or the session ended: worth a look either way */
+    poll_notify(h);
+}
+
+struct poll_op {
+    fuse_req_t req;
+    uint64_t id;
+};
+
+static unsigned poll_events(const struct fs_handle *h)
+{
+    return POLLIN | POLLRDNORM | (h->poll_changed ? POLLPRI : 0);
+}
+
+static void poll_arm_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct poll_op *op = arg;
+    struct fs_handle *h = polled_find(fs_global, op->id);
+    if (!h) { /* released meanwhile: the file is readable, nothing more to say */
+        fuse_reply_poll(op->req, POLLIN | POLLRDNORM);
+        free(op);
+        return;
+    }
+    if (r->rc) {
+        h->poll_armed = false;
+        h->poll_changed = true; /* gone (ENOENT on the next read) or unreachable */
+    } else if (h->snapshot_mzxid != 0 && r->stat->mzxid != h->snapshot_mzxid) {
+        h->poll_changed = true; /* changed between the read and this poll */
+    }
+    fuse_reply_poll(op->req, poll_events(h));
+    free(op);
+}
+
+void fs_op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph)
+{
+    struct fs *fs = fs_global;
+    struct fs_handle *h = handle_of(fi);
+    if (!h->poll_id) {
+        h->poll_id = ++fs->next_async_id;
+        h->poll_next = fs->polled;
+        fs->polled = h;
+    }
+    if (ph) {
+        if (h->poll_handle)
+            fuse_pollhandle_destroy(h->poll_handle);
+        h->poll_handle = ph;
+    }
+    bool data_node = h->inode->virt == FS_VIRT_NONE || h->inode->virt == FS_VIRT_DATA ||
+                     h->inode->virt == FS_VIRT_VERSIONED;
+    if (!data_node || h->poll_changed || h->poll_armed) {
+        fuse_reply_poll(req, poll_events(h));
+        return;
+    }
+    struct poll_op *op = calloc(1, sizeof *op);
+    if (!op) {
+        fuse_reply_err(req, ENOMEM);
+        return;
+    }
+    op->req = req;
+    op->id = h->poll_id;
+    h->poll_armed = true;
+    int rc = zn_exists(fs->client, h->inode->path, poll_watch, (void *)(uintptr_t)h->poll_id, poll_arm_done, op);
+    if (rc) {
+        h->poll_armed = false;
+        free(op);
+        fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLERR);
+    }
+}
+
 /* ---- read ---- */
 
 static void clone_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size,
@@ -320,6 +479,10 @@ static void read_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct read_op *op = arg;
     int rc = r->rc ? r->rc : take_snapshot(op->h, r->data, r->data_len);
+    if (r->rc == 0 && r->stat) { /* the getData armed fs_watch_cb */
+        fs_cache_put_data(op->h->inode->path, r->data, r->data_len, r->stat);
+        read_seen(op->h, r->stat);
+    }
     if (rc)
         fuse_reply_err(op->req, fs_errno(rc));
     else
@@ -331,6 +494,10 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 {
     struct fs *fs = fs_global;
     struct fs_handle *h = handle_of(fi);
+    if (fs_handle_lost(fs, h)) {
+        fuse_reply_err(req, EIO); /* its ephemeral node went with the expired session */
+        return;
+    }
     switch (h->inode->virt) {
     case FS_VIRT_CLONE:
         clone_read(req, h, size, off);
@@ -343,6 +510,19 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     }
     if (off > 0 && h->have_snapshot) {
         fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
+        return;
+    }
+    const uint8_t *cached;
+    int32_t cached_len;
+    struct zn_stat cached_stat;
+    if (fs_cache_data(h->inode->path, &cached, &cached_len, &cached_stat)) {
+        /* A data watch is armed: the server would answer with this very value. */
+        int rc = take_snapshot(h, cached, cached_len);
+        read_seen(h, &cached_stat);
+        if (rc)
+            fuse_reply_err(req, fs_errno(rc));
+        else
+            fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
         return;
     }
     struct read_op *op = calloc(1, sizeof *op);
@@ -371,6 +551,8 @@ static void write_done(struct zn_client *c, const struct zn_result *r, void *arg
 {
     struct write_op *op = arg;
     struct fs_handle *h = op->h;
+    /* The change's event came first and dropped it; this covers a write that failed half-way. */
+    fs_cache_drop(h->inode->path);
     if (r->rc) {
         h->len = op->old_len; /* not stored: the handle holds what it held */
         fuse_reply_err(op->req, fs_errno(r->rc));
@@ -393,6 +575,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
     struct fs_handle *h = handle_of(fi);
     if (!h->writable) {
         fuse_reply_err(req, EBADF);
+        return;
+    }
+    if (fs_handle_lost(fs, h)) {
+        fuse_reply_err(req, EIO); /* its ephemeral node went with the expired session */
         return;
     }
     if (h->inode->virt == FS_VIRT_CLONE) {
@@ -458,7 +644,7 @@ static void clone_done(struct zn_client *c, const struct zn_result *r, void *arg
     char *keep = op->ephemeral ? strdup(r->path) : NULL;
     if (!line || (op->ephemeral && (!keep || h->clone_ephemeral_count >= FS_MAX_CLONE_EPHEMERALS))) {
         /* Cannot track it: do not leave an ephemeral node nobody will delete. */
-        char *what = op->ephemeral ? strdup("delete untracked ephemeral") : NULL;
+        struct release_step *what = op->ephemeral ? release_step_new("delete untracked ephemeral", r->path) : NULL;
         if (what)
             fire(zn_delete(c, r->path, -1, release_step_done, what), what);
         free(line);
@@ -575,19 +761,30 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (fi->flock_release)
         fs_lock_release_owner(fs, h->inode->path, fi->lock_owner);
     fs_wait_cancel_handle(fs, h);
+    poll_forget(fs, h);
     if (h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE) {
         /* O_TRUNC with nothing written: the empty value is stored now. */
-        char *what = strdup("truncate");
+        struct release_step *what = release_step_new("truncate", h->inode->path);
         if (what)
             fire(zn_set(c, h->inode->path, "", 0, h->version, release_step_done, what), what);
     }
+    if (fs_handle_lost(fs, h)) {
+        /* Its ephemeral nodes died with their session; a node of that name now is someone else's. */
+        ZN_INFO("release: ephemeral files of an expired session path=%s were already gone",
+                h->ephemeral_path ? h->ephemeral_path : h->inode->path);
+        free(h->ephemeral_path);
+        h->ephemeral_path = NULL;
+        for (int i = 0; i < h->clone_ephemeral_count; i++)
+            free(h->clone_ephemerals[i]);
+        h->clone_ephemeral_count = 0;
+    }
     if (h->ephemeral_path) {
-        char *what = strdup("delete ephemeral");
+        struct release_step *what = release_step_new("delete ephemeral", h->ephemeral_path);
         if (what)
             fire(zn_delete(c, h->ephemeral_path, -1, release_step_done, what), what);
     }
     for (int i = 0; i < h->clone_ephemeral_count; i++) {
-        char *what = strdup("delete ephemeral");
+        struct release_step *what = release_step_new("delete ephemeral", h->clone_ephemerals[i]);
         if (what)
             fire(zn_delete(c, h->clone_ephemerals[i], -1, release_step_done, what), what);
     }

@@ -37,6 +37,8 @@ struct node_op {
     unsigned int flags;
     int retries;
     bool made_dir;
+    int zk_kind; /* rename: ZN_KIND_* the moved node keeps, 0 if unknown */
+    enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
 };
 
 static struct node_op *node_op_new(fuse_req_t req)
@@ -68,7 +70,7 @@ static bool started(struct node_op *op, int rc)
     return false;
 }
 
-static void reply_entry(struct node_op *op, enum fs_kind kind)
+static void reply_entry_now(struct node_op *op, enum fs_kind kind)
 {
     struct fs *fs = op->fs;
     struct fs_inode *inode = fs_inode_lookup(fs, op->path, op->key, kind, op->virt,
@@ -89,11 +91,41 @@ static void reply_entry(struct node_op *op, enum fs_kind kind)
     node_op_finish(op, 0);
 }
 
+static void entry_acl_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    /* NOAUTH: neither READ nor ADMIN, so no r; anything else leaves the bits unknown. */
+    if (r->rc == 0)
+        fs_acl_remember(op->path, r->stat, fs_acl_perms_of(r->acl, r->acl_count));
+    else if (r->rc == ZN_NOAUTH)
+        fs_acl_remember(op->path, &op->stat, 0);
+    reply_entry_now(op, op->reply_kind);
+}
+
+/* Replies with the entry once the node's ACL (its mode bits) is known. */
+static void reply_entry(struct node_op *op, enum fs_kind kind)
+{
+    if (op->virt == FS_VIRT_CLONE || fs_acl_known(op->path, &op->stat, NULL)) {
+        reply_entry_now(op, kind);
+        return;
+    }
+    op->reply_kind = kind;
+    int rc = zn_get_acl(op->fs->client, op->path, entry_acl_done, op);
+    if (rc)
+        reply_entry_now(op, kind); /* the bits stay the defaults; the entry is still right */
+}
+
 /* ---- lookup ---- */
 
 static void lookup_children_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (r->rc == ZN_NOAUTH) {
+        /* No READ: the children are hidden, the stat is not; the children rule on the count. */
+        reply_entry(op, fs_made_dir(op->fs, op->path) || op->stat.num_children > 0 ? FS_KIND_DIR
+                                                                                  : FS_KIND_FILE);
+        return;
+    }
     if (r->rc) {
         node_op_finish(op, fs_errno(r->rc));
         return;
@@ -118,6 +150,7 @@ static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, v
         return;
     }
     op->stat = *r->stat;
+    fs_cache_put_stat(op->path, r->stat); /* the exists armed fs_watch_cb */
     /* "d@wait=N" waits on children when d is a directory: it needs d's kind. */
     if (op->virt != FS_VIRT_NONE && op->virt != FS_VIRT_WAIT) {
         reply_entry(op, FS_KIND_FILE);
@@ -188,7 +221,43 @@ struct attr_op {
     fuse_ino_t ino;
     off_t new_size;
     bool truncate;
+    struct zn_stat stat;
 };
+
+static void reply_attr_now(fuse_req_t req, struct fs_inode *inode, const struct zn_stat *zst)
+{
+    struct fs *fs = fs_global;
+    struct stat st;
+    fs_fill_attr(fs, inode, zst, &st);
+    bool volatile_name = inode->virt == FS_VIRT_WAIT || inode->virt == FS_VIRT_VERSIONED;
+    fuse_reply_attr(req, &st, volatile_name ? 0 : fs->config.attr_timeout_s);
+}
+
+static void getattr_acl_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (!inode) {
+        fuse_reply_err(op->req, ENOENT);
+    } else {
+        if (r->rc == 0)
+            fs_acl_remember(inode->path, r->stat, fs_acl_perms_of(r->acl, r->acl_count));
+        else if (r->rc == ZN_NOAUTH)
+            fs_acl_remember(inode->path, &op->stat, 0);
+        reply_attr_now(op->req, inode, &op->stat);
+    }
+    free(op);
+}
+
+/* Replies with the attributes once the node's ACL (its mode bits) is known; frees op. */
+static void reply_attr(struct attr_op *op, struct fs_inode *inode)
+{
+    if (inode->virt != FS_VIRT_CLONE && !fs_acl_known(inode->path, &op->stat, NULL) &&
+        zn_get_acl(fs_global->client, inode->path, getattr_acl_done, op) == 0)
+        return;
+    reply_attr_now(op->req, inode, &op->stat);
+    free(op);
+}
 
 static void getattr_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
@@ -197,13 +266,13 @@ static void getattr_done(struct zn_client *c, const struct zn_result *r, void *a
     struct fs_inode *inode = fs_inode_get(fs, op->ino);
     if (r->rc || !inode) {
         fuse_reply_err(op->req, r->rc ? fs_errno(r->rc) : ENOENT);
-    } else {
-        struct stat st;
-        fs_fill_attr(fs, inode, r->stat, &st);
-        bool volatile_name = inode->virt == FS_VIRT_WAIT || inode->virt == FS_VIRT_VERSIONED;
-        fuse_reply_attr(op->req, &st, volatile_name ? 0 : fs->config.attr_timeout_s);
+        free(op);
+        return;
     }
-    free(op);
+    (void)fs;
+    fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
+    op->stat = *r->stat;
+    reply_attr(op, inode);
 }
 
 static int start_getattr(struct attr_op *op)
@@ -217,6 +286,14 @@ static int start_getattr(struct attr_op *op)
 
 void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+    struct fs *fs = fs_global;
+    struct fs_inode *inode = fs_inode_get(fs, ino);
+    struct zn_stat cached;
+    if (inode && fs_cache_stat(inode->path, &cached) &&
+        (inode->virt == FS_VIRT_CLONE || fs_acl_known(inode->path, &cached, NULL))) {
+        reply_attr_now(req, inode, &cached);
+        return;
+    }
     struct attr_op *op = calloc(1, sizeof *op);
     if (!op) {
         fuse_reply_err(req, ENOMEM);
@@ -234,6 +311,9 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void truncate_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct attr_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (inode)
+        fs_cache_drop(inode->path);
     int rc = r->rc ? r->rc : start_getattr(op);
     if (rc) {
         fuse_reply_err(op->req, fs_errno(rc));
@@ -428,6 +508,7 @@ static void made_done(struct zn_client *c, const struct zn_result *r, void *arg)
         return;
     }
     op->stat = *r->stat;
+    fs_acl_remember(op->path, r->stat, ZN_PERM_ALL); /* made with the open ACL */
     if (op->made_dir)
         fs_remember_dir(op->fs, op->path, true);
     reply_entry(op, op->made_dir ? FS_KIND_DIR : FS_KIND_FILE);
@@ -576,6 +657,14 @@ static void rename_multi_done(struct zn_client *c, const struct zn_result *r, vo
         node_op_finish(op, 0);
         return;
     }
+    /* A server without the kind extension refuses kinded creates: move it plain. */
+    if (r->rc == ZN_BADARGUMENTS && op->zk_kind != 0 && op->fs->kind_ext != FS_KIND_EXT_YES) {
+        op->fs->kind_ext = FS_KIND_EXT_NO;
+        free(op->data);
+        op->data = NULL;
+        rename_start(op);
+        return;
+    }
     /* The source or target changed between our reads and the multi: read again. */
     bool raced = r->rc == ZN_BADVERSION || r->rc == ZN_NODEEXISTS ||
                  (r->rc == ZN_NONODE && op->target_exists);
@@ -623,6 +712,8 @@ static void rename_target_done(struct zn_client *c, const struct zn_result *r, v
                              op->stat.ephemeral_owner == zn_client_session_id(c)
                          ? ZN_FLAG_EPHEMERAL
                          : 0;
+    /* The moved node keeps its kind: an empty directory stays a directory. */
+    ops[n - 1].kind = op->fs->kind_ext == FS_KIND_EXT_NO ? 0 : op->zk_kind;
     ops[n].type = ZN_OP_DELETE;
     ops[n].path = op->path;
     ops[n++].version = op->stat.version;
@@ -684,5 +775,11 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
         return;
     }
     op->made_dir = fs_made_dir(fs, op->path);
+    /* The kernel looked the source up before the rename: its inode knows the kind. */
+    struct fs_inode *source = fs_inode_find(fs, op->path);
+    if (source && source->virt == FS_VIRT_NONE)
+        op->zk_kind = source->kind == FS_KIND_DIR ? ZN_KIND_DIRECTORY : ZN_KIND_FILE;
+    else if (op->made_dir)
+        op->zk_kind = ZN_KIND_DIRECTORY;
     rename_start(op);
 }

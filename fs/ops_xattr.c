@@ -4,7 +4,8 @@
  * all of them; user.zk.acl in ZooKeeper's text form (scheme:id:perms, one per
  * line; settable); user.zk.data@V, the one-syscall compare-and-write; and
  * user.zk.child_mode on a directory ("ephemeral": files created in it through
- * this mount live as long as the fd that created them).
+ * this mount live as long as the fd that created them; a setting of this
+ * mount, kept in its memory, not stored with the node - fs/README.md).
  *
  * getxattr has no side effects: the kernel's size probe and value read are
  * two calls, and getfattr makes both.
@@ -215,6 +216,29 @@ static void set_done(struct zn_client *c, const struct zn_result *r, void *arg)
     fuse_reply_err(req, fs_errno(r->rc));
 }
 
+struct acl_set_op {
+    fuse_req_t req;
+    char path[FS_MAX_PATH_BYTES];
+};
+
+static void inval_attr(struct fs *fs, struct fs_inode *inode, void *arg)
+{
+    (void)fs;
+    (void)arg;
+    fs_notify_inval_inode(inode->nodeid);
+}
+
+static void acl_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct acl_set_op *op = arg;
+    /* setACL fires no watch: the mode bits and the cached stat (aversion) change here. */
+    fs_acl_forget(op->path);
+    fs_cache_drop(op->path);
+    fs_inode_for_path(fs_global, op->path, inval_attr, NULL);
+    fuse_reply_err(op->req, fs_errno(r->rc));
+    free(op);
+}
+
 /* Parses "scheme:id:perms" lines (id may hold colons: digest user:hash). */
 static int parse_acl(const char *value, size_t size, struct zn_acl_entry *out, int max, char *store)
 {
@@ -304,10 +328,20 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
             fuse_reply_err(req, store ? EINVAL : ENOMEM);
             return;
         }
-        rc = zn_set_acl(fs->client, inode->path, acl, n, -1, set_done, req);
+        struct acl_set_op *op = calloc(1, sizeof *op);
+        if (!op) {
+            free(store);
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        op->req = req;
+        strcpy(op->path, inode->path);
+        rc = zn_set_acl(fs->client, inode->path, acl, n, -1, acl_set_done, op);
         free(store); /* zn_set_acl copied it */
-        if (rc)
+        if (rc) {
+            free(op);
             fuse_reply_err(req, fs_errno(rc));
+        }
         return;
     }
     /* The stat fields are read-only. */

@@ -25,6 +25,7 @@ struct fs_wait {
     size_t size;
     off_t off;
     bool interrupted;
+    bool rearm; /* its watch or read went with an expired session: resumed after renewal */
 };
 
 static struct fs_wait *find(struct fs *fs, uint64_t id)
@@ -53,6 +54,28 @@ static void fail(struct fs *fs, struct fs_wait *w, int err)
 
 static void round_start(struct fs *fs, struct fs_wait *w);
 
+/* The mount opens a new session after expiry (main.c): the wait goes on in it. */
+static void resume_after_expiry(struct fs *fs, struct fs_wait *w, struct zn_client *expired)
+{
+    if (fs->client != expired)
+        round_start(fs, w); /* already renewed */
+    else
+        w->rearm = true;
+}
+
+void fs_wait_rearm(struct fs *fs)
+{
+    struct fs_wait *w = fs->waits;
+    while (w) {
+        struct fs_wait *next = w->next;
+        if (w->rearm && !w->interrupted) {
+            w->rearm = false;
+            round_start(fs, w);
+        }
+        w = next;
+    }
+}
+
 static void on_watch(struct zn_client *c, int type, int state, const char *path, void *arg)
 {
     struct fs *fs = fs_global;
@@ -60,6 +83,10 @@ static void on_watch(struct zn_client *c, int type, int state, const char *path,
     struct fs_wait *w = find(fs, (uint64_t)(uintptr_t)arg);
     if (!w || w->interrupted)
         return;
+    if (type == ZN_EVENT_NONE && state == ZN_STATE_EXPIRED) {
+        resume_after_expiry(fs, w, c);
+        return;
+    }
     if (type == ZN_EVENT_NONE) {
         fail(fs, w, EIO); /* the session ended */
         return;
@@ -98,6 +125,10 @@ static void round_done(struct zn_client *c, const struct zn_result *r, void *arg
     struct fs_wait *w = find(fs, (uint64_t)(uintptr_t)arg);
     if (!w || w->interrupted)
         return;
+    if (r->rc == ZN_SESSIONEXPIRED) {
+        resume_after_expiry(fs, w, c);
+        return;
+    }
     if (r->rc) {
         fail(fs, w, fs_errno(r->rc));
         return;
@@ -138,7 +169,9 @@ static void round_start(struct fs *fs, struct fs_wait *w)
     int rc = w->h->inode->kind == FS_KIND_DIR
                  ? zn_get_children2(fs->client, path, on_watch, id, round_done, id)
                  : zn_get(fs->client, path, on_watch, id, round_done, id);
-    if (rc)
+    if (rc == ZN_SESSIONEXPIRED)
+        w->rearm = true; /* the renewal timer is due: it resumes the wait */
+    else if (rc)
         fail(fs, w, fs_errno(rc));
 }
 

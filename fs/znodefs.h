@@ -98,6 +98,12 @@ struct fs {
     struct fs_lock *locks;     /* every flock contender of this mount */
     struct fs_wait *waits;     /* every pending @wait read */
     uint64_t next_async_id;
+    struct fs_handle *polled;  /* open files that were polled (ops_io.c) */
+
+    /* Session renewal (main.c): a new session after expiry. */
+    uv_timer_t renew_timer;
+    uint64_t session_gen;      /* bumped by each renewal */
+    uint64_t sessions_renewed;
 };
 
 /* An open file (fi->fh). */
@@ -113,6 +119,7 @@ struct fs_handle {
     int32_t snapshot_len;
     bool have_snapshot;
     char *ephemeral_path; /* the node this handle created as ephemeral: deleted at release */
+    uint64_t session_gen; /* fs->session_gen when opened: its ephemerals belong to that session */
     /* .clone */
     char *clone_input;
     size_t clone_input_len;
@@ -120,9 +127,22 @@ struct fs_handle {
     char *clone_ephemerals[FS_MAX_CLONE_EPHEMERALS]; /* deleted at release */
     int clone_ephemeral_count;
     size_t clone_read_base;
+    /* poll (ops_io.c): a data watch armed for this handle reports a change (POLLPRI). */
+    int64_t snapshot_mzxid;   /* mzxid of the value last read at offset 0, 0 if none */
+    uint64_t poll_id;         /* 0 until polled; the watch's arg */
+    bool poll_armed;          /* a watch (or its exists) for poll_id is outstanding */
+    bool poll_changed;        /* the node changed since the last read at offset 0 */
+    struct fuse_pollhandle *poll_handle; /* to notify, owned */
+    struct fs_handle *poll_next; /* fs->polled list */
 };
 
+/* Retry delay when a new session cannot even be allocated. */
+#define FS_RENEW_RETRY_MS 1000
+
 /* ---- main.c ---- */
+/* After expiry (timer callback): a new client and session, locks and cache of the old one
+ * dropped, kernel attributes invalidated so watches are armed again, @wait reads resumed. */
+void fs_session_renew(uv_timer_t *timer);
 extern struct fs *fs_global;
 /* Maps a ZooKeeper result code to the errno of the contract's table. */
 int fs_errno(int rc);
@@ -156,7 +176,11 @@ struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
 struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *key,
                                  enum fs_kind kind, enum fs_virt virt, int64_t version_arg,
                                  int64_t czxid);
+/* The newest inode the name key stands for, or NULL; no lookup is counted. */
+struct fs_inode *fs_inode_find(struct fs *fs, const char *key);
 void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup);
+/* Calls fn for every inode. */
+void fs_inode_for_all(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *, void *), void *arg);
 /* Calls fn for every inode whose znode path is path. */
 void fs_inode_for_path(struct fs *fs, const char *path, void (*fn)(struct fs *, struct fs_inode *, void *),
                        void *arg);
@@ -166,6 +190,41 @@ enum fs_virt fs_parse_name(const char *name, char *base, int64_t *version_arg);
 bool fs_name_reserved(const char *name);
 /* True for a lock contender's name (kazoo's "<uuid>__lock__<seq>" / "__rlock__"). */
 bool fs_is_lock_contender(const char *name);
+
+/* ---- cache.c: stat and data of nodes with an armed data watch (fs_watch_cb) ---- */
+/* Nodes cached at once, and bytes of data kept in all. */
+#define FS_CACHE_MAX_ENTRIES 65536
+#define FS_CACHE_MAX_BYTES (64u * 1024 * 1024)
+struct fs_cache_entry;
+/* Put only from the reply of a request that armed fs_watch_cb as a data watch on path. */
+void fs_cache_put_stat(const char *path, const struct zn_stat *stat);
+void fs_cache_put_data(const char *path, const uint8_t *data, int32_t data_len, const struct zn_stat *stat);
+/* True and *stat filled when path's stat is cached. */
+bool fs_cache_stat(const char *path, struct zn_stat *stat);
+/* True when path's data is cached: *data borrowed until the next cache call. stat may be NULL. */
+bool fs_cache_data(const char *path, const uint8_t **data, int32_t *data_len, struct zn_stat *stat);
+void fs_cache_drop(const char *path);
+void fs_cache_drop_all(void);
+/* Paths with unanswered writes at once; past it nothing is served until they drain. */
+#define FS_CACHE_MAX_HOLDS 4096
+/* A write to path is in flight that no FUSE reply waits for: bypass the cache
+ * for path until the matching fs_cache_unhold (from the write's callback). */
+void fs_cache_hold(const char *path);
+void fs_cache_unhold(const char *path);
+
+/* ---- acl_mode.c: mode bits from the node's ACL for the mount's identity ---- */
+/* Paths whose perms are kept at once. */
+#define FS_ACL_MAX_ENTRIES 65536
+/* The mount's digest identity from auth=USER:PASSWORD (copied), or NULL: world only. */
+void fs_acl_set_identity(const char *auth);
+/* The ZN_PERM_* bits acl grants the mount's identity. */
+int32_t fs_acl_perms_of(const struct zn_acl_entry *acl, int32_t count);
+/* True (and *perms, may be NULL) when path's perms are known at st's czxid and aversion. */
+bool fs_acl_known(const char *path, const struct zn_stat *st, int32_t *perms);
+void fs_acl_remember(const char *path, const struct zn_stat *st, int32_t perms);
+void fs_acl_forget(const char *path);
+/* rwx bits for path at st (all perms while unknown). */
+mode_t fs_acl_mode_bits(const char *path, const struct zn_stat *st, bool dir, bool read_only);
 
 /* ---- notify.c: kernel cache invalidations from a thread of their own ---- */
 int fs_notify_start(struct fs *fs);
@@ -208,6 +267,7 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
                     size_t size, int flags);
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void fs_op_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph);
 void fs_op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op);
 /* Drops every flock of (path, owner): the fd was closed or its holder died. */
 void fs_lock_release_owner(struct fs *fs, const char *path, uint64_t owner);
@@ -216,6 +276,12 @@ void fs_wait_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
 /* Answers interrupted waits and locks (their interrupt callbacks only mark them). */
 void fs_wait_kick(struct fs *fs);
 void fs_lock_kick(struct fs *fs);
+/* The session expired: every lock of it is gone (pending flock calls fail with EIO). */
+void fs_lock_session_lost(struct fs *fs);
+/* After a renewal: resumes @wait reads whose watch the expired session took with it. */
+void fs_wait_rearm(struct fs *fs);
+/* True when h created ephemeral nodes in a session that has since expired. */
+bool fs_handle_lost(const struct fs *fs, const struct fs_handle *h);
 /* Drops a handle's pending wait (the file was closed). */
 void fs_wait_cancel_handle(struct fs *fs, struct fs_handle *h);
 /* Replies to req with data[off, off+size) of a snapshot. */

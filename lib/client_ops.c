@@ -258,8 +258,12 @@ static int multi_op(struct zn_client *c, const struct zn_op *op, struct zn_reque
             rc = check_data(c, op->data, op->data_len);
         if (rc == 0)
             rc = acl_to_wire(op->acl, op->acl_count, &out->acl);
+        if (rc == 0 && op->kind != 0 && op->kind != ZN_KIND_FILE && op->kind != ZN_KIND_DIRECTORY)
+            rc = ZN_BADARGUMENTS;
         out->type = opcode;
-        out->flags = mode;
+        out->flags = mode | (op->kind == ZN_KIND_FILE        ? ZN_CREATE_KIND_FILE
+                             : op->kind == ZN_KIND_DIRECTORY ? ZN_CREATE_KIND_DIRECTORY
+                                                             : 0);
         out->data.data = op->data;
         out->data.len = op->data_len;
         break;

@@ -312,6 +312,9 @@ struct zn_op {
     int acl_count;
     int flags;          /* create: ZN_FLAG_EPHEMERAL/SEQUENTIAL/CONTAINER */
     int32_t version;    /* delete, set, check */
+    int kind;           /* create, znodefs extension: ZN_KIND_FILE / ZN_KIND_DIRECTORY stored
+                         * with the node (see zn_ext_create2_kind); 0: none.  A server
+                         * without the extension fails the multi with ZN_BADARGUMENTS. */
 };
 
 /* Runs ops atomically.  result->rc is 0 or the first failing op's code;

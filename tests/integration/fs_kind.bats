@@ -123,6 +123,24 @@ PY
   [ ! -e "$A/$T/d" ]
 }
 
+@test "mv of an empty directory keeps it a directory, on the mount that moved it and on another" {
+  needs_extension
+  mkdir "$A/$T/before"
+  mv "$A/$T/before" "$A/$T/after"
+  [ ! -e "$A/$T/before" ]
+  [ "$(stat -c %F "$A/$T/after")" = directory ]
+  wait_until 20 "mount b to see $T/after" test -e "$B/$T/after"
+  [ "$(stat -c %F "$B/$T/after")" = directory ]
+  # and an empty file moved stays a file
+  : > "$A/$T/plain"
+  mv "$A/$T/plain" "$A/$T/moved"
+  wait_until 20 "mount b to see $T/moved" test -e "$B/$T/moved"
+  [ "$(stat -c %F "$B/$T/moved")" = "regular empty file" ]
+  # the moved directory still works as one
+  echo inside > "$A/$T/after/f"
+  [ "$(cat "$B/$T/after/f")" = inside ]
+}
+
 @test "kinds survive a remount and a restart of every member (the txn log and snapshot keep them)" {
   needs_extension
   mkdir "$A/$T/keepdir"

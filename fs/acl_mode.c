@@ -1,0 +1,238 @@
+/*
+ * Mode bits from ACLs: what the mount's identity may do with a node, as
+ * ZooKeeper's ACL check would decide it, shown as the permission bits of
+ * `ls -l` (filesystem.md "Mapping": mode bits reflect the node's ACL for the
+ * mounting user).
+ *
+ * The identity: world:anyone always; digest:USER:base64(sha1(USER:PASSWORD))
+ * when mounted with auth=USER:PASSWORD (or digest:USER:x, the redacted form
+ * servers give clients without ADMIN: matched on the user name).  Entries of other schemes (ip,
+ * x509, sasl) are not evaluated here and grant nothing in the bits shown;
+ * the server's own check still decides every operation.
+ *
+ * The bits: READ gives r (owner, group, other); WRITE gives the owner w on a
+ * file; CREATE or DELETE give the owner w on a directory; directories keep x
+ * (ZooKeeper's exists and lookup need no permission).  A read-only mount
+ * shows no w.
+ *
+ * The perms of a path are kept with the (czxid, aversion) they were read at:
+ * a stat with another aversion means the ACL changed and is read again.
+ * ZooKeeper fires no watch for setACL, so a change made elsewhere shows when
+ * the mount next reads the node's stat from the server (its cached stat goes
+ * with the next data change or after the kernel's attribute timeout passes
+ * on a node without a cached stat).  Limits: FS_ACL_MAX_ENTRIES paths.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "znodefs.h"
+
+#define FS_ACL_BUCKETS 4096
+
+struct acl_perms {
+    struct acl_perms *next;
+    char *path;
+    int64_t czxid;
+    int32_t aversion;
+    int32_t perms;
+};
+
+static struct {
+    struct acl_perms *buckets[FS_ACL_BUCKETS];
+    size_t count;
+    char digest_id[NAME_MAX + 64]; /* "user:base64hash", or "" without auth */
+} acls;
+
+/* ---- SHA-1 (FIPS 180-4), only to name the mount's digest identity ---- */
+
+static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
+
+static void sha1_block(uint32_t h[5], const uint8_t *p)
+{
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 80; i++)
+        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5A827999;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ED9EBA1;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8F1BBCDC;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xCA62C1D6;
+        }
+        uint32_t t = rol(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rol(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
+static void sha1(const uint8_t *data, size_t len, uint8_t out[20])
+{
+    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
+    size_t full = len / 64 * 64;
+    for (size_t i = 0; i < full; i += 64)
+        sha1_block(h, data + i);
+    uint8_t tail[128] = {0};
+    size_t rest = len - full;
+    memcpy(tail, data + full, rest);
+    tail[rest] = 0x80;
+    size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++)
+        tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
+    for (size_t i = 0; i < tail_len; i += 64)
+        sha1_block(h, tail + i);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < 4; j++)
+            out[4 * i + j] = (uint8_t)(h[i] >> (24 - 8 * j));
+}
+
+static void base64(const uint8_t *in, size_t len, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < len ? in[i + 2] : 0);
+        out[o++] = abc[v >> 18 & 63];
+        out[o++] = abc[v >> 12 & 63];
+        out[o++] = i + 1 < len ? abc[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < len ? abc[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+void fs_acl_set_identity(const char *auth)
+{
+    acls.digest_id[0] = '\0';
+    if (!auth)
+        return;
+    const char *colon = strchr(auth, ':');
+    size_t user_len = colon ? (size_t)(colon - auth) : 0;
+    if (!colon || user_len > NAME_MAX)
+        return; /* not user:password: the server refuses it too */
+    uint8_t digest[20];
+    char encoded[29];
+    sha1((const uint8_t *)auth, strlen(auth), digest);
+    base64(digest, sizeof digest, encoded);
+    snprintf(acls.digest_id, sizeof acls.digest_id, "%.*s:%s", (int)user_len, auth, encoded);
+}
+
+/* ZooKeeper (3.7 on) and znoded redact digest hashes in getACL replies to
+ * clients without ADMIN ("user:x"): such an entry is taken as the mount's
+ * when the user name is its own (the hash cannot be compared). */
+static bool digest_matches(const char *id)
+{
+    if (!acls.digest_id[0])
+        return false;
+    if (strcmp(id, acls.digest_id) == 0)
+        return true;
+    size_t user_len = (size_t)(strchr(acls.digest_id, ':') - acls.digest_id);
+    return strncmp(id, acls.digest_id, user_len + 1) == 0 && strcmp(id + user_len + 1, "x") == 0;
+}
+
+int32_t fs_acl_perms_of(const struct zn_acl_entry *acl, int32_t count)
+{
+    int32_t perms = 0;
+    for (int32_t i = 0; i < count; i++) {
+        if (strcmp(acl[i].scheme, "world") == 0 && strcmp(acl[i].id, "anyone") == 0)
+            perms |= acl[i].perms;
+        else if (strcmp(acl[i].scheme, "digest") == 0 && digest_matches(acl[i].id))
+            perms |= acl[i].perms;
+    }
+    return perms;
+}
+
+/* ---- the per-path table ---- */
+
+static uint64_t hash_path(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static struct acl_perms **find_link(const char *path)
+{
+    struct acl_perms **link = &acls.buckets[hash_path(path) % FS_ACL_BUCKETS];
+    for (; *link; link = &(*link)->next)
+        if (strcmp((*link)->path, path) == 0)
+            return link;
+    return link;
+}
+
+bool fs_acl_known(const char *path, const struct zn_stat *st, int32_t *perms)
+{
+    const struct acl_perms *a = *find_link(path);
+    if (!a || a->czxid != st->czxid || a->aversion != st->aversion)
+        return false;
+    if (perms)
+        *perms = a->perms;
+    return true;
+}
+
+void fs_acl_remember(const char *path, const struct zn_stat *st, int32_t perms)
+{
+    ZN_ASSERT(path && st);
+    struct acl_perms **link = find_link(path), *a = *link;
+    if (!a) {
+        if (acls.count >= FS_ACL_MAX_ENTRIES)
+            return; /* shown as the defaults until entries are forgotten */
+        if (!(a = calloc(1, sizeof *a)) || !(a->path = strdup(path))) {
+            free(a);
+            return;
+        }
+        *link = a;
+        acls.count++;
+    }
+    a->czxid = st->czxid;
+    a->aversion = st->aversion;
+    a->perms = perms;
+}
+
+void fs_acl_forget(const char *path)
+{
+    struct acl_perms **link = find_link(path), *a = *link;
+    if (!a)
+        return;
+    *link = a->next;
+    free(a->path);
+    free(a);
+    acls.count--;
+}
+
+mode_t fs_acl_mode_bits(const char *path, const struct zn_stat *st, bool dir, bool read_only)
+{
+    int32_t perms;
+    if (!fs_acl_known(path, st, &perms))
+        perms = ZN_PERM_ALL; /* not read yet: what the mount showed before ACLs were read */
+    mode_t mode = 0;
+    if (perms & ZN_PERM_READ)
+        mode |= 0444;
+    if (!read_only && (dir ? (perms & (ZN_PERM_CREATE | ZN_PERM_DELETE)) : (perms & ZN_PERM_WRITE)))
+        mode |= 0200;
+    if (dir)
+        mode |= 0111;
+    return mode;
+}
