@@ -474,6 +474,9 @@ static void config_activate(struct ensemble *e, const struct zab_membership *m, 
     rc = zkconfig_install(srv);
     if (rc != 0)
         ZN_ERROR("reconfig: cannot update /zookeeper/config: %s", zn_strerror(rc));
+    /* ZooKeeper's reconfig is a setData of /zookeeper/config: its watches
+     * fire (clients that follow the membership rely on it). */
+    pipeline_tree_event(srv, ZN_EVENT_CHANGED, "/zookeeper/config");
     /* New servers now; those that left only after a grace period, so that
      * this batch's COMMIT reaches them and their votes are answered with
      * the membership that removed them (R6) until they learn it. */
@@ -529,8 +532,9 @@ static void config_entry_applied(struct ensemble *e, const struct zab_entry *ent
 
 /* Appends "server.N=..." strings separated by commas to next (bulk form
  * adds them all to an empty list; incremental form replaces same ids).
- * ZooKeeper demands the client port of each. */
-static int reconfig_add_servers(struct config *next, const char *list)
+ * ZooKeeper demands the client port of each joiner (need_client), not of the
+ * members of a bulk list. */
+static int reconfig_add_servers(struct config *next, const char *list, bool need_client)
 {
     char *copy = strdup(list);
     if (!copy)
@@ -555,7 +559,7 @@ static int reconfig_add_servers(struct config *next, const char *list)
             rc = ZN_BADARGUMENTS;
             break;
         }
-        if (s.client_address[0] == '\0') {
+        if (need_client && s.client_address[0] == '\0') {
             ZN_WARN("reconfig refused: server.%d: each server should have 3 ports specified", s.id);
             rc = ZN_BADARGUMENTS;
             break;
@@ -644,12 +648,12 @@ static int reconfig_prepare(struct ensemble *e, struct request *r, uint64_t zxid
     int rc = 0;
     if (r->req.new_members && r->req.new_members[0]) {
         next->server_count = 0;
-        rc = reconfig_add_servers(next, r->req.new_members);
+        rc = reconfig_add_servers(next, r->req.new_members, false);
     } else {
         if (r->req.leaving && r->req.leaving[0])
             rc = reconfig_remove_servers(next, r->req.leaving);
         if (rc == 0 && r->req.joining && r->req.joining[0])
-            rc = reconfig_add_servers(next, r->req.joining);
+            rc = reconfig_add_servers(next, r->req.joining, true);
     }
     if (rc != 0)
         return rc;

@@ -78,6 +78,7 @@ struct prep {
     char last_quota_message[PREP_QUOTA_MESSAGE_BYTES];
     int64_t last_quota_message_ms;
     uint64_t quota_messages_held;
+    bool reconfig_enabled;     /* reconfigEnabled (prep_set_reconfig_enabled) */
 };
 
 /* ------------------------------------------------------------------ overlay */
@@ -901,9 +902,24 @@ static int prep_one(struct prep_call *c, const struct zn_request *req, struct tx
         return prep_set_acl(c, req, op);
     case ZN_OP_CHECK:
         return prep_check(c, req, op);
+    case ZN_OP_RECONFIG:
+        /* Reached only standalone (an ensemble's leader prepares reconfig
+         * itself, ensemble.c): ZooKeeper refuses it as disabled first, then
+         * as unimplemented in standalone mode. */
+        if (!c->p->reconfig_enabled) {
+            ZN_ERROR("Reconfig operation requested but reconfig feature is disabled.");
+            return ZN_RECONFIGDISABLED;
+        }
+        return ZN_UNIMPLEMENTED;
     default:
         return ZN_UNIMPLEMENTED;
     }
+}
+
+void prep_set_reconfig_enabled(struct prep *p, bool enabled)
+{
+    ZN_ASSERT(p != NULL);
+    p->reconfig_enabled = enabled;
 }
 
 static void error_op(struct txn_op *op, int32_t err)

@@ -65,6 +65,9 @@ struct prep *prep_new(const struct tree *tree);
 void prep_free(struct prep *p);
 /* Copies the options in. */
 void prep_set_options(struct prep *p, const struct prep_options *options);
+/* reconfigEnabled: a standalone server answers reconfig with UNIMPLEMENTED
+ * when it is set, RECONFIGDISABLED otherwise (as ZooKeeper).  Default off. */
+void prep_set_reconfig_enabled(struct prep *p, bool enabled);
 
 /*
  * Prepares a write request: create, create2, createContainer, createTTL,

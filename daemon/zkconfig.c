@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "assert.h"
+#include "prep.h"
 #include "request.h"
 #include "server.h"
 #include "tree.h"
@@ -59,6 +60,8 @@ int zkconfig_text(const struct config *cfg, char *buf, size_t cap)
 int zkconfig_install(struct server *srv)
 {
     ZN_ASSERT(srv != NULL && srv->tree != NULL);
+    if (srv->prep)
+        prep_set_reconfig_enabled(srv->prep, srv->cfg.reconfig_enabled);
     if (srv->cfg.server_count == 0)
         return 0;
     char *text = malloc(ZKCONFIG_TEXT_MAX_BYTES);

@@ -29,8 +29,8 @@ struct server;
  * too small (ZKCONFIG_TEXT_MAX_BYTES always suffices). */
 int zkconfig_text(const struct config *cfg, char *buf, size_t cap);
 
-/* Sets srv->tree's /zookeeper/config from srv->cfg (tree_set_config); does
- * nothing standalone.  Call after every tree_new and before serving: it is
+/* Sets srv->tree's /zookeeper/config from srv->cfg (tree_set_config), and
+ * tells srv->prep whether reconfig is enabled; sets no node standalone.  Call after every tree_new and before serving: it is
  * kept across tree_deserialize.  Returns 0 or ZN_NOMEMORY. */
 int zkconfig_install(struct server *srv);
 

@@ -225,6 +225,11 @@ if want_tier compat; then
         run_tap "compat/kazoo-features$sfx" "$LOG_DIR/compat-kazoo-features$sfx.log" \
           "$PYTHON" tests/compat/test_kazoo_features.py --tap
       fi
+      # reconfig starts its own 3-member ensembles: once, in the ensemble pass
+      if [ -f tests/compat/test_kazoo_reconfig.py ] && [ "$members" -gt 1 ]; then
+        run_tap "compat/kazoo-reconfig" "$LOG_DIR/compat-kazoo-reconfig.log" \
+          "$PYTHON" tests/compat/test_kazoo_reconfig.py --tap
+      fi
     else
       echo "skipped: compat/kazoo (tests/compat/test_kazoo.py not written yet)"
     fi

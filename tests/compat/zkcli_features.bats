@@ -230,3 +230,11 @@ EOF
   run zkcli get "$BASE-t"
   assert_output "y"
 }
+
+@test "reconfig without reconfigEnabled fails with ZooKeeper's ReconfigDisabled and changes nothing" {
+  before="$(zkcli config)"
+  run zkcli reconfig -remove 3
+  assert_output --partial "Reconfig is disabled"
+  run zkcli config
+  assert_output "$before"
+}
