@@ -1,5 +1,5 @@
 /*
- * Open files of the mount: create, open, read, write, flush, release, and the
+ * Open files of the mount: create, open, read, write, release, poll, and the
  * .clone control file that creates sequential children.
  *
  * Write semantics (the contract's "Writing"): every write(2) stores the whole
@@ -745,13 +745,8 @@ static void clone_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t o
                    off - (off_t)h->clone_read_base);
 }
 
-/* ---- flush, release ---- */
+/* ---- release ---- */
 
-void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-    /* Every write(2) was stored when it returned; nothing is buffered here. */
-    fuse_reply_err(req, 0);
-}
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
