@@ -365,6 +365,46 @@ static void invalidate_inode(struct fs *fs, struct fs_inode *inode, void *arg)
     fs_notify_inval_inode(inode->nodeid);
 }
 
+struct rearm_ctx {
+    size_t sent;
+};
+
+static void rearm_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    char *path = arg;
+    if (r->rc == 0 && r->stat)
+        fs_cache_put_stat(path, r->stat); /* the exists armed fs_watch_cb */
+    free(path);
+}
+
+static void rearm_children_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    (void)c;
+    (void)r;
+    (void)arg;
+}
+
+/* Arms again, in the new session, the watches the kernel's cached nodes relied on: a data watch
+ * on every node (so a remote change or delete is told to the kernel, inotify's IN_DELETE_SELF
+ * included, without waiting for the kernel to ask) and a child watch on every directory. */
+static void rearm_inode(struct fs *fs, struct fs_inode *inode, void *arg)
+{
+    struct rearm_ctx *ctx = arg;
+    if (inode->virt != FS_VIRT_NONE || ctx->sent >= FS_REARM_MAX_WATCHES)
+        return;
+    char *path = strdup(inode->path);
+    if (!path)
+        return;
+    if (zn_exists(fs->client, inode->path, fs_watch_cb, NULL, rearm_done, path) != 0) {
+        free(path);
+        return;
+    }
+    ctx->sent++;
+    if (inode->kind == FS_KIND_DIR &&
+        zn_get_children(fs->client, inode->path, fs_watch_cb, NULL, rearm_children_done, NULL) == 0)
+        ctx->sent++;
+}
+
 void fs_session_renew(uv_timer_t *timer)
 {
     struct fs *fs = timer->data;
@@ -388,9 +428,14 @@ void fs_session_renew(uv_timer_t *timer)
     /* The kernel's attributes were kept valid by the old session's watches: ask again, which
      * arms them on the new one. */
     fs_inode_for_all(fs, invalidate_inode, NULL);
+    struct rearm_ctx ctx = {0};
+    fs_inode_for_all(fs, rearm_inode, &ctx);
     fs_wait_rearm(fs);
-    ZN_INFO("new session requested (renewal %" PRIu64 "); watches re-armed as the kernel asks again",
-            fs->sessions_renewed);
+    if (ctx.sent >= FS_REARM_MAX_WATCHES)
+        ZN_WARN("re-armed only %d watches; the rest are armed as the kernel asks again",
+                FS_REARM_MAX_WATCHES);
+    ZN_INFO("new session requested (renewal %" PRIu64 "); watches re-armed=%zu", fs->sessions_renewed,
+            ctx.sent);
 }
 
 static void init_op(void *userdata, struct fuse_conn_info *conn)

@@ -136,6 +136,8 @@ struct fs_handle {
     struct fs_handle *poll_next; /* fs->polled list */
 };
 
+/* Watches re-armed at once after a renewal (the rest as the kernel asks again). */
+#define FS_REARM_MAX_WATCHES 100000
 /* Retry delay when a new session cannot even be allocated. */
 #define FS_RENEW_RETRY_MS 1000
 

@@ -155,3 +155,22 @@ expire_mount_a() {
   run flock -n "$B/$T/lockfile" -c true
   assert_failure
 }
+
+@test "inotify set before the expiry still hears a remote delete: the new session arms the watches again" {
+  command -v inotifywait >/dev/null || skip "inotify-tools not installed"
+  echo x > "$A/$T/f"
+  mkdir "$A/$T/m"
+  setfattr -n user.zk.child_mode -v ephemeral "$A/$T/m"
+  hold marker "$A/$T/m/marker"
+  wait_until 10 "marker visible on mount b" test -e "$B/$T/m/marker"
+  [ "$(cat "$A/$T/f")" = x ]
+  inotifywait -e delete_self -t 60 "$A/$T/f" > "$BATS_TEST_TMPDIR/ev" 2>&1 &
+  local watcher="$!"
+  BG="$BG $watcher"
+  wait_until 10 "inotifywait to watch" grep -q "Watches established" "$BATS_TEST_TMPDIR/ev"
+  expire_mount_a "$T/m/marker"
+  wait_until 30 "mount a to log its watches re-armed" grep -q "watches re-armed" "$(fs_root)/a.log"
+  # nothing on mount a touches f again: only a re-armed watch can tell the kernel
+  rm "$B/$T/f"
+  wait_until 20 "inotifywait to report the delete" grep -q DELETE_SELF "$BATS_TEST_TMPDIR/ev"
+}
