@@ -27,7 +27,8 @@ import time
 import unittest
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import BadArgumentsError, BadVersionError, NoAuthError
+from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError,
+                              NoAuthError)
 from kazoo.security import make_digest_acl_credential
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -192,6 +193,18 @@ class ReconfigTest(unittest.TestCase):
             self.reconfig(zk, joining="server.9=127.0.0.9:2888:3888:participant")
         with self.assertRaises(BadArgumentsError):
             self.reconfig(zk, leaving="2,3")  # one voter left
+        servers, _ = parse_config(zk.get("/zookeeper/config")[0].decode())
+        self.assertEqual(sorted(servers), [1, 2, 3])
+
+
+    def test_a_config_whose_quorum_is_not_synced_is_refused_with_new_config_no_quorum(self):
+        # three joiners that were never started: six voters need four synced, three are
+        zk = self.client(self.hosts[0], super_user=True)
+        joiners = ",".join("server.%d=127.0.0.%d:%d:%d:participant;127.0.0.%d:%d"
+                           % (i, i, 1000 + i, 2000 + i, i, 3000 + i) for i in (7, 8, 9))
+        with self.assertRaises(NewConfigNoQuorumError):
+            self.reconfig(zk, joining=joiners)
+        zk.sync("/zookeeper/config")
         servers, _ = parse_config(zk.get("/zookeeper/config")[0].decode())
         self.assertEqual(sorted(servers), [1, 2, 3])
 
