@@ -500,6 +500,21 @@ static void config_entry_applied(struct ensemble *e, const struct zab_entry *ent
 {
     struct server *srv = e->srv;
     e->config_applied_zxid = entry->zxid;
+    /* The tree's last zxid moves to it, as ZooKeeper applies reconfig as a
+     * txn: a client that saw this zxid (the reconfig's reply) is refused by
+     * any member whose tree is behind what it saw.  An ERROR txn changes
+     * nothing else (nor the digest). */
+    zn_arena_reset(&e->scratch);
+    struct txn marker;
+    memset(&marker, 0, sizeof marker);
+    marker.hdr.type = ZN_OP_ERROR;
+    marker.hdr.zxid = (int64_t)entry->zxid;
+    marker.hdr.time_ms = server_wall_ms();
+    marker.op.type = ZN_OP_ERROR;
+    struct zn_response ignored;
+    int rc = tree_apply(srv->tree, &marker, pipeline_tree_event, srv, &e->scratch, &ignored);
+    if (rc != 0)
+        ZN_ERROR("reconfig: cannot mark config zxid=0x%" PRIx64 " applied: %s", entry->zxid, zn_strerror(rc));
     prep_applied(srv->prep, (int64_t)entry->zxid);
     zn_arena_reset(&e->scratch);
     struct zab_membership m;

@@ -72,6 +72,39 @@ print("xid=%d err=%d" % (xid, err))
 PY
 }
 
+# reconfig_then_move FROM TO LEAVING: as the super user on member FROM, reconfig (leaving
+# LEAVING) and, with that session still open (no other write), open a session on member TO as a
+# client that has seen the reconfig's zxid. Prints "session" once TO opens it, "refused" if it
+# never does (ZooKeeper refuses a client that has seen a zxid ahead of the server's).
+reconfig_then_move() {
+  "$ZN_PYTHON" - "$(member_connect "$1")" "$(member_addr "$2")" "$(member_port "$2")" "$3" "$SUPER_PASSWORD" <<'PY'
+import logging, socket, struct, sys, time
+from kazoo.client import KazooClient
+logging.disable(logging.CRITICAL)
+hosts, addr, port, leaving, password = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+zk = KazooClient(hosts=hosts, auth_data=[("digest", "super:" + password)], timeout=10)
+zk.start(timeout=30)
+data, stat = zk.reconfig_async(joining=None, leaving=leaving, new_members=None, from_config=-1).get(timeout=30)
+def opens_session(seen):
+    s = socket.create_connection((addr, port), timeout=10)
+    s.sendall(struct.pack(">i", 44) + struct.pack(">iqiq", 0, seen, 10000, 0) + struct.pack(">i", 16) + b"\0" * 16)
+    try:
+        return len(s.recv(4)) == 4
+    except OSError:
+        return False
+    finally:
+        s.close()
+result = "refused"
+for _ in range(50):
+    if opens_session(stat.mzxid):
+        result = "session"
+        break
+    time.sleep(0.1)
+print(result)
+zk.stop()
+PY
+}
+
 # config_of N: /zookeeper/config as member N serves it (after a sync).
 config_of() {
   "$ZN_PYTHON" - "$(member_connect "$1")" <<'PY'
@@ -237,6 +270,12 @@ start_reconfigurable_ensemble() {
   wait_until 30 "member 3 to restart removed" bash -c "grep -c 'was removed from the ensemble' '$(member_dir 3)/server.log' | grep -q 2"
   run member_is_serving 3
   assert_failure
+}
+
+@test "a client that saw a reconfig's zxid can move to another member that applied it" {
+  start_reconfigurable_ensemble
+  run reconfig_then_move 1 2 3
+  assert_output "session"
 }
 
 @test "a bulk reconfig (newMembers) replaces the membership" {
