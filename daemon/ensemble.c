@@ -1468,6 +1468,16 @@ static void on_tick(uv_timer_t *t)
     if (e->prune_at_tick && e->tick_count >= e->prune_at_tick) {
         e->prune_at_tick = 0;
         peers_reconcile(e, &e->srv->cfg, true);
+        if (e->removed) {
+            /* The grace period has let the others learn the config that
+             * removed me; my reconnects would only fill their logs. */
+            for (size_t i = 0; i < transport_peer_count(e->tp); i++) {
+                struct transport_peer_stats ps;
+                if (transport_peer_stats(e->tp, i, &ps) == 0)
+                    transport_remove_peer(e->tp, ps.id);
+            }
+            ZN_INFO("reconfig: removed member id=%u has left the peer mesh", e->my_id);
+        }
     } else if (e->peers_dirty) {
         peers_reconcile(e, &e->srv->cfg, false);
     }
@@ -1665,6 +1675,7 @@ int ensemble_start(struct server *srv)
     zab_status(e->zab, &st);
     if (st.removed) {
         e->removed = true;
+        e->prune_at_tick = ENSEMBLE_PRUNE_GRACE_SYNC_LIMITS * e->sync_limit_ticks;
         ZN_WARN("reconfig: this member (id=%u) was removed from the ensemble by config version=0x%" PRIx64
                 "; it serves no clients and takes no further part (stop it)", e->my_id, st.config.version);
     }
