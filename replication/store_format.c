@@ -386,7 +386,7 @@ int store_file_check(const char *dir, struct store_file_facts *facts)
     if (store_walk_tree(&w, store_u64(m + LMDB_META_FREE_ROOT_AT), 0) == 0 &&
         store_walk_tree(&w, store_u64(m + LMDB_META_MAIN_ROOT_AT), 0) == 0) {
         ZN_WARN("store: %s is %" PRIu64 " bytes, short of the last page %" PRIu64
-                " (page size %u), but every page in use is there (the rest were freed unwritten)",
+                " (page size %u), but every page in use is there (the pages it lacks are free)",
                 path, facts->file_bytes, facts->last_pgno, psize);
         goto out;
     }
