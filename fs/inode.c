@@ -134,6 +134,10 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
             return;
         *link = i->next_by_id;
         unlink_key(fs, i);
+        /* What the mount keeps per path lives as long as the kernel holds a node of it
+         * (another inode of the same path only misses once). */
+        fs_acl_forget(i->path);
+        fs_cache_drop(i->path);
         free(i->path);
         free(i->key);
         free(i);

@@ -221,8 +221,6 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void create_reply(struct open_op *op)
 {
     struct fs *fs = fs_global;
-    /* fs_create_kind made it with the open ACL. */
-    fs_acl_remember(op->path, &op->stat, ZN_PERM_ALL);
     struct fs_inode *inode = fs_inode_lookup(fs, op->path, op->path, FS_KIND_FILE, FS_VIRT_NONE, 0,
                                              op->stat.czxid);
     if (!inode) {
@@ -282,6 +280,7 @@ static void create_done(struct zn_client *c, const struct zn_result *r, void *ar
         return;
     }
     op->stat = *r->stat;
+    fs_acl_remember(op->path, r->stat, ZN_PERM_ALL); /* fs_create_kind gives the open ACL */
     op->h->truncate_pending = false; /* the node was created empty */
     create_reply(op);
 }
