@@ -582,6 +582,7 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 static void removed_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    fs_cache_drop(op->path); /* as write_done: never serve what this change replaced */
     if (r->rc == 0 && op->virt == FS_VIRT_NONE)
         fs_remember_dir(op->fs, op->path, false);
     if (r->rc == 0)
@@ -648,6 +649,8 @@ static void rename_start(struct node_op *op);
 static void rename_multi_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    fs_cache_drop(op->path);
+    fs_cache_drop(op->new_path);
     if (r->rc == 0) {
         if (op->made_dir) {
             fs_remember_dir(op->fs, op->path, false);

@@ -210,13 +210,8 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 /* ---- setxattr ---- */
 
-static void set_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    fuse_req_t req = arg;
-    fuse_reply_err(req, fs_errno(r->rc));
-}
-
-struct acl_set_op {
+/* A set of the data or of the ACL: the request and the node, for the cache. */
+struct xattr_set_op {
     fuse_req_t req;
     char path[FS_MAX_PATH_BYTES];
 };
@@ -230,11 +225,21 @@ static void inval_attr(struct fs *fs, struct fs_inode *inode, void *arg)
 
 static void acl_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
-    struct acl_set_op *op = arg;
+    struct xattr_set_op *op = arg;
     /* setACL fires no watch: the mode bits and the cached stat (aversion) change here. */
     fs_acl_forget(op->path);
     fs_cache_drop(op->path);
     fs_inode_for_path(fs_global, op->path, inval_attr, NULL);
+    fuse_reply_err(op->req, fs_errno(r->rc));
+    free(op);
+}
+
+/* user.zk.data@V stored (or not): whatever the node cache held for the path is
+ * older than what the next read must see (cache.c: its event normally came first). */
+static void data_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct xattr_set_op *op = arg;
+    fs_cache_drop(op->path);
     fuse_reply_err(op->req, fs_errno(r->rc));
     free(op);
 }
@@ -298,7 +303,16 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
                 return;
             }
         }
-        rc = zn_set(fs->client, inode->path, value, (int32_t)size, (int32_t)version, set_done, req);
+        struct xattr_set_op *op = calloc(1, sizeof *op);
+        if (!op) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        op->req = req;
+        strcpy(op->path, inode->path);
+        rc = zn_set(fs->client, inode->path, value, (int32_t)size, (int32_t)version, data_set_done, op);
+        if (rc)
+            free(op);
         if (rc == ZN_TOOBIG)
             rc = 0, fuse_reply_err(req, E2BIG);
         else if (rc)
@@ -328,7 +342,7 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
             fuse_reply_err(req, store ? EINVAL : ENOMEM);
             return;
         }
-        struct acl_set_op *op = calloc(1, sizeof *op);
+        struct xattr_set_op *op = calloc(1, sizeof *op);
         if (!op) {
             free(store);
             fuse_reply_err(req, ENOMEM);

@@ -37,23 +37,24 @@ teardown() {
 # While mount a is stopped, every close(2) of a file on it blocks in FLUSH, so a process that
 # holds a file of mount a open must fork nothing then (a child's exit closes its copy).
 # hold NAME PATH: such a process: it opens PATH for writing through its fd 9 and writes "alive";
-# on the first line poked into its fifo it writes again and records the outcome in NAME.result
-# (ok or failed, the error in NAME.err); on the second it exits.
+# on a line poked into its first fifo it writes again and records the outcome in NAME.result
+# (ok or failed, the error in NAME.err); on a line into its second fifo it exits. (One fifo per
+# step: a reader reopening a fifo whose last writer has not closed yet would read EOF.)
 hold() {
   local name="$1" path="$2" dir="$BATS_TEST_TMPDIR"
-  mkfifo "$dir/$name.fifo"
+  mkfifo "$dir/$name.fifo1" "$dir/$name.fifo2"
   bash -c 'exec 9> "$1" || exit 1
            echo alive >&9
            echo ready > "$2.ready"
-           read -r _ < "$2.fifo"
+           read -r _ < "$2.fifo1"
            if echo again >&9 2> "$2.err"; then echo ok > "$2.result"; else echo failed > "$2.result"; fi
-           read -r _ < "$2.fifo"' _ "$path" "$dir/$name" &
+           read -r _ < "$2.fifo2"' _ "$path" "$dir/$name" &
   BG="$BG $!"
   wait_until 10 "$name to hold $path open" test -e "$dir/$name.ready"
 }
 
-# poke NAME: the next step of holder NAME (bounded: the holder may have died).
-poke() { timeout 10 bash -c 'echo go > "$1"' _ "$BATS_TEST_TMPDIR/$1.fifo"; }
+# poke NAME STEP: step 1 or 2 of holder NAME (bounded: the holder may have died).
+poke() { timeout 10 bash -c 'echo go > "$1"' _ "$BATS_TEST_TMPDIR/$1.fifo$2"; }
 
 # expire_mount_a MARKER: SIGSTOP mount a until the ensemble has expired its session (the
 # ephemeral file MARKER, created through a, is gone as seen from b), then SIGCONT it.
@@ -77,11 +78,11 @@ expire_mount_a() {
   wait_until 30 "mount a to read the new value through its new session" \
     bash -c "[ \"\$(cat '$A/$T/plain')\" = changed ]"
   # the fd whose ephemeral file died with the old session fails, as write(2) reports it
-  poke me
+  poke me 1
   wait_until 10 "the holder's second write to end" test -s "$BATS_TEST_TMPDIR/me.result"
   [ "$(cat "$BATS_TEST_TMPDIR/me.result")" = failed ]
   grep -q "Input/output error" "$BATS_TEST_TMPDIR/me.err"
-  poke me
+  poke me 2
   [ ! -e "$B/$T/members/me" ]
   # the loss is logged, and a new session was opened
   grep -q "session expired" "$(fs_root)/a.log"
