@@ -139,6 +139,8 @@ struct ensemble {
     uint64_t config_text_zxid;      /* the CONFIG entry config_text came with */
     char *config_text;              /* its server lines, as /zookeeper/config holds them */
     bool removed;                   /* a reconfig left this member out: it serves no more */
+    bool config_ids_only;           /* the active config came without its server lines (SYNC or
+                                     * a vote): refreshed when its CONFIG entry reaches the log */
     bool peers_dirty;               /* a transport_add_peer to retry at the next tick */
     uint64_t prune_at_tick;         /* drop the transport peers that left, at this tick (0: none) */
     uint64_t sync_limit_ticks;
@@ -380,8 +382,12 @@ static void peers_reconcile(struct ensemble *e, const struct config *cfg, bool p
     }
 }
 
+static void config_activate(struct ensemble *e, const struct zab_membership *m, bool removed);
+
 /* A CONFIG entry reached the log (appended or recovered): remember its
- * server lines for its commit, and reach its new servers now. */
+ * server lines for its commit, and reach its new servers now.  If it is the
+ * config already active from ids alone (a member that learned it from a
+ * vote, then synced the entry), its server lines replace the guessed ones. */
 static void config_entry_seen(struct ensemble *e, const struct zab_entry *entry)
 {
     struct zn_arena arena;
@@ -405,6 +411,11 @@ static void config_entry_seen(struct ensemble *e, const struct zab_entry *entry)
     }
     free(next);
     zn_arena_free(&arena);
+    if (e->config_ids_only && e->config_text_zxid == entry->zxid &&
+        entry->zxid == e->srv->cfg.config_version) {
+        m.version = entry->zxid;
+        config_activate(e, &m, e->removed);
+    }
 }
 
 /* ready.config_changed: the membership m is committed.  Durable before the
@@ -425,6 +436,7 @@ static void config_activate(struct ensemble *e, const struct zab_membership *m, 
         have_text = false;
         *next = srv->cfg;
     }
+    e->config_ids_only = !have_text;
     if (!have_text) {
         /* Learned from the leader's SYNC or a vote (ids only): keep the
          * servers we know the addresses of. */

@@ -249,6 +249,24 @@ start_reconfigurable_ensemble() {
   grep -q "membership from .*zoo.cfg.dynamic.$version" "$(member_dir 4)/server.log"
 }
 
+@test "a member started after the reconfig that added it joins, serves, and shows the same config" {
+  start_reconfigurable_ensemble
+  echo 4 > "$(zn_state_dir)/members"
+  prepare_member 4
+  # a quorum of {1,2,3,4} is three synced members: 1-3 suffice while 4 is down
+  run reconfig_as super "$(member_connect 1)" "joining=$(server_string 4)"
+  assert_output --partial "server.4=127.0.0.4:"
+  expected="$(sed -n '/^server\./p; /^version=/p' <<< "$output")"
+  run write_at 2 /before4 "written while 4 was down"
+  assert_output "written"
+  launch_member 4
+  wait_ruok 4 60
+  run read_at 4 /before4
+  assert_output "written while 4 was down"
+  run config_of 4
+  assert_output "$expected"
+}
+
 @test "a member removed by reconfig stops serving and the others go on without it" {
   start_reconfigurable_ensemble
   run reconfig_as super "$(member_connect 1)" leaving=3
