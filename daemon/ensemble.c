@@ -59,7 +59,8 @@
  * peers that left, and the member holding the client's connection answers
  * with the new config and its stat.  A member the new config leaves out
  * stops serving (it closes its clients and refuses new ones) and says so
- * in its log; it stays up, answering election messages, until stopped.
+ * in its log; it stays up until stopped, answering election messages for
+ * ENSEMBLE_PRUNE_GRACE_SYNC_LIMITS syncLimits, then leaves the peer mesh.
  *
  * Invariants.
  *   1. Nothing is applied to the tree before the core reports it committed;
