@@ -50,23 +50,10 @@ export ZN_STATE_DIR
 TMPFS=""
 DISK_MEMBER=5
 
-# all_pids keeps every pid a member ever had; over a long run with a hundred restarts some of
-# them are reused by unrelated processes on the machine, which stop_all would signal (the first
-# 30-minute run after the store fix SIGKILLed one). Keep only processes that are still this
-# run's members: their command line names their zoo.cfg under this run's state directory.
-keep_own_pids() {
-  local f="$ZN_STATE_DIR/all_pids" pid keep=()
-  [ -f "$f" ] || return 0
-  for pid in $(sort -u "$f"); do
-    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$ZN_STATE_DIR/m"; then
-      keep+=("$pid")
-    fi
-  done
-  if [ "${#keep[@]}" -gt 0 ]; then printf '%s\n' "${keep[@]}" > "$f"; else : > "$f"; fi
-}
-
+# stop_all (helpers.bash) stops only processes still this run's: all_pids holds each pid with
+# its start time, since over a long run with a hundred restarts some old pids are reused by
+# unrelated processes (the first 30-minute run after the store fix SIGKILLed one).
 cleanup() {
-  keep_own_pids
   stop_all
   if command -v iptables >/dev/null 2>&1; then
     local spec

@@ -59,6 +59,24 @@ pid_alive() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
+# pid_start_time PID: the process's start time in clock ticks since boot (field 22 of
+# /proc/PID/stat, counted after the command name, which may hold spaces), or nothing.
+pid_start_time() {
+  [ -n "$1" ] && sed -E 's/^.*\) //' "/proc/$1/stat" 2>/dev/null | awk '{print $20}'
+}
+
+# zn_record_pid PID: remember PID, with its start time, for stop_all. A pid alone is not
+# enough: over a long run a dead member's pid is reused by some other process on the machine,
+# and stop_all must never signal that one.
+zn_record_pid() {
+  echo "$1 $(pid_start_time "$1")" >> "$(zn_state_dir)/all_pids"
+}
+
+# pid_is_ours PID START: PID is alive and still the process that started at START.
+pid_is_ours() {
+  [ -n "$2" ] && pid_alive "$1" && [ "$(pid_start_time "$1")" = "$2" ]
+}
+
 # wait_until TIMEOUT_S DESCRIPTION CMD...: poll CMD until it succeeds; on timeout print the
 # description and CMD's last output, and fail.
 wait_until() {
@@ -207,7 +225,7 @@ launch_member() {
       ;;
   esac
   echo "$pid" > "$dir/pid"
-  echo "$pid" >> "$(zn_state_dir)/all_pids"
+  zn_record_pid "$pid"
 }
 
 # fourlw WORD [N]: send a four-letter word to member N (default 1) and print the reply.
@@ -340,25 +358,27 @@ restart_member() {
 # zn_track_pid PID: stop this process too in stop_all (client processes a test starts).
 zn_track_pid() {
   zn_state_init
-  echo "$1" >> "$(zn_state_dir)/all_pids"
+  zn_record_pid "$1"
 }
 
 # stop_all: stop every process started through these helpers (members and tracked clients),
 # SIGCONT first in case a test stopped one. Safe to call more than once.
 stop_all() {
-  local dir pid deadline
+  local dir pid start entry deadline ours=()
   dir="${ZN_STATE_DIR:-}"
   [ -n "$dir" ] && [ -f "$dir/all_pids" ] || return 0
-  for pid in $(sort -u "$dir/all_pids"); do
-    if pid_alive "$pid"; then
+  while read -r pid start; do
+    if pid_is_ours "$pid" "$start"; then
+      ours+=("$pid $start")
       kill -CONT "$pid" 2>/dev/null || true
       kill -TERM "$pid" 2>/dev/null || true
     fi
-  done
+  done < <(sort -u "$dir/all_pids")
   deadline=$((SECONDS + ZN_STOP_TIMEOUT_S))
-  for pid in $(sort -u "$dir/all_pids"); do
-    while pid_alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
-    if pid_alive "$pid"; then
+  for entry in "${ours[@]}"; do
+    read -r pid start <<< "$entry"
+    while pid_is_ours "$pid" "$start" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
+    if pid_is_ours "$pid" "$start"; then
       echo "pid $pid ignored SIGTERM; killing it" >&2
       kill -9 "$pid" 2>/dev/null || true
     fi
