@@ -195,14 +195,20 @@ static size_t node_size_bytes(const struct tree_node *n)
 
 /* ------------------------------------------------------------- path index */
 
-static struct tree_node *index_find(const struct tree *t, const char *path, size_t len)
+/* h is path_hash(path, len), for a caller that already has it. */
+static struct tree_node *index_find_hashed(const struct tree *t, const char *path, size_t len,
+                                           uint64_t h)
 {
-    uint64_t h = path_hash(path, len);
     for (struct tree_node *n = t->buckets[h & (t->bucket_count - 1)]; n; n = n->hash_next) {
         if (n->hash == h && n->path_len == len && memcmp(n->path, path, len) == 0)
             return n;
     }
     return NULL;
+}
+
+static struct tree_node *index_find(const struct tree *t, const char *path, size_t len)
+{
+    return index_find_hashed(t, path, len, path_hash(path, len));
 }
 
 static int index_grow(struct tree *t)
@@ -1633,7 +1639,29 @@ static int load_sessions(struct tree *t, struct jute_reader *r)
     return 0;
 }
 
-static int load_node(struct tree *t, struct jute_reader *r)
+/*
+ * The parent of path while loading.  Snapshots are written in preorder, so it
+ * is the node loaded last or one of its ancestors: found by walking up from
+ * there, without hashing or probing the index (a restart with 1M nodes spent
+ * half its CPU in index_find and path hashing).  A stream in any other order
+ * still loads, through the index.  Same answer as find_parent.
+ */
+static struct tree_node *load_find_parent(const struct tree *t, struct tree_node *last,
+                                          const char *path, size_t len)
+{
+    long pl = path_parent_len(path, len);
+    if (pl < 0)
+        return NULL;
+    if (pl == 0)
+        return strcmp(path, "/") == 0 ? NULL : t->root;
+    for (struct tree_node *a = last; a != NULL; a = a->parent) {
+        if (a->path_len == (size_t)pl && memcmp(a->path, path, (size_t)pl) == 0)
+            return a;
+    }
+    return index_find(t, path, (size_t)pl);
+}
+
+static int load_node(struct tree *t, struct jute_reader *r, struct tree_node **last)
 {
     char *path = NULL;
     struct jute_buf data = {NULL, -1};
@@ -1644,13 +1672,17 @@ static int load_node(struct tree *t, struct jute_reader *r)
     if (r->error || path == NULL || path[0] != '/')
         return ZN_CORRUPT;
     size_t len = strlen(path);
-    struct tree_node *parent = find_parent(t, path);
-    if ((parent == NULL) != (t->root == NULL) || index_find(t, path, len) != NULL ||
-        (parent && parent->child_count >= TREE_MAX_CHILDREN))
+    struct tree_node *parent = load_find_parent(t, *last, path, len);
+    if ((parent == NULL) != (t->root == NULL) || (parent && parent->child_count >= TREE_MAX_CHILDREN))
         return ZN_CORRUPT;
     struct tree_node *n = node_alloc(path, len);
     if (n == NULL)
         return ZN_NOMEMORY;
+    /* node_alloc hashed the path: the duplicate check reuses it. */
+    if (index_find_hashed(t, n->path, len, n->hash) != NULL) {
+        node_free(n);
+        return ZN_CORRUPT;
+    }
     jute_read_long(r, &n->czxid);
     jute_read_long(r, &n->mzxid);
     jute_read_long(r, &n->ctime);
@@ -1676,6 +1708,7 @@ static int load_node(struct tree *t, struct jute_reader *r)
     node_attach(t, parent, n);
     if (parent == NULL)
         t->root = n;
+    *last = n;
     return 0;
 }
 
@@ -1696,10 +1729,17 @@ static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *aren
     /* A node takes at least 60 bytes; a larger count is a lie. */
     if (r->error || node_count < 1 || (uint64_t)node_count > jute_remaining(r) / 60)
         return ZN_CORRUPT;
+    /* The index sized once for every node (node_count is bounded by the
+     * input's size above), not doubled and rehashed ~20 times on the way. */
+    while (t->bucket_count < (uint64_t)node_count) {
+        if (index_grow(t) != 0)
+            return ZN_NOMEMORY;
+    }
+    struct tree_node *last = NULL;
     for (int64_t i = 0; i < node_count; i++) {
         if (i % TREE_LOAD_ARENA_NODES == 0)
             zn_arena_reset(arena);
-        rc = load_node(t, r);
+        rc = load_node(t, r, &last);
         if (rc != 0)
             return rc;
     }
