@@ -445,6 +445,13 @@ int metrics_render(struct server *srv, char **out, size_t *len)
     metrics_render_summary_ms(&t, "readlatency", "Read request latency (ms)", &m->read_latency);
     metrics_render_summary_ms(&t, "updatelatency", "Write request latency (ms)",
                               &m->update_latency);
+    if (srv->store) {
+        /* the store's writer thread records each log commit; take them now */
+        uint32_t us[STORE_COMMIT_TIMES_MAX];
+        size_t n = store_take_commit_times(srv->store, us, STORE_COMMIT_TIMES_MAX);
+        for (size_t i = 0; i < n; i++)
+            metrics_observe_fsync(srv, us[i]);
+    }
     metrics_render_summary_ms(&t, "fsynctime", "Time to make a log write durable (ms)",
                               &m->fsync_time);
     render_znodefs_gauges(&t, srv);

@@ -421,6 +421,17 @@ void store_stats(struct store *s, struct store_stats *out)
     pthread_mutex_unlock(&s->mutex);
 }
 
+size_t store_take_commit_times(struct store *s, uint32_t *out, size_t max)
+{
+    pthread_mutex_lock(&s->mutex);
+    size_t n = s->commit_times < max ? s->commit_times : max;
+    memcpy(out, s->commit_us, n * sizeof *out);
+    memmove(s->commit_us, s->commit_us + n, (s->commit_times - n) * sizeof *out);
+    s->commit_times -= n;
+    pthread_mutex_unlock(&s->mutex);
+    return n;
+}
+
 static void store_on_closed(uv_handle_t *handle)
 {
     struct store *s = handle->data;

@@ -222,6 +222,15 @@ uint64_t store_last_zxid(const struct store *s);
 /* Copies the current counters into *out. */
 void store_stats(struct store *s, struct store_stats *out);
 
+/* How many log commit durations the store keeps between two takes. */
+#define STORE_COMMIT_TIMES_MAX 1024
+
+/* Moves the durations (microseconds, one per durable commit of log entries:
+ * the write and its fsync) recorded since the last call into out (at most
+ * max of them, the oldest first) and returns how many.  Thread-safe; meant
+ * for a metrics scrape (ZooKeeper's fsynctime). */
+size_t store_take_commit_times(struct store *s, uint32_t *out, size_t max);
+
 /*
  * Stops the store: the writer finishes everything queued, every pending
  * on_durable is delivered (synchronously, from inside this call), the thread

@@ -113,6 +113,10 @@ struct store {
     int fail_error;
     uint64_t map_bytes;
     struct store_stats stats;
+    /* Durations (us) of the log commits not yet taken by store_take_commit_times;
+     * past STORE_COMMIT_TIMES_MAX the newest are dropped (a scrape sees a sample). */
+    uint32_t commit_us[STORE_COMMIT_TIMES_MAX];
+    size_t commit_times;
 };
 
 /* Metadata key (not available to users) of the highest zxid compaction has

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "assert.h"
 #include "crc32c.h"
@@ -135,14 +136,29 @@ static int store_put_entries(struct store *s, MDB_txn *txn, void *arg)
     return 0;
 }
 
+/* Records how long a log commit took, for store_take_commit_times. */
+static void store_note_commit_time(struct store *s, const struct timespec *t0,
+                                   const struct timespec *t1)
+{
+    int64_t us = (int64_t)(t1->tv_sec - t0->tv_sec) * 1000000 + (t1->tv_nsec - t0->tv_nsec) / 1000;
+    pthread_mutex_lock(&s->mutex);
+    if (s->commit_times < STORE_COMMIT_TIMES_MAX)
+        s->commit_us[s->commit_times++] = us < 0 ? 0 : us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    pthread_mutex_unlock(&s->mutex);
+}
+
 /* Writes one run of entries (run..last, already detached) and queues the
  * result for the loop, carried by last. */
 static void store_write_entries(struct store *s, struct store_item *run, struct store_item *last,
                                 uint64_t count, uint64_t bytes)
 {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = store_write_txn(s, store_put_entries, run, true);
     if (rc)
         rc = store_classify_failure(s, rc, bytes + count * STORE_LOG_HEADER_BYTES);
+    else
+        store_note_commit_time(s, &t0, (clock_gettime(CLOCK_MONOTONIC, &t1), &t1));
     int status = rc ? store_error(rc, "committing a log batch") : 0;
     while (run != last) {
         struct store_item *next = run->next;

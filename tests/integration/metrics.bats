@@ -116,7 +116,7 @@ PY
   scrape "$before"
   requests 5
   scrape "$after"
-  local c0 c1 g0 g1 e0 e1 z0 z1 r0 r1 u0 u1 inf cnt
+  local c0 c1 g0 g1 e0 e1 z0 z1 r0 r1 u0 u1 f0 f1 inf cnt
   c0="$(value "$before" 'znodefs_requests_total{op="create"}')"
   c1="$(value "$after" 'znodefs_requests_total{op="create"}')"
   g0="$(value "$before" 'znodefs_requests_total{op="getData"}')"
@@ -129,16 +129,19 @@ PY
   r1="$(value "$after" 'readlatency_count{}')"
   u0="$(value "$before" 'updatelatency_count{}')"
   u1="$(value "$after" 'updatelatency_count{}')"
-  echo "create $c0->$c1 getData $g0->$g1 errors $e0->$e1 znodes $z0->$z1 reads $r0->$r1 updates $u0->$u1"
+  f0="$(value "$before" 'fsynctime_count{}')"
+  f1="$(value "$after" 'fsynctime_count{}')"
+  echo "create $c0->$c1 getData $g0->$g1 errors $e0->$e1 znodes $z0->$z1 reads $r0->$r1 updates $u0->$u1 fsyncs $f0->$f1"
   # ensure_path's create of /metrics-test (the first run) may add one create
-  run "$ZN_PYTHON" -c "import sys; c0,c1,g0,g1,e0,e1,z0,z1,r0,r1,u0,u1 = map(float, sys.argv[1:])
+  run "$ZN_PYTHON" -c "import sys; c0,c1,g0,g1,e0,e1,z0,z1,r0,r1,u0,u1,f0,f1 = map(float, sys.argv[1:])
 assert 5 <= c1 - c0 <= 6, 'creates'
 assert g1 - g0 == 6, 'getData: 5 found + 1 missing'
 assert e1 - e0 == 1, 'one NONODE'
 assert 5 <= z1 - z0 <= 6, 'znodes'
 assert r1 - r0 >= 6, 'readlatency counts reads'
 assert u1 - u0 >= 5, 'updatelatency counts writes'
-" "$c0" "$c1" "$g0" "$g1" "$e0" "$e1" "$z0" "$z1" "$r0" "$r1" "$u0" "$u1"
+assert f1 - f0 >= 1, 'fsynctime counts the log commits that made them durable'
+" "$c0" "$c1" "$g0" "$g1" "$e0" "$e1" "$z0" "$z1" "$r0" "$r1" "$u0" "$u1" "$f0" "$f1"
   assert_success
   # the histogram is consistent: the +Inf bucket holds every create, and the count agrees
   inf="$(value "$after" 'znodefs_request_latency_seconds_bucket{le="+Inf",op="create"}')"

@@ -292,6 +292,29 @@ static void appended_entries_are_recovered_intact_and_in_order_after_reopen(void
     free(big);
 }
 
+/* Each durable commit of log entries leaves its duration for a metrics scrape
+ * (fsynctime), taken once: a second take finds nothing new. */
+static void log_commit_times_are_recorded_once_per_commit_and_taken_once(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    uint32_t us[STORE_COMMIT_TIMES_MAX];
+    store_take_commit_times(f->s, us, STORE_COMMIT_TIMES_MAX); /* whatever opening left */
+    struct store_stats before, after;
+    store_stats(f->s, &before);
+    for (uint64_t z = 1; z <= 50; z++) {
+        append_payload(f, z, 1);
+        wait_durable(f, z); /* one commit each */
+    }
+    store_stats(f->s, &after);
+    size_t n = store_take_commit_times(f->s, us, STORE_COMMIT_TIMES_MAX);
+    assert_int_equal(n, after.batches - before.batches);
+    assert_true(n >= 50);
+    for (size_t i = 0; i < n; i++)
+        assert_true(us[i] < 60u * 1000 * 1000); /* a duration, not garbage */
+    assert_int_equal(store_take_commit_times(f->s, us, STORE_COMMIT_TIMES_MAX), 0);
+}
+
 /* ---- callbacks --------------------------------------------------------- */
 
 /* Appends the next burst from inside the callback, as a daemon would. */
@@ -1105,6 +1128,7 @@ int main(void)
         cmocka_unit_test(crc32c_gives_the_standard_check_value_in_both_implementations),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(appended_entries_are_recovered_intact_and_in_order_after_reopen),
+        T(log_commit_times_are_recorded_once_per_commit_and_taken_once),
         T(on_durable_is_called_once_per_batch_in_order_and_the_loop_closes_cleanly),
         T(entries_queued_while_a_batch_commits_are_written_in_one_batch),
         T(snapshots_and_compaction_keep_the_log_bounded),
