@@ -86,6 +86,8 @@ static int store_options_resolve(struct store_options *o, const struct store_opt
         o->batch_max_entries = ZN_STORE_BATCH_MAX_ENTRIES;
     if (!o->snapshots_kept)
         o->snapshots_kept = ZN_STORE_SNAPSHOTS_KEPT;
+    if (!o->snapshot_txn_bytes)
+        o->snapshot_txn_bytes = ZN_STORE_SNAPSHOT_TXN_BYTES;
     if (o->map_max_bytes < o->map_bytes || o->snapshots_kept < 2 ||
         o->snapshots_kept > ZN_STORE_SNAPSHOTS_KEPT_MAX) {
         ZN_ERROR("store: bad options map_bytes=%" PRIu64 " map_max_bytes=%" PRIu64
@@ -477,6 +479,13 @@ void store_test_fail_batches(struct store *s, unsigned count, int mdb_error)
     pthread_mutex_lock(&s->mutex);
     s->fail_batches = count;
     s->fail_error = mdb_error;
+    pthread_mutex_unlock(&s->mutex);
+}
+
+void store_test_crash_snapshot_after(struct store *s, unsigned txns)
+{
+    pthread_mutex_lock(&s->mutex);
+    s->crash_snapshot_after = txns;
     pthread_mutex_unlock(&s->mutex);
 }
 

@@ -5,7 +5,12 @@
  *  - the transaction log: opaque entries keyed by zxid (8 bytes, big-endian,
  *    so LMDB's key order is zxid order);
  *  - snapshots of the data tree: opaque blobs tagged with the zxid they
- *    reflect, split into chunks; the newest ZN_STORE_SNAPSHOTS_KEPT are kept;
+ *    reflect, split into chunks; the newest ZN_STORE_SNAPSHOTS_KEPT are kept.
+ *    A big snapshot is written over several write transactions (at most
+ *    snapshot_txn_bytes each), with queued log batches committed between
+ *    them, so a snapshot never holds log commits back for long; it counts
+ *    only once its last transaction (which writes its header, the completion
+ *    marker) commits;
  *  - small metadata: named uint64 values (Zab's acceptedEpoch, currentEpoch).
  * Every record carries a CRC32C over its bytes and its zxid; recovery checks
  * it and never hands over a record that fails.
@@ -64,6 +69,9 @@
 #define ZN_STORE_SNAPSHOTS_KEPT_MAX 16u
 /* Size of one LMDB value of a snapshot. */
 #define ZN_STORE_SNAPSHOT_CHUNK_BYTES (256u << 10)
+/* Most snapshot bytes written in one write transaction: log batches queued
+ * meanwhile wait for at most one such transaction (~2 MB: a few ms). */
+#define ZN_STORE_SNAPSHOT_TXN_BYTES (2u << 20)
 /* Metadata keys: 1..ZN_STORE_META_KEY_MAX bytes, NUL-terminated. */
 #define ZN_STORE_META_KEY_MAX 64u
 
@@ -82,6 +90,8 @@ struct store_options {
     unsigned snapshots_kept;     /* ZN_STORE_SNAPSHOTS_KEPT; 2..ZN_STORE_SNAPSHOTS_KEPT_MAX, so
                                     that a damaged newest snapshot has an older one (whose log
                                     entries are kept) to fall back to */
+    size_t snapshot_txn_bytes;   /* ZN_STORE_SNAPSHOT_TXN_BYTES; rounded down to whole chunks
+                                    (at least one) */
 };
 
 /*
@@ -180,7 +190,12 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len);
  * the writer handles it in order with them).  blob must come from malloc;
  * ownership passes to the store on success (it is freed after writing), and
  * stays with the caller on error.  zxid must be greater than the zxid of
- * every earlier snapshot (asserted).  After writing, only the newest
+ * every earlier snapshot (asserted).  The blob is written in transactions of
+ * at most snapshot_txn_bytes; log entries queued meanwhile are written (and
+ * reported durable) between them, which is safe because the snapshot only
+ * counts, and compaction only happens, in its last transaction.  A crash
+ * before that leaves an incomplete snapshot, which recovery ignores and
+ * deletes (falling back as for a damaged one).  After writing, only the newest
  * snapshots_kept snapshots remain, and log entries at or below the oldest
  * kept snapshot's zxid are deleted.  A failed snapshot write is logged and
  * counted; the log is then left untouched.  If zxid is above
@@ -251,6 +266,12 @@ void store_test_pause_writer(struct store *s, int paused);
 /* The next count append batches fail with LMDB error mdb_error (e.g. EIO,
  * ENOSPC) instead of committing. */
 void store_test_fail_batches(struct store *s, unsigned count, int mdb_error);
+
+/* The next snapshot write stops after txns of its transactions have
+ * committed, as if the process died there: its chunks stay on disk without a
+ * header and nothing is cleaned up (the write is counted as failed).  0
+ * turns this off. */
+void store_test_crash_snapshot_after(struct store *s, unsigned txns);
 
 /* SYNCHRONOUS: writes a log entry whose stored checksum is wrong, as a torn
  * or corrupted record would be.  zxid must be above store_last_zxid(). */

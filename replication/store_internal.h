@@ -14,6 +14,13 @@
  *                header crc32c (4, over the preceding 36 bytes)
  *         chunks 1..count: the blob's bytes, ZN_STORE_SNAPSHOT_CHUNK_BYTES
  *                each but the last; blob crc32c covers zxid || blob
+ *         Chunks 1..count may be committed over several transactions; the
+ *         header (chunk 0) is written in the last one, so it is the
+ *         completion marker: a zxid with chunks but no header is an
+ *         incomplete snapshot (a crash between transactions), never used,
+ *         deleted by recovery or by the next snapshot's last transaction.
+ *         Stores written before chunked writes (header and chunks in one
+ *         transaction) read the same way.
  *   meta  key: the name's bytes
  *         value: crc32c (4, over name || value) | value (8)
  *
@@ -111,6 +118,7 @@ struct store {
     bool writer_busy;
     unsigned fail_batches;
     int fail_error;
+    unsigned crash_snapshot_after; /* tests: see store_test_crash_snapshot_after */
     uint64_t map_bytes;
     struct store_stats stats;
     /* Durations (us) of the log commits not yet taken by store_take_commit_times;

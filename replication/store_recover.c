@@ -1,7 +1,8 @@
 /*
  * Reading the store: the counters at open, metadata lookups, and recovery
  * (the newest valid snapshot, then the log after it, checked record by
- * record).  Every read transaction here is short and taken under the resize
+ * record; an incomplete snapshot, whose chunked write a crash cut short, is
+ * dropped like a damaged one).  Every read transaction here is short and taken under the resize
  * lock held for reading (store_internal.h, invariant 3); records are copied
  * out before any callback runs, so no transaction is open while the caller
  * applies them.  Deletions that recovery decides on (a corrupt tail, a
@@ -79,11 +80,16 @@ int store_scan(struct store *s)
             rc = MDB_CORRUPTED;
             break;
         }
-        newest_snapshot = store_get_be64(key.mv_data);
-        snapshots++;
-        if (newest_snapshot == UINT64_MAX)
+        uint64_t zxid = store_get_be64(key.mv_data);
+        /* No header (chunk 0): an incomplete snapshot, which neither counts
+         * nor raises last_zxid; store_recover deletes it. */
+        if (store_get_be32((unsigned char *)key.mv_data + 8) == 0) {
+            newest_snapshot = zxid;
+            snapshots++;
+        }
+        if (zxid == UINT64_MAX)
             break;
-        next = newest_snapshot + 1;
+        next = zxid + 1;
     }
 done:
     if (cur)
@@ -139,12 +145,14 @@ int store_meta_read(struct store *s, const char *key, uint64_t *value)
  * Finds the newest snapshot whose zxid is below `below` and copies it out.
  * Returns 0 with *blob set (malloc'd, may be NULL for an empty blob) and
  * *found true, 0 with *found false when there is none, ZN_CORRUPT with
- * *zxid set when the newest one fails its checks, or another error.
+ * *zxid set when the newest one fails its checks (*incomplete also true when
+ * it has no header: its chunked write never finished), or another error.
  */
-static int store_read_snapshot(struct store *s, uint64_t below, bool *found, uint64_t *zxid,
-                               void **blob, size_t *len)
+static int store_read_snapshot(struct store *s, uint64_t below, bool *found, bool *incomplete,
+                               uint64_t *zxid, void **blob, size_t *len)
 {
     *found = false;
+    *incomplete = false;
     *blob = NULL;
     *len = 0;
     MDB_txn *txn;
@@ -187,7 +195,14 @@ static int store_read_snapshot(struct store *s, uint64_t below, bool *found, uin
     key.mv_data = key_bytes;
     uint64_t header_zxid, blob_len;
     uint32_t chunks, blob_crc;
-    if ((rc = mdb_cursor_get(cur, &key, &value, MDB_SET_KEY)) ||
+    rc = mdb_cursor_get(cur, &key, &value, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND) {
+        ZN_WARN("store: snapshot without its header (a write cut short) zxid=0x%" PRIx64, *zxid);
+        *incomplete = true;
+        result = ZN_CORRUPT;
+        goto out;
+    }
+    if (rc ||
         store_snap_header_decode(&value, &header_zxid, &blob_len, &chunks, &blob_crc) ||
         header_zxid != *zxid) {
         ZN_ERROR("store: snapshot header missing or corrupt zxid=0x%" PRIx64, *zxid);
@@ -250,19 +265,25 @@ static int store_recover_snapshot(struct store *s, store_snapshot_fn on_snapshot
     *snapshot_zxid = 0;
     uint64_t below = UINT64_MAX;
     for (;;) {
-        bool found;
+        bool found, incomplete;
         uint64_t zxid = 0;
         void *blob;
         size_t len;
-        int rc = store_read_snapshot(s, below, &found, &zxid, &blob, &len);
+        int rc = store_read_snapshot(s, below, &found, &incomplete, &zxid, &blob, &len);
         if (rc == ZN_CORRUPT && found) {
-            ZN_ERROR("store: dropping corrupt snapshot zxid=0x%" PRIx64 "; trying an older one", zxid);
+            /* An incomplete snapshot (a crash between the transactions of
+             * its write) is handled as a damaged one: its log entries were
+             * never compacted, so an older snapshot and the log cover it. */
+            ZN_ERROR("store: dropping %s snapshot zxid=0x%" PRIx64 "; trying an older one",
+                     incomplete ? "incomplete" : "corrupt", zxid);
             if ((rc = store_drop_snapshot(s, zxid)))
                 return rc;
             below = zxid;
-            pthread_mutex_lock(&s->mutex);
-            s->stats.snapshot_count--;
-            pthread_mutex_unlock(&s->mutex);
+            if (!incomplete) { /* store_scan did not count an incomplete one */
+                pthread_mutex_lock(&s->mutex);
+                s->stats.snapshot_count--;
+                pthread_mutex_unlock(&s->mutex);
+            }
             continue;
         }
         if (rc)

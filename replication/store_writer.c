@@ -3,7 +3,8 @@
  * is open.  It takes everything queued at once, writes each run of log
  * entries in ONE write transaction (group commit: LMDB's commit is the
  * fsync), and handles snapshots (with compaction), truncations and metadata
- * each in its own transaction, in queue order.  On MDB_MAP_FULL it grows the
+ * in queue order: each in its own transaction, except a big snapshot, which
+ * takes several bounded ones with queued log entries committed between them.  On MDB_MAP_FULL it grows the
  * map (doubling, up to map_max_bytes) and retries the transaction, which
  * LMDB allows only with no transaction active in the process: hence the
  * resize lock that readers hold around their read transactions.
@@ -250,8 +251,12 @@ static int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid)
     return rc;
 }
 
-/* Lists the snapshots' zxids oldest first: the first max into zxids, the
- * total into *count. */
+/* Lists the complete snapshots' zxids oldest first: the first max into
+ * zxids, the total into *count.  A zxid with chunks but no header is an
+ * incomplete snapshot left by a crash (or failure) between the transactions
+ * of a chunked write: it is deleted here, never listed.  Called only between
+ * snapshot writes, or in a snapshot's last transaction after its header is
+ * in, so no snapshot being written is mistaken for a leftover. */
 static int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_t max,
                            size_t *count)
 {
@@ -277,9 +282,16 @@ static int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_
             break;
         }
         uint64_t zxid = store_get_be64(key.mv_data);
-        if (n < max)
-            zxids[n] = zxid;
-        n++;
+        if (store_get_be32((unsigned char *)key.mv_data + 8) != 0) {
+            ZN_WARN("store: deleting incomplete snapshot zxid=0x%" PRIx64
+                    " (its write was cut short)", zxid);
+            if ((rc = store_snap_delete(s, txn, zxid)))
+                break;
+        } else {
+            if (n < max)
+                zxids[n] = zxid;
+            n++;
+        }
         if (zxid == UINT64_MAX)
             break;
         next = zxid + 1;
@@ -301,14 +313,44 @@ static int store_put_meta_value(struct store *s, MDB_txn *txn, const char *name,
 
 /* ---- snapshots and compaction ------------------------------------------ */
 
+/*
+ * A snapshot is written in transactions of at most snapshot_txn_bytes: each
+ * but the last puts chunks [first, end); the last puts the remaining chunks,
+ * then the header (the completion marker), then trims old snapshots and
+ * compacts the log.  Between transactions the writer commits the log entries
+ * queued meanwhile (store_writer_interleave), so a 60 MB snapshot holds a log
+ * commit back for one ~2 MB transaction, not for the whole blob.
+ */
 struct store_snapshot_job {
     const struct store_item *item;
+    uint32_t first, end;     /* chunk indexes (0-based) this transaction writes */
+    uint32_t chunks;         /* of the whole blob */
+    bool clear;              /* first transaction: delete leftovers at this zxid */
     struct store_deleted deleted;
     size_t snapshots;        /* after the write */
     uint64_t newest_zxid;
     uint64_t compacted_zxid; /* 0: no compaction */
 };
 
+static int store_put_snapshot_chunks(struct store *s, MDB_txn *txn, void *arg)
+{
+    const struct store_snapshot_job *job = arg;
+    const struct store_item *item = job->item;
+    int rc = job->clear ? store_snap_delete(s, txn, item->zxid) : 0;
+    for (uint32_t i = job->first; rc == 0 && i < job->end; i++) {
+        size_t offset = (size_t)i * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+        size_t n = item->len - offset < ZN_STORE_SNAPSHOT_CHUNK_BYTES ? item->len - offset
+                                                                      : ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+        unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+        store_snap_key(key_bytes, item->zxid, i + 1);
+        MDB_val chunk_key = {STORE_SNAP_KEY_BYTES, key_bytes};
+        MDB_val chunk = {n, (unsigned char *)item->blob + offset};
+        rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, 0);
+    }
+    return rc;
+}
+
+/* The last transaction of a snapshot. */
 static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
 {
     struct store_snapshot_job *job = arg;
@@ -316,24 +358,15 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
     memset(&job->deleted, 0, sizeof job->deleted);
     job->compacted_zxid = 0;
 
-    uint32_t chunks = (uint32_t)((item->len + ZN_STORE_SNAPSHOT_CHUNK_BYTES - 1) /
-                                 ZN_STORE_SNAPSHOT_CHUNK_BYTES);
+    int rc = store_put_snapshot_chunks(s, txn, job);
+    if (rc)
+        return rc;
     unsigned char header[STORE_SNAP_HEADER_BYTES];
-    store_snap_header_encode(header, item->zxid, item->blob, item->len, chunks);
+    store_snap_header_encode(header, item->zxid, item->blob, item->len, job->chunks);
     unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
     store_snap_key(key_bytes, item->zxid, 0);
     MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value = {sizeof header, header};
-    int rc = mdb_put(txn, s->dbi_snap, &key, &value, 0);
-    for (uint32_t i = 0; rc == 0 && i < chunks; i++) {
-        size_t offset = (size_t)i * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
-        size_t n = item->len - offset < ZN_STORE_SNAPSHOT_CHUNK_BYTES ? item->len - offset
-                                                                      : ZN_STORE_SNAPSHOT_CHUNK_BYTES;
-        store_snap_key(key_bytes, item->zxid, i + 1);
-        MDB_val chunk_key = {STORE_SNAP_KEY_BYTES, key_bytes};
-        MDB_val chunk = {n, (unsigned char *)item->blob + offset};
-        rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, 0);
-    }
-    if (rc)
+    if ((rc = mdb_put(txn, s->dbi_snap, &key, &value, 0)))
         return rc;
 
     /* Keep the newest snapshots_kept. */
@@ -364,14 +397,64 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
     return 0;
 }
 
-static int store_write_snapshot(struct store *s, struct store_item *item)
+static int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg);
+static void store_writer_interleave(struct store *s, struct store_item **rest);
+
+/* True (once) when a test asked the snapshot write to stop after txns. */
+static bool store_test_snapshot_crashes(struct store *s, unsigned txns)
 {
-    struct store_snapshot_job job = {.item = item};
-    int rc = store_write_txn(s, store_put_snapshot, &job, false);
-    if (rc)
-        rc = store_classify_failure(s, rc, item->len);
     pthread_mutex_lock(&s->mutex);
-    if (rc == 0) {
+    bool crash = s->crash_snapshot_after && txns >= s->crash_snapshot_after;
+    if (crash)
+        s->crash_snapshot_after = 0;
+    pthread_mutex_unlock(&s->mutex);
+    return crash;
+}
+
+/* Writes item's snapshot; rest is what the writer took after it, to which
+ * entries queued meanwhile are added and from which the leading log entries
+ * are written between the snapshot's transactions. */
+static int store_write_snapshot(struct store *s, struct store_item *item, struct store_item **rest)
+{
+    uint32_t chunks = (uint32_t)((item->len + ZN_STORE_SNAPSHOT_CHUNK_BYTES - 1) /
+                                 ZN_STORE_SNAPSHOT_CHUNK_BYTES);
+    size_t per_txn_size = s->opts.snapshot_txn_bytes / ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    uint32_t per_txn = per_txn_size == 0 ? 1 : per_txn_size > UINT32_MAX ? UINT32_MAX
+                                                                       : (uint32_t)per_txn_size;
+    struct store_snapshot_job job = {.item = item, .chunks = chunks};
+    uint32_t done = 0;
+    unsigned txns = 0;
+    bool crashed = false;
+    int rc = 0;
+    while (chunks - done > per_txn) {
+        job.first = done;
+        job.end = done + per_txn;
+        job.clear = done == 0;
+        if ((rc = store_write_txn(s, store_put_snapshot_chunks, &job, false)))
+            break;
+        done += per_txn;
+        txns++;
+        if (store_test_snapshot_crashes(s, txns)) {
+            crashed = true;
+            break;
+        }
+        store_writer_interleave(s, rest);
+    }
+    if (rc == 0 && !crashed) {
+        job.first = done;
+        job.end = chunks;
+        job.clear = done == 0;
+        rc = store_write_txn(s, store_put_snapshot, &job, false);
+    }
+    if (rc) {
+        rc = store_classify_failure(s, rc, item->len);
+        /* Best effort: a leftover would also be deleted by the next
+         * snapshot or at recovery, and is never used meanwhile. */
+        if (done > 0)
+            store_write_txn(s, store_drop_snapshot_txn, item, false);
+    }
+    pthread_mutex_lock(&s->mutex);
+    if (rc == 0 && !crashed) {
         s->stats.snapshot_count = job.snapshots;
         s->stats.snapshot_zxid = job.newest_zxid;
         ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
@@ -381,11 +464,17 @@ static int store_write_snapshot(struct store *s, struct store_item *item)
         s->stats.snapshots_failed++;
     }
     pthread_mutex_unlock(&s->mutex);
+    if (crashed) {
+        ZN_WARN("store: test: snapshot write stopped after %u transactions zxid=0x%" PRIx64, txns,
+                item->zxid);
+        return ZN_IO;
+    }
     if (rc)
         return store_error(rc, "writing a snapshot");
-    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%zu snapshots=%zu "
+    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%zu transactions=%u snapshots=%zu "
             "compacted_to=0x%" PRIx64 " log_entries_deleted=%" PRIu64,
-            item->zxid, item->len, job.snapshots, job.compacted_zxid, job.deleted.entries);
+            item->zxid, item->len, txns + 1, job.snapshots, job.compacted_zxid,
+            job.deleted.entries);
     return 0;
 }
 
@@ -478,8 +567,7 @@ static void store_write_other(struct store *s, struct store_item *item)
     int status = 0, rc;
     switch (item->op) {
     case STORE_OP_SNAPSHOT:
-        store_write_snapshot(s, item);
-        free(item->blob);
+        ZN_ASSERT(!"snapshots are written by store_writer_process");
         break;
     case STORE_OP_TRUNCATE:
         status = store_write_truncate(s, item);
@@ -517,10 +605,20 @@ static void store_write_other(struct store *s, struct store_item *item)
 }
 
 /* Splits the taken list into runs of entries (bounded by the batch limits)
- * and single other items, in order. */
+ * and single other items, in order.  A snapshot may write log entries that
+ * follow it (and entries queued while it is written) before it completes. */
 static void store_writer_process(struct store *s, struct store_item *list)
 {
     while (list) {
+        if (list->op == STORE_OP_SNAPSHOT) {
+            struct store_item *item = list;
+            list = list->next;
+            item->next = NULL;
+            store_write_snapshot(s, item, &list);
+            free(item->blob);
+            free(item);
+            continue;
+        }
         if (list->op != STORE_OP_ENTRY) {
             struct store_item *item = list;
             list = list->next;
@@ -540,6 +638,35 @@ static void store_writer_process(struct store *s, struct store_item *list)
         last->next = NULL;
         store_write_entries(s, run, last, count, bytes);
     }
+}
+
+/*
+ * Between two transactions of a snapshot: takes what was queued meanwhile
+ * (appended to *rest, keeping queue order; not while paused) and writes the
+ * log entries at the head of *rest.  It stops at the first other item
+ * (truncation, metadata, another snapshot): those keep their order after the
+ * snapshot.  Entries may overtake the snapshot they follow because it counts
+ * only at its last transaction and compacts nothing before then.
+ */
+static void store_writer_interleave(struct store *s, struct store_item **rest)
+{
+    pthread_mutex_lock(&s->mutex);
+    if (!s->paused && s->queue.head) {
+        struct store_item **tail = rest;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = s->queue.head;
+        s->queue.head = s->queue.tail = NULL;
+    }
+    pthread_mutex_unlock(&s->mutex);
+    struct store_item *entries = *rest, **end = rest;
+    while (*end && (*end)->op == STORE_OP_ENTRY)
+        end = &(*end)->next;
+    if (end == rest)
+        return;
+    *rest = *end;
+    *end = NULL;
+    store_writer_process(s, entries);
 }
 
 void *store_writer_main(void *arg)

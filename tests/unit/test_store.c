@@ -503,6 +503,221 @@ static void recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_en
     assert_int_equal(f->nentries, 0);
 }
 
+/* ---- chunked snapshot writes ------------------------------------------- */
+
+/* Counts the records of dir's (closed) store under snapshot zxid: header and
+ * chunks.  Reads LMDB directly, so leftovers the store hides are seen. */
+static size_t snapshot_records_on_disk(const char *dir, uint64_t zxid)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 3), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "snap", 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    size_t n = 0;
+    MDB_val key, value;
+    for (int rc = mdb_cursor_get(cur, &key, &value, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
+        assert_int_equal(key.mv_size, 12);
+        uint64_t z = 0;
+        for (int i = 0; i < 8; i++)
+            z = (z << 8) | ((unsigned char *)key.mv_data)[i];
+        n += z == zxid;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
+static void a_snapshot_written_in_several_transactions_is_recovered_intact(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.snapshot_txn_bytes = 2 * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 100; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 100);
+    struct store_stats before, after;
+    store_stats(f->s, &before);
+    /* 9 chunks, 2 per transaction: 5 transactions */
+    size_t len = 8 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 4321;
+    assert_int_equal(store_snapshot(f->s, 100, snapshot_blob(100, len), len), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0); /* runs after the snapshot */
+    store_stats(f->s, &after);
+    assert_int_equal(after.fsyncs - before.fsyncs, 5 + 1); /* + the barrier */
+    assert_int_equal(after.snapshot_count, 1);
+    assert_int_equal(after.snapshot_zxid, 100);
+    assert_int_equal(after.snapshots_failed, 0);
+    for (uint64_t z = 101; z <= 120; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 120);
+    fixture_close(f);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 100), 1 + 9);
+    fixture_open(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, 100);
+    assert_int_equal(f->snapshot_len, len);
+    void *expected = snapshot_blob(100, len);
+    assert_memory_equal(f->snapshot, expected, len);
+    free(expected);
+    assert_int_equal(f->nentries, 20);
+    for (uint64_t i = 0; i < 20; i++)
+        assert_entry_is_payload(&f->entries[i], 101 + i, 20);
+}
+
+static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len)
+{
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, zxid);
+    assert_int_equal(f->snapshot_len, len);
+    void *expected = snapshot_blob(zxid, len);
+    assert_memory_equal(f->snapshot, expected, len);
+    free(expected);
+}
+
+static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.snapshot_txn_bytes = ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    f->opts.snapshots_kept = 2;
+    fixture_open(f);
+    size_t small = 1000, big = 6 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 7;
+    for (uint64_t z = 1; z <= 50; z++)
+        append_payload(f, z, 21);
+    assert_int_equal(store_snapshot(f->s, 50, snapshot_blob(50, small), small), 0);
+    for (uint64_t z = 51; z <= 100; z++)
+        append_payload(f, z, 21);
+    assert_int_equal(store_snapshot(f->s, 100, snapshot_blob(100, small), small), 0);
+    for (uint64_t z = 101; z <= 150; z++)
+        append_payload(f, z, 21);
+    wait_durable(f, 150);
+    /* two snapshots: the log is compacted up to the older, 50 */
+    struct store_stats st;
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, 100);
+
+    /* the write of snapshot 150 stops after 3 of its 7 transactions */
+    store_test_crash_snapshot_after(f->s, 3);
+    assert_int_equal(store_snapshot(f->s, 150, snapshot_blob(150, big), big), 0);
+    for (uint64_t z = 151; z <= 160; z++)
+        append_payload(f, z, 21);
+    wait_durable(f, 160);
+    assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshots_failed, 1);
+    assert_int_equal(st.snapshot_count, 2);
+    assert_int_equal(st.snapshot_zxid, 100);
+    assert_int_equal(st.log_entries, 110); /* nothing compacted for the cut snapshot */
+    fixture_close(f);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 150), 3); /* chunks, no header */
+
+    /* recovery: the previous snapshot and every durable entry after it */
+    fixture_open(f);
+    snapshot_blob_check(f, 100, small);
+    assert_int_equal(f->nentries, 60);
+    for (uint64_t i = 0; i < 60; i++)
+        assert_entry_is_payload(&f->entries[i], 101 + i, 21);
+    assert_int_equal(store_last_zxid(f->s), 160);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 2);
+    fixture_close(f);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 150), 0); /* recovery deleted it */
+
+    /* a second cut write, this time cleaned up by the next snapshot */
+    fixture_open(f);
+    store_test_crash_snapshot_after(f->s, 2);
+    assert_int_equal(store_snapshot(f->s, 160, snapshot_blob(160, big), big), 0);
+    for (uint64_t z = 161; z <= 170; z++)
+        append_payload(f, z, 21);
+    assert_int_equal(store_snapshot(f->s, 170, snapshot_blob(170, big), big), 0);
+    for (uint64_t z = 171; z <= 175; z++)
+        append_payload(f, z, 21);
+    wait_durable(f, 175);
+    assert_int_equal(store_meta_put(f->s, "barrier", 3), 0);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 2);
+    assert_int_equal(st.snapshot_zxid, 170);
+    fixture_close(f);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 160), 0);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 170), 1 + 7);
+    fixture_open(f);
+    snapshot_blob_check(f, 170, big);
+    assert_int_equal(f->nentries, 5);
+    for (uint64_t i = 0; i < 5; i++)
+        assert_entry_is_payload(&f->entries[i], 171 + i, 21);
+}
+
+/* While the snapshot is unfinished (no snapshot counted yet), each durable
+ * report is noted and the next entry appended at once. */
+static uint64_t during_snapshot_reports, during_snapshot_last;
+static void append_while_snapshot_runs(struct fixture *f, uint64_t zxid, int status)
+{
+    assert_int_equal(status, 0);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    if (st.snapshot_count != 0 || zxid <= 10)
+        return;
+    during_snapshot_reports++;
+    during_snapshot_last = zxid;
+    if (zxid == f->next_zxid)
+        append_payload(f, ++f->next_zxid, 22);
+}
+
+static void log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.snapshot_txn_bytes = ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 10; z++)
+        append_payload(f, z, 22);
+    wait_durable(f, 10);
+    /* queue, behind the writer: a 32 MB snapshot (128 transactions), then
+     * entries 11..20 */
+    store_test_pause_writer(f->s, 1);
+    size_t len = 32u << 20;
+    assert_int_equal(store_snapshot(f->s, 10, snapshot_blob(10, len), len), 0);
+    for (uint64_t z = 11; z <= 20; z++)
+        append_payload(f, z, 22);
+    f->next_zxid = 20;
+    during_snapshot_reports = during_snapshot_last = 0;
+    f->after_durable = append_while_snapshot_runs;
+    uint64_t t0 = now_ms();
+    store_test_pause_writer(f->s, 0);
+    struct store_stats st;
+    for (;;) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        store_stats(f->s, &st);
+        if (st.snapshot_count == 1)
+            break;
+        assert_true(now_ms() - t0 < WAIT_DEADLINE_MS);
+        struct timespec pause = {0, 100000};
+        nanosleep(&pause, NULL);
+    }
+    uint64_t snapshot_ms = now_ms() - t0;
+    f->after_durable = NULL;
+    printf("# interleaving: snapshot of %zu bytes took %" PRIu64 " ms; %" PRIu64
+           " durable reports before it completed, up to zxid %" PRIu64 "\n",
+           len, snapshot_ms, during_snapshot_reports, during_snapshot_last);
+    /* the entries queued behind the snapshot, and more appended while it
+     * was written, were reported durable before it completed */
+    assert_true(during_snapshot_last >= 20);
+    assert_true(during_snapshot_reports >= 2);
+    wait_durable(f, f->next_zxid);
+    uint64_t last = f->next_zxid;
+    fixture_reopen(f);
+    snapshot_blob_check(f, 10, len);
+    assert_int_equal(f->nentries, last - 10);
+    for (uint64_t i = 0; i < last - 10; i++)
+        assert_entry_is_payload(&f->entries[i], 11 + i, 22);
+}
+
 /* ---- corruption -------------------------------------------------------- */
 
 /*
@@ -1133,6 +1348,9 @@ int main(void)
         T(entries_queued_while_a_batch_commits_are_written_in_one_batch),
         T(snapshots_and_compaction_keep_the_log_bounded),
         T(recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries),
+        T(a_snapshot_written_in_several_transactions_is_recovered_intact),
+        T(a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing),
+        T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
         T(an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error),
         T(a_byte_flipped_in_the_lmdb_file_is_detected_and_refused),
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
