@@ -197,7 +197,8 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len);
  * before that leaves an incomplete snapshot, which recovery ignores and
  * deletes (falling back as for a damaged one).  After writing, only the newest
  * snapshots_kept snapshots remain, and log entries at or below the oldest
- * kept snapshot's zxid are deleted.  A failed snapshot write is logged and
+ * kept snapshot's zxid are deleted (in bounded transactions, log batches
+ * committed between them).  A failed snapshot write is logged and
  * counted; the log is then left untouched.  If zxid is above
  * store_last_zxid(), it becomes store_last_zxid() (a snapshot received from
  * a leader).  Does not block the disk.

@@ -50,6 +50,9 @@
 #define STORE_SNAP_MAGIC 0x5a4e534eu /* "ZNSN" */
 #define STORE_SNAP_VERSION 1u
 #define STORE_META_VALUE_BYTES 12u
+/* Most log entries a compaction deletes in one write transaction (~1-2 ms):
+ * log batches queued meanwhile are committed between such transactions. */
+#define STORE_COMPACT_TXN_ENTRIES 4096u
 
 enum store_op {
     STORE_OP_ENTRY,        /* a log entry (asynchronous, reported by on_durable) */

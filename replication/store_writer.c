@@ -4,7 +4,8 @@
  * entries in ONE write transaction (group commit: LMDB's commit is the
  * fsync), and handles snapshots (with compaction), truncations and metadata
  * in queue order: each in its own transaction, except a big snapshot, which
- * takes several bounded ones with queued log entries committed between them.  On MDB_MAP_FULL it grows the
+ * takes several bounded ones (its compaction too) with queued log entries
+ * committed between them.  On MDB_MAP_FULL it grows the
  * map (doubling, up to map_max_bytes) and retries the transaction, which
  * LMDB allows only with no transaction active in the process: hence the
  * resize lock that readers hold around their read transactions.
@@ -195,10 +196,14 @@ struct store_deleted {
     uint64_t entries, bytes;
 };
 
-/* Deletes log entries with from <= zxid <= to. */
+/* Deletes log entries with from <= zxid <= to, at most max of them; *more
+ * (when not NULL) tells whether some were left for lack of max. */
 static int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
-                                  struct store_deleted *deleted)
+                                  uint64_t max, bool *more, struct store_deleted *deleted)
 {
+    if (more)
+        *more = false;
+    uint64_t removed = 0;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->dbi_log, &cur);
     if (rc)
@@ -217,6 +222,12 @@ static int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, 
         uint64_t zxid = key.mv_size == 8 ? store_get_be64(key.mv_data) : 0;
         if (key.mv_size == 8 && zxid > to)
             break;
+        if (removed == max) {
+            if (more)
+                *more = true;
+            break;
+        }
+        removed++;
         deleted->entries++;
         if (value.mv_size >= STORE_LOG_HEADER_BYTES)
             deleted->bytes += value.mv_size - STORE_LOG_HEADER_BYTES;
@@ -385,16 +396,34 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
     job->newest_zxid = zxids[count - 1];
     /* Compact only once an older snapshot backs the newest one: if the
      * newest is ever found damaged, recovery falls back to the oldest kept,
-     * whose later log entries are all still here. */
+     * whose later log entries are all still here.  The compaction point is
+     * recorded here; the entries at or below it are deleted afterwards in
+     * bounded transactions (store_compact_txn).  Entries left there by a
+     * crash are harmless (recovery reads only above a snapshot at or above
+     * the point) and go with the next compaction. */
     if (count >= 2) {
         uint64_t oldest = zxids[0];
-        if ((rc = store_delete_log_range(s, txn, 0, oldest, &job->deleted)))
-            return rc;
         if ((rc = store_put_meta_value(s, txn, STORE_META_COMPACTED, oldest)))
             return rc;
         job->compacted_zxid = oldest;
     }
     return 0;
+}
+
+/* One bounded step of a compaction: deletes up to STORE_COMPACT_TXN_ENTRIES
+ * log entries at or below job->compacted_zxid. */
+struct store_compact_job {
+    uint64_t to;
+    bool more;
+    struct store_deleted deleted; /* by this transaction */
+};
+
+static int store_compact_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct store_compact_job *job = arg;
+    memset(&job->deleted, 0, sizeof job->deleted);
+    return store_delete_log_range(s, txn, 0, job->to, STORE_COMPACT_TXN_ENTRIES, &job->more,
+                                  &job->deleted);
 }
 
 static int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg);
@@ -422,6 +451,10 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     uint32_t per_txn = per_txn_size == 0 ? 1 : per_txn_size > UINT32_MAX ? UINT32_MAX
                                                                        : (uint32_t)per_txn_size;
     struct store_snapshot_job job = {.item = item, .chunks = chunks};
+    /* The longest transaction of each kind, in the log line: how long log
+     * commits queued behind the snapshot could wait. */
+    struct timespec t0, t1;
+    int64_t longest_us = 0, last_us = 0, compact_us = 0;
     uint32_t done = 0;
     unsigned txns = 0;
     bool crashed = false;
@@ -430,8 +463,12 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
         job.first = done;
         job.end = done + per_txn;
         job.clear = done == 0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if ((rc = store_write_txn(s, store_put_snapshot_chunks, &job, false)))
             break;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        longest_us = us > longest_us ? us : longest_us;
         done += per_txn;
         txns++;
         if (store_test_snapshot_crashes(s, txns)) {
@@ -444,7 +481,10 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
         job.first = done;
         job.end = chunks;
         job.clear = done == 0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = store_write_txn(s, store_put_snapshot, &job, false);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        last_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
     }
     if (rc) {
         rc = store_classify_failure(s, rc, item->len);
@@ -457,13 +497,34 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     if (rc == 0 && !crashed) {
         s->stats.snapshot_count = job.snapshots;
         s->stats.snapshot_zxid = job.newest_zxid;
-        ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
-        s->stats.log_entries -= job.deleted.entries;
-        s->stats.log_bytes -= job.deleted.bytes;
     } else {
         s->stats.snapshots_failed++;
     }
     pthread_mutex_unlock(&s->mutex);
+    /* The snapshot counts: now the log at or below the compaction point
+     * goes, in bounded transactions with queued log batches between them. */
+    struct store_compact_job compact = {.to = job.compacted_zxid, .more = true};
+    memset(&job.deleted, 0, sizeof job.deleted);
+    while (rc == 0 && !crashed && job.compacted_zxid && compact.more) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int crc = store_write_txn(s, store_compact_txn, &compact, false);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (crc) {
+            store_error(crc, "compacting the log (the entries are left for the next compaction)");
+            break;
+        }
+        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        compact_us = us > compact_us ? us : compact_us;
+        job.deleted.entries += compact.deleted.entries;
+        job.deleted.bytes += compact.deleted.bytes;
+        pthread_mutex_lock(&s->mutex);
+        ZN_ASSERT(s->stats.log_entries >= compact.deleted.entries);
+        s->stats.log_entries -= compact.deleted.entries;
+        s->stats.log_bytes -= compact.deleted.bytes;
+        pthread_mutex_unlock(&s->mutex);
+        if (compact.more)
+            store_writer_interleave(s, rest);
+    }
     if (crashed) {
         ZN_WARN("store: test: snapshot write stopped after %u transactions zxid=0x%" PRIx64, txns,
                 item->zxid);
@@ -471,10 +532,12 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     }
     if (rc)
         return store_error(rc, "writing a snapshot");
-    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%zu transactions=%u snapshots=%zu "
+    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%zu transactions=%u "
+            "longest_chunk_txn_us=%" PRId64 " header_txn_us=%" PRId64
+            " longest_compaction_txn_us=%" PRId64 " snapshots=%zu "
             "compacted_to=0x%" PRIx64 " log_entries_deleted=%" PRIu64,
-            item->zxid, item->len, txns + 1, job.snapshots, job.compacted_zxid,
-            job.deleted.entries);
+            item->zxid, item->len, txns + 1, longest_us, last_us, compact_us, job.snapshots,
+            job.compacted_zxid, job.deleted.entries);
     return 0;
 }
 
@@ -494,7 +557,8 @@ static int store_truncate_txn(struct store *s, MDB_txn *txn, void *arg)
     memset(&job->deleted, 0, sizeof job->deleted);
     int rc = 0;
     if (job->zxid < UINT64_MAX)
-        rc = store_delete_log_range(s, txn, job->zxid + 1, UINT64_MAX, &job->deleted);
+        rc = store_delete_log_range(s, txn, job->zxid + 1, UINT64_MAX, UINT64_MAX, NULL,
+                                    &job->deleted);
     if (rc)
         return rc;
     uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];

@@ -654,6 +654,35 @@ static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothi
         assert_entry_is_payload(&f->entries[i], 171 + i, 21);
 }
 
+static void a_large_compaction_is_done_in_bounded_transactions_and_loses_nothing(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 10000; z++)
+        append_payload(f, z, 23);
+    assert_int_equal(store_snapshot(f->s, 5000, snapshot_blob(5000, 100), 100), 0);
+    wait_durable(f, 10000);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    struct store_stats before, after;
+    store_stats(f->s, &before);
+    assert_int_equal(before.log_entries, 10000);
+    /* a second snapshot backs the first: entries 1..5000 go, 4096 a transaction */
+    assert_int_equal(store_snapshot(f->s, 8000, snapshot_blob(8000, 100), 100), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
+    store_stats(f->s, &after);
+    assert_int_equal(after.log_entries, 5000);
+    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 2 + 1); /* snapshot, 2 deletions, barrier */
+    fixture_close(f);
+    fixture_open(f);
+    snapshot_blob_check(f, 8000, 100);
+    assert_int_equal(f->nentries, 2000);
+    for (uint64_t i = 0; i < 2000; i++)
+        assert_entry_is_payload(&f->entries[i], 8001 + i, 23);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, 5000);
+}
+
 /* While the snapshot is unfinished (no snapshot counted yet), each durable
  * report is noted and the next entry appended at once. */
 static uint64_t during_snapshot_reports, during_snapshot_last;
@@ -1351,6 +1380,7 @@ int main(void)
         T(a_snapshot_written_in_several_transactions_is_recovered_intact),
         T(a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing),
         T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
+        T(a_large_compaction_is_done_in_bounded_transactions_and_loses_nothing),
         T(an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error),
         T(a_byte_flipped_in_the_lmdb_file_is_detected_and_refused),
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
