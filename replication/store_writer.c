@@ -337,6 +337,7 @@ struct store_snapshot_job {
     uint32_t first, end;     /* chunk indexes (0-based) this transaction writes */
     uint32_t chunks;         /* of the whole blob */
     bool clear;              /* first transaction: delete leftovers at this zxid */
+    uint64_t log_top;        /* set by the first transaction: the log's highest zxid then */
     struct store_deleted deleted;
     size_t snapshots;        /* after the write */
     uint64_t newest_zxid;
@@ -345,9 +346,25 @@ struct store_snapshot_job {
 
 static int store_put_snapshot_chunks(struct store *s, MDB_txn *txn, void *arg)
 {
-    const struct store_snapshot_job *job = arg;
+    struct store_snapshot_job *job = arg;
     const struct store_item *item = job->item;
     int rc = job->clear ? store_snap_delete(s, txn, item->zxid) : 0;
+    if (rc == 0 && job->clear) {
+        /* Every item queued before this snapshot is committed by now, so the
+         * log's last key tells whether the log already holds the snapshot's
+         * zxid (see store_write_snapshot). */
+        MDB_cursor *cur;
+        MDB_val key, value;
+        job->log_top = 0;
+        if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)))
+            return rc;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_LAST);
+        if (rc == 0 && key.mv_size == 8)
+            job->log_top = store_get_be64(key.mv_data);
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
     for (uint32_t i = job->first; rc == 0 && i < job->end; i++) {
         size_t offset = (size_t)i * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
         size_t n = item->len - offset < ZN_STORE_SNAPSHOT_CHUNK_BYTES ? item->len - offset
@@ -475,7 +492,16 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
             crashed = true;
             break;
         }
-        store_writer_interleave(s, rest);
+        /* Log entries may overtake this snapshot only if the log already
+         * holds its zxid: a snapshot of our own tree (standalone, or a
+         * leader's or follower's periodic one) then only repeats what the
+         * log has, and a crash before its header leaves the older snapshot
+         * and the log to recover from.  A snapshot installed from a leader
+         * (SNAP sync) is the only record of the state up to its zxid: an
+         * entry after it reported durable, and acknowledged, before it is
+         * complete would after a crash be replayed on the wrong tree. */
+        if (job.log_top >= item->zxid)
+            store_writer_interleave(s, rest);
     }
     if (rc == 0 && !crashed) {
         job.first = done;
