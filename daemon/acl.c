@@ -21,16 +21,7 @@
 
 int acl_digest(const char *user_password, size_t len, char *out, size_t outlen)
 {
-    const char *colon = memchr(user_password, ':', len);
-    size_t user_len = colon ? (size_t)(colon - user_password) : len;
-    if (user_len + 1 + SHA1_BASE64_BYTES > outlen)
-        return ZN_BADARGUMENTS;
-    uint8_t digest[SHA1_DIGEST_BYTES];
-    sha1(user_password, len, digest);
-    memcpy(out, user_password, user_len);
-    out[user_len] = ':';
-    sha1_base64(digest, sizeof digest, out + user_len + 1);
-    return 0;
+    return sha1_digest_id(user_password, len, out, outlen) == 0 ? 0 : ZN_BADARGUMENTS;
 }
 
 /* The bytes of an IPv4 or IPv6 address in text; returns their count or 0. */

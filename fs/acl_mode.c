@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "assert.h"
+#include "sha1.h"
 #include "znodefs.h"
 
 #define FS_ACL_BUCKETS 4096
@@ -45,83 +46,6 @@ static struct {
     char digest_id[NAME_MAX + 64]; /* "user:base64hash", or "" without auth */
 } acls;
 
-/* ---- SHA-1 (FIPS 180-4), only to name the mount's digest identity ---- */
-
-static uint32_t rol(uint32_t x, int n) { return (x << n) | (x >> (32 - n)); }
-
-static void sha1_block(uint32_t h[5], const uint8_t *p)
-{
-    uint32_t w[80];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5A827999;
-        } else if (i < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ED9EBA1;
-        } else if (i < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8F1BBCDC;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xCA62C1D6;
-        }
-        uint32_t t = rol(a, 5) + f + e + k + w[i];
-        e = d;
-        d = c;
-        c = rol(b, 30);
-        b = a;
-        a = t;
-    }
-    h[0] += a;
-    h[1] += b;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-}
-
-static void sha1(const uint8_t *data, size_t len, uint8_t out[20])
-{
-    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-    size_t full = len / 64 * 64;
-    for (size_t i = 0; i < full; i += 64)
-        sha1_block(h, data + i);
-    uint8_t tail[128] = {0};
-    size_t rest = len - full;
-    memcpy(tail, data + full, rest);
-    tail[rest] = 0x80;
-    size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
-    for (int i = 0; i < 8; i++)
-        tail[tail_len - 1 - i] = (uint8_t)(bits >> (8 * i));
-    for (size_t i = 0; i < tail_len; i += 64)
-        sha1_block(h, tail + i);
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 4; j++)
-            out[4 * i + j] = (uint8_t)(h[i] >> (24 - 8 * j));
-}
-
-static void base64(const uint8_t *in, size_t len, char *out)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0) |
-                     (i + 2 < len ? in[i + 2] : 0);
-        out[o++] = abc[v >> 18 & 63];
-        out[o++] = abc[v >> 12 & 63];
-        out[o++] = i + 1 < len ? abc[v >> 6 & 63] : '=';
-        out[o++] = i + 2 < len ? abc[v & 63] : '=';
-    }
-    out[o] = '\0';
-}
-
 void fs_acl_set_identity(const char *auth)
 {
     acls.digest_id[0] = '\0';
@@ -131,11 +55,8 @@ void fs_acl_set_identity(const char *auth)
     size_t user_len = colon ? (size_t)(colon - auth) : 0;
     if (!colon || user_len > NAME_MAX)
         return; /* not user:password: the server refuses it too */
-    uint8_t digest[20];
-    char encoded[29];
-    sha1((const uint8_t *)auth, strlen(auth), digest);
-    base64(digest, sizeof digest, encoded);
-    snprintf(acls.digest_id, sizeof acls.digest_id, "%.*s:%s", (int)user_len, auth, encoded);
+    if (sha1_digest_id(auth, strlen(auth), acls.digest_id, sizeof acls.digest_id) != 0)
+        acls.digest_id[0] = '\0';
 }
 
 /* ZooKeeper (3.7 on) and znoded redact digest hashes in getACL replies to

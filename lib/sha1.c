@@ -1,5 +1,7 @@
 /*
- * SHA-1 and base64 for the digest ACL scheme (see sha1.h).  A plain,
+ * SHA-1 and base64 for the digest ACL scheme (see sha1.h), shared by the
+ * server (daemon/acl.c checks ids) and the mount (fs/acl_mode.c names its own
+ * identity to read ACLs as the server will judge them).  A plain,
  * one-shot implementation of FIPS 180-4 section 6.1: the input is processed
  * in 64-byte blocks, the last one padded with 0x80, zeros and the bit length.
  */
@@ -94,4 +96,18 @@ size_t sha1_base64(const uint8_t *data, size_t len, char *out)
     }
     out[o] = '\0';
     return o;
+}
+
+int sha1_digest_id(const char *user_password, size_t len, char *out, size_t outlen)
+{
+    const char *colon = memchr(user_password, ':', len);
+    size_t user_len = colon ? (size_t)(colon - user_password) : len;
+    if (user_len + 1 + SHA1_BASE64_BYTES > outlen)
+        return -1;
+    uint8_t digest[SHA1_DIGEST_BYTES];
+    sha1(user_password, len, digest);
+    memcpy(out, user_password, user_len);
+    out[user_len] = ':';
+    sha1_base64(digest, sizeof digest, out + user_len + 1);
+    return 0;
 }
