@@ -293,7 +293,7 @@ static const struct zn_response sample_responses[] = {
     {.type = ZN_OP_SETACL, .stat = stat_a},
     {.type = ZN_OP_GETDATA, .data = BUF("hello"), .stat = stat_a},
     {.type = ZN_OP_GETDATA, .data = NULLBUF, .stat = stat_ephemeral},
-    {.type = ZN_OP_RECONFIG, .data = BUF("server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\nversion=100000000"), .stat = stat_a},
+    {.type = ZN_OP_RECONFIG, .data = BUF("server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\nversion=100000000"), .stat = stat_a},
     {.type = ZN_OP_GETACL, .acl = ACLS(digest_acls), .stat = stat_a},
     {.type = ZN_OP_GETCHILDREN, .children = STRS(children)},
     {.type = ZN_OP_GETCHILDREN, .children = {0, NULL}},

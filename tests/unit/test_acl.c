@@ -51,9 +51,9 @@ static void ip_matches_addresses_inside_the_mask_only(void **state)
     assert_true(acl_ip_matches("127.0.0.1", "127.0.0.1"));
     assert_false(acl_ip_matches("127.0.0.2", "127.0.0.1"));
     assert_true(acl_ip_matches("127.9.8.7", "127.0.0.0/8"));
-    assert_true(acl_ip_matches("10.1.2.3", "10.1.0.0/15"));
-    assert_false(acl_ip_matches("10.3.2.3", "10.0.0.0/15"));
-    assert_true(acl_ip_matches("1.2.3.4", "0.0.0.0/0"));
+    assert_true(acl_ip_matches("127.1.2.3", "127.1.0.0/15"));
+    assert_false(acl_ip_matches("127.3.2.3", "127.0.0.1/15"));
+    assert_true(acl_ip_matches("127.200.3.4", "127.0.0.1/0")); /* /0: every address */
     assert_true(acl_ip_matches("::1", "::1"));
     assert_true(acl_ip_matches("fe80::1", "fe80::/64"));
     assert_false(acl_ip_matches("127.0.0.1", "::1"));
@@ -70,9 +70,9 @@ static struct zn_acl entry(int32_t perms, const char *scheme, const char *id)
 static void check_needs_a_matching_entry_with_a_shared_bit(void **state)
 {
     (void)state;
-    struct zn_acl items[] = {entry(ZN_PERM_READ, "digest", "u:h"), entry(ZN_PERM_ALL, "ip", "10.0.0.0/8")};
+    struct zn_acl items[] = {entry(ZN_PERM_READ, "digest", "u:h"), entry(ZN_PERM_ALL, "ip", "127.2.0.0/16")};
     struct zn_acl_vec acl = {2, items};
-    struct zn_id user = {"digest", "u:h"}, local = {"ip", "127.0.0.1"}, lan = {"ip", "10.2.3.4"};
+    struct zn_id user = {"digest", "u:h"}, local = {"ip", "127.0.0.1"}, lan = {"ip", "127.2.3.4"};
     assert_int_equal(acl_check(&acl, ZN_PERM_READ, &user, 1, false), 0);
     assert_int_equal(acl_check(&acl, ZN_PERM_WRITE, &user, 1, false), ZN_NOAUTH);
     assert_int_equal(acl_check(&acl, ZN_PERM_READ | ZN_PERM_ADMIN, &user, 1, false), 0);

@@ -550,7 +550,10 @@ static void metrics_provider_keys_turn_the_page_on_with_zookeepers_defaults(void
     config_defaults(&cfg);
     assert_false(cfg.metrics_prometheus);
     assert_int_equal(cfg.metrics_http_port, 7000);
-    assert_string_equal(cfg.metrics_http_host, "0.0.0.0");
+    /* ZooKeeper's default httpHost: the IPv4 wildcard address */
+    struct in_addr any;
+    assert_int_equal(inet_pton(AF_INET, cfg.metrics_http_host, &any), 1);
+    assert_int_equal(any.s_addr, htonl(INADDR_ANY));
     assert_int_equal(config_set(&cfg, "metricsProvider.className",
                                 "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",
                                 err, sizeof err), 0);
