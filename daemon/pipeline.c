@@ -90,22 +90,30 @@ static void pipeline_fail_all(struct server *srv, int status)
     }
 }
 
+static void release_malloced(void *blob, size_t len)
+{
+    (void)len;
+    free(blob);
+}
+
 /* A snapshot serialised by a child (snapshot.c) is ready: store it. */
-static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, size_t len)
+static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
+                              void (*release)(void *blob, size_t len))
 {
     if (!blob || !srv->store) {
-        free(blob); /* the child failed, or the server is stopping */
+        if (blob)
+            release(blob, len); /* the server is stopping */
         return;
     }
     struct store_stats st;
     store_stats(srv->store, &st);
     if ((uint64_t)zxid <= st.snapshot_zxid) {
-        free(blob); /* a newer snapshot was stored meanwhile */
+        release(blob, len); /* a newer snapshot was stored meanwhile */
         return;
     }
-    int rc = store_snapshot(srv->store, (uint64_t)zxid, blob, len);
+    int rc = store_snapshot_release(srv->store, (uint64_t)zxid, blob, len, release);
     if (rc != 0) {
-        free(blob);
+        release(blob, len);
         ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
         return;
     }
@@ -137,7 +145,7 @@ void pipeline_maybe_snapshot(struct server *srv)
     jute_writer_free(&w);
     ZN_INFO("snapshot serialised on the loop zxid=0x%" PRIx64 " bytes=%zu ms=%" PRIu64,
             (uint64_t)tree_last_zxid(srv->tree), len, server_now_ms() - start);
-    on_snapshot_ready(srv, tree_last_zxid(srv->tree), blob, len);
+    on_snapshot_ready(srv, tree_last_zxid(srv->tree), blob, len, release_malloced);
 }
 
 void pipeline_tree_event(void *ctx, int32_t event_type, const char *path)

@@ -11,9 +11,14 @@
 
 struct server;
 
-/* Called once on the loop: blob (malloc'd, ownership passes) holds the tree
- * serialised at zxid, or is NULL if the child failed. */
-typedef void (*snapshot_ready_fn)(struct server *srv, int64_t zxid, uint8_t *blob, size_t len);
+/* Called once on the loop: blob holds the tree serialised at zxid, or is
+ * NULL if the child failed.  Ownership passes: release(blob, len) gives it
+ * back (it is a read-only mapping; see snapshot_blob_release). */
+typedef void (*snapshot_ready_fn)(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
+                                  void (*release)(void *blob, size_t len));
+
+/* Unmaps a blob snapshot_start's on_ready was given; safe on any thread. */
+void snapshot_blob_release(void *blob, size_t len);
 
 /* Starts serialising the tree as it is now (at tree_last_zxid).  Returns 0
  * (on_ready will be called exactly once), ZN_THROTTLEDOP if one is already

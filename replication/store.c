@@ -293,6 +293,12 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len)
 
 int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len)
 {
+    return store_snapshot_release(s, zxid, blob, len, NULL);
+}
+
+int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t len,
+                           store_blob_release_fn release)
+{
     ZN_ASSERT(s && s->recovered && !s->closing);
     ZN_ASSERT(zxid > s->last_snapshot_zxid_queued);
     ZN_ASSERT(blob || len == 0);
@@ -304,6 +310,7 @@ int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len)
     item->op = STORE_OP_SNAPSHOT;
     item->zxid = zxid;
     item->blob = blob;
+    item->release = release;
     item->len = len;
     pthread_mutex_lock(&s->mutex);
     store_queue_push(&s->queue, item);

@@ -206,6 +206,17 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len);
  */
 int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len);
 
+/* How a snapshot blob not from malloc is given back: called once, on the
+ * writer thread, after the blob is written (or on the caller's thread when
+ * store_snapshot_release fails, as store_snapshot leaves the blob to its
+ * caller then). */
+typedef void (*store_blob_release_fn)(void *blob, size_t len);
+
+/* store_snapshot for a blob released with release (e.g. a mapping of the
+ * file a snapshot child wrote) instead of free(); NULL means free(). */
+int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t len,
+                           store_blob_release_fn release);
+
 /*
  * Removes every log entry with a zxid above zxid (Zab TRUNC), and every
  * snapshot above it.  SYNCHRONOUS: waits until everything queued before it is

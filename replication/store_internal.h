@@ -81,6 +81,7 @@ struct store_item {
     uint64_t meta_value;
     char meta_key[ZN_STORE_META_KEY_MAX + 1];
     void *blob;                  /* SNAPSHOT: owned */
+    store_blob_release_fn release; /* SNAPSHOT: frees blob; NULL: free() */
     size_t len;
     unsigned char data[];        /* ENTRY, CORRUPT_ENTRY: the payload */
 };

@@ -705,7 +705,10 @@ static void store_writer_process(struct store *s, struct store_item *list)
             list = list->next;
             item->next = NULL;
             store_write_snapshot(s, item, &list);
-            free(item->blob);
+            if (item->release)
+                item->release(item->blob, item->len);
+            else
+                free(item->blob);
             free(item);
             continue;
         }

@@ -535,6 +535,44 @@ static size_t snapshot_records_on_disk(const char *dir, uint64_t zxid)
     return n;
 }
 
+/* A blob handed over with store_snapshot_release goes back through its
+ * release function, once, with its length, and only after it is written. */
+static unsigned released_count;
+static size_t released_len;
+static void *released_blob;
+static void count_release(void *blob, size_t len)
+{
+    released_count++;
+    released_len = len;
+    released_blob = blob;
+    free(blob);
+}
+
+static void a_snapshot_blob_is_given_back_through_its_release_function_once(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    released_count = 0;
+    for (uint64_t z = 1; z <= 10; z++)
+        append_payload(f, z, 6);
+    size_t len = 2 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 7;
+    void *blob = snapshot_blob(10, len);
+    assert_int_equal(store_snapshot_release(f->s, 10, blob, len, count_release), 0);
+    /* a synchronous call queued after it returns once the snapshot is written */
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    assert_int_equal(released_count, 1);
+    assert_int_equal(released_len, len);
+    assert_ptr_equal(released_blob, blob);
+    fixture_reopen(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, 10);
+    assert_int_equal(f->snapshot_len, len);
+    void *expected = snapshot_blob(10, len);
+    assert_memory_equal(f->snapshot, expected, len);
+    free(expected);
+    assert_int_equal(released_count, 1);
+}
+
 static void a_snapshot_written_in_several_transactions_is_recovered_intact(void **state)
 {
     struct fixture *f = *state;
@@ -1444,6 +1482,7 @@ int main(void)
         T(snapshots_and_compaction_keep_the_log_bounded),
         T(recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries),
         T(a_snapshot_written_in_several_transactions_is_recovered_intact),
+        T(a_snapshot_blob_is_given_back_through_its_release_function_once),
         T(a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing),
         T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
         T(entries_after_a_snapshot_the_log_does_not_hold_wait_for_it),
