@@ -1590,7 +1590,15 @@ int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, vo
 /* --------------------------------------------------------------- snapshots */
 
 #define TREE_SNAPSHOT_MAGIC 0x5a4e5431 /* "ZNT1" */
-#define TREE_SNAPSHOT_VERSION 1
+
+int32_t tree_snapshot_format(const void *data, size_t len)
+{
+    const unsigned char *b = data;
+    if (len < 8 || ((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]) !=
+                       TREE_SNAPSHOT_MAGIC)
+        return -1;
+    return (int32_t)((uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7]);
+}
 /* Decoded strings of this many nodes share the arena before it is reset,
  * bounding the memory a load uses beyond the tree itself. */
 #define TREE_LOAD_ARENA_NODES 4096

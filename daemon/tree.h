@@ -152,6 +152,13 @@ size_t tree_ephemeral_count(const struct tree *t);
 
 /* ---- snapshots ---- */
 
+/* The snapshot format tree_serialize writes and tree_deserialize reads.
+ * 2: node digests hash 8-byte words (1 hashed byte by byte). */
+#define TREE_SNAPSHOT_VERSION 2
+
+/* The format version of a serialised tree, or -1 if data is not one. */
+int32_t tree_snapshot_format(const void *data, size_t len);
+
 /* Appends the whole state (nodes, parents before children; sessions; last
  * zxid; digest) to w.  Returns 0 or the writer's error. */
 int tree_serialize(const struct tree *t, struct jute_writer *w);

@@ -576,6 +576,18 @@ static void deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree(voi
         assert_int_equal(tree_check(back), 0);
         tree_free(back);
     }
+    /* a snapshot in another format is refused, and its format can be named */
+    assert_int_equal(tree_snapshot_format(w.data, w.len), TREE_SNAPSHOT_VERSION);
+    assert_int_equal(tree_snapshot_format(w.data, 7), -1);
+    w.data[7] ^= 3; /* the low byte of the version: format 1 */
+    assert_int_equal(tree_snapshot_format(w.data, w.len), TREE_SNAPSHOT_VERSION ^ 3);
+    {
+        struct tree *other = tree_new();
+        assert_int_equal(tree_deserialize(other, w.data, w.len), ZN_CORRUPT);
+        assert_int_equal(tree_digest(other), initial);
+        tree_free(other);
+    }
+    w.data[7] ^= 3;
     /* a flipped data byte is caught by the digest */
     size_t at = (size_t)((uint8_t *)memmem(w.data, w.len, "payload", 7) - w.data);
     w.data[at] ^= 1;
