@@ -66,6 +66,7 @@ struct fs_config {
     int session_timeout_ms;
     double entry_timeout_s;
     double attr_timeout_s;
+    int spin_us;             /* -o spin_us: poll /dev/fuse this long before sleeping */
     bool read_only;
     bool foreground;
     bool debug;

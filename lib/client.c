@@ -324,6 +324,7 @@ bool zn_client_is_connected(const struct zn_client *c)
 }
 int zn_client_state(const struct zn_client *c) { return c->last_event; }
 int64_t zn_client_last_zxid(const struct zn_client *c) { return c->last_zxid; }
+int32_t zn_client_outstanding(const struct zn_client *c) { return c->unsent.count + c->inflight.count; }
 const char *zn_client_current_server(const struct zn_client *c) { return c->current_server; }
 
 /* ---- writing ---- */

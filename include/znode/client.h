@@ -164,6 +164,8 @@ bool zn_client_is_connected(const struct zn_client *client);
 int zn_client_state(const struct zn_client *client);
 /* The largest zxid seen in any reply. */
 int64_t zn_client_last_zxid(const struct zn_client *client);
+/* Requests submitted and not yet answered (queued or in flight). */
+int32_t zn_client_outstanding(const struct zn_client *client);
 /* "host:port" of the server currently connected or being tried; borrowed until the next loop turn. */
 const char *zn_client_current_server(const struct zn_client *client);
 

@@ -258,9 +258,36 @@ setup() {
   fusermount3 -u "$dir"
   run "$ZNODEFS" --help
   assert_success
-  for opt in session_timeout auth entry_timeout attr_timeout ro foreground debug; do
+  for opt in session_timeout auth entry_timeout attr_timeout spin_us ro foreground debug; do
     assert_output --partial "$opt"
   done
+}
+
+@test "-o spin_us=0 and a spinning mount both serve reads, writes and remote changes; a bad value fails the mount" {
+  mount_fs nospin "$(ensemble_connect)" "session_timeout=6000,spin_us=0"
+  N="$(fs_root)/nospin"
+  mount_fs spin "$(ensemble_connect)" "session_timeout=6000,spin_us=5000"
+  S="$(fs_root)/spin"
+  echo one > "$T/f"
+  for m in "$N" "$S"; do
+    [ "$(cat "$m/t$BATS_TEST_NUMBER/f")" = one ]
+  done
+  # a write through one mount is seen by the other's next read, spinning or not
+  echo two > "$N/t$BATS_TEST_NUMBER/f"
+  wait_until 10 "the spinning mount sees the change" \
+    bash -c "[ \"\$(cat '$S/t$BATS_TEST_NUMBER/f')\" = two ]"
+  echo three > "$S/t$BATS_TEST_NUMBER/f"
+  wait_until 10 "the other mount sees the change" \
+    bash -c "[ \"\$(cat '$N/t$BATS_TEST_NUMBER/f')\" = three ]"
+  # back-to-back cached reads while spinning give the current value every time
+  for i in $(seq 50); do [ "$(cat "$S/t$BATS_TEST_NUMBER/f")" = three ]; done
+  fusermount3 -u "$N"
+  fusermount3 -u "$S"
+  dir="$(fs_root)/badspin"
+  mkdir -p "$dir"
+  run timeout 30 "$ZNODEFS" -o spin_us=lots "$(ensemble_connect)" "$dir"
+  assert_failure
+  ! mountpoint -q "$dir"
 }
 
 @test "a bad HOSTS fails the mount command itself" {
