@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <sys/random.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,14 +123,49 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, s
 }
 
 /*
- * Every snapCount txns, a snapshot; serialised by a forked child so the loop
- * never stalls for it, or on the loop if no child can be started.
+ * How many txns until the next snapshot: as ZooKeeper does, a number drawn
+ * anew after every snapshot from [snapCount/2 + 1, snapCount], so that the
+ * members of an ensemble, which apply the same txns, do not all take their
+ * snapshots at the same zxid.  A snapshot costs its member a fork and the
+ * writing of the blob; when every member paid that at once, a write waited
+ * for the slowest of a quorum, and that was the ensemble's write p99 at a
+ * moderate rate (bench/PROFILE.md item 6).
+ */
+static int64_t snapshot_threshold(struct server *srv)
+{
+    int64_t count = srv->cfg.snap_count;
+    if (count < 2)
+        return count;
+    if (srv->snapshot_rng == 0) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+            seed = uv_hrtime();
+        srv->snapshot_rng = seed ^ ((uint64_t)srv->cfg.my_id << 32) ^ 0x9e3779b97f4a7c15ull;
+        if (srv->snapshot_rng == 0)
+            srv->snapshot_rng = 1;
+    }
+    /* xorshift64 */
+    uint64_t x = srv->snapshot_rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    srv->snapshot_rng = x;
+    int64_t half = count / 2;
+    return half + 1 + (int64_t)(x % (uint64_t)(count - half));
+}
+
+/*
+ * Every snapshot_threshold txns, a snapshot; serialised by a forked child so
+ * the loop never stalls for it, or on the loop if no child can be started.
  */
 void pipeline_maybe_snapshot(struct server *srv)
 {
-    if (srv->txns_since_snapshot < srv->cfg.snap_count || snapshot_in_progress())
+    if (srv->snapshot_threshold == 0)
+        srv->snapshot_threshold = snapshot_threshold(srv);
+    if (srv->txns_since_snapshot < srv->snapshot_threshold || snapshot_in_progress())
         return;
     srv->txns_since_snapshot = 0;
+    srv->snapshot_threshold = snapshot_threshold(srv);
     if (snapshot_start(srv, on_snapshot_ready) == 0)
         return;
     struct jute_writer w;

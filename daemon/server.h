@@ -155,6 +155,8 @@ struct server {
     int64_t ignore_durable_up_to;   /* after a failed batch: callbacks for these are stale */
     uint64_t outstanding;           /* requests in all FIFOs */
     int64_t txns_since_snapshot;
+    int64_t snapshot_threshold;     /* txns until the next snapshot; 0: draw one (pipeline.c) */
+    uint64_t snapshot_rng;          /* state of the draw */
     int64_t next_session_counter;
     bool stopping;
     struct server_stats stats;

@@ -145,6 +145,26 @@ zk.sync('/from-$w'); print(zk.get('/from-$w')[0].decode()); zk.stop()"
   wait_until 60 "all members to agree" same_digest 1 2 3
 }
 
+@test "members take their snapshots at different zxids (each draws from [snapCount/2+1, snapCount]) and still agree" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own log lines"
+  start_ensemble 3 "snapCount=50"
+  wait_until 60 "one leader" one_leader_among 1 2 3
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_load.py" "$(ensemble_connect)" /snaps/n "$BATS_TEST_TMPDIR/acked" --count 600
+  wait_until 60 "all members to agree" same_digest 1 2 3
+  # 600 writes: each member takes up to 23 snapshots (fewer if one is still being written when
+  # the next is due).  With one shared threshold every member would list the same zxids; with
+  # independent draws from 25 values, equal lists are a chance of 1 in 25^10 or less.
+  for n in 1 2 3; do
+    grep -o "snapshot serialised zxid=0x[0-9a-f]*" "$(member_dir "$n")/server.log" | sort -u > "$BATS_TEST_TMPDIR/snaps-$n"
+    count="$(wc -l < "$BATS_TEST_TMPDIR/snaps-$n")"
+    [ "$count" -ge 5 ] || fail "member $n took $count snapshots in 600 writes with snapCount=50"
+  done
+  if cmp -s "$BATS_TEST_TMPDIR/snaps-1" "$BATS_TEST_TMPDIR/snaps-2" &&
+     cmp -s "$BATS_TEST_TMPDIR/snaps-2" "$BATS_TEST_TMPDIR/snaps-3"; then
+    fail "all three members snapshotted at the same zxids: $(paste -sd' ' "$BATS_TEST_TMPDIR/snaps-1")"
+  fi
+}
+
 @test "a member whose data directory was wiped rejoins from a snapshot and agrees" {
   start_ensemble 3 "snapCount=50"
   wait_until 60 "one leader" one_leader_among 1 2 3
