@@ -102,6 +102,9 @@ struct store {
     pthread_t thread;
     uv_async_t async;
 
+    /* Writer thread only. */
+    unsigned commits_since_unmap; /* see store_unmap_pages */
+
     /* Loop thread only. */
     uint64_t last_zxid;
     uint64_t last_snapshot_zxid_queued;
@@ -134,6 +137,11 @@ struct store {
 /* Metadata key (not available to users) of the highest zxid compaction has
  * deleted up to: recovery needs a snapshot at or above it. */
 #define STORE_META_COMPACTED ".compacted_zxid"
+
+/* Drops this process's page table entries for data.mdb's pages (they stay in
+ * the page cache); see store_writer.c.  Writer thread, or the loop thread
+ * while the writer is idle (recovery). */
+void store_unmap_pages(struct store *s);
 
 /* Reads the counters and last zxid from disk at open (store_recover.c). */
 int store_scan(struct store *s);

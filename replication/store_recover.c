@@ -455,6 +455,7 @@ int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn
     }
     s->last_zxid = last;
     s->recovered = true;
+    store_unmap_pages(s); /* recovery read every page it handed over */
     store_check_invariants(s);
     ZN_INFO("store: recovered snapshot_zxid=0x%" PRIx64 " entries=%" PRIu64 " last_zxid=0x%" PRIx64,
             snapshot_zxid, delivered, last);

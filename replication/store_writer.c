@@ -12,9 +12,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "assert.h"
@@ -50,6 +54,71 @@ static bool store_grow_map(struct store *s)
 }
 
 /*
+ * LMDB reads pages through its read-only map of data.mdb: appending to the
+ * log touches the last leaf page on every commit, so over time nearly every
+ * log page written was mapped into this process once, and stayed counted in
+ * its RSS (100k znodes: ~24 MB of a member's ~80 MB) though nothing reads it
+ * again until compaction.  Every STORE_UNMAP_EVERY_COMMITS commits, after a
+ * snapshot and after recovery, the map's page table entries are dropped
+ * (MADV_DONTNEED on a shared file mapping): the pages stay in the page cache,
+ * no byte changes, and a page LMDB needs again is mapped back by a minor
+ * fault.  Safe beside read transactions on the loop thread (a dropped page
+ * faults back with the same bytes); the map is only resized on this thread.
+ */
+#define STORE_UNMAP_EVERY_COMMITS 256u
+
+/* The address and length of this process's map of data.mdb (LMDB does not
+ * tell it: MDB_envinfo.me_mapaddr is only set with MDB_FIXEDMAP), found in
+ * /proc/self/maps by the file's inode.  Returns 0 when found. */
+static int store_find_map(struct store *s, uintptr_t *start, uintptr_t *end)
+{
+    mdb_filehandle_t fd;
+    struct stat st;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+        return -1;
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (!maps)
+        return -1;
+    char line[512];
+    int found = -1;
+    while (found != 0 && fgets(line, sizeof line, maps)) {
+        unsigned long lo, hi, offset, inode;
+        char perms[8];
+        unsigned dev_major, dev_minor;
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &offset, &dev_major,
+                   &dev_minor, &inode) == 7 &&
+            inode == (unsigned long)st.st_ino && offset == 0 && perms[3] == 's') {
+            *start = lo;
+            *end = hi;
+            found = 0;
+        }
+    }
+    fclose(maps);
+    return found;
+}
+
+void store_unmap_pages(struct store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    uintptr_t start, end;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return;
+    pthread_rwlock_rdlock(&s->resize_lock);
+    if (store_find_map(s, &start, &end) == 0) {
+        uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+        long page = sysconf(_SC_PAGESIZE);
+        if (page > 0) {
+            used = (used + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+            if (used > end - start)
+                used = end - start;
+            (void)madvise((void *)start, (size_t)used, MADV_DONTNEED);
+        }
+    }
+    pthread_rwlock_unlock(&s->resize_lock);
+}
+
+/*
  * Runs fn in a write transaction and commits it.  fn must start from scratch
  * on each call (it is retried after the map grows).  With injectable, a
  * pending test fault replaces the commit.  Returns an LMDB or errno code.
@@ -76,6 +145,10 @@ static int store_write_txn(struct store *s, store_txn_fn fn, void *arg, bool inj
                 pthread_mutex_lock(&s->mutex);
                 s->stats.fsyncs++;
                 pthread_mutex_unlock(&s->mutex);
+                if (++s->commits_since_unmap >= STORE_UNMAP_EVERY_COMMITS) {
+                    s->commits_since_unmap = 0;
+                    store_unmap_pages(s);
+                }
             }
         } else {
             mdb_txn_abort(txn);
@@ -558,6 +631,7 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     }
     if (rc)
         return store_error(rc, "writing a snapshot");
+    store_unmap_pages(s); /* compaction read the pages it deleted */
     ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%zu transactions=%u "
             "longest_chunk_txn_us=%" PRId64 " header_txn_us=%" PRId64
             " longest_compaction_txn_us=%" PRId64 " snapshots=%zu "

@@ -535,6 +535,55 @@ static size_t snapshot_records_on_disk(const char *dir, uint64_t zxid)
     return n;
 }
 
+/* Resident bytes of this process's map of data.mdb in dir (from smaps). */
+static uint64_t mapped_rss_bytes(const char *dir)
+{
+    char want[4096];
+    snprintf(want, sizeof want, "%s/data.mdb", dir);
+    FILE *smaps = fopen("/proc/self/smaps", "r");
+    assert_non_null(smaps);
+    char line[4096];
+    bool in = false;
+    uint64_t rss = 0;
+    while (fgets(line, sizeof line, smaps)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ')) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            size_t n = strlen(line), w = strlen(want);
+            in = n >= w && strcmp(line + n - w, want) == 0;
+            continue;
+        }
+        unsigned long kb;
+        if (in && sscanf(line, "Rss: %lu kB", &kb) == 1)
+            rss += (uint64_t)kb * 1024;
+    }
+    fclose(smaps);
+    return rss;
+}
+
+/* LMDB maps every log page it appends to; the store drops those mappings
+ * every 256 commits, so the log does not stay in the process's RSS. */
+static void the_log_does_not_stay_mapped_in_the_processs_rss(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    uint64_t z = 0;
+    for (unsigned commit = 0; commit < 700; commit++) {
+        for (unsigned i = 0; i < 8; i++)
+            append_payload(f, ++z, 9);
+        wait_durable(f, z);
+    }
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_true(st.log_bytes > 1500000); /* 5,600 entries of 1-700 bytes */
+    uint64_t rss = mapped_rss_bytes(f->dir);
+    if (rss * 2 > st.log_bytes)
+        fail_msg("data.mdb keeps %" PRIu64 " bytes mapped for a log of %" PRIu64 " bytes", rss,
+                 st.log_bytes);
+}
+
 /* A blob handed over with store_snapshot_release goes back through its
  * release function, once, with its length, and only after it is written. */
 static unsigned released_count;
@@ -1483,6 +1532,7 @@ int main(void)
         T(recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries),
         T(a_snapshot_written_in_several_transactions_is_recovered_intact),
         T(a_snapshot_blob_is_given_back_through_its_release_function_once),
+        T(the_log_does_not_stay_mapped_in_the_processs_rss),
         T(a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing),
         T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
         T(entries_after_a_snapshot_the_log_does_not_hold_wait_for_it),
