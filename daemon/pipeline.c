@@ -123,10 +123,10 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, s
 }
 
 /*
- * How many txns until the next snapshot: as ZooKeeper does, a number drawn
- * anew after every snapshot from [snapCount/2 + 1, snapCount], so that the
- * members of an ensemble, which apply the same txns, do not all take their
- * snapshots at the same zxid.  A snapshot costs its member a fork and the
+ * How many txns until the next snapshot: in an ensemble, as ZooKeeper does, a
+ * number drawn anew after every snapshot from [snapCount/2 + 1, snapCount],
+ * so that the members, which apply the same txns, do not all take their
+ * snapshots at the same zxid (standalone: snapCount).  A snapshot costs its member a fork and the
  * writing of the blob; when every member paid that at once, a write waited
  * for the slowest of a quorum, and that was the ensemble's write p99 at a
  * moderate rate (bench/PROFILE.md item 6).
@@ -134,7 +134,9 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, s
 static int64_t snapshot_threshold(struct server *srv)
 {
     int64_t count = srv->cfg.snap_count;
-    if (count < 2)
+    /* Standalone there are no members to keep apart, and a smaller draw would
+     * only mean more snapshots: every snapCount txns, the top of the range. */
+    if (count < 2 || !srv->ens)
         return count;
     if (srv->snapshot_rng == 0) {
         uint64_t seed = 0;
