@@ -1296,6 +1296,18 @@ static void on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t
     process_ready(e);
 }
 
+/* Our link to a peer came up: a LOOKING core sends its vote at once rather
+ * than at its next resend (1-2 s), which made every start of an ensemble,
+ * whose first votes go out before any link is up, take that long. */
+static void on_peer_link(void *ctx, uint32_t peer, bool connected)
+{
+    struct ensemble *e = ctx;
+    if (!connected || !e->zab)
+        return;
+    zab_peer_connected(e->zab, peer);
+    process_ready(e);
+}
+
 /* ---- member: forwarding ---- */
 
 static void forward(struct ensemble *e, struct request *r, enum forward_kind kind)
@@ -1667,7 +1679,7 @@ int ensemble_start(struct server *srv)
     e->forward_timeout_ms = (uint64_t)ENSEMBLE_FORWARD_TIMEOUT_FACTOR * (uint64_t)cfg->sync_limit *
                             (uint64_t)cfg->tick_time_ms;
     rc = transport_start(&e->tp, srv->loop, e->my_id, my_host, my_port, peers, n_peers,
-                         on_peer_frame, NULL, e);
+                         on_peer_frame, on_peer_link, e);
     if (rc != 0) {
         ZN_ERROR("cannot start the peer transport on %s:%d: %s", my_host, my_port,
                  zn_strerror(rc));

@@ -238,7 +238,9 @@
  * decides); DISCOVERY -> SYNC (leader: quorum ACKEPOCH; follower: SYNC
  * received); SYNC -> BROADCAST (leader: quorum ACKNEWLEADER; follower: it
  * acked NEWLEADER); any -> LOOKING on a timeout, a follower ahead, a refused
- * epoch or an inconsistent SYNC.
+ * epoch or an inconsistent SYNC; a follower or observer -> LOOKING when its
+ * leader's notification says it looks in a later round than the one it was
+ * followed in, or follows another member (see leader_is_looking).
  */
 #include "zab_internal.h"
 
@@ -377,6 +379,15 @@ void zab_become_leader(struct zab *z)
     zab_logf(z, "leading round=%u", z->round);
     set_role(z, ZAB_LEADING, ZAB_PHASE_DISCOVERY, z->id);
     zab_sync_leader_start(z);
+    /* FOLLOWERINFO that reached us while we looked, from members that
+     * decided before us.  One may be an old attempt: the sessions sort that
+     * out (on_followerinfo), as for any straggler. */
+    struct zab_message stashed[ZAB_PEERS_MAX];
+    memcpy(stashed, z->stashed_info, sizeof stashed);
+    memset(z->stashed_info, 0, sizeof z->stashed_info);
+    for (uint32_t i = 0; i < z->n_members && z->role == ZAB_LEADING; i++)
+        if (stashed[i].type == ZAB_MSG_FOLLOWERINFO && i != z->self_index)
+            zab_sync_leader_step(z, &stashed[i]);
 }
 
 /* An observer takes the same path as a follower, under its own role. */
@@ -384,6 +395,7 @@ void zab_become_follower(struct zab *z, uint32_t leader, uint32_t round)
 {
     zab_logf(z, "%s leader=%u round=%u", z->is_observer ? "observing" : "following", leader, round);
     z->round = round;
+    memset(z->stashed_info, 0, sizeof z->stashed_info);
     set_role(z, z->is_observer ? ZAB_OBSERVING : ZAB_FOLLOWING, ZAB_PHASE_DISCOVERY, leader);
     zab_sync_follower_start(z);
 }
@@ -574,6 +586,25 @@ static void step_follower(struct zab *z, const struct zab_message *m)
     }
 }
 
+/* Our leader's notification says it does not lead us: it is LOOKING in a
+ * round after the one we followed it in (it gave up: a follower ahead, a lost
+ * quorum), or it FOLLOWS another member in that round or later (the election
+ * did not converge: we followed it on votes it later dropped).  A member's
+ * round only grows, and it decides at most once per round, so neither can be
+ * a stale message from before a leadership we could still join: its LOOKING
+ * votes of the round it won in may arrive after we followed it, and say
+ * nothing, which is why LOOKING needs a later round. */
+static bool leader_is_looking(const struct zab *z, const struct zab_message *m)
+{
+    if (!zab_is_learner(z) || m->from != z->leader_id)
+        return false;
+    uint32_t round = m->u.notification.round;
+    if (m->u.notification.state == ZAB_LOOKING)
+        return round > z->round;
+    return m->u.notification.state == ZAB_FOLLOWING && round >= z->round &&
+           m->u.notification.vote.leader != z->leader_id;
+}
+
 static void step(struct zab *z, const struct zab_message *m)
 {
     if (m->to != z->id || m->from == z->id)
@@ -608,17 +639,42 @@ static void step(struct zab *z, const struct zab_message *m)
         m->type != ZAB_MSG_NOTIFICATION)
         return; /* observers talk only to their leader, and elect nobody */
     if (m->type == ZAB_MSG_NOTIFICATION) {
-        if (from_observer)
+        if (from_observer) {
             zab_election_answer_observer(z, m);
-        else if (z->role == ZAB_LOOKING)
+        } else if (z->role == ZAB_LOOKING) {
             zab_election_step(z, m);
-        else
+        } else if (leader_is_looking(z, m)) {
+            /* ZooKeeper's leader closes its learners' sockets when it gives
+             * up; ours says so by looking in a later round.  Without this a
+             * follower would wait out initLimit (or syncLimit) in a
+             * leadership that is gone. */
+            zab_become_looking(z, m->u.notification.state == ZAB_LOOKING ? "the leader is looking"
+                                                                         : "the leader follows another");
+            zab_election_step(z, m);
+        } else {
             zab_election_answer(z, m);
+        }
+    } else if (z->role == ZAB_LOOKING && m->type == ZAB_MSG_FOLLOWERINFO) {
+        /* A member decided on our vote before we decided: keep its
+         * FOLLOWERINFO for the leadership we may be about to take, rather
+         * than have it resend a heartbeat later (zab_become_leader). */
+        z->stashed_info[index] = *m;
     } else if (z->role == ZAB_LEADING) {
         step_leader(z, m);
     } else if (zab_is_learner(z)) {
         step_follower(z, m);
     }
+}
+
+void zab_peer_connected(struct zab *z, uint32_t id)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (z->removed || id == z->id)
+        return;
+    zab_election_peer_connected(z, id);
+    if (zab_is_learner(z))
+        zab_sync_follower_resend_info(z, id);
+    check_invariants(z);
 }
 
 int zab_step(struct zab *z, const struct zab_message *m)

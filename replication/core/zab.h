@@ -10,6 +10,7 @@
  *
  *     zab_tick(z)                 one tick of the driver's clock passed
  *     zab_step(z, &msg)           a message arrived from a peer
+ *     zab_peer_connected(z, id)   the link to a peer came up (optional)
  *     zab_propose(z, data, n)     (leader) replicate an opaque entry
  *     zab_persisted(z, zxid)      the store made the log durable up to zxid
  *     zab_snapshot_offer(z, ...)  a snapshot the core asked for (ready.snapshot_wanted)
@@ -218,6 +219,13 @@ void zab_tick(struct zab *z);
  * not addressed to this member, from unknown members, or stale are ignored:
  * the network may lose, duplicate, delay and reorder. Returns 0. */
 int zab_step(struct zab *z, const struct zab_message *msg);
+
+/* The driver's link to member id came up: messages to it are delivered from
+ * now on.  Optional (the core resends on its own timers), but a LOOKING
+ * member sends it its vote at once, and a follower still waiting for its
+ * leader's NEWEPOCH resends FOLLOWERINFO: without this, the first messages
+ * of a start, sent before the links were up, wait for a resend interval. */
+void zab_peer_connected(struct zab *z, uint32_t id);
 
 /* On an established leader: appends data (copied) as the next entry and
  * replicates it.  Returns the zxid (> 0) or ZAB_ENOTLEADER, ZAB_EBUSY,

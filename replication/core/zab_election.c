@@ -9,8 +9,12 @@
  * A quorum of equal votes in the round decides, at the next tick if no better
  * vote arrived meanwhile.  Members already FOLLOWING or
  * LEADING answer LOOKING peers with their leader; a quorum of such answers
- * naming L, with L itself saying LEADING, makes the member follow L.  Safety
- * does not rest on this file (see zab.c): it only has to converge.
+ * naming L, with L itself saying LEADING, makes the member follow L; a
+ * quorum of answers naming us, in our round, makes us lead (ZooKeeper's
+ * checkLeader: they decided on our vote before we heard theirs).  A link
+ * coming up gets our vote at once (zab_peer_connected).  Safety does not
+ * rest on this file (see zab.c): it only has to converge, and quickly: an
+ * ensemble is unavailable until it has.
  *
  * Observers take no part in the election: voters never count, adopt or
  * tally an observer's notification.  A LOOKING observer sends the voters a
@@ -93,6 +97,7 @@ void zab_election_start(struct zab *z)
     z->decide_on_tick = false;
     memset(z->votes, 0, sizeof z->votes);
     memset(z->others, 0, sizeof z->others);
+    memset(z->stashed_info, 0, sizeof z->stashed_info);
     if (z->is_observer) {
         /* A vote for nobody: voters read only our state, LOOKING. */
         z->vote = (struct zab_vote){.leader = 0, .epoch = z->current_epoch, .zxid = zab_log_last(z)};
@@ -136,6 +141,24 @@ static bool others_agree_on(const struct zab *z, uint32_t leader)
     return zab_quorum_active(z, has);
 }
 
+/* Member i's notification says it follows us, in our round. */
+static bool followed_by(const struct zab *z, uint32_t i)
+{
+    return z->others[i].valid && z->others[i].state == ZAB_FOLLOWING &&
+           z->others[i].round == z->round && z->others[i].vote.leader == z->id;
+}
+
+/* We are a voter, and with us, the members following us make a quorum. */
+static bool quorum_follows_us(const struct zab *z)
+{
+    if (!(z->flags[z->self_index] & ZAB_MEMBER_VOTER))
+        return false;
+    bool has[ZAB_PEERS_MAX] = {0};
+    for (uint32_t i = 0; i < z->n_members; i++)
+        has[i] = i == z->self_index || followed_by(z, i);
+    return zab_quorum_active(z, has);
+}
+
 void zab_election_step(struct zab *z, const struct zab_message *m)
 {
     int from = zab_peer_index(z, m->from);
@@ -168,8 +191,17 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
     /* The sender is FOLLOWING or LEADING. */
     z->others[from] = (struct zab_vote_record){
         .valid = true, .round = round, .state = m->u.notification.state, .vote = *theirs};
-    if (theirs->leader == z->id)
-        return; /* stale: we are not leading */
+    if (theirs->leader == z->id) {
+        /* Members that decided on our vote before we heard theirs (their
+         * votes to us were lost: a start sends its first votes before the
+         * links are up) now follow us and answer our votes with it.  As
+         * ZooKeeper's checkLeader: a quorum of them in our own round makes
+         * us lead (their FOLLOWERINFO waits in z->stashed_info).  Anything
+         * else naming us is stale: we do not lead. */
+        if (round == z->round && quorum_follows_us(z))
+            decide(z, z->id, z->round);
+        return;
+    }
     if (others_agree_on(z, theirs->leader))
         decide(z, theirs->leader, round > z->round ? round : z->round);
 }
@@ -197,6 +229,25 @@ void zab_election_answer_observer(struct zab *z, const struct zab_message *m)
 {
     if (z->role != ZAB_LOOKING)
         zab_election_answer(z, m);
+}
+
+/* The link to member id came up.  While we look, our last vote to it was
+ * probably lost (a start sends its first vote before any link is up), and
+ * waiting for the resend interval would make every start take 1-2 s. */
+void zab_election_peer_connected(struct zab *z, uint32_t id)
+{
+    int at = zab_peer_index(z, id);
+    if (at < 0 || (uint32_t)at == z->self_index || !zab_is_voter(z, (uint32_t)at))
+        return;
+    if (z->role == ZAB_LOOKING) {
+        send_notification(z, id);
+    } else if (zab_is_learner(z) && !z->is_observer && id == z->leader_id &&
+               z->phase == ZAB_PHASE_DISCOVERY && !z->epoch_acked) {
+        /* We decided on its vote, and our answers to it were lost: if it
+         * still looks, this tells it that we follow it (see
+         * quorum_follows_us), rather than its next resend. */
+        send_notification(z, id);
+    }
 }
 
 void zab_election_tick(struct zab *z)

@@ -116,6 +116,7 @@ struct zab {
     bool decide_on_tick;       /* a quorum agreed: decide at the next tick unless a better vote comes */
     struct zab_vote_record votes[ZAB_PEERS_MAX];  /* LOOKING peers, this round */
     struct zab_vote_record others[ZAB_PEERS_MAX]; /* peers out of election */
+    struct zab_message stashed_info[ZAB_PEERS_MAX]; /* FOLLOWERINFO heard while LOOKING (type 0: none) */
 
     /* follower */
     uint32_t heard_ticks;      /* ticks since the leader was last heard */
@@ -229,6 +230,7 @@ void zab_election_step(struct zab *z, const struct zab_message *m);
 void zab_election_answer(struct zab *z, const struct zab_message *m);
 void zab_election_answer_observer(struct zab *z, const struct zab_message *m);
 void zab_election_answer_removed(struct zab *z, const struct zab_message *m);
+void zab_election_peer_connected(struct zab *z, uint32_t id);
 
 /* zab_sync.c */
 void zab_sync_leader_start(struct zab *z);
@@ -237,6 +239,7 @@ void zab_sync_leader_step(struct zab *z, const struct zab_message *m);
 void zab_sync_follower_start(struct zab *z);
 void zab_sync_follower_tick(struct zab *z);
 void zab_sync_follower_step(struct zab *z, const struct zab_message *m);
+void zab_sync_follower_resend_info(struct zab *z, uint32_t id);
 void zab_sync_offer_snapshot(struct zab *z);
 void zab_sync_follower_persisted(struct zab *z);
 void zab_sync_leader_persisted(struct zab *z);

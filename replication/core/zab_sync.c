@@ -380,6 +380,15 @@ void zab_sync_follower_start(struct zab *z)
     send_followerinfo(z);
 }
 
+/* The link to our leader came up, or it told us it leads: if it has not
+ * answered FOLLOWERINFO yet, our copy was lost (sent before the link was up)
+ * or ignored (it was still looking). */
+void zab_sync_follower_resend_info(struct zab *z, uint32_t id)
+{
+    if (id == z->leader_id && z->phase == ZAB_PHASE_DISCOVERY && !z->epoch_acked)
+        send_followerinfo(z);
+}
+
 static void on_newepoch(struct zab *z, const struct zab_message *m)
 {
     if (z->epoch_acked && m->epoch > z->epoch) {

@@ -820,6 +820,14 @@ static void complete_writes(struct sim_world *w, struct sim_member *m, uint64_t 
     drive(w, m);
 }
 
+/* Member `id`'s driver reports its link to `peer` up (zab_peer_connected). */
+static void links_up(struct sim_world *w, int id, int peer)
+{
+    struct sim_member *m = &w->m[id];
+    zab_peer_connected(m->z, (uint32_t)peer);
+    drive(w, m);
+}
+
 void sim_crash(struct sim_world *w, int id)
 {
     struct sim_member *m = &w->m[id];
@@ -840,6 +848,12 @@ void sim_restart(struct sim_world *w, int id)
     trace(w, "restart %d", id);
     member_start(w, m);
     check_leaders(w);
+    if (!w->o.manual) /* random runs: its links to the others come up, both ways */
+        for (int i = 1; i <= slots(w); i++)
+            if (i != id && w->m[i].up && w->group[i] == w->group[id]) {
+                links_up(w, id, i);
+                links_up(w, i, id);
+            }
 }
 
 void sim_partition(struct sim_world *w, const int *group)
@@ -859,8 +873,15 @@ void sim_partition(struct sim_world *w, const int *group)
 void sim_heal(struct sim_world *w)
 {
     int group[SIM_MEMBERS_MAX + 1] = {0};
+    int was[SIM_MEMBERS_MAX + 1];
+    memcpy(was, w->group, sizeof was);
     memcpy(w->group, group, sizeof group);
     trace(w, "heal");
+    if (!w->o.manual) /* random runs: the links cut by the partition come up */
+        for (int i = 1; i <= slots(w); i++)
+            for (int j = 1; j <= slots(w); j++)
+                if (i != j && was[i] != was[j] && w->m[i].up && w->m[j].up)
+                    links_up(w, i, j);
 }
 
 void sim_tick(struct sim_world *w, int id)
