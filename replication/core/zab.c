@@ -821,11 +821,34 @@ int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32
     return 0;
 }
 
+/* Drops the log up to compact_to.  Only with an empty outbox: queued
+ * messages borrow entries' data and the snapshot. */
+static void compact_now(struct zab *z)
+{
+    ZAB_ASSERT(z->n_outbox == 0);
+    zab_log_compact(z, z->compact_to);
+    z->compact_to = 0;
+    if (z->have_snapshot && z->snapshot_zxid < z->base_zxid) {
+        /* entries after it are gone: it cannot seed a SNAP, and its copy
+         * (the whole tree) would only hold memory until the next one */
+        z->have_snapshot = false;
+        free(z->snapshot);
+        z->snapshot = NULL;
+        z->snapshot_size = 0;
+    }
+}
+
 void zab_compact(struct zab *z, uint64_t zxid)
 {
     ZAB_ASSERT(!z->in_ready);
     if (zxid > z->compact_to)
         z->compact_to = zxid;
+    /* At once when nothing borrows the log, so that the memory is free when
+     * the driver returns (it may trim its heap); else at zab_advance. */
+    if (z->n_outbox == 0) {
+        compact_now(z);
+        check_invariants(z);
+    }
 }
 
 bool zab_has_ready(const struct zab *z)
@@ -896,12 +919,8 @@ void zab_advance(struct zab *z)
     z->config_changed = false;
     free(z->retired_snapshot);
     z->retired_snapshot = NULL;
-    if (z->compact_to) {
-        zab_log_compact(z, z->compact_to);
-        z->compact_to = 0;
-        if (z->have_snapshot && z->snapshot_zxid < z->base_zxid)
-            z->have_snapshot = false; /* entries after it are gone: it cannot seed a SNAP */
-    }
+    if (z->compact_to)
+        compact_now(z);
     check_invariants(z);
 }
 
@@ -925,4 +944,6 @@ void zab_status(const struct zab *z, struct zab_status *s)
     s->reconfig_pending = z->has_pending;
     s->pending_version = z->has_pending ? z->pending_zxid : 0;
     s->removed = z->removed;
+    s->log_entries = z->n_entries;
+    s->snapshot_bytes = z->snapshot ? z->snapshot_size : 0;
 }

@@ -299,6 +299,8 @@ struct zab_status {
     bool reconfig_pending;    /* a CONFIG entry above it is in the log, not committed */
     uint64_t pending_version; /* its zxid, when reconfig_pending */
     bool removed;             /* stopped for good: not in the active membership */
+    uint64_t log_entries;     /* entries held in memory (zab_compact drops them) */
+    uint64_t snapshot_bytes;  /* the copy of the last zab_snapshot_offer still held */
 };
 void zab_status(const struct zab *z, struct zab_status *out);
 

@@ -321,6 +321,49 @@ static void an_ensemble_of_one_leads_and_commits_once_durable(void **state)
     zab_free(z);
 }
 
+/* A snapshot and compaction free the memory they make useless at once: the
+ * log up to the snapshot, and a snapshot copy that can no longer seed a SNAP
+ * (it held a whole tree until the next one). */
+static void compaction_frees_the_log_and_a_stale_snapshot_copy(void **state)
+{
+    uint32_t voters[] = {7};
+    struct zab_config c = {.id = 7, .voters = voters, .n_voters = 1, .heartbeat_ticks = 2,
+                           .init_limit_ticks = 10, .sync_limit_ticks = 5};
+    struct zab *z;
+    assert_int_equal(zab_new(&c, &z), 0);
+    uint64_t last = 0;
+    drain(z, &last);
+    int64_t zxid[3];
+    for (int i = 0; i < 3; i++) {
+        zxid[i] = zab_propose(z, payload, sizeof payload);
+        assert_true(zxid[i] > 0);
+    }
+    drain(z, &last);
+    assert_int_equal(last, (uint64_t)zxid[2]);
+    struct zab_status s;
+    zab_status(z, &s);
+    assert_int_equal(s.log_entries, 3);
+
+    static const uint8_t blob[] = "the tree at the first entry";
+    assert_int_equal(zab_snapshot_offer(z, (uint64_t)zxid[0], blob, sizeof blob), 0);
+    zab_status(z, &s);
+    assert_int_equal(s.snapshot_bytes, sizeof blob);
+    zab_compact(z, (uint64_t)zxid[0]); /* the offered snapshot still seeds a SNAP */
+    zab_status(z, &s);
+    assert_int_equal(s.log_entries, 2);
+    assert_int_equal(s.snapshot_bytes, sizeof blob);
+    zab_compact(z, (uint64_t)zxid[2]); /* it no longer can: its copy goes */
+    zab_status(z, &s);
+    assert_int_equal(s.log_entries, 0);
+    assert_int_equal(s.snapshot_bytes, 0);
+    assert_int_equal(s.last_zxid, (uint64_t)zxid[2]);
+    /* the log goes on from there */
+    int64_t next = zab_propose(z, payload, sizeof payload);
+    assert_int_equal(next, zxid[2] + 1);
+    assert_int_equal(drain(z, &last), 1);
+    zab_free(z);
+}
+
 static void a_follower_refuses_proposals_from_clients(void **state)
 {
     uint32_t voters[] = {1, 2, 3};
@@ -517,6 +560,7 @@ int main(void)
         cmocka_unit_test(decode_survives_random_bytes),
         cmocka_unit_test(zab_new_rejects_bad_configurations),
         cmocka_unit_test(an_ensemble_of_one_leads_and_commits_once_durable),
+        cmocka_unit_test(compaction_frees_the_log_and_a_stale_snapshot_copy),
         cmocka_unit_test(a_follower_refuses_proposals_from_clients),
         cmocka_unit_test(observers_are_configured_apart_from_voters),
         cmocka_unit_test(an_observer_never_makes_a_quorum_of_two),
