@@ -9,13 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
+
 struct server;
 
 /* Called once on the loop: blob holds the tree serialised at zxid, or is
  * NULL if the child failed.  Ownership passes: release(blob, len) gives it
  * back (it is a read-only mapping; see snapshot_blob_release). */
 typedef void (*snapshot_ready_fn)(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
-                                  void (*release)(void *blob, size_t len));
+                                  store_blob_release_fn release);
 
 /* Unmaps a blob snapshot_start's on_ready was given; safe on any thread. */
 void snapshot_blob_release(void *blob, size_t len);

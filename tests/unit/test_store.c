@@ -547,7 +547,7 @@ static uint64_t mapped_rss_bytes(const char *dir)
     uint64_t rss = 0;
     while (fgets(line, sizeof line, smaps)) {
         unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ')) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) { /* a mapping's first line */
             char *nl = strchr(line, '\n');
             if (nl)
                 *nl = '\0';
