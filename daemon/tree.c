@@ -91,6 +91,19 @@ struct tree_quota {
     char path[];
 };
 
+/*
+ * One distinct ACL, shared by every node that has it, as ZooKeeper's
+ * ReferenceCountedACLCache shares them: nearly every node of a tree has one
+ * of a handful of ACLs, and a copy per node was 48 bytes of heap each (10% of
+ * a member's RSS with 100-byte znodes).  A node's acl.items points at items.
+ */
+struct acl_shared {
+    struct acl_shared *next;
+    uint64_t hash;
+    uint64_t refs;
+    struct zn_acl items[]; /* then their strings */
+};
+
 struct tree_session {
     struct tree_session *next;
     int64_t id;
@@ -114,6 +127,9 @@ struct tree {
     struct tree_quota **quota_buckets;
     size_t quota_bucket_count; /* power of two */
     size_t quota_count;
+    struct acl_shared **acl_buckets; /* distinct ACLs, shared by the nodes that have them */
+    size_t acl_bucket_count;         /* power of two, or 0 before the first */
+    size_t acl_count;
 };
 
 #define TREE_INITIAL_BUCKETS 1024
@@ -485,21 +501,83 @@ static void ephemeral_unlink(struct tree_session *s, struct tree_node *n)
 
 /* ------------------------------------------------------------------- nodes */
 
-/* An owned copy of an ACL vector in one block; NULL items for count <= 0. */
-static int acl_copy(const struct zn_acl_vec *src, struct zn_acl_vec *dst)
+static uint64_t acl_hash(const struct zn_acl_vec *v)
+{
+    uint64_t h = hash_i64(0, v->count);
+    for (int32_t i = 0; i < v->count; i++) {
+        const struct zn_id *id = &v->items[i].id;
+        h = hash_i64(h, v->items[i].perms);
+        h = id->scheme ? digest_bytes(h, id->scheme, strlen(id->scheme)) : hash_i64(h, -1);
+        h = id->id ? digest_bytes(h, id->id, strlen(id->id)) : hash_i64(h, -1);
+    }
+    return h;
+}
+
+static bool str_same(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+static bool acl_same(const struct zn_acl *items, const struct zn_acl_vec *v)
+{
+    for (int32_t i = 0; i < v->count; i++)
+        if (items[i].perms != v->items[i].perms || !str_same(items[i].id.scheme, v->items[i].id.scheme) ||
+            !str_same(items[i].id.id, v->items[i].id.id))
+            return false;
+    return true;
+}
+
+static struct acl_shared *acl_shared_of(struct zn_acl *items)
+{
+    return (struct acl_shared *)((char *)items - offsetof(struct acl_shared, items));
+}
+
+static int acl_table_grow(struct tree *t)
+{
+    size_t count = t->acl_bucket_count ? t->acl_bucket_count * 2 : 16;
+    struct acl_shared **b = calloc(count, sizeof(*b));
+    if (b == NULL)
+        return ZN_NOMEMORY;
+    for (size_t i = 0; i < t->acl_bucket_count; i++) {
+        while (t->acl_buckets[i]) {
+            struct acl_shared *a = t->acl_buckets[i];
+            t->acl_buckets[i] = a->next;
+            a->next = b[a->hash & (count - 1)];
+            b[a->hash & (count - 1)] = a;
+        }
+    }
+    free(t->acl_buckets);
+    t->acl_buckets = b;
+    t->acl_bucket_count = count;
+    return 0;
+}
+
+/* dst shares the tree's copy of src (made if new); NULL items for count <= 0.
+ * Give it back with acl_release. */
+static int acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_vec *dst)
 {
     dst->count = src->count;
     dst->items = NULL;
     if (src->count <= 0)
         return 0;
-    size_t size = sizeof(struct zn_acl) * (size_t)src->count;
+    uint64_t h = acl_hash(src);
+    if (t->acl_bucket_count) {
+        for (struct acl_shared *a = t->acl_buckets[h & (t->acl_bucket_count - 1)]; a; a = a->next) {
+            if (a->hash == h && acl_same(a->items, src)) {
+                a->refs++;
+                dst->items = a->items;
+                return 0;
+            }
+        }
+    }
+    if (t->acl_count + 1 > t->acl_bucket_count && acl_table_grow(t) != 0)
+        return ZN_NOMEMORY;
+    size_t size = sizeof(struct acl_shared) + sizeof(struct zn_acl) * (size_t)src->count;
     for (int32_t i = 0; i < src->count; i++) {
         const struct zn_id *id = &src->items[i].id;
         size += (id->scheme ? strlen(id->scheme) + 1 : 0) + (id->id ? strlen(id->id) + 1 : 0);
     }
-    struct zn_acl *items = malloc(size);
-    if (items == NULL)
+    struct acl_shared *a = malloc(size);
+    if (a == NULL)
         return ZN_NOMEMORY;
+    struct zn_acl *items = a->items;
     char *s = (char *)(items + src->count);
     for (int32_t i = 0; i < src->count; i++) {
         const struct zn_id *id = &src->items[i].id;
@@ -516,8 +594,30 @@ static int acl_copy(const struct zn_acl_vec *src, struct zn_acl_vec *dst)
             s += l;
         }
     }
+    a->hash = h;
+    a->refs = 1;
+    a->next = t->acl_buckets[h & (t->acl_bucket_count - 1)];
+    t->acl_buckets[h & (t->acl_bucket_count - 1)] = a;
+    t->acl_count++;
     dst->items = items;
     return 0;
+}
+
+/* Gives back a node's share of an ACL (items from acl_copy, or NULL). */
+static void acl_release(struct tree *t, struct zn_acl *items)
+{
+    if (items == NULL)
+        return;
+    struct acl_shared *a = acl_shared_of(items);
+    ZN_ASSERT(a->refs > 0);
+    if (--a->refs > 0)
+        return;
+    struct acl_shared **link = &t->acl_buckets[a->hash & (t->acl_bucket_count - 1)];
+    while (*link != a)
+        link = &(*link)->next;
+    *link = a->next;
+    t->acl_count--;
+    free(a);
 }
 
 static int data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len)
@@ -546,13 +646,13 @@ static struct tree_node *node_alloc(const char *path, size_t len)
     return n;
 }
 
-static void node_free(struct tree_node *n)
+static void node_free(struct tree *t, struct tree_node *n)
 {
     if (n == NULL)
         return;
     free(n->children);
     free(n->data);
-    free(n->acl.items);
+    acl_release(t, n->acl.items);
     free(n);
 }
 
@@ -640,7 +740,7 @@ static void tree_clear(struct tree *t)
         struct tree_node *n = t->buckets[i];
         while (n) {
             struct tree_node *next = n->hash_next;
-            node_free(n);
+            node_free(t, n);
             n = next;
         }
         t->buckets[i] = NULL;
@@ -669,14 +769,14 @@ static struct tree_node *add_system_node(struct tree *t, const char *path, const
     struct tree_node *n = node_alloc(path, strlen(path));
     if (n == NULL)
         return NULL;
-    if (acl_copy(acl, &n->acl) != 0) {
-        node_free(n);
+    if (acl_copy(t, acl, &n->acl) != 0) {
+        node_free(t, n);
         return NULL;
     }
     n->aversion = aversion;
     struct tree_node *parent = find_parent(t, path);
     if (parent && child_reserve(parent) != 0) {
-        node_free(n);
+        node_free(t, n);
         return NULL;
     }
     node_attach(t, parent, n);
@@ -723,9 +823,11 @@ void tree_free(struct tree *t)
         return;
     if (t->buckets && t->session_buckets && t->quota_buckets)
         tree_clear(t);
+    ZN_ASSERT(t->acl_count == 0); /* every node gave its share back */
     free(t->buckets);
     free(t->session_buckets);
     free(t->quota_buckets);
+    free(t->acl_buckets);
     free(t);
 }
 
@@ -1114,8 +1216,8 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     struct tree_node *n = node_alloc(op->path, len);
     if (n == NULL)
         return ZN_NOMEMORY;
-    if (acl_copy(&op->acl, &n->acl) != 0 || data_copy(&op->data, &n->data, &n->data_len) != 0) {
-        node_free(n);
+    if (acl_copy(a->t, &op->acl, &n->acl) != 0 || data_copy(&op->data, &n->data, &n->data_len) != 0) {
+        node_free(t, n);
         return ZN_NOMEMORY;
     }
     /* DataTree.createStat */
@@ -1209,7 +1311,7 @@ static int apply_set_acl(struct apply *a, const struct txn_op *op, struct tree_n
     if (n == NULL)
         return ZN_DATAINCONSISTENCY;
     struct zn_acl_vec acl;
-    if (acl_copy(&op->acl, &acl) != 0)
+    if (acl_copy(a->t, &op->acl, &acl) != 0)
         return ZN_NOMEMORY;
     struct undo *u = undo_push(a, UNDO_SETACL);
     u->node = n;
@@ -1231,7 +1333,7 @@ static void apply_rollback(struct apply *a)
         switch (u->kind) {
         case UNDO_CREATE:
             node_detach(t, u->node);
-            node_free(u->node);
+            node_free(t, u->node);
             u->parent->cversion = u->old_cversion;
             u->parent->pzxid = u->old_pzxid;
             node_redigest(t, u->parent);
@@ -1254,7 +1356,7 @@ static void apply_rollback(struct apply *a)
             node_redigest(t, u->node);
             break;
         case UNDO_SETACL:
-            free(u->node->acl.items);
+            acl_release(t, u->node->acl.items);
             u->node->acl = u->old_acl;
             u->node->aversion = u->old_version;
             node_redigest(t, u->node);
@@ -1285,13 +1387,13 @@ static void apply_release(struct apply *a)
         struct undo *u = &a->undo[i];
         switch (u->kind) {
         case UNDO_DELETE:
-            node_free(u->node);
+            node_free(a->t, u->node);
             break;
         case UNDO_SETDATA:
             free(u->old_data);
             break;
         case UNDO_SETACL:
-            free(u->old_acl.items);
+            acl_release(a->t, u->old_acl.items);
             break;
         case UNDO_SESSION_CLOSE:
             free(u->session);
@@ -1715,7 +1817,7 @@ static int load_node(struct tree *t, struct jute_reader *r, struct tree_node **l
         return ZN_NOMEMORY;
     /* node_alloc hashed the path: the duplicate check reuses it. */
     if (index_find_hashed(t, n->path, len, n->hash) != NULL) {
-        node_free(n);
+        node_free(t, n);
         return ZN_CORRUPT;
     }
     jute_read_long(r, &n->czxid);
@@ -1733,11 +1835,11 @@ static int load_node(struct tree *t, struct jute_reader *r, struct tree_node **l
         (owner_is_session(n->ephemeral_owner) && session_find(t, n->ephemeral_owner) == NULL) ||
         (parent && owner_is_session(parent->ephemeral_owner)))
         rc = ZN_CORRUPT;
-    if (rc == 0 && (acl_copy(&acl, &n->acl) != 0 || data_copy(&data, &n->data, &n->data_len) != 0 ||
+    if (rc == 0 && (acl_copy(t, &acl, &n->acl) != 0 || data_copy(&data, &n->data, &n->data_len) != 0 ||
                     ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0)))
         rc = ZN_NOMEMORY;
     if (rc != 0) {
-        node_free(n);
+        node_free(t, n);
         return rc;
     }
     node_attach(t, parent, n);

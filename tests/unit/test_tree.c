@@ -254,6 +254,47 @@ static void set_acl_sets_aversion_and_the_new_acl(void **state)
     tree_free(t);
 }
 
+/* Nodes with equal ACLs share one copy; a change leaves the others' ACL as
+ * it was, and the last node to go frees it (ASan checks). */
+static void nodes_with_equal_acls_share_one_copy(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c1 = create_txn(1, "/a", "x", 1, 0), c2 = create_txn(2, "/b", "y", 2, 0);
+    apply_ok(t, &c1);
+    apply_ok(t, &c2);
+    struct zn_acl_vec a = tree_node_acl(tree_get(t, "/a")), b = tree_node_acl(tree_get(t, "/b"));
+    assert_ptr_equal(a.items, b.items);
+    assert_string_equal(a.items[0].id.scheme, "world");
+
+    struct zn_acl read = {ZN_PERM_READ, {"digest", "u:h"}};
+    struct txn set = txn_of(3, ZN_OP_SETACL);
+    set.op.path = "/a";
+    set.op.acl = (struct zn_acl_vec){1, &read};
+    set.op.version = 1;
+    apply_ok(t, &set);
+    a = tree_node_acl(tree_get(t, "/a"));
+    b = tree_node_acl(tree_get(t, "/b"));
+    assert_ptr_not_equal(a.items, b.items);
+    assert_string_equal(a.items[0].id.id, "u:h");
+    assert_string_equal(b.items[0].id.id, "anyone");
+    assert_int_equal(b.items[0].perms, ZN_PERM_ALL);
+
+    /* /b gets /a's new ACL: they share it again */
+    set.hdr.zxid = 4;
+    set.op.path = "/b";
+    apply_ok(t, &set);
+    a = tree_node_acl(tree_get(t, "/a"));
+    b = tree_node_acl(tree_get(t, "/b"));
+    assert_ptr_equal(a.items, b.items);
+    struct txn d = txn_of(5, ZN_OP_DELETE);
+    d.op.path = "/a";
+    d.hdr.zxid = 5;
+    d.op.version = -1;
+    apply_ok(t, &d);
+    assert_string_equal(tree_node_acl(tree_get(t, "/b")).items[0].id.id, "u:h");
+    tree_free(t);
+}
+
 static void sequential_parent_cversion_is_taken_from_the_txn_and_only_moves_forward(void **state)
 {
     struct tree *t = tree_new();
@@ -887,6 +928,7 @@ int main(void)
         cmocka_unit_test(set_data_sets_version_mtime_mzxid_and_fires_data_changed),
         cmocka_unit_test(delete_sets_parent_pzxid_and_counts_in_the_client_cversion),
         cmocka_unit_test(set_acl_sets_aversion_and_the_new_acl),
+        cmocka_unit_test(nodes_with_equal_acls_share_one_copy),
         cmocka_unit_test(sequential_parent_cversion_is_taken_from_the_txn_and_only_moves_forward),
         cmocka_unit_test(inconsistent_txns_fail_and_leave_the_tree_unchanged),
         cmocka_unit_test(multi_applies_every_op_and_fires_their_events_in_order),
