@@ -4,8 +4,9 @@
  * Serialising a tree of a million nodes takes hundreds of milliseconds; done
  * on the loop it stalls every client for that long (bench/PROFILE.md item 4).
  * Instead the server forks: the child has a copy-on-write image of the tree
- * exactly as it was at the fork (at a known applied zxid), serialises it into
- * an anonymous memory file (memfd) made before the fork, and writes the
+ * exactly as it was at the fork (at a known applied zxid), serialises it
+ * straight into the mapped pages of an anonymous memory file (memfd) made
+ * before the fork, and writes the
  * blob's length to a pipe as its last act.  The loop keeps serving; it reads
  * only those 8 bytes.  Once the child has exited successfully and the memfd
  * holds exactly that many bytes, the loop maps the memfd read-only and hands
@@ -72,27 +73,59 @@ void snapshot_blob_release(void *blob, size_t len)
         munmap(blob, len);
 }
 
-/* In the child: serialise into the memfd, then report the length and leave. */
-static void child_main(struct tree *tree)
+/* Serialises straight into the memfd's pages, mapped shared and sized for
+ * the tree's bound (sparse: only the pages written are allocated), rather
+ * than into the heap and then pwrite: that was a copy of the whole blob and
+ * a fresh page for each of its pages twice.  Returns the length, or 0. */
+static size_t child_serialise_mapped(struct tree *tree)
+{
+    size_t bound = tree_snapshot_bound(tree);
+    if (bound == 0 || ftruncate(CHILD_BLOB_FD, (off_t)bound) != 0)
+        return 0;
+    void *p = mmap(NULL, bound, PROT_READ | PROT_WRITE, MAP_SHARED, CHILD_BLOB_FD, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    struct jute_writer w;
+    jute_writer_init_fixed(&w, p, bound);
+    int rc = tree_serialize(tree, &w);
+    size_t len = rc == 0 && !w.error ? w.len : 0;
+    munmap(p, bound);
+    return len;
+}
+
+/* The fallback: the heap, then pwrite. */
+static size_t child_serialise_heap(struct tree *tree)
 {
     struct jute_writer w;
     jute_writer_init(&w);
     int rc = tree_serialize(tree, &w);
     if (rc != 0 || w.error || w.len == 0)
-        _exit(2);
+        return 0;
     size_t off = 0;
     while (off < w.len) {
         ssize_t n = pwrite(CHILD_BLOB_FD, w.data + off, w.len - off, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            _exit(3);
+            return 0;
         off += (size_t)n;
     }
+    return w.len;
+}
+
+/* In the child: serialise into the memfd, then report the length and leave. */
+static void child_main(struct tree *tree)
+{
+    size_t len = child_serialise_mapped(tree);
+    if (len == 0)
+        len = child_serialise_heap(tree);
+    /* the loop checks the memfd holds exactly len bytes */
+    if (len == 0 || ftruncate(CHILD_BLOB_FD, (off_t)len) != 0)
+        _exit(2);
     unsigned char len_bytes[8];
     for (int i = 0; i < 8; i++)
-        len_bytes[i] = (unsigned char)((uint64_t)w.len >> (56 - 8 * i));
-    off = 0;
+        len_bytes[i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    size_t off = 0;
     while (off < sizeof len_bytes) {
         ssize_t n = write(CHILD_PIPE_FD, len_bytes + off, sizeof len_bytes - off);
         if (n < 0 && errno == EINTR)

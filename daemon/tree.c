@@ -101,7 +101,9 @@ struct acl_shared {
     struct acl_shared *next;
     uint64_t hash;
     uint64_t refs;
-    struct zn_acl items[]; /* then their strings */
+    const uint8_t *wire;   /* the vector as jute writes it (in this block), for snapshots */
+    size_t wire_len;
+    struct zn_acl items[]; /* then their strings, then wire */
 };
 
 struct tree_session {
@@ -569,14 +571,22 @@ static int acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_
     }
     if (t->acl_count + 1 > t->acl_bucket_count && acl_table_grow(t) != 0)
         return ZN_NOMEMORY;
-    size_t size = sizeof(struct acl_shared) + sizeof(struct zn_acl) * (size_t)src->count;
+    struct jute_writer wire;
+    jute_writer_init(&wire);
+    if (jute_write_acl_vec(&wire, src) != 0) {
+        jute_writer_free(&wire);
+        return ZN_NOMEMORY;
+    }
+    size_t size = sizeof(struct acl_shared) + sizeof(struct zn_acl) * (size_t)src->count + wire.len;
     for (int32_t i = 0; i < src->count; i++) {
         const struct zn_id *id = &src->items[i].id;
         size += (id->scheme ? strlen(id->scheme) + 1 : 0) + (id->id ? strlen(id->id) + 1 : 0);
     }
     struct acl_shared *a = malloc(size);
-    if (a == NULL)
+    if (a == NULL) {
+        jute_writer_free(&wire);
         return ZN_NOMEMORY;
+    }
     struct zn_acl *items = a->items;
     char *s = (char *)(items + src->count);
     for (int32_t i = 0; i < src->count; i++) {
@@ -594,6 +604,10 @@ static int acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_
             s += l;
         }
     }
+    memcpy(s, wire.data, wire.len);
+    a->wire = (const uint8_t *)s;
+    a->wire_len = wire.len;
+    jute_writer_free(&wire);
     a->hash = h;
     a->refs = 1;
     a->next = t->acl_buckets[h & (t->acl_bucket_count - 1)];
@@ -1718,6 +1732,34 @@ static const struct tree_node *preorder_next(const struct tree_node *n)
     return NULL;
 }
 
+/* czxid mzxid ctime mtime (8 each), version cversion aversion (4 each),
+ * ephemeralOwner pzxid (8 each), kind (4). */
+#define SNAPSHOT_NODE_TAIL_BYTES (4 * 8 + 3 * 4 + 2 * 8 + 4)
+
+static inline uint8_t *put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+static inline uint8_t *put_be64(uint8_t *p, uint64_t v)
+{
+    return put_be32(put_be32(p, (uint32_t)(v >> 32)), (uint32_t)v);
+}
+
+size_t tree_snapshot_bound(const struct tree *t)
+{
+    size_t acl_max = 4; /* a vector of none */
+    for (size_t i = 0; i < t->acl_bucket_count; i++)
+        for (const struct acl_shared *a = t->acl_buckets[i]; a; a = a->next)
+            if (a->wire_len > acl_max)
+                acl_max = a->wire_len;
+    /* header, sessions, node count; per node two lengths, the ACL and the
+     * fixed fields besides its path and data (counted in data_bytes) */
+    return 4 + 4 + 8 + 8 + 4 + t->session_count * 12 + 8 + t->data_bytes +
+           t->node_count * (4 + 4 + acl_max + SNAPSHOT_NODE_TAIL_BYTES);
+}
+
 int tree_serialize(const struct tree *t, struct jute_writer *w)
 {
     ZN_ASSERT(t != NULL && w != NULL);
@@ -1733,20 +1775,33 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
         }
     }
     jute_write_long(w, (int64_t)t->node_count);
+    /* Per node: path, data, ACL, then the fixed fields in one block.  The
+     * ACL's bytes are its shared copy's (acl_shared.wire), and the path's
+     * length is stored: a snapshot child serialises up to a million nodes
+     * a second while the server takes writes on the same 2 cores. */
+    uint8_t tail[SNAPSHOT_NODE_TAIL_BYTES];
     for (const struct tree_node *n = t->root; n && !w->error; n = preorder_next(n)) {
-        jute_write_string(w, n->path);
+        jute_write_buffer(w, n->path, (int32_t)n->path_len);
         jute_write_buffer(w, n->data_len > 0 ? (const void *)n->data : "", n->data_len);
-        jute_write_acl_vec(w, &n->acl);
-        jute_write_long(w, n->czxid);
-        jute_write_long(w, n->mzxid);
-        jute_write_long(w, n->ctime);
-        jute_write_long(w, n->mtime);
-        jute_write_int(w, n->version);
-        jute_write_int(w, n->cversion);
-        jute_write_int(w, n->aversion);
-        jute_write_long(w, n->ephemeral_owner);
-        jute_write_long(w, n->pzxid);
-        jute_write_int(w, n->kind);
+        if (n->acl.count > 0) {
+            const struct acl_shared *a = acl_shared_of(n->acl.items);
+            jute_write_raw(w, a->wire, a->wire_len);
+        } else {
+            jute_write_acl_vec(w, &n->acl);
+        }
+        uint8_t *p = tail;
+        p = put_be64(p, (uint64_t)n->czxid);
+        p = put_be64(p, (uint64_t)n->mzxid);
+        p = put_be64(p, (uint64_t)n->ctime);
+        p = put_be64(p, (uint64_t)n->mtime);
+        p = put_be32(p, (uint32_t)n->version);
+        p = put_be32(p, (uint32_t)n->cversion);
+        p = put_be32(p, (uint32_t)n->aversion);
+        p = put_be64(p, (uint64_t)n->ephemeral_owner);
+        p = put_be64(p, (uint64_t)n->pzxid);
+        p = put_be32(p, (uint32_t)n->kind);
+        ZN_ASSERT(p == tail + sizeof tail);
+        jute_write_raw(w, tail, sizeof tail);
     }
     return w->error;
 }

@@ -162,6 +162,8 @@ int32_t tree_snapshot_format(const void *data, size_t len);
 /* Appends the whole state (nodes, parents before children; sessions; last
  * zxid; digest) to w.  Returns 0 or the writer's error. */
 int tree_serialize(const struct tree *t, struct jute_writer *w);
+/* At least the bytes tree_serialize would write now (to size a buffer). */
+size_t tree_snapshot_bound(const struct tree *t);
 /* Loads a snapshot into `fresh`, a tree straight from tree_new (nothing
  * applied; a config set with tree_set_config is kept).  data is borrowed for
  * the call.  Returns 0, ZN_CORRUPT when the bytes are malformed or the digest

@@ -136,12 +136,23 @@ void jute_writer_init(struct jute_writer *w)
     w->len = 0;
     w->cap = 0;
     w->error = 0;
+    w->fixed = false;
+}
+
+void jute_writer_init_fixed(struct jute_writer *w, uint8_t *buf, size_t cap)
+{
+    ZN_ASSERT(w != NULL && (buf != NULL || cap == 0));
+    jute_writer_init(w);
+    w->data = buf;
+    w->cap = cap;
+    w->fixed = true;
 }
 
 void jute_writer_free(struct jute_writer *w)
 {
     ZN_ASSERT(w != NULL);
-    free(w->data);
+    if (!w->fixed)
+        free(w->data);
     jute_writer_init(w);
 }
 
@@ -154,7 +165,7 @@ void jute_writer_reset(struct jute_writer *w)
 
 uint8_t *jute_writer_take(struct jute_writer *w, size_t *len)
 {
-    ZN_ASSERT(w != NULL && len != NULL);
+    ZN_ASSERT(w != NULL && len != NULL && !w->fixed);
     uint8_t *data = w->data;
     *len = w->len;
     jute_writer_init(w);
@@ -178,6 +189,8 @@ static int writer_reserve(struct jute_writer *w, size_t n)
     size_t need = w->len + n;
     if (need <= w->cap)
         return 0;
+    if (w->fixed)
+        return writer_fail(w, ZN_TOOBIG);
     size_t cap = w->cap < JUTE_WRITER_MIN_CAP_BYTES ? JUTE_WRITER_MIN_CAP_BYTES : w->cap;
     while (cap < need)
         cap *= 2;

@@ -64,13 +64,17 @@ struct jute_buf {
 };
 
 struct jute_writer {
-    uint8_t *data;   /* malloc'd, owned by the writer */
+    uint8_t *data;   /* malloc'd, owned by the writer (borrowed when fixed) */
     size_t len;
     size_t cap;
     int error;       /* 0 or the first error */
+    bool fixed;      /* data is the caller's, cap bytes: never grown or freed */
 };
 
 void jute_writer_init(struct jute_writer *w);
+/* A writer into the caller's buf of cap bytes: a write past cap fails with
+ * ZN_TOOBIG (sticky, as any error) instead of growing it. */
+void jute_writer_init_fixed(struct jute_writer *w, uint8_t *buf, size_t cap);
 void jute_writer_free(struct jute_writer *w);
 /* Empties the writer, keeping its memory. */
 void jute_writer_reset(struct jute_writer *w);

@@ -559,16 +559,38 @@ static void snapshot_round_trip_restores_nodes_sessions_and_digest(void **state)
     c = create_txn(4, "/b", "", 2, 0);
     apply_ok(t, &c);
 
+    struct zn_acl digest_acl[2] = {{ZN_PERM_READ, {"digest", "someone:hashhashhashhashhashhash="}},
+                                   {ZN_PERM_ALL, {"ip", "127.0.0.1"}}};
+    struct txn set = txn_of(5, ZN_OP_SETACL);
+    set.op.path = "/b";
+    set.op.acl = (struct zn_acl_vec){2, digest_acl};
+    set.op.version = 1;
+    apply_ok(t, &set);
+
     struct jute_writer w;
     jute_writer_init(&w);
     assert_int_equal(tree_serialize(t, &w), 0);
+    /* a snapshot child writes into a buffer of tree_snapshot_bound bytes */
+    assert_true(tree_snapshot_bound(t) >= w.len);
+    uint8_t *fixed = malloc(tree_snapshot_bound(t));
+    struct jute_writer fw;
+    jute_writer_init_fixed(&fw, fixed, tree_snapshot_bound(t));
+    assert_int_equal(tree_serialize(t, &fw), 0);
+    assert_int_equal(fw.len, w.len);
+    assert_memory_equal(fw.data, w.data, w.len);
+    jute_writer_init_fixed(&fw, fixed, w.len - 1); /* one byte short: refused, not grown */
+    assert_int_equal(tree_serialize(t, &fw), ZN_TOOBIG);
+    jute_writer_free(&fw); /* the buffer is the caller's */
+    free(fixed);
     struct tree *back = tree_new();
     assert_int_equal(tree_deserialize(back, w.data, w.len), 0);
     assert_int_equal(tree_check(back), 0);
     assert_int_equal(tree_digest(back), tree_digest(t));
+    assert_int_equal(tree_node_acl(tree_get(back, "/b")).count, 2);
+    assert_string_equal(tree_node_acl(tree_get(back, "/b")).items[1].id.id, "127.0.0.1");
     assert_int_equal(tree_node_count(back), tree_node_count(t));
     assert_int_equal(tree_data_bytes(back), tree_data_bytes(t));
-    assert_int_equal(tree_last_zxid(back), 4);
+    assert_int_equal(tree_last_zxid(back), 5);
     const char *paths[] = {"/", "/zookeeper", "/zookeeper/config", "/a", "/a/e", "/b"};
     for (int i = 0; i < 6; i++) {
         struct zn_stat x = stat_of(t, paths[i]), y = stat_of(back, paths[i]);
@@ -586,7 +608,7 @@ static void snapshot_round_trip_restores_nodes_sessions_and_digest(void **state)
     assert_int_equal(sessions, 1);
 
     /* the restored tree keeps applying like the original */
-    struct txn close = txn_of(5, ZN_OP_CLOSESESSION);
+    struct txn close = txn_of(6, ZN_OP_CLOSESESSION);
     close.hdr.session_id = 0x51;
     apply_ok(t, &close);
     apply_ok(back, &close);
