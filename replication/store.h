@@ -67,8 +67,15 @@
 /* Snapshots kept; log entries at or below the oldest kept one are deleted. */
 #define ZN_STORE_SNAPSHOTS_KEPT 3u
 #define ZN_STORE_SNAPSHOTS_KEPT_MAX 16u
-/* Size of one LMDB value of a snapshot. */
-#define ZN_STORE_SNAPSHOT_CHUNK_BYTES (256u << 10)
+/* Size of one LMDB value of a snapshot: small enough to sit in a leaf page
+ * (LMDB's limit is ~2018 bytes with 4 KB pages and our 12-byte keys).  Larger
+ * values take runs of contiguous "overflow" pages, which LMDB finds by
+ * scanning its free list: with the pages of the snapshot before freed, a
+ * 2 MB transaction of 256 KB values took 100-160 ms, and every log commit
+ * waited behind it (bench/PROFILE.md section 7). */
+#define ZN_STORE_SNAPSHOT_CHUNK_BYTES 2000u
+/* The chunk size of format 1 snapshots (still read). */
+#define ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1 (256u << 10)
 /* Most snapshot bytes written in one write transaction: log batches queued
  * meanwhile wait for at most one such transaction (~2 MB: a few ms). */
 #define ZN_STORE_SNAPSHOT_TXN_BYTES (2u << 20)

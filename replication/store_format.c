@@ -59,14 +59,19 @@ void store_snap_header_encode(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64
 {
     unsigned char zxid_be[8];
     store_put_be64(zxid_be, zxid);
-    uint32_t blob_crc = crc32c_extend(crc32c(zxid_be, 8), blob, len);
+    store_snap_header_encode_crc(out, zxid, len, chunks, crc32c_extend(crc32c(zxid_be, 8), blob, len));
+}
+
+void store_snap_header_encode_crc(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64_t zxid,
+                                  size_t len, uint32_t chunks, uint32_t blob_crc)
+{
     store_put_be32(out, STORE_SNAP_MAGIC);
     store_put_be32(out + 4, STORE_SNAP_VERSION);
     store_put_be64(out + 8, zxid);
     store_put_be64(out + 16, (uint64_t)len);
     store_put_be32(out + 24, chunks);
     store_put_be32(out + 28, blob_crc);
-    store_put_be32(out + 32, 0); /* reserved */
+    store_put_be32(out + 32, ZN_STORE_SNAPSHOT_CHUNK_BYTES);
     store_put_be32(out + 36, crc32c(out, 36));
 }
 
@@ -76,8 +81,12 @@ int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blo
     if (value->mv_size != STORE_SNAP_HEADER_BYTES)
         return ZN_CORRUPT;
     const unsigned char *h = value->mv_data;
+    uint32_t version = store_get_be32(h + 4);
     if (store_get_be32(h + 36) != crc32c(h, 36) || store_get_be32(h) != STORE_SNAP_MAGIC ||
-        store_get_be32(h + 4) != STORE_SNAP_VERSION)
+        (version != 1 && version != STORE_SNAP_VERSION))
+        return ZN_CORRUPT;
+    uint32_t chunk_bytes = version == 1 ? ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1 : store_get_be32(h + 32);
+    if (chunk_bytes == 0 || chunk_bytes > ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1)
         return ZN_CORRUPT;
     *zxid = store_get_be64(h + 8);
     *blob_len = store_get_be64(h + 16);
@@ -85,7 +94,7 @@ int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blo
     *blob_crc = store_get_be32(h + 28);
     /* The chunk count must match the length, or a reader could be led to
      * allocate or walk more than was written. */
-    uint64_t expected = (*blob_len + ZN_STORE_SNAPSHOT_CHUNK_BYTES - 1) / ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    uint64_t expected = (*blob_len + chunk_bytes - 1) / chunk_bytes;
     if (*blob_len > ZN_STORE_SNAPSHOT_MAX_BYTES || *chunks != expected)
         return ZN_CORRUPT;
     return 0;

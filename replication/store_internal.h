@@ -11,9 +11,10 @@
  *   snap  key: zxid (8) | chunk index (4)
  *         chunk 0, the header: magic "ZNSN" (4) | version (4) | zxid (8) |
  *                blob length (8) | chunk count (4) | blob crc32c (4) |
+ *                chunk size (4; 0 in version 1, which means 256 KB) |
  *                header crc32c (4, over the preceding 36 bytes)
- *         chunks 1..count: the blob's bytes, ZN_STORE_SNAPSHOT_CHUNK_BYTES
- *                each but the last; blob crc32c covers zxid || blob
+ *         chunks 1..count: the blob's bytes, the chunk size each but the
+ *                last; blob crc32c covers zxid || blob
  *         Chunks 1..count may be committed over several transactions; the
  *         header (chunk 0) is written in the last one, so it is the
  *         completion marker: a zxid with chunks but no header is an
@@ -48,7 +49,7 @@
 #define STORE_SNAP_KEY_BYTES 12u
 #define STORE_SNAP_HEADER_BYTES 40u
 #define STORE_SNAP_MAGIC 0x5a4e534eu /* "ZNSN" */
-#define STORE_SNAP_VERSION 1u
+#define STORE_SNAP_VERSION 2u /* 1: chunks of ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1, no chunk size field */
 #define STORE_META_VALUE_BYTES 12u
 /* Most log entries a compaction deletes in one write transaction (~1-2 ms):
  * log batches queued meanwhile are committed between such transactions. */
@@ -189,6 +190,9 @@ int store_log_decode(const MDB_val *key, const MDB_val *value, uint64_t *zxid,
 /* Encodes a snapshot header for zxid and blob. */
 void store_snap_header_encode(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64_t zxid,
                               const void *blob, size_t len, uint32_t chunks);
+/* The same with the blob's crc32c (over zxid || blob) computed by the caller. */
+void store_snap_header_encode_crc(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64_t zxid,
+                                  size_t len, uint32_t chunks, uint32_t blob_crc);
 /* Parses and checks a snapshot header; returns 0 or ZN_CORRUPT. */
 int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blob_len,
                              uint32_t *chunks, uint32_t *blob_crc);

@@ -311,13 +311,18 @@ static int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, 
     return rc;
 }
 
-static int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid)
+/* Deletes up to max keys of the snapshot at zxid (chunks and header);
+ * *more (when not NULL) tells whether some were left for lack of max. */
+static int store_snap_delete_some(struct store *s, MDB_txn *txn, uint64_t zxid, uint64_t max,
+                                  bool *more)
 {
+    if (more)
+        *more = false;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->dbi_snap, &cur);
     if (rc)
         return rc;
-    for (;;) {
+    for (uint64_t removed = 0;; removed++) {
         unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
         store_snap_key(key_bytes, zxid, 0);
         MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value;
@@ -328,11 +333,21 @@ static int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid)
         }
         if (rc || key.mv_size < 8 || store_get_be64(key.mv_data) != zxid)
             break;
+        if (removed == max) {
+            if (more)
+                *more = true;
+            break;
+        }
         if ((rc = mdb_cursor_del(cur, 0)))
             break;
     }
     mdb_cursor_close(cur);
     return rc;
+}
+
+static int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid)
+{
+    return store_snap_delete_some(s, txn, zxid, UINT64_MAX, NULL);
 }
 
 /* Lists the complete snapshots' zxids oldest first: the first max into
@@ -415,6 +430,10 @@ struct store_snapshot_job {
     size_t snapshots;        /* after the write */
     uint64_t newest_zxid;
     uint64_t compacted_zxid; /* 0: no compaction */
+    uint32_t crc;            /* blob crc32c (over zxid || blob) of the committed chunks */
+    uint32_t crc_txn;        /* the same, with this transaction's chunks */
+    uint64_t dropped[ZN_STORE_SNAPSHOTS_KEPT_MAX]; /* older snapshots whose header went: */
+    size_t n_dropped;        /* their chunks are deleted in bounded transactions after */
 };
 
 static int store_put_snapshot_chunks(struct store *s, MDB_txn *txn, void *arg)
@@ -438,6 +457,7 @@ static int store_put_snapshot_chunks(struct store *s, MDB_txn *txn, void *arg)
         if (rc == MDB_NOTFOUND)
             rc = 0;
     }
+    job->crc_txn = job->crc; /* from scratch: the transaction may be retried */
     for (uint32_t i = job->first; rc == 0 && i < job->end; i++) {
         size_t offset = (size_t)i * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
         size_t n = item->len - offset < ZN_STORE_SNAPSHOT_CHUNK_BYTES ? item->len - offset
@@ -446,7 +466,13 @@ static int store_put_snapshot_chunks(struct store *s, MDB_txn *txn, void *arg)
         store_snap_key(key_bytes, item->zxid, i + 1);
         MDB_val chunk_key = {STORE_SNAP_KEY_BYTES, key_bytes};
         MDB_val chunk = {n, (unsigned char *)item->blob + offset};
-        rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, 0);
+        /* MDB_APPEND fills leaf pages instead of splitting them in half; it
+         * refuses (MDB_KEYEXIST) a key below the last, which a snapshot
+         * older than one kept can have (a leader's, after a truncation). */
+        rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, MDB_APPEND);
+        if (rc == MDB_KEYEXIST)
+            rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, 0);
+        job->crc_txn = crc32c_extend(job->crc_txn, chunk.mv_data, n);
     }
     return rc;
 }
@@ -463,24 +489,40 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
     if (rc)
         return rc;
     unsigned char header[STORE_SNAP_HEADER_BYTES];
-    store_snap_header_encode(header, item->zxid, item->blob, item->len, job->chunks);
+    store_snap_header_encode_crc(header, item->zxid, item->len, job->chunks, job->crc_txn);
     unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
     store_snap_key(key_bytes, item->zxid, 0);
     MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value = {sizeof header, header};
     if ((rc = mdb_put(txn, s->dbi_snap, &key, &value, 0)))
         return rc;
 
-    /* Keep the newest snapshots_kept. */
+    /* Keep the newest snapshots_kept.  Of an older one only the header goes
+     * here (it no longer counts, as an incomplete snapshot); its chunks,
+     * 70k keys for a tree of 600k nodes, go in bounded transactions after
+     * this one, with log batches between them (store_write_snapshot). */
     uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
     size_t count;
-    for (;;) {
-        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
-            return rc;
-        if (count <= s->opts.snapshots_kept)
-            break;
-        if ((rc = store_snap_delete(s, txn, zxids[0])))
+    job->n_dropped = 0;
+    if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
+        return rc;
+    while (count > ZN_STORE_SNAPSHOTS_KEPT_MAX + 1) {
+        /* more than were ever kept (the option was lowered): the oldest
+         * beyond what the list holds go at once */
+        if ((rc = store_snap_delete(s, txn, zxids[0])) ||
+            (rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
             return rc;
     }
+    size_t excess = count > s->opts.snapshots_kept ? count - s->opts.snapshots_kept : 0;
+    for (size_t i = 0; i < excess; i++) {
+        unsigned char old_key[STORE_SNAP_KEY_BYTES];
+        store_snap_key(old_key, zxids[i], 0);
+        MDB_val old = {STORE_SNAP_KEY_BYTES, old_key};
+        if ((rc = mdb_del(txn, s->dbi_snap, &old, NULL)))
+            return rc;
+        job->dropped[job->n_dropped++] = zxids[i];
+    }
+    memmove(zxids, zxids + excess, (count - excess) * sizeof zxids[0]);
+    count -= excess;
     ZN_ASSERT(count >= 1 && count <= ZN_STORE_SNAPSHOTS_KEPT_MAX);
     job->snapshots = count;
     job->newest_zxid = zxids[count - 1];
@@ -519,6 +561,18 @@ static int store_compact_txn(struct store *s, MDB_txn *txn, void *arg)
 static int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg);
 static void store_writer_interleave(struct store *s, struct store_item **rest);
 
+/* One bounded step of deleting a replaced snapshot's chunks. */
+struct store_drop_job {
+    uint64_t zxid;
+    bool more;
+};
+
+static int store_drop_chunks_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct store_drop_job *job = arg;
+    return store_snap_delete_some(s, txn, job->zxid, STORE_COMPACT_TXN_ENTRIES, &job->more);
+}
+
 /* True (once) when a test asked the snapshot write to stop after txns. */
 static bool store_test_snapshot_crashes(struct store *s, unsigned txns)
 {
@@ -541,6 +595,9 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     uint32_t per_txn = per_txn_size == 0 ? 1 : per_txn_size > UINT32_MAX ? UINT32_MAX
                                                                        : (uint32_t)per_txn_size;
     struct store_snapshot_job job = {.item = item, .chunks = chunks};
+    unsigned char zxid_be[8];
+    store_put_be64(zxid_be, item->zxid);
+    job.crc = crc32c(zxid_be, sizeof zxid_be);
     /* The longest transaction of each kind, in the log line: how long log
      * commits queued behind the snapshot could wait. */
     struct timespec t0, t1;
@@ -556,6 +613,7 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
         clock_gettime(CLOCK_MONOTONIC, &t0);
         if ((rc = store_write_txn(s, store_put_snapshot_chunks, &job, false)))
             break;
+        job.crc = job.crc_txn;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
         longest_us = us > longest_us ? us : longest_us;
@@ -600,6 +658,26 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
         s->stats.snapshots_failed++;
     }
     pthread_mutex_unlock(&s->mutex);
+    /* The snapshots it replaced, whose headers went with its own: their
+     * chunks, in bounded transactions with queued log batches between them.
+     * A crash meanwhile leaves chunks without a header, which the next
+     * snapshot or recovery deletes. */
+    for (size_t i = 0; rc == 0 && !crashed && i < job.n_dropped; i++) {
+        struct store_drop_job drop = {.zxid = job.dropped[i], .more = true};
+        while (drop.more) {
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int drc = store_write_txn(s, store_drop_chunks_txn, &drop, false);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (drc) {
+                store_error(drc, "deleting an old snapshot (left for the next snapshot)");
+                break;
+            }
+            int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+            compact_us = us > compact_us ? us : compact_us;
+            if (drop.more)
+                store_writer_interleave(s, rest);
+        }
+    }
     /* The snapshot counts: now the log at or below the compaction point
      * goes, in bounded transactions with queued log batches between them. */
     struct store_compact_job compact = {.to = job.compacted_zxid, .more = true};

@@ -637,7 +637,7 @@ static void a_snapshot_written_in_several_transactions_is_recovered_intact(void 
     struct store_stats before, after;
     store_stats(f->s, &before);
     /* 9 chunks, 2 per transaction: 5 transactions */
-    size_t len = 8 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 4321;
+    size_t len = 8 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + ZN_STORE_SNAPSHOT_CHUNK_BYTES / 2 + 321;
     assert_int_equal(store_snapshot(f->s, 100, snapshot_blob(100, len), len), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0); /* runs after the snapshot */
     store_stats(f->s, &after);
@@ -660,6 +660,102 @@ static void a_snapshot_written_in_several_transactions_is_recovered_intact(void 
     assert_int_equal(f->nentries, 20);
     for (uint64_t i = 0; i < 20; i++)
         assert_entry_is_payload(&f->entries[i], 101 + i, 20);
+}
+
+static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len);
+
+/* A replaced snapshot loses its header in the new one's last transaction
+ * and its chunks in bounded transactions after it (log batches commit
+ * between them), so no transaction waits on deleting a whole tree. */
+static void a_replaced_snapshot_is_deleted_in_bounded_transactions(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.snapshots_kept = 2;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 100; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 100);
+    /* more chunks than one deleting transaction takes */
+    size_t big = 4200 * (size_t)ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    assert_int_equal(store_snapshot(f->s, 100, snapshot_blob(100, big), big), 0);
+    for (uint64_t z = 101; z <= 120; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 120);
+    assert_int_equal(store_snapshot(f->s, 110, snapshot_blob(110, 1000), 1000), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    struct store_stats before, after;
+    store_stats(f->s, &before);
+    assert_int_equal(store_snapshot(f->s, 120, snapshot_blob(120, 1000), 1000), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
+    store_stats(f->s, &after);
+    /* the new one (1), the replaced one's 4,201 records (2), the log's
+     * compaction up to 110 (1), the barrier (1) */
+    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 2 + 1 + 1);
+    assert_int_equal(after.snapshot_count, 2);
+    assert_int_equal(after.snapshot_zxid, 120);
+    fixture_close(f);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 100), 0);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 110), 2);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 120), 2);
+    fixture_open(f);
+    snapshot_blob_check(f, 120, 1000);
+}
+
+/* A snapshot written by a build with 256 KB chunks (format 1: no chunk size
+ * in the header) still recovers. */
+static void a_format_1_snapshot_still_recovers(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 10; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 10);
+    fixture_close(f);
+    size_t len = (256u << 10) * 2 + 99, chunk = 256u << 10;
+    uint8_t *blob = snapshot_blob(10, len);
+    uint32_t chunks = (uint32_t)((len + chunk - 1) / chunk);
+    unsigned char zxid_be[8] = {0, 0, 0, 0, 0, 0, 0, 10};
+    unsigned char h[40];
+    uint32_t words[] = {0x5a4e534eu, 1};
+    for (int i = 0; i < 2; i++)
+        for (int b = 0; b < 4; b++)
+            h[i * 4 + b] = (unsigned char)(words[i] >> (24 - 8 * b));
+    for (int b = 0; b < 8; b++) {
+        h[8 + b] = zxid_be[b];
+        h[16 + b] = (unsigned char)((uint64_t)len >> (56 - 8 * b));
+    }
+    uint32_t blob_crc = crc32c_extend(crc32c(zxid_be, 8), blob, len);
+    uint32_t tail[] = {chunks, blob_crc, 0 /* reserved in format 1 */};
+    for (int i = 0; i < 3; i++)
+        for (int b = 0; b < 4; b++)
+            h[24 + i * 4 + b] = (unsigned char)(tail[i] >> (24 - 8 * b));
+    uint32_t hcrc = crc32c(h, 36);
+    for (int b = 0; b < 4; b++)
+        h[36 + b] = (unsigned char)(hcrc >> (24 - 8 * b));
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 3), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
+    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0644), 0);
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "snap", MDB_CREATE, &dbi), 0);
+    for (uint32_t i = 0; i <= chunks; i++) {
+        unsigned char k[12];
+        memcpy(k, zxid_be, 8);
+        for (int b = 0; b < 4; b++)
+            k[8 + b] = (unsigned char)(i >> (24 - 8 * b));
+        size_t off = i ? (size_t)(i - 1) * chunk : 0;
+        MDB_val key = {12, k};
+        MDB_val value = i ? (MDB_val){len - off < chunk ? len - off : chunk, blob + off} : (MDB_val){40, h};
+        assert_int_equal(mdb_put(txn, dbi, &key, &value, 0), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(blob);
+    fixture_open(f);
+    snapshot_blob_check(f, 10, len);
 }
 
 static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len)
@@ -1535,6 +1631,8 @@ int main(void)
         T(snapshots_and_compaction_keep_the_log_bounded),
         T(recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries),
         T(a_snapshot_written_in_several_transactions_is_recovered_intact),
+        T(a_replaced_snapshot_is_deleted_in_bounded_transactions),
+        T(a_format_1_snapshot_still_recovers),
         T(a_snapshot_blob_is_given_back_through_its_release_function_once),
         T(the_log_does_not_stay_mapped_in_the_processs_rss),
         T(a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing),
