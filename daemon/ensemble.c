@@ -198,6 +198,9 @@ static void send_bytes(struct ensemble *e, uint32_t to, const uint8_t *data, siz
         ZN_DEBUG("peer send to=%u failed: %s", to, zn_strerror(rc));
 }
 
+/* The encoding buffer keeps at most this much room between messages. */
+#define ENSEMBLE_MSG_BUF_KEEP_BYTES (1u << 20)
+
 static void send_zab(struct ensemble *e, const struct zab_message *m)
 {
     /* Encoded in place in a buffer kept across messages: no allocation or
@@ -217,6 +220,12 @@ static void send_zab(struct ensemble *e, const struct zab_message *m)
         return;
     }
     send_bytes(e, m->to, e->msg_buf, 1 + (size_t)n);
+    if (e->msg_cap > ENSEMBLE_MSG_BUF_KEEP_BYTES) {
+        /* a SNAP (the whole tree): not worth keeping its room for PINGs */
+        free(e->msg_buf);
+        e->msg_buf = NULL;
+        e->msg_cap = 0;
+    }
 }
 
 /* ---- applying committed entries ---- */

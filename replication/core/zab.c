@@ -374,6 +374,8 @@ void zab_become_looking(struct zab *z, const char *why)
     zab_election_start(z);
 }
 
+static void step(struct zab *z, const struct zab_message *m);
+
 void zab_become_leader(struct zab *z)
 {
     zab_logf(z, "leading round=%u", z->round);
@@ -385,9 +387,9 @@ void zab_become_leader(struct zab *z)
     struct zab_message stashed[ZAB_PEERS_MAX];
     memcpy(stashed, z->stashed_info, sizeof stashed);
     memset(z->stashed_info, 0, sizeof z->stashed_info);
-    for (uint32_t i = 0; i < z->n_members && z->role == ZAB_LEADING; i++)
-        if (stashed[i].type == ZAB_MSG_FOLLOWERINFO && i != z->self_index)
-            zab_sync_leader_step(z, &stashed[i]);
+    for (uint32_t i = 0; i < ZAB_PEERS_MAX && z->role == ZAB_LEADING; i++)
+        if (stashed[i].type == ZAB_MSG_FOLLOWERINFO)
+            step(z, &stashed[i]); /* checked again: the membership may have changed since */
 }
 
 /* An observer takes the same path as a follower, under its own role. */
@@ -838,6 +840,23 @@ static void compact_now(struct zab *z)
     }
 }
 
+/* The copy of an offered snapshot is kept only while a peer waits for it:
+ * once the SNAPs are sent (the outbox is drained), it is a whole tree held
+ * for nothing; a later laggard asks the driver for a fresh one, as ZooKeeper
+ * serialises one for each learner it sends a SNAP. */
+static void release_snapshot_if_unused(struct zab *z)
+{
+    if (!z->snapshot || z->n_outbox)
+        return;
+    for (uint32_t i = 0; i < z->n_members; i++)
+        if (z->peers[i].snap_pending)
+            return;
+    free(z->snapshot);
+    z->snapshot = NULL;
+    z->snapshot_size = 0;
+    z->have_snapshot = false;
+}
+
 void zab_compact(struct zab *z, uint64_t zxid)
 {
     ZAB_ASSERT(!z->in_ready);
@@ -921,6 +940,7 @@ void zab_advance(struct zab *z)
     z->retired_snapshot = NULL;
     if (z->compact_to)
         compact_now(z);
+    release_snapshot_if_unused(z);
     check_invariants(z);
 }
 

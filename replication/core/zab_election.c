@@ -245,7 +245,11 @@ void zab_election_peer_connected(struct zab *z, uint32_t id)
                z->phase == ZAB_PHASE_DISCOVERY && !z->epoch_acked) {
         /* We decided on its vote, and our answers to it were lost: if it
          * still looks, this tells it that we follow it (see
-         * quorum_follows_us), rather than its next resend. */
+         * quorum_follows_us), rather than its next resend.  (Telling every
+         * peer our leader on every link-up was tried and not kept: one
+         * simulator seed in 20,000 then missed its liveness bound, a
+         * restarted member with a shorter log winning an election against
+         * the leader's followers.) */
         send_notification(z, id);
     }
 }

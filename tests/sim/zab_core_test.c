@@ -323,7 +323,8 @@ static void an_ensemble_of_one_leads_and_commits_once_durable(void **state)
 
 /* A snapshot and compaction free the memory they make useless at once: the
  * log up to the snapshot, and a snapshot copy that can no longer seed a SNAP
- * (it held a whole tree until the next one). */
+ * (it held a whole tree until the next one); an offered snapshot no peer
+ * waits for goes at the end of the ready batch. */
 static void compaction_frees_the_log_and_a_stale_snapshot_copy(void **state)
 {
     uint32_t voters[] = {7};
@@ -348,6 +349,14 @@ static void compaction_frees_the_log_and_a_stale_snapshot_copy(void **state)
     assert_int_equal(zab_snapshot_offer(z, (uint64_t)zxid[0], blob, sizeof blob), 0);
     zab_status(z, &s);
     assert_int_equal(s.snapshot_bytes, sizeof blob);
+    /* no peer waits for it: gone once the ready batch is done */
+    struct zab_ready rd;
+    zab_ready(z, &rd);
+    zab_advance(z);
+    zab_status(z, &s);
+    assert_int_equal(s.snapshot_bytes, 0);
+
+    assert_int_equal(zab_snapshot_offer(z, (uint64_t)zxid[0], blob, sizeof blob), 0);
     zab_compact(z, (uint64_t)zxid[0]); /* the offered snapshot still seeds a SNAP */
     zab_status(z, &s);
     assert_int_equal(s.log_entries, 2);
