@@ -250,11 +250,12 @@ static struct request *find_waiting(struct server *srv, const struct txn *t)
     return NULL;
 }
 
-/* Hands the heap's free pages back to the system after a large free (the
- * core's log up to a snapshot, a replaced tree, a snapshot copy): glibc
- * keeps them otherwise, and a member's RSS stayed at its high-water mark,
- * tens of MB above its tree (bench/PROFILE.md).  malloc_trim releases free
- * pages inside the heap too, not only at its top.  A few ms per snapshot. */
+/* Hands the heap's free pages back to the system after a rare, large free
+ * (a tree replaced by a SNAP, a tree serialised for one): glibc keeps them
+ * otherwise, and a member's RSS stayed at its high-water mark, tens of MB
+ * above its tree (bench/PROFILE.md 7).  malloc_trim releases free pages
+ * inside the heap too, not only at its top; it walks the whole heap (5-19 ms
+ * of the loop at 700k nodes), so not after every snapshot. */
 static void release_heap(const char *what)
 {
     uint64_t t0 = uv_hrtime();
@@ -291,8 +292,10 @@ void ensemble_snapshot_stored(struct server *srv, int64_t zxid)
 {
     struct ensemble *e = ens_of(srv);
     if (e) {
+        /* No malloc_trim here: it took 5-19 ms of the loop with a tree of
+         * 700k nodes, and the freed entries' memory is what the next ones
+         * reuse. */
         zab_compact(e->zab, (uint64_t)zxid);
-        release_heap("the log up to the snapshot");
     }
 }
 
