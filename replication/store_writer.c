@@ -573,6 +573,20 @@ static int store_drop_chunks_txn(struct store *s, MDB_txn *txn, void *arg)
     return store_snap_delete_some(s, txn, job->zxid, STORE_COMPACT_TXN_ENTRIES, &job->more);
 }
 
+/* store_write_txn (not injectable), timed: *longest_us becomes the longest
+ * such transaction so far, for the snapshot's log line. */
+static int store_timed_write_txn(struct store *s, store_txn_fn fn, void *arg, int64_t *longest_us)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = store_write_txn(s, fn, arg, false);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    if (rc == 0 && us > *longest_us)
+        *longest_us = us;
+    return rc;
+}
+
 /* True (once) when a test asked the snapshot write to stop after txns. */
 static bool store_test_snapshot_crashes(struct store *s, unsigned txns)
 {
@@ -600,7 +614,6 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     job.crc = crc32c(zxid_be, sizeof zxid_be);
     /* The longest transaction of each kind, in the log line: how long log
      * commits queued behind the snapshot could wait. */
-    struct timespec t0, t1;
     int64_t longest_us = 0, last_us = 0, compact_us = 0;
     uint32_t done = 0;
     unsigned txns = 0;
@@ -610,13 +623,9 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
         job.first = done;
         job.end = done + per_txn;
         job.clear = done == 0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        if ((rc = store_write_txn(s, store_put_snapshot_chunks, &job, false)))
+        if ((rc = store_timed_write_txn(s, store_put_snapshot_chunks, &job, &longest_us)))
             break;
         job.crc = job.crc_txn;
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-        longest_us = us > longest_us ? us : longest_us;
         done += per_txn;
         txns++;
         if (store_test_snapshot_crashes(s, txns)) {
@@ -638,10 +647,7 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
         job.first = done;
         job.end = chunks;
         job.clear = done == 0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = store_write_txn(s, store_put_snapshot, &job, false);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        last_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        rc = store_timed_write_txn(s, store_put_snapshot, &job, &last_us);
     }
     if (rc) {
         rc = store_classify_failure(s, rc, item->len);
@@ -665,15 +671,11 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     for (size_t i = 0; rc == 0 && !crashed && i < job.n_dropped; i++) {
         struct store_drop_job drop = {.zxid = job.dropped[i], .more = true};
         while (drop.more) {
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            int drc = store_write_txn(s, store_drop_chunks_txn, &drop, false);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
+            int drc = store_timed_write_txn(s, store_drop_chunks_txn, &drop, &compact_us);
             if (drc) {
                 store_error(drc, "deleting an old snapshot (left for the next snapshot)");
                 break;
             }
-            int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-            compact_us = us > compact_us ? us : compact_us;
             if (drop.more)
                 store_writer_interleave(s, rest);
         }
@@ -683,15 +685,11 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
     struct store_compact_job compact = {.to = job.compacted_zxid, .more = true};
     memset(&job.deleted, 0, sizeof job.deleted);
     while (rc == 0 && !crashed && job.compacted_zxid && compact.more) {
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int crc = store_write_txn(s, store_compact_txn, &compact, false);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int crc = store_timed_write_txn(s, store_compact_txn, &compact, &compact_us);
         if (crc) {
             store_error(crc, "compacting the log (the entries are left for the next compaction)");
             break;
         }
-        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-        compact_us = us > compact_us ? us : compact_us;
         job.deleted.entries += compact.deleted.entries;
         job.deleted.bytes += compact.deleted.bytes;
         pthread_mutex_lock(&s->mutex);

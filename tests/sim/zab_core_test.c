@@ -285,15 +285,22 @@ static size_t drain(struct zab *z, uint64_t *last_committed)
     return committed;
 }
 
-static void an_ensemble_of_one_leads_and_commits_once_durable(void **state)
+/* An ensemble of one (id 7), drained: it leads epoch 1. */
+static struct zab *leader_of_one(uint64_t *last)
 {
     uint32_t voters[] = {7};
     struct zab_config c = {.id = 7, .voters = voters, .n_voters = 1, .heartbeat_ticks = 2,
                            .init_limit_ticks = 10, .sync_limit_ticks = 5};
     struct zab *z;
     assert_int_equal(zab_new(&c, &z), 0);
+    drain(z, last);
+    return z;
+}
+
+static void an_ensemble_of_one_leads_and_commits_once_durable(void **state)
+{
     uint64_t last = 0;
-    drain(z, &last);
+    struct zab *z = leader_of_one(&last);
     struct zab_status s;
     zab_status(z, &s);
     assert_int_equal(s.role, ZAB_LEADING);
@@ -327,13 +334,8 @@ static void an_ensemble_of_one_leads_and_commits_once_durable(void **state)
  * waits for goes at the end of the ready batch. */
 static void compaction_frees_the_log_and_a_stale_snapshot_copy(void **state)
 {
-    uint32_t voters[] = {7};
-    struct zab_config c = {.id = 7, .voters = voters, .n_voters = 1, .heartbeat_ticks = 2,
-                           .init_limit_ticks = 10, .sync_limit_ticks = 5};
-    struct zab *z;
-    assert_int_equal(zab_new(&c, &z), 0);
     uint64_t last = 0;
-    drain(z, &last);
+    struct zab *z = leader_of_one(&last);
     int64_t zxid[3];
     for (int i = 0; i < 3; i++) {
         zxid[i] = zab_propose(z, payload, sizeof payload);
@@ -459,13 +461,9 @@ static void an_observer_never_makes_a_quorum_of_two(void **state)
  * reported in ready.config) once committed. */
 static void a_membership_change_commits_then_becomes_active(void **state)
 {
-    uint32_t voters[] = {7};
-    struct zab_config c = {.id = 7, .voters = voters, .n_voters = 1, .heartbeat_ticks = 2,
-                           .init_limit_ticks = 10, .sync_limit_ticks = 5};
-    struct zab *z;
-    assert_int_equal(zab_new(&c, &z), 0);
     uint64_t last = 0;
-    drain(z, &last);
+    struct zab *z = leader_of_one(&last);
+    uint32_t voters[] = {7};
     uint32_t with_8[] = {7, 8}, only_8[] = {8}, observer_9[] = {9}, twice[] = {7, 7};
     /* 8 never synced with us: no quorum of {7, 8} could ack the entry */
     assert_int_equal(zab_propose_config(z, with_8, 2, NULL, 0, 0), ZAB_ENOQUORUM);
@@ -518,13 +516,9 @@ static void a_membership_change_commits_then_becomes_active(void **state)
 static void a_membership_change_carries_its_attachment(void **state)
 {
     (void)state;
-    uint32_t voters[] = {7};
-    struct zab_config c = {.id = 7, .voters = voters, .n_voters = 1, .heartbeat_ticks = 2,
-                           .init_limit_ticks = 10, .sync_limit_ticks = 5};
-    struct zab *z;
-    assert_int_equal(zab_new(&c, &z), 0);
     uint64_t last = 0;
-    drain(z, &last);
+    struct zab *z = leader_of_one(&last);
+    uint32_t voters[] = {7};
     static const uint8_t text[] = "server.7=127.0.0.1:2888:3888:participant";
     uint32_t observer_9[] = {9};
     int64_t zxid = zab_propose_config_attached(z, voters, 1, observer_9, 1, 0, text, sizeof text);
