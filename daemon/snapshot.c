@@ -11,7 +11,7 @@
  * only those 8 bytes.  Once the child has exited successfully and the memfd
  * holds exactly that many bytes, the loop maps the memfd read-only and hands
  * the mapping to the store, whose writer thread copies it into LMDB and
- * unmaps it (snapshot_blob_release).
+ * gives its pages back transaction by transaction (snapshot_blob_release).
  *
  * Why a memfd and not the pipe: streamed through the pipe, every byte was
  * read by the loop thread into freshly allocated (so zeroed, page-faulted)
@@ -67,10 +67,17 @@ static struct snapshot_job *current; /* the loop thread's only job */
 
 bool snapshot_in_progress(void) { return current != NULL; }
 
+/* A piece of the mapping (page-aligned; see store_blob_release_fn): its pages
+ * of the memory file are freed (MADV_REMOVE punches them out of the file, as
+ * munmap alone would not while the rest is mapped), then unmapped.  Freeing a
+ * whole 170 MB blob at once took the store's writer 12-32 ms. */
 void snapshot_blob_release(void *blob, size_t len)
 {
-    if (blob && len)
-        munmap(blob, len);
+    if (!blob || !len)
+        return;
+    if (madvise(blob, len, MADV_REMOVE) != 0)
+        ZN_DEBUG("snapshot: MADV_REMOVE: %s (the pages go with the last unmap)", strerror(errno));
+    munmap(blob, len);
 }
 
 /* Serialises straight into the memfd's pages, mapped shared and sized for
@@ -137,7 +144,9 @@ static void child_main(struct tree *tree)
     _exit(0);
 }
 
-/* The blob the child reported: the memfd mapped read-only, or NULL. */
+/* The blob the child reported: the memfd mapped, or NULL.  Writable only so
+ * that snapshot_blob_release can punch its pages out (MADV_REMOVE needs a
+ * shared writable mapping); nothing writes to it. */
 static uint8_t *job_map_blob(struct snapshot_job *job, size_t *len)
 {
     if (job->len_got != sizeof job->len_bytes)
@@ -148,7 +157,7 @@ static uint8_t *job_map_blob(struct snapshot_job *job, size_t *len)
     struct stat st;
     if (want == 0 || want > SIZE_MAX || fstat(job->memfd, &st) != 0 || (uint64_t)st.st_size != want)
         return NULL;
-    void *p = mmap(NULL, (size_t)want, PROT_READ, MAP_SHARED, job->memfd, 0);
+    void *p = mmap(NULL, (size_t)want, PROT_READ | PROT_WRITE, MAP_SHARED, job->memfd, 0);
     if (p == MAP_FAILED)
         return NULL;
     *len = (size_t)want;

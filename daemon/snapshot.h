@@ -14,12 +14,13 @@
 struct server;
 
 /* Called once on the loop: blob holds the tree serialised at zxid, or is
- * NULL if the child failed.  Ownership passes: release(blob, len) gives it
- * back (it is a read-only mapping; see snapshot_blob_release). */
+ * NULL if the child failed.  Ownership passes: release gives it back, whole
+ * or in page-aligned pieces (a mapping; see snapshot_blob_release). */
 typedef void (*snapshot_ready_fn)(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
                                   store_blob_release_fn release);
 
-/* Unmaps a blob snapshot_start's on_ready was given; safe on any thread. */
+/* Frees and unmaps a blob snapshot_start's on_ready was given, or a
+ * page-aligned piece of it; safe on any thread. */
 void snapshot_blob_release(void *blob, size_t len);
 
 /* Starts serialising the tree as it is now (at tree_last_zxid).  Returns 0

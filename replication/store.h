@@ -77,8 +77,12 @@
 /* The chunk size of format 1 snapshots (still read). */
 #define ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1 (256u << 10)
 /* Most snapshot bytes written in one write transaction: log batches queued
- * meanwhile wait for at most one such transaction (~2 MB: a few ms). */
-#define ZN_STORE_SNAPSHOT_TXN_BYTES (2u << 20)
+ * meanwhile wait for at most one such transaction.  256 KB: 1-3 ms; with
+ * 2 MB (3.5-7 ms) the writes during a snapshot of 600k znodes were the
+ * standalone set p99 at 20k/s: 3.3-4.2 ms, against 1.9-2.2 ms now
+ * (bench/PROFILE.md section 8).  The price: a snapshot takes about twice
+ * as long to write, with more, smaller fsyncs. */
+#define ZN_STORE_SNAPSHOT_TXN_BYTES (256u << 10)
 /* Metadata keys: 1..ZN_STORE_META_KEY_MAX bytes, NUL-terminated. */
 #define ZN_STORE_META_KEY_MAX 64u
 
@@ -213,14 +217,23 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len);
  */
 int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len);
 
-/* How a snapshot blob not from malloc is given back: called once, on the
- * writer thread, after the blob is written (or on the caller's thread when
- * store_snapshot_release fails, as store_snapshot leaves the blob to its
- * caller then). */
+/*
+ * How a snapshot blob not from malloc is given back: in pieces, on the writer
+ * thread, as the store is done with them.  release(piece, n) is called for
+ * successive ranges that together cover [blob, blob + len) exactly once, in
+ * order; every piece starts on a page boundary (blob must be page-aligned)
+ * and every piece but the last is whole pages.  A piece goes once the
+ * transaction that wrote it has committed, so the memory is returned while
+ * the rest is written: a 170 MB mapping released in one piece after the last
+ * transaction held the writer thread, and every log commit queued behind it,
+ * for 12-32 ms (bench/PROFILE.md section 8).  When store_snapshot_release
+ * fails, the blob stays with the caller, as store_snapshot leaves it.
+ */
 typedef void (*store_blob_release_fn)(void *blob, size_t len);
 
 /* store_snapshot for a blob released with release (e.g. a mapping of the
- * file a snapshot child wrote) instead of free(); NULL means free(). */
+ * file a snapshot child wrote) instead of one free() after the last
+ * transaction; NULL means free(). */
 int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t len,
                            store_blob_release_fn release);
 

@@ -82,8 +82,9 @@ struct store_item {
     uint64_t meta_value;
     char meta_key[ZN_STORE_META_KEY_MAX + 1];
     void *blob;                  /* SNAPSHOT: owned */
-    store_blob_release_fn release; /* SNAPSHOT: frees blob; NULL: free() */
+    store_blob_release_fn release; /* SNAPSHOT: frees blob in pieces; NULL: free() */
     size_t len;
+    size_t released;             /* SNAPSHOT with release: bytes given back so far */
     unsigned char data[];        /* ENTRY, CORRUPT_ENTRY: the payload */
 };
 

@@ -598,6 +598,26 @@ static bool store_test_snapshot_crashes(struct store *s, unsigned txns)
     return crash;
 }
 
+/* Gives back the part of item's blob below upto that went not yet back:
+ * whole pages only, unless upto is the blob's end (see store_blob_release_fn).
+ * A blob from malloc goes in one free() at the end instead. */
+static void store_release_blob_upto(struct store_item *item, size_t upto)
+{
+    if (!item->release) {
+        if (upto == item->len)
+            free(item->blob);
+        return;
+    }
+    if (upto < item->len) {
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        upto -= upto % page;
+    }
+    if (upto <= item->released && !(upto == 0 && item->len == 0))
+        return; /* (an empty blob goes back in one empty piece) */
+    item->release((unsigned char *)item->blob + item->released, upto - item->released);
+    item->released = upto;
+}
+
 /* Writes item's snapshot; rest is what the writer took after it, to which
  * entries queued meanwhile are added and from which the leading log entries
  * are written between the snapshot's transactions. */
@@ -628,6 +648,8 @@ static int store_write_snapshot(struct store *s, struct store_item *item, struct
         job.crc = job.crc_txn;
         done += per_txn;
         txns++;
+        /* committed: its pages go now rather than all at the end */
+        store_release_blob_upto(item, (size_t)done * ZN_STORE_SNAPSHOT_CHUNK_BYTES);
         if (store_test_snapshot_crashes(s, txns)) {
             crashed = true;
             break;
@@ -855,10 +877,7 @@ static void store_writer_process(struct store *s, struct store_item *list)
             list = list->next;
             item->next = NULL;
             store_write_snapshot(s, item, &list);
-            if (item->release)
-                item->release(item->blob, item->len);
-            else
-                free(item->blob);
+            store_release_blob_upto(item, item->len);
             free(item);
             continue;
         }

@@ -626,6 +626,59 @@ static void a_snapshot_blob_is_given_back_through_its_release_function_once(void
     assert_int_equal(released_count, 1);
 }
 
+/* A blob written in several transactions goes back in pieces, each once the
+ * transaction that wrote it has committed: in order, page-aligned, whole
+ * pages but the last, covering the blob once.  The pieces are unmapped for
+ * real, so a piece given back while the store still reads it would fault. */
+static struct released_piece {
+    unsigned char *ptr;
+    size_t len;
+} released_pieces[32];
+static size_t released_piece_count;
+static void unmap_piece(void *piece, size_t len)
+{
+    assert_true(released_piece_count < sizeof released_pieces / sizeof released_pieces[0]);
+    released_pieces[released_piece_count++] = (struct released_piece){piece, len};
+    assert_int_equal(munmap(piece, len), 0);
+}
+
+static void a_snapshot_blob_goes_back_in_pieces_as_its_transactions_commit(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.snapshot_txn_bytes = 2 * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 10; z++)
+        append_payload(f, z, 6);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = 5 * page + 123; /* 11 chunks of 2,000 bytes with 4 KB pages: 6 transactions */
+    unsigned char *blob = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                               -1, 0);
+    assert_true(blob != MAP_FAILED);
+    void *content = snapshot_blob(10, len);
+    memcpy(blob, content, len);
+    released_piece_count = 0;
+    assert_int_equal(store_snapshot_release(f->s, 10, blob, len, unmap_piece), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0); /* runs after the snapshot */
+    /* more than one piece: the pages went while the rest was being written */
+    assert_true(released_piece_count >= 3);
+    size_t covered = 0;
+    for (size_t i = 0; i < released_piece_count; i++) {
+        assert_ptr_equal(released_pieces[i].ptr, blob + covered);
+        assert_int_equal((uintptr_t)released_pieces[i].ptr % page, 0);
+        assert_true(released_pieces[i].len > 0);
+        if (i + 1 < released_piece_count)
+            assert_int_equal(released_pieces[i].len % page, 0);
+        covered += released_pieces[i].len;
+    }
+    assert_int_equal(covered, len);
+    fixture_reopen(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, 10);
+    assert_int_equal(f->snapshot_len, len);
+    assert_memory_equal(f->snapshot, content, len);
+    free(content);
+}
+
 static void a_snapshot_written_in_several_transactions_is_recovered_intact(void **state)
 {
     struct fixture *f = *state;
@@ -1634,6 +1687,7 @@ int main(void)
         T(a_replaced_snapshot_is_deleted_in_bounded_transactions),
         T(a_format_1_snapshot_still_recovers),
         T(a_snapshot_blob_is_given_back_through_its_release_function_once),
+        T(a_snapshot_blob_goes_back_in_pieces_as_its_transactions_commit),
         T(the_log_does_not_stay_mapped_in_the_processs_rss),
         T(a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing),
         T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
