@@ -1539,6 +1539,10 @@ static void on_tick(uv_timer_t *t)
         peers_reconcile(e, &e->srv->cfg, false);
     }
     zab_tick(e->zab);
+    /* Compacted entries' buffers: zab_advance frees a few at each event;
+     * this frees the rest of a snapshot interval's within seconds when the
+     * member is idle, without a long turn (see zab_compact). */
+    zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TICK);
     if (e->tick_count % e->touch_every_ticks == 0) {
         send_touches(e);
         expire_forwards(e);

@@ -17,6 +17,8 @@ struct session;
 
 /* The driver's clock: the core counts time in these ticks. */
 #define ENSEMBLE_TICK_MS 50
+/* Buffers of compacted log entries freed per tick (about 1 ms of work). */
+#define ENSEMBLE_COLLECT_PER_TICK 2048u
 /* A request forwarded to the leader and not committed within this many
  * ticks of syncLimit x tickTime gets its client disconnected (it reconnects
  * elsewhere) rather than waiting forever for a lost forward. */

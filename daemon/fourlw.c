@@ -161,6 +161,8 @@ static void word_mntr(const struct server *srv, struct text *t)
     text_printf(t, "zk_avg_commit_batch\t%.2f\n", ss.average_batch_entries);
     text_printf(t, "zk_log_entries\t%" PRIu64 "\n", ss.log_entries);
     text_printf(t, "zk_snapshot_zxid\t0x%" PRIx64 "\n", ss.snapshot_zxid);
+    text_printf(t, "zk_loop_stalls\t%" PRIu64 "\n", s->loop_stalls);
+    text_printf(t, "zk_loop_turn_max_us\t%" PRIu64 "\n", s->loop_turn_max_us);
 }
 
 static void word_conf(const struct server *srv, struct text *t)

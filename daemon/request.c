@@ -88,7 +88,7 @@ void request_free(struct request *r)
     if (!r->packet_in_arena)
         free(r->packet);
     free(r->txn_bytes);
-    if (request_pool_count >= REQUEST_POOL_MAX) {
+    if (request_pool_count + 1 > REQUEST_POOL_MAX) { /* (not ">=": REQUEST_POOL_MAX may be 0) */
         zn_arena_free(&r->arena);
         free(r);
         return;

@@ -52,13 +52,54 @@ uint64_t server_clock_us(struct server *srv)
     return srv->clock_us;
 }
 
+/* A loop turn whose callbacks took longer than this is a stall: every client
+ * of the member waited that long (logged, counted in mntr). */
+#define SERVER_LOOP_STALL_MS 20
+#define SERVER_LOOP_STALL_LOG_EVERY_MS 1000
+
+/* Once per loop turn, after the poll's callbacks: the turn's work is its
+ * time since the last check less the time the loop waited in poll. */
+static void loop_turn_measure(struct server *srv)
+{
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
+    if (srv->turn_start_ns) {
+        uint64_t turn = now - srv->turn_start_ns, waited = idle - srv->turn_idle_ns;
+        uint64_t work_us = (turn > waited ? turn - waited : 0) / 1000;
+        if (work_us > srv->stats.loop_turn_max_us)
+            srv->stats.loop_turn_max_us = work_us;
+        if (work_us >= SERVER_LOOP_STALL_MS * 1000) {
+            srv->stats.loop_stalls++;
+            uint64_t now_ms = now / 1000000;
+            if (now_ms - srv->stall_logged_ms >= SERVER_LOOP_STALL_LOG_EVERY_MS) {
+                ZN_INFO("loop: one turn's work took %" PRIu64 " ms (%" PRIu64
+                        " more such turns since the last report)",
+                        work_us / 1000, srv->stalls_unlogged);
+                srv->stall_logged_ms = now_ms;
+                srv->stalls_unlogged = 0;
+            } else {
+                srv->stalls_unlogged++;
+            }
+        }
+    }
+    srv->turn_start_ns = now;
+    srv->turn_idle_ns = idle;
+}
+
 /* Just before the loop blocks in poll, and just after the poll's callbacks:
  * the next reader takes a fresh value. */
 static void on_clock_prepare(uv_prepare_t *h) { ((struct server *)h->data)->clock_fresh = false; }
-static void on_clock_check(uv_check_t *h) { ((struct server *)h->data)->clock_fresh = false; }
+static void on_clock_check(uv_check_t *h)
+{
+    struct server *srv = h->data;
+    srv->clock_fresh = false;
+    loop_turn_measure(srv);
+}
 
 static void clock_start(struct server *srv)
 {
+    /* for loop_turn_measure; before the loop runs (libuv's rule) */
+    if (uv_loop_configure(srv->loop, UV_METRICS_IDLE_TIME) != 0)
+        ZN_WARN("loop: no idle-time metrics; stalls go unmeasured");
     uv_prepare_init(srv->loop, &srv->clock_prepare);
     uv_check_init(srv->loop, &srv->clock_check);
     srv->clock_prepare.data = srv->clock_check.data = srv;

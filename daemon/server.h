@@ -115,6 +115,10 @@ struct server_stats {
     uint64_t connections_refused;
     uint64_t malformed_packets;
     uint64_t started_ms;
+    /* Loop turns whose callbacks (not its wait in poll) took longer than
+     * SERVER_LOOP_STALL_MS, and the longest turn's work (server.c). */
+    uint64_t loop_stalls;
+    uint64_t loop_turn_max_us;
 };
 
 struct server {
@@ -128,6 +132,9 @@ struct server {
     uv_check_t clock_check;
     uint64_t clock_us;
     bool clock_fresh;
+    uint64_t turn_start_ns, turn_idle_ns; /* at the last check: hrtime, loop idle time */
+    uint64_t stall_logged_ms;             /* when a stall was last logged */
+    uint64_t stalls_unlogged;
     uv_tcp_t listener;
     uv_timer_t session_timer;
     uv_signal_t sigterm, sigint;

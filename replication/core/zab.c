@@ -514,6 +514,8 @@ void zab_free(struct zab *z)
     for (size_t i = 0; i < z->n_entries; i++)
         free(z->entries[i].data);
     free(z->entries);
+    zab_collect(z, SIZE_MAX);
+    free(z->retired);
     free(z->outbox);
     free(z->snapshot);
     free(z->retired_snapshot);
@@ -940,6 +942,7 @@ void zab_advance(struct zab *z)
     z->retired_snapshot = NULL;
     if (z->compact_to)
         compact_now(z);
+    zab_collect(z, ZAB_COLLECT_PER_ADVANCE);
     release_snapshot_if_unused(z);
     check_invariants(z);
 }
@@ -965,5 +968,6 @@ void zab_status(const struct zab *z, struct zab_status *s)
     s->pending_version = z->has_pending ? z->pending_zxid : 0;
     s->removed = z->removed;
     s->log_entries = z->n_entries;
+    s->retired_entries = z->n_retired - z->retired_head;
     s->snapshot_bytes = z->snapshot ? z->snapshot_size : 0;
 }

@@ -152,6 +152,10 @@ struct zab {
     bool pending_epochs;
     bool role_changed;
     uint64_t compact_to;       /* deferred to zab_advance, when no message borrows the log */
+    /* Buffers of compacted entries not yet freed: [retired_head, n_retired)
+     * of retired, freed oldest first by zab_collect. */
+    void **retired;
+    size_t retired_head, n_retired, cap_retired;
     uint8_t *retired_snapshot; /* freed at zab_advance, when no message borrows it */
     /* handed out by zab_ready, consumed by zab_advance */
     bool in_ready;

@@ -106,6 +106,44 @@ void zab_log_reset(struct zab *z, uint64_t base_zxid)
     zab_membership_scan(z);
 }
 
+/* Keeps a compacted entry's buffer for zab_collect; frees it at once only
+ * if the list cannot grow. */
+static void zab_log_retire(struct zab *z, void *data)
+{
+    if (!data)
+        return;
+    if (z->n_retired == z->cap_retired) {
+        if (z->retired_head > 0) {
+            /* the freed front makes room */
+            memmove(z->retired, z->retired + z->retired_head,
+                    (z->n_retired - z->retired_head) * sizeof *z->retired);
+            z->n_retired -= z->retired_head;
+            z->retired_head = 0;
+        } else {
+            size_t cap = z->cap_retired ? 2 * z->cap_retired : 1024;
+            void **grown = realloc(z->retired, cap * sizeof *grown);
+            if (!grown) {
+                free(data);
+                return;
+            }
+            z->retired = grown;
+            z->cap_retired = cap;
+        }
+    }
+    z->retired[z->n_retired++] = data;
+}
+
+size_t zab_collect(struct zab *z, size_t max)
+{
+    while (max > 0 && z->retired_head < z->n_retired) {
+        free(z->retired[z->retired_head++]);
+        max--;
+    }
+    if (z->retired_head == z->n_retired)
+        z->retired_head = z->n_retired = 0;
+    return z->n_retired - z->retired_head;
+}
+
 void zab_log_compact(struct zab *z, uint64_t zxid)
 {
     if (zxid > z->applied_zxid)
@@ -119,7 +157,7 @@ void zab_log_compact(struct zab *z, uint64_t zxid)
         return;
     z->base_zxid = z->entries[drop - 1].zxid;
     for (size_t i = 0; i < drop; i++)
-        free(z->entries[i].data);
+        zab_log_retire(z, z->entries[i].data);
     memmove(z->entries, z->entries + drop, (z->n_entries - drop) * sizeof *z->entries);
     z->n_entries -= drop;
     z->unstable_index -= drop;

@@ -131,6 +131,9 @@ server_host() { member_addr 1; }
   run fourlw mntr
   assert_line --regexp $'^zk_version\t[0-9]+\\.'
   assert_line $'zk_server_state\tstandalone'
+  # the loop's own health: turns over 20 ms of work, and the longest turn
+  assert_line --regexp $'^zk_loop_stalls\t[0-9]+$'
+  assert_line --regexp $'^zk_loop_turn_max_us\t[0-9]+$'
   local before after
   before="$(sed -n 's/^zk_znode_count\t//p' <<< "$output")"
   [ -n "$before" ] || fail "no zk_znode_count in mntr output"
