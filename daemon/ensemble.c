@@ -286,6 +286,13 @@ static void finish_syncs(struct ensemble *e)
     }
 }
 
+void ensemble_turn_done(struct server *srv)
+{
+    struct ensemble *e = ens_of(srv);
+    if (e)
+        zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TURN);
+}
+
 /* The store has the snapshot at zxid: the core may drop its log up to it
  * (laggards are then caught up by SNAP). */
 void ensemble_snapshot_stored(struct server *srv, int64_t zxid)
@@ -1539,9 +1546,8 @@ static void on_tick(uv_timer_t *t)
         peers_reconcile(e, &e->srv->cfg, false);
     }
     zab_tick(e->zab);
-    /* Compacted entries' buffers: zab_advance frees a few at each event;
-     * this frees the rest of a snapshot interval's within seconds when the
-     * member is idle, without a long turn (see zab_compact). */
+    /* Compacted entries' buffers: a few per loop turn (ensemble_turn_done),
+     * and these when the member is idle (see zab_compact). */
     zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TICK);
     if (e->tick_count % e->touch_every_ticks == 0) {
         send_touches(e);

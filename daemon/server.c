@@ -92,6 +92,8 @@ static void on_clock_check(uv_check_t *h)
 {
     struct server *srv = h->data;
     srv->clock_fresh = false;
+    if (srv->ens)
+        ensemble_turn_done(srv);
     loop_turn_measure(srv);
 }
 

@@ -942,7 +942,6 @@ void zab_advance(struct zab *z)
     z->retired_snapshot = NULL;
     if (z->compact_to)
         compact_now(z);
-    zab_collect(z, ZAB_COLLECT_PER_ADVANCE);
     release_snapshot_if_unused(z);
     check_invariants(z);
 }

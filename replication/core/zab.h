@@ -64,7 +64,6 @@ const char *zab_strerror(int code);
 #define ZAB_LOG_ENTRIES_MAX (1u << 20)   /* entries held in memory (compact with zab_compact) */
 #define ZAB_OUTBOX_MAX 8192u             /* messages per ready batch; beyond, dropped (the protocol retransmits) */
 #define ZAB_SEND_BATCH_MAX 64u           /* proposals sent to one follower per event */
-#define ZAB_COLLECT_PER_ADVANCE 256u     /* compacted entries' buffers zab_advance frees */
 
 #define ZAB_OBSERVERS_MAX ZAB_MEMBERSHIP_OBSERVERS_MAX /* non-voting members of one ensemble */
 
@@ -275,16 +274,18 @@ int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32
 /* The driver snapshotted its applied state at zxid: drop log entries up to
  * zxid from memory (they are then served to laggards by SNAP).  zxid above
  * the applied point is clamped to it.  The entries leave the log at once;
- * their buffers are freed a bounded number at a time, by zab_advance
- * (ZAB_COLLECT_PER_ADVANCE) and zab_collect: freeing the 50-100k entries of
- * one snapshot interval in one call took 30-40 ms of the driver's loop, a
- * stall for every client of the member (bench/PROFILE.md section 8). */
+ * their buffers wait for zab_collect, which frees as many as the driver
+ * asks: freeing the 50-100k entries of one snapshot interval in one call
+ * took 7-36 ms of CPU on the driver's loop, a stall for every client of the
+ * member (bench/PROFILE.md section 8). */
 void zab_compact(struct zab *z, uint64_t zxid);
 
 /* Frees up to max buffers of entries compaction dropped (oldest first);
  * returns how many are left.  zab_collect(z, 0) only counts them.  The
- * driver calls it between its events (e.g. once per loop turn) so that the
- * memory goes soon without a long call; zab_free frees the rest. */
+ * driver calls it with a small max once per turn of its loop, not per event:
+ * there can be hundreds of events in a turn, and right after a fork every
+ * free writes to a write-protected page (a fault each).  zab_free frees the
+ * rest. */
 size_t zab_collect(struct zab *z, size_t max);
 
 bool zab_has_ready(const struct zab *z);
