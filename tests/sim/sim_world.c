@@ -673,6 +673,9 @@ static void drive(struct sim_world *w, struct sim_member *m)
             vec_drop_upto(&m->durable, m->applied_zxid);
             zab_compact(m->z, m->applied_zxid);
         }
+        /* as the daemon does once per loop turn: a few compacted buffers go
+         * (the rest stay until zab_free, which frees them) */
+        zab_collect(m->z, 8);
     }
 }
 
