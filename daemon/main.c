@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -56,66 +55,7 @@ static void usage(FILE *out)
             "  metricsProvider.httpPort=7000  Prometheus metrics at http://HOST:PORT/metrics\n"
             "Unknown keys are ignored with a warning, as ZooKeeper does.\n"
             "\n"
-            "Every write is in the log on disk, fsynced, before it is answered.\n"
-            "\n"
-            "environment:\n"
-            "  ZNODED_NO_THP=1  keep the heap in 4 KB pages (see below)\n"
-            "When transparent huge pages are in madvise mode, znoded restarts itself once\n"
-            "at start with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, so that its heap (the\n"
-            "tree) is in 2 MB pages where the kernel has them: a snapshot forks the\n"
-            "server, and copying the page tables of a large heap stalled it 7-13 ms.\n");
-}
-
-/*
- * The snapshot child is a fork (daemon/snapshot.c); fork() copies one page
- * table entry per 4 KB page of the heap while the server stands still: 7-13
- * ms with 600k znodes here, and every client waited for it.  With the heap in
- * transparent huge pages it copies one entry per 2 MB: 2-3 ms measured
- * (bench/PROFILE.md section 8); a write to a page shared with the child still
- * copies only 4 KB (the kernel splits the huge page's mapping first).  glibc
- * asks for huge pages on its heap only when the tunable glibc.malloc.hugetlb
- * is set in the environment when the process starts, so znoded sets it and
- * executes itself again, once.  Not when THP is "never" (nothing to gain) or
- * "always" (the kernel already does it), nor with ZNODED_NO_THP set, nor
- * when GLIBC_TUNABLES already names the tunable.  If the exec fails, znoded
- * goes on as it is.
- */
-static void reexec_with_huge_page_heap(char **argv)
-{
-    if (getenv("ZNODED_NO_THP"))
-        return;
-    const char *tunables = getenv("GLIBC_TUNABLES");
-    if (tunables && strstr(tunables, "glibc.malloc.hugetlb"))
-        return;
-    char mode[128] = "";
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    if (!f)
-        return;
-    size_t n = fread(mode, 1, sizeof mode - 1, f);
-    fclose(f);
-    mode[n] = '\0';
-    if (!strstr(mode, "[madvise]"))
-        return;
-    char *saved = tunables ? strdup(tunables) : NULL;
-    if (tunables && !saved)
-        return;
-    size_t len = (saved ? strlen(saved) + 1 : 0) + sizeof "glibc.malloc.hugetlb=1";
-    char *value = malloc(len);
-    if (!value) {
-        free(saved);
-        return;
-    }
-    snprintf(value, len, "%s%sglibc.malloc.hugetlb=1", saved ? saved : "", saved ? ":" : "");
-    if (setenv("GLIBC_TUNABLES", value, 1) == 0) {
-        execv("/proc/self/exe", argv);
-        /* still here: go on with the environment as it was */
-        if (saved)
-            setenv("GLIBC_TUNABLES", saved, 1);
-        else
-            unsetenv("GLIBC_TUNABLES");
-    }
-    free(value);
-    free(saved);
+            "Every write is in the log on disk, fsynced, before it is answered.\n");
 }
 
 int main(int argc, char **argv)
@@ -128,7 +68,6 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    reexec_with_huge_page_heap(argv);
     zn_log_set_program("znoded");
     /* A client or peer that closes its socket while a reply is being written
      * must cost that connection an EPIPE, not the whole server its life. */
@@ -207,10 +146,6 @@ int main(int argc, char **argv)
                cfg.my_id);
         return 0;
     }
-    const char *tunables = getenv("GLIBC_TUNABLES");
-    ZN_INFO("heap: %s", tunables && strstr(tunables, "glibc.malloc.hugetlb=1")
-                            ? "transparent huge pages asked for (glibc.malloc.hugetlb=1)"
-                            : "4 KB pages");
     static struct server srv;
     uv_loop_t *loop = uv_default_loop();
     if (server_start(&srv, loop, &cfg) != 0) {

@@ -102,24 +102,3 @@ PY
   assert_success
   assert_output "missing=0 extra=0"
 }
-
-# The snapshot child is a fork; with the heap in transparent huge pages the fork copies a
-# page-table entry per 2 MB instead of per 4 KB (daemon/main.c).  glibc takes huge pages for
-# its heap only when GLIBC_TUNABLES names glibc.malloc.hugetlb at start, so znoded sets it
-# and executes itself once, then says so in its log.
-@test "znoded runs with its heap in huge pages when THP is in madvise mode" {
-  [ "$ZN_TARGET" = znoded ] || skip "znoded's own start-up"
-  grep -q '\[madvise\]' /sys/kernel/mm/transparent_hugepage/enabled || skip "THP is not in madvise mode here"
-  start_server
-  run grep -c 'heap: transparent huge pages asked for' "$(member_dir 1)/server.log"
-  assert_output 1
-  run fourlw ruok
-  assert_output imok
-}
-
-@test "ZNODED_NO_THP=1 keeps znoded's heap in small pages" {
-  [ "$ZN_TARGET" = znoded ] || skip "znoded's own start-up"
-  ZNODED_NO_THP=1 start_server
-  run grep -c 'heap: 4 KB pages' "$(member_dir 1)/server.log"
-  assert_output 1
-}
