@@ -182,11 +182,12 @@ int ensemble_synced_followers(const struct server *srv)
     return n;
 }
 
+/* The member stops at once; the line is its last (zn_log_exit), so an
+ * operator, or the fault harness, reads why. */
 static void fatal(const char *what, int rc)
 {
-    ZN_ERROR("FATAL: %s: %s; this member stops (the ensemble keeps every acknowledged write)",
-             what, zn_strerror(rc));
-    exit(1);
+    zn_log_exit(1, "FATAL: %s: %s; this member stops (the ensemble keeps every acknowledged write)",
+                what, zn_strerror(rc));
 }
 
 /* ---- sending ---- */

@@ -29,6 +29,10 @@ void zn_log_set_program(const char *name);
 /* Parses "debug", "info", "warn", "error", "off"; returns -1 if unknown. */
 int zn_log_level_parse(const char *name);
 void zn_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs one ERROR line (when ERROR is not below the threshold) and ends the
+ * process with status at once (_exit): no other thread's line comes after
+ * it, so it stays the process's last words. */
+void zn_log_exit(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 
 #define ZN_LOG(level, ...)                          \
     do {                                            \
