@@ -98,6 +98,14 @@ static int store_options_resolve(struct store_options *o, const struct store_opt
     return 0;
 }
 
+/* LMDB's own consistency checks: it aborts right after this (the crash
+ * handler then logs the signal); the line says which check failed. */
+static void store_lmdb_assert(MDB_env *env, const char *msg)
+{
+    (void)env;
+    ZN_ERROR("store: LMDB assertion failed: %s; this process stops", msg);
+}
+
 /* Opens the environment and its three databases; on error closes it. */
 static int store_env_open(struct store *s, const char *dir)
 {
@@ -114,6 +122,7 @@ static int store_env_open(struct store *s, const char *dir)
     rc = mdb_env_create(&s->env);
     if (rc)
         return store_error(rc, "mdb_env_create");
+    (void)mdb_env_set_assert(s->env, store_lmdb_assert);
     if ((rc = mdb_env_set_maxdbs(s->env, 3)) || (rc = mdb_env_set_mapsize(s->env, s->opts.map_bytes)))
         goto fail;
     /* MDB_NOTLS: read transactions are opened on the loop thread and must not

@@ -813,9 +813,17 @@ def last_log_error(members, n):
     """The last WARN/ERROR line the member logged since its last start, or a note that it
     died without one (killed by a signal)."""
     since = log_since_start(members, n)
-    errors = [line for line in since if " ERROR " in line or " WARN " in line or "assertion" in line]
-    if errors:
-        return "last words: " + errors[-1][:300]
+    # "Assertion" too: LMDB's own check (liblmdb prints it before abort()).
+    marks = [i for i, line in enumerate(since)
+             if " ERROR " in line or " WARN " in line or "assertion" in line.lower()]
+    if marks:
+        words = "last words: " + since[marks[-1]][:300]
+        # What it logged after them (INFO lines, a backtrace): where a death is unexplained,
+        # the report is all CI shows of it.
+        after = [line.strip()[:160] for line in since[marks[-1] + 1:] if line.strip()]
+        if after:
+            words += " | then: " + " | ".join(after[:4])
+        return words
     return "no error logged: it died by a signal"
 
 
