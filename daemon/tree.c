@@ -1832,28 +1832,56 @@ static int load_sessions(struct tree *t, struct jute_reader *r)
 }
 
 /*
+ * Loading is pipelined over LOAD_AHEAD nodes, for the path index: with 1M
+ * nodes its buckets and chains are far bigger than the caches, and the
+ * duplicate check and insertion of each node waited on two cache misses (the
+ * bucket, then the first node of its chain), a fifth of a restart.  A node is
+ * parsed and its bucket prefetched; one node later the head of its chain is
+ * prefetched; one more node later it is checked against the index and
+ * attached.  A parsed node is complete but for its links: its parent pointer
+ * is set (so the next node's parent search can walk up through it), it is not
+ * yet in the index nor among its parent's children.  Parents precede their
+ * children in the stream, so a node's parent is attached first.
+ */
+#define LOAD_AHEAD 2
+
+struct load_state {
+    struct tree_node *pending[LOAD_AHEAD + 1]; /* parsed, not attached; oldest first */
+    size_t count;
+    struct tree_node *last;                    /* the node parsed last */
+};
+
+/*
  * The parent of path while loading.  Snapshots are written in preorder, so it
- * is the node loaded last or one of its ancestors: found by walking up from
+ * is the node parsed last or one of its ancestors: found by walking up from
  * there, without hashing or probing the index (a restart with 1M nodes spent
  * half its CPU in index_find and path hashing).  A stream in any other order
- * still loads, through the index.  Same answer as find_parent.
+ * still loads, through the index and the nodes not yet in it.  Same answer as
+ * find_parent.
  */
-static struct tree_node *load_find_parent(const struct tree *t, struct tree_node *last,
+static struct tree_node *load_find_parent(const struct tree *t, const struct load_state *ls,
                                           const char *path, size_t len)
 {
     long pl = path_parent_len(path, len);
-    if (pl < 0)
+    if (pl < 0 || (len == 1 && path[0] == '/'))
         return NULL;
     if (pl == 0)
-        return strcmp(path, "/") == 0 ? NULL : t->root;
-    for (struct tree_node *a = last; a != NULL; a = a->parent) {
+        pl = 1; /* the root, "/", which may still be pending */
+    for (struct tree_node *a = ls->last; a != NULL; a = a->parent) {
+        if (a->path_len == (size_t)pl && memcmp(a->path, path, (size_t)pl) == 0)
+            return a;
+    }
+    for (size_t i = 0; i < ls->count; i++) {
+        struct tree_node *a = ls->pending[i];
         if (a->path_len == (size_t)pl && memcmp(a->path, path, (size_t)pl) == 0)
             return a;
     }
     return index_find(t, path, (size_t)pl);
 }
 
-static int load_node(struct tree *t, struct jute_reader *r, struct tree_node **last)
+/* Reads one node into *out, complete but for its links (see LOAD_AHEAD). */
+static int load_parse_node(struct tree *t, struct jute_reader *r, const struct load_state *ls,
+                           struct tree_node **out)
 {
     char *path = NULL;
     struct jute_buf data = {NULL, -1};
@@ -1864,17 +1892,16 @@ static int load_node(struct tree *t, struct jute_reader *r, struct tree_node **l
     if (r->error || path == NULL || path[0] != '/')
         return ZN_CORRUPT;
     size_t len = strlen(path);
-    struct tree_node *parent = load_find_parent(t, *last, path, len);
-    if ((parent == NULL) != (t->root == NULL) || (parent && parent->child_count >= TREE_MAX_CHILDREN))
+    struct tree_node *parent = load_find_parent(t, ls, path, len);
+    /* the root first (and only once), then nodes whose parent came before */
+    bool is_root = len == 1;
+    bool root_loaded = t->root != NULL || ls->last != NULL;
+    if (is_root == root_loaded || (!is_root && parent == NULL))
         return ZN_CORRUPT;
     struct tree_node *n = node_alloc(path, len);
     if (n == NULL)
         return ZN_NOMEMORY;
-    /* node_alloc hashed the path: the duplicate check reuses it. */
-    if (index_find_hashed(t, n->path, len, n->hash) != NULL) {
-        node_free(t, n);
-        return ZN_CORRUPT;
-    }
+    n->parent = parent;
     jute_read_long(r, &n->czxid);
     jute_read_long(r, &n->mzxid);
     jute_read_long(r, &n->ctime);
@@ -1890,8 +1917,28 @@ static int load_node(struct tree *t, struct jute_reader *r, struct tree_node **l
         (owner_is_session(n->ephemeral_owner) && session_find(t, n->ephemeral_owner) == NULL) ||
         (parent && owner_is_session(parent->ephemeral_owner)))
         rc = ZN_CORRUPT;
-    if (rc == 0 && (acl_copy(t, &acl, &n->acl) != 0 || data_copy(&data, &n->data, &n->data_len) != 0 ||
-                    ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0)))
+    if (rc == 0 && (acl_copy(t, &acl, &n->acl) != 0 || data_copy(&data, &n->data, &n->data_len) != 0))
+        rc = ZN_NOMEMORY;
+    if (rc != 0) {
+        n->parent = NULL;
+        node_free(t, n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+/* Checks a parsed node against the index and attaches it (n is consumed:
+ * attached, or freed on error). */
+static int load_link_node(struct tree *t, struct tree_node *n)
+{
+    struct tree_node *parent = n->parent;
+    n->parent = NULL; /* node_attach sets it with the link */
+    int rc = 0;
+    if (index_find_hashed(t, n->path, n->path_len, n->hash) != NULL ||
+        (parent && parent->child_count >= TREE_MAX_CHILDREN))
+        rc = ZN_CORRUPT;
+    else if (ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0))
         rc = ZN_NOMEMORY;
     if (rc != 0) {
         node_free(t, n);
@@ -1900,8 +1947,61 @@ static int load_node(struct tree *t, struct jute_reader *r, struct tree_node **l
     node_attach(t, parent, n);
     if (parent == NULL)
         t->root = n;
-    *last = n;
     return 0;
+}
+
+/* Attaches the oldest pending node. */
+static int load_link_oldest(struct tree *t, struct load_state *ls)
+{
+    struct tree_node *n = ls->pending[0];
+    ls->count--;
+    memmove(ls->pending, ls->pending + 1, ls->count * sizeof ls->pending[0]);
+    int rc = load_link_node(t, n);
+    if (rc != 0)
+        ls->last = NULL; /* n may have been it, and is freed */
+    return rc;
+}
+
+/* Frees what was parsed and not attached (after an error). */
+static void load_drop_pending(struct tree *t, struct load_state *ls)
+{
+    for (size_t i = 0; i < ls->count; i++) {
+        ls->pending[i]->parent = NULL;
+        node_free(t, ls->pending[i]);
+    }
+    ls->count = 0;
+    ls->last = NULL;
+}
+
+static int load_nodes(struct tree *t, struct jute_reader *r, struct zn_arena *arena,
+                      int64_t node_count)
+{
+    struct load_state ls = {.count = 0, .last = NULL};
+    int rc = 0;
+    for (int64_t i = 0; i < node_count && rc == 0; i++) {
+        if (i % TREE_LOAD_ARENA_NODES == 0)
+            zn_arena_reset(arena);
+        struct tree_node *n;
+        if ((rc = load_parse_node(t, r, &ls, &n)) != 0)
+            break;
+        __builtin_prefetch(&t->buckets[n->hash & (t->bucket_count - 1)]);
+        /* the node before: its bucket has arrived; its chain's head next */
+        if (ls.count > 0) {
+            const struct tree_node *prev = ls.pending[ls.count - 1];
+            const struct tree_node *head = t->buckets[prev->hash & (t->bucket_count - 1)];
+            if (head)
+                __builtin_prefetch(head);
+        }
+        ls.pending[ls.count++] = n;
+        ls.last = n;
+        if (ls.count > LOAD_AHEAD)
+            rc = load_link_oldest(t, &ls);
+    }
+    while (rc == 0 && ls.count > 0)
+        rc = load_link_oldest(t, &ls);
+    if (rc != 0)
+        load_drop_pending(t, &ls);
+    return rc;
 }
 
 static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *arena)
@@ -1927,14 +2027,8 @@ static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *aren
         if (index_grow(t) != 0)
             return ZN_NOMEMORY;
     }
-    struct tree_node *last = NULL;
-    for (int64_t i = 0; i < node_count; i++) {
-        if (i % TREE_LOAD_ARENA_NODES == 0)
-            zn_arena_reset(arena);
-        rc = load_node(t, r, &last);
-        if (rc != 0)
-            return rc;
-    }
+    if ((rc = load_nodes(t, r, arena, node_count)) != 0)
+        return rc;
     if (jute_remaining(r) != 0 || t->digest != (uint64_t)digest)
         return ZN_CORRUPT;
     t->last_zxid = last_zxid;

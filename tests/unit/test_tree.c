@@ -662,6 +662,80 @@ static void deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree(voi
     tree_free(t);
 }
 
+/* Where node path's record starts in a snapshot: its length-prefixed path. */
+static size_t record_at(const struct jute_writer *w, const char *path)
+{
+    uint8_t key[64];
+    size_t len = strlen(path);
+    key[0] = key[1] = key[2] = 0;
+    key[3] = (uint8_t)len;
+    memcpy(key + 4, path, len);
+    const uint8_t *at = memmem(w->data, w->len, key, 4 + len);
+    assert_non_null(at);
+    return (size_t)(at - w->data);
+}
+
+/* The loader attaches nodes a few behind the one it reads (tree.c,
+ * LOAD_AHEAD): a parent still waiting to be attached is found, and a
+ * duplicate is refused wherever it is, leaving the initial tree. */
+static void a_snapshot_out_of_preorder_loads_and_a_duplicate_is_refused(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    const char *paths[] = {"/a", "/a/x", "/b", "/b/y"};
+    for (int i = 0; i < 4; i++) {
+        struct txn c = create_txn(1 + i, paths[i], "v", i + 1, 0);
+        apply_ok(t, &c);
+    }
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(t, &w), 0);
+    size_t a = record_at(&w, "/a"), ax = record_at(&w, "/a/x"), b = record_at(&w, "/b"),
+           by = record_at(&w, "/b/y");
+    assert_true(a < ax && ax < b && b < by); /* preorder, as written */
+
+    /* /a, /b, /a/x, /b/y: /a/x's parent is neither the node read before it
+     * nor one of that node's ancestors */
+    uint8_t *moved = malloc(w.len);
+    memcpy(moved, w.data, w.len);
+    size_t ax_len = b - ax, b_len = by - b;
+    memcpy(moved + ax, w.data + b, b_len);
+    memcpy(moved + ax + b_len, w.data + ax, ax_len);
+    struct tree *back = tree_new();
+    assert_int_equal(tree_deserialize(back, moved, w.len), 0);
+    assert_int_equal(tree_digest(back), tree_digest(t));
+    assert_int_equal(tree_check(back), 0);
+    assert_non_null(tree_get(back, "/a/x"));
+    tree_free(back);
+
+    /* /b/y renamed /a/x: a duplicate, refused; nothing of it is kept */
+    uint64_t initial;
+    {
+        struct tree *fresh = tree_new();
+        initial = tree_digest(fresh);
+        tree_free(fresh);
+    }
+    memcpy(moved, w.data, w.len);
+    memcpy(moved + by + 4, "/a/x", 4);
+    back = tree_new();
+    assert_int_equal(tree_deserialize(back, moved, w.len), ZN_CORRUPT);
+    assert_int_equal(tree_digest(back), initial);
+    assert_int_equal(tree_check(back), 0);
+    tree_free(back);
+
+    /* a stream whose first node is not the root is refused */
+    memcpy(moved, w.data, w.len);
+    size_t root = record_at(&w, "/");
+    memmove(moved + root, w.data + a, w.len - a);
+    back = tree_new();
+    assert_int_equal(tree_deserialize(back, moved, w.len - (a - root)), ZN_CORRUPT);
+    assert_int_equal(tree_check(back), 0);
+    tree_free(back);
+    free(moved);
+    jute_writer_free(&w);
+    tree_free(t);
+}
+
 static double seconds_since(const struct timespec *start)
 {
     struct timespec now;
@@ -960,6 +1034,7 @@ int main(void)
         cmocka_unit_test(digest_depends_on_the_state_not_the_order_of_children),
         cmocka_unit_test(snapshot_round_trip_restores_nodes_sessions_and_digest),
         cmocka_unit_test(deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree),
+        cmocka_unit_test(a_snapshot_out_of_preorder_loads_and_a_duplicate_is_refused),
         cmocka_unit_test(hundred_thousand_children_under_one_node_serialise_and_list),
         cmocka_unit_test(quota_stats_count_the_subtree_and_follow_creates_sets_and_deletes),
         cmocka_unit_test(deleting_the_limit_node_ends_the_quota_and_the_deepest_quota_counts),
