@@ -1920,7 +1920,6 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
     if (rc == 0 && (acl_copy(t, &acl, &n->acl) != 0 || data_copy(&data, &n->data, &n->data_len) != 0))
         rc = ZN_NOMEMORY;
     if (rc != 0) {
-        n->parent = NULL;
         node_free(t, n);
         return rc;
     }
@@ -1933,7 +1932,6 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
 static int load_link_node(struct tree *t, struct tree_node *n)
 {
     struct tree_node *parent = n->parent;
-    n->parent = NULL; /* node_attach sets it with the link */
     int rc = 0;
     if (index_find_hashed(t, n->path, n->path_len, n->hash) != NULL ||
         (parent && parent->child_count >= TREE_MAX_CHILDREN))
@@ -1965,10 +1963,8 @@ static int load_link_oldest(struct tree *t, struct load_state *ls)
 /* Frees what was parsed and not attached (after an error). */
 static void load_drop_pending(struct tree *t, struct load_state *ls)
 {
-    for (size_t i = 0; i < ls->count; i++) {
-        ls->pending[i]->parent = NULL;
+    for (size_t i = 0; i < ls->count; i++)
         node_free(t, ls->pending[i]);
-    }
     ls->count = 0;
     ls->last = NULL;
 }

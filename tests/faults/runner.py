@@ -813,7 +813,8 @@ def last_log_error(members, n):
     """The last WARN/ERROR line the member logged since its last start, or a note that it
     died without one (killed by a signal)."""
     since = log_since_start(members, n)
-    # "Assertion" too: LMDB's own check (liblmdb prints it before abort()).
+    # "Assertion" too: assert(3) and liblmdb's own message spell it so (znoded routes LMDB's
+    # through an ERROR line, but a library's assert() would still print it).
     marks = [i for i, line in enumerate(since)
              if " ERROR " in line or " WARN " in line or "assertion" in line.lower()]
     if marks:
