@@ -141,6 +141,7 @@ struct ensemble {
     uint64_t config_text_zxid;      /* the CONFIG entry config_text came with */
     char *config_text;              /* its server lines, as /zookeeper/config holds them */
     bool removed;                   /* a reconfig left this member out: it serves no more */
+    bool unpark_pending;            /* serving again: parked connections go on (ensemble_turn_done) */
     bool config_ids_only;           /* the active config came without its server lines (SYNC or
                                      * a vote): refreshed when its CONFIG entry reaches the log */
     bool peers_dirty;               /* a transport_add_peer to retry at the next tick */
@@ -151,6 +152,7 @@ struct ensemble {
 static struct ensemble *ens_of(const struct server *srv) { return srv->ens; }
 
 bool ensemble_serving(const struct server *srv) { return srv->ens && srv->ens->serving; }
+bool ensemble_removed(const struct server *srv) { return srv->ens && srv->ens->removed; }
 
 bool ensemble_is_leader(const struct server *srv)
 {
@@ -290,8 +292,16 @@ static void finish_syncs(struct ensemble *e)
 void ensemble_turn_done(struct server *srv)
 {
     struct ensemble *e = ens_of(srv);
-    if (e)
-        zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TURN);
+    if (!e)
+        return;
+    zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TURN);
+    if (e->unpark_pending) {
+        /* Here, not in on_role_change: a ConnectRequest goes through
+         * submit(), which must not run inside process_ready. */
+        e->unpark_pending = false;
+        if (e->serving)
+            conn_unpark_all(srv);
+    }
 }
 
 /* The store has the snapshot at zxid: the core may drop its log up to it
@@ -996,6 +1006,7 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
     if (was_serving && (!e->serving || new_leadership))
         close_all_clients(srv, "this member lost its leader; reconnect to another member");
     if (!was_serving && e->serving) {
+        e->unpark_pending = true;
         /* Read-only sessions end when the quorum is back: their clients
          * reconnect and get read-write sessions, as in ZooKeeper. */
         for (struct conn *c = srv->conns, *next; c; c = next) {
@@ -1336,15 +1347,23 @@ static void on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t
     process_ready(e);
 }
 
-/* Our link to a peer came up: a LOOKING core sends its vote at once rather
- * than at its next resend (1-2 s), which made every start of an ensemble,
- * whose first votes go out before any link is up, take that long. */
+/* Our link to a peer came up or closed; the core hears both.  Up: a
+ * LOOKING core sends its vote at once rather than at its next resend (1-2 s),
+ * which made every start of an ensemble, whose first votes go out before any
+ * link is up, take that long.  Closed (the peer died: its kernel closed the
+ * socket; or the connection broke): a follower whose leader's link closed
+ * looks at once, as ZooKeeper's does, instead of waiting out syncLimit of
+ * silence (10 s with tickTime=2000, syncLimit=5: a leader's death stopped
+ * writes that long). */
 static void on_peer_link(void *ctx, uint32_t peer, bool connected)
 {
     struct ensemble *e = ctx;
-    if (!connected || !e->zab)
+    if (!e->zab)
         return;
-    zab_peer_connected(e->zab, peer);
+    if (connected)
+        zab_peer_connected(e->zab, peer);
+    else
+        zab_peer_disconnected(e->zab, peer);
     process_ready(e);
 }
 
@@ -1554,6 +1573,8 @@ static void on_tick(uv_timer_t *t)
         send_touches(e);
         expire_forwards(e);
     }
+    if (!e->serving)
+        conn_expire_parked(e->srv, server_now_ms());
     process_ready(e);
 }
 

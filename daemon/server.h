@@ -96,6 +96,11 @@ struct conn {
     size_t writes_in_flight_bytes;
     struct session *session;
     bool read_only;                 /* a read-only session: this member had no quorum */
+    /* Its ConnectRequest waits in rbuf until this member serves (it has no
+     * leader now), or until parked_until_ms (conn_unpark_all).  Closing it
+     * at once, as before, made every client retry here in a loop. */
+    bool parked;
+    uint64_t parked_until_ms;
     int32_t timeout_ms;             /* negotiated */
     struct watch_owner watches;
     struct request *queue_head, *queue_tail; /* FIFO of unanswered requests */
@@ -193,6 +198,11 @@ struct jute_writer *conn_frame_begin(struct conn *c, size_t *start);
 void conn_frame_end(struct conn *c, size_t start);
 void conn_close(struct conn *c, const char *why);
 void conn_mark_dirty(struct conn *c);
+/* Parked connections (struct conn.parked): handle their ConnectRequest now
+ * (the member serves again), or close those whose wait is over at now_ms.
+ * Not to be called from inside the ensemble's ready processing. */
+void conn_unpark_all(struct server *srv);
+void conn_expire_parked(struct server *srv, uint64_t now_ms);
 void server_flush(struct server *srv);
 int server_listen(struct server *srv);
 

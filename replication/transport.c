@@ -683,6 +683,14 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
         conn_close(older, ZN_LOG_INFO, "replaced by a newer connection");
     conn_set_options(conn);
     ZN_INFO("transport: incoming connection accepted peer=%u addr=%s", id, conn->addr);
+    if (link->state == LINK_IDLE && link->out == NULL && !link->removed) {
+        /* The peer is up again (it restarted): reconnect now rather than at
+         * the end of a backoff that grew while it was down (up to
+         * ZN_TRANSPORT_BACKOFF_MAX_MS), which delayed every answer it waits
+         * for to rejoin the ensemble. */
+        link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
+        link_connect(link);
+    }
     transport_check_link(link);
 }
 
