@@ -262,8 +262,10 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
             cfg->planted_bug = CONFIG_PLANTED_BUG_NONE;
         else if (strcmp(value, "stale-sync") == 0)
             cfg->planted_bug = CONFIG_PLANTED_BUG_STALE_SYNC;
+        else if (strcmp(value, "diverged-digest") == 0)
+            cfg->planted_bug = CONFIG_PLANTED_BUG_DIVERGED_DIGEST;
         else
-            return fail(err, errlen, "%s: expected none or stale-sync, got '%s'", key, value);
+            return fail(err, errlen, "%s: expected none, stale-sync or diverged-digest, got '%s'", key, value);
         ZN_WARN("config: TEST ONLY planted bug '%s' is on", value);
         return 0;
     }

@@ -55,7 +55,7 @@ struct config_server {
 };
 
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
-enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1 };
+enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1, CONFIG_PLANTED_BUG_DIVERGED_DIGEST = 2 };
 
 struct config {
     int tick_time_ms;            /* tickTime (required by ZooKeeper; default 2000 here) */
