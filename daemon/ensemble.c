@@ -1092,6 +1092,7 @@ static void send_digest(struct ensemble *e)
     jute_writer_reset(&e->out);
     uint8_t channel = CHANNEL_DIGEST;
     jute_write_raw(&e->out, &channel, 1);
+    jute_write_int(&e->out, (int32_t)e->epoch);
     jute_write_long(&e->out, (int64_t)d->zxid);
     jute_write_long(&e->out, (int64_t)d->digest);
     if (e->out.error)
@@ -1108,10 +1109,16 @@ static void send_digest(struct ensemble *e)
  * recently; a difference means our tree is not the ensemble's. */
 static void check_digest(struct ensemble *e, uint32_t from, struct jute_reader *rd)
 {
+    int32_t epoch;
     int64_t zxid, digest;
+    jute_read_int(rd, &epoch);
     jute_read_long(rd, &zxid);
     jute_read_long(rd, &digest);
-    if (rd->error || from != e->leader_id || e->role == ZAB_LEADING || !e->serving)
+    /* Only our leadership's frames (one queued on a link during a partition
+     * may arrive long after), and never zxid 0: before the first txn a tree
+     * holds only what each member set up for itself at start. */
+    if (rd->error || from != e->leader_id || (uint32_t)epoch != e->epoch || zxid == 0 ||
+        e->role == ZAB_LEADING || !e->serving)
         return;
     size_t n = e->digest_next < DIGEST_RING ? e->digest_next : DIGEST_RING;
     for (size_t k = 1; k <= n; k++) {
