@@ -131,7 +131,13 @@ static bool quorum_votes_for(const struct zab *z, const struct zab_vote *vote)
     return zab_quorum_active(z, has);
 }
 
-/* A quorum of members out of the election agreeing on a leader that says it leads. */
+/* A quorum of members agreeing on a leader that says it leads: the members
+ * out of the election that name it, and we ourselves, who would join it.
+ * Counting ourselves lets a member that was cut off rejoin as soon as the
+ * leader answers (a healed follower of 3 waited for a second answer, which
+ * a dead connection to the other follower held up for a second or more).
+ * Joining a leader that then fails to keep a quorum costs an election, never
+ * safety (see zab.c). */
 static bool others_agree_on(const struct zab *z, uint32_t leader)
 {
     int li = zab_peer_index(z, leader);
@@ -140,7 +146,7 @@ static bool others_agree_on(const struct zab *z, uint32_t leader)
         return false;
     bool has[ZAB_PEERS_MAX] = {0};
     for (uint32_t i = 0; i < z->n_members; i++)
-        has[i] = z->others[i].valid && z->others[i].vote.leader == leader;
+        has[i] = i == z->self_index || (z->others[i].valid && z->others[i].vote.leader == leader);
     return zab_quorum_active(z, has);
 }
 

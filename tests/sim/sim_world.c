@@ -1019,6 +1019,12 @@ int sim_join(struct sim_world *w, int id, int from)
     m->join_membership = st.config;
     member_start(w, m);
     check_leaders(w);
+    if (!w->o.manual && m->up) /* random runs: its links come up, both ways, as on a restart */
+        for (int i = 1; i <= slots(w); i++)
+            if (i != id && w->m[i].up && w->group[i] == w->group[id]) {
+                links_up(w, id, i);
+                links_up(w, i, id);
+            }
     return m->up ? 0 : -1;
 }
 
