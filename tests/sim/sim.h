@@ -96,6 +96,10 @@ void sim_crash(struct sim_world *w, int id);
 void sim_restart(struct sim_world *w, int id);
 void sim_partition(struct sim_world *w, const int *group_of_member); /* index 1..members */
 void sim_heal(struct sim_world *w);
+/* Member id's driver reports its link to peer up or down (zab_peer_connected /
+ * zab_peer_disconnected): scripts say when links close, random runs close a
+ * crashed member's links themselves. */
+void sim_link(struct sim_world *w, int id, int peer, bool up);
 int64_t sim_propose(struct sim_world *w, int id, const char *data);
 void sim_stabilize(struct sim_world *w, int max_rounds);
 void sim_print_status(struct sim_world *w);

@@ -918,6 +918,20 @@ void sim_heal(struct sim_world *w)
                     links_up(w, i, j);
 }
 
+void sim_link(struct sim_world *w, int id, int peer, bool up)
+{
+    struct sim_member *m = &w->m[id];
+    if (!m->up)
+        return;
+    trace(w, "link %d->%d %s", id, peer, up ? "up" : "closed");
+    if (up)
+        zab_peer_connected(m->z, (uint32_t)peer);
+    else
+        zab_peer_disconnected(m->z, (uint32_t)peer);
+    drive(w, m);
+    check_leaders(w);
+}
+
 void sim_tick(struct sim_world *w, int id)
 {
     for (int i = 1; i <= slots(w); i++) {
