@@ -844,6 +844,16 @@ static void links_up(struct sim_world *w, int id, int peer)
     drive(w, m);
 }
 
+/* A member (re)started: its links to every reachable member come up, both ways. */
+static void links_up_with_all(struct sim_world *w, int id)
+{
+    for (int i = 1; i <= slots(w); i++)
+        if (i != id && w->m[i].up && w->group[i] == w->group[id]) {
+            links_up(w, id, i);
+            links_up(w, i, id);
+        }
+}
+
 /* The crashed member's peers see its links close (EOF, as after kill -9) at
  * once: before a restart, which may come in the same chaos step and brings
  * the links up again, as a reconnect follows the close in the daemon. */
@@ -882,12 +892,8 @@ void sim_restart(struct sim_world *w, int id)
     trace(w, "restart %d", id);
     member_start(w, m);
     check_leaders(w);
-    if (!w->o.manual) /* random runs: its links to the others come up, both ways */
-        for (int i = 1; i <= slots(w); i++)
-            if (i != id && w->m[i].up && w->group[i] == w->group[id]) {
-                links_up(w, id, i);
-                links_up(w, i, id);
-            }
+    if (!w->o.manual) /* random runs: its links to the others come up */
+        links_up_with_all(w, id);
 }
 
 void sim_partition(struct sim_world *w, const int *group)
@@ -1033,12 +1039,8 @@ int sim_join(struct sim_world *w, int id, int from)
     m->join_membership = st.config;
     member_start(w, m);
     check_leaders(w);
-    if (!w->o.manual && m->up) /* random runs: its links come up, both ways, as on a restart */
-        for (int i = 1; i <= slots(w); i++)
-            if (i != id && w->m[i].up && w->group[i] == w->group[id]) {
-                links_up(w, id, i);
-                links_up(w, i, id);
-            }
+    if (!w->o.manual && m->up) /* random runs: its links come up, as on a restart */
+        links_up_with_all(w, id);
     return m->up ? 0 : -1;
 }
 
