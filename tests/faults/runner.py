@@ -79,9 +79,11 @@ SETTLE_S = 45.0               # after healing, how long a leader may take to ser
 WINDOW_BOUNDS = {
     # The leader's process is gone: its links close and the followers elect at once (issue 13).
     # Below syncLimit x tickTime on purpose: a window of 2 s or more means the followers waited
-    # out the silence timeout although the closed link told them the truth.
-    "kill-leader": 1.5,
-    "disk-full-leader": 1.5,      # a leader that fatal()s on ENOSPC is a killed leader
+    # out the silence timeout although the closed link told them the truth (code that did so
+    # showed 2.10-2.79 s in 8 of 8 such faults). Issue 13's target for a failover is at most
+    # 1 s; 1.8 s leaves that 80% for a loaded machine.
+    "kill-leader": 1.8,
+    "disk-full-leader": 1.8,      # a leader that fatal()s on ENOSPC is a killed leader
     # The leader is silent, not gone (stopped, or its packets dropped): syncLimit x tickTime
     # (2 s) before it is given up, then an election in round trips.
     "pause-leader": 5.0,
