@@ -2,7 +2,7 @@
 """A small kazoo-based client for the integration tests, one subcommand per role a test needs.
 
   exists HOSTS PATH                  exit 0 and print the stat when PATH exists, 1 when not
-  owner-of HOSTS PATH                print the node's ephemeralOwner as 0x... (exit 1 if absent)
+  owner-of HOSTS PATH                print the node's ephemeralOwner as 0x... after sync (exit 1 if absent)
   get HOSTS PATH                     print the node's data
   create HOSTS PATH [DATA]           create a persistent node (parents too)
   owner HOSTS PATH TIMEOUT_S STATUS  create ephemeral PATH and keep the session open; STATUS gets
@@ -65,6 +65,7 @@ def cmd_exists(hosts, path):
 
 def cmd_owner_of(hosts, path):
     zk = client(hosts)
+    zk.sync(path)  # what the leader has committed, not a lagging member's view
     stat = zk.exists(path)
     zk.stop()
     if stat is None:
