@@ -94,6 +94,9 @@
 #define ZN_TRANSPORT_BACKOFF_MIN_MS 50u
 #define ZN_TRANSPORT_BACKOFF_MAX_MS 250u
 #define ZN_TRANSPORT_KEEPALIVE_DELAY_S 10u
+/* An outgoing connection with data unacknowledged this long, when another
+ * link comes up, is taken for one a partition stalled and reconnected. */
+#define ZN_TRANSPORT_STALLED_MS 500u
 /* TCP_USER_TIMEOUT: a connection whose sent data stays unacknowledged this
  * long is aborted by the kernel (link down, then reconnect).  Without it a
  * partitioned link would look up while TCP retransmits for ~15 minutes, and
