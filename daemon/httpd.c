@@ -1,6 +1,6 @@
 /*
- * The metrics page's HTTP server: the request-head parser and the libuv
- * listener with its connections.  It owns every handle it opens and frees
+ * The HTTP server of the metrics page and the AdminServer: the request-head
+ * parser and the libuv listener with its connections.  It owns every handle it opens and frees
  * itself once the last one has closed after httpd_stop.
  *
  * A connection's life (each step bounded by the one timer armed at accept):
@@ -182,7 +182,9 @@ struct httpd {
     uv_loop_t *loop;
     uv_tcp_t listener;
     httpd_render_fn render;
+    httpd_handler_fn handler;
     void *ctx;
+    char name[32];
     const char *content_type;
     uint32_t max_connections;
     uint64_t timeout_ms;
@@ -233,7 +235,8 @@ static void on_timeout(uv_timer_t *timer)
 {
     struct httpd_conn *c = timer->data;
     c->server->stats.timed_out++;
-    ZN_DEBUG("metrics http: connection timed out responded=%d bytes=%zu", c->responded, c->len);
+    ZN_DEBUG("%s: connection timed out responded=%d bytes=%zu", c->server->name, c->responded,
+             c->len);
     conn_close(c);
 }
 
@@ -263,30 +266,61 @@ static const char *status_text(int status)
     case 405: return "Method Not Allowed";
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return "Internal Server Error";
     }
 }
 
-static void respond(struct httpd_conn *c, int status, bool head_only)
+/* What the server answers a parsed request with: the page (render's mode),
+ * or the handler's reply.  Sets c's body; returns the status. */
+static int answer(struct httpd_conn *c, const struct httpd_request *req, const char **type,
+                  size_t *body_len)
+{
+    struct httpd *h = c->server;
+    if (h->handler) {
+        struct httpd_reply reply = {0};
+        if (h->handler(h->ctx, req, &reply) != 0 || reply.status < 100 || reply.status > 599 ||
+            (!reply.body && reply.len > 0)) {
+            free(reply.body);
+            return 500;
+        }
+        c->body = reply.body;
+        c->body_owned = reply.body != NULL;
+        *body_len = reply.len;
+        if (reply.content_type)
+            *type = reply.content_type;
+        return reply.status;
+    }
+    int status = httpd_route(req);
+    if (status != 200)
+        return status;
+    char *page = NULL;
+    if (h->render(h->ctx, &page, body_len) != 0 || !page) {
+        free(page);
+        return 500;
+    }
+    c->body = page;
+    c->body_owned = true;
+    *type = h->content_type ? h->content_type : *type;
+    return 200;
+}
+
+/* Sends the response: req is the parsed request, or NULL when status is an
+ * error found while parsing. */
+static void respond(struct httpd_conn *c, const struct httpd_request *req, int status)
 {
     struct httpd *h = c->server;
     h->stats.requests++;
     size_t body_len = 0;
     const char *type = "text/plain; charset=utf-8";
-    if (status == 200) {
-        char *page = NULL;
-        if (h->render(h->ctx, &page, &body_len) == 0 && page) {
-            c->body = page;
-            c->body_owned = true;
-            type = h->content_type ? h->content_type : type;
-        } else {
-            free(page);
-            status = 500;
-        }
-    }
-    if (status != 200) {
-        c->body = (char *)status_text(status);
+    if (req)
+        status = answer(c, req, &type, &body_len);
+    if (!c->body) {
+        /* An error without a page of its own says what it is; a 200 without
+         * a body is empty. */
+        c->body = (char *)(status == 200 ? "" : status_text(status));
+        c->body_owned = false;
         body_len = strlen(c->body);
     }
     int n = snprintf(c->head, sizeof c->head,
@@ -300,6 +334,7 @@ static void respond(struct httpd_conn *c, int status, bool head_only)
     c->responded = true;
     c->write_req.data = c;
     c->shutdown_req.data = c;
+    bool head_only = req && strcmp(req->method, "HEAD") == 0;
     int nbufs = head_only || body_len == 0 ? 1 : 2;
     if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written) != 0)
         conn_close(c);
@@ -338,19 +373,19 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     case HTTPD_PARSE_INCOMPLETE:
         return;
     case HTTPD_PARSE_DONE:
-        respond(c, httpd_route(&req), strcmp(req.method, "HEAD") == 0);
+        respond(c, &req, 0);
         return;
     case HTTPD_PARSE_TOO_LARGE:
-        respond(c, 431, false);
+        respond(c, NULL, 431);
         return;
     case HTTPD_PARSE_URI_TOO_LONG:
-        respond(c, 414, false);
+        respond(c, NULL, 414);
         return;
     case HTTPD_PARSE_VERSION:
-        respond(c, 505, false);
+        respond(c, NULL, 505);
         return;
     default:
-        respond(c, 400, false);
+        respond(c, NULL, 400);
         return;
     }
 }
@@ -368,7 +403,7 @@ static void refuse(struct httpd *h)
 {
     uv_tcp_t *t = malloc(sizeof *t);
     if (!t) {
-        ZN_ERROR("metrics http: out of memory refusing a connection");
+        ZN_ERROR("%s: out of memory refusing a connection", h->name);
         return;
     }
     uv_tcp_init(h->loop, t);
@@ -384,11 +419,11 @@ static void on_connection(uv_stream_t *listener, int status)
     struct httpd *h = listener->data;
     if (status < 0 || h->stopping) {
         if (status < 0)
-            ZN_WARN("metrics http: accept failed: %s", uv_strerror(status));
+            ZN_WARN("%s: accept failed: %s", h->name, uv_strerror(status));
         return;
     }
     if (h->stats.open >= h->max_connections) {
-        ZN_WARN("metrics http: refused a connection: %u open, the limit", h->stats.open);
+        ZN_WARN("%s: refused a connection: %u open, the limit", h->name, h->stats.open);
         refuse(h);
         return;
     }
@@ -419,15 +454,16 @@ static void on_listener_closed(uv_handle_t *handle) { server_release(handle->dat
 int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options *opts,
                 httpd_render_fn render, void *ctx)
 {
-    ZN_ASSERT(out && loop && opts && render);
+    ZN_ASSERT(out && loop && opts && (render || opts->handler));
     *out = NULL;
     struct sockaddr_storage addr;
     const char *host = opts->host && opts->host[0] ? opts->host : "0.0.0.0";
     if (opts->port < 0 || opts->port > 65535)
         return ZN_BADARGUMENTS;
+    const char *name = opts->name ? opts->name : "http";
     if (uv_ip4_addr(host, opts->port, (struct sockaddr_in *)&addr) != 0 &&
         uv_ip6_addr(host, opts->port, (struct sockaddr_in6 *)&addr) != 0) {
-        ZN_ERROR("metrics http: '%s' is not an IPv4 or IPv6 address", host);
+        ZN_ERROR("%s: '%s' is not an IPv4 or IPv6 address", name, host);
         return ZN_BADARGUMENTS;
     }
     struct httpd *h = calloc(1, sizeof *h);
@@ -435,7 +471,9 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options 
         return ZN_NOMEMORY;
     h->loop = loop;
     h->render = render;
+    h->handler = opts->handler;
     h->ctx = ctx;
+    snprintf(h->name, sizeof h->name, "%s", name);
     h->content_type = opts->content_type;
     h->max_connections = opts->max_connections ? opts->max_connections
                                                : HTTPD_DEFAULT_MAX_CONNECTIONS;
@@ -447,7 +485,7 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options 
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&h->listener, 64, on_connection);
     if (rc != 0) {
-        ZN_ERROR("metrics http: cannot listen on %s:%d: %s", host, opts->port, uv_strerror(rc));
+        ZN_ERROR("%s: cannot listen on %s:%d: %s", name, host, opts->port, uv_strerror(rc));
         /* the handle is initialised: it must be closed, and h freed after */
         h->stopping = true;
         uv_close((uv_handle_t *)&h->listener, on_listener_closed);

@@ -1,9 +1,11 @@
 /*
  * A small HTTP/1.1 server on the daemon's libuv loop, for the Prometheus
- * metrics page (metricsProvider.httpPort).  It serves one page: GET or HEAD
- * of /metrics (and /) answer 200 with the text a render callback produces;
- * other paths 404, other methods 405, malformed requests 400, requests over
- * HTTPD_MAX_REQUEST_BYTES 431.  Every response closes its connection
+ * metrics page (metricsProvider.httpPort) and the AdminServer (admin.c).
+ * Either it serves one page: GET or HEAD of /metrics (and /) answer 200
+ * with the text a render callback produces, other paths 404, other methods
+ * 405; or a handler callback answers every well-formed request (status,
+ * type and body its own).  Malformed requests get 400, requests over
+ * HTTPD_MAX_REQUEST_BYTES 431, whatever the mode.  Every response closes its connection
  * ("Connection: close"), which keeps each connection's life to one request
  * and its memory bounded.
  *
@@ -64,12 +66,30 @@ int httpd_route(const struct httpd_request *req);
  */
 typedef int (*httpd_render_fn)(void *ctx, char **body, size_t *len);
 
+/*
+ * Answers one well-formed request (any method; the path without its query).
+ * On success returns 0 and fills *reply: status (200, 404, 405, ...), the
+ * content type (borrowed, must outlive the server: a string literal), and a
+ * malloc'd body whose ownership passes to httpd; a NULL body with len 0 is an
+ * empty one.  On failure returns a negative code and the client gets 500.
+ */
+struct httpd_reply {
+    int status;
+    const char *content_type;
+    char *body;
+    size_t len;
+};
+typedef int (*httpd_handler_fn)(void *ctx, const struct httpd_request *req,
+                                struct httpd_reply *reply);
+
 struct httpd_options {
+    const char *name;          /* for the log lines ("metrics http"); borrowed; NULL: "http" */
     const char *host;          /* address to listen on; copied */
     int port;                  /* 0: any free port (see httpd_port) */
     uint32_t max_connections;  /* 0: HTTPD_DEFAULT_MAX_CONNECTIONS */
     uint64_t timeout_ms;       /* 0: HTTPD_DEFAULT_TIMEOUT_MS */
     const char *content_type;  /* of the 200 page; borrowed, must outlive the server */
+    httpd_handler_fn handler;  /* when set, answers every request; render is then unused */
 };
 
 struct httpd_stats {
@@ -82,8 +102,9 @@ struct httpd_stats {
 struct httpd;
 
 /*
- * Binds opts->host:opts->port and starts serving on loop.  render and ctx
- * are borrowed until httpd_stop.  Returns 0 and the server in *out, or a
+ * Binds opts->host:opts->port and starts serving on loop.  render (or
+ * opts->handler) and ctx are borrowed until httpd_stop; render may be NULL
+ * when opts->handler is set.  Returns 0 and the server in *out, or a
  * negative code (ZN_BADARGUMENTS for an unparsable host, ZN_IO when the
  * address cannot be bound, ZN_NOMEMORY) with the reason logged; *out is
  * then NULL and nothing needs closing.

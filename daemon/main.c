@@ -54,6 +54,10 @@ static void usage(FILE *out)
             "                                 dataDir/zoo.cfg.dynamic.V overrides server.N lines\n"
             "  metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n"
             "  metricsProvider.httpPort=7000  Prometheus metrics at http://HOST:PORT/metrics\n"
+            "  admin.enableServer=true        the AdminServer: ZooKeeper's admin commands as JSON\n"
+            "  admin.serverPort=8080          at http://ADDRESS:PORT/commands/NAME\n"
+            "  admin.serverAddress=0.0.0.0\n"
+            "  admin.commandURL=/commands\n"
             "Unknown keys are ignored with a warning, as ZooKeeper does.\n"
             "\n"
             "Every write is in the log on disk, fsynced, before it is answered.\n");

@@ -9,6 +9,10 @@
                                      `session=0x..`, `ready`, then one `state=...` line per
                                      connection state change; SIGTERM closes the session cleanly
   hold-watch HOSTS PATH STATUS       set a data watch on PATH, write `ready`, wait for SIGTERM
+  hold-state HOSTS PATH STATUS       create PATH and the ephemeral PATH/e, watch PATH's data and
+                                     children and PATH/absent's creation (a session with every
+                                     kind of state a server reports), write `ready`, wait for
+                                     SIGTERM
   writer HOSTS PREFIX COUNT ACKFILE  create PREFIX-0..COUNT-1 one at a time; append each name to
                                      ACKFILE only after the server acknowledged it; exit at the
                                      first error
@@ -112,6 +116,20 @@ def cmd_hold_watch(hosts, path, status):
     return 0
 
 
+def cmd_hold_state(hosts, path, status):
+    zk = client(hosts)
+    zk.ensure_path(path)
+    zk.create(path + "/e", b"ephemeral", ephemeral=True)
+    zk.get(path, watch=lambda event: None)
+    zk.get_children(path, watch=lambda event: None)
+    zk.exists(path + "/absent", watch=lambda event: None)
+    append_line(status, "session=0x%x" % zk.client_id[0])
+    append_line(status, "ready")
+    wait_for_sigterm()
+    zk.stop()
+    return 0
+
+
 def cmd_writer(hosts, prefix, count, ackfile):
     zk = client(hosts)
     parent = prefix.rsplit("/", 1)[0]
@@ -165,6 +183,7 @@ def main(argv):
         "create": cmd_create,
         "owner": cmd_owner,
         "hold-watch": cmd_hold_watch,
+        "hold-state": cmd_hold_state,
         "writer": cmd_writer,
     }
     if command == "check-acked":

@@ -1,0 +1,638 @@
+/*
+ * admin: the AdminServer (admin.h).  One table maps every command name and
+ * alias to the function that writes its keys; the answer around them is
+ * ZooKeeper's CommandResponse: the command's keys, then "command" (its
+ * primary name, whatever alias was asked for) and "error" (null, or why it
+ * could not answer).  An unknown command is answered as ZooKeeper answers
+ * it: 200 with the error "Unknown command: NAME".
+ */
+#include "admin.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "ensemble.h"
+#include "fourlw.h"
+#include "httpd.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "tree.h"
+#include "watch.h"
+#include "znode/errors.h"
+
+#define ADMIN_JSON_TYPE "application/json"
+#define ADMIN_HTML_TYPE "text/html; charset=utf-8"
+#define ADMIN_MAX_CONNECTIONS 16
+
+struct admin {
+    struct httpd *httpd;
+};
+
+/* Writes a command's keys into j; returns NULL, or the text of its "error". */
+typedef const char *(*admin_command_fn)(struct server *srv, struct json *j);
+
+/* ---- the commands ---- */
+
+static const char *cmd_ruok(struct server *srv, struct json *j)
+{
+    (void)srv;
+    (void)j;
+    return NULL;
+}
+
+static const char *cmd_configuration(struct server *srv, struct json *j)
+{
+    const struct config *cfg = &srv->cfg;
+    json_key(j, "client_port");
+    json_i64(j, cfg->client_port);
+    json_key(j, "data_dir");
+    json_string(j, cfg->data_dir);
+    json_key(j, "data_log_dir");
+    json_string(j, cfg->data_log_dir);
+    json_key(j, "tick_time");
+    json_i64(j, cfg->tick_time_ms);
+    json_key(j, "max_client_cnxns");
+    json_i64(j, cfg->max_client_cnxns);
+    json_key(j, "min_session_timeout");
+    json_i64(j, cfg->min_session_timeout_ms);
+    json_key(j, "max_session_timeout");
+    json_i64(j, cfg->max_session_timeout_ms);
+    json_key(j, "server_id");
+    json_i64(j, cfg->my_id);
+    json_key(j, "client_port_listen_backlog");
+    json_i64(j, -1); /* as ZooKeeper's default: the listener's own backlog */
+    return NULL;
+}
+
+static void connection(struct json *j, const struct conn *c, bool brief)
+{
+    struct fourlw_conn_info i;
+    fourlw_conn_info(c, &i);
+    json_begin_object(j);
+    json_key(j, "remote_socket_address");
+    json_string(j, i.peer);
+    json_key(j, "interest_ops");
+    json_u64(j, i.interest_ops);
+    json_key(j, "outstanding_requests");
+    json_u64(j, i.queued);
+    json_key(j, "packets_received");
+    json_u64(j, i.packets_received);
+    json_key(j, "packets_sent");
+    json_u64(j, i.packets_sent);
+    if (!brief) {
+        json_key(j, "session_id");
+        json_u64(j, i.session_id);
+        json_key(j, "last_operation");
+        json_string(j, i.has_session ? i.last_operation : "NA");
+        json_key(j, "established");
+        json_u64(j, i.established_ms);
+        json_key(j, "session_timeout");
+        json_i64(j, i.timeout_ms);
+        json_key(j, "last_cxid");
+        json_i64(j, i.has_session ? i.last_cxid : -1);
+        json_key(j, "last_zxid");
+        json_i64(j, i.has_session ? i.last_zxid : -1);
+        json_key(j, "last_response_time");
+        json_u64(j, i.last_response_ms);
+        json_key(j, "last_latency");
+        json_u64(j, i.last_latency_ms);
+        json_key(j, "min_latency");
+        json_u64(j, i.latency.min_ms);
+        json_key(j, "avg_latency");
+        json_double(j, i.latency.avg_ms);
+        json_key(j, "max_latency");
+        json_u64(j, i.latency.max_ms);
+    }
+    json_end_object(j);
+}
+
+/* "connections" and the always empty "secure_connections" (no TLS here). */
+static void connections(struct server *srv, struct json *j, bool brief)
+{
+    json_key(j, "connections");
+    json_begin_array(j);
+    for (const struct conn *c = srv->conns; c; c = c->next)
+        connection(j, c, brief);
+    json_end_array(j);
+    json_key(j, "secure_connections");
+    json_begin_array(j);
+    json_end_array(j);
+}
+
+static const char *cmd_connections(struct server *srv, struct json *j)
+{
+    connections(srv, j, false);
+    return NULL;
+}
+
+static const char *cmd_connection_stat_reset(struct server *srv, struct json *j)
+{
+    (void)j;
+    fourlw_reset_conn_stats(srv);
+    return NULL;
+}
+
+static const char *cmd_stat_reset(struct server *srv, struct json *j)
+{
+    (void)j;
+    fourlw_reset_server_stats(srv);
+    return NULL;
+}
+
+static const char *cmd_dirs(struct server *srv, struct json *j)
+{
+    json_key(j, "datadir_size");
+    json_u64(j, fourlw_data_dir_bytes(srv));
+    json_key(j, "logdir_size");
+    json_u64(j, fourlw_log_dir_bytes(srv));
+    return NULL;
+}
+
+/* The sessions in expiry order: ZooKeeper groups them by expiry time. */
+static int by_expiry(const void *a, const void *b)
+{
+    const struct session *x = *(const struct session *const *)a;
+    const struct session *y = *(const struct session *const *)b;
+    if (x->expires_at_ms != y->expires_at_ms)
+        return x->expires_at_ms < y->expires_at_ms ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int ephemeral_path(void *ctx, const char *path)
+{
+    json_string(ctx, path);
+    return 0;
+}
+
+static const char *cmd_dump(struct server *srv, struct json *j)
+{
+    struct session **all = malloc((srv->session_count ? srv->session_count : 1) * sizeof *all);
+    if (!all)
+        return "out of memory";
+    size_t n = 0;
+    for (size_t b = 0; b < srv->session_buckets; b++)
+        for (struct session *s = srv->sessions[b]; s && n < srv->session_count; s = s->next_in_bucket)
+            all[n++] = s;
+    qsort(all, n, sizeof *all, by_expiry);
+    char key[32];
+    json_key(j, "expiry_time_to_session_ids");
+    json_begin_object(j);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || all[i]->expires_at_ms != all[i - 1]->expires_at_ms) {
+            if (i > 0)
+                json_end_array(j);
+            snprintf(key, sizeof key, "%" PRIu64, all[i]->expires_at_ms);
+            json_key(j, key);
+            json_begin_array(j);
+        }
+        json_u64(j, (uint64_t)all[i]->id);
+    }
+    if (n > 0)
+        json_end_array(j);
+    json_end_object(j);
+    json_key(j, "session_id_to_ephemeral_paths");
+    json_begin_object(j);
+    for (size_t i = 0; i < n; i++) {
+        if (tree_session_ephemeral_count(srv->tree, all[i]->id) == 0)
+            continue;
+        snprintf(key, sizeof key, "%" PRIu64, (uint64_t)all[i]->id);
+        json_key(j, key);
+        json_begin_array(j);
+        tree_for_each_ephemeral(srv->tree, all[i]->id, ephemeral_path, j);
+        json_end_array(j);
+    }
+    json_end_object(j);
+    free(all);
+    return NULL;
+}
+
+static void environment_pair(void *ctx, const char *key, const char *value)
+{
+    json_key(ctx, key);
+    json_string(ctx, value);
+}
+
+static const char *cmd_environment(struct server *srv, struct json *j)
+{
+    (void)srv;
+    fourlw_environment(environment_pair, j);
+    return NULL;
+}
+
+static const char *cmd_hash(struct server *srv, struct json *j)
+{
+    json_key(j, "digests");
+    json_begin_array(j);
+    json_begin_object(j);
+    json_key(j, "zxid");
+    json_i64(j, tree_last_zxid(srv->tree));
+    json_key(j, "digest");
+    json_u64(j, tree_digest(srv->tree));
+    json_end_object(j);
+    json_end_array(j);
+    return NULL;
+}
+
+static const char *cmd_is_read_only(struct server *srv, struct json *j)
+{
+    json_key(j, "read_only");
+    json_bool(j, fourlw_read_only(srv));
+    return NULL;
+}
+
+static const struct config_server *member(const struct config *cfg, int id)
+{
+    for (int i = 0; i < cfg->server_count; i++)
+        if (cfg->servers[i].id == id)
+            return &cfg->servers[i];
+    return NULL;
+}
+
+static const char *cmd_leader(struct server *srv, struct json *j)
+{
+    if (!srv->ens)
+        return "server is not initialized"; /* ZooKeeper's words for a standalone server */
+    uint32_t leader = ensemble_leader_id(srv);
+    const struct config_server *s = ensemble_serving(srv) ? member(&srv->cfg, (int)leader) : NULL;
+    json_key(j, "is_leader");
+    json_bool(j, ensemble_is_leader(srv));
+    json_key(j, "leader_id");
+    json_i64(j, s ? (int64_t)leader : -1);
+    json_key(j, "leader_ip");
+    json_string(j, s ? s->host : "");
+    return NULL;
+}
+
+static void monitor_value(void *ctx, const char *key, const struct fourlw_value *v)
+{
+    struct json *j = ctx;
+    json_key(j, key);
+    switch (v->kind) {
+    case FOURLW_U64:
+    case FOURLW_ZXID:
+        json_u64(j, v->u64);
+        break;
+    case FOURLW_DOUBLE:
+        json_double(j, v->dbl);
+        break;
+    case FOURLW_STRING:
+        json_string(j, v->str);
+        break;
+    }
+}
+
+static const char *cmd_monitor(struct server *srv, struct json *j)
+{
+    fourlw_monitor(srv, monitor_value, j);
+    return NULL;
+}
+
+static void server_stats(struct server *srv, struct json *j)
+{
+    struct fourlw_latency lat;
+    fourlw_server_latency(srv, &lat);
+    json_key(j, "version");
+    json_string(j, FOURLW_ZK_VERSION);
+    json_key(j, "read_only");
+    json_bool(j, fourlw_read_only(srv));
+    json_key(j, "server_stats");
+    json_begin_object(j);
+    json_key(j, "packets_sent");
+    json_u64(j, srv->stats.packets_sent);
+    json_key(j, "packets_received");
+    json_u64(j, srv->stats.packets_received);
+    json_key(j, "data_dir_size");
+    json_u64(j, fourlw_data_dir_bytes(srv));
+    json_key(j, "log_dir_size");
+    json_u64(j, fourlw_log_dir_bytes(srv));
+    json_key(j, "server_state");
+    json_string(j, fourlw_mode(srv));
+    json_key(j, "last_processed_zxid");
+    json_i64(j, tree_last_zxid(srv->tree));
+    json_key(j, "outstanding_requests");
+    json_u64(j, srv->outstanding);
+    json_key(j, "avg_latency");
+    json_double(j, lat.avg_ms);
+    json_key(j, "max_latency");
+    json_u64(j, lat.max_ms);
+    json_key(j, "min_latency");
+    json_u64(j, lat.min_ms);
+    json_key(j, "num_alive_client_connections");
+    json_u64(j, srv->conn_count);
+    json_key(j, "uptime");
+    json_u64(j, server_now_ms() - srv->stats.started_ms);
+    json_end_object(j);
+    json_key(j, "node_count");
+    json_u64(j, tree_node_count(srv->tree));
+}
+
+static const char *cmd_server_stats(struct server *srv, struct json *j)
+{
+    server_stats(srv, j);
+    return NULL;
+}
+
+static const char *cmd_stats(struct server *srv, struct json *j)
+{
+    server_stats(srv, j);
+    connections(srv, j, true);
+    return NULL;
+}
+
+static const char *cmd_voting_view(struct server *srv, struct json *j)
+{
+    const struct config *cfg = &srv->cfg;
+    json_key(j, "current_config");
+    json_begin_object(j);
+    for (int id = 0; id <= 255 && srv->ens; id++) {
+        const struct config_server *s = member(cfg, id);
+        if (!s || s->observer || s->not_member)
+            continue;
+        char key[8], value[CONFIG_HOST_BYTES * 2 + 64];
+        snprintf(key, sizeof key, "%d", id);
+        snprintf(value, sizeof value, "%s:%d:%d:participant%s%s", s->host, s->peer_port,
+                 s->election_port, s->client_address[0] ? ";" : "", s->client_address);
+        json_key(j, key);
+        json_string(j, value);
+    }
+    json_end_object(j);
+    return NULL;
+}
+
+static const char *cmd_watch_summary(struct server *srv, struct json *j)
+{
+    json_key(j, "num_connections");
+    json_u64(j, fourlw_watching_connections(srv));
+    json_key(j, "num_paths");
+    json_u64(j, fourlw_watched_paths(srv));
+    json_key(j, "num_total_watches");
+    json_u64(j, watch_count(srv->watches));
+    return NULL;
+}
+
+/* A (session, path) pair of a watch.  The watch table keeps one entry per
+ * kind of watch, and ZooKeeper's answers list each path once per session. */
+struct watch_pair {
+    uint64_t session;
+    const char *path; /* borrowed from the watch table for the command's run */
+};
+
+struct watch_pairs {
+    struct watch_pair *items;
+    size_t count, cap;
+    bool failed;
+};
+
+static void pair_add(struct watch_pairs *p, uint64_t session, const char *path)
+{
+    if (p->count == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct watch_pair *items = realloc(p->items, cap * sizeof *items);
+        if (!items) {
+            p->failed = true;
+            return;
+        }
+        p->items = items;
+        p->cap = cap;
+    }
+    p->items[p->count++] = (struct watch_pair){session, path};
+}
+
+static void pair_of_path(void *ctx, enum watch_kind kind, const char *path,
+                         struct watch_owner *const *owners, size_t count)
+{
+    (void)kind;
+    for (size_t i = 0; i < count; i++)
+        pair_add(ctx, fourlw_watch_owner_session(owners[i]), path);
+}
+
+static int by_session(const void *a, const void *b)
+{
+    const struct watch_pair *x = a, *y = b;
+    if (x->session != y->session)
+        return x->session < y->session ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static int by_path(const void *a, const void *b)
+{
+    const struct watch_pair *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    return c ? c : (x->session > y->session) - (x->session < y->session);
+}
+
+/* Writes the pairs grouped: by session (paths under each) or by path. */
+static const char *watch_groups(struct server *srv, struct json *j, const char *name,
+                                bool by_session_id)
+{
+    struct watch_pairs pairs = {0};
+    watch_foreach_path(srv->watches, pair_of_path, &pairs);
+    if (pairs.failed) {
+        free(pairs.items);
+        return "out of memory";
+    }
+    qsort(pairs.items, pairs.count, sizeof *pairs.items, by_session_id ? by_session : by_path);
+    json_key(j, name);
+    json_begin_object(j);
+    for (size_t i = 0; i < pairs.count; i++) {
+        const struct watch_pair *p = &pairs.items[i], *prev = i ? &pairs.items[i - 1] : NULL;
+        if (prev && by_session(p, prev) == 0)
+            continue; /* the same path and session under another kind of watch */
+        bool group = !prev || (by_session_id ? p->session != prev->session
+                                             : strcmp(p->path, prev->path) != 0);
+        if (group) {
+            if (prev)
+                json_end_array(j);
+            char key[32];
+            snprintf(key, sizeof key, "%" PRIu64, p->session);
+            json_key(j, by_session_id ? key : p->path);
+            json_begin_array(j);
+        }
+        if (by_session_id)
+            json_string(j, p->path);
+        else
+            json_u64(j, p->session);
+    }
+    if (pairs.count > 0)
+        json_end_array(j);
+    json_end_object(j);
+    free(pairs.items);
+    return NULL;
+}
+
+static const char *cmd_watches(struct server *srv, struct json *j)
+{
+    return watch_groups(srv, j, "session_id_to_watched_paths", true);
+}
+
+static const char *cmd_watches_by_path(struct server *srv, struct json *j)
+{
+    return watch_groups(srv, j, "path_to_session_ids", false);
+}
+
+static const char *cmd_zabstate(struct server *srv, struct json *j)
+{
+    const struct config_server *self = member(&srv->cfg, srv->cfg.my_id);
+    json_key(j, "voting");
+    json_bool(j, srv->ens && self && !self->observer && !self->not_member);
+    /* The core's phases are not visible here: a member that serves is in
+     * broadcast; one that does not is electing or syncing. */
+    json_key(j, "zabstate");
+    json_string(j, !srv->ens ? "" : ensemble_serving(srv) ? "broadcast" : "election");
+    return NULL;
+}
+
+/* ZooKeeper 3.8's commands that have a meaning here, with its aliases;
+ * docs/admin-api.md says why the others are not served. */
+static const struct admin_command {
+    const char *names[4]; /* the primary name first */
+    admin_command_fn run;
+} commands[] = {
+    {{"configuration", "conf", "config"}, cmd_configuration},
+    {{"connection_stat_reset", "crst"}, cmd_connection_stat_reset},
+    {{"connections", "cons"}, cmd_connections},
+    {{"dirs"}, cmd_dirs},
+    {{"dump"}, cmd_dump},
+    {{"environment", "env", "envi"}, cmd_environment},
+    {{"hash"}, cmd_hash},
+    {{"is_read_only", "isro"}, cmd_is_read_only},
+    {{"leader", "lead"}, cmd_leader},
+    {{"monitor", "mntr"}, cmd_monitor},
+    {{"ruok"}, cmd_ruok},
+    {{"server_stats", "srvr"}, cmd_server_stats},
+    {{"stat_reset", "srst"}, cmd_stat_reset},
+    {{"stats", "stat"}, cmd_stats},
+    {{"voting_view"}, cmd_voting_view},
+    {{"watch_summary", "wchs"}, cmd_watch_summary},
+    {{"watches", "wchc"}, cmd_watches},
+    {{"watches_by_path", "wchp"}, cmd_watches_by_path},
+    {{"zabstate"}, cmd_zabstate},
+};
+#define ADMIN_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const struct admin_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < ADMIN_COMMANDS; i++)
+        for (size_t k = 0; k < 4 && commands[i].names[k]; k++)
+            if (strcmp(commands[i].names[k], name) == 0)
+                return &commands[i];
+    return NULL;
+}
+
+/* ---- the answers ---- */
+
+static int reply_text(struct httpd_reply *reply, int status, const char *type,
+                      struct metrics_text *t)
+{
+    if (t->error) {
+        int rc = t->error;
+        metrics_text_free(t);
+        return rc;
+    }
+    reply->status = status;
+    reply->content_type = type;
+    reply->body = t->data;
+    reply->len = t->len;
+    t->data = NULL;
+    return 0;
+}
+
+/* ZooKeeper's page at the command URL: a link to every command. */
+static int command_list(struct server *srv, struct httpd_reply *reply)
+{
+    struct metrics_text t = {0};
+    for (size_t i = 0; i < ADMIN_COMMANDS; i++)
+        metrics_text_printf(&t, "<a href=\"%s/%s\">%s</a>\n<br/>\n", srv->cfg.admin_command_url,
+                            commands[i].names[0], commands[i].names[0]);
+    return reply_text(reply, 200, ADMIN_HTML_TYPE, &t);
+}
+
+static int run_command(struct server *srv, const char *name, struct httpd_reply *reply)
+{
+    const struct admin_command *cmd = find_command(name);
+    struct json j = {0};
+    json_begin_object(&j);
+    char unknown[HTTPD_PATH_BYTES + 32];
+    const char *error;
+    if (cmd) {
+        error = cmd->run(srv, &j);
+    } else {
+        snprintf(unknown, sizeof unknown, "Unknown command: %s", name);
+        error = unknown;
+    }
+    json_key(&j, "command");
+    json_string(&j, cmd ? cmd->names[0] : name);
+    json_key(&j, "error");
+    json_string(&j, error);
+    json_end_object(&j);
+    return reply_text(reply, 200, ADMIN_JSON_TYPE, &j.text);
+}
+
+int admin_answer(struct server *srv, const struct httpd_request *req, struct httpd_reply *reply)
+{
+    ZN_ASSERT(srv && req && reply);
+    const char *base = srv->cfg.admin_command_url;
+    size_t base_len = strcmp(base, "/") == 0 ? 0 : strlen(base);
+    const char *rest = strncmp(req->path, base, base_len) == 0 ? req->path + base_len : NULL;
+    if (!rest || (rest[0] != '\0' && rest[0] != '/')) {
+        reply->status = 404;
+        return 0;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        reply->status = 405;
+        return 0;
+    }
+    if (rest[0] == '\0' || strcmp(rest, "/") == 0)
+        return command_list(srv, reply);
+    return run_command(srv, rest + 1, reply);
+}
+
+static int handle(void *ctx, const struct httpd_request *req, struct httpd_reply *reply)
+{
+    return admin_answer(ctx, req, reply);
+}
+
+int admin_start(struct server *srv)
+{
+    const struct config *cfg = &srv->cfg;
+    if (!cfg->admin_enabled || srv->admin)
+        return 0;
+    struct admin *a = calloc(1, sizeof *a);
+    if (!a)
+        return ZN_NOMEMORY;
+    struct httpd_options opts = {
+        .name = "admin http",
+        .host = cfg->admin_address,
+        .port = cfg->admin_port,
+        .max_connections = ADMIN_MAX_CONNECTIONS,
+        .timeout_ms = (uint64_t)cfg->admin_idle_timeout_ms,
+        .handler = handle,
+    };
+    int rc = httpd_start(&a->httpd, srv->loop, &opts, NULL, srv);
+    if (rc != 0) {
+        free(a);
+        if (cfg->admin_explicit)
+            return rc;
+        ZN_WARN("admin: no AdminServer: %s:%d cannot be served (the default admin.serverPort); "
+                "set admin.serverPort, or admin.enableServer=false",
+                cfg->admin_address, cfg->admin_port);
+        return 0;
+    }
+    srv->admin = a;
+    ZN_INFO("admin: AdminServer on http://%s:%d%s", cfg->admin_address, httpd_port(a->httpd),
+            cfg->admin_command_url);
+    return 0;
+}
+
+void admin_stop(struct server *srv)
+{
+    if (!srv->admin)
+        return;
+    httpd_stop(srv->admin->httpd);
+    free(srv->admin);
+    srv->admin = NULL;
+}
