@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "assert.h"
+#include "backup.h"
 #include "ensemble.h"
 #include "fourlw.h"
 #include "httpd.h"
@@ -30,6 +31,7 @@
 
 struct admin {
     struct httpd *httpd;
+    struct backup *backup;   /* the snapshot command running, or NULL */
 };
 
 /* Writes a command's keys into j; returns NULL, or the text of its "error". */
@@ -545,10 +547,38 @@ static int reply_text(struct httpd_reply *reply, int status, const char *type,
 static int command_list(struct server *srv, struct httpd_reply *reply)
 {
     struct metrics_text t = {0};
-    for (size_t i = 0; i < ADMIN_COMMANDS; i++)
+    for (size_t i = 0; i <= ADMIN_COMMANDS; i++) {
+        const char *name = i < ADMIN_COMMANDS ? commands[i].names[0] : "snapshot";
         metrics_text_printf(&t, "<a href=\"%s/%s\">%s</a>\n<br/>\n", srv->cfg.admin_command_url,
-                            commands[i].names[0], commands[i].names[0]);
+                            name, name);
+    }
     return reply_text(reply, 200, ADMIN_HTML_TYPE, &t);
+}
+
+static int command_error(struct httpd_reply *reply, int status, const char *name,
+                         const char *error)
+{
+    struct json j = {0};
+    json_begin_object(&j);
+    json_key(&j, "command");
+    json_string(&j, name);
+    json_key(&j, "error");
+    json_string(&j, error);
+    json_end_object(&j);
+    return reply_text(reply, status, ADMIN_JSON_TYPE, &j.text);
+}
+
+/* ZooKeeper 3.9's snapshot command: the store as a backup file (backup.c),
+ * answered once the copy is made off the loop. */
+static int snapshot(struct server *srv, struct httpd_reply *reply)
+{
+    int rc = backup_start(srv, srv->admin->httpd, reply->ticket, &srv->admin->backup);
+    if (rc == ZN_THROTTLEDOP)
+        return command_error(reply, 503, "snapshot", "a snapshot is being taken; try again when it is done");
+    if (rc != 0)
+        return command_error(reply, 500, "snapshot", zn_strerror(rc));
+    reply->deferred = true;
+    return 0;
 }
 
 static int run_command(struct server *srv, const char *name, struct httpd_reply *reply)
@@ -588,6 +618,8 @@ int admin_answer(struct server *srv, const struct httpd_request *req, struct htt
     }
     if (rest[0] == '\0' || strcmp(rest, "/") == 0)
         return command_list(srv, reply);
+    if ((strcmp(rest, "/snapshot") == 0 || strcmp(rest, "/snap") == 0) && srv->admin)
+        return snapshot(srv, reply);
     return run_command(srv, rest + 1, reply);
 }
 
@@ -632,6 +664,7 @@ void admin_stop(struct server *srv)
 {
     if (!srv->admin)
         return;
+    backup_abandon(srv->admin->backup);
     httpd_stop(srv->admin->httpd);
     free(srv->admin);
     srv->admin = NULL;

@@ -12,9 +12,11 @@
  */
 #include "httpd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "assert.h"
 #include "log.h"
@@ -171,12 +173,20 @@ struct httpd_conn {
     bool closing;
     size_t len;
     char buf[HTTPD_MAX_REQUEST_BYTES];
-    char head[256];
+    char head[512];
     char *body;                 /* malloc'd page, or a static string for errors */
     bool body_owned;
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
+    uint64_t ticket;            /* names the connection to httpd_finish */
+    bool deferred;              /* waiting for httpd_finish */
+    int stream_fd;              /* a body still being read from this file, or -1 */
+    uint64_t stream_left;       /* its bytes not yet sent */
+    char *stream_buf;           /* one chunk of it */
 };
+
+/* The chunk read from a streamed file per write. */
+#define HTTPD_STREAM_CHUNK_BYTES (256u * 1024)
 
 struct httpd {
     uv_loop_t *loop;
@@ -191,6 +201,7 @@ struct httpd {
     int port;
     bool stopping;
     int handles_open;           /* listener + conns + refused sockets */
+    uint64_t next_ticket;
     struct httpd_conn *conns;
     struct httpd_stats stats;
 };
@@ -210,6 +221,9 @@ static void conn_free_when_closed(uv_handle_t *handle)
     struct httpd *h = c->server;
     if (c->body_owned)
         free(c->body);
+    if (c->stream_fd >= 0)
+        close(c->stream_fd);
+    free(c->stream_buf);
     free(c);
     server_release(h);
 }
@@ -248,12 +262,46 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     /* otherwise on_read closes it at the client's EOF, or the timer does */
 }
 
+static void on_written(uv_write_t *req, int status);
+
+/* Sends the next chunk of a streamed body; false when there is none left. */
+static bool stream_next(struct httpd_conn *c)
+{
+    if (c->stream_fd < 0 || c->stream_left == 0)
+        return false;
+    size_t want = c->stream_left < HTTPD_STREAM_CHUNK_BYTES ? (size_t)c->stream_left
+                                                             : HTTPD_STREAM_CHUNK_BYTES;
+    ssize_t got;
+    do
+        got = read(c->stream_fd, c->stream_buf, want);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        /* the length was promised in the head: the client sees a short body */
+        ZN_ERROR("%s: a streamed body ended early: %s", c->server->name,
+                 got < 0 ? strerror(errno) : "the file is shorter than said");
+        conn_close(c);
+        return true;
+    }
+    c->stream_left -= (uint64_t)got;
+    uv_timer_again(&c->timer);
+    uv_buf_t buf = uv_buf_init(c->stream_buf, (unsigned)got);
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0)
+        conn_close(c);
+    return true;
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     struct httpd_conn *c = req->data;
     if (c->closing)
         return;
-    if (status < 0 || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (stream_next(c))
+        return;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
         conn_close(c);
 }
 
@@ -279,9 +327,14 @@ static int answer(struct httpd_conn *c, const struct httpd_request *req, const c
 {
     struct httpd *h = c->server;
     if (h->handler) {
-        struct httpd_reply reply = {0};
-        if (h->handler(h->ctx, req, &reply) != 0 || reply.status < 100 || reply.status > 599 ||
-            (!reply.body && reply.len > 0)) {
+        struct httpd_reply reply = {.ticket = c->ticket};
+        if (h->handler(h->ctx, req, &reply) != 0) {
+            free(reply.body);
+            return 500;
+        }
+        if (reply.deferred)
+            return 0;
+        if (reply.status < 100 || reply.status > 599 || (!reply.body && reply.len > 0)) {
             free(reply.body);
             return 500;
         }
@@ -316,6 +369,14 @@ static void respond(struct httpd_conn *c, const struct httpd_request *req, int s
     const char *type = "text/plain; charset=utf-8";
     if (req)
         status = answer(c, req, &type, &body_len);
+    if (status == 0) {
+        /* deferred: the client's further bytes are drained meanwhile, and
+         * the work may take longer than a request is given */
+        c->responded = true;
+        c->deferred = true;
+        uv_timer_stop(&c->timer);
+        return;
+    }
     if (!c->body) {
         /* An error without a page of its own says what it is; a 200 without
          * a body is empty. */
@@ -433,6 +494,8 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     c->server = h;
+    c->ticket = ++h->next_ticket;
+    c->stream_fd = -1;
     uv_tcp_init(h->loop, &c->tcp);
     uv_timer_init(h->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -497,6 +560,55 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options 
     h->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                                           : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     *out = h;
+    return 0;
+}
+
+int httpd_finish(struct httpd *h, uint64_t ticket, int status, const char *content_type,
+                 const char *extra_headers, const void *prefix, size_t prefix_len, int fd,
+                 uint64_t fd_bytes)
+{
+    struct httpd_conn *c = h->conns;
+    while (c && (c->ticket != ticket || !c->deferred))
+        c = c->next;
+    char *body = prefix_len ? malloc(prefix_len) : NULL;
+    char *chunk = fd >= 0 ? malloc(HTTPD_STREAM_CHUNK_BYTES) : NULL;
+    if (!c || h->stopping || (prefix_len && !body) || (fd >= 0 && !chunk)) {
+        free(body);
+        free(chunk);
+        if (fd >= 0)
+            close(fd);
+        if (c && !h->stopping)
+            conn_close(c);
+        return c ? ZN_NOMEMORY : ZN_NONODE;
+    }
+    int n = snprintf(c->head, sizeof c->head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %llu\r\n%s"
+                     "Connection: close\r\n\r\n",
+                     status, status_text(status), content_type,
+                     (unsigned long long)(prefix_len + (fd >= 0 ? fd_bytes : 0)),
+                     extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof c->head) {
+        free(body);
+        free(chunk);
+        if (fd >= 0)
+            close(fd);
+        conn_close(c);
+        return ZN_BADARGUMENTS;
+    }
+    if (prefix_len)
+        memcpy(body, prefix, prefix_len);
+    c->deferred = false;
+    c->write_req.data = c;
+    c->shutdown_req.data = c;
+    c->body = body;
+    c->body_owned = body != NULL;
+    c->stream_fd = fd;
+    c->stream_left = fd >= 0 ? fd_bytes : 0;
+    c->stream_buf = chunk;
+    uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n), uv_buf_init(body, (unsigned)prefix_len)};
+    uv_timer_start(&c->timer, on_timeout, h->timeout_ms, h->timeout_ms);
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, prefix_len ? 2 : 1, on_written) != 0)
+        conn_close(c);
     return 0;
 }
 

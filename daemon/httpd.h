@@ -78,6 +78,11 @@ struct httpd_reply {
     const char *content_type;
     char *body;
     size_t len;
+    /* A reply that takes time (work off the loop): the handler sets deferred
+     * and keeps ticket (which httpd fills in before calling it), then answers
+     * with httpd_finish.  status, type and body are then unused. */
+    bool deferred;
+    uint64_t ticket;
 };
 typedef int (*httpd_handler_fn)(void *ctx, const struct httpd_request *req,
                                 struct httpd_reply *reply);
@@ -111,6 +116,20 @@ struct httpd;
  */
 int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options *opts,
                 httpd_render_fn render, void *ctx);
+
+/*
+ * Answers the deferred request of ticket: status and type as in a reply,
+ * extra_headers ("Name: value\r\n" lines, copied; NULL for none), then a body
+ * of prefix (copied) followed by fd_bytes read from fd (ownership of fd passes
+ * to httpd, which reads it on the loop a chunk per write and closes it; -1 for
+ * none).  The connection's timeout is restarted at each chunk, so a large
+ * body takes as long as the client keeps reading.  Returns 0, or ZN_NONODE
+ * when the connection is gone (the client left, the timeout, httpd_stop; fd
+ * is closed then too), ZN_BADARGUMENTS when the headers do not fit.
+ */
+int httpd_finish(struct httpd *h, uint64_t ticket, int status, const char *content_type,
+                 const char *extra_headers, const void *prefix, size_t prefix_len, int fd,
+                 uint64_t fd_bytes);
 
 /* The port the server is bound to (useful after port 0). */
 int httpd_port(const struct httpd *h);

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "crash.h"
 #include "dump.h"
+#include "restore.h"
 #include "log.h"
 #include "server.h"
 
@@ -19,6 +20,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: znoded [options] CONFIG\n"
             "       znoded --dump [--zxid FROM:TO] [--path PATH] CONFIG|STORE_DIR\n"
+            "       znoded --restore BACKUP_FILE CONFIG\n"
             "\n"
             "Runs one member of a znodefs ensemble, or a standalone server, speaking the\n"
             "ZooKeeper client protocol.  CONFIG is a ZooKeeper zoo.cfg; with no server.N\n"
@@ -35,6 +37,9 @@ static void usage(FILE *out)
             "  --zxid FROM:TO   --dump: only records in this zxid range (0x hex or decimal; a\n"
             "                   side may be left empty)\n"
             "  --path PATH      --dump: only log records that touch PATH or a node below it\n"
+            "  --restore FILE   write the backup FILE (znode backup, or the AdminServer's\n"
+            "                   snapshot command) into CONFIG's empty data directory and\n"
+            "                   exit: 0 restored, 1 refused (the reason on stderr)\n"
             "  -h, --help       this text\n"
             "\n"
             "zoo.cfg keys (ZooKeeper's names and meanings):\n"
@@ -81,6 +86,7 @@ int main(int argc, char **argv)
         {"dump", no_argument, NULL, 'd'},
         {"zxid", required_argument, NULL, 'z'},
         {"path", required_argument, NULL, 'p'},
+        {"restore", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -102,6 +108,7 @@ int main(int argc, char **argv)
     bool check_only = false;
     bool dump = false;
     struct dump_options dump_opts = {.to_zxid = UINT64_MAX};
+    const char *restore_file = NULL;
     int id = -1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -133,6 +140,9 @@ int main(int argc, char **argv)
         case 'd':
             dump = true;
             break;
+        case 'r':
+            restore_file = optarg;
+            break;
         case 'z':
             if (dump_parse_range(optarg, &dump_opts) != 0) {
                 fprintf(stderr, "znoded: --zxid takes FROM:TO (0x hex or decimal, FROM <= TO), "
@@ -160,6 +170,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (restore_file)
+        return restore_run(restore_file, argv[optind]);
     if (dump) {
         dump_opts.target = argv[optind];
         return dump_run(&dump_opts);

@@ -17,6 +17,10 @@
                                      ACKFILE only after the server acknowledged it; exit at the
                                      first error
   check-acked HOSTS ACKFILE...       every name listed exists with its data; print a summary
+  zxid-writer HOSTS PREFIX COUNT ACKFILE  as writer, each line `NAME CZXID` (czxid in hex)
+  check-backup HOSTS ACKFILE ZXID    a server restored from a backup at ZXID holds exactly
+                                     the acknowledged creates with czxid <= ZXID, and no node
+                                     under their parent with a higher czxid; print a summary
 
 Connection problems are reported on stderr with the hosts tried, never swallowed.
 """
@@ -147,6 +151,52 @@ def cmd_writer(hosts, prefix, count, ackfile):
     return 0
 
 
+def cmd_zxid_writer(hosts, prefix, count, ackfile):
+    zk = client(hosts)
+    parent = prefix.rsplit("/", 1)[0]
+    if parent:
+        zk.ensure_path(parent)
+    for number in range(int(count)):
+        name = "%s-%d" % (prefix, number)
+        try:
+            _, stat = zk.create(name, name.encode(), include_data=True)
+        except Exception as exc:
+            sys.stderr.write("zxid-writer %s stopped at %s: %r\n" % (prefix, name, exc))
+            return 1
+        append_line(ackfile, "%s 0x%x" % (name, stat.czxid))
+    zk.stop()
+    return 0
+
+
+def cmd_check_backup(hosts, ackfile, zxid):
+    limit = int(zxid, 16)
+    acked = [line.split() for line in open(ackfile) if line.strip()]
+    zk = client(hosts)
+    parent = acked[0][0].rsplit("/", 1)[0]
+    present = set()
+    problems = []
+    for child in zk.get_children(parent):
+        path = parent + "/" + child
+        data, stat = zk.get(path)
+        present.add(path)
+        if stat.czxid > limit:
+            problems.append("%s has czxid 0x%x, above the backup's zxid" % (path, stat.czxid))
+        elif data != path.encode():
+            problems.append("%s holds %r" % (path, data))
+    before = [name for name, czxid in acked if int(czxid, 16) <= limit]
+    after = [name for name, czxid in acked if int(czxid, 16) > limit]
+    problems += ["%s was acknowledged at or below the backup's zxid and is missing" % name
+                 for name in before if name not in present]
+    problems += ["%s was acknowledged above the backup's zxid and is present" % name
+                 for name in after if name in present]
+    zk.stop()
+    print("acked_before=%d acked_after=%d present=%d problems=%d" % (
+        len(before), len(after), len(present), len(problems)))
+    for problem in problems[:10]:
+        print(problem)
+    return 0 if not problems else 1
+
+
 def cmd_check_acked(hosts, ackfiles):
     zk = client(hosts)
     checked = missing = wrong = 0
@@ -185,6 +235,8 @@ def main(argv):
         "hold-watch": cmd_hold_watch,
         "hold-state": cmd_hold_state,
         "writer": cmd_writer,
+        "zxid-writer": cmd_zxid_writer,
+        "check-backup": cmd_check_backup,
     }
     if command == "check-acked":
         return cmd_check_acked(args[0], args[1:])
