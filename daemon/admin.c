@@ -49,24 +49,15 @@ static const char *cmd_ruok(struct server *srv, struct json *j)
 static const char *cmd_configuration(struct server *srv, struct json *j)
 {
     const struct config *cfg = &srv->cfg;
-    json_key(j, "client_port");
-    json_i64(j, cfg->client_port);
-    json_key(j, "data_dir");
-    json_string(j, cfg->data_dir);
-    json_key(j, "data_log_dir");
-    json_string(j, cfg->data_log_dir);
-    json_key(j, "tick_time");
-    json_i64(j, cfg->tick_time_ms);
-    json_key(j, "max_client_cnxns");
-    json_i64(j, cfg->max_client_cnxns);
-    json_key(j, "min_session_timeout");
-    json_i64(j, cfg->min_session_timeout_ms);
-    json_key(j, "max_session_timeout");
-    json_i64(j, cfg->max_session_timeout_ms);
-    json_key(j, "server_id");
-    json_i64(j, cfg->my_id);
-    json_key(j, "client_port_listen_backlog");
-    json_i64(j, -1); /* as ZooKeeper's default: the listener's own backlog */
+    json_member_i64(j, "client_port", cfg->client_port);
+    json_member_string(j, "data_dir", cfg->data_dir);
+    json_member_string(j, "data_log_dir", cfg->data_log_dir);
+    json_member_i64(j, "tick_time", cfg->tick_time_ms);
+    json_member_i64(j, "max_client_cnxns", cfg->max_client_cnxns);
+    json_member_i64(j, "min_session_timeout", cfg->min_session_timeout_ms);
+    json_member_i64(j, "max_session_timeout", cfg->max_session_timeout_ms);
+    json_member_i64(j, "server_id", cfg->my_id);
+    json_member_i64(j, "client_port_listen_backlog", -1); /* as ZooKeeper's default: the listener's own backlog */
     return NULL;
 }
 
@@ -75,39 +66,23 @@ static void connection(struct json *j, const struct conn *c, bool brief)
     struct fourlw_conn_info i;
     fourlw_conn_info(c, &i);
     json_begin_object(j);
-    json_key(j, "remote_socket_address");
-    json_string(j, i.peer);
-    json_key(j, "interest_ops");
-    json_u64(j, i.interest_ops);
-    json_key(j, "outstanding_requests");
-    json_u64(j, i.queued);
-    json_key(j, "packets_received");
-    json_u64(j, i.packets_received);
-    json_key(j, "packets_sent");
-    json_u64(j, i.packets_sent);
+    json_member_string(j, "remote_socket_address", i.peer);
+    json_member_u64(j, "interest_ops", i.interest_ops);
+    json_member_u64(j, "outstanding_requests", i.queued);
+    json_member_u64(j, "packets_received", i.packets_received);
+    json_member_u64(j, "packets_sent", i.packets_sent);
     if (!brief) {
-        json_key(j, "session_id");
-        json_u64(j, i.session_id);
-        json_key(j, "last_operation");
-        json_string(j, i.has_session ? i.last_operation : "NA");
-        json_key(j, "established");
-        json_u64(j, i.established_ms);
-        json_key(j, "session_timeout");
-        json_i64(j, i.timeout_ms);
-        json_key(j, "last_cxid");
-        json_i64(j, i.has_session ? i.last_cxid : -1);
-        json_key(j, "last_zxid");
-        json_i64(j, i.has_session ? i.last_zxid : -1);
-        json_key(j, "last_response_time");
-        json_u64(j, i.last_response_ms);
-        json_key(j, "last_latency");
-        json_u64(j, i.last_latency_ms);
-        json_key(j, "min_latency");
-        json_u64(j, i.latency.min_ms);
-        json_key(j, "avg_latency");
-        json_double(j, i.latency.avg_ms);
-        json_key(j, "max_latency");
-        json_u64(j, i.latency.max_ms);
+        json_member_u64(j, "session_id", i.session_id);
+        json_member_string(j, "last_operation", i.has_session ? i.last_operation : "NA");
+        json_member_u64(j, "established", i.established_ms);
+        json_member_i64(j, "session_timeout", i.timeout_ms);
+        json_member_i64(j, "last_cxid", i.has_session ? i.last_cxid : -1);
+        json_member_i64(j, "last_zxid", i.has_session ? i.last_zxid : -1);
+        json_member_u64(j, "last_response_time", i.last_response_ms);
+        json_member_u64(j, "last_latency", i.last_latency_ms);
+        json_member_u64(j, "min_latency", i.latency.min_ms);
+        json_member_double(j, "avg_latency", i.latency.avg_ms);
+        json_member_u64(j, "max_latency", i.latency.max_ms);
     }
     json_end_object(j);
 }
@@ -147,10 +122,8 @@ static const char *cmd_stat_reset(struct server *srv, struct json *j)
 
 static const char *cmd_dirs(struct server *srv, struct json *j)
 {
-    json_key(j, "datadir_size");
-    json_u64(j, fourlw_data_dir_bytes(srv));
-    json_key(j, "logdir_size");
-    json_u64(j, fourlw_log_dir_bytes(srv));
+    json_member_u64(j, "datadir_size", fourlw_data_dir_bytes(srv));
+    json_member_u64(j, "logdir_size", fourlw_log_dir_bytes(srv));
     return NULL;
 }
 
@@ -214,8 +187,7 @@ static const char *cmd_dump(struct server *srv, struct json *j)
 
 static void environment_pair(void *ctx, const char *key, const char *value)
 {
-    json_key(ctx, key);
-    json_string(ctx, value);
+    json_member_string(ctx, key, value);
 }
 
 static const char *cmd_environment(struct server *srv, struct json *j)
@@ -230,10 +202,8 @@ static const char *cmd_hash(struct server *srv, struct json *j)
     json_key(j, "digests");
     json_begin_array(j);
     json_begin_object(j);
-    json_key(j, "zxid");
-    json_i64(j, tree_last_zxid(srv->tree));
-    json_key(j, "digest");
-    json_u64(j, tree_digest(srv->tree));
+    json_member_i64(j, "zxid", tree_last_zxid(srv->tree));
+    json_member_u64(j, "digest", tree_digest(srv->tree));
     json_end_object(j);
     json_end_array(j);
     return NULL;
@@ -241,8 +211,7 @@ static const char *cmd_hash(struct server *srv, struct json *j)
 
 static const char *cmd_is_read_only(struct server *srv, struct json *j)
 {
-    json_key(j, "read_only");
-    json_bool(j, fourlw_read_only(srv));
+    json_member_bool(j, "read_only", fourlw_read_only(srv));
     return NULL;
 }
 
@@ -260,12 +229,9 @@ static const char *cmd_leader(struct server *srv, struct json *j)
         return "server is not initialized"; /* ZooKeeper's words for a standalone server */
     uint32_t leader = ensemble_leader_id(srv);
     const struct config_server *s = ensemble_serving(srv) ? member(&srv->cfg, (int)leader) : NULL;
-    json_key(j, "is_leader");
-    json_bool(j, ensemble_is_leader(srv));
-    json_key(j, "leader_id");
-    json_i64(j, s ? (int64_t)leader : -1);
-    json_key(j, "leader_ip");
-    json_string(j, s ? s->host : "");
+    json_member_bool(j, "is_leader", ensemble_is_leader(srv));
+    json_member_i64(j, "leader_id", s ? (int64_t)leader : -1);
+    json_member_string(j, "leader_ip", s ? s->host : "");
     return NULL;
 }
 
@@ -297,39 +263,24 @@ static void server_stats(struct server *srv, struct json *j)
 {
     struct fourlw_latency lat;
     fourlw_server_latency(srv, &lat);
-    json_key(j, "version");
-    json_string(j, FOURLW_ZK_VERSION);
-    json_key(j, "read_only");
-    json_bool(j, fourlw_read_only(srv));
+    json_member_string(j, "version", FOURLW_ZK_VERSION);
+    json_member_bool(j, "read_only", fourlw_read_only(srv));
     json_key(j, "server_stats");
     json_begin_object(j);
-    json_key(j, "packets_sent");
-    json_u64(j, srv->stats.packets_sent);
-    json_key(j, "packets_received");
-    json_u64(j, srv->stats.packets_received);
-    json_key(j, "data_dir_size");
-    json_u64(j, fourlw_data_dir_bytes(srv));
-    json_key(j, "log_dir_size");
-    json_u64(j, fourlw_log_dir_bytes(srv));
-    json_key(j, "server_state");
-    json_string(j, fourlw_mode(srv));
-    json_key(j, "last_processed_zxid");
-    json_i64(j, tree_last_zxid(srv->tree));
-    json_key(j, "outstanding_requests");
-    json_u64(j, srv->outstanding);
-    json_key(j, "avg_latency");
-    json_double(j, lat.avg_ms);
-    json_key(j, "max_latency");
-    json_u64(j, lat.max_ms);
-    json_key(j, "min_latency");
-    json_u64(j, lat.min_ms);
-    json_key(j, "num_alive_client_connections");
-    json_u64(j, srv->conn_count);
-    json_key(j, "uptime");
-    json_u64(j, server_now_ms() - srv->stats.started_ms);
+    json_member_u64(j, "packets_sent", srv->stats.packets_sent);
+    json_member_u64(j, "packets_received", srv->stats.packets_received);
+    json_member_u64(j, "data_dir_size", fourlw_data_dir_bytes(srv));
+    json_member_u64(j, "log_dir_size", fourlw_log_dir_bytes(srv));
+    json_member_string(j, "server_state", fourlw_mode(srv));
+    json_member_i64(j, "last_processed_zxid", tree_last_zxid(srv->tree));
+    json_member_u64(j, "outstanding_requests", srv->outstanding);
+    json_member_double(j, "avg_latency", lat.avg_ms);
+    json_member_u64(j, "max_latency", lat.max_ms);
+    json_member_u64(j, "min_latency", lat.min_ms);
+    json_member_u64(j, "num_alive_client_connections", srv->conn_count);
+    json_member_u64(j, "uptime", server_now_ms() - srv->stats.started_ms);
     json_end_object(j);
-    json_key(j, "node_count");
-    json_u64(j, tree_node_count(srv->tree));
+    json_member_u64(j, "node_count", tree_node_count(srv->tree));
 }
 
 static const char *cmd_server_stats(struct server *srv, struct json *j)
@@ -358,8 +309,7 @@ static const char *cmd_voting_view(struct server *srv, struct json *j)
         snprintf(key, sizeof key, "%d", id);
         snprintf(value, sizeof value, "%s:%d:%d:participant%s%s", s->host, s->peer_port,
                  s->election_port, s->client_address[0] ? ";" : "", s->client_address);
-        json_key(j, key);
-        json_string(j, value);
+        json_member_string(j, key, value);
     }
     json_end_object(j);
     return NULL;
@@ -367,124 +317,61 @@ static const char *cmd_voting_view(struct server *srv, struct json *j)
 
 static const char *cmd_watch_summary(struct server *srv, struct json *j)
 {
-    json_key(j, "num_connections");
-    json_u64(j, fourlw_watching_connections(srv));
-    json_key(j, "num_paths");
-    json_u64(j, fourlw_watched_paths(srv));
-    json_key(j, "num_total_watches");
-    json_u64(j, watch_count(srv->watches));
+    json_member_u64(j, "num_connections", fourlw_watching_connections(srv));
+    json_member_u64(j, "num_paths", fourlw_watched_paths(srv));
+    json_member_u64(j, "num_total_watches", watch_count(srv->watches));
     return NULL;
 }
 
-/* A (session, path) pair of a watch.  The watch table keeps one entry per
- * kind of watch, and ZooKeeper's answers list each path once per session. */
-struct watch_pair {
-    uint64_t session;
-    const char *path; /* borrowed from the watch table for the command's run */
-};
-
-struct watch_pairs {
-    struct watch_pair *items;
-    size_t count, cap;
-    bool failed;
-};
-
-static void pair_add(struct watch_pairs *p, uint64_t session, const char *path)
-{
-    if (p->count == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        struct watch_pair *items = realloc(p->items, cap * sizeof *items);
-        if (!items) {
-            p->failed = true;
-            return;
-        }
-        p->items = items;
-        p->cap = cap;
-    }
-    p->items[p->count++] = (struct watch_pair){session, path};
-}
-
-static void pair_of_path(void *ctx, enum watch_kind kind, const char *path,
-                         struct watch_owner *const *owners, size_t count)
-{
-    (void)kind;
-    for (size_t i = 0; i < count; i++)
-        pair_add(ctx, fourlw_watch_owner_session(owners[i]), path);
-}
-
-static int by_session(const void *a, const void *b)
-{
-    const struct watch_pair *x = a, *y = b;
-    if (x->session != y->session)
-        return x->session < y->session ? -1 : 1;
-    return strcmp(x->path, y->path);
-}
-
-static int by_path(const void *a, const void *b)
-{
-    const struct watch_pair *x = a, *y = b;
-    int c = strcmp(x->path, y->path);
-    return c ? c : (x->session > y->session) - (x->session < y->session);
-}
-
-/* Writes the pairs grouped: by session (paths under each) or by path. */
+/* Writes the watches grouped: each session's paths, or each path's sessions. */
 static const char *watch_groups(struct server *srv, struct json *j, const char *name,
-                                bool by_session_id)
+                                bool by_path)
 {
-    struct watch_pairs pairs = {0};
-    watch_foreach_path(srv->watches, pair_of_path, &pairs);
-    if (pairs.failed) {
-        free(pairs.items);
+    struct fourlw_watch *w;
+    long n = fourlw_watches(srv, by_path, &w);
+    if (n < 0)
         return "out of memory";
-    }
-    qsort(pairs.items, pairs.count, sizeof *pairs.items, by_session_id ? by_session : by_path);
     json_key(j, name);
     json_begin_object(j);
-    for (size_t i = 0; i < pairs.count; i++) {
-        const struct watch_pair *p = &pairs.items[i], *prev = i ? &pairs.items[i - 1] : NULL;
-        if (prev && by_session(p, prev) == 0)
-            continue; /* the same path and session under another kind of watch */
-        bool group = !prev || (by_session_id ? p->session != prev->session
-                                             : strcmp(p->path, prev->path) != 0);
-        if (group) {
-            if (prev)
+    for (long i = 0; i < n; i++) {
+        if (i == 0 || (by_path ? strcmp(w[i].path, w[i - 1].path) != 0
+                               : w[i].session != w[i - 1].session)) {
+            if (i > 0)
                 json_end_array(j);
             char key[32];
-            snprintf(key, sizeof key, "%" PRIu64, p->session);
-            json_key(j, by_session_id ? key : p->path);
+            snprintf(key, sizeof key, "%" PRIu64, w[i].session);
+            json_key(j, by_path ? w[i].path : key);
             json_begin_array(j);
         }
-        if (by_session_id)
-            json_string(j, p->path);
+        if (by_path)
+            json_u64(j, w[i].session);
         else
-            json_u64(j, p->session);
+            json_string(j, w[i].path);
     }
-    if (pairs.count > 0)
+    if (n > 0)
         json_end_array(j);
     json_end_object(j);
-    free(pairs.items);
+    free(w);
     return NULL;
 }
 
 static const char *cmd_watches(struct server *srv, struct json *j)
 {
-    return watch_groups(srv, j, "session_id_to_watched_paths", true);
+    return watch_groups(srv, j, "session_id_to_watched_paths", false);
 }
 
 static const char *cmd_watches_by_path(struct server *srv, struct json *j)
 {
-    return watch_groups(srv, j, "path_to_session_ids", false);
+    return watch_groups(srv, j, "path_to_session_ids", true);
 }
 
 static const char *cmd_zabstate(struct server *srv, struct json *j)
 {
     const struct config_server *self = member(&srv->cfg, srv->cfg.my_id);
-    json_key(j, "voting");
-    json_bool(j, srv->ens && self && !self->observer && !self->not_member);
+    json_member_bool(j, "voting", srv->ens && self && !self->observer && !self->not_member);
     /* The core's phases are not visible here: a member that serves is in
      * broadcast; one that does not is electing or syncing. */
-    json_key(j, "zabstate");
-    json_string(j, !srv->ens ? "" : ensemble_serving(srv) ? "broadcast" : "election");
+    json_member_string(j, "zabstate", !srv->ens ? "" : ensemble_serving(srv) ? "broadcast" : "election");
     return NULL;
 }
 
@@ -555,16 +442,19 @@ static int command_list(struct server *srv, struct httpd_reply *reply)
     return reply_text(reply, 200, ADMIN_HTML_TYPE, &t);
 }
 
+void admin_answer_end(struct json *j, const char *command, const char *error)
+{
+    json_member_string(j, "command", command);
+    json_member_string(j, "error", error);
+    json_end_object(j);
+}
+
 static int command_error(struct httpd_reply *reply, int status, const char *name,
                          const char *error)
 {
     struct json j = {0};
     json_begin_object(&j);
-    json_key(&j, "command");
-    json_string(&j, name);
-    json_key(&j, "error");
-    json_string(&j, error);
-    json_end_object(&j);
+    admin_answer_end(&j, name, error);
     return reply_text(reply, status, ADMIN_JSON_TYPE, &j.text);
 }
 
@@ -594,11 +484,7 @@ static int run_command(struct server *srv, const char *name, struct httpd_reply 
         snprintf(unknown, sizeof unknown, "Unknown command: %s", name);
         error = unknown;
     }
-    json_key(&j, "command");
-    json_string(&j, cmd ? cmd->names[0] : name);
-    json_key(&j, "error");
-    json_string(&j, error);
-    json_end_object(&j);
+    admin_answer_end(&j, cmd ? cmd->names[0] : name, error);
     return reply_text(reply, 200, ADMIN_JSON_TYPE, &j.text);
 }
 

@@ -17,6 +17,7 @@
 struct server;
 struct httpd_request;
 struct httpd_reply;
+struct json;
 
 /*
  * Serves srv's AdminServer unless admin.enableServer=false.  Returns 0, or
@@ -30,6 +31,11 @@ int admin_start(struct server *srv);
 /* Closes the listener and its connections (freed as the loop runs on).
  * Safe when admin_start never ran or served nothing. */
 void admin_stop(struct server *srv);
+
+/* Ends an answer as ZooKeeper's CommandResponse ends: "command" (the
+ * primary name), "error" (NULL writes null), and the closing brace of the
+ * object begun with json_begin_object. */
+void admin_answer_end(struct json *j, const char *command, const char *error);
 
 /* Answers one request for srv (the handler behind the listener; exposed for
  * the unit tests).  Follows httpd_handler_fn's contract. */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "admin.h"
 #include "httpd.h"
 #include "json.h"
 #include "log.h"
@@ -133,11 +134,7 @@ static void answer_error(struct backup *b, int status, const char *problem)
 {
     struct json j = {0};
     json_begin_object(&j);
-    json_key(&j, "command");
-    json_string(&j, "snapshot");
-    json_key(&j, "error");
-    json_string(&j, problem);
-    json_end_object(&j);
+    admin_answer_end(&j, "snapshot", problem);
     httpd_finish(b->httpd, b->ticket, j.text.error ? 500 : status, "application/json", NULL,
                  j.text.data, j.text.error ? 0 : j.text.len, -1, 0);
     metrics_text_free(&j.text);

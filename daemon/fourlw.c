@@ -125,50 +125,76 @@ size_t fourlw_watching_connections(const struct server *srv)
     return watching;
 }
 
-struct watched_paths {
-    const char **paths;
+struct watch_list {
+    struct fourlw_watch *items;
     size_t count, cap;
     bool failed;
 };
 
-static void add_watched_path(void *ctx, enum watch_kind kind, const char *path,
-                             struct watch_owner *const *owners, size_t count)
+static void add_watches(void *ctx, enum watch_kind kind, const char *path,
+                        struct watch_owner *const *owners, size_t count)
 {
-    struct watched_paths *w = ctx;
+    struct watch_list *w = ctx;
     (void)kind;
-    (void)owners;
-    (void)count;
-    if (w->count == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 64;
-        const char **paths = realloc(w->paths, cap * sizeof *paths);
-        if (!paths) {
-            w->failed = true;
-            return;
+    for (size_t i = 0; i < count && !w->failed; i++) {
+        if (w->count == w->cap) {
+            size_t cap = w->cap ? w->cap * 2 : 64;
+            struct fourlw_watch *items = realloc(w->items, cap * sizeof *items);
+            if (!items) {
+                w->failed = true;
+                return;
+            }
+            w->items = items;
+            w->cap = cap;
         }
-        w->paths = paths;
-        w->cap = cap;
+        w->items[w->count++] = (struct fourlw_watch){fourlw_watch_owner_session(owners[i]), path};
     }
-    w->paths[w->count++] = path;
 }
 
-static int compare_paths(const void *a, const void *b)
+static int by_session_then_path(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    const struct fourlw_watch *x = a, *y = b;
+    if (x->session != y->session)
+        return x->session < y->session ? -1 : 1;
+    return strcmp(x->path, y->path);
+}
+
+static int by_path_then_session(const void *a, const void *b)
+{
+    const struct fourlw_watch *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    return c ? c : (x->session > y->session) - (x->session < y->session);
+}
+
+long fourlw_watches(const struct server *srv, bool by_path, struct fourlw_watch **out)
+{
+    struct watch_list w = {0};
+    watch_foreach_path(srv->watches, add_watches, &w);
+    if (w.failed) {
+        free(w.items);
+        *out = NULL;
+        return -1;
+    }
+    qsort(w.items, w.count, sizeof *w.items, by_path ? by_path_then_session : by_session_then_path);
+    /* a path watched for its data and its children is one watched path */
+    size_t kept = 0;
+    for (size_t i = 0; i < w.count; i++)
+        if (kept == 0 || by_session_then_path(&w.items[i], &w.items[kept - 1]) != 0)
+            w.items[kept++] = w.items[i];
+    *out = w.items;
+    return (long)kept;
 }
 
 size_t fourlw_watched_paths(const struct server *srv)
 {
-    struct watched_paths w = {0};
-    watch_foreach_path(srv->watches, add_watched_path, &w);
-    if (w.failed) { /* out of memory: the count of (kind, path) pairs is the next best */
-        free(w.paths);
+    struct fourlw_watch *w;
+    long n = fourlw_watches(srv, true, &w);
+    if (n < 0) /* out of memory: the count of (kind, path) pairs is the next best */
         return watch_path_count(srv->watches);
-    }
-    qsort(w.paths, w.count, sizeof *w.paths, compare_paths);
     size_t distinct = 0;
-    for (size_t i = 0; i < w.count; i++)
-        distinct += i == 0 || strcmp(w.paths[i], w.paths[i - 1]) != 0;
-    free(w.paths);
+    for (long i = 0; i < n; i++)
+        distinct += i == 0 || strcmp(w[i].path, w[i - 1].path) != 0;
+    free(w);
     return distinct;
 }
 

@@ -77,6 +77,16 @@ size_t fourlw_watching_connections(const struct server *srv);
  * data and its children counts once, as in ZooKeeper's wchs). */
 size_t fourlw_watched_paths(const struct server *srv);
 
+/* One watched path of one session, whatever the kinds of watch on it. */
+struct fourlw_watch {
+    uint64_t session;
+    const char *path; /* borrowed from the watch table until the loop turn ends */
+};
+/* Every (session, path) watched, each once, sorted by path then session
+ * (by_path) or by session then path.  *out is malloc'd (the caller frees it).
+ * Returns how many, or -1 when out of memory. */
+long fourlw_watches(const struct server *srv, bool by_path, struct fourlw_watch **out);
+
 /* Bytes of the regular files directly in dir (0 if it cannot be read), as
  * ZooKeeper sums its snapshot and log directories. */
 uint64_t fourlw_dir_bytes(const char *dir);

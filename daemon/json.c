@@ -146,3 +146,33 @@ void json_null(struct json *j)
     item(j);
     metrics_text_printf(&j->text, "null");
 }
+
+void json_member_string(struct json *j, const char *key, const char *value)
+{
+    json_key(j, key);
+    json_string(j, value);
+}
+
+void json_member_u64(struct json *j, const char *key, uint64_t value)
+{
+    json_key(j, key);
+    json_u64(j, value);
+}
+
+void json_member_i64(struct json *j, const char *key, int64_t value)
+{
+    json_key(j, key);
+    json_i64(j, value);
+}
+
+void json_member_double(struct json *j, const char *key, double value)
+{
+    json_key(j, key);
+    json_double(j, value);
+}
+
+void json_member_bool(struct json *j, const char *key, bool value)
+{
+    json_key(j, key);
+    json_bool(j, value);
+}

@@ -37,4 +37,11 @@ void json_double(struct json *j, double value);      /* non-finite values write 
 void json_bool(struct json *j, bool value);
 void json_null(struct json *j);
 
+/* A key and its value in one call. */
+void json_member_string(struct json *j, const char *key, const char *value);
+void json_member_u64(struct json *j, const char *key, uint64_t value);
+void json_member_i64(struct json *j, const char *key, int64_t value);
+void json_member_double(struct json *j, const char *key, double value);
+void json_member_bool(struct json *j, const char *key, bool value);
+
 #endif

@@ -134,7 +134,8 @@ def cmd_hold_state(hosts, path, status):
     return 0
 
 
-def cmd_writer(hosts, prefix, count, ackfile):
+def write_nodes(hosts, prefix, count, ackfile, with_zxid):
+    """Creates PREFIX-0..COUNT-1 one at a time, logging each after its acknowledgement."""
     zk = client(hosts)
     parent = prefix.rsplit("/", 1)[0]
     if parent:
@@ -142,30 +143,22 @@ def cmd_writer(hosts, prefix, count, ackfile):
     for number in range(int(count)):
         name = "%s-%d" % (prefix, number)
         try:
-            zk.create(name, name.encode())
+            # create2 (include_data) answers with the stat, whose czxid is the write's zxid
+            created = zk.create(name, name.encode(), include_data=with_zxid)
         except Exception as exc:
             sys.stderr.write("writer %s stopped at %s: %r\n" % (prefix, name, exc))
             return 1
-        append_line(ackfile, name)
+        append_line(ackfile, "%s 0x%x" % (name, created[1].czxid) if with_zxid else name)
     zk.stop()
     return 0
+
+
+def cmd_writer(hosts, prefix, count, ackfile):
+    return write_nodes(hosts, prefix, count, ackfile, False)
 
 
 def cmd_zxid_writer(hosts, prefix, count, ackfile):
-    zk = client(hosts)
-    parent = prefix.rsplit("/", 1)[0]
-    if parent:
-        zk.ensure_path(parent)
-    for number in range(int(count)):
-        name = "%s-%d" % (prefix, number)
-        try:
-            _, stat = zk.create(name, name.encode(), include_data=True)
-        except Exception as exc:
-            sys.stderr.write("zxid-writer %s stopped at %s: %r\n" % (prefix, name, exc))
-            return 1
-        append_line(ackfile, "%s 0x%x" % (name, stat.czxid))
-    zk.stop()
-    return 0
+    return write_nodes(hosts, prefix, count, ackfile, True)
 
 
 def cmd_check_backup(hosts, ackfile, zxid):
