@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "acl.h"
 #include "assert.h"
 #include "backup.h"
 #include "ensemble.h"
@@ -24,6 +26,7 @@
 #include "tree.h"
 #include "watch.h"
 #include "znode/errors.h"
+#include "znode/proto.h"
 
 #define ADMIN_JSON_TYPE "application/json"
 #define ADMIN_HTML_TYPE "text/html; charset=utf-8"
@@ -458,10 +461,43 @@ static int command_error(struct httpd_reply *reply, int status, const char *name
     return reply_text(reply, status, ADMIN_JSON_TYPE, &j.text);
 }
 
+/* As ZooKeeper 3.9, the snapshot command asks for ALL permission on "/":
+ * the identities are the client's address ("ip") and, with an
+ * "Authorization: digest user:password" header, that digest ("super" too
+ * when it is the superDigest).  Sets *why when the answer is no. */
+static bool snapshot_allowed(struct server *srv, const struct httpd_request *req,
+                             const char **why)
+{
+    static char digest[ACL_MAX_AUTH_BYTES + 64];
+    struct zn_id ids[3] = {{"ip", (char *)req->peer}};
+    size_t n = 1;
+    const char *auth = req->authorization;
+    if (auth[0]) {
+        if (strncasecmp(auth, "digest ", 7) != 0 || !strchr(auth + 7, ':') ||
+            acl_digest(auth + 7, strlen(auth + 7), digest, sizeof digest) != 0) {
+            *why = "the Authorization header must be 'digest user:password'";
+            return false;
+        }
+        if (srv->cfg.super_digest[0] && strcmp(digest, srv->cfg.super_digest) == 0)
+            ids[n++] = (struct zn_id){"super", ""};
+        ids[n++] = (struct zn_id){"digest", digest};
+    }
+    const struct tree_node *root = tree_get(srv->tree, "/");
+    struct zn_acl_vec acl = tree_node_acl(root);
+    if (acl_check(&acl, ZN_PERM_ALL, ids, n, srv->cfg.skip_acl) == 0)
+        return true;
+    *why = "not authorized: a snapshot needs ALL permission on / (send 'Authorization: digest "
+           "user:password')";
+    return false;
+}
+
 /* ZooKeeper 3.9's snapshot command: the store as a backup file (backup.c),
  * answered once the copy is made off the loop. */
-static int snapshot(struct server *srv, struct httpd_reply *reply)
+static int snapshot(struct server *srv, const struct httpd_request *req, struct httpd_reply *reply)
 {
+    const char *why;
+    if (!snapshot_allowed(srv, req, &why))
+        return command_error(reply, 403, "snapshot", why);
     int rc = backup_start(srv, srv->admin->httpd, reply->ticket, &srv->admin->backup);
     if (rc == ZN_THROTTLEDOP)
         return command_error(reply, 503, "snapshot", "a snapshot is being taken; try again when it is done");
@@ -505,7 +541,7 @@ int admin_answer(struct server *srv, const struct httpd_request *req, struct htt
     if (rest[0] == '\0' || strcmp(rest, "/") == 0)
         return command_list(srv, reply);
     if ((strcmp(rest, "/snapshot") == 0 || strcmp(rest, "/snap") == 0) && srv->admin)
-        return snapshot(srv, reply);
+        return snapshot(srv, req, reply);
     return run_command(srv, rest + 1, reply);
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "assert.h"
@@ -147,6 +148,19 @@ int httpd_parse_request(const char *buf, size_t len, size_t max_bytes, struct ht
         for (const char *p = line; p < colon; p++)
             if (!is_tchar(*p))
                 return HTTPD_PARSE_BAD;
+        static const char authorization[] = "Authorization";
+        if ((size_t)(colon - line) == sizeof authorization - 1 &&
+            strncasecmp(line, authorization, sizeof authorization - 1) == 0) {
+            const char *value = colon + 1, *value_end = line + n;
+            while (value < value_end && (*value == ' ' || *value == '\t'))
+                value++;
+            while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+                value_end--;
+            if ((size_t)(value_end - value) >= sizeof out->authorization)
+                return HTTPD_PARSE_FIELD_TOO_LARGE;
+            memcpy(out->authorization, value, (size_t)(value_end - value));
+            out->authorization[value_end - value] = '\0';
+        }
     }
     out->head_bytes = end;
     return HTTPD_PARSE_DONE;
@@ -311,6 +325,7 @@ static const char *status_text(int status)
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
@@ -414,6 +429,20 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len));
 }
 
+/* The client's IP address as text ("?" when unknown). */
+static void peer_address(struct httpd_conn *c, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(out, cap, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, out, cap);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, out, cap);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
@@ -434,8 +463,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     case HTTPD_PARSE_INCOMPLETE:
         return;
     case HTTPD_PARSE_DONE:
+        peer_address(c, req.peer, sizeof req.peer);
         respond(c, &req, 0);
         return;
+    case HTTPD_PARSE_FIELD_TOO_LARGE:
     case HTTPD_PARSE_TOO_LARGE:
         respond(c, NULL, 431);
         return;

@@ -27,6 +27,8 @@
 #define HTTPD_DEFAULT_TIMEOUT_MS 10000
 #define HTTPD_METHOD_BYTES 16
 #define HTTPD_PATH_BYTES 1024
+#define HTTPD_AUTHORIZATION_BYTES 1024
+#define HTTPD_PEER_BYTES 48
 
 /* ---- the request parser (pure: no I/O, for the unit tests) ---- */
 
@@ -37,6 +39,7 @@ enum httpd_parse_result {
     HTTPD_PARSE_TOO_LARGE = -2,  /* no end of head within max bytes: answer 431 */
     HTTPD_PARSE_VERSION = -3,    /* HTTP/2 or later on this port: answer 505 */
     HTTPD_PARSE_URI_TOO_LONG = -4, /* path over HTTPD_PATH_BYTES: answer 414 */
+    HTTPD_PARSE_FIELD_TOO_LARGE = -5, /* Authorization over HTTPD_AUTHORIZATION_BYTES: answer 431 */
 };
 
 struct httpd_request {
@@ -44,6 +47,8 @@ struct httpd_request {
     char path[HTTPD_PATH_BYTES];     /* the target up to '?' or '#' */
     int minor_version;               /* HTTP/1.0 or HTTP/1.1 */
     size_t head_bytes;               /* length of the request head, blank line included */
+    char authorization[HTTPD_AUTHORIZATION_BYTES]; /* the Authorization header's value, or "" */
+    char peer[HTTPD_PEER_BYTES];     /* the client's address (set by the server, not the parser) */
 };
 
 /*

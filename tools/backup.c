@@ -126,17 +126,24 @@ static int save(int sock, const char *already, size_t already_len, long long len
 }
 
 /* One host; BACKUP_UNREACHABLE means "try the next". */
-static int backup_from(const char *host, int port, const char *file, long timeout_ms)
+static int backup_from(const char *host, int port, const char *auth, const char *file,
+                       long timeout_ms)
 {
     int sock = connect_to(host, port, timeout_ms);
     if (sock < 0) {
         fprintf(stderr, "znode: backup: cannot reach the AdminServer at %s:%d\n", host, port);
         return BACKUP_UNREACHABLE;
     }
-    char request[512];
+    char request[2048];
     int n = snprintf(request, sizeof request,
-                     "GET /commands/snapshot HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n\r\n",
-                     host, port);
+                     "GET /commands/snapshot HTTP/1.1\r\nHost: %s:%d\r\n%s%s%sConnection: close\r\n\r\n",
+                     host, port, auth ? "Authorization: digest " : "", auth ? auth : "",
+                     auth ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof request) {
+        fprintf(stderr, "znode: backup: the --auth value is too long\n");
+        close(sock);
+        return BACKUP_SERVER_ERROR;
+    }
     if (send(sock, request, (size_t)n, MSG_NOSIGNAL) != n) {
         fprintf(stderr, "znode: backup: %s:%d: %s\n", host, port, strerror(errno));
         close(sock);
@@ -191,7 +198,8 @@ static int backup_from(const char *host, int port, const char *file, long timeou
     return BACKUP_OK;
 }
 
-int cli_backup(const char *hosts, int admin_port, const char *file, long timeout_ms)
+int cli_backup(const char *hosts, int admin_port, const char *auth, const char *file,
+               long timeout_ms)
 {
     char list[4096];
     snprintf(list, sizeof list, "%s", hosts);
@@ -210,7 +218,7 @@ int cli_backup(const char *hosts, int admin_port, const char *file, long timeout
             memmove(host, host + 1, strlen(host));
             host[strcspn(host, "]")] = '\0';
         }
-        rc = backup_from(host, admin_port, file, timeout_ms);
+        rc = backup_from(host, admin_port, auth, file, timeout_ms);
     }
     return rc;
 }

@@ -46,8 +46,10 @@ static const char *usage_text =
     "  stat PATH                        print the node's stat, one field per line\n"
     "  watch PATH [--count N]           print events on PATH as 'EventType PATH', re-arming,\n"
     "                                   until the node is deleted or N events were printed\n"
-    "  backup FILE [--admin-port P]     save a consistent backup of the first member of HOSTS\n"
-    "                                   that answers on its AdminServer port P (default 8080);\n"
+    "  backup FILE [--admin-port P] [--auth USER:PASSWORD]\n"
+    "                                   save a consistent backup of the first member of HOSTS\n"
+    "                                   that answers on its AdminServer port P (default 8080),\n"
+    "                                   as USER (a digest identity with ALL on /, or super);\n"
     "                                   prints the zxid it holds (znoded --restore reads it)\n"
     "\n"
     "exit status: 0 ok, 1 ZooKeeper error (e.g. no node), 2 usage, 3 connection failure/timeout\n"
@@ -370,6 +372,7 @@ struct cli {
     long version;
     long count;
     long admin_port;
+    const char *auth;
 };
 
 static int parse_args(int argc, char **argv, struct cli *cli)
@@ -399,6 +402,10 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         } else if (strcmp(a, "--admin-port") == 0 && cli->cmd) {
             if (!has_value || parse_int(argv[++i], 1, 65535, &cli->admin_port) != 0)
                 return usage_error("--admin-port needs a port number");
+        } else if (strcmp(a, "--auth") == 0 && cli->cmd) {
+            if (!has_value || !strchr(argv[i + 1], ':'))
+                return usage_error("--auth needs USER:PASSWORD");
+            cli->auth = argv[++i];
         } else if (strcmp(a, "--count") == 0 && cli->cmd) {
             if (!has_value || parse_int(argv[++i], 1, INT32_MAX, &cli->count) != 0)
                 return usage_error("--count needs a positive number");
@@ -451,8 +458,8 @@ static int check_command(const struct cli *cli)
             return usage_error("--version belongs to set and rm");
         if (cli->count && !table[i].count)
             return usage_error("--count belongs to watch");
-        if (cli->admin_port != 8080 && strcmp(cli->cmd, "backup") != 0)
-            return usage_error("--admin-port belongs to backup");
+        if ((cli->admin_port != 8080 || cli->auth) && strcmp(cli->cmd, "backup") != 0)
+            return usage_error("--admin-port and --auth belong to backup");
         if (strcmp(cli->cmd, "backup") != 0 && cli->args[0][0] != '/')
             return usage_error("PATH must start with '/'");
         return 0;
@@ -494,7 +501,7 @@ int main(int argc, char **argv)
         return rc;
 
     if (strcmp(cli.cmd, "backup") == 0)
-        return cli_backup(cli.server, (int)cli.admin_port, cli.args[0], cli.timeout_ms);
+        return cli_backup(cli.server, (int)cli.admin_port, cli.auth, cli.args[0], cli.timeout_ms);
 
     zn_log_set_program("znode");
     const char *level = getenv("ZNODE_LOG_LEVEL");

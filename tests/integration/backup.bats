@@ -134,3 +134,36 @@ znode: backup: cannot reach the AdminServer at 127.0.0.2:$port"
   run ls "$BATS_TEST_TMPDIR/none" "$BATS_TEST_TMPDIR/none.tmp"
   assert_failure
 }
+
+@test "a snapshot needs ALL permission on /: refused with 403 without it, taken with the digest that has it" {
+  # the root's ACL: only the digest identity ops:secret, as an operator locks a tree down
+  "$ZN_PYTHON" - "$(member_connect 1)" <<'PY'
+import sys
+from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl
+zk = KazooClient(hosts=sys.argv[1])
+zk.start(timeout=30)
+zk.add_auth("digest", "ops:secret")
+zk.set_acls("/", [make_digest_acl("ops", "secret", all=True)])
+zk.stop()
+PY
+  local url="http://127.0.0.1:$ADMIN_PORT/commands/snapshot"
+  run curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' "$url"
+  assert_output 403
+  run jq -c . "$BATS_TEST_TMPDIR/body"
+  assert_output '{"command":"snapshot","error":"not authorized: a snapshot needs ALL permission on / (send '"'"'Authorization: digest user:password'"'"')"}'
+  run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: digest ops:wrong' "$url"
+  assert_output 403
+  run curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' -H 'Authorization: Basic b3BzOnNlY3JldA==' "$url"
+  assert_output 403
+  run jq -r .error "$BATS_TEST_TMPDIR/body"
+  assert_output "the Authorization header must be 'digest user:password'"
+  run --separate-stderr "$ZNODE" --server "$(member_connect 1)" backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT"
+  assert_failure 1
+  assert_regex "$stderr" "^znode: backup: 127\\.0\\.0\\.1:$ADMIN_PORT answered 403: .*not authorized"
+  run ls "$BATS_TEST_TMPDIR/backup"
+  assert_failure
+  run "$ZNODE" --server "$(member_connect 1)" backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT" --auth ops:secret
+  assert_success
+  assert_output --partial "written to $BATS_TEST_TMPDIR/backup"
+}
