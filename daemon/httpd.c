@@ -227,6 +227,24 @@ static void server_release(struct httpd *h)
         free(h);
 }
 
+static void on_file_closed(uv_fs_t *req)
+{
+    uv_fs_req_cleanup(req);
+    free(req);
+}
+
+/* Closes a streamed file on the loop's thread pool: the last close of a
+ * large unlinked file frees its blocks, which took 60-100 ms for a 160 MB
+ * backup, a stall of every client had it run on the loop. */
+static void close_file(uv_loop_t *loop, int fd)
+{
+    uv_fs_t *req = malloc(sizeof *req);
+    if (!req || uv_fs_close(loop, req, fd, on_file_closed) != 0) {
+        free(req);
+        close(fd);
+    }
+}
+
 static void conn_free_when_closed(uv_handle_t *handle)
 {
     struct httpd_conn *c = handle->data;
@@ -236,7 +254,7 @@ static void conn_free_when_closed(uv_handle_t *handle)
     if (c->body_owned)
         free(c->body);
     if (c->stream_fd >= 0)
-        close(c->stream_fd);
+        close_file(h->loop, c->stream_fd);
     free(c->stream_buf);
     free(c);
     server_release(h);
