@@ -625,7 +625,7 @@ int httpd_finish(struct httpd *h, uint64_t ticket, int status, const char *conte
         free(body);
         free(chunk);
         if (fd >= 0)
-            close(fd);
+            close_file(h->loop, fd);
         if (c && !h->stopping)
             conn_close(c);
         return c ? ZN_NOMEMORY : ZN_NONODE;
@@ -640,7 +640,7 @@ int httpd_finish(struct httpd *h, uint64_t ticket, int status, const char *conte
         free(body);
         free(chunk);
         if (fd >= 0)
-            close(fd);
+            close_file(h->loop, fd);
         conn_close(c);
         return ZN_BADARGUMENTS;
     }

@@ -296,6 +296,7 @@ differences_documented() {
 }
 
 @test "monitor reports the figures of the mntr four-letter word" {
+  [ "$ZN_TARGET" = znoded ] || skip "ZooKeeper's mntr lists fewer figures than its monitor; znoded's are one set"
   local text json
   curl -sf "$ADMIN/commands/monitor" > "$BATS_TEST_TMPDIR/monitor.json"
   text="$(fourlw mntr | sed -n 's/^zk_\([a-z_]*\)\t.*/\1/p' | sort)"
@@ -337,7 +338,7 @@ differences_documented() {
   TEST_STATE="$BATS_TEST_TMPDIR/moved" ZN_STATE_DIR="$BATS_TEST_TMPDIR/moved"
   port="$(free_port 127.0.0.1)"
   start_server admin.enableServer=true "admin.serverPort=$port" admin.serverAddress=127.0.0.1 \
-    admin.commandURL=/admin/
+    admin.commandURL=/admin
   run curl -s "http://127.0.0.1:$port/admin/ruok"
   assert_equal "$(jq -r .command <<< "$output")" ruok
   run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/commands/ruok"
