@@ -12,6 +12,7 @@
  */
 #include "dump.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -26,6 +27,7 @@
 #include "store_inspect.h"
 #include "tree.h"
 #include "txn.h"
+#include "zkdata.h"
 #include "znode/errors.h"
 
 /* A CONFIG entry of an ensemble's log starts with these bytes (ensemble.c). */
@@ -197,6 +199,185 @@ static int on_record(void *ctx, const struct store_record *r)
     return 0;
 }
 
+/* ---- a ZooKeeper data directory (zkdata.h) ---- */
+
+struct zk_dump {
+    struct dump *d;
+    uint64_t sessions, nodes, acls, entries;
+    int64_t first_zxid, last_zxid;
+};
+
+static int zk_session(void *ctx, int64_t id, int32_t timeout_ms)
+{
+    (void)id;
+    (void)timeout_ms;
+    ((struct zk_dump *)ctx)->sessions++;
+    return 0;
+}
+
+static int zk_acl(void *ctx, int64_t index, const struct zn_acl_vec *acl)
+{
+    (void)index;
+    (void)acl;
+    ((struct zk_dump *)ctx)->acls++;
+    return 0;
+}
+
+static int zk_node(void *ctx, const char *path, struct jute_buf data, int64_t acl_index,
+                   const struct zkdata_stat *stat)
+{
+    struct zk_dump *z = ctx;
+    (void)acl_index;
+    z->nodes++;
+    if (z->d->o->path && under(path, z->d->o->path))
+        printf("node path=%s czxid=0x%" PRIx64 " mzxid=0x%" PRIx64 " version=%d cversion=%d "
+               "aversion=%d ephemeralOwner=0x%" PRIx64 " size=%d\n", path, (uint64_t)stat->czxid,
+               (uint64_t)stat->mzxid, (int)stat->version, (int)stat->cversion,
+               (int)stat->aversion, (uint64_t)stat->ephemeral_owner, data.len < 0 ? 0 : data.len);
+    return 0;
+}
+
+/* The path a ZooKeeper transaction record starts with, for the types whose
+ * record does (CreateTxn, DeleteTxn, SetDataTxn, SetACLTxn, CheckVersionTxn,
+ * CreateTTLTxn); NULL for the others. */
+static const char *zk_record_path(int32_t type, const uint8_t *record, size_t len,
+                                  struct zn_arena *arena)
+{
+    switch (type) {
+    case ZN_OP_CREATE: case ZN_OP_DELETE: case ZN_OP_SETDATA: case ZN_OP_SETACL:
+    case ZN_OP_CHECK: case ZN_OP_CREATE2: case ZN_OP_CREATECONTAINER: case ZN_OP_DELETECONTAINER:
+    case ZN_OP_CREATETTL: {
+        struct jute_reader r;
+        jute_reader_init(&r, record, len, arena);
+        char *path = NULL;
+        jute_read_string(&r, &path);
+        return r.error ? NULL : path;
+    }
+    default:
+        return NULL;
+    }
+}
+
+static int zk_txn(void *ctx, int64_t session, int32_t cxid, int64_t zxid, int64_t time_ms,
+                  int32_t type, const uint8_t *record, size_t record_len)
+{
+    struct zk_dump *z = ctx;
+    (void)cxid;
+    z->entries++;
+    if (z->first_zxid == 0)
+        z->first_zxid = zxid;
+    z->last_zxid = zxid;
+    if ((uint64_t)zxid < z->d->o->from_zxid || (uint64_t)zxid > z->d->o->to_zxid)
+        return 0;
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    const char *path = zk_record_path(type, record, record_len, &arena);
+    if (under(path, z->d->o->path)) {
+        char when[40];
+        utc_time(time_ms, when, sizeof when);
+        printf("log zxid=0x%" PRIx64 " time=%s session=0x%" PRIx64 " type=%s path=%s size=%zu\n",
+               (uint64_t)zxid, when, (uint64_t)session, zn_op_name(type), path ? path : "-",
+               record_len);
+    }
+    zn_arena_free(&arena);
+    return 0;
+}
+
+/* The zxid a ZooKeeper file name ends with ("snapshot.1a2b", "log.100000001"). */
+static bool zk_file_zxid(const char *name, const char *prefix, uint64_t *zxid)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0 || !name[n])
+        return false;
+    char *end;
+    errno = 0;
+    *zxid = strtoull(name + n, &end, 16);
+    return errno == 0 && *end == '\0';
+}
+
+struct zk_file {
+    uint64_t zxid;
+    bool snapshot;
+    char name[256];
+};
+
+static int zk_file_order(const void *a, const void *b)
+{
+    const struct zk_file *x = a, *y = b;
+    if (x->zxid != y->zxid)
+        return x->zxid < y->zxid ? -1 : 1;
+    return (int)y->snapshot - (int)x->snapshot;
+}
+
+#define DUMP_ZK_MAX_FILES 4096
+
+/* Prints the snapshots and logs of a ZooKeeper data directory's version-2. */
+static int dump_zookeeper(struct dump *d, const char *dir)
+{
+    static struct zk_file files[DUMP_ZK_MAX_FILES];
+    size_t count = 0;
+    DIR *dh = opendir(dir);
+    if (!dh) {
+        fprintf(stderr, "znoded: --dump: %s: %s\n", dir, strerror(errno));
+        return 2;
+    }
+    for (struct dirent *de; (de = readdir(dh)) != NULL && count < DUMP_ZK_MAX_FILES;) {
+        struct zk_file f = {0};
+        f.snapshot = zk_file_zxid(de->d_name, "snapshot.", &f.zxid);
+        if (!f.snapshot && !zk_file_zxid(de->d_name, "log.", &f.zxid))
+            continue;
+        snprintf(f.name, sizeof f.name, "%s", de->d_name);
+        files[count++] = f;
+    }
+    closedir(dh);
+    qsort(files, count, sizeof files[0], zk_file_order);
+    size_t last_log = count;
+    for (size_t i = 0; i < count; i++)
+        if (!files[i].snapshot)
+            last_log = i;
+    for (size_t i = 0; i < count; i++) {
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        struct zk_dump z = {.d = d};
+        struct zkdata_visitor v = {zk_session, zk_acl, zk_node, zk_txn, &z};
+        struct zkdata_error err = {{0}};
+        int rc;
+        d->records++;
+        if (files[i].snapshot) {
+            int64_t digest_zxid;
+            rc = zkdata_read_snapshot(path, &v, &digest_zxid, &err);
+            if (rc == 0)
+                printf("zookeeper snapshot file=%s zxid=0x%" PRIx64 " sessions=%" PRIu64
+                       " acls=%" PRIu64 " nodes=%" PRIu64 "\n", files[i].name, files[i].zxid,
+                       z.sessions, z.acls, z.nodes);
+        } else {
+            bool torn;
+            rc = zkdata_read_log(path, i == last_log, &v, &torn, &err);
+            if (rc == 0)
+                printf("zookeeper log file=%s entries=%" PRIu64 " first=0x%" PRIx64
+                       " last=0x%" PRIx64 "%s\n", files[i].name, z.entries,
+                       (uint64_t)z.first_zxid, (uint64_t)z.last_zxid,
+                       torn ? " (its last entry is cut short: read as the end, as ZooKeeper does)" : "");
+        }
+        if (rc == ZN_CORRUPT) {
+            printf("zookeeper %s CORRUPT: %s\n", files[i].name, err.what);
+            if (++d->damaged == 1)
+                snprintf(d->first_damage, sizeof d->first_damage, "%s", err.what);
+        } else if (rc != 0) {
+            fprintf(stderr, "znoded: --dump: %s\n", err.what[0] ? err.what : zn_strerror(rc));
+            return 2;
+        }
+    }
+    fflush(stdout);
+    if (d->damaged > 0) {
+        fprintf(stderr, "znoded: --dump: %s: %" PRIu64 " damaged file%s of %" PRIu64
+                "; the first: %s\n", dir, d->damaged, d->damaged == 1 ? "" : "s", d->records,
+                d->first_damage);
+        return 1;
+    }
+    return 0;
+}
+
 /* The store's directory: target itself, or the dataLogDir of the zoo.cfg it names. */
 static int store_dir(const char *target, char *out, size_t cap)
 {
@@ -226,6 +407,11 @@ int dump_run(const struct dump_options *o)
     if (store_dir(o->target, dir, sizeof dir) != 0)
         return 2;
     struct dump d = {.o = o};
+    char zk_dir[PATH_MAX + 16];
+    struct stat st;
+    snprintf(zk_dir, sizeof zk_dir, "%s/version-2", dir);
+    if (stat(zk_dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return dump_zookeeper(&d, zk_dir); /* Apache ZooKeeper's data directory */
     int rc = store_inspect(dir, o->from_zxid, o->to_zxid, true, on_record, &d);
     fflush(stdout);
     if (rc == ZN_NONODE) {
