@@ -32,9 +32,13 @@
 #define ADMIN_HTML_TYPE "text/html; charset=utf-8"
 #define ADMIN_MAX_CONNECTIONS 16
 
+/* The most of zoo.cfg initial_configuration shows (real ones are a few hundred bytes). */
+#define ADMIN_INITIAL_CONFIG_MAX_BYTES (64u * 1024)
+
 struct admin {
     struct httpd *httpd;
     struct backup *backup;   /* the snapshot command running, or NULL */
+    char *initial_config;    /* zoo.cfg's text as read at start; NULL when it could not be */
 };
 
 /* Writes a command's keys into j; returns NULL, or the text of its "error". */
@@ -210,6 +214,33 @@ static const char *cmd_hash(struct server *srv, struct json *j)
     json_end_object(j);
     json_end_array(j);
     return NULL;
+}
+
+static const char *cmd_initial_configuration(struct server *srv, struct json *j)
+{
+    if (!srv->admin || !srv->admin->initial_config)
+        return "the configuration file could not be read at start";
+    json_member_string(j, "initial_configuration", srv->admin->initial_config);
+    return NULL;
+}
+
+/* zoo.cfg's text as the server read it at start (ZooKeeper keeps its own
+ * copy too, so a file edited since does not show). */
+static char *read_initial_config(const char *path)
+{
+    FILE *f = path[0] ? fopen(path, "r") : NULL;
+    if (!f)
+        return NULL;
+    char *text = malloc(ADMIN_INITIAL_CONFIG_MAX_BYTES + 1);
+    size_t n = text ? fread(text, 1, ADMIN_INITIAL_CONFIG_MAX_BYTES, f) : 0;
+    bool whole = text && feof(f) && !ferror(f);
+    fclose(f);
+    if (!whole) {
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    return text;
 }
 
 static const char *cmd_is_read_only(struct server *srv, struct json *j)
@@ -391,6 +422,7 @@ static const struct admin_command {
     {{"dump"}, cmd_dump},
     {{"environment", "env", "envi"}, cmd_environment},
     {{"hash"}, cmd_hash},
+    {{"initial_configuration", "icfg"}, cmd_initial_configuration},
     {{"is_read_only", "isro"}, cmd_is_read_only},
     {{"leader", "lead"}, cmd_leader},
     {{"monitor", "mntr"}, cmd_monitor},
@@ -576,6 +608,7 @@ int admin_start(struct server *srv)
                 cfg->admin_address, cfg->admin_port);
         return 0;
     }
+    a->initial_config = read_initial_config(cfg->path);
     srv->admin = a;
     ZN_INFO("admin: AdminServer on http://%s:%d%s", cfg->admin_address, httpd_port(a->httpd),
             cfg->admin_command_url);
@@ -588,6 +621,7 @@ void admin_stop(struct server *srv)
         return;
     backup_abandon(srv->admin->backup);
     httpd_stop(srv->admin->httpd);
+    free(srv->admin->initial_config);
     free(srv->admin);
     srv->admin = NULL;
 }

@@ -649,6 +649,7 @@ int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
     FILE *f = fopen(path, "r");
     if (!f)
         return fail(err, errlen, "%s: %s", path, strerror(errno));
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
     char line[CONFIG_LINE_BYTES];
     int lineno = 0;
     int rc = 0;

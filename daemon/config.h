@@ -101,6 +101,8 @@ struct config {
     char admin_address[CONFIG_HOST_BYTES]; /* admin.serverAddress; default 0.0.0.0 */
     char admin_command_url[CONFIG_ADMIN_URL_BYTES]; /* admin.commandURL; default /commands */
     int admin_idle_timeout_ms;   /* admin.idleTimeout; default 30000 */
+    char path[PATH_MAX];         /* the zoo.cfg config_read read ("" if none): the AdminServer's
+                                  * initial_configuration shows it */
     /* Dynamic reconfiguration (ZooKeeper 3.5+). */
     bool reconfig_enabled;       /* reconfigEnabled: the reconfig operation is allowed; default false */
     bool join_ensemble;          /* znoded's joinEnsemble: a new member joining a running ensemble

@@ -11,11 +11,11 @@ load helpers
 DOC="$ZN_REPO_ROOT/docs/admin-api.md"
 SCHEMA="$ZN_REPO_ROOT/tests/lib/json_schema.jq"
 # Every primary name znoded serves, and each alias with its primary name.
-PRIMARY="configuration connection_stat_reset connections dirs dump environment hash is_read_only
+PRIMARY="configuration connection_stat_reset connections dirs dump environment hash initial_configuration is_read_only
   leader monitor ruok server_stats stat_reset stats voting_view watch_summary watches
   watches_by_path zabstate"
 ALIASES="conf=configuration config=configuration crst=connection_stat_reset cons=connections
-  env=environment envi=environment isro=is_read_only lead=leader mntr=monitor srvr=server_stats
+  env=environment envi=environment icfg=initial_configuration isro=is_read_only lead=leader mntr=monitor srvr=server_stats
   srst=stat_reset stat=stats wchs=watch_summary wchc=watches wchp=watches_by_path"
 
 # fetch_answers PORT DIR: every command's answer (the resets last, so they reset nothing another
@@ -202,6 +202,14 @@ differences_documented() {
   need_reference
   run differences_documented hash
   assert_success
+}
+
+@test "initial_configuration answers with zoo.cfg's text, as ZooKeeper does" {
+  need_reference
+  run differences_documented initial_configuration
+  assert_success
+  run jq -r .initial_configuration "$OURS/initial_configuration.json"
+  assert_output "$(cat "$ZN_STATE_DIR/m1/zoo.cfg")"
 }
 
 @test "is_read_only answers with ZooKeeper's keys" {
