@@ -194,6 +194,7 @@ struct httpd_conn {
     uv_shutdown_t shutdown_req;
     uint64_t ticket;            /* names the connection to httpd_finish */
     bool deferred;              /* waiting for httpd_finish */
+    bool head_only;             /* a HEAD: the answer has no body */
     int stream_fd;              /* a body still being read from this file, or -1 */
     uint64_t stream_left;       /* its bytes not yet sent */
     char *stream_buf;           /* one chunk of it */
@@ -407,6 +408,7 @@ static void respond(struct httpd_conn *c, const struct httpd_request *req, int s
          * the work may take longer than a request is given */
         c->responded = true;
         c->deferred = true;
+        c->head_only = strcmp(req->method, "HEAD") == 0;
         uv_timer_stop(&c->timer);
         return;
     }
@@ -646,6 +648,10 @@ int httpd_finish(struct httpd *h, uint64_t ticket, int status, const char *conte
     }
     if (prefix_len)
         memcpy(body, prefix, prefix_len);
+    if (c->head_only && fd >= 0) { /* the length is said, the body is not sent */
+        close_file(h->loop, fd);
+        fd = -1;
+    }
     c->deferred = false;
     c->write_req.data = c;
     c->shutdown_req.data = c;
@@ -656,7 +662,8 @@ int httpd_finish(struct httpd *h, uint64_t ticket, int status, const char *conte
     c->stream_buf = chunk;
     uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n), uv_buf_init(body, (unsigned)prefix_len)};
     uv_timer_start(&c->timer, on_timeout, h->timeout_ms, h->timeout_ms);
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, prefix_len ? 2 : 1, on_written) != 0)
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, prefix_len && !c->head_only ? 2 : 1,
+                 on_written) != 0)
         conn_close(c);
     return 0;
 }

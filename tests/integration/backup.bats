@@ -91,6 +91,30 @@ acked() { grep -c . "$BATS_TEST_TMPDIR/acked" 2> /dev/null || echo 0; }
   assert_line --partial "type=create path=/after "
 }
 
+@test "HEAD of the snapshot command answers its headers and no body" {
+  # a raw client: curl stops reading after the headers of a HEAD, whatever follows them
+  run "$ZN_PYTHON" - "$ADMIN_PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s.sendall(b"HEAD /commands/snapshot HTTP/1.1\r\nHost: x\r\n\r\n")
+answer = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    answer += chunk
+head, _, body = answer.partition(b"\r\n\r\n")
+lines = head.decode().split("\r\n")
+print(lines[0])
+print([l for l in lines if l.startswith("last_zxid: 0x")] != [], "length" if any(l.startswith("Content-Length: ") and l != "Content-Length: 0" for l in lines) else "no length")
+print("body bytes:", len(body))
+PY
+  assert_success
+  assert_output "HTTP/1.1 200 OK
+True length
+body bytes: 0"
+}
+
 @test "restore refuses a data directory that is not empty, and leaves it as it was" {
   run "$ZNODE" --server "$(member_connect 1)" backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT"
   assert_success
