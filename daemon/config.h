@@ -17,6 +17,7 @@
 #define CONFIG_HOST_BYTES 256
 #define CONFIG_LINE_BYTES 4096
 #define CONFIG_SUPER_DIGEST_BYTES 256
+#define CONFIG_ADMIN_URL_BYTES 128
 
 /* The four-letter words, as bits of config.four_letter_words. */
 enum config_4lw {
@@ -92,6 +93,16 @@ struct config {
     bool metrics_prometheus;     /* metricsProvider.className names PrometheusMetricsProvider */
     int metrics_http_port;       /* metricsProvider.httpPort; default 7000 */
     char metrics_http_host[CONFIG_HOST_BYTES]; /* metricsProvider.httpHost; default 0.0.0.0 */
+    /* admin.*: ZooKeeper's AdminServer, served by admin.c. */
+    bool admin_enabled;          /* admin.enableServer; default true, as in ZooKeeper */
+    bool admin_explicit;         /* zoo.cfg set admin.enableServer=true or admin.serverPort: a port
+                                  * that cannot be bound then stops the start */
+    int admin_port;              /* admin.serverPort; default 8080 */
+    char admin_address[CONFIG_HOST_BYTES]; /* admin.serverAddress; default 0.0.0.0 */
+    char admin_command_url[CONFIG_ADMIN_URL_BYTES]; /* admin.commandURL; default /commands */
+    int admin_idle_timeout_ms;   /* admin.idleTimeout; default 30000 */
+    char path[PATH_MAX];         /* the zoo.cfg config_read read ("" if none): the AdminServer's
+                                  * initial_configuration shows it */
     /* Dynamic reconfiguration (ZooKeeper 3.5+). */
     bool reconfig_enabled;       /* reconfigEnabled: the reconfig operation is allowed; default false */
     bool join_ensemble;          /* znoded's joinEnsemble: a new member joining a running ensemble

@@ -39,6 +39,7 @@ struct store;
 struct request;
 struct session;
 struct ensemble;
+struct admin;
 
 #define SERVER_READ_CHUNK_BYTES (64 * 1024)
 /* A client that does not read its replies: past the soft limit we stop reading
@@ -146,6 +147,7 @@ struct server {
     struct tree *tree;
     struct prep *prep;
     struct ensemble *ens;           /* NULL when standalone */
+    struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
     /* While the leader prepares a forwarded write: the identities the member
      * holding the client's connection sent with it (for prep's ACL hooks). */
     const struct zn_id *forwarded_ids;
