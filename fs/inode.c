@@ -74,6 +74,13 @@ static void unlink_key(struct fs *fs, struct fs_inode *inode)
         }
 }
 
+static void link_key(struct fs *fs, struct fs_inode *inode)
+{
+    struct fs_inode **b = &fs->by_key[hash_str(inode->key) % FS_INODE_BUCKETS];
+    inode->next_by_key = *b;
+    *b = inode;
+}
+
 struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *key,
                                  enum fs_kind kind, enum fs_virt virt, int64_t version_arg,
                                  int64_t czxid)
@@ -112,11 +119,54 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
     struct fs_inode **b = &fs->by_id[n->nodeid % FS_INODE_BUCKETS];
     n->next_by_id = *b;
     *b = n;
-    b = &fs->by_key[hash_str(key) % FS_INODE_BUCKETS];
-    n->next_by_key = *b;
-    *b = n;
+    link_key(fs, n);
     fs->inode_count++;
     return n;
+}
+
+/* Points inode at new_path (its key keeps its special suffix); false when out of memory. */
+static bool inode_repath(struct fs *fs, struct fs_inode *inode, const char *old_path, const char *new_path)
+{
+    const char *suffix = inode->key + strlen(old_path);
+    size_t new_len = strlen(new_path);
+    char *path = strdup(new_path), *key = malloc(new_len + strlen(suffix) + 1);
+    if (!path || !key) {
+        free(path);
+        free(key);
+        return false;
+    }
+    memcpy(key, new_path, new_len);
+    strcpy(key + new_len, suffix);
+    unlink_key(fs, inode);
+    struct fs_inode *displaced = find_key(fs, key);
+    if (displaced)
+        unlink_key(fs, displaced); /* the node renamed over: its name now means the moved one */
+    free(inode->path);
+    free(inode->key);
+    inode->path = path;
+    inode->key = key;
+    link_key(fs, inode);
+    return true;
+}
+
+int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int64_t czxid)
+{
+    ZN_ASSERT(strcmp(old_path, "/") != 0 && strcmp(new_path, "/") != 0);
+    size_t old_len = strlen(old_path);
+    int failed = 0;
+    for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
+        for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id) {
+            if (strcmp(i->path, old_path) != 0)
+                continue;
+            ZN_ASSERT(strncmp(i->key, old_path, old_len) == 0);
+            if (!inode_repath(fs, i, old_path, new_path)) {
+                failed = ZN_NOMEMORY;
+                continue;
+            }
+            if (czxid > 0)
+                i->czxid = czxid;
+        }
+    return failed;
 }
 
 void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)

@@ -72,6 +72,24 @@ int fs_join(const char *parent, const char *name, char *out)
     return n < 0 || n >= FS_MAX_PATH_BYTES ? ZN_BADARGUMENTS : 0;
 }
 
+int32_t fs_data_limit(const struct fs *fs, const char *path)
+{
+    size_t server_path = fs->config.chroot_bytes + strlen(path);
+    size_t txn_room = FS_TXN_MAX_BYTES - FS_SETDATA_TXN_OVERHEAD_BYTES;
+    if (server_path >= txn_room)
+        return 0;
+    size_t room = txn_room - server_path;
+    return room < FS_MAX_DATA_BYTES ? (int32_t)room : FS_MAX_DATA_BYTES;
+}
+
+bool fs_multi_fits(const struct fs *fs, int32_t data_len, const char *from, const char *to)
+{
+    /* Two deletes at most, so the target's path counts twice. */
+    size_t need = (size_t)(data_len > 0 ? data_len : 0) + FS_MULTI_TXN_OVERHEAD_BYTES +
+                  3 * fs->config.chroot_bytes + strlen(from) + 2 * strlen(to);
+    return need <= FS_TXN_MAX_BYTES;
+}
+
 static void ms_to_timespec(int64_t ms, struct timespec *ts)
 {
     ts->tv_sec = (time_t)(ms / 1000);
@@ -603,6 +621,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    const char *chroot = strchr(fs->config.hosts, '/');
+    fs->config.chroot_bytes = chroot && strcmp(chroot, "/") != 0 ? strlen(chroot) : 0;
     if (fs->config.debug) {
         zn_log_threshold = ZN_LOG_DEBUG;
         /* libfuse's own trace of every request (bench/mount-bench.sh counts them). */

@@ -183,6 +183,42 @@ static struct fs_handle *handle_new(struct fs_inode *inode, int flags)
     return h;
 }
 
+/* The node's size is known to be readable: opens, reading the base a writer without O_TRUNC
+ * starts from. */
+static void open_checked(struct open_op *op)
+{
+    struct fs_handle *h = op->h;
+    bool needs_base = h->writable && !(op->fi.flags & O_TRUNC) && h->inode->virt != FS_VIRT_CLONE;
+    if (!needs_base) {
+        reply_opened(op);
+        return;
+    }
+    int rc = zn_get(fs_global->client, h->inode->path, NULL, NULL, open_base_done, op);
+    if (rc)
+        open_fail(op, fs_errno(rc));
+}
+
+/* Data another client stored past what a reply can carry: the file exists and shows its size,
+ * but a getData would end the connection; EFBIG says why it cannot be opened. */
+static void open_sized(struct open_op *op, const struct zn_stat *st)
+{
+    if (st->data_length > FS_MAX_DATA_BYTES)
+        open_fail(op, EFBIG);
+    else
+        open_checked(op);
+}
+
+static void open_stat_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct open_op *op = arg;
+    if (r->rc) {
+        open_fail(op, fs_errno(r->rc));
+        return;
+    }
+    fs_cache_put_stat(op->h->inode->path, r->stat); /* the exists armed fs_watch_cb */
+    open_sized(op, r->stat);
+}
+
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_global;
@@ -208,12 +244,16 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     op->req = req;
     op->fi = *fi;
-    bool needs_base = writable && !(fi->flags & O_TRUNC) && inode->virt != FS_VIRT_CLONE;
-    if (!needs_base) {
-        reply_opened(op);
+    if (inode->virt == FS_VIRT_CLONE || inode->virt == FS_VIRT_WAIT) {
+        open_checked(op);
         return;
     }
-    int rc = zn_get(fs->client, inode->path, NULL, NULL, open_base_done, op);
+    struct zn_stat cached;
+    if (fs_cache_stat(inode->path, &cached)) {
+        open_sized(op, &cached);
+        return;
+    }
+    int rc = zn_exists(fs->client, inode->path, fs_watch_cb, NULL, open_stat_done, op);
     if (rc)
         open_fail(op, fs_errno(rc));
 }
@@ -511,6 +551,10 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
         fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
         return;
     }
+    if (fs_cache_too_big(h->inode->path)) {
+        fuse_reply_err(req, EFBIG); /* grew past what a reply carries since the open */
+        return;
+    }
     const uint8_t *cached;
     int32_t cached_len;
     struct zn_stat cached_stat;
@@ -584,7 +628,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         clone_write(req, h, buf, size, off);
         return;
     }
-    if (off < 0 || (uint64_t)off + size > FS_MAX_DATA_BYTES) {
+    if (off < 0 || (uint64_t)off + size > (uint64_t)fs_data_limit(fs, h->inode->path)) {
         fuse_reply_err(req, EFBIG);
         return;
     }
@@ -709,6 +753,10 @@ static void clone_create(fuse_req_t req, struct fs_handle *h, size_t size, off_t
         prefix[prefix_len] = '\0';
         if (fs_join(h->inode->path, prefix, path) != 0)
             err = ENAMETOOLONG;
+        /* A create txn carries an ACL and flags besides what a setData's does. */
+        else if (data_len + FS_CREATE_TXN_EXTRA_BYTES + ZN_SEQUENCE_DIGITS >
+                 (size_t)fs_data_limit(fs, path))
+            err = EFBIG;
     }
     struct clone_op *op = err ? NULL : calloc(1, sizeof *op);
     if (!err && !op)

@@ -373,7 +373,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
             free(op);
             fuse_reply_err(req, EISDIR);
             return;
-        } else if (attr->st_size > FS_MAX_DATA_BYTES) {
+        } else if (attr->st_size > fs_data_limit(fs, inode->path) || fs_cache_too_big(inode->path)) {
             free(op);
             fuse_reply_err(req, EFBIG);
             return;
@@ -646,6 +646,30 @@ void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 static void rename_start(struct node_op *op);
 
+/*
+ * The multi moved the node: before the kernel learns it (the reply), the inodes of the old
+ * path are pointed at the new one.  The kernel moves its dentry with the same inode and asks
+ * for its attributes at once; an inode still at the old path answered ENOENT until the old
+ * path's watch event made the kernel look the name up again (issue 14: ~10 ms).  The exists
+ * gives the new node's czxid (the inode's identity) and arms the data watch the cache needs,
+ * so that first getattr needs no round trip.
+ */
+static void rename_moved_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc == 0)
+        fs_cache_put_stat(op->new_path, r->stat); /* the exists armed fs_watch_cb */
+    int rc = fs_inode_move(op->fs, op->path, op->new_path, r->rc == 0 ? r->stat->czxid : 0);
+    if (rc)
+        ZN_WARN("rename: inodes of path=%s not moved to %s: %s", op->path, op->new_path, zn_strerror(rc));
+    if (fs_dir_is_ephemeral(op->fs, op->path)) {
+        (void)fs_set_dir_ephemeral(op->fs, op->path, false);
+        (void)fs_set_dir_ephemeral(op->fs, op->new_path, true);
+    }
+    fuse_reply_err(op->req, 0);
+    node_op_finish(op, 0);
+}
+
 static void rename_multi_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
@@ -656,8 +680,10 @@ static void rename_multi_done(struct zn_client *c, const struct zn_result *r, vo
             fs_remember_dir(op->fs, op->path, false);
             fs_remember_dir(op->fs, op->new_path, true);
         }
-        fuse_reply_err(op->req, 0);
-        node_op_finish(op, 0);
+        if (zn_exists(c, op->new_path, fs_watch_cb, NULL, rename_moved_done, op) != 0) {
+            struct zn_result unknown = {.rc = ZN_CONNECTIONLOSS};
+            rename_moved_done(c, &unknown, op);
+        }
         return;
     }
     /* A server without the kind extension refuses kinded creates: move it plain. */
@@ -720,7 +746,13 @@ static void rename_target_done(struct zn_client *c, const struct zn_result *r, v
     ops[n].type = ZN_OP_DELETE;
     ops[n].path = op->path;
     ops[n++].version = op->stat.version;
-    started(op, zn_multi(c, ops, n, rename_multi_done, op));
+    int rc = zn_multi(c, ops, n, rename_multi_done, op);
+    /* Data near the limit plus two paths do not fit one request: not atomically, then;
+     * mv falls back to copy and delete, which fits. */
+    if (rc == ZN_TOOBIG)
+        node_op_finish(op, EXDEV);
+    else
+        started(op, rc);
 }
 
 static void rename_source_done(struct zn_client *c, const struct zn_result *r, void *arg)
@@ -736,6 +768,10 @@ static void rename_source_done(struct zn_client *c, const struct zn_result *r, v
         return;
     }
     op->data_len = r->data_len;
+    if (!fs_multi_fits(op->fs, r->data_len, op->path, op->new_path)) {
+        node_op_finish(op, EXDEV); /* not in one txn, so not atomically: mv copies instead */
+        return;
+    }
     if (r->data_len > 0) {
         op->data = malloc((size_t)r->data_len);
         if (!op->data) {
@@ -749,6 +785,10 @@ static void rename_source_done(struct zn_client *c, const struct zn_result *r, v
 
 static void rename_start(struct node_op *op)
 {
+    if (fs_cache_too_big(op->path)) {
+        node_op_finish(op, EXDEV); /* its data cannot be read, so not moved in one multi */
+        return;
+    }
     started(op, zn_get(op->fs->client, op->path, NULL, NULL, rename_source_done, op));
 }
 

@@ -21,8 +21,26 @@
 #define FS_MAX_INODES (1 << 20)
 /* Buckets of the inode hash tables (power of two). */
 #define FS_INODE_BUCKETS 4096
-/* Largest data the mount writes: ZooKeeper's default jute.maxbuffer less one. */
-#define FS_MAX_DATA_BYTES ZN_DEFAULT_MAX_PACKET_BYTES
+/* What a getData reply adds to the data in its frame: reply header (xid, zxid, err: 16),
+ * the data's length (4), the stat (68).  A client (this one, Java's) drops the connection on
+ * a frame over jute.maxbuffer, so data longer than the frame can carry can be stored (a setData
+ * frame adds only 20 bytes and the path) but never read back. */
+#define FS_GETDATA_REPLY_OVERHEAD_BYTES (16 + 4 + 68)
+/* Largest data the mount stores or reads: what a getData reply under ZooKeeper's default
+ * jute.maxbuffer (1 MiB less one byte) can carry, 1048487 bytes.  A longer path lowers what a
+ * setData can send (its frame carries the path): the client refuses it (EFBIG). */
+#define FS_MAX_DATA_BYTES (ZN_DEFAULT_MAX_PACKET_BYTES - FS_GETDATA_REPLY_OVERHEAD_BYTES)
+/* A replicated write's txn must fit one log entry of this size (znoded's ZAB_ENTRY_BYTES_MAX,
+ * ZooKeeper's jute.maxbuffer); a setData txn adds 48 bytes to its data and server path
+ * (measured on a 3-member ensemble: data + path <= 1048528).  A txn over it is never
+ * proposed and never answered, so the mount refuses it first. */
+#define FS_TXN_MAX_BYTES (1024 * 1024)
+#define FS_SETDATA_TXN_OVERHEAD_BYTES 48
+/* What a create txn adds besides a setData txn's overhead (its ACL, flags; measured 48). */
+#define FS_CREATE_TXN_EXTRA_BYTES 64
+/* What a multi txn (rename: create with the data, delete, delete) adds besides its data and
+ * paths, with room to spare. */
+#define FS_MULTI_TXN_OVERHEAD_BYTES 512
 /* Longest path the mount builds. */
 #define FS_MAX_PATH_BYTES ZN_CLIENT_MAX_PATH_BYTES
 /* Longest xattr value produced (user.zk.stat, user.zk.acl). */
@@ -70,6 +88,7 @@ struct fs_config {
     bool read_only;
     bool foreground;
     bool debug;
+    size_t chroot_bytes;   /* the connect string's /chroot, prefixed to every server path */
 };
 
 struct fs {
@@ -152,6 +171,10 @@ int fs_errno(int rc);
 /* Fills a struct stat from a znode stat for inode (kind, virtual name). */
 void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st,
                   struct stat *out);
+/* The most data a setData of path may carry: FS_MAX_DATA_BYTES, less for long paths. */
+int32_t fs_data_limit(const struct fs *fs, const char *path);
+/* True when a rename multi moving data_len bytes between these paths fits one txn. */
+bool fs_multi_fits(const struct fs *fs, int32_t data_len, const char *from, const char *to);
 /* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
 int fs_join(const char *parent, const char *name, char *out);
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
@@ -182,6 +205,11 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
 /* The newest inode the name key stands for, or NULL; no lookup is counted. */
 struct fs_inode *fs_inode_find(struct fs *fs, const char *key);
 void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup);
+/* A rename through this mount moved the node at old_path to new_path (a new znode, czxid;
+ * 0 if unknown): every inode of old_path (special names included) now stands for new_path, as
+ * the kernel's dentries already do, and a node renamed over loses its name.  Returns 0, or
+ * ZN_NOMEMORY when some inode could not be moved (it keeps the old path: ENOENT). */
+int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int64_t czxid);
 /* Calls fn for every inode. */
 void fs_inode_for_all(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *, void *), void *arg);
 /* Calls fn for every inode whose znode path is path. */
@@ -208,6 +236,9 @@ bool fs_cache_stat(const char *path, struct zn_stat *stat);
 bool fs_cache_data(const char *path, const uint8_t **data, int32_t *data_len, struct zn_stat *stat);
 void fs_cache_drop(const char *path);
 void fs_cache_drop_all(void);
+/* True when path's cached stat shows data over FS_MAX_DATA_BYTES (written by another client):
+ * fetching it would end the connection, so it is refused (EFBIG) instead. */
+bool fs_cache_too_big(const char *path);
 /* Paths with unanswered writes at once; past it nothing is served until they drain. */
 #define FS_CACHE_MAX_HOLDS 4096
 /* A write to path is in flight that no FUSE reply waits for: bypass the cache

@@ -1,0 +1,164 @@
+#!/usr/bin/python3
+"""In-process checks of the znodefs mount: programs that make several calls in a row.
+
+A shell starts a process per command, which outlasts the races a program hits at once
+(rename, then stat the new name within microseconds). Each check runs in one process,
+prints one summary line, and exits 1 on any deviation, naming the first few.
+
+    inprocess.py rename-then-use DIR N     write a temp file, fsync, rename it into place,
+                                           then stat/open/truncate the new name, N times
+    inprocess.py data-limit DIR MAX        the exact errno around the data limit MAX
+"""
+import errno
+import os
+import sys
+
+
+def fail_report(name, done, failures):
+    print("%s: %d iterations, %d failures" % (name, done, len(failures)))
+    for f in failures[:10]:
+        print("  " + f)
+    return 1 if failures else 0
+
+
+def write_file(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def rename_then_use(d, n):
+    """Both shapes programs use: a fresh name each time, and over an existing target (an
+    editor's save). Every call on the new name must work at once; the old name must be gone."""
+    failures = []
+    target = os.path.join(d, "target")
+    for i in range(n):
+        value = b"value %d\n" % i
+        tmp = os.path.join(d, ".target.tmp%d" % i)
+        fresh = os.path.join(d, "moved%d" % i)
+        for dst in (fresh, target):
+            step = "write"
+            try:
+                write_file(tmp, value)
+                step = "rename"
+                os.rename(tmp, dst)
+                step = "stat"
+                st = os.stat(dst)
+                if st.st_size != len(value):
+                    failures.append("%d %s: st_size %d, want %d" % (i, dst, st.st_size, len(value)))
+                step = "read"
+                got = read_file(dst)
+                if got != value:
+                    failures.append("%d %s: read %r, want %r" % (i, dst, got, value))
+                step = "truncate"
+                os.truncate(dst, 1)
+                step = "stat after truncate"
+                if os.stat(dst).st_size != 1:
+                    failures.append("%d %s: st_size after truncate %d" % (i, dst, os.stat(dst).st_size))
+            except OSError as e:
+                failures.append("%d %s: %s: %s" % (i, dst, step, errno.errorcode.get(e.errno, e.errno)))
+            if os.path.lexists(tmp):
+                failures.append("%d: the old name %s still exists" % (i, tmp))
+    return fail_report("rename-then-use", n, failures)
+
+
+def expect_errno(failures, what, want, fn):
+    try:
+        fn()
+    except OSError as e:
+        if e.errno != want:
+            failures.append("%s: %s, want %s" % (what, errno.errorcode.get(e.errno), errno.errorcode[want]))
+        return
+    failures.append("%s: succeeded, want %s" % (what, errno.errorcode[want]))
+
+
+def data_limit(d, limit):
+    """Data up to the limit is stored and read back whole; one byte more is EFBIG from the call
+    that would pass it (write, truncate, append); never EIO."""
+    failures = []
+    try:
+        return data_limit_steps(d, limit, failures)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+        return fail_report("data-limit", 0, failures)
+
+
+def data_limit_steps(d, limit, failures):
+    f = os.path.join(d, "big")
+    checks = 0
+
+    def check_size(what, want):
+        nonlocal checks
+        checks += 1
+        try:
+            got = read_file(f)
+        except OSError as e:
+            failures.append("%s: read: %s" % (what, errno.errorcode.get(e.errno)))
+            return
+        if len(got) != want or os.stat(f).st_size != want:
+            failures.append("%s: read %d bytes, st_size %d, want %d" % (what, len(got), os.stat(f).st_size, want))
+
+    write_file(f, b"a" * limit)
+    check_size("write of exactly the limit", limit)
+
+    def write_one_more():
+        fd = os.open(f, os.O_WRONLY | os.O_TRUNC)
+        try:
+            # One write(2) the kernel passes whole (under max_write): stored at once or refused.
+            written = 0
+            chunk = b"b" * (limit + 1)
+            written = os.write(fd, chunk)
+            if written != len(chunk):
+                os.write(fd, chunk[written:])
+        finally:
+            os.close(fd)
+    checks += 1
+    expect_errno(failures, "write of limit+1 bytes", errno.EFBIG, write_one_more)
+
+    write_file(f, b"c" * (limit - 1))
+    with open(f, "ab", buffering=0) as a:
+        a.write(b"d")  # reaches the limit exactly
+    check_size("append up to the limit", limit)
+
+    def append_past():
+        with open(f, "ab", buffering=0) as a:
+            a.write(b"e")
+    checks += 1
+    expect_errno(failures, "append past the limit", errno.EFBIG, append_past)
+    check_size("after the refused append", limit)
+
+    os.truncate(f, 10)
+    os.truncate(f, limit)
+    check_size("truncate -s limit", limit)
+    for size in (limit + 1, 1048500, 1048575, 1048576):
+        checks += 1
+        expect_errno(failures, "truncate -s %d" % size, errno.EFBIG, lambda: os.truncate(f, size))
+    check_size("after the refused truncates", limit)
+    return fail_report("data-limit", checks, failures)
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    cmd, d = sys.argv[1], sys.argv[2]
+    if cmd == "rename-then-use":
+        return rename_then_use(d, int(sys.argv[3]))
+    if cmd == "data-limit":
+        return data_limit(d, int(sys.argv[3]))
+    print("unknown check %s" % cmd)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

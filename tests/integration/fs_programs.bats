@@ -1,0 +1,94 @@
+#!/usr/bin/env bats
+# znodefs under programs that make several calls in one process (tests/fs/inprocess.py) and the
+# data limit (filesystem.md "Writing"), each result checked on a second mount on another member.
+# Issue 14: rename-then-use raced the old path's watch event; data a little under 1 MiB was
+# stored but could not be read back (EIO).
+
+load fs_helpers
+
+# What a getData reply can carry under the default jute.maxbuffer (fs/znodefs.h).
+DATA_LIMIT=1048487
+
+setup_file() {
+  zn_state_init
+  export ZN_STATE_DIR
+  fs_require
+  if [ "${ZN_TARGET:-znoded}" = znoded ]; then
+    start_ensemble 3
+  else
+    start_server
+  fi
+  mount_fs a "$(member_connect 1)"
+  if [ "${ZN_TARGET:-znoded}" = znoded ]; then
+    mount_fs b "$(member_connect 3)"
+  else
+    mount_fs b "$(member_connect 1)"
+  fi
+}
+
+teardown_file() { fs_teardown; }
+
+setup() {
+  zn_load_bats_libs
+  A="$(fs_root)/a"
+  B="$(fs_root)/b"
+  T="t$BATS_TEST_NUMBER"
+  mkdir "$A/$T"
+}
+
+inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
+
+# wait_value PATH VALUE: PATH on the other mount reads VALUE (replication is asynchronous to it).
+wait_value() { wait_until 20 "$1 reads $2" test "$(cat "$1" 2>/dev/null)" = "$2"; }
+
+@test "a program that renames a file into place can stat, read and truncate the new name at once, 300 times" {
+  run inprocess rename-then-use "$A/$T" 300
+  assert_success
+  assert_output "rename-then-use: 300 iterations, 0 failures"
+  run ls -A "$A/$T"
+  assert_output "$(for i in $(seq 0 299); do echo "moved$i"; done | sort; echo target)"
+  wait_until 20 "mount b lists the 300 moved files" test "$(ls "$B/$T" | wc -l)" = 301
+  [ "$(stat -c %s "$B/$T/target")" = 1 ]
+}
+
+@test "data up to the limit is stored and read back whole; one byte more is EFBIG from write, append and truncate" {
+  run inprocess data-limit "$A/$T" "$DATA_LIMIT"
+  assert_success
+  assert_output "data-limit: 11 iterations, 0 failures"
+  wait_until 20 "mount b shows the $DATA_LIMIT bytes" test "$(stat -c %s "$B/$T/big" 2>/dev/null)" = "$DATA_LIMIT"
+  [ "$(wc -c < "$B/$T/big")" = "$DATA_LIMIT" ]
+}
+
+@test "data stored by another client past what a reply can carry shows its size, opens with EFBIG, and costs the mount nothing" {
+  # A create txn carries more than a setData's, so only a set gets this far.
+  znode_cli create "/$T/huge"
+  head -c 1048500 /dev/zero | tr '\0' y | znode_cli set "/$T/huge" -
+  echo small > "$A/$T/small"
+  [ "$(stat -c %s "$A/$T/huge")" = 1048500 ]
+  run cat "$A/$T/huge"
+  assert_failure
+  assert_output --partial "File too large"
+  run truncate -s 10 "$A/$T/huge"
+  assert_failure
+  assert_output --partial "File too large"
+  run mv "$A/$T/huge" "$A/$T/moved"
+  assert_failure
+  assert_output --partial "File too large"
+  # Fetching it would have ended the connection: the session would have seen DISCONNECTED.
+  run cat "$A/$T/small"
+  assert_output small
+  run grep -c "session event=DISCONNECTED" "$(fs_root)/a.log"
+  assert_output 0
+  rm "$A/$T/huge"
+  [ ! -e "$A/$T/huge" ]
+}
+
+@test "a long path lowers the data limit by its length, since the write's txn carries the path" {
+  long="$(printf 'd%.0s' $(seq 200))"
+  mkdir "$A/$T/$long"
+  # data + server path + 48 bytes of setData txn must fit the 1 MiB log entry (fs/znodefs.h).
+  path="/$T/$long/big"
+  run inprocess data-limit "$A/$T/$long" $((1048576 - 48 - ${#path}))
+  assert_success
+  assert_output "data-limit: 11 iterations, 0 failures"
+}
