@@ -221,6 +221,9 @@ struct attr_op {
     fuse_ino_t ino;
     off_t new_size;
     bool truncate;
+    bool truncate_pending; /* setattr on a handle opened with O_TRUNC and not yet written */
+    struct stat attr;      /* setattr: what was asked */
+    int to_set;
     struct zn_stat stat;
 };
 
@@ -344,6 +347,71 @@ static void truncate_get_done(struct zn_client *c, const struct zn_result *r, vo
     }
 }
 
+/* What chmod, chown and explicit times (utimensat: touch -d, cp -p, tar, rsync -t) ask that
+ * the node does not already show: 0 when nothing, else the errno.  The mode bits are the
+ * node's ACL and the times the server's; neither can be set through them, but tar, cp -a,
+ * rsync and git set each to what it already is, which is no change and succeeds. */
+static int setattr_refusal(const struct fs_inode *inode, const struct zn_stat *zst,
+                           const struct stat *attr, int to_set)
+{
+    struct fs *fs = fs_global;
+    struct stat now;
+    fs_fill_attr(fs, inode, zst, &now);
+    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (now.st_mode & 07777))
+        return EPERM;
+    if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != now.st_uid) ||
+        ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != now.st_gid))
+        return EPERM;
+    bool atime = (to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW);
+    bool mtime = (to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW);
+    /* Accepting other times and showing the server's would be a silent lie. */
+    if ((atime && (attr->st_atim.tv_sec != now.st_atim.tv_sec ||
+                   attr->st_atim.tv_nsec != now.st_atim.tv_nsec)) ||
+        (mtime && (attr->st_mtim.tv_sec != now.st_mtim.tv_sec ||
+                   attr->st_mtim.tv_nsec != now.st_mtim.tv_nsec)))
+        return EPERM;
+    return 0;
+}
+
+#define SETATTR_METADATA \
+    (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)
+
+/* The metadata part is settled: truncates, or replies with the attributes. */
+static void setattr_continue(struct attr_op *op, struct fs_inode *inode)
+{
+    struct fs *fs = fs_global;
+    int rc;
+    if (!op->truncate) {
+        /* touch on an existing node, or metadata it already has: no change. */
+        rc = start_getattr(op);
+    } else if (op->truncate_pending && op->new_size == 0) {
+        rc = start_getattr(op); /* already truncated: published with the data */
+    } else {
+        rc = zn_get(fs->client, inode->path, NULL, NULL, truncate_get_done, op);
+    }
+    if (rc) {
+        fuse_reply_err(op->req, fs_errno(rc));
+        free(op);
+    }
+}
+
+static void setattr_stat_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    int err = r->rc ? fs_errno(r->rc) : inode ? 0 : ENOENT;
+    if (!err) {
+        fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
+        err = setattr_refusal(inode, r->stat, &op->attr, op->to_set);
+    }
+    if (err) {
+        fuse_reply_err(op->req, err);
+        free(op);
+        return;
+    }
+    setattr_continue(op, inode);
+}
+
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                    struct fuse_file_info *fi)
 {
@@ -353,10 +421,18 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
         fuse_reply_err(req, ENOENT);
         return;
     }
-    /* Modes and owners come from ACLs, which chmod/chown cannot express. */
-    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-        fuse_reply_err(req, EPERM);
-        return;
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        int err = 0;
+        if (fs->config.read_only)
+            err = EROFS;
+        else if (inode->kind == FS_KIND_DIR && inode->virt == FS_VIRT_NONE)
+            err = EISDIR;
+        else if (attr->st_size > fs_data_limit(fs, inode->path) || fs_cache_too_big(inode->path))
+            err = EFBIG;
+        if (err) {
+            fuse_reply_err(req, err);
+            return;
+        }
     }
     struct attr_op *op = calloc(1, sizeof *op);
     if (!op) {
@@ -365,30 +441,27 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
     }
     op->req = req;
     op->ino = ino;
-    int rc;
-    if (to_set & FUSE_SET_ATTR_SIZE) {
-        if (fs->config.read_only) {
-            rc = ZN_NOTREADONLY;
-        } else if (inode->kind == FS_KIND_DIR && inode->virt == FS_VIRT_NONE) {
-            free(op);
-            fuse_reply_err(req, EISDIR);
-            return;
-        } else if (attr->st_size > fs_data_limit(fs, inode->path) || fs_cache_too_big(inode->path)) {
-            free(op);
-            fuse_reply_err(req, EFBIG);
-            return;
-        } else if (fi && fi->fh && ((struct fs_handle *)(uintptr_t)fi->fh)->truncate_pending &&
-                   attr->st_size == 0) {
-            rc = start_getattr(op); /* already truncated: published with the data */
-        } else {
-            op->new_size = attr->st_size;
-            op->truncate = true;
-            rc = zn_get(fs->client, inode->path, NULL, NULL, truncate_get_done, op);
-        }
-    } else {
-        /* touch on an existing node: succeeds and changes nothing. */
-        rc = start_getattr(op);
+    op->attr = *attr;
+    op->to_set = to_set;
+    op->truncate = (to_set & FUSE_SET_ATTR_SIZE) != 0;
+    op->new_size = attr->st_size;
+    op->truncate_pending = fi && fi->fh && ((struct fs_handle *)(uintptr_t)fi->fh)->truncate_pending;
+    if (!(to_set & SETATTR_METADATA)) {
+        setattr_continue(op, inode);
+        return;
     }
+    struct zn_stat cached;
+    if (fs_cache_stat(inode->path, &cached) && fs_acl_known(inode->path, &cached, NULL)) {
+        int err = setattr_refusal(inode, &cached, attr, to_set);
+        if (err) {
+            fuse_reply_err(req, err);
+            free(op);
+            return;
+        }
+        setattr_continue(op, inode);
+        return;
+    }
+    int rc = zn_exists(fs->client, inode->path, fs_watch_cb, NULL, setattr_stat_done, op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));
         free(op);

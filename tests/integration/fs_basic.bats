@@ -112,7 +112,7 @@ setup() {
   [ "$(stat -c %s "$T/new")" = 0 ]
 }
 
-@test "chmod, chown, symlinks and hard links fail with EPERM" {
+@test "chmod and chown to anything but what the node shows, symlinks and hard links fail with EPERM" {
   echo a > "$T/f"
   run chmod 600 "$T/f"
   assert_failure
@@ -120,6 +120,10 @@ setup() {
   run chown 1:1 "$T/f"
   assert_failure
   assert_output --partial "Operation not permitted"
+  run touch -d "2001-02-03 04:05:06" "$T/f"
+  assert_failure
+  assert_output --partial "Operation not permitted"
+  [ "$(stat -c %Y "$T/f")" != "$(date -d "2001-02-03 04:05:06" +%s)" ]
   run ln -s f "$T/l"
   assert_failure
   assert_output --partial "Operation not permitted"
@@ -216,9 +220,23 @@ setup() {
   [ "$(getfattr --only-values -n user.zk.ephemeral_owner "$T/f")" = 0 ]
   [ "$(getfattr --only-values -n user.zk.acl "$T/f")" = "world:anyone:cdrwa" ]
   getfattr --only-values -n user.zk.stat "$T/f" | grep -qx 'version=1'
+  # Read-only: ENOTSUP, which cp -a and mv skip quietly when they copy xattrs.
   run setfattr -n user.zk.version -v 7 "$T/f"
   assert_failure
-  assert_output --partial "Operation not permitted"
+  assert_output --partial "Operation not supported"
+}
+
+@test "chmod, chown and explicit times to what the node already shows succeed and change nothing" {
+  echo a > "$T/f"
+  mkdir "$T/d"
+  v="$(ver "$T/f")"
+  chmod "$(stat -c %a "$T/f")" "$T/f"
+  chmod "$(stat -c %a "$T/d")" "$T/d"
+  chown "$(stat -c %u:%g "$T/f")" "$T/f"
+  chown "$(stat -c %u:%g "$T/d")" "$T/d"
+  touch -d "@$(stat -c %.9Y "$T/f")" "$T/f"
+  [ "$(ver "$T/f")" = "$v" ]
+  [ "$(cat "$T/f")" = a ]
 }
 
 @test "setfattr user.zk.acl sets the ACL in ZooKeeper's text form" {

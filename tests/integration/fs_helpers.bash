@@ -65,6 +65,9 @@ fs_teardown() {
   stop_all
 }
 
+# wait_value PATH VALUE: PATH (on another mount: replication is asynchronous to it) reads VALUE.
+wait_value() { wait_until 20 "$1 reads $2" test "$(cat "$1" 2>/dev/null)" = "$2"; }
+
 # value_of PATH: the data, exactly (cat).
 # ver PATH: the node's version through the mount.
 ver() { getfattr --only-values -n user.zk.version "$1"; }

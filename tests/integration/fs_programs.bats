@@ -38,9 +38,6 @@ setup() {
 
 inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
 
-# wait_value PATH VALUE: PATH on the other mount reads VALUE (replication is asynchronous to it).
-wait_value() { wait_until 20 "$1 reads $2" test "$(cat "$1" 2>/dev/null)" = "$2"; }
-
 @test "a program that renames a file into place can stat, read and truncate the new name at once, 300 times" {
   run inprocess rename-then-use "$A/$T" 300
   assert_success
