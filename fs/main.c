@@ -208,6 +208,7 @@ static const struct fuse_opt fs_opts[] = {
     FS_OPT("entry_timeout=%lf", entry_timeout_s),
     FS_OPT("attr_timeout=%lf", attr_timeout_s),
     FS_OPT("spin_us=%d", spin_us),
+    FS_OPT("log=%s", log_file),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -240,6 +241,7 @@ static void usage(FILE *out)
 "  -o spin_us=US          after answering from the cache, poll for the next request\n"
 "                         this long before sleeping (default %d; 0: never)\n"
 "  -o ro                  read-only mount\n"
+"  -o log=FILE            in the background, log to FILE instead of syslog (daemon facility)\n"
 "  -f, -o foreground      stay in the foreground\n"
 "  -d, -o debug           foreground, and log every request and watch event\n"
 "  -h, --help             this text;  -V, --version  the version\n"
@@ -373,8 +375,7 @@ static void on_session_event(struct zn_client *client, int event, void *arg)
     struct fs *fs = arg;
     if (client != fs->client)
         return; /* the client of an expired session, being closed */
-    ZN_INFO("session event=%s server=%s sid=0x%" PRIx64, zn_session_event_name(event),
-            zn_client_current_server(client), (uint64_t)zn_client_session_id(client));
+    /* libznode logs each event itself: logged here too, it showed twice. */
     /* Events may be missed or late until the watches are back (cache.c invariant 3). */
     if (event != ZN_SESSION_CONNECTED && event != ZN_SESSION_CONNECTED_READ_ONLY)
         fs_cache_drop_all();
@@ -552,9 +553,6 @@ static int connect_client(struct fs *fs)
         fprintf(stderr, "znodefs: cannot reach %s: %s\n", fs->config.hosts, zn_strerror(rc));
         return rc;
     }
-    ZN_INFO("connected server=%s sid=0x%" PRIx64 " timeout_ms=%d",
-            zn_client_current_server(fs->client), (uint64_t)zn_client_session_id(fs->client),
-            zn_client_negotiated_timeout_ms(fs->client));
     return 0;
 }
 
@@ -590,16 +588,41 @@ static void report(int status_fd, char verdict)
     close(status_fd);
 }
 
-static void quiet_stdio(void)
+/* stdin and stdout to /dev/null, stderr (every log line) to the log sink: once mounted in
+ * the background, nothing more reaches the terminal the mount came from. */
+static void detach_stdio(const struct fs_config *config)
 {
     int fd = open("/dev/null", O_RDWR);
     if (fd < 0)
         return;
     dup2(fd, 0);
     dup2(fd, 1);
-    dup2(fd, 2);
+    if (fs_log_sink_start(config->log_file) != 0)
+        dup2(fd, 2);
     if (fd > 2)
         close(fd);
+}
+
+/* mount, df and findmnt name the ensemble (fsname) and the filesystem (fuse.znodefs), as sshfs
+ * does; the user's own -o fsname=/subtype= come later and win. */
+static int add_mount_names(struct fuse_args *args, const char *hosts)
+{
+    char *names = NULL, *fsname = malloc(strlen("fsname=") + strlen(hosts) + 1);
+    if (!fsname)
+        return -1;
+    strcpy(fsname, "fsname=");
+    strcat(fsname, hosts);
+    /* A connect string has commas, which separate -o options unless escaped. */
+    int rc = fuse_opt_add_opt_escaped(&names, fsname);
+    free(fsname);
+    if (rc == 0)
+        rc = fuse_opt_add_opt(&names, "subtype=znodefs");
+    if (rc == 0)
+        rc = fuse_opt_insert_arg(args, 1, "-o");
+    if (rc == 0)
+        rc = fuse_opt_insert_arg(args, 2, names);
+    free(names);
+    return rc;
 }
 
 static void on_client_closed(void *arg) { *(bool *)arg = true; }
@@ -623,6 +646,8 @@ int main(int argc, char **argv)
     }
     const char *chroot = strchr(fs->config.hosts, '/');
     fs->config.chroot_bytes = chroot && strcmp(chroot, "/") != 0 ? strlen(chroot) : 0;
+    if (add_mount_names(&args, fs->config.hosts) != 0)
+        return 2;
     if (fs->config.debug) {
         zn_log_threshold = ZN_LOG_DEBUG;
         /* libfuse's own trace of every request (bench/mount-bench.sh counts them). */
@@ -639,6 +664,11 @@ int main(int argc, char **argv)
         perror("znodefs: fork");
         return 1;
     }
+    /* Until it is mounted, the terminal gets only what makes the mount fail (a member that
+     * is down while another answers is not worth a line there). */
+    int threshold = zn_log_threshold;
+    if (status_fd >= 0 && zn_log_threshold < ZN_LOG_ERROR)
+        zn_log_threshold = ZN_LOG_ERROR;
     static uv_loop_t loop;
     uv_loop_init(&loop);
     fs->loop = &loop;
@@ -678,10 +708,15 @@ int main(int argc, char **argv)
         sigs[i].data = fs;
         uv_signal_start(&sigs[i], on_signal, signums[i]);
     }
-    ZN_INFO("mounted hosts=%s mountpoint=%s", fs->config.hosts, fs->config.mountpoint);
     report(status_fd, 0);
     if (status_fd >= 0)
-        quiet_stdio();
+        detach_stdio(&fs->config);
+    else if (fs->config.log_file && fs_log_sink_start(fs->config.log_file) != 0)
+        ZN_WARN("cannot log to %s: logging to stderr", fs->config.log_file);
+    zn_log_threshold = threshold;
+    ZN_INFO("mounted hosts=%s mountpoint=%s sid=0x%" PRIx64 " server=%s", fs->config.hosts,
+            fs->config.mountpoint, (uint64_t)zn_client_session_id(fs->client),
+            zn_client_current_server(fs->client));
 
     uv_run(fs->loop, UV_RUN_DEFAULT);
 

@@ -89,6 +89,7 @@ struct fs_config {
     bool foreground;
     bool debug;
     size_t chroot_bytes;   /* the connect string's /chroot, prefixed to every server path */
+    char *log_file;        /* -o log=FILE, or NULL: syslog when in the background */
 };
 
 struct fs {
@@ -181,6 +182,11 @@ bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
 int fs_set_dir_ephemeral(struct fs *fs, const char *path, bool on);
 bool fs_made_dir(const struct fs *fs, const char *path);
 void fs_remember_dir(struct fs *fs, const char *path, bool on);
+
+/* ---- log_sink.c ---- */
+/* Sends every later line of stderr to file (appended) or, when file is NULL, to syslog;
+ * 0, or -1 (errno set) with stderr unchanged. */
+int fs_log_sink_start(const char *file);
 
 /* ---- kind.c ---- */
 /* zn_create2 (open ACL, flags ZN_FLAG_EPHEMERAL/SEQUENTIAL) storing kind when
