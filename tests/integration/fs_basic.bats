@@ -147,7 +147,8 @@ setup() {
   rm -r "$T/d"
   [ ! -e "$T/d" ]
   run znode_cli stat "/t$BATS_TEST_NUMBER/d"
-  assert_failure
+  assert_failure 1
+  assert_output --partial "no node"
 }
 
 @test "mv of a leaf file is atomic; mv of a directory with children copies (EXDEV)" {
@@ -169,7 +170,13 @@ setup() {
   echo first > "$T/lockfile"
   run bash -c "set -C; echo second > '$T/lockfile'"
   assert_failure
+  assert_output --partial "cannot overwrite existing file"
   [ "$(cat "$T/lockfile")" = first ]
+  # bash's noclobber checks with stat first; O_EXCL itself is the mount's: EEXIST.
+  run /usr/bin/python3 -c 'import os, sys
+try: os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+except FileExistsError: print("EEXIST")' "$T/lockfile"
+  assert_output EEXIST
   mkdir "$T/d"
   run mkdir "$T/d"
   assert_failure
@@ -179,12 +186,17 @@ setup() {
 @test "reserved names cannot be created: .data, .clone and the @v= / @wait= forms" {
   run mkdir "$T/x@v=3"
   assert_failure
+  assert_output --partial "Invalid argument"
   run mkdir "$T/.clone"
   assert_failure
+  assert_output --partial "File exists"
+  # "f@wait=N" and "f@v=N" of a missing f: there is no f to wait on or to write at N.
   run bash -c "echo a > '$T/y@wait=1'"
   assert_failure
+  assert_output --partial "No such file or directory"
   run touch "$T/z@v=1"
   assert_failure
+  assert_output --partial "No such file or directory"
   [ -z "$(znode_cli ls "/t$BATS_TEST_NUMBER")" ]
 }
 
@@ -194,6 +206,7 @@ setup() {
   assert_output --partial "No such file or directory"
   run ls "$T/nope"
   assert_failure
+  assert_output --partial "No such file or directory"
 }
 
 @test "data up to 1000000 bytes is accepted; past ZooKeeper's limit write(2) fails with EFBIG" {
@@ -245,6 +258,7 @@ setup() {
   [ "$(getfattr --only-values -n user.zk.acl "$T/f")" = "world:anyone:r" ]
   run setfattr -n user.zk.acl -v "nonsense" "$T/f"
   assert_failure
+  assert_output --partial "Invalid argument"
 }
 
 @test "fusermount3 -u unmounts cleanly and the session ends" {
@@ -253,7 +267,8 @@ setup() {
   pid="$(mount_pid extra)"
   fusermount3 -u "$(fs_root)/extra"
   wait_until 10 "znodefs $pid to exit" bash -c "! kill -0 $pid 2>/dev/null"
-  ! mountpoint -q "$(fs_root)/extra"
+  run mountpoint -q "$(fs_root)/extra"
+  assert_failure
 }
 
 @test "mount -t fuse.znodefs works and --help documents every option" {
@@ -305,7 +320,9 @@ setup() {
   mkdir -p "$dir"
   run timeout 30 "$ZNODEFS" -o spin_us=lots "$(ensemble_connect)" "$dir"
   assert_failure
-  ! mountpoint -q "$dir"
+  assert_output --partial "spin_us=lots"
+  run mountpoint -q "$dir"
+  assert_failure
 }
 
 @test "a bad HOSTS fails the mount command itself" {
@@ -313,8 +330,10 @@ setup() {
   mkdir -p "$dir"
   port="$(free_port)"
   run timeout 60 "$ZNODEFS" -o session_timeout=2000 "127.0.0.1:$port" "$dir"
+  assert_failure 1
+  assert_output --partial "cannot reach 127.0.0.1:$port"
+  run mountpoint -q "$dir"
   assert_failure
-  ! mountpoint -q "$dir"
 }
 
 @test "a read-only mount refuses writes with EROFS and still reads" {

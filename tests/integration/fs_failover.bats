@@ -57,8 +57,8 @@ connected_member() {
   [ "$(cat "$A/after")" = after ]
   wait_until 30 "mount b to read it" bash -c "[ \"\$(cat '$B/after')\" = after ]"
   [ -e "$B/svc/me" ]
-  run flock -n "$B/lockme" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -n "$B/lockme" -c true
+  assert_failure "$FLOCK_BUSY"
   exec 8>&-
   wait_until 20 "the ephemeral file to go once closed" test ! -e "$B/svc/me"
 }

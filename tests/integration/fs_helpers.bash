@@ -65,6 +65,40 @@ fs_teardown() {
   stop_all
 }
 
+# flock(1)'s exit status for "held by another" (-n) and "timed out" (-w), as set with -E: tells
+# EWOULDBLOCK apart from any other failure (EIO, ENOENT), which exits 1.
+FLOCK_BUSY=75
+
+# in_read_of PID FILE: PID is inside read(2) on FILE (/proc/PID/syscall: read is syscall 0).
+in_read_of() {
+  local syscall fd rest
+  read -r syscall fd rest < "/proc/$1/syscall" 2> /dev/null || return 1
+  [ "$syscall" = 0 ] && [ "$(readlink "/proc/$1/fd/$((fd))")" = "$2" ]
+}
+
+# wait_blocked_reading PID FILE NODE: PID waits inside read(2) on FILE (an @wait name), and the
+# mount has since answered a request that went to the server on the same session (NODE's
+# version), so the wait's own request, sent while handling the READ that came first, is
+# registered before anything the test does next. A readiness signal, not a sleep.
+wait_blocked_reading() {
+  wait_until 20 "pid $1 to block reading $2" in_read_of "$1" "$2"
+  getfattr --only-values -n user.zk.version "$3" > /dev/null
+  pid_alive "$1"
+}
+
+# exited PID: PID has ended (a child not yet reaped is a zombie, which kill -0 still finds).
+exited() {
+  local state
+  state="$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null)"
+  [ -z "$state" ] || [ "$state" = Z ]
+}
+
+# wait_exit PID: waits (bounded) for the background child PID to end; returns its status.
+wait_exit() {
+  wait_until 20 "pid $1 to end" exited "$1" || return 124
+  wait "$1"
+}
+
 # wait_value PATH VALUE: PATH (on another mount: replication is asynchronous to it) reads VALUE.
 wait_value() { wait_until 20 "$1 reads $2" test "$(cat "$1" 2>/dev/null)" = "$2"; }
 

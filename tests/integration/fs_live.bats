@@ -80,10 +80,9 @@ teardown() {
   v="$(ver "$A/$T/f")"
   cat "$A/$T/f@wait=$v" > "$BATS_TEST_TMPDIR/out" &
   BG="$!"
-  sleep 0.5
-  pid_alive "$BG"  # still waiting: nothing changed yet
+  wait_blocked_reading "$BG" "$A/$T/f@wait=$v" "$A/$T/f"  # waiting: nothing changed yet
   echo v1 > "$B/$T/f"
-  wait "$BG"
+  wait_exit "$BG"
   BG=""
   [ "$(cat "$BATS_TEST_TMPDIR/out")" = v1 ]
   # already past: returns at once
@@ -93,17 +92,19 @@ teardown() {
 @test "f@wait fails with ENOENT when f is deleted, and is interruptible" {
   echo x > "$A/$T/f"
   v="$(ver "$A/$T/f")"
-  { cat "$A/$T/f@wait=$v" 2> "$BATS_TEST_TMPDIR/err" || echo "rc=$?" >> "$BATS_TEST_TMPDIR/err"; } &
+  cat "$A/$T/f@wait=$v" 2> "$BATS_TEST_TMPDIR/err" &
   BG="$!"
-  sleep 0.3
+  wait_blocked_reading "$BG" "$A/$T/f@wait=$v" "$A/$T/f"
   rm "$B/$T/f"
-  wait "$BG"
+  rc=0
+  wait_exit "$BG" || rc=$?
   BG=""
-  grep -q "No such file" "$BATS_TEST_TMPDIR/err"
-  grep -q "rc=1" "$BATS_TEST_TMPDIR/err"
+  [ "$rc" = 1 ]
+  run cat "$BATS_TEST_TMPDIR/err"
+  assert_output --partial "No such file or directory"
   echo y > "$A/$T/g"
   run timeout -s INT 1 cat "$A/$T/g@wait=$(ver "$A/$T/g")"
-  assert_failure
+  assert_failure 124  # still waiting when interrupted, and the interrupt ended the wait
 }
 
 @test "waiting on a directory's children returns once its cversion passes V" {
@@ -113,9 +114,9 @@ teardown() {
   cv="$(getfattr --only-values -n user.zk.cversion "$A/$T/d")"
   cat "$A/$T/d@wait=$cv" > "$BATS_TEST_TMPDIR/out" &
   BG="$!"
-  sleep 0.3
+  wait_blocked_reading "$BG" "$A/$T/d@wait=$cv" "$A/$T/d"
   echo new > "$B/$T/d/child"
-  wait "$BG"
+  wait_exit "$BG"
   BG=""
   grep -qx child "$BATS_TEST_TMPDIR/out"
   grep -qx first "$BATS_TEST_TMPDIR/out"
