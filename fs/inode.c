@@ -74,6 +74,35 @@ static void unlink_key(struct fs *fs, struct fs_inode *inode)
         }
 }
 
+void fs_inode_saw(struct fs_inode *inode, const struct zn_stat *st)
+{
+    if (inode->unlinked)
+        return;
+    inode->last_stat = *st;
+    inode->have_last_stat = true;
+}
+
+void fs_inode_orphan(struct fs *fs, struct fs_inode *inode, const uint8_t *data, int32_t len,
+                     bool have_data)
+{
+    ZN_ASSERT(inode->nodeid != FUSE_ROOT_ID);
+    if (!inode->unlinked)
+        unlink_key(fs, inode); /* a node made at the name later is another inode */
+    inode->unlinked = true;
+    if (!have_data || inode->have_orphan_data)
+        return;
+    int32_t n = len > 0 ? len : 0;
+    uint8_t *copy = n > 0 ? malloc((size_t)n) : NULL;
+    if (n > 0 && !copy)
+        return; /* its fds read what their own snapshots hold */
+    if (n > 0)
+        memcpy(copy, data, (size_t)n);
+    inode->orphan_data = copy;
+    inode->orphan_len = n;
+    inode->have_orphan_data = true;
+    inode->last_stat.data_length = n;
+}
+
 static void link_key(struct fs *fs, struct fs_inode *inode)
 {
     struct fs_inode **b = &fs->by_key[hash_str(inode->key) % FS_INODE_BUCKETS];
@@ -139,8 +168,8 @@ static bool inode_repath(struct fs *fs, struct fs_inode *inode, const char *old_
     strcpy(key + new_len, suffix);
     unlink_key(fs, inode);
     struct fs_inode *displaced = find_key(fs, key);
-    if (displaced)
-        unlink_key(fs, displaced); /* the node renamed over: its name now means the moved one */
+    if (displaced && displaced != inode)
+        fs_inode_orphan(fs, displaced, NULL, 0, false); /* renamed over: its fds keep what they read */
     free(inode->path);
     free(inode->key);
     inode->path = path;
@@ -156,8 +185,8 @@ int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int
     int failed = 0;
     for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
         for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id) {
-            if (strcmp(i->path, old_path) != 0)
-                continue;
+            if (i->unlinked || strcmp(i->path, old_path) != 0)
+                continue; /* an unlinked inode's path is only a memory */
             ZN_ASSERT(strncmp(i->key, old_path, old_len) == 0);
             if (!inode_repath(fs, i, old_path, new_path)) {
                 failed = ZN_NOMEMORY;
@@ -186,8 +215,11 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
         unlink_key(fs, i);
         /* What the mount keeps per path lives as long as the kernel holds a node of it
          * (another inode of the same path only misses once). */
-        fs_acl_forget(i->path);
-        fs_cache_drop(i->path);
+        if (!i->unlinked) {
+            fs_acl_forget(i->path);
+            fs_cache_drop(i->path);
+        }
+        free(i->orphan_data);
         free(i->path);
         free(i->key);
         free(i);

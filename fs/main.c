@@ -112,10 +112,10 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
     case FS_VIRT_NONE:
         if (inode->kind == FS_KIND_DIR) {
             out->st_mode = S_IFDIR | fs_acl_mode_bits(inode->path, st, true, ro);
-            out->st_nlink = 2;
+            out->st_nlink = inode->unlinked ? 0 : 2;
         } else {
             out->st_mode = S_IFREG | data_perm;
-            out->st_nlink = 1;
+            out->st_nlink = inode->unlinked ? 0 : 1;
         }
         out->st_size = st->data_length;
         break;
@@ -446,7 +446,7 @@ static void rearm_children_done(struct zn_client *c, const struct zn_result *r, 
 static void rearm_inode(struct fs *fs, struct fs_inode *inode, void *arg)
 {
     struct rearm_ctx *ctx = arg;
-    if (inode->virt != FS_VIRT_NONE || ctx->sent >= FS_REARM_MAX_WATCHES)
+    if (inode->virt != FS_VIRT_NONE || inode->unlinked || ctx->sent >= FS_REARM_MAX_WATCHES)
         return;
     char *path = strdup(inode->path);
     if (!path)

@@ -135,6 +135,8 @@ static void reply_opened(struct open_op *op)
     op->fi.keep_cache = 0;
     if (fuse_reply_open(op->req, &op->fi) != 0)
         handle_free(op->h);
+    else
+        op->h->inode->open_count++;
     free(op);
 }
 
@@ -188,7 +190,8 @@ static struct fs_handle *handle_new(struct fs_inode *inode, int flags)
 static void open_checked(struct open_op *op)
 {
     struct fs_handle *h = op->h;
-    bool needs_base = h->writable && !(op->fi.flags & O_TRUNC) && h->inode->virt != FS_VIRT_CLONE;
+    bool needs_base = h->writable && !(op->fi.flags & O_TRUNC) && h->inode->virt != FS_VIRT_CLONE &&
+                      !h->inode->unlinked;
     if (!needs_base) {
         reply_opened(op);
         return;
@@ -244,7 +247,7 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     op->req = req;
     op->fi = *fi;
-    if (inode->virt == FS_VIRT_CLONE || inode->virt == FS_VIRT_WAIT) {
+    if (inode->virt == FS_VIRT_CLONE || inode->virt == FS_VIRT_WAIT || inode->unlinked) {
         open_checked(op);
         return;
     }
@@ -279,6 +282,8 @@ static void create_reply(struct open_op *op)
     if (fuse_reply_create(op->req, &e, &op->fi) != 0) {
         fs_inode_forget(fs, inode->nodeid, 1);
         handle_free(op->h);
+    } else {
+        inode->open_count++;
     }
     free(op);
 }
@@ -514,9 +519,28 @@ struct read_op {
     off_t off;
 };
 
+/* A file whose node is gone: its fds read what the mount kept of it (Linux: the orphan inode). */
+static void orphan_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
+{
+    const struct fs_inode *inode = h->inode;
+    if (inode->have_orphan_data)
+        fs_reply_slice(req, inode->orphan_data, inode->orphan_len, size, off);
+    else if (h->have_snapshot)
+        fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
+    else
+        fuse_reply_err(req, ENOENT); /* deleted elsewhere before this fd read anything */
+}
+
 static void read_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct read_op *op = arg;
+    if (r->rc == ZN_NONODE && op->h->have_snapshot) {
+        /* Deleted elsewhere while open: the fd keeps what it read. */
+        fs_inode_orphan(fs_global, op->h->inode, op->h->snapshot, op->h->snapshot_len, true);
+        orphan_read(op->req, op->h, op->size, op->off);
+        free(op);
+        return;
+    }
     int rc = r->rc ? r->rc : take_snapshot(op->h, r->data, r->data_len);
     if (r->rc == 0 && r->stat) { /* the getData armed fs_watch_cb */
         fs_cache_put_data(op->h->inode->path, r->data, r->data_len, r->stat);
@@ -546,6 +570,10 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
         return;
     default:
         break;
+    }
+    if (h->inode->unlinked) {
+        orphan_read(req, h, size, off);
+        return;
     }
     if (off > 0 && h->have_snapshot) {
         fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
@@ -611,6 +639,34 @@ static void write_done(struct zn_client *c, const struct zn_result *r, void *arg
 }
 
 
+/* Writes through an fd of a file whose node is gone change what its fds read, never the
+ * server (a node made at that name since is another file). */
+static void orphan_write(fuse_req_t req, struct fs_inode *inode, const char *buf, size_t size, off_t off)
+{
+    if (!inode->have_orphan_data) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (off < 0 || (uint64_t)off + size > FS_MAX_DATA_BYTES) {
+        fuse_reply_err(req, EFBIG);
+        return;
+    }
+    size_t end = (size_t)off + size;
+    if (end > (size_t)inode->orphan_len) {
+        uint8_t *grown = realloc(inode->orphan_data, end);
+        if (!grown) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        memset(grown + inode->orphan_len, 0, end - (size_t)inode->orphan_len);
+        inode->orphan_data = grown;
+        inode->orphan_len = (int32_t)end;
+        inode->last_stat.data_length = inode->orphan_len;
+    }
+    memcpy(inode->orphan_data + off, buf, size);
+    fuse_reply_write(req, size);
+}
+
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                  struct fuse_file_info *fi)
 {
@@ -626,6 +682,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
     }
     if (h->inode->virt == FS_VIRT_CLONE) {
         clone_write(req, h, buf, size, off);
+        return;
+    }
+    if (h->inode->unlinked) {
+        orphan_write(req, h->inode, buf, size, off);
         return;
     }
     if (off < 0 || (uint64_t)off + size > (uint64_t)fs_data_limit(fs, h->inode->path)) {
@@ -804,7 +864,9 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_lock_release_owner(fs, h->inode->path, fi->lock_owner);
     fs_wait_cancel_handle(fs, h);
     poll_forget(fs, h);
-    if (h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE) {
+    h->inode->open_count--;
+    bool gone = h->inode->unlinked; /* its path may name another node by now */
+    if (h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE && !gone) {
         /* O_TRUNC with nothing written: the empty value is stored now. */
         struct release_step *what = release_step_new("truncate", h->inode->path);
         if (what)
@@ -820,7 +882,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             free(h->clone_ephemerals[i]);
         h->clone_ephemeral_count = 0;
     }
-    if (h->ephemeral_path) {
+    if (h->ephemeral_path && !gone) {
         struct release_step *what = release_step_new("delete ephemeral", h->ephemeral_path);
         if (what)
             fire(zn_delete(c, h->ephemeral_path, -1, release_step_done, what), what);

@@ -34,6 +34,7 @@ struct node_op {
     bool target_exists;
     uint8_t *data;
     int32_t data_len;
+    bool have_data; /* unlink: data holds what the open file's fds still read */
     unsigned int flags;
     int retries;
     bool made_dir;
@@ -82,6 +83,7 @@ static void reply_entry_now(struct node_op *op, enum fs_kind kind)
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = inode->nodeid;
+    fs_inode_saw(inode, &op->stat);
     fs_fill_attr(fs, inode, &op->stat, &e.attr);
     bool volatile_name = op->virt == FS_VIRT_WAIT || op->virt == FS_VIRT_VERSIONED;
     e.attr_timeout = volatile_name ? 0 : fs->config.attr_timeout_s;
@@ -231,6 +233,7 @@ static void reply_attr_now(fuse_req_t req, struct fs_inode *inode, const struct 
 {
     struct fs *fs = fs_global;
     struct stat st;
+    fs_inode_saw(inode, zst);
     fs_fill_attr(fs, inode, zst, &st);
     bool volatile_name = inode->virt == FS_VIRT_WAIT || inode->virt == FS_VIRT_VERSIONED;
     fuse_reply_attr(req, &st, volatile_name ? 0 : fs->config.attr_timeout_s);
@@ -267,12 +270,18 @@ static void getattr_done(struct zn_client *c, const struct zn_result *r, void *a
     struct attr_op *op = arg;
     struct fs *fs = fs_global;
     struct fs_inode *inode = fs_inode_get(fs, op->ino);
+    if (r->rc == ZN_NONODE && inode && inode->open_count > 0 && inode->have_last_stat) {
+        /* Deleted elsewhere while open here: fstat still answers, with st_nlink 0. */
+        fs_inode_orphan(fs, inode, NULL, 0, false);
+        reply_attr_now(op->req, inode, &inode->last_stat);
+        free(op);
+        return;
+    }
     if (r->rc || !inode) {
         fuse_reply_err(op->req, r->rc ? fs_errno(r->rc) : ENOENT);
         free(op);
         return;
     }
-    (void)fs;
     fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
     op->stat = *r->stat;
     reply_attr(op, inode);
@@ -291,6 +300,13 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_global;
     struct fs_inode *inode = fs_inode_get(fs, ino);
+    if (inode && inode->unlinked) {
+        if (inode->have_last_stat)
+            reply_attr_now(req, inode, &inode->last_stat);
+        else
+            fuse_reply_err(req, ENOENT);
+        return;
+    }
     struct zn_stat cached;
     if (inode && fs_cache_stat(inode->path, &cached) &&
         (inode->virt == FS_VIRT_CLONE || fs_acl_known(inode->path, &cached, NULL))) {
@@ -373,6 +389,34 @@ static int setattr_refusal(const struct fs_inode *inode, const struct zn_stat *z
     return 0;
 }
 
+/* ftruncate or fchmod on an open file whose node is gone: its fds' own copy changes. */
+static void setattr_orphan(fuse_req_t req, struct fs_inode *inode, const struct stat *attr, int to_set)
+{
+    int err = setattr_refusal(inode, &inode->last_stat, attr, to_set);
+    if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
+        if (!inode->have_orphan_data)
+            err = ENOENT;
+        else if (attr->st_size > FS_MAX_DATA_BYTES)
+            err = EFBIG;
+        else if (attr->st_size != inode->orphan_len) {
+            uint8_t *grown = realloc(inode->orphan_data, (size_t)attr->st_size + 1);
+            if (!grown) {
+                err = ENOMEM;
+            } else {
+                if (attr->st_size > inode->orphan_len)
+                    memset(grown + inode->orphan_len, 0, (size_t)(attr->st_size - inode->orphan_len));
+                inode->orphan_data = grown;
+                inode->orphan_len = (int32_t)attr->st_size;
+                inode->last_stat.data_length = inode->orphan_len;
+            }
+        }
+    }
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        reply_attr_now(req, inode, &inode->last_stat);
+}
+
 #define SETATTR_METADATA \
     (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)
 
@@ -417,8 +461,12 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 {
     struct fs *fs = fs_global;
     struct fs_inode *inode = fs_inode_get(fs, ino);
-    if (!inode) {
+    if (!inode || (inode->unlinked && !inode->have_last_stat)) {
         fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (inode->unlinked) {
+        setattr_orphan(req, inode, attr, to_set);
         return;
     }
     if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -658,9 +706,36 @@ static void removed_done(struct zn_client *c, const struct zn_result *r, void *a
     fs_cache_drop(op->path); /* as write_done: never serve what this change replaced */
     if (r->rc == 0 && op->virt == FS_VIRT_NONE)
         fs_remember_dir(op->fs, op->path, false);
+    struct fs_inode *gone = r->rc == 0 && op->virt != FS_VIRT_DATA ? fs_inode_find(op->fs, op->path) : NULL;
+    if (gone && gone->virt == FS_VIRT_NONE)
+        fs_inode_orphan(op->fs, gone, op->data, op->data_len, op->have_data);
     if (r->rc == 0)
         fuse_reply_err(op->req, 0);
     node_op_finish(op, fs_errno(r->rc));
+}
+
+static void remove_start(struct node_op *op)
+{
+    int32_t version = op->virt == FS_VIRT_VERSIONED ? (int32_t)op->version_arg : -1;
+    started(op, zn_delete(op->fs->client, op->path, version, removed_done, op));
+}
+
+static void remove_open_file_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc) {
+        node_op_finish(op, fs_errno(r->rc));
+        return;
+    }
+    op->data_len = r->data_len > 0 ? r->data_len : 0;
+    if (op->data_len > 0 && !(op->data = malloc((size_t)op->data_len))) {
+        node_op_finish(op, ENOMEM);
+        return;
+    }
+    if (op->data_len > 0)
+        memcpy(op->data, r->data, (size_t)op->data_len);
+    op->have_data = true;
+    remove_start(op);
 }
 
 static void remove_node(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
@@ -701,8 +776,13 @@ static void remove_node(fuse_req_t req, fuse_ino_t parent, const char *name, boo
         }
         break;
     }
-    int32_t version = op->virt == FS_VIRT_VERSIONED ? (int32_t)op->version_arg : -1;
-    started(op, zn_delete(fs->client, op->path, version, removed_done, op));
+    struct fs_inode *open_file = fs_inode_find(fs, op->path);
+    if (!dir && open_file && open_file->open_count > 0 && open_file->virt == FS_VIRT_NONE) {
+        /* Its open fds go on reading it after the unlink, as on Linux: fetch it first. */
+        started(op, zn_get(fs->client, op->path, NULL, NULL, remove_open_file_done, op));
+        return;
+    }
+    remove_start(op);
 }
 
 void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)

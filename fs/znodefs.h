@@ -73,6 +73,15 @@ struct fs_inode {
     enum fs_virt virt;
     int64_t version_arg; /* N of @v=N / @wait=N */
     int64_t czxid;
+    /* Open files of this inode, and what they still see once its node is gone (POSIX: an
+     * unlinked file lives on for the fds open on it, with st_nlink 0). */
+    int open_count;
+    bool unlinked;           /* the node was deleted (or renamed over): never ask its path again */
+    bool have_last_stat;
+    struct zn_stat last_stat; /* the stat last shown to the kernel */
+    bool have_orphan_data;
+    uint8_t *orphan_data;    /* an unlinked file's data, as its open fds read and write it */
+    int32_t orphan_len;
     struct fs_inode *next_by_id;
     struct fs_inode *next_by_key;
 };
@@ -208,6 +217,11 @@ struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
 struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *key,
                                  enum fs_kind kind, enum fs_virt virt, int64_t version_arg,
                                  int64_t czxid);
+/* The kernel was shown st for inode: kept for when the node is gone. */
+void fs_inode_saw(struct fs_inode *inode, const struct zn_stat *st);
+/* inode's node is gone while fds may be open on it: it keeps last_stat (st_nlink 0) and data
+ * (copied, may be NULL with have_data false), and loses its name. */
+void fs_inode_orphan(struct fs *fs, struct fs_inode *inode, const uint8_t *data, int32_t len, bool have_data);
 /* The newest inode the name key stands for, or NULL; no lookup is counted. */
 struct fs_inode *fs_inode_find(struct fs *fs, const char *key);
 void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup);

@@ -8,14 +8,17 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
     inprocess.py rename-then-use DIR N     write a temp file, fsync, rename it into place,
                                            then stat/open/truncate the new name, N times
     inprocess.py data-limit DIR MAX        the exact errno around the data limit MAX
+    inprocess.py unlinked-open DIR OTHER   an open file outlives its unlink (OTHER: the same
+                                           directory on a second mount)
 """
 import errno
 import os
 import sys
+import time
 
 
-def fail_report(name, done, failures):
-    print("%s: %d iterations, %d failures" % (name, done, len(failures)))
+def fail_report(name, done, failures, unit="iterations"):
+    print("%s: %d %s, %d failures" % (name, done, unit, len(failures)))
     for f in failures[:10]:
         print("  " + f)
     return 1 if failures else 0
@@ -90,7 +93,7 @@ def data_limit(d, limit):
         return data_limit_steps(d, limit, failures)
     except OSError as e:
         failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
-        return fail_report("data-limit", 0, failures)
+        return fail_report("data-limit", 0, failures, "checks")
 
 
 def data_limit_steps(d, limit, failures):
@@ -144,7 +147,59 @@ def data_limit_steps(d, limit, failures):
         checks += 1
         expect_errno(failures, "truncate -s %d" % size, errno.EFBIG, lambda: os.truncate(f, size))
     check_size("after the refused truncates", limit)
-    return fail_report("data-limit", checks, failures)
+    return fail_report("data-limit", checks, failures, "checks")
+
+
+def unlinked_open(d, other):
+    """POSIX: unlink removes the name; the file lives on for the fds open on it: fstat works
+    (st_nlink 0), reads return its data, writes go to it and not to a file later made at the
+    name; the name is free at once, on this mount and on another."""
+    failures = []
+    checks = 0
+
+    def check(what, got, want):
+        nonlocal checks
+        checks += 1
+        if got != want:
+            failures.append("%s: %r, want %r" % (what, got, want))
+
+    try:
+        f = os.path.join(d, "f")
+        write_file(f, b"hello")
+        reader = os.open(f, os.O_RDONLY)             # never read before the unlink
+        early = os.open(f, os.O_RDONLY)
+        check("read before unlink", os.read(early, 100), b"hello")
+        rw = os.open(f, os.O_RDWR)
+        os.unlink(f)
+        check("the name is gone", os.path.lexists(f), False)
+        st = os.fstat(reader)
+        check("fstat st_nlink", st.st_nlink, 0)
+        check("fstat st_size", st.st_size, 5)
+        check("read after unlink", os.read(reader, 100), b"hello")
+        check("pread of a reader that read before", os.pread(early, 100, 0), b"hello")
+        write_file(f, b"a new file")                 # the name is free: another file
+        check("the new file", read_file(f), b"a new file")
+        check("the old fd still reads the old file", os.pread(reader, 100, 0), b"hello")
+        check("write to the unlinked file", os.pwrite(rw, b"J", 0), 1)
+        check("its fds see the write", os.pread(reader, 100, 0), b"Jello")
+        check("the new file is untouched", read_file(f), b"a new file")
+        os.ftruncate(rw, 2)
+        check("ftruncate of the unlinked file", os.fstat(reader).st_size, 2)
+        for fd in (reader, early, rw):
+            os.close(fd)
+        check("after close, the new file still", read_file(f), b"a new file")
+        of = os.path.join(other, "f")
+        for _ in range(200):                          # replication to the other member
+            try:
+                if read_file(of) == b"a new file":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        check("the other mount reads the new file", read_file(of), b"a new file")
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("unlinked-open", checks, failures, "checks")
 
 
 def main():
@@ -156,6 +211,8 @@ def main():
         return rename_then_use(d, int(sys.argv[3]))
     if cmd == "data-limit":
         return data_limit(d, int(sys.argv[3]))
+    if cmd == "unlinked-open":
+        return unlinked_open(d, sys.argv[3])
     print("unknown check %s" % cmd)
     return 2
 

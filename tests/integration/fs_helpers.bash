@@ -99,6 +99,11 @@ wait_exit() {
   wait "$1"
 }
 
+# Conditions for wait_until (each evaluated afresh on every try):
+# size_is PATH N: PATH's st_size is N.  entries_are DIR N: ls DIR lists N names.
+size_is() { [ "$(stat -c %s "$1" 2> /dev/null)" = "$2" ]; }
+entries_are() { [ "$(ls "$1" 2> /dev/null | wc -l)" = "$2" ]; }
+
 # wait_value PATH VALUE: PATH (on another mount: replication is asynchronous to it) reads VALUE.
 wait_value() { wait_until 20 "$1 reads $2" test "$(cat "$1" 2>/dev/null)" = "$2"; }
 

@@ -30,6 +30,9 @@ teardown() {
   for p in $BG; do kill_job "$p"; done
 }
 
+# contenders_are N: the lock node has N contender children (holder and waiters), on the server.
+contenders_are() { [ "$(znode_cli ls "/$T/lock" | wc -l)" = "$1" ]; }
+
 # hold MOUNT [flock args]: hold the lock on MOUNT/$T/lock in the background until killed.
 hold() {
   local mnt="$1"; shift
@@ -56,7 +59,7 @@ hold() {
   flock -w 20 "$B/$T/lock" -c "echo got > '$BATS_TEST_TMPDIR/got'" &
   waiter=$!
   # Queued behind the holder: only the holder's exit can wake it.
-  wait_until 20 "the waiter's contender" test "$(znode_cli ls "/$T/lock" | wc -l)" = 2
+  wait_until 20 "the waiter's contender" contenders_are 2
   [ ! -e "$BATS_TEST_TMPDIR/got" ]
   touch "$release"
   wait "$waiter"
@@ -69,7 +72,7 @@ hold() {
   flock -w 30 "$B/$T/lock" -c "echo got > '$BATS_TEST_TMPDIR/got'" &
   waiter=$!
   # Queued behind the holder (its contender node exists): only the holder's death can wake it.
-  wait_until 20 "the waiter's contender" test "$(znode_cli ls "/$T/lock" | wc -l)" = 2
+  wait_until 20 "the waiter's contender" contenders_are 2
   [ ! -e "$BATS_TEST_TMPDIR/got" ]
   kill -9 ${BG} "$holder" 2>/dev/null || true
   wait "$waiter"

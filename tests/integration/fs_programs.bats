@@ -44,15 +44,15 @@ inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
   assert_output "rename-then-use: 300 iterations, 0 failures"
   run ls -A "$A/$T"
   assert_output "$(for i in $(seq 0 299); do echo "moved$i"; done | sort; echo target)"
-  wait_until 20 "mount b lists the 300 moved files" test "$(ls "$B/$T" | wc -l)" = 301
+  wait_until 20 "mount b lists the 300 moved files" entries_are "$B/$T" 301
   [ "$(stat -c %s "$B/$T/target")" = 1 ]
 }
 
 @test "data up to the limit is stored and read back whole; one byte more is EFBIG from write, append and truncate" {
   run inprocess data-limit "$A/$T" "$DATA_LIMIT"
   assert_success
-  assert_output "data-limit: 11 iterations, 0 failures"
-  wait_until 20 "mount b shows the $DATA_LIMIT bytes" test "$(stat -c %s "$B/$T/big" 2>/dev/null)" = "$DATA_LIMIT"
+  assert_output "data-limit: 11 checks, 0 failures"
+  wait_until 20 "mount b shows the $DATA_LIMIT bytes" size_is "$B/$T/big" "$DATA_LIMIT"
   [ "$(wc -c < "$B/$T/big")" = "$DATA_LIMIT" ]
 }
 
@@ -87,5 +87,11 @@ inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
   path="/$T/$long/big"
   run inprocess data-limit "$A/$T/$long" $((1048576 - 48 - ${#path}))
   assert_success
-  assert_output "data-limit: 11 iterations, 0 failures"
+  assert_output "data-limit: 11 checks, 0 failures"
+}
+
+@test "an open file outlives its unlink: fstat gives st_nlink 0, its fds read and write it, the name is free at once" {
+  run inprocess unlinked-open "$A/$T" "$B/$T"
+  assert_success
+  assert_output "unlinked-open: 14 checks, 0 failures"
 }
