@@ -120,6 +120,8 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
         return root;
     }
     struct fs_inode *old = find_key(fs, key);
+    if (old && old->czxid == 0 && old->kind == kind)
+        old->czxid = czxid; /* moved by a rename, which did not learn its new czxid */
     if (old && old->czxid == czxid && old->kind == kind) {
         old->nlookup++;
         return old;
@@ -153,19 +155,29 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
     return n;
 }
 
-/* Points inode at new_path (its key keeps its special suffix); false when out of memory. */
+/* Replaces the old_path prefix of s with new_path; NULL when out of memory. */
+static char *moved(const char *s, const char *old_path, const char *new_path)
+{
+    const char *rest = s + strlen(old_path);
+    size_t new_len = strlen(new_path);
+    char *out = malloc(new_len + strlen(rest) + 1);
+    if (out) {
+        memcpy(out, new_path, new_len);
+        strcpy(out + new_len, rest);
+    }
+    return out;
+}
+
+/* Points inode, at old_path or under it, at the same place under new_path (its key keeps its
+ * special suffix); false when out of memory. */
 static bool inode_repath(struct fs *fs, struct fs_inode *inode, const char *old_path, const char *new_path)
 {
-    const char *suffix = inode->key + strlen(old_path);
-    size_t new_len = strlen(new_path);
-    char *path = strdup(new_path), *key = malloc(new_len + strlen(suffix) + 1);
+    char *path = moved(inode->path, old_path, new_path), *key = moved(inode->key, old_path, new_path);
     if (!path || !key) {
         free(path);
         free(key);
         return false;
     }
-    memcpy(key, new_path, new_len);
-    strcpy(key + new_len, suffix);
     unlink_key(fs, inode);
     struct fs_inode *displaced = find_key(fs, key);
     if (displaced && displaced != inode)
@@ -185,15 +197,17 @@ int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int
     int failed = 0;
     for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
         for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id) {
-            if (i->unlinked || strcmp(i->path, old_path) != 0)
-                continue; /* an unlinked inode's path is only a memory */
+            /* An unlinked inode's path is only a memory. */
+            bool at = strcmp(i->path, old_path) == 0;
+            bool under = strncmp(i->path, old_path, old_len) == 0 && i->path[old_len] == '/';
+            if (i->unlinked || (!at && !under))
+                continue;
             ZN_ASSERT(strncmp(i->key, old_path, old_len) == 0);
             if (!inode_repath(fs, i, old_path, new_path)) {
                 failed = ZN_NOMEMORY;
                 continue;
             }
-            if (czxid > 0)
-                i->czxid = czxid;
+            i->czxid = at ? czxid : 0;
         }
     return failed;
 }

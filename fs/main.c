@@ -96,12 +96,51 @@ static void ms_to_timespec(int64_t ms, struct timespec *ts)
     ts->tv_nsec = (long)(ms % 1000) * 1000000L;
 }
 
+/*
+ * st_ino names the znode, the same on every mount: a delete and recreate gives a new czxid.
+ * The czxid alone is not enough: every node one multi creates (a tree moved by rename) has the
+ * same one, and find and du then see one directory inside itself; nor is it for a directory's
+ * .data file.  So the name is mixed in (FNV-1a), which a node keeps until it is deleted.
+ */
+static ino_t ino_of(const char *key, int64_t czxid)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h ^= (uint64_t)czxid * 0x9E3779B97F4A7C15ull;
+    return h ? (ino_t)h : 1;
+}
+
+/* 2 plus the subdirectories, as on Linux; 1 while they are not counted at this cversion,
+ * which find and fts read as "unknown" (never a wrong count they would trust). */
+static nlink_t dir_nlink(const struct fs_inode *inode, const struct zn_stat *st)
+{
+    if (inode->unlinked)
+        return 0;
+    if (st->num_children == 0)
+        return 2;
+    if (inode->subdirs_counted && inode->subdirs_cversion == st->cversion)
+        return inode->subdirs >= 0 ? 2 + (nlink_t)inode->subdirs : 1;
+    return 1;
+}
+
+void fs_cache_drop_parent(const char *path)
+{
+    char parent[FS_MAX_PATH_BYTES];
+    const char *slash = strrchr(path, '/');
+    if (!slash || strlen(path) >= sizeof parent)
+        return;
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    memcpy(parent, path, len);
+    parent[len] = '\0';
+    fs_cache_drop(parent);
+}
+
 void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st,
                   struct stat *out)
 {
     memset(out, 0, sizeof *out);
-    /* st_ino names the znode: a delete and recreate gives a new czxid. */
-    out->st_ino = st->czxid > 0 ? (ino_t)st->czxid : inode->nodeid;
+    out->st_ino = st->czxid > 0 ? ino_of(inode->key, st->czxid) : inode->nodeid;
     out->st_uid = fs->uid;
     out->st_gid = fs->gid;
     out->st_blksize = 4096;
@@ -112,7 +151,7 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
     case FS_VIRT_NONE:
         if (inode->kind == FS_KIND_DIR) {
             out->st_mode = S_IFDIR | fs_acl_mode_bits(inode->path, st, true, ro);
-            out->st_nlink = inode->unlinked ? 0 : 2;
+            out->st_nlink = dir_nlink(inode, st);
         } else {
             out->st_mode = S_IFREG | data_perm;
             out->st_nlink = inode->unlinked ? 0 : 1;
@@ -192,6 +231,34 @@ bool fs_made_dir(const struct fs *fs, const char *path)
 void fs_remember_dir(struct fs *fs, const char *path, bool on)
 {
     (void)list_set(&fs->made_dirs, &fs->made_dir_count, path, on);
+}
+
+/* Renames the entries at old_path and under it in place; one that cannot be renamed (out of
+ * memory) is dropped: the kind stored with the node still says what it is. */
+static void list_move(char **list, int *count, const char *old_path, const char *new_path)
+{
+    size_t old_len = strlen(old_path), new_len = strlen(new_path);
+    for (int i = 0; i < *count; i++) {
+        const char *p = list[i];
+        if (strncmp(p, old_path, old_len) != 0 || (p[old_len] != '\0' && p[old_len] != '/'))
+            continue;
+        char *renamed = malloc(new_len + strlen(p + old_len) + 1);
+        if (!renamed) {
+            free(list[i]);
+            list[i--] = list[--*count];
+            continue;
+        }
+        memcpy(renamed, new_path, new_len);
+        strcpy(renamed + new_len, p + old_len);
+        free(list[i]);
+        list[i] = renamed;
+    }
+}
+
+void fs_move_dir_settings(struct fs *fs, const char *old_path, const char *new_path)
+{
+    list_move(fs->made_dirs, &fs->made_dir_count, old_path, new_path);
+    list_move(fs->ephemeral_dirs, &fs->ephemeral_dir_count, old_path, new_path);
 }
 
 /* ---- options ---- */

@@ -325,6 +325,7 @@ static void create_done(struct zn_client *c, const struct zn_result *r, void *ar
         return;
     }
     op->stat = *r->stat;
+    fs_cache_drop_parent(op->path);
     fs_acl_remember(op->path, r->stat, ZN_PERM_ALL); /* fs_create_kind gives the open ACL */
     op->h->truncate_pending = false; /* the node was created empty */
     create_reply(op);

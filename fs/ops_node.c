@@ -1,6 +1,6 @@
 /*
  * The namespace handlers of the mount: lookup, getattr/setattr, directories
- * (opendir/readdir, mkdir, rmdir), unlink, rename, and the refusals (symlink,
+ * (opendir/readdir, mkdir, rmdir), unlink, and the refusals (symlink,
  * link, chmod, chown).  Each handler starts ZooKeeper requests and sends
  * exactly one reply, from the callback of its last request.
  *
@@ -26,19 +26,15 @@ struct node_op {
     fuse_ino_t parent;
     char path[FS_MAX_PATH_BYTES];     /* the znode */
     char key[FS_MAX_PATH_BYTES + 64]; /* the name in the inode table */
-    char new_path[FS_MAX_PATH_BYTES]; /* rename: the target */
     enum fs_virt virt;
     int64_t version_arg;
     struct zn_stat stat;
-    struct zn_stat target_stat;
-    bool target_exists;
     uint8_t *data;
     int32_t data_len;
     bool have_data; /* unlink: data holds what the open file's fds still read */
-    unsigned int flags;
-    int retries;
+    bool counted;    /* lookup: subdirs counted at stat.cversion */
+    int32_t subdirs;
     bool made_dir;
-    int zk_kind; /* rename: ZN_KIND_* the moved node keeps, 0 if unknown */
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
 };
 
@@ -83,6 +79,11 @@ static void reply_entry_now(struct node_op *op, enum fs_kind kind)
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = inode->nodeid;
+    if (op->counted && kind == FS_KIND_DIR) {
+        inode->subdirs_counted = true;
+        inode->subdirs_cversion = op->stat.cversion;
+        inode->subdirs = op->subdirs;
+    }
     fs_inode_saw(inode, &op->stat);
     fs_fill_attr(fs, inode, &op->stat, &e.attr);
     bool volatile_name = op->virt == FS_VIRT_WAIT || op->virt == FS_VIRT_VERSIONED;
@@ -139,8 +140,11 @@ static void lookup_children_done(struct zn_client *c, const struct zn_result *r,
     for (int32_t i = 0; i < r->child_count; i++)
         if (!fs_is_lock_contender(r->children[i]))
             kind = FS_KIND_DIR;
-    if (r->stat)
+    if (r->stat) {
         op->stat = *r->stat;
+        op->counted = true;
+        op->subdirs = fs_count_subdirs(op->fs, op->path, r);
+    }
     reply_entry(op, kind);
 }
 
@@ -158,7 +162,7 @@ static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, v
         reply_entry(op, FS_KIND_FILE);
         return;
     }
-    if (fs_made_dir(op->fs, op->path)) {
+    if (fs_made_dir(op->fs, op->path) && op->stat.num_children == 0) {
         reply_entry(op, FS_KIND_DIR);
         return;
     }
@@ -224,6 +228,7 @@ struct attr_op {
     off_t new_size;
     bool truncate;
     bool truncate_pending; /* setattr on a handle opened with O_TRUNC and not yet written */
+    bool count_tried;      /* the directory's subdirectories were asked for once */
     struct stat attr;      /* setattr: what was asked */
     int to_set;
     struct zn_stat stat;
@@ -255,9 +260,44 @@ static void getattr_acl_done(struct zn_client *c, const struct zn_result *r, voi
     free(op);
 }
 
-/* Replies with the attributes once the node's ACL (its mode bits) is known; frees op. */
+/* A directory whose subdirectories are not counted at the cversion of st (its st_nlink). */
+static bool needs_count(const struct fs_inode *inode, const struct zn_stat *st)
+{
+    return inode->virt == FS_VIRT_NONE && inode->kind == FS_KIND_DIR && !inode->unlinked &&
+           st->num_children > 0 && !(inode->subdirs_counted && inode->subdirs_cversion == st->cversion);
+}
+
+static void reply_attr(struct attr_op *op, struct fs_inode *inode);
+
+static void getattr_count_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (!inode) {
+        fuse_reply_err(op->req, ENOENT);
+        free(op);
+        return;
+    }
+    /* Counted at the reply's cversion, so the stat shown is the reply's too; a failure leaves
+     * st_nlink 1 (unknown) rather than failing the stat. */
+    if (r->rc == 0 && r->stat) {
+        inode->subdirs_counted = true;
+        inode->subdirs_cversion = r->stat->cversion;
+        inode->subdirs = fs_count_subdirs(fs_global, inode->path, r);
+        op->stat = *r->stat;
+    }
+    reply_attr(op, inode);
+}
+
+/* Replies with the attributes once the node's ACL (its mode bits) and, for a directory, its
+ * subdirectories (st_nlink) are known; frees op. */
 static void reply_attr(struct attr_op *op, struct fs_inode *inode)
 {
+    if (needs_count(inode, &op->stat) && !op->count_tried) {
+        op->count_tried = true;
+        if (fs_children_kinds(fs_global, inode->path, NULL, NULL, getattr_count_done, op) == 0)
+            return;
+    }
     if (inode->virt != FS_VIRT_CLONE && !fs_acl_known(inode->path, &op->stat, NULL) &&
         zn_get_acl(fs_global->client, inode->path, getattr_acl_done, op) == 0)
         return;
@@ -308,7 +348,7 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         return;
     }
     struct zn_stat cached;
-    if (inode && fs_cache_stat(inode->path, &cached) &&
+    if (inode && fs_cache_stat(inode->path, &cached) && !needs_count(inode, &cached) &&
         (inode->virt == FS_VIRT_CLONE || fs_acl_known(inode->path, &cached, NULL))) {
         reply_attr_now(req, inode, &cached);
         return;
@@ -629,6 +669,7 @@ static void made_done(struct zn_client *c, const struct zn_result *r, void *arg)
         return;
     }
     op->stat = *r->stat;
+    fs_cache_drop_parent(op->path);
     fs_acl_remember(op->path, r->stat, ZN_PERM_ALL); /* made with the open ACL */
     if (op->made_dir)
         fs_remember_dir(op->fs, op->path, true);
@@ -706,6 +747,8 @@ static void removed_done(struct zn_client *c, const struct zn_result *r, void *a
     fs_cache_drop(op->path); /* as write_done: never serve what this change replaced */
     if (r->rc == 0 && op->virt == FS_VIRT_NONE)
         fs_remember_dir(op->fs, op->path, false);
+    if (r->rc == 0 && op->virt != FS_VIRT_DATA)
+        fs_cache_drop_parent(op->path);
     struct fs_inode *gone = r->rc == 0 && op->virt != FS_VIRT_DATA ? fs_inode_find(op->fs, op->path) : NULL;
     if (gone && gone->virt == FS_VIRT_NONE)
         fs_inode_orphan(op->fs, gone, op->data, op->data_len, op->have_data);
@@ -793,189 +836,4 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     remove_node(req, parent, name, true);
-}
-
-/* ---- rename: one multi (create the new, delete the old) for a leaf ---- */
-
-static void rename_start(struct node_op *op);
-
-/*
- * The multi moved the node: before the kernel learns it (the reply), the inodes of the old
- * path are pointed at the new one.  The kernel moves its dentry with the same inode and asks
- * for its attributes at once; an inode still at the old path answered ENOENT until the old
- * path's watch event made the kernel look the name up again (issue 14: ~10 ms).  The exists
- * gives the new node's czxid (the inode's identity) and arms the data watch the cache needs,
- * so that first getattr needs no round trip.
- */
-static void rename_moved_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    struct node_op *op = arg;
-    if (r->rc == 0)
-        fs_cache_put_stat(op->new_path, r->stat); /* the exists armed fs_watch_cb */
-    int rc = fs_inode_move(op->fs, op->path, op->new_path, r->rc == 0 ? r->stat->czxid : 0);
-    if (rc)
-        ZN_WARN("rename: inodes of path=%s not moved to %s: %s", op->path, op->new_path, zn_strerror(rc));
-    if (fs_dir_is_ephemeral(op->fs, op->path)) {
-        (void)fs_set_dir_ephemeral(op->fs, op->path, false);
-        (void)fs_set_dir_ephemeral(op->fs, op->new_path, true);
-    }
-    fuse_reply_err(op->req, 0);
-    node_op_finish(op, 0);
-}
-
-static void rename_multi_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    struct node_op *op = arg;
-    fs_cache_drop(op->path);
-    fs_cache_drop(op->new_path);
-    if (r->rc == 0) {
-        if (op->made_dir) {
-            fs_remember_dir(op->fs, op->path, false);
-            fs_remember_dir(op->fs, op->new_path, true);
-        }
-        if (zn_exists(c, op->new_path, fs_watch_cb, NULL, rename_moved_done, op) != 0) {
-            struct zn_result unknown = {.rc = ZN_CONNECTIONLOSS};
-            rename_moved_done(c, &unknown, op);
-        }
-        return;
-    }
-    /* A server without the kind extension refuses kinded creates: move it plain. */
-    if (r->rc == ZN_BADARGUMENTS && op->zk_kind != 0 && op->fs->kind_ext != FS_KIND_EXT_YES) {
-        op->fs->kind_ext = FS_KIND_EXT_NO;
-        free(op->data);
-        op->data = NULL;
-        rename_start(op);
-        return;
-    }
-    /* The source or target changed between our reads and the multi: read again. */
-    bool raced = r->rc == ZN_BADVERSION || r->rc == ZN_NODEEXISTS ||
-                 (r->rc == ZN_NONODE && op->target_exists);
-    if (raced && op->retries++ < FS_RENAME_RETRIES) {
-        free(op->data);
-        op->data = NULL;
-        rename_start(op);
-        return;
-    }
-    node_op_finish(op, fs_errno(r->rc));
-}
-
-static void rename_target_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    struct node_op *op = arg;
-    if (r->rc && r->rc != ZN_NONODE) {
-        node_op_finish(op, fs_errno(r->rc));
-        return;
-    }
-    op->target_exists = r->rc == 0;
-    if (op->target_exists) {
-        op->target_stat = *r->stat;
-        if (op->flags & RENAME_NOREPLACE) {
-            node_op_finish(op, EEXIST);
-            return;
-        }
-        if (op->target_stat.num_children > 0) {
-            node_op_finish(op, ENOTEMPTY);
-            return;
-        }
-    }
-    struct zn_op ops[3];
-    int n = 0;
-    memset(ops, 0, sizeof ops);
-    if (op->target_exists) {
-        ops[n].type = ZN_OP_DELETE;
-        ops[n].path = op->new_path;
-        ops[n++].version = op->target_stat.version;
-    }
-    ops[n].type = ZN_OP_CREATE;
-    ops[n].path = op->new_path;
-    ops[n].data = op->data;
-    ops[n].data_len = op->data_len;
-    ops[n++].flags = op->stat.ephemeral_owner != 0 &&
-                             op->stat.ephemeral_owner == zn_client_session_id(c)
-                         ? ZN_FLAG_EPHEMERAL
-                         : 0;
-    /* The moved node keeps its kind: an empty directory stays a directory. */
-    ops[n - 1].kind = op->fs->kind_ext == FS_KIND_EXT_NO ? 0 : op->zk_kind;
-    ops[n].type = ZN_OP_DELETE;
-    ops[n].path = op->path;
-    ops[n++].version = op->stat.version;
-    int rc = zn_multi(c, ops, n, rename_multi_done, op);
-    /* Data near the limit plus two paths do not fit one request: not atomically, then;
-     * mv falls back to copy and delete, which fits. */
-    if (rc == ZN_TOOBIG)
-        node_op_finish(op, EXDEV);
-    else
-        started(op, rc);
-}
-
-static void rename_source_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    struct node_op *op = arg;
-    if (r->rc) {
-        node_op_finish(op, fs_errno(r->rc));
-        return;
-    }
-    op->stat = *r->stat;
-    if (op->stat.num_children > 0) {
-        node_op_finish(op, EXDEV); /* mv falls back to copy and delete */
-        return;
-    }
-    op->data_len = r->data_len;
-    if (!fs_multi_fits(op->fs, r->data_len, op->path, op->new_path)) {
-        node_op_finish(op, EXDEV); /* not in one txn, so not atomically: mv copies instead */
-        return;
-    }
-    if (r->data_len > 0) {
-        op->data = malloc((size_t)r->data_len);
-        if (!op->data) {
-            node_op_finish(op, ENOMEM);
-            return;
-        }
-        memcpy(op->data, r->data, (size_t)r->data_len);
-    }
-    started(op, zn_exists(c, op->new_path, NULL, NULL, rename_target_done, op));
-}
-
-static void rename_start(struct node_op *op)
-{
-    if (fs_cache_too_big(op->path)) {
-        node_op_finish(op, EXDEV); /* its data cannot be read, so not moved in one multi */
-        return;
-    }
-    started(op, zn_get(op->fs->client, op->path, NULL, NULL, rename_source_done, op));
-}
-
-void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                  const char *newname, unsigned int flags)
-{
-    struct fs *fs = fs_global;
-    struct fs_inode *p = fs_inode_get(fs, parent), *np = fs_inode_get(fs, newparent);
-    if (!p || !np) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    if (fs->config.read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    if (flags & RENAME_EXCHANGE || fs_name_reserved(name) || fs_name_reserved(newname)) {
-        fuse_reply_err(req, EINVAL);
-        return;
-    }
-    struct node_op *op = node_op_new(req);
-    if (!op)
-        return;
-    op->flags = flags;
-    if (fs_join(p->path, name, op->path) || fs_join(np->path, newname, op->new_path)) {
-        node_op_finish(op, ENAMETOOLONG);
-        return;
-    }
-    op->made_dir = fs_made_dir(fs, op->path);
-    /* The kernel looked the source up before the rename: its inode knows the kind. */
-    struct fs_inode *source = fs_inode_find(fs, op->path);
-    if (source && source->virt == FS_VIRT_NONE)
-        op->zk_kind = source->kind == FS_KIND_DIR ? ZN_KIND_DIRECTORY : ZN_KIND_FILE;
-    else if (op->made_dir)
-        op->zk_kind = ZN_KIND_DIRECTORY;
-    rename_start(op);
 }

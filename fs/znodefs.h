@@ -82,6 +82,11 @@ struct fs_inode {
     bool have_orphan_data;
     uint8_t *orphan_data;    /* an unlinked file's data, as its open fds read and write it */
     int32_t orphan_len;
+    /* A directory's subdirectories (-1: some child's kind is unknown), counted when its
+     * cversion was subdirs_cversion: st_nlink is 2 plus them. */
+    bool subdirs_counted;
+    int32_t subdirs_cversion;
+    int32_t subdirs;
     struct fs_inode *next_by_id;
     struct fs_inode *next_by_key;
 };
@@ -185,17 +190,27 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
 int32_t fs_data_limit(const struct fs *fs, const char *path);
 /* True when a rename multi moving data_len bytes between these paths fits one txn. */
 bool fs_multi_fits(const struct fs *fs, int32_t data_len, const char *from, const char *to);
+/* Drops the cached stat of path's parent: this mount changed its children (cversion, and so
+ * its st_nlink), which no data watch reports. */
+void fs_cache_drop_parent(const char *path);
 /* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
 int fs_join(const char *parent, const char *name, char *out);
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
 int fs_set_dir_ephemeral(struct fs *fs, const char *path, bool on);
 bool fs_made_dir(const struct fs *fs, const char *path);
+/* A rename moved old_path and the nodes under it to new_path: so do this mount's settings. */
+void fs_move_dir_settings(struct fs *fs, const char *old_path, const char *new_path);
 void fs_remember_dir(struct fs *fs, const char *path, bool on);
 
 /* ---- log_sink.c ---- */
 /* Sends every later line of stderr to file (appended) or, when file is NULL, to syslog;
  * 0, or -1 (errno set) with stderr unchanged. */
 int fs_log_sink_start(const char *file);
+
+/* ---- rename.c ---- */
+/* True while a rename of path (or of a node above it) waits for its multi: the delete events
+ * of the old paths are not deletions the kernel must hear of (its dentries moved). */
+bool fs_rename_in_flight(const char *path);
 
 /* ---- kind.c ---- */
 /* zn_create2 (open ACL, flags ZN_FLAG_EPHEMERAL/SEQUENTIAL) storing kind when
@@ -208,6 +223,9 @@ int fs_children_kinds(struct fs *fs, const char *path, zn_watch_cb watch_cb, voi
 /* The stored kind of child `index` (-1: the node itself) of a
  * fs_children_kinds result: 0, or -1 when unknown (the children rule decides). */
 int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind);
+/* The directories among the children of path in a fs_children_kinds result (lock contenders
+ * aside), or -1 when the kind of one is unknown (made by a ZooKeeper client). */
+int32_t fs_count_subdirs(const struct fs *fs, const char *path, const struct zn_result *r);
 
 /* ---- inode.c ---- */
 void fs_inodes_init(struct fs *fs);
@@ -225,9 +243,11 @@ void fs_inode_orphan(struct fs *fs, struct fs_inode *inode, const uint8_t *data,
 /* The newest inode the name key stands for, or NULL; no lookup is counted. */
 struct fs_inode *fs_inode_find(struct fs *fs, const char *key);
 void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup);
-/* A rename through this mount moved the node at old_path to new_path (a new znode, czxid;
- * 0 if unknown): every inode of old_path (special names included) now stands for new_path, as
- * the kernel's dentries already do, and a node renamed over loses its name.  Returns 0, or
+/* A rename through this mount moved the node at old_path, and those under it, to new_path (new
+ * znodes; czxid the moved node's, 0 if unknown): every inode of those paths (special names
+ * included) now stands for its new path, as the kernel's dentries already do, and a node
+ * renamed over loses its name.  An inode whose czxid is not known yet takes the one its next
+ * lookup finds.  Returns 0, or
  * ZN_NOMEMORY when some inode could not be moved (it keeps the old path: ENOENT). */
 int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int64_t czxid);
 /* Calls fn for every inode. */
@@ -289,7 +309,7 @@ void fs_notify_inval_entry(uint64_t parent, const char *name);
 /* The watcher every read sets: turns events into invalidations. */
 void fs_watch_cb(struct zn_client *client, int type, int state, const char *path, void *arg);
 
-/* ---- ops_node.c, ops_io.c, ops_xattr.c, lock.c, wait.c ---- */
+/* ---- ops_node.c, rename.c, ops_io.c, ops_xattr.c, lock.c, wait.c ---- */
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);

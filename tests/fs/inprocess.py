@@ -8,6 +8,11 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
     inprocess.py rename-then-use DIR N     write a temp file, fsync, rename it into place,
                                            then stat/open/truncate the new name, N times
     inprocess.py data-limit DIR MAX        the exact errno around the data limit MAX
+    inprocess.py dir-nlink DIR             a directory's st_nlink is 2 plus its subdirectories,
+                                           right after each mkdir, rmdir, rename and create
+    inprocess.py tree-rename DIR N         rename a tree of N nodes (one multi), then use every
+                                           node under the new name at once; N past the limit
+                                           must fail with EXDEV and move nothing
     inprocess.py unlinked-open DIR OTHER   an open file outlives its unlink (OTHER: the same
                                            directory on a second mount)
 """
@@ -202,6 +207,120 @@ def unlinked_open(d, other):
     return fail_report("unlinked-open", checks, failures, "checks")
 
 
+def dir_nlink(d):
+    failures = []
+    checks = 0
+    want = 2
+
+    def check(what):
+        nonlocal checks
+        checks += 1
+        got = os.stat(d).st_nlink
+        if got != want:
+            failures.append("after %s: st_nlink %d, want %d" % (what, got, want))
+
+    try:
+        check("nothing")
+        for i in range(5):
+            os.mkdir(os.path.join(d, "sub%d" % i))
+            want += 1
+            check("mkdir sub%d" % i)
+        write_file(os.path.join(d, "file"), b"x")
+        check("creating a file")
+        os.mkdir(os.path.join(d, "sub0", "inner"))
+        check("mkdir in a subdirectory")
+        os.rename(os.path.join(d, "sub1"), os.path.join(d, "moved"))
+        check("renaming a subdirectory")
+        os.rename(os.path.join(d, "sub2"), os.path.join(d, "sub0", "sub2"))
+        want -= 1
+        check("moving a subdirectory out")
+        os.rmdir(os.path.join(d, "sub3"))
+        want -= 1
+        check("rmdir")
+        os.unlink(os.path.join(d, "file"))
+        check("unlinking a file")
+        checks += 1
+        if os.stat(os.path.join(d, "sub0")).st_nlink != 4:
+            failures.append("sub0: st_nlink %d, want 4" % os.stat(os.path.join(d, "sub0")).st_nlink)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("dir-nlink", checks, failures, "checks")
+
+
+def make_tree(root, n):
+    """A directory tree of n nodes under root (root included): files with data, subdirectories
+    (some empty), three levels deep. Returns {relative path: data, or None for a directory}."""
+    tree = {"": None}
+    os.mkdir(root)
+    dirs = [""]
+    i = 0
+    while len(tree) < n:
+        parent = dirs[i % len(dirs)]
+        i += 1
+        rel = "%s/n%d" % (parent, len(tree))
+        if len(tree) % 4 == 1 and rel.count("/") < 3:
+            os.mkdir(root + rel)
+            tree[rel] = None
+            dirs.append(rel)
+        else:
+            data = b"data of %s\n" % rel.encode()
+            write_file(root + rel, data)
+            tree[rel] = data
+    return tree
+
+
+def check_tree(root, tree, failures, what):
+    for rel, data in sorted(tree.items()):
+        p = root + rel
+        try:
+            if data is None:
+                if not os.path.isdir(p):
+                    failures.append("%s: %s is not a directory" % (what, p))
+            elif read_file(p) != data or os.stat(p).st_size != len(data):
+                failures.append("%s: %s holds %r" % (what, p, read_file(p)))
+        except OSError as e:
+            failures.append("%s: %s: %s" % (what, p, errno.errorcode.get(e.errno, e.errno)))
+
+
+def tree_rename(d, n):
+    failures = []
+    try:
+        src, dst = os.path.join(d, "src"), os.path.join(d, "dst")
+        tree = make_tree(src, n)
+        deepest = max((rel for rel, data in tree.items() if data is not None), key=lambda r: r.count("/"))
+        keep = os.open(src + deepest, os.O_RDONLY)
+        try:
+            os.rename(src, dst)
+        except OSError as e:
+            failures.append("rename: %s" % errno.errorcode.get(e.errno, e.errno))
+        check_tree(dst, tree, failures, "right after the rename")
+        if os.path.lexists(src):
+            failures.append("the old name %s still exists" % src)
+        if os.pread(keep, 100, 0) != tree[deepest]:
+            failures.append("an fd opened before the rename reads %r" % os.pread(keep, 100, 0))
+        os.close(keep)
+        write_file(dst + deepest, b"changed")
+        if read_file(dst + deepest) != b"changed":
+            failures.append("a write under the new name reads back %r" % read_file(dst + deepest))
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("tree-rename", n, failures, "nodes")
+
+
+def tree_rename_refused(d, n):
+    failures = []
+    try:
+        src, dst = os.path.join(d, "big"), os.path.join(d, "big-moved")
+        tree = make_tree(src, n)
+        expect_errno(failures, "rename of %d nodes" % n, errno.EXDEV, lambda: os.rename(src, dst))
+        check_tree(src, tree, failures, "after the refused rename")
+        if os.path.lexists(dst):
+            failures.append("the refused rename made %s" % dst)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("tree-rename-refused", n, failures, "nodes")
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -211,6 +330,12 @@ def main():
         return rename_then_use(d, int(sys.argv[3]))
     if cmd == "data-limit":
         return data_limit(d, int(sys.argv[3]))
+    if cmd == "tree-rename":
+        return tree_rename(d, int(sys.argv[3]))
+    if cmd == "tree-rename-refused":
+        return tree_rename_refused(d, int(sys.argv[3]))
+    if cmd == "dir-nlink":
+        return dir_nlink(d)
     if cmd == "unlinked-open":
         return unlinked_open(d, sys.argv[3])
     print("unknown check %s" % cmd)

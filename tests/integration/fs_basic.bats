@@ -151,7 +151,7 @@ setup() {
   assert_output --partial "no node"
 }
 
-@test "mv of a leaf file is atomic; mv of a directory with children copies (EXDEV)" {
+@test "mv of a leaf file and of a directory with children is one rename, and keeps the kinds" {
   echo payload > "$T/f"
   mv "$T/f" "$T/g"
   [ ! -e "$T/f" ]
@@ -159,11 +159,16 @@ setup() {
   echo other > "$T/h"
   mv "$T/g" "$T/h"
   [ "$(cat "$T/h")" = payload ]
-  mkdir "$T/d"
+  mkdir -p "$T/d/empty"
   echo c > "$T/d/c"
-  mv "$T/d" "$T/e"
+  run mv "$T/d" "$T/e"
+  assert_success
+  assert_output ""
   [ ! -e "$T/d" ]
   [ "$(cat "$T/e/c")" = c ]
+  [ -d "$T/e/empty" ]
+  run znode_cli ls "/t$BATS_TEST_NUMBER/e"
+  assert_output "$(printf 'c\nempty')"
 }
 
 @test "set -C and mkdir fail with EEXIST when the node exists (exclusive create)" {

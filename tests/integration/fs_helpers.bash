@@ -60,6 +60,49 @@ kill_job() {
   wait "$pid" 2>/dev/null || true
 }
 
+# fs_start_ensemble: a setup_file's start: state directory, prerequisites, an ensemble of
+# ZN_FS_MEMBERS members (default 3).
+fs_start_ensemble() {
+  zn_state_init
+  export ZN_STATE_DIR
+  fs_require
+  start_ensemble "${ZN_FS_MEMBERS:-3}"
+}
+
+# fs_setup_file_two_mounts: for tests that check on a second member what one mount did: a
+# 3-member znoded ensemble, mount a on member 1 and mount b on member 3 (against ZooKeeper,
+# ZN_TARGET=zookeeper: one server with both mounts on it).
+fs_setup_file_two_mounts() {
+  zn_state_init
+  export ZN_STATE_DIR
+  fs_require
+  local other=1
+  if [ "${ZN_TARGET:-znoded}" = znoded ]; then
+    start_ensemble 3
+    other=3
+  else
+    start_server
+  fi
+  mount_fs a "$(member_connect 1)"
+  mount_fs b "$(member_connect "$other")"
+}
+
+# fs_setup_test_dir: per test, A and B (the two mounts), T (this test's directory, made on A)
+# and BG (background jobs, stopped by fs_teardown_jobs).
+fs_setup_test_dir() {
+  zn_load_bats_libs
+  A="$(fs_root)/a"
+  B="$(fs_root)/b"
+  T="t$BATS_TEST_NUMBER"
+  mkdir "$A/$T"
+  BG=""
+}
+
+fs_teardown_jobs() {
+  local p
+  for p in $BG; do kill_job "$p"; done
+}
+
 fs_teardown() {
   unmount_all
   stop_all
@@ -101,7 +144,9 @@ wait_exit() {
 
 # Conditions for wait_until (each evaluated afresh on every try):
 # size_is PATH N: PATH's st_size is N.  entries_are DIR N: ls DIR lists N names.
+# nlink_is PATH N: PATH's st_nlink is N.
 size_is() { [ "$(stat -c %s "$1" 2> /dev/null)" = "$2" ]; }
+nlink_is() { [ "$(stat -c %h "$1" 2> /dev/null)" = "$2" ]; }
 entries_are() { [ "$(ls "$1" 2> /dev/null | wc -l)" = "$2" ]; }
 
 # wait_value PATH VALUE: PATH (on another mount: replication is asynchronous to it) reads VALUE.
