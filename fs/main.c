@@ -156,13 +156,13 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
             out->st_mode = S_IFREG | data_perm;
             out->st_nlink = inode->unlinked ? 0 : 1;
         }
-        out->st_size = st->data_length;
+        out->st_size = inode->truncates_pending > 0 ? 0 : st->data_length;
         break;
     case FS_VIRT_DATA:
     case FS_VIRT_VERSIONED:
         out->st_mode = S_IFREG | data_perm;
         out->st_nlink = 1;
-        out->st_size = st->data_length;
+        out->st_size = inode->truncates_pending > 0 ? 0 : st->data_length;
         break;
     case FS_VIRT_WAIT:
         out->st_mode = S_IFREG | (data_perm & 0444);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "assert.h"
 #include "log.h"
 #include "znodefs.h"
 
@@ -128,6 +129,24 @@ struct open_op {
     struct zn_stat stat;
 };
 
+/* The kernel took h: counted on its inode until release. */
+static void handle_opened(struct fs_handle *h)
+{
+    h->inode->open_count++;
+    if (h->truncate_pending)
+        h->inode->truncates_pending++;
+}
+
+/* h's O_TRUNC is settled: stored with its first write, or at release. */
+static void handle_truncated(struct fs_handle *h)
+{
+    if (!h->truncate_pending)
+        return;
+    h->truncate_pending = false;
+    h->inode->truncates_pending--;
+    ZN_ASSERT(h->inode->truncates_pending >= 0);
+}
+
 static void reply_opened(struct open_op *op)
 {
     op->fi.fh = (uintptr_t)op->h;
@@ -136,7 +155,7 @@ static void reply_opened(struct open_op *op)
     if (fuse_reply_open(op->req, &op->fi) != 0)
         handle_free(op->h);
     else
-        op->h->inode->open_count++;
+        handle_opened(op->h);
     free(op);
 }
 
@@ -283,7 +302,7 @@ static void create_reply(struct open_op *op)
         fs_inode_forget(fs, inode->nodeid, 1);
         handle_free(op->h);
     } else {
-        inode->open_count++;
+        handle_opened(op->h);
     }
     free(op);
 }
@@ -576,6 +595,10 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
         orphan_read(req, h, size, off);
         return;
     }
+    if (h->inode->truncates_pending > 0) {
+        fuse_reply_buf(req, NULL, 0); /* opened with O_TRUNC here: empty until written */
+        return;
+    }
     if (off > 0 && h->have_snapshot) {
         fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
         return;
@@ -632,7 +655,7 @@ static void write_done(struct zn_client *c, const struct zn_result *r, void *arg
         if (h->version >= 0)
             h->version = r->stat->version; /* the next write is conditional on this one */
         h->wrote = true;
-        h->truncate_pending = false;
+        handle_truncated(h);
         h->have_snapshot = false;
         fuse_reply_write(op->req, op->size);
     }
@@ -867,7 +890,9 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     poll_forget(fs, h);
     h->inode->open_count--;
     bool gone = h->inode->unlinked; /* its path may name another node by now */
-    if (h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE && !gone) {
+    bool truncate = h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE && !gone;
+    handle_truncated(h); /* the set below holds the path, so the next read sees it */
+    if (truncate) {
         /* O_TRUNC with nothing written: the empty value is stored now. */
         struct release_step *what = release_step_new("truncate", h->inode->path);
         if (what)

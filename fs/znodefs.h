@@ -76,6 +76,10 @@ struct fs_inode {
     /* Open files of this inode, and what they still see once its node is gone (POSIX: an
      * unlinked file lives on for the fds open on it, with st_nlink 0). */
     int open_count;
+    /* Open files of it made with O_TRUNC that have not written yet: the server still holds the
+     * old data (the empty value is stored with the data that follows, or at close), but to this
+     * mount the file is empty from the open on, as POSIX says. */
+    int truncates_pending;
     bool unlinked;           /* the node was deleted (or renamed over): never ask its path again */
     bool have_last_stat;
     struct zn_stat last_stat; /* the stat last shown to the kernel */

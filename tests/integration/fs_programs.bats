@@ -116,3 +116,9 @@ inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
     assert_output --regexp "^model: seed $seed: 1000 steps, [0-9]+ nodes, 0 deviations, other mount identical$"
   done
 }
+
+@test "POSIX conformance: each call's observable behaviour, or the errno of what is not supported" {
+  run /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/posix.py" "$A/$T"
+  assert_success
+  assert_output "posix: 44 checks, 0 failed"
+}
