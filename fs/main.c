@@ -65,6 +65,16 @@ int fs_errno(int rc)
     }
 }
 
+bool fs_retry_read(int rc, uint64_t *first_loss_ms)
+{
+    if (rc != ZN_CONNECTIONLOSS)
+        return false;
+    uint64_t now = uv_now(fs_global->loop);
+    if (*first_loss_ms == 0)
+        *first_loss_ms = now;
+    return now - *first_loss_ms < (uint64_t)fs_global->config.session_timeout_ms;
+}
+
 int fs_join(const char *parent, const char *name, char *out)
 {
     int n = strcmp(parent, "/") == 0 ? snprintf(out, FS_MAX_PATH_BYTES, "/%s", name)

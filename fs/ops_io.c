@@ -127,6 +127,7 @@ struct open_op {
     fuse_ino_t parent;
     bool creating;
     struct zn_stat stat;
+    uint64_t first_loss_ms; /* fs_retry_read */
 };
 
 /* The kernel took h: counted on its inode until release. */
@@ -170,6 +171,9 @@ static void open_fail(struct open_op *op, int err)
 static void open_base_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct open_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->h->inode->path, NULL, NULL, open_base_done, op) == 0)
+        return;
     if (r->rc) {
         open_fail(op, fs_errno(r->rc));
         return;
@@ -233,6 +237,9 @@ static void open_sized(struct open_op *op, const struct zn_stat *st)
 static void open_stat_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct open_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_exists(c, op->h->inode->path, fs_watch_cb, NULL, open_stat_done, op) == 0)
+        return;
     if (r->rc) {
         open_fail(op, fs_errno(r->rc));
         return;
@@ -537,6 +544,7 @@ struct read_op {
     struct fs_handle *h;
     size_t size;
     off_t off;
+    uint64_t first_loss_ms; /* fs_retry_read */
 };
 
 /* A file whose node is gone: its fds read what the mount kept of it (Linux: the orphan inode). */
@@ -554,6 +562,9 @@ static void orphan_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t 
 static void read_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct read_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->h->inode->path, fs_watch_cb, NULL, read_done, op) == 0)
+        return;
     if (r->rc == ZN_NONODE && op->h->have_snapshot) {
         /* Deleted elsewhere while open: the fd keeps what it read. */
         fs_inode_orphan(fs_global, op->h->inode, op->h->snapshot, op->h->snapshot_len, true);
@@ -625,7 +636,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    *op = (struct read_op){req, h, size, off};
+    *op = (struct read_op){req, h, size, off, 0};
     int rc = zn_get(fs->client, h->inode->path, fs_watch_cb, NULL, read_done, op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));

@@ -34,6 +34,7 @@ struct node_op {
     bool have_data; /* unlink: data holds what the open file's fds still read */
     bool counted;    /* lookup: subdirs counted at stat.cversion */
     int32_t subdirs;
+    uint64_t first_loss_ms; /* fs_retry_read */
     bool made_dir;
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
 };
@@ -123,6 +124,9 @@ static void reply_entry(struct node_op *op, enum fs_kind kind)
 static void lookup_children_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        fs_children_kinds(op->fs, op->path, NULL, NULL, lookup_children_done, op) == 0)
+        return;
     if (r->rc == ZN_NOAUTH) {
         /* No READ: the children are hidden, the stat is not; the children rule on the count. */
         reply_entry(op, fs_made_dir(op->fs, op->path) || op->stat.num_children > 0 ? FS_KIND_DIR
@@ -151,6 +155,9 @@ static void lookup_children_done(struct zn_client *c, const struct zn_result *r,
 static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_exists(c, op->path, fs_watch_cb, NULL, lookup_exists_done, op) == 0)
+        return;
     if (r->rc) {
         node_op_finish(op, fs_errno(r->rc));
         return;
@@ -229,6 +236,7 @@ struct attr_op {
     bool truncate;
     bool truncate_pending; /* setattr on a handle opened with O_TRUNC and not yet written */
     bool count_tried;      /* the directory's subdirectories were asked for once */
+    uint64_t first_loss_ms; /* fs_retry_read */
     struct stat attr;      /* setattr: what was asked */
     int to_set;
     struct zn_stat stat;
@@ -305,10 +313,14 @@ static void reply_attr(struct attr_op *op, struct fs_inode *inode)
     free(op);
 }
 
+static int start_getattr(struct attr_op *op);
+
 static void getattr_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct attr_op *op = arg;
     struct fs *fs = fs_global;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) && start_getattr(op) == 0)
+        return;
     struct fs_inode *inode = fs_inode_get(fs, op->ino);
     if (r->rc == ZN_NONODE && inode && inode->open_count > 0 && inode->have_last_stat) {
         /* Deleted elsewhere while open here: fstat still answers, with st_nlink 0. */
@@ -567,11 +579,17 @@ struct dir_op {
     fuse_req_t req;
     struct fuse_file_info fi;
     bool is_dir;
+    fuse_ino_t ino;
+    uint64_t first_loss_ms; /* fs_retry_read */
 };
 
 static void opendir_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct dir_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (inode && fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get_children2(c, inode->path, fs_watch_cb, NULL, opendir_done, op) == 0)
+        return;
     if (r->rc) {
         fuse_reply_err(op->req, fs_errno(r->rc));
         free(op);
@@ -617,6 +635,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     op->req = req;
     op->fi = *fi;
+    op->ino = ino;
     int rc = zn_get_children2(fs->client, inode->path, fs_watch_cb, NULL, opendir_done, op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));

@@ -197,6 +197,11 @@ bool fs_multi_fits(const struct fs *fs, int32_t data_len, const char *from, cons
 /* Drops the cached stat of path's parent: this mount changed its children (cversion, and so
  * its st_nlink), which no data watch reports. */
 void fs_cache_drop_parent(const char *path);
+/* True when a read that failed with rc should be asked again: it was lost with its connection
+ * (the member died, or closed its clients while electing a leader) less than a session timeout
+ * after its first loss (*first_loss_ms, 0 until then). Reads are idempotent, and the client
+ * holds the request until it has reconnected; past the bound, EIO. */
+bool fs_retry_read(int rc, uint64_t *first_loss_ms);
 /* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
 int fs_join(const char *parent, const char *name, char *out);
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
