@@ -150,6 +150,12 @@ bool fs_cache_stat(const char *path, struct zn_stat *stat)
     return true;
 }
 
+bool fs_cache_too_big(const char *path)
+{
+    struct zn_stat st;
+    return fs_cache_stat(path, &st) && st.data_length > FS_MAX_DATA_BYTES;
+}
+
 bool fs_cache_data(const char *path, const uint8_t **data, int32_t *data_len, struct zn_stat *stat)
 {
     const struct fs_cache_entry *e = fs_cache_get(path);

@@ -74,6 +74,42 @@ static void unlink_key(struct fs *fs, struct fs_inode *inode)
         }
 }
 
+void fs_inode_saw(struct fs_inode *inode, const struct zn_stat *st)
+{
+    if (inode->unlinked)
+        return;
+    inode->last_stat = *st;
+    inode->have_last_stat = true;
+}
+
+void fs_inode_orphan(struct fs *fs, struct fs_inode *inode, const uint8_t *data, int32_t len,
+                     bool have_data)
+{
+    ZN_ASSERT(inode->nodeid != FUSE_ROOT_ID);
+    if (!inode->unlinked)
+        unlink_key(fs, inode); /* a node made at the name later is another inode */
+    inode->unlinked = true;
+    if (!have_data || inode->have_orphan_data)
+        return;
+    int32_t n = len > 0 ? len : 0;
+    uint8_t *copy = n > 0 ? malloc((size_t)n) : NULL;
+    if (n > 0 && !copy)
+        return; /* its fds read what their own snapshots hold */
+    if (n > 0)
+        memcpy(copy, data, (size_t)n);
+    inode->orphan_data = copy;
+    inode->orphan_len = n;
+    inode->have_orphan_data = true;
+    inode->last_stat.data_length = n;
+}
+
+static void link_key(struct fs *fs, struct fs_inode *inode)
+{
+    struct fs_inode **b = &fs->by_key[hash_str(inode->key) % FS_INODE_BUCKETS];
+    inode->next_by_key = *b;
+    *b = inode;
+}
+
 struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *key,
                                  enum fs_kind kind, enum fs_virt virt, int64_t version_arg,
                                  int64_t czxid)
@@ -84,6 +120,8 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
         return root;
     }
     struct fs_inode *old = find_key(fs, key);
+    if (old && old->czxid == 0 && old->kind == kind)
+        old->czxid = czxid; /* moved by a rename, which did not learn its new czxid */
     if (old && old->czxid == czxid && old->kind == kind) {
         old->nlookup++;
         return old;
@@ -112,11 +150,66 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
     struct fs_inode **b = &fs->by_id[n->nodeid % FS_INODE_BUCKETS];
     n->next_by_id = *b;
     *b = n;
-    b = &fs->by_key[hash_str(key) % FS_INODE_BUCKETS];
-    n->next_by_key = *b;
-    *b = n;
+    link_key(fs, n);
     fs->inode_count++;
     return n;
+}
+
+/* Replaces the old_path prefix of s with new_path; NULL when out of memory. */
+static char *moved(const char *s, const char *old_path, const char *new_path)
+{
+    const char *rest = s + strlen(old_path);
+    size_t new_len = strlen(new_path);
+    char *out = malloc(new_len + strlen(rest) + 1);
+    if (out) {
+        memcpy(out, new_path, new_len);
+        strcpy(out + new_len, rest);
+    }
+    return out;
+}
+
+/* Points inode, at old_path or under it, at the same place under new_path (its key keeps its
+ * special suffix); false when out of memory. */
+static bool inode_repath(struct fs *fs, struct fs_inode *inode, const char *old_path, const char *new_path)
+{
+    char *path = moved(inode->path, old_path, new_path), *key = moved(inode->key, old_path, new_path);
+    if (!path || !key) {
+        free(path);
+        free(key);
+        return false;
+    }
+    unlink_key(fs, inode);
+    struct fs_inode *displaced = find_key(fs, key);
+    if (displaced && displaced != inode)
+        fs_inode_orphan(fs, displaced, NULL, 0, false); /* renamed over: its fds keep what they read */
+    free(inode->path);
+    free(inode->key);
+    inode->path = path;
+    inode->key = key;
+    link_key(fs, inode);
+    return true;
+}
+
+int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int64_t czxid)
+{
+    ZN_ASSERT(strcmp(old_path, "/") != 0 && strcmp(new_path, "/") != 0);
+    size_t old_len = strlen(old_path);
+    int failed = 0;
+    for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
+        for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id) {
+            /* An unlinked inode's path is only a memory. */
+            bool at = strcmp(i->path, old_path) == 0;
+            bool under = strncmp(i->path, old_path, old_len) == 0 && i->path[old_len] == '/';
+            if (i->unlinked || (!at && !under))
+                continue;
+            ZN_ASSERT(strncmp(i->key, old_path, old_len) == 0);
+            if (!inode_repath(fs, i, old_path, new_path)) {
+                failed = ZN_NOMEMORY;
+                continue;
+            }
+            i->czxid = at ? czxid : 0;
+        }
+    return failed;
 }
 
 void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
@@ -136,8 +229,11 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
         unlink_key(fs, i);
         /* What the mount keeps per path lives as long as the kernel holds a node of it
          * (another inode of the same path only misses once). */
-        fs_acl_forget(i->path);
-        fs_cache_drop(i->path);
+        if (!i->unlinked) {
+            fs_acl_forget(i->path);
+            fs_cache_drop(i->path);
+        }
+        free(i->orphan_data);
         free(i->path);
         free(i->key);
         free(i);

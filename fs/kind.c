@@ -142,6 +142,25 @@ int fs_children_kinds(struct fs *fs, const char *path, zn_watch_cb watch_cb, voi
     return rc;
 }
 
+int32_t fs_count_subdirs(const struct fs *fs, const char *path, const struct zn_result *r)
+{
+    int32_t subdirs = 0;
+    for (int32_t i = 0; i < r->child_count; i++) {
+        if (fs_is_lock_contender(r->children[i]))
+            continue;
+        enum fs_kind kind;
+        char child[FS_MAX_PATH_BYTES];
+        if (fs_result_kind(r, i, &kind) == 0) {
+            subdirs += kind == FS_KIND_DIR;
+        } else if (fs_join(path, r->children[i], child) == 0 && fs_made_dir(fs, child)) {
+            subdirs++;
+        } else {
+            return -1; /* the children rule would need that child's own children */
+        }
+    }
+    return subdirs;
+}
+
 int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind)
 {
     if (r->data == NULL || r->data_len != r->child_count + 1 || index < -1 || index >= r->child_count)

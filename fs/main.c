@@ -65,11 +65,39 @@ int fs_errno(int rc)
     }
 }
 
+bool fs_retry_read(int rc, uint64_t *first_loss_ms)
+{
+    if (rc != ZN_CONNECTIONLOSS)
+        return false;
+    uint64_t now = uv_now(fs_global->loop);
+    if (*first_loss_ms == 0)
+        *first_loss_ms = now;
+    return now - *first_loss_ms < (uint64_t)fs_global->config.session_timeout_ms;
+}
+
 int fs_join(const char *parent, const char *name, char *out)
 {
     int n = strcmp(parent, "/") == 0 ? snprintf(out, FS_MAX_PATH_BYTES, "/%s", name)
                                      : snprintf(out, FS_MAX_PATH_BYTES, "%s/%s", parent, name);
     return n < 0 || n >= FS_MAX_PATH_BYTES ? ZN_BADARGUMENTS : 0;
+}
+
+int32_t fs_data_limit(const struct fs *fs, const char *path)
+{
+    size_t server_path = fs->config.chroot_bytes + strlen(path);
+    size_t txn_room = FS_TXN_MAX_BYTES - FS_SETDATA_TXN_OVERHEAD_BYTES;
+    if (server_path >= txn_room)
+        return 0;
+    size_t room = txn_room - server_path;
+    return room < FS_MAX_DATA_BYTES ? (int32_t)room : FS_MAX_DATA_BYTES;
+}
+
+bool fs_multi_fits(const struct fs *fs, int32_t data_len, const char *from, const char *to)
+{
+    /* Two deletes at most, so the target's path counts twice. */
+    size_t need = (size_t)(data_len > 0 ? data_len : 0) + FS_MULTI_TXN_OVERHEAD_BYTES +
+                  3 * fs->config.chroot_bytes + strlen(from) + 2 * strlen(to);
+    return need <= FS_TXN_MAX_BYTES;
 }
 
 static void ms_to_timespec(int64_t ms, struct timespec *ts)
@@ -78,12 +106,51 @@ static void ms_to_timespec(int64_t ms, struct timespec *ts)
     ts->tv_nsec = (long)(ms % 1000) * 1000000L;
 }
 
+/*
+ * st_ino names the znode, the same on every mount: a delete and recreate gives a new czxid.
+ * The czxid alone is not enough: every node one multi creates (a tree moved by rename) has the
+ * same one, and find and du then see one directory inside itself; nor is it for a directory's
+ * .data file.  So the name is mixed in (FNV-1a), which a node keeps until it is deleted.
+ */
+static ino_t ino_of(const char *key, int64_t czxid)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h ^= (uint64_t)czxid * 0x9E3779B97F4A7C15ull;
+    return h ? (ino_t)h : 1;
+}
+
+/* 2 plus the subdirectories, as on Linux; 1 while they are not counted at this cversion,
+ * which find and fts read as "unknown" (never a wrong count they would trust). */
+static nlink_t dir_nlink(const struct fs_inode *inode, const struct zn_stat *st)
+{
+    if (inode->unlinked)
+        return 0;
+    if (st->num_children == 0)
+        return 2;
+    if (inode->subdirs_counted && inode->subdirs_cversion == st->cversion)
+        return inode->subdirs >= 0 ? 2 + (nlink_t)inode->subdirs : 1;
+    return 1;
+}
+
+void fs_cache_drop_parent(const char *path)
+{
+    char parent[FS_MAX_PATH_BYTES];
+    const char *slash = strrchr(path, '/');
+    if (!slash || strlen(path) >= sizeof parent)
+        return;
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    memcpy(parent, path, len);
+    parent[len] = '\0';
+    fs_cache_drop(parent);
+}
+
 void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st,
                   struct stat *out)
 {
     memset(out, 0, sizeof *out);
-    /* st_ino names the znode: a delete and recreate gives a new czxid. */
-    out->st_ino = st->czxid > 0 ? (ino_t)st->czxid : inode->nodeid;
+    out->st_ino = st->czxid > 0 ? ino_of(inode->key, st->czxid) : inode->nodeid;
     out->st_uid = fs->uid;
     out->st_gid = fs->gid;
     out->st_blksize = 4096;
@@ -94,18 +161,18 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
     case FS_VIRT_NONE:
         if (inode->kind == FS_KIND_DIR) {
             out->st_mode = S_IFDIR | fs_acl_mode_bits(inode->path, st, true, ro);
-            out->st_nlink = 2;
+            out->st_nlink = dir_nlink(inode, st);
         } else {
             out->st_mode = S_IFREG | data_perm;
-            out->st_nlink = 1;
+            out->st_nlink = inode->unlinked ? 0 : 1;
         }
-        out->st_size = st->data_length;
+        out->st_size = inode->truncates_pending > 0 ? 0 : st->data_length;
         break;
     case FS_VIRT_DATA:
     case FS_VIRT_VERSIONED:
         out->st_mode = S_IFREG | data_perm;
         out->st_nlink = 1;
-        out->st_size = st->data_length;
+        out->st_size = inode->truncates_pending > 0 ? 0 : st->data_length;
         break;
     case FS_VIRT_WAIT:
         out->st_mode = S_IFREG | (data_perm & 0444);
@@ -176,6 +243,34 @@ void fs_remember_dir(struct fs *fs, const char *path, bool on)
     (void)list_set(&fs->made_dirs, &fs->made_dir_count, path, on);
 }
 
+/* Renames the entries at old_path and under it in place; one that cannot be renamed (out of
+ * memory) is dropped: the kind stored with the node still says what it is. */
+static void list_move(char **list, int *count, const char *old_path, const char *new_path)
+{
+    size_t old_len = strlen(old_path), new_len = strlen(new_path);
+    for (int i = 0; i < *count; i++) {
+        const char *p = list[i];
+        if (strncmp(p, old_path, old_len) != 0 || (p[old_len] != '\0' && p[old_len] != '/'))
+            continue;
+        char *renamed = malloc(new_len + strlen(p + old_len) + 1);
+        if (!renamed) {
+            free(list[i]);
+            list[i--] = list[--*count];
+            continue;
+        }
+        memcpy(renamed, new_path, new_len);
+        strcpy(renamed + new_len, p + old_len);
+        free(list[i]);
+        list[i] = renamed;
+    }
+}
+
+void fs_move_dir_settings(struct fs *fs, const char *old_path, const char *new_path)
+{
+    list_move(fs->made_dirs, &fs->made_dir_count, old_path, new_path);
+    list_move(fs->ephemeral_dirs, &fs->ephemeral_dir_count, old_path, new_path);
+}
+
 /* ---- options ---- */
 
 /* -o spin_us's default (see on_fuse_readable). */
@@ -190,6 +285,7 @@ static const struct fuse_opt fs_opts[] = {
     FS_OPT("entry_timeout=%lf", entry_timeout_s),
     FS_OPT("attr_timeout=%lf", attr_timeout_s),
     FS_OPT("spin_us=%d", spin_us),
+    FS_OPT("log=%s", log_file),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -222,6 +318,7 @@ static void usage(FILE *out)
 "  -o spin_us=US          after answering from the cache, poll for the next request\n"
 "                         this long before sleeping (default %d; 0: never)\n"
 "  -o ro                  read-only mount\n"
+"  -o log=FILE            in the background, log to FILE instead of syslog (daemon facility)\n"
 "  -f, -o foreground      stay in the foreground\n"
 "  -d, -o debug           foreground, and log every request and watch event\n"
 "  -h, --help             this text;  -V, --version  the version\n"
@@ -355,8 +452,7 @@ static void on_session_event(struct zn_client *client, int event, void *arg)
     struct fs *fs = arg;
     if (client != fs->client)
         return; /* the client of an expired session, being closed */
-    ZN_INFO("session event=%s server=%s sid=0x%" PRIx64, zn_session_event_name(event),
-            zn_client_current_server(client), (uint64_t)zn_client_session_id(client));
+    /* libznode logs each event itself: logged here too, it showed twice. */
     /* Events may be missed or late until the watches are back (cache.c invariant 3). */
     if (event != ZN_SESSION_CONNECTED && event != ZN_SESSION_CONNECTED_READ_ONLY)
         fs_cache_drop_all();
@@ -427,7 +523,7 @@ static void rearm_children_done(struct zn_client *c, const struct zn_result *r, 
 static void rearm_inode(struct fs *fs, struct fs_inode *inode, void *arg)
 {
     struct rearm_ctx *ctx = arg;
-    if (inode->virt != FS_VIRT_NONE || ctx->sent >= FS_REARM_MAX_WATCHES)
+    if (inode->virt != FS_VIRT_NONE || inode->unlinked || ctx->sent >= FS_REARM_MAX_WATCHES)
         return;
     char *path = strdup(inode->path);
     if (!path)
@@ -534,9 +630,6 @@ static int connect_client(struct fs *fs)
         fprintf(stderr, "znodefs: cannot reach %s: %s\n", fs->config.hosts, zn_strerror(rc));
         return rc;
     }
-    ZN_INFO("connected server=%s sid=0x%" PRIx64 " timeout_ms=%d",
-            zn_client_current_server(fs->client), (uint64_t)zn_client_session_id(fs->client),
-            zn_client_negotiated_timeout_ms(fs->client));
     return 0;
 }
 
@@ -572,16 +665,41 @@ static void report(int status_fd, char verdict)
     close(status_fd);
 }
 
-static void quiet_stdio(void)
+/* stdin and stdout to /dev/null, stderr (every log line) to the log sink: once mounted in
+ * the background, nothing more reaches the terminal the mount came from. */
+static void detach_stdio(const struct fs_config *config)
 {
     int fd = open("/dev/null", O_RDWR);
     if (fd < 0)
         return;
     dup2(fd, 0);
     dup2(fd, 1);
-    dup2(fd, 2);
+    if (fs_log_sink_start(config->log_file) != 0)
+        dup2(fd, 2);
     if (fd > 2)
         close(fd);
+}
+
+/* mount, df and findmnt name the ensemble (fsname) and the filesystem (fuse.znodefs), as sshfs
+ * does; the user's own -o fsname=/subtype= come later and win. */
+static int add_mount_names(struct fuse_args *args, const char *hosts)
+{
+    char *names = NULL, *fsname = malloc(strlen("fsname=") + strlen(hosts) + 1);
+    if (!fsname)
+        return -1;
+    strcpy(fsname, "fsname=");
+    strcat(fsname, hosts);
+    /* A connect string has commas, which separate -o options unless escaped. */
+    int rc = fuse_opt_add_opt_escaped(&names, fsname);
+    free(fsname);
+    if (rc == 0)
+        rc = fuse_opt_add_opt(&names, "subtype=znodefs");
+    if (rc == 0)
+        rc = fuse_opt_insert_arg(args, 1, "-o");
+    if (rc == 0)
+        rc = fuse_opt_insert_arg(args, 2, names);
+    free(names);
+    return rc;
 }
 
 static void on_client_closed(void *arg) { *(bool *)arg = true; }
@@ -603,6 +721,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    const char *chroot = strchr(fs->config.hosts, '/');
+    fs->config.chroot_bytes = chroot && strcmp(chroot, "/") != 0 ? strlen(chroot) : 0;
+    if (add_mount_names(&args, fs->config.hosts) != 0)
+        return 2;
     if (fs->config.debug) {
         zn_log_threshold = ZN_LOG_DEBUG;
         /* libfuse's own trace of every request (bench/mount-bench.sh counts them). */
@@ -619,6 +741,11 @@ int main(int argc, char **argv)
         perror("znodefs: fork");
         return 1;
     }
+    /* Until it is mounted, the terminal gets only what makes the mount fail (a member that
+     * is down while another answers is not worth a line there). */
+    int threshold = zn_log_threshold;
+    if (status_fd >= 0 && zn_log_threshold < ZN_LOG_ERROR)
+        zn_log_threshold = ZN_LOG_ERROR;
     static uv_loop_t loop;
     uv_loop_init(&loop);
     fs->loop = &loop;
@@ -658,10 +785,15 @@ int main(int argc, char **argv)
         sigs[i].data = fs;
         uv_signal_start(&sigs[i], on_signal, signums[i]);
     }
-    ZN_INFO("mounted hosts=%s mountpoint=%s", fs->config.hosts, fs->config.mountpoint);
     report(status_fd, 0);
     if (status_fd >= 0)
-        quiet_stdio();
+        detach_stdio(&fs->config);
+    else if (fs->config.log_file && fs_log_sink_start(fs->config.log_file) != 0)
+        ZN_WARN("cannot log to %s: logging to stderr", fs->config.log_file);
+    zn_log_threshold = threshold;
+    ZN_INFO("mounted hosts=%s mountpoint=%s sid=0x%" PRIx64 " server=%s", fs->config.hosts,
+            fs->config.mountpoint, (uint64_t)zn_client_session_id(fs->client),
+            zn_client_current_server(fs->client));
 
     uv_run(fs->loop, UV_RUN_DEFAULT);
 

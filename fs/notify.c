@@ -180,6 +180,11 @@ void fs_watch_cb(struct zn_client *client, int type, int state, const char *path
     memcpy(parent_path, path, plen);
     parent_path[plen] = '\0';
     struct event_ctx e = {type, 0, slash + 1};
+    /* This mount is moving the node: the kernel moved its dentries already, and a deletion
+     * sent now would delete them under their new names (a moved directory then looks dead:
+     * ENOENT under it until the kernel forgets it). */
+    if (type == ZN_EVENT_DELETED && fs_rename_in_flight(path))
+        return;
     if (strcmp(path, "/") != 0)
         fs_inode_for_path(fs, parent_path, find_parent, &e.parent);
     if (type == ZN_EVENT_CREATED && e.parent) {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "assert.h"
 #include "log.h"
 #include "znodefs.h"
 
@@ -126,7 +127,26 @@ struct open_op {
     fuse_ino_t parent;
     bool creating;
     struct zn_stat stat;
+    uint64_t first_loss_ms; /* fs_retry_read */
 };
+
+/* The kernel took h: counted on its inode until release. */
+static void handle_opened(struct fs_handle *h)
+{
+    h->inode->open_count++;
+    if (h->truncate_pending)
+        h->inode->truncates_pending++;
+}
+
+/* h's O_TRUNC is settled: stored with its first write, or at release. */
+static void handle_truncated(struct fs_handle *h)
+{
+    if (!h->truncate_pending)
+        return;
+    h->truncate_pending = false;
+    h->inode->truncates_pending--;
+    ZN_ASSERT(h->inode->truncates_pending >= 0);
+}
 
 static void reply_opened(struct open_op *op)
 {
@@ -135,6 +155,8 @@ static void reply_opened(struct open_op *op)
     op->fi.keep_cache = 0;
     if (fuse_reply_open(op->req, &op->fi) != 0)
         handle_free(op->h);
+    else
+        handle_opened(op->h);
     free(op);
 }
 
@@ -149,6 +171,9 @@ static void open_fail(struct open_op *op, int err)
 static void open_base_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct open_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->h->inode->path, NULL, NULL, open_base_done, op) == 0)
+        return;
     if (r->rc) {
         open_fail(op, fs_errno(r->rc));
         return;
@@ -183,6 +208,46 @@ static struct fs_handle *handle_new(struct fs_inode *inode, int flags)
     return h;
 }
 
+/* The node's size is known to be readable: opens, reading the base a writer without O_TRUNC
+ * starts from. */
+static void open_checked(struct open_op *op)
+{
+    struct fs_handle *h = op->h;
+    bool needs_base = h->writable && !(op->fi.flags & O_TRUNC) && h->inode->virt != FS_VIRT_CLONE &&
+                      !h->inode->unlinked;
+    if (!needs_base) {
+        reply_opened(op);
+        return;
+    }
+    int rc = zn_get(fs_global->client, h->inode->path, NULL, NULL, open_base_done, op);
+    if (rc)
+        open_fail(op, fs_errno(rc));
+}
+
+/* Data another client stored past what a reply can carry: the file exists and shows its size,
+ * but a getData would end the connection; EFBIG says why it cannot be opened. */
+static void open_sized(struct open_op *op, const struct zn_stat *st)
+{
+    if (st->data_length > FS_MAX_DATA_BYTES)
+        open_fail(op, EFBIG);
+    else
+        open_checked(op);
+}
+
+static void open_stat_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct open_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_exists(c, op->h->inode->path, fs_watch_cb, NULL, open_stat_done, op) == 0)
+        return;
+    if (r->rc) {
+        open_fail(op, fs_errno(r->rc));
+        return;
+    }
+    fs_cache_put_stat(op->h->inode->path, r->stat); /* the exists armed fs_watch_cb */
+    open_sized(op, r->stat);
+}
+
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_global;
@@ -208,12 +273,16 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     op->req = req;
     op->fi = *fi;
-    bool needs_base = writable && !(fi->flags & O_TRUNC) && inode->virt != FS_VIRT_CLONE;
-    if (!needs_base) {
-        reply_opened(op);
+    if (inode->virt == FS_VIRT_CLONE || inode->virt == FS_VIRT_WAIT || inode->unlinked) {
+        open_checked(op);
         return;
     }
-    int rc = zn_get(fs->client, inode->path, NULL, NULL, open_base_done, op);
+    struct zn_stat cached;
+    if (fs_cache_stat(inode->path, &cached)) {
+        open_sized(op, &cached);
+        return;
+    }
+    int rc = zn_exists(fs->client, inode->path, fs_watch_cb, NULL, open_stat_done, op);
     if (rc)
         open_fail(op, fs_errno(rc));
 }
@@ -239,6 +308,8 @@ static void create_reply(struct open_op *op)
     if (fuse_reply_create(op->req, &e, &op->fi) != 0) {
         fs_inode_forget(fs, inode->nodeid, 1);
         handle_free(op->h);
+    } else {
+        handle_opened(op->h);
     }
     free(op);
 }
@@ -280,6 +351,7 @@ static void create_done(struct zn_client *c, const struct zn_result *r, void *ar
         return;
     }
     op->stat = *r->stat;
+    fs_cache_drop_parent(op->path);
     fs_acl_remember(op->path, r->stat, ZN_PERM_ALL); /* fs_create_kind gives the open ACL */
     op->h->truncate_pending = false; /* the node was created empty */
     create_reply(op);
@@ -472,11 +544,34 @@ struct read_op {
     struct fs_handle *h;
     size_t size;
     off_t off;
+    uint64_t first_loss_ms; /* fs_retry_read */
 };
+
+/* A file whose node is gone: its fds read what the mount kept of it (Linux: the orphan inode). */
+static void orphan_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off)
+{
+    const struct fs_inode *inode = h->inode;
+    if (inode->have_orphan_data)
+        fs_reply_slice(req, inode->orphan_data, inode->orphan_len, size, off);
+    else if (h->have_snapshot)
+        fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
+    else
+        fuse_reply_err(req, ENOENT); /* deleted elsewhere before this fd read anything */
+}
 
 static void read_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct read_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->h->inode->path, fs_watch_cb, NULL, read_done, op) == 0)
+        return;
+    if (r->rc == ZN_NONODE && op->h->have_snapshot) {
+        /* Deleted elsewhere while open: the fd keeps what it read. */
+        fs_inode_orphan(fs_global, op->h->inode, op->h->snapshot, op->h->snapshot_len, true);
+        orphan_read(op->req, op->h, op->size, op->off);
+        free(op);
+        return;
+    }
     int rc = r->rc ? r->rc : take_snapshot(op->h, r->data, r->data_len);
     if (r->rc == 0 && r->stat) { /* the getData armed fs_watch_cb */
         fs_cache_put_data(op->h->inode->path, r->data, r->data_len, r->stat);
@@ -507,8 +602,20 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
     default:
         break;
     }
+    if (h->inode->unlinked) {
+        orphan_read(req, h, size, off);
+        return;
+    }
+    if (h->inode->truncates_pending > 0) {
+        fuse_reply_buf(req, NULL, 0); /* opened with O_TRUNC here: empty until written */
+        return;
+    }
     if (off > 0 && h->have_snapshot) {
         fs_reply_slice(req, h->snapshot, h->snapshot_len, size, off);
+        return;
+    }
+    if (fs_cache_too_big(h->inode->path)) {
+        fuse_reply_err(req, EFBIG); /* grew past what a reply carries since the open */
         return;
     }
     const uint8_t *cached;
@@ -529,7 +636,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    *op = (struct read_op){req, h, size, off};
+    *op = (struct read_op){req, h, size, off, 0};
     int rc = zn_get(fs->client, h->inode->path, fs_watch_cb, NULL, read_done, op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));
@@ -559,13 +666,41 @@ static void write_done(struct zn_client *c, const struct zn_result *r, void *arg
         if (h->version >= 0)
             h->version = r->stat->version; /* the next write is conditional on this one */
         h->wrote = true;
-        h->truncate_pending = false;
+        handle_truncated(h);
         h->have_snapshot = false;
         fuse_reply_write(op->req, op->size);
     }
     free(op);
 }
 
+
+/* Writes through an fd of a file whose node is gone change what its fds read, never the
+ * server (a node made at that name since is another file). */
+static void orphan_write(fuse_req_t req, struct fs_inode *inode, const char *buf, size_t size, off_t off)
+{
+    if (!inode->have_orphan_data) {
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    if (off < 0 || (uint64_t)off + size > FS_MAX_DATA_BYTES) {
+        fuse_reply_err(req, EFBIG);
+        return;
+    }
+    size_t end = (size_t)off + size;
+    if (end > (size_t)inode->orphan_len) {
+        uint8_t *grown = realloc(inode->orphan_data, end);
+        if (!grown) {
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        memset(grown + inode->orphan_len, 0, end - (size_t)inode->orphan_len);
+        inode->orphan_data = grown;
+        inode->orphan_len = (int32_t)end;
+        inode->last_stat.data_length = inode->orphan_len;
+    }
+    memcpy(inode->orphan_data + off, buf, size);
+    fuse_reply_write(req, size);
+}
 
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                  struct fuse_file_info *fi)
@@ -584,7 +719,11 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         clone_write(req, h, buf, size, off);
         return;
     }
-    if (off < 0 || (uint64_t)off + size > FS_MAX_DATA_BYTES) {
+    if (h->inode->unlinked) {
+        orphan_write(req, h->inode, buf, size, off);
+        return;
+    }
+    if (off < 0 || (uint64_t)off + size > (uint64_t)fs_data_limit(fs, h->inode->path)) {
         fuse_reply_err(req, EFBIG);
         return;
     }
@@ -709,6 +848,10 @@ static void clone_create(fuse_req_t req, struct fs_handle *h, size_t size, off_t
         prefix[prefix_len] = '\0';
         if (fs_join(h->inode->path, prefix, path) != 0)
             err = ENAMETOOLONG;
+        /* A create txn carries an ACL and flags besides what a setData's does. */
+        else if (data_len + FS_CREATE_TXN_EXTRA_BYTES + ZN_SEQUENCE_DIGITS >
+                 (size_t)fs_data_limit(fs, path))
+            err = EFBIG;
     }
     struct clone_op *op = err ? NULL : calloc(1, sizeof *op);
     if (!err && !op)
@@ -756,7 +899,11 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_lock_release_owner(fs, h->inode->path, fi->lock_owner);
     fs_wait_cancel_handle(fs, h);
     poll_forget(fs, h);
-    if (h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE) {
+    h->inode->open_count--;
+    bool gone = h->inode->unlinked; /* its path may name another node by now */
+    bool truncate = h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE && !gone;
+    handle_truncated(h); /* the set below holds the path, so the next read sees it */
+    if (truncate) {
         /* O_TRUNC with nothing written: the empty value is stored now. */
         struct release_step *what = release_step_new("truncate", h->inode->path);
         if (what)
@@ -772,7 +919,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
             free(h->clone_ephemerals[i]);
         h->clone_ephemeral_count = 0;
     }
-    if (h->ephemeral_path) {
+    if (h->ephemeral_path && !gone) {
         struct release_step *what = release_step_new("delete ephemeral", h->ephemeral_path);
         if (what)
             fire(zn_delete(c, h->ephemeral_path, -1, release_step_done, what), what);

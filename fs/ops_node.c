@@ -1,6 +1,6 @@
 /*
  * The namespace handlers of the mount: lookup, getattr/setattr, directories
- * (opendir/readdir, mkdir, rmdir), unlink, rename, and the refusals (symlink,
+ * (opendir/readdir, mkdir, rmdir), unlink, and the refusals (symlink,
  * link, chmod, chown).  Each handler starts ZooKeeper requests and sends
  * exactly one reply, from the callback of its last request.
  *
@@ -26,18 +26,16 @@ struct node_op {
     fuse_ino_t parent;
     char path[FS_MAX_PATH_BYTES];     /* the znode */
     char key[FS_MAX_PATH_BYTES + 64]; /* the name in the inode table */
-    char new_path[FS_MAX_PATH_BYTES]; /* rename: the target */
     enum fs_virt virt;
     int64_t version_arg;
     struct zn_stat stat;
-    struct zn_stat target_stat;
-    bool target_exists;
     uint8_t *data;
     int32_t data_len;
-    unsigned int flags;
-    int retries;
+    bool have_data; /* unlink: data holds what the open file's fds still read */
+    bool counted;    /* lookup: subdirs counted at stat.cversion */
+    int32_t subdirs;
+    uint64_t first_loss_ms; /* fs_retry_read */
     bool made_dir;
-    int zk_kind; /* rename: ZN_KIND_* the moved node keeps, 0 if unknown */
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
 };
 
@@ -82,6 +80,12 @@ static void reply_entry_now(struct node_op *op, enum fs_kind kind)
     struct fuse_entry_param e;
     memset(&e, 0, sizeof e);
     e.ino = inode->nodeid;
+    if (op->counted && kind == FS_KIND_DIR) {
+        inode->subdirs_counted = true;
+        inode->subdirs_cversion = op->stat.cversion;
+        inode->subdirs = op->subdirs;
+    }
+    fs_inode_saw(inode, &op->stat);
     fs_fill_attr(fs, inode, &op->stat, &e.attr);
     bool volatile_name = op->virt == FS_VIRT_WAIT || op->virt == FS_VIRT_VERSIONED;
     e.attr_timeout = volatile_name ? 0 : fs->config.attr_timeout_s;
@@ -120,6 +124,9 @@ static void reply_entry(struct node_op *op, enum fs_kind kind)
 static void lookup_children_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        fs_children_kinds(op->fs, op->path, NULL, NULL, lookup_children_done, op) == 0)
+        return;
     if (r->rc == ZN_NOAUTH) {
         /* No READ: the children are hidden, the stat is not; the children rule on the count. */
         reply_entry(op, fs_made_dir(op->fs, op->path) || op->stat.num_children > 0 ? FS_KIND_DIR
@@ -137,14 +144,20 @@ static void lookup_children_done(struct zn_client *c, const struct zn_result *r,
     for (int32_t i = 0; i < r->child_count; i++)
         if (!fs_is_lock_contender(r->children[i]))
             kind = FS_KIND_DIR;
-    if (r->stat)
+    if (r->stat) {
         op->stat = *r->stat;
+        op->counted = true;
+        op->subdirs = fs_count_subdirs(op->fs, op->path, r);
+    }
     reply_entry(op, kind);
 }
 
 static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_exists(c, op->path, fs_watch_cb, NULL, lookup_exists_done, op) == 0)
+        return;
     if (r->rc) {
         node_op_finish(op, fs_errno(r->rc));
         return;
@@ -156,7 +169,7 @@ static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, v
         reply_entry(op, FS_KIND_FILE);
         return;
     }
-    if (fs_made_dir(op->fs, op->path)) {
+    if (fs_made_dir(op->fs, op->path) && op->stat.num_children == 0) {
         reply_entry(op, FS_KIND_DIR);
         return;
     }
@@ -221,6 +234,11 @@ struct attr_op {
     fuse_ino_t ino;
     off_t new_size;
     bool truncate;
+    bool truncate_pending; /* setattr on a handle opened with O_TRUNC and not yet written */
+    bool count_tried;      /* the directory's subdirectories were asked for once */
+    uint64_t first_loss_ms; /* fs_retry_read */
+    struct stat attr;      /* setattr: what was asked */
+    int to_set;
     struct zn_stat stat;
 };
 
@@ -228,6 +246,7 @@ static void reply_attr_now(fuse_req_t req, struct fs_inode *inode, const struct 
 {
     struct fs *fs = fs_global;
     struct stat st;
+    fs_inode_saw(inode, zst);
     fs_fill_attr(fs, inode, zst, &st);
     bool volatile_name = inode->virt == FS_VIRT_WAIT || inode->virt == FS_VIRT_VERSIONED;
     fuse_reply_attr(req, &st, volatile_name ? 0 : fs->config.attr_timeout_s);
@@ -249,9 +268,44 @@ static void getattr_acl_done(struct zn_client *c, const struct zn_result *r, voi
     free(op);
 }
 
-/* Replies with the attributes once the node's ACL (its mode bits) is known; frees op. */
+/* A directory whose subdirectories are not counted at the cversion of st (its st_nlink). */
+static bool needs_count(const struct fs_inode *inode, const struct zn_stat *st)
+{
+    return inode->virt == FS_VIRT_NONE && inode->kind == FS_KIND_DIR && !inode->unlinked &&
+           st->num_children > 0 && !(inode->subdirs_counted && inode->subdirs_cversion == st->cversion);
+}
+
+static void reply_attr(struct attr_op *op, struct fs_inode *inode);
+
+static void getattr_count_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (!inode) {
+        fuse_reply_err(op->req, ENOENT);
+        free(op);
+        return;
+    }
+    /* Counted at the reply's cversion, so the stat shown is the reply's too; a failure leaves
+     * st_nlink 1 (unknown) rather than failing the stat. */
+    if (r->rc == 0 && r->stat) {
+        inode->subdirs_counted = true;
+        inode->subdirs_cversion = r->stat->cversion;
+        inode->subdirs = fs_count_subdirs(fs_global, inode->path, r);
+        op->stat = *r->stat;
+    }
+    reply_attr(op, inode);
+}
+
+/* Replies with the attributes once the node's ACL (its mode bits) and, for a directory, its
+ * subdirectories (st_nlink) are known; frees op. */
 static void reply_attr(struct attr_op *op, struct fs_inode *inode)
 {
+    if (needs_count(inode, &op->stat) && !op->count_tried) {
+        op->count_tried = true;
+        if (fs_children_kinds(fs_global, inode->path, NULL, NULL, getattr_count_done, op) == 0)
+            return;
+    }
     if (inode->virt != FS_VIRT_CLONE && !fs_acl_known(inode->path, &op->stat, NULL) &&
         zn_get_acl(fs_global->client, inode->path, getattr_acl_done, op) == 0)
         return;
@@ -259,17 +313,27 @@ static void reply_attr(struct attr_op *op, struct fs_inode *inode)
     free(op);
 }
 
+static int start_getattr(struct attr_op *op);
+
 static void getattr_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct attr_op *op = arg;
     struct fs *fs = fs_global;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) && start_getattr(op) == 0)
+        return;
     struct fs_inode *inode = fs_inode_get(fs, op->ino);
+    if (r->rc == ZN_NONODE && inode && inode->open_count > 0 && inode->have_last_stat) {
+        /* Deleted elsewhere while open here: fstat still answers, with st_nlink 0. */
+        fs_inode_orphan(fs, inode, NULL, 0, false);
+        reply_attr_now(op->req, inode, &inode->last_stat);
+        free(op);
+        return;
+    }
     if (r->rc || !inode) {
         fuse_reply_err(op->req, r->rc ? fs_errno(r->rc) : ENOENT);
         free(op);
         return;
     }
-    (void)fs;
     fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
     op->stat = *r->stat;
     reply_attr(op, inode);
@@ -288,8 +352,15 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     struct fs *fs = fs_global;
     struct fs_inode *inode = fs_inode_get(fs, ino);
+    if (inode && inode->unlinked) {
+        if (inode->have_last_stat)
+            reply_attr_now(req, inode, &inode->last_stat);
+        else
+            fuse_reply_err(req, ENOENT);
+        return;
+    }
     struct zn_stat cached;
-    if (inode && fs_cache_stat(inode->path, &cached) &&
+    if (inode && fs_cache_stat(inode->path, &cached) && !needs_count(inode, &cached) &&
         (inode->virt == FS_VIRT_CLONE || fs_acl_known(inode->path, &cached, NULL))) {
         reply_attr_now(req, inode, &cached);
         return;
@@ -344,19 +415,124 @@ static void truncate_get_done(struct zn_client *c, const struct zn_result *r, vo
     }
 }
 
+/* What chmod, chown and explicit times (utimensat: touch -d, cp -p, tar, rsync -t) ask that
+ * the node does not already show: 0 when nothing, else the errno.  The mode bits are the
+ * node's ACL and the times the server's; neither can be set through them, but tar, cp -a,
+ * rsync and git set each to what it already is, which is no change and succeeds. */
+static int setattr_refusal(const struct fs_inode *inode, const struct zn_stat *zst,
+                           const struct stat *attr, int to_set)
+{
+    struct fs *fs = fs_global;
+    struct stat now;
+    fs_fill_attr(fs, inode, zst, &now);
+    if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (now.st_mode & 07777))
+        return EPERM;
+    if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != now.st_uid) ||
+        ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != now.st_gid))
+        return EPERM;
+    bool atime = (to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW);
+    bool mtime = (to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW);
+    /* Accepting other times and showing the server's would be a silent lie. */
+    if ((atime && (attr->st_atim.tv_sec != now.st_atim.tv_sec ||
+                   attr->st_atim.tv_nsec != now.st_atim.tv_nsec)) ||
+        (mtime && (attr->st_mtim.tv_sec != now.st_mtim.tv_sec ||
+                   attr->st_mtim.tv_nsec != now.st_mtim.tv_nsec)))
+        return EPERM;
+    return 0;
+}
+
+/* ftruncate or fchmod on an open file whose node is gone: its fds' own copy changes. */
+static void setattr_orphan(fuse_req_t req, struct fs_inode *inode, const struct stat *attr, int to_set)
+{
+    int err = setattr_refusal(inode, &inode->last_stat, attr, to_set);
+    if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
+        if (!inode->have_orphan_data)
+            err = ENOENT;
+        else if (attr->st_size > FS_MAX_DATA_BYTES)
+            err = EFBIG;
+        else if (attr->st_size != inode->orphan_len) {
+            uint8_t *grown = realloc(inode->orphan_data, (size_t)attr->st_size + 1);
+            if (!grown) {
+                err = ENOMEM;
+            } else {
+                if (attr->st_size > inode->orphan_len)
+                    memset(grown + inode->orphan_len, 0, (size_t)(attr->st_size - inode->orphan_len));
+                inode->orphan_data = grown;
+                inode->orphan_len = (int32_t)attr->st_size;
+                inode->last_stat.data_length = inode->orphan_len;
+            }
+        }
+    }
+    if (err)
+        fuse_reply_err(req, err);
+    else
+        reply_attr_now(req, inode, &inode->last_stat);
+}
+
+#define SETATTR_METADATA \
+    (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)
+
+/* The metadata part is settled: truncates, or replies with the attributes. */
+static void setattr_continue(struct attr_op *op, struct fs_inode *inode)
+{
+    struct fs *fs = fs_global;
+    int rc;
+    if (!op->truncate) {
+        /* touch on an existing node, or metadata it already has: no change. */
+        rc = start_getattr(op);
+    } else if (op->truncate_pending && op->new_size == 0) {
+        rc = start_getattr(op); /* already truncated: published with the data */
+    } else {
+        rc = zn_get(fs->client, inode->path, NULL, NULL, truncate_get_done, op);
+    }
+    if (rc) {
+        fuse_reply_err(op->req, fs_errno(rc));
+        free(op);
+    }
+}
+
+static void setattr_stat_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct attr_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    int err = r->rc ? fs_errno(r->rc) : inode ? 0 : ENOENT;
+    if (!err) {
+        fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
+        err = setattr_refusal(inode, r->stat, &op->attr, op->to_set);
+    }
+    if (err) {
+        fuse_reply_err(op->req, err);
+        free(op);
+        return;
+    }
+    setattr_continue(op, inode);
+}
+
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                    struct fuse_file_info *fi)
 {
     struct fs *fs = fs_global;
     struct fs_inode *inode = fs_inode_get(fs, ino);
-    if (!inode) {
+    if (!inode || (inode->unlinked && !inode->have_last_stat)) {
         fuse_reply_err(req, ENOENT);
         return;
     }
-    /* Modes and owners come from ACLs, which chmod/chown cannot express. */
-    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-        fuse_reply_err(req, EPERM);
+    if (inode->unlinked) {
+        setattr_orphan(req, inode, attr, to_set);
         return;
+    }
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        int err = 0;
+        if (fs->config.read_only)
+            err = EROFS;
+        else if (inode->kind == FS_KIND_DIR && inode->virt == FS_VIRT_NONE)
+            err = EISDIR;
+        else if (attr->st_size > fs_data_limit(fs, inode->path) || fs_cache_too_big(inode->path))
+            err = EFBIG;
+        if (err) {
+            fuse_reply_err(req, err);
+            return;
+        }
     }
     struct attr_op *op = calloc(1, sizeof *op);
     if (!op) {
@@ -365,30 +541,27 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
     }
     op->req = req;
     op->ino = ino;
-    int rc;
-    if (to_set & FUSE_SET_ATTR_SIZE) {
-        if (fs->config.read_only) {
-            rc = ZN_NOTREADONLY;
-        } else if (inode->kind == FS_KIND_DIR && inode->virt == FS_VIRT_NONE) {
-            free(op);
-            fuse_reply_err(req, EISDIR);
-            return;
-        } else if (attr->st_size > FS_MAX_DATA_BYTES) {
-            free(op);
-            fuse_reply_err(req, EFBIG);
-            return;
-        } else if (fi && fi->fh && ((struct fs_handle *)(uintptr_t)fi->fh)->truncate_pending &&
-                   attr->st_size == 0) {
-            rc = start_getattr(op); /* already truncated: published with the data */
-        } else {
-            op->new_size = attr->st_size;
-            op->truncate = true;
-            rc = zn_get(fs->client, inode->path, NULL, NULL, truncate_get_done, op);
-        }
-    } else {
-        /* touch on an existing node: succeeds and changes nothing. */
-        rc = start_getattr(op);
+    op->attr = *attr;
+    op->to_set = to_set;
+    op->truncate = (to_set & FUSE_SET_ATTR_SIZE) != 0;
+    op->new_size = attr->st_size;
+    op->truncate_pending = fi && fi->fh && ((struct fs_handle *)(uintptr_t)fi->fh)->truncate_pending;
+    if (!(to_set & SETATTR_METADATA)) {
+        setattr_continue(op, inode);
+        return;
     }
+    struct zn_stat cached;
+    if (fs_cache_stat(inode->path, &cached) && fs_acl_known(inode->path, &cached, NULL)) {
+        int err = setattr_refusal(inode, &cached, attr, to_set);
+        if (err) {
+            fuse_reply_err(req, err);
+            free(op);
+            return;
+        }
+        setattr_continue(op, inode);
+        return;
+    }
+    int rc = zn_exists(fs->client, inode->path, fs_watch_cb, NULL, setattr_stat_done, op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));
         free(op);
@@ -406,11 +579,17 @@ struct dir_op {
     fuse_req_t req;
     struct fuse_file_info fi;
     bool is_dir;
+    fuse_ino_t ino;
+    uint64_t first_loss_ms; /* fs_retry_read */
 };
 
 static void opendir_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct dir_op *op = arg;
+    struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (inode && fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get_children2(c, inode->path, fs_watch_cb, NULL, opendir_done, op) == 0)
+        return;
     if (r->rc) {
         fuse_reply_err(op->req, fs_errno(r->rc));
         free(op);
@@ -456,6 +635,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
     op->req = req;
     op->fi = *fi;
+    op->ino = ino;
     int rc = zn_get_children2(fs->client, inode->path, fs_watch_cb, NULL, opendir_done, op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));
@@ -508,6 +688,7 @@ static void made_done(struct zn_client *c, const struct zn_result *r, void *arg)
         return;
     }
     op->stat = *r->stat;
+    fs_cache_drop_parent(op->path);
     fs_acl_remember(op->path, r->stat, ZN_PERM_ALL); /* made with the open ACL */
     if (op->made_dir)
         fs_remember_dir(op->fs, op->path, true);
@@ -585,9 +766,38 @@ static void removed_done(struct zn_client *c, const struct zn_result *r, void *a
     fs_cache_drop(op->path); /* as write_done: never serve what this change replaced */
     if (r->rc == 0 && op->virt == FS_VIRT_NONE)
         fs_remember_dir(op->fs, op->path, false);
+    if (r->rc == 0 && op->virt != FS_VIRT_DATA)
+        fs_cache_drop_parent(op->path);
+    struct fs_inode *gone = r->rc == 0 && op->virt != FS_VIRT_DATA ? fs_inode_find(op->fs, op->path) : NULL;
+    if (gone && gone->virt == FS_VIRT_NONE)
+        fs_inode_orphan(op->fs, gone, op->data, op->data_len, op->have_data);
     if (r->rc == 0)
         fuse_reply_err(op->req, 0);
     node_op_finish(op, fs_errno(r->rc));
+}
+
+static void remove_start(struct node_op *op)
+{
+    int32_t version = op->virt == FS_VIRT_VERSIONED ? (int32_t)op->version_arg : -1;
+    started(op, zn_delete(op->fs->client, op->path, version, removed_done, op));
+}
+
+static void remove_open_file_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct node_op *op = arg;
+    if (r->rc) {
+        node_op_finish(op, fs_errno(r->rc));
+        return;
+    }
+    op->data_len = r->data_len > 0 ? r->data_len : 0;
+    if (op->data_len > 0 && !(op->data = malloc((size_t)op->data_len))) {
+        node_op_finish(op, ENOMEM);
+        return;
+    }
+    if (op->data_len > 0)
+        memcpy(op->data, r->data, (size_t)op->data_len);
+    op->have_data = true;
+    remove_start(op);
 }
 
 static void remove_node(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
@@ -628,8 +838,13 @@ static void remove_node(fuse_req_t req, fuse_ino_t parent, const char *name, boo
         }
         break;
     }
-    int32_t version = op->virt == FS_VIRT_VERSIONED ? (int32_t)op->version_arg : -1;
-    started(op, zn_delete(fs->client, op->path, version, removed_done, op));
+    struct fs_inode *open_file = fs_inode_find(fs, op->path);
+    if (!dir && open_file && open_file->open_count > 0 && open_file->virt == FS_VIRT_NONE) {
+        /* Its open fds go on reading it after the unlink, as on Linux: fetch it first. */
+        started(op, zn_get(fs->client, op->path, NULL, NULL, remove_open_file_done, op));
+        return;
+    }
+    remove_start(op);
 }
 
 void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -640,149 +855,4 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 void fs_op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     remove_node(req, parent, name, true);
-}
-
-/* ---- rename: one multi (create the new, delete the old) for a leaf ---- */
-
-static void rename_start(struct node_op *op);
-
-static void rename_multi_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    struct node_op *op = arg;
-    fs_cache_drop(op->path);
-    fs_cache_drop(op->new_path);
-    if (r->rc == 0) {
-        if (op->made_dir) {
-            fs_remember_dir(op->fs, op->path, false);
-            fs_remember_dir(op->fs, op->new_path, true);
-        }
-        fuse_reply_err(op->req, 0);
-        node_op_finish(op, 0);
-        return;
-    }
-    /* A server without the kind extension refuses kinded creates: move it plain. */
-    if (r->rc == ZN_BADARGUMENTS && op->zk_kind != 0 && op->fs->kind_ext != FS_KIND_EXT_YES) {
-        op->fs->kind_ext = FS_KIND_EXT_NO;
-        free(op->data);
-        op->data = NULL;
-        rename_start(op);
-        return;
-    }
-    /* The source or target changed between our reads and the multi: read again. */
-    bool raced = r->rc == ZN_BADVERSION || r->rc == ZN_NODEEXISTS ||
-                 (r->rc == ZN_NONODE && op->target_exists);
-    if (raced && op->retries++ < FS_RENAME_RETRIES) {
-        free(op->data);
-        op->data = NULL;
-        rename_start(op);
-        return;
-    }
-    node_op_finish(op, fs_errno(r->rc));
-}
-
-static void rename_target_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    struct node_op *op = arg;
-    if (r->rc && r->rc != ZN_NONODE) {
-        node_op_finish(op, fs_errno(r->rc));
-        return;
-    }
-    op->target_exists = r->rc == 0;
-    if (op->target_exists) {
-        op->target_stat = *r->stat;
-        if (op->flags & RENAME_NOREPLACE) {
-            node_op_finish(op, EEXIST);
-            return;
-        }
-        if (op->target_stat.num_children > 0) {
-            node_op_finish(op, ENOTEMPTY);
-            return;
-        }
-    }
-    struct zn_op ops[3];
-    int n = 0;
-    memset(ops, 0, sizeof ops);
-    if (op->target_exists) {
-        ops[n].type = ZN_OP_DELETE;
-        ops[n].path = op->new_path;
-        ops[n++].version = op->target_stat.version;
-    }
-    ops[n].type = ZN_OP_CREATE;
-    ops[n].path = op->new_path;
-    ops[n].data = op->data;
-    ops[n].data_len = op->data_len;
-    ops[n++].flags = op->stat.ephemeral_owner != 0 &&
-                             op->stat.ephemeral_owner == zn_client_session_id(c)
-                         ? ZN_FLAG_EPHEMERAL
-                         : 0;
-    /* The moved node keeps its kind: an empty directory stays a directory. */
-    ops[n - 1].kind = op->fs->kind_ext == FS_KIND_EXT_NO ? 0 : op->zk_kind;
-    ops[n].type = ZN_OP_DELETE;
-    ops[n].path = op->path;
-    ops[n++].version = op->stat.version;
-    started(op, zn_multi(c, ops, n, rename_multi_done, op));
-}
-
-static void rename_source_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    struct node_op *op = arg;
-    if (r->rc) {
-        node_op_finish(op, fs_errno(r->rc));
-        return;
-    }
-    op->stat = *r->stat;
-    if (op->stat.num_children > 0) {
-        node_op_finish(op, EXDEV); /* mv falls back to copy and delete */
-        return;
-    }
-    op->data_len = r->data_len;
-    if (r->data_len > 0) {
-        op->data = malloc((size_t)r->data_len);
-        if (!op->data) {
-            node_op_finish(op, ENOMEM);
-            return;
-        }
-        memcpy(op->data, r->data, (size_t)r->data_len);
-    }
-    started(op, zn_exists(c, op->new_path, NULL, NULL, rename_target_done, op));
-}
-
-static void rename_start(struct node_op *op)
-{
-    started(op, zn_get(op->fs->client, op->path, NULL, NULL, rename_source_done, op));
-}
-
-void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
-                  const char *newname, unsigned int flags)
-{
-    struct fs *fs = fs_global;
-    struct fs_inode *p = fs_inode_get(fs, parent), *np = fs_inode_get(fs, newparent);
-    if (!p || !np) {
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    if (fs->config.read_only) {
-        fuse_reply_err(req, EROFS);
-        return;
-    }
-    if (flags & RENAME_EXCHANGE || fs_name_reserved(name) || fs_name_reserved(newname)) {
-        fuse_reply_err(req, EINVAL);
-        return;
-    }
-    struct node_op *op = node_op_new(req);
-    if (!op)
-        return;
-    op->flags = flags;
-    if (fs_join(p->path, name, op->path) || fs_join(np->path, newname, op->new_path)) {
-        node_op_finish(op, ENAMETOOLONG);
-        return;
-    }
-    op->made_dir = fs_made_dir(fs, op->path);
-    /* The kernel looked the source up before the rename: its inode knows the kind. */
-    struct fs_inode *source = fs_inode_find(fs, op->path);
-    if (source && source->virt == FS_VIRT_NONE)
-        op->zk_kind = source->kind == FS_KIND_DIR ? ZN_KIND_DIRECTORY : ZN_KIND_FILE;
-    else if (op->made_dir)
-        op->zk_kind = ZN_KIND_DIRECTORY;
-    rename_start(op);
 }

@@ -358,8 +358,9 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
         }
         return;
     }
-    /* The stat fields are read-only. */
-    fuse_reply_err(req, stat_field_index(field) >= 0 || strcmp(field, "stat") == 0 ? EPERM : ENOTSUP);
+    /* The stat fields are read-only: ENOTSUP, which copy tools (cp -a, mv of a tree) skip
+     * quietly when they copy every xattr of a node onto another. */
+    fuse_reply_err(req, ENOTSUP);
 }
 
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)

@@ -21,8 +21,26 @@
 #define FS_MAX_INODES (1 << 20)
 /* Buckets of the inode hash tables (power of two). */
 #define FS_INODE_BUCKETS 4096
-/* Largest data the mount writes: ZooKeeper's default jute.maxbuffer less one. */
-#define FS_MAX_DATA_BYTES ZN_DEFAULT_MAX_PACKET_BYTES
+/* What a getData reply adds to the data in its frame: reply header (xid, zxid, err: 16),
+ * the data's length (4), the stat (68).  A client (this one, Java's) drops the connection on
+ * a frame over jute.maxbuffer, so data longer than the frame can carry can be stored (a setData
+ * frame adds only 20 bytes and the path) but never read back. */
+#define FS_GETDATA_REPLY_OVERHEAD_BYTES (16 + 4 + 68)
+/* Largest data the mount stores or reads: what a getData reply under ZooKeeper's default
+ * jute.maxbuffer (1 MiB less one byte) can carry, 1048487 bytes.  A longer path lowers what a
+ * setData can send (its frame carries the path): the client refuses it (EFBIG). */
+#define FS_MAX_DATA_BYTES (ZN_DEFAULT_MAX_PACKET_BYTES - FS_GETDATA_REPLY_OVERHEAD_BYTES)
+/* A replicated write's txn must fit one log entry of this size (znoded's ZAB_ENTRY_BYTES_MAX,
+ * ZooKeeper's jute.maxbuffer); a setData txn adds 48 bytes to its data and server path
+ * (measured on a 3-member ensemble: data + path <= 1048528).  A txn over it is never
+ * proposed and never answered, so the mount refuses it first. */
+#define FS_TXN_MAX_BYTES (1024 * 1024)
+#define FS_SETDATA_TXN_OVERHEAD_BYTES 48
+/* What a create txn adds besides a setData txn's overhead (its ACL, flags; measured 48). */
+#define FS_CREATE_TXN_EXTRA_BYTES 64
+/* What a multi txn (rename: create with the data, delete, delete) adds besides its data and
+ * paths, with room to spare. */
+#define FS_MULTI_TXN_OVERHEAD_BYTES 512
 /* Longest path the mount builds. */
 #define FS_MAX_PATH_BYTES ZN_CLIENT_MAX_PATH_BYTES
 /* Longest xattr value produced (user.zk.stat, user.zk.acl). */
@@ -55,6 +73,24 @@ struct fs_inode {
     enum fs_virt virt;
     int64_t version_arg; /* N of @v=N / @wait=N */
     int64_t czxid;
+    /* Open files of this inode, and what they still see once its node is gone (POSIX: an
+     * unlinked file lives on for the fds open on it, with st_nlink 0). */
+    int open_count;
+    /* Open files of it made with O_TRUNC that have not written yet: the server still holds the
+     * old data (the empty value is stored with the data that follows, or at close), but to this
+     * mount the file is empty from the open on, as POSIX says. */
+    int truncates_pending;
+    bool unlinked;           /* the node was deleted (or renamed over): never ask its path again */
+    bool have_last_stat;
+    struct zn_stat last_stat; /* the stat last shown to the kernel */
+    bool have_orphan_data;
+    uint8_t *orphan_data;    /* an unlinked file's data, as its open fds read and write it */
+    int32_t orphan_len;
+    /* A directory's subdirectories (-1: some child's kind is unknown), counted when its
+     * cversion was subdirs_cversion: st_nlink is 2 plus them. */
+    bool subdirs_counted;
+    int32_t subdirs_cversion;
+    int32_t subdirs;
     struct fs_inode *next_by_id;
     struct fs_inode *next_by_key;
 };
@@ -70,6 +106,8 @@ struct fs_config {
     bool read_only;
     bool foreground;
     bool debug;
+    size_t chroot_bytes;   /* the connect string's /chroot, prefixed to every server path */
+    char *log_file;        /* -o log=FILE, or NULL: syslog when in the background */
 };
 
 struct fs {
@@ -152,12 +190,36 @@ int fs_errno(int rc);
 /* Fills a struct stat from a znode stat for inode (kind, virtual name). */
 void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st,
                   struct stat *out);
+/* The most data a setData of path may carry: FS_MAX_DATA_BYTES, less for long paths. */
+int32_t fs_data_limit(const struct fs *fs, const char *path);
+/* True when a rename multi moving data_len bytes between these paths fits one txn. */
+bool fs_multi_fits(const struct fs *fs, int32_t data_len, const char *from, const char *to);
+/* Drops the cached stat of path's parent: this mount changed its children (cversion, and so
+ * its st_nlink), which no data watch reports. */
+void fs_cache_drop_parent(const char *path);
+/* True when a read that failed with rc should be asked again: it was lost with its connection
+ * (the member died, or closed its clients while electing a leader) less than a session timeout
+ * after its first loss (*first_loss_ms, 0 until then). Reads are idempotent, and the client
+ * holds the request until it has reconnected; past the bound, EIO. */
+bool fs_retry_read(int rc, uint64_t *first_loss_ms);
 /* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
 int fs_join(const char *parent, const char *name, char *out);
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
 int fs_set_dir_ephemeral(struct fs *fs, const char *path, bool on);
 bool fs_made_dir(const struct fs *fs, const char *path);
+/* A rename moved old_path and the nodes under it to new_path: so do this mount's settings. */
+void fs_move_dir_settings(struct fs *fs, const char *old_path, const char *new_path);
 void fs_remember_dir(struct fs *fs, const char *path, bool on);
+
+/* ---- log_sink.c ---- */
+/* Sends every later line of stderr to file (appended) or, when file is NULL, to syslog;
+ * 0, or -1 (errno set) with stderr unchanged. */
+int fs_log_sink_start(const char *file);
+
+/* ---- rename.c ---- */
+/* True while a rename of path (or of a node above it) waits for its multi: the delete events
+ * of the old paths are not deletions the kernel must hear of (its dentries moved). */
+bool fs_rename_in_flight(const char *path);
 
 /* ---- kind.c ---- */
 /* zn_create2 (open ACL, flags ZN_FLAG_EPHEMERAL/SEQUENTIAL) storing kind when
@@ -170,6 +232,9 @@ int fs_children_kinds(struct fs *fs, const char *path, zn_watch_cb watch_cb, voi
 /* The stored kind of child `index` (-1: the node itself) of a
  * fs_children_kinds result: 0, or -1 when unknown (the children rule decides). */
 int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind);
+/* The directories among the children of path in a fs_children_kinds result (lock contenders
+ * aside), or -1 when the kind of one is unknown (made by a ZooKeeper client). */
+int32_t fs_count_subdirs(const struct fs *fs, const char *path, const struct zn_result *r);
 
 /* ---- inode.c ---- */
 void fs_inodes_init(struct fs *fs);
@@ -179,9 +244,21 @@ struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid);
 struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *key,
                                  enum fs_kind kind, enum fs_virt virt, int64_t version_arg,
                                  int64_t czxid);
+/* The kernel was shown st for inode: kept for when the node is gone. */
+void fs_inode_saw(struct fs_inode *inode, const struct zn_stat *st);
+/* inode's node is gone while fds may be open on it: it keeps last_stat (st_nlink 0) and data
+ * (copied, may be NULL with have_data false), and loses its name. */
+void fs_inode_orphan(struct fs *fs, struct fs_inode *inode, const uint8_t *data, int32_t len, bool have_data);
 /* The newest inode the name key stands for, or NULL; no lookup is counted. */
 struct fs_inode *fs_inode_find(struct fs *fs, const char *key);
 void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup);
+/* A rename through this mount moved the node at old_path, and those under it, to new_path (new
+ * znodes; czxid the moved node's, 0 if unknown): every inode of those paths (special names
+ * included) now stands for its new path, as the kernel's dentries already do, and a node
+ * renamed over loses its name.  An inode whose czxid is not known yet takes the one its next
+ * lookup finds.  Returns 0, or
+ * ZN_NOMEMORY when some inode could not be moved (it keeps the old path: ENOENT). */
+int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int64_t czxid);
 /* Calls fn for every inode. */
 void fs_inode_for_all(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *, void *), void *arg);
 /* Calls fn for every inode whose znode path is path. */
@@ -208,6 +285,9 @@ bool fs_cache_stat(const char *path, struct zn_stat *stat);
 bool fs_cache_data(const char *path, const uint8_t **data, int32_t *data_len, struct zn_stat *stat);
 void fs_cache_drop(const char *path);
 void fs_cache_drop_all(void);
+/* True when path's cached stat shows data over FS_MAX_DATA_BYTES (written by another client):
+ * fetching it would end the connection, so it is refused (EFBIG) instead. */
+bool fs_cache_too_big(const char *path);
 /* Paths with unanswered writes at once; past it nothing is served until they drain. */
 #define FS_CACHE_MAX_HOLDS 4096
 /* A write to path is in flight that no FUSE reply waits for: bypass the cache
@@ -238,7 +318,7 @@ void fs_notify_inval_entry(uint64_t parent, const char *name);
 /* The watcher every read sets: turns events into invalidations. */
 void fs_watch_cb(struct zn_client *client, int type, int state, const char *path, void *arg);
 
-/* ---- ops_node.c, ops_io.c, ops_xattr.c, lock.c, wait.c ---- */
+/* ---- ops_node.c, rename.c, ops_io.c, ops_xattr.c, lock.c, wait.c ---- */
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);

@@ -13,6 +13,8 @@ PACKAGES=(
   # test runners and helpers
   bats bats-assert bats-support bats-file inotify-tools iptables procps netcat-openbsd
   util-linux iproute2 python3 coreutils
+  # fs_tools.bats: the tools people move trees with
+  rsync git tar
   # metrics.bats (curl, and an independent parser of the Prometheus text format) and
   # install.bats (man -l renders the man pages)
   curl man-db python3-prometheus-client

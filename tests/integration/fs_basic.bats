@@ -112,7 +112,7 @@ setup() {
   [ "$(stat -c %s "$T/new")" = 0 ]
 }
 
-@test "chmod, chown, symlinks and hard links fail with EPERM" {
+@test "chmod and chown to anything but what the node shows, symlinks and hard links fail with EPERM" {
   echo a > "$T/f"
   run chmod 600 "$T/f"
   assert_failure
@@ -120,6 +120,10 @@ setup() {
   run chown 1:1 "$T/f"
   assert_failure
   assert_output --partial "Operation not permitted"
+  run touch -d "2001-02-03 04:05:06" "$T/f"
+  assert_failure
+  assert_output --partial "Operation not permitted"
+  [ "$(stat -c %Y "$T/f")" != "$(date -d "2001-02-03 04:05:06" +%s)" ]
   run ln -s f "$T/l"
   assert_failure
   assert_output --partial "Operation not permitted"
@@ -143,10 +147,11 @@ setup() {
   rm -r "$T/d"
   [ ! -e "$T/d" ]
   run znode_cli stat "/t$BATS_TEST_NUMBER/d"
-  assert_failure
+  assert_failure 1
+  assert_output --partial "no node"
 }
 
-@test "mv of a leaf file is atomic; mv of a directory with children copies (EXDEV)" {
+@test "mv of a leaf file and of a directory with children is one rename, and keeps the kinds" {
   echo payload > "$T/f"
   mv "$T/f" "$T/g"
   [ ! -e "$T/f" ]
@@ -154,18 +159,29 @@ setup() {
   echo other > "$T/h"
   mv "$T/g" "$T/h"
   [ "$(cat "$T/h")" = payload ]
-  mkdir "$T/d"
+  mkdir -p "$T/d/empty"
   echo c > "$T/d/c"
-  mv "$T/d" "$T/e"
+  run mv "$T/d" "$T/e"
+  assert_success
+  assert_output ""
   [ ! -e "$T/d" ]
   [ "$(cat "$T/e/c")" = c ]
+  [ -d "$T/e/empty" ]
+  run znode_cli ls "/t$BATS_TEST_NUMBER/e"
+  assert_output "$(printf 'c\nempty')"
 }
 
 @test "set -C and mkdir fail with EEXIST when the node exists (exclusive create)" {
   echo first > "$T/lockfile"
   run bash -c "set -C; echo second > '$T/lockfile'"
   assert_failure
+  assert_output --partial "cannot overwrite existing file"
   [ "$(cat "$T/lockfile")" = first ]
+  # bash's noclobber checks with stat first; O_EXCL itself is the mount's: EEXIST.
+  run /usr/bin/python3 -c 'import os, sys
+try: os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+except FileExistsError: print("EEXIST")' "$T/lockfile"
+  assert_output EEXIST
   mkdir "$T/d"
   run mkdir "$T/d"
   assert_failure
@@ -175,12 +191,17 @@ setup() {
 @test "reserved names cannot be created: .data, .clone and the @v= / @wait= forms" {
   run mkdir "$T/x@v=3"
   assert_failure
+  assert_output --partial "Invalid argument"
   run mkdir "$T/.clone"
   assert_failure
+  assert_output --partial "File exists"
+  # "f@wait=N" and "f@v=N" of a missing f: there is no f to wait on or to write at N.
   run bash -c "echo a > '$T/y@wait=1'"
   assert_failure
+  assert_output --partial "No such file or directory"
   run touch "$T/z@v=1"
   assert_failure
+  assert_output --partial "No such file or directory"
   [ -z "$(znode_cli ls "/t$BATS_TEST_NUMBER")" ]
 }
 
@@ -190,6 +211,7 @@ setup() {
   assert_output --partial "No such file or directory"
   run ls "$T/nope"
   assert_failure
+  assert_output --partial "No such file or directory"
 }
 
 @test "data up to 1000000 bytes is accepted; past ZooKeeper's limit write(2) fails with EFBIG" {
@@ -216,9 +238,23 @@ setup() {
   [ "$(getfattr --only-values -n user.zk.ephemeral_owner "$T/f")" = 0 ]
   [ "$(getfattr --only-values -n user.zk.acl "$T/f")" = "world:anyone:cdrwa" ]
   getfattr --only-values -n user.zk.stat "$T/f" | grep -qx 'version=1'
+  # Read-only: ENOTSUP, which cp -a and mv skip quietly when they copy xattrs.
   run setfattr -n user.zk.version -v 7 "$T/f"
   assert_failure
-  assert_output --partial "Operation not permitted"
+  assert_output --partial "Operation not supported"
+}
+
+@test "chmod, chown and explicit times to what the node already shows succeed and change nothing" {
+  echo a > "$T/f"
+  mkdir "$T/d"
+  v="$(ver "$T/f")"
+  chmod "$(stat -c %a "$T/f")" "$T/f"
+  chmod "$(stat -c %a "$T/d")" "$T/d"
+  chown "$(stat -c %u:%g "$T/f")" "$T/f"
+  chown "$(stat -c %u:%g "$T/d")" "$T/d"
+  touch -d "@$(stat -c %.9Y "$T/f")" "$T/f"
+  [ "$(ver "$T/f")" = "$v" ]
+  [ "$(cat "$T/f")" = a ]
 }
 
 @test "setfattr user.zk.acl sets the ACL in ZooKeeper's text form" {
@@ -227,6 +263,7 @@ setup() {
   [ "$(getfattr --only-values -n user.zk.acl "$T/f")" = "world:anyone:r" ]
   run setfattr -n user.zk.acl -v "nonsense" "$T/f"
   assert_failure
+  assert_output --partial "Invalid argument"
 }
 
 @test "fusermount3 -u unmounts cleanly and the session ends" {
@@ -235,7 +272,8 @@ setup() {
   pid="$(mount_pid extra)"
   fusermount3 -u "$(fs_root)/extra"
   wait_until 10 "znodefs $pid to exit" bash -c "! kill -0 $pid 2>/dev/null"
-  ! mountpoint -q "$(fs_root)/extra"
+  run mountpoint -q "$(fs_root)/extra"
+  assert_failure
 }
 
 @test "mount -t fuse.znodefs works and --help documents every option" {
@@ -287,7 +325,9 @@ setup() {
   mkdir -p "$dir"
   run timeout 30 "$ZNODEFS" -o spin_us=lots "$(ensemble_connect)" "$dir"
   assert_failure
-  ! mountpoint -q "$dir"
+  assert_output --partial "spin_us=lots"
+  run mountpoint -q "$dir"
+  assert_failure
 }
 
 @test "a bad HOSTS fails the mount command itself" {
@@ -295,8 +335,10 @@ setup() {
   mkdir -p "$dir"
   port="$(free_port)"
   run timeout 60 "$ZNODEFS" -o session_timeout=2000 "127.0.0.1:$port" "$dir"
+  assert_failure 1
+  assert_output --partial "cannot reach 127.0.0.1:$port"
+  run mountpoint -q "$dir"
   assert_failure
-  ! mountpoint -q "$dir"
 }
 
 @test "a read-only mount refuses writes with EROFS and still reads" {

@@ -38,8 +38,9 @@ teardown() {
   for p in $BG; do wait "$p"; done
   BG=""
   [ "$(wc -l < "$log")" = 8 ]
-  # strictly alternating: no start follows a start
-  ! uniq -d < "$log" | grep -q .
+  # strictly alternating: no start follows a start (nor an end an end)
+  run uniq -d "$log"
+  assert_output ""
   [ "$(sort "$log" | uniq -c | awk '{print $1}' | sort -u)" = 4 ]
 }
 

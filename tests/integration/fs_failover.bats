@@ -57,8 +57,8 @@ connected_member() {
   [ "$(cat "$A/after")" = after ]
   wait_until 30 "mount b to read it" bash -c "[ \"\$(cat '$B/after')\" = after ]"
   [ -e "$B/svc/me" ]
-  run flock -n "$B/lockme" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -n "$B/lockme" -c true
+  assert_failure "$FLOCK_BUSY"
   exec 8>&-
   wait_until 20 "the ephemeral file to go once closed" test ! -e "$B/svc/me"
 }
@@ -77,4 +77,29 @@ connected_member() {
   [ "$status" != 124 ] || { echo "the write hung for 120s"; return 1; }
   assert_output --partial "error"
   echo "write failed after $((SECONDS - start))s: $output"
+}
+
+# progress_past N: the read loop has done more than N iterations.
+progress_past() { [ "$(cat "$BATS_TEST_TMPDIR/progress" 2>/dev/null || echo 0)" -gt "$1" ]; }
+
+@test "kill -9 of the connected member under a loop of reads and writes: no read fails, a write fails only with EIO and its retry is stored" {
+  mkdir "$A/loop"
+  echo "the data" > "$A/loop/f"
+  /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/readloop.py" "$A/loop" "$BATS_TEST_TMPDIR/stop" \
+    "$BATS_TEST_TMPDIR/progress" > "$BATS_TEST_TMPDIR/out" 2>&1 &
+  BG="$!"
+  wait_until 20 "the loop to run" progress_past 20
+  n="$(connected_member a)"
+  kill9_member "$n"
+  at="$(cat "$BATS_TEST_TMPDIR/progress")"
+  # Carrying on through another member: many iterations after the kill.
+  wait_until 60 "the loop to go on after the failover" progress_past $((at + 100))
+  m="$(connected_member a)"
+  [ "$m" != "$n" ]
+  touch "$BATS_TEST_TMPDIR/stop"
+  wait_exit "$BG"
+  BG=""
+  run cat "$BATS_TEST_TMPDIR/out"
+  assert_output --regexp "^reads [0-9]+, read errors \{\}, writes [0-9]+, write errors \{('EIO': [0-9]+)?\}, last write ok$"
+  echo "$output (member $n killed, now on $m)"
 }

@@ -9,32 +9,11 @@
 
 load fs_helpers
 
-setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  fs_require
-  if [ "${ZN_TARGET:-znoded}" = znoded ]; then
-    start_ensemble 3
-  else
-    start_server
-  fi
-  mount_fs a "$(member_connect 1)"
-  if [ "${ZN_TARGET:-znoded}" = znoded ]; then
-    mount_fs b "$(member_connect 3)"
-  else
-    mount_fs b "$(member_connect 1)"
-  fi
-}
+setup_file() { fs_setup_file_two_mounts; }
 
 teardown_file() { fs_teardown; }
 
-setup() {
-  zn_load_bats_libs
-  A="$(fs_root)/a"
-  B="$(fs_root)/b"
-  T="t$BATS_TEST_NUMBER"
-  mkdir "$A/$T"
-}
+setup() { fs_setup_test_dir; }
 
 needs_extension() {
   [ "${ZN_TARGET:-znoded}" = znoded ] || skip "ZooKeeper stores no node kinds"

@@ -30,6 +30,9 @@ teardown() {
   for p in $BG; do kill_job "$p"; done
 }
 
+# contenders_are N: the lock node has N contender children (holder and waiters), on the server.
+contenders_are() { [ "$(znode_cli ls "/$T/lock" | wc -l)" = "$1" ]; }
+
 # hold MOUNT [flock args]: hold the lock on MOUNT/$T/lock in the background until killed.
 hold() {
   local mnt="$1"; shift
@@ -40,19 +43,26 @@ hold() {
 
 @test "flock -n fails while a process on another mount holds the lock" {
   hold "$A"
-  run flock -n "$B/$T/lock" -c true
-  assert_failure
-  run flock -n "$A/$T/lock" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -n "$B/$T/lock" -c true
+  assert_failure "$FLOCK_BUSY"
+  run flock -E "$FLOCK_BUSY" -n "$A/$T/lock" -c true
+  assert_failure "$FLOCK_BUSY"
 }
 
 @test "the lock passes on when the holder exits" {
-  flock "$A/$T/lock" -c "touch '$READY'; sleep 1" &
+  release="$BATS_TEST_TMPDIR/release"
+  flock "$A/$T/lock" -c "touch '$READY'; until [ -e '$release' ]; do sleep 0.05; done" &
   BG="$!"
   wait_until 10 "holder" test -e "$READY"
-  run flock -n "$B/$T/lock" -c true
-  assert_failure
-  flock -w 20 "$B/$T/lock" -c "echo got > '$BATS_TEST_TMPDIR/got'"
+  run flock -E "$FLOCK_BUSY" -n "$B/$T/lock" -c true
+  assert_failure "$FLOCK_BUSY"
+  flock -w 20 "$B/$T/lock" -c "echo got > '$BATS_TEST_TMPDIR/got'" &
+  waiter=$!
+  # Queued behind the holder: only the holder's exit can wake it.
+  wait_until 20 "the waiter's contender" contenders_are 2
+  [ ! -e "$BATS_TEST_TMPDIR/got" ]
+  touch "$release"
+  wait "$waiter"
   [ "$(cat "$BATS_TEST_TMPDIR/got")" = got ]
 }
 
@@ -61,7 +71,8 @@ hold() {
   holder="$(pgrep -P "${BG# }" sleep || echo "${BG# }")"
   flock -w 30 "$B/$T/lock" -c "echo got > '$BATS_TEST_TMPDIR/got'" &
   waiter=$!
-  sleep 0.5
+  # Queued behind the holder (its contender node exists): only the holder's death can wake it.
+  wait_until 20 "the waiter's contender" contenders_are 2
   [ ! -e "$BATS_TEST_TMPDIR/got" ]
   kill -9 ${BG} "$holder" 2>/dev/null || true
   wait "$waiter"
@@ -70,10 +81,10 @@ hold() {
 
 @test "a blocking flock honours -w and is interruptible" {
   hold "$A"
-  run flock -w 1 "$B/$T/lock" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -w 1 "$B/$T/lock" -c true
+  assert_failure "$FLOCK_BUSY"
   run timeout -s INT 1 flock "$B/$T/lock" -c true
-  assert_failure
+  assert_failure 124  # still waiting when interrupted, and the interrupt ended the wait
   # the abandoned contenders are gone: only the holder remains
   [ "$(znode_cli ls "/$T/lock" | wc -l)" = 1 ]
 }
@@ -81,8 +92,8 @@ hold() {
 @test "shared locks share with each other and exclude exclusive ones" {
   hold "$A" -s
   flock -s -n "$B/$T/lock" -c true
-  run flock -x -n "$B/$T/lock" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -x -n "$B/$T/lock" -c true
+  assert_failure "$FLOCK_BUSY"
 }
 
 @test "contenders never turn the locked file into a directory" {
@@ -117,8 +128,8 @@ PY
   "$ZN_PYTHON" "$kz" "$(member_connect 1)" "/$T/lock" hold "$READY" &
   BG="$!"
   wait_until 20 "kazoo to hold the lock" test -e "$READY"
-  run flock -n "$A/$T/lock" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -n "$A/$T/lock" -c true
+  assert_failure "$FLOCK_BUSY"
   kill "$BG"; wait "$BG" 2>/dev/null || true
   BG=""
   wait_until 20 "kazoo's session to end" bash -c "flock -n '$A/$T/lock' -c true"

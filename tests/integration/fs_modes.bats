@@ -84,6 +84,7 @@ mode_of() { stat -c %A "$1"; }
   echo mine > "$C/$T/f"
   run bash -c "echo theirs > '$B/$T/f'"
   assert_failure
+  assert_output --partial "Permission denied"
 }
 
 @test "child_mode is the setting of the mount that set it: other mounts create persistent files" {
@@ -170,4 +171,5 @@ print(bool(p.poll(5000)))" "$A/$T/f"
   [ ! -e "$A/$T/f" ]
   run cat "$A/$T/f"
   assert_failure
+  assert_output --partial "No such file or directory"
 }

@@ -143,8 +143,8 @@ expire_mount_a() {
   local locker="$!"
   BG="$BG $locker"
   wait_until 10 "the lock to be held" test -s "$BATS_TEST_TMPDIR/held"
-  run flock -n "$B/$T/lockfile" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -n "$B/$T/lockfile" -c true
+  assert_failure "$FLOCK_BUSY"
   expire_mount_a "$T/m/marker"
   # the holder's lock went with the session: b can take it
   wait_until 20 "b to take the lock the expired session held" flock -n "$B/$T/lockfile" -c true
@@ -153,8 +153,8 @@ expire_mount_a() {
   flock -x "$A/$T/lockfile" -c "echo again > '$BATS_TEST_TMPDIR/held2'; exec sleep 600" &
   BG="$BG $!"
   wait_until 20 "mount a to hold the lock again" test -s "$BATS_TEST_TMPDIR/held2"
-  run flock -n "$B/$T/lockfile" -c true
-  assert_failure
+  run flock -E "$FLOCK_BUSY" -n "$B/$T/lockfile" -c true
+  assert_failure "$FLOCK_BUSY"
 }
 
 @test "inotify set before the expiry still hears a remote delete: the new session arms the watches again" {

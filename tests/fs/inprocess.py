@@ -1,0 +1,346 @@
+#!/usr/bin/python3
+"""In-process checks of the znodefs mount: programs that make several calls in a row.
+
+A shell starts a process per command, which outlasts the races a program hits at once
+(rename, then stat the new name within microseconds). Each check runs in one process,
+prints one summary line, and exits 1 on any deviation, naming the first few.
+
+    inprocess.py rename-then-use DIR N     write a temp file, fsync, rename it into place,
+                                           then stat/open/truncate the new name, N times
+    inprocess.py data-limit DIR MAX        the exact errno around the data limit MAX
+    inprocess.py dir-nlink DIR             a directory's st_nlink is 2 plus its subdirectories,
+                                           right after each mkdir, rmdir, rename and create
+    inprocess.py tree-rename DIR N         rename a tree of N nodes (one multi), then use every
+                                           node under the new name at once; N past the limit
+                                           must fail with EXDEV and move nothing
+    inprocess.py unlinked-open DIR OTHER   an open file outlives its unlink (OTHER: the same
+                                           directory on a second mount)
+"""
+import errno
+import os
+import sys
+import time
+
+
+def fail_report(name, done, failures, unit="iterations"):
+    print("%s: %d %s, %d failures" % (name, done, unit, len(failures)))
+    for f in failures[:10]:
+        print("  " + f)
+    return 1 if failures else 0
+
+
+def write_file(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def rename_then_use(d, n):
+    """Both shapes programs use: a fresh name each time, and over an existing target (an
+    editor's save). Every call on the new name must work at once; the old name must be gone."""
+    failures = []
+    target = os.path.join(d, "target")
+    for i in range(n):
+        value = b"value %d\n" % i
+        tmp = os.path.join(d, ".target.tmp%d" % i)
+        fresh = os.path.join(d, "moved%d" % i)
+        for dst in (fresh, target):
+            step = "write"
+            try:
+                write_file(tmp, value)
+                step = "rename"
+                os.rename(tmp, dst)
+                step = "stat"
+                st = os.stat(dst)
+                if st.st_size != len(value):
+                    failures.append("%d %s: st_size %d, want %d" % (i, dst, st.st_size, len(value)))
+                step = "read"
+                got = read_file(dst)
+                if got != value:
+                    failures.append("%d %s: read %r, want %r" % (i, dst, got, value))
+                step = "truncate"
+                os.truncate(dst, 1)
+                step = "stat after truncate"
+                if os.stat(dst).st_size != 1:
+                    failures.append("%d %s: st_size after truncate %d" % (i, dst, os.stat(dst).st_size))
+            except OSError as e:
+                failures.append("%d %s: %s: %s" % (i, dst, step, errno.errorcode.get(e.errno, e.errno)))
+            if os.path.lexists(tmp):
+                failures.append("%d: the old name %s still exists" % (i, tmp))
+    return fail_report("rename-then-use", n, failures)
+
+
+def expect_errno(failures, what, want, fn):
+    try:
+        fn()
+    except OSError as e:
+        if e.errno != want:
+            failures.append("%s: %s, want %s" % (what, errno.errorcode.get(e.errno), errno.errorcode[want]))
+        return
+    failures.append("%s: succeeded, want %s" % (what, errno.errorcode[want]))
+
+
+def data_limit(d, limit):
+    """Data up to the limit is stored and read back whole; one byte more is EFBIG from the call
+    that would pass it (write, truncate, append); never EIO."""
+    failures = []
+    try:
+        return data_limit_steps(d, limit, failures)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+        return fail_report("data-limit", 0, failures, "checks")
+
+
+def data_limit_steps(d, limit, failures):
+    f = os.path.join(d, "big")
+    checks = 0
+
+    def check_size(what, want):
+        nonlocal checks
+        checks += 1
+        try:
+            got = read_file(f)
+        except OSError as e:
+            failures.append("%s: read: %s" % (what, errno.errorcode.get(e.errno)))
+            return
+        if len(got) != want or os.stat(f).st_size != want:
+            failures.append("%s: read %d bytes, st_size %d, want %d" % (what, len(got), os.stat(f).st_size, want))
+
+    write_file(f, b"a" * limit)
+    check_size("write of exactly the limit", limit)
+
+    def write_one_more():
+        fd = os.open(f, os.O_WRONLY | os.O_TRUNC)
+        try:
+            # One write(2) the kernel passes whole (under max_write): stored at once or refused.
+            written = 0
+            chunk = b"b" * (limit + 1)
+            written = os.write(fd, chunk)
+            if written != len(chunk):
+                os.write(fd, chunk[written:])
+        finally:
+            os.close(fd)
+    checks += 1
+    expect_errno(failures, "write of limit+1 bytes", errno.EFBIG, write_one_more)
+
+    write_file(f, b"c" * (limit - 1))
+    with open(f, "ab", buffering=0) as a:
+        a.write(b"d")  # reaches the limit exactly
+    check_size("append up to the limit", limit)
+
+    def append_past():
+        with open(f, "ab", buffering=0) as a:
+            a.write(b"e")
+    checks += 1
+    expect_errno(failures, "append past the limit", errno.EFBIG, append_past)
+    check_size("after the refused append", limit)
+
+    os.truncate(f, 10)
+    os.truncate(f, limit)
+    check_size("truncate -s limit", limit)
+    for size in (limit + 1, 1048500, 1048575, 1048576):
+        checks += 1
+        expect_errno(failures, "truncate -s %d" % size, errno.EFBIG, lambda: os.truncate(f, size))
+    check_size("after the refused truncates", limit)
+    return fail_report("data-limit", checks, failures, "checks")
+
+
+def unlinked_open(d, other):
+    """POSIX: unlink removes the name; the file lives on for the fds open on it: fstat works
+    (st_nlink 0), reads return its data, writes go to it and not to a file later made at the
+    name; the name is free at once, on this mount and on another."""
+    failures = []
+    checks = 0
+
+    def check(what, got, want):
+        nonlocal checks
+        checks += 1
+        if got != want:
+            failures.append("%s: %r, want %r" % (what, got, want))
+
+    try:
+        f = os.path.join(d, "f")
+        write_file(f, b"hello")
+        reader = os.open(f, os.O_RDONLY)             # never read before the unlink
+        early = os.open(f, os.O_RDONLY)
+        check("read before unlink", os.read(early, 100), b"hello")
+        rw = os.open(f, os.O_RDWR)
+        os.unlink(f)
+        check("the name is gone", os.path.lexists(f), False)
+        st = os.fstat(reader)
+        check("fstat st_nlink", st.st_nlink, 0)
+        check("fstat st_size", st.st_size, 5)
+        check("read after unlink", os.read(reader, 100), b"hello")
+        check("pread of a reader that read before", os.pread(early, 100, 0), b"hello")
+        write_file(f, b"a new file")                 # the name is free: another file
+        check("the new file", read_file(f), b"a new file")
+        check("the old fd still reads the old file", os.pread(reader, 100, 0), b"hello")
+        check("write to the unlinked file", os.pwrite(rw, b"J", 0), 1)
+        check("its fds see the write", os.pread(reader, 100, 0), b"Jello")
+        check("the new file is untouched", read_file(f), b"a new file")
+        os.ftruncate(rw, 2)
+        check("ftruncate of the unlinked file", os.fstat(reader).st_size, 2)
+        for fd in (reader, early, rw):
+            os.close(fd)
+        check("after close, the new file still", read_file(f), b"a new file")
+        of = os.path.join(other, "f")
+        for _ in range(200):                          # replication to the other member
+            try:
+                if read_file(of) == b"a new file":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        check("the other mount reads the new file", read_file(of), b"a new file")
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("unlinked-open", checks, failures, "checks")
+
+
+def dir_nlink(d):
+    failures = []
+    checks = 0
+    want = 2
+
+    def check(what):
+        nonlocal checks
+        checks += 1
+        got = os.stat(d).st_nlink
+        if got != want:
+            failures.append("after %s: st_nlink %d, want %d" % (what, got, want))
+
+    try:
+        check("nothing")
+        for i in range(5):
+            os.mkdir(os.path.join(d, "sub%d" % i))
+            want += 1
+            check("mkdir sub%d" % i)
+        write_file(os.path.join(d, "file"), b"x")
+        check("creating a file")
+        os.mkdir(os.path.join(d, "sub0", "inner"))
+        check("mkdir in a subdirectory")
+        os.rename(os.path.join(d, "sub1"), os.path.join(d, "moved"))
+        check("renaming a subdirectory")
+        os.rename(os.path.join(d, "sub2"), os.path.join(d, "sub0", "sub2"))
+        want -= 1
+        check("moving a subdirectory out")
+        os.rmdir(os.path.join(d, "sub3"))
+        want -= 1
+        check("rmdir")
+        os.unlink(os.path.join(d, "file"))
+        check("unlinking a file")
+        checks += 1
+        if os.stat(os.path.join(d, "sub0")).st_nlink != 4:
+            failures.append("sub0: st_nlink %d, want 4" % os.stat(os.path.join(d, "sub0")).st_nlink)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("dir-nlink", checks, failures, "checks")
+
+
+def make_tree(root, n):
+    """A directory tree of n nodes under root (root included): files with data, subdirectories
+    (some empty), three levels deep. Returns {relative path: data, or None for a directory}."""
+    tree = {"": None}
+    os.mkdir(root)
+    dirs = [""]
+    i = 0
+    while len(tree) < n:
+        parent = dirs[i % len(dirs)]
+        i += 1
+        rel = "%s/n%d" % (parent, len(tree))
+        if len(tree) % 4 == 1 and rel.count("/") < 3:
+            os.mkdir(root + rel)
+            tree[rel] = None
+            dirs.append(rel)
+        else:
+            data = b"data of %s\n" % rel.encode()
+            write_file(root + rel, data)
+            tree[rel] = data
+    return tree
+
+
+def check_tree(root, tree, failures, what):
+    for rel, data in sorted(tree.items()):
+        p = root + rel
+        try:
+            if data is None:
+                if not os.path.isdir(p):
+                    failures.append("%s: %s is not a directory" % (what, p))
+            elif read_file(p) != data or os.stat(p).st_size != len(data):
+                failures.append("%s: %s holds %r" % (what, p, read_file(p)))
+        except OSError as e:
+            failures.append("%s: %s: %s" % (what, p, errno.errorcode.get(e.errno, e.errno)))
+
+
+def tree_rename(d, n):
+    failures = []
+    try:
+        src, dst = os.path.join(d, "src"), os.path.join(d, "dst")
+        tree = make_tree(src, n)
+        deepest = max((rel for rel, data in tree.items() if data is not None), key=lambda r: r.count("/"))
+        keep = os.open(src + deepest, os.O_RDONLY)
+        try:
+            os.rename(src, dst)
+        except OSError as e:
+            failures.append("rename: %s" % errno.errorcode.get(e.errno, e.errno))
+        check_tree(dst, tree, failures, "right after the rename")
+        if os.path.lexists(src):
+            failures.append("the old name %s still exists" % src)
+        if os.pread(keep, 100, 0) != tree[deepest]:
+            failures.append("an fd opened before the rename reads %r" % os.pread(keep, 100, 0))
+        os.close(keep)
+        write_file(dst + deepest, b"changed")
+        if read_file(dst + deepest) != b"changed":
+            failures.append("a write under the new name reads back %r" % read_file(dst + deepest))
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("tree-rename", n, failures, "nodes")
+
+
+def tree_rename_refused(d, n):
+    failures = []
+    try:
+        src, dst = os.path.join(d, "big"), os.path.join(d, "big-moved")
+        tree = make_tree(src, n)
+        expect_errno(failures, "rename of %d nodes" % n, errno.EXDEV, lambda: os.rename(src, dst))
+        check_tree(src, tree, failures, "after the refused rename")
+        if os.path.lexists(dst):
+            failures.append("the refused rename made %s" % dst)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("tree-rename-refused", n, failures, "nodes")
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    cmd, d = sys.argv[1], sys.argv[2]
+    if cmd == "rename-then-use":
+        return rename_then_use(d, int(sys.argv[3]))
+    if cmd == "data-limit":
+        return data_limit(d, int(sys.argv[3]))
+    if cmd == "tree-rename":
+        return tree_rename(d, int(sys.argv[3]))
+    if cmd == "tree-rename-refused":
+        return tree_rename_refused(d, int(sys.argv[3]))
+    if cmd == "dir-nlink":
+        return dir_nlink(d)
+    if cmd == "unlinked-open":
+        return unlinked_open(d, sys.argv[3])
+    print("unknown check %s" % cmd)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# znodefs under the tools people move trees with (filesystem.md "Mapping": chmod/chown to what
+# the node shows succeed, anything else and explicit times fail with EPERM), each result read
+# back on a second mount on another member. The option sets that work are the ones
+# docs/filesystem.md gives users; the plain forms that cannot work are checked to fail with
+# EPERM and to leave the data right.
+
+load fs_helpers
+
+setup_file() {
+  command -v rsync >/dev/null || { echo "rsync missing (tools/install-deps.sh)" >&2; return 1; }
+  command -v git >/dev/null || { echo "git missing (tools/install-deps.sh)" >&2; return 1; }
+  fs_setup_file_two_mounts
+}
+
+teardown_file() { fs_teardown; }
+
+setup() {
+  fs_setup_test_dir
+  # A local tree with the modes a node shows (files 644, directories 755).
+  SRC="$BATS_TEST_TMPDIR/src"
+  mkdir -p "$SRC/sub/deep"
+  echo one > "$SRC/a"
+  printf 'two\nlines\n' > "$SRC/sub/b"
+  head -c 300000 /dev/urandom > "$SRC/sub/deep/blob"
+  : > "$SRC/sub/empty"
+  chmod 644 "$SRC/a" "$SRC/sub/b" "$SRC/sub/deep/blob" "$SRC/sub/empty"
+  chmod 755 "$SRC" "$SRC/sub" "$SRC/sub/deep"
+}
+
+# same_tree DIR: DIR on mount b holds exactly $SRC (names, kinds, data), once replicated.
+same_tree() {
+  wait_until 20 "mount b has $1 like $SRC" diff -r "$SRC" "$B/$1"
+}
+
+@test "tar -xf -m as root extracts a tree without an error (the owner it chowns to is the one shown)" {
+  tar -cf "$BATS_TEST_TMPDIR/src.tar" -C "$SRC" .
+  run tar -xf "$BATS_TEST_TMPDIR/src.tar" -m -C "$A/$T"
+  assert_success
+  assert_output ""
+  same_tree "$T"
+}
+
+@test "tar -xf keeping times fails with EPERM for each time it cannot keep, and extracts the data" {
+  touch -d "2001-02-03 04:05:06" "$SRC/a"
+  tar -cf "$BATS_TEST_TMPDIR/src.tar" -C "$SRC" .
+  run tar -xf "$BATS_TEST_TMPDIR/src.tar" -C "$A/$T"
+  assert_failure 2
+  assert_output --partial "a: Cannot utime: Operation not permitted"
+  same_tree "$T"
+  [ "$(stat -c %Y "$A/$T/a")" != "$(stat -c %Y "$SRC/a")" ]
+}
+
+@test "cp -r copies a tree; cp -a fails with EPERM only for the times, and the data is there" {
+  run cp -r "$SRC" "$A/$T/r"
+  assert_success
+  assert_output ""
+  same_tree "$T/r"
+  run cp -a "$SRC" "$A/$T/a"
+  assert_failure 1
+  assert_output --partial "preserving times for '$A/$T/a/a': Operation not permitted"
+  refute_output --partial "user.zk"
+  same_tree "$T/a"
+}
+
+@test "cp -a from the mount to the mount copies no read-only user.zk xattr error" {
+  cp -r "$SRC" "$A/$T/from"
+  run cp -a --no-preserve=timestamps "$A/$T/from" "$A/$T/to"
+  assert_success
+  assert_output ""
+  same_tree "$T/to"
+}
+
+@test "rsync -rc --chmod=F644,D755 copies a tree and a second run transfers nothing" {
+  run rsync -rc --chmod=F644,D755 "$SRC/" "$A/$T/"
+  assert_success
+  assert_output ""
+  same_tree "$T"
+  run rsync -rc --chmod=F644,D755 -i "$SRC/" "$A/$T/"
+  assert_success
+  assert_output ""
+  echo changed > "$SRC/sub/b"
+  run rsync -rc --chmod=F644,D755 -i "$SRC/" "$A/$T/"
+  assert_success
+  assert_output --partial "sub/b"
+  same_tree "$T"
+}
+
+@test "rsync -a fails with EPERM on the mode of its temporary file (the mode is the node's ACL)" {
+  run rsync -a "$SRC/" "$A/$T/"
+  assert_failure 23
+  assert_output --partial "Operation not permitted"
+}
+
+@test "git init, add and commit work on the mount, and the commit is readable on mount b" {
+  cd "$A/$T"
+  git init -q .
+  echo hello > x
+  git add x
+  git -c user.email=t@example.com -c user.name=t commit -qm one
+  id="$(git rev-parse HEAD)"
+  wait_until 20 "mount b sees the commit" git -C "$B/$T" cat-file -e "$id"
+  [ "$(git -C "$B/$T" show HEAD:x)" = hello ]
+}
+
+@test "an editor's save (vim: temp file, fsync, rename over the target) keeps the data" {
+  command -v vim >/dev/null || skip "vim not installed"
+  printf 'line1\n' > "$A/$T/ed.txt"
+  run vim -u NONE -i NONE -es -c 'set writebackup nobackup backupcopy=no' -c '$put =\"line2\"' -c wq "$A/$T/ed.txt"
+  assert_success
+  wait_value "$B/$T/ed.txt" "$(printf 'line1\nline2')"
+}
+
+@test "mv of a tree with children moves it in one rename, without a word" {
+  cp -r "$SRC" "$A/$T/src"
+  mkdir "$A/$T/dst"
+  run mv "$A/$T/src" "$A/$T/dst/"
+  assert_success
+  assert_output ""
+  [ ! -e "$A/$T/src" ]
+  same_tree "$T/dst/src"
+}
