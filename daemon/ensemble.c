@@ -858,6 +858,16 @@ static void drop_request(struct ensemble *e, struct request *r, const char *why)
     request_free(r);
 }
 
+/* r's txn becomes ZooKeeper's ERROR txn carrying err (its header's
+ * session, cxid, time and zxid are the caller's to set). */
+static void set_error_txn(struct request *r, int err)
+{
+    memset(&r->txn, 0, sizeof r->txn);
+    r->txn.op.type = ZN_OP_ERROR;
+    r->txn.op.err = err;
+    r->txn.hdr.type = ZN_OP_ERROR;
+}
+
 /* Prepares r against the tree as it will be and proposes its txn.  r is a
  * local request (kept in its FIFO) or a forwarded one (freed here). */
 static void leader_propose(struct ensemble *e, struct request *r)
@@ -917,12 +927,8 @@ static void leader_propose(struct ensemble *e, struct request *r)
     }
     if (rc != 0 && r->hdr.type != REQUEST_CONNECT && r->hdr.type != ZN_OP_CLOSESESSION) {
         /* Refused: proposed as an error txn so it is answered in order. */
-        if (r->txn.hdr.type != ZN_OP_ERROR && r->txn.hdr.type != ZN_OP_MULTI) {
-            memset(&r->txn, 0, sizeof r->txn);
-            r->txn.op.type = ZN_OP_ERROR;
-            r->txn.op.err = rc;
-            r->txn.hdr.type = ZN_OP_ERROR;
-        }
+        if (r->txn.hdr.type != ZN_OP_ERROR && r->txn.hdr.type != ZN_OP_MULTI)
+            set_error_txn(r, rc);
         r->txn.hdr.session_id = r->session_id;
         r->txn.hdr.cxid = r->hdr.xid;
         r->txn.hdr.time_ms = now;
@@ -933,6 +939,25 @@ static void leader_propose(struct ensemble *e, struct request *r)
         prep_reset(srv->prep);
         drop_request(e, r, "cannot encode the txn");
         return;
+    }
+    if (e->out.len > ZAB_ENTRY_BYTES_MAX) {
+        /* Its data fit in a packet, but the txn (data, path, ACL, header)
+         * does not fit in a log entry.  Refused as an error txn, so the
+         * member holding the client answers BADARGUMENTS in order: dropped,
+         * a forwarded write got no answer until its client timed out. */
+        ZN_WARN("write refused sid=0x%" PRIx64 " xid=%d: its txn is %zu bytes, over %u",
+                (uint64_t)r->session_id, r->hdr.xid, e->out.len, ZAB_ENTRY_BYTES_MAX);
+        prep_reset(srv->prep); /* the overlay holds the refused txn */
+        set_error_txn(r, ZN_BADARGUMENTS);
+        r->txn.hdr.session_id = r->session_id;
+        r->txn.hdr.cxid = r->hdr.xid;
+        r->txn.hdr.time_ms = now;
+        r->txn.hdr.zxid = r->zxid;
+        jute_writer_reset(&e->out);
+        if (txn_encode(&e->out, &r->txn) != 0 || e->out.error) {
+            drop_request(e, r, "cannot encode the txn");
+            return;
+        }
     }
     int64_t got = zab_propose(e->zab, e->out.data, (uint32_t)e->out.len);
     if (got < 0) {
