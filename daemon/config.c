@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ void config_defaults(struct config *cfg)
     cfg->sync_limit = 5;
     strcpy(cfg->client_port_address, "0.0.0.0");
     cfg->max_client_cnxns = 60;
+    cfg->listen_backlog = 1024;
     cfg->min_session_timeout_ms = -1;
     cfg->max_session_timeout_ms = -1;
     cfg->four_letter_words = CONFIG_4LW_SRVR;
@@ -126,8 +128,11 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
                       size_t errlen)
 {
     long id;
-    if (parse_long(key + strlen("server."), 0, 255, &id) != 0)
-        return fail(err, errlen, "%s: server id must be an integer in [0, 255]", key);
+    /* ZooKeeper's ids are longs; a member's own id (myid) is at most 255
+     * here (it is the top byte of its session ids), but a server line may
+     * name any id, as kazoo's reconfig test does with server.999. */
+    if (parse_long(key + strlen("server."), 0, INT32_MAX, &id) != 0)
+        return fail(err, errlen, "%s: server id must be an integer in [0, %d]", key, INT32_MAX);
     if (cfg->server_count >= CONFIG_MAX_SERVERS)
         return fail(err, errlen, "%s: more than %d servers", key, CONFIG_MAX_SERVERS);
     for (int i = 0; i < cfg->server_count; i++)
@@ -178,18 +183,6 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
     cfg->server_count++;
     return 0;
 }
-
-/* Keys ZooKeeper accepts that znoded reads but does not act on (yet). */
-static const char *const accepted_keys[] = {
-    "autopurge.snapRetainCount", "autopurge.purgeInterval", "admin.enableServer",
-    "admin.serverPort", "preAllocSize", "syncEnabled", "standaloneEnabled",
-    "forceSync", "leaderServes", "cnxTimeout",
-    "electionAlg", "quorumListenOnAllIPs", "metricsProvider.exportJvmInfo", "secureClientPort",
-    "initLimit.ignored", "dynamicConfigFile", "localSessionsEnabled",
-    "localSessionsUpgradingEnabled", "maxCnxns", "snapSizeLimitInKb", "clientPortListenBacklog",
-    "serverCnxnFactory",
-    "audit.enable", "txnLogSizeLimitInKb", "fsync.warningthresholdms",
-};
 
 /*
  * metricsProvider.*: only ZooKeeper's Prometheus provider serves anything;
@@ -337,8 +330,29 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         snprintf(cfg->log_level, sizeof cfg->log_level, "%s", value);
         return 0;
     }
-    if (strncmp(key, "server.", 7) == 0)
+    if (strncmp(key, "server.", 7) == 0) {
+        cfg->static_server_lines = true;
         return set_server(cfg, key, value, err, errlen);
+    }
+    if (strcmp(key, "dynamicConfigFile") == 0)
+        return set_path(key, value, cfg->dynamic_config_file, err, errlen);
+    if (strcmp(key, "peerType") == 0) {
+        /* ZooKeeper warns when it disagrees with the server line, which wins
+         * (QuorumPeerConfig.setupPeerType); config_finish does the same. */
+        if (strcasecmp(value, "observer") != 0 && strcasecmp(value, "participant") != 0)
+            return fail(err, errlen, "%s: expected participant or observer, got '%s'", key, value);
+        cfg->peer_type_observer = strcasecmp(value, "observer") == 0;
+        cfg->peer_type_set = true;
+        return 0;
+    }
+    if (strcmp(key, "maxCnxns") == 0)
+        return set_int(key, value, 0, 1000000, &cfg->max_cnxns, err, errlen);
+    if (strcmp(key, "clientPortListenBacklog") == 0) {
+        int rc = set_int(key, value, -1, 65535, &cfg->listen_backlog, err, errlen);
+        if (rc == 0 && cfg->listen_backlog <= 0)
+            cfg->listen_backlog = 1024; /* -1 and 0: the default, as in ZooKeeper */
+        return rc;
+    }
     if (strcmp(key, "reconfigEnabled") == 0 || strcmp(key, "joinEnsemble") == 0) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
             return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
@@ -351,16 +365,7 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     rc = set_metrics(cfg, key, value, err, errlen);
     if (rc <= 0)
         return rc;
-    for (size_t i = 0; i < sizeof accepted_keys / sizeof accepted_keys[0]; i++)
-        if (strcmp(key, accepted_keys[i]) == 0) {
-            ZN_INFO("config: %s is accepted but has no effect in znoded", key);
-            return 0;
-        }
-    if (strncmp(key, "group.", 6) == 0 || strncmp(key, "weight.", 7) == 0)
-        return fail(err, errlen, "%s: hierarchical quorums are not supported", key);
-    /* ZooKeeper turns unknown keys into system properties; we only warn. */
-    ZN_WARN("config: unknown key '%s' ignored", key);
-    return 0;
+    return config_key_other(cfg, key, value, err, errlen);
 }
 
 static char *trim(char *s)
@@ -446,16 +451,30 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
     return rc;
 }
 
-/* The highest version among dataDir's dynamic configuration files, 0 if none. */
-static uint64_t newest_dynamic(const char *dir)
+/* dir/name is the user's dynamicConfigFile (which may live in dataDir, and
+ * may be named as the files a reconfig writes there): the initial
+ * membership, never taken for a committed one nor removed as superseded. */
+static bool is_user_dynamic_file(const struct config *cfg, const char *dir, const char *name)
 {
+    struct stat user, other;
+    char path[PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return cfg->dynamic_config_file[0] && stat(cfg->dynamic_config_file, &user) == 0 &&
+           stat(path, &other) == 0 && user.st_dev == other.st_dev && user.st_ino == other.st_ino;
+}
+
+/* The highest version among dataDir's dynamic configuration files, 0 if none. */
+static uint64_t newest_dynamic(const struct config *cfg)
+{
+    const char *dir = cfg->data_dir;
     DIR *d = opendir(dir);
     if (!d)
         return 0;
     uint64_t best = 0;
     const size_t plen = strlen(CONFIG_DYNAMIC_PREFIX);
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0)
+        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0 ||
+            is_user_dynamic_file(cfg, dir, de->d_name))
             continue;
         char *end;
         errno = 0;
@@ -467,25 +486,39 @@ static uint64_t newest_dynamic(const char *dir)
     return best;
 }
 
+/* Reads the dynamic configuration file at path into text (CONFIG_DYNAMIC_MAX_BYTES + 1
+ * bytes), NUL terminated.  Returns 0, or -1 with the reason in err. */
+static int read_dynamic_text(const char *path, char *text, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    size_t n = fread(text, 1, CONFIG_DYNAMIC_MAX_BYTES, f);
+    bool truncated = n == CONFIG_DYNAMIC_MAX_BYTES && fgetc(f) != EOF;
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed)
+        return fail(err, errlen, "%s: cannot read it", path);
+    if (truncated)
+        return fail(err, errlen, "%s: larger than %d bytes", path, CONFIG_DYNAMIC_MAX_BYTES);
+    text[n] = '\0';
+    if (memchr(text, '\0', n))
+        return fail(err, errlen, "%s: not a text file (it holds a NUL byte)", path);
+    return 0;
+}
+
 /* ZooKeeper reads the dynamic file in preference to the static server
  * lines: it is the last membership this member saw committed. */
 static int load_dynamic(struct config *cfg, char *err, size_t errlen)
 {
-    uint64_t version = newest_dynamic(cfg->data_dir);
+    uint64_t version = newest_dynamic(cfg);
     if (version == 0)
         return 0;
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/" CONFIG_DYNAMIC_PREFIX "%" PRIx64, cfg->data_dir, version);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
-    char text[CONFIG_MAX_SERVERS * (CONFIG_LINE_BYTES / 4) + 64];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    bool truncated = !feof(f);
-    fclose(f);
-    if (truncated)
-        return fail(err, errlen, "%s: larger than %zu bytes", path, sizeof text - 1);
-    text[n] = '\0';
+    char text[CONFIG_DYNAMIC_MAX_BYTES + 1];
+    if (read_dynamic_text(path, text, err, errlen) != 0)
+        return -1;
     struct config_server self = {0};
     for (int i = 0; i < cfg->server_count; i++)
         if (cfg->servers[i].id == cfg->my_id)
@@ -540,7 +573,8 @@ int config_write_dynamic(const struct config *cfg, uint64_t version, const char 
     DIR *d = opendir(cfg->data_dir);
     const size_t plen = strlen(CONFIG_DYNAMIC_PREFIX);
     for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
-        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0)
+        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0 ||
+            is_user_dynamic_file(cfg, cfg->data_dir, de->d_name))
             continue;
         char *end;
         unsigned long long v = strtoull(de->d_name + plen, &end, 16);
@@ -556,12 +590,124 @@ int config_write_dynamic(const struct config *cfg, uint64_t version, const char 
     return 0;
 }
 
+/* A hex number, whole, into *out. */
+static bool parse_hex(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 16);
+    if (errno || end == s || *end != '\0' || *s == '-' || *s == '+')
+        return false;
+    *out = v;
+    return true;
+}
+
+/*
+ * dynamicConfigFile: where ZooKeeper 3.5+ keeps the server.N lines
+ * (QuorumPeerConfig.parse), read in place of zoo.cfg's own, which must then
+ * hold none.  Its version is the hex after the name's last '.'
+ * ("zoo.cfg.dynamic.100000000"), 0 without one.  ZooKeeper refuses a
+ * version line inside; znoded accepts one that agrees with the name, since
+ * the files znoded writes on reconfig (dataDir/zoo.cfg.dynamic.<version>)
+ * carry one.  The file is this ensemble's first membership: its version is
+ * reported but the membership's history starts at 0, as with server lines
+ * in zoo.cfg (a reconfig's zxids must order after it).
+ */
+static int load_dynamic_config_file(struct config *cfg, char *err, size_t errlen)
+{
+    const char *path = cfg->dynamic_config_file;
+    if (cfg->static_server_lines)
+        return fail(err, errlen, "server.N lines must be in the dynamic configuration file %s, "
+                                 "not in zoo.cfg, as in ZooKeeper", path);
+    char *text = malloc(CONFIG_DYNAMIC_MAX_BYTES + 1);
+    char *copy = malloc(CONFIG_DYNAMIC_MAX_BYTES + 1);
+    int rc = text && copy ? read_dynamic_text(path, text, err, errlen)
+                          : fail(err, errlen, "out of memory");
+    const char *dot = strrchr(path, '.');
+    uint64_t name_version = 0, line_version = 0;
+    bool named = dot && parse_hex(dot + 1, &name_version), lined = false;
+    if (rc == 0) {
+        strcpy(copy, text);
+        for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line && rc == 0;
+             line = strtok_r(NULL, "\n", &save)) {
+            char *eq = strchr(line, '=');
+            if (!eq)
+                continue; /* config_set_membership names the bad line */
+            *eq = '\0';
+            if (strcmp(trim(line), "version") != 0)
+                continue;
+            if (!parse_hex(trim(eq + 1), &line_version))
+                rc = fail(err, errlen, "%s: version: expected a hex number", path);
+            lined = true;
+        }
+    }
+    if (rc == 0 && named && lined && name_version != line_version)
+        rc = fail(err, errlen, "%s: its version line (%" PRIx64 ") disagrees with its name (%" PRIx64 ")",
+                  path, line_version, name_version);
+    char msg[512];
+    if (rc == 0 && config_set_membership(cfg, text, msg, sizeof msg) != 0)
+        rc = fail(err, errlen, "%s: %s", path, msg);
+    if (rc == 0) {
+        cfg->dynamic_file_version = named ? name_version : line_version;
+        ZN_INFO("config: membership from dynamicConfigFile %s (its version 0x%" PRIx64
+                "; a new ensemble's membership starts at version 0) servers=%d",
+                path, cfg->dynamic_file_version, cfg->server_count);
+    }
+    free(copy);
+    free(text);
+    return rc;
+}
+
+/* A 3.5-style server line may carry its member's client address
+ * (";[host:]port"): that is the member's client port, as in ZooKeeper
+ * (QuorumPeerConfig.setupClientPort), and zoo.cfg's clientPort, if given
+ * too, must agree with it. */
+static int client_port_from_server_line(struct config *cfg, char *err, size_t errlen)
+{
+    const struct config_server *me = NULL;
+    for (int i = 0; i < cfg->server_count; i++)
+        if (cfg->servers[i].id == cfg->my_id)
+            me = &cfg->servers[i];
+    if (!me || me->client_address[0] == '\0')
+        return 0;
+    char host[sizeof me->client_address];
+    snprintf(host, sizeof host, "%s", me->client_address);
+    char *colon = strrchr(host, ':');
+    long port;
+    if (!colon || parse_long(colon + 1, 1, 65535, &port) != 0 || colon == host ||
+        (size_t)(colon - host) >= sizeof cfg->client_port_address)
+        return fail(err, errlen, "server.%d: bad client address '%s'", me->id, me->client_address);
+    *colon = '\0';
+    if (cfg->client_port != 0) {
+        bool any = strcmp(cfg->client_port_address, "0.0.0.0") == 0;
+        if (port != cfg->client_port || (!any && strcmp(host, cfg->client_port_address) != 0))
+            return fail(err, errlen, "clientPort %s:%d differs from the client address %s in "
+                                     "server.%d's line (they must agree, as in ZooKeeper)",
+                        cfg->client_port_address, cfg->client_port, me->client_address, me->id);
+    }
+    cfg->client_port = (int)port;
+    strcpy(cfg->client_port_address, host);
+    return 0;
+}
+
+/* peerType: as in ZooKeeper, the server line's role wins, with a warning. */
+static void check_peer_type(const struct config *cfg)
+{
+    for (int i = 0; i < cfg->server_count; i++)
+        if (cfg->peer_type_set && cfg->servers[i].id == cfg->my_id &&
+            cfg->servers[i].observer != cfg->peer_type_observer)
+            ZN_WARN("config: peerType=%s disagrees with server.%d's line, which makes it %s: "
+                    "the line wins, as in ZooKeeper",
+                    cfg->peer_type_observer ? "observer" : "participant", cfg->my_id,
+                    cfg->servers[i].observer ? "an observer" : "a participant");
+}
+
 int config_finish(struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->data_dir[0] == '\0')
         return fail(err, errlen, "dataDir is not set");
-    if (cfg->client_port == 0 && cfg->server_count == 0)
-        return fail(err, errlen, "clientPort is not set");
+    if (cfg->dynamic_config_file[0] && load_dynamic_config_file(cfg, err, errlen) != 0)
+        return -1;
     if (cfg->data_log_dir[0] == '\0')
         strcpy(cfg->data_log_dir, cfg->data_dir);
     if (cfg->min_session_timeout_ms <= 0)
@@ -573,8 +719,13 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
                     cfg->min_session_timeout_ms, cfg->max_session_timeout_ms);
     if (cfg->server_count > 0 && cfg->my_id == 0 && read_myid(cfg, err, errlen) != 0)
         return -1;
+    if (client_port_from_server_line(cfg, err, errlen) != 0)
+        return -1;
+    if (cfg->client_port == 0 && cfg->server_count == 0)
+        return fail(err, errlen, "clientPort is not set");
     if (cfg->server_count > 0 && load_dynamic(cfg, err, errlen) != 0)
         return -1;
+    check_peer_type(cfg);
     if (cfg->server_count > 0) {
         bool found = false;
         for (int i = 0; i < cfg->server_count; i++)

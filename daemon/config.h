@@ -1,8 +1,9 @@
 /*
  * znoded's configuration: a zoo.cfg with ZooKeeper's keys and meanings.
  *
- * A user with a working zoo.cfg changes nothing but paths.  Keys ZooKeeper
- * knows but znoded does not use yet are accepted with a warning; malformed
+ * A user with a working zoo.cfg changes nothing but paths.  Every key is
+ * acted on or refused (config_keys.c), but for a short list of keys that
+ * only tune ZooKeeper's JVM, which are recorded in config.ignored; malformed
  * values and contradictions are errors that name the key and the line.
  */
 #ifndef ZNODED_CONFIG_H
@@ -17,6 +18,10 @@
 #define CONFIG_HOST_BYTES 256
 #define CONFIG_LINE_BYTES 4096
 #define CONFIG_SUPER_DIGEST_BYTES 256
+/* Distinct ignored keys remembered for --check-config. */
+#define CONFIG_MAX_IGNORED 32
+/* The largest dynamic configuration file read (a few lines per member). */
+#define CONFIG_DYNAMIC_MAX_BYTES (CONFIG_MAX_SERVERS * (CONFIG_LINE_BYTES / 4) + 64)
 
 /* The four-letter words, as bits of config.four_letter_words. */
 enum config_4lw {
@@ -54,6 +59,12 @@ struct config_server {
     bool not_member;
 };
 
+/* A key harmless to ignore that the file holds (config_keys.c). */
+struct config_ignored {
+    const char *key; /* static */
+    const char *why; /* static */
+};
+
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
 enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1 };
 
@@ -66,6 +77,8 @@ struct config {
     int client_port;             /* clientPort (required) */
     char client_port_address[CONFIG_HOST_BYTES]; /* default 0.0.0.0 */
     int max_client_cnxns;        /* per client address; 0 = no limit; default 60 */
+    int max_cnxns;               /* maxCnxns: all client connections; 0 = no limit (default) */
+    int listen_backlog;          /* clientPortListenBacklog; default 1024 here (-1 in ZooKeeper: the JVM's 50) */
     int min_session_timeout_ms;  /* default 2 * tickTime */
     int max_session_timeout_ms;  /* default 20 * tickTime */
     unsigned four_letter_words;  /* whitelist; default srvr only, as ZooKeeper 3.5+ */
@@ -100,6 +113,16 @@ struct config {
     uint64_t config_version;     /* the membership's version: 0 for zoo.cfg's server lines, else
                                   * the zxid of the reconfig that made the dynamic file read */
     bool dynamic_loaded;         /* servers[] came from dataDir/zoo.cfg.dynamic.<version> */
+    /* dynamicConfigFile: the initial membership (server.N lines) in a file of
+     * its own, as ZooKeeper 3.5+ keeps it; "" when zoo.cfg holds the lines. */
+    char dynamic_config_file[PATH_MAX];
+    uint64_t dynamic_file_version; /* its version (name suffix or version line); not the
+                                    * membership's: a new ensemble's history starts at 0 */
+    bool peer_type_set;          /* peerType was given ... */
+    bool peer_type_observer;     /* ... as observer */
+    bool static_server_lines;    /* a server.N line came from zoo.cfg itself */
+    struct config_ignored ignored[CONFIG_MAX_IGNORED];
+    int ignored_count;
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
     int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
 };
@@ -145,6 +168,13 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
  * file or the new one, whole.  Older dynamic files are then removed.
  * Returns 0 or ZN_IO (logged). */
 int config_write_dynamic(const struct config *cfg, uint64_t version, const char *text, size_t len);
+
+/* config_keys.c: a key config_set does not act on.  Returns 0 when it is
+ * harmless to ignore (recorded in cfg->ignored) or holds the one value that
+ * describes what znoded does anyway; -1 with err naming the key and why
+ * when it is refused (unsupported, or unknown). */
+int config_key_other(struct config *cfg, const char *key, const char *value, char *err,
+                     size_t errlen);
 
 /* Maps a four-letter word to its config_4lw bit, or 0 if it is not one. */
 unsigned config_4lw_bit(const char word[4]);

@@ -381,10 +381,15 @@ static void on_connection(uv_stream_t *listener, int status)
     snprintf(c->peer, sizeof c->peer, "%s:%d", c->peer_ip, port);
     uv_tcp_nodelay(&c->tcp, 1);
     size_t from_ip = count_from(srv, c->peer_ip);
-    if ((srv->cfg.max_client_cnxns > 0 && from_ip >= (size_t)srv->cfg.max_client_cnxns) ||
-        srv->conn_count >= SERVER_MAX_CONNECTIONS) {
+    bool over_total = srv->conn_count >= SERVER_MAX_CONNECTIONS ||
+                      (srv->cfg.max_cnxns > 0 && srv->conn_count >= (size_t)srv->cfg.max_cnxns);
+    if ((srv->cfg.max_client_cnxns > 0 && from_ip >= (size_t)srv->cfg.max_client_cnxns) || over_total) {
         srv->stats.connections_refused++;
-        ZN_WARN("too many connections from %s - max is %d", c->peer_ip, srv->cfg.max_client_cnxns);
+        if (over_total)
+            ZN_WARN("too many connections: %zu open, maxCnxns is %d; refusing %s", srv->conn_count,
+                    srv->cfg.max_cnxns, c->peer);
+        else
+            ZN_WARN("too many connections from %s - max is %d", c->peer_ip, srv->cfg.max_client_cnxns);
         c->state = CONN_CLOSING;
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
@@ -415,7 +420,7 @@ int server_listen(struct server *srv)
     srv->listener.data = srv;
     rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&srv->listener, srv->cfg.listen_backlog, on_connection);
     if (rc != 0) {
         ZN_ERROR("cannot listen on %s:%d: %s", srv->cfg.client_port_address, srv->cfg.client_port,
                  uv_strerror(rc));

@@ -3,6 +3,7 @@
  * logging, and runs the server's loop until SIGTERM or SIGINT.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,8 @@ static void usage(FILE *out)
             "  --id N           this member's id (instead of dataDir/myid)\n"
             "  --set KEY=VALUE  override one zoo.cfg setting (repeatable)\n"
             "  --log-level L    debug, info, warn or error (default: logLevel or info)\n"
-            "  --check-config   parse CONFIG, print the effective settings and exit\n"
+            "  --check-config   parse CONFIG, print the effective settings and the keys\n"
+            "                   ignored, and exit (0: good, 2: refused)\n"
             "  -h, --help       this text\n"
             "\n"
             "zoo.cfg keys (ZooKeeper's names and meanings):\n"
@@ -46,7 +48,11 @@ static void usage(FILE *out)
             "                                 drawn per member from [snapCount/2+1, snapCount])\n"
             "  globalOutstandingLimit=1000    queued requests before reads are throttled\n"
             "  initLimit=10, syncLimit=5      ensemble timing, in ticks\n"
-            "  server.N=host:peerPort:electionPort[:observer]   ensemble members\n"
+            "  server.N=host:peerPort:electionPort[:observer][;[host:]clientPort]   members\n"
+            "  dynamicConfigFile=PATH         the server.N lines in a file of their own (as\n"
+            "                                 ZooKeeper 3.5+); zoo.cfg then holds none\n"
+            "  maxCnxns=0                     client connections in all (0: no limit)\n"
+            "  clientPortListenBacklog=1024   the client listener's backlog\n"
             "  logLevel=info                  znoded's own: log verbosity\n"
             "  readonlymode.enabled=false     serve read-only sessions without a quorum\n"
             "  reconfigEnabled=false          allow reconfig (super user only), as in ZooKeeper\n"
@@ -54,7 +60,11 @@ static void usage(FILE *out)
             "                                 dataDir/zoo.cfg.dynamic.V overrides server.N lines\n"
             "  metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n"
             "  metricsProvider.httpPort=7000  Prometheus metrics at http://HOST:PORT/metrics\n"
-            "Unknown keys are ignored with a warning, as ZooKeeper does.\n"
+            "Every key is acted on or refused: an unknown key, or one for a feature\n"
+            "znoded does not have (TLS, SASL, the AdminServer, local sessions, ...), stops\n"
+            "the start with a line naming it (exit status 2).  Only keys that tune\n"
+            "ZooKeeper's JVM or its files (serverCnxnFactory, preAllocSize, autopurge.*,\n"
+            "...) are ignored; --check-config lists them.\n"
             "\n"
             "Every write is in the log on disk, fsynced, before it is answered.\n");
 }
@@ -151,6 +161,13 @@ int main(int argc, char **argv)
         printf("config ok: clientPort=%d dataDir=%s dataLogDir=%s tickTime=%d servers=%d myid=%d\n",
                cfg.client_port, cfg.data_dir, cfg.data_log_dir, cfg.tick_time_ms, cfg.server_count,
                cfg.my_id);
+        if (cfg.dynamic_loaded)
+            printf("membership: dataDir/" CONFIG_DYNAMIC_PREFIX "%" PRIx64 " (written by a reconfig)\n",
+                   cfg.config_version);
+        else if (cfg.dynamic_config_file[0])
+            printf("membership: dynamicConfigFile %s\n", cfg.dynamic_config_file);
+        for (int i = 0; i < cfg.ignored_count; i++)
+            printf("ignored: %s (%s)\n", cfg.ignored[i].key, cfg.ignored[i].why);
         return 0;
     }
     static struct server srv;

@@ -184,6 +184,13 @@ class ReconfigTest(unittest.TestCase):
         servers, _ = parse_config(self.config_at(self.hosts[2])[0].decode())
         self.assertEqual(sorted(servers), [1, 2, 3])
 
+    def test_no_super_auth_as_kazoo_tests_it(self):
+        # kazoo's TestReconfig.test_no_super_auth, word for word: the joiner's id is above 255
+        with self.assertRaises(NoAuthError):
+            self.client(self.hosts[0]).reconfig(
+                joining="server.999=0.0.0.0:1234:2345:observer;3456", leaving=None,
+                new_members=None)
+
     def test_malformed_or_too_small_configs_are_bad_arguments(self):
         zk = self.client(self.hosts[0], super_user=True)
         with self.assertRaises(BadArgumentsError):

@@ -1,0 +1,212 @@
+#!/usr/bin/env bats
+# zoo.cfg as a user brings it: server lines in a dynamicConfigFile (ZooKeeper 3.5+) form an
+# ensemble, and every key is acted on or refused at start with one line naming it (exit status 2);
+# only keys that tune ZooKeeper's JVM or files are ignored, and --check-config lists them.
+
+bats_require_minimum_version 1.5.0
+
+load helpers
+
+setup() {
+  zn_load_bats_libs
+}
+
+teardown() {
+  stop_all
+}
+
+# only_znoded: the behaviour under test is znoded's own (ZooKeeper passes unknown keys on as
+# system properties, and has the features znoded refuses).
+only_znoded() {
+  [ "$ZN_TARGET" = znoded ] || skip "znoded's own refusals (ZN_TARGET=$ZN_TARGET)"
+}
+
+# start_znoded CONFIG: run znoded on CONFIG as a user would (not --check-config); a znoded that
+# starts when it must refuse is stopped after 20 s, and the test sees status 124, not 2.
+start_znoded() {
+  run timeout 20 "$ZN_ZNODED" "$1"
+}
+
+# standalone_config [key=value...]: a standalone zoo.cfg in the test's directory; prints its path.
+standalone_config() {
+  local cfg="$BATS_TEST_TMPDIR/zoo.cfg" line
+  {
+    echo "tickTime=1000"
+    echo "dataDir=$BATS_TEST_TMPDIR/data"
+    echo "clientPort=$(free_port)"
+    echo "admin.enableServer=false"
+    for line in "$@"; do echo "$line"; done
+  } > "$cfg"
+  echo "$cfg"
+}
+
+# move_servers_to_dynamic_file N: take member N's server.N lines (with each member's client
+# address appended) and its clientPort lines out of zoo.cfg, into a dynamic file it names.
+move_servers_to_dynamic_file() {
+  local n="$1" dir m dyn
+  dir="$(member_dir "$n")"
+  dyn="$dir/zoo.cfg.dynamic.100000000"
+  for m in 1 2 3; do
+    echo "server.$m=$(member_addr "$m"):$(cat "$(member_dir "$m")/peer_port"):$(cat "$(member_dir "$m")/election_port"):participant;$(member_addr "$m"):$(member_port "$m")"
+  done > "$dyn"
+  grep -v -E '^(server\.|clientPort=|clientPortAddress=)' "$dir/zoo.cfg" > "$dir/zoo.cfg.tmp"
+  echo "dynamicConfigFile=$dyn" >> "$dir/zoo.cfg.tmp"
+  mv "$dir/zoo.cfg.tmp" "$dir/zoo.cfg"
+}
+
+# read_on N PATH: the data of PATH as member N serves it, after a sync.
+read_on() {
+  "$ZN_PYTHON" - "$(member_connect "$1")" "$2" <<'PY'
+import logging, sys
+from kazoo.client import KazooClient
+logging.disable(logging.CRITICAL)
+zk = KazooClient(hosts=sys.argv[1], timeout=10)
+zk.start(timeout=30)
+zk.sync(sys.argv[2])
+print(zk.get(sys.argv[2])[0].decode())
+zk.stop()
+PY
+}
+
+@test "a 3-member ensemble whose server lines are in dynamicConfigFile forms and replicates" {
+  zn_check_target
+  zn_state_init
+  echo 3 > "$(zn_state_dir)/members"
+  local n dir modes
+  for n in 1 2 3; do
+    dir="$(member_dir "$n")"
+    mkdir -p "$dir"
+    free_port "$(member_addr "$n")" > "$dir/port"
+    free_port "$(member_addr "$n")" > "$dir/peer_port"
+    free_port "$(member_addr "$n")" > "$dir/election_port"
+  done
+  for n in 1 2 3; do
+    write_member_config "$n" 3
+    move_servers_to_dynamic_file "$n"
+  done
+  run grep -c '^server\.' "$(member_dir 1)/zoo.cfg"
+  assert_output 0
+  if [ "$ZN_TARGET" = znoded ]; then
+    run "$ZN_ZNODED" --check-config "$(member_dir 2)/zoo.cfg"
+    assert_success
+    assert_line "config ok: clientPort=$(member_port 2) dataDir=$(member_dir 2)/data dataLogDir=$(member_dir 2)/datalog tickTime=1000 servers=3 myid=2"
+  fi
+  for n in 1 2 3; do launch_member "$n"; done
+  for n in 1 2 3; do wait_ruok "$n"; done
+  # one leader and two followers: not three members that each believe they are alone
+  modes="$(for n in 1 2 3; do fourlw srvr "$n" | sed -n 's/^Mode: //p'; done | sort | tr '\n' ' ')"
+  assert_equal "$modes" "follower follower leader "
+  zk_tool create "$(member_connect 1)" /from-dynamic replicated-value
+  for n in 2 3; do
+    run read_on "$n" /from-dynamic
+    assert_success
+    assert_output "replicated-value"
+  done
+}
+
+@test "server.N lines in zoo.cfg beside dynamicConfigFile refuse start, as in ZooKeeper" {
+  only_znoded
+  local dyn="$BATS_TEST_TMPDIR/zoo.cfg.dynamic" cfg
+  echo "server.1=127.0.0.1:2888:3888" > "$dyn"
+  cfg="$(standalone_config "dynamicConfigFile=$dyn" "server.2=127.0.0.2:2888:3888")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: server.N lines must be in the dynamic configuration file $dyn, not in zoo.cfg, as in ZooKeeper"
+}
+
+@test "an unknown key refuses start with exit status 2 and one line naming it" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "snapCont=1000")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg:5: snapCont: unknown key (ZooKeeper would pass it on as a system property; znoded acts on every key it accepts)"
+}
+
+@test "each TLS and SASL key znoded does not support yet refuses start, naming the key" {
+  only_znoded
+  local cfg line key reason cases=0
+  while IFS='|' read -r line reason; do
+    key="${line%%=*}"
+    cfg="$(standalone_config "$line")"
+    start_znoded "$cfg"
+    assert_equal "$status" 2
+    assert_output "znoded: $cfg:5: $reason"
+    cases=$((cases + 1))
+  done <<'EOF'
+secureClientPort=2182|secureClientPort: TLS for clients is not supported yet
+secureClientPortAddress=127.0.0.1|secureClientPortAddress: TLS for clients is not supported yet
+ssl.keyStore.location=/etc/zk/keystore.pem|ssl.keyStore.location: TLS is not supported yet
+ssl.trustStore.location=/etc/zk/truststore.pem|ssl.trustStore.location: TLS is not supported yet
+ssl.clientAuth=need|ssl.clientAuth: TLS is not supported yet
+ssl.quorum.keyStore.location=/etc/zk/q.pem|ssl.quorum.keyStore.location: TLS is not supported yet
+sslQuorum=true|sslQuorum=true: TLS between members is not supported yet (only sslQuorum=false is accepted)
+authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider|authProvider.1: SASL is not supported yet
+authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider|authProvider.x509: x509 authentication (TLS) is not supported yet
+quorum.auth.enableSasl=true|quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
+quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
+java.security.auth.login.config=/etc/zk/jaas.conf|java.security.auth.login.config: SASL (a JAAS file) is not supported yet
+kerberos.removeHostFromPrincipal=true|kerberos.removeHostFromPrincipal: SASL (Kerberos) is not supported yet
+kerberos.removeRealmFromPrincipal=true|kerberos.removeRealmFromPrincipal: SASL (Kerberos) is not supported yet
+enforce.auth.enabled=true|enforce.auth.enabled=true: enforcing authentication is not supported yet (only enforce.auth.enabled=false is accepted)
+enforce.auth.schemes=sasl|enforce.auth.schemes: enforcing authentication is not supported yet
+EOF
+  assert_equal "$cases" 16
+}
+
+@test "a key accepted only at what znoded does: forceSync=yes starts, forceSync=no refuses" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "forceSync=no")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg:5: forceSync=no: znoded always fsyncs the log before it acknowledges a write (only forceSync=yes is accepted)"
+  cfg="$(standalone_config "forceSync=yes" "sslQuorum=false")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+}
+
+@test "--check-config prints the keys it ignores, and only those" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory" \
+    "autopurge.purgeInterval=1" "maxCnxns=100")"
+  run --separate-stderr "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 1 "ignored: serverCnxnFactory (a Java class; znoded has one connection layer)"
+  assert_line --index 2 "ignored: autopurge.purgeInterval (znoded drops old snapshots and log entries itself)"
+}
+
+@test "maxCnxns bounds the client connections of the whole server" {
+  start_server maxCnxns=2 maxClientCnxns=0
+  run "$ZN_PYTHON" - "$(member_addr 1)" "$(member_port 1)" <<'PY'
+import socket, sys, time
+addr = (sys.argv[1], int(sys.argv[2]))
+def ruok():
+    s = socket.create_connection(addr, timeout=10)
+    reply = b""
+    try:  # a refused connection may be closed before the word is even sent
+        s.sendall(b"ruok")
+        s.shutdown(socket.SHUT_WR)
+        while True:
+            chunk = s.recv(64)
+            if not chunk:
+                break
+            reply += chunk
+    except (ConnectionResetError, BrokenPipeError, OSError):
+        pass
+    s.close()
+    return reply.decode() or "closed"
+held = [socket.create_connection(addr, timeout=10) for _ in range(2)]
+print("third while two are open:", ruok())
+held.pop().close()
+deadline = time.time() + 20
+while (reply := ruok()) != "imok" and time.time() < deadline:
+    time.sleep(0.1)
+print("after one closed:", reply)
+PY
+  assert_success
+  assert_output "third while two are open: closed
+after one closed: imok"
+}
