@@ -45,7 +45,7 @@ void config_defaults(struct config *cfg)
     strcpy(cfg->metrics_http_host, "0.0.0.0");
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -71,7 +71,7 @@ static int set_int(const char *key, const char *value, long min, long max, int *
 {
     long v;
     if (parse_long(value, min, max, &v) != 0)
-        return fail(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", key, value, min, max);
+        return config_fail(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", key, value, min, max);
     *out = (int)v;
     return 0;
 }
@@ -79,9 +79,9 @@ static int set_int(const char *key, const char *value, long min, long max, int *
 static int set_path(const char *key, const char *value, char *out, char *err, size_t errlen)
 {
     if (value[0] == '\0')
-        return fail(err, errlen, "%s: empty path", key);
+        return config_fail(err, errlen, "%s: empty path", key);
     if (strlen(value) >= PATH_MAX)
-        return fail(err, errlen, "%s: path too long", key);
+        return config_fail(err, errlen, "%s: path too long", key);
     strcpy(out, value);
     return 0;
 }
@@ -132,12 +132,12 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
      * here (it is the top byte of its session ids), but a server line may
      * name any id, as kazoo's reconfig test does with server.999. */
     if (parse_long(key + strlen("server."), 0, INT32_MAX, &id) != 0)
-        return fail(err, errlen, "%s: server id must be an integer in [0, %d]", key, INT32_MAX);
+        return config_fail(err, errlen, "%s: server id must be an integer in [0, %d]", key, INT32_MAX);
     if (cfg->server_count >= CONFIG_MAX_SERVERS)
-        return fail(err, errlen, "%s: more than %d servers", key, CONFIG_MAX_SERVERS);
+        return config_fail(err, errlen, "%s: more than %d servers", key, CONFIG_MAX_SERVERS);
     for (int i = 0; i < cfg->server_count; i++)
         if (cfg->servers[i].id == id)
-            return fail(err, errlen, "%s: server id %ld given twice", key, id);
+            return config_fail(err, errlen, "%s: server id %ld given twice", key, id);
 
     char copy[CONFIG_LINE_BYTES];
     snprintf(copy, sizeof copy, "%s", value);
@@ -150,26 +150,26 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
          tok = strtok_r(NULL, ":", &save))
         fields[n++] = tok;
     if (n < 3)
-        return fail(err, errlen, "%s: expected host:peerPort:electionPort[:observer], got '%s'",
+        return config_fail(err, errlen, "%s: expected host:peerPort:electionPort[:observer], got '%s'",
                     key, value);
     struct config_server *s = &cfg->servers[cfg->server_count];
     memset(s, 0, sizeof *s);
     s->id = (int)id;
     if (strlen(fields[0]) >= sizeof s->host || fields[0][0] == '\0')
-        return fail(err, errlen, "%s: bad host '%s'", key, fields[0]);
+        return config_fail(err, errlen, "%s: bad host '%s'", key, fields[0]);
     strcpy(s->host, fields[0]);
     long port;
     if (parse_long(fields[1], 1, 65535, &port) != 0)
-        return fail(err, errlen, "%s: bad peer port '%s'", key, fields[1]);
+        return config_fail(err, errlen, "%s: bad peer port '%s'", key, fields[1]);
     s->peer_port = (int)port;
     if (parse_long(fields[2], 1, 65535, &port) != 0)
-        return fail(err, errlen, "%s: bad election port '%s'", key, fields[2]);
+        return config_fail(err, errlen, "%s: bad election port '%s'", key, fields[2]);
     s->election_port = (int)port;
     if (n == 4) {
         if (strcmp(fields[3], "observer") == 0)
             s->observer = true;
         else if (strcmp(fields[3], "participant") != 0)
-            return fail(err, errlen, "%s: role must be participant or observer, got '%s'", key,
+            return config_fail(err, errlen, "%s: role must be participant or observer, got '%s'", key,
                         fields[3]);
     }
     if (semicolon) {
@@ -178,7 +178,7 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
         int w = colon ? snprintf(s->client_address, sizeof s->client_address, "%s", client)
                       : snprintf(s->client_address, sizeof s->client_address, "0.0.0.0:%s", client);
         if (w < 0 || (size_t)w >= sizeof s->client_address)
-            return fail(err, errlen, "%s: client address too long in '%s'", key, value);
+            return config_fail(err, errlen, "%s: client address too long in '%s'", key, value);
     }
     cfg->server_count++;
     return 0;
@@ -205,7 +205,7 @@ static int set_metrics(struct config *cfg, const char *key, const char *value, c
         return set_int(key, value, 1, 65535, &cfg->metrics_http_port, err, errlen);
     if (strcmp(key, "metricsProvider.httpHost") == 0) {
         if (value[0] == '\0' || strlen(value) >= sizeof cfg->metrics_http_host)
-            return fail(err, errlen, "%s: bad address '%s'", key, value);
+            return config_fail(err, errlen, "%s: bad address '%s'", key, value);
         strcpy(cfg->metrics_http_host, value);
         return 0;
     }
@@ -236,7 +236,7 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
     if (strcmp(k, "DigestAuthenticationProvider.superDigest") == 0) {
         const char *colon = strchr(value, ':');
         if (!colon || colon == value || colon[1] == '\0' || strlen(value) >= sizeof cfg->super_digest)
-            return fail(err, errlen, "%s: expected user:base64(sha1(user:password)), got '%s'", key,
+            return config_fail(err, errlen, "%s: expected user:base64(sha1(user:password)), got '%s'", key,
                         value);
         strcpy(cfg->super_digest, value);
         return 0;
@@ -256,7 +256,7 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
         else if (strcmp(value, "stale-sync") == 0)
             cfg->planted_bug = CONFIG_PLANTED_BUG_STALE_SYNC;
         else
-            return fail(err, errlen, "%s: expected none or stale-sync, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected none or stale-sync, got '%s'", key, value);
         ZN_WARN("config: TEST ONLY planted bug '%s' is on", value);
         return 0;
     }
@@ -266,7 +266,7 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
         return set_int(key, value, 1, INT_MAX, &cfg->container_max_per_minute, err, errlen);
     if (strcmp(key, "znode.container.maxNeverUsedIntervalMs") == 0) {
         if (parse_long(value, 0, LONG_MAX, &v) != 0)
-            return fail(err, errlen, "%s: '%s' is not a number of ms >= 0", key, value);
+            return config_fail(err, errlen, "%s: '%s' is not a number of ms >= 0", key, value);
         cfg->container_max_never_used_interval_ms = v;
         return 0;
     }
@@ -290,7 +290,7 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return set_int(key, value, 0, 65535, &cfg->client_port, err, errlen);
     if (strcmp(key, "clientPortAddress") == 0) {
         if (value[0] == '\0' || strlen(value) >= sizeof cfg->client_port_address)
-            return fail(err, errlen, "%s: bad address '%s'", key, value);
+            return config_fail(err, errlen, "%s: bad address '%s'", key, value);
         strcpy(cfg->client_port_address, value);
         return 0;
     }
@@ -304,13 +304,13 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return set_whitelist(value, &cfg->four_letter_words, err, errlen);
     if (strcmp(key, "jute.maxbuffer") == 0) {
         if (parse_long(value, 1024, 256L * 1024 * 1024, &v) != 0)
-            return fail(err, errlen, "%s: '%s' is not a size in [1024, 268435456]", key, value);
+            return config_fail(err, errlen, "%s: '%s' is not a size in [1024, 268435456]", key, value);
         cfg->jute_max_buffer = (size_t)v;
         return 0;
     }
     if (strcmp(key, "snapCount") == 0) {
         if (parse_long(value, 2, 1L << 40, &v) != 0)
-            return fail(err, errlen, "%s: '%s' is not an integer >= 2", key, value);
+            return config_fail(err, errlen, "%s: '%s' is not an integer >= 2", key, value);
         cfg->snap_count = v;
         return 0;
     }
@@ -319,13 +319,13 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     if (strcmp(key, "readonlymode.enabled") == 0 ||
         strcmp(key, "zookeeper.readonlymode.enabled") == 0) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
-            return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
         cfg->read_only_mode = strcmp(value, "true") == 0;
         return 0;
     }
     if (strcmp(key, "logLevel") == 0) {
         if (zn_log_level_parse(value) < 0)
-            return fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", key,
+            return config_fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", key,
                         value);
         snprintf(cfg->log_level, sizeof cfg->log_level, "%s", value);
         return 0;
@@ -340,7 +340,7 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         /* ZooKeeper warns when it disagrees with the server line, which wins
          * (QuorumPeerConfig.setupPeerType); config_finish does the same. */
         if (strcasecmp(value, "observer") != 0 && strcasecmp(value, "participant") != 0)
-            return fail(err, errlen, "%s: expected participant or observer, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected participant or observer, got '%s'", key, value);
         cfg->peer_type_observer = strcasecmp(value, "observer") == 0;
         cfg->peer_type_set = true;
         return 0;
@@ -355,7 +355,7 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     }
     if (strcmp(key, "reconfigEnabled") == 0 || strcmp(key, "joinEnsemble") == 0) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
-            return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
         *(key[0] == 'r' ? &cfg->reconfig_enabled : &cfg->join_ensemble) = strcmp(value, "true") == 0;
         return 0;
     }
@@ -363,6 +363,9 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     if (rc <= 0)
         return rc;
     rc = set_metrics(cfg, key, value, err, errlen);
+    if (rc <= 0)
+        return rc;
+    rc = config_tls_set(cfg, key, value, err, errlen);
     if (rc <= 0)
         return rc;
     return config_key_other(cfg, key, value, err, errlen);
@@ -384,7 +387,7 @@ static int read_myid(struct config *cfg, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/myid", cfg->data_dir);
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "%s: cannot read (%s); an ensemble member needs its id there",
+        return config_fail(err, errlen, "%s: cannot read (%s); an ensemble member needs its id there",
                     path, strerror(errno));
     char line[64] = "";
     if (!fgets(line, sizeof line, f))
@@ -392,7 +395,7 @@ static int read_myid(struct config *cfg, char *err, size_t errlen)
     fclose(f);
     long id;
     if (parse_long(trim(line), 0, 255, &id) != 0)
-        return fail(err, errlen, "%s: expected an integer in [0, 255]", path);
+        return config_fail(err, errlen, "%s: expected an integer in [0, 255]", path);
     cfg->my_id = (int)id;
     return 0;
 }
@@ -402,7 +405,7 @@ int config_parse_server(const char *key, const char *value, struct config_server
 {
     struct config *scratch = calloc(1, sizeof *scratch);
     if (!scratch)
-        return fail(err, errlen, "out of memory");
+        return config_fail(err, errlen, "out of memory");
     int rc = set_server(scratch, key, value, err, errlen);
     if (rc == 0)
         *out = scratch->servers[0];
@@ -417,7 +420,7 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
     if (!next || !copy) {
         free(next);
         free(copy);
-        return fail(err, errlen, "out of memory");
+        return config_fail(err, errlen, "out of memory");
     }
     int rc = 0;
     for (char *save = NULL, *item = strtok_r(copy, "\n,", &save); item && rc == 0;
@@ -427,7 +430,7 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = fail(err, errlen, "expected server.N=... or version=..., got '%s'", s);
+            rc = config_fail(err, errlen, "expected server.N=... or version=..., got '%s'", s);
             break;
         }
         *eq = '\0';
@@ -435,13 +438,13 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
         if (strcmp(key, "version") == 0)
             continue; /* the file name and the caller carry it */
         if (strncmp(key, "server.", 7) != 0) {
-            rc = fail(err, errlen, "%s: only server.N lines belong in a dynamic configuration", key);
+            rc = config_fail(err, errlen, "%s: only server.N lines belong in a dynamic configuration", key);
             break;
         }
         rc = set_server(next, key, value, err, errlen);
     }
     if (rc == 0 && next->server_count == 0)
-        rc = fail(err, errlen, "no server.N line");
+        rc = config_fail(err, errlen, "no server.N line");
     if (rc == 0) {
         memcpy(cfg->servers, next->servers, sizeof cfg->servers);
         cfg->server_count = next->server_count;
@@ -492,18 +495,18 @@ static int read_dynamic_text(const char *path, char *text, char *err, size_t err
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return config_fail(err, errlen, "%s: %s", path, strerror(errno));
     size_t n = fread(text, 1, CONFIG_DYNAMIC_MAX_BYTES, f);
     bool truncated = n == CONFIG_DYNAMIC_MAX_BYTES && fgetc(f) != EOF;
     bool failed = ferror(f);
     fclose(f);
     if (failed)
-        return fail(err, errlen, "%s: cannot read it", path);
+        return config_fail(err, errlen, "%s: cannot read it", path);
     if (truncated)
-        return fail(err, errlen, "%s: larger than %d bytes", path, CONFIG_DYNAMIC_MAX_BYTES);
+        return config_fail(err, errlen, "%s: larger than %d bytes", path, CONFIG_DYNAMIC_MAX_BYTES);
     text[n] = '\0';
     if (memchr(text, '\0', n))
-        return fail(err, errlen, "%s: not a text file (it holds a NUL byte)", path);
+        return config_fail(err, errlen, "%s: not a text file (it holds a NUL byte)", path);
     return 0;
 }
 
@@ -525,7 +528,7 @@ static int load_dynamic(struct config *cfg, char *err, size_t errlen)
             self = cfg->servers[i];
     char msg[512];
     if (config_set_membership(cfg, text, msg, sizeof msg) != 0)
-        return fail(err, errlen, "%s: %s", path, msg);
+        return config_fail(err, errlen, "%s: %s", path, msg);
     bool named = false;
     for (int i = 0; i < cfg->server_count; i++)
         named |= cfg->servers[i].id == cfg->my_id;
@@ -617,12 +620,12 @@ static int load_dynamic_config_file(struct config *cfg, char *err, size_t errlen
 {
     const char *path = cfg->dynamic_config_file;
     if (cfg->static_server_lines)
-        return fail(err, errlen, "server.N lines must be in the dynamic configuration file %s, "
+        return config_fail(err, errlen, "server.N lines must be in the dynamic configuration file %s, "
                                  "not in zoo.cfg, as in ZooKeeper", path);
     char *text = malloc(CONFIG_DYNAMIC_MAX_BYTES + 1);
     char *copy = malloc(CONFIG_DYNAMIC_MAX_BYTES + 1);
     int rc = text && copy ? read_dynamic_text(path, text, err, errlen)
-                          : fail(err, errlen, "out of memory");
+                          : config_fail(err, errlen, "out of memory");
     const char *dot = strrchr(path, '.');
     uint64_t name_version = 0, line_version = 0;
     bool named = dot && parse_hex(dot + 1, &name_version), lined = false;
@@ -637,16 +640,16 @@ static int load_dynamic_config_file(struct config *cfg, char *err, size_t errlen
             if (strcmp(trim(line), "version") != 0)
                 continue;
             if (!parse_hex(trim(eq + 1), &line_version))
-                rc = fail(err, errlen, "%s: version: expected a hex number", path);
+                rc = config_fail(err, errlen, "%s: version: expected a hex number", path);
             lined = true;
         }
     }
     if (rc == 0 && named && lined && name_version != line_version)
-        rc = fail(err, errlen, "%s: its version line (%" PRIx64 ") disagrees with its name (%" PRIx64 ")",
+        rc = config_fail(err, errlen, "%s: its version line (%" PRIx64 ") disagrees with its name (%" PRIx64 ")",
                   path, line_version, name_version);
     char msg[512];
     if (rc == 0 && config_set_membership(cfg, text, msg, sizeof msg) != 0)
-        rc = fail(err, errlen, "%s: %s", path, msg);
+        rc = config_fail(err, errlen, "%s: %s", path, msg);
     if (rc == 0) {
         cfg->dynamic_file_version = named ? name_version : line_version;
         ZN_INFO("config: membership from dynamicConfigFile %s (its version 0x%" PRIx64
@@ -676,12 +679,12 @@ static int client_port_from_server_line(struct config *cfg, char *err, size_t er
     long port;
     if (!colon || parse_long(colon + 1, 1, 65535, &port) != 0 || colon == host ||
         (size_t)(colon - host) >= sizeof cfg->client_port_address)
-        return fail(err, errlen, "server.%d: bad client address '%s'", me->id, me->client_address);
+        return config_fail(err, errlen, "server.%d: bad client address '%s'", me->id, me->client_address);
     *colon = '\0';
     if (cfg->client_port != 0) {
         bool any = strcmp(cfg->client_port_address, "0.0.0.0") == 0;
         if (port != cfg->client_port || (!any && strcmp(host, cfg->client_port_address) != 0))
-            return fail(err, errlen, "clientPort %s:%d differs from the client address %s in "
+            return config_fail(err, errlen, "clientPort %s:%d differs from the client address %s in "
                                      "server.%d's line (they must agree, as in ZooKeeper)",
                         cfg->client_port_address, cfg->client_port, me->client_address, me->id);
     }
@@ -705,7 +708,7 @@ static void check_peer_type(const struct config *cfg)
 int config_finish(struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->data_dir[0] == '\0')
-        return fail(err, errlen, "dataDir is not set");
+        return config_fail(err, errlen, "dataDir is not set");
     if (cfg->dynamic_config_file[0] && load_dynamic_config_file(cfg, err, errlen) != 0)
         return -1;
     if (cfg->data_log_dir[0] == '\0')
@@ -715,23 +718,25 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
     if (cfg->max_session_timeout_ms <= 0)
         cfg->max_session_timeout_ms = 20 * cfg->tick_time_ms;
     if (cfg->min_session_timeout_ms > cfg->max_session_timeout_ms)
-        return fail(err, errlen, "minSessionTimeout (%d) is larger than maxSessionTimeout (%d)",
+        return config_fail(err, errlen, "minSessionTimeout (%d) is larger than maxSessionTimeout (%d)",
                     cfg->min_session_timeout_ms, cfg->max_session_timeout_ms);
     if (cfg->server_count > 0 && cfg->my_id == 0 && read_myid(cfg, err, errlen) != 0)
         return -1;
     if (client_port_from_server_line(cfg, err, errlen) != 0)
         return -1;
     if (cfg->client_port == 0 && cfg->server_count == 0)
-        return fail(err, errlen, "clientPort is not set");
+        return config_fail(err, errlen, "clientPort is not set");
     if (cfg->server_count > 0 && load_dynamic(cfg, err, errlen) != 0)
         return -1;
     check_peer_type(cfg);
+    if (config_tls_finish(cfg, err, errlen) != 0)
+        return -1;
     if (cfg->server_count > 0) {
         bool found = false;
         for (int i = 0; i < cfg->server_count; i++)
             found |= cfg->servers[i].id == cfg->my_id;
         if (!found)
-            return fail(err, errlen, "myid %d has no server.%d line", cfg->my_id, cfg->my_id);
+            return config_fail(err, errlen, "myid %d has no server.%d line", cfg->my_id, cfg->my_id);
     }
     return 0;
 }
@@ -740,14 +745,14 @@ int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return config_fail(err, errlen, "%s: %s", path, strerror(errno));
     char line[CONFIG_LINE_BYTES];
     int lineno = 0;
     int rc = 0;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
-            rc = fail(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+            rc = config_fail(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
                       CONFIG_LINE_BYTES - 1);
             break;
         }
@@ -756,14 +761,14 @@ int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = fail(err, errlen, "%s:%d: expected key=value, got '%s'", path, lineno, s);
+            rc = config_fail(err, errlen, "%s:%d: expected key=value, got '%s'", path, lineno, s);
             break;
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
         char msg[512];
         if (config_set(cfg, key, value, msg, sizeof msg) != 0) {
-            rc = fail(err, errlen, "%s:%d: %s", path, lineno, msg);
+            rc = config_fail(err, errlen, "%s:%d: %s", path, lineno, msg);
             break;
         }
     }
@@ -777,6 +782,6 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         return -1;
     char msg[512];
     if (config_finish(cfg, msg, sizeof msg) != 0)
-        return fail(err, errlen, "%s: %s", path, msg);
+        return config_fail(err, errlen, "%s: %s", path, msg);
     return 0;
 }

@@ -65,6 +65,8 @@ static const struct fixed_key fixed_keys[] = {
     {"admin.enableServer", "false", "the AdminServer (HTTP commands) is not implemented"},
     {"multiAddress.enabled", "false", "several addresses per member are not supported"},
     {"sslQuorum", "false", "TLS between members is not supported yet"},
+    {"ssl.crl", "false", "certificate revocation lists are not supported yet"},
+    {"ssl.ocsp", "false", "OCSP is not supported yet"},
     {"sslQuorumReloadCertFiles", "false", "TLS between members is not supported yet"},
     {"portUnification", "false", "TLS between members is not supported yet"},
     {"client.portUnification", "false", "TLS and plain clients on one port are not supported yet"},
@@ -81,9 +83,10 @@ struct refused_key {
 };
 
 static const struct refused_key refused_keys[] = {
-    {"ssl.", true, "TLS is not supported yet"},
-    {"secureClientPort", false, "TLS for clients is not supported yet"},
-    {"secureClientPortAddress", false, "TLS for clients is not supported yet"},
+    {"ssl.quorum.", true, "TLS between members is not supported yet"},
+    {"ssl.", true, "not supported yet (the client port's TLS keys are ssl.keyStore.*, "
+                   "ssl.trustStore.*, ssl.clientAuth, ssl.protocol, ssl.enabledProtocols, "
+                   "ssl.ciphersuites)"},
     {"java.security.auth.login.config", false, "SASL (a JAAS file) is not supported yet"},
     {"kerberos.", true, "SASL (Kerberos) is not supported yet"},
     {"quorum.auth.", true, "SASL between members is not supported yet"},
@@ -102,14 +105,6 @@ static const struct refused_key refused_keys[] = {
 #define CONFIG_DIGEST_PROVIDER "org.apache.zookeeper.server.auth.DigestAuthenticationProvider"
 #define CONFIG_IP_PROVIDER "org.apache.zookeeper.server.auth.IPAuthenticationProvider"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static bool key_matches(const char *key, const char *name, bool prefix)
 {
@@ -123,10 +118,8 @@ static int check_auth_provider(const char *key, const char *value, char *err, si
     if (strcmp(value, CONFIG_DIGEST_PROVIDER) == 0 || strcmp(value, CONFIG_IP_PROVIDER) == 0)
         return 0;
     if (strstr(value, "SASLAuthenticationProvider"))
-        return fail(err, errlen, "%s: SASL is not supported yet", key);
-    if (strstr(value, "X509AuthenticationProvider"))
-        return fail(err, errlen, "%s: x509 authentication (TLS) is not supported yet", key);
-    return fail(err, errlen, "%s: '%s' is not a provider znoded has (digest and ip are built in)",
+        return config_fail(err, errlen, "%s: SASL is not supported yet", key);
+    return config_fail(err, errlen, "%s: '%s' is not a provider znoded has (digest and ip are built in)",
                 key, value);
 }
 
@@ -154,7 +147,7 @@ int config_key_other(struct config *cfg, const char *key, const char *value, cha
         if (strcmp(key, fixed_keys[i].key) == 0) {
             if (strcasecmp(value, fixed_keys[i].value) == 0)
                 return 0;
-            return fail(err, errlen, "%s=%s: %s (only %s=%s is accepted)", key, value,
+            return config_fail(err, errlen, "%s=%s: %s (only %s=%s is accepted)", key, value,
                         fixed_keys[i].why, key, fixed_keys[i].value);
         }
     if (strncmp(key, "authProvider.", 13) == 0)
@@ -164,7 +157,7 @@ int config_key_other(struct config *cfg, const char *key, const char *value, cha
     const char *bare = strncmp(key, "zookeeper.", 10) == 0 ? key + 10 : key;
     for (size_t i = 0; i < sizeof refused_keys / sizeof refused_keys[0]; i++)
         if (key_matches(bare, refused_keys[i].key, refused_keys[i].prefix))
-            return fail(err, errlen, "%s: %s", key, refused_keys[i].why);
-    return fail(err, errlen, "%s: unknown key (ZooKeeper would pass it on as a system property; "
+            return config_fail(err, errlen, "%s: %s", key, refused_keys[i].why);
+    return config_fail(err, errlen, "%s: unknown key (ZooKeeper would pass it on as a system property; "
                              "znoded acts on every key it accepts)", key);
 }

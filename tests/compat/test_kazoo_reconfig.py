@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,9 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError,
                               NoAuthError)
 from kazoo.security import make_digest_acl_credential
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from exchange import exchange  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ZN_SERVER = os.path.join(HERE, "..", "lib", "zn-server.sh")
@@ -60,15 +62,7 @@ def mode_of(host):
     """The Mode line of srvr at host:port ('leader', 'follower', ...), or None."""
     addr, port = host.rsplit(":", 1)
     try:
-        with socket.create_connection((addr, int(port)), timeout=5) as sock:
-            sock.sendall(b"srvr")
-            sock.shutdown(socket.SHUT_WR)
-            reply = b""
-            while True:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
+        reply = exchange((addr, int(port)), b"srvr", timeout_s=5)
     except OSError:
         return None
     m = re.search(rb"^Mode: (\w+)", reply, re.M)

@@ -57,7 +57,7 @@ if(ZN_FUZZ)
   set(ZN_FUZZ_SOURCES_fuzz_records ${ZN_FUZZ_MODEL_SOURCES}
       ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
   set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config.c
-      ${PROJECT_SOURCE_DIR}/daemon/config_keys.c)
+      ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c)
   foreach(target fuzz_peer fuzz_records fuzz_config)
     add_executable(${target} ${target}.c ${ZN_FUZZ_SOURCES_${target}})
     target_compile_options(${target} PRIVATE ${ZN_FUZZ_FLAGS})

@@ -125,33 +125,64 @@ PY
 
 @test "each TLS and SASL key znoded does not support yet refuses start, naming the key" {
   only_znoded
-  local cfg line key reason cases=0
-  while IFS='|' read -r line reason; do
-    key="${line%%=*}"
+  local cfg line expected cases=0
+  # each case: the line added to a standalone zoo.cfg (line 5) | the one line znoded prints
+  while IFS='|' read -r line expected; do
     cfg="$(standalone_config "$line")"
     start_znoded "$cfg"
     assert_equal "$status" 2
-    assert_output "znoded: $cfg:5: $reason"
+    assert_output "znoded: ${expected//CFG/$cfg}"
     cases=$((cases + 1))
-  done <<'EOF'
-secureClientPort=2182|secureClientPort: TLS for clients is not supported yet
-secureClientPortAddress=127.0.0.1|secureClientPortAddress: TLS for clients is not supported yet
-ssl.keyStore.location=/etc/zk/keystore.pem|ssl.keyStore.location: TLS is not supported yet
-ssl.trustStore.location=/etc/zk/truststore.pem|ssl.trustStore.location: TLS is not supported yet
-ssl.clientAuth=need|ssl.clientAuth: TLS is not supported yet
-ssl.quorum.keyStore.location=/etc/zk/q.pem|ssl.quorum.keyStore.location: TLS is not supported yet
-sslQuorum=true|sslQuorum=true: TLS between members is not supported yet (only sslQuorum=false is accepted)
-authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider|authProvider.1: SASL is not supported yet
-authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider|authProvider.x509: x509 authentication (TLS) is not supported yet
-quorum.auth.enableSasl=true|quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
-quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
-java.security.auth.login.config=/etc/zk/jaas.conf|java.security.auth.login.config: SASL (a JAAS file) is not supported yet
-kerberos.removeHostFromPrincipal=true|kerberos.removeHostFromPrincipal: SASL (Kerberos) is not supported yet
-kerberos.removeRealmFromPrincipal=true|kerberos.removeRealmFromPrincipal: SASL (Kerberos) is not supported yet
-enforce.auth.enabled=true|enforce.auth.enabled=true: enforcing authentication is not supported yet (only enforce.auth.enabled=false is accepted)
-enforce.auth.schemes=sasl|enforce.auth.schemes: enforcing authentication is not supported yet
-EOF
-  assert_equal "$cases" 16
+  done <<'CASES'
+ssl.quorum.keyStore.location=/etc/zk/q.pem|CFG:5: ssl.quorum.keyStore.location: TLS between members is not supported yet
+ssl.quorum.clientAuth=need|CFG:5: ssl.quorum.clientAuth: TLS between members is not supported yet
+sslQuorum=true|CFG:5: sslQuorum=true: TLS between members is not supported yet (only sslQuorum=false is accepted)
+portUnification=true|CFG:5: portUnification=true: TLS between members is not supported yet (only portUnification=false is accepted)
+client.portUnification=true|CFG:5: client.portUnification=true: TLS and plain clients on one port are not supported yet (only client.portUnification=false is accepted)
+ssl.crl=true|CFG:5: ssl.crl=true: certificate revocation lists are not supported yet (only ssl.crl=false is accepted)
+ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (TLS between members is not supported yet)
+authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider|CFG:5: authProvider.1: SASL is not supported yet
+quorum.auth.enableSasl=true|CFG:5: quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
+quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
+java.security.auth.login.config=/etc/zk/jaas.conf|CFG:5: java.security.auth.login.config: SASL (a JAAS file) is not supported yet
+kerberos.removeHostFromPrincipal=true|CFG:5: kerberos.removeHostFromPrincipal: SASL (Kerberos) is not supported yet
+kerberos.removeRealmFromPrincipal=true|CFG:5: kerberos.removeRealmFromPrincipal: SASL (Kerberos) is not supported yet
+enforce.auth.enabled=true|CFG:5: enforce.auth.enabled=true: enforcing authentication is not supported yet (only enforce.auth.enabled=false is accepted)
+enforce.auth.schemes=sasl|CFG:5: enforce.auth.schemes: enforcing authentication is not supported yet
+CASES
+  assert_equal "$cases" 15
+}
+
+@test "a JKS key store refuses start with the keytool line that converts it" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=/etc/zk/keystore.jks")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: ssl.keyStore.location: /etc/zk/keystore.jks is a Java key store (JKS or BCFKS), which znoded cannot read; convert it to PKCS12 with: keytool -importkeystore -srckeystore /etc/zk/keystore.jks -destkeystore /etc/zk/keystore.jks.p12 -deststoretype PKCS12, and name the .p12 file (or use PEM files)"
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=/etc/zk/keystore" "ssl.keyStore.type=JKS")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output --partial "ssl.keyStore.type: /etc/zk/keystore is a Java key store (JKS or BCFKS)"
+}
+
+@test "secureClientPort without a key store refuses start" {
+  only_znoded
+  local cfg port
+  port="$(free_port)"
+  cfg="$(standalone_config "secureClientPort=$port")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: secureClientPort=$port needs ssl.keyStore.location (the server's key and certificate)"
+}
+
+@test "a key store that cannot be opened stops the start with a line naming it" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=$BATS_TEST_TMPDIR/missing.p12" "ssl.keyStore.password=x")"
+  start_znoded "$cfg"
+  assert_equal "$status" 1
+  assert_output --partial "ERROR znoded: tls: ssl.keyStore.location=$BATS_TEST_TMPDIR/missing.p12: No such file or directory"
 }
 
 @test "a key accepted only at what znoded does: forceSync=yes starts, forceSync=no refuses" {
@@ -180,24 +211,13 @@ EOF
 
 @test "maxCnxns bounds the client connections of the whole server" {
   start_server maxCnxns=2 maxClientCnxns=0
-  run "$ZN_PYTHON" - "$(member_addr 1)" "$(member_port 1)" <<'PY'
+  run "$ZN_PYTHON" - "$(member_addr 1)" "$(member_port 1)" "$ZN_LIB_DIR" <<'PY'
 import socket, sys, time
+sys.path.insert(0, sys.argv[3])
+from exchange import exchange
 addr = (sys.argv[1], int(sys.argv[2]))
 def ruok():
-    s = socket.create_connection(addr, timeout=10)
-    reply = b""
-    try:  # a refused connection may be closed before the word is even sent
-        s.sendall(b"ruok")
-        s.shutdown(socket.SHUT_WR)
-        while True:
-            chunk = s.recv(64)
-            if not chunk:
-                break
-            reply += chunk
-    except (ConnectionResetError, BrokenPipeError, OSError):
-        pass
-    s.close()
-    return reply.decode() or "closed"
+    return exchange(addr, b"ruok").decode() or "closed"
 held = [socket.create_connection(addr, timeout=10) for _ in range(2)]
 print("third while two are open:", ruok())
 held.pop().close()

@@ -302,9 +302,11 @@ static void unsupported_security_keys_are_refused_as_not_supported_yet(void **st
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"secureClientPort=2182", "secureClientPort: TLS for clients is not supported yet"},
-        {"ssl.keyStore.location=/k", "ssl.keyStore.location: TLS is not supported yet"},
-        {"zookeeper.ssl.keyStore.location=/k", "zookeeper.ssl.keyStore.location: TLS is not supported yet"},
+        {"secureClientPort=2182", "secureClientPort=2182 needs ssl.keyStore.location"},
+        {"ssl.keyStore.location=/k.pem", "ssl.* keys are set but secureClientPort is not"},
+        {"ssl.quorum.keyStore.location=/k", "ssl.quorum.keyStore.location: TLS between members is not supported yet"},
+        {"zookeeper.ssl.quorum.keyStore.location=/k", "TLS between members is not supported yet"},
+        {"ssl.context.supplier.class=x", "ssl.context.supplier.class: not supported yet"},
         {"sslQuorum=true", "sslQuorum=true: TLS between members is not supported yet"},
         {"authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
          "authProvider.1: SASL is not supported yet"},
@@ -364,6 +366,72 @@ static void connection_limits_are_read(void **state)
     assert_int_equal(cfg.listen_backlog, 64);
 }
 
+static int load_tls(struct config *cfg, const char *extra, char *err, size_t errlen)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "dataDir=/tmp/x\nclientPort=2181\nsecureClientPort=2182\n%s", extra);
+    return load(cfg, text, err, errlen);
+}
+
+static void tls_keys_are_read_with_zookeepers_defaults(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/etc/zk/server.pem\n", err, sizeof err), 0);
+    assert_int_equal(cfg.tls.secure_client_port, 2182);
+    assert_string_equal(cfg.tls.secure_client_port_address, "0.0.0.0");
+    assert_int_equal(cfg.tls.key_store_type, CONFIG_STORE_PEM);
+    assert_int_equal(cfg.tls.client_auth, CONFIG_CLIENT_AUTH_NEED);
+    assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_2);
+    assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_3);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.p12\nssl.trustStore.location=/t\n"
+                                    "ssl.trustStore.type=pkcs12\nssl.clientAuth=Want\n"
+                                    "ssl.protocol=TLSv1.3\n",
+                              err, sizeof err), 0);
+    assert_int_equal(cfg.tls.key_store_type, CONFIG_STORE_PKCS12);
+    assert_int_equal(cfg.tls.trust_store_type, CONFIG_STORE_PKCS12);
+    assert_int_equal(cfg.tls.client_auth, CONFIG_CLIENT_AUTH_WANT);
+    assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_3);
+    assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_3);
+}
+
+static void enabled_protocols_win_over_the_protocol(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\nssl.enabledProtocols=TLSv1.2\n"
+                                    "ssl.protocol=TLSv1.3\n",
+                              err, sizeof err), 0);
+    assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_2);
+    assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_2);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\nssl.enabledProtocols=TLSv1.1\n",
+                              err, sizeof err), -1);
+    assert_non_null(strstr(err, "ssl.enabledProtocols: 'TLSv1.1' is not supported (TLSv1.2 and TLSv1.3 are)"));
+}
+
+static void tls_values_znoded_cannot_use_are_refused(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"ssl.keyStore.location=/k.jks\n", "convert it to PKCS12 with: keytool -importkeystore"},
+        {"ssl.keyStore.location=/k\nssl.keyStore.type=BCFKS\n", "is a Java key store"},
+        {"ssl.keyStore.location=/k.store\n", "cannot tell the type of /k.store from its name"},
+        {"ssl.keyStore.location=/k.pem\nssl.clientAuth=maybe\n", "expected need, want or none"},
+        {"ssl.keyStore.location=/k.pem\nssl.authProvider=sasl\n", "only the x509 provider is built in"},
+        {"ssl.keyStore.location=/k.pem\nsecureClientPortAddress=0.0.0.0\nsecureClientPort=2181\n",
+         "serving TLS and plain clients on one port is not supported yet"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct config cfg;
+        char err[512];
+        assert_int_equal(load_tls(&cfg, cases[i][0], err, sizeof err), -1);
+        if (!strstr(err, cases[i][1]))
+            fail_msg("%s: got '%s'", cases[i][0], err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +456,9 @@ int main(void)
         cmocka_unit_test(the_default_values_of_unsupported_features_are_accepted),
         cmocka_unit_test(jvm_only_keys_are_ignored_and_recorded_once),
         cmocka_unit_test(connection_limits_are_read),
+        cmocka_unit_test(tls_keys_are_read_with_zookeepers_defaults),
+        cmocka_unit_test(enabled_protocols_win_over_the_protocol),
+        cmocka_unit_test(tls_values_znoded_cannot_use_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
