@@ -27,6 +27,7 @@
 #include "log.h"
 #include "server.h"
 #include "tls.h"
+#include "tls_stream.h"
 
 struct write_req {
     uv_write_t req;
@@ -51,7 +52,7 @@ static void on_close(uv_handle_t *h)
     }
     jute_writer_free(&c->out);
     jute_writer_free(&c->tls_wire);
-    tls_conn_free(c->tls);
+    tls_stream_free(c->tls);
     free(c->rbuf);
     free(c);
 }
@@ -212,14 +213,14 @@ static struct jute_writer *wire_output(struct conn *c)
     if (!c->tls)
         return &c->out;
     const char *why = NULL;
-    if (c->out.len > 0 && tls_conn_established(c->tls)) {
-        if (tls_conn_write(c->tls, c->out.data, c->out.len, &why) != 0) {
+    if (c->out.len > 0 && tls_stream_established(c->tls)) {
+        if (tls_stream_write(c->tls, c->out.data, c->out.len, &why) != 0) {
             conn_close(c, why);
             return NULL;
         }
         c->out.len = 0;
     }
-    tls_conn_drain(c->tls, &c->tls_wire);
+    tls_stream_drain(c->tls, &c->tls_wire);
     if (c->tls_wire.error != 0) {
         conn_close(c, "out of memory sealing replies");
         return NULL;
@@ -385,7 +386,7 @@ static bool process_frames(struct conn *c)
 static bool tls_take_identity(struct conn *c)
 {
     char dn[TLS_DN_MAX_BYTES];
-    int rc = tls_conn_peer_dn(c->tls, dn, sizeof dn);
+    int rc = tls_peer_dn(c->tls, dn, sizeof dn);
     if (rc < 0) {
         conn_close(c, "the client certificate's subject is longer than we keep");
         return false;
@@ -408,8 +409,8 @@ static bool tls_pump(struct conn *c)
     size_t room;
     while (c->state != CONN_CLOSING && (room = read_room(c)) > 0) {
         const char *why = NULL;
-        ssize_t n = tls_conn_read(c->tls, c->rbuf + c->rlen, room, &why);
-        if (tls_conn_just_established(c->tls) && !tls_take_identity(c))
+        ssize_t n = tls_stream_read(c->tls, c->rbuf + c->rlen, room, &why);
+        if (tls_stream_just_established(c->tls) && !tls_take_identity(c))
             return false;
         if (n < 0) {
             conn_close(c, why);
@@ -439,7 +440,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->tls) {
-        if (tls_conn_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread) != 0)
+        if (tls_stream_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread) != 0)
             conn_close(c, "out of memory reading TLS records");
         else if (tls_pump(c))
             update_backpressure(c);
@@ -512,7 +513,7 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
     }
-    if (listener == (uv_stream_t *)&srv->secure_listener && (c->tls = tls_conn_new(srv->tls)) == NULL) {
+    if (listener == (uv_stream_t *)&srv->secure_listener && (c->tls = tls_server_stream(srv->tls)) == NULL) {
         ZN_WARN("tls: out of memory for a connection from %s", c->peer);
         c->state = CONN_CLOSING;
         uv_close((uv_handle_t *)&c->tcp, on_close);

@@ -39,7 +39,7 @@ struct store;
 struct request;
 struct session;
 struct ensemble;
-struct tls_conn;
+struct tls_stream;
 struct tls_server;
 
 #define SERVER_READ_CHUNK_BYTES (64 * 1024)
@@ -105,7 +105,7 @@ struct conn {
     struct conn_auth auth[CONN_MAX_AUTH_IDS];
     int auth_count;
     struct conn_stats stats;
-    struct tls_conn *tls;           /* on the secure port: its TLS state (owned); else NULL */
+    struct tls_stream *tls;         /* on the secure port: its TLS stream (owned); else NULL */
     struct jute_writer tls_wire;    /* TLS: sealed bytes not yet handed to libuv */
 };
 

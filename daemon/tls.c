@@ -1,7 +1,7 @@
 /*
- * tls: the OpenSSL 3 context built from ZooKeeper's ssl.* keys, and each
- * connection's TLS state over memory BIOs (see tls.h).  Owns every OpenSSL
- * object of the client port; nothing else includes OpenSSL's headers.
+ * tls: the OpenSSL 3 context built from ZooKeeper's ssl.* keys, a
+ * connection's stream on it (lib/tls_stream.c does the memory-BIO work),
+ * and the client certificate's identity (see tls.h).
  */
 #include "tls.h"
 
@@ -16,6 +16,7 @@
 #include <openssl/x509.h>
 
 #include "assert.h"
+#include "tls_stream.h"
 #include "log.h"
 #include "znode/errors.h"
 
@@ -23,30 +24,10 @@ struct tls_server {
     SSL_CTX *ctx;
 };
 
-struct tls_conn {
-    SSL *ssl;
-    BIO *in;   /* ciphertext from the client, read by OpenSSL */
-    BIO *out;  /* ciphertext to the client, written by OpenSSL */
-    char why[256];
-    bool established_reported;
-};
-
-/* The last OpenSSL error as text (the queue is then cleared). */
-static const char *openssl_reason(char *buf, size_t cap, const char *fallback)
-{
-    unsigned long e = ERR_peek_last_error();
-    if (e == 0)
-        snprintf(buf, cap, "%s", fallback);
-    else
-        ERR_error_string_n(e, buf, cap);
-    ERR_clear_error();
-    return buf;
-}
-
 static int config_error(const char *key, const char *path, const char *what)
 {
     char reason[256];
-    ZN_ERROR("tls: %s=%s: %s: %s", key, path, what, openssl_reason(reason, sizeof reason, "failed"));
+    ZN_ERROR("tls: %s=%s: %s: %s", key, path, what, tls_openssl_reason(reason, sizeof reason, "failed"));
     return ZN_CONFIG;
 }
 
@@ -218,121 +199,7 @@ void tls_server_free(struct tls_server *t)
     free(t);
 }
 
-struct tls_conn *tls_conn_new(struct tls_server *t)
-{
-    struct tls_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->ssl = SSL_new(t->ctx);
-    c->in = BIO_new(BIO_s_mem());
-    c->out = BIO_new(BIO_s_mem());
-    if (!c->ssl || !c->in || !c->out) {
-        SSL_free(c->ssl);
-        BIO_free(c->in);
-        BIO_free(c->out);
-        free(c);
-        ERR_clear_error();
-        return NULL;
-    }
-    SSL_set_bio(c->ssl, c->in, c->out); /* the SSL owns both BIOs from here */
-    SSL_set_accept_state(c->ssl);
-    return c;
-}
-
-void tls_conn_free(struct tls_conn *c)
-{
-    if (!c)
-        return;
-    SSL_free(c->ssl);
-    free(c);
-}
-
-int tls_conn_feed(struct tls_conn *c, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        int chunk = len > INT32_MAX ? INT32_MAX : (int)len;
-        int n = BIO_write(c->in, data, chunk);
-        if (n <= 0) {
-            ERR_clear_error();
-            return ZN_NOMEMORY;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Why the connection failed, after an SSL call returned err. */
-static const char *failure(struct tls_conn *c, int err)
-{
-    if (err == SSL_ERROR_ZERO_RETURN) {
-        ERR_clear_error();
-        return "client closed the TLS session";
-    }
-    long verify = SSL_get_verify_result(c->ssl);
-    char reason[200];
-    openssl_reason(reason, sizeof reason, "TLS error");
-    if (verify != X509_V_OK)
-        snprintf(c->why, sizeof c->why, "TLS handshake failed: %s (certificate: %s)", reason,
-                 X509_verify_cert_error_string(verify));
-    else
-        snprintf(c->why, sizeof c->why, "TLS %s failed: %s",
-                 SSL_is_init_finished(c->ssl) ? "read" : "handshake", reason);
-    return c->why;
-}
-
-ssize_t tls_conn_read(struct tls_conn *c, uint8_t *buf, size_t cap, const char **why)
-{
-    ZN_ASSERT(cap > 0);
-    int n = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
-    if (n > 0)
-        return n;
-    int err = SSL_get_error(c->ssl, n);
-    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-        ERR_clear_error();
-        return 0;
-    }
-    *why = failure(c, err);
-    return -1;
-}
-
-bool tls_conn_established(const struct tls_conn *c) { return SSL_is_init_finished(c->ssl); }
-
-bool tls_conn_just_established(struct tls_conn *c)
-{
-    if (c->established_reported || !SSL_is_init_finished(c->ssl))
-        return false;
-    c->established_reported = true;
-    return true;
-}
-
-int tls_conn_write(struct tls_conn *c, const uint8_t *data, size_t len, const char **why)
-{
-    ZN_ASSERT(tls_conn_established(c));
-    while (len > 0) {
-        int chunk = len > INT32_MAX ? INT32_MAX : (int)len;
-        int n = SSL_write(c->ssl, data, chunk); /* into a memory BIO: all of it, or an error */
-        if (n <= 0) {
-            *why = failure(c, SSL_get_error(c->ssl, n));
-            return -1;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-size_t tls_conn_drain(struct tls_conn *c, struct jute_writer *out)
-{
-    size_t moved = 0;
-    uint8_t chunk[16384];
-    int n;
-    while ((n = BIO_read(c->out, chunk, sizeof chunk)) > 0) {
-        jute_write_raw(out, chunk, (size_t)n);
-        moved += (size_t)n;
-    }
-    return moved;
-}
+struct tls_stream *tls_server_stream(struct tls_server *t) { return tls_stream_new(t->ctx, true, NULL); }
 
 /* RFC 2253's keywords, the ones Java's X500Principal.getName() uses. */
 static const char *rfc2253_keyword(int nid)
@@ -397,11 +264,11 @@ static bool append_oid_hex(char *out, size_t cap, size_t *used, const ASN1_OBJEC
     return ok;
 }
 
-int tls_conn_peer_dn(const struct tls_conn *c, char *out, size_t cap)
+int tls_peer_dn(const struct tls_stream *s, char *out, size_t cap)
 {
     ZN_ASSERT(cap > 0);
     out[0] = '\0';
-    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    X509 *cert = SSL_get0_peer_certificate(tls_stream_ssl(s));
     if (!cert)
         return 1;
     const X509_NAME *name = X509_get_subject_name(cert);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # TLS on the client port (secureClientPort, ssl.*) with real clients: kazoo (use_ssl, a client
-# certificate) and zkCli.sh (the Netty socket), against the server under test with the same keys
+# certificate), zkCli.sh (the Netty socket) and this project's znode CLI (--tls-*), against the server under test with the same keys
 # (ZN_TARGET=zookeeper proves both sides). ssl.clientAuth=need refuses a client without a trusted
 # certificate; an x509 ACL admits exactly the certificate it names; a plain client or garbage on
 # the TLS port is refused and the server goes on. The keys are made here with openssl, per run.
@@ -192,6 +192,36 @@ garbage: closed
 bad handshake: closed"
   run kazoo_tls client get /
   assert_success
+}
+
+@test "the znode CLI with --tls-ca, --tls-cert and --tls-key writes and reads over TLS" {
+  local znode="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
+  run "$znode" --server "$TLS_SERVER" --tls-ca "$KEYS/ca.pem" --tls-cert "$KEYS/client.crt" \
+    --tls-key "$KEYS/client.key" create "$BASE" from-cli
+  assert_success
+  assert_output "$BASE"
+  # the key may be in the certificate's file, as in ZooKeeper's PEM key stores
+  run "$znode" --server "$TLS_SERVER" --tls-ca "$KEYS/ca.pem" --tls-cert "$KEYS/client.pem" get "$BASE"
+  assert_success
+  assert_output "from-cli"
+  run kazoo_tls client get "$BASE"
+  assert_output "from-cli"
+}
+
+@test "the znode CLI refuses a server its CA did not sign, and says why" {
+  local znode="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
+  run --separate-stderr "$znode" --server "$TLS_SERVER" --timeout 3000 --tls-ca "$KEYS/rogue-ca.pem" \
+    --tls-cert "$KEYS/client.pem" get /
+  assert_equal "$status" 3
+  assert_equal "$output" ""
+  [[ "$stderr" == "znode: cannot connect to $TLS_SERVER: timed out (last: $TLS_SERVER: TLS handshake failed: "*"certificate verify failed (certificate: "*")" ]]
+}
+
+@test "the znode CLI without a client certificate is refused by ssl.clientAuth=need" {
+  local znode="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
+  run --separate-stderr "$znode" --server "$TLS_SERVER" --timeout 3000 --tls-ca "$KEYS/ca.pem" get /
+  assert_equal "$status" 3
+  [[ "$stderr" == "znode: cannot connect to $TLS_SERVER: timed out (last: $TLS_SERVER: "* ]]
 }
 
 @test "a PKCS12 key store serves as the PEM one does (member 1 restarted with it)" {

@@ -289,6 +289,19 @@ static void server_lines_may_name_ids_above_255(void **state)
     assert_int_equal(config_parse_server("server.-1", "a:1:2", &s, err, sizeof err), -1);
 }
 
+/* Each case: zoo.cfg text appended to head, and a part of the refusal it must get. */
+static void expect_refusals(const char *head, const char *const cases[][2], size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct config cfg;
+        char text[512], err[512];
+        snprintf(text, sizeof text, "%s%s\n", head, cases[i][0]);
+        assert_int_equal(load(&cfg, text, err, sizeof err), -1);
+        if (!strstr(err, cases[i][1]))
+            fail_msg("%s: got '%s'", cases[i][0], err);
+    }
+}
+
 static void an_unknown_key_is_refused_naming_it(void **state)
 {
     (void)state;
@@ -316,14 +329,7 @@ static void unsupported_security_keys_are_refused_as_not_supported_yet(void **st
         {"enforce.auth.schemes=sasl", "enforcing authentication is not supported yet"},
         {"authProvider.2=com.example.Custom", "'com.example.Custom' is not a provider znoded has"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct config cfg;
-        char text[256], err[512];
-        snprintf(text, sizeof text, "dataDir=/tmp/x\nclientPort=1\n%s\n", cases[i][0]);
-        assert_int_equal(load(&cfg, text, err, sizeof err), -1);
-        if (!strstr(err, cases[i][1]))
-            fail_msg("%s: got '%s'", cases[i][0], err);
-    }
+    expect_refusals("dataDir=/tmp/x\nclientPort=1\n", cases, sizeof cases / sizeof cases[0]);
 }
 
 static void the_default_values_of_unsupported_features_are_accepted(void **state)
@@ -423,13 +429,8 @@ static void tls_values_znoded_cannot_use_are_refused(void **state)
         {"ssl.keyStore.location=/k.pem\nsecureClientPortAddress=0.0.0.0\nsecureClientPort=2181\n",
          "serving TLS and plain clients on one port is not supported yet"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct config cfg;
-        char err[512];
-        assert_int_equal(load_tls(&cfg, cases[i][0], err, sizeof err), -1);
-        if (!strstr(err, cases[i][1]))
-            fail_msg("%s: got '%s'", cases[i][0], err);
-    }
+    expect_refusals("dataDir=/tmp/x\nclientPort=2181\nsecureClientPort=2182\n", cases,
+                    sizeof cases / sizeof cases[0]);
 }
 
 int main(void)
