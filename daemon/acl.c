@@ -159,8 +159,16 @@ static int conn_add(struct conn *c, const char *scheme, const char *id)
     return 0;
 }
 
-int acl_add_x509(struct conn *c, const char *subject_dn)
+int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_dn)
 {
+    /* X509AuthenticationProvider: the superUser's certificate is also "super" */
+    const char *super = srv->cfg.tls.x509_super_user;
+    if (super[0] && strcmp(super, subject_dn) == 0) {
+        int rc = conn_add(c, "super", subject_dn);
+        if (rc != 0)
+            return rc;
+        ZN_INFO("tls: peer=%s is the super user (X509AuthenticationProvider.superUser)", c->peer);
+    }
     return conn_add(c, "x509", subject_dn);
 }
 

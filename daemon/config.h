@@ -62,6 +62,7 @@ struct config_server {
 /* TLS on the client port (config_tls.c): ZooKeeper's secureClientPort and ssl.* keys. */
 #define CONFIG_TLS_PASSWORD_BYTES 256
 #define CONFIG_TLS_CIPHERS_BYTES 2048
+#define CONFIG_TLS_DN_BYTES 1024
 enum config_store_type { CONFIG_STORE_NONE = 0, CONFIG_STORE_PEM, CONFIG_STORE_PKCS12 };
 enum config_client_auth { CONFIG_CLIENT_AUTH_NEED = 0, CONFIG_CLIENT_AUTH_WANT, CONFIG_CLIENT_AUTH_NONE };
 struct config_tls {
@@ -84,6 +85,8 @@ struct config_tls {
                                                   * mapped to OpenSSL's when the context is built */
     bool ssl_keys_set;                        /* an ssl.* key was given (they need secureClientPort) */
     bool x509_provider;                       /* authProvider.N names X509AuthenticationProvider */
+    char x509_super_user[CONFIG_TLS_DN_BYTES]; /* X509AuthenticationProvider.superUser: the subject
+                                                * (RFC 2253) whose certificate makes a super user */
 };
 #define CONFIG_TLS_1_2 0x0303
 #define CONFIG_TLS_1_3 0x0304

@@ -113,6 +113,9 @@ int config_tls_set(struct config *cfg, const char *key, const char *value, char 
         tls->x509_provider = true; /* x509 ACLs are valid, as with the provider registered */
         return 0;
     }
+    const char *bare = strncmp(key, "zookeeper.", 10) == 0 ? key + 10 : key;
+    if (strcmp(bare, "X509AuthenticationProvider.superUser") == 0)
+        return copy_value(key, value, tls->x509_super_user, sizeof tls->x509_super_user, err, errlen);
     if (strncmp(key, "ssl.", 4) == 0) {
         int rc = set_ssl_key(tls, key, value, err, errlen);
         if (rc == 0)

@@ -391,7 +391,7 @@ static bool tls_take_identity(struct conn *c)
         conn_close(c, "the client certificate's subject is longer than we keep");
         return false;
     }
-    if (rc == 0 && acl_add_x509(c, dn) != 0) {
+    if (rc == 0 && acl_add_x509(c->server, c, dn) != 0) {
         conn_close(c, "out of memory keeping the client's identity");
         return false;
     }

@@ -22,6 +22,7 @@ make_keys() {
   sign "$d" server "/CN=127.0.0.1" ca -extfile "$d/san.ext"
   sign "$d" client "/O=znodefs/CN=kazoo-client" ca
   sign "$d" other "/O=znodefs/CN=other-client" ca
+  sign "$d" admin "/O=znodefs/CN=zk-admin" ca
   sign "$d" rogue "/O=znodefs/CN=kazoo-client" rogue-ca
   # a subject with characters RFC 2253 escapes and an attribute without a keyword
   sign "$d" odd "/emailAddress=ops@example.com/O=Acme, Inc./CN=svc\+one" ca
@@ -50,7 +51,7 @@ setup_file() {
   start_ensemble "${ZN_ENSEMBLE:-1}" \
     "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory" \
     "ssl.keyStore.location=$KEYS/server.pem" "ssl.trustStore.location=$KEYS/ca.pem" \
-    "ssl.clientAuth=need"
+    "ssl.clientAuth=need" "X509AuthenticationProvider.superUser=CN=zk-admin,O=znodefs"
   export TLS_SERVER="$(member_addr 1):$(member_secure_port 1)"
 }
 
@@ -141,6 +142,16 @@ secret"
   assert_output "ERR NoAuthError"
   run kazoo_tls client get "$BASE"
   assert_output "secret"
+}
+
+@test "the certificate named by X509AuthenticationProvider.superUser passes every ACL" {
+  run kazoo_tls client create "$BASE" private "CN=kazoo-client,O=znodefs"
+  assert_success
+  run kazoo_tls admin get "$BASE"
+  assert_success
+  assert_output "private"
+  run kazoo_tls other get "$BASE"
+  assert_output "ERR NoAuthError"
 }
 
 @test "the x509 identity is the subject as ZooKeeper writes it (RFC 2253: escapes, OIDs in hex)" {

@@ -400,6 +400,10 @@ static void tls_keys_are_read_with_zookeepers_defaults(void **state)
     assert_int_equal(cfg.tls.client_auth, CONFIG_CLIENT_AUTH_WANT);
     assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_3);
     assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_3);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\n"
+                                    "zookeeper.X509AuthenticationProvider.superUser=CN=admin,O=Example\n",
+                              err, sizeof err), 0);
+    assert_string_equal(cfg.tls.x509_super_user, "CN=admin,O=Example");
 }
 
 static void enabled_protocols_win_over_the_protocol(void **state)
