@@ -13,6 +13,7 @@
 #include "crash.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 static void usage(FILE *out)
 {
@@ -161,6 +162,14 @@ int main(int argc, char **argv)
     }
     zn_log_threshold = zn_log_level_parse(log_level ? log_level : cfg.log_level);
     if (check_only) {
+        /* the key and trust stores too: systemd's ExecStartPre runs this check */
+        struct tls_server *tls = NULL;
+        if (cfg.tls.secure_client_port != 0 && tls_server_new(&tls, &cfg.tls) != 0) {
+            fprintf(stderr, "znoded: %s: the TLS key or trust store cannot be used (the line above says why)\n",
+                    argv[optind]);
+            return 2;
+        }
+        tls_server_free(tls);
         printf("config ok: clientPort=%d dataDir=%s dataLogDir=%s tickTime=%d servers=%d myid=%d\n",
                cfg.client_port, cfg.data_dir, cfg.data_log_dir, cfg.tick_time_ms, cfg.server_count,
                cfg.my_id);

@@ -185,6 +185,24 @@ CASES
   assert_output --partial "ERROR znoded: tls: ssl.keyStore.location=$BATS_TEST_TMPDIR/missing.p12: No such file or directory"
 }
 
+@test "--check-config opens the TLS key store, so a wrong password fails the check" {
+  only_znoded
+  local cfg keys="$BATS_TEST_TMPDIR/keys"
+  mkdir -p "$keys"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -keyout "$keys/server.key" \
+    -out "$keys/server.crt" 2> /dev/null
+  openssl pkcs12 -export -in "$keys/server.crt" -inkey "$keys/server.key" -passout pass:right \
+    -out "$keys/server.p12" 2> /dev/null
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=$keys/server.p12" "ssl.keyStore.password=right")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=$keys/server.p12" "ssl.keyStore.password=wrong")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_equal "$status" 2
+  assert_line --index 0 --regexp "ERROR znoded: tls: ssl.keyStore.location=$keys/server.p12: cannot open it \\(wrong ssl.\\*.password\\?\\): "
+  assert_line --index 1 "znoded: $cfg: the TLS key or trust store cannot be used (the line above says why)"
+}
+
 @test "a key accepted only at what znoded does: forceSync=yes starts, forceSync=no refuses" {
   only_znoded
   local cfg
