@@ -220,6 +220,8 @@ static struct jute_writer *wire_output(struct conn *c)
         }
         c->out.len = 0;
     }
+    if (c->close_after_flush && c->out.len == 0 && tls_stream_established(c->tls))
+        tls_stream_close_notify(c->tls); /* as the last bytes before the close */
     tls_stream_drain(c->tls, &c->tls_wire);
     if (c->tls_wire.error != 0) {
         conn_close(c, "out of memory sealing replies");

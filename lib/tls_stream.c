@@ -19,6 +19,7 @@ struct tls_stream {
     BIO *in;  /* ciphertext from the peer, read by OpenSSL */
     BIO *out; /* ciphertext to the peer, written by OpenSSL */
     bool established_reported;
+    bool close_notify_sent;
     char why[256];
 };
 
@@ -155,6 +156,16 @@ int tls_stream_write(struct tls_stream *s, const uint8_t *data, size_t len, cons
         len -= (size_t)n;
     }
     return 0;
+}
+
+void tls_stream_close_notify(struct tls_stream *s)
+{
+    ZN_ASSERT(tls_stream_established(s));
+    if (s->close_notify_sent)
+        return;
+    s->close_notify_sent = true;
+    SSL_shutdown(s->ssl); /* 0: our alert is in the out BIO; the peer's is not awaited */
+    ERR_clear_error();
 }
 
 size_t tls_stream_drain(struct tls_stream *s, struct jute_writer *out)

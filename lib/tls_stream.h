@@ -46,6 +46,10 @@ bool tls_stream_just_established(struct tls_stream *s);
 /* Seals len bytes (the handshake must be done).  Returns 0, or -1 with why. */
 int tls_stream_write(struct tls_stream *s, const uint8_t *data, size_t len, const char **why);
 
+/* Queues the close_notify alert (once; the handshake must be done), so the
+ * peer sees an orderly end rather than a truncated stream.  Drain after. */
+void tls_stream_close_notify(struct tls_stream *s);
+
 /* Appends every pending ciphertext byte to out; returns how many.
  * out->error tells of a failed allocation. */
 size_t tls_stream_drain(struct tls_stream *s, struct jute_writer *out);

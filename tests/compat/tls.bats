@@ -178,6 +178,14 @@ odd-secret"
   assert_line "from-kazoo"
 }
 
+@test "a four-letter word over TLS is answered and the session ends with close_notify" {
+  # openssl s_client exits 0 only after an orderly TLS end (close_notify), 1 after a bare close
+  run --separate-stderr bash -c "printf ruok | timeout 20 openssl s_client -connect '$TLS_SERVER' \
+    -CAfile '$KEYS/ca.pem' -cert '$KEYS/client.crt' -key '$KEYS/client.key' -quiet"
+  assert_success
+  assert_output "imok"
+}
+
 @test "a plain client and garbage on the TLS port are closed, and the server goes on" {
   run "$ZN_PYTHON" - "$(member_addr 1)" "$(member_secure_port 1)" "$ZN_LIB_DIR" <<'PY'
 import os, struct, sys
