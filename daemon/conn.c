@@ -566,6 +566,8 @@ int server_listen(struct server *srv)
         return 0;
     rc = tls_server_new(&srv->tls, tls);
     if (rc == 0)
+        rc = tls_server_watch(srv->tls, srv->loop);
+    if (rc == 0)
         rc = listen_on(srv, &srv->secure_listener, tls->secure_client_port_address,
                        tls->secure_client_port);
     if (rc != 0)
@@ -583,7 +585,10 @@ static void on_listener_closed(uv_handle_t *h) { (void)h; }
 void server_unlisten(struct server *srv)
 {
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
-    if (srv->tls)
+    if (srv->tls) {
         uv_close((uv_handle_t *)&srv->secure_listener, on_listener_closed);
-    /* the context lives on until the process ends: closing connections still use it */
+        /* connections still open hold their own reference to the context */
+        tls_server_free(srv->tls);
+        srv->tls = NULL;
+    }
 }

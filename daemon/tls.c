@@ -20,8 +20,15 @@
 #include "log.h"
 #include "znode/errors.h"
 
+/* How often the key and trust store files are checked for a change. */
+#define TLS_RELOAD_POLL_MS 1000
+
 struct tls_server {
-    SSL_CTX *ctx;
+    SSL_CTX *ctx;             /* the context new connections get */
+    struct config_tls cfg;    /* what it was built from, for reloads */
+    uv_fs_poll_t polls[2];    /* the key store, the trust store */
+    int polls_started;
+    int polls_open;           /* handles not yet closed */
 };
 
 static int config_error(const char *key, const char *path, const char *what)
@@ -158,45 +165,113 @@ static int set_ciphersuites(SSL_CTX *ctx, const struct config_tls *cfg)
     return 0;
 }
 
+/* A context from cfg: the stores, client auth, protocols, suites.  Returns
+ * 0 and *out, or ZN_CONFIG (logged) / ZN_NOMEMORY. */
+static int build_context(const struct config_tls *cfg, SSL_CTX **out)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return ZN_NOMEMORY;
+    SSL_CTX_set_min_proto_version(ctx, cfg->min_version);
+    SSL_CTX_set_max_proto_version(ctx, cfg->max_version);
+    /* ZooKeeper's sessions move between servers, not TLS sessions: no resumption cache */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    int verify = cfg->client_auth == CONFIG_CLIENT_AUTH_NEED   ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                 : cfg->client_auth == CONFIG_CLIENT_AUTH_WANT ? SSL_VERIFY_PEER
+                                                               : SSL_VERIFY_NONE;
+    SSL_CTX_set_verify(ctx, verify, NULL);
+    int rc = load_key_store(ctx, cfg);
+    if (rc == 0)
+        rc = load_trust_store(ctx, cfg);
+    if (rc == 0)
+        rc = set_ciphersuites(ctx, cfg);
+    if (rc != 0) {
+        SSL_CTX_free(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}
+
 int tls_server_new(struct tls_server **out, const struct config_tls *cfg)
 {
     ZN_ASSERT(out != NULL && cfg != NULL && cfg->key_store[0]);
     struct tls_server *t = calloc(1, sizeof *t);
     if (!t)
         return ZN_NOMEMORY;
-    t->ctx = SSL_CTX_new(TLS_server_method());
-    if (!t->ctx) {
-        free(t);
-        return ZN_NOMEMORY;
-    }
-    SSL_CTX_set_min_proto_version(t->ctx, cfg->min_version);
-    SSL_CTX_set_max_proto_version(t->ctx, cfg->max_version);
-    /* ZooKeeper's sessions move between servers, not TLS sessions: no resumption cache */
-    SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(t->ctx, 0);
-    int verify = cfg->client_auth == CONFIG_CLIENT_AUTH_NEED   ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-                 : cfg->client_auth == CONFIG_CLIENT_AUTH_WANT ? SSL_VERIFY_PEER
-                                                               : SSL_VERIFY_NONE;
-    SSL_CTX_set_verify(t->ctx, verify, NULL);
-    int rc = load_key_store(t->ctx, cfg);
-    if (rc == 0)
-        rc = load_trust_store(t->ctx, cfg);
-    if (rc == 0)
-        rc = set_ciphersuites(t->ctx, cfg);
+    t->cfg = *cfg;
+    int rc = build_context(cfg, &t->ctx);
     if (rc != 0) {
-        tls_server_free(t);
+        free(t);
         return rc;
     }
     *out = t;
     return 0;
 }
 
+/* A store file changed (libuv polls its stat): new connections get a
+ * context built from the files as they are now; open ones keep theirs.  A
+ * store that does not load (half-written, say) keeps the current context. */
+static void on_store_changed(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr)
+{
+    struct tls_server *t = h->data;
+    const char *path = h == &t->polls[0] ? t->cfg.key_store : t->cfg.trust_store;
+    if (status < 0) {
+        ZN_WARN("tls: cannot read %s (%s): keeping the current certificates", path, uv_strerror(status));
+        return;
+    }
+    SSL_CTX *ctx;
+    if (build_context(&t->cfg, &ctx) != 0) {
+        ZN_ERROR("tls: %s changed but does not load (the line above says why): keeping the current "
+                 "certificates", path);
+        return;
+    }
+    SSL_CTX_free(t->ctx); /* connections using it hold their own reference */
+    t->ctx = ctx;
+    ZN_INFO("tls: %s changed: new connections get the reloaded key and trust stores", path);
+}
+
+int tls_server_watch(struct tls_server *t, uv_loop_t *loop)
+{
+    const char *paths[2] = {t->cfg.key_store, t->cfg.trust_store};
+    for (int i = 0; i < 2; i++) {
+        if (paths[i][0] == '\0')
+            continue;
+        uv_fs_poll_init(loop, &t->polls[i]);
+        t->polls[i].data = t;
+        t->polls_open++;
+        t->polls_started |= 1 << i;
+        int rc = uv_fs_poll_start(&t->polls[i], on_store_changed, paths[i], TLS_RELOAD_POLL_MS);
+        if (rc != 0) {
+            ZN_ERROR("tls: cannot watch %s for changes: %s", paths[i], uv_strerror(rc));
+            return ZN_IO;
+        }
+    }
+    return 0;
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    struct tls_server *t = h->data;
+    if (--t->polls_open == 0) {
+        SSL_CTX_free(t->ctx);
+        free(t);
+    }
+}
+
 void tls_server_free(struct tls_server *t)
 {
     if (!t)
         return;
-    SSL_CTX_free(t->ctx);
-    free(t);
+    if (t->polls_open == 0) {
+        SSL_CTX_free(t->ctx);
+        free(t);
+        return;
+    }
+    for (int i = 0; i < 2; i++)
+        if (t->polls_started & (1 << i))
+            uv_close((uv_handle_t *)&t->polls[i], on_poll_closed);
 }
 
 struct tls_stream *tls_server_stream(struct tls_server *t) { return tls_stream_new(t->ctx, true, NULL); }

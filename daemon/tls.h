@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <uv.h>
+
 #include "config.h"
 #include "jute.h"
 
@@ -33,6 +35,15 @@ struct tls_stream;
  * caller, freed with tls_server_free), or ZN_CONFIG after logging one line
  * naming the key and file at fault, or ZN_NOMEMORY. */
 int tls_server_new(struct tls_server **out, const struct config_tls *cfg);
+
+/* Watches the key and trust store files (libuv's stat polling, once a
+ * second): when one changes, new connections get a context rebuilt from
+ * them; open connections keep theirs; a store that does not load is logged
+ * and the current context kept.  Returns 0, or ZN_IO (logged).  t must then
+ * be freed with tls_server_free while loop runs. */
+int tls_server_watch(struct tls_server *t, uv_loop_t *loop);
+
+/* Frees t: at once when it watches nothing, else once its handles closed. */
 void tls_server_free(struct tls_server *t);
 
 /* A connection's TLS stream on t, server side (lib/tls_stream.h: feed,
