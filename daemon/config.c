@@ -43,6 +43,11 @@ void config_defaults(struct config *cfg)
     cfg->container_max_per_minute = 10000;
     cfg->metrics_http_port = 7000;
     strcpy(cfg->metrics_http_host, "0.0.0.0");
+    cfg->admin_enabled = true;
+    cfg->admin_port = 8080;
+    strcpy(cfg->admin_address, "0.0.0.0");
+    strcpy(cfg->admin_command_url, "/commands");
+    cfg->admin_idle_timeout_ms = 30000;
 }
 
 int config_fail(char *err, size_t errlen, const char *fmt, ...)
@@ -212,6 +217,58 @@ static int set_metrics(struct config *cfg, const char *key, const char *value, c
     return 1;
 }
 
+/*
+ * admin.*: the AdminServer (admin.c).  ZooKeeper reads these as system
+ * properties, so "zookeeper.admin.x" is accepted as "admin.x".  A value
+ * ZooKeeper would take but znoded cannot honour (HTTPS) is refused rather
+ * than ignored.  Same contract as set_acl_and_types.
+ */
+static int set_admin(struct config *cfg, const char *key, const char *value, char *err,
+                     size_t errlen)
+{
+    const char *k = strncmp(key, "zookeeper.", 10) == 0 ? key + 10 : key;
+    if (strncmp(k, "admin.", 6) != 0)
+        return 1;
+    if (strcmp(k, "admin.enableServer") == 0) {
+        if (strcasecmp(value, "true") != 0 && strcasecmp(value, "false") != 0)
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+        cfg->admin_enabled = strcasecmp(value, "true") == 0;
+        cfg->admin_explicit = cfg->admin_enabled;
+        return 0;
+    }
+    if (strcmp(k, "admin.serverPort") == 0) {
+        cfg->admin_explicit = true;
+        return set_int(key, value, 1, 65535, &cfg->admin_port, err, errlen);
+    }
+    if (strcmp(k, "admin.serverAddress") == 0) {
+        if (value[0] == '\0' || strlen(value) >= sizeof cfg->admin_address)
+            return config_fail(err, errlen, "%s: bad address '%s'", key, value);
+        strcpy(cfg->admin_address, value);
+        return 0;
+    }
+    if (strcmp(k, "admin.commandURL") == 0) {
+        if (value[0] != '/' || strlen(value) >= sizeof cfg->admin_command_url ||
+            strpbrk(value, "?# \t") != NULL)
+            return config_fail(err, errlen, "%s: expected a path such as /commands, got '%s'", key, value);
+        strcpy(cfg->admin_command_url, value);
+        size_t n = strlen(cfg->admin_command_url);
+        while (n > 1 && cfg->admin_command_url[n - 1] == '/')
+            cfg->admin_command_url[--n] = '\0';
+        return 0;
+    }
+    if (strcmp(k, "admin.idleTimeout") == 0)
+        return set_int(key, value, 1, INT_MAX, &cfg->admin_idle_timeout_ms, err, errlen);
+    if (strcmp(k, "admin.portUnification") == 0 || strcmp(k, "admin.forceHttps") == 0 ||
+        strcmp(k, "admin.needClientAuth") == 0) {
+        if (strcasecmp(value, "false") == 0)
+            return 0;
+        return config_fail(err, errlen, "%s=%s: the AdminServer of znoded speaks plain HTTP only", key,
+                    value);
+    }
+    return config_fail(err, errlen, "%s: not an AdminServer setting znoded knows (admin.enableServer, "
+                "admin.serverPort, admin.serverAddress, admin.commandURL, admin.idleTimeout)", key);
+}
+
 /* Java's Boolean.parseBoolean, as ZooKeeper reads extendedTypesEnabled:
  * "true" in any case is true, anything else false. */
 static bool java_boolean(const char *value) { return strcasecmp(value, "true") == 0; }
@@ -255,8 +312,10 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
             cfg->planted_bug = CONFIG_PLANTED_BUG_NONE;
         else if (strcmp(value, "stale-sync") == 0)
             cfg->planted_bug = CONFIG_PLANTED_BUG_STALE_SYNC;
+        else if (strcmp(value, "diverged-digest") == 0)
+            cfg->planted_bug = CONFIG_PLANTED_BUG_DIVERGED_DIGEST;
         else
-            return config_fail(err, errlen, "%s: expected none or stale-sync, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected none, stale-sync or diverged-digest, got '%s'", key, value);
         ZN_WARN("config: TEST ONLY planted bug '%s' is on", value);
         return 0;
     }
@@ -363,6 +422,9 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     if (rc <= 0)
         return rc;
     rc = set_metrics(cfg, key, value, err, errlen);
+    if (rc <= 0)
+        return rc;
+    rc = set_admin(cfg, key, value, err, errlen);
     if (rc <= 0)
         return rc;
     rc = config_tls_set(cfg, key, value, err, errlen);
@@ -746,6 +808,7 @@ int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
     FILE *f = fopen(path, "r");
     if (!f)
         return config_fail(err, errlen, "%s: %s", path, strerror(errno));
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
     char line[CONFIG_LINE_BYTES];
     int lineno = 0;
     int rc = 0;

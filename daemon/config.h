@@ -22,6 +22,7 @@
 #define CONFIG_MAX_IGNORED 32
 /* The largest dynamic configuration file read (a few lines per member). */
 #define CONFIG_DYNAMIC_MAX_BYTES (CONFIG_MAX_SERVERS * (CONFIG_LINE_BYTES / 4) + 64)
+#define CONFIG_ADMIN_URL_BYTES 128
 
 /* The four-letter words, as bits of config.four_letter_words. */
 enum config_4lw {
@@ -98,7 +99,7 @@ struct config_ignored {
 };
 
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
-enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1 };
+enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1, CONFIG_PLANTED_BUG_DIVERGED_DIGEST = 2 };
 
 struct config {
     int tick_time_ms;            /* tickTime (required by ZooKeeper; default 2000 here) */
@@ -137,6 +138,16 @@ struct config {
     bool metrics_prometheus;     /* metricsProvider.className names PrometheusMetricsProvider */
     int metrics_http_port;       /* metricsProvider.httpPort; default 7000 */
     char metrics_http_host[CONFIG_HOST_BYTES]; /* metricsProvider.httpHost; default 0.0.0.0 */
+    /* admin.*: ZooKeeper's AdminServer, served by admin.c. */
+    bool admin_enabled;          /* admin.enableServer; default true, as in ZooKeeper */
+    bool admin_explicit;         /* zoo.cfg set admin.enableServer=true or admin.serverPort: a port
+                                  * that cannot be bound then stops the start */
+    int admin_port;              /* admin.serverPort; default 8080 */
+    char admin_address[CONFIG_HOST_BYTES]; /* admin.serverAddress; default 0.0.0.0 */
+    char admin_command_url[CONFIG_ADMIN_URL_BYTES]; /* admin.commandURL; default /commands */
+    int admin_idle_timeout_ms;   /* admin.idleTimeout; default 30000 */
+    char path[PATH_MAX];         /* the zoo.cfg config_read read ("" if none): the AdminServer's
+                                  * initial_configuration shows it */
     /* Dynamic reconfiguration (ZooKeeper 3.5+). */
     bool reconfig_enabled;       /* reconfigEnabled: the reconfig operation is allowed; default false */
     bool join_ensemble;          /* znoded's joinEnsemble: a new member joining a running ensemble

@@ -369,9 +369,14 @@ static bool process_frames(struct conn *c)
             break;
         c->stats.packets_received++;
         srv->stats.packets_received++;
-        if (c->state == CONN_HANDSHAKE)
+        if (c->state == CONN_HANDSHAKE) {
             request_handle_connect(c, p + 4, len);
-        else
+            if (c->parked) { /* the frame stays in rbuf until conn_unpark_all */
+                c->stats.packets_received--;
+                srv->stats.packets_received--;
+                break;
+            }
+        } else
             request_handle_packet(c, p + 4, len);
         off += 4 + len;
     }
@@ -453,6 +458,30 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (process_frames(c))
         update_backpressure(c);
     server_flush(srv);
+}
+
+void conn_unpark_all(struct server *srv)
+{
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next; /* process_frames may close c, never another connection */
+        if (!c->parked || c->state == CONN_CLOSING)
+            continue;
+        c->parked = false;
+        if (process_frames(c))
+            update_backpressure(c);
+        if (c->parked)
+            break; /* it parked again: the member lost its leader meanwhile */
+    }
+    server_flush(srv);
+}
+
+void conn_expire_parked(struct server *srv, uint64_t now_ms)
+{
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->parked && c->state != CONN_CLOSING && now_ms >= c->parked_until_ms)
+            conn_close(c, "no leader within the session timeout; reconnect to another member");
+    }
 }
 
 static size_t count_from(struct server *srv, const char *ip)

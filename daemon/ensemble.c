@@ -62,6 +62,15 @@
  * in its log; it stays up until stopped, answering election messages for
  * ENSEMBLE_PRUNE_GRACE_SYNC_LIMITS syncLimits, then leaves the peer mesh.
  *
+ * Digests.  Sync decides DIFF/TRUNC/SNAP on zxids alone, so two members at
+ * one zxid with different trees (a store that lost data, a bug) would stay
+ * diverged through every election.  Every member keeps the digest of its
+ * tree after each of its last DIGEST_RING applied entries; the leader sends
+ * its digest at its last applied zxid ('D' frames, every half tickTime, so
+ * right after a sync too), and a member that applied that zxid with another
+ * digest refuses to follow: it stops with one line saying it must be
+ * rebuilt from the leader's snapshot, rather than serve a diverged tree.
+ *
  * Invariants.
  *   1. Nothing is applied to the tree before the core reports it committed;
  *      committed entries are applied once each, in zxid order.
@@ -98,6 +107,15 @@ enum {
     CHANNEL_TOUCH = 'T',     /* member -> leader: sessions that showed activity */
     CHANNEL_SYNC = 'S',      /* member -> leader: a client's sync */
     CHANNEL_SYNC_OK = 'O',   /* leader -> member: sync answered at a zxid */
+    CHANNEL_DIGEST = 'D',    /* leader -> member: its tree's digest at a zxid it applied */
+};
+
+/* Digests of the tree after each of the last DIGEST_RING applied entries,
+ * to compare with the leader's (check_digest). */
+#define DIGEST_RING 8192
+struct digest_mark {
+    uint64_t zxid;
+    uint64_t digest;
 };
 
 /* After a reconfig commits, the servers it removed stay transport peers for
@@ -141,6 +159,10 @@ struct ensemble {
     uint64_t config_text_zxid;      /* the CONFIG entry config_text came with */
     char *config_text;              /* its server lines, as /zookeeper/config holds them */
     bool removed;                   /* a reconfig left this member out: it serves no more */
+    bool unpark_pending;            /* serving again: parked connections go on (ensemble_turn_done) */
+    struct digest_mark digests[DIGEST_RING]; /* ring, newest at digest_next - 1 */
+    size_t digest_next;
+    uint64_t last_applied_zxid;
     bool config_ids_only;           /* the active config came without its server lines (SYNC or
                                      * a vote): refreshed when its CONFIG entry reaches the log */
     bool peers_dirty;               /* a transport_add_peer to retry at the next tick */
@@ -151,6 +173,7 @@ struct ensemble {
 static struct ensemble *ens_of(const struct server *srv) { return srv->ens; }
 
 bool ensemble_serving(const struct server *srv) { return srv->ens && srv->ens->serving; }
+bool ensemble_removed(const struct server *srv) { return srv->ens && srv->ens->removed; }
 
 bool ensemble_is_leader(const struct server *srv)
 {
@@ -290,8 +313,16 @@ static void finish_syncs(struct ensemble *e)
 void ensemble_turn_done(struct server *srv)
 {
     struct ensemble *e = ens_of(srv);
-    if (e)
-        zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TURN);
+    if (!e)
+        return;
+    zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TURN);
+    if (e->unpark_pending) {
+        /* Here, not in on_role_change: a ConnectRequest goes through
+         * submit(), which must not run inside process_ready. */
+        e->unpark_pending = false;
+        if (e->serving)
+            conn_unpark_all(srv);
+    }
 }
 
 /* The store has the snapshot at zxid: the core may drop its log up to it
@@ -996,6 +1027,7 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
     if (was_serving && (!e->serving || new_leadership))
         close_all_clients(srv, "this member lost its leader; reconnect to another member");
     if (!was_serving && e->serving) {
+        e->unpark_pending = true;
         /* Read-only sessions end when the quorum is back: their clients
          * reconnect and get read-write sessions, as in ZooKeeper. */
         for (struct conn *c = srv->conns, *next; c; c = next) {
@@ -1035,6 +1067,74 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
                 s->closing = false;
                 s->expires_at_ms = now + (uint64_t)s->timeout_ms;
             }
+    }
+}
+
+/* The tree's digest after applying zxid.  TEST ONLY: the planted bug
+ * "diverged-digest" makes this member's digests differ from everyone's, as a
+ * tree that lost a node would, so that a test proves the check bites. */
+static void digest_record(struct ensemble *e, uint64_t zxid)
+{
+    uint64_t digest = tree_digest(e->srv->tree);
+    if (e->srv->cfg.planted_bug == CONFIG_PLANTED_BUG_DIVERGED_DIGEST)
+        digest ^= 1;
+    e->digests[e->digest_next % DIGEST_RING] = (struct digest_mark){.zxid = zxid, .digest = digest};
+    e->digest_next++;
+    e->last_applied_zxid = zxid;
+}
+
+/* Leader: tell every peer the digest of the tree at its last applied zxid. */
+static void send_digest(struct ensemble *e)
+{
+    if (e->role != ZAB_LEADING || !e->serving || e->digest_next == 0)
+        return;
+    const struct digest_mark *d = &e->digests[(e->digest_next - 1) % DIGEST_RING];
+    jute_writer_reset(&e->out);
+    uint8_t channel = CHANNEL_DIGEST;
+    jute_write_raw(&e->out, &channel, 1);
+    jute_write_int(&e->out, (int32_t)e->epoch);
+    jute_write_long(&e->out, (int64_t)d->zxid);
+    jute_write_long(&e->out, (int64_t)d->digest);
+    if (e->out.error)
+        return;
+    ZN_DEBUG("digest sent zxid=0x%" PRIx64 " digest=0x%016" PRIx64, d->zxid, d->digest);
+    for (size_t i = 0; i < transport_peer_count(e->tp); i++) {
+        struct transport_peer_stats ps;
+        if (transport_peer_stats(e->tp, i, &ps) == 0 && ps.connected)
+            send_bytes(e, ps.id, e->out.data, e->out.len);
+    }
+}
+
+/* A member: the leader's digest at zxid against ours, if we applied zxid
+ * recently; a difference means our tree is not the ensemble's. */
+static void check_digest(struct ensemble *e, uint32_t from, struct jute_reader *rd)
+{
+    int32_t epoch;
+    int64_t zxid, digest;
+    jute_read_int(rd, &epoch);
+    jute_read_long(rd, &zxid);
+    jute_read_long(rd, &digest);
+    /* Only our leadership's frames (one queued on a link during a partition
+     * may arrive long after), and never zxid 0: before the first txn a tree
+     * holds only what each member set up for itself at start. */
+    if (rd->error || from != e->leader_id || (uint32_t)epoch != e->epoch || zxid == 0 ||
+        e->role == ZAB_LEADING || !e->serving)
+        return;
+    size_t n = e->digest_next < DIGEST_RING ? e->digest_next : DIGEST_RING;
+    for (size_t k = 1; k <= n; k++) {
+        const struct digest_mark *d = &e->digests[(e->digest_next - k) % DIGEST_RING];
+        if (d->zxid < (uint64_t)zxid)
+            return; /* older than what we remember, or we never applied it */
+        if (d->zxid != (uint64_t)zxid)
+            continue;
+        if (d->digest == (uint64_t)digest)
+            return;
+        zn_log_exit(1,
+                    "FATAL: this member's tree differs from the leader's at zxid=0x%" PRIx64
+                    " (digest 0x%016" PRIx64 " here, 0x%016" PRIx64 " on leader %u): it refuses to "
+                    "follow and must be rebuilt: stop it, move its dataDir's store away (keep myid) "
+                    "and start it again to load the leader's snapshot",
+                    (uint64_t)zxid, d->digest, (uint64_t)digest, from);
     }
 }
 
@@ -1089,8 +1189,10 @@ static void process_ready(struct ensemble *e)
             appended_truncate(e, rd.truncate_to);
             ZN_INFO("log truncated after zxid=0x%" PRIx64, rd.truncate_to);
         }
-        if (rd.install_snapshot)
+        if (rd.install_snapshot) {
             install_snapshot(e, rd.snapshot_zxid, rd.snapshot_data, rd.snapshot_size);
+            digest_record(e, rd.snapshot_zxid);
+        }
         for (size_t i = 0; i < rd.n_entries; i++) {
             const struct zab_entry *en = &rd.entries[i];
             int rc;
@@ -1128,6 +1230,7 @@ static void process_ready(struct ensemble *e)
                 config_entry_applied(e, &rd.committed[i]);
             else
                 apply_committed(e, &rd.committed[i]);
+            digest_record(e, rd.committed[i].zxid);
         }
         if (rd.role_changed)
             on_role_change(e, &rd);
@@ -1329,6 +1432,9 @@ static void on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t
     case CHANNEL_SYNC_OK:
         sync_answered(e, &rd);
         break;
+    case CHANNEL_DIGEST:
+        check_digest(e, from, &rd);
+        break;
     default:
         ZN_WARN("unknown peer frame channel=%d from=%u", frame[0], from);
         return;
@@ -1336,15 +1442,23 @@ static void on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t
     process_ready(e);
 }
 
-/* Our link to a peer came up: a LOOKING core sends its vote at once rather
- * than at its next resend (1-2 s), which made every start of an ensemble,
- * whose first votes go out before any link is up, take that long. */
+/* Our link to a peer came up or closed; the core hears both.  Up: a
+ * LOOKING core sends its vote at once rather than at its next resend (1-2 s),
+ * which made every start of an ensemble, whose first votes go out before any
+ * link is up, take that long.  Closed (the peer died: its kernel closed the
+ * socket; or the connection broke): a follower whose leader's link closed
+ * looks at once, as ZooKeeper's does, instead of waiting out syncLimit of
+ * silence (10 s with tickTime=2000, syncLimit=5: a leader's death stopped
+ * writes that long). */
 static void on_peer_link(void *ctx, uint32_t peer, bool connected)
 {
     struct ensemble *e = ctx;
-    if (!connected || !e->zab)
+    if (!e->zab)
         return;
-    zab_peer_connected(e->zab, peer);
+    if (connected)
+        zab_peer_connected(e->zab, peer);
+    else
+        zab_peer_disconnected(e->zab, peer);
     process_ready(e);
 }
 
@@ -1553,7 +1667,10 @@ static void on_tick(uv_timer_t *t)
     if (e->tick_count % e->touch_every_ticks == 0) {
         send_touches(e);
         expire_forwards(e);
+        send_digest(e);
     }
+    if (!e->serving)
+        conn_expire_parked(e->srv, server_now_ms());
     process_ready(e);
 }
 
@@ -1697,6 +1814,7 @@ int ensemble_start(struct server *srv)
         .joining = joining,
     };
     rc = zab_new(&zc, &e->zab);
+    digest_record(e, (uint64_t)tree_last_zxid(srv->tree)); /* the recovered state */
     /* the last CONFIG entry of the log: its server lines, for its commit */
     for (size_t i = rec.count; i > 0; i--)
         if (rec.entries[i - 1].kind == ZAB_ENTRY_CONFIG && rec.entries[i - 1].zxid > cfg->config_version) {

@@ -39,6 +39,8 @@ void ensemble_stop(struct server *srv);
 /* True when clients may be served: following or leading an established
  * leader (broadcast phase). */
 bool ensemble_serving(const struct server *srv);
+/* A reconfiguration left this member out: it will never serve again. */
+bool ensemble_removed(const struct server *srv);
 bool ensemble_is_leader(const struct server *srv);
 /* "leader", "follower", or "looking"; and the epoch of the leadership. */
 const char *ensemble_role_name(const struct server *srv);

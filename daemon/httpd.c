@@ -1,6 +1,6 @@
 /*
- * The metrics page's HTTP server: the request-head parser and the libuv
- * listener with its connections.  It owns every handle it opens and frees
+ * The HTTP server of the metrics page and the AdminServer: the request-head
+ * parser and the libuv listener with its connections.  It owns every handle it opens and frees
  * itself once the last one has closed after httpd_stop.
  *
  * A connection's life (each step bounded by the one timer armed at accept):
@@ -12,9 +12,12 @@
  */
 #include "httpd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "assert.h"
 #include "log.h"
@@ -145,6 +148,19 @@ int httpd_parse_request(const char *buf, size_t len, size_t max_bytes, struct ht
         for (const char *p = line; p < colon; p++)
             if (!is_tchar(*p))
                 return HTTPD_PARSE_BAD;
+        static const char authorization[] = "Authorization";
+        if ((size_t)(colon - line) == sizeof authorization - 1 &&
+            strncasecmp(line, authorization, sizeof authorization - 1) == 0) {
+            const char *value = colon + 1, *value_end = line + n;
+            while (value < value_end && (*value == ' ' || *value == '\t'))
+                value++;
+            while (value_end > value && (value_end[-1] == ' ' || value_end[-1] == '\t'))
+                value_end--;
+            if ((size_t)(value_end - value) >= sizeof out->authorization)
+                return HTTPD_PARSE_FIELD_TOO_LARGE;
+            memcpy(out->authorization, value, (size_t)(value_end - value));
+            out->authorization[value_end - value] = '\0';
+        }
     }
     out->head_bytes = end;
     return HTTPD_PARSE_DONE;
@@ -171,24 +187,36 @@ struct httpd_conn {
     bool closing;
     size_t len;
     char buf[HTTPD_MAX_REQUEST_BYTES];
-    char head[256];
+    char head[512];
     char *body;                 /* malloc'd page, or a static string for errors */
     bool body_owned;
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
+    uint64_t ticket;            /* names the connection to httpd_finish */
+    bool deferred;              /* waiting for httpd_finish */
+    bool head_only;             /* a HEAD: the answer has no body */
+    int stream_fd;              /* a body still being read from this file, or -1 */
+    uint64_t stream_left;       /* its bytes not yet sent */
+    char *stream_buf;           /* one chunk of it */
 };
+
+/* The chunk read from a streamed file per write. */
+#define HTTPD_STREAM_CHUNK_BYTES (256u * 1024)
 
 struct httpd {
     uv_loop_t *loop;
     uv_tcp_t listener;
     httpd_render_fn render;
+    httpd_handler_fn handler;
     void *ctx;
+    char name[32];
     const char *content_type;
     uint32_t max_connections;
     uint64_t timeout_ms;
     int port;
     bool stopping;
     int handles_open;           /* listener + conns + refused sockets */
+    uint64_t next_ticket;
     struct httpd_conn *conns;
     struct httpd_stats stats;
 };
@@ -200,6 +228,24 @@ static void server_release(struct httpd *h)
         free(h);
 }
 
+static void on_file_closed(uv_fs_t *req)
+{
+    uv_fs_req_cleanup(req);
+    free(req);
+}
+
+/* Closes a streamed file on the loop's thread pool: the last close of a
+ * large unlinked file frees its blocks, which took 60-100 ms for a 160 MB
+ * backup, a stall of every client had it run on the loop. */
+static void close_file(uv_loop_t *loop, int fd)
+{
+    uv_fs_t *req = malloc(sizeof *req);
+    if (!req || uv_fs_close(loop, req, fd, on_file_closed) != 0) {
+        free(req);
+        close(fd);
+    }
+}
+
 static void conn_free_when_closed(uv_handle_t *handle)
 {
     struct httpd_conn *c = handle->data;
@@ -208,6 +254,9 @@ static void conn_free_when_closed(uv_handle_t *handle)
     struct httpd *h = c->server;
     if (c->body_owned)
         free(c->body);
+    if (c->stream_fd >= 0)
+        close_file(h->loop, c->stream_fd);
+    free(c->stream_buf);
     free(c);
     server_release(h);
 }
@@ -233,7 +282,8 @@ static void on_timeout(uv_timer_t *timer)
 {
     struct httpd_conn *c = timer->data;
     c->server->stats.timed_out++;
-    ZN_DEBUG("metrics http: connection timed out responded=%d bytes=%zu", c->responded, c->len);
+    ZN_DEBUG("%s: connection timed out responded=%d bytes=%zu", c->server->name, c->responded,
+             c->len);
     conn_close(c);
 }
 
@@ -245,12 +295,46 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     /* otherwise on_read closes it at the client's EOF, or the timer does */
 }
 
+static void on_written(uv_write_t *req, int status);
+
+/* Sends the next chunk of a streamed body; false when there is none left. */
+static bool stream_next(struct httpd_conn *c)
+{
+    if (c->stream_fd < 0 || c->stream_left == 0)
+        return false;
+    size_t want = c->stream_left < HTTPD_STREAM_CHUNK_BYTES ? (size_t)c->stream_left
+                                                             : HTTPD_STREAM_CHUNK_BYTES;
+    ssize_t got;
+    do
+        got = read(c->stream_fd, c->stream_buf, want);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        /* the length was promised in the head: the client sees a short body */
+        ZN_ERROR("%s: a streamed body ended early: %s", c->server->name,
+                 got < 0 ? strerror(errno) : "the file is shorter than said");
+        conn_close(c);
+        return true;
+    }
+    c->stream_left -= (uint64_t)got;
+    uv_timer_again(&c->timer);
+    uv_buf_t buf = uv_buf_init(c->stream_buf, (unsigned)got);
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_written) != 0)
+        conn_close(c);
+    return true;
+}
+
 static void on_written(uv_write_t *req, int status)
 {
     struct httpd_conn *c = req->data;
     if (c->closing)
         return;
-    if (status < 0 || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (stream_next(c))
+        return;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
         conn_close(c);
 }
 
@@ -260,33 +344,79 @@ static const char *status_text(int status)
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 403: return "Forbidden";
     case 405: return "Method Not Allowed";
     case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
     default: return "Internal Server Error";
     }
 }
 
-static void respond(struct httpd_conn *c, int status, bool head_only)
+/* What the server answers a parsed request with: the page (render's mode),
+ * or the handler's reply.  Sets c's body; returns the status. */
+static int answer(struct httpd_conn *c, const struct httpd_request *req, const char **type,
+                  size_t *body_len)
+{
+    struct httpd *h = c->server;
+    if (h->handler) {
+        struct httpd_reply reply = {.ticket = c->ticket};
+        if (h->handler(h->ctx, req, &reply) != 0) {
+            free(reply.body);
+            return 500;
+        }
+        if (reply.deferred)
+            return 0;
+        if (reply.status < 100 || reply.status > 599 || (!reply.body && reply.len > 0)) {
+            free(reply.body);
+            return 500;
+        }
+        c->body = reply.body;
+        c->body_owned = reply.body != NULL;
+        *body_len = reply.len;
+        if (reply.content_type)
+            *type = reply.content_type;
+        return reply.status;
+    }
+    int status = httpd_route(req);
+    if (status != 200)
+        return status;
+    char *page = NULL;
+    if (h->render(h->ctx, &page, body_len) != 0 || !page) {
+        free(page);
+        return 500;
+    }
+    c->body = page;
+    c->body_owned = true;
+    *type = h->content_type ? h->content_type : *type;
+    return 200;
+}
+
+/* Sends the response: req is the parsed request, or NULL when status is an
+ * error found while parsing. */
+static void respond(struct httpd_conn *c, const struct httpd_request *req, int status)
 {
     struct httpd *h = c->server;
     h->stats.requests++;
     size_t body_len = 0;
     const char *type = "text/plain; charset=utf-8";
-    if (status == 200) {
-        char *page = NULL;
-        if (h->render(h->ctx, &page, &body_len) == 0 && page) {
-            c->body = page;
-            c->body_owned = true;
-            type = h->content_type ? h->content_type : type;
-        } else {
-            free(page);
-            status = 500;
-        }
+    if (req)
+        status = answer(c, req, &type, &body_len);
+    if (status == 0) {
+        /* deferred: the client's further bytes are drained meanwhile, and
+         * the work may take longer than a request is given */
+        c->responded = true;
+        c->deferred = true;
+        c->head_only = strcmp(req->method, "HEAD") == 0;
+        uv_timer_stop(&c->timer);
+        return;
     }
-    if (status != 200) {
-        c->body = (char *)status_text(status);
+    if (!c->body) {
+        /* An error without a page of its own says what it is; a 200 without
+         * a body is empty. */
+        c->body = (char *)(status == 200 ? "" : status_text(status));
+        c->body_owned = false;
         body_len = strlen(c->body);
     }
     int n = snprintf(c->head, sizeof c->head,
@@ -300,6 +430,7 @@ static void respond(struct httpd_conn *c, int status, bool head_only)
     c->responded = true;
     c->write_req.data = c;
     c->shutdown_req.data = c;
+    bool head_only = req && strcmp(req->method, "HEAD") == 0;
     int nbufs = head_only || body_len == 0 ? 1 : 2;
     if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written) != 0)
         conn_close(c);
@@ -316,6 +447,20 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init(drain, sizeof drain);
     else
         *buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof c->buf - c->len));
+}
+
+/* The client's IP address as text ("?" when unknown). */
+static void peer_address(struct httpd_conn *c, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    snprintf(out, cap, "?");
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)&ss, out, cap);
+    else if (ss.ss_family == AF_INET6)
+        uv_ip6_name((struct sockaddr_in6 *)&ss, out, cap);
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -338,19 +483,21 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     case HTTPD_PARSE_INCOMPLETE:
         return;
     case HTTPD_PARSE_DONE:
-        respond(c, httpd_route(&req), strcmp(req.method, "HEAD") == 0);
+        peer_address(c, req.peer, sizeof req.peer);
+        respond(c, &req, 0);
         return;
+    case HTTPD_PARSE_FIELD_TOO_LARGE:
     case HTTPD_PARSE_TOO_LARGE:
-        respond(c, 431, false);
+        respond(c, NULL, 431);
         return;
     case HTTPD_PARSE_URI_TOO_LONG:
-        respond(c, 414, false);
+        respond(c, NULL, 414);
         return;
     case HTTPD_PARSE_VERSION:
-        respond(c, 505, false);
+        respond(c, NULL, 505);
         return;
     default:
-        respond(c, 400, false);
+        respond(c, NULL, 400);
         return;
     }
 }
@@ -368,7 +515,7 @@ static void refuse(struct httpd *h)
 {
     uv_tcp_t *t = malloc(sizeof *t);
     if (!t) {
-        ZN_ERROR("metrics http: out of memory refusing a connection");
+        ZN_ERROR("%s: out of memory refusing a connection", h->name);
         return;
     }
     uv_tcp_init(h->loop, t);
@@ -384,11 +531,11 @@ static void on_connection(uv_stream_t *listener, int status)
     struct httpd *h = listener->data;
     if (status < 0 || h->stopping) {
         if (status < 0)
-            ZN_WARN("metrics http: accept failed: %s", uv_strerror(status));
+            ZN_WARN("%s: accept failed: %s", h->name, uv_strerror(status));
         return;
     }
     if (h->stats.open >= h->max_connections) {
-        ZN_WARN("metrics http: refused a connection: %u open, the limit", h->stats.open);
+        ZN_WARN("%s: refused a connection: %u open, the limit", h->name, h->stats.open);
         refuse(h);
         return;
     }
@@ -398,6 +545,8 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     c->server = h;
+    c->ticket = ++h->next_ticket;
+    c->stream_fd = -1;
     uv_tcp_init(h->loop, &c->tcp);
     uv_timer_init(h->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -419,15 +568,16 @@ static void on_listener_closed(uv_handle_t *handle) { server_release(handle->dat
 int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options *opts,
                 httpd_render_fn render, void *ctx)
 {
-    ZN_ASSERT(out && loop && opts && render);
+    ZN_ASSERT(out && loop && opts && (render || opts->handler));
     *out = NULL;
     struct sockaddr_storage addr;
     const char *host = opts->host && opts->host[0] ? opts->host : "0.0.0.0";
     if (opts->port < 0 || opts->port > 65535)
         return ZN_BADARGUMENTS;
+    const char *name = opts->name ? opts->name : "http";
     if (uv_ip4_addr(host, opts->port, (struct sockaddr_in *)&addr) != 0 &&
         uv_ip6_addr(host, opts->port, (struct sockaddr_in6 *)&addr) != 0) {
-        ZN_ERROR("metrics http: '%s' is not an IPv4 or IPv6 address", host);
+        ZN_ERROR("%s: '%s' is not an IPv4 or IPv6 address", name, host);
         return ZN_BADARGUMENTS;
     }
     struct httpd *h = calloc(1, sizeof *h);
@@ -435,7 +585,9 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options 
         return ZN_NOMEMORY;
     h->loop = loop;
     h->render = render;
+    h->handler = opts->handler;
     h->ctx = ctx;
+    snprintf(h->name, sizeof h->name, "%s", name);
     h->content_type = opts->content_type;
     h->max_connections = opts->max_connections ? opts->max_connections
                                                : HTTPD_DEFAULT_MAX_CONNECTIONS;
@@ -447,7 +599,7 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options 
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&h->listener, 64, on_connection);
     if (rc != 0) {
-        ZN_ERROR("metrics http: cannot listen on %s:%d: %s", host, opts->port, uv_strerror(rc));
+        ZN_ERROR("%s: cannot listen on %s:%d: %s", name, host, opts->port, uv_strerror(rc));
         /* the handle is initialised: it must be closed, and h freed after */
         h->stopping = true;
         uv_close((uv_handle_t *)&h->listener, on_listener_closed);
@@ -459,6 +611,60 @@ int httpd_start(struct httpd **out, uv_loop_t *loop, const struct httpd_options 
     h->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
                                           : ntohs(((struct sockaddr_in *)&bound)->sin_port);
     *out = h;
+    return 0;
+}
+
+int httpd_finish(struct httpd *h, uint64_t ticket, int status, const char *content_type,
+                 const char *extra_headers, const void *prefix, size_t prefix_len, int fd,
+                 uint64_t fd_bytes)
+{
+    struct httpd_conn *c = h->conns;
+    while (c && (c->ticket != ticket || !c->deferred))
+        c = c->next;
+    char *body = prefix_len ? malloc(prefix_len) : NULL;
+    char *chunk = fd >= 0 ? malloc(HTTPD_STREAM_CHUNK_BYTES) : NULL;
+    if (!c || h->stopping || (prefix_len && !body) || (fd >= 0 && !chunk)) {
+        free(body);
+        free(chunk);
+        if (fd >= 0)
+            close_file(h->loop, fd);
+        if (c && !h->stopping)
+            conn_close(c);
+        return c ? ZN_NOMEMORY : ZN_NONODE;
+    }
+    int n = snprintf(c->head, sizeof c->head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %llu\r\n%s"
+                     "Connection: close\r\n\r\n",
+                     status, status_text(status), content_type,
+                     (unsigned long long)(prefix_len + (fd >= 0 ? fd_bytes : 0)),
+                     extra_headers ? extra_headers : "");
+    if (n < 0 || (size_t)n >= sizeof c->head) {
+        free(body);
+        free(chunk);
+        if (fd >= 0)
+            close_file(h->loop, fd);
+        conn_close(c);
+        return ZN_BADARGUMENTS;
+    }
+    if (prefix_len)
+        memcpy(body, prefix, prefix_len);
+    if (c->head_only && fd >= 0) { /* the length is said, the body is not sent */
+        close_file(h->loop, fd);
+        fd = -1;
+    }
+    c->deferred = false;
+    c->write_req.data = c;
+    c->shutdown_req.data = c;
+    c->body = body;
+    c->body_owned = body != NULL;
+    c->stream_fd = fd;
+    c->stream_left = fd >= 0 ? fd_bytes : 0;
+    c->stream_buf = chunk;
+    uv_buf_t bufs[2] = {uv_buf_init(c->head, (unsigned)n), uv_buf_init(body, (unsigned)prefix_len)};
+    uv_timer_start(&c->timer, on_timeout, h->timeout_ms, h->timeout_ms);
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, prefix_len && !c->head_only ? 2 : 1,
+                 on_written) != 0)
+        conn_close(c);
     return 0;
 }
 

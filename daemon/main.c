@@ -11,6 +11,8 @@
 
 #include "config.h"
 #include "crash.h"
+#include "dump.h"
+#include "restore.h"
 #include "log.h"
 #include "server.h"
 #include "tls.h"
@@ -19,6 +21,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: znoded [options] CONFIG\n"
+            "       znoded --dump [--zxid FROM:TO] [--path PATH] CONFIG|STORE_DIR\n"
+            "       znoded --restore BACKUP_FILE CONFIG\n"
             "\n"
             "Runs one member of a znodefs ensemble, or a standalone server, speaking the\n"
             "ZooKeeper client protocol.  CONFIG is a ZooKeeper zoo.cfg; with no server.N\n"
@@ -30,6 +34,17 @@ static void usage(FILE *out)
             "  --log-level L    debug, info, warn or error (default: logLevel or info)\n"
             "  --check-config   parse CONFIG, print the effective settings and the keys\n"
             "                   ignored, and exit (0: good, 2: refused)\n"
+            "  --dump           print the store's records offline (of CONFIG's dataLogDir, or of\n"
+            "                   STORE_DIR), checking every checksum, and exit: 0 all intact,\n"
+            "                   1 a record is damaged (each named), 2 the store cannot be read;\n"
+            "                   a ZooKeeper dataDir or dataLogDir (with version-2/) is read as\n"
+            "                   ZooKeeper wrote it: its snapshots and transaction logs\n"
+            "  --zxid FROM:TO   --dump: only records in this zxid range (0x hex or decimal; a\n"
+            "                   side may be left empty)\n"
+            "  --path PATH      --dump: only log records that touch PATH or a node below it\n"
+            "  --restore FILE   write the backup FILE (znode backup, or the AdminServer's\n"
+            "                   snapshot command) into CONFIG's empty data directory and\n"
+            "                   exit: 0 restored, 1 refused (the reason on stderr)\n"
             "  -h, --help       this text\n"
             "\n"
             "zoo.cfg keys (ZooKeeper's names and meanings):\n"
@@ -64,8 +79,12 @@ static void usage(FILE *out)
             "                                 dataDir/zoo.cfg.dynamic.V overrides server.N lines\n"
             "  metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n"
             "  metricsProvider.httpPort=7000  Prometheus metrics at http://HOST:PORT/metrics\n"
+            "  admin.enableServer=true        the AdminServer: ZooKeeper's admin commands as JSON\n"
+            "  admin.serverPort=8080          at http://ADDRESS:PORT/commands/NAME\n"
+            "  admin.serverAddress=0.0.0.0\n"
+            "  admin.commandURL=/commands\n"
             "Every key is acted on or refused: an unknown key, or one for a feature\n"
-            "znoded does not have (TLS, SASL, the AdminServer, local sessions, ...), stops\n"
+            "znoded does not have (SASL, TLS between members, local sessions, ...), stops\n"
             "the start with a line naming it (exit status 2).  Only keys that tune\n"
             "ZooKeeper's JVM or its files (serverCnxnFactory, preAllocSize, autopurge.*,\n"
             "...) are ignored; --check-config lists them.\n"
@@ -80,6 +99,10 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'l'},
         {"check-config", no_argument, NULL, 'c'},
+        {"dump", no_argument, NULL, 'd'},
+        {"zxid", required_argument, NULL, 'z'},
+        {"path", required_argument, NULL, 'p'},
+        {"restore", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -99,6 +122,9 @@ int main(int argc, char **argv)
     int override_count = 0;
     const char *log_level = NULL;
     bool check_only = false;
+    bool dump = false;
+    struct dump_options dump_opts = {.to_zxid = UINT64_MAX};
+    const char *restore_file = NULL;
     int id = -1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -127,6 +153,27 @@ int main(int argc, char **argv)
         case 'c':
             check_only = true;
             break;
+        case 'd':
+            dump = true;
+            break;
+        case 'r':
+            restore_file = optarg;
+            break;
+        case 'z':
+            if (dump_parse_range(optarg, &dump_opts) != 0) {
+                fprintf(stderr, "znoded: --zxid takes FROM:TO (0x hex or decimal, FROM <= TO), "
+                        "not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'p':
+            if (optarg[0] != '/') {
+                fprintf(stderr, "znoded: --path takes a znode path (starting with /), not '%s'\n",
+                        optarg);
+                return 2;
+            }
+            dump_opts.path = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -138,6 +185,12 @@ int main(int argc, char **argv)
     if (optind != argc - 1) {
         usage(stderr);
         return 2;
+    }
+    if (restore_file)
+        return restore_run(restore_file, argv[optind]);
+    if (dump) {
+        dump_opts.target = argv[optind];
+        return dump_run(&dump_opts);
     }
     char err[1024];
     if (id >= 0)

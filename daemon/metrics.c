@@ -502,6 +502,7 @@ int metrics_start(struct server *srv)
     m->srv = srv;
     if (srv->cfg.metrics_prometheus) {
         struct httpd_options opts = {
+            .name = "metrics http",
             .host = srv->cfg.metrics_http_host,
             .port = srv->cfg.metrics_http_port,
             .content_type = METRICS_PROMETHEUS_CONTENT_TYPE,

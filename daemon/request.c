@@ -293,9 +293,26 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
         return;
     }
     bool read_only = srv->ens && !ensemble_serving(srv);
-    if (read_only && !(srv->cfg.read_only_mode && cr.read_only)) {
+    if (read_only && ensemble_removed(srv)) {
         zn_arena_free(&arena);
-        conn_close(c, "not serving clients: this member has no leader yet");
+        conn_close(c, "this member was removed from the ensemble: it serves no more");
+        return;
+    }
+    if (read_only && !(srv->cfg.read_only_mode && cr.read_only)) {
+        /* No leader yet (an election is under way): the client waits for
+         * one here, up to its session timeout, rather than being closed and
+         * coming back in a loop; its connect timeout sends it to another
+         * member first if that is shorter. */
+        zn_arena_free(&arena);
+        int32_t wait_ms = cr.timeout_ms;
+        if (wait_ms < srv->cfg.min_session_timeout_ms)
+            wait_ms = srv->cfg.min_session_timeout_ms;
+        if (wait_ms > srv->cfg.max_session_timeout_ms)
+            wait_ms = srv->cfg.max_session_timeout_ms;
+        if (!c->parked)
+            ZN_DEBUG("parking connection peer=%s until this member has a leader", c->peer);
+        c->parked = true;
+        c->parked_until_ms = server_now_ms() + (uint64_t)wait_ms;
         return;
     }
     if (cr.last_zxid_seen > tree_last_zxid(srv->tree)) {

@@ -12,6 +12,7 @@
 
 #include "assert.h"
 #include "acl.h"
+#include "admin.h"
 #include "cleaner.h"
 #include "ensemble.h"
 #include "metrics.h"
@@ -149,6 +150,9 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     rc = metrics_start(srv);
     if (rc != 0)
         return rc;
+    rc = admin_start(srv);
+    if (rc != 0)
+        return rc;
     server_install_signals(srv);
     /* Containers and TTL nodes: only the leader's cleanup writes are accepted. */
     rc = cleaner_start(srv);
@@ -182,6 +186,7 @@ void server_stop(struct server *srv)
     srv->stopping = true;
     server_unlisten(srv);
     metrics_stop(srv);
+    admin_stop(srv);
     uv_timer_stop(&srv->session_timer);
     cleaner_stop(srv);
     uv_close((uv_handle_t *)&srv->session_timer, on_handle_closed);

@@ -41,6 +41,7 @@ struct session;
 struct ensemble;
 struct tls_stream;
 struct tls_server;
+struct admin;
 
 #define SERVER_READ_CHUNK_BYTES (64 * 1024)
 /* A client that does not read its replies: past the soft limit we stop reading
@@ -98,6 +99,11 @@ struct conn {
     size_t writes_in_flight_bytes;
     struct session *session;
     bool read_only;                 /* a read-only session: this member had no quorum */
+    /* Its ConnectRequest waits in rbuf until this member serves (it has no
+     * leader now), or until parked_until_ms (conn_unpark_all).  Closing it
+     * at once, as before, made every client retry here in a loop. */
+    bool parked;
+    uint64_t parked_until_ms;
     int32_t timeout_ms;             /* negotiated */
     struct watch_owner watches;
     struct request *queue_head, *queue_tail; /* FIFO of unanswered requests */
@@ -147,6 +153,7 @@ struct server {
     struct tree *tree;
     struct prep *prep;
     struct ensemble *ens;           /* NULL when standalone */
+    struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
     /* While the leader prepares a forwarded write: the identities the member
      * holding the client's connection sent with it (for prep's ACL hooks). */
     const struct zn_id *forwarded_ids;
@@ -199,6 +206,11 @@ struct jute_writer *conn_frame_begin(struct conn *c, size_t *start);
 void conn_frame_end(struct conn *c, size_t start);
 void conn_close(struct conn *c, const char *why);
 void conn_mark_dirty(struct conn *c);
+/* Parked connections (struct conn.parked): handle their ConnectRequest now
+ * (the member serves again), or close those whose wait is over at now_ms.
+ * Not to be called from inside the ensemble's ready processing. */
+void conn_unpark_all(struct server *srv);
+void conn_expire_parked(struct server *srv, uint64_t now_ms);
 void server_flush(struct server *srv);
 int server_listen(struct server *srv);
 /* Closes the client listeners (plain and TLS). */

@@ -138,6 +138,7 @@ struct transport {
 
 static void conn_close(struct transport_conn *conn, int level, const char *reason);
 static void link_connect(struct transport_link *link);
+static void kick_stalled_links(struct transport *t, const struct transport_link *except);
 
 /* ---- small helpers ---- */
 
@@ -578,8 +579,34 @@ static void out_connected(uv_connect_t *req, int status)
             (unsigned long long)link->stats.connects);
     conn_flush(conn);
     transport_check_link(link);
+    kick_stalled_links(t, link);
     if (!conn->closing && t->on_peer)
         t->on_peer(t->ctx, link->cfg.id, true);
+}
+
+/* A link came up: the network between us and that peer works, perhaps
+ * again after a partition.  Our other outgoing connections that a partition
+ * left with data unacknowledged for ZN_TRANSPORT_STALLED_MS sit in TCP's
+ * retransmission backoff (200 ms, 400, 800, ... between tries), so after
+ * the heal their frames (a vote, an answer) arrive a second or more late:
+ * a healed member of 5 waited 1.2 s for the answers it needed to rejoin.
+ * Those are closed and reconnected now; a healthy connection has its data
+ * acknowledged within milliseconds and is left alone. */
+static void kick_stalled_links(struct transport *t, const struct transport_link *except)
+{
+    for (size_t i = 0; i < t->n_links; i++) {
+        struct transport_link *link = &t->links[i];
+        if (link == except || link->removed || link->state != LINK_UP || !link->out || link->out->closing)
+            continue;
+        uv_os_fd_t fd;
+        struct tcp_info info;
+        socklen_t len = sizeof info;
+        if (uv_fileno((uv_handle_t *)&link->out->tcp, &fd) != 0 ||
+            getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
+            continue;
+        if (info.tcpi_unacked > 0 && info.tcpi_last_ack_recv >= ZN_TRANSPORT_STALLED_MS)
+            conn_close(link->out, ZN_LOG_INFO, "stalled while another link came up: reconnecting");
+    }
 }
 
 /* Starts one connection attempt; any failure lands in conn_closed, which
@@ -683,6 +710,14 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
         conn_close(older, ZN_LOG_INFO, "replaced by a newer connection");
     conn_set_options(conn);
     ZN_INFO("transport: incoming connection accepted peer=%u addr=%s", id, conn->addr);
+    if (link->state == LINK_IDLE && link->out == NULL && !link->removed) {
+        /* The peer is up again (it restarted): reconnect now rather than at
+         * the end of a backoff that grew while it was down (up to
+         * ZN_TRANSPORT_BACKOFF_MAX_MS), which delayed every answer it waits
+         * for to rejoin the ensemble. */
+        link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
+        link_connect(link);
+    }
     transport_check_link(link);
 }
 

@@ -85,10 +85,18 @@
 /* Accepted connections that have not yet sent their hello. */
 #define ZN_TRANSPORT_PENDING_MAX 64u
 #define ZN_TRANSPORT_HELLO_TIMEOUT_MS 5000u
-#define ZN_TRANSPORT_CONNECT_TIMEOUT_MS 1000u
+/* Reconnection is what a member that was cut off waits for before it can
+ * rejoin, so both bounds are short: a healed member used to spend up to
+ * 1 s + 1 s in an aborted connect and the backoff after it (0.7-1.7 s to
+ * serve again after a 5 s isolation).  A failed attempt to a live address
+ * costs one SYN; to a dead one, a refusal. */
+#define ZN_TRANSPORT_CONNECT_TIMEOUT_MS 500u
 #define ZN_TRANSPORT_BACKOFF_MIN_MS 50u
-#define ZN_TRANSPORT_BACKOFF_MAX_MS 1000u
+#define ZN_TRANSPORT_BACKOFF_MAX_MS 250u
 #define ZN_TRANSPORT_KEEPALIVE_DELAY_S 10u
+/* An outgoing connection with data unacknowledged this long, when another
+ * link comes up, is taken for one a partition stalled and reconnected. */
+#define ZN_TRANSPORT_STALLED_MS 500u
 /* TCP_USER_TIMEOUT: a connection whose sent data stays unacknowledged this
  * long is aborted by the kernel (link down, then reconnect).  Without it a
  * partitioned link would look up while TCP retransmits for ~15 minutes, and

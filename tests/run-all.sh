@@ -265,7 +265,7 @@ if want_tier faults; then
     run_tap "faults/run" "$LOG_DIR/faults.log" tests/faults/run.sh --seconds "${ZN_FAULTS_SECONDS:-100}"
     run_tap "faults/planted-bug" "$LOG_DIR/faults-planted.log" \
       tests/faults/run.sh --seconds 45 --planted-bug stale-sync --nemeses partition-follower
-    [ -f "$LOG_DIR/faults-report.md" ] && sed -n '/^## Faults injected/,/^<details>/p;/^## Checks/,$p' "$LOG_DIR/faults-report.md" | grep -v '^<details>'
+    [ -f "$LOG_DIR/faults-report.md" ] && sed -n '/^## Faults injected/,/^<details>/p;/^| fault kind /,/^Before the first fault/p;/^## Checks/,$p' "$LOG_DIR/faults-report.md" | grep -v '^<details>'
   fi
 fi
 

@@ -20,6 +20,9 @@ PACKAGES=(
   curl man-db python3-prometheus-client
   # real ZooKeeper and its clients, for compatibility tests and comparison runs
   zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo default-jre-headless
+  # admin.bats: jq reads the AdminServer's JSON; ZooKeeper's own AdminServer needs the servlet
+  # API (Jetty's jars come with libzookeeper-java, the servlet API only as their dependency)
+  jq libservlet-api-java
 )
 
 missing=()

@@ -103,6 +103,8 @@ for n in $(seq 1 "$MEMBERS"); do
         echo "clientPortAddress=127.0.0.$n"
         echo "maxClientCnxns=60"
         echo "4lw.commands.whitelist=*"
+        # the AdminServer of each member on its own address: 127.0.0.N:8080
+        echo "admin.serverAddress=127.0.0.$n"
         for m in $(seq 1 "$MEMBERS"); do
             echo "server.$m=127.0.0.$m:$((PEER_BASE + m)):$((ELECTION_BASE + m))"
         done

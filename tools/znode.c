@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "backup.h"
 #include "log.h"
 #include "znode/client.h"
 
@@ -50,6 +51,11 @@ static const char *usage_text =
     "  stat PATH                        print the node's stat, one field per line\n"
     "  watch PATH [--count N]           print events on PATH as 'EventType PATH', re-arming,\n"
     "                                   until the node is deleted or N events were printed\n"
+    "  backup FILE [--admin-port P] [--auth USER:PASSWORD]\n"
+    "                                   save a consistent backup of the first member of HOSTS\n"
+    "                                   that answers on its AdminServer port P (default 8080),\n"
+    "                                   as USER (a digest identity with ALL on /, or super);\n"
+    "                                   prints the zxid it holds (znoded --restore reads it)\n"
     "\n"
     "exit status: 0 ok, 1 ZooKeeper error (e.g. no node), 2 usage, 3 connection failure/timeout\n"
     "environment: ZNODE_SERVER, ZNODE_LOG_LEVEL (debug|info|warn|error|off, default off)\n";
@@ -371,6 +377,8 @@ struct cli {
     bool ephemeral, sequential, recursive;
     long version;
     long count;
+    long admin_port;
+    const char *auth;
 };
 
 static int parse_args(int argc, char **argv, struct cli *cli)
@@ -380,6 +388,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         cli->server = CLI_DEFAULT_SERVER;
     cli->timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
     cli->version = -1;
+    cli->admin_port = 8080;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool has_value = i + 1 < argc;
@@ -404,6 +413,13 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         } else if (strcmp(a, "--version") == 0 && cli->cmd) {
             if (!has_value || parse_int(argv[++i], -1, INT32_MAX, &cli->version) != 0)
                 return usage_error("--version needs a version number");
+        } else if (strcmp(a, "--admin-port") == 0 && cli->cmd) {
+            if (!has_value || parse_int(argv[++i], 1, 65535, &cli->admin_port) != 0)
+                return usage_error("--admin-port needs a port number");
+        } else if (strcmp(a, "--auth") == 0 && cli->cmd) {
+            if (!has_value || !strchr(argv[i + 1], ':'))
+                return usage_error("--auth needs USER:PASSWORD");
+            cli->auth = argv[++i];
         } else if (strcmp(a, "--count") == 0 && cli->cmd) {
             if (!has_value || parse_int(argv[++i], 1, INT32_MAX, &cli->count) != 0)
                 return usage_error("--count needs a positive number");
@@ -437,6 +453,7 @@ static int check_command(const struct cli *cli)
         int min, max;
         bool create_flags, r_flag, version, count;
     } table[] = {
+        {"backup", 1, 1, false, false, false, false},
         {"ls", 1, 1, false, false, false, false},   {"get", 1, 1, false, false, false, false},
         {"set", 2, 2, false, false, true, false},   {"create", 1, 2, true, false, false, false},
         {"rm", 1, 1, false, true, true, false},     {"stat", 1, 1, false, false, false, false},
@@ -455,7 +472,9 @@ static int check_command(const struct cli *cli)
             return usage_error("--version belongs to set and rm");
         if (cli->count && !table[i].count)
             return usage_error("--count belongs to watch");
-        if (cli->args[0][0] != '/')
+        if ((cli->admin_port != 8080 || cli->auth) && strcmp(cli->cmd, "backup") != 0)
+            return usage_error("--admin-port and --auth belong to backup");
+        if (strcmp(cli->cmd, "backup") != 0 && cli->args[0][0] != '/')
             return usage_error("PATH must start with '/'");
         return 0;
     }
@@ -494,6 +513,9 @@ int main(int argc, char **argv)
     rc = check_command(&cli);
     if (rc)
         return rc;
+
+    if (strcmp(cli.cmd, "backup") == 0)
+        return cli_backup(cli.server, (int)cli.admin_port, cli.auth, cli.args[0], cli.timeout_ms);
 
     zn_log_set_program("znode");
     const char *level = getenv("ZNODE_LOG_LEVEL");

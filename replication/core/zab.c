@@ -64,7 +64,23 @@
  *              sync_limit_ticks (init_limit_ticks before it acked NEWLEADER)
  *              goes LOOKING; a leader that is not established within
  *              init_limit_ticks, or has not heard from a quorum within
- *              sync_limit_ticks, goes LOOKING.
+ *              sync_limit_ticks, goes LOOKING.  Discovery, which moves no
+ *              data, has a bound of its own, a few heartbeats
+ *              (discovery_limit_ticks), on both sides.  Silence is the
+ *              backstop; events come first: when the driver reports the
+ *              link to the leader closed (zab_peer_disconnected), a
+ *              learner looks at once, and a leader left without the links
+ *              of a quorum stops leading at once, as ZooKeeper's do when
+ *              their sockets close.  A peer whose link closed counts as
+ *              gone until the driver reports its link up again.
+ *   stale      a member that restarts forgets its leadership; its old
+ *              followers may still answer its votes "following you" until
+ *              they notice.  Such answers never make it lead: only members
+ *              that follow it in its round and have not yet been given an
+ *              epoch (they decided on its vote of this round) count for
+ *              checkLeader (zab_election.c).  And a follower whose leader
+ *              sends it a LOOKING vote of the followed epoch or later knows
+ *              the leader restarted, and looks (leader_is_looking).
  *
  * Observers (ZooKeeper's server.N=...:observer).  Members in
  * zab_config.observers are non-voting: they never vote (a LOOKING observer
@@ -314,6 +330,31 @@ int zab_peer_index(const struct zab *z, uint32_t id)
     return -1;
 }
 
+bool zab_link_is_down(const struct zab *z, uint32_t id)
+{
+    for (uint32_t i = 0; i < z->n_down; i++)
+        if (z->down_ids[i] == id)
+            return true;
+    return false;
+}
+
+static void link_mark_up(struct zab *z, uint32_t id)
+{
+    for (uint32_t i = 0; i < z->n_down; i++)
+        if (z->down_ids[i] == id) {
+            z->down_ids[i] = z->down_ids[--z->n_down];
+            return;
+        }
+}
+
+static void link_mark_down(struct zab *z, uint32_t id)
+{
+    if (zab_link_is_down(z, id))
+        return;
+    if (z->n_down < ZAB_PEERS_MAX)
+        z->down_ids[z->n_down++] = id;
+}
+
 void zab_send(struct zab *z, struct zab_message *msg)
 {
     ZAB_ASSERT(!z->in_ready);
@@ -468,6 +509,13 @@ int zab_new(const struct zab_config *c, struct zab **out)
     z->heartbeat_ticks = c->heartbeat_ticks;
     z->init_limit_ticks = c->init_limit_ticks;
     z->sync_limit_ticks = c->sync_limit_ticks;
+    z->discovery_limit_ticks = c->discovery_limit_ticks;
+    if (z->discovery_limit_ticks == 0) {
+        uint32_t few_heartbeats = 3 * c->heartbeat_ticks + 2;
+        z->discovery_limit_ticks = few_heartbeats < c->init_limit_ticks ? few_heartbeats : c->init_limit_ticks;
+    }
+    z->ignore_link_close = c->test_only_ignore_link_close;
+    z->lead_on_stale_votes = c->test_only_lead_on_stale_votes;
     z->prng = c->prng_state;
     z->log_fn = c->log;
     z->log_context = c->log_context;
@@ -592,7 +640,8 @@ static void step_follower(struct zab *z, const struct zab_message *m)
 
 /* Our leader's notification says it does not lead us: it is LOOKING in a
  * round after the one we followed it in (it gave up: a follower ahead, a lost
- * quorum), or it FOLLOWS another member in that round or later (the election
+ * quorum) or with a vote of our leadership's epoch or later (it restarted),
+ * or it FOLLOWS another member in that round or later (the election
  * did not converge: we followed it on votes it later dropped).  A member's
  * round only grows, and it decides at most once per round, so neither can be
  * a stale message from before a leadership we could still join: its LOOKING
@@ -603,8 +652,16 @@ static bool leader_is_looking(const struct zab *z, const struct zab_message *m)
     if (!zab_is_learner(z) || m->from != z->leader_id)
         return false;
     uint32_t round = m->u.notification.round;
-    if (m->u.notification.state == ZAB_LOOKING)
+    if (m->u.notification.state == ZAB_LOOKING) {
+        /* A LOOKING vote that carries an epoch at least that of the
+         * leadership we follow was sent after that leadership began: no
+         * member has currentEpoch e before e's leader finishes discovery,
+         * and then it leads, not looks.  So the leader restarted (its round
+         * starts again at 1, which the round test cannot see) or gave up. */
+        if (z->epoch != 0 && m->u.notification.vote.epoch >= z->epoch && !z->lead_on_stale_votes)
+            return true;
         return round > z->round;
+    }
     return m->u.notification.state == ZAB_FOLLOWING && round >= z->round &&
            m->u.notification.vote.leader != z->leader_id;
 }
@@ -675,9 +732,27 @@ void zab_peer_connected(struct zab *z, uint32_t id)
     ZAB_ASSERT(!z->in_ready);
     if (z->removed || id == z->id)
         return;
+    link_mark_up(z, id);
     zab_election_peer_connected(z, id);
     if (zab_is_learner(z))
         zab_sync_follower_resend_info(z, id);
+    check_invariants(z);
+}
+
+void zab_peer_disconnected(struct zab *z, uint32_t id)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (z->removed || id == z->id || z->ignore_link_close)
+        return;
+    link_mark_down(z, id);
+    if (zab_is_learner(z) && id == z->leader_id) {
+        zab_become_looking(z, "the leader's link closed");
+    } else if (z->role == ZAB_LEADING && !zab_broadcast_leader_has_quorum(z)) {
+        zab_become_looking(z, "lost the links of a quorum of followers");
+    } else if (z->role == ZAB_LOOKING) {
+        zab_election_peer_disconnected(z, id);
+    }
+    zab_membership_settle(z);
     check_invariants(z);
 }
 

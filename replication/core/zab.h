@@ -11,6 +11,8 @@
  *     zab_tick(z)                 one tick of the driver's clock passed
  *     zab_step(z, &msg)           a message arrived from a peer
  *     zab_peer_connected(z, id)   the link to a peer came up (optional)
+ *     zab_peer_disconnected(z, id) the link to a peer closed (optional, but
+ *                                 without it a dead leader costs syncLimit)
  *     zab_propose(z, data, n)     (leader) replicate an opaque entry
  *     zab_persisted(z, zxid)      the store made the log durable up to zxid
  *     zab_snapshot_offer(z, ...)  a snapshot the core asked for (ready.snapshot_wanted)
@@ -117,6 +119,15 @@ struct zab_config {
     uint32_t heartbeat_ticks;               /* PING and notification resend interval (>= 1) */
     uint32_t init_limit_ticks;              /* discovery+sync must finish within this (initLimit) */
     uint32_t sync_limit_ticks;              /* silence after which a peer is considered lost (syncLimit) */
+    /* Discovery (a leader gathering a quorum of FOLLOWERINFO and ACKEPOCH, a
+     * follower waiting for its leader's NEWEPOCH and SYNC) must finish within
+     * this, else the member looks again.  Discovery moves no data, only a
+     * few round trips, so it needs no initLimit: waiting initLimit on a
+     * leader that will never answer (it died before the link came up, or it
+     * is collecting a quorum that is following someone else) was a 20 s
+     * outage.  0: min(init_limit_ticks, 3 x heartbeat_ticks + 2).  The sync
+     * that follows (SNAP, DIFF, the NEWLEADER ack) keeps initLimit. */
+    uint32_t discovery_limit_ticks;
     uint64_t prng_state;                    /* seeds the jitter of election resends */
     const struct zab_restored *restored;    /* may be NULL: a fresh member */
     zab_log_fn log;                         /* may be NULL */
@@ -145,6 +156,17 @@ struct zab_config {
      * voters alone (ZooKeeper's rule broken): the simulator must catch it.
      * Never set it elsewhere. */
     bool test_only_config_on_old_quorum;
+    /* TEST ONLY: if true, zab_peer_disconnected does nothing, as before
+     * issue 13: a dead leader is noticed after syncLimit of silence.  The
+     * simulator's failover bound must catch it.  Never set it elsewhere. */
+    bool test_only_ignore_link_close;
+    /* TEST ONLY: if true, the core trusts stale state as before issue 13:
+     * a LOOKING member leads on a quorum of members that say they follow it,
+     * whatever leadership they follow (a restarted leader takes the votes of
+     * its old followers for its own), and a follower does not see that its
+     * leader restarted from the leader's LOOKING votes.  The simulator's
+     * failover bound must catch it.  Never set it elsewhere. */
+    bool test_only_lead_on_stale_votes;
 };
 
 /* The actions of one ready batch, to be carried out in this order.  Every
@@ -226,6 +248,17 @@ int zab_step(struct zab *z, const struct zab_message *msg);
  * leader's NEWEPOCH resends FOLLOWERINFO: without this, the first messages
  * of a start, sent before the links were up, wait for a resend interval. */
 void zab_peer_connected(struct zab *z, uint32_t id);
+
+/* The driver's link to member id closed (the peer reset it or sent EOF: it
+ * died, restarted, or the connection broke).  Optional, as
+ * zab_peer_connected, but it is what makes failover fast: a follower or
+ * observer whose leader's link closes looks at once (as ZooKeeper's
+ * follower does when its socket to the leader closes) instead of waiting
+ * out syncLimit; a leader that no longer has the links of a quorum stops
+ * leading at once; a LOOKING member forgets the peer's vote of this round.
+ * Until zab_peer_connected(z, id), the core counts id as gone: a driver
+ * that reports closes must report links coming up too. */
+void zab_peer_disconnected(struct zab *z, uint32_t id);
 
 /* On an established leader: appends data (copied) as the next entry and
  * replicates it.  Returns the zxid (> 0) or ZAB_ENOTLEADER, ZAB_EBUSY,

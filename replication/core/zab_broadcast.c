@@ -138,13 +138,32 @@ void zab_broadcast_leader_heartbeat(struct zab *z)
     }
 }
 
-void zab_broadcast_leader_tick(struct zab *z)
+/* Whether a leader still has, with itself, a quorum it can lead.
+ * Established: followers that acked NEWLEADER, were heard within syncLimit
+ * and whose link has not closed since.  Before that: the members whose link
+ * has not closed, which may still join the epoch (the discovery and sync
+ * bounds cover the rest). */
+bool zab_broadcast_leader_has_quorum(const struct zab *z)
 {
     bool alive[ZAB_PEERS_MAX] = {0};
-    for (uint32_t i = 0; i < z->n_members; i++)
-        alive[i] = i == z->self_index || (z->peers[i].acked_newleader &&
-                                          z->now - z->peers[i].last_heard_tick <= z->sync_limit_ticks);
-    if (!zab_quorum(z, alive)) {
+    for (uint32_t i = 0; i < z->n_members; i++) {
+        if (i == z->self_index) {
+            alive[i] = true;
+            continue;
+        }
+        const struct zab_peer *p = &z->peers[i];
+        bool up = !zab_link_is_down(z, z->members[i]);
+        if (z->established)
+            alive[i] = up && p->acked_newleader && z->now - p->last_heard_tick <= z->sync_limit_ticks;
+        else
+            alive[i] = up;
+    }
+    return zab_quorum(z, alive);
+}
+
+void zab_broadcast_leader_tick(struct zab *z)
+{
+    if (!zab_broadcast_leader_has_quorum(z)) {
         zab_become_looking(z, "lost the quorum of followers");
         return;
     }

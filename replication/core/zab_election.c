@@ -36,11 +36,14 @@ static struct zab_vote self_vote(const struct zab *z)
     return (struct zab_vote){.leader = z->id, .epoch = z->current_epoch, .zxid = zab_log_last(z)};
 }
 
-/* A vote we may adopt: for an active voter of our membership. */
+/* A vote we may adopt: for an active voter of our membership whose link
+ * has not closed (a vote for a member that died, relayed by members that
+ * have not noticed yet, would make us follow nobody). */
 static bool candidate(const struct zab *z, const struct zab_vote *v)
 {
     int at = zab_peer_index(z, v->leader);
-    return v->leader != 0 && at >= 0 && (z->flags[at] & ZAB_MEMBER_VOTER);
+    return v->leader != 0 && at >= 0 && (z->flags[at] & ZAB_MEMBER_VOTER) &&
+           (v->leader == z->id || !zab_link_is_down(z, v->leader));
 }
 
 static bool vote_better(const struct zab_vote *a, const struct zab_vote *b)
@@ -128,7 +131,13 @@ static bool quorum_votes_for(const struct zab *z, const struct zab_vote *vote)
     return zab_quorum_active(z, has);
 }
 
-/* A quorum of members out of the election agreeing on a leader that says it leads. */
+/* A quorum of members agreeing on a leader that says it leads: the members
+ * out of the election that name it, and we ourselves, who would join it.
+ * Counting ourselves lets a member that was cut off rejoin as soon as the
+ * leader answers (a healed follower of 3 waited for a second answer, which
+ * a dead connection to the other follower held up for a second or more).
+ * Joining a leader that then fails to keep a quorum costs an election, never
+ * safety (see zab.c). */
 static bool others_agree_on(const struct zab *z, uint32_t leader)
 {
     int li = zab_peer_index(z, leader);
@@ -137,15 +146,22 @@ static bool others_agree_on(const struct zab *z, uint32_t leader)
         return false;
     bool has[ZAB_PEERS_MAX] = {0};
     for (uint32_t i = 0; i < z->n_members; i++)
-        has[i] = z->others[i].valid && z->others[i].vote.leader == leader;
+        has[i] = i == z->self_index || (z->others[i].valid && z->others[i].vote.leader == leader);
     return zab_quorum_active(z, has);
 }
 
-/* Member i's notification says it follows us, in our round. */
+/* Member i's notification says it follows us, in our round, and has not
+ * been given an epoch yet: it decided on our vote of this round and waits
+ * for us in discovery.  A member that follows us in an epoch (its vote's
+ * epoch is not 0) follows a leadership of ours that is gone: we are
+ * LOOKING, so we restarted or gave up, and a leader never resumes an epoch.
+ * Counting such stale answers made a restarted leader lead on the votes of
+ * followers that had not noticed it died, then wait out discovery. */
 static bool followed_by(const struct zab *z, uint32_t i)
 {
     return z->others[i].valid && z->others[i].state == ZAB_FOLLOWING &&
-           z->others[i].round == z->round && z->others[i].vote.leader == z->id;
+           z->others[i].round == z->round && z->others[i].vote.leader == z->id &&
+           (z->others[i].vote.epoch == 0 || z->lead_on_stale_votes);
 }
 
 /* We are a voter, and with us, the members following us make a quorum. */
@@ -180,6 +196,13 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
         } else if (candidate(z, theirs) && vote_better(theirs, &z->vote)) {
             set_vote(z, *theirs);
             broadcast_vote(z);
+        } else if (!vote_equal(theirs, &z->vote)) {
+            /* Theirs is worse: the sender has not seen ours (it reached it
+             * while it still followed a leader, which answered for it), and
+             * we would not send it again before the resend interval (1-2 s
+             * in the daemon).  Each such answer strictly improves the
+             * receiver's vote, so this cannot ping-pong. */
+            send_notification(z, m->from);
         }
         z->votes[from] = (struct zab_vote_record){
             .valid = true, .round = round, .state = ZAB_LOOKING, .vote = *theirs};
@@ -210,8 +233,15 @@ void zab_election_step(struct zab *z, const struct zab_message *m)
  * Observers answer nobody: no voter needs to know what they observe. */
 void zab_election_answer(struct zab *z, const struct zab_message *m)
 {
-    if (m->u.notification.state == ZAB_LOOKING && !z->is_observer)
-        send_notification(z, m->from);
+    if (m->u.notification.state != ZAB_LOOKING || z->is_observer)
+        return;
+    send_notification(z, m->from);
+    if (zab_link_is_down(z, m->from) && z->n_unanswered < ZAB_PEERS_MAX) {
+        for (uint32_t i = 0; i < z->n_unanswered; i++)
+            if (z->unanswered_ids[i] == m->from)
+                return;
+        z->unanswered_ids[z->n_unanswered++] = m->from;
+    }
 }
 
 /* A removed member answers a LOOKING voter with a vote for nobody and its
@@ -236,6 +266,16 @@ void zab_election_answer_observer(struct zab *z, const struct zab_message *m)
  * waiting for the resend interval would make every start take 1-2 s. */
 void zab_election_peer_connected(struct zab *z, uint32_t id)
 {
+    for (uint32_t i = 0; i < z->n_unanswered; i++) {
+        if (z->unanswered_ids[i] != id)
+            continue;
+        z->unanswered_ids[i] = z->unanswered_ids[--z->n_unanswered];
+        if (z->role != ZAB_LOOKING && !z->removed) {
+            send_notification(z, id); /* the answer the down link lost */
+            return;
+        }
+        break;
+    }
     int at = zab_peer_index(z, id);
     if (at < 0 || (uint32_t)at == z->self_index || !zab_is_voter(z, (uint32_t)at))
         return;
@@ -252,6 +292,25 @@ void zab_election_peer_connected(struct zab *z, uint32_t id)
          * the leader's followers.) */
         send_notification(z, id);
     }
+}
+
+/* The link to member id closed while we look: it may have died, so its
+ * vote of this round and its answer out of the election no longer count
+ * towards a decision (a quorum "for" a dead candidate would make us follow
+ * it, then wait out discovery).  If it is alive it votes again when the
+ * link comes back (zab_peer_connected, on both sides). */
+void zab_election_peer_disconnected(struct zab *z, uint32_t id)
+{
+    int at = zab_peer_index(z, id);
+    if (at < 0 || (uint32_t)at == z->self_index)
+        return;
+    z->votes[at].valid = false;
+    z->others[at].valid = false;
+    if (z->vote.leader == id && !z->is_observer) {
+        set_vote(z, self_vote(z)); /* our candidate may be dead: back to ourselves */
+        broadcast_vote(z);
+    }
+    z->decide_on_tick = quorum_votes_for(z, &z->vote);
 }
 
 void zab_election_tick(struct zab *z)

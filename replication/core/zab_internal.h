@@ -81,6 +81,20 @@ struct zab {
     uint32_t heartbeat_ticks;
     uint32_t init_limit_ticks;
     uint32_t sync_limit_ticks;
+    uint32_t discovery_limit_ticks;  /* see zab_discovery_limit (zab.c) */
+    bool ignore_link_close;          /* TEST ONLY: the broken core of zab_config */
+    bool lead_on_stale_votes;        /* TEST ONLY: the broken core of zab_config */
+    /* Ids whose link the driver reported down and not up since, and from
+     * which no message arrived since (zab_peer_disconnected).  A set of ids,
+     * not a flag of the peer table: that table is rebuilt on every
+     * membership change and cleared on every new leadership. */
+    uint32_t down_ids[ZAB_PEERS_MAX];
+    uint32_t n_down;
+    /* Ids that asked for our vote while our link to them was down: the
+     * answer was lost, so it goes out again when the link comes up (a
+     * restarted member would otherwise wait for its resend to rejoin). */
+    uint32_t unanswered_ids[ZAB_PEERS_MAX];
+    uint32_t n_unanswered;
     uint64_t prng;
     zab_log_fn log_fn;
     void *log_context;
@@ -198,6 +212,7 @@ void zab_logf(struct zab *z, const char *fmt, ...) __attribute__((format(printf,
 void zab_send(struct zab *z, struct zab_message *msg);
 void zab_write_epochs(struct zab *z);
 int zab_peer_index(const struct zab *z, uint32_t id);
+bool zab_link_is_down(const struct zab *z, uint32_t id);
 void zab_become_looking(struct zab *z, const char *why);
 void zab_become_leader(struct zab *z);
 void zab_become_follower(struct zab *z, uint32_t leader, uint32_t round);
@@ -235,6 +250,7 @@ void zab_election_answer(struct zab *z, const struct zab_message *m);
 void zab_election_answer_observer(struct zab *z, const struct zab_message *m);
 void zab_election_answer_removed(struct zab *z, const struct zab_message *m);
 void zab_election_peer_connected(struct zab *z, uint32_t id);
+void zab_election_peer_disconnected(struct zab *z, uint32_t id);
 
 /* zab_sync.c */
 void zab_sync_leader_start(struct zab *z);
@@ -261,5 +277,6 @@ void zab_broadcast_follower_tick(struct zab *z);
 void zab_broadcast_follower_ack(struct zab *z);
 void zab_broadcast_leader_heartbeat(struct zab *z);
 void zab_broadcast_follower_heartbeat(struct zab *z);
+bool zab_broadcast_leader_has_quorum(const struct zab *z);
 
 #endif

@@ -320,6 +320,10 @@ void zab_sync_leader_step(struct zab *z, const struct zab_message *m)
 
 void zab_sync_leader_tick(struct zab *z)
 {
+    if (z->phase == ZAB_PHASE_DISCOVERY && z->phase_ticks > z->discovery_limit_ticks) {
+        zab_become_looking(z, "no quorum for the epoch within the discovery bound");
+        return;
+    }
     if (z->phase_ticks > z->init_limit_ticks) {
         zab_become_looking(z, z->phase == ZAB_PHASE_DISCOVERY ? "no quorum for the epoch"
                                                               : "no quorum acked NEWLEADER");
@@ -552,6 +556,10 @@ void zab_sync_follower_step(struct zab *z, const struct zab_message *m)
 void zab_sync_follower_tick(struct zab *z)
 {
     z->heard_ticks++;
+    if (z->phase == ZAB_PHASE_DISCOVERY && z->phase_ticks > z->discovery_limit_ticks) {
+        zab_become_looking(z, "leader did not start an epoch with us within the discovery bound");
+        return;
+    }
     if (z->phase_ticks > z->init_limit_ticks) {
         zab_become_looking(z, "leader did not sync us within initLimit");
         return;

@@ -335,3 +335,143 @@ def check_monotonic(ops):
         if prev is None or op["zxid"] >= prev["zxid"]:
             last[key] = op
     return anomalies
+
+
+# ---- unavailability windows ----
+
+def _percentile(sorted_values, q):
+    """Nearest-rank percentile of an ascending list (q in 0..100); None when empty."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil(n * q / 100), at least 1
+    return sorted_values[min(len(sorted_values), int(rank)) - 1]
+
+
+def distribution(values):
+    """{'count', 'p50', 'p90', 'max'} of a list of numbers (None entries for an empty list)."""
+    v = sorted(values)
+    return {"count": len(v), "p50": _percentile(v, 50), "p90": _percentile(v, 90),
+            "max": v[-1] if v else None}
+
+
+def _attribute(a, b, injections):
+    """Which fault a no-success interval (a, b) belongs to: the first fault injected inside it
+    (writes stopped with it), else the last fault injected before it began (an outage that
+    starts later, say when a killed member restarts, is that fault's doing); -1 before any."""
+    import bisect
+    i = bisect.bisect_right(injections, a)
+    if i < len(injections) and injections[i] < b:
+        return i
+    return i - 1
+
+
+def unavailability_windows(ops, faults, run_end):
+    """For every fault, the longest time in which no write succeeded that belongs to it.
+
+    ops: the write operations of every write client, any status: {'process', 'status'
+      ('ok' | 'fail' | 'unknown'), 'start', 'end'} (ns, one clock; an unknown op's end is
+      when its client gave up on it).
+    faults: [{'kind', 'start', ...}] in injection order ('start': when it was injected).
+    run_end: when the workload stopped (ns).
+
+    The successes of all write clients together, in completion order, cut the run into
+    intervals with no success in them. Each interval (a, b) belongs to the first fault injected
+    inside it, or else to the last fault injected before a (before the first fault: the
+    baseline). For an interval two lengths are measured:
+      window  from the first failed or stalled write to the first success after it: from a if
+              some write was in flight at a (it did not succeed before b), else from the first
+              write invoked after a. An interval in which no write was even attempted is 0.
+      gap     from the last success before (a) to the first success after (b): the per-client
+              reading of testing.md, taken across clients.
+    The interval with no success after it ends at run_end and is marked open.
+    Per client the same is done with that client's own successes ('clients': its longest gap).
+
+    Returns (per_fault, baseline): per_fault is parallel to faults, each a dict
+      window, gap (ns), start, end (of the window), open, clients {process: longest own gap},
+      worst_client (process or None), worst_client_gap (ns);
+    baseline is the same dict for the intervals before the first fault (window 0 if none).
+    Intervals before the first success of the run are not counted (clients still connecting).
+    """
+    import bisect
+    injections = [f["start"] for f in faults]
+    ok_ends = sorted(op["end"] for op in ops if op["status"] == "ok")
+    by_start = sorted(ops, key=lambda op: op["start"])
+    starts = [op["start"] for op in by_start]
+    prefix_max_end = []
+    best = float("-inf")
+    for op in by_start:
+        best = max(best, op["end"])
+        prefix_max_end.append(best)
+
+    def empty():
+        return {"window": 0, "gap": 0, "start": None, "end": None, "open": False,
+                "clients": {}, "worst_client": None, "worst_client_gap": 0}
+
+    result = [empty() for _ in faults]
+    baseline = empty()
+
+    def slot(index):
+        return baseline if index < 0 else result[index]
+
+    for k, a in enumerate(ok_ends):
+        is_open = k + 1 == len(ok_ends)
+        b = run_end if is_open else ok_ends[k + 1]
+        if b <= a:
+            continue
+        # the first failed or stalled write: one in flight at a, else the first invoked after a
+        i = bisect.bisect_right(starts, a)
+        if i > 0 and prefix_max_end[i - 1] > a:
+            w_start = a
+        elif i < len(starts) and starts[i] < b:
+            w_start = starts[i]
+        else:
+            w_start = b
+        entry = slot(_attribute(a, b, injections))
+        if entry["end"] is None or (b - w_start, b - a) > (entry["window"], entry["gap"]):
+            entry.update(window=b - w_start, gap=b - a, start=w_start, end=b, open=is_open)
+
+    per_client = {}
+    for op in ops:
+        if op["status"] == "ok":
+            per_client.setdefault(op["process"], []).append(op["end"])
+    for process, ends in per_client.items():
+        ends.sort()
+        for k, a in enumerate(ends):
+            b = run_end if k + 1 == len(ends) else ends[k + 1]
+            if b <= a:
+                continue
+            entry = slot(_attribute(a, b, injections))
+            if b - a > entry["clients"].get(process, 0):
+                entry["clients"][process] = b - a
+    for entry in result + [baseline]:
+        if entry["clients"]:
+            process = max(sorted(entry["clients"]), key=lambda p: entry["clients"][p])
+            entry["worst_client"], entry["worst_client_gap"] = process, entry["clients"][process]
+    return result, baseline
+
+
+def parse_bounds(spec, defaults=None):
+    """'kind=seconds,kind=off,...' over defaults -> {kind: seconds or None (not bounded)}.
+    '*=S' sets every kind named in defaults (and any kind not named later) to S."""
+    bounds = dict(defaults or {})
+    fallback = bounds.pop("*", None)
+    for item in (spec or "").replace(" ", ",").split(","):
+        if not item:
+            continue
+        if "=" not in item:
+            raise ValueError("window bound %r is not kind=seconds" % item)
+        kind, value = item.split("=", 1)
+        seconds = None if value in ("off", "none", "") else float(value)
+        if kind == "*":
+            fallback = seconds
+            bounds = {k: seconds for k in bounds}
+        else:
+            bounds[kind] = seconds
+    if fallback is not None:
+        bounds["*"] = fallback
+    return bounds
+
+
+def bound_for(bounds, kind):
+    """The bound of a fault kind in seconds, or None when it is not bounded."""
+    return bounds[kind] if kind in bounds else bounds.get("*")

@@ -5,13 +5,19 @@
 # report and print one TAP line per check.
 #
 #   tests/faults/run.sh [--seconds N] [--seed S] [--report FILE] [--nemeses LIST]
-#                       [--planted-bug stale-sync]
+#                       [--planted-bug stale-sync] [--window-bounds KIND=S,...]
 #
 #   --seconds N     how long the workload and nemeses run (default 120; the long run: 1800)
 #   --seed S        the schedule's seed (default: random, printed so a run can be repeated)
 #   --report FILE   where the report goes (default <build>/test-logs/faults-report.md)
 #   --planted-bug B builds in the test-only bug B (zoo.cfg znodefs.testOnly.plantedBug) and
 #                   passes only if the checker catches it (with 5 extra clients that only read)
+#   --window-bounds B  the most seconds a fault of each kind may stop every write, over the
+#                   defaults in runner.py's WINDOW_BOUNDS: "kill-leader=4,pause-follower=off"
+#                   (off: reported, not bounded; "*=S": every kind). Also $ZN_FAULTS_WINDOW_BOUNDS.
+#                   Each fault's window (first failed or stalled write to the first success
+#                   after it, across the write clients) is in the report with its distribution
+#                   per kind; one TAP line per kind injected fails when a window exceeds its bound.
 # Needs root for iptables and the tmpfs (without root, those nemeses are left out). The server is
 # $ZN_ZNODED or <repo>/${ZN_BUILD_DIR:-build}/daemon/znoded. Everything started is stopped by
 # PID, every iptables rule tagged by this run is removed, the tmpfs is unmounted, on any exit.
@@ -22,6 +28,7 @@ SEED=""
 REPORT=""
 NEMESES="kill,pause,partition,disk,truncate"
 PLANTED=""
+WINDOW_BOUNDS="${ZN_FAULTS_WINDOW_BOUNDS:-}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_RUN="$2"; shift 2 ;;
@@ -29,7 +36,8 @@ while [ $# -gt 0 ]; do
     --report) REPORT="$2"; shift 2 ;;
     --nemeses) NEMESES="$2"; shift 2 ;;
     --planted-bug) PLANTED="$2"; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --window-bounds) WINDOW_BOUNDS="$2"; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -100,7 +108,8 @@ wait_until 60 "a leader" bash -c 'for n in 1 2 3 4 5; do
   { echo "1..1"; echo "not ok 1 - no leader was elected"; exit 1; }
 
 RUNNER_ARGS=(run --state-dir "$ZN_STATE_DIR" --members 5 --seconds "$SECONDS_RUN" --seed "$SEED"
-             --out "$OUT" --report "$REPORT" --nemeses "$NEMESES" --tag "$TAG" "${DISK_ARGS[@]}")
+             --out "$OUT" --report "$REPORT" --nemeses "$NEMESES" --tag "$TAG" "${DISK_ARGS[@]}"
+             --window-bounds "$WINDOW_BOUNDS")
 if [ -n "$PLANTED" ]; then
   RUNNER_ARGS+=(--expect-anomaly --planted-bug "$PLANTED" --min-fault-kinds 0 --readers 5)
 fi

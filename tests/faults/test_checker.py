@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Unit tests of tests/faults/checker.py on hand-made histories: linearizable ones and not, with
-unknown outcomes, BADVERSION observations, lost and phantom set elements, and zxids that go back.
+unknown outcomes, BADVERSION observations, lost and phantom set elements, zxids that go back, and
+the write-unavailability windows attributed to each fault.
 Prints TAP; exits non-zero when a test fails. Run: /usr/bin/python3 tests/faults/test_checker.py
 """
 import os
@@ -214,6 +215,127 @@ def the_monotonic_checker_flags_a_reply_older_than_one_already_seen():
     ops2 = [{"process": 1, "session": 5, "status": "ok", "zxid": 9, "start": 0},
             {"process": 1, "session": 6, "status": "ok", "zxid": 2, "start": 1}]
     assert checker.check_monotonic(ops2) == []
+
+
+S = 1_000_000_000  # ns in a second: the window tests write times in seconds
+
+
+def wop(process, start, end, status="ok"):
+    return {"process": process, "status": status, "start": int(start * S), "end": int(end * S)}
+
+
+def steady(process, t0, t1, step=0.1, dur=0.01):
+    """A client's back-to-back successful writes from t0 to t1 (seconds)."""
+    ops, t = [], t0
+    while t + dur <= t1:
+        ops.append(wop(process, t, t + dur))
+        t += step
+    return ops
+
+
+def fault(kind, start):
+    return {"kind": kind, "start": int(start * S)}
+
+
+def secs(ns):
+    return round(ns / S, 3)
+
+
+@test
+def a_leader_kill_window_runs_from_the_first_stalled_write_to_the_first_success_after_it():
+    # two clients write every 100 ms; the fault at 10.005 s; both stall until 13.5 s
+    ops = steady("a", 0, 10.0) + steady("b", 0.05, 10.0)
+    ops.append(wop("a", 10.0, 13.5))                 # in flight at the kill, acknowledged late
+    ops.append(wop("b", 10.05, 12.0, "unknown"))     # connection lost at 12 s
+    ops.append(wop("b", 12.1, 13.6))                 # retried, acknowledged after the election
+    ops += steady("a", 13.6, 20.0) + steady("b", 13.7, 20.0)
+    per_fault, baseline = checker.unavailability_windows(ops, [fault("kill-leader", 10.005)], 20 * S)
+    w = per_fault[0]
+    # last success before: b's write ending at 9.96; a's write started at 10.0 is the first stalled one
+    assert secs(w["window"]) == 3.5, w
+    assert secs(w["gap"]) == round(13.5 - 9.96, 3), w
+    assert secs(w["start"]) == 10.0 and secs(w["end"]) == 13.5 and w["open"] is False, w
+    # per client: b's own successes 9.96 -> 13.6
+    assert w["worst_client"] == "b" and secs(w["worst_client_gap"]) == round(13.6 - 9.96, 3), w
+    assert secs(baseline["window"]) < 0.2, baseline
+
+
+@test
+def a_write_in_flight_when_the_last_success_landed_starts_the_window_there():
+    ops = [wop("a", 0, 1), wop("b", 0.5, 9), wop("a", 1.2, 1.3), wop("a", 1.4, 9.5)]
+    per_fault, _ = checker.unavailability_windows(ops, [fault("pause-leader", 2)], 10 * S)
+    # b's write was in flight at 1.3 (the last success) and stalled: the window starts at 1.3
+    assert secs(per_fault[0]["window"]) == round(9 - 1.3, 3), per_fault[0]
+    assert secs(per_fault[0]["gap"]) == round(9 - 1.3, 3), per_fault[0]
+
+
+@test
+def a_pause_in_the_load_is_not_a_window_but_its_first_stalled_write_starts_one():
+    # nobody wrote between 1 s and 5 s: the window is the stalled write from 5 s to 6 s only
+    ops = [wop("a", 0.9, 1.0), wop("a", 5.0, 6.0), wop("a", 6.0, 6.01)]
+    per_fault, _ = checker.unavailability_windows(ops, [fault("kill-follower", 3)], 7 * S)
+    assert secs(per_fault[0]["window"]) == 1.0, per_fault[0]
+    assert secs(per_fault[0]["gap"]) == 5.0, per_fault[0]
+    # an interval in which nothing was attempted until the write that succeeded: its latency
+    idle = [wop("a", 0.9, 1.0), wop("a", 5.0, 5.01)]
+    per_fault, _ = checker.unavailability_windows(idle, [fault("kill-follower", 3)], 7 * S)
+    assert secs(per_fault[0]["window"]) == 0.01 and secs(per_fault[0]["gap"]) == round(5.01 - 1.0, 3)
+    # and the quiet end of a run, with nothing in flight, is no window at all
+    per_fault, _ = checker.unavailability_windows(idle[:1], [fault("kill-follower", 3)], 7 * S)
+    assert per_fault[0]["window"] == 0 and per_fault[0]["open"] is True, per_fault[0]
+
+
+@test
+def a_fault_that_other_clients_ride_through_has_a_small_window_and_a_large_client_gap():
+    # a follower dies: client b (on it) reconnects for 2 s, client a keeps writing
+    ops = steady("a", 0, 20) + steady("b", 0, 10) + [wop("b", 10.0, 12.0, "unknown")] + steady("b", 12.05, 20)
+    per_fault, _ = checker.unavailability_windows(ops, [fault("kill-follower", 10.02)], 20 * S)
+    w = per_fault[0]
+    assert secs(w["window"]) <= 0.1, w
+    assert w["worst_client"] == "b" and 2.0 <= secs(w["worst_client_gap"]) <= 2.2, w
+
+
+@test
+def an_outage_at_the_heal_belongs_to_the_fault_and_the_next_fault_gets_its_own():
+    # kill at 5 (1 s outage); the killed leader restarts at 10 and stalls writes 11..15;
+    # a second fault at 20 with a 0.5 s outage
+    ops = steady("a", 0, 5) + [wop("a", 5.0, 6.0)] + steady("a", 6.0, 11.0) + \
+        [wop("a", 11.0, 15.0)] + steady("a", 15.0, 20.0) + [wop("a", 20.0, 20.5)] + steady("a", 20.5, 30)
+    faults = [fault("kill-leader", 5.001), fault("kill-follower", 20.001)]
+    per_fault, _ = checker.unavailability_windows(ops, faults, 30 * S)
+    assert secs(per_fault[0]["window"]) == 4.0 and secs(per_fault[0]["start"]) == 11.0, per_fault[0]
+    assert secs(per_fault[1]["window"]) == 0.5, per_fault[1]
+
+
+@test
+def an_outage_that_never_ends_is_open_and_runs_to_the_end_of_the_run():
+    ops = steady("a", 0, 5) + [wop("a", 5.0, 10.0, "unknown"), wop("a", 10.1, 15.1, "unknown")]
+    per_fault, _ = checker.unavailability_windows(ops, [fault("partition-isolate-leader", 5.001)], 16 * S)
+    w = per_fault[0]
+    assert w["open"] is True and secs(w["window"]) == 11.0 and secs(w["end"]) == 16.0, w
+    # an outage spanning two injections counts once, for the first fault
+    per_fault, _ = checker.unavailability_windows(
+        ops, [fault("pause-leader", 5.001), fault("kill-follower", 12)], 16 * S)
+    assert secs(per_fault[0]["window"]) == 11.0 and per_fault[1]["window"] == 0, per_fault
+
+
+@test
+def window_distributions_and_bounds():
+    d = checker.distribution([5, 1, 4, 2, 3, 10, 6, 7, 8, 9])
+    assert d == {"count": 10, "p50": 5, "p90": 9, "max": 10}, d
+    assert checker.distribution([])["max"] is None
+    assert checker.distribution([7]) == {"count": 1, "p50": 7, "p90": 7, "max": 7}
+    b = checker.parse_bounds("kill-leader=2.5,pause-follower=off", {"kill-leader": 5, "disk-full": 4})
+    assert b == {"kill-leader": 2.5, "pause-follower": None, "disk-full": 4}, b
+    assert checker.bound_for(b, "pause-follower") is None and checker.bound_for(b, "other") is None
+    b = checker.parse_bounds("*=9,truncate=1", {"kill-leader": 5})
+    assert checker.bound_for(b, "kill-leader") == 9 and checker.bound_for(b, "new-kind") == 9
+    assert checker.bound_for(b, "truncate") == 1
+    try:
+        checker.parse_bounds("kill-leader:5")
+        raise AssertionError("a malformed bound was accepted")
+    except ValueError:
+        pass
 
 
 def expectations(end, lines):

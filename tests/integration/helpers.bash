@@ -228,6 +228,9 @@ launch_member() {
       # ContainerManager reads znode.container.* as system properties without the "zookeeper."
       # prefix a zoo.cfg key gets, so those keys reach the JVM as -D flags.
       while IFS= read -r line; do jvm="$jvm -D$line"; done < <(grep '^znode\.container\.' "$dir/zoo.cfg")
+      # Debian's ZooKeeper leaves javax.servlet off its class path, so its AdminServer does not
+      # start (it falls back to none, silently): the servlet API jar makes admin.* keys work.
+      if [ -f /usr/share/java/servlet-api.jar ]; then jvm="$jvm -Xbootclasspath/a:/usr/share/java/servlet-api.jar"; fi
       # Netty (serverCnxnFactory=...NettyServerCnxnFactory, which TLS needs): Debian's
       # zookeeper.jar names netty-handler in its manifest but not netty-codec and netty-resolver,
       # which its SslHandler needs; a later -cp wins over zkServer.sh's own.

@@ -2,11 +2,13 @@
 """Write load for fault tests: create PREFIX-0, PREFIX-1, ... one at a time through kazoo, riding
 over connection losses, and append each name to ACKFILE only once the server acknowledged it.
 
-  zk_load.py HOSTS PREFIX ACKFILE [--count N] [--until FILE] [--timeout S]
+  zk_load.py HOSTS PREFIX ACKFILE [--count N] [--until FILE] [--timeout S] [--times FILE]
 
 Stops after N acknowledged writes, or once FILE exists. A write whose outcome is unknown (the
 connection was lost before the reply) is not recorded and not retried under the same name, so
 ACKFILE lists exactly the writes a client saw succeed. Prints `acked=A failed=F` at the end.
+--times FILE appends `INVOKED_NS ACKED_NS` (time.time_ns(), the clock of `date +%s%N`) for each
+acknowledged write, so a test can tell when the first write invoked after a fault was acknowledged.
 """
 import argparse
 import os
@@ -26,6 +28,7 @@ def main():
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--until", default="")
     ap.add_argument("--timeout", type=float, default=10.0)
+    ap.add_argument("--times", default="")
     a = ap.parse_args()
     zk = KazooClient(hosts=a.hosts, timeout=a.timeout,
                      connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 0.5})
@@ -44,6 +47,7 @@ def main():
                 time.sleep(0.2)
     acked = failed = 0
     number = 0
+    times = open(a.times, "a") if a.times else None
     with open(a.ackfile, "a") as ack:
         while True:
             if a.count and acked >= a.count:
@@ -52,6 +56,7 @@ def main():
                 break
             name = "%s-%d" % (a.prefix, number)
             number += 1
+            invoked = time.time_ns()
             try:
                 zk.create(name, name.encode())
             except NodeExistsError:
@@ -63,6 +68,9 @@ def main():
                 continue
             ack.write(name + "\n")
             ack.flush()
+            if times:
+                times.write("%d %d\n" % (invoked, time.time_ns()))
+                times.flush()
             acked += 1
     print("acked=%d failed=%d" % (acked, failed))
     zk.stop()

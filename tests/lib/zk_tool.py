@@ -2,17 +2,25 @@
 """A small kazoo-based client for the integration tests, one subcommand per role a test needs.
 
   exists HOSTS PATH                  exit 0 and print the stat when PATH exists, 1 when not
-  owner-of HOSTS PATH                print the node's ephemeralOwner as 0x... (exit 1 if absent)
+  owner-of HOSTS PATH                print the node's ephemeralOwner as 0x... after sync (exit 1 if absent)
   get HOSTS PATH                     print the node's data
   create HOSTS PATH [DATA]           create a persistent node (parents too)
   owner HOSTS PATH TIMEOUT_S STATUS  create ephemeral PATH and keep the session open; STATUS gets
                                      `session=0x..`, `ready`, then one `state=...` line per
                                      connection state change; SIGTERM closes the session cleanly
   hold-watch HOSTS PATH STATUS       set a data watch on PATH, write `ready`, wait for SIGTERM
+  hold-state HOSTS PATH STATUS       create PATH and the ephemeral PATH/e, watch PATH's data and
+                                     children and PATH/absent's creation (a session with every
+                                     kind of state a server reports), write `ready`, wait for
+                                     SIGTERM
   writer HOSTS PREFIX COUNT ACKFILE  create PREFIX-0..COUNT-1 one at a time; append each name to
                                      ACKFILE only after the server acknowledged it; exit at the
                                      first error
   check-acked HOSTS ACKFILE...       every name listed exists with its data; print a summary
+  zxid-writer HOSTS PREFIX COUNT ACKFILE  as writer, each line `NAME CZXID` (czxid in hex)
+  check-backup HOSTS ACKFILE ZXID    a server restored from a backup at ZXID holds exactly
+                                     the acknowledged creates with czxid <= ZXID, and no node
+                                     under their parent with a higher czxid; print a summary
 
 Connection problems are reported on stderr with the hosts tried, never swallowed.
 """
@@ -65,6 +73,7 @@ def cmd_exists(hosts, path):
 
 def cmd_owner_of(hosts, path):
     zk = client(hosts)
+    zk.sync(path)  # what the leader has committed, not a lagging member's view
     stat = zk.exists(path)
     zk.stop()
     if stat is None:
@@ -112,7 +121,22 @@ def cmd_hold_watch(hosts, path, status):
     return 0
 
 
-def cmd_writer(hosts, prefix, count, ackfile):
+def cmd_hold_state(hosts, path, status):
+    zk = client(hosts)
+    zk.ensure_path(path)
+    zk.create(path + "/e", b"ephemeral", ephemeral=True)
+    zk.get(path, watch=lambda event: None)
+    zk.get_children(path, watch=lambda event: None)
+    zk.exists(path + "/absent", watch=lambda event: None)
+    append_line(status, "session=0x%x" % zk.client_id[0])
+    append_line(status, "ready")
+    wait_for_sigterm()
+    zk.stop()
+    return 0
+
+
+def write_nodes(hosts, prefix, count, ackfile, with_zxid):
+    """Creates PREFIX-0..COUNT-1 one at a time, logging each after its acknowledgement."""
     zk = client(hosts)
     parent = prefix.rsplit("/", 1)[0]
     if parent:
@@ -120,13 +144,51 @@ def cmd_writer(hosts, prefix, count, ackfile):
     for number in range(int(count)):
         name = "%s-%d" % (prefix, number)
         try:
-            zk.create(name, name.encode())
+            # create2 (include_data) answers with the stat, whose czxid is the write's zxid
+            created = zk.create(name, name.encode(), include_data=with_zxid)
         except Exception as exc:
             sys.stderr.write("writer %s stopped at %s: %r\n" % (prefix, name, exc))
             return 1
-        append_line(ackfile, name)
+        append_line(ackfile, "%s 0x%x" % (name, created[1].czxid) if with_zxid else name)
     zk.stop()
     return 0
+
+
+def cmd_writer(hosts, prefix, count, ackfile):
+    return write_nodes(hosts, prefix, count, ackfile, False)
+
+
+def cmd_zxid_writer(hosts, prefix, count, ackfile):
+    return write_nodes(hosts, prefix, count, ackfile, True)
+
+
+def cmd_check_backup(hosts, ackfile, zxid):
+    limit = int(zxid, 16)
+    acked = [line.split() for line in open(ackfile) if line.strip()]
+    zk = client(hosts)
+    parent = acked[0][0].rsplit("/", 1)[0]
+    present = set()
+    problems = []
+    for child in zk.get_children(parent):
+        path = parent + "/" + child
+        data, stat = zk.get(path)
+        present.add(path)
+        if stat.czxid > limit:
+            problems.append("%s has czxid 0x%x, above the backup's zxid" % (path, stat.czxid))
+        elif data != path.encode():
+            problems.append("%s holds %r" % (path, data))
+    before = [name for name, czxid in acked if int(czxid, 16) <= limit]
+    after = [name for name, czxid in acked if int(czxid, 16) > limit]
+    problems += ["%s was acknowledged at or below the backup's zxid and is missing" % name
+                 for name in before if name not in present]
+    problems += ["%s was acknowledged above the backup's zxid and is present" % name
+                 for name in after if name in present]
+    zk.stop()
+    print("acked_before=%d acked_after=%d present=%d problems=%d" % (
+        len(before), len(after), len(present), len(problems)))
+    for problem in problems[:10]:
+        print(problem)
+    return 0 if not problems else 1
 
 
 def cmd_check_acked(hosts, ackfiles):
@@ -165,7 +227,10 @@ def main(argv):
         "create": cmd_create,
         "owner": cmd_owner,
         "hold-watch": cmd_hold_watch,
+        "hold-state": cmd_hold_state,
         "writer": cmd_writer,
+        "zxid-writer": cmd_zxid_writer,
+        "check-backup": cmd_check_backup,
     }
     if command == "check-acked":
         return cmd_check_acked(args[0], args[1:])

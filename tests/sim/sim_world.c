@@ -109,6 +109,9 @@ struct sim_world {
     uint32_t bound_epoch;      /* then: the highest epoch that can be established */
     uint64_t client_counter;
     uint64_t stats_delivered, stats_commits;
+    bool last_crash_silent;
+    uint64_t link_last_at[SIM_MEMBERS_MAX + 1][SIM_MEMBERS_MAX + 1]; /* fifo_links */
+    struct sim_failover_stats failover;
 };
 
 /* ---- membership -------------------------------------------------------- */
@@ -261,6 +264,7 @@ static void violate(struct sim_world *w, const char *fmt, ...)
 
 const char *sim_violation(const struct sim_world *w) { return w->violation[0] ? w->violation : NULL; }
 
+const struct sim_failover_stats *sim_failover(const struct sim_world *w) { return &w->failover; }
 bool sim_violation_is_liveness(const struct sim_world *w) { return w->violation[0] && w->liveness_failure; }
 
 static struct sim_chain_slot *chain_slot(struct sim_world *w, uint64_t zxid, bool insert)
@@ -491,8 +495,14 @@ static void net_send(struct sim_world *w, const struct zab_message *msg)
     for (int c = 0; c < copies; c++) {
         struct sim_msg sm = {.from = (int)msg->from, .to = (int)msg->to, .len = size, .seq = ++w->seq};
         sm.at = w->o.manual ? 0 : w->now + 1 + sim_range(w, (uint64_t)w->o.delay_max_units);
-        if (!w->o.manual && sim_chance(w, 10)) /* 1%: a straggler, arriving many ticks late */
+        if (!w->o.manual && w->o.fifo_links) {
+            uint64_t *last = &w->link_last_at[msg->from][msg->to];
+            if (sm.at < *last)
+                sm.at = *last; /* equal times deliver in seq order */
+            *last = sm.at;
+        } else if (!w->o.manual && sim_chance(w, 10)) { /* 1%: a straggler, arriving many ticks late */
             sm.at += sim_range(w, 30 * SIM_TICK_UNITS);
+        }
         sm.bytes = c == 0 ? bytes : xmalloc(size);
         if (c)
             memcpy(sm.bytes, bytes, size);
@@ -711,9 +721,11 @@ static void member_start(struct sim_world *w, struct sim_member *m)
         .observers = ids + voter_count(w),
         .n_observers = (size_t)w->o.observers,
         .test_only_count_observers = w->o.count_observers,
-        .heartbeat_ticks = 2,
-        .init_limit_ticks = 10,
-        .sync_limit_ticks = 5,
+        .heartbeat_ticks = (uint32_t)(w->o.heartbeat_ticks ? w->o.heartbeat_ticks : 2),
+        .init_limit_ticks = (uint32_t)(w->o.init_limit_ticks ? w->o.init_limit_ticks : 10),
+        .sync_limit_ticks = (uint32_t)(w->o.sync_limit_ticks ? w->o.sync_limit_ticks : 5),
+        .test_only_ignore_link_close = w->o.ignore_link_close,
+        .test_only_lead_on_stale_votes = w->o.stale_state,
         .prng_state = w->o.manual ? (uint64_t)m->id : sim_rand(w),
         .restored = &restored,
         .log = core_log,
@@ -782,6 +794,7 @@ void sim_world_free(struct sim_world *w)
 static void deliver(struct sim_world *w, struct sim_msg *sm)
 {
     struct sim_member *m = &w->m[sm->to];
+
     if (m->up && !connected(w, sm->from, sm->to) && w->o.manual)
         trace(w, "lost %d->%d (partition)", sm->from, sm->to);
     if (m->up && connected(w, sm->from, sm->to)) {
@@ -831,16 +844,44 @@ static void links_up(struct sim_world *w, int id, int peer)
     drive(w, m);
 }
 
+/* A member (re)started: its links to every reachable member come up, both ways. */
+static void links_up_with_all(struct sim_world *w, int id)
+{
+    for (int i = 1; i <= slots(w); i++)
+        if (i != id && w->m[i].up && w->group[i] == w->group[id]) {
+            links_up(w, id, i);
+            links_up(w, i, id);
+        }
+}
+
+/* The crashed member's peers see its links close (EOF, as after kill -9) at
+ * once: before a restart, which may come in the same chaos step and brings
+ * the links up again, as a reconnect follows the close in the daemon. */
+static void crash_links_close(struct sim_world *w, int id)
+{
+    for (int i = 1; i <= slots(w); i++) {
+        if (i == id || !w->m[i].up || !connected(w, id, i))
+            continue;
+        trace(w, "link %d->%d closed", i, id);
+        zab_peer_disconnected(w->m[i].z, (uint32_t)id);
+        drive(w, &w->m[i]);
+    }
+}
+
 void sim_crash(struct sim_world *w, int id)
 {
     struct sim_member *m = &w->m[id];
     if (!m->up)
         return;
-    trace(w, "crash %d", id);
+    bool silent = w->o.manual || sim_chance(w, w->o.silent_crash_percent * 10);
+    w->last_crash_silent = silent;
+    trace(w, "crash %d%s", id, silent && !w->o.manual ? " (silent)" : "");
     zab_free(m->z);
     m->z = NULL;
     m->up = false;
     vec_clear(&m->pending); /* not reported durable: lost */
+    if (!silent)
+        crash_links_close(w, id);
 }
 
 void sim_restart(struct sim_world *w, int id)
@@ -851,12 +892,8 @@ void sim_restart(struct sim_world *w, int id)
     trace(w, "restart %d", id);
     member_start(w, m);
     check_leaders(w);
-    if (!w->o.manual) /* random runs: its links to the others come up, both ways */
-        for (int i = 1; i <= slots(w); i++)
-            if (i != id && w->m[i].up && w->group[i] == w->group[id]) {
-                links_up(w, id, i);
-                links_up(w, i, id);
-            }
+    if (!w->o.manual) /* random runs: its links to the others come up */
+        links_up_with_all(w, id);
 }
 
 void sim_partition(struct sim_world *w, const int *group)
@@ -885,6 +922,20 @@ void sim_heal(struct sim_world *w)
             for (int j = 1; j <= slots(w); j++)
                 if (i != j && was[i] != was[j] && w->m[i].up && w->m[j].up)
                     links_up(w, i, j);
+}
+
+void sim_link(struct sim_world *w, int id, int peer, bool up)
+{
+    struct sim_member *m = &w->m[id];
+    if (!m->up)
+        return;
+    trace(w, "link %d->%d %s", id, peer, up ? "up" : "closed");
+    if (up)
+        zab_peer_connected(m->z, (uint32_t)peer);
+    else
+        zab_peer_disconnected(m->z, (uint32_t)peer);
+    drive(w, m);
+    check_leaders(w);
 }
 
 void sim_tick(struct sim_world *w, int id)
@@ -988,6 +1039,8 @@ int sim_join(struct sim_world *w, int id, int from)
     m->join_membership = st.config;
     member_start(w, m);
     check_leaders(w);
+    if (!w->o.manual && m->up) /* random runs: its links come up, as on a restart */
+        links_up_with_all(w, id);
     return m->up ? 0 : -1;
 }
 
@@ -1322,6 +1375,105 @@ static void lose_voters(struct sim_world *w)
     w->voters_lost = true;
 }
 
+/* Members of the leader's active membership, and how many of its voters
+ * applied zxid (0 when there is no established leader). */
+static int applied_by(struct sim_world *w, int leader, uint64_t zxid, bool *all)
+{
+    struct zab_status st;
+    zab_status(w->m[leader].z, &st);
+    int voters = 0;
+    *all = true;
+    for (uint32_t i = 0; i < st.config.n_voters; i++) {
+        struct sim_member *m = &w->m[st.config.voters[i]];
+        bool has = m->up && m->applied_zxid >= zxid;
+        voters += has;
+        *all &= has;
+    }
+    for (uint32_t i = 0; i < st.config.n_observers; i++) {
+        struct sim_member *m = &w->m[st.config.observers[i]];
+        *all &= m->up && m->applied_zxid >= zxid;
+    }
+    return voters;
+}
+
+/* One failover probe: crash the established leader, restart it 0..syncLimit
+ * ticks later, and time the way back (see sim_options.failover_probes). */
+static void failover_probe(struct sim_world *w, int k)
+{
+    int leader = established_leader(w);
+    if (!leader) {
+        w->liveness_failure = true;
+        violate(w, "failover probe %d: no established leader to crash", k);
+        return;
+    }
+    int sync_limit = w->o.sync_limit_ticks ? w->o.sync_limit_ticks : 5;
+    int bound = w->o.failover_bound_ticks;
+    uint64_t restart_ticks = sim_range(w, (uint64_t)sync_limit);
+    uint64_t crashed_at = w->now;
+    uint64_t restart_at = crashed_at + restart_ticks * SIM_TICK_UNITS;
+    int quorum = voter_count(w) / 2 + 1;
+    trace(w, "failover probe %d: crash leader %d, restart in %" PRIu64 " ticks", k, leader, restart_ticks);
+    sim_crash(w, leader);
+    /* A crash that closed links must be noticed at once, so the survivors
+     * serve within the bound; a silent one only from silence, or from the
+     * restarted leader's votes. */
+    bool links_closed = !w->last_crash_silent;
+    uint64_t survivors_by = crashed_at + (uint64_t)bound * SIM_TICK_UNITS;
+    uint64_t all_by = (restart_at > crashed_at ? restart_at : crashed_at) + (uint64_t)bound * SIM_TICK_UNITS;
+    int64_t probe = 0;
+    int probe_leader = 0;
+    uint32_t probe_epoch = 0;
+    bool survivors_served = !links_closed;
+    while (!w->violation[0]) {
+        if (w->now >= restart_at && !w->m[leader].up)
+            sim_restart(w, leader);
+        run_until(w, w->now + SIM_TICK_UNITS, false);
+        int now_leader = established_leader(w);
+        uint32_t now_epoch = 0;
+        if (now_leader) {
+            struct zab_status st;
+            zab_status(w->m[now_leader].z, &st);
+            now_epoch = st.epoch;
+        }
+        /* A probe of an earlier leadership may have been truncated away. */
+        if (now_leader && (probe <= 0 || now_leader != probe_leader || now_epoch != probe_epoch)) {
+            probe = sim_propose(w, now_leader, "failover-probe");
+            probe_leader = now_leader;
+            probe_epoch = now_epoch;
+        }
+        bool all = false;
+        int voters = now_leader && probe > 0 ? applied_by(w, now_leader, (uint64_t)probe, &all) : 0;
+        if (!survivors_served && voters >= quorum) {
+            survivors_served = true;
+            uint64_t took = (w->now - crashed_at) / SIM_TICK_UNITS;
+            w->failover.survivor_ticks[w->failover.n_survivor++ % SIM_FAILOVER_SAMPLES_MAX] = (uint32_t)took;
+            trace(w, "failover probe %d: served again after %" PRIu64 " ticks", k,
+                  (w->now - crashed_at) / SIM_TICK_UNITS);
+        }
+        if (!survivors_served && w->now > survivors_by) {
+            w->liveness_failure = true;
+            violate(w, "failover probe %d: leader %d crashed (links closed) at tick %" PRIu64
+                    ": no leader serving a quorum within %d ticks",
+                    k, leader, crashed_at / SIM_TICK_UNITS, bound);
+            return;
+        }
+        if (all && w->m[leader].up && survivors_served) {
+            uint64_t from = restart_at > crashed_at ? restart_at : crashed_at;
+            uint64_t took = w->now > from ? (w->now - from) / SIM_TICK_UNITS : 0;
+            w->failover.all_ticks[w->failover.n_all++ % SIM_FAILOVER_SAMPLES_MAX] = (uint32_t)took;
+            return;
+        }
+        if (w->now > all_by) {
+            w->liveness_failure = true;
+            violate(w, "failover probe %d: leader %d crashed at tick %" PRIu64 "%s, restarted %" PRIu64
+                    " ticks later: not every member applied a probe within %d ticks of the restart",
+                    k, leader, crashed_at / SIM_TICK_UNITS, links_closed ? "" : " (silent)", restart_ticks,
+                    bound);
+            return;
+        }
+    }
+}
+
 int sim_run_random(struct sim_world *w, int steps, int liveness_ticks)
 {
     if (w->o.voters_down) {
@@ -1374,6 +1526,8 @@ int sim_run_random(struct sim_world *w, int steps, int liveness_ticks)
                     w->liveness_failure = true;
                     violate(w, "member %d did not apply every acknowledged entry", i);
                 }
+            for (int k = 0; k < w->o.failover_probes && !w->violation[0]; k++)
+                failover_probe(w, k);
             return w->violation[0] ? -1 : 0;
         }
     }

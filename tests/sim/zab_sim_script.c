@@ -126,6 +126,10 @@ static int run_command(char *line, FILE *out)
         if (nv < 0 || no < 0)
             return -1;
         sim_propose_config(world, atoi(argv[1]), voters, nv, observers, no);
+    } else if (!strcmp(cmd, "linkdown") && argc > 2) {
+        sim_link(world, atoi(argv[1]), atoi(argv[2]), false);
+    } else if (!strcmp(cmd, "linkup") && argc > 2) {
+        sim_link(world, atoi(argv[1]), atoi(argv[2]), true);
     } else if (!strcmp(cmd, "heal")) {
         sim_heal(world);
     } else if (!strcmp(cmd, "partition")) {

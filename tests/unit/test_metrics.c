@@ -224,6 +224,22 @@ static void a_head_without_its_blank_line_is_incomplete_until_the_limit(void **s
                      HTTPD_PARSE_TOO_LARGE);
 }
 
+static void the_authorization_header_is_kept_and_an_oversized_one_refused(void **state)
+{
+    (void)state;
+    struct httpd_request req;
+    assert_int_equal(parse("GET /c HTTP/1.1\r\nauthorization:  digest a:b \r\n\r\n", &req),
+                     HTTPD_PARSE_DONE);
+    assert_string_equal(req.authorization, "digest a:b");
+    assert_int_equal(parse("GET /c HTTP/1.1\r\nHost: x\r\n\r\n", &req), HTTPD_PARSE_DONE);
+    assert_string_equal(req.authorization, "");
+    char big[HTTPD_AUTHORIZATION_BYTES + 64];
+    int n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nAuthorization: ");
+    memset(big + n, 'x', HTTPD_AUTHORIZATION_BYTES);
+    strcpy(big + n + HTTPD_AUTHORIZATION_BYTES, "\r\n\r\n");
+    assert_int_equal(parse(big, &req), HTTPD_PARSE_FIELD_TOO_LARGE);
+}
+
 static void malformed_heads_are_refused(void **state)
 {
     (void)state;
@@ -590,6 +606,7 @@ int main(void)
         cmocka_unit_test(other_paths_are_not_found_and_other_methods_not_allowed),
         cmocka_unit_test(the_server_answers_get_head_404_405_and_400_and_closes_each_connection),
         cmocka_unit_test(an_oversized_head_gets_431),
+        cmocka_unit_test(the_authorization_header_is_kept_and_an_oversized_one_refused),
         cmocka_unit_test(a_silent_client_is_closed_by_the_timeout_and_extra_connections_are_refused),
         cmocka_unit_test(a_port_in_use_is_an_error_and_leaves_nothing_open),
         cmocka_unit_test(a_server_with_the_prometheus_provider_serves_its_counts),

@@ -1,0 +1,225 @@
+/*
+ * restore: a backup file written into an empty data directory.  The copy is
+ * written beside its final name, fsynced and renamed into place (a crash
+ * leaves no half store that would look like one), then read back record by
+ * record (store_inspect) before it is accepted; log entries above the
+ * backup's zxid (proposals of an ensemble member not known committed when
+ * the backup was taken) are truncated through the store itself.  The
+ * directory is emptied again on any failure.
+ */
+#include "restore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "store.h"
+#include "store_backup.h"
+#include "store_inspect.h"
+#include "znode/errors.h"
+
+/* dir may not exist yet, or hold nothing but a member's myid (allow_myid). */
+static int check_empty(const char *dir, bool allow_myid)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT && mkdir(dir, 0755) == 0)
+            return 0;
+        fprintf(stderr, "znoded: --restore: cannot use %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            (allow_myid && strcmp(de->d_name, "myid") == 0))
+            continue;
+        fprintf(stderr, "znoded: --restore: %s is not empty (it holds %s); a backup is restored "
+                "only into an empty data directory\n", dir, de->d_name);
+        rc = -1;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int copy_file_bytes(int in, int out, uint64_t bytes)
+{
+    static char buf[1 << 16];
+    while (bytes > 0) {
+        ssize_t got = read(in, buf, bytes < sizeof buf ? (size_t)bytes : sizeof buf);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? -errno : -EIO;
+        for (ssize_t done = 0; done < got;) {
+            ssize_t w = write(out, buf + done, (size_t)(got - done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return w < 0 ? -errno : -EIO;
+            done += w;
+        }
+        bytes -= (uint64_t)got;
+    }
+    return 0;
+}
+
+struct restored {
+    uint64_t last_zxid, log_records, snapshots;
+    char damage[256];
+};
+
+static int on_record(void *ctx, const struct store_record *r)
+{
+    struct restored *x = ctx;
+    if (r->state == STORE_RECORD_CORRUPT) {
+        snprintf(x->damage, sizeof x->damage, "its %s at zxid=0x%" PRIx64 " %s",
+                 r->kind == STORE_RECORD_LOG ? "log record" : "snapshot", r->zxid, r->problem);
+        return ZN_CORRUPT;
+    }
+    if (r->kind == STORE_RECORD_META || r->state != STORE_RECORD_INTACT)
+        return 0;
+    x->log_records += r->kind == STORE_RECORD_LOG;
+    x->snapshots += r->kind == STORE_RECORD_SNAPSHOT;
+    if (r->zxid > x->last_zxid)
+        x->last_zxid = r->zxid;
+    return 0;
+}
+
+static void on_durable(void *ctx, uint64_t last_zxid, int status)
+{
+    (void)ctx;
+    (void)last_zxid;
+    (void)status;
+}
+
+/* Drops the log entries above zxid through the store's own truncation. */
+static int truncate_above(const char *dir, uint64_t zxid)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0)
+        return ZN_IO;
+    struct store *s;
+    int rc = store_open(&s, &loop, dir, NULL, on_durable, NULL);
+    if (rc == 0) {
+        rc = store_recover(s, NULL, NULL, NULL);
+        if (rc == 0)
+            rc = store_truncate_after(s, zxid);
+        store_close(s);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&loop);
+    return rc;
+}
+
+static void remove_store(const char *dir)
+{
+    char path[PATH_MAX + 32];
+    const char *names[] = {"data.mdb", "lock.mdb", "data.mdb.restoring"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+}
+
+/* Writes file's copy as dir/data.mdb; returns 0, or -1 after saying why. */
+static int write_store(const char *file, int in, uint64_t copy_bytes, const char *dir)
+{
+    char tmp[PATH_MAX + 32], final[PATH_MAX + 32];
+    snprintf(tmp, sizeof tmp, "%s/data.mdb.restoring", dir);
+    snprintf(final, sizeof final, "%s/data.mdb", dir);
+    int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        fprintf(stderr, "znoded: --restore: cannot create %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    int rc = copy_file_bytes(in, out, copy_bytes);
+    if (rc == 0 && fsync(out) != 0)
+        rc = -errno;
+    if (close(out) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, final) != 0)
+        rc = -errno;
+    if (rc == 0) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            rc = -errno;
+        if (dfd >= 0)
+            close(dfd);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "znoded: --restore: cannot write %s from %s: %s\n", final, file,
+                strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+int restore_run(const char *file, const char *config_path)
+{
+    static struct config cfg;
+    char err[1024];
+    config_defaults(&cfg);
+    if (config_load(&cfg, config_path, err, sizeof err) != 0) {
+        fprintf(stderr, "znoded: --restore: %s\n", err);
+        return 2;
+    }
+    const char *dir = cfg.data_log_dir;
+    if (check_empty(cfg.data_dir, true) != 0 ||
+        (strcmp(dir, cfg.data_dir) != 0 && check_empty(dir, false) != 0))
+        return 1;
+    int in = open(file, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        fprintf(stderr, "znoded: --restore: %s: %s\n", file, strerror(errno));
+        return 1;
+    }
+    unsigned char header[STORE_BACKUP_HEADER_BYTES];
+    uint64_t zxid, copy_bytes;
+    struct stat st;
+    ssize_t got = read(in, header, sizeof header);
+    if (got != (ssize_t)sizeof header ||
+        store_backup_header_decode(header, &zxid, &copy_bytes) != 0) {
+        fprintf(stderr, "znoded: --restore: %s is not a znodefs backup (no backup header)\n", file);
+        close(in);
+        return 1;
+    }
+    if (fstat(in, &st) != 0 || (uint64_t)st.st_size != sizeof header + copy_bytes) {
+        fprintf(stderr, "znoded: --restore: %s is %lld bytes, its header says %" PRIu64
+                ": the backup is cut short or has bytes added\n", file, (long long)st.st_size,
+                (uint64_t)sizeof header + copy_bytes);
+        close(in);
+        return 1;
+    }
+    int rc = write_store(file, in, copy_bytes, dir);
+    close(in);
+    if (rc != 0) {
+        remove_store(dir);
+        return 1;
+    }
+    struct restored x = {0};
+    rc = store_inspect(dir, 0, UINT64_MAX, false, on_record, &x);
+    if (rc != 0) {
+        fprintf(stderr, "znoded: --restore: %s cannot be restored: %s\n", file,
+                x.damage[0] ? x.damage : zn_strerror(rc));
+        remove_store(dir);
+        return 1;
+    }
+    if (x.last_zxid > zxid && (rc = truncate_above(dir, zxid)) != 0) {
+        fprintf(stderr, "znoded: --restore: cannot drop the entries above zxid=0x%" PRIx64
+                ": %s\n", zxid, zn_strerror(rc));
+        remove_store(dir);
+        return 1;
+    }
+    printf("znoded: restored %s into %s: zxid=0x%" PRIx64 " (%" PRIu64 " snapshot%s, %" PRIu64
+           " log records)\n", file, dir, zxid, x.snapshots, x.snapshots == 1 ? "" : "s",
+           x.log_records);
+    return 0;
+}
