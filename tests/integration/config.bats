@@ -70,16 +70,8 @@ PY
 
 @test "a 3-member ensemble whose server lines are in dynamicConfigFile forms and replicates" {
   zn_check_target
-  zn_state_init
-  echo 3 > "$(zn_state_dir)/members"
-  local n dir modes
-  for n in 1 2 3; do
-    dir="$(member_dir "$n")"
-    mkdir -p "$dir"
-    free_port "$(member_addr "$n")" > "$dir/port"
-    free_port "$(member_addr "$n")" > "$dir/peer_port"
-    free_port "$(member_addr "$n")" > "$dir/election_port"
-  done
+  prepare_members 3
+  local n modes
   for n in 1 2 3; do
     write_member_config "$n" 3
     move_servers_to_dynamic_file "$n"

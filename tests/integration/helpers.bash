@@ -309,12 +309,11 @@ wait_ruok() {
   done
 }
 
-# start_ensemble COUNT [key=value...]: start COUNT members (1 = standalone, no server.N lines)
-# with extra zoo.cfg lines, and wait until each serves.
-start_ensemble() {
-  local count="$1"; shift
-  local n dir
-  zn_check_target || return 1
+# prepare_members COUNT: the state directory and each member's directory and free ports (client;
+# peer and election in an ensemble; a secure client port with ZN_TLS=1), nothing written or
+# started yet. Must run in the test's own shell (it calls zn_state_init).
+prepare_members() {
+  local count="$1" n dir
   zn_state_init
   echo "$count" > "$(zn_state_dir)/members"
   for n in $(seq 1 "$count"); do
@@ -329,6 +328,15 @@ start_ensemble() {
       free_port "$(member_addr "$n")" > "$dir/election_port" || return 1
     fi
   done
+}
+
+# start_ensemble COUNT [key=value...]: start COUNT members (1 = standalone, no server.N lines)
+# with extra zoo.cfg lines, and wait until each serves.
+start_ensemble() {
+  local count="$1"; shift
+  local n
+  zn_check_target || return 1
+  prepare_members "$count" || return 1
   for n in $(seq 1 "$count"); do
     write_member_config "$n" "$count" "$@" || return 1
   done
