@@ -61,10 +61,7 @@ def parse_config(text):
 def mode_of(host):
     """The Mode line of srvr at host:port ('leader', 'follower', ...), or None."""
     addr, port = host.rsplit(":", 1)
-    try:
-        reply = exchange((addr, int(port)), b"srvr", timeout_s=5)
-    except OSError:
-        return None
+    reply = exchange((addr, int(port)), b"srvr", timeout_s=5)
     m = re.search(rb"^Mode: (\w+)", reply, re.M)
     return m.group(1).decode() if m else None
 

@@ -228,9 +228,17 @@ from exchange import exchange
 addr = (sys.argv[1], int(sys.argv[2]))
 def ruok():
     return exchange(addr, b"ruok").decode() or "closed"
-held = [socket.create_connection(addr, timeout=10) for _ in range(2)]
+# two sessions, established (so the server has surely counted both connections)
+import logging
+from kazoo.client import KazooClient
+logging.disable(logging.CRITICAL)
+held = []
+for _ in range(2):
+    zk = KazooClient(hosts="%s:%d" % addr, timeout=10, connection_retry={"max_tries": 0})
+    zk.start(timeout=15)
+    held.append(zk)
 print("third while two are open:", ruok())
-held.pop().close()
+held.pop().stop()
 deadline = time.time() + 20
 while (reply := ruok()) != "imok" and time.time() < deadline:
     time.sleep(0.1)
