@@ -79,6 +79,8 @@ static bool id_matches(const struct zn_id *entry, const struct zn_id *held)
         return strcmp(entry->id, held->id) == 0;
     if (strcmp(entry->scheme, "ip") == 0)
         return acl_ip_matches(held->id, entry->id);
+    if (strcmp(entry->scheme, "x509") == 0) /* X509AuthenticationProvider.matches: equal DNs */
+        return strcmp(entry->id, held->id) == 0;
     return false; /* no provider for the scheme: it matches nobody */
 }
 
@@ -155,6 +157,19 @@ static int conn_add(struct conn *c, const char *scheme, const char *id)
     }
     c->auth_count++;
     return 0;
+}
+
+int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_dn)
+{
+    /* X509AuthenticationProvider: the superUser's certificate is also "super" */
+    const char *super = srv->cfg.tls.x509_super_user;
+    if (super[0] && strcmp(super, subject_dn) == 0) {
+        int rc = conn_add(c, "super", subject_dn);
+        if (rc != 0)
+            return rc;
+        ZN_INFO("tls: peer=%s is the super user (X509AuthenticationProvider.superUser)", c->peer);
+    }
+    return conn_add(c, "x509", subject_dn);
 }
 
 int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, const void *auth,
@@ -240,7 +255,7 @@ static int hook_check_acl(void *ctx, int64_t session_id, const struct zn_acl_vec
 }
 
 /* fixupACL's "auth": the session's authenticated ids, which are the digest
- * ones (ip is not "authenticated" and super has no provider). */
+ * and x509 ones (ip is not "authenticated" and super has no provider). */
 static void hook_auth_ids(void *ctx, int64_t session_id, const struct zn_id **ids, int32_t *count)
 {
     static struct zn_id digest_ids[ACL_MAX_HELD_IDS]; /* valid for one prep call */
@@ -262,7 +277,8 @@ static void hook_auth_ids(void *ctx, int64_t session_id, const struct zn_id **id
         bool seen = false;
         for (int32_t k = 0; k < *count && !seen; k++)
             seen = strcmp(digest_ids[k].id, held[i].id) == 0;
-        if (strcmp(held[i].scheme, "digest") == 0 && !seen)
+        bool authenticated = strcmp(held[i].scheme, "digest") == 0 || strcmp(held[i].scheme, "x509") == 0;
+        if (authenticated && !seen)
             digest_ids[(*count)++] = held[i];
     }
 }
@@ -273,6 +289,8 @@ void acl_install(struct server *srv)
     struct prep_options options = {
         .ttl_enabled = srv->cfg.extended_types_enabled,
         .enforce_quota = srv->cfg.enforce_quota,
+        /* registered with the secure port, as QuorumPeerConfig.configureSSLAuth does */
+        .x509_enabled = srv->cfg.tls.secure_client_port != 0 || srv->cfg.tls.x509_provider,
         .check_acl = hook_check_acl,
         .auth_ids = hook_auth_ids,
         .ctx = srv,

@@ -65,6 +65,12 @@ int acl_check_conn(const struct server *srv, const struct conn *c, const struct 
 int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, const void *auth,
                  size_t len);
 
+/* The identity a verified client certificate gives (x509:<subject DN>, as
+ * ZooKeeper's X509AuthenticationProvider, and super:<subject DN> too when it
+ * is X509AuthenticationProvider.superUser); subject_dn is copied.  Returns
+ * 0, ZN_BADARGUMENTS past CONN_MAX_AUTH_IDS, or ZN_NOMEMORY. */
+int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_dn);
+
 /* Sets the prep's options from the configuration: the ACL hooks (CREATE,
  * DELETE, WRITE, ADMIN, READ checks and the "auth" scheme's expansion) and
  * extendedTypesEnabled.  Call once, right after prep_new. */

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ void config_defaults(struct config *cfg)
     cfg->sync_limit = 5;
     strcpy(cfg->client_port_address, "0.0.0.0");
     cfg->max_client_cnxns = 60;
+    cfg->listen_backlog = 1024;
     cfg->min_session_timeout_ms = -1;
     cfg->max_session_timeout_ms = -1;
     cfg->four_letter_words = CONFIG_4LW_SRVR;
@@ -48,7 +50,7 @@ void config_defaults(struct config *cfg)
     cfg->admin_idle_timeout_ms = 30000;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -74,7 +76,7 @@ static int set_int(const char *key, const char *value, long min, long max, int *
 {
     long v;
     if (parse_long(value, min, max, &v) != 0)
-        return fail(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", key, value, min, max);
+        return config_fail(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", key, value, min, max);
     *out = (int)v;
     return 0;
 }
@@ -82,9 +84,9 @@ static int set_int(const char *key, const char *value, long min, long max, int *
 static int set_path(const char *key, const char *value, char *out, char *err, size_t errlen)
 {
     if (value[0] == '\0')
-        return fail(err, errlen, "%s: empty path", key);
+        return config_fail(err, errlen, "%s: empty path", key);
     if (strlen(value) >= PATH_MAX)
-        return fail(err, errlen, "%s: path too long", key);
+        return config_fail(err, errlen, "%s: path too long", key);
     strcpy(out, value);
     return 0;
 }
@@ -131,13 +133,16 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
                       size_t errlen)
 {
     long id;
-    if (parse_long(key + strlen("server."), 0, 255, &id) != 0)
-        return fail(err, errlen, "%s: server id must be an integer in [0, 255]", key);
+    /* ZooKeeper's ids are longs; a member's own id (myid) is at most 255
+     * here (it is the top byte of its session ids), but a server line may
+     * name any id, as kazoo's reconfig test does with server.999. */
+    if (parse_long(key + strlen("server."), 0, INT32_MAX, &id) != 0)
+        return config_fail(err, errlen, "%s: server id must be an integer in [0, %d]", key, INT32_MAX);
     if (cfg->server_count >= CONFIG_MAX_SERVERS)
-        return fail(err, errlen, "%s: more than %d servers", key, CONFIG_MAX_SERVERS);
+        return config_fail(err, errlen, "%s: more than %d servers", key, CONFIG_MAX_SERVERS);
     for (int i = 0; i < cfg->server_count; i++)
         if (cfg->servers[i].id == id)
-            return fail(err, errlen, "%s: server id %ld given twice", key, id);
+            return config_fail(err, errlen, "%s: server id %ld given twice", key, id);
 
     char copy[CONFIG_LINE_BYTES];
     snprintf(copy, sizeof copy, "%s", value);
@@ -150,26 +155,26 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
          tok = strtok_r(NULL, ":", &save))
         fields[n++] = tok;
     if (n < 3)
-        return fail(err, errlen, "%s: expected host:peerPort:electionPort[:observer], got '%s'",
+        return config_fail(err, errlen, "%s: expected host:peerPort:electionPort[:observer], got '%s'",
                     key, value);
     struct config_server *s = &cfg->servers[cfg->server_count];
     memset(s, 0, sizeof *s);
     s->id = (int)id;
     if (strlen(fields[0]) >= sizeof s->host || fields[0][0] == '\0')
-        return fail(err, errlen, "%s: bad host '%s'", key, fields[0]);
+        return config_fail(err, errlen, "%s: bad host '%s'", key, fields[0]);
     strcpy(s->host, fields[0]);
     long port;
     if (parse_long(fields[1], 1, 65535, &port) != 0)
-        return fail(err, errlen, "%s: bad peer port '%s'", key, fields[1]);
+        return config_fail(err, errlen, "%s: bad peer port '%s'", key, fields[1]);
     s->peer_port = (int)port;
     if (parse_long(fields[2], 1, 65535, &port) != 0)
-        return fail(err, errlen, "%s: bad election port '%s'", key, fields[2]);
+        return config_fail(err, errlen, "%s: bad election port '%s'", key, fields[2]);
     s->election_port = (int)port;
     if (n == 4) {
         if (strcmp(fields[3], "observer") == 0)
             s->observer = true;
         else if (strcmp(fields[3], "participant") != 0)
-            return fail(err, errlen, "%s: role must be participant or observer, got '%s'", key,
+            return config_fail(err, errlen, "%s: role must be participant or observer, got '%s'", key,
                         fields[3]);
     }
     if (semicolon) {
@@ -178,22 +183,11 @@ static int set_server(struct config *cfg, const char *key, const char *value, ch
         int w = colon ? snprintf(s->client_address, sizeof s->client_address, "%s", client)
                       : snprintf(s->client_address, sizeof s->client_address, "0.0.0.0:%s", client);
         if (w < 0 || (size_t)w >= sizeof s->client_address)
-            return fail(err, errlen, "%s: client address too long in '%s'", key, value);
+            return config_fail(err, errlen, "%s: client address too long in '%s'", key, value);
     }
     cfg->server_count++;
     return 0;
 }
-
-/* Keys ZooKeeper accepts that znoded reads but does not act on (yet). */
-static const char *const accepted_keys[] = {
-    "autopurge.snapRetainCount", "autopurge.purgeInterval", "preAllocSize", "syncEnabled", "standaloneEnabled",
-    "forceSync", "leaderServes", "cnxTimeout",
-    "electionAlg", "quorumListenOnAllIPs", "metricsProvider.exportJvmInfo", "secureClientPort",
-    "initLimit.ignored", "dynamicConfigFile", "localSessionsEnabled",
-    "localSessionsUpgradingEnabled", "maxCnxns", "snapSizeLimitInKb", "clientPortListenBacklog",
-    "serverCnxnFactory",
-    "audit.enable", "txnLogSizeLimitInKb", "fsync.warningthresholdms",
-};
 
 /*
  * metricsProvider.*: only ZooKeeper's Prometheus provider serves anything;
@@ -216,7 +210,7 @@ static int set_metrics(struct config *cfg, const char *key, const char *value, c
         return set_int(key, value, 1, 65535, &cfg->metrics_http_port, err, errlen);
     if (strcmp(key, "metricsProvider.httpHost") == 0) {
         if (value[0] == '\0' || strlen(value) >= sizeof cfg->metrics_http_host)
-            return fail(err, errlen, "%s: bad address '%s'", key, value);
+            return config_fail(err, errlen, "%s: bad address '%s'", key, value);
         strcpy(cfg->metrics_http_host, value);
         return 0;
     }
@@ -237,7 +231,7 @@ static int set_admin(struct config *cfg, const char *key, const char *value, cha
         return 1;
     if (strcmp(k, "admin.enableServer") == 0) {
         if (strcasecmp(value, "true") != 0 && strcasecmp(value, "false") != 0)
-            return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
         cfg->admin_enabled = strcasecmp(value, "true") == 0;
         cfg->admin_explicit = cfg->admin_enabled;
         return 0;
@@ -248,14 +242,14 @@ static int set_admin(struct config *cfg, const char *key, const char *value, cha
     }
     if (strcmp(k, "admin.serverAddress") == 0) {
         if (value[0] == '\0' || strlen(value) >= sizeof cfg->admin_address)
-            return fail(err, errlen, "%s: bad address '%s'", key, value);
+            return config_fail(err, errlen, "%s: bad address '%s'", key, value);
         strcpy(cfg->admin_address, value);
         return 0;
     }
     if (strcmp(k, "admin.commandURL") == 0) {
         if (value[0] != '/' || strlen(value) >= sizeof cfg->admin_command_url ||
             strpbrk(value, "?# \t") != NULL)
-            return fail(err, errlen, "%s: expected a path such as /commands, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected a path such as /commands, got '%s'", key, value);
         strcpy(cfg->admin_command_url, value);
         size_t n = strlen(cfg->admin_command_url);
         while (n > 1 && cfg->admin_command_url[n - 1] == '/')
@@ -268,10 +262,10 @@ static int set_admin(struct config *cfg, const char *key, const char *value, cha
         strcmp(k, "admin.needClientAuth") == 0) {
         if (strcasecmp(value, "false") == 0)
             return 0;
-        return fail(err, errlen, "%s=%s: the AdminServer of znoded speaks plain HTTP only", key,
+        return config_fail(err, errlen, "%s=%s: the AdminServer of znoded speaks plain HTTP only", key,
                     value);
     }
-    return fail(err, errlen, "%s: not an AdminServer setting znoded knows (admin.enableServer, "
+    return config_fail(err, errlen, "%s: not an AdminServer setting znoded knows (admin.enableServer, "
                 "admin.serverPort, admin.serverAddress, admin.commandURL, admin.idleTimeout)", key);
 }
 
@@ -299,7 +293,7 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
     if (strcmp(k, "DigestAuthenticationProvider.superDigest") == 0) {
         const char *colon = strchr(value, ':');
         if (!colon || colon == value || colon[1] == '\0' || strlen(value) >= sizeof cfg->super_digest)
-            return fail(err, errlen, "%s: expected user:base64(sha1(user:password)), got '%s'", key,
+            return config_fail(err, errlen, "%s: expected user:base64(sha1(user:password)), got '%s'", key,
                         value);
         strcpy(cfg->super_digest, value);
         return 0;
@@ -321,7 +315,7 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
         else if (strcmp(value, "diverged-digest") == 0)
             cfg->planted_bug = CONFIG_PLANTED_BUG_DIVERGED_DIGEST;
         else
-            return fail(err, errlen, "%s: expected none, stale-sync or diverged-digest, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected none, stale-sync or diverged-digest, got '%s'", key, value);
         ZN_WARN("config: TEST ONLY planted bug '%s' is on", value);
         return 0;
     }
@@ -331,7 +325,7 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
         return set_int(key, value, 1, INT_MAX, &cfg->container_max_per_minute, err, errlen);
     if (strcmp(key, "znode.container.maxNeverUsedIntervalMs") == 0) {
         if (parse_long(value, 0, LONG_MAX, &v) != 0)
-            return fail(err, errlen, "%s: '%s' is not a number of ms >= 0", key, value);
+            return config_fail(err, errlen, "%s: '%s' is not a number of ms >= 0", key, value);
         cfg->container_max_never_used_interval_ms = v;
         return 0;
     }
@@ -355,7 +349,7 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return set_int(key, value, 0, 65535, &cfg->client_port, err, errlen);
     if (strcmp(key, "clientPortAddress") == 0) {
         if (value[0] == '\0' || strlen(value) >= sizeof cfg->client_port_address)
-            return fail(err, errlen, "%s: bad address '%s'", key, value);
+            return config_fail(err, errlen, "%s: bad address '%s'", key, value);
         strcpy(cfg->client_port_address, value);
         return 0;
     }
@@ -369,13 +363,13 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return set_whitelist(value, &cfg->four_letter_words, err, errlen);
     if (strcmp(key, "jute.maxbuffer") == 0) {
         if (parse_long(value, 1024, 256L * 1024 * 1024, &v) != 0)
-            return fail(err, errlen, "%s: '%s' is not a size in [1024, 268435456]", key, value);
+            return config_fail(err, errlen, "%s: '%s' is not a size in [1024, 268435456]", key, value);
         cfg->jute_max_buffer = (size_t)v;
         return 0;
     }
     if (strcmp(key, "snapCount") == 0) {
         if (parse_long(value, 2, 1L << 40, &v) != 0)
-            return fail(err, errlen, "%s: '%s' is not an integer >= 2", key, value);
+            return config_fail(err, errlen, "%s: '%s' is not an integer >= 2", key, value);
         cfg->snap_count = v;
         return 0;
     }
@@ -384,22 +378,43 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     if (strcmp(key, "readonlymode.enabled") == 0 ||
         strcmp(key, "zookeeper.readonlymode.enabled") == 0) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
-            return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
         cfg->read_only_mode = strcmp(value, "true") == 0;
         return 0;
     }
     if (strcmp(key, "logLevel") == 0) {
         if (zn_log_level_parse(value) < 0)
-            return fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", key,
+            return config_fail(err, errlen, "%s: expected debug, info, warn or error, got '%s'", key,
                         value);
         snprintf(cfg->log_level, sizeof cfg->log_level, "%s", value);
         return 0;
     }
-    if (strncmp(key, "server.", 7) == 0)
+    if (strncmp(key, "server.", 7) == 0) {
+        cfg->static_server_lines = true;
         return set_server(cfg, key, value, err, errlen);
+    }
+    if (strcmp(key, "dynamicConfigFile") == 0)
+        return set_path(key, value, cfg->dynamic_config_file, err, errlen);
+    if (strcmp(key, "peerType") == 0) {
+        /* ZooKeeper warns when it disagrees with the server line, which wins
+         * (QuorumPeerConfig.setupPeerType); config_finish does the same. */
+        if (strcasecmp(value, "observer") != 0 && strcasecmp(value, "participant") != 0)
+            return config_fail(err, errlen, "%s: expected participant or observer, got '%s'", key, value);
+        cfg->peer_type_observer = strcasecmp(value, "observer") == 0;
+        cfg->peer_type_set = true;
+        return 0;
+    }
+    if (strcmp(key, "maxCnxns") == 0)
+        return set_int(key, value, 0, 1000000, &cfg->max_cnxns, err, errlen);
+    if (strcmp(key, "clientPortListenBacklog") == 0) {
+        int rc = set_int(key, value, -1, 65535, &cfg->listen_backlog, err, errlen);
+        if (rc == 0 && cfg->listen_backlog <= 0)
+            cfg->listen_backlog = 1024; /* -1 and 0: the default, as in ZooKeeper */
+        return rc;
+    }
     if (strcmp(key, "reconfigEnabled") == 0 || strcmp(key, "joinEnsemble") == 0) {
         if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0)
-            return fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
         *(key[0] == 'r' ? &cfg->reconfig_enabled : &cfg->join_ensemble) = strcmp(value, "true") == 0;
         return 0;
     }
@@ -412,16 +427,10 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     rc = set_admin(cfg, key, value, err, errlen);
     if (rc <= 0)
         return rc;
-    for (size_t i = 0; i < sizeof accepted_keys / sizeof accepted_keys[0]; i++)
-        if (strcmp(key, accepted_keys[i]) == 0) {
-            ZN_INFO("config: %s is accepted but has no effect in znoded", key);
-            return 0;
-        }
-    if (strncmp(key, "group.", 6) == 0 || strncmp(key, "weight.", 7) == 0)
-        return fail(err, errlen, "%s: hierarchical quorums are not supported", key);
-    /* ZooKeeper turns unknown keys into system properties; we only warn. */
-    ZN_WARN("config: unknown key '%s' ignored", key);
-    return 0;
+    rc = config_tls_set(cfg, key, value, err, errlen);
+    if (rc <= 0)
+        return rc;
+    return config_key_other(cfg, key, value, err, errlen);
 }
 
 static char *trim(char *s)
@@ -440,7 +449,7 @@ static int read_myid(struct config *cfg, char *err, size_t errlen)
     snprintf(path, sizeof path, "%s/myid", cfg->data_dir);
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "%s: cannot read (%s); an ensemble member needs its id there",
+        return config_fail(err, errlen, "%s: cannot read (%s); an ensemble member needs its id there",
                     path, strerror(errno));
     char line[64] = "";
     if (!fgets(line, sizeof line, f))
@@ -448,7 +457,7 @@ static int read_myid(struct config *cfg, char *err, size_t errlen)
     fclose(f);
     long id;
     if (parse_long(trim(line), 0, 255, &id) != 0)
-        return fail(err, errlen, "%s: expected an integer in [0, 255]", path);
+        return config_fail(err, errlen, "%s: expected an integer in [0, 255]", path);
     cfg->my_id = (int)id;
     return 0;
 }
@@ -458,7 +467,7 @@ int config_parse_server(const char *key, const char *value, struct config_server
 {
     struct config *scratch = calloc(1, sizeof *scratch);
     if (!scratch)
-        return fail(err, errlen, "out of memory");
+        return config_fail(err, errlen, "out of memory");
     int rc = set_server(scratch, key, value, err, errlen);
     if (rc == 0)
         *out = scratch->servers[0];
@@ -473,7 +482,7 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
     if (!next || !copy) {
         free(next);
         free(copy);
-        return fail(err, errlen, "out of memory");
+        return config_fail(err, errlen, "out of memory");
     }
     int rc = 0;
     for (char *save = NULL, *item = strtok_r(copy, "\n,", &save); item && rc == 0;
@@ -483,7 +492,7 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = fail(err, errlen, "expected server.N=... or version=..., got '%s'", s);
+            rc = config_fail(err, errlen, "expected server.N=... or version=..., got '%s'", s);
             break;
         }
         *eq = '\0';
@@ -491,13 +500,13 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
         if (strcmp(key, "version") == 0)
             continue; /* the file name and the caller carry it */
         if (strncmp(key, "server.", 7) != 0) {
-            rc = fail(err, errlen, "%s: only server.N lines belong in a dynamic configuration", key);
+            rc = config_fail(err, errlen, "%s: only server.N lines belong in a dynamic configuration", key);
             break;
         }
         rc = set_server(next, key, value, err, errlen);
     }
     if (rc == 0 && next->server_count == 0)
-        rc = fail(err, errlen, "no server.N line");
+        rc = config_fail(err, errlen, "no server.N line");
     if (rc == 0) {
         memcpy(cfg->servers, next->servers, sizeof cfg->servers);
         cfg->server_count = next->server_count;
@@ -507,16 +516,30 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
     return rc;
 }
 
-/* The highest version among dataDir's dynamic configuration files, 0 if none. */
-static uint64_t newest_dynamic(const char *dir)
+/* dir/name is the user's dynamicConfigFile (which may live in dataDir, and
+ * may be named as the files a reconfig writes there): the initial
+ * membership, never taken for a committed one nor removed as superseded. */
+static bool is_user_dynamic_file(const struct config *cfg, const char *dir, const char *name)
 {
+    struct stat user, other;
+    char path[PATH_MAX + 300];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return cfg->dynamic_config_file[0] && stat(cfg->dynamic_config_file, &user) == 0 &&
+           stat(path, &other) == 0 && user.st_dev == other.st_dev && user.st_ino == other.st_ino;
+}
+
+/* The highest version among dataDir's dynamic configuration files, 0 if none. */
+static uint64_t newest_dynamic(const struct config *cfg)
+{
+    const char *dir = cfg->data_dir;
     DIR *d = opendir(dir);
     if (!d)
         return 0;
     uint64_t best = 0;
     const size_t plen = strlen(CONFIG_DYNAMIC_PREFIX);
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
-        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0)
+        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0 ||
+            is_user_dynamic_file(cfg, dir, de->d_name))
             continue;
         char *end;
         errno = 0;
@@ -528,32 +551,46 @@ static uint64_t newest_dynamic(const char *dir)
     return best;
 }
 
+/* Reads the dynamic configuration file at path into text (CONFIG_DYNAMIC_MAX_BYTES + 1
+ * bytes), NUL terminated.  Returns 0, or -1 with the reason in err. */
+static int read_dynamic_text(const char *path, char *text, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return config_fail(err, errlen, "%s: %s", path, strerror(errno));
+    size_t n = fread(text, 1, CONFIG_DYNAMIC_MAX_BYTES, f);
+    bool truncated = n == CONFIG_DYNAMIC_MAX_BYTES && fgetc(f) != EOF;
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed)
+        return config_fail(err, errlen, "%s: cannot read it", path);
+    if (truncated)
+        return config_fail(err, errlen, "%s: larger than %d bytes", path, CONFIG_DYNAMIC_MAX_BYTES);
+    text[n] = '\0';
+    if (memchr(text, '\0', n))
+        return config_fail(err, errlen, "%s: not a text file (it holds a NUL byte)", path);
+    return 0;
+}
+
 /* ZooKeeper reads the dynamic file in preference to the static server
  * lines: it is the last membership this member saw committed. */
 static int load_dynamic(struct config *cfg, char *err, size_t errlen)
 {
-    uint64_t version = newest_dynamic(cfg->data_dir);
+    uint64_t version = newest_dynamic(cfg);
     if (version == 0)
         return 0;
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/" CONFIG_DYNAMIC_PREFIX "%" PRIx64, cfg->data_dir, version);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
-    char text[CONFIG_MAX_SERVERS * (CONFIG_LINE_BYTES / 4) + 64];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    bool truncated = !feof(f);
-    fclose(f);
-    if (truncated)
-        return fail(err, errlen, "%s: larger than %zu bytes", path, sizeof text - 1);
-    text[n] = '\0';
+    char text[CONFIG_DYNAMIC_MAX_BYTES + 1];
+    if (read_dynamic_text(path, text, err, errlen) != 0)
+        return -1;
     struct config_server self = {0};
     for (int i = 0; i < cfg->server_count; i++)
         if (cfg->servers[i].id == cfg->my_id)
             self = cfg->servers[i];
     char msg[512];
     if (config_set_membership(cfg, text, msg, sizeof msg) != 0)
-        return fail(err, errlen, "%s: %s", path, msg);
+        return config_fail(err, errlen, "%s: %s", path, msg);
     bool named = false;
     for (int i = 0; i < cfg->server_count; i++)
         named |= cfg->servers[i].id == cfg->my_id;
@@ -601,7 +638,8 @@ int config_write_dynamic(const struct config *cfg, uint64_t version, const char 
     DIR *d = opendir(cfg->data_dir);
     const size_t plen = strlen(CONFIG_DYNAMIC_PREFIX);
     for (struct dirent *de; d && (de = readdir(d)) != NULL;) {
-        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0)
+        if (strncmp(de->d_name, CONFIG_DYNAMIC_PREFIX, plen) != 0 ||
+            is_user_dynamic_file(cfg, cfg->data_dir, de->d_name))
             continue;
         char *end;
         unsigned long long v = strtoull(de->d_name + plen, &end, 16);
@@ -617,12 +655,124 @@ int config_write_dynamic(const struct config *cfg, uint64_t version, const char 
     return 0;
 }
 
+/* A hex number, whole, into *out. */
+static bool parse_hex(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 16);
+    if (errno || end == s || *end != '\0' || *s == '-' || *s == '+')
+        return false;
+    *out = v;
+    return true;
+}
+
+/*
+ * dynamicConfigFile: where ZooKeeper 3.5+ keeps the server.N lines
+ * (QuorumPeerConfig.parse), read in place of zoo.cfg's own, which must then
+ * hold none.  Its version is the hex after the name's last '.'
+ * ("zoo.cfg.dynamic.100000000"), 0 without one.  ZooKeeper refuses a
+ * version line inside; znoded accepts one that agrees with the name, since
+ * the files znoded writes on reconfig (dataDir/zoo.cfg.dynamic.<version>)
+ * carry one.  The file is this ensemble's first membership: its version is
+ * reported but the membership's history starts at 0, as with server lines
+ * in zoo.cfg (a reconfig's zxids must order after it).
+ */
+static int load_dynamic_config_file(struct config *cfg, char *err, size_t errlen)
+{
+    const char *path = cfg->dynamic_config_file;
+    if (cfg->static_server_lines)
+        return config_fail(err, errlen, "server.N lines must be in the dynamic configuration file %s, "
+                                 "not in zoo.cfg, as in ZooKeeper", path);
+    char *text = malloc(CONFIG_DYNAMIC_MAX_BYTES + 1);
+    char *copy = malloc(CONFIG_DYNAMIC_MAX_BYTES + 1);
+    int rc = text && copy ? read_dynamic_text(path, text, err, errlen)
+                          : config_fail(err, errlen, "out of memory");
+    const char *dot = strrchr(path, '.');
+    uint64_t name_version = 0, line_version = 0;
+    bool named = dot && parse_hex(dot + 1, &name_version), lined = false;
+    if (rc == 0) {
+        strcpy(copy, text);
+        for (char *save = NULL, *line = strtok_r(copy, "\n", &save); line && rc == 0;
+             line = strtok_r(NULL, "\n", &save)) {
+            char *eq = strchr(line, '=');
+            if (!eq)
+                continue; /* config_set_membership names the bad line */
+            *eq = '\0';
+            if (strcmp(trim(line), "version") != 0)
+                continue;
+            if (!parse_hex(trim(eq + 1), &line_version))
+                rc = config_fail(err, errlen, "%s: version: expected a hex number", path);
+            lined = true;
+        }
+    }
+    if (rc == 0 && named && lined && name_version != line_version)
+        rc = config_fail(err, errlen, "%s: its version line (%" PRIx64 ") disagrees with its name (%" PRIx64 ")",
+                  path, line_version, name_version);
+    char msg[512];
+    if (rc == 0 && config_set_membership(cfg, text, msg, sizeof msg) != 0)
+        rc = config_fail(err, errlen, "%s: %s", path, msg);
+    if (rc == 0) {
+        cfg->dynamic_file_version = named ? name_version : line_version;
+        ZN_INFO("config: membership from dynamicConfigFile %s (its version 0x%" PRIx64
+                "; a new ensemble's membership starts at version 0) servers=%d",
+                path, cfg->dynamic_file_version, cfg->server_count);
+    }
+    free(copy);
+    free(text);
+    return rc;
+}
+
+/* A 3.5-style server line may carry its member's client address
+ * (";[host:]port"): that is the member's client port, as in ZooKeeper
+ * (QuorumPeerConfig.setupClientPort), and zoo.cfg's clientPort, if given
+ * too, must agree with it. */
+static int client_port_from_server_line(struct config *cfg, char *err, size_t errlen)
+{
+    const struct config_server *me = NULL;
+    for (int i = 0; i < cfg->server_count; i++)
+        if (cfg->servers[i].id == cfg->my_id)
+            me = &cfg->servers[i];
+    if (!me || me->client_address[0] == '\0')
+        return 0;
+    char host[sizeof me->client_address];
+    snprintf(host, sizeof host, "%s", me->client_address);
+    char *colon = strrchr(host, ':');
+    long port;
+    if (!colon || parse_long(colon + 1, 1, 65535, &port) != 0 || colon == host ||
+        (size_t)(colon - host) >= sizeof cfg->client_port_address)
+        return config_fail(err, errlen, "server.%d: bad client address '%s'", me->id, me->client_address);
+    *colon = '\0';
+    if (cfg->client_port != 0) {
+        bool any = strcmp(cfg->client_port_address, "0.0.0.0") == 0;
+        if (port != cfg->client_port || (!any && strcmp(host, cfg->client_port_address) != 0))
+            return config_fail(err, errlen, "clientPort %s:%d differs from the client address %s in "
+                                     "server.%d's line (they must agree, as in ZooKeeper)",
+                        cfg->client_port_address, cfg->client_port, me->client_address, me->id);
+    }
+    cfg->client_port = (int)port;
+    strcpy(cfg->client_port_address, host);
+    return 0;
+}
+
+/* peerType: as in ZooKeeper, the server line's role wins, with a warning. */
+static void check_peer_type(const struct config *cfg)
+{
+    for (int i = 0; i < cfg->server_count; i++)
+        if (cfg->peer_type_set && cfg->servers[i].id == cfg->my_id &&
+            cfg->servers[i].observer != cfg->peer_type_observer)
+            ZN_WARN("config: peerType=%s disagrees with server.%d's line, which makes it %s: "
+                    "the line wins, as in ZooKeeper",
+                    cfg->peer_type_observer ? "observer" : "participant", cfg->my_id,
+                    cfg->servers[i].observer ? "an observer" : "a participant");
+}
+
 int config_finish(struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->data_dir[0] == '\0')
-        return fail(err, errlen, "dataDir is not set");
-    if (cfg->client_port == 0 && cfg->server_count == 0)
-        return fail(err, errlen, "clientPort is not set");
+        return config_fail(err, errlen, "dataDir is not set");
+    if (cfg->dynamic_config_file[0] && load_dynamic_config_file(cfg, err, errlen) != 0)
+        return -1;
     if (cfg->data_log_dir[0] == '\0')
         strcpy(cfg->data_log_dir, cfg->data_dir);
     if (cfg->min_session_timeout_ms <= 0)
@@ -630,18 +780,25 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
     if (cfg->max_session_timeout_ms <= 0)
         cfg->max_session_timeout_ms = 20 * cfg->tick_time_ms;
     if (cfg->min_session_timeout_ms > cfg->max_session_timeout_ms)
-        return fail(err, errlen, "minSessionTimeout (%d) is larger than maxSessionTimeout (%d)",
+        return config_fail(err, errlen, "minSessionTimeout (%d) is larger than maxSessionTimeout (%d)",
                     cfg->min_session_timeout_ms, cfg->max_session_timeout_ms);
     if (cfg->server_count > 0 && cfg->my_id == 0 && read_myid(cfg, err, errlen) != 0)
         return -1;
+    if (client_port_from_server_line(cfg, err, errlen) != 0)
+        return -1;
+    if (cfg->client_port == 0 && cfg->server_count == 0)
+        return config_fail(err, errlen, "clientPort is not set");
     if (cfg->server_count > 0 && load_dynamic(cfg, err, errlen) != 0)
+        return -1;
+    check_peer_type(cfg);
+    if (config_tls_finish(cfg, err, errlen) != 0)
         return -1;
     if (cfg->server_count > 0) {
         bool found = false;
         for (int i = 0; i < cfg->server_count; i++)
             found |= cfg->servers[i].id == cfg->my_id;
         if (!found)
-            return fail(err, errlen, "myid %d has no server.%d line", cfg->my_id, cfg->my_id);
+            return config_fail(err, errlen, "myid %d has no server.%d line", cfg->my_id, cfg->my_id);
     }
     return 0;
 }
@@ -650,7 +807,7 @@ int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return config_fail(err, errlen, "%s: %s", path, strerror(errno));
     snprintf(cfg->path, sizeof cfg->path, "%s", path);
     char line[CONFIG_LINE_BYTES];
     int lineno = 0;
@@ -658,7 +815,7 @@ int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
-            rc = fail(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+            rc = config_fail(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
                       CONFIG_LINE_BYTES - 1);
             break;
         }
@@ -667,14 +824,14 @@ int config_read(struct config *cfg, const char *path, char *err, size_t errlen)
             continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            rc = fail(err, errlen, "%s:%d: expected key=value, got '%s'", path, lineno, s);
+            rc = config_fail(err, errlen, "%s:%d: expected key=value, got '%s'", path, lineno, s);
             break;
         }
         *eq = '\0';
         char *key = trim(s), *value = trim(eq + 1);
         char msg[512];
         if (config_set(cfg, key, value, msg, sizeof msg) != 0) {
-            rc = fail(err, errlen, "%s:%d: %s", path, lineno, msg);
+            rc = config_fail(err, errlen, "%s:%d: %s", path, lineno, msg);
             break;
         }
     }
@@ -688,6 +845,6 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
         return -1;
     char msg[512];
     if (config_finish(cfg, msg, sizeof msg) != 0)
-        return fail(err, errlen, "%s: %s", path, msg);
+        return config_fail(err, errlen, "%s: %s", path, msg);
     return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * znoded's configuration: a zoo.cfg with ZooKeeper's keys and meanings.
  *
- * A user with a working zoo.cfg changes nothing but paths.  Keys ZooKeeper
- * knows but znoded does not use yet are accepted with a warning; malformed
+ * A user with a working zoo.cfg changes nothing but paths.  Every key is
+ * acted on or refused (config_keys.c), but for a short list of keys that
+ * only tune ZooKeeper's JVM, which are recorded in config.ignored; malformed
  * values and contradictions are errors that name the key and the line.
  */
 #ifndef ZNODED_CONFIG_H
@@ -17,6 +18,10 @@
 #define CONFIG_HOST_BYTES 256
 #define CONFIG_LINE_BYTES 4096
 #define CONFIG_SUPER_DIGEST_BYTES 256
+/* Distinct ignored keys remembered for --check-config. */
+#define CONFIG_MAX_IGNORED 32
+/* The largest dynamic configuration file read (a few lines per member). */
+#define CONFIG_DYNAMIC_MAX_BYTES (CONFIG_MAX_SERVERS * (CONFIG_LINE_BYTES / 4) + 64)
 #define CONFIG_ADMIN_URL_BYTES 128
 
 /* The four-letter words, as bits of config.four_letter_words. */
@@ -55,6 +60,44 @@ struct config_server {
     bool not_member;
 };
 
+/* TLS on the client port (config_tls.c): ZooKeeper's secureClientPort and ssl.* keys. */
+#define CONFIG_TLS_PASSWORD_BYTES 256
+#define CONFIG_TLS_CIPHERS_BYTES 2048
+#define CONFIG_TLS_DN_BYTES 1024
+enum config_store_type { CONFIG_STORE_NONE = 0, CONFIG_STORE_PEM, CONFIG_STORE_PKCS12 };
+enum config_client_auth { CONFIG_CLIENT_AUTH_NEED = 0, CONFIG_CLIENT_AUTH_WANT, CONFIG_CLIENT_AUTH_NONE };
+struct config_tls {
+    int secure_client_port;                   /* secureClientPort; 0: no TLS listener */
+    char secure_client_port_address[CONFIG_HOST_BYTES]; /* secureClientPortAddress; default 0.0.0.0 */
+    char key_store[PATH_MAX];                 /* ssl.keyStore.location: key and certificate chain */
+    char key_store_password[CONFIG_TLS_PASSWORD_BYTES];
+    enum config_store_type key_store_type;    /* ssl.keyStore.type, else from the file's extension */
+    char trust_store[PATH_MAX];               /* ssl.trustStore.location: the CAs clients are checked
+                                               * against; "" = the system's */
+    char trust_store_password[CONFIG_TLS_PASSWORD_BYTES];
+    enum config_store_type trust_store_type;
+    enum config_client_auth client_auth;      /* ssl.clientAuth; default need, as in ZooKeeper */
+    /* ssl.protocol and ssl.enabledProtocols: the versions allowed, as a
+     * range of CONFIG_TLS_1_2 / CONFIG_TLS_1_3 (TLS's own version numbers). */
+    int min_version, max_version;
+    bool protocols_listed;                    /* ssl.enabledProtocols was given (ssl.protocol then only
+                                               * names the context, as in Java) */
+    char ciphersuites[CONFIG_TLS_CIPHERS_BYTES]; /* ssl.ciphersuites as given (IANA names, Java's),
+                                                  * mapped to OpenSSL's when the context is built */
+    bool ssl_keys_set;                        /* an ssl.* key was given (they need secureClientPort) */
+    bool x509_provider;                       /* authProvider.N names X509AuthenticationProvider */
+    char x509_super_user[CONFIG_TLS_DN_BYTES]; /* X509AuthenticationProvider.superUser: the subject
+                                                * (RFC 2253) whose certificate makes a super user */
+};
+#define CONFIG_TLS_1_2 0x0303
+#define CONFIG_TLS_1_3 0x0304
+
+/* A key harmless to ignore that the file holds (config_keys.c). */
+struct config_ignored {
+    const char *key; /* static */
+    const char *why; /* static */
+};
+
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
 enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1, CONFIG_PLANTED_BUG_DIVERGED_DIGEST = 2 };
 
@@ -67,6 +110,8 @@ struct config {
     int client_port;             /* clientPort (required) */
     char client_port_address[CONFIG_HOST_BYTES]; /* default 0.0.0.0 */
     int max_client_cnxns;        /* per client address; 0 = no limit; default 60 */
+    int max_cnxns;               /* maxCnxns: all client connections; 0 = no limit (default) */
+    int listen_backlog;          /* clientPortListenBacklog; default 1024 here (-1 in ZooKeeper: the JVM's 50) */
     int min_session_timeout_ms;  /* default 2 * tickTime */
     int max_session_timeout_ms;  /* default 20 * tickTime */
     unsigned four_letter_words;  /* whitelist; default srvr only, as ZooKeeper 3.5+ */
@@ -111,6 +156,17 @@ struct config {
     uint64_t config_version;     /* the membership's version: 0 for zoo.cfg's server lines, else
                                   * the zxid of the reconfig that made the dynamic file read */
     bool dynamic_loaded;         /* servers[] came from dataDir/zoo.cfg.dynamic.<version> */
+    /* dynamicConfigFile: the initial membership (server.N lines) in a file of
+     * its own, as ZooKeeper 3.5+ keeps it; "" when zoo.cfg holds the lines. */
+    char dynamic_config_file[PATH_MAX];
+    uint64_t dynamic_file_version; /* its version (name suffix or version line); not the
+                                    * membership's: a new ensemble's history starts at 0 */
+    bool peer_type_set;          /* peerType was given ... */
+    bool peer_type_observer;     /* ... as observer */
+    bool static_server_lines;    /* a server.N line came from zoo.cfg itself */
+    struct config_tls tls;
+    struct config_ignored ignored[CONFIG_MAX_IGNORED];
+    int ignored_count;
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
     int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
 };
@@ -156,6 +212,26 @@ int config_set_membership(struct config *cfg, const char *text, char *err, size_
  * file or the new one, whole.  Older dynamic files are then removed.
  * Returns 0 or ZN_IO (logged). */
 int config_write_dynamic(const struct config *cfg, uint64_t version, const char *text, size_t len);
+
+/* Writes the printf-style message into err (errlen bytes, NUL terminated)
+ * and returns -1: the config functions' way to refuse. */
+int config_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* config_keys.c: a key config_set does not act on.  Returns 0 when it is
+ * harmless to ignore (recorded in cfg->ignored) or holds the one value that
+ * describes what znoded does anyway; -1 with err naming the key and why
+ * when it is refused (unsupported, or unknown). */
+int config_key_other(struct config *cfg, const char *key, const char *value, char *err,
+                     size_t errlen);
+
+/* config_tls.c: one secureClientPort / ssl.* / authProvider key.  Returns 0
+ * when it was one and its value is good, -1 with err naming the key when the
+ * value is bad, 1 when the key is not one of them. */
+int config_tls_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* config_tls.c: the TLS settings as a whole (a secure port needs a key
+ * store, ...).  Same contract as config_finish. */
+int config_tls_finish(struct config *cfg, char *err, size_t errlen);
 
 /* Maps a four-letter word to its config_4lw bit, or 0 if it is not one. */
 unsigned config_4lw_bit(const char word[4]);

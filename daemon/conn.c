@@ -9,15 +9,25 @@
  * CONN_OUTPUT_SOFT_LIMIT_BYTES is not read from until it drains; past
  * CONN_OUTPUT_HARD_LIMIT_BYTES it is dropped: a client that never reads must
  * not make the server grow without bound.
+ *
+ * TLS (secureClientPort): the same connections, with tls.c between the
+ * socket and the buffers.  What uv_read brings is fed to the connection's
+ * TLS state and the plaintext is read out into rbuf, so framing and
+ * everything above it are the same for both ports; at flush, conn.out is
+ * sealed into conn.tls_wire, which is what libuv writes.  Nothing waits:
+ * a handshake that needs more bytes simply returns until the next read.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl.h"
 #include "assert.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
+#include "tls_stream.h"
 
 struct write_req {
     uv_write_t req;
@@ -27,7 +37,10 @@ struct write_req {
 };
 
 /* Bytes of replies and events this conn owes its client and has not sent. */
-static size_t pending_output(const struct conn *c) { return c->writes_in_flight_bytes + c->out.len; }
+static size_t pending_output(const struct conn *c)
+{
+    return c->writes_in_flight_bytes + c->out.len + c->tls_wire.len;
+}
 
 
 static void on_close(uv_handle_t *h)
@@ -38,6 +51,8 @@ static void on_close(uv_handle_t *h)
         free(c->auth[i].id);
     }
     jute_writer_free(&c->out);
+    jute_writer_free(&c->tls_wire);
+    tls_stream_free(c->tls);
     free(c->rbuf);
     free(c);
 }
@@ -148,6 +163,7 @@ void conn_send_frame(struct conn *c, const struct jute_writer *body)
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static bool process_frames(struct conn *c);
+static bool tls_pump(struct conn *c);
 
 
 static void update_backpressure(struct conn *c)
@@ -160,8 +176,11 @@ static void update_backpressure(struct conn *c)
     } else if (!want_pause && c->reading_paused && c->state != CONN_CLOSING) {
         c->reading_paused = false;
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-        /* Requests already read but left while the output drained. */
-        if (c->rlen >= 4)
+        /* Requests already read (or still sealed, with TLS) but left while
+         * the output drained. */
+        if (c->tls)
+            tls_pump(c);
+        else if (c->rlen >= 4)
             process_frames(c);
     }
 }
@@ -186,12 +205,40 @@ static void on_write(uv_write_t *req, int status)
     update_backpressure(c);
 }
 
+/* TLS: seals the plaintext output once the handshake is done, and collects
+ * every ciphertext byte due (handshake records too) in c->tls_wire.  Returns
+ * the buffer libuv is to write: c->out, or c->tls_wire; NULL when c was closed. */
+static struct jute_writer *wire_output(struct conn *c)
+{
+    if (!c->tls)
+        return &c->out;
+    const char *why = NULL;
+    if (c->out.len > 0 && tls_stream_established(c->tls)) {
+        if (tls_stream_write(c->tls, c->out.data, c->out.len, &why) != 0) {
+            conn_close(c, why);
+            return NULL;
+        }
+        c->out.len = 0;
+    }
+    if (c->close_after_flush && c->out.len == 0 && tls_stream_established(c->tls))
+        tls_stream_close_notify(c->tls); /* as the last bytes before the close */
+    tls_stream_drain(c->tls, &c->tls_wire);
+    if (c->tls_wire.error != 0) {
+        conn_close(c, "out of memory sealing replies");
+        return NULL;
+    }
+    return &c->tls_wire;
+}
+
 static void conn_flush(struct conn *c)
 {
     c->dirty = false;
     if (c->state == CONN_CLOSING)
         return;
-    if (c->out.len == 0) {
+    struct jute_writer *wire = wire_output(c);
+    if (!wire)
+        return;
+    if (wire->len == 0) {
         if (c->close_after_flush && c->writes_in_flight_bytes == 0)
             conn_close(c, NULL);
         return;
@@ -204,17 +251,17 @@ static void conn_flush(struct conn *c)
         /* The socket usually takes everything at once: then no write request
          * is allocated and the output buffer is kept for the next turn.
          * Only what it does not take is queued (in order: nothing else is). */
-        uv_buf_t now = uv_buf_init((char *)c->out.data, (unsigned)c->out.len);
+        uv_buf_t now = uv_buf_init((char *)wire->data, (unsigned)wire->len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &now, 1);
         if (n < 0 && n != UV_EAGAIN) {
             conn_close(c, uv_strerror(n));
             return;
         }
         if (n > 0) {
-            memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-            c->out.len -= (size_t)n;
+            memmove(wire->data, wire->data + n, wire->len - (size_t)n);
+            wire->len -= (size_t)n;
         }
-        if (c->out.len == 0) {
+        if (wire->len == 0) {
             if (c->close_after_flush)
                 conn_close(c, NULL);
             else
@@ -228,7 +275,7 @@ static void conn_flush(struct conn *c)
         return;
     }
     w->conn = c;
-    w->data = jute_writer_take(&c->out, &w->len);
+    w->data = jute_writer_take(wire, &w->len);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
     c->writes_in_flight_bytes += w->len;
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
@@ -252,9 +299,10 @@ void server_flush(struct server *srv)
     }
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Makes room in rbuf for the next read (up to one largest frame and a
+ * chunk); returns the room, which may be 0 when rbuf holds that much. */
+static size_t read_room(struct conn *c)
 {
-    struct conn *c = h->data;
     if (c->rcap - c->rlen < SERVER_READ_CHUNK_BYTES / 4) {
         size_t cap = c->rcap ? c->rcap * 2 : SERVER_READ_CHUNK_BYTES;
         size_t max = c->server->cfg.jute_max_buffer + 4 + SERVER_READ_CHUNK_BYTES;
@@ -268,7 +316,21 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
             }
         }
     }
-    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(c->rcap - c->rlen));
+    return c->rcap - c->rlen;
+}
+
+/* TLS: ciphertext lands here, and is fed to the connection's TLS state at
+ * once in on_read (libuv calls on_read right after on_alloc, on this
+ * thread), so one buffer serves every connection. */
+static uint8_t tls_read_buffer[SERVER_READ_CHUNK_BYTES];
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+    if (c->tls)
+        *buf = uv_buf_init((char *)tls_read_buffer, sizeof tls_read_buffer);
+    else
+        *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)read_room(c));
 }
 
 static uint32_t read_be32(const uint8_t *p)
@@ -325,12 +387,70 @@ static bool process_frames(struct conn *c)
     return true;
 }
 
+/* TLS: a verified client certificate gives the connection its x509
+ * identity, as ZooKeeper's X509AuthenticationProvider does at the end of
+ * the handshake.  Returns false if c was closed. */
+static bool tls_take_identity(struct conn *c)
+{
+    char dn[TLS_DN_MAX_BYTES];
+    int rc = tls_peer_dn(c->tls, dn, sizeof dn);
+    if (rc < 0) {
+        conn_close(c, "the client certificate's subject is longer than we keep");
+        return false;
+    }
+    if (rc == 0 && acl_add_x509(c->server, c, dn) != 0) {
+        conn_close(c, "out of memory keeping the client's identity");
+        return false;
+    }
+    ZN_INFO("tls: handshake done peer=%s identity=%s%s", c->peer, rc == 0 ? "x509:" : "",
+            rc == 0 ? dn : "(no client certificate)");
+    return true;
+}
+
+/* TLS: decrypts what has arrived into rbuf and handles its frames, until
+ * more ciphertext is needed, rbuf is full, or the output passed its soft
+ * limit (update_backpressure calls again once it drained).  Returns false
+ * if c was closed. */
+static bool tls_pump(struct conn *c)
+{
+    size_t room;
+    while (c->state != CONN_CLOSING && (room = read_room(c)) > 0) {
+        const char *why = NULL;
+        ssize_t n = tls_stream_read(c->tls, c->rbuf + c->rlen, room, &why);
+        if (tls_stream_just_established(c->tls) && !tls_take_identity(c))
+            return false;
+        if (n < 0) {
+            conn_close(c, why);
+            return false;
+        }
+        if (n == 0)
+            break;
+        c->rlen += (size_t)n;
+        if (!process_frames(c))
+            return false;
+        if (pending_output(c) > CONN_OUTPUT_SOFT_LIMIT_BYTES)
+            break;
+    }
+    if (c->state == CONN_CLOSING)
+        return false;
+    conn_mark_dirty(c); /* handshake records may be due */
+    return true;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = stream->data;
     struct server *srv = c->server;
     if (nread < 0) {
         conn_close(c, nread == UV_EOF ? "client closed the connection" : uv_strerror((int)nread));
+        server_flush(srv);
+        return;
+    }
+    if (c->tls) {
+        if (tls_stream_feed(c->tls, (const uint8_t *)buf->base, (size_t)nread) != 0)
+            conn_close(c, "out of memory reading TLS records");
+        else if (tls_pump(c))
+            update_backpressure(c);
         server_flush(srv);
         return;
     }
@@ -384,6 +504,7 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     c->server = srv;
     jute_writer_init(&c->out);
+    jute_writer_init(&c->tls_wire);
     watch_owner_init(&c->watches);
     uv_tcp_init(srv->loop, &c->tcp);
     c->tcp.data = c;
@@ -410,10 +531,21 @@ static void on_connection(uv_stream_t *listener, int status)
     snprintf(c->peer, sizeof c->peer, "%s:%d", c->peer_ip, port);
     uv_tcp_nodelay(&c->tcp, 1);
     size_t from_ip = count_from(srv, c->peer_ip);
-    if ((srv->cfg.max_client_cnxns > 0 && from_ip >= (size_t)srv->cfg.max_client_cnxns) ||
-        srv->conn_count >= SERVER_MAX_CONNECTIONS) {
+    bool over_total = srv->conn_count >= SERVER_MAX_CONNECTIONS ||
+                      (srv->cfg.max_cnxns > 0 && srv->conn_count >= (size_t)srv->cfg.max_cnxns);
+    if ((srv->cfg.max_client_cnxns > 0 && from_ip >= (size_t)srv->cfg.max_client_cnxns) || over_total) {
         srv->stats.connections_refused++;
-        ZN_WARN("too many connections from %s - max is %d", c->peer_ip, srv->cfg.max_client_cnxns);
+        if (over_total)
+            ZN_WARN("too many connections: %zu open, maxCnxns is %d; refusing %s", srv->conn_count,
+                    srv->cfg.max_cnxns, c->peer);
+        else
+            ZN_WARN("too many connections from %s - max is %d", c->peer_ip, srv->cfg.max_client_cnxns);
+        c->state = CONN_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    if (listener == (uv_stream_t *)&srv->secure_listener && (c->tls = tls_server_stream(srv->tls)) == NULL) {
+        ZN_WARN("tls: out of memory for a connection from %s", c->peer);
         c->state = CONN_CLOSING;
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
@@ -428,28 +560,64 @@ static void on_connection(uv_stream_t *listener, int status)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-int server_listen(struct server *srv)
+/* Binds handle to address:port and listens.  Returns 0, ZN_CONFIG (not an
+ * IP address) or ZN_IO, logged. */
+static int listen_on(struct server *srv, uv_tcp_t *handle, const char *address, int port)
 {
     struct sockaddr_storage addr;
-    int rc = uv_ip4_addr(srv->cfg.client_port_address, srv->cfg.client_port,
-                         (struct sockaddr_in *)&addr);
+    int rc = uv_ip4_addr(address, port, (struct sockaddr_in *)&addr);
     if (rc != 0)
-        rc = uv_ip6_addr(srv->cfg.client_port_address, srv->cfg.client_port,
-                         (struct sockaddr_in6 *)&addr);
+        rc = uv_ip6_addr(address, port, (struct sockaddr_in6 *)&addr);
     if (rc != 0) {
-        ZN_ERROR("clientPortAddress %s is not an IP address", srv->cfg.client_port_address);
+        ZN_ERROR("%s is not an IP address", address);
         return ZN_CONFIG;
     }
-    uv_tcp_init(srv->loop, &srv->listener);
-    srv->listener.data = srv;
-    rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
+    uv_tcp_init(srv->loop, handle);
+    handle->data = srv;
+    rc = uv_tcp_bind(handle, (struct sockaddr *)&addr, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)handle, srv->cfg.listen_backlog, on_connection);
     if (rc != 0) {
-        ZN_ERROR("cannot listen on %s:%d: %s", srv->cfg.client_port_address, srv->cfg.client_port,
-                 uv_strerror(rc));
+        ZN_ERROR("cannot listen on %s:%d: %s", address, port, uv_strerror(rc));
         return ZN_IO;
     }
-    ZN_INFO("serving clients on %s:%d", srv->cfg.client_port_address, srv->cfg.client_port);
     return 0;
+}
+
+int server_listen(struct server *srv)
+{
+    int rc = listen_on(srv, &srv->listener, srv->cfg.client_port_address, srv->cfg.client_port);
+    if (rc != 0)
+        return rc;
+    ZN_INFO("serving clients on %s:%d", srv->cfg.client_port_address, srv->cfg.client_port);
+    const struct config_tls *tls = &srv->cfg.tls;
+    if (tls->secure_client_port == 0)
+        return 0;
+    rc = tls_server_new(&srv->tls, tls);
+    if (rc == 0)
+        rc = tls_server_watch(srv->tls, srv->loop);
+    if (rc == 0)
+        rc = listen_on(srv, &srv->secure_listener, tls->secure_client_port_address,
+                       tls->secure_client_port);
+    if (rc != 0)
+        return rc;
+    ZN_INFO("serving TLS clients on %s:%d clientAuth=%s", tls->secure_client_port_address,
+            tls->secure_client_port,
+            tls->client_auth == CONFIG_CLIENT_AUTH_NEED   ? "need"
+            : tls->client_auth == CONFIG_CLIENT_AUTH_WANT ? "want"
+                                                          : "none");
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h) { (void)h; }
+
+void server_unlisten(struct server *srv)
+{
+    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+    if (srv->tls) {
+        uv_close((uv_handle_t *)&srv->secure_listener, on_listener_closed);
+        /* connections still open hold their own reference to the context */
+        tls_server_free(srv->tls);
+        srv->tls = NULL;
+    }
 }

@@ -3,6 +3,7 @@
  * logging, and runs the server's loop until SIGTERM or SIGINT.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "restore.h"
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 static void usage(FILE *out)
 {
@@ -30,7 +32,8 @@ static void usage(FILE *out)
             "  --id N           this member's id (instead of dataDir/myid)\n"
             "  --set KEY=VALUE  override one zoo.cfg setting (repeatable)\n"
             "  --log-level L    debug, info, warn or error (default: logLevel or info)\n"
-            "  --check-config   parse CONFIG, print the effective settings and exit\n"
+            "  --check-config   parse CONFIG, print the effective settings and the keys\n"
+            "                   ignored, and exit (0: good, 2: refused)\n"
             "  --dump           print the store's records offline (of CONFIG's dataLogDir, or of\n"
             "                   STORE_DIR), checking every checksum, and exit: 0 all intact,\n"
             "                   1 a record is damaged (each named), 2 the store cannot be read;\n"
@@ -61,7 +64,14 @@ static void usage(FILE *out)
             "                                 drawn per member from [snapCount/2+1, snapCount])\n"
             "  globalOutstandingLimit=1000    queued requests before reads are throttled\n"
             "  initLimit=10, syncLimit=5      ensemble timing, in ticks\n"
-            "  server.N=host:peerPort:electionPort[:observer]   ensemble members\n"
+            "  server.N=host:peerPort:electionPort[:observer][;[host:]clientPort]   members\n"
+            "  dynamicConfigFile=PATH         the server.N lines in a file of their own (as\n"
+            "                                 ZooKeeper 3.5+); zoo.cfg then holds none\n"
+            "  maxCnxns=0                     client connections in all (0: no limit)\n"
+            "  secureClientPort=PORT          TLS clients (with ssl.keyStore.location, ...\n"
+            "                                 ssl.trustStore.*, ssl.clientAuth=need|want|none,\n"
+            "                                 ssl.enabledProtocols, ssl.ciphersuites)\n"
+            "  clientPortListenBacklog=1024   the client listener's backlog\n"
             "  logLevel=info                  znoded's own: log verbosity\n"
             "  readonlymode.enabled=false     serve read-only sessions without a quorum\n"
             "  reconfigEnabled=false          allow reconfig (super user only), as in ZooKeeper\n"
@@ -73,7 +83,11 @@ static void usage(FILE *out)
             "  admin.serverPort=8080          at http://ADDRESS:PORT/commands/NAME\n"
             "  admin.serverAddress=0.0.0.0\n"
             "  admin.commandURL=/commands\n"
-            "Unknown keys are ignored with a warning, as ZooKeeper does.\n"
+            "Every key is acted on or refused: an unknown key, or one for a feature\n"
+            "znoded does not have (SASL, TLS between members, local sessions, ...), stops\n"
+            "the start with a line naming it (exit status 2).  Only keys that tune\n"
+            "ZooKeeper's JVM or its files (serverCnxnFactory, preAllocSize, autopurge.*,\n"
+            "...) are ignored; --check-config lists them.\n"
             "\n"
             "Every write is in the log on disk, fsynced, before it is answered.\n");
 }
@@ -201,9 +215,24 @@ int main(int argc, char **argv)
     }
     zn_log_threshold = zn_log_level_parse(log_level ? log_level : cfg.log_level);
     if (check_only) {
+        /* the key and trust stores too: systemd's ExecStartPre runs this check */
+        struct tls_server *tls = NULL;
+        if (cfg.tls.secure_client_port != 0 && tls_server_new(&tls, &cfg.tls) != 0) {
+            fprintf(stderr, "znoded: %s: the TLS key or trust store cannot be used (the line above says why)\n",
+                    argv[optind]);
+            return 2;
+        }
+        tls_server_free(tls);
         printf("config ok: clientPort=%d dataDir=%s dataLogDir=%s tickTime=%d servers=%d myid=%d\n",
                cfg.client_port, cfg.data_dir, cfg.data_log_dir, cfg.tick_time_ms, cfg.server_count,
                cfg.my_id);
+        if (cfg.dynamic_loaded)
+            printf("membership: dataDir/" CONFIG_DYNAMIC_PREFIX "%" PRIx64 " (written by a reconfig)\n",
+                   cfg.config_version);
+        else if (cfg.dynamic_config_file[0])
+            printf("membership: dynamicConfigFile %s\n", cfg.dynamic_config_file);
+        for (int i = 0; i < cfg.ignored_count; i++)
+            printf("ignored: %s (%s)\n", cfg.ignored[i].key, cfg.ignored[i].why);
         return 0;
     }
     static struct server srv;

@@ -502,6 +502,7 @@ static int fixup_acl(const struct prep *p, int64_t session_id, const struct zn_a
             }
         } else if (strcmp(a->id.scheme, "digest") == 0 ? digest_id_valid(a->id.id)
                    : strcmp(a->id.scheme, "ip") == 0   ? ip_id_valid(a->id.id)
+                   : strcmp(a->id.scheme, "x509") == 0 ? p->options.x509_enabled && strchr(a->id.id, '=')
                                                        : false) {
             out->items[out->count++] = *a;
         } else {

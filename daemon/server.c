@@ -184,7 +184,7 @@ void server_stop(struct server *srv)
     if (srv->stopping)
         return;
     srv->stopping = true;
-    uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
+    server_unlisten(srv);
     metrics_stop(srv);
     admin_stop(srv);
     uv_timer_stop(&srv->session_timer);

@@ -39,6 +39,8 @@ struct store;
 struct request;
 struct session;
 struct ensemble;
+struct tls_stream;
+struct tls_server;
 struct admin;
 
 #define SERVER_READ_CHUNK_BYTES (64 * 1024)
@@ -109,6 +111,8 @@ struct conn {
     struct conn_auth auth[CONN_MAX_AUTH_IDS];
     int auth_count;
     struct conn_stats stats;
+    struct tls_stream *tls;         /* on the secure port: its TLS stream (owned); else NULL */
+    struct jute_writer tls_wire;    /* TLS: sealed bytes not yet handed to libuv */
 };
 
 struct server_stats {
@@ -142,6 +146,8 @@ struct server {
     uint64_t stall_logged_ms;             /* when a stall was last logged */
     uint64_t stalls_unlogged;
     uv_tcp_t listener;
+    uv_tcp_t secure_listener;       /* secureClientPort, when tls is set */
+    struct tls_server *tls;         /* the client port's TLS context (owned); NULL without TLS */
     uv_timer_t session_timer;
     uv_signal_t sigterm, sigint;
     struct tree *tree;
@@ -207,6 +213,8 @@ void conn_unpark_all(struct server *srv);
 void conn_expire_parked(struct server *srv, uint64_t now_ms);
 void server_flush(struct server *srv);
 int server_listen(struct server *srv);
+/* Closes the client listeners (plain and TLS). */
+void server_unlisten(struct server *srv);
 
 /* request.c */
 void request_handle_packet(struct conn *c, const uint8_t *data, size_t len);

@@ -29,7 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+
 #include "assert.h"
+#include "tls_stream.h"
 
 #define CLIENT_DEFAULT_PORT "2181"
 
@@ -240,6 +243,7 @@ static void free_client_memory(struct zn_client *c)
     for (int i = 0; i < c->host_count; i++)
         free(c->hosts[i].name);
     free(c->chroot);
+    SSL_CTX_free(c->tls_ctx);
     client_watch_table_free(&c->watches);
     while (c->auths) {
         struct client_auth *a = c->auths;
@@ -249,6 +253,38 @@ static void free_client_memory(struct zn_client *c)
         free(a);
     }
     free(c);
+}
+
+/* options.tls_*: the context every connection's TLS stream is made on.
+ * Returns 0 or ZN_BADARGUMENTS (logged: the file and OpenSSL's reason). */
+static int client_tls_context(struct zn_client *c, const struct zn_client_options *o)
+{
+    if (!o->tls_ca_file)
+        return (o->tls_cert_file || o->tls_key_file) ? ZN_BADARGUMENTS : 0;
+    char reason[256];
+    const char *what = NULL, *file = NULL;
+    c->tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!c->tls_ctx)
+        return ZN_NOMEMORY;
+    SSL_CTX_set_min_proto_version(c->tls_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(c->tls_ctx, SSL_VERIFY_PEER, NULL);
+    if (SSL_CTX_load_verify_file(c->tls_ctx, o->tls_ca_file) != 1)
+        what = "no CA certificate in", file = o->tls_ca_file;
+    else if (o->tls_cert_file && SSL_CTX_use_certificate_chain_file(c->tls_ctx, o->tls_cert_file) != 1)
+        what = "no certificate in", file = o->tls_cert_file;
+    else if (o->tls_cert_file &&
+             SSL_CTX_use_PrivateKey_file(c->tls_ctx, o->tls_key_file ? o->tls_key_file : o->tls_cert_file,
+                                         SSL_FILETYPE_PEM) != 1)
+        what = "no (unencrypted) private key in", file = o->tls_key_file ? o->tls_key_file : o->tls_cert_file;
+    else if (o->tls_cert_file && SSL_CTX_check_private_key(c->tls_ctx) != 1)
+        what = "the key does not match the certificate", file = o->tls_cert_file;
+    else if (!o->tls_cert_file && o->tls_key_file)
+        what = "a key without its certificate:", file = o->tls_key_file;
+    if (!what)
+        return 0;
+    CLIENT_LOG(c, ZN_LOG_ERROR, "tls: %s %s: %s", what, file,
+               tls_openssl_reason(reason, sizeof reason, "unusable"));
+    return ZN_BADARGUMENTS;
 }
 
 int zn_client_new(struct uv_loop_s *loop, const char *connect_string,
@@ -285,6 +321,9 @@ int zn_client_new(struct uv_loop_s *loop, const char *connect_string,
     c->log_level = o->log_level;
     c->random_state = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)c;
     int rc = parse_connect_string(c, connect_string);
+    if (rc == 0)
+        rc = client_tls_context(c, o);
+    o->tls_ca_file = o->tls_cert_file = o->tls_key_file = NULL; /* read; not kept */
     if (rc) {
         free_client_memory(c);
         return rc;
@@ -326,6 +365,7 @@ int zn_client_state(const struct zn_client *c) { return c->last_event; }
 int64_t zn_client_last_zxid(const struct zn_client *c) { return c->last_zxid; }
 int32_t zn_client_outstanding(const struct zn_client *c) { return c->unsent.count + c->inflight.count; }
 const char *zn_client_current_server(const struct zn_client *c) { return c->current_server; }
+const char *zn_client_last_failure(const struct zn_client *c) { return c->last_failure; }
 
 /* ---- writing ---- */
 
@@ -347,19 +387,48 @@ static void on_write(uv_write_t *req, int status)
     }
 }
 
+/* TLS: seals the pending plaintext once the handshake is done, and collects
+ * every ciphertext byte due in conn->wire.  Returns 0 or ZN_CONNECTIONLOSS
+ * (logged) / ZN_NOMEMORY. */
+static int conn_seal(struct zn_client *c, struct client_conn *conn)
+{
+    const char *why = NULL;
+    if (conn->out_len > 0 && tls_stream_established(conn->tls)) {
+        if (tls_stream_write(conn->tls, conn->out, conn->out_len, &why) != 0) {
+            CLIENT_LOG(c, ZN_LOG_WARN, "tls: %s server=%s", why, c->current_server);
+            return ZN_CONNECTIONLOSS;
+        }
+        conn->out_len = 0;
+    }
+    tls_stream_drain(conn->tls, &conn->wire);
+    return conn->wire.error ? ZN_NOMEMORY : 0;
+}
+
 /* Hands the connection's pending output to one uv_write. */
 static int conn_flush(struct zn_client *c)
 {
     struct client_conn *conn = c->conn;
-    if (!conn || conn->closing || conn->out_len == 0)
+    if (!conn || conn->closing)
         return 0;
-    struct client_write *w = malloc(sizeof *w + conn->out_len);
+    if (conn->tls) {
+        int rc = conn_seal(c, conn);
+        if (rc)
+            return rc;
+    }
+    const uint8_t *bytes = conn->tls ? conn->wire.data : conn->out;
+    size_t len = conn->tls ? conn->wire.len : conn->out_len;
+    if (len == 0)
+        return 0;
+    struct client_write *w = malloc(sizeof *w + len);
     if (!w)
         return ZN_NOMEMORY;
-    memcpy(w->bytes, conn->out, conn->out_len);
-    w->len = conn->out_len;
+    memcpy(w->bytes, bytes, len);
+    w->len = len;
     w->req.data = conn;
-    conn->out_len = 0;
+    if (conn->tls)
+        conn->wire.len = 0;
+    else
+        conn->out_len = 0;
     uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)w->len);
     int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write);
     if (rc < 0) {
@@ -507,6 +576,8 @@ static void on_conn_closed(uv_handle_t *h)
     struct zn_client *c = conn->client;
     free(conn->in);
     free(conn->out);
+    tls_stream_free(conn->tls);
+    jute_writer_free(&conn->wire);
     free(conn);
     c->live_conns--;
     client_release(c);
@@ -545,6 +616,7 @@ static void fail_auth_waits(struct zn_client *c, int rc)
 /* The current connection failed or timed out: fail what was sent, try the next host. */
 static void client_connection_lost(struct zn_client *c, const char *why)
 {
+    snprintf(c->last_failure, sizeof c->last_failure, "%s: %s", c->current_server, why);
     if (c->state == CLIENT_ENDED || c->finishing)
         return;
     CLIENT_LOG(c, ZN_LOG_WARN, "connection lost server=%s state=%d reason=%s", c->current_server,
@@ -575,22 +647,35 @@ static void client_connection_lost(struct zn_client *c, const char *why)
     client_connect_next(c);
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Room for CLIENT_READ_CHUNK_BYTES more in conn->in; false when out of memory. */
+static bool reserve_input(struct client_conn *conn)
 {
-    struct client_conn *conn = h->data;
     if (conn->in_cap - conn->in_len < CLIENT_READ_CHUNK_BYTES) {
         size_t cap = conn->in_cap ? conn->in_cap * 2 : CLIENT_READ_CHUNK_BYTES * 2;
         while (cap - conn->in_len < CLIENT_READ_CHUNK_BYTES)
             cap *= 2;
         uint8_t *in = realloc(conn->in, cap);
-        if (!in) {
-            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-            return;
-        }
+        if (!in)
+            return false;
         conn->in = in;
         conn->in_cap = cap;
     }
-    *buf = uv_buf_init((char *)conn->in + conn->in_len, (unsigned)(conn->in_cap - conn->in_len));
+    return true;
+}
+
+/* TLS: ciphertext lands here and is fed to the stream at once in on_read
+ * (libuv calls it right after on_alloc, on the loop's thread). */
+static uint8_t tls_read_buffer[CLIENT_READ_CHUNK_BYTES];
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct client_conn *conn = h->data;
+    if (conn->tls)
+        *buf = uv_buf_init((char *)tls_read_buffer, sizeof tls_read_buffer);
+    else if (!reserve_input(conn))
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+    else
+        *buf = uv_buf_init((char *)conn->in + conn->in_len, (unsigned)(conn->in_cap - conn->in_len));
 }
 
 static void handle_connect_response(struct zn_client *c, const uint8_t *body, size_t len)
@@ -738,6 +823,39 @@ static bool handle_frame(struct zn_client *c, const uint8_t *body, size_t len)
     return ok;
 }
 
+static void process_input(struct zn_client *c, struct client_conn *conn);
+
+/* TLS: feeds ciphertext to the stream and decrypts what it can into
+ * conn->in; once the handshake is done, the ConnectRequest waiting in
+ * conn->out goes out sealed.  Returns false when the connection was lost. */
+static bool tls_input(struct zn_client *c, struct client_conn *conn, const uint8_t *data, size_t len)
+{
+    const char *why = "out of memory";
+    ssize_t n = tls_stream_feed(conn->tls, data, len) == 0 ? 1 : -1;
+    while (n > 0) {
+        if (!reserve_input(conn)) {
+            n = -1;
+            break;
+        }
+        n = tls_stream_read(conn->tls, conn->in + conn->in_len, conn->in_cap - conn->in_len, &why);
+        if (n > 0)
+            conn->in_len += (size_t)n;
+    }
+    if (n < 0) {
+        CLIENT_LOG(c, ZN_LOG_WARN, "tls: %s server=%s", why, c->current_server);
+        client_connection_lost(c, why);
+        return false;
+    }
+    if (tls_stream_just_established(conn->tls))
+        CLIENT_LOG(c, ZN_LOG_DEBUG, "tls: handshake done server=%s", c->current_server);
+    int rc = conn_flush(c); /* handshake records, and the ConnectRequest once established */
+    if (rc != 0) {
+        client_connection_lost(c, "TLS write failed");
+        return false;
+    }
+    return true;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct client_conn *conn = stream->data;
@@ -751,8 +869,19 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
                                                   : uv_strerror((int)nread));
         return;
     }
-    conn->in_len += (size_t)nread;
     c->last_recv_ms = uv_now(c->loop);
+    if (conn->tls) {
+        if (!tls_input(c, conn, (const uint8_t *)buf->base, (size_t)nread))
+            return;
+    } else {
+        conn->in_len += (size_t)nread;
+    }
+    process_input(c, conn);
+}
+
+/* Handles every whole frame in conn->in. */
+static void process_input(struct zn_client *c, struct client_conn *conn)
+{
     size_t pos = 0;
     while (!conn->closing && conn->in_len - pos >= 4) {
         const uint8_t *p = conn->in + pos;
@@ -795,6 +924,20 @@ static void on_connect(uv_connect_t *req, int status)
     if (rc < 0) {
         client_connection_lost(c, uv_strerror(rc));
         return;
+    }
+    if (c->tls_ctx) {
+        /* the server's certificate must name the host as the connect string does */
+        char host[sizeof c->current_server];
+        snprintf(host, sizeof host, "%s", c->current_server);
+        char *colon = strrchr(host, ':');
+        if (colon)
+            *colon = '\0';
+        conn->tls = tls_stream_new(c->tls_ctx, false, host);
+        const char *why = NULL;
+        if (!conn->tls || tls_stream_read(conn->tls, (uint8_t[1]){0}, 1, &why) < 0) {
+            client_connection_lost(c, why ? why : "out of memory starting TLS");
+            return;
+        }
     }
     struct zn_connect_request creq = {
         .protocol_version = ZN_PROTOCOL_VERSION,
@@ -846,6 +989,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     conn->client = c;
+    jute_writer_init(&conn->wire);
     uv_tcp_init(c->loop, &conn->tcp);
     conn->tcp.data = conn;
     conn->connect_req.data = conn;

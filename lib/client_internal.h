@@ -8,6 +8,8 @@
 #include <uv.h>
 
 #include "jute.h"
+
+struct tls_stream;
 #include "log.h"
 #include "znode/client.h"
 
@@ -102,6 +104,8 @@ struct client_conn {
     uint8_t *out;
     size_t out_len;
     size_t out_cap;
+    struct tls_stream *tls;  /* with options.tls_ca_file: this connection's TLS (owned) */
+    struct jute_writer wire; /* TLS: sealed bytes and handshake records not yet written */
 };
 
 /* Pending output that is written at once instead of waiting for the prepare phase. */
@@ -109,6 +113,7 @@ struct client_conn {
 
 struct zn_client {
     uv_loop_t *loop;
+    struct ssl_ctx_st *tls_ctx; /* from options.tls_*_file (owned); NULL: plain TCP */
     enum client_state state;
     int last_event; /* last zn_session_event delivered */
     struct zn_client_options options;
@@ -121,6 +126,7 @@ struct zn_client {
     int host_cursor;        /* index of the host being tried / connected */
     int failed_attempts;    /* consecutive failed attempts since the last connection */
     char current_server[300];
+    char last_failure[400];  /* "host:port: why" of the last connection lost; "" if none */
 
     int64_t session_id;
     uint8_t passwd[ZN_PASSWD_BYTES];

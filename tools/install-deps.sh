@@ -7,7 +7,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   build-essential cmake pkg-config clang libuv1-dev liblmdb-dev lmdb-utils libfuse3-dev
-  libcmocka-dev
+  libcmocka-dev libssl-dev
+  # tests/compat/tls.bats makes its keys and certificates with the openssl command
+  openssl
   # run (FUSE mount)
   fuse3 attr
   # test runners and helpers

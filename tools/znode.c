@@ -32,10 +32,15 @@
 enum { EXIT_OK = 0, EXIT_ZK = 1, EXIT_USAGE = 2, EXIT_CONN = 3 };
 
 static const char *usage_text =
-    "usage: znode [--server HOSTS] [--timeout MS] COMMAND ARGS\n"
+    "usage: znode [--server HOSTS] [--timeout MS] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
+    "             COMMAND ARGS\n"
     "\n"
     "  HOSTS is host:port[,host:port...][/chroot] (default $ZNODE_SERVER or " CLI_DEFAULT_SERVER ")\n"
     "  MS bounds connecting and each operation (default 10000)\n"
+    "  --tls-ca FILE     connect with TLS (a server's secureClientPort); the server's certificate\n"
+    "                    must chain to the PEM CAs in FILE and name the host as HOSTS does\n"
+    "  --tls-cert FILE   the client's PEM certificate, for servers with ssl.clientAuth=need;\n"
+    "  --tls-key FILE    its unencrypted PEM key (default: in the --tls-cert file)\n"
     "\n"
     "commands:\n"
     "  ls PATH                          list children, one per line, sorted\n"
@@ -365,6 +370,7 @@ static int cmd_watch(struct zn_client *c, const char *path, long max_events)
 struct cli {
     const char *server;
     long timeout_ms;
+    const char *tls_ca, *tls_cert, *tls_key;
     const char *cmd;
     const char *args[3]; /* positional arguments after the command */
     int nargs;
@@ -393,6 +399,14 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             if (!has_value)
                 return usage_error("--server needs HOSTS");
             cli->server = argv[++i];
+        } else if (strcmp(a, "--tls-ca") == 0 || strcmp(a, "--tls-cert") == 0 ||
+                   strcmp(a, "--tls-key") == 0) {
+            if (!has_value)
+                return usage_error("--tls-ca, --tls-cert and --tls-key need a FILE");
+            const char **file = strcmp(a, "--tls-ca") == 0     ? &cli->tls_ca
+                                : strcmp(a, "--tls-cert") == 0 ? &cli->tls_cert
+                                                               : &cli->tls_key;
+            *file = argv[++i];
         } else if (strcmp(a, "--timeout") == 0) {
             if (!has_value || parse_int(argv[++i], 1, 3600 * 1000, &cli->timeout_ms) != 0)
                 return usage_error("--timeout needs a number of milliseconds (1..3600000)");
@@ -515,17 +529,29 @@ int main(int argc, char **argv)
     opts.session_timeout_ms = CLI_SESSION_TIMEOUT_MS;
     opts.queue_timeout_ms = (int32_t)cli.timeout_ms;
     opts.sync_timeout_ms = (int32_t)cli.timeout_ms;
+    opts.tls_ca_file = cli.tls_ca;
+    opts.tls_cert_file = cli.tls_cert;
+    opts.tls_key_file = cli.tls_key;
+    if ((cli.tls_cert || cli.tls_key) && !cli.tls_ca) {
+        uv_loop_close(&loop);
+        return usage_error("--tls-cert and --tls-key need --tls-ca");
+    }
     struct zn_client *client;
+    if (cli.tls_ca && zn_log_threshold > ZN_LOG_ERROR)
+        zn_log_threshold = ZN_LOG_ERROR; /* a TLS file that cannot be used says why */
     rc = zn_client_new(&loop, cli.server, &opts, &client);
     if (rc) {
-        fprintf(stderr, "znode: bad server list '%s': %s\n", cli.server, zn_strerror(rc));
+        fprintf(stderr, "znode: bad server list '%s'%s: %s\n", cli.server,
+                cli.tls_ca ? " or TLS files" : "", zn_strerror(rc));
         uv_loop_close(&loop);
         return EXIT_USAGE;
     }
     rc = zn_sync_wait_connected(client);
     if (rc) {
-        fprintf(stderr, "znode: cannot connect to %s: %s\n", cli.server,
-                rc == ZN_OPERATIONTIMEOUT ? "timed out" : zn_strerror(rc));
+        const char *last = zn_client_last_failure(client);
+        fprintf(stderr, "znode: cannot connect to %s: %s%s%s%s\n", cli.server,
+                rc == ZN_OPERATIONTIMEOUT ? "timed out" : zn_strerror(rc), last[0] ? " (last: " : "",
+                last, last[0] ? ")" : "");
         rc = EXIT_CONN;
     } else {
         rc = run(client, &cli);

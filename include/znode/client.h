@@ -112,6 +112,16 @@ struct zn_client_options {
     int32_t max_packet_bytes;     /* 0: default */
     int32_t max_data_bytes;       /* 0: default */
     int32_t max_pending;          /* 0: default */
+    /* TLS, for a server's secureClientPort.  With tls_ca_file set every
+     * connection is TLS: the server's certificate must chain to these CAs
+     * and name the host it was reached by (an IP address or a DNS name).
+     * tls_cert_file and tls_key_file (PEM, the key unencrypted; the key may
+     * be in the certificate's file) are the client's certificate, for a
+     * server with ssl.clientAuth=need.  The files are read by zn_client_new;
+     * the strings are not kept.  NULL: plain TCP / no client certificate. */
+    const char *tls_ca_file;
+    const char *tls_cert_file;
+    const char *tls_key_file;
 };
 
 /* Fills *options with the defaults (all zero but log_level = -1). */
@@ -129,8 +139,9 @@ void zn_client_options_init(struct zn_client_options *options);
  * options: copied; NULL means defaults.
  * out: receives the client on success.
  *
- * Returns 0, ZN_BADARGUMENTS (malformed connect string or options), or
- * ZN_NOMEMORY.  On error nothing is allocated and no callback is ever called.
+ * Returns 0, ZN_BADARGUMENTS (malformed connect string or options, or TLS
+ * files that cannot be used: logged), or ZN_NOMEMORY.  On error nothing is
+ * allocated and no callback is ever called.
  */
 int zn_client_new(struct uv_loop_s *loop, const char *connect_string,
                   const struct zn_client_options *options, struct zn_client **out);
@@ -168,6 +179,11 @@ int64_t zn_client_last_zxid(const struct zn_client *client);
 int32_t zn_client_outstanding(const struct zn_client *client);
 /* "host:port" of the server currently connected or being tried; borrowed until the next loop turn. */
 const char *zn_client_current_server(const struct zn_client *client);
+/* Why the last connection (or attempt) was lost, as "host:port: reason"
+ * (a refused connection, a failed TLS handshake and the certificate's
+ * fault, ...); "" when none was.  Owned by the client, valid until its next
+ * loop callback. */
+const char *zn_client_last_failure(const struct zn_client *client);
 
 /* ---- results ---- */
 

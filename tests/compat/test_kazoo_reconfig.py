@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,9 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import (BadArgumentsError, BadVersionError, NewConfigNoQuorumError,
                               NoAuthError)
 from kazoo.security import make_digest_acl_credential
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from exchange import exchange  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ZN_SERVER = os.path.join(HERE, "..", "lib", "zn-server.sh")
@@ -59,18 +61,7 @@ def parse_config(text):
 def mode_of(host):
     """The Mode line of srvr at host:port ('leader', 'follower', ...), or None."""
     addr, port = host.rsplit(":", 1)
-    try:
-        with socket.create_connection((addr, int(port)), timeout=5) as sock:
-            sock.sendall(b"srvr")
-            sock.shutdown(socket.SHUT_WR)
-            reply = b""
-            while True:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-    except OSError:
-        return None
+    reply = exchange((addr, int(port)), b"srvr", timeout_s=5)
     m = re.search(rb"^Mode: (\w+)", reply, re.M)
     return m.group(1).decode() if m else None
 
@@ -183,6 +174,13 @@ class ReconfigTest(unittest.TestCase):
             self.reconfig(self.client(self.hosts[0]), leaving="3")
         servers, _ = parse_config(self.config_at(self.hosts[2])[0].decode())
         self.assertEqual(sorted(servers), [1, 2, 3])
+
+    def test_no_super_auth_as_kazoo_tests_it(self):
+        # kazoo's TestReconfig.test_no_super_auth, word for word: the joiner's id is above 255
+        with self.assertRaises(NoAuthError):
+            self.client(self.hosts[0]).reconfig(
+                joining="server.999=0.0.0.0:1234:2345:observer;3456", leaving=None,
+                new_members=None)
 
     def test_malformed_or_too_small_configs_are_bad_arguments(self):
         zk = self.client(self.hosts[0], super_user=True)

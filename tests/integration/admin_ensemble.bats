@@ -23,16 +23,8 @@ teardown() {
 # configure_members COUNT: the configs of COUNT members in $ZN_STATE_DIR, each with its
 # AdminServer on its own address (127.0.0.N) at $ADMIN_PORT; nothing is started.
 configure_members() {
-  local count="$1" n dir
-  zn_state_init
-  echo "$count" > "$(zn_state_dir)/members"
-  for n in $(seq 1 "$count"); do
-    dir="$(member_dir "$n")"
-    mkdir -p "$dir"
-    free_port "$(member_addr "$n")" > "$dir/port"
-    free_port "$(member_addr "$n")" > "$dir/peer_port"
-    free_port "$(member_addr "$n")" > "$dir/election_port"
-  done
+  local count="$1" n
+  prepare_members "$count"
   for n in $(seq 1 "$count"); do
     write_member_config "$n" "$count" admin.enableServer=true "admin.serverPort=$ADMIN_PORT" \
       "admin.serverAddress=$(member_addr "$n")"

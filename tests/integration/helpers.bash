@@ -18,6 +18,8 @@ ZN_ZNODED="${ZN_ZNODED:-$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/daemon/znoded}"
 ZN_ZKSERVER="${ZN_ZKSERVER:-/usr/share/zookeeper/bin/zkServer.sh}"
 ZN_ZKCLI="${ZN_ZKCLI:-/usr/share/zookeeper/bin/zkCli.sh}"
 ZN_PYTHON="${ZN_PYTHON:-/usr/bin/python3}"
+# Debian's ZooKeeper with the Netty jars its manifest leaves out (for TLS: zkServer.sh, zkCli.sh).
+ZN_ZK_NETTY_CLASSPATH="/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar"
 ZN_LIB_DIR="$ZN_REPO_ROOT/tests/lib"
 # How long a server may take to answer ruok after start (a JVM takes a few seconds on 2 cores).
 ZN_START_TIMEOUT_S="${ZN_START_TIMEOUT_S:-60}"
@@ -139,6 +141,8 @@ free_port() {
 member_dir()  { echo "$(zn_state_dir)/m$1"; }
 member_addr() { echo "127.0.0.$1"; }
 member_port() { cat "$(member_dir "$1")/port"; }
+# member_secure_port N: member N's secureClientPort (ZN_TLS=1 when it was started).
+member_secure_port() { cat "$(member_dir "$1")/secure_port"; }
 member_pid()  { cat "$(member_dir "$1")/pid" 2>/dev/null; }
 # member_connect N: host:port a client uses for member N (default 1).
 member_connect() { local n="${1:-1}"; echo "$(member_addr "$n"):$(member_port "$n")"; }
@@ -179,6 +183,12 @@ write_member_config() {
     echo "maxClientCnxns=60"
     echo "4lw.commands.whitelist=*"
     echo "admin.enableServer=false"
+    # ZN_TLS=1: a TLS client port too, on the member's own address (the ssl.* keys come as
+    # extra lines, the same for every member).
+    if [ -f "$dir/secure_port" ]; then
+      echo "secureClientPort=$(cat "$dir/secure_port")"
+      echo "secureClientPortAddress=$(member_addr "$n")"
+    fi
     if [ "$count" -gt 1 ]; then
       for m in $(seq 1 "$count"); do
         # ZN_OBSERVERS="3 4": those members are observers (non-voting).
@@ -221,6 +231,12 @@ launch_member() {
       # Debian's ZooKeeper leaves javax.servlet off its class path, so its AdminServer does not
       # start (it falls back to none, silently): the servlet API jar makes admin.* keys work.
       if [ -f /usr/share/java/servlet-api.jar ]; then jvm="$jvm -Xbootclasspath/a:/usr/share/java/servlet-api.jar"; fi
+      # Netty (serverCnxnFactory=...NettyServerCnxnFactory, which TLS needs): Debian's
+      # zookeeper.jar names netty-handler in its manifest but not netty-codec and netty-resolver,
+      # which its SslHandler needs; a later -cp wins over zkServer.sh's own.
+      if grep -q '^serverCnxnFactory=.*Netty' "$dir/zoo.cfg"; then
+        jvm="$jvm -cp $ZN_ZK_NETTY_CLASSPATH"
+      fi
       # zkServer.sh execs java, so $! is the JVM's PID.
       JMXDISABLE=true ZOOCFGDIR="$dir" ZOO_LOG_DIR="$dir" SERVER_JVMFLAGS="$jvm" \
         "$ZN_ZKSERVER" start-foreground "$dir/zoo.cfg" >> "$dir/server.log" 2>&1 < /dev/null 3>&- &
@@ -293,23 +309,34 @@ wait_ruok() {
   done
 }
 
-# start_ensemble COUNT [key=value...]: start COUNT members (1 = standalone, no server.N lines)
-# with extra zoo.cfg lines, and wait until each serves.
-start_ensemble() {
-  local count="$1"; shift
-  local n dir
-  zn_check_target || return 1
+# prepare_members COUNT: the state directory and each member's directory and free ports (client;
+# peer and election in an ensemble; a secure client port with ZN_TLS=1), nothing written or
+# started yet. Must run in the test's own shell (it calls zn_state_init).
+prepare_members() {
+  local count="$1" n dir
   zn_state_init
   echo "$count" > "$(zn_state_dir)/members"
   for n in $(seq 1 "$count"); do
     dir="$(member_dir "$n")"
     mkdir -p "$dir"
     free_port "$(member_addr "$n")" > "$dir/port" || return 1
+    if [ "${ZN_TLS:-0}" = 1 ]; then
+      free_port "$(member_addr "$n")" > "$dir/secure_port" || return 1
+    fi
     if [ "$count" -gt 1 ]; then
       free_port "$(member_addr "$n")" > "$dir/peer_port" || return 1
       free_port "$(member_addr "$n")" > "$dir/election_port" || return 1
     fi
   done
+}
+
+# start_ensemble COUNT [key=value...]: start COUNT members (1 = standalone, no server.N lines)
+# with extra zoo.cfg lines, and wait until each serves.
+start_ensemble() {
+  local count="$1"; shift
+  local n
+  zn_check_target || return 1
+  prepare_members "$count" || return 1
   for n in $(seq 1 "$count"); do
     write_member_config "$n" "$count" "$@" || return 1
   done

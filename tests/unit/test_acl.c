@@ -95,10 +95,22 @@ static void world_empty_super_and_skip_allow(void **state)
     assert_int_equal(acl_check(&locked_acl, ZN_PERM_DELETE, &super, 1, false), 0);
     assert_int_equal(acl_check(&locked_acl, ZN_PERM_DELETE, NULL, 0, true), 0);
     /* An unknown scheme matches nobody, even with the same id. */
-    struct zn_acl odd[] = {entry(ZN_PERM_ALL, "x509", "cn")};
+    struct zn_acl odd[] = {entry(ZN_PERM_ALL, "nosuch", "cn")};
     struct zn_acl_vec odd_acl = {1, odd};
-    struct zn_id odd_id = {"x509", "cn"};
+    struct zn_id odd_id = {"nosuch", "cn"};
     assert_int_equal(acl_check(&odd_acl, ZN_PERM_READ, &odd_id, 1, false), ZN_NOAUTH);
+}
+
+static void x509_matches_exactly_the_subject_it_names(void **state)
+{
+    (void)state;
+    struct zn_acl cert[] = {entry(ZN_PERM_ALL, "x509", "CN=app,O=Example")};
+    struct zn_acl_vec cert_acl = {1, cert};
+    struct zn_id same = {"x509", "CN=app,O=Example"}, other = {"x509", "CN=app,O=Example2"},
+                 digest = {"digest", "CN=app,O=Example"};
+    assert_int_equal(acl_check(&cert_acl, ZN_PERM_READ, &same, 1, false), 0);
+    assert_int_equal(acl_check(&cert_acl, ZN_PERM_READ, &other, 1, false), ZN_NOAUTH);
+    assert_int_equal(acl_check(&cert_acl, ZN_PERM_READ, &digest, 1, false), ZN_NOAUTH);
 }
 
 int main(void)
@@ -109,6 +121,7 @@ int main(void)
         cmocka_unit_test(ip_matches_addresses_inside_the_mask_only),
         cmocka_unit_test(check_needs_a_matching_entry_with_a_shared_bit),
         cmocka_unit_test(world_empty_super_and_skip_allow),
+        cmocka_unit_test(x509_matches_exactly_the_subject_it_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

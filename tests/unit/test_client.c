@@ -635,6 +635,25 @@ static void bad_connect_strings_are_refused(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void unusable_tls_files_are_refused_before_anything_starts(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct zn_client *c = NULL;
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.log_level = ZN_LOG_OFF;
+    o.tls_cert_file = "/etc/hostname"; /* a certificate without CAs to check the server with */
+    assert_int_equal(zn_client_new(&loop, "127.0.0.1:2281", &o, &c), ZN_BADARGUMENTS);
+    o.tls_cert_file = NULL;
+    o.tls_ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(zn_client_new(&loop, "127.0.0.1:2281", &o, &c), ZN_BADARGUMENTS);
+    o.tls_ca_file = "/etc/hostname"; /* not PEM */
+    assert_int_equal(zn_client_new(&loop, "127.0.0.1:2281", &o, &c), ZN_BADARGUMENTS);
+    assert_null(c);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void data_over_the_limit_is_refused_at_the_edge(void **state)
 {
     uv_loop_t loop;
@@ -728,6 +747,7 @@ int main(void)
         cmocka_unit_test_setup(set_watches_over_the_packet_limit_are_split, setup),
         cmocka_unit_test_setup(a_session_given_in_the_options_is_resumed, setup),
         cmocka_unit_test_setup(bad_connect_strings_are_refused, setup),
+        cmocka_unit_test_setup(unusable_tls_files_are_refused_before_anything_starts, setup),
         cmocka_unit_test_setup(data_over_the_limit_is_refused_at_the_edge, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

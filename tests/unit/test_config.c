@@ -146,6 +146,297 @@ static void four_letter_word_bits_are_found(void **state)
     assert_int_equal(config_4lw_bit("\0\0\0\x2c"), 0);
 }
 
+/* A directory with dataDir/myid = id, and a dynamic file named name in it holding text. */
+static char scratch_dir[64];
+
+static void make_member_dir(int id, const char *dyn_name, const char *dyn_text, char *dyn_path,
+                            size_t cap)
+{
+    strcpy(scratch_dir, "/tmp/zn-test-dyn-XXXXXX");
+    assert_non_null(mkdtemp(scratch_dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/myid", scratch_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%d\n", id);
+    fclose(f);
+    snprintf(dyn_path, cap, "%s/%s", scratch_dir, dyn_name);
+    f = fopen(dyn_path, "w");
+    assert_non_null(f);
+    fputs(dyn_text, f);
+    fclose(f);
+}
+
+static void remove_member_dir(const char *dyn_path)
+{
+    char path[256];
+    unlink(dyn_path);
+    snprintf(path, sizeof path, "%s/myid", scratch_dir);
+    unlink(path);
+    rmdir(scratch_dir);
+}
+
+static int load_with_dynamic(struct config *cfg, const char *extra, const char *dyn_path, char *err,
+                             size_t errlen)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "tickTime=1000\ndataDir=%s\ndynamicConfigFile=%s\n%s", scratch_dir,
+             dyn_path, extra);
+    return load(cfg, text, err, errlen);
+}
+
+static void dynamic_config_file_holds_the_membership_and_this_members_client_port(void **state)
+{
+    (void)state;
+    char dyn[256], err[512];
+    make_member_dir(2, "zoo.cfg.dynamic.100000000",
+                    "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n"
+                    "server.2=127.0.0.2:2888:3888:participant;127.0.0.2:2182\n"
+                    "server.3=127.0.0.3:2888:3888:observer;2183\n",
+                    dyn, sizeof dyn);
+    struct config cfg;
+    assert_int_equal(load_with_dynamic(&cfg, "", dyn, err, sizeof err), 0);
+    assert_int_equal(cfg.server_count, 3);
+    assert_int_equal(cfg.my_id, 2);
+    assert_true(cfg.servers[2].observer);
+    assert_int_equal(cfg.client_port, 2182);
+    assert_string_equal(cfg.client_port_address, "127.0.0.2");
+    /* the file's version is reported, but the membership starts at 0 */
+    assert_true(cfg.dynamic_file_version == 0x100000000ull);
+    assert_true(cfg.config_version == 0);
+    assert_false(cfg.dynamic_loaded);
+    remove_member_dir(dyn);
+}
+
+static void dynamic_config_file_version_line_must_agree_with_its_name(void **state)
+{
+    (void)state;
+    char dyn[256], err[512];
+    make_member_dir(1, "zoo.cfg.dynamic.200000000",
+                    "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.2:2888:3888\nversion=100000000\n",
+                    dyn, sizeof dyn);
+    struct config cfg;
+    assert_int_equal(load_with_dynamic(&cfg, "clientPort=2181\n", dyn, err, sizeof err), -1);
+    assert_non_null(strstr(err, "its version line (100000000) disagrees with its name (200000000)"));
+    remove_member_dir(dyn);
+    /* without a version in its name, the line gives it */
+    make_member_dir(1, "zoo.cfg.dynamic",
+                    "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.2:2888:3888\nversion=1a\n", dyn,
+                    sizeof dyn);
+    assert_int_equal(load_with_dynamic(&cfg, "clientPort=2181\n", dyn, err, sizeof err), 0);
+    assert_true(cfg.dynamic_file_version == 0x1a);
+    remove_member_dir(dyn);
+}
+
+static void dynamic_config_file_refuses_what_is_not_a_server_line(void **state)
+{
+    (void)state;
+    char dyn[256], err[512];
+    make_member_dir(1, "zoo.cfg.dynamic", "server.1=127.0.0.1:2888:3888\ngroup.1=1:2:3\n", dyn,
+                    sizeof dyn);
+    struct config cfg;
+    assert_int_equal(load_with_dynamic(&cfg, "clientPort=2181\n", dyn, err, sizeof err), -1);
+    assert_non_null(strstr(err, "group.1: only server.N lines belong in a dynamic configuration"));
+    remove_member_dir(dyn);
+}
+
+static void server_lines_in_zoo_cfg_beside_a_dynamic_file_are_refused(void **state)
+{
+    (void)state;
+    char dyn[256], err[512];
+    make_member_dir(1, "zoo.cfg.dynamic", "server.1=127.0.0.1:2888:3888\n", dyn, sizeof dyn);
+    struct config cfg;
+    assert_int_equal(load_with_dynamic(&cfg, "clientPort=2181\nserver.2=127.0.0.2:2888:3888\n", dyn,
+                                       err, sizeof err), -1);
+    assert_non_null(strstr(err, "server.N lines must be in the dynamic configuration file"));
+    remove_member_dir(dyn);
+}
+
+static void a_missing_dynamic_file_is_an_error_naming_it(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\ndynamicConfigFile=/nonexistent/zoo.cfg.dynamic\n",
+                          err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/zoo.cfg.dynamic: No such file or directory"));
+}
+
+static void client_port_must_agree_with_the_server_line(void **state)
+{
+    (void)state;
+    char dyn[256], err[512];
+    make_member_dir(1, "zoo.cfg.dynamic", "server.1=127.0.0.1:2888:3888;127.0.0.1:2181\n"
+                    "server.2=127.0.0.2:2888:3888;127.0.0.2:2181\n", dyn, sizeof dyn);
+    struct config cfg;
+    assert_int_equal(load_with_dynamic(&cfg, "clientPort=2999\n", dyn, err, sizeof err), -1);
+    assert_non_null(strstr(err, "clientPort 0.0.0.0:2999 differs from the client address 127.0.0.1:2181"));
+    assert_int_equal(load_with_dynamic(&cfg, "clientPort=2181\n", dyn, err, sizeof err), 0);
+    assert_string_equal(cfg.client_port_address, "127.0.0.1");
+    remove_member_dir(dyn);
+}
+
+static void server_lines_may_name_ids_above_255(void **state)
+{
+    (void)state;
+    struct config_server s;
+    char err[256];
+    /* kazoo's reconfig test joins server.999 */
+    assert_int_equal(config_parse_server("server.999", "0.0.0.0:1234:2345:observer;3456", &s, err,
+                                         sizeof err), 0);
+    assert_int_equal(s.id, 999);
+    assert_true(s.observer);
+    assert_int_equal(config_parse_server("server.-1", "a:1:2", &s, err, sizeof err), -1);
+}
+
+/* Each case: zoo.cfg text appended to head, and a part of the refusal it must get. */
+static void expect_refusals(const char *head, const char *const cases[][2], size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        struct config cfg;
+        char text[512], err[512];
+        snprintf(text, sizeof text, "%s%s\n", head, cases[i][0]);
+        assert_int_equal(load(&cfg, text, err, sizeof err), -1);
+        if (!strstr(err, cases[i][1]))
+            fail_msg("%s: got '%s'", cases[i][0], err);
+    }
+}
+
+static void an_unknown_key_is_refused_naming_it(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nsnapCont=5\n", err, sizeof err), -1);
+    assert_non_null(strstr(err, ":3: snapCont: unknown key"));
+}
+
+static void unsupported_security_keys_are_refused_as_not_supported_yet(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"secureClientPort=2182", "secureClientPort=2182 needs ssl.keyStore.location"},
+        {"ssl.keyStore.location=/k.pem", "ssl.* keys are set but secureClientPort is not"},
+        {"ssl.quorum.keyStore.location=/k", "ssl.quorum.keyStore.location: TLS between members is not supported yet"},
+        {"zookeeper.ssl.quorum.keyStore.location=/k", "TLS between members is not supported yet"},
+        {"ssl.context.supplier.class=x", "ssl.context.supplier.class: not supported yet"},
+        {"sslQuorum=true", "sslQuorum=true: TLS between members is not supported yet"},
+        {"authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+         "authProvider.1: SASL is not supported yet"},
+        {"quorum.auth.learnerRequireSasl=true", "SASL between members is not supported yet"},
+        {"java.security.auth.login.config=/j", "SASL (a JAAS file) is not supported yet"},
+        {"kerberos.removeRealmFromPrincipal=true", "SASL (Kerberos) is not supported yet"},
+        {"enforce.auth.schemes=sasl", "enforcing authentication is not supported yet"},
+        {"authProvider.2=com.example.Custom", "'com.example.Custom' is not a provider znoded has"},
+    };
+    expect_refusals("dataDir=/tmp/x\nclientPort=1\n", cases, sizeof cases / sizeof cases[0]);
+}
+
+static void the_default_values_of_unsupported_features_are_accepted(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nsslQuorum=false\nforceSync=YES\n"
+                                "quorum.auth.enableSasl=false\nelectionAlg=3\nadmin.enableServer=false\n"
+                                "authProvider.1=org.apache.zookeeper.server.auth.DigestAuthenticationProvider\n",
+                          err, sizeof err), 0);
+    assert_int_equal(cfg.ignored_count, 0);
+}
+
+static void jvm_only_keys_are_ignored_and_recorded_once(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\npreAllocSize=65536\n"
+                                "serverCnxnFactory=org.apache.zookeeper.server.NIOServerCnxnFactory\n"
+                                "preAllocSize=131072\n",
+                          err, sizeof err), 0);
+    assert_int_equal(cfg.ignored_count, 2);
+    assert_string_equal(cfg.ignored[0].key, "preAllocSize");
+    assert_string_equal(cfg.ignored[1].key, "serverCnxnFactory");
+}
+
+static void connection_limits_are_read(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nmaxCnxns=7\nclientPortListenBacklog=-1\n",
+                          err, sizeof err), 0);
+    assert_int_equal(cfg.max_cnxns, 7);
+    assert_int_equal(cfg.listen_backlog, 1024);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nclientPortListenBacklog=64\n", err,
+                          sizeof err), 0);
+    assert_int_equal(cfg.listen_backlog, 64);
+}
+
+static int load_tls(struct config *cfg, const char *extra, char *err, size_t errlen)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "dataDir=/tmp/x\nclientPort=2181\nsecureClientPort=2182\n%s", extra);
+    return load(cfg, text, err, errlen);
+}
+
+static void tls_keys_are_read_with_zookeepers_defaults(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/etc/zk/server.pem\n", err, sizeof err), 0);
+    assert_int_equal(cfg.tls.secure_client_port, 2182);
+    assert_string_equal(cfg.tls.secure_client_port_address, "0.0.0.0");
+    assert_int_equal(cfg.tls.key_store_type, CONFIG_STORE_PEM);
+    assert_int_equal(cfg.tls.client_auth, CONFIG_CLIENT_AUTH_NEED);
+    assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_2);
+    assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_3);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.p12\nssl.trustStore.location=/t\n"
+                                    "ssl.trustStore.type=pkcs12\nssl.clientAuth=Want\n"
+                                    "ssl.protocol=TLSv1.3\n",
+                              err, sizeof err), 0);
+    assert_int_equal(cfg.tls.key_store_type, CONFIG_STORE_PKCS12);
+    assert_int_equal(cfg.tls.trust_store_type, CONFIG_STORE_PKCS12);
+    assert_int_equal(cfg.tls.client_auth, CONFIG_CLIENT_AUTH_WANT);
+    assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_3);
+    assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_3);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\n"
+                                    "zookeeper.X509AuthenticationProvider.superUser=CN=admin,O=Example\n",
+                              err, sizeof err), 0);
+    assert_string_equal(cfg.tls.x509_super_user, "CN=admin,O=Example");
+}
+
+static void enabled_protocols_win_over_the_protocol(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\nssl.enabledProtocols=TLSv1.2\n"
+                                    "ssl.protocol=TLSv1.3\n",
+                              err, sizeof err), 0);
+    assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_2);
+    assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_2);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\nssl.enabledProtocols=TLSv1.1\n",
+                              err, sizeof err), -1);
+    assert_non_null(strstr(err, "ssl.enabledProtocols: 'TLSv1.1' is not supported (TLSv1.2 and TLSv1.3 are)"));
+}
+
+static void tls_values_znoded_cannot_use_are_refused(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"ssl.keyStore.location=/k.jks\n", "convert it to PKCS12 with: keytool -importkeystore"},
+        {"ssl.keyStore.location=/k\nssl.keyStore.type=BCFKS\n", "is a Java key store"},
+        {"ssl.keyStore.location=/k.store\n", "cannot tell the type of /k.store from its name"},
+        {"ssl.keyStore.location=/k.pem\nssl.clientAuth=maybe\n", "expected need, want or none"},
+        {"ssl.keyStore.location=/k.pem\nssl.authProvider=sasl\n", "only the x509 provider is built in"},
+        {"ssl.keyStore.location=/k.pem\nsecureClientPortAddress=0.0.0.0\nsecureClientPort=2181\n",
+         "serving TLS and plain clients on one port is not supported yet"},
+    };
+    expect_refusals("dataDir=/tmp/x\nclientPort=2181\nsecureClientPort=2182\n", cases,
+                    sizeof cases / sizeof cases[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +449,21 @@ int main(void)
         cmocka_unit_test(duplicate_server_id_is_an_error),
         cmocka_unit_test(min_session_timeout_above_max_is_an_error),
         cmocka_unit_test(four_letter_word_bits_are_found),
+        cmocka_unit_test(dynamic_config_file_holds_the_membership_and_this_members_client_port),
+        cmocka_unit_test(dynamic_config_file_version_line_must_agree_with_its_name),
+        cmocka_unit_test(dynamic_config_file_refuses_what_is_not_a_server_line),
+        cmocka_unit_test(server_lines_in_zoo_cfg_beside_a_dynamic_file_are_refused),
+        cmocka_unit_test(a_missing_dynamic_file_is_an_error_naming_it),
+        cmocka_unit_test(client_port_must_agree_with_the_server_line),
+        cmocka_unit_test(server_lines_may_name_ids_above_255),
+        cmocka_unit_test(an_unknown_key_is_refused_naming_it),
+        cmocka_unit_test(unsupported_security_keys_are_refused_as_not_supported_yet),
+        cmocka_unit_test(the_default_values_of_unsupported_features_are_accepted),
+        cmocka_unit_test(jvm_only_keys_are_ignored_and_recorded_once),
+        cmocka_unit_test(connection_limits_are_read),
+        cmocka_unit_test(tls_keys_are_read_with_zookeepers_defaults),
+        cmocka_unit_test(enabled_protocols_win_over_the_protocol),
+        cmocka_unit_test(tls_values_znoded_cannot_use_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

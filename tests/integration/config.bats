@@ -1,0 +1,250 @@
+#!/usr/bin/env bats
+# zoo.cfg as a user brings it: server lines in a dynamicConfigFile (ZooKeeper 3.5+) form an
+# ensemble, and every key is acted on or refused at start with one line naming it (exit status 2);
+# only keys that tune ZooKeeper's JVM or files are ignored, and --check-config lists them.
+
+bats_require_minimum_version 1.5.0
+
+load helpers
+
+setup() {
+  zn_load_bats_libs
+}
+
+teardown() {
+  stop_all
+}
+
+# only_znoded: the behaviour under test is znoded's own (ZooKeeper passes unknown keys on as
+# system properties, and has the features znoded refuses).
+only_znoded() {
+  [ "$ZN_TARGET" = znoded ] || skip "znoded's own refusals (ZN_TARGET=$ZN_TARGET)"
+}
+
+# start_znoded CONFIG: run znoded on CONFIG as a user would (not --check-config); a znoded that
+# starts when it must refuse is stopped after 20 s, and the test sees status 124, not 2.
+start_znoded() {
+  run timeout 20 "$ZN_ZNODED" "$1"
+}
+
+# standalone_config [key=value...]: a standalone zoo.cfg in the test's directory; prints its path.
+standalone_config() {
+  local cfg="$BATS_TEST_TMPDIR/zoo.cfg" line
+  {
+    echo "tickTime=1000"
+    echo "dataDir=$BATS_TEST_TMPDIR/data"
+    echo "clientPort=$(free_port)"
+    echo "admin.enableServer=false"
+    for line in "$@"; do echo "$line"; done
+  } > "$cfg"
+  echo "$cfg"
+}
+
+# move_servers_to_dynamic_file N: take member N's server.N lines (with each member's client
+# address appended) and its clientPort lines out of zoo.cfg, into a dynamic file it names.
+move_servers_to_dynamic_file() {
+  local n="$1" dir m dyn
+  dir="$(member_dir "$n")"
+  dyn="$dir/zoo.cfg.dynamic.100000000"
+  for m in 1 2 3; do
+    echo "server.$m=$(member_addr "$m"):$(cat "$(member_dir "$m")/peer_port"):$(cat "$(member_dir "$m")/election_port"):participant;$(member_addr "$m"):$(member_port "$m")"
+  done > "$dyn"
+  grep -v -E '^(server\.|clientPort=|clientPortAddress=)' "$dir/zoo.cfg" > "$dir/zoo.cfg.tmp"
+  echo "dynamicConfigFile=$dyn" >> "$dir/zoo.cfg.tmp"
+  mv "$dir/zoo.cfg.tmp" "$dir/zoo.cfg"
+}
+
+# read_on N PATH: the data of PATH as member N serves it, after a sync.
+read_on() {
+  "$ZN_PYTHON" - "$(member_connect "$1")" "$2" <<'PY'
+import logging, sys
+from kazoo.client import KazooClient
+logging.disable(logging.CRITICAL)
+zk = KazooClient(hosts=sys.argv[1], timeout=10)
+zk.start(timeout=30)
+zk.sync(sys.argv[2])
+print(zk.get(sys.argv[2])[0].decode())
+zk.stop()
+PY
+}
+
+@test "a 3-member ensemble whose server lines are in dynamicConfigFile forms and replicates" {
+  zn_check_target
+  prepare_members 3
+  local n modes
+  for n in 1 2 3; do
+    write_member_config "$n" 3
+    move_servers_to_dynamic_file "$n"
+  done
+  run grep -c '^server\.' "$(member_dir 1)/zoo.cfg"
+  assert_output 0
+  if [ "$ZN_TARGET" = znoded ]; then
+    run "$ZN_ZNODED" --check-config "$(member_dir 2)/zoo.cfg"
+    assert_success
+    assert_line "config ok: clientPort=$(member_port 2) dataDir=$(member_dir 2)/data dataLogDir=$(member_dir 2)/datalog tickTime=1000 servers=3 myid=2"
+  fi
+  for n in 1 2 3; do launch_member "$n"; done
+  for n in 1 2 3; do wait_ruok "$n"; done
+  # one leader and two followers: not three members that each believe they are alone
+  modes="$(for n in 1 2 3; do fourlw srvr "$n" | sed -n 's/^Mode: //p'; done | sort | tr '\n' ' ')"
+  assert_equal "$modes" "follower follower leader "
+  zk_tool create "$(member_connect 1)" /from-dynamic replicated-value
+  for n in 2 3; do
+    run read_on "$n" /from-dynamic
+    assert_success
+    assert_output "replicated-value"
+  done
+}
+
+@test "server.N lines in zoo.cfg beside dynamicConfigFile refuse start, as in ZooKeeper" {
+  only_znoded
+  local dyn="$BATS_TEST_TMPDIR/zoo.cfg.dynamic" cfg
+  echo "server.1=127.0.0.1:2888:3888" > "$dyn"
+  cfg="$(standalone_config "dynamicConfigFile=$dyn" "server.2=127.0.0.2:2888:3888")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: server.N lines must be in the dynamic configuration file $dyn, not in zoo.cfg, as in ZooKeeper"
+}
+
+@test "an unknown key refuses start with exit status 2 and one line naming it" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "snapCont=1000")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg:5: snapCont: unknown key (ZooKeeper would pass it on as a system property; znoded acts on every key it accepts)"
+}
+
+@test "each TLS and SASL key znoded does not support yet refuses start, naming the key" {
+  only_znoded
+  local cfg line expected cases=0
+  # each case: the line added to a standalone zoo.cfg (line 5) | the one line znoded prints
+  while IFS='|' read -r line expected; do
+    cfg="$(standalone_config "$line")"
+    start_znoded "$cfg"
+    assert_equal "$status" 2
+    assert_output "znoded: ${expected//CFG/$cfg}"
+    cases=$((cases + 1))
+  done <<'CASES'
+ssl.quorum.keyStore.location=/etc/zk/q.pem|CFG:5: ssl.quorum.keyStore.location: TLS between members is not supported yet
+ssl.quorum.clientAuth=need|CFG:5: ssl.quorum.clientAuth: TLS between members is not supported yet
+sslQuorum=true|CFG:5: sslQuorum=true: TLS between members is not supported yet (only sslQuorum=false is accepted)
+portUnification=true|CFG:5: portUnification=true: TLS between members is not supported yet (only portUnification=false is accepted)
+client.portUnification=true|CFG:5: client.portUnification=true: TLS and plain clients on one port are not supported yet (only client.portUnification=false is accepted)
+ssl.crl=true|CFG:5: ssl.crl=true: certificate revocation lists are not supported yet (only ssl.crl=false is accepted)
+ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (TLS between members is not supported yet)
+authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider|CFG:5: authProvider.1: SASL is not supported yet
+quorum.auth.enableSasl=true|CFG:5: quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
+quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
+java.security.auth.login.config=/etc/zk/jaas.conf|CFG:5: java.security.auth.login.config: SASL (a JAAS file) is not supported yet
+kerberos.removeHostFromPrincipal=true|CFG:5: kerberos.removeHostFromPrincipal: SASL (Kerberos) is not supported yet
+kerberos.removeRealmFromPrincipal=true|CFG:5: kerberos.removeRealmFromPrincipal: SASL (Kerberos) is not supported yet
+enforce.auth.enabled=true|CFG:5: enforce.auth.enabled=true: enforcing authentication is not supported yet (only enforce.auth.enabled=false is accepted)
+enforce.auth.schemes=sasl|CFG:5: enforce.auth.schemes: enforcing authentication is not supported yet
+CASES
+  assert_equal "$cases" 15
+}
+
+@test "a JKS key store refuses start with the keytool line that converts it" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=/etc/zk/keystore.jks")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: ssl.keyStore.location: /etc/zk/keystore.jks is a Java key store (JKS or BCFKS), which znoded cannot read; convert it to PKCS12 with: keytool -importkeystore -srckeystore /etc/zk/keystore.jks -destkeystore /etc/zk/keystore.jks.p12 -deststoretype PKCS12, and name the .p12 file (or use PEM files)"
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=/etc/zk/keystore" "ssl.keyStore.type=JKS")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output --partial "ssl.keyStore.type: /etc/zk/keystore is a Java key store (JKS or BCFKS)"
+}
+
+@test "secureClientPort without a key store refuses start" {
+  only_znoded
+  local cfg port
+  port="$(free_port)"
+  cfg="$(standalone_config "secureClientPort=$port")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: secureClientPort=$port needs ssl.keyStore.location (the server's key and certificate)"
+}
+
+@test "a key store that cannot be opened stops the start with a line naming it" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=$BATS_TEST_TMPDIR/missing.p12" "ssl.keyStore.password=x")"
+  start_znoded "$cfg"
+  assert_equal "$status" 1
+  assert_output --partial "ERROR znoded: tls: ssl.keyStore.location=$BATS_TEST_TMPDIR/missing.p12: No such file or directory"
+}
+
+@test "--check-config opens the TLS key store, so a wrong password fails the check" {
+  only_znoded
+  local cfg keys="$BATS_TEST_TMPDIR/keys"
+  mkdir -p "$keys"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -keyout "$keys/server.key" \
+    -out "$keys/server.crt" 2> /dev/null
+  openssl pkcs12 -export -in "$keys/server.crt" -inkey "$keys/server.key" -passout pass:right \
+    -out "$keys/server.p12" 2> /dev/null
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=$keys/server.p12" "ssl.keyStore.password=right")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+  cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=$keys/server.p12" "ssl.keyStore.password=wrong")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_equal "$status" 2
+  assert_line --index 0 --regexp "ERROR znoded: tls: ssl.keyStore.location=$keys/server.p12: cannot open it \\(wrong ssl.\\*.password\\?\\): "
+  assert_line --index 1 "znoded: $cfg: the TLS key or trust store cannot be used (the line above says why)"
+}
+
+@test "a key accepted only at what znoded does: forceSync=yes starts, forceSync=no refuses" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "forceSync=no")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg:5: forceSync=no: znoded always fsyncs the log before it acknowledges a write (only forceSync=yes is accepted)"
+  cfg="$(standalone_config "forceSync=yes" "sslQuorum=false")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+}
+
+@test "--check-config prints the keys it ignores, and only those" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory" \
+    "autopurge.purgeInterval=1" "maxCnxns=100")"
+  run --separate-stderr "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+  assert_equal "${#lines[@]}" 3
+  assert_line --index 1 "ignored: serverCnxnFactory (a Java class; znoded has one connection layer)"
+  assert_line --index 2 "ignored: autopurge.purgeInterval (znoded drops old snapshots and log entries itself)"
+}
+
+@test "maxCnxns bounds the client connections of the whole server" {
+  start_server maxCnxns=2 maxClientCnxns=0
+  run "$ZN_PYTHON" - "$(member_addr 1)" "$(member_port 1)" "$ZN_LIB_DIR" <<'PY'
+import socket, sys, time
+sys.path.insert(0, sys.argv[3])
+from exchange import exchange
+addr = (sys.argv[1], int(sys.argv[2]))
+def ruok():
+    return exchange(addr, b"ruok").decode() or "closed"
+# two sessions, established (so the server has surely counted both connections)
+import logging
+from kazoo.client import KazooClient
+logging.disable(logging.CRITICAL)
+held = []
+for _ in range(2):
+    zk = KazooClient(hosts="%s:%d" % addr, timeout=10, connection_retry={"max_tries": 0})
+    zk.start(timeout=15)
+    held.append(zk)
+print("third while two are open:", ruok())
+held.pop().stop()
+deadline = time.time() + 20
+while (reply := ruok()) != "imok" and time.time() < deadline:
+    time.sleep(0.1)
+print("after one closed:", reply)
+PY
+  assert_success
+  assert_output "third while two are open: closed
+after one closed: imok"
+}
