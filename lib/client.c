@@ -887,7 +887,10 @@ static void process_input(struct zn_client *c, struct client_conn *conn)
         const uint8_t *p = conn->in + pos;
         int32_t flen = (int32_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
                                  ((uint32_t)p[2] << 8) | (uint32_t)p[3]);
-        if (flen < 0 || flen > c->options.max_packet_bytes) {
+        /* A reply carries up to the largest data the server takes plus
+         * its header and stat: without the slack a node written near the
+         * limit could never be read, and reading it cost the connection. */
+        if (flen < 0 || flen > c->options.max_packet_bytes + ZN_CLIENT_REPLY_SLACK_BYTES) {
             CLIENT_LOG(c, ZN_LOG_ERROR, "frame length out of range len=%d", flen);
             client_connection_lost(c, "frame too large");
             return;

@@ -63,6 +63,10 @@ struct zn_client;
 /* Largest frame accepted or sent, and largest znode data: jute.maxbuffer. */
 #define ZN_CLIENT_DEFAULT_MAX_PACKET_BYTES ZN_DEFAULT_MAX_PACKET_BYTES
 #define ZN_CLIENT_DEFAULT_MAX_DATA_BYTES ZN_DEFAULT_MAX_PACKET_BYTES
+/* Bytes a frame from the server may carry beyond max_packet_bytes (a reply's
+ * header and stat around data of the largest size; ZooKeeper's servers take
+ * jute.maxbuffer.extrasize, 1024 by default, in the same way). */
+#define ZN_CLIENT_REPLY_SLACK_BYTES 1024
 /* Requests queued or in flight at once; past it, submission fails. */
 #define ZN_CLIENT_DEFAULT_MAX_PENDING 100000
 /* Servers in one connect string and bytes in one connect string. */

@@ -207,3 +207,17 @@ PY
   assert_line "$sid:"
   assert_line "$(printf '\t/dump-eph')"
 }
+
+@test "a node written near the data limit is read back whole by the project's CLI" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads with the project's client library"
+  start_server
+  # 1048500 bytes: the request fits in jute.maxbuffer, the reply (data, header, stat) does not;
+  # the client takes a reply's overhead beyond the limit, as ZooKeeper's servers do.
+  "$ZN_PYTHON" -c "
+from kazoo.client import KazooClient
+k = KazooClient(hosts='$(member_connect 1)'); k.start()
+k.create('/near', b'n' * 1048500); k.stop()"
+  run bash -c "'$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode' --server '$(member_connect 1)' get /near | wc -c"
+  assert_success
+  assert_output 1048500
+}
