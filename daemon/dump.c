@@ -11,6 +11,7 @@
  *   log zxid=0x100000a2e CORRUPT: fails its checksum (size=58)
  */
 #include "dump.h"
+#include "ensemble.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,8 +31,8 @@
 #include "zkdata.h"
 #include "znode/errors.h"
 
-/* A CONFIG entry of an ensemble's log starts with these bytes (ensemble.c). */
-static const uint8_t DUMP_CONFIG_MAGIC[8] = {0x80, 'Z', 'N', 'C', 'O', 'N', 'F', 0x01};
+/* A CONFIG entry of an ensemble's log starts with these bytes. */
+static const uint8_t DUMP_CONFIG_MAGIC[8] = ENSEMBLE_CONFIG_ENTRY_MAGIC;
 
 struct dump {
     const struct dump_options *o;

@@ -380,7 +380,7 @@ static void apply_committed(struct ensemble *e, const struct zab_entry *entry)
  * starts with its session id, and no server makes this one (its low bytes
  * are not a time a server could start at); the membership that follows must
  * also decode. */
-static const uint8_t CONFIG_ENTRY_MAGIC[8] = {0x80, 'Z', 'N', 'C', 'O', 'N', 'F', 0x01};
+static const uint8_t CONFIG_ENTRY_MAGIC[8] = ENSEMBLE_CONFIG_ENTRY_MAGIC;
 /* Attachment layout (jute): session id (long), cxid (int), text (buffer). */
 #define RECONFIG_TEXT_MAX_BYTES ZKCONFIG_TEXT_MAX_BYTES
 

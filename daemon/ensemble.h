@@ -17,6 +17,10 @@ struct session;
 
 /* The driver's clock: the core counts time in these ticks. */
 #define ENSEMBLE_TICK_MS 50
+
+/* In the store, a CONFIG entry of the log is kept behind these 8 bytes, so
+ * recovery (and znoded --dump) can tell it from a txn. */
+#define ENSEMBLE_CONFIG_ENTRY_MAGIC {0x80, 'Z', 'N', 'C', 'O', 'N', 'F', 0x01}
 /* Buffers of compacted log entries freed per loop turn, and per tick for an
  * idle loop (see zab_collect): about 0.1-2 ms of work, 2.5 when every free
  * takes a write-protect fault after a snapshot's fork. */
