@@ -140,9 +140,10 @@ void zab_broadcast_leader_heartbeat(struct zab *z)
 
 /* Whether a leader still has, with itself, a quorum it can lead.
  * Established: followers that acked NEWLEADER, were heard within syncLimit
- * and whose link has not closed since.  Before that: the members whose link
- * has not closed, which may still join the epoch (the discovery and sync
- * bounds cover the rest). */
+ * and whose link has not closed since.  In sync: followers that acked the
+ * epoch, heard within syncLimit (they heartbeat while they sync), link up.
+ * In discovery: the members whose link has not closed, which may still join
+ * the epoch (the discovery bound covers the rest). */
 bool zab_broadcast_leader_has_quorum(const struct zab *z)
 {
     bool alive[ZAB_PEERS_MAX] = {0};
@@ -155,6 +156,8 @@ bool zab_broadcast_leader_has_quorum(const struct zab *z)
         bool up = !zab_link_is_down(z, z->members[i]);
         if (z->established)
             alive[i] = up && p->acked_newleader && z->now - p->last_heard_tick <= z->sync_limit_ticks;
+        else if (z->phase == ZAB_PHASE_SYNC)
+            alive[i] = up && p->acked_epoch && z->now - p->last_heard_tick <= z->sync_limit_ticks;
         else
             alive[i] = up;
     }

@@ -329,6 +329,10 @@ void zab_sync_leader_tick(struct zab *z)
                                                               : "no quorum acked NEWLEADER");
         return;
     }
+    if (z->phase == ZAB_PHASE_SYNC && !zab_broadcast_leader_has_quorum(z)) {
+        zab_become_looking(z, "a quorum of the epoch's followers went silent during sync");
+        return;
+    }
     if (z->heartbeat_elapsed < z->heartbeat_ticks)
         return;
     z->heartbeat_elapsed = 0;
@@ -558,6 +562,12 @@ void zab_sync_follower_tick(struct zab *z)
     z->heard_ticks++;
     if (z->phase == ZAB_PHASE_DISCOVERY && z->phase_ticks > z->discovery_limit_ticks) {
         zab_become_looking(z, "leader did not start an epoch with us within the discovery bound");
+        return;
+    }
+    if (z->phase == ZAB_PHASE_SYNC && z->heard_ticks > z->sync_limit_ticks) {
+        /* The leader heartbeats through sync: silence is a dead leader,
+         * not a long transfer (initLimit bounds that below). */
+        zab_become_looking(z, "leader silent for syncLimit during sync");
         return;
     }
     if (z->phase_ticks > z->init_limit_ticks) {
