@@ -310,7 +310,7 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
         if (wait_ms > srv->cfg.max_session_timeout_ms)
             wait_ms = srv->cfg.max_session_timeout_ms;
         if (!c->parked)
-            ZN_DEBUG("parking connection peer=%s until this member has a leader", c->peer);
+            ZN_INFO("parking connection peer=%s until this member has a leader", c->peer);
         c->parked = true;
         c->parked_until_ms = server_now_ms() + (uint64_t)wait_ms;
         return;
