@@ -858,14 +858,23 @@ static void drop_request(struct ensemble *e, struct request *r, const char *why)
     request_free(r);
 }
 
-/* r's txn becomes ZooKeeper's ERROR txn carrying err (its header's
- * session, cxid, time and zxid are the caller's to set). */
-static void set_error_txn(struct request *r, int err)
+/* r's txn header names its client's request and the time (not the zxid). */
+static void set_txn_origin(struct request *r, int64_t now_ms)
+{
+    r->txn.hdr.session_id = r->session_id;
+    r->txn.hdr.cxid = r->hdr.xid;
+    r->txn.hdr.time_ms = now_ms;
+}
+
+/* r's txn becomes ZooKeeper's ERROR txn carrying err (the zxid is the
+ * caller's to set). */
+static void set_error_txn(struct request *r, int err, int64_t now_ms)
 {
     memset(&r->txn, 0, sizeof r->txn);
     r->txn.op.type = ZN_OP_ERROR;
     r->txn.op.err = err;
     r->txn.hdr.type = ZN_OP_ERROR;
+    set_txn_origin(r, now_ms);
 }
 
 /* Prepares r against the tree as it will be and proposes its txn.  r is a
@@ -928,10 +937,8 @@ static void leader_propose(struct ensemble *e, struct request *r)
     if (rc != 0 && r->hdr.type != REQUEST_CONNECT && r->hdr.type != ZN_OP_CLOSESESSION) {
         /* Refused: proposed as an error txn so it is answered in order. */
         if (r->txn.hdr.type != ZN_OP_ERROR && r->txn.hdr.type != ZN_OP_MULTI)
-            set_error_txn(r, rc);
-        r->txn.hdr.session_id = r->session_id;
-        r->txn.hdr.cxid = r->hdr.xid;
-        r->txn.hdr.time_ms = now;
+            set_error_txn(r, rc, now);
+        set_txn_origin(r, now);
     }
     r->txn.hdr.zxid = r->zxid;
     jute_writer_reset(&e->out);
@@ -948,10 +955,7 @@ static void leader_propose(struct ensemble *e, struct request *r)
         ZN_WARN("write refused sid=0x%" PRIx64 " xid=%d: its txn is %zu bytes, over %u",
                 (uint64_t)r->session_id, r->hdr.xid, e->out.len, ZAB_ENTRY_BYTES_MAX);
         prep_reset(srv->prep); /* the overlay holds the refused txn */
-        set_error_txn(r, ZN_BADARGUMENTS);
-        r->txn.hdr.session_id = r->session_id;
-        r->txn.hdr.cxid = r->hdr.xid;
-        r->txn.hdr.time_ms = now;
+        set_error_txn(r, ZN_BADARGUMENTS, now);
         r->txn.hdr.zxid = r->zxid;
         jute_writer_reset(&e->out);
         if (txn_encode(&e->out, &r->txn) != 0 || e->out.error) {
