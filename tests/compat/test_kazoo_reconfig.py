@@ -179,7 +179,7 @@ class ReconfigTest(unittest.TestCase):
         # kazoo's TestReconfig.test_no_super_auth, word for word: the joiner's id is above 255
         with self.assertRaises(NoAuthError):
             self.client(self.hosts[0]).reconfig(
-                joining="server.999=0.0.0.0:1234:2345:observer;3456", leaving=None,
+                joining="server.999=127.0.0.9:1234:2345:observer;3456", leaving=None,
                 new_members=None)
 
     def test_malformed_or_too_small_configs_are_bad_arguments(self):

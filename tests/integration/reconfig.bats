@@ -194,7 +194,7 @@ start_reconfigurable_ensemble() {
   run reconfig_as anyone "$(member_connect 2)" leaving=3
   assert_output "ERR NoAuthError"
   # kazoo's own TestReconfig.test_no_super_auth: a joiner with an id above 255
-  run reconfig_as anyone "$(member_connect 2)" "joining=server.999=0.0.0.0:1234:2345:observer;3456"
+  run reconfig_as anyone "$(member_connect 2)" "joining=server.999=127.0.0.9:1234:2345:observer;3456"
   assert_output "ERR NoAuthError"
   run config_of 1
   assert_output --partial "server.3="

@@ -269,8 +269,9 @@ static void client_port_must_agree_with_the_server_line(void **state)
     make_member_dir(1, "zoo.cfg.dynamic", "server.1=127.0.0.1:2888:3888;127.0.0.1:2181\n"
                     "server.2=127.0.0.2:2888:3888;127.0.0.2:2181\n", dyn, sizeof dyn);
     struct config cfg;
-    assert_int_equal(load_with_dynamic(&cfg, "clientPort=2999\n", dyn, err, sizeof err), -1);
-    assert_non_null(strstr(err, "clientPort 0.0.0.0:2999 differs from the client address 127.0.0.1:2181"));
+    assert_int_equal(load_with_dynamic(&cfg, "clientPortAddress=127.0.0.1\nclientPort=2999\n", dyn, err,
+                                       sizeof err), -1);
+    assert_non_null(strstr(err, "clientPort 127.0.0.1:2999 differs from the client address 127.0.0.1:2181"));
     assert_int_equal(load_with_dynamic(&cfg, "clientPort=2181\n", dyn, err, sizeof err), 0);
     assert_string_equal(cfg.client_port_address, "127.0.0.1");
     remove_member_dir(dyn);
@@ -282,7 +283,7 @@ static void server_lines_may_name_ids_above_255(void **state)
     struct config_server s;
     char err[256];
     /* kazoo's reconfig test joins server.999 */
-    assert_int_equal(config_parse_server("server.999", "0.0.0.0:1234:2345:observer;3456", &s, err,
+    assert_int_equal(config_parse_server("server.999", "127.0.0.9:1234:2345:observer;3456", &s, err,
                                          sizeof err), 0);
     assert_int_equal(s.id, 999);
     assert_true(s.observer);
@@ -430,7 +431,7 @@ static void tls_values_znoded_cannot_use_are_refused(void **state)
         {"ssl.keyStore.location=/k.store\n", "cannot tell the type of /k.store from its name"},
         {"ssl.keyStore.location=/k.pem\nssl.clientAuth=maybe\n", "expected need, want or none"},
         {"ssl.keyStore.location=/k.pem\nssl.authProvider=sasl\n", "only the x509 provider is built in"},
-        {"ssl.keyStore.location=/k.pem\nsecureClientPortAddress=0.0.0.0\nsecureClientPort=2181\n",
+        {"ssl.keyStore.location=/k.pem\nclientPortAddress=127.0.0.1\nsecureClientPortAddress=127.0.0.1\nsecureClientPort=2181\n",
          "serving TLS and plain clients on one port is not supported yet"},
     };
     expect_refusals("dataDir=/tmp/x\nclientPort=2181\nsecureClientPort=2182\n", cases,
