@@ -15,13 +15,6 @@ teardown() {
   stop_all
 }
 
-leader_of() { # N... : the member among N... that reports Mode: leader
-  local n
-  for n in "$@"; do
-    if fourlw srvr "$n" | grep -q -x 'Mode: leader'; then echo "$n"; return 0; fi
-  done
-  return 1
-}
 
 member_exited() { ! pid_alive "$(member_pid "$1")"; }
 

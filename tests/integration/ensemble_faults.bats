@@ -19,13 +19,6 @@ teardown() {
   stop_all
 }
 
-leader_of() { # N... : print the member among N... that reports Mode: leader
-  local n
-  for n in "$@"; do
-    if fourlw srvr "$n" | grep -q -x 'Mode: leader'; then echo "$n"; return 0; fi
-  done
-  return 1
-}
 
 one_leader_among() {
   local n count=0

@@ -25,14 +25,6 @@ teardown() {
   stop_all
 }
 
-leader_of() { # N... : print the member among N... that reports Mode: leader
-  local n
-  for n in "$@"; do
-    if fourlw srvr "$n" | grep -q -x 'Mode: leader'; then echo "$n"; return 0; fi
-  done
-  echo "no leader among members $*"
-  return 1
-}
 
 # write_acknowledged HOSTS: one setData through HOSTS is acknowledged (idempotent, so retried).
 write_acknowledged() {

@@ -279,6 +279,17 @@ member_answers_ruok() {
   return 1
 }
 
+# leader_of N...: print the member among N... whose srvr says Mode: leader; fails, saying so,
+# when none does.
+leader_of() {
+  local n
+  for n in "$@"; do
+    if fourlw srvr "$n" | grep -q -x 'Mode: leader'; then echo "$n"; return 0; fi
+  done
+  echo "no leader among members $*"
+  return 1
+}
+
 # member_is_serving N: true when srvr reports a Mode (standalone, leader or follower).
 member_is_serving() {
   local n="$1" reply
