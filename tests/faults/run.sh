@@ -86,11 +86,17 @@ if [ "$(id -u)" = 0 ] && iptables -S INPUT >/dev/null 2>&1; then :; else
   echo "# not root or no iptables: partitions left out"
   NEMESES="${NEMESES//partition/}"
 fi
-# The disk-full nemesis fills a small tmpfs that holds one member's whole directory (256 MiB:
-# a 30-minute run's store grows past 64 MiB, and a smaller one stays full for good).
-if [ "$(id -u)" = 0 ] && mkdir -p "$ZN_STATE_DIR/m$DISK_MEMBER" &&
-   mount -t tmpfs -o size=256m tmpfs "$ZN_STATE_DIR/m$DISK_MEMBER" 2>/dev/null; then
-  TMPFS="$ZN_STATE_DIR/m$DISK_MEMBER"
+# The disk-full nemesis fills a small tmpfs that holds one member's dataDir and dataLogDir
+# (256 MiB: a 30-minute run's store grows past 64 MiB, and a smaller one stays full for good).
+# Only those two: the member's server.log stays on the state directory's disk, so the line it
+# writes on its way out of a full disk is whole (with the log on the tmpfs too, a FATAL line
+# was cut short and the checker could not tell the expected exit from a crash).
+if [ "$(id -u)" = 0 ] && mkdir -p "$ZN_STATE_DIR/m$DISK_MEMBER" "$ZN_STATE_DIR/disk$DISK_MEMBER" &&
+   mount -t tmpfs -o size=256m tmpfs "$ZN_STATE_DIR/disk$DISK_MEMBER" 2>/dev/null; then
+  TMPFS="$ZN_STATE_DIR/disk$DISK_MEMBER"
+  mkdir -p "$TMPFS/data" "$TMPFS/datalog"
+  ln -s "$TMPFS/data" "$ZN_STATE_DIR/m$DISK_MEMBER/data"
+  ln -s "$TMPFS/datalog" "$ZN_STATE_DIR/m$DISK_MEMBER/datalog"
   DISK_ARGS=(--disk-member "$DISK_MEMBER")
 else
   echo "# cannot mount a tmpfs: the disk-full nemesis is left out"
