@@ -1060,13 +1060,30 @@ def end_sessions(sessions):
 
 # ---- the run ----
 
+RUNNER_STALL_S = 1.0
+
+
+def watch_own_stalls(stop, log):
+    """Logs when this process itself was not scheduled for a while (a 0.1 s sleep that took more
+    than RUNNER_STALL_S): a write outage the clients saw then may be the runner's, not the
+    ensemble's."""
+    last = time.monotonic()
+    while not stop:
+        time.sleep(0.1)
+        t = time.monotonic()
+        if t - last > RUNNER_STALL_S:
+            log("runner stalled: a 0.1 s sleep took %.2f s" % (t - last))
+        last = t
+
+
 def run(a):
     rng = random.Random(a.seed)
     members = Members(a.state_dir, a.members)
     os.makedirs(a.out, exist_ok=True)
     logf = open(os.path.join(a.out, "runner.log"), "a", buffering=1)
     # kazoo narrates every reconnection; keep that in the run's log, not on the TAP stream
-    logging.basicConfig(stream=logf, level=logging.WARNING,
+    # (INFO: which member each client connects to, one line per connection)
+    logging.basicConfig(stream=logf, level=logging.INFO,
                         format="%(asctime)s %(threadName)s %(name)s %(message)s")
 
     def log(line):
@@ -1102,6 +1119,7 @@ def run(a):
         threads.append(threading.Thread(target=set_worker, args=(i, members, history, stop, rng.random())))
     threads.append(threading.Thread(target=session_worker,
                                     args=(members, a.out, sessions, stop, rng.random())))
+    threads.append(threading.Thread(target=watch_own_stalls, args=(stop, log), name="stall-watch"))
     for t in threads:
         t.daemon = True
         t.start()
