@@ -788,7 +788,7 @@ class Nemesis:
         rec = self.begin("truncate", n)
         self.m.kill9(n)
         files = []
-        for root, _, names in os.walk(self.m.dir(n)):
+        for root, _, names in os.walk(self.m.dir(n), followlinks=True):  # the disk member's are symlinks
             files += [os.path.join(root, f) for f in names if f.endswith(".mdb")]
         files = [f for f in files if not f.endswith("lock.mdb")]
         if not files:
