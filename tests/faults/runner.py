@@ -35,6 +35,7 @@ every window is in OUT/windows.jsonl.
 Prints one TAP line per check; exit status 0 when every check passed.
 """
 import argparse
+import gc
 import json
 import logging
 import os
@@ -436,7 +437,12 @@ def set_worker(cid, members, history, stop, seed):
                 try:
                     zk.sync_async("/set").get(timeout=OP_TIMEOUT_S)
                     children = zk.get_children_async("/set").get(timeout=OP_TIMEOUT_S)
-                    op.update(status="ok", result=sorted(strip_sequence(c) for c in children))
+                    # A tuple of interned names: a long run holds a thousand reads of up to
+                    # 100k names, and as lists of fresh strings they took gigabytes and made
+                    # each full garbage collection walk all of them, stopping every client
+                    # thread for seconds (finding 8). CPython stops tracking a tuple of strings.
+                    op.update(status="ok",
+                              result=tuple(sorted(sys.intern(strip_sequence(c)) for c in children)))
                 except (KazooException, KazooTimeoutError, OSError) as exc:
                     op.update(status="fail", error=type(exc).__name__)
             else:
@@ -1065,8 +1071,17 @@ RUNNER_STALL_S = 1.0
 
 def watch_own_stalls(stop, log):
     """Logs when this process itself was not scheduled for a while (a 0.1 s sleep that took more
-    than RUNNER_STALL_S): a write outage the clients saw then may be the runner's, not the
-    ensemble's."""
+    than RUNNER_STALL_S), and every garbage collection that held all threads for longer: a write
+    outage the clients saw then may be the runner's, not the ensemble's."""
+    gc_start = [0.0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            gc_start[0] = time.monotonic()
+        elif time.monotonic() - gc_start[0] > RUNNER_STALL_S / 4:
+            log("runner garbage collection (generation %d) held every thread for %.2f s"
+                % (info["generation"], time.monotonic() - gc_start[0]))
+    gc.callbacks.append(on_gc)
     last = time.monotonic()
     while not stop:
         time.sleep(0.1)
