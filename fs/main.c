@@ -578,6 +578,7 @@ static void init_op(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     /* A writeback cache would lose write errors: never. */
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    conn->time_gran = 1000000; /* ZooKeeper's times are in ms (times.c) */
     /* POSIX locks stay local (only flock is distributed). */
     conn->want &= ~FUSE_CAP_POSIX_LOCKS;
     if (conn->capable & FUSE_CAP_FLOCK_LOCKS)

@@ -54,6 +54,8 @@ enum fs_kind { FS_KIND_FILE = 1, FS_KIND_DIR = 2 };
 
 /* Whether the server stores node kinds (kind.c). */
 enum fs_kind_ext { FS_KIND_EXT_UNKNOWN = 0, FS_KIND_EXT_YES, FS_KIND_EXT_NO };
+/* Whether the server has another extension (setDataTime, times.c). */
+enum fs_ext { FS_EXT_UNKNOWN = 0, FS_EXT_YES, FS_EXT_NO };
 
 /* What an inode stands for: a znode, or one of the mount's special names. */
 enum fs_virt {
@@ -132,6 +134,7 @@ struct fs {
     char **made_dirs;
     int made_dir_count;
     enum fs_kind_ext kind_ext;
+    enum fs_ext times_ext;     /* setDataTime (times.c) */
 
     uv_async_t kick;           /* wakes the loop to answer interrupted waits */
     struct fs_lock *locks;     /* every flock contender of this mount */
@@ -368,5 +371,26 @@ bool fs_handle_lost(const struct fs *fs, const struct fs_handle *h);
 void fs_wait_cancel_handle(struct fs *fs, struct fs_handle *h);
 /* Replies to req with data[off, off+size) of a snapshot. */
 void fs_reply_slice(fuse_req_t req, const uint8_t *data, int32_t len, size_t size, off_t off);
+
+/* ---- times.c: utimensat ---- */
+
+enum fs_time_change { FS_TIME_NONE = 0, FS_TIME_NOW, FS_TIME_SET };
+/* What the time part of a setattr (to_set, attr) asks of a node showing `shown`: an
+ * enum fs_time_change (*mtime_ms the mtime to store for FS_TIME_SET), or a negative errno
+ * (-EPERM: a time that cannot be kept; -EROFS on a read-only mount). */
+int fs_times_plan(const struct fs_inode *inode, const struct zn_stat *shown, const struct stat *attr,
+                  int to_set, int64_t *mtime_ms);
+/* The wall clock in ms, as ZooKeeper's stat times. */
+int64_t fs_times_now_ms(void);
+/* Called once with 0 or the errno. */
+typedef void (*fs_times_cb)(void *arg, int err);
+/* Makes the node at path (copied) show the change; cb is called exactly once unless this
+ * returns an errno (then never). */
+int fs_times_apply(const char *path, enum fs_time_change change, int64_t mtime_ms, fs_times_cb cb, void *arg);
+/* Gives the node at path (copied), which has data (borrowed for the call) at version, the
+ * mtime mtime_ms, without reading it first (rename.c: the moved nodes keep their mtimes).  A
+ * write since is newer and wins (success).  EPERM at once when the server has no extension. */
+int fs_times_put(const char *path, const uint8_t *data, int32_t data_len, int32_t version, int64_t mtime_ms,
+                 fs_times_cb cb, void *arg);
 
 #endif

@@ -414,6 +414,7 @@ void client_complete(struct zn_client *c, struct client_request *req,
                 break;
             case ZN_OP_EXISTS:
             case ZN_OP_SETDATA:
+            case ZN_OP_SETDATATIME: /* znodefs extension (client_ext.c) */
             case ZN_OP_SETACL:
                 res.stat = &resp.stat;
                 break;

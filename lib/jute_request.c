@@ -71,9 +71,12 @@ int jute_write_request(struct jute_writer *w, const struct zn_request *req)
         jute_write_bool(w, req->watch);
         break;
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
         jute_write_string(w, req->path);
         jute_write_buffer(w, req->data.data, req->data.len);
         jute_write_int(w, req->version);
+        if (req->type == ZN_OP_SETDATATIME)
+            jute_write_long(w, req->mtime_ms);
         break;
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:
@@ -178,9 +181,12 @@ static int read_body(struct jute_reader *r, struct zn_request *req)
         jute_read_bool(r, &req->watch);
         break;
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
         jute_read_string(r, &req->path);
         jute_read_buffer(r, &req->data);
         jute_read_int(r, &req->version);
+        if (req->type == ZN_OP_SETDATATIME)
+            jute_read_long(r, &req->mtime_ms);
         break;
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:

@@ -56,6 +56,7 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
         break;
     case ZN_OP_EXISTS:
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
     case ZN_OP_SETACL:
         jute_write_stat(w, &resp->stat);
         break;
@@ -203,6 +204,7 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
         break;
     case ZN_OP_EXISTS:
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
     case ZN_OP_SETACL:
         jute_read_stat(r, &resp->stat);
         break;

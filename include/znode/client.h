@@ -412,6 +412,18 @@ int zn_ext_create2_kind(struct zn_client *client, const char *path, const void *
  * then the node's own. */
 int zn_ext_get_children_kinds(struct zn_client *client, const char *path, zn_watch_cb watch_cb,
                               void *watch_arg, zn_result_cb cb, void *arg);
+/*
+ * znodefs extension: explicit times (ZN_OP_SETDATATIME, proto.h).  zn_set
+ * whose transaction takes mtime_ms (ms since the epoch, >= 0; else
+ * ZN_BADARGUMENTS at once) as its time, so the node's mtime becomes mtime_ms
+ * (version + 1 and NodeDataChanged as any setData).  To set only the time,
+ * pass the data the node has with its version: a concurrent write then makes
+ * it fail with ZN_BADVERSION instead of being undone.  Result: stat.  A
+ * server without the extension answers ZN_UNIMPLEMENTED.
+ */
+int zn_ext_set_with_mtime(struct zn_client *client, const char *path, const void *data,
+                          int32_t data_len, int32_t version, int64_t mtime_ms, zn_result_cb cb,
+                          void *arg);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,14 @@ enum zn_opcode {
      * ZN_KIND_* byte per child (in the order of children) and then one for
      * the node itself.  ZooKeeper answers it UNIMPLEMENTED. */
     ZN_OP_GETCHILDRENKINDS = 5001,
+    /* znodefs extension (not ZooKeeper's): setData whose transaction carries
+     * the client's time, so the node's mtime is the one a program set
+     * (utimensat: touch -d, cp -p, tar, rsync -t).  Request: SetDataRequest
+     * {path, data, version} then a long, the mtime in ms since the epoch
+     * (>= 0); response: as setData's (stat).  It is a setData in every other
+     * way: same checks, version + 1, NodeDataChanged.  ZooKeeper answers it
+     * UNIMPLEMENTED. */
+    ZN_OP_SETDATATIME = 5002,
 };
 
 /* Special xids. */
