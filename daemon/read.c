@@ -61,15 +61,18 @@ static int read_children(struct zn_arena *arena, const struct tree_node *n,
 static int read_child_kinds(struct zn_arena *arena, const struct tree_node *n, struct jute_buf *out)
 {
     uint32_t count = tree_node_child_count(n);
-    ZN_ASSERT(count < INT32_MAX);
-    uint8_t *kinds = zn_arena_alloc(arena, (size_t)count + 1);
+    ZN_ASSERT(count < INT32_MAX - ZN_KINDS_PTIME_BYTES);
+    uint8_t *kinds = zn_arena_alloc(arena, (size_t)count + 1 + ZN_KINDS_PTIME_BYTES);
     if (!kinds)
         return ZN_NOMEMORY;
     for (uint32_t i = 0; i < count; i++)
         kinds[i] = (uint8_t)tree_node_kind(tree_node_child(n, i));
     kinds[count] = (uint8_t)tree_node_kind(n);
+    uint64_t ptime = (uint64_t)tree_node_ptime(n);
+    for (int i = 0; i < ZN_KINDS_PTIME_BYTES; i++)
+        kinds[count + 1 + i] = (uint8_t)(ptime >> (56 - 8 * i));
     out->data = kinds;
-    out->len = (int32_t)count + 1;
+    out->len = (int32_t)count + 1 + ZN_KINDS_PTIME_BYTES;
     return 0;
 }
 

@@ -184,9 +184,15 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
         break;
     }
     out->st_blocks = (out->st_size + 511) / 512;
-    ms_to_timespec(st->mtime, &out->st_mtim);
-    ms_to_timespec(st->mtime, &out->st_atim);
-    ms_to_timespec(st->mtime > st->ctime ? st->mtime : st->ctime, &out->st_ctim);
+    int64_t mtime = st->mtime;
+    /* A directory's mtime is its last change: the data's (mzxid), or an entry's (pzxid), whose
+     * time znoded answers (kind.c: fs_result_ptime). */
+    if (inode->virt == FS_VIRT_NONE && inode->kind == FS_KIND_DIR && st->pzxid > st->mzxid &&
+        inode->ptime_pzxid == st->pzxid && inode->ptime_ms > 0)
+        mtime = inode->ptime_ms;
+    ms_to_timespec(mtime, &out->st_mtim);
+    ms_to_timespec(mtime, &out->st_atim);
+    ms_to_timespec(mtime > st->ctime ? mtime : st->ctime, &out->st_ctim);
 }
 
 /* ---- per-directory settings of this mount ---- */

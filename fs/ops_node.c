@@ -32,8 +32,9 @@ struct node_op {
     uint8_t *data;
     int32_t data_len;
     bool have_data; /* unlink: data holds what the open file's fds still read */
-    bool counted;    /* lookup: subdirs counted at stat.cversion */
+    bool counted;    /* lookup: subdirs counted at stat.cversion, ptime read at stat.pzxid */
     int32_t subdirs;
+    int64_t ptime_ms;
     uint64_t first_loss_ms; /* fs_retry_read */
     bool made_dir;
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
@@ -84,6 +85,8 @@ static void reply_entry_now(struct node_op *op, enum fs_kind kind)
         inode->subdirs_counted = true;
         inode->subdirs_cversion = op->stat.cversion;
         inode->subdirs = op->subdirs;
+        inode->ptime_pzxid = op->stat.pzxid;
+        inode->ptime_ms = op->ptime_ms;
     }
     fs_inode_saw(inode, &op->stat);
     fs_fill_attr(fs, inode, &op->stat, &e.attr);
@@ -148,6 +151,7 @@ static void lookup_children_done(struct zn_client *c, const struct zn_result *r,
         op->stat = *r->stat;
         op->counted = true;
         op->subdirs = fs_count_subdirs(op->fs, op->path, r);
+        op->ptime_ms = fs_result_ptime(r);
     }
     reply_entry(op, kind);
 }
@@ -169,7 +173,8 @@ static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, v
         reply_entry(op, FS_KIND_FILE);
         return;
     }
-    if (fs_made_dir(op->fs, op->path) && op->stat.num_children == 0) {
+    if (fs_made_dir(op->fs, op->path) && op->stat.num_children == 0 &&
+        (op->stat.pzxid <= op->stat.mzxid || op->fs->kind_ext == FS_KIND_EXT_NO)) {
         reply_entry(op, FS_KIND_DIR);
         return;
     }
@@ -270,11 +275,9 @@ static void getattr_acl_done(struct zn_client *c, const struct zn_result *r, voi
     free(op);
 }
 
-/* A directory whose subdirectories are not counted at the cversion of st (its st_nlink). */
 static bool needs_count(const struct fs_inode *inode, const struct zn_stat *st)
 {
-    return inode->virt == FS_VIRT_NONE && inode->kind == FS_KIND_DIR && !inode->unlinked &&
-           st->num_children > 0 && !(inode->subdirs_counted && inode->subdirs_cversion == st->cversion);
+    return fs_dir_needs_listing(fs_global, inode, st);
 }
 
 static void reply_attr(struct attr_op *op, struct fs_inode *inode);
@@ -294,6 +297,8 @@ static void getattr_count_done(struct zn_client *c, const struct zn_result *r, v
         inode->subdirs_counted = true;
         inode->subdirs_cversion = r->stat->cversion;
         inode->subdirs = fs_count_subdirs(fs_global, inode->path, r);
+        inode->ptime_pzxid = r->stat->pzxid;
+        inode->ptime_ms = fs_result_ptime(r);
         op->stat = *r->stat;
     }
     reply_attr(op, inode);
@@ -439,7 +444,7 @@ static int setattr_refusal(const struct fs_inode *inode, const struct zn_stat *z
     if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != now.st_uid) ||
         ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != now.st_gid))
         return EPERM;
-    *change = fs_times_plan(inode, zst, attr, to_set, mtime_ms);
+    *change = fs_times_plan(inode, &now, attr, to_set, mtime_ms);
     return *change < 0 ? -*change : 0;
 }
 

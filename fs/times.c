@@ -48,13 +48,14 @@ int64_t fs_times_now_ms(void)
     return timespec_ms(&ts);
 }
 
-int fs_times_plan(const struct fs_inode *inode, const struct zn_stat *shown, const struct stat *attr,
+int fs_times_plan(const struct fs_inode *inode, const struct stat *shown, const struct stat *attr,
                   int to_set, int64_t *mtime_ms)
 {
     bool atime = (to_set & FUSE_SET_ATTR_ATIME) != 0;
     bool atime_now = (to_set & FUSE_SET_ATTR_ATIME_NOW) != 0;
     bool mtime = (to_set & FUSE_SET_ATTR_MTIME) != 0;
     bool mtime_now = (to_set & FUSE_SET_ATTR_MTIME_NOW) != 0;
+    int64_t shown_ms = timespec_ms(&shown->st_mtim);
     *mtime_ms = 0;
     if (!atime && !mtime)
         return FS_TIME_NONE;
@@ -62,17 +63,17 @@ int fs_times_plan(const struct fs_inode *inode, const struct zn_stat *shown, con
         /* Only the atime, which is the mtime here: no change if it asks for what is shown. */
         if (atime_now)
             return FS_TIME_NONE; /* reading does not move it either */
-        return timespec_ms(&attr->st_atim) == shown->mtime ? FS_TIME_NONE : -EPERM;
+        return timespec_ms(&attr->st_atim) == shown_ms ? FS_TIME_NONE : -EPERM;
     }
     bool settable = inode->virt == FS_VIRT_NONE || inode->virt == FS_VIRT_DATA;
     if (mtime_now && !settable)
         return FS_TIME_NONE; /* @v=, @wait=, .clone: names, not nodes of their own */
     if (fs_global->config.read_only)
-        return mtime_now || timespec_ms(&attr->st_mtim) != shown->mtime ? -EROFS : FS_TIME_NONE;
+        return mtime_now || timespec_ms(&attr->st_mtim) != shown_ms ? -EROFS : FS_TIME_NONE;
     if (mtime_now)
         return FS_TIME_NOW;
     int64_t want = timespec_ms(&attr->st_mtim);
-    if (want == shown->mtime)
+    if (want == shown_ms)
         return FS_TIME_NONE;
     if (!settable || want < 0)
         return -EPERM;

@@ -93,6 +93,10 @@ struct fs_inode {
     bool subdirs_counted;
     int32_t subdirs_cversion;
     int32_t subdirs;
+    /* A directory's ptime (znoded's time of the change that set pzxid, 0 if unknown), read
+     * when its pzxid was ptime_pzxid: its mtime once an entry changed after its data. */
+    int64_t ptime_pzxid;
+    int64_t ptime_ms;
     struct fs_inode *next_by_id;
     struct fs_inode *next_by_key;
 };
@@ -235,6 +239,11 @@ int fs_children_kinds(struct fs *fs, const char *path, zn_watch_cb watch_cb, voi
 /* The stored kind of child `index` (-1: the node itself) of a
  * fs_children_kinds result: 0, or -1 when unknown (the children rule decides). */
 int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind);
+/* The node's ptime in a fs_children_kinds result (ms; 0 when the server gave none). */
+int64_t fs_result_ptime(const struct zn_result *r);
+/* Whether a directory showing st needs a fs_children_kinds listing for its attributes: its
+ * subdirectories (st_nlink) or its ptime (st_mtime) are not known at st's cversion / pzxid. */
+bool fs_dir_needs_listing(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st);
 /* The directories among the children of path in a fs_children_kinds result (lock contenders
  * aside), or -1 when the kind of one is unknown (made by a ZooKeeper client). */
 int32_t fs_count_subdirs(const struct fs *fs, const char *path, const struct zn_result *r);
@@ -375,10 +384,10 @@ void fs_reply_slice(fuse_req_t req, const uint8_t *data, int32_t len, size_t siz
 /* ---- times.c: utimensat ---- */
 
 enum fs_time_change { FS_TIME_NONE = 0, FS_TIME_NOW, FS_TIME_SET };
-/* What the time part of a setattr (to_set, attr) asks of a node showing `shown`: an
+/* What the time part of a setattr (to_set, attr) asks of a node whose attributes are `shown`: an
  * enum fs_time_change (*mtime_ms the mtime to store for FS_TIME_SET), or a negative errno
  * (-EPERM: a time that cannot be kept; -EROFS on a read-only mount). */
-int fs_times_plan(const struct fs_inode *inode, const struct zn_stat *shown, const struct stat *attr,
+int fs_times_plan(const struct fs_inode *inode, const struct stat *shown, const struct stat *attr,
                   int to_set, int64_t *mtime_ms);
 /* The wall clock in ms, as ZooKeeper's stat times. */
 int64_t fs_times_now_ms(void);

@@ -51,8 +51,10 @@ enum zn_opcode {
     /* znodefs extension (not ZooKeeper's): getChildren2 that also answers the
      * kind of every child and of the node.  Request: GetChildren2Request
      * {path, watch}; response: {children, stat, data}, data holding one
-     * ZN_KIND_* byte per child (in the order of children) and then one for
-     * the node itself.  ZooKeeper answers it UNIMPLEMENTED. */
+     * ZN_KIND_* byte per child (in the order of children), then one for
+     * the node itself, then (znoded since snapshot format 3) the node's ptime:
+     * ZN_KINDS_PTIME_BYTES, a big-endian long, the time in ms of the txn that
+     * set its pzxid (0: unknown).  ZooKeeper answers it UNIMPLEMENTED. */
     ZN_OP_GETCHILDRENKINDS = 5001,
     /* znodefs extension (not ZooKeeper's): setData whose transaction carries
      * the client's time, so the node's mtime is the one a program set
@@ -95,6 +97,9 @@ enum zn_create_mode {
 
 /* znodefs extension: the kind bytes of a GETCHILDRENKINDS reply (the values
  * znoded stores with each node). */
+/* The ptime at the end of a GETCHILDRENKINDS reply's data. */
+#define ZN_KINDS_PTIME_BYTES 8
+
 enum zn_kind {
     ZN_KIND_UNKNOWN = 0,   /* made by a ZooKeeper client: the children rule decides */
     ZN_KIND_FILE = 1,

@@ -47,6 +47,13 @@ mtimes() {
 
 ms() { stat -c '%.3Y' "$1" | tr -d .; }
 
+# mtime_is FILE FORMAT TEST VALUE: stat -c FORMAT of FILE compared with test(1)'s TEST, read
+# anew at each call (for wait_until).
+mtime_is() { test "$(stat -c "$2" "$1")" "$3" "$4"; }
+
+# mtimes_are DIR WANT: mtimes DIR prints WANT.
+mtimes_are() { test "$(mtimes "$1")" = "$2"; }
+
 # same_times DIR: the tree on mount a and on mount b has $SRC's data and mtimes (ms).
 same_times() {
   run mtimes "$SRC"
@@ -54,7 +61,7 @@ same_times() {
   wait_until 20 "mount b has $1 like $SRC" diff -r "$SRC" "$B/$1"
   run mtimes "$A/$1"
   assert_output "$want"
-  wait_until 20 "mount b shows $SRC's mtimes under $1" test "$(mtimes "$B/$1")" = "$want"
+  wait_until 20 "mount b shows $SRC's mtimes under $1" mtimes_are "$B/$1" "$want"
 }
 
 @test "touch -d sets the mtime stat shows, to the millisecond, here and on mount b" {
@@ -65,7 +72,7 @@ same_times() {
   assert_output ""
   [ "$(stat -c %y "$A/$T/f")" = "2001-02-03 04:05:06.789000000 +0000" ] || stat "$A/$T/f"
   [ "$(stat -c %y "$A/$T/f")" = "2001-02-03 04:05:06.789000000 +0000" ]
-  wait_until 20 "mount b to show the mtime" test "$(stat -c %y "$B/$T/f")" = "2001-02-03 04:05:06.789000000 +0000"
+  wait_until 20 "mount b to show the mtime" mtime_is "$B/$T/f" %y = "2001-02-03 04:05:06.789000000 +0000"
   [ "$(cat "$B/$T/f")" = data ]
   # the atime is the mtime on this mount
   [ "$(stat -c %X "$A/$T/f")" = "$(stat -c %Y "$A/$T/f")" ]
@@ -79,7 +86,7 @@ same_times() {
   assert_success
   [ "$(stat -c %Y "$A/$T/f")" -ge "$before" ]
   [ "$(cat "$A/$T/f")" = data ]
-  wait_until 20 "mount b to show the new mtime" test "$(stat -c %Y "$B/$T/f")" -ge "$before"
+  wait_until 20 "mount b to show the new mtime" mtime_is "$B/$T/f" %Y -ge "$before"
 }
 
 @test "an atime alone cannot be kept: touch -a -d fails with EPERM and changes nothing" {
@@ -153,7 +160,45 @@ same_times() {
   want="$output"
   run mtimes "$A/$T/to"
   assert_output "$want"
-  wait_until 20 "mount b shows the moved mtimes" test "$(mtimes "$B/$T/to")" = "$want"
+  wait_until 20 "mount b shows the moved mtimes" mtimes_are "$B/$T/to" "$want"
+}
+
+@test "a directory's mtime and ctime move when entries are made, removed or renamed in it, also on mount b" {
+  needs_extension
+  mkdir -p "$A/$T/d" "$A/$T/e"
+  # each step, and the directories whose entries it changes
+  local steps=("d:echo x > $A/$T/d/f" "d:mkdir $A/$T/d/sub" "d e:mv $A/$T/d/f $A/$T/e/f"
+               "d:rmdir $A/$T/d/sub" "e:rm $A/$T/e/f")
+  for step in "${steps[@]}"; do
+    dirs="${step%%:*}" cmd="${step#*:}"
+    for dir in $dirs; do touch -d "2001-02-03 04:05:06" "$A/$T/$dir"; done
+    for dir in $dirs; do
+      [ "$(stat -c %Y "$A/$T/$dir")" = 981173106 ]
+      wait_until 20 "mount b to show $dir's past mtime" mtime_is "$B/$T/$dir" %Y = 981173106
+    done
+    before="$(date +%s)"
+    eval "$cmd"
+    for dir in $dirs; do
+      m="$(stat -c %Y "$A/$T/$dir")"
+      [ "$m" -ge "$before" ] || { echo "after $cmd: $dir mtime $m < $before"; false; }
+      [ "$(stat -c %Z "$A/$T/$dir")" -ge "$m" ]
+      wait_until 20 "mount b to show $dir's mtime after $cmd" mtime_is "$B/$T/$dir" %Y -ge "$before"
+    done
+  done
+  # a change made by a ZooKeeper client
+  touch -d "2001-02-03 04:05:06" "$A/$T/d"
+  wait_until 20 "mount b to show d's past mtime" mtime_is "$B/$T/d" %Y = 981173106
+  before="$(date +%s)"
+  znode_cli create "/$T/d/by-cli" x
+  wait_until 20 "mount b to show d's mtime after a create by a ZooKeeper client" \
+    mtime_is "$B/$T/d" %Y -ge "$before"
+}
+
+@test "a program sees a directory's mtime move at once after each entry change, 20 rounds (tests/fs/inprocess.py)" {
+  needs_extension
+  run /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" dir-times "$A/$T" 20
+  assert_success
+  assert_output "dir-times: 180 checks, 0 failures"
 }
 
 @test "against a server without setDataTime an explicit mtime fails with EPERM and changes nothing" {
