@@ -328,18 +328,36 @@ static void multi_done(struct zn_client *c, const struct zn_result *r, void *arg
     finish(op, fs_errno(r->rc));
 }
 
+static void free_paths(char **paths, int count)
+{
+    for (int i = 0; paths && i < count; i++)
+        free(paths[i]);
+    free(paths);
+}
+
 static void send_multi(struct rename_op *op)
 {
     struct zn_client *c = op->fs->client;
     int count = op->node_count;
     int max_ops = 2 * count + 1;
     struct zn_op *ops = calloc((size_t)max_ops, sizeof *ops);
-    char (*new_paths)[FS_MAX_PATH_BYTES] = calloc((size_t)count, sizeof *new_paths);
-    char (*old_paths)[FS_MAX_PATH_BYTES] = calloc((size_t)count, sizeof *old_paths);
-    if (!ops || !new_paths || !old_paths) {
+    /* Each path as long as it is: FS_MAX_PATH_BYTES for each of 400 nodes would be 26 MB. */
+    char **new_paths = calloc((size_t)count, sizeof *new_paths);
+    char **old_paths = calloc((size_t)count, sizeof *old_paths);
+    bool paths = ops && new_paths && old_paths;
+    for (int i = 0; paths && i < count; i++) {
+        new_paths[i] = malloc(strlen(op->new_path) + strlen(op->nodes[i].rel) + 1);
+        old_paths[i] = malloc(strlen(op->path) + strlen(op->nodes[i].rel) + 1);
+        paths = new_paths[i] && old_paths[i];
+        if (paths) {
+            strcat(strcpy(new_paths[i], op->new_path), op->nodes[i].rel);
+            strcat(strcpy(old_paths[i], op->path), op->nodes[i].rel);
+        }
+    }
+    if (!paths) {
+        free_paths(new_paths, count);
+        free_paths(old_paths, count);
         free(ops);
-        free(new_paths);
-        free(old_paths);
         finish(op, ENOMEM);
         return;
     }
@@ -351,8 +369,6 @@ static void send_multi(struct rename_op *op)
     }
     bool kinds = op->fs->kind_ext != FS_KIND_EXT_NO;
     for (int i = 0; i < count; i++) {
-        snprintf(new_paths[i], FS_MAX_PATH_BYTES, "%s%s", op->new_path, op->nodes[i].rel);
-        snprintf(old_paths[i], FS_MAX_PATH_BYTES, "%s%s", op->path, op->nodes[i].rel);
         ops[n].type = ZN_OP_CREATE;
         ops[n].path = new_paths[i];
         ops[n].data = op->nodes[i].data;
@@ -369,8 +385,8 @@ static void send_multi(struct rename_op *op)
     ZN_ASSERT(n <= max_ops && n <= ZN_CLIENT_MAX_MULTI_OPS);
     int rc = zn_multi(c, ops, n, multi_done, op);
     free(ops);
-    free(new_paths);
-    free(old_paths);
+    free_paths(new_paths, count);
+    free_paths(old_paths, count);
     if (rc == ZN_TOOBIG) {
         finish(op, EXDEV); /* not one request: not atomically; mv copies instead */
     } else if (rc) {

@@ -41,8 +41,11 @@
 /* What a multi txn (rename: create with the data, delete, delete) adds besides its data and
  * paths, with room to spare. */
 #define FS_MULTI_TXN_OVERHEAD_BYTES 512
-/* Longest path the mount builds. */
-#define FS_MAX_PATH_BYTES ZN_CLIENT_MAX_PATH_BYTES
+/* Longest path the mount builds (from the mount's root; the chroot comes on top): past it,
+ * ENAMETOOLONG.  Linux's PATH_MAX (4096) bounds one syscall's path, not depth: a program
+ * that works relative to a directory (cd, openat) goes deeper.  Each request holds a path or
+ * two of this size, so it is not the 1 MiB a server takes (ZN_CLIENT_MAX_PATH_BYTES). */
+#define FS_MAX_PATH_BYTES (32 * 1024)
 /* Longest xattr value produced (user.zk.stat, user.zk.acl). */
 #define FS_MAX_XATTR_BYTES (64 * 1024)
 /* Ephemeral sequential nodes one open .clone file may create. */

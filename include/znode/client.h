@@ -72,8 +72,10 @@ struct zn_client;
 /* Servers in one connect string and bytes in one connect string. */
 #define ZN_CLIENT_MAX_HOSTS 64
 #define ZN_CLIENT_MAX_CONNECT_STRING_BYTES 4096
-/* Longest path accepted from the caller (after the chroot is prepended). */
-#define ZN_CLIENT_MAX_PATH_BYTES 4096
+/* Longest path accepted from the caller (after the chroot is prepended): what
+ * a server takes (znoded's limit, and ZooKeeper's jute.maxbuffer bounds the
+ * request the same way); a request too big for a packet still fails TOOBIG. */
+#define ZN_CLIENT_MAX_PATH_BYTES (1024 * 1024)
 /* Ops in one multi. */
 #define ZN_CLIENT_MAX_MULTI_OPS 1000
 /* SetWatches packets are split once their paths pass this many bytes (as Java's client). */
