@@ -50,7 +50,9 @@ same_tree() {
 
 @test "cp -a from the mount to the mount copies no read-only user.zk xattr error" {
   cp -r "$SRC" "$A/$T/from"
-  run cp -a "$A/$T/from" "$A/$T/to"
+  # ZooKeeper has no setDataTime: there only the times cannot be kept (fs_times.bats)
+  [ "${ZN_TARGET:-znoded}" = znoded ] || keep="--no-preserve=timestamps"
+  run cp -a ${keep:-} "$A/$T/from" "$A/$T/to"
   assert_success
   assert_output ""
   same_tree "$T/to"
@@ -76,6 +78,7 @@ same_tree() {
   assert_failure 23
   assert_output --partial "mkstemp"
   assert_output --partial "Operation not permitted"
+  [ "${ZN_TARGET:-znoded}" = znoded ] || return 0 # the times need znoded's setDataTime
   run rsync -a --no-perms "$SRC/" "$A/$T/"
   assert_success
   assert_output ""
