@@ -142,6 +142,7 @@ struct fs {
     int made_dir_count;
     enum fs_kind_ext kind_ext;
     enum fs_ext times_ext;     /* setDataTime (times.c) */
+    enum fs_ext ptime_ext;     /* getChildrenKindsTime (kind.c) */
 
     uv_async_t kick;           /* wakes the loop to answer interrupted waits */
     struct fs_lock *locks;     /* every flock contender of this mount */

@@ -67,6 +67,7 @@ int jute_write_request(struct jute_writer *w, const struct zn_request *req)
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
     case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME:
         jute_write_string(w, req->path);
         jute_write_bool(w, req->watch);
         break;
@@ -177,6 +178,7 @@ static int read_body(struct jute_reader *r, struct zn_request *req)
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
     case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME:
         jute_read_string(r, &req->path);
         jute_read_bool(r, &req->watch);
         break;

@@ -411,10 +411,15 @@ int zn_ext_create2_kind(struct zn_client *client, const char *path, const void *
                         int32_t data_len, int flags, int kind, zn_result_cb cb, void *arg);
 /* zn_get_children2 (same watch rule) whose result also has data/data_len:
  * child_count + 1 ZN_KIND_* bytes, one per child in the order of children,
- * then the node's own, then from a znoded with snapshot format 3 the node's
- * ptime (ZN_KINDS_PTIME_BYTES, proto.h). */
+ * then the node's own. */
 int zn_ext_get_children_kinds(struct zn_client *client, const char *path, zn_watch_cb watch_cb,
                               void *watch_arg, zn_result_cb cb, void *arg);
+/* zn_ext_get_children_kinds whose data then ends with the node's ptime
+ * (ZN_KINDS_PTIME_BYTES, GETCHILDRENKINDSTIME in proto.h): the time of the
+ * txn that last made or deleted a child.  A server without it answers
+ * ZN_UNIMPLEMENTED. */
+int zn_ext_get_children_kinds_ptime(struct zn_client *client, const char *path, zn_watch_cb watch_cb,
+                                    void *watch_arg, zn_result_cb cb, void *arg);
 /*
  * znodefs extension: explicit times (ZN_OP_SETDATATIME, proto.h).  zn_set
  * whose transaction takes mtime_ms (ms since the epoch, >= 0; else

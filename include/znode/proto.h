@@ -51,11 +51,14 @@ enum zn_opcode {
     /* znodefs extension (not ZooKeeper's): getChildren2 that also answers the
      * kind of every child and of the node.  Request: GetChildren2Request
      * {path, watch}; response: {children, stat, data}, data holding one
-     * ZN_KIND_* byte per child (in the order of children), then one for
-     * the node itself, then (znoded since snapshot format 3) the node's ptime:
-     * ZN_KINDS_PTIME_BYTES, a big-endian long, the time in ms of the txn that
-     * set its pzxid (0: unknown).  ZooKeeper answers it UNIMPLEMENTED. */
+     * ZN_KIND_* byte per child (in the order of children) and then one for
+     * the node itself.  ZooKeeper answers it UNIMPLEMENTED. */
     ZN_OP_GETCHILDRENKINDS = 5001,
+    /* znodefs extension: GETCHILDRENKINDS whose data ends with the node's
+     * ptime: ZN_KINDS_PTIME_BYTES, a big-endian long, the time in ms of the
+     * txn that set its pzxid (0: unknown).  A znoded before it (and
+     * ZooKeeper) answers UNIMPLEMENTED. */
+    ZN_OP_GETCHILDRENKINDSTIME = 5003,
     /* znodefs extension (not ZooKeeper's): setData whose transaction carries
      * the client's time, so the node's mtime is the one a program set
      * (utimensat: touch -d, cp -p, tar, rsync -t).  Request: SetDataRequest
