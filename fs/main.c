@@ -482,7 +482,10 @@ static int new_client(struct fs *fs, struct zn_client **out)
     o.session_timeout_ms = fs->config.session_timeout_ms;
     o.session_cb = on_session_event;
     o.session_arg = fs;
-    o.read_only = fs->config.read_only;
+    /* Every mount allows read-only members (canBeReadOnly): without a quorum, a member in
+     * read-only mode serves its reads and answers its writes NOTREADONLY (EROFS, at once);
+     * znoded keeps the session, and closes the connection when the quorum is back. */
+    o.read_only = true;
     struct zn_client *client;
     int rc = zn_client_new(fs->loop, fs->config.hosts, &o, &client);
     if (rc)
