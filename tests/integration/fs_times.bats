@@ -16,13 +16,7 @@ teardown_file() { fs_teardown; }
 setup() {
   fs_setup_test_dir
   SRC="$BATS_TEST_TMPDIR/src"
-  mkdir -p "$SRC/sub/deep"
-  echo one > "$SRC/a"
-  printf 'two\nlines\n' > "$SRC/sub/b"
-  head -c 200000 /dev/urandom > "$SRC/sub/deep/blob"
-  : > "$SRC/sub/empty"
-  chmod 644 "$SRC/a" "$SRC/sub/b" "$SRC/sub/deep/blob" "$SRC/sub/empty"
-  chmod 755 "$SRC" "$SRC/sub" "$SRC/sub/deep"
+  make_src_tree "$SRC"
   # Distinct past times, with milliseconds, files before their directories (as tar and cp set
   # them, a directory's last).
   touch -d "2001-02-03 04:05:06.789" "$SRC/a"

@@ -17,15 +17,8 @@ teardown_file() { fs_teardown; }
 
 setup() {
   fs_setup_test_dir
-  # A local tree with the modes a node shows (files 644, directories 755).
   SRC="$BATS_TEST_TMPDIR/src"
-  mkdir -p "$SRC/sub/deep"
-  echo one > "$SRC/a"
-  printf 'two\nlines\n' > "$SRC/sub/b"
-  head -c 300000 /dev/urandom > "$SRC/sub/deep/blob"
-  : > "$SRC/sub/empty"
-  chmod 644 "$SRC/a" "$SRC/sub/b" "$SRC/sub/deep/blob" "$SRC/sub/empty"
-  chmod 755 "$SRC" "$SRC/sub" "$SRC/sub/deep"
+  make_src_tree "$SRC"
 }
 
 # same_tree DIR: DIR on mount b holds exactly $SRC (names, kinds, data), once replicated.
