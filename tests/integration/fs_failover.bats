@@ -88,6 +88,8 @@ kill_others() {
 }
 
 @test "without a quorum a read-write mount reads from a member in read-only mode, writes fail at once with EROFS, and with the quorum back it writes again in the same session" {
+  # ZooKeeper takes readonlymode.enabled as a JVM property, which the harness does not set
+  [ "${ZN_TARGET:-znoded}" = znoded ] || skip "read-only mode is set up for znoded only"
   mkdir "$A/svc" "$A/dir"
   setfattr -n user.zk.child_mode -v ephemeral "$A/svc"
   exec 8> "$A/svc/me"
