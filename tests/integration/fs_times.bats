@@ -157,6 +157,24 @@ same_times() {
   wait_until 20 "mount b shows the moved mtimes" mtimes_are "$B/$T/to" "$want"
 }
 
+@test "mv of a tree too big for one rename (450 nodes: EXDEV, so mv copies) keeps the mtimes, without a word" {
+  needs_extension
+  mkdir -p "$BATS_TEST_TMPDIR/big/d"
+  for i in $(seq 450); do echo "$i" > "$BATS_TEST_TMPDIR/big/d/f$i"; done
+  touch -d "2001-02-03 04:05:06.007" "$BATS_TEST_TMPDIR/big/d/f"*
+  touch -d "2002-02-03 04:05:06" "$BATS_TEST_TMPDIR/big/d"
+  cp -a "$BATS_TEST_TMPDIR/big/d" "$A/$T/d"
+  mkdir "$A/$T/to"
+  run mv "$A/$T/d" "$A/$T/to/"
+  assert_success
+  assert_output ""
+  [ ! -e "$A/$T/d" ]
+  run mtimes "$BATS_TEST_TMPDIR/big"
+  want="$output"
+  run mtimes "$A/$T/to"
+  assert_output "$want"
+}
+
 @test "a directory's mtime and ctime move when entries are made, removed or renamed in it, also on mount b" {
   needs_extension
   mkdir -p "$A/$T/d" "$A/$T/e"
