@@ -881,6 +881,12 @@ static void children_kinds_extend_get_children2_with_a_kind_buffer(void **state)
     assert_int_equal(jute_write_request(&w, &req), 0);
     assert_writer_bytes(&w, "00000002 2f64 01");
     jute_writer_free(&w);
+    /* getChildrenKindsTime asks the same; its data only ends with 8 more bytes */
+    req.type = ZN_OP_GETCHILDRENKINDSTIME;
+    jute_writer_init(&w);
+    assert_int_equal(jute_write_request(&w, &req), 0);
+    assert_writer_bytes(&w, "00000002 2f64 01");
+    jute_writer_free(&w);
 
     char *names[] = {"a", "b"};
     static const uint8_t kinds[] = {ZN_KIND_FILE, ZN_KIND_UNKNOWN, ZN_KIND_DIRECTORY};
@@ -899,6 +905,9 @@ static void children_kinds_extend_get_children2_with_a_kind_buffer(void **state)
     struct jute_reader r;
     jute_reader_init(&r, w.data, w.len, &arena);
     struct zn_response d;
+    assert_int_equal(jute_read_response(&r, ZN_OP_GETCHILDRENKINDSTIME, &d), 0);
+    assert_int_equal(d.data.len, 3);
+    jute_reader_init(&r, w.data, w.len, &arena);
     assert_int_equal(jute_read_response(&r, ZN_OP_GETCHILDRENKINDS, &d), 0);
     assert_int_equal(d.children.count, 2);
     assert_string_equal(d.children.items[1], "b");
