@@ -462,9 +462,9 @@ static int recover_snapshot(void *ctx, uint64_t zxid, const void *data, size_t l
     struct server *srv = ctx;
     int rc = tree_deserialize(srv->tree, data, len);
     int32_t format = tree_snapshot_format(data, len);
-    if (rc != 0 && format >= 0 && format != TREE_SNAPSHOT_VERSION)
+    if (rc != 0 && format >= 0 && (format < TREE_SNAPSHOT_OLDEST_VERSION || format > TREE_SNAPSHOT_VERSION))
         ZN_ERROR("snapshot at zxid=0x%" PRIx64 " in %s is in format %d, written by another "
-                 "version of znoded; this one reads format %d. Run the version that wrote it; in an "
+                 "version of znoded; this one reads formats 2 to %d. Run the version that wrote it; in an "
                  "ensemble, this member may instead start with an empty data directory and "
                  "fetch a snapshot from the others", zxid, srv->cfg.data_dir, (int)format, TREE_SNAPSHOT_VERSION);
     else if (rc != 0)

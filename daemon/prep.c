@@ -529,6 +529,7 @@ struct prep_call {
     int64_t now_ms;
     int32_t kind;
     struct zn_arena *arena;
+    int64_t txn_time_ms; /* the txn header's time: now_ms, or setDataTime's mtime */
 };
 
 /* RateLogger.rateLimitLog: a warning equal to the last one within the
@@ -827,7 +828,7 @@ static int prep_set_data(struct prep_call *c, const struct zn_request *req, stru
         return ZN_NOMEMORY;
     op->version = version;
     node.version = version;
-    node.mtime = c->now_ms;
+    node.mtime = c->txn_time_ms;
     node.mzxid = c->zxid;
     node.data_bytes = new_bytes;
     return record_add(c->p, c->zxid, req->path, len, &node, 0);
@@ -899,6 +900,10 @@ static int prep_one(struct prep_call *c, const struct zn_request *req, struct tx
         return prep_delete_container(c, req, op);
     case ZN_OP_SETDATA:
         return prep_set_data(c, req, op);
+    case ZN_OP_SETDATATIME:
+        /* znodefs extension: the txn's time (the node's mtime) is the client's
+         * (c->txn_time_ms); never inside a multi. */
+        return req->mtime_ms >= 0 ? prep_set_data(c, req, op) : ZN_BADARGUMENTS;
     case ZN_OP_SETACL:
         return prep_set_acl(c, req, op);
     case ZN_OP_CHECK:
@@ -996,8 +1001,10 @@ int prep_request_kind(struct prep *p, int64_t session_id, int32_t cxid, const st
     ZN_ASSERT(p != NULL && req != NULL && arena != NULL && out != NULL);
     ZN_ASSERT(zxid > p->last_zxid);
     ZN_ASSERT(kind >= ZN_NODE_KIND_UNKNOWN && kind <= ZN_NODE_KIND_DIRECTORY);
-    struct prep_call c = {p, session_id, zxid, now_ms, kind, arena};
-    header(out, session_id, cxid, zxid, now_ms, req->type);
+    /* The znodefs extension setDataTime names the txn's time (the node's mtime). */
+    int64_t txn_time_ms = req->type == ZN_OP_SETDATATIME && req->mtime_ms >= 0 ? req->mtime_ms : now_ms;
+    struct prep_call c = {p, session_id, zxid, now_ms, kind, arena, txn_time_ms};
+    header(out, session_id, cxid, zxid, txn_time_ms, req->type);
     int rc;
     if (req->type == ZN_OP_MULTI) {
         rc = prep_multi(&c, req, out, error_result);

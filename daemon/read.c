@@ -58,18 +58,21 @@ static int read_children(struct zn_arena *arena, const struct tree_node *n,
 }
 
 /* One kind byte per child (in the order of read_children), then the node's. */
-static int read_child_kinds(struct zn_arena *arena, const struct tree_node *n, struct jute_buf *out)
+static int read_child_kinds(struct zn_arena *arena, const struct tree_node *n, bool with_ptime, struct jute_buf *out)
 {
     uint32_t count = tree_node_child_count(n);
-    ZN_ASSERT(count < INT32_MAX);
-    uint8_t *kinds = zn_arena_alloc(arena, (size_t)count + 1);
+    ZN_ASSERT(count < INT32_MAX - ZN_KINDS_PTIME_BYTES);
+    uint8_t *kinds = zn_arena_alloc(arena, (size_t)count + 1 + ZN_KINDS_PTIME_BYTES);
     if (!kinds)
         return ZN_NOMEMORY;
     for (uint32_t i = 0; i < count; i++)
         kinds[i] = (uint8_t)tree_node_kind(tree_node_child(n, i));
     kinds[count] = (uint8_t)tree_node_kind(n);
+    uint64_t ptime = (uint64_t)tree_node_ptime(n);
+    for (int i = 0; i < ZN_KINDS_PTIME_BYTES; i++)
+        kinds[count + 1 + i] = (uint8_t)(ptime >> (56 - 8 * i));
     out->data = kinds;
-    out->len = (int32_t)count + 1;
+    out->len = (int32_t)count + 1 + (with_ptime ? ZN_KINDS_PTIME_BYTES : 0);
     return 0;
 }
 
@@ -228,6 +231,7 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
     case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME:
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:
     case ZN_OP_GETALLCHILDRENNUMBER:
@@ -264,7 +268,8 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
         return;
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
-    case ZN_OP_GETCHILDRENKINDS: {
+    case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME: {
         if (!n) {
             out->err = ZN_NONODE;
             return;
@@ -274,8 +279,8 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
         if (q->watch && c)
             add_watch(c, WATCH_CHILD, q->path);
         out->err = read_children(&r->arena, n, &out->children);
-        if (out->err == 0 && type == ZN_OP_GETCHILDRENKINDS)
-            out->err = read_child_kinds(&r->arena, n, &out->data);
+        if (out->err == 0 && type != ZN_OP_GETCHILDREN && type != ZN_OP_GETCHILDREN2)
+            out->err = read_child_kinds(&r->arena, n, type == ZN_OP_GETCHILDRENKINDSTIME, &out->data);
         tree_node_stat(n, &out->stat);
         return;
     }

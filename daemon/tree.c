@@ -79,6 +79,10 @@ struct tree_node {
     /* StatPersisted */
     int64_t czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner;
     int32_t version, cversion, aversion;
+    /* znodefs extension: the time of the txn that set pzxid (a child made or
+     * deleted), 0 if unknown (a format 2 snapshot).  Derived from the txns'
+     * times, so not in the digest, which format 2 snapshots must still match. */
+    int64_t ptime;
     uint64_t digest;
     char path[];
 };
@@ -892,6 +896,7 @@ struct jute_buf tree_node_data(const struct tree_node *n)
 
 struct zn_acl_vec tree_node_acl(const struct tree_node *n) { return n->acl; }
 int32_t tree_node_kind(const struct tree_node *n) { return n->kind; }
+int64_t tree_node_ptime(const struct tree_node *n) { return n->ptime; }
 uint32_t tree_node_child_count(const struct tree_node *n) { return n->child_count; }
 
 const struct tree_node *tree_node_child(const struct tree_node *n, uint32_t index)
@@ -1023,7 +1028,7 @@ struct undo {
     struct tree_node *parent;
     struct tree_session *session;
     struct tree_quota *quota;
-    int64_t old_pzxid;
+    int64_t old_pzxid, old_ptime;
     int32_t old_cversion;
     uint8_t *old_data;
     int32_t old_data_len;
@@ -1236,7 +1241,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     }
     /* DataTree.createStat */
     n->czxid = n->mzxid = n->pzxid = a->hdr->zxid;
-    n->ctime = n->mtime = a->hdr->time_ms;
+    n->ctime = n->mtime = n->ptime = a->hdr->time_ms;
     n->ephemeral_owner = owner;
     n->kind = op->kind;
 
@@ -1245,6 +1250,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     u->parent = parent;
     u->old_cversion = parent->cversion;
     u->old_pzxid = parent->pzxid;
+    u->old_ptime = parent->ptime;
     /* DataTree.createNode: -1 means "one more than now"; only move forward,
      * as ZooKeeper does. */
     int32_t cversion = op->parent_cversion;
@@ -1253,6 +1259,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     if (cversion > parent->cversion) {
         parent->cversion = cversion;
         parent->pzxid = a->hdr->zxid;
+        parent->ptime = a->hdr->time_ms;
         node_redigest(t, parent);
     }
     node_attach(t, parent, n);
@@ -1274,9 +1281,11 @@ static int apply_delete_node(struct apply *a, struct tree_node *n)
     u->node = n;
     u->parent = parent;
     u->old_pzxid = parent->pzxid;
+    u->old_ptime = parent->ptime;
     node_detach(a->t, n);
     if (a->hdr->zxid > parent->pzxid) {
         parent->pzxid = a->hdr->zxid;
+        parent->ptime = a->hdr->time_ms;
         node_redigest(a->t, parent);
     }
     int rc = quota_after_delete(a, n, parent);
@@ -1350,12 +1359,14 @@ static void apply_rollback(struct apply *a)
             node_free(t, u->node);
             u->parent->cversion = u->old_cversion;
             u->parent->pzxid = u->old_pzxid;
+            u->parent->ptime = u->old_ptime;
             node_redigest(t, u->parent);
             break;
         case UNDO_DELETE:
             /* The slot the node left is still allocated: no failure here. */
             node_attach(t, u->parent, u->node);
             u->parent->pzxid = u->old_pzxid;
+            u->parent->ptime = u->old_ptime;
             node_redigest(t, u->parent);
             break;
         case UNDO_SETDATA:
@@ -1733,8 +1744,8 @@ static const struct tree_node *preorder_next(const struct tree_node *n)
 }
 
 /* czxid mzxid ctime mtime (8 each), version cversion aversion (4 each),
- * ephemeralOwner pzxid (8 each), kind (4). */
-#define SNAPSHOT_NODE_TAIL_BYTES (4 * 8 + 3 * 4 + 2 * 8 + 4)
+ * ephemeralOwner pzxid (8 each), kind (4), and from format 3 ptime (8). */
+#define SNAPSHOT_NODE_TAIL_BYTES (4 * 8 + 3 * 4 + 2 * 8 + 4 + 8)
 
 static inline uint8_t *put_be32(uint8_t *p, uint32_t v)
 {
@@ -1800,6 +1811,7 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
         p = put_be64(p, (uint64_t)n->ephemeral_owner);
         p = put_be64(p, (uint64_t)n->pzxid);
         p = put_be32(p, (uint32_t)n->kind);
+        p = put_be64(p, (uint64_t)n->ptime);
         ZN_ASSERT(p == tail + sizeof tail);
         jute_write_raw(w, tail, sizeof tail);
     }
@@ -1849,6 +1861,7 @@ struct load_state {
     struct tree_node *pending[LOAD_AHEAD + 1]; /* parsed, not attached; oldest first */
     size_t count;
     struct tree_node *last;                    /* the node parsed last */
+    int32_t format;                            /* the snapshot's format version */
 };
 
 /*
@@ -1912,6 +1925,8 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
     jute_read_long(r, &n->ephemeral_owner);
     jute_read_long(r, &n->pzxid);
     jute_read_int(r, &n->kind);
+    if (ls->format >= 3)
+        jute_read_long(r, &n->ptime);
     int rc = 0;
     if (r->error || n->kind < ZN_NODE_KIND_UNKNOWN || n->kind > ZN_NODE_KIND_DIRECTORY ||
         (owner_is_session(n->ephemeral_owner) && session_find(t, n->ephemeral_owner) == NULL) ||
@@ -1970,9 +1985,9 @@ static void load_drop_pending(struct tree *t, struct load_state *ls)
 }
 
 static int load_nodes(struct tree *t, struct jute_reader *r, struct zn_arena *arena,
-                      int64_t node_count)
+                      int64_t node_count, int32_t format)
 {
-    struct load_state ls = {.count = 0, .last = NULL};
+    struct load_state ls = {.count = 0, .last = NULL, .format = format};
     int rc = 0;
     for (int64_t i = 0; i < node_count && rc == 0; i++) {
         if (i % TREE_LOAD_ARENA_NODES == 0)
@@ -2008,7 +2023,8 @@ static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *aren
     jute_read_int(r, &version);
     jute_read_long(r, &last_zxid);
     jute_read_long(r, &digest);
-    if (r->error || magic != TREE_SNAPSHOT_MAGIC || version != TREE_SNAPSHOT_VERSION)
+    /* Format 2 has no ptime (read as 0, unknown); it is otherwise format 3. */
+    if (r->error || magic != TREE_SNAPSHOT_MAGIC || version < TREE_SNAPSHOT_OLDEST_VERSION || version > TREE_SNAPSHOT_VERSION)
         return ZN_CORRUPT;
     int rc = load_sessions(t, r);
     if (rc != 0)
@@ -2023,7 +2039,7 @@ static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *aren
         if (index_grow(t) != 0)
             return ZN_NOMEMORY;
     }
-    if ((rc = load_nodes(t, r, arena, node_count)) != 0)
+    if ((rc = load_nodes(t, r, arena, node_count, version)) != 0)
         return rc;
     if (jute_remaining(r) != 0 || t->digest != (uint64_t)digest)
         return ZN_CORRUPT;

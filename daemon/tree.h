@@ -73,6 +73,10 @@ const char *tree_node_path(const struct tree_node *n);
 struct jute_buf tree_node_data(const struct tree_node *n);
 struct zn_acl_vec tree_node_acl(const struct tree_node *n);
 int32_t tree_node_kind(const struct tree_node *n);
+/* znodefs extension: the time (ms) of the txn that last made or deleted a
+ * child (the one that set pzxid), the node's creation time if none did; 0 when
+ * unknown (loaded from a format 2 snapshot).  Not part of the digest. */
+int64_t tree_node_ptime(const struct tree_node *n);
 uint32_t tree_node_child_count(const struct tree_node *n);
 /* The index-th child's name (last component), 0 <= index < child count. */
 const char *tree_node_child_name(const struct tree_node *n, uint32_t index);
@@ -152,9 +156,11 @@ size_t tree_ephemeral_count(const struct tree *t);
 
 /* ---- snapshots ---- */
 
-/* The snapshot format tree_serialize writes and tree_deserialize reads.
- * 2: node digests hash 8-byte words (1 hashed byte by byte). */
-#define TREE_SNAPSHOT_VERSION 2
+/* The snapshot format tree_serialize writes and tree_deserialize reads (it
+ * reads 2 as well).  2: node digests hash 8-byte words (1 hashed byte by
+ * byte); 3: each node's ptime after its kind. */
+#define TREE_SNAPSHOT_VERSION 3
+#define TREE_SNAPSHOT_OLDEST_VERSION 2
 
 /* The format version of a serialised tree, or -1 if data is not one. */
 int32_t tree_snapshot_format(const void *data, size_t len);

@@ -95,12 +95,22 @@ struct kind_list {
     char *path;
     zn_watch_cb watch_cb;
     void *watch_arg;
+    bool ptime; /* asked with the ptime */
 };
 
 static void kind_list_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct kind_list *k = arg;
-    if (r->rc == ZN_UNIMPLEMENTED) {
+    if (r->rc == ZN_UNIMPLEMENTED && k->ptime) {
+        /* a znoded from before ptimes: kinds without them */
+        fs_global->ptime_ext = FS_EXT_NO;
+        k->ptime = false;
+        int rc = zn_ext_get_children_kinds(c, k->path, k->watch_cb, k->watch_arg, kind_list_done, k);
+        if (rc == 0)
+            return;
+        struct zn_result failed = {.rc = rc, .data_len = -1};
+        k->cb(c, &failed, k->arg);
+    } else if (r->rc == ZN_UNIMPLEMENTED) {
         if (fs_global->kind_ext != FS_KIND_EXT_NO)
             ZN_INFO("znodefs: the server has no getChildrenKinds: the children rule types nodes");
         fs_global->kind_ext = FS_KIND_EXT_NO;
@@ -109,7 +119,7 @@ static void kind_list_done(struct zn_client *c, const struct zn_result *r, void 
             struct zn_result failed = {.rc = rc, .data_len = -1};
             k->cb(c, &failed, k->arg);
         }
-    } else if (r->rc == 0 && r->data_len != r->child_count + 1) {
+    } else if (r->rc == 0 && r->data_len != r->child_count + 1 + (k->ptime ? ZN_KINDS_PTIME_BYTES : 0)) {
         ZN_ERROR("znodefs: getChildrenKinds path=%s gave %d kinds for %d children", k->path, r->data_len,
                  r->child_count);
         struct zn_result failed = {.rc = ZN_MARSHALLINGERROR, .data_len = -1};
@@ -133,8 +143,9 @@ int fs_children_kinds(struct fs *fs, const char *path, zn_watch_cb watch_cb, voi
         free(k);
         return ZN_NOMEMORY;
     }
-    *k = (struct kind_list){cb, arg, k->path, watch_cb, watch_arg};
-    int rc = zn_ext_get_children_kinds(fs->client, path, watch_cb, watch_arg, kind_list_done, k);
+    *k = (struct kind_list){cb, arg, k->path, watch_cb, watch_arg, fs->ptime_ext != FS_EXT_NO};
+    int rc = k->ptime ? zn_ext_get_children_kinds_ptime(fs->client, path, watch_cb, watch_arg, kind_list_done, k)
+                      : zn_ext_get_children_kinds(fs->client, path, watch_cb, watch_arg, kind_list_done, k);
     if (rc) {
         free(k->path);
         free(k);
@@ -163,7 +174,7 @@ int32_t fs_count_subdirs(const struct fs *fs, const char *path, const struct zn_
 
 int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind)
 {
-    if (r->data == NULL || r->data_len != r->child_count + 1 || index < -1 || index >= r->child_count)
+    if (r->data == NULL || r->data_len < r->child_count + 1 || index < -1 || index >= r->child_count)
         return -1;
     uint8_t k = r->data[index < 0 ? r->child_count : index];
     if (k == ZN_KIND_FILE)
@@ -173,4 +184,25 @@ int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind)
     else
         return -1;
     return 0;
+}
+
+int64_t fs_result_ptime(const struct zn_result *r)
+{
+    if (r->data == NULL || r->data_len != r->child_count + 1 + ZN_KINDS_PTIME_BYTES)
+        return 0;
+    uint64_t ptime = 0;
+    for (int i = 0; i < ZN_KINDS_PTIME_BYTES; i++)
+        ptime = ptime << 8 | r->data[r->child_count + 1 + i];
+    return (int64_t)ptime;
+}
+
+bool fs_dir_needs_listing(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st)
+{
+    if (inode->virt != FS_VIRT_NONE || inode->kind != FS_KIND_DIR || inode->unlinked)
+        return false;
+    bool count = st->num_children > 0 && !(inode->subdirs_counted && inode->subdirs_cversion == st->cversion);
+    /* Only znoded has ptimes, and they matter only once an entry changed after the data. */
+    bool ptime = fs->kind_ext != FS_KIND_EXT_NO && fs->ptime_ext != FS_EXT_NO && st->pzxid > st->mzxid &&
+                 inode->ptime_pzxid != st->pzxid;
+    return count || ptime;
 }

@@ -184,9 +184,15 @@ void fs_fill_attr(const struct fs *fs, const struct fs_inode *inode, const struc
         break;
     }
     out->st_blocks = (out->st_size + 511) / 512;
-    ms_to_timespec(st->mtime, &out->st_mtim);
-    ms_to_timespec(st->mtime, &out->st_atim);
-    ms_to_timespec(st->mtime > st->ctime ? st->mtime : st->ctime, &out->st_ctim);
+    int64_t mtime = st->mtime;
+    /* A directory's mtime is its last change: the data's (mzxid), or an entry's (pzxid), whose
+     * time znoded answers (kind.c: fs_result_ptime). */
+    if (inode->virt == FS_VIRT_NONE && inode->kind == FS_KIND_DIR && st->pzxid > st->mzxid &&
+        inode->ptime_pzxid == st->pzxid && inode->ptime_ms > 0)
+        mtime = inode->ptime_ms;
+    ms_to_timespec(mtime, &out->st_mtim);
+    ms_to_timespec(mtime, &out->st_atim);
+    ms_to_timespec(mtime > st->ctime ? mtime : st->ctime, &out->st_ctim);
 }
 
 /* ---- per-directory settings of this mount ---- */
@@ -476,7 +482,10 @@ static int new_client(struct fs *fs, struct zn_client **out)
     o.session_timeout_ms = fs->config.session_timeout_ms;
     o.session_cb = on_session_event;
     o.session_arg = fs;
-    o.read_only = fs->config.read_only;
+    /* Every mount allows read-only members (canBeReadOnly): without a quorum, a member in
+     * read-only mode serves its reads and answers its writes NOTREADONLY (EROFS, at once);
+     * znoded keeps the session, and closes the connection when the quorum is back. */
+    o.read_only = true;
     struct zn_client *client;
     int rc = zn_client_new(fs->loop, fs->config.hosts, &o, &client);
     if (rc)
@@ -578,6 +587,7 @@ static void init_op(void *userdata, struct fuse_conn_info *conn)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     /* A writeback cache would lose write errors: never. */
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    conn->time_gran = 1000000; /* ZooKeeper's times are in ms (times.c) */
     /* POSIX locks stay local (only flock is distributed). */
     conn->want &= ~FUSE_CAP_POSIX_LOCKS;
     if (conn->capable & FUSE_CAP_FLOCK_LOCKS)

@@ -651,11 +651,95 @@ struct write_op {
     struct fs_handle *h;
     size_t size;
     size_t old_len;
+    int64_t zxid_before;    /* the newest zxid this session had seen when the write was sent */
+    uint64_t first_loss_ms; /* fs_retry_read */
 };
 
-static void write_done(struct zn_client *c, const struct zn_result *r, void *arg)
+/*
+ * A write in flight when its connection is lost (its member died) has an outcome the mount can
+ * learn: once libznode is connected to another member, a sync and a read of the node tell.
+ * A write that applied made the node's mzxid newer than any zxid the session had seen when it
+ * was sent, and the node then holds its data; a node whose mzxid is not newer has had no write
+ * since, so the write did not apply and is sent again (for f@v=N at the same version).  The
+ * sync first, because the member the read goes to may not yet have applied a write committed
+ * before the leader changed.  Anything else (written since by someone, and not this data) cannot
+ * be told apart from "applied, then overwritten": EIO, as before.  A conditional write that finds
+ * the next version holding other data lost its race: ECANCELED.  Bounded by fs_retry_read.
+ */
+static void write_sent(struct zn_client *c, const struct zn_result *r, void *arg);
+
+static int write_send(struct write_op *op)
+{
+    struct fs_handle *h = op->h;
+    op->zxid_before = zn_client_last_zxid(fs_global->client);
+    return zn_set(fs_global->client, h->inode->path, h->buf, (int32_t)h->len, h->version, write_sent, op);
+}
+
+static void write_finish(struct write_op *op, const struct zn_result *r);
+
+/* Ends the write with rc, a failure. */
+static void write_fail(struct write_op *op, int rc)
+{
+    struct zn_result failed = {.rc = rc, .data_len = -1};
+    write_finish(op, &failed);
+}
+
+static void write_probe_synced(struct zn_client *c, const struct zn_result *r, void *arg);
+
+/* Starts (again) learning a lost write's outcome: sync, then read. */
+static void write_probe(struct write_op *op)
+{
+    if (zn_sync(fs_global->client, op->h->inode->path, write_probe_synced, op) != 0)
+        write_fail(op, ZN_CONNECTIONLOSS);
+}
+
+static void write_probe_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct write_op *op = arg;
+    struct fs_handle *h = op->h;
+    if (fs_retry_read(r->rc, &op->first_loss_ms)) {
+        write_probe(op);
+        return;
+    }
+    if (r->rc) {
+        write_fail(op, ZN_CONNECTIONLOSS); /* the outcome cannot be learned */
+    } else if (r->stat->mzxid <= op->zxid_before) {
+        ZN_INFO("write path=%s lost with its connection did not apply: sent again", h->inode->path);
+        int rc = write_send(op);
+        if (rc)
+            write_fail(op, rc);
+    } else if (r->data_len == (int32_t)h->len && memcmp(r->data, h->buf, h->len) == 0) {
+        write_finish(op, r); /* applied: the node holds it, written since it was sent */
+    } else if (h->version >= 0 && r->stat->version == h->version + 1) {
+        write_fail(op, ZN_BADVERSION); /* another write took the version it was conditional on */
+    } else {
+        write_fail(op, ZN_CONNECTIONLOSS); /* written since, not with this data: unknown */
+    }
+}
+
+static void write_probe_synced(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct write_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms)) {
+        write_probe(op);
+        return;
+    }
+    int rc = r->rc ? ZN_CONNECTIONLOSS : zn_get(c, op->h->inode->path, NULL, NULL, write_probe_done, op);
+    if (rc)
+        write_fail(op, rc);
+}
+
+static void write_sent(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct write_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms))
+        write_probe(op);
+    else
+        write_finish(op, r);
+}
+
+static void write_finish(struct write_op *op, const struct zn_result *r)
+{
     struct fs_handle *h = op->h;
     /* The change's event came first and dropped it; this covers a write that failed half-way. */
     fs_cache_drop(h->inode->path);
@@ -743,10 +827,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    *op = (struct write_op){req, h, size, h->len};
+    *op = (struct write_op){req, h, size, h->len, 0, 0};
     memcpy(h->buf + off, buf, size);
     h->len = new_len;
-    int rc = zn_set(fs->client, h->inode->path, h->buf, (int32_t)h->len, h->version, write_done, op);
+    int rc = write_send(op);
     if (rc) {
         h->len = op->old_len;
         fuse_reply_err(req, fs_errno(rc));

@@ -32,8 +32,9 @@ struct node_op {
     uint8_t *data;
     int32_t data_len;
     bool have_data; /* unlink: data holds what the open file's fds still read */
-    bool counted;    /* lookup: subdirs counted at stat.cversion */
+    bool counted;    /* lookup: subdirs counted at stat.cversion, ptime read at stat.pzxid */
     int32_t subdirs;
+    int64_t ptime_ms;
     uint64_t first_loss_ms; /* fs_retry_read */
     bool made_dir;
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
@@ -84,6 +85,8 @@ static void reply_entry_now(struct node_op *op, enum fs_kind kind)
         inode->subdirs_counted = true;
         inode->subdirs_cversion = op->stat.cversion;
         inode->subdirs = op->subdirs;
+        inode->ptime_pzxid = op->stat.pzxid;
+        inode->ptime_ms = op->ptime_ms;
     }
     fs_inode_saw(inode, &op->stat);
     fs_fill_attr(fs, inode, &op->stat, &e.attr);
@@ -148,6 +151,7 @@ static void lookup_children_done(struct zn_client *c, const struct zn_result *r,
         op->stat = *r->stat;
         op->counted = true;
         op->subdirs = fs_count_subdirs(op->fs, op->path, r);
+        op->ptime_ms = fs_result_ptime(r);
     }
     reply_entry(op, kind);
 }
@@ -169,7 +173,8 @@ static void lookup_exists_done(struct zn_client *c, const struct zn_result *r, v
         reply_entry(op, FS_KIND_FILE);
         return;
     }
-    if (fs_made_dir(op->fs, op->path) && op->stat.num_children == 0) {
+    if (fs_made_dir(op->fs, op->path) && op->stat.num_children == 0 &&
+        (op->stat.pzxid <= op->stat.mzxid || op->fs->kind_ext == FS_KIND_EXT_NO)) {
         reply_entry(op, FS_KIND_DIR);
         return;
     }
@@ -239,6 +244,8 @@ struct attr_op {
     uint64_t first_loss_ms; /* fs_retry_read */
     struct stat attr;      /* setattr: what was asked */
     int to_set;
+    int time_change;       /* setattr: enum fs_time_change, after the truncate if any */
+    int64_t mtime_ms;      /* setattr: FS_TIME_SET's mtime */
     struct zn_stat stat;
 };
 
@@ -268,11 +275,9 @@ static void getattr_acl_done(struct zn_client *c, const struct zn_result *r, voi
     free(op);
 }
 
-/* A directory whose subdirectories are not counted at the cversion of st (its st_nlink). */
 static bool needs_count(const struct fs_inode *inode, const struct zn_stat *st)
 {
-    return inode->virt == FS_VIRT_NONE && inode->kind == FS_KIND_DIR && !inode->unlinked &&
-           st->num_children > 0 && !(inode->subdirs_counted && inode->subdirs_cversion == st->cversion);
+    return fs_dir_needs_listing(fs_global, inode, st);
 }
 
 static void reply_attr(struct attr_op *op, struct fs_inode *inode);
@@ -292,6 +297,8 @@ static void getattr_count_done(struct zn_client *c, const struct zn_result *r, v
         inode->subdirs_counted = true;
         inode->subdirs_cversion = r->stat->cversion;
         inode->subdirs = fs_count_subdirs(fs_global, inode->path, r);
+        inode->ptime_pzxid = r->stat->pzxid;
+        inode->ptime_ms = fs_result_ptime(r);
         op->stat = *r->stat;
     }
     reply_attr(op, inode);
@@ -379,12 +386,19 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     }
 }
 
+static void setattr_continue(struct attr_op *op, struct fs_inode *inode);
+
 static void truncate_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct attr_op *op = arg;
     struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
     if (inode)
         fs_cache_drop(inode->path);
+    if (r->rc == 0 && inode && op->time_change == FS_TIME_SET) {
+        op->truncate = false; /* done: now the mtime it asked for */
+        setattr_continue(op, inode);
+        return;
+    }
     int rc = r->rc ? r->rc : start_getattr(op);
     if (rc) {
         fuse_reply_err(op->req, fs_errno(rc));
@@ -415,12 +429,12 @@ static void truncate_get_done(struct zn_client *c, const struct zn_result *r, vo
     }
 }
 
-/* What chmod, chown and explicit times (utimensat: touch -d, cp -p, tar, rsync -t) ask that
- * the node does not already show: 0 when nothing, else the errno.  The mode bits are the
- * node's ACL and the times the server's; neither can be set through them, but tar, cp -a,
- * rsync and git set each to what it already is, which is no change and succeeds. */
+/* What chmod and chown ask that the node does not already show, and what its times need
+ * (times.c): 0 with *change set, else the errno.  The mode bits are the node's ACL, which
+ * chmod cannot set, but tar, cp -a, rsync and git set each to what it already is, which is
+ * no change and succeeds. */
 static int setattr_refusal(const struct fs_inode *inode, const struct zn_stat *zst,
-                           const struct stat *attr, int to_set)
+                           const struct stat *attr, int to_set, int *change, int64_t *mtime_ms)
 {
     struct fs *fs = fs_global;
     struct stat now;
@@ -430,21 +444,18 @@ static int setattr_refusal(const struct fs_inode *inode, const struct zn_stat *z
     if (((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != now.st_uid) ||
         ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != now.st_gid))
         return EPERM;
-    bool atime = (to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW);
-    bool mtime = (to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW);
-    /* Accepting other times and showing the server's would be a silent lie. */
-    if ((atime && (attr->st_atim.tv_sec != now.st_atim.tv_sec ||
-                   attr->st_atim.tv_nsec != now.st_atim.tv_nsec)) ||
-        (mtime && (attr->st_mtim.tv_sec != now.st_mtim.tv_sec ||
-                   attr->st_mtim.tv_nsec != now.st_mtim.tv_nsec)))
-        return EPERM;
-    return 0;
+    *change = fs_times_plan(inode, &now, attr, to_set, mtime_ms);
+    return *change < 0 ? -*change : 0;
 }
 
 /* ftruncate or fchmod on an open file whose node is gone: its fds' own copy changes. */
 static void setattr_orphan(fuse_req_t req, struct fs_inode *inode, const struct stat *attr, int to_set)
 {
-    int err = setattr_refusal(inode, &inode->last_stat, attr, to_set);
+    int change = FS_TIME_NONE;
+    int64_t mtime_ms = 0;
+    int err = setattr_refusal(inode, &inode->last_stat, attr, to_set, &change, &mtime_ms);
+    if (!err && change != FS_TIME_NONE) /* its fds' own copy, as its data */
+        inode->last_stat.mtime = change == FS_TIME_SET ? mtime_ms : fs_times_now_ms();
     if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
         if (!inode->have_orphan_data)
             err = ENOENT;
@@ -472,13 +483,33 @@ static void setattr_orphan(fuse_req_t req, struct fs_inode *inode, const struct 
 #define SETATTR_METADATA \
     (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)
 
-/* The metadata part is settled: truncates, or replies with the attributes. */
+static void setattr_times_done(void *arg, int err)
+{
+    struct attr_op *op = arg;
+    int rc = err ? 0 : start_getattr(op);
+    if (err || rc) {
+        fuse_reply_err(op->req, err ? err : fs_errno(rc));
+        free(op);
+    }
+}
+
+/* The metadata part is settled: truncates, sets the times, or replies with the attributes. */
 static void setattr_continue(struct attr_op *op, struct fs_inode *inode)
 {
     struct fs *fs = fs_global;
     int rc;
+    if (op->truncate && op->time_change == FS_TIME_NOW)
+        op->time_change = FS_TIME_NONE; /* the truncate's write makes the mtime now */
+    if (!op->truncate && op->time_change != FS_TIME_NONE) {
+        int err = fs_times_apply(inode->path, op->time_change, op->mtime_ms, setattr_times_done, op);
+        if (err) {
+            fuse_reply_err(op->req, err);
+            free(op);
+        }
+        return;
+    }
     if (!op->truncate) {
-        /* touch on an existing node, or metadata it already has: no change. */
+        /* metadata the node already has: no change. */
         rc = start_getattr(op);
     } else if (op->truncate_pending && op->new_size == 0) {
         rc = start_getattr(op); /* already truncated: published with the data */
@@ -498,7 +529,7 @@ static void setattr_stat_done(struct zn_client *c, const struct zn_result *r, vo
     int err = r->rc ? fs_errno(r->rc) : inode ? 0 : ENOENT;
     if (!err) {
         fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
-        err = setattr_refusal(inode, r->stat, &op->attr, op->to_set);
+        err = setattr_refusal(inode, r->stat, &op->attr, op->to_set, &op->time_change, &op->mtime_ms);
     }
     if (err) {
         fuse_reply_err(op->req, err);
@@ -552,7 +583,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
     }
     struct zn_stat cached;
     if (fs_cache_stat(inode->path, &cached) && fs_acl_known(inode->path, &cached, NULL)) {
-        int err = setattr_refusal(inode, &cached, attr, to_set);
+        int err = setattr_refusal(inode, &cached, attr, to_set, &op->time_change, &op->mtime_ms);
         if (err) {
             fuse_reply_err(req, err);
             free(op);

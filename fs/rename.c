@@ -34,6 +34,7 @@ struct rename_node {
     uint8_t *data;
     int32_t data_len;
     int32_t version;
+    int64_t mtime_ms; /* kept at the new path (times.c) */
     int kind;         /* ZN_KIND_*, 0 if unknown */
 };
 
@@ -49,7 +50,7 @@ struct rename_op {
     struct rename_node *nodes; /* nodes[0] is the source; parents before children */
     int node_count;
     size_t bytes;             /* data and paths the multi will carry */
-    int pending;              /* walk requests not answered yet */
+    int pending;              /* walk requests (then mtime writes) not answered yet */
     int walk_err;             /* errno that ends the walk once pending drains, 0 */
     bool walk_raced;          /* a node changed during the walk: start over */
     bool target_exists;
@@ -137,6 +138,7 @@ static int keep_data(struct rename_op *op, int index, const struct zn_result *r)
     if (index == 0)
         op->ephemeral = r->stat->ephemeral_owner != 0;
     n->version = r->stat->version;
+    n->mtime_ms = r->stat->mtime;
     n->data_len = r->data_len > 0 ? r->data_len : 0;
     if (n->data_len > 0) {
         if (!(n->data = malloc((size_t)n->data_len)))
@@ -254,6 +256,30 @@ static void walk_node(struct rename_op *op, int index)
 
 /* ---- the multi ---- */
 
+static void mtime_kept(void *arg, int err)
+{
+    struct rename_op *op = arg;
+    if (err && err != EPERM) /* EPERM: the server cannot keep times (times.c) */
+        ZN_WARN("rename: an mtime under path=%s not kept: %s", op->new_path, strerror(err));
+    if (--op->pending == 0)
+        finish(op, 0);
+}
+
+/* Moved: each node at its new path gets back the mtime it had (a create's is the multi's
+ * time), as a rename on Linux keeps them; then the reply. */
+static void keep_mtimes(struct rename_op *op)
+{
+    op->pending = 1; /* this loop, so no answer ends it before it is over */
+    for (int i = 0; i < op->node_count && op->fs->times_ext != FS_EXT_NO; i++) {
+        char path[FS_MAX_PATH_BYTES];
+        snprintf(path, sizeof path, "%s%s", op->new_path, op->nodes[i].rel);
+        const struct rename_node *n = &op->nodes[i];
+        if (fs_times_put(path, n->data, n->data_len, 0, n->mtime_ms, mtime_kept, op) == 0)
+            op->pending++;
+    }
+    mtime_kept(op, 0);
+}
+
 static void moved_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct rename_op *op = arg;
@@ -265,7 +291,7 @@ static void moved_done(struct zn_client *c, const struct zn_result *r, void *arg
     if (rc)
         ZN_WARN("rename: inodes of path=%s not moved to %s: %s", op->path, op->new_path, zn_strerror(rc));
     fs_move_dir_settings(op->fs, op->path, op->new_path);
-    finish(op, 0);
+    keep_mtimes(op);
 }
 
 static void multi_done(struct zn_client *c, const struct zn_result *r, void *arg)
@@ -302,18 +328,36 @@ static void multi_done(struct zn_client *c, const struct zn_result *r, void *arg
     finish(op, fs_errno(r->rc));
 }
 
+static void free_paths(char **paths, int count)
+{
+    for (int i = 0; paths && i < count; i++)
+        free(paths[i]);
+    free(paths);
+}
+
 static void send_multi(struct rename_op *op)
 {
     struct zn_client *c = op->fs->client;
     int count = op->node_count;
     int max_ops = 2 * count + 1;
     struct zn_op *ops = calloc((size_t)max_ops, sizeof *ops);
-    char (*new_paths)[FS_MAX_PATH_BYTES] = calloc((size_t)count, sizeof *new_paths);
-    char (*old_paths)[FS_MAX_PATH_BYTES] = calloc((size_t)count, sizeof *old_paths);
-    if (!ops || !new_paths || !old_paths) {
+    /* Each path as long as it is: FS_MAX_PATH_BYTES for each of 400 nodes would be 26 MB. */
+    char **new_paths = calloc((size_t)count, sizeof *new_paths);
+    char **old_paths = calloc((size_t)count, sizeof *old_paths);
+    bool paths = ops && new_paths && old_paths;
+    for (int i = 0; paths && i < count; i++) {
+        new_paths[i] = malloc(strlen(op->new_path) + strlen(op->nodes[i].rel) + 1);
+        old_paths[i] = malloc(strlen(op->path) + strlen(op->nodes[i].rel) + 1);
+        paths = new_paths[i] && old_paths[i];
+        if (paths) {
+            strcat(strcpy(new_paths[i], op->new_path), op->nodes[i].rel);
+            strcat(strcpy(old_paths[i], op->path), op->nodes[i].rel);
+        }
+    }
+    if (!paths) {
+        free_paths(new_paths, count);
+        free_paths(old_paths, count);
         free(ops);
-        free(new_paths);
-        free(old_paths);
         finish(op, ENOMEM);
         return;
     }
@@ -325,8 +369,6 @@ static void send_multi(struct rename_op *op)
     }
     bool kinds = op->fs->kind_ext != FS_KIND_EXT_NO;
     for (int i = 0; i < count; i++) {
-        snprintf(new_paths[i], FS_MAX_PATH_BYTES, "%s%s", op->new_path, op->nodes[i].rel);
-        snprintf(old_paths[i], FS_MAX_PATH_BYTES, "%s%s", op->path, op->nodes[i].rel);
         ops[n].type = ZN_OP_CREATE;
         ops[n].path = new_paths[i];
         ops[n].data = op->nodes[i].data;
@@ -343,8 +385,8 @@ static void send_multi(struct rename_op *op)
     ZN_ASSERT(n <= max_ops && n <= ZN_CLIENT_MAX_MULTI_OPS);
     int rc = zn_multi(c, ops, n, multi_done, op);
     free(ops);
-    free(new_paths);
-    free(old_paths);
+    free_paths(new_paths, count);
+    free_paths(old_paths, count);
     if (rc == ZN_TOOBIG) {
         finish(op, EXDEV); /* not one request: not atomically; mv copies instead */
     } else if (rc) {

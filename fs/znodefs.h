@@ -41,8 +41,11 @@
 /* What a multi txn (rename: create with the data, delete, delete) adds besides its data and
  * paths, with room to spare. */
 #define FS_MULTI_TXN_OVERHEAD_BYTES 512
-/* Longest path the mount builds. */
-#define FS_MAX_PATH_BYTES ZN_CLIENT_MAX_PATH_BYTES
+/* Longest path the mount builds (from the mount's root; the chroot comes on top): past it,
+ * ENAMETOOLONG.  Linux's PATH_MAX (4096) bounds one syscall's path, not depth: a program
+ * that works relative to a directory (cd, openat) goes deeper.  Each request holds a path or
+ * two of this size, so it is not the 1 MiB a server takes (ZN_CLIENT_MAX_PATH_BYTES). */
+#define FS_MAX_PATH_BYTES (32 * 1024)
 /* Longest xattr value produced (user.zk.stat, user.zk.acl). */
 #define FS_MAX_XATTR_BYTES (64 * 1024)
 /* Ephemeral sequential nodes one open .clone file may create. */
@@ -54,6 +57,8 @@ enum fs_kind { FS_KIND_FILE = 1, FS_KIND_DIR = 2 };
 
 /* Whether the server stores node kinds (kind.c). */
 enum fs_kind_ext { FS_KIND_EXT_UNKNOWN = 0, FS_KIND_EXT_YES, FS_KIND_EXT_NO };
+/* Whether the server has another extension (setDataTime, times.c). */
+enum fs_ext { FS_EXT_UNKNOWN = 0, FS_EXT_YES, FS_EXT_NO };
 
 /* What an inode stands for: a znode, or one of the mount's special names. */
 enum fs_virt {
@@ -91,6 +96,10 @@ struct fs_inode {
     bool subdirs_counted;
     int32_t subdirs_cversion;
     int32_t subdirs;
+    /* A directory's ptime (znoded's time of the change that set pzxid, 0 if unknown), read
+     * when its pzxid was ptime_pzxid: its mtime once an entry changed after its data. */
+    int64_t ptime_pzxid;
+    int64_t ptime_ms;
     struct fs_inode *next_by_id;
     struct fs_inode *next_by_key;
 };
@@ -132,6 +141,8 @@ struct fs {
     char **made_dirs;
     int made_dir_count;
     enum fs_kind_ext kind_ext;
+    enum fs_ext times_ext;     /* setDataTime (times.c) */
+    enum fs_ext ptime_ext;     /* getChildrenKindsTime (kind.c) */
 
     uv_async_t kick;           /* wakes the loop to answer interrupted waits */
     struct fs_lock *locks;     /* every flock contender of this mount */
@@ -232,6 +243,11 @@ int fs_children_kinds(struct fs *fs, const char *path, zn_watch_cb watch_cb, voi
 /* The stored kind of child `index` (-1: the node itself) of a
  * fs_children_kinds result: 0, or -1 when unknown (the children rule decides). */
 int fs_result_kind(const struct zn_result *r, int32_t index, enum fs_kind *kind);
+/* The node's ptime in a fs_children_kinds result (ms; 0 when the server gave none). */
+int64_t fs_result_ptime(const struct zn_result *r);
+/* Whether a directory showing st needs a fs_children_kinds listing for its attributes: its
+ * subdirectories (st_nlink) or its ptime (st_mtime) are not known at st's cversion / pzxid. */
+bool fs_dir_needs_listing(const struct fs *fs, const struct fs_inode *inode, const struct zn_stat *st);
 /* The directories among the children of path in a fs_children_kinds result (lock contenders
  * aside), or -1 when the kind of one is unknown (made by a ZooKeeper client). */
 int32_t fs_count_subdirs(const struct fs *fs, const char *path, const struct zn_result *r);
@@ -368,5 +384,26 @@ bool fs_handle_lost(const struct fs *fs, const struct fs_handle *h);
 void fs_wait_cancel_handle(struct fs *fs, struct fs_handle *h);
 /* Replies to req with data[off, off+size) of a snapshot. */
 void fs_reply_slice(fuse_req_t req, const uint8_t *data, int32_t len, size_t size, off_t off);
+
+/* ---- times.c: utimensat ---- */
+
+enum fs_time_change { FS_TIME_NONE = 0, FS_TIME_NOW, FS_TIME_SET };
+/* What the time part of a setattr (to_set, attr) asks of a node whose attributes are `shown`: an
+ * enum fs_time_change (*mtime_ms the mtime to store for FS_TIME_SET), or a negative errno
+ * (-EPERM: a time that cannot be kept; -EROFS on a read-only mount). */
+int fs_times_plan(const struct fs_inode *inode, const struct stat *shown, const struct stat *attr,
+                  int to_set, int64_t *mtime_ms);
+/* The wall clock in ms, as ZooKeeper's stat times. */
+int64_t fs_times_now_ms(void);
+/* Called once with 0 or the errno. */
+typedef void (*fs_times_cb)(void *arg, int err);
+/* Makes the node at path (copied) show the change; cb is called exactly once unless this
+ * returns an errno (then never). */
+int fs_times_apply(const char *path, enum fs_time_change change, int64_t mtime_ms, fs_times_cb cb, void *arg);
+/* Gives the node at path (copied), which has data (borrowed for the call) at version, the
+ * mtime mtime_ms, without reading it first (rename.c: the moved nodes keep their mtimes).  A
+ * write since is newer and wins (success).  EPERM at once when the server has no extension. */
+int fs_times_put(const char *path, const uint8_t *data, int32_t data_len, int32_t version, int64_t mtime_ms,
+                 fs_times_cb cb, void *arg);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * libznode's calls for the znodefs kind extension (client.h, "znodefs
- * extension"): a create2 whose flags carry ZN_CREATE_KIND_* and the
- * getChildrenKinds read (proto.h).  They go through the same submission
+ * libznode's calls for the znodefs extensions (client.h, "znodefs
+ * extension"): a create2 whose flags carry ZN_CREATE_KIND_*, the
+ * getChildrenKinds reads and setDataTime (proto.h).  They go through the same submission
  * path as every other call (client_submit); replies are decoded by
  * client_complete (client_ops.c).  Which servers have the extension is the
  * caller's business: these calls only say what the server answered.
@@ -64,11 +64,11 @@ int zn_ext_create2_kind(struct zn_client *c, const char *path, const void *data,
     return rc;
 }
 
-int zn_ext_get_children_kinds(struct zn_client *c, const char *path, zn_watch_cb watch_cb,
-                              void *watch_arg, zn_result_cb cb, void *arg)
+static int children_kinds(struct zn_client *c, int32_t type, const char *path, zn_watch_cb watch_cb,
+                          void *watch_arg, zn_result_cb cb, void *arg)
 {
     struct zn_request req;
-    int rc = ext_begin(c, &req, ZN_OP_GETCHILDRENKINDS, path, cb);
+    int rc = ext_begin(c, &req, type, path, cb);
     req.watch = watch_cb != NULL;
     char *watch_path = NULL;
     if (rc == 0 && watch_cb) {
@@ -80,6 +80,38 @@ int zn_ext_get_children_kinds(struct zn_client *c, const char *path, zn_watch_cb
         rc = client_submit(c, &req, cb, arg, watch_cb, watch_arg, watch_path);
     if (rc != 0)
         free(watch_path);
+    free(req.path);
+    return rc;
+}
+
+int zn_ext_get_children_kinds(struct zn_client *c, const char *path, zn_watch_cb watch_cb,
+                              void *watch_arg, zn_result_cb cb, void *arg)
+{
+    return children_kinds(c, ZN_OP_GETCHILDRENKINDS, path, watch_cb, watch_arg, cb, arg);
+}
+
+int zn_ext_get_children_kinds_ptime(struct zn_client *c, const char *path, zn_watch_cb watch_cb,
+                                    void *watch_arg, zn_result_cb cb, void *arg)
+{
+    return children_kinds(c, ZN_OP_GETCHILDRENKINDSTIME, path, watch_cb, watch_arg, cb, arg);
+}
+
+int zn_ext_set_with_mtime(struct zn_client *c, const char *path, const void *data, int32_t data_len,
+                          int32_t version, int64_t mtime_ms, zn_result_cb cb, void *arg)
+{
+    if (mtime_ms < 0 || data_len < -1 || (data_len > 0 && !data))
+        return ZN_BADARGUMENTS;
+    if (data_len > client_max_data(c))
+        return ZN_TOOBIG;
+    struct zn_request req;
+    int rc = ext_begin(c, &req, ZN_OP_SETDATATIME, path, cb);
+    if (rc == 0) {
+        req.data.data = data;
+        req.data.len = data_len;
+        req.version = version;
+        req.mtime_ms = mtime_ms;
+        rc = client_submit(c, &req, cb, arg, NULL, NULL, NULL);
+    }
     free(req.path);
     return rc;
 }

@@ -357,6 +357,7 @@ static void register_watch(struct zn_client *c, struct client_request *req, int 
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
     case ZN_OP_GETCHILDRENKINDS: /* znodefs extension (client_ext.c) */
+    case ZN_OP_GETCHILDRENKINDSTIME:
         kind = rc == 0 ? ZN_WATCHES_CHILD : -1;
         break;
     }
@@ -414,6 +415,7 @@ void client_complete(struct zn_client *c, struct client_request *req,
                 break;
             case ZN_OP_EXISTS:
             case ZN_OP_SETDATA:
+            case ZN_OP_SETDATATIME: /* znodefs extension (client_ext.c) */
             case ZN_OP_SETACL:
                 res.stat = &resp.stat;
                 break;
@@ -423,6 +425,7 @@ void client_complete(struct zn_client *c, struct client_request *req,
                 res.stat = &resp.stat;
                 break;
             case ZN_OP_GETCHILDRENKINDS: /* znodefs extension (client_ext.c) */
+            case ZN_OP_GETCHILDRENKINDSTIME:
                 res.data = resp.data.data;
                 res.data_len = resp.data.len;
                 /* fall through */

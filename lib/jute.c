@@ -650,6 +650,7 @@ bool zn_op_is_write(int32_t type)
     case ZN_OP_DELETE:
     case ZN_OP_DELETECONTAINER:
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
     case ZN_OP_SETACL:
     case ZN_OP_CHECK:
     case ZN_OP_MULTI:
@@ -671,6 +672,7 @@ const char *zn_op_name(int32_t type)
     case ZN_OP_EXISTS: return "exists";
     case ZN_OP_GETDATA: return "getData";
     case ZN_OP_SETDATA: return "setData";
+    case ZN_OP_SETDATATIME: return "setDataTime";
     case ZN_OP_GETACL: return "getACL";
     case ZN_OP_SETACL: return "setACL";
     case ZN_OP_GETCHILDREN: return "getChildren";

@@ -235,6 +235,7 @@ struct zn_request {
     int32_t flags;   /* create mode, addWatch mode, or watcher type */
     int32_t version;
     int64_t ttl;
+    int64_t mtime_ms; /* SETDATATIME */
     bool watch;
     /* AUTH */
     int32_t auth_type;

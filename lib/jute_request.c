@@ -67,13 +67,17 @@ int jute_write_request(struct jute_writer *w, const struct zn_request *req)
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
     case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME:
         jute_write_string(w, req->path);
         jute_write_bool(w, req->watch);
         break;
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
         jute_write_string(w, req->path);
         jute_write_buffer(w, req->data.data, req->data.len);
         jute_write_int(w, req->version);
+        if (req->type == ZN_OP_SETDATATIME)
+            jute_write_long(w, req->mtime_ms);
         break;
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:
@@ -174,13 +178,17 @@ static int read_body(struct jute_reader *r, struct zn_request *req)
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETCHILDREN2:
     case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME:
         jute_read_string(r, &req->path);
         jute_read_bool(r, &req->watch);
         break;
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
         jute_read_string(r, &req->path);
         jute_read_buffer(r, &req->data);
         jute_read_int(r, &req->version);
+        if (req->type == ZN_OP_SETDATATIME)
+            jute_read_long(r, &req->mtime_ms);
         break;
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:

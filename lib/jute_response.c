@@ -56,6 +56,7 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
         break;
     case ZN_OP_EXISTS:
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
     case ZN_OP_SETACL:
         jute_write_stat(w, &resp->stat);
         break;
@@ -77,6 +78,7 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
         jute_write_stat(w, &resp->stat);
         break;
     case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME:
         jute_write_string_vec(w, &resp->children);
         jute_write_stat(w, &resp->stat);
         jute_write_buffer(w, resp->data.data, resp->data.len);
@@ -203,6 +205,7 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
         break;
     case ZN_OP_EXISTS:
     case ZN_OP_SETDATA:
+    case ZN_OP_SETDATATIME:
     case ZN_OP_SETACL:
         jute_read_stat(r, &resp->stat);
         break;
@@ -224,6 +227,7 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
         jute_read_stat(r, &resp->stat);
         break;
     case ZN_OP_GETCHILDRENKINDS:
+    case ZN_OP_GETCHILDRENKINDSTIME:
         jute_read_string_vec(r, &resp->children);
         jute_read_stat(r, &resp->stat);
         jute_read_buffer(r, &resp->data);

@@ -72,8 +72,10 @@ struct zn_client;
 /* Servers in one connect string and bytes in one connect string. */
 #define ZN_CLIENT_MAX_HOSTS 64
 #define ZN_CLIENT_MAX_CONNECT_STRING_BYTES 4096
-/* Longest path accepted from the caller (after the chroot is prepended). */
-#define ZN_CLIENT_MAX_PATH_BYTES 4096
+/* Longest path accepted from the caller (after the chroot is prepended): what
+ * a server takes (znoded's limit, and ZooKeeper's jute.maxbuffer bounds the
+ * request the same way); a request too big for a packet still fails TOOBIG. */
+#define ZN_CLIENT_MAX_PATH_BYTES (1024 * 1024)
 /* Ops in one multi. */
 #define ZN_CLIENT_MAX_MULTI_OPS 1000
 /* SetWatches packets are split once their paths pass this many bytes (as Java's client). */
@@ -412,6 +414,24 @@ int zn_ext_create2_kind(struct zn_client *client, const char *path, const void *
  * then the node's own. */
 int zn_ext_get_children_kinds(struct zn_client *client, const char *path, zn_watch_cb watch_cb,
                               void *watch_arg, zn_result_cb cb, void *arg);
+/* zn_ext_get_children_kinds whose data then ends with the node's ptime
+ * (ZN_KINDS_PTIME_BYTES, GETCHILDRENKINDSTIME in proto.h): the time of the
+ * txn that last made or deleted a child.  A server without it answers
+ * ZN_UNIMPLEMENTED. */
+int zn_ext_get_children_kinds_ptime(struct zn_client *client, const char *path, zn_watch_cb watch_cb,
+                                    void *watch_arg, zn_result_cb cb, void *arg);
+/*
+ * znodefs extension: explicit times (ZN_OP_SETDATATIME, proto.h).  zn_set
+ * whose transaction takes mtime_ms (ms since the epoch, >= 0; else
+ * ZN_BADARGUMENTS at once) as its time, so the node's mtime becomes mtime_ms
+ * (version + 1 and NodeDataChanged as any setData).  To set only the time,
+ * pass the data the node has with its version: a concurrent write then makes
+ * it fail with ZN_BADVERSION instead of being undone.  Result: stat.  A
+ * server without the extension answers ZN_UNIMPLEMENTED.
+ */
+int zn_ext_set_with_mtime(struct zn_client *client, const char *path, const void *data,
+                          int32_t data_len, int32_t version, int64_t mtime_ms, zn_result_cb cb,
+                          void *arg);
 
 #ifdef __cplusplus
 }

@@ -54,6 +54,19 @@ enum zn_opcode {
      * ZN_KIND_* byte per child (in the order of children) and then one for
      * the node itself.  ZooKeeper answers it UNIMPLEMENTED. */
     ZN_OP_GETCHILDRENKINDS = 5001,
+    /* znodefs extension: GETCHILDRENKINDS whose data ends with the node's
+     * ptime: ZN_KINDS_PTIME_BYTES, a big-endian long, the time in ms of the
+     * txn that set its pzxid (0: unknown).  A znoded before it (and
+     * ZooKeeper) answers UNIMPLEMENTED. */
+    ZN_OP_GETCHILDRENKINDSTIME = 5003,
+    /* znodefs extension (not ZooKeeper's): setData whose transaction carries
+     * the client's time, so the node's mtime is the one a program set
+     * (utimensat: touch -d, cp -p, tar, rsync -t).  Request: SetDataRequest
+     * {path, data, version} then a long, the mtime in ms since the epoch
+     * (>= 0); response: as setData's (stat).  It is a setData in every other
+     * way: same checks, version + 1, NodeDataChanged.  ZooKeeper answers it
+     * UNIMPLEMENTED. */
+    ZN_OP_SETDATATIME = 5002,
 };
 
 /* Special xids. */
@@ -87,6 +100,9 @@ enum zn_create_mode {
 
 /* znodefs extension: the kind bytes of a GETCHILDRENKINDS reply (the values
  * znoded stores with each node). */
+/* The ptime at the end of a GETCHILDRENKINDS reply's data. */
+#define ZN_KINDS_PTIME_BYTES 8
+
 enum zn_kind {
     ZN_KIND_UNKNOWN = 0,   /* made by a ZooKeeper client: the children rule decides */
     ZN_KIND_FILE = 1,

@@ -15,6 +15,9 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
                                            must fail with EXDEV and move nothing
     inprocess.py unlinked-open DIR OTHER   an open file outlives its unlink (OTHER: the same
                                            directory on a second mount)
+    inprocess.py dir-times DIR N           a directory's mtime and ctime move to now right after
+                                           each create, mkdir, unlink, rmdir and rename in it
+                                           (set to the past before each), N rounds
 """
 import errno
 import os
@@ -247,6 +250,50 @@ def dir_nlink(d):
     return fail_report("dir-nlink", checks, failures, "checks")
 
 
+def dir_times(d, n):
+    """Before each change the directory's mtime is set to 2001; right after it, stat must show
+    the change's time (at least the wall clock before it, less a millisecond of rounding)."""
+    failures = []
+    checks = 0
+    past = 981173106  # 2001-02-03
+    other = os.path.join(d, "other")
+    os.mkdir(other)
+    sub = os.path.join(d, "sub")
+    os.mkdir(sub)
+
+    def change(what, fn, where=(sub,)):
+        nonlocal checks
+        for p in where:
+            os.utime(p, (past, past))
+        before = time.time() - 0.002
+        fn()
+        for p in where:
+            checks += 1
+            st = os.stat(p)
+            if st.st_mtime < before or st.st_ctime < st.st_mtime:
+                failures.append("after %s: %s mtime %.3f ctime %.3f, want >= %.3f" %
+                                (what, p, st.st_mtime, st.st_ctime, before))
+
+    try:
+        for i in range(n):
+            f = os.path.join(sub, "f%d" % i)
+            change("create %d" % i, lambda: write_file(f, b"x"))
+            change("unlink %d" % i, lambda: os.unlink(f))
+            change("mkdir %d" % i, lambda: os.mkdir(f))
+            change("rmdir %d" % i, lambda: os.rmdir(f))
+            write_file(f, b"y")
+            g = os.path.join(other, "g%d" % i)
+            change("rename out %d" % i, lambda: os.rename(f, g), (sub, other))
+            change("rename in %d" % i, lambda: os.rename(g, f), (sub, other))
+            checks += 1
+            os.utime(sub, (past, past + 0.5))
+            if os.stat(sub).st_mtime != past + 0.5:
+                failures.append("utime: mtime %.3f, want %.3f" % (os.stat(sub).st_mtime, past + 0.5))
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("dir-times", checks, failures, "checks")
+
+
 def make_tree(root, n):
     """A directory tree of n nodes under root (root included): files with data, subdirectories
     (some empty), three levels deep. Returns {relative path: data, or None for a directory}."""
@@ -338,6 +385,8 @@ def main():
         return dir_nlink(d)
     if cmd == "unlinked-open":
         return unlinked_open(d, sys.argv[3])
+    if cmd == "dir-times":
+        return dir_times(d, int(sys.argv[3]))
     print("unknown check %s" % cmd)
     return 2
 

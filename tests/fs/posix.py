@@ -9,6 +9,7 @@ run in its own subdirectory of DIR, or, for what the mount does not support, the
 answers instead (filesystem.md). Prints one line per failed check and a summary
 `posix: N checks, M failed`; exits 1 when one failed.
 """
+import ctypes
 import errno
 import os
 import stat
@@ -367,12 +368,35 @@ def chmod_and_chown_to_what_is_shown_succeed_and_other_values_fail_with_eperm(d)
 
 
 @check
-def explicit_times_fail_with_eperm_unless_unchanged_and_now_succeeds(d):
+def utimensat_sets_the_mtime_to_the_millisecond_and_the_atime_follows_it(d):
+    put(d + "/f", b"x")
+    os.utime(d + "/f", ns=(5 * 10**17, 1000000000123456789))
+    st = os.stat(d + "/f")
+    expect(st.st_mtime_ns == 1000000000123000000, "mtime_ns %d" % st.st_mtime_ns)
+    expect(st.st_atime_ns == st.st_mtime_ns, "atime_ns %d" % st.st_atime_ns)
+    expect(get(d + "/f") == b"x", "data kept")
+    os.utime(d + "/f")
+    expect(os.stat(d + "/f").st_mtime > 1000000001, "utime(NULL) makes it now")
+
+
+@check
+def utimensat_of_the_atime_alone_fails_with_eperm_unless_it_is_what_is_shown(d):
     put(d + "/f", b"x")
     st = os.stat(d + "/f")
-    os.utime(d + "/f", ns=(st.st_mtime_ns, st.st_mtime_ns))
-    os.utime(d + "/f")
-    expect_errno(errno.EPERM, os.utime, d + "/f", (1000000000, 1000000000))
+    omit = (1 << 30) - 2  # Linux's UTIME_OMIT, which Python's os module does not export
+    fd = os.open(d + "/f", os.O_RDONLY)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+
+        class Timespec(ctypes.Structure):
+            _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+        times = (Timespec * 2)(Timespec(1000000000, 0), Timespec(0, omit))
+        rc = libc.futimens(fd, times)
+        expect(rc == -1 and ctypes.get_errno() == errno.EPERM, "futimens(atime only): %d errno %d" % (rc, ctypes.get_errno()))
+        times = (Timespec * 2)(Timespec(st.st_mtime_ns // 10**9, st.st_mtime_ns % 10**9), Timespec(0, omit))
+        expect(libc.futimens(fd, times) == 0, "futimens(atime = the shown one)")
+    finally:
+        os.close(fd)
 
 
 @check

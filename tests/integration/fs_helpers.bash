@@ -98,6 +98,18 @@ fs_setup_test_dir() {
   BG=""
 }
 
+# make_src_tree DIR: a local tree to copy onto the mount, with the modes a node shows (files
+# 644, directories 755): DIR/a, DIR/sub/b, DIR/sub/deep/blob (300 KB), DIR/sub/empty.
+make_src_tree() {
+  mkdir -p "$1/sub/deep"
+  echo one > "$1/a"
+  printf 'two\nlines\n' > "$1/sub/b"
+  head -c 300000 /dev/urandom > "$1/sub/deep/blob"
+  : > "$1/sub/empty"
+  chmod 644 "$1/a" "$1/sub/b" "$1/sub/deep/blob" "$1/sub/empty"
+  chmod 755 "$1" "$1/sub" "$1/sub/deep"
+}
+
 fs_teardown_jobs() {
   local p
   for p in $BG; do kill_job "$p"; done

@@ -457,10 +457,27 @@ static void connects_and_gets_data_with_the_chroot_prepended(void **state)
     /* the chroot root itself maps to "/" */
     assert_int_equal(zn_create(c, "/", "d", 1, NULL, 0, 0, 0, on_result, NULL), ZN_BADARGUMENTS);
     assert_int_equal(zn_get(c, "relative", NULL, NULL, on_result, NULL), ZN_BADARGUMENTS);
+    /* A whole path may pass Linux's 4096 bytes (the server takes up to 1 MiB); with the chroot
+     * it may not reach ZN_CLIENT_MAX_PATH_BYTES. */
+    char *long_path = malloc(ZN_CLIENT_MAX_PATH_BYTES);
+    assert_non_null(long_path);
+    memset(long_path, 'p', ZN_CLIENT_MAX_PATH_BYTES);
+    long_path[0] = '/';
+    long_path[5000] = '\0';
+    assert_int_equal(zn_get(c, long_path, NULL, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 3);
+    assert_int_equal(strlen(a.last_path), FAKE_PATH_BYTES - 1); /* the fake keeps a prefix */
+    long_path[5000] = 'p';
+    long_path[ZN_CLIENT_MAX_PATH_BYTES - strlen("/app")] = '\0';
+    assert_int_equal(zn_get(c, long_path, NULL, NULL, on_result, NULL), ZN_BADARGUMENTS);
+    /* one byte shorter it is a path, but no packet carries it */
+    long_path[ZN_CLIENT_MAX_PATH_BYTES - strlen("/app") - 1] = '\0';
+    assert_int_equal(zn_get(c, long_path, NULL, NULL, on_result, NULL), ZN_TOOBIG);
+    free(long_path);
     finish(&loop, c, &a, NULL);
     assert_int_equal(a.close_sessions, 1);
     assert_int_equal(counts.events[ZN_SESSION_CLOSED], 1);
-    assert_int_equal(counts.results, 2);
+    assert_int_equal(counts.results, 3);
 }
 
 static void pings_when_idle_at_a_third_of_the_timeout(void **state)

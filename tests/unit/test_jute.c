@@ -847,12 +847,42 @@ static void write_opcodes_are_zookeepers_quorum_ops(void **state)
     assert_string_equal(zn_op_name(12345), "unknown");
 }
 
+/* znodefs extension: setDataTime asks as setData does, then the mtime. */
+static void set_data_time_is_set_data_then_the_mtime(void **state)
+{
+    struct zn_request req = {.type = ZN_OP_SETDATATIME, .path = "/d", .data = {(const uint8_t *)"x", 1},
+                             .version = 3, .mtime_ms = 0x0102030405LL};
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(jute_write_request(&w, &req), 0);
+    assert_writer_bytes(&w, "00000002 2f64 00000001 78 00000003 0000000102030405");
+    struct zn_arena arena;
+    zn_arena_init(&arena);
+    struct jute_reader r;
+    jute_reader_init(&r, w.data, w.len, &arena);
+    struct zn_request d;
+    assert_int_equal(jute_read_request(&r, ZN_OP_SETDATATIME, &d), 0);
+    assert_string_equal(d.path, "/d");
+    assert_int_equal(d.version, 3);
+    assert_int_equal(d.mtime_ms, 0x0102030405LL);
+    assert_int_equal(jute_remaining(&r), 0);
+    assert_true(zn_op_is_write(ZN_OP_SETDATATIME));
+    zn_arena_free(&arena);
+    jute_writer_free(&w);
+}
+
 /* znodefs extension: getChildrenKinds asks as getChildren2 does and is
  * answered with getChildren2's body followed by the kind bytes. */
 static void children_kinds_extend_get_children2_with_a_kind_buffer(void **state)
 {
     struct zn_request req = {.type = ZN_OP_GETCHILDRENKINDS, .path = "/d", .watch = true};
     struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(jute_write_request(&w, &req), 0);
+    assert_writer_bytes(&w, "00000002 2f64 01");
+    jute_writer_free(&w);
+    /* getChildrenKindsTime asks the same; its data only ends with 8 more bytes */
+    req.type = ZN_OP_GETCHILDRENKINDSTIME;
     jute_writer_init(&w);
     assert_int_equal(jute_write_request(&w, &req), 0);
     assert_writer_bytes(&w, "00000002 2f64 01");
@@ -875,6 +905,9 @@ static void children_kinds_extend_get_children2_with_a_kind_buffer(void **state)
     struct jute_reader r;
     jute_reader_init(&r, w.data, w.len, &arena);
     struct zn_response d;
+    assert_int_equal(jute_read_response(&r, ZN_OP_GETCHILDRENKINDSTIME, &d), 0);
+    assert_int_equal(d.data.len, 3);
+    jute_reader_init(&r, w.data, w.len, &arena);
     assert_int_equal(jute_read_response(&r, ZN_OP_GETCHILDRENKINDS, &d), 0);
     assert_int_equal(d.children.count, 2);
     assert_string_equal(d.children.items[1], "b");
@@ -923,6 +956,7 @@ int main(void)
         cmocka_unit_test(writer_errors_are_sticky),
         cmocka_unit_test(write_opcodes_are_zookeepers_quorum_ops),
         cmocka_unit_test(children_kinds_extend_get_children2_with_a_kind_buffer),
+        cmocka_unit_test(set_data_time_is_set_data_then_the_mtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

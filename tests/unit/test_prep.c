@@ -457,6 +457,42 @@ static void set_data_checks_and_increments_the_version(void **state)
     assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
 }
 
+/* znodefs extension: setDataTime is a setData whose txn (hence the node's
+ * mtime) has the client's time; a negative time and a use inside a multi are
+ * refused, and a version check guards it as setData's does. */
+static void set_data_time_is_a_set_data_at_the_clients_time(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request r = path_req(ZN_OP_SETDATATIME, "/a", 0);
+    r.data = (struct jute_buf){(const uint8_t *)"d", 1};
+    r.mtime_ms = 981173106789LL;
+    struct txn t;
+    struct zn_response res;
+    assert_int_equal(prepare(h, SID, &r, &t, &res), 0);
+    assert_int_equal(t.hdr.type, ZN_OP_SETDATA);
+    assert_int_equal(t.hdr.time_ms, 981173106789LL);
+    apply(h, &t, &res);
+    assert_int_equal(res.stat.version, 1);
+    assert_int_equal(res.stat.mtime, 981173106789LL);
+    assert_int_equal(res.stat.mzxid, h->zxid);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    r.version = 1;
+    r.mtime_ms = -1;
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    struct zn_request multi;
+    memset(&multi, 0, sizeof(multi));
+    multi.type = ZN_OP_MULTI;
+    r.mtime_ms = 0;
+    multi.op_count = 1;
+    multi.ops = &r;
+    assert_int_equal(write_op(h, SID, &multi, NULL), ZN_BADARGUMENTS);
+    /* A plain setData after it is at the server's time again. */
+    r = path_req(ZN_OP_SETDATA, "/a", -1);
+    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(res.stat.mtime, h->now_ms);
+}
+
 static void set_acl_checks_the_aversion_and_validates_the_acl(void **state)
 {
     struct harness *h = *state;
@@ -957,6 +993,7 @@ int main(void)
         T(sequential_names_use_the_parents_cversion_in_ten_digits),
         T(delete_fails_with_zookeepers_errors_in_its_order),
         T(set_data_checks_and_increments_the_version),
+        T(set_data_time_is_a_set_data_at_the_clients_time),
         T(set_acl_checks_the_aversion_and_validates_the_acl),
         T(check_outside_a_multi_checks_the_version),
         T(reads_are_not_prepared),

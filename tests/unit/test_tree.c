@@ -618,6 +618,87 @@ static void snapshot_round_trip_restores_nodes_sessions_and_digest(void **state)
     tree_free(t);
 }
 
+static uint32_t be32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* znodefs extension: a node's ptime is the time of the txn that last made or
+ * deleted a child (a failed multi changes it back), survives a snapshot, is
+ * 0 (unknown) from a format 2 snapshot, and is no part of the digest. */
+static void ptime_is_the_time_of_the_last_child_change(void **state)
+{
+    struct tree *t = tree_new();
+    struct txn c = create_txn(1, "/a", "x", 1, 0);
+    apply_ok(t, &c);
+    assert_int_equal(tree_node_ptime(tree_get(t, "/a")), 1001); /* its creation */
+    c = create_txn(2, "/a/b", "x", 1, 0);
+    apply_ok(t, &c);
+    assert_int_equal(tree_node_ptime(tree_get(t, "/a")), 1002);
+    struct txn set = txn_of(3, ZN_OP_SETDATA);
+    set.op.path = "/a";
+    set.op.version = 1;
+    apply_ok(t, &set);
+    assert_int_equal(tree_node_ptime(tree_get(t, "/a")), 1002);
+    struct txn d = txn_of(4, ZN_OP_DELETE);
+    d.op.path = "/a/b";
+    apply_ok(t, &d);
+    assert_int_equal(tree_node_ptime(tree_get(t, "/a")), 1004);
+    struct txn_op ops[2];
+    memset(ops, 0, sizeof(ops));
+    ops[0] = (struct txn_op){.type = ZN_OP_CREATE, .path = "/a/c", .data = {NULL, -1}, .acl = open_acl, .parent_cversion = -1};
+    ops[1] = (struct txn_op){.type = ZN_OP_DELETE, .path = "/missing"};
+    struct txn m = txn_of(5, ZN_OP_MULTI);
+    m.op_count = 2;
+    m.ops = ops;
+    assert_int_equal(tree_apply(t, &m, NULL, NULL, NULL, NULL), ZN_DATAINCONSISTENCY);
+    assert_int_equal(tree_node_ptime(tree_get(t, "/a")), 1004);
+
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(t, &w), 0);
+    struct tree *back = tree_new();
+    assert_int_equal(tree_deserialize(back, w.data, w.len), 0);
+    assert_int_equal(tree_node_ptime(tree_get(back, "/a")), 1004);
+    tree_free(back);
+    /* Format 2 is format 3 without the 8 ptime bytes after each node's kind:
+     * rewrite it so, node by node (each node's tail ends its record). */
+    struct jute_writer old;
+    jute_writer_init(&old);
+    /* magic, version, zxid, digest, no sessions, node count; then the initial
+     * tree's four nodes and /a, each ending with kind (4) and ptime (8). */
+    size_t header = 4 + 4 + 8 + 8 + 4 + 8, from = header, kept = 0;
+    jute_write_raw(&old, w.data, header);
+    for (int i = 0; i < 5; i++) {
+        size_t at = from;
+        at += 4 + be32_at(w.data + at); /* path */
+        int32_t data_len = (int32_t)be32_at(w.data + at);
+        at += 4 + (data_len > 0 ? (size_t)data_len : 0);
+        uint32_t acls = be32_at(w.data + at);
+        at += 4;
+        for (uint32_t k = 0; k < acls && acls != 0xffffffffu; k++) {
+            at += 4; /* perms */
+            at += 4 + be32_at(w.data + at); /* scheme */
+            at += 4 + be32_at(w.data + at); /* id */
+        }
+        at += 4 * 8 + 3 * 4 + 2 * 8 + 4; /* the format 2 tail */
+        jute_write_raw(&old, w.data + from, at - from);
+        from = at + 8; /* the ptime, dropped */
+        kept++;
+    }
+    assert_int_equal(from, w.len);
+    assert_int_equal(kept, 5);
+    old.data[7] = 2;
+    back = tree_new();
+    assert_int_equal(tree_deserialize(back, old.data, old.len), 0);
+    assert_int_equal(tree_node_ptime(tree_get(back, "/a")), 0);
+    assert_int_equal(tree_digest(back), tree_digest(t));
+    tree_free(back);
+    jute_writer_free(&old);
+    jute_writer_free(&w);
+    tree_free(t);
+}
+
 static void deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree(void **state)
 {
     struct tree *t = tree_new();
@@ -642,7 +723,7 @@ static void deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree(voi
     /* a snapshot in another format is refused, and its format can be named */
     assert_int_equal(tree_snapshot_format(w.data, w.len), TREE_SNAPSHOT_VERSION);
     assert_int_equal(tree_snapshot_format(w.data, 7), -1);
-    w.data[7] ^= 3; /* the low byte of the version: format 1 */
+    w.data[7] ^= 3; /* the low byte of the version: format 0 */
     assert_int_equal(tree_snapshot_format(w.data, w.len), TREE_SNAPSHOT_VERSION ^ 3);
     {
         struct tree *other = tree_new();
@@ -1037,6 +1118,7 @@ int main(void)
         cmocka_unit_test(digest_depends_on_the_state_not_the_order_of_children),
         cmocka_unit_test(snapshot_round_trip_restores_nodes_sessions_and_digest),
         cmocka_unit_test(deserialize_refuses_corrupt_snapshots_and_keeps_the_initial_tree),
+        cmocka_unit_test(ptime_is_the_time_of_the_last_child_change),
         cmocka_unit_test(a_snapshot_out_of_preorder_loads_and_a_duplicate_is_refused),
         cmocka_unit_test(hundred_thousand_children_under_one_node_serialise_and_list),
         cmocka_unit_test(quota_stats_count_the_subtree_and_follow_creates_sets_and_deletes),
