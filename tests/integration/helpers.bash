@@ -221,7 +221,9 @@ launch_member() {
       pid=$!
       ;;
     zookeeper)
-      jvm="-Xmx256m -Xss512k -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dzookeeper.root.logger=INFO,CONSOLE -Dzookeeper.log.dir=$dir"
+      # A heap dump on OutOfMemoryError (zkServer.sh asks for one) goes to the member's directory,
+      # not into the working directory (two 250 MB dumps were once committed from tests/).
+      jvm="-Xmx256m -Xss512k -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:HeapDumpPath=$dir -Dzookeeper.root.logger=INFO,CONSOLE -Dzookeeper.log.dir=$dir"
       # zoo.cfg's jute.maxbuffer only reaches the JVM as a system property.
       jute="$(sed -n 's/^jute\.maxbuffer=//p' "$dir/zoo.cfg" | tail -1)"
       if [ -n "$jute" ]; then jvm="$jvm -Djute.maxbuffer=$jute"; fi
