@@ -8,6 +8,8 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libuv1-dev liblmdb-dev lmdb-utils libfuse3-dev
   libcmocka-dev libssl-dev
+  # SASL for clients: Cyrus SASL to build against, and its DIGEST-MD5 plugin to run
+  libsasl2-dev libsasl2-modules
   # tests/compat/tls.bats makes its keys and certificates with the openssl command
   openssl
   # run (FUSE mount)

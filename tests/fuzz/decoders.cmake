@@ -59,7 +59,8 @@ if(ZN_FUZZ)
   set(ZN_FUZZ_SOURCES_fuzz_records ${ZN_FUZZ_MODEL_SOURCES}
       ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
   set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config.c
-      ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c)
+      ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c
+      ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
   foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http)
     add_executable(${target} ${target}.c ${ZN_FUZZ_SOURCES_${target}})
