@@ -1,0 +1,186 @@
+#!/usr/bin/env bats
+# SASL DIGEST-MD5 for clients, configured as ZooKeeper users do: a JAAS file whose Server section
+# lists user_NAME="password" entries, named by -Djava.security.auth.login.config in SERVER_JVMFLAGS
+# (as zkServer.sh users set it), and authProvider.1=...SASLAuthenticationProvider for sasl: ACLs.
+# Real clients (kazoo with sasl_options, and a raw prober speaking the SASL packet) against a
+# 3-member ensemble of the server under test (ZN_TARGET=zookeeper proves both sides): a sasl: ACL
+# admits exactly its user, also for writes a follower forwards to the leader; a wrong password or
+# an unknown user gets AUTHFAILED and the connection closed; malformed SASL packets close only
+# their own connection.
+
+bats_require_minimum_version 1.5.0
+
+load ../integration/helpers
+
+setup_file() {
+  zn_state_init
+  export ZN_STATE_DIR
+  export JAAS="$BATS_FILE_TMPDIR/jaas.conf"
+  cat > "$JAAS" <<'EOF'
+// the server side of DIGEST-MD5, as ZooKeeper's documentation writes it
+Server {
+    org.apache.zookeeper.server.auth.DigestLoginModule required
+    user_alice="alice-secret"
+    user_bob="bob-secret";
+};
+EOF
+  export ZN_SERVER_JVMFLAGS="-Djava.security.auth.login.config=$JAAS"
+  start_ensemble 3 "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+  LEADER="$(leader_of 1 2 3)"
+  FOLLOWER=1
+  [ "$LEADER" != 1 ] || FOLLOWER=2
+  export LEADER FOLLOWER
+}
+
+teardown_file() {
+  stop_all
+}
+
+setup() {
+  zn_load_bats_libs
+  BASE="/sasl-$BATS_TEST_NUMBER"
+}
+
+# kazoo_sasl MEMBER USER PASSWORD OP...: one kazoo session with member MEMBER, authenticated with
+# DIGEST-MD5 as USER (USER "-": no SASL), running ops in order, one line each:
+#   create PATH DATA ACL   ACL: sasl:NAME (all permissions), auth (the session's ids), open
+#   get PATH | set PATH DATA | acl PATH (scheme:id:perms ...)
+# An op that fails prints "ERR <exception>"; a session that cannot start prints "ERR <exception>".
+kazoo_sasl() {
+  local member="$1"; shift
+  "$ZN_PYTHON" - "$(member_connect "$member")" "$@" <<'PY'
+import logging, sys
+from kazoo.client import KazooClient
+from kazoo.security import make_acl, OPEN_ACL_UNSAFE
+logging.disable(logging.CRITICAL)
+server, user, password = sys.argv[1:4]
+ops = sys.argv[4:]
+kw = {} if user == "-" else {"sasl_options": {"mechanism": "DIGEST-MD5", "username": user, "password": password}}
+zk = KazooClient(hosts=server, timeout=5, connection_retry={"max_tries": 1, "delay": 0.2}, **kw)
+try:
+    zk.start(timeout=10)
+except Exception as e:
+    print("ERR", type(e).__name__)
+    sys.exit(1)
+def acl_of(spec):
+    if spec == "open":
+        return OPEN_ACL_UNSAFE
+    if spec == "auth":
+        return [make_acl("auth", "", all=True)]
+    scheme, ident = spec.split(":", 1)
+    return [make_acl(scheme, ident, all=True)]
+arity = {"create": 3, "get": 1, "set": 2, "acl": 1}
+i = 0
+while i < len(ops):
+    op, args = ops[i], ops[i + 1:i + 1 + arity[ops[i]]]
+    i += 1 + arity[op]
+    try:
+        if op == "create":
+            print(zk.create(args[0], args[1].encode(), acl=acl_of(args[2])))
+        elif op == "get":
+            print(zk.get(args[0])[0].decode())
+        elif op == "set":
+            zk.set(args[0], args[1].encode())
+            print("set")
+        elif op == "acl":
+            print(" ".join("%s:%s:%d" % (a.id.scheme, a.id.id, a.perms) for a in zk.get_acls(args[0])[0]))
+    except Exception as e:
+        print("ERR", type(e).__name__)
+zk.stop()
+PY
+}
+
+@test "kazoo authenticates with DIGEST-MD5 and a sasl ACL admits exactly that user" {
+  run kazoo_sasl 1 alice alice-secret create "$BASE" for-alice sasl:alice get "$BASE" acl "$BASE"
+  assert_success
+  assert_output "$BASE
+for-alice
+sasl:alice:31"
+  run kazoo_sasl 1 bob bob-secret get "$BASE" set "$BASE" by-bob
+  assert_success
+  assert_output "ERR NoAuthError
+ERR NoAuthError"
+  run kazoo_sasl 1 - - get "$BASE"
+  assert_success
+  assert_output "ERR NoAuthError"
+}
+
+@test "the auth ACL scheme gives a node to the session's SASL identity" {
+  run kazoo_sasl 1 bob bob-secret create "$BASE" mine auth acl "$BASE" get "$BASE"
+  assert_success
+  assert_output "$BASE
+sasl:bob:31
+mine"
+}
+
+@test "a sasl ACL with a malformed Kerberos name is refused as INVALIDACL" {
+  run kazoo_sasl 1 alice alice-secret create "$BASE" x "sasl:a@b@c" create "$BASE-ok" x "sasl:zookeeper/host@EXAMPLE.COM"
+  assert_success
+  assert_output "ERR InvalidACLError
+$BASE-ok"
+}
+
+@test "writes a follower forwards to the leader are judged with the client's SASL identity" {
+  run kazoo_sasl "$FOLLOWER" alice alice-secret create "$BASE" v1 sasl:alice set "$BASE" v2 \
+    create "$BASE/child" c sasl:alice get "$BASE"
+  assert_success
+  assert_output "$BASE
+set
+$BASE/child
+v2"
+  run kazoo_sasl "$FOLLOWER" bob bob-secret set "$BASE" by-bob create "$BASE/other" x open
+  assert_success
+  assert_output "ERR NoAuthError
+ERR NoAuthError"
+  # and the leader's own copy says the same
+  run kazoo_sasl "$LEADER" alice alice-secret get "$BASE"
+  assert_output "v2"
+}
+
+@test "a wrong password or an unknown user gets AUTHFAILED and the connection is closed" {
+  local m
+  for m in 1 "$FOLLOWER"; do
+    run zkwire "$(member_addr "$m")" "$(member_port "$m")" sasl bob not-bobs-password
+    assert_success
+    assert_output "sasl 1: err 0 zxid 0
+sasl 2: err -115 zxid 0
+exists: closed
+connection: closed"
+    run zkwire "$(member_addr "$m")" "$(member_port "$m")" sasl mallory alice-secret
+    assert_success
+    assert_output "sasl 1: err 0 zxid 0
+sasl 2: err -115 zxid 0
+exists: closed
+connection: closed"
+  done
+  run zkwire "$(member_addr 1)" "$(member_port 1)" sasl alice alice-secret
+  assert_output "sasl 1: err 0 zxid 0
+sasl 2: err 0 zxid 0
+sasl: complete
+exists: ok
+connection: open"
+}
+
+@test "kazoo with a wrong password ends its session with AuthFailedError" {
+  run kazoo_sasl 1 alice wrong get /
+  assert_success
+  assert_output "ERR AuthFailedError"
+}
+
+@test "malformed SASL packets close only their own connection and the server serves on" {
+  local kind expected
+  while IFS='|' read -r kind expected; do
+    run zkwire "$(member_addr 1)" "$(member_port 1)" sasl-malformed "$kind"
+    assert_success
+    assert_output "offender: $expected
+bystander: ok"
+  done <<'CASES'
+token-past-frame|closed
+negative-token|closed
+huge-token|closed after error -115
+garbage-response|closed after error -115
+before-handshake|closed
+CASES
+  run kazoo_sasl 1 alice alice-secret get /
+  assert_output ""
+}
