@@ -189,3 +189,32 @@ CASES
   run kazoo_sasl 1 alice alice-secret get /
   assert_output ""
 }
+
+# zkcli JAAS CMD...: one zkCli.sh command against member 1 with a JAAS Client section (the Java
+# client's SASL), its output without the JVM's logging and the connection banner.
+zkcli() {
+  local jaas="$1" out rc; shift
+  out="$(CLIENT_JVMFLAGS="-Djava.security.auth.login.config=$jaas" \
+    "$ZN_ZKCLI" -server "$(member_connect 1)" "$@" 2>&1 < /dev/null)" && rc=0 || rc=$?
+  grep -v -E '^(SLF4J:|Connecting to |WATCHER::|WatchedEvent state:(SyncConnected|SaslAuthenticated)|$)' <<< "$out" || true
+  return "$rc"
+}
+
+@test "zkCli.sh with a JAAS Client section authenticates as its user" {
+  local jaas="$BATS_TEST_TMPDIR/client.jaas"
+  printf '%s\n' 'Client {' '  org.apache.zookeeper.server.auth.DigestLoginModule required' \
+    '  username="bob" password="bob-secret";' '};' > "$jaas"
+  run zkcli "$jaas" whoami
+  assert_success
+  # ZooKeeper keeps a connection's ids in a hash set: their order is not part of the contract
+  assert_line --index 0 "Auth scheme: User"
+  assert_line "ip: 127.0.0.1"
+  assert_line "sasl: bob"
+  assert_equal "${#lines[@]}" 3
+  run zkcli "$jaas" create "$BASE" by-zkcli sasl:bob:cdrwa
+  assert_output "Created $BASE"
+  run kazoo_sasl 1 bob bob-secret get "$BASE"
+  assert_output "by-zkcli"
+  run kazoo_sasl 1 alice alice-secret get "$BASE"
+  assert_output "ERR NoAuthError"
+}
