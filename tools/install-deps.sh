@@ -25,8 +25,8 @@ PACKAGES=(
   # real ZooKeeper and its clients, for compatibility tests and comparison runs
   zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo default-jre-headless
   # kazoo's own test suite (tests/compat/run-kazoo-suite.sh) runs under pytest; its SASL client;
-  # mock for the suite's other files
-  python3-pytest python3-pure-sasl python3-mock
+  # mock and objgraph for the suite's other files
+  python3-pytest python3-pure-sasl python3-mock python3-objgraph
   # admin.bats: jq reads the AdminServer's JSON; ZooKeeper's own AdminServer needs the servlet
   # API (Jetty's jars come with libzookeeper-java, the servlet API only as their dependency)
   jq libservlet-api-java

@@ -16,14 +16,7 @@ setup_file() {
   zn_state_init
   export ZN_STATE_DIR
   export JAAS="$BATS_FILE_TMPDIR/jaas.conf"
-  cat > "$JAAS" <<'EOF'
-// the server side of DIGEST-MD5, as ZooKeeper's documentation writes it
-Server {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    user_alice="alice-secret"
-    user_bob="bob-secret";
-};
-EOF
+  write_jaas_server "$JAAS" alice=alice-secret bob=bob-secret
   export ZN_SERVER_JVMFLAGS="-Djava.security.auth.login.config=$JAAS"
   # a 3-member ensemble unless run-all.sh's standalone pass asks for one member
   export MEMBERS="${ZN_ENSEMBLE:-3}"

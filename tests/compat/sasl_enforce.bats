@@ -11,10 +11,9 @@ load ../integration/helpers
 setup_file() {
   zn_state_init
   export ZN_STATE_DIR
-  export JAAS="$BATS_FILE_TMPDIR/jaas.conf"
-  printf '%s\n' 'Server {' '  org.apache.zookeeper.server.auth.DigestLoginModule required' \
-    '  user_bob="bob-secret";' '};' > "$JAAS"
-  local jaas_key="java.security.auth.login.config=$JAAS"
+  local jaas="$BATS_FILE_TMPDIR/jaas.conf"
+  write_jaas_server "$jaas" bob=bob-secret
+  local jaas_key="java.security.auth.login.config=$jaas"
   # ZooKeeper reads the JAAS file only as a JVM system property (a zoo.cfg key becomes
   # zookeeper.java.security..., which JAAS does not read)
   if [ "$ZN_TARGET" = zookeeper ]; then

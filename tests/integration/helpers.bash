@@ -442,6 +442,19 @@ zkwire() {
 }
 
 # zn_load_bats_libs: bats-support, bats-assert and bats-file from Debian's packages.
+# write_jaas_server FILE NAME=PASSWORD...: a JAAS file whose Server section lists those SASL
+# DIGEST-MD5 users (user_NAME="PASSWORD"), as ZooKeeper's documentation writes it.
+write_jaas_server() {
+  local file="$1" user; shift
+  {
+    echo 'Server {'
+    echo '    org.apache.zookeeper.server.auth.DigestLoginModule required'
+    for user in "$@"; do printf '    user_%s="%s"\n' "${user%%=*}" "${user#*=}"; done
+    echo '    ;'
+    echo '};'
+  } > "$file"
+}
+
 zn_load_bats_libs() {
   local base=/usr/lib/bats
   load "$base/bats-support/load"
