@@ -377,7 +377,17 @@ static void garbage_tokens_fail_the_exchange_and_it_stays_failed(void **state)
                      SASLAUTH_FAILED);
     assert_string_equal(why, "an earlier token of this exchange failed");
     saslauth_session_free(session);
-    /* a token past the limit is refused before Cyrus sees it */
+    /* a directive twice (Cyrus would leak the first copy) is refused before Cyrus parses it */
+    session = NULL;
+    assert_int_equal(saslauth_step(&session, NULL, 0, &out, &outlen, who, sizeof who, why, sizeof why),
+                     SASLAUTH_CONTINUE);
+    static const char twice[] = "username=\"bob\",cnonce=\"a,b\\\"c\",nc=00000001,CNONCE=x,qop=auth";
+    assert_int_equal(saslauth_step(&session, (const uint8_t *)twice, sizeof twice - 1, &out, &outlen, who,
+                                   sizeof who, why, sizeof why),
+                     SASLAUTH_FAILED);
+    assert_string_equal(why, "a DIGEST-MD5 directive repeated, or more than 24 of them");
+    saslauth_session_free(session);
+        /* a token past the limit is refused before Cyrus sees it */
     session = NULL;
     static uint8_t big[SASLAUTH_MAX_TOKEN_BYTES + 1];
     assert_int_equal(saslauth_step(&session, big, sizeof big, &out, &outlen, who, sizeof who, why, sizeof why),
