@@ -119,6 +119,12 @@ struct config_sasl {
     bool enforce_auth;              /* enforce.auth.enabled (or sessionRequireClientSASLAuth) */
     unsigned enforce_schemes;       /* enforce.auth.schemes: config_auth_scheme bits */
     bool require_sasl;              /* sessionRequireClientSASLAuth=true */
+    /* GSSAPI: the Server section's Krb5LoginModule entry instead of users */
+    bool gssapi;
+    char keytab[PATH_MAX];                     /* keyTab= */
+    char principal[CONFIG_SASL_NAME_BYTES];    /* principal="service/host@REALM" */
+    bool remove_host_from_principal;           /* kerberos.removeHostFromPrincipal */
+    bool remove_realm_from_principal;          /* kerberos.removeRealmFromPrincipal */
 };
 
 /* A key harmless to ignore that the file holds (config_keys.c). */

@@ -85,10 +85,10 @@ static const struct refused_key refused_keys[] = {
     {"ssl.", true, "not supported yet (the client port's TLS keys are ssl.keyStore.*, "
                    "ssl.trustStore.*, ssl.clientAuth, ssl.protocol, ssl.enabledProtocols, "
                    "ssl.ciphersuites)"},
-    {"kerberos.", true, "GSSAPI (Kerberos) is not supported yet (SASL is DIGEST-MD5 only)"},
+    {"kerberos.", true, "not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and "
+                        "kerberos.removeRealmFromPrincipal)"},
     {"quorum.auth.", true, "SASL between members is not supported yet"},
-    {"sasl.", true, "not supported (znoded's SASL reads the JAAS file's Server section, "
-                    "DIGEST-MD5 only)"},
+    {"sasl.", true, "not supported (znoded's SASL reads the JAAS file's Server section)"},
     {"multiAddress.", true, "several addresses per member are not supported"},
     {"observerMasterPort", false, "observers syncing from followers are not supported"},
     {"connectToLearnerMasterLimit", false, "observers syncing from followers are not supported"},

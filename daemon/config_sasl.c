@@ -96,6 +96,10 @@ int config_sasl_set(struct config *cfg, const char *key, const char *value, char
         return set_schemes(sasl, key, value, err, errlen);
     if (strcmp(bare, "sessionRequireClientSASLAuth") == 0)
         return set_boolean(key, value, &sasl->require_sasl, err, errlen);
+    if (strcmp(bare, "kerberos.removeHostFromPrincipal") == 0)
+        return set_boolean(key, value, &sasl->remove_host_from_principal, err, errlen);
+    if (strcmp(bare, "kerberos.removeRealmFromPrincipal") == 0)
+        return set_boolean(key, value, &sasl->remove_realm_from_principal, err, errlen);
     return 1;
 }
 
@@ -133,6 +137,8 @@ struct jaas_reading {
     const char *path;
     bool server_section;
     bool digest_entry;      /* the current Server entry is DigestLoginModule */
+    bool krb5_entry;        /* ... Krb5LoginModule */
+    bool use_key_tab;
     char *err;
     size_t errlen;
 };
@@ -140,7 +146,7 @@ struct jaas_reading {
 static int on_entry(void *ctx, const char *section, const char *module, const char *flag)
 {
     struct jaas_reading *rd = ctx;
-    rd->digest_entry = false;
+    rd->digest_entry = rd->krb5_entry = false;
     if (strcmp(section, CONFIG_JAAS_SECTION) != 0)
         return 0; /* sections of clients (Client) and of members (QuorumServer, refused elsewhere) */
     rd->server_section = true;
@@ -148,18 +154,58 @@ static int on_entry(void *ctx, const char *section, const char *module, const ch
         rd->digest_entry = true;
         return 0;
     }
-    if (strcmp(module, CONFIG_KRB5_LOGIN_MODULE) == 0)
-        return config_fail(rd->err, rd->errlen, "%s=%s: section %s uses %s: GSSAPI (Kerberos) is not "
-                           "supported yet (only %s, for DIGEST-MD5)", CONFIG_JAAS_KEY, rd->path,
-                           section, module, CONFIG_DIGEST_LOGIN_MODULE);
+    if (strcmp(module, CONFIG_KRB5_LOGIN_MODULE) == 0) {
+        rd->krb5_entry = true;
+        rd->sasl->gssapi = true;
+        return 0;
+    }
     return config_fail(rd->err, rd->errlen, "%s=%s: section %s uses %s, which znoded does not have "
-                       "(only %s, for DIGEST-MD5)", CONFIG_JAAS_KEY, rd->path, section, module,
-                       CONFIG_DIGEST_LOGIN_MODULE);
+                       "(%s for DIGEST-MD5, %s for GSSAPI)", CONFIG_JAAS_KEY, rd->path, section, module,
+                       CONFIG_DIGEST_LOGIN_MODULE, CONFIG_KRB5_LOGIN_MODULE);
+}
+
+/* Krb5LoginModule's options as a server (acceptor) uses them: the key table
+ * and the principal are read; the options that only steer Java's login
+ * (storeKey, doNotPrompt, isInitiator, debug, refreshKrb5Config) are logged as
+ * not read; any other is refused. */
+static int on_krb5_option(struct jaas_reading *rd, const char *section, const char *key, const char *value)
+{
+    struct config_sasl *sasl = rd->sasl;
+    if (strcmp(key, "keyTab") == 0) {
+        if (snprintf(sasl->keytab, sizeof sasl->keytab, "%s", value) >= (int)sizeof sasl->keytab)
+            return config_fail(rd->err, rd->errlen, "%s=%s: %s.keyTab: path too long", CONFIG_JAAS_KEY,
+                               rd->path, section);
+        return 0;
+    }
+    if (strcmp(key, "principal") == 0) {
+        if (snprintf(sasl->principal, sizeof sasl->principal, "%s", value) >= (int)sizeof sasl->principal)
+            return config_fail(rd->err, rd->errlen, "%s=%s: %s.principal: too long", CONFIG_JAAS_KEY,
+                               rd->path, section);
+        return 0;
+    }
+    if (strcmp(key, "useKeyTab") == 0) {
+        rd->use_key_tab = strcasecmp(value, "true") == 0;
+        return 0;
+    }
+    if (strcmp(key, "useTicketCache") == 0 && strcasecmp(value, "false") == 0)
+        return 0;
+    static const char *const java_only[] = {"storeKey", "doNotPrompt", "isInitiator", "debug",
+                                            "refreshKrb5Config"};
+    for (size_t i = 0; i < sizeof java_only / sizeof java_only[0]; i++)
+        if (strcmp(key, java_only[i]) == 0) {
+            ZN_DEBUG("config: %s: %s.%s only steers Java's Kerberos login: not read", rd->path, section, key);
+            return 0;
+        }
+    return config_fail(rd->err, rd->errlen, "%s=%s: %s: Krb5LoginModule option %s=%s is not supported "
+                       "(a server reads keyTab, principal, useKeyTab=true)", CONFIG_JAAS_KEY, rd->path,
+                       section, key, value);
 }
 
 static int on_option(void *ctx, const char *section, const char *key, const char *value)
 {
     struct jaas_reading *rd = ctx;
+    if (rd->krb5_entry)
+        return on_krb5_option(rd, section, key, value);
     if (!rd->digest_entry)
         return 0;
     struct config_sasl *sasl = rd->sasl;
@@ -188,6 +234,32 @@ static int on_option(void *ctx, const char *section, const char *key, const char
     struct config_sasl_user *u = &sasl->users[sasl->user_count++];
     strcpy(u->name, name);
     strcpy(u->password, value);
+    return 0;
+}
+
+/* GSSAPI: ZooKeeper's server takes one mechanism, GSSAPI when its login has a
+ * Kerberos principal; a Server section with both kinds of entry is refused. */
+static int check_gssapi(struct config_sasl *sasl, bool use_key_tab, char *err, size_t errlen)
+{
+    const char *path = sasl->login_config;
+    if (sasl->user_count > 0)
+        return config_fail(err, errlen, "%s=%s: section %s has both Krb5LoginModule and DigestLoginModule "
+                           "entries: ZooKeeper would serve GSSAPI only; keep one", CONFIG_JAAS_KEY, path,
+                           CONFIG_JAAS_SECTION);
+    if (!use_key_tab || sasl->keytab[0] == '\0')
+        return config_fail(err, errlen, "%s=%s: Krb5LoginModule needs useKeyTab=true and keyTab=PATH (the "
+                           "server's key)", CONFIG_JAAS_KEY, path);
+    const char *slash = strchr(sasl->principal, '/'), *at = strchr(sasl->principal, '@');
+    if (!slash || !at || at < slash || slash == sasl->principal || at == slash + 1 || at[1] == '\0' ||
+        strchr(at + 1, '@') || strchr(slash + 1, '/'))
+        return config_fail(err, errlen, "%s=%s: Krb5LoginModule principal '%s' is not SERVICE/HOST@REALM",
+                           CONFIG_JAAS_KEY, path, sasl->principal);
+    FILE *f = fopen(sasl->keytab, "r");
+    if (!f)
+        return config_fail(err, errlen, "%s=%s: keyTab %s: %s", CONFIG_JAAS_KEY, path, sasl->keytab,
+                           strerror(errno));
+    fclose(f);
+    sasl->enabled = true;
     return 0;
 }
 
@@ -223,6 +295,8 @@ static int read_jaas(struct config_sasl *sasl, char *err, size_t errlen)
     if (!rd.server_section)
         return config_fail(err, errlen, "%s=%s: no %s section: SASL for clients would not be served",
                            CONFIG_JAAS_KEY, path, CONFIG_JAAS_SECTION);
+    if (sasl->gssapi)
+        return check_gssapi(sasl, rd.use_key_tab, err, errlen);
     if (sasl->user_count == 0)
         return config_fail(err, errlen, "%s=%s: section %s has no user_NAME=\"password\" entry",
                            CONFIG_JAAS_KEY, path, CONFIG_JAAS_SECTION);
@@ -274,5 +348,9 @@ int config_sasl_finish(struct config *cfg, char *err, size_t errlen)
     }
     if (sasl->login_config[0] && read_jaas(sasl, err, errlen) != 0)
         return -1;
+    if (!sasl->gssapi && (sasl->remove_host_from_principal || sasl->remove_realm_from_principal))
+        return config_fail(err, errlen, "kerberos.remove%sFromPrincipal=true acts on Kerberos principals: without "
+                           "a Krb5LoginModule in the JAAS Server section it would have no effect",
+                           sasl->remove_host_from_principal ? "Host" : "Realm");
     return check_enforce(cfg, err, errlen);
 }

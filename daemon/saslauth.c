@@ -23,7 +23,6 @@
  * the same digest-uri). */
 #define SASLAUTH_SERVICE "zookeeper"
 #define SASLAUTH_SERVER_NAME "zk-sasl-md5"
-#define SASLAUTH_MECHANISM "DIGEST-MD5"
 #define SASLAUTH_PLUGIN_NAME "znoded-jaas"
 
 struct saslauth_session {
@@ -35,6 +34,13 @@ struct saslauth_session {
 
 static const struct config_sasl *saslauth_users; /* borrowed from the server's config */
 static bool saslauth_started;
+/* The one mechanism served, as in ZooKeeper: GSSAPI when the JAAS Server
+ * section is Krb5LoginModule's, with the service and host of its principal
+ * (SERVICE/HOST@REALM); else DIGEST-MD5 with ZooKeeper's fixed names. */
+static const char *saslauth_mechanism = "DIGEST-MD5";
+static char saslauth_service[CONFIG_SASL_NAME_BYTES] = SASLAUTH_SERVICE;
+static char saslauth_host[CONFIG_SASL_NAME_BYTES] = SASLAUTH_SERVER_NAME;
+static char saslauth_realm[CONFIG_SASL_NAME_BYTES];
 
 static const struct config_sasl_user *find_user(const char *name, size_t len)
 {
@@ -102,7 +108,7 @@ static int get_option(void *context, const char *plugin, const char *option, con
     if (strcmp(option, "auxprop_plugin") == 0)
         *result = SASLAUTH_PLUGIN_NAME;
     else if (strcmp(option, "mech_list") == 0)
-        *result = SASLAUTH_MECHANISM;
+        *result = saslauth_mechanism;
     else if (strcmp(option, "pwcheck_method") == 0)
         *result = "auxprop";
     else if (strcmp(option, "log_level") == 0)
@@ -148,6 +154,17 @@ int saslauth_init(const struct config_sasl *cfg)
     saslauth_users = cfg;
     if (saslauth_started)
         return 0;
+    if (cfg->gssapi) {
+        /* SERVICE/HOST@REALM, checked by config_sasl.c */
+        const char *slash = strchr(cfg->principal, '/'), *at = strchr(cfg->principal, '@');
+        snprintf(saslauth_service, sizeof saslauth_service, "%.*s", (int)(slash - cfg->principal),
+                 cfg->principal);
+        snprintf(saslauth_host, sizeof saslauth_host, "%.*s", (int)(at - slash - 1), slash + 1);
+        snprintf(saslauth_realm, sizeof saslauth_realm, "%s", at + 1);
+        saslauth_mechanism = "GSSAPI";
+        /* MIT's GSS-API acceptor reads its key table from here */
+        setenv("KRB5_KTNAME", cfg->keytab, 1);
+    }
     int rc = sasl_auxprop_add_plugin(SASLAUTH_PLUGIN_NAME, jaas_plugin_init);
     if (rc == SASL_OK)
         rc = sasl_server_init(saslauth_callbacks, "znoded");
@@ -158,14 +175,18 @@ int saslauth_init(const struct config_sasl *cfg)
     const char **mechs = sasl_global_listmech();
     bool found = false;
     for (int i = 0; mechs && mechs[i]; i++)
-        found |= strcmp(mechs[i], SASLAUTH_MECHANISM) == 0;
+        found |= strcmp(mechs[i], saslauth_mechanism) == 0;
     if (!found) {
-        ZN_ERROR("sasl: Cyrus SASL has no " SASLAUTH_MECHANISM " plugin (Debian: install libsasl2-modules)");
+        ZN_ERROR("sasl: Cyrus SASL has no %s plugin (Debian: install %s)", saslauth_mechanism,
+                 cfg->gssapi ? "libsasl2-modules-gssapi-mit" : "libsasl2-modules");
         sasl_server_done();
         return -1;
     }
     saslauth_started = true;
-    ZN_INFO("sasl: " SASLAUTH_MECHANISM " for clients, users=%d", cfg->user_count);
+    if (cfg->gssapi)
+        ZN_INFO("sasl: GSSAPI for clients, principal=%s keytab=%s", cfg->principal, cfg->keytab);
+    else
+        ZN_INFO("sasl: DIGEST-MD5 for clients, users=%d", cfg->user_count);
     return 0;
 }
 
@@ -193,8 +214,8 @@ static struct saslauth_session *session_new(char *why, size_t whylen)
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
-    int rc = sasl_server_new(SASLAUTH_SERVICE, SASLAUTH_SERVER_NAME, NULL, NULL, NULL, NULL,
-                             SASL_SUCCESS_DATA, &s->conn);
+    int rc = sasl_server_new(saslauth_service, saslauth_host, NULL, NULL, NULL, NULL, SASL_SUCCESS_DATA,
+                             &s->conn);
     if (rc == SASL_OK) {
         /* quality of protection "auth" only, as ZooKeeper's server offers */
         sasl_security_properties_t props = {.min_ssf = 0, .max_ssf = 0, .maxbufsize = 0};
@@ -261,14 +282,40 @@ static bool directives_repeat(const uint8_t *token, size_t len)
     return false;
 }
 
+/*
+ * A Kerberos principal as ZooKeeper's SaslServerCallbackHandler names it:
+ * KerberosName's short name (the first component, for the default realm),
+ * then "/host" unless kerberos.removeHostFromPrincipal, then "@REALM" unless
+ * kerberos.removeRealmFromPrincipal.  Cyrus's GSSAPI leaves the realm off a
+ * principal of the default realm: the server principal's realm stands in for
+ * it (the two are the same realm in any set-up ZooKeeper's default rules
+ * accept).
+ */
+static int principal_id(const char *name, char *user, size_t userlen)
+{
+    const char *at = strchr(name, '@');
+    const char *realm = at ? at + 1 : saslauth_realm;
+    size_t name_len = at ? (size_t)(at - name) : strlen(name);
+    const char *slash = memchr(name, '/', name_len);
+    size_t short_len = slash ? (size_t)(slash - name) : name_len;
+    int n = snprintf(user, userlen, "%.*s", (int)short_len, name);
+    if (slash && !saslauth_users->remove_host_from_principal)
+        n += snprintf(user + n, n < (int)userlen ? userlen - (size_t)n : 0, "/%.*s",
+                      (int)(name_len - short_len - 1), slash + 1);
+    if (realm[0] && !saslauth_users->remove_realm_from_principal && n < (int)userlen)
+        n += snprintf(user + n, userlen - (size_t)n, "@%s", realm);
+    return n < (int)userlen ? 0 : -1;
+}
+
 /* The authentication id of a finished exchange. */
 static int identity(struct saslauth_session *s, char *user, size_t userlen)
 {
     const void *name = NULL;
-    if (sasl_getprop(s->conn, SASL_AUTHUSER, &name) != SASL_OK || name == NULL ||
-        snprintf(user, userlen, "%s", (const char *)name) >= (int)userlen || user[0] == '\0')
+    if (sasl_getprop(s->conn, SASL_AUTHUSER, &name) != SASL_OK || name == NULL || ((const char *)name)[0] == '\0')
         return -1;
-    return 0;
+    if (saslauth_users->gssapi)
+        return principal_id(name, user, userlen);
+    return snprintf(user, userlen, "%s", (const char *)name) < (int)userlen ? 0 : -1;
 }
 
 enum saslauth_result saslauth_step(struct saslauth_session **session, const uint8_t *token,
@@ -297,7 +344,7 @@ enum saslauth_result saslauth_step(struct saslauth_session **session, const uint
     if (!*session && !(*session = session_new(why, whylen)))
         return SASLAUTH_FAILED;
     struct saslauth_session *s = *session;
-    if (directives_repeat(token, len)) {
+    if (!saslauth_users->gssapi && directives_repeat(token, len)) {
         s->finished = s->failed = true;
         snprintf(why, whylen, "a DIGEST-MD5 directive repeated, or more than %d of them", SASLAUTH_MAX_DIRECTIVES);
         return SASLAUTH_FAILED;
@@ -305,7 +352,7 @@ enum saslauth_result saslauth_step(struct saslauth_session **session, const uint
     int rc;
     if (!s->started) {
         s->started = true;
-        rc = sasl_server_start(s->conn, SASLAUTH_MECHANISM, len ? (const char *)token : NULL,
+        rc = sasl_server_start(s->conn, saslauth_mechanism, len ? (const char *)token : NULL,
                                (unsigned)len, out, outlen);
     } else {
         rc = sasl_server_step(s->conn, (const char *)token, (unsigned)len, out, outlen);

@@ -8,8 +8,11 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libuv1-dev liblmdb-dev lmdb-utils libfuse3-dev
   libcmocka-dev libssl-dev
-  # SASL for clients: Cyrus SASL to build against, and its DIGEST-MD5 plugin to run
-  libsasl2-dev libsasl2-modules
+  # SASL for clients: Cyrus SASL to build against, and its DIGEST-MD5 and GSSAPI plugins to run
+  libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit
+  # tests/compat/sasl_gssapi.bats: a Kerberos KDC on loopback (tests/lib/kdc.sh), kinit, and
+  # kazoo's GSSAPI client
+  krb5-kdc krb5-admin-server krb5-user python3-kerberos
   # tests/compat/tls.bats makes its keys and certificates with the openssl command
   openssl
   # run (FUSE mount)

@@ -12,7 +12,9 @@
 # JAAS flag passed on in SERVER_JVMFLAGS as zkServer.sh users pass it, -Dreadonlymode.enabled as
 # --set. The harness writes an empty JAAS file for its tests without SASL; ZooKeeper then serves
 # no SASL while znoded refuses a JAAS file without a Server section, so the shim passes the file
-# on only when it has content. The harness stops each server with SIGTERM (by its PID).
+# on only when it has content, and -Djava.security.krb5.conf as KRB5_CONFIG. The harness stops
+# each server with SIGTERM (by its PID). With krb5kdc installed, a KDC on loopback
+# (tests/lib/kdc.sh) lets the suite's GSSAPI tests run too.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -68,6 +70,7 @@ jaas="" overrides=()
 for arg in "\$@"; do
   case "\$arg" in
     -Djava.security.auth.login.config=*) jaas="\${arg#-Djava.security.auth.login.config=}" ;;
+    -Djava.security.krb5.conf=*) export KRB5_CONFIG="\${arg#-Djava.security.krb5.conf=}" ;;
     -Dreadonlymode.enabled=*) overrides+=(--set "readonlymode.enabled=\${arg#-Dreadonlymode.enabled=}") ;;
   esac
 done
@@ -78,6 +81,14 @@ SERVER_JVMFLAGS="\$flags" exec "$znoded" "\${overrides[@]}" "\$cfg"
 EOF
   chmod +x "$work/bin/java"
   export PATH="$work/bin:$PATH"
+fi
+# The GSSAPI tests of test_sasl.py want a KDC (KRB5_TEST_ENV: its keytabs, KRB5_CONFIG): realm
+# KAZOOTEST.ORG, server principal zookeeper/127.0.0.1, as the harness's JAAS file names them.
+if [ -z "${KRB5_TEST_ENV:-}" ] && command -v krb5kdc > /dev/null; then
+  export KRB5_CONFIG
+  KRB5_CONFIG="$("$repo/tests/lib/kdc.sh" start "$work/kdc" KAZOOTEST.ORG zookeeper/127.0.0.1)"
+  trap '"$repo/tests/lib/kdc.sh" stop "$work/kdc"; rm -rf "$work"' EXIT
+  export KRB5_TEST_ENV="$work/kdc" KRB5CCNAME="FILE:$work/kdc/client.cc"
 fi
 cd "$work"
 rc=0

@@ -136,16 +136,16 @@ ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureCli
 quorum.auth.enableSasl=true|CFG:5: quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
 quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
 java.security.auth.login.config=/nonexistent/jaas.conf|CFG: java.security.auth.login.config=/nonexistent/jaas.conf: No such file or directory
-kerberos.removeHostFromPrincipal=true|CFG:5: kerberos.removeHostFromPrincipal: GSSAPI (Kerberos) is not supported yet (SASL is DIGEST-MD5 only)
-kerberos.removeRealmFromPrincipal=true|CFG:5: kerberos.removeRealmFromPrincipal: GSSAPI (Kerberos) is not supported yet (SASL is DIGEST-MD5 only)
-sasl.serverconfig=OtherServer|CFG:5: sasl.serverconfig: not supported (znoded's SASL reads the JAAS file's Server section, DIGEST-MD5 only)
+kerberos.removeHostFromPrincipal=true|CFG: kerberos.removeHostFromPrincipal=true acts on Kerberos principals: without a Krb5LoginModule in the JAAS Server section it would have no effect
+kerberos.canonicalizeHostNames=true|CFG:5: kerberos.canonicalizeHostNames: not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and kerberos.removeRealmFromPrincipal)
+sasl.serverconfig=OtherServer|CFG:5: sasl.serverconfig: not supported (znoded's SASL reads the JAAS file's Server section)
 enforce.auth.enabled=true|CFG: enforce.auth.enabled=true needs enforce.auth.schemes (the schemes a client must have authenticated with)
 enforce.auth.schemes=sasl|CFG: enforce.auth.schemes is set but enforce.auth.enabled is not true: it would have no effect
 CASES
   assert_equal "$cases" 15
 }
 
-@test "a JAAS Server section for Kerberos (GSSAPI) refuses start, from zoo.cfg or SERVER_JVMFLAGS" {
+@test "a JAAS Kerberos entry whose key table cannot be read refuses start, from zoo.cfg or SERVER_JVMFLAGS" {
   only_znoded
   local cfg jaas="$BATS_TEST_TMPDIR/jaas.conf"
   printf '%s\n' 'Server {' '  com.sun.security.auth.module.Krb5LoginModule required' \
@@ -154,11 +154,11 @@ CASES
   cfg="$(standalone_config "java.security.auth.login.config=$jaas")"
   start_znoded "$cfg"
   assert_equal "$status" 2
-  assert_output "znoded: $cfg: java.security.auth.login.config=$jaas: section Server uses com.sun.security.auth.module.Krb5LoginModule: GSSAPI (Kerberos) is not supported yet (only org.apache.zookeeper.server.auth.DigestLoginModule, for DIGEST-MD5)"
+  assert_output "znoded: $cfg: java.security.auth.login.config=$jaas: keyTab /etc/zk/zk.keytab: No such file or directory"
   cfg="$(standalone_config)"
   SERVER_JVMFLAGS="-Xmx512m -Djava.security.auth.login.config=$jaas" start_znoded "$cfg"
   assert_equal "$status" 2
-  assert_output "znoded: $cfg: java.security.auth.login.config=$jaas: section Server uses com.sun.security.auth.module.Krb5LoginModule: GSSAPI (Kerberos) is not supported yet (only org.apache.zookeeper.server.auth.DigestLoginModule, for DIGEST-MD5)"
+  assert_output "znoded: $cfg: java.security.auth.login.config=$jaas: keyTab /etc/zk/zk.keytab: No such file or directory"
 }
 
 @test "a JKS key store refuses start with the keytool line that converts it" {

@@ -323,7 +323,7 @@ static void unsupported_security_keys_are_refused_as_not_supported_yet(void **st
         {"ssl.context.supplier.class=x", "ssl.context.supplier.class: not supported yet"},
         {"sslQuorum=true", "sslQuorum=true: TLS between members is not supported yet"},
         {"quorum.auth.learnerRequireSasl=true", "SASL between members is not supported yet"},
-        {"kerberos.removeRealmFromPrincipal=true", "GSSAPI (Kerberos) is not supported yet"},
+        {"kerberos.removeRealmFromPrincipal=true", "without a Krb5LoginModule in the JAAS Server section"},
         {"sasl.serverconfig=Other", "sasl.serverconfig: not supported"},
         {"authProvider.2=com.example.Custom", "'com.example.Custom' is not a provider znoded has"},
     };

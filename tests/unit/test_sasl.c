@@ -200,11 +200,23 @@ static void sasl_settings_znoded_cannot_honour_are_refused_naming_the_key(void *
     static const struct {
         const char *jaas, *extra, *jvmflags, *expected;
     } cases[] = {
-        {"Server {\n com.sun.security.auth.module.Krb5LoginModule required keyTab=\"/k\" "
+        {"Server {\n com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/nonexistent/k\" "
          "principal=\"zookeeper/h@R\";\n};\n",
-         "java.security.auth.login.config=%J\n", NULL,
-         "section Server uses com.sun.security.auth.module.Krb5LoginModule: GSSAPI (Kerberos) is not "
-         "supported yet (only org.apache.zookeeper.server.auth.DigestLoginModule, for DIGEST-MD5)"},
+         "java.security.auth.login.config=%J\n", NULL, "keyTab /nonexistent/k: No such file or directory"},
+        {"Server {\n com.sun.security.auth.module.Krb5LoginModule required keyTab=\"/dev/null\" "
+         "principal=\"zookeeper/h@R\";\n};\n",
+         "java.security.auth.login.config=%J\n", NULL, "Krb5LoginModule needs useKeyTab=true and keyTab=PATH"},
+        {"Server {\n com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/dev/null\" "
+         "principal=\"zookeeper@R\";\n};\n",
+         "java.security.auth.login.config=%J\n", NULL, "principal 'zookeeper@R' is not SERVICE/HOST@REALM"},
+        {"Server {\n com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true useTicketCache=true "
+         "keyTab=\"/dev/null\" principal=\"zookeeper/h@R\";\n};\n",
+         "java.security.auth.login.config=%J\n", NULL, "Krb5LoginModule option useTicketCache=true is not supported"},
+        {"Server {\n com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/dev/null\" "
+         "principal=\"zookeeper/h@R\";\n org.apache.zookeeper.server.auth.DigestLoginModule required user_a=b;\n};\n",
+         "java.security.auth.login.config=%J\n", NULL, "has both Krb5LoginModule and DigestLoginModule entries"},
+        {"Server {\n com.example.OtherLoginModule required;\n};\n", "java.security.auth.login.config=%J\n", NULL,
+         "section Server uses com.example.OtherLoginModule, which znoded does not have"},
         {"Client {\n org.apache.zookeeper.server.auth.DigestLoginModule required username=\"a\" "
          "password=\"b\";\n};\n",
          "java.security.auth.login.config=%J\n", NULL, "no Server section: SASL for clients would not be served"},
@@ -224,8 +236,10 @@ static void sasl_settings_znoded_cannot_honour_are_refused_naming_the_key(void *
          "sasl is enforced but no client could authenticate with it"},
         {NULL, "enforce.auth.schemes=digest\n", NULL,
          "enforce.auth.schemes is set but enforce.auth.enabled is not true"},
-        {NULL, "kerberos.removeHostFromPrincipal=true\n", NULL,
-         "kerberos.removeHostFromPrincipal: GSSAPI (Kerberos) is not supported yet"},
+        {DIGEST_SERVER, "java.security.auth.login.config=%J\nkerberos.removeHostFromPrincipal=true\n", NULL,
+         "kerberos.removeHostFromPrincipal=true acts on Kerberos principals: without a Krb5LoginModule"},
+        {NULL, "kerberos.canonicalizeHostNames=true\n", NULL,
+         "kerberos.canonicalizeHostNames: not supported (of Kerberos, znoded reads"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct config cfg;
@@ -234,6 +248,26 @@ static void sasl_settings_znoded_cannot_honour_are_refused_naming_the_key(void *
         if (!strstr(err, cases[i].expected))
             fail_msg("case %zu: got '%s', expected '%s'", i, err, cases[i].expected);
     }
+}
+
+static void a_krb5_server_section_names_the_principal_and_key_table(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg,
+                          "Server {\n com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true\n"
+                          " keyTab=\"/dev/null\" storeKey=true isInitiator=false useTicketCache=false\n"
+                          " principal=\"zookeeper/zk1.example.com@EXAMPLE.COM\";\n};\n",
+                          PROVIDER "java.security.auth.login.config=%J\nkerberos.removeRealmFromPrincipal=true\n",
+                          NULL, err, sizeof err), 0);
+    assert_true(cfg.sasl.enabled);
+    assert_true(cfg.sasl.gssapi);
+    assert_string_equal(cfg.sasl.keytab, "/dev/null");
+    assert_string_equal(cfg.sasl.principal, "zookeeper/zk1.example.com@EXAMPLE.COM");
+    assert_true(cfg.sasl.remove_realm_from_principal);
+    assert_false(cfg.sasl.remove_host_from_principal);
+    assert_int_equal(cfg.sasl.user_count, 0);
 }
 
 static void enforce_auth_is_read_as_zookeeper_reads_it(void **state)
@@ -405,6 +439,7 @@ int main(void)
         cmocka_unit_test(the_server_sections_users_come_from_the_zoo_cfg_key),
         cmocka_unit_test(the_jaas_file_may_come_from_server_jvmflags_as_zkserver_sh_passes_it),
         cmocka_unit_test(sasl_settings_znoded_cannot_honour_are_refused_naming_the_key),
+        cmocka_unit_test(a_krb5_server_section_names_the_principal_and_key_table),
         cmocka_unit_test(enforce_auth_is_read_as_zookeeper_reads_it),
     };
     const struct CMUnitTest exchanges[] = {
