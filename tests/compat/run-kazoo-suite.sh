@@ -2,15 +2,16 @@
 # Runs kazoo's own test suite (Debian's python3-kazoo, /usr/lib/python3/dist-packages/kazoo/tests)
 # against znoded or, with ZN_TARGET=zookeeper, against Apache ZooKeeper 3.8.
 #   tests/compat/run-kazoo-suite.sh [--tap] [TEST_FILE...] [-- PYTEST_ARGS...]
-# Default: test_sasl.py (SASL DIGEST-MD5). Name other files of kazoo/tests, or "all". --tap
+# Default: test_sasl.py (SASL: DIGEST-MD5, GSSAPI). Name other files of kazoo/tests, or "all". --tap
 # prints TAP (one line per test, from pytest's summary) after pytest's own output, for
 # tests/run-all.sh.
 #
 # kazoo's harness starts its servers itself, as "java -cp ... QuorumPeerMain zoo.cfg" with the
 # JAAS file as -Djava.security.auth.login.config (a 3-member ensemble on localhost). For znoded,
 # a "java" found first on PATH turns that command line into znoded's: the zoo.cfg unchanged, the
-# JAAS flag passed on in SERVER_JVMFLAGS as zkServer.sh users pass it, -Dreadonlymode.enabled as
-# --set. The harness writes an empty JAAS file for its tests without SASL; ZooKeeper then serves
+# JAAS flag passed on in SERVER_JVMFLAGS as zkServer.sh users pass it, -Dreadonlymode.enabled
+# and -Dzookeeper.KEY=VALUE (the super digest of the reconfig tests) as --set KEY=VALUE. The
+# harness writes an empty JAAS file for its tests without SASL; ZooKeeper then serves
 # no SASL while znoded refuses a JAAS file without a Server section, so the shim passes the file
 # on only when it has content, and -Djava.security.krb5.conf as KRB5_CONFIG. The harness stops
 # each server with SIGTERM (by its PID). With krb5kdc installed, a KDC on loopback
@@ -72,6 +73,9 @@ for arg in "\$@"; do
     -Djava.security.auth.login.config=*) jaas="\${arg#-Djava.security.auth.login.config=}" ;;
     -Djava.security.krb5.conf=*) export KRB5_CONFIG="\${arg#-Djava.security.krb5.conf=}" ;;
     -Dreadonlymode.enabled=*) overrides+=(--set "readonlymode.enabled=\${arg#-Dreadonlymode.enabled=}") ;;
+    # log4j's settings are the JVM's; the other ZooKeeper properties are zoo.cfg keys
+    -Dzookeeper.log.dir=*|-Dzookeeper.root.logger=*) ;;
+    -Dzookeeper.*) overrides+=(--set "\${arg#-Dzookeeper.}") ;;
   esac
 done
 cfg="\${!#}"
