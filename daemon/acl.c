@@ -176,7 +176,14 @@ int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_d
 
 int acl_add_sasl(const struct server *srv, struct conn *c, const char *user)
 {
-    (void)srv;
+    /* ZooKeeperServer.isSaslSuperUser: zookeeper.superUser's id is also "super" */
+    const char *super = srv->cfg.sasl.super_user;
+    if (super[0] && strcmp(super, user) == 0) {
+        int rc = conn_add(c, "super", "");
+        if (rc != 0)
+            return rc;
+        ZN_INFO("sasl: peer=%s is the super user (superUser)", c->peer);
+    }
     return conn_add(c, "sasl", user);
 }
 

@@ -72,7 +72,8 @@ int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, c
 int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_dn);
 
 /* The identity a completed SASL exchange gives: sasl:<user> (copied), as
- * ZooKeeperServer.processSasl adds it.  Same returns as acl_add_x509. */
+ * ZooKeeperServer.processSasl adds it, and super too when user is the
+ * configured superUser.  Same returns as acl_add_x509. */
 int acl_add_sasl(const struct server *srv, struct conn *c, const char *user);
 
 /* Sets the prep's options from the configuration: the ACL hooks (CREATE,

@@ -119,6 +119,7 @@ struct config_sasl {
     bool enforce_auth;              /* enforce.auth.enabled (or sessionRequireClientSASLAuth) */
     unsigned enforce_schemes;       /* enforce.auth.schemes: config_auth_scheme bits */
     bool require_sasl;              /* sessionRequireClientSASLAuth=true */
+    char super_user[CONFIG_SASL_NAME_BYTES];   /* superUser: the SASL id that is also "super" */
     /* GSSAPI: the Server section's Krb5LoginModule entry instead of users */
     bool gssapi;
     char keytab[PATH_MAX];                     /* keyTab= */

@@ -96,6 +96,12 @@ int config_sasl_set(struct config *cfg, const char *key, const char *value, char
         return set_schemes(sasl, key, value, err, errlen);
     if (strcmp(bare, "sessionRequireClientSASLAuth") == 0)
         return set_boolean(key, value, &sasl->require_sasl, err, errlen);
+    if (strcmp(bare, "superUser") == 0) { /* ZooKeeperServer.isSaslSuperUser */
+        if (value[0] == '\0' || strlen(value) >= sizeof sasl->super_user)
+            return config_fail(err, errlen, "%s: bad user name '%s'", key, value);
+        strcpy(sasl->super_user, value);
+        return 0;
+    }
     if (strcmp(bare, "kerberos.removeHostFromPrincipal") == 0)
         return set_boolean(key, value, &sasl->remove_host_from_principal, err, errlen);
     if (strcmp(bare, "kerberos.removeRealmFromPrincipal") == 0)
@@ -348,6 +354,9 @@ int config_sasl_finish(struct config *cfg, char *err, size_t errlen)
     }
     if (sasl->login_config[0] && read_jaas(sasl, err, errlen) != 0)
         return -1;
+    if (sasl->super_user[0] && !sasl->enabled)
+        return config_fail(err, errlen, "superUser=%s names a SASL user, but no SASL is configured (%s): it "
+                           "would have no effect", sasl->super_user, CONFIG_JAAS_KEY);
     if (!sasl->gssapi && (sasl->remove_host_from_principal || sasl->remove_realm_from_principal))
         return config_fail(err, errlen, "kerberos.remove%sFromPrincipal=true acts on Kerberos principals: without "
                            "a Krb5LoginModule in the JAAS Server section it would have no effect",

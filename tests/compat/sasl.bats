@@ -17,11 +17,12 @@ setup_file() {
   zn_state_init
   export ZN_STATE_DIR
   export JAAS="$BATS_FILE_TMPDIR/jaas.conf"
-  write_jaas_server "$JAAS" alice=alice-secret bob=bob-secret
+  write_jaas_server "$JAAS" alice=alice-secret bob=bob-secret carol=carol-secret
   export ZN_SERVER_JVMFLAGS="-Djava.security.auth.login.config=$JAAS"
   # a 3-member ensemble unless run-all.sh's standalone pass asks for one member
   export MEMBERS="${ZN_ENSEMBLE:-3}"
-  start_ensemble "$MEMBERS" "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+  start_ensemble "$MEMBERS" "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider" \
+    "superUser=carol"
   LEADER=1 FOLLOWER=1
   if [ "$MEMBERS" -gt 1 ]; then
     LEADER="$(leader_of $(seq 1 "$MEMBERS"))"
@@ -52,6 +53,16 @@ ERR NoAuthError"
   run kazoo_sasl 1 - - get "$BASE"
   assert_success
   assert_output "ERR NoAuthError"
+}
+
+@test "the SASL superUser passes every ACL, on the member it is connected to and through the leader" {
+  run kazoo_sasl 1 alice alice-secret create "$BASE" alices sasl:alice
+  assert_output "$BASE"
+  run kazoo_sasl "$FOLLOWER" carol carol-secret get "$BASE" set "$BASE" by-carol get "$BASE"
+  assert_success
+  assert_output "alices
+set
+by-carol"
 }
 
 @test "the auth ACL scheme gives a node to the session's SASL identity" {

@@ -166,8 +166,9 @@ static void the_server_sections_users_come_from_the_zoo_cfg_key(void **state)
     (void)state;
     struct config cfg;
     char err[512];
-    assert_int_equal(load(&cfg, DIGEST_SERVER, PROVIDER "java.security.auth.login.config=%J\n", NULL, err,
-                          sizeof err), 0);
+    assert_int_equal(load(&cfg, DIGEST_SERVER, PROVIDER "java.security.auth.login.config=%J\nzookeeper.superUser=super\n",
+                          NULL, err, sizeof err), 0);
+    assert_string_equal(cfg.sasl.super_user, "super");
     assert_true(cfg.sasl.enabled);
     assert_true(cfg.sasl.provider);
     assert_false(cfg.sasl.login_config_from_env);
@@ -234,6 +235,7 @@ static void sasl_settings_znoded_cannot_honour_are_refused_naming_the_key(void *
          "enforce.auth.schemes: authentication scheme 'kerberos' is not available"},
         {NULL, PROVIDER "enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n", NULL,
          "sasl is enforced but no client could authenticate with it"},
+        {NULL, "superUser=admin\n", NULL, "superUser=admin names a SASL user, but no SASL is configured"},
         {NULL, "enforce.auth.schemes=digest\n", NULL,
          "enforce.auth.schemes is set but enforce.auth.enabled is not true"},
         {DIGEST_SERVER, "java.security.auth.login.config=%J\nkerberos.removeHostFromPrincipal=true\n", NULL,
