@@ -282,27 +282,18 @@ static bool directives_repeat(const uint8_t *token, size_t len)
     return false;
 }
 
-/*
- * A Kerberos principal as ZooKeeper's SaslServerCallbackHandler names it:
- * KerberosName's short name (the first component, for the default realm),
- * then "/host" unless kerberos.removeHostFromPrincipal, then "@REALM" unless
- * kerberos.removeRealmFromPrincipal.  Cyrus's GSSAPI leaves the realm off a
- * principal of the default realm: the server principal's realm stands in for
- * it (the two are the same realm in any set-up ZooKeeper's default rules
- * accept).
- */
-static int principal_id(const char *name, char *user, size_t userlen)
+int saslauth_principal_id(const char *name, const char *default_realm, bool remove_host, bool remove_realm,
+                          char *user, size_t userlen)
 {
     const char *at = strchr(name, '@');
-    const char *realm = at ? at + 1 : saslauth_realm;
+    const char *realm = at ? at + 1 : default_realm;
     size_t name_len = at ? (size_t)(at - name) : strlen(name);
     const char *slash = memchr(name, '/', name_len);
     size_t short_len = slash ? (size_t)(slash - name) : name_len;
     int n = snprintf(user, userlen, "%.*s", (int)short_len, name);
-    if (slash && !saslauth_users->remove_host_from_principal)
-        n += snprintf(user + n, n < (int)userlen ? userlen - (size_t)n : 0, "/%.*s",
-                      (int)(name_len - short_len - 1), slash + 1);
-    if (realm[0] && !saslauth_users->remove_realm_from_principal && n < (int)userlen)
+    if (n < (int)userlen && slash && !remove_host)
+        n += snprintf(user + n, userlen - (size_t)n, "/%.*s", (int)(name_len - short_len - 1), slash + 1);
+    if (n < (int)userlen && realm[0] && !remove_realm)
         n += snprintf(user + n, userlen - (size_t)n, "@%s", realm);
     return n < (int)userlen ? 0 : -1;
 }
@@ -314,7 +305,8 @@ static int identity(struct saslauth_session *s, char *user, size_t userlen)
     if (sasl_getprop(s->conn, SASL_AUTHUSER, &name) != SASL_OK || name == NULL || ((const char *)name)[0] == '\0')
         return -1;
     if (saslauth_users->gssapi)
-        return principal_id(name, user, userlen);
+        return saslauth_principal_id(name, saslauth_realm, saslauth_users->remove_host_from_principal,
+                                     saslauth_users->remove_realm_from_principal, user, userlen);
     return snprintf(user, userlen, "%s", (const char *)name) < (int)userlen ? 0 : -1;
 }
 

@@ -16,6 +16,7 @@
 #ifndef ZNODED_SASLAUTH_H
 #define ZNODED_SASLAUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,17 @@ enum saslauth_result {
 enum saslauth_result saslauth_step(struct saslauth_session **session, const uint8_t *token,
                                    size_t len, const char **out, unsigned *outlen, char *user,
                                    size_t userlen, char *why, size_t whylen);
+
+/*
+ * The ACL id of a Kerberos client as ZooKeeper's SaslServerCallbackHandler
+ * writes it: the principal's first component, then "/host" unless
+ * remove_host, then "@REALM" unless remove_realm.  Cyrus's GSSAPI hands over
+ * a principal of the default realm without its realm: default_realm (the
+ * server principal's) stands in for it.  Writes user (userlen bytes); 0, or
+ * -1 when it does not fit.
+ */
+int saslauth_principal_id(const char *name, const char *default_realm, bool remove_host, bool remove_realm,
+                          char *user, size_t userlen);
 
 /* Frees a session (NULL is fine). */
 void saslauth_session_free(struct saslauth_session *session);

@@ -432,6 +432,32 @@ static void garbage_tokens_fail_the_exchange_and_it_stays_failed(void **state)
     saslauth_session_free(session);
 }
 
+static void kerberos_principals_become_ids_as_zookeeper_writes_them(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bool remove_host, remove_realm;
+        const char *id;
+    } cases[] = {
+        {"client", false, false, "client@ZNODE.TEST"}, /* Cyrus left the default realm off */
+        {"client@OTHER.REALM", false, false, "client@OTHER.REALM"},
+        {"kafka/broker1", false, false, "kafka/broker1@ZNODE.TEST"},
+        {"kafka/broker1", true, false, "kafka@ZNODE.TEST"},
+        {"kafka/broker1@ZNODE.TEST", false, true, "kafka/broker1"},
+        {"kafka/broker1", true, true, "kafka"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char id[64];
+        assert_int_equal(saslauth_principal_id(cases[i].name, "ZNODE.TEST", cases[i].remove_host,
+                                               cases[i].remove_realm, id, sizeof id), 0);
+        if (strcmp(id, cases[i].id) != 0)
+            fail_msg("case %zu: got '%s', expected '%s'", i, id, cases[i].id);
+    }
+    char small[8];
+    assert_int_equal(saslauth_principal_id("kafka/broker1", "ZNODE.TEST", false, false, small, sizeof small), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest parsing[] = {
@@ -443,6 +469,7 @@ int main(void)
         cmocka_unit_test(sasl_settings_znoded_cannot_honour_are_refused_naming_the_key),
         cmocka_unit_test(a_krb5_server_section_names_the_principal_and_key_table),
         cmocka_unit_test(enforce_auth_is_read_as_zookeeper_reads_it),
+        cmocka_unit_test(kerberos_principals_become_ids_as_zookeeper_writes_them),
     };
     const struct CMUnitTest exchanges[] = {
         cmocka_unit_test(digest_md5_with_the_right_password_authenticates_the_user),
