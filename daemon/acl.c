@@ -81,6 +81,8 @@ static bool id_matches(const struct zn_id *entry, const struct zn_id *held)
         return acl_ip_matches(held->id, entry->id);
     if (strcmp(entry->scheme, "x509") == 0) /* X509AuthenticationProvider.matches: equal DNs */
         return strcmp(entry->id, held->id) == 0;
+    if (strcmp(entry->scheme, "sasl") == 0) /* SASLAuthenticationProvider.matches: equal names */
+        return strcmp(entry->id, held->id) == 0;
     return false; /* no provider for the scheme: it matches nobody */
 }
 
@@ -172,6 +174,19 @@ int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_d
     return conn_add(c, "x509", subject_dn);
 }
 
+int acl_add_sasl(const struct server *srv, struct conn *c, const char *user)
+{
+    /* ZooKeeperServer.isSaslSuperUser: zookeeper.superUser's id is also "super" */
+    const char *super = srv->cfg.sasl.super_user;
+    if (super[0] && strcmp(super, user) == 0) {
+        int rc = conn_add(c, "super", "");
+        if (rc != 0)
+            return rc;
+        ZN_INFO("sasl: peer=%s is the super user (superUser)", c->peer);
+    }
+    return conn_add(c, "sasl", user);
+}
+
 int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, const void *auth,
                  size_t len)
 {
@@ -254,8 +269,8 @@ static int hook_check_acl(void *ctx, int64_t session_id, const struct zn_acl_vec
     return acl_check(acl, perm, ids, n, srv->cfg.skip_acl);
 }
 
-/* fixupACL's "auth": the session's authenticated ids, which are the digest
- * and x509 ones (ip is not "authenticated" and super has no provider). */
+/* fixupACL's "auth": the session's authenticated ids, which are the digest,
+ * x509 and sasl ones (ip is not "authenticated" and super has no provider). */
 static void hook_auth_ids(void *ctx, int64_t session_id, const struct zn_id **ids, int32_t *count)
 {
     static struct zn_id digest_ids[ACL_MAX_HELD_IDS]; /* valid for one prep call */
@@ -277,7 +292,8 @@ static void hook_auth_ids(void *ctx, int64_t session_id, const struct zn_id **id
         bool seen = false;
         for (int32_t k = 0; k < *count && !seen; k++)
             seen = strcmp(digest_ids[k].id, held[i].id) == 0;
-        bool authenticated = strcmp(held[i].scheme, "digest") == 0 || strcmp(held[i].scheme, "x509") == 0;
+        bool authenticated = strcmp(held[i].scheme, "digest") == 0 || strcmp(held[i].scheme, "x509") == 0 ||
+                             strcmp(held[i].scheme, "sasl") == 0;
         if (authenticated && !seen)
             digest_ids[(*count)++] = held[i];
     }
@@ -291,6 +307,7 @@ void acl_install(struct server *srv)
         .enforce_quota = srv->cfg.enforce_quota,
         /* registered with the secure port, as QuorumPeerConfig.configureSSLAuth does */
         .x509_enabled = srv->cfg.tls.secure_client_port != 0 || srv->cfg.tls.x509_provider,
+        .sasl_enabled = srv->cfg.sasl.provider,
         .check_acl = hook_check_acl,
         .auth_ids = hook_auth_ids,
         .ctx = srv,

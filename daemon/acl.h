@@ -71,6 +71,11 @@ int acl_add_auth(const struct server *srv, struct conn *c, const char *scheme, c
  * 0, ZN_BADARGUMENTS past CONN_MAX_AUTH_IDS, or ZN_NOMEMORY. */
 int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_dn);
 
+/* The identity a completed SASL exchange gives: sasl:<user> (copied), as
+ * ZooKeeperServer.processSasl adds it, and super too when user is the
+ * configured superUser.  Same returns as acl_add_x509. */
+int acl_add_sasl(const struct server *srv, struct conn *c, const char *user);
+
 /* Sets the prep's options from the configuration: the ACL hooks (CREATE,
  * DELETE, WRITE, ADMIN, READ checks and the "auth" scheme's expansion) and
  * extendedTypesEnabled.  Call once, right after prep_new. */

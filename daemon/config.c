@@ -430,6 +430,9 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     rc = config_tls_set(cfg, key, value, err, errlen);
     if (rc <= 0)
         return rc;
+    rc = config_sasl_set(cfg, key, value, err, errlen);
+    if (rc <= 0)
+        return rc;
     return config_key_other(cfg, key, value, err, errlen);
 }
 
@@ -792,6 +795,8 @@ int config_finish(struct config *cfg, char *err, size_t errlen)
         return -1;
     check_peer_type(cfg);
     if (config_tls_finish(cfg, err, errlen) != 0)
+        return -1;
+    if (config_sasl_finish(cfg, err, errlen) != 0)
         return -1;
     if (cfg->server_count > 0) {
         bool found = false;

@@ -92,6 +92,42 @@ struct config_tls {
 #define CONFIG_TLS_1_2 0x0303
 #define CONFIG_TLS_1_3 0x0304
 
+/* SASL for clients (config_sasl.c): the JAAS file's Server section, as ZooKeeper reads it. */
+#define CONFIG_SASL_MAX_USERS 64
+#define CONFIG_SASL_NAME_BYTES 256
+#define CONFIG_SASL_PASSWORD_BYTES 256
+struct config_sasl_user {
+    char name[CONFIG_SASL_NAME_BYTES];         /* user_NAME=... */
+    char password[CONFIG_SASL_PASSWORD_BYTES];
+};
+/* The schemes of enforce.auth.schemes, as bits. */
+enum config_auth_scheme {
+    CONFIG_SCHEME_IP = 1 << 0,
+    CONFIG_SCHEME_DIGEST = 1 << 1,
+    CONFIG_SCHEME_X509 = 1 << 2,
+    CONFIG_SCHEME_SASL = 1 << 3,
+};
+struct config_sasl {
+    char login_config[PATH_MAX];    /* the JAAS file: java.security.auth.login.config in zoo.cfg,
+                                     * else -Djava.security.auth.login.config= in SERVER_JVMFLAGS */
+    bool login_config_from_env;     /* ... it came from SERVER_JVMFLAGS */
+    bool provider;                  /* authProvider.N names SASLAuthenticationProvider: the
+                                     * sasl: ACL scheme is valid */
+    bool enabled;                   /* the JAAS file has a Server section: SASL is served */
+    int user_count;                 /* its user_NAME entries (DIGEST-MD5) */
+    struct config_sasl_user users[CONFIG_SASL_MAX_USERS];
+    bool enforce_auth;              /* enforce.auth.enabled (or sessionRequireClientSASLAuth) */
+    unsigned enforce_schemes;       /* enforce.auth.schemes: config_auth_scheme bits */
+    bool require_sasl;              /* sessionRequireClientSASLAuth=true */
+    char super_user[CONFIG_SASL_NAME_BYTES];   /* superUser: the SASL id that is also "super" */
+    /* GSSAPI: the Server section's Krb5LoginModule entry instead of users */
+    bool gssapi;
+    char keytab[PATH_MAX];                     /* keyTab= */
+    char principal[CONFIG_SASL_NAME_BYTES];    /* principal="service/host@REALM" */
+    bool remove_host_from_principal;           /* kerberos.removeHostFromPrincipal */
+    bool remove_realm_from_principal;          /* kerberos.removeRealmFromPrincipal */
+};
+
 /* A key harmless to ignore that the file holds (config_keys.c). */
 struct config_ignored {
     const char *key; /* static */
@@ -165,6 +201,7 @@ struct config {
     bool peer_type_observer;     /* ... as observer */
     bool static_server_lines;    /* a server.N line came from zoo.cfg itself */
     struct config_tls tls;
+    struct config_sasl sasl;
     struct config_ignored ignored[CONFIG_MAX_IGNORED];
     int ignored_count;
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
@@ -232,6 +269,14 @@ int config_tls_set(struct config *cfg, const char *key, const char *value, char 
 /* config_tls.c: the TLS settings as a whole (a secure port needs a key
  * store, ...).  Same contract as config_finish. */
 int config_tls_finish(struct config *cfg, char *err, size_t errlen);
+
+/* config_sasl.c: one SASL key (the JAAS file, authProvider.N=...SASLAuthenticationProvider,
+ * enforce.auth.*).  Same contract as config_tls_set. */
+int config_sasl_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
+
+/* config_sasl.c: reads the JAAS file (from zoo.cfg, else SERVER_JVMFLAGS in
+ * the environment) and checks enforce.auth.*.  Same contract as config_finish. */
+int config_sasl_finish(struct config *cfg, char *err, size_t errlen);
 
 /* Maps a four-letter word to its config_4lw bit, or 0 if it is not one. */
 unsigned config_4lw_bit(const char word[4]);

@@ -72,7 +72,6 @@ static const struct fixed_key fixed_keys[] = {
     {"quorum.auth.enableSasl", "false", "SASL between members is not supported yet"},
     {"quorum.auth.learnerRequireSasl", "false", "SASL between members is not supported yet"},
     {"quorum.auth.serverRequireSasl", "false", "SASL between members is not supported yet"},
-    {"enforce.auth.enabled", "false", "enforcing authentication is not supported yet"},
 };
 
 struct refused_key {
@@ -86,12 +85,10 @@ static const struct refused_key refused_keys[] = {
     {"ssl.", true, "not supported yet (the client port's TLS keys are ssl.keyStore.*, "
                    "ssl.trustStore.*, ssl.clientAuth, ssl.protocol, ssl.enabledProtocols, "
                    "ssl.ciphersuites)"},
-    {"java.security.auth.login.config", false, "SASL (a JAAS file) is not supported yet"},
-    {"kerberos.", true, "SASL (Kerberos) is not supported yet"},
+    {"kerberos.", true, "not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and "
+                        "kerberos.removeRealmFromPrincipal)"},
     {"quorum.auth.", true, "SASL between members is not supported yet"},
-    {"enforce.auth.", true, "enforcing authentication is not supported yet"},
-    {"sessionRequireClientSASLAuth", false, "SASL is not supported yet"},
-    {"sasl.", true, "SASL is not supported yet"},
+    {"sasl.", true, "not supported (znoded's SASL reads the JAAS file's Server section)"},
     {"multiAddress.", true, "several addresses per member are not supported"},
     {"observerMasterPort", false, "observers syncing from followers are not supported"},
     {"connectToLearnerMasterLimit", false, "observers syncing from followers are not supported"},
@@ -115,8 +112,6 @@ static int check_auth_provider(const char *key, const char *value, char *err, si
 {
     if (strcmp(value, CONFIG_DIGEST_PROVIDER) == 0 || strcmp(value, CONFIG_IP_PROVIDER) == 0)
         return 0;
-    if (strstr(value, "SASLAuthenticationProvider"))
-        return config_fail(err, errlen, "%s: SASL is not supported yet", key);
     return config_fail(err, errlen, "%s: '%s' is not a provider znoded has (digest and ip are built in)",
                 key, value);
 }

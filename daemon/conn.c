@@ -25,6 +25,7 @@
 #include "acl.h"
 #include "assert.h"
 #include "log.h"
+#include "saslauth.h"
 #include "server.h"
 #include "tls.h"
 #include "tls_stream.h"
@@ -53,6 +54,7 @@ static void on_close(uv_handle_t *h)
     jute_writer_free(&c->out);
     jute_writer_free(&c->tls_wire);
     tls_stream_free(c->tls);
+    saslauth_session_free(c->sasl);
     free(c->rbuf);
     free(c);
 }

@@ -14,6 +14,7 @@
 #include "dump.h"
 #include "restore.h"
 #include "log.h"
+#include "saslauth.h"
 #include "server.h"
 #include "tls.h"
 
@@ -71,6 +72,14 @@ static void usage(FILE *out)
             "  secureClientPort=PORT          TLS clients (with ssl.keyStore.location, ...\n"
             "                                 ssl.trustStore.*, ssl.clientAuth=need|want|none,\n"
             "                                 ssl.enabledProtocols, ssl.ciphersuites)\n"
+            "  java.security.auth.login.config=PATH  SASL: the JAAS file whose Server\n"
+            "                                 section lists user_NAME=\"password\" (DIGEST-MD5)\n"
+            "                                 or names principal= and keyTab= (GSSAPI); also\n"
+            "                                 -D...=PATH in SERVER_JVMFLAGS; with\n"
+            "                                 authProvider.1=...SASLAuthenticationProvider\n"
+            "                                 for sasl:NAME ACLs\n"
+            "  enforce.auth.enabled=false     with enforce.auth.schemes=sasl,...: refuse\n"
+            "                                 clients that did not authenticate\n"
             "  clientPortListenBacklog=1024   the client listener's backlog\n"
             "  logLevel=info                  znoded's own: log verbosity\n"
             "  readonlymode.enabled=false     serve read-only sessions without a quorum\n"
@@ -84,7 +93,7 @@ static void usage(FILE *out)
             "  admin.serverAddress=0.0.0.0\n"
             "  admin.commandURL=/commands\n"
             "Every key is acted on or refused: an unknown key, or one for a feature\n"
-            "znoded does not have (SASL, TLS between members, local sessions, ...), stops\n"
+            "znoded does not have (SASL or TLS between members, local sessions, ...), stops\n"
             "the start with a line naming it (exit status 2).  Only keys that tune\n"
             "ZooKeeper's JVM or its files (serverCnxnFactory, preAllocSize, autopurge.*,\n"
             "...) are ignored; --check-config lists them.\n"
@@ -223,6 +232,11 @@ int main(int argc, char **argv)
             return 2;
         }
         tls_server_free(tls);
+        /* and the SASL plugin Cyrus loads at run time (libsasl2-modules, ...-gssapi-mit) */
+        if (cfg.sasl.enabled && saslauth_init(&cfg.sasl) != 0) {
+            fprintf(stderr, "znoded: %s: SASL cannot be served (the line above says why)\n", argv[optind]);
+            return 2;
+        }
         printf("config ok: clientPort=%d dataDir=%s dataLogDir=%s tickTime=%d servers=%d myid=%d\n",
                cfg.client_port, cfg.data_dir, cfg.data_log_dir, cfg.tick_time_ms, cfg.server_count,
                cfg.my_id);
@@ -231,6 +245,20 @@ int main(int argc, char **argv)
                    cfg.config_version);
         else if (cfg.dynamic_config_file[0])
             printf("membership: dynamicConfigFile %s\n", cfg.dynamic_config_file);
+        if (cfg.sasl.enabled && cfg.sasl.gssapi)
+            printf("sasl: GSSAPI principal=%s keytab=%s from %s (%s)%s\n", cfg.sasl.principal, cfg.sasl.keytab,
+                   cfg.sasl.login_config, cfg.sasl.login_config_from_env ? "SERVER_JVMFLAGS" : "zoo.cfg",
+                   cfg.sasl.provider ? "" : "; no SASLAuthenticationProvider: sasl: ACLs are refused");
+        else if (cfg.sasl.enabled)
+            printf("sasl: DIGEST-MD5 users=%d from %s (%s)%s\n", cfg.sasl.user_count, cfg.sasl.login_config,
+                   cfg.sasl.login_config_from_env ? "SERVER_JVMFLAGS" : "zoo.cfg",
+                   cfg.sasl.provider ? "" : "; no SASLAuthenticationProvider: sasl: ACLs are refused");
+        if (cfg.sasl.enforce_auth)
+            printf("enforce.auth: requests need an identity of scheme%s%s%s%s\n",
+                   cfg.sasl.enforce_schemes & CONFIG_SCHEME_IP ? " ip" : "",
+                   cfg.sasl.enforce_schemes & CONFIG_SCHEME_DIGEST ? " digest" : "",
+                   cfg.sasl.enforce_schemes & CONFIG_SCHEME_X509 ? " x509" : "",
+                   cfg.sasl.enforce_schemes & CONFIG_SCHEME_SASL ? " sasl" : "");
         for (int i = 0; i < cfg.ignored_count; i++)
             printf("ignored: %s (%s)\n", cfg.ignored[i].key, cfg.ignored[i].why);
         return 0;

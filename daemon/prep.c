@@ -425,6 +425,20 @@ static bool digest_id_valid(const char *id)
     return colon != NULL && strchr(colon + 1, ':') == NULL && colon[1] != '\0';
 }
 
+/* SASLAuthenticationProvider.isValid: new KerberosName(id) does not throw,
+ * that is, a name without '@', or "primary[/instance]@REALM" with no
+ * further '/' or '@'. */
+static bool sasl_id_valid(const char *id)
+{
+    const char *at = strchr(id, '@');
+    if (at == NULL)
+        return true;
+    if (strchr(at + 1, '@') || strchr(at + 1, '/'))
+        return false;
+    const char *slash = memchr(id, '/', (size_t)(at - id));
+    return slash == NULL || memchr(slash + 1, '/', (size_t)(at - slash - 1)) == NULL;
+}
+
 /* IPAuthenticationProvider.isValid: an address, optionally "/bits". */
 static bool ip_id_valid(const char *id)
 {
@@ -503,6 +517,7 @@ static int fixup_acl(const struct prep *p, int64_t session_id, const struct zn_a
         } else if (strcmp(a->id.scheme, "digest") == 0 ? digest_id_valid(a->id.id)
                    : strcmp(a->id.scheme, "ip") == 0   ? ip_id_valid(a->id.id)
                    : strcmp(a->id.scheme, "x509") == 0 ? p->options.x509_enabled && strchr(a->id.id, '=')
+                   : strcmp(a->id.scheme, "sasl") == 0 ? p->options.sasl_enabled && sasl_id_valid(a->id.id)
                                                        : false) {
             out->items[out->count++] = *a;
         } else {

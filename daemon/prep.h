@@ -50,6 +50,8 @@ typedef void (*prep_auth_ids_fn)(void *ctx, int64_t session_id, const struct zn_
 struct prep_options {
     bool ttl_enabled;               /* zookeeper.extendedTypesEnabled: createTTL allowed */
     bool x509_enabled;              /* the x509 scheme has a provider (secureClientPort is set) */
+    bool sasl_enabled;              /* the sasl scheme has a provider (authProvider.N names
+                                     * SASLAuthenticationProvider) */
     bool enforce_quota;             /* zookeeper.enforceQuota: creates and setData past a hard
                                      * quota fail with QUOTAEXCEEDED, and passing any quota
                                      * logs a warning (ZooKeeper 3.7+ checkQuota) */

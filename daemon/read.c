@@ -31,6 +31,7 @@
 #include "path.h"
 #include "prep.h"
 #include "request.h"
+#include "saslauth.h"
 #include "server.h"
 #include "store.h"
 #include "tree.h"
@@ -331,6 +332,51 @@ static void handle_auth(struct server *srv, struct conn *c, struct request *r)
     ZN_WARN("auth failed peer=%s scheme=%s: %s", c->peer, scheme, zn_strerror(rc));
 }
 
+/*
+ * ZooKeeperServer.processSasl: one token of the client's exchange, answered
+ * with the server's.  Once it completes the connection holds sasl:<user>.
+ * A failure is answered AUTHFAILED (SESSIONCLOSEDREQUIRESASLAUTH when sasl
+ * is enforced) and the connection closed, as in ZooKeeper.
+ */
+static void handle_sasl(struct server *srv, struct conn *c, struct request *r)
+{
+    size_t len = r->req.auth.len > 0 ? (size_t)r->req.auth.len : 0;
+    const char *out;
+    unsigned outlen;
+    char user[CONFIG_SASL_NAME_BYTES], why[256];
+    enum saslauth_result res = saslauth_step(&c->sasl, r->req.auth.data, len, &out, &outlen, user,
+                                             sizeof user, why, sizeof why);
+    if (res == SASLAUTH_DONE) {
+        int rc = acl_add_sasl(srv, c, user);
+        if (rc != 0) {
+            snprintf(why, sizeof why, "%s", zn_strerror(rc));
+            res = SASLAUTH_FAILED;
+        } else {
+            ZN_INFO("sasl: peer=%s sid=0x%" PRIx64 " authenticated as sasl:%s", c->peer,
+                    (uint64_t)r->session_id, user);
+        }
+    }
+    if (res == SASLAUTH_FAILED) {
+        bool required = srv->cfg.sasl.enforce_auth && (srv->cfg.sasl.enforce_schemes & CONFIG_SCHEME_SASL);
+        r->err = required ? ZN_SESSIONCLOSEDREQUIRESASLAUTH : ZN_AUTHFAILED;
+        c->close_after_flush = true;
+        ZN_WARN("sasl: peer=%s failed to authenticate: %s; closing the connection", c->peer, why);
+        return;
+    }
+    /* The token is copied: the session's buffer is reused by the next step. */
+    r->resp.data.len = (int32_t)outlen;
+    r->resp.data.data = NULL;
+    if (outlen > 0) {
+        uint8_t *copy = zn_arena_alloc(&r->arena, outlen);
+        if (!copy) {
+            r->err = ZN_NOMEMORY;
+            return;
+        }
+        memcpy(copy, out, outlen);
+        r->resp.data.data = copy;
+    }
+}
+
 /* addWatch: no ACL or existence check, as in ZooKeeper 3.8. */
 static void handle_add_watch(struct server *srv, struct conn *c, struct request *r)
 {
@@ -381,6 +427,9 @@ void read_execute(struct server *srv, struct conn *c, struct request *r)
         return;
     case ZN_OP_AUTH:
         handle_auth(srv, c, r);
+        return;
+    case ZN_OP_SASL:
+        handle_sasl(srv, c, r);
         return;
     case ZN_OP_ADDWATCH:
         handle_add_watch(srv, c, r);

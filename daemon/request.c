@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "acl.h"
 #include "assert.h"
 #include "ensemble.h"
 #include "metrics.h"
@@ -185,7 +186,11 @@ static void send_reply(struct conn *c, struct request *r)
                             server_clock_us(c->server) - r->received_us);
     struct zn_reply_header h = {
         .xid = r->hdr.xid,
-        .zxid = r->is_write && r->zxid ? r->zxid : tree_last_zxid(c->server->tree),
+        /* ZooKeeper answers SASL tokens and refusals of unauthenticated
+         * clients outside its pipeline, with zxid 0. */
+        .zxid = r->hdr.type == ZN_OP_SASL || r->close_after_reply ? 0
+                : r->is_write && r->zxid                         ? r->zxid
+                                                                 : tree_last_zxid(c->server->tree),
         .err = r->err,
     };
     c->stats.last_zxid = h.zxid;
@@ -211,8 +216,34 @@ static void send_reply(struct conn *c, struct request *r)
         }
         conn_frame_end(c, start);
     }
-    if (r->hdr.type == ZN_OP_CLOSESESSION)
+    if (r->hdr.type == ZN_OP_CLOSESESSION || r->close_after_reply)
         c->close_after_flush = true;
+}
+
+/*
+ * enforce.auth.enabled (AuthenticationHelper.enforceAuthentication, ZooKeeper
+ * 3.8): every request but auth and sasl needs an identity of one of
+ * enforce.auth.schemes, else it is answered SESSIONCLOSEDREQUIRESASLAUTH and
+ * the connection closed.  An addAuth still queued ahead counts (ZooKeeper
+ * would have handled it already, on arrival).
+ */
+static bool refused_unauthenticated(const struct server *srv, const struct conn *c, int32_t type)
+{
+    const struct config_sasl *sasl = &srv->cfg.sasl;
+    if (!sasl->enforce_auth || type == ZN_OP_AUTH || type == ZN_OP_SASL)
+        return false;
+    struct zn_id ids[ACL_MAX_HELD_IDS];
+    size_t n = acl_held_ids(srv, c, ids);
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } schemes[] = {{"ip", CONFIG_SCHEME_IP}, {"digest", CONFIG_SCHEME_DIGEST},
+                   {"x509", CONFIG_SCHEME_X509}, {"sasl", CONFIG_SCHEME_SASL}};
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof schemes / sizeof schemes[0]; k++)
+            if ((sasl->enforce_schemes & schemes[k].bit) && strcmp(ids[i].scheme, schemes[k].name) == 0)
+                return false;
+    return true;
 }
 void server_watch_notify(void *ctx, struct watch_owner *owner, int32_t event_type,
                          const char *path)
@@ -468,6 +499,14 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
     ZN_DEBUG("request peer=%s sid=0x%" PRIx64 " xid=%d op=%s path=%s", c->peer,
              (uint64_t)r->session_id, r->hdr.xid, zn_op_name(r->hdr.type),
              r->req.path ? r->req.path : "-");
+    if (!r->done && refused_unauthenticated(srv, c, r->hdr.type)) {
+        ZN_WARN("refusing request op=%s peer=%s sid=0x%" PRIx64 ": not authenticated with any of "
+                "enforce.auth.schemes; closing the session's connection",
+                zn_op_name(r->hdr.type), c->peer, (uint64_t)r->session_id);
+        r->err = ZN_SESSIONCLOSEDREQUIRESASLAUTH;
+        r->done = true;
+        r->close_after_reply = true;
+    }
     r->is_write = !r->done && zn_op_is_write(r->hdr.type);
     /* In an ensemble, sync waits (like a write) until this member has
      * applied everything the leader had proposed when it asked. */

@@ -43,6 +43,7 @@ struct request {
     bool appended;                 /* given to the store (or nothing to log) */
     bool has_txn;                  /* false: a write prep refused, answered in order */
     bool expired_connect;          /* CONNECT: answer "expired" and close */
+    bool close_after_reply;        /* refused (enforce.auth): close the connection once answered */
     bool in_pipeline;              /* referenced by a pipeline list: not freed with its conn */
     /* ensemble mode */
     uint32_t origin;               /* leader: the member a forwarded request came from */

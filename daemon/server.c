@@ -20,6 +20,7 @@
 #include "path.h"
 #include "prep.h"
 #include "request.h"
+#include "saslauth.h"
 #include "server.h"
 #include "store.h"
 #include "tree.h"
@@ -139,6 +140,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     if (!srv->prep)
         return ZN_NOMEMORY;
     acl_install(srv);
+    if (srv->cfg.sasl.enabled && saslauth_init(&srv->cfg.sasl) != 0)
+        return ZN_SYSTEMERROR;
     rc = cfg->server_count > 0 ? ensemble_start(srv) : pipeline_recover(srv);
     if (rc != 0) {
         ZN_ERROR("recovery from %s failed: %s", dir, zn_strerror(rc));

@@ -42,6 +42,7 @@ struct ensemble;
 struct tls_stream;
 struct tls_server;
 struct admin;
+struct saslauth_session;
 
 #define SERVER_READ_CHUNK_BYTES (64 * 1024)
 /* A client that does not read its replies: past the soft limit we stop reading
@@ -113,6 +114,7 @@ struct conn {
     struct conn_stats stats;
     struct tls_stream *tls;         /* on the secure port: its TLS stream (owned); else NULL */
     struct jute_writer tls_wire;    /* TLS: sealed bytes not yet handed to libuv */
+    struct saslauth_session *sasl;  /* its SASL exchange (owned); NULL before the first token */
 };
 
 struct server_stats {

@@ -212,6 +212,7 @@ int jute_read_watcher_event(struct jute_reader *r, struct zn_watcher_event *e);
  *   ADDWATCH                          AddWatchRequest: path flags(mode)
  *   CHECKWATCHES, REMOVEWATCHES       path flags(watcher type)
  *   AUTH                              AuthPacket: auth_type scheme auth
+ *   SASL                              GetSASLRequest: auth (the token)
  *   SETWATCHES                        SetWatches: relative_zxid watches[0..2]
  *   SETWATCHES2                       SetWatches2: relative_zxid watches[0..4]
  *   MULTI, MULTIREAD                  MultiHeader-framed ops[], ended by {-1, true, -1}
@@ -237,7 +238,7 @@ struct zn_request {
     int64_t ttl;
     int64_t mtime_ms; /* SETDATATIME */
     bool watch;
-    /* AUTH */
+    /* AUTH; SASL's token is in auth */
     int32_t auth_type;
     char *scheme;
     struct jute_buf auth;
@@ -277,6 +278,7 @@ int jute_read_request(struct jute_reader *r, int32_t type, struct zn_request *re
  *   GETALLCHILDRENNUMBER              number
  *   WHOAMI                            client_info[]
  *   RECONFIG                          GetDataResponse: data stat
+ *   SASL                              SetSASLResponse: data (the token; len -1: null)
  *   MULTI, MULTIREAD                  results[]: each a response of its op's
  *                                     type; err != 0 means an ErrorResponse
  *                                     (type ZN_OP_ERROR on the wire).  Only

@@ -102,6 +102,9 @@ int jute_write_request(struct jute_writer *w, const struct zn_request *req)
         jute_write_string(w, req->scheme);
         jute_write_buffer(w, req->auth.data, req->auth.len);
         break;
+    case ZN_OP_SASL: /* GetSASLRequest: the client's token */
+        jute_write_buffer(w, req->auth.data, req->auth.len);
+        break;
     case ZN_OP_SETWATCHES:
     case ZN_OP_SETWATCHES2: {
         int kinds = req->type == ZN_OP_SETWATCHES ? ZN_WATCHES_CHILD + 1 : ZN_WATCHES_KINDS;
@@ -211,6 +214,9 @@ static int read_body(struct jute_reader *r, struct zn_request *req)
     case ZN_OP_AUTH:
         jute_read_int(r, &req->auth_type);
         jute_read_string(r, &req->scheme);
+        jute_read_buffer(r, &req->auth);
+        break;
+    case ZN_OP_SASL:
         jute_read_buffer(r, &req->auth);
         break;
     case ZN_OP_SETWATCHES:

@@ -89,6 +89,9 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
     case ZN_OP_WHOAMI:
         write_client_info(w, resp);
         break;
+    case ZN_OP_SASL: /* SetSASLResponse: the server's token (null: -1) */
+        jute_write_buffer(w, resp->data.data, resp->data.len);
+        break;
     case ZN_OP_MULTI:
     case ZN_OP_MULTIREAD:
         return write_multi(w, resp);
@@ -237,6 +240,9 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
         break;
     case ZN_OP_WHOAMI:
         read_client_info(r, resp);
+        break;
+    case ZN_OP_SASL:
+        jute_read_buffer(r, &resp->data);
         break;
     case ZN_OP_DELETE:
     case ZN_OP_DELETECONTAINER:

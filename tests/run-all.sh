@@ -225,6 +225,11 @@ if want_tier compat; then
         run_tap "compat/kazoo-features$sfx" "$LOG_DIR/compat-kazoo-features$sfx.log" \
           "$PYTHON" tests/compat/test_kazoo_features.py --tap
       fi
+      # kazoo's own SASL tests start their own 3-member ensemble (run-kazoo-suite.sh): once
+      if [ "$members" -gt 1 ] && /usr/bin/python3 -c 'import pytest' 2> /dev/null; then
+        run_tap "compat/kazoo-suite-sasl" "$LOG_DIR/compat-kazoo-suite-sasl.log" \
+          tests/compat/run-kazoo-suite.sh --tap test_sasl.py
+      fi
       # reconfig starts its own 3-member ensembles: once, in the ensemble pass
       if [ -f tests/compat/test_kazoo_reconfig.py ] && [ "$members" -gt 1 ]; then
         run_tap "compat/kazoo-reconfig" "$LOG_DIR/compat-kazoo-reconfig.log" \

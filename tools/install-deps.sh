@@ -8,6 +8,11 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libuv1-dev liblmdb-dev lmdb-utils libfuse3-dev
   libcmocka-dev libssl-dev
+  # SASL for clients: Cyrus SASL to build against, and its DIGEST-MD5 and GSSAPI plugins to run
+  libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit
+  # tests/compat/sasl_gssapi.bats: a Kerberos KDC on loopback (tests/lib/kdc.sh), kinit, and
+  # kazoo's GSSAPI client
+  krb5-kdc krb5-admin-server krb5-user python3-kerberos
   # tests/compat/tls.bats makes its keys and certificates with the openssl command
   openssl
   # run (FUSE mount)
@@ -22,6 +27,9 @@ PACKAGES=(
   curl man-db python3-prometheus-client
   # real ZooKeeper and its clients, for compatibility tests and comparison runs
   zookeeper zookeeper-bin libzookeeper-mt-dev python3-kazoo default-jre-headless
+  # kazoo's own test suite (tests/compat/run-kazoo-suite.sh) runs under pytest; its SASL client;
+  # mock and objgraph for the suite's other files
+  python3-pytest python3-pure-sasl python3-mock python3-objgraph
   # admin.bats: jq reads the AdminServer's JSON; ZooKeeper's own AdminServer needs the servlet
   # API (Jetty's jars come with libzookeeper-java, the servlet API only as their dependency)
   jq libservlet-api-java

@@ -1,7 +1,8 @@
 # Fuzzing of the decoders beyond the client wire codec (issue 6): peer messages
 # (fuzz_peer), what a member reads back from its disk - txns, log records,
-# snapshot headers, snapshots (fuzz_records) - zoo.cfg (fuzz_config), and the HTTP request heads
-# of the metrics page and the AdminServer (fuzz_http).
+# snapshot headers, snapshots (fuzz_records) - zoo.cfg (fuzz_config), the HTTP request heads
+# of the metrics page and the AdminServer (fuzz_http), and a client's SASL tokens through Cyrus
+# and the JAAS reader (fuzz_sasl).
 # Included from tests/fuzz/CMakeLists.txt. As for the codec targets: in every
 # build each target's saved corpus replays as a CTest test; with ZN_FUZZ=ON the
 # libFuzzer binaries are built from instrumented copies of the sources, and
@@ -12,8 +13,9 @@ set(ZN_DECODER_FUZZ_LIBS_fuzz_peer zab_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_records znoded_model zn_store)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_config znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_http znoded_core)
+set(ZN_DECODER_FUZZ_LIBS_fuzz_sasl znoded_core)
 
-foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http)
+foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl)
   set(present TRUE)
   foreach(lib ${ZN_DECODER_FUZZ_LIBS_${target}})
     if(NOT TARGET ${lib})
@@ -59,9 +61,11 @@ if(ZN_FUZZ)
   set(ZN_FUZZ_SOURCES_fuzz_records ${ZN_FUZZ_MODEL_SOURCES}
       ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
   set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config.c
-      ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c)
+      ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c
+      ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
-  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http)
+  set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
+  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl)
     add_executable(${target} ${target}.c ${ZN_FUZZ_SOURCES_${target}})
     target_compile_options(${target} PRIVATE ${ZN_FUZZ_FLAGS})
     target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon
@@ -70,4 +74,5 @@ if(ZN_FUZZ)
     target_link_options(${target} PRIVATE -fsanitize=fuzzer,address,undefined)
   endforeach()
   target_link_libraries(fuzz_http PRIVATE PkgConfig::LIBUV) # the server half of httpd.c
+  target_link_libraries(fuzz_sasl PRIVATE PkgConfig::SASL2) # Cyrus, driven by saslauth.c
 endif()

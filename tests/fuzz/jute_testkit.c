@@ -230,6 +230,8 @@ static const struct zn_request sample_requests[] = {
     {.type = ZN_OP_ADDWATCH, .path = S("/app"), .flags = ZN_WATCH_PERSISTENT_RECURSIVE},
     {.type = ZN_OP_WHOAMI},
     {.type = ZN_OP_CLOSESESSION},
+    {.type = ZN_OP_SASL, .auth = BUF("charset=utf-8,username=\"bob\",realm=\"zk-sasl-md5\",nonce=\"n\"")},
+    {.type = ZN_OP_SASL},
 };
 
 static const char *const sample_request_labels[] = {
@@ -238,6 +240,7 @@ static const char *const sample_request_labels[] = {
     "sync", "ping", "get_children2", "check", "multi", "multi_empty", "reconfig", "check_watches",
     "remove_watches", "delete_container", "multi_read", "auth", "set_watches", "get_ephemerals",
     "get_all_children_number", "set_watches2", "add_watch", "who_am_i", "close_session",
+    "sasl_token", "sasl_empty_token",
 };
 
 _Static_assert(sizeof(sample_requests) / sizeof(sample_requests[0]) ==
@@ -316,6 +319,7 @@ static const struct zn_response sample_responses[] = {
     {.type = ZN_OP_REMOVEWATCHES},
     {.type = ZN_OP_CHECKWATCHES},
     {.type = ZN_OP_CLOSESESSION},
+    {.type = ZN_OP_SASL, .data = BUF("rspauth=0123456789abcdef")},
 };
 
 static const char *const sample_response_labels[] = {
@@ -324,6 +328,7 @@ static const char *const sample_response_labels[] = {
     "get_ephemerals", "get_children2", "sync", "get_all_children_number", "who_am_i", "multi",
     "multi_failed", "multi_read", "delete", "delete_container", "check", "ping", "auth",
     "set_watches", "set_watches2", "add_watch", "remove_watches", "check_watches", "close_session",
+    "sasl",
 };
 
 _Static_assert(sizeof(sample_responses) / sizeof(sample_responses[0]) ==

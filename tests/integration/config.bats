@@ -115,7 +115,7 @@ PY
   assert_output "znoded: $cfg:5: snapCont: unknown key (ZooKeeper would pass it on as a system property; znoded acts on every key it accepts)"
 }
 
-@test "each TLS and SASL key znoded does not support yet refuses start, naming the key" {
+@test "each TLS and SASL key znoded does not support, or cannot honour as given, refuses start, naming the key" {
   only_znoded
   local cfg line expected cases=0
   # each case: the line added to a standalone zoo.cfg (line 5) | the one line znoded prints
@@ -133,16 +133,32 @@ portUnification=true|CFG:5: portUnification=true: TLS between members is not sup
 client.portUnification=true|CFG:5: client.portUnification=true: TLS and plain clients on one port are not supported yet (only client.portUnification=false is accepted)
 ssl.crl=true|CFG:5: ssl.crl=true: certificate revocation lists are not supported yet (only ssl.crl=false is accepted)
 ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (TLS between members is not supported yet)
-authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider|CFG:5: authProvider.1: SASL is not supported yet
 quorum.auth.enableSasl=true|CFG:5: quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
 quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
-java.security.auth.login.config=/etc/zk/jaas.conf|CFG:5: java.security.auth.login.config: SASL (a JAAS file) is not supported yet
-kerberos.removeHostFromPrincipal=true|CFG:5: kerberos.removeHostFromPrincipal: SASL (Kerberos) is not supported yet
-kerberos.removeRealmFromPrincipal=true|CFG:5: kerberos.removeRealmFromPrincipal: SASL (Kerberos) is not supported yet
-enforce.auth.enabled=true|CFG:5: enforce.auth.enabled=true: enforcing authentication is not supported yet (only enforce.auth.enabled=false is accepted)
-enforce.auth.schemes=sasl|CFG:5: enforce.auth.schemes: enforcing authentication is not supported yet
+java.security.auth.login.config=/nonexistent/jaas.conf|CFG: java.security.auth.login.config=/nonexistent/jaas.conf: No such file or directory
+kerberos.removeHostFromPrincipal=true|CFG: kerberos.removeHostFromPrincipal=true acts on Kerberos principals: without a Krb5LoginModule in the JAAS Server section it would have no effect
+kerberos.canonicalizeHostNames=true|CFG:5: kerberos.canonicalizeHostNames: not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and kerberos.removeRealmFromPrincipal)
+sasl.serverconfig=OtherServer|CFG:5: sasl.serverconfig: not supported (znoded's SASL reads the JAAS file's Server section)
+enforce.auth.enabled=true|CFG: enforce.auth.enabled=true needs enforce.auth.schemes (the schemes a client must have authenticated with)
+enforce.auth.schemes=sasl|CFG: enforce.auth.schemes is set but enforce.auth.enabled is not true: it would have no effect
 CASES
   assert_equal "$cases" 15
+}
+
+@test "a JAAS Kerberos entry whose key table cannot be read refuses start, from zoo.cfg or SERVER_JVMFLAGS" {
+  only_znoded
+  local cfg jaas="$BATS_TEST_TMPDIR/jaas.conf"
+  printf '%s\n' 'Server {' '  com.sun.security.auth.module.Krb5LoginModule required' \
+    '  useKeyTab=true keyTab="/etc/zk/zk.keytab" storeKey=true principal="zookeeper/host@EXAMPLE.COM";' \
+    '};' > "$jaas"
+  cfg="$(standalone_config "java.security.auth.login.config=$jaas")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: java.security.auth.login.config=$jaas: keyTab /etc/zk/zk.keytab: No such file or directory"
+  cfg="$(standalone_config)"
+  SERVER_JVMFLAGS="-Xmx512m -Djava.security.auth.login.config=$jaas" start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg: java.security.auth.login.config=$jaas: keyTab /etc/zk/zk.keytab: No such file or directory"
 }
 
 @test "a JKS key store refuses start with the keytool line that converts it" {

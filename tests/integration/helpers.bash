@@ -217,7 +217,9 @@ launch_member() {
   echo "=== start $(date +%T) ===" >> "$dir/server.log"
   case "$ZN_TARGET" in
     znoded)
-      "$ZN_ZNODED" "$dir/zoo.cfg" >> "$dir/server.log" 2>&1 < /dev/null 3>&- &
+      # ZN_SERVER_JVMFLAGS: what a zkServer.sh user puts in SERVER_JVMFLAGS (znoded reads its
+      # -Djava.security.auth.login.config); nothing else of the caller's environment leaks in.
+      SERVER_JVMFLAGS="${ZN_SERVER_JVMFLAGS:-}" "$ZN_ZNODED" "$dir/zoo.cfg" >> "$dir/server.log" 2>&1 < /dev/null 3>&- &
       pid=$!
       ;;
     zookeeper)
@@ -233,6 +235,7 @@ launch_member() {
       # Debian's ZooKeeper leaves javax.servlet off its class path, so its AdminServer does not
       # start (it falls back to none, silently): the servlet API jar makes admin.* keys work.
       if [ -f /usr/share/java/servlet-api.jar ]; then jvm="$jvm -Xbootclasspath/a:/usr/share/java/servlet-api.jar"; fi
+      jvm="$jvm ${ZN_SERVER_JVMFLAGS:-}"
       # Netty (serverCnxnFactory=...NettyServerCnxnFactory, which TLS needs): Debian's
       # zookeeper.jar names netty-handler in its manifest but not netty-codec and netty-resolver,
       # which its SslHandler needs; a later -cp wins over zkServer.sh's own.
@@ -441,6 +444,19 @@ zkwire() {
 }
 
 # zn_load_bats_libs: bats-support, bats-assert and bats-file from Debian's packages.
+# write_jaas_server FILE NAME=PASSWORD...: a JAAS file whose Server section lists those SASL
+# DIGEST-MD5 users (user_NAME="PASSWORD"), as ZooKeeper's documentation writes it.
+write_jaas_server() {
+  local file="$1" user; shift
+  {
+    echo 'Server {'
+    echo '    org.apache.zookeeper.server.auth.DigestLoginModule required'
+    for user in "$@"; do printf '    user_%s="%s"\n' "${user%%=*}" "${user#*=}"; done
+    echo '    ;'
+    echo '};'
+  } > "$file"
+}
+
 zn_load_bats_libs() {
   local base=/usr/lib/bats
   load "$base/bats-support/load"

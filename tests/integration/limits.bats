@@ -221,3 +221,16 @@ k.create('/near', b'n' * 1048500); k.stop()"
   assert_success
   assert_output 1048500
 }
+
+@test "a SASL packet to a server without a JAAS Server section gets AUTHFAILED and its connection closed" {
+  # ZooKeeper answers it OK without a token, and the client sends its first token again, endlessly
+  [ "$ZN_TARGET" = znoded ] || skip "znoded's own answer (docs/sasl.md)"
+  start_server
+  run zkwire "$(server_host)" "$(member_port 1)" sasl bob secret
+  assert_success
+  assert_output "sasl 1: err -115 zxid 0
+exists: closed
+connection: closed"
+  run fourlw ruok
+  assert_output imok
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Raw ZooKeeper wire-protocol prober for the limits tests.
+"""Raw ZooKeeper wire-protocol prober for the limits and SASL tests.
 
-It speaks just enough of the jute protocol (connect handshake, exists, ping) to open sessions
+It speaks just enough of the jute protocol (connect handshake, exists, ping, SASL) to open sessions
 by hand and then misbehave on purpose: oversized frames, malformed requests, too many
 connections from one address. Each command prints one `name: result` line per observation so a
 bats test can assert on what a user of the server would see (their connection closed, another
@@ -16,6 +16,7 @@ import time
 OP_CREATE = 1
 OP_EXISTS = 3
 OP_PING = 11
+OP_SASL = 102
 IO_TIMEOUT_S = 10.0
 
 
@@ -159,6 +160,93 @@ def cmd_malformed(host, port, kind):
     print("bystander: %s" % bystander_report(bystander))
 
 
+def sasl_request(sock, xid, token):
+    """Send one GetSASLRequest; return (err, zxid, token or None) of its reply."""
+    body = struct.pack(">ii", xid, OP_SASL)
+    body += struct.pack(">i", -1) if token is None else struct.pack(">i", len(token)) + token
+    sock.sendall(frame(body))
+    while True:
+        reply = recv_frame(sock)
+        rxid, zxid, err = struct.unpack(">iqi", reply[:16])
+        if rxid != xid:
+            continue
+        server_token = None
+        if err == 0 and len(reply) >= 20:
+            (length,) = struct.unpack(">i", reply[16:20])
+            server_token = reply[20:20 + length] if length >= 0 else None
+        return err, zxid, server_token
+
+
+def cmd_sasl(host, port, user, password):
+    """A DIGEST-MD5 exchange as kazoo runs it (service zookeeper, host zk-sasl-md5), then an
+    exists: one line per SASL reply, the exists result, and whether the server closed.
+    USER "-" skips SASL (an unauthenticated client)."""
+    sock = connect(host, port)
+    if user != "-":
+        import puresasl.client
+        client = puresasl.client.SASLClient("zk-sasl-md5", service="zookeeper", mechanism="DIGEST-MD5",
+                                            username=user, password=password)
+        challenge, xid = None, 0
+        while not client.complete:
+            response = client.process(challenge)
+            if client.complete and not response:
+                break
+            xid += 1
+            try:
+                err, zxid, challenge = sasl_request(sock, xid, response or b"")
+            except (Closed, OSError):
+                print("sasl %d: closed" % xid)
+                return
+            print("sasl %d: err %d zxid %d" % (xid, err, zxid))
+            if err != 0:
+                break
+        if client.complete:
+            print("sasl: complete")
+    try:
+        err = exists(sock, "/", xid=100)
+        print("exists: %s" % ("ok" if err == 0 else "error %d" % err))
+    except (Closed, OSError):
+        print("exists: closed")
+    print("connection: %s" % ("closed" if wait_closed(sock, 3) else "open"))
+
+
+def cmd_sasl_malformed(host, port, kind):
+    """Malformed SASL packets: the offender gets an error or is closed; the server serves on."""
+    bystander = connect(host, port)
+    offender = connect(host, port)
+    header = struct.pack(">ii", 5, OP_SASL)
+    if kind == "token-past-frame":
+        send_quietly(offender, frame(header + struct.pack(">i", 1000) + b"short"))
+    elif kind == "negative-token":
+        send_quietly(offender, frame(header + struct.pack(">i", -7)))
+    elif kind == "huge-token":
+        send_quietly(offender, frame(header + struct.pack(">i", 512 * 1024) + b"A" * (512 * 1024)))
+    elif kind == "garbage-first":
+        send_quietly(offender, frame(header + struct.pack(">i", 9) + b"\xff\x00=\",,\"=\x01"))
+    elif kind == "garbage-response":
+        # the challenge, then a response that is no DIGEST-MD5 response at all
+        sasl_request(offender, 4, b"")
+        garbage = b'username="bob",realm=,nonce="\x00",cnonce==,nc=zz,qop=auth,digest-uri="x",response=' + b"f" * 40
+        send_quietly(offender, frame(header + struct.pack(">i", len(garbage)) + garbage))
+    elif kind == "before-handshake":
+        offender.close()
+        offender = socket.create_connection((host, port), timeout=IO_TIMEOUT_S)
+        send_quietly(offender, frame(header + struct.pack(">i", 0)))
+    else:
+        print("usage: unknown sasl-malformed kind %s" % kind)
+        sys.exit(2)
+    reply = ""
+    try:
+        offender.settimeout(5)
+        data = recv_frame(offender)
+        if len(data) >= 16:
+            reply = " after error %d" % struct.unpack(">iqi", data[:16])[2]
+    except (Closed, OSError):
+        pass
+    print("offender: %s%s" % ("closed" if wait_closed(offender) else "open", reply))
+    print("bystander: %s" % bystander_report(bystander))
+
+
 def cmd_cnxns(host, port, per_address, other_source):
     """Open per_address+1 sessions from 127.0.0.1, then one from other_source."""
     held = []
@@ -184,7 +272,8 @@ def cmd_cnxns(host, port, per_address, other_source):
 def main(argv):
     if len(argv) < 4:
         print(__doc__)
-        print("usage: zkwire.py HOST PORT oversize LEN | create-size SIZE | malformed KIND | cnxns N OTHER_SOURCE")
+        print("usage: zkwire.py HOST PORT oversize LEN | create-size SIZE | malformed KIND | cnxns N OTHER_SOURCE"
+              " | sasl USER PASSWORD | sasl-malformed KIND")
         return 2
     host, port, command = argv[1], int(argv[2]), argv[3]
     if command == "oversize":
@@ -195,6 +284,10 @@ def main(argv):
         cmd_malformed(host, port, argv[4])
     elif command == "cnxns":
         cmd_cnxns(host, port, int(argv[4]), argv[5])
+    elif command == "sasl":
+        cmd_sasl(host, port, argv[4], argv[5])
+    elif command == "sasl-malformed":
+        cmd_sasl_malformed(host, port, argv[4])
     else:
         print("unknown command %s" % command)
         return 2

@@ -322,12 +322,9 @@ static void unsupported_security_keys_are_refused_as_not_supported_yet(void **st
         {"zookeeper.ssl.quorum.keyStore.location=/k", "TLS between members is not supported yet"},
         {"ssl.context.supplier.class=x", "ssl.context.supplier.class: not supported yet"},
         {"sslQuorum=true", "sslQuorum=true: TLS between members is not supported yet"},
-        {"authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
-         "authProvider.1: SASL is not supported yet"},
         {"quorum.auth.learnerRequireSasl=true", "SASL between members is not supported yet"},
-        {"java.security.auth.login.config=/j", "SASL (a JAAS file) is not supported yet"},
-        {"kerberos.removeRealmFromPrincipal=true", "SASL (Kerberos) is not supported yet"},
-        {"enforce.auth.schemes=sasl", "enforcing authentication is not supported yet"},
+        {"kerberos.removeRealmFromPrincipal=true", "without a Krb5LoginModule in the JAAS Server section"},
+        {"sasl.serverconfig=Other", "sasl.serverconfig: not supported"},
         {"authProvider.2=com.example.Custom", "'com.example.Custom' is not a provider znoded has"},
     };
     expect_refusals("dataDir=/tmp/x\nclientPort=1\n", cases, sizeof cases / sizeof cases[0]);

@@ -1,0 +1,60 @@
+#!/usr/bin/env bats
+# SASL GSSAPI (Kerberos) for clients, configured as ZooKeeper users do: the JAAS Server section's
+# Krb5LoginModule entry names the server's principal and key table. A KDC of its own runs on
+# loopback for the file (tests/lib/kdc.sh, Debian's krb5-kdc); kazoo authenticates with a ticket
+# of client@ZNODE.TEST, which becomes the ACL identity sasl:client@ZNODE.TEST, as in ZooKeeper
+# (ZN_TARGET=zookeeper runs the same against it). A client whose ticket the server cannot accept
+# gets AUTHFAILED.
+
+bats_require_minimum_version 1.5.0
+
+load ../integration/helpers
+load sasl_helpers
+
+setup_file() {
+  command -v krb5kdc > /dev/null || skip "krb5-kdc is not installed (tools/install-deps.sh installs it)"
+  zn_state_init
+  export ZN_STATE_DIR
+  export KDC_DIR="$BATS_FILE_TMPDIR/kdc"
+  export KRB5_CONFIG
+  KRB5_CONFIG="$("$ZN_LIB_DIR/kdc.sh" start "$KDC_DIR" ZNODE.TEST zookeeper/localhost)"
+  export KRB5CCNAME="FILE:$KDC_DIR/client.cc"
+  local jaas="$BATS_FILE_TMPDIR/jaas.conf"
+  printf '%s\n' 'Server {' '  com.sun.security.auth.module.Krb5LoginModule required' \
+    "  useKeyTab=true keyTab=\"$KDC_DIR/server.keytab\" storeKey=true useTicketCache=false" \
+    '  principal="zookeeper/localhost@ZNODE.TEST";' '};' > "$jaas"
+  # the JVM's Kerberos reads its configuration from this property, MIT's from KRB5_CONFIG
+  export ZN_SERVER_JVMFLAGS="-Djava.security.auth.login.config=$jaas -Djava.security.krb5.conf=$KRB5_CONFIG"
+  start_ensemble "${ZN_ENSEMBLE:-1}" "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+}
+
+teardown_file() {
+  stop_all
+  "$ZN_LIB_DIR/kdc.sh" stop "$KDC_DIR"
+}
+
+setup() {
+  zn_load_bats_libs
+  BASE="/gssapi-$BATS_TEST_NUMBER"
+  rm -f "$KDC_DIR/client.cc"
+}
+
+@test "kazoo authenticates with a Kerberos ticket and holds sasl:client@ZNODE.TEST" {
+  kinit -kt "$KDC_DIR/client.keytab" client@ZNODE.TEST
+  run kazoo_sasl 1 GSSAPI - create "$BASE" kerberized sasl:client@ZNODE.TEST get "$BASE" acl "$BASE" \
+    create "$BASE-auth" x auth acl "$BASE-auth"
+  assert_success
+  assert_output "$BASE
+kerberized
+sasl:client@ZNODE.TEST:31
+$BASE-auth
+sasl:client@ZNODE.TEST:31"
+  run kazoo_sasl 1 - - get "$BASE"
+  assert_output "ERR NoAuthError"
+}
+
+@test "a ticket the server cannot accept yet (postdated) gets AuthFailedError" {
+  kinit -kt "$KDC_DIR/client.keytab" -s 30min client@ZNODE.TEST
+  run kazoo_sasl 1 GSSAPI - get /
+  assert_output "ERR AuthFailedError"
+}

@@ -1,0 +1,56 @@
+# Helpers of the SASL compatibility tests (sasl.bats, sasl_gssapi.bats): load after
+# ../integration/helpers.
+
+# kazoo_sasl MEMBER USER PASSWORD OP...: one kazoo session with member MEMBER, authenticated with
+# DIGEST-MD5 as USER (USER "-": no SASL; USER "GSSAPI": Kerberos, with the ticket cache of the
+# environment, connecting to "localhost" so that the service principal is zookeeper/localhost),
+# running ops in order, one line each:
+#   create PATH DATA ACL   ACL: sasl:NAME (all permissions), auth (the session's ids), open
+#   get PATH | set PATH DATA | acl PATH (scheme:id:perms ...)
+# An op that fails prints "ERR <exception>"; a session that cannot start prints "ERR <exception>".
+kazoo_sasl() {
+  local member="$1"; shift
+  "$ZN_PYTHON" - "$(member_connect "$member")" "$@" <<'PY'
+import logging, sys
+from kazoo.client import KazooClient
+from kazoo.security import make_acl, OPEN_ACL_UNSAFE
+logging.disable(logging.CRITICAL)
+server, user, password = sys.argv[1:4]
+ops = sys.argv[4:]
+kw = {} if user == "-" else {"sasl_options": {"mechanism": "DIGEST-MD5", "username": user, "password": password}}
+if user == "GSSAPI":
+    kw = {"sasl_options": {"mechanism": "GSSAPI"}}
+    server = "localhost:" + server.rsplit(":", 1)[1]
+zk = KazooClient(hosts=server, timeout=5, connection_retry={"max_tries": 1, "delay": 0.2}, **kw)
+try:
+    zk.start(timeout=10)
+except Exception as e:
+    print("ERR", type(e).__name__)
+    sys.exit(1)
+def acl_of(spec):
+    if spec == "open":
+        return OPEN_ACL_UNSAFE
+    if spec == "auth":
+        return [make_acl("auth", "", all=True)]
+    scheme, ident = spec.split(":", 1)
+    return [make_acl(scheme, ident, all=True)]
+arity = {"create": 3, "get": 1, "set": 2, "acl": 1}
+i = 0
+while i < len(ops):
+    op, args = ops[i], ops[i + 1:i + 1 + arity[ops[i]]]
+    i += 1 + arity[op]
+    try:
+        if op == "create":
+            print(zk.create(args[0], args[1].encode(), acl=acl_of(args[2])))
+        elif op == "get":
+            print(zk.get(args[0])[0].decode())
+        elif op == "set":
+            zk.set(args[0], args[1].encode())
+            print("set")
+        elif op == "acl":
+            print(" ".join("%s:%s:%d" % (a.id.scheme, a.id.id, a.perms) for a in zk.get_acls(args[0])[0]))
+    except Exception as e:
+        print("ERR", type(e).__name__)
+zk.stop()
+PY
+}

@@ -1,0 +1,103 @@
+/*
+ * fuzz_sasl: what a client can make the server's SASL side read, under
+ * libFuzzer.  The input's first byte selects:
+ *   'J'  the rest is a JAAS file for jaas_parse (the server's own file, but
+ *        its reader must not over-read whatever is in it);
+ *   else the rest is up to SASL_FUZZ_MAX_TOKENS client tokens of one
+ *        connection's exchange, each a big-endian u16 length and its bytes
+ *        (a length past the end takes what is left), handed to saslauth_step
+ *        in order as the SASL packets of one connection are: DIGEST-MD5
+ *        through Cyrus with one configured user.
+ * Any input must end in CONTINUE, DONE or FAILED with a reason; never crash
+ * or over-read.  A real exchange cannot be replayed (the server's nonce is
+ * random), so seeds reach the response parser, not success.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "jaas.h"
+#include "log.h"
+#include "saslauth.h"
+
+size_t jute_fuzz_packets_decoded;
+
+#define SASL_FUZZ_MAX_TOKENS 4
+
+static int count_entry(void *ctx, const char *section, const char *module, const char *flag)
+{
+    (void)section;
+    (void)module;
+    (void)flag;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+static void fuzz_jaas(const uint8_t *data, size_t size)
+{
+    size_t entries = 0;
+    struct jaas_visitor v = {.entry = count_entry, .ctx = &entries};
+    char err[256];
+    err[0] = '\0';
+    int rc = jaas_parse((const char *)data, size, &v, err, sizeof err);
+    if (rc == 0)
+        jute_fuzz_packets_decoded++;
+    else if (err[0] == '\0')
+        abort(); /* a refusal must say why */
+}
+
+static void fuzz_exchange(const uint8_t *data, size_t size)
+{
+    static struct config_sasl users;
+    static bool started;
+    if (!started) {
+        users.enabled = true;
+        users.user_count = 1;
+        strcpy(users.users[0].name, "bob");
+        strcpy(users.users[0].password, "bob-secret");
+        if (saslauth_init(&users) != 0)
+            abort(); /* no DIGEST-MD5 plugin: nothing would be fuzzed */
+        started = true;
+    }
+    struct saslauth_session *session = NULL;
+    size_t pos = 0;
+    for (int i = 0; i < SASL_FUZZ_MAX_TOKENS && pos + 2 <= size; i++) {
+        size_t len = (size_t)data[pos] << 8 | data[pos + 1];
+        pos += 2;
+        if (len > size - pos)
+            len = size - pos;
+        /* a copy of exactly len bytes, so an over-read is caught */
+        uint8_t *token = malloc(len ? len : 1);
+        if (!token)
+            abort();
+        memcpy(token, data + pos, len);
+        pos += len;
+        const char *out;
+        unsigned outlen;
+        char user[CONFIG_SASL_NAME_BYTES], why[256];
+        why[0] = '\0';
+        enum saslauth_result res = saslauth_step(&session, token, len, &out, &outlen, user, sizeof user,
+                                                 why, sizeof why);
+        free(token);
+        if (res == SASLAUTH_FAILED && why[0] == '\0')
+            abort(); /* a failure must say why */
+        if (res == SASLAUTH_CONTINUE)
+            jute_fuzz_packets_decoded++;
+        if (res != SASLAUTH_CONTINUE)
+            break;
+    }
+    saslauth_session_free(session);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    zn_log_threshold = ZN_LOG_OFF; /* failures are logged; they are not findings */
+    if (size == 0)
+        return 0;
+    if (data[0] == 'J')
+        fuzz_jaas(data + 1, size - 1);
+    else
+        fuzz_exchange(data + 1, size - 1);
+    return 0;
+}
