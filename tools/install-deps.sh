@@ -8,6 +8,8 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang libuv1-dev liblmdb-dev lmdb-utils libfuse3-dev
   libcmocka-dev libssl-dev
+  # znoded --import-zookeeper reads ZooKeeper's gzip and snappy snapshots
+  zlib1g-dev libsnappy-dev
   # tests/compat/tls.bats makes its keys and certificates with the openssl command
   openssl
   # run (FUSE mount)
