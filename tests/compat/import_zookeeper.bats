@@ -52,26 +52,141 @@ znoded_config() {
   write_member_config 1 1 maxSessionTimeout=60000
 }
 
-@test "a ZooKeeper 3.8 tree imports with every node's data, ACL and stat as ZooKeeper served it" {
-  zk_run_workload
-  ls "$ZK_DATA/version-2" "$ZK_DATALOG/version-2"
-  local snapshots logs
-  snapshots="$(ls "$ZK_DATA/version-2" | grep -c '^snapshot\.')"
-  logs="$(ls "$ZK_DATALOG/version-2" | grep -c '^log\.')"
-  [ "$snapshots" -ge 3 ] || { echo "only $snapshots snapshots"; false; }
-  [ "$logs" -ge 3 ] || { echo "only $logs logs"; false; }
+# import_and_compare [SUFFIX]: import $ZK_DATA:$ZK_DATALOG into a fresh znoded member 1, start it, and
+# compare every node with what ZooKeeper served; then the held session's ephemerals must expire.
+import_and_compare() {
   znoded_config
   run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$(member_dir 1)/zoo.cfg"
   echo "$output"
   assert_success
   assert_line --regexp "^znoded: imported .* zxid=0x[0-9a-f]+ epoch=[0-9]+ nodes=[0-9]+ sessions=[0-9]+ ephemerals=3$"
+  assert_line --regexp "^znoded: --import-zookeeper: read snapshot\.[0-9a-f]+${1:-} and [0-9]+ logs?: "
   launch_member 1
   wait_ruok 1
   run "$ZN_PYTHON" "$ZK_IMPORT" compare "$(member_connect 1)" "$EXPECTED"
   echo "$output"
   assert_success
   assert_line --regexp "^nodes=[0-9]+ compared, 0 differences, held ephemerals=3$"
+  assert_line --regexp "^next sequential child /seq/job-0000000050$"
   run "$ZN_PYTHON" "$ZK_IMPORT" ephemerals-gone "$(member_connect 1)" "$EXPECTED" 90
   echo "$output"
   assert_success
+}
+
+# count_files DIR REGEX: how many names in DIR match.
+count_files() {
+  ls "$1" | grep -cE "$2" || true
+}
+
+@test "a ZooKeeper 3.8 tree imports with every node's data, ACL and stat as ZooKeeper served it" {
+  zk_run_workload
+  local snapshots logs
+  snapshots="$(count_files "$ZK_DATA/version-2" '^snapshot\.[0-9a-f]+$')"
+  logs="$(count_files "$ZK_DATALOG/version-2" '^log\.')"
+  [ "$snapshots" -ge 3 ] || { echo "only $snapshots snapshots"; false; }
+  [ "$logs" -ge 3 ] || { echo "only $logs logs"; false; }
+  import_and_compare
+}
+
+@test "gzip-compressed ZooKeeper snapshots import the same way" {
+  ZK_IMPORT_NODES=400 zk_run_workload snapshot.compression.method=gz
+  local snapshots
+  snapshots="$(count_files "$ZK_DATA/version-2" '^snapshot\.[0-9a-f]+\.gz$')"
+  [ "$snapshots" -ge 2 ] || { ls "$ZK_DATA/version-2"; false; }
+  import_and_compare '\.gz'
+}
+
+@test "snappy-compressed ZooKeeper snapshots import the same way" {
+  ZK_IMPORT_NODES=400 zk_run_workload snapshot.compression.method=snappy
+  local snapshots
+  snapshots="$(count_files "$ZK_DATA/version-2" '^snapshot\.[0-9a-f]+\.snappy$')"
+  [ "$snapshots" -ge 2 ] || { ls "$ZK_DATA/version-2"; false; }
+  import_and_compare '\.snappy'
+}
+
+# zk_copy NAME: a copy of the ZooKeeper data directory to damage; prints its dataDir:dataLogDir.
+zk_copy() {
+  local to="$(zn_state_dir)/$1"
+  mkdir -p "$to"
+  cp -a "$ZK_DATA" "$to/data"
+  cp -a "$ZK_DATALOG" "$to/datalog"
+  echo "$to/data:$to/datalog"
+}
+
+# newest FILE_DIR PREFIX: the path of the file with the highest zxid of that prefix.
+newest() {
+  "$ZN_PYTHON" -c 'import os,sys; d,p=sys.argv[1:]; fs=[f for f in os.listdir(d) if f.startswith(p+".")]; print(os.path.join(d, max(fs, key=lambda f: int(f.split(".")[1], 16))))' "$1" "$2"
+}
+
+# flip FILE OFFSET: invert one byte in place.
+flip() {
+  "$ZN_PYTHON" -c 'import sys; f=open(sys.argv[1],"r+b"); o=int(sys.argv[2]); f.seek(o); b=f.read(1); f.seek(o); f.write(bytes([b[0]^0xff]))' "$1" "$2"
+}
+
+@test "an import refuses a target with a store and damaged files, naming the file; a torn log tail is read as ZooKeeper reads it" {
+  ZK_IMPORT_NODES=300 zk_run_workload
+  znoded_config
+  local cfg dirs snap log first_log torn
+  cfg="$(member_dir 1)/zoo.cfg"
+  run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$cfg"
+  assert_success
+  # a second import into the same dataDir
+  run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$cfg"
+  assert_failure 1
+  assert_output --regexp "^znoded: --import-zookeeper: $(member_dir 1)/datalog is not empty \(it holds (data|lock)\.mdb\); a ZooKeeper data directory is imported only into an empty data directory$"
+  rm -rf "$(member_dir 1)/data" "$(member_dir 1)/datalog"
+
+  # the newest snapshot with one byte changed
+  dirs="$(zk_copy bad-snapshot)"
+  snap="$(newest "${dirs%%:*}/version-2" snapshot)"
+  flip "$snap" $(( $(stat -c %s "$snap") / 2 ))
+  run "$ZN_ZNODED" --import-zookeeper "$dirs" "$cfg"
+  assert_failure 1
+  assert_output --regexp "^znoded: --import-zookeeper: $snap fails its checksum \(stored [0-9]+, computed [0-9]+\): it is damaged or cut short$"
+  [ ! -e "$(member_dir 1)/datalog/data.mdb" ]
+
+  # the first entry of the oldest log (not the newest) with one byte changed
+  dirs="$(zk_copy bad-log)"
+  first_log="$("$ZN_PYTHON" -c 'import os,sys; d=sys.argv[1]; fs=[f for f in os.listdir(d) if f.startswith("log.")]; print(os.path.join(d, min(fs, key=lambda f: int(f.split(".")[1], 16))))' "${dirs##*:}/version-2")"
+  rm "${dirs%%:*}"/version-2/snapshot.*  # so the import replays from the first log
+  flip "$first_log" 30
+  run "$ZN_ZNODED" --import-zookeeper "$dirs" "$cfg"
+  assert_failure 1
+  assert_output "znoded: --import-zookeeper: $first_log: entry 0 at byte 16 fails its checksum"
+
+  # the newest snapshot cut short: skipped, as ZooKeeper skips it; the older one and the logs
+  # give the same tree
+  dirs="$(zk_copy cut-snapshot)"
+  snap="$(newest "${dirs%%:*}/version-2" snapshot)"
+  truncate -s $(( $(stat -c %s "$snap") - 3 )) "$snap"
+  run "$ZN_ZNODED" --import-zookeeper "$dirs" "$cfg"
+  echo "$output"
+  assert_success
+  assert_line "znoded: --import-zookeeper: skipping $(basename "$snap"): $snap is cut short: it does not end with the path \"/\" a complete snapshot ends with (as ZooKeeper skips it)"
+  launch_member 1
+  wait_ruok 1
+  run "$ZN_PYTHON" "$ZK_IMPORT" compare "$(member_connect 1)" "$EXPECTED"
+  echo "$output"
+  assert_success
+  stop_member 1
+  rm -rf "$(member_dir 1)/data" "$(member_dir 1)/datalog"
+
+  # the newest log's last entry cut short: read as the end, as ZooKeeper reads it
+  dirs="$(zk_copy torn-log)"
+  log="$(newest "${dirs##*:}/version-2" log)"
+  torn="$("$ZN_PYTHON" -c '
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+at, last = 16, None
+while at + 12 <= len(data):
+    crc, n = struct.unpack(">qi", data[at:at + 12])
+    if crc == 0 and n == 0:
+        break
+    last, at = at, at + 12 + n + 1
+print(last + 14)' "$log")"
+  truncate -s "$torn" "$log"
+  run "$ZN_ZNODED" --import-zookeeper "$dirs" "$cfg"
+  echo "$output"
+  assert_success
+  assert_line --regexp "; the newest log's last entry is cut short and read as its end, as ZooKeeper reads it$"
 }
