@@ -41,15 +41,18 @@ zk_run_workload() {
   wait "$pid" 2>/dev/null || true
 }
 
-# znoded_member_from_import: member 1's config rewritten for znoded, with fresh directories.
+# znoded_config [COUNT]: ZooKeeper's member 1 moved aside, and COUNT (1) znoded members'
+# configs with fresh directories.
 znoded_config() {
-  local dir
+  local dir count="${1:-1}" n
   dir="$(member_dir 1)"
   mv "$dir" "$dir.zookeeper"
   ZK_DATA="$dir.zookeeper/data"
   ZK_DATALOG="$dir.zookeeper/datalog"
-  prepare_members 1
-  write_member_config 1 1 maxSessionTimeout=60000
+  prepare_members "$count"
+  for n in $(seq 1 "$count"); do
+    write_member_config "$n" "$count" maxSessionTimeout=60000
+  done
 }
 
 # import_and_compare [SUFFIX]: import $ZK_DATA:$ZK_DATALOG into a fresh znoded member 1, start it, and
@@ -189,4 +192,33 @@ print(last + 14)' "$log")"
   echo "$output"
   assert_success
   assert_line --regexp "; the newest log's last entry is cut short and read as its end, as ZooKeeper reads it$"
+}
+
+@test "every member of a 3-member ensemble seeded from the same import serves the tree and takes writes" {
+  ZK_IMPORT_NODES=300 zk_run_workload
+  znoded_config 3
+  local n
+  for n in 1 2 3; do
+    run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$(member_dir "$n")/zoo.cfg"
+    assert_success
+  done
+  for n in 1 2 3; do launch_member "$n"; done
+  for n in 1 2 3; do wait_ruok "$n"; done
+  wait_until 60 "a leader" leader_of 1 2 3
+  # a follower serves what ZooKeeper served, and takes a sequential create
+  n="$(leader_of 1 2 3)"
+  n=$(( n % 3 + 1 ))
+  run "$ZN_PYTHON" "$ZK_IMPORT" compare "$(member_connect "$n")" "$EXPECTED"
+  echo "$output"
+  assert_success
+  assert_line "next sequential child /seq/job-0000000050"
+  run zk_tool create "$(member_connect $(( n % 3 + 1 )))" /after-import "written to the ensemble"
+  assert_success
+  for n in 1 2 3; do
+    run zk_tool get "$(member_connect "$n")" /after-import
+    assert_output "written to the ensemble"
+  done
+  run "$ZN_PYTHON" "$ZK_IMPORT" ephemerals-gone "$(ensemble_connect 3)" "$EXPECTED" 90
+  echo "$output"
+  assert_success
 }
