@@ -58,7 +58,7 @@ znoded_config() {
   ZK_DATALOG="$dir.zookeeper/datalog"
   prepare_members "$count"
   for n in $(seq 1 "$count"); do
-    write_member_config "$n" "$count" maxSessionTimeout=60000
+    write_member_config "$n" "$count" maxSessionTimeout=60000 znode.container.checkIntervalMs=200
   done
 }
 
@@ -78,6 +78,9 @@ import_and_compare() {
   assert_success
   assert_line --regexp "^nodes=[0-9]+ compared, 0 differences, held ephemerals=3$"
   assert_line --regexp "^next sequential child /seq/job-0000000050$"
+  run "$ZN_PYTHON" "$ZK_IMPORT" kinds "$(member_connect 1)" 30
+  echo "$output"
+  assert_success
   run "$ZN_PYTHON" "$ZK_IMPORT" ephemerals-gone "$(member_connect 1)" "$EXPECTED" 90
   echo "$output"
   assert_success

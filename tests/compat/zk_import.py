@@ -11,6 +11,9 @@
       Against the server that imported ZooKeeper's data: every node of EXPECTED_JSON, field by
       field, and no node more; then the next sequential child's number.  Prints one line per
       difference and a count; exit 1 when anything differs.
+  kinds HOSTS TIMEOUT_S
+      The container /box and the TTL node /ttl kept their kinds: once their children are deleted,
+      the server reaps both; exit 1 on timeout.
   ephemerals-gone HOSTS EXPECTED_JSON TIMEOUT_S
       Waits until the ephemerals of the held session are gone (the session expired on the new
       server); exit 1 on timeout, naming those still there.
@@ -138,7 +141,8 @@ def workload(hosts, out_json, ready_file, nodes):
     # Containers with a child (so none is reaped) and TTL nodes.
     raw_call(zk, CreateContainer("/box", b"container", acl_choices[2]))
     zk.create("/box/item", b"in the box")
-    raw_call(zk, CreateTTL("/ttl", b"ttl node", OPEN_ACL_UNSAFE, 3600 * 1000))
+    # A TTL of 1 s: the child keeps it (a TTL node goes only when it has none).
+    raw_call(zk, CreateTTL("/ttl", b"ttl node", OPEN_ACL_UNSAFE, 1000))
     zk.create("/ttl/child", b"")
     # Ephemerals of the held session, one sequential.
     holder.create("/app/eph-a", b"held", ephemeral=True)
@@ -239,6 +243,23 @@ def ephemerals_gone(hosts, expected_json, timeout_s):
         time.sleep(0.2)
 
 
+def kinds(hosts, timeout_s):
+    zk = client(hosts)
+    zk.delete("/box/item")
+    zk.delete("/ttl/child")
+    deadline = time.monotonic() + timeout_s
+    while zk.exists("/box") or zk.exists("/ttl"):
+        if time.monotonic() > deadline:
+            print("after %ss still there: %s" % (timeout_s, [p for p in ("/box", "/ttl") if zk.exists(p)]))
+            return 1
+        time.sleep(0.2)
+    if not zk.exists("/app"):
+        print("/app is gone too")
+        return 1
+    print("the container and the TTL node were reaped once empty")
+    return 0
+
+
 def main(argv):
     if len(argv) == 6 and argv[1] == "workload":
         try:
@@ -247,6 +268,8 @@ def main(argv):
             os._exit(1)  # an exception: end now, not with kazoo's threads still running
     elif len(argv) == 4 and argv[1] == "compare":
         return compare(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "kinds":
+        return kinds(argv[2], float(argv[3]))
     elif len(argv) == 5 and argv[1] == "ephemerals-gone":
         return ephemerals_gone(argv[2], argv[3], float(argv[4]))
     print(__doc__, file=sys.stderr)
