@@ -12,8 +12,8 @@
       field, and no node more; then the next sequential child's number.  Prints one line per
       difference and a count; exit 1 when anything differs.
   kinds HOSTS TIMEOUT_S
-      The container /box and the TTL node /ttl kept their kinds: once their children are deleted,
-      the server reaps both; exit 1 on timeout.
+      The containers /box, /box-late and the TTL nodes /ttl, /ttl-late kept their kinds: once
+      their children are deleted, the server reaps them; exit 1 on timeout.
   ephemerals-gone HOSTS EXPECTED_JSON TIMEOUT_S
       Waits until the ephemerals of the held session are gone (the session expired on the new
       server); exit 1 on timeout, naming those still there.
@@ -66,6 +66,18 @@ class CreateTTL(namedtuple("CreateTTL", "path data acl ttl")):
         return None
 
 
+KIND_NODES = ("/box", "/ttl", "/box-late", "/ttl-late")
+
+
+def kind_nodes(zk, suffix, acl):
+    """A container and a TTL node, each with a child (so neither is reaped yet)."""
+    raw_call(zk, CreateContainer("/box" + suffix, b"container", acl))
+    zk.create("/box%s/item" % suffix, b"in the box")
+    # A TTL of 1 s: the child keeps it (a TTL node goes only when it has none).
+    raw_call(zk, CreateTTL("/ttl" + suffix, b"ttl node", OPEN_ACL_UNSAFE, 1000))
+    zk.create("/ttl%s/child" % suffix, b"")
+
+
 def client(hosts, timeout_s=15.0):
     zk = KazooClient(hosts=hosts, timeout=timeout_s, connection_retry=FAST_RETRY,
                      command_retry=FAST_RETRY, auth_data=AUTH)
@@ -99,6 +111,7 @@ def workload(hosts, out_json, ready_file, nodes):
     zk.create("/app", b"root of the app")
     zk.create(SEQ_PARENT, b"")
     zk.create("/big", b"x" * 300000)
+    kind_nodes(zk, "", acl_choices[2])  # early: in the snapshots
     # Many nodes, spread over several parents, with each ACL, some with null data.
     pending = []
     for i in range(nodes):
@@ -138,12 +151,7 @@ def workload(hosts, out_json, ready_file, nodes):
     t.create("/app/multi-never", b"x")
     t.check("/app", version=12345)
     t.commit()
-    # Containers with a child (so none is reaped) and TTL nodes.
-    raw_call(zk, CreateContainer("/box", b"container", acl_choices[2]))
-    zk.create("/box/item", b"in the box")
-    # A TTL of 1 s: the child keeps it (a TTL node goes only when it has none).
-    raw_call(zk, CreateTTL("/ttl", b"ttl node", OPEN_ACL_UNSAFE, 1000))
-    zk.create("/ttl/child", b"")
+    kind_nodes(zk, "-late", acl_choices[2])  # in the logs after the last snapshot
     # Ephemerals of the held session, one sequential.
     holder.create("/app/eph-a", b"held", ephemeral=True)
     holder.create("/app/d3/eph-b", b"held too", ephemeral=True, acl=acl_choices[3])
@@ -245,18 +253,22 @@ def ephemerals_gone(hosts, expected_json, timeout_s):
 
 def kinds(hosts, timeout_s):
     zk = client(hosts)
-    zk.delete("/box/item")
-    zk.delete("/ttl/child")
+    for path in KIND_NODES:
+        for child in zk.get_children(path):
+            zk.delete(path + "/" + child)
     deadline = time.monotonic() + timeout_s
-    while zk.exists("/box") or zk.exists("/ttl"):
+    while True:
+        left = [p for p in KIND_NODES if zk.exists(p)]
+        if not left:
+            break
         if time.monotonic() > deadline:
-            print("after %ss still there: %s" % (timeout_s, [p for p in ("/box", "/ttl") if zk.exists(p)]))
+            print("after %ss still there: %s" % (timeout_s, " ".join(left)))
             return 1
         time.sleep(0.2)
     if not zk.exists("/app"):
         print("/app is gone too")
         return 1
-    print("the container and the TTL node were reaped once empty")
+    print("the containers and the TTL nodes were reaped once empty")
     return 0
 
 
