@@ -10,6 +10,8 @@ PACKAGES=(
   libcmocka-dev libssl-dev
   # znoded --import-zookeeper reads ZooKeeper's gzip and snappy snapshots
   zlib1g-dev libsnappy-dev
+  # tests/integration/package.bats builds the .deb packages (debian/) with dpkg-buildpackage
+  debhelper dpkg-dev
   # tests/compat/tls.bats makes its keys and certificates with the openssl command
   openssl
   # run (FUSE mount)
