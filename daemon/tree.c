@@ -479,6 +479,26 @@ static bool owner_is_session(int64_t owner)
            (owner & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK;
 }
 
+/* Adds a session with no ephemerals (*out, when not NULL).  Returns 0,
+ * ZN_BADARGUMENTS (not a session id, already there, or the table full),
+ * or ZN_NOMEMORY. */
+static int session_insert(struct tree *t, int64_t id, int32_t timeout_ms, struct tree_session **out)
+{
+    if (!owner_is_session(id) || session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS)
+        return ZN_BADARGUMENTS;
+    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
+        return ZN_NOMEMORY;
+    struct tree_session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return ZN_NOMEMORY;
+    s->id = id;
+    s->timeout_ms = timeout_ms;
+    session_link(t, s);
+    if (out)
+        *out = s;
+    return 0;
+}
+
 static void ephemeral_link(struct tree_session *s, struct tree_node *n)
 {
     n->eph_prev = NULL;
@@ -1461,17 +1481,10 @@ static int apply_op(struct apply *a, const struct txn_op *op, struct tree_node *
 static int apply_create_session(struct apply *a, const struct txn_op *op)
 {
     struct tree *t = a->t;
-    int64_t id = a->hdr->session_id;
-    if (session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS || !owner_is_session(id))
-        return ZN_DATAINCONSISTENCY;
-    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
-        return ZN_NOMEMORY;
-    struct tree_session *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return ZN_NOMEMORY;
-    s->id = id;
-    s->timeout_ms = op->timeout_ms;
-    session_link(t, s);
+    struct tree_session *s;
+    int rc = session_insert(t, a->hdr->session_id, op->timeout_ms, &s);
+    if (rc != 0)
+        return rc == ZN_BADARGUMENTS ? ZN_DATAINCONSISTENCY : rc;
     undo_push(a, UNDO_SESSION_CREATE)->session = s;
     return 0;
 }
@@ -1817,16 +1830,11 @@ static int load_sessions(struct tree *t, struct jute_reader *r)
         int32_t timeout_ms = 0;
         jute_read_long(r, &id);
         jute_read_int(r, &timeout_ms);
-        if (r->error || !owner_is_session(id) || session_find(t, id) != NULL)
+        if (r->error)
             return ZN_CORRUPT;
-        if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
-            return ZN_NOMEMORY;
-        struct tree_session *s = calloc(1, sizeof(*s));
-        if (s == NULL)
-            return ZN_NOMEMORY;
-        s->id = id;
-        s->timeout_ms = timeout_ms;
-        session_link(t, s);
+        int rc = session_insert(t, id, timeout_ms, NULL);
+        if (rc != 0)
+            return rc == ZN_BADARGUMENTS ? ZN_CORRUPT : rc;
     }
     return 0;
 }
@@ -2110,17 +2118,7 @@ void tree_import_begin(struct tree *t)
 
 int tree_import_session(struct tree *t, int64_t id, int32_t timeout_ms)
 {
-    if (!owner_is_session(id) || session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS)
-        return ZN_BADARGUMENTS;
-    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
-        return ZN_NOMEMORY;
-    struct tree_session *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return ZN_NOMEMORY;
-    s->id = id;
-    s->timeout_ms = timeout_ms;
-    session_link(t, s);
-    return 0;
+    return session_insert(t, id, timeout_ms, NULL);
 }
 
 int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
