@@ -27,7 +27,8 @@ teardown() {
 
 # zk_run_workload [zoo.cfg lines...]: a standalone ZooKeeper with those lines gets the workload
 # and is stopped while the workload's held session is open. Leaves $ZK_DATA, $ZK_DATALOG and
-# $EXPECTED (what ZooKeeper served).
+# $EXPECTED (what ZooKeeper served). With KEEP_WORKLOAD=1 the workload's clients stay alive,
+# retrying ZooKeeper's address (its pid in $WORKLOAD_PID); otherwise they are killed.
 zk_run_workload() {
   local pid
   ZN_TARGET=zookeeper start_server snapCount=200 extendedTypesEnabled=true \
@@ -44,12 +45,18 @@ zk_run_workload() {
   test -s "$(zn_state_dir)/ready" || { cat "$(zn_state_dir)/workload.log"; return 1; }
   # ZooKeeper first, so the held session is still open in its data when it stops.
   stop_member 1
-  kill -9 "$pid"
-  wait "$pid" 2>/dev/null || true
+  WORKLOAD_PID="$pid"
+  if [ "${KEEP_WORKLOAD:-0}" != 1 ]; then kill_workload; fi
+}
+
+kill_workload() {
+  kill -9 "$WORKLOAD_PID"
+  wait "$WORKLOAD_PID" 2>/dev/null || true
 }
 
 # znoded_config [COUNT]: ZooKeeper's member 1 moved aside, and COUNT (1) znoded members'
-# configs with fresh directories.
+# configs with fresh directories; member 1 on ZooKeeper's own address with KEEP_WORKLOAD=1, so
+# the workload's clients find it there.
 znoded_config() {
   local dir count="${1:-1}" n
   dir="$(member_dir 1)"
@@ -57,6 +64,7 @@ znoded_config() {
   ZK_DATA="$dir.zookeeper/data"
   ZK_DATALOG="$dir.zookeeper/datalog"
   prepare_members "$count"
+  if [ "${KEEP_WORKLOAD:-0}" = 1 ]; then cp "$dir.zookeeper/port" "$dir/port"; fi
   for n in $(seq 1 "$count"); do
     write_member_config "$n" "$count" maxSessionTimeout=60000 znode.container.checkIntervalMs=200
   done
@@ -81,6 +89,16 @@ import_and_compare() {
   run "$ZN_PYTHON" "$ZK_IMPORT" kinds "$(member_connect 1)" 30
   echo "$output"
   assert_success
+  if [ "${KEEP_WORKLOAD:-0}" = 1 ]; then
+    # The held session, made by ZooKeeper, is resumed on znoded by the client that made it:
+    # znoded checks ZooKeeper's own session password. Then the client goes.
+    local sid
+    # (not jq: a session id is past the 53 bits a double holds)
+    sid="$("$ZN_PYTHON" -c 'import json, sys; print("%x" % json.load(open(sys.argv[1]))["held_session"])' "$EXPECTED")"
+    wait_until 60 "the held session 0x$sid to reconnect" \
+      bash -c "printf cons | timeout 5 nc -N -w 2 $(member_addr 1) $(member_port 1) | grep -q 'sid=0x$sid,'"
+    kill_workload
+  fi
   run "$ZN_PYTHON" "$ZK_IMPORT" ephemerals-gone "$(member_connect 1)" "$EXPECTED" 90
   echo "$output"
   assert_success
@@ -91,7 +109,8 @@ count_files() {
   ls "$1" | grep -cE "$2" || true
 }
 
-@test "a ZooKeeper 3.8 tree imports with every node's data, ACL and stat as ZooKeeper served it" {
+@test "a ZooKeeper 3.8 tree imports with every node's data, ACL and stat as ZooKeeper served it, and its clients resume their sessions" {
+  KEEP_WORKLOAD=1
   zk_run_workload
   local snapshots logs
   snapshots="$(count_files "$ZK_DATA/version-2" '^snapshot\.[0-9a-f]+$')"
