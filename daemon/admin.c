@@ -430,6 +430,24 @@ static const char *cmd_last_snapshot(struct server *srv, struct json *j)
     return NULL;
 }
 
+/* ZooKeeper's observers: on the leader, the observers it syncs (each with
+ * its sid only; docs/admin-api.md); elsewhere none. */
+static const char *cmd_observers(struct server *srv, struct json *j)
+{
+    uint32_t ids[CONFIG_MAX_SERVERS];
+    size_t n = ensemble_synced_observers(srv, ids, CONFIG_MAX_SERVERS);
+    json_member_u64(j, "synced_observers", n);
+    json_key(j, "observers");
+    json_begin_array(j);
+    for (size_t i = 0; i < n && i < CONFIG_MAX_SERVERS; i++) {
+        json_begin_object(j);
+        json_member_u64(j, "sid", ids[i]);
+        json_end_object(j);
+    }
+    json_end_array(j);
+    return NULL;
+}
+
 /* ZooKeeper 3.8's commands that have a meaning here, with its aliases;
  * docs/admin-api.md says why the others are not served. */
 static const struct admin_command {
@@ -448,6 +466,7 @@ static const struct admin_command {
     {{"last_snapshot", "lsnp"}, cmd_last_snapshot},
     {{"leader", "lead"}, cmd_leader},
     {{"monitor", "mntr"}, cmd_monitor},
+    {{"observers", "obsr"}, cmd_observers},
     {{"ruok"}, cmd_ruok},
     {{"server_stats", "srvr"}, cmd_server_stats},
     {{"stat_reset", "srst"}, cmd_stat_reset},

@@ -205,6 +205,27 @@ int ensemble_synced_followers(const struct server *srv)
     return n;
 }
 
+size_t ensemble_synced_observers(const struct server *srv, uint32_t *ids, size_t cap)
+{
+    const struct ensemble *e = ens_of(srv);
+    if (!e || e->role != ZAB_LEADING)
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < transport_peer_count(e->tp); i++) {
+        struct transport_peer_stats ps;
+        if (transport_peer_stats(e->tp, i, &ps) != 0 || !ps.connected)
+            continue;
+        for (int k = 0; k < srv->cfg.server_count; k++) {
+            if (srv->cfg.servers[k].id == (int)ps.id && srv->cfg.servers[k].observer) {
+                if (n < cap)
+                    ids[n] = ps.id;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
 /* The member stops at once; the line is its last (zn_log_exit), so an
  * operator, or the fault harness, reads why. */
 static void fatal(const char *what, int rc)

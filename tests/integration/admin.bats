@@ -12,10 +12,10 @@ DOC="$ZN_REPO_ROOT/docs/admin-api.md"
 SCHEMA="$ZN_REPO_ROOT/tests/lib/json_schema.jq"
 # Every primary name znoded serves, and each alias with its primary name.
 PRIMARY="configuration connection_stat_reset connections dirs dump environment hash initial_configuration is_read_only
-  last_snapshot leader monitor ruok server_stats stat_reset stats voting_view watch_summary watches
+  last_snapshot leader monitor observers ruok server_stats stat_reset stats voting_view watch_summary watches
   watches_by_path zabstate"
 ALIASES="conf=configuration config=configuration crst=connection_stat_reset cons=connections
-  env=environment envi=environment icfg=initial_configuration isro=is_read_only lsnp=last_snapshot lead=leader mntr=monitor srvr=server_stats
+  env=environment envi=environment icfg=initial_configuration isro=is_read_only lsnp=last_snapshot lead=leader mntr=monitor obsr=observers srvr=server_stats
   srst=stat_reset stat=stats wchs=watch_summary wchc=watches wchp=watches_by_path"
 
 # fetch_answers PORT DIR: every command's answer (the resets last, so they reset nothing another
@@ -233,6 +233,14 @@ differences_documented() {
   else
     [ "$output" -gt $(( $(date +%s) - 3600 )) ] && [ "$output" -le "$(date +%s)" ]
   fi
+}
+
+@test "observers answers a standalone server with ZooKeeper's keys: none synced" {
+  need_reference
+  run differences_documented observers
+  assert_success
+  run jq -c '[.synced_observers, .observers]' "$OURS/observers.json"
+  assert_output '[0,[]]'
 }
 
 @test "restore is refused with the way to restore a member, whatever the method" {
