@@ -23,6 +23,7 @@
 #include "json.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 #include "tree.h"
 #include "watch.h"
 #include "znode/errors.h"
@@ -409,6 +410,44 @@ static const char *cmd_zabstate(struct server *srv, struct json *j)
     return NULL;
 }
 
+/* ZooKeeper's last_snapshot: the newest snapshot in the store, its zxid in
+ * hex (Long.toHexString, -1 when there is none) and when it was written, in
+ * seconds: when this process handed it to the store, or, for the snapshot
+ * it started from, when it started (the store keeps no time). */
+static const char *cmd_last_snapshot(struct server *srv, struct json *j)
+{
+    struct store_stats st = {0};
+    if (srv->store)
+        store_stats(srv->store, &st);
+    char zxid[24];
+    snprintf(zxid, sizeof zxid, "%" PRIx64, st.snapshot_zxid ? st.snapshot_zxid : UINT64_MAX);
+    json_member_string(j, "zxid", zxid);
+    int64_t when = -1;
+    if (st.snapshot_zxid)
+        when = srv->snapshot_stored_zxid == (int64_t)st.snapshot_zxid ? srv->snapshot_stored_s
+                                                                       : srv->stats.started_s;
+    json_member_i64(j, "timestamp", when);
+    return NULL;
+}
+
+/* ZooKeeper's observers: on the leader, the observers it syncs (each with
+ * its sid only; docs/admin-api.md); elsewhere none. */
+static const char *cmd_observers(struct server *srv, struct json *j)
+{
+    uint32_t ids[CONFIG_MAX_SERVERS];
+    size_t n = ensemble_synced_observers(srv, ids, CONFIG_MAX_SERVERS);
+    json_member_u64(j, "synced_observers", n);
+    json_key(j, "observers");
+    json_begin_array(j);
+    for (size_t i = 0; i < n && i < CONFIG_MAX_SERVERS; i++) {
+        json_begin_object(j);
+        json_member_u64(j, "sid", ids[i]);
+        json_end_object(j);
+    }
+    json_end_array(j);
+    return NULL;
+}
+
 /* ZooKeeper 3.8's commands that have a meaning here, with its aliases;
  * docs/admin-api.md says why the others are not served. */
 static const struct admin_command {
@@ -424,8 +463,10 @@ static const struct admin_command {
     {{"hash"}, cmd_hash},
     {{"initial_configuration", "icfg"}, cmd_initial_configuration},
     {{"is_read_only", "isro"}, cmd_is_read_only},
+    {{"last_snapshot", "lsnp"}, cmd_last_snapshot},
     {{"leader", "lead"}, cmd_leader},
     {{"monitor", "mntr"}, cmd_monitor},
+    {{"observers", "obsr"}, cmd_observers},
     {{"ruok"}, cmd_ruok},
     {{"server_stats", "srvr"}, cmd_server_stats},
     {{"stat_reset", "srst"}, cmd_stat_reset},
@@ -523,6 +564,14 @@ static bool snapshot_allowed(struct server *srv, const struct httpd_request *req
     return false;
 }
 
+/* ZooKeeper 3.9's restore command replaces a running member's database with
+ * the snapshot POSTed to it.  Replacing the tree under a running ensemble
+ * member (its peers, its sessions, its watches) is not done here: a member
+ * is restored stopped, from a backup file. */
+#define ADMIN_RESTORE_REFUSAL \
+    "restore is not served by a running member: stop it, then run 'znoded --restore FILE " \
+    "CONFIG' into an empty data directory and start it again"
+
 /* ZooKeeper 3.9's snapshot command: the store as a backup file (backup.c),
  * answered once the copy is made off the loop. */
 static int snapshot(struct server *srv, const struct httpd_request *req, struct httpd_reply *reply)
@@ -566,6 +615,8 @@ int admin_answer(struct server *srv, const struct httpd_request *req, struct htt
         reply->status = 404;
         return 0;
     }
+    if (strcmp(rest, "/restore") == 0 || strcmp(rest, "/rest") == 0)
+        return command_error(reply, 501, "restore", ADMIN_RESTORE_REFUSAL);
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
         reply->status = 405;
         return 0;

@@ -284,54 +284,16 @@ static int zk_txn(void *ctx, int64_t session, int32_t cxid, int64_t zxid, int64_
     return 0;
 }
 
-/* The zxid a ZooKeeper file name ends with ("snapshot.1a2b", "log.100000001"). */
-static bool zk_file_zxid(const char *name, const char *prefix, uint64_t *zxid)
-{
-    size_t n = strlen(prefix);
-    if (strncmp(name, prefix, n) != 0 || !name[n])
-        return false;
-    char *end;
-    errno = 0;
-    *zxid = strtoull(name + n, &end, 16);
-    return errno == 0 && *end == '\0';
-}
-
-struct zk_file {
-    uint64_t zxid;
-    bool snapshot;
-    char name[256];
-};
-
-static int zk_file_order(const void *a, const void *b)
-{
-    const struct zk_file *x = a, *y = b;
-    if (x->zxid != y->zxid)
-        return x->zxid < y->zxid ? -1 : 1;
-    return (int)y->snapshot - (int)x->snapshot;
-}
-
-#define DUMP_ZK_MAX_FILES 4096
-
 /* Prints the snapshots and logs of a ZooKeeper data directory's version-2. */
 static int dump_zookeeper(struct dump *d, const char *dir)
 {
-    static struct zk_file files[DUMP_ZK_MAX_FILES];
-    size_t count = 0;
-    DIR *dh = opendir(dir);
-    if (!dh) {
+    static struct zkdata_file files[ZKDATA_MAX_FILES];
+    long listed = zkdata_list(dir, files, ZKDATA_MAX_FILES);
+    if (listed < 0) {
         fprintf(stderr, "znoded: --dump: %s: %s\n", dir, strerror(errno));
         return 2;
     }
-    for (struct dirent *de; (de = readdir(dh)) != NULL && count < DUMP_ZK_MAX_FILES;) {
-        struct zk_file f = {0};
-        f.snapshot = zk_file_zxid(de->d_name, "snapshot.", &f.zxid);
-        if (!f.snapshot && !zk_file_zxid(de->d_name, "log.", &f.zxid))
-            continue;
-        snprintf(f.name, sizeof f.name, "%s", de->d_name);
-        files[count++] = f;
-    }
-    closedir(dh);
-    qsort(files, count, sizeof files[0], zk_file_order);
+    size_t count = (size_t)listed;
     size_t last_log = count;
     for (size_t i = 0; i < count; i++)
         if (!files[i].snapshot)
@@ -360,7 +322,7 @@ static int dump_zookeeper(struct dump *d, const char *dir)
                        (uint64_t)z.first_zxid, (uint64_t)z.last_zxid,
                        torn ? " (its last entry is cut short: read as the end, as ZooKeeper does)" : "");
         }
-        if (rc == ZN_CORRUPT) {
+        if (rc == ZN_CORRUPT || rc == ZKDATA_CUT_SHORT) {
             printf("zookeeper %s CORRUPT: %s\n", files[i].name, err.what);
             if (++d->damaged == 1)
                 snprintf(d->first_damage, sizeof d->first_damage, "%s", err.what);

@@ -191,18 +191,39 @@ const char *ensemble_role_name(const struct server *srv)
 uint32_t ensemble_epoch(const struct server *srv) { return srv->ens ? srv->ens->epoch : 0; }
 uint32_t ensemble_leader_id(const struct server *srv) { return srv->ens ? srv->ens->leader_id : 0; }
 
-int ensemble_synced_followers(const struct server *srv)
+/* On the leader: the peers whose link is up (only the observers when
+ * only_observers), the ids of the first cap of them in ids; how many. */
+static size_t connected_peers(const struct server *srv, bool only_observers, uint32_t *ids,
+                              size_t cap)
 {
     const struct ensemble *e = ens_of(srv);
     if (!e || e->role != ZAB_LEADING)
         return 0;
-    int n = 0;
+    size_t n = 0;
     for (size_t i = 0; i < transport_peer_count(e->tp); i++) {
         struct transport_peer_stats ps;
-        if (transport_peer_stats(e->tp, i, &ps) == 0 && ps.connected)
-            n++;
+        if (transport_peer_stats(e->tp, i, &ps) != 0 || !ps.connected)
+            continue;
+        bool observer = false;
+        for (int k = 0; k < srv->cfg.server_count; k++)
+            observer |= srv->cfg.servers[k].id == (int)ps.id && srv->cfg.servers[k].observer;
+        if (only_observers && !observer)
+            continue;
+        if (n < cap)
+            ids[n] = ps.id;
+        n++;
     }
     return n;
+}
+
+int ensemble_synced_followers(const struct server *srv)
+{
+    return (int)connected_peers(srv, false, NULL, 0);
+}
+
+size_t ensemble_synced_observers(const struct server *srv, uint32_t *ids, size_t cap)
+{
+    return connected_peers(srv, true, ids, cap);
 }
 
 /* The member stops at once; the line is its last (zn_log_exit), so an

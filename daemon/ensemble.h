@@ -9,6 +9,7 @@
 #define ZNODED_ENSEMBLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct server;
@@ -52,6 +53,9 @@ uint32_t ensemble_epoch(const struct server *srv);
 uint32_t ensemble_leader_id(const struct server *srv);
 /* Followers in sync with this leader (0 on a follower). */
 int ensemble_synced_followers(const struct server *srv);
+/* On the leader: the observers (server.N=...:observer) whose link is up, their ids in ids
+ * (at most cap written); returns how many there are (0 when not leading). */
+size_t ensemble_synced_observers(const struct server *srv, uint32_t *ids, size_t cap);
 
 /* A local client's write (including closeSession), new session, or sync.
  * The request stays in its conn's FIFO and finishes when the txn that

@@ -17,6 +17,7 @@
 #include "saslauth.h"
 #include "server.h"
 #include "tls.h"
+#include "zkimport.h"
 
 static void usage(FILE *out)
 {
@@ -24,6 +25,8 @@ static void usage(FILE *out)
             "usage: znoded [options] CONFIG\n"
             "       znoded --dump [--zxid FROM:TO] [--path PATH] CONFIG|STORE_DIR\n"
             "       znoded --restore BACKUP_FILE CONFIG\n"
+            "       znoded --import-zookeeper ZK_DATADIR[:ZK_DATALOGDIR] CONFIG\n"
+            "       znoded --version\n"
             "\n"
             "Runs one member of a znodefs ensemble, or a standalone server, speaking the\n"
             "ZooKeeper client protocol.  CONFIG is a ZooKeeper zoo.cfg; with no server.N\n"
@@ -46,6 +49,12 @@ static void usage(FILE *out)
             "  --restore FILE   write the backup FILE (znode backup, or the AdminServer's\n"
             "                   snapshot command) into CONFIG's empty data directory and\n"
             "                   exit: 0 restored, 1 refused (the reason on stderr)\n"
+            "  --import-zookeeper ZK_DATADIR[:ZK_DATALOGDIR]\n"
+            "                   build the tree Apache ZooKeeper would load from its data\n"
+            "                   directory (newest snapshot, plain, .gz or .snappy, then its\n"
+            "                   logs) and write it into CONFIG's empty data directory; exit:\n"
+            "                   0 imported, 1 refused (the reason and file on stderr)\n"
+            "  --version        print the version and exit\n"
             "  -h, --help       this text\n"
             "\n"
             "zoo.cfg keys (ZooKeeper's names and meanings):\n"
@@ -112,6 +121,8 @@ int main(int argc, char **argv)
         {"zxid", required_argument, NULL, 'z'},
         {"path", required_argument, NULL, 'p'},
         {"restore", required_argument, NULL, 'r'},
+        {"import-zookeeper", required_argument, NULL, 'm'},
+        {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -134,6 +145,7 @@ int main(int argc, char **argv)
     bool dump = false;
     struct dump_options dump_opts = {.to_zxid = UINT64_MAX};
     const char *restore_file = NULL;
+    const char *import_dirs = NULL;
     int id = -1;
     int opt;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -168,6 +180,12 @@ int main(int argc, char **argv)
         case 'r':
             restore_file = optarg;
             break;
+        case 'm':
+            import_dirs = optarg;
+            break;
+        case 'V':
+            printf("znoded %s\n", ZNODEFS_VERSION);
+            return 0;
         case 'z':
             if (dump_parse_range(optarg, &dump_opts) != 0) {
                 fprintf(stderr, "znoded: --zxid takes FROM:TO (0x hex or decimal, FROM <= TO), "
@@ -195,6 +213,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (import_dirs)
+        return zkimport_run(import_dirs, argv[optind]);
     if (restore_file)
         return restore_run(restore_file, argv[optind]);
     if (dump) {

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "assert.h"
 #include "ensemble.h"
@@ -118,6 +119,8 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, s
         ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
         return;
     }
+    srv->snapshot_stored_zxid = zxid;
+    srv->snapshot_stored_s = (int64_t)time(NULL);
     if (srv->ens)
         ensemble_snapshot_stored(srv, zxid);
 }

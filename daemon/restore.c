@@ -25,30 +25,8 @@
 #include "store.h"
 #include "store_backup.h"
 #include "store_inspect.h"
+#include "target_dir.h"
 #include "znode/errors.h"
-
-/* dir may not exist yet, or hold nothing but a member's myid (allow_myid). */
-static int check_empty(const char *dir, bool allow_myid)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT && mkdir(dir, 0755) == 0)
-            return 0;
-        fprintf(stderr, "znoded: --restore: cannot use %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
-    int rc = 0;
-    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-            (allow_myid && strcmp(de->d_name, "myid") == 0))
-            continue;
-        fprintf(stderr, "znoded: --restore: %s is not empty (it holds %s); a backup is restored "
-                "only into an empty data directory\n", dir, de->d_name);
-        rc = -1;
-    }
-    closedir(d);
-    return rc;
-}
 
 static int copy_file_bytes(int in, int out, uint64_t bytes)
 {
@@ -120,16 +98,6 @@ static int truncate_above(const char *dir, uint64_t zxid)
     return rc;
 }
 
-static void remove_store(const char *dir)
-{
-    char path[PATH_MAX + 32];
-    const char *names[] = {"data.mdb", "lock.mdb", "data.mdb.restoring"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-}
-
 /* Writes file's copy as dir/data.mdb; returns 0, or -1 after saying why. */
 static int write_store(const char *file, int in, uint64_t copy_bytes, const char *dir)
 {
@@ -173,8 +141,10 @@ int restore_run(const char *file, const char *config_path)
         return 2;
     }
     const char *dir = cfg.data_log_dir;
-    if (check_empty(cfg.data_dir, true) != 0 ||
-        (strcmp(dir, cfg.data_dir) != 0 && check_empty(dir, false) != 0))
+    const char *what = "a backup is restored";
+    if (target_dir_check_empty("--restore", what, cfg.data_dir, true) != 0 ||
+        (strcmp(dir, cfg.data_dir) != 0 &&
+         target_dir_check_empty("--restore", what, dir, false) != 0))
         return 1;
     int in = open(file, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
@@ -201,7 +171,7 @@ int restore_run(const char *file, const char *config_path)
     int rc = write_store(file, in, copy_bytes, dir);
     close(in);
     if (rc != 0) {
-        remove_store(dir);
+        target_dir_remove_store(dir);
         return 1;
     }
     struct restored x = {0};
@@ -209,13 +179,13 @@ int restore_run(const char *file, const char *config_path)
     if (rc != 0) {
         fprintf(stderr, "znoded: --restore: %s cannot be restored: %s\n", file,
                 x.damage[0] ? x.damage : zn_strerror(rc));
-        remove_store(dir);
+        target_dir_remove_store(dir);
         return 1;
     }
     if (x.last_zxid > zxid && (rc = truncate_above(dir, zxid)) != 0) {
         fprintf(stderr, "znoded: --restore: cannot drop the entries above zxid=0x%" PRIx64
                 ": %s\n", zxid, zn_strerror(rc));
-        remove_store(dir);
+        target_dir_remove_store(dir);
         return 1;
     }
     printf("znoded: restored %s into %s: zxid=0x%" PRIx64 " (%" PRIu64 " snapshot%s, %" PRIu64

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "assert.h"
 #include "acl.h"
@@ -121,6 +122,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     srv->cfg = *cfg;
     clock_start(srv);
     srv->stats.started_ms = server_now_ms();
+    srv->stats.started_s = (int64_t)time(NULL);
     srv->tree = tree_new();
     srv->watches = watch_manager_new(server_watch_notify, srv);
     if (!srv->tree || !srv->watches)

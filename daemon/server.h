@@ -127,6 +127,7 @@ struct server_stats {
     uint64_t connections_refused;
     uint64_t malformed_packets;
     uint64_t started_ms;
+    int64_t started_s;              /* wall clock, seconds */
     /* Loop turns whose callbacks (not its wait in poll) took longer than
      * SERVER_LOOP_STALL_MS, and the longest turn's work (server.c). */
     uint64_t loop_stalls;
@@ -179,6 +180,10 @@ struct server {
     int64_t txns_since_snapshot;
     int64_t snapshot_threshold;     /* txns until the next snapshot; 0: draw one (pipeline.c) */
     uint64_t snapshot_rng;          /* state of the draw */
+    /* The last snapshot this process handed to the store, and when (wall
+     * clock, seconds), for the last_snapshot admin command. */
+    int64_t snapshot_stored_zxid;
+    int64_t snapshot_stored_s;
     int64_t next_session_counter;
     bool stopping;
     struct server_stats stats;

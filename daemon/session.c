@@ -159,25 +159,28 @@ int64_t session_new_id(struct server *srv)
     return id;
 }
 
-static uint64_t splitmix64(uint64_t *state)
+/* java.util.Random's next(32): a 48-bit linear congruential generator. */
+static int32_t java_random_next_int(uint64_t *seed)
 {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    *seed = (*seed * 0x5DEECE66Dull + 0xBull) & ((1ull << 48) - 1);
+    return (int32_t)(uint32_t)(*seed >> 16);
 }
 
 /*
- * The session password is a function of the id and a constant every member
- * shares (as ZooKeeper's Random(sessionId ^ superSecret)), so any member of
- * an ensemble can check a reconnecting client without extra state.
+ * The session password is ZooKeeper's own: new Random(sessionId ^
+ * superSecret).nextBytes(16) (ZooKeeperServer.generatePasswd), a function
+ * of the id and a constant every member shares, so any member can check a
+ * reconnecting client without extra state, and a client whose session was
+ * made by Apache ZooKeeper (an imported one) resumes it here.
  */
 void session_password(int64_t id, uint8_t out[ZN_PASSWD_BYTES])
 {
-    uint64_t state = (uint64_t)id ^ 0xB3415C00ull;
-    for (int i = 0; i < ZN_PASSWD_BYTES; i += 8) {
-        uint64_t v = splitmix64(&state);
-        memcpy(out + i, &v, 8);
+    /* new Random(seed) scrambles the seed; nextBytes takes each int's bytes low first. */
+    uint64_t seed = (((uint64_t)id ^ 0xB3415C00ull) ^ 0x5DEECE66Dull) & ((1ull << 48) - 1);
+    for (int i = 0; i < ZN_PASSWD_BYTES;) {
+        uint32_t r = (uint32_t)java_random_next_int(&seed);
+        for (int n = 0; n < 4 && i < ZN_PASSWD_BYTES; n++, r >>= 8)
+            out[i++] = (uint8_t)r;
     }
 }
 

@@ -483,6 +483,26 @@ static bool owner_is_session(int64_t owner)
            (owner & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK;
 }
 
+/* Adds a session with no ephemerals (*out, when not NULL).  Returns 0,
+ * ZN_BADARGUMENTS (not a session id, already there, or the table full),
+ * or ZN_NOMEMORY. */
+static int session_insert(struct tree *t, int64_t id, int32_t timeout_ms, struct tree_session **out)
+{
+    if (!owner_is_session(id) || session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS)
+        return ZN_BADARGUMENTS;
+    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
+        return ZN_NOMEMORY;
+    struct tree_session *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return ZN_NOMEMORY;
+    s->id = id;
+    s->timeout_ms = timeout_ms;
+    session_link(t, s);
+    if (out)
+        *out = s;
+    return 0;
+}
+
 static void ephemeral_link(struct tree_session *s, struct tree_node *n)
 {
     n->eph_prev = NULL;
@@ -1472,17 +1492,10 @@ static int apply_op(struct apply *a, const struct txn_op *op, struct tree_node *
 static int apply_create_session(struct apply *a, const struct txn_op *op)
 {
     struct tree *t = a->t;
-    int64_t id = a->hdr->session_id;
-    if (session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS || !owner_is_session(id))
-        return ZN_DATAINCONSISTENCY;
-    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
-        return ZN_NOMEMORY;
-    struct tree_session *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return ZN_NOMEMORY;
-    s->id = id;
-    s->timeout_ms = op->timeout_ms;
-    session_link(t, s);
+    struct tree_session *s;
+    int rc = session_insert(t, a->hdr->session_id, op->timeout_ms, &s);
+    if (rc != 0)
+        return rc == ZN_BADARGUMENTS ? ZN_DATAINCONSISTENCY : rc;
     undo_push(a, UNDO_SESSION_CREATE)->session = s;
     return 0;
 }
@@ -1829,16 +1842,11 @@ static int load_sessions(struct tree *t, struct jute_reader *r)
         int32_t timeout_ms = 0;
         jute_read_long(r, &id);
         jute_read_int(r, &timeout_ms);
-        if (r->error || !owner_is_session(id) || session_find(t, id) != NULL)
+        if (r->error)
             return ZN_CORRUPT;
-        if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
-            return ZN_NOMEMORY;
-        struct tree_session *s = calloc(1, sizeof(*s));
-        if (s == NULL)
-            return ZN_NOMEMORY;
-        s->id = id;
-        s->timeout_ms = timeout_ms;
-        session_link(t, s);
+        int rc = session_insert(t, id, timeout_ms, NULL);
+        if (rc != 0)
+            return rc == ZN_BADARGUMENTS ? ZN_CORRUPT : rc;
     }
     return 0;
 }
@@ -2113,6 +2121,116 @@ int tree_deserialize(struct tree *fresh, const void *data, size_t len)
                                        config.mtime) == ZN_NOMEMORY && rc == 0)
         rc = ZN_NOMEMORY;
     free(config.data);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- import */
+
+void tree_import_begin(struct tree *t)
+{
+    ZN_ASSERT(t != NULL && t->last_zxid == 0);
+    tree_clear(t);
+}
+
+int tree_import_session(struct tree *t, int64_t id, int32_t timeout_ms)
+{
+    return session_insert(t, id, timeout_ms, NULL);
+}
+
+int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
+                     const struct zn_acl_vec *acl, const struct tree_persisted_stat *stat)
+{
+    size_t len = strlen(path);
+    bool is_root = len == 1 && path[0] == '/';
+    if (len == 0 || path[0] != '/' || len > PATH_MAX_BYTES || (t->root == NULL) != is_root ||
+        index_find(t, path, len) != NULL)
+        return ZN_BADARGUMENTS;
+    struct tree_node *parent = is_root ? NULL : find_parent(t, path);
+    if ((!is_root && parent == NULL) || (parent && owner_is_session(parent->ephemeral_owner)) ||
+        (parent && parent->child_count >= TREE_MAX_CHILDREN) ||
+        (owner_is_session(stat->ephemeral_owner) && session_find(t, stat->ephemeral_owner) == NULL))
+        return ZN_BADARGUMENTS;
+    if (ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0))
+        return ZN_NOMEMORY;
+    struct tree_node *n = node_alloc(path, len);
+    if (n == NULL)
+        return ZN_NOMEMORY;
+    if (acl_copy(t, acl, &n->acl) != 0 || data_copy(&data, &n->data, &n->data_len) != 0) {
+        node_free(t, n);
+        return ZN_NOMEMORY;
+    }
+    n->czxid = stat->czxid;
+    n->mzxid = stat->mzxid;
+    n->pzxid = stat->pzxid;
+    n->ctime = stat->ctime;
+    n->mtime = stat->mtime;
+    n->ephemeral_owner = stat->ephemeral_owner;
+    n->version = stat->version;
+    n->cversion = stat->cversion;
+    n->aversion = stat->aversion;
+    n->kind = ZN_NODE_KIND_UNKNOWN;
+    node_attach(t, parent, n);
+    if (is_root)
+        t->root = n;
+    return 0;
+}
+
+/* DataTree.deleteNode moves the parent's pzxid before it finds the child gone. */
+static void import_touch_parent(struct tree *t, const char *path, int64_t zxid)
+{
+    struct tree_node *parent = path && path[0] == '/' ? find_parent(t, path) : NULL;
+    if (parent && index_find(t, path, strlen(path)) == NULL && zxid > parent->pzxid) {
+        parent->pzxid = zxid;
+        node_redigest(t, parent);
+    }
+}
+
+int tree_import_replay(struct tree *t, const struct txn *txn, uint64_t *skipped_ops)
+{
+    int64_t zxid = txn->hdr.zxid;
+    if (zxid <= t->last_zxid)
+        return ZN_DATAINCONSISTENCY;
+    if (txn->hdr.type == ZN_OP_CLOSESESSION) {
+        for (int32_t i = 0; i < txn->op.paths.count; i++)
+            import_touch_parent(t, txn->op.paths.items[i], zxid);
+    }
+    int rc = tree_apply(t, txn, NULL, NULL, NULL, NULL);
+    if (rc != ZN_DATAINCONSISTENCY || txn->hdr.type == ZN_OP_CLOSESESSION)
+        return rc;
+    bool multi = txn->hdr.type == ZN_OP_MULTI;
+    int32_t count = multi ? txn->op_count : 1;
+    for (int32_t i = 0; i < count; i++) {
+        struct txn one = {.hdr = txn->hdr, .op = multi ? txn->ops[i] : txn->op};
+        one.hdr.type = one.op.type;
+        t->last_zxid = zxid - 1; /* every op at the txn's zxid */
+        rc = tree_apply(t, &one, NULL, NULL, NULL, NULL);
+        if (rc == ZN_DATAINCONSISTENCY) {
+            (*skipped_ops)++;
+            if (one.op.type == ZN_OP_DELETE)
+                import_touch_parent(t, one.op.path, zxid);
+            rc = 0;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    t->last_zxid = zxid;
+    return 0;
+}
+
+int tree_import_end(struct tree *t, int64_t last_zxid)
+{
+    if (t->root == NULL)
+        return ZN_BADARGUMENTS;
+    struct zn_acl open = {ZN_PERM_ALL, {"world", "anyone"}};
+    struct zn_acl read = {ZN_PERM_READ, {"world", "anyone"}};
+    struct zn_acl_vec open_acl = {1, &open}, read_acl = {1, &read};
+    if ((!tree_get(t, "/zookeeper") && !add_system_node(t, "/zookeeper", &open_acl, 0)) ||
+        (!tree_get(t, "/zookeeper/quota") && !add_system_node(t, "/zookeeper/quota", &open_acl, 0)) ||
+        (!tree_get(t, TREE_CONFIG_PATH) && !add_system_node(t, TREE_CONFIG_PATH, &read_acl, -1)))
+        return ZN_NOMEMORY;
+    t->last_zxid = last_zxid;
+    int rc = quota_rebuild(t);
+    ZN_ASSERT(rc != 0 || tree_check(t) == 0);
     return rc;
 }
 

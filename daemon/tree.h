@@ -176,6 +176,45 @@ size_t tree_snapshot_bound(const struct tree *t);
  * does not match (fresh is then back to its initial state), or ZN_NOMEMORY. */
 int tree_deserialize(struct tree *fresh, const void *data, size_t len);
 
+/* ---- import (another implementation's tree, node by node) ---- */
+
+/* A node's stat as ZooKeeper persists it (StatPersisted): cversion counts
+ * the creates of children, ephemeral_owner holds the container and TTL
+ * encodings. */
+struct tree_persisted_stat {
+    int64_t czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner;
+    int32_t version, cversion, aversion;
+};
+
+/* Empties t (a tree straight from tree_new) to be filled by the calls below:
+ * sessions first, then nodes with parents before children, the root first;
+ * then tree_import_end.  A failed call leaves t to be freed, nothing else. */
+void tree_import_begin(struct tree *t);
+/* Adds a session.  Returns 0, ZN_BADARGUMENTS (not a session id, or one
+ * already there), or ZN_NOMEMORY. */
+int tree_import_session(struct tree *t, int64_t id, int32_t timeout_ms);
+/* Adds a node with this stat, data and ACL (copied), of kind UNKNOWN.
+ * Returns 0, ZN_BADARGUMENTS (path not canonical or already there, the
+ * root not first, no parent, an ephemeral parent, an owner session not
+ * added), or ZN_NOMEMORY. */
+int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
+                     const struct zn_acl_vec *acl, const struct tree_persisted_stat *stat);
+/*
+ * Applies a txn as ZooKeeper replays one over a fuzzy snapshot (a txn logged
+ * after the snapshot's zxid that may already be in it): a close-session
+ * first moves the parent pzxid of each path it lists that is gone; then the
+ * txn is applied whole, or when it does not fit, op by op, skipping the ops
+ * that do not fit (*skipped_ops counts them), where a delete of a node
+ * already gone still moves its parent's pzxid (DataTree.deleteNode).
+ * Returns 0, ZN_DATAINCONSISTENCY (zxid not above the last), ZN_NOMEMORY.
+ */
+int tree_import_replay(struct tree *t, const struct txn *txn, uint64_t *skipped_ops);
+/* Ends an import at last_zxid: adds /zookeeper, /zookeeper/quota and
+ * /zookeeper/config when they were not imported, rebuilds the quota set and
+ * checks the invariants.  Returns 0, ZN_BADARGUMENTS (no root), or
+ * ZN_NOMEMORY. */
+int tree_import_end(struct tree *t, int64_t last_zxid);
+
 /* Checks the invariants (links, counts, digest, session index); for tests and
  * assertions.  Returns 0 or ZN_DATAINCONSISTENCY.  O(nodes). */
 int tree_check(const struct tree *t);

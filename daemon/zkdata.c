@@ -2,19 +2,26 @@
  * zkdata: the reader of ZooKeeper's snapshot and log files (zkdata.h).  A
  * file is mapped read-only and read with the jute reader the wire codec
  * uses; the checksum of a snapshot is checked before any record is handed
- * over, that of a log entry before the entry is.
+ * over, that of a log entry before the entry is.  A compressed snapshot
+ * (ZooKeeper's SnapStream: the name ends in .gz or .snappy) is first
+ * inflated into memory whole; its checksum covers the inflated bytes.
  */
 #include "zkdata.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <snappy-c.h>
+#include <zlib.h>
 
 #include "znode/errors.h"
 
@@ -51,18 +58,130 @@ static int fail(struct zkdata_error *err, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* A file mapped read-only, with the reader (and its arena) over it. */
+/* A file mapped read-only (or, compressed, inflated into malloc'd memory),
+ * with the reader (and its arena) over it. */
 struct zkfile {
     const uint8_t *data;
     size_t len;
+    bool inflated; /* data is malloc'd, not mapped */
     struct zn_arena arena;
     struct jute_reader r;
 };
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Grows *out to hold at least need bytes (doubling), within the limit. */
+static int grow(uint8_t **out, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > ZKDATA_INFLATED_MAX_BYTES)
+        return ZN_TOOBIG;
+    size_t c = *cap ? *cap : 1 << 20;
+    while (c < need)
+        c *= 2;
+    if (c > ZKDATA_INFLATED_MAX_BYTES)
+        c = ZKDATA_INFLATED_MAX_BYTES;
+    uint8_t *p = realloc(*out, c);
+    if (!p)
+        return ZN_NOMEMORY;
+    *out = p;
+    *cap = c;
+    return 0;
+}
+
+/* java.util.zip.GZIPOutputStream's stream, inflated whole.  A stream that
+ * ends before its trailer is ZKDATA_CUT_SHORT: cut short (a write ZooKeeper never
+ * finished), not damaged. */
+static int inflate_gzip(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+    z_stream z = {0};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return ZN_NOMEMORY;
+    size_t cap = 0;
+    int rc = 0, zrc = Z_OK;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)(in_len > UINT32_MAX ? UINT32_MAX : in_len);
+    *out = NULL;
+    while (zrc == Z_OK) {
+        if ((rc = grow(out, &cap, z.total_out + 1)) != 0)
+            break;
+        z.next_out = *out + z.total_out;
+        z.avail_out = (uInt)(cap - z.total_out > UINT32_MAX ? UINT32_MAX : cap - z.total_out);
+        zrc = inflate(&z, Z_NO_FLUSH);
+        if (zrc == Z_BUF_ERROR && z.avail_in == 0)
+            rc = ZKDATA_CUT_SHORT; /* no more input, no end: cut short */
+        else if (zrc != Z_OK && zrc != Z_STREAM_END)
+            rc = ZN_CORRUPT;
+        if (rc)
+            break;
+    }
+    *out_len = z.total_out;
+    inflateEnd(&z);
+    if (rc == 0 && z.total_in != in_len)
+        rc = ZN_CORRUPT; /* bytes after the gzip member */
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* xerial snappy-java's SnappyOutputStream, which ZooKeeper uses: the
+ * header (its magic, then two ints: version, compatible version), then
+ * blocks of an int length and that many bytes of raw snappy. */
+static int inflate_snappy(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len)
+{
+    static const uint8_t magic[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
+    if (in_len < sizeof magic + 8)
+        return ZKDATA_CUT_SHORT;
+    if (memcmp(in, magic, sizeof magic) != 0)
+        return ZN_CORRUPT;
+    size_t at = sizeof magic + 8, cap = 0, used = 0;
+    int rc = 0;
+    *out = NULL;
+    while (rc == 0 && at < in_len) {
+        if (in_len - at < 4) {
+            rc = ZKDATA_CUT_SHORT;
+            break;
+        }
+        uint32_t block = (uint32_t)in[at] << 24 | (uint32_t)in[at + 1] << 16 |
+                         (uint32_t)in[at + 2] << 8 | in[at + 3];
+        at += 4;
+        if (block > in_len - at) {
+            rc = ZKDATA_CUT_SHORT;
+            break;
+        }
+        size_t plain = 0;
+        if (snappy_uncompressed_length((const char *)in + at, block, &plain) != SNAPPY_OK) {
+            rc = ZN_CORRUPT;
+            break;
+        }
+        if ((rc = grow(out, &cap, used + plain + 1)) != 0)
+            break;
+        size_t got = cap - used;
+        if (snappy_uncompress((const char *)in + at, block, (char *)*out + used, &got) != SNAPPY_OK)
+            rc = ZN_CORRUPT;
+        used += got;
+        at += block;
+    }
+    *out_len = used;
+    if (rc) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 static int read_header(struct jute_reader *r, int32_t magic, const char *path,
                        struct zkdata_error *err);
 
-/* Maps path and reads its header.  On error nothing needs closing. */
+/* Maps path (inflating it when its name says it is compressed) and reads
+ * its header.  On error nothing needs closing. */
 static int zkfile_open(const char *path, int32_t magic, struct zkfile *f, struct zkdata_error *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -75,15 +194,38 @@ static int zkfile_open(const char *path, int32_t magic, struct zkfile *f, struct
     }
     f->len = (size_t)st.st_size;
     f->data = f->len ? mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    f->inflated = false;
     close(fd);
     if (f->len && f->data == MAP_FAILED)
         return fail(err, ZN_IO, "%s: %s", path, strerror(errno));
+    bool gz = ends_with(path, ".gz"), snappy = ends_with(path, ".snappy");
+    if (gz || snappy) {
+        uint8_t *plain = NULL;
+        size_t plain_len = 0;
+        int rc = gz ? inflate_gzip(f->data, f->len, &plain, &plain_len)
+                    : inflate_snappy(f->data, f->len, &plain, &plain_len);
+        if (f->len)
+            munmap((void *)f->data, f->len);
+        if (rc == ZKDATA_CUT_SHORT)
+            return fail(err, ZKDATA_CUT_SHORT, "%s is cut short: its %s stream ends early", path,
+                        gz ? "gzip" : "snappy");
+        if (rc == ZN_TOOBIG)
+            return fail(err, rc, "%s inflates to more than %llu bytes", path,
+                        (unsigned long long)ZKDATA_INFLATED_MAX_BYTES);
+        if (rc)
+            return fail(err, rc, "%s is not a valid %s stream", path, gz ? "gzip" : "snappy");
+        f->data = plain;
+        f->len = plain_len;
+        f->inflated = true;
+    }
     zn_arena_init(&f->arena);
     jute_reader_init(&f->r, f->data, f->len, &f->arena);
     int rc = read_header(&f->r, magic, path, err);
     if (rc) {
         zn_arena_free(&f->arena);
-        if (f->len)
+        if (f->inflated)
+            free((void *)f->data);
+        else if (f->len)
             munmap((void *)f->data, f->len);
     }
     return rc;
@@ -92,7 +234,9 @@ static int zkfile_open(const char *path, int32_t magic, struct zkfile *f, struct
 static void zkfile_close(struct zkfile *f)
 {
     zn_arena_free(&f->arena);
-    if (f->len)
+    if (f->inflated)
+        free((void *)f->data);
+    else if (f->len)
         munmap((void *)f->data, f->len);
 }
 
@@ -104,8 +248,8 @@ static int read_header(struct jute_reader *r, int32_t magic, const char *path,
     int64_t dbid = 0;
     const uint8_t *raw = (const uint8_t *)r->data;
     if (r->len >= 2 && raw[0] == 0x1f && raw[1] == 0x8b)
-        return fail(err, ZN_CORRUPT, "%s is gzip-compressed: not read yet (only uncompressed "
-                    "snapshots)", path);
+        return fail(err, ZN_CORRUPT, "%s is gzip-compressed but not named .gz, as ZooKeeper "
+                    "names it", path);
     jute_read_int(r, &got);
     jute_read_int(r, &version);
     jute_read_long(r, &dbid);
@@ -182,7 +326,10 @@ int zkdata_read_snapshot(const char *path, const struct zkdata_visitor *v, int64
         return rc;
     struct jute_reader r = f.r; /* positioned after the header */
     if (f.len < ZKDATA_HEADER_BYTES + ZKDATA_TRAILER_BYTES)
-        rc = fail(err, ZN_CORRUPT, "%s is cut short (%zu bytes)", path, f.len);
+        rc = fail(err, ZKDATA_CUT_SHORT, "%s is cut short (%zu bytes)", path, f.len);
+    if (rc == 0 && memcmp(f.data + f.len - 5, "\0\0\0\1/", 5) != 0)
+        rc = fail(err, ZKDATA_CUT_SHORT, "%s is cut short: it does not end with the path \"/\" "
+                  "a complete snapshot ends with", path);
     if (rc == 0) {
         /* The checksum first: nothing of a damaged snapshot is handed over. */
         size_t body = f.len - ZKDATA_TRAILER_BYTES;
@@ -289,4 +436,53 @@ int zkdata_read_log(const char *path, bool last, const struct zkdata_visitor *v,
     }
     zkfile_close(&f);
     return rc;
+}
+
+/* The zxid a ZooKeeper file name carries ("snapshot.1a2b", "log.100000001",
+ * "snapshot.1a2b.gz"): FileTxnLog/Util.getZxidFromName. */
+static bool file_zxid(const char *name, const char *prefix, uint64_t *zxid)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(name, prefix, n) != 0 || !name[n])
+        return false;
+    char *end;
+    errno = 0;
+    *zxid = strtoull(name + n, &end, 16);
+    if (errno != 0 || end == name + n)
+        return false;
+    return *end == '\0' || (strcmp(prefix, "snapshot.") == 0 &&
+                            (strcmp(end, ".gz") == 0 || strcmp(end, ".snappy") == 0));
+}
+
+static int file_order(const void *a, const void *b)
+{
+    const struct zkdata_file *x = a, *y = b;
+    if (x->zxid != y->zxid)
+        return x->zxid < y->zxid ? -1 : 1;
+    return (int)y->snapshot - (int)x->snapshot;
+}
+
+long zkdata_list(const char *dir, struct zkdata_file *files, size_t cap)
+{
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return -1;
+    size_t count = 0;
+    for (struct dirent *de; (de = readdir(dh)) != NULL;) {
+        struct zkdata_file f = {0};
+        f.snapshot = file_zxid(de->d_name, "snapshot.", &f.zxid);
+        if ((!f.snapshot && !file_zxid(de->d_name, "log.", &f.zxid)) ||
+            strlen(de->d_name) >= sizeof f.name)
+            continue;
+        if (count == cap) {
+            closedir(dh);
+            errno = E2BIG;
+            return -1;
+        }
+        snprintf(f.name, sizeof f.name, "%s", de->d_name);
+        files[count++] = f;
+    }
+    closedir(dh);
+    qsort(files, count, sizeof files[0], file_order);
+    return (long)count;
 }

@@ -2,7 +2,9 @@
  * zkdata: Apache ZooKeeper's data directory read as ZooKeeper writes it
  * (version-2/snapshot.<zxid> and version-2/log.<zxid>, FileSnap and
  * FileTxnLog, jute), the first step of importing a ZooKeeper ensemble's data
- * (issue 16).  Uncompressed snapshots only, so far (not .gz nor .snappy).
+ * (issue 16).  Snapshots are read plain or compressed as ZooKeeper's
+ * SnapStream writes them (snapshot.<zxid>.gz: gzip; snapshot.<zxid>.snappy:
+ * snappy-java's stream), the kind told by the name as ZooKeeper tells it.
  *
  * A snapshot: header ("ZKSN", version 2, dbid), the sessions (id,
  * timeout), the ACL cache (index -> ACL list), the nodes in preorder (path,
@@ -26,6 +28,15 @@
 #define ZKDATA_SNAPSHOT_MAGIC 0x5a4b534e /* "ZKSN" */
 #define ZKDATA_LOG_MAGIC 0x5a4b4c47      /* "ZKLG" */
 #define ZKDATA_VERSION 2
+/* A snapshot that ends before its end marker (ZooKeeper was stopped while
+ * writing it; ZooKeeper's isValidSnapshot skips it): positive, unlike the
+ * ZN_ codes. */
+#define ZKDATA_CUT_SHORT 1
+/* Most bytes a compressed snapshot may inflate to (the store's limit). */
+#define ZKDATA_INFLATED_MAX_BYTES (8ull << 30)
+/* Most snapshot and log files of one directory read. */
+#define ZKDATA_MAX_FILES 4096
+
 /* ReferenceCountedACLCache's index of world:anyone with every permission. */
 #define ZKDATA_OPEN_ACL_INDEX (-1L)
 
@@ -57,8 +68,10 @@ struct zkdata_error {
 /*
  * Reads the snapshot at path, checking its header and Adler32 checksum
  * before anything is handed over.  Sets *digest_zxid (0 when it has no
- * digest).  Returns 0, ZN_CORRUPT (err says what: not a snapshot, a
- * compressed one, a wrong checksum, a malformed record), ZN_IO, ZN_NOMEMORY,
+ * digest).  Returns 0, ZKDATA_CUT_SHORT (it ends before its end marker, or
+ * its compressed stream ends early), ZN_CORRUPT (err says what: not a
+ * snapshot, a wrong checksum, a malformed record or compressed stream),
+ * ZN_TOOBIG (inflates past ZKDATA_INFLATED_MAX_BYTES), ZN_IO, ZN_NOMEMORY,
  * or a visitor's non-zero return.
  */
 int zkdata_read_snapshot(const char *path, const struct zkdata_visitor *v, int64_t *digest_zxid,
@@ -72,6 +85,21 @@ int zkdata_read_snapshot(const char *path, const struct zkdata_visitor *v, int64
  */
 int zkdata_read_log(const char *path, bool last, const struct zkdata_visitor *v, bool *torn,
                     struct zkdata_error *err);
+
+/* One file of a version-2 directory: snapshot.<zxid>[.gz|.snappy] or log.<zxid>. */
+struct zkdata_file {
+    uint64_t zxid;
+    bool snapshot;
+    char name[256];
+};
+
+/*
+ * Lists the snapshots and logs in dir (a version-2 directory) into files
+ * (cap entries), sorted by zxid, a snapshot before a log of the same zxid;
+ * other names are left out.  Returns the count, or -1 with errno set
+ * (E2BIG: more than cap).
+ */
+long zkdata_list(const char *dir, struct zkdata_file *files, size_t cap);
 
 /* Adler32 as java.util.zip.Adler32 computes it. */
 uint32_t zkdata_adler32(uint32_t adler, const uint8_t *data, size_t len);

@@ -13,6 +13,10 @@ PACKAGES=(
   # tests/compat/sasl_gssapi.bats: a Kerberos KDC on loopback (tests/lib/kdc.sh), kinit, and
   # kazoo's GSSAPI client
   krb5-kdc krb5-admin-server krb5-user python3-kerberos
+  # znoded --import-zookeeper reads ZooKeeper's gzip and snappy snapshots
+  zlib1g-dev libsnappy-dev
+  # tests/integration/package.bats builds the .deb packages (debian/) with dpkg-buildpackage
+  debhelper dpkg-dev
   # tests/compat/tls.bats makes its keys and certificates with the openssl command
   openssl
   # run (FUSE mount)

@@ -1,8 +1,9 @@
 # Fuzzing of the decoders beyond the client wire codec (issue 6): peer messages
 # (fuzz_peer), what a member reads back from its disk - txns, log records,
 # snapshot headers, snapshots (fuzz_records) - zoo.cfg (fuzz_config), the HTTP request heads
-# of the metrics page and the AdminServer (fuzz_http), and a client's SASL tokens through Cyrus
-# and the JAAS reader (fuzz_sasl).
+# of the metrics page and the AdminServer (fuzz_http), a client's SASL tokens through Cyrus
+# and the JAAS reader (fuzz_sasl), and Apache ZooKeeper's snapshot and log files as the import
+# reads them (fuzz_zkdata; its seeds are files ZooKeeper 3.8 wrote).
 # Included from tests/fuzz/CMakeLists.txt. As for the codec targets: in every
 # build each target's saved corpus replays as a CTest test; with ZN_FUZZ=ON the
 # libFuzzer binaries are built from instrumented copies of the sources, and
@@ -14,8 +15,9 @@ set(ZN_DECODER_FUZZ_LIBS_fuzz_records znoded_model zn_store)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_config znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_http znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_sasl znoded_core)
+set(ZN_DECODER_FUZZ_LIBS_fuzz_zkdata znoded_core)
 
-foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl)
+foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata)
   set(present TRUE)
   foreach(lib ${ZN_DECODER_FUZZ_LIBS_${target}})
     if(NOT TARGET ${lib})
@@ -65,7 +67,8 @@ if(ZN_FUZZ)
       ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
   set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
-  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl)
+  set(ZN_FUZZ_SOURCES_fuzz_zkdata ${PROJECT_SOURCE_DIR}/daemon/zkdata.c)
+  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata)
     add_executable(${target} ${target}.c ${ZN_FUZZ_SOURCES_${target}})
     target_compile_options(${target} PRIVATE ${ZN_FUZZ_FLAGS})
     target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon
@@ -75,4 +78,7 @@ if(ZN_FUZZ)
   endforeach()
   target_link_libraries(fuzz_http PRIVATE PkgConfig::LIBUV) # the server half of httpd.c
   target_link_libraries(fuzz_sasl PRIVATE PkgConfig::SASL2) # Cyrus, driven by saslauth.c
+  find_package(ZLIB REQUIRED)
+  find_library(SNAPPY_LIBRARY snappy REQUIRED)
+  target_link_libraries(fuzz_zkdata PRIVATE ZLIB::ZLIB ${SNAPPY_LIBRARY}) # compressed snapshots
 endif()

@@ -12,10 +12,10 @@ DOC="$ZN_REPO_ROOT/docs/admin-api.md"
 SCHEMA="$ZN_REPO_ROOT/tests/lib/json_schema.jq"
 # Every primary name znoded serves, and each alias with its primary name.
 PRIMARY="configuration connection_stat_reset connections dirs dump environment hash initial_configuration is_read_only
-  leader monitor ruok server_stats stat_reset stats voting_view watch_summary watches
+  last_snapshot leader monitor observers ruok server_stats stat_reset stats voting_view watch_summary watches
   watches_by_path zabstate"
 ALIASES="conf=configuration config=configuration crst=connection_stat_reset cons=connections
-  env=environment envi=environment icfg=initial_configuration isro=is_read_only lead=leader mntr=monitor srvr=server_stats
+  env=environment envi=environment icfg=initial_configuration isro=is_read_only lsnp=last_snapshot lead=leader mntr=monitor obsr=observers srvr=server_stats
   srst=stat_reset stat=stats wchs=watch_summary wchc=watches wchp=watches_by_path"
 
 # fetch_answers PORT DIR: every command's answer (the resets last, so they reset nothing another
@@ -218,6 +218,40 @@ differences_documented() {
   assert_success
   run jq -c '.read_only' "$OURS/is_read_only.json"
   assert_output false
+}
+
+@test "last_snapshot answers with ZooKeeper's keys: the zxid in hex and the time in seconds" {
+  need_reference
+  run differences_documented last_snapshot
+  assert_success
+  # a fresh server's first snapshot is of its empty tree, taken at start (zxid 0 is none)
+  run jq -r '.zxid' "$OURS/last_snapshot.json"
+  assert_output --regexp '^([0-9a-f]+)$'
+  run jq -r '.timestamp' "$OURS/last_snapshot.json"
+  if [ "$(jq -r .zxid "$OURS/last_snapshot.json")" = ffffffffffffffff ]; then
+    assert_output -- -1
+  else
+    [ "$output" -gt $(( $(date +%s) - 3600 )) ] && [ "$output" -le "$(date +%s)" ]
+  fi
+}
+
+@test "observers answers a standalone server with ZooKeeper's keys: none synced" {
+  need_reference
+  run differences_documented observers
+  assert_success
+  run jq -c '[.synced_observers, .observers]' "$OURS/observers.json"
+  assert_output '[0,[]]'
+}
+
+@test "restore is refused with the way to restore a member, whatever the method" {
+  local method
+  for method in GET POST; do
+    run curl -s -X "$method" -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' --data-binary @/dev/null \
+      "$ADMIN/commands/restore"
+    assert_output 501
+    run jq -c . "$BATS_TEST_TMPDIR/body"
+    assert_output '{"command":"restore","error":"restore is not served by a running member: stop it, then run '"'"'znoded --restore FILE CONFIG'"'"' into an empty data directory and start it again"}'
+  done
 }
 
 @test "leader answers a standalone server as ZooKeeper does" {

@@ -91,6 +91,37 @@ acked() { grep -c . "$BATS_TEST_TMPDIR/acked" 2> /dev/null || echo 0; }
   assert_line --partial "type=create path=/after "
 }
 
+@test "one backup restored into every member of a 3-member ensemble: each serves it, and the ensemble takes writes" {
+  "$ZNODE" --server "$(member_connect 1)" create /kept "before the backup" > /dev/null
+  run "$ZNODE" --server "$(member_connect 1)" backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT"
+  assert_success
+  local zxid n
+  zxid="$(sed -n 's/.* at zxid=\(0x[0-9a-f]*\) .*/\1/p' <<< "$output")"
+  RESTORED="$BATS_TEST_TMPDIR/restored"
+  ZN_STATE_DIR="$RESTORED"
+  prepare_members 3
+  for n in 1 2 3; do
+    write_member_config "$n" 3
+    run "$ZN_ZNODED" --restore "$BATS_TEST_TMPDIR/backup" "$(member_dir "$n")/zoo.cfg"
+    assert_success
+    assert_output --regexp "^znoded: restored .* zxid=$zxid "
+  done
+  for n in 1 2 3; do launch_member "$n"; done
+  for n in 1 2 3; do wait_ruok "$n"; done
+  wait_until 60 "a leader" leader_of 1 2 3
+  for n in 1 2 3; do
+    run "$ZNODE" --server "$(member_connect "$n")" get /kept
+    assert_output "before the backup"
+  done
+  run "$ZNODE" --server "$(member_connect 2)" create /after "written to the restored ensemble"
+  assert_success
+  for n in 1 2 3; do
+    # a follower applies the commit when it hears of it: poll, do not race
+    wait_until 30 "member $n to serve /after" bash -c \
+      "[ \"\$('$ZNODE' --server $(member_connect "$n") get /after 2>/dev/null)\" = 'written to the restored ensemble' ]"
+  done
+}
+
 @test "HEAD of the snapshot command answers its headers and no body" {
   # a raw client: curl stops reading after the headers of a HEAD, whatever follows them
   run "$ZN_PYTHON" - "$ADMIN_PORT" <<'PY'

@@ -433,6 +433,26 @@ stop_all() {
   : > "$dir/all_pids"
 }
 
+# cut_last_entry LOG: truncates a ZooKeeper log inside its last entry (and drops the zeros
+# ZooKeeper preallocates after it), as a crash in the middle of a write leaves it.
+cut_last_entry() {
+  local end
+  end="$("$ZN_PYTHON" - "$1" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+pos, last = 16, None
+while pos + 12 <= len(data):
+    crc, length = struct.unpack(">qi", data[pos:pos + 12])
+    if crc == 0 and length == 0:
+        break
+    last = pos
+    pos += 12 + length + 1
+print(last + 20)
+PY
+)"
+  truncate -s "$end" "$1"
+}
+
 # zk_tool ARGS...: the kazoo-based helper client (tests/lib/zk_tool.py).
 zk_tool() {
   "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" "$@"

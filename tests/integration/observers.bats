@@ -51,3 +51,27 @@ except Exception as e:
   run zk_tool exists "$(ensemble_connect)" /obs/without-quorum
   assert_failure
 }
+
+@test "the leader's AdminServer lists the observer it syncs; a follower lists none" {
+  local port n leader follower
+  port="$(free_port 127.0.0.1)"
+  export ZN_OBSERVERS="3"
+  prepare_members 3
+  for n in 1 2 3; do
+    # each member's AdminServer on its own address, at the same port
+    write_member_config "$n" 3 admin.enableServer=true "admin.serverPort=$port" \
+      "admin.serverAddress=$(member_addr "$n")"
+  done
+  for n in 1 2 3; do launch_member "$n"; done
+  for n in 1 2 3; do wait_ruok "$n"; done
+  wait_until 60 "member 3 to observe" mode_is 3 observer
+  wait_until 60 "a leader" some_leader
+  leader=1; mode_is 2 leader >/dev/null && leader=2
+  follower=$((3 - leader))
+  wait_until 30 "the leader to list its observer" bash -c \
+    "curl -sf http://$(member_addr "$leader"):$port/commands/observers | jq -e '.synced_observers == 1'"
+  run bash -c "curl -sf http://$(member_addr "$leader"):$port/commands/observers | jq -c '[.synced_observers, [.observers[].sid], .error]'"
+  assert_output '[1,[3],null]'
+  run bash -c "curl -sf http://$(member_addr "$follower"):$port/commands/obsr | jq -c '[.command, .synced_observers, .observers]'"
+  assert_output '["observers",0,[]]'
+}

@@ -40,26 +40,6 @@ setup() {
   MARKED="$(cat "$BATS_FILE_TMPDIR/marked.czxid")"
 }
 
-# cut_last_entry LOG: truncates a ZooKeeper log inside its last entry (and drops the zeros
-# ZooKeeper preallocates after it), as a crash in the middle of a write leaves it.
-cut_last_entry() {
-  local end
-  end="$("$ZN_PYTHON" - "$1" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-pos, last = 16, None
-while pos + 12 <= len(data):
-    crc, length = struct.unpack(">qi", data[pos:pos + 12])
-    if crc == 0 and length == 0:
-        break
-    last = pos
-    pos += 12 + length + 1
-print(last + 20)
-PY
-)"
-  truncate -s "$end" "$1"
-}
-
 @test "every snapshot and log of ZooKeeper's data directory is read, every transaction listed" {
   local snapshots logs
   snapshots="$(ls "$DATA/version-2" | grep -c '^snapshot\.')"

@@ -1099,6 +1099,101 @@ static void set_config_is_member_local_and_kept_across_a_snapshot_load(void **st
     tree_free(member);
 }
 
+/* ---- import ---- */
+
+static void import_node(struct tree *t, const char *path, int64_t czxid, int32_t cversion, int64_t owner)
+{
+    struct tree_persisted_stat s = {
+        .czxid = czxid, .mzxid = czxid + 1, .pzxid = czxid + 2, .ctime = 5000 + czxid,
+        .mtime = 6000 + czxid, .ephemeral_owner = owner, .version = 3, .cversion = cversion,
+        .aversion = 2,
+    };
+    struct jute_buf data = {(const uint8_t *)"d", 1};
+    assert_int_equal(tree_import_node(t, path, data, &open_acl, &s), 0);
+}
+
+static void an_imported_tree_keeps_every_stat_field_and_round_trips_a_snapshot(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    tree_import_begin(t);
+    assert_int_equal(tree_import_session(t, 0x100, 4000), 0);
+    assert_int_equal(tree_import_session(t, 0x100, 4000), ZN_BADARGUMENTS);
+    import_node(t, "/", 0, 3, 0);
+    import_node(t, "/a", 10, 7, 0);
+    import_node(t, "/a/e", 20, 0, 0x100);
+    import_node(t, "/a/box", 21, 0, TREE_CONTAINER_OWNER);
+    struct tree_persisted_stat s = {0};
+    struct jute_buf data = {NULL, -1};
+    /* no parent; an ephemeral parent; an owner not imported; a node twice */
+    assert_int_equal(tree_import_node(t, "/x/y", data, &open_acl, &s), ZN_BADARGUMENTS);
+    assert_int_equal(tree_import_node(t, "/a/e/c", data, &open_acl, &s), ZN_BADARGUMENTS);
+    s.ephemeral_owner = 0x200;
+    assert_int_equal(tree_import_node(t, "/a/f", data, &open_acl, &s), ZN_BADARGUMENTS);
+    s.ephemeral_owner = 0;
+    assert_int_equal(tree_import_node(t, "/a", data, &open_acl, &s), ZN_BADARGUMENTS);
+    assert_int_equal(tree_import_end(t, 0x30), 0);
+    assert_int_equal(tree_check(t), 0);
+    assert_non_null(tree_get(t, "/zookeeper/config"));
+    assert_int_equal(tree_last_zxid(t), 0x30);
+    struct zn_stat a = stat_of(t, "/a");
+    assert_int_equal(a.czxid, 10);
+    assert_int_equal(a.mzxid, 11);
+    assert_int_equal(a.pzxid, 12);
+    assert_int_equal(a.ctime, 5010);
+    assert_int_equal(a.mtime, 6010);
+    assert_int_equal(a.version, 3);
+    assert_int_equal(a.aversion, 2);
+    assert_int_equal(a.cversion, 7 * 2 - 2); /* persisted creates, seen as changes */
+    assert_int_equal(stat_of(t, "/a/e").ephemeral_owner, 0x100);
+    assert_true(tree_node_is_container(tree_get(t, "/a/box")));
+    assert_int_equal(tree_session_ephemeral_count(t, 0x100), 1);
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize(t, &w), 0);
+    struct tree *copy = tree_new();
+    assert_int_equal(tree_deserialize(copy, w.data, w.len), 0);
+    assert_true(tree_digest(copy) == tree_digest(t));
+    jute_writer_free(&w);
+    tree_free(copy);
+    tree_free(t);
+}
+
+static void a_fuzzy_replay_skips_ops_that_do_not_fit_and_a_gone_delete_moves_the_pzxid(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    tree_import_begin(t);
+    import_node(t, "/", 0, 1, 0);
+    import_node(t, "/p", 10, 1, 0);
+    import_node(t, "/p/there", 11, 0, 0);
+    assert_int_equal(tree_import_end(t, 0x20), 0);
+    uint64_t skipped = 0;
+    /* a create of a node the snapshot already holds: skipped, the parent unchanged */
+    struct txn c = create_txn(0x21, "/p/there", "x", 2, 0);
+    assert_int_equal(tree_import_replay(t, &c, &skipped), 0);
+    assert_int_equal(skipped, 1);
+    assert_int_equal(stat_of(t, "/p").pzxid, 12);
+    /* a delete of a node already gone: skipped, but the parent's pzxid moves (DataTree.deleteNode) */
+    struct txn d = txn_of(0x22, ZN_OP_DELETE);
+    d.op.path = "/p/gone";
+    assert_int_equal(tree_import_replay(t, &d, &skipped), 0);
+    assert_int_equal(skipped, 2);
+    assert_int_equal(stat_of(t, "/p").pzxid, 0x22);
+    /* a multi with one op that fits and one that does not: the one that fits is applied */
+    struct txn_op ops[2] = {create_txn(0x23, "/p/new", "n", -1, 0).op, d.op};
+    struct txn m = txn_of(0x23, ZN_OP_MULTI);
+    m.op_count = 2;
+    m.ops = ops;
+    assert_int_equal(tree_import_replay(t, &m, &skipped), 0);
+    assert_int_equal(skipped, 3);
+    assert_non_null(tree_get(t, "/p/new"));
+    assert_int_equal(tree_last_zxid(t), 0x23);
+    assert_int_equal(tree_import_replay(t, &m, &skipped), ZN_DATAINCONSISTENCY); /* zxid again */
+    assert_int_equal(tree_check(t), 0);
+    tree_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1127,6 +1222,8 @@ int main(void)
         cmocka_unit_test(a_failed_txn_rolls_back_quota_stats_and_the_quota_set),
         cmocka_unit_test(a_snapshot_brings_back_the_quota_set),
         cmocka_unit_test(set_config_is_member_local_and_kept_across_a_snapshot_load),
+        cmocka_unit_test(an_imported_tree_keeps_every_stat_field_and_round_trips_a_snapshot),
+        cmocka_unit_test(a_fuzzy_replay_skips_ops_that_do_not_fit_and_a_gone_delete_moves_the_pzxid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
