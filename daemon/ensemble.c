@@ -1059,6 +1059,26 @@ static void close_all_clients(struct server *srv, const char *why)
         conn_close(srv->conns, why);
 }
 
+/* Session state that belongs to one leadership.  An expiry or close the
+ * leader proposed may never commit (the leadership ended first), so no
+ * session stays marked closing past the leadership that marked it (else this
+ * member would later refuse its reconnects and, leading again, answer its
+ * every write SESSIONEXPIRED while never expiring it).  And a new leader
+ * gives every session a full timeout, as ZooKeeper does: what it knows of
+ * when sessions were last heard from is as old as its last leadership (only
+ * the leader hears the members' touches), and expiring on that would end
+ * every session of a client that was not connected to it. */
+static void sessions_new_term(struct server *srv, bool full_timeout)
+{
+    uint64_t now = server_now_ms();
+    for (size_t b = 0; b < srv->session_buckets; b++)
+        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket) {
+            s->closing = false;
+            if (full_timeout)
+                s->expires_at_ms = now + (uint64_t)s->timeout_ms;
+        }
+}
+
 static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
 {
     struct server *srv = e->srv;
@@ -1109,15 +1129,13 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
                 request_free(r);
         }
     }
-    if (e->role == ZAB_LEADING && e->phase == ZAB_PHASE_BROADCAST && new_leadership) {
-        /* A new leader gives every session a full timeout, as ZooKeeper. */
-        uint64_t now = server_now_ms();
-        for (size_t b = 0; b < srv->session_buckets; b++)
-            for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket) {
-                s->closing = false;
-                s->expires_at_ms = now + (uint64_t)s->timeout_ms;
-            }
-    }
+    /* The core reports discovery, sync and broadcast as three role changes
+     * with the same leader and epoch, so "new leadership" is only true at the
+     * first of them: a leadership begins when a leader starts serving. */
+    bool lead_started = e->role == ZAB_LEADING && e->serving &&
+                        !(was_serving && old_leader == e->leader_id && old_epoch == e->epoch);
+    if (new_leadership || !e->serving || lead_started)
+        sessions_new_term(srv, lead_started);
 }
 
 /* The tree's digest after applying zxid.  TEST ONLY: the planted bug
