@@ -203,3 +203,38 @@ zk.sync('/from-$w'); print(zk.get('/from-$w')[0].decode()); zk.stop()"
   done
   [ "$(wc -l < "$BATS_TEST_TMPDIR/acked-majority")" -eq 100 ]
 }
+
+@test "an expiry the cut-off leader proposed but could not commit ends no session, there or anywhere" {
+  command -v iptables >/dev/null && iptables -S INPUT >/dev/null 2>&1 || skip "iptables is not usable here"
+  # The session times out (2 s) long before the cut-off leader gives up leading (syncLimit x
+  # tickTime = 10 s): it proposes the session's expiry, which no follower ever receives.
+  start_ensemble 3 "tickTime=1000" "syncLimit=10" "minSessionTimeout=2000"
+  wait_until 60 "one leader" one_leader_among 1 2 3
+  old_leader="$(leader_of 1 2 3)"
+  followers=()
+  for n in 1 2 3; do [ "$n" = "$old_leader" ] || followers+=("$n"); done
+  status="$BATS_TEST_TMPDIR/owner.status"
+  zk_tool owner "$(member_connect "${followers[0]}"),$(member_connect "${followers[1]}")" /cut/eph 2 "$status" 3>&- &
+  zn_track_pid "$!"
+  wait_until 30 "the owner's ephemeral to exist" grep -q -x ready "$status"
+  session="$(sed -n 's/^session=//p' "$status")"
+  passwd="$(sed -n 's/^passwd=//p' "$status")"
+
+  partition_member "$old_leader" 3
+  wait_until 30 "the cut-off leader to expire the session" \
+    grep -q "session expired sid=$session " "$(member_dir "$old_leader")/server.log"
+  wait_until 60 "a leader among the followers" leader_of "${followers[@]}"
+  remove_partition_rules
+  follows() { fourlw srvr "$1" | grep -q -x 'Mode: follower'; }
+  wait_until 60 "the old leader to follow again" follows "$old_leader"
+
+  # The session lives: its owner never saw it LOST, and the old leader takes it back too.
+  run grep -c -x "state=LOST" "$status"
+  assert_output 0
+  run zk_tool resume "$(member_connect "$old_leader")" "$session" "$passwd"
+  assert_success
+  assert_output "$session"
+  run zk_tool owner-of "$(member_connect "${followers[0]}")" /cut/eph
+  assert_success
+  assert_output "$session"
+}

@@ -6,8 +6,11 @@
   get HOSTS PATH                     print the node's data
   create HOSTS PATH [DATA]           create a persistent node (parents too)
   owner HOSTS PATH TIMEOUT_S STATUS  create ephemeral PATH and keep the session open; STATUS gets
-                                     `session=0x..`, `ready`, then one `state=...` line per
-                                     connection state change; SIGTERM closes the session cleanly
+                                     `session=0x..`, `passwd=HEX`, `ready`, then one `state=...`
+                                     line per connection state change; SIGTERM closes the session
+                                     cleanly
+  resume HOSTS SESSION PASSWD        reconnect to the session (0x.. id, hex password) through HOSTS
+                                     and print its id; exit without closing it (1: it is expired)
   hold-watch HOSTS PATH STATUS       set a data watch on PATH, write `ready`, wait for SIGTERM
   hold-state HOSTS PATH STATUS       create PATH and the ephemeral PATH/e, watch PATH's data and
                                      children and PATH/absent's creation (a session with every
@@ -104,12 +107,30 @@ def cmd_owner(hosts, path, timeout_s, status):
     zk.start(timeout=CONNECT_TIMEOUT_S)
     zk.create(path, b"owned", ephemeral=True, makepath=True)
     append_line(status, "session=0x%x" % zk.client_id[0])
+    append_line(status, "passwd=%s" % zk.client_id[1].hex())
     append_line(status, "ready")
     wait_for_sigterm()
     zk.stop()
     zk.close()
     append_line(status, "closed")
     return 0
+
+
+def cmd_resume(hosts, session, passwd):
+    zk = KazooClient(hosts=hosts, timeout=10.0, client_id=(int(session, 16), bytes.fromhex(passwd)),
+                     connection_retry={"max_tries": 0})
+    lost = threading.Event()
+    zk.add_listener(lambda state: lost.set() if state == "LOST" else None)
+    try:
+        zk.start(timeout=CONNECT_TIMEOUT_S)
+        zk.exists("/")
+    except Exception as exc:
+        sys.stderr.write("zk_tool: resume of %s through %s: %s%s\n"
+                         % (session, hosts, type(exc).__name__, " (expired)" if lost.is_set() else ""))
+        os._exit(1)
+    print("0x%x" % zk.client_id[0], flush=True)
+    # Leave without closeSession (kazoo's stop sends one): the session must live on.
+    os._exit(0 if not lost.is_set() else 1)
 
 
 def cmd_hold_watch(hosts, path, status):
@@ -226,6 +247,7 @@ def main(argv):
         "get": cmd_get,
         "create": cmd_create,
         "owner": cmd_owner,
+        "resume": cmd_resume,
         "hold-watch": cmd_hold_watch,
         "hold-state": cmd_hold_state,
         "writer": cmd_writer,
