@@ -164,11 +164,21 @@ flip() {
   cfg="$(member_dir 1)/zoo.cfg"
   run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$cfg"
   assert_success
+  local imported
+  imported="$(sed -n 's/^znoded: imported .* into .*: //p' <<< "$output")"
+  [ -n "$imported" ]
   # a second import into the same dataDir
   run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$cfg"
   assert_failure 1
   assert_output --regexp "^znoded: --import-zookeeper: $(member_dir 1)/datalog is not empty \(it holds (data|lock)\.mdb\); a ZooKeeper data directory is imported only into an empty data directory$"
   rm -rf "$(member_dir 1)/data" "$(member_dir 1)/datalog"
+
+  # a directory that holds no ZooKeeper data
+  mkdir -p "$(zn_state_dir)/no-data/version-2"
+  run "$ZN_ZNODED" --import-zookeeper "$(zn_state_dir)/no-data" "$cfg"
+  assert_failure 1
+  assert_output "znoded: --import-zookeeper: $(zn_state_dir)/no-data/version-2 holds no ZooKeeper snapshot and $(zn_state_dir)/no-data/version-2 no log: nothing to import"
+  [ ! -e "$(member_dir 1)/datalog/data.mdb" ]
 
   # the newest snapshot with one byte changed
   dirs="$(zk_copy bad-snapshot)"
@@ -224,6 +234,15 @@ flip() {
   echo "$output"
   assert_success
   assert_line --regexp "; the newest log's last entry is cut short and read as its end, as ZooKeeper reads it$"
+  rm -rf "$(member_dir 1)/data" "$(member_dir 1)/datalog"
+
+  # a dataDir that holds the logs too (ZooKeeper without dataLogDir), named alone: the same store
+  dirs="$(zk_copy one-dir)"
+  mv "${dirs##*:}"/version-2/log.* "${dirs%%:*}/version-2/"
+  run "$ZN_ZNODED" --import-zookeeper "${dirs%%:*}" "$cfg"
+  echo "$output"
+  assert_success
+  assert_line "znoded: imported ${dirs%%:*} into $(member_dir 1)/datalog: $imported"
 }
 
 @test "every member of a 3-member ensemble seeded from the same import serves the tree and takes writes" {

@@ -9,7 +9,8 @@
       ZooKeeper stops.
   compare HOSTS EXPECTED_JSON
       Against the server that imported ZooKeeper's data: every node of EXPECTED_JSON, field by
-      field, and no node more; then the next sequential child's number.  Prints one line per
+      field, and no node more; then the next sequential child's number, and that its zxid is past
+      every zxid ZooKeeper served.  Prints one line per
       difference and a count; exit 1 when anything differs.
   kinds HOSTS TIMEOUT_S
       The containers /box, /box-late and the TTL nodes /ttl, /ttl-late kept their kinds: once
@@ -229,6 +230,13 @@ def compare(hosts, expected_json):
         diffs += 1
     else:
         print("next sequential child %s" % created)
+    # The import continues from ZooKeeper's zxid: the new node's is past every one it served.
+    last = max(max(n["stat"]["czxid"], n["stat"]["mzxid"], n["stat"]["pzxid"])
+               for n in expected["nodes"].values())
+    czxid = zk.exists(created).czxid
+    if czxid <= last:
+        print("the write after the import has zxid 0x%x, not past ZooKeeper's 0x%x" % (czxid, last))
+        diffs += 1
     zk.stop()
     return 1 if diffs or not held else 0
 
