@@ -57,6 +57,45 @@ setup() {
   assert_regex "$(grep '^zookeeper snapshot' <<< "$output" | tail -1)" ' nodes=6[0-6]$'
 }
 
+@test "a snapshot compressed as ZooKeeper compresses it (.gz, .snappy) reads as the plain one" {
+  local copy plain name
+  copy="$BATS_TEST_TMPDIR/data"
+  cp -a "$DATA" "$copy"
+  name="$(ls "$copy/version-2" | grep '^snapshot\.[0-9a-f]*$' | sort | tail -1)"
+  run "$ZN_ZNODED" --dump "$copy"
+  assert_success
+  plain="$(grep "^zookeeper snapshot file=$name " <<< "$output")"
+  [ -n "$plain" ]
+  # ZooKeeper's .gz is a gzip stream of the plain file (its Adler32 is over the plain bytes)
+  gzip "$copy/version-2/$name"
+  run "$ZN_ZNODED" --dump "$copy"
+  assert_success
+  assert_line "${plain/file=$name /file=$name.gz }"
+  # snappy-java's framing, as ZooKeeper's SnappyOutputStream writes it: its header, then blocks
+  # of raw snappy (here each one literal, which any snappy decoder reads)
+  gunzip "$copy/version-2/$name.gz"
+  "$ZN_PYTHON" - "$copy/version-2/$name" <<'PY'
+import struct, sys
+raw = open(sys.argv[1], "rb").read()
+out = bytearray(b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1))
+for at in range(0, len(raw), 32768):
+    chunk = raw[at:at + 32768]
+    n, varint = len(chunk), bytearray()
+    while True:
+        varint.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            break
+    block = bytes(varint) + bytes([61 << 2]) + (len(chunk) - 1).to_bytes(2, "little") + chunk
+    out += struct.pack(">i", len(block)) + block
+open(sys.argv[1] + ".snappy", "wb").write(out)
+PY
+  rm "$copy/version-2/$name"
+  run "$ZN_ZNODED" --dump "$copy"
+  assert_success
+  assert_line "${plain/file=$name /file=$name.snappy }"
+}
+
 @test "--path lists a snapshot's nodes under a path with their stat" {
   run "$ZN_ZNODED" --dump --path /app/marked "$DATA"
   assert_success
