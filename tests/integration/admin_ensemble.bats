@@ -3,7 +3,8 @@
 # voting_view and zabstate about the ensemble as ZooKeeper's Commands.java lays them out; a
 # backup taken from a follower under a write load and restored into every member of a new
 # ensemble (each seeded from the same file) holds exactly the writes acknowledged up to its
-# zxid, and the new ensemble elects a leader and serves writes.
+# zxid, and the new ensemble elects a leader and serves writes; a backup restored into one
+# member only, started before the two empty others, reaches both of them.
 
 load helpers
 
@@ -110,5 +111,46 @@ a_follower() {
   for n in 1 2 3; do
     wait_until 30 "member $n to have /after-restore" \
       "$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode" --server "$(member_connect "$n")" get /after-restore
+  done
+}
+
+@test "a backup restored into one member of a new ensemble: the members started empty after it take its tree" {
+  configure_members 3
+  launch_members
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" zxid-writer "$(ensemble_connect)" /load/n 100000 \
+    "$BATS_TEST_TMPDIR/acked" > "$BATS_TEST_TMPDIR/writer.log" 2>&1 3>&- &
+  local writer=$!
+  zn_track_pid "$writer"
+  wait_until 60 "the writer's first 200 acknowledged writes" bash -c "[ \$(grep -c . '$BATS_TEST_TMPDIR/acked' 2>/dev/null || echo 0) -ge 200 ]"
+  local zxid
+  run "$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode" --server "$(member_connect 1)" \
+    backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT"
+  assert_success
+  zxid="$(sed -n 's/.* at zxid=\(0x[0-9a-f]*\) .*/\1/p' <<< "$output")"
+  kill "$writer"
+  wait "$writer" 2> /dev/null || true
+  stop_all
+
+  RESTORED="$BATS_TEST_TMPDIR/restored"
+  ZN_STATE_DIR="$RESTORED"
+  configure_members 3
+  run "$ZN_ZNODED" --restore "$BATS_TEST_TMPDIR/backup" "$(member_dir 1)/zoo.cfg"
+  assert_success
+  # the restored member first: two empty members started without it would be a quorum
+  local n
+  launch_member 1
+  wait_until 30 "member 1 to answer, looking for its peers" fourlw srvr 1
+  for n in 2 3; do launch_member "$n"; done
+  for n in 1 2 3; do wait_ruok "$n"; done
+  wait_until 60 "a leader" leader_of 1 2 3
+  run "$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode" --server "$(ensemble_connect)" create /after-restore x
+  assert_success
+  for n in 1 2 3; do
+    wait_until 30 "member $n to have /after-restore" \
+      "$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode" --server "$(member_connect "$n")" get /after-restore
+    # each member's own copy holds exactly the writes acknowledged up to the backup's zxid
+    run zk_tool check-backup "$(member_connect "$n")" "$BATS_TEST_TMPDIR/acked" "$zxid"
+    assert_success
+    assert_output --regexp '^acked_before=[0-9]+ acked_after=[0-9]+ present=[0-9]+ problems=0$'
   done
 }
