@@ -30,13 +30,13 @@ teardown() {
 # $EXPECTED (what ZooKeeper served). With KEEP_WORKLOAD=1 the workload's clients stay alive,
 # retrying ZooKeeper's address (its pid in $WORKLOAD_PID); otherwise they are killed.
 zk_run_workload() {
-  local pid
-  ZN_TARGET=zookeeper start_server snapCount=200 extendedTypesEnabled=true \
+  local pid n
+  ZN_TARGET=zookeeper start_ensemble "${ZK_MEMBERS:-1}" snapCount=200 extendedTypesEnabled=true \
     znode.container.checkIntervalMs=3600000 maxSessionTimeout=60000 "$@"
   ZK_DATA="$(member_dir 1)/data"
   ZK_DATALOG="$(member_dir 1)/datalog"
   EXPECTED="$(zn_state_dir)/expected.json"
-  "$ZN_PYTHON" "$ZK_IMPORT" workload "$(member_connect 1)" "$EXPECTED" "$(zn_state_dir)/ready" \
+  "$ZN_PYTHON" "$ZK_IMPORT" workload "$(ensemble_connect)" "$EXPECTED" "$(zn_state_dir)/ready" \
     "${ZK_IMPORT_NODES:-2000}" > "$(zn_state_dir)/workload.log" 2>&1 &
   pid=$!
   zn_track_pid "$pid"
@@ -44,7 +44,7 @@ zk_run_workload() {
     bash -c "test -s '$(zn_state_dir)/ready' || ! kill -0 $pid 2>/dev/null"
   test -s "$(zn_state_dir)/ready" || { cat "$(zn_state_dir)/workload.log"; return 1; }
   # ZooKeeper first, so the held session is still open in its data when it stops.
-  stop_member 1
+  for n in $(seq "${ZK_MEMBERS:-1}" -1 1); do stop_member "$n"; done
   WORKLOAD_PID="$pid"
   if [ "${KEEP_WORKLOAD:-0}" != 1 ]; then kill_workload; fi
 }
@@ -77,7 +77,7 @@ import_and_compare() {
   run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$(member_dir 1)/zoo.cfg"
   echo "$output"
   assert_success
-  assert_line --regexp "^znoded: imported .* zxid=0x[0-9a-f]+ epoch=[0-9]+ nodes=[0-9]+ sessions=[0-9]+ ephemerals=3$"
+  assert_line --regexp "^znoded: imported .* zxid=0x[0-9a-f]+ epoch=${IMPORT_EPOCH:-[0-9]+} nodes=[0-9]+ sessions=[0-9]+ ephemerals=3$"
   assert_line --regexp "^znoded: --import-zookeeper: read snapshot\.[0-9a-f]+${1:-} and [0-9]+ logs?: "
   launch_member 1
   wait_ruok 1
@@ -243,6 +243,16 @@ flip() {
   echo "$output"
   assert_success
   assert_line "znoded: imported ${dirs%%:*} into $(member_dir 1)/datalog: $imported"
+}
+
+@test "a member of a 3-member ZooKeeper ensemble imports with its epoch, and znoded's writes go on past its zxids" {
+  ZK_MEMBERS=3 ZK_IMPORT_NODES=300 zk_run_workload
+  # member 1's own files: a quorum member's, with its epoch files
+  [ -s "$ZK_DATA/version-2/currentEpoch" ] && [ -s "$ZK_DATA/version-2/acceptedEpoch" ]
+  local epoch
+  epoch="$(cat "$ZK_DATA/version-2/currentEpoch")"
+  [ "$epoch" -ge 1 ]
+  IMPORT_EPOCH="$epoch" import_and_compare
 }
 
 @test "every member of a 3-member ensemble seeded from the same import serves the tree and takes writes" {

@@ -162,6 +162,7 @@ def workload(hosts, out_json, ready_file, nodes):
     gone.create("/app/eph-closed", b"", ephemeral=True)
     gone.stop()
     gone.close()
+    zk.sync("/")  # against an ensemble: the other sessions' writes are on zk's member too
     expected = {
         "nodes": dump_tree(zk),
         "held_session": holder.client_id[0],
