@@ -213,6 +213,50 @@ bad handshake: closed"
   assert_success
 }
 
+@test "a connection whose TLS handshake is not done within ssl.handshakeDetectionTimeoutMillis is closed" {
+  # the bound is znoded's (default 5000 ms); ZooKeeper's Netty port has Netty's own
+  [ "$ZN_TARGET" = znoded ] || skip "the bound is znoded's ssl.handshakeDetectionTimeoutMillis"
+  local log before
+  log="$(member_dir 1)/server.log"
+  before="$(grep -c 'reason="TLS handshake not done within' "$log" || true)"
+  run "$ZN_PYTHON" - "$(member_addr 1)" "$(member_secure_port 1)" "$KEYS" <<'PY'
+import socket, ssl, sys, time
+addr, keys = (sys.argv[1], int(sys.argv[2])), sys.argv[3]
+silent = socket.create_connection(addr, timeout=20)      # connects, sends nothing
+stalled = socket.create_connection(addr, timeout=20)     # half a ClientHello record, then nothing
+stalled.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01")
+ctx = ssl.create_default_context(cafile=keys + "/ca.pem")
+ctx.load_cert_chain(keys + "/client.crt", keys + "/client.key")
+done = ctx.wrap_socket(socket.create_connection(addr, timeout=20), server_hostname=addr[0])
+start = time.monotonic()
+def wait_closed(s):
+    try:
+        while s.recv(4096):
+            pass
+    except (ConnectionResetError, socket.timeout) as e:
+        return type(e).__name__
+    return "closed after %.0f s" % round(time.monotonic() - start)
+for name, s in (("silent", silent), ("stalled", stalled)):
+    r = wait_closed(s)
+    # closed by the 5 s bound (checked every tick), not at once and not never
+    print(name + ":", "closed within the bound" if r.startswith("closed") and 3 <= time.monotonic() - start <= 12 else r)
+done.settimeout(1)
+try:
+    done.recv(1)
+    print("handshaken: closed")
+except socket.timeout:
+    print("handshaken: still open")
+PY
+  assert_success
+  assert_output "silent: closed within the bound
+stalled: closed within the bound
+handshaken: still open"
+  run grep -c 'reason="TLS handshake not done within ssl.handshakeDetectionTimeoutMillis"' "$log"
+  assert_output "$((before + 2))"
+  run kazoo_tls client get /
+  assert_success
+}
+
 @test "the znode CLI with --tls-ca, --tls-cert and --tls-key writes and reads over TLS" {
   local znode="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
   run "$znode" --server "$TLS_SERVER" --tls-ca "$KEYS/ca.pem" --tls-cert "$KEYS/client.crt" \
