@@ -56,6 +56,7 @@ setup_file() {
 }
 
 teardown_file() {
+  [ -z "${TLS_MOUNT:-}" ] || ! mountpoint -q "$TLS_MOUNT" || fusermount3 -u -z "$TLS_MOUNT" || true
   stop_all
 }
 
@@ -285,6 +286,49 @@ handshaken: still open"
   run --separate-stderr "$znode" --server "$TLS_SERVER" --timeout 3000 --tls-ca "$KEYS/ca.pem" get /
   assert_equal "$status" 3
   [[ "$stderr" == "znode: cannot connect to $TLS_SERVER: timed out (last: $TLS_SERVER: "* ]]
+}
+
+# the mount (znodefs), when this machine can mount
+znodefs_require() {
+  ZNODEFS="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/fs/znodefs"
+  [ -e /dev/fuse ] && command -v fusermount3 > /dev/null || skip "no /dev/fuse or fusermount3 here"
+}
+
+@test "the mount with -o tls,cafile,certfile,keyfile writes and reads over TLS, with the certificate's x509 identity" {
+  znodefs_require
+  run kazoo_tls client create "$BASE" "" "CN=kazoo-client,O=znodefs"
+  assert_success
+  export TLS_MOUNT="$BATS_FILE_TMPDIR/mnt"
+  mkdir -p "$TLS_MOUNT"
+  "$ZNODEFS" -f -o "tls,cafile=$KEYS/ca.pem,certfile=$KEYS/client.crt,keyfile=$KEYS/client.key" \
+    "$TLS_SERVER" "$TLS_MOUNT" 2>> "$BATS_FILE_TMPDIR/mnt.log" &
+  zn_track_pid $!
+  wait_until 20 "znodefs mounted at $TLS_MOUNT" mountpoint -q "$TLS_MOUNT" || { cat "$BATS_FILE_TMPDIR/mnt.log"; false; }
+  # the node's ACL admits only the client certificate's subject: the mount is that identity
+  echo via-mount > "$TLS_MOUNT$BASE"
+  run cat "$TLS_MOUNT$BASE"
+  assert_output via-mount
+  run kazoo_tls other get "$BASE"
+  assert_output "ERR NoAuthError"
+  run kazoo_tls client get "$BASE"
+  assert_output via-mount
+  fusermount3 -u "$TLS_MOUNT"
+}
+
+@test "the mount refuses -o tls without cafile, and a server whose certificate its CA did not sign" {
+  znodefs_require
+  run "$ZNODEFS" -f -o tls "$TLS_SERVER" "$BATS_TEST_TMPDIR"
+  assert_failure 2
+  assert_output "znodefs: -o tls needs cafile=FILE (the CAs the server's certificate must chain to)"
+  run "$ZNODEFS" -f -o "cafile=$KEYS/ca.pem" "$TLS_SERVER" "$BATS_TEST_TMPDIR"
+  assert_failure 2
+  assert_output "znodefs: cafile=, certfile= and keyfile= need -o tls"
+  run timeout 60 "$ZNODEFS" -f -o "tls,cafile=$KEYS/rogue-ca.pem,certfile=$KEYS/client.pem,session_timeout=3000" \
+    "$TLS_SERVER" "$BATS_TEST_TMPDIR"
+  assert_failure
+  assert_output --partial "certificate verify failed"
+  run mountpoint -q "$BATS_TEST_TMPDIR"
+  assert_failure
 }
 
 # served_subject: the subject of the certificate member 1's TLS port presents now.
