@@ -84,12 +84,17 @@ struct config_tls {
                                                * names the context, as in Java) */
     char ciphersuites[CONFIG_TLS_CIPHERS_BYTES]; /* ssl.ciphersuites as given (IANA names, Java's),
                                                   * mapped to OpenSSL's when the context is built */
+    int handshake_timeout_ms;                 /* ssl.handshakeDetectionTimeoutMillis: a connection on the
+                                               * TLS port whose handshake is not done by then is closed;
+                                               * default 5000, as ZooKeeper's */
     bool ssl_keys_set;                        /* an ssl.* key was given (they need secureClientPort) */
     bool x509_provider;                       /* authProvider.N names X509AuthenticationProvider */
     char x509_super_user[CONFIG_TLS_DN_BYTES]; /* X509AuthenticationProvider.superUser: the subject
                                                 * (RFC 2253) whose certificate makes a super user */
 };
 #define CONFIG_TLS_1_2 0x0303
+/* ssl.handshakeDetectionTimeoutMillis's default (X509Util's) */
+#define CONFIG_TLS_HANDSHAKE_TIMEOUT_MS 5000
 #define CONFIG_TLS_1_3 0x0304
 
 /* SASL for clients (config_sasl.c): the JAAS file's Server section, as ZooKeeper reads it. */

@@ -84,7 +84,7 @@ static const struct refused_key refused_keys[] = {
     {"ssl.quorum.", true, "TLS between members is not supported yet"},
     {"ssl.", true, "not supported yet (the client port's TLS keys are ssl.keyStore.*, "
                    "ssl.trustStore.*, ssl.clientAuth, ssl.protocol, ssl.enabledProtocols, "
-                   "ssl.ciphersuites)"},
+                   "ssl.ciphersuites, ssl.handshakeDetectionTimeoutMillis)"},
     {"kerberos.", true, "not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and "
                         "kerberos.removeRealmFromPrincipal)"},
     {"quorum.auth.", true, "SASL between members is not supported yet"},

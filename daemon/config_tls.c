@@ -190,6 +190,18 @@ static int set_ssl_key(struct config_tls *tls, const char *key, const char *valu
         return set_enabled_protocols(tls, key, value, err, errlen);
     if (strcmp(key, "ssl.ciphersuites") == 0)
         return copy_value(key, value, tls->ciphersuites, sizeof tls->ciphersuites, err, errlen);
+    if (strcmp(key, "ssl.handshakeDetectionTimeoutMillis") == 0) {
+        /* ZooKeeper (X509Util) bounds its TLS detection by it; znoded bounds the whole
+         * handshake on the client port by it */
+        long ms;
+        char *end;
+        ms = strtol(value, &end, 10);
+        if (end == value || *end != '\0' || ms < 1 || ms > 3600000)
+            return config_fail(err, errlen, "%s: expected milliseconds from 1 to 3600000, got '%s'", key,
+                               value);
+        tls->handshake_timeout_ms = (int)ms;
+        return 0;
+    }
     if (strcmp(key, "ssl.authProvider") == 0) {
         /* the scheme a client certificate authenticates with */
         if (strcmp(value, "x509") != 0)
@@ -211,6 +223,8 @@ int config_tls_finish(struct config *cfg, char *err, size_t errlen)
     struct config_tls *tls = &cfg->tls;
     if (tls->secure_client_port_address[0] == '\0')
         strcpy(tls->secure_client_port_address, "0.0.0.0");
+    if (tls->handshake_timeout_ms == 0)
+        tls->handshake_timeout_ms = CONFIG_TLS_HANDSHAKE_TIMEOUT_MS;
     if (tls->min_version == 0) {
         tls->min_version = CONFIG_TLS_1_2;
         tls->max_version = CONFIG_TLS_1_3;

@@ -486,6 +486,20 @@ void conn_expire_parked(struct server *srv, uint64_t now_ms)
     }
 }
 
+void conn_expire_tls_handshakes(struct server *srv, uint64_t now_ms)
+{
+    if (!srv->tls)
+        return;
+    uint64_t bound = (uint64_t)srv->cfg.tls.handshake_timeout_ms;
+    for (struct conn *c = srv->conns, *next; c; c = next) {
+        next = c->next; /* conn_close unlinks c only */
+        if (c->tls && c->state != CONN_CLOSING && !tls_stream_established(c->tls) &&
+            now_ms - c->stats.established_ms >= bound) {
+            conn_close(c, "TLS handshake not done within ssl.handshakeDetectionTimeoutMillis");
+        }
+    }
+}
+
 static size_t count_from(struct server *srv, const char *ip)
 {
     size_t n = 0;

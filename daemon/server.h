@@ -218,6 +218,10 @@ void conn_mark_dirty(struct conn *c);
  * Not to be called from inside the ensemble's ready processing. */
 void conn_unpark_all(struct server *srv);
 void conn_expire_parked(struct server *srv, uint64_t now_ms);
+/* Closes each connection on the TLS port whose handshake is not done
+ * ssl.handshakeDetectionTimeoutMillis after it was accepted (a client that
+ * connects and sends nothing, or stalls mid-handshake, holds no slot longer). */
+void conn_expire_tls_handshakes(struct server *srv, uint64_t now_ms);
 void server_flush(struct server *srv);
 int server_listen(struct server *srv);
 /* Closes the client listeners (plain and TLS). */

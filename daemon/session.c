@@ -187,9 +187,12 @@ void session_password(int64_t id, uint8_t out[ZN_PASSWD_BYTES])
 static void on_session_timer(uv_timer_t *t)
 {
     struct server *srv = t->data;
-    if (srv->ens && !ensemble_is_leader(srv))
-        return; /* the leader alone expires sessions */
     uint64_t now = server_now_ms();
+    conn_expire_tls_handshakes(srv, now); /* every member, for its own connections */
+    if (srv->ens && !ensemble_is_leader(srv)) {
+        server_flush(srv);
+        return; /* the leader alone expires sessions */
+    }
     for (size_t b = 0; b < srv->session_buckets; b++)
         for (struct session *s = srv->sessions[b], *next; s; s = next) {
             next = s->next_in_bucket;

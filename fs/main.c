@@ -288,6 +288,10 @@ enum { KEY_HELP, KEY_VERSION, KEY_FOREGROUND, KEY_DEBUG, KEY_RO };
 static const struct fuse_opt fs_opts[] = {
     FS_OPT("session_timeout=%d", session_timeout_ms),
     FS_OPT("auth=%s", auth),
+    FS_OPT("tls", tls),
+    FS_OPT("cafile=%s", tls_ca),
+    FS_OPT("certfile=%s", tls_cert),
+    FS_OPT("keyfile=%s", tls_key),
     FS_OPT("entry_timeout=%lf", entry_timeout_s),
     FS_OPT("attr_timeout=%lf", attr_timeout_s),
     FS_OPT("spin_us=%d", spin_us),
@@ -318,6 +322,11 @@ static void usage(FILE *out)
 "  -o session_timeout=MS  ZooKeeper session timeout (default %d); ephemeral files and\n"
 "                         locks outlive a server crash for this long\n"
 "  -o auth=USER:PASSWORD  add digest credentials to the session\n"
+"  -o tls,cafile=CA.pem   connect with TLS (a server's secureClientPort), checking the\n"
+"                         server's certificate against CA.pem and the host in HOSTS\n"
+"  -o certfile=C.pem[,keyfile=K.pem]  with tls: the client's certificate and key (PEM,\n"
+"                         the key unencrypted; default: in certfile), for\n"
+"                         ssl.clientAuth=need and the x509: identity\n"
 "  -o entry_timeout=S     how long the kernel caches names (default 1.0)\n"
 "  -o attr_timeout=S      how long the kernel caches attributes (default 1.0); remote\n"
 "                         changes also invalidate the caches as soon as a watch fires\n"
@@ -486,6 +495,11 @@ static int new_client(struct fs *fs, struct zn_client **out)
      * read-only mode serves its reads and answers its writes NOTREADONLY (EROFS, at once);
      * znoded keeps the session, and closes the connection when the quorum is back. */
     o.read_only = true;
+    if (fs->config.tls) {
+        o.tls_ca_file = fs->config.tls_ca;
+        o.tls_cert_file = fs->config.tls_cert;
+        o.tls_key_file = fs->config.tls_key;
+    }
     struct zn_client *client;
     int rc = zn_client_new(fs->loop, fs->config.hosts, &o, &client);
     if (rc)
@@ -632,7 +646,7 @@ static int connect_client(struct fs *fs)
 {
     int rc = new_client(fs, &fs->client);
     if (rc) {
-        fprintf(stderr, "znodefs: bad HOSTS %s or auth: %s\n", fs->config.hosts, zn_strerror(rc));
+        fprintf(stderr, "znodefs: bad HOSTS %s, auth or TLS files: %s\n", fs->config.hosts, zn_strerror(rc));
         return rc;
     }
     rc = zn_sync_wait_connected(fs->client);
@@ -729,6 +743,19 @@ int main(int argc, char **argv)
         return 2;
     if (!fs->config.hosts || !fs->config.mountpoint) {
         usage(stderr);
+        return 2;
+    }
+    if (fs->config.tls && !fs->config.tls_ca) {
+        fprintf(stderr, "znodefs: -o tls needs cafile=FILE (the CAs the server's certificate must "
+                        "chain to)\n");
+        return 2;
+    }
+    if (!fs->config.tls && (fs->config.tls_ca || fs->config.tls_cert || fs->config.tls_key)) {
+        fprintf(stderr, "znodefs: cafile=, certfile= and keyfile= need -o tls\n");
+        return 2;
+    }
+    if (fs->config.tls_key && !fs->config.tls_cert) {
+        fprintf(stderr, "znodefs: keyfile= needs certfile=\n");
         return 2;
     }
     const char *chroot = strchr(fs->config.hosts, '/');

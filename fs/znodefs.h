@@ -108,6 +108,10 @@ struct fs_config {
     char *hosts;
     char *mountpoint;
     char *auth;            /* "user:password" or NULL */
+    int tls;               /* -o tls: connect to a secureClientPort (needs cafile=) */
+    char *tls_ca;          /* -o cafile=: the CAs the server's certificate must chain to */
+    char *tls_cert;        /* -o certfile=: the client's PEM certificate (ssl.clientAuth=need) */
+    char *tls_key;         /* -o keyfile=: its unencrypted PEM key (default: in certfile) */
     int session_timeout_ms;
     double entry_timeout_s;
     double attr_timeout_s;

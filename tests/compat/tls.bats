@@ -56,6 +56,7 @@ setup_file() {
 }
 
 teardown_file() {
+  [ -z "${TLS_MOUNT:-}" ] || ! mountpoint -q "$TLS_MOUNT" || fusermount3 -u -z "$TLS_MOUNT" || true
   stop_all
 }
 
@@ -213,6 +214,50 @@ bad handshake: closed"
   assert_success
 }
 
+@test "a connection whose TLS handshake is not done within ssl.handshakeDetectionTimeoutMillis is closed" {
+  # the bound is znoded's (default 5000 ms); ZooKeeper's Netty port has Netty's own
+  [ "$ZN_TARGET" = znoded ] || skip "the bound is znoded's ssl.handshakeDetectionTimeoutMillis"
+  local log before
+  log="$(member_dir 1)/server.log"
+  before="$(grep -c 'reason="TLS handshake not done within' "$log" || true)"
+  run "$ZN_PYTHON" - "$(member_addr 1)" "$(member_secure_port 1)" "$KEYS" <<'PY'
+import socket, ssl, sys, time
+addr, keys = (sys.argv[1], int(sys.argv[2])), sys.argv[3]
+silent = socket.create_connection(addr, timeout=20)      # connects, sends nothing
+stalled = socket.create_connection(addr, timeout=20)     # half a ClientHello record, then nothing
+stalled.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01")
+ctx = ssl.create_default_context(cafile=keys + "/ca.pem")
+ctx.load_cert_chain(keys + "/client.crt", keys + "/client.key")
+done = ctx.wrap_socket(socket.create_connection(addr, timeout=20), server_hostname=addr[0])
+start = time.monotonic()
+def wait_closed(s):
+    try:
+        while s.recv(4096):
+            pass
+    except (ConnectionResetError, socket.timeout) as e:
+        return type(e).__name__
+    return "closed after %.0f s" % round(time.monotonic() - start)
+for name, s in (("silent", silent), ("stalled", stalled)):
+    r = wait_closed(s)
+    # closed by the 5 s bound (checked every tick), not at once and not never
+    print(name + ":", "closed within the bound" if r.startswith("closed") and 3 <= time.monotonic() - start <= 12 else r)
+done.settimeout(1)
+try:
+    done.recv(1)
+    print("handshaken: closed")
+except socket.timeout:
+    print("handshaken: still open")
+PY
+  assert_success
+  assert_output "silent: closed within the bound
+stalled: closed within the bound
+handshaken: still open"
+  run grep -c 'reason="TLS handshake not done within ssl.handshakeDetectionTimeoutMillis"' "$log"
+  assert_output "$((before + 2))"
+  run kazoo_tls client get /
+  assert_success
+}
+
 @test "the znode CLI with --tls-ca, --tls-cert and --tls-key writes and reads over TLS" {
   local znode="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
   run "$znode" --server "$TLS_SERVER" --tls-ca "$KEYS/ca.pem" --tls-cert "$KEYS/client.crt" \
@@ -241,6 +286,49 @@ bad handshake: closed"
   run --separate-stderr "$znode" --server "$TLS_SERVER" --timeout 3000 --tls-ca "$KEYS/ca.pem" get /
   assert_equal "$status" 3
   [[ "$stderr" == "znode: cannot connect to $TLS_SERVER: timed out (last: $TLS_SERVER: "* ]]
+}
+
+# the mount (znodefs), when this machine can mount
+znodefs_require() {
+  ZNODEFS="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/fs/znodefs"
+  [ -e /dev/fuse ] && command -v fusermount3 > /dev/null || skip "no /dev/fuse or fusermount3 here"
+}
+
+@test "the mount with -o tls,cafile,certfile,keyfile writes and reads over TLS, with the certificate's x509 identity" {
+  znodefs_require
+  run kazoo_tls client create "$BASE" "" "CN=kazoo-client,O=znodefs"
+  assert_success
+  export TLS_MOUNT="$BATS_FILE_TMPDIR/mnt"
+  mkdir -p "$TLS_MOUNT"
+  "$ZNODEFS" -f -o "tls,cafile=$KEYS/ca.pem,certfile=$KEYS/client.crt,keyfile=$KEYS/client.key" \
+    "$TLS_SERVER" "$TLS_MOUNT" 2>> "$BATS_FILE_TMPDIR/mnt.log" &
+  zn_track_pid $!
+  wait_until 20 "znodefs mounted at $TLS_MOUNT" mountpoint -q "$TLS_MOUNT" || { cat "$BATS_FILE_TMPDIR/mnt.log"; false; }
+  # the node's ACL admits only the client certificate's subject: the mount is that identity
+  echo via-mount > "$TLS_MOUNT$BASE"
+  run cat "$TLS_MOUNT$BASE"
+  assert_output via-mount
+  run kazoo_tls other get "$BASE"
+  assert_output "ERR NoAuthError"
+  run kazoo_tls client get "$BASE"
+  assert_output via-mount
+  fusermount3 -u "$TLS_MOUNT"
+}
+
+@test "the mount refuses -o tls without cafile, and a server whose certificate its CA did not sign" {
+  znodefs_require
+  run "$ZNODEFS" -f -o tls "$TLS_SERVER" "$BATS_TEST_TMPDIR"
+  assert_failure 2
+  assert_output "znodefs: -o tls needs cafile=FILE (the CAs the server's certificate must chain to)"
+  run "$ZNODEFS" -f -o "cafile=$KEYS/ca.pem" "$TLS_SERVER" "$BATS_TEST_TMPDIR"
+  assert_failure 2
+  assert_output "znodefs: cafile=, certfile= and keyfile= need -o tls"
+  run timeout 60 "$ZNODEFS" -f -o "tls,cafile=$KEYS/rogue-ca.pem,certfile=$KEYS/client.pem,session_timeout=3000" \
+    "$TLS_SERVER" "$BATS_TEST_TMPDIR"
+  assert_failure
+  assert_output --partial "certificate verify failed"
+  run mountpoint -q "$BATS_TEST_TMPDIR"
+  assert_failure
 }
 
 # served_subject: the subject of the certificate member 1's TLS port presents now.

@@ -3,7 +3,8 @@
 # snapshot headers, snapshots (fuzz_records) - zoo.cfg (fuzz_config), the HTTP request heads
 # of the metrics page and the AdminServer (fuzz_http), a client's SASL tokens through Cyrus
 # and the JAAS reader (fuzz_sasl), and Apache ZooKeeper's snapshot and log files as the import
-# reads them (fuzz_zkdata; its seeds are files ZooKeeper 3.8 wrote).
+# reads them (fuzz_zkdata; its seeds are files ZooKeeper 3.8 wrote), and the bytes of a
+# connection on the TLS client port through the memory-BIO stream (fuzz_tls).
 # Included from tests/fuzz/CMakeLists.txt. As for the codec targets: in every
 # build each target's saved corpus replays as a CTest test; with ZN_FUZZ=ON the
 # libFuzzer binaries are built from instrumented copies of the sources, and
@@ -16,8 +17,9 @@ set(ZN_DECODER_FUZZ_LIBS_fuzz_config znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_http znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_sasl znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_zkdata znoded_core)
+set(ZN_DECODER_FUZZ_LIBS_fuzz_tls znode_tls)
 
-foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata)
+foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls)
   set(present TRUE)
   foreach(lib ${ZN_DECODER_FUZZ_LIBS_${target}})
     if(NOT TARGET ${lib})
@@ -68,7 +70,8 @@ if(ZN_FUZZ)
   set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
   set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_zkdata ${PROJECT_SOURCE_DIR}/daemon/zkdata.c)
-  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata)
+  set(ZN_FUZZ_SOURCES_fuzz_tls ${PROJECT_SOURCE_DIR}/lib/tls_stream.c)
+  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls)
     add_executable(${target} ${target}.c ${ZN_FUZZ_SOURCES_${target}})
     target_compile_options(${target} PRIVATE ${ZN_FUZZ_FLAGS})
     target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon
@@ -78,6 +81,7 @@ if(ZN_FUZZ)
   endforeach()
   target_link_libraries(fuzz_http PRIVATE PkgConfig::LIBUV) # the server half of httpd.c
   target_link_libraries(fuzz_sasl PRIVATE PkgConfig::SASL2) # Cyrus, driven by saslauth.c
+  target_link_libraries(fuzz_tls PRIVATE OpenSSL::SSL OpenSSL::Crypto) # tls_stream.c's TLS
   find_package(ZLIB REQUIRED)
   find_library(SNAPPY_LIBRARY snappy REQUIRED)
   target_link_libraries(fuzz_zkdata PRIVATE ZLIB::ZLIB ${SNAPPY_LIBRARY}) # compressed snapshots

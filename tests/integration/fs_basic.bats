@@ -292,7 +292,7 @@ except FileExistsError: print("EEXIST")' "$T/lockfile"
   fusermount3 -u "$dir"
   run "$ZNODEFS" --help
   assert_success
-  for opt in session_timeout auth entry_timeout attr_timeout spin_us ro foreground debug; do
+  for opt in session_timeout auth tls cafile certfile keyfile entry_timeout attr_timeout spin_us ro foreground debug; do
     assert_output --partial "$opt"
   done
 }

@@ -389,6 +389,10 @@ static void tls_keys_are_read_with_zookeepers_defaults(void **state)
     assert_int_equal(cfg.tls.client_auth, CONFIG_CLIENT_AUTH_NEED);
     assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_2);
     assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_3);
+    assert_int_equal(cfg.tls.handshake_timeout_ms, 5000);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\nssl.handshakeDetectionTimeoutMillis=750\n",
+                              err, sizeof err), 0);
+    assert_int_equal(cfg.tls.handshake_timeout_ms, 750);
     assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.p12\nssl.trustStore.location=/t\n"
                                     "ssl.trustStore.type=pkcs12\nssl.clientAuth=Want\n"
                                     "ssl.protocol=TLSv1.3\n",
@@ -428,6 +432,8 @@ static void tls_values_znoded_cannot_use_are_refused(void **state)
         {"ssl.keyStore.location=/k.store\n", "cannot tell the type of /k.store from its name"},
         {"ssl.keyStore.location=/k.pem\nssl.clientAuth=maybe\n", "expected need, want or none"},
         {"ssl.keyStore.location=/k.pem\nssl.authProvider=sasl\n", "only the x509 provider is built in"},
+        {"ssl.keyStore.location=/k.pem\nssl.handshakeDetectionTimeoutMillis=0\n",
+         "ssl.handshakeDetectionTimeoutMillis: expected milliseconds from 1 to 3600000, got '0'"},
         {"ssl.keyStore.location=/k.pem\nclientPortAddress=127.0.0.1\nsecureClientPortAddress=127.0.0.1\nsecureClientPort=2181\n",
          "serving TLS and plain clients on one port is not supported yet"},
     };
