@@ -131,6 +131,11 @@ static int inflate_gzip(const uint8_t *in, size_t in_len, uint8_t **out, size_t 
     return rc;
 }
 
+/* Snappy's densest element is a 2-byte copy of 11 bytes or a 3-byte copy of
+ * 64 (format_description.txt), so no block inflates to more than about 22
+ * times its size; 32 leaves room. */
+#define SNAPPY_MAX_EXPANSION 32
+
 /* xerial snappy-java's SnappyOutputStream, which ZooKeeper uses: the
  * header (its magic, then two ints: version, compatible version), then
  * blocks of an int length and that many bytes of raw snappy. */
@@ -157,7 +162,10 @@ static int inflate_snappy(const uint8_t *in, size_t in_len, uint8_t **out, size_
             break;
         }
         size_t plain = 0;
-        if (snappy_uncompressed_length((const char *)in + at, block, &plain) != SNAPPY_OK) {
+        if (snappy_uncompressed_length((const char *)in + at, block, &plain) != SNAPPY_OK ||
+            plain > (size_t)block * SNAPPY_MAX_EXPANSION + SNAPPY_MAX_EXPANSION) {
+            /* A length no block of this size can inflate to: damage, not a
+             * reason to allocate gigabytes before snappy finds out. */
             rc = ZN_CORRUPT;
             break;
         }
