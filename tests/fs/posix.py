@@ -409,6 +409,14 @@ def read_only_stat_xattrs_fail_with_enotsup_and_other_namespaces_too(d):
 
 
 @check
+def getxattr_of_data_past_the_xattr_limit_fails_with_e2big(d):
+    put(d + "/f", b"y" * (64 * 1024 + 1))
+    expect_errno(errno.E2BIG, os.getxattr, d + "/f", "user.zk.data")
+    put(d + "/g", b"y" * (64 * 1024))
+    expect(len(os.getxattr(d + "/g", "user.zk.data")) == 64 * 1024, "64 KiB read as an xattr")
+
+
+@check
 def data_past_the_limit_fails_with_efbig(d):
     put(d + "/f", b"x")
     expect_errno(errno.EFBIG, os.truncate, d + "/f", 1048576)
