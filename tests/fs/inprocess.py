@@ -18,10 +18,20 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
     inprocess.py dir-times DIR N           a directory's mtime and ctime move to now right after
                                            each create, mkdir, unlink, rmdir and rename in it
                                            (set to the past before each), N rounds
+    inprocess.py python-idioms DIR SRC     the standard library's usual file idioms (tempfile
+                                           and os.replace, pathlib, open modes "x" and "a",
+                                           shutil.copy2/copytree/move/rmtree of the local tree
+                                           SRC), each without an error; leaves DIR/tree (a copy
+                                           of SRC) and DIR/config.json for a second mount
 """
 import errno
+import filecmp
+import json
 import os
+import pathlib
+import shutil
 import sys
+import tempfile
 import time
 
 
@@ -368,6 +378,89 @@ def tree_rename_refused(d, n):
     return fail_report("tree-rename-refused", n, failures, "nodes")
 
 
+def same_tree(a, b):
+    """a and b hold the same names, kinds and data, all the way down."""
+    for dirpath, dirnames, filenames in os.walk(a):
+        other = os.path.join(b, os.path.relpath(dirpath, a))
+        if sorted(os.listdir(other)) != sorted(dirnames + filenames):
+            return False
+        for name in filenames:
+            if not filecmp.cmp(os.path.join(dirpath, name), os.path.join(other, name), shallow=False):
+                return False
+    return True
+
+
+def python_idioms(d, src):
+    failures = []
+    checks = 0
+
+    def step(what, fn):
+        nonlocal checks
+        checks += 1
+        try:
+            fn()
+        except (OSError, AssertionError) as e:
+            what_err = errno.errorcode.get(e.errno, e.errno) if isinstance(e, OSError) else "wrong result"
+            failures.append("%s: %s %s" % (what, what_err, e))
+
+    cfg = os.path.join(d, "config.json")
+
+    def atomic_save():  # the usual "save a file atomically" recipe, twice (the 2nd over the 1st)
+        for n in (1, 2):
+            with tempfile.NamedTemporaryFile("w", dir=d, delete=False, suffix=".tmp") as f:
+                json.dump({"replicas": n}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(f.name, cfg)
+            with open(cfg) as f:
+                assert json.load(f) == {"replicas": n}, "read back"
+        assert not [x for x in os.listdir(d) if x.endswith(".tmp")], "temporary file left"
+
+    def pathlib_rw():
+        p = pathlib.Path(d) / "p.txt"
+        p.write_text("hello\n")
+        assert p.read_text() == "hello\n" and p.stat().st_size == 6, "read back"
+        p.write_bytes(b"\x00\x01")
+        assert p.read_bytes() == b"\x00\x01", "bytes read back"
+        p.unlink()
+        assert not p.exists(), "unlinked"
+
+    def open_modes():
+        path = os.path.join(d, "log")
+        with open(path, "x") as f:
+            f.write("one\n")
+        try:
+            open(path, "x")
+            raise AssertionError("mode x on an existing file succeeded")
+        except FileExistsError:
+            pass
+        with open(path, "a") as f:
+            f.write("two\n")
+        with open(path, "r+") as f:
+            f.seek(0)
+            f.write("ONE")
+        with open(path) as f:
+            assert f.read() == "ONE\ntwo\n", "r+ and a"
+
+    def copies():
+        shutil.copy2(os.path.join(src, "a"), os.path.join(d, "a"))
+        assert filecmp.cmp(os.path.join(src, "a"), os.path.join(d, "a"), shallow=False), "copy2 data"
+        want = os.stat(os.path.join(src, "a")).st_mtime_ns // 10**6
+        assert os.stat(os.path.join(d, "a")).st_mtime_ns // 10**6 == want, "copy2 keeps the mtime"
+        shutil.copytree(src, os.path.join(d, "tmptree"))
+        shutil.move(os.path.join(d, "tmptree"), os.path.join(d, "tree"))
+        assert same_tree(src, os.path.join(d, "tree")), "copytree + move: trees differ"
+        shutil.copytree(src, os.path.join(d, "gone"))
+        shutil.rmtree(os.path.join(d, "gone"))
+        assert not os.path.exists(os.path.join(d, "gone")), "rmtree"
+
+    step("tempfile + fsync + os.replace", atomic_save)
+    step("pathlib write/read/unlink", pathlib_rw)
+    step("open modes x, a, r+", open_modes)
+    step("shutil copy2, copytree, move, rmtree", copies)
+    return fail_report("python-idioms", checks, failures, "checks")
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -387,6 +480,8 @@ def main():
         return unlinked_open(d, sys.argv[3])
     if cmd == "dir-times":
         return dir_times(d, int(sys.argv[3]))
+    if cmd == "python-idioms":
+        return python_idioms(d, sys.argv[3])
     print("unknown check %s" % cmd)
     return 2
 

@@ -44,16 +44,33 @@ teardown() {
   [ "$(sort "$log" | uniq -c | awk '{print $1}' | sort -u)" = 4 ]
 }
 
+# child_waits PID PREFIX: a child of PID is inside read(2) on a file whose path starts PREFIX.
+child_waits() {
+  local c syscall fd rest
+  for c in $(pgrep -P "$1"); do
+    read -r syscall fd rest < "/proc/$c/syscall" 2> /dev/null || continue
+    [ "$syscall" = 0 ] && [[ "$(readlink "/proc/$c/fd/$((fd))")" == "$2"* ]] && return 0
+  done
+  return 1
+}
+
 @test "fs_leader.sh: one leader at a time; the next takes over when it exits" {
   out="$BATS_TEST_TMPDIR/out"
-  "$EX/fs_leader.sh" "$A" first bash -c "echo first >> '$out'; sleep 1" &
+  release="$BATS_TEST_TMPDIR/release"
+  "$EX/fs_leader.sh" "$A" first bash -c \
+    "echo first >> '$out'; until [ -e '$release' ]; do sleep 0.05; done; echo first-done >> '$out'" 3>&- &
   BG="$!"
   wait_until 10 "first to lead" grep -q first "$out"
-  "$EX/fs_leader.sh" "$B" second bash -c "echo second >> '$out'" &
-  BG="$BG $!"
-  for p in $BG; do wait "$p"; done
+  "$EX/fs_leader.sh" "$B" second bash -c "echo second >> '$out'" 3>&- &
+  second="$!"
+  BG="$BG $second"
+  # second is a candidate blocked on the election's @wait: only first's exit can make it lead
+  wait_until 20 "second to wait for the election to change" child_waits "$second" "$B/election@wait="
+  [ "$(cat "$out")" = first ]
+  touch "$release"
+  for p in $BG; do wait_exit "$p"; done
   BG=""
-  [ "$(cat "$out")" = "$(printf 'first\nsecond')" ]
+  [ "$(cat "$out")" = "$(printf 'first\nfirst-done\nsecond')" ]
 }
 
 @test "fs_registry.sh: an instance is listed while it runs and gone when it is killed" {

@@ -160,11 +160,12 @@ wait_exit() {
 size_is() { [ "$(stat -c %s "$1" 2> /dev/null)" = "$2" ]; }
 nlink_is() { [ "$(stat -c %h "$1" 2> /dev/null)" = "$2" ]; }
 entries_are() { [ "$(ls "$1" 2> /dev/null | wc -l)" = "$2" ]; }
+# value_is PATH VALUE: PATH reads VALUE (cat, as $(...) strips trailing newlines).
+value_is() { [ "$(cat "$1" 2> /dev/null)" = "$2" ]; }
 
 # wait_value PATH VALUE: PATH (on another mount: replication is asynchronous to it) reads VALUE.
-wait_value() { wait_until 20 "$1 reads $2" test "$(cat "$1" 2>/dev/null)" = "$2"; }
+wait_value() { wait_until 20 "$1 reads $2" value_is "$1" "$2"; }
 
-# value_of PATH: the data, exactly (cat).
 # ver PATH: the node's version through the mount.
 ver() { getfattr --only-values -n user.zk.version "$1"; }
 

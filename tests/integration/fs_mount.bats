@@ -40,3 +40,26 @@ setup() { zn_load_bats_libs; }
   run bash -c "cut -d' ' -f2- '$log' | sort | uniq -d"
   assert_output ""
 }
+
+@test "a background mount without -o log= logs each event once to syslog (daemon facility), nothing to the terminal" {
+  command -v unshare >/dev/null || skip "unshare (util-linux) not installed"
+  dir="$(fs_root)/sl"
+  out="$(fs_root)/sl.syslog"
+  mkdir -p "$dir"
+  # A private mount namespace with its own /dev/log (tests/fs/syslog_mount.sh): the machine's
+  # syslog is neither needed nor touched. The script unmounts before it returns.
+  run unshare -m --propagation private "$ZN_REPO_ROOT/tests/fs/syslog_mount.sh" \
+    "$ZNODEFS" "$(ensemble_connect)" "$dir" "$out"
+  assert_success
+  assert_output ""
+  # <30> is LOG_DAEMON | LOG_INFO; syslog adds the time and the program's name and PID.
+  run grep -c "^<30>.* znodefs\[[0-9]*\]: mounted hosts=$(ensemble_connect) mountpoint=$dir sid=0x" "$out"
+  assert_output 1
+  run grep -c "session event=CLOSED" "$out"
+  assert_output 1
+  run grep -c "unmounted mountpoint=$dir" "$out"
+  assert_output 1
+  # Each event once: no message repeats once syslog's timestamp is set aside.
+  run bash -c "sed -E 's/^<[0-9]+>[A-Z][a-z]{2} [ 0-9]{2} [0-9:]{8} //' '$out' | sort | uniq -d"
+  assert_output ""
+}

@@ -106,6 +106,17 @@ inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
   assert_output "tree-rename-refused: 401 nodes, 0 failures"
 }
 
+@test "Python's usual file idioms (tempfile + os.replace, pathlib, open x/a/r+, shutil copy2/copytree/move/rmtree) work, and mount b reads the results" {
+  SRC="$BATS_TEST_TMPDIR/src"
+  make_src_tree "$SRC"
+  run inprocess python-idioms "$A/$T" "$SRC"
+  assert_success
+  assert_output "python-idioms: 4 checks, 0 failures"
+  wait_until 20 "mount b has the copied tree" diff -r "$SRC" "$B/$T/tree"
+  wait_value "$B/$T/config.json" '{"replicas": 2}'
+  [ "$(cat "$B/$T/log")" = "$(printf 'ONE\ntwo')" ]
+}
+
 @test "randomized model: 3 seeds x 1000 operations, each checked at once, the tree identical on mount b" {
   # ZN_MODEL_SEEDS="s1 s2 ..." replays chosen seeds (each failure prints its seed and step).
   local seed
@@ -120,5 +131,5 @@ inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
 @test "POSIX conformance: each call's observable behaviour, or the errno of what is not supported" {
   run /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/posix.py" "$A/$T"
   assert_success
-  assert_output "posix: 45 checks, 0 failed"
+  assert_output "posix: 46 checks, 0 failed"
 }
