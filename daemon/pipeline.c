@@ -109,8 +109,12 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, s
     }
     struct store_stats st;
     store_stats(srv->store, &st);
-    if ((uint64_t)zxid <= st.snapshot_zxid) {
-        release(blob, len); /* a newer snapshot was stored meanwhile */
+    if ((uint64_t)zxid <= st.snapshot_zxid || (uint64_t)zxid <= st.snapshot_zxid_queued) {
+        /* A newer snapshot was stored, or handed to the store, meanwhile: the
+         * leader's, installed while this one was being serialised (a fault
+         * run's member died on the store's assertion when only stored ones
+         * were compared). */
+        release(blob, len);
         return;
     }
     int rc = store_snapshot_release(srv->store, (uint64_t)zxid, blob, len, release);

@@ -318,6 +318,7 @@ int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t le
         return ZN_NOMEMORY;
     item->op = STORE_OP_SNAPSHOT;
     item->zxid = zxid;
+    item->install = zxid > s->last_zxid; /* a snapshot of our own tree is of logged txns */
     item->blob = blob;
     item->release = release;
     item->len = len;
@@ -433,6 +434,7 @@ void store_stats(struct store *s, struct store_stats *out)
     pthread_mutex_lock(&s->mutex);
     *out = s->stats;
     out->last_zxid = s->last_zxid;
+    out->snapshot_zxid_queued = s->last_snapshot_zxid_queued;
     out->map_bytes = s->map_bytes;
     out->average_batch_entries =
         s->stats.batches ? (double)s->stats.entries_written / (double)s->stats.batches : 0.0;

@@ -127,6 +127,8 @@ struct store_stats {
     uint64_t log_bytes;          /* payload bytes of those entries */
     uint64_t snapshot_count;     /* snapshots on disk */
     uint64_t snapshot_zxid;      /* zxid of the newest snapshot, 0 if none */
+    uint64_t snapshot_zxid_queued; /* zxid of the newest snapshot handed to the store
+                                      (written or not yet), 0 if none */
     uint64_t snapshots_failed;   /* snapshot writes that failed (logged) */
     uint64_t last_zxid;          /* see store_last_zxid */
     uint64_t durable_zxid;       /* highest zxid reported durable */
