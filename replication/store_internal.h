@@ -85,6 +85,7 @@ struct store_item {
     store_blob_release_fn release; /* SNAPSHOT: frees blob in pieces; NULL: free() */
     size_t len;
     size_t released;             /* SNAPSHOT with release: bytes given back so far */
+    bool install;                /* SNAPSHOT: the log does not hold its zxid (a leader's) */
     unsigned char data[];        /* ENTRY, CORRUPT_ENTRY: the payload */
 };
 
@@ -126,6 +127,12 @@ struct store {
     bool paused;
     bool writer_busy;
     unsigned fail_batches;
+    /* Writer thread only: the error of the last snapshot from a leader whose
+     * write failed (0: none, or a later one was stored).  That snapshot was
+     * the only record of the state up to its zxid: log entries after it
+     * would, after a restart, be replayed on an older tree, so no batch is
+     * written until one is stored (the member stops on the failed batch). */
+    int install_failed;
     int fail_error;
     unsigned crash_snapshot_after; /* tests: see store_test_crash_snapshot_after */
     uint64_t map_bytes;

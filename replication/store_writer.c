@@ -228,13 +228,21 @@ static void store_write_entries(struct store *s, struct store_item *run, struct 
                                 uint64_t count, uint64_t bytes)
 {
     struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = store_write_txn(s, store_put_entries, run, true);
-    if (rc)
-        rc = store_classify_failure(s, rc, bytes + count * STORE_LOG_HEADER_BYTES);
-    else
-        store_note_commit_time(s, &t0, (clock_gettime(CLOCK_MONOTONIC, &t1), &t1));
-    int status = rc ? store_error(rc, "committing a log batch") : 0;
+    int status;
+    if (s->install_failed) {
+        status = s->install_failed;
+        ZN_ERROR("store: not writing log entries zxid=0x%" PRIx64 "..0x%" PRIx64
+                 ": the leader's snapshot before them could not be stored (%s)",
+                 run->zxid, last->zxid, zn_strerror(status));
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int rc = store_write_txn(s, store_put_entries, run, true);
+        if (rc)
+            rc = store_classify_failure(s, rc, bytes + count * STORE_LOG_HEADER_BYTES);
+        else
+            store_note_commit_time(s, &t0, (clock_gettime(CLOCK_MONOTONIC, &t1), &t1));
+        status = rc ? store_error(rc, "committing a log batch") : 0;
+    }
     while (run != last) {
         struct store_item *next = run->next;
         free(run);
@@ -876,7 +884,9 @@ static void store_writer_process(struct store *s, struct store_item *list)
             struct store_item *item = list;
             list = list->next;
             item->next = NULL;
-            store_write_snapshot(s, item, &list);
+            int rc = store_write_snapshot(s, item, &list);
+            if (item->install)
+                s->install_failed = rc;
             store_release_blob_upto(item, item->len);
             free(item);
             continue;
