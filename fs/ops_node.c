@@ -247,6 +247,8 @@ struct attr_op {
     int time_change;       /* setattr: enum fs_time_change, after the truncate if any */
     int64_t mtime_ms;      /* setattr: FS_TIME_SET's mtime */
     struct zn_stat stat;
+    struct fs_handle *h;   /* ftruncate: the writable handle whose value it cuts, or NULL */
+    uint8_t *set_buf;      /* the truncated value being set, new_size bytes, owned */
 };
 
 static void reply_attr_now(fuse_req_t req, struct fs_inode *inode, const struct zn_stat *zst)
@@ -394,6 +396,16 @@ static void truncate_set_done(struct zn_client *c, const struct zn_result *r, vo
     struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
     if (inode)
         fs_cache_drop(inode->path);
+    /* The handle's next write(2) sets its whole value: it must hold the truncated data,
+     * or ftruncate then write gives back the old bytes past the write. */
+    if (r->rc == 0 && op->h) {
+        free(op->h->buf);
+        op->h->buf = op->set_buf;
+        op->h->len = (size_t)op->new_size;
+        op->set_buf = NULL;
+    }
+    free(op->set_buf);
+    op->set_buf = NULL;
     if (r->rc == 0 && inode && op->time_change == FS_TIME_SET) {
         op->truncate = false; /* done: now the mtime it asked for */
         setattr_continue(op, inode);
@@ -420,7 +432,10 @@ static void truncate_get_done(struct zn_client *c, const struct zn_result *r, vo
             memcpy(buf, r->data, (size_t)(have < op->new_size ? have : op->new_size));
             int32_t version = inode->virt == FS_VIRT_VERSIONED ? (int32_t)inode->version_arg : -1;
             rc = zn_set(c, inode->path, buf, (int32_t)op->new_size, version, truncate_set_done, op);
-            free(buf);
+            if (rc == 0 && op->h)
+                op->set_buf = buf; /* for the handle, once set */
+            else
+                free(buf);
         }
     }
     if (rc) {
@@ -577,6 +592,11 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
     op->truncate = (to_set & FUSE_SET_ATTR_SIZE) != 0;
     op->new_size = attr->st_size;
     op->truncate_pending = fi && fi->fh && ((struct fs_handle *)(uintptr_t)fi->fh)->truncate_pending;
+    if (op->truncate && fi && fi->fh) {
+        struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+        if (h->writable && h->inode->virt == FS_VIRT_NONE)
+            op->h = h;
+    }
     if (!(to_set & SETATTR_METADATA)) {
         setattr_continue(op, inode);
         return;

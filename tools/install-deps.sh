@@ -26,6 +26,8 @@ PACKAGES=(
   util-linux iproute2 python3 coreutils
   # fs_tools.bats: the tools people move trees with
   rsync git tar
+  # fs_programs.bats: Go's usual file idioms (tests/fs/goidioms.go, built offline with Go 1.19)
+  golang-go
   # metrics.bats (curl, and an independent parser of the Prometheus text format) and
   # install.bats (man -l renders the man pages)
   curl man-db python3-prometheus-client

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# znodefs under programs that make several calls in one process (tests/fs/inprocess.py) and the
-# data limit (filesystem.md "Writing"), each result checked on a second mount on another member.
+# znodefs under programs that make several calls in one process (tests/fs/inprocess.py, and
+# tests/fs/goidioms.go for Go's idioms) and the data limit (filesystem.md "Writing"), each result
+# checked on a second mount on another member.
 # Issue 14: rename-then-use raced the old path's watch event; data a little under 1 MiB was
 # stored but could not be read back (EIO).
 
@@ -18,6 +19,12 @@ setup() { fs_setup_test_dir; }
 teardown() { fs_teardown_jobs; }
 
 inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
+
+# manifest_is DIR MANIFEST: every file under DIR, hashed, is exactly MANIFEST (sha256sum's lines,
+# sorted by path bytewise).
+manifest_is() {
+  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | cmp -s - "$2"
+}
 
 @test "a program that renames a file into place can stat, read and truncate the new name at once, 300 times" {
   run inprocess rename-then-use "$A/$T" 300
@@ -115,6 +122,22 @@ inprocess() { /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/inprocess.py" "$@"; }
   wait_until 20 "mount b has the copied tree" diff -r "$SRC" "$B/$T/tree"
   wait_value "$B/$T/config.json" '{"replicas": 2}'
   [ "$(cat "$B/$T/log")" = "$(printf 'ONE\ntwo')" ]
+}
+
+@test "Go's usual file idioms (os.WriteFile, CreateTemp + Sync + Rename over, MkdirAll, O_APPEND, O_EXCL, Truncate, io.Copy, bufio, WalkDir, RemoveAll) work, and mount b reads the same data" {
+  command -v go > /dev/null || skip "go not installed (apt-get install golang-go; tools/install-deps.sh)"
+  # Standard library only, no module download: GOPATH mode in a private cache.
+  GO111MODULE=off GOCACHE="$BATS_TEST_TMPDIR/gocache" GOPATH="$BATS_TEST_TMPDIR/gopath" \
+    go build -o "$BATS_TEST_TMPDIR/goidioms" "$ZN_REPO_ROOT/tests/fs/goidioms.go"
+  run "$BATS_TEST_TMPDIR/goidioms" "$A/$T"
+  assert_success
+  assert_line --index 0 "go-idioms: 28 checks, 0 failures"
+  # The rest is the manifest: "SHA256  ./PATH" for each file, as sha256sum prints it.
+  printf '%s\n' "${lines[@]:1}" > "$BATS_TEST_TMPDIR/manifest"
+  [ "$(wc -l < "$BATS_TEST_TMPDIR/manifest")" = 8 ]
+  wait_until 20 "mount b to read the same files and bytes" manifest_is "$B/$T" "$BATS_TEST_TMPDIR/manifest"
+  [ ! -e "$B/$T/tmpdir" ]
+  [ -z "$(find "$B/$T" -name '.state.json.tmp*')" ]
 }
 
 @test "randomized model: 3 seeds x 1000 operations, each checked at once, the tree identical on mount b" {
