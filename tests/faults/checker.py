@@ -452,7 +452,8 @@ def unavailability_windows(ops, faults, run_end):
 
 def parse_bounds(spec, defaults=None):
     """'kind=seconds,kind=off,...' over defaults -> {kind: seconds or None (not bounded)}.
-    '*=S' sets every kind named in defaults (and any kind not named later) to S."""
+    '*=S' sets every kind named in defaults (and any kind not named later) to S; the clients'
+    bounds (client:KIND, client:*) only by name."""
     bounds = dict(defaults or {})
     fallback = bounds.pop("*", None)
     for item in (spec or "").replace(" ", ",").split(","):
@@ -464,7 +465,8 @@ def parse_bounds(spec, defaults=None):
         seconds = None if value in ("off", "none", "") else float(value)
         if kind == "*":
             fallback = seconds
-            bounds = {k: seconds for k in bounds}
+            # (the clients' own bound, client:KIND, is not a kind of fault)
+            bounds = {k: v if k.startswith("client:") else seconds for k, v in bounds.items()}
         else:
             bounds[kind] = seconds
     if fallback is not None:

@@ -331,6 +331,10 @@ def window_distributions_and_bounds():
     b = checker.parse_bounds("*=9,truncate=1", {"kill-leader": 5})
     assert checker.bound_for(b, "kill-leader") == 9 and checker.bound_for(b, "new-kind") == 9
     assert checker.bound_for(b, "truncate") == 1
+    b = checker.parse_bounds("*=9", {"kill-leader": 5, "client:*": 12})
+    assert b["kill-leader"] == 9 and b["client:*"] == 12, b  # a client bound only by name
+    b = checker.parse_bounds("client:*=off", {"client:*": 12})
+    assert b["client:*"] is None, b
     try:
         checker.parse_bounds("kill-leader:5")
         raise AssertionError("a malformed bound was accepted")
