@@ -214,7 +214,8 @@ zk.sync('/from-$w'); print(zk.get('/from-$w')[0].decode()); zk.stop()"
   followers=()
   for n in 1 2 3; do [ "$n" = "$old_leader" ] || followers+=("$n"); done
   status="$BATS_TEST_TMPDIR/owner.status"
-  zk_tool owner "$(member_connect "${followers[0]}"),$(member_connect "${followers[1]}")" /cut/eph 2 "$status" 3>&- &
+  # (python itself in the background, not the zk_tool function: $! must be its pid for stop_all)
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" owner "$(member_connect "${followers[0]}"),$(member_connect "${followers[1]}")" /cut/eph 2 "$status" 3>&- &
   zn_track_pid "$!"
   wait_until 30 "the owner's ephemeral to exist" grep -q -x ready "$status"
   session="$(sed -n 's/^session=//p' "$status")"

@@ -138,7 +138,8 @@ stop_loaders() {
   # hears the members' touches.
   hosts="$(member_connect "${followers[0]}"),$(member_connect "${followers[1]}")"
   for i in 0 1; do
-    zk_tool owner "$(member_connect "${followers[$i]}")" "/failover/eph$i" "$SESSION_TIMEOUT_S" \
+    # (python itself in the background, not the zk_tool function: $! must be its pid for stop_all)
+    "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" owner "$(member_connect "${followers[$i]}")" "/failover/eph$i" "$SESSION_TIMEOUT_S" \
       "$BATS_TEST_TMPDIR/owner$i.status" 3>&- &
     zn_track_pid "$!"
   done
