@@ -384,12 +384,16 @@ static void tls_keys_are_read_with_zookeepers_defaults(void **state)
     char err[512];
     assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/etc/zk/server.pem\n", err, sizeof err), 0);
     assert_int_equal(cfg.tls.secure_client_port, 2182);
-    assert_string_equal(cfg.tls.secure_client_port_address, "0.0.0.0");
+    /* unset: every address, ZooKeeper's default, the same as the plain client port's */
+    assert_string_equal(cfg.tls.secure_client_port_address, cfg.client_port_address);
     assert_int_equal(cfg.tls.key_store_type, CONFIG_STORE_PEM);
     assert_int_equal(cfg.tls.client_auth, CONFIG_CLIENT_AUTH_NEED);
     assert_int_equal(cfg.tls.min_version, CONFIG_TLS_1_2);
     assert_int_equal(cfg.tls.max_version, CONFIG_TLS_1_3);
     assert_int_equal(cfg.tls.handshake_timeout_ms, 5000);
+    assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\nsecureClientPortAddress=127.0.0.2\n",
+                              err, sizeof err), 0);
+    assert_string_equal(cfg.tls.secure_client_port_address, "127.0.0.2");
     assert_int_equal(load_tls(&cfg, "ssl.keyStore.location=/k.pem\nssl.handshakeDetectionTimeoutMillis=750\n",
                               err, sizeof err), 0);
     assert_int_equal(cfg.tls.handshake_timeout_ms, 750);
