@@ -21,13 +21,13 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "acl.h"
 #include "assert.h"
 #include "ensemble.h"
 #include "snapshot.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
-#include "kind.h"
 #include "request.h"
 #include "server.h"
 #include "store.h"
@@ -394,7 +394,9 @@ void pipeline_submit_write(struct server *srv, struct request *r)
         s->closing = true;
         rc = prep_close_session(srv->prep, r->session_id, r->zxid, server_wall_ms(), &r->arena, &r->txn);
     } else {
-        rc = kind_prep_request(srv, r, r->zxid, server_wall_ms());
+        struct prep_caller who;
+        acl_caller(srv, r, &who);
+        rc = prep_request(srv->prep, &who, &r->req, r->zxid, server_wall_ms(), &r->arena, &r->txn, &r->resp);
     }
     pipeline_submit(srv, r, rc);
 }
@@ -416,7 +418,8 @@ int pipeline_submit_system(struct server *srv, const struct zn_request *req)
     r->hdr.type = req->type;
     r->is_write = true;
     r->zxid = srv->next_zxid;
-    int rc = prep_request(srv->prep, 0, 0, req, r->zxid, server_wall_ms(), &r->arena, &r->txn,
+    static const struct prep_caller server_itself = {0};
+    int rc = prep_request(srv->prep, &server_itself, req, r->zxid, server_wall_ms(), &r->arena, &r->txn,
                           &r->resp);
     pipeline_submit(srv, r, rc);
     if (r->done) {

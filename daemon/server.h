@@ -157,11 +157,6 @@ struct server {
     struct prep *prep;
     struct ensemble *ens;           /* NULL when standalone */
     struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
-    /* While the leader prepares a forwarded write: the identities the member
-     * holding the client's connection sent with it (for prep's ACL hooks). */
-    const struct zn_id *forwarded_ids;
-    size_t forwarded_id_count;
-    bool forwarded_ids_active;
     struct store *store;
     struct watch_manager *watches;
     struct conn *conns;
