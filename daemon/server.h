@@ -157,6 +157,10 @@ struct server {
     struct prep *prep;
     struct ensemble *ens;           /* NULL when standalone */
     struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
+    struct metrics *metrics;        /* metrics.c's; NULL until metrics_start */
+    struct cleaner *cleaner;        /* the container and TTL cleaner (cleaner.c); NULL when off */
+    struct snapshot_job *snapshot_job; /* the snapshot being taken (snapshot.c); NULL when none */
+    struct jute_writer log_scratch; /* standalone: each txn encoded for the log (pipeline.c) */
     struct store *store;
     struct watch_manager *watches;
     struct conn *conns;
