@@ -128,6 +128,8 @@ struct open_op {
     bool creating;
     struct zn_stat stat;
     uint64_t first_loss_ms; /* fs_retry_read */
+    int64_t zxid_before;    /* create: the session's newest zxid when it was sent */
+    int create_flags;
 };
 
 /* The kernel took h: counted on its inode until release. */
@@ -335,9 +337,39 @@ static void create_existing_done(struct zn_client *c, const struct zn_result *r,
     create_reply(op);
 }
 
+static void create_done(struct zn_client *c, const struct zn_result *r, void *arg);
+
+static void create_send(struct open_op *op)
+{
+    op->zxid_before = zn_client_last_zxid(fs_global->client);
+    int rc = fs_create_kind(fs_global, op->path, "", 0, op->create_flags, FS_KIND_FILE, create_done, op);
+    if (rc)
+        open_fail(op, fs_errno(rc));
+}
+
+/* A create lost with its member (learn.c): sent again if it did not apply.  Without O_EXCL a
+ * node there now is opened, as if it had been there (the call's outcome either way); an
+ * exclusive or ephemeral create that may have applied is unknown: EIO. */
+static void create_learned(const struct fs_learned *got, void *arg)
+{
+    struct open_op *op = arg;
+    if (fs_learned_create_not_applied(got, op->zxid_before)) {
+        create_send(op);
+    } else if (got->rc == 0 && got->have_node && !(op->fi.flags & O_EXCL) && !op->create_flags) {
+        struct zn_result exists = {.rc = ZN_NODEEXISTS, .data_len = -1};
+        create_done(fs_global->client, &exists, op);
+    } else {
+        open_fail(op, EIO);
+    }
+}
+
 static void create_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct open_op *op = arg;
+    if (r->rc == ZN_CONNECTIONLOSS) {
+        fs_learn(fs_global, op->path, false, &op->first_loss_ms, create_learned, op);
+        return;
+    }
     if (r->rc == ZN_NODEEXISTS && !(op->fi.flags & O_EXCL)) {
         free(op->h->ephemeral_path);
         op->h->ephemeral_path = NULL;
@@ -404,9 +436,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
             return;
         }
     }
-    int rc = fs_create_kind(fs, op->path, "", 0, flags, FS_KIND_FILE, create_done, op);
-    if (rc)
-        open_fail(op, fs_errno(rc));
+    op->create_flags = flags;
+    create_send(op);
 }
 
 /* ---- poll: POLLIN always (a regular file is readable), and POLLPRI once the

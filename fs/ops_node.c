@@ -36,6 +36,7 @@ struct node_op {
     int32_t subdirs;
     int64_t ptime_ms;
     uint64_t first_loss_ms; /* fs_retry_read */
+    int64_t zxid_before;    /* mkdir, mknod, unlink: the session's newest zxid when it was sent */
     bool made_dir;
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
 };
@@ -731,9 +732,32 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /* ---- mkdir, mknod ---- */
 
+static void made_done(struct zn_client *c, const struct zn_result *r, void *arg);
+
+static void make_send(struct node_op *op)
+{
+    op->zxid_before = zn_client_last_zxid(op->fs->client);
+    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, op->made_dir ? FS_KIND_DIR : FS_KIND_FILE,
+                               made_done, op));
+}
+
+/* A create lost with its member: sent again if it did not apply, else EIO (learn.c). */
+static void make_learned(const struct fs_learned *got, void *arg)
+{
+    struct node_op *op = arg;
+    if (fs_learned_create_not_applied(got, op->zxid_before))
+        make_send(op);
+    else
+        node_op_finish(op, EIO);
+}
+
 static void made_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (r->rc == ZN_CONNECTIONLOSS) {
+        fs_learn(op->fs, op->path, false, &op->first_loss_ms, make_learned, op);
+        return;
+    }
     if (r->rc) {
         node_op_finish(op, fs_errno(r->rc));
         return;
@@ -784,7 +808,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     if (!op)
         return;
     op->made_dir = true;
-    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, FS_KIND_DIR, made_done, op));
+    make_send(op);
 }
 
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -796,7 +820,7 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     struct node_op *op = start_make(req, parent, name);
     if (!op)
         return;
-    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, FS_KIND_FILE, made_done, op));
+    make_send(op);
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -811,9 +835,25 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 
 /* ---- unlink, rmdir ---- */
 
+static void remove_start(struct node_op *op);
+
+/* A delete lost with its member: sent again if its node is still there, else EIO (learn.c). */
+static void remove_learned(const struct fs_learned *got, void *arg)
+{
+    struct node_op *op = arg;
+    if (fs_learned_delete_not_applied(got, op->zxid_before))
+        remove_start(op);
+    else
+        node_op_finish(op, EIO);
+}
+
 static void removed_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (r->rc == ZN_CONNECTIONLOSS && op->virt != FS_VIRT_DATA) {
+        fs_learn(op->fs, op->path, false, &op->first_loss_ms, remove_learned, op);
+        return;
+    }
     fs_cache_drop(op->path); /* as write_done: never serve what this change replaced */
     if (r->rc == 0 && op->virt == FS_VIRT_NONE)
         fs_remember_dir(op->fs, op->path, false);
@@ -830,6 +870,7 @@ static void removed_done(struct zn_client *c, const struct zn_result *r, void *a
 static void remove_start(struct node_op *op)
 {
     int32_t version = op->virt == FS_VIRT_VERSIONED ? (int32_t)op->version_arg : -1;
+    op->zxid_before = zn_client_last_zxid(op->fs->client);
     started(op, zn_delete(op->fs->client, op->path, version, removed_done, op));
 }
 
