@@ -132,9 +132,34 @@ struct open_op {
     int create_flags;
 };
 
+/* The open writable handles, linked by writer_next. */
+static struct fs_handle *writers;
+
+void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, const uint8_t *data,
+                    size_t len)
+{
+    for (struct fs_handle *h = writers; h; h = h->writer_next) {
+        if (h->inode != inode || h == except)
+            continue;
+        uint8_t *copy = malloc(len + 1);
+        if (!copy) {
+            ZN_WARN("truncate: an open writer of path=%s keeps its old value (no memory)", inode->path);
+            continue;
+        }
+        memcpy(copy, data, len);
+        free(h->buf);
+        h->buf = copy;
+        h->len = len;
+    }
+}
+
 /* The kernel took h: counted on its inode until release. */
 static void handle_opened(struct fs_handle *h)
 {
+    if (h->writable) {
+        h->writer_next = writers;
+        writers = h;
+    }
     h->inode->open_count++;
     if (h->truncate_pending)
         h->inode->truncates_pending++;
@@ -684,6 +709,7 @@ struct write_op {
     size_t old_len;
     int64_t zxid_before;    /* the newest zxid this session had seen when the write was sent */
     uint64_t first_loss_ms; /* fs_retry_read */
+    const uint8_t *buf;     /* h->buf when sent: a truncate (fs_handles_cut) may replace it */
 };
 
 /*
@@ -703,6 +729,7 @@ static int write_send(struct write_op *op)
 {
     struct fs_handle *h = op->h;
     op->zxid_before = zn_client_last_zxid(fs_global->client);
+    op->buf = h->buf;
     return zn_set(fs_global->client, h->inode->path, h->buf, (int32_t)h->len, h->version, write_sent, op);
 }
 
@@ -775,7 +802,8 @@ static void write_finish(struct write_op *op, const struct zn_result *r)
     /* The change's event came first and dropped it; this covers a write that failed half-way. */
     fs_cache_drop(h->inode->path);
     if (r->rc) {
-        h->len = op->old_len; /* not stored: the handle holds what it held */
+        if (h->buf == op->buf)
+            h->len = op->old_len; /* not stored: the handle holds what it held */
         fuse_reply_err(op->req, fs_errno(r->rc));
     } else {
         if (h->version >= 0)
@@ -858,7 +886,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    *op = (struct write_op){req, h, size, h->len, 0, 0};
+    *op = (struct write_op){req, h, size, h->len, 0, 0, NULL};
     memcpy(h->buf + off, buf, size);
     h->len = new_len;
     int rc = write_send(op);
@@ -1014,6 +1042,12 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_lock_release_owner(fs, h->inode->path, fi->lock_owner);
     fs_wait_cancel_handle(fs, h);
     poll_forget(fs, h);
+    for (struct fs_handle **p = &writers; *p; p = &(*p)->writer_next) {
+        if (*p == h) {
+            *p = h->writer_next;
+            break;
+        }
+    }
     h->inode->open_count--;
     bool gone = h->inode->unlinked; /* its path may name another node by now */
     bool truncate = h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE && !gone;

@@ -399,6 +399,8 @@ static void truncate_set_done(struct zn_client *c, const struct zn_result *r, vo
         fs_cache_drop(inode->path);
     /* The handle's next write(2) sets its whole value: it must hold the truncated data,
      * or ftruncate then write gives back the old bytes past the write. */
+    if (r->rc == 0 && inode) /* its other writers too: truncate by path, or by another fd */
+        fs_handles_cut(inode, op->h, op->set_buf, (size_t)op->new_size);
     if (r->rc == 0 && op->h) {
         free(op->h->buf);
         op->h->buf = op->set_buf;

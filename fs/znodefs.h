@@ -188,6 +188,7 @@ struct fs_handle {
     bool poll_changed;        /* the node changed since the last read at offset 0 */
     struct fuse_pollhandle *poll_handle; /* to notify, owned */
     struct fs_handle *poll_next; /* fs->polled list */
+    struct fs_handle *writer_next; /* the open writable handles (ops_io.c), for fs_handles_cut */
 };
 
 /* Watches re-armed at once after a renewal (the rest as the kernel asks again). */
@@ -235,6 +236,11 @@ void fs_learn(struct fs *fs, const char *path, bool data, uint64_t *first_loss_m
 bool fs_learned_create_not_applied(const struct fs_learned *got, int64_t zxid_before);
 /* A delete (or a rename's multi) of a node sent then did not apply: that node is still there. */
 bool fs_learned_delete_not_applied(const struct fs_learned *got, int64_t zxid_before);
+/* A truncate through this mount stored data (len bytes) as inode's value: every other open
+ * writable handle of it (not except) holds that value now, so that its next write(2), which
+ * sets its whole value, neither restores the bytes cut nor loses the zeros added (ops_io.c). */
+void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, const uint8_t *data,
+                    size_t len);
 /* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
 int fs_join(const char *parent, const char *name, char *out);
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
