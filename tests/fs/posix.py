@@ -182,23 +182,28 @@ def ftruncate_shrinks_and_extends_with_zeros(d):
     expect(small == 2 and get(d + "/f") == b"ab\0\0", "%d %r" % (small, get(d + "/f")))
 
 
+def truncated_under_a_writer(path, then):
+    """Opens path for writing, writes hello, truncates it by path to 0, writes then (if any)
+    through the first fd and closes it; returns what the file holds."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"hello")
+    os.truncate(path, 0)
+    if then:
+        os.write(fd, then)
+    os.close(fd)
+    return get(path)
+
+
 @check
 def a_truncate_by_path_while_a_writer_holds_the_file_is_not_undone_by_its_close(d):
-    fd = os.open(d + "/f", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.write(fd, b"hello")
-    os.truncate(d + "/f", 0)
-    os.close(fd)
-    expect(get(d + "/f") == b"", repr(get(d + "/f")))
+    got = truncated_under_a_writer(d + "/f", b"")
+    expect(got == b"", repr(got))
 
 
 @check
 def a_write_after_a_truncate_by_path_keeps_its_offset_and_zeros_before_it(d):
-    fd = os.open(d + "/f", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.write(fd, b"hello")
-    os.truncate(d + "/f", 0)
-    os.write(fd, b"x")  # at offset 5: the 5 bytes cut are a hole now
-    os.close(fd)
-    expect(get(d + "/f") == b"\0\0\0\0\0x", repr(get(d + "/f")))
+    got = truncated_under_a_writer(d + "/f", b"x")  # at offset 5: the bytes cut are a hole
+    expect(got == b"\0\0\0\0\0x", repr(got))
 
 
 @check
