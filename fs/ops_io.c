@@ -345,6 +345,9 @@ static void create_reply(struct open_op *op)
 static void create_existing_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct open_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->path, NULL, NULL, create_existing_done, op) == 0)
+        return;
     if (r->rc) {
         open_fail(op, fs_errno(r->rc));
         return;

@@ -425,6 +425,9 @@ static void truncate_get_done(struct zn_client *c, const struct zn_result *r, vo
 {
     struct attr_op *op = arg;
     struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (inode && fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, inode->path, NULL, NULL, truncate_get_done, op) == 0)
+        return;
     int rc = r->rc ? r->rc : inode ? 0 : ZN_NONODE;
     if (rc == 0) {
         int32_t have = r->data_len > 0 ? r->data_len : 0;
@@ -544,6 +547,9 @@ static void setattr_stat_done(struct zn_client *c, const struct zn_result *r, vo
 {
     struct attr_op *op = arg;
     struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (inode && fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_exists(c, inode->path, fs_watch_cb, NULL, setattr_stat_done, op) == 0)
+        return;
     int err = r->rc ? fs_errno(r->rc) : inode ? 0 : ENOENT;
     if (!err) {
         fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
@@ -879,6 +885,9 @@ static void remove_start(struct node_op *op)
 static void remove_open_file_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->path, NULL, NULL, remove_open_file_done, op) == 0)
+        return;
     if (r->rc) {
         node_op_finish(op, fs_errno(r->rc));
         return;

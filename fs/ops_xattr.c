@@ -82,11 +82,31 @@ struct xattr_op {
     size_t size;
     enum xattr_what what;
     int field;
+    uint64_t first_loss_ms; /* fs_retry_read */
+    char path[FS_MAX_PATH_BYTES];
 };
+
+static void get_done(struct zn_client *c, const struct zn_result *r, void *arg);
+
+/* Sends op's read (again, after a loss: reads are asked of the next member). */
+static int get_send(struct xattr_op *op)
+{
+    struct zn_client *c = fs_global->client;
+    switch (op->what) {
+    case X_ACL:
+        return zn_get_acl(c, op->path, get_done, op);
+    case X_DATA:
+        return zn_get(c, op->path, NULL, NULL, get_done, op);
+    default:
+        return zn_exists(c, op->path, NULL, NULL, get_done, op);
+    }
+}
 
 static void get_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct xattr_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) && get_send(op) == 0)
+        return;
     if (r->rc) {
         fuse_reply_err(op->req, fs_errno(r->rc));
         free(op);
@@ -165,24 +185,21 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
     }
     op->req = req;
     op->size = size;
-    int rc;
+    strcpy(op->path, inode->path);
     if ((op->field = stat_field_index(field)) >= 0) {
         op->what = X_FIELD;
-        rc = zn_exists(fs->client, inode->path, NULL, NULL, get_done, op);
     } else if (strcmp(field, "stat") == 0) {
         op->what = X_STAT;
-        rc = zn_exists(fs->client, inode->path, NULL, NULL, get_done, op);
     } else if (strcmp(field, "acl") == 0) {
         op->what = X_ACL;
-        rc = zn_get_acl(fs->client, inode->path, get_done, op);
     } else if (strcmp(field, "data") == 0) {
         op->what = X_DATA;
-        rc = zn_get(fs->client, inode->path, NULL, NULL, get_done, op);
     } else {
         free(op);
         fuse_reply_err(req, ENODATA);
         return;
     }
+    int rc = get_send(op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));
         free(op);

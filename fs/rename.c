@@ -53,10 +53,11 @@ struct rename_op {
     int pending;              /* walk requests (then mtime writes) not answered yet */
     int walk_err;             /* errno that ends the walk once pending drains, 0 */
     bool walk_raced;          /* a node changed during the walk: start over */
+    bool walk_lost;           /* a walk read was lost with its member: start over (fs_retry_read) */
     bool target_exists;
     struct zn_stat target_stat;
     int64_t zxid_before;      /* the session's newest zxid when the multi was sent */
-    uint64_t first_loss_ms;   /* fs_retry_read, while learning a lost multi's outcome */
+    uint64_t first_loss_ms;   /* fs_retry_read: its reads, or learning a lost multi's outcome */
     int64_t from_pzxid;       /* ... and the source's parent's pzxid then, 0 if unknown */
     struct rename_op *next_in_flight;
 };
@@ -160,6 +161,10 @@ static void walk_step_done(struct rename_op *op)
 {
     if (--op->pending > 0)
         return;
+    if (op->walk_lost && !op->walk_err) {
+        rename_start(op); /* nothing was sent: the reads are asked of the next member */
+        return;
+    }
     if (op->walk_raced && !op->walk_err && op->retries++ < FS_RENAME_RETRIES) {
         rename_start(op);
         return;
@@ -180,6 +185,8 @@ static void walk_failed(struct rename_op *op, int rc)
 {
     if (rc == ZN_NONODE)
         op->walk_raced = true;
+    else if (fs_retry_read(rc, &op->first_loss_ms))
+        op->walk_lost = true;
     else if (!op->walk_err)
         op->walk_err = fs_errno(rc);
 }
@@ -440,6 +447,10 @@ static void send_multi(struct rename_op *op)
 static void target_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct rename_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms)) {
+        rename_start(op); /* a read lost with its member: asked of the next one */
+        return;
+    }
     if (r->rc && r->rc != ZN_NONODE) {
         finish(op, fs_errno(r->rc));
         return;
@@ -474,6 +485,10 @@ static void check_target(struct rename_op *op)
 static void source_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct rename_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms)) {
+        rename_start(op);
+        return;
+    }
     int err = r->rc ? fs_errno(r->rc) : 0;
     if (!err && add_node(op, "", op->zk_kind) < 0)
         err = op->walk_err;
@@ -497,6 +512,7 @@ static void rename_start(struct rename_op *op)
     nodes_free(op);
     op->walk_err = 0;
     op->walk_raced = false;
+    op->walk_lost = false;
     op->pending = 0;
     if (fs_cache_too_big(op->path)) {
         finish(op, EXDEV); /* its data cannot be read, so not moved in one multi */

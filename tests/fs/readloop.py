@@ -3,12 +3,12 @@
 
     readloop.py DIR STOP PROGRESS [SECOND]
 
-Three reader threads read DIR/f, stat it and list DIR, over and over, so that some read is in
+Three reader threads read DIR/f, stat it, read its user.zk.version and list DIR, over and over, so that some read is in
 flight whenever a member dies. Three writer threads change the tree, each the only writer of its
 own names (so that some change is in flight at most kills); writer k's iteration i: mkdir
 DIR/k-n<i>, an exclusive create of DIR/k-n<i>/f with its data, rename it to DIR/k-n<i>/g,
 setfattr user.zk.data@<version> (a conditional write) of DIR/x<k>, unlink DIR/k-n<i-1>/g and
-rmdir DIR/k-n<i-1>, and a write of DIR/w<k>. Every failed change must fail with the errno
+rmdir DIR/k-n<i-1>, a write of DIR/w<k> and an explicit mtime of it (utimensat). Every failed change must fail with the errno
 docs/filesystem.md ("Failures") gives a change whose outcome the mount cannot learn, EIO; the
 writer then learns the outcome itself (it is the only writer of its names: EEXIST from mkdir
 after an EIO means the mkdir applied) and goes on, so the tree always matches the model.
@@ -35,7 +35,7 @@ def count(table, key, lock):
 
 def reader(d, stop, want, totals, errors, lock):
     while not os.path.exists(stop):
-        for what in ("read", "stat", "list"):
+        for what in ("read", "stat", "list", "xattr"):
             try:
                 if what == "read":
                     with open(os.path.join(d, "f"), "rb") as f:
@@ -44,6 +44,8 @@ def reader(d, stop, want, totals, errors, lock):
                             continue
                 elif what == "stat":
                     os.stat(os.path.join(d, "f"))
+                elif what == "xattr":
+                    os.getxattr(os.path.join(d, "f"), "user.zk.version")
                 else:
                     os.listdir(d)
                 count(totals, "reads", lock)
@@ -100,10 +102,21 @@ def write_file(path, value, flags):
         os.close(fd)
 
 
-def conditional_set(path, value):
-    """setfattr user.zk.data@<version>: conditional on the version just read."""
-    v = os.getxattr(path, "user.zk.version").decode()
+def conditional_set(path, value, read_errors, lock):
+    """setfattr user.zk.data@<version>: conditional on the version just read (a read: its
+    failures are read errors, and it is asked again)."""
+    while True:
+        try:
+            v = os.getxattr(path, "user.zk.version").decode()
+            break
+        except OSError as e:
+            count(read_errors, "getxattr %s" % errno.errorcode.get(e.errno, e.errno), lock)
     os.setxattr(path, "user.zk.data@" + v, value)
+
+
+def mtime_ns(i):
+    """Iteration i's explicit mtime: a past time, in whole milliseconds (the mount's grain)."""
+    return (1000000000 + i) * 1000000000 + 123000000
 
 
 def tree_of(d):
@@ -114,8 +127,11 @@ def tree_of(d):
         for name in dirs:
             tree[os.path.normpath(os.path.join(rel, name)) + "/"] = None
         for name in files:
-            with open(os.path.join(root, name), "rb") as fh:
+            path = os.path.join(root, name)
+            with open(path, "rb") as fh:
                 tree[os.path.normpath(os.path.join(rel, name))] = fh.read()
+            if rel == "." and name.startswith("w"):
+                tree["mtime " + name] = os.stat(path).st_mtime_ns
     return tree
 
 
@@ -133,9 +149,10 @@ def second_tree(d, model):
         time.sleep(0.1)
 
 
-def writer(k, d, stop, progress, changes, lock, models):
+def writer(k, d, stop, progress, changes, lock, models, read_errors):
     """Writer k's loop, on its own names (k-n<i>, w<k>, x<k>); its part of the model in models."""
     ch = changes[k] = Changes(lock)
+    models[k] = {}
     w, x = os.path.join(d, "w%d" % k), os.path.join(d, "x%d" % k)
     open(x, "wb").close()
     i = 0
@@ -151,20 +168,23 @@ def writer(k, d, stop, progress, changes, lock, models):
                errno.EEXIST, lambda: write_file(f, value, os.O_WRONLY | os.O_TRUNC) is None)
         ch.run("rename", lambda: os.rename(f, g), errno.ENOENT,
                lambda: os.path.exists(g) and not os.path.exists(f))
-        ch.run("setxattr", lambda: conditional_set(x, value))
+        ch.run("setxattr", lambda: conditional_set(x, value, read_errors, lock))
         if i > 1:
             pg = os.path.join(prev, "g")
             ch.run("unlink", lambda: os.unlink(pg), errno.ENOENT, lambda: not os.path.exists(pg))
             ch.run("rmdir", lambda: os.rmdir(prev), errno.ENOENT, lambda: not os.path.exists(prev))
         ch.run("write", lambda: write_file(w, value, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+        # an explicit time (touch -d): a conditional setDataTime, learned as a write is
+        ch.run("utime", lambda: os.utime(w, ns=(mtime_ns(i), mtime_ns(i))))
         last = value
         if progress:
             with open(progress + ".tmp", "w") as p:
                 p.write("%d\n" % i)
             os.replace(progress + ".tmp", progress)
+    models[k]["mtime w%d" % k] = mtime_ns(i)
     # w<k> and x<k> hold the last value, k-n<last>/g holds it, nothing else of k's is left.
-    models[k] = {"w%d" % k: last, "x%d" % k: last, "%d-n%d/" % (k, i): None,
-                 "%d-n%d/g" % (k, i): last}
+    models[k].update({"w%d" % k: last, "x%d" % k: last, "%d-n%d/" % (k, i): None,
+                 "%d-n%d/g" % (k, i): last})
 
 
 def main():
@@ -177,7 +197,7 @@ def main():
                for _ in range(READERS)]
     changes, models = [None] * WRITERS, [None] * WRITERS
     writers = [threading.Thread(target=writer, args=(k, d, stop, progress if k == 0 else None,
-                                                     changes, lock, models))
+                                                     changes, lock, models, read_errors))
                for k in range(WRITERS)]
     for t in threads + writers:
         t.start()

@@ -132,7 +132,7 @@ kill_connected() {
   echo "$n"
 }
 
-@test "kill -9 of the connected member under a loop of reads and changes (mkdir, create, rename, conditional setfattr, unlink, rmdir, write): no read fails, a change fails only with EIO and is retried, both mounts show the model's tree" {
+@test "kill -9 of the connected member under a loop of reads and changes (mkdir, create, rename, conditional setfattr, unlink, rmdir, write, utimensat): no read fails, a change fails only with EIO and is retried, both mounts show the model's tree" {
   mkdir "$A/loop"
   echo "the data" > "$A/loop/f"
   /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/readloop.py" "$A/loop" "$BATS_TEST_TMPDIR/stop" \
