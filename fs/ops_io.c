@@ -150,6 +150,7 @@ void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, cons
         free(h->buf);
         h->buf = copy;
         h->len = len;
+        h->cuts++;
     }
 }
 
@@ -712,7 +713,7 @@ struct write_op {
     size_t old_len;
     int64_t zxid_before;    /* the newest zxid this session had seen when the write was sent */
     uint64_t first_loss_ms; /* fs_retry_read */
-    const uint8_t *buf;     /* h->buf when sent: a truncate (fs_handles_cut) may replace it */
+    uint32_t cuts;          /* h->cuts when sent: a truncate may replace h->buf meanwhile */
 };
 
 /*
@@ -732,7 +733,7 @@ static int write_send(struct write_op *op)
 {
     struct fs_handle *h = op->h;
     op->zxid_before = zn_client_last_zxid(fs_global->client);
-    op->buf = h->buf;
+    op->cuts = h->cuts;
     return zn_set(fs_global->client, h->inode->path, h->buf, (int32_t)h->len, h->version, write_sent, op);
 }
 
@@ -805,7 +806,7 @@ static void write_finish(struct write_op *op, const struct zn_result *r)
     /* The change's event came first and dropped it; this covers a write that failed half-way. */
     fs_cache_drop(h->inode->path);
     if (r->rc) {
-        if (h->buf == op->buf)
+        if (h->cuts == op->cuts)
             h->len = op->old_len; /* not stored: the handle holds what it held */
         fuse_reply_err(op->req, fs_errno(r->rc));
     } else {
@@ -889,7 +890,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    *op = (struct write_op){req, h, size, h->len, 0, 0, NULL};
+    *op = (struct write_op){req, h, size, h->len, 0, 0, 0};
     memcpy(h->buf + off, buf, size);
     h->len = new_len;
     int rc = write_send(op);

@@ -405,6 +405,7 @@ static void truncate_set_done(struct zn_client *c, const struct zn_result *r, vo
         free(op->h->buf);
         op->h->buf = op->set_buf;
         op->h->len = (size_t)op->new_size;
+        op->h->cuts++;
         op->set_buf = NULL;
     }
     free(op->set_buf);

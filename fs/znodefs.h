@@ -189,6 +189,7 @@ struct fs_handle {
     struct fuse_pollhandle *poll_handle; /* to notify, owned */
     struct fs_handle *poll_next; /* fs->polled list */
     struct fs_handle *writer_next; /* the open writable handles (ops_io.c), for fs_handles_cut */
+    uint32_t cuts;                 /* times a truncate replaced buf */
 };
 
 /* Watches re-armed at once after a renewal (the rest as the kernel asks again). */
