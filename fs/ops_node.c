@@ -893,6 +893,10 @@ static void remove_open_file_done(struct zn_client *c, const struct zn_result *r
         node_op_finish(op, fs_errno(r->rc));
         return;
     }
+    /* fstat of its fds answers from the last stat once it is gone: this one, the newest. */
+    struct fs_inode *open_file = fs_inode_find(op->fs, op->path);
+    if (open_file)
+        fs_inode_saw(open_file, r->stat);
     op->data_len = r->data_len > 0 ? r->data_len : 0;
     if (op->data_len > 0 && !(op->data = malloc((size_t)op->data_len))) {
         node_op_finish(op, ENOMEM);

@@ -301,6 +301,18 @@ def rmdir_of_a_file_fails_with_enotdir(d):
 
 
 @check
+def unlink_of_an_open_file_leaves_its_fd_reading_it_with_st_nlink_0_and_the_name_free(d):
+    put(d + "/f", b"kept")
+    fd = os.open(d + "/f", os.O_RDONLY)
+    os.unlink(d + "/f")
+    st = os.fstat(fd)
+    data = os.pread(fd, 100, 0)
+    os.close(fd)
+    expect(st.st_nlink == 0 and data == b"kept" and not os.path.exists(d + "/f"),
+           "st_nlink %d, read %r" % (st.st_nlink, data))
+
+
+@check
 def unlink_of_a_directory_fails_with_eisdir(d):
     os.mkdir(d + "/sub")
     expect_errno(errno.EISDIR, os.unlink, d + "/sub")
