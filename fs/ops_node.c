@@ -37,6 +37,7 @@ struct node_op {
     int64_t ptime_ms;
     uint64_t first_loss_ms; /* fs_retry_read */
     int64_t zxid_before;    /* mkdir, mknod, unlink: the session's newest zxid when it was sent */
+    bool learning_create;   /* node_learned: a lost create (else a lost delete) */
     bool made_dir;
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
 };
@@ -750,12 +751,17 @@ static void make_send(struct node_op *op)
                                made_done, op));
 }
 
-/* A create lost with its member: sent again if it did not apply, else EIO (learn.c). */
-static void make_learned(const struct fs_learned *got, void *arg)
+static void remove_start(struct node_op *op);
+
+/* A create (made_done) or delete (removed_done) lost with its member: sent again if it did
+ * not apply, else EIO (learn.c). */
+static void node_learned(const struct fs_learned *got, void *arg)
 {
     struct node_op *op = arg;
-    if (fs_learned_create_not_applied(got, op->zxid_before))
+    if (op->learning_create && fs_learned_create_not_applied(got, op->zxid_before))
         make_send(op);
+    else if (!op->learning_create && fs_learned_delete_not_applied(got, op->zxid_before))
+        remove_start(op);
     else
         node_op_finish(op, EIO);
 }
@@ -764,7 +770,8 @@ static void made_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
     if (r->rc == ZN_CONNECTIONLOSS) {
-        fs_learn(op->fs, op->path, false, &op->first_loss_ms, make_learned, op);
+        op->learning_create = true;
+        fs_learn(op->fs, op->path, false, &op->first_loss_ms, node_learned, op);
         return;
     }
     if (r->rc) {
@@ -844,23 +851,11 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 
 /* ---- unlink, rmdir ---- */
 
-static void remove_start(struct node_op *op);
-
-/* A delete lost with its member: sent again if its node is still there, else EIO (learn.c). */
-static void remove_learned(const struct fs_learned *got, void *arg)
-{
-    struct node_op *op = arg;
-    if (fs_learned_delete_not_applied(got, op->zxid_before))
-        remove_start(op);
-    else
-        node_op_finish(op, EIO);
-}
-
 static void removed_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
     if (r->rc == ZN_CONNECTIONLOSS && op->virt != FS_VIRT_DATA) {
-        fs_learn(op->fs, op->path, false, &op->first_loss_ms, remove_learned, op);
+        fs_learn(op->fs, op->path, false, &op->first_loss_ms, node_learned, op);
         return;
     }
     fs_cache_drop(op->path); /* as write_done: never serve what this change replaced */
