@@ -188,6 +188,8 @@ struct fs_handle {
     bool poll_changed;        /* the node changed since the last read at offset 0 */
     struct fuse_pollhandle *poll_handle; /* to notify, owned */
     struct fs_handle *poll_next; /* fs->polled list */
+    struct fs_handle *writer_next; /* the open writable handles (ops_io.c), for fs_handles_cut */
+    uint32_t cuts;                 /* times a truncate replaced buf */
 };
 
 /* Watches re-armed at once after a renewal (the rest as the kernel asks again). */
@@ -217,6 +219,29 @@ void fs_cache_drop_parent(const char *path);
  * after its first loss (*first_loss_ms, 0 until then). Reads are idempotent, and the client
  * holds the request until it has reconnected; past the bound, EIO. */
 bool fs_retry_read(int rc, uint64_t *first_loss_ms);
+/* What fs_learn read after a change was lost with its connection (learn.c): rc 0 when both reads
+ * were answered; the node (data only if asked for) and its parent, when they exist. */
+struct fs_learned {
+    int rc;
+    bool have_node, have_parent;
+    struct zn_stat node, parent;
+    uint8_t *data; /* borrowed during the callback */
+    int32_t data_len;
+};
+typedef void (*fs_learn_cb)(const struct fs_learned *got, void *arg);
+/* Syncs, then reads path (its data too if data) and its parent; calls cb once, always. */
+void fs_learn(struct fs *fs, const char *path, bool data, uint64_t *first_loss_ms, fs_learn_cb cb,
+              void *arg);
+/* A create sent when the session had seen zxid_before did not apply: the node is absent and
+ * nothing entered its parent since. */
+bool fs_learned_create_not_applied(const struct fs_learned *got, int64_t zxid_before);
+/* A delete (or a rename's multi) of a node sent then did not apply: that node is still there. */
+bool fs_learned_delete_not_applied(const struct fs_learned *got, int64_t zxid_before);
+/* A truncate through this mount stored data (len bytes) as inode's value: every other open
+ * writable handle of it (not except) holds that value now, so that its next write(2), which
+ * sets its whole value, neither restores the bytes cut nor loses the zeros added (ops_io.c). */
+void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, const uint8_t *data,
+                    size_t len);
 /* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
 int fs_join(const char *parent, const char *name, char *out);
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
