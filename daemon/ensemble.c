@@ -87,6 +87,7 @@
 
 #include "acl.h"
 #include "assert.h"
+#include "check.h"
 #include "ensemble.h"
 #include "log.h"
 #include "prep.h"
@@ -385,6 +386,7 @@ static void apply_committed(struct ensemble *e, const struct zab_entry *entry)
         return;
     }
     pipeline_after_apply(srv, &t, r);
+    check_after_apply(srv, (int64_t)entry->zxid);
     if (r) {
         r->zxid = (int64_t)entry->zxid;
         r->err = resp->err;
@@ -616,6 +618,7 @@ static void config_entry_applied(struct ensemble *e, const struct zab_entry *ent
     if (rc != 0)
         ZN_ERROR("reconfig: cannot mark config zxid=0x%" PRIx64 " applied: %s", entry->zxid, zn_strerror(rc));
     prep_applied(srv->prep, (int64_t)entry->zxid);
+    check_after_apply(srv, (int64_t)entry->zxid);
     zn_arena_reset(&e->scratch);
     struct zab_membership m;
     struct config_attachment att;

@@ -23,6 +23,7 @@
 
 #include "acl.h"
 #include "assert.h"
+#include "check.h"
 #include "ensemble.h"
 #include "snapshot.h"
 #include "log.h"
@@ -252,6 +253,7 @@ static void apply_request(struct server *srv, struct request *r)
         r->err = r->resp.err;
         pipeline_after_apply(srv, &r->txn, r);
     }
+    check_after_apply(srv, r->zxid);
     request_finish(srv, r);
 }
 

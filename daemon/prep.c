@@ -276,6 +276,19 @@ void prep_reset(struct prep *p)
 
 size_t prep_pending_count(const struct prep *p) { return p->record_count; }
 
+int prep_for_each_record(const struct prep *p, prep_record_fn fn, void *ctx)
+{
+    for (const struct prep_record *r = p->head; r; r = r->fifo_next) {
+        struct prep_record_info info = {r, r->shadowed, r->shadowed_by, r->key, r->key_len, r->zxid, r->in_map};
+        int rc = fn(ctx, &info);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+const void *prep_find_record(const struct prep *p, const char *key, size_t len) { return map_find(p, key, len); }
+
 struct prep *prep_new(const struct tree *tree)
 {
     ZN_ASSERT(tree != NULL);

@@ -116,4 +116,22 @@ void prep_reset(struct prep *p);
 /* Records in the overlay (for tests and metrics). */
 size_t prep_pending_count(const struct prep *p);
 
+/* One overlay record as the invariant checker (check.h) sees it: borrowed for
+ * the call; ids are opaque and stable while the record lives. */
+struct prep_record_info {
+    const void *id;
+    const void *shadowed_id;    /* the older record of the key it hides, or NULL */
+    const void *shadowed_by_id; /* the newer record hiding it, or NULL */
+    const char *key;            /* a path, or "#" and a session id in hex */
+    size_t key_len;
+    int64_t zxid;
+    bool newest;                /* the record a lookup of its key finds */
+};
+/* Calls fn for every record, oldest first (FIFO order), until it returns
+ * non-zero; returns that value or 0.  fn must not change the prep. */
+typedef int (*prep_record_fn)(void *ctx, const struct prep_record_info *info);
+int prep_for_each_record(const struct prep *p, prep_record_fn fn, void *ctx);
+/* The id of the record a lookup of key finds, or NULL. */
+const void *prep_find_record(const struct prep *p, const char *key, size_t len);
+
 #endif

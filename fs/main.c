@@ -793,7 +793,9 @@ int main(int argc, char **argv)
         report(status_fd, 1);
         return 1;
     }
-    fs->session = fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs);
+    struct fuse_lowlevel_ops ops = fs_ops; /* fuse_session_new copies it */
+    reply_check_wrap_ops(&ops);            /* debug and sanitizer builds: one reply per request */
+    fs->session = fuse_session_new(&args, &ops, sizeof ops, fs);
     if (!fs->session) {
         report(status_fd, 1);
         return 1;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "reply_check.h"
 #include "znode/client.h"
 
 /* Inodes the mount keeps at once (the kernel holds them until FORGET). */
