@@ -73,7 +73,8 @@ static void prepare_create(struct harness *h, const char *path, int32_t flags, s
     r.acl = open_acl;
     r.flags = flags;
     struct zn_response err;
-    if (prep_request(h->prep, SID, 1, &r, ++h->zxid, 1700000000000LL, &h->arena, t, &err) != 0)
+    struct prep_caller who = {SID, 1, NULL, 0};
+    if (prep_request(h->prep, &who, &r, ++h->zxid, 1700000000000LL, &h->arena, t, &err) != 0)
         fail_msg("prep of create %s failed: %d", path, err.err);
 }
 
