@@ -2,9 +2,10 @@
  * jute.c: the bottom of the ZooKeeper wire codec.  It owns the arena that
  * decoded strings and vectors live in, the growable writer and the bounded
  * reader with their primitives (int, long, bool, buffer, string), packet
- * framing, the small shared records (Stat, ACL and string vectors, connect
- * request/response, request/reply headers, WatcherEvent) and the opcode
- * table (names, which ones are writes).  Request and response bodies are in
+ * framing, the record visitor (struct jute_io), the small shared records
+ * (Stat, ACL and string vectors, connect request/response, request/reply
+ * headers, WatcherEvent) and the functions generated from the opcode table
+ * (zn_op_name, zn_op_flags).  Request and response bodies are in
  * jute_request.c and jute_response.c.
  *
  * Invariants:
@@ -15,6 +16,8 @@
  *     allocated.  So the arena grows by at most a constant times the input.
  *  3. Reader and writer errors are sticky: the first error is kept and every
  *     later call returns it without reading or writing.
+ *  4. Every record is one jute_io function that both decodes and encodes it;
+ *     jute_read_X and jute_write_X only wrap it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -435,271 +438,256 @@ int jute_writer_fail(struct jute_writer *w, int code)
     return writer_fail(w, code);
 }
 
+int jute_io_fail(struct jute_io *io, int code)
+{
+    return io->r ? reader_fail(io->r, code) : writer_fail(io->w, code);
+}
+
+void *jute_io_vec(struct jute_io *io, int32_t *count, void *items, size_t elem_bytes, size_t min_elem_bytes)
+{
+    if (io->w != NULL) {
+        ZN_ASSERT(*count >= -1 && (*count <= 0 || items != NULL));
+        jute_write_int(io->w, *count);
+        return items;
+    }
+    struct jute_reader *r = io->r;
+    int32_t n = 0;
+    *count = 0;
+    if (jute_read_count(r, min_elem_bytes, &n) != 0)
+        return NULL;
+    if (n <= 0) {
+        *count = n;
+        return NULL;
+    }
+    void *p = jute_read_alloc(r, (size_t)n, elem_bytes);
+    if (p != NULL)
+        *count = n;
+    return p;
+}
+
 /* ---- shared records ---- */
+
+/* The record functions below take the writer's records as non-const: an
+ * encoding io only reads the fields. */
+
+int jute_io_stat(struct jute_io *io, struct zn_stat *s)
+{
+    jute_io_long(io, &s->czxid);
+    jute_io_long(io, &s->mzxid);
+    jute_io_long(io, &s->ctime);
+    jute_io_long(io, &s->mtime);
+    jute_io_int(io, &s->version);
+    jute_io_int(io, &s->cversion);
+    jute_io_int(io, &s->aversion);
+    jute_io_long(io, &s->ephemeral_owner);
+    jute_io_int(io, &s->data_length);
+    jute_io_int(io, &s->num_children);
+    return jute_io_long(io, &s->pzxid);
+}
 
 int jute_write_stat(struct jute_writer *w, const struct zn_stat *s)
 {
-    jute_write_long(w, s->czxid);
-    jute_write_long(w, s->mzxid);
-    jute_write_long(w, s->ctime);
-    jute_write_long(w, s->mtime);
-    jute_write_int(w, s->version);
-    jute_write_int(w, s->cversion);
-    jute_write_int(w, s->aversion);
-    jute_write_long(w, s->ephemeral_owner);
-    jute_write_int(w, s->data_length);
-    jute_write_int(w, s->num_children);
-    return jute_write_long(w, s->pzxid);
+    struct jute_io io = jute_io_writer(w);
+    return jute_io_stat(&io, (struct zn_stat *)s);
 }
 
 int jute_read_stat(struct jute_reader *r, struct zn_stat *s)
 {
-    jute_read_long(r, &s->czxid);
-    jute_read_long(r, &s->mzxid);
-    jute_read_long(r, &s->ctime);
-    jute_read_long(r, &s->mtime);
-    jute_read_int(r, &s->version);
-    jute_read_int(r, &s->cversion);
-    jute_read_int(r, &s->aversion);
-    jute_read_long(r, &s->ephemeral_owner);
-    jute_read_int(r, &s->data_length);
-    jute_read_int(r, &s->num_children);
-    return jute_read_long(r, &s->pzxid);
-}
-
-int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v)
-{
-    ZN_ASSERT(v->count >= -1 && (v->count <= 0 || v->items != NULL));
-    jute_write_int(w, v->count);
-    for (int32_t i = 0; i < v->count; i++) {
-        jute_write_int(w, v->items[i].perms);
-        jute_write_string(w, v->items[i].id.scheme);
-        jute_write_string(w, v->items[i].id.id);
-    }
-    return w->error;
+    struct jute_io io = jute_io_reader(r);
+    return jute_io_stat(&io, s);
 }
 
 /* Smallest ACL on the wire: perms + two empty strings. */
 #define JUTE_ACL_MIN_BYTES 12
 
+int jute_io_acl_vec(struct jute_io *io, struct zn_acl_vec *v)
+{
+    JUTE_IO_VEC(io, &v->count, v->items, JUTE_ACL_MIN_BYTES);
+    for (int32_t i = 0; i < v->count; i++) {
+        jute_io_int(io, &v->items[i].perms);
+        jute_io_string(io, &v->items[i].id.scheme);
+        jute_io_string(io, &v->items[i].id.id);
+    }
+    int rc = jute_io_error(io);
+    if (rc != 0 && jute_io_reading(io)) {
+        v->count = 0;
+        v->items = NULL;
+    }
+    return rc;
+}
+
+int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v)
+{
+    struct jute_io io = jute_io_writer(w);
+    return jute_io_acl_vec(&io, (struct zn_acl_vec *)v);
+}
+
 int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v)
 {
-    v->count = 0;
-    v->items = NULL;
-    int32_t count = 0;
-    if (jute_read_count(r, JUTE_ACL_MIN_BYTES, &count) != 0)
-        return r->error;
-    if (count > 0) {
-        v->items = jute_read_alloc(r, (size_t)count, sizeof(*v->items));
-        if (v->items == NULL)
-            return r->error;
-        for (int32_t i = 0; i < count; i++) {
-            jute_read_int(r, &v->items[i].perms);
-            jute_read_string(r, &v->items[i].id.scheme);
-            if (jute_read_string(r, &v->items[i].id.id) != 0) {
-                v->items = NULL;
-                return r->error;
-            }
-        }
+    struct jute_io io = jute_io_reader(r);
+    return jute_io_acl_vec(&io, v);
+}
+
+int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v)
+{
+    JUTE_IO_VEC(io, &v->count, v->items, 4);
+    for (int32_t i = 0; i < v->count; i++)
+        jute_io_string(io, &v->items[i]);
+    int rc = jute_io_error(io);
+    if (rc != 0 && jute_io_reading(io)) {
+        v->count = 0;
+        v->items = NULL;
     }
-    v->count = count;
-    return 0;
+    return rc;
 }
 
 int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v)
 {
-    ZN_ASSERT(v->count >= -1 && (v->count <= 0 || v->items != NULL));
-    jute_write_int(w, v->count);
-    for (int32_t i = 0; i < v->count; i++)
-        jute_write_string(w, v->items[i]);
-    return w->error;
+    struct jute_io io = jute_io_writer(w);
+    return jute_io_string_vec(&io, (struct zn_string_vec *)v);
 }
 
 int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v)
 {
-    v->count = 0;
-    v->items = NULL;
-    int32_t count = 0;
-    if (jute_read_count(r, 4, &count) != 0)
-        return r->error;
-    if (count > 0) {
-        v->items = jute_read_alloc(r, (size_t)count, sizeof(*v->items));
-        if (v->items == NULL)
-            return r->error;
-        for (int32_t i = 0; i < count; i++) {
-            if (jute_read_string(r, &v->items[i]) != 0) {
-                v->items = NULL;
-                return r->error;
-            }
-        }
-    }
-    v->count = count;
-    return 0;
+    struct jute_io io = jute_io_reader(r);
+    return jute_io_string_vec(&io, v);
+}
+
+/* ConnectRequest.  Clients before 3.4 end the record before readOnly
+ * (ZooKeeperServer reads it inside a try and treats its absence as an old
+ * client). */
+static int io_connect_request(struct jute_io *io, struct zn_connect_request *c)
+{
+    jute_io_int(io, &c->protocol_version);
+    jute_io_long(io, &c->last_zxid_seen);
+    jute_io_int(io, &c->timeout_ms);
+    jute_io_long(io, &c->session_id);
+    jute_io_buffer(io, &c->passwd);
+    if (jute_io_optional(io, &c->has_read_only))
+        jute_io_bool(io, &c->read_only);
+    return jute_io_error(io);
 }
 
 int jute_write_connect_request(struct jute_writer *w, const struct zn_connect_request *c)
 {
-    jute_write_int(w, c->protocol_version);
-    jute_write_long(w, c->last_zxid_seen);
-    jute_write_int(w, c->timeout_ms);
-    jute_write_long(w, c->session_id);
-    jute_write_buffer(w, c->passwd.data, c->passwd.len);
-    if (c->has_read_only)
-        jute_write_bool(w, c->read_only);
-    return w->error;
+    struct jute_io io = jute_io_writer(w);
+    return io_connect_request(&io, (struct zn_connect_request *)c);
 }
 
 int jute_read_connect_request(struct jute_reader *r, struct zn_connect_request *c)
 {
     memset(c, 0, sizeof(*c));
-    jute_read_int(r, &c->protocol_version);
-    jute_read_long(r, &c->last_zxid_seen);
-    jute_read_int(r, &c->timeout_ms);
-    jute_read_long(r, &c->session_id);
-    if (jute_read_buffer(r, &c->passwd) != 0)
-        return r->error;
-    /* Clients before 3.4 end the record here (ZooKeeperServer reads readOnly
-     * inside a try and treats its absence as an old client). */
-    if (jute_remaining(r) > 0) {
-        jute_read_bool(r, &c->read_only);
-        c->has_read_only = true;
-    }
-    return r->error;
+    struct jute_io io = jute_io_reader(r);
+    return io_connect_request(&io, c);
+}
+
+/* ConnectResponse: servers before 3.4 send no readOnly byte; ClientCnxn
+ * tolerates that. */
+static int io_connect_response(struct jute_io *io, struct zn_connect_response *c)
+{
+    jute_io_int(io, &c->protocol_version);
+    jute_io_int(io, &c->timeout_ms);
+    jute_io_long(io, &c->session_id);
+    jute_io_buffer(io, &c->passwd);
+    if (jute_io_optional(io, &c->has_read_only))
+        jute_io_bool(io, &c->read_only);
+    return jute_io_error(io);
 }
 
 int jute_write_connect_response(struct jute_writer *w, const struct zn_connect_response *c)
 {
-    jute_write_int(w, c->protocol_version);
-    jute_write_int(w, c->timeout_ms);
-    jute_write_long(w, c->session_id);
-    jute_write_buffer(w, c->passwd.data, c->passwd.len);
-    if (c->has_read_only)
-        jute_write_bool(w, c->read_only);
-    return w->error;
+    struct jute_io io = jute_io_writer(w);
+    return io_connect_response(&io, (struct zn_connect_response *)c);
 }
 
 int jute_read_connect_response(struct jute_reader *r, struct zn_connect_response *c)
 {
     memset(c, 0, sizeof(*c));
-    jute_read_int(r, &c->protocol_version);
-    jute_read_int(r, &c->timeout_ms);
-    jute_read_long(r, &c->session_id);
-    if (jute_read_buffer(r, &c->passwd) != 0)
-        return r->error;
-    /* Servers before 3.4 send no readOnly byte; ClientCnxn tolerates that. */
-    if (jute_remaining(r) > 0) {
-        jute_read_bool(r, &c->read_only);
-        c->has_read_only = true;
-    }
-    return r->error;
+    struct jute_io io = jute_io_reader(r);
+    return io_connect_response(&io, c);
+}
+
+static int io_request_header(struct jute_io *io, struct zn_request_header *h)
+{
+    jute_io_int(io, &h->xid);
+    return jute_io_int(io, &h->type);
 }
 
 int jute_write_request_header(struct jute_writer *w, const struct zn_request_header *h)
 {
-    jute_write_int(w, h->xid);
-    return jute_write_int(w, h->type);
+    struct jute_io io = jute_io_writer(w);
+    return io_request_header(&io, (struct zn_request_header *)h);
 }
 
 int jute_read_request_header(struct jute_reader *r, struct zn_request_header *h)
 {
-    jute_read_int(r, &h->xid);
-    return jute_read_int(r, &h->type);
+    struct jute_io io = jute_io_reader(r);
+    return io_request_header(&io, h);
+}
+
+static int io_reply_header(struct jute_io *io, struct zn_reply_header *h)
+{
+    jute_io_int(io, &h->xid);
+    jute_io_long(io, &h->zxid);
+    return jute_io_int(io, &h->err);
 }
 
 int jute_write_reply_header(struct jute_writer *w, const struct zn_reply_header *h)
 {
-    jute_write_int(w, h->xid);
-    jute_write_long(w, h->zxid);
-    return jute_write_int(w, h->err);
+    struct jute_io io = jute_io_writer(w);
+    return io_reply_header(&io, (struct zn_reply_header *)h);
 }
 
 int jute_read_reply_header(struct jute_reader *r, struct zn_reply_header *h)
 {
-    jute_read_int(r, &h->xid);
-    jute_read_long(r, &h->zxid);
-    return jute_read_int(r, &h->err);
+    struct jute_io io = jute_io_reader(r);
+    return io_reply_header(&io, h);
+}
+
+static int io_watcher_event(struct jute_io *io, struct zn_watcher_event *e)
+{
+    jute_io_int(io, &e->type);
+    jute_io_int(io, &e->state);
+    return jute_io_string(io, &e->path);
 }
 
 int jute_write_watcher_event(struct jute_writer *w, const struct zn_watcher_event *e)
 {
-    jute_write_int(w, e->type);
-    jute_write_int(w, e->state);
-    return jute_write_string(w, e->path);
+    struct jute_io io = jute_io_writer(w);
+    return io_watcher_event(&io, (struct zn_watcher_event *)e);
 }
 
 int jute_read_watcher_event(struct jute_reader *r, struct zn_watcher_event *e)
 {
     e->path = NULL;
-    jute_read_int(r, &e->type);
-    jute_read_int(r, &e->state);
-    return jute_read_string(r, &e->path);
+    struct jute_io io = jute_io_reader(r);
+    return io_watcher_event(&io, e);
 }
 
-/* ---- opcodes ---- */
+/* ---- opcodes: generated from ZN_OPCODES (znode/proto.h) ---- */
 
-bool zn_op_is_write(int32_t type)
+unsigned zn_op_flags(int32_t type)
 {
-    /* ZooKeeper's Request.isQuorum: check goes through the write path so that
-     * it is ordered with the writes it guards; session create/close do too,
-     * because sessions are global here. */
     switch (type) {
-    case ZN_OP_CREATE:
-    case ZN_OP_CREATE2:
-    case ZN_OP_CREATETTL:
-    case ZN_OP_CREATECONTAINER:
-    case ZN_OP_DELETE:
-    case ZN_OP_DELETECONTAINER:
-    case ZN_OP_SETDATA:
-    case ZN_OP_SETDATATIME:
-    case ZN_OP_SETACL:
-    case ZN_OP_CHECK:
-    case ZN_OP_MULTI:
-    case ZN_OP_RECONFIG:
-    case ZN_OP_CREATESESSION:
-    case ZN_OP_CLOSESESSION:
-        return true;
+#define ZN_OPCODE_FLAGS(name, value, str, flags) \
+    case ZN_OP_##name:                           \
+        return flags;
+        ZN_OPCODES(ZN_OPCODE_FLAGS)
+#undef ZN_OPCODE_FLAGS
     default:
-        return false;
+        return 0;
     }
 }
 
 const char *zn_op_name(int32_t type)
 {
     switch (type) {
-    case ZN_OP_NOTIFICATION: return "notification";
-    case ZN_OP_CREATE: return "create";
-    case ZN_OP_DELETE: return "delete";
-    case ZN_OP_EXISTS: return "exists";
-    case ZN_OP_GETDATA: return "getData";
-    case ZN_OP_SETDATA: return "setData";
-    case ZN_OP_SETDATATIME: return "setDataTime";
-    case ZN_OP_GETACL: return "getACL";
-    case ZN_OP_SETACL: return "setACL";
-    case ZN_OP_GETCHILDREN: return "getChildren";
-    case ZN_OP_SYNC: return "sync";
-    case ZN_OP_PING: return "ping";
-    case ZN_OP_GETCHILDREN2: return "getChildren2";
-    case ZN_OP_CHECK: return "check";
-    case ZN_OP_MULTI: return "multi";
-    case ZN_OP_CREATE2: return "create2";
-    case ZN_OP_RECONFIG: return "reconfig";
-    case ZN_OP_CHECKWATCHES: return "checkWatches";
-    case ZN_OP_REMOVEWATCHES: return "removeWatches";
-    case ZN_OP_CREATECONTAINER: return "createContainer";
-    case ZN_OP_DELETECONTAINER: return "deleteContainer";
-    case ZN_OP_CREATETTL: return "createTTL";
-    case ZN_OP_MULTIREAD: return "multiRead";
-    case ZN_OP_AUTH: return "auth";
-    case ZN_OP_SETWATCHES: return "setWatches";
-    case ZN_OP_SASL: return "sasl";
-    case ZN_OP_GETEPHEMERALS: return "getEphemerals";
-    case ZN_OP_GETALLCHILDRENNUMBER: return "getAllChildrenNumber";
-    case ZN_OP_SETWATCHES2: return "setWatches2";
-    case ZN_OP_ADDWATCH: return "addWatch";
-    case ZN_OP_WHOAMI: return "whoAmI";
-    case ZN_OP_CREATESESSION: return "createSession";
-    case ZN_OP_CLOSESESSION: return "closeSession";
-    case ZN_OP_ERROR: return "error";
-    default: return "unknown";
+#define ZN_OPCODE_NAME(name, value, str, flags) \
+    case ZN_OP_##name:                          \
+        return str;
+        ZN_OPCODES(ZN_OPCODE_NAME)
+#undef ZN_OPCODE_NAME
+    default:
+        return "unknown";
     }
 }

@@ -110,6 +110,69 @@ int jute_read_bool(struct jute_reader *r, bool *v);
 int jute_read_buffer(struct jute_reader *r, struct jute_buf *v);  /* borrowed from input */
 int jute_read_string(struct jute_reader *r, char **v);            /* arena copy, NUL-terminated; NULL for null */
 
+/*
+ * ---- records described once ----
+ *
+ * Each record is one function of (struct jute_io *, struct record *) that
+ * lists its fields in wire order through jute_io_int(), jute_io_string(), ...
+ * The same function decodes (io reads: the fields are filled in) and encodes
+ * (io writes: the fields are only read), so a record cannot be read
+ * differently from how it is written.  Errors are the reader's or writer's
+ * (sticky), so a record function checks once at the end.
+ */
+struct jute_io {
+    struct jute_reader *r; /* decoding when set, else encoding to w */
+    struct jute_writer *w;
+};
+
+static inline struct jute_io jute_io_reader(struct jute_reader *r) { return (struct jute_io){.r = r, .w = NULL}; }
+static inline struct jute_io jute_io_writer(struct jute_writer *w) { return (struct jute_io){.r = NULL, .w = w}; }
+static inline bool jute_io_reading(const struct jute_io *io) { return io->r != NULL; }
+static inline int jute_io_error(const struct jute_io *io) { return io->r ? io->r->error : io->w->error; }
+int jute_io_fail(struct jute_io *io, int code);
+
+static inline int jute_io_int(struct jute_io *io, int32_t *v)
+{
+    return io->r ? jute_read_int(io->r, v) : jute_write_int(io->w, *v);
+}
+static inline int jute_io_long(struct jute_io *io, int64_t *v)
+{
+    return io->r ? jute_read_long(io->r, v) : jute_write_long(io->w, *v);
+}
+static inline int jute_io_bool(struct jute_io *io, bool *v)
+{
+    return io->r ? jute_read_bool(io->r, v) : jute_write_bool(io->w, *v);
+}
+static inline int jute_io_buffer(struct jute_io *io, struct jute_buf *v)
+{
+    return io->r ? jute_read_buffer(io->r, v) : jute_write_buffer(io->w, v->data, v->len);
+}
+static inline int jute_io_string(struct jute_io *io, char **v)
+{
+    return io->r ? jute_read_string(io->r, v) : jute_write_string(io->w, *v);
+}
+/* A trailing optional field (present when bytes remain): reading sets
+ * *present from the input, writing follows it.  Returns *present. */
+static inline bool jute_io_optional(struct jute_io *io, bool *present)
+{
+    if (io->r)
+        *present = io->r->error == 0 && jute_remaining(io->r) > 0;
+    return *present;
+}
+/* A vector's count (-1: null) and its array.  Writing, writes *count and
+ * returns items.  Reading, reads *count, checked against the input (each
+ * element at least min_elem_bytes), and returns an arena array of *count
+ * elements of elem_bytes (NULL when *count <= 0; on error *count is 0).
+ * JUTE_IO_VEC stores the array only when reading (an encoded record may be
+ * read-only memory); the caller then visits the *count elements. */
+void *jute_io_vec(struct jute_io *io, int32_t *count, void *items, size_t elem_bytes, size_t min_elem_bytes);
+#define JUTE_IO_VEC(io, count, items, min_elem_bytes)                                             \
+    do {                                                                                          \
+        void *jute_items_ = jute_io_vec((io), (count), (items), sizeof(*(items)), (min_elem_bytes)); \
+        if (jute_io_reading(io))                                                                  \
+            (items) = jute_items_;                                                                \
+    } while (0)
+
 /* ---- records ---- */
 
 struct zn_id {
@@ -144,6 +207,9 @@ int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v);
 int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v);
 int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v);
 int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v);
+int jute_io_stat(struct jute_io *io, struct zn_stat *s);
+int jute_io_acl_vec(struct jute_io *io, struct zn_acl_vec *v);
+int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v);
 
 struct zn_connect_request {
     int32_t protocol_version;
@@ -310,10 +376,16 @@ struct zn_response {
 int jute_write_response(struct jute_writer *w, const struct zn_response *resp);
 int jute_read_response(struct jute_reader *r, int32_t type, struct zn_response *resp);
 
-/* True for opcodes that change state (must go through the write path). */
-bool zn_op_is_write(int32_t type);
-/* "create", "getData", ...: for logs and 4-letter words. */
+/* ---- opcodes (the table is ZN_OPCODES in znode/proto.h) ---- */
+
+/* The ZN_OPF_* flags of an opcode; 0 for one not in the table. */
+unsigned zn_op_flags(int32_t type);
+/* "create", "getData", ...: for logs, 4-letter words and metrics; "unknown"
+ * for an opcode not in the table. */
 const char *zn_op_name(int32_t type);
+/* True for opcodes that change state (must go through the write path). */
+static inline bool zn_op_is_write(int32_t type) { return (zn_op_flags(type) & ZN_OPF_WRITE) != 0; }
+static inline bool zn_op_is_create(int32_t type) { return (zn_op_flags(type) & ZN_OPF_CREATE) != 0; }
 
 #ifdef __cplusplus
 }
