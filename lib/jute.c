@@ -465,10 +465,81 @@ void *jute_io_vec(struct jute_io *io, int32_t *count, void *items, size_t elem_b
     return p;
 }
 
+int jute_read_unsized_list(struct jute_reader *r, size_t elem_bytes, jute_read_one_fn one, void *ctx,
+                           void **items, int32_t *count)
+{
+    *items = NULL;
+    *count = 0;
+    size_t start = r->pos;
+    struct zn_arena *arena = r->arena;
+    struct zn_arena scratch;
+    zn_arena_init(&scratch);
+    r->arena = &scratch;
+    size_t n = 0;
+    for (;;) {
+        void *elem = zn_arena_alloc(&scratch, elem_bytes);
+        if (elem == NULL) {
+            reader_fail(r, ZN_NOMEMORY);
+            break;
+        }
+        bool done = false;
+        if (one(r, ctx, elem, &done) != 0 || done)
+            break;
+        zn_arena_reset(&scratch);
+        /* Each element takes at least a header and a length, so the input
+         * runs out long before this; the check keeps the cast safe. */
+        if (++n > INT32_MAX)
+            reader_fail(r, ZN_MARSHALLINGERROR);
+    }
+    r->arena = arena;
+    if (r->error != 0) {
+        zn_arena_free(&scratch);
+        return r->error;
+    }
+
+    r->pos = start;
+    uint8_t *array = NULL;
+    if (n > 0 && (array = jute_read_alloc(r, n, elem_bytes)) == NULL) {
+        zn_arena_free(&scratch);
+        return r->error;
+    }
+    for (size_t i = 0; i < n && r->error == 0; i++) {
+        bool done = false;
+        one(r, ctx, array + i * elem_bytes, &done);
+        ZN_ASSERT(r->error != 0 || !done);
+    }
+    /* The end marker has no strings: the scratch arena holds it. */
+    zn_arena_reset(&scratch);
+    void *terminator = zn_arena_alloc(&scratch, elem_bytes);
+    bool done = false;
+    if (terminator == NULL)
+        reader_fail(r, ZN_NOMEMORY);
+    else if (r->error == 0)
+        one(r, ctx, terminator, &done);
+    zn_arena_free(&scratch);
+    ZN_ASSERT(r->error != 0 || done);
+    if (r->error != 0)
+        return r->error;
+    *items = array;
+    *count = (int32_t)n;
+    return 0;
+}
+
 /* ---- shared records ---- */
 
-/* The record functions below take the writer's records as non-const: an
- * encoding io only reads the fields. */
+/* jute_write_<name> and jute_read_<name>: both through jute_io_<name>.  The
+ * writer's record is cast to non-const: an encoding io only reads it. */
+#define JUTE_RECORD(name, type)                                                 \
+    int jute_write_##name(struct jute_writer *w, const type *x)                \
+    {                                                                           \
+        struct jute_io io = jute_io_writer(w);                                  \
+        return jute_io_##name(&io, (type *)x);                                  \
+    }                                                                           \
+    int jute_read_##name(struct jute_reader *r, type *x)                       \
+    {                                                                           \
+        struct jute_io io = jute_io_reader(r);                                  \
+        return jute_io_##name(&io, x);                                          \
+    }
 
 int jute_io_stat(struct jute_io *io, struct zn_stat *s)
 {
@@ -483,18 +554,6 @@ int jute_io_stat(struct jute_io *io, struct zn_stat *s)
     jute_io_int(io, &s->data_length);
     jute_io_int(io, &s->num_children);
     return jute_io_long(io, &s->pzxid);
-}
-
-int jute_write_stat(struct jute_writer *w, const struct zn_stat *s)
-{
-    struct jute_io io = jute_io_writer(w);
-    return jute_io_stat(&io, (struct zn_stat *)s);
-}
-
-int jute_read_stat(struct jute_reader *r, struct zn_stat *s)
-{
-    struct jute_io io = jute_io_reader(r);
-    return jute_io_stat(&io, s);
 }
 
 /* Smallest ACL on the wire: perms + two empty strings. */
@@ -516,18 +575,6 @@ int jute_io_acl_vec(struct jute_io *io, struct zn_acl_vec *v)
     return rc;
 }
 
-int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v)
-{
-    struct jute_io io = jute_io_writer(w);
-    return jute_io_acl_vec(&io, (struct zn_acl_vec *)v);
-}
-
-int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v)
-{
-    struct jute_io io = jute_io_reader(r);
-    return jute_io_acl_vec(&io, v);
-}
-
 int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v)
 {
     JUTE_IO_VEC(io, &v->count, v->items, 4);
@@ -541,23 +588,13 @@ int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v)
     return rc;
 }
 
-int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v)
-{
-    struct jute_io io = jute_io_writer(w);
-    return jute_io_string_vec(&io, (struct zn_string_vec *)v);
-}
-
-int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v)
-{
-    struct jute_io io = jute_io_reader(r);
-    return jute_io_string_vec(&io, v);
-}
-
 /* ConnectRequest.  Clients before 3.4 end the record before readOnly
  * (ZooKeeperServer reads it inside a try and treats its absence as an old
  * client). */
-static int io_connect_request(struct jute_io *io, struct zn_connect_request *c)
+static int jute_io_connect_request(struct jute_io *io, struct zn_connect_request *c)
 {
+    if (jute_io_reading(io))
+        memset(c, 0, sizeof(*c));
     jute_io_int(io, &c->protocol_version);
     jute_io_long(io, &c->last_zxid_seen);
     jute_io_int(io, &c->timeout_ms);
@@ -568,23 +605,12 @@ static int io_connect_request(struct jute_io *io, struct zn_connect_request *c)
     return jute_io_error(io);
 }
 
-int jute_write_connect_request(struct jute_writer *w, const struct zn_connect_request *c)
-{
-    struct jute_io io = jute_io_writer(w);
-    return io_connect_request(&io, (struct zn_connect_request *)c);
-}
-
-int jute_read_connect_request(struct jute_reader *r, struct zn_connect_request *c)
-{
-    memset(c, 0, sizeof(*c));
-    struct jute_io io = jute_io_reader(r);
-    return io_connect_request(&io, c);
-}
-
 /* ConnectResponse: servers before 3.4 send no readOnly byte; ClientCnxn
  * tolerates that. */
-static int io_connect_response(struct jute_io *io, struct zn_connect_response *c)
+static int jute_io_connect_response(struct jute_io *io, struct zn_connect_response *c)
 {
+    if (jute_io_reading(io))
+        memset(c, 0, sizeof(*c));
     jute_io_int(io, &c->protocol_version);
     jute_io_int(io, &c->timeout_ms);
     jute_io_long(io, &c->session_id);
@@ -594,75 +620,43 @@ static int io_connect_response(struct jute_io *io, struct zn_connect_response *c
     return jute_io_error(io);
 }
 
-int jute_write_connect_response(struct jute_writer *w, const struct zn_connect_response *c)
-{
-    struct jute_io io = jute_io_writer(w);
-    return io_connect_response(&io, (struct zn_connect_response *)c);
-}
-
-int jute_read_connect_response(struct jute_reader *r, struct zn_connect_response *c)
-{
-    memset(c, 0, sizeof(*c));
-    struct jute_io io = jute_io_reader(r);
-    return io_connect_response(&io, c);
-}
-
-static int io_request_header(struct jute_io *io, struct zn_request_header *h)
+static int jute_io_request_header(struct jute_io *io, struct zn_request_header *h)
 {
     jute_io_int(io, &h->xid);
     return jute_io_int(io, &h->type);
 }
 
-int jute_write_request_header(struct jute_writer *w, const struct zn_request_header *h)
-{
-    struct jute_io io = jute_io_writer(w);
-    return io_request_header(&io, (struct zn_request_header *)h);
-}
-
-int jute_read_request_header(struct jute_reader *r, struct zn_request_header *h)
-{
-    struct jute_io io = jute_io_reader(r);
-    return io_request_header(&io, h);
-}
-
-static int io_reply_header(struct jute_io *io, struct zn_reply_header *h)
+static int jute_io_reply_header(struct jute_io *io, struct zn_reply_header *h)
 {
     jute_io_int(io, &h->xid);
     jute_io_long(io, &h->zxid);
     return jute_io_int(io, &h->err);
 }
 
-int jute_write_reply_header(struct jute_writer *w, const struct zn_reply_header *h)
+static int jute_io_watcher_event(struct jute_io *io, struct zn_watcher_event *e)
 {
-    struct jute_io io = jute_io_writer(w);
-    return io_reply_header(&io, (struct zn_reply_header *)h);
-}
-
-int jute_read_reply_header(struct jute_reader *r, struct zn_reply_header *h)
-{
-    struct jute_io io = jute_io_reader(r);
-    return io_reply_header(&io, h);
-}
-
-static int io_watcher_event(struct jute_io *io, struct zn_watcher_event *e)
-{
+    if (jute_io_reading(io))
+        e->path = NULL;
     jute_io_int(io, &e->type);
     jute_io_int(io, &e->state);
     return jute_io_string(io, &e->path);
 }
 
-int jute_write_watcher_event(struct jute_writer *w, const struct zn_watcher_event *e)
+int jute_io_multi_header(struct jute_io *io, int32_t *type, bool *done, int32_t *err)
 {
-    struct jute_io io = jute_io_writer(w);
-    return io_watcher_event(&io, (struct zn_watcher_event *)e);
+    jute_io_int(io, type);
+    jute_io_bool(io, done);
+    return jute_io_int(io, err);
 }
 
-int jute_read_watcher_event(struct jute_reader *r, struct zn_watcher_event *e)
-{
-    e->path = NULL;
-    struct jute_io io = jute_io_reader(r);
-    return io_watcher_event(&io, e);
-}
+JUTE_RECORD(stat, struct zn_stat)
+JUTE_RECORD(acl_vec, struct zn_acl_vec)
+JUTE_RECORD(string_vec, struct zn_string_vec)
+JUTE_RECORD(connect_request, struct zn_connect_request)
+JUTE_RECORD(connect_response, struct zn_connect_response)
+JUTE_RECORD(request_header, struct zn_request_header)
+JUTE_RECORD(reply_header, struct zn_reply_header)
+JUTE_RECORD(watcher_event, struct zn_watcher_event)
 
 /* ---- opcodes: generated from ZN_OPCODES (znode/proto.h) ---- */
 

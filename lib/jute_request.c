@@ -111,14 +111,6 @@ static int io_body(struct jute_io *io, struct zn_request *req)
     return jute_io_error(io);
 }
 
-/* MultiHeader{type, done, err}: before every op, and {-1, true, -1} last. */
-static int io_multi_header(struct jute_io *io, int32_t *type, bool *done, int32_t *err)
-{
-    jute_io_int(io, type);
-    jute_io_bool(io, done);
-    return jute_io_int(io, err);
-}
-
 /* ---- encode ---- */
 
 static int write_multi(struct jute_writer *w, const struct zn_request *req)
@@ -131,12 +123,12 @@ static int write_multi(struct jute_writer *w, const struct zn_request *req)
             return jute_writer_fail(w, ZN_MARSHALLINGERROR);
         int32_t type = op->type, err = -1;
         bool done = false;
-        io_multi_header(&io, &type, &done, &err);
+        jute_io_multi_header(&io, &type, &done, &err);
         io_body(&io, op);
     }
     int32_t type = -1, err = -1;
     bool done = true;
-    return io_multi_header(&io, &type, &done, &err);
+    return jute_io_multi_header(&io, &type, &done, &err);
 }
 
 int jute_write_request(struct jute_writer *w, const struct zn_request *req)
@@ -175,13 +167,14 @@ int jute_read_request(struct jute_reader *r, int32_t type, struct zn_request *re
     return rc;
 }
 
-/* Reads one MultiHeader and, unless it ends the list, the op after it into
- * *op.  Returns 0 with *done set, or the sticky error. */
-static int read_multi_op(struct jute_reader *r, int32_t multi_type, struct zn_request *op, bool *done)
+/* Reads one MultiHeader and, unless it ends the list, the op after it
+ * into *op (jute_read_one_fn; ctx is the multi's type). */
+static int read_multi_op(struct jute_reader *r, void *ctx, void *elem, bool *done)
 {
-    int32_t op_type = 0, err = 0;
+    int32_t multi_type = *(const int32_t *)ctx, op_type = 0, err = 0;
+    struct zn_request *op = elem;
     struct jute_io io = jute_io_reader(r);
-    if (io_multi_header(&io, &op_type, done, &err) != 0 || *done)
+    if (jute_io_multi_header(&io, &op_type, done, &err) != 0 || *done)
         return r->error;
     if (!op_allowed_in_multi(multi_type, op_type))
         return jute_reader_fail(r, ZN_MARSHALLINGERROR);
@@ -190,55 +183,10 @@ static int read_multi_op(struct jute_reader *r, int32_t multi_type, struct zn_re
     return io_body(&io, op);
 }
 
-/*
- * The op count is not on the wire (the list ends with done=true), so the ops
- * are decoded twice: a first pass validates them and counts them, with their
- * strings in a scratch arena emptied after every op; the second pass decodes
- * them into an array of exactly that size.  Memory stays proportional to the
- * input, and nothing is allocated for a list that turns out malformed.
- */
 static int read_multi(struct jute_reader *r, struct zn_request *req)
 {
-    size_t start = r->pos;
-    struct zn_arena *arena = r->arena;
-    struct zn_arena scratch;
-    zn_arena_init(&scratch);
-    r->arena = &scratch;
-    size_t count = 0;
-    for (;;) {
-        struct zn_request op;
-        bool done = false;
-        if (read_multi_op(r, req->type, &op, &done) != 0 || done)
-            break;
-        zn_arena_reset(&scratch);
-        /* Each op takes at least a MultiHeader and a path length, so the
-         * input runs out long before this; the check keeps the cast safe. */
-        if (++count > INT32_MAX)
-            jute_reader_fail(r, ZN_MARSHALLINGERROR);
-    }
-    r->arena = arena;
-    zn_arena_free(&scratch);
-    if (r->error != 0)
-        return r->error;
-
-    r->pos = start;
-    if (count > 0) {
-        req->ops = jute_read_alloc(r, count, sizeof(*req->ops));
-        if (req->ops == NULL)
-            return r->error;
-    }
-    for (size_t i = 0; i < count; i++) {
-        bool done = false;
-        if (read_multi_op(r, req->type, &req->ops[i], &done) != 0)
-            return r->error;
-        ZN_ASSERT(!done);
-    }
-    struct zn_request terminator;
-    bool done = false;
-    read_multi_op(r, req->type, &terminator, &done);
-    ZN_ASSERT(r->error != 0 || done);
-    if (r->error != 0)
-        return r->error;
-    req->op_count = (int32_t)count;
-    return 0;
+    void *ops = NULL;
+    int rc = jute_read_unsized_list(r, sizeof(*req->ops), read_multi_op, &req->type, &ops, &req->op_count);
+    req->ops = ops;
+    return rc;
 }

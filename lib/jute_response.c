@@ -109,14 +109,6 @@ static int io_body(struct jute_io *io, struct zn_response *resp)
     return jute_io_error(io);
 }
 
-/* MultiHeader{type, done, err}: before every result, and {-1, true, -1} last. */
-static int io_multi_header(struct jute_io *io, int32_t *type, bool *done, int32_t *err)
-{
-    jute_io_int(io, type);
-    jute_io_bool(io, done);
-    return jute_io_int(io, err);
-}
-
 /* The types a result may have inside a multi (MultiResponse.java): anything
  * else there is refused both ways. */
 static bool result_type_valid(int32_t type)
@@ -143,7 +135,7 @@ static int write_result(struct jute_io *io, const struct zn_response *res)
     bool done = false;
     if (res->type == ZN_OP_ERROR || res->err != 0) {
         int32_t type = ZN_OP_ERROR, err = res->err;
-        io_multi_header(io, &type, &done, &err);
+        jute_io_multi_header(io, &type, &done, &err);
         return jute_io_int(io, &err); /* ErrorResponse */
     }
     /* MultiResponse has no createTTL/createContainer result types: ZooKeeper's
@@ -153,7 +145,7 @@ static int write_result(struct jute_io *io, const struct zn_response *res)
     if (res->type == ZN_OP_CREATETTL || res->type == ZN_OP_CREATECONTAINER)
         as_sent.type = ZN_OP_CREATE2;
     int32_t err = 0;
-    io_multi_header(io, &as_sent.type, &done, &err);
+    jute_io_multi_header(io, &as_sent.type, &done, &err);
     if (!result_type_valid(as_sent.type))
         return jute_io_fail(io, ZN_MARSHALLINGERROR);
     return io_body(io, &as_sent);
@@ -172,7 +164,7 @@ int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
         write_result(&io, &resp->results[i]);
     int32_t type = -1, err = -1;
     bool done = true;
-    return io_multi_header(&io, &type, &done, &err);
+    return jute_io_multi_header(&io, &type, &done, &err);
 }
 
 /* ---- decode ---- */
@@ -200,12 +192,13 @@ int jute_read_response(struct jute_reader *r, int32_t type, struct zn_response *
 }
 
 /* Reads one MultiHeader and, unless it ends the list, the result after it
- * into *res.  Returns 0 with *done set, or the sticky error. */
-static int read_multi_result(struct jute_reader *r, struct zn_response *res, bool *done)
+ * into *res (jute_read_one_fn). */
+static int read_multi_result(struct jute_reader *r, void *ctx, void *elem, bool *done)
 {
     int32_t type = 0, err = 0;
+    struct zn_response *res = elem;
     struct jute_io io = jute_io_reader(r);
-    if (io_multi_header(&io, &type, done, &err) != 0 || *done)
+    if (jute_io_multi_header(&io, &type, done, &err) != 0 || *done)
         return r->error;
     memset(res, 0, sizeof(*res));
     res->type = type;
@@ -216,51 +209,12 @@ static int read_multi_result(struct jute_reader *r, struct zn_response *res, boo
     return io_body(&io, res);
 }
 
-/*
- * As for multi requests (jute_request.c), the result count is not on the
- * wire: a first pass validates and counts the results with their strings in a
- * scratch arena, the second decodes them into an array of exactly that size.
- */
+/* As for multi requests, the result count is not on the wire. */
 static int read_multi(struct jute_reader *r, struct zn_response *resp)
 {
-    size_t start = r->pos;
-    struct zn_arena *arena = r->arena;
-    struct zn_arena scratch;
-    zn_arena_init(&scratch);
-    r->arena = &scratch;
-    size_t count = 0;
-    for (;;) {
-        struct zn_response res;
-        bool done = false;
-        if (read_multi_result(r, &res, &done) != 0 || done)
-            break;
-        zn_arena_reset(&scratch);
-        if (++count > INT32_MAX)
-            jute_reader_fail(r, ZN_MARSHALLINGERROR);
-    }
-    r->arena = arena;
-    zn_arena_free(&scratch);
-    if (r->error != 0)
-        return r->error;
-
-    r->pos = start;
-    if (count > 0) {
-        resp->results = jute_read_alloc(r, count, sizeof(*resp->results));
-        if (resp->results == NULL)
-            return r->error;
-    }
-    for (size_t i = 0; i < count; i++) {
-        bool done = false;
-        if (read_multi_result(r, &resp->results[i], &done) != 0)
-            return r->error;
-        ZN_ASSERT(!done);
-    }
-    struct zn_response terminator;
-    bool done = false;
-    read_multi_result(r, &terminator, &done);
-    ZN_ASSERT(r->error != 0 || done);
-    if (r->error != 0)
-        return r->error;
-    resp->result_count = (int32_t)count;
-    return 0;
+    void *results = NULL;
+    int rc = jute_read_unsized_list(r, sizeof(*resp->results), read_multi_result, NULL, &results,
+                                    &resp->result_count);
+    resp->results = results;
+    return rc;
 }
