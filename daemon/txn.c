@@ -17,7 +17,7 @@ bool txn_op_allowed_in_multi(int32_t type)
 
 /* The body of one op, both directions.  An unknown type is refused (a
  * decoder's corrupt input, an encoder's bad argument). */
-static int io_op_body(struct jute_io *io, struct txn_op *op)
+JUTE_IO_INLINE int io_op_body(struct jute_io *io, struct txn_op *op)
 {
     switch (op->type) {
     case ZN_OP_CREATE:
@@ -77,14 +77,14 @@ static int op_valid(const struct txn_op *op)
     return 0;
 }
 
-static int io_op(struct jute_io *io, struct txn_op *op)
+JUTE_IO_INLINE int io_op(struct jute_io *io, struct txn_op *op)
 {
     int rc = io_op_body(io, op);
     return rc == 0 && jute_io_reading(io) ? op_valid(op) : rc;
 }
 
 /* The whole record, both directions.  Decoding, *t is zeroed. */
-static int io_txn(struct jute_io *io, struct txn *t)
+JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
 {
     bool reading = jute_io_reading(io);
     int bad = reading ? ZN_MARSHALLINGERROR : ZN_BADARGUMENTS;

@@ -205,19 +205,6 @@ static int writer_reserve(struct jute_writer *w, size_t n)
     return 0;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 int jute_write_raw(struct jute_writer *w, const void *data, size_t len)
 {
     ZN_ASSERT(w != NULL && (data != NULL || len == 0));
@@ -228,27 +215,6 @@ int jute_write_raw(struct jute_writer *w, const void *data, size_t len)
         memcpy(w->data + w->len, data, len);
     w->len += len;
     return 0;
-}
-
-int jute_write_int(struct jute_writer *w, int32_t v)
-{
-    uint8_t b[4];
-    put_be32(b, (uint32_t)v);
-    return jute_write_raw(w, b, sizeof(b));
-}
-
-int jute_write_long(struct jute_writer *w, int64_t v)
-{
-    uint8_t b[8];
-    put_be32(b, (uint32_t)((uint64_t)v >> 32));
-    put_be32(b + 4, (uint32_t)v);
-    return jute_write_raw(w, b, sizeof(b));
-}
-
-int jute_write_bool(struct jute_writer *w, bool v)
-{
-    uint8_t b = v ? 1 : 0;
-    return jute_write_raw(w, &b, 1);
 }
 
 int jute_write_buffer(struct jute_writer *w, const void *data, int32_t len)
@@ -286,7 +252,7 @@ int jute_frame_end(struct jute_writer *w, size_t frame_offset)
     size_t body = w->len - frame_offset - 4;
     if (body > INT32_MAX)
         return writer_fail(w, ZN_MARSHALLINGERROR);
-    put_be32(w->data + frame_offset, (uint32_t)body);
+    jute_put_be32(w->data + frame_offset, (uint32_t)body);
     return 0;
 }
 
@@ -326,31 +292,9 @@ static const uint8_t *reader_take(struct jute_reader *r, size_t n)
     return p;
 }
 
-int jute_read_int(struct jute_reader *r, int32_t *v)
+const uint8_t *jute_read_fixed_slow(struct jute_reader *r, size_t n)
 {
-    const uint8_t *p = reader_take(r, 4);
-    if (p == NULL)
-        return r->error;
-    *v = (int32_t)get_be32(p);
-    return 0;
-}
-
-int jute_read_long(struct jute_reader *r, int64_t *v)
-{
-    const uint8_t *p = reader_take(r, 8);
-    if (p == NULL)
-        return r->error;
-    *v = (int64_t)(((uint64_t)get_be32(p) << 32) | get_be32(p + 4));
-    return 0;
-}
-
-int jute_read_bool(struct jute_reader *r, bool *v)
-{
-    const uint8_t *p = reader_take(r, 1);
-    if (p == NULL)
-        return r->error;
-    *v = *p != 0; /* as Java's DataInput.readBoolean */
-    return 0;
+    return reader_take(r, n);
 }
 
 int jute_read_buffer(struct jute_reader *r, struct jute_buf *v)
@@ -438,19 +382,19 @@ int jute_writer_fail(struct jute_writer *w, int code)
     return writer_fail(w, code);
 }
 
-int jute_io_fail(struct jute_io *io, int code)
+int jute_io_fail_rw(struct jute_reader *r, struct jute_writer *w, int code)
 {
-    return io->r ? reader_fail(io->r, code) : writer_fail(io->w, code);
+    return r ? reader_fail(r, code) : writer_fail(w, code);
 }
 
-void *jute_io_vec(struct jute_io *io, int32_t *count, void *items, size_t elem_bytes, size_t min_elem_bytes)
+void *jute_io_vec(struct jute_reader *r, struct jute_writer *w, int32_t *count, void *items, size_t elem_bytes,
+                  size_t min_elem_bytes)
 {
-    if (io->w != NULL) {
+    if (r == NULL) {
         ZN_ASSERT(*count >= -1 && (*count <= 0 || items != NULL));
-        jute_write_int(io->w, *count);
+        jute_write_int(w, *count);
         return items;
     }
-    struct jute_reader *r = io->r;
     int32_t n = 0;
     *count = 0;
     if (jute_read_count(r, min_elem_bytes, &n) != 0)
@@ -541,57 +485,10 @@ int jute_read_unsized_list(struct jute_reader *r, size_t elem_bytes, jute_read_o
         return jute_io_##name(&io, x);                                          \
     }
 
-int jute_io_stat(struct jute_io *io, struct zn_stat *s)
-{
-    jute_io_long(io, &s->czxid);
-    jute_io_long(io, &s->mzxid);
-    jute_io_long(io, &s->ctime);
-    jute_io_long(io, &s->mtime);
-    jute_io_int(io, &s->version);
-    jute_io_int(io, &s->cversion);
-    jute_io_int(io, &s->aversion);
-    jute_io_long(io, &s->ephemeral_owner);
-    jute_io_int(io, &s->data_length);
-    jute_io_int(io, &s->num_children);
-    return jute_io_long(io, &s->pzxid);
-}
-
-/* Smallest ACL on the wire: perms + two empty strings. */
-#define JUTE_ACL_MIN_BYTES 12
-
-int jute_io_acl_vec(struct jute_io *io, struct zn_acl_vec *v)
-{
-    JUTE_IO_VEC(io, &v->count, v->items, JUTE_ACL_MIN_BYTES);
-    for (int32_t i = 0; i < v->count; i++) {
-        jute_io_int(io, &v->items[i].perms);
-        jute_io_string(io, &v->items[i].id.scheme);
-        jute_io_string(io, &v->items[i].id.id);
-    }
-    int rc = jute_io_error(io);
-    if (rc != 0 && jute_io_reading(io)) {
-        v->count = 0;
-        v->items = NULL;
-    }
-    return rc;
-}
-
-int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v)
-{
-    JUTE_IO_VEC(io, &v->count, v->items, 4);
-    for (int32_t i = 0; i < v->count; i++)
-        jute_io_string(io, &v->items[i]);
-    int rc = jute_io_error(io);
-    if (rc != 0 && jute_io_reading(io)) {
-        v->count = 0;
-        v->items = NULL;
-    }
-    return rc;
-}
-
 /* ConnectRequest.  Clients before 3.4 end the record before readOnly
  * (ZooKeeperServer reads it inside a try and treats its absence as an old
  * client). */
-static int jute_io_connect_request(struct jute_io *io, struct zn_connect_request *c)
+JUTE_IO_INLINE int jute_io_connect_request(struct jute_io *io, struct zn_connect_request *c)
 {
     if (jute_io_reading(io))
         memset(c, 0, sizeof(*c));
@@ -607,7 +504,7 @@ static int jute_io_connect_request(struct jute_io *io, struct zn_connect_request
 
 /* ConnectResponse: servers before 3.4 send no readOnly byte; ClientCnxn
  * tolerates that. */
-static int jute_io_connect_response(struct jute_io *io, struct zn_connect_response *c)
+JUTE_IO_INLINE int jute_io_connect_response(struct jute_io *io, struct zn_connect_response *c)
 {
     if (jute_io_reading(io))
         memset(c, 0, sizeof(*c));
@@ -620,33 +517,26 @@ static int jute_io_connect_response(struct jute_io *io, struct zn_connect_respon
     return jute_io_error(io);
 }
 
-static int jute_io_request_header(struct jute_io *io, struct zn_request_header *h)
+JUTE_IO_INLINE int jute_io_request_header(struct jute_io *io, struct zn_request_header *h)
 {
     jute_io_int(io, &h->xid);
     return jute_io_int(io, &h->type);
 }
 
-static int jute_io_reply_header(struct jute_io *io, struct zn_reply_header *h)
+JUTE_IO_INLINE int jute_io_reply_header(struct jute_io *io, struct zn_reply_header *h)
 {
     jute_io_int(io, &h->xid);
     jute_io_long(io, &h->zxid);
     return jute_io_int(io, &h->err);
 }
 
-static int jute_io_watcher_event(struct jute_io *io, struct zn_watcher_event *e)
+JUTE_IO_INLINE int jute_io_watcher_event(struct jute_io *io, struct zn_watcher_event *e)
 {
     if (jute_io_reading(io))
         e->path = NULL;
     jute_io_int(io, &e->type);
     jute_io_int(io, &e->state);
     return jute_io_string(io, &e->path);
-}
-
-int jute_io_multi_header(struct jute_io *io, int32_t *type, bool *done, int32_t *err)
-{
-    jute_io_int(io, type);
-    jute_io_bool(io, done);
-    return jute_io_int(io, err);
 }
 
 JUTE_RECORD(stat, struct zn_stat)

@@ -80,12 +80,59 @@ void jute_writer_free(struct jute_writer *w);
 void jute_writer_reset(struct jute_writer *w);
 /* Hands the bytes to the caller (who frees them with free()); the writer is left empty. */
 uint8_t *jute_writer_take(struct jute_writer *w, size_t *len);
-int jute_write_int(struct jute_writer *w, int32_t v);
-int jute_write_long(struct jute_writer *w, int64_t v);
-int jute_write_bool(struct jute_writer *w, bool v);
 int jute_write_buffer(struct jute_writer *w, const void *data, int32_t len); /* len -1: null */
 int jute_write_string(struct jute_writer *w, const char *s);                 /* NULL: null */
 int jute_write_raw(struct jute_writer *w, const void *data, size_t len);
+
+static inline void jute_put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline uint32_t jute_get_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* The fixed-size primitives are inline: when the writer has room (or the
+ * reader the bytes) and no error, they are a few instructions; otherwise
+ * jute_write_raw / jute_read_fixed_slow grow, fail and stick. */
+static inline int jute_write_int(struct jute_writer *w, int32_t v)
+{
+    uint8_t b[4];
+    if (w->error == 0 && w->cap - w->len >= 4) {
+        jute_put_be32(w->data + w->len, (uint32_t)v);
+        w->len += 4;
+        return 0;
+    }
+    jute_put_be32(b, (uint32_t)v);
+    return jute_write_raw(w, b, 4);
+}
+
+static inline int jute_write_long(struct jute_writer *w, int64_t v)
+{
+    uint8_t b[8];
+    uint8_t *p = w->error == 0 && w->cap - w->len >= 8 ? w->data + w->len : b;
+    jute_put_be32(p, (uint32_t)((uint64_t)v >> 32));
+    jute_put_be32(p + 4, (uint32_t)v);
+    if (p == b)
+        return jute_write_raw(w, b, 8);
+    w->len += 8;
+    return 0;
+}
+
+static inline int jute_write_bool(struct jute_writer *w, bool v)
+{
+    uint8_t b = v ? 1 : 0;
+    if (w->error == 0 && w->cap > w->len) {
+        w->data[w->len++] = b;
+        return 0;
+    }
+    return jute_write_raw(w, &b, 1);
+}
 /* Framing: begin reserves the 4-byte length and returns its offset; end fills it in. */
 size_t jute_frame_begin(struct jute_writer *w);
 int jute_frame_end(struct jute_writer *w, size_t frame_offset);
@@ -104,9 +151,51 @@ struct jute_reader {
 
 void jute_reader_init(struct jute_reader *r, const void *data, size_t len, struct zn_arena *arena);
 static inline size_t jute_remaining(const struct jute_reader *r) { return r->len - r->pos; }
-int jute_read_int(struct jute_reader *r, int32_t *v);
-int jute_read_long(struct jute_reader *r, int64_t *v);
-int jute_read_bool(struct jute_reader *r, bool *v);
+/* The next n bytes (consumed), or NULL with the sticky error set when fewer
+ * remain or the reader has failed. */
+const uint8_t *jute_read_fixed_slow(struct jute_reader *r, size_t n);
+static inline const uint8_t *jute_read_fixed(struct jute_reader *r, size_t n)
+{
+    if (r->error == 0 && r->len - r->pos >= n) {
+        const uint8_t *p = r->data + r->pos;
+        r->pos += n;
+        return p;
+    }
+    return jute_read_fixed_slow(r, n);
+}
+
+static inline int jute_read_int(struct jute_reader *r, int32_t *v)
+{
+    const uint8_t *p = jute_read_fixed(r, 4);
+    if (p == NULL) {
+        *v = 0; /* defined, though the caller must look at the error */
+        return r->error;
+    }
+    *v = (int32_t)jute_get_be32(p);
+    return 0;
+}
+
+static inline int jute_read_long(struct jute_reader *r, int64_t *v)
+{
+    const uint8_t *p = jute_read_fixed(r, 8);
+    if (p == NULL) {
+        *v = 0;
+        return r->error;
+    }
+    *v = (int64_t)(((uint64_t)jute_get_be32(p) << 32) | jute_get_be32(p + 4));
+    return 0;
+}
+
+static inline int jute_read_bool(struct jute_reader *r, bool *v)
+{
+    const uint8_t *p = jute_read_fixed(r, 1);
+    if (p == NULL) {
+        *v = false;
+        return r->error;
+    }
+    *v = *p != 0; /* as Java's DataInput.readBoolean */
+    return 0;
+}
 int jute_read_buffer(struct jute_reader *r, struct jute_buf *v);  /* borrowed from input */
 int jute_read_string(struct jute_reader *r, char **v);            /* arena copy, NUL-terminated; NULL for null */
 
@@ -125,11 +214,20 @@ struct jute_io {
     struct jute_writer *w;
 };
 
+/* Record functions are forced inline: each jute_read_X / jute_write_X
+ * wrapper builds its io as a constant, so the compiler folds every "reading
+ * or writing?" test away and the wrapper is the hand-written decoder or
+ * encoder it replaces, at no cost per field. */
+#define JUTE_IO_INLINE static inline __attribute__((always_inline))
+
 static inline struct jute_io jute_io_reader(struct jute_reader *r) { return (struct jute_io){.r = r, .w = NULL}; }
 static inline struct jute_io jute_io_writer(struct jute_writer *w) { return (struct jute_io){.r = NULL, .w = w}; }
 static inline bool jute_io_reading(const struct jute_io *io) { return io->r != NULL; }
 static inline int jute_io_error(const struct jute_io *io) { return io->r ? io->r->error : io->w->error; }
-int jute_io_fail(struct jute_io *io, int code);
+/* The out-of-line helpers take the reader and writer by value, so that an io
+ * never escapes and the compiler keeps knowing which one it is. */
+int jute_io_fail_rw(struct jute_reader *r, struct jute_writer *w, int code);
+static inline int jute_io_fail(struct jute_io *io, int code) { return jute_io_fail_rw(io->r, io->w, code); }
 
 static inline int jute_io_int(struct jute_io *io, int32_t *v)
 {
@@ -165,10 +263,11 @@ static inline bool jute_io_optional(struct jute_io *io, bool *present)
  * elements of elem_bytes (NULL when *count <= 0; on error *count is 0).
  * JUTE_IO_VEC stores the array only when reading (an encoded record may be
  * read-only memory); the caller then visits the *count elements. */
-void *jute_io_vec(struct jute_io *io, int32_t *count, void *items, size_t elem_bytes, size_t min_elem_bytes);
+void *jute_io_vec(struct jute_reader *r, struct jute_writer *w, int32_t *count, void *items, size_t elem_bytes,
+                  size_t min_elem_bytes);
 #define JUTE_IO_VEC(io, count, items, min_elem_bytes)                                             \
     do {                                                                                          \
-        void *jute_items_ = jute_io_vec((io), (count), (items), sizeof(*(items)), (min_elem_bytes)); \
+        void *jute_items_ = jute_io_vec((io)->r, (io)->w, (count), (items), sizeof(*(items)), (min_elem_bytes)); \
         if (jute_io_reading(io))                                                                  \
             (items) = jute_items_;                                                                \
     } while (0)
@@ -207,9 +306,55 @@ int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v);
 int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v);
 int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v);
 int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v);
-int jute_io_stat(struct jute_io *io, struct zn_stat *s);
-int jute_io_acl_vec(struct jute_io *io, struct zn_acl_vec *v);
-int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v);
+
+/* The records inside others, inline like every record function (see
+ * JUTE_IO_INLINE). */
+JUTE_IO_INLINE int jute_io_stat(struct jute_io *io, struct zn_stat *s)
+{
+    jute_io_long(io, &s->czxid);
+    jute_io_long(io, &s->mzxid);
+    jute_io_long(io, &s->ctime);
+    jute_io_long(io, &s->mtime);
+    jute_io_int(io, &s->version);
+    jute_io_int(io, &s->cversion);
+    jute_io_int(io, &s->aversion);
+    jute_io_long(io, &s->ephemeral_owner);
+    jute_io_int(io, &s->data_length);
+    jute_io_int(io, &s->num_children);
+    return jute_io_long(io, &s->pzxid);
+}
+
+/* Smallest ACL on the wire: perms + two empty strings. */
+#define JUTE_ACL_MIN_BYTES 12
+
+JUTE_IO_INLINE int jute_io_acl_vec(struct jute_io *io, struct zn_acl_vec *v)
+{
+    JUTE_IO_VEC(io, &v->count, v->items, JUTE_ACL_MIN_BYTES);
+    for (int32_t i = 0; i < v->count; i++) {
+        jute_io_int(io, &v->items[i].perms);
+        jute_io_string(io, &v->items[i].id.scheme);
+        jute_io_string(io, &v->items[i].id.id);
+    }
+    int rc = jute_io_error(io);
+    if (rc != 0 && jute_io_reading(io)) {
+        v->count = 0;
+        v->items = NULL;
+    }
+    return rc;
+}
+
+JUTE_IO_INLINE int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v)
+{
+    JUTE_IO_VEC(io, &v->count, v->items, 4);
+    for (int32_t i = 0; i < v->count; i++)
+        jute_io_string(io, &v->items[i]);
+    int rc = jute_io_error(io);
+    if (rc != 0 && jute_io_reading(io)) {
+        v->count = 0;
+        v->items = NULL;
+    }
+    return rc;
+}
 
 struct zn_connect_request {
     int32_t protocol_version;

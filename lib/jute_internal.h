@@ -22,7 +22,12 @@ void *jute_read_alloc(struct jute_reader *r, size_t count, size_t elem_bytes);
 
 /* MultiHeader{type, done, err}: before every op of a multi request or result
  * of a multi response, and {-1, true, -1} after the last. */
-int jute_io_multi_header(struct jute_io *io, int32_t *type, bool *done, int32_t *err);
+JUTE_IO_INLINE int jute_io_multi_header(struct jute_io *io, int32_t *type, bool *done, int32_t *err)
+{
+    jute_io_int(io, type);
+    jute_io_bool(io, done);
+    return jute_io_int(io, err);
+}
 
 /* Reads one element of an unsized list into elem (zeroed, elem_bytes), or
  * sets *done at the list's end marker.  Returns 0 or the sticky error. */

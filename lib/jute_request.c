@@ -25,7 +25,7 @@ static bool op_allowed_in_multi(int32_t multi_type, int32_t op_type)
 
 /* Every body but multi, both directions.  Decoding, the caller has zeroed req
  * and set its type. */
-static int io_body(struct jute_io *io, struct zn_request *req)
+JUTE_IO_INLINE int io_body(struct jute_io *io, struct zn_request *req)
 {
     switch (req->type) {
     case ZN_OP_CREATE:

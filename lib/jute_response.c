@@ -22,7 +22,7 @@
 /* Smallest ClientInfo on the wire: two empty strings. */
 #define JUTE_CLIENT_INFO_MIN_BYTES 8
 
-static int io_client_info(struct jute_io *io, struct zn_response *resp)
+JUTE_IO_INLINE int io_client_info(struct jute_io *io, struct zn_response *resp)
 {
     JUTE_IO_VEC(io, &resp->client_info_count, resp->client_info, JUTE_CLIENT_INFO_MIN_BYTES);
     for (int32_t i = 0; i < resp->client_info_count; i++) {
@@ -34,7 +34,7 @@ static int io_client_info(struct jute_io *io, struct zn_response *resp)
 
 /* Every body but multi, both directions.  Decoding, the caller has zeroed
  * resp and set its type. */
-static int io_body(struct jute_io *io, struct zn_response *resp)
+JUTE_IO_INLINE int io_body(struct jute_io *io, struct zn_response *resp)
 {
     switch (resp->type) {
     case ZN_OP_CREATE:
@@ -130,7 +130,7 @@ static bool result_type_valid(int32_t type)
 /* ---- encode ---- */
 
 /* One result inside a multi: its header, then the body its type calls for. */
-static int write_result(struct jute_io *io, const struct zn_response *res)
+JUTE_IO_INLINE int write_result(struct jute_io *io, const struct zn_response *res)
 {
     bool done = false;
     if (res->type == ZN_OP_ERROR || res->err != 0) {
