@@ -10,7 +10,9 @@
  *  - primitives on a growable writer and a bounded reader;
  *  - whole records: every request body and every response body of the client
  *    protocol, in both directions, through one fat struct each
- *    (struct zn_request, struct zn_response) tagged by opcode.
+ *    (struct zn_request, struct zn_response) tagged by opcode.  Each record
+ *    is described once, by a function over a struct jute_io that reads or
+ *    writes it (see "records described once" below).
  *
  * Ownership on decode: strings and vectors are allocated from the reader's
  * arena (NUL-terminated copies) and live until the arena is reset or freed;
