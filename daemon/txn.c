@@ -67,12 +67,13 @@ JUTE_IO_INLINE int io_op_body(struct jute_io *io, struct txn_op *op)
 /* What a decoded op must satisfy beyond its layout. */
 static int op_valid(const struct txn_op *op)
 {
+    unsigned flags = zn_op_flags(op->type);
     /* A path is mandatory wherever there is one; a null one is corrupt. */
-    if ((zn_op_flags(op->type) & ZN_OPF_TXN_PATH) && op->path == NULL)
+    if ((flags & ZN_OPF_TXN_PATH) && op->path == NULL)
         return ZN_MARSHALLINGERROR;
     if (op->type == ZN_OP_CLOSESESSION && op->paths.count > TXN_MAX_CLOSE_PATHS)
         return ZN_MARSHALLINGERROR;
-    if (zn_op_is_create(op->type) && (op->kind < ZN_NODE_KIND_UNKNOWN || op->kind > ZN_NODE_KIND_DIRECTORY))
+    if ((flags & ZN_OPF_CREATE) && (op->kind < ZN_NODE_KIND_UNKNOWN || op->kind > ZN_NODE_KIND_DIRECTORY))
         return ZN_MARSHALLINGERROR;
     return 0;
 }

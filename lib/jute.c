@@ -497,9 +497,7 @@ JUTE_IO_INLINE int jute_io_connect_request(struct jute_io *io, struct zn_connect
     jute_io_int(io, &c->timeout_ms);
     jute_io_long(io, &c->session_id);
     jute_io_buffer(io, &c->passwd);
-    if (jute_io_optional(io, &c->has_read_only))
-        jute_io_bool(io, &c->read_only);
-    return jute_io_error(io);
+    return jute_io_optional_bool(io, &c->has_read_only, &c->read_only);
 }
 
 /* ConnectResponse: servers before 3.4 send no readOnly byte; ClientCnxn
@@ -512,9 +510,7 @@ JUTE_IO_INLINE int jute_io_connect_response(struct jute_io *io, struct zn_connec
     jute_io_int(io, &c->timeout_ms);
     jute_io_long(io, &c->session_id);
     jute_io_buffer(io, &c->passwd);
-    if (jute_io_optional(io, &c->has_read_only))
-        jute_io_bool(io, &c->read_only);
-    return jute_io_error(io);
+    return jute_io_optional_bool(io, &c->has_read_only, &c->read_only);
 }
 
 JUTE_IO_INLINE int jute_io_request_header(struct jute_io *io, struct zn_request_header *h)

@@ -251,13 +251,13 @@ static inline int jute_io_string(struct jute_io *io, char **v)
 {
     return io->r ? jute_read_string(io->r, v) : jute_write_string(io->w, *v);
 }
-/* A trailing optional field (present when bytes remain): reading sets
- * *present from the input, writing follows it.  Returns *present. */
-static inline bool jute_io_optional(struct jute_io *io, bool *present)
+/* A trailing optional bool (present when bytes remain): reading sets
+ * *present from the input, writing writes *v only when *present. */
+static inline int jute_io_optional_bool(struct jute_io *io, bool *present, bool *v)
 {
     if (io->r)
         *present = io->r->error == 0 && jute_remaining(io->r) > 0;
-    return *present;
+    return *present ? jute_io_bool(io, v) : jute_io_error(io);
 }
 /* A vector's count (-1: null) and its array.  Writing, writes *count and
  * returns items.  Reading, reads *count, checked against the input (each
