@@ -127,6 +127,9 @@ JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
         t->op_count = count;
     }
     for (int32_t i = 0; i < t->op_count; i++) {
+        /* Checked before it is written, and once read. */
+        if (!reading && !txn_op_allowed_in_multi(t->ops[i].type))
+            return bad;
         if (jute_io_int(io, &t->ops[i].type) != 0)
             return jute_io_error(io);
         if (!txn_op_allowed_in_multi(t->ops[i].type))
