@@ -46,29 +46,41 @@ static const uint64_t latency_bounds_us[METRICS_LATENCY_BOUNDS] = METRICS_LATENC
 
 /* ---- opcodes ---- */
 
-static const int32_t slot_ops[] = {
-    ZN_OP_CREATE, ZN_OP_DELETE, ZN_OP_EXISTS, ZN_OP_GETDATA, ZN_OP_SETDATA, ZN_OP_GETACL,
-    ZN_OP_SETACL, ZN_OP_GETCHILDREN, ZN_OP_SYNC, ZN_OP_PING, ZN_OP_GETCHILDREN2, ZN_OP_CHECK,
-    ZN_OP_MULTI, ZN_OP_CREATE2, ZN_OP_RECONFIG, ZN_OP_CHECKWATCHES, ZN_OP_REMOVEWATCHES,
-    ZN_OP_CREATECONTAINER, ZN_OP_DELETECONTAINER, ZN_OP_CREATETTL, ZN_OP_MULTIREAD, ZN_OP_AUTH,
-    ZN_OP_SETWATCHES, ZN_OP_SASL, ZN_OP_GETEPHEMERALS, ZN_OP_GETALLCHILDRENNUMBER,
-    ZN_OP_SETWATCHES2, ZN_OP_ADDWATCH, ZN_OP_WHOAMI, ZN_OP_CREATESESSION, ZN_OP_CLOSESESSION,
+/* One slot per opcode flagged ZN_OPF_METRIC, in the table's order, then one
+ * for any other opcode. */
+static const struct {
+    int32_t op;
+    unsigned flags;
+} opcodes[] = {
+#define SLOT_OP(name, value, str, flags) {ZN_OP_##name, flags},
+    ZN_OPCODES(SLOT_OP)
+#undef SLOT_OP
 };
-#define SLOT_UNKNOWN (sizeof slot_ops / sizeof slot_ops[0])
-_Static_assert(SLOT_UNKNOWN + 1 == METRICS_OP_SLOTS, "METRICS_OP_SLOTS must match slot_ops");
+#define SLOT_COUNT(name, value, str, flags) +(((flags)&ZN_OPF_METRIC) ? 1 : 0)
+enum { SLOT_UNKNOWN = 0 ZN_OPCODES(SLOT_COUNT) };
+#undef SLOT_COUNT
+_Static_assert(SLOT_UNKNOWN + 1 == METRICS_OP_SLOTS, "METRICS_OP_SLOTS must match the ZN_OPF_METRIC opcodes");
 
 size_t metrics_op_slot(int32_t op)
 {
-    for (size_t i = 0; i < SLOT_UNKNOWN; i++)
-        if (slot_ops[i] == op)
-            return i;
+    size_t slot = 0;
+    for (size_t i = 0; i < sizeof(opcodes) / sizeof(opcodes[0]); i++) {
+        if (!(opcodes[i].flags & ZN_OPF_METRIC))
+            continue;
+        if (opcodes[i].op == op)
+            return slot;
+        slot++;
+    }
     return SLOT_UNKNOWN;
 }
 
 int32_t metrics_slot_op(size_t slot)
 {
     ZN_ASSERT(slot < METRICS_OP_SLOTS);
-    return slot == SLOT_UNKNOWN ? INT32_MIN : slot_ops[slot];
+    for (size_t i = 0; i < sizeof(opcodes) / sizeof(opcodes[0]); i++)
+        if ((opcodes[i].flags & ZN_OPF_METRIC) && slot-- == 0)
+            return opcodes[i].op;
+    return INT32_MIN;
 }
 
 /* ---- histograms ---- */
