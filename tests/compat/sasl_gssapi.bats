@@ -58,3 +58,28 @@ sasl:client@ZNODE.TEST:31"
   run kazoo_sasl 1 GSSAPI - get /
   assert_output "ERR AuthFailedError"
 }
+
+@test "the znode CLI with --sasl-mech GSSAPI reads a node only client@ZNODE.TEST may, and fails without a ticket" {
+  local znode="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
+  local server="localhost:$(member_port 1)"
+  kinit -kt "$KDC_DIR/client.keytab" client@ZNODE.TEST
+  run kazoo_sasl 1 GSSAPI - create "$BASE" kerberized sasl:client@ZNODE.TEST
+  assert_output "$BASE"
+  run --separate-stderr "$znode" --server "$server" --timeout 10000 --sasl-mech GSSAPI get "$BASE"
+  assert_success
+  assert_output "kerberized"
+  # a JAAS Client section with the ticket cache says the same
+  printf '%s\n' 'Client {' '  com.sun.security.auth.module.Krb5LoginModule required' \
+    '  useTicketCache=true;' '};' > "$BATS_TEST_TMPDIR/client.jaas"
+  run --separate-stderr "$znode" --server "$server" --timeout 10000 --jaas "$BATS_TEST_TMPDIR/client.jaas" get "$BASE"
+  assert_success
+  assert_output "kerberized"
+  run --separate-stderr "$znode" --server "$server" --timeout 10000 get "$BASE"
+  assert_failure 1
+  assert_equal "$stderr" "znode: get $BASE: not authenticated"
+  # no ticket: the client cannot start the exchange, and says why
+  kdestroy
+  run --separate-stderr "$znode" --server "$server" --timeout 10000 --sasl-mech GSSAPI get "$BASE"
+  assert_failure 3
+  [[ "$stderr" == "znode: authentication failed: $server: SASL GSSAPI to zookeeper/localhost: "* ]] || { echo "stderr: $stderr"; false; }
+}

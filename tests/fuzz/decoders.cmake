@@ -66,9 +66,9 @@ if(ZN_FUZZ)
       ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
   set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config.c
       ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c
-      ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
+      ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/lib/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
-  set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
+  set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/lib/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_zkdata ${PROJECT_SOURCE_DIR}/daemon/zkdata.c)
   set(ZN_FUZZ_SOURCES_fuzz_tls ${PROJECT_SOURCE_DIR}/lib/tls_stream.c)
   foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls)
