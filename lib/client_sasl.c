@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sasl_directives.h"
 #include "znode/errors.h"
 
 #define CLIENT_SASL_DIGEST_SERVICE "zookeeper"
@@ -232,6 +233,11 @@ int client_sasl_step(struct client_sasl *s, const uint8_t *in, size_t in_len, co
 {
     if (!s->conn || in_len > UINT32_MAX) {
         snprintf(why, whylen, "no exchange in progress");
+        return CLIENT_SASL_FAILED;
+    }
+    if (!s->gssapi && sasl_directive_repeated(in, in_len, "realm")) {
+        snprintf(why, whylen, "the server's DIGEST-MD5 token repeats a directive, or has more than %d",
+                 SASL_MAX_DIRECTIVES);
         return CLIENT_SASL_FAILED;
     }
     const char *out = NULL;
