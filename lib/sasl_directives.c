@@ -25,11 +25,14 @@ bool sasl_directive_repeated(const uint8_t *token, size_t len, const char *may_r
         if (i == len)
             break;
         size_t start = i;
+        /* the name is what Cyrus's parser takes for it: the token characters up to the first
+         * separator or control ("nonce:=" names nonce) */
+        size_t name_len = 0;
+        while (start + name_len < len && token[start + name_len] > ' ' && token[start + name_len] < 127 &&
+               !strchr("()<>@,;:\\\"/[]?={}", token[start + name_len]))
+            name_len++;
         while (i < len && token[i] != '=' && token[i] != ',')
             i++;
-        size_t name_len = i - start;
-        while (name_len > 0 && (token[start + name_len - 1] == ' ' || token[start + name_len - 1] == '\t'))
-            name_len--;
         bool free_to_repeat = may_repeat && strlen(may_repeat) == name_len &&
                               strncasecmp(may_repeat, (const char *)token + start, name_len) == 0;
         for (size_t k = 0; k < count && !free_to_repeat; k++)
