@@ -481,6 +481,22 @@ static int conn_write(struct zn_client *c, const uint8_t *bytes, size_t len)
     return 0;
 }
 
+/* Frames header (xid, req->type) + req and queues it on the connection: 0, or the
+ * encoder's / conn_write's error. */
+static int write_request(struct zn_client *c, int32_t xid, const struct zn_request *req)
+{
+    struct zn_request_header hdr = {xid, req->type};
+    struct jute_writer w;
+    jute_writer_init(&w);
+    size_t f = jute_frame_begin(&w);
+    jute_write_request_header(&w, &hdr);
+    jute_write_request(&w, req);
+    jute_frame_end(&w, f);
+    int rc = w.error ? w.error : conn_write(c, w.data, w.len);
+    jute_writer_free(&w);
+    return rc;
+}
+
 /* Writes a request and moves it to inflight. */
 static int send_request(struct zn_client *c, struct client_request *r)
 {
@@ -806,21 +822,12 @@ static void client_sasl_next(struct zn_client *c, int verdict, const uint8_t *to
     }
     int32_t xid = c->next_xid;
     c->next_xid = xid == INT32_MAX ? 1 : xid + 1;
-    struct zn_request_header hdr = {xid, ZN_OP_SASL};
     struct zn_request req;
     memset(&req, 0, sizeof req);
     req.type = ZN_OP_SASL;
     req.auth.data = (uint8_t *)token;
     req.auth.len = (int32_t)token_len;
-    struct jute_writer w;
-    jute_writer_init(&w);
-    size_t f = jute_frame_begin(&w);
-    jute_write_request_header(&w, &hdr);
-    jute_write_request(&w, &req);
-    jute_frame_end(&w, f);
-    int rc = w.error ? w.error : conn_write(c, w.data, w.len);
-    jute_writer_free(&w);
-    if (rc) {
+    if (write_request(c, xid, &req) != 0) {
         client_connection_lost(c, "cannot write the SASL packet");
         return;
     }
@@ -1392,22 +1399,14 @@ int zn_add_auth(struct zn_client *c, const char *scheme, const void *cert, int32
     wait->cb = cb;
     wait->arg = arg;
     if (c->state == CLIENT_CONNECTED) {
-        struct zn_request_header hdr = {ZN_XID_AUTH, ZN_OP_AUTH};
         struct zn_request req;
         memset(&req, 0, sizeof req);
         req.type = ZN_OP_AUTH;
         req.scheme = a->scheme;
         req.auth.data = a->cert;
         req.auth.len = a->cert_len;
-        struct jute_writer w;
-        jute_writer_init(&w);
-        size_t f = jute_frame_begin(&w);
-        jute_write_request_header(&w, &hdr);
-        jute_write_request(&w, &req);
-        jute_frame_end(&w, f);
-        if (!w.error && conn_write(c, w.data, w.len) != 0)
+        if (write_request(c, ZN_XID_AUTH, &req) != 0)
             client_defer_loss(c);
-        jute_writer_free(&w);
     }
     /* If not connected, the credentials go out with the handshake; the wait
      * is answered by that reply (or fails with the connection). */

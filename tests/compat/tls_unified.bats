@@ -10,16 +10,7 @@
 bats_require_minimum_version 1.5.0
 
 load ../integration/helpers
-
-# sign NAME SUBJECT [x509 args]: $KEYS/NAME.key, NAME.crt, NAME.pem, signed by $KEYS/ca.
-sign() {
-  local name="$1" subject="$2"; shift 2
-  openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$KEYS/$name.key" \
-    -out "$KEYS/$name.csr" 2> /dev/null
-  openssl x509 -req -days 2 -in "$KEYS/$name.csr" -CA "$KEYS/ca.pem" -CAkey "$KEYS/ca.key" \
-    -CAcreateserial -out "$KEYS/$name.crt" "$@" 2> /dev/null
-  cat "$KEYS/$name.crt" "$KEYS/$name.key" > "$KEYS/$name.pem"
-}
+load tls_helpers
 
 setup_file() {
   zn_state_init
@@ -29,8 +20,8 @@ setup_file() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=znodefs test ca" \
     -keyout "$KEYS/ca.key" -out "$KEYS/ca.pem" 2> /dev/null
   printf 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,DNS:localhost\n' > "$KEYS/san.ext"
-  sign server "/CN=127.0.0.1" -extfile "$KEYS/san.ext"
-  sign client "/O=znodefs/CN=client"
+  sign server "/CN=127.0.0.1" ca -extfile "$KEYS/san.ext"
+  sign client "/O=znodefs/CN=client" ca
   # ssl.clientAuth=need binds the TLS clients only: plain ones have no certificate to show
   start_ensemble "${ZN_ENSEMBLE:-1}" \
     "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory" \
