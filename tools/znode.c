@@ -33,7 +33,8 @@ enum { EXIT_OK = 0, EXIT_ZK = 1, EXIT_USAGE = 2, EXIT_CONN = 3 };
 
 static const char *usage_text =
     "usage: znode [--server HOSTS] [--timeout MS] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
-    "             [--sasl-user NAME --sasl-password-file FILE | --sasl-mech GSSAPI | --jaas FILE]\n"
+    "             [--sasl-user NAME --sasl-password-file FILE | --sasl-mech GSSAPI [--sasl-service S]\n"
+    "              | --jaas FILE]\n"
     "             COMMAND ARGS\n"
     "\n"
     "  HOSTS is host:port[,host:port...][/chroot] (default $ZNODE_SERVER or " CLI_DEFAULT_SERVER ")\n"
@@ -47,6 +48,7 @@ static const char *usage_text =
     "  --sasl-password-file FILE  NAME's password: FILE's first line\n"
     "  --sasl-mech MECH  DIGEST-MD5 (default with --sasl-user) or GSSAPI (Kerberos, with the\n"
     "                    ticket cache of the environment; server principal zookeeper/HOST)\n"
+    "  --sasl-service S  GSSAPI: the server principal's service, S/HOST (default zookeeper)\n"
     "  --jaas FILE       take the SASL credentials from FILE's Client section, as zkCli.sh does\n"
     "                    with -Djava.security.auth.login.config=FILE\n"
     "\n"
@@ -379,7 +381,7 @@ struct cli {
     const char *server;
     long timeout_ms;
     const char *tls_ca, *tls_cert, *tls_key;
-    const char *sasl_user, *sasl_password_file, *sasl_mech, *jaas;
+    const char *sasl_user, *sasl_password_file, *sasl_mech, *sasl_service, *jaas;
     const char *cmd;
     const char *args[3]; /* positional arguments after the command */
     int nargs;
@@ -396,6 +398,8 @@ struct cli {
 static int sasl_options(const struct cli *cli, struct zn_jaas_client *jaas, struct zn_client_options *opts)
 {
     bool flags = cli->sasl_user || cli->sasl_password_file || cli->sasl_mech;
+    if (cli->sasl_service && !flags && !cli->jaas)
+        return usage_error("--sasl-service belongs to GSSAPI");
     if (cli->jaas) {
         if (flags)
             return usage_error("--jaas takes the place of --sasl-user, --sasl-password-file and --sasl-mech");
@@ -427,6 +431,9 @@ static int sasl_options(const struct cli *cli, struct zn_jaas_client *jaas, stru
         return 0;
     }
     opts->sasl_mechanism = jaas->mechanism;
+    if (cli->sasl_service && strcmp(jaas->mechanism, "GSSAPI") != 0)
+        return usage_error("--sasl-service belongs to GSSAPI");
+    opts->sasl_service = cli->sasl_service;
     if (strcmp(jaas->mechanism, "DIGEST-MD5") == 0) {
         opts->sasl_user = jaas->user;
         opts->sasl_password = jaas->password;
@@ -461,15 +468,18 @@ static int parse_args(int argc, char **argv, struct cli *cli)
                                                                : &cli->tls_key;
             *file = argv[++i];
         } else if (strcmp(a, "--sasl-user") == 0 || strcmp(a, "--sasl-password-file") == 0 ||
-                   strcmp(a, "--sasl-mech") == 0 || strcmp(a, "--jaas") == 0) {
+                   strcmp(a, "--sasl-mech") == 0 || strcmp(a, "--sasl-service") == 0 ||
+                   strcmp(a, "--jaas") == 0) {
             if (!has_value)
-                return usage_error(strcmp(a, "--sasl-user") == 0   ? "--sasl-user needs a NAME"
-                                   : strcmp(a, "--sasl-mech") == 0 ? "--sasl-mech needs DIGEST-MD5 or GSSAPI"
-                                                                   : "--sasl-password-file and --jaas need a FILE");
-            const char **value = strcmp(a, "--sasl-user") == 0   ? &cli->sasl_user
-                                 : strcmp(a, "--sasl-mech") == 0 ? &cli->sasl_mech
-                                 : strcmp(a, "--jaas") == 0      ? &cli->jaas
-                                                                 : &cli->sasl_password_file;
+                return usage_error(strcmp(a, "--sasl-user") == 0      ? "--sasl-user needs a NAME"
+                                   : strcmp(a, "--sasl-mech") == 0    ? "--sasl-mech needs DIGEST-MD5 or GSSAPI"
+                                   : strcmp(a, "--sasl-service") == 0 ? "--sasl-service needs a service name"
+                                                                      : "--sasl-password-file and --jaas need a FILE");
+            const char **value = strcmp(a, "--sasl-user") == 0      ? &cli->sasl_user
+                                 : strcmp(a, "--sasl-mech") == 0    ? &cli->sasl_mech
+                                 : strcmp(a, "--sasl-service") == 0 ? &cli->sasl_service
+                                 : strcmp(a, "--jaas") == 0         ? &cli->jaas
+                                                                    : &cli->sasl_password_file;
             *value = argv[++i];
         } else if (strcmp(a, "--timeout") == 0) {
             if (!has_value || parse_int(argv[++i], 1, 3600 * 1000, &cli->timeout_ms) != 0)
