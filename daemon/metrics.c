@@ -1,5 +1,5 @@
 /*
- * znoded's metrics: the per-server registry of request counters and latency
+ * znoded's metrics: each server's request counters and latency
  * histograms the request path feeds, the Prometheus text rendering of them
  * and of the server's gauges (read at scrape time, never kept twice), and
  * the HTTP endpoint (httpd.c) that serves the page.
@@ -11,10 +11,9 @@
  * quantiles 0.5/0.9/0.99 as its ADVANCED summaries have.  Ours are prefixed
  * znodefs_; their latencies are histograms in seconds, Prometheus' base unit.
  *
- * The registry is a fixed table of METRICS_MAX_SERVERS entries keyed by the
- * server pointer rather than a field of struct server, so that a server
- * which never called metrics_start simply has no entry: every hook then does
- * nothing.  Everything runs on the loop thread; nothing here locks.
+ * A server's metrics hang off srv->metrics from metrics_start to
+ * metrics_stop; a server without them (NULL) makes every hook do nothing.
+ * Everything runs on the loop thread; nothing here locks.
  */
 #include "metrics.h"
 
@@ -287,15 +286,7 @@ struct metrics {
     struct metrics_histogram fsync_time;     /* ZooKeeper's fsynctime */
 };
 
-static struct metrics *registry[METRICS_MAX_SERVERS];
-
-static struct metrics *metrics_of(const struct server *srv)
-{
-    for (size_t i = 0; i < METRICS_MAX_SERVERS; i++)
-        if (registry[i] && registry[i]->srv == srv)
-            return registry[i];
-    return NULL;
-}
+static struct metrics *metrics_of(const struct server *srv) { return srv->metrics; }
 
 void metrics_observe_request(struct server *srv, int32_t op, int32_t err, uint64_t latency_us)
 {
@@ -488,14 +479,6 @@ int metrics_start(struct server *srv)
     ZN_ASSERT(srv && srv->loop);
     if (metrics_of(srv))
         return 0;
-    size_t free_slot = METRICS_MAX_SERVERS;
-    for (size_t i = 0; i < METRICS_MAX_SERVERS && free_slot == METRICS_MAX_SERVERS; i++)
-        if (!registry[i])
-            free_slot = i;
-    if (free_slot == METRICS_MAX_SERVERS) {
-        ZN_ERROR("metrics: more than %d servers in one process", METRICS_MAX_SERVERS);
-        return ZN_TOOBIG;
-    }
     struct metrics *m = calloc(1, sizeof *m);
     if (!m)
         return ZN_NOMEMORY;
@@ -515,19 +498,17 @@ int metrics_start(struct server *srv)
         ZN_INFO("metrics: serving Prometheus metrics on http://%s:%d/metrics",
                 srv->cfg.metrics_http_host, httpd_port(m->httpd));
     }
-    registry[free_slot] = m;
+    srv->metrics = m;
     return 0;
 }
 
 void metrics_stop(struct server *srv)
 {
-    for (size_t i = 0; i < METRICS_MAX_SERVERS; i++) {
-        struct metrics *m = registry[i];
-        if (!m || m->srv != srv)
-            continue;
-        /* httpd never calls render_page after this: m may go now. */
-        httpd_stop(m->httpd);
-        registry[i] = NULL;
-        free(m);
-    }
+    struct metrics *m = srv->metrics;
+    if (!m)
+        return;
+    /* httpd never calls render_page after this: m may go now. */
+    httpd_stop(m->httpd);
+    srv->metrics = NULL;
+    free(m);
 }

@@ -158,11 +158,10 @@ struct server {
     struct prep *prep;
     struct ensemble *ens;           /* NULL when standalone */
     struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
-    /* While the leader prepares a forwarded write: the identities the member
-     * holding the client's connection sent with it (for prep's ACL hooks). */
-    const struct zn_id *forwarded_ids;
-    size_t forwarded_id_count;
-    bool forwarded_ids_active;
+    struct metrics *metrics;        /* metrics.c's; NULL until metrics_start */
+    struct cleaner *cleaner;        /* the container and TTL cleaner (cleaner.c); NULL when off */
+    struct snapshot_job *snapshot_job; /* the snapshot being taken (snapshot.c); NULL when none */
+    struct jute_writer log_scratch; /* standalone: each txn encoded for the log (pipeline.c) */
     struct store *store;
     struct watch_manager *watches;
     struct conn *conns;
