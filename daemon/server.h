@@ -113,6 +113,7 @@ struct conn {
     int auth_count;
     struct conn_stats stats;
     struct tls_stream *tls;         /* on the secure port: its TLS stream (owned); else NULL */
+    bool sniffing;                  /* client.portUnification: TLS or plain is told by the first byte */
     struct jute_writer tls_wire;    /* TLS: sealed bytes not yet handed to libuv */
     struct saslauth_session *sasl;  /* its SASL exchange (owned); NULL before the first token */
 };
@@ -150,7 +151,7 @@ struct server {
     uint64_t stalls_unlogged;
     uv_tcp_t listener;
     uv_tcp_t secure_listener;       /* secureClientPort, when tls is set */
-    struct tls_server *tls;         /* the client port's TLS context (owned); NULL without TLS */
+    struct tls_server *tls;         /* the client ports' TLS context (owned); NULL without TLS */
     uv_timer_t session_timer;
     uv_signal_t sigterm, sigint;
     struct tree *tree;

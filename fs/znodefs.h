@@ -113,6 +113,10 @@ struct fs_config {
     char *tls_ca;          /* -o cafile=: the CAs the server's certificate must chain to */
     char *tls_cert;        /* -o certfile=: the client's PEM certificate (ssl.clientAuth=need) */
     char *tls_key;         /* -o keyfile=: its unencrypted PEM key (default: in certfile) */
+    char *sasl;            /* -o sasl=: DIGEST-MD5 or GSSAPI, or NULL */
+    char *sasl_user;       /* -o sasl_user=: DIGEST-MD5's user */
+    char *sasl_password_file; /* -o sasl_password_file=: its password (the first line) */
+    char *sasl_service;    /* -o sasl_service=: GSSAPI: the server principal's service */
     int session_timeout_ms;
     double entry_timeout_s;
     double attr_timeout_s;
@@ -126,6 +130,7 @@ struct fs_config {
 
 struct fs {
     struct fs_config config;
+    char sasl_password[ZN_JAAS_VALUE_BYTES]; /* from sasl_password_file=, for every new session */
     uv_loop_t *loop;
     struct zn_client *client;
     struct fuse_session *session;
@@ -346,6 +351,8 @@ void fs_cache_unhold(const char *path);
 #define FS_ACL_MAX_ENTRIES 65536
 /* The mount's digest identity from auth=USER:PASSWORD (copied), or NULL: world only. */
 void fs_acl_set_identity(const char *auth);
+/* The mount's SASL DIGEST-MD5 user (sasl:USER entries grant it their perms), or NULL. */
+void fs_acl_set_sasl_identity(const char *user);
 /* The ZN_PERM_* bits acl grants the mount's identity. */
 int32_t fs_acl_perms_of(const struct zn_acl_entry *acl, int32_t count);
 /* True (and *perms, may be NULL) when path's perms are known at st's czxid and aversion. */
