@@ -37,8 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "assert.h"
+#include "jute.h"
 #include "log.h"
+#include "tls_stream.h"
 #include <znode/errors.h>
 
 /* Bytes read from a socket at a time; frames that fit are delivered from it
@@ -50,6 +55,17 @@
 #define TRANSPORT_SWEEP_INTERVAL_MS 1000u
 #define TRANSPORT_PREFIX_BYTES 4u
 #define TRANSPORT_ADDR_TEXT_MAX 32u /* "255.255.255.255:65535" */
+/* The first byte of a TLS handshake record (a plain hello starts with 0). */
+#define TRANSPORT_TLS_RECORD_HANDSHAKE 0x16u
+/* On a TLS connection the accepting member sends this one byte, sealed,
+ * once the handshake verified the connecting member: with TLS 1.3 the
+ * connecting side finishes its handshake before the other has checked its
+ * certificate, so without it a refused member would see its link up. */
+#define TRANSPORT_TLS_ACCEPTED 0x01u
+/* The accepting side logs a failed handshake from one address at WARN at
+ * most this often (a refused member retries every 250 ms). */
+#define TRANSPORT_TLS_LOG_MS 10000u
+#define TRANSPORT_TLS_LOG_ADDRS 8u
 
 enum transport_conn_kind { CONN_OUTGOING, CONN_INCOMING };
 enum transport_link_state { LINK_IDLE, LINK_CONNECTING, LINK_UP };
@@ -66,6 +82,7 @@ struct transport_conn;
 struct transport_write {
     uv_write_t req;
     struct transport_conn *conn;
+    struct jute_writer wire; /* TLS: the sealed frames */
     unsigned n_frames;
     struct transport_frame *frames[ZN_TRANSPORT_BATCH_MAX_FRAMES];
 };
@@ -78,6 +95,11 @@ struct transport_conn {
     bool closing;
     bool up;         /* outgoing: connected and reported to on_peer */
     bool identified; /* incoming: hello accepted */
+    struct tls_stream *tls; /* NULL: plain */
+    bool detect;     /* incoming: TLS or plain, told by the first byte (portUnification) */
+    bool handshaking; /* outgoing TLS: waiting for the handshake and TRANSPORT_TLS_ACCEPTED */
+    struct sockaddr_in from; /* incoming: the peer's address */
+    size_t read_cap;
     uint64_t opened_ms;
     char addr[TRANSPORT_ADDR_TEXT_MAX];
     uv_connect_t connect_req;
@@ -106,6 +128,7 @@ struct transport_link {
     uint64_t backoff_ms;
     uint64_t up_since_ms;
     bool failure_logged; /* the first failure of a run of failures is logged at INFO */
+    bool tls_failure_logged; /* ... and the first failed TLS handshake of the run at WARN */
     bool removed;        /* transport_remove_peer: no longer a peer; the slot is kept
                           * (connections and timers point at it) and reused if the
                           * id is added again */
@@ -130,6 +153,12 @@ struct transport {
     transport_peer_fn on_peer;
     void *ctx;
     struct transport_stats stats;
+    bool has_tls;
+    struct transport_tls tls;
+    struct {
+        uint32_t ip;
+        uint64_t ms;
+    } tls_logged[TRANSPORT_TLS_LOG_ADDRS]; /* the accepting side's last WARN per address */
     bool stopping;
     unsigned handles_open;
     void (*on_freed)(void *arg);
@@ -285,6 +314,7 @@ static void conn_closed(uv_handle_t *handle)
     frame_list_free(conn->queue_head, conn->kind == CONN_OUTGOING ? link : NULL);
     free(conn->payload);
     free(conn->read_buf);
+    tls_stream_free(conn->tls);
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -363,7 +393,8 @@ static struct transport_conn *conn_new(struct transport *t, enum transport_conn_
     struct transport_conn *conn = calloc(1, sizeof *conn);
     if (!conn)
         return NULL;
-    conn->read_buf = malloc(kind == CONN_INCOMING ? TRANSPORT_READ_CHUNK_BYTES : 64);
+    conn->read_cap = kind == CONN_INCOMING || t->has_tls ? TRANSPORT_READ_CHUNK_BYTES : 64;
+    conn->read_buf = malloc(conn->read_cap);
     if (!conn->read_buf) {
         free(conn);
         return NULL;
@@ -407,6 +438,7 @@ static void write_done(uv_write_t *req, int status)
         }
         free(f);
     }
+    jute_writer_free(&w->wire);
     free(w);
     if (status < 0) {
         conn_close(conn, ZN_LOG_INFO, uv_strerror(status));
@@ -427,9 +459,11 @@ static void conn_flush(struct transport_conn *conn)
         return;
     }
     uv_buf_t bufs[ZN_TRANSPORT_BATCH_MAX_FRAMES];
+    unsigned n_bufs;
     w->conn = conn;
     w->n_frames = 0;
     w->req.data = w;
+    jute_writer_init(&w->wire);
     while (conn->queue_head && w->n_frames < ZN_TRANSPORT_BATCH_MAX_FRAMES) {
         struct transport_frame *f = conn->queue_head;
         conn->queue_head = f->next;
@@ -439,7 +473,24 @@ static void conn_flush(struct transport_conn *conn)
     }
     if (!conn->queue_head)
         conn->queue_tail = NULL;
-    int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, bufs, w->n_frames, write_done);
+    n_bufs = w->n_frames;
+    const char *why = NULL;
+    int rc = 0;
+    if (conn->tls) {
+        /* sealed in order, then handed over with any handshake bytes still due */
+        for (unsigned i = 0; i < w->n_frames && rc == 0; i++)
+            if (tls_stream_write(conn->tls, w->frames[i]->bytes, TRANSPORT_PREFIX_BYTES + w->frames[i]->len,
+                                 &why) != 0)
+                rc = UV_EPROTO;
+        if (rc == 0) {
+            tls_stream_drain(conn->tls, &w->wire);
+            rc = w->wire.error ? UV_ENOMEM : 0;
+        }
+        bufs[0] = uv_buf_init((char *)w->wire.data, (unsigned)w->wire.len);
+        n_bufs = 1;
+    }
+    if (rc == 0)
+        rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, bufs, n_bufs, write_done);
     if (rc < 0) {
         /* The callback will not run: put the frames back so the close
          * callback counts and frees them with the rest of the queue. */
@@ -449,8 +500,9 @@ static void conn_flush(struct transport_conn *conn)
             if (!conn->queue_tail)
                 conn->queue_tail = w->frames[i];
         }
+        jute_writer_free(&w->wire);
         free(w);
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
+        conn_close(conn, ZN_LOG_INFO, why ? why : uv_strerror(rc));
         return;
     }
     conn->writing = w;
@@ -509,12 +561,182 @@ int transport_send(struct transport *t, uint32_t to_id, const uint8_t *frame, si
     return 0;
 }
 
+/* ---- TLS ---- */
+
+struct transport_raw_write {
+    uv_write_t req;
+    struct transport_conn *conn;
+    uint8_t *data;
+};
+
+static void raw_write_done(uv_write_t *req, int status)
+{
+    struct transport_raw_write *w = req->data;
+    struct transport_conn *conn = w->conn;
+    free(w->data);
+    free(w);
+    if (status < 0)
+        conn_close(conn, ZN_LOG_INFO, uv_strerror(status));
+}
+
+/* Writes the ciphertext the stream has due outside of frames (handshake
+ * records, alerts).  Returns false when conn is closed (or closing). */
+static bool tls_send_pending(struct transport_conn *conn)
+{
+    if (conn->closing)
+        return false;
+    struct jute_writer out;
+    jute_writer_init(&out);
+    tls_stream_drain(conn->tls, &out);
+    struct transport_raw_write *w = out.error || out.len == 0 ? NULL : malloc(sizeof *w);
+    if (!w) {
+        bool nothing = out.error == 0 && out.len == 0;
+        jute_writer_free(&out);
+        if (!nothing)
+            conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        return nothing;
+    }
+    size_t len;
+    w->conn = conn;
+    w->data = jute_writer_take(&out, &len);
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, raw_write_done);
+    if (rc < 0) {
+        free(w->data);
+        free(w);
+        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
+/* A handshake failed or timed out: the alert that tells the peer why goes
+ * out, then conn closes with one line saying why (see transport.h). */
+static void tls_failed(struct transport_conn *conn, const char *why)
+{
+    struct transport *t = conn->t;
+    t->stats.tls_failures++;
+    tls_send_pending(conn);
+    if (conn->kind == CONN_OUTGOING) {
+        struct transport_link *link = conn->link;
+        link->stats.connect_failures++;
+        if (!link->tls_failure_logged)
+            ZN_WARN("transport: TLS with peer=%u addr=%s failed reason=\"%s\"%s", link->cfg.id,
+                    link->addr_text, why,
+                    strstr(why, "alert") ? " (the peer ended the handshake: its log says why)" : "");
+        link->failure_logged = true;
+        link->tls_failure_logged = true;
+        conn_close(conn, ZN_LOG_DEBUG, why);
+        return;
+    }
+    uint64_t now = uv_now(t->loop);
+    int level = ZN_LOG_WARN;
+    unsigned slot = 0; /* this address's, else the oldest */
+    for (unsigned i = 0; i < TRANSPORT_TLS_LOG_ADDRS; i++) {
+        if (t->tls_logged[i].ip == conn->from.sin_addr.s_addr && t->tls_logged[i].ms != 0) {
+            slot = i;
+            if (now - t->tls_logged[i].ms < TRANSPORT_TLS_LOG_MS)
+                level = ZN_LOG_DEBUG;
+            break;
+        }
+        if (t->tls_logged[i].ms < t->tls_logged[slot].ms)
+            slot = i;
+    }
+    if (level == ZN_LOG_WARN) {
+        t->tls_logged[slot].ip = conn->from.sin_addr.s_addr;
+        t->tls_logged[slot].ms = now ? now : 1;
+    }
+    t->stats.rejected++;
+    conn_close(conn, level, why);
+}
+
+/* Gives conn its TLS stream, in the accepting or the connecting role.
+ * Returns false when conn was closed. */
+static bool tls_begin(struct transport_conn *conn)
+{
+    struct transport *t = conn->t;
+    bool server = conn->kind == CONN_INCOMING;
+    const char *host = !server && t->tls.verify_host ? conn->link->cfg.host : NULL;
+    conn->tls = tls_stream_new(t->tls.context(t->tls.arg), server, host);
+    if (!conn->tls) {
+        conn_close(conn, ZN_LOG_ERROR, "cannot start TLS (out of memory, or an unusable host name)");
+        return false;
+    }
+    if (!server) /* the member connected to is always checked, whatever ssl.quorum.clientAuth says */
+        SSL_set_verify(tls_stream_ssl(conn->tls), SSL_VERIFY_PEER, NULL);
+    return true;
+}
+
+/* The accepting side's handshake is done: the connecting member's
+ * certificate (if it sent one) must name the address it connects from, as
+ * an IP address or as the configured host of a member at that address.
+ * Then TRANSPORT_TLS_ACCEPTED tells it so.  Returns false if conn closed. */
+static bool in_tls_established(struct transport_conn *conn)
+{
+    struct transport *t = conn->t;
+    X509 *cert = SSL_get0_peer_certificate(tls_stream_ssl(conn->tls));
+    if (t->tls.verify_host && cert) {
+        char ip[INET_ADDRSTRLEN] = "?";
+        uv_ip4_name(&conn->from, ip, sizeof ip);
+        bool named = X509_check_ip_asc(cert, ip, 0) == 1;
+        for (size_t i = 0; i < t->n_links && !named; i++)
+            named = !t->links[i].removed && t->links[i].addr.sin_addr.s_addr == conn->from.sin_addr.s_addr &&
+                    X509_check_host(cert, t->links[i].cfg.host, 0, 0, NULL) == 1;
+        if (!named) {
+            char why[160];
+            snprintf(why, sizeof why, "the member's certificate does not name its address %s "
+                                      "(ssl.quorum.hostnameVerification)", ip);
+            tls_failed(conn, why);
+            return false;
+        }
+    }
+    const char *why = NULL;
+    uint8_t accepted = TRANSPORT_TLS_ACCEPTED;
+    if (tls_stream_write(conn->tls, &accepted, 1, &why) != 0) {
+        conn_close(conn, ZN_LOG_INFO, why);
+        return false;
+    }
+    return tls_send_pending(conn);
+}
+
 /* ---- outgoing connections ---- */
 
 static void out_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     struct transport_conn *conn = handle->data;
-    *buf = uv_buf_init((char *)conn->read_buf, 64);
+    *buf = uv_buf_init((char *)conn->read_buf, (unsigned)conn->read_cap);
+}
+
+static void out_link_up(struct transport_conn *conn);
+
+/* TLS on an outgoing connection: advances the handshake with what was
+ * fed, then expects TRANSPORT_TLS_ACCEPTED and nothing else. */
+static void out_tls_pump(struct transport_conn *conn)
+{
+    for (;;) {
+        const char *why = NULL;
+        ssize_t got = tls_stream_read(conn->tls, conn->read_buf, conn->read_cap, &why);
+        if (got < 0) {
+            if (conn->handshaking)
+                tls_failed(conn, why);
+            else
+                conn_close(conn, ZN_LOG_INFO, why);
+            return;
+        }
+        if (got == 0)
+            break;
+        if (!conn->handshaking || got != 1 || conn->read_buf[0] != TRANSPORT_TLS_ACCEPTED) {
+            conn->t->stats.protocol_errors++;
+            conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
+            return;
+        }
+        conn->handshaking = false;
+        out_link_up(conn);
+        if (conn->closing)
+            return;
+    }
+    tls_send_pending(conn);
 }
 
 /* The receiver never writes on our outgoing connection: reading only tells
@@ -524,10 +746,17 @@ static void out_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct transport_conn *conn = stream->data;
     if (nread == 0 || conn->closing)
         return;
-    if (nread == UV_EOF) {
+    if (nread == UV_EOF && conn->handshaking) {
+        tls_failed(conn, "the peer closed the connection during the TLS handshake");
+    } else if (nread == UV_EOF) {
         conn_close(conn, ZN_LOG_INFO, "closed by peer");
     } else if (nread < 0) {
         conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
+    } else if (conn->tls) {
+        if (tls_stream_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread) != 0)
+            conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        else
+            out_tls_pump(conn);
     } else {
         conn->t->stats.protocol_errors++;
         conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
@@ -553,6 +782,29 @@ static void out_connected(uv_connect_t *req, int status)
     }
     uv_timer_stop(&link->timer);
     conn_set_options(conn);
+    int rc = uv_read_start((uv_stream_t *)&conn->tcp, out_alloc, out_read);
+    if (rc < 0) {
+        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
+        return;
+    }
+    if (!t->has_tls || !t->tls.connect_tls) {
+        out_link_up(conn);
+        return;
+    }
+    if (!tls_begin(conn))
+        return;
+    conn->handshaking = true;
+    link_arm(link, t->tls.handshake_timeout_ms); /* still CONNECTING: the timer abandons it */
+    out_tls_pump(conn); /* the ClientHello */
+}
+
+/* The connection is usable (TCP connected; TLS done and accepted): the
+ * hello goes first, then the link is reported up. */
+static void out_link_up(struct transport_conn *conn)
+{
+    struct transport *t = conn->t;
+    struct transport_link *link = conn->link;
+    uv_timer_stop(&link->timer);
     uint8_t hello[ZN_TRANSPORT_HELLO_BYTES];
     put_be32(hello, ZN_TRANSPORT_MAGIC);
     put_be32(hello + 4, ZN_TRANSPORT_VERSION);
@@ -563,20 +815,16 @@ static void out_connected(uv_connect_t *req, int status)
         return;
     }
     conn_enqueue(conn, f);
-    int rc = uv_read_start((uv_stream_t *)&conn->tcp, out_alloc, out_read);
-    if (rc < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
-        return;
-    }
     conn->up = true;
     link->state = LINK_UP;
     link->up_since_ms = uv_now(t->loop);
     link->failure_logged = false;
+    link->tls_failure_logged = false;
     link->stats.connects++;
     if (link->stats.connects > 1)
         link->stats.reconnects++;
-    ZN_INFO("transport: link up peer=%u addr=%s connects=%llu", link->cfg.id, link->addr_text,
-            (unsigned long long)link->stats.connects);
+    ZN_INFO("transport: link up peer=%u addr=%s connects=%llu%s", link->cfg.id, link->addr_text,
+            (unsigned long long)link->stats.connects, conn->tls ? " tls=yes" : "");
     conn_flush(conn);
     transport_check_link(link);
     kick_stalled_links(t, link);
@@ -650,7 +898,11 @@ static void link_timer_fired(uv_timer_t *timer)
     struct transport_link *link = timer->data;
     if (link->t->stopping || link->removed)
         return;
-    if (link->state == LINK_CONNECTING) {
+    if (link->state == LINK_CONNECTING && link->out && link->out->handshaking) {
+        char why[96];
+        snprintf(why, sizeof why, "TLS handshake not done within %u ms", link->t->tls.handshake_timeout_ms);
+        tls_failed(link->out, why);
+    } else if (link->state == LINK_CONNECTING) {
         link->stats.connect_failures++;
         if (!link->failure_logged)
             ZN_INFO("transport: connect failed peer=%u addr=%s reason=\"timeout\" timeout_ms=%u",
@@ -837,11 +1089,42 @@ static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
     }
 }
 
+/* TLS on an incoming connection: advances the handshake with what was fed
+ * and hands the plaintext to the frame parser. */
+static void in_tls_pump(struct transport_conn *conn)
+{
+    struct transport *t = conn->t;
+    for (;;) {
+        const char *why = NULL;
+        /* the ciphertext was copied into the stream: read_buf takes the plaintext */
+        ssize_t got = tls_stream_read(conn->tls, conn->read_buf, conn->read_cap, &why);
+        if (tls_stream_just_established(conn->tls) && !in_tls_established(conn))
+            return;
+        if (got < 0) {
+            if (!tls_stream_established(conn->tls))
+                tls_failed(conn, why);
+            else
+                conn_close(conn, ZN_LOG_INFO, why);
+            return;
+        }
+        if (got == 0)
+            break;
+        in_consume(conn, conn->read_buf, (size_t)got);
+        if (conn->closing || t->stopping)
+            return;
+    }
+    tls_send_pending(conn);
+}
+
 static void in_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct transport_conn *conn = stream->data;
     if (nread == 0 || conn->closing)
         return;
+    if (nread == UV_EOF && conn->tls && !tls_stream_established(conn->tls)) {
+        tls_failed(conn, "the member closed the connection during the TLS handshake");
+        return;
+    }
     if (nread == UV_EOF) {
         conn_close(conn, conn->identified ? ZN_LOG_INFO : ZN_LOG_WARN,
                    conn->identified ? "closed by peer" : "closed before hello");
@@ -851,7 +1134,20 @@ static void in_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
         return;
     }
-    in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
+    if (conn->detect) {
+        conn->detect = false;
+        if ((uint8_t)buf->base[0] == TRANSPORT_TLS_RECORD_HANDSHAKE && !tls_begin(conn))
+            return;
+    }
+    if (!conn->tls) {
+        in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
+    if (tls_stream_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+        conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        return;
+    }
+    in_tls_pump(conn);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -884,14 +1180,19 @@ static void on_connection(uv_stream_t *server, int status)
         reject(conn, uv_strerror(rc));
         return;
     }
-    struct sockaddr_in from;
-    int from_len = sizeof from;
-    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&from, &from_len) == 0 &&
-        from.sin_family == AF_INET)
-        addr_format(&from, conn->addr);
+    int from_len = sizeof conn->from;
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->from, &from_len) == 0 &&
+        conn->from.sin_family == AF_INET)
+        addr_format(&conn->from, conn->addr);
     if (t->pending_incoming > ZN_TRANSPORT_PENDING_MAX) {
         reject(conn, "too many connections waiting for their hello");
         return;
+    }
+    if (t->has_tls && t->tls.accept_tls) {
+        if (t->tls.accept_plain)
+            conn->detect = true;
+        else if (!tls_begin(conn))
+            return;
     }
     rc = uv_read_start((uv_stream_t *)&conn->tcp, in_alloc, in_read);
     if (rc < 0)
@@ -906,9 +1207,15 @@ static void sweep_fired(uv_timer_t *timer)
     uint64_t now = uv_now(t->loop);
     for (struct transport_conn *c = t->conns, *next; c; c = next) {
         next = c->next;
-        if (c->kind == CONN_INCOMING && !c->identified && !c->closing &&
-            now - c->opened_ms >= ZN_TRANSPORT_HELLO_TIMEOUT_MS)
+        if (c->kind != CONN_INCOMING || c->identified || c->closing)
+            continue;
+        if (c->tls && !tls_stream_established(c->tls) && now - c->opened_ms >= t->tls.handshake_timeout_ms) {
+            char why[96];
+            snprintf(why, sizeof why, "TLS handshake not done within %u ms", t->tls.handshake_timeout_ms);
+            tls_failed(c, why);
+        } else if (now - c->opened_ms >= ZN_TRANSPORT_HELLO_TIMEOUT_MS) {
             reject(c, "no hello in time");
+        }
     }
 }
 
@@ -952,6 +1259,15 @@ int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, con
                     int listen_port, const struct transport_peer *peers, size_t n_peers,
                     transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx)
 {
+    return transport_start_tls(out, loop, my_id, my_host, listen_port, peers, n_peers, on_recv, on_peer,
+                               ctx, NULL);
+}
+
+int transport_start_tls(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
+                        int listen_port, const struct transport_peer *peers, size_t n_peers,
+                        transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx,
+                        const struct transport_tls *tls)
+{
     ZN_ASSERT(out != NULL && loop != NULL && on_recv != NULL);
     *out = NULL;
     int rc = transport_validate(my_id, my_host, listen_port, peers, n_peers);
@@ -974,6 +1290,11 @@ int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, con
     t->on_recv = on_recv;
     t->on_peer = on_peer;
     t->ctx = ctx;
+    if (tls) {
+        ZN_ASSERT(tls->context != NULL && (tls->accept_tls || tls->accept_plain));
+        t->has_tls = true;
+        t->tls = *tls;
+    }
     if (resolve_ipv4(my_host, listen_port, &t->my_addr) < 0) {
         ZN_ERROR("transport: cannot resolve my address host=%s", my_host);
         free(t->links);
@@ -1030,7 +1351,10 @@ int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, con
         link->timer.data = link;
         t->handles_open++;
     }
-    ZN_INFO("transport: listening my_id=%u addr=%s peers=%zu", my_id, t->my_addr_text, n_peers);
+    ZN_INFO("transport: listening my_id=%u addr=%s peers=%zu tls=%s", my_id, t->my_addr_text, n_peers,
+            !t->has_tls ? "no" : t->tls.accept_plain ? (t->tls.connect_tls ? "connect, accept also plain"
+                                                                           : "accept also, connect plain")
+                                                     : "yes");
     for (size_t i = 0; i < n_peers; i++)
         link_connect(&t->links[i]);
     *out = t;
@@ -1101,6 +1425,7 @@ int transport_add_peer(struct transport *t, const struct transport_peer *peer)
     link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
     link->removed = false;
     link->failure_logged = false;
+    link->tls_failure_logged = false;
     link->state = LINK_IDLE;
     link->stats.id = peer->id;
     if (fresh) {

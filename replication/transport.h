@@ -33,6 +33,23 @@
  * detects silent peers with its own heartbeats; TCP keepalive is on as a
  * backstop for dead connections.
  *
+ * TLS (transport_start_tls; zoo.cfg's sslQuorum, portUnification and
+ * ssl.quorum.*).  Each connection may run TLS 1.2/1.3 (lib/tls_stream.c:
+ * OpenSSL over memory BIOs, so nothing blocks the loop), the frames above
+ * then travel inside it unchanged.  An outgoing connection does its
+ * handshake first, checking the peer's certificate against the trust store
+ * and (verify_host) its configured address, and only then sends its hello
+ * and reports the link up; an incoming one is accepted only after its
+ * handshake verified the connecting member's certificate (the context's
+ * verify mode) and, once the hello names the member, that the certificate
+ * names its configured address (verify_host).  A handshake not done within
+ * handshake_timeout_ms is abandoned.  With accept_plain as well as TLS, the
+ * first byte tells them apart: 0x16 opens a TLS handshake record, a plain
+ * hello starts with its length's zero high byte.  A failed handshake is
+ * logged on both sides with OpenSSL's reason (once per run of failures on
+ * the connecting side, and at most once per TRANSPORT_TLS_LOG_MS per
+ * address on the accepting side).
+ *
  * Reconnection.  A down outgoing link is retried forever, without blocking,
  * after a backoff that starts at ZN_TRANSPORT_BACKOFF_MIN_MS and doubles up
  * to ZN_TRANSPORT_BACKOFF_MAX_MS (reset once a connection has stayed up for
@@ -151,6 +168,7 @@ struct transport_stats {
     uint64_t accepted;         /* incoming connections accepted (hello good) */
     uint64_t rejected;         /* incoming connections closed for a bad hello,
                                 * unknown id, wrong address, or hello timeout */
+    uint64_t tls_failures;     /* TLS handshakes that failed or timed out, either side */
     uint64_t protocol_errors;  /* identified connections closed for an oversized
                                 * or empty frame, or (outgoing) for bytes the
                                 * receiver must never send */
@@ -181,6 +199,27 @@ struct transport_stats {
 int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
                     int listen_port, const struct transport_peer *peers, size_t n_peers,
                     transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx);
+
+/* TLS on the mesh; see "TLS" above. */
+struct ssl_ctx_st;
+struct transport_tls {
+    /* The context a new connection gets, in either role (a TLS_method
+     * context, verify mode set for the accepting side); called at each new
+     * connection, so a context reloaded from changed files is picked up. */
+    struct ssl_ctx_st *(*context)(void *arg);
+    void *arg;
+    bool connect_tls;  /* outgoing connections run TLS (else plain) */
+    bool accept_tls;   /* incoming connections may run TLS */
+    bool accept_plain; /* incoming connections may be plain */
+    bool verify_host;  /* a peer's certificate must name its configured host */
+    unsigned handshake_timeout_ms;
+};
+
+/* As transport_start, with tls (copied; NULL: plain, as transport_start). */
+int transport_start_tls(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
+                        int listen_port, const struct transport_peer *peers, size_t n_peers,
+                        transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx,
+                        const struct transport_tls *tls);
 
 /*
  * Queues one frame to peer to_id.  The frame is copied before return; the
