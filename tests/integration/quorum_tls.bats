@@ -212,6 +212,38 @@ PY
   [ "$output" = ok ]
 }
 
+@test "sslQuorumReloadCertFiles: a CA added to the members' trust stores lets its member in without a restart" {
+  local n
+  prepare_members 3
+  for n in 1 2 3; do
+    cp "$KEYS/ca.pem" "$BATS_TEST_TMPDIR/trust$n.pem"
+    write_member_config "$n" 3 sslQuorum=true sslQuorumReloadCertFiles=true \
+      "ssl.quorum.keyStore.location=$KEYS/m$n.pem" "ssl.quorum.trustStore.location=$BATS_TEST_TMPDIR/trust$n.pem"
+  done
+  # member 3's certificate comes from another CA, which 1 and 2 do not trust yet
+  write_member_config 3 3 sslQuorum=true sslQuorumReloadCertFiles=true \
+    "ssl.quorum.keyStore.location=$KEYS/rogue3.pem" "ssl.quorum.trustStore.location=$BATS_TEST_TMPDIR/trust3.pem"
+  for n in 1 2 3; do launch_member "$n"; done
+  for n in 1 2; do wait_ruok "$n"; done
+  wait_until 20 "member 1 refuses member 3's certificate" \
+    grep -q 'incoming connection rejected addr=127.0.0.3:[0-9]* reason="TLS handshake failed' "$(member_dir 1)/server.log"
+  run member_is_serving 3
+  [ "$status" -eq 1 ]
+  # the new CA joins 1's and 2's trust stores: they reload them, and 3 joins
+  for n in 1 2; do
+    cat "$KEYS/ca.pem" "$KEYS/rogue-ca.pem" > "$BATS_TEST_TMPDIR/trust$n.new"
+    mv "$BATS_TEST_TMPDIR/trust$n.new" "$BATS_TEST_TMPDIR/trust$n.pem"
+  done
+  wait_ruok 3 30
+  for n in 1 2; do
+    grep -q "tls: $BATS_TEST_TMPDIR/trust$n.pem changed: new connections get the reloaded key and trust stores" \
+      "$(member_dir "$n")/server.log"
+  done
+  zk_tool create "$(member_connect 1)" /rotated yes
+  run get_synced 3 /rotated
+  [ "$output" = yes ]
+}
+
 @test "ssl.quorum.hostnameVerification: a trusted certificate that names another address is refused" {
   start_tls_ensemble
   stop_member 3
