@@ -135,6 +135,19 @@ struct config_sasl {
     char principal[CONFIG_SASL_NAME_BYTES];    /* principal="service/host@REALM" */
     bool remove_host_from_principal;           /* kerberos.removeHostFromPrincipal */
     bool remove_realm_from_principal;          /* kerberos.removeRealmFromPrincipal */
+    /* Between members (quorum.auth.*; DIGEST-MD5 from the JAAS file's quorum sections) */
+    bool quorum_enable;                        /* quorum.auth.enableSasl */
+    bool quorum_learner_require;               /* quorum.auth.learnerRequireSasl: authenticate to each
+                                                * member connected to, drop it if that fails */
+    bool quorum_server_require;                /* quorum.auth.serverRequireSasl: refuse a member that
+                                                * does not authenticate */
+    char quorum_learner_context[CONFIG_SASL_NAME_BYTES]; /* quorum.auth.learner.saslLoginContext
+                                                          * (QuorumLearner) */
+    char quorum_server_context[CONFIG_SASL_NAME_BYTES];  /* quorum.auth.server.saslLoginContext
+                                                          * (QuorumServer) */
+    int quorum_user_count;                     /* the server context's user_NAME entries */
+    struct config_sasl_user quorum_users[CONFIG_SASL_MAX_USERS];
+    struct config_sasl_user quorum_learner;    /* the learner context's username and password */
 };
 
 /* A key harmless to ignore that the file holds (config_keys.c). */

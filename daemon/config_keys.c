@@ -68,9 +68,6 @@ static const struct fixed_key fixed_keys[] = {
     {"ssl.quorum.crl", "false", "certificate revocation lists are not supported yet"},
     {"ssl.quorum.ocsp", "false", "OCSP is not supported yet"},
     {"client.portUnification", "false", "TLS and plain clients on one port are not supported yet"},
-    {"quorum.auth.enableSasl", "false", "SASL between members is not supported yet"},
-    {"quorum.auth.learnerRequireSasl", "false", "SASL between members is not supported yet"},
-    {"quorum.auth.serverRequireSasl", "false", "SASL between members is not supported yet"},
 };
 
 struct refused_key {
@@ -89,7 +86,11 @@ static const struct refused_key refused_keys[] = {
                    "ssl.ciphersuites, ssl.handshakeDetectionTimeoutMillis)"},
     {"kerberos.", true, "not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and "
                         "kerberos.removeRealmFromPrincipal)"},
-    {"quorum.auth.", true, "SASL between members is not supported yet"},
+    {"quorum.auth.kerberos.", true, "Kerberos between members is not supported (members authenticate "
+                                    "with DIGEST-MD5 from the JAAS file's quorum sections)"},
+    {"quorum.auth.", true, "not supported (between members znoded reads quorum.auth.enableSasl, "
+                           "quorum.auth.learnerRequireSasl, quorum.auth.serverRequireSasl, "
+                           "quorum.auth.learner.saslLoginContext, quorum.auth.server.saslLoginContext)"},
     {"sasl.", true, "not supported (znoded's SASL reads the JAAS file's Server section)"},
     {"multiAddress.", true, "several addresses per member are not supported"},
     {"observerMasterPort", false, "observers syncing from followers are not supported"},

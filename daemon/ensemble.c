@@ -92,6 +92,7 @@
 #include "prep.h"
 #include "kind.h"
 #include "request.h"
+#include "saslauth.h"
 #include "server.h"
 #include "store.h"
 #include "tls.h"
@@ -1910,10 +1911,18 @@ int ensemble_start(struct server *srv)
     e->forward_timeout_ms = (uint64_t)ENSEMBLE_FORWARD_TIMEOUT_FACTOR * (uint64_t)cfg->sync_limit *
                             (uint64_t)cfg->tick_time_ms;
     struct transport_tls tt;
+    struct transport_auth ta = {
+        .learner = cfg->sasl.quorum_learner_require,
+        .server_enabled = cfg->sasl.quorum_enable,
+        .server_require = cfg->sasl.quorum_server_require,
+        .step = saslauth_quorum_step,
+        .session_free = saslauth_quorum_free,
+    };
     rc = tls_quorum_new(&e->quorum_tls, &tt, cfg, srv->loop);
     if (rc == 0)
         rc = transport_start_tls(&e->tp, srv->loop, e->my_id, my_host, my_port, peers, n_peers,
-                                 on_peer_frame, on_peer_link, e, e->quorum_tls ? &tt : NULL);
+                                 on_peer_frame, on_peer_link, e, e->quorum_tls ? &tt : NULL,
+                                 cfg->sasl.quorum_enable ? &ta : NULL);
     if (rc != 0) {
         ZN_ERROR("cannot start the peer transport on %s:%d: %s", my_host, my_port,
                  zn_strerror(rc));

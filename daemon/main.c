@@ -260,7 +260,7 @@ int main(int argc, char **argv)
         }
         tls_server_free(tls);
         /* and the SASL plugin Cyrus loads at run time (libsasl2-modules, ...-gssapi-mit) */
-        if (cfg.sasl.enabled && saslauth_init(&cfg.sasl) != 0) {
+        if ((cfg.sasl.enabled || cfg.sasl.quorum_enable) && saslauth_init(&cfg.sasl) != 0) {
             fprintf(stderr, "znoded: %s: SASL cannot be served (the line above says why)\n", argv[optind]);
             return 2;
         }
@@ -279,6 +279,11 @@ int main(int argc, char **argv)
                                           : "members connect plain, accept TLS and plain (portUnification)",
                    cfg.quorum_tls.hostname_verification ? "true" : "false",
                    cfg.ssl_quorum_reload ? ", key and trust stores reloaded when they change" : "");
+        if (cfg.sasl.quorum_enable)
+            printf("quorum sasl: DIGEST-MD5, users=%d (%s), learner %s (%s), serverRequireSasl=%s\n",
+                   cfg.sasl.quorum_user_count, cfg.sasl.quorum_server_context,
+                   cfg.sasl.quorum_learner_require ? cfg.sasl.quorum_learner.name : "does not authenticate",
+                   cfg.sasl.quorum_learner_context, cfg.sasl.quorum_server_require ? "true" : "false");
         if (cfg.sasl.enabled && cfg.sasl.gssapi)
             printf("sasl: GSSAPI principal=%s keytab=%s from %s (%s)%s\n", cfg.sasl.principal, cfg.sasl.keytab,
                    cfg.sasl.login_config, cfg.sasl.login_config_from_env ? "SERVER_JVMFLAGS" : "zoo.cfg",

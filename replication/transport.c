@@ -99,6 +99,9 @@ struct transport_conn {
     bool detect;     /* incoming: TLS or plain, told by the first byte (portUnification) */
     bool handshaking; /* outgoing TLS: waiting for the handshake and TRANSPORT_TLS_ACCEPTED */
     struct sockaddr_in from; /* incoming: the peer's address */
+    bool authenticating; /* outgoing learner: SASL exchange under way (the link is not up yet) */
+    bool auth_running;   /* incoming: the hello said SASL follows, and it is not done */
+    void *auth_session;  /* the SASL exchange (struct transport_auth's) */
     size_t read_cap;
     uint64_t opened_ms;
     char addr[TRANSPORT_ADDR_TEXT_MAX];
@@ -155,6 +158,8 @@ struct transport {
     struct transport_stats stats;
     bool has_tls;
     struct transport_tls tls;
+    bool has_auth;
+    struct transport_auth auth;
     struct {
         uint32_t ip;
         uint64_t ms;
@@ -315,6 +320,8 @@ static void conn_closed(uv_handle_t *handle)
     free(conn->payload);
     free(conn->read_buf);
     tls_stream_free(conn->tls);
+    if (conn->auth_session)
+        t->auth.session_free(t->auth.arg, conn->auth_session);
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -700,6 +707,144 @@ static bool in_tls_established(struct transport_conn *conn)
     return tls_send_pending(conn);
 }
 
+/* ---- SASL between members ---- */
+
+int transport_auth_decode(const uint8_t *p, size_t len, struct transport_auth_msg *out)
+{
+    if (len < 1 || len > ZN_TRANSPORT_AUTH_MAX_BYTES || p[0] > TRANSPORT_AUTH_ERROR)
+        return -1;
+    out->status = (enum transport_auth_status)p[0];
+    out->data = p + 1;
+    out->len = len - 1;
+    return 0;
+}
+
+/* Queues one control frame (not counted as a Zab frame): a byte, then data. */
+static bool send_auth_frame(struct transport_conn *conn, uint8_t first, const uint8_t *data, size_t len)
+{
+    if (len + 1 > ZN_TRANSPORT_AUTH_MAX_BYTES) {
+        conn_close(conn, ZN_LOG_WARN, "SASL token too large");
+        return false;
+    }
+    uint8_t buf[ZN_TRANSPORT_AUTH_MAX_BYTES];
+    buf[0] = first;
+    if (len)
+        memcpy(buf + 1, data, len);
+    struct transport_frame *f = frame_new(buf, (uint32_t)len + 1, true);
+    if (!f) {
+        conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        return false;
+    }
+    conn_enqueue(conn, f);
+    conn_flush(conn);
+    return !conn->closing;
+}
+
+/* The learner's exchange failed: one line per run of failures, then the
+ * connection closes and is retried. */
+static void out_auth_failed(struct transport_conn *conn, const char *why)
+{
+    struct transport_link *link = conn->link;
+    link->stats.connect_failures++;
+    if (!link->tls_failure_logged)
+        ZN_WARN("transport: SASL with peer=%u addr=%s failed reason=\"%s\"", link->cfg.id, link->addr_text, why);
+    link->failure_logged = true;
+    link->tls_failure_logged = true;
+    conn_close(conn, ZN_LOG_DEBUG, why);
+}
+
+static void out_authenticated(struct transport_conn *conn);
+
+/* One learner step with the server's token (none at the start). */
+static void out_auth_step(struct transport_conn *conn, const uint8_t *in, size_t len)
+{
+    struct transport *t = conn->t;
+    const uint8_t *out = NULL;
+    size_t outlen = 0;
+    char who[8], why[256] = "";
+    int rc = t->auth.step(t->auth.arg, false, &conn->auth_session, in, len, &out, &outlen, who, sizeof who, why,
+                          sizeof why);
+    if (rc < 0)
+        out_auth_failed(conn, why[0] ? why : "SASL failed");
+    else if (rc == 0)
+        send_auth_frame(conn, 0, out, outlen);
+    else /* done on our side: the server's SUCCESS still ends it */
+        conn_flush(conn);
+}
+
+/* The server's answer on the learner's connection. */
+static void out_auth_reply(struct transport_conn *conn, const uint8_t *p, size_t len)
+{
+    struct transport *t = conn->t;
+    struct transport_auth_msg m;
+    char why[320];
+    if (!conn->authenticating || transport_auth_decode(p, len, &m) != 0) {
+        t->stats.protocol_errors++;
+        conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
+        return;
+    }
+    if (m.status == TRANSPORT_AUTH_ERROR) {
+        snprintf(why, sizeof why, "the member refused this one: %.*s", (int)(m.len > 256 ? 256 : m.len),
+                 (const char *)m.data);
+        out_auth_failed(conn, why);
+        return;
+    }
+    if (m.status == TRANSPORT_AUTH_CONTINUE) {
+        out_auth_step(conn, m.data, m.len);
+        return;
+    }
+    if (m.len > 0) { /* the server's proof that it knows the password too (DIGEST-MD5's rspauth) */
+        const uint8_t *out;
+        size_t outlen;
+        char who[8];
+        if (t->auth.step(t->auth.arg, false, &conn->auth_session, m.data, m.len, &out, &outlen, who, sizeof who,
+                         why, sizeof why) < 0) {
+            out_auth_failed(conn, why[0] ? why : "the member's SASL answer does not verify");
+            return;
+        }
+    }
+    conn->authenticating = false;
+    t->auth.session_free(t->auth.arg, conn->auth_session);
+    conn->auth_session = NULL;
+    out_authenticated(conn);
+}
+
+/* A token from a learner on an incoming connection: answer it. */
+static void in_auth_token(struct transport_conn *conn, const uint8_t *p, size_t len)
+{
+    struct transport *t = conn->t;
+    uint32_t id = conn->link->cfg.id;
+    const uint8_t *out = NULL;
+    size_t outlen = 0;
+    char who[256] = "", why[256] = "";
+    int rc = t->auth.step(t->auth.arg, true, &conn->auth_session, p, len, &out, &outlen, who, sizeof who, why,
+                          sizeof why);
+    if (rc == 0) {
+        send_auth_frame(conn, TRANSPORT_AUTH_CONTINUE, out, outlen);
+        return;
+    }
+    if (rc < 0 && t->auth.server_require) {
+        char reason[320];
+        snprintf(reason, sizeof reason, "SASL authentication of member id %u failed: %s", id,
+                 why[0] ? why : "failed");
+        send_auth_frame(conn, TRANSPORT_AUTH_ERROR, (const uint8_t *)reason, strlen(reason));
+        t->stats.rejected++;
+        conn_close(conn, ZN_LOG_WARN, reason);
+        return;
+    }
+    if (rc < 0) {
+        ZN_WARN("transport: SASL authentication of member id %u failed (%s): let in all the same, as "
+                "quorum.auth.serverRequireSasl is false", id, why[0] ? why : "failed");
+        outlen = 0;
+    } else {
+        ZN_INFO("transport: member id %u authenticated with SASL as %s", id, who);
+    }
+    conn->auth_running = false;
+    send_auth_frame(conn, TRANSPORT_AUTH_SUCCESS, out, rc < 0 ? 0 : outlen); /* out is the session's */
+    t->auth.session_free(t->auth.arg, conn->auth_session);
+    conn->auth_session = NULL;
+}
+
 /* ---- outgoing connections ---- */
 
 static void out_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -709,6 +854,7 @@ static void out_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 }
 
 static void out_link_up(struct transport_conn *conn);
+static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n);
 
 /* TLS on an outgoing connection: advances the handshake with what was
  * fed, then expects TRANSPORT_TLS_ACCEPTED and nothing else. */
@@ -726,6 +872,12 @@ static void out_tls_pump(struct transport_conn *conn)
         }
         if (got == 0)
             break;
+        if (conn->authenticating) {
+            in_consume(conn, conn->read_buf, (size_t)got);
+            if (conn->closing)
+                return;
+            continue;
+        }
         if (!conn->handshaking || got != 1 || conn->read_buf[0] != TRANSPORT_TLS_ACCEPTED) {
             conn->t->stats.protocol_errors++;
             conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
@@ -748,6 +900,8 @@ static void out_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     if (nread == UV_EOF && conn->handshaking) {
         tls_failed(conn, "the peer closed the connection during the TLS handshake");
+    } else if (nread == UV_EOF && conn->authenticating) {
+        out_auth_failed(conn, "the peer closed the connection during the SASL exchange");
     } else if (nread == UV_EOF) {
         conn_close(conn, ZN_LOG_INFO, "closed by peer");
     } else if (nread < 0) {
@@ -757,6 +911,8 @@ static void out_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
             conn_close(conn, ZN_LOG_ERROR, "out of memory");
         else
             out_tls_pump(conn);
+    } else if (conn->authenticating) {
+        in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
     } else {
         conn->t->stats.protocol_errors++;
         conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
@@ -805,8 +961,9 @@ static void out_link_up(struct transport_conn *conn)
     struct transport *t = conn->t;
     struct transport_link *link = conn->link;
     uv_timer_stop(&link->timer);
+    bool learner = t->has_auth && t->auth.learner;
     uint8_t hello[ZN_TRANSPORT_HELLO_BYTES];
-    put_be32(hello, ZN_TRANSPORT_MAGIC);
+    put_be32(hello, learner ? ZN_TRANSPORT_MAGIC_AUTH : ZN_TRANSPORT_MAGIC);
     put_be32(hello + 4, ZN_TRANSPORT_VERSION);
     put_be32(hello + 8, t->my_id);
     struct transport_frame *f = frame_new(hello, sizeof hello, true);
@@ -815,6 +972,22 @@ static void out_link_up(struct transport_conn *conn)
         return;
     }
     conn_enqueue(conn, f);
+    if (learner) {
+        conn->authenticating = true;
+        link_arm(link, ZN_TRANSPORT_HELLO_TIMEOUT_MS); /* still CONNECTING: the timer abandons it */
+        out_auth_step(conn, NULL, 0);
+        return;
+    }
+    out_authenticated(conn);
+}
+
+/* The outgoing connection is usable (and authenticated, when SASL is on):
+ * the link is up. */
+static void out_authenticated(struct transport_conn *conn)
+{
+    struct transport *t = conn->t;
+    struct transport_link *link = conn->link;
+    uv_timer_stop(&link->timer);
     conn->up = true;
     link->state = LINK_UP;
     link->up_since_ms = uv_now(t->loop);
@@ -823,8 +996,9 @@ static void out_link_up(struct transport_conn *conn)
     link->stats.connects++;
     if (link->stats.connects > 1)
         link->stats.reconnects++;
-    ZN_INFO("transport: link up peer=%u addr=%s connects=%llu%s", link->cfg.id, link->addr_text,
-            (unsigned long long)link->stats.connects, conn->tls ? " tls=yes" : "");
+    ZN_INFO("transport: link up peer=%u addr=%s connects=%llu%s%s", link->cfg.id, link->addr_text,
+            (unsigned long long)link->stats.connects, conn->tls ? " tls=yes" : "",
+            t->has_auth && t->auth.learner ? " sasl=yes" : "");
     conn_flush(conn);
     transport_check_link(link);
     kick_stalled_links(t, link);
@@ -898,7 +1072,9 @@ static void link_timer_fired(uv_timer_t *timer)
     struct transport_link *link = timer->data;
     if (link->t->stopping || link->removed)
         return;
-    if (link->state == LINK_CONNECTING && link->out && link->out->handshaking) {
+    if (link->state == LINK_CONNECTING && link->out && link->out->authenticating) {
+        out_auth_failed(link->out, "SASL exchange not done in time");
+    } else if (link->state == LINK_CONNECTING && link->out && link->out->handshaking) {
         char why[96];
         snprintf(why, sizeof why, "TLS handshake not done within %u ms", link->t->tls.handshake_timeout_ms);
         tls_failed(link->out, why);
@@ -926,8 +1102,8 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
 {
     struct transport *t = conn->t;
     uint32_t magic = get_be32(p), version = get_be32(p + 4), id = get_be32(p + 8);
-    char reason[128];
-    if (magic != ZN_TRANSPORT_MAGIC) {
+    char reason[160];
+    if (magic != ZN_TRANSPORT_MAGIC && magic != ZN_TRANSPORT_MAGIC_AUTH) {
         reject(conn, "bad hello magic");
         return;
     }
@@ -952,6 +1128,20 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
         reject(conn, reason);
         return;
     }
+    bool sasl = magic == ZN_TRANSPORT_MAGIC_AUTH;
+    if (sasl && !(t->has_auth && t->auth.server_enabled)) {
+        snprintf(reason, sizeof reason, "member id %u authenticates with SASL, but quorum.auth.enableSasl is "
+                 "false on this member", id);
+        reject(conn, reason);
+        return;
+    }
+    if (!sasl && t->has_auth && t->auth.server_require) {
+        snprintf(reason, sizeof reason, "member id %u did not authenticate with SASL "
+                 "(quorum.auth.serverRequireSasl=true)", id);
+        reject(conn, reason);
+        return;
+    }
+    conn->auth_running = sasl;
     conn->identified = true;
     conn->link = link;
     t->pending_incoming--;
@@ -975,8 +1165,16 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
 
 static void in_deliver(struct transport_conn *conn, const uint8_t *p, uint32_t len)
 {
+    if (conn->kind == CONN_OUTGOING) {
+        out_auth_reply(conn, p, len);
+        return;
+    }
     if (!conn->identified) {
         in_hello(conn, p);
+        return;
+    }
+    if (conn->auth_running) {
+        in_auth_token(conn, p + 1, len - 1);
         return;
     }
     struct transport *t = conn->t;
@@ -991,6 +1189,15 @@ static void in_deliver(struct transport_conn *conn, const uint8_t *p, uint32_t l
 static bool in_length_ok(struct transport_conn *conn, uint32_t len)
 {
     char reason[96];
+    if (conn->kind == CONN_OUTGOING || conn->auth_running) {
+        if (len == 0 || len > ZN_TRANSPORT_AUTH_MAX_BYTES) {
+            conn->t->stats.protocol_errors++;
+            snprintf(reason, sizeof reason, "SASL frame length %u outside 1..%u", len, ZN_TRANSPORT_AUTH_MAX_BYTES);
+            conn_close(conn, ZN_LOG_WARN, reason);
+            return false;
+        }
+        return true;
+    }
     if (!conn->identified) {
         if (len != ZN_TRANSPORT_HELLO_BYTES) {
             snprintf(reason, sizeof reason, "first frame of %u bytes is not a hello", len);
@@ -1207,6 +1414,11 @@ static void sweep_fired(uv_timer_t *timer)
     uint64_t now = uv_now(t->loop);
     for (struct transport_conn *c = t->conns, *next; c; c = next) {
         next = c->next;
+        if (c->kind == CONN_INCOMING && c->auth_running && !c->closing &&
+            now - c->opened_ms >= 2 * ZN_TRANSPORT_HELLO_TIMEOUT_MS) {
+            reject(c, "SASL exchange not done in time");
+            continue;
+        }
         if (c->kind != CONN_INCOMING || c->identified || c->closing)
             continue;
         if (c->tls && !tls_stream_established(c->tls) && now - c->opened_ms >= t->tls.handshake_timeout_ms) {
@@ -1260,13 +1472,13 @@ int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, con
                     transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx)
 {
     return transport_start_tls(out, loop, my_id, my_host, listen_port, peers, n_peers, on_recv, on_peer,
-                               ctx, NULL);
+                               ctx, NULL, NULL);
 }
 
 int transport_start_tls(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
                         int listen_port, const struct transport_peer *peers, size_t n_peers,
                         transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx,
-                        const struct transport_tls *tls)
+                        const struct transport_tls *tls, const struct transport_auth *auth)
 {
     ZN_ASSERT(out != NULL && loop != NULL && on_recv != NULL);
     *out = NULL;
@@ -1294,6 +1506,11 @@ int transport_start_tls(struct transport **out, uv_loop_t *loop, uint32_t my_id,
         ZN_ASSERT(tls->context != NULL && (tls->accept_tls || tls->accept_plain));
         t->has_tls = true;
         t->tls = *tls;
+    }
+    if (auth) {
+        ZN_ASSERT(auth->step != NULL && auth->session_free != NULL);
+        t->has_auth = true;
+        t->auth = *auth;
     }
     if (resolve_ipv4(my_host, listen_port, &t->my_addr) < 0) {
         ZN_ERROR("transport: cannot resolve my address host=%s", my_host);

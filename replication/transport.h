@@ -215,11 +215,52 @@ struct transport_tls {
     unsigned handshake_timeout_ms;
 };
 
-/* As transport_start, with tls (copied; NULL: plain, as transport_start). */
+/*
+ * SASL between members (zoo.cfg's quorum.auth.*), as ZooKeeper's learner
+ * and server roles: the connecting member is the learner, the accepting one
+ * the server.  A learner that authenticates (learner) sends the hello with
+ * ZN_TRANSPORT_MAGIC_AUTH instead of ZN_TRANSPORT_MAGIC, then token frames;
+ * the server answers each on the same connection with an auth reply frame
+ * (transport_auth_decode) until SUCCESS or ERROR; only after SUCCESS is the
+ * link reported up.  The server (server_enabled) answers such a learner; one
+ * that fails is refused when server_require, else let in with a warning (as
+ * ZooKeeper's SaslQuorumAuthServer); a learner that does not authenticate
+ * is refused when server_require.  The mechanism is the caller's: the
+ * exchange is opaque tokens through the step functions.
+ */
+struct transport_auth {
+    bool learner;        /* authenticate to every member connected to (learnerRequireSasl) */
+    bool server_enabled; /* answer a member that authenticates (enableSasl) */
+    bool server_require; /* refuse a member that does not (serverRequireSasl) */
+    /* One step of an exchange: session is NULL at the first step (the
+     * function creates it in *session), in is the peer's token (NULL at the
+     * learner's first step).  *out / *outlen: the token to send, valid until
+     * the next call on the session.  Returns 0 to go on, 1 when done (the
+     * server writes the authenticated name into who), -1 when failed (why). */
+    int (*step)(void *arg, bool server, void **session, const uint8_t *in, size_t inlen, const uint8_t **out,
+                size_t *outlen, char *who, size_t wholen, char *why, size_t whylen);
+    void (*session_free)(void *arg, void *session);
+    void *arg;
+};
+
+/* An auth reply frame from the server: status, then a token (CONTINUE,
+ * SUCCESS) or the reason as text (ERROR). */
+enum transport_auth_status { TRANSPORT_AUTH_CONTINUE = 0, TRANSPORT_AUTH_SUCCESS = 1, TRANSPORT_AUTH_ERROR = 2 };
+#define ZN_TRANSPORT_MAGIC_AUTH 0x5A4E5441u /* "ZNTA" */
+#define ZN_TRANSPORT_AUTH_MAX_BYTES 16384u  /* the largest token or reply frame */
+struct transport_auth_msg {
+    enum transport_auth_status status;
+    const uint8_t *data; /* borrowed from the frame */
+    size_t len;
+};
+/* Decodes an auth reply frame's payload.  Returns 0, or -1 when it is not one. */
+int transport_auth_decode(const uint8_t *p, size_t len, struct transport_auth_msg *out);
+
+/* As transport_start, with tls and auth (copied; NULL: plain, no SASL, as transport_start). */
 int transport_start_tls(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
                         int listen_port, const struct transport_peer *peers, size_t n_peers,
                         transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx,
-                        const struct transport_tls *tls);
+                        const struct transport_tls *tls, const struct transport_auth *auth);
 
 /*
  * Queues one frame to peer to_id.  The frame is copied before return; the

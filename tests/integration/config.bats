@@ -134,8 +134,8 @@ ssl.quorum.context.supplier.class=x|CFG:5: ssl.quorum.context.supplier.class: no
 client.portUnification=true|CFG:5: client.portUnification=true: TLS and plain clients on one port are not supported yet (only client.portUnification=false is accepted)
 ssl.crl=true|CFG:5: ssl.crl=true: certificate revocation lists are not supported yet (only ssl.crl=false is accepted)
 ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (between members, the keys are ssl.quorum.*)
-quorum.auth.enableSasl=true|CFG:5: quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
-quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
+quorum.auth.enableSasl=true|CFG: quorum.auth.enableSasl=true: there are no server.N lines (a standalone server has no members to authenticate)
+quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: Kerberos between members is not supported (members authenticate with DIGEST-MD5 from the JAAS file's quorum sections)
 java.security.auth.login.config=/nonexistent/jaas.conf|CFG: java.security.auth.login.config=/nonexistent/jaas.conf: No such file or directory
 kerberos.removeHostFromPrincipal=true|CFG: kerberos.removeHostFromPrincipal=true acts on Kerberos principals: without a Krb5LoginModule in the JAAS Server section it would have no effect
 kerberos.canonicalizeHostNames=true|CFG:5: kerberos.canonicalizeHostNames: not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and kerberos.removeRealmFromPrincipal)

@@ -325,7 +325,9 @@ static void unsupported_security_keys_are_refused_as_not_supported_yet(void **st
         {"ssl.context.supplier.class=x", "ssl.context.supplier.class: not supported yet"},
         {"sslQuorum=true", "sslQuorum=true: there are no server.N lines"},
         {"sslQuorumReloadCertFiles=true", "sslQuorumReloadCertFiles=true but neither sslQuorum=true"},
-        {"quorum.auth.learnerRequireSasl=true", "SASL between members is not supported yet"},
+        {"quorum.auth.learnerRequireSasl=true", "quorum.auth.enableSasl is disabled, so cannot enable "
+                                                "quorum.auth.learnerRequireSasl"},
+        {"quorum.auth.enableSasl=true", "quorum.auth.enableSasl=true: there are no server.N lines"},
         {"kerberos.removeRealmFromPrincipal=true", "without a Krb5LoginModule in the JAAS Server section"},
         {"sasl.serverconfig=Other", "sasl.serverconfig: not supported"},
         {"authProvider.2=com.example.Custom", "'com.example.Custom' is not a provider znoded has"},
