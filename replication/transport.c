@@ -709,16 +709,6 @@ static bool in_tls_established(struct transport_conn *conn)
 
 /* ---- SASL between members ---- */
 
-int transport_auth_decode(const uint8_t *p, size_t len, struct transport_auth_msg *out)
-{
-    if (len < 1 || len > ZN_TRANSPORT_AUTH_MAX_BYTES || p[0] > TRANSPORT_AUTH_ERROR)
-        return -1;
-    out->status = (enum transport_auth_status)p[0];
-    out->data = p + 1;
-    out->len = len - 1;
-    return 0;
-}
-
 /* Queues one control frame (not counted as a Zab frame): a byte, then data. */
 static bool send_auth_frame(struct transport_conn *conn, uint8_t first, const uint8_t *data, size_t len)
 {

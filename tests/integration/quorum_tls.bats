@@ -289,6 +289,22 @@ PY
   done
 }
 
+@test "quorum SASL runs inside quorum TLS: an ensemble with both forms, every link TLS and authenticated" {
+  local n
+  printf '%s\n' 'QuorumServer {' '  org.apache.zookeeper.server.auth.DigestLoginModule required user_peer="pw";' '};' \
+    'QuorumLearner {' '  org.apache.zookeeper.server.auth.DigestLoginModule required username="peer" password="pw";' \
+    '};' > "$BATS_TEST_TMPDIR/jaas.conf"
+  start_tls_ensemble "java.security.auth.login.config=$BATS_TEST_TMPDIR/jaas.conf" quorum.auth.enableSasl=true \
+    quorum.auth.learnerRequireSasl=true quorum.auth.serverRequireSasl=true
+  for n in 1 2 3; do
+    [ "$(grep -c 'transport: link up peer=[0-9] .* tls=yes sasl=yes' "$(member_dir "$n")/server.log")" -ge 2 ]
+    grep -q 'transport: member id [0-9] authenticated with SASL as peer' "$(member_dir "$n")/server.log"
+  done
+  zk_tool create "$(member_connect 2)" /both ok
+  run get_synced 3 /both
+  [ "$output" = ok ]
+}
+
 @test "quorum TLS configuration: what is missing or has no effect is refused, naming the key" {
   prepare_members 3
   write_member_config 1 3 sslQuorum=true
