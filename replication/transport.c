@@ -658,6 +658,24 @@ static void tls_failed(struct transport_conn *conn, const char *why)
     conn_close(conn, level, why);
 }
 
+/* Advances conn's TLS stream and reads plaintext into read_buf (the
+ * ciphertext was copied into the stream).  Returns the bytes, 0 when more
+ * ciphertext is needed, or -1 when it failed and conn is closed (as a failed
+ * handshake while that is not done). */
+static ssize_t tls_read_plain(struct transport_conn *conn)
+{
+    const char *why = NULL;
+    ssize_t got = tls_stream_read(conn->tls, conn->read_buf, conn->read_cap, &why);
+    if (got >= 0)
+        return got;
+    bool handshake = conn->kind == CONN_OUTGOING ? conn->handshaking : !tls_stream_established(conn->tls);
+    if (handshake)
+        tls_failed(conn, why);
+    else
+        conn_close(conn, ZN_LOG_INFO, why);
+    return -1;
+}
+
 /* Gives conn its TLS stream, in the accepting or the connecting role.
  * Returns false when conn was closed. */
 static bool tls_begin(struct transport_conn *conn)
@@ -851,15 +869,9 @@ static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n);
 static void out_tls_pump(struct transport_conn *conn)
 {
     for (;;) {
-        const char *why = NULL;
-        ssize_t got = tls_stream_read(conn->tls, conn->read_buf, conn->read_cap, &why);
-        if (got < 0) {
-            if (conn->handshaking)
-                tls_failed(conn, why);
-            else
-                conn_close(conn, ZN_LOG_INFO, why);
+        ssize_t got = tls_read_plain(conn);
+        if (got < 0)
             return;
-        }
         if (got == 0)
             break;
         if (conn->authenticating) {
@@ -1292,18 +1304,9 @@ static void in_tls_pump(struct transport_conn *conn)
 {
     struct transport *t = conn->t;
     for (;;) {
-        const char *why = NULL;
-        /* the ciphertext was copied into the stream: read_buf takes the plaintext */
-        ssize_t got = tls_stream_read(conn->tls, conn->read_buf, conn->read_cap, &why);
-        if (tls_stream_just_established(conn->tls) && !in_tls_established(conn))
+        ssize_t got = tls_read_plain(conn);
+        if (got < 0 || (tls_stream_just_established(conn->tls) && !in_tls_established(conn)))
             return;
-        if (got < 0) {
-            if (!tls_stream_established(conn->tls))
-                tls_failed(conn, why);
-            else
-                conn_close(conn, ZN_LOG_INFO, why);
-            return;
-        }
         if (got == 0)
             break;
         in_consume(conn, conn->read_buf, (size_t)got);

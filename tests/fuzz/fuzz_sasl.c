@@ -54,6 +54,23 @@ static void fuzz_jaas(const uint8_t *data, size_t size)
         abort(); /* a refusal must say why */
 }
 
+/* The next token at *pos (a big-endian u16 length, then its bytes; a length
+ * past the end takes what is left), as a copy of exactly *len bytes so that
+ * an over-read is caught.  The caller frees it. */
+static uint8_t *next_token(const uint8_t *data, size_t size, size_t *pos, size_t *len)
+{
+    *len = (size_t)data[*pos] << 8 | data[*pos + 1];
+    *pos += 2;
+    if (*len > size - *pos)
+        *len = size - *pos;
+    uint8_t *token = malloc(*len ? *len : 1);
+    if (!token)
+        abort();
+    memcpy(token, data + *pos, *len);
+    *pos += *len;
+    return token;
+}
+
 static void ensure_started(void)
 {
     static struct config_sasl users;
@@ -85,16 +102,9 @@ static void fuzz_quorum(const uint8_t *data, size_t size, bool server)
     if (!server && saslauth_quorum_step(NULL, false, &session, NULL, 0, &out, &outlen, who, sizeof who, why,
                                         sizeof why) < 0)
         abort(); /* the learner's start needs nothing from the peer */
+    size_t len;
     for (int i = 0; i < SASL_FUZZ_MAX_TOKENS && pos + 2 <= size; i++) {
-        size_t len = (size_t)data[pos] << 8 | data[pos + 1];
-        pos += 2;
-        if (len > size - pos)
-            len = size - pos;
-        uint8_t *token = malloc(len ? len : 1);
-        if (!token)
-            abort();
-        memcpy(token, data + pos, len);
-        pos += len;
+        uint8_t *token = next_token(data, size, &pos, &len);
         why[0] = '\0';
         int rc = saslauth_quorum_step(NULL, server, &session, token, len, &out, &outlen, who, sizeof who, why,
                                       sizeof why);
@@ -129,17 +139,9 @@ static void fuzz_exchange(const uint8_t *data, size_t size)
     ensure_started();
     struct saslauth_session *session = NULL;
     size_t pos = 0;
+    size_t len;
     for (int i = 0; i < SASL_FUZZ_MAX_TOKENS && pos + 2 <= size; i++) {
-        size_t len = (size_t)data[pos] << 8 | data[pos + 1];
-        pos += 2;
-        if (len > size - pos)
-            len = size - pos;
-        /* a copy of exactly len bytes, so an over-read is caught */
-        uint8_t *token = malloc(len ? len : 1);
-        if (!token)
-            abort();
-        memcpy(token, data + pos, len);
-        pos += len;
+        uint8_t *token = next_token(data, size, &pos, &len);
         const char *out;
         unsigned outlen;
         char user[CONFIG_SASL_NAME_BYTES], why[256];

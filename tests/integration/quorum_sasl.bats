@@ -43,25 +43,7 @@ configure() {
 
 REQUIRED=(quorum.auth.enableSasl=true quorum.auth.learnerRequireSasl=true quorum.auth.serverRequireSasl=true)
 
-get_synced() {
-  "$ZN_PYTHON" - "$(member_connect "$1")" "$2" <<'PY'
-import sys
-from kazoo.client import KazooClient
-zk = KazooClient(hosts=sys.argv[1], timeout=10.0)
-zk.start(timeout=10)
-try:
-    zk.sync(sys.argv[2])
-    print(zk.get(sys.argv[2])[0].decode())
-finally:
-    zk.stop()
-    zk.close()
-PY
-}
 
-# last_run_log N: member N's log since its last start.
-last_run_log() {
-  sed -n '/=== start/h; /=== start/!H; ${x;p}' "$(member_dir "$1")/server.log"
-}
 
 @test "an ensemble whose members require quorum SASL forms, each member authenticated, and replicates" {
   local n

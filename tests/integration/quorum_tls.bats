@@ -15,15 +15,6 @@ load helpers
 # waited out syncLimit would take 5 s and more).
 FAILOVER_BOUND_MS=5000
 
-# sign DIR NAME SUBJECT CA [x509 args]: NAME.key, NAME.crt, and NAME.pem (certificate + key).
-sign() {
-  local d="$1" name="$2" subject="$3" ca="$4"; shift 4
-  openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$d/$name.key" \
-    -out "$d/$name.csr" 2> /dev/null
-  openssl x509 -req -days 2 -in "$d/$name.csr" -CA "$d/$ca.pem" -CAkey "$d/$ca.key" \
-    -CAcreateserial -out "$d/$name.crt" "$@" 2> /dev/null
-  cat "$d/$name.crt" "$d/$name.key" > "$d/$name.pem"
-}
 
 # make_keys DIR: a CA and one certificate per member (m1..m3, each naming 127.0.0.N); a rogue CA
 # and a certificate from it for member 3's address; a good certificate naming another address.
@@ -36,11 +27,11 @@ make_keys() {
     -keyout "$d/rogue-ca.key" -out "$d/rogue-ca.pem" 2> /dev/null
   for n in 1 2 3; do
     printf 'subjectAltName=IP:127.0.0.%s\n' "$n" > "$d/san$n.ext"
-    sign "$d" "m$n" "/CN=member $n" ca -extfile "$d/san$n.ext"
+    tls_sign "$d" "m$n" "/CN=member $n" ca -extfile "$d/san$n.ext"
   done
-  sign "$d" rogue3 "/CN=member 3" rogue-ca -extfile "$d/san3.ext"
+  tls_sign "$d" rogue3 "/CN=member 3" rogue-ca -extfile "$d/san3.ext"
   printf 'subjectAltName=IP:127.0.0.9\n' > "$d/san9.ext"
-  sign "$d" elsewhere3 "/CN=member 3" ca -extfile "$d/san9.ext"
+  tls_sign "$d" elsewhere3 "/CN=member 3" ca -extfile "$d/san9.ext"
 }
 
 setup_file() {
@@ -78,21 +69,6 @@ start_tls_ensemble() {
   for n in 1 2 3; do wait_ruok "$n"; done
 }
 
-# get_synced N PATH: PATH's data as member N sees it after a sync.
-get_synced() {
-  "$ZN_PYTHON" - "$(member_connect "$1")" "$2" <<'PY'
-import sys
-from kazoo.client import KazooClient
-zk = KazooClient(hosts=sys.argv[1], timeout=10.0)
-zk.start(timeout=10)
-try:
-    zk.sync(sys.argv[2])
-    print(zk.get(sys.argv[2])[0].decode())
-finally:
-    zk.stop()
-    zk.close()
-PY
-}
 
 # ms_until_write HOSTS START_NS: retries a write through HOSTS until one is acknowledged; prints
 # the milliseconds from START_NS (date +%s%N) to that acknowledgement.
@@ -204,7 +180,7 @@ PY
     grep -q 'transport: TLS with peer=1 addr=127.0.0.1:[0-9]* failed reason=".*alert unknown ca.*(the peer ended the handshake: its log says why)' "$(member_dir 3)/server.log"
   # it never joins: no link comes up, it serves nothing, while the other two go on
   sleep 3 # (no readiness signal exists for "never joins": give it 3 s to try)
-  run ! grep -q 'link up' <(sed -n '/=== start/h; /=== start/!H; ${x;p}' "$(member_dir 3)/server.log")
+  run ! grep -q 'link up' <(last_run_log 3)
   run member_is_serving 3
   [ "$status" -eq 1 ]
   zk_tool create "$(member_connect 1)" /without-3 ok
@@ -284,8 +260,8 @@ PY
     run get_synced "$n" /roll/s3-m3
     [ "$output" = x ]
     # after step 3 every link is TLS
-    [ "$(sed -n '/=== start/h; /=== start/!H; ${x;p}' "$(member_dir "$n")/server.log" | grep -c 'link up .*tls=yes')" -ge 1 ]
-    run ! grep -q 'link up peer=[0-9]* addr=[0-9.:]* connects=[0-9]*$' <(sed -n '/=== start/h; /=== start/!H; ${x;p}' "$(member_dir "$n")/server.log")
+    [ "$(last_run_log "$n" | grep -c 'link up .*tls=yes')" -ge 1 ]
+    run ! grep -q 'link up peer=[0-9]* addr=[0-9.:]* connects=[0-9]*$' <(last_run_log "$n")
   done
 }
 
