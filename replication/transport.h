@@ -4,7 +4,9 @@
  *
  * Shape of the mesh.  Every member listens on my_host:listen_port and keeps
  * ONE OUTGOING TCP connection to every other configured member, used only to
- * send; the connections it accepts are used only to receive.  So between two
+ * send; the connections it accepts are used only to receive (but for what the
+ * accepting side answers while a connection is set up: TLS handshake records
+ * and its acceptance byte, SASL answers; see "TLS" and "SASL" below).  So between two
  * members there are two connections, one per direction, and a frame sent to
  * peer P always travels on my outgoing connection to P.  Outgoing connections
  * are bound to my_host (port 0) before connecting, so a peer sees them coming
@@ -15,8 +17,10 @@
  *   frame = length u32 big-endian, then `length` payload bytes
  *           (1 <= length <= ZN_TRANSPORT_FRAME_MAX_BYTES)
  *   the first frame on a connection is the hello, 12 payload bytes:
- *           magic u32 ZN_TRANSPORT_MAGIC, version u32, sender id u32
- *           (all big-endian).
+ *           magic u32 ZN_TRANSPORT_MAGIC (ZN_TRANSPORT_MAGIC_AUTH: SASL
+ *           frames follow, see struct transport_auth), version u32, sender
+ *           id u32 (all big-endian).
+ *   over TLS, the same bytes inside the TLS stream.
  * The receiver accepts the connection only if the hello is well-formed, the
  * version is its own, the id is a configured peer (not its own), and the
  * connection's source address is that peer's configured address; otherwise
