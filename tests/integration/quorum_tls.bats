@@ -164,6 +164,32 @@ PY
   [[ "$output" == *"alert"* ]]
 }
 
+@test "a quorum TLS handshake that stalls is dropped after ssl.quorum.handshakeDetectionTimeoutMillis, and the ensemble serves meanwhile" {
+  start_tls_ensemble ssl.quorum.handshakeDetectionTimeoutMillis=1500
+  # the start of a ClientHello record, then nothing, from member 2's address
+  "$ZN_PYTHON" - "$(member_addr 1)" "$(cat "$(member_dir 1)/peer_port")" "$BATS_TEST_TMPDIR/stalled" <<'PY' &
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), source_address=("127.0.0.2", 0), timeout=30)
+s.sendall(bytes([0x16, 0x03, 0x01, 0x00, 0x80, 0x01]))
+start = time.time()
+open(sys.argv[3] + ".sent", "w").close()
+data = s.recv(4096)  # the member's close (or an alert) ends the wait
+with open(sys.argv[3], "w") as f:
+    f.write("%d %d\n" % (int((time.time() - start) * 1000), len(data)))
+PY
+  zn_track_pid $!
+  wait_until 10 "the stalled handshake started" test -e "$BATS_TEST_TMPDIR/stalled.sent"
+  # the loop is not held up: a write goes through the ensemble while the handshake stalls
+  zk_tool create "$(member_connect 1)" /during-stall ok
+  [ ! -e "$BATS_TEST_TMPDIR/stalled" ]
+  wait_until 10 "member 1 drops the stalled handshake" test -s "$BATS_TEST_TMPDIR/stalled"
+  read -r ms bytes < "$BATS_TEST_TMPDIR/stalled"
+  echo "stalled handshake dropped after ${ms} ms (bound 1500 ms, checked once a second)" >&3
+  [ "$ms" -ge 1400 ]
+  [ "$ms" -lt 4000 ]
+  grep -q 'incoming connection rejected addr=127.0.0.2:[0-9]* reason="TLS handshake not done within 1500 ms"' "$(member_dir 1)/server.log"
+}
+
 @test "a replacement member whose certificate the others do not trust cannot join; both logs say why" {
   start_tls_ensemble
   stop_member 3
