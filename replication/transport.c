@@ -1,8 +1,10 @@
 /*
  * transport: the TCP mesh between ensemble members (see transport.h for the
- * contract and the wire format).  This file owns every socket and timer of
- * the mesh, the per-peer send queues, the frame parser, the hello check and
- * the reconnect loop.  It knows nothing of what the frames mean.
+ * contract and the wire format; transport_secure.c runs TLS and SASL on a
+ * connection, transport_internal.h holds the objects both files share).
+ * This file owns every socket and timer of the mesh, the per-peer send
+ * queues, the frame parser, the hello check and the reconnect loop.  It
+ * knows nothing of what the frames mean.
  *
  * Objects:
  *   struct transport        the member: listener, sweep timer, links, all conns
@@ -23,11 +25,11 @@
  *
  * Outgoing link states: IDLE (reconnect timer armed with the backoff) ->
  * CONNECTING (connect timer armed) -> UP (hello queued, sends accepted) ->
- * closing -> IDLE.  Every way down goes through conn_close; the conn's close
+ * closing -> IDLE.  Every way down goes through tp_conn_close; the conn's close
  * callback reports "down" and arms the reconnect, so callbacks never run
  * from inside transport_send.
  */
-#include "transport.h"
+#include "transport_internal.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -37,140 +39,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
 #include "assert.h"
-#include "jute.h"
 #include "log.h"
 #include "tls_stream.h"
 #include <znode/errors.h>
 
-/* Bytes read from a socket at a time; frames that fit are delivered from it
- * without a copy. */
-#define TRANSPORT_READ_CHUNK_BYTES (64u << 10)
-/* A payload buffer larger than this is freed after its frame is delivered
- * rather than kept for the next frame (one snapshot must not pin 512 MiB). */
-#define TRANSPORT_PAYLOAD_KEEP_BYTES (1u << 20)
-#define TRANSPORT_SWEEP_INTERVAL_MS 1000u
-#define TRANSPORT_PREFIX_BYTES 4u
-#define TRANSPORT_ADDR_TEXT_MAX 32u /* "255.255.255.255:65535" */
-/* The first byte of a TLS handshake record (a plain hello starts with 0). */
-#define TRANSPORT_TLS_RECORD_HANDSHAKE 0x16u
-/* On a TLS connection the accepting member sends this one byte, sealed,
- * once the handshake verified the connecting member: with TLS 1.3 the
- * connecting side finishes its handshake before the other has checked its
- * certificate, so without it a refused member would see its link up. */
-#define TRANSPORT_TLS_ACCEPTED 0x01u
-/* The accepting side logs a failed handshake from one address at WARN at
- * most this often (a refused member retries every 250 ms). */
-#define TRANSPORT_TLS_LOG_MS 10000u
-#define TRANSPORT_TLS_LOG_ADDRS 8u
-
-enum transport_conn_kind { CONN_OUTGOING, CONN_INCOMING };
-enum transport_link_state { LINK_IDLE, LINK_CONNECTING, LINK_UP };
-
-struct transport_frame {
-    struct transport_frame *next;
-    uint32_t len;  /* payload bytes */
-    bool hello;
-    uint8_t bytes[]; /* prefix + payload */
-};
-
-struct transport_conn;
-
-struct transport_write {
-    uv_write_t req;
-    struct transport_conn *conn;
-    struct jute_writer wire; /* TLS: the sealed frames */
-    unsigned n_frames;
-    struct transport_frame *frames[ZN_TRANSPORT_BATCH_MAX_FRAMES];
-};
-
-struct transport_conn {
-    uv_tcp_t tcp;
-    struct transport *t;
-    struct transport_link *link; /* NULL for an incoming conn before its hello */
-    enum transport_conn_kind kind;
-    bool closing;
-    bool up;         /* outgoing: connected and reported to on_peer */
-    bool identified; /* incoming: hello accepted */
-    struct tls_stream *tls; /* NULL: plain */
-    bool detect;     /* incoming: TLS or plain, told by the first byte (portUnification) */
-    bool handshaking; /* outgoing TLS: waiting for the handshake and TRANSPORT_TLS_ACCEPTED */
-    struct sockaddr_in from; /* incoming: the peer's address */
-    bool authenticating; /* outgoing learner: SASL exchange under way (the link is not up yet) */
-    bool auth_running;   /* incoming: the hello said SASL follows, and it is not done */
-    void *auth_session;  /* the SASL exchange (struct transport_auth's) */
-    size_t read_cap;
-    uint64_t opened_ms;
-    char addr[TRANSPORT_ADDR_TEXT_MAX];
-    uv_connect_t connect_req;
-    /* send side */
-    struct transport_frame *queue_head, *queue_tail;
-    size_t queued_bytes;
-    struct transport_write *writing;
-    /* receive side */
-    uint8_t prefix[TRANSPORT_PREFIX_BYTES];
-    unsigned prefix_have;
-    uint32_t payload_len, payload_have, payload_cap;
-    uint8_t *payload;
-    uint8_t *read_buf;
-    struct transport_conn *prev, *next; /* t->conns */
-};
-
-struct transport_link {
-    struct transport *t;
-    struct transport_peer cfg;
-    struct sockaddr_in addr;
-    char addr_text[TRANSPORT_ADDR_TEXT_MAX];
-    uv_timer_t timer; /* reconnect backoff, or connect timeout */
-    enum transport_link_state state;
-    struct transport_conn *out;
-    struct transport_conn *in;
-    uint64_t backoff_ms;
-    uint64_t up_since_ms;
-    bool failure_logged; /* the first failure of a run of failures is logged at INFO */
-    bool tls_failure_logged; /* ... and the first failed TLS handshake of the run at WARN */
-    bool removed;        /* transport_remove_peer: no longer a peer; the slot is kept
-                          * (connections and timers point at it) and reused if the
-                          * id is added again */
-    struct transport_peer_stats stats;
-};
-
-struct transport {
-    uv_loop_t *loop;
-    uint32_t my_id;
-    struct sockaddr_in my_addr;
-    char my_addr_text[TRANSPORT_ADDR_TEXT_MAX];
-    int listen_port;
-    uv_tcp_t listener;
-    bool listener_open;
-    uv_timer_t sweep;
-    bool sweep_open;
-    struct transport_link *links;
-    size_t n_links;
-    struct transport_conn *conns;
-    size_t pending_incoming;
-    transport_recv_fn on_recv;
-    transport_peer_fn on_peer;
-    void *ctx;
-    struct transport_stats stats;
-    bool has_tls;
-    struct transport_tls tls;
-    bool has_auth;
-    struct transport_auth auth;
-    struct {
-        uint32_t ip;
-        uint64_t ms;
-    } tls_logged[TRANSPORT_TLS_LOG_ADDRS]; /* the accepting side's last WARN per address */
-    bool stopping;
-    unsigned handles_open;
-    void (*on_freed)(void *arg);
-    void *on_freed_arg;
-};
-
-static void conn_close(struct transport_conn *conn, int level, const char *reason);
 static void link_connect(struct transport_link *link);
 static void kick_stalled_links(struct transport *t, const struct transport_link *except);
 
@@ -362,7 +235,7 @@ static void conn_closed(uv_handle_t *handle)
 
 /* Closes conn once; every failure of a connection ends here.  reason is a
  * short key=value-friendly word or phrase for the log. */
-static void conn_close(struct transport_conn *conn, int level, const char *reason)
+void tp_conn_close(struct transport_conn *conn, int level, const char *reason)
 {
     if (conn->closing)
         return;
@@ -392,7 +265,7 @@ static void conn_close(struct transport_conn *conn, int level, const char *reaso
 static void reject(struct transport_conn *conn, const char *reason)
 {
     conn->t->stats.rejected++;
-    conn_close(conn, ZN_LOG_WARN, reason);
+    tp_conn_close(conn, ZN_LOG_WARN, reason);
 }
 
 static struct transport_conn *conn_new(struct transport *t, enum transport_conn_kind kind)
@@ -422,7 +295,6 @@ static struct transport_conn *conn_new(struct transport *t, enum transport_conn_
 
 /* ---- sending ---- */
 
-static void conn_flush(struct transport_conn *conn);
 
 static void write_done(uv_write_t *req, int status)
 {
@@ -448,21 +320,21 @@ static void write_done(uv_write_t *req, int status)
     jute_writer_free(&w->wire);
     free(w);
     if (status < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(status));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror(status));
         return;
     }
-    conn_flush(conn);
+    tp_conn_flush(conn);
 }
 
 /* Hands every queued frame (up to a batch) to one uv_write, if none is in
  * flight: frames queued while a write is in flight go out together next. */
-static void conn_flush(struct transport_conn *conn)
+void tp_conn_flush(struct transport_conn *conn)
 {
     if (conn->writing || conn->closing || !conn->queue_head)
         return;
     struct transport_write *w = malloc(sizeof *w);
     if (!w) {
-        conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
         return;
     }
     uv_buf_t bufs[ZN_TRANSPORT_BATCH_MAX_FRAMES];
@@ -509,13 +381,13 @@ static void conn_flush(struct transport_conn *conn)
         }
         jute_writer_free(&w->wire);
         free(w);
-        conn_close(conn, ZN_LOG_INFO, why ? why : uv_strerror(rc));
+        tp_conn_close(conn, ZN_LOG_INFO, why ? why : uv_strerror(rc));
         return;
     }
     conn->writing = w;
 }
 
-static struct transport_frame *frame_new(const uint8_t *payload, uint32_t len, bool hello)
+struct transport_frame *tp_frame_new(const uint8_t *payload, uint32_t len, bool hello)
 {
     struct transport_frame *f = malloc(sizeof *f + TRANSPORT_PREFIX_BYTES + (size_t)len);
     if (!f)
@@ -528,7 +400,7 @@ static struct transport_frame *frame_new(const uint8_t *payload, uint32_t len, b
     return f;
 }
 
-static void conn_enqueue(struct transport_conn *conn, struct transport_frame *f)
+void tp_conn_enqueue(struct transport_conn *conn, struct transport_frame *f)
 {
     if (conn->queue_tail)
         conn->queue_tail->next = f;
@@ -558,299 +430,14 @@ int transport_send(struct transport *t, uint32_t to_id, const uint8_t *frame, si
         link->stats.drops++;
         return ZN_THROTTLEDOP;
     }
-    struct transport_frame *f = frame_new(frame, (uint32_t)len, false);
+    struct transport_frame *f = tp_frame_new(frame, (uint32_t)len, false);
     if (!f) {
         link->stats.drops++;
         return ZN_NOMEMORY;
     }
-    conn_enqueue(conn, f);
-    conn_flush(conn);
+    tp_conn_enqueue(conn, f);
+    tp_conn_flush(conn);
     return 0;
-}
-
-/* ---- TLS ---- */
-
-struct transport_raw_write {
-    uv_write_t req;
-    struct transport_conn *conn;
-    uint8_t *data;
-};
-
-static void raw_write_done(uv_write_t *req, int status)
-{
-    struct transport_raw_write *w = req->data;
-    struct transport_conn *conn = w->conn;
-    free(w->data);
-    free(w);
-    if (status < 0)
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(status));
-}
-
-/* Writes the ciphertext the stream has due outside of frames (handshake
- * records, alerts).  Returns false when conn is closed (or closing). */
-static bool tls_send_pending(struct transport_conn *conn)
-{
-    if (conn->closing)
-        return false;
-    struct jute_writer out;
-    jute_writer_init(&out);
-    tls_stream_drain(conn->tls, &out);
-    struct transport_raw_write *w = out.error || out.len == 0 ? NULL : malloc(sizeof *w);
-    if (!w) {
-        bool nothing = out.error == 0 && out.len == 0;
-        jute_writer_free(&out);
-        if (!nothing)
-            conn_close(conn, ZN_LOG_ERROR, "out of memory");
-        return nothing;
-    }
-    size_t len;
-    w->conn = conn;
-    w->data = jute_writer_take(&out, &len);
-    w->req.data = w;
-    uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned)len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, raw_write_done);
-    if (rc < 0) {
-        free(w->data);
-        free(w);
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
-        return false;
-    }
-    return true;
-}
-
-/* A handshake failed or timed out: the alert that tells the peer why goes
- * out, then conn closes with one line saying why (see transport.h). */
-static void tls_failed(struct transport_conn *conn, const char *why)
-{
-    struct transport *t = conn->t;
-    t->stats.tls_failures++;
-    tls_send_pending(conn);
-    if (conn->kind == CONN_OUTGOING) {
-        struct transport_link *link = conn->link;
-        link->stats.connect_failures++;
-        if (!link->tls_failure_logged)
-            ZN_WARN("transport: TLS with peer=%u addr=%s failed reason=\"%s\"%s", link->cfg.id,
-                    link->addr_text, why,
-                    strstr(why, "alert") ? " (the peer ended the handshake: its log says why)" : "");
-        link->failure_logged = true;
-        link->tls_failure_logged = true;
-        conn_close(conn, ZN_LOG_DEBUG, why);
-        return;
-    }
-    uint64_t now = uv_now(t->loop);
-    int level = ZN_LOG_WARN;
-    unsigned slot = 0; /* this address's, else the oldest */
-    for (unsigned i = 0; i < TRANSPORT_TLS_LOG_ADDRS; i++) {
-        if (t->tls_logged[i].ip == conn->from.sin_addr.s_addr && t->tls_logged[i].ms != 0) {
-            slot = i;
-            if (now - t->tls_logged[i].ms < TRANSPORT_TLS_LOG_MS)
-                level = ZN_LOG_DEBUG;
-            break;
-        }
-        if (t->tls_logged[i].ms < t->tls_logged[slot].ms)
-            slot = i;
-    }
-    if (level == ZN_LOG_WARN) {
-        t->tls_logged[slot].ip = conn->from.sin_addr.s_addr;
-        t->tls_logged[slot].ms = now ? now : 1;
-    }
-    t->stats.rejected++;
-    conn_close(conn, level, why);
-}
-
-/* Advances conn's TLS stream and reads plaintext into read_buf (the
- * ciphertext was copied into the stream).  Returns the bytes, 0 when more
- * ciphertext is needed, or -1 when it failed and conn is closed (as a failed
- * handshake while that is not done). */
-static ssize_t tls_read_plain(struct transport_conn *conn)
-{
-    const char *why = NULL;
-    ssize_t got = tls_stream_read(conn->tls, conn->read_buf, conn->read_cap, &why);
-    if (got >= 0)
-        return got;
-    bool handshake = conn->kind == CONN_OUTGOING ? conn->handshaking : !tls_stream_established(conn->tls);
-    if (handshake)
-        tls_failed(conn, why);
-    else
-        conn_close(conn, ZN_LOG_INFO, why);
-    return -1;
-}
-
-/* Gives conn its TLS stream, in the accepting or the connecting role.
- * Returns false when conn was closed. */
-static bool tls_begin(struct transport_conn *conn)
-{
-    struct transport *t = conn->t;
-    bool server = conn->kind == CONN_INCOMING;
-    const char *host = !server && t->tls.verify_host ? conn->link->cfg.host : NULL;
-    conn->tls = tls_stream_new(t->tls.context(t->tls.arg), server, host);
-    if (!conn->tls) {
-        conn_close(conn, ZN_LOG_ERROR, "cannot start TLS (out of memory, or an unusable host name)");
-        return false;
-    }
-    if (!server) /* the member connected to is always checked, whatever ssl.quorum.clientAuth says */
-        SSL_set_verify(tls_stream_ssl(conn->tls), SSL_VERIFY_PEER, NULL);
-    return true;
-}
-
-/* The accepting side's handshake is done: the connecting member's
- * certificate (if it sent one) must name the address it connects from, as
- * an IP address or as the configured host of a member at that address.
- * Then TRANSPORT_TLS_ACCEPTED tells it so.  Returns false if conn closed. */
-static bool in_tls_established(struct transport_conn *conn)
-{
-    struct transport *t = conn->t;
-    X509 *cert = SSL_get0_peer_certificate(tls_stream_ssl(conn->tls));
-    if (t->tls.verify_host && cert) {
-        char ip[INET_ADDRSTRLEN] = "?";
-        uv_ip4_name(&conn->from, ip, sizeof ip);
-        bool named = X509_check_ip_asc(cert, ip, 0) == 1;
-        for (size_t i = 0; i < t->n_links && !named; i++)
-            named = !t->links[i].removed && t->links[i].addr.sin_addr.s_addr == conn->from.sin_addr.s_addr &&
-                    X509_check_host(cert, t->links[i].cfg.host, 0, 0, NULL) == 1;
-        if (!named) {
-            char why[160];
-            snprintf(why, sizeof why, "the member's certificate does not name its address %s "
-                                      "(ssl.quorum.hostnameVerification)", ip);
-            tls_failed(conn, why);
-            return false;
-        }
-    }
-    const char *why = NULL;
-    uint8_t accepted = TRANSPORT_TLS_ACCEPTED;
-    if (tls_stream_write(conn->tls, &accepted, 1, &why) != 0) {
-        conn_close(conn, ZN_LOG_INFO, why);
-        return false;
-    }
-    return tls_send_pending(conn);
-}
-
-/* ---- SASL between members ---- */
-
-/* Queues one control frame (not counted as a Zab frame): a byte, then data. */
-static bool send_auth_frame(struct transport_conn *conn, uint8_t first, const uint8_t *data, size_t len)
-{
-    if (len + 1 > ZN_TRANSPORT_AUTH_MAX_BYTES) {
-        conn_close(conn, ZN_LOG_WARN, "SASL token too large");
-        return false;
-    }
-    uint8_t buf[ZN_TRANSPORT_AUTH_MAX_BYTES];
-    buf[0] = first;
-    if (len)
-        memcpy(buf + 1, data, len);
-    struct transport_frame *f = frame_new(buf, (uint32_t)len + 1, true);
-    if (!f) {
-        conn_close(conn, ZN_LOG_ERROR, "out of memory");
-        return false;
-    }
-    conn_enqueue(conn, f);
-    conn_flush(conn);
-    return !conn->closing;
-}
-
-/* The learner's exchange failed: one line per run of failures, then the
- * connection closes and is retried. */
-static void out_auth_failed(struct transport_conn *conn, const char *why)
-{
-    struct transport_link *link = conn->link;
-    link->stats.connect_failures++;
-    if (!link->tls_failure_logged)
-        ZN_WARN("transport: SASL with peer=%u addr=%s failed reason=\"%s\"", link->cfg.id, link->addr_text, why);
-    link->failure_logged = true;
-    link->tls_failure_logged = true;
-    conn_close(conn, ZN_LOG_DEBUG, why);
-}
-
-static void out_authenticated(struct transport_conn *conn);
-
-/* One learner step with the server's token (none at the start). */
-static void out_auth_step(struct transport_conn *conn, const uint8_t *in, size_t len)
-{
-    struct transport *t = conn->t;
-    const uint8_t *out = NULL;
-    size_t outlen = 0;
-    char who[8], why[256] = "";
-    int rc = t->auth.step(t->auth.arg, false, &conn->auth_session, in, len, &out, &outlen, who, sizeof who, why,
-                          sizeof why);
-    if (rc < 0)
-        out_auth_failed(conn, why[0] ? why : "SASL failed");
-    else if (rc == 0)
-        send_auth_frame(conn, 0, out, outlen);
-    else /* done on our side: the server's SUCCESS still ends it */
-        conn_flush(conn);
-}
-
-/* The server's answer on the learner's connection. */
-static void out_auth_reply(struct transport_conn *conn, const uint8_t *p, size_t len)
-{
-    struct transport *t = conn->t;
-    struct transport_auth_msg m;
-    char why[320];
-    if (!conn->authenticating || transport_auth_decode(p, len, &m) != 0) {
-        t->stats.protocol_errors++;
-        conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
-        return;
-    }
-    if (m.status == TRANSPORT_AUTH_ERROR) {
-        snprintf(why, sizeof why, "the member refused this one: %.*s", (int)(m.len > 256 ? 256 : m.len),
-                 (const char *)m.data);
-        out_auth_failed(conn, why);
-        return;
-    }
-    if (m.status == TRANSPORT_AUTH_CONTINUE) {
-        out_auth_step(conn, m.data, m.len);
-        return;
-    }
-    if (m.len > 0) { /* the server's proof that it knows the password too (DIGEST-MD5's rspauth) */
-        const uint8_t *out;
-        size_t outlen;
-        char who[8];
-        if (t->auth.step(t->auth.arg, false, &conn->auth_session, m.data, m.len, &out, &outlen, who, sizeof who,
-                         why, sizeof why) < 0) {
-            out_auth_failed(conn, why[0] ? why : "the member's SASL answer does not verify");
-            return;
-        }
-    }
-    conn->authenticating = false;
-    t->auth.session_free(t->auth.arg, conn->auth_session);
-    conn->auth_session = NULL;
-    out_authenticated(conn);
-}
-
-/* A token from a learner on an incoming connection: answer it. */
-static void in_auth_token(struct transport_conn *conn, const uint8_t *p, size_t len)
-{
-    struct transport *t = conn->t;
-    uint32_t id = conn->link->cfg.id;
-    const uint8_t *out = NULL;
-    size_t outlen = 0;
-    char who[256] = "", why[256] = "";
-    int rc = t->auth.step(t->auth.arg, true, &conn->auth_session, p, len, &out, &outlen, who, sizeof who, why,
-                          sizeof why);
-    if (rc == 0) {
-        send_auth_frame(conn, TRANSPORT_AUTH_CONTINUE, out, outlen);
-        return;
-    }
-    if (rc < 0 && t->auth.server_require) {
-        char reason[320];
-        snprintf(reason, sizeof reason, "SASL authentication of member id %u failed: %s", id,
-                 why[0] ? why : "failed");
-        send_auth_frame(conn, TRANSPORT_AUTH_ERROR, (const uint8_t *)reason, strlen(reason));
-        t->stats.rejected++;
-        conn_close(conn, ZN_LOG_WARN, reason);
-        return;
-    }
-    if (rc < 0) {
-        ZN_WARN("transport: SASL authentication of member id %u failed (%s): let in all the same, as "
-                "quorum.auth.serverRequireSasl is false", id, why[0] ? why : "failed");
-        outlen = 0;
-    } else {
-        ZN_INFO("transport: member id %u authenticated with SASL as %s", id, who);
-    }
-    conn->auth_running = false;
-    send_auth_frame(conn, TRANSPORT_AUTH_SUCCESS, out, rc < 0 ? 0 : outlen); /* out is the session's */
-    t->auth.session_free(t->auth.arg, conn->auth_session);
-    conn->auth_session = NULL;
 }
 
 /* ---- outgoing connections ---- */
@@ -861,63 +448,30 @@ static void out_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)conn->read_buf, (unsigned)conn->read_cap);
 }
 
-static void out_link_up(struct transport_conn *conn);
-static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n);
 
-/* TLS on an outgoing connection: advances the handshake with what was
- * fed, then expects TRANSPORT_TLS_ACCEPTED and nothing else. */
-static void out_tls_pump(struct transport_conn *conn)
-{
-    for (;;) {
-        ssize_t got = tls_read_plain(conn);
-        if (got < 0)
-            return;
-        if (got == 0)
-            break;
-        if (conn->authenticating) {
-            in_consume(conn, conn->read_buf, (size_t)got);
-            if (conn->closing)
-                return;
-            continue;
-        }
-        if (!conn->handshaking || got != 1 || conn->read_buf[0] != TRANSPORT_TLS_ACCEPTED) {
-            conn->t->stats.protocol_errors++;
-            conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
-            return;
-        }
-        conn->handshaking = false;
-        out_link_up(conn);
-        if (conn->closing)
-            return;
-    }
-    tls_send_pending(conn);
-}
-
-/* The receiver never writes on our outgoing connection: reading only tells
- * us when it closed (or misbehaves). */
 static void out_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct transport_conn *conn = stream->data;
     if (nread == 0 || conn->closing)
         return;
     if (nread == UV_EOF && conn->handshaking) {
-        tls_failed(conn, "the peer closed the connection during the TLS handshake");
+        tp_tls_failed(conn, "the peer closed the connection during the TLS handshake");
     } else if (nread == UV_EOF && conn->authenticating) {
-        out_auth_failed(conn, "the peer closed the connection during the SASL exchange");
+        tp_out_auth_failed(conn, "the peer closed the connection during the SASL exchange");
     } else if (nread == UV_EOF) {
-        conn_close(conn, ZN_LOG_INFO, "closed by peer");
+        tp_conn_close(conn, ZN_LOG_INFO, "closed by peer");
     } else if (nread < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
     } else if (conn->tls) {
         if (tls_stream_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread) != 0)
-            conn_close(conn, ZN_LOG_ERROR, "out of memory");
+            tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
         else
-            out_tls_pump(conn);
+            tp_out_tls_pump(conn);
     } else if (conn->authenticating) {
-        in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
+        tp_in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
     } else {
         conn->t->stats.protocol_errors++;
-        conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
+        tp_conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
     }
 }
 
@@ -930,7 +484,7 @@ static void out_connected(uv_connect_t *req, int status)
         return;
     if (status < 0) {
         link->stats.connect_failures++;
-        conn_close(conn, link->failure_logged ? ZN_LOG_DEBUG : ZN_LOG_INFO, uv_strerror(status));
+        tp_conn_close(conn, link->failure_logged ? ZN_LOG_DEBUG : ZN_LOG_INFO, uv_strerror(status));
         if (!link->failure_logged)
             ZN_INFO("transport: connect failed peer=%u addr=%s reason=\"%s\" retry_ms=%llu",
                     link->cfg.id, link->addr_text, uv_strerror(status),
@@ -942,23 +496,23 @@ static void out_connected(uv_connect_t *req, int status)
     conn_set_options(conn);
     int rc = uv_read_start((uv_stream_t *)&conn->tcp, out_alloc, out_read);
     if (rc < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
         return;
     }
     if (!t->has_tls || !t->tls.connect_tls) {
-        out_link_up(conn);
+        tp_out_link_up(conn);
         return;
     }
-    if (!tls_begin(conn))
+    if (!tp_tls_begin(conn))
         return;
     conn->handshaking = true;
     link_arm(link, t->tls.handshake_timeout_ms); /* still CONNECTING: the timer abandons it */
-    out_tls_pump(conn); /* the ClientHello */
+    tp_out_tls_pump(conn); /* the ClientHello */
 }
 
 /* The connection is usable (TCP connected; TLS done and accepted): the
  * hello goes first, then the link is reported up. */
-static void out_link_up(struct transport_conn *conn)
+void tp_out_link_up(struct transport_conn *conn)
 {
     struct transport *t = conn->t;
     struct transport_link *link = conn->link;
@@ -968,24 +522,24 @@ static void out_link_up(struct transport_conn *conn)
     put_be32(hello, learner ? ZN_TRANSPORT_MAGIC_AUTH : ZN_TRANSPORT_MAGIC);
     put_be32(hello + 4, ZN_TRANSPORT_VERSION);
     put_be32(hello + 8, t->my_id);
-    struct transport_frame *f = frame_new(hello, sizeof hello, true);
+    struct transport_frame *f = tp_frame_new(hello, sizeof hello, true);
     if (!f) {
-        conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
         return;
     }
-    conn_enqueue(conn, f);
+    tp_conn_enqueue(conn, f);
     if (learner) {
         conn->authenticating = true;
         link_arm(link, ZN_TRANSPORT_HELLO_TIMEOUT_MS); /* still CONNECTING: the timer abandons it */
-        out_auth_step(conn, NULL, 0);
+        tp_out_auth_step(conn, NULL, 0);
         return;
     }
-    out_authenticated(conn);
+    tp_out_authenticated(conn);
 }
 
 /* The outgoing connection is usable (and authenticated, when SASL is on):
  * the link is up. */
-static void out_authenticated(struct transport_conn *conn)
+void tp_out_authenticated(struct transport_conn *conn)
 {
     struct transport *t = conn->t;
     struct transport_link *link = conn->link;
@@ -1001,7 +555,7 @@ static void out_authenticated(struct transport_conn *conn)
     ZN_INFO("transport: link up peer=%u addr=%s connects=%llu%s%s", link->cfg.id, link->addr_text,
             (unsigned long long)link->stats.connects, conn->tls ? " tls=yes" : "",
             t->has_auth && t->auth.learner ? " sasl=yes" : "");
-    conn_flush(conn);
+    tp_conn_flush(conn);
     transport_check_link(link);
     kick_stalled_links(t, link);
     if (!conn->closing && t->on_peer)
@@ -1029,7 +583,7 @@ static void kick_stalled_links(struct transport *t, const struct transport_link 
             getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
             continue;
         if (info.tcpi_unacked > 0 && info.tcpi_last_ack_recv >= ZN_TRANSPORT_STALLED_MS)
-            conn_close(link->out, ZN_LOG_INFO, "stalled while another link came up: reconnecting");
+            tp_conn_close(link->out, ZN_LOG_INFO, "stalled while another link came up: reconnecting");
     }
 }
 
@@ -1063,7 +617,7 @@ static void link_connect(struct transport_link *link)
             ZN_INFO("transport: connect failed peer=%u addr=%s reason=\"%s\"", link->cfg.id,
                     link->addr_text, uv_strerror(rc));
         link->failure_logged = true;
-        conn_close(conn, ZN_LOG_DEBUG, uv_strerror(rc));
+        tp_conn_close(conn, ZN_LOG_DEBUG, uv_strerror(rc));
         return;
     }
     link_arm(link, ZN_TRANSPORT_CONNECT_TIMEOUT_MS);
@@ -1075,18 +629,18 @@ static void link_timer_fired(uv_timer_t *timer)
     if (link->t->stopping || link->removed)
         return;
     if (link->state == LINK_CONNECTING && link->out && link->out->authenticating) {
-        out_auth_failed(link->out, "SASL exchange not done in time");
+        tp_out_auth_failed(link->out, "SASL exchange not done in time");
     } else if (link->state == LINK_CONNECTING && link->out && link->out->handshaking) {
         char why[96];
         snprintf(why, sizeof why, "TLS handshake not done within %u ms", link->t->tls.handshake_timeout_ms);
-        tls_failed(link->out, why);
+        tp_tls_failed(link->out, why);
     } else if (link->state == LINK_CONNECTING) {
         link->stats.connect_failures++;
         if (!link->failure_logged)
             ZN_INFO("transport: connect failed peer=%u addr=%s reason=\"timeout\" timeout_ms=%u",
                     link->cfg.id, link->addr_text, ZN_TRANSPORT_CONNECT_TIMEOUT_MS);
         link->failure_logged = true;
-        conn_close(link->out, ZN_LOG_DEBUG, "connect timeout");
+        tp_conn_close(link->out, ZN_LOG_DEBUG, "connect timeout");
     } else if (link->state == LINK_IDLE && link->out == NULL) {
         link_connect(link);
     }
@@ -1151,7 +705,7 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
     struct transport_conn *older = link->in;
     link->in = conn;
     if (older)
-        conn_close(older, ZN_LOG_INFO, "replaced by a newer connection");
+        tp_conn_close(older, ZN_LOG_INFO, "replaced by a newer connection");
     conn_set_options(conn);
     ZN_INFO("transport: incoming connection accepted peer=%u addr=%s", id, conn->addr);
     if (link->state == LINK_IDLE && link->out == NULL && !link->removed) {
@@ -1168,7 +722,7 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
 static void in_deliver(struct transport_conn *conn, const uint8_t *p, uint32_t len)
 {
     if (conn->kind == CONN_OUTGOING) {
-        out_auth_reply(conn, p, len);
+        tp_out_auth_reply(conn, p, len);
         return;
     }
     if (!conn->identified) {
@@ -1176,7 +730,7 @@ static void in_deliver(struct transport_conn *conn, const uint8_t *p, uint32_t l
         return;
     }
     if (conn->auth_running) {
-        in_auth_token(conn, p + 1, len - 1);
+        tp_in_auth_token(conn, p + 1, len - 1);
         return;
     }
     struct transport *t = conn->t;
@@ -1195,7 +749,7 @@ static bool in_length_ok(struct transport_conn *conn, uint32_t len)
         if (len == 0 || len > ZN_TRANSPORT_AUTH_MAX_BYTES) {
             conn->t->stats.protocol_errors++;
             snprintf(reason, sizeof reason, "SASL frame length %u outside 1..%u", len, ZN_TRANSPORT_AUTH_MAX_BYTES);
-            conn_close(conn, ZN_LOG_WARN, reason);
+            tp_conn_close(conn, ZN_LOG_WARN, reason);
             return false;
         }
         return true;
@@ -1212,7 +766,7 @@ static bool in_length_ok(struct transport_conn *conn, uint32_t len)
         conn->t->stats.protocol_errors++;
         snprintf(reason, sizeof reason, "frame length %u outside 1..%u", len,
                  ZN_TRANSPORT_FRAME_MAX_BYTES);
-        conn_close(conn, ZN_LOG_WARN, reason);
+        tp_conn_close(conn, ZN_LOG_WARN, reason);
         return false;
     }
     return true;
@@ -1249,7 +803,7 @@ static void in_frame_done(struct transport_conn *conn)
     }
 }
 
-static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
+void tp_in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
 {
     struct transport *t = conn->t;
     while (n > 0 && !conn->closing && !t->stopping) {
@@ -1281,7 +835,7 @@ static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
         if (take > n)
             take = n;
         if (!in_reserve(conn, conn->payload_have + (uint32_t)take)) {
-            conn_close(conn, ZN_LOG_ERROR, "out of memory for a frame");
+            tp_conn_close(conn, ZN_LOG_ERROR, "out of memory for a frame");
             return;
         }
         memcpy(conn->payload + conn->payload_have, p, take);
@@ -1298,56 +852,38 @@ static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
     }
 }
 
-/* TLS on an incoming connection: advances the handshake with what was fed
- * and hands the plaintext to the frame parser. */
-static void in_tls_pump(struct transport_conn *conn)
-{
-    struct transport *t = conn->t;
-    for (;;) {
-        ssize_t got = tls_read_plain(conn);
-        if (got < 0 || (tls_stream_just_established(conn->tls) && !in_tls_established(conn)))
-            return;
-        if (got == 0)
-            break;
-        in_consume(conn, conn->read_buf, (size_t)got);
-        if (conn->closing || t->stopping)
-            return;
-    }
-    tls_send_pending(conn);
-}
-
 static void in_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct transport_conn *conn = stream->data;
     if (nread == 0 || conn->closing)
         return;
     if (nread == UV_EOF && conn->tls && !tls_stream_established(conn->tls)) {
-        tls_failed(conn, "the member closed the connection during the TLS handshake");
+        tp_tls_failed(conn, "the member closed the connection during the TLS handshake");
         return;
     }
     if (nread == UV_EOF) {
-        conn_close(conn, conn->identified ? ZN_LOG_INFO : ZN_LOG_WARN,
+        tp_conn_close(conn, conn->identified ? ZN_LOG_INFO : ZN_LOG_WARN,
                    conn->identified ? "closed by peer" : "closed before hello");
         return;
     }
     if (nread < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
         return;
     }
     if (conn->detect) {
         conn->detect = false;
-        if ((uint8_t)buf->base[0] == TRANSPORT_TLS_RECORD_HANDSHAKE && !tls_begin(conn))
+        if ((uint8_t)buf->base[0] == TRANSPORT_TLS_RECORD_HANDSHAKE && !tp_tls_begin(conn))
             return;
     }
     if (!conn->tls) {
-        in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
+        tp_in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
         return;
     }
     if (tls_stream_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
-        conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
         return;
     }
-    in_tls_pump(conn);
+    tp_in_tls_pump(conn);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -1391,7 +927,7 @@ static void on_connection(uv_stream_t *server, int status)
     if (t->has_tls && t->tls.accept_tls) {
         if (t->tls.accept_plain)
             conn->detect = true;
-        else if (!tls_begin(conn))
+        else if (!tp_tls_begin(conn))
             return;
     }
     rc = uv_read_start((uv_stream_t *)&conn->tcp, in_alloc, in_read);
@@ -1417,7 +953,7 @@ static void sweep_fired(uv_timer_t *timer)
         if (c->tls && !tls_stream_established(c->tls) && now - c->opened_ms >= t->tls.handshake_timeout_ms) {
             char why[96];
             snprintf(why, sizeof why, "TLS handshake not done within %u ms", t->tls.handshake_timeout_ms);
-            tls_failed(c, why);
+            tp_tls_failed(c, why);
         } else if (now - c->opened_ms >= ZN_TRANSPORT_HELLO_TIMEOUT_MS) {
             reject(c, "no hello in time");
         }
@@ -1457,7 +993,7 @@ static void transport_close_all(struct transport *t)
             uv_close(h, link_timer_closed);
     }
     for (struct transport_conn *c = t->conns; c; c = c->next)
-        conn_close(c, ZN_LOG_DEBUG, "stopping");
+        tp_conn_close(c, ZN_LOG_DEBUG, "stopping");
 }
 
 int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
@@ -1592,11 +1128,11 @@ int transport_reset_peer(struct transport *t, uint32_t peer_id, const char *reas
     snprintf(why, sizeof why, "reset: %s", reason);
     link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
     if (link->out)
-        conn_close(link->out, ZN_LOG_INFO, why);
+        tp_conn_close(link->out, ZN_LOG_INFO, why);
     else
         link_arm(link, ZN_TRANSPORT_BACKOFF_MIN_MS); /* cut a long backoff short */
     if (link->in)
-        conn_close(link->in, ZN_LOG_INFO, why);
+        tp_conn_close(link->in, ZN_LOG_INFO, why);
     return 0;
 }
 
@@ -1660,10 +1196,10 @@ int transport_remove_peer(struct transport *t, uint32_t peer_id)
     uv_timer_stop(&link->timer);
     ZN_INFO("transport: peer removed peer=%u addr=%s", peer_id, link->addr_text);
     if (link->out)
-        conn_close(link->out, ZN_LOG_INFO, "peer removed from the ensemble");
+        tp_conn_close(link->out, ZN_LOG_INFO, "peer removed from the ensemble");
     link->state = LINK_IDLE;
     if (link->in)
-        conn_close(link->in, ZN_LOG_INFO, "peer removed from the ensemble");
+        tp_conn_close(link->in, ZN_LOG_INFO, "peer removed from the ensemble");
     return 0;
 }
 
