@@ -35,6 +35,10 @@ void config_defaults(struct config *cfg)
     cfg->min_session_timeout_ms = -1;
     cfg->max_session_timeout_ms = -1;
     cfg->four_letter_words = CONFIG_4LW_SRVR;
+    cfg->quorum_tls.quorum = true;
+    strcpy(cfg->sasl.quorum_learner_context, "QuorumLearner");
+    strcpy(cfg->sasl.quorum_server_context, "QuorumServer");
+    cfg->quorum_tls.hostname_verification = true; /* as ZooKeeper's default */
     cfg->jute_max_buffer = ZN_DEFAULT_MAX_PACKET_BYTES;
     cfg->snap_count = 100000;
     cfg->global_outstanding_limit = 1000;

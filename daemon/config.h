@@ -94,6 +94,10 @@ struct config_tls {
     bool x509_provider;                       /* authProvider.N names X509AuthenticationProvider */
     char x509_super_user[CONFIG_TLS_DN_BYTES]; /* X509AuthenticationProvider.superUser: the subject
                                                 * (RFC 2253) whose certificate makes a super user */
+    /* Between members (cfg->quorum_tls, the ssl.quorum.* keys): */
+    bool quorum;                              /* this is the quorum's set: its keys are ssl.quorum.* */
+    bool hostname_verification;               /* ssl.quorum.hostnameVerification (default true): a
+                                               * member's certificate must name its server.N address */
 };
 #define CONFIG_TLS_1_2 0x0303
 /* ssl.handshakeDetectionTimeoutMillis's default (X509Util's) */
@@ -134,6 +138,19 @@ struct config_sasl {
     char principal[CONFIG_SASL_NAME_BYTES];    /* principal="service/host@REALM" */
     bool remove_host_from_principal;           /* kerberos.removeHostFromPrincipal */
     bool remove_realm_from_principal;          /* kerberos.removeRealmFromPrincipal */
+    /* Between members (quorum.auth.*; DIGEST-MD5 from the JAAS file's quorum sections) */
+    bool quorum_enable;                        /* quorum.auth.enableSasl */
+    bool quorum_learner_require;               /* quorum.auth.learnerRequireSasl: authenticate to each
+                                                * member connected to, drop it if that fails */
+    bool quorum_server_require;                /* quorum.auth.serverRequireSasl: refuse a member that
+                                                * does not authenticate */
+    char quorum_learner_context[CONFIG_SASL_NAME_BYTES]; /* quorum.auth.learner.saslLoginContext
+                                                          * (QuorumLearner) */
+    char quorum_server_context[CONFIG_SASL_NAME_BYTES];  /* quorum.auth.server.saslLoginContext
+                                                          * (QuorumServer) */
+    int quorum_user_count;                     /* the server context's user_NAME entries */
+    struct config_sasl_user quorum_users[CONFIG_SASL_MAX_USERS];
+    struct config_sasl_user quorum_learner;    /* the learner context's username and password */
 };
 
 /* A key harmless to ignore that the file holds (config_keys.c). */
@@ -209,6 +226,11 @@ struct config {
     bool peer_type_observer;     /* ... as observer */
     bool static_server_lines;    /* a server.N line came from zoo.cfg itself */
     struct config_tls tls;
+    /* TLS between members (config_tls.c): sslQuorum, portUnification and the ssl.quorum.* keys */
+    struct config_tls quorum_tls;
+    bool ssl_quorum;             /* sslQuorum: members connect to each other over TLS */
+    bool port_unification;       /* portUnification: the quorum port accepts TLS and plain members */
+    bool ssl_quorum_reload;      /* sslQuorumReloadCertFiles: reload ssl.quorum.* stores on change */
     struct config_sasl sasl;
     struct config_ignored ignored[CONFIG_MAX_IGNORED];
     int ignored_count;

@@ -6,7 +6,7 @@
  *     or its own file formats (a thread pool, the size of a log file).  The
  *     key is recorded in cfg->ignored, and --check-config prints it.
  *   - accepted only at the value that describes what znoded does anyway
- *     (forceSync=yes, sslQuorum=false), refused at any other;
+ *     (forceSync=yes, ssl.crl=false), refused at any other;
  *   - refused with the reason (not supported, or not supported yet);
  *   - unknown: refused.  ZooKeeper turns an unknown key into a system
  *     property and carries on; a misspelt key would then be a setting the
@@ -63,14 +63,10 @@ static const struct fixed_key fixed_keys[] = {
     {"localSessionsUpgradingEnabled", "false", "local sessions are not supported"},
     {"audit.enable", "false", "audit logging is not supported"},
     {"multiAddress.enabled", "false", "several addresses per member are not supported"},
-    {"sslQuorum", "false", "TLS between members is not supported yet"},
     {"ssl.crl", "false", "certificate revocation lists are not supported yet"},
     {"ssl.ocsp", "false", "OCSP is not supported yet"},
-    {"sslQuorumReloadCertFiles", "false", "TLS between members is not supported yet"},
-    {"portUnification", "false", "TLS between members is not supported yet"},
-    {"quorum.auth.enableSasl", "false", "SASL between members is not supported yet"},
-    {"quorum.auth.learnerRequireSasl", "false", "SASL between members is not supported yet"},
-    {"quorum.auth.serverRequireSasl", "false", "SASL between members is not supported yet"},
+    {"ssl.quorum.crl", "false", "certificate revocation lists are not supported yet"},
+    {"ssl.quorum.ocsp", "false", "OCSP is not supported yet"},
 };
 
 struct refused_key {
@@ -80,13 +76,20 @@ struct refused_key {
 };
 
 static const struct refused_key refused_keys[] = {
-    {"ssl.quorum.", true, "TLS between members is not supported yet"},
+    {"ssl.quorum.", true, "not supported (between members znoded reads ssl.quorum.keyStore.*, "
+                          "ssl.quorum.trustStore.*, ssl.quorum.clientAuth, ssl.quorum.protocol, "
+                          "ssl.quorum.enabledProtocols, ssl.quorum.ciphersuites, "
+                          "ssl.quorum.hostnameVerification, ssl.quorum.handshakeDetectionTimeoutMillis)"},
     {"ssl.", true, "not supported yet (the client port's TLS keys are ssl.keyStore.*, "
                    "ssl.trustStore.*, ssl.clientAuth, ssl.protocol, ssl.enabledProtocols, "
                    "ssl.ciphersuites, ssl.handshakeDetectionTimeoutMillis)"},
     {"kerberos.", true, "not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and "
                         "kerberos.removeRealmFromPrincipal)"},
-    {"quorum.auth.", true, "SASL between members is not supported yet"},
+    {"quorum.auth.kerberos.", true, "Kerberos between members is not supported (members authenticate "
+                                    "with DIGEST-MD5 from the JAAS file's quorum sections)"},
+    {"quorum.auth.", true, "not supported (between members znoded reads quorum.auth.enableSasl, "
+                           "quorum.auth.learnerRequireSasl, quorum.auth.serverRequireSasl, "
+                           "quorum.auth.learner.saslLoginContext, quorum.auth.server.saslLoginContext)"},
     {"sasl.", true, "not supported (znoded's SASL reads the JAAS file's Server section)"},
     {"multiAddress.", true, "several addresses per member are not supported"},
     {"observerMasterPort", false, "observers syncing from followers are not supported"},

@@ -102,6 +102,20 @@ int config_sasl_set(struct config *cfg, const char *key, const char *value, char
         strcpy(sasl->super_user, value);
         return 0;
     }
+    if (strcmp(bare, "quorum.auth.enableSasl") == 0)
+        return set_boolean(key, value, &sasl->quorum_enable, err, errlen);
+    if (strcmp(bare, "quorum.auth.learnerRequireSasl") == 0)
+        return set_boolean(key, value, &sasl->quorum_learner_require, err, errlen);
+    if (strcmp(bare, "quorum.auth.serverRequireSasl") == 0)
+        return set_boolean(key, value, &sasl->quorum_server_require, err, errlen);
+    if (strcmp(bare, "quorum.auth.learner.saslLoginContext") == 0 ||
+        strcmp(bare, "quorum.auth.server.saslLoginContext") == 0) {
+        char *out = bare[12] == 'l' ? sasl->quorum_learner_context : sasl->quorum_server_context;
+        if (value[0] == '\0' || strlen(value) >= CONFIG_SASL_NAME_BYTES)
+            return config_fail(err, errlen, "%s: bad section name '%s'", key, value);
+        strcpy(out, value);
+        return 0;
+    }
     if (strcmp(bare, "kerberos.removeHostFromPrincipal") == 0)
         return set_boolean(key, value, &sasl->remove_host_from_principal, err, errlen);
     if (strcmp(bare, "kerberos.removeRealmFromPrincipal") == 0)
@@ -142,6 +156,8 @@ struct jaas_reading {
     struct config_sasl *sasl;
     const char *path;
     bool server_section;
+    bool quorum_server_section, quorum_learner_section;
+    int quorum_entry;       /* the current entry: 1 of the quorum server section, 2 of the learner's */
     bool digest_entry;      /* the current Server entry is DigestLoginModule */
     bool krb5_entry;        /* ... Krb5LoginModule */
     bool use_key_tab;
@@ -153,8 +169,20 @@ static int on_entry(void *ctx, const char *section, const char *module, const ch
 {
     struct jaas_reading *rd = ctx;
     rd->digest_entry = rd->krb5_entry = false;
+    rd->quorum_entry = 0;
+    const struct config_sasl *sasl = rd->sasl;
+    if (sasl->quorum_enable && (strcmp(section, sasl->quorum_server_context) == 0 ||
+                                strcmp(section, sasl->quorum_learner_context) == 0)) {
+        if (strcmp(module, CONFIG_DIGEST_LOGIN_MODULE) != 0)
+            return config_fail(rd->err, rd->errlen, "%s=%s: section %s uses %s: between members znoded "
+                               "authenticates with DIGEST-MD5 only (%s)", CONFIG_JAAS_KEY, rd->path, section,
+                               module, CONFIG_DIGEST_LOGIN_MODULE);
+        rd->quorum_entry = strcmp(section, sasl->quorum_server_context) == 0 ? 1 : 2;
+        *(rd->quorum_entry == 1 ? &rd->quorum_server_section : &rd->quorum_learner_section) = true;
+        return 0;
+    }
     if (strcmp(section, CONFIG_JAAS_SECTION) != 0)
-        return 0; /* sections of clients (Client) and of members (QuorumServer, refused elsewhere) */
+        return 0; /* sections of clients (Client), of members when quorum.auth.enableSasl is false */
     rd->server_section = true;
     if (strcmp(module, CONFIG_DIGEST_LOGIN_MODULE) == 0) {
         rd->digest_entry = true;
@@ -207,9 +235,34 @@ static int on_krb5_option(struct jaas_reading *rd, const char *section, const ch
                        section, key, value);
 }
 
+static int add_user(struct jaas_reading *rd, const char *section, const char *key, const char *value,
+                    struct config_sasl_user *users, int *count);
+
+/* An option of a quorum section: user_NAME in the server's, username and
+ * password in the learner's. */
+static int on_quorum_option(struct jaas_reading *rd, const char *section, const char *key, const char *value)
+{
+    struct config_sasl *sasl = rd->sasl;
+    if (rd->quorum_entry == 1 && strncmp(key, "user_", 5) == 0)
+        return add_user(rd, section, key, value, sasl->quorum_users, &sasl->quorum_user_count);
+    if (rd->quorum_entry == 2 && (strcmp(key, "username") == 0 || strcmp(key, "password") == 0)) {
+        char *out = key[0] == 'u' ? sasl->quorum_learner.name : sasl->quorum_learner.password;
+        if (strlen(value) >= CONFIG_SASL_NAME_BYTES)
+            return config_fail(rd->err, rd->errlen, "%s=%s: %s.%s: longer than %d bytes", CONFIG_JAAS_KEY,
+                               rd->path, section, key, CONFIG_SASL_NAME_BYTES - 1);
+        strcpy(out, value);
+        return 0;
+    }
+    ZN_INFO("config: %s: %s.%s is not read (a quorum server section holds user_NAME entries, a learner "
+            "section username and password)", rd->path, section, key);
+    return 0;
+}
+
 static int on_option(void *ctx, const char *section, const char *key, const char *value)
 {
     struct jaas_reading *rd = ctx;
+    if (rd->quorum_entry)
+        return on_quorum_option(rd, section, key, value);
     if (rd->krb5_entry)
         return on_krb5_option(rd, section, key, value);
     if (!rd->digest_entry)
@@ -222,6 +275,12 @@ static int on_option(void *ctx, const char *section, const char *key, const char
                 rd->path, section, key);
         return 0;
     }
+    return add_user(rd, section, key, value, sasl->users, &sasl->user_count);
+}
+
+static int add_user(struct jaas_reading *rd, const char *section, const char *key, const char *value,
+                    struct config_sasl_user *users, int *count)
+{
     const char *name = key + 5;
     if (name[0] == '\0')
         return config_fail(rd->err, rd->errlen, "%s=%s: %s: user_ without a user name",
@@ -229,15 +288,15 @@ static int on_option(void *ctx, const char *section, const char *key, const char
     if (strlen(name) >= CONFIG_SASL_NAME_BYTES || strlen(value) >= CONFIG_SASL_PASSWORD_BYTES)
         return config_fail(rd->err, rd->errlen, "%s=%s: %s: %s: name or password longer than %d bytes",
                            CONFIG_JAAS_KEY, rd->path, section, key, CONFIG_SASL_NAME_BYTES - 1);
-    for (int i = 0; i < sasl->user_count; i++)
-        if (strcmp(sasl->users[i].name, name) == 0) { /* a Java map: the last one wins */
-            strcpy(sasl->users[i].password, value);
+    for (int i = 0; i < *count; i++)
+        if (strcmp(users[i].name, name) == 0) { /* a Java map: the last one wins */
+            strcpy(users[i].password, value);
             return 0;
         }
-    if (sasl->user_count == CONFIG_SASL_MAX_USERS)
+    if (*count == CONFIG_SASL_MAX_USERS)
         return config_fail(rd->err, rd->errlen, "%s=%s: more than %d users", CONFIG_JAAS_KEY, rd->path,
                            CONFIG_SASL_MAX_USERS);
-    struct config_sasl_user *u = &sasl->users[sasl->user_count++];
+    struct config_sasl_user *u = &users[(*count)++];
     strcpy(u->name, name);
     strcpy(u->password, value);
     return 0;
@@ -298,6 +357,19 @@ static int read_jaas(struct config_sasl *sasl, char *err, size_t errlen)
         return config_fail(err, errlen, "%s=%s: %s", CONFIG_JAAS_KEY, path, why);
     if (rc != 0)
         return -1; /* a visitor's refusal, already in err */
+    if (sasl->quorum_enable && !rd.quorum_server_section)
+        return config_fail(err, errlen, "%s=%s: quorum.auth.enableSasl=true but the file has no %s section (the "
+                           "members this one accepts, as user_NAME entries)", CONFIG_JAAS_KEY, path,
+                           sasl->quorum_server_context);
+    if (sasl->quorum_enable && sasl->quorum_user_count == 0)
+        return config_fail(err, errlen, "%s=%s: section %s has no user_NAME=\"password\" entry", CONFIG_JAAS_KEY,
+                           path, sasl->quorum_server_context);
+    if (sasl->quorum_learner_require && (!rd.quorum_learner_section || !sasl->quorum_learner.name[0]))
+        return config_fail(err, errlen, "%s=%s: quorum.auth.learnerRequireSasl=true but the file has no %s "
+                           "section with a username (and password)", CONFIG_JAAS_KEY, path,
+                           sasl->quorum_learner_context);
+    if (!rd.server_section && sasl->quorum_enable)
+        return 0; /* the file is for members only: no SASL for clients */
     if (!rd.server_section)
         return config_fail(err, errlen, "%s=%s: no %s section: SASL for clients would not be served",
                            CONFIG_JAAS_KEY, path, CONFIG_JAAS_SECTION);
@@ -352,6 +424,19 @@ int config_sasl_finish(struct config *cfg, char *err, size_t errlen)
         sasl->enforce_auth = true;
         sasl->enforce_schemes |= CONFIG_SCHEME_SASL;
     }
+    /* QuorumPeerConfig's checks */
+    if (!sasl->quorum_enable && (sasl->quorum_learner_require || sasl->quorum_server_require))
+        return config_fail(err, errlen, "quorum.auth.enableSasl is disabled, so cannot enable "
+                           "quorum.auth.%sRequireSasl", sasl->quorum_learner_require ? "learner" : "server");
+    if (sasl->quorum_server_require && !sasl->quorum_learner_require)
+        return config_fail(err, errlen, "quorum.auth.learnerRequireSasl is disabled, so cannot enable "
+                           "quorum.auth.serverRequireSasl (this member could not join the others)");
+    if (sasl->quorum_enable && cfg->server_count == 0)
+        return config_fail(err, errlen, "quorum.auth.enableSasl=true: there are no server.N lines (a standalone "
+                           "server has no members to authenticate)");
+    if (sasl->quorum_enable && !sasl->login_config[0])
+        return config_fail(err, errlen, "quorum.auth.enableSasl=true needs the JAAS file (%s) with its %s section",
+                           CONFIG_JAAS_KEY, sasl->quorum_server_context);
     if (sasl->login_config[0] && read_jaas(sasl, err, errlen) != 0)
         return -1;
     if (sasl->super_user[0] && !sasl->enabled)

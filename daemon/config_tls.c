@@ -116,6 +116,21 @@ int config_tls_set(struct config *cfg, const char *key, const char *value, char 
     const char *bare = strncmp(key, "zookeeper.", 10) == 0 ? key + 10 : key;
     if (strcmp(bare, "X509AuthenticationProvider.superUser") == 0)
         return copy_value(key, value, tls->x509_super_user, sizeof tls->x509_super_user, err, errlen);
+    if (strcmp(key, "sslQuorum") == 0 || strcmp(key, "portUnification") == 0 ||
+        strcmp(key, "sslQuorumReloadCertFiles") == 0) {
+        bool *flag = key[0] == 'p' ? &cfg->port_unification
+                     : strcmp(key, "sslQuorum") == 0 ? &cfg->ssl_quorum : &cfg->ssl_quorum_reload;
+        if (strcasecmp(value, "true") != 0 && strcasecmp(value, "false") != 0)
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+        *flag = strcasecmp(value, "true") == 0;
+        return 0;
+    }
+    if (strncmp(key, "ssl.quorum.", 11) == 0) {
+        int rc = set_ssl_key(&cfg->quorum_tls, key, value, err, errlen);
+        if (rc == 0)
+            cfg->quorum_tls.ssl_keys_set = true;
+        return rc;
+    }
     if (strncmp(key, "ssl.", 4) == 0) {
         int rc = set_ssl_key(tls, key, value, err, errlen);
         if (rc == 0)
@@ -145,25 +160,28 @@ int config_tls_set(struct config *cfg, const char *key, const char *value, char 
     return 1;
 }
 
-/* The ssl.* keys of the client port; same contract as config_tls_set. */
+/* The ssl.* keys of the client port, or the ssl.quorum.* keys between
+ * members (tls->quorum): name is the key after that prefix.  Same contract
+ * as config_tls_set. */
 static int set_ssl_key(struct config_tls *tls, const char *key, const char *value, char *err,
                        size_t errlen)
 {
-    if (strcmp(key, "ssl.keyStore.location") == 0)
+    const char *name = key + (tls->quorum ? strlen("ssl.quorum.") : strlen("ssl."));
+    if (strcmp(name, "keyStore.location") == 0)
         return copy_value(key, value, tls->key_store, sizeof tls->key_store, err, errlen);
-    if (strcmp(key, "ssl.keyStore.password") == 0)
+    if (strcmp(name, "keyStore.password") == 0)
         return copy_value(key, value, tls->key_store_password, sizeof tls->key_store_password, err,
                           errlen);
-    if (strcmp(key, "ssl.keyStore.type") == 0)
+    if (strcmp(name, "keyStore.type") == 0)
         return set_store_type(key, value, tls->key_store, &tls->key_store_type, err, errlen);
-    if (strcmp(key, "ssl.trustStore.location") == 0)
+    if (strcmp(name, "trustStore.location") == 0)
         return copy_value(key, value, tls->trust_store, sizeof tls->trust_store, err, errlen);
-    if (strcmp(key, "ssl.trustStore.password") == 0)
+    if (strcmp(name, "trustStore.password") == 0)
         return copy_value(key, value, tls->trust_store_password, sizeof tls->trust_store_password,
                           err, errlen);
-    if (strcmp(key, "ssl.trustStore.type") == 0)
+    if (strcmp(name, "trustStore.type") == 0)
         return set_store_type(key, value, tls->trust_store, &tls->trust_store_type, err, errlen);
-    if (strcmp(key, "ssl.clientAuth") == 0) {
+    if (strcmp(name, "clientAuth") == 0) {
         /* X509Util.ClientAuth.fromPropertyValue: case ignored */
         if (strcasecmp(value, "need") == 0)
             tls->client_auth = CONFIG_CLIENT_AUTH_NEED;
@@ -175,7 +193,7 @@ static int set_ssl_key(struct config_tls *tls, const char *key, const char *valu
             return config_fail(err, errlen, "%s: expected need, want or none, got '%s'", key, value);
         return 0;
     }
-    if (strcmp(key, "ssl.protocol") == 0) {
+    if (strcmp(name, "protocol") == 0) {
         /* the SSLContext's protocol; it is also the one enabled unless
          * ssl.enabledProtocols lists them */
         int v;
@@ -193,11 +211,11 @@ static int set_ssl_key(struct config_tls *tls, const char *key, const char *valu
             tls->min_version = tls->max_version = v;
         return 0;
     }
-    if (strcmp(key, "ssl.enabledProtocols") == 0)
+    if (strcmp(name, "enabledProtocols") == 0)
         return set_enabled_protocols(tls, key, value, err, errlen);
-    if (strcmp(key, "ssl.ciphersuites") == 0)
+    if (strcmp(name, "ciphersuites") == 0)
         return copy_value(key, value, tls->ciphersuites, sizeof tls->ciphersuites, err, errlen);
-    if (strcmp(key, "ssl.handshakeDetectionTimeoutMillis") == 0) {
+    if (strcmp(name, "handshakeDetectionTimeoutMillis") == 0) {
         /* ZooKeeper (X509Util) bounds its TLS detection by it; znoded bounds the whole
          * handshake on the client port by it */
         long ms;
@@ -209,20 +227,71 @@ static int set_ssl_key(struct config_tls *tls, const char *key, const char *valu
         tls->handshake_timeout_ms = (int)ms;
         return 0;
     }
-    if (strcmp(key, "ssl.authProvider") == 0) {
+    if (strcmp(name, "authProvider") == 0 && !tls->quorum) {
         /* the scheme a client certificate authenticates with */
         if (strcmp(value, "x509") != 0)
             return config_fail(err, errlen, "%s: only the x509 provider is built in, got '%s'", key, value);
         return 0;
     }
-    if (strcmp(key, "ssl.hostnameVerification") == 0) {
-        /* ZooKeeper's server never checks a client certificate's host name
-         * (ClientX509Util.shouldVerifyClientHostname is false): nor does znoded. */
+    if (strcmp(name, "hostnameVerification") == 0) {
+        /* On the client port ZooKeeper's server never checks a client
+         * certificate's host name (ClientX509Util.shouldVerifyClientHostname
+         * is false): nor does znoded.  Between members both sides check it
+         * (QuorumX509Util), and so does znoded (transport.c). */
         if (strcasecmp(value, "true") != 0 && strcasecmp(value, "false") != 0)
             return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+        tls->hostname_verification = strcasecmp(value, "true") == 0;
         return 0;
     }
     return 1;
+}
+
+/* The defaults and the store types of one set of keys (ssl.* or ssl.quorum.*). */
+static int finish_stores(struct config_tls *tls, char *err, size_t errlen)
+{
+    const char *prefix = tls->quorum ? "ssl.quorum." : "ssl.";
+    char key[64];
+    if (tls->handshake_timeout_ms == 0)
+        tls->handshake_timeout_ms = CONFIG_TLS_HANDSHAKE_TIMEOUT_MS;
+    if (tls->min_version == 0) {
+        tls->min_version = CONFIG_TLS_1_2;
+        tls->max_version = CONFIG_TLS_1_3;
+    }
+    snprintf(key, sizeof key, "%skeyStore.location", prefix);
+    if (tls->key_store[0] && tls->key_store_type == CONFIG_STORE_NONE &&
+        store_type_from_name(key, tls->key_store, &tls->key_store_type, err, errlen) != 0)
+        return -1;
+    snprintf(key, sizeof key, "%strustStore.location", prefix);
+    if (tls->trust_store[0] && tls->trust_store_type == CONFIG_STORE_NONE &&
+        store_type_from_name(key, tls->trust_store, &tls->trust_store_type, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* sslQuorum, portUnification, sslQuorumReloadCertFiles and ssl.quorum.*. */
+static int finish_quorum(struct config *cfg, char *err, size_t errlen)
+{
+    struct config_tls *q = &cfg->quorum_tls;
+    bool used = cfg->ssl_quorum || cfg->port_unification;
+    if (!used) {
+        if (q->ssl_keys_set)
+            return config_fail(err, errlen, "ssl.quorum.* keys are set but neither sslQuorum=true nor "
+                                            "portUnification=true: they would have no effect");
+        if (cfg->ssl_quorum_reload)
+            return config_fail(err, errlen, "sslQuorumReloadCertFiles=true but neither sslQuorum=true nor "
+                                            "portUnification=true: it would have no effect");
+        return 0;
+    }
+    if (finish_stores(q, err, errlen) != 0)
+        return -1;
+    const char *which = cfg->ssl_quorum ? "sslQuorum=true" : "portUnification=true";
+    if (cfg->server_count == 0)
+        return config_fail(err, errlen, "%s: there are no server.N lines (a standalone server has no "
+                                        "members to talk to)", which);
+    if (q->key_store[0] == '\0')
+        return config_fail(err, errlen, "%s needs ssl.quorum.keyStore.location (this member's key and "
+                                        "certificate)", which);
+    return 0;
 }
 
 int config_tls_finish(struct config *cfg, char *err, size_t errlen)
@@ -230,19 +299,7 @@ int config_tls_finish(struct config *cfg, char *err, size_t errlen)
     struct config_tls *tls = &cfg->tls;
     if (tls->secure_client_port_address[0] == '\0')
         strcpy(tls->secure_client_port_address, "0.0.0.0");
-    if (tls->handshake_timeout_ms == 0)
-        tls->handshake_timeout_ms = CONFIG_TLS_HANDSHAKE_TIMEOUT_MS;
-    if (tls->min_version == 0) {
-        tls->min_version = CONFIG_TLS_1_2;
-        tls->max_version = CONFIG_TLS_1_3;
-    }
-    if (tls->key_store[0] && tls->key_store_type == CONFIG_STORE_NONE &&
-        store_type_from_name("ssl.keyStore.location", tls->key_store, &tls->key_store_type, err,
-                             errlen) != 0)
-        return -1;
-    if (tls->trust_store[0] && tls->trust_store_type == CONFIG_STORE_NONE &&
-        store_type_from_name("ssl.trustStore.location", tls->trust_store, &tls->trust_store_type,
-                             err, errlen) != 0)
+    if (finish_stores(tls, err, errlen) != 0 || finish_quorum(cfg, err, errlen) != 0)
         return -1;
     if (tls->port_unification && tls->key_store[0] == '\0')
         return config_fail(err, errlen, "client.portUnification=true needs ssl.keyStore.location (the server's "
@@ -252,7 +309,7 @@ int config_tls_finish(struct config *cfg, char *err, size_t errlen)
             return config_fail(err, errlen, "secureClientPortAddress is set but secureClientPort is not");
         if (tls->ssl_keys_set && !tls->port_unification)
             return config_fail(err, errlen, "ssl.* keys are set but secureClientPort is not: they would "
-                                     "have no effect (TLS between members is not supported yet)");
+                                     "have no effect (between members, the keys are ssl.quorum.*)");
         return 0;
     }
     if (tls->key_store[0] == '\0')

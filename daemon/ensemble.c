@@ -92,8 +92,10 @@
 #include "log.h"
 #include "prep.h"
 #include "request.h"
+#include "saslauth.h"
 #include "server.h"
 #include "store.h"
+#include "tls.h"
 #include "transport.h"
 #include "tree.h"
 #include "txn.h"
@@ -131,6 +133,7 @@ struct ensemble {
     struct server *srv;
     struct zab *zab;
     struct transport *tp;
+    struct tls_server *quorum_tls; /* sslQuorum / portUnification; NULL: plain */
     uv_timer_t tick;
     uint32_t my_id;
     enum zab_role role;
@@ -1901,8 +1904,19 @@ int ensemble_start(struct server *srv)
     e->sync_limit_ticks = zc.sync_limit_ticks;
     e->forward_timeout_ms = (uint64_t)ENSEMBLE_FORWARD_TIMEOUT_FACTOR * (uint64_t)cfg->sync_limit *
                             (uint64_t)cfg->tick_time_ms;
-    rc = transport_start(&e->tp, srv->loop, e->my_id, my_host, my_port, peers, n_peers,
-                         on_peer_frame, on_peer_link, e);
+    struct transport_tls tt;
+    struct transport_auth ta = {
+        .learner = cfg->sasl.quorum_learner_require,
+        .server_enabled = cfg->sasl.quorum_enable,
+        .server_require = cfg->sasl.quorum_server_require,
+        .step = saslauth_quorum_step,
+        .session_free = saslauth_quorum_free,
+    };
+    rc = tls_quorum_new(&e->quorum_tls, &tt, cfg, srv->loop);
+    if (rc == 0)
+        rc = transport_start_tls(&e->tp, srv->loop, e->my_id, my_host, my_port, peers, n_peers,
+                                 on_peer_frame, on_peer_link, e, e->quorum_tls ? &tt : NULL,
+                                 cfg->sasl.quorum_enable ? &ta : NULL);
     if (rc != 0) {
         ZN_ERROR("cannot start the peer transport on %s:%d: %s", my_host, my_port,
                  zn_strerror(rc));
@@ -1959,6 +1973,7 @@ void ensemble_stop(struct server *srv)
         return;
     srv->ens = NULL;
     transport_stop(e->tp);
+    tls_server_free(e->quorum_tls); /* the connections closing hold their own references */
     uv_timer_stop(&e->tick);
     uv_close((uv_handle_t *)&e->tick, on_tick_closed);
 }

@@ -252,8 +252,15 @@ int main(int argc, char **argv)
             return 2;
         }
         tls_server_free(tls);
+        tls = NULL;
+        if ((cfg.ssl_quorum || cfg.port_unification) && tls_server_new(&tls, &cfg.quorum_tls) != 0) {
+            fprintf(stderr, "znoded: %s: the ssl.quorum key or trust store cannot be used (the line above "
+                    "says why)\n", argv[optind]);
+            return 2;
+        }
+        tls_server_free(tls);
         /* and the SASL plugin Cyrus loads at run time (libsasl2-modules, ...-gssapi-mit) */
-        if (cfg.sasl.enabled && saslauth_init(&cfg.sasl) != 0) {
+        if ((cfg.sasl.enabled || cfg.sasl.quorum_enable) && saslauth_init(&cfg.sasl) != 0) {
             fprintf(stderr, "znoded: %s: SASL cannot be served (the line above says why)\n", argv[optind]);
             return 2;
         }
@@ -265,6 +272,18 @@ int main(int argc, char **argv)
                    cfg.config_version);
         else if (cfg.dynamic_config_file[0])
             printf("membership: dynamicConfigFile %s\n", cfg.dynamic_config_file);
+        if (cfg.ssl_quorum || cfg.port_unification)
+            printf("quorum tls: %s, hostnameVerification=%s%s\n",
+                   !cfg.port_unification ? "members connect and accept TLS only"
+                   : cfg.ssl_quorum       ? "members connect with TLS, accept TLS and plain (portUnification)"
+                                          : "members connect plain, accept TLS and plain (portUnification)",
+                   cfg.quorum_tls.hostname_verification ? "true" : "false",
+                   cfg.ssl_quorum_reload ? ", key and trust stores reloaded when they change" : "");
+        if (cfg.sasl.quorum_enable)
+            printf("quorum sasl: DIGEST-MD5, users=%d (%s), learner %s (%s), serverRequireSasl=%s\n",
+                   cfg.sasl.quorum_user_count, cfg.sasl.quorum_server_context,
+                   cfg.sasl.quorum_learner_require ? cfg.sasl.quorum_learner.name : "does not authenticate",
+                   cfg.sasl.quorum_learner_context, cfg.sasl.quorum_server_require ? "true" : "false");
         if (cfg.sasl.enabled && cfg.sasl.gssapi)
             printf("sasl: GSSAPI principal=%s keytab=%s from %s (%s)%s\n", cfg.sasl.principal, cfg.sasl.keytab,
                    cfg.sasl.login_config, cfg.sasl.login_config_from_env ? "SERVER_JVMFLAGS" : "zoo.cfg",

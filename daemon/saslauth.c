@@ -24,6 +24,10 @@
 #define SASLAUTH_SERVICE "zookeeper"
 #define SASLAUTH_SERVER_NAME "zk-sasl-md5"
 #define SASLAUTH_PLUGIN_NAME "znoded-jaas"
+/* Between members, ZooKeeper's names (QuorumAuth: protocol "zookeeper-quorum",
+ * server name "zk-quorum-sasl-md5"). */
+#define SASLAUTH_QUORUM_SERVICE "zookeeper-quorum"
+#define SASLAUTH_QUORUM_SERVER_NAME "zk-quorum-sasl-md5"
 
 struct saslauth_session {
     sasl_conn_t *conn;
@@ -42,12 +46,14 @@ static char saslauth_service[CONFIG_SASL_NAME_BYTES] = SASLAUTH_SERVICE;
 static char saslauth_host[CONFIG_SASL_NAME_BYTES] = SASLAUTH_SERVER_NAME;
 static char saslauth_realm[CONFIG_SASL_NAME_BYTES];
 
-static const struct config_sasl_user *find_user(const char *name, size_t len)
+/* A user of the JAAS Server section, or (quorum) of the quorum server section. */
+static const struct config_sasl_user *find_user(const char *name, size_t len, bool quorum)
 {
     if (!saslauth_users)
         return NULL;
-    for (int i = 0; i < saslauth_users->user_count; i++) {
-        const struct config_sasl_user *u = &saslauth_users->users[i];
+    int count = quorum ? saslauth_users->quorum_user_count : saslauth_users->user_count;
+    for (int i = 0; i < count; i++) {
+        const struct config_sasl_user *u = quorum ? &saslauth_users->quorum_users[i] : &saslauth_users->users[i];
         if (strlen(u->name) == len && memcmp(u->name, name, len) == 0)
             return u;
     }
@@ -62,7 +68,8 @@ static int jaas_lookup(void *glob, sasl_server_params_t *sparams, unsigned flags
     (void)glob;
     if (flags & SASL_AUXPROP_AUTHZID)
         return SASL_OK; /* nothing is kept about authorization ids */
-    const struct config_sasl_user *u = find_user(user, ulen);
+    bool quorum = sparams->service && strcmp(sparams->service, SASLAUTH_QUORUM_SERVICE) == 0;
+    const struct config_sasl_user *u = find_user(user, ulen, quorum);
     if (!u)
         return SASL_NOUSER;
     const struct propval *wanted = sparams->utils->prop_get(sparams->propctx);
@@ -108,7 +115,10 @@ static int get_option(void *context, const char *plugin, const char *option, con
     if (strcmp(option, "auxprop_plugin") == 0)
         *result = SASLAUTH_PLUGIN_NAME;
     else if (strcmp(option, "mech_list") == 0)
-        *result = saslauth_mechanism;
+        /* between members DIGEST-MD5 is always the mechanism */
+        *result = saslauth_users && saslauth_users->quorum_enable && strcmp(saslauth_mechanism, "GSSAPI") == 0
+                      ? "GSSAPI DIGEST-MD5"
+                      : saslauth_mechanism;
     else if (strcmp(option, "pwcheck_method") == 0)
         *result = "auxprop";
     else if (strcmp(option, "log_level") == 0)
@@ -150,7 +160,7 @@ static const sasl_callback_t saslauth_callbacks[] = {
 
 int saslauth_init(const struct config_sasl *cfg)
 {
-    ZN_ASSERT(cfg != NULL && cfg->enabled);
+    ZN_ASSERT(cfg != NULL && (cfg->enabled || cfg->quorum_enable));
     saslauth_users = cfg;
     if (saslauth_started)
         return 0;
@@ -168,21 +178,38 @@ int saslauth_init(const struct config_sasl *cfg)
     int rc = sasl_auxprop_add_plugin(SASLAUTH_PLUGIN_NAME, jaas_plugin_init);
     if (rc == SASL_OK)
         rc = sasl_server_init(saslauth_callbacks, "znoded");
+    if (rc == SASL_OK && cfg->quorum_learner_require)
+        rc = sasl_client_init(NULL);
     if (rc != SASL_OK) {
         ZN_ERROR("sasl: cannot start Cyrus SASL: %s", sasl_errstring(rc, NULL, NULL));
         return -1;
     }
     const char **mechs = sasl_global_listmech();
     bool found = false;
-    for (int i = 0; mechs && mechs[i]; i++)
+    bool digest = !cfg->quorum_enable;
+    for (int i = 0; mechs && mechs[i]; i++) {
         found |= strcmp(mechs[i], saslauth_mechanism) == 0;
-    if (!found) {
+        digest |= strcmp(mechs[i], "DIGEST-MD5") == 0;
+    }
+    if (!digest) {
+        ZN_ERROR("sasl: Cyrus SASL has no DIGEST-MD5 plugin, which members authenticate with (Debian: "
+                 "install libsasl2-modules)");
+        sasl_server_done();
+        return -1;
+    }
+    if (!found && cfg->enabled) {
         ZN_ERROR("sasl: Cyrus SASL has no %s plugin (Debian: install %s)", saslauth_mechanism,
                  cfg->gssapi ? "libsasl2-modules-gssapi-mit" : "libsasl2-modules");
         sasl_server_done();
         return -1;
     }
     saslauth_started = true;
+    if (cfg->quorum_enable)
+        ZN_INFO("sasl: DIGEST-MD5 between members, users=%d%s%s", cfg->quorum_user_count,
+                cfg->quorum_learner_require ? ", this member authenticates as " : "",
+                cfg->quorum_learner_require ? cfg->quorum_learner.name : "");
+    if (!cfg->enabled)
+        return 0;
     if (cfg->gssapi)
         ZN_INFO("sasl: GSSAPI for clients, principal=%s keytab=%s", cfg->principal, cfg->keytab);
     else
@@ -192,6 +219,8 @@ int saslauth_init(const struct config_sasl *cfg)
 
 void saslauth_shutdown(void)
 {
+    if (saslauth_started && saslauth_users->quorum_learner_require)
+        sasl_client_done();
     if (saslauth_started)
         sasl_server_done();
     saslauth_started = false;
@@ -264,7 +293,7 @@ enum saslauth_result saslauth_step(struct saslauth_session **session, const uint
     ZN_ASSERT(session != NULL && out != NULL && outlen != NULL && user != NULL);
     *out = NULL;
     *outlen = 0;
-    if (!saslauth_started) {
+    if (!saslauth_started || !saslauth_users->enabled) {
         snprintf(why, whylen, "SASL is not configured (no JAAS Server section)");
         return SASLAUTH_FAILED;
     }
@@ -283,7 +312,7 @@ enum saslauth_result saslauth_step(struct saslauth_session **session, const uint
     if (!*session && !(*session = session_new(why, whylen)))
         return SASLAUTH_FAILED;
     struct saslauth_session *s = *session;
-    if (!saslauth_users->gssapi && sasl_directive_repeated(token, len, NULL)) {
+    if (!saslauth_users->gssapi && sasl_directive_repeated(token, len, NULL, NULL)) {
         s->finished = s->failed = true;
         snprintf(why, whylen, "a DIGEST-MD5 directive repeated, or more than %d of them", SASL_MAX_DIRECTIVES);
         return SASLAUTH_FAILED;
@@ -307,4 +336,137 @@ enum saslauth_result saslauth_step(struct saslauth_session **session, const uint
     const char *detail = sasl_errdetail(s->conn);
     snprintf(why, whylen, "%s", detail && detail[0] ? detail : sasl_errstring(rc, NULL, NULL));
     return SASLAUTH_FAILED;
+}
+
+/* ---- between members ---- */
+
+struct saslauth_quorum {
+    sasl_conn_t *conn;
+    bool server;
+    bool started;
+};
+
+/* The learner's name (authentication id; no authorization id). */
+static int quorum_simple(void *context, int id, const char **result, unsigned *len)
+{
+    (void)context;
+    *result = id == SASL_CB_AUTHNAME ? saslauth_users->quorum_learner.name : "";
+    if (len)
+        *len = (unsigned)strlen(*result);
+    return id == SASL_CB_AUTHNAME || id == SASL_CB_USER ? SASL_OK : SASL_FAIL;
+}
+
+static int quorum_secret(sasl_conn_t *conn, void *context, int id, sasl_secret_t **psecret)
+{
+    (void)conn;
+    (void)id;
+    struct saslauth_quorum *q = context;
+    static union {
+        sasl_secret_t secret;
+        unsigned char bytes[sizeof(sasl_secret_t) + CONFIG_SASL_PASSWORD_BYTES];
+    } holder;
+    (void)q;
+    const char *pw = saslauth_users->quorum_learner.password;
+    holder.secret.len = strlen(pw);
+    memcpy(holder.secret.data, pw, holder.secret.len + 1);
+    *psecret = &holder.secret;
+    return SASL_OK;
+}
+
+static const sasl_callback_t quorum_client_callbacks[] = {
+    {SASL_CB_AUTHNAME, SASLAUTH_CALLBACK(quorum_simple), NULL},
+    {SASL_CB_USER, SASLAUTH_CALLBACK(quorum_simple), NULL},
+    {SASL_CB_PASS, SASLAUTH_CALLBACK(quorum_secret), NULL},
+    {SASL_CB_LIST_END, NULL, NULL},
+};
+
+void saslauth_quorum_free(void *arg, void *session)
+{
+    (void)arg;
+    struct saslauth_quorum *q = session;
+    if (!q)
+        return;
+    if (q->conn)
+        sasl_dispose(&q->conn);
+    free(q);
+}
+
+static struct saslauth_quorum *quorum_new(bool server, char *why, size_t whylen)
+{
+    struct saslauth_quorum *q = calloc(1, sizeof *q);
+    if (!q) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    q->server = server;
+    int rc = server ? sasl_server_new(SASLAUTH_QUORUM_SERVICE, SASLAUTH_QUORUM_SERVER_NAME, NULL, NULL, NULL, NULL,
+                                      SASL_SUCCESS_DATA, &q->conn)
+                    : sasl_client_new(SASLAUTH_QUORUM_SERVICE, SASLAUTH_QUORUM_SERVER_NAME, NULL, NULL,
+                                      quorum_client_callbacks, SASL_SUCCESS_DATA, &q->conn);
+    if (rc == SASL_OK) {
+        sasl_security_properties_t props = {.min_ssf = 0, .max_ssf = 0, .maxbufsize = 0};
+        rc = sasl_setprop(q->conn, SASL_SEC_PROPS, &props);
+    }
+    if (rc != SASL_OK) {
+        snprintf(why, whylen, "%s", sasl_errstring(rc, NULL, NULL));
+        saslauth_quorum_free(NULL, q);
+        return NULL;
+    }
+    return q;
+}
+
+int saslauth_quorum_step(void *arg, bool server, void **session, const uint8_t *in, size_t inlen,
+                         const uint8_t **out, size_t *outlen, char *who, size_t wholen, char *why, size_t whylen)
+{
+    (void)arg;
+    *out = NULL;
+    *outlen = 0;
+    if (!saslauth_started) {
+        snprintf(why, whylen, "SASL is not started");
+        return -1;
+    }
+    if (inlen > SASLAUTH_MAX_TOKEN_BYTES) {
+        snprintf(why, whylen, "token of %zu bytes (at most %d)", inlen, SASLAUTH_MAX_TOKEN_BYTES);
+        return -1;
+    }
+    if (!*session && !(*session = quorum_new(server, why, whylen)))
+        return -1;
+    struct saslauth_quorum *q = *session;
+    /* both sides: Cyrus's DIGEST-MD5 client leaks a repeated directive of a challenge as its server
+     * does of a response (found by tests/fuzz/fuzz_sasl) */
+    if (sasl_directive_repeated(in, inlen, NULL, server ? NULL : sasl_challenge_directives)) {
+        snprintf(why, whylen, "a DIGEST-MD5 directive repeated or unknown, or more than %d of them",
+                 SASL_MAX_DIRECTIVES);
+        return -1;
+    }
+    const char *o = NULL;
+    unsigned olen = 0;
+    int rc;
+    bool first = !q->started;
+    q->started = true;
+    if (server && first)
+        rc = sasl_server_start(q->conn, "DIGEST-MD5", inlen ? (const char *)in : NULL, (unsigned)inlen, &o, &olen);
+    else if (server)
+        rc = sasl_server_step(q->conn, (const char *)in, (unsigned)inlen, &o, &olen);
+    else if (first) {
+        const char *mech = NULL;
+        rc = sasl_client_start(q->conn, "DIGEST-MD5", NULL, &o, &olen, &mech);
+    } else {
+        rc = sasl_client_step(q->conn, (const char *)in, (unsigned)inlen, NULL, &o, &olen);
+    }
+    *out = (const uint8_t *)o;
+    *outlen = olen;
+    if (rc == SASL_CONTINUE)
+        return 0;
+    if (rc == SASL_OK) {
+        const void *name = NULL;
+        if (server && (sasl_getprop(q->conn, SASL_AUTHUSER, &name) != SASL_OK || !name))
+            name = "?";
+        if (server)
+            snprintf(who, wholen, "%s", (const char *)name);
+        return 1;
+    }
+    const char *detail = sasl_errdetail(q->conn);
+    snprintf(why, whylen, "%s", detail && detail[0] ? detail : sasl_errstring(rc, NULL, NULL));
+    return -1;
 }

@@ -64,6 +64,18 @@ enum saslauth_result saslauth_step(struct saslauth_session **session, const uint
 int saslauth_principal_id(const char *name, const char *default_realm, bool remove_host, bool remove_realm,
                           char *user, size_t userlen);
 
+/*
+ * Between members (quorum.auth.*): DIGEST-MD5 with ZooKeeper's quorum names
+ * (service "zookeeper-quorum", server "zk-quorum-sasl-md5"), the server
+ * side's users from the quorum server section, the learner's name and
+ * password from the learner section.  The step function of struct
+ * transport_auth (replication/transport.h); saslauth_init must have run
+ * with cfg->quorum_enable.
+ */
+int saslauth_quorum_step(void *arg, bool server, void **session, const uint8_t *in, size_t inlen,
+                         const uint8_t **out, size_t *outlen, char *who, size_t wholen, char *why, size_t whylen);
+void saslauth_quorum_free(void *arg, void *session);
+
 /* Frees a session (NULL is fine). */
 void saslauth_session_free(struct saslauth_session *session);
 

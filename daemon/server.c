@@ -142,7 +142,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     if (!srv->prep)
         return ZN_NOMEMORY;
     acl_install(srv);
-    if (srv->cfg.sasl.enabled && saslauth_init(&srv->cfg.sasl) != 0)
+    if ((srv->cfg.sasl.enabled || srv->cfg.sasl.quorum_enable) && saslauth_init(&srv->cfg.sasl) != 0)
         return ZN_SYSTEMERROR;
     rc = cfg->server_count > 0 ? ensemble_start(srv) : pipeline_recover(srv);
     if (rc != 0) {

@@ -31,6 +31,13 @@ struct tls_server {
     int polls_open;           /* handles not yet closed */
 };
 
+/* The zoo.cfg key of a setting of cfg: "ssl."+name, or "ssl.quorum."+name. */
+static const char *key_of(const struct config_tls *cfg, const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s%s", cfg->quorum ? "ssl.quorum." : "ssl.", name);
+    return buf;
+}
+
 static int config_error(const char *key, const char *path, const char *what)
 {
     char reason[256];
@@ -60,14 +67,15 @@ static int read_pkcs12(const char *key, const char *path, const char *password, 
 
 static int load_key_store(SSL_CTX *ctx, const struct config_tls *cfg)
 {
-    const char *key = "ssl.keyStore.location", *path = cfg->key_store;
+    char kb[64];
+    const char *key = key_of(cfg, "keyStore.location", kb, sizeof kb), *path = cfg->key_store;
     if (cfg->key_store_type == CONFIG_STORE_PEM) {
         /* the certificate chain and the private key in one file, as ZooKeeper's PEM key store */
         SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)cfg->key_store_password);
         if (SSL_CTX_use_certificate_chain_file(ctx, path) != 1)
             return config_error(key, path, "no certificate");
         if (SSL_CTX_use_PrivateKey_file(ctx, path, SSL_FILETYPE_PEM) != 1)
-            return config_error(key, path, "no private key (or a wrong ssl.keyStore.password)");
+            return config_error(key, path, "no private key (or a wrong keyStore.password)");
     } else {
         EVP_PKEY *pkey = NULL;
         X509 *cert = NULL;
@@ -95,7 +103,8 @@ static int load_key_store(SSL_CTX *ctx, const struct config_tls *cfg)
 
 static int load_trust_store(SSL_CTX *ctx, const struct config_tls *cfg)
 {
-    const char *key = "ssl.trustStore.location", *path = cfg->trust_store;
+    char kb[64];
+    const char *key = key_of(cfg, "trustStore.location", kb, sizeof kb), *path = cfg->trust_store;
     if (path[0] == '\0') {
         /* ZooKeeper then trusts the JVM's default CAs; these are the system's */
         if (SSL_CTX_set_default_verify_paths(ctx) != 1)
@@ -133,6 +142,8 @@ static int set_ciphersuites(SSL_CTX *ctx, const struct config_tls *cfg)
 {
     if (cfg->ciphersuites[0] == '\0')
         return 0;
+    char kb[64];
+    const char *key = key_of(cfg, "ciphersuites", kb, sizeof kb);
     char copy[CONFIG_TLS_CIPHERS_BYTES], list12[CONFIG_TLS_CIPHERS_BYTES] = "",
                                          list13[CONFIG_TLS_CIPHERS_BYTES] = "";
     snprintf(copy, sizeof copy, "%s", cfg->ciphersuites);
@@ -141,7 +152,7 @@ static int set_ciphersuites(SSL_CTX *ctx, const struct config_tls *cfg)
         bool v12 = strstr(name, "_WITH_") != NULL;
         const char *ossl = v12 ? OPENSSL_cipher_name(name) : name;
         if (!ossl || strcmp(ossl, "(NONE)") == 0) {
-            ZN_ERROR("tls: ssl.ciphersuites: '%s' is not a cipher suite OpenSSL knows", name);
+            ZN_ERROR("tls: %s: '%s' is not a cipher suite OpenSSL knows", key, name);
             return ZN_CONFIG;
         }
         char *list = v12 ? list12 : list13;
@@ -149,17 +160,17 @@ static int set_ciphersuites(SSL_CTX *ctx, const struct config_tls *cfg)
         snprintf(list + used, CONFIG_TLS_CIPHERS_BYTES - used, "%s%s", used ? ":" : "", ossl);
     }
     if (list12[0] && SSL_CTX_set_cipher_list(ctx, list12) != 1)
-        return config_error("ssl.ciphersuites", list12, "no usable TLS 1.2 suite");
+        return config_error(key, list12, "no usable TLS 1.2 suite");
     if (!list12[0] && SSL_CTX_get_min_proto_version(ctx) < TLS1_3_VERSION) {
-        ZN_INFO("tls: ssl.ciphersuites names no TLS 1.2 suite: TLS 1.2 is off");
+        ZN_INFO("tls: %s names no TLS 1.2 suite: TLS 1.2 is off", key);
         SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     }
     if (list13[0] && SSL_CTX_set_ciphersuites(ctx, list13) != 1)
-        return config_error("ssl.ciphersuites", list13, "no usable TLS 1.3 suite");
+        return config_error(key, list13, "no usable TLS 1.3 suite");
     if (!list13[0] && SSL_CTX_get_max_proto_version(ctx) == TLS1_3_VERSION) {
         if (!list12[0])
-            return config_error("ssl.ciphersuites", cfg->ciphersuites, "no suite");
-        ZN_INFO("tls: ssl.ciphersuites names no TLS 1.3 suite: TLS 1.3 is off");
+            return config_error(key, cfg->ciphersuites, "no suite");
+        ZN_INFO("tls: %s names no TLS 1.3 suite: TLS 1.3 is off", key);
         SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
     }
     return 0;
@@ -169,7 +180,8 @@ static int set_ciphersuites(SSL_CTX *ctx, const struct config_tls *cfg)
  * 0 and *out, or ZN_CONFIG (logged) / ZN_NOMEMORY. */
 static int build_context(const struct config_tls *cfg, SSL_CTX **out)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    /* between members a context serves both roles: it accepts and connects */
+    SSL_CTX *ctx = SSL_CTX_new(cfg->quorum ? TLS_method() : TLS_server_method());
     if (!ctx)
         return ZN_NOMEMORY;
     SSL_CTX_set_min_proto_version(ctx, cfg->min_version);
@@ -275,6 +287,33 @@ void tls_server_free(struct tls_server *t)
 }
 
 struct tls_stream *tls_server_stream(struct tls_server *t) { return tls_stream_new(t->ctx, true, NULL); }
+
+SSL_CTX *tls_server_context(void *t) { return ((struct tls_server *)t)->ctx; }
+
+int tls_quorum_new(struct tls_server **out, struct transport_tls *tt, const struct config *cfg, uv_loop_t *loop)
+{
+    *out = NULL;
+    if (!cfg->ssl_quorum && !cfg->port_unification)
+        return 0;
+    int rc = tls_server_new(out, &cfg->quorum_tls);
+    if (rc == 0 && cfg->ssl_quorum_reload)
+        rc = tls_server_watch(*out, loop);
+    if (rc != 0) {
+        tls_server_free(*out);
+        *out = NULL;
+        return rc;
+    }
+    *tt = (struct transport_tls){
+        .context = tls_server_context,
+        .arg = *out,
+        .connect_tls = cfg->ssl_quorum,
+        .accept_tls = true,
+        .accept_plain = !cfg->ssl_quorum || cfg->port_unification,
+        .verify_host = cfg->quorum_tls.hostname_verification,
+        .handshake_timeout_ms = (unsigned)cfg->quorum_tls.handshake_timeout_ms,
+    };
+    return 0;
+}
 
 /* RFC 2253's keywords, the ones Java's X500Principal.getName() uses. */
 static const char *rfc2253_keyword(int nid)

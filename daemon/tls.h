@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "jute.h"
+#include "transport.h"
 
 struct tls_server;
 struct tls_stream;
@@ -30,7 +31,8 @@ struct tls_stream;
 /* The largest subject DN tls_conn_peer_dn writes (with its NUL). */
 #define TLS_DN_MAX_BYTES 1024
 
-/* Builds the server's TLS context from cfg (key store, trust store,
+/* Builds the server's TLS context from cfg (cfg->quorum: the one between
+ * members, which both accepts and connects) (key store, trust store,
  * client auth, protocols, cipher suites).  Returns 0 and *out (owned by the
  * caller, freed with tls_server_free), or ZN_CONFIG after logging one line
  * naming the key and file at fault, or ZN_NOMEMORY. */
@@ -49,6 +51,17 @@ void tls_server_free(struct tls_server *t);
 /* A connection's TLS stream on t, server side (lib/tls_stream.h: feed,
  * read, write, drain).  NULL when out of memory.  t must outlive it. */
 struct tls_stream *tls_server_stream(struct tls_server *t);
+
+/* The context new connections get now (it changes when the stores are
+ * reloaded); borrowed.  t is a struct tls_server (void for the transport's
+ * callback, struct transport_tls.context). */
+struct ssl_ctx_st *tls_server_context(void *t);
+
+/* TLS between members (sslQuorum, portUnification, ssl.quorum.*): when cfg
+ * asks for it, builds the context (*out, watched for changed files when
+ * sslQuorumReloadCertFiles=true) and fills *tt for transport_start_tls;
+ * else *out is NULL.  Returns 0, or ZN_CONFIG / ZN_IO / ZN_NOMEMORY (logged). */
+int tls_quorum_new(struct tls_server **out, struct transport_tls *tt, const struct config *cfg, uv_loop_t *loop);
 
 /* The verified client certificate's subject, as ZooKeeper names it
  * (RFC 2253: "CN=app,O=Example", most specific first; attribute types

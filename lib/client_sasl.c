@@ -235,7 +235,7 @@ int client_sasl_step(struct client_sasl *s, const uint8_t *in, size_t in_len, co
         snprintf(why, whylen, "no exchange in progress");
         return CLIENT_SASL_FAILED;
     }
-    if (!s->gssapi && sasl_directive_repeated(in, in_len, "realm")) {
+    if (!s->gssapi && sasl_directive_repeated(in, in_len, "realm", sasl_challenge_directives)) {
         snprintf(why, whylen, "the server's DIGEST-MD5 token repeats a directive, or has more than %d",
                  SASL_MAX_DIRECTIVES);
         return CLIENT_SASL_FAILED;

@@ -11,7 +11,19 @@
 #include <string.h>
 #include <strings.h>
 
-bool sasl_directive_repeated(const uint8_t *token, size_t len, const char *may_repeat)
+const char *const sasl_challenge_directives[] = {"realm",     "nonce",  "qop",     "stale", "maxbuf",
+                                                  "charset",   "algorithm", "cipher", "rspauth", NULL};
+
+static bool directive_known(const char *const *known, const uint8_t *name, size_t len)
+{
+    for (size_t i = 0; known[i]; i++)
+        if (strlen(known[i]) == len && strncasecmp(known[i], (const char *)name, len) == 0)
+            return true;
+    return false;
+}
+
+bool sasl_directive_repeated(const uint8_t *token, size_t len, const char *may_repeat,
+                             const char *const *known)
 {
     struct {
         const uint8_t *name;
@@ -39,7 +51,7 @@ bool sasl_directive_repeated(const uint8_t *token, size_t len, const char *may_r
             if (seen[k].len == name_len && strncasecmp((const char *)seen[k].name, (const char *)token + start,
                                                        name_len) == 0)
                 return true;
-        if (count == SASL_MAX_DIRECTIVES)
+        if (count == SASL_MAX_DIRECTIVES || (known && !directive_known(known, token + start, name_len)))
             return true;
         seen[count].name = token + start;
         seen[count++].len = name_len;

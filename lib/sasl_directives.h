@@ -13,8 +13,15 @@
 /* More directives than any DIGEST-MD5 token has. */
 #define SASL_MAX_DIRECTIVES 24
 
+/* The directives a DIGEST-MD5 server writes in a challenge or its rspauth
+ * (NULL-terminated): all a challenge may hold, since Cyrus's client leaks on
+ * the error paths of others (found by tests/fuzz/fuzz_sasl). */
+extern const char *const sasl_challenge_directives[];
+
 /* True when a directive of token (len bytes) appears twice (but may_repeat,
- * NULL for none), or there are more than SASL_MAX_DIRECTIVES. */
-bool sasl_directive_repeated(const uint8_t *token, size_t len, const char *may_repeat);
+ * NULL for none), when there are more than SASL_MAX_DIRECTIVES, or when
+ * known (NULL: any name) does not list one. */
+bool sasl_directive_repeated(const uint8_t *token, size_t len, const char *may_repeat,
+                             const char *const *known);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * transport: the TCP mesh between ensemble members (see transport.h for the
- * contract and the wire format).  This file owns every socket and timer of
- * the mesh, the per-peer send queues, the frame parser, the hello check and
- * the reconnect loop.  It knows nothing of what the frames mean.
+ * contract and the wire format; transport_secure.c runs TLS and SASL on a
+ * connection, transport_internal.h holds the objects both files share).
+ * This file owns every socket and timer of the mesh, the per-peer send
+ * queues, the frame parser, the hello check and the reconnect loop.  It
+ * knows nothing of what the frames mean.
  *
  * Objects:
  *   struct transport        the member: listener, sweep timer, links, all conns
@@ -23,11 +25,11 @@
  *
  * Outgoing link states: IDLE (reconnect timer armed with the backoff) ->
  * CONNECTING (connect timer armed) -> UP (hello queued, sends accepted) ->
- * closing -> IDLE.  Every way down goes through conn_close; the conn's close
+ * closing -> IDLE.  Every way down goes through tp_conn_close; the conn's close
  * callback reports "down" and arms the reconnect, so callbacks never run
  * from inside transport_send.
  */
-#include "transport.h"
+#include "transport_internal.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -39,104 +41,9 @@
 
 #include "assert.h"
 #include "log.h"
+#include "tls_stream.h"
 #include <znode/errors.h>
 
-/* Bytes read from a socket at a time; frames that fit are delivered from it
- * without a copy. */
-#define TRANSPORT_READ_CHUNK_BYTES (64u << 10)
-/* A payload buffer larger than this is freed after its frame is delivered
- * rather than kept for the next frame (one snapshot must not pin 512 MiB). */
-#define TRANSPORT_PAYLOAD_KEEP_BYTES (1u << 20)
-#define TRANSPORT_SWEEP_INTERVAL_MS 1000u
-#define TRANSPORT_PREFIX_BYTES 4u
-#define TRANSPORT_ADDR_TEXT_MAX 32u /* "255.255.255.255:65535" */
-
-enum transport_conn_kind { CONN_OUTGOING, CONN_INCOMING };
-enum transport_link_state { LINK_IDLE, LINK_CONNECTING, LINK_UP };
-
-struct transport_frame {
-    struct transport_frame *next;
-    uint32_t len;  /* payload bytes */
-    bool hello;
-    uint8_t bytes[]; /* prefix + payload */
-};
-
-struct transport_conn;
-
-struct transport_write {
-    uv_write_t req;
-    struct transport_conn *conn;
-    unsigned n_frames;
-    struct transport_frame *frames[ZN_TRANSPORT_BATCH_MAX_FRAMES];
-};
-
-struct transport_conn {
-    uv_tcp_t tcp;
-    struct transport *t;
-    struct transport_link *link; /* NULL for an incoming conn before its hello */
-    enum transport_conn_kind kind;
-    bool closing;
-    bool up;         /* outgoing: connected and reported to on_peer */
-    bool identified; /* incoming: hello accepted */
-    uint64_t opened_ms;
-    char addr[TRANSPORT_ADDR_TEXT_MAX];
-    uv_connect_t connect_req;
-    /* send side */
-    struct transport_frame *queue_head, *queue_tail;
-    size_t queued_bytes;
-    struct transport_write *writing;
-    /* receive side */
-    uint8_t prefix[TRANSPORT_PREFIX_BYTES];
-    unsigned prefix_have;
-    uint32_t payload_len, payload_have, payload_cap;
-    uint8_t *payload;
-    uint8_t *read_buf;
-    struct transport_conn *prev, *next; /* t->conns */
-};
-
-struct transport_link {
-    struct transport *t;
-    struct transport_peer cfg;
-    struct sockaddr_in addr;
-    char addr_text[TRANSPORT_ADDR_TEXT_MAX];
-    uv_timer_t timer; /* reconnect backoff, or connect timeout */
-    enum transport_link_state state;
-    struct transport_conn *out;
-    struct transport_conn *in;
-    uint64_t backoff_ms;
-    uint64_t up_since_ms;
-    bool failure_logged; /* the first failure of a run of failures is logged at INFO */
-    bool removed;        /* transport_remove_peer: no longer a peer; the slot is kept
-                          * (connections and timers point at it) and reused if the
-                          * id is added again */
-    struct transport_peer_stats stats;
-};
-
-struct transport {
-    uv_loop_t *loop;
-    uint32_t my_id;
-    struct sockaddr_in my_addr;
-    char my_addr_text[TRANSPORT_ADDR_TEXT_MAX];
-    int listen_port;
-    uv_tcp_t listener;
-    bool listener_open;
-    uv_timer_t sweep;
-    bool sweep_open;
-    struct transport_link *links;
-    size_t n_links;
-    struct transport_conn *conns;
-    size_t pending_incoming;
-    transport_recv_fn on_recv;
-    transport_peer_fn on_peer;
-    void *ctx;
-    struct transport_stats stats;
-    bool stopping;
-    unsigned handles_open;
-    void (*on_freed)(void *arg);
-    void *on_freed_arg;
-};
-
-static void conn_close(struct transport_conn *conn, int level, const char *reason);
 static void link_connect(struct transport_link *link);
 static void kick_stalled_links(struct transport *t, const struct transport_link *except);
 
@@ -285,6 +192,9 @@ static void conn_closed(uv_handle_t *handle)
     frame_list_free(conn->queue_head, conn->kind == CONN_OUTGOING ? link : NULL);
     free(conn->payload);
     free(conn->read_buf);
+    tls_stream_free(conn->tls);
+    if (conn->auth_session)
+        t->auth.session_free(t->auth.arg, conn->auth_session);
     if (conn->prev)
         conn->prev->next = conn->next;
     else
@@ -325,7 +235,7 @@ static void conn_closed(uv_handle_t *handle)
 
 /* Closes conn once; every failure of a connection ends here.  reason is a
  * short key=value-friendly word or phrase for the log. */
-static void conn_close(struct transport_conn *conn, int level, const char *reason)
+void tp_conn_close(struct transport_conn *conn, int level, const char *reason)
 {
     if (conn->closing)
         return;
@@ -355,7 +265,7 @@ static void conn_close(struct transport_conn *conn, int level, const char *reaso
 static void reject(struct transport_conn *conn, const char *reason)
 {
     conn->t->stats.rejected++;
-    conn_close(conn, ZN_LOG_WARN, reason);
+    tp_conn_close(conn, ZN_LOG_WARN, reason);
 }
 
 static struct transport_conn *conn_new(struct transport *t, enum transport_conn_kind kind)
@@ -363,7 +273,8 @@ static struct transport_conn *conn_new(struct transport *t, enum transport_conn_
     struct transport_conn *conn = calloc(1, sizeof *conn);
     if (!conn)
         return NULL;
-    conn->read_buf = malloc(kind == CONN_INCOMING ? TRANSPORT_READ_CHUNK_BYTES : 64);
+    conn->read_cap = kind == CONN_INCOMING || t->has_tls ? TRANSPORT_READ_CHUNK_BYTES : 64;
+    conn->read_buf = malloc(conn->read_cap);
     if (!conn->read_buf) {
         free(conn);
         return NULL;
@@ -384,7 +295,6 @@ static struct transport_conn *conn_new(struct transport *t, enum transport_conn_
 
 /* ---- sending ---- */
 
-static void conn_flush(struct transport_conn *conn);
 
 static void write_done(uv_write_t *req, int status)
 {
@@ -407,29 +317,32 @@ static void write_done(uv_write_t *req, int status)
         }
         free(f);
     }
+    jute_writer_free(&w->wire);
     free(w);
     if (status < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(status));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror(status));
         return;
     }
-    conn_flush(conn);
+    tp_conn_flush(conn);
 }
 
 /* Hands every queued frame (up to a batch) to one uv_write, if none is in
  * flight: frames queued while a write is in flight go out together next. */
-static void conn_flush(struct transport_conn *conn)
+void tp_conn_flush(struct transport_conn *conn)
 {
     if (conn->writing || conn->closing || !conn->queue_head)
         return;
     struct transport_write *w = malloc(sizeof *w);
     if (!w) {
-        conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
         return;
     }
     uv_buf_t bufs[ZN_TRANSPORT_BATCH_MAX_FRAMES];
+    unsigned n_bufs;
     w->conn = conn;
     w->n_frames = 0;
     w->req.data = w;
+    jute_writer_init(&w->wire);
     while (conn->queue_head && w->n_frames < ZN_TRANSPORT_BATCH_MAX_FRAMES) {
         struct transport_frame *f = conn->queue_head;
         conn->queue_head = f->next;
@@ -439,7 +352,24 @@ static void conn_flush(struct transport_conn *conn)
     }
     if (!conn->queue_head)
         conn->queue_tail = NULL;
-    int rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, bufs, w->n_frames, write_done);
+    n_bufs = w->n_frames;
+    const char *why = NULL;
+    int rc = 0;
+    if (conn->tls) {
+        /* sealed in order, then handed over with any handshake bytes still due */
+        for (unsigned i = 0; i < w->n_frames && rc == 0; i++)
+            if (tls_stream_write(conn->tls, w->frames[i]->bytes, TRANSPORT_PREFIX_BYTES + w->frames[i]->len,
+                                 &why) != 0)
+                rc = UV_EPROTO;
+        if (rc == 0) {
+            tls_stream_drain(conn->tls, &w->wire);
+            rc = w->wire.error ? UV_ENOMEM : 0;
+        }
+        bufs[0] = uv_buf_init((char *)w->wire.data, (unsigned)w->wire.len);
+        n_bufs = 1;
+    }
+    if (rc == 0)
+        rc = uv_write(&w->req, (uv_stream_t *)&conn->tcp, bufs, n_bufs, write_done);
     if (rc < 0) {
         /* The callback will not run: put the frames back so the close
          * callback counts and frees them with the rest of the queue. */
@@ -449,14 +379,15 @@ static void conn_flush(struct transport_conn *conn)
             if (!conn->queue_tail)
                 conn->queue_tail = w->frames[i];
         }
+        jute_writer_free(&w->wire);
         free(w);
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
+        tp_conn_close(conn, ZN_LOG_INFO, why ? why : uv_strerror(rc));
         return;
     }
     conn->writing = w;
 }
 
-static struct transport_frame *frame_new(const uint8_t *payload, uint32_t len, bool hello)
+struct transport_frame *tp_frame_new(const uint8_t *payload, uint32_t len, bool hello)
 {
     struct transport_frame *f = malloc(sizeof *f + TRANSPORT_PREFIX_BYTES + (size_t)len);
     if (!f)
@@ -469,7 +400,7 @@ static struct transport_frame *frame_new(const uint8_t *payload, uint32_t len, b
     return f;
 }
 
-static void conn_enqueue(struct transport_conn *conn, struct transport_frame *f)
+void tp_conn_enqueue(struct transport_conn *conn, struct transport_frame *f)
 {
     if (conn->queue_tail)
         conn->queue_tail->next = f;
@@ -499,13 +430,13 @@ int transport_send(struct transport *t, uint32_t to_id, const uint8_t *frame, si
         link->stats.drops++;
         return ZN_THROTTLEDOP;
     }
-    struct transport_frame *f = frame_new(frame, (uint32_t)len, false);
+    struct transport_frame *f = tp_frame_new(frame, (uint32_t)len, false);
     if (!f) {
         link->stats.drops++;
         return ZN_NOMEMORY;
     }
-    conn_enqueue(conn, f);
-    conn_flush(conn);
+    tp_conn_enqueue(conn, f);
+    tp_conn_flush(conn);
     return 0;
 }
 
@@ -514,23 +445,33 @@ int transport_send(struct transport *t, uint32_t to_id, const uint8_t *frame, si
 static void out_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
     struct transport_conn *conn = handle->data;
-    *buf = uv_buf_init((char *)conn->read_buf, 64);
+    *buf = uv_buf_init((char *)conn->read_buf, (unsigned)conn->read_cap);
 }
 
-/* The receiver never writes on our outgoing connection: reading only tells
- * us when it closed (or misbehaves). */
+
 static void out_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct transport_conn *conn = stream->data;
     if (nread == 0 || conn->closing)
         return;
-    if (nread == UV_EOF) {
-        conn_close(conn, ZN_LOG_INFO, "closed by peer");
+    if (nread == UV_EOF && conn->handshaking) {
+        tp_tls_failed(conn, "the peer closed the connection during the TLS handshake");
+    } else if (nread == UV_EOF && conn->authenticating) {
+        tp_out_auth_failed(conn, "the peer closed the connection during the SASL exchange");
+    } else if (nread == UV_EOF) {
+        tp_conn_close(conn, ZN_LOG_INFO, "closed by peer");
     } else if (nread < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
+    } else if (conn->tls) {
+        if (tls_stream_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread) != 0)
+            tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        else
+            tp_out_tls_pump(conn);
+    } else if (conn->authenticating) {
+        tp_in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
     } else {
         conn->t->stats.protocol_errors++;
-        conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
+        tp_conn_close(conn, ZN_LOG_WARN, "peer sent bytes on a send-only connection");
     }
 }
 
@@ -543,7 +484,7 @@ static void out_connected(uv_connect_t *req, int status)
         return;
     if (status < 0) {
         link->stats.connect_failures++;
-        conn_close(conn, link->failure_logged ? ZN_LOG_DEBUG : ZN_LOG_INFO, uv_strerror(status));
+        tp_conn_close(conn, link->failure_logged ? ZN_LOG_DEBUG : ZN_LOG_INFO, uv_strerror(status));
         if (!link->failure_logged)
             ZN_INFO("transport: connect failed peer=%u addr=%s reason=\"%s\" retry_ms=%llu",
                     link->cfg.id, link->addr_text, uv_strerror(status),
@@ -553,31 +494,68 @@ static void out_connected(uv_connect_t *req, int status)
     }
     uv_timer_stop(&link->timer);
     conn_set_options(conn);
-    uint8_t hello[ZN_TRANSPORT_HELLO_BYTES];
-    put_be32(hello, ZN_TRANSPORT_MAGIC);
-    put_be32(hello + 4, ZN_TRANSPORT_VERSION);
-    put_be32(hello + 8, t->my_id);
-    struct transport_frame *f = frame_new(hello, sizeof hello, true);
-    if (!f) {
-        conn_close(conn, ZN_LOG_ERROR, "out of memory");
-        return;
-    }
-    conn_enqueue(conn, f);
     int rc = uv_read_start((uv_stream_t *)&conn->tcp, out_alloc, out_read);
     if (rc < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror(rc));
         return;
     }
+    if (!t->has_tls || !t->tls.connect_tls) {
+        tp_out_link_up(conn);
+        return;
+    }
+    if (!tp_tls_begin(conn))
+        return;
+    conn->handshaking = true;
+    link_arm(link, t->tls.handshake_timeout_ms); /* still CONNECTING: the timer abandons it */
+    tp_out_tls_pump(conn); /* the ClientHello */
+}
+
+/* The connection is usable (TCP connected; TLS done and accepted): the
+ * hello goes first, then the link is reported up. */
+void tp_out_link_up(struct transport_conn *conn)
+{
+    struct transport *t = conn->t;
+    struct transport_link *link = conn->link;
+    uv_timer_stop(&link->timer);
+    bool learner = t->has_auth && t->auth.learner;
+    uint8_t hello[ZN_TRANSPORT_HELLO_BYTES];
+    put_be32(hello, learner ? ZN_TRANSPORT_MAGIC_AUTH : ZN_TRANSPORT_MAGIC);
+    put_be32(hello + 4, ZN_TRANSPORT_VERSION);
+    put_be32(hello + 8, t->my_id);
+    struct transport_frame *f = tp_frame_new(hello, sizeof hello, true);
+    if (!f) {
+        tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        return;
+    }
+    tp_conn_enqueue(conn, f);
+    if (learner) {
+        conn->authenticating = true;
+        link_arm(link, ZN_TRANSPORT_HELLO_TIMEOUT_MS); /* still CONNECTING: the timer abandons it */
+        tp_out_auth_step(conn, NULL, 0);
+        return;
+    }
+    tp_out_authenticated(conn);
+}
+
+/* The outgoing connection is usable (and authenticated, when SASL is on):
+ * the link is up. */
+void tp_out_authenticated(struct transport_conn *conn)
+{
+    struct transport *t = conn->t;
+    struct transport_link *link = conn->link;
+    uv_timer_stop(&link->timer);
     conn->up = true;
     link->state = LINK_UP;
     link->up_since_ms = uv_now(t->loop);
     link->failure_logged = false;
+    link->tls_failure_logged = false;
     link->stats.connects++;
     if (link->stats.connects > 1)
         link->stats.reconnects++;
-    ZN_INFO("transport: link up peer=%u addr=%s connects=%llu", link->cfg.id, link->addr_text,
-            (unsigned long long)link->stats.connects);
-    conn_flush(conn);
+    ZN_INFO("transport: link up peer=%u addr=%s connects=%llu%s%s", link->cfg.id, link->addr_text,
+            (unsigned long long)link->stats.connects, conn->tls ? " tls=yes" : "",
+            t->has_auth && t->auth.learner ? " sasl=yes" : "");
+    tp_conn_flush(conn);
     transport_check_link(link);
     kick_stalled_links(t, link);
     if (!conn->closing && t->on_peer)
@@ -605,7 +583,7 @@ static void kick_stalled_links(struct transport *t, const struct transport_link 
             getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0)
             continue;
         if (info.tcpi_unacked > 0 && info.tcpi_last_ack_recv >= ZN_TRANSPORT_STALLED_MS)
-            conn_close(link->out, ZN_LOG_INFO, "stalled while another link came up: reconnecting");
+            tp_conn_close(link->out, ZN_LOG_INFO, "stalled while another link came up: reconnecting");
     }
 }
 
@@ -639,7 +617,7 @@ static void link_connect(struct transport_link *link)
             ZN_INFO("transport: connect failed peer=%u addr=%s reason=\"%s\"", link->cfg.id,
                     link->addr_text, uv_strerror(rc));
         link->failure_logged = true;
-        conn_close(conn, ZN_LOG_DEBUG, uv_strerror(rc));
+        tp_conn_close(conn, ZN_LOG_DEBUG, uv_strerror(rc));
         return;
     }
     link_arm(link, ZN_TRANSPORT_CONNECT_TIMEOUT_MS);
@@ -650,13 +628,19 @@ static void link_timer_fired(uv_timer_t *timer)
     struct transport_link *link = timer->data;
     if (link->t->stopping || link->removed)
         return;
-    if (link->state == LINK_CONNECTING) {
+    if (link->state == LINK_CONNECTING && link->out && link->out->authenticating) {
+        tp_out_auth_failed(link->out, "SASL exchange not done in time");
+    } else if (link->state == LINK_CONNECTING && link->out && link->out->handshaking) {
+        char why[96];
+        snprintf(why, sizeof why, "TLS handshake not done within %u ms", link->t->tls.handshake_timeout_ms);
+        tp_tls_failed(link->out, why);
+    } else if (link->state == LINK_CONNECTING) {
         link->stats.connect_failures++;
         if (!link->failure_logged)
             ZN_INFO("transport: connect failed peer=%u addr=%s reason=\"timeout\" timeout_ms=%u",
                     link->cfg.id, link->addr_text, ZN_TRANSPORT_CONNECT_TIMEOUT_MS);
         link->failure_logged = true;
-        conn_close(link->out, ZN_LOG_DEBUG, "connect timeout");
+        tp_conn_close(link->out, ZN_LOG_DEBUG, "connect timeout");
     } else if (link->state == LINK_IDLE && link->out == NULL) {
         link_connect(link);
     }
@@ -674,8 +658,8 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
 {
     struct transport *t = conn->t;
     uint32_t magic = get_be32(p), version = get_be32(p + 4), id = get_be32(p + 8);
-    char reason[128];
-    if (magic != ZN_TRANSPORT_MAGIC) {
+    char reason[160];
+    if (magic != ZN_TRANSPORT_MAGIC && magic != ZN_TRANSPORT_MAGIC_AUTH) {
         reject(conn, "bad hello magic");
         return;
     }
@@ -700,6 +684,20 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
         reject(conn, reason);
         return;
     }
+    bool sasl = magic == ZN_TRANSPORT_MAGIC_AUTH;
+    if (sasl && !(t->has_auth && t->auth.server_enabled)) {
+        snprintf(reason, sizeof reason, "member id %u authenticates with SASL, but quorum.auth.enableSasl is "
+                 "false on this member", id);
+        reject(conn, reason);
+        return;
+    }
+    if (!sasl && t->has_auth && t->auth.server_require) {
+        snprintf(reason, sizeof reason, "member id %u did not authenticate with SASL "
+                 "(quorum.auth.serverRequireSasl=true)", id);
+        reject(conn, reason);
+        return;
+    }
+    conn->auth_running = sasl;
     conn->identified = true;
     conn->link = link;
     t->pending_incoming--;
@@ -707,7 +705,7 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
     struct transport_conn *older = link->in;
     link->in = conn;
     if (older)
-        conn_close(older, ZN_LOG_INFO, "replaced by a newer connection");
+        tp_conn_close(older, ZN_LOG_INFO, "replaced by a newer connection");
     conn_set_options(conn);
     ZN_INFO("transport: incoming connection accepted peer=%u addr=%s", id, conn->addr);
     if (link->state == LINK_IDLE && link->out == NULL && !link->removed) {
@@ -723,8 +721,16 @@ static void in_hello(struct transport_conn *conn, const uint8_t *p)
 
 static void in_deliver(struct transport_conn *conn, const uint8_t *p, uint32_t len)
 {
+    if (conn->kind == CONN_OUTGOING) {
+        tp_out_auth_reply(conn, p, len);
+        return;
+    }
     if (!conn->identified) {
         in_hello(conn, p);
+        return;
+    }
+    if (conn->auth_running) {
+        tp_in_auth_token(conn, p + 1, len - 1);
         return;
     }
     struct transport *t = conn->t;
@@ -739,6 +745,15 @@ static void in_deliver(struct transport_conn *conn, const uint8_t *p, uint32_t l
 static bool in_length_ok(struct transport_conn *conn, uint32_t len)
 {
     char reason[96];
+    if (conn->kind == CONN_OUTGOING || conn->auth_running) {
+        if (len == 0 || len > ZN_TRANSPORT_AUTH_MAX_BYTES) {
+            conn->t->stats.protocol_errors++;
+            snprintf(reason, sizeof reason, "SASL frame length %u outside 1..%u", len, ZN_TRANSPORT_AUTH_MAX_BYTES);
+            tp_conn_close(conn, ZN_LOG_WARN, reason);
+            return false;
+        }
+        return true;
+    }
     if (!conn->identified) {
         if (len != ZN_TRANSPORT_HELLO_BYTES) {
             snprintf(reason, sizeof reason, "first frame of %u bytes is not a hello", len);
@@ -751,7 +766,7 @@ static bool in_length_ok(struct transport_conn *conn, uint32_t len)
         conn->t->stats.protocol_errors++;
         snprintf(reason, sizeof reason, "frame length %u outside 1..%u", len,
                  ZN_TRANSPORT_FRAME_MAX_BYTES);
-        conn_close(conn, ZN_LOG_WARN, reason);
+        tp_conn_close(conn, ZN_LOG_WARN, reason);
         return false;
     }
     return true;
@@ -788,7 +803,7 @@ static void in_frame_done(struct transport_conn *conn)
     }
 }
 
-static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
+void tp_in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
 {
     struct transport *t = conn->t;
     while (n > 0 && !conn->closing && !t->stopping) {
@@ -820,7 +835,7 @@ static void in_consume(struct transport_conn *conn, const uint8_t *p, size_t n)
         if (take > n)
             take = n;
         if (!in_reserve(conn, conn->payload_have + (uint32_t)take)) {
-            conn_close(conn, ZN_LOG_ERROR, "out of memory for a frame");
+            tp_conn_close(conn, ZN_LOG_ERROR, "out of memory for a frame");
             return;
         }
         memcpy(conn->payload + conn->payload_have, p, take);
@@ -842,16 +857,33 @@ static void in_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct transport_conn *conn = stream->data;
     if (nread == 0 || conn->closing)
         return;
+    if (nread == UV_EOF && conn->tls && !tls_stream_established(conn->tls)) {
+        tp_tls_failed(conn, "the member closed the connection during the TLS handshake");
+        return;
+    }
     if (nread == UV_EOF) {
-        conn_close(conn, conn->identified ? ZN_LOG_INFO : ZN_LOG_WARN,
+        tp_conn_close(conn, conn->identified ? ZN_LOG_INFO : ZN_LOG_WARN,
                    conn->identified ? "closed by peer" : "closed before hello");
         return;
     }
     if (nread < 0) {
-        conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
+        tp_conn_close(conn, ZN_LOG_INFO, uv_strerror((int)nread));
         return;
     }
-    in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
+    if (conn->detect) {
+        conn->detect = false;
+        if ((uint8_t)buf->base[0] == TRANSPORT_TLS_RECORD_HANDSHAKE && !tp_tls_begin(conn))
+            return;
+    }
+    if (!conn->tls) {
+        tp_in_consume(conn, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
+    if (tls_stream_feed(conn->tls, (const uint8_t *)buf->base, (size_t)nread) != 0) {
+        tp_conn_close(conn, ZN_LOG_ERROR, "out of memory");
+        return;
+    }
+    tp_in_tls_pump(conn);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -884,14 +916,19 @@ static void on_connection(uv_stream_t *server, int status)
         reject(conn, uv_strerror(rc));
         return;
     }
-    struct sockaddr_in from;
-    int from_len = sizeof from;
-    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&from, &from_len) == 0 &&
-        from.sin_family == AF_INET)
-        addr_format(&from, conn->addr);
+    int from_len = sizeof conn->from;
+    if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->from, &from_len) == 0 &&
+        conn->from.sin_family == AF_INET)
+        addr_format(&conn->from, conn->addr);
     if (t->pending_incoming > ZN_TRANSPORT_PENDING_MAX) {
         reject(conn, "too many connections waiting for their hello");
         return;
+    }
+    if (t->has_tls && t->tls.accept_tls) {
+        if (t->tls.accept_plain)
+            conn->detect = true;
+        else if (!tp_tls_begin(conn))
+            return;
     }
     rc = uv_read_start((uv_stream_t *)&conn->tcp, in_alloc, in_read);
     if (rc < 0)
@@ -906,9 +943,20 @@ static void sweep_fired(uv_timer_t *timer)
     uint64_t now = uv_now(t->loop);
     for (struct transport_conn *c = t->conns, *next; c; c = next) {
         next = c->next;
-        if (c->kind == CONN_INCOMING && !c->identified && !c->closing &&
-            now - c->opened_ms >= ZN_TRANSPORT_HELLO_TIMEOUT_MS)
+        if (c->kind == CONN_INCOMING && c->auth_running && !c->closing &&
+            now - c->opened_ms >= 2 * ZN_TRANSPORT_HELLO_TIMEOUT_MS) {
+            reject(c, "SASL exchange not done in time");
+            continue;
+        }
+        if (c->kind != CONN_INCOMING || c->identified || c->closing)
+            continue;
+        if (c->tls && !tls_stream_established(c->tls) && now - c->opened_ms >= t->tls.handshake_timeout_ms) {
+            char why[96];
+            snprintf(why, sizeof why, "TLS handshake not done within %u ms", t->tls.handshake_timeout_ms);
+            tp_tls_failed(c, why);
+        } else if (now - c->opened_ms >= ZN_TRANSPORT_HELLO_TIMEOUT_MS) {
             reject(c, "no hello in time");
+        }
     }
 }
 
@@ -945,12 +993,21 @@ static void transport_close_all(struct transport *t)
             uv_close(h, link_timer_closed);
     }
     for (struct transport_conn *c = t->conns; c; c = c->next)
-        conn_close(c, ZN_LOG_DEBUG, "stopping");
+        tp_conn_close(c, ZN_LOG_DEBUG, "stopping");
 }
 
 int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
                     int listen_port, const struct transport_peer *peers, size_t n_peers,
                     transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx)
+{
+    return transport_start_tls(out, loop, my_id, my_host, listen_port, peers, n_peers, on_recv, on_peer,
+                               ctx, NULL, NULL);
+}
+
+int transport_start_tls(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
+                        int listen_port, const struct transport_peer *peers, size_t n_peers,
+                        transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx,
+                        const struct transport_tls *tls, const struct transport_auth *auth)
 {
     ZN_ASSERT(out != NULL && loop != NULL && on_recv != NULL);
     *out = NULL;
@@ -974,6 +1031,16 @@ int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, con
     t->on_recv = on_recv;
     t->on_peer = on_peer;
     t->ctx = ctx;
+    if (tls) {
+        ZN_ASSERT(tls->context != NULL && (tls->accept_tls || tls->accept_plain));
+        t->has_tls = true;
+        t->tls = *tls;
+    }
+    if (auth) {
+        ZN_ASSERT(auth->step != NULL && auth->session_free != NULL);
+        t->has_auth = true;
+        t->auth = *auth;
+    }
     if (resolve_ipv4(my_host, listen_port, &t->my_addr) < 0) {
         ZN_ERROR("transport: cannot resolve my address host=%s", my_host);
         free(t->links);
@@ -1030,7 +1097,10 @@ int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, con
         link->timer.data = link;
         t->handles_open++;
     }
-    ZN_INFO("transport: listening my_id=%u addr=%s peers=%zu", my_id, t->my_addr_text, n_peers);
+    ZN_INFO("transport: listening my_id=%u addr=%s peers=%zu tls=%s", my_id, t->my_addr_text, n_peers,
+            !t->has_tls ? "no" : t->tls.accept_plain ? (t->tls.connect_tls ? "connect, accept also plain"
+                                                                           : "accept also, connect plain")
+                                                     : "yes");
     for (size_t i = 0; i < n_peers; i++)
         link_connect(&t->links[i]);
     *out = t;
@@ -1058,11 +1128,11 @@ int transport_reset_peer(struct transport *t, uint32_t peer_id, const char *reas
     snprintf(why, sizeof why, "reset: %s", reason);
     link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
     if (link->out)
-        conn_close(link->out, ZN_LOG_INFO, why);
+        tp_conn_close(link->out, ZN_LOG_INFO, why);
     else
         link_arm(link, ZN_TRANSPORT_BACKOFF_MIN_MS); /* cut a long backoff short */
     if (link->in)
-        conn_close(link->in, ZN_LOG_INFO, why);
+        tp_conn_close(link->in, ZN_LOG_INFO, why);
     return 0;
 }
 
@@ -1101,6 +1171,7 @@ int transport_add_peer(struct transport *t, const struct transport_peer *peer)
     link->backoff_ms = ZN_TRANSPORT_BACKOFF_MIN_MS;
     link->removed = false;
     link->failure_logged = false;
+    link->tls_failure_logged = false;
     link->state = LINK_IDLE;
     link->stats.id = peer->id;
     if (fresh) {
@@ -1125,10 +1196,10 @@ int transport_remove_peer(struct transport *t, uint32_t peer_id)
     uv_timer_stop(&link->timer);
     ZN_INFO("transport: peer removed peer=%u addr=%s", peer_id, link->addr_text);
     if (link->out)
-        conn_close(link->out, ZN_LOG_INFO, "peer removed from the ensemble");
+        tp_conn_close(link->out, ZN_LOG_INFO, "peer removed from the ensemble");
     link->state = LINK_IDLE;
     if (link->in)
-        conn_close(link->in, ZN_LOG_INFO, "peer removed from the ensemble");
+        tp_conn_close(link->in, ZN_LOG_INFO, "peer removed from the ensemble");
     return 0;
 }
 

@@ -4,7 +4,9 @@
  *
  * Shape of the mesh.  Every member listens on my_host:listen_port and keeps
  * ONE OUTGOING TCP connection to every other configured member, used only to
- * send; the connections it accepts are used only to receive.  So between two
+ * send; the connections it accepts are used only to receive (but for what the
+ * accepting side answers while a connection is set up: TLS handshake records
+ * and its acceptance byte, SASL answers; see "TLS" and "SASL" below).  So between two
  * members there are two connections, one per direction, and a frame sent to
  * peer P always travels on my outgoing connection to P.  Outgoing connections
  * are bound to my_host (port 0) before connecting, so a peer sees them coming
@@ -15,8 +17,10 @@
  *   frame = length u32 big-endian, then `length` payload bytes
  *           (1 <= length <= ZN_TRANSPORT_FRAME_MAX_BYTES)
  *   the first frame on a connection is the hello, 12 payload bytes:
- *           magic u32 ZN_TRANSPORT_MAGIC, version u32, sender id u32
- *           (all big-endian).
+ *           magic u32 ZN_TRANSPORT_MAGIC (ZN_TRANSPORT_MAGIC_AUTH: SASL
+ *           frames follow, see struct transport_auth), version u32, sender
+ *           id u32 (all big-endian).
+ *   over TLS, the same bytes inside the TLS stream.
  * The receiver accepts the connection only if the hello is well-formed, the
  * version is its own, the id is a configured peer (not its own), and the
  * connection's source address is that peer's configured address; otherwise
@@ -32,6 +36,23 @@
  * until the link is up again.  The protocol above (Zab) retransmits and
  * detects silent peers with its own heartbeats; TCP keepalive is on as a
  * backstop for dead connections.
+ *
+ * TLS (transport_start_tls; zoo.cfg's sslQuorum, portUnification and
+ * ssl.quorum.*).  Each connection may run TLS 1.2/1.3 (lib/tls_stream.c:
+ * OpenSSL over memory BIOs, so nothing blocks the loop), the frames above
+ * then travel inside it unchanged.  An outgoing connection does its
+ * handshake first, checking the peer's certificate against the trust store
+ * and (verify_host) its configured address, and only then sends its hello
+ * and reports the link up; an incoming one is accepted only after its
+ * handshake verified the connecting member's certificate (the context's
+ * verify mode) and, once the hello names the member, that the certificate
+ * names its configured address (verify_host).  A handshake not done within
+ * handshake_timeout_ms is abandoned.  With accept_plain as well as TLS, the
+ * first byte tells them apart: 0x16 opens a TLS handshake record, a plain
+ * hello starts with its length's zero high byte.  A failed handshake is
+ * logged on both sides with OpenSSL's reason (once per run of failures on
+ * the connecting side, and at most once per TRANSPORT_TLS_LOG_MS per
+ * address on the accepting side).
  *
  * Reconnection.  A down outgoing link is retried forever, without blocking,
  * after a backoff that starts at ZN_TRANSPORT_BACKOFF_MIN_MS and doubles up
@@ -151,6 +172,7 @@ struct transport_stats {
     uint64_t accepted;         /* incoming connections accepted (hello good) */
     uint64_t rejected;         /* incoming connections closed for a bad hello,
                                 * unknown id, wrong address, or hello timeout */
+    uint64_t tls_failures;     /* TLS handshakes that failed or timed out, either side */
     uint64_t protocol_errors;  /* identified connections closed for an oversized
                                 * or empty frame, or (outgoing) for bytes the
                                 * receiver must never send */
@@ -181,6 +203,68 @@ struct transport_stats {
 int transport_start(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
                     int listen_port, const struct transport_peer *peers, size_t n_peers,
                     transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx);
+
+/* TLS on the mesh; see "TLS" above. */
+struct ssl_ctx_st;
+struct transport_tls {
+    /* The context a new connection gets, in either role (a TLS_method
+     * context, verify mode set for the accepting side); called at each new
+     * connection, so a context reloaded from changed files is picked up. */
+    struct ssl_ctx_st *(*context)(void *arg);
+    void *arg;
+    bool connect_tls;  /* outgoing connections run TLS (else plain) */
+    bool accept_tls;   /* incoming connections may run TLS */
+    bool accept_plain; /* incoming connections may be plain */
+    bool verify_host;  /* a peer's certificate must name its configured host */
+    unsigned handshake_timeout_ms;
+};
+
+/*
+ * SASL between members (zoo.cfg's quorum.auth.*), as ZooKeeper's learner
+ * and server roles: the connecting member is the learner, the accepting one
+ * the server.  A learner that authenticates (learner) sends the hello with
+ * ZN_TRANSPORT_MAGIC_AUTH instead of ZN_TRANSPORT_MAGIC, then token frames;
+ * the server answers each on the same connection with an auth reply frame
+ * (transport_auth_decode) until SUCCESS or ERROR; only after SUCCESS is the
+ * link reported up.  The server (server_enabled) answers such a learner; one
+ * that fails is refused when server_require, else let in with a warning (as
+ * ZooKeeper's SaslQuorumAuthServer); a learner that does not authenticate
+ * is refused when server_require.  The mechanism is the caller's: the
+ * exchange is opaque tokens through the step functions.
+ */
+struct transport_auth {
+    bool learner;        /* authenticate to every member connected to (learnerRequireSasl) */
+    bool server_enabled; /* answer a member that authenticates (enableSasl) */
+    bool server_require; /* refuse a member that does not (serverRequireSasl) */
+    /* One step of an exchange: session is NULL at the first step (the
+     * function creates it in *session), in is the peer's token (NULL at the
+     * learner's first step).  *out / *outlen: the token to send, valid until
+     * the next call on the session.  Returns 0 to go on, 1 when done (the
+     * server writes the authenticated name into who), -1 when failed (why). */
+    int (*step)(void *arg, bool server, void **session, const uint8_t *in, size_t inlen, const uint8_t **out,
+                size_t *outlen, char *who, size_t wholen, char *why, size_t whylen);
+    void (*session_free)(void *arg, void *session);
+    void *arg;
+};
+
+/* An auth reply frame from the server: status, then a token (CONTINUE,
+ * SUCCESS) or the reason as text (ERROR). */
+enum transport_auth_status { TRANSPORT_AUTH_CONTINUE = 0, TRANSPORT_AUTH_SUCCESS = 1, TRANSPORT_AUTH_ERROR = 2 };
+#define ZN_TRANSPORT_MAGIC_AUTH 0x5A4E5441u /* "ZNTA" */
+#define ZN_TRANSPORT_AUTH_MAX_BYTES 16384u  /* the largest token or reply frame */
+struct transport_auth_msg {
+    enum transport_auth_status status;
+    const uint8_t *data; /* borrowed from the frame */
+    size_t len;
+};
+/* Decodes an auth reply frame's payload.  Returns 0, or -1 when it is not one. */
+int transport_auth_decode(const uint8_t *p, size_t len, struct transport_auth_msg *out);
+
+/* As transport_start, with tls and auth (copied; NULL: plain, no SASL, as transport_start). */
+int transport_start_tls(struct transport **out, uv_loop_t *loop, uint32_t my_id, const char *my_host,
+                        int listen_port, const struct transport_peer *peers, size_t n_peers,
+                        transport_recv_fn on_recv, transport_peer_fn on_peer, void *ctx,
+                        const struct transport_tls *tls, const struct transport_auth *auth);
 
 /*
  * Queues one frame to peer to_id.  The frame is copied before return; the

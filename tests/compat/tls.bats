@@ -19,26 +19,16 @@ make_keys() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=untrusted CA" \
     -keyout "$d/rogue-ca.key" -out "$d/rogue-ca.pem" 2> /dev/null
   printf 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,DNS:localhost\n' > "$d/san.ext"
-  sign "$d" server "/CN=127.0.0.1" ca -extfile "$d/san.ext"
-  sign "$d" client "/O=znodefs/CN=kazoo-client" ca
-  sign "$d" other "/O=znodefs/CN=other-client" ca
-  sign "$d" admin "/O=znodefs/CN=zk-admin" ca
-  sign "$d" rogue "/O=znodefs/CN=kazoo-client" rogue-ca
+  tls_sign "$d" server "/CN=127.0.0.1" ca -extfile "$d/san.ext"
+  tls_sign "$d" client "/O=znodefs/CN=kazoo-client" ca
+  tls_sign "$d" other "/O=znodefs/CN=other-client" ca
+  tls_sign "$d" admin "/O=znodefs/CN=zk-admin" ca
+  tls_sign "$d" rogue "/O=znodefs/CN=kazoo-client" rogue-ca
   # a subject with characters RFC 2253 escapes and an attribute without a keyword
-  sign "$d" odd "/emailAddress=ops@example.com/O=Acme, Inc./CN=svc\+one" ca
+  tls_sign "$d" odd "/emailAddress=ops@example.com/O=Acme, Inc./CN=svc\+one" ca
   # PKCS12 copies of the server's key store and of the trust store
   openssl pkcs12 -export -in "$d/server.crt" -inkey "$d/server.key" -passout pass:storepass \
     -out "$d/server.p12" 2> /dev/null
-}
-
-# sign DIR NAME SUBJECT CA [x509 args]: NAME.key, NAME.crt, and NAME.pem (certificate + key).
-sign() {
-  local d="$1" name="$2" subject="$3" ca="$4"; shift 4
-  openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$d/$name.key" \
-    -out "$d/$name.csr" 2> /dev/null
-  openssl x509 -req -days 2 -in "$d/$name.csr" -CA "$d/$ca.pem" -CAkey "$d/$ca.key" \
-    -CAcreateserial -out "$d/$name.crt" "$@" 2> /dev/null
-  cat "$d/$name.crt" "$d/$name.key" > "$d/$name.pem"
 }
 
 setup_file() {
@@ -356,7 +346,7 @@ serves_renewed() {
   [ "$ZN_TARGET" = znoded ] || skip "ZooKeeper 3.8 does not reload the client port's certificates"
   run served_subject
   assert_output "127.0.0.1"
-  sign "$KEYS" renewed "/CN=127.0.0.1 renewed" ca -extfile "$KEYS/san.ext"
+  tls_sign "$KEYS" renewed "/CN=127.0.0.1 renewed" ca -extfile "$KEYS/san.ext"
   cp "$KEYS/renewed.pem" "$KEYS/server.pem.new"
   mv "$KEYS/server.pem.new" "$KEYS/server.pem"
   wait_until 30 "member 1 to serve the renewed certificate" serves_renewed

@@ -1,8 +1,8 @@
 # Fuzzing of the decoders beyond the client wire codec (issue 6): peer messages
 # (fuzz_peer), what a member reads back from its disk - txns, log records,
 # snapshot headers, snapshots (fuzz_records) - zoo.cfg (fuzz_config), the HTTP request heads
-# of the metrics page and the AdminServer (fuzz_http), a client's SASL tokens through Cyrus
-# and the JAAS reader (fuzz_sasl), and Apache ZooKeeper's snapshot and log files as the import
+# of the metrics page and the AdminServer (fuzz_http), a client's SASL tokens through Cyrus,
+# a member's quorum SASL tokens (both roles) and auth reply frames, and the JAAS reader (fuzz_sasl), and Apache ZooKeeper's snapshot and log files as the import
 # reads them (fuzz_zkdata; its seeds are files ZooKeeper 3.8 wrote), and the bytes of a
 # connection on the TLS client port through the memory-BIO stream (fuzz_tls), and a server's SASL
 # tokens through libznode's Cyrus client with the JAAS Client section reader (fuzz_sasl_client).
@@ -71,7 +71,7 @@ if(ZN_FUZZ)
       ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/lib/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
   set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/lib/jaas.c
-      ${PROJECT_SOURCE_DIR}/lib/sasl_directives.c)
+      ${PROJECT_SOURCE_DIR}/lib/sasl_directives.c ${PROJECT_SOURCE_DIR}/replication/transport_auth.c)
   set(ZN_FUZZ_SOURCES_fuzz_zkdata ${PROJECT_SOURCE_DIR}/daemon/zkdata.c)
   set(ZN_FUZZ_SOURCES_fuzz_tls ${PROJECT_SOURCE_DIR}/lib/tls_stream.c)
   set(ZN_FUZZ_SOURCES_fuzz_sasl_client ${PROJECT_SOURCE_DIR}/lib/client_sasl.c ${PROJECT_SOURCE_DIR}/lib/client_jaas.c

@@ -126,15 +126,16 @@ PY
     assert_output "znoded: ${expected//CFG/$cfg}"
     cases=$((cases + 1))
   done <<'CASES'
-ssl.quorum.keyStore.location=/etc/zk/q.pem|CFG:5: ssl.quorum.keyStore.location: TLS between members is not supported yet
-ssl.quorum.clientAuth=need|CFG:5: ssl.quorum.clientAuth: TLS between members is not supported yet
-sslQuorum=true|CFG:5: sslQuorum=true: TLS between members is not supported yet (only sslQuorum=false is accepted)
-portUnification=true|CFG:5: portUnification=true: TLS between members is not supported yet (only portUnification=false is accepted)
+ssl.quorum.keyStore.location=/etc/zk/q.pem|CFG: ssl.quorum.* keys are set but neither sslQuorum=true nor portUnification=true: they would have no effect
+ssl.quorum.clientAuth=need|CFG: ssl.quorum.* keys are set but neither sslQuorum=true nor portUnification=true: they would have no effect
+sslQuorum=true|CFG: sslQuorum=true: there are no server.N lines (a standalone server has no members to talk to)
+portUnification=true|CFG: portUnification=true: there are no server.N lines (a standalone server has no members to talk to)
+ssl.quorum.context.supplier.class=x|CFG:5: ssl.quorum.context.supplier.class: not supported (between members znoded reads ssl.quorum.keyStore.*, ssl.quorum.trustStore.*, ssl.quorum.clientAuth, ssl.quorum.protocol, ssl.quorum.enabledProtocols, ssl.quorum.ciphersuites, ssl.quorum.hostnameVerification, ssl.quorum.handshakeDetectionTimeoutMillis)
 client.portUnification=true|CFG: client.portUnification=true needs ssl.keyStore.location (the server's key and certificate, for the TLS clients of clientPort)
 ssl.crl=true|CFG:5: ssl.crl=true: certificate revocation lists are not supported yet (only ssl.crl=false is accepted)
-ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (TLS between members is not supported yet)
-quorum.auth.enableSasl=true|CFG:5: quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)
-quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: SASL between members is not supported yet
+ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (between members, the keys are ssl.quorum.*)
+quorum.auth.enableSasl=true|CFG: quorum.auth.enableSasl=true: there are no server.N lines (a standalone server has no members to authenticate)
+quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: Kerberos between members is not supported (members authenticate with DIGEST-MD5 from the JAAS file's quorum sections)
 java.security.auth.login.config=/nonexistent/jaas.conf|CFG: java.security.auth.login.config=/nonexistent/jaas.conf: No such file or directory
 kerberos.removeHostFromPrincipal=true|CFG: kerberos.removeHostFromPrincipal=true acts on Kerberos principals: without a Krb5LoginModule in the JAAS Server section it would have no effect
 kerberos.canonicalizeHostNames=true|CFG:5: kerberos.canonicalizeHostNames: not supported (of Kerberos, znoded reads kerberos.removeHostFromPrincipal and kerberos.removeRealmFromPrincipal)
@@ -142,7 +143,7 @@ sasl.serverconfig=OtherServer|CFG:5: sasl.serverconfig: not supported (znoded's 
 enforce.auth.enabled=true|CFG: enforce.auth.enabled=true needs enforce.auth.schemes (the schemes a client must have authenticated with)
 enforce.auth.schemes=sasl|CFG: enforce.auth.schemes is set but enforce.auth.enabled is not true: it would have no effect
 CASES
-  assert_equal "$cases" 15
+  assert_equal "$cases" 16
 }
 
 @test "a JAAS Kerberos entry whose key table cannot be read refuses start, from zoo.cfg or SERVER_JVMFLAGS" {

@@ -463,6 +463,38 @@ zkwire() {
   "$ZN_PYTHON" "$ZN_LIB_DIR/zkwire.py" "$@"
 }
 
+# tls_sign DIR NAME SUBJECT CA [x509 args]: with openssl, NAME.key, NAME.crt signed by the CA
+# DIR/CA.pem (key DIR/CA.key), and NAME.pem (certificate + key), for the TLS tests' keys.
+tls_sign() {
+  local d="$1" name="$2" subject="$3" ca="$4"; shift 4
+  openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$d/$name.key" \
+    -out "$d/$name.csr" 2> /dev/null
+  openssl x509 -req -days 2 -in "$d/$name.csr" -CA "$d/$ca.pem" -CAkey "$d/$ca.key" \
+    -CAcreateserial -out "$d/$name.crt" "$@" 2> /dev/null
+  cat "$d/$name.crt" "$d/$name.key" > "$d/$name.pem"
+}
+
+# get_synced N PATH: PATH's data as member N sees it after a sync (kazoo).
+get_synced() {
+  "$ZN_PYTHON" - "$(member_connect "$1")" "$2" <<'PY'
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1], timeout=10.0)
+zk.start(timeout=10)
+try:
+    zk.sync(sys.argv[2])
+    print(zk.get(sys.argv[2])[0].decode())
+finally:
+    zk.stop()
+    zk.close()
+PY
+}
+
+# last_run_log N: member N's log since its last start.
+last_run_log() {
+  sed -n '/=== start/h; /=== start/!H; ${x;p}' "$(member_dir "$1")/server.log"
+}
+
 # zn_load_bats_libs: bats-support, bats-assert and bats-file from Debian's packages.
 # write_jaas_server FILE NAME=PASSWORD...: a JAAS file whose Server section lists those SASL
 # DIGEST-MD5 users (user_NAME="PASSWORD"), as ZooKeeper's documentation writes it.

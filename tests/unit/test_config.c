@@ -318,11 +318,16 @@ static void unsupported_security_keys_are_refused_as_not_supported_yet(void **st
     static const char *const cases[][2] = {
         {"secureClientPort=2182", "secureClientPort=2182 needs ssl.keyStore.location"},
         {"ssl.keyStore.location=/k.pem", "ssl.* keys are set but secureClientPort is not"},
-        {"ssl.quorum.keyStore.location=/k", "ssl.quorum.keyStore.location: TLS between members is not supported yet"},
-        {"zookeeper.ssl.quorum.keyStore.location=/k", "TLS between members is not supported yet"},
+        {"ssl.quorum.keyStore.location=/k", "ssl.quorum.* keys are set but neither sslQuorum=true nor "
+                                            "portUnification=true"},
+        {"ssl.quorum.authProvider=x509", "ssl.quorum.authProvider: not supported (between members"},
+        {"zookeeper.ssl.quorum.keyStore.location=/k", "not supported (between members znoded reads"},
         {"ssl.context.supplier.class=x", "ssl.context.supplier.class: not supported yet"},
-        {"sslQuorum=true", "sslQuorum=true: TLS between members is not supported yet"},
-        {"quorum.auth.learnerRequireSasl=true", "SASL between members is not supported yet"},
+        {"sslQuorum=true", "sslQuorum=true: there are no server.N lines"},
+        {"sslQuorumReloadCertFiles=true", "sslQuorumReloadCertFiles=true but neither sslQuorum=true"},
+        {"quorum.auth.learnerRequireSasl=true", "quorum.auth.enableSasl is disabled, so cannot enable "
+                                                "quorum.auth.learnerRequireSasl"},
+        {"quorum.auth.enableSasl=true", "quorum.auth.enableSasl=true: there are no server.N lines"},
         {"kerberos.removeRealmFromPrincipal=true", "without a Krb5LoginModule in the JAAS Server section"},
         {"sasl.serverconfig=Other", "sasl.serverconfig: not supported"},
         {"authProvider.2=com.example.Custom", "'com.example.Custom' is not a provider znoded has"},
