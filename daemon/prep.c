@@ -27,6 +27,7 @@
 
 #include "assert.h"
 #include "log.h"
+#include "htable.h"
 #include "path.h"
 #include "quota.h"
 
@@ -85,7 +86,7 @@ struct prep {
 
 static struct prep_record *map_find(const struct prep *p, const char *key, size_t len)
 {
-    uint64_t h = path_hash(key, len);
+    uint64_t h = zn_hash(key, len);
     for (struct prep_record *r = p->buckets[h & (p->bucket_count - 1)]; r; r = r->hash_next) {
         if (r->hash == h && r->key_len == len && memcmp(r->key, key, len) == 0)
             return r;
@@ -190,7 +191,7 @@ static int record_add(struct prep *p, int64_t zxid, const char *key, size_t len,
     memcpy(r->key, key, len);
     r->key[len] = '\0';
     r->key_len = len;
-    r->hash = path_hash(key, len);
+    r->hash = zn_hash(key, len);
     r->zxid = zxid;
     r->view = *view;
     r->session_timeout_ms = session_timeout_ms;

@@ -56,6 +56,7 @@
 #include <string.h>
 
 #include "assert.h"
+#include "htable.h"
 #include "path.h"
 #include "quota.h"
 
@@ -149,12 +150,11 @@ struct tree {
 /* ---------------------------------------------------------------- hashing */
 
 /*
- * The digest's hash: 8 bytes per multiply, where path_hash (FNV-1a, kept for
- * the indexes, whose callers chain it over split byte ranges) takes one byte
- * per multiply.  A create recomputes two node digests (the node's and its
- * parent's) over ~250 bytes each; byte by byte that was an eighth of the
- * event loop's time under a create load (bench/PROFILE.md item 6).  The
- * value is stored in snapshots and compared between members, so every member
+ * The digest's hash: 8 bytes per multiply, where zn_hash (FNV-1a, for the
+ * indexes) takes one byte per multiply: a create recomputes two node
+ * digests over ~250 bytes each, and byte by byte that was an eighth of the
+ * event loop's time under a create load.  It starts and ends as zn_hash
+ * does (zn_hash_init, zn_hash_final).  The value is stored in snapshots and compared between members, so every member
  * must hash the same way: changing this function changes the snapshot
  * format's digest (snapshots written before it fail their digest check).
  */
@@ -192,7 +192,7 @@ static uint64_t node_compute_digest(const struct tree_node *n)
 {
     /* The config node's contents are member-local (see the notes above). */
     bool local = node_is_config(n);
-    uint64_t h = digest_bytes(path_hash_init(), n->path, n->path_len);
+    uint64_t h = digest_bytes(zn_hash_init(), n->path, n->path_len);
     h = hash_i64(h, n->czxid);
     h = hash_i64(h, local ? 0 : n->mzxid);
     h = hash_i64(h, n->pzxid);
@@ -217,16 +217,16 @@ static uint64_t node_compute_digest(const struct tree_node *n)
             h = digest_bytes(h, a->id.id, strlen(a->id.id));
         h = hash_i64(h, -2);
     }
-    return path_hash_final(h);
+    return zn_hash_final(h);
 }
 
 static uint64_t session_digest(int64_t id, int32_t timeout_ms)
 {
-    uint64_t h = hash_i64(path_hash_init(), id);
+    uint64_t h = hash_i64(zn_hash_init(), id);
     h = hash_i64(h, timeout_ms);
     /* Distinguish a session from a node whose bytes happen to match. */
     h = digest_bytes(h, "session", 7);
-    return path_hash_final(h);
+    return zn_hash_final(h);
 }
 
 /* Call after any change of n's hashed fields. */
@@ -244,7 +244,7 @@ static size_t node_size_bytes(const struct tree_node *n)
 
 /* ------------------------------------------------------------- path index */
 
-/* h is path_hash(path, len), for a caller that already has it. */
+/* h is zn_hash(path, len), for a caller that already has it. */
 static struct tree_node *index_find_hashed(const struct tree *t, const char *path, size_t len,
                                            uint64_t h)
 {
@@ -257,7 +257,7 @@ static struct tree_node *index_find_hashed(const struct tree *t, const char *pat
 
 static struct tree_node *index_find(const struct tree *t, const char *path, size_t len)
 {
-    return index_find_hashed(t, path, len, path_hash(path, len));
+    return index_find_hashed(t, path, len, zn_hash(path, len));
 }
 
 static int index_grow(struct tree *t)
@@ -305,7 +305,7 @@ static void index_remove(struct tree *t, struct tree_node *n)
 
 static struct tree_quota *quota_find(const struct tree *t, const char *path, size_t len)
 {
-    uint64_t h = path_hash(path, len);
+    uint64_t h = zn_hash(path, len);
     for (struct tree_quota *q = t->quota_buckets[h & (t->quota_bucket_count - 1)]; q; q = q->next) {
         if (q->hash == h && q->len == len && memcmp(q->path, path, len) == 0)
             return q;
@@ -368,7 +368,7 @@ static int quota_add(struct tree *t, const char *path, struct tree_quota **added
         return ZN_NOMEMORY;
     memcpy(q->path, path, len + 1);
     q->len = len;
-    q->hash = path_hash(path, len);
+    q->hash = zn_hash(path, len);
     quota_link(t, q);
     *added = q;
     return 0;
@@ -422,7 +422,7 @@ static int quota_rebuild(struct tree *t);
 
 static struct tree_session *session_find(const struct tree *t, int64_t id)
 {
-    uint64_t h = path_hash(&id, sizeof(id));
+    uint64_t h = zn_hash(&id, sizeof(id));
     for (struct tree_session *s = t->session_buckets[h & (t->session_bucket_count - 1)]; s; s = s->next) {
         if (s->id == id)
             return s;
@@ -440,7 +440,7 @@ static int session_grow(struct tree *t)
         struct tree_session *s = t->session_buckets[i];
         while (s) {
             struct tree_session *next = s->next;
-            uint64_t h = path_hash(&s->id, sizeof(s->id));
+            uint64_t h = zn_hash(&s->id, sizeof(s->id));
             s->next = b[h & (count - 1)];
             b[h & (count - 1)] = s;
             s = next;
@@ -454,7 +454,7 @@ static int session_grow(struct tree *t)
 
 static void session_link(struct tree *t, struct tree_session *s)
 {
-    uint64_t h = path_hash(&s->id, sizeof(s->id));
+    uint64_t h = zn_hash(&s->id, sizeof(s->id));
     size_t slot = h & (t->session_bucket_count - 1);
     s->next = t->session_buckets[slot];
     t->session_buckets[slot] = s;
@@ -464,7 +464,7 @@ static void session_link(struct tree *t, struct tree_session *s)
 
 static void session_unlink(struct tree *t, struct tree_session *s)
 {
-    uint64_t h = path_hash(&s->id, sizeof(s->id));
+    uint64_t h = zn_hash(&s->id, sizeof(s->id));
     struct tree_session **p = &t->session_buckets[h & (t->session_bucket_count - 1)];
     while (*p != s) {
         ZN_ASSERT(*p != NULL);
@@ -679,7 +679,7 @@ static struct tree_node *node_alloc(const char *path, size_t len)
     memcpy(n->path, path, len);
     n->path[len] = '\0';
     n->path_len = (uint32_t)len;
-    n->hash = path_hash(path, len);
+    n->hash = zn_hash(path, len);
     n->data_len = 0;
     return n;
 }
