@@ -5,8 +5,10 @@
  * incremental digest and the snapshot format.
  *
  * Design notes.
- *  - Nodes are found by full path in a chained hash table (the node itself is
- *    the chain link; the path is stored inline after the node).  Each node has
+ *  - Nodes are found by full path in lib/htable (the node embeds the chain
+ *    link; the path is stored inline after the node); it grows by moving a
+ *    few buckets per insert, so no write pays for rehashing millions of
+ *    nodes, and an insert cannot fail.  Each node has
  *    a parent link and an array of child pointers; a child knows its index in
  *    that array, so add and remove are O(1) (remove swaps the last child into
  *    the hole) and getChildren is O(children).
@@ -63,8 +65,7 @@
 #define TREE_CONFIG_PATH "/zookeeper/config"
 
 struct tree_node {
-    struct tree_node *hash_next;
-    uint64_t hash;
+    struct zn_hlink link; /* in the path index; link.hash is zn_hash(path) */
     struct tree_node *parent;
     struct tree_node **children;
     uint32_t child_count;
@@ -120,9 +121,7 @@ struct tree_session {
 };
 
 struct tree {
-    struct tree_node **buckets;
-    size_t bucket_count; /* power of two */
-    size_t node_count;
+    struct zn_htable index; /* every node, by path */
     struct tree_session **session_buckets;
     size_t session_bucket_count;
     size_t session_count;
@@ -244,61 +243,30 @@ static size_t node_size_bytes(const struct tree_node *n)
 
 /* ------------------------------------------------------------- path index */
 
+struct path_key {
+    const char *path;
+    size_t len;
+};
+
+static bool node_has_path(const struct zn_hlink *l, const void *key)
+{
+    const struct tree_node *n = ZN_HENTRY(l, const struct tree_node, link);
+    const struct path_key *k = key;
+    return n->path_len == k->len && memcmp(n->path, k->path, k->len) == 0;
+}
+
 /* h is zn_hash(path, len), for a caller that already has it. */
 static struct tree_node *index_find_hashed(const struct tree *t, const char *path, size_t len,
                                            uint64_t h)
 {
-    for (struct tree_node *n = t->buckets[h & (t->bucket_count - 1)]; n; n = n->hash_next) {
-        if (n->hash == h && n->path_len == len && memcmp(n->path, path, len) == 0)
-            return n;
-    }
-    return NULL;
+    struct path_key key = {path, len};
+    struct zn_hlink *l = zn_htable_find(&t->index, h, node_has_path, &key);
+    return l ? ZN_HENTRY(l, struct tree_node, link) : NULL;
 }
 
 static struct tree_node *index_find(const struct tree *t, const char *path, size_t len)
 {
     return index_find_hashed(t, path, len, zn_hash(path, len));
-}
-
-static int index_grow(struct tree *t)
-{
-    size_t count = t->bucket_count * 2;
-    struct tree_node **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->bucket_count; i++) {
-        struct tree_node *n = t->buckets[i];
-        while (n) {
-            struct tree_node *next = n->hash_next;
-            n->hash_next = b[n->hash & (count - 1)];
-            b[n->hash & (count - 1)] = n;
-            n = next;
-        }
-    }
-    free(t->buckets);
-    t->buckets = b;
-    t->bucket_count = count;
-    return 0;
-}
-
-static void index_insert(struct tree *t, struct tree_node *n)
-{
-    size_t slot = n->hash & (t->bucket_count - 1);
-    n->hash_next = t->buckets[slot];
-    t->buckets[slot] = n;
-    t->node_count++;
-}
-
-static void index_remove(struct tree *t, struct tree_node *n)
-{
-    struct tree_node **p = &t->buckets[n->hash & (t->bucket_count - 1)];
-    while (*p != n) {
-        ZN_ASSERT(*p != NULL);
-        p = &(*p)->hash_next;
-    }
-    *p = n->hash_next;
-    n->hash_next = NULL;
-    t->node_count--;
 }
 
 /* --------------------------------------------------------------- quota set */
@@ -679,7 +647,7 @@ static struct tree_node *node_alloc(const char *path, size_t len)
     memcpy(n->path, path, len);
     n->path[len] = '\0';
     n->path_len = (uint32_t)len;
-    n->hash = zn_hash(path, len);
+    n->link.hash = zn_hash(path, len);
     n->data_len = 0;
     return n;
 }
@@ -732,7 +700,7 @@ static void node_attach(struct tree *t, struct tree_node *parent, struct tree_no
 {
     if (parent)
         child_link(parent, n);
-    index_insert(t, n);
+    zn_htable_insert(&t->index, &n->link, n->link.hash);
     if (owner_is_session(n->ephemeral_owner)) {
         struct tree_session *s = session_find(t, n->ephemeral_owner);
         ZN_ASSERT(s != NULL);
@@ -749,7 +717,7 @@ static void node_detach(struct tree *t, struct tree_node *n)
 {
     if (n->parent)
         child_unlink(n);
-    index_remove(t, n);
+    zn_htable_remove(&t->index, &n->link);
     if (owner_is_session(n->ephemeral_owner)) {
         struct tree_session *s = session_find(t, n->ephemeral_owner);
         ZN_ASSERT(s != NULL);
@@ -774,15 +742,11 @@ static struct tree_node *find_parent(const struct tree *t, const char *path)
 
 static void tree_clear(struct tree *t)
 {
-    for (size_t i = 0; i < t->bucket_count; i++) {
-        struct tree_node *n = t->buckets[i];
-        while (n) {
-            struct tree_node *next = n->hash_next;
-            node_free(t, n);
-            n = next;
-        }
-        t->buckets[i] = NULL;
-    }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->index);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        node_free(t, ZN_HENTRY(l, struct tree_node, link));
+    zn_htable_clear(&t->index);
     for (size_t i = 0; i < t->session_bucket_count; i++) {
         struct tree_session *s = t->session_buckets[i];
         while (s) {
@@ -793,7 +757,7 @@ static void tree_clear(struct tree *t)
         t->session_buckets[i] = NULL;
     }
     quota_clear(t);
-    t->node_count = t->session_count = t->ephemeral_count = 0;
+    t->session_count = t->ephemeral_count = 0;
     t->root = NULL;
     t->last_zxid = 0;
     t->data_bytes = 0;
@@ -842,13 +806,12 @@ struct tree *tree_new(void)
     struct tree *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
-    t->bucket_count = TREE_INITIAL_BUCKETS;
-    t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
+    int index_rc = zn_htable_init(&t->index, TREE_INITIAL_BUCKETS);
     t->session_bucket_count = TREE_INITIAL_SESSION_BUCKETS;
     t->session_buckets = calloc(t->session_bucket_count, sizeof(*t->session_buckets));
     t->quota_bucket_count = TREE_INITIAL_QUOTA_BUCKETS;
     t->quota_buckets = calloc(t->quota_bucket_count, sizeof(*t->quota_buckets));
-    if (t->buckets == NULL || t->session_buckets == NULL || t->quota_buckets == NULL || tree_init_nodes(t) != 0) {
+    if (index_rc != 0 || t->session_buckets == NULL || t->quota_buckets == NULL || tree_init_nodes(t) != 0) {
         tree_free(t);
         return NULL;
     }
@@ -859,10 +822,10 @@ void tree_free(struct tree *t)
 {
     if (t == NULL)
         return;
-    if (t->buckets && t->session_buckets && t->quota_buckets)
+    if (t->index.buckets && t->session_buckets && t->quota_buckets)
         tree_clear(t);
     ZN_ASSERT(t->acl_count == 0); /* every node gave its share back */
-    free(t->buckets);
+    zn_htable_free(&t->index);
     free(t->session_buckets);
     free(t->quota_buckets);
     free(t->acl_buckets);
@@ -932,7 +895,7 @@ const char *tree_node_child_name(const struct tree_node *n, uint32_t index)
 }
 
 int64_t tree_last_zxid(const struct tree *t) { return t->last_zxid; }
-size_t tree_node_count(const struct tree *t) { return t->node_count; }
+size_t tree_node_count(const struct tree *t) { return zn_htable_count(&t->index); }
 size_t tree_data_bytes(const struct tree *t) { return t->data_bytes; }
 uint64_t tree_digest(const struct tree *t) { return t->digest; }
 
@@ -1089,13 +1052,6 @@ static void event_push(struct apply *a, int32_t type, const char *path)
     a->event_count++;
 }
 
-static int ensure_index_room(struct tree *t)
-{
-    if (t->node_count + 1 > t->bucket_count)
-        return index_grow(t);
-    return 0;
-}
-
 /* Replaces n's data without touching its version, mzxid or mtime and
  * without an event: how ZooKeeper writes a quota stats node. */
 static int replace_data_quietly(struct apply *a, struct tree_node *n, const char *text, size_t len)
@@ -1247,9 +1203,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         if (owner != 0 && (!owner_is_session(owner) || session_find(t, owner) == NULL))
             return ZN_DATAINCONSISTENCY;
     }
-    int rc = ensure_index_room(t);
-    if (rc == 0)
-        rc = child_reserve(parent);
+    int rc = child_reserve(parent);
     if (rc != 0)
         return rc;
     struct tree_node *n = node_alloc(op->path, len);
@@ -1781,7 +1735,7 @@ size_t tree_snapshot_bound(const struct tree *t)
     /* header, sessions, node count; per node two lengths, the ACL and the
      * fixed fields besides its path and data (counted in data_bytes) */
     return 4 + 4 + 8 + 8 + 4 + t->session_count * 12 + 8 + t->data_bytes +
-           t->node_count * (4 + 4 + acl_max + SNAPSHOT_NODE_TAIL_BYTES);
+           zn_htable_count(&t->index) * (4 + 4 + acl_max + SNAPSHOT_NODE_TAIL_BYTES);
 }
 
 int tree_serialize(const struct tree *t, struct jute_writer *w)
@@ -1798,7 +1752,7 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
             jute_write_int(w, s->timeout_ms);
         }
     }
-    jute_write_long(w, (int64_t)t->node_count);
+    jute_write_long(w, (int64_t)zn_htable_count(&t->index));
     /* Per node: path, data, ACL, then the fixed fields in one block.  The
      * ACL's bytes are its shared copy's (acl_shared.wire), and the path's
      * length is stored: a snapshot child serialises up to a million nodes
@@ -1956,10 +1910,10 @@ static int load_link_node(struct tree *t, struct tree_node *n)
 {
     struct tree_node *parent = n->parent;
     int rc = 0;
-    if (index_find_hashed(t, n->path, n->path_len, n->hash) != NULL ||
+    if (index_find_hashed(t, n->path, n->path_len, n->link.hash) != NULL ||
         (parent && parent->child_count >= TREE_MAX_CHILDREN))
         rc = ZN_CORRUPT;
-    else if (ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0))
+    else if (parent && child_reserve(parent) != 0)
         rc = ZN_NOMEMORY;
     if (rc != 0) {
         node_free(t, n);
@@ -2003,11 +1957,11 @@ static int load_nodes(struct tree *t, struct jute_reader *r, struct zn_arena *ar
         struct tree_node *n;
         if ((rc = load_parse_node(t, r, &ls, &n)) != 0)
             break;
-        __builtin_prefetch(&t->buckets[n->hash & (t->bucket_count - 1)]);
+        __builtin_prefetch(zn_htable_slot(&t->index, n->link.hash));
         /* the node before: its bucket has arrived; its chain's head next */
         if (ls.count > 0) {
             const struct tree_node *prev = ls.pending[ls.count - 1];
-            const struct tree_node *head = t->buckets[prev->hash & (t->bucket_count - 1)];
+            const struct zn_hlink *head = *(struct zn_hlink *const *)zn_htable_slot(&t->index, prev->link.hash);
             if (head)
                 __builtin_prefetch(head);
         }
@@ -2043,10 +1997,8 @@ static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *aren
         return ZN_CORRUPT;
     /* The index sized once for every node (node_count is bounded by the
      * input's size above), not doubled and rehashed ~20 times on the way. */
-    while (t->bucket_count < (uint64_t)node_count) {
-        if (index_grow(t) != 0)
-            return ZN_NOMEMORY;
-    }
+    if (zn_htable_reserve(&t->index, (size_t)node_count) != 0)
+        return ZN_NOMEMORY;
     if ((rc = load_nodes(t, r, arena, node_count, version)) != 0)
         return rc;
     if (jute_remaining(r) != 0 || t->digest != (uint64_t)digest)
@@ -2150,7 +2102,7 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
         (parent && parent->child_count >= TREE_MAX_CHILDREN) ||
         (owner_is_session(stat->ephemeral_owner) && session_find(t, stat->ephemeral_owner) == NULL))
         return ZN_BADARGUMENTS;
-    if (ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0))
+    if (parent && child_reserve(parent) != 0)
         return ZN_NOMEMORY;
     struct tree_node *n = node_alloc(path, len);
     if (n == NULL)
@@ -2271,7 +2223,7 @@ int tree_check(const struct tree *t)
             listed += count;
         }
     }
-    if (reachable != t->node_count || bytes != t->data_bytes || digest != t->digest || listed != ephemerals ||
+    if (reachable != zn_htable_count(&t->index) || bytes != t->data_bytes || digest != t->digest || listed != ephemerals ||
         ephemerals != t->ephemeral_count)
         return ZN_DATAINCONSISTENCY;
     size_t limits = 0;

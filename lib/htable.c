@@ -119,7 +119,10 @@ void zn_htable_remove(struct zn_htable *t, struct zn_hlink *l)
 
 void zn_htable_clear(struct zn_htable *t)
 {
-    finish_move(t);
+    /* The entries may be freed already: drop the old array unread. */
+    free(t->old);
+    t->old = NULL;
+    t->nold = t->moved = 0;
     for (size_t i = 0; i < t->nbuckets; i++)
         t->buckets[i] = NULL;
     t->count = 0;

@@ -115,7 +115,8 @@ int zn_htable_reserve(struct zn_htable *t, size_t count);
 void zn_htable_insert(struct zn_htable *t, struct zn_hlink *l, uint64_t hash);
 /* Unlinks `l`, which must be in the table. */
 void zn_htable_remove(struct zn_htable *t, struct zn_hlink *l);
-/* Unlinks every entry at once (the caller frees them, or has). */
+/* Unlinks every entry at once without reading them (the caller frees
+ * them, or already has: freeing while iterating, then clearing, is fine). */
 void zn_htable_clear(struct zn_htable *t);
 
 static inline size_t zn_htable_count(const struct zn_htable *t) { return t->count; }
