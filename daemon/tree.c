@@ -91,8 +91,7 @@ struct tree_node {
 
 /* A path with a quota (ZooKeeper's pTrie holds the same set). */
 struct tree_quota {
-    struct tree_quota *next;
-    uint64_t hash;
+    struct zn_hlink link; /* in tree.quotas */
     size_t len;
     char path[];
 };
@@ -130,9 +129,7 @@ struct tree {
     int64_t last_zxid;
     size_t data_bytes;
     uint64_t digest;
-    struct tree_quota **quota_buckets;
-    size_t quota_bucket_count; /* power of two */
-    size_t quota_count;
+    struct zn_htable quotas; /* struct tree_quota, by path */
     struct acl_shared **acl_buckets; /* distinct ACLs, shared by the nodes that have them */
     size_t acl_bucket_count;         /* power of two, or 0 before the first */
     size_t acl_count;
@@ -271,56 +268,26 @@ static struct tree_node *index_find(const struct tree *t, const char *path, size
 
 /* --------------------------------------------------------------- quota set */
 
+static bool quota_has_path(const struct zn_hlink *l, const void *key)
+{
+    const struct tree_quota *q = ZN_HENTRY(l, const struct tree_quota, link);
+    const struct path_key *k = key;
+    return q->len == k->len && memcmp(q->path, k->path, k->len) == 0;
+}
+
 static struct tree_quota *quota_find(const struct tree *t, const char *path, size_t len)
 {
-    uint64_t h = zn_hash(path, len);
-    for (struct tree_quota *q = t->quota_buckets[h & (t->quota_bucket_count - 1)]; q; q = q->next) {
-        if (q->hash == h && q->len == len && memcmp(q->path, path, len) == 0)
-            return q;
-    }
-    return NULL;
+    struct path_key key = {path, len};
+    struct zn_hlink *l = zn_htable_find(&t->quotas, zn_hash(path, len), quota_has_path, &key);
+    return l ? ZN_HENTRY(l, struct tree_quota, link) : NULL;
 }
 
 static void quota_link(struct tree *t, struct tree_quota *q)
 {
-    size_t slot = q->hash & (t->quota_bucket_count - 1);
-    q->next = t->quota_buckets[slot];
-    t->quota_buckets[slot] = q;
-    t->quota_count++;
+    zn_htable_insert(&t->quotas, &q->link, zn_hash(q->path, q->len));
 }
 
-static void quota_unlink(struct tree *t, struct tree_quota *q)
-{
-    struct tree_quota **p = &t->quota_buckets[q->hash & (t->quota_bucket_count - 1)];
-    while (*p != q) {
-        ZN_ASSERT(*p != NULL);
-        p = &(*p)->next;
-    }
-    *p = q->next;
-    q->next = NULL;
-    t->quota_count--;
-}
-
-static int quota_grow(struct tree *t)
-{
-    size_t count = t->quota_bucket_count * 2;
-    struct tree_quota **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->quota_bucket_count; i++) {
-        struct tree_quota *q = t->quota_buckets[i];
-        while (q) {
-            struct tree_quota *next = q->next;
-            q->next = b[q->hash & (count - 1)];
-            b[q->hash & (count - 1)] = q;
-            q = next;
-        }
-    }
-    free(t->quota_buckets);
-    t->quota_buckets = b;
-    t->quota_bucket_count = count;
-    return 0;
-}
+static void quota_unlink(struct tree *t, struct tree_quota *q) { zn_htable_remove(&t->quotas, &q->link); }
 
 /* Adds path to the set; *added is NULL when it was there already. */
 static int quota_add(struct tree *t, const char *path, struct tree_quota **added)
@@ -329,14 +296,11 @@ static int quota_add(struct tree *t, const char *path, struct tree_quota **added
     *added = NULL;
     if (quota_find(t, path, len) != NULL)
         return 0;
-    if (t->quota_count + 1 > t->quota_bucket_count && quota_grow(t) != 0)
-        return ZN_NOMEMORY;
     struct tree_quota *q = malloc(sizeof(*q) + len + 1);
     if (q == NULL)
         return ZN_NOMEMORY;
     memcpy(q->path, path, len + 1);
     q->len = len;
-    q->hash = zn_hash(path, len);
     quota_link(t, q);
     *added = q;
     return 0;
@@ -344,23 +308,18 @@ static int quota_add(struct tree *t, const char *path, struct tree_quota **added
 
 static void quota_clear(struct tree *t)
 {
-    for (size_t i = 0; i < t->quota_bucket_count; i++) {
-        struct tree_quota *q = t->quota_buckets[i];
-        while (q) {
-            struct tree_quota *next = q->next;
-            free(q);
-            q = next;
-        }
-        t->quota_buckets[i] = NULL;
-    }
-    t->quota_count = 0;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->quotas);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        free(ZN_HENTRY(l, struct tree_quota, link));
+    zn_htable_clear(&t->quotas);
 }
 
 /* The deepest path with a quota that is path or one of its ancestors
  * (ZooKeeper's getMaxPrefixWithQuota); never the root. */
 static const struct tree_quota *quota_prefix(const struct tree *t, const char *path, size_t len)
 {
-    if (t->quota_count == 0)
+    if (zn_htable_count(&t->quotas) == 0)
         return NULL;
     while (len > 1) {
         const struct tree_quota *q = quota_find(t, path, len);
@@ -809,9 +768,9 @@ struct tree *tree_new(void)
     int index_rc = zn_htable_init(&t->index, TREE_INITIAL_BUCKETS);
     t->session_bucket_count = TREE_INITIAL_SESSION_BUCKETS;
     t->session_buckets = calloc(t->session_bucket_count, sizeof(*t->session_buckets));
-    t->quota_bucket_count = TREE_INITIAL_QUOTA_BUCKETS;
-    t->quota_buckets = calloc(t->quota_bucket_count, sizeof(*t->quota_buckets));
-    if (index_rc != 0 || t->session_buckets == NULL || t->quota_buckets == NULL || tree_init_nodes(t) != 0) {
+    if (zn_htable_init(&t->quotas, TREE_INITIAL_QUOTA_BUCKETS) != 0)
+        index_rc = ZN_NOMEMORY;
+    if (index_rc != 0 || t->session_buckets == NULL || t->quotas.buckets == NULL || tree_init_nodes(t) != 0) {
         tree_free(t);
         return NULL;
     }
@@ -822,12 +781,12 @@ void tree_free(struct tree *t)
 {
     if (t == NULL)
         return;
-    if (t->index.buckets && t->session_buckets && t->quota_buckets)
+    if (t->index.buckets && t->session_buckets && t->quotas.buckets)
         tree_clear(t);
     ZN_ASSERT(t->acl_count == 0); /* every node gave its share back */
     zn_htable_free(&t->index);
     free(t->session_buckets);
-    free(t->quota_buckets);
+    zn_htable_free(&t->quotas);
     free(t->acl_buckets);
     free(t);
 }
@@ -906,7 +865,7 @@ const char *tree_quota_prefix(const struct tree *t, const char *path)
     return q ? q->path : NULL;
 }
 
-size_t tree_quota_count(const struct tree *t) { return t->quota_count; }
+size_t tree_quota_count(const struct tree *t) { return zn_htable_count(&t->quotas); }
 
 /* Replaces the config node's contents; the digest does not change. */
 static int config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t mzxid, int32_t version,
@@ -2235,7 +2194,7 @@ int tree_check(const struct tree *t)
             return ZN_DATAINCONSISTENCY;
         limits++;
     }
-    if (limits != t->quota_count)
+    if (limits != zn_htable_count(&t->quotas))
         return ZN_DATAINCONSISTENCY;
     return 0;
 }
