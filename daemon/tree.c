@@ -112,7 +112,7 @@ struct acl_shared {
 };
 
 struct tree_session {
-    struct tree_session *next;
+    struct zn_hlink link; /* in tree.sessions, by id */
     int64_t id;
     int32_t timeout_ms;
     struct tree_node *eph_head;
@@ -121,9 +121,7 @@ struct tree_session {
 
 struct tree {
     struct zn_htable index; /* every node, by path */
-    struct tree_session **session_buckets;
-    size_t session_bucket_count;
-    size_t session_count;
+    struct zn_htable sessions; /* struct tree_session, by id */
     size_t ephemeral_count;
     struct tree_node *root;
     int64_t last_zxid;
@@ -347,59 +345,26 @@ static int quota_rebuild(struct tree *t);
 
 /* ---------------------------------------------------------------- sessions */
 
-static struct tree_session *session_find(const struct tree *t, int64_t id)
+static bool session_has_id(const struct zn_hlink *l, const void *key)
 {
-    uint64_t h = zn_hash(&id, sizeof(id));
-    for (struct tree_session *s = t->session_buckets[h & (t->session_bucket_count - 1)]; s; s = s->next) {
-        if (s->id == id)
-            return s;
-    }
-    return NULL;
+    return ZN_HENTRY(l, const struct tree_session, link)->id == *(const int64_t *)key;
 }
 
-static int session_grow(struct tree *t)
+static struct tree_session *session_find(const struct tree *t, int64_t id)
 {
-    size_t count = t->session_bucket_count * 2;
-    struct tree_session **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        struct tree_session *s = t->session_buckets[i];
-        while (s) {
-            struct tree_session *next = s->next;
-            uint64_t h = zn_hash(&s->id, sizeof(s->id));
-            s->next = b[h & (count - 1)];
-            b[h & (count - 1)] = s;
-            s = next;
-        }
-    }
-    free(t->session_buckets);
-    t->session_buckets = b;
-    t->session_bucket_count = count;
-    return 0;
+    struct zn_hlink *l = zn_htable_find(&t->sessions, zn_hash(&id, sizeof(id)), session_has_id, &id);
+    return l ? ZN_HENTRY(l, struct tree_session, link) : NULL;
 }
 
 static void session_link(struct tree *t, struct tree_session *s)
 {
-    uint64_t h = zn_hash(&s->id, sizeof(s->id));
-    size_t slot = h & (t->session_bucket_count - 1);
-    s->next = t->session_buckets[slot];
-    t->session_buckets[slot] = s;
-    t->session_count++;
+    zn_htable_insert(&t->sessions, &s->link, zn_hash(&s->id, sizeof(s->id)));
     t->digest += session_digest(s->id, s->timeout_ms);
 }
 
 static void session_unlink(struct tree *t, struct tree_session *s)
 {
-    uint64_t h = zn_hash(&s->id, sizeof(s->id));
-    struct tree_session **p = &t->session_buckets[h & (t->session_bucket_count - 1)];
-    while (*p != s) {
-        ZN_ASSERT(*p != NULL);
-        p = &(*p)->next;
-    }
-    *p = s->next;
-    s->next = NULL;
-    t->session_count--;
+    zn_htable_remove(&t->sessions, &s->link);
     t->digest -= session_digest(s->id, s->timeout_ms);
 }
 
@@ -415,10 +380,8 @@ static bool owner_is_session(int64_t owner)
  * or ZN_NOMEMORY. */
 static int session_insert(struct tree *t, int64_t id, int32_t timeout_ms, struct tree_session **out)
 {
-    if (!owner_is_session(id) || session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS)
+    if (!owner_is_session(id) || session_find(t, id) != NULL || zn_htable_count(&t->sessions) >= TREE_MAX_SESSIONS)
         return ZN_BADARGUMENTS;
-    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
-        return ZN_NOMEMORY;
     struct tree_session *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return ZN_NOMEMORY;
@@ -706,17 +669,12 @@ static void tree_clear(struct tree *t)
     for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
         node_free(t, ZN_HENTRY(l, struct tree_node, link));
     zn_htable_clear(&t->index);
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        struct tree_session *s = t->session_buckets[i];
-        while (s) {
-            struct tree_session *next = s->next;
-            free(s);
-            s = next;
-        }
-        t->session_buckets[i] = NULL;
-    }
+    zn_hiter_init(&it, &t->sessions);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        free(ZN_HENTRY(l, struct tree_session, link));
+    zn_htable_clear(&t->sessions);
     quota_clear(t);
-    t->session_count = t->ephemeral_count = 0;
+    t->ephemeral_count = 0;
     t->root = NULL;
     t->last_zxid = 0;
     t->data_bytes = 0;
@@ -766,11 +724,11 @@ struct tree *tree_new(void)
     if (t == NULL)
         return NULL;
     int index_rc = zn_htable_init(&t->index, TREE_INITIAL_BUCKETS);
-    t->session_bucket_count = TREE_INITIAL_SESSION_BUCKETS;
-    t->session_buckets = calloc(t->session_bucket_count, sizeof(*t->session_buckets));
+    if (zn_htable_init(&t->sessions, TREE_INITIAL_SESSION_BUCKETS) != 0)
+        index_rc = ZN_NOMEMORY;
     if (zn_htable_init(&t->quotas, TREE_INITIAL_QUOTA_BUCKETS) != 0)
         index_rc = ZN_NOMEMORY;
-    if (index_rc != 0 || t->session_buckets == NULL || t->quotas.buckets == NULL || tree_init_nodes(t) != 0) {
+    if (index_rc != 0 || t->sessions.buckets == NULL || t->quotas.buckets == NULL || tree_init_nodes(t) != 0) {
         tree_free(t);
         return NULL;
     }
@@ -781,11 +739,11 @@ void tree_free(struct tree *t)
 {
     if (t == NULL)
         return;
-    if (t->index.buckets && t->session_buckets && t->quotas.buckets)
+    if (t->index.buckets && t->sessions.buckets && t->quotas.buckets)
         tree_clear(t);
     ZN_ASSERT(t->acl_count == 0); /* every node gave its share back */
     zn_htable_free(&t->index);
-    free(t->session_buckets);
+    zn_htable_free(&t->sessions);
     zn_htable_free(&t->quotas);
     free(t->acl_buckets);
     free(t);
@@ -917,16 +875,17 @@ int tree_session_timeout(const struct tree *t, int64_t session_id, int32_t *time
     return 0;
 }
 
-size_t tree_session_count(const struct tree *t) { return t->session_count; }
+size_t tree_session_count(const struct tree *t) { return zn_htable_count(&t->sessions); }
 
 int tree_for_each_session(const struct tree *t, tree_session_fn fn, void *ctx)
 {
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
-            int rc = fn(ctx, s->id, s->timeout_ms);
-            if (rc != 0)
-                return rc;
-        }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->sessions);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
+        int rc = fn(ctx, s->id, s->timeout_ms);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -1693,7 +1652,7 @@ size_t tree_snapshot_bound(const struct tree *t)
                 acl_max = a->wire_len;
     /* header, sessions, node count; per node two lengths, the ACL and the
      * fixed fields besides its path and data (counted in data_bytes) */
-    return 4 + 4 + 8 + 8 + 4 + t->session_count * 12 + 8 + t->data_bytes +
+    return 4 + 4 + 8 + 8 + 4 + zn_htable_count(&t->sessions) * 12 + 8 + t->data_bytes +
            zn_htable_count(&t->index) * (4 + 4 + acl_max + SNAPSHOT_NODE_TAIL_BYTES);
 }
 
@@ -1704,12 +1663,13 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
     jute_write_int(w, TREE_SNAPSHOT_VERSION);
     jute_write_long(w, t->last_zxid);
     jute_write_long(w, (int64_t)t->digest);
-    jute_write_int(w, (int32_t)t->session_count);
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
-            jute_write_long(w, s->id);
-            jute_write_int(w, s->timeout_ms);
-        }
+    jute_write_int(w, (int32_t)zn_htable_count(&t->sessions));
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->sessions);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
+        jute_write_long(w, s->id);
+        jute_write_int(w, s->timeout_ms);
     }
     jute_write_long(w, (int64_t)zn_htable_count(&t->index));
     /* Per node: path, data, ACL, then the fixed fields in one block.  The
@@ -2006,7 +1966,7 @@ static int config_save(const struct tree *t, struct saved_config *out)
 int tree_deserialize(struct tree *fresh, const void *data, size_t len)
 {
     ZN_ASSERT(fresh != NULL && (data != NULL || len == 0));
-    ZN_ASSERT(fresh->last_zxid == 0 && fresh->session_count == 0);
+    ZN_ASSERT(fresh->last_zxid == 0 && zn_htable_count(&fresh->sessions) == 0);
     struct zn_arena arena;
     zn_arena_init(&arena);
     struct jute_reader r;
@@ -2168,19 +2128,20 @@ int tree_check(const struct tree *t)
         }
     }
     size_t listed = 0;
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
-            digest += session_digest(s->id, s->timeout_ms);
-            size_t count = 0;
-            for (const struct tree_node *n = s->eph_head; n; n = n->eph_next) {
-                if (n->ephemeral_owner != s->id)
-                    return ZN_DATAINCONSISTENCY;
-                count++;
-            }
-            if (count != s->eph_count)
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->sessions);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
+        digest += session_digest(s->id, s->timeout_ms);
+        size_t count = 0;
+        for (const struct tree_node *n = s->eph_head; n; n = n->eph_next) {
+            if (n->ephemeral_owner != s->id)
                 return ZN_DATAINCONSISTENCY;
-            listed += count;
+            count++;
         }
+        if (count != s->eph_count)
+            return ZN_DATAINCONSISTENCY;
+        listed += count;
     }
     if (reachable != zn_htable_count(&t->index) || bytes != t->data_bytes || digest != t->digest || listed != ephemerals ||
         ephemerals != t->ephemeral_count)
