@@ -103,8 +103,7 @@ struct tree_quota {
  * a member's RSS with 100-byte znodes).  A node's acl.items points at items.
  */
 struct acl_shared {
-    struct acl_shared *next;
-    uint64_t hash;
+    struct zn_hlink link; /* in tree.acls; the hash is acl_hash */
     uint64_t refs;
     const uint8_t *wire;   /* the vector as jute writes it (in this block), for snapshots */
     size_t wire_len;
@@ -128,14 +127,13 @@ struct tree {
     size_t data_bytes;
     uint64_t digest;
     struct zn_htable quotas; /* struct tree_quota, by path */
-    struct acl_shared **acl_buckets; /* distinct ACLs, shared by the nodes that have them */
-    size_t acl_bucket_count;         /* power of two, or 0 before the first */
-    size_t acl_count;
+    struct zn_htable acls; /* distinct ACLs (struct acl_shared), shared by the nodes that have them */
 };
 
 #define TREE_INITIAL_BUCKETS 1024
 #define TREE_INITIAL_SESSION_BUCKETS 256
 #define TREE_INITIAL_QUOTA_BUCKETS 16
+#define TREE_INITIAL_ACL_BUCKETS 16
 /* Undo entries one op can need: the op itself, a quota set change, and two
  * stats node updates (a new zookeeper_stats node's recount, and the
  * enclosing quota's). */
@@ -445,24 +443,9 @@ static struct acl_shared *acl_shared_of(struct zn_acl *items)
     return (struct acl_shared *)((char *)items - offsetof(struct acl_shared, items));
 }
 
-static int acl_table_grow(struct tree *t)
+static bool acl_shared_is(const struct zn_hlink *l, const void *key)
 {
-    size_t count = t->acl_bucket_count ? t->acl_bucket_count * 2 : 16;
-    struct acl_shared **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->acl_bucket_count; i++) {
-        while (t->acl_buckets[i]) {
-            struct acl_shared *a = t->acl_buckets[i];
-            t->acl_buckets[i] = a->next;
-            a->next = b[a->hash & (count - 1)];
-            b[a->hash & (count - 1)] = a;
-        }
-    }
-    free(t->acl_buckets);
-    t->acl_buckets = b;
-    t->acl_bucket_count = count;
-    return 0;
+    return acl_same(ZN_HENTRY(l, const struct acl_shared, link)->items, key);
 }
 
 /* dst shares the tree's copy of src (made if new); NULL items for count <= 0.
@@ -474,17 +457,13 @@ static int acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_
     if (src->count <= 0)
         return 0;
     uint64_t h = acl_hash(src);
-    if (t->acl_bucket_count) {
-        for (struct acl_shared *a = t->acl_buckets[h & (t->acl_bucket_count - 1)]; a; a = a->next) {
-            if (a->hash == h && acl_same(a->items, src)) {
-                a->refs++;
-                dst->items = a->items;
-                return 0;
-            }
-        }
+    struct zn_hlink *found = zn_htable_find(&t->acls, h, acl_shared_is, src);
+    if (found != NULL) {
+        struct acl_shared *a = ZN_HENTRY(found, struct acl_shared, link);
+        a->refs++;
+        dst->items = a->items;
+        return 0;
     }
-    if (t->acl_count + 1 > t->acl_bucket_count && acl_table_grow(t) != 0)
-        return ZN_NOMEMORY;
     struct jute_writer wire;
     jute_writer_init(&wire);
     if (jute_write_acl_vec(&wire, src) != 0) {
@@ -522,11 +501,8 @@ static int acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_
     a->wire = (const uint8_t *)s;
     a->wire_len = wire.len;
     jute_writer_free(&wire);
-    a->hash = h;
     a->refs = 1;
-    a->next = t->acl_buckets[h & (t->acl_bucket_count - 1)];
-    t->acl_buckets[h & (t->acl_bucket_count - 1)] = a;
-    t->acl_count++;
+    zn_htable_insert(&t->acls, &a->link, h);
     dst->items = items;
     return 0;
 }
@@ -540,11 +516,7 @@ static void acl_release(struct tree *t, struct zn_acl *items)
     ZN_ASSERT(a->refs > 0);
     if (--a->refs > 0)
         return;
-    struct acl_shared **link = &t->acl_buckets[a->hash & (t->acl_bucket_count - 1)];
-    while (*link != a)
-        link = &(*link)->next;
-    *link = a->next;
-    t->acl_count--;
+    zn_htable_remove(&t->acls, &a->link);
     free(a);
 }
 
@@ -723,12 +695,10 @@ struct tree *tree_new(void)
     struct tree *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
-    int index_rc = zn_htable_init(&t->index, TREE_INITIAL_BUCKETS);
-    if (zn_htable_init(&t->sessions, TREE_INITIAL_SESSION_BUCKETS) != 0)
-        index_rc = ZN_NOMEMORY;
-    if (zn_htable_init(&t->quotas, TREE_INITIAL_QUOTA_BUCKETS) != 0)
-        index_rc = ZN_NOMEMORY;
-    if (index_rc != 0 || t->sessions.buckets == NULL || t->quotas.buckets == NULL || tree_init_nodes(t) != 0) {
+    if (zn_htable_init(&t->index, TREE_INITIAL_BUCKETS) != 0 ||
+        zn_htable_init(&t->sessions, TREE_INITIAL_SESSION_BUCKETS) != 0 ||
+        zn_htable_init(&t->quotas, TREE_INITIAL_QUOTA_BUCKETS) != 0 ||
+        zn_htable_init(&t->acls, TREE_INITIAL_ACL_BUCKETS) != 0 || tree_init_nodes(t) != 0) {
         tree_free(t);
         return NULL;
     }
@@ -739,13 +709,13 @@ void tree_free(struct tree *t)
 {
     if (t == NULL)
         return;
-    if (t->index.buckets && t->sessions.buckets && t->quotas.buckets)
+    if (t->index.buckets && t->sessions.buckets && t->quotas.buckets && t->acls.buckets)
         tree_clear(t);
-    ZN_ASSERT(t->acl_count == 0); /* every node gave its share back */
+    ZN_ASSERT(zn_htable_count(&t->acls) == 0); /* every node gave its share back */
     zn_htable_free(&t->index);
     zn_htable_free(&t->sessions);
     zn_htable_free(&t->quotas);
-    free(t->acl_buckets);
+    zn_htable_free(&t->acls);
     free(t);
 }
 
@@ -1646,10 +1616,13 @@ static inline uint8_t *put_be64(uint8_t *p, uint64_t v)
 size_t tree_snapshot_bound(const struct tree *t)
 {
     size_t acl_max = 4; /* a vector of none */
-    for (size_t i = 0; i < t->acl_bucket_count; i++)
-        for (const struct acl_shared *a = t->acl_buckets[i]; a; a = a->next)
-            if (a->wire_len > acl_max)
-                acl_max = a->wire_len;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->acls);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct acl_shared *a = ZN_HENTRY(l, const struct acl_shared, link);
+        if (a->wire_len > acl_max)
+            acl_max = a->wire_len;
+    }
     /* header, sessions, node count; per node two lengths, the ACL and the
      * fixed fields besides its path and data (counted in data_bytes) */
     return 4 + 4 + 8 + 8 + 4 + zn_htable_count(&t->sessions) * 12 + 8 + t->data_bytes +
