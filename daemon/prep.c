@@ -81,22 +81,16 @@ struct prep {
 
 /* ------------------------------------------------------------------ overlay */
 
-struct record_key {
-    const char *key;
-    size_t len;
-};
-
 static bool record_has_key(const struct zn_hlink *l, const void *key)
 {
-    const struct prep_record *r = ZN_HENTRY(l, const struct prep_record, link);
-    const struct record_key *k = key;
-    return r->key_len == k->len && memcmp(r->key, k->key, k->len) == 0;
+    return zn_hkey_is(key, ZN_HENTRY(l, const struct prep_record, link)->key,
+                      ZN_HENTRY(l, const struct prep_record, link)->key_len);
 }
 
+/* The newest record of the key, or NULL. */
 static struct prep_record *map_find(const struct prep *p, const char *key, size_t len)
 {
-    struct record_key k = {key, len};
-    struct zn_hlink *l = zn_htable_find(&p->map, zn_hash(key, len), record_has_key, &k);
+    struct zn_hlink *l = zn_htable_find(&p->map, zn_hash(key, len), record_has_key, &(struct zn_hkey){key, len});
     return l ? ZN_HENTRY(l, struct prep_record, link) : NULL;
 }
 

@@ -36,8 +36,6 @@ static bool session_has_id(const struct zn_hlink *l, const void *key)
 
 struct session *session_find(struct server *srv, int64_t id)
 {
-    if (srv->sessions.nbuckets == 0)
-        return NULL; /* no session yet */
     struct zn_hlink *l = zn_htable_find(&srv->sessions, zn_hash(&id, sizeof(id)), session_has_id, &id);
     return l ? ZN_HENTRY(l, struct session, link) : NULL;
 }

@@ -236,24 +236,17 @@ static size_t node_size_bytes(const struct tree_node *n)
 
 /* ------------------------------------------------------------- path index */
 
-struct path_key {
-    const char *path;
-    size_t len;
-};
-
 static bool node_has_path(const struct zn_hlink *l, const void *key)
 {
     const struct tree_node *n = ZN_HENTRY(l, const struct tree_node, link);
-    const struct path_key *k = key;
-    return n->path_len == k->len && memcmp(n->path, k->path, k->len) == 0;
+    return zn_hkey_is(key, n->path, n->path_len);
 }
 
 /* h is zn_hash(path, len), for a caller that already has it. */
 static struct tree_node *index_find_hashed(const struct tree *t, const char *path, size_t len,
                                            uint64_t h)
 {
-    struct path_key key = {path, len};
-    struct zn_hlink *l = zn_htable_find(&t->index, h, node_has_path, &key);
+    struct zn_hlink *l = zn_htable_find(&t->index, h, node_has_path, &(struct zn_hkey){path, len});
     return l ? ZN_HENTRY(l, struct tree_node, link) : NULL;
 }
 
@@ -267,13 +260,12 @@ static struct tree_node *index_find(const struct tree *t, const char *path, size
 static bool quota_has_path(const struct zn_hlink *l, const void *key)
 {
     const struct tree_quota *q = ZN_HENTRY(l, const struct tree_quota, link);
-    const struct path_key *k = key;
-    return q->len == k->len && memcmp(q->path, k->path, k->len) == 0;
+    return zn_hkey_is(key, q->path, q->len);
 }
 
 static struct tree_quota *quota_find(const struct tree *t, const char *path, size_t len)
 {
-    struct path_key key = {path, len};
+    struct zn_hkey key = {path, len};
     struct zn_hlink *l = zn_htable_find(&t->quotas, zn_hash(path, len), quota_has_path, &key);
     return l ? ZN_HENTRY(l, struct tree_quota, link) : NULL;
 }

@@ -93,8 +93,6 @@ static bool perms_have_path(const struct zn_hlink *l, const void *path)
 
 static struct acl_perms *find(const char *path)
 {
-    if (acls.paths.nbuckets == 0)
-        return NULL; /* nothing remembered yet */
     struct zn_hlink *l = zn_htable_find(&acls.paths, zn_hash_str(path), perms_have_path, path);
     return l ? ZN_HENTRY(l, struct acl_perms, link) : NULL;
 }

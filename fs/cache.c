@@ -116,8 +116,6 @@ static bool entry_has_path(const struct zn_hlink *l, const void *path)
 
 static struct fs_cache_entry *find(const char *path)
 {
-    if (cache.entries.nbuckets == 0)
-        return NULL; /* nothing cached yet */
     struct zn_hlink *l = zn_htable_find(&cache.entries, zn_hash_str(path), entry_has_path, path);
     return l ? ZN_HENTRY(l, struct fs_cache_entry, link) : NULL;
 }

@@ -29,8 +29,6 @@ static bool entry_has_path(const struct zn_hlink *l, const void *path)
 
 static struct client_watch_entry *find(struct client_watch_table *t, const char *path)
 {
-    if (t->entries.nbuckets == 0)
-        return NULL;
     struct zn_hlink *l = zn_htable_find(&t->entries, zn_hash_str(path), entry_has_path, path);
     return l ? ENTRY_OF(l) : NULL;
 }

@@ -35,6 +35,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* --------------------------------------------------------------- hashing */
 
@@ -102,7 +103,8 @@ struct zn_htable {
 #define ZN_HTABLE_MOVE_PER_INSERT 4
 
 /* An empty table of `min_buckets` (rounded up to a power of two, at least
- * 8); 0 or ZN_NOMEMORY.  Every other call needs a table that was set up. */
+ * 8); 0 or ZN_NOMEMORY.  A zeroed table that was never set up may be
+ * searched, counted and iterated (it is empty); inserts need one set up. */
 int zn_htable_init(struct zn_htable *t, size_t min_buckets);
 /* Frees the bucket arrays, not the entries (remove or iterate them first);
  * the table must be set up again before its next use. */
@@ -130,12 +132,27 @@ static inline struct zn_hlink *zn_htable_old_chain_(const struct zn_htable *t, u
     return i >= t->moved ? t->old[i] : NULL;
 }
 
+/* A key of bytes, for the many entries that keep theirs as bytes and a
+ * length: their eq ends in zn_hkey_is(key, their bytes, their length). */
+struct zn_hkey {
+    const void *bytes;
+    size_t len;
+};
+
+static inline bool zn_hkey_is(const void *key, const void *bytes, size_t len)
+{
+    const struct zn_hkey *k = key;
+    return k->len == len && memcmp(k->bytes, bytes, len) == 0;
+}
+
 /* The first entry with `hash` for which eq(link, key) holds, or NULL.
  * Inline so that a constant `eq` is inlined too. */
 static inline struct zn_hlink *zn_htable_find(const struct zn_htable *t, uint64_t hash,
                                               bool (*eq)(const struct zn_hlink *, const void *),
                                               const void *key)
 {
+    if (t->count == 0)
+        return NULL; /* also a zeroed table that was never set up */
     for (struct zn_hlink *l = t->buckets[hash & (t->nbuckets - 1)]; l; l = l->next)
         if (l->hash == hash && eq(l, key))
             return l;

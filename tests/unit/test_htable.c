@@ -234,6 +234,33 @@ static void removal_during_iteration(void **state)
     free(items);
 }
 
+/* A zeroed table that was never set up (a static one) is empty, not a crash. */
+static void a_zeroed_table_is_empty(void **state)
+{
+    (void)state;
+    static struct zn_htable never_set_up;
+    assert_null(find(&never_set_up, 1));
+    assert_int_equal(zn_htable_count(&never_set_up), 0);
+    assert_int_equal(iterate_count(&never_set_up, NULL, 0), 0);
+    zn_htable_clear(&never_set_up);
+    zn_htable_free(&never_set_up);
+}
+
+static bool bytes_eq(const struct zn_hlink *l, const void *key)
+{
+    (void)l;
+    return zn_hkey_is(key, "/a/b", 4);
+}
+
+static void a_bytes_key_compares_length_and_bytes(void **state)
+{
+    (void)state;
+    assert_true(bytes_eq(NULL, &(struct zn_hkey){"/a/b", 4}));
+    assert_false(bytes_eq(NULL, &(struct zn_hkey){"/a/b/", 5}));
+    assert_false(bytes_eq(NULL, &(struct zn_hkey){"/a/c", 4}));
+    assert_false(bytes_eq(NULL, &(struct zn_hkey){"/a/", 3}));
+}
+
 static void reserve_sizes_once(void **state)
 {
     (void)state;
@@ -266,6 +293,8 @@ int main(void)
         cmocka_unit_test(iterates_every_entry_once_while_moving),
         cmocka_unit_test(removal_during_iteration),
         cmocka_unit_test(reserve_sizes_once),
+        cmocka_unit_test(a_zeroed_table_is_empty),
+        cmocka_unit_test(a_bytes_key_compares_length_and_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
