@@ -96,7 +96,19 @@ struct bench_config {
     const char *path; /* get/set/exists/ls: this one node instead of random keys */
     int session_timeout_ms;
     bool no_setup;
+    const char *tls_ca, *tls_cert, *tls_key; /* --tls-*: every session over TLS */
 };
+
+/* What every session of the run is made with. */
+static void bench_client_options(const struct bench_config *c, struct zn_client_options *opt)
+{
+    zn_client_options_init(opt);
+    opt->log_level = ZN_LOG_OFF;
+    opt->session_timeout_ms = c->session_timeout_ms;
+    opt->tls_ca_file = c->tls_ca;
+    opt->tls_cert_file = c->tls_cert;
+    opt->tls_key_file = c->tls_key;
+}
 
 struct bench_histogram {
     uint64_t counts[ZB_HIST_BUCKETS];
@@ -339,11 +351,9 @@ static int setup_run(const struct bench_config *c, int phase_count,
     struct setup_state st = {.config = c, .make_path = make_path, .total = total,
                              .value_bytes = value_bytes};
     struct zn_client_options opt;
-    zn_client_options_init(&opt);
+    bench_client_options(c, &opt);
     opt.session_cb = setup_session_cb;
     opt.session_arg = &st;
-    opt.log_level = ZN_LOG_OFF;
-    opt.session_timeout_ms = c->session_timeout_ms;
     int rc = zn_client_new(&loop, c->server, &opt, &st.client);
     if (rc != 0) {
         fprintf(stderr, "zn_bench: setup connect to %s: %s\n", c->server, zn_strerror(rc));
@@ -698,11 +708,9 @@ static void slot_start(struct bench_session *s)
 {
     struct bench_thread *t = s->thread;
     struct zn_client_options opt;
-    zn_client_options_init(&opt);
+    bench_client_options(t->config, &opt);
     opt.session_cb = slot_event;
     opt.session_arg = s;
-    opt.log_level = ZN_LOG_OFF;
-    opt.session_timeout_ms = t->config->session_timeout_ms;
     s->connected = false;
     s->slots[0].start_ns = now_ns();
     t->issued++;
@@ -841,11 +849,9 @@ static int thread_connect(struct bench_thread *t)
     for (int i = 0; i < t->session_count; i++) {
         struct bench_session *s = &t->sessions[i];
         struct zn_client_options opt;
-        zn_client_options_init(&opt);
+        bench_client_options(c, &opt);
         opt.session_cb = thread_session_cb;
         opt.session_arg = s;
-        opt.log_level = ZN_LOG_OFF;
-        opt.session_timeout_ms = c->session_timeout_ms;
         int rc = zn_client_new(&t->loop, c->server, &opt, &s->client);
         if (rc != 0) {
             fprintf(stderr, "zn_bench: client for %s: %s\n", c->server, zn_strerror(rc));
@@ -933,7 +939,10 @@ static void usage(FILE *out)
             "  -p, --prefix PATH   root of the benchmark's nodes (default /zn-bench)\n"
             "  -l, --label TEXT    copied into the JSON line\n"
             "  -P, --path PATH     get/set/exists/ls this one existing node (no setup)\n"
-            "      --no-setup      the nodes already exist (skip creating keys)\n");
+            "      --no-setup      the nodes already exist (skip creating keys)\n"
+            "      --tls-ca FILE   every session over TLS (a secureClientPort), the server's\n"
+            "                      certificate checked against the PEM CAs in FILE\n"
+            "      --tls-cert FILE, --tls-key FILE  the client's certificate and key (PEM)\n");
 }
 
 static int parse_workload(const char *name)
@@ -955,7 +964,8 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
         {"keys", required_argument, 0, 'k'},       {"multi-ops", required_argument, 0, 'm'},
         {"rate", required_argument, 0, 'R'},       {"prefix", required_argument, 0, 'p'},
         {"label", required_argument, 0, 'l'},      {"no-setup", no_argument, 0, 'N'},
-        {"path", required_argument, 0, 'P'},
+        {"path", required_argument, 0, 'P'},       {"tls-ca", required_argument, 0, 'A'},
+        {"tls-cert", required_argument, 0, 'C'},   {"tls-key", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     *c = (struct bench_config){.threads = 1, .sessions = 8, .outstanding = 16,
                                .duration_s = 5, .warmup_s = 1, .value_bytes = 100,
@@ -982,6 +992,9 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
         case 'l': c->label = optarg; break;
         case 'N': c->no_setup = true; break;
         case 'P': c->path = optarg; break;
+        case 'A': c->tls_ca = optarg; break;
+        case 'C': c->tls_cert = optarg; break;
+        case 'K': c->tls_key = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }

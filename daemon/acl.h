@@ -12,7 +12,7 @@
  * must share a bit with the wanted permission and match an identity:
  * world:anyone matches all, digest matches an equal id, ip matches an
  * address inside "addr[/bits]".  The reads are checked by read.c with
- * acl_check_conn, the writes by prep through the hooks acl_install sets.
+ * acl_check_conn, the writes by prep with the identities acl_caller gives.
  */
 #ifndef ZNODED_ACL_H
 #define ZNODED_ACL_H
@@ -21,34 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "acl_match.h"
 #include "jute.h"
 
 struct server;
 struct conn;
-
-/* Longest "user:password" addAuth digest accepts (ZooKeeper has no limit
- * but the packet's). */
-#define ACL_MAX_AUTH_BYTES 4096
-
-/*
- * ZooKeeper's DigestAuthenticationProvider.generateDigest: "user:" and the
- * base64 of sha1(user_password), user being what precedes the first ':'
- * (all of it when there is none).  Writes into out (outlen bytes, NUL
- * terminated).  Returns 0, or ZN_BADARGUMENTS when it does not fit.
- */
-int acl_digest(const char *user_password, size_t len, char *out, size_t outlen);
-
-/* IPAuthenticationProvider.matches: is `address` (IPv4 or IPv6 text) inside
- * `expression` ("addr" or "addr/bits")?  False for anything malformed. */
-bool acl_ip_matches(const char *address, const char *expression);
-
-/*
- * checkACL over an explicit identity list (borrowed for the call): 0 when
- * allowed, ZN_NOAUTH otherwise.  `perm` may hold several bits: an entry
- * granting any of them is enough, as in ZooKeeper.
- */
-int acl_check(const struct zn_acl_vec *acl, int32_t perm, const struct zn_id *ids, size_t count,
-              bool skip_acl);
+struct request;
+struct prep_caller;
 
 /* checkACL for a connection's identities and the server's skipACL (c may be
  * NULL: the server itself, always allowed). */
@@ -76,16 +55,22 @@ int acl_add_x509(const struct server *srv, struct conn *c, const char *subject_d
  * configured superUser.  Same returns as acl_add_x509. */
 int acl_add_sasl(const struct server *srv, struct conn *c, const char *user);
 
-/* Sets the prep's options from the configuration: the ACL hooks (CREATE,
- * DELETE, WRITE, ADMIN, READ checks and the "auth" scheme's expansion) and
- * extendedTypesEnabled.  Call once, right after prep_new. */
+/* Sets the prep's options from the configuration (ACL checks unless skipACL,
+ * extendedTypesEnabled, the x509 and sasl providers, enforceQuota).  Call
+ * once, right after prep_new. */
 void acl_install(struct server *srv);
 
 /* The identities a write from connection c is judged by (its ip, its auth
- * ids, and those of addAuth requests still queued): what a member forwards
- * to the leader with the write.  ids[] borrow from c and from a static buffer
- * valid until the next call.  Returns how many (at most ACL_MAX_HELD_IDS). */
+ * ids, and those of addAuth requests still queued ahead): what a member
+ * forwards to the leader with the write.  ids[] borrow from c and from
+ * digests allocated in `arena`.  Returns how many (at most ACL_MAX_HELD_IDS). */
 #define ACL_MAX_HELD_IDS (1 + 2 * CONN_MAX_AUTH_IDS)
-size_t acl_held_ids(const struct server *srv, const struct conn *c, struct zn_id *ids);
+size_t acl_held_ids(const struct server *srv, const struct conn *c, struct zn_arena *arena, struct zn_id *ids);
+
+/* Who r is from, for prep: its session and xid, and the identities it is
+ * judged by: those a member forwarded with it (r->ids), or, for a client of
+ * this member, its connection's, kept in r->ids (r's arena) from then on.
+ * *who borrows from r. */
+void acl_caller(const struct server *srv, struct request *r, struct prep_caller *who);
 
 #endif

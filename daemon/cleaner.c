@@ -17,8 +17,11 @@
 #include "server.h"
 #include "tree.h"
 
-static uv_timer_t cleaner_timer; /* one server per process */
-static bool cleaner_running;
+/* The cleaner's timer, from cleaner_start until closed. */
+struct cleaner {
+    uv_timer_t timer;
+    struct server *srv;
+};
 
 static bool is_candidate(const struct tree_node *n, int64_t now_ms, int64_t max_never_used_ms)
 {
@@ -118,37 +121,45 @@ size_t cleaner_check(struct server *srv)
 
 static void on_timer(uv_timer_t *timer)
 {
-    struct server *srv = timer->data;
-    if (!srv->stopping)
-        cleaner_check(srv);
+    struct cleaner *cl = timer->data;
+    if (!cl->srv->stopping)
+        cleaner_check(cl->srv);
 }
 
 int cleaner_start(struct server *srv)
 {
-    ZN_ASSERT(!cleaner_running);
-    int rc = uv_timer_init(srv->loop, &cleaner_timer);
-    if (rc != 0)
+    ZN_ASSERT(srv->cleaner == NULL);
+    struct cleaner *cl = calloc(1, sizeof *cl);
+    if (!cl)
+        return UV_ENOMEM;
+    cl->srv = srv;
+    int rc = uv_timer_init(srv->loop, &cl->timer);
+    if (rc != 0) {
+        free(cl);
         return rc;
-    cleaner_timer.data = srv;
+    }
+    cl->timer.data = cl;
+    srv->cleaner = cl;
     uint64_t interval = (uint64_t)srv->cfg.container_check_interval_ms;
     /* ContainerManager: scheduleAtFixedRate(task, interval, interval). */
-    rc = uv_timer_start(&cleaner_timer, on_timer, interval, interval);
-    if (rc != 0)
+    rc = uv_timer_start(&cl->timer, on_timer, interval, interval);
+    if (rc != 0) {
+        cleaner_stop(srv);
         return rc;
+    }
     /* The timer alone must not keep the loop alive after server_stop. */
-    uv_unref((uv_handle_t *)&cleaner_timer);
-    cleaner_running = true;
+    uv_unref((uv_handle_t *)&cl->timer);
     return 0;
 }
 
-static void on_closed(uv_handle_t *h) { (void)h; }
+static void on_closed(uv_handle_t *h) { free(h->data); }
 
 void cleaner_stop(struct server *srv)
 {
-    (void)srv;
-    if (!cleaner_running)
+    struct cleaner *cl = srv->cleaner;
+    if (!cl)
         return;
-    cleaner_running = false;
-    uv_timer_stop(&cleaner_timer);
-    uv_close((uv_handle_t *)&cleaner_timer, on_closed);
+    srv->cleaner = NULL;
+    uv_timer_stop(&cl->timer);
+    uv_close((uv_handle_t *)&cl->timer, on_closed);
 }

@@ -87,7 +87,10 @@ struct config_tls {
     int handshake_timeout_ms;                 /* ssl.handshakeDetectionTimeoutMillis: a connection on the
                                                * TLS port whose handshake is not done by then is closed;
                                                * default 5000, as ZooKeeper's */
-    bool ssl_keys_set;                        /* an ssl.* key was given (they need secureClientPort) */
+    bool ssl_keys_set;                        /* an ssl.* key was given (they need secureClientPort or
+                                               * client.portUnification) */
+    bool port_unification;                    /* client.portUnification: clientPort takes TLS clients
+                                               * too, told from plain ones by their first byte */
     bool x509_provider;                       /* authProvider.N names X509AuthenticationProvider */
     char x509_super_user[CONFIG_TLS_DN_BYTES]; /* X509AuthenticationProvider.superUser: the subject
                                                 * (RFC 2253) whose certificate makes a super user */

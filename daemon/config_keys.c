@@ -68,7 +68,6 @@ static const struct fixed_key fixed_keys[] = {
     {"ssl.ocsp", "false", "OCSP is not supported yet"},
     {"sslQuorumReloadCertFiles", "false", "TLS between members is not supported yet"},
     {"portUnification", "false", "TLS between members is not supported yet"},
-    {"client.portUnification", "false", "TLS and plain clients on one port are not supported yet"},
     {"quorum.auth.enableSasl", "false", "SASL between members is not supported yet"},
     {"quorum.auth.learnerRequireSasl", "false", "SASL between members is not supported yet"},
     {"quorum.auth.serverRequireSasl", "false", "SASL between members is not supported yet"},

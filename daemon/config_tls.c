@@ -131,6 +131,13 @@ int config_tls_set(struct config *cfg, const char *key, const char *value, char 
         tls->secure_client_port = (int)port;
         return 0;
     }
+    if (strcmp(bare, "client.portUnification") == 0) {
+        /* ZooKeeper reads it as the system property zookeeper.client.portUnification */
+        if (strcasecmp(value, "true") != 0 && strcasecmp(value, "false") != 0)
+            return config_fail(err, errlen, "%s: expected true or false, got '%s'", key, value);
+        tls->port_unification = strcasecmp(value, "true") == 0;
+        return 0;
+    }
     if (strcmp(key, "secureClientPortAddress") == 0)
         return value[0] ? copy_value(key, value, tls->secure_client_port_address,
                                      sizeof tls->secure_client_port_address, err, errlen)
@@ -237,10 +244,13 @@ int config_tls_finish(struct config *cfg, char *err, size_t errlen)
         store_type_from_name("ssl.trustStore.location", tls->trust_store, &tls->trust_store_type,
                              err, errlen) != 0)
         return -1;
+    if (tls->port_unification && tls->key_store[0] == '\0')
+        return config_fail(err, errlen, "client.portUnification=true needs ssl.keyStore.location (the server's "
+                                 "key and certificate, for the TLS clients of clientPort)");
     if (tls->secure_client_port == 0) {
         if (strcmp(tls->secure_client_port_address, "0.0.0.0") != 0)
             return config_fail(err, errlen, "secureClientPortAddress is set but secureClientPort is not");
-        if (tls->ssl_keys_set)
+        if (tls->ssl_keys_set && !tls->port_unification)
             return config_fail(err, errlen, "ssl.* keys are set but secureClientPort is not: they would "
                                      "have no effect (TLS between members is not supported yet)");
         return 0;
@@ -250,8 +260,8 @@ int config_tls_finish(struct config *cfg, char *err, size_t errlen)
                                  "and certificate)", tls->secure_client_port);
     if (tls->secure_client_port == cfg->client_port &&
         strcmp(tls->secure_client_port_address, cfg->client_port_address) == 0)
-        return config_fail(err, errlen, "secureClientPort and clientPort are both %d: serving TLS and "
-                                 "plain clients on one port is not supported yet",
+        return config_fail(err, errlen, "secureClientPort and clientPort are both %d: for TLS and plain "
+                                 "clients on one port set client.portUnification=true and no secureClientPort",
                     cfg->client_port);
     return 0;
 }

@@ -439,12 +439,39 @@ static bool tls_pump(struct conn *c)
     return true;
 }
 
+/*
+ * client.portUnification: the first byte a client sends on clientPort tells
+ * TLS from plain, as ZooKeeper's DualModeSslHandler does (SslHandler's
+ * isEncrypted): 0x16 opens a TLS handshake record, and no plain client
+ * starts with it (a ConnectRequest's length would be over 369 MB; a
+ * four-letter word is letters).  The bytes read so far (in rbuf: on_alloc
+ * gave it while undecided) become the TLS stream's first input.  Returns
+ * false if c was closed.
+ */
+static bool conn_sniff(struct conn *c, const uint8_t *first)
+{
+    c->sniffing = false;
+    if (first[0] != 0x16)
+        return true;
+    c->tls = tls_server_stream(c->server->tls);
+    if (!c->tls) {
+        conn_close(c, "out of memory starting TLS");
+        return false;
+    }
+    ZN_DEBUG("tls: peer=%s starts a TLS handshake on the client port (client.portUnification)", c->peer);
+    return true;
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct conn *c = stream->data;
     struct server *srv = c->server;
     if (nread < 0) {
         conn_close(c, nread == UV_EOF ? "client closed the connection" : uv_strerror((int)nread));
+        server_flush(srv);
+        return;
+    }
+    if (c->sniffing && nread > 0 && !conn_sniff(c, (const uint8_t *)buf->base)) {
         server_flush(srv);
         return;
     }
@@ -560,6 +587,7 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
     }
+    c->sniffing = listener == (uv_stream_t *)&srv->listener && srv->cfg.tls.port_unification;
     if (listener == (uv_stream_t *)&srv->secure_listener && (c->tls = tls_server_stream(srv->tls)) == NULL) {
         ZN_WARN("tls: out of memory for a connection from %s", c->peer);
         c->state = CONN_CLOSING;
@@ -605,18 +633,21 @@ int server_listen(struct server *srv)
     int rc = listen_on(srv, &srv->listener, srv->cfg.client_port_address, srv->cfg.client_port);
     if (rc != 0)
         return rc;
-    ZN_INFO("serving clients on %s:%d", srv->cfg.client_port_address, srv->cfg.client_port);
     const struct config_tls *tls = &srv->cfg.tls;
-    if (tls->secure_client_port == 0)
+    ZN_INFO("serving clients on %s:%d%s", srv->cfg.client_port_address, srv->cfg.client_port,
+            tls->port_unification ? " (plain and TLS: client.portUnification)" : "");
+    if (tls->secure_client_port == 0 && !tls->port_unification)
         return 0;
     rc = tls_server_new(&srv->tls, tls);
     if (rc == 0)
         rc = tls_server_watch(srv->tls, srv->loop);
-    if (rc == 0)
+    if (rc == 0 && tls->secure_client_port != 0)
         rc = listen_on(srv, &srv->secure_listener, tls->secure_client_port_address,
                        tls->secure_client_port);
     if (rc != 0)
         return rc;
+    if (tls->secure_client_port == 0)
+        return 0;
     ZN_INFO("serving TLS clients on %s:%d clientAuth=%s", tls->secure_client_port_address,
             tls->secure_client_port,
             tls->client_auth == CONFIG_CLIENT_AUTH_NEED   ? "need"
@@ -631,7 +662,8 @@ void server_unlisten(struct server *srv)
 {
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
     if (srv->tls) {
-        uv_close((uv_handle_t *)&srv->secure_listener, on_listener_closed);
+        if (srv->cfg.tls.secure_client_port != 0)
+            uv_close((uv_handle_t *)&srv->secure_listener, on_listener_closed);
         /* connections still open hold their own reference to the context */
         tls_server_free(srv->tls);
         srv->tls = NULL;

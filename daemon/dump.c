@@ -240,23 +240,18 @@ static int zk_node(void *ctx, const char *path, struct jute_buf data, int64_t ac
 
 /* The path a ZooKeeper transaction record starts with, for the types whose
  * record does (CreateTxn, DeleteTxn, SetDataTxn, SetACLTxn, CheckVersionTxn,
- * CreateTTLTxn); NULL for the others. */
+ * CreateTTLTxn: the ZN_OPF_TXN_PATH opcodes); NULL for the others. */
 static const char *zk_record_path(int32_t type, const uint8_t *record, size_t len,
                                   struct zn_arena *arena)
 {
-    switch (type) {
-    case ZN_OP_CREATE: case ZN_OP_DELETE: case ZN_OP_SETDATA: case ZN_OP_SETACL:
-    case ZN_OP_CHECK: case ZN_OP_CREATE2: case ZN_OP_CREATECONTAINER: case ZN_OP_DELETECONTAINER:
-    case ZN_OP_CREATETTL: {
-        struct jute_reader r;
-        jute_reader_init(&r, record, len, arena);
-        char *path = NULL;
-        jute_read_string(&r, &path);
-        return r.error ? NULL : path;
-    }
-    default:
+    /* ZooKeeper logs a deleteContainer as a DeleteTxn too. */
+    if (!(zn_op_flags(type) & ZN_OPF_TXN_PATH) && type != ZN_OP_DELETECONTAINER)
         return NULL;
-    }
+    struct jute_reader r;
+    jute_reader_init(&r, record, len, arena);
+    char *path = NULL;
+    jute_read_string(&r, &path);
+    return r.error ? NULL : path;
 }
 
 static int zk_txn(void *ctx, int64_t session, int32_t cxid, int64_t zxid, int64_t time_ms,

@@ -87,10 +87,10 @@
 
 #include "acl.h"
 #include "assert.h"
+#include "check.h"
 #include "ensemble.h"
 #include "log.h"
 #include "prep.h"
-#include "kind.h"
 #include "request.h"
 #include "server.h"
 #include "store.h"
@@ -386,6 +386,7 @@ static void apply_committed(struct ensemble *e, const struct zab_entry *entry)
         return;
     }
     pipeline_after_apply(srv, &t, r);
+    check_after_apply(srv, (int64_t)entry->zxid);
     if (r) {
         r->zxid = (int64_t)entry->zxid;
         r->err = resp->err;
@@ -617,6 +618,7 @@ static void config_entry_applied(struct ensemble *e, const struct zab_entry *ent
     if (rc != 0)
         ZN_ERROR("reconfig: cannot mark config zxid=0x%" PRIx64 " applied: %s", entry->zxid, zn_strerror(rc));
     prep_applied(srv->prep, (int64_t)entry->zxid);
+    check_after_apply(srv, (int64_t)entry->zxid);
     zn_arena_reset(&e->scratch);
     struct zab_membership m;
     struct config_attachment att;
@@ -792,16 +794,9 @@ static int reconfig_prepare(struct ensemble *e, struct request *r, uint64_t zxid
      * skipACL) passes this check, as in ZooKeeper 3.5.3+. */
     const struct tree_node *node = tree_get(srv->tree, "/zookeeper/config");
     struct zn_acl_vec acl = node ? tree_node_acl(node) : (struct zn_acl_vec){0};
-    struct zn_id ids[ACL_MAX_HELD_IDS];
-    const struct zn_id *held = ids;
-    size_t n_ids;
-    if (r->has_fwd_ids) {
-        held = r->fwd_ids;
-        n_ids = r->fwd_id_count;
-    } else {
-        n_ids = r->conn ? acl_held_ids(srv, r->conn, ids) : 0;
-    }
-    if (acl_check(&acl, ZN_PERM_WRITE, held, n_ids, srv->cfg.skip_acl) != 0) {
+    struct prep_caller who;
+    acl_caller(srv, r, &who);
+    if (acl_check(&acl, ZN_PERM_WRITE, who.ids, who.id_count, srv->cfg.skip_acl) != 0) {
         ZN_WARN("reconfig refused: not authorized (WRITE on /zookeeper/config) sid=0x%" PRIx64,
                 (uint64_t)r->session_id);
         return ZN_NOAUTH;
@@ -949,17 +944,16 @@ static void leader_propose(struct ensemble *e, struct request *r)
             return;
         }
     } else {
-        srv->forwarded_ids = r->fwd_ids;
-        srv->forwarded_id_count = r->fwd_id_count;
-        srv->forwarded_ids_active = r->has_fwd_ids;
-        rc = kind_prep_request(srv, r, r->zxid, now);
-        srv->forwarded_ids_active = false;
+        struct prep_caller who;
+        acl_caller(srv, r, &who);
+        rc = prep_request(srv->prep, &who, &r->req, r->zxid, now, &r->arena, &r->txn, &r->resp);
     }
     if (rc != 0 && r->hdr.type != REQUEST_CONNECT && r->hdr.type != ZN_OP_CLOSESESSION) {
         /* Refused: proposed as an error txn so it is answered in order. */
         if (r->txn.hdr.type != ZN_OP_ERROR && r->txn.hdr.type != ZN_OP_MULTI)
             set_error_txn(r, rc, now);
-        set_txn_origin(r, now);
+        else
+            set_txn_origin(r, now);
     }
     r->txn.hdr.zxid = r->zxid;
     jute_writer_reset(&e->out);
@@ -1385,8 +1379,8 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
     int32_t n_ids = 0;
     if (jute_remaining(rd) >= 4 && jute_read_int(rd, &n_ids) == 0 && n_ids > 0 &&
         n_ids <= (int32_t)ACL_MAX_HELD_IDS) {
-        r->fwd_ids = zn_arena_alloc(&r->arena, sizeof *r->fwd_ids * (size_t)n_ids);
-        if (!r->fwd_ids) {
+        r->ids = zn_arena_alloc(&r->arena, sizeof *r->ids * (size_t)n_ids);
+        if (!r->ids) {
             request_free(r);
             return ZN_NOMEMORY;
         }
@@ -1394,17 +1388,17 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
         struct zn_arena *saved = rd->arena;
         rd->arena = &r->arena;
         for (int32_t i = 0; i < n_ids; i++) {
-            jute_read_string(rd, &r->fwd_ids[i].scheme);
-            jute_read_string(rd, &r->fwd_ids[i].id);
+            jute_read_string(rd, &r->ids[i].scheme);
+            jute_read_string(rd, &r->ids[i].id);
         }
         rd->arena = saved;
         if (rd->error) {
             request_free(r);
             return ZN_MARSHALLINGERROR;
         }
-        r->fwd_id_count = (size_t)n_ids;
+        r->id_count = (size_t)n_ids;
     }
-    r->has_fwd_ids = true;
+    r->has_ids = true;
     if (kind == FORWARD_REQUEST) {
         struct jute_reader br;
         jute_reader_init(&br, r->packet, r->packet_len, &r->arena);
@@ -1552,7 +1546,7 @@ static void forward(struct ensemble *e, struct request *r, enum forward_kind kin
     jute_write_buffer(&e->out, body, (int32_t)body_len);
     /* The client's identities, for the leader's ACL checks. */
     struct zn_id ids[ACL_MAX_HELD_IDS];
-    size_t n_ids = r->conn ? acl_held_ids(e->srv, r->conn, ids) : 0;
+    size_t n_ids = r->conn ? acl_held_ids(e->srv, r->conn, &r->arena, ids) : 0;
     jute_write_int(&e->out, (int32_t)n_ids);
     for (size_t i = 0; i < n_ids; i++) {
         jute_write_string(&e->out, ids[i].scheme);

@@ -175,7 +175,8 @@ long fourlw_watches(const struct server *srv, bool by_path, struct fourlw_watch 
         *out = NULL;
         return -1;
     }
-    qsort(w.items, w.count, sizeof *w.items, by_path ? by_path_then_session : by_session_then_path);
+    if (w.count > 0) /* items is NULL then, which qsort may not be given */
+        qsort(w.items, w.count, sizeof *w.items, by_path ? by_path_then_session : by_session_then_path);
     /* a path watched for its data and its children is one watched path */
     size_t kept = 0;
     for (size_t i = 0; i < w.count; i++)

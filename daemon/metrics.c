@@ -1,5 +1,5 @@
 /*
- * znoded's metrics: the per-server registry of request counters and latency
+ * znoded's metrics: each server's request counters and latency
  * histograms the request path feeds, the Prometheus text rendering of them
  * and of the server's gauges (read at scrape time, never kept twice), and
  * the HTTP endpoint (httpd.c) that serves the page.
@@ -11,10 +11,9 @@
  * quantiles 0.5/0.9/0.99 as its ADVANCED summaries have.  Ours are prefixed
  * znodefs_; their latencies are histograms in seconds, Prometheus' base unit.
  *
- * The registry is a fixed table of METRICS_MAX_SERVERS entries keyed by the
- * server pointer rather than a field of struct server, so that a server
- * which never called metrics_start simply has no entry: every hook then does
- * nothing.  Everything runs on the loop thread; nothing here locks.
+ * A server's metrics hang off srv->metrics from metrics_start to
+ * metrics_stop; a server without them (NULL) makes every hook do nothing.
+ * Everything runs on the loop thread; nothing here locks.
  */
 #include "metrics.h"
 
@@ -47,29 +46,41 @@ static const uint64_t latency_bounds_us[METRICS_LATENCY_BOUNDS] = METRICS_LATENC
 
 /* ---- opcodes ---- */
 
-static const int32_t slot_ops[] = {
-    ZN_OP_CREATE, ZN_OP_DELETE, ZN_OP_EXISTS, ZN_OP_GETDATA, ZN_OP_SETDATA, ZN_OP_GETACL,
-    ZN_OP_SETACL, ZN_OP_GETCHILDREN, ZN_OP_SYNC, ZN_OP_PING, ZN_OP_GETCHILDREN2, ZN_OP_CHECK,
-    ZN_OP_MULTI, ZN_OP_CREATE2, ZN_OP_RECONFIG, ZN_OP_CHECKWATCHES, ZN_OP_REMOVEWATCHES,
-    ZN_OP_CREATECONTAINER, ZN_OP_DELETECONTAINER, ZN_OP_CREATETTL, ZN_OP_MULTIREAD, ZN_OP_AUTH,
-    ZN_OP_SETWATCHES, ZN_OP_SASL, ZN_OP_GETEPHEMERALS, ZN_OP_GETALLCHILDRENNUMBER,
-    ZN_OP_SETWATCHES2, ZN_OP_ADDWATCH, ZN_OP_WHOAMI, ZN_OP_CREATESESSION, ZN_OP_CLOSESESSION,
+/* One slot per opcode flagged ZN_OPF_METRIC, in the table's order, then one
+ * for any other opcode. */
+static const struct {
+    int32_t op;
+    unsigned flags;
+} opcodes[] = {
+#define SLOT_OP(name, value, str, flags) {ZN_OP_##name, flags},
+    ZN_OPCODES(SLOT_OP)
+#undef SLOT_OP
 };
-#define SLOT_UNKNOWN (sizeof slot_ops / sizeof slot_ops[0])
-_Static_assert(SLOT_UNKNOWN + 1 == METRICS_OP_SLOTS, "METRICS_OP_SLOTS must match slot_ops");
+#define SLOT_COUNT(name, value, str, flags) +(((flags)&ZN_OPF_METRIC) ? 1 : 0)
+enum { SLOT_UNKNOWN = 0 ZN_OPCODES(SLOT_COUNT) };
+#undef SLOT_COUNT
+_Static_assert(SLOT_UNKNOWN + 1 == METRICS_OP_SLOTS, "METRICS_OP_SLOTS must match the ZN_OPF_METRIC opcodes");
 
 size_t metrics_op_slot(int32_t op)
 {
-    for (size_t i = 0; i < SLOT_UNKNOWN; i++)
-        if (slot_ops[i] == op)
-            return i;
+    size_t slot = 0;
+    for (size_t i = 0; i < sizeof(opcodes) / sizeof(opcodes[0]); i++) {
+        if (!(opcodes[i].flags & ZN_OPF_METRIC))
+            continue;
+        if (opcodes[i].op == op)
+            return slot;
+        slot++;
+    }
     return SLOT_UNKNOWN;
 }
 
 int32_t metrics_slot_op(size_t slot)
 {
     ZN_ASSERT(slot < METRICS_OP_SLOTS);
-    return slot == SLOT_UNKNOWN ? INT32_MIN : slot_ops[slot];
+    for (size_t i = 0; i < sizeof(opcodes) / sizeof(opcodes[0]); i++)
+        if ((opcodes[i].flags & ZN_OPF_METRIC) && slot-- == 0)
+            return opcodes[i].op;
+    return INT32_MIN;
 }
 
 /* ---- histograms ---- */
@@ -287,15 +298,7 @@ struct metrics {
     struct metrics_histogram fsync_time;     /* ZooKeeper's fsynctime */
 };
 
-static struct metrics *registry[METRICS_MAX_SERVERS];
-
-static struct metrics *metrics_of(const struct server *srv)
-{
-    for (size_t i = 0; i < METRICS_MAX_SERVERS; i++)
-        if (registry[i] && registry[i]->srv == srv)
-            return registry[i];
-    return NULL;
-}
+static struct metrics *metrics_of(const struct server *srv) { return srv->metrics; }
 
 void metrics_observe_request(struct server *srv, int32_t op, int32_t err, uint64_t latency_us)
 {
@@ -488,14 +491,6 @@ int metrics_start(struct server *srv)
     ZN_ASSERT(srv && srv->loop);
     if (metrics_of(srv))
         return 0;
-    size_t free_slot = METRICS_MAX_SERVERS;
-    for (size_t i = 0; i < METRICS_MAX_SERVERS && free_slot == METRICS_MAX_SERVERS; i++)
-        if (!registry[i])
-            free_slot = i;
-    if (free_slot == METRICS_MAX_SERVERS) {
-        ZN_ERROR("metrics: more than %d servers in one process", METRICS_MAX_SERVERS);
-        return ZN_TOOBIG;
-    }
     struct metrics *m = calloc(1, sizeof *m);
     if (!m)
         return ZN_NOMEMORY;
@@ -515,19 +510,17 @@ int metrics_start(struct server *srv)
         ZN_INFO("metrics: serving Prometheus metrics on http://%s:%d/metrics",
                 srv->cfg.metrics_http_host, httpd_port(m->httpd));
     }
-    registry[free_slot] = m;
+    srv->metrics = m;
     return 0;
 }
 
 void metrics_stop(struct server *srv)
 {
-    for (size_t i = 0; i < METRICS_MAX_SERVERS; i++) {
-        struct metrics *m = registry[i];
-        if (!m || m->srv != srv)
-            continue;
-        /* httpd never calls render_page after this: m may go now. */
-        httpd_stop(m->httpd);
-        registry[i] = NULL;
-        free(m);
-    }
+    struct metrics *m = srv->metrics;
+    if (!m)
+        return;
+    /* httpd never calls render_page after this: m may go now. */
+    httpd_stop(m->httpd);
+    srv->metrics = NULL;
+    free(m);
 }

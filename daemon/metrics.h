@@ -19,8 +19,8 @@
  * Every function is safe to call with a server metrics_start never saw (or
  * after metrics_stop): it does nothing.  All run on the server's loop thread.
  *
- * Per-request cost: one lookup in a table of METRICS_MAX_SERVERS pointers
- * and a few additions into fixed arrays; nothing is allocated.
+ * Per-request cost: a few additions into fixed arrays; nothing is
+ * allocated.
  */
 #ifndef ZNODED_METRICS_H
 #define ZNODED_METRICS_H
@@ -31,8 +31,6 @@
 
 struct server;
 
-/* Servers one process can hold metrics for at once (tests run several). */
-#define METRICS_MAX_SERVERS 8
 /* The largest page rendered; past it the scrape fails with 500. */
 #define METRICS_TEXT_MAX_BYTES (4u * 1024 * 1024)
 /* Upper bounds of the latency histogram's buckets, in microseconds; one
@@ -52,8 +50,7 @@ struct server;
  * Starts keeping metrics for srv and, when srv->cfg names the Prometheus
  * provider, serves them on metricsProvider.httpHost:httpPort.  Returns 0, or
  * ZN_IO when the port cannot be bound (ZooKeeper refuses to start then too),
- * ZN_BADARGUMENTS for a bad httpHost, ZN_NOMEMORY, ZN_TOOBIG when
- * METRICS_MAX_SERVERS servers already have metrics; the reason is logged.
+ * ZN_BADARGUMENTS for a bad httpHost or ZN_NOMEMORY; the reason is logged.
  * Calling it again for a running srv returns 0 and changes nothing.
  */
 int metrics_start(struct server *srv);

@@ -21,13 +21,14 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "acl.h"
 #include "assert.h"
+#include "check.h"
 #include "ensemble.h"
 #include "snapshot.h"
 #include "log.h"
 #include "path.h"
 #include "prep.h"
-#include "kind.h"
 #include "request.h"
 #include "server.h"
 #include "store.h"
@@ -171,7 +172,7 @@ void pipeline_maybe_snapshot(struct server *srv)
 {
     if (srv->snapshot_threshold == 0)
         srv->snapshot_threshold = snapshot_threshold(srv);
-    if (srv->txns_since_snapshot < srv->snapshot_threshold || snapshot_in_progress())
+    if (srv->txns_since_snapshot < srv->snapshot_threshold || snapshot_in_progress(srv))
         return;
     srv->txns_since_snapshot = 0;
     srv->snapshot_threshold = snapshot_threshold(srv);
@@ -252,6 +253,7 @@ static void apply_request(struct server *srv, struct request *r)
         r->err = r->resp.err;
         pipeline_after_apply(srv, &r->txn, r);
     }
+    check_after_apply(srv, r->zxid);
     request_finish(srv, r);
 }
 
@@ -299,18 +301,17 @@ static void pipeline_append_staged(struct server *srv)
     }
 }
 
-/* The loop thread's buffer a txn is encoded into before the store copies it. */
-static struct jute_writer txn_scratch;
-
-/* r waits before the store: it keeps its own copy of the encoded txn. */
-static int keep_txn_bytes(struct request *r)
+/* r waits before the store: it keeps its own copy of the txn encoded in
+ * srv->log_scratch (the buffer every txn is encoded into, which the store
+ * copies when it takes the txn at once). */
+static int keep_txn_bytes(const struct jute_writer *scratch, struct request *r)
 {
-    ZN_ASSERT(r->txn_bytes == NULL && txn_scratch.len > 0);
-    r->txn_bytes = malloc(txn_scratch.len);
+    ZN_ASSERT(r->txn_bytes == NULL && scratch->len > 0);
+    r->txn_bytes = malloc(scratch->len);
     if (!r->txn_bytes)
         return ZN_NOMEMORY;
-    memcpy(r->txn_bytes, txn_scratch.data, txn_scratch.len);
-    r->txn_len = txn_scratch.len;
+    memcpy(r->txn_bytes, scratch->data, scratch->len);
+    r->txn_len = scratch->len;
     return 0;
 }
 
@@ -345,12 +346,12 @@ static void pipeline_submit(struct server *srv, struct request *r, int prep_rc)
     }
     r->has_txn = true;
     r->txn.hdr.zxid = r->zxid;
-    jute_writer_reset(&txn_scratch);
+    jute_writer_reset(&srv->log_scratch);
     /* Nothing ahead of it waits for the store: the store copies the txn
      * straight from the scratch buffer, and the request keeps no copy. */
     bool store_takes_now = srv->staged == NULL;
-    if (txn_encode(&txn_scratch, &r->txn) != 0 || txn_scratch.error ||
-        (!store_takes_now && keep_txn_bytes(r) != 0)) {
+    if (txn_encode(&srv->log_scratch, &r->txn) != 0 || srv->log_scratch.error ||
+        (!store_takes_now && keep_txn_bytes(&srv->log_scratch, r) != 0)) {
         ZN_ERROR("cannot encode txn zxid=0x%" PRIx64, (uint64_t)r->zxid);
         prep_reset(srv->prep); /* the overlay holds a txn that will never apply */
         r->err = ZN_SYSTEMERROR;
@@ -363,13 +364,13 @@ static void pipeline_submit(struct server *srv, struct request *r, int prep_rc)
         return;
     }
     ZN_ASSERT(srv->staged == r);
-    int rc = store_append(srv->store, (uint64_t)r->zxid, txn_scratch.data, txn_scratch.len);
+    int rc = store_append(srv->store, (uint64_t)r->zxid, srv->log_scratch.data, srv->log_scratch.len);
     if (rc == 0) {
         r->appended = true;
         srv->staged = r->next_pending;
     } else if (rc == ZN_THROTTLEDOP) {
         /* The store's queue is full: r waits, so it needs its own copy. */
-        if (keep_txn_bytes(r) != 0)
+        if (keep_txn_bytes(&srv->log_scratch, r) != 0)
             pipeline_fail_all(srv, ZN_NOMEMORY);
     } else {
         pipeline_fail_all(srv, rc);
@@ -394,7 +395,9 @@ void pipeline_submit_write(struct server *srv, struct request *r)
         s->closing = true;
         rc = prep_close_session(srv->prep, r->session_id, r->zxid, server_wall_ms(), &r->arena, &r->txn);
     } else {
-        rc = kind_prep_request(srv, r, r->zxid, server_wall_ms());
+        struct prep_caller who;
+        acl_caller(srv, r, &who);
+        rc = prep_request(srv->prep, &who, &r->req, r->zxid, server_wall_ms(), &r->arena, &r->txn, &r->resp);
     }
     pipeline_submit(srv, r, rc);
 }
@@ -416,7 +419,8 @@ int pipeline_submit_system(struct server *srv, const struct zn_request *req)
     r->hdr.type = req->type;
     r->is_write = true;
     r->zxid = srv->next_zxid;
-    int rc = prep_request(srv->prep, 0, 0, req, r->zxid, server_wall_ms(), &r->arena, &r->txn,
+    static const struct prep_caller server_itself = {0};
+    int rc = prep_request(srv->prep, &server_itself, req, r->zxid, server_wall_ms(), &r->arena, &r->txn,
                           &r->resp);
     pipeline_submit(srv, r, rc);
     if (r->done) {

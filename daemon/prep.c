@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl_match.h"
 #include "assert.h"
 #include "log.h"
 #include "htable.h"
@@ -243,6 +244,19 @@ void prep_reset(struct prep *p)
 
 size_t prep_pending_count(const struct prep *p) { return p->record_count; }
 
+int prep_for_each_record(const struct prep *p, prep_record_fn fn, void *ctx)
+{
+    for (const struct prep_record *r = p->head; r; r = r->fifo_next) {
+        struct prep_record_info info = {r, r->shadowed, r->shadowed_by, r->key, r->key_len, r->zxid, r->in_map};
+        int rc = fn(ctx, &info);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+const void *prep_find_record(const struct prep *p, const char *key, size_t len) { return map_find(p, key, len); }
+
 struct prep *prep_new(const struct tree *tree)
 {
     ZN_ASSERT(tree != NULL);
@@ -363,13 +377,13 @@ static int copy_data(struct zn_arena *arena, const struct jute_buf *src, struct 
     return 0;
 }
 
-static int check_acl(const struct prep *p, int64_t session_id, const struct zn_acl_vec *acl, int32_t perm,
-                     const char *path)
+/* zks.checkACL for the caller (none for the server's own writes). */
+static int check_acl(const struct prep *p, const struct prep_caller *who, const struct zn_acl_vec *acl,
+                     int32_t perm)
 {
-    /* Hook for ACL enforcement (a later issue): ZooKeeper's zks.checkACL. */
-    if (p->options.check_acl == NULL)
+    if (!p->options.enforce_acl || who->session_id == 0)
         return 0;
-    return p->options.check_acl(p->options.ctx, session_id, acl, perm, path);
+    return acl_check(acl, perm, who->ids, who->id_count, false);
 }
 
 /* ZooKeeper's checkAndIncVersion: -1 matches any; the new version skips -1
@@ -443,17 +457,47 @@ static bool acl_equal(const struct zn_acl *a, const struct zn_acl *b)
 /* ZooKeeper's fixupACL: drop duplicates, refuse null or empty lists and
  * unknown schemes or malformed ids, expand "auth" to the session's ids.
  * The result lives in the arena. */
-static int fixup_acl(const struct prep *p, int64_t session_id, const struct zn_acl_vec *acl,
+static bool authenticated_scheme(const char *scheme)
+{
+    /* ip is not "authenticated", and super has no provider */
+    return strcmp(scheme, "digest") == 0 || strcmp(scheme, "x509") == 0 || strcmp(scheme, "sasl") == 0;
+}
+
+/* The caller's authenticated ids, each once (by id), into the arena: what
+ * fixupACL expands the "auth" scheme to. */
+static int auth_ids(const struct prep_caller *who, struct zn_arena *arena, struct zn_id **out, int32_t *count)
+{
+    *count = 0;
+    *out = NULL;
+    if (who->id_count == 0)
+        return 0;
+    *out = zn_arena_alloc(arena, sizeof **out * who->id_count);
+    if (*out == NULL)
+        return ZN_NOMEMORY;
+    for (size_t i = 0; i < who->id_count; i++) {
+        if (!authenticated_scheme(who->ids[i].scheme))
+            continue;
+        bool seen = false;
+        for (int32_t k = 0; k < *count && !seen; k++)
+            seen = strcmp((*out)[k].id, who->ids[i].id) == 0;
+        if (!seen)
+            (*out)[(*count)++] = who->ids[i];
+    }
+    return 0;
+}
+
+/* ZooKeeper's fixupACL: drop duplicates, refuse null or empty lists and
+ * unknown schemes or malformed ids, expand "auth" to the caller's
+ * authenticated ids.  The result lives in the arena. */
+static int fixup_acl(const struct prep *p, const struct prep_caller *who, const struct zn_acl_vec *acl,
                      struct zn_arena *arena, struct zn_acl_vec *out)
 {
     if (acl->count <= 0 || acl->items == NULL)
         return ZN_INVALIDACL;
-    const struct zn_id *auth_ids = NULL;
+    struct zn_id *auth = NULL;
     int32_t auth_count = 0;
-    if (p->options.auth_ids)
-        p->options.auth_ids(p->options.ctx, session_id, &auth_ids, &auth_count);
-    if (auth_count < 0)
-        auth_count = 0;
+    if (auth_ids(who, arena, &auth, &auth_count) != 0)
+        return ZN_NOMEMORY;
     size_t cap = (size_t)acl->count * (size_t)(auth_count > 0 ? auth_count : 1);
     out->items = zn_arena_alloc(arena, sizeof(*out->items) * cap);
     if (out->items == NULL)
@@ -477,7 +521,7 @@ static int fixup_acl(const struct prep *p, int64_t session_id, const struct zn_a
                 return ZN_INVALIDACL;
             for (int32_t k = 0; k < auth_count; k++) {
                 out->items[out->count].perms = a->perms;
-                out->items[out->count].id = auth_ids[k];
+                out->items[out->count].id = auth[k];
                 out->count++;
             }
         } else if (strcmp(a->id.scheme, "digest") == 0 ? digest_id_valid(a->id.id)
@@ -490,7 +534,7 @@ static int fixup_acl(const struct prep *p, int64_t session_id, const struct zn_a
             return ZN_INVALIDACL; /* no such provider, or an id it refuses */
         }
     }
-    /* The ids must outlive the hooks' borrow: copy every string in. */
+    /* The ids must outlive the caller's borrow: copy every string in. */
     for (int32_t i = 0; i < out->count; i++) {
         struct zn_id *id = &out->items[i].id;
         id->scheme = arena_strndup(arena, id->scheme, strlen(id->scheme));
@@ -505,10 +549,9 @@ static int fixup_acl(const struct prep *p, int64_t session_id, const struct zn_a
 
 struct prep_call {
     struct prep *p;
-    int64_t session_id;
+    const struct prep_caller *who;
     int64_t zxid;
     int64_t now_ms;
-    int32_t kind;
     struct zn_arena *arena;
     int64_t txn_time_ms; /* the txn header's time: now_ms, or setDataTime's mtime */
 };
@@ -607,11 +650,38 @@ static bool mode_sequential(int32_t f)
 static bool mode_ephemeral(int32_t f) { return f == ZN_CREATE_EPHEMERAL || f == ZN_CREATE_EPHEMERAL_SEQUENTIAL; }
 static bool mode_ttl(int32_t f) { return f == ZN_CREATE_PERSISTENT_WITH_TTL || f == ZN_CREATE_PERSISTENT_SEQUENTIAL_WITH_TTL; }
 
+/*
+ * The znodefs "kind" extension: a create may carry ZN_CREATE_KIND_FILE or
+ * ZN_CREATE_KIND_DIRECTORY in its flags (proto.h).  Prep takes the bits off
+ * and stores the kind with the node through the txn op (every member applies
+ * the same txn, and snapshots carry the kind).  ZooKeeper clients never see
+ * it: only GETCHILDRENKINDS (read.c) answers it.  Both bits at once are no
+ * kind and no create mode: BADARGUMENTS, as any unknown mode; on any other
+ * request the bits are refused by its decoder (opcodes without flags).
+ */
+_Static_assert((int)ZN_KIND_UNKNOWN == (int)ZN_NODE_KIND_UNKNOWN && (int)ZN_KIND_FILE == (int)ZN_NODE_KIND_FILE &&
+                   (int)ZN_KIND_DIRECTORY == (int)ZN_NODE_KIND_DIRECTORY,
+               "the wire's kind bytes are the stored kinds");
+
+/* The kind a create's flags carry (ZN_NODE_KIND_UNKNOWN when none). */
+static int kind_from_flags(int32_t flags, int32_t *kind)
+{
+    int32_t bits = flags & ZN_CREATE_KIND_MASK;
+    *kind = bits == 0                      ? ZN_NODE_KIND_UNKNOWN
+            : bits == ZN_CREATE_KIND_FILE   ? ZN_NODE_KIND_FILE
+            : bits == ZN_CREATE_KIND_DIRECTORY ? ZN_NODE_KIND_DIRECTORY
+                                             : -1;
+    return *kind < 0 ? ZN_BADARGUMENTS : 0;
+}
+
 /* pRequest2TxnCreate */
 static int prep_create(struct prep_call *c, const struct zn_request *req, struct txn_op *op)
 {
     struct prep *p = c->p;
-    int32_t flags = req->flags;
+    int32_t kind;
+    if (kind_from_flags(req->flags, &kind) != 0)
+        return ZN_BADARGUMENTS;
+    int32_t flags = req->flags & ~ZN_CREATE_KIND_MASK;
     if (!create_mode_valid(flags))
         return ZN_BADARGUMENTS; /* CreateMode.fromFlag */
     int64_t ttl = req->type == ZN_OP_CREATETTL ? req->ttl : -1;
@@ -620,7 +690,7 @@ static int prep_create(struct prep_call *c, const struct zn_request *req, struct
         return ZN_UNIMPLEMENTED;
     if (mode_ttl(flags) ? (ttl <= 0 || ttl > TREE_TTL_MAX_MS) : ttl >= 0)
         return ZN_BADARGUMENTS;
-    if (mode_ephemeral(flags) && c->session_id != 0 && !session_live(p, c->session_id))
+    if (mode_ephemeral(flags) && c->who->session_id != 0 && !session_live(p, c->who->session_id))
         return ZN_SESSIONEXPIRED;
     /* validatePathForCreate */
     if (req->path == NULL)
@@ -630,7 +700,7 @@ static int prep_create(struct prep_call *c, const struct zn_request *req, struct
     if (len > PATH_MAX_BYTES || parent_len < 0)
         return ZN_BADARGUMENTS;
     struct zn_acl_vec acl;
-    int rc = fixup_acl(p, c->session_id, &req->acl, c->arena, &acl);
+    int rc = fixup_acl(p, c->who, &req->acl, c->arena, &acl);
     if (rc != 0)
         return rc;
     struct node_view parent = lookup(p, req->path, (size_t)parent_len);
@@ -639,7 +709,7 @@ static int prep_create(struct prep_call *c, const struct zn_request *req, struct
     char *path = arena_strndup(c->arena, req->path, len);
     if (path == NULL)
         return ZN_NOMEMORY;
-    rc = check_acl(p, c->session_id, &parent.acl, ZN_PERM_CREATE, path);
+    rc = check_acl(p, c->who, &parent.acl, ZN_PERM_CREATE);
     if (rc != 0)
         return rc;
     if (mode_sequential(flags)) {
@@ -669,7 +739,7 @@ static int prep_create(struct prep_call *c, const struct zn_request *req, struct
         return ZN_NOMEMORY;
     op->acl = acl;
     op->parent_cversion = new_cversion;
-    op->kind = c->kind;
+    op->kind = kind;
     op->ttl_ms = req->type == ZN_OP_CREATETTL ? ttl : -1;
     op->ephemeral_owner = 0;
     int64_t owner = 0;
@@ -678,7 +748,7 @@ static int prep_create(struct prep_call *c, const struct zn_request *req, struct
     } else if (req->type == ZN_OP_CREATETTL) {
         owner = TREE_TTL_OWNER_MASK | ttl;
     } else if (mode_ephemeral(flags)) {
-        owner = op->ephemeral_owner = c->session_id;
+        owner = op->ephemeral_owner = c->who->session_id;
     }
 
     /* The parent's record, then the node's (ZooKeeper's order). */
@@ -713,7 +783,7 @@ static int prep_delete(struct prep_call *c, const struct zn_request *req, struct
     struct node_view parent = lookup(p, req->path, (size_t)parent_len);
     if (!parent.exists)
         return ZN_NONODE;
-    int rc = check_acl(p, c->session_id, &parent.acl, ZN_PERM_DELETE, req->path);
+    int rc = check_acl(p, c->who, &parent.acl, ZN_PERM_DELETE);
     if (rc != 0)
         return rc;
     struct node_view node = lookup(p, req->path, len);
@@ -792,7 +862,7 @@ static int prep_set_data(struct prep_call *c, const struct zn_request *req, stru
     size_t len;
     int rc = prep_existing(c, req, &node, &len);
     if (rc == 0)
-        rc = check_acl(c->p, c->session_id, &node.acl, ZN_PERM_WRITE, req->path);
+        rc = check_acl(c->p, c->who, &node.acl, ZN_PERM_WRITE);
     if (rc == 0 && req->data.len > PREP_MAX_DATA_BYTES)
         rc = ZN_BADARGUMENTS;
     int32_t new_bytes = req->data.len > 0 ? req->data.len : 0;
@@ -820,14 +890,14 @@ static int prep_set_acl(struct prep_call *c, const struct zn_request *req, struc
     if (path_validate(req->path, false) != 0)
         return ZN_BADARGUMENTS;
     struct zn_acl_vec acl;
-    int rc = fixup_acl(c->p, c->session_id, &req->acl, c->arena, &acl);
+    int rc = fixup_acl(c->p, c->who, &req->acl, c->arena, &acl);
     if (rc != 0)
         return rc;
     size_t len = strlen(req->path);
     struct node_view node = lookup(c->p, req->path, len);
     if (!node.exists)
         return ZN_NONODE;
-    rc = check_acl(c->p, c->session_id, &node.acl, ZN_PERM_ADMIN, req->path);
+    rc = check_acl(c->p, c->who, &node.acl, ZN_PERM_ADMIN);
     int32_t aversion = 0;
     if (rc == 0)
         rc = check_and_inc_version(node.aversion, req->version, &aversion);
@@ -852,7 +922,7 @@ static int prep_check(struct prep_call *c, const struct zn_request *req, struct 
     size_t len;
     int rc = prep_existing(c, req, &node, &len);
     if (rc == 0)
-        rc = check_acl(c->p, c->session_id, &node.acl, ZN_PERM_READ, req->path);
+        rc = check_acl(c->p, c->who, &node.acl, ZN_PERM_READ);
     int32_t next = 0;
     if (rc == 0)
         rc = check_and_inc_version(node.version, req->version, &next);
@@ -975,17 +1045,16 @@ static void header(struct txn *out, int64_t session_id, int32_t cxid, int64_t zx
     out->hdr.type = type;
 }
 
-int prep_request_kind(struct prep *p, int64_t session_id, int32_t cxid, const struct zn_request *req,
-                      int32_t kind, int64_t zxid, int64_t now_ms, struct zn_arena *arena, struct txn *out,
-                      struct zn_response *error_result)
+int prep_request(struct prep *p, const struct prep_caller *who, const struct zn_request *req, int64_t zxid,
+                 int64_t now_ms, struct zn_arena *arena, struct txn *out, struct zn_response *error_result)
 {
-    ZN_ASSERT(p != NULL && req != NULL && arena != NULL && out != NULL);
+    ZN_ASSERT(p != NULL && who != NULL && req != NULL && arena != NULL && out != NULL);
+    ZN_ASSERT(who->id_count == 0 || who->ids != NULL);
     ZN_ASSERT(zxid > p->last_zxid);
-    ZN_ASSERT(kind >= ZN_NODE_KIND_UNKNOWN && kind <= ZN_NODE_KIND_DIRECTORY);
     /* The znodefs extension setDataTime names the txn's time (the node's mtime). */
     int64_t txn_time_ms = req->type == ZN_OP_SETDATATIME && req->mtime_ms >= 0 ? req->mtime_ms : now_ms;
-    struct prep_call c = {p, session_id, zxid, now_ms, kind, arena, txn_time_ms};
-    header(out, session_id, cxid, zxid, txn_time_ms, req->type);
+    struct prep_call c = {p, who, zxid, now_ms, arena, txn_time_ms};
+    header(out, who->session_id, who->cxid, zxid, txn_time_ms, req->type);
     int rc;
     if (req->type == ZN_OP_MULTI) {
         rc = prep_multi(&c, req, out, error_result);
@@ -1008,13 +1077,6 @@ int prep_request_kind(struct prep *p, int64_t session_id, int32_t cxid, const st
         }
     }
     return rc;
-}
-
-int prep_request(struct prep *p, int64_t session_id, int32_t cxid, const struct zn_request *req, int64_t zxid,
-                 int64_t now_ms, struct zn_arena *arena, struct txn *out, struct zn_response *error_result)
-{
-    return prep_request_kind(p, session_id, cxid, req, ZN_NODE_KIND_UNKNOWN, zxid, now_ms, arena, out,
-                             error_result);
 }
 
 /* ----------------------------------------------------------------- sessions */

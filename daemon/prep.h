@@ -32,20 +32,20 @@
 #define PREP_MAX_DATA_BYTES ZN_DEFAULT_MAX_PACKET_BYTES
 
 /*
- * The ACL hook: called for every permission ZooKeeper checks (CREATE and
- * DELETE on the parent, WRITE for setData, ADMIN for setACL, READ for check)
- * with the ACL the node will have.  Returns 0 to allow or ZN_NOAUTH.  All
- * pointers are borrowed for the call.  NULL allows everything.
+ * Who asks for a write, built by whoever received it: the member holding the
+ * client's connection, or the leader from what a member forwarded with it.
+ * ids are every identity the caller holds (ip, digest, x509, sasl, super),
+ * borrowed for the call; prep judges ACLs by them and expands the "auth"
+ * scheme to the authenticated ones (digest, x509, sasl), as ZooKeeper's
+ * checkACL and fixupACL use the request's authInfo.  Session 0 is the server
+ * itself (container and TTL cleanup): no ACL is checked.
  */
-typedef int (*prep_check_acl_fn)(void *ctx, int64_t session_id, const struct zn_acl_vec *acl,
-                                 int32_t perm, const char *path);
-/*
- * The authenticated ids of a session, for the "auth" ACL scheme (which
- * ZooKeeper expands to them).  Sets *ids (borrowed until the prep call
- * returns) and *count.  NULL means no session has any id, so "auth" ACLs are
- * INVALIDACL, as for an unauthenticated ZooKeeper client.
- */
-typedef void (*prep_auth_ids_fn)(void *ctx, int64_t session_id, const struct zn_id **ids, int32_t *count);
+struct prep_caller {
+    int64_t session_id;
+    int32_t cxid;
+    const struct zn_id *ids;
+    size_t id_count;
+};
 
 struct prep_options {
     bool ttl_enabled;               /* zookeeper.extendedTypesEnabled: createTTL allowed */
@@ -55,14 +55,14 @@ struct prep_options {
     bool enforce_quota;             /* zookeeper.enforceQuota: creates and setData past a hard
                                      * quota fail with QUOTAEXCEEDED, and passing any quota
                                      * logs a warning (ZooKeeper 3.7+ checkQuota) */
-    prep_check_acl_fn check_acl;
-    prep_auth_ids_fn auth_ids;
-    void *ctx;                      /* passed to both hooks */
+    bool enforce_acl;               /* check the caller's permissions (CREATE and DELETE on
+                                     * the parent, WRITE for setData, ADMIN for setACL, READ
+                                     * for check); off: skipACL, or a test of other rules */
 };
 
 struct prep;
 
-/* A prep over `tree` with default options (TTL off, no ACL enforcement);
+/* A prep over `tree` with default options (TTL off, no ACL checked);
  * NULL when out of memory. */
 struct prep *prep_new(const struct tree *tree);
 void prep_free(struct prep *p);
@@ -91,16 +91,12 @@ void prep_set_reconfig_enabled(struct prep *p, bool enabled);
  * zxid must be larger than that of any request prepared successfully since
  * the last reset; a failed request leaves no record, so its zxid may be
  * given to the next request (the caller logs nothing for it).
- * Creates store ZN_NODE_KIND_UNKNOWN; see prep_request_kind.
+ * A create's flags may carry the znodefs kind (ZN_CREATE_KIND_FILE or
+ * ZN_CREATE_KIND_DIRECTORY, proto.h): stored with the node through its txn
+ * op; both bits at once are BADARGUMENTS, as any unknown create mode.
  */
-int prep_request(struct prep *p, int64_t session_id, int32_t cxid, const struct zn_request *req,
-                 int64_t zxid, int64_t now_ms, struct zn_arena *arena, struct txn *out,
-                 struct zn_response *error_result);
-/* The same, storing `kind` (enum tree_node_kind) with every node the
- * request creates: the znodefs extension. */
-int prep_request_kind(struct prep *p, int64_t session_id, int32_t cxid, const struct zn_request *req,
-                      int32_t kind, int64_t zxid, int64_t now_ms, struct zn_arena *arena,
-                      struct txn *out, struct zn_response *error_result);
+int prep_request(struct prep *p, const struct prep_caller *who, const struct zn_request *req, int64_t zxid,
+                 int64_t now_ms, struct zn_arena *arena, struct txn *out, struct zn_response *error_result);
 
 /* A CREATESESSION txn.  ZN_BADARGUMENTS if the session exists (or is being
  * created) or the id is 0 or reserved. */
@@ -119,5 +115,23 @@ void prep_applied(struct prep *p, int64_t zxid);
 void prep_reset(struct prep *p);
 /* Records in the overlay (for tests and metrics). */
 size_t prep_pending_count(const struct prep *p);
+
+/* One overlay record as the invariant checker (check.h) sees it: borrowed for
+ * the call; ids are opaque and stable while the record lives. */
+struct prep_record_info {
+    const void *id;
+    const void *shadowed_id;    /* the older record of the key it hides, or NULL */
+    const void *shadowed_by_id; /* the newer record hiding it, or NULL */
+    const char *key;            /* a path, or "#" and a session id in hex */
+    size_t key_len;
+    int64_t zxid;
+    bool newest;                /* the record a lookup of its key finds */
+};
+/* Calls fn for every record, oldest first (FIFO order), until it returns
+ * non-zero; returns that value or 0.  fn must not change the prep. */
+typedef int (*prep_record_fn)(void *ctx, const struct prep_record_info *info);
+int prep_for_each_record(const struct prep *p, prep_record_fn fn, void *ctx);
+/* The id of the record a lookup of key finds, or NULL. */
+const void *prep_find_record(const struct prep *p, const char *key, size_t len);
 
 #endif

@@ -227,13 +227,13 @@ static void send_reply(struct conn *c, struct request *r)
  * the connection closed.  An addAuth still queued ahead counts (ZooKeeper
  * would have handled it already, on arrival).
  */
-static bool refused_unauthenticated(const struct server *srv, const struct conn *c, int32_t type)
+static bool refused_unauthenticated(const struct server *srv, const struct conn *c, struct request *r)
 {
     const struct config_sasl *sasl = &srv->cfg.sasl;
-    if (!sasl->enforce_auth || type == ZN_OP_AUTH || type == ZN_OP_SASL)
+    if (!sasl->enforce_auth || r->hdr.type == ZN_OP_AUTH || r->hdr.type == ZN_OP_SASL)
         return false;
     struct zn_id ids[ACL_MAX_HELD_IDS];
-    size_t n = acl_held_ids(srv, c, ids);
+    size_t n = acl_held_ids(srv, c, &r->arena, ids);
     static const struct {
         const char *name;
         unsigned bit;
@@ -499,7 +499,7 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
     ZN_DEBUG("request peer=%s sid=0x%" PRIx64 " xid=%d op=%s path=%s", c->peer,
              (uint64_t)r->session_id, r->hdr.xid, zn_op_name(r->hdr.type),
              r->req.path ? r->req.path : "-");
-    if (!r->done && refused_unauthenticated(srv, c, r->hdr.type)) {
+    if (!r->done && refused_unauthenticated(srv, c, r)) {
         ZN_WARN("refusing request op=%s peer=%s sid=0x%" PRIx64 ": not authenticated with any of "
                 "enforce.auth.schemes; closing the session's connection",
                 zn_op_name(r->hdr.type), c->peer, (uint64_t)r->session_id);

@@ -49,9 +49,10 @@ struct request {
     uint32_t origin;               /* leader: the member a forwarded request came from */
     uint64_t sync_target;          /* sync: done once the tree has applied this zxid */
     uint64_t forwarded_ms;         /* when it was forwarded to the leader (0: not) */
-    struct zn_id *fwd_ids;         /* leader: the client's identities, sent with a forward */
-    size_t fwd_id_count;
-    bool has_fwd_ids;
+    struct zn_id *ids;             /* the identities it is judged by (acl_caller): sent with
+                                    * a forward, or its connection's when first prepared */
+    size_t id_count;
+    bool has_ids;
 };
 
 /* request.c */

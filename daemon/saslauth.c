@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "assert.h"
 #include "config.h"
 #include "log.h"
+#include "sasl_directives.h"
 
 /* ZooKeeper's names: SaslServer for DIGEST-MD5 is made with protocol
  * "zookeeper" and server name "zk-sasl-md5" (kazoo and the Java client use
@@ -229,59 +229,6 @@ static struct saslauth_session *session_new(char *why, size_t whylen)
     return s;
 }
 
-/*
- * RFC 2831 allows each directive of a digest-response once.  Cyrus's
- * DIGEST-MD5 keeps the last of a repeated one and leaks the others (found by
- * tests/fuzz/fuzz_sasl): a client could make the server leak on purpose, so a
- * response with a directive twice, or more directives than any response has,
- * is refused before Cyrus parses it.  Quoted values may hold commas and
- * backslash escapes.
- */
-#define SASLAUTH_MAX_DIRECTIVES 24
-static bool directives_repeat(const uint8_t *token, size_t len)
-{
-    struct {
-        const uint8_t *name;
-        size_t len;
-    } seen[SASLAUTH_MAX_DIRECTIVES];
-    size_t count = 0, i = 0;
-    while (i < len) {
-        while (i < len && (token[i] == ',' || token[i] == ' ' || token[i] == '\t' || token[i] == '\r' ||
-                           token[i] == '\n'))
-            i++;
-        if (i == len)
-            break;
-        size_t start = i;
-        while (i < len && token[i] != '=' && token[i] != ',')
-            i++;
-        size_t name_len = i - start;
-        while (name_len > 0 && (token[start + name_len - 1] == ' ' || token[start + name_len - 1] == '\t'))
-            name_len--;
-        for (size_t k = 0; k < count; k++)
-            if (seen[k].len == name_len && strncasecmp((const char *)seen[k].name, (const char *)token + start,
-                                                       name_len) == 0)
-                return true;
-        if (count == SASLAUTH_MAX_DIRECTIVES)
-            return true;
-        seen[count].name = token + start;
-        seen[count++].len = name_len;
-        if (i < len && token[i] == '=') {
-            i++;
-            while (i < len && (token[i] == ' ' || token[i] == '\t'))
-                i++;
-            if (i < len && token[i] == '"') {
-                for (i++; i < len && token[i] != '"'; i++)
-                    if (token[i] == '\\')
-                        i++;
-                i++;
-            }
-            while (i < len && token[i] != ',')
-                i++;
-        }
-    }
-    return false;
-}
-
 int saslauth_principal_id(const char *name, const char *default_realm, bool remove_host, bool remove_realm,
                           char *user, size_t userlen)
 {
@@ -336,9 +283,9 @@ enum saslauth_result saslauth_step(struct saslauth_session **session, const uint
     if (!*session && !(*session = session_new(why, whylen)))
         return SASLAUTH_FAILED;
     struct saslauth_session *s = *session;
-    if (!saslauth_users->gssapi && directives_repeat(token, len)) {
+    if (!saslauth_users->gssapi && sasl_directive_repeated(token, len, NULL)) {
         s->finished = s->failed = true;
-        snprintf(why, whylen, "a DIGEST-MD5 directive repeated, or more than %d of them", SASLAUTH_MAX_DIRECTIVES);
+        snprintf(why, whylen, "a DIGEST-MD5 directive repeated, or more than %d of them", SASL_MAX_DIRECTIVES);
         return SASLAUTH_FAILED;
     }
     int rc;

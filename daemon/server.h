@@ -114,6 +114,7 @@ struct conn {
     int auth_count;
     struct conn_stats stats;
     struct tls_stream *tls;         /* on the secure port: its TLS stream (owned); else NULL */
+    bool sniffing;                  /* client.portUnification: TLS or plain is told by the first byte */
     struct jute_writer tls_wire;    /* TLS: sealed bytes not yet handed to libuv */
     struct saslauth_session *sasl;  /* its SASL exchange (owned); NULL before the first token */
 };
@@ -151,18 +152,17 @@ struct server {
     uint64_t stalls_unlogged;
     uv_tcp_t listener;
     uv_tcp_t secure_listener;       /* secureClientPort, when tls is set */
-    struct tls_server *tls;         /* the client port's TLS context (owned); NULL without TLS */
+    struct tls_server *tls;         /* the client ports' TLS context (owned); NULL without TLS */
     uv_timer_t session_timer;
     uv_signal_t sigterm, sigint;
     struct tree *tree;
     struct prep *prep;
     struct ensemble *ens;           /* NULL when standalone */
     struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
-    /* While the leader prepares a forwarded write: the identities the member
-     * holding the client's connection sent with it (for prep's ACL hooks). */
-    const struct zn_id *forwarded_ids;
-    size_t forwarded_id_count;
-    bool forwarded_ids_active;
+    struct metrics *metrics;        /* metrics.c's; NULL until metrics_start */
+    struct cleaner *cleaner;        /* the container and TTL cleaner (cleaner.c); NULL when off */
+    struct snapshot_job *snapshot_job; /* the snapshot being taken (snapshot.c); NULL when none */
+    struct jute_writer log_scratch; /* standalone: each txn encoded for the log (pipeline.c) */
     struct store *store;
     struct watch_manager *watches;
     struct conn *conns;

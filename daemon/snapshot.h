@@ -29,6 +29,6 @@ void snapshot_blob_release(void *blob, size_t len);
  * then never called: serialise on the loop instead). */
 int snapshot_start(struct server *srv, snapshot_ready_fn on_ready);
 
-bool snapshot_in_progress(void);
+bool snapshot_in_progress(const struct server *srv);
 
 #endif

@@ -1287,12 +1287,7 @@ static void apply_release(struct apply *a)
     a->undo_count = 0;
 }
 
-static bool op_has_path(int32_t type)
-{
-    return type == ZN_OP_CREATE || type == ZN_OP_CREATE2 || type == ZN_OP_CREATECONTAINER ||
-           type == ZN_OP_CREATETTL || type == ZN_OP_DELETE || type == ZN_OP_SETDATA ||
-           type == ZN_OP_SETACL || type == ZN_OP_CHECK;
-}
+static bool op_has_path(int32_t type) { return (zn_op_flags(type) & ZN_OPF_TXN_PATH) != 0; }
 
 /* Applies one op of a txn (a multi's or the whole txn's). */
 static int apply_op(struct apply *a, const struct txn_op *op, struct tree_node **touched)

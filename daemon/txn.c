@@ -1,7 +1,8 @@
 /*
  * txn: the codec of the transaction records (see txn.h for the format and
- * ownership).  It owns nothing but the mapping between struct txn and bytes;
- * what a transaction means is the tree's business (tree.c).
+ * ownership).  It owns nothing but the mapping between struct txn and bytes,
+ * written once (io_txn) for both directions; what a transaction means is the
+ * tree's business (tree.c).
  */
 #include "txn.h"
 
@@ -11,201 +12,146 @@
 
 bool txn_op_allowed_in_multi(int32_t type)
 {
-    switch (type) {
-    case ZN_OP_CREATE:
-    case ZN_OP_CREATE2:
-    case ZN_OP_CREATECONTAINER:
-    case ZN_OP_CREATETTL:
-    case ZN_OP_DELETE:
-    case ZN_OP_SETDATA:
-    case ZN_OP_CHECK:
-    case ZN_OP_ERROR:
-        return true;
-    default:
-        return false;
-    }
+    return type == ZN_OP_ERROR || (zn_op_flags(type) & ZN_OPF_IN_MULTI) != 0;
 }
 
-static bool is_create(int32_t type)
-{
-    return type == ZN_OP_CREATE || type == ZN_OP_CREATE2 || type == ZN_OP_CREATECONTAINER ||
-           type == ZN_OP_CREATETTL;
-}
-
-static int encode_body(struct jute_writer *w, const struct txn_op *op)
+/* The body of one op, both directions.  An unknown type is refused (a
+ * decoder's corrupt input, an encoder's bad argument). */
+JUTE_IO_INLINE int io_op_body(struct jute_io *io, struct txn_op *op)
 {
     switch (op->type) {
     case ZN_OP_CREATE:
     case ZN_OP_CREATE2:
     case ZN_OP_CREATECONTAINER:
     case ZN_OP_CREATETTL:
-        jute_write_string(w, op->path);
-        jute_write_buffer(w, op->data.data, op->data.len);
-        jute_write_acl_vec(w, &op->acl);
-        jute_write_int(w, op->parent_cversion);
-        jute_write_long(w, op->ephemeral_owner);
-        jute_write_int(w, op->kind);
-        jute_write_long(w, op->ttl_ms);
+        jute_io_string(io, &op->path);
+        jute_io_buffer(io, &op->data);
+        jute_io_acl_vec(io, &op->acl);
+        jute_io_int(io, &op->parent_cversion);
+        jute_io_long(io, &op->ephemeral_owner);
+        jute_io_int(io, &op->kind);
+        jute_io_long(io, &op->ttl_ms);
         break;
     case ZN_OP_DELETE:
-        jute_write_string(w, op->path);
+        jute_io_string(io, &op->path);
         break;
     case ZN_OP_SETDATA:
-        jute_write_string(w, op->path);
-        jute_write_buffer(w, op->data.data, op->data.len);
-        jute_write_int(w, op->version);
+        jute_io_string(io, &op->path);
+        jute_io_buffer(io, &op->data);
+        jute_io_int(io, &op->version);
         break;
     case ZN_OP_SETACL:
-        jute_write_string(w, op->path);
-        jute_write_acl_vec(w, &op->acl);
-        jute_write_int(w, op->version);
+        jute_io_string(io, &op->path);
+        jute_io_acl_vec(io, &op->acl);
+        jute_io_int(io, &op->version);
         break;
     case ZN_OP_CHECK:
-        jute_write_string(w, op->path);
-        jute_write_int(w, op->version);
+        jute_io_string(io, &op->path);
+        jute_io_int(io, &op->version);
         break;
     case ZN_OP_CREATESESSION:
-        jute_write_int(w, op->timeout_ms);
+        jute_io_int(io, &op->timeout_ms);
         break;
     case ZN_OP_CLOSESESSION:
-        jute_write_string_vec(w, &op->paths);
+        jute_io_string_vec(io, &op->paths);
         break;
     case ZN_OP_ERROR:
-        jute_write_int(w, op->err);
+        jute_io_int(io, &op->err);
         break;
     default:
-        return ZN_BADARGUMENTS;
+        return jute_io_reading(io) ? ZN_MARSHALLINGERROR : ZN_BADARGUMENTS;
     }
-    return w->error;
+    return jute_io_error(io);
+}
+
+/* What a decoded op must satisfy beyond its layout. */
+static int op_valid(const struct txn_op *op)
+{
+    unsigned flags = zn_op_flags(op->type);
+    /* A path is mandatory wherever there is one; a null one is corrupt. */
+    if ((flags & ZN_OPF_TXN_PATH) && op->path == NULL)
+        return ZN_MARSHALLINGERROR;
+    if (op->type == ZN_OP_CLOSESESSION && op->paths.count > TXN_MAX_CLOSE_PATHS)
+        return ZN_MARSHALLINGERROR;
+    if ((flags & ZN_OPF_CREATE) && (op->kind < ZN_NODE_KIND_UNKNOWN || op->kind > ZN_NODE_KIND_DIRECTORY))
+        return ZN_MARSHALLINGERROR;
+    return 0;
+}
+
+JUTE_IO_INLINE int io_op(struct jute_io *io, struct txn_op *op)
+{
+    int rc = io_op_body(io, op);
+    return rc == 0 && jute_io_reading(io) ? op_valid(op) : rc;
+}
+
+/* The whole record, both directions.  Decoding, *t is zeroed. */
+JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
+{
+    bool reading = jute_io_reading(io);
+    int bad = reading ? ZN_MARSHALLINGERROR : ZN_BADARGUMENTS;
+    int32_t version = TXN_FORMAT_VERSION;
+    jute_io_int(io, &version);
+    jute_io_long(io, &t->hdr.session_id);
+    jute_io_int(io, &t->hdr.cxid);
+    jute_io_long(io, &t->hdr.zxid);
+    jute_io_long(io, &t->hdr.time_ms);
+    if (jute_io_int(io, &t->hdr.type) != 0)
+        return jute_io_error(io);
+    if (version != TXN_FORMAT_VERSION)
+        return ZN_MARSHALLINGERROR;
+    if (t->hdr.type != ZN_OP_MULTI) {
+        if (reading)
+            t->op.type = t->hdr.type;
+        else if (t->op.type != t->hdr.type)
+            return ZN_BADARGUMENTS;
+        return io_op(io, &t->op);
+    }
+    if (!reading && (t->op_count < 0 || t->op_count > TXN_MAX_MULTI_OPS))
+        return ZN_BADARGUMENTS;
+    if (jute_io_int(io, &t->op_count) != 0)
+        return jute_io_error(io);
+    if (reading) {
+        int32_t count = t->op_count;
+        t->op_count = 0;
+        /* Each op is at least 8 bytes (type + smallest body), so a count
+         * larger than the input allows is a lie and must not drive an
+         * allocation. */
+        if (count < 0 || count > TXN_MAX_MULTI_OPS || (size_t)count > jute_remaining(io->r) / 8)
+            return ZN_MARSHALLINGERROR;
+        if (count == 0)
+            return 0;
+        t->ops = zn_arena_alloc(io->r->arena, sizeof(*t->ops) * (size_t)count);
+        if (t->ops == NULL)
+            return ZN_NOMEMORY;
+        memset(t->ops, 0, sizeof(*t->ops) * (size_t)count);
+        t->op_count = count;
+    }
+    for (int32_t i = 0; i < t->op_count; i++) {
+        /* Checked before it is written, and once read. */
+        if (!reading && !txn_op_allowed_in_multi(t->ops[i].type))
+            return bad;
+        if (jute_io_int(io, &t->ops[i].type) != 0)
+            return jute_io_error(io);
+        if (!txn_op_allowed_in_multi(t->ops[i].type))
+            return bad;
+        int rc = io_op(io, &t->ops[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return jute_io_error(io);
 }
 
 int txn_encode(struct jute_writer *w, const struct txn *t)
 {
     ZN_ASSERT(w != NULL && t != NULL);
-    jute_write_int(w, TXN_FORMAT_VERSION);
-    jute_write_long(w, t->hdr.session_id);
-    jute_write_int(w, t->hdr.cxid);
-    jute_write_long(w, t->hdr.zxid);
-    jute_write_long(w, t->hdr.time_ms);
-    jute_write_int(w, t->hdr.type);
-    if (t->hdr.type != ZN_OP_MULTI) {
-        if (t->op.type != t->hdr.type)
-            return ZN_BADARGUMENTS;
-        return encode_body(w, &t->op);
-    }
-    if (t->op_count < 0 || t->op_count > TXN_MAX_MULTI_OPS)
-        return ZN_BADARGUMENTS;
-    jute_write_int(w, t->op_count);
-    for (int32_t i = 0; i < t->op_count; i++) {
-        if (!txn_op_allowed_in_multi(t->ops[i].type))
-            return ZN_BADARGUMENTS;
-        jute_write_int(w, t->ops[i].type);
-        int rc = encode_body(w, &t->ops[i]);
-        if (rc != 0)
-            return rc;
-    }
-    return w->error;
-}
-
-static int decode_body(struct jute_reader *r, struct txn_op *op)
-{
-    switch (op->type) {
-    case ZN_OP_CREATE:
-    case ZN_OP_CREATE2:
-    case ZN_OP_CREATECONTAINER:
-    case ZN_OP_CREATETTL:
-        jute_read_string(r, &op->path);
-        jute_read_buffer(r, &op->data);
-        jute_read_acl_vec(r, &op->acl);
-        jute_read_int(r, &op->parent_cversion);
-        jute_read_long(r, &op->ephemeral_owner);
-        jute_read_int(r, &op->kind);
-        jute_read_long(r, &op->ttl_ms);
-        break;
-    case ZN_OP_DELETE:
-        jute_read_string(r, &op->path);
-        break;
-    case ZN_OP_SETDATA:
-        jute_read_string(r, &op->path);
-        jute_read_buffer(r, &op->data);
-        jute_read_int(r, &op->version);
-        break;
-    case ZN_OP_SETACL:
-        jute_read_string(r, &op->path);
-        jute_read_acl_vec(r, &op->acl);
-        jute_read_int(r, &op->version);
-        break;
-    case ZN_OP_CHECK:
-        jute_read_string(r, &op->path);
-        jute_read_int(r, &op->version);
-        break;
-    case ZN_OP_CREATESESSION:
-        jute_read_int(r, &op->timeout_ms);
-        break;
-    case ZN_OP_CLOSESESSION:
-        jute_read_string_vec(r, &op->paths);
-        break;
-    case ZN_OP_ERROR:
-        jute_read_int(r, &op->err);
-        break;
-    default:
-        return ZN_MARSHALLINGERROR;
-    }
-    if (r->error)
-        return r->error;
-    /* A path is mandatory wherever there is one; a null one is corrupt. */
-    if ((is_create(op->type) || op->type == ZN_OP_DELETE || op->type == ZN_OP_SETDATA ||
-         op->type == ZN_OP_SETACL || op->type == ZN_OP_CHECK) &&
-        op->path == NULL)
-        return ZN_MARSHALLINGERROR;
-    if (op->type == ZN_OP_CLOSESESSION && op->paths.count > TXN_MAX_CLOSE_PATHS)
-        return ZN_MARSHALLINGERROR;
-    if (is_create(op->type) && (op->kind < ZN_NODE_KIND_UNKNOWN || op->kind > ZN_NODE_KIND_DIRECTORY))
-        return ZN_MARSHALLINGERROR;
-    return 0;
+    struct jute_io io = jute_io_writer(w);
+    return io_txn(&io, (struct txn *)t); /* encoding only reads it */
 }
 
 int txn_decode(struct jute_reader *r, struct txn *t)
 {
     ZN_ASSERT(r != NULL && t != NULL);
     memset(t, 0, sizeof(*t));
-    int32_t version = 0;
-    jute_read_int(r, &version);
-    jute_read_long(r, &t->hdr.session_id);
-    jute_read_int(r, &t->hdr.cxid);
-    jute_read_long(r, &t->hdr.zxid);
-    jute_read_long(r, &t->hdr.time_ms);
-    jute_read_int(r, &t->hdr.type);
-    if (r->error)
-        return r->error;
-    if (version != TXN_FORMAT_VERSION)
-        return ZN_MARSHALLINGERROR;
-    if (t->hdr.type != ZN_OP_MULTI) {
-        t->op.type = t->hdr.type;
-        return decode_body(r, &t->op);
-    }
-    int32_t count = 0;
-    if (jute_read_int(r, &count) != 0)
-        return r->error;
-    /* Each op is at least 8 bytes (type + smallest body), so a count larger
-     * than the input allows is a lie and must not drive an allocation. */
-    if (count < 0 || count > TXN_MAX_MULTI_OPS || (size_t)count > jute_remaining(r) / 8)
-        return ZN_MARSHALLINGERROR;
-    t->op_count = count;
-    if (count == 0)
-        return 0;
-    t->ops = zn_arena_alloc(r->arena, sizeof(*t->ops) * (size_t)count);
-    if (t->ops == NULL)
-        return ZN_NOMEMORY;
-    memset(t->ops, 0, sizeof(*t->ops) * (size_t)count);
-    for (int32_t i = 0; i < count; i++) {
-        if (jute_read_int(r, &t->ops[i].type) != 0)
-            return r->error;
-        if (!txn_op_allowed_in_multi(t->ops[i].type))
-            return ZN_MARSHALLINGERROR;
-        int rc = decode_body(r, &t->ops[i]);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    struct jute_io io = jute_io_reader(r);
+    return io_txn(&io, t);
 }

@@ -6,8 +6,9 @@
  *
  * The identity: world:anyone always; digest:USER:base64(sha1(USER:PASSWORD))
  * when mounted with auth=USER:PASSWORD (or digest:USER:x, the redacted form
- * servers give clients without ADMIN: matched on the user name).  Entries of other schemes (ip,
- * x509, sasl) are not evaluated here and grant nothing in the bits shown;
+ * servers give clients without ADMIN: matched on the user name); sasl:USER
+ * when mounted with sasl=DIGEST-MD5,sasl_user=USER.  Entries of other schemes (ip,
+ * x509, a Kerberos principal's sasl) are not evaluated here and grant nothing in the bits shown;
  * the server's own check still decides every operation.
  *
  * The bits: READ gives r (owner, group, other); WRITE gives the owner w on a
@@ -44,6 +45,7 @@ struct acl_perms {
 static struct {
     struct zn_htable paths; /* struct acl_perms by path; set up on first use */
     char digest_id[NAME_MAX + 64]; /* "user:base64hash", or "" without auth */
+    char sasl_id[ZN_JAAS_VALUE_BYTES]; /* the DIGEST-MD5 user, or "" */
 } acls;
 
 void fs_acl_set_identity(const char *auth)
@@ -57,6 +59,11 @@ void fs_acl_set_identity(const char *auth)
         return; /* not user:password: the server refuses it too */
     if (sha1_digest_id(auth, strlen(auth), acls.digest_id, sizeof acls.digest_id) != 0)
         acls.digest_id[0] = '\0';
+}
+
+void fs_acl_set_sasl_identity(const char *user)
+{
+    snprintf(acls.sasl_id, sizeof acls.sasl_id, "%s", user ? user : "");
 }
 
 /* ZooKeeper (3.7 on) and znoded redact digest hashes in getACL replies to
@@ -79,6 +86,8 @@ int32_t fs_acl_perms_of(const struct zn_acl_entry *acl, int32_t count)
         if (strcmp(acl[i].scheme, "world") == 0 && strcmp(acl[i].id, "anyone") == 0)
             perms |= acl[i].perms;
         else if (strcmp(acl[i].scheme, "digest") == 0 && digest_matches(acl[i].id))
+            perms |= acl[i].perms;
+        else if (strcmp(acl[i].scheme, "sasl") == 0 && acls.sasl_id[0] && strcmp(acl[i].id, acls.sasl_id) == 0)
             perms |= acl[i].perms;
     }
     return perms;

@@ -289,6 +289,10 @@ static const struct fuse_opt fs_opts[] = {
     FS_OPT("cafile=%s", tls_ca),
     FS_OPT("certfile=%s", tls_cert),
     FS_OPT("keyfile=%s", tls_key),
+    FS_OPT("sasl=%s", sasl),
+    FS_OPT("sasl_user=%s", sasl_user),
+    FS_OPT("sasl_password_file=%s", sasl_password_file),
+    FS_OPT("sasl_service=%s", sasl_service),
     FS_OPT("entry_timeout=%lf", entry_timeout_s),
     FS_OPT("attr_timeout=%lf", attr_timeout_s),
     FS_OPT("spin_us=%d", spin_us),
@@ -324,6 +328,12 @@ static void usage(FILE *out)
 "  -o certfile=C.pem[,keyfile=K.pem]  with tls: the client's certificate and key (PEM,\n"
 "                         the key unencrypted; default: in certfile), for\n"
 "                         ssl.clientAuth=need and the x509: identity\n"
+"  -o sasl=DIGEST-MD5,sasl_user=NAME,sasl_password_file=FILE  authenticate with SASL\n"
+"                         as NAME (a user_NAME entry of the server's JAAS Server\n"
+"                         section; the password is FILE's first line): the mount is\n"
+"                         then sasl:NAME, again after every reconnect\n"
+"  -o sasl=GSSAPI[,sasl_service=S]  Kerberos, with the ticket cache of the environment;\n"
+"                         the server's principal is S/HOST (S default zookeeper)\n"
 "  -o entry_timeout=S     how long the kernel caches names (default 1.0)\n"
 "  -o attr_timeout=S      how long the kernel caches attributes (default 1.0); remote\n"
 "                         changes also invalidate the caches as soon as a watch fires\n"
@@ -475,8 +485,9 @@ static void on_session_event(struct zn_client *client, int event, void *arg)
         /* Later, from the loop: the expired client is still inside its own callbacks. */
         uv_timer_start(&fs->renew_timer, fs_session_renew, 0, 0);
     } else if (event == ZN_SESSION_AUTH_FAILED) {
-        ZN_ERROR("the ensemble rejected auth=%s: every operation fails with EACCES; remount with "
-                 "the right credentials", "<user:password>");
+        ZN_ERROR("the ensemble rejected %s: every operation fails with EACCES; remount with "
+                 "the right credentials",
+                 fs->config.sasl ? zn_client_last_failure(client) : "auth=<user:password>");
     }
 }
 
@@ -496,6 +507,12 @@ static int new_client(struct fs *fs, struct zn_client **out)
         o.tls_ca_file = fs->config.tls_ca;
         o.tls_cert_file = fs->config.tls_cert;
         o.tls_key_file = fs->config.tls_key;
+    }
+    o.sasl_mechanism = fs->config.sasl;
+    o.sasl_service = fs->config.sasl_service;
+    if (fs->config.sasl_user) {
+        o.sasl_user = fs->config.sasl_user;
+        o.sasl_password = fs->sasl_password;
     }
     struct zn_client *client;
     int rc = zn_client_new(fs->loop, fs->config.hosts, &o, &client);
@@ -647,9 +664,43 @@ static int connect_client(struct fs *fs)
         return rc;
     }
     rc = zn_sync_wait_connected(fs->client);
+    if (rc == ZN_AUTHFAILED && fs->config.sasl) {
+        fprintf(stderr, "znodefs: authentication failed: %s\n", zn_client_last_failure(fs->client));
+        return rc;
+    }
     if (rc) {
         fprintf(stderr, "znodefs: cannot reach %s: %s\n", fs->config.hosts, zn_strerror(rc));
         return rc;
+    }
+    return 0;
+}
+
+/* -o sasl=...: complete and consistent, the password read.  0, or -1 (said why). */
+static int check_sasl_options(struct fs *fs)
+{
+    const struct fs_config *cfg = &fs->config;
+    bool digest = cfg->sasl && strcmp(cfg->sasl, "DIGEST-MD5") == 0;
+    if (cfg->sasl && !digest && strcmp(cfg->sasl, "GSSAPI") != 0) {
+        fprintf(stderr, "znodefs: -o sasl= is DIGEST-MD5 or GSSAPI\n");
+        return -1;
+    }
+    if (!digest && (cfg->sasl_user || cfg->sasl_password_file)) {
+        fprintf(stderr, "znodefs: sasl_user= and sasl_password_file= need -o sasl=DIGEST-MD5\n");
+        return -1;
+    }
+    if (cfg->sasl_service && !(cfg->sasl && !digest)) {
+        fprintf(stderr, "znodefs: sasl_service= needs -o sasl=GSSAPI\n");
+        return -1;
+    }
+    if (digest && (!cfg->sasl_user || !cfg->sasl_password_file)) {
+        fprintf(stderr, "znodefs: -o sasl=DIGEST-MD5 needs sasl_user=NAME and sasl_password_file=FILE\n");
+        return -1;
+    }
+    char err[600];
+    if (digest && zn_read_password_file(cfg->sasl_password_file, fs->sasl_password, sizeof fs->sasl_password, err,
+                                        sizeof err) != 0) {
+        fprintf(stderr, "znodefs: sasl_password_file=%s\n", err);
+        return -1;
     }
     return 0;
 }
@@ -755,6 +806,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "znodefs: keyfile= needs certfile=\n");
         return 2;
     }
+    if (check_sasl_options(fs) != 0)
+        return 2;
     const char *chroot = strchr(fs->config.hosts, '/');
     fs->config.chroot_bytes = chroot && strcmp(chroot, "/") != 0 ? strlen(chroot) : 0;
     if (add_mount_names(&args, fs->config.hosts) != 0)
@@ -768,6 +821,7 @@ int main(int argc, char **argv)
     fs->uid = getuid();
     fs->gid = getgid();
     fs_acl_set_identity(fs->config.auth);
+    fs_acl_set_sasl_identity(fs->config.sasl_user);
     fs_inodes_init(fs);
 
     int status_fd = -1;
@@ -790,7 +844,9 @@ int main(int argc, char **argv)
         report(status_fd, 1);
         return 1;
     }
-    fs->session = fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs);
+    struct fuse_lowlevel_ops ops = fs_ops; /* fuse_session_new copies it */
+    reply_check_wrap_ops(&ops);            /* debug and sanitizer builds: one reply per request */
+    fs->session = fuse_session_new(&args, &ops, sizeof ops, fs);
     if (!fs->session) {
         report(status_fd, 1);
         return 1;

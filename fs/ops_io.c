@@ -128,11 +128,39 @@ struct open_op {
     bool creating;
     struct zn_stat stat;
     uint64_t first_loss_ms; /* fs_retry_read */
+    int64_t zxid_before;    /* create: the session's newest zxid when it was sent */
+    int create_flags;
 };
+
+/* The open writable handles, linked by writer_next. */
+static struct fs_handle *writers;
+
+void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, const uint8_t *data,
+                    size_t len)
+{
+    for (struct fs_handle *h = writers; h; h = h->writer_next) {
+        if (h->inode != inode || h == except)
+            continue;
+        uint8_t *copy = malloc(len + 1);
+        if (!copy) {
+            ZN_WARN("truncate: an open writer of path=%s keeps its old value (no memory)", inode->path);
+            continue;
+        }
+        memcpy(copy, data, len);
+        free(h->buf);
+        h->buf = copy;
+        h->len = len;
+        h->cuts++;
+    }
+}
 
 /* The kernel took h: counted on its inode until release. */
 static void handle_opened(struct fs_handle *h)
 {
+    if (h->writable) {
+        h->writer_next = writers;
+        writers = h;
+    }
     h->inode->open_count++;
     if (h->truncate_pending)
         h->inode->truncates_pending++;
@@ -318,6 +346,9 @@ static void create_reply(struct open_op *op)
 static void create_existing_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct open_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->path, NULL, NULL, create_existing_done, op) == 0)
+        return;
     if (r->rc) {
         open_fail(op, fs_errno(r->rc));
         return;
@@ -335,9 +366,39 @@ static void create_existing_done(struct zn_client *c, const struct zn_result *r,
     create_reply(op);
 }
 
+static void create_done(struct zn_client *c, const struct zn_result *r, void *arg);
+
+static void create_send(struct open_op *op)
+{
+    op->zxid_before = zn_client_last_zxid(fs_global->client);
+    int rc = fs_create_kind(fs_global, op->path, "", 0, op->create_flags, FS_KIND_FILE, create_done, op);
+    if (rc)
+        open_fail(op, fs_errno(rc));
+}
+
+/* A create lost with its member (learn.c): sent again if it did not apply.  Without O_EXCL a
+ * node there now is opened, as if it had been there (the call's outcome either way); an
+ * exclusive or ephemeral create that may have applied is unknown: EIO. */
+static void create_learned(const struct fs_learned *got, void *arg)
+{
+    struct open_op *op = arg;
+    if (fs_learned_create_not_applied(got, op->zxid_before)) {
+        create_send(op);
+    } else if (got->rc == 0 && got->have_node && !(op->fi.flags & O_EXCL) && !op->create_flags) {
+        struct zn_result exists = {.rc = ZN_NODEEXISTS, .data_len = -1};
+        create_done(fs_global->client, &exists, op);
+    } else {
+        open_fail(op, EIO);
+    }
+}
+
 static void create_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct open_op *op = arg;
+    if (r->rc == ZN_CONNECTIONLOSS) {
+        fs_learn(fs_global, op->path, false, &op->first_loss_ms, create_learned, op);
+        return;
+    }
     if (r->rc == ZN_NODEEXISTS && !(op->fi.flags & O_EXCL)) {
         free(op->h->ephemeral_path);
         op->h->ephemeral_path = NULL;
@@ -404,9 +465,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
             return;
         }
     }
-    int rc = fs_create_kind(fs, op->path, "", 0, flags, FS_KIND_FILE, create_done, op);
-    if (rc)
-        open_fail(op, fs_errno(rc));
+    op->create_flags = flags;
+    create_send(op);
 }
 
 /* ---- poll: POLLIN always (a regular file is readable), and POLLPRI once the
@@ -653,6 +713,7 @@ struct write_op {
     size_t old_len;
     int64_t zxid_before;    /* the newest zxid this session had seen when the write was sent */
     uint64_t first_loss_ms; /* fs_retry_read */
+    uint32_t cuts;          /* h->cuts when sent: a truncate may replace h->buf meanwhile */
 };
 
 /*
@@ -672,6 +733,7 @@ static int write_send(struct write_op *op)
 {
     struct fs_handle *h = op->h;
     op->zxid_before = zn_client_last_zxid(fs_global->client);
+    op->cuts = h->cuts;
     return zn_set(fs_global->client, h->inode->path, h->buf, (int32_t)h->len, h->version, write_sent, op);
 }
 
@@ -744,7 +806,8 @@ static void write_finish(struct write_op *op, const struct zn_result *r)
     /* The change's event came first and dropped it; this covers a write that failed half-way. */
     fs_cache_drop(h->inode->path);
     if (r->rc) {
-        h->len = op->old_len; /* not stored: the handle holds what it held */
+        if (h->cuts == op->cuts)
+            h->len = op->old_len; /* not stored: the handle holds what it held */
         fuse_reply_err(op->req, fs_errno(r->rc));
     } else {
         if (h->version >= 0)
@@ -827,7 +890,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
         fuse_reply_err(req, ENOMEM);
         return;
     }
-    *op = (struct write_op){req, h, size, h->len, 0, 0};
+    *op = (struct write_op){req, h, size, h->len, 0, 0, 0};
     memcpy(h->buf + off, buf, size);
     h->len = new_len;
     int rc = write_send(op);
@@ -983,6 +1046,12 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         fs_lock_release_owner(fs, h->inode->path, fi->lock_owner);
     fs_wait_cancel_handle(fs, h);
     poll_forget(fs, h);
+    for (struct fs_handle **p = &writers; *p; p = &(*p)->writer_next) {
+        if (*p == h) {
+            *p = h->writer_next;
+            break;
+        }
+    }
     h->inode->open_count--;
     bool gone = h->inode->unlinked; /* its path may name another node by now */
     bool truncate = h->truncate_pending && !h->wrote && h->inode->virt != FS_VIRT_CLONE && !gone;

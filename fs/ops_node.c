@@ -36,6 +36,8 @@ struct node_op {
     int32_t subdirs;
     int64_t ptime_ms;
     uint64_t first_loss_ms; /* fs_retry_read */
+    int64_t zxid_before;    /* mkdir, mknod, unlink: the session's newest zxid when it was sent */
+    bool learning_create;   /* node_learned: a lost create (else a lost delete) */
     bool made_dir;
     enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
 };
@@ -398,10 +400,13 @@ static void truncate_set_done(struct zn_client *c, const struct zn_result *r, vo
         fs_cache_drop(inode->path);
     /* The handle's next write(2) sets its whole value: it must hold the truncated data,
      * or ftruncate then write gives back the old bytes past the write. */
+    if (r->rc == 0 && inode) /* its other writers too: truncate by path, or by another fd */
+        fs_handles_cut(inode, op->h, op->set_buf, (size_t)op->new_size);
     if (r->rc == 0 && op->h) {
         free(op->h->buf);
         op->h->buf = op->set_buf;
         op->h->len = (size_t)op->new_size;
+        op->h->cuts++;
         op->set_buf = NULL;
     }
     free(op->set_buf);
@@ -422,6 +427,9 @@ static void truncate_get_done(struct zn_client *c, const struct zn_result *r, vo
 {
     struct attr_op *op = arg;
     struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (inode && fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, inode->path, NULL, NULL, truncate_get_done, op) == 0)
+        return;
     int rc = r->rc ? r->rc : inode ? 0 : ZN_NONODE;
     if (rc == 0) {
         int32_t have = r->data_len > 0 ? r->data_len : 0;
@@ -541,6 +549,9 @@ static void setattr_stat_done(struct zn_client *c, const struct zn_result *r, vo
 {
     struct attr_op *op = arg;
     struct fs_inode *inode = fs_inode_get(fs_global, op->ino);
+    if (inode && fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_exists(c, inode->path, fs_watch_cb, NULL, setattr_stat_done, op) == 0)
+        return;
     int err = r->rc ? fs_errno(r->rc) : inode ? 0 : ENOENT;
     if (!err) {
         fs_cache_put_stat(inode->path, r->stat); /* the exists armed fs_watch_cb */
@@ -731,9 +742,38 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /* ---- mkdir, mknod ---- */
 
+static void made_done(struct zn_client *c, const struct zn_result *r, void *arg);
+
+static void make_send(struct node_op *op)
+{
+    op->zxid_before = zn_client_last_zxid(op->fs->client);
+    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, op->made_dir ? FS_KIND_DIR : FS_KIND_FILE,
+                               made_done, op));
+}
+
+static void remove_start(struct node_op *op);
+
+/* A create (made_done) or delete (removed_done) lost with its member: sent again if it did
+ * not apply, else EIO (learn.c). */
+static void node_learned(const struct fs_learned *got, void *arg)
+{
+    struct node_op *op = arg;
+    if (op->learning_create && fs_learned_create_not_applied(got, op->zxid_before))
+        make_send(op);
+    else if (!op->learning_create && fs_learned_delete_not_applied(got, op->zxid_before))
+        remove_start(op);
+    else
+        node_op_finish(op, EIO);
+}
+
 static void made_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (r->rc == ZN_CONNECTIONLOSS) {
+        op->learning_create = true;
+        fs_learn(op->fs, op->path, false, &op->first_loss_ms, node_learned, op);
+        return;
+    }
     if (r->rc) {
         node_op_finish(op, fs_errno(r->rc));
         return;
@@ -784,7 +824,7 @@ void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     if (!op)
         return;
     op->made_dir = true;
-    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, FS_KIND_DIR, made_done, op));
+    make_send(op);
 }
 
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -796,7 +836,7 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
     struct node_op *op = start_make(req, parent, name);
     if (!op)
         return;
-    started(op, fs_create_kind(op->fs, op->path, "", 0, 0, FS_KIND_FILE, made_done, op));
+    make_send(op);
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -814,6 +854,10 @@ void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char
 static void removed_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (r->rc == ZN_CONNECTIONLOSS && op->virt != FS_VIRT_DATA) {
+        fs_learn(op->fs, op->path, false, &op->first_loss_ms, node_learned, op);
+        return;
+    }
     fs_cache_drop(op->path); /* as write_done: never serve what this change replaced */
     if (r->rc == 0 && op->virt == FS_VIRT_NONE)
         fs_remember_dir(op->fs, op->path, false);
@@ -830,16 +874,24 @@ static void removed_done(struct zn_client *c, const struct zn_result *r, void *a
 static void remove_start(struct node_op *op)
 {
     int32_t version = op->virt == FS_VIRT_VERSIONED ? (int32_t)op->version_arg : -1;
+    op->zxid_before = zn_client_last_zxid(op->fs->client);
     started(op, zn_delete(op->fs->client, op->path, version, removed_done, op));
 }
 
 static void remove_open_file_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct node_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) &&
+        zn_get(c, op->path, NULL, NULL, remove_open_file_done, op) == 0)
+        return;
     if (r->rc) {
         node_op_finish(op, fs_errno(r->rc));
         return;
     }
+    /* fstat of its fds answers from the last stat once it is gone: this one, the newest. */
+    struct fs_inode *open_file = fs_inode_find(op->fs, op->path);
+    if (open_file)
+        fs_inode_saw(open_file, r->stat);
     op->data_len = r->data_len > 0 ? r->data_len : 0;
     if (op->data_len > 0 && !(op->data = malloc((size_t)op->data_len))) {
         node_op_finish(op, ENOMEM);

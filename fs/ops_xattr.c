@@ -82,11 +82,31 @@ struct xattr_op {
     size_t size;
     enum xattr_what what;
     int field;
+    uint64_t first_loss_ms; /* fs_retry_read */
+    char path[FS_MAX_PATH_BYTES];
 };
+
+static void get_done(struct zn_client *c, const struct zn_result *r, void *arg);
+
+/* Sends op's read (again, after a loss: reads are asked of the next member). */
+static int get_send(struct xattr_op *op)
+{
+    struct zn_client *c = fs_global->client;
+    switch (op->what) {
+    case X_ACL:
+        return zn_get_acl(c, op->path, get_done, op);
+    case X_DATA:
+        return zn_get(c, op->path, NULL, NULL, get_done, op);
+    default:
+        return zn_exists(c, op->path, NULL, NULL, get_done, op);
+    }
+}
 
 static void get_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct xattr_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) && get_send(op) == 0)
+        return;
     if (r->rc) {
         fuse_reply_err(op->req, fs_errno(r->rc));
         free(op);
@@ -165,24 +185,21 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t siz
     }
     op->req = req;
     op->size = size;
-    int rc;
+    strcpy(op->path, inode->path);
     if ((op->field = stat_field_index(field)) >= 0) {
         op->what = X_FIELD;
-        rc = zn_exists(fs->client, inode->path, NULL, NULL, get_done, op);
     } else if (strcmp(field, "stat") == 0) {
         op->what = X_STAT;
-        rc = zn_exists(fs->client, inode->path, NULL, NULL, get_done, op);
     } else if (strcmp(field, "acl") == 0) {
         op->what = X_ACL;
-        rc = zn_get_acl(fs->client, inode->path, get_done, op);
     } else if (strcmp(field, "data") == 0) {
         op->what = X_DATA;
-        rc = zn_get(fs->client, inode->path, NULL, NULL, get_done, op);
     } else {
         free(op);
         fuse_reply_err(req, ENODATA);
         return;
     }
+    int rc = get_send(op);
     if (rc) {
         fuse_reply_err(req, fs_errno(rc));
         free(op);
@@ -214,6 +231,11 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 struct xattr_set_op {
     fuse_req_t req;
     char path[FS_MAX_PATH_BYTES];
+    /* user.zk.data: what is sent again if it was lost with its member (data_learned) */
+    uint8_t *value;
+    int32_t size, version;
+    int64_t zxid_before;
+    uint64_t first_loss_ms;
 };
 
 static void inval_attr(struct fs *fs, struct fs_inode *inode, void *arg)
@@ -236,12 +258,54 @@ static void acl_set_done(struct zn_client *c, const struct zn_result *r, void *a
 
 /* user.zk.data@V stored (or not): whatever the node cache held for the path is
  * older than what the next read must see (cache.c: its event normally came first). */
+static void data_set_done(struct zn_client *c, const struct zn_result *r, void *arg);
+
+static int data_send(struct xattr_set_op *op)
+{
+    op->zxid_before = zn_client_last_zxid(fs_global->client);
+    return zn_set(fs_global->client, op->path, op->value ? (const void *)op->value : "", op->size,
+                  op->version, data_set_done, op);
+}
+
+static void data_set_end(struct xattr_set_op *op, int err)
+{
+    fs_cache_drop(op->path);
+    fuse_reply_err(op->req, err);
+    free(op->value);
+    free(op);
+}
+
+/* A set lost with its member, learned as ops_io.c learns a write's: a node unchanged since it
+ * was sent did not take it (sent again); one holding its data did; a conditional set whose
+ * version was taken by other data lost its race; anything else is unknown: EIO. */
+static void data_learned(const struct fs_learned *got, void *arg)
+{
+    struct xattr_set_op *op = arg;
+    int err = EIO;
+    if (got->rc == 0 && !got->have_node) {
+        err = ENOENT; /* deleted since: a set never creates */
+    } else if (got->rc == 0 && got->node.mzxid <= op->zxid_before) {
+        int rc = data_send(op);
+        if (rc == 0)
+            return;
+        err = fs_errno(rc);
+    } else if (got->rc == 0 && got->data_len == op->size &&
+               (op->size == 0 || memcmp(got->data, op->value, (size_t)op->size) == 0)) {
+        err = 0;
+    } else if (got->rc == 0 && op->version >= 0 && got->node.version == op->version + 1) {
+        err = ECANCELED;
+    }
+    data_set_end(op, err);
+}
+
 static void data_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct xattr_set_op *op = arg;
-    fs_cache_drop(op->path);
-    fuse_reply_err(op->req, fs_errno(r->rc));
-    free(op);
+    if (r->rc == ZN_CONNECTIONLOSS) {
+        fs_learn(fs_global, op->path, true, &op->first_loss_ms, data_learned, op);
+        return;
+    }
+    data_set_end(op, fs_errno(r->rc));
 }
 
 /* Parses "scheme:id:perms" lines (id may hold colons: digest user:hash). */
@@ -310,9 +374,20 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char
         }
         op->req = req;
         strcpy(op->path, inode->path);
-        rc = zn_set(fs->client, inode->path, value, (int32_t)size, (int32_t)version, data_set_done, op);
-        if (rc)
+        op->size = (int32_t)size;
+        op->version = (int32_t)version;
+        if (size > 0 && !(op->value = malloc(size))) {
             free(op);
+            fuse_reply_err(req, ENOMEM);
+            return;
+        }
+        if (size > 0)
+            memcpy(op->value, value, size);
+        rc = data_send(op);
+        if (rc) {
+            free(op->value);
+            free(op);
+        }
         if (rc == ZN_TOOBIG)
             rc = 0, fuse_reply_err(req, E2BIG);
         else if (rc)

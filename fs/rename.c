@@ -53,8 +53,12 @@ struct rename_op {
     int pending;              /* walk requests (then mtime writes) not answered yet */
     int walk_err;             /* errno that ends the walk once pending drains, 0 */
     bool walk_raced;          /* a node changed during the walk: start over */
+    bool walk_lost;           /* a walk read was lost with its member: start over (fs_retry_read) */
     bool target_exists;
     struct zn_stat target_stat;
+    int64_t zxid_before;      /* the session's newest zxid when the multi was sent */
+    uint64_t first_loss_ms;   /* fs_retry_read: its reads, or learning a lost multi's outcome */
+    int64_t from_pzxid;       /* ... and the source's parent's pzxid then, 0 if unknown */
     struct rename_op *next_in_flight;
 };
 
@@ -157,6 +161,10 @@ static void walk_step_done(struct rename_op *op)
 {
     if (--op->pending > 0)
         return;
+    if (op->walk_lost && !op->walk_err) {
+        rename_start(op); /* nothing was sent: the reads are asked of the next member */
+        return;
+    }
     if (op->walk_raced && !op->walk_err && op->retries++ < FS_RENAME_RETRIES) {
         rename_start(op);
         return;
@@ -177,6 +185,8 @@ static void walk_failed(struct rename_op *op, int rc)
 {
     if (rc == ZN_NONODE)
         op->walk_raced = true;
+    else if (fs_retry_read(rc, &op->first_loss_ms))
+        op->walk_lost = true;
     else if (!op->walk_err)
         op->walk_err = fs_errno(rc);
 }
@@ -294,6 +304,42 @@ static void moved_done(struct zn_client *c, const struct zn_result *r, void *arg
     keep_mtimes(op);
 }
 
+static void multi_applied(struct rename_op *op)
+{
+    /* The new node's czxid (the inode's identity) and the data watch the cache needs. */
+    if (zn_exists(op->fs->client, op->new_path, fs_watch_cb, NULL, moved_done, op) != 0) {
+        struct zn_result unknown = {.rc = ZN_CONNECTIONLOSS};
+        moved_done(op->fs->client, &unknown, op);
+    }
+}
+
+/* The target's side of a lost multi: every op of a multi has its zxid, so a target made by the
+ * transaction that last changed the source's parent, after the multi was sent, is this move. */
+static void target_learned(const struct fs_learned *got, void *arg)
+{
+    struct rename_op *op = arg;
+    if (got->rc == 0 && got->have_node && got->node.czxid > op->zxid_before &&
+        got->node.czxid == op->from_pzxid)
+        multi_applied(op);
+    else
+        finish(op, EIO);
+}
+
+/* A multi lost with its member (learn.c): it deletes the source, so a source still there is
+ * one it did not move: start again.  A source gone asks the target (target_learned). */
+static void multi_learned(const struct fs_learned *got, void *arg)
+{
+    struct rename_op *op = arg;
+    if (fs_learned_delete_not_applied(got, op->zxid_before)) {
+        rename_start(op);
+    } else if (got->rc == 0 && !got->have_node && got->have_parent) {
+        op->from_pzxid = got->parent.pzxid;
+        fs_learn(op->fs, op->new_path, false, &op->first_loss_ms, target_learned, op);
+    } else {
+        finish(op, EIO);
+    }
+}
+
 static void multi_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct rename_op *op = arg;
@@ -301,12 +347,12 @@ static void multi_done(struct zn_client *c, const struct zn_result *r, void *arg
     in_flight_remove(op);
     fs_cache_drop(op->path);
     fs_cache_drop(op->new_path);
+    if (r->rc == ZN_CONNECTIONLOSS) {
+        fs_learn(op->fs, op->path, false, &op->first_loss_ms, multi_learned, op);
+        return;
+    }
     if (r->rc == 0) {
-        /* The new node's czxid (the inode's identity) and the data watch the cache needs. */
-        if (zn_exists(c, op->new_path, fs_watch_cb, NULL, moved_done, op) != 0) {
-            struct zn_result unknown = {.rc = ZN_CONNECTIONLOSS};
-            moved_done(c, &unknown, op);
-        }
+        multi_applied(op);
         return;
     }
     /* A server without the kind extension refuses kinded creates: move it plain. */
@@ -383,6 +429,7 @@ static void send_multi(struct rename_op *op)
         ops[n++].version = op->nodes[i].version;
     }
     ZN_ASSERT(n <= max_ops && n <= ZN_CLIENT_MAX_MULTI_OPS);
+    op->zxid_before = zn_client_last_zxid(c);
     int rc = zn_multi(c, ops, n, multi_done, op);
     free(ops);
     free_paths(new_paths, count);
@@ -400,6 +447,10 @@ static void send_multi(struct rename_op *op)
 static void target_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct rename_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms)) {
+        rename_start(op); /* a read lost with its member: asked of the next one */
+        return;
+    }
     if (r->rc && r->rc != ZN_NONODE) {
         finish(op, fs_errno(r->rc));
         return;
@@ -434,6 +485,10 @@ static void check_target(struct rename_op *op)
 static void source_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct rename_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms)) {
+        rename_start(op);
+        return;
+    }
     int err = r->rc ? fs_errno(r->rc) : 0;
     if (!err && add_node(op, "", op->zk_kind) < 0)
         err = op->walk_err;
@@ -457,6 +512,7 @@ static void rename_start(struct rename_op *op)
     nodes_free(op);
     op->walk_err = 0;
     op->walk_raced = false;
+    op->walk_lost = false;
     op->pending = 0;
     if (fs_cache_too_big(op->path)) {
         finish(op, EXDEV); /* its data cannot be read, so not moved in one multi */

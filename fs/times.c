@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "znodefs.h"
 
 /* Reads and writes of one explicit mtime that lose a race before it gives up (EAGAIN): a
@@ -32,6 +33,9 @@ struct times_op {
     int64_t mtime_ms;
     bool newer_wins;  /* a lost race is success: the node was written since, which is newer */
     int tries;
+    int32_t sent_version;   /* the version the set was conditional on */
+    bool lost;              /* the set was lost with its member: the next read learns its outcome */
+    uint64_t first_loss_ms; /* fs_retry_read */
     fs_times_cb cb;
     void *arg;
 };
@@ -92,6 +96,18 @@ static void times_finish(struct times_op *op, int err)
 
 static int times_start(struct times_op *op);
 
+static void times_synced(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    struct times_op *op = arg;
+    int rc = r->rc;
+    if (fs_retry_read(rc, &op->first_loss_ms))
+        rc = zn_sync(c, op->path, times_synced, op);
+    else if (rc == 0)
+        rc = times_start(op);
+    if (rc)
+        times_finish(op, EIO); /* the set's outcome stays unknown */
+}
+
 static void times_set_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct times_op *op = arg;
@@ -108,6 +124,16 @@ static void times_set_done(struct zn_client *c, const struct zn_result *r, void 
             times_finish(op, fs_errno(rc));
         return;
     }
+    if (r->rc == ZN_CONNECTIONLOSS && fs_retry_read(r->rc, &op->first_loss_ms)) {
+        /* times_get_done learns whether it applied, after a sync: the next member may not
+         * have applied what the old leader committed. */
+        op->lost = true;
+        ZN_INFO("a change of path=%s was lost with its connection: learning its outcome", op->path);
+        int rc = zn_sync(c, op->path, times_synced, op);
+        if (rc)
+            times_finish(op, fs_errno(rc));
+        return;
+    }
     if (r->rc == ZN_UNIMPLEMENTED) {
         fs_global->times_ext = FS_EXT_NO;
         times_finish(op, EPERM);
@@ -119,7 +145,20 @@ static void times_set_done(struct zn_client *c, const struct zn_result *r, void 
 static void times_get_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct times_op *op = arg;
+    if (fs_retry_read(r->rc, &op->first_loss_ms) && times_start(op) == 0)
+        return;
     int rc = r->rc;
+    if (rc == 0 && op->lost && r->stat->version != op->sent_version) {
+        /* The lost set, or another write, took the version: touch is done either way; an
+         * explicit time is done if the node has it one version on, else unknown. */
+        bool applied = op->change == FS_TIME_NOW ||
+                       (r->stat->version == op->sent_version + 1 && r->stat->mtime == op->mtime_ms);
+        times_finish(op, applied ? 0 : EIO);
+        return;
+    }
+    op->lost = false; /* not applied: the node is as it was, the set is sent again */
+    if (rc == 0)
+        op->sent_version = r->stat->version;
     if (rc == 0 && op->change == FS_TIME_NOW)
         rc = zn_set(c, op->path, r->data, r->data_len, r->stat->version, times_set_done, op);
     else if (rc == 0)

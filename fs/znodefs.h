@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "htable.h"
+#include "reply_check.h"
 #include "znode/client.h"
 
 /* Inodes the mount keeps at once (the kernel holds them until FORGET). */
@@ -113,6 +114,10 @@ struct fs_config {
     char *tls_ca;          /* -o cafile=: the CAs the server's certificate must chain to */
     char *tls_cert;        /* -o certfile=: the client's PEM certificate (ssl.clientAuth=need) */
     char *tls_key;         /* -o keyfile=: its unencrypted PEM key (default: in certfile) */
+    char *sasl;            /* -o sasl=: DIGEST-MD5 or GSSAPI, or NULL */
+    char *sasl_user;       /* -o sasl_user=: DIGEST-MD5's user */
+    char *sasl_password_file; /* -o sasl_password_file=: its password (the first line) */
+    char *sasl_service;    /* -o sasl_service=: GSSAPI: the server principal's service */
     int session_timeout_ms;
     double entry_timeout_s;
     double attr_timeout_s;
@@ -126,6 +131,7 @@ struct fs_config {
 
 struct fs {
     struct fs_config config;
+    char sasl_password[ZN_JAAS_VALUE_BYTES]; /* from sasl_password_file=, for every new session */
     uv_loop_t *loop;
     struct zn_client *client;
     struct fuse_session *session;
@@ -188,6 +194,8 @@ struct fs_handle {
     bool poll_changed;        /* the node changed since the last read at offset 0 */
     struct fuse_pollhandle *poll_handle; /* to notify, owned */
     struct fs_handle *poll_next; /* fs->polled list */
+    struct fs_handle *writer_next; /* the open writable handles (ops_io.c), for fs_handles_cut */
+    uint32_t cuts;                 /* times a truncate replaced buf */
 };
 
 /* Watches re-armed at once after a renewal (the rest as the kernel asks again). */
@@ -217,6 +225,29 @@ void fs_cache_drop_parent(const char *path);
  * after its first loss (*first_loss_ms, 0 until then). Reads are idempotent, and the client
  * holds the request until it has reconnected; past the bound, EIO. */
 bool fs_retry_read(int rc, uint64_t *first_loss_ms);
+/* What fs_learn read after a change was lost with its connection (learn.c): rc 0 when both reads
+ * were answered; the node (data only if asked for) and its parent, when they exist. */
+struct fs_learned {
+    int rc;
+    bool have_node, have_parent;
+    struct zn_stat node, parent;
+    uint8_t *data; /* borrowed during the callback */
+    int32_t data_len;
+};
+typedef void (*fs_learn_cb)(const struct fs_learned *got, void *arg);
+/* Syncs, then reads path (its data too if data) and its parent; calls cb once, always. */
+void fs_learn(struct fs *fs, const char *path, bool data, uint64_t *first_loss_ms, fs_learn_cb cb,
+              void *arg);
+/* A create sent when the session had seen zxid_before did not apply: the node is absent and
+ * nothing entered its parent since. */
+bool fs_learned_create_not_applied(const struct fs_learned *got, int64_t zxid_before);
+/* A delete (or a rename's multi) of a node sent then did not apply: that node is still there. */
+bool fs_learned_delete_not_applied(const struct fs_learned *got, int64_t zxid_before);
+/* A truncate through this mount stored data (len bytes) as inode's value: every other open
+ * writable handle of it (not except) holds that value now, so that its next write(2), which
+ * sets its whole value, neither restores the bytes cut nor loses the zeros added (ops_io.c). */
+void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, const uint8_t *data,
+                    size_t len);
 /* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
 int fs_join(const char *parent, const char *name, char *out);
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
@@ -320,6 +351,8 @@ void fs_cache_unhold(const char *path);
 #define FS_ACL_MAX_ENTRIES 65536
 /* The mount's digest identity from auth=USER:PASSWORD (copied), or NULL: world only. */
 void fs_acl_set_identity(const char *auth);
+/* The mount's SASL DIGEST-MD5 user (sasl:USER entries grant it their perms), or NULL. */
+void fs_acl_set_sasl_identity(const char *user);
 /* The ZN_PERM_* bits acl grants the mount's identity. */
 int32_t fs_acl_perms_of(const struct zn_acl_entry *acl, int32_t count);
 /* True (and *perms, may be NULL) when path's perms are known at st's czxid and aversion. */

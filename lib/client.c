@@ -32,6 +32,7 @@
 #include <openssl/ssl.h>
 
 #include "assert.h"
+#include "client_sasl.h"
 #include "tls_stream.h"
 
 #define CLIENT_DEFAULT_PORT "2181"
@@ -41,6 +42,8 @@ static void client_connection_lost(struct zn_client *c, const char *why);
 static void client_arm_timer(struct zn_client *c);
 static void client_finish_close(struct zn_client *c);
 static void client_end_session(struct zn_client *c, int event, int rc);
+static void client_session_ready(struct zn_client *c);
+static void client_sasl_begin(struct zn_client *c);
 
 const struct zn_acl_entry zn_acl_open_unsafe[1] = {{ZN_PERM_ALL, "world", "anyone"}};
 const struct zn_acl_entry zn_acl_read_unsafe[1] = {{ZN_PERM_READ, "world", "anyone"}};
@@ -244,6 +247,7 @@ static void free_client_memory(struct zn_client *c)
         free(c->hosts[i].name);
     free(c->chroot);
     SSL_CTX_free(c->tls_ctx);
+    client_sasl_free(c->sasl);
     client_watch_table_free(&c->watches);
     while (c->auths) {
         struct client_auth *a = c->auths;
@@ -323,7 +327,11 @@ int zn_client_new(struct uv_loop_s *loop, const char *connect_string,
     int rc = parse_connect_string(c, connect_string);
     if (rc == 0)
         rc = client_tls_context(c, o);
+    if (rc == 0)
+        rc = client_sasl_new(o->sasl_mechanism, o->sasl_user, o->sasl_password, o->sasl_service,
+                             o->sasl_host, &c->sasl);
     o->tls_ca_file = o->tls_cert_file = o->tls_key_file = NULL; /* read; not kept */
+    o->sasl_mechanism = o->sasl_user = o->sasl_password = o->sasl_service = o->sasl_host = NULL; /* copied */
     if (rc) {
         free_client_memory(c);
         return rc;
@@ -471,6 +479,22 @@ static int conn_write(struct zn_client *c, const uint8_t *bytes, size_t len)
         return conn_flush(c);
     uv_prepare_start(&c->flush_prepare, on_flush_prepare);
     return 0;
+}
+
+/* Frames header (xid, req->type) + req and queues it on the connection: 0, or the
+ * encoder's / conn_write's error. */
+static int write_request(struct zn_client *c, int32_t xid, const struct zn_request *req)
+{
+    struct zn_request_header hdr = {xid, req->type};
+    struct jute_writer w;
+    jute_writer_init(&w);
+    size_t f = jute_frame_begin(&w);
+    jute_write_request_header(&w, &hdr);
+    jute_write_request(&w, req);
+    jute_frame_end(&w, f);
+    int rc = w.error ? w.error : conn_write(c, w.data, w.len);
+    jute_writer_free(&w);
+    return rc;
 }
 
 /* Writes a request and moves it to inflight. */
@@ -705,6 +729,17 @@ static void handle_connect_response(struct zn_client *c, const uint8_t *body, si
     c->negotiated_timeout_ms = resp.timeout_ms;
     c->read_only_server = resp.has_read_only && resp.read_only;
     zn_arena_free(&arena);
+    if (c->sasl) {
+        client_sasl_begin(c);
+        return;
+    }
+    client_session_ready(c);
+}
+
+/* The session is established (and authenticated when SASL is configured):
+ * re-registers watches and credentials, reports it, sends what is queued. */
+static void client_session_ready(struct zn_client *c)
+{
     c->state = CLIENT_CONNECTED;
     c->failed_attempts = 0;
     bool reconnect = c->ever_connected;
@@ -746,6 +781,97 @@ static void handle_connect_response(struct zn_client *c, const uint8_t *body, si
         return;
     flush_unsent(c);
     client_arm_timer(c);
+}
+
+/* ---- SASL (options.sasl_*): the exchange after the ConnectResponse ---- */
+
+/* The host of the server being tried, as the connect string names it (no port). */
+static void current_host(const struct zn_client *c, char *host, size_t len)
+{
+    snprintf(host, len, "%s", c->current_server);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+}
+
+/* Local failure or rejection: terminal, as in ZooKeeper's clients. */
+static void client_sasl_failed(struct zn_client *c, const char *why)
+{
+    char host[sizeof c->current_server], what[160];
+    current_host(c, host, sizeof host);
+    client_sasl_describe(c->sasl, host, what, sizeof what);
+    snprintf(c->last_failure, sizeof c->last_failure, "%.60s: %s: %.170s", c->current_server, what, why);
+    CLIENT_LOG(c, ZN_LOG_ERROR, "sasl: %s server=%s: %s", what, c->current_server, why);
+    client_sasl_end(c->sasl);
+    client_end_session(c, ZN_SESSION_AUTH_FAILED, ZN_AUTHFAILED);
+}
+
+/* Acts on client_sasl_start/step's verdict: sends the token, or the session is ready. */
+static void client_sasl_next(struct zn_client *c, int verdict, const uint8_t *token, unsigned token_len,
+                             const char *why)
+{
+    if (verdict == CLIENT_SASL_FAILED) {
+        client_sasl_failed(c, why);
+        return;
+    }
+    if (verdict == CLIENT_SASL_DONE) {
+        client_sasl_end(c->sasl);
+        CLIENT_LOG(c, ZN_LOG_DEBUG, "sasl: authenticated server=%s", c->current_server);
+        client_session_ready(c);
+        return;
+    }
+    int32_t xid = c->next_xid;
+    c->next_xid = xid == INT32_MAX ? 1 : xid + 1;
+    struct zn_request req;
+    memset(&req, 0, sizeof req);
+    req.type = ZN_OP_SASL;
+    req.auth.data = (uint8_t *)token;
+    req.auth.len = (int32_t)token_len;
+    if (write_request(c, xid, &req) != 0) {
+        client_connection_lost(c, "cannot write the SASL packet");
+        return;
+    }
+    c->sasl_xid = xid;
+    c->sasl_last_sent = verdict == CLIENT_SASL_SEND_LAST;
+}
+
+static void client_sasl_begin(struct zn_client *c)
+{
+    c->state = CLIENT_AUTHENTICATING;
+    char host[sizeof c->current_server];
+    current_host(c, host, sizeof host);
+    const uint8_t *token = NULL;
+    unsigned len = 0;
+    char why[256] = "";
+    int verdict = client_sasl_start(c->sasl, host, &token, &len, why, sizeof why);
+    client_sasl_next(c, verdict, token, len, why);
+}
+
+/* The server's answer to a SASL packet: SetSASLResponse, or an error (AUTHFAILED). */
+static void handle_sasl_reply(struct zn_client *c, const struct zn_reply_header *hdr, struct jute_reader *r)
+{
+    if (hdr->err != 0) {
+        char why[128];
+        snprintf(why, sizeof why, "rejected by the server (%s)", zn_errname(hdr->err));
+        client_sasl_failed(c, why);
+        return;
+    }
+    struct zn_response resp;
+    memset(&resp, 0, sizeof resp);
+    if (jute_read_response(r, ZN_OP_SASL, &resp) != 0) {
+        client_connection_lost(c, "bad SASL response");
+        return;
+    }
+    if (c->sasl_last_sent) {
+        client_sasl_next(c, CLIENT_SASL_DONE, NULL, 0, NULL);
+        return;
+    }
+    const uint8_t *token = NULL;
+    unsigned len = 0;
+    char why[256] = "";
+    int verdict = client_sasl_step(c->sasl, resp.data.data, resp.data.len > 0 ? (size_t)resp.data.len : 0,
+                                   &token, &len, why, sizeof why);
+    client_sasl_next(c, verdict, token, len, why);
 }
 
 static void handle_auth_reply(struct zn_client *c, const struct zn_reply_header *hdr)
@@ -800,6 +926,17 @@ static bool handle_frame(struct zn_client *c, const uint8_t *body, size_t len)
             CLIENT_LOG(c, ZN_LOG_WARN, "SetWatches failed err=%s", zn_errname(hdr.err));
         break;
     default: {
+        if (c->state == CLIENT_AUTHENTICATING) {
+            if (hdr.xid == c->sasl_xid) {
+                handle_sasl_reply(c, &hdr, &r);
+                ok = c->state == CLIENT_AUTHENTICATING || c->state == CLIENT_CONNECTED;
+            } else {
+                CLIENT_LOG(c, ZN_LOG_ERROR, "reply xid=%d during SASL (expected %d)", hdr.xid, c->sasl_xid);
+                client_connection_lost(c, "xid out of order");
+                ok = false;
+            }
+            break;
+        }
         struct client_request *req = c->inflight.head;
         if (!req || req->xid != hdr.xid) {
             CLIENT_LOG(c, ZN_LOG_ERROR, "reply out of order xid=%d expected=%d", hdr.xid,
@@ -931,10 +1068,7 @@ static void on_connect(uv_connect_t *req, int status)
     if (c->tls_ctx) {
         /* the server's certificate must name the host as the connect string does */
         char host[sizeof c->current_server];
-        snprintf(host, sizeof host, "%s", c->current_server);
-        char *colon = strrchr(host, ':');
-        if (colon)
-            *colon = '\0';
+        current_host(c, host, sizeof host);
         conn->tls = tls_stream_new(c->tls_ctx, false, host);
         const char *why = NULL;
         if (!conn->tls || tls_stream_read(conn->tls, (uint8_t[1]){0}, 1, &why) < 0) {
@@ -1063,6 +1197,7 @@ static void client_arm_timer(struct zn_client *c)
     case CLIENT_RESOLVING:
     case CLIENT_CONNECTING:
     case CLIENT_HANDSHAKE:
+    case CLIENT_AUTHENTICATING:
         next = c->attempt_started_ms + (uint64_t)connect_timeout_ms(c);
         break;
     case CLIENT_CONNECTED:
@@ -1112,6 +1247,7 @@ static void on_timer(uv_timer_t *t)
     case CLIENT_RESOLVING:
     case CLIENT_CONNECTING:
     case CLIENT_HANDSHAKE:
+    case CLIENT_AUTHENTICATING:
         if (now >= c->attempt_started_ms + (uint64_t)connect_timeout_ms(c)) {
             if (c->gai_active) {
                 /* The lookup cannot be abandoned safely; cancel it and wait for its callback. */
@@ -1263,22 +1399,14 @@ int zn_add_auth(struct zn_client *c, const char *scheme, const void *cert, int32
     wait->cb = cb;
     wait->arg = arg;
     if (c->state == CLIENT_CONNECTED) {
-        struct zn_request_header hdr = {ZN_XID_AUTH, ZN_OP_AUTH};
         struct zn_request req;
         memset(&req, 0, sizeof req);
         req.type = ZN_OP_AUTH;
         req.scheme = a->scheme;
         req.auth.data = a->cert;
         req.auth.len = a->cert_len;
-        struct jute_writer w;
-        jute_writer_init(&w);
-        size_t f = jute_frame_begin(&w);
-        jute_write_request_header(&w, &hdr);
-        jute_write_request(&w, &req);
-        jute_frame_end(&w, f);
-        if (!w.error && conn_write(c, w.data, w.len) != 0)
+        if (write_request(c, ZN_XID_AUTH, &req) != 0)
             client_defer_loss(c);
-        jute_writer_free(&w);
     }
     /* If not connected, the credentials go out with the handshake; the wait
      * is answered by that reply (or fails with the connection). */

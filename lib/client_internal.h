@@ -11,6 +11,7 @@
 #include "jute.h"
 
 struct tls_stream;
+struct client_sasl;
 #include "log.h"
 #include "znode/client.h"
 
@@ -19,6 +20,7 @@ enum client_state {
     CLIENT_RESOLVING,  /* looking up the current host */
     CLIENT_CONNECTING, /* TCP connect in progress */
     CLIENT_HANDSHAKE,  /* ConnectRequest sent, waiting for the ConnectResponse */
+    CLIENT_AUTHENTICATING, /* session established, SASL exchange in progress (options.sasl_*) */
     CLIENT_CONNECTED,
     CLIENT_WAITING,    /* between attempts, after every host failed */
     CLIENT_CLOSING,    /* CloseSession sent, waiting for its reply */
@@ -113,6 +115,9 @@ struct client_conn {
 struct zn_client {
     uv_loop_t *loop;
     struct ssl_ctx_st *tls_ctx; /* from options.tls_*_file (owned); NULL: plain TCP */
+    struct client_sasl *sasl;   /* from options.sasl_* (owned); NULL: no SASL */
+    int32_t sasl_xid;           /* AUTHENTICATING: the xid of the SASL packet awaiting its reply */
+    bool sasl_last_sent;        /* AUTHENTICATING: that packet was the exchange's last */
     enum client_state state;
     int last_event; /* last zn_session_event delivered */
     struct zn_client_options options;

@@ -2,9 +2,10 @@
  * jute.c: the bottom of the ZooKeeper wire codec.  It owns the arena that
  * decoded strings and vectors live in, the growable writer and the bounded
  * reader with their primitives (int, long, bool, buffer, string), packet
- * framing, the small shared records (Stat, ACL and string vectors, connect
- * request/response, request/reply headers, WatcherEvent) and the opcode
- * table (names, which ones are writes).  Request and response bodies are in
+ * framing, the record visitor (struct jute_io), the small shared records
+ * (Stat, ACL and string vectors, connect request/response, request/reply
+ * headers, WatcherEvent) and the functions generated from the opcode table
+ * (zn_op_name, zn_op_flags).  Request and response bodies are in
  * jute_request.c and jute_response.c.
  *
  * Invariants:
@@ -15,6 +16,8 @@
  *     allocated.  So the arena grows by at most a constant times the input.
  *  3. Reader and writer errors are sticky: the first error is kept and every
  *     later call returns it without reading or writing.
+ *  4. Every record is one jute_io function that both decodes and encodes it;
+ *     jute_read_X and jute_write_X only wrap it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -202,19 +205,6 @@ static int writer_reserve(struct jute_writer *w, size_t n)
     return 0;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 int jute_write_raw(struct jute_writer *w, const void *data, size_t len)
 {
     ZN_ASSERT(w != NULL && (data != NULL || len == 0));
@@ -225,27 +215,6 @@ int jute_write_raw(struct jute_writer *w, const void *data, size_t len)
         memcpy(w->data + w->len, data, len);
     w->len += len;
     return 0;
-}
-
-int jute_write_int(struct jute_writer *w, int32_t v)
-{
-    uint8_t b[4];
-    put_be32(b, (uint32_t)v);
-    return jute_write_raw(w, b, sizeof(b));
-}
-
-int jute_write_long(struct jute_writer *w, int64_t v)
-{
-    uint8_t b[8];
-    put_be32(b, (uint32_t)((uint64_t)v >> 32));
-    put_be32(b + 4, (uint32_t)v);
-    return jute_write_raw(w, b, sizeof(b));
-}
-
-int jute_write_bool(struct jute_writer *w, bool v)
-{
-    uint8_t b = v ? 1 : 0;
-    return jute_write_raw(w, &b, 1);
 }
 
 int jute_write_buffer(struct jute_writer *w, const void *data, int32_t len)
@@ -283,7 +252,7 @@ int jute_frame_end(struct jute_writer *w, size_t frame_offset)
     size_t body = w->len - frame_offset - 4;
     if (body > INT32_MAX)
         return writer_fail(w, ZN_MARSHALLINGERROR);
-    put_be32(w->data + frame_offset, (uint32_t)body);
+    jute_put_be32(w->data + frame_offset, (uint32_t)body);
     return 0;
 }
 
@@ -323,31 +292,9 @@ static const uint8_t *reader_take(struct jute_reader *r, size_t n)
     return p;
 }
 
-int jute_read_int(struct jute_reader *r, int32_t *v)
+const uint8_t *jute_read_fixed_slow(struct jute_reader *r, size_t n)
 {
-    const uint8_t *p = reader_take(r, 4);
-    if (p == NULL)
-        return r->error;
-    *v = (int32_t)get_be32(p);
-    return 0;
-}
-
-int jute_read_long(struct jute_reader *r, int64_t *v)
-{
-    const uint8_t *p = reader_take(r, 8);
-    if (p == NULL)
-        return r->error;
-    *v = (int64_t)(((uint64_t)get_be32(p) << 32) | get_be32(p + 4));
-    return 0;
-}
-
-int jute_read_bool(struct jute_reader *r, bool *v)
-{
-    const uint8_t *p = reader_take(r, 1);
-    if (p == NULL)
-        return r->error;
-    *v = *p != 0; /* as Java's DataInput.readBoolean */
-    return 0;
+    return reader_take(r, n);
 }
 
 int jute_read_buffer(struct jute_reader *r, struct jute_buf *v)
@@ -435,271 +382,192 @@ int jute_writer_fail(struct jute_writer *w, int code)
     return writer_fail(w, code);
 }
 
+int jute_io_fail_rw(struct jute_reader *r, struct jute_writer *w, int code)
+{
+    return r ? reader_fail(r, code) : writer_fail(w, code);
+}
+
+void *jute_io_vec(struct jute_reader *r, struct jute_writer *w, int32_t *count, void *items, size_t elem_bytes,
+                  size_t min_elem_bytes)
+{
+    if (r == NULL) {
+        ZN_ASSERT(*count >= -1 && (*count <= 0 || items != NULL));
+        jute_write_int(w, *count);
+        return items;
+    }
+    int32_t n = 0;
+    *count = 0;
+    if (jute_read_count(r, min_elem_bytes, &n) != 0)
+        return NULL;
+    if (n <= 0) {
+        *count = n;
+        return NULL;
+    }
+    void *p = jute_read_alloc(r, (size_t)n, elem_bytes);
+    if (p != NULL)
+        *count = n;
+    return p;
+}
+
+int jute_read_unsized_list(struct jute_reader *r, size_t elem_bytes, jute_read_one_fn one, void *ctx,
+                           void **items, int32_t *count)
+{
+    *items = NULL;
+    *count = 0;
+    size_t start = r->pos;
+    struct zn_arena *arena = r->arena;
+    struct zn_arena scratch;
+    zn_arena_init(&scratch);
+    r->arena = &scratch;
+    size_t n = 0;
+    for (;;) {
+        void *elem = zn_arena_alloc(&scratch, elem_bytes);
+        if (elem == NULL) {
+            reader_fail(r, ZN_NOMEMORY);
+            break;
+        }
+        bool done = false;
+        if (one(r, ctx, elem, &done) != 0 || done)
+            break;
+        zn_arena_reset(&scratch);
+        /* Each element takes at least a header and a length, so the input
+         * runs out long before this; the check keeps the cast safe. */
+        if (++n > INT32_MAX)
+            reader_fail(r, ZN_MARSHALLINGERROR);
+    }
+    r->arena = arena;
+    if (r->error != 0) {
+        zn_arena_free(&scratch);
+        return r->error;
+    }
+
+    r->pos = start;
+    uint8_t *array = NULL;
+    if (n > 0 && (array = jute_read_alloc(r, n, elem_bytes)) == NULL) {
+        zn_arena_free(&scratch);
+        return r->error;
+    }
+    for (size_t i = 0; i < n && r->error == 0; i++) {
+        bool done = false;
+        one(r, ctx, array + i * elem_bytes, &done);
+        ZN_ASSERT(r->error != 0 || !done);
+    }
+    /* The end marker has no strings: the scratch arena holds it. */
+    zn_arena_reset(&scratch);
+    void *terminator = zn_arena_alloc(&scratch, elem_bytes);
+    bool done = false;
+    if (terminator == NULL)
+        reader_fail(r, ZN_NOMEMORY);
+    else if (r->error == 0)
+        one(r, ctx, terminator, &done);
+    zn_arena_free(&scratch);
+    ZN_ASSERT(r->error != 0 || done);
+    if (r->error != 0)
+        return r->error;
+    *items = array;
+    *count = (int32_t)n;
+    return 0;
+}
+
 /* ---- shared records ---- */
 
-int jute_write_stat(struct jute_writer *w, const struct zn_stat *s)
-{
-    jute_write_long(w, s->czxid);
-    jute_write_long(w, s->mzxid);
-    jute_write_long(w, s->ctime);
-    jute_write_long(w, s->mtime);
-    jute_write_int(w, s->version);
-    jute_write_int(w, s->cversion);
-    jute_write_int(w, s->aversion);
-    jute_write_long(w, s->ephemeral_owner);
-    jute_write_int(w, s->data_length);
-    jute_write_int(w, s->num_children);
-    return jute_write_long(w, s->pzxid);
-}
-
-int jute_read_stat(struct jute_reader *r, struct zn_stat *s)
-{
-    jute_read_long(r, &s->czxid);
-    jute_read_long(r, &s->mzxid);
-    jute_read_long(r, &s->ctime);
-    jute_read_long(r, &s->mtime);
-    jute_read_int(r, &s->version);
-    jute_read_int(r, &s->cversion);
-    jute_read_int(r, &s->aversion);
-    jute_read_long(r, &s->ephemeral_owner);
-    jute_read_int(r, &s->data_length);
-    jute_read_int(r, &s->num_children);
-    return jute_read_long(r, &s->pzxid);
-}
-
-int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v)
-{
-    ZN_ASSERT(v->count >= -1 && (v->count <= 0 || v->items != NULL));
-    jute_write_int(w, v->count);
-    for (int32_t i = 0; i < v->count; i++) {
-        jute_write_int(w, v->items[i].perms);
-        jute_write_string(w, v->items[i].id.scheme);
-        jute_write_string(w, v->items[i].id.id);
+/* jute_write_<name> and jute_read_<name>: both through jute_io_<name>.  The
+ * writer's record is cast to non-const: an encoding io only reads it. */
+#define JUTE_RECORD(name, type)                                                 \
+    int jute_write_##name(struct jute_writer *w, const type *x)                \
+    {                                                                           \
+        struct jute_io io = jute_io_writer(w);                                  \
+        return jute_io_##name(&io, (type *)x);                                  \
+    }                                                                           \
+    int jute_read_##name(struct jute_reader *r, type *x)                       \
+    {                                                                           \
+        struct jute_io io = jute_io_reader(r);                                  \
+        return jute_io_##name(&io, x);                                          \
     }
-    return w->error;
+
+/* ConnectRequest.  Clients before 3.4 end the record before readOnly
+ * (ZooKeeperServer reads it inside a try and treats its absence as an old
+ * client). */
+JUTE_IO_INLINE int jute_io_connect_request(struct jute_io *io, struct zn_connect_request *c)
+{
+    if (jute_io_reading(io))
+        memset(c, 0, sizeof(*c));
+    jute_io_int(io, &c->protocol_version);
+    jute_io_long(io, &c->last_zxid_seen);
+    jute_io_int(io, &c->timeout_ms);
+    jute_io_long(io, &c->session_id);
+    jute_io_buffer(io, &c->passwd);
+    return jute_io_optional_bool(io, &c->has_read_only, &c->read_only);
 }
 
-/* Smallest ACL on the wire: perms + two empty strings. */
-#define JUTE_ACL_MIN_BYTES 12
-
-int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v)
+/* ConnectResponse: servers before 3.4 send no readOnly byte; ClientCnxn
+ * tolerates that. */
+JUTE_IO_INLINE int jute_io_connect_response(struct jute_io *io, struct zn_connect_response *c)
 {
-    v->count = 0;
-    v->items = NULL;
-    int32_t count = 0;
-    if (jute_read_count(r, JUTE_ACL_MIN_BYTES, &count) != 0)
-        return r->error;
-    if (count > 0) {
-        v->items = jute_read_alloc(r, (size_t)count, sizeof(*v->items));
-        if (v->items == NULL)
-            return r->error;
-        for (int32_t i = 0; i < count; i++) {
-            jute_read_int(r, &v->items[i].perms);
-            jute_read_string(r, &v->items[i].id.scheme);
-            if (jute_read_string(r, &v->items[i].id.id) != 0) {
-                v->items = NULL;
-                return r->error;
-            }
-        }
-    }
-    v->count = count;
-    return 0;
+    if (jute_io_reading(io))
+        memset(c, 0, sizeof(*c));
+    jute_io_int(io, &c->protocol_version);
+    jute_io_int(io, &c->timeout_ms);
+    jute_io_long(io, &c->session_id);
+    jute_io_buffer(io, &c->passwd);
+    return jute_io_optional_bool(io, &c->has_read_only, &c->read_only);
 }
 
-int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v)
+JUTE_IO_INLINE int jute_io_request_header(struct jute_io *io, struct zn_request_header *h)
 {
-    ZN_ASSERT(v->count >= -1 && (v->count <= 0 || v->items != NULL));
-    jute_write_int(w, v->count);
-    for (int32_t i = 0; i < v->count; i++)
-        jute_write_string(w, v->items[i]);
-    return w->error;
+    jute_io_int(io, &h->xid);
+    return jute_io_int(io, &h->type);
 }
 
-int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v)
+JUTE_IO_INLINE int jute_io_reply_header(struct jute_io *io, struct zn_reply_header *h)
 {
-    v->count = 0;
-    v->items = NULL;
-    int32_t count = 0;
-    if (jute_read_count(r, 4, &count) != 0)
-        return r->error;
-    if (count > 0) {
-        v->items = jute_read_alloc(r, (size_t)count, sizeof(*v->items));
-        if (v->items == NULL)
-            return r->error;
-        for (int32_t i = 0; i < count; i++) {
-            if (jute_read_string(r, &v->items[i]) != 0) {
-                v->items = NULL;
-                return r->error;
-            }
-        }
-    }
-    v->count = count;
-    return 0;
+    jute_io_int(io, &h->xid);
+    jute_io_long(io, &h->zxid);
+    return jute_io_int(io, &h->err);
 }
 
-int jute_write_connect_request(struct jute_writer *w, const struct zn_connect_request *c)
+JUTE_IO_INLINE int jute_io_watcher_event(struct jute_io *io, struct zn_watcher_event *e)
 {
-    jute_write_int(w, c->protocol_version);
-    jute_write_long(w, c->last_zxid_seen);
-    jute_write_int(w, c->timeout_ms);
-    jute_write_long(w, c->session_id);
-    jute_write_buffer(w, c->passwd.data, c->passwd.len);
-    if (c->has_read_only)
-        jute_write_bool(w, c->read_only);
-    return w->error;
+    if (jute_io_reading(io))
+        e->path = NULL;
+    jute_io_int(io, &e->type);
+    jute_io_int(io, &e->state);
+    return jute_io_string(io, &e->path);
 }
 
-int jute_read_connect_request(struct jute_reader *r, struct zn_connect_request *c)
-{
-    memset(c, 0, sizeof(*c));
-    jute_read_int(r, &c->protocol_version);
-    jute_read_long(r, &c->last_zxid_seen);
-    jute_read_int(r, &c->timeout_ms);
-    jute_read_long(r, &c->session_id);
-    if (jute_read_buffer(r, &c->passwd) != 0)
-        return r->error;
-    /* Clients before 3.4 end the record here (ZooKeeperServer reads readOnly
-     * inside a try and treats its absence as an old client). */
-    if (jute_remaining(r) > 0) {
-        jute_read_bool(r, &c->read_only);
-        c->has_read_only = true;
-    }
-    return r->error;
-}
+JUTE_RECORD(stat, struct zn_stat)
+JUTE_RECORD(acl_vec, struct zn_acl_vec)
+JUTE_RECORD(string_vec, struct zn_string_vec)
+JUTE_RECORD(connect_request, struct zn_connect_request)
+JUTE_RECORD(connect_response, struct zn_connect_response)
+JUTE_RECORD(request_header, struct zn_request_header)
+JUTE_RECORD(reply_header, struct zn_reply_header)
+JUTE_RECORD(watcher_event, struct zn_watcher_event)
 
-int jute_write_connect_response(struct jute_writer *w, const struct zn_connect_response *c)
-{
-    jute_write_int(w, c->protocol_version);
-    jute_write_int(w, c->timeout_ms);
-    jute_write_long(w, c->session_id);
-    jute_write_buffer(w, c->passwd.data, c->passwd.len);
-    if (c->has_read_only)
-        jute_write_bool(w, c->read_only);
-    return w->error;
-}
+/* ---- opcodes: generated from ZN_OPCODES (znode/proto.h) ---- */
 
-int jute_read_connect_response(struct jute_reader *r, struct zn_connect_response *c)
+unsigned zn_op_flags(int32_t type)
 {
-    memset(c, 0, sizeof(*c));
-    jute_read_int(r, &c->protocol_version);
-    jute_read_int(r, &c->timeout_ms);
-    jute_read_long(r, &c->session_id);
-    if (jute_read_buffer(r, &c->passwd) != 0)
-        return r->error;
-    /* Servers before 3.4 send no readOnly byte; ClientCnxn tolerates that. */
-    if (jute_remaining(r) > 0) {
-        jute_read_bool(r, &c->read_only);
-        c->has_read_only = true;
-    }
-    return r->error;
-}
-
-int jute_write_request_header(struct jute_writer *w, const struct zn_request_header *h)
-{
-    jute_write_int(w, h->xid);
-    return jute_write_int(w, h->type);
-}
-
-int jute_read_request_header(struct jute_reader *r, struct zn_request_header *h)
-{
-    jute_read_int(r, &h->xid);
-    return jute_read_int(r, &h->type);
-}
-
-int jute_write_reply_header(struct jute_writer *w, const struct zn_reply_header *h)
-{
-    jute_write_int(w, h->xid);
-    jute_write_long(w, h->zxid);
-    return jute_write_int(w, h->err);
-}
-
-int jute_read_reply_header(struct jute_reader *r, struct zn_reply_header *h)
-{
-    jute_read_int(r, &h->xid);
-    jute_read_long(r, &h->zxid);
-    return jute_read_int(r, &h->err);
-}
-
-int jute_write_watcher_event(struct jute_writer *w, const struct zn_watcher_event *e)
-{
-    jute_write_int(w, e->type);
-    jute_write_int(w, e->state);
-    return jute_write_string(w, e->path);
-}
-
-int jute_read_watcher_event(struct jute_reader *r, struct zn_watcher_event *e)
-{
-    e->path = NULL;
-    jute_read_int(r, &e->type);
-    jute_read_int(r, &e->state);
-    return jute_read_string(r, &e->path);
-}
-
-/* ---- opcodes ---- */
-
-bool zn_op_is_write(int32_t type)
-{
-    /* ZooKeeper's Request.isQuorum: check goes through the write path so that
-     * it is ordered with the writes it guards; session create/close do too,
-     * because sessions are global here. */
     switch (type) {
-    case ZN_OP_CREATE:
-    case ZN_OP_CREATE2:
-    case ZN_OP_CREATETTL:
-    case ZN_OP_CREATECONTAINER:
-    case ZN_OP_DELETE:
-    case ZN_OP_DELETECONTAINER:
-    case ZN_OP_SETDATA:
-    case ZN_OP_SETDATATIME:
-    case ZN_OP_SETACL:
-    case ZN_OP_CHECK:
-    case ZN_OP_MULTI:
-    case ZN_OP_RECONFIG:
-    case ZN_OP_CREATESESSION:
-    case ZN_OP_CLOSESESSION:
-        return true;
+#define ZN_OPCODE_FLAGS(name, value, str, flags) \
+    case ZN_OP_##name:                           \
+        return flags;
+        ZN_OPCODES(ZN_OPCODE_FLAGS)
+#undef ZN_OPCODE_FLAGS
     default:
-        return false;
+        return 0;
     }
 }
 
 const char *zn_op_name(int32_t type)
 {
     switch (type) {
-    case ZN_OP_NOTIFICATION: return "notification";
-    case ZN_OP_CREATE: return "create";
-    case ZN_OP_DELETE: return "delete";
-    case ZN_OP_EXISTS: return "exists";
-    case ZN_OP_GETDATA: return "getData";
-    case ZN_OP_SETDATA: return "setData";
-    case ZN_OP_SETDATATIME: return "setDataTime";
-    case ZN_OP_GETACL: return "getACL";
-    case ZN_OP_SETACL: return "setACL";
-    case ZN_OP_GETCHILDREN: return "getChildren";
-    case ZN_OP_SYNC: return "sync";
-    case ZN_OP_PING: return "ping";
-    case ZN_OP_GETCHILDREN2: return "getChildren2";
-    case ZN_OP_CHECK: return "check";
-    case ZN_OP_MULTI: return "multi";
-    case ZN_OP_CREATE2: return "create2";
-    case ZN_OP_RECONFIG: return "reconfig";
-    case ZN_OP_CHECKWATCHES: return "checkWatches";
-    case ZN_OP_REMOVEWATCHES: return "removeWatches";
-    case ZN_OP_CREATECONTAINER: return "createContainer";
-    case ZN_OP_DELETECONTAINER: return "deleteContainer";
-    case ZN_OP_CREATETTL: return "createTTL";
-    case ZN_OP_MULTIREAD: return "multiRead";
-    case ZN_OP_AUTH: return "auth";
-    case ZN_OP_SETWATCHES: return "setWatches";
-    case ZN_OP_SASL: return "sasl";
-    case ZN_OP_GETEPHEMERALS: return "getEphemerals";
-    case ZN_OP_GETALLCHILDRENNUMBER: return "getAllChildrenNumber";
-    case ZN_OP_SETWATCHES2: return "setWatches2";
-    case ZN_OP_ADDWATCH: return "addWatch";
-    case ZN_OP_WHOAMI: return "whoAmI";
-    case ZN_OP_CREATESESSION: return "createSession";
-    case ZN_OP_CLOSESESSION: return "closeSession";
-    case ZN_OP_ERROR: return "error";
-    default: return "unknown";
+#define ZN_OPCODE_NAME(name, value, str, flags) \
+    case ZN_OP_##name:                          \
+        return str;
+        ZN_OPCODES(ZN_OPCODE_NAME)
+#undef ZN_OPCODE_NAME
+    default:
+        return "unknown";
     }
 }

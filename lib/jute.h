@@ -10,7 +10,9 @@
  *  - primitives on a growable writer and a bounded reader;
  *  - whole records: every request body and every response body of the client
  *    protocol, in both directions, through one fat struct each
- *    (struct zn_request, struct zn_response) tagged by opcode.
+ *    (struct zn_request, struct zn_response) tagged by opcode.  Each record
+ *    is described once, by a function over a struct jute_io that reads or
+ *    writes it (see "records described once" below).
  *
  * Ownership on decode: strings and vectors are allocated from the reader's
  * arena (NUL-terminated copies) and live until the arena is reset or freed;
@@ -80,12 +82,59 @@ void jute_writer_free(struct jute_writer *w);
 void jute_writer_reset(struct jute_writer *w);
 /* Hands the bytes to the caller (who frees them with free()); the writer is left empty. */
 uint8_t *jute_writer_take(struct jute_writer *w, size_t *len);
-int jute_write_int(struct jute_writer *w, int32_t v);
-int jute_write_long(struct jute_writer *w, int64_t v);
-int jute_write_bool(struct jute_writer *w, bool v);
 int jute_write_buffer(struct jute_writer *w, const void *data, int32_t len); /* len -1: null */
 int jute_write_string(struct jute_writer *w, const char *s);                 /* NULL: null */
 int jute_write_raw(struct jute_writer *w, const void *data, size_t len);
+
+static inline void jute_put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline uint32_t jute_get_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* The fixed-size primitives are inline: when the writer has room (or the
+ * reader the bytes) and no error, they are a few instructions; otherwise
+ * jute_write_raw / jute_read_fixed_slow grow, fail and stick. */
+static inline int jute_write_int(struct jute_writer *w, int32_t v)
+{
+    uint8_t b[4];
+    if (w->error == 0 && w->cap - w->len >= 4) {
+        jute_put_be32(w->data + w->len, (uint32_t)v);
+        w->len += 4;
+        return 0;
+    }
+    jute_put_be32(b, (uint32_t)v);
+    return jute_write_raw(w, b, 4);
+}
+
+static inline int jute_write_long(struct jute_writer *w, int64_t v)
+{
+    uint8_t b[8];
+    uint8_t *p = w->error == 0 && w->cap - w->len >= 8 ? w->data + w->len : b;
+    jute_put_be32(p, (uint32_t)((uint64_t)v >> 32));
+    jute_put_be32(p + 4, (uint32_t)v);
+    if (p == b)
+        return jute_write_raw(w, b, 8);
+    w->len += 8;
+    return 0;
+}
+
+static inline int jute_write_bool(struct jute_writer *w, bool v)
+{
+    uint8_t b = v ? 1 : 0;
+    if (w->error == 0 && w->cap > w->len) {
+        w->data[w->len++] = b;
+        return 0;
+    }
+    return jute_write_raw(w, &b, 1);
+}
 /* Framing: begin reserves the 4-byte length and returns its offset; end fills it in. */
 size_t jute_frame_begin(struct jute_writer *w);
 int jute_frame_end(struct jute_writer *w, size_t frame_offset);
@@ -104,11 +153,126 @@ struct jute_reader {
 
 void jute_reader_init(struct jute_reader *r, const void *data, size_t len, struct zn_arena *arena);
 static inline size_t jute_remaining(const struct jute_reader *r) { return r->len - r->pos; }
-int jute_read_int(struct jute_reader *r, int32_t *v);
-int jute_read_long(struct jute_reader *r, int64_t *v);
-int jute_read_bool(struct jute_reader *r, bool *v);
+/* The next n bytes (consumed), or NULL with the sticky error set when fewer
+ * remain or the reader has failed. */
+const uint8_t *jute_read_fixed_slow(struct jute_reader *r, size_t n);
+static inline const uint8_t *jute_read_fixed(struct jute_reader *r, size_t n)
+{
+    if (r->error == 0 && r->len - r->pos >= n) {
+        const uint8_t *p = r->data + r->pos;
+        r->pos += n;
+        return p;
+    }
+    return jute_read_fixed_slow(r, n);
+}
+
+static inline int jute_read_int(struct jute_reader *r, int32_t *v)
+{
+    const uint8_t *p = jute_read_fixed(r, 4);
+    if (p == NULL) {
+        *v = 0; /* defined, though the caller must look at the error */
+        return r->error;
+    }
+    *v = (int32_t)jute_get_be32(p);
+    return 0;
+}
+
+static inline int jute_read_long(struct jute_reader *r, int64_t *v)
+{
+    const uint8_t *p = jute_read_fixed(r, 8);
+    if (p == NULL) {
+        *v = 0;
+        return r->error;
+    }
+    *v = (int64_t)(((uint64_t)jute_get_be32(p) << 32) | jute_get_be32(p + 4));
+    return 0;
+}
+
+static inline int jute_read_bool(struct jute_reader *r, bool *v)
+{
+    const uint8_t *p = jute_read_fixed(r, 1);
+    if (p == NULL) {
+        *v = false;
+        return r->error;
+    }
+    *v = *p != 0; /* as Java's DataInput.readBoolean */
+    return 0;
+}
 int jute_read_buffer(struct jute_reader *r, struct jute_buf *v);  /* borrowed from input */
 int jute_read_string(struct jute_reader *r, char **v);            /* arena copy, NUL-terminated; NULL for null */
+
+/*
+ * ---- records described once ----
+ *
+ * Each record is one function of (struct jute_io *, struct record *) that
+ * lists its fields in wire order through jute_io_int(), jute_io_string(), ...
+ * The same function decodes (io reads: the fields are filled in) and encodes
+ * (io writes: the fields are only read), so a record cannot be read
+ * differently from how it is written.  Errors are the reader's or writer's
+ * (sticky), so a record function checks once at the end.
+ */
+struct jute_io {
+    struct jute_reader *r; /* decoding when set, else encoding to w */
+    struct jute_writer *w;
+};
+
+/* Record functions are forced inline: each jute_read_X / jute_write_X
+ * wrapper builds its io as a constant, so the compiler folds every "reading
+ * or writing?" test away and the wrapper is the hand-written decoder or
+ * encoder it replaces, at no cost per field. */
+#define JUTE_IO_INLINE static inline __attribute__((always_inline))
+
+static inline struct jute_io jute_io_reader(struct jute_reader *r) { return (struct jute_io){.r = r, .w = NULL}; }
+static inline struct jute_io jute_io_writer(struct jute_writer *w) { return (struct jute_io){.r = NULL, .w = w}; }
+static inline bool jute_io_reading(const struct jute_io *io) { return io->r != NULL; }
+static inline int jute_io_error(const struct jute_io *io) { return io->r ? io->r->error : io->w->error; }
+/* The out-of-line helpers take the reader and writer by value, so that an io
+ * never escapes and the compiler keeps knowing which one it is. */
+int jute_io_fail_rw(struct jute_reader *r, struct jute_writer *w, int code);
+static inline int jute_io_fail(struct jute_io *io, int code) { return jute_io_fail_rw(io->r, io->w, code); }
+
+static inline int jute_io_int(struct jute_io *io, int32_t *v)
+{
+    return io->r ? jute_read_int(io->r, v) : jute_write_int(io->w, *v);
+}
+static inline int jute_io_long(struct jute_io *io, int64_t *v)
+{
+    return io->r ? jute_read_long(io->r, v) : jute_write_long(io->w, *v);
+}
+static inline int jute_io_bool(struct jute_io *io, bool *v)
+{
+    return io->r ? jute_read_bool(io->r, v) : jute_write_bool(io->w, *v);
+}
+static inline int jute_io_buffer(struct jute_io *io, struct jute_buf *v)
+{
+    return io->r ? jute_read_buffer(io->r, v) : jute_write_buffer(io->w, v->data, v->len);
+}
+static inline int jute_io_string(struct jute_io *io, char **v)
+{
+    return io->r ? jute_read_string(io->r, v) : jute_write_string(io->w, *v);
+}
+/* A trailing optional bool (present when bytes remain): reading sets
+ * *present from the input, writing writes *v only when *present. */
+static inline int jute_io_optional_bool(struct jute_io *io, bool *present, bool *v)
+{
+    if (io->r)
+        *present = io->r->error == 0 && jute_remaining(io->r) > 0;
+    return *present ? jute_io_bool(io, v) : jute_io_error(io);
+}
+/* A vector's count (-1: null) and its array.  Writing, writes *count and
+ * returns items.  Reading, reads *count, checked against the input (each
+ * element at least min_elem_bytes), and returns an arena array of *count
+ * elements of elem_bytes (NULL when *count <= 0; on error *count is 0).
+ * JUTE_IO_VEC stores the array only when reading (an encoded record may be
+ * read-only memory); the caller then visits the *count elements. */
+void *jute_io_vec(struct jute_reader *r, struct jute_writer *w, int32_t *count, void *items, size_t elem_bytes,
+                  size_t min_elem_bytes);
+#define JUTE_IO_VEC(io, count, items, min_elem_bytes)                                             \
+    do {                                                                                          \
+        void *jute_items_ = jute_io_vec((io)->r, (io)->w, (count), (items), sizeof(*(items)), (min_elem_bytes)); \
+        if (jute_io_reading(io))                                                                  \
+            (items) = jute_items_;                                                                \
+    } while (0)
 
 /* ---- records ---- */
 
@@ -144,6 +308,55 @@ int jute_write_acl_vec(struct jute_writer *w, const struct zn_acl_vec *v);
 int jute_read_acl_vec(struct jute_reader *r, struct zn_acl_vec *v);
 int jute_write_string_vec(struct jute_writer *w, const struct zn_string_vec *v);
 int jute_read_string_vec(struct jute_reader *r, struct zn_string_vec *v);
+
+/* The records inside others, inline like every record function (see
+ * JUTE_IO_INLINE). */
+JUTE_IO_INLINE int jute_io_stat(struct jute_io *io, struct zn_stat *s)
+{
+    jute_io_long(io, &s->czxid);
+    jute_io_long(io, &s->mzxid);
+    jute_io_long(io, &s->ctime);
+    jute_io_long(io, &s->mtime);
+    jute_io_int(io, &s->version);
+    jute_io_int(io, &s->cversion);
+    jute_io_int(io, &s->aversion);
+    jute_io_long(io, &s->ephemeral_owner);
+    jute_io_int(io, &s->data_length);
+    jute_io_int(io, &s->num_children);
+    return jute_io_long(io, &s->pzxid);
+}
+
+/* Smallest ACL on the wire: perms + two empty strings. */
+#define JUTE_ACL_MIN_BYTES 12
+
+JUTE_IO_INLINE int jute_io_acl_vec(struct jute_io *io, struct zn_acl_vec *v)
+{
+    JUTE_IO_VEC(io, &v->count, v->items, JUTE_ACL_MIN_BYTES);
+    for (int32_t i = 0; i < v->count; i++) {
+        jute_io_int(io, &v->items[i].perms);
+        jute_io_string(io, &v->items[i].id.scheme);
+        jute_io_string(io, &v->items[i].id.id);
+    }
+    int rc = jute_io_error(io);
+    if (rc != 0 && jute_io_reading(io)) {
+        v->count = 0;
+        v->items = NULL;
+    }
+    return rc;
+}
+
+JUTE_IO_INLINE int jute_io_string_vec(struct jute_io *io, struct zn_string_vec *v)
+{
+    JUTE_IO_VEC(io, &v->count, v->items, 4);
+    for (int32_t i = 0; i < v->count; i++)
+        jute_io_string(io, &v->items[i]);
+    int rc = jute_io_error(io);
+    if (rc != 0 && jute_io_reading(io)) {
+        v->count = 0;
+        v->items = NULL;
+    }
+    return rc;
+}
 
 struct zn_connect_request {
     int32_t protocol_version;
@@ -310,10 +523,16 @@ struct zn_response {
 int jute_write_response(struct jute_writer *w, const struct zn_response *resp);
 int jute_read_response(struct jute_reader *r, int32_t type, struct zn_response *resp);
 
-/* True for opcodes that change state (must go through the write path). */
-bool zn_op_is_write(int32_t type);
-/* "create", "getData", ...: for logs and 4-letter words. */
+/* ---- opcodes (the table is ZN_OPCODES in znode/proto.h) ---- */
+
+/* The ZN_OPF_* flags of an opcode; 0 for one not in the table. */
+unsigned zn_op_flags(int32_t type);
+/* "create", "getData", ...: for logs, 4-letter words and metrics; "unknown"
+ * for an opcode not in the table. */
 const char *zn_op_name(int32_t type);
+/* True for opcodes that change state (must go through the write path). */
+static inline bool zn_op_is_write(int32_t type) { return (zn_op_flags(type) & ZN_OPF_WRITE) != 0; }
+static inline bool zn_op_is_create(int32_t type) { return (zn_op_flags(type) & ZN_OPF_CREATE) != 0; }
 
 #ifdef __cplusplus
 }

@@ -22,227 +22,68 @@
 /* Smallest ClientInfo on the wire: two empty strings. */
 #define JUTE_CLIENT_INFO_MIN_BYTES 8
 
-/* ---- encode ---- */
-
-static int write_multi(struct jute_writer *w, const struct zn_response *resp);
-
-static int write_client_info(struct jute_writer *w, const struct zn_response *resp)
+JUTE_IO_INLINE int io_client_info(struct jute_io *io, struct zn_response *resp)
 {
-    ZN_ASSERT(resp->client_info_count >= -1);
-    ZN_ASSERT(resp->client_info_count <= 0 || resp->client_info != NULL);
-    jute_write_int(w, resp->client_info_count);
+    JUTE_IO_VEC(io, &resp->client_info_count, resp->client_info, JUTE_CLIENT_INFO_MIN_BYTES);
     for (int32_t i = 0; i < resp->client_info_count; i++) {
-        jute_write_string(w, resp->client_info[i].auth_scheme);
-        jute_write_string(w, resp->client_info[i].user);
+        jute_io_string(io, &resp->client_info[i].auth_scheme);
+        jute_io_string(io, &resp->client_info[i].user);
     }
-    return w->error;
+    return jute_io_error(io);
 }
 
-int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
+/* Every body but multi, both directions.  Decoding, the caller has zeroed
+ * resp and set its type. */
+JUTE_IO_INLINE int io_body(struct jute_io *io, struct zn_response *resp)
 {
-    ZN_ASSERT(w != NULL && resp != NULL);
-    if (w->error != 0)
-        return w->error;
     switch (resp->type) {
     case ZN_OP_CREATE:
     case ZN_OP_SYNC:
-        jute_write_string(w, resp->path);
+        jute_io_string(io, &resp->path);
         break;
     case ZN_OP_CREATE2:
     case ZN_OP_CREATETTL:
     case ZN_OP_CREATECONTAINER: /* FinalRequestProcessor: Create2Response, which Java's client reads */
-        jute_write_string(w, resp->path);
-        jute_write_stat(w, &resp->stat);
+        jute_io_string(io, &resp->path);
+        jute_io_stat(io, &resp->stat);
         break;
     case ZN_OP_EXISTS:
     case ZN_OP_SETDATA:
     case ZN_OP_SETDATATIME:
     case ZN_OP_SETACL:
-        jute_write_stat(w, &resp->stat);
+        jute_io_stat(io, &resp->stat);
         break;
     case ZN_OP_GETDATA:
     case ZN_OP_RECONFIG:
-        jute_write_buffer(w, resp->data.data, resp->data.len);
-        jute_write_stat(w, &resp->stat);
+        jute_io_buffer(io, &resp->data);
+        jute_io_stat(io, &resp->stat);
         break;
     case ZN_OP_GETACL:
-        jute_write_acl_vec(w, &resp->acl);
-        jute_write_stat(w, &resp->stat);
+        jute_io_acl_vec(io, &resp->acl);
+        jute_io_stat(io, &resp->stat);
         break;
     case ZN_OP_GETCHILDREN:
     case ZN_OP_GETEPHEMERALS:
-        jute_write_string_vec(w, &resp->children);
+        jute_io_string_vec(io, &resp->children);
         break;
     case ZN_OP_GETCHILDREN2:
-        jute_write_string_vec(w, &resp->children);
-        jute_write_stat(w, &resp->stat);
+        jute_io_string_vec(io, &resp->children);
+        jute_io_stat(io, &resp->stat);
         break;
     case ZN_OP_GETCHILDRENKINDS:
     case ZN_OP_GETCHILDRENKINDSTIME:
-        jute_write_string_vec(w, &resp->children);
-        jute_write_stat(w, &resp->stat);
-        jute_write_buffer(w, resp->data.data, resp->data.len);
+        jute_io_string_vec(io, &resp->children);
+        jute_io_stat(io, &resp->stat);
+        jute_io_buffer(io, &resp->data);
         break;
     case ZN_OP_GETALLCHILDRENNUMBER:
-        jute_write_int(w, resp->number);
+        jute_io_int(io, &resp->number);
         break;
     case ZN_OP_WHOAMI:
-        write_client_info(w, resp);
+        io_client_info(io, resp);
         break;
     case ZN_OP_SASL: /* SetSASLResponse: the server's token (null: -1) */
-        jute_write_buffer(w, resp->data.data, resp->data.len);
-        break;
-    case ZN_OP_MULTI:
-    case ZN_OP_MULTIREAD:
-        return write_multi(w, resp);
-    case ZN_OP_DELETE:
-    case ZN_OP_DELETECONTAINER:
-    case ZN_OP_CHECK:
-    case ZN_OP_PING:
-    case ZN_OP_AUTH:
-    case ZN_OP_SETWATCHES:
-    case ZN_OP_SETWATCHES2:
-    case ZN_OP_REMOVEWATCHES:
-    case ZN_OP_CHECKWATCHES:
-    case ZN_OP_CLOSESESSION:
-        break;
-    case ZN_OP_ADDWATCH:
-        /* ZooKeeper answers addWatch with ErrorResponse(0), and its Java
-         * client reads that int: without it the client drops the connection. */
-        jute_write_int(w, 0);
-        break;
-    default:
-        return jute_writer_fail(w, ZN_UNIMPLEMENTED);
-    }
-    return w->error;
-}
-
-static void write_multi_header(struct jute_writer *w, int32_t type, bool done, int32_t err)
-{
-    jute_write_int(w, type);
-    jute_write_bool(w, done);
-    jute_write_int(w, err);
-}
-
-/* One result inside a multi: its header, then the body its type calls for. */
-static int write_result(struct jute_writer *w, const struct zn_response *res)
-{
-    if (res->type == ZN_OP_ERROR || res->err != 0) {
-        write_multi_header(w, ZN_OP_ERROR, false, res->err);
-        return jute_write_int(w, res->err); /* ErrorResponse */
-    }
-    switch (res->type) {
-    case ZN_OP_CREATETTL:
-    case ZN_OP_CREATECONTAINER: {
-        /* MultiResponse has no such result types: ZooKeeper's
-         * FinalRequestProcessor answers these ops with a CreateResult
-         * carrying a stat, which goes on the wire as create2. */
-        struct zn_response as_create2 = *res;
-        as_create2.type = ZN_OP_CREATE2;
-        write_multi_header(w, ZN_OP_CREATE2, false, 0);
-        return jute_write_response(w, &as_create2);
-    }
-    default:
-        break;
-    }
-    write_multi_header(w, res->type, false, 0);
-    switch (res->type) {
-    case ZN_OP_CREATE:
-    case ZN_OP_CREATE2:
-    case ZN_OP_SETDATA:
-    case ZN_OP_GETCHILDREN:
-    case ZN_OP_GETDATA:
-        return jute_write_response(w, res);
-    case ZN_OP_DELETE:
-    case ZN_OP_CHECK:
-        return w->error;
-    default:
-        return jute_writer_fail(w, ZN_MARSHALLINGERROR);
-    }
-}
-
-static int write_multi(struct jute_writer *w, const struct zn_response *resp)
-{
-    ZN_ASSERT(resp->result_count >= 0 && (resp->result_count == 0 || resp->results != NULL));
-    for (int32_t i = 0; i < resp->result_count; i++)
-        write_result(w, &resp->results[i]);
-    write_multi_header(w, -1, true, -1);
-    return w->error;
-}
-
-/* ---- decode ---- */
-
-static int read_multi(struct jute_reader *r, struct zn_response *resp);
-
-static int read_client_info(struct jute_reader *r, struct zn_response *resp)
-{
-    int32_t count = 0;
-    if (jute_read_count(r, JUTE_CLIENT_INFO_MIN_BYTES, &count) != 0)
-        return r->error;
-    if (count > 0) {
-        resp->client_info = jute_read_alloc(r, (size_t)count, sizeof(*resp->client_info));
-        if (resp->client_info == NULL)
-            return r->error;
-        for (int32_t i = 0; i < count; i++) {
-            jute_read_string(r, &resp->client_info[i].auth_scheme);
-            jute_read_string(r, &resp->client_info[i].user);
-        }
-    }
-    resp->client_info_count = count;
-    return r->error;
-}
-
-/* Every body but multi; the caller has zeroed resp and set its type. */
-static int read_body(struct jute_reader *r, struct zn_response *resp)
-{
-    switch (resp->type) {
-    case ZN_OP_CREATE:
-    case ZN_OP_SYNC:
-        jute_read_string(r, &resp->path);
-        break;
-    case ZN_OP_CREATE2:
-    case ZN_OP_CREATETTL:
-    case ZN_OP_CREATECONTAINER:
-        jute_read_string(r, &resp->path);
-        jute_read_stat(r, &resp->stat);
-        break;
-    case ZN_OP_EXISTS:
-    case ZN_OP_SETDATA:
-    case ZN_OP_SETDATATIME:
-    case ZN_OP_SETACL:
-        jute_read_stat(r, &resp->stat);
-        break;
-    case ZN_OP_GETDATA:
-    case ZN_OP_RECONFIG:
-        jute_read_buffer(r, &resp->data);
-        jute_read_stat(r, &resp->stat);
-        break;
-    case ZN_OP_GETACL:
-        jute_read_acl_vec(r, &resp->acl);
-        jute_read_stat(r, &resp->stat);
-        break;
-    case ZN_OP_GETCHILDREN:
-    case ZN_OP_GETEPHEMERALS:
-        jute_read_string_vec(r, &resp->children);
-        break;
-    case ZN_OP_GETCHILDREN2:
-        jute_read_string_vec(r, &resp->children);
-        jute_read_stat(r, &resp->stat);
-        break;
-    case ZN_OP_GETCHILDRENKINDS:
-    case ZN_OP_GETCHILDRENKINDSTIME:
-        jute_read_string_vec(r, &resp->children);
-        jute_read_stat(r, &resp->stat);
-        jute_read_buffer(r, &resp->data);
-        break;
-    case ZN_OP_GETALLCHILDRENNUMBER:
-        jute_read_int(r, &resp->number);
-        break;
-    case ZN_OP_WHOAMI:
-        read_client_info(r, resp);
-        break;
-    case ZN_OP_SASL:
-        jute_read_buffer(r, &resp->data);
+        jute_io_buffer(io, &resp->data);
         break;
     case ZN_OP_DELETE:
     case ZN_OP_DELETECONTAINER:
@@ -256,15 +97,79 @@ static int read_body(struct jute_reader *r, struct zn_response *resp)
     case ZN_OP_CLOSESESSION:
         break;
     case ZN_OP_ADDWATCH: {
-        int32_t error_response; /* ErrorResponse(0), see jute_write_response */
-        jute_read_int(r, &error_response);
+        /* ZooKeeper answers addWatch with ErrorResponse(0), and its Java
+         * client reads that int: without it the client drops the connection. */
+        int32_t error_response = 0;
+        jute_io_int(io, &error_response);
         break;
     }
     default:
-        return jute_reader_fail(r, ZN_UNIMPLEMENTED);
+        return jute_io_fail(io, ZN_UNIMPLEMENTED);
     }
-    return r->error;
+    return jute_io_error(io);
 }
+
+/* The types a result may have inside a multi (MultiResponse.java): anything
+ * else there is refused both ways. */
+static bool result_type_valid(int32_t type)
+{
+    switch (type) {
+    case ZN_OP_CREATE:
+    case ZN_OP_CREATE2:
+    case ZN_OP_SETDATA:
+    case ZN_OP_GETCHILDREN:
+    case ZN_OP_GETDATA:
+    case ZN_OP_DELETE:
+    case ZN_OP_CHECK:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- encode ---- */
+
+/* One result inside a multi: its header, then the body its type calls for. */
+JUTE_IO_INLINE int write_result(struct jute_io *io, const struct zn_response *res)
+{
+    bool done = false;
+    if (res->type == ZN_OP_ERROR || res->err != 0) {
+        int32_t type = ZN_OP_ERROR, err = res->err;
+        jute_io_multi_header(io, &type, &done, &err);
+        return jute_io_int(io, &err); /* ErrorResponse */
+    }
+    /* MultiResponse has no createTTL/createContainer result types: ZooKeeper's
+     * FinalRequestProcessor answers these ops with a CreateResult carrying a
+     * stat, which goes on the wire as create2. */
+    struct zn_response as_sent = *res;
+    if (res->type == ZN_OP_CREATETTL || res->type == ZN_OP_CREATECONTAINER)
+        as_sent.type = ZN_OP_CREATE2;
+    int32_t err = 0;
+    jute_io_multi_header(io, &as_sent.type, &done, &err);
+    if (!result_type_valid(as_sent.type))
+        return jute_io_fail(io, ZN_MARSHALLINGERROR);
+    return io_body(io, &as_sent);
+}
+
+int jute_write_response(struct jute_writer *w, const struct zn_response *resp)
+{
+    ZN_ASSERT(w != NULL && resp != NULL);
+    if (w->error != 0)
+        return w->error;
+    struct jute_io io = jute_io_writer(w);
+    if (resp->type != ZN_OP_MULTI && resp->type != ZN_OP_MULTIREAD)
+        return io_body(&io, (struct zn_response *)resp); /* encoding only reads it */
+    ZN_ASSERT(resp->result_count >= 0 && (resp->result_count == 0 || resp->results != NULL));
+    for (int32_t i = 0; i < resp->result_count; i++)
+        write_result(&io, &resp->results[i]);
+    int32_t type = -1, err = -1;
+    bool done = true;
+    return jute_io_multi_header(&io, &type, &done, &err);
+}
+
+/* ---- decode ---- */
+
+static int read_multi(struct jute_reader *r, struct zn_response *resp);
 
 int jute_read_response(struct jute_reader *r, int32_t type, struct zn_response *resp)
 {
@@ -274,10 +179,11 @@ int jute_read_response(struct jute_reader *r, int32_t type, struct zn_response *
     if (r->error != 0)
         return r->error;
     int rc;
+    struct jute_io io = jute_io_reader(r);
     if (type == ZN_OP_MULTI || type == ZN_OP_MULTIREAD)
         rc = read_multi(r, resp);
     else
-        rc = read_body(r, resp);
+        rc = io_body(&io, resp);
     if (rc != 0) {
         memset(resp, 0, sizeof(*resp));
         resp->type = type;
@@ -285,84 +191,30 @@ int jute_read_response(struct jute_reader *r, int32_t type, struct zn_response *
     return rc;
 }
 
-/* One result inside a multi, after its header. */
-static int read_result(struct jute_reader *r, int32_t type, struct zn_response *res)
-{
-    memset(res, 0, sizeof(*res));
-    res->type = type;
-    switch (type) {
-    case ZN_OP_ERROR:
-        return jute_read_int(r, &res->err); /* ErrorResponse */
-    case ZN_OP_CREATE:
-    case ZN_OP_CREATE2:
-    case ZN_OP_SETDATA:
-    case ZN_OP_GETCHILDREN:
-    case ZN_OP_GETDATA:
-    case ZN_OP_DELETE:
-    case ZN_OP_CHECK:
-        return read_body(r, res);
-    default:
-        return jute_reader_fail(r, ZN_MARSHALLINGERROR);
-    }
-}
-
 /* Reads one MultiHeader and, unless it ends the list, the result after it
- * into *res.  Returns 0 with *done set, or the sticky error. */
-static int read_multi_result(struct jute_reader *r, struct zn_response *res, bool *done)
+ * into *res (jute_read_one_fn). */
+static int read_multi_result(struct jute_reader *r, void *ctx, void *elem, bool *done)
 {
     int32_t type = 0, err = 0;
-    jute_read_int(r, &type);
-    jute_read_bool(r, done);
-    if (jute_read_int(r, &err) != 0 || *done)
+    struct zn_response *res = elem;
+    struct jute_io io = jute_io_reader(r);
+    if (jute_io_multi_header(&io, &type, done, &err) != 0 || *done)
         return r->error;
-    return read_result(r, type, res);
+    memset(res, 0, sizeof(*res));
+    res->type = type;
+    if (type == ZN_OP_ERROR)
+        return jute_io_int(&io, &res->err); /* ErrorResponse */
+    if (!result_type_valid(type))
+        return jute_reader_fail(r, ZN_MARSHALLINGERROR);
+    return io_body(&io, res);
 }
 
-/*
- * As for multi requests (jute_request.c), the result count is not on the
- * wire: a first pass validates and counts the results with their strings in a
- * scratch arena, the second decodes them into an array of exactly that size.
- */
+/* As for multi requests, the result count is not on the wire. */
 static int read_multi(struct jute_reader *r, struct zn_response *resp)
 {
-    size_t start = r->pos;
-    struct zn_arena *arena = r->arena;
-    struct zn_arena scratch;
-    zn_arena_init(&scratch);
-    r->arena = &scratch;
-    size_t count = 0;
-    for (;;) {
-        struct zn_response res;
-        bool done = false;
-        if (read_multi_result(r, &res, &done) != 0 || done)
-            break;
-        zn_arena_reset(&scratch);
-        if (++count > INT32_MAX)
-            jute_reader_fail(r, ZN_MARSHALLINGERROR);
-    }
-    r->arena = arena;
-    zn_arena_free(&scratch);
-    if (r->error != 0)
-        return r->error;
-
-    r->pos = start;
-    if (count > 0) {
-        resp->results = jute_read_alloc(r, count, sizeof(*resp->results));
-        if (resp->results == NULL)
-            return r->error;
-    }
-    for (size_t i = 0; i < count; i++) {
-        bool done = false;
-        if (read_multi_result(r, &resp->results[i], &done) != 0)
-            return r->error;
-        ZN_ASSERT(!done);
-    }
-    struct zn_response terminator;
-    bool done = false;
-    read_multi_result(r, &terminator, &done);
-    ZN_ASSERT(r->error != 0 || done);
-    if (r->error != 0)
-        return r->error;
-    resp->result_count = (int32_t)count;
-    return 0;
+    void *results = NULL;
+    int rc = jute_read_unsized_list(r, sizeof(*resp->results), read_multi_result, NULL, &results,
+                                    &resp->result_count);
+    resp->results = results;
+    return rc;
 }

@@ -3,10 +3,12 @@
 # count every individual test, and end with one line `N passed, N failed[, N skipped]`.
 #
 #   tests/run-all.sh [--quick] [TIER...]      TIER: unit integration compat fuzz faults (default: all)
-#     --quick   no ASan build (unit tests run in the normal build), no fuzzing, no fault runs
+#     --quick   no ASan build (unit tests run once, in the normal build), no fuzzing, no fault
+#               runs (those two count as skipped)
 #
 # Tiers:
-#   unit         ctest in the ASan+UBSan build: cmocka unit tests, fuzz corpus replay, simulator
+#   unit         cmocka unit tests (case by case) in the ASan+UBSan build and the release build;
+#                the rest of ctest (fuzz corpus replay, simulator) in the ASan build
 #   integration  tests/integration/*.bats against the server under test
 #   compat       real clients against it: tests/compat/*.bats (zkCli.sh), the C client
 #                (c_client_compat), kazoo (tests/compat/test_kazoo.py)
@@ -14,7 +16,10 @@
 #   faults       tests/faults/run.sh: a short fault-injection run of a 5-member ensemble
 #                (ZN_FAULTS_SECONDS, default 100) with its checks, and the planted-bug run that
 #                must be caught
-# A tier whose pieces do not exist yet prints `skipped: ...` and counts its tests as skipped.
+# Every cmocka case counts (each executable runs with TAP output; a skip() is a skip), in the
+# ASan build and again in the release build, where the signal-handling cases ASan keeps for
+# itself run. A tier or piece that cannot run (not built, --quick) prints `skipped: REASON` and
+# counts as skipped: its bats tests one by one, anything else as one.
 #
 # Environment: ZN_TARGET=znoded|zookeeper (server under test, default znoded), ZN_BUILD_DIR
 # (default build), ZN_ASAN_BUILD_DIR (default build-asan), ZN_JOBS (make -j, default 2),
@@ -38,7 +43,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     unit|integration|compat|fuzz|faults) TIERS+=("$arg") ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run-all: unknown argument '$arg' (tiers: unit integration compat fuzz faults; --quick)" >&2; exit 2 ;;
   esac
 done
@@ -60,12 +65,12 @@ show_failure() {
 }
 
 # parse_tap LOG: print "passed failed skipped" for a TAP stream; results the plan promised but
-# never came (a crash) count as failed.
+# never came (a crash) count as failed. cmocka 1.1 writes a skip() as `not ok N # SKIP name`.
 parse_tap() {
   awk '
     /^1\.\.[0-9]+/ { split($0, p, "."); plan += p[3] }
     /^ok / { if (tolower($0) ~ /# skip/) s++; else ok++ }
-    /^not ok / { if (tolower($0) ~ /# todo/) s++; else f++ }
+    /^not ok / { if (tolower($0) ~ /# (todo|skip)/) s++; else f++ }
     END { missing = plan - ok - f - s; if (missing > 0) f += missing; printf "%d %d %d\n", ok, f, s }
   ' "$1"
 }
@@ -140,20 +145,65 @@ if want_tier unit && [ "$QUICK" -eq 0 ]; then
   fi
 fi
 
-# ---- unit: ctest ----
+# ---- unit: every cmocka case, in both builds; the rest of ctest in the ASan build ----
+# run_cmocka LABEL DIR: runs every cmocka executable DIR's build lists (tests/cmocka-tests.txt)
+# with TAP output, JOBS at a time, and counts each case: a skip() shows as skipped, a case the
+# plan promised but never reported (a crash) as failed.
+run_cmocka() {
+  local label="$1" dir="$2" list="$2/tests/cmocka-tests.txt" exe name log rc p f s
+  local tp=0 tf=0 ts=0 t0=$SECONDS
+  if [ ! -s "$list" ]; then
+    echo "skipped: unit cmocka ($label: $list missing, ZN_TESTS off?)"
+    count 0 0 1
+    return
+  fi
+  mapfile -t exes < "$list"
+  for exe in "${exes[@]}"; do
+    name="$(basename "$exe")"
+    log="$LOG_DIR/unit-$label-$name.log"
+    ( cd "$dir/tests" && CMOCKA_MESSAGE_OUTPUT=TAP timeout --kill-after=30 300 "$exe" > "$log" 2>&1 < /dev/null
+      echo $? > "$log.rc" ) &
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  done
+  wait
+  for exe in "${exes[@]}"; do
+    name="$(basename "$exe")"
+    log="$LOG_DIR/unit-$label-$name.log"
+    rc="$(cat "$log.rc" 2>/dev/null || echo 125)"
+    rm -f "$log.rc"
+    read -r p f s < <(parse_tap "$log")
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+      f=1; echo "unit/$name ($label): exited with status $rc"
+    fi
+    tp=$((tp + p)); tf=$((tf + f)); ts=$((ts + s))
+    [ "$s" -eq 0 ] || grep -i -E '^(not )?ok .*# skip' "$log" | sed "s|^|unit/$name ($label) skipped: |"
+    [ "$f" -eq 0 ] || show_failure "unit/$name ($label)" "$log"
+  done
+  count "$tp" "$tf" "$ts"
+  echo "unit cmocka ($label, ${#exes[@]} executables, $((SECONDS - t0))s): $tp passed, $tf failed, $ts skipped"
+}
+
+if want_tier unit; then
+  [ -n "$UNIT_DIR" ] && run_cmocka "${UNIT_DIR#$ROOT/}" "$UNIT_DIR"
+  # The ASan build keeps some signals for itself (the crash handler's SIGSEGV case skips there):
+  # the release build runs every case too.
+  [ "$UNIT_DIR" != "$BUILD_DIR" ] && run_cmocka "$ZN_BUILD_DIR" "$BUILD_DIR"
+fi
 if want_tier unit && [ -n "$UNIT_DIR" ]; then
   log="$LOG_DIR/unit.log"
-  (cd "$UNIT_DIR" && timeout --kill-after=30 3600 ctest --output-on-failure -j"$JOBS") > "$log" 2>&1 < /dev/null
+  t0=$SECONDS
+  (cd "$UNIT_DIR" && timeout --kill-after=30 3600 ctest -LE cmocka --output-on-failure -j"$JOBS") > "$log" 2>&1 < /dev/null
   rc=$?
   p=$(grep -c -E 'Test +#[0-9]+: .* Passed' "$log")
   f=$(grep -c -E 'Test +#[0-9]+: .*(\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run)' "$log")
   s=$(grep -c -E 'Test +#[0-9]+: .*\*\*\*Skipped' "$log")
   if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -eq 0 ] && grep -q 'No tests were found' "$log"; then
-    echo "skipped: unit (no ctest tests defined yet)"
+    echo "skipped: unit ctest (no tests but the cmocka ones defined)"
+    count 0 0 1
   else
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "unit: ctest exited with status $rc"; fi
     count "$p" "$f" "$s"
-    echo "unit (ctest in ${UNIT_DIR#$ROOT/}): $p passed, $f failed, $s skipped"
+    echo "unit ctest -LE cmocka (${UNIT_DIR#$ROOT/}, $((SECONDS - t0))s): $p passed, $f failed, $s skipped"
     [ "$f" -eq 0 ] || show_failure unit "$log"
   fi
 fi
@@ -181,6 +231,7 @@ if want_tier integration; then
   files=(tests/integration/*.bats)
   if [ "${#files[@]}" -eq 0 ]; then
     echo "skipped: integration (no tests/integration/*.bats)"
+    count 0 0 1
   elif ! server_available; then
     skip_bats "integration (ZN_TARGET=$ZN_TARGET: $ZN_BUILD_DIR/daemon/znoded not built yet)" "${files[@]}"
   else
@@ -198,6 +249,7 @@ if want_tier compat; then
   if ! server_available; then
     skip_bats "compat bats (ZN_TARGET=$ZN_TARGET: server not built yet)" "${files[@]}"
     echo "skipped: compat C client and kazoo (server not built yet)"
+    count 0 0 1
   else
     # Every compatibility test runs against a standalone server and a 3-member ensemble.
     for members in 1 3; do
@@ -212,12 +264,14 @@ if want_tier compat; then
         tests/compat/run-c-client.sh "$BUILD_DIR/tests/compat/c_client_compat"
     else
       echo "skipped: compat/c-client (c_client_compat not built: libzookeeper-mt-dev missing?)"
+      count 0 0 1
     fi
     if [ -x "$BUILD_DIR/tests/compat/c_client_features" ]; then
       run_tap "compat/c-client-features$sfx" "$LOG_DIR/compat-c-client-features$sfx.log" \
         tests/compat/run-c-client.sh "$BUILD_DIR/tests/compat/c_client_features"
     else
       echo "skipped: compat/c-client-features (c_client_features not built: libzookeeper-mt-dev missing?)"
+      count 0 0 1
     fi
     if [ -f tests/compat/test_kazoo.py ]; then
       run_tap "compat/kazoo$sfx" "$LOG_DIR/compat-kazoo$sfx.log" "$PYTHON" tests/compat/test_kazoo.py --tap
@@ -237,6 +291,7 @@ if want_tier compat; then
       fi
     else
       echo "skipped: compat/kazoo (tests/compat/test_kazoo.py not written yet)"
+      count 0 0 1
     fi
     done
     unset ZN_ENSEMBLE
@@ -247,8 +302,10 @@ fi
 if want_tier fuzz; then
   if [ "$QUICK" -eq 1 ]; then
     echo "skipped: fuzz (--quick)"
+    count 0 0 1
   elif [ ! -x tests/fuzz/run.sh ]; then
     echo "skipped: fuzz (tests/fuzz/run.sh not written yet)"
+    count 0 0 1
   else
     log="$LOG_DIR/fuzz.log"
     if timeout --kill-after=30 1800 tests/fuzz/run.sh > "$log" 2>&1 < /dev/null; then
@@ -263,6 +320,7 @@ fi
 if want_tier faults; then
   if [ "$QUICK" -eq 1 ]; then
     echo "skipped: faults (--quick)"
+    count 0 0 1
   elif [ "$ZN_TARGET" != znoded ] || ! server_available; then
     echo "skipped: faults (needs a built znoded)"
     count 0 0 1

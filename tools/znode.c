@@ -33,6 +33,8 @@ enum { EXIT_OK = 0, EXIT_ZK = 1, EXIT_USAGE = 2, EXIT_CONN = 3 };
 
 static const char *usage_text =
     "usage: znode [--server HOSTS] [--timeout MS] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
+    "             [--sasl-user NAME --sasl-password-file FILE | --sasl-mech GSSAPI [--sasl-service S]\n"
+    "              | --jaas FILE]\n"
     "             COMMAND ARGS\n"
     "\n"
     "  HOSTS is host:port[,host:port...][/chroot] (default $ZNODE_SERVER or " CLI_DEFAULT_SERVER ")\n"
@@ -41,6 +43,14 @@ static const char *usage_text =
     "                    must chain to the PEM CAs in FILE and name the host as HOSTS does\n"
     "  --tls-cert FILE   the client's PEM certificate, for servers with ssl.clientAuth=need;\n"
     "  --tls-key FILE    its unencrypted PEM key (default: in the --tls-cert file)\n"
+    "  --sasl-user NAME  authenticate with SASL DIGEST-MD5 as NAME (a user_NAME entry of the\n"
+    "                    server's JAAS Server section); the session is then sasl:NAME\n"
+    "  --sasl-password-file FILE  NAME's password: FILE's first line\n"
+    "  --sasl-mech MECH  DIGEST-MD5 (default with --sasl-user) or GSSAPI (Kerberos, with the\n"
+    "                    ticket cache of the environment; server principal zookeeper/HOST)\n"
+    "  --sasl-service S  GSSAPI: the server principal's service, S/HOST (default zookeeper)\n"
+    "  --jaas FILE       take the SASL credentials from FILE's Client section, as zkCli.sh does\n"
+    "                    with -Djava.security.auth.login.config=FILE\n"
     "\n"
     "commands:\n"
     "  ls PATH                          list children, one per line, sorted\n"
@@ -371,6 +381,7 @@ struct cli {
     const char *server;
     long timeout_ms;
     const char *tls_ca, *tls_cert, *tls_key;
+    const char *sasl_user, *sasl_password_file, *sasl_mech, *sasl_service, *jaas;
     const char *cmd;
     const char *args[3]; /* positional arguments after the command */
     int nargs;
@@ -380,6 +391,55 @@ struct cli {
     long admin_port;
     const char *auth;
 };
+
+/* ---- SASL ---- */
+
+/* --sasl-* / --jaas into opts (strings in *jaas).  Returns 0 or EXIT_USAGE (said why). */
+static int sasl_options(const struct cli *cli, struct zn_jaas_client *jaas, struct zn_client_options *opts)
+{
+    bool flags = cli->sasl_user || cli->sasl_password_file || cli->sasl_mech;
+    if (cli->sasl_service && !flags && !cli->jaas)
+        return usage_error("--sasl-service belongs to GSSAPI");
+    if (cli->jaas) {
+        if (flags)
+            return usage_error("--jaas takes the place of --sasl-user, --sasl-password-file and --sasl-mech");
+        char err[600];
+        if (zn_jaas_client_read(cli->jaas, NULL, jaas, err, sizeof err) != 0) {
+            fprintf(stderr, "znode: --jaas %s\n", err);
+            return EXIT_USAGE;
+        }
+    } else if (flags) {
+        const char *mech = cli->sasl_mech ? cli->sasl_mech : "DIGEST-MD5";
+        if (strcmp(mech, "DIGEST-MD5") != 0 && strcmp(mech, "GSSAPI") != 0)
+            return usage_error("--sasl-mech is DIGEST-MD5 or GSSAPI");
+        bool digest = strcmp(mech, "DIGEST-MD5") == 0;
+        if (digest && (!cli->sasl_user || !cli->sasl_password_file))
+            return usage_error("SASL DIGEST-MD5 needs --sasl-user and --sasl-password-file");
+        if (!digest && (cli->sasl_user || cli->sasl_password_file))
+            return usage_error("SASL GSSAPI takes its identity from Kerberos: no --sasl-user or --sasl-password-file");
+        snprintf(jaas->mechanism, sizeof jaas->mechanism, "%s", mech);
+        if (digest) {
+            snprintf(jaas->user, sizeof jaas->user, "%s", cli->sasl_user);
+            char err[600];
+            if (zn_read_password_file(cli->sasl_password_file, jaas->password, sizeof jaas->password, err,
+                                      sizeof err) != 0) {
+                fprintf(stderr, "znode: --sasl-password-file %s\n", err);
+                return EXIT_USAGE;
+            }
+        }
+    } else {
+        return 0;
+    }
+    opts->sasl_mechanism = jaas->mechanism;
+    if (cli->sasl_service && strcmp(jaas->mechanism, "GSSAPI") != 0)
+        return usage_error("--sasl-service belongs to GSSAPI");
+    opts->sasl_service = cli->sasl_service;
+    if (strcmp(jaas->mechanism, "DIGEST-MD5") == 0) {
+        opts->sasl_user = jaas->user;
+        opts->sasl_password = jaas->password;
+    }
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
@@ -407,6 +467,20 @@ static int parse_args(int argc, char **argv, struct cli *cli)
                                 : strcmp(a, "--tls-cert") == 0 ? &cli->tls_cert
                                                                : &cli->tls_key;
             *file = argv[++i];
+        } else if (strcmp(a, "--sasl-user") == 0 || strcmp(a, "--sasl-password-file") == 0 ||
+                   strcmp(a, "--sasl-mech") == 0 || strcmp(a, "--sasl-service") == 0 ||
+                   strcmp(a, "--jaas") == 0) {
+            if (!has_value)
+                return usage_error(strcmp(a, "--sasl-user") == 0      ? "--sasl-user needs a NAME"
+                                   : strcmp(a, "--sasl-mech") == 0    ? "--sasl-mech needs DIGEST-MD5 or GSSAPI"
+                                   : strcmp(a, "--sasl-service") == 0 ? "--sasl-service needs a service name"
+                                                                      : "--sasl-password-file and --jaas need a FILE");
+            const char **value = strcmp(a, "--sasl-user") == 0      ? &cli->sasl_user
+                                 : strcmp(a, "--sasl-mech") == 0    ? &cli->sasl_mech
+                                 : strcmp(a, "--sasl-service") == 0 ? &cli->sasl_service
+                                 : strcmp(a, "--jaas") == 0         ? &cli->jaas
+                                                                    : &cli->sasl_password_file;
+            *value = argv[++i];
         } else if (strcmp(a, "--timeout") == 0) {
             if (!has_value || parse_int(argv[++i], 1, 3600 * 1000, &cli->timeout_ms) != 0)
                 return usage_error("--timeout needs a number of milliseconds (1..3600000)");
@@ -536,6 +610,12 @@ int main(int argc, char **argv)
         uv_loop_close(&loop);
         return usage_error("--tls-cert and --tls-key need --tls-ca");
     }
+    static struct zn_jaas_client sasl;
+    rc = sasl_options(&cli, &sasl, &opts);
+    if (rc) {
+        uv_loop_close(&loop);
+        return rc;
+    }
     struct zn_client *client;
     if (cli.tls_ca && zn_log_threshold > ZN_LOG_ERROR)
         zn_log_threshold = ZN_LOG_ERROR; /* a TLS file that cannot be used says why */
@@ -547,7 +627,12 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     rc = zn_sync_wait_connected(client);
-    if (rc) {
+    memset(sasl.password, 0, sizeof sasl.password);
+    if (rc == ZN_AUTHFAILED) {
+        /* "host:port: SASL DIGEST-MD5 as NAME: rejected by the server (AUTHFAILED)" */
+        fprintf(stderr, "znode: authentication failed: %s\n", zn_client_last_failure(client));
+        rc = EXIT_CONN;
+    } else if (rc) {
         const char *last = zn_client_last_failure(client);
         fprintf(stderr, "znode: cannot connect to %s: %s%s%s%s\n", cli.server,
                 rc == ZN_OPERATIONTIMEOUT ? "timed out" : zn_strerror(rc), last[0] ? " (last: " : "",

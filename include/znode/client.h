@@ -88,7 +88,7 @@ enum zn_session_event {
     ZN_SESSION_CONNECTED_READ_ONLY = 2, /* connected to a read-only server */
     ZN_SESSION_DISCONNECTED = 3,        /* connection lost; the client is reconnecting */
     ZN_SESSION_EXPIRED = 4,             /* terminal: the server no longer knows the session */
-    ZN_SESSION_AUTH_FAILED = 5,         /* terminal: add_auth credentials were rejected */
+    ZN_SESSION_AUTH_FAILED = 5,         /* terminal: add_auth or SASL credentials were rejected */
     ZN_SESSION_CLOSED = 6,              /* terminal: zn_client_close() finished the session */
 };
 
@@ -128,7 +128,57 @@ struct zn_client_options {
     const char *tls_ca_file;
     const char *tls_cert_file;
     const char *tls_key_file;
+    /* SASL, for a server with a JAAS Server section (ZooKeeper's
+     * SASLAuthenticationProvider, znoded's the same).  With sasl_mechanism
+     * set the client authenticates right after each session is established
+     * or resumed, before SetWatches, add_auth credentials and any request:
+     * ZN_SESSION_CONNECTED comes once the server accepted it, and the
+     * session's ACL identity is then sasl:USER (DIGEST-MD5) or sasl:PRINCIPAL
+     * (GSSAPI).  A rejection (AUTHFAILED: wrong password, unknown user) or a
+     * local failure (no Kerberos ticket, no Cyrus plugin) ends the session
+     * with ZN_SESSION_AUTH_FAILED; zn_client_last_failure() says which.
+     *   sasl_mechanism  "DIGEST-MD5" or "GSSAPI"; NULL: no SASL
+     *   sasl_user, sasl_password  DIGEST-MD5's user and password (both required;
+     *                   not taken with GSSAPI)
+     *   sasl_service    GSSAPI: the service of the server's principal (NULL:
+     *                   "zookeeper", ZooKeeper's default)
+     *   sasl_host       GSSAPI: its host (NULL: the host of the connect string
+     *                   being tried, as kazoo does)
+     * GSSAPI uses the Kerberos credentials of the environment (the ticket
+     * cache KRB5CCNAME, or MIT's client key table KRB5_CLIENT_KTNAME).  The
+     * strings are copied; anything else is ZN_BADARGUMENTS from zn_client_new. */
+    const char *sasl_mechanism;
+    const char *sasl_user;
+    const char *sasl_password;
+    const char *sasl_service;
+    const char *sasl_host;
 };
+
+/*
+ * SASL credentials from a JAAS file's Client section, as zkCli.sh reads
+ * them (-Djava.security.auth.login.config=FILE): DigestLoginModule's
+ * username and password give DIGEST-MD5; Krb5LoginModule with
+ * useTicketCache=true gives GSSAPI with the environment's ticket cache.
+ * Anything else the section holds (a key table, another module, an option
+ * the module does not read) is refused, not ignored.  section NULL means
+ * "Client".  Returns 0, or -1 with the reason (the file, and the line for
+ * syntax errors) in err.  _parse takes the text (len bytes) instead.
+ */
+#define ZN_JAAS_VALUE_BYTES 1024
+struct zn_jaas_client {
+    char mechanism[16]; /* "DIGEST-MD5" or "GSSAPI": options.sasl_mechanism */
+    char user[ZN_JAAS_VALUE_BYTES];     /* DIGEST-MD5: options.sasl_user */
+    char password[ZN_JAAS_VALUE_BYTES]; /* DIGEST-MD5: options.sasl_password */
+};
+int zn_jaas_client_read(const char *path, const char *section, struct zn_jaas_client *out, char *err,
+                        size_t errlen);
+int zn_jaas_client_parse(const char *text, size_t len, const char *section, struct zn_jaas_client *out,
+                         char *err, size_t errlen);
+
+/* A password kept in a file (options.sasl_password): its first line, without
+ * the line end, into out (outlen bytes).  Returns 0, or -1 with the reason
+ * (the file's error, or no password / longer than outlen - 2) in err. */
+int zn_read_password_file(const char *path, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Fills *options with the defaults (all zero but log_level = -1). */
 void zn_client_options_init(struct zn_client_options *options);

@@ -13,60 +13,88 @@
 extern "C" {
 #endif
 
-/* Opcodes (RequestHeader.type). */
+/*
+ * The opcode table (RequestHeader.type): every opcode once, with its value,
+ * its name (logs, four-letter words, metrics labels) and what it is.  The
+ * enum below, zn_op_name() and zn_op_flags() (lib/jute.h) are generated from
+ * it, so a new opcode is one line here.  Flags:
+ *   ZN_OPF_WRITE      changes state: goes through the write path (ZooKeeper's
+ *                     Request.isQuorum; check, to be ordered with the writes
+ *                     it guards; session create/close, sessions being global)
+ *   ZN_OPF_CREATE     creates a node (its flags carry the create mode)
+ *   ZN_OPF_IN_MULTI   may be an op of a multi (MultiOperationRecord.java)
+ *   ZN_OPF_IN_MULTIREAD  may be an op of a multiRead
+ *   ZN_OPF_TXN_PATH   its transaction names a node (txn.h): a path is mandatory
+ *   ZN_OPF_METRIC     ZooKeeper's request opcode, counted per op by the metrics
+ *                     (extensions and the notification/error markers are not)
+ * znodefs extensions (not ZooKeeper's; ZooKeeper answers them UNIMPLEMENTED):
+ *   GETCHILDRENKINDS  getChildren2 that also answers the kind of every child
+ *                     and of the node.  Request: GetChildren2Request {path,
+ *                     watch}; response: {children, stat, data}, data holding
+ *                     one ZN_KIND_* byte per child (in the order of children)
+ *                     and then one for the node itself.
+ *   GETCHILDRENKINDSTIME  GETCHILDRENKINDS whose data ends with the node's
+ *                     ptime: ZN_KINDS_PTIME_BYTES, a big-endian long, the time
+ *                     in ms of the txn that set its pzxid (0: unknown).
+ *   SETDATATIME       setData whose transaction carries the client's time, so
+ *                     the node's mtime is the one a program set (utimensat:
+ *                     touch -d, cp -p, tar, rsync -t).  Request: SetDataRequest
+ *                     {path, data, version} then a long, the mtime in ms since
+ *                     the epoch (>= 0); response: as setData's (stat).  It is
+ *                     a setData in every other way: same checks, version + 1,
+ *                     NodeDataChanged.
+ */
+#define ZN_OPF_WRITE 0x01u
+#define ZN_OPF_CREATE 0x02u
+#define ZN_OPF_IN_MULTI 0x04u
+#define ZN_OPF_IN_MULTIREAD 0x08u
+#define ZN_OPF_TXN_PATH 0x10u
+#define ZN_OPF_METRIC 0x20u
+
+/* X(NAME, value, "name", flags); in the order of the metrics' op slots. */
+#define ZN_OPCODES(X)                                                                                    \
+    X(NOTIFICATION, 0, "notification", 0)                                                                 \
+    X(CREATE, 1, "create", ZN_OPF_WRITE | ZN_OPF_CREATE | ZN_OPF_IN_MULTI | ZN_OPF_TXN_PATH | ZN_OPF_METRIC) \
+    X(DELETE, 2, "delete", ZN_OPF_WRITE | ZN_OPF_IN_MULTI | ZN_OPF_TXN_PATH | ZN_OPF_METRIC)              \
+    X(EXISTS, 3, "exists", ZN_OPF_METRIC)                                                                 \
+    X(GETDATA, 4, "getData", ZN_OPF_IN_MULTIREAD | ZN_OPF_METRIC)                                         \
+    X(SETDATA, 5, "setData", ZN_OPF_WRITE | ZN_OPF_IN_MULTI | ZN_OPF_TXN_PATH | ZN_OPF_METRIC)            \
+    X(GETACL, 6, "getACL", ZN_OPF_METRIC)                                                                 \
+    X(SETACL, 7, "setACL", ZN_OPF_WRITE | ZN_OPF_TXN_PATH | ZN_OPF_METRIC)                                \
+    X(GETCHILDREN, 8, "getChildren", ZN_OPF_IN_MULTIREAD | ZN_OPF_METRIC)                                 \
+    X(SYNC, 9, "sync", ZN_OPF_METRIC)                                                                     \
+    X(PING, 11, "ping", ZN_OPF_METRIC)                                                                    \
+    X(GETCHILDREN2, 12, "getChildren2", ZN_OPF_METRIC)                                                    \
+    X(CHECK, 13, "check", ZN_OPF_WRITE | ZN_OPF_IN_MULTI | ZN_OPF_TXN_PATH | ZN_OPF_METRIC)               \
+    X(MULTI, 14, "multi", ZN_OPF_WRITE | ZN_OPF_METRIC)                                                   \
+    X(CREATE2, 15, "create2", ZN_OPF_WRITE | ZN_OPF_CREATE | ZN_OPF_IN_MULTI | ZN_OPF_TXN_PATH | ZN_OPF_METRIC) \
+    X(RECONFIG, 16, "reconfig", ZN_OPF_WRITE | ZN_OPF_METRIC)                                             \
+    X(CHECKWATCHES, 17, "checkWatches", ZN_OPF_METRIC)                                                    \
+    X(REMOVEWATCHES, 18, "removeWatches", ZN_OPF_METRIC)                                                  \
+    X(CREATECONTAINER, 19, "createContainer",                                                             \
+      ZN_OPF_WRITE | ZN_OPF_CREATE | ZN_OPF_IN_MULTI | ZN_OPF_TXN_PATH | ZN_OPF_METRIC)                   \
+    X(DELETECONTAINER, 20, "deleteContainer", ZN_OPF_WRITE | ZN_OPF_METRIC)                               \
+    X(CREATETTL, 21, "createTTL", ZN_OPF_WRITE | ZN_OPF_CREATE | ZN_OPF_IN_MULTI | ZN_OPF_TXN_PATH | ZN_OPF_METRIC) \
+    X(MULTIREAD, 22, "multiRead", ZN_OPF_METRIC)                                                          \
+    X(AUTH, 100, "auth", ZN_OPF_METRIC)                                                                   \
+    X(SETWATCHES, 101, "setWatches", ZN_OPF_METRIC)                                                       \
+    X(SASL, 102, "sasl", ZN_OPF_METRIC)                                                                   \
+    X(GETEPHEMERALS, 103, "getEphemerals", ZN_OPF_METRIC)                                                 \
+    X(GETALLCHILDRENNUMBER, 104, "getAllChildrenNumber", ZN_OPF_METRIC)                                   \
+    X(SETWATCHES2, 105, "setWatches2", ZN_OPF_METRIC)                                                     \
+    X(ADDWATCH, 106, "addWatch", ZN_OPF_METRIC)                                                           \
+    X(WHOAMI, 107, "whoAmI", ZN_OPF_METRIC)                                                               \
+    X(CREATESESSION, -10, "createSession", ZN_OPF_WRITE | ZN_OPF_METRIC)                                  \
+    X(CLOSESESSION, -11, "closeSession", ZN_OPF_WRITE | ZN_OPF_METRIC)                                    \
+    X(ERROR, -1, "error", 0)                                                                              \
+    X(GETCHILDRENKINDS, 5001, "getChildrenKinds", 0)                                                      \
+    X(GETCHILDRENKINDSTIME, 5003, "getChildrenKindsTime", 0)                                              \
+    X(SETDATATIME, 5002, "setDataTime", ZN_OPF_WRITE)
+
 enum zn_opcode {
-    ZN_OP_NOTIFICATION = 0,
-    ZN_OP_CREATE = 1,
-    ZN_OP_DELETE = 2,
-    ZN_OP_EXISTS = 3,
-    ZN_OP_GETDATA = 4,
-    ZN_OP_SETDATA = 5,
-    ZN_OP_GETACL = 6,
-    ZN_OP_SETACL = 7,
-    ZN_OP_GETCHILDREN = 8,
-    ZN_OP_SYNC = 9,
-    ZN_OP_PING = 11,
-    ZN_OP_GETCHILDREN2 = 12,
-    ZN_OP_CHECK = 13,
-    ZN_OP_MULTI = 14,
-    ZN_OP_CREATE2 = 15,
-    ZN_OP_RECONFIG = 16,
-    ZN_OP_CHECKWATCHES = 17,
-    ZN_OP_REMOVEWATCHES = 18,
-    ZN_OP_CREATECONTAINER = 19,
-    ZN_OP_DELETECONTAINER = 20,
-    ZN_OP_CREATETTL = 21,
-    ZN_OP_MULTIREAD = 22,
-    ZN_OP_AUTH = 100,
-    ZN_OP_SETWATCHES = 101,
-    ZN_OP_SASL = 102,
-    ZN_OP_GETEPHEMERALS = 103,
-    ZN_OP_GETALLCHILDRENNUMBER = 104,
-    ZN_OP_SETWATCHES2 = 105,
-    ZN_OP_ADDWATCH = 106,
-    ZN_OP_WHOAMI = 107,
-    ZN_OP_CREATESESSION = -10,
-    ZN_OP_CLOSESESSION = -11,
-    ZN_OP_ERROR = -1,
-    /* znodefs extension (not ZooKeeper's): getChildren2 that also answers the
-     * kind of every child and of the node.  Request: GetChildren2Request
-     * {path, watch}; response: {children, stat, data}, data holding one
-     * ZN_KIND_* byte per child (in the order of children) and then one for
-     * the node itself.  ZooKeeper answers it UNIMPLEMENTED. */
-    ZN_OP_GETCHILDRENKINDS = 5001,
-    /* znodefs extension: GETCHILDRENKINDS whose data ends with the node's
-     * ptime: ZN_KINDS_PTIME_BYTES, a big-endian long, the time in ms of the
-     * txn that set its pzxid (0: unknown).  A znoded before it (and
-     * ZooKeeper) answers UNIMPLEMENTED. */
-    ZN_OP_GETCHILDRENKINDSTIME = 5003,
-    /* znodefs extension (not ZooKeeper's): setData whose transaction carries
-     * the client's time, so the node's mtime is the one a program set
-     * (utimensat: touch -d, cp -p, tar, rsync -t).  Request: SetDataRequest
-     * {path, data, version} then a long, the mtime in ms since the epoch
-     * (>= 0); response: as setData's (stat).  It is a setData in every other
-     * way: same checks, version + 1, NodeDataChanged.  ZooKeeper answers it
-     * UNIMPLEMENTED. */
-    ZN_OP_SETDATATIME = 5002,
+#define ZN_OPCODE_ENUM(name, value, str, flags) ZN_OP_##name = value,
+    ZN_OPCODES(ZN_OPCODE_ENUM)
+#undef ZN_OPCODE_ENUM
 };
 
 /* Special xids. */

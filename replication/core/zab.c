@@ -127,48 +127,14 @@
  *   7. base_zxid <= applied <= committed <= last; persisted <= last.
  *
  * DYNAMIC RECONFIGURATION (ZooKeeper 3.5's reconfig; zab_membership.c).
- * Written as a plan first; built as below, with the differences noted.
- *
- * API (additions; every new field zero = the static behaviour):
- *   enum { ZAB_ENTRY_DATA = 0, ZAB_ENTRY_CONFIG = 1 };
- *   struct zab_entry gains `uint8_t kind`: a CONFIG entry's data is a
- *     struct zab_membership encoded by zab_membership_encode(); the driver
- *     stores and restores kind with the entry and never applies a CONFIG
- *     entry to its tree (it updates /zookeeper/config from ready.config).
- *   struct zab_membership { uint64_t version; uint32_t n_voters, voters[ZAB_MEMBERS_MAX];
- *     uint32_t n_observers, observers[ZAB_OBSERVERS_MAX]; } (zab_message.h).
- *     version is ZooKeeper's config version: the zxid of the CONFIG entry
- *     that made it (0 for the static zoo.cfg membership).
- *   int64_t zab_membership_encode(const struct zab_membership *, uint8_t *buf, size_t cap)
- *   int zab_membership_decode(const uint8_t *buf, size_t len, struct zab_membership *)
- *   int64_t zab_propose_config(struct zab *z, const uint32_t *voters, size_t n_voters,
- *                              const uint32_t *observers, size_t n_observers,
- *                              uint64_t from_version);
- *     On an established leader: appends a CONFIG entry carrying the new
- *     membership (version = its zxid) and returns the zxid.  from_version 0
- *     = unconditional, else it must equal the active version (ZooKeeper's
- *     `reconfig -v`).  Errors: ZAB_ENOTLEADER; ZAB_EBUSY (a CONFIG entry is
- *     in flight, or the window of ZAB_INFLIGHT_MAX is full); ZAB_EINVAL (no
- *     voter, duplicates, over the limits, an id both voter and observer,
- *     from_version stale); ZAB_ENOQUORUM = -953 (a quorum of the new voters
- *     has not acked NEWLEADER and acked up to the leader's commit point
- *     within the last syncLimit: ZooKeeper's NewConfigNoQuorum).
- *   struct zab_restored gains `const struct zab_membership *membership`: the
- *     active membership the driver persisted (NULL: zab_config's lists).
- *   struct zab_ready gains, as step 4b (durable, before the messages):
- *     `bool config_changed; const struct zab_membership *config;` (persist
- *     it, update the transport's peers, /zookeeper/config) and
- *     `bool removed` (this member is in neither list of the active
- *     membership: it has stopped; the driver stops serving and may exit).
- *   struct zab_config gains `bool joining` (R5).
- *   struct zab_status gains `struct zab_membership config` (the active one),
- *     `bool reconfig_pending`, `uint64_t pending_version`, `bool removed`.
- *   Wire version 2: PROPOSAL carries kind; SYNC and NOTIFICATION carry the
- *     sender's active membership (a member that missed a reconfiguration
- *     while down learns it from any answer to its votes, as ZooKeeper 3.5's
- *     election notifications carry the config).
- *
- * Steps:
+ * The API is zab.h's (zab_propose_config, ready.config_changed and
+ * ready.removed, zab_config.joining, zab_restored.membership) and
+ * zab_message.h's (struct zab_membership: version = the zxid of the CONFIG
+ * entry that made it, 0 for zoo.cfg's).  A CONFIG entry is replicated like
+ * any other; the driver never applies it to its tree.  PROPOSAL carries an
+ * entry's kind; SYNC and NOTIFICATION carry the sender's active membership,
+ * so a member that missed a reconfiguration learns it from any answer to its
+ * votes, as ZooKeeper 3.5's notifications carry the config.  The rules:
  *   R1. The peer table is keyed by id, not by position in a fixed list: an
  *       entry per id of the active membership, the pending one (below) and,
  *       on a leader, joiners (ids in neither that sent FOLLOWERINFO; at most
@@ -235,7 +201,7 @@
  *       pending membership names a voter looks again as soon as the entry
  *       is in its log, so that it votes and acks as a voter (it counts in
  *       the pending quorum).
- *   R7. Simulator (zab_sim --reconfig SPARES): a random reconfiguration
+ *   R7. Tested by the simulator (zab_sim --reconfig SPARES): a random reconfiguration
  *       about every 100 ticks on the leader (add an idle id as a joiner,
  *       remove a member - the leader too -, switch voter and observer)
  *       under every fault; invariants as before plus: every member that

@@ -99,8 +99,10 @@ rc=0
 /usr/bin/python3 -m pytest -p no:cacheprovider -q -rA "$@" "${files[@]}" > "$work/pytest.out" 2>&1 || rc=$?
 cat "$work/pytest.out"
 if [ "$tap" = 1 ]; then
-  # pytest's -rA summary: "PASSED file::Class::test", "FAILED ...", "SKIPPED [n] file:line: why"
-  awk '/^(PASSED|FAILED|ERROR|SKIPPED) / { n++; line[n] = $0 }
+  # pytest's -rA summary: "PASSED file::Class::test", "FAILED ...", "SKIPPED [n] file:line: why",
+  # read only after its header: captured log lines above it may start with "ERROR " too
+  awk '/^=+ short test summary info =+$/ { summary = 1; next }
+       summary && /^(PASSED|FAILED|ERROR|SKIPPED) / { n++; line[n] = $0 }
        END { print "1.." n
              for (i = 1; i <= n; i++) {
                split(line[i], w, " ")

@@ -4,7 +4,8 @@
 # of the metrics page and the AdminServer (fuzz_http), a client's SASL tokens through Cyrus
 # and the JAAS reader (fuzz_sasl), and Apache ZooKeeper's snapshot and log files as the import
 # reads them (fuzz_zkdata; its seeds are files ZooKeeper 3.8 wrote), and the bytes of a
-# connection on the TLS client port through the memory-BIO stream (fuzz_tls).
+# connection on the TLS client port through the memory-BIO stream (fuzz_tls), and a server's SASL
+# tokens through libznode's Cyrus client with the JAAS Client section reader (fuzz_sasl_client).
 # Included from tests/fuzz/CMakeLists.txt. As for the codec targets: in every
 # build each target's saved corpus replays as a CTest test; with ZN_FUZZ=ON the
 # libFuzzer binaries are built from instrumented copies of the sources, and
@@ -18,8 +19,9 @@ set(ZN_DECODER_FUZZ_LIBS_fuzz_http znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_sasl znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_zkdata znoded_core)
 set(ZN_DECODER_FUZZ_LIBS_fuzz_tls znode_tls)
+set(ZN_DECODER_FUZZ_LIBS_fuzz_sasl_client znode)
 
-foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls)
+foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls fuzz_sasl_client)
   set(present TRUE)
   foreach(lib ${ZN_DECODER_FUZZ_LIBS_${target}})
     if(NOT TARGET ${lib})
@@ -66,12 +68,15 @@ if(ZN_FUZZ)
       ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
   set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config.c
       ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c
-      ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
+      ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/lib/jaas.c)
   set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
-  set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/daemon/jaas.c)
+  set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/lib/jaas.c
+      ${PROJECT_SOURCE_DIR}/lib/sasl_directives.c)
   set(ZN_FUZZ_SOURCES_fuzz_zkdata ${PROJECT_SOURCE_DIR}/daemon/zkdata.c)
   set(ZN_FUZZ_SOURCES_fuzz_tls ${PROJECT_SOURCE_DIR}/lib/tls_stream.c)
-  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls)
+  set(ZN_FUZZ_SOURCES_fuzz_sasl_client ${PROJECT_SOURCE_DIR}/lib/client_sasl.c ${PROJECT_SOURCE_DIR}/lib/client_jaas.c
+      ${PROJECT_SOURCE_DIR}/lib/jaas.c ${PROJECT_SOURCE_DIR}/lib/sasl_directives.c)
+  foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls fuzz_sasl_client)
     add_executable(${target} ${target}.c ${ZN_FUZZ_SOURCES_${target}})
     target_compile_options(${target} PRIVATE ${ZN_FUZZ_FLAGS})
     target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon
@@ -82,6 +87,7 @@ if(ZN_FUZZ)
   target_link_libraries(fuzz_http PRIVATE PkgConfig::LIBUV) # the server half of httpd.c
   target_link_libraries(fuzz_sasl PRIVATE PkgConfig::SASL2) # Cyrus, driven by saslauth.c
   target_link_libraries(fuzz_tls PRIVATE OpenSSL::SSL OpenSSL::Crypto) # tls_stream.c's TLS
+  target_link_libraries(fuzz_sasl_client PRIVATE PkgConfig::SASL2 Threads::Threads) # Cyrus's client
   find_package(ZLIB REQUIRED)
   find_library(SNAPPY_LIBRARY snappy REQUIRED)
   target_link_libraries(fuzz_zkdata PRIVATE ZLIB::ZLIB ${SNAPPY_LIBRARY}) # compressed snapshots

@@ -2,7 +2,8 @@
 # Bounded fuzzing of every decoder - the jute codec (fuzz_request, fuzz_response), peer
 # messages (fuzz_peer), disk records and snapshots (fuzz_records), zoo.cfg (fuzz_config), HTTP
 # request heads (fuzz_http), SASL tokens and the JAAS reader (fuzz_sasl), ZooKeeper's snapshot
-# and log files (fuzz_zkdata), the TLS client port's records and handshake (fuzz_tls): configures a clang build in build-fuzz
+# and log files (fuzz_zkdata), the TLS client port's records and handshake (fuzz_tls), a server's
+# SASL tokens to libznode's client and the JAAS Client section (fuzz_sasl_client): configures a clang build in build-fuzz
 # with ZN_FUZZ=ON, builds the libFuzzer targets, and runs each for SECONDS
 # (default 30) over a scratch copy of its seed corpus (the committed corpus is
 # never modified).  Exits non-zero if a target crashes, printing the path of
@@ -32,7 +33,7 @@ if [ -z "$cc" ]; then
 fi
 
 CC=$cc cmake -S "$root" -B "$build" -DZN_FUZZ=ON -DZN_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-targets="fuzz_request fuzz_response fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls"
+targets="fuzz_request fuzz_response fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls fuzz_sasl_client"
 # shellcheck disable=SC2086 # the list of make targets
 make -C "$build" -j2 $targets >/dev/null
 

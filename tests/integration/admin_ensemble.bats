@@ -50,6 +50,18 @@ a_follower() {
   return 1
 }
 
+# A 3-member ensemble and a writer recording each acknowledged write with its zxid in
+# $BATS_TEST_TMPDIR/acked; returns once 200 are acknowledged, the writer's PID in WRITER.
+start_ensemble_under_load() {
+  configure_members 3
+  launch_members
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" zxid-writer "$(ensemble_connect)" /load/n 100000 \
+    "$BATS_TEST_TMPDIR/acked" > "$BATS_TEST_TMPDIR/writer.log" 2>&1 3>&- &
+  WRITER=$!
+  zn_track_pid "$WRITER"
+  wait_until 60 "the writer's first 200 acknowledged writes" bash -c "[ \$(grep -c . '$BATS_TEST_TMPDIR/acked' 2>/dev/null || echo 0) -ge 200 ]"
+}
+
 @test "each member answers leader, voting_view and zabstate about the ensemble" {
   configure_members 3
   launch_members
@@ -72,13 +84,8 @@ a_follower() {
 }
 
 @test "a follower's backup under load, restored into every member of a new ensemble, holds exactly the acknowledged writes" {
-  configure_members 3
-  launch_members
-  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" zxid-writer "$(ensemble_connect)" /load/n 100000 \
-    "$BATS_TEST_TMPDIR/acked" > "$BATS_TEST_TMPDIR/writer.log" 2>&1 3>&- &
-  local writer=$!
-  zn_track_pid "$writer"
-  wait_until 60 "the writer's first 200 acknowledged writes" bash -c "[ \$(grep -c . '$BATS_TEST_TMPDIR/acked' 2>/dev/null || echo 0) -ge 200 ]"
+  start_ensemble_under_load
+  local writer=$WRITER
   local follower zxid before
   follower="$(a_follower)"
   run "$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode" --server "$(member_connect "$follower")" \
@@ -115,13 +122,8 @@ a_follower() {
 }
 
 @test "a backup restored into one member of a new ensemble: the members started empty after it take its tree" {
-  configure_members 3
-  launch_members
-  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_tool.py" zxid-writer "$(ensemble_connect)" /load/n 100000 \
-    "$BATS_TEST_TMPDIR/acked" > "$BATS_TEST_TMPDIR/writer.log" 2>&1 3>&- &
-  local writer=$!
-  zn_track_pid "$writer"
-  wait_until 60 "the writer's first 200 acknowledged writes" bash -c "[ \$(grep -c . '$BATS_TEST_TMPDIR/acked' 2>/dev/null || echo 0) -ge 200 ]"
+  start_ensemble_under_load
+  local writer=$WRITER
   local zxid
   run "$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode" --server "$(member_connect 1)" \
     backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT"

@@ -130,7 +130,7 @@ ssl.quorum.keyStore.location=/etc/zk/q.pem|CFG:5: ssl.quorum.keyStore.location: 
 ssl.quorum.clientAuth=need|CFG:5: ssl.quorum.clientAuth: TLS between members is not supported yet
 sslQuorum=true|CFG:5: sslQuorum=true: TLS between members is not supported yet (only sslQuorum=false is accepted)
 portUnification=true|CFG:5: portUnification=true: TLS between members is not supported yet (only portUnification=false is accepted)
-client.portUnification=true|CFG:5: client.portUnification=true: TLS and plain clients on one port are not supported yet (only client.portUnification=false is accepted)
+client.portUnification=true|CFG: client.portUnification=true needs ssl.keyStore.location (the server's key and certificate, for the TLS clients of clientPort)
 ssl.crl=true|CFG:5: ssl.crl=true: certificate revocation lists are not supported yet (only ssl.crl=false is accepted)
 ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (TLS between members is not supported yet)
 quorum.auth.enableSasl=true|CFG:5: quorum.auth.enableSasl=true: SASL between members is not supported yet (only quorum.auth.enableSasl=false is accepted)

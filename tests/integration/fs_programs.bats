@@ -154,5 +154,5 @@ manifest_is() {
 @test "POSIX conformance: each call's observable behaviour, or the errno of what is not supported" {
   run /usr/bin/python3 "$ZN_REPO_ROOT/tests/fs/posix.py" "$A/$T"
   assert_success
-  assert_output "posix: 46 checks, 0 failed"
+  assert_output "posix: 50 checks, 0 failed"
 }

@@ -83,6 +83,27 @@ same_times() {
   wait_until 20 "mount b to show the new mtime" mtime_is "$B/$T/f" %Y -ge "$before"
 }
 
+@test "an explicit time is a write: a compare-and-write at the version read before it fails with ECANCELED, the read-modify-write loop then stores its value" {
+  needs_extension
+  f="$A/$T/conf"
+  echo replicas=3 > "$f"
+  v="$(ver "$f")"
+  touch -d "2001-02-03 04:05:06" "$f"
+  [ "$(ver "$f")" = $((v + 1)) ]
+  run setfattr --raw -n "user.zk.data@$v" -v replicas=5 "$f"
+  assert_failure 1
+  assert_output --partial "Operation canceled"
+  [ "$(cat "$f")" = replicas=3 ]
+  # docs/filesystem.md's loop, bounded: it reads the version again and succeeds
+  tries=0
+  until v="$(ver "$f")" && setfattr --raw -n "user.zk.data@$v" -v replicas=5 "$f" 2> /dev/null; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 5 ] || { echo "the loop did not store its value"; return 1; }
+  done
+  [ "$tries" = 0 ]
+  wait_value "$B/$T/conf" replicas=5
+}
+
 @test "an atime alone cannot be kept: touch -a -d fails with EPERM and changes nothing" {
   echo data > "$A/$T/f"
   v="$(getfattr --only-values -n user.zk.version "$A/$T/f")"

@@ -4,7 +4,8 @@
  * is scripted by flags (expire sessions, go silent, drop on a request, push
  * an event before a reply) and records what it received, so each test can
  * assert the wire behaviour (ConnectRequest fields, SetWatches contents,
- * pings, chroot prefixes) and count every callback exactly.
+ * pings, chroot prefixes) and count every callback exactly.  Its SASL
+ * side is znoded's own (daemon/saslauth.c, Cyrus's DIGEST-MD5 server).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +17,10 @@
 #include <string.h>
 #include <uv.h>
 
+#include "config.h"
 #include "jute.h"
 #include "log.h"
+#include "saslauth.h"
 #include "znode/client.h"
 
 /* ---- fake server ---- */
@@ -34,6 +37,7 @@ struct fake_conn {
     bool closing;
     uint8_t *in;
     size_t len, cap;
+    struct saslauth_session *sasl; /* this connection's SASL exchange */
 };
 
 struct fake_server {
@@ -62,6 +66,11 @@ struct fake_server {
     int set_watches_total; /* paths over every SetWatches packet */
     char set_watches_paths[3][FAKE_MAX_PATHS][FAKE_PATH_BYTES];
     int close_sessions;
+    bool sasl_reject;       /* answer every SASL packet AUTHFAILED */
+    char log[32];           /* one letter per packet after the handshake: S sasl, W SetWatches,
+                             * A auth, R any other request (pings and CloseSession left out) */
+    int log_len;
+    char sasl_user[64];     /* who the last completed SASL exchange authenticated */
 };
 
 static const int64_t FAKE_SESSION_ID = 0x1234abcd5678LL;
@@ -69,6 +78,7 @@ static const int64_t FAKE_SESSION_ID = 0x1234abcd5678LL;
 static void fake_on_closed(uv_handle_t *h)
 {
     struct fake_conn *fc = h->data;
+    saslauth_session_free(fc->sasl);
     free(fc->in);
     free(fc);
 }
@@ -153,6 +163,36 @@ static void fake_handshake(struct fake_server *srv, struct fake_conn *fc, struct
     fc->handshaken = true;
 }
 
+/* A SASL packet: answered by znoded's saslauth (or AUTHFAILED when scripted so). */
+static void fake_sasl(struct fake_server *srv, struct fake_conn *fc, const struct zn_request_header *h,
+                      const struct zn_request *req)
+{
+    const char *out = NULL;
+    unsigned outlen = 0;
+    char user[CONFIG_SASL_NAME_BYTES] = "", why[256];
+    enum saslauth_result res =
+        srv->sasl_reject ? SASLAUTH_FAILED
+                         : saslauth_step(&fc->sasl, req->auth.data, req->auth.len > 0 ? (size_t)req->auth.len : 0,
+                                         &out, &outlen, user, sizeof user, why, sizeof why);
+    if (res == SASLAUTH_DONE)
+        snprintf(srv->sasl_user, sizeof srv->sasl_user, "%s", user);
+    struct zn_reply_header rh = {h->xid, 0, res == SASLAUTH_FAILED ? ZN_AUTHFAILED : 0};
+    struct zn_response resp;
+    memset(&resp, 0, sizeof resp);
+    resp.type = ZN_OP_SASL;
+    resp.data.data = (uint8_t *)out;
+    resp.data.len = (int32_t)outlen;
+    struct jute_writer w;
+    jute_writer_init(&w);
+    size_t f = jute_frame_begin(&w);
+    jute_write_reply_header(&w, &rh);
+    if (rh.err == 0)
+        jute_write_response(&w, &resp);
+    jute_frame_end(&w, f);
+    fake_send(fc, &w);
+    jute_writer_free(&w);
+}
+
 static void fake_request(struct fake_server *srv, struct fake_conn *fc, struct jute_reader *r)
 {
     struct zn_request_header h;
@@ -161,6 +201,15 @@ static void fake_request(struct fake_server *srv, struct fake_conn *fc, struct j
     memset(&req, 0, sizeof req);
     if (h.type != ZN_OP_PING && h.type != ZN_OP_CLOSESESSION)
         assert_int_equal(jute_read_request(r, h.type, &req), 0);
+    if (h.type != ZN_OP_PING && h.type != ZN_OP_CLOSESESSION && srv->log_len < (int)sizeof srv->log - 1)
+        srv->log[srv->log_len++] = h.type == ZN_OP_SASL          ? 'S'
+                                   : h.type == ZN_OP_SETWATCHES ? 'W'
+                                   : h.type == ZN_OP_AUTH       ? 'A'
+                                                                : 'R';
+    if (h.type == ZN_OP_SASL) {
+        fake_sasl(srv, fc, &h, &req);
+        return;
+    }
     if (h.type == ZN_OP_PING) {
         srv->pings++;
     } else if (h.type == ZN_OP_SETWATCHES) {
@@ -671,6 +720,114 @@ static void unusable_tls_files_are_refused_before_anything_starts(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- SASL ---- */
+
+static struct zn_client *new_sasl_client(uv_loop_t *loop, const char *connect_string, const char *password)
+{
+    static struct config_sasl users = {.enabled = true, .user_count = 1};
+    strcpy(users.users[0].name, "bob");
+    strcpy(users.users[0].password, "bob-secret");
+    assert_int_equal(saslauth_init(&users), 0);
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.keep_host_order = true;
+    o.session_timeout_ms = 3000;
+    o.session_cb = on_session;
+    o.log_level = ZN_LOG_OFF;
+    o.sasl_mechanism = "DIGEST-MD5";
+    o.sasl_user = "bob";
+    o.sasl_password = password;
+    struct zn_client *c = NULL;
+    assert_int_equal(zn_client_new(loop, connect_string, &o, &c), 0);
+    return c;
+}
+
+static void sasl_runs_first_on_every_connection_and_connected_means_authenticated(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a, b;
+    fake_start(&loop, &a);
+    fake_start(&loop, &b);
+    char cs[128];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d,127.0.0.1:%d", a.port, b.port);
+    struct zn_client *c = new_sasl_client(&loop, cs, "bob-secret");
+    /* queued before the session exists: sent only once SASL is done */
+    assert_int_equal(zn_get(c, "/x", on_watch, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 1);
+    assert_int_equal(counts.last_rc, 0);
+    assert_string_equal(a.log, "SSR"); /* DIGEST-MD5: an empty opening token, then the response */
+    assert_string_equal(a.sasl_user, "bob");
+    assert_int_equal(counts.events[ZN_SESSION_CONNECTED], 1);
+    fake_stop(&a); /* the session moves to B: authenticated again before its watches are re-set */
+    RUN_UNTIL(&loop, counts.events[ZN_SESSION_CONNECTED] == 2);
+    assert_string_equal(b.log, "SSW");
+    assert_string_equal(b.sasl_user, "bob");
+    assert_int_equal(b.connect_session_id, FAKE_SESSION_ID);
+    assert_int_equal(zn_get(c, "/y", NULL, NULL, on_result, NULL), 0);
+    RUN_UNTIL(&loop, counts.results == 2);
+    assert_string_equal(b.log, "SSWR");
+    finish(&loop, c, NULL, &b);
+}
+
+static void a_rejected_sasl_exchange_ends_the_session_and_says_why(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fake_server a;
+    fake_start(&loop, &a);
+    char cs[64], expected[160];
+    snprintf(cs, sizeof cs, "127.0.0.1:%d", a.port);
+    /* the server rejects it (a wrong password to saslauth; a scripted AUTHFAILED) */
+    for (int scripted = 0; scripted < 2; scripted++) {
+        memset(&counts, 0, sizeof counts);
+        a.log_len = 0;
+        memset(a.log, 0, sizeof a.log);
+        a.sasl_reject = scripted;
+        struct zn_client *c = new_sasl_client(&loop, cs, "not-bobs");
+        assert_int_equal(zn_get(c, "/x", NULL, NULL, on_result, NULL), 0);
+        RUN_UNTIL(&loop, counts.events[ZN_SESSION_AUTH_FAILED] == 1);
+        assert_int_equal(counts.results, 1);
+        assert_int_equal(counts.last_rc, ZN_AUTHFAILED);
+        assert_int_equal(counts.events[ZN_SESSION_CONNECTED], 0);
+        assert_string_equal(a.log, scripted ? "S" : "SS"); /* the get never went out */
+        snprintf(expected, sizeof expected, "127.0.0.1:%d: SASL DIGEST-MD5 as bob: rejected by the server (AUTHFAILED)",
+                 a.port);
+        assert_string_equal(zn_client_last_failure(c), expected);
+        assert_int_equal(zn_get(c, "/x", NULL, NULL, on_result, NULL), ZN_AUTHFAILED);
+        zn_client_close(c, on_closed, NULL);
+        RUN_UNTIL(&loop, counts.closed == 1);
+    }
+    finish(&loop, NULL, &a, NULL);
+}
+
+static void sasl_options_are_checked(void **state)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct zn_client *c = NULL;
+    struct zn_client_options o;
+    zn_client_options_init(&o);
+    o.log_level = ZN_LOG_OFF;
+    const char *cases[][3] = {
+        {"PLAIN", "bob", "pw"}, {"DIGEST-MD5", "bob", NULL}, {"DIGEST-MD5", NULL, "pw"},
+        {"DIGEST-MD5", "", "pw"}, {"GSSAPI", "bob", NULL}, {NULL, "bob", "pw"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        o.sasl_mechanism = cases[i][0];
+        o.sasl_user = cases[i][1];
+        o.sasl_password = cases[i][2];
+        assert_int_equal(zn_client_new(&loop, "127.0.0.1:2181", &o, &c), ZN_BADARGUMENTS);
+    }
+    o.sasl_mechanism = "DIGEST-MD5";
+    o.sasl_user = "bob";
+    o.sasl_password = "pw";
+    o.sasl_host = "zk1"; /* a GSSAPI setting */
+    assert_int_equal(zn_client_new(&loop, "127.0.0.1:2181", &o, &c), ZN_BADARGUMENTS);
+    assert_null(c);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void data_over_the_limit_is_refused_at_the_edge(void **state)
 {
     uv_loop_t loop;
@@ -765,6 +922,9 @@ int main(void)
         cmocka_unit_test_setup(a_session_given_in_the_options_is_resumed, setup),
         cmocka_unit_test_setup(bad_connect_strings_are_refused, setup),
         cmocka_unit_test_setup(unusable_tls_files_are_refused_before_anything_starts, setup),
+        cmocka_unit_test_setup(sasl_runs_first_on_every_connection_and_connected_means_authenticated, setup),
+        cmocka_unit_test_setup(a_rejected_sasl_exchange_ends_the_session_and_says_why, setup),
+        cmocka_unit_test_setup(sasl_options_are_checked, setup),
         cmocka_unit_test_setup(data_over_the_limit_is_refused_at_the_edge, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -439,10 +439,30 @@ static void tls_values_znoded_cannot_use_are_refused(void **state)
         {"ssl.keyStore.location=/k.pem\nssl.handshakeDetectionTimeoutMillis=0\n",
          "ssl.handshakeDetectionTimeoutMillis: expected milliseconds from 1 to 3600000, got '0'"},
         {"ssl.keyStore.location=/k.pem\nclientPortAddress=127.0.0.1\nsecureClientPortAddress=127.0.0.1\nsecureClientPort=2181\n",
-         "serving TLS and plain clients on one port is not supported yet"},
+         "for TLS and plain clients on one port set client.portUnification=true and no secureClientPort"},
+        {"client.portUnification=yes\n", "client.portUnification: expected true or false, got 'yes'"},
     };
     expect_refusals("dataDir=/tmp/x\nclientPort=2181\nsecureClientPort=2182\n", cases,
                     sizeof cases / sizeof cases[0]);
+}
+
+static void port_unification_needs_the_server_key_and_nothing_else(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"client.portUnification=true\n",
+         "client.portUnification=true needs ssl.keyStore.location (the server's key and certificate, for the "
+         "TLS clients of clientPort)"},
+        {"ssl.keyStore.location=/k.pem\nclient.portUnification=false\n",
+         "ssl.* keys are set but secureClientPort is not"},
+    };
+    expect_refusals("dataDir=/tmp/x\nclientPort=2181\n", cases, sizeof cases / sizeof cases[0]);
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=2181\nssl.keyStore.location=/k.pem\n"
+                                "zookeeper.client.portUnification=true\n", err, sizeof err), 0);
+    assert_true(cfg.tls.port_unification);
+    assert_int_equal(cfg.tls.secure_client_port, 0);
 }
 
 int main(void)
@@ -472,6 +492,7 @@ int main(void)
         cmocka_unit_test(tls_keys_are_read_with_zookeepers_defaults),
         cmocka_unit_test(enabled_protocols_win_over_the_protocol),
         cmocka_unit_test(tls_values_znoded_cannot_use_are_refused),
+        cmocka_unit_test(port_unification_needs_the_server_key_and_nothing_else),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

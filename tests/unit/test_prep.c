@@ -28,6 +28,8 @@ struct harness {
     struct zn_arena arena;
     int64_t zxid;
     int64_t now_ms;
+    const struct zn_id *ids; /* the caller's identities (none by default) */
+    size_t id_count;
 };
 
 static int setup(void **state)
@@ -66,7 +68,8 @@ static int prepare(struct harness *h, int64_t sid, const struct zn_request *req,
                    struct zn_response *err)
 {
     h->now_ms += 10;
-    return prep_request(h->prep, sid, 1, req, ++h->zxid, h->now_ms, &h->arena, out, err);
+    struct prep_caller who = {sid, 1, h->ids, h->id_count};
+    return prep_request(h->prep, &who, req, ++h->zxid, h->now_ms, &h->arena, out, err);
 }
 
 /* Prepares and, on success, applies; returns prep's result.  *res gets the
@@ -236,68 +239,95 @@ static void create_fails_with_invalidacl_for_empty_null_or_unknown_acls(void **s
     assert_int_equal(tree_node_acl(tree_get(h->tree, "/a")).count, 3);
 }
 
-static const struct zn_id session_ids[] = {{"digest", "alice:xyz="}, {"ip", "127.0.0.1"}};
+static const struct zn_id session_ids[] = {{"ip", "127.0.0.1"},  {"digest", "alice:xyz="}, {"super", ""},
+                                           {"x509", "CN=alice"}, {"sasl", "alice"},        {"digest", "alice:xyz="}};
 
-static void two_ids(void *ctx, int64_t sid, const struct zn_id **ids, int32_t *count)
-{
-    *ids = session_ids;
-    *count = 2;
-}
-
-static void auth_acl_expands_to_the_sessions_ids(void **state)
+static void auth_acl_expands_to_the_callers_authenticated_ids(void **state)
 {
     struct harness *h = *state;
-    struct prep_options o = {.auth_ids = two_ids};
+    h->ids = session_ids;
+    h->id_count = sizeof session_ids / sizeof session_ids[0];
+    struct prep_options o = {.x509_enabled = true, .sasl_enabled = true};
     prep_set_options(h->prep, &o);
     struct zn_acl auth = {ZN_PERM_READ | ZN_PERM_WRITE, {"auth", ""}};
     struct zn_request r = create_req("/mine", NULL, ZN_CREATE_PERSISTENT);
     r.acl = (struct zn_acl_vec){1, &auth};
     assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    /* digest, x509 and sasl, each once; not ip (unauthenticated) nor super */
     struct zn_acl_vec acl = tree_node_acl(tree_get(h->tree, "/mine"));
-    assert_int_equal(acl.count, 2);
+    assert_int_equal(acl.count, 3);
     assert_string_equal(acl.items[0].id.scheme, "digest");
     assert_string_equal(acl.items[0].id.id, "alice:xyz=");
     assert_int_equal(acl.items[0].perms, ZN_PERM_READ | ZN_PERM_WRITE);
-    assert_string_equal(acl.items[1].id.scheme, "ip");
+    assert_string_equal(acl.items[1].id.scheme, "x509");
+    assert_string_equal(acl.items[2].id.scheme, "sasl");
+    /* a caller with no authenticated id gets INVALIDACL, as in ZooKeeper */
+    h->id_count = 1;
+    r.path = "/theirs";
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
 }
 
-struct acl_calls {
-    int calls;
-    int32_t last_perm;
-    char last_path[64];
-};
+/* An ACL granting alice everything but `perm`, and one granting only `perm`. */
+static struct zn_acl alice_acl[1];
+static void alice_may(int32_t perms) { alice_acl[0] = (struct zn_acl){perms, {"digest", "alice:xyz="}}; }
 
-static int deny_create(void *ctx, int64_t sid, const struct zn_acl_vec *acl, int32_t perm, const char *path)
+static int write_as(struct harness *h, const struct zn_id *ids, size_t n, struct zn_request *r)
 {
-    struct acl_calls *c = ctx;
-    c->calls++;
-    c->last_perm = perm;
-    snprintf(c->last_path, sizeof(c->last_path), "%s", path);
-    assert_non_null(acl);
-    return perm == ZN_PERM_CREATE ? ZN_NOAUTH : 0;
+    h->ids = ids;
+    h->id_count = n;
+    int rc = write_op(h, SID, r, NULL);
+    h->ids = NULL;
+    h->id_count = 0;
+    return rc;
 }
 
-static void acl_hook_is_asked_for_each_permission_zookeeper_checks(void **state)
+/* A write of the server's own (session 0), applied when prep takes it. */
+static void prepare_and_apply_as_server(struct harness *h, const struct zn_request *req)
+{
+    static const struct prep_caller server = {0};
+    struct txn t;
+    h->now_ms += 10;
+    if (prep_request(h->prep, &server, req, ++h->zxid, h->now_ms, &h->arena, &t, NULL) == 0)
+        apply(h, &t, NULL);
+}
+
+static void each_write_checks_the_permission_zookeeper_checks(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
-    struct acl_calls calls = {0};
-    struct prep_options o = {.check_acl = deny_create, .ctx = &calls};
+    static const struct zn_id alice[] = {{"ip", "127.0.0.1"}, {"digest", "alice:xyz="}};
+    static const struct zn_id root[] = {{"ip", "127.0.0.1"}, {"super", ""}};
+    struct prep_options o = {.enforce_acl = true};
     prep_set_options(h->prep, &o);
-    struct zn_request r = create_req("/a/b", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NOAUTH);
-    assert_int_equal(calls.last_perm, ZN_PERM_CREATE);
-    r = path_req(ZN_OP_SETDATA, "/a", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
-    assert_int_equal(calls.last_perm, ZN_PERM_WRITE);
-    r = path_req(ZN_OP_SETACL, "/a", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
-    assert_int_equal(calls.last_perm, ZN_PERM_ADMIN);
-    r = path_req(ZN_OP_DELETE, "/a", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
-    assert_int_equal(calls.last_perm, ZN_PERM_DELETE);
-    assert_string_equal(calls.last_path, "/a");
-    assert_int_equal(calls.calls, 4);
+    struct zn_request r = create_req("/a", "d", ZN_CREATE_PERSISTENT);
+    r.acl = (struct zn_acl_vec){1, alice_acl};
+    const struct {
+        int32_t type;  /* the write */
+        int32_t perm;  /* what ZooKeeper checks, on /a itself or (create, delete) on it as parent */
+        bool on_child;
+    } cases[] = {{ZN_OP_CREATE2, ZN_PERM_CREATE, true}, {ZN_OP_SETDATA, ZN_PERM_WRITE, false},
+                 {ZN_OP_SETACL, ZN_PERM_ADMIN, false},   {ZN_OP_CHECK, ZN_PERM_READ, false},
+                 {ZN_OP_DELETE, ZN_PERM_DELETE, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int allowed = 0; allowed <= 1; allowed++) {
+            alice_may(allowed ? cases[i].perm : ZN_PERM_ALL & ~cases[i].perm);
+            assert_int_equal(write_as(h, root, 2, &r), 0); /* super passes any ACL */
+            struct zn_request child = create_req("/a/b", NULL, ZN_CREATE_PERSISTENT);
+            if (cases[i].type == ZN_OP_DELETE)
+                assert_int_equal(write_as(h, root, 2, &child), 0);
+            struct zn_request w = cases[i].on_child ? create_req("/a/b", NULL, ZN_CREATE_PERSISTENT)
+                                                    : path_req(cases[i].type, "/a", -1);
+            if (cases[i].on_child && cases[i].type == ZN_OP_DELETE)
+                w = path_req(ZN_OP_DELETE, "/a/b", -1);
+            int rc = write_as(h, alice, 2, &w);
+            if (rc != (allowed ? 0 : ZN_NOAUTH))
+                fail_msg("op %d with perms %d: %d", cases[i].type, alice_acl[0].perms, rc);
+            /* the server's own writes (session 0) are never checked */
+            struct zn_request d = path_req(ZN_OP_DELETE, "/a/b", -1);
+            prepare_and_apply_as_server(h, &d);
+            d = path_req(ZN_OP_DELETE, "/a", -1);
+            prepare_and_apply_as_server(h, &d);
+        }
+    }
 }
 
 static void createttl_fails_with_unimplemented_unless_ttl_is_enabled(void **state)
@@ -363,13 +393,22 @@ static void create_stat_follows_zookeepers_rules(void **state)
 static void create_with_kind_stores_the_kind(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/dir", NULL, ZN_CREATE_PERSISTENT);
-    struct txn t;
-    assert_int_equal(prep_request_kind(h->prep, SID, 1, &r, ZN_NODE_KIND_DIRECTORY, ++h->zxid, h->now_ms, &h->arena,
-                                       &t, NULL),
-                     0);
-    apply(h, &t, NULL);
+    struct zn_request r = create_req("/dir", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_DIRECTORY);
+    assert_int_equal(write_op(h, SID, &r, NULL), 0);
     assert_int_equal(tree_node_kind(tree_get(h->tree, "/dir")), ZN_NODE_KIND_DIRECTORY);
+    /* each create of a multi keeps its own kind */
+    struct zn_request ops[3] = {create_req("/dir/f", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_FILE),
+                                create_req("/dir/d", NULL, ZN_CREATE_EPHEMERAL_SEQUENTIAL | ZN_CREATE_KIND_DIRECTORY),
+                                path_req(ZN_OP_SETDATA, "/dir", -1)};
+    open_session(h, SID);
+    struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 3, .ops = ops};
+    assert_int_equal(write_op(h, SID, &multi, NULL), 0);
+    assert_int_equal(tree_node_kind(tree_get(h->tree, "/dir/f")), ZN_NODE_KIND_FILE);
+    assert_int_equal(tree_node_kind(tree_get(h->tree, "/dir/d0000000001")), ZN_NODE_KIND_DIRECTORY);
+    assert_int_equal(stat_of(h, "/dir/d0000000001").ephemeral_owner, SID);
+    /* both kinds at once are no create mode */
+    r = create_req("/both", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_MASK);
+    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
     must_create(h, SID, "/plain", ZN_CREATE_PERSISTENT);
     assert_int_equal(tree_node_kind(tree_get(h->tree, "/plain")), ZN_NODE_KIND_UNKNOWN);
 }
@@ -537,9 +576,10 @@ static void a_failed_request_leaves_its_zxid_free_for_the_next(void **state)
     struct zn_request good = create_req("/ok", NULL, ZN_CREATE_PERSISTENT);
     struct txn t;
     int64_t zxid = ++h->zxid;
-    assert_int_equal(prep_request(h->prep, SID, 1, &bad, zxid, h->now_ms, &h->arena, &t, NULL), ZN_NONODE);
+    struct prep_caller first = {SID, 1, NULL, 0}, second = {SID, 2, NULL, 0};
+    assert_int_equal(prep_request(h->prep, &first, &bad, zxid, h->now_ms, &h->arena, &t, NULL), ZN_NONODE);
     /* the caller logs nothing for a failure and hands the same zxid on */
-    assert_int_equal(prep_request(h->prep, SID, 2, &good, zxid, h->now_ms, &h->arena, &t, NULL), 0);
+    assert_int_equal(prep_request(h->prep, &second, &good, zxid, h->now_ms, &h->arena, &t, NULL), 0);
     assert_int_equal(t.hdr.zxid, zxid);
     assert_int_equal(t.hdr.cxid, 2);
     apply(h, &t, NULL);
@@ -984,8 +1024,8 @@ int main(void)
         T(create_fails_with_nodeexists_when_path_exists),
         T(create_fails_with_nochildrenforephemerals_under_an_ephemeral),
         T(create_fails_with_invalidacl_for_empty_null_or_unknown_acls),
-        T(auth_acl_expands_to_the_sessions_ids),
-        T(acl_hook_is_asked_for_each_permission_zookeeper_checks),
+        T(auth_acl_expands_to_the_callers_authenticated_ids),
+        T(each_write_checks_the_permission_zookeeper_checks),
         T(createttl_fails_with_unimplemented_unless_ttl_is_enabled),
         T(create_container_makes_a_container),
         T(create_stat_follows_zookeepers_rules),

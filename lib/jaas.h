@@ -15,8 +15,8 @@
  * slash-star blocks.  ${property} expansion is not done: a value holding
  * "${" is refused rather than taken literally.
  */
-#ifndef ZNODED_JAAS_H
-#define ZNODED_JAAS_H
+#ifndef ZNODE_JAAS_H
+#define ZNODE_JAAS_H
 
 #include <stddef.h>
 
