@@ -153,13 +153,15 @@ static int ephemeral_path(void *ctx, const char *path)
 
 static const char *cmd_dump(struct server *srv, struct json *j)
 {
-    struct session **all = malloc((srv->session_count ? srv->session_count : 1) * sizeof *all);
+    size_t count = zn_htable_count(&srv->sessions);
+    struct session **all = malloc((count ? count : 1) * sizeof *all);
     if (!all)
         return "out of memory";
     size_t n = 0;
-    for (size_t b = 0; b < srv->session_buckets; b++)
-        for (struct session *s = srv->sessions[b]; s && n < srv->session_count; s = s->next_in_bucket)
-            all[n++] = s;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &srv->sessions);
+    for (struct session *s; n < count && (s = session_next(&it)) != NULL;)
+        all[n++] = s;
     qsort(all, n, sizeof *all, by_expiry);
     char key[32];
     json_key(j, "expiry_time_to_session_ids");

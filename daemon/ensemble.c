@@ -1068,12 +1068,13 @@ static void close_all_clients(struct server *srv, const char *why)
 static void sessions_new_term(struct server *srv, bool full_timeout)
 {
     uint64_t now = server_now_ms();
-    for (size_t b = 0; b < srv->session_buckets; b++)
-        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket) {
-            s->closing = false;
-            if (full_timeout)
-                s->expires_at_ms = now + (uint64_t)s->timeout_ms;
-        }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &srv->sessions);
+    for (struct session *s; (s = session_next(&it)) != NULL;) {
+        s->closing = false;
+        if (full_timeout)
+            s->expires_at_ms = now + (uint64_t)s->timeout_ms;
+    }
 }
 
 static void on_role_change(struct ensemble *e, const struct zab_ready *rd)

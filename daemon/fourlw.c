@@ -292,7 +292,7 @@ void fourlw_monitor(const struct server *srv, fourlw_put_fn put, void *ctx)
     put_u64(put, ctx, "open_file_descriptor_count", count_open_fds());
     put_u64(put, ctx, "max_file_descriptor_count", (uint64_t)rl.rlim_cur);
     put_u64(put, ctx, "uptime", server_now_ms() - s->started_ms);
-    put_u64(put, ctx, "global_sessions", srv->session_count);
+    put_u64(put, ctx, "global_sessions", zn_htable_count(&srv->sessions));
     put_zxid(put, ctx, "last_zxid", (uint64_t)tree_last_zxid(srv->tree));
     if (srv->ens) {
         put_u64(put, ctx, "epoch", ensemble_epoch(srv));
@@ -455,25 +455,25 @@ static int dump_path(void *ctx, const char *path)
 static void word_dump(struct server *srv, struct text *t)
 {
     uint64_t now = server_now_ms();
-    text_printf(t, "SessionTracker dump:\nGlobal Sessions(%zu):\n", srv->session_count);
-    for (size_t b = 0; b < srv->session_buckets; b++)
-        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket)
-            text_printf(t, "0x%" PRIx64 "\t%dms\texpires in %" PRId64 "ms%s\n", (uint64_t)s->id,
-                        s->timeout_ms, (int64_t)(s->expires_at_ms - now),
-                        s->local_read_only ? "\tread-only" : "");
+    text_printf(t, "SessionTracker dump:\nGlobal Sessions(%zu):\n", zn_htable_count(&srv->sessions));
+    struct zn_hiter it;
+    zn_hiter_init(&it, &srv->sessions);
+    for (struct session *s; (s = session_next(&it)) != NULL;)
+        text_printf(t, "0x%" PRIx64 "\t%dms\texpires in %" PRId64 "ms%s\n", (uint64_t)s->id,
+                    s->timeout_ms, (int64_t)(s->expires_at_ms - now), s->local_read_only ? "\tread-only" : "");
     size_t with = 0;
-    for (size_t b = 0; b < srv->session_buckets; b++)
-        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket)
-            with += tree_session_ephemeral_count(srv->tree, s->id) > 0;
+    zn_hiter_init(&it, &srv->sessions);
+    for (struct session *s; (s = session_next(&it)) != NULL;)
+        with += tree_session_ephemeral_count(srv->tree, s->id) > 0;
     text_printf(t, "ephemeral nodes dump:\nSessions with Ephemerals (%zu):\n", with);
-    for (size_t b = 0; b < srv->session_buckets; b++)
-        for (struct session *s = srv->sessions[b]; s; s = s->next_in_bucket) {
-            if (tree_session_ephemeral_count(srv->tree, s->id) == 0)
-                continue;
-            text_printf(t, "0x%" PRIx64 ":\n", (uint64_t)s->id);
-            struct dump_ctx d = {t, 0};
-            tree_for_each_ephemeral(srv->tree, s->id, dump_path, &d);
-        }
+    zn_hiter_init(&it, &srv->sessions);
+    for (struct session *s; (s = session_next(&it)) != NULL;) {
+        if (tree_session_ephemeral_count(srv->tree, s->id) == 0)
+            continue;
+        text_printf(t, "0x%" PRIx64 ":\n", (uint64_t)s->id);
+        struct dump_ctx d = {t, 0};
+        tree_for_each_ephemeral(srv->tree, s->id, dump_path, &d);
+    }
 }
 
 void fourlw_handle(struct conn *c, const char word[4])

@@ -380,7 +380,7 @@ static void render_zookeeper_gauges(struct metrics_text *t, const struct server 
               srv->tree ? tree_ephemeral_count(srv->tree) : 0);
     gauge_u64(t, "approximate_data_size", "Bytes of znode data and paths",
               srv->tree ? tree_data_bytes(srv->tree) : 0);
-    gauge_u64(t, "global_sessions", "Sessions (all global in znoded)", srv->session_count);
+    gauge_u64(t, "global_sessions", "Sessions (all global in znoded)", zn_htable_count(&srv->sessions));
     gauge_u64(t, "local_sessions", "Local sessions (znoded has none)", 0);
     struct rlimit rl = {0};
     getrlimit(RLIMIT_NOFILE, &rl);

@@ -126,29 +126,3 @@ bool path_is_special(const char *path)
     return strcmp(path, "/") == 0 || strcmp(path, "/zookeeper") == 0 ||
            strcmp(path, "/zookeeper/quota") == 0 || strcmp(path, "/zookeeper/config") == 0;
 }
-
-uint64_t path_hash_more(uint64_t state, const void *bytes, size_t len)
-{
-    const unsigned char *b = bytes;
-    for (size_t i = 0; i < len; i++) {
-        state ^= b[i];
-        state *= 0x100000001b3ull;
-    }
-    return state;
-}
-
-uint64_t path_hash_final(uint64_t h)
-{
-    /* splitmix64's finaliser: FNV alone clusters in the low bits. */
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ull;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebull;
-    h ^= h >> 31;
-    return h;
-}
-
-uint64_t path_hash(const void *bytes, size_t len)
-{
-    return path_hash_final(path_hash_more(path_hash_init(), bytes, len));
-}

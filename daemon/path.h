@@ -47,14 +47,4 @@ const char *path_last_component(const char *path);
  * "/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config". */
 bool path_is_special(const char *path);
 
-/* A 64-bit hash of `len` bytes (FNV-1a with a final avalanche), for hash
- * tables and digests.  Stable across runs and machines. */
-uint64_t path_hash(const void *bytes, size_t len);
-
-/* Continues a path_hash over more bytes: path_hash_more(path_hash_init(),..)
- * chains; path_hash_final mixes the state into the result. */
-static inline uint64_t path_hash_init(void) { return 0xcbf29ce484222325ull; }
-uint64_t path_hash_more(uint64_t state, const void *bytes, size_t len);
-uint64_t path_hash_final(uint64_t state);
-
 #endif

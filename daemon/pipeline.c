@@ -516,7 +516,7 @@ int pipeline_recover(struct server *srv)
         last = (int64_t)store_last_zxid(srv->store);
     srv->next_zxid = last + 1;
     ZN_INFO("recovered zxid=0x%" PRIx64 " nodes=%zu sessions=%zu ms=%" PRIu64,
-            (uint64_t)tree_last_zxid(srv->tree), tree_node_count(srv->tree), srv->session_count,
+            (uint64_t)tree_last_zxid(srv->tree), tree_node_count(srv->tree), zn_htable_count(&srv->sessions),
             server_now_ms() - start);
     return 0;
 }

@@ -28,6 +28,7 @@
 #include "acl_match.h"
 #include "assert.h"
 #include "log.h"
+#include "htable.h"
 #include "path.h"
 #include "quota.h"
 
@@ -53,13 +54,12 @@ struct node_view {
 };
 
 struct prep_record {
-    struct prep_record *hash_next;
+    struct zn_hlink link; /* in prep.map while in_map */
     struct prep_record *fifo_prev, *fifo_next;
     struct prep_record *shadowed;    /* older record of the same key */
     struct prep_record *shadowed_by; /* newer record of the same key */
     bool in_map;
     int64_t zxid;
-    uint64_t hash;
     struct node_view view;
     int32_t session_timeout_ms;      /* session records */
     struct zn_acl *acl_items;        /* owned copy behind view.acl */
@@ -70,9 +70,7 @@ struct prep_record {
 struct prep {
     const struct tree *tree;
     struct prep_options options;
-    struct prep_record **buckets;
-    size_t bucket_count;
-    size_t map_count;
+    struct zn_htable map; /* the newest record of each key */
     size_t record_count;
     struct prep_record *head, *tail;
     int64_t last_zxid;
@@ -84,57 +82,29 @@ struct prep {
 
 /* ------------------------------------------------------------------ overlay */
 
+static bool record_has_key(const struct zn_hlink *l, const void *key)
+{
+    return zn_hkey_is(key, ZN_HENTRY(l, const struct prep_record, link)->key,
+                      ZN_HENTRY(l, const struct prep_record, link)->key_len);
+}
+
+/* The newest record of the key, or NULL. */
 static struct prep_record *map_find(const struct prep *p, const char *key, size_t len)
 {
-    uint64_t h = path_hash(key, len);
-    for (struct prep_record *r = p->buckets[h & (p->bucket_count - 1)]; r; r = r->hash_next) {
-        if (r->hash == h && r->key_len == len && memcmp(r->key, key, len) == 0)
-            return r;
-    }
-    return NULL;
+    struct zn_hlink *l = zn_htable_find(&p->map, zn_hash(key, len), record_has_key, &(struct zn_hkey){key, len});
+    return l ? ZN_HENTRY(l, struct prep_record, link) : NULL;
 }
 
 static void map_remove(struct prep *p, struct prep_record *r)
 {
-    struct prep_record **pp = &p->buckets[r->hash & (p->bucket_count - 1)];
-    while (*pp != r) {
-        ZN_ASSERT(*pp != NULL);
-        pp = &(*pp)->hash_next;
-    }
-    *pp = r->hash_next;
-    r->hash_next = NULL;
+    zn_htable_remove(&p->map, &r->link);
     r->in_map = false;
-    p->map_count--;
 }
 
 static void map_insert(struct prep *p, struct prep_record *r)
 {
-    size_t slot = r->hash & (p->bucket_count - 1);
-    r->hash_next = p->buckets[slot];
-    p->buckets[slot] = r;
+    zn_htable_insert(&p->map, &r->link, r->link.hash);
     r->in_map = true;
-    p->map_count++;
-}
-
-static int map_grow(struct prep *p)
-{
-    size_t count = p->bucket_count * 2;
-    struct prep_record **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < p->bucket_count; i++) {
-        struct prep_record *r = p->buckets[i];
-        while (r) {
-            struct prep_record *next = r->hash_next;
-            r->hash_next = b[r->hash & (count - 1)];
-            b[r->hash & (count - 1)] = r;
-            r = next;
-        }
-    }
-    free(p->buckets);
-    p->buckets = b;
-    p->bucket_count = count;
-    return 0;
 }
 
 static void record_free(struct prep_record *r)
@@ -183,15 +153,13 @@ static int record_add(struct prep *p, int64_t zxid, const char *key, size_t len,
                       int32_t session_timeout_ms)
 {
     ZN_ASSERT(p->tail == NULL || p->tail->zxid <= zxid);
-    if (p->map_count + 1 > p->bucket_count && map_grow(p) != 0)
-        return ZN_NOMEMORY;
     struct prep_record *r = calloc(1, sizeof(*r) + len + 1);
     if (r == NULL)
         return ZN_NOMEMORY;
     memcpy(r->key, key, len);
     r->key[len] = '\0';
     r->key_len = len;
-    r->hash = path_hash(key, len);
+    r->link.hash = zn_hash(key, len);
     r->zxid = zxid;
     r->view = *view;
     r->session_timeout_ms = session_timeout_ms;
@@ -269,8 +237,8 @@ void prep_reset(struct prep *p)
         record_free(r);
     }
     p->tail = NULL;
-    memset(p->buckets, 0, sizeof(*p->buckets) * p->bucket_count);
-    p->map_count = p->record_count = 0;
+    zn_htable_clear(&p->map);
+    p->record_count = 0;
     p->last_zxid = 0;
 }
 
@@ -296,9 +264,7 @@ struct prep *prep_new(const struct tree *tree)
     if (p == NULL)
         return NULL;
     p->tree = tree;
-    p->bucket_count = PREP_INITIAL_BUCKETS;
-    p->buckets = calloc(p->bucket_count, sizeof(*p->buckets));
-    if (p->buckets == NULL) {
+    if (zn_htable_init(&p->map, PREP_INITIAL_BUCKETS) != 0) {
         free(p);
         return NULL;
     }
@@ -310,7 +276,7 @@ void prep_free(struct prep *p)
     if (p == NULL)
         return;
     prep_reset(p);
-    free(p->buckets);
+    zn_htable_free(&p->map);
     free(p);
 }
 

@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "htable.h"
 #include "jute.h"
 #include "watch.h"
 
@@ -167,9 +168,7 @@ struct server {
     struct conn *conns;
     size_t conn_count;
     struct conn *dirty;
-    struct session **sessions;      /* hash table by id */
-    size_t session_buckets;
-    size_t session_count;
+    struct zn_htable sessions;      /* struct session by id; set up by the first session_add */
     /* the write pipeline */
     struct request *pending_head, *pending_tail; /* prepared, in zxid order */
     struct request *staged;         /* first pending request not yet given to the store */
@@ -238,7 +237,7 @@ void server_watch_notify(void *ctx, struct watch_owner *owner, int32_t event_typ
 
 /* session.c */
 struct session {
-    struct session *next_in_bucket;
+    struct zn_hlink link;           /* in server.sessions */
     int64_t id;
     int32_t timeout_ms;
     uint64_t expires_at_ms;
@@ -249,6 +248,13 @@ struct session {
 };
 
 struct session *session_find(struct server *srv, int64_t id);
+/* Iteration over srv->sessions (zn_hiter_init(&it, &srv->sessions) first);
+ * the session just returned may be removed. */
+static inline struct session *session_next(struct zn_hiter *it)
+{
+    struct zn_hlink *l = zn_hiter_next(it);
+    return l ? ZN_HENTRY(l, struct session, link) : NULL;
+}
 /* Drops every session of the runtime table (their conns must be closed). */
 void session_clear_all(struct server *srv);
 /* tree_for_each_session callback: adds one recovered session (ctx: the server). */

@@ -29,46 +29,20 @@ uint64_t server_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static size_t bucket_of(const struct server *srv, int64_t id)
+static bool session_has_id(const struct zn_hlink *l, const void *key)
 {
-    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 32) & (srv->session_buckets - 1);
+    return ZN_HENTRY(l, const struct session, link)->id == *(const int64_t *)key;
 }
 
 struct session *session_find(struct server *srv, int64_t id)
 {
-    if (!srv->sessions)
-        return NULL;
-    for (struct session *s = srv->sessions[bucket_of(srv, id)]; s; s = s->next_in_bucket)
-        if (s->id == id)
-            return s;
-    return NULL;
-}
-
-static void rehash(struct server *srv, size_t buckets)
-{
-    struct session **table = calloc(buckets, sizeof *table);
-    if (!table)
-        return; /* longer chains, still correct */
-    size_t old = srv->session_buckets;
-    struct session **old_table = srv->sessions;
-    srv->sessions = table;
-    srv->session_buckets = buckets;
-    for (size_t i = 0; i < old; i++)
-        for (struct session *s = old_table[i], *next; s; s = next) {
-            next = s->next_in_bucket;
-            size_t b = bucket_of(srv, s->id);
-            s->next_in_bucket = table[b];
-            table[b] = s;
-        }
-    free(old_table);
+    struct zn_hlink *l = zn_htable_find(&srv->sessions, zn_hash(&id, sizeof(id)), session_has_id, &id);
+    return l ? ZN_HENTRY(l, struct session, link) : NULL;
 }
 
 struct session *session_add(struct server *srv, int64_t id, int32_t timeout_ms)
 {
-    if (!srv->sessions)
-        rehash(srv, SESSION_INITIAL_BUCKETS);
-    if (!srv->sessions)
+    if (srv->sessions.nbuckets == 0 && zn_htable_init(&srv->sessions, SESSION_INITIAL_BUCKETS) != 0)
         return NULL;
     struct session *s = session_find(srv, id);
     if (s)
@@ -79,35 +53,23 @@ struct session *session_add(struct server *srv, int64_t id, int32_t timeout_ms)
     s->id = id;
     s->timeout_ms = timeout_ms;
     s->expires_at_ms = server_now_ms() + (uint64_t)timeout_ms;
-    size_t b = bucket_of(srv, id);
-    s->next_in_bucket = srv->sessions[b];
-    srv->sessions[b] = s;
-    srv->session_count++;
-    if (srv->session_count > srv->session_buckets)
-        rehash(srv, srv->session_buckets * 2);
+    zn_htable_insert(&srv->sessions, &s->link, zn_hash(&id, sizeof(id)));
     return s;
 }
 
 void session_remove(struct server *srv, int64_t id)
 {
-    if (!srv->sessions)
+    struct session *s = session_find(srv, id);
+    if (!s)
         return;
-    for (struct session **link = &srv->sessions[bucket_of(srv, id)]; *link;
-         link = &(*link)->next_in_bucket) {
-        struct session *s = *link;
-        if (s->id != id)
-            continue;
-        *link = s->next_in_bucket;
-        if (s->conn) {
-            struct conn *c = s->conn;
-            c->session = NULL;
-            s->conn = NULL;
-            conn_close(c, "session closed or expired");
-        }
-        srv->session_count--;
-        free(s);
-        return;
+    zn_htable_remove(&srv->sessions, &s->link);
+    if (s->conn) {
+        struct conn *c = s->conn;
+        c->session = NULL;
+        s->conn = NULL;
+        conn_close(c, "session closed or expired");
     }
+    free(s);
 }
 
 void session_touch(struct server *srv, struct session *s)
@@ -121,16 +83,14 @@ void session_touch(struct server *srv, struct session *s)
 
 void session_clear_all(struct server *srv)
 {
-    for (size_t b = 0; b < srv->session_buckets; b++)
-        for (struct session *s = srv->sessions[b], *next; s; s = next) {
-            next = s->next_in_bucket;
-            if (s->conn)
-                s->conn->session = NULL;
-            free(s);
-        }
-    if (srv->sessions)
-        memset(srv->sessions, 0, srv->session_buckets * sizeof *srv->sessions);
-    srv->session_count = 0;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &srv->sessions);
+    for (struct session *s; (s = session_next(&it)) != NULL;) {
+        if (s->conn)
+            s->conn->session = NULL;
+        free(s);
+    }
+    zn_htable_clear(&srv->sessions);
 }
 
 int session_add_recovered(void *ctx, int64_t id, int32_t timeout_ms)
@@ -193,15 +153,14 @@ static void on_session_timer(uv_timer_t *t)
         server_flush(srv);
         return; /* the leader alone expires sessions */
     }
-    for (size_t b = 0; b < srv->session_buckets; b++)
-        for (struct session *s = srv->sessions[b], *next; s; s = next) {
-            next = s->next_in_bucket;
-            if (!s->closing && now >= s->expires_at_ms) {
-                ZN_INFO("session expired sid=0x%" PRIx64 " timeout_ms=%d", (uint64_t)s->id,
-                        s->timeout_ms);
-                pipeline_expire_session(srv, s);
-            }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &srv->sessions);
+    for (struct session *s; (s = session_next(&it)) != NULL;) {
+        if (!s->closing && now >= s->expires_at_ms) {
+            ZN_INFO("session expired sid=0x%" PRIx64 " timeout_ms=%d", (uint64_t)s->id, s->timeout_ms);
+            pipeline_expire_session(srv, s); /* may remove s: the iterator allows it */
         }
+    }
     server_flush(srv);
 }
 

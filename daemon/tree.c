@@ -5,8 +5,10 @@
  * incremental digest and the snapshot format.
  *
  * Design notes.
- *  - Nodes are found by full path in a chained hash table (the node itself is
- *    the chain link; the path is stored inline after the node).  Each node has
+ *  - Nodes are found by full path in lib/htable (the node embeds the chain
+ *    link; the path is stored inline after the node); it grows by moving a
+ *    few buckets per insert, so no write pays for rehashing millions of
+ *    nodes, and an insert cannot fail.  Each node has
  *    a parent link and an array of child pointers; a child knows its index in
  *    that array, so add and remove are O(1) (remove swaps the last child into
  *    the hole) and getChildren is O(children).
@@ -56,14 +58,14 @@
 #include <string.h>
 
 #include "assert.h"
+#include "htable.h"
 #include "path.h"
 #include "quota.h"
 
 #define TREE_CONFIG_PATH "/zookeeper/config"
 
 struct tree_node {
-    struct tree_node *hash_next;
-    uint64_t hash;
+    struct zn_hlink link; /* in the path index; link.hash is zn_hash(path) */
     struct tree_node *parent;
     struct tree_node **children;
     uint32_t child_count;
@@ -89,8 +91,7 @@ struct tree_node {
 
 /* A path with a quota (ZooKeeper's pTrie holds the same set). */
 struct tree_quota {
-    struct tree_quota *next;
-    uint64_t hash;
+    struct zn_hlink link; /* in tree.quotas */
     size_t len;
     char path[];
 };
@@ -102,8 +103,7 @@ struct tree_quota {
  * a member's RSS with 100-byte znodes).  A node's acl.items points at items.
  */
 struct acl_shared {
-    struct acl_shared *next;
-    uint64_t hash;
+    struct zn_hlink link; /* in tree.acls; the hash is acl_hash */
     uint64_t refs;
     const uint8_t *wire;   /* the vector as jute writes it (in this block), for snapshots */
     size_t wire_len;
@@ -111,7 +111,7 @@ struct acl_shared {
 };
 
 struct tree_session {
-    struct tree_session *next;
+    struct zn_hlink link; /* in tree.sessions, by id */
     int64_t id;
     int32_t timeout_ms;
     struct tree_node *eph_head;
@@ -119,28 +119,21 @@ struct tree_session {
 };
 
 struct tree {
-    struct tree_node **buckets;
-    size_t bucket_count; /* power of two */
-    size_t node_count;
-    struct tree_session **session_buckets;
-    size_t session_bucket_count;
-    size_t session_count;
+    struct zn_htable index; /* every node, by path */
+    struct zn_htable sessions; /* struct tree_session, by id */
     size_t ephemeral_count;
     struct tree_node *root;
     int64_t last_zxid;
     size_t data_bytes;
     uint64_t digest;
-    struct tree_quota **quota_buckets;
-    size_t quota_bucket_count; /* power of two */
-    size_t quota_count;
-    struct acl_shared **acl_buckets; /* distinct ACLs, shared by the nodes that have them */
-    size_t acl_bucket_count;         /* power of two, or 0 before the first */
-    size_t acl_count;
+    struct zn_htable quotas; /* struct tree_quota, by path */
+    struct zn_htable acls; /* distinct ACLs (struct acl_shared), shared by the nodes that have them */
 };
 
 #define TREE_INITIAL_BUCKETS 1024
 #define TREE_INITIAL_SESSION_BUCKETS 256
 #define TREE_INITIAL_QUOTA_BUCKETS 16
+#define TREE_INITIAL_ACL_BUCKETS 16
 /* Undo entries one op can need: the op itself, a quota set change, and two
  * stats node updates (a new zookeeper_stats node's recount, and the
  * enclosing quota's). */
@@ -149,12 +142,11 @@ struct tree {
 /* ---------------------------------------------------------------- hashing */
 
 /*
- * The digest's hash: 8 bytes per multiply, where path_hash (FNV-1a, kept for
- * the indexes, whose callers chain it over split byte ranges) takes one byte
- * per multiply.  A create recomputes two node digests (the node's and its
- * parent's) over ~250 bytes each; byte by byte that was an eighth of the
- * event loop's time under a create load (bench/PROFILE.md item 6).  The
- * value is stored in snapshots and compared between members, so every member
+ * The digest's hash: 8 bytes per multiply, where zn_hash (FNV-1a, for the
+ * indexes) takes one byte per multiply: a create recomputes two node
+ * digests over ~250 bytes each, and byte by byte that was an eighth of the
+ * event loop's time under a create load.  It starts and ends as zn_hash
+ * does (zn_hash_init, zn_hash_final).  The value is stored in snapshots and compared between members, so every member
  * must hash the same way: changing this function changes the snapshot
  * format's digest (snapshots written before it fail their digest check).
  */
@@ -192,7 +184,7 @@ static uint64_t node_compute_digest(const struct tree_node *n)
 {
     /* The config node's contents are member-local (see the notes above). */
     bool local = node_is_config(n);
-    uint64_t h = digest_bytes(path_hash_init(), n->path, n->path_len);
+    uint64_t h = digest_bytes(zn_hash_init(), n->path, n->path_len);
     h = hash_i64(h, n->czxid);
     h = hash_i64(h, local ? 0 : n->mzxid);
     h = hash_i64(h, n->pzxid);
@@ -217,16 +209,16 @@ static uint64_t node_compute_digest(const struct tree_node *n)
             h = digest_bytes(h, a->id.id, strlen(a->id.id));
         h = hash_i64(h, -2);
     }
-    return path_hash_final(h);
+    return zn_hash_final(h);
 }
 
 static uint64_t session_digest(int64_t id, int32_t timeout_ms)
 {
-    uint64_t h = hash_i64(path_hash_init(), id);
+    uint64_t h = hash_i64(zn_hash_init(), id);
     h = hash_i64(h, timeout_ms);
     /* Distinguish a session from a node whose bytes happen to match. */
     h = digest_bytes(h, "session", 7);
-    return path_hash_final(h);
+    return zn_hash_final(h);
 }
 
 /* Call after any change of n's hashed fields. */
@@ -244,115 +236,46 @@ static size_t node_size_bytes(const struct tree_node *n)
 
 /* ------------------------------------------------------------- path index */
 
-/* h is path_hash(path, len), for a caller that already has it. */
+static bool node_has_path(const struct zn_hlink *l, const void *key)
+{
+    const struct tree_node *n = ZN_HENTRY(l, const struct tree_node, link);
+    return zn_hkey_is(key, n->path, n->path_len);
+}
+
+/* h is zn_hash(path, len), for a caller that already has it. */
 static struct tree_node *index_find_hashed(const struct tree *t, const char *path, size_t len,
                                            uint64_t h)
 {
-    for (struct tree_node *n = t->buckets[h & (t->bucket_count - 1)]; n; n = n->hash_next) {
-        if (n->hash == h && n->path_len == len && memcmp(n->path, path, len) == 0)
-            return n;
-    }
-    return NULL;
+    struct zn_hlink *l = zn_htable_find(&t->index, h, node_has_path, &(struct zn_hkey){path, len});
+    return l ? ZN_HENTRY(l, struct tree_node, link) : NULL;
 }
 
 static struct tree_node *index_find(const struct tree *t, const char *path, size_t len)
 {
-    return index_find_hashed(t, path, len, path_hash(path, len));
-}
-
-static int index_grow(struct tree *t)
-{
-    size_t count = t->bucket_count * 2;
-    struct tree_node **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->bucket_count; i++) {
-        struct tree_node *n = t->buckets[i];
-        while (n) {
-            struct tree_node *next = n->hash_next;
-            n->hash_next = b[n->hash & (count - 1)];
-            b[n->hash & (count - 1)] = n;
-            n = next;
-        }
-    }
-    free(t->buckets);
-    t->buckets = b;
-    t->bucket_count = count;
-    return 0;
-}
-
-static void index_insert(struct tree *t, struct tree_node *n)
-{
-    size_t slot = n->hash & (t->bucket_count - 1);
-    n->hash_next = t->buckets[slot];
-    t->buckets[slot] = n;
-    t->node_count++;
-}
-
-static void index_remove(struct tree *t, struct tree_node *n)
-{
-    struct tree_node **p = &t->buckets[n->hash & (t->bucket_count - 1)];
-    while (*p != n) {
-        ZN_ASSERT(*p != NULL);
-        p = &(*p)->hash_next;
-    }
-    *p = n->hash_next;
-    n->hash_next = NULL;
-    t->node_count--;
+    return index_find_hashed(t, path, len, zn_hash(path, len));
 }
 
 /* --------------------------------------------------------------- quota set */
 
+static bool quota_has_path(const struct zn_hlink *l, const void *key)
+{
+    const struct tree_quota *q = ZN_HENTRY(l, const struct tree_quota, link);
+    return zn_hkey_is(key, q->path, q->len);
+}
+
 static struct tree_quota *quota_find(const struct tree *t, const char *path, size_t len)
 {
-    uint64_t h = path_hash(path, len);
-    for (struct tree_quota *q = t->quota_buckets[h & (t->quota_bucket_count - 1)]; q; q = q->next) {
-        if (q->hash == h && q->len == len && memcmp(q->path, path, len) == 0)
-            return q;
-    }
-    return NULL;
+    struct zn_hkey key = {path, len};
+    struct zn_hlink *l = zn_htable_find(&t->quotas, zn_hash(path, len), quota_has_path, &key);
+    return l ? ZN_HENTRY(l, struct tree_quota, link) : NULL;
 }
 
 static void quota_link(struct tree *t, struct tree_quota *q)
 {
-    size_t slot = q->hash & (t->quota_bucket_count - 1);
-    q->next = t->quota_buckets[slot];
-    t->quota_buckets[slot] = q;
-    t->quota_count++;
+    zn_htable_insert(&t->quotas, &q->link, zn_hash(q->path, q->len));
 }
 
-static void quota_unlink(struct tree *t, struct tree_quota *q)
-{
-    struct tree_quota **p = &t->quota_buckets[q->hash & (t->quota_bucket_count - 1)];
-    while (*p != q) {
-        ZN_ASSERT(*p != NULL);
-        p = &(*p)->next;
-    }
-    *p = q->next;
-    q->next = NULL;
-    t->quota_count--;
-}
-
-static int quota_grow(struct tree *t)
-{
-    size_t count = t->quota_bucket_count * 2;
-    struct tree_quota **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->quota_bucket_count; i++) {
-        struct tree_quota *q = t->quota_buckets[i];
-        while (q) {
-            struct tree_quota *next = q->next;
-            q->next = b[q->hash & (count - 1)];
-            b[q->hash & (count - 1)] = q;
-            q = next;
-        }
-    }
-    free(t->quota_buckets);
-    t->quota_buckets = b;
-    t->quota_bucket_count = count;
-    return 0;
-}
+static void quota_unlink(struct tree *t, struct tree_quota *q) { zn_htable_remove(&t->quotas, &q->link); }
 
 /* Adds path to the set; *added is NULL when it was there already. */
 static int quota_add(struct tree *t, const char *path, struct tree_quota **added)
@@ -361,14 +284,11 @@ static int quota_add(struct tree *t, const char *path, struct tree_quota **added
     *added = NULL;
     if (quota_find(t, path, len) != NULL)
         return 0;
-    if (t->quota_count + 1 > t->quota_bucket_count && quota_grow(t) != 0)
-        return ZN_NOMEMORY;
     struct tree_quota *q = malloc(sizeof(*q) + len + 1);
     if (q == NULL)
         return ZN_NOMEMORY;
     memcpy(q->path, path, len + 1);
     q->len = len;
-    q->hash = path_hash(path, len);
     quota_link(t, q);
     *added = q;
     return 0;
@@ -376,23 +296,18 @@ static int quota_add(struct tree *t, const char *path, struct tree_quota **added
 
 static void quota_clear(struct tree *t)
 {
-    for (size_t i = 0; i < t->quota_bucket_count; i++) {
-        struct tree_quota *q = t->quota_buckets[i];
-        while (q) {
-            struct tree_quota *next = q->next;
-            free(q);
-            q = next;
-        }
-        t->quota_buckets[i] = NULL;
-    }
-    t->quota_count = 0;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->quotas);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        free(ZN_HENTRY(l, struct tree_quota, link));
+    zn_htable_clear(&t->quotas);
 }
 
 /* The deepest path with a quota that is path or one of its ancestors
  * (ZooKeeper's getMaxPrefixWithQuota); never the root. */
 static const struct tree_quota *quota_prefix(const struct tree *t, const char *path, size_t len)
 {
-    if (t->quota_count == 0)
+    if (zn_htable_count(&t->quotas) == 0)
         return NULL;
     while (len > 1) {
         const struct tree_quota *q = quota_find(t, path, len);
@@ -420,59 +335,26 @@ static int quota_rebuild(struct tree *t);
 
 /* ---------------------------------------------------------------- sessions */
 
-static struct tree_session *session_find(const struct tree *t, int64_t id)
+static bool session_has_id(const struct zn_hlink *l, const void *key)
 {
-    uint64_t h = path_hash(&id, sizeof(id));
-    for (struct tree_session *s = t->session_buckets[h & (t->session_bucket_count - 1)]; s; s = s->next) {
-        if (s->id == id)
-            return s;
-    }
-    return NULL;
+    return ZN_HENTRY(l, const struct tree_session, link)->id == *(const int64_t *)key;
 }
 
-static int session_grow(struct tree *t)
+static struct tree_session *session_find(const struct tree *t, int64_t id)
 {
-    size_t count = t->session_bucket_count * 2;
-    struct tree_session **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        struct tree_session *s = t->session_buckets[i];
-        while (s) {
-            struct tree_session *next = s->next;
-            uint64_t h = path_hash(&s->id, sizeof(s->id));
-            s->next = b[h & (count - 1)];
-            b[h & (count - 1)] = s;
-            s = next;
-        }
-    }
-    free(t->session_buckets);
-    t->session_buckets = b;
-    t->session_bucket_count = count;
-    return 0;
+    struct zn_hlink *l = zn_htable_find(&t->sessions, zn_hash(&id, sizeof(id)), session_has_id, &id);
+    return l ? ZN_HENTRY(l, struct tree_session, link) : NULL;
 }
 
 static void session_link(struct tree *t, struct tree_session *s)
 {
-    uint64_t h = path_hash(&s->id, sizeof(s->id));
-    size_t slot = h & (t->session_bucket_count - 1);
-    s->next = t->session_buckets[slot];
-    t->session_buckets[slot] = s;
-    t->session_count++;
+    zn_htable_insert(&t->sessions, &s->link, zn_hash(&s->id, sizeof(s->id)));
     t->digest += session_digest(s->id, s->timeout_ms);
 }
 
 static void session_unlink(struct tree *t, struct tree_session *s)
 {
-    uint64_t h = path_hash(&s->id, sizeof(s->id));
-    struct tree_session **p = &t->session_buckets[h & (t->session_bucket_count - 1)];
-    while (*p != s) {
-        ZN_ASSERT(*p != NULL);
-        p = &(*p)->next;
-    }
-    *p = s->next;
-    s->next = NULL;
-    t->session_count--;
+    zn_htable_remove(&t->sessions, &s->link);
     t->digest -= session_digest(s->id, s->timeout_ms);
 }
 
@@ -488,10 +370,8 @@ static bool owner_is_session(int64_t owner)
  * or ZN_NOMEMORY. */
 static int session_insert(struct tree *t, int64_t id, int32_t timeout_ms, struct tree_session **out)
 {
-    if (!owner_is_session(id) || session_find(t, id) != NULL || t->session_count >= TREE_MAX_SESSIONS)
+    if (!owner_is_session(id) || session_find(t, id) != NULL || zn_htable_count(&t->sessions) >= TREE_MAX_SESSIONS)
         return ZN_BADARGUMENTS;
-    if (t->session_count + 1 > t->session_bucket_count && session_grow(t) != 0)
-        return ZN_NOMEMORY;
     struct tree_session *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return ZN_NOMEMORY;
@@ -555,24 +435,9 @@ static struct acl_shared *acl_shared_of(struct zn_acl *items)
     return (struct acl_shared *)((char *)items - offsetof(struct acl_shared, items));
 }
 
-static int acl_table_grow(struct tree *t)
+static bool acl_shared_is(const struct zn_hlink *l, const void *key)
 {
-    size_t count = t->acl_bucket_count ? t->acl_bucket_count * 2 : 16;
-    struct acl_shared **b = calloc(count, sizeof(*b));
-    if (b == NULL)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->acl_bucket_count; i++) {
-        while (t->acl_buckets[i]) {
-            struct acl_shared *a = t->acl_buckets[i];
-            t->acl_buckets[i] = a->next;
-            a->next = b[a->hash & (count - 1)];
-            b[a->hash & (count - 1)] = a;
-        }
-    }
-    free(t->acl_buckets);
-    t->acl_buckets = b;
-    t->acl_bucket_count = count;
-    return 0;
+    return acl_same(ZN_HENTRY(l, const struct acl_shared, link)->items, key);
 }
 
 /* dst shares the tree's copy of src (made if new); NULL items for count <= 0.
@@ -584,17 +449,13 @@ static int acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_
     if (src->count <= 0)
         return 0;
     uint64_t h = acl_hash(src);
-    if (t->acl_bucket_count) {
-        for (struct acl_shared *a = t->acl_buckets[h & (t->acl_bucket_count - 1)]; a; a = a->next) {
-            if (a->hash == h && acl_same(a->items, src)) {
-                a->refs++;
-                dst->items = a->items;
-                return 0;
-            }
-        }
+    struct zn_hlink *found = zn_htable_find(&t->acls, h, acl_shared_is, src);
+    if (found != NULL) {
+        struct acl_shared *a = ZN_HENTRY(found, struct acl_shared, link);
+        a->refs++;
+        dst->items = a->items;
+        return 0;
     }
-    if (t->acl_count + 1 > t->acl_bucket_count && acl_table_grow(t) != 0)
-        return ZN_NOMEMORY;
     struct jute_writer wire;
     jute_writer_init(&wire);
     if (jute_write_acl_vec(&wire, src) != 0) {
@@ -632,11 +493,8 @@ static int acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_
     a->wire = (const uint8_t *)s;
     a->wire_len = wire.len;
     jute_writer_free(&wire);
-    a->hash = h;
     a->refs = 1;
-    a->next = t->acl_buckets[h & (t->acl_bucket_count - 1)];
-    t->acl_buckets[h & (t->acl_bucket_count - 1)] = a;
-    t->acl_count++;
+    zn_htable_insert(&t->acls, &a->link, h);
     dst->items = items;
     return 0;
 }
@@ -650,11 +508,7 @@ static void acl_release(struct tree *t, struct zn_acl *items)
     ZN_ASSERT(a->refs > 0);
     if (--a->refs > 0)
         return;
-    struct acl_shared **link = &t->acl_buckets[a->hash & (t->acl_bucket_count - 1)];
-    while (*link != a)
-        link = &(*link)->next;
-    *link = a->next;
-    t->acl_count--;
+    zn_htable_remove(&t->acls, &a->link);
     free(a);
 }
 
@@ -679,7 +533,7 @@ static struct tree_node *node_alloc(const char *path, size_t len)
     memcpy(n->path, path, len);
     n->path[len] = '\0';
     n->path_len = (uint32_t)len;
-    n->hash = path_hash(path, len);
+    n->link.hash = zn_hash(path, len);
     n->data_len = 0;
     return n;
 }
@@ -732,7 +586,7 @@ static void node_attach(struct tree *t, struct tree_node *parent, struct tree_no
 {
     if (parent)
         child_link(parent, n);
-    index_insert(t, n);
+    zn_htable_insert(&t->index, &n->link, n->link.hash);
     if (owner_is_session(n->ephemeral_owner)) {
         struct tree_session *s = session_find(t, n->ephemeral_owner);
         ZN_ASSERT(s != NULL);
@@ -749,7 +603,7 @@ static void node_detach(struct tree *t, struct tree_node *n)
 {
     if (n->parent)
         child_unlink(n);
-    index_remove(t, n);
+    zn_htable_remove(&t->index, &n->link);
     if (owner_is_session(n->ephemeral_owner)) {
         struct tree_session *s = session_find(t, n->ephemeral_owner);
         ZN_ASSERT(s != NULL);
@@ -774,26 +628,17 @@ static struct tree_node *find_parent(const struct tree *t, const char *path)
 
 static void tree_clear(struct tree *t)
 {
-    for (size_t i = 0; i < t->bucket_count; i++) {
-        struct tree_node *n = t->buckets[i];
-        while (n) {
-            struct tree_node *next = n->hash_next;
-            node_free(t, n);
-            n = next;
-        }
-        t->buckets[i] = NULL;
-    }
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        struct tree_session *s = t->session_buckets[i];
-        while (s) {
-            struct tree_session *next = s->next;
-            free(s);
-            s = next;
-        }
-        t->session_buckets[i] = NULL;
-    }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->index);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        node_free(t, ZN_HENTRY(l, struct tree_node, link));
+    zn_htable_clear(&t->index);
+    zn_hiter_init(&it, &t->sessions);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        free(ZN_HENTRY(l, struct tree_session, link));
+    zn_htable_clear(&t->sessions);
     quota_clear(t);
-    t->node_count = t->session_count = t->ephemeral_count = 0;
+    t->ephemeral_count = 0;
     t->root = NULL;
     t->last_zxid = 0;
     t->data_bytes = 0;
@@ -842,13 +687,10 @@ struct tree *tree_new(void)
     struct tree *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
-    t->bucket_count = TREE_INITIAL_BUCKETS;
-    t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
-    t->session_bucket_count = TREE_INITIAL_SESSION_BUCKETS;
-    t->session_buckets = calloc(t->session_bucket_count, sizeof(*t->session_buckets));
-    t->quota_bucket_count = TREE_INITIAL_QUOTA_BUCKETS;
-    t->quota_buckets = calloc(t->quota_bucket_count, sizeof(*t->quota_buckets));
-    if (t->buckets == NULL || t->session_buckets == NULL || t->quota_buckets == NULL || tree_init_nodes(t) != 0) {
+    if (zn_htable_init(&t->index, TREE_INITIAL_BUCKETS) != 0 ||
+        zn_htable_init(&t->sessions, TREE_INITIAL_SESSION_BUCKETS) != 0 ||
+        zn_htable_init(&t->quotas, TREE_INITIAL_QUOTA_BUCKETS) != 0 ||
+        zn_htable_init(&t->acls, TREE_INITIAL_ACL_BUCKETS) != 0 || tree_init_nodes(t) != 0) {
         tree_free(t);
         return NULL;
     }
@@ -859,13 +701,13 @@ void tree_free(struct tree *t)
 {
     if (t == NULL)
         return;
-    if (t->buckets && t->session_buckets && t->quota_buckets)
+    if (t->index.buckets && t->sessions.buckets && t->quotas.buckets && t->acls.buckets)
         tree_clear(t);
-    ZN_ASSERT(t->acl_count == 0); /* every node gave its share back */
-    free(t->buckets);
-    free(t->session_buckets);
-    free(t->quota_buckets);
-    free(t->acl_buckets);
+    ZN_ASSERT(zn_htable_count(&t->acls) == 0); /* every node gave its share back */
+    zn_htable_free(&t->index);
+    zn_htable_free(&t->sessions);
+    zn_htable_free(&t->quotas);
+    zn_htable_free(&t->acls);
     free(t);
 }
 
@@ -932,7 +774,7 @@ const char *tree_node_child_name(const struct tree_node *n, uint32_t index)
 }
 
 int64_t tree_last_zxid(const struct tree *t) { return t->last_zxid; }
-size_t tree_node_count(const struct tree *t) { return t->node_count; }
+size_t tree_node_count(const struct tree *t) { return zn_htable_count(&t->index); }
 size_t tree_data_bytes(const struct tree *t) { return t->data_bytes; }
 uint64_t tree_digest(const struct tree *t) { return t->digest; }
 
@@ -943,7 +785,7 @@ const char *tree_quota_prefix(const struct tree *t, const char *path)
     return q ? q->path : NULL;
 }
 
-size_t tree_quota_count(const struct tree *t) { return t->quota_count; }
+size_t tree_quota_count(const struct tree *t) { return zn_htable_count(&t->quotas); }
 
 /* Replaces the config node's contents; the digest does not change. */
 static int config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t mzxid, int32_t version,
@@ -995,16 +837,17 @@ int tree_session_timeout(const struct tree *t, int64_t session_id, int32_t *time
     return 0;
 }
 
-size_t tree_session_count(const struct tree *t) { return t->session_count; }
+size_t tree_session_count(const struct tree *t) { return zn_htable_count(&t->sessions); }
 
 int tree_for_each_session(const struct tree *t, tree_session_fn fn, void *ctx)
 {
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
-            int rc = fn(ctx, s->id, s->timeout_ms);
-            if (rc != 0)
-                return rc;
-        }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->sessions);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
+        int rc = fn(ctx, s->id, s->timeout_ms);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -1087,13 +930,6 @@ static void event_push(struct apply *a, int32_t type, const char *path)
     a->events[a->event_count].type = type;
     a->events[a->event_count].path = path;
     a->event_count++;
-}
-
-static int ensure_index_room(struct tree *t)
-{
-    if (t->node_count + 1 > t->bucket_count)
-        return index_grow(t);
-    return 0;
 }
 
 /* Replaces n's data without touching its version, mzxid or mtime and
@@ -1247,9 +1083,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         if (owner != 0 && (!owner_is_session(owner) || session_find(t, owner) == NULL))
             return ZN_DATAINCONSISTENCY;
     }
-    int rc = ensure_index_room(t);
-    if (rc == 0)
-        rc = child_reserve(parent);
+    int rc = child_reserve(parent);
     if (rc != 0)
         return rc;
     struct tree_node *n = node_alloc(op->path, len);
@@ -1769,14 +1603,17 @@ static inline uint8_t *put_be64(uint8_t *p, uint64_t v)
 size_t tree_snapshot_bound(const struct tree *t)
 {
     size_t acl_max = 4; /* a vector of none */
-    for (size_t i = 0; i < t->acl_bucket_count; i++)
-        for (const struct acl_shared *a = t->acl_buckets[i]; a; a = a->next)
-            if (a->wire_len > acl_max)
-                acl_max = a->wire_len;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->acls);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct acl_shared *a = ZN_HENTRY(l, const struct acl_shared, link);
+        if (a->wire_len > acl_max)
+            acl_max = a->wire_len;
+    }
     /* header, sessions, node count; per node two lengths, the ACL and the
      * fixed fields besides its path and data (counted in data_bytes) */
-    return 4 + 4 + 8 + 8 + 4 + t->session_count * 12 + 8 + t->data_bytes +
-           t->node_count * (4 + 4 + acl_max + SNAPSHOT_NODE_TAIL_BYTES);
+    return 4 + 4 + 8 + 8 + 4 + zn_htable_count(&t->sessions) * 12 + 8 + t->data_bytes +
+           zn_htable_count(&t->index) * (4 + 4 + acl_max + SNAPSHOT_NODE_TAIL_BYTES);
 }
 
 int tree_serialize(const struct tree *t, struct jute_writer *w)
@@ -1786,14 +1623,15 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
     jute_write_int(w, TREE_SNAPSHOT_VERSION);
     jute_write_long(w, t->last_zxid);
     jute_write_long(w, (int64_t)t->digest);
-    jute_write_int(w, (int32_t)t->session_count);
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
-            jute_write_long(w, s->id);
-            jute_write_int(w, s->timeout_ms);
-        }
+    jute_write_int(w, (int32_t)zn_htable_count(&t->sessions));
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->sessions);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
+        jute_write_long(w, s->id);
+        jute_write_int(w, s->timeout_ms);
     }
-    jute_write_long(w, (int64_t)t->node_count);
+    jute_write_long(w, (int64_t)zn_htable_count(&t->index));
     /* Per node: path, data, ACL, then the fixed fields in one block.  The
      * ACL's bytes are its shared copy's (acl_shared.wire), and the path's
      * length is stored: a snapshot child serialises up to a million nodes
@@ -1951,10 +1789,10 @@ static int load_link_node(struct tree *t, struct tree_node *n)
 {
     struct tree_node *parent = n->parent;
     int rc = 0;
-    if (index_find_hashed(t, n->path, n->path_len, n->hash) != NULL ||
+    if (index_find_hashed(t, n->path, n->path_len, n->link.hash) != NULL ||
         (parent && parent->child_count >= TREE_MAX_CHILDREN))
         rc = ZN_CORRUPT;
-    else if (ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0))
+    else if (parent && child_reserve(parent) != 0)
         rc = ZN_NOMEMORY;
     if (rc != 0) {
         node_free(t, n);
@@ -1998,11 +1836,11 @@ static int load_nodes(struct tree *t, struct jute_reader *r, struct zn_arena *ar
         struct tree_node *n;
         if ((rc = load_parse_node(t, r, &ls, &n)) != 0)
             break;
-        __builtin_prefetch(&t->buckets[n->hash & (t->bucket_count - 1)]);
+        __builtin_prefetch(zn_htable_slot(&t->index, n->link.hash));
         /* the node before: its bucket has arrived; its chain's head next */
         if (ls.count > 0) {
             const struct tree_node *prev = ls.pending[ls.count - 1];
-            const struct tree_node *head = t->buckets[prev->hash & (t->bucket_count - 1)];
+            const struct zn_hlink *head = *(struct zn_hlink *const *)zn_htable_slot(&t->index, prev->link.hash);
             if (head)
                 __builtin_prefetch(head);
         }
@@ -2038,10 +1876,8 @@ static int load_all(struct tree *t, struct jute_reader *r, struct zn_arena *aren
         return ZN_CORRUPT;
     /* The index sized once for every node (node_count is bounded by the
      * input's size above), not doubled and rehashed ~20 times on the way. */
-    while (t->bucket_count < (uint64_t)node_count) {
-        if (index_grow(t) != 0)
-            return ZN_NOMEMORY;
-    }
+    if (zn_htable_reserve(&t->index, (size_t)node_count) != 0)
+        return ZN_NOMEMORY;
     if ((rc = load_nodes(t, r, arena, node_count, version)) != 0)
         return rc;
     if (jute_remaining(r) != 0 || t->digest != (uint64_t)digest)
@@ -2090,7 +1926,7 @@ static int config_save(const struct tree *t, struct saved_config *out)
 int tree_deserialize(struct tree *fresh, const void *data, size_t len)
 {
     ZN_ASSERT(fresh != NULL && (data != NULL || len == 0));
-    ZN_ASSERT(fresh->last_zxid == 0 && fresh->session_count == 0);
+    ZN_ASSERT(fresh->last_zxid == 0 && zn_htable_count(&fresh->sessions) == 0);
     struct zn_arena arena;
     zn_arena_init(&arena);
     struct jute_reader r;
@@ -2145,7 +1981,7 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
         (parent && parent->child_count >= TREE_MAX_CHILDREN) ||
         (owner_is_session(stat->ephemeral_owner) && session_find(t, stat->ephemeral_owner) == NULL))
         return ZN_BADARGUMENTS;
-    if (ensure_index_room(t) != 0 || (parent && child_reserve(parent) != 0))
+    if (parent && child_reserve(parent) != 0)
         return ZN_NOMEMORY;
     struct tree_node *n = node_alloc(path, len);
     if (n == NULL)
@@ -2252,21 +2088,22 @@ int tree_check(const struct tree *t)
         }
     }
     size_t listed = 0;
-    for (size_t i = 0; i < t->session_bucket_count; i++) {
-        for (const struct tree_session *s = t->session_buckets[i]; s; s = s->next) {
-            digest += session_digest(s->id, s->timeout_ms);
-            size_t count = 0;
-            for (const struct tree_node *n = s->eph_head; n; n = n->eph_next) {
-                if (n->ephemeral_owner != s->id)
-                    return ZN_DATAINCONSISTENCY;
-                count++;
-            }
-            if (count != s->eph_count)
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->sessions);
+    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
+        digest += session_digest(s->id, s->timeout_ms);
+        size_t count = 0;
+        for (const struct tree_node *n = s->eph_head; n; n = n->eph_next) {
+            if (n->ephemeral_owner != s->id)
                 return ZN_DATAINCONSISTENCY;
-            listed += count;
+            count++;
         }
+        if (count != s->eph_count)
+            return ZN_DATAINCONSISTENCY;
+        listed += count;
     }
-    if (reachable != t->node_count || bytes != t->data_bytes || digest != t->digest || listed != ephemerals ||
+    if (reachable != zn_htable_count(&t->index) || bytes != t->data_bytes || digest != t->digest || listed != ephemerals ||
         ephemerals != t->ephemeral_count)
         return ZN_DATAINCONSISTENCY;
     size_t limits = 0;
@@ -2278,7 +2115,7 @@ int tree_check(const struct tree *t)
             return ZN_DATAINCONSISTENCY;
         limits++;
     }
-    if (limits != t->quota_count)
+    if (limits != zn_htable_count(&t->quotas))
         return ZN_DATAINCONSISTENCY;
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * Watch manager implementation.  Each (kind, path) with watchers is an entry
- * in a chained hash table; an entry holds an array of slots {owner, index of
+ * in a hash table (lib/htable); an entry holds an array of slots {owner, index of
  * the back-link in the owner}, and an owner holds an array of registrations
  * {entry, index of the slot in the entry}.  Removal from either side is a
  * swap-remove that fixes the moved element's back-link, so firing a watch
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "assert.h"
+#include "htable.h"
 #include "znode/errors.h"
 #include "znode/proto.h"
 
@@ -23,8 +24,7 @@ struct watch_slot {
 };
 
 struct watch_entry {
-    struct watch_entry *next_in_bucket;
-    uint64_t hash;
+    struct zn_hlink link; /* in watch_manager.entries */
     enum watch_kind kind;
     struct watch_slot *slots;
     uint32_t count;
@@ -38,9 +38,7 @@ struct watch_registration {
 };
 
 struct watch_manager {
-    struct watch_entry **buckets;
-    size_t bucket_count; /* power of two */
-    size_t entry_count;
+    struct zn_htable entries; /* struct watch_entry by (kind, path) */
     size_t registration_count;
     uint64_t event_mark; /* increases per trigger; see watch_owner.last_event_mark */
     size_t recursive_count; /* WATCH_RECURSIVE registrations: 0 skips the ancestor walk */
@@ -52,10 +50,26 @@ struct watch_manager {
 
 static uint64_t hash_path(enum watch_kind kind, const char *path)
 {
-    uint64_t h = 1469598103934665603ull ^ (uint64_t)kind; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h;
+    return zn_hash_str(path) ^ (uint64_t)kind;
+}
+
+struct entry_key {
+    enum watch_kind kind;
+    const char *path;
+};
+
+static bool entry_is(const struct zn_hlink *l, const void *key)
+{
+    const struct watch_entry *e = ZN_HENTRY(l, const struct watch_entry, link);
+    const struct entry_key *k = key;
+    return e->kind == k->kind && strcmp(e->path, k->path) == 0;
+}
+
+static struct watch_entry *find_entry(const struct watch_manager *wm, enum watch_kind kind, const char *path)
+{
+    struct entry_key key = {kind, path};
+    struct zn_hlink *l = zn_htable_find(&wm->entries, hash_path(kind, path), entry_is, &key);
+    return l ? ZN_HENTRY(l, struct watch_entry, link) : NULL;
 }
 
 struct watch_manager *watch_manager_new(watch_notify_fn notify, void *ctx)
@@ -63,12 +77,10 @@ struct watch_manager *watch_manager_new(watch_notify_fn notify, void *ctx)
     struct watch_manager *wm = calloc(1, sizeof *wm);
     if (!wm)
         return NULL;
-    wm->buckets = calloc(WATCH_INITIAL_BUCKETS, sizeof *wm->buckets);
-    if (!wm->buckets) {
+    if (zn_htable_init(&wm->entries, WATCH_INITIAL_BUCKETS) != 0) {
         free(wm);
         return NULL;
     }
-    wm->bucket_count = WATCH_INITIAL_BUCKETS;
     wm->notify = notify;
     wm->ctx = ctx;
     return wm;
@@ -78,50 +90,18 @@ void watch_manager_free(struct watch_manager *wm)
 {
     if (!wm)
         return;
-    for (size_t i = 0; i < wm->bucket_count; i++) {
-        struct watch_entry *e = wm->buckets[i];
-        while (e) {
-            struct watch_entry *next = e->next_in_bucket;
-            free(e->slots);
-            free(e);
-            e = next;
-        }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &wm->entries);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        struct watch_entry *e = ZN_HENTRY(l, struct watch_entry, link);
+        free(e->slots);
+        free(e);
     }
-    free(wm->buckets);
+    zn_htable_free(&wm->entries);
     free(wm);
 }
 
 void watch_owner_init(struct watch_owner *owner) { memset(owner, 0, sizeof *owner); }
-
-static struct watch_entry **find_link(struct watch_manager *wm, enum watch_kind kind,
-                                      const char *path, uint64_t hash)
-{
-    struct watch_entry **link = &wm->buckets[hash & (wm->bucket_count - 1)];
-    while (*link && !((*link)->hash == hash && (*link)->kind == kind &&
-                      strcmp((*link)->path, path) == 0))
-        link = &(*link)->next_in_bucket;
-    return link;
-}
-
-static void grow_buckets(struct watch_manager *wm)
-{
-    size_t n = wm->bucket_count * 2;
-    struct watch_entry **b = calloc(n, sizeof *b);
-    if (!b)
-        return; /* keep the old table: slower, still correct */
-    for (size_t i = 0; i < wm->bucket_count; i++) {
-        struct watch_entry *e = wm->buckets[i];
-        while (e) {
-            struct watch_entry *next = e->next_in_bucket;
-            e->next_in_bucket = b[e->hash & (n - 1)];
-            b[e->hash & (n - 1)] = e;
-            e = next;
-        }
-    }
-    free(wm->buckets);
-    wm->buckets = b;
-    wm->bucket_count = n;
-}
 
 static int grow(void **array, uint32_t *cap, size_t elem_size)
 {
@@ -136,10 +116,7 @@ static int grow(void **array, uint32_t *cap, size_t elem_size)
 
 static void unlink_entry(struct watch_manager *wm, struct watch_entry *e)
 {
-    struct watch_entry **link = find_link(wm, e->kind, e->path, e->hash);
-    ZN_ASSERT(*link == e);
-    *link = e->next_in_bucket;
-    wm->entry_count--;
+    zn_htable_remove(&wm->entries, &e->link);
     free(e->slots);
     free(e);
 }
@@ -171,9 +148,7 @@ int watch_add(struct watch_manager *wm, enum watch_kind kind, const char *path,
               struct watch_owner *owner)
 {
     ZN_ASSERT(kind < WATCH_KINDS);
-    uint64_t hash = hash_path(kind, path);
-    struct watch_entry **link = find_link(wm, kind, path, hash);
-    struct watch_entry *e = *link;
+    struct watch_entry *e = find_entry(wm, kind, path);
     if (e) {
         for (uint32_t i = 0; i < e->count; i++)
             if (e->slots[i].owner == owner)
@@ -184,10 +159,8 @@ int watch_add(struct watch_manager *wm, enum watch_kind kind, const char *path,
         if (!e)
             return ZN_NOMEMORY;
         memcpy(e->path, path, len + 1);
-        e->hash = hash;
         e->kind = kind;
-        *link = e;
-        wm->entry_count++;
+        zn_htable_insert(&wm->entries, &e->link, hash_path(kind, path));
     }
     if (e->count == e->cap && grow((void **)&e->slots, &e->cap, sizeof *e->slots) != 0)
         goto nomem;
@@ -201,8 +174,6 @@ int watch_add(struct watch_manager *wm, enum watch_kind kind, const char *path,
     wm->registration_count++;
     if (kind == WATCH_RECURSIVE)
         wm->recursive_count++;
-    if (wm->entry_count > wm->bucket_count)
-        grow_buckets(wm);
     return 0;
 nomem:
     if (e->count == 0)
@@ -230,15 +201,12 @@ static bool notify_once(struct watch_manager *wm, struct watch_owner *owner, int
 static size_t fire_once(struct watch_manager *wm, enum watch_kind kind, int32_t event_type,
                         const char *path)
 {
-    uint64_t hash = hash_path(kind, path);
-    struct watch_entry **link = find_link(wm, kind, path, hash);
-    struct watch_entry *e = *link;
+    struct watch_entry *e = find_entry(wm, kind, path);
     if (!e)
         return 0;
     /* Detach the entry first: a notify callback may register new watches on
      * the same path (clients re-arm), and those belong to the next event. */
-    *link = e->next_in_bucket;
-    wm->entry_count--;
+    zn_htable_remove(&wm->entries, &e->link);
     size_t fired = 0;
     for (uint32_t i = 0; i < e->count; i++) {
         struct watch_slot *s = &e->slots[i];
@@ -258,7 +226,7 @@ static size_t fire_once(struct watch_manager *wm, enum watch_kind kind, int32_t 
 static size_t fire_persistent(struct watch_manager *wm, enum watch_kind kind, const char *watched_path,
                               int32_t event_type, const char *event_path)
 {
-    struct watch_entry *e = *find_link(wm, kind, watched_path, hash_path(kind, watched_path));
+    const struct watch_entry *e = find_entry(wm, kind, watched_path);
     if (!e)
         return 0;
     size_t fired = 0;
@@ -378,7 +346,7 @@ void watch_remove_owner(struct watch_manager *wm, struct watch_owner *owner)
 }
 
 size_t watch_count(const struct watch_manager *wm) { return wm->registration_count; }
-size_t watch_path_count(const struct watch_manager *wm) { return wm->entry_count; }
+size_t watch_path_count(const struct watch_manager *wm) { return zn_htable_count(&wm->entries); }
 
 void watch_owner_foreach(const struct watch_owner *owner,
                          void (*fn)(void *ctx, enum watch_kind kind, const char *path), void *ctx)
@@ -393,14 +361,16 @@ void watch_foreach_path(const struct watch_manager *wm,
                         void *ctx)
 {
     enum { BATCH = 64 };
-    for (size_t b = 0; b < wm->bucket_count; b++)
-        for (struct watch_entry *e = wm->buckets[b]; e; e = e->next_in_bucket) {
-            struct watch_owner *owners[BATCH];
-            for (uint32_t i = 0; i < e->count; i += BATCH) {
-                size_t n = e->count - i < BATCH ? e->count - i : BATCH;
-                for (size_t j = 0; j < n; j++)
-                    owners[j] = e->slots[i + j].owner;
-                fn(ctx, e->kind, e->path, owners, n);
-            }
+    struct zn_hiter it;
+    zn_hiter_init(&it, &wm->entries);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        const struct watch_entry *e = ZN_HENTRY(l, const struct watch_entry, link);
+        struct watch_owner *owners[BATCH];
+        for (uint32_t i = 0; i < e->count; i += BATCH) {
+            size_t n = e->count - i < BATCH ? e->count - i : BATCH;
+            for (size_t j = 0; j < n; j++)
+                owners[j] = e->slots[i + j].owner;
+            fn(ctx, e->kind, e->path, owners, n);
         }
+    }
 }

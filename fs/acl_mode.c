@@ -31,10 +31,11 @@
 #include "sha1.h"
 #include "znodefs.h"
 
+/* The table's first size; it grows with the entries (FS_ACL_MAX_ENTRIES). */
 #define FS_ACL_BUCKETS 4096
 
 struct acl_perms {
-    struct acl_perms *next;
+    struct zn_hlink link; /* in acls.paths */
     char *path;
     int64_t czxid;
     int32_t aversion;
@@ -42,8 +43,7 @@ struct acl_perms {
 };
 
 static struct {
-    struct acl_perms *buckets[FS_ACL_BUCKETS];
-    size_t count;
+    struct zn_htable paths; /* struct acl_perms by path; set up on first use */
     char digest_id[NAME_MAX + 64]; /* "user:base64hash", or "" without auth */
     char sasl_id[ZN_JAAS_VALUE_BYTES]; /* the DIGEST-MD5 user, or "" */
 } acls;
@@ -95,26 +95,20 @@ int32_t fs_acl_perms_of(const struct zn_acl_entry *acl, int32_t count)
 
 /* ---- the per-path table ---- */
 
-static uint64_t hash_path(const char *s)
+static bool perms_have_path(const struct zn_hlink *l, const void *path)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return strcmp(ZN_HENTRY(l, const struct acl_perms, link)->path, path) == 0;
 }
 
-static struct acl_perms **find_link(const char *path)
+static struct acl_perms *find(const char *path)
 {
-    struct acl_perms **link = &acls.buckets[hash_path(path) % FS_ACL_BUCKETS];
-    for (; *link; link = &(*link)->next)
-        if (strcmp((*link)->path, path) == 0)
-            return link;
-    return link;
+    struct zn_hlink *l = zn_htable_find(&acls.paths, zn_hash_str(path), perms_have_path, path);
+    return l ? ZN_HENTRY(l, struct acl_perms, link) : NULL;
 }
 
 bool fs_acl_known(const char *path, const struct zn_stat *st, int32_t *perms)
 {
-    const struct acl_perms *a = *find_link(path);
+    const struct acl_perms *a = find(path);
     if (!a || a->czxid != st->czxid || a->aversion != st->aversion)
         return false;
     if (perms)
@@ -125,16 +119,17 @@ bool fs_acl_known(const char *path, const struct zn_stat *st, int32_t *perms)
 void fs_acl_remember(const char *path, const struct zn_stat *st, int32_t perms)
 {
     ZN_ASSERT(path && st);
-    struct acl_perms **link = find_link(path), *a = *link;
+    struct acl_perms *a = find(path);
     if (!a) {
-        if (acls.count >= FS_ACL_MAX_ENTRIES)
+        if (acls.paths.nbuckets == 0 && zn_htable_init(&acls.paths, FS_ACL_BUCKETS) != 0)
+            return;
+        if (zn_htable_count(&acls.paths) >= FS_ACL_MAX_ENTRIES)
             return; /* shown as the defaults until entries are forgotten */
         if (!(a = calloc(1, sizeof *a)) || !(a->path = strdup(path))) {
             free(a);
             return;
         }
-        *link = a;
-        acls.count++;
+        zn_htable_insert(&acls.paths, &a->link, zn_hash_str(path));
     }
     a->czxid = st->czxid;
     a->aversion = st->aversion;
@@ -143,13 +138,12 @@ void fs_acl_remember(const char *path, const struct zn_stat *st, int32_t perms)
 
 void fs_acl_forget(const char *path)
 {
-    struct acl_perms **link = find_link(path), *a = *link;
+    struct acl_perms *a = find(path);
     if (!a)
         return;
-    *link = a->next;
+    zn_htable_remove(&acls.paths, &a->link);
     free(a->path);
     free(a);
-    acls.count--;
 }
 
 mode_t fs_acl_mode_bits(const char *path, const struct zn_stat *st, bool dir, bool read_only)

@@ -31,10 +31,11 @@
 #include "assert.h"
 #include "znodefs.h"
 
+/* The table's first size; it grows with the entries (FS_CACHE_MAX_ENTRIES). */
 #define FS_CACHE_BUCKETS 4096
 
 struct fs_cache_entry {
-    struct fs_cache_entry *next;
+    struct zn_hlink link; /* in cache.entries, by path */
     char *path;
     struct zn_stat stat;
     bool have_data;
@@ -50,8 +51,7 @@ struct fs_cache_hold {
 };
 
 static struct {
-    struct fs_cache_entry *buckets[FS_CACHE_BUCKETS];
-    size_t entries;
+    struct zn_htable entries; /* set up on first use; nbuckets 0 before */
     size_t data_bytes;
     struct fs_cache_hold *holds;
     size_t hold_count;
@@ -109,26 +109,20 @@ void fs_cache_unhold(const char *path)
         cache.holds_overflowed = false;
 }
 
-static uint64_t hash_path(const char *s)
+static bool entry_has_path(const struct zn_hlink *l, const void *path)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return strcmp(ZN_HENTRY(l, const struct fs_cache_entry, link)->path, path) == 0;
 }
 
-static struct fs_cache_entry **find_link(const char *path)
+static struct fs_cache_entry *find(const char *path)
 {
-    struct fs_cache_entry **link = &cache.buckets[hash_path(path) % FS_CACHE_BUCKETS];
-    for (; *link; link = &(*link)->next)
-        if (strcmp((*link)->path, path) == 0)
-            return link;
-    return link;
+    struct zn_hlink *l = zn_htable_find(&cache.entries, zn_hash_str(path), entry_has_path, path);
+    return l ? ZN_HENTRY(l, struct fs_cache_entry, link) : NULL;
 }
 
 static void entry_free(struct fs_cache_entry *e)
 {
-    cache.entries--;
+    zn_htable_remove(&cache.entries, &e->link);
     if (e->have_data && e->data_len > 0)
         cache.data_bytes -= (size_t)e->data_len;
     free(e->data);
@@ -138,7 +132,7 @@ static void entry_free(struct fs_cache_entry *e)
 
 static const struct fs_cache_entry *fs_cache_get(const char *path)
 {
-    return held(path) ? NULL : *find_link(path);
+    return held(path) ? NULL : find(path);
 }
 
 bool fs_cache_stat(const char *path, struct zn_stat *stat)
@@ -173,18 +167,19 @@ static struct fs_cache_entry *entry_for(const char *path)
 {
     if (held(path))
         return NULL;
-    struct fs_cache_entry **link = find_link(path);
-    if (*link)
-        return *link;
-    if (cache.entries >= FS_CACHE_MAX_ENTRIES)
+    struct fs_cache_entry *found = find(path);
+    if (found)
+        return found;
+    if (cache.entries.nbuckets == 0 && zn_htable_init(&cache.entries, FS_CACHE_BUCKETS) != 0)
+        return NULL;
+    if (zn_htable_count(&cache.entries) >= FS_CACHE_MAX_ENTRIES)
         return NULL;
     struct fs_cache_entry *e = calloc(1, sizeof *e);
     if (!e || !(e->path = strdup(path))) {
         free(e);
         return NULL;
     }
-    *link = e;
-    cache.entries++;
+    zn_htable_insert(&cache.entries, &e->link, zn_hash_str(path));
     return e;
 }
 
@@ -237,21 +232,16 @@ void fs_cache_put_data(const char *path, const uint8_t *data, int32_t data_len, 
 
 void fs_cache_drop(const char *path)
 {
-    struct fs_cache_entry **link = find_link(path);
-    struct fs_cache_entry *e = *link;
-    if (!e)
-        return;
-    *link = e->next;
-    entry_free(e);
+    struct fs_cache_entry *e = find(path);
+    if (e)
+        entry_free(e);
 }
 
 void fs_cache_drop_all(void)
 {
-    for (size_t b = 0; b < FS_CACHE_BUCKETS; b++)
-        while (cache.buckets[b]) {
-            struct fs_cache_entry *e = cache.buckets[b];
-            cache.buckets[b] = e->next;
-            entry_free(e);
-        }
-    ZN_ASSERT(cache.entries == 0 && cache.data_bytes == 0);
+    struct zn_hiter it;
+    zn_hiter_init(&it, &cache.entries);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        entry_free(ZN_HENTRY(l, struct fs_cache_entry, link)); /* removes it */
+    ZN_ASSERT(zn_htable_count(&cache.entries) == 0 && cache.data_bytes == 0);
 }

@@ -16,18 +16,37 @@
 #include "assert.h"
 #include "znodefs.h"
 
-static uint64_t hash_str(const char *s)
+#define INODE_OF_ID(l) ZN_HENTRY(l, struct fs_inode, by_id)
+
+/* Node ids are handed out in sequence: the id itself spreads them evenly. */
+static uint64_t id_hash(fuse_ino_t nodeid) { return (uint64_t)nodeid; }
+
+static bool has_id(const struct zn_hlink *l, const void *key)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return INODE_OF_ID(l)->nodeid == *(const fuse_ino_t *)key;
+}
+
+static bool has_key(const struct zn_hlink *l, const void *key)
+{
+    return strcmp(ZN_HENTRY(l, const struct fs_inode, by_key)->key, key) == 0;
+}
+
+static void link_key(struct fs *fs, struct fs_inode *inode)
+{
+    zn_htable_insert(&fs->by_key, &inode->by_key, zn_hash_str(inode->key));
+}
+
+static void link_id(struct fs *fs, struct fs_inode *inode)
+{
+    zn_htable_insert(&fs->by_id, &inode->by_id, id_hash(inode->nodeid));
 }
 
 void fs_inodes_init(struct fs *fs)
 {
-    memset(fs->by_id, 0, sizeof fs->by_id);
-    memset(fs->by_key, 0, sizeof fs->by_key);
+    int rc = zn_htable_init(&fs->by_id, FS_INODE_BUCKETS);
+    if (rc == 0)
+        rc = zn_htable_init(&fs->by_key, FS_INODE_BUCKETS);
+    ZN_ASSERT(rc == 0); /* at start, as the root's calloc below */
     fs->next_nodeid = FUSE_ROOT_ID + 1;
     struct fs_inode *root = calloc(1, sizeof *root);
     ZN_ASSERT(root);
@@ -37,25 +56,20 @@ void fs_inodes_init(struct fs *fs)
     root->key = strdup("/");
     ZN_ASSERT(root->path && root->key);
     root->kind = FS_KIND_DIR;
-    fs->by_id[FUSE_ROOT_ID % FS_INODE_BUCKETS] = root;
-    fs->by_key[hash_str("/") % FS_INODE_BUCKETS] = root;
-    fs->inode_count = 1;
+    link_id(fs, root);
+    link_key(fs, root);
 }
 
 struct fs_inode *fs_inode_get(struct fs *fs, fuse_ino_t nodeid)
 {
-    for (struct fs_inode *i = fs->by_id[nodeid % FS_INODE_BUCKETS]; i; i = i->next_by_id)
-        if (i->nodeid == nodeid)
-            return i;
-    return NULL;
+    struct zn_hlink *l = zn_htable_find(&fs->by_id, id_hash(nodeid), has_id, &nodeid);
+    return l ? INODE_OF_ID(l) : NULL;
 }
 
 static struct fs_inode *find_key(struct fs *fs, const char *key)
 {
-    for (struct fs_inode *i = fs->by_key[hash_str(key) % FS_INODE_BUCKETS]; i; i = i->next_by_key)
-        if (strcmp(i->key, key) == 0)
-            return i;
-    return NULL;
+    struct zn_hlink *l = zn_htable_find(&fs->by_key, zn_hash_str(key), has_key, key);
+    return l ? ZN_HENTRY(l, struct fs_inode, by_key) : NULL;
 }
 
 struct fs_inode *fs_inode_find(struct fs *fs, const char *key)
@@ -63,15 +77,11 @@ struct fs_inode *fs_inode_find(struct fs *fs, const char *key)
     return find_key(fs, key);
 }
 
+/* Takes inode off the by-name table, if it is there (the name may mean a newer inode). */
 static void unlink_key(struct fs *fs, struct fs_inode *inode)
 {
-    struct fs_inode **link = &fs->by_key[hash_str(inode->key) % FS_INODE_BUCKETS];
-    for (; *link; link = &(*link)->next_by_key)
-        if (*link == inode) {
-            *link = inode->next_by_key;
-            inode->next_by_key = NULL;
-            return;
-        }
+    if (find_key(fs, inode->key) == inode)
+        zn_htable_remove(&fs->by_key, &inode->by_key);
 }
 
 void fs_inode_saw(struct fs_inode *inode, const struct zn_stat *st)
@@ -103,13 +113,6 @@ void fs_inode_orphan(struct fs *fs, struct fs_inode *inode, const uint8_t *data,
     inode->last_stat.data_length = n;
 }
 
-static void link_key(struct fs *fs, struct fs_inode *inode)
-{
-    struct fs_inode **b = &fs->by_key[hash_str(inode->key) % FS_INODE_BUCKETS];
-    inode->next_by_key = *b;
-    *b = inode;
-}
-
 struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *key,
                                  enum fs_kind kind, enum fs_virt virt, int64_t version_arg,
                                  int64_t czxid)
@@ -126,7 +129,7 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
         old->nlookup++;
         return old;
     }
-    if (fs->inode_count >= FS_MAX_INODES)
+    if (zn_htable_count(&fs->by_id) >= FS_MAX_INODES)
         return NULL;
     struct fs_inode *n = calloc(1, sizeof *n);
     if (!n)
@@ -147,11 +150,8 @@ struct fs_inode *fs_inode_lookup(struct fs *fs, const char *path, const char *ke
     n->virt = virt;
     n->version_arg = version_arg;
     n->czxid = czxid;
-    struct fs_inode **b = &fs->by_id[n->nodeid % FS_INODE_BUCKETS];
-    n->next_by_id = *b;
-    *b = n;
+    link_id(fs, n);
     link_key(fs, n);
-    fs->inode_count++;
     return n;
 }
 
@@ -195,20 +195,22 @@ int fs_inode_move(struct fs *fs, const char *old_path, const char *new_path, int
     ZN_ASSERT(strcmp(old_path, "/") != 0 && strcmp(new_path, "/") != 0);
     size_t old_len = strlen(old_path);
     int failed = 0;
-    for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
-        for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id) {
-            /* An unlinked inode's path is only a memory. */
-            bool at = strcmp(i->path, old_path) == 0;
-            bool under = strncmp(i->path, old_path, old_len) == 0 && i->path[old_len] == '/';
-            if (i->unlinked || (!at && !under))
-                continue;
-            ZN_ASSERT(strncmp(i->key, old_path, old_len) == 0);
-            if (!inode_repath(fs, i, old_path, new_path)) {
-                failed = ZN_NOMEMORY;
-                continue;
-            }
-            i->czxid = at ? czxid : 0;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &fs->by_id);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        struct fs_inode *i = INODE_OF_ID(l);
+        /* An unlinked inode's path is only a memory. */
+        bool at = strcmp(i->path, old_path) == 0;
+        bool under = strncmp(i->path, old_path, old_len) == 0 && i->path[old_len] == '/';
+        if (i->unlinked || (!at && !under))
+            continue;
+        ZN_ASSERT(strncmp(i->key, old_path, old_len) == 0);
+        if (!inode_repath(fs, i, old_path, new_path)) {
+            failed = ZN_NOMEMORY;
+            continue;
         }
+        i->czxid = at ? czxid : 0;
+    }
     return failed;
 }
 
@@ -216,46 +218,43 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
 {
     if (nodeid == FUSE_ROOT_ID)
         return;
-    struct fs_inode **link = &fs->by_id[nodeid % FS_INODE_BUCKETS];
-    for (; *link; link = &(*link)->next_by_id) {
-        struct fs_inode *i = *link;
-        if (i->nodeid != nodeid)
-            continue;
-        ZN_ASSERT(i->nlookup >= nlookup);
-        i->nlookup -= nlookup;
-        if (i->nlookup > 0)
-            return;
-        *link = i->next_by_id;
-        unlink_key(fs, i);
-        /* What the mount keeps per path lives as long as the kernel holds a node of it
-         * (another inode of the same path only misses once). */
-        if (!i->unlinked) {
-            fs_acl_forget(i->path);
-            fs_cache_drop(i->path);
-        }
-        free(i->orphan_data);
-        free(i->path);
-        free(i->key);
-        free(i);
-        fs->inode_count--;
+    struct fs_inode *i = fs_inode_get(fs, nodeid);
+    if (i == NULL)
         return;
+    ZN_ASSERT(i->nlookup >= nlookup);
+    i->nlookup -= nlookup;
+    if (i->nlookup > 0)
+        return;
+    zn_htable_remove(&fs->by_id, &i->by_id);
+    unlink_key(fs, i);
+    /* What the mount keeps per path lives as long as the kernel holds a node of it
+     * (another inode of the same path only misses once). */
+    if (!i->unlinked) {
+        fs_acl_forget(i->path);
+        fs_cache_drop(i->path);
     }
+    free(i->orphan_data);
+    free(i->path);
+    free(i->key);
+    free(i);
 }
 
 void fs_inode_for_all(struct fs *fs, void (*fn)(struct fs *, struct fs_inode *, void *), void *arg)
 {
-    for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
-        for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id)
-            fn(fs, i, arg);
+    struct zn_hiter it;
+    zn_hiter_init(&it, &fs->by_id);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        fn(fs, INODE_OF_ID(l), arg);
 }
 
 void fs_inode_for_path(struct fs *fs, const char *path,
                        void (*fn)(struct fs *, struct fs_inode *, void *), void *arg)
 {
-    for (size_t b = 0; b < FS_INODE_BUCKETS; b++)
-        for (struct fs_inode *i = fs->by_id[b]; i; i = i->next_by_id)
-            if (strcmp(i->path, path) == 0)
-                fn(fs, i, arg);
+    struct zn_hiter it;
+    zn_hiter_init(&it, &fs->by_id);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        if (strcmp(INODE_OF_ID(l)->path, path) == 0)
+            fn(fs, INODE_OF_ID(l), arg);
 }
 
 /* Parses "<digits>" (optionally negative) fully; false otherwise. */

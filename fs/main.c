@@ -110,14 +110,11 @@ static void ms_to_timespec(int64_t ms, struct timespec *ts)
  * st_ino names the znode, the same on every mount: a delete and recreate gives a new czxid.
  * The czxid alone is not enough: every node one multi creates (a tree moved by rename) has the
  * same one, and find and du then see one directory inside itself; nor is it for a directory's
- * .data file.  So the name is mixed in (FNV-1a), which a node keeps until it is deleted.
+ * .data file.  So the name is mixed in (zn_hash), which a node keeps until it is deleted.
  */
 static ino_t ino_of(const char *key, int64_t czxid)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    h ^= (uint64_t)czxid * 0x9E3779B97F4A7C15ull;
+    uint64_t h = zn_hash_str(key) ^ (uint64_t)czxid * 0x9E3779B97F4A7C15ull;
     return h ? (ino_t)h : 1;
 }
 

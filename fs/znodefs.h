@@ -15,12 +15,13 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "htable.h"
 #include "reply_check.h"
 #include "znode/client.h"
 
 /* Inodes the mount keeps at once (the kernel holds them until FORGET). */
 #define FS_MAX_INODES (1 << 20)
-/* Buckets of the inode hash tables (power of two). */
+/* Initial buckets of the inode tables (they grow). */
 #define FS_INODE_BUCKETS 4096
 /* What a getData reply adds to the data in its frame: reply header (xid, zxid, err: 16),
  * the data's length (4), the stat (68).  A client (this one, Java's) drops the connection on
@@ -101,8 +102,8 @@ struct fs_inode {
      * when its pzxid was ptime_pzxid: its mtime once an entry changed after its data. */
     int64_t ptime_pzxid;
     int64_t ptime_ms;
-    struct fs_inode *next_by_id;
-    struct fs_inode *next_by_key;
+    struct zn_hlink by_id;  /* in fs.by_id; the hash is the node id */
+    struct zn_hlink by_key; /* in fs.by_key while the name means this inode */
 };
 
 struct fs_config {
@@ -139,9 +140,8 @@ struct fs {
     uid_t uid;
     gid_t gid;
 
-    struct fs_inode *by_id[FS_INODE_BUCKETS];
-    struct fs_inode *by_key[FS_INODE_BUCKETS];
-    size_t inode_count;
+    struct zn_htable by_id;  /* every inode, by node id */
+    struct zn_htable by_key; /* the newest inode of each name, by key */
     uint64_t next_nodeid;
 
     /* Directories whose new files are ephemeral (user.zk.child_mode). */

@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "htable.h"
 #include "jute.h"
 
 struct tls_stream;
@@ -65,7 +66,7 @@ struct client_watcher {
 };
 
 struct client_watch_entry {
-    struct client_watch_entry *next; /* hash chain */
+    struct zn_hlink link;            /* in client_watch_table.entries */
     char *path;                      /* client-relative */
     struct client_watcher *list[3];  /* by ZN_WATCHES_DATA, _EXIST, _CHILD */
     int32_t count[3];
@@ -73,9 +74,7 @@ struct client_watch_entry {
 };
 
 struct client_watch_table {
-    struct client_watch_entry **buckets;
-    size_t bucket_count; /* power of two, or 0 before the first insert */
-    size_t entry_count;
+    struct zn_htable entries; /* by path; nbuckets 0 before the first watch */
 };
 
 struct client_auth {

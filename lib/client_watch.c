@@ -18,46 +18,19 @@
 #include "assert.h"
 #include "client_internal.h"
 
-static uint64_t hash_path(const char *path)
+#define CLIENT_WATCH_INITIAL_BUCKETS 64
+
+#define ENTRY_OF(l) ZN_HENTRY(l, struct client_watch_entry, link)
+
+static bool entry_has_path(const struct zn_hlink *l, const void *path)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
-        h ^= *p;
-        h *= 1099511628211ULL;
-    }
-    return h;
+    return strcmp(ENTRY_OF(l)->path, path) == 0;
 }
 
-static struct client_watch_entry **find_slot(struct client_watch_table *t, const char *path)
+static struct client_watch_entry *find(struct client_watch_table *t, const char *path)
 {
-    if (t->bucket_count == 0)
-        return NULL;
-    struct client_watch_entry **slot = &t->buckets[hash_path(path) & (t->bucket_count - 1)];
-    while (*slot && strcmp((*slot)->path, path) != 0)
-        slot = &(*slot)->next;
-    return slot;
-}
-
-static int grow(struct client_watch_table *t)
-{
-    size_t count = t->bucket_count ? t->bucket_count * 2 : 64;
-    struct client_watch_entry **buckets = calloc(count, sizeof *buckets);
-    if (!buckets)
-        return ZN_NOMEMORY;
-    for (size_t i = 0; i < t->bucket_count; i++) {
-        struct client_watch_entry *e = t->buckets[i];
-        while (e) {
-            struct client_watch_entry *next = e->next;
-            size_t b = hash_path(e->path) & (count - 1);
-            e->next = buckets[b];
-            buckets[b] = e;
-            e = next;
-        }
-    }
-    free(t->buckets);
-    t->buckets = buckets;
-    t->bucket_count = count;
-    return 0;
+    struct zn_hlink *l = zn_htable_find(&t->entries, zn_hash_str(path), entry_has_path, path);
+    return l ? ENTRY_OF(l) : NULL;
 }
 
 static void entry_free(struct client_watch_entry *e)
@@ -72,18 +45,16 @@ int client_watch_add(struct zn_client *c, int kind, const char *path, zn_watch_c
 {
     ZN_ASSERT(kind >= 0 && kind < 3 && cb && path);
     struct client_watch_table *t = &c->watches;
-    if (t->entry_count >= t->bucket_count && grow(t) != 0)
+    if (t->entries.nbuckets == 0 && zn_htable_init(&t->entries, CLIENT_WATCH_INITIAL_BUCKETS) != 0)
         return ZN_NOMEMORY;
-    struct client_watch_entry **slot = find_slot(t, path);
-    struct client_watch_entry *e = *slot;
+    struct client_watch_entry *e = find(t, path);
     if (!e) {
         e = calloc(1, sizeof *e);
         if (!e || !(e->path = strdup(path))) {
             free(e);
             return ZN_NOMEMORY;
         }
-        *slot = e;
-        t->entry_count++;
+        zn_htable_insert(&t->entries, &e->link, zn_hash_str(path));
     }
     for (int i = 0; i < e->count[kind]; i++)
         if (e->list[kind][i].cb == cb && e->list[kind][i].arg == arg)
@@ -136,12 +107,11 @@ void client_watch_deliver(struct zn_client *c, int type, int state, const char *
     struct client_watch_table *t = &c->watches;
     if (!path)
         return;
-    struct client_watch_entry **slot = find_slot(t, path);
-    if (!slot || !*slot) {
+    struct client_watch_entry *e = find(t, path);
+    if (!e) {
         CLIENT_LOG(c, ZN_LOG_DEBUG, "event without watcher type=%d path=%s", type, path);
         return;
     }
-    struct client_watch_entry *e = *slot;
     bool kinds[3] = {false, false, false};
     switch (type) {
     case ZN_EVENT_CREATED:
@@ -166,8 +136,7 @@ void client_watch_deliver(struct zn_client *c, int type, int state, const char *
     /* Copy the path: the entry may be freed before the watchers run. */
     char *path_copy = strdup(path);
     if (e->count[0] + e->count[1] + e->count[2] == 0) {
-        *slot = e->next;
-        t->entry_count--;
+        zn_htable_remove(&t->entries, &e->link);
         entry_free(e);
     }
     for (int32_t i = 0; i < n; i++)
@@ -180,56 +149,48 @@ void client_watch_end_all(struct zn_client *c, int state)
 {
     struct client_watch_table t = c->watches;
     memset(&c->watches, 0, sizeof c->watches); /* watchers may register anew; they go to a fresh table */
-    for (size_t b = 0; b < t.bucket_count; b++) {
-        struct client_watch_entry *e = t.buckets[b];
-        while (e) {
-            struct client_watch_entry *next = e->next;
-            bool all[3] = {true, true, true};
-            struct client_watcher *list;
-            int32_t n;
-            if (take(e, all, &list, &n) == 0) {
-                for (int32_t i = 0; i < n; i++)
-                    list[i].cb(c, ZN_EVENT_NONE, state, e->path, list[i].arg);
-                free(list);
-            }
-            entry_free(e);
-            e = next;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t.entries);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
+        struct client_watch_entry *e = ENTRY_OF(l);
+        bool all[3] = {true, true, true};
+        struct client_watcher *list;
+        int32_t n;
+        if (take(e, all, &list, &n) == 0) {
+            for (int32_t i = 0; i < n; i++)
+                list[i].cb(c, ZN_EVENT_NONE, state, e->path, list[i].arg);
+            free(list);
         }
+        entry_free(e);
     }
-    free(t.buckets);
+    zn_htable_free(&t.entries);
 }
 
 void client_watch_table_free(struct client_watch_table *t)
 {
-    for (size_t b = 0; b < t->bucket_count; b++) {
-        struct client_watch_entry *e = t->buckets[b];
-        while (e) {
-            struct client_watch_entry *next = e->next;
-            entry_free(e);
-            e = next;
-        }
-    }
-    free(t->buckets);
-    memset(t, 0, sizeof *t);
+    struct zn_hiter it;
+    zn_hiter_init(&it, &t->entries);
+    for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
+        entry_free(ENTRY_OF(l));
+    zn_htable_free(&t->entries);
 }
 
-/* Collects, into vectors of server paths, the entries starting at *cursor until the byte budget. */
-static int set_watches_packet(struct zn_client *c, struct jute_writer *w, size_t *bucket,
-                              struct client_watch_entry **cursor)
+/* Collects, into vectors of server paths, the entries the iterator gives until the byte
+ * budget; *done when it has none left. */
+static int set_watches_packet(struct zn_client *c, struct jute_writer *w, struct zn_hiter *it, bool *done)
 {
-    struct client_watch_table *t = &c->watches;
     struct zn_string_vec vec[3];
     int32_t cap[3] = {0, 0, 0};
     memset(vec, 0, sizeof vec);
     size_t bytes = 0;
     int rc = 0;
-    while (*bucket < t->bucket_count && bytes < ZN_CLIENT_SET_WATCHES_MAX_BYTES && rc == 0) {
-        struct client_watch_entry *e = *cursor ? *cursor : t->buckets[*bucket];
-        if (!e) {
-            (*bucket)++;
-            *cursor = NULL;
-            continue;
+    while (bytes < ZN_CLIENT_SET_WATCHES_MAX_BYTES && rc == 0) {
+        struct zn_hlink *l = zn_hiter_next(it);
+        if (l == NULL) {
+            *done = true;
+            break;
         }
+        const struct client_watch_entry *e = ENTRY_OF(l);
         for (int k = 0; k < 3 && rc == 0; k++) {
             if (e->count[k] == 0)
                 continue;
@@ -250,9 +211,6 @@ static int set_watches_packet(struct zn_client *c, struct jute_writer *w, size_t
             vec[k].items[vec[k].count++] = server_path;
             bytes += strlen(server_path) + 4;
         }
-        *cursor = e->next;
-        if (!*cursor)
-            (*bucket)++;
     }
     if (rc == 0 && vec[0].count + vec[1].count + vec[2].count > 0) {
         struct zn_request req;
@@ -280,11 +238,12 @@ static int set_watches_packet(struct zn_client *c, struct jute_writer *w, size_t
 
 int client_watch_encode_set_watches(struct zn_client *c, struct jute_writer *w)
 {
-    size_t bucket = 0;
-    struct client_watch_entry *cursor = NULL;
+    struct zn_hiter it;
+    zn_hiter_init(&it, &c->watches.entries);
+    bool done = false;
     int packets = 0;
-    while (bucket < c->watches.bucket_count) {
-        int rc = set_watches_packet(c, w, &bucket, &cursor);
+    while (!done) {
+        int rc = set_watches_packet(c, w, &it, &done);
         if (rc < 0)
             return rc;
         packets += rc;

@@ -25,8 +25,8 @@ ZN_LIB_DIR="$ZN_REPO_ROOT/tests/lib"
 ZN_START_TIMEOUT_S="${ZN_START_TIMEOUT_S:-60}"
 ZN_STOP_TIMEOUT_S="${ZN_STOP_TIMEOUT_S:-15}"
 # Ports are drawn below the kernel's ephemeral range so outgoing connections cannot take them.
-ZN_PORT_MIN=20000
-ZN_PORT_MAX=32000
+ZN_PORT_MIN="${ZN_PORT_MIN:-20000}"
+ZN_PORT_MAX="${ZN_PORT_MAX:-32000}"
 
 # zn_state_init: choose where members keep their files (each bats test gets its own). Must run
 # in the test's own shell, not in $(...), so the choice sticks; start_ensemble calls it.

@@ -80,14 +80,6 @@ static void special_paths_are_zookeepers_own(void **state)
     assert_false(path_is_special("/zoo"));
 }
 
-static void hash_is_stable_and_spreads(void **state)
-{
-    assert_int_equal(path_hash("/a", 2), path_hash("/a", 2));
-    assert_int_not_equal(path_hash("/a", 2), path_hash("/b", 2));
-    uint64_t chained = path_hash_final(path_hash_more(path_hash_more(path_hash_init(), "/a", 2), "/b", 2));
-    assert_int_equal(chained, path_hash("/a/b", 4));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -96,7 +88,6 @@ int main(void)
         cmocka_unit_test(sequential_prefix_may_end_with_a_slash_or_dot),
         cmocka_unit_test(parent_and_last_component_follow_zookeeper),
         cmocka_unit_test(special_paths_are_zookeepers_own),
-        cmocka_unit_test(hash_is_stable_and_spreads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

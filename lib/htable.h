@@ -1,0 +1,184 @@
+/*
+ * The one hash table of znodefs and its one hash function.
+ *
+ * Intrusive and chained: an entry embeds a `struct zn_hlink` (its chain link
+ * and its hash) and the table never allocates or frees entries; a lookup
+ * takes the key's hash, the key and a comparison, and returns the link
+ * (container_of gives the entry back: ZN_HENTRY).
+ *
+ * Growth is incremental.  When the entries outnumber the buckets the table
+ * allocates twice as many and from then on every insert moves the chains of
+ * a few old buckets (ZN_HTABLE_MOVE_PER_INSERT) into the new array; until
+ * the old array is empty, lookups and removals look in both.  A one-shot
+ * rehash of the server's path index walks every node (~1 s of cache misses
+ * at 10M nodes) inside one write; this spreads that walk over the next
+ * inserts, as many as the old size, so the move always ends before the next
+ * growth is due.  Bucket counts are powers of two, calloc'd, so a large array
+ * costs its pages as the moves touch them.
+ *
+ * Insert never fails: when the larger array cannot be allocated the table
+ * keeps its size (chains get longer) and tries again at a later insert.
+ * zn_htable_reserve sizes the table ahead (for a load whose count is known)
+ * and is the only call that reports ZN_NOMEMORY.
+ *
+ * Removal never moves buckets, so an iterator survives the removal of the
+ * entry it just returned; an insert during an iteration is not allowed (it
+ * may move entries behind the cursor).  No shrinking.
+ *
+ * The hash is FNV-1a over the bytes with splitmix64's finaliser (FNV alone
+ * clusters in the low bits, which pick the bucket); stable across runs and
+ * machines, so it may also be part of on-disk digests.
+ */
+#ifndef ZN_HTABLE_H
+#define ZN_HTABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* --------------------------------------------------------------- hashing */
+
+static inline uint64_t zn_hash_init(void) { return 0xcbf29ce484222325ull; }
+
+/* Continues a hash over more bytes: zn_hash_final(zn_hash_more(zn_hash_more(
+ * zn_hash_init(), a, n), b, m)) equals zn_hash of a and b concatenated. */
+static inline uint64_t zn_hash_more(uint64_t state, const void *bytes, size_t len)
+{
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < len; i++) {
+        state ^= b[i];
+        state *= 0x100000001b3ull;
+    }
+    return state;
+}
+
+static inline uint64_t zn_hash_final(uint64_t h)
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h;
+}
+
+static inline uint64_t zn_hash(const void *bytes, size_t len)
+{
+    return zn_hash_final(zn_hash_more(zn_hash_init(), bytes, len));
+}
+
+static inline uint64_t zn_hash_str(const char *s)
+{
+    uint64_t h = zn_hash_init();
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return zn_hash_final(h);
+}
+
+static inline uint64_t zn_hash_u64(uint64_t v) { return zn_hash(&v, sizeof(v)); }
+
+/* ----------------------------------------------------------------- table */
+
+struct zn_hlink {
+    struct zn_hlink *next;
+    uint64_t hash;
+};
+
+#define ZN_HENTRY(link, type, member) ((type *)(void *)((char *)(link) - offsetof(type, member)))
+
+struct zn_htable {
+    struct zn_hlink **buckets; /* inserts go here */
+    size_t nbuckets;           /* power of two */
+    struct zn_hlink **old;     /* being emptied into buckets, or NULL */
+    size_t nold;
+    size_t moved;              /* old[0..moved) are empty */
+    size_t count;
+};
+
+/* Old buckets moved per insert while growing: at least 1 keeps the move
+ * ahead of the next growth; a few more end it sooner. */
+#define ZN_HTABLE_MOVE_PER_INSERT 4
+
+/* An empty table of `min_buckets` (rounded up to a power of two, at least
+ * 8); 0 or ZN_NOMEMORY.  A zeroed table that was never set up may be
+ * searched, counted and iterated (it is empty); inserts need one set up. */
+int zn_htable_init(struct zn_htable *t, size_t min_buckets);
+/* Frees the bucket arrays, not the entries (remove or iterate them first);
+ * the table must be set up again before its next use. */
+void zn_htable_free(struct zn_htable *t);
+
+/* Room for `count` entries without growth; 0 or ZN_NOMEMORY. */
+int zn_htable_reserve(struct zn_htable *t, size_t count);
+
+/* Links `l` with `hash`; duplicates are the caller's business. */
+void zn_htable_insert(struct zn_htable *t, struct zn_hlink *l, uint64_t hash);
+/* Unlinks `l`, which must be in the table. */
+void zn_htable_remove(struct zn_htable *t, struct zn_hlink *l);
+/* Unlinks every entry at once without reading them (the caller frees
+ * them, or already has: freeing while iterating, then clearing, is fine). */
+void zn_htable_clear(struct zn_htable *t);
+
+static inline size_t zn_htable_count(const struct zn_htable *t) { return t->count; }
+
+/* The chain a hash is in, when it is in the old array (NULL otherwise). */
+static inline struct zn_hlink *zn_htable_old_chain_(const struct zn_htable *t, uint64_t hash)
+{
+    if (t->old == NULL)
+        return NULL;
+    size_t i = hash & (t->nold - 1);
+    return i >= t->moved ? t->old[i] : NULL;
+}
+
+/* A key of bytes, for the many entries that keep theirs as bytes and a
+ * length: their eq ends in zn_hkey_is(key, their bytes, their length). */
+struct zn_hkey {
+    const void *bytes;
+    size_t len;
+};
+
+static inline bool zn_hkey_is(const void *key, const void *bytes, size_t len)
+{
+    const struct zn_hkey *k = key;
+    return k->len == len && memcmp(k->bytes, bytes, len) == 0;
+}
+
+/* The first entry with `hash` for which eq(link, key) holds, or NULL.
+ * Inline so that a constant `eq` is inlined too. */
+static inline struct zn_hlink *zn_htable_find(const struct zn_htable *t, uint64_t hash,
+                                              bool (*eq)(const struct zn_hlink *, const void *),
+                                              const void *key)
+{
+    if (t->count == 0)
+        return NULL; /* also a zeroed table that was never set up */
+    for (struct zn_hlink *l = t->buckets[hash & (t->nbuckets - 1)]; l; l = l->next)
+        if (l->hash == hash && eq(l, key))
+            return l;
+    for (struct zn_hlink *l = zn_htable_old_chain_(t, hash); l; l = l->next)
+        if (l->hash == hash && eq(l, key))
+            return l;
+    return NULL;
+}
+
+/* For a prefetch: the address of the bucket an insert of `hash` writes. */
+static inline const void *zn_htable_slot(const struct zn_htable *t, uint64_t hash)
+{
+    return &t->buckets[hash & (t->nbuckets - 1)];
+}
+
+/* Iteration in no particular order:
+ *   struct zn_hiter it; zn_hiter_init(&it, t);
+ *   for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) ...
+ * The entry just returned may be removed; nothing may be inserted. */
+struct zn_hiter {
+    const struct zn_htable *t;
+    struct zn_hlink *next; /* the next entry of the current chain */
+    size_t bucket;         /* the next bucket to start: old ones first, then new */
+};
+
+void zn_hiter_init(struct zn_hiter *it, const struct zn_htable *t);
+struct zn_hlink *zn_hiter_next(struct zn_hiter *it);
+
+#endif
