@@ -308,8 +308,9 @@ int config_tls_finish(struct config *cfg, char *err, size_t errlen)
         if (strcmp(tls->secure_client_port_address, "0.0.0.0") != 0)
             return config_fail(err, errlen, "secureClientPortAddress is set but secureClientPort is not");
         if (tls->ssl_keys_set && !tls->port_unification)
-            return config_fail(err, errlen, "ssl.* keys are set but secureClientPort is not: they would "
-                                     "have no effect (between members, the keys are ssl.quorum.*)");
+            return config_fail(err, errlen, "ssl.* keys are set but neither secureClientPort nor "
+                                     "client.portUnification=true is: they would have no effect (between "
+                                     "members, the keys are ssl.quorum.*)");
         return 0;
     }
     if (tls->key_store[0] == '\0')

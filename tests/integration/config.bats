@@ -133,7 +133,7 @@ portUnification=true|CFG: portUnification=true: there are no server.N lines (a s
 ssl.quorum.context.supplier.class=x|CFG:5: ssl.quorum.context.supplier.class: not supported (between members znoded reads ssl.quorum.keyStore.*, ssl.quorum.trustStore.*, ssl.quorum.clientAuth, ssl.quorum.protocol, ssl.quorum.enabledProtocols, ssl.quorum.ciphersuites, ssl.quorum.hostnameVerification, ssl.quorum.handshakeDetectionTimeoutMillis)
 client.portUnification=true|CFG: client.portUnification=true needs ssl.keyStore.location (the server's key and certificate, for the TLS clients of clientPort)
 ssl.crl=true|CFG:5: ssl.crl=true: certificate revocation lists are not supported yet (only ssl.crl=false is accepted)
-ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but secureClientPort is not: they would have no effect (between members, the keys are ssl.quorum.*)
+ssl.keyStore.location=/etc/zk/keystore.pem|CFG: ssl.* keys are set but neither secureClientPort nor client.portUnification=true is: they would have no effect (between members, the keys are ssl.quorum.*)
 quorum.auth.enableSasl=true|CFG: quorum.auth.enableSasl=true: there are no server.N lines (a standalone server has no members to authenticate)
 quorum.auth.kerberos.servicePrincipal=zookeeper/_HOST|CFG:5: quorum.auth.kerberos.servicePrincipal: Kerberos between members is not supported (members authenticate with DIGEST-MD5 from the JAAS file's quorum sections)
 java.security.auth.login.config=/nonexistent/jaas.conf|CFG: java.security.auth.login.config=/nonexistent/jaas.conf: No such file or directory

@@ -317,7 +317,7 @@ static void unsupported_security_keys_are_refused_as_not_supported_yet(void **st
     (void)state;
     static const char *const cases[][2] = {
         {"secureClientPort=2182", "secureClientPort=2182 needs ssl.keyStore.location"},
-        {"ssl.keyStore.location=/k.pem", "ssl.* keys are set but secureClientPort is not"},
+        {"ssl.keyStore.location=/k.pem", "ssl.* keys are set but neither secureClientPort nor client.portUnification=true is"},
         {"ssl.quorum.keyStore.location=/k", "ssl.quorum.* keys are set but neither sslQuorum=true nor "
                                             "portUnification=true"},
         {"ssl.quorum.authProvider=x509", "ssl.quorum.authProvider: not supported (between members"},
@@ -459,7 +459,7 @@ static void port_unification_needs_the_server_key_and_nothing_else(void **state)
          "client.portUnification=true needs ssl.keyStore.location (the server's key and certificate, for the "
          "TLS clients of clientPort)"},
         {"ssl.keyStore.location=/k.pem\nclient.portUnification=false\n",
-         "ssl.* keys are set but secureClientPort is not"},
+         "ssl.* keys are set but neither secureClientPort nor client.portUnification=true is"},
     };
     expect_refusals("dataDir=/tmp/x\nclientPort=2181\n", cases, sizeof cases / sizeof cases[0]);
     struct config cfg;
