@@ -51,7 +51,7 @@ static uint8_t *unhex(const char *hex, size_t *len)
 
 static void assert_bytes(const char *label, const struct jute_writer *w, const uint8_t *want, size_t want_len)
 {
-    if (w->len != want_len || memcmp(w->data, want, want_len) != 0) {
+    if (w->len != want_len || (want_len > 0 && memcmp(w->data, want, want_len) != 0)) {
         size_t at = 0;
         while (at < w->len && at < want_len && w->data[at] == want[at])
             at++;
