@@ -874,7 +874,7 @@ static void drop_request(struct ensemble *e, struct request *r, const char *why)
         conn_close(r->conn, why); /* the client retries through another member */
         return;
     }
-    request_free(r);
+    request_free(e->srv, r);
 }
 
 /* r's txn header names its client's request and the time (not the zxid). */
@@ -929,7 +929,7 @@ static void leader_propose(struct ensemble *e, struct request *r)
                 r->err = ZN_OK; /* already closed: nothing left to do */
                 request_finish(srv, r);
             } else {
-                request_free(r);
+                request_free(e->srv, r);
             }
             return;
         }
@@ -941,7 +941,7 @@ static void leader_propose(struct ensemble *e, struct request *r)
             /* proposed; the commit answers it (config_entry_applied) */
             r->in_pipeline = false;
             if (!r->conn)
-                request_free(r);
+                request_free(e->srv, r);
             else
                 r->forwarded_ms = server_now_ms();
             return;
@@ -990,7 +990,7 @@ static void leader_propose(struct ensemble *e, struct request *r)
     ZN_ASSERT((uint64_t)got == zxid);
     r->in_pipeline = false;
     if (!r->conn)
-        request_free(r); /* forwarded, or a session expiry: the commit answers */
+        request_free(e->srv, r); /* forwarded, or a session expiry: the commit answers */
     else
         r->forwarded_ms = server_now_ms();
 }
@@ -1114,7 +1114,7 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
             if (r->conn)
                 conn_close(r->conn, "leadership changed");
             else
-                request_free(r);
+                request_free(e->srv, r);
         }
         e->backlog_tail = NULL;
         e->backlog_count = 0;
@@ -1124,7 +1124,7 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
             r->next_pending = NULL;
             r->in_pipeline = false;
             if (!r->conn)
-                request_free(r);
+                request_free(e->srv, r);
         }
     }
     /* The core reports discovery, sync and broadcast as three role changes
@@ -1361,7 +1361,7 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
         return ZN_MARSHALLINGERROR;
     if (!ensemble_is_leader(e->srv))
         return 0; /* the member will time the request out and move its client */
-    struct request *r = request_new(NULL);
+    struct request *r = request_new(e->srv, NULL);
     if (!r)
         return ZN_NOMEMORY;
     r->origin = from;
@@ -1374,7 +1374,7 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
     r->is_write = true;
     r->packet = malloc(body.len ? (size_t)body.len : 1);
     if (!r->packet) {
-        request_free(r);
+        request_free(e->srv, r);
         return ZN_NOMEMORY;
     }
     memcpy(r->packet, body.data, (size_t)body.len);
@@ -1384,7 +1384,7 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
         n_ids <= (int32_t)ACL_MAX_HELD_IDS) {
         r->ids = zn_arena_alloc(&r->arena, sizeof *r->ids * (size_t)n_ids);
         if (!r->ids) {
-            request_free(r);
+            request_free(e->srv, r);
             return ZN_NOMEMORY;
         }
         /* strings go to the reader's arena: copy them into the request's */
@@ -1396,7 +1396,7 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
         }
         rd->arena = saved;
         if (rd->error) {
-            request_free(r);
+            request_free(e->srv, r);
             return ZN_MARSHALLINGERROR;
         }
         r->id_count = (size_t)n_ids;
@@ -1406,7 +1406,7 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
         struct jute_reader br;
         jute_reader_init(&br, r->packet, r->packet_len, &r->arena);
         if (jute_read_request(&br, type, &r->req) != 0) {
-            request_free(r);
+            request_free(e->srv, r);
             return ZN_MARSHALLINGERROR;
         }
     }
@@ -1634,7 +1634,7 @@ int ensemble_submit_system(struct server *srv, const struct zn_request *req)
         return ZN_NOTREADONLY; /* only the leader cleans up */
     if (window_full(e))
         return ZN_THROTTLEDOP;
-    struct request *r = request_new(NULL);
+    struct request *r = request_new(srv, NULL);
     if (!r)
         return ZN_NOMEMORY;
     r->hdr.type = req->type;
@@ -1650,7 +1650,7 @@ void ensemble_expire_session(struct server *srv, struct session *s)
     struct ensemble *e = ens_of(srv);
     if (!ensemble_is_leader(srv))
         return;
-    struct request *r = request_new(NULL);
+    struct request *r = request_new(srv, NULL);
     if (!r)
         return;
     s->closing = true;

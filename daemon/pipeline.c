@@ -413,7 +413,7 @@ int pipeline_submit_system(struct server *srv, const struct zn_request *req)
 {
     if (srv->ens)
         return ensemble_submit_system(srv, req);
-    struct request *r = request_new(NULL);
+    struct request *r = request_new(srv, NULL);
     if (!r)
         return ZN_NOMEMORY;
     r->hdr.type = req->type;
@@ -425,7 +425,7 @@ int pipeline_submit_system(struct server *srv, const struct zn_request *req)
     pipeline_submit(srv, r, rc);
     if (r->done) {
         /* refused at once (nothing pending): nothing to answer */
-        request_free(r);
+        request_free(srv, r);
     }
     return rc;
 }
@@ -449,7 +449,7 @@ void pipeline_expire_session(struct server *srv, struct session *s)
         ensemble_expire_session(srv, s);
         return;
     }
-    struct request *r = request_new(NULL);
+    struct request *r = request_new(srv, NULL);
     if (!r)
         return; /* tried again on the next tick */
     s->closing = true;
@@ -462,7 +462,7 @@ void pipeline_expire_session(struct server *srv, struct session *s)
     pipeline_submit(srv, r, rc);
     if (r->done) {
         s->closing = false;
-        request_free(r);
+        request_free(srv, r);
     }
 }
 

@@ -56,15 +56,12 @@ int64_t server_wall_ms(void)
 #ifndef REQUEST_POOL_MAX
 #define REQUEST_POOL_MAX 256
 #endif
-static struct request *request_pool;  /* linked through next */
-static size_t request_pool_count;
-
-struct request *request_new(struct conn *c)
+struct request *request_new(struct server *srv, struct conn *c)
 {
-    struct request *r = request_pool;
+    struct request *r = srv->request_pool;
     if (r) {
-        request_pool = r->next;
-        request_pool_count--;
+        srv->request_pool = r->next;
+        srv->request_pool_count--;
         struct zn_arena arena = r->arena;
         memset(r, 0, sizeof *r);
         r->arena = arena;
@@ -84,12 +81,12 @@ struct request *request_new(struct conn *c)
     return r;
 }
 
-void request_free(struct request *r)
+void request_free(struct server *srv, struct request *r)
 {
     if (!r->packet_in_arena)
         free(r->packet);
     free(r->txn_bytes);
-    if (request_pool_count + 1 > REQUEST_POOL_MAX) { /* (not ">=": REQUEST_POOL_MAX may be 0) */
+    if (srv->request_pool_count + 1 > REQUEST_POOL_MAX) { /* (not ">=": REQUEST_POOL_MAX may be 0) */
         zn_arena_free(&r->arena);
         free(r);
         return;
@@ -97,9 +94,9 @@ void request_free(struct request *r)
     zn_arena_trim(&r->arena);
     r->packet = NULL;
     r->txn_bytes = NULL;
-    r->next = request_pool;
-    request_pool = r;
-    request_pool_count++;
+    r->next = srv->request_pool;
+    srv->request_pool = r;
+    srv->request_pool_count++;
 }
 
 static void fifo_push(struct conn *c, struct request *r)
@@ -273,7 +270,7 @@ void request_drain(struct conn *c)
             read_execute(srv, c, r);
         fifo_pop(c);
         send_reply(c, r);
-        request_free(r);
+        request_free(srv, r);
         if (c->close_after_flush)
             break;
     }
@@ -287,7 +284,7 @@ void request_conn_closed(struct conn *c)
             r->conn = NULL; /* the pipeline frees it once finished */
             continue;
         }
-        request_free(r);
+        request_free(c->server, r);
     }
 }
 /* A request finished (applied or failed): answer it or drop it. */
@@ -297,7 +294,7 @@ void request_finish(struct server *srv, struct request *r)
     if (r->conn)
         request_drain(r->conn);
     else
-        request_free(r);
+        request_free(srv, r);
 }
 
 /* ---- packets ---- */
@@ -361,7 +358,7 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
     if (timeout > srv->cfg.max_session_timeout_ms)
         timeout = srv->cfg.max_session_timeout_ms;
 
-    struct request *r = request_new(c);
+    struct request *r = request_new(srv, c);
     if (!r) {
         zn_arena_free(&arena);
         conn_close(c, "out of memory");
@@ -383,7 +380,7 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
             conn_close(s->conn, "session reconnected on another connection");
         }
         if (!s) {
-            request_free(r);
+            request_free(srv, r);
             zn_arena_free(&arena);
             conn_close(c, "out of memory");
             return;
@@ -436,7 +433,7 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
 void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
 {
     struct server *srv = c->server;
-    struct request *r = request_new(c);
+    struct request *r = request_new(srv, c);
     if (!r) {
         conn_close(c, "out of memory");
         return;
@@ -444,7 +441,7 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
     struct jute_reader rd;
     jute_reader_init(&rd, data, len, &r->arena);
     if (jute_read_request_header(&rd, &r->hdr) != 0) {
-        request_free(r);
+        request_free(srv, r);
         srv->stats.malformed_packets++;
         conn_close(c, "malformed request header");
         return;
@@ -463,7 +460,7 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
         r->packet = zn_arena_alloc(&r->arena, len ? len : 1);
         r->packet_in_arena = true;
         if (!r->packet) {
-            request_free(r);
+            request_free(srv, r);
             conn_close(c, "out of memory");
             return;
         }
@@ -485,7 +482,7 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
         char why[96];
         snprintf(why, sizeof why, "malformed %s request (xid=%d, %zu bytes)",
                  zn_op_name(r->hdr.type), r->hdr.xid, len);
-        request_free(r);
+        request_free(srv, r);
         srv->stats.malformed_packets++;
         conn_close(c, why);
         return;

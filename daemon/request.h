@@ -56,8 +56,11 @@ struct request {
 };
 
 /* request.c */
-struct request *request_new(struct conn *c);
-void request_free(struct request *r);
+/* A request from srv's pool of freed ones (REQUEST_POOL_MAX kept, their
+ * arenas' first blocks with them), or a new one; c may be NULL (forwarded,
+ * the server's own). */
+struct request *request_new(struct server *srv, struct conn *c);
+void request_free(struct server *srv, struct request *r);
 /* Answers everything at the head of c's FIFO that can be answered now. */
 void request_drain(struct conn *c);
 /* A request finished (applied or failed): answer it in order, or drop it. */

@@ -163,6 +163,8 @@ struct server {
     struct cleaner *cleaner;        /* the container and TTL cleaner (cleaner.c); NULL when off */
     struct snapshot_job *snapshot_job; /* the snapshot being taken (snapshot.c); NULL when none */
     struct jute_writer log_scratch; /* standalone: each txn encoded for the log (pipeline.c) */
+    struct request *request_pool;   /* freed requests kept for reuse (request.c) */
+    size_t request_pool_count;
     struct store *store;
     struct watch_manager *watches;
     struct conn *conns;
