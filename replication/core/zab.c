@@ -241,6 +241,7 @@ const char *zab_strerror(int code)
     case ZAB_EBUSY: return "too many uncommitted proposals, or a reconfiguration in flight";
     case ZAB_EINVAL: return "invalid argument or configuration";
     case ZAB_ENOQUORUM: return "a quorum of the new voters is not synced with the leader";
+    case ZAB_ESHARED: return "other members may hold the entries";
     default: return "unknown error";
     }
 }
@@ -839,6 +840,25 @@ void zab_persisted(struct zab *z, uint64_t zxid)
         zab_sync_follower_persisted(z);
     zab_membership_settle(z);
     check_invariants(z);
+}
+
+int zab_persist_failed(struct zab *z)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (z->committed_zxid > z->persisted_zxid)
+        return ZAB_ESHARED; /* committed on others' acks: it must stay */
+    if (zab_log_last(z) > z->persisted_zxid) {
+        if (z->role != ZAB_LEADING)
+            return ZAB_ESHARED; /* a learner's entries came from its leader */
+        for (uint32_t i = 0; i < z->n_members; i++)
+            if (i != z->self_index && z->peers[i].sent_zxid > z->persisted_zxid)
+                return ZAB_ESHARED;
+        zab_logf(z, "withdraw entries after zxid=0x%llx: the log could not take them",
+                 (unsigned long long)z->persisted_zxid);
+        zab_log_truncate(z, z->persisted_zxid);
+    }
+    check_invariants(z);
+    return 0;
 }
 
 int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size)

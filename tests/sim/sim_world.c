@@ -997,6 +997,21 @@ void sim_persist(struct sim_world *w, int id)
     check_leaders(w);
 }
 
+/* Member id's disk fails every write not yet durable (a full disk): they are
+ * gone, and the driver asks the core to withdraw them (zab_persist_failed). */
+int sim_persist_fail(struct sim_world *w, int id)
+{
+    struct sim_member *m = &w->m[id];
+    if (!m->up)
+        return ZAB_ENOTLEADER;
+    vec_clear(&m->pending);
+    int rc = zab_persist_failed(m->z);
+    if (w->o.manual)
+        trace(w, "  %d persist failed: %s", id, rc == 0 ? "withdrawn" : zab_strerror(rc));
+    drive(w, m);
+    return rc;
+}
+
 int64_t sim_propose(struct sim_world *w, int id, const char *data)
 {
     struct sim_member *m = &w->m[id];
