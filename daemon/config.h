@@ -181,7 +181,7 @@ struct config {
     int global_outstanding_limit;/* globalOutstandingLimit; default 1000 */
     int my_id;                   /* from dataDir/myid or --id; 0 standalone */
     struct config_server servers[CONFIG_MAX_SERVERS];
-    int server_count;            /* 0 = standalone */
+    int server_count;            /* 0 = standalone (config_standalone) */
     bool read_only_mode;         /* readonlymode.enabled: serve read-only sessions without a quorum */
     char log_level[16];          /* znoded's own key logLevel: debug|info|warn|error */
     /* ACLs and extended node types: ZooKeeper reads these as system
@@ -237,6 +237,10 @@ struct config {
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
     int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
 };
+
+/* No server.N lines: one server, which runs as an ensemble of one (a single
+ * voter of its own, no peers), and says "standalone" where ZooKeeper does. */
+static inline bool config_standalone(const struct config *cfg) { return cfg->server_count == 0; }
 
 /* Fills *cfg with ZooKeeper's defaults (fields that have none are zero). */
 void config_defaults(struct config *cfg);

@@ -133,7 +133,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
         ZN_ERROR("cannot create the data directory %s: %s", dir, strerror(errno));
         return ZN_IO;
     }
-    int rc = store_open(&srv->store, loop, dir, NULL, pipeline_durable, srv);
+    int rc = store_open(&srv->store, loop, dir, NULL, ensemble_durable, srv);
     if (rc != 0) {
         ZN_ERROR("cannot open the log in %s: %s", dir, zn_strerror(rc));
         return rc;
@@ -144,7 +144,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     acl_install(srv);
     if ((srv->cfg.sasl.enabled || srv->cfg.sasl.quorum_enable) && saslauth_init(&srv->cfg.sasl) != 0)
         return ZN_SYSTEMERROR;
-    rc = cfg->server_count > 0 ? ensemble_start(srv) : pipeline_recover(srv);
+    rc = ensemble_start(srv);
     if (rc != 0) {
         ZN_ERROR("recovery from %s failed: %s", dir, zn_strerror(rc));
         return rc;
