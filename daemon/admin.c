@@ -426,7 +426,7 @@ static const char *cmd_last_snapshot(struct server *srv, struct json *j)
     json_member_string(j, "zxid", zxid);
     int64_t when = -1;
     if (st.snapshot_zxid)
-        when = srv->snapshot_stored_zxid == (int64_t)st.snapshot_zxid ? srv->snapshot_stored_s
+        when = srv->snapshots.stored_zxid == (int64_t)st.snapshot_zxid ? srv->snapshots.stored_s
                                                                        : srv->stats.started_s;
     json_member_i64(j, "timestamp", when);
     return NULL;

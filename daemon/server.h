@@ -138,20 +138,36 @@ struct server_stats {
     uint64_t loop_turn_max_us;
 };
 
-struct server {
-    uv_loop_t *loop;
-    struct config cfg;
-    /* The loop's clock: read at most once per loop phase (server_clock_us),
-     * not once per request.  clock_prepare and clock_check mark it stale
-     * around each poll, so a value is never older than the callbacks of the
-     * phase that read it. */
-    uv_prepare_t clock_prepare;
-    uv_check_t clock_check;
-    uint64_t clock_us;
-    bool clock_fresh;
+/* The loop's clock: read at most once per loop phase (server_clock_us), not
+ * once per request.  prepare and check mark it stale around each poll, so a
+ * value is never older than the callbacks of the phase that read it; check
+ * also measures each turn's work (loop stalls). */
+struct loop_clock {
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uint64_t us;
+    bool fresh;
     uint64_t turn_start_ns, turn_idle_ns; /* at the last check: hrtime, loop idle time */
     uint64_t stall_logged_ms;             /* when a stall was last logged */
     uint64_t stalls_unlogged;
+};
+
+/* Snapshots: one taken every `threshold` txns applied, by a forked child. */
+struct snapshots {
+    struct snapshot_job *job;       /* the one being taken (snapshot.c); NULL when none */
+    int64_t txns_since;             /* applied since the last one was started */
+    int64_t threshold;              /* txns until the next one; 0: draw one (snapshot_schedule.c) */
+    uint64_t rng;                   /* state of the draw */
+    /* The last one this process handed to the store, and when (wall clock,
+     * seconds), for the last_snapshot admin command. */
+    int64_t stored_zxid;
+    int64_t stored_s;
+};
+
+struct server {
+    uv_loop_t *loop;
+    struct config cfg;
+    struct loop_clock clock;        /* server.c: the loop's clock and stall measure */
     uv_tcp_t listener;
     uv_tcp_t secure_listener;       /* secureClientPort, when tls is set */
     struct tls_server *tls;         /* the client ports' TLS context (owned); NULL without TLS */
@@ -163,7 +179,6 @@ struct server {
     struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
     struct metrics *metrics;        /* metrics.c's; NULL until metrics_start */
     struct cleaner *cleaner;        /* the container and TTL cleaner (cleaner.c); NULL when off */
-    struct snapshot_job *snapshot_job; /* the snapshot being taken (snapshot.c); NULL when none */
     struct request *request_pool;   /* freed requests kept for reuse (request.c) */
     size_t request_pool_count;
     struct store *store;
@@ -173,13 +188,7 @@ struct server {
     struct conn *dirty;
     struct zn_htable sessions;      /* struct session by id; set up by the first session_add */
     uint64_t outstanding;           /* requests in all FIFOs */
-    int64_t txns_since_snapshot;
-    int64_t snapshot_threshold;     /* txns until the next snapshot; 0: draw one (snapshot_schedule.c) */
-    uint64_t snapshot_rng;          /* state of the draw */
-    /* The last snapshot this process handed to the store, and when (wall
-     * clock, seconds), for the last_snapshot admin command. */
-    int64_t snapshot_stored_zxid;
-    int64_t snapshot_stored_s;
+    struct snapshots snapshots;     /* snapshot_schedule.c, snapshot.c: when, and the one being taken */
     int64_t next_session_counter;
     bool stopping;
     struct server_stats stats;

@@ -47,8 +47,8 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, s
         ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
         return;
     }
-    srv->snapshot_stored_zxid = zxid;
-    srv->snapshot_stored_s = (int64_t)time(NULL);
+    srv->snapshots.stored_zxid = zxid;
+    srv->snapshots.stored_s = (int64_t)time(NULL);
     ensemble_snapshot_stored(srv, zxid);
 }
 
@@ -67,20 +67,20 @@ static int64_t snapshot_threshold(struct server *srv)
      * only mean more snapshots: every snapCount txns, the top of the range. */
     if (count < 2 || config_standalone(&srv->cfg))
         return count;
-    if (srv->snapshot_rng == 0) {
+    if (srv->snapshots.rng == 0) {
         uint64_t seed = 0;
         if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
             seed = uv_hrtime();
-        srv->snapshot_rng = seed ^ ((uint64_t)srv->cfg.my_id << 32) ^ 0x9e3779b97f4a7c15ull;
-        if (srv->snapshot_rng == 0)
-            srv->snapshot_rng = 1;
+        srv->snapshots.rng = seed ^ ((uint64_t)srv->cfg.my_id << 32) ^ 0x9e3779b97f4a7c15ull;
+        if (srv->snapshots.rng == 0)
+            srv->snapshots.rng = 1;
     }
     /* xorshift64 */
-    uint64_t x = srv->snapshot_rng;
+    uint64_t x = srv->snapshots.rng;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    srv->snapshot_rng = x;
+    srv->snapshots.rng = x;
     int64_t half = count / 2;
     return half + 1 + (int64_t)(x % (uint64_t)(count - half));
 }
@@ -91,12 +91,12 @@ static int64_t snapshot_threshold(struct server *srv)
  */
 void snapshot_maybe_take(struct server *srv)
 {
-    if (srv->snapshot_threshold == 0)
-        srv->snapshot_threshold = snapshot_threshold(srv);
-    if (srv->txns_since_snapshot < srv->snapshot_threshold || snapshot_in_progress(srv))
+    if (srv->snapshots.threshold == 0)
+        srv->snapshots.threshold = snapshot_threshold(srv);
+    if (srv->snapshots.txns_since < srv->snapshots.threshold || snapshot_in_progress(srv))
         return;
-    srv->txns_since_snapshot = 0;
-    srv->snapshot_threshold = snapshot_threshold(srv);
+    srv->snapshots.txns_since = 0;
+    srv->snapshots.threshold = snapshot_threshold(srv);
     if (snapshot_start(srv, on_snapshot_ready) == 0)
         return;
     struct jute_writer w;
