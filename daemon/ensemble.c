@@ -242,11 +242,74 @@ static void appended_push(struct ensemble *e, uint64_t zxid)
 }
 
 /* Forgets appended zxids above `keep` (they were truncated). */
-static void appended_truncate(struct ensemble *e, uint64_t keep)
+void ens_appended_truncate(struct ensemble *e, uint64_t keep)
 {
     while (e->appended_count > 0 &&
            e->appended[(e->appended_head + e->appended_count - 1) % e->appended_cap] > keep)
         e->appended_count--;
+    /* Held entries are in zxid order: the ones above keep are a suffix. */
+    struct held_entry **link = &e->held_head;
+    while (*link && (*link)->zxid <= keep)
+        link = &(*link)->next;
+    struct held_entry *drop = *link;
+    *link = NULL;
+    e->held_tail = NULL;
+    for (struct held_entry *h = e->held_head; h; h = h->next)
+        e->held_tail = h;
+    while (drop) {
+        struct held_entry *next = drop->next;
+        free(drop);
+        e->held_count--;
+        drop = next;
+    }
+}
+
+/* Appends one entry to the store, or holds it while the store's queue is
+ * full or older entries are held (order is kept). */
+static void log_append(struct ensemble *e, uint64_t zxid, const uint8_t *data, size_t len)
+{
+    int rc = e->held_head ? ZN_THROTTLEDOP : store_append(e->srv->store, zxid, data, len);
+    if (rc == 0) {
+        appended_push(e, zxid);
+        return;
+    }
+    if (rc != ZN_THROTTLEDOP)
+        ens_fatal("cannot queue a log entry", rc);
+    if (!e->held_head)
+        ZN_INFO("the store's queue is full: holding log entries from zxid=0x%" PRIx64
+                " until it has room", zxid);
+    struct held_entry *h = malloc(sizeof *h + len);
+    if (!h)
+        ens_fatal("out of memory holding a log entry", ZN_NOMEMORY);
+    h->next = NULL;
+    h->zxid = zxid;
+    h->len = len;
+    memcpy(h->data, data, len);
+    if (e->held_tail)
+        e->held_tail->next = h;
+    else
+        e->held_head = h;
+    e->held_tail = h;
+    e->held_count++;
+}
+
+/* After a batch: the store's queue has room again for what was held. */
+static void log_retry_held(struct ensemble *e)
+{
+    while (e->held_head) {
+        struct held_entry *h = e->held_head;
+        int rc = store_append(e->srv->store, h->zxid, h->data, h->len);
+        if (rc == ZN_THROTTLEDOP)
+            return;
+        if (rc != 0)
+            ens_fatal("cannot queue a log entry", rc);
+        appended_push(e, h->zxid);
+        e->held_head = h->next;
+        if (!e->held_head)
+            e->held_tail = NULL;
+        e->held_count--;
+        free(h);
+    }
 }
 
 void ens_close_all_clients(struct server *srv, const char *why)
@@ -346,7 +409,7 @@ void ens_process_ready(struct ensemble *e)
             int rc = store_truncate_after(srv->store, rd.truncate_to);
             if (rc != 0)
                 ens_fatal("cannot truncate the log", rc);
-            appended_truncate(e, rd.truncate_to);
+            ens_appended_truncate(e, rd.truncate_to);
             ZN_INFO("log truncated after zxid=0x%" PRIx64, rd.truncate_to);
         }
         if (rd.install_snapshot) {
@@ -355,22 +418,18 @@ void ens_process_ready(struct ensemble *e)
         }
         for (size_t i = 0; i < rd.n_entries; i++) {
             const struct zab_entry *en = &rd.entries[i];
-            int rc;
             if (en->kind == ZAB_ENTRY_CONFIG) {
                 uint8_t *stored = malloc(sizeof CONFIG_ENTRY_MAGIC + en->size);
                 if (!stored)
                     ens_fatal("out of memory for a configuration entry", ZN_NOMEMORY);
                 memcpy(stored, CONFIG_ENTRY_MAGIC, sizeof CONFIG_ENTRY_MAGIC);
                 memcpy(stored + sizeof CONFIG_ENTRY_MAGIC, en->data, en->size);
-                rc = store_append(srv->store, en->zxid, stored, sizeof CONFIG_ENTRY_MAGIC + en->size);
+                log_append(e, en->zxid, stored, sizeof CONFIG_ENTRY_MAGIC + en->size);
                 free(stored);
                 ens_config_entry_seen(e, en);
             } else {
-                rc = store_append(srv->store, en->zxid, en->data, en->size);
+                log_append(e, en->zxid, en->data, en->size);
             }
-            if (rc != 0)
-                ens_fatal("cannot queue a log entry", rc);
-            appended_push(e, en->zxid);
         }
         if (rd.write_epochs) {
             int rc = store_meta_put(srv->store, "acceptedEpoch", rd.accepted_epoch);
@@ -450,7 +509,7 @@ static void persist_failed(struct ensemble *e, uint64_t batch_last, int status)
     rc = store_truncate_after(srv->store, kept);
     if (rc != 0)
         ens_fatal("cannot truncate the log after a failed write", rc);
-    appended_truncate(e, kept);
+    ens_appended_truncate(e, kept);
     prep_reset(srv->prep); /* its overlay holds the withdrawn txns */
     for (struct conn *c = srv->conns; c; c = c->next)
         for (struct request *r = c->queue_head; r; r = r->next) {
@@ -494,6 +553,7 @@ void ensemble_durable(void *ctx, uint64_t last_zxid, int status)
     }
     if (persisted)
         zab_persisted(e->zab, persisted);
+    log_retry_held(e);
     ens_process_ready(e);
 }
 

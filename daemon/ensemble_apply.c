@@ -282,7 +282,7 @@ void ens_install_snapshot(struct ensemble *e, uint64_t zxid, const uint8_t *data
         free(copy);
         ens_fatal("cannot store the leader's snapshot", rc);
     }
-    e->appended_count = 0;
+    ens_appended_truncate(e, 0);
     /* Replace the tree, the prep built on it, and the session table. */
     prep_free(srv->prep);
     tree_free(srv->tree);

@@ -68,6 +68,11 @@ struct ensemble {
     /* zxids appended to the store and not yet reported durable, in order */
     uint64_t *appended;
     size_t appended_head, appended_count, appended_cap;
+    /* Entries the store's queue had no room for (ZN_THROTTLEDOP), in zxid
+     * order, appended after its next batch (log_append, log_retry_held):
+     * a burst of large writes waits for the disk, never stops the member. */
+    struct held_entry *held_head, *held_tail;
+    size_t held_count;
     /* leader: writes waiting for room in the core's window */
     struct request *backlog_head, *backlog_tail;
     size_t backlog_count;
@@ -93,6 +98,13 @@ struct ensemble {
     uint64_t sync_limit_ticks;
 };
 
+struct held_entry {
+    struct held_entry *next;
+    uint64_t zxid;
+    size_t len;
+    uint8_t data[]; /* as the store keeps it (a CONFIG entry with its magic) */
+};
+
 static inline struct ensemble *ens_of(const struct server *srv) { return srv->ens; }
 
 /* A CONFIG entry in the store: this prefix, then the core's data.  A txn
@@ -115,6 +127,7 @@ void ens_fatal(const char *what, int rc);
 void ens_send_bytes(struct ensemble *e, uint32_t to, const uint8_t *data, size_t len);
 void ens_close_all_clients(struct server *srv, const char *why);
 void ens_process_ready(struct ensemble *e);
+void ens_appended_truncate(struct ensemble *e, uint64_t keep);
 void ens_on_tick(uv_timer_t *t);
 
 /* applying committed entries, syncs, digests, installing a snapshot (ensemble_apply.c) */

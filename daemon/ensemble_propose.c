@@ -41,8 +41,12 @@ static void backlog_push(struct ensemble *e, struct request *r)
     e->backlog_count++;
 }
 
+/* Room for one more proposal: the core's window of uncommitted ones, and
+ * the store's queue (nothing held back from it). */
 static bool window_full(struct ensemble *e)
 {
+    if (e->held_head)
+        return true;
     struct zab_status st;
     zab_status(e->zab, &st);
     return st.last_zxid > st.committed_zxid &&

@@ -283,6 +283,7 @@ static void on_tick_closed(uv_handle_t *h)
     zab_free(e->zab);
     jute_writer_free(&e->out);
     zn_arena_free(&e->scratch);
+    ens_appended_truncate(e, 0); /* frees what is held */
     free(e->appended);
     free(e->msg_buf);
     free(e->config_text);
