@@ -169,13 +169,14 @@ struct zn_client {
     unsigned int random_state;
 };
 
-/* ---- client.c ---- */
+/* Logs at level unless below the client's own options.log_level (or the process's threshold). */
 #define CLIENT_LOG(c, level, ...)                                                         \
     do {                                                                                  \
         if ((level) >= ((c)->log_level >= 0 ? (c)->log_level : zn_log_threshold))        \
             zn_log_write((level), __VA_ARGS__);                                           \
     } while (0)
 
+/* ---- client.c ---- */
 /* Checks a caller's path; 0 or ZN_BADARGUMENTS. */
 int client_check_path(const struct zn_client *c, const char *path);
 /* chroot + path, malloc'd; NULL on ENOMEM. */
@@ -184,13 +185,6 @@ char *client_server_path(const struct zn_client *c, const char *path);
 const char *client_strip_chroot(const struct zn_client *c, const char *server_path);
 /* 0 if the client accepts new requests, else the code to return. */
 int client_usable(const struct zn_client *c);
-/*
- * Encodes header + req (type req->type), queues it and sends it when
- * connected.  Ownership of watch_path passes to the client on success.
- * Returns 0 (cb will be called once) or a synchronous error (never called).
- */
-int client_submit(struct zn_client *c, const struct zn_request *req, zn_result_cb cb, void *arg,
-                  zn_watch_cb watch_cb, void *watch_arg, char *watch_path);
 /* Largest bytes of data accepted. */
 int32_t client_max_data(const struct zn_client *c);
 /* One handle or request called back; frees the client after the last one once closing. */
@@ -222,6 +216,13 @@ void client_end_session(struct zn_client *c, int event, int rc);
 void client_finish_close(struct zn_client *c);
 
 /* ---- client_request.c ---- */
+/*
+ * Encodes header + req (type req->type), queues it and sends it when
+ * connected.  Ownership of watch_path passes to the client on success.
+ * Returns 0 (cb will be called once) or a synchronous error (never called).
+ */
+int client_submit(struct zn_client *c, const struct zn_request *req, zn_result_cb cb, void *arg,
+                  zn_watch_cb watch_cb, void *watch_arg, char *watch_path);
 void client_queue_push(struct client_queue *q, struct client_request *r);
 struct client_request *client_queue_pop(struct client_queue *q);
 /* Frames header (xid, req->type) + req and queues it on the connection: 0, or the
