@@ -160,7 +160,7 @@ struct fs {
     uint64_t next_async_id;
     struct fs_handle *polled;  /* open files that were polled (file_read.c) */
 
-    /* Session renewal (main.c): a new session after expiry. */
+    /* Session renewal (session.c): a new session after expiry. */
     uv_timer_t renew_timer;
     uint64_t session_gen;      /* bumped by each renewal */
     uint64_t sessions_renewed;
@@ -204,10 +204,21 @@ struct fs_handle {
 #define FS_RENEW_RETRY_MS 1000
 
 /* ---- main.c ---- */
+extern struct fs *fs_global;
+
+/* ---- session.c ---- */
+/* Makes the mount's client, connects, authenticates and waits for the session: 0, or the
+ * error (said on stderr) that fails the mount command. */
+int fs_session_connect(struct fs *fs);
 /* After expiry (timer callback): a new client and session, locks and cache of the old one
  * dropped, kernel attributes invalidated so watches are armed again, @wait reads resumed. */
 void fs_session_renew(uv_timer_t *timer);
-extern struct fs *fs_global;
+
+/* ---- options.c ---- */
+/* The command line (args) into fs->config, checked as a whole; 0, or -1 (said why). */
+int fs_options_parse(struct fs *fs, struct fuse_args *args);
+
+/* ---- mapping.c ---- */
 /* Maps a ZooKeeper result code to the errno of the contract's table. */
 int fs_errno(int rc);
 /* Fills a struct stat from a znode stat for inode (kind, virtual name). */
@@ -225,6 +236,10 @@ void fs_cache_drop_parent(const char *path);
  * after its first loss (*first_loss_ms, 0 until then). Reads are idempotent, and the client
  * holds the request until it has reconnected; past the bound, EIO. */
 bool fs_retry_read(int rc, uint64_t *first_loss_ms);
+/* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
+int fs_join(const char *parent, const char *name, char *out);
+
+/* ---- learn.c, file_handle.c ---- */
 /* What fs_learn read after a change was lost with its connection (learn.c): rc 0 when both reads
  * were answered; the node (data only if asked for) and its parent, when they exist. */
 struct fs_learned {
@@ -248,8 +263,8 @@ bool fs_learned_delete_not_applied(const struct fs_learned *got, int64_t zxid_be
  * sets its whole value, neither restores the bytes cut nor loses the zeros added (file_handle.c). */
 void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, const uint8_t *data,
                     size_t len);
-/* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
-int fs_join(const char *parent, const char *name, char *out);
+
+/* ---- dir_settings.c ---- */
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
 int fs_set_dir_ephemeral(struct fs *fs, const char *path, bool on);
 bool fs_made_dir(const struct fs *fs, const char *path);
