@@ -32,6 +32,18 @@ struct undo *tree_undo_push(struct apply *a, enum undo_kind kind)
     return u;
 }
 
+struct undo *tree_undo_push_data(struct apply *a, struct tree_node *n)
+{
+    struct undo *u = tree_undo_push(a, UNDO_SETDATA);
+    u->node = n;
+    u->old_data = n->data;
+    u->old_data_len = n->data_len;
+    u->old_version = n->version;
+    u->old_mtime = n->mtime;
+    u->old_mzxid = n->mzxid;
+    return u;
+}
+
 static void event_push(struct apply *a, int32_t type, const char *path)
 {
     ZN_ASSERT(a->event_count < a->event_cap);
@@ -137,13 +149,7 @@ static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_
     int32_t data_len;
     if (tree_data_copy(&op->data, &data, &data_len) != 0)
         return ZN_NOMEMORY;
-    struct undo *u = tree_undo_push(a, UNDO_SETDATA);
-    u->node = n;
-    u->old_data = n->data;
-    u->old_data_len = n->data_len;
-    u->old_version = n->version;
-    u->old_mtime = n->mtime;
-    u->old_mzxid = n->mzxid;
+    struct undo *u = tree_undo_push_data(a, n);
     a->t->data_bytes -= tree_node_size_bytes(n);
     n->data = data;
     n->data_len = data_len;

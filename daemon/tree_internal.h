@@ -270,6 +270,9 @@ struct apply {
 /* The next entry of the undo log (zeroed but for kind); room was reserved
  * before the txn's first change (TREE_UNDO_PER_OP per op). */
 struct undo *tree_undo_push(struct apply *a, enum undo_kind kind);
+/* Pushes an UNDO_SETDATA entry holding n's data, version, mtime and mzxid,
+ * before a change of them; the entry then owns the old data. */
+struct undo *tree_undo_push_data(struct apply *a, struct tree_node *n);
 
 /* ---- quotas (tree_quota.c) ---- */
 

@@ -155,13 +155,7 @@ static int replace_data_quietly(struct apply *a, struct tree_node *n, const char
     if (data == NULL)
         return ZN_NOMEMORY;
     memcpy(data, text, len);
-    struct undo *u = tree_undo_push(a, UNDO_SETDATA);
-    u->node = n;
-    u->old_data = n->data;
-    u->old_data_len = n->data_len;
-    u->old_version = n->version;
-    u->old_mtime = n->mtime;
-    u->old_mzxid = n->mzxid;
+    tree_undo_push_data(a, n);
     a->t->data_bytes -= tree_node_size_bytes(n);
     if (len == 0) {
         free(data);
