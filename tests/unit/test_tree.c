@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/tree.c: ZooKeeper's initial tree, the stat rules of
+ * Unit tests of daemon/tree*.c: ZooKeeper's initial tree, the stat rules of
  * each kind of txn (DataTree.createNode / deleteNode / setData / setACL and
  * DataNode.copyStat), watch events and their order, sessions and their
  * ephemerals, all-or-nothing apply, the digest, and snapshots.
@@ -756,7 +756,7 @@ static size_t record_at(const struct jute_writer *w, const char *path)
     return (size_t)(at - w->data);
 }
 
-/* The loader attaches nodes a few behind the one it reads (tree.c,
+/* The loader attaches nodes a few behind the one it reads (tree_snapshot.c,
  * LOAD_AHEAD): a parent still waiting to be attached is found, and a stream
  * refused with nodes still waiting leaves the initial tree (and, under ASan,
  * no leak of those nodes). */
