@@ -9,7 +9,7 @@
  *       "count=3,bytes=17"
  * The tree keeps the stats current as it applies txns (tree_quota.c, as
  * ZooKeeper's DataTree.updateQuotaStat); prep refuses a write that would pass
- * a hard limit when enforceQuota is on (prep.c, as ZooKeeperServer.checkQuota).
+ * a hard limit when enforceQuota is on (prep_quota.c, as ZooKeeperServer.checkQuota).
  *
  * A record is "key=value" pairs separated by ',' or ';'.  Formatting is
  * StatsTrack.toString's: count and bytes first, and when any other key is
