@@ -19,6 +19,10 @@
  * Output: one JSON line on stdout (machine-readable) and one human line on
  * stderr.  Exit status 0 if the run completed, 1 on setup failure or if no
  * operation succeeded.
+ *
+ * This file is the driver (the command line, the threads, the closed loop,
+ * the histogram, the report); what each workload creates first and issues is
+ * in zn_bench_workloads.c, and what both share in zn_bench_internal.h.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,71 +40,13 @@
 
 #include "znode/client.h"
 #include "log.h"
-
-/* ---- limits ---- */
-#define ZB_MAX_THREADS 16
-#define ZB_MAX_SESSIONS 4096
-#define ZB_MAX_OUTSTANDING 4096
-#define ZB_MAX_VALUE_BYTES (1024 * 1024 - 1024)
-#define ZB_MAX_PATH_BYTES 256
-/* A session directory: the prefix (at most 128 bytes) and "/c/RUNID-sN". */
-#define ZB_MAX_DIR_BYTES 200
-#define ZB_MAX_MULTI_OPS 64
-#define ZB_MAX_KEYS 10000000
-/* Outstanding creates while populating nodes before a run. */
-#define ZB_SETUP_OUTSTANDING 512
-/* Pacing granularity of --rate. */
-#define ZB_RATE_TICK_MS 1
-/* How long sessions may take to connect before the run is abandoned. */
-#define ZB_CONNECT_TIMEOUT_MS 30000
-
-/* Histogram: 2^ZB_HIST_SUB_BITS sub-buckets per power of two of nanoseconds. */
-#define ZB_HIST_SUB_BITS 7
-#define ZB_HIST_SUB (1u << ZB_HIST_SUB_BITS)
-#define ZB_HIST_POWERS 44 /* up to 2^44 ns, about 4.9 hours */
-#define ZB_HIST_BUCKETS (ZB_HIST_POWERS * ZB_HIST_SUB)
-
-enum bench_workload {
-    WL_GET,
-    WL_SET,
-    WL_CREATE,
-    WL_DELETE,
-    WL_MIXED,
-    WL_MULTI,
-    WL_WATCH,
-    WL_SESSION,
-    WL_EXISTS,
-    WL_LS,
-};
-
+#include "zn_bench_internal.h"
 static const char *const workload_names[] = {"get",   "set",   "create", "delete",
                                              "mixed", "multi", "watch",  "session",
                                              "exists", "ls"};
 
-struct bench_config {
-    const char *server;
-    enum bench_workload workload;
-    int threads;
-    int sessions;
-    int outstanding;
-    double duration_s;
-    double warmup_s;
-    int64_t ops; /* > 0: run this many operations instead of a duration */
-    int value_bytes;
-    double read_ratio;
-    int keys;
-    int multi_ops;
-    double rate; /* total ops/s; 0: as fast as possible */
-    const char *prefix;
-    const char *label;
-    const char *path; /* get/set/exists/ls: this one node instead of random keys */
-    int session_timeout_ms;
-    bool no_setup;
-    const char *tls_ca, *tls_cert, *tls_key; /* --tls-*: every session over TLS */
-};
-
 /* What every session of the run is made with. */
-static void bench_client_options(const struct bench_config *c, struct zn_client_options *opt)
+void bench_client_options(const struct bench_config *c, struct zn_client_options *opt)
 {
     zn_client_options_init(opt);
     opt->log_level = ZN_LOG_OFF;
@@ -109,82 +55,10 @@ static void bench_client_options(const struct bench_config *c, struct zn_client_
     opt->tls_cert_file = c->tls_cert;
     opt->tls_key_file = c->tls_key;
 }
-
-struct bench_histogram {
-    uint64_t counts[ZB_HIST_BUCKETS];
-    uint64_t total;
-    uint64_t sum_ns;
-    uint64_t max_ns;
-};
-
-struct bench_thread;
-struct bench_session;
-
-/* One request in flight; preallocated per session, reused from a free list. */
-struct bench_request {
-    struct bench_session *session;
-    struct bench_request *next_free;
-    uint64_t start_ns;
-};
-
-struct bench_session {
-    struct bench_thread *thread;
-    struct zn_client *client;
-    int index;        /* global session index */
-    int in_flight;
-    bool connected;
-    bool closed;
-    uint64_t sequence; /* create/delete: next node number */
-    uint64_t delete_limit;
-    struct bench_request *slots;
-    struct bench_request *free_slots;
-    /* watch workload: watchers re-arm with get; the writer sets. */
-    bool armed;
-};
-
-struct bench_thread {
-    const struct bench_config *config;
-    int index;
-    pthread_t thread;
-    uv_loop_t loop;
-    uv_timer_t timer;      /* connect deadline, then warmup, then end of run */
-    uv_timer_t rate_timer; /* pacing for --rate */
-    struct bench_session *sessions;
-    int session_count;
-    int connected_count;
-    int closed_count;
-    bool measuring;
-    bool stopping;
-    bool failed;
-    uint64_t rng;
-    double tokens;
-    double tokens_per_tick;
-    /* ops mode */
-    int64_t budget;
-    int64_t issued;
-    int64_t completed;
-    uint64_t measure_start_ns;
-    uint64_t measure_end_ns; /* end of the window (timer or last completion) */
-    bool finished;
-    uint64_t ok_count;
-    uint64_t error_count;
-    int first_error;
-    struct bench_histogram hist;
-    /* watch workload (single thread) */
-    uint64_t watch_set_ns;
-    int watch_pending_events;
-    int watch_armed;
-    bool watch_set_in_flight;
-    /* session workload: slots cycle new -> connected -> close -> closed */
-    int session_slots_busy;
-};
-
 static pthread_barrier_t start_barrier;
 static atomic_int connect_failures;
-static char *value_buffer;
-static char run_id[32];
-
-static uint64_t now_ns(void) { return uv_hrtime(); }
+char *value_buffer;
+char run_id[32];
 
 /* ---- histogram ---- */
 
@@ -248,189 +122,9 @@ static double hist_percentile_us(const struct bench_histogram *h, double p)
     return (double)h->max_ns / 1000.0;
 }
 
-/* ---- helpers ---- */
-
-static uint64_t rng_next(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *state = x;
-    return x;
-}
-
-static void key_path(const struct bench_config *c, int key, char *out)
-{
-    if (c->path != NULL) {
-        snprintf(out, ZB_MAX_PATH_BYTES, "%s", c->path);
-        return;
-    }
-    snprintf(out, ZB_MAX_PATH_BYTES, "%s/k%07d", c->prefix, key);
-}
-
-/* Directory of a session's created (and deleted) nodes. */
-static void session_dir(const struct bench_config *c, int session, char *out)
-{
-    snprintf(out, ZB_MAX_DIR_BYTES, "%s/c/%s-s%d", c->prefix, run_id, session);
-}
-
-static void watch_path(const struct bench_config *c, char *out)
-{
-    snprintf(out, ZB_MAX_PATH_BYTES, "%s/w", c->prefix);
-}
-
-/* ---- setup: create nodes with one pipelined client ---- */
-
-struct setup_state {
-    const struct bench_config *config;
-    struct zn_client *client;
-    int phase_count;
-    int (*make_path)(const struct bench_config *c, int64_t i, char *out);
-    int64_t total;
-    int64_t next;
-    int64_t done;
-    int in_flight;
-    int value_bytes;
-    int rc;
-    bool connected;
-    bool failed_connect;
-};
-
-static void setup_fill(struct setup_state *st);
-
-static void setup_created(struct zn_client *client, const struct zn_result *r, void *arg)
-{
-    struct setup_state *st = arg;
-    st->in_flight--;
-    st->done++;
-    if (r->rc != 0 && r->rc != ZN_NODEEXISTS && st->rc == 0)
-        st->rc = r->rc;
-    setup_fill(st);
-}
-
-static void setup_fill(struct setup_state *st)
-{
-    char path[ZB_MAX_PATH_BYTES];
-    while (st->rc == 0 && st->in_flight < ZB_SETUP_OUTSTANDING && st->next < st->total) {
-        if (st->make_path(st->config, st->next, path) != 0) {
-            st->next++;
-            st->done++;
-            continue;
-        }
-        int rc = zn_create(st->client, path, value_buffer, st->value_bytes, NULL, 0, 0, 0,
-                           setup_created, st);
-        if (rc != 0) {
-            st->rc = rc;
-            return;
-        }
-        st->next++;
-        st->in_flight++;
-    }
-}
-
-static void setup_session_cb(struct zn_client *client, int event, void *arg)
-{
-    struct setup_state *st = arg;
-    if (event == ZN_SESSION_CONNECTED)
-        st->connected = true;
-    else if (event == ZN_SESSION_EXPIRED || event == ZN_SESSION_AUTH_FAILED)
-        st->failed_connect = true;
-}
-
-/* Creates make_path(0..total-1) (existing nodes are fine), in order of index
- * so parents (made by lower indexes) exist first: indexes where make_path
- * returns a parent are issued before children because the first
- * `phase_count` paths are created synchronously one at a time. */
-static int setup_run(const struct bench_config *c, int phase_count,
-                     int (*make_path)(const struct bench_config *, int64_t, char *),
-                     int64_t total, int value_bytes)
-{
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct setup_state st = {.config = c, .make_path = make_path, .total = total,
-                             .value_bytes = value_bytes};
-    struct zn_client_options opt;
-    bench_client_options(c, &opt);
-    opt.session_cb = setup_session_cb;
-    opt.session_arg = &st;
-    int rc = zn_client_new(&loop, c->server, &opt, &st.client);
-    if (rc != 0) {
-        fprintf(stderr, "zn_bench: setup connect to %s: %s\n", c->server, zn_strerror(rc));
-        uv_loop_close(&loop);
-        return rc;
-    }
-    rc = zn_sync_wait_connected(st.client);
-    if (rc == 0) {
-        char path[ZB_MAX_PATH_BYTES];
-        for (int64_t i = 0; i < phase_count && i < total && rc == 0; i++) {
-            if (make_path(c, i, path) != 0)
-                continue;
-            int r = zn_sync_create(st.client, path, NULL, -1, 0, NULL);
-            if (r != 0 && r != ZN_NODEEXISTS)
-                rc = r;
-        }
-        st.next = phase_count < total ? phase_count : total;
-        st.done = st.next;
-        if (rc == 0) {
-            setup_fill(&st);
-            while (st.done < st.total && st.rc == 0 && !st.failed_connect) {
-                if (zn_sync_run_once(st.client) != 0)
-                    break;
-            }
-            while (st.in_flight > 0 && zn_sync_run_once(st.client) == 0) {
-            }
-            rc = st.rc;
-            if (rc == 0 && st.done < st.total)
-                rc = ZN_CONNECTIONLOSS;
-        }
-    }
-    if (rc != 0)
-        fprintf(stderr, "zn_bench: setup on %s failed: %s\n", c->server, zn_strerror(rc));
-    zn_sync_close(st.client);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    return rc;
-}
-
-/* Setup paths.  Index 0..1: the prefix and its "c" directory; then keys. */
-static int path_keys(const struct bench_config *c, int64_t i, char *out)
-{
-    if (i == 0)
-        snprintf(out, ZB_MAX_PATH_BYTES, "%s", c->prefix);
-    else if (i == 1)
-        snprintf(out, ZB_MAX_PATH_BYTES, "%s/c", c->prefix);
-    else if (i == 2)
-        watch_path(c, out);
-    else
-        key_path(c, (int)(i - 3), out);
-    return 0;
-}
-
-/* For create and delete: the prefix, "c", then one directory per session,
- * then (delete only) each session's nodes to delete. */
-static int64_t delete_per_session;
-static int path_session_nodes(const struct bench_config *c, int64_t i, char *out)
-{
-    if (i < 3)
-        return path_keys(c, i, out);
-    i -= 3;
-    if (i < c->sessions) {
-        session_dir(c, (int)i, out);
-        return 0;
-    }
-    i -= c->sessions;
-    char dir[ZB_MAX_DIR_BYTES];
-    int session = (int)(i / delete_per_session);
-    session_dir(c, session, dir);
-    snprintf(out, ZB_MAX_PATH_BYTES, "%s/n%" PRId64, dir, i % delete_per_session);
-    return 0;
-}
-
 /* ---- the run ---- */
 
 static void session_fill(struct bench_session *s);
-static void thread_maybe_finish(struct bench_thread *t);
 
 static bool thread_may_issue(struct bench_thread *t)
 {
@@ -443,7 +137,7 @@ static bool thread_may_issue(struct bench_thread *t)
     return true;
 }
 
-static void record_completion(struct bench_thread *t, uint64_t start_ns, int rc)
+void record_completion(struct bench_thread *t, uint64_t start_ns, int rc)
 {
     uint64_t end = now_ns();
     t->completed++;
@@ -459,7 +153,7 @@ static void record_completion(struct bench_thread *t, uint64_t start_ns, int rc)
     }
 }
 
-static void request_done(struct zn_client *client, const struct zn_result *r, void *arg)
+void request_done(struct zn_client *client, const struct zn_result *r, void *arg)
 {
     struct bench_request *req = arg;
     struct bench_session *s = req->session;
@@ -476,65 +170,6 @@ static void request_done(struct zn_client *client, const struct zn_result *r, vo
         session_fill(s);
 }
 
-/* Issues one request of the workload; returns 0 or the synchronous error. */
-static int issue_one(struct bench_session *s, struct bench_request *req)
-{
-    struct bench_thread *t = s->thread;
-    const struct bench_config *c = t->config;
-    char path[ZB_MAX_PATH_BYTES];
-    enum bench_workload w = c->workload;
-    if (w == WL_MIXED) {
-        double draw = (double)(rng_next(&t->rng) >> 11) / 9007199254740992.0;
-        w = draw < c->read_ratio ? WL_GET : WL_SET;
-    }
-    switch (w) {
-    case WL_GET:
-        key_path(c, (int)(rng_next(&t->rng) % (uint64_t)c->keys), path);
-        return zn_get(s->client, path, NULL, NULL, request_done, req);
-    case WL_EXISTS:
-        key_path(c, (int)(rng_next(&t->rng) % (uint64_t)c->keys), path);
-        return zn_exists(s->client, path, NULL, NULL, request_done, req);
-    case WL_LS:
-        if (c->path != NULL)
-            snprintf(path, sizeof path, "%s", c->path);
-        else
-            snprintf(path, sizeof path, "%s", c->prefix);
-        return zn_get_children(s->client, path, NULL, NULL, request_done, req);
-    case WL_SET:
-        key_path(c, (int)(rng_next(&t->rng) % (uint64_t)c->keys), path);
-        return zn_set(s->client, path, value_buffer, c->value_bytes, -1, request_done, req);
-    case WL_CREATE: {
-        char dir[ZB_MAX_DIR_BYTES];
-        session_dir(c, s->index, dir);
-        snprintf(path, sizeof path, "%s/n%" PRIu64, dir, s->sequence++);
-        return zn_create(s->client, path, value_buffer, c->value_bytes, NULL, 0, 0, 0,
-                         request_done, req);
-    }
-    case WL_DELETE: {
-        if (s->sequence >= s->delete_limit)
-            return ZN_NONODE; /* this session has deleted all of its nodes */
-        char dir[ZB_MAX_DIR_BYTES];
-        session_dir(c, s->index, dir);
-        snprintf(path, sizeof path, "%s/n%" PRIu64, dir, s->sequence++);
-        return zn_delete(s->client, path, -1, request_done, req);
-    }
-    case WL_MULTI: {
-        struct zn_op ops[ZB_MAX_MULTI_OPS];
-        char paths[ZB_MAX_MULTI_OPS][ZB_MAX_PATH_BYTES];
-        /* Distinct keys: consecutive from a random start. */
-        int start = (int)(rng_next(&t->rng) % (uint64_t)c->keys);
-        for (int i = 0; i < c->multi_ops; i++) {
-            key_path(c, (start + i) % c->keys, paths[i]);
-            ops[i] = (struct zn_op){.type = ZN_OP_SETDATA, .path = paths[i],
-                                    .data = value_buffer, .data_len = c->value_bytes,
-                                    .version = -1};
-        }
-        return zn_multi(s->client, ops, c->multi_ops, request_done, req);
-    }
-    default:
-        return ZN_BADARGUMENTS;
-    }
-}
 
 static void session_fill(struct bench_session *s)
 {
@@ -570,160 +205,6 @@ static void fill_all(struct bench_thread *t)
         session_fill(&t->sessions[i]);
 }
 
-/* ---- watch workload: session 0 writes, the others watch ---- */
-
-static void watch_maybe_set(struct bench_thread *t);
-
-static void watch_rearmed(struct zn_client *client, const struct zn_result *r, void *arg)
-{
-    struct bench_session *s = arg;
-    struct bench_thread *t = s->thread;
-    if (r->rc != 0) {
-        t->error_count++;
-        if (t->first_error == 0)
-            t->first_error = r->rc;
-        t->stopping = true;
-        thread_maybe_finish(t);
-        return;
-    }
-    s->armed = true;
-    t->watch_armed++;
-    watch_maybe_set(t);
-}
-
-static void watch_fired(struct zn_client *client, int type, int state, const char *path,
-                        void *arg)
-{
-    struct bench_session *s = arg;
-    struct bench_thread *t = s->thread;
-    if (type != ZN_EVENT_CHANGED)
-        return; /* session end: nothing to measure */
-    record_completion(t, t->watch_set_ns, 0);
-    t->watch_pending_events--;
-    s->armed = false;
-    t->watch_armed--;
-    if (t->stopping) {
-        thread_maybe_finish(t);
-        return;
-    }
-    char wpath[ZB_MAX_PATH_BYTES];
-    watch_path(t->config, wpath);
-    int rc = zn_get(s->client, wpath, watch_fired, s, watch_rearmed, s);
-    if (rc != 0) {
-        t->first_error = rc;
-        t->stopping = true;
-    }
-}
-
-static void watch_set_done(struct zn_client *client, const struct zn_result *r, void *arg)
-{
-    struct bench_thread *t = arg;
-    t->watch_set_in_flight = false;
-    if (r->rc != 0) {
-        t->error_count++;
-        if (t->first_error == 0)
-            t->first_error = r->rc;
-        t->stopping = true;
-    }
-    if (t->stopping)
-        thread_maybe_finish(t);
-    else
-        watch_maybe_set(t);
-}
-
-/* The writer sets again once every watcher saw the last change and re-armed. */
-static void watch_maybe_set(struct bench_thread *t)
-{
-    int watchers = t->session_count - 1;
-    if (t->stopping || t->watch_set_in_flight || t->watch_pending_events > 0 ||
-        t->watch_armed < watchers)
-        return;
-    if (t->budget > 0 && t->completed >= t->budget) {
-        t->stopping = true;
-        thread_maybe_finish(t);
-        return;
-    }
-    char path[ZB_MAX_PATH_BYTES];
-    watch_path(t->config, path);
-    t->watch_set_ns = now_ns();
-    t->watch_pending_events = watchers;
-    t->watch_set_in_flight = true;
-    int rc = zn_set(t->sessions[0].client, path, value_buffer, t->config->value_bytes, -1,
-                    watch_set_done, t);
-    if (rc != 0) {
-        t->watch_set_in_flight = false;
-        t->first_error = rc;
-        t->stopping = true;
-    }
-}
-
-static void watch_start(struct bench_thread *t)
-{
-    char path[ZB_MAX_PATH_BYTES];
-    watch_path(t->config, path);
-    for (int i = 1; i < t->session_count; i++) {
-        struct bench_session *s = &t->sessions[i];
-        int rc = zn_get(s->client, path, watch_fired, s, watch_rearmed, s);
-        if (rc != 0) {
-            t->first_error = rc;
-            t->stopping = true;
-            return;
-        }
-    }
-}
-
-/* ---- session workload: each slot cycles connect -> close ---- */
-
-static void slot_start(struct bench_session *s);
-
-static void slot_closed(void *arg)
-{
-    struct bench_session *s = arg;
-    struct bench_thread *t = s->thread;
-    s->client = NULL;
-    t->session_slots_busy--;
-    if (t->budget > 0 && t->completed >= t->budget)
-        t->stopping = true;
-    if (!t->stopping)
-        slot_start(s);
-    else
-        thread_maybe_finish(t);
-}
-
-static void slot_event(struct zn_client *client, int event, void *arg)
-{
-    struct bench_session *s = arg;
-    struct bench_thread *t = s->thread;
-    if (event == ZN_SESSION_CONNECTED || event == ZN_SESSION_EXPIRED ||
-        event == ZN_SESSION_AUTH_FAILED) {
-        if (s->connected)
-            return;
-        s->connected = true;
-        record_completion(t, s->slots[0].start_ns, event == ZN_SESSION_CONNECTED ? 0 : ZN_CONNECTIONLOSS);
-        zn_client_close(client, slot_closed, s);
-    }
-}
-
-static void slot_start(struct bench_session *s)
-{
-    struct bench_thread *t = s->thread;
-    struct zn_client_options opt;
-    bench_client_options(t->config, &opt);
-    opt.session_cb = slot_event;
-    opt.session_arg = s;
-    s->connected = false;
-    s->slots[0].start_ns = now_ns();
-    t->issued++;
-    int rc = zn_client_new(&t->loop, t->config->server, &opt, &s->client);
-    if (rc != 0) {
-        t->first_error = rc;
-        t->stopping = true;
-        s->client = NULL;
-        return;
-    }
-    t->session_slots_busy++;
-}
-
 /* ---- thread lifecycle ---- */
 
 static void close_cb_count(void *arg)
@@ -744,7 +225,7 @@ static void thread_close_handles(struct bench_thread *t)
 /* Once stopping and nothing is in flight: note the end of the window (in ops
  * mode, the last completion) and close every client and handle, so the
  * thread's loop runs out of work and returns. */
-static void thread_maybe_finish(struct bench_thread *t)
+void thread_maybe_finish(struct bench_thread *t)
 {
     if (t->finished)
         return;
@@ -1034,23 +515,6 @@ static int parse_args(int argc, char **argv, struct bench_config *c)
 }
 
 /* ---- main ---- */
-
-static int setup_workload(const struct bench_config *c)
-{
-    if (c->no_setup || c->path != NULL || c->workload == WL_SESSION)
-        return 0;
-    switch (c->workload) {
-    case WL_CREATE:
-        delete_per_session = 0;
-        return setup_run(c, 3 + c->sessions, path_session_nodes, 3 + c->sessions, 0);
-    case WL_DELETE:
-        delete_per_session = (c->ops + c->sessions - 1) / c->sessions;
-        return setup_run(c, 3 + c->sessions, path_session_nodes,
-                         3 + c->sessions + delete_per_session * c->sessions, c->value_bytes);
-    default:
-        return setup_run(c, 3, path_keys, 3 + (int64_t)c->keys, c->value_bytes);
-    }
-}
 
 int main(int argc, char **argv)
 {

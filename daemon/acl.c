@@ -162,10 +162,15 @@ void acl_caller(const struct server *srv, struct request *r, struct prep_caller 
         who->id_count = r->id_count;
         return;
     }
-    r->ids = zn_arena_alloc(&r->arena, sizeof *r->ids * ACL_MAX_HELD_IDS);
+    /* Gathered on the stack, kept in the arena at their number: a plain
+     * connection's write keeps one id, not room for the most it could hold. */
+    struct zn_id held[ACL_MAX_HELD_IDS];
+    size_t n = acl_held_ids(srv, r->conn, &r->arena, held);
+    r->ids = zn_arena_alloc(&r->arena, sizeof *r->ids * n);
     if (r->ids == NULL)
         return; /* no memory: judged with no identity, so refused, never let through */
-    r->id_count = acl_held_ids(srv, r->conn, &r->arena, r->ids);
+    memcpy(r->ids, held, sizeof *r->ids * n);
+    r->id_count = n;
     r->has_ids = true;
     who->ids = r->ids;
     who->id_count = r->id_count;

@@ -262,6 +262,8 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
 /* Checks required keys and consistency, fills derived defaults. Same contract. */
 int config_finish(struct config *cfg, char *err, size_t errlen);
 
+/* ---- the membership (config_membership.c) ---- */
+
 /* The dynamic configuration file of a version: dataDir/zoo.cfg.dynamic.<hex>
  * (ZooKeeper's name: the version in hex after the file's base name). */
 #define CONFIG_DYNAMIC_PREFIX "zoo.cfg.dynamic."

@@ -298,11 +298,9 @@ struct metrics {
     struct metrics_histogram fsync_time;     /* ZooKeeper's fsynctime */
 };
 
-static struct metrics *metrics_of(const struct server *srv) { return srv->metrics; }
-
 void metrics_observe_request(struct server *srv, int32_t op, int32_t err, uint64_t latency_us)
 {
-    struct metrics *m = metrics_of(srv);
+    struct metrics *m = srv->metrics;
     if (!m)
         return;
     size_t s = metrics_op_slot(op);
@@ -315,7 +313,7 @@ void metrics_observe_request(struct server *srv, int32_t op, int32_t err, uint64
 
 void metrics_observe_fsync(struct server *srv, uint64_t duration_us)
 {
-    struct metrics *m = metrics_of(srv);
+    struct metrics *m = srv->metrics;
     if (m)
         metrics_histogram_observe(&m->fsync_time, duration_us);
 }
@@ -440,7 +438,7 @@ int metrics_render(struct server *srv, char **out, size_t *len)
     ZN_ASSERT(out && len);
     *out = NULL;
     *len = 0;
-    struct metrics *m = metrics_of(srv);
+    struct metrics *m = srv->metrics;
     if (!m)
         return ZN_BADARGUMENTS;
     struct metrics_text t = {0};
@@ -482,14 +480,14 @@ static int render_page(void *ctx, char **body, size_t *len)
 
 int metrics_http_port(const struct server *srv)
 {
-    struct metrics *m = metrics_of(srv);
+    struct metrics *m = srv->metrics;
     return m && m->httpd ? httpd_port(m->httpd) : -1;
 }
 
 int metrics_start(struct server *srv)
 {
     ZN_ASSERT(srv && srv->loop);
-    if (metrics_of(srv))
+    if (srv->metrics)
         return 0;
     struct metrics *m = calloc(1, sizeof *m);
     if (!m)

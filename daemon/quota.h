@@ -7,9 +7,9 @@
  *       "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2"
  *   /zookeeper/quota/a/zookeeper_stats    what /a's subtree holds, e.g.
  *       "count=3,bytes=17"
- * The tree keeps the stats current as it applies txns (tree.c, as
+ * The tree keeps the stats current as it applies txns (tree_quota.c, as
  * ZooKeeper's DataTree.updateQuotaStat); prep refuses a write that would pass
- * a hard limit when enforceQuota is on (prep.c, as ZooKeeperServer.checkQuota).
+ * a hard limit when enforceQuota is on (prep_quota.c, as ZooKeeperServer.checkQuota).
  *
  * A record is "key=value" pairs separated by ',' or ';'.  Formatting is
  * StatsTrack.toString's: count and bytes first, and when any other key is

@@ -119,7 +119,7 @@ uint64_t tree_digest(const struct tree *t);
  * node exists) that is `path` or an ancestor of it, never "/": ZooKeeper's
  * getMaxPrefixWithQuota.  Borrowed until the next change of the tree; NULL
  * when there is none.  The tree keeps each quota's zookeeper_stats node
- * current as it applies txns (see tree.c). */
+ * current as it applies txns (see tree_quota.c). */
 const char *tree_quota_prefix(const struct tree *t, const char *path);
 /* Number of paths with a quota. */
 size_t tree_quota_count(const struct tree *t);

@@ -2,7 +2,7 @@
  * txn: the codec of the transaction records (see txn.h for the format and
  * ownership).  It owns nothing but the mapping between struct txn and bytes,
  * written once (io_txn) for both directions; what a transaction means is the
- * tree's business (tree.c).
+ * tree's business (tree_apply.c).
  */
 #include "txn.h"
 

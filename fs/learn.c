@@ -7,7 +7,7 @@
  *    session had seen when it was sent: nothing entered the parent since, so it did not apply;
  *  - a delete (or a rename, whose multi deletes its source) whose node is still there with a
  *    czxid not newer than that zxid: the node it was sent for is still there, so it did not apply;
- *  - a conditional write, as ops_io.c's write: the node's data and version tell.
+ *  - a conditional write, as file_write.c's write: the node's data and version tell.
  * Such a change is sent again; anything else is unknown to the mount (EIO, the program decides).
  * Each read lost again is asked again, bounded by fs_retry_read.
  */

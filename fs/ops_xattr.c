@@ -275,7 +275,7 @@ static void data_set_end(struct xattr_set_op *op, int err)
     free(op);
 }
 
-/* A set lost with its member, learned as ops_io.c learns a write's: a node unchanged since it
+/* A set lost with its member, learned as file_write.c learns a write's: a node unchanged since it
  * was sent did not take it (sent again); one holding its data did; a conditional set whose
  * version was taken by other data lost its race; anything else is unknown: EIO. */
 static void data_learned(const struct fs_learned *got, void *arg)

@@ -54,7 +54,7 @@ static void fail(struct fs *fs, struct fs_wait *w, int err)
 
 static void round_start(struct fs *fs, struct fs_wait *w);
 
-/* The mount opens a new session after expiry (main.c): the wait goes on in it. */
+/* The mount opens a new session after expiry (session.c): the wait goes on in it. */
 static void resume_after_expiry(struct fs *fs, struct fs_wait *w, struct zn_client *expired)
 {
     if (fs->client != expired)

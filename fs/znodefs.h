@@ -158,9 +158,9 @@ struct fs {
     struct fs_lock *locks;     /* every flock contender of this mount */
     struct fs_wait *waits;     /* every pending @wait read */
     uint64_t next_async_id;
-    struct fs_handle *polled;  /* open files that were polled (ops_io.c) */
+    struct fs_handle *polled;  /* open files that were polled (file_read.c) */
 
-    /* Session renewal (main.c): a new session after expiry. */
+    /* Session renewal (session.c): a new session after expiry. */
     uv_timer_t renew_timer;
     uint64_t session_gen;      /* bumped by each renewal */
     uint64_t sessions_renewed;
@@ -187,14 +187,14 @@ struct fs_handle {
     char *clone_ephemerals[FS_MAX_CLONE_EPHEMERALS]; /* deleted at release */
     int clone_ephemeral_count;
     size_t clone_read_base;
-    /* poll (ops_io.c): a data watch armed for this handle reports a change (POLLPRI). */
+    /* poll (file_read.c): a data watch armed for this handle reports a change (POLLPRI). */
     int64_t snapshot_mzxid;   /* mzxid of the value last read at offset 0, 0 if none */
     uint64_t poll_id;         /* 0 until polled; the watch's arg */
     bool poll_armed;          /* a watch (or its exists) for poll_id is outstanding */
     bool poll_changed;        /* the node changed since the last read at offset 0 */
     struct fuse_pollhandle *poll_handle; /* to notify, owned */
     struct fs_handle *poll_next; /* fs->polled list */
-    struct fs_handle *writer_next; /* the open writable handles (ops_io.c), for fs_handles_cut */
+    struct fs_handle *writer_next; /* the open writable handles (file_handle.c), for fs_handles_cut */
     uint32_t cuts;                 /* times a truncate replaced buf */
 };
 
@@ -204,10 +204,21 @@ struct fs_handle {
 #define FS_RENEW_RETRY_MS 1000
 
 /* ---- main.c ---- */
+extern struct fs *fs_global;
+
+/* ---- session.c ---- */
+/* Makes the mount's client, connects, authenticates and waits for the session: 0, or the
+ * error (said on stderr) that fails the mount command. */
+int fs_session_connect(struct fs *fs);
 /* After expiry (timer callback): a new client and session, locks and cache of the old one
  * dropped, kernel attributes invalidated so watches are armed again, @wait reads resumed. */
 void fs_session_renew(uv_timer_t *timer);
-extern struct fs *fs_global;
+
+/* ---- options.c ---- */
+/* The command line (args) into fs->config, checked as a whole; 0, or -1 (said why). */
+int fs_options_parse(struct fs *fs, struct fuse_args *args);
+
+/* ---- mapping.c ---- */
 /* Maps a ZooKeeper result code to the errno of the contract's table. */
 int fs_errno(int rc);
 /* Fills a struct stat from a znode stat for inode (kind, virtual name). */
@@ -225,6 +236,10 @@ void fs_cache_drop_parent(const char *path);
  * after its first loss (*first_loss_ms, 0 until then). Reads are idempotent, and the client
  * holds the request until it has reconnected; past the bound, EIO. */
 bool fs_retry_read(int rc, uint64_t *first_loss_ms);
+/* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
+int fs_join(const char *parent, const char *name, char *out);
+
+/* ---- learn.c, file_handle.c ---- */
 /* What fs_learn read after a change was lost with its connection (learn.c): rc 0 when both reads
  * were answered; the node (data only if asked for) and its parent, when they exist. */
 struct fs_learned {
@@ -245,11 +260,11 @@ bool fs_learned_create_not_applied(const struct fs_learned *got, int64_t zxid_be
 bool fs_learned_delete_not_applied(const struct fs_learned *got, int64_t zxid_before);
 /* A truncate through this mount stored data (len bytes) as inode's value: every other open
  * writable handle of it (not except) holds that value now, so that its next write(2), which
- * sets its whole value, neither restores the bytes cut nor loses the zeros added (ops_io.c). */
+ * sets its whole value, neither restores the bytes cut nor loses the zeros added (file_handle.c). */
 void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, const uint8_t *data,
                     size_t len);
-/* Joins parent path and name into out (FS_MAX_PATH_BYTES); ZN_BADARGUMENTS if too long. */
-int fs_join(const char *parent, const char *name, char *out);
+
+/* ---- dir_settings.c ---- */
 bool fs_dir_is_ephemeral(const struct fs *fs, const char *path);
 int fs_set_dir_ephemeral(struct fs *fs, const char *path, bool on);
 bool fs_made_dir(const struct fs *fs, const char *path);
@@ -371,7 +386,7 @@ void fs_notify_inval_entry(uint64_t parent, const char *name);
 /* The watcher every read sets: turns events into invalidations. */
 void fs_watch_cb(struct zn_client *client, int type, int state, const char *path, void *arg);
 
-/* ---- ops_node.c, rename.c, ops_io.c, ops_xattr.c, lock.c, wait.c ---- */
+/* ---- the handlers: node_*.c, rename.c, file_*.c, ops_xattr.c, lock.c, wait.c ---- */
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
@@ -421,6 +436,65 @@ bool fs_handle_lost(const struct fs *fs, const struct fs_handle *h);
 void fs_wait_cancel_handle(struct fs *fs, struct fs_handle *h);
 /* Replies to req with data[off, off+size) of a snapshot. */
 void fs_reply_slice(fuse_req_t req, const uint8_t *data, int32_t len, size_t size, off_t off);
+
+/* ---- open files: file_handle.c, file_open.c, file_read.c, file_write.c, file_clone.c ---- */
+static inline struct fs_handle *fs_handle_of(struct fuse_file_info *fi)
+{
+    return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+/* A handle of inode opened with flags (O_ACCMODE, O_TRUNC), not yet taken by the kernel. */
+struct fs_handle *fs_handle_new(struct fs_inode *inode, int flags);
+void fs_handle_free(struct fs_handle *h);
+/* The kernel took h: counted on its inode until release. */
+void fs_handle_opened(struct fs_handle *h);
+/* h's O_TRUNC is settled: stored with its first write, or at release. */
+void fs_handle_truncated(struct fs_handle *h);
+/* A write nobody waits for (release cannot report errors): what it is, for the log, and the
+ * path it holds uncached (fs_cache_hold) until answered. */
+struct fs_release_step;
+/* NULL when out of memory (nothing is held then). */
+struct fs_release_step *fs_release_step_new(const char *what, const char *path);
+/* The zn_result_cb of a release step's request: logs a failure, frees st. */
+void fs_release_step_done(struct zn_client *c, const struct zn_result *r, void *arg);
+/* Takes the rc of sending st's request: on a synchronous error logs it and frees st. */
+void fs_release_fire(int rc, struct fs_release_step *st);
+/* h is released: its poll handle destroyed, its watch (if armed) finds no handle. */
+void fs_poll_forget(struct fs *fs, struct fs_handle *h);
+/* write(2) and read of a .clone handle (file_clone.c). */
+void fs_clone_write(fuse_req_t req, struct fs_handle *h, const char *buf, size_t size, off_t off);
+void fs_clone_read(fuse_req_t req, struct fs_handle *h, size_t size, off_t off);
+
+/* ---- node_lookup.c: the state of one namespace request across its ZooKeeper round trips,
+ * shared with node_change.c (mkdir, mknod, unlink, rmdir) ---- */
+struct fs_node_op {
+    fuse_req_t req;
+    struct fs *fs;
+    fuse_ino_t parent;
+    char path[FS_MAX_PATH_BYTES];     /* the znode */
+    char key[FS_MAX_PATH_BYTES + 64]; /* the name in the inode table */
+    enum fs_virt virt;
+    int64_t version_arg;
+    struct zn_stat stat;
+    uint8_t *data;
+    int32_t data_len;
+    bool have_data; /* unlink: data holds what the open file's fds still read */
+    bool counted;    /* lookup: subdirs counted at stat.cversion, ptime read at stat.pzxid */
+    int32_t subdirs;
+    int64_t ptime_ms;
+    uint64_t first_loss_ms; /* fs_retry_read */
+    int64_t zxid_before;    /* mkdir, mknod, unlink: the session's newest zxid when it was sent */
+    bool learning_create;   /* node_learned: a lost create (else a lost delete) */
+    bool made_dir;
+    enum fs_kind reply_kind; /* lookup: the kind replied once the ACL is read */
+};
+/* A new op for req, or NULL after replying ENOMEM. */
+struct fs_node_op *fs_node_op_new(fuse_req_t req);
+/* Replies err unless 0 (the reply was sent), and frees op. */
+void fs_node_op_finish(struct fs_node_op *op, int err);
+/* Starts a request; on a synchronous error (rc) replies and frees op. */
+bool fs_node_started(struct fs_node_op *op, int rc);
+/* Replies with the entry of op->path as kind once the node's ACL (its mode bits) is known. */
+void fs_node_reply_entry(struct fs_node_op *op, enum fs_kind kind);
 
 /* ---- times.c: utimensat ---- */
 

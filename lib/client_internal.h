@@ -169,13 +169,14 @@ struct zn_client {
     unsigned int random_state;
 };
 
-/* ---- client.c ---- */
+/* Logs at level unless below the client's own options.log_level (or the process's threshold). */
 #define CLIENT_LOG(c, level, ...)                                                         \
     do {                                                                                  \
         if ((level) >= ((c)->log_level >= 0 ? (c)->log_level : zn_log_threshold))        \
             zn_log_write((level), __VA_ARGS__);                                           \
     } while (0)
 
+/* ---- client.c ---- */
 /* Checks a caller's path; 0 or ZN_BADARGUMENTS. */
 int client_check_path(const struct zn_client *c, const char *path);
 /* chroot + path, malloc'd; NULL on ENOMEM. */
@@ -184,6 +185,37 @@ char *client_server_path(const struct zn_client *c, const char *path);
 const char *client_strip_chroot(const struct zn_client *c, const char *server_path);
 /* 0 if the client accepts new requests, else the code to return. */
 int client_usable(const struct zn_client *c);
+/* Largest bytes of data accepted. */
+int32_t client_max_data(const struct zn_client *c);
+/* One handle or request called back; frees the client after the last one once closing. */
+void client_release(struct zn_client *c);
+
+/* ---- client_conn.c ---- */
+/* Starts an attempt on the next host of the (shuffled) list. */
+void client_connect_next(struct zn_client *c);
+/* Queues bytes (copied) on the current connection; they are written before
+ * the loop next waits for I/O.  Returns 0 or ZN_NOMEMORY / ZN_CONNECTIONLOSS. */
+int client_conn_write(struct zn_client *c, const uint8_t *bytes, size_t len);
+/* Closes the current connection, if any (freed in its close callback). */
+void client_conn_close(struct zn_client *c);
+/* The host of the server being tried, as the connect string names it (no port). */
+void client_current_host(const struct zn_client *c, char *host, size_t len);
+
+/* ---- client_session.c ---- */
+/* The ConnectResponse in body: the session is established, expired, or the connection lost. */
+void client_handle_connect_response(struct zn_client *c, const uint8_t *body, size_t len);
+/* The server's answer to a SASL packet: SetSASLResponse, or an error (AUTHFAILED). */
+void client_handle_sasl_reply(struct zn_client *c, const struct zn_reply_header *hdr, struct jute_reader *r);
+/* The current connection failed or timed out: fail what was sent, try the next host. */
+void client_connection_lost(struct zn_client *c, const char *why);
+/* (Re)starts the timer at the state's next deadline. */
+void client_arm_timer(struct zn_client *c);
+/* The session is over for good (expired or auth failed): report, fail everything, stop. */
+void client_end_session(struct zn_client *c, int event, int rc);
+/* Fails what is left, releases every handle; the client is freed once they all called back. */
+void client_finish_close(struct zn_client *c);
+
+/* ---- client_request.c ---- */
 /*
  * Encodes header + req (type req->type), queues it and sends it when
  * connected.  Ownership of watch_path passes to the client on success.
@@ -191,8 +223,19 @@ int client_usable(const struct zn_client *c);
  */
 int client_submit(struct zn_client *c, const struct zn_request *req, zn_result_cb cb, void *arg,
                   zn_watch_cb watch_cb, void *watch_arg, char *watch_path);
-/* Largest bytes of data accepted. */
-int32_t client_max_data(const struct zn_client *c);
+void client_queue_push(struct client_queue *q, struct client_request *r);
+struct client_request *client_queue_pop(struct client_queue *q);
+/* Frames header (xid, req->type) + req and queues it on the connection: 0, or the
+ * encoder's / client_conn_write's error. */
+int client_write_request(struct zn_client *c, int32_t xid, const struct zn_request *req);
+/* Writes every queued request (CONNECTED only). */
+void client_flush_unsent(struct zn_client *c);
+/* Fails every request of q with rc. */
+void client_fail_queue(struct zn_client *c, struct client_queue *q, int rc);
+/* Answers every pending add_auth with rc. */
+void client_fail_auth_waits(struct zn_client *c, int rc);
+/* Handles one frame after the handshake.  Returns false if the connection went away. */
+bool client_handle_frame(struct zn_client *c, const uint8_t *body, size_t len);
 
 /* ---- client_ops.c ---- */
 /* Decodes the body of req's reply and calls its callback (and registers its watch). */

@@ -8,7 +8,7 @@
  *               options.sasl_service, host the connect string's unless
  *               options.sasl_host).
  * Quality of protection "auth" only: ZooKeeper's servers offer nothing else.
- * The exchange itself (opcode 102 packets, when it runs) is client.c's.
+ * The exchange itself (opcode 102 packets, when it runs) is client_session.c's.
  */
 #include "client_sasl.h"
 

@@ -3,9 +3,10 @@
  * and closing the environment, the append queue and its bounds, the handing
  * of synchronous operations to the writer thread, and the delivery of batch
  * results (on_durable) on the loop thread through a uv_async handle.  The
- * writer thread lives in store_writer.c, recovery and reads in
- * store_recover.c, record layouts in store_format.c; the design notes and
- * invariants are in store_internal.h.
+ * writer thread lives in store_writer.c (with store_txn.c, store_records.c
+ * and store_snapwrite.c), recovery and reads in store_recover.c, record
+ * layouts in store_format.c; the design notes and invariants are in
+ * store_internal.h.
  *
  * Life of an appended entry:
  *   store_append (loop)  -> queue            [counted in queued_*]

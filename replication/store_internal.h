@@ -1,8 +1,8 @@
 /*
- * Internals shared by store.c (API, queue, loop side), store_writer.c (the
- * writer thread and every LMDB write) and store_recover.c (recovery and
- * reads).  Not a public header: nothing outside replication/store*.c
- * includes it.
+ * Internals shared by store.c (API, queue, loop side), the writer thread
+ * and every LMDB write (store_writer.c, with store_txn.c, store_records.c
+ * and store_snapwrite.c) and store_recover.c (recovery and reads).  Not a
+ * public header: nothing outside replication/store*.c includes it.
  *
  * On-disk format (all integers big-endian, except where said):
  *   log   key: zxid (8 bytes)
@@ -148,7 +148,7 @@ struct store {
 #define STORE_META_COMPACTED ".compacted_zxid"
 
 /* Drops this process's page table entries for data.mdb's pages (they stay in
- * the page cache); see store_writer.c.  Writer thread, or the loop thread
+ * the page cache); see store_txn.c.  Writer thread, or the loop thread
  * while the writer is idle (recovery). */
 void store_unmap_pages(struct store *s);
 
@@ -233,5 +233,44 @@ void store_check_invariants(struct store *s);
 
 /* Runs one synchronous operation through the writer and waits for it. */
 int store_run_sync(struct store *s, struct store_item *item, struct store_waiter *waiter);
+
+/* ---- the writer thread's files (writer thread only) ---- */
+
+/* store_txn.c.  A transaction function: puts or deletes in txn, returns an
+ * LMDB or errno code; it must start from scratch on each call. */
+typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
+/* Runs fn in a write transaction and commits it, growing the map and
+ * retrying on MDB_MAP_FULL; with injectable, a pending test fault replaces
+ * the commit.  Returns an LMDB or errno code. */
+int store_write_txn(struct store *s, store_txn_fn fn, void *arg, bool injectable);
+/* ENOSPC instead of EIO when the disk lacks room for bytes_needed. */
+int store_classify_failure(struct store *s, int rc, uint64_t bytes_needed);
+
+/* store_records.c */
+struct store_deleted {
+    uint64_t entries, bytes;
+};
+/* A store_txn_fn: appends the log records of the items listed from arg. */
+int store_put_entries(struct store *s, MDB_txn *txn, void *arg);
+int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
+                           uint64_t max, bool *more, struct store_deleted *deleted);
+int store_snap_delete_some(struct store *s, MDB_txn *txn, uint64_t zxid, uint64_t max,
+                           bool *more);
+int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid);
+int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_t max,
+                    size_t *count);
+int store_put_meta_value(struct store *s, MDB_txn *txn, const char *name, uint64_t value);
+/* A store_txn_fn: deletes the snapshot at ((struct store_item *)arg)->zxid. */
+int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg);
+/* Handles one item that is neither a log entry nor a snapshot. */
+void store_write_other(struct store *s, struct store_item *item);
+
+/* store_snapwrite.c */
+int store_write_snapshot(struct store *s, struct store_item *item, struct store_item **rest);
+void store_release_blob_upto(struct store_item *item, size_t upto);
+
+/* store_writer.c: between two transactions of a snapshot, commits the log
+ * entries queued meanwhile. */
+void store_writer_interleave(struct store *s, struct store_item **rest);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * transport_internal: the mesh's objects and the functions transport.c
- * (sockets, frames, links) and transport_secure.c (TLS and SASL on a
- * connection) share.  Not for use outside replication/transport*.c.
+ * transport_internal: the mesh's objects and the functions the transport's
+ * files share (transport.c lists them and holds the invariants).  Not for
+ * use outside replication/transport*.c.
  */
 #ifndef ZN_TRANSPORT_INTERNAL_H
 #define ZN_TRANSPORT_INTERNAL_H
@@ -139,16 +139,50 @@ struct transport {
     void *on_freed_arg;
 };
 
-/* transport.c */
+static inline uint32_t tp_get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void tp_put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* transport.c: the member, its handles and connections */
+void tp_addr_format(const struct sockaddr_in *sa, char out[TRANSPORT_ADDR_TEXT_MAX]);
+int tp_resolve_ipv4(const char *host, int port, struct sockaddr_in *out);
+void tp_check_link(const struct transport_link *link);
+void tp_conn_set_options(struct transport_conn *conn);
+void tp_dropped_closed(uv_handle_t *handle);
+struct transport_conn *tp_conn_new(struct transport *t, enum transport_conn_kind kind);
 void tp_conn_close(struct transport_conn *conn, int level, const char *reason);
+void tp_reject(struct transport_conn *conn, const char *reason);
+
+/* transport_frame.c: send queues, the receive parser */
 struct transport_frame *tp_frame_new(const uint8_t *payload, uint32_t len, bool hello);
 void tp_conn_enqueue(struct transport_conn *conn, struct transport_frame *f);
 void tp_conn_flush(struct transport_conn *conn);
-void tp_out_link_up(struct transport_conn *conn);
-void tp_out_authenticated(struct transport_conn *conn);
 void tp_in_consume(struct transport_conn *conn, const uint8_t *p, size_t n);
 
-/* transport_secure.c */
+/* transport_connect.c: the outgoing side and the link timer */
+void tp_link_arm(struct transport_link *link, uint64_t delay_ms);
+void tp_link_connect(struct transport_link *link);
+void tp_out_link_up(struct transport_conn *conn);
+void tp_out_authenticated(struct transport_conn *conn);
+
+/* transport_accept.c: the listening side */
+void tp_on_connection(uv_stream_t *server, int status);
+void tp_in_hello(struct transport_conn *conn, const uint8_t *p);
+void tp_sweep_fired(uv_timer_t *timer);
+
+/* transport_peers.c: the peer table */
+struct transport_link *tp_link_find(const struct transport *t, uint32_t id);
+
+/* transport_secure.c: TLS and SASL on a connection */
 bool tp_tls_begin(struct transport_conn *conn);
 void tp_tls_failed(struct transport_conn *conn, const char *why);
 void tp_out_tls_pump(struct transport_conn *conn);

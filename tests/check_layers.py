@@ -9,8 +9,9 @@ header of an I/O library.  Lowest first:
               the wire records and what every program shares
   client      lib/ client*, tls_stream; include/znode/client.h: libznode
   core        replication/core/: the replication state machine (pure: no I/O)
-  model       daemon/ files listed in ZNODED_MODEL_SOURCES (daemon/CMakeLists.txt):
-              path, tree, txn, prep, quota, acl matching (pure: no I/O)
+  model       daemon/ files listed in ZNODED_MODEL_SOURCES (daemon/CMakeLists.txt), their
+              headers and their <name>_internal.h: path, tree, txn, prep, quota, acl
+              matching (pure: no I/O)
   replication replication/: the store (LMDB) and the member transport
   server      daemon/ everything else: connections, sessions, the write path
   fs          fs/: the FUSE mount, a client of libznode only
@@ -48,7 +49,7 @@ def model_files(root):
     names = set()
     for src in m.group(1).split():
         base = os.path.splitext(src)[0]
-        names.update({f"daemon/{base}.c", f"daemon/{base}.h"})
+        names.update({f"daemon/{base}.c", f"daemon/{base}.h", f"daemon/{base}_internal.h"})
     return names
 
 

@@ -1,7 +1,8 @@
 /*
  * ACL logic (daemon/acl.c, daemon/sha1.c) against ZooKeeper's providers:
  * SHA-1 test vectors, DigestAuthenticationProvider.generateDigest,
- * IPAuthenticationProvider.matches, and checkACL's rules.
+ * IPAuthenticationProvider.matches, and checkACL's rules; and the
+ * identities a write is judged by (acl_caller).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,9 @@
 #include <cmocka.h>
 
 #include "acl.h"
+#include "prep.h"
+#include "request.h"
+#include "server.h"
 #include "sha1.h"
 #include "znode/errors.h"
 #include "znode/proto.h"
@@ -113,6 +117,97 @@ static void x509_matches_exactly_the_subject_it_names(void **state)
     assert_int_equal(acl_check(&cert_acl, ZN_PERM_READ, &digest, 1, false), ZN_NOAUTH);
 }
 
+/* What acl_caller allocates in the request's arena for n ids, after the
+ * digest buffer of each queued addAuth (8-byte rounded, as the arena). */
+#define ROUND8(x) (((x) + 7) & ~(size_t)7)
+#define DIGEST_BUFFER_BYTES ROUND8(ACL_MAX_AUTH_BYTES + SHA1_BASE64_BYTES + 2)
+
+static void assert_id(const struct zn_id *id, const char *scheme, const char *value)
+{
+    assert_string_equal(id->scheme, scheme);
+    assert_string_equal(id->id, value);
+}
+
+/* A server with no superDigest and a connection from
+ * 127.0.0.9 holding no identity yet (too large for the stack). */
+static struct server srv;
+static struct conn c;
+
+static void a_connection_from_127_0_0_9(void)
+{
+    memset(&srv, 0, sizeof srv);
+    memset(&c, 0, sizeof c);
+    strcpy(c.peer_ip, "127.0.0.9");
+}
+
+static void a_plain_connection_write_keeps_only_its_ip(void **state)
+{
+    (void)state;
+    a_connection_from_127_0_0_9();
+    struct request w = {.conn = &c, .session_id = 0x42, .hdr = {.xid = 7, .type = ZN_OP_CREATE}};
+    zn_arena_init(&w.arena);
+    c.queue_head = c.queue_tail = &w;
+
+    struct prep_caller who;
+    acl_caller(&srv, &w, &who);
+    assert_int_equal(who.session_id, 0x42);
+    assert_int_equal(who.cxid, 7);
+    assert_int_equal(who.id_count, 1);
+    assert_id(&who.ids[0], "ip", "127.0.0.9");
+    assert_true(w.has_ids);
+    assert_ptr_equal(who.ids, w.ids);
+    /* one id, not room for ACL_MAX_HELD_IDS */
+    assert_int_equal(w.arena.used_bytes, ROUND8(sizeof(struct zn_id)));
+    zn_arena_free(&w.arena);
+}
+
+static void a_write_is_judged_by_every_id_its_connection_holds_or_has_queued(void **state)
+{
+    (void)state;
+    a_connection_from_127_0_0_9();
+    char bob[128];
+    assert_int_equal(acl_digest("bob:pw", 6, bob, sizeof bob), 0);
+    strcpy(srv.cfg.super_digest, bob); /* bob is also super */
+    struct conn_auth held[] = {{"digest", "alice:abc="}, {"x509", "CN=app"}, {"sasl", "carol"}};
+    memcpy(c.auth, held, sizeof held);
+    c.auth_count = 3;
+    /* queued ahead of the write: an addAuth still to run (counts), one
+     * already answered and one of a scheme with no provider (do not) */
+    struct request answered = {.hdr = {.type = ZN_OP_AUTH}, .done = true,
+                               .req = {.scheme = "digest", .auth = {(const uint8_t *)"dave:pw", 7}}};
+    struct request unknown = {.hdr = {.type = ZN_OP_AUTH},
+                              .req = {.scheme = "nosuch", .auth = {(const uint8_t *)"erin:pw", 7}}};
+    struct request pending = {.hdr = {.type = ZN_OP_AUTH},
+                              .req = {.scheme = "digest", .auth = {(const uint8_t *)"bob:pw", 6}}};
+    struct request w = {.conn = &c, .session_id = 0x42, .hdr = {.xid = 8, .type = ZN_OP_SETDATA}};
+    zn_arena_init(&w.arena);
+    answered.next = &unknown;
+    unknown.next = &pending;
+    pending.next = &w;
+    c.queue_head = &answered;
+    c.queue_tail = &w;
+
+    struct prep_caller who;
+    acl_caller(&srv, &w, &who);
+    assert_int_equal(who.id_count, 6);
+    assert_id(&who.ids[0], "ip", "127.0.0.9");
+    assert_id(&who.ids[1], "digest", "alice:abc=");
+    assert_id(&who.ids[2], "x509", "CN=app");
+    assert_id(&who.ids[3], "sasl", "carol");
+    assert_id(&who.ids[4], "super", "");
+    assert_id(&who.ids[5], "digest", bob);
+    size_t used = DIGEST_BUFFER_BYTES + ROUND8(6 * sizeof(struct zn_id));
+    assert_int_equal(w.arena.used_bytes, used);
+
+    /* asked again (the write is prepared again), it keeps what it has */
+    struct prep_caller again;
+    acl_caller(&srv, &w, &again);
+    assert_ptr_equal(again.ids, who.ids);
+    assert_int_equal(again.id_count, 6);
+    assert_int_equal(w.arena.used_bytes, used);
+    zn_arena_free(&w.arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +217,8 @@ int main(void)
         cmocka_unit_test(check_needs_a_matching_entry_with_a_shared_bit),
         cmocka_unit_test(world_empty_super_and_skip_allow),
         cmocka_unit_test(x509_matches_exactly_the_subject_it_names),
+        cmocka_unit_test(a_plain_connection_write_keeps_only_its_ip),
+        cmocka_unit_test(a_write_is_judged_by_every_id_its_connection_holds_or_has_queued),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,293 @@
+/*
+ * Internals shared by the tree's files (tree.h is the contract).  Not a
+ * public header: nothing outside daemon/tree*.c includes it.
+ *
+ *   tree.c           the nodes, the path index, the children; the tree's
+ *                    lifetime, the getters, the config node, tree_check
+ *   tree_digest.c    the incremental digest: what a node and a session add
+ *   tree_session.c   the replicated session table and each one's ephemerals
+ *   tree_acl.c       the distinct ACLs, shared by the nodes that have them
+ *   tree_quota.c     the quota set and the accounting of the stats nodes
+ *   tree_apply.c     applying a txn, with the undo log that makes it all or
+ *                    nothing
+ *   tree_snapshot.c  the snapshot format: serialise, load, format versions
+ *   tree_import.c    building a tree from ZooKeeper's data, node by node
+ *
+ * Invariants (checked by tree_check, tree.c; every file that changes the
+ * tree keeps them):
+ *  1. every node but the root has a parent, and parent->children[index] is it;
+ *  2. the index holds exactly the nodes reachable from the root;
+ *  3. a node whose owner is a session (not 0, not container or TTL) is on
+ *     that session's ephemeral list, and that session exists;
+ *  4. digest == sum of node digests + sum of session digests;
+ *     data_bytes == sum of path + data lengths;
+ *  5. the quota set holds exactly the real paths of the limit nodes
+ *     (/zookeeper/quota/<path>/zookeeper_limits) in the tree.
+ *
+ * /zookeeper/config is member-local: each member sets it from its own
+ * configuration (tree_set_config), as ZooKeeper's initConfigInZKDatabase
+ * does.  Its data, version, mzxid and mtime are therefore left out of the
+ * digest, and a snapshot load keeps the loading member's own.
+ */
+#ifndef ZNODED_TREE_INTERNAL_H
+#define ZNODED_TREE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "htable.h"
+#include "tree.h"
+
+#define TREE_CONFIG_PATH "/zookeeper/config"
+
+struct tree_node {
+    struct zn_hlink link; /* in the path index; link.hash is zn_hash(path) */
+    struct tree_node *parent;
+    struct tree_node **children;
+    uint32_t child_count;
+    uint32_t child_cap;
+    uint32_t index_in_parent;
+    uint32_t path_len;
+    struct tree_node *eph_prev; /* session ephemeral list */
+    struct tree_node *eph_next;
+    uint8_t *data;              /* malloc'd, NULL when data_len <= 0 */
+    int32_t data_len;           /* -1: null data */
+    int32_t kind;
+    struct zn_acl_vec acl;      /* items and strings in one malloc'd block */
+    /* StatPersisted */
+    int64_t czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner;
+    int32_t version, cversion, aversion;
+    /* znodefs extension: the time of the txn that set pzxid (a child made or
+     * deleted), 0 if unknown (a format 2 snapshot).  Derived from the txns'
+     * times, so not in the digest, which format 2 snapshots must still match. */
+    int64_t ptime;
+    uint64_t digest;
+    char path[];
+};
+
+/* A path with a quota (ZooKeeper's pTrie holds the same set). */
+struct tree_quota {
+    struct zn_hlink link; /* in tree.quotas */
+    size_t len;
+    char path[];
+};
+
+/* One distinct ACL, shared by every node that has it (tree_acl.c).  A node's
+ * acl.items points at items. */
+struct acl_shared {
+    struct zn_hlink link; /* in tree.acls; the hash is acl_hash */
+    uint64_t refs;
+    const uint8_t *wire;   /* the vector as jute writes it (in this block), for snapshots */
+    size_t wire_len;
+    struct zn_acl items[]; /* then their strings, then wire */
+};
+
+struct tree_session {
+    struct zn_hlink link; /* in tree.sessions, by id */
+    int64_t id;
+    int32_t timeout_ms;
+    struct tree_node *eph_head;
+    size_t eph_count;
+};
+
+struct tree {
+    struct zn_htable index; /* every node, by path */
+    struct zn_htable sessions; /* struct tree_session, by id */
+    size_t ephemeral_count;
+    struct tree_node *root;
+    int64_t last_zxid;
+    size_t data_bytes;
+    uint64_t digest;
+    struct zn_htable quotas; /* struct tree_quota, by path */
+    struct zn_htable acls; /* distinct ACLs (struct acl_shared), shared by the nodes that have them */
+};
+
+/* ---- small helpers every file uses ---- */
+
+static inline size_t tree_node_size_bytes(const struct tree_node *n)
+{
+    return n->path_len + (n->data_len > 0 ? (size_t)n->data_len : 0);
+}
+
+static inline int32_t tree_node_data_bytes(const struct tree_node *n) { return n->data_len > 0 ? n->data_len : 0; }
+
+static inline bool tree_node_has_path(const struct zn_hlink *l, const void *key)
+{
+    const struct tree_node *n = ZN_HENTRY(l, const struct tree_node, link);
+    return zn_hkey_is(key, n->path, n->path_len);
+}
+
+/* h is zn_hash(path, len), for a caller that already has it. */
+static inline struct tree_node *tree_index_find_hashed(const struct tree *t, const char *path, size_t len,
+                                                       uint64_t h)
+{
+    struct zn_hlink *l = zn_htable_find(&t->index, h, tree_node_has_path, &(struct zn_hkey){path, len});
+    return l ? ZN_HENTRY(l, struct tree_node, link) : NULL;
+}
+
+static inline struct tree_node *tree_index_find(const struct tree *t, const char *path, size_t len)
+{
+    return tree_index_find_hashed(t, path, len, zn_hash(path, len));
+}
+
+/* True when the stored owner is a session (ZooKeeper's EphemeralType.NORMAL). */
+static inline bool tree_owner_is_session(int64_t owner)
+{
+    return owner != 0 && owner != TREE_CONTAINER_OWNER &&
+           (owner & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK;
+}
+
+/* The next node after n in preorder (parents before children), or NULL. */
+static inline const struct tree_node *tree_preorder_next(const struct tree_node *n)
+{
+    if (n->child_count > 0)
+        return n->children[0];
+    while (n->parent) {
+        const struct tree_node *p = n->parent;
+        if (n->index_in_parent + 1 < p->child_count)
+            return p->children[n->index_in_parent + 1];
+        n = p;
+    }
+    return NULL;
+}
+
+/* ---- nodes, lifetime, the config node (tree.c) ---- */
+
+/* Copies src into *data (NULL when src->len <= 0) and *len (-1 for null data).
+ * Returns 0 or ZN_NOMEMORY. */
+int tree_data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len);
+/* A node with this path and a zeroed stat, in no structure yet; NULL when out of memory. */
+struct tree_node *tree_node_alloc(const char *path, size_t len);
+/* Frees a node that is in no structure (NULL is a no-op), giving back its ACL share. */
+void tree_node_free(struct tree *t, struct tree_node *n);
+int tree_child_reserve(struct tree_node *parent);
+void tree_node_attach(struct tree *t, struct tree_node *parent, struct tree_node *n);
+void tree_node_detach(struct tree *t, struct tree_node *n);
+struct tree_node *tree_find_parent(const struct tree *t, const char *path);
+/* Frees every node, session and quota: an empty tree (no root, last zxid 0). */
+void tree_clear(struct tree *t);
+/* Adds ZooKeeper's initial nodes to an empty tree.  Returns 0 or ZN_NOMEMORY. */
+int tree_init_nodes(struct tree *t);
+struct tree_node *tree_add_system_node(struct tree *t, const char *path, const struct zn_acl_vec *acl,
+                                       int32_t aversion);
+int tree_config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t mzxid, int32_t version,
+                      int64_t mtime);
+
+/* ---- the digest (tree_digest.c) ---- */
+
+/* The digest's mixing step: see tree_digest.c before changing it (the
+ * digest is stored in snapshots and compared between members). */
+static inline uint64_t tree_digest_mix(uint64_t h, uint64_t w)
+{
+    h ^= w;
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t tree_hash_i64(uint64_t h, int64_t v) { return tree_digest_mix(h, (uint64_t)v); }
+
+uint64_t tree_digest_bytes(uint64_t h, const void *bytes, size_t len);
+uint64_t tree_node_compute_digest(const struct tree_node *n);
+uint64_t tree_session_digest(int64_t id, int32_t timeout_ms);
+/* Call after any change of n's hashed fields. */
+void tree_node_redigest(struct tree *t, struct tree_node *n);
+
+/* ---- sessions (tree_session.c) ---- */
+
+struct tree_session *tree_session_find(const struct tree *t, int64_t id);
+/* Puts s in the table, or takes it out; both move the digest. */
+void tree_session_link(struct tree *t, struct tree_session *s);
+void tree_session_unlink(struct tree *t, struct tree_session *s);
+/* Adds a session with no ephemerals (*out, when not NULL).  Returns 0,
+ * ZN_BADARGUMENTS (not a session id, already there, or the table full),
+ * or ZN_NOMEMORY. */
+int tree_session_insert(struct tree *t, int64_t id, int32_t timeout_ms, struct tree_session **out);
+void tree_ephemeral_link(struct tree_session *s, struct tree_node *n);
+void tree_ephemeral_unlink(struct tree_session *s, struct tree_node *n);
+
+/* ---- shared ACLs (tree_acl.c) ---- */
+
+/* dst shares the tree's copy of src (made if new); NULL items for count <= 0.
+ * Give it back with tree_acl_release.  Returns 0 or ZN_NOMEMORY. */
+int tree_acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_vec *dst);
+/* Gives back a node's share of an ACL (items from tree_acl_copy, or NULL). */
+void tree_acl_release(struct tree *t, struct zn_acl *items);
+
+static inline struct acl_shared *tree_acl_shared_of(struct zn_acl *items)
+{
+    return (struct acl_shared *)((char *)items - offsetof(struct acl_shared, items));
+}
+
+/* ---- applying a txn (tree_apply.c) ---- */
+
+/* Undo entries one op can need: the op itself, a quota set change, and two
+ * stats node updates (a new zookeeper_stats node's recount, and the
+ * enclosing quota's). */
+#define TREE_UNDO_PER_OP 4
+
+enum undo_kind {
+    UNDO_CREATE,
+    UNDO_DELETE,
+    UNDO_SETDATA,
+    UNDO_SETACL,
+    UNDO_SESSION_CREATE,
+    UNDO_SESSION_CLOSE,
+    UNDO_QUOTA_ADD,
+    UNDO_QUOTA_REMOVE,
+};
+
+struct undo {
+    enum undo_kind kind;
+    struct tree_node *node;
+    struct tree_node *parent;
+    struct tree_session *session;
+    struct tree_quota *quota;
+    int64_t old_pzxid, old_ptime;
+    int32_t old_cversion;
+    uint8_t *old_data;
+    int32_t old_data_len;
+    int32_t old_version;
+    int64_t old_mtime;
+    int64_t old_mzxid;
+    struct zn_acl_vec old_acl;
+};
+
+struct apply_event {
+    int32_t type;
+    const char *path; /* into a node that lives until the events are fired */
+};
+
+struct apply {
+    struct tree *t;
+    const struct txn_header *hdr;
+    struct undo *undo;
+    size_t undo_count, undo_cap;
+    struct apply_event *events;
+    size_t event_count, event_cap;
+};
+
+/* The next entry of the undo log (zeroed but for kind); room was reserved
+ * before the txn's first change (TREE_UNDO_PER_OP per op). */
+struct undo *tree_undo_push(struct apply *a, enum undo_kind kind);
+/* Pushes an UNDO_SETDATA entry holding n's data, version, mtime and mzxid,
+ * before a change of them; the entry then owns the old data. */
+struct undo *tree_undo_push_data(struct apply *a, struct tree_node *n);
+
+/* ---- quotas (tree_quota.c) ---- */
+
+void tree_quota_link(struct tree *t, struct tree_quota *q);
+void tree_quota_unlink(struct tree *t, struct tree_quota *q);
+void tree_quota_clear(struct tree *t);
+/* Rebuilds the set from the limit nodes (after a snapshot load or an
+ * import).  Returns 0 or ZN_NOMEMORY. */
+int tree_quota_rebuild(struct tree *t);
+/* The quota bookkeeping of applying a change (each pushes its undo
+ * entries).  Return 0 or ZN_NOMEMORY. */
+int tree_quota_account(struct apply *a, const char *path, int64_t bytes_diff, int64_t count_diff);
+int tree_quota_after_create(struct apply *a, struct tree_node *n, struct tree_node *parent);
+int tree_quota_after_delete(struct apply *a, struct tree_node *n, struct tree_node *parent);
+/* Invariant 5.  Returns 0 or ZN_DATAINCONSISTENCY. */
+int tree_quota_check(const struct tree *t);
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * store_records: the records the writer thread puts into LMDB and deletes
+ * (layouts in store_internal.h, encoding in store_format.c): log records
+ * (appended in zxid order), metadata values, ranges of the log, snapshots
+ * key by key, and the list of complete snapshots (which deletes the chunks
+ * of an incomplete one it meets).  On these: the synchronous operations,
+ * run in the writer's queue order while their caller waits
+ * (store_run_sync): truncation above a zxid, a metadata value, dropping a
+ * corrupt snapshot, and a log entry with a wrong checksum for tests.
+ *
+ * Invariants: every record is written with its crc32c; deletions count what
+ * they remove (struct store_deleted) so the store's counters stay exact;
+ * a truncation leaves no snapshot above its zxid.
+ *
+ * Called by: the writer thread (store_writer.c: store_put_entries,
+ * store_write_other), store_snapwrite.c (the deletion and listing
+ * helpers, store_put_meta_value).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assert.h"
+#include "crc32c.h"
+#include "log.h"
+#include "store_internal.h"
+#include "znode/errors.h"
+
+/* ---- log entries -------------------------------------------------------- */
+
+static int store_put_log_record(struct store *s, MDB_txn *txn, const struct store_item *item,
+                                bool corrupt)
+{
+    unsigned char key_bytes[8];
+    store_put_be64(key_bytes, item->zxid);
+    MDB_val key = {8, key_bytes};
+    MDB_val value = {STORE_LOG_HEADER_BYTES + item->len, NULL};
+    /* MDB_APPEND: zxids only grow, so LMDB can skip the search and fill
+     * pages completely; it fails with MDB_KEYEXIST if order were broken. */
+    int rc = mdb_put(txn, s->dbi_log, &key, &value, MDB_RESERVE | (corrupt ? 0 : MDB_APPEND));
+    if (rc)
+        return rc;
+    unsigned char *v = value.mv_data;
+    uint32_t crc = store_log_crc(item->zxid, item->data, item->len);
+    store_put_be32(v, corrupt ? ~crc : crc);
+    store_put_be32(v + 4, (uint32_t)item->len);
+    memcpy(v + STORE_LOG_HEADER_BYTES, item->data, item->len);
+    return 0;
+}
+
+int store_put_entries(struct store *s, MDB_txn *txn, void *arg)
+{
+    for (const struct store_item *item = arg; item; item = item->next) {
+        int rc = store_put_log_record(s, txn, item, false);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- deletion helpers (counting what they remove) ---------------------- */
+
+/* Deletes log entries with from <= zxid <= to, at most max of them; *more
+ * (when not NULL) tells whether some were left for lack of max. */
+int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
+                                  uint64_t max, bool *more, struct store_deleted *deleted)
+{
+    if (more)
+        *more = false;
+    uint64_t removed = 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_log, &cur);
+    if (rc)
+        return rc;
+    for (;;) {
+        unsigned char key_bytes[8];
+        store_put_be64(key_bytes, from);
+        MDB_val key = {8, key_bytes}, value;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        uint64_t zxid = key.mv_size == 8 ? store_get_be64(key.mv_data) : 0;
+        if (key.mv_size == 8 && zxid > to)
+            break;
+        if (removed == max) {
+            if (more)
+                *more = true;
+            break;
+        }
+        removed++;
+        deleted->entries++;
+        if (value.mv_size >= STORE_LOG_HEADER_BYTES)
+            deleted->bytes += value.mv_size - STORE_LOG_HEADER_BYTES;
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Deletes up to max keys of the snapshot at zxid (chunks and header);
+ * *more (when not NULL) tells whether some were left for lack of max. */
+int store_snap_delete_some(struct store *s, MDB_txn *txn, uint64_t zxid, uint64_t max,
+                                  bool *more)
+{
+    if (more)
+        *more = false;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_snap, &cur);
+    if (rc)
+        return rc;
+    for (uint64_t removed = 0;; removed++) {
+        unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+        store_snap_key(key_bytes, zxid, 0);
+        MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc || key.mv_size < 8 || store_get_be64(key.mv_data) != zxid)
+            break;
+        if (removed == max) {
+            if (more)
+                *more = true;
+            break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid)
+{
+    return store_snap_delete_some(s, txn, zxid, UINT64_MAX, NULL);
+}
+
+/* Lists the complete snapshots' zxids oldest first: the first max into
+ * zxids, the total into *count.  A zxid with chunks but no header is an
+ * incomplete snapshot left by a crash (or failure) between the transactions
+ * of a chunked write: it is deleted here, never listed.  Called only between
+ * snapshot writes, or in a snapshot's last transaction after its header is
+ * in, so no snapshot being written is mistaken for a leftover. */
+int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_t max,
+                           size_t *count)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, s->dbi_snap, &cur);
+    if (rc)
+        return rc;
+    size_t n = 0;
+    uint64_t next = 0;
+    for (;;) {
+        unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
+        store_snap_key(key_bytes, next, 0);
+        MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value;
+        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        if (key.mv_size != STORE_SNAP_KEY_BYTES) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        uint64_t zxid = store_get_be64(key.mv_data);
+        if (store_get_be32((unsigned char *)key.mv_data + 8) != 0) {
+            ZN_WARN("store: deleting incomplete snapshot zxid=0x%" PRIx64
+                    " (its write was cut short)", zxid);
+            if ((rc = store_snap_delete(s, txn, zxid)))
+                break;
+        } else {
+            if (n < max)
+                zxids[n] = zxid;
+            n++;
+        }
+        if (zxid == UINT64_MAX)
+            break;
+        next = zxid + 1;
+    }
+    mdb_cursor_close(cur);
+    *count = n;
+    return rc;
+}
+
+int store_put_meta_value(struct store *s, MDB_txn *txn, const char *name, uint64_t value)
+{
+    size_t name_len = strlen(name);
+    unsigned char v[STORE_META_VALUE_BYTES];
+    store_put_be64(v + 4, value);
+    store_put_be32(v, crc32c_extend(crc32c(name, name_len), v + 4, 8));
+    MDB_val key = {name_len, (void *)name}, val = {sizeof v, v};
+    return mdb_put(txn, s->dbi_meta, &key, &val, 0);
+}
+
+/* ---- truncation, metadata, test records ---------------------------------- */
+
+struct store_truncate_job {
+    uint64_t zxid;
+    struct store_deleted deleted;
+    size_t snapshots;
+    uint64_t newest_snapshot;
+    uint64_t last_left;
+};
+
+static int store_truncate_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct store_truncate_job *job = arg;
+    memset(&job->deleted, 0, sizeof job->deleted);
+    int rc = 0;
+    if (job->zxid < UINT64_MAX)
+        rc = store_delete_log_range(s, txn, job->zxid + 1, UINT64_MAX, UINT64_MAX, NULL,
+                                    &job->deleted);
+    if (rc)
+        return rc;
+    uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
+    size_t count;
+    for (;;) {
+        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
+            return rc;
+        size_t listed = count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1;
+        if (count == 0 || zxids[listed - 1] <= job->zxid)
+            break;
+        ZN_WARN("store: truncation removes snapshot zxid=0x%" PRIx64 " above zxid=0x%" PRIx64,
+                zxids[listed - 1], job->zxid);
+        if ((rc = store_snap_delete(s, txn, zxids[listed - 1])))
+            return rc;
+    }
+    job->snapshots = count;
+    job->newest_snapshot = count ? zxids[(count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1) - 1] : 0;
+    job->last_left = job->newest_snapshot;
+    MDB_cursor *cur;
+    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)))
+        return rc;
+    MDB_val key, value;
+    rc = mdb_cursor_get(cur, &key, &value, MDB_LAST);
+    if (rc == 0 && key.mv_size == 8 && store_get_be64(key.mv_data) > job->last_left)
+        job->last_left = store_get_be64(key.mv_data);
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int store_write_truncate(struct store *s, struct store_item *item)
+{
+    struct store_truncate_job job = {.zxid = item->zxid};
+    int rc = store_write_txn(s, store_truncate_txn, &job, false);
+    if (rc)
+        return store_error(rc, "truncating the log");
+    pthread_mutex_lock(&s->mutex);
+    ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
+    s->stats.log_entries -= job.deleted.entries;
+    s->stats.log_bytes -= job.deleted.bytes;
+    s->stats.snapshot_count = job.snapshots;
+    s->stats.snapshot_zxid = job.newest_snapshot;
+    pthread_mutex_unlock(&s->mutex);
+    item->waiter->zxid = job.last_left;
+    ZN_INFO("store: truncated after zxid=0x%" PRIx64 " entries_deleted=%" PRIu64
+            " last_zxid=0x%" PRIx64,
+            item->zxid, job.deleted.entries, job.last_left);
+    return 0;
+}
+
+static int store_meta_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    const struct store_item *item = arg;
+    return store_put_meta_value(s, txn, item->meta_key, item->meta_value);
+}
+
+int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    const struct store_item *item = arg;
+    return store_snap_delete(s, txn, item->zxid);
+}
+
+static int store_corrupt_entry_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    return store_put_log_record(s, txn, arg, true);
+}
+
+/* Handles one item that is not a log entry.  Frees it; wakes its waiter. */
+void store_write_other(struct store *s, struct store_item *item)
+{
+    int status = 0, rc;
+    switch (item->op) {
+    case STORE_OP_SNAPSHOT:
+        ZN_ASSERT(!"snapshots are written by store_writer_process");
+        break;
+    case STORE_OP_TRUNCATE:
+        status = store_write_truncate(s, item);
+        break;
+    case STORE_OP_META:
+        rc = store_write_txn(s, store_meta_txn, item, false);
+        status = rc ? store_error(rc, "writing metadata") : 0;
+        break;
+    case STORE_OP_DROP_SNAPSHOT:
+        rc = store_write_txn(s, store_drop_snapshot_txn, item, false);
+        status = rc ? store_error(rc, "deleting a snapshot") : 0;
+        break;
+    case STORE_OP_CORRUPT_ENTRY:
+        rc = store_write_txn(s, store_corrupt_entry_txn, item, false);
+        status = rc ? store_error(rc, "writing a corrupt test entry") : 0;
+        if (status == 0) {
+            pthread_mutex_lock(&s->mutex);
+            s->stats.log_entries++;
+            s->stats.log_bytes += item->len;
+            pthread_mutex_unlock(&s->mutex);
+        }
+        break;
+    case STORE_OP_ENTRY:
+        ZN_ASSERT(!"entries are written in runs");
+    }
+    struct store_waiter *waiter = item->waiter;
+    free(item);
+    if (waiter) {
+        pthread_mutex_lock(&s->mutex);
+        waiter->status = status;
+        waiter->done = true;
+        pthread_cond_broadcast(&s->done_cond);
+        pthread_mutex_unlock(&s->mutex);
+    }
+}
