@@ -308,8 +308,10 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     if (strcmp(key, "4lw.commands.whitelist") == 0)
         return set_whitelist(value, &cfg->four_letter_words, err, errlen);
     if (strcmp(key, "jute.maxbuffer") == 0) {
-        if (config_parse_long(value, 1024, 256L * 1024 * 1024, &v) != 0)
-            return config_fail(err, errlen, "%s: '%s' is not a size in [1024, 268435456]", key, value);
+        if (config_parse_long(value, 1024, CONFIG_JUTE_MAX_BUFFER_MAX, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not a size in [1024, %ld] (a txn carrying "
+                               "that much data must fit in one log entry)", key, value,
+                               (long)CONFIG_JUTE_MAX_BUFFER_MAX);
         cfg->jute_max_buffer = (size_t)v;
         return 0;
     }

@@ -162,6 +162,10 @@ struct config_ignored {
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
 enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1, CONFIG_PLANTED_BUG_DIVERGED_DIGEST = 2 };
 
+/* The largest jute.maxbuffer: a txn carries a packet's data plus its path,
+ * ACL and header, and must fit in one log entry (ZAB_ENTRY_BYTES_MAX, 32 MiB). */
+#define CONFIG_JUTE_MAX_BUFFER_MAX (32L * 1024 * 1024 - 64L * 1024)
+
 struct config {
     int tick_time_ms;            /* tickTime (required by ZooKeeper; default 2000 here) */
     int init_limit;              /* initLimit, in ticks */
