@@ -240,6 +240,9 @@ struct config {
     int ignored_count;
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
     int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
+    /* TEST ONLY: znodefs.testOnly.storeQueueMaxBytes, the store's append queue
+     * (0: its default), so a test can fill it without a slow disk. */
+    size_t store_queue_max_bytes;
 };
 
 /* No server.N lines: one server, which runs as an ensemble of one (a single
