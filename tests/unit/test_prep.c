@@ -14,89 +14,10 @@
 
 #include <cmocka.h>
 
-#include "prep.h"
-
-static struct zn_acl world_all = {ZN_PERM_ALL, {"world", "anyone"}};
-static const struct zn_acl_vec open_acl = {1, &world_all};
+#include "prep_harness.h"
 
 #define SID 0x1000000000000001LL
 #define OTHER_SID 0x1000000000000002LL
-
-struct harness {
-    struct tree *tree;
-    struct prep *prep;
-    struct zn_arena arena;
-    int64_t zxid;
-    int64_t now_ms;
-    const struct zn_id *ids; /* the caller's identities (none by default) */
-    size_t id_count;
-};
-
-static int setup(void **state)
-{
-    struct harness *h = calloc(1, sizeof(*h));
-    h->tree = tree_new();
-    h->prep = prep_new(h->tree);
-    zn_arena_init(&h->arena);
-    h->zxid = 0x100000000LL;
-    h->now_ms = 1700000000000LL;
-    *state = h;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct harness *h = *state;
-    prep_free(h->prep);
-    tree_free(h->tree);
-    zn_arena_free(&h->arena);
-    free(h);
-    return 0;
-}
-
-static void apply(struct harness *h, const struct txn *t, struct zn_response *res)
-{
-    int rc = tree_apply(h->tree, t, NULL, NULL, &h->arena, res);
-    if (rc != 0)
-        fail_msg("apply of zxid 0x%llx failed: %d", (long long)t->hdr.zxid, rc);
-    prep_applied(h->prep, t->hdr.zxid);
-    assert_int_equal(tree_check(h->tree), 0);
-}
-
-/* Prepares without applying. */
-static int prepare(struct harness *h, int64_t sid, const struct zn_request *req, struct txn *out,
-                   struct zn_response *err)
-{
-    h->now_ms += 10;
-    struct prep_caller who = {sid, 1, h->ids, h->id_count};
-    return prep_request(h->prep, &who, req, ++h->zxid, h->now_ms, &h->arena, out, err);
-}
-
-/* Prepares and, on success, applies; returns prep's result.  *res gets the
- * reply either way. */
-static int write_op(struct harness *h, int64_t sid, const struct zn_request *req, struct zn_response *res)
-{
-    struct txn t;
-    struct zn_response local;
-    if (res == NULL)
-        res = &local;
-    int rc = prepare(h, sid, req, &t, res);
-    if (rc == 0)
-        apply(h, &t, res);
-    return rc;
-}
-
-static struct zn_request create_req(const char *path, const char *data, int32_t flags)
-{
-    struct zn_request r;
-    memset(&r, 0, sizeof(r));
-    r.type = ZN_OP_CREATE2;
-    r.path = (char *)path;
-    r.data = data ? (struct jute_buf){(const uint8_t *)data, (int32_t)strlen(data)} : (struct jute_buf){NULL, -1};
-    r.acl = open_acl;
-    r.flags = flags;
-    return r;
-}
 
 static struct zn_request path_req(int32_t type, const char *path, int32_t version)
 {
@@ -106,23 +27,8 @@ static struct zn_request path_req(int32_t type, const char *path, int32_t versio
     r.path = (char *)path;
     r.version = version;
     r.data = (struct jute_buf){NULL, -1};
-    r.acl = open_acl;
+    r.acl = harness_open_acl;
     return r;
-}
-
-static void must_create(struct harness *h, int64_t sid, const char *path, int32_t flags)
-{
-    struct zn_request r = create_req(path, "d", flags);
-    int rc = write_op(h, sid, &r, NULL);
-    if (rc != 0)
-        fail_msg("create %s failed: %d", path, rc);
-}
-
-static void open_session(struct harness *h, int64_t sid)
-{
-    struct txn t;
-    assert_int_equal(prep_create_session(h->prep, sid, 30000, ++h->zxid, h->now_ms, &h->arena, &t), 0);
-    apply(h, &t, NULL);
 }
 
 static struct zn_stat stat_of(struct harness *h, const char *path)
@@ -140,68 +46,68 @@ static struct zn_stat stat_of(struct harness *h, const char *path)
 static void create_fails_with_badarguments_for_invalid_paths(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
     const char *bad[] = {"a", "", "/a/", "/a/.", "/a/..", "/a/b\x01"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct zn_request r = create_req(bad[i], NULL, ZN_CREATE_PERSISTENT);
+        struct zn_request r = harness_create_req(bad[i], NULL, ZN_CREATE_PERSISTENT);
         struct zn_response res;
         struct txn t;
-        assert_int_equal(prepare(h, SID, &r, &t, &res), ZN_BADARGUMENTS);
+        assert_int_equal(harness_prepare(h, SID, &r, &t, &res), ZN_BADARGUMENTS);
         assert_int_equal(res.err, ZN_BADARGUMENTS);
         assert_int_equal(t.hdr.type, ZN_OP_ERROR);
         assert_int_equal(t.op.err, ZN_BADARGUMENTS);
     }
-    struct zn_request r = create_req(NULL, NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req(NULL, NULL, ZN_CREATE_PERSISTENT);
     struct txn t;
-    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
     /* ZooKeeper looks the parent up before validating the full path. */
-    r = create_req("/missing/.", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_NONODE);
+    r = harness_create_req("/missing/.", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(harness_prepare(h, SID, &r, &t, NULL), ZN_NONODE);
     assert_int_equal(prep_pending_count(h->prep), 0);
 }
 
 static void create_fails_with_badarguments_for_unknown_flags(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/a", NULL, 7);
+    struct zn_request r = harness_create_req("/a", NULL, 7);
     struct txn t;
-    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
     r.flags = -1;
-    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
 }
 
 static void create_fails_with_nonode_when_the_parent_is_missing(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/no/child", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    struct zn_request r = harness_create_req("/no/child", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NONODE);
 }
 
 static void create_fails_with_nodeexists_when_path_exists(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
-    struct zn_request r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req("/a", NULL, ZN_CREATE_PERSISTENT);
     struct zn_response res;
-    assert_int_equal(write_op(h, SID, &r, &res), ZN_NODEEXISTS);
+    assert_int_equal(harness_write(h, SID, &r, &res), ZN_NODEEXISTS);
     assert_int_equal(res.err, ZN_NODEEXISTS);
-    r = create_req("/", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NODEEXISTS);
-    r = create_req("/zookeeper", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NODEEXISTS);
+    r = harness_create_req("/", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NODEEXISTS);
+    r = harness_create_req("/zookeeper", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NODEEXISTS);
 }
 
 static void create_fails_with_nochildrenforephemerals_under_an_ephemeral(void **state)
 {
     struct harness *h = *state;
-    open_session(h, SID);
-    must_create(h, SID, "/e", ZN_CREATE_EPHEMERAL);
-    struct zn_request r = create_req("/e/child", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NOCHILDRENFOREPHEMERALS);
+    harness_open_session(h, SID);
+    harness_must_create(h, SID, "/e", ZN_CREATE_EPHEMERAL);
+    struct zn_request r = harness_create_req("/e/child", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NOCHILDRENFOREPHEMERALS);
     /* ZooKeeper checks existence first */
-    must_create(h, SID, "/p", ZN_CREATE_PERSISTENT);
-    r = create_req("/e", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NODEEXISTS);
+    harness_must_create(h, SID, "/p", ZN_CREATE_PERSISTENT);
+    r = harness_create_req("/e", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NODEEXISTS);
 }
 
 static void create_fails_with_invalidacl_for_empty_null_or_unknown_acls(void **state)
@@ -215,26 +121,26 @@ static void create_fails_with_invalidacl_for_empty_null_or_unknown_acls(void **s
         {ZN_PERM_ALL, {NULL, "x"}},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct zn_request r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+        struct zn_request r = harness_create_req("/a", NULL, ZN_CREATE_PERSISTENT);
         r.acl = (struct zn_acl_vec){1, &bad[i]};
-        if (write_op(h, SID, &r, NULL) != ZN_INVALIDACL)
+        if (harness_write(h, SID, &r, NULL) != ZN_INVALIDACL)
             fail_msg("acl #%zu accepted", i);
     }
-    struct zn_request r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req("/a", NULL, ZN_CREATE_PERSISTENT);
     r.acl = (struct zn_acl_vec){0, NULL};
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_INVALIDACL);
     r.acl = (struct zn_acl_vec){-1, NULL};
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_INVALIDACL);
     /* ZooKeeper checks the ACL before the parent */
-    r = create_req("/missing/a", NULL, ZN_CREATE_PERSISTENT);
+    r = harness_create_req("/missing/a", NULL, ZN_CREATE_PERSISTENT);
     r.acl = (struct zn_acl_vec){0, NULL};
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_INVALIDACL);
 
     struct zn_acl good[] = {{ZN_PERM_READ, {"digest", "user:hash="}}, {ZN_PERM_ALL, {"ip", "127.0.0.0/8"}},
                             {ZN_PERM_ALL, {"ip", "::1"}}, {ZN_PERM_READ, {"digest", "user:hash="}}};
-    r = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    r = harness_create_req("/a", NULL, ZN_CREATE_PERSISTENT);
     r.acl = (struct zn_acl_vec){4, good};
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &r, NULL), 0);
     /* duplicates are dropped, as ZooKeeper's removeDuplicates */
     assert_int_equal(tree_node_acl(tree_get(h->tree, "/a")).count, 3);
 }
@@ -250,9 +156,9 @@ static void auth_acl_expands_to_the_callers_authenticated_ids(void **state)
     struct prep_options o = {.x509_enabled = true, .sasl_enabled = true};
     prep_set_options(h->prep, &o);
     struct zn_acl auth = {ZN_PERM_READ | ZN_PERM_WRITE, {"auth", ""}};
-    struct zn_request r = create_req("/mine", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req("/mine", NULL, ZN_CREATE_PERSISTENT);
     r.acl = (struct zn_acl_vec){1, &auth};
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &r, NULL), 0);
     /* digest, x509 and sasl, each once; not ip (unauthenticated) nor super */
     struct zn_acl_vec acl = tree_node_acl(tree_get(h->tree, "/mine"));
     assert_int_equal(acl.count, 3);
@@ -264,7 +170,7 @@ static void auth_acl_expands_to_the_callers_authenticated_ids(void **state)
     /* a caller with no authenticated id gets INVALIDACL, as in ZooKeeper */
     h->id_count = 1;
     r.path = "/theirs";
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_INVALIDACL);
 }
 
 /* An ACL granting alice everything but `perm`, and one granting only `perm`. */
@@ -275,7 +181,7 @@ static int write_as(struct harness *h, const struct zn_id *ids, size_t n, struct
 {
     h->ids = ids;
     h->id_count = n;
-    int rc = write_op(h, SID, r, NULL);
+    int rc = harness_write(h, SID, r, NULL);
     h->ids = NULL;
     h->id_count = 0;
     return rc;
@@ -288,7 +194,7 @@ static void prepare_and_apply_as_server(struct harness *h, const struct zn_reque
     struct txn t;
     h->now_ms += 10;
     if (prep_request(h->prep, &server, req, ++h->zxid, h->now_ms, &h->arena, &t, NULL) == 0)
-        apply(h, &t, NULL);
+        harness_apply(h, &t, NULL);
 }
 
 static void each_write_checks_the_permission_zookeeper_checks(void **state)
@@ -298,7 +204,7 @@ static void each_write_checks_the_permission_zookeeper_checks(void **state)
     static const struct zn_id root[] = {{"ip", "127.0.0.1"}, {"super", ""}};
     struct prep_options o = {.enforce_acl = true};
     prep_set_options(h->prep, &o);
-    struct zn_request r = create_req("/a", "d", ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req("/a", "d", ZN_CREATE_PERSISTENT);
     r.acl = (struct zn_acl_vec){1, alice_acl};
     const struct {
         int32_t type;  /* the write */
@@ -311,10 +217,10 @@ static void each_write_checks_the_permission_zookeeper_checks(void **state)
         for (int allowed = 0; allowed <= 1; allowed++) {
             alice_may(allowed ? cases[i].perm : ZN_PERM_ALL & ~cases[i].perm);
             assert_int_equal(write_as(h, root, 2, &r), 0); /* super passes any ACL */
-            struct zn_request child = create_req("/a/b", NULL, ZN_CREATE_PERSISTENT);
+            struct zn_request child = harness_create_req("/a/b", NULL, ZN_CREATE_PERSISTENT);
             if (cases[i].type == ZN_OP_DELETE)
                 assert_int_equal(write_as(h, root, 2, &child), 0);
-            struct zn_request w = cases[i].on_child ? create_req("/a/b", NULL, ZN_CREATE_PERSISTENT)
+            struct zn_request w = cases[i].on_child ? harness_create_req("/a/b", NULL, ZN_CREATE_PERSISTENT)
                                                     : path_req(cases[i].type, "/a", -1);
             if (cases[i].on_child && cases[i].type == ZN_OP_DELETE)
                 w = path_req(ZN_OP_DELETE, "/a/b", -1);
@@ -333,22 +239,22 @@ static void each_write_checks_the_permission_zookeeper_checks(void **state)
 static void createttl_fails_with_unimplemented_unless_ttl_is_enabled(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/t", NULL, ZN_CREATE_PERSISTENT_WITH_TTL);
+    struct zn_request r = harness_create_req("/t", NULL, ZN_CREATE_PERSISTENT_WITH_TTL);
     r.type = ZN_OP_CREATETTL;
     r.ttl = 1000;
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_UNIMPLEMENTED);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_UNIMPLEMENTED);
     struct prep_options o = {.ttl_enabled = true};
     prep_set_options(h->prep, &o);
     r.ttl = 0;
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     r.ttl = TREE_TTL_MAX_MS + 1;
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     r.flags = ZN_CREATE_PERSISTENT; /* a TTL with a mode that has none */
     r.ttl = 1000;
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     r.flags = ZN_CREATE_PERSISTENT_WITH_TTL;
     struct zn_response res;
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_int_equal(tree_node_ttl_ms(tree_get(h->tree, "/t")), 1000);
     assert_int_equal(res.type, ZN_OP_CREATETTL);
     assert_int_equal(res.stat.ephemeral_owner, 0);
@@ -357,20 +263,20 @@ static void createttl_fails_with_unimplemented_unless_ttl_is_enabled(void **stat
 static void create_container_makes_a_container(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/c", NULL, ZN_CREATE_CONTAINER);
+    struct zn_request r = harness_create_req("/c", NULL, ZN_CREATE_CONTAINER);
     r.type = ZN_OP_CREATECONTAINER;
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &r, NULL), 0);
     assert_true(tree_node_is_container(tree_get(h->tree, "/c")));
     /* a container may have children */
-    must_create(h, SID, "/c/x", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/c/x", ZN_CREATE_PERSISTENT);
 }
 
 static void create_stat_follows_zookeepers_rules(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/s", "12345", ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req("/s", "12345", ZN_CREATE_PERSISTENT);
     struct zn_response res;
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     int64_t zxid = h->zxid;
     assert_int_equal(res.type, ZN_OP_CREATE2);
     assert_string_equal(res.path, "/s");
@@ -393,23 +299,23 @@ static void create_stat_follows_zookeepers_rules(void **state)
 static void create_with_kind_stores_the_kind(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/dir", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_DIRECTORY);
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    struct zn_request r = harness_create_req("/dir", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_DIRECTORY);
+    assert_int_equal(harness_write(h, SID, &r, NULL), 0);
     assert_int_equal(tree_node_kind(tree_get(h->tree, "/dir")), ZN_NODE_KIND_DIRECTORY);
     /* each create of a multi keeps its own kind */
-    struct zn_request ops[3] = {create_req("/dir/f", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_FILE),
-                                create_req("/dir/d", NULL, ZN_CREATE_EPHEMERAL_SEQUENTIAL | ZN_CREATE_KIND_DIRECTORY),
+    struct zn_request ops[3] = {harness_create_req("/dir/f", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_FILE),
+                                harness_create_req("/dir/d", NULL, ZN_CREATE_EPHEMERAL_SEQUENTIAL | ZN_CREATE_KIND_DIRECTORY),
                                 path_req(ZN_OP_SETDATA, "/dir", -1)};
-    open_session(h, SID);
+    harness_open_session(h, SID);
     struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 3, .ops = ops};
-    assert_int_equal(write_op(h, SID, &multi, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &multi, NULL), 0);
     assert_int_equal(tree_node_kind(tree_get(h->tree, "/dir/f")), ZN_NODE_KIND_FILE);
     assert_int_equal(tree_node_kind(tree_get(h->tree, "/dir/d0000000001")), ZN_NODE_KIND_DIRECTORY);
     assert_int_equal(stat_of(h, "/dir/d0000000001").ephemeral_owner, SID);
     /* both kinds at once are no create mode */
-    r = create_req("/both", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_MASK);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
-    must_create(h, SID, "/plain", ZN_CREATE_PERSISTENT);
+    r = harness_create_req("/both", NULL, ZN_CREATE_PERSISTENT | ZN_CREATE_KIND_MASK);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    harness_must_create(h, SID, "/plain", ZN_CREATE_PERSISTENT);
     assert_int_equal(tree_node_kind(tree_get(h->tree, "/plain")), ZN_NODE_KIND_UNKNOWN);
 }
 
@@ -418,22 +324,22 @@ static void create_with_kind_stores_the_kind(void **state)
 static void sequential_names_use_the_parents_cversion_in_ten_digits(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/q", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/q", ZN_CREATE_PERSISTENT);
     struct zn_response res;
-    struct zn_request r = create_req("/q/lock-", NULL, ZN_CREATE_SEQUENTIAL);
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    struct zn_request r = harness_create_req("/q/lock-", NULL, ZN_CREATE_SEQUENTIAL);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_string_equal(res.path, "/q/lock-0000000000");
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_string_equal(res.path, "/q/lock-0000000001");
     /* a delete does not make a number reusable */
     struct zn_request d = path_req(ZN_OP_DELETE, "/q/lock-0000000001", -1);
-    assert_int_equal(write_op(h, SID, &d, NULL), 0);
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &d, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_string_equal(res.path, "/q/lock-0000000002");
     /* other creates count too, and a trailing slash is allowed */
-    must_create(h, SID, "/q/plain", ZN_CREATE_PERSISTENT);
-    r = create_req("/q/", NULL, ZN_CREATE_SEQUENTIAL);
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    harness_must_create(h, SID, "/q/plain", ZN_CREATE_PERSISTENT);
+    r = harness_create_req("/q/", NULL, ZN_CREATE_SEQUENTIAL);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_string_equal(res.path, "/q/0000000004");
     assert_int_equal(stat_of(h, "/q").cversion, 5 * 2 - 4);
 }
@@ -443,40 +349,40 @@ static void sequential_names_use_the_parents_cversion_in_ten_digits(void **state
 static void delete_fails_with_zookeepers_errors_in_its_order(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
-    must_create(h, SID, "/a/b", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a/b", ZN_CREATE_PERSISTENT);
     struct zn_request r = path_req(ZN_OP_DELETE, "/zookeeper", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     r = path_req(ZN_OP_DELETE, "/", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     r = path_req(ZN_OP_DELETE, "nopath", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     r = path_req(ZN_OP_DELETE, "/x/y", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NONODE);
     r = path_req(ZN_OP_DELETE, "/a/nope", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NONODE);
     r = path_req(ZN_OP_DELETE, "/a", 5);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION); /* before NOTEMPTY */
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADVERSION); /* before NOTEMPTY */
     r = path_req(ZN_OP_DELETE, "/a", 0);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NOTEMPTY);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NOTEMPTY);
     r = path_req(ZN_OP_DELETE, "/a/b", 0);
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &r, NULL), 0);
     r = path_req(ZN_OP_DELETE, "/a", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &r, NULL), 0);
     assert_null(tree_get(h->tree, "/a"));
 }
 
 static void set_data_checks_and_increments_the_version(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
     int64_t czxid = h->zxid;
     struct zn_request r = path_req(ZN_OP_SETDATA, "/a", 3);
     r.data = (struct jute_buf){(const uint8_t *)"v1", 2};
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADVERSION);
     r.version = 0;
     struct zn_response res;
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_int_equal(res.type, ZN_OP_SETDATA);
     assert_int_equal(res.stat.version, 1);
     assert_int_equal(res.stat.mzxid, h->zxid);
@@ -484,16 +390,16 @@ static void set_data_checks_and_increments_the_version(void **state)
     assert_int_equal(res.stat.mtime, h->now_ms);
     assert_int_equal(res.stat.data_length, 2);
     r.version = -1;
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_int_equal(res.stat.version, 2);
     r = path_req(ZN_OP_SETDATA, "/missing", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NONODE);
     r = path_req(ZN_OP_SETDATA, "/a/", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     r = path_req(ZN_OP_SETDATA, "/a", -1);
     r.data.len = PREP_MAX_DATA_BYTES + 1;
     r.data.data = (const uint8_t *)"";
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
 }
 
 /* znodefs extension: setDataTime is a setData whose txn (hence the node's
@@ -502,49 +408,49 @@ static void set_data_checks_and_increments_the_version(void **state)
 static void set_data_time_is_a_set_data_at_the_clients_time(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
     struct zn_request r = path_req(ZN_OP_SETDATATIME, "/a", 0);
     r.data = (struct jute_buf){(const uint8_t *)"d", 1};
     r.mtime_ms = 981173106789LL;
     struct txn t;
     struct zn_response res;
-    assert_int_equal(prepare(h, SID, &r, &t, &res), 0);
+    assert_int_equal(harness_prepare(h, SID, &r, &t, &res), 0);
     assert_int_equal(t.hdr.type, ZN_OP_SETDATA);
     assert_int_equal(t.hdr.time_ms, 981173106789LL);
-    apply(h, &t, &res);
+    harness_apply(h, &t, &res);
     assert_int_equal(res.stat.version, 1);
     assert_int_equal(res.stat.mtime, 981173106789LL);
     assert_int_equal(res.stat.mzxid, h->zxid);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADVERSION);
     r.version = 1;
     r.mtime_ms = -1;
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADARGUMENTS);
     struct zn_request multi;
     memset(&multi, 0, sizeof(multi));
     multi.type = ZN_OP_MULTI;
     r.mtime_ms = 0;
     multi.op_count = 1;
     multi.ops = &r;
-    assert_int_equal(write_op(h, SID, &multi, NULL), ZN_BADARGUMENTS);
+    assert_int_equal(harness_write(h, SID, &multi, NULL), ZN_BADARGUMENTS);
     /* A plain setData after it is at the server's time again. */
     r = path_req(ZN_OP_SETDATA, "/a", -1);
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_int_equal(res.stat.mtime, h->now_ms);
 }
 
 static void set_acl_checks_the_aversion_and_validates_the_acl(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
     struct zn_request r = path_req(ZN_OP_SETACL, "/a", 1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADVERSION);
     r.acl = (struct zn_acl_vec){0, NULL};
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_INVALIDACL); /* before NONODE and BADVERSION */
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_INVALIDACL); /* before NONODE and BADVERSION */
     r = path_req(ZN_OP_SETACL, "/missing", -1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NONODE);
     r = path_req(ZN_OP_SETACL, "/a", 0);
     struct zn_response res;
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_int_equal(res.stat.aversion, 1);
     assert_int_equal(res.stat.version, 0);
 }
@@ -552,13 +458,13 @@ static void set_acl_checks_the_aversion_and_validates_the_acl(void **state)
 static void check_outside_a_multi_checks_the_version(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
     struct zn_request r = path_req(ZN_OP_CHECK, "/a", 1);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADVERSION);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_BADVERSION);
     r.version = 0;
-    assert_int_equal(write_op(h, SID, &r, NULL), 0);
+    assert_int_equal(harness_write(h, SID, &r, NULL), 0);
     r = path_req(ZN_OP_CHECK, "/nope", 0);
-    assert_int_equal(write_op(h, SID, &r, NULL), ZN_NONODE);
+    assert_int_equal(harness_write(h, SID, &r, NULL), ZN_NONODE);
 }
 
 static void reads_are_not_prepared(void **state)
@@ -566,14 +472,14 @@ static void reads_are_not_prepared(void **state)
     struct harness *h = *state;
     struct zn_request r = path_req(ZN_OP_GETDATA, "/", 0);
     struct txn t;
-    assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_UNIMPLEMENTED);
+    assert_int_equal(harness_prepare(h, SID, &r, &t, NULL), ZN_UNIMPLEMENTED);
 }
 
 static void a_failed_request_leaves_its_zxid_free_for_the_next(void **state)
 {
     struct harness *h = *state;
-    struct zn_request bad = create_req("/no/parent", NULL, ZN_CREATE_PERSISTENT);
-    struct zn_request good = create_req("/ok", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request bad = harness_create_req("/no/parent", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request good = harness_create_req("/ok", NULL, ZN_CREATE_PERSISTENT);
     struct txn t;
     int64_t zxid = ++h->zxid;
     struct prep_caller first = {SID, 1, NULL, 0}, second = {SID, 2, NULL, 0};
@@ -582,7 +488,7 @@ static void a_failed_request_leaves_its_zxid_free_for_the_next(void **state)
     assert_int_equal(prep_request(h->prep, &second, &good, zxid, h->now_ms, &h->arena, &t, NULL), 0);
     assert_int_equal(t.hdr.zxid, zxid);
     assert_int_equal(t.hdr.cxid, 2);
-    apply(h, &t, NULL);
+    harness_apply(h, &t, NULL);
     assert_int_equal(stat_of(h, "/ok").czxid, zxid);
 }
 
@@ -591,11 +497,11 @@ static void a_failed_request_leaves_its_zxid_free_for_the_next(void **state)
 static void second_pending_create_of_the_same_path_fails_with_nodeexists(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/dup", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req("/dup", NULL, ZN_CREATE_PERSISTENT);
     struct txn first, second;
-    assert_int_equal(prepare(h, SID, &r, &first, NULL), 0);
-    assert_int_equal(prepare(h, SID, &r, &second, NULL), ZN_NODEEXISTS);
-    apply(h, &first, NULL);
+    assert_int_equal(harness_prepare(h, SID, &r, &first, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &r, &second, NULL), ZN_NODEEXISTS);
+    harness_apply(h, &first, NULL);
     assert_int_equal(prep_pending_count(h->prep), 0);
     assert_non_null(tree_get(h->tree, "/dup"));
 }
@@ -603,21 +509,21 @@ static void second_pending_create_of_the_same_path_fails_with_nodeexists(void **
 static void create_under_a_pending_parent_succeeds(void **state)
 {
     struct harness *h = *state;
-    struct zn_request parent = create_req("/p", NULL, ZN_CREATE_PERSISTENT);
-    struct zn_request child = create_req("/p/c", NULL, ZN_CREATE_SEQUENTIAL);
+    struct zn_request parent = harness_create_req("/p", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request child = harness_create_req("/p/c", NULL, ZN_CREATE_SEQUENTIAL);
     struct txn t1, t2, t3;
-    assert_int_equal(prepare(h, SID, &parent, &t1, NULL), 0);
-    assert_int_equal(prepare(h, SID, &child, &t2, NULL), 0);
-    assert_int_equal(prepare(h, SID, &child, &t3, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &parent, &t1, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &child, &t2, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &child, &t3, NULL), 0);
     assert_string_equal(t2.op.path, "/p/c0000000000");
     assert_string_equal(t3.op.path, "/p/c0000000001");
     /* a delete of the pending parent sees its pending children */
     struct zn_request del = path_req(ZN_OP_DELETE, "/p", -1);
     struct txn t4;
-    assert_int_equal(prepare(h, SID, &del, &t4, NULL), ZN_NOTEMPTY);
-    apply(h, &t1, NULL);
-    apply(h, &t2, NULL);
-    apply(h, &t3, NULL);
+    assert_int_equal(harness_prepare(h, SID, &del, &t4, NULL), ZN_NOTEMPTY);
+    harness_apply(h, &t1, NULL);
+    harness_apply(h, &t2, NULL);
+    harness_apply(h, &t3, NULL);
     assert_int_equal(stat_of(h, "/p").num_children, 2);
     assert_int_equal(prep_pending_count(h->prep), 0);
 }
@@ -625,23 +531,23 @@ static void create_under_a_pending_parent_succeeds(void **state)
 static void pending_delete_and_set_data_are_seen_by_later_requests(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
     struct zn_request set = path_req(ZN_OP_SETDATA, "/a", 0);
     struct txn t1, t2, t3, t4;
-    assert_int_equal(prepare(h, SID, &set, &t1, NULL), 0);
-    assert_int_equal(prepare(h, SID, &set, &t2, NULL), ZN_BADVERSION); /* version is 1 now */
+    assert_int_equal(harness_prepare(h, SID, &set, &t1, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &set, &t2, NULL), ZN_BADVERSION); /* version is 1 now */
     set.version = 1;
-    assert_int_equal(prepare(h, SID, &set, &t2, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &set, &t2, NULL), 0);
     assert_int_equal(t2.op.version, 2);
     struct zn_request del = path_req(ZN_OP_DELETE, "/a", 2);
-    assert_int_equal(prepare(h, SID, &del, &t3, NULL), 0);
-    assert_int_equal(prepare(h, SID, &set, &t4, NULL), ZN_NONODE);
-    struct zn_request again = create_req("/a", NULL, ZN_CREATE_PERSISTENT);
-    assert_int_equal(prepare(h, SID, &again, &t4, NULL), 0);
-    apply(h, &t1, NULL);
-    apply(h, &t2, NULL);
-    apply(h, &t3, NULL);
-    apply(h, &t4, NULL);
+    assert_int_equal(harness_prepare(h, SID, &del, &t3, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &set, &t4, NULL), ZN_NONODE);
+    struct zn_request again = harness_create_req("/a", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(harness_prepare(h, SID, &again, &t4, NULL), 0);
+    harness_apply(h, &t1, NULL);
+    harness_apply(h, &t2, NULL);
+    harness_apply(h, &t3, NULL);
+    harness_apply(h, &t4, NULL);
     assert_int_equal(stat_of(h, "/a").version, 0);
     assert_int_equal(prep_pending_count(h->prep), 0);
 }
@@ -649,13 +555,13 @@ static void pending_delete_and_set_data_are_seen_by_later_requests(void **state)
 static void reset_forgets_every_pending_change(void **state)
 {
     struct harness *h = *state;
-    struct zn_request r = create_req("/gone", NULL, ZN_CREATE_PERSISTENT);
+    struct zn_request r = harness_create_req("/gone", NULL, ZN_CREATE_PERSISTENT);
     struct txn t;
-    assert_int_equal(prepare(h, SID, &r, &t, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &r, &t, NULL), 0);
     assert_true(prep_pending_count(h->prep) > 0);
     prep_reset(h->prep);
     assert_int_equal(prep_pending_count(h->prep), 0);
-    assert_int_equal(prepare(h, SID, &r, &t, NULL), 0); /* not NODEEXISTS */
+    assert_int_equal(harness_prepare(h, SID, &r, &t, NULL), 0); /* not NODEEXISTS */
 }
 
 /* ---- multi ---- */
@@ -663,13 +569,13 @@ static void reset_forgets_every_pending_change(void **state)
 static void multi_success_applies_all_ops_with_their_results(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
-    struct zn_request ops[4] = {create_req("/m", "x", ZN_CREATE_PERSISTENT), path_req(ZN_OP_CHECK, "/m", 0),
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    struct zn_request ops[4] = {harness_create_req("/m", "x", ZN_CREATE_PERSISTENT), path_req(ZN_OP_CHECK, "/m", 0),
                                 path_req(ZN_OP_SETDATA, "/m", 0), path_req(ZN_OP_DELETE, "/a", 0)};
     ops[0].type = ZN_OP_CREATE;
     struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 4, .ops = ops};
     struct zn_response res;
-    assert_int_equal(write_op(h, SID, &multi, &res), 0);
+    assert_int_equal(harness_write(h, SID, &multi, &res), 0);
     assert_int_equal(res.err, 0);
     assert_int_equal(res.result_count, 4);
     assert_int_equal(res.results[0].type, ZN_OP_CREATE);
@@ -686,14 +592,14 @@ static void multi_success_applies_all_ops_with_their_results(void **state)
 static void multi_failure_reports_per_op_results_and_undoes_its_overlay_changes(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/q", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/q", ZN_CREATE_PERSISTENT);
     size_t pending = prep_pending_count(h->prep);
-    struct zn_request ops[4] = {create_req("/q/s-", NULL, ZN_CREATE_SEQUENTIAL), create_req("/x", NULL, 0),
+    struct zn_request ops[4] = {harness_create_req("/q/s-", NULL, ZN_CREATE_SEQUENTIAL), harness_create_req("/x", NULL, 0),
                                 path_req(ZN_OP_CHECK, "/q", 7), path_req(ZN_OP_DELETE, "/q", -1)};
     struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 4, .ops = ops};
     struct txn t;
     struct zn_response res;
-    assert_int_equal(prepare(h, SID, &multi, &t, &res), ZN_BADVERSION);
+    assert_int_equal(harness_prepare(h, SID, &multi, &t, &res), ZN_BADVERSION);
     assert_int_equal(res.type, ZN_OP_MULTI);
     assert_int_equal(res.err, ZN_BADVERSION);
     assert_int_equal(res.result_count, 4);
@@ -707,40 +613,40 @@ static void multi_failure_reports_per_op_results_and_undoes_its_overlay_changes(
     assert_int_equal(t.hdr.type, ZN_OP_MULTI);
     uint64_t digest = tree_digest(h->tree);
     struct zn_response applied;
-    apply(h, &t, &applied);
+    harness_apply(h, &t, &applied);
     assert_int_equal(applied.err, ZN_BADVERSION);
     assert_int_equal(applied.results[3].err, ZN_RUNTIMEINCONSISTENCY);
     assert_int_equal(tree_digest(h->tree), digest);
     /* nothing of the failed multi is visible: /x is free, the sequence number
      * is reused (ZOOKEEPER-1624) */
     struct zn_response r2;
-    struct zn_request again = create_req("/q/s-", NULL, ZN_CREATE_SEQUENTIAL);
-    assert_int_equal(write_op(h, SID, &again, &r2), 0);
+    struct zn_request again = harness_create_req("/q/s-", NULL, ZN_CREATE_SEQUENTIAL);
+    assert_int_equal(harness_write(h, SID, &again, &r2), 0);
     assert_string_equal(r2.path, "/q/s-0000000000");
-    must_create(h, SID, "/x", 0);
+    harness_must_create(h, SID, "/x", 0);
 }
 
 static void multi_failure_restores_the_pending_records_it_shadowed(void **state)
 {
     struct harness *h = *state;
-    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
     /* a pending setData makes /a version 1 */
     struct zn_request set = path_req(ZN_OP_SETDATA, "/a", 0);
     struct txn t1;
-    assert_int_equal(prepare(h, SID, &set, &t1, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &set, &t1, NULL), 0);
     /* the multi bumps it again, then fails */
     set.version = 1;
     struct zn_request ops[2] = {set, path_req(ZN_OP_DELETE, "/nope", -1)};
     struct zn_request multi = {.type = ZN_OP_MULTI, .op_count = 2, .ops = ops};
     struct txn t2;
-    assert_int_equal(prepare(h, SID, &multi, &t2, NULL), ZN_NONODE);
+    assert_int_equal(harness_prepare(h, SID, &multi, &t2, NULL), ZN_NONODE);
     /* /a is back to "version 1 pending" */
     struct zn_request check = path_req(ZN_OP_CHECK, "/a", 1);
     struct txn t3;
-    assert_int_equal(prepare(h, SID, &check, &t3, NULL), 0);
-    apply(h, &t1, NULL);
-    apply(h, &t2, NULL);
-    apply(h, &t3, NULL);
+    assert_int_equal(harness_prepare(h, SID, &check, &t3, NULL), 0);
+    harness_apply(h, &t1, NULL);
+    harness_apply(h, &t2, NULL);
+    harness_apply(h, &t3, NULL);
     assert_int_equal(stat_of(h, "/a").version, 1);
 }
 
@@ -749,45 +655,45 @@ static void multi_failure_restores_the_pending_records_it_shadowed(void **state)
 static void ephemeral_owner_is_the_creating_session(void **state)
 {
     struct harness *h = *state;
-    open_session(h, SID);
+    harness_open_session(h, SID);
     struct zn_response res;
-    struct zn_request r = create_req("/e", NULL, ZN_CREATE_EPHEMERAL_SEQUENTIAL);
-    assert_int_equal(write_op(h, SID, &r, &res), 0);
+    struct zn_request r = harness_create_req("/e", NULL, ZN_CREATE_EPHEMERAL_SEQUENTIAL);
+    assert_int_equal(harness_write(h, SID, &r, &res), 0);
     assert_string_equal(res.path, "/e0000000000"); /* the root has counted no create yet */
     assert_int_equal(res.stat.ephemeral_owner, SID);
     /* an unknown session cannot own an ephemeral */
-    r = create_req("/e2", NULL, ZN_CREATE_EPHEMERAL);
-    assert_int_equal(write_op(h, OTHER_SID, &r, NULL), ZN_SESSIONEXPIRED);
+    r = harness_create_req("/e2", NULL, ZN_CREATE_EPHEMERAL);
+    assert_int_equal(harness_write(h, OTHER_SID, &r, NULL), ZN_SESSIONEXPIRED);
 }
 
 static void close_session_removes_its_ephemerals_including_pending_ones(void **state)
 {
     struct harness *h = *state;
-    open_session(h, SID);
-    open_session(h, OTHER_SID);
-    must_create(h, SID, "/p", ZN_CREATE_PERSISTENT);
-    must_create(h, SID, "/p/e1", ZN_CREATE_EPHEMERAL);
-    must_create(h, OTHER_SID, "/p/other", ZN_CREATE_EPHEMERAL);
+    harness_open_session(h, SID);
+    harness_open_session(h, OTHER_SID);
+    harness_must_create(h, SID, "/p", ZN_CREATE_PERSISTENT);
+    harness_must_create(h, SID, "/p/e1", ZN_CREATE_EPHEMERAL);
+    harness_must_create(h, OTHER_SID, "/p/other", ZN_CREATE_EPHEMERAL);
     /* one more ephemeral, still pending when the close is prepared */
-    struct zn_request r = create_req("/p/e2", NULL, ZN_CREATE_EPHEMERAL);
+    struct zn_request r = harness_create_req("/p/e2", NULL, ZN_CREATE_EPHEMERAL);
     struct txn pending_create, close, later;
-    assert_int_equal(prepare(h, SID, &r, &pending_create, NULL), 0);
+    assert_int_equal(harness_prepare(h, SID, &r, &pending_create, NULL), 0);
     assert_int_equal(prep_close_session(h->prep, SID, ++h->zxid, h->now_ms, &h->arena, &close), 0);
     assert_int_equal(close.hdr.type, ZN_OP_CLOSESESSION);
     assert_int_equal(close.op.paths.count, 2);
     assert_string_equal(close.op.paths.items[0], "/p/e1");
     assert_string_equal(close.op.paths.items[1], "/p/e2");
     /* after the close is prepared: the session is closing */
-    r = create_req("/p/e3", NULL, ZN_CREATE_EPHEMERAL);
-    assert_int_equal(prepare(h, SID, &r, &later, NULL), ZN_SESSIONEXPIRED);
+    r = harness_create_req("/p/e3", NULL, ZN_CREATE_EPHEMERAL);
+    assert_int_equal(harness_prepare(h, SID, &r, &later, NULL), ZN_SESSIONEXPIRED);
     struct txn again;
     assert_int_equal(prep_close_session(h->prep, SID, ++h->zxid, h->now_ms, &h->arena, &again), ZN_SESSIONEXPIRED);
     /* and its ephemerals are gone from the overlay */
     struct zn_request del = path_req(ZN_OP_DELETE, "/p/e1", -1);
-    assert_int_equal(prepare(h, SID, &del, &later, NULL), ZN_NONODE);
+    assert_int_equal(harness_prepare(h, SID, &del, &later, NULL), ZN_NONODE);
 
-    apply(h, &pending_create, NULL);
-    apply(h, &close, NULL);
+    harness_apply(h, &pending_create, NULL);
+    harness_apply(h, &close, NULL);
     assert_null(tree_get(h->tree, "/p/e1"));
     assert_null(tree_get(h->tree, "/p/e2"));
     assert_non_null(tree_get(h->tree, "/p/other"));
@@ -806,11 +712,11 @@ static void create_session_twice_is_refused(void **state)
     assert_int_equal(prep_create_session(h->prep, SID, 5000, ++h->zxid, h->now_ms, &h->arena, &t), 0);
     assert_int_equal(prep_create_session(h->prep, SID, 5000, ++h->zxid, h->now_ms, &h->arena, &u), ZN_BADARGUMENTS);
     /* a pending session may already own ephemerals */
-    struct zn_request r = create_req("/e", NULL, ZN_CREATE_EPHEMERAL);
+    struct zn_request r = harness_create_req("/e", NULL, ZN_CREATE_EPHEMERAL);
     struct txn c;
-    assert_int_equal(prepare(h, SID, &r, &c, NULL), 0);
-    apply(h, &t, NULL);
-    apply(h, &c, NULL);
+    assert_int_equal(harness_prepare(h, SID, &r, &c, NULL), 0);
+    harness_apply(h, &t, NULL);
+    harness_apply(h, &c, NULL);
     int32_t timeout = 0;
     assert_int_equal(tree_session_timeout(h->tree, SID, &timeout), 0);
     assert_int_equal(timeout, 5000);
@@ -833,10 +739,10 @@ static void the_same_txns_applied_on_two_trees_give_equal_digests(void **state)
 {
     struct harness *h = *state;
     struct tree *replica = tree_new();
-    open_session(h, SID);
+    harness_open_session(h, SID);
     struct txn first;
     assert_int_equal(prep_create_session(h->prep, OTHER_SID, 1, ++h->zxid, 0, &h->arena, &first), 0);
-    apply(h, &first, NULL);
+    harness_apply(h, &first, NULL);
     /* the replica starts from a snapshot of the leader */
     struct jute_writer w;
     jute_writer_init(&w);
@@ -857,7 +763,7 @@ static void the_same_txns_applied_on_two_trees_give_equal_digests(void **state)
         int64_t sid = (r >> 8) % 2 ? SID : OTHER_SID;
         switch ((r >> 16) % 5) {
         case 0:
-            req = create_req(path, "data", (int32_t)((r >> 24) % 4));
+            req = harness_create_req(path, "data", (int32_t)((r >> 24) % 4));
             break;
         case 1:
             req = path_req(ZN_OP_DELETE, path, -1);
@@ -871,19 +777,19 @@ static void the_same_txns_applied_on_two_trees_give_equal_digests(void **state)
             break;
         default: {
             static struct zn_request ops[2];
-            ops[0] = create_req(path, NULL, ZN_CREATE_SEQUENTIAL);
+            ops[0] = harness_create_req(path, NULL, ZN_CREATE_SEQUENTIAL);
             ops[1] = path_req(ZN_OP_SETDATA, names[(r >> 32) % 6], -1);
             req = (struct zn_request){.type = ZN_OP_MULTI, .op_count = 2, .ops = ops};
         }
         }
         struct txn t;
         struct zn_response res;
-        int rc = prepare(h, sid, &req, &t, &res);
+        int rc = harness_prepare(h, sid, &req, &t, &res);
         if (rc != 0 && t.hdr.type != ZN_OP_MULTI)
             continue; /* the server answers the error; nothing is logged */
         jute_writer_init(&w);
         assert_int_equal(txn_encode(&w, &t), 0);
-        apply(h, &t, &res);
+        harness_apply(h, &t, &res);
         zn_arena_reset(&decode_arena);
         struct jute_reader rd;
         jute_reader_init(&rd, w.data, w.len, &decode_arena);
@@ -898,14 +804,14 @@ static void the_same_txns_applied_on_two_trees_give_equal_digests(void **state)
             assert_int_equal(prep_close_session(h->prep, OTHER_SID, ++h->zxid, 0, &h->arena, &close), 0);
             jute_writer_init(&w);
             assert_int_equal(txn_encode(&w, &close), 0);
-            apply(h, &close, NULL);
+            harness_apply(h, &close, NULL);
             jute_reader_init(&rd, w.data, w.len, &decode_arena);
             assert_int_equal(txn_decode(&rd, &copy), 0);
             assert_int_equal(tree_apply(replica, &copy, NULL, NULL, NULL, NULL), 0);
             jute_writer_free(&w);
             struct txn reopen;
             assert_int_equal(prep_create_session(h->prep, OTHER_SID, 1, ++h->zxid, 0, &h->arena, &reopen), 0);
-            apply(h, &reopen, NULL);
+            harness_apply(h, &reopen, NULL);
             assert_int_equal(tree_apply(replica, &reopen, NULL, NULL, NULL, NULL), 0);
         }
     }
@@ -938,82 +844,82 @@ static void enforce_quota(struct harness *h, bool on)
 /* The nodes zkCli's setquota makes for /app with the given limit record. */
 static void set_quota(struct harness *h, const char *limits)
 {
-    must_create(h, 0, "/zookeeper/quota/app", 0);
-    struct zn_request r = create_req("/zookeeper/quota/app/zookeeper_limits", limits, 0);
-    assert_int_equal(write_op(h, 0, &r, NULL), 0);
-    r = create_req("/zookeeper/quota/app/zookeeper_stats", "count=0,bytes=0", 0);
-    assert_int_equal(write_op(h, 0, &r, NULL), 0);
+    harness_must_create(h, 0, "/zookeeper/quota/app", 0);
+    struct zn_request r = harness_create_req("/zookeeper/quota/app/zookeeper_limits", limits, 0);
+    assert_int_equal(harness_write(h, 0, &r, NULL), 0);
+    r = harness_create_req("/zookeeper/quota/app/zookeeper_stats", "count=0,bytes=0", 0);
+    assert_int_equal(harness_write(h, 0, &r, NULL), 0);
 }
 
 static void create_past_a_hard_count_quota_fails_with_quotaexceeded(void **state)
 {
     struct harness *h = *state;
     enforce_quota(h, true);
-    must_create(h, 0, "/app", 0);
+    harness_must_create(h, 0, "/app", 0);
     set_quota(h, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2");
-    must_create(h, 0, "/app/a", 0);
-    struct zn_request r = create_req("/app/b", "x", 0);
+    harness_must_create(h, 0, "/app/a", 0);
+    struct zn_request r = harness_create_req("/app/b", "x", 0);
     struct zn_response err;
-    assert_int_equal(write_op(h, 0, &r, &err), ZN_QUOTAEXCEEDED);
+    assert_int_equal(harness_write(h, 0, &r, &err), ZN_QUOTAEXCEEDED);
     assert_int_equal(err.err, ZN_QUOTAEXCEEDED);
     assert_null(tree_get(h->tree, "/app/b"));
     /* A path outside the quota is not limited. */
-    must_create(h, 0, "/apple", 0);
+    harness_must_create(h, 0, "/apple", 0);
 }
 
 static void set_data_past_a_hard_byte_quota_fails_but_shrinking_succeeds(void **state)
 {
     struct harness *h = *state;
     enforce_quota(h, true);
-    struct zn_request r = create_req("/app", "abcd", 0);
-    assert_int_equal(write_op(h, 0, &r, NULL), 0);
+    struct zn_request r = harness_create_req("/app", "abcd", 0);
+    assert_int_equal(harness_write(h, 0, &r, NULL), 0);
     set_quota(h, "count=-1,bytes=-1=;byteHardLimit=6;countHardLimit=-1");
     struct zn_request set = path_req(ZN_OP_SETDATA, "/app", -1);
     set.data = (struct jute_buf){(const uint8_t *)"1234567", 7};
-    assert_int_equal(write_op(h, 0, &set, NULL), ZN_QUOTAEXCEEDED);
+    assert_int_equal(harness_write(h, 0, &set, NULL), ZN_QUOTAEXCEEDED);
     set.data = (struct jute_buf){(const uint8_t *)"123456", 6};
-    assert_int_equal(write_op(h, 0, &set, NULL), 0);
+    assert_int_equal(harness_write(h, 0, &set, NULL), 0);
     set.data = (struct jute_buf){(const uint8_t *)"1", 1};
-    assert_int_equal(write_op(h, 0, &set, NULL), 0);
+    assert_int_equal(harness_write(h, 0, &set, NULL), 0);
 }
 
 static void soft_quotas_and_enforcement_off_let_writes_through(void **state)
 {
     struct harness *h = *state;
     enforce_quota(h, true);
-    must_create(h, 0, "/app", 0);
+    harness_must_create(h, 0, "/app", 0);
     set_quota(h, "count=1,bytes=1");
-    must_create(h, 0, "/app/a", 0);
-    must_create(h, 0, "/app/b", 0);
+    harness_must_create(h, 0, "/app/a", 0);
+    harness_must_create(h, 0, "/app/b", 0);
     /* A hard limit without enforceQuota is not checked (ZooKeeper's default). */
     enforce_quota(h, false);
     struct zn_request set = path_req(ZN_OP_SETDATA, "/zookeeper/quota/app/zookeeper_limits", -1);
     set.data = (struct jute_buf){(const uint8_t *)"count=1,bytes=1=;countHardLimit=1", 33};
-    assert_int_equal(write_op(h, 0, &set, NULL), 0);
-    must_create(h, 0, "/app/c", 0);
+    assert_int_equal(harness_write(h, 0, &set, NULL), 0);
+    harness_must_create(h, 0, "/app/c", 0);
 }
 
 static void a_multi_op_past_a_hard_quota_fails_the_whole_multi(void **state)
 {
     struct harness *h = *state;
     enforce_quota(h, true);
-    must_create(h, 0, "/app", 0);
+    harness_must_create(h, 0, "/app", 0);
     set_quota(h, "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=1");
-    struct zn_request ops[2] = {create_req("/other", "x", 0), create_req("/app/x", "x", 0)};
+    struct zn_request ops[2] = {harness_create_req("/other", "x", 0), harness_create_req("/app/x", "x", 0)};
     struct zn_request m;
     memset(&m, 0, sizeof(m));
     m.type = ZN_OP_MULTI;
     m.op_count = 2;
     m.ops = ops;
     struct zn_response err;
-    assert_int_equal(write_op(h, 0, &m, &err), ZN_QUOTAEXCEEDED);
+    assert_int_equal(harness_write(h, 0, &m, &err), ZN_QUOTAEXCEEDED);
     assert_int_equal(err.result_count, 2);
     assert_int_equal(err.results[0].err, 0);
     assert_int_equal(err.results[1].err, ZN_QUOTAEXCEEDED);
     assert_null(tree_get(h->tree, "/other"));
 }
 
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, harness_setup, harness_teardown)
 
 int main(void)
 {
