@@ -1,5 +1,21 @@
-# Helpers of the SASL compatibility tests (sasl.bats, sasl_gssapi.bats): load after
-# ../integration/helpers.
+# Helpers of the SASL compatibility tests (sasl.bats, sasl_clients.bats, sasl_gssapi.bats): load
+# after ../integration/helpers.
+
+# sasl_digest_start MEMBERS USERS [key=value...]: for setup_file, MEMBERS members of the server
+# under test with SASLAuthenticationProvider and the lines, whose JAAS file $JAAS (named by
+# -Djava.security.auth.login.config in ZN_SERVER_JVMFLAGS, as zkServer.sh users set it) lists the
+# DIGEST-MD5 users USERS (space-separated NAME=PASSWORD).
+sasl_digest_start() {
+  local members="$1" users="$2"; shift 2
+  zn_state_init
+  export ZN_STATE_DIR
+  export JAAS="$BATS_FILE_TMPDIR/jaas.conf"
+  # (USERS split into words on purpose)
+  # shellcheck disable=SC2086
+  write_jaas_server "$JAAS" $users
+  export ZN_SERVER_JVMFLAGS="-Djava.security.auth.login.config=$JAAS"
+  start_ensemble "$members" "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider" "$@"
+}
 
 # kazoo_sasl MEMBER USER PASSWORD OP...: one kazoo session with member MEMBER, authenticated with
 # DIGEST-MD5 as USER (USER "-": no SASL; USER "GSSAPI": Kerberos, with the ticket cache of the
