@@ -10,6 +10,7 @@
 bats_require_minimum_version 1.5.0
 
 load helpers
+load quorum_helpers
 
 # Writes unavailable after the leader's kill -9, bounded (tickTime=1000 here: a follower that
 # waited out syncLimit would take 5 s and more).
@@ -21,10 +22,8 @@ FAILOVER_BOUND_MS=5000
 make_keys() {
   local d="$1" n
   mkdir -p "$d"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=znodefs quorum CA" \
-    -keyout "$d/ca.key" -out "$d/ca.pem" 2> /dev/null
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=untrusted CA" \
-    -keyout "$d/rogue-ca.key" -out "$d/rogue-ca.pem" 2> /dev/null
+  tls_ca "$d" ca "/CN=znodefs quorum CA"
+  tls_ca "$d" rogue-ca "/CN=untrusted CA"
   for n in 1 2 3; do
     printf 'subjectAltName=IP:127.0.0.%s\n' "$n" > "$d/san$n.ext"
     tls_sign "$d" "m$n" "/CN=member $n" ca -extfile "$d/san$n.ext"
@@ -37,17 +36,6 @@ make_keys() {
 setup_file() {
   export KEYS="$BATS_FILE_TMPDIR/keys"
   make_keys "$KEYS"
-}
-
-setup() {
-  zn_load_bats_libs
-  # this file's ports (the range given to quorum TLS work)
-  ZN_PORT_MIN=31000
-  ZN_PORT_MAX=31999
-}
-
-teardown() {
-  stop_all
 }
 
 # quorum_keys N [CERT]: member N's ssl.quorum.* lines, with key store CERT (default mN).
@@ -65,8 +53,7 @@ start_tls_ensemble() {
     mapfile -t keys < <(quorum_keys "$n")
     write_member_config "$n" 3 "${keys[@]}" "$@"
   done
-  for n in 1 2 3; do launch_member "$n"; done
-  for n in 1 2 3; do wait_ruok "$n"; done
+  launch_three
 }
 
 
@@ -205,10 +192,7 @@ PY
   wait_until 20 "member 3 logs its refusal" \
     grep -q 'transport: TLS with peer=1 addr=127.0.0.1:[0-9]* failed reason=".*alert unknown ca.*(the peer ended the handshake: its log says why)' "$(member_dir 3)/server.log"
   # it never joins: no link comes up, it serves nothing, while the other two go on
-  sleep 3 # (no readiness signal exists for "never joins": give it 3 s to try)
-  run ! grep -q 'link up' <(last_run_log 3)
-  run member_is_serving 3
-  [ "$status" -eq 1 ]
+  never_joins 3
   zk_tool create "$(member_connect 1)" /without-3 ok
   run get_synced 2 /without-3
   [ "$output" = ok ]
@@ -225,8 +209,7 @@ PY
   # member 3's certificate comes from another CA, which 1 and 2 do not trust yet
   write_member_config 3 3 sslQuorum=true sslQuorumReloadCertFiles=true \
     "ssl.quorum.keyStore.location=$KEYS/rogue3.pem" "ssl.quorum.trustStore.location=$BATS_TEST_TMPDIR/trust3.pem"
-  for n in 1 2 3; do launch_member "$n"; done
-  for n in 1 2; do wait_ruok "$n"; done
+  launch_three 1 2
   wait_until 20 "member 1 refuses member 3's certificate" \
     grep -q 'incoming connection rejected addr=127.0.0.3:[0-9]* reason="TLS handshake failed' "$(member_dir 1)/server.log"
   run member_is_serving 3
@@ -268,8 +251,7 @@ PY
     write_member_config "$n" 3 portUnification=true "ssl.quorum.keyStore.location=$KEYS/m$n.pem" \
       "ssl.quorum.trustStore.location=$KEYS/ca.pem"
   done
-  for n in 1 2 3; do launch_member "$n"; done
-  for n in 1 2 3; do wait_ruok "$n"; done
+  launch_three
   zk_tool create "$(member_connect 1)" /roll step1
   # step 2: each member restarted with sslQuorum=true, still accepting plain; step 3: TLS only
   for step in 2 3; do
@@ -293,9 +275,7 @@ PY
 
 @test "quorum SASL runs inside quorum TLS: an ensemble with both forms, every link TLS and authenticated" {
   local n
-  printf '%s\n' 'QuorumServer {' '  org.apache.zookeeper.server.auth.DigestLoginModule required user_peer="pw";' '};' \
-    'QuorumLearner {' '  org.apache.zookeeper.server.auth.DigestLoginModule required username="peer" password="pw";' \
-    '};' > "$BATS_TEST_TMPDIR/jaas.conf"
+  quorum_jaas "$BATS_TEST_TMPDIR/jaas.conf" peer pw
   start_tls_ensemble "java.security.auth.login.config=$BATS_TEST_TMPDIR/jaas.conf" quorum.auth.enableSasl=true \
     quorum.auth.learnerRequireSasl=true quorum.auth.serverRequireSasl=true
   for n in 1 2 3; do
