@@ -26,23 +26,17 @@ sasl_digest_start() {
 # An op that fails prints "ERR <exception>"; a session that cannot start prints "ERR <exception>".
 kazoo_sasl() {
   local member="$1"; shift
-  "$ZN_PYTHON" - "$(member_connect "$member")" "$@" <<'PY'
-import logging, sys
-from kazoo.client import KazooClient
+  "$ZN_PYTHON" - "$ZN_LIB_DIR" "$(member_connect "$member")" "$@" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
 from kazoo.security import make_acl, OPEN_ACL_UNSAFE
-logging.disable(logging.CRITICAL)
-server, user, password = sys.argv[1:4]
-ops = sys.argv[4:]
+from kazoo_ops import session, each_op
+server, user, password = sys.argv[2:5]
 kw = {} if user == "-" else {"sasl_options": {"mechanism": "DIGEST-MD5", "username": user, "password": password}}
 if user == "GSSAPI":
     kw = {"sasl_options": {"mechanism": "GSSAPI"}}
     server = "localhost:" + server.rsplit(":", 1)[1]
-zk = KazooClient(hosts=server, timeout=5, connection_retry={"max_tries": 1, "delay": 0.2}, **kw)
-try:
-    zk.start(timeout=10)
-except Exception as e:
-    print("ERR", type(e).__name__)
-    sys.exit(1)
+zk = session(server, 1, **kw)
 def acl_of(spec):
     if spec == "open":
         return OPEN_ACL_UNSAFE
@@ -50,23 +44,17 @@ def acl_of(spec):
         return [make_acl("auth", "", all=True)]
     scheme, ident = spec.split(":", 1)
     return [make_acl(scheme, ident, all=True)]
-arity = {"create": 3, "get": 1, "set": 2, "acl": 1}
-i = 0
-while i < len(ops):
-    op, args = ops[i], ops[i + 1:i + 1 + arity[ops[i]]]
-    i += 1 + arity[op]
-    try:
-        if op == "create":
-            print(zk.create(args[0], args[1].encode(), acl=acl_of(args[2])))
-        elif op == "get":
-            print(zk.get(args[0])[0].decode())
-        elif op == "set":
-            zk.set(args[0], args[1].encode())
-            print("set")
-        elif op == "acl":
-            print(" ".join("%s:%s:%d" % (a.id.scheme, a.id.id, a.perms) for a in zk.get_acls(args[0])[0]))
-    except Exception as e:
-        print("ERR", type(e).__name__)
+def do(op, args):
+    if op == "create":
+        print(zk.create(args[0], args[1].encode(), acl=acl_of(args[2])))
+    elif op == "get":
+        print(zk.get(args[0])[0].decode())
+    elif op == "set":
+        zk.set(args[0], args[1].encode())
+        print("set")
+    elif op == "acl":
+        print(" ".join("%s:%s:%d" % (a.id.scheme, a.id.id, a.perms) for a in zk.get_acls(args[0])[0]))
+each_op(sys.argv[5:], lambda op, rest: {"create": 3, "get": 1, "set": 2, "acl": 1}.get(op), do)
 zk.stop()
 PY
 }

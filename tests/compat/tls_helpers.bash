@@ -19,43 +19,29 @@ tls_keys_init() {
 # An op that fails prints "ERR <exception>"; a session that cannot start prints
 # "ERR <exception>" and exits 1.
 kazoo_tls() {
-  "$ZN_PYTHON" - "$TLS_SERVER" "$KEYS" "$@" <<'PY'
-import logging, sys
-from kazoo.client import KazooClient
+  "$ZN_PYTHON" - "$ZN_LIB_DIR" "$TLS_SERVER" "$KEYS" "$@" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
 from kazoo.security import make_acl
-logging.disable(logging.CRITICAL)
-server, keys, cert = sys.argv[1:4]
-ops = sys.argv[4:]
+from kazoo_ops import session, each_op
+server, keys, cert = sys.argv[2:5]
 kw = {}
 if cert != "plain":
     kw = {"use_ssl": True, "ca": keys + "/ca.pem"}
 if cert not in ("plain", "none"):
     kw.update(certfile="%s/%s.crt" % (keys, cert), keyfile="%s/%s.key" % (keys, cert))
-zk = KazooClient(hosts=server, timeout=5, connection_retry={"max_tries": 2, "delay": 0.2}, **kw)
-try:
-    zk.start(timeout=10)
-except Exception as e:
-    print("ERR", type(e).__name__)
-    sys.exit(1)
-i = 0
-while i < len(ops):
-    op = ops[i]
-    try:
-        if op == "create":
-            dn = ops[i + 3] if i + 3 < len(ops) and ops[i + 3].startswith("CN=") else None
-            step = 4 if dn else 3
-            acl = [make_acl("x509", dn, all=True)] if dn else None
-            print(zk.create(ops[i + 1], ops[i + 2].encode(), acl=acl))
-        elif op == "get":
-            step = 2
-            print(zk.get(ops[i + 1])[0].decode())
-        else:
-            raise SystemExit("unknown op " + op)
-    except SystemExit:
-        raise
-    except Exception as e:
-        print("ERR", type(e).__name__)
-    i += step
+zk = session(server, 2, **kw)
+def arity(op, rest):
+    if op == "create":
+        return 3 if len(rest) > 2 and rest[2].startswith("CN=") else 2
+    return 1 if op == "get" else None
+def do(op, args):
+    if op == "create":
+        acl = [make_acl("x509", args[2], all=True)] if len(args) > 2 else None
+        print(zk.create(args[0], args[1].encode(), acl=acl))
+    else:
+        print(zk.get(args[0])[0].decode())
+each_op(sys.argv[5:], arity, do)
 zk.stop()
 PY
 }
