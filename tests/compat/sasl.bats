@@ -14,15 +14,9 @@ load ../integration/helpers
 load sasl_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  export JAAS="$BATS_FILE_TMPDIR/jaas.conf"
-  write_jaas_server "$JAAS" alice=alice-secret bob=bob-secret carol=carol-secret
-  export ZN_SERVER_JVMFLAGS="-Djava.security.auth.login.config=$JAAS"
   # a 3-member ensemble unless run-all.sh's standalone pass asks for one member
   export MEMBERS="${ZN_ENSEMBLE:-3}"
-  start_ensemble "$MEMBERS" "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider" \
-    "superUser=carol"
+  sasl_digest_start "$MEMBERS" "alice=alice-secret bob=bob-secret carol=carol-secret" "superUser=carol"
   LEADER=1 FOLLOWER=1
   if [ "$MEMBERS" -gt 1 ]; then
     LEADER="$(leader_of $(seq 1 "$MEMBERS"))"

@@ -12,12 +12,7 @@ load ../integration/helpers
 load sasl_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  export JAAS="$BATS_FILE_TMPDIR/jaas.conf"
-  write_jaas_server "$JAAS" alice=alice-secret bob=bob-secret
-  export ZN_SERVER_JVMFLAGS="-Djava.security.auth.login.config=$JAAS"
-  start_ensemble "${ZN_ENSEMBLE:-1}" "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+  sasl_digest_start "${ZN_ENSEMBLE:-1}" "alice=alice-secret bob=bob-secret"
   export ZNODE="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
   export SERVER="$(member_connect 1)"
   printf 'alice-secret\n' > "$BATS_FILE_TMPDIR/alice.pw"

@@ -8,16 +8,14 @@
 bats_require_minimum_version 1.5.0
 
 load ../integration/helpers
+load tls_helpers
 
 # make_keys DIR: a CA; a server certificate for the member addresses; two client certificates
 # signed by the CA (kazoo-client, other-client) and one signed by a CA nobody trusts.
 make_keys() {
-  local d="$1" name
-  mkdir -p "$d"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=znodefs test CA" \
-    -keyout "$d/ca.key" -out "$d/ca.pem" 2> /dev/null
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=untrusted CA" \
-    -keyout "$d/rogue-ca.key" -out "$d/rogue-ca.pem" 2> /dev/null
+  local d="$1"
+  tls_ca "$d" ca "/CN=znodefs test CA"
+  tls_ca "$d" rogue-ca "/CN=untrusted CA"
   printf 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,DNS:localhost\n' > "$d/san.ext"
   tls_sign "$d" server "/CN=127.0.0.1" ca -extfile "$d/san.ext"
   tls_sign "$d" client "/O=znodefs/CN=kazoo-client" ca
@@ -32,9 +30,7 @@ make_keys() {
 }
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  export KEYS="$BATS_FILE_TMPDIR/keys"
+  tls_keys_init
   make_keys "$KEYS"
   export ZN_TLS=1
   # ZooKeeper serves TLS only with its Netty connection layer (znoded ignores the key)
@@ -53,52 +49,6 @@ teardown_file() {
 setup() {
   zn_load_bats_libs
   BASE="/tls-$BATS_TEST_NUMBER"
-}
-
-# kazoo_tls CERT OP...: one kazoo session over TLS to member 1 with client certificate CERT
-# (client, other, rogue, or none), running ops in order and printing one line per op:
-#   create PATH DATA [DN]   create PATH (with the ACL x509:DN, all permissions, when DN is given)
-#   get PATH                print the data, or ERR <exception>
-# A session that cannot start prints "ERR <exception>" and exits 1.
-kazoo_tls() {
-  "$ZN_PYTHON" - "$TLS_SERVER" "$KEYS" "$@" <<'PY'
-import logging, sys
-from kazoo.client import KazooClient
-from kazoo.security import make_acl
-logging.disable(logging.CRITICAL)
-server, keys, cert = sys.argv[1:4]
-ops = sys.argv[4:]
-kw = {} if cert == "none" else {"certfile": "%s/%s.crt" % (keys, cert), "keyfile": "%s/%s.key" % (keys, cert)}
-zk = KazooClient(hosts=server, use_ssl=True, ca=keys + "/ca.pem", timeout=5,
-                 connection_retry={"max_tries": 2, "delay": 0.2}, **kw)
-try:
-    zk.start(timeout=10)
-except Exception as e:
-    print("ERR", type(e).__name__)
-    sys.exit(1)
-i = 0
-while i < len(ops):
-    op = ops[i]
-    try:
-        if op == "create":
-            path, data = ops[i + 1], ops[i + 2]
-            dn = ops[i + 3] if i + 3 < len(ops) and ops[i + 3].startswith("CN=") else None
-            acl = [make_acl("x509", dn, all=True)] if dn else None
-            print(zk.create(path, data.encode(), acl=acl))
-            i += 4 if dn else 3
-            continue
-        if op == "get":
-            print(zk.get(ops[i + 1])[0].decode())
-            i += 2
-            continue
-        raise SystemExit("unknown op " + op)
-    except SystemExit:
-        raise
-    except Exception as e:
-        print("ERR", type(e).__name__)
-        i += 2 if op == "get" else 3
-zk.stop()
-PY
 }
 
 @test "kazoo with use_ssl and a client certificate creates and reads over the TLS port" {

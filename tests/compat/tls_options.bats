@@ -12,19 +12,13 @@ load ../integration/helpers
 load tls_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  export KEYS="$BATS_FILE_TMPDIR/keys"
-  mkdir -p "$KEYS"
-  local ca
-  for ca in ca ca2; do
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=znodefs test $ca" \
-      -keyout "$KEYS/$ca.key" -out "$KEYS/$ca.pem" 2> /dev/null
-  done
+  tls_keys_init
+  tls_ca "$KEYS" ca "/CN=znodefs test ca"
+  tls_ca "$KEYS" ca2 "/CN=znodefs test ca2"
   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$KEYS/san.ext"
-  sign server "/CN=127.0.0.1" ca -extfile "$KEYS/san.ext"
-  sign client "/O=znodefs/CN=client" ca
-  sign client2 "/O=znodefs/CN=client2" ca2
+  tls_sign "$KEYS" server "/CN=127.0.0.1" ca -extfile "$KEYS/san.ext"
+  tls_sign "$KEYS" client "/O=znodefs/CN=client" ca
+  tls_sign "$KEYS" client2 "/O=znodefs/CN=client2" ca2
   # the CA alone in a PKCS12 file, as a trust store
   openssl pkcs12 -export -nokeys -in "$KEYS/ca.pem" -passout pass:trustpass \
     -out "$KEYS/ca.p12" 2> /dev/null
@@ -86,40 +80,15 @@ except (ssl.SSLError, OSError):
 PY
 }
 
-# kazoo_x509 CERT OP PATH: kazoo over TLS with client certificate CERT (or none); OP is create
-# (PATH with the ACL x509:<client's subject>, all permissions) or get; prints the result or
-# "ERR <exception>".
-kazoo_x509() {
-  "$ZN_PYTHON" - "$TLS_SERVER" "$KEYS" "$@" <<'PY'
-import logging, sys
-from kazoo.client import KazooClient
-from kazoo.security import make_acl
-logging.disable(logging.CRITICAL)
-server, keys, cert, op, path = sys.argv[1:6]
-kw = {} if cert == "none" else {"certfile": "%s/%s.crt" % (keys, cert), "keyfile": "%s/%s.key" % (keys, cert)}
-zk = KazooClient(hosts=server, use_ssl=True, ca=keys + "/ca.pem", timeout=5,
-                 connection_retry={"max_tries": 2, "delay": 0.2}, **kw)
-zk.start(timeout=10)
-try:
-    if op == "create":
-        print(zk.create(path, b"mine", acl=[make_acl("x509", "CN=client,O=znodefs", all=True)]))
-    else:
-        print(zk.get(path)[0].decode())
-except Exception as e:
-    print("ERR", type(e).__name__)
-zk.stop()
-PY
-}
-
 @test "ssl.clientAuth=want serves a client without a certificate, and a certificate still gives its x509 identity" {
   serve_with "ssl.clientAuth=want"
   run probe none any any
   assert_output --regexp '^imok '
-  run kazoo_x509 client create /want
+  run kazoo_tls client create /want mine "CN=client,O=znodefs"
   assert_output /want
-  run kazoo_x509 none get /want
+  run kazoo_tls none get /want
   assert_output "ERR NoAuthError"
-  run kazoo_x509 client get /want
+  run kazoo_tls client get /want
   assert_output mine
 }
 

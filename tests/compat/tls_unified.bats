@@ -13,22 +13,18 @@ load ../integration/helpers
 load tls_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  export KEYS="$BATS_FILE_TMPDIR/keys"
-  mkdir -p "$KEYS"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=znodefs test ca" \
-    -keyout "$KEYS/ca.key" -out "$KEYS/ca.pem" 2> /dev/null
+  tls_keys_init
+  tls_ca "$KEYS" ca "/CN=znodefs test ca"
   printf 'subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3,DNS:localhost\n' > "$KEYS/san.ext"
-  sign server "/CN=127.0.0.1" ca -extfile "$KEYS/san.ext"
-  sign client "/O=znodefs/CN=client" ca
+  tls_sign "$KEYS" server "/CN=127.0.0.1" ca -extfile "$KEYS/san.ext"
+  tls_sign "$KEYS" client "/O=znodefs/CN=client" ca
   # ssl.clientAuth=need binds the TLS clients only: plain ones have no certificate to show
   start_ensemble "${ZN_ENSEMBLE:-1}" \
     "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory" \
     "client.portUnification=true" "ssl.clientAuth=need" \
     "ssl.keyStore.location=$KEYS/server.pem" "ssl.trustStore.location=$KEYS/ca.pem" \
     "authProvider.1=org.apache.zookeeper.server.auth.X509AuthenticationProvider"
-  export SERVER="$(member_connect 1)"
+  export TLS_SERVER="$(member_connect 1)"
   export ZNODE="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode"
 }
 
@@ -41,82 +37,38 @@ setup() {
   BASE="/unified-$BATS_TEST_NUMBER"
 }
 
-# kazoo_on MODE OP...: one kazoo session with member 1's client port, MODE plain or tls (use_ssl
-# with the client certificate), running ops in order, one line each:
-#   create PATH DATA [x509]   (x509: the ACL x509:CN=client,O=znodefs, all permissions)
-#   get PATH
-kazoo_on() {
-  "$ZN_PYTHON" - "$SERVER" "$KEYS" "$@" <<'PY'
-import logging, sys
-from kazoo.client import KazooClient
-from kazoo.security import make_acl
-logging.disable(logging.CRITICAL)
-server, keys, mode = sys.argv[1:4]
-ops = sys.argv[4:]
-kw = {}
-if mode == "tls":
-    kw = dict(use_ssl=True, ca=keys + "/ca.pem", certfile=keys + "/client.crt", keyfile=keys + "/client.key")
-zk = KazooClient(hosts=server, timeout=5, connection_retry={"max_tries": 2, "delay": 0.2}, **kw)
-try:
-    zk.start(timeout=10)
-except Exception as e:
-    print("ERR", type(e).__name__)
-    sys.exit(1)
-i = 0
-while i < len(ops):
-    op = ops[i]
-    try:
-        if op == "create":
-            x509 = i + 3 < len(ops) and ops[i + 3] == "x509"
-            acl = [make_acl("x509", "CN=client,O=znodefs", all=True)] if x509 else None
-            step = 4 if x509 else 3
-            print(zk.create(ops[i + 1], ops[i + 2].encode(), acl=acl))
-        elif op == "get":
-            step = 2
-            print(zk.get(ops[i + 1])[0].decode())
-        else:
-            raise SystemExit("unknown op " + op)
-    except SystemExit:
-        raise
-    except Exception as e:
-        print("ERR", type(e).__name__)
-    i += step
-zk.stop()
-PY
-}
-
 @test "kazoo plain and kazoo with use_ssl share the client port" {
-  run kazoo_on plain create "$BASE" from-plain
+  run kazoo_tls plain create "$BASE" from-plain
   assert_success
   assert_output "$BASE"
-  run kazoo_on tls get "$BASE" create "$BASE/tls" from-tls
+  run kazoo_tls client get "$BASE" create "$BASE/tls" from-tls
   assert_success
   assert_output "from-plain
 $BASE/tls"
-  run kazoo_on plain get "$BASE/tls"
+  run kazoo_tls plain get "$BASE/tls"
   assert_output "from-tls"
 }
 
 @test "the znode CLI plain and with --tls-ca share the client port" {
-  run --separate-stderr "$ZNODE" --server "$SERVER" --timeout 5000 create "$BASE" plain-cli
+  run --separate-stderr "$ZNODE" --server "$TLS_SERVER" --timeout 5000 create "$BASE" plain-cli
   assert_success
   assert_output "$BASE"
-  run --separate-stderr "$ZNODE" --server "$SERVER" --timeout 5000 --tls-ca "$KEYS/ca.pem" \
+  run --separate-stderr "$ZNODE" --server "$TLS_SERVER" --timeout 5000 --tls-ca "$KEYS/ca.pem" \
     --tls-cert "$KEYS/client.pem" get "$BASE"
   assert_success
   assert_output "plain-cli"
   # a TLS client the server's CA does not vouch for is still refused there
-  run --separate-stderr "$ZNODE" --server "$SERVER" --timeout 3000 --tls-ca "$KEYS/ca.pem" get "$BASE"
+  run --separate-stderr "$ZNODE" --server "$TLS_SERVER" --timeout 3000 --tls-ca "$KEYS/ca.pem" get "$BASE"
   assert_failure 3
-  [[ "$stderr" == "znode: cannot connect to $SERVER: timed out (last: $SERVER: "* ]]
+  [[ "$stderr" == "znode: cannot connect to $TLS_SERVER: timed out (last: $TLS_SERVER: "* ]]
 }
 
 @test "a TLS client on the shared port holds its certificate's x509 identity; a plain one does not" {
-  run kazoo_on tls create "$BASE" cert-only x509 get "$BASE"
+  run kazoo_tls client create "$BASE" cert-only "CN=client,O=znodefs" get "$BASE"
   assert_success
   assert_output "$BASE
 cert-only"
-  run kazoo_on plain get "$BASE"
+  run kazoo_tls plain get "$BASE"
   assert_success
   assert_output "ERR NoAuthError"
 }
@@ -140,8 +92,8 @@ PY
   assert_success
   assert_output "bad handshake: closed
 garbage: closed"
-  run kazoo_on plain get /
+  run kazoo_tls plain get /
   assert_success
-  run kazoo_on tls get /
+  run kazoo_tls client get /
   assert_success
 }

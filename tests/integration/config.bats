@@ -210,9 +210,8 @@ CASES
   only_znoded
   local cfg keys="$BATS_TEST_TMPDIR/keys"
   mkdir -p "$keys"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -keyout "$keys/server.key" \
-    -out "$keys/server.crt" 2> /dev/null
-  openssl pkcs12 -export -in "$keys/server.crt" -inkey "$keys/server.key" -passout pass:right \
+  tls_ca "$keys" server "/CN=127.0.0.1"
+  openssl pkcs12 -export -in "$keys/server.pem" -inkey "$keys/server.key" -passout pass:right \
     -out "$keys/server.p12" 2> /dev/null
   cfg="$(standalone_config "secureClientPort=$(free_port)" "ssl.keyStore.location=$keys/server.p12" "ssl.keyStore.password=right")"
   run "$ZN_ZNODED" --check-config "$cfg"

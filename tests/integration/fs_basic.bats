@@ -6,10 +6,7 @@
 load fs_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  fs_require
-  start_ensemble "${ZN_FS_MEMBERS:-3}"
+  fs_start_ensemble
   mount_fs a
   export M="$(fs_root)/a"
 }

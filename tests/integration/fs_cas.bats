@@ -6,21 +6,14 @@
 load fs_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  fs_require
-  start_ensemble "${ZN_FS_MEMBERS:-3}"
-  mount_fs a
-  mount_fs b
-  export A="$(fs_root)/a" B="$(fs_root)/b"
+  fs_start_ensemble
+  fs_mount_ab
 }
 
 teardown_file() { fs_teardown; }
 
 setup() {
-  zn_load_bats_libs
-  mkdir "$A/t$BATS_TEST_NUMBER"
-  T="t$BATS_TEST_NUMBER"
+  fs_setup_test_dir
 }
 
 @test "setfattr user.zk.data@V writes only at version V; a stale V fails with ECANCELED" {

@@ -7,13 +7,8 @@ load fs_helpers
 EX="$ZN_REPO_ROOT/examples"
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  fs_require
-  start_ensemble "${ZN_FS_MEMBERS:-3}"
-  mount_fs a
-  mount_fs b
-  export A="$(fs_root)/a" B="$(fs_root)/b"
+  fs_start_ensemble
+  fs_mount_ab
 }
 
 teardown_file() { fs_teardown; }
@@ -24,8 +19,7 @@ setup() {
 }
 
 teardown() {
-  local p
-  for p in $BG; do kill_job "$p"; done
+  fs_teardown_jobs
 }
 
 @test "fs_lock.sh: critical sections on two mounts never overlap" {

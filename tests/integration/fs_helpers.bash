@@ -69,6 +69,13 @@ fs_start_ensemble() {
   start_ensemble "${ZN_FS_MEMBERS:-3}"
 }
 
+# fs_mount_ab: for setup_file, mounts a and b of the whole ensemble, as $A and $B.
+fs_mount_ab() {
+  mount_fs a
+  mount_fs b
+  export A="$(fs_root)/a" B="$(fs_root)/b"
+}
+
 # fs_setup_file_two_mounts: for tests that check on a second member what one mount did: a
 # 3-member znoded ensemble, mount a on member 1 and mount b on member 3 (against ZooKeeper,
 # ZN_TARGET=zookeeper: one server with both mounts on it).

@@ -5,29 +5,20 @@
 load fs_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  fs_require
-  start_ensemble "${ZN_FS_MEMBERS:-3}"
-  mount_fs a
-  mount_fs b
-  export A="$(fs_root)/a" B="$(fs_root)/b"
+  fs_start_ensemble
+  fs_mount_ab
 }
 
 teardown_file() { fs_teardown; }
 
 setup() {
-  zn_load_bats_libs
-  T="t$BATS_TEST_NUMBER"
-  mkdir "$A/$T"
+  fs_setup_test_dir
   echo data > "$A/$T/lock"
-  BG=""
   READY="$BATS_TEST_TMPDIR/ready"
 }
 
 teardown() {
-  local p
-  for p in $BG; do kill_job "$p"; done
+  fs_teardown_jobs
 }
 
 # contenders_are N: the lock node has N contender children (holder and waiters), on the server.

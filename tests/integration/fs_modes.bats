@@ -10,10 +10,7 @@
 load fs_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  fs_require
-  start_ensemble "${ZN_FS_MEMBERS:-3}"
+  fs_start_ensemble
   mount_fs a "$(member_connect 1)"
   mount_fs b "$(member_connect "${ZN_FS_MEMBERS:-3}")"
   mount_fs c "$(member_connect 1)" "session_timeout=6000,auth=alice:secret"
@@ -23,15 +20,11 @@ setup_file() {
 teardown_file() { fs_teardown; }
 
 setup() {
-  zn_load_bats_libs
-  T="t$BATS_TEST_NUMBER"
-  mkdir "$A/$T"
-  BG=""
+  fs_setup_test_dir
 }
 
 teardown() {
-  local p
-  for p in $BG; do kill_job "$p"; done
+  fs_teardown_jobs
 }
 
 mode_of() { stat -c %A "$1"; }

@@ -9,10 +9,7 @@
 load fs_helpers
 
 setup_file() {
-  zn_state_init
-  export ZN_STATE_DIR
-  fs_require
-  start_ensemble "${ZN_FS_MEMBERS:-3}"
+  fs_start_ensemble
   mount_fs a "$(member_connect 1)" session_timeout=4000
   mount_fs b "$(member_connect "${ZN_FS_MEMBERS:-3}")"
   export A="$(fs_root)/a" B="$(fs_root)/b"
@@ -21,17 +18,13 @@ setup_file() {
 teardown_file() { fs_teardown; }
 
 setup() {
-  zn_load_bats_libs
-  T="t$BATS_TEST_NUMBER"
-  mkdir "$A/$T"
-  BG=""
+  fs_setup_test_dir
 }
 
 teardown() {
-  local p
   # a failed test may leave mount a stopped: it must answer for the unmount
   kill -CONT "$(mount_pid a)" 2>/dev/null || true
-  for p in $BG; do kill_job "$p"; done
+  fs_teardown_jobs
 }
 
 # While mount a is stopped, every close(2) of a file on it blocks in FLUSH, so a process that

@@ -463,6 +463,13 @@ zkwire() {
   "$ZN_PYTHON" "$ZN_LIB_DIR/zkwire.py" "$@"
 }
 
+# tls_ca DIR NAME SUBJECT: with openssl, a self-signed CA certificate DIR/NAME.pem and its key
+# DIR/NAME.key (for tls_sign), for the TLS tests' keys.
+tls_ca() {
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "$3" -keyout "$1/$2.key" \
+    -out "$1/$2.pem" 2> /dev/null
+}
+
 # tls_sign DIR NAME SUBJECT CA [x509 args]: with openssl, NAME.key, NAME.crt signed by the CA
 # DIR/CA.pem (key DIR/CA.key), and NAME.pem (certificate + key), for the TLS tests' keys.
 tls_sign() {
