@@ -262,7 +262,7 @@ static const struct config_server *member(const struct config *cfg, int id)
 
 static const char *cmd_leader(struct server *srv, struct json *j)
 {
-    if (!srv->ens)
+    if (config_standalone(&srv->cfg))
         return "server is not initialized"; /* ZooKeeper's words for a standalone server */
     uint32_t leader = ensemble_leader_id(srv);
     const struct config_server *s = ensemble_serving(srv) ? member(&srv->cfg, (int)leader) : NULL;
@@ -338,7 +338,7 @@ static const char *cmd_voting_view(struct server *srv, struct json *j)
     const struct config *cfg = &srv->cfg;
     json_key(j, "current_config");
     json_begin_object(j);
-    for (int id = 0; id <= 255 && srv->ens; id++) {
+    for (int id = 0; id <= 255 && !config_standalone(cfg); id++) {
         const struct config_server *s = member(cfg, id);
         if (!s || s->observer || s->not_member)
             continue;
@@ -405,10 +405,10 @@ static const char *cmd_watches_by_path(struct server *srv, struct json *j)
 static const char *cmd_zabstate(struct server *srv, struct json *j)
 {
     const struct config_server *self = member(&srv->cfg, srv->cfg.my_id);
-    json_member_bool(j, "voting", srv->ens && self && !self->observer && !self->not_member);
+    json_member_bool(j, "voting", !config_standalone(&srv->cfg) && self && !self->observer && !self->not_member);
     /* The core's phases are not visible here: a member that serves is in
      * broadcast; one that does not is electing or syncing. */
-    json_member_string(j, "zabstate", !srv->ens ? "" : ensemble_serving(srv) ? "broadcast" : "election");
+    json_member_string(j, "zabstate", config_standalone(&srv->cfg) ? "" : ensemble_serving(srv) ? "broadcast" : "election");
     return NULL;
 }
 
@@ -426,7 +426,7 @@ static const char *cmd_last_snapshot(struct server *srv, struct json *j)
     json_member_string(j, "zxid", zxid);
     int64_t when = -1;
     if (st.snapshot_zxid)
-        when = srv->snapshot_stored_zxid == (int64_t)st.snapshot_zxid ? srv->snapshot_stored_s
+        when = srv->snapshots.stored_zxid == (int64_t)st.snapshot_zxid ? srv->snapshots.stored_s
                                                                        : srv->stats.started_s;
     json_member_i64(j, "timestamp", when);
     return NULL;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "assert.h"
+#include "ensemble.h"
 #include "log.h"
 #include "request.h"
 #include "server.h"
@@ -108,7 +109,7 @@ size_t cleaner_check(struct server *srv)
     for (size_t i = 0; i < l.count; i++) {
         struct zn_request req = {.type = ZN_OP_DELETECONTAINER, .path = l.paths[i], .version = -1};
         ZN_INFO("Attempting to delete candidate container: %s", l.paths[i]);
-        int rc = pipeline_submit_system(srv, &req);
+        int rc = ensemble_submit_system(srv, &req);
         if (rc == 0)
             submitted++;
         else

@@ -1,6 +1,6 @@
 /*
  * cleaner: ZooKeeper's ContainerManager for znoded.  Every
- * znode.container.checkIntervalMs it deletes, through the write pipeline
+ * znode.container.checkIntervalMs it deletes, through the write path
  * as the server's own deleteContainer requests:
  *   - a container node with no children that has had one (its cversion is
  *     past 0), or, when znode.container.maxNeverUsedIntervalMs is set, one

@@ -265,6 +265,14 @@ static int set_acl_and_types(struct config *cfg, const char *key, const char *va
         ZN_WARN("config: TEST ONLY planted bug '%s' is on", value);
         return 0;
     }
+    /* TEST ONLY: a small store queue, to test what happens when it is full */
+    if (strcmp(key, "znodefs.testOnly.storeQueueMaxBytes") == 0) {
+        if (config_parse_long(value, 1024, 1L << 30, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not a size in [1024, 1073741824]", key, value);
+        cfg->store_queue_max_bytes = (size_t)v;
+        ZN_WARN("config: TEST ONLY store queue of %ld bytes", v);
+        return 0;
+    }
     if (strcmp(key, "znode.container.checkIntervalMs") == 0)
         return set_int(key, value, 1, INT_MAX, &cfg->container_check_interval_ms, err, errlen);
     if (strcmp(key, "znode.container.maxPerMinute") == 0)
@@ -308,8 +316,10 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     if (strcmp(key, "4lw.commands.whitelist") == 0)
         return set_whitelist(value, &cfg->four_letter_words, err, errlen);
     if (strcmp(key, "jute.maxbuffer") == 0) {
-        if (config_parse_long(value, 1024, 256L * 1024 * 1024, &v) != 0)
-            return config_fail(err, errlen, "%s: '%s' is not a size in [1024, 268435456]", key, value);
+        if (config_parse_long(value, 1024, CONFIG_JUTE_MAX_BUFFER_MAX, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not a size in [1024, %ld] (a txn carrying "
+                               "that much data must fit in one log entry)", key, value,
+                               (long)CONFIG_JUTE_MAX_BUFFER_MAX);
         cfg->jute_max_buffer = (size_t)v;
         return 0;
     }

@@ -162,6 +162,10 @@ struct config_ignored {
 /* TEST ONLY: bugs tests/faults builds in on purpose to prove its checkers catch them. */
 enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1, CONFIG_PLANTED_BUG_DIVERGED_DIGEST = 2 };
 
+/* The largest jute.maxbuffer: a txn carries a packet's data plus its path,
+ * ACL and header, and must fit in one log entry (ZAB_ENTRY_BYTES_MAX, 32 MiB). */
+#define CONFIG_JUTE_MAX_BUFFER_MAX (32L * 1024 * 1024 - 64L * 1024)
+
 struct config {
     int tick_time_ms;            /* tickTime (required by ZooKeeper; default 2000 here) */
     int init_limit;              /* initLimit, in ticks */
@@ -181,7 +185,7 @@ struct config {
     int global_outstanding_limit;/* globalOutstandingLimit; default 1000 */
     int my_id;                   /* from dataDir/myid or --id; 0 standalone */
     struct config_server servers[CONFIG_MAX_SERVERS];
-    int server_count;            /* 0 = standalone */
+    int server_count;            /* 0 = standalone (config_standalone) */
     bool read_only_mode;         /* readonlymode.enabled: serve read-only sessions without a quorum */
     char log_level[16];          /* znoded's own key logLevel: debug|info|warn|error */
     /* ACLs and extended node types: ZooKeeper reads these as system
@@ -236,7 +240,14 @@ struct config {
     int ignored_count;
     /* TEST ONLY (tests/faults, issue 6): znodefs.testOnly.plantedBug; never set in production. */
     int planted_bug;                      /* CONFIG_PLANTED_BUG_*; default NONE */
+    /* TEST ONLY: znodefs.testOnly.storeQueueMaxBytes, the store's append queue
+     * (0: its default), so a test can fill it without a slow disk. */
+    size_t store_queue_max_bytes;
 };
+
+/* No server.N lines: one server, which runs as an ensemble of one (a single
+ * voter of its own, no peers), and says "standalone" where ZooKeeper does. */
+static inline bool config_standalone(const struct config *cfg) { return cfg->server_count == 0; }
 
 /* Fills *cfg with ZooKeeper's defaults (fields that have none are zero). */
 void config_defaults(struct config *cfg);

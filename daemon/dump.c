@@ -186,7 +186,8 @@ static int on_record(void *ctx, const struct store_record *r)
             if (d->damaged == 1)
                 snprintf(d->first_damage, sizeof d->first_damage, "the metadata record %s %s",
                          r->name, r->problem);
-        } else if (!d->o->path) {
+        } else if (!d->o->path && d->o->from_zxid == 0 && d->o->to_zxid == UINT64_MAX) {
+            /* store-wide, at no zxid: shown when nothing is filtered */
             printf("meta %s=%" PRIu64 "\n", r->name, r->value);
         }
         break;

@@ -74,6 +74,6 @@ void ensemble_snapshot_stored(struct server *srv, int64_t zxid);
 /* At the end of each loop turn (server.c): bounded housekeeping. */
 void ensemble_turn_done(struct server *srv);
 /* The store's durable callback in ensemble mode. */
-void ensemble_durable(struct server *srv, uint64_t last_zxid, int status);
+void ensemble_durable(void *srv, uint64_t last_zxid, int status);
 
 #endif

@@ -67,7 +67,7 @@ const char *fourlw_mode(const struct server *srv)
 
 bool fourlw_read_only(const struct server *srv)
 {
-    return srv->ens && !ensemble_serving(srv) && srv->cfg.read_only_mode;
+    return !config_standalone(&srv->cfg) && !ensemble_serving(srv) && srv->cfg.read_only_mode;
 }
 
 static void latency_of(uint64_t min_ms, uint64_t max_ms, uint64_t total_ms, uint64_t count,
@@ -294,7 +294,7 @@ void fourlw_monitor(const struct server *srv, fourlw_put_fn put, void *ctx)
     put_u64(put, ctx, "uptime", server_now_ms() - s->started_ms);
     put_u64(put, ctx, "global_sessions", zn_htable_count(&srv->sessions));
     put_zxid(put, ctx, "last_zxid", (uint64_t)tree_last_zxid(srv->tree));
-    if (srv->ens) {
+    if (!config_standalone(&srv->cfg)) {
         put_u64(put, ctx, "epoch", ensemble_epoch(srv));
         put_u64(put, ctx, "leader_id", ensemble_leader_id(srv));
         if (ensemble_is_leader(srv))

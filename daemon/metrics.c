@@ -352,7 +352,7 @@ static void counter_u64(struct metrics_text *t, const char *name, const char *he
 
 static const char *server_state(const struct server *srv)
 {
-    return srv->cfg.server_count == 0 || !srv->ens ? "standalone" : ensemble_role_name(srv);
+    return config_standalone(&srv->cfg) ? "standalone" : ensemble_role_name(srv);
 }
 
 /* The gauges ZooKeeperServer.registerMetrics registers, read now. */
@@ -387,7 +387,7 @@ static void render_zookeeper_gauges(struct metrics_text *t, const struct server 
               (uint64_t)rl.rlim_cur);
     counter_u64(t, "connection_rejected", "Client connections refused (limits)",
                 s->connections_refused);
-    if (srv->ens) {
+    if (!config_standalone(&srv->cfg)) {
         int voters = 0;
         for (int i = 0; i < srv->cfg.server_count; i++)
             voters += !srv->cfg.servers[i].observer;
@@ -411,7 +411,7 @@ static void render_znodefs_gauges(struct metrics_text *t, const struct server *s
         const char *labels[] = {"state", states[i], NULL};
         metrics_sample_u64(t, "znodefs_server_state", labels, strcmp(state, states[i]) == 0);
     }
-    if (srv->ens) {
+    if (!config_standalone(&srv->cfg)) {
         gauge_u64(t, "znodefs_epoch", "The epoch of the current leadership",
                   ensemble_epoch(srv));
         gauge_u64(t, "znodefs_leader_id", "The id of the current leader (0: none)",

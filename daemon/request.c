@@ -2,12 +2,12 @@
  * Requests as a connection sees them: decoding a client's packets, the
  * per-connection FIFO that keeps each client's replies in the order of its
  * requests, and encoding the replies and watch events.  Reads are executed
- * by read.c and writes travel through pipeline.c; the invariants they keep
+ * by read.c and writes travel through the ensemble's write path (ensemble.c); the invariants they keep
  * together are listed in server.h.
  *
  * Every packet becomes a struct request queued on its connection.  A read
  * is executed when it reaches the head of the queue, so it sees every
- * earlier write of the same client; a write is handed to the pipeline at
+ * earlier write of the same client; a write is handed to the write path at
  * once and answered when it is both finished and at the head.
  */
 #include <errno.h>
@@ -281,7 +281,7 @@ void request_conn_closed(struct conn *c)
     while (c->queue_head) {
         struct request *r = fifo_pop(c);
         if (r->in_pipeline) {
-            r->conn = NULL; /* the pipeline frees it once finished */
+            r->conn = NULL; /* the write path frees it once finished */
             continue;
         }
         request_free(c->server, r);
@@ -421,7 +421,7 @@ void request_handle_connect(struct conn *c, const uint8_t *data, size_t len)
         r->is_write = true;
         c->state = CONN_OPENING;
         fifo_push(c, r);
-        pipeline_submit_connect(srv, r);
+        ensemble_submit_connect(srv, r);
         if (r->done) {
             r->expired_connect = true;
             request_drain(c);
@@ -453,7 +453,7 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
      * the input buffer: it gets its own copy of the packet (writes also
      * forward it to the leader). */
     bool answered_now = c->queue_head == NULL && !zn_op_is_write(r->hdr.type) &&
-                        !(srv->ens && r->hdr.type == ZN_OP_SYNC);
+                        r->hdr.type != ZN_OP_SYNC;
     if (!answered_now) {
         /* In the request's (pooled) arena: no allocation for a packet that
          * fits its first block, and nothing to free separately. */
@@ -516,14 +516,14 @@ void request_handle_packet(struct conn *c, const uint8_t *data, size_t len)
         r->done = true;
         r->is_write = false;
     }
-    bool ensemble_sync = srv->ens && !r->done && r->hdr.type == ZN_OP_SYNC;
+    bool ensemble_sync = !r->done && r->hdr.type == ZN_OP_SYNC;
     if (ensemble_sync)
         r->is_write = true;
     fifo_push(c, r);
     if (ensemble_sync)
         ensemble_submit_sync(srv, r);
     else if (r->is_write)
-        pipeline_submit_write(srv, r);
+        ensemble_submit_write(srv, r);
     if (c->state != CONN_CLOSING)
         request_drain(c);
     /* Nothing that borrows the input buffer may stay queued. */

@@ -1,6 +1,6 @@
 /*
  * A client request on its way through the server: what the connection FIFO
- * (request.c), the reads (read.c) and the write pipeline (pipeline.c) share.
+ * (request.c), the reads (read.c) and the write path (ensemble.c) share.
  */
 #ifndef ZNODED_REQUEST_H
 #define ZNODED_REQUEST_H
@@ -20,7 +20,7 @@ struct session;
 
 struct request {
     struct request *next;          /* in its conn's FIFO */
-    struct request *next_pending;  /* in the server's pending (prepared) list */
+    struct request *next_pending;  /* in the leader's backlog or the syncs waiting */
     struct conn *conn;             /* NULL once the conn is gone */
     int64_t session_id;
     struct zn_request_header hdr;
@@ -44,7 +44,7 @@ struct request {
     bool has_txn;                  /* false: a write prep refused, answered in order */
     bool expired_connect;          /* CONNECT: answer "expired" and close */
     bool close_after_reply;        /* refused (enforce.auth): close the connection once answered */
-    bool in_pipeline;              /* referenced by a pipeline list: not freed with its conn */
+    bool in_pipeline;              /* in the backlog or the syncs: not freed with its conn */
     /* ensemble mode */
     uint32_t origin;               /* leader: the member a forwarded request came from */
     uint64_t sync_target;          /* sync: done once the tree has applied this zxid */
@@ -70,13 +70,7 @@ int64_t server_wall_ms(void);
 /* read.c: executes a read (or ping, auth, setWatches) at the head of its FIFO. */
 void read_execute(struct server *srv, struct conn *c, struct request *r);
 
-/* pipeline.c */
-void pipeline_submit_write(struct server *srv, struct request *r);
-void pipeline_submit_connect(struct server *srv, struct request *r);
-void pipeline_durable(void *ctx, uint64_t last_zxid, int status);
-int pipeline_submit_system(struct server *srv, const struct zn_request *req);
-void pipeline_after_apply(struct server *srv, const struct txn *t, struct request *r);
-void pipeline_tree_event(void *ctx, int32_t event_type, const char *path);
-void pipeline_maybe_snapshot(struct server *srv);
+/* snapshot_schedule.c: a snapshot every snapCount txns (after applying) */
+void snapshot_maybe_take(struct server *srv);
 
 #endif

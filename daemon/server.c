@@ -48,11 +48,11 @@ static int make_dirs(const char *path)
 
 uint64_t server_clock_us(struct server *srv)
 {
-    if (!srv->clock_fresh) {
-        srv->clock_us = uv_hrtime() / 1000;
-        srv->clock_fresh = true;
+    if (!srv->clock.fresh) {
+        srv->clock.us = uv_hrtime() / 1000;
+        srv->clock.fresh = true;
     }
-    return srv->clock_us;
+    return srv->clock.us;
 }
 
 /* A loop turn whose callbacks took longer than this is a stall: every client
@@ -65,36 +65,36 @@ uint64_t server_clock_us(struct server *srv)
 static void loop_turn_measure(struct server *srv)
 {
     uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(srv->loop);
-    if (srv->turn_start_ns) {
-        uint64_t turn = now - srv->turn_start_ns, waited = idle - srv->turn_idle_ns;
+    if (srv->clock.turn_start_ns) {
+        uint64_t turn = now - srv->clock.turn_start_ns, waited = idle - srv->clock.turn_idle_ns;
         uint64_t work_us = (turn > waited ? turn - waited : 0) / 1000;
         if (work_us > srv->stats.loop_turn_max_us)
             srv->stats.loop_turn_max_us = work_us;
         if (work_us >= SERVER_LOOP_STALL_MS * 1000) {
             srv->stats.loop_stalls++;
             uint64_t now_ms = now / 1000000;
-            if (now_ms - srv->stall_logged_ms >= SERVER_LOOP_STALL_LOG_EVERY_MS) {
+            if (now_ms - srv->clock.stall_logged_ms >= SERVER_LOOP_STALL_LOG_EVERY_MS) {
                 ZN_INFO("loop: one turn's work took %" PRIu64 " ms (%" PRIu64
                         " more such turns since the last report)",
-                        work_us / 1000, srv->stalls_unlogged);
-                srv->stall_logged_ms = now_ms;
-                srv->stalls_unlogged = 0;
+                        work_us / 1000, srv->clock.stalls_unlogged);
+                srv->clock.stall_logged_ms = now_ms;
+                srv->clock.stalls_unlogged = 0;
             } else {
-                srv->stalls_unlogged++;
+                srv->clock.stalls_unlogged++;
             }
         }
     }
-    srv->turn_start_ns = now;
-    srv->turn_idle_ns = idle;
+    srv->clock.turn_start_ns = now;
+    srv->clock.turn_idle_ns = idle;
 }
 
 /* Just before the loop blocks in poll, and just after the poll's callbacks:
  * the next reader takes a fresh value. */
-static void on_clock_prepare(uv_prepare_t *h) { ((struct server *)h->data)->clock_fresh = false; }
+static void on_clock_prepare(uv_prepare_t *h) { ((struct server *)h->data)->clock.fresh = false; }
 static void on_clock_check(uv_check_t *h)
 {
     struct server *srv = h->data;
-    srv->clock_fresh = false;
+    srv->clock.fresh = false;
     if (srv->ens)
         ensemble_turn_done(srv);
     loop_turn_measure(srv);
@@ -105,14 +105,14 @@ static void clock_start(struct server *srv)
     /* for loop_turn_measure; before the loop runs (libuv's rule) */
     if (uv_loop_configure(srv->loop, UV_METRICS_IDLE_TIME) != 0)
         ZN_WARN("loop: no idle-time metrics; stalls go unmeasured");
-    uv_prepare_init(srv->loop, &srv->clock_prepare);
-    uv_check_init(srv->loop, &srv->clock_check);
-    srv->clock_prepare.data = srv->clock_check.data = srv;
-    uv_prepare_start(&srv->clock_prepare, on_clock_prepare);
-    uv_check_start(&srv->clock_check, on_clock_check);
+    uv_prepare_init(srv->loop, &srv->clock.prepare);
+    uv_check_init(srv->loop, &srv->clock.check);
+    srv->clock.prepare.data = srv->clock.check.data = srv;
+    uv_prepare_start(&srv->clock.prepare, on_clock_prepare);
+    uv_check_start(&srv->clock.check, on_clock_check);
     /* They must not keep the loop alive after server_stop closed the rest. */
-    uv_unref((uv_handle_t *)&srv->clock_prepare);
-    uv_unref((uv_handle_t *)&srv->clock_check);
+    uv_unref((uv_handle_t *)&srv->clock.prepare);
+    uv_unref((uv_handle_t *)&srv->clock.check);
 }
 
 int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
@@ -133,7 +133,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
         ZN_ERROR("cannot create the data directory %s: %s", dir, strerror(errno));
         return ZN_IO;
     }
-    int rc = store_open(&srv->store, loop, dir, NULL, pipeline_durable, srv);
+    struct store_options opts = {.queue_max_bytes = cfg->store_queue_max_bytes};
+    int rc = store_open(&srv->store, loop, dir, &opts, ensemble_durable, srv);
     if (rc != 0) {
         ZN_ERROR("cannot open the log in %s: %s", dir, zn_strerror(rc));
         return rc;
@@ -144,7 +145,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     acl_install(srv);
     if ((srv->cfg.sasl.enabled || srv->cfg.sasl.quorum_enable) && saslauth_init(&srv->cfg.sasl) != 0)
         return ZN_SYSTEMERROR;
-    rc = cfg->server_count > 0 ? ensemble_start(srv) : pipeline_recover(srv);
+    rc = ensemble_start(srv);
     if (rc != 0) {
         ZN_ERROR("recovery from %s failed: %s", dir, zn_strerror(rc));
         return rc;
@@ -197,8 +198,8 @@ void server_stop(struct server *srv)
     uv_close((uv_handle_t *)&srv->session_timer, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);
-    uv_close((uv_handle_t *)&srv->clock_prepare, on_handle_closed);
-    uv_close((uv_handle_t *)&srv->clock_check, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->clock.prepare, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->clock.check, on_handle_closed);
     while (srv->conns)
         conn_close(srv->conns, NULL);
     ensemble_stop(srv);

@@ -1,22 +1,24 @@
 /*
  * The znoded server: what the client listener, the connections, the
- * sessions, the request pipeline and the four-letter words share.
+ * sessions, the write path and the four-letter words share.
  *
  * One libuv loop thread owns everything here; only the store's writer thread
  * runs elsewhere, and it talks back through on_durable on this loop.
  *
- * Request flow (standalone; the ensemble replaces "store" by the replicated
- * log):
+ * Request flow (one path, standalone being an ensemble of one member):
  *   conn reads a frame -> request decoded -> appended to its conn's FIFO
  *   read:  executed when it reaches the head of the FIFO (so it sees the
  *          client's own earlier writes) and answered at once;
- *   write: prep (validated against the tree as it will be) -> txn with the
- *          next zxid -> staged -> appended to the store in batches (one batch
- *          in flight: group commit) -> on_durable -> applied to the tree in
- *          zxid order (watches fire, their notifications queued before any
- *          reply) -> answered when it reaches the head of its conn's FIFO.
+ *   write: forwarded to the leader (a member's own when it leads), which
+ *          preps it (validated against the tree as it will be) and proposes
+ *          its txn -> the replication core -> appended to the store in
+ *          batches (group commit) -> durable on a quorum (a single voter:
+ *          its own fsync) -> committed -> applied to the tree in zxid order
+ *          on every member (watches fire, their notifications queued before
+ *          any reply) -> answered, by the member holding the connection,
+ *          when it reaches the head of its conn's FIFO.
  * Invariants:
- *   1. Nothing is applied to the tree before the store reported it durable.
+ *   1. Nothing is applied to the tree before the core reported it committed.
  *   2. Txns are applied in zxid order, each exactly once.
  *   3. Each conn's replies leave in the order of its requests (FIFO).
  *   4. A watch notification is queued on a conn before any reply carrying
@@ -136,20 +138,36 @@ struct server_stats {
     uint64_t loop_turn_max_us;
 };
 
-struct server {
-    uv_loop_t *loop;
-    struct config cfg;
-    /* The loop's clock: read at most once per loop phase (server_clock_us),
-     * not once per request.  clock_prepare and clock_check mark it stale
-     * around each poll, so a value is never older than the callbacks of the
-     * phase that read it. */
-    uv_prepare_t clock_prepare;
-    uv_check_t clock_check;
-    uint64_t clock_us;
-    bool clock_fresh;
+/* The loop's clock: read at most once per loop phase (server_clock_us), not
+ * once per request.  prepare and check mark it stale around each poll, so a
+ * value is never older than the callbacks of the phase that read it; check
+ * also measures each turn's work (loop stalls). */
+struct loop_clock {
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uint64_t us;
+    bool fresh;
     uint64_t turn_start_ns, turn_idle_ns; /* at the last check: hrtime, loop idle time */
     uint64_t stall_logged_ms;             /* when a stall was last logged */
     uint64_t stalls_unlogged;
+};
+
+/* Snapshots: one taken every `threshold` txns applied, by a forked child. */
+struct snapshots {
+    struct snapshot_job *job;       /* the one being taken (snapshot.c); NULL when none */
+    int64_t txns_since;             /* applied since the last one was started */
+    int64_t threshold;              /* txns until the next one; 0: draw one (snapshot_schedule.c) */
+    uint64_t rng;                   /* state of the draw */
+    /* The last one this process handed to the store, and when (wall clock,
+     * seconds), for the last_snapshot admin command. */
+    int64_t stored_zxid;
+    int64_t stored_s;
+};
+
+struct server {
+    uv_loop_t *loop;
+    struct config cfg;
+    struct loop_clock clock;        /* server.c: the loop's clock and stall measure */
     uv_tcp_t listener;
     uv_tcp_t secure_listener;       /* secureClientPort, when tls is set */
     struct tls_server *tls;         /* the client ports' TLS context (owned); NULL without TLS */
@@ -157,12 +175,10 @@ struct server {
     uv_signal_t sigterm, sigint;
     struct tree *tree;
     struct prep *prep;
-    struct ensemble *ens;           /* NULL when standalone */
+    struct ensemble *ens;           /* the write path (ensemble.c; standalone: of one member) */
     struct admin *admin;            /* the AdminServer (admin.c); NULL when not served */
     struct metrics *metrics;        /* metrics.c's; NULL until metrics_start */
     struct cleaner *cleaner;        /* the container and TTL cleaner (cleaner.c); NULL when off */
-    struct snapshot_job *snapshot_job; /* the snapshot being taken (snapshot.c); NULL when none */
-    struct jute_writer log_scratch; /* standalone: each txn encoded for the log (pipeline.c) */
     struct request *request_pool;   /* freed requests kept for reuse (request.c) */
     size_t request_pool_count;
     struct store *store;
@@ -171,20 +187,8 @@ struct server {
     size_t conn_count;
     struct conn *dirty;
     struct zn_htable sessions;      /* struct session by id; set up by the first session_add */
-    /* the write pipeline */
-    struct request *pending_head, *pending_tail; /* prepared, in zxid order */
-    struct request *staged;         /* first pending request not yet given to the store */
-    int64_t next_zxid;
-    int64_t in_flight_last_zxid;    /* highest zxid handed to the store, 0 if none in flight */
-    int64_t ignore_durable_up_to;   /* after a failed batch: callbacks for these are stale */
     uint64_t outstanding;           /* requests in all FIFOs */
-    int64_t txns_since_snapshot;
-    int64_t snapshot_threshold;     /* txns until the next snapshot; 0: draw one (pipeline.c) */
-    uint64_t snapshot_rng;          /* state of the draw */
-    /* The last snapshot this process handed to the store, and when (wall
-     * clock, seconds), for the last_snapshot admin command. */
-    int64_t snapshot_stored_zxid;
-    int64_t snapshot_stored_s;
+    struct snapshots snapshots;     /* snapshot_schedule.c, snapshot.c: when, and the one being taken */
     int64_t next_session_counter;
     bool stopping;
     struct server_stats stats;
@@ -232,8 +236,6 @@ void server_unlisten(struct server *srv);
 void request_handle_packet(struct conn *c, const uint8_t *data, size_t len);
 void request_handle_connect(struct conn *c, const uint8_t *data, size_t len);
 void request_conn_closed(struct conn *c);
-int pipeline_recover(struct server *srv);
-void pipeline_expire_session(struct server *srv, struct session *s);
 void server_watch_notify(void *ctx, struct watch_owner *owner, int32_t event_type,
                          const char *path);
 

@@ -158,7 +158,7 @@ static void on_session_timer(uv_timer_t *t)
     for (struct session *s; (s = session_next(&it)) != NULL;) {
         if (!s->closing && now >= s->expires_at_ms) {
             ZN_INFO("session expired sid=0x%" PRIx64 " timeout_ms=%d", (uint64_t)s->id, s->timeout_ms);
-            pipeline_expire_session(srv, s); /* may remove s: the iterator allows it */
+            ensemble_expire_session(srv, s); /* may remove s: the iterator allows it */
         }
     }
     server_flush(srv);

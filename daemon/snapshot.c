@@ -63,7 +63,7 @@ struct snapshot_job {
     snapshot_ready_fn on_ready;
 };
 
-bool snapshot_in_progress(const struct server *srv) { return srv->snapshot_job != NULL; }
+bool snapshot_in_progress(const struct server *srv) { return srv->snapshots.job != NULL; }
 
 /* A piece of the mapping (page-aligned; see store_blob_release_fn): its pages
  * of the memory file are freed (MADV_REMOVE punches them out of the file, as
@@ -176,7 +176,7 @@ static void on_pipe_closed(uv_handle_t *h)
     uint8_t *blob = ok ? job_map_blob(job, &len) : NULL;
     /* The mapping keeps the memory file alive; its pages go with the munmap. */
     close(job->memfd);
-    srv->snapshot_job = NULL;
+    srv->snapshots.job = NULL;
     if (!blob) {
         ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed in its child (status=%d); the next one "
                  "will try again", (uint64_t)job->zxid, status);
@@ -226,7 +226,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 int snapshot_start(struct server *srv, snapshot_ready_fn on_ready)
 {
-    if (srv->snapshot_job)
+    if (srv->snapshots.job)
         return ZN_THROTTLEDOP; /* one job at a time */
     int memfd = memfd_create("znoded-snapshot", MFD_CLOEXEC);
     if (memfd < 0)
@@ -291,9 +291,9 @@ int snapshot_start(struct server *srv, snapshot_ready_fn on_ready)
         kill(pid, SIGKILL);
         job->failed = true;
         uv_close((uv_handle_t *)&job->pipe, on_pipe_closed);
-        srv->snapshot_job = job;
+        srv->snapshots.job = job;
         return 0; /* on_ready reports the failure */
     }
-    srv->snapshot_job = job;
+    srv->snapshots.job = job;
     return 0;
 }

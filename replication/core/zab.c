@@ -6,6 +6,10 @@
  * synchronisation, both sides), zab_broadcast.c (proposals, acks, commits,
  * heartbeats), zab_log.c (the in-memory log), zab_message.c (the codec),
  * zab_membership.c (who is in the ensemble: observers, reconfiguration).
+ * It is over 800 lines by intent: 226 of them are the design notes and the
+ * numbered invariants that every file of the core cites; the code (about
+ * 800 lines) is the entry points and the role transitions, which read best
+ * beside the checks of those invariants.
  *
  * DESIGN NOTES
  *
@@ -241,6 +245,7 @@ const char *zab_strerror(int code)
     case ZAB_EBUSY: return "too many uncommitted proposals, or a reconfiguration in flight";
     case ZAB_EINVAL: return "invalid argument or configuration";
     case ZAB_ENOQUORUM: return "a quorum of the new voters is not synced with the leader";
+    case ZAB_ESHARED: return "other members may hold the entries";
     default: return "unknown error";
     }
 }
@@ -839,6 +844,25 @@ void zab_persisted(struct zab *z, uint64_t zxid)
         zab_sync_follower_persisted(z);
     zab_membership_settle(z);
     check_invariants(z);
+}
+
+int zab_persist_failed(struct zab *z)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if (z->committed_zxid > z->persisted_zxid)
+        return ZAB_ESHARED; /* committed on others' acks: it must stay */
+    if (zab_log_last(z) > z->persisted_zxid) {
+        if (z->role != ZAB_LEADING)
+            return ZAB_ESHARED; /* a learner's entries came from its leader */
+        for (uint32_t i = 0; i < z->n_members; i++)
+            if (i != z->self_index && z->peers[i].sent_zxid > z->persisted_zxid)
+                return ZAB_ESHARED;
+        zab_logf(z, "withdraw entries after zxid=0x%llx: the log could not take them",
+                 (unsigned long long)z->persisted_zxid);
+        zab_log_truncate(z, z->persisted_zxid);
+    }
+    check_invariants(z);
+    return 0;
 }
 
 int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size)

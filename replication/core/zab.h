@@ -57,6 +57,7 @@ enum {
     ZAB_EBUSY = -951,      /* too many uncommitted proposals (ZAB_INFLIGHT_MAX) */
     ZAB_EINVAL = -952,     /* bad configuration or argument */
     ZAB_ENOQUORUM = -953,  /* zab_propose_config: a quorum of the new voters is not synced */
+    ZAB_ESHARED = -954,    /* zab_persist_failed: another member may hold the entries */
 };
 
 /* Returns a static message for a ZAB_E* code, or "unknown error". */
@@ -298,6 +299,19 @@ int64_t zab_propose_config_attached(struct zab *z, const uint32_t *voters, size_
 /* The store made every log entry up to zxid durable.  Reports for zxids not
  * in the current log (truncated since) are ignored. */
 void zab_persisted(struct zab *z, uint64_t zxid);
+
+/* The store could not make the log durable past the persisted point (a full
+ * disk, an I/O error): the driver asks to withdraw every entry after it.
+ * Allowed only when no other member can hold any of them and none has
+ * committed: a leader that has shipped none of them (a single voter ships
+ * nothing before it commits; observers get only committed entries).  Then
+ * they leave the log, never commit, and their zxids are never named again
+ * (the next proposal skips them: invariant 1 holds across the gap); the
+ * driver truncates its store after the persisted point and fails the writes
+ * they carried.  Returns 0, or ZAB_ESHARED when another member may hold one
+ * (or one committed): the member cannot take back what others may commit,
+ * and the driver must stop rather than serve from a log that lacks it. */
+int zab_persist_failed(struct zab *z);
 
 /* Answers ready.snapshot_wanted: the applied state at zxid (<= the last
  * committed zxid the driver applied), data copied.  Returns 0, ZAB_EINVAL

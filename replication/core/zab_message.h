@@ -20,7 +20,9 @@ extern "C" {
 
 #define ZAB_WIRE_VERSION 2 /* 2: PROPOSAL carries the entry kind, SYNC the membership */
 #define ZAB_MEMBERS_MAX 15u                    /* voting members of one ensemble */
-#define ZAB_ENTRY_BYTES_MAX (1u << 20)         /* one entry (ZooKeeper's jute.maxbuffer) */
+/* One entry: a txn, whose data jute.maxbuffer bounds (the server refuses a
+ * jute.maxbuffer whose txns could pass this: CONFIG_JUTE_MAX_BUFFER_MAX). */
+#define ZAB_ENTRY_BYTES_MAX (32u << 20)
 #define ZAB_SNAPSHOT_BYTES_MAX (64u << 20)     /* one SNAP transfer */
 #define ZAB_EPOCH_SUMMARY_MAX 16u              /* epochs described in an ACKEPOCH */
 #define ZAB_MESSAGE_HEADER_BYTES 10u

@@ -115,6 +115,18 @@ PY
   assert_output "znoded: $cfg:5: snapCont: unknown key (ZooKeeper would pass it on as a system property; znoded acts on every key it accepts)"
 }
 
+@test "a jute.maxbuffer larger than one log entry can carry refuses start, naming the key" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "jute.maxbuffer=40000000")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output --partial "jute.maxbuffer: '40000000' is not a size in [1024, 33488896] (a txn carrying that much data must fit in one log entry)"
+  cfg="$(standalone_config "jute.maxbuffer=33488896")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+}
+
 @test "each TLS and SASL key znoded does not support, or cannot honour as given, refuses start, naming the key" {
   only_znoded
   local cfg line expected cases=0

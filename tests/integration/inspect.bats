@@ -53,7 +53,8 @@ teardown() {
   assert_line --regexp "^log zxid=$A_CREATED time=20[0-9-]+T[0-9:.]+Z session=0x[0-9a-f]+ type=create path=/inspect/a size=[0-9]+\$"
   assert_line --regexp "^log zxid=$A_SET time=[^ ]+ session=0x[0-9a-f]+ type=setData path=/inspect/a size=[0-9]+\$"
   assert_line --regexp "^log zxid=$OTHER time=[^ ]+ session=0x[0-9a-f]+ type=create path=/other size=[0-9]+\$"
-  assert_line --regexp "^log zxid=0x1 time=[^ ]+ session=0x[0-9a-f]+ type=createSession path=- size=[0-9]+\$"
+  # a fresh standalone server leads at epoch 1: its first txn is 0x100000001
+  assert_line --regexp "^log zxid=0x100000001 time=[^ ]+ session=0x[0-9a-f]+ type=createSession path=- size=[0-9]+\$"
   refute_output --partial CORRUPT
 }
 

@@ -102,3 +102,29 @@ PY
   assert_success
   assert_output "missing=0 extra=0"
 }
+
+@test "a burst of large writes waits for the disk's queue and loses none" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's log"
+  # A store queue of 4 MB (test only): a burst of 1 MB writes fills it without a slow disk.
+  start_server "znodefs.testOnly.storeQueueMaxBytes=4194304"
+  run "$ZN_PYTHON" - "$(member_connect 1)" <<'PY'
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+zk.ensure_path("/burst")
+value = b"b" * 1000000
+# 160 MB in flight at once: more than the store's queue holds.
+results = [zk.create_async("/burst/n%03d" % i, value) for i in range(160)]
+ok = sum(1 for r in results if r.get(timeout=120))
+kids = zk.get_children("/burst")
+same = sum(1 for k in kids if zk.get("/burst/" + k)[0] == value)
+print("ok=%d listed=%d same=%d" % (ok, len(kids), same))
+zk.stop()
+PY
+  assert_success
+  assert_output "ok=160 listed=160 same=160"
+  run fourlw ruok
+  assert_output imok
+  grep -q "the store's queue is full: holding log entries" "$(member_dir 1)/server.log" ||
+    fail "the burst never filled the store's queue: this test did not test the hold"
+}

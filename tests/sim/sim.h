@@ -101,6 +101,7 @@ void sim_heal(struct sim_world *w);
  * crashed member's links themselves. */
 void sim_link(struct sim_world *w, int id, int peer, bool up);
 int64_t sim_propose(struct sim_world *w, int id, const char *data);
+int sim_persist_fail(struct sim_world *w, int id);    /* the disk fails what is pending */
 void sim_stabilize(struct sim_world *w, int max_rounds);
 void sim_print_status(struct sim_world *w);
 void sim_set_output(struct sim_world *w, FILE *out);

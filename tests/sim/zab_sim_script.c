@@ -12,7 +12,7 @@
  * Commands: members N [observers K] [spares S] | join <id> <from> (an idle id
  *           starts as a joiner knowing the membership of member <from>)
  *           | reconfig <leader> voters 1,2,3 [observers 4,5] | tick <id|all> [times] | deliver [<from>-><to>|all] [max]
- *           | drop <from>-><to> | persist <id|all> | crash <id> | restart <id>
+ *           | drop <from>-><to> | persist <id|all> | persistfail <id> | crash <id> | restart <id>
  *           | propose <id> <data> | stabilize | status | disk <id>
  *           | partition <ids> | <ids> | heal | compact <applies>
  * Lines starting with # are comments.  A safety violation fails the script.
@@ -101,6 +101,8 @@ static int run_command(char *line, FILE *out)
         fprintf(out, "dropped %d\n", sim_drop(world, from, to));
     } else if (!strcmp(cmd, "persist")) {
         sim_persist(world, member_arg(argc > 1 ? argv[1] : NULL));
+    } else if (!strcmp(cmd, "persistfail") && argc > 1) {
+        sim_persist_fail(world, atoi(argv[1]));
     } else if (!strcmp(cmd, "crash") && argc > 1) {
         sim_crash(world, atoi(argv[1]));
     } else if (!strcmp(cmd, "restart") && argc > 1) {

@@ -1,0 +1,116 @@
+/*
+ * When a snapshot is taken and where it goes: every snapCount txns (drawn
+ * per member in an ensemble, below), serialised by a forked child
+ * (snapshot.c), handed to the store, and then the replication core may drop
+ * its log up to it (ensemble_snapshot_stored).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "ensemble.h"
+#include "log.h"
+#include "server.h"
+#include "snapshot.h"
+#include "store.h"
+#include "tree.h"
+
+static void release_malloced(void *blob, size_t len)
+{
+    (void)len;
+    free(blob);
+}
+
+/* A snapshot serialised by a child (snapshot.c) is ready: store it. */
+static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
+                              void (*release)(void *blob, size_t len))
+{
+    if (!blob || !srv->store) {
+        if (blob)
+            release(blob, len); /* the server is stopping */
+        return;
+    }
+    struct store_stats st;
+    store_stats(srv->store, &st);
+    if ((uint64_t)zxid <= st.snapshot_zxid || (uint64_t)zxid <= st.snapshot_zxid_queued) {
+        /* A newer snapshot was stored, or handed to the store, meanwhile: the
+         * leader's, installed while this one was being serialised (a fault
+         * run's member died on the store's assertion when only stored ones
+         * were compared). */
+        release(blob, len);
+        return;
+    }
+    int rc = store_snapshot_release(srv->store, (uint64_t)zxid, blob, len, release);
+    if (rc != 0) {
+        release(blob, len);
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
+        return;
+    }
+    srv->snapshots.stored_zxid = zxid;
+    srv->snapshots.stored_s = (int64_t)time(NULL);
+    ensemble_snapshot_stored(srv, zxid);
+}
+
+/*
+ * How many txns until the next snapshot: in an ensemble, as ZooKeeper does, a
+ * number drawn anew after every snapshot from [snapCount/2 + 1, snapCount],
+ * so that the members, which apply the same txns, do not all take their
+ * snapshots at the same zxid (standalone: snapCount).  A snapshot costs its
+ * member a fork and the writing of the blob; when every member paid that at
+ * once, a write waited for the slowest of a quorum.
+ */
+static int64_t snapshot_threshold(struct server *srv)
+{
+    int64_t count = srv->cfg.snap_count;
+    /* Standalone there are no members to keep apart, and a smaller draw would
+     * only mean more snapshots: every snapCount txns, the top of the range. */
+    if (count < 2 || config_standalone(&srv->cfg))
+        return count;
+    if (srv->snapshots.rng == 0) {
+        uint64_t seed = 0;
+        if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+            seed = uv_hrtime();
+        srv->snapshots.rng = seed ^ ((uint64_t)srv->cfg.my_id << 32) ^ 0x9e3779b97f4a7c15ull;
+        if (srv->snapshots.rng == 0)
+            srv->snapshots.rng = 1;
+    }
+    /* xorshift64 */
+    uint64_t x = srv->snapshots.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    srv->snapshots.rng = x;
+    int64_t half = count / 2;
+    return half + 1 + (int64_t)(x % (uint64_t)(count - half));
+}
+
+/*
+ * Every snapshot_threshold txns, a snapshot; serialised by a forked child so
+ * the loop never stalls for it, or on the loop if no child can be started.
+ */
+void snapshot_maybe_take(struct server *srv)
+{
+    if (srv->snapshots.threshold == 0)
+        srv->snapshots.threshold = snapshot_threshold(srv);
+    if (srv->snapshots.txns_since < srv->snapshots.threshold || snapshot_in_progress(srv))
+        return;
+    srv->snapshots.txns_since = 0;
+    srv->snapshots.threshold = snapshot_threshold(srv);
+    if (snapshot_start(srv, on_snapshot_ready) == 0)
+        return;
+    struct jute_writer w;
+    jute_writer_init(&w);
+    uint64_t start = server_now_ms();
+    if (tree_serialize(srv->tree, &w) != 0 || w.error) {
+        ZN_ERROR("snapshot: cannot serialise the tree");
+        jute_writer_free(&w);
+        return;
+    }
+    size_t len;
+    uint8_t *blob = jute_writer_take(&w, &len);
+    jute_writer_free(&w);
+    ZN_INFO("snapshot serialised on the loop zxid=0x%" PRIx64 " bytes=%zu ms=%" PRIu64,
+            (uint64_t)tree_last_zxid(srv->tree), len, server_now_ms() - start);
+    on_snapshot_ready(srv, tree_last_zxid(srv->tree), blob, len, release_malloced);
+}
