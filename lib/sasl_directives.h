@@ -1,6 +1,6 @@
 /*
  * A guard in front of Cyrus's DIGEST-MD5 parser (lib/sasl_directives.c),
- * used by the server (daemon/saslauth.c) on a client's response and by
+ * used by the server (daemon/net/saslauth.c) on a client's response and by
  * libznode's client (lib/client_sasl.c) on a server's challenge.
  */
 #ifndef ZNODE_SASL_DIRECTIVES_H

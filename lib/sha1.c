@@ -1,6 +1,6 @@
 /*
  * SHA-1 and base64 for the digest ACL scheme (see sha1.h), shared by the
- * server (daemon/acl.c checks ids) and the mount (fs/acl_mode.c names its own
+ * server (daemon/net/acl.c checks ids) and the mount (fs/acl_mode.c names its own
  * identity to read ACLs as the server will judge them).  A plain,
  * one-shot implementation of FIPS 180-4 section 6.1: the input is processed
  * in 64-byte blocks, the last one padded with 0x80, zeros and the bit length.

@@ -9,11 +9,11 @@ header of an I/O library.  Lowest first:
               the wire records and what every program shares
   client      lib/ client*, tls_stream; include/znode/client.h: libznode
   core        replication/core/: the replication state machine (pure: no I/O)
-  model       daemon/ files listed in ZNODED_MODEL_SOURCES (daemon/CMakeLists.txt), their
-              headers and their <name>_internal.h: path, tree, txn, prep, quota, acl
-              matching (pure: no I/O)
+  model       daemon/model/: path, tree, txn, prep, quota, acl matching, watches
+              (pure: no I/O)
   replication replication/: the store (LMDB) and the member transport
-  server      daemon/ everything else: connections, sessions, the write path
+  server      daemon/ and its other folders (net/, ensemble/, config/, ops/, offline/):
+              connections, sessions, the write path, configuration, operations
   fs          fs/: the FUSE mount, a client of libznode only
   tools       tools/ and bench/: command-line programs on libznode
 
@@ -37,23 +37,12 @@ ALLOWED = {
 }
 PURE = {"core", "model"}
 IMPURE_SYSTEM = re.compile(r"^(uv\.h|lmdb\.h|fuse.*|openssl/.*|sasl/.*|pthread\.h|sys/socket\.h|netdb\.h)$")
-SEARCH = ["include", "lib", "daemon", "replication", "replication/core", "fs", "tools", "bench"]
+SEARCH = ["include", "lib", "daemon", "daemon/model", "daemon/net", "daemon/ensemble", "daemon/config",
+          "daemon/ops", "daemon/offline", "replication", "replication/core", "fs", "tools", "bench"]
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
-def model_files(root):
-    text = open(os.path.join(root, "daemon/CMakeLists.txt")).read()
-    m = re.search(r"set\(ZNODED_MODEL_SOURCES([^)]*)\)", text)
-    if not m:
-        sys.exit("check_layers: no ZNODED_MODEL_SOURCES in daemon/CMakeLists.txt")
-    names = set()
-    for src in m.group(1).split():
-        base = os.path.splitext(src)[0]
-        names.update({f"daemon/{base}.c", f"daemon/{base}.h", f"daemon/{base}_internal.h"})
-    return names
-
-
-def layer_of(rel, model):
+def layer_of(rel):
     d, name = os.path.split(rel)
     if d == "include/znode":
         return "client" if name == "client.h" else "codec"
@@ -63,8 +52,10 @@ def layer_of(rel, model):
         return "core"
     if d == "replication":
         return "replication"
-    if d == "daemon":
-        return "model" if rel in model else "server"
+    if d == "daemon/model":
+        return "model"
+    if d == "daemon" or d.startswith("daemon/"):
+        return "server"
     if d == "fs":
         return "fs"
     if d in ("tools", "bench"):
@@ -85,7 +76,6 @@ def resolve(root, rel, header):
 
 def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
-    model = model_files(root)
     problems = []
     checked = 0
     for top in ["include", "lib", "replication", "daemon", "fs", "tools", "bench"]:
@@ -94,7 +84,7 @@ def main():
                 if not f.endswith((".c", ".h")):
                     continue
                 rel = os.path.relpath(os.path.join(dirpath, f), root)
-                layer = layer_of(rel, model)
+                layer = layer_of(rel)
                 if layer is None:
                     continue
                 checked += 1
@@ -108,7 +98,7 @@ def main():
                         if layer in PURE and IMPURE_SYSTEM.match(header):
                             problems.append(f"{rel}:{n}: {layer} is pure and may not include <{header}>")
                         continue
-                    to = layer_of(target, model)
+                    to = layer_of(target)
                     if to is not None and to not in ALLOWED[layer]:
                         problems.append(f'{rel}:{n}: {layer} may not include "{header}" ({to}: {target})')
     for p in problems:

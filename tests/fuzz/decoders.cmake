@@ -31,7 +31,10 @@ foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdat
   if(present AND NOT ZN_FUZZ)
     add_executable(replay_${target} replay_main.c ${target}.c)
     target_link_libraries(replay_${target} PRIVATE ${ZN_DECODER_FUZZ_LIBS_${target}} znode_codec)
-    target_include_directories(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon
+    target_include_directories(replay_${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon ${PROJECT_SOURCE_DIR}/daemon/model
+                               ${PROJECT_SOURCE_DIR}/daemon/net ${PROJECT_SOURCE_DIR}/daemon/config
+                               ${PROJECT_SOURCE_DIR}/daemon/ops ${PROJECT_SOURCE_DIR}/daemon/offline
+                               ${PROJECT_SOURCE_DIR}/daemon/ensemble
                                ${PROJECT_SOURCE_DIR}/replication ${PROJECT_SOURCE_DIR}/replication/core)
     add_test(NAME ${target}_corpus
              COMMAND replay_${target} ${CMAKE_CURRENT_SOURCE_DIR}/corpus/${target})
@@ -66,20 +69,23 @@ if(ZN_FUZZ)
   zn_fuzz_sources_of(znoded_model ZN_FUZZ_MODEL_SOURCES)
   set(ZN_FUZZ_SOURCES_fuzz_records ${ZN_FUZZ_MODEL_SOURCES}
       ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
-  set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config.c
-      ${PROJECT_SOURCE_DIR}/daemon/config_keys.c ${PROJECT_SOURCE_DIR}/daemon/config_tls.c
-      ${PROJECT_SOURCE_DIR}/daemon/config_sasl.c ${PROJECT_SOURCE_DIR}/lib/jaas.c)
-  set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/httpd.c)
-  set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/saslauth.c ${PROJECT_SOURCE_DIR}/lib/jaas.c
+  set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config/config.c
+      ${PROJECT_SOURCE_DIR}/daemon/config/config_membership.c ${PROJECT_SOURCE_DIR}/daemon/config/config_keys.c
+      ${PROJECT_SOURCE_DIR}/daemon/config/config_tls.c ${PROJECT_SOURCE_DIR}/daemon/config/config_sasl.c ${PROJECT_SOURCE_DIR}/lib/jaas.c)
+  set(ZN_FUZZ_SOURCES_fuzz_http ${PROJECT_SOURCE_DIR}/daemon/ops/httpd.c)
+  set(ZN_FUZZ_SOURCES_fuzz_sasl ${PROJECT_SOURCE_DIR}/daemon/net/saslauth.c ${PROJECT_SOURCE_DIR}/lib/jaas.c
       ${PROJECT_SOURCE_DIR}/lib/sasl_directives.c ${PROJECT_SOURCE_DIR}/replication/transport_auth.c)
-  set(ZN_FUZZ_SOURCES_fuzz_zkdata ${PROJECT_SOURCE_DIR}/daemon/zkdata.c)
+  set(ZN_FUZZ_SOURCES_fuzz_zkdata ${PROJECT_SOURCE_DIR}/daemon/offline/zkdata.c)
   set(ZN_FUZZ_SOURCES_fuzz_tls ${PROJECT_SOURCE_DIR}/lib/tls_stream.c)
   set(ZN_FUZZ_SOURCES_fuzz_sasl_client ${PROJECT_SOURCE_DIR}/lib/client_sasl.c ${PROJECT_SOURCE_DIR}/lib/client_jaas.c
       ${PROJECT_SOURCE_DIR}/lib/jaas.c ${PROJECT_SOURCE_DIR}/lib/sasl_directives.c)
   foreach(target fuzz_peer fuzz_records fuzz_config fuzz_http fuzz_sasl fuzz_zkdata fuzz_tls fuzz_sasl_client)
     add_executable(${target} ${target}.c ${ZN_FUZZ_SOURCES_${target}})
     target_compile_options(${target} PRIVATE ${ZN_FUZZ_FLAGS})
-    target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon
+    target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/daemon ${PROJECT_SOURCE_DIR}/daemon/model
+                               ${PROJECT_SOURCE_DIR}/daemon/net ${PROJECT_SOURCE_DIR}/daemon/config
+                               ${PROJECT_SOURCE_DIR}/daemon/ops ${PROJECT_SOURCE_DIR}/daemon/offline
+                               ${PROJECT_SOURCE_DIR}/daemon/ensemble
                                ${PROJECT_SOURCE_DIR}/replication ${PROJECT_SOURCE_DIR}/replication/core)
     target_link_libraries(${target} PRIVATE znode_codec_fuzz)
     target_link_options(${target} PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -1,6 +1,6 @@
 /*
  * fuzz_http: the HTTP request-head parser of the metrics page and the
- * AdminServer (daemon/httpd.c) under libFuzzer.  Any bytes a client sends
+ * AdminServer (daemon/ops/httpd.c) under libFuzzer.  Any bytes a client sends
  * must be parsed or refused with one of the parser's results, never crash
  * or over-read; a parsed head must hold what the server relies on: a method
  * and a path starting with '/', both NUL-terminated within their arrays, an

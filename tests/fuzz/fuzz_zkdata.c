@@ -1,6 +1,6 @@
 /*
  * fuzz_zkdata: the reader of Apache ZooKeeper's snapshot and log files
- * (daemon/zkdata.c: what `znoded --import-zookeeper` and `znoded --dump`
+ * (daemon/offline/zkdata.c: what `znoded --import-zookeeper` and `znoded --dump`
  * read) under libFuzzer.  The first byte chooses what the rest is read as:
  * a plain, gzip or snappy snapshot, or the newest or an older log; any
  * bytes must be read or refused with one of the reader's results and a

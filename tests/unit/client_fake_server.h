@@ -4,7 +4,7 @@
  * flags (expire sessions, go silent, drop on a request, push an event before a
  * reply) and records what it received (ConnectRequest fields, SetWatches
  * contents, pings, paths), so a test can assert the wire behaviour.  Its SASL
- * side is znoded's own (daemon/saslauth.c, Cyrus's DIGEST-MD5 server).
+ * side is znoded's own (daemon/net/saslauth.c, Cyrus's DIGEST-MD5 server).
  * Invariant: one client connection at a time; a new one drops the old.
  */
 #ifndef ZN_TEST_CLIENT_FAKE_SERVER_H

@@ -1,5 +1,5 @@
 /*
- * The harness prep_fixture.h declares, for daemon/prep.c's unit tests.
+ * The harness prep_fixture.h declares, for daemon/model/prep.c's unit tests.
  */
 #include <setjmp.h>
 #include <stdarg.h>

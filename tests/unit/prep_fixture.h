@@ -1,5 +1,5 @@
 /*
- * The harness shared by the unit tests that drive daemon/prep.c (test_prep.c,
+ * The harness shared by the unit tests that drive daemon/model/prep.c (test_prep.c,
  * test_prep_overlay.c, test_check.c): a tree and the prep stage over it, a zxid and a clock
  * that move forward with every request, and requests built the way a client
  * sends them.  Invariant: every txn applied goes through apply(), which tells

@@ -1,5 +1,5 @@
 /*
- * ACL logic (daemon/acl.c, daemon/sha1.c) against ZooKeeper's providers:
+ * ACL logic (daemon/net/acl.c, daemon/sha1.c) against ZooKeeper's providers:
  * SHA-1 test vectors, DigestAuthenticationProvider.generateDigest,
  * IPAuthenticationProvider.matches, and checkACL's rules; and the
  * identities a write is judged by (acl_caller).

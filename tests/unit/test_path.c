@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/path.c: ZooKeeper's PathUtils.validatePath rules
+ * Unit tests of daemon/model/path.c: ZooKeeper's PathUtils.validatePath rules
  * (cases from ZooKeeper's PathUtilsTest plus UTF-8 specifics) and the helpers.
  */
 #include <setjmp.h>

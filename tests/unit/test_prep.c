@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/prep.c, one request at a time: every error ZooKeeper's
+ * Unit tests of daemon/model/prep.c, one request at a time: every error ZooKeeper's
  * PrepRequestProcessor returns for a write, in its order; permissions;
  * sequential names; and quotas (ZooKeeperServer.checkQuota).  The overlay of
  * pending changes, multi, sessions and determinism are in

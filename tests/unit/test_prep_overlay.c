@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/prep.c across requests: the overlay of pending
+ * Unit tests of daemon/model/prep.c across requests: the overlay of pending
  * changes, multi success and failure, ephemerals and sessions, and that the
  * txns prep makes apply identically on every member.
  */

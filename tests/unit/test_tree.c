@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/tree*.c: ZooKeeper's initial tree, the stat rules of
+ * Unit tests of daemon/model/tree*.c: ZooKeeper's initial tree, the stat rules of
  * each kind of txn (DataTree.createNode / deleteNode / setData / setACL and
  * DataNode.copyStat), watch events and their order, sessions and their
  * ephemerals, all-or-nothing apply and the digest.  Snapshots are in

@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/tree.c's quotas (the stat nodes follow creates, sets
+ * Unit tests of daemon/model/tree.c's quotas (the stat nodes follow creates, sets
  * and deletes; a failed txn rolls them back; a snapshot brings them back), the
  * member-local config node, and import (every stat field kept; a fuzzy replay
  * skips ops that do not fit).

@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/tree.c's snapshots: a round trip restores nodes,
+ * Unit tests of daemon/model/tree.c's snapshots: a round trip restores nodes,
  * sessions and the digest, corrupt ones are refused keeping the initial tree,
  * the pzxid's time, records out of preorder or duplicated, and a hundred
  * thousand children under one node.

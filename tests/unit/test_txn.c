@@ -1,5 +1,5 @@
 /*
- * Unit tests of daemon/txn.c: every transaction type round-trips through the
+ * Unit tests of daemon/model/txn.c: every transaction type round-trips through the
  * codec, and truncated or hostile bytes are refused.
  */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * The helpers tree_fixture.h declares, for daemon/tree.c's unit tests.
+ * The helpers tree_fixture.h declares, for daemon/model/tree.c's unit tests.
  */
 #include <setjmp.h>
 #include <stdarg.h>

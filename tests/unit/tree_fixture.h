@@ -1,5 +1,5 @@
 /*
- * Helpers shared by daemon/tree.c's unit tests (test_tree.c,
+ * Helpers shared by daemon/model/tree.c's unit tests (test_tree.c,
  * test_tree_snapshot.c, test_tree_quota.c): txns built the way the prep
  * stage builds them, an apply that must succeed and leave tree_check clean,
  * a node's stat, and a watch-event recorder.

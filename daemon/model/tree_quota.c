@@ -1,7 +1,7 @@
 /*
  * tree_quota: the quota set and the accounting of the stats nodes
  * (ZooKeeper's DataTree: the pTrie, updateQuotaStat and updateQuotaForPath).
- * daemon/quota.c has the records and paths; this file applies them to the
+ * daemon/model/quota.c has the records and paths; this file applies them to the
  * tree.
  *
  * The quota set is derived from the limit nodes, so every member (and a

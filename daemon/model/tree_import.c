@@ -1,6 +1,6 @@
 /*
  * tree_import: building a tree from another implementation's data, node by
- * node (tree_import_* in tree.h): daemon/zkimport.c reads ZooKeeper's
+ * node (tree_import_* in tree.h): daemon/offline/zkimport.c reads ZooKeeper's
  * snapshot and log and feeds them here.  The nodes come with their stats as
  * ZooKeeper persisted them; the txns logged after a fuzzy snapshot are
  * replayed as ZooKeeper replays them (tree_import_replay).

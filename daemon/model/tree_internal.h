@@ -1,6 +1,6 @@
 /*
  * Internals shared by the tree's files (tree.h is the contract).  Not a
- * public header: nothing outside daemon/tree*.c includes it.
+ * public header: nothing outside daemon/model/tree*.c includes it.
  *
  *   tree.c           the nodes, the path index, the children; the tree's
  *                    lifetime, the getters, the config node, tree_check

@@ -2,7 +2,7 @@
  * tree_session: the replicated session table (tree.h's "sessions") and each
  * session's ephemerals.  A session is replicated state: txns create and close
  * it (tree_apply.c), a snapshot carries it (tree_snapshot.c); the live side
- * (expiry, connections) is daemon/session.c's.
+ * (expiry, connections) is daemon/net/session.c's.
  *
  * A session's ephemerals are an intrusive doubly linked list through the
  * nodes (tree_node.eph_prev/eph_next), so close-session is O(its
