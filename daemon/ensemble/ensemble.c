@@ -459,7 +459,15 @@ void ens_process_ready(struct ensemble *e)
         }
         bool want_snapshot = rd.snapshot_wanted;
         bool installed = rd.install_snapshot;
+        uint64_t applied_to = rd.n_committed ? rd.committed[rd.n_committed - 1].zxid : 0;
         zab_advance(e->zab);
+        if (e->standalone && applied_to) {
+            /* The core keeps its log to sync laggards; a member with no peers
+             * has none, so it keeps no window: each entry leaves the core's
+             * memory once applied (the store has it), and its buffer is
+             * freed at the end of the loop's turn (ensemble_turn_done). */
+            zab_compact(e->zab, applied_to);
+        }
         if (installed)
             ens_release_heap("the tree a snapshot replaced");
         if (want_snapshot) {

@@ -132,7 +132,9 @@ void ensemble_turn_done(struct server *srv)
     struct ensemble *e = ens_of(srv);
     if (!e)
         return;
-    zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TURN);
+    /* Standalone compacts after every batch (process_ready): all of those
+     * buffers now, or they would pile up faster than a few per turn. */
+    zab_collect(e->zab, e->standalone ? SIZE_MAX : ENSEMBLE_COLLECT_PER_TURN);
     if (e->unpark_pending) {
         /* Here, not in on_role_change: a ConnectRequest goes through
          * submit(), which must not run inside ens_process_ready. */
