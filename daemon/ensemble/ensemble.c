@@ -249,13 +249,14 @@ void ens_appended_truncate(struct ensemble *e, uint64_t keep)
         e->appended_count--;
     /* Held entries are in zxid order: the ones above keep are a suffix. */
     struct held_entry **link = &e->held_head;
-    while (*link && (*link)->zxid <= keep)
+    struct held_entry *last_kept = NULL;
+    while (*link && (*link)->zxid <= keep) {
+        last_kept = *link;
         link = &(*link)->next;
+    }
     struct held_entry *drop = *link;
     *link = NULL;
-    e->held_tail = NULL;
-    for (struct held_entry *h = e->held_head; h; h = h->next)
-        e->held_tail = h;
+    e->held_tail = last_kept;
     while (drop) {
         struct held_entry *next = drop->next;
         free(drop);

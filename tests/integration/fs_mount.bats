@@ -52,6 +52,9 @@ setup() { zn_load_bats_libs; }
     "$ZNODEFS" "$(ensemble_connect)" "$dir" "$out"
   assert_success
   assert_output ""
+  # Shown only if a check below fails: every message the listener received.
+  echo "--- syslog messages received ---"
+  cat "$out"
   # <30> is LOG_DAEMON | LOG_INFO; syslog adds the time and the program's name and PID.
   run grep -c "^<30>.* znodefs\[[0-9]*\]: mounted hosts=$(ensemble_connect) mountpoint=$dir sid=0x" "$out"
   assert_output 1
