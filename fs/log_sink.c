@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -17,6 +18,10 @@
 
 /* Longest line handed to syslog; the rest of a longer one follows as its own message. */
 #define FS_LOG_LINE_MAX_BYTES 4096
+
+/* The thread handing lines to syslog, joined by fs_log_sink_stop. */
+static pthread_t pump_thread;
+static bool pump_running;
 
 static int priority_of(const char *level)
 {
@@ -70,8 +75,7 @@ int fs_log_sink_start(const char *file)
         if (pipe2(p, O_CLOEXEC) != 0)
             return -1;
         FILE *in = fdopen(p[0], "r");
-        pthread_t thread;
-        if (!in || pthread_create(&thread, NULL, pump, in) != 0) {
+        if (!in || pthread_create(&pump_thread, NULL, pump, in) != 0) {
             if (in)
                 fclose(in);
             else
@@ -79,7 +83,7 @@ int fs_log_sink_start(const char *file)
             close(p[1]);
             return -1;
         }
-        pthread_detach(thread);
+        pump_running = true;
         openlog("znodefs", LOG_PID, LOG_DAEMON);
         fd = p[1];
     }
@@ -89,4 +93,21 @@ int fs_log_sink_start(const char *file)
     }
     close(fd);
     return 0;
+}
+
+/* At exit: every line written so far reaches syslog before the process ends (the last ones,
+ * "unmounted" among them, were lost when exit took the pump thread with them).  fd 2 becomes
+ * /dev/null, closing the pipe's write end; the pump drains it, reads end of file and returns. */
+void fs_log_sink_stop(void)
+{
+    if (!pump_running)
+        return;
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return;
+    fflush(stderr);
+    dup2(null_fd, STDERR_FILENO);
+    close(null_fd);
+    pthread_join(pump_thread, NULL);
+    pump_running = false;
 }

@@ -279,5 +279,6 @@ int main(int argc, char **argv)
     free(fs->fuse_buf.mem);
     fuse_opt_free_args(&args);
     ZN_INFO("unmounted mountpoint=%s", fs->config.mountpoint);
+    fs_log_sink_stop();
     return 0;
 }

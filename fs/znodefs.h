@@ -276,6 +276,9 @@ void fs_remember_dir(struct fs *fs, const char *path, bool on);
 /* Sends every later line of stderr to file (appended) or, when file is NULL, to syslog;
  * 0, or -1 (errno set) with stderr unchanged. */
 int fs_log_sink_start(const char *file);
+/* Waits until every line written so far has reached syslog; later lines go nowhere.  Call
+ * last, before the process exits; a no-op unless the syslog sink was started. */
+void fs_log_sink_stop(void);
 
 /* ---- rename.c ---- */
 /* True while a rename of path (or of a node above it) waits for its multi: the delete events
