@@ -23,6 +23,33 @@ struct dir_op {
     uint64_t first_loss_ms; /* fs_retry_read */
 };
 
+/* True when d lists exactly what inode's last listing did; inode then remembers d's.  Out of
+ * memory, it remembers nothing (the next opendir is then "changed" too). */
+static bool listing_unchanged(struct fs_inode *inode, const struct dir_handle *d)
+{
+    size_t len = 0;
+    for (int32_t i = 0; i < d->count; i++)
+        len += strlen(d->names[i] ? d->names[i] : "") + 1;
+    char *flat = malloc(len ? len : 1);
+    if (!flat) {
+        free(inode->listing);
+        inode->listing = NULL;
+        return false;
+    }
+    size_t at = 0;
+    for (int32_t i = 0; i < d->count; i++) {
+        const char *name = d->names[i] ? d->names[i] : "";
+        size_t n = strlen(name) + 1;
+        memcpy(flat + at, name, n);
+        at += n;
+    }
+    bool same = inode->listing && inode->listing_len == len && memcmp(inode->listing, flat, len) == 0;
+    free(inode->listing);
+    inode->listing = flat;
+    inode->listing_len = len;
+    return same;
+}
+
 static void opendir_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     struct dir_op *op = arg;
@@ -55,7 +82,18 @@ static void opendir_done(struct zn_client *c, const struct zn_result *r, void *a
         d->names[n++] = strdup(".data");
     d->count = n;
     op->fi.fh = (uintptr_t)d;
+    /* The kernel keeps what readdir returned (cache_readdir) and, when this listing is the one
+     * it was given last time, serves it from there: no readdir round trips, a few thousand
+     * entries at a time, for a directory that did not change.  The listing itself is always
+     * the server's, read just now; only the copy of it is spared. */
+    op->fi.cache_readdir = 1;
+    op->fi.keep_cache = inode && listing_unchanged(inode, d);
     if (fuse_reply_open(op->req, &op->fi) != 0) {
+        /* The kernel did not get this listing: it must not be taken for the one it holds. */
+        if (inode) {
+            free(inode->listing);
+            inode->listing = NULL;
+        }
         for (int32_t i = 0; i < d->count; i++)
             free(d->names[i]);
         free(d->names);

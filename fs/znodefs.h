@@ -102,6 +102,11 @@ struct fs_inode {
      * when its pzxid was ptime_pzxid: its mtime once an entry changed after its data. */
     int64_t ptime_pzxid;
     int64_t ptime_ms;
+    /* A directory's listing as the last opendir gave it to the kernel (its names in order,
+     * each ended by a NUL; NULL before the first): an opendir that reads the same lets the
+     * kernel serve its cached copy. */
+    char *listing;
+    size_t listing_len;
     struct zn_hlink by_id;  /* in fs.by_id; the hash is the node id */
     struct zn_hlink by_key; /* in fs.by_key while the name means this inode */
 };

@@ -18,6 +18,11 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
     inprocess.py dir-times DIR N           a directory's mtime and ctime move to now right after
                                            each create, mkdir, unlink, rmdir and rename in it
                                            (set to the past before each), N rounds
+    inprocess.py listing DIR OTHER N       a directory listed over and over (the kernel keeps the
+                                           listing) shows each change at once when this mount made
+                                           it, and soon when another mount (OTHER: the same
+                                           directory there) did: creates, deletes and renames that
+                                           keep the count, N rounds
     inprocess.py python-idioms DIR SRC     the standard library's usual file idioms (tempfile
                                            and os.replace, pathlib, open modes "x" and "a",
                                            shutil.copy2/copytree/move/rmtree of the local tree
@@ -461,6 +466,60 @@ def python_idioms(d, src):
     return fail_report("python-idioms", checks, failures, "checks")
 
 
+def listing(d, other, n):
+    """A listing the kernel kept (opendir let it serve its copy) never hides a change: one
+    made by this mount shows in the very next listing (read-your-writes), one made elsewhere
+    as soon as this mount's member has it. Renames keep the count, so only the names tell."""
+    failures = []
+    want = set()
+    checks = 0
+
+    def listed(what, deadline_s=0.0):
+        nonlocal checks
+        checks += 1
+        end = time.monotonic() + deadline_s
+        while True:
+            got = set(os.listdir(d))
+            if got == want or time.monotonic() >= end:
+                break
+            time.sleep(0.02)
+        if got != want:
+            failures.append("%s: listed %s, want %s" % (what, sorted(got ^ want), "the difference"))
+        os.listdir(d)  # once more: the kernel's copy of it is what the next round starts from
+
+    try:
+        for name in ("a0", "b0"):
+            write_file(os.path.join(d, name), b"x")
+            want.add(name)
+        for i in range(n):
+            listed("round %d before a change" % i)
+            here, there = (d, True), (other, False)
+            where, local = here if i % 2 == 0 else there
+            kind = (i // 2) % 3
+            victim = sorted(want)[i % len(want)]
+            if kind == 0:                                   # create
+                name = "c%d" % i
+                write_file(os.path.join(where, name), b"x")
+                want.add(name)
+            elif kind == 1:                                 # rename: same count
+                name = "r%d" % i
+                os.rename(os.path.join(where, victim), os.path.join(where, name))
+                want.discard(victim)
+                want.add(name)
+            else:                                           # delete, then a create: same count
+                name = "d%d" % i
+                os.unlink(os.path.join(where, victim))
+                write_file(os.path.join(where, name), b"x")
+                want.discard(victim)
+                want.add(name)
+            what = "round %d after a %s on %s" % (i, ("create", "rename", "delete+create")[kind],
+                                                  "this mount" if local else "the other mount")
+            listed(what, 0.0 if local else 10.0)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("listing", checks, failures, "listings")
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -480,6 +539,8 @@ def main():
         return unlinked_open(d, sys.argv[3])
     if cmd == "dir-times":
         return dir_times(d, int(sys.argv[3]))
+    if cmd == "listing":
+        return listing(d, sys.argv[3], int(sys.argv[4]))
     if cmd == "python-idioms":
         return python_idioms(d, sys.argv[3])
     print("unknown check %s" % cmd)

@@ -36,6 +36,12 @@ manifest_is() {
   [ "$(stat -c %s "$B/$T/target")" = 1 ]
 }
 
+@test "a directory listed over and over shows every create, rename and delete at once on this mount, soon from another" {
+  run inprocess listing "$A/$T" "$B/$T" 60
+  assert_success
+  assert_output "listing: 120 listings, 0 failures"
+}
+
 @test "data up to the limit is stored and read back whole; one byte more is EFBIG from write, append and truncate" {
   run inprocess data-limit "$A/$T" "$DATA_LIMIT"
   assert_success
