@@ -59,7 +59,8 @@ void tree_node_free(struct tree *t, struct tree_node *n)
 {
     if (n == NULL)
         return;
-    free(n->children);
+    if (!tree_owner_is_session(n->ephemeral_owner))
+        free(n->children); /* else the union holds eph_slot */
     free(n->data);
     tree_acl_release(t, n->acl.items);
     free(n);
@@ -97,8 +98,9 @@ static void child_unlink(struct tree_node *child)
     child->parent = NULL;
 }
 
-/* Adds a fully built node under parent: index, children, session list,
- * digest, sizes.  The caller reserved child room and checked the session. */
+/* Adds a fully built node under parent: index, children, session's
+ * ephemerals, digest, sizes.  The caller reserved room in the parent's
+ * children and the session's ephemerals (tree_ephemeral_reserve). */
 void tree_node_attach(struct tree *t, struct tree_node *parent, struct tree_node *n)
 {
     if (parent)
@@ -152,7 +154,7 @@ void tree_clear(struct tree *t)
     zn_htable_clear(&t->index);
     zn_hiter_init(&it, &t->sessions);
     for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
-        free(ZN_HENTRY(l, struct tree_session, link));
+        tree_session_free(ZN_HENTRY(l, struct tree_session, link));
     zn_htable_clear(&t->sessions);
     tree_quota_clear(t);
     t->ephemeral_count = 0;
@@ -362,15 +364,12 @@ int tree_check(const struct tree *t)
     for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
         const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
         digest += tree_session_digest(s->id, s->timeout_ms);
-        size_t count = 0;
-        for (const struct tree_node *n = s->eph_head; n; n = n->eph_next) {
-            if (n->ephemeral_owner != s->id)
+        for (size_t i = 0; i < s->eph_count; i++) {
+            const struct tree_node *n = s->eph[i];
+            if (n->ephemeral_owner != s->id || n->eph_slot != i || tree_index_find(t, n->path, n->path_len) != n)
                 return ZN_DATAINCONSISTENCY;
-            count++;
         }
-        if (count != s->eph_count)
-            return ZN_DATAINCONSISTENCY;
-        listed += count;
+        listed += s->eph_count;
     }
     if (reachable != zn_htable_count(&t->index) || bytes != t->data_bytes || digest != t->digest ||
         listed != ephemerals || ephemerals != t->ephemeral_count)

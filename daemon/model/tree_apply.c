@@ -62,6 +62,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         op->kind > ZN_NODE_KIND_DIRECTORY || len > PATH_MAX_BYTES)
         return ZN_DATAINCONSISTENCY;
     int64_t owner;
+    struct tree_session *session = NULL;
     if (op->type == ZN_OP_CREATECONTAINER) {
         owner = TREE_CONTAINER_OWNER;
     } else if (op->type == ZN_OP_CREATETTL) {
@@ -70,10 +71,12 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         owner = TREE_TTL_OWNER_MASK | op->ttl_ms;
     } else {
         owner = op->ephemeral_owner;
-        if (owner != 0 && (!tree_owner_is_session(owner) || tree_session_find(t, owner) == NULL))
+        if (owner != 0 && (!tree_owner_is_session(owner) || (session = tree_session_find(t, owner)) == NULL))
             return ZN_DATAINCONSISTENCY;
     }
     int rc = tree_child_reserve(parent);
+    if (rc == 0 && session != NULL)
+        rc = tree_ephemeral_reserve(session);
     if (rc != 0)
         return rc;
     struct tree_node *n = tree_node_alloc(op->path, len);
@@ -227,7 +230,7 @@ static void apply_rollback(struct apply *a)
             break;
         case UNDO_SESSION_CREATE:
             tree_session_unlink(t, u->session);
-            free(u->session);
+            tree_session_free(u->session);
             break;
         case UNDO_SESSION_CLOSE:
             tree_session_link(t, u->session);
@@ -260,7 +263,7 @@ static void apply_release(struct apply *a)
             tree_acl_release(a->t, u->old_acl.items);
             break;
         case UNDO_SESSION_CLOSE:
-            free(u->session);
+            tree_session_free(u->session);
             break;
         case UNDO_QUOTA_REMOVE:
             free(u->quota);
@@ -341,14 +344,13 @@ static int apply_close_session(struct apply *a, const struct txn_op *op)
             return rc;
     }
     if (s->eph_count > 0) {
-        size_t count = s->eph_count, i = 0;
+        size_t count = s->eph_count;
         struct tree_node **rest = malloc(sizeof(*rest) * count);
         if (rest == NULL)
             return ZN_NOMEMORY;
-        for (struct tree_node *n = s->eph_head; n; n = n->eph_next)
-            rest[i++] = n;
+        memcpy(rest, s->eph, sizeof(*rest) * count);
         qsort(rest, count, sizeof(*rest), compare_node_paths);
-        for (i = 0; i < count; i++) {
+        for (size_t i = 0; i < count; i++) {
             int rc = apply_delete_node(a, rest[i]);
             if (rc != 0) {
                 free(rest);

@@ -40,7 +40,9 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
         (parent && parent->child_count >= TREE_MAX_CHILDREN) ||
         (tree_owner_is_session(stat->ephemeral_owner) && tree_session_find(t, stat->ephemeral_owner) == NULL))
         return ZN_BADARGUMENTS;
-    if (parent && tree_child_reserve(parent) != 0)
+    if ((parent && tree_child_reserve(parent) != 0) ||
+        (tree_owner_is_session(stat->ephemeral_owner) &&
+         tree_ephemeral_reserve(tree_session_find(t, stat->ephemeral_owner)) != 0))
         return ZN_NOMEMORY;
     struct tree_node *n = tree_node_alloc(path, len);
     if (n == NULL)

@@ -17,8 +17,9 @@
  * tree keeps them):
  *  1. every node but the root has a parent, and parent->children[index] is it;
  *  2. the index holds exactly the nodes reachable from the root;
- *  3. a node whose owner is a session (not 0, not container or TTL) is on
- *     that session's ephemeral list, and that session exists;
+ *  3. a node whose owner is a session (not 0, not container or TTL) is in
+ *     that session's ephemeral array at its eph_slot, and that session
+ *     exists;
  *  4. digest == sum of node digests + sum of session digests;
  *     data_bytes == sum of path + data lengths;
  *  5. the quota set holds exactly the real paths of the limit nodes
@@ -44,13 +45,15 @@
 struct tree_node {
     struct zn_hlink link; /* in the path index; link.hash is zn_hash(path) */
     struct tree_node *parent;
-    struct tree_node **children;
+    union {
+        struct tree_node **children; /* malloc'd, NULL until the first child */
+        /* a session's ephemeral (never a parent): its index in s->eph */
+        size_t eph_slot;
+    };
     uint32_t child_count;
     uint32_t child_cap;
     uint32_t index_in_parent;
     uint32_t path_len;
-    struct tree_node *eph_prev; /* session ephemeral list */
-    struct tree_node *eph_next;
     uint8_t *data;              /* malloc'd, NULL when data_len <= 0 */
     int32_t data_len;           /* -1: null data */
     int32_t kind;
@@ -87,8 +90,8 @@ struct tree_session {
     struct zn_hlink link; /* in tree.sessions, by id */
     int64_t id;
     int32_t timeout_ms;
-    struct tree_node *eph_head;
-    size_t eph_count;
+    struct tree_node **eph; /* its ephemerals, in no order; malloc'd */
+    size_t eph_count, eph_cap;
 };
 
 struct tree {
@@ -203,6 +206,11 @@ void tree_session_unlink(struct tree *t, struct tree_session *s);
  * ZN_BADARGUMENTS (not a session id, already there, or the table full),
  * or ZN_NOMEMORY. */
 int tree_session_insert(struct tree *t, int64_t id, int32_t timeout_ms, struct tree_session **out);
+/* Frees a session that is in no table. */
+void tree_session_free(struct tree_session *s);
+/* Makes room for one more ephemeral of s (before a change, as
+ * tree_child_reserve).  Returns 0 or ZN_NOMEMORY. */
+int tree_ephemeral_reserve(struct tree_session *s);
 void tree_ephemeral_link(struct tree_session *s, struct tree_node *n);
 void tree_ephemeral_unlink(struct tree_session *s, struct tree_node *n);
 

@@ -252,6 +252,9 @@ static int load_link_node(struct tree *t, struct tree_node *n)
         rc = ZN_CORRUPT;
     else if (parent && tree_child_reserve(parent) != 0)
         rc = ZN_NOMEMORY;
+    else if (tree_owner_is_session(n->ephemeral_owner) &&
+             tree_ephemeral_reserve(tree_session_find(t, n->ephemeral_owner)) != 0)
+        rc = ZN_NOMEMORY;
     if (rc != 0) {
         tree_node_free(t, n);
         return rc;
