@@ -104,10 +104,11 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     if (cversion == -1)
         cversion = parent->cversion + 1;
     if (cversion > parent->cversion) {
+        tree_digest_out(t, parent);
         parent->cversion = cversion;
         parent->pzxid = a->hdr->zxid;
         parent->ptime = a->hdr->time_ms;
-        tree_node_redigest(t, parent);
+        tree_digest_in(t, parent);
     }
     tree_node_attach(t, parent, n);
     rc = tree_quota_after_create(a, n, parent);
@@ -131,9 +132,10 @@ static int apply_delete_node(struct apply *a, struct tree_node *n)
     u->old_ptime = parent->ptime;
     tree_node_detach(a->t, n);
     if (a->hdr->zxid > parent->pzxid) {
+        tree_digest_out(a->t, parent);
         parent->pzxid = a->hdr->zxid;
         parent->ptime = a->hdr->time_ms;
-        tree_node_redigest(a->t, parent);
+        tree_digest_in(a->t, parent);
     }
     int rc = tree_quota_after_delete(a, n, parent);
     if (rc != 0)
@@ -153,6 +155,7 @@ static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_
     if (tree_data_copy(&op->data, &data, &data_len) != 0)
         return ZN_NOMEMORY;
     struct undo *u = tree_undo_push_data(a, n);
+    tree_digest_out(a->t, n);
     a->t->data_bytes -= tree_node_size_bytes(n);
     n->data = data;
     n->data_len = data_len;
@@ -160,7 +163,7 @@ static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_
     n->mtime = a->hdr->time_ms;
     n->mzxid = a->hdr->zxid;
     a->t->data_bytes += tree_node_size_bytes(n);
-    tree_node_redigest(a->t, n);
+    tree_digest_in(a->t, n);
     int rc = tree_quota_account(a, n->path,
                                 (int64_t)tree_node_data_bytes(n) - (u->old_data_len > 0 ? u->old_data_len : 0), 0);
     if (rc != 0)
@@ -182,9 +185,10 @@ static int apply_set_acl(struct apply *a, const struct txn_op *op, struct tree_n
     u->node = n;
     u->old_acl = n->acl;
     u->old_version = n->aversion;
+    tree_digest_out(a->t, n);
     n->acl = acl;
     n->aversion = op->version;
-    tree_node_redigest(a->t, n);
+    tree_digest_in(a->t, n);
     *out = n;
     return 0;
 }
@@ -199,19 +203,22 @@ static void apply_rollback(struct apply *a)
         case UNDO_CREATE:
             tree_node_detach(t, u->node);
             tree_node_free(t, u->node);
+            tree_digest_out(t, u->parent);
             u->parent->cversion = u->old_cversion;
             u->parent->pzxid = u->old_pzxid;
             u->parent->ptime = u->old_ptime;
-            tree_node_redigest(t, u->parent);
+            tree_digest_in(t, u->parent);
             break;
         case UNDO_DELETE:
             /* The slot the node left is still allocated: no failure here. */
             tree_node_attach(t, u->parent, u->node);
+            tree_digest_out(t, u->parent);
             u->parent->pzxid = u->old_pzxid;
             u->parent->ptime = u->old_ptime;
-            tree_node_redigest(t, u->parent);
+            tree_digest_in(t, u->parent);
             break;
         case UNDO_SETDATA:
+            tree_digest_out(t, u->node);
             t->data_bytes -= tree_node_size_bytes(u->node);
             free(u->node->data);
             u->node->data = u->old_data;
@@ -220,13 +227,14 @@ static void apply_rollback(struct apply *a)
             u->node->mtime = u->old_mtime;
             u->node->mzxid = u->old_mzxid;
             t->data_bytes += tree_node_size_bytes(u->node);
-            tree_node_redigest(t, u->node);
+            tree_digest_in(t, u->node);
             break;
         case UNDO_SETACL:
+            tree_digest_out(t, u->node);
             tree_acl_release(t, u->node->acl.items);
             u->node->acl = u->old_acl;
             u->node->aversion = u->old_version;
-            tree_node_redigest(t, u->node);
+            tree_digest_in(t, u->node);
             break;
         case UNDO_SESSION_CREATE:
             tree_session_unlink(t, u->session);

@@ -72,8 +72,9 @@ static void import_touch_parent(struct tree *t, const char *path, int64_t zxid)
 {
     struct tree_node *parent = path && path[0] == '/' ? tree_find_parent(t, path) : NULL;
     if (parent && tree_index_find(t, path, strlen(path)) == NULL && zxid > parent->pzxid) {
+        tree_digest_out(t, parent);
         parent->pzxid = zxid;
-        tree_node_redigest(t, parent);
+        tree_digest_in(t, parent);
     }
 }
 

@@ -20,7 +20,9 @@
  *  3. a node whose owner is a session (not 0, not container or TTL) is in
  *     that session's ephemeral array at its eph_slot, and that session
  *     exists;
- *  4. digest == sum of node digests + sum of session digests;
+ *  4. digest == sum of node digests (tree_node_compute_digest of the node
+ *     as it is: not stored, so a change takes the node out of the digest
+ *     before and puts it back after) + sum of session digests;
  *     data_bytes == sum of path + data lengths;
  *  5. the quota set holds exactly the real paths of the limit nodes
  *     (/zookeeper/quota/<path>/zookeeper_limits) in the tree.
@@ -65,7 +67,6 @@ struct tree_node {
      * deleted), 0 if unknown (a format 2 snapshot).  Derived from the txns'
      * times, so not in the digest, which format 2 snapshots must still match. */
     int64_t ptime;
-    uint64_t digest;
     char path[];
 };
 
@@ -193,8 +194,17 @@ static inline uint64_t tree_hash_i64(uint64_t h, int64_t v) { return tree_digest
 uint64_t tree_digest_bytes(uint64_t h, const void *bytes, size_t len);
 uint64_t tree_node_compute_digest(const struct tree_node *n);
 uint64_t tree_session_digest(int64_t id, int32_t timeout_ms);
-/* Call after any change of n's hashed fields. */
-void tree_node_redigest(struct tree *t, struct tree_node *n);
+/* Bracket every change of an attached node's hashed fields: out before the
+ * change, in after it (attach and detach do it for the whole node). */
+static inline void tree_digest_out(struct tree *t, const struct tree_node *n)
+{
+    t->digest -= tree_node_compute_digest(n);
+}
+
+static inline void tree_digest_in(struct tree *t, const struct tree_node *n)
+{
+    t->digest += tree_node_compute_digest(n);
+}
 
 /* ---- sessions (tree_session.c) ---- */
 

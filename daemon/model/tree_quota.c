@@ -156,6 +156,7 @@ static int replace_data_quietly(struct apply *a, struct tree_node *n, const char
         return ZN_NOMEMORY;
     memcpy(data, text, len);
     tree_undo_push_data(a, n);
+    tree_digest_out(a->t, n);
     a->t->data_bytes -= tree_node_size_bytes(n);
     if (len == 0) {
         free(data);
@@ -164,7 +165,7 @@ static int replace_data_quietly(struct apply *a, struct tree_node *n, const char
     n->data = data;
     n->data_len = (int32_t)len;
     a->t->data_bytes += tree_node_size_bytes(n);
-    tree_node_redigest(a->t, n);
+    tree_digest_in(a->t, n);
     return 0;
 }
 
