@@ -62,7 +62,7 @@ void tree_node_free(struct tree *t, struct tree_node *n)
     if (!tree_owner_is_session(n->ephemeral_owner))
         free(n->children); /* else the union holds eph_slot */
     free(n->data);
-    tree_acl_release(t, n->acl.items);
+    tree_acl_release(t, n->acl);
     free(n);
 }
 
@@ -170,7 +170,7 @@ struct tree_node *tree_add_system_node(struct tree *t, const char *path, const s
     struct tree_node *n = tree_node_alloc(path, strlen(path));
     if (n == NULL)
         return NULL;
-    if (tree_acl_copy(t, acl, &n->acl) != 0) {
+    if (tree_node_acl_init(t, n, acl) != 0) {
         tree_node_free(t, n);
         return NULL;
     }
@@ -274,7 +274,7 @@ struct jute_buf tree_node_data(const struct tree_node *n)
     return b;
 }
 
-struct zn_acl_vec tree_node_acl(const struct tree_node *n) { return n->acl; }
+struct zn_acl_vec tree_node_acl(const struct tree_node *n) { return tree_node_acl_vec(n); }
 int32_t tree_node_kind(const struct tree_node *n) { return n->kind; }
 int64_t tree_node_ptime(const struct tree_node *n) { return n->ptime; }
 uint32_t tree_node_child_count(const struct tree_node *n) { return n->child_count; }

@@ -178,15 +178,17 @@ static int apply_set_acl(struct apply *a, const struct txn_op *op, struct tree_n
     struct tree_node *n = tree_index_find(a->t, op->path, strlen(op->path));
     if (n == NULL)
         return ZN_DATAINCONSISTENCY;
-    struct zn_acl_vec acl;
+    struct acl_shared *acl;
     if (tree_acl_copy(a->t, &op->acl, &acl) != 0)
         return ZN_NOMEMORY;
     struct undo *u = tree_undo_push(a, UNDO_SETACL);
     u->node = n;
     u->old_acl = n->acl;
+    u->old_flags = n->flags;
     u->old_version = n->aversion;
     tree_digest_out(a->t, n);
     n->acl = acl;
+    n->flags = (uint8_t)((n->flags & ~TREE_NODE_ACL_NULL) | (op->acl.count < 0 ? TREE_NODE_ACL_NULL : 0));
     n->aversion = op->version;
     tree_digest_in(a->t, n);
     *out = n;
@@ -231,8 +233,9 @@ static void apply_rollback(struct apply *a)
             break;
         case UNDO_SETACL:
             tree_digest_out(t, u->node);
-            tree_acl_release(t, u->node->acl.items);
+            tree_acl_release(t, u->node->acl);
             u->node->acl = u->old_acl;
+            u->node->flags = u->old_flags;
             u->node->aversion = u->old_version;
             tree_digest_in(t, u->node);
             break;
@@ -268,7 +271,7 @@ static void apply_release(struct apply *a)
             free(u->old_data);
             break;
         case UNDO_SETACL:
-            tree_acl_release(a->t, u->old_acl.items);
+            tree_acl_release(a->t, u->old_acl);
             break;
         case UNDO_SESSION_CLOSE:
             tree_session_free(u->session);

@@ -47,7 +47,7 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
     struct tree_node *n = tree_node_alloc(path, len);
     if (n == NULL)
         return ZN_NOMEMORY;
-    if (tree_acl_copy(t, acl, &n->acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0) {
+    if (tree_node_acl_init(t, n, acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0) {
         tree_node_free(t, n);
         return ZN_NOMEMORY;
     }

@@ -59,16 +59,22 @@ struct tree_node {
     uint8_t *data;              /* malloc'd, NULL when data_len <= 0 */
     int32_t data_len;           /* -1: null data */
     int32_t kind;
-    struct zn_acl_vec acl;      /* items and strings in one malloc'd block */
+    /* shared with every node that has the same ACL (tree_acl.c); NULL for
+     * an empty vector, or a null one (TREE_NODE_ACL_NULL) */
+    struct acl_shared *acl;
     /* StatPersisted */
     int64_t czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner;
     int32_t version, cversion, aversion;
+    uint8_t flags; /* TREE_NODE_* */
     /* znodefs extension: the time of the txn that set pzxid (a child made or
      * deleted), 0 if unknown (a format 2 snapshot).  Derived from the txns'
      * times, so not in the digest, which format 2 snapshots must still match. */
     int64_t ptime;
     char path[];
 };
+
+/* tree_node.flags: the ACL vector was null (count -1), not empty. */
+#define TREE_NODE_ACL_NULL 0x01
 
 /* A path with a quota (ZooKeeper's pTrie holds the same set). */
 struct tree_quota {
@@ -78,12 +84,13 @@ struct tree_quota {
 };
 
 /* One distinct ACL, shared by every node that has it (tree_acl.c).  A node's
- * acl.items points at items. */
+ * acl points at it. */
 struct acl_shared {
     struct zn_hlink link; /* in tree.acls; the hash is acl_hash */
     uint64_t refs;
     const uint8_t *wire;   /* the vector as jute writes it (in this block), for snapshots */
     size_t wire_len;
+    int32_t count;         /* > 0 */
     struct zn_acl items[]; /* then their strings, then wire */
 };
 
@@ -226,15 +233,26 @@ void tree_ephemeral_unlink(struct tree_session *s, struct tree_node *n);
 
 /* ---- shared ACLs (tree_acl.c) ---- */
 
-/* dst shares the tree's copy of src (made if new); NULL items for count <= 0.
+/* *dst shares the tree's copy of src (made if new); NULL for count <= 0.
  * Give it back with tree_acl_release.  Returns 0 or ZN_NOMEMORY. */
-int tree_acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_vec *dst);
-/* Gives back a node's share of an ACL (items from tree_acl_copy, or NULL). */
-void tree_acl_release(struct tree *t, struct zn_acl *items);
+int tree_acl_copy(struct tree *t, const struct zn_acl_vec *src, struct acl_shared **dst);
+/* Gives back a share of an ACL (from tree_acl_copy, or NULL). */
+void tree_acl_release(struct tree *t, struct acl_shared *a);
 
-static inline struct acl_shared *tree_acl_shared_of(struct zn_acl *items)
+/* Sets the ACL of a node that has none yet (a new one): a share of src. */
+static inline int tree_node_acl_init(struct tree *t, struct tree_node *n, const struct zn_acl_vec *src)
 {
-    return (struct acl_shared *)((char *)items - offsetof(struct acl_shared, items));
+    if (src->count < 0)
+        n->flags |= TREE_NODE_ACL_NULL;
+    return tree_acl_copy(t, src, &n->acl);
+}
+
+/* The node's ACL as a vector (count -1 for a null one). */
+static inline struct zn_acl_vec tree_node_acl_vec(const struct tree_node *n)
+{
+    if (n->acl != NULL)
+        return (struct zn_acl_vec){n->acl->count, n->acl->items};
+    return (struct zn_acl_vec){(n->flags & TREE_NODE_ACL_NULL) ? -1 : 0, NULL};
 }
 
 /* ---- applying a txn (tree_apply.c) ---- */
@@ -268,7 +286,8 @@ struct undo {
     int32_t old_version;
     int64_t old_mtime;
     int64_t old_mzxid;
-    struct zn_acl_vec old_acl;
+    struct acl_shared *old_acl;
+    uint8_t old_flags;
 };
 
 struct apply_event {

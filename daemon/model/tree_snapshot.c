@@ -98,11 +98,11 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
     for (const struct tree_node *n = t->root; n && !w->error; n = tree_preorder_next(n)) {
         jute_write_buffer(w, n->path, (int32_t)n->path_len);
         jute_write_buffer(w, n->data_len > 0 ? (const void *)n->data : "", n->data_len);
-        if (n->acl.count > 0) {
-            const struct acl_shared *a = tree_acl_shared_of(n->acl.items);
-            jute_write_raw(w, a->wire, a->wire_len);
+        if (n->acl != NULL) {
+            jute_write_raw(w, n->acl->wire, n->acl->wire_len);
         } else {
-            jute_write_acl_vec(w, &n->acl);
+            struct zn_acl_vec none = tree_node_acl_vec(n);
+            jute_write_acl_vec(w, &none);
         }
         uint8_t *p = tail;
         p = put_be64(p, (uint64_t)n->czxid);
@@ -231,7 +231,7 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
         (tree_owner_is_session(n->ephemeral_owner) && tree_session_find(t, n->ephemeral_owner) == NULL) ||
         (parent && tree_owner_is_session(parent->ephemeral_owner)))
         rc = ZN_CORRUPT;
-    if (rc == 0 && (tree_acl_copy(t, &acl, &n->acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0))
+    if (rc == 0 && (tree_node_acl_init(t, n, &acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0))
         rc = ZN_NOMEMORY;
     if (rc != 0) {
         tree_node_free(t, n);
