@@ -15,6 +15,7 @@
  * and out of the index, the children, the session lists and the digest, so
  * they keep invariants 1 to 4 for every caller.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,7 @@ int tree_data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len)
 
 struct tree_node *tree_node_alloc(const char *path, size_t len)
 {
-    struct tree_node *n = calloc(1, sizeof(*n) + len + 1);
+    struct tree_node *n = calloc(1, offsetof(struct tree_node, path) + len + 1);
     if (n == NULL)
         return NULL;
     memcpy(n->path, path, len);
@@ -66,23 +67,31 @@ void tree_node_free(struct tree *t, struct tree_node *n)
     free(n);
 }
 
-/* Makes room for one more child; the only allocation a link can need. */
+/* Room in a node's children array: not stored (4 bytes a node), but what the
+ * allocator gave, which is at least what was asked for. */
+static size_t child_room(const struct tree_node *parent)
+{
+    return parent->children ? malloc_usable_size(parent->children) / sizeof(parent->children[0]) : 0;
+}
+
+/* Makes room for one more child; the only allocation a link can need.  The
+ * array doubles and never shrinks, so a child put back by an undo finds the
+ * room it left. */
 int tree_child_reserve(struct tree_node *parent)
 {
-    if (parent->child_count < parent->child_cap)
+    if (parent->child_count < child_room(parent))
         return 0;
-    uint32_t cap = parent->child_cap ? parent->child_cap * 2 : 4;
+    size_t cap = parent->child_count ? (size_t)parent->child_count * 2 : 4;
     struct tree_node **c = realloc(parent->children, sizeof(*c) * cap);
     if (c == NULL)
         return ZN_NOMEMORY;
     parent->children = c;
-    parent->child_cap = cap;
     return 0;
 }
 
 static void child_link(struct tree_node *parent, struct tree_node *child)
 {
-    ZN_ASSERT(parent->child_count < parent->child_cap);
+    ZN_ASSERT(parent->child_count < child_room(parent));
     child->parent = parent;
     child->index_in_parent = parent->child_count;
     parent->children[parent->child_count++] = child;

@@ -90,7 +90,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     n->czxid = n->mzxid = n->pzxid = a->hdr->zxid;
     n->ctime = n->mtime = n->ptime = a->hdr->time_ms;
     n->ephemeral_owner = owner;
-    n->kind = op->kind;
+    n->kind = (uint8_t)op->kind; /* checked above */
 
     struct undo *u = tree_undo_push(a, UNDO_CREATE);
     u->node = n;

@@ -44,32 +44,35 @@
 
 #define TREE_CONFIG_PATH "/zookeeper/config"
 
+/* Field order: 8-byte fields, then 4-byte, then 1-byte ones, so that the
+ * path starts right after them (bench/tree_mem prints the layout). */
 struct tree_node {
     struct zn_hlink link; /* in the path index; link.hash is zn_hash(path) */
     struct tree_node *parent;
     union {
-        struct tree_node **children; /* malloc'd, NULL until the first child */
+        /* malloc'd, NULL until the first child; its room is what
+         * malloc_usable_size says (tree_child_reserve) */
+        struct tree_node **children;
         /* a session's ephemeral (never a parent): its index in s->eph */
         size_t eph_slot;
     };
-    uint32_t child_count;
-    uint32_t child_cap;
-    uint32_t index_in_parent;
-    uint32_t path_len;
-    uint8_t *data;              /* malloc'd, NULL when data_len <= 0 */
-    int32_t data_len;           /* -1: null data */
-    int32_t kind;
+    uint8_t *data; /* malloc'd, NULL when data_len <= 0 */
     /* shared with every node that has the same ACL (tree_acl.c); NULL for
      * an empty vector, or a null one (TREE_NODE_ACL_NULL) */
     struct acl_shared *acl;
     /* StatPersisted */
     int64_t czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner;
-    int32_t version, cversion, aversion;
-    uint8_t flags; /* TREE_NODE_* */
     /* znodefs extension: the time of the txn that set pzxid (a child made or
      * deleted), 0 if unknown (a format 2 snapshot).  Derived from the txns'
      * times, so not in the digest, which format 2 snapshots must still match. */
     int64_t ptime;
+    uint32_t child_count;
+    uint32_t index_in_parent;
+    uint32_t path_len;
+    int32_t data_len; /* -1: null data */
+    int32_t version, cversion, aversion;
+    uint8_t kind;  /* ZN_NODE_KIND_* (0 to 2) */
+    uint8_t flags; /* TREE_NODE_* */
     char path[];
 };
 

@@ -223,11 +223,13 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
     jute_read_int(r, &n->aversion);
     jute_read_long(r, &n->ephemeral_owner);
     jute_read_long(r, &n->pzxid);
-    jute_read_int(r, &n->kind);
+    int32_t kind = -1;
+    jute_read_int(r, &kind);
+    n->kind = (uint8_t)kind;
     if (ls->format >= 3)
         jute_read_long(r, &n->ptime);
     int rc = 0;
-    if (r->error || n->kind < ZN_NODE_KIND_UNKNOWN || n->kind > ZN_NODE_KIND_DIRECTORY ||
+    if (r->error || kind < ZN_NODE_KIND_UNKNOWN || kind > ZN_NODE_KIND_DIRECTORY ||
         (tree_owner_is_session(n->ephemeral_owner) && tree_session_find(t, n->ephemeral_owner) == NULL) ||
         (parent && tree_owner_is_session(parent->ephemeral_owner)))
         rc = ZN_CORRUPT;
