@@ -43,17 +43,80 @@ int tree_data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len)
     return 0;
 }
 
-struct tree_node *tree_node_alloc(const char *path, size_t len)
+/* The data area's room: what the allocator gave past the path. */
+static size_t data_room(const struct tree_node *n)
 {
-    struct tree_node *n = calloc(1, offsetof(struct tree_node, path) + len + 1);
+    return malloc_usable_size((void *)(uintptr_t)n) - (size_t)(tree_node_data_area(n) - (const uint8_t *)n);
+}
+
+struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data)
+{
+    size_t dlen = data && data->len > 0 ? (size_t)data->len : 0;
+    size_t area = dlen > sizeof(uint8_t *) ? dlen : sizeof(uint8_t *);
+    struct tree_node *n = malloc(offsetof(struct tree_node, path) + len + 1 + area);
     if (n == NULL)
         return NULL;
+    memset(n, 0, offsetof(struct tree_node, path));
     memcpy(n->path, path, len);
     n->path[len] = '\0';
     n->path_len = (uint32_t)len;
     n->link.hash = zn_hash(path, len);
-    n->data_len = 0;
+    n->data_len = data ? (data->len < 0 ? -1 : data->len) : 0;
+    if (dlen > 0)
+        memcpy(tree_node_data_area(n), data->data, dlen);
     return n;
+}
+
+int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, uint8_t **old)
+{
+    size_t old_len = (size_t)tree_node_data_bytes(n), new_len = len > 0 ? (size_t)len : 0;
+    bool was_out = (n->flags & TREE_NODE_DATA_OUT) != 0;
+    uint8_t *area = tree_node_data_area(n), *saved = NULL, *fresh = NULL;
+    if (was_out) {
+        memcpy(&saved, area, sizeof(saved));
+    } else if (old_len > 0) {
+        if ((saved = malloc(old_len)) == NULL)
+            return ZN_NOMEMORY;
+        memcpy(saved, area, old_len);
+    }
+    if (new_len > data_room(n)) {
+        if ((fresh = malloc(new_len)) == NULL) {
+            if (!was_out)
+                free(saved);
+            return ZN_NOMEMORY;
+        }
+        memcpy(fresh, bytes, new_len);
+        memcpy(area, &fresh, sizeof(fresh));
+        n->flags |= TREE_NODE_DATA_OUT;
+    } else {
+        if (new_len > 0)
+            memcpy(area, bytes, new_len);
+        n->flags &= (uint8_t)~TREE_NODE_DATA_OUT;
+    }
+    n->data_len = len < 0 ? -1 : len;
+    *old = saved;
+    return 0;
+}
+
+void tree_node_restore_data(struct tree_node *n, uint8_t *old, int32_t old_len)
+{
+    uint8_t *area = tree_node_data_area(n);
+    if (n->flags & TREE_NODE_DATA_OUT) {
+        uint8_t *out;
+        memcpy(&out, area, sizeof(out));
+        free(out);
+    }
+    size_t len = old_len > 0 ? (size_t)old_len : 0;
+    if (len <= data_room(n)) {
+        if (len > 0)
+            memcpy(area, old, len);
+        free(old);
+        n->flags &= (uint8_t)~TREE_NODE_DATA_OUT;
+    } else {
+        memcpy(area, &old, sizeof(old));
+        n->flags |= TREE_NODE_DATA_OUT;
+    }
+    n->data_len = old_len;
 }
 
 void tree_node_free(struct tree *t, struct tree_node *n)
@@ -62,7 +125,8 @@ void tree_node_free(struct tree *t, struct tree_node *n)
         return;
     if (!tree_owner_is_session(n->ephemeral_owner))
         free(n->children); /* else the union holds eph_slot */
-    free(n->data);
+    if (n->flags & TREE_NODE_DATA_OUT)
+        free((void *)(uintptr_t)tree_node_data_ptr(n));
     tree_acl_release(t, n->acl);
     free(n);
 }
@@ -176,7 +240,7 @@ void tree_clear(struct tree *t)
 struct tree_node *tree_add_system_node(struct tree *t, const char *path, const struct zn_acl_vec *acl,
                                        int32_t aversion)
 {
-    struct tree_node *n = tree_node_alloc(path, strlen(path));
+    struct tree_node *n = tree_node_alloc(path, strlen(path), NULL);
     if (n == NULL)
         return NULL;
     if (tree_node_acl_init(t, n, acl) != 0) {
@@ -279,7 +343,7 @@ const char *tree_node_path(const struct tree_node *n) { return n->path; }
 
 struct jute_buf tree_node_data(const struct tree_node *n)
 {
-    struct jute_buf b = {n->data_len > 0 ? n->data : (const uint8_t *)"", n->data_len};
+    struct jute_buf b = {n->data_len > 0 ? tree_node_data_ptr(n) : (const uint8_t *)"", n->data_len};
     return b;
 }
 
@@ -314,16 +378,13 @@ int tree_config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t 
     struct tree_node *n = tree_index_find(t, TREE_CONFIG_PATH, sizeof(TREE_CONFIG_PATH) - 1);
     if (n == NULL)
         return ZN_NONODE;
-    uint8_t *copy;
-    int32_t copy_len;
-    struct jute_buf src = {data, len};
-    if (tree_data_copy(&src, &copy, &copy_len) != 0)
-        return ZN_NOMEMORY;
     uint64_t digest_before = tree_node_compute_digest(n);
-    t->data_bytes -= tree_node_size_bytes(n);
-    free(n->data);
-    n->data = copy;
-    n->data_len = copy_len;
+    size_t size_before = tree_node_size_bytes(n);
+    uint8_t *old;
+    if (tree_node_set_data(n, data, len, &old) != 0)
+        return ZN_NOMEMORY;
+    free(old);
+    t->data_bytes -= size_before;
     n->mzxid = mzxid;
     n->version = version;
     n->mtime = mtime;

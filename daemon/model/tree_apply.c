@@ -32,12 +32,22 @@ struct undo *tree_undo_push(struct apply *a, enum undo_kind kind)
     return u;
 }
 
-struct undo *tree_undo_push_data(struct apply *a, struct tree_node *n)
+struct undo *tree_undo_replace_data(struct apply *a, struct tree_node *n, const uint8_t *bytes, int32_t len)
 {
+    int32_t old_len = n->data_len;
+    uint8_t *old;
+    tree_digest_out(a->t, n);
+    a->t->data_bytes -= tree_node_size_bytes(n);
+    int rc = tree_node_set_data(n, bytes, len, &old);
+    a->t->data_bytes += tree_node_size_bytes(n);
+    if (rc != 0) {
+        tree_digest_in(a->t, n);
+        return NULL;
+    }
     struct undo *u = tree_undo_push(a, UNDO_SETDATA);
     u->node = n;
-    u->old_data = n->data;
-    u->old_data_len = n->data_len;
+    u->old_data = old;
+    u->old_data_len = old_len;
     u->old_version = n->version;
     u->old_mtime = n->mtime;
     u->old_mzxid = n->mzxid;
@@ -79,10 +89,10 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         rc = tree_ephemeral_reserve(session);
     if (rc != 0)
         return rc;
-    struct tree_node *n = tree_node_alloc(op->path, len);
+    struct tree_node *n = tree_node_alloc(op->path, len, &op->data);
     if (n == NULL)
         return ZN_NOMEMORY;
-    if (tree_acl_copy(a->t, &op->acl, &n->acl) != 0 || tree_data_copy(&op->data, &n->data, &n->data_len) != 0) {
+    if (tree_node_acl_init(a->t, n, &op->acl) != 0) {
         tree_node_free(t, n);
         return ZN_NOMEMORY;
     }
@@ -150,19 +160,12 @@ static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_
     struct tree_node *n = tree_index_find(a->t, op->path, strlen(op->path));
     if (n == NULL)
         return ZN_DATAINCONSISTENCY;
-    uint8_t *data;
-    int32_t data_len;
-    if (tree_data_copy(&op->data, &data, &data_len) != 0)
+    struct undo *u = tree_undo_replace_data(a, n, op->data.data, op->data.len);
+    if (u == NULL)
         return ZN_NOMEMORY;
-    struct undo *u = tree_undo_push_data(a, n);
-    tree_digest_out(a->t, n);
-    a->t->data_bytes -= tree_node_size_bytes(n);
-    n->data = data;
-    n->data_len = data_len;
     n->version = op->version;
     n->mtime = a->hdr->time_ms;
     n->mzxid = a->hdr->zxid;
-    a->t->data_bytes += tree_node_size_bytes(n);
     tree_digest_in(a->t, n);
     int rc = tree_quota_account(a, n->path,
                                 (int64_t)tree_node_data_bytes(n) - (u->old_data_len > 0 ? u->old_data_len : 0), 0);
@@ -222,9 +225,8 @@ static void apply_rollback(struct apply *a)
         case UNDO_SETDATA:
             tree_digest_out(t, u->node);
             t->data_bytes -= tree_node_size_bytes(u->node);
-            free(u->node->data);
-            u->node->data = u->old_data;
-            u->node->data_len = u->old_data_len;
+            tree_node_restore_data(u->node, u->old_data, u->old_data_len);
+            u->old_data = NULL;
             u->node->version = u->old_version;
             u->node->mtime = u->old_mtime;
             u->node->mzxid = u->old_mzxid;

@@ -65,7 +65,7 @@ uint64_t tree_node_compute_digest(const struct tree_node *n)
     h = tree_hash_i64(h, n->kind);
     h = tree_hash_i64(h, local ? 0 : n->data_len);
     if (n->data_len > 0 && !local)
-        h = tree_digest_bytes(h, n->data, (size_t)n->data_len);
+        h = tree_digest_bytes(h, tree_node_data_ptr(n), (size_t)n->data_len);
     struct zn_acl_vec acl = tree_node_acl_vec(n);
     h = tree_hash_i64(h, acl.count);
     for (int32_t i = 0; i < acl.count; i++) {

@@ -44,10 +44,10 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
         (tree_owner_is_session(stat->ephemeral_owner) &&
          tree_ephemeral_reserve(tree_session_find(t, stat->ephemeral_owner)) != 0))
         return ZN_NOMEMORY;
-    struct tree_node *n = tree_node_alloc(path, len);
+    struct tree_node *n = tree_node_alloc(path, len, &data);
     if (n == NULL)
         return ZN_NOMEMORY;
-    if (tree_node_acl_init(t, n, acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0) {
+    if (tree_node_acl_init(t, n, acl) != 0) {
         tree_node_free(t, n);
         return ZN_NOMEMORY;
     }

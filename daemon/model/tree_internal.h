@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "htable.h"
 #include "tree.h"
@@ -56,7 +57,6 @@ struct tree_node {
         /* a session's ephemeral (never a parent): its index in s->eph */
         size_t eph_slot;
     };
-    uint8_t *data; /* malloc'd, NULL when data_len <= 0 */
     /* shared with every node that has the same ACL (tree_acl.c); NULL for
      * an empty vector, or a null one (TREE_NODE_ACL_NULL) */
     struct acl_shared *acl;
@@ -73,11 +73,16 @@ struct tree_node {
     int32_t version, cversion, aversion;
     uint8_t kind;  /* ZN_NODE_KIND_* (0 to 2) */
     uint8_t flags; /* TREE_NODE_* */
+    /* the path and its NUL, then the data area: the data (data_len bytes),
+     * or when it outgrew the area (TREE_NODE_DATA_OUT) a pointer to a
+     * malloc'd copy; the area is at least a pointer long (tree_node_alloc) */
     char path[];
 };
 
 /* tree_node.flags: the ACL vector was null (count -1), not empty. */
 #define TREE_NODE_ACL_NULL 0x01
+/* tree_node.flags: the data is in a malloc'd block the data area points at. */
+#define TREE_NODE_DATA_OUT 0x02
 
 /* A path with a quota (ZooKeeper's pTrie holds the same set). */
 struct tree_quota {
@@ -126,6 +131,24 @@ static inline size_t tree_node_size_bytes(const struct tree_node *n)
 
 static inline int32_t tree_node_data_bytes(const struct tree_node *n) { return n->data_len > 0 ? n->data_len : 0; }
 
+/* Where the node's data area starts (see struct tree_node). */
+static inline uint8_t *tree_node_data_area(const struct tree_node *n)
+{
+    return (uint8_t *)(uintptr_t)(n->path + n->path_len + 1);
+}
+
+/* The node's data bytes (tree_node_data_bytes of them). */
+static inline const uint8_t *tree_node_data_ptr(const struct tree_node *n)
+{
+    const uint8_t *area = tree_node_data_area(n);
+    if (n->flags & TREE_NODE_DATA_OUT) {
+        const uint8_t *out;
+        memcpy(&out, area, sizeof(out));
+        return out;
+    }
+    return area;
+}
+
 static inline bool tree_node_has_path(const struct zn_hlink *l, const void *key)
 {
     const struct tree_node *n = ZN_HENTRY(l, const struct tree_node, link);
@@ -171,8 +194,17 @@ static inline const struct tree_node *tree_preorder_next(const struct tree_node 
 /* Copies src into *data (NULL when src->len <= 0) and *len (-1 for null data).
  * Returns 0 or ZN_NOMEMORY. */
 int tree_data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len);
-/* A node with this path and a zeroed stat, in no structure yet; NULL when out of memory. */
-struct tree_node *tree_node_alloc(const char *path, size_t len);
+/* A node with this path and data (copied; NULL: empty) and a zeroed stat,
+ * in no structure yet, in one allocation; NULL when out of memory. */
+struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data);
+/* Replaces n's data (len -1: null) with a copy of bytes, in place when it
+ * fits the data area, else in a block of its own.  *old gets the data as it
+ * was, in a malloc'd block the caller owns (NULL when there was none); the
+ * digest and data_bytes are the caller's.  Returns 0 or ZN_NOMEMORY (n is
+ * then unchanged). */
+int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, uint8_t **old);
+/* Puts back data that tree_node_set_data gave out (old is consumed); cannot fail. */
+void tree_node_restore_data(struct tree_node *n, uint8_t *old, int32_t old_len);
 /* Frees a node that is in no structure (NULL is a no-op), giving back its ACL share. */
 void tree_node_free(struct tree *t, struct tree_node *n);
 int tree_child_reserve(struct tree_node *parent);
@@ -310,9 +342,12 @@ struct apply {
 /* The next entry of the undo log (zeroed but for kind); room was reserved
  * before the txn's first change (TREE_UNDO_PER_OP per op). */
 struct undo *tree_undo_push(struct apply *a, enum undo_kind kind);
-/* Pushes an UNDO_SETDATA entry holding n's data, version, mtime and mzxid,
- * before a change of them; the entry then owns the old data. */
-struct undo *tree_undo_push_data(struct apply *a, struct tree_node *n);
+/* Replaces n's data (tree_node_set_data), keeping data_bytes current and
+ * taking n out of the digest, and pushes an UNDO_SETDATA entry that owns
+ * the old data and holds n's version, mtime and mzxid.  The caller then
+ * changes those as it needs and puts n back with tree_digest_in.  NULL when
+ * out of memory (nothing changed then). */
+struct undo *tree_undo_replace_data(struct apply *a, struct tree_node *n, const uint8_t *bytes, int32_t len);
 
 /* ---- quotas (tree_quota.c) ---- */
 

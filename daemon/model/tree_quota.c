@@ -151,20 +151,8 @@ size_t tree_quota_count(const struct tree *t) { return zn_htable_count(&t->quota
  * without an event: how ZooKeeper writes a quota stats node. */
 static int replace_data_quietly(struct apply *a, struct tree_node *n, const char *text, size_t len)
 {
-    uint8_t *data = malloc(len > 0 ? len : 1);
-    if (data == NULL)
+    if (tree_undo_replace_data(a, n, (const uint8_t *)text, (int32_t)len) == NULL)
         return ZN_NOMEMORY;
-    memcpy(data, text, len);
-    tree_undo_push_data(a, n);
-    tree_digest_out(a->t, n);
-    a->t->data_bytes -= tree_node_size_bytes(n);
-    if (len == 0) {
-        free(data);
-        data = NULL;
-    }
-    n->data = data;
-    n->data_len = (int32_t)len;
-    a->t->data_bytes += tree_node_size_bytes(n);
     tree_digest_in(a->t, n);
     return 0;
 }
@@ -191,7 +179,7 @@ int tree_quota_account(struct apply *a, const char *path, int64_t bytes_diff, in
         return 0;
     struct tree_node *stats = quota_stats_node(a->t, q->path);
     struct quota_record record;
-    if (stats == NULL || quota_record_parse(stats->data, stats->data_len, &record) != 0)
+    if (stats == NULL || quota_record_parse(tree_node_data_ptr(stats), stats->data_len, &record) != 0)
         return 0;
     if (quota_record_set(&record, QUOTA_KEY_COUNT, quota_record_get(&record, QUOTA_KEY_COUNT) + count_diff) != 0 ||
         quota_record_set(&record, QUOTA_KEY_BYTES, quota_record_get(&record, QUOTA_KEY_BYTES) + bytes_diff) != 0)

@@ -97,7 +97,7 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
     uint8_t tail[SNAPSHOT_NODE_TAIL_BYTES];
     for (const struct tree_node *n = t->root; n && !w->error; n = tree_preorder_next(n)) {
         jute_write_buffer(w, n->path, (int32_t)n->path_len);
-        jute_write_buffer(w, n->data_len > 0 ? (const void *)n->data : "", n->data_len);
+        jute_write_buffer(w, n->data_len > 0 ? (const void *)tree_node_data_ptr(n) : "", n->data_len);
         if (n->acl != NULL) {
             jute_write_raw(w, n->acl->wire, n->acl->wire_len);
         } else {
@@ -210,7 +210,7 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
     bool root_loaded = t->root != NULL || ls->last != NULL;
     if (is_root == root_loaded || (!is_root && parent == NULL))
         return ZN_CORRUPT;
-    struct tree_node *n = tree_node_alloc(path, len);
+    struct tree_node *n = tree_node_alloc(path, len, &data);
     if (n == NULL)
         return ZN_NOMEMORY;
     n->parent = parent;
@@ -233,7 +233,7 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
         (tree_owner_is_session(n->ephemeral_owner) && tree_session_find(t, n->ephemeral_owner) == NULL) ||
         (parent && tree_owner_is_session(parent->ephemeral_owner)))
         rc = ZN_CORRUPT;
-    if (rc == 0 && (tree_node_acl_init(t, n, &acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0))
+    if (rc == 0 && tree_node_acl_init(t, n, &acl) != 0)
         rc = ZN_NOMEMORY;
     if (rc != 0) {
         tree_node_free(t, n);
@@ -365,7 +365,7 @@ static int config_save(const struct tree *t, struct saved_config *out)
     const struct tree_node *n = tree_index_find(t, TREE_CONFIG_PATH, sizeof(TREE_CONFIG_PATH) - 1);
     if (n == NULL)
         return 0;
-    struct jute_buf src = {n->data, n->data_len};
+    struct jute_buf src = {tree_node_data_ptr(n), n->data_len};
     if (tree_data_copy(&src, &out->data, &out->data_len) != 0)
         return ZN_NOMEMORY;
     out->present = true;
