@@ -65,8 +65,8 @@ static void create(struct tree *t, const char *path, const uint8_t *value, int32
 
 static void print_layout(void)
 {
-    printf("struct tree_node: sizeof %zu, path at offset %zu\n", sizeof(struct tree_node),
-           offsetof(struct tree_node, path));
+    printf("struct tree_node: sizeof %zu, path (or owner) at offset %zu\n", sizeof(struct tree_node),
+           offsetof(struct tree_node, tail));
 }
 
 int main(int argc, char **argv)

@@ -49,16 +49,22 @@ static size_t data_room(const struct tree_node *n)
     return malloc_usable_size((void *)(uintptr_t)n) - (size_t)(tree_node_data_area(n) - (const uint8_t *)n);
 }
 
-struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data)
+struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data, int64_t owner)
 {
     size_t dlen = data && data->len > 0 ? (size_t)data->len : 0;
     size_t area = dlen > sizeof(uint8_t *) ? dlen : sizeof(uint8_t *);
-    struct tree_node *n = malloc(offsetof(struct tree_node, path) + len + 1 + area);
+    size_t owner_bytes = owner != 0 ? sizeof(owner) : 0;
+    struct tree_node *n = malloc(offsetof(struct tree_node, tail) + owner_bytes + len + 1 + area);
     if (n == NULL)
         return NULL;
-    memset(n, 0, offsetof(struct tree_node, path));
-    memcpy(n->path, path, len);
-    n->path[len] = '\0';
+    memset(n, 0, offsetof(struct tree_node, tail));
+    if (owner != 0) {
+        n->flags |= TREE_NODE_OWNED;
+        memcpy(n->tail, &owner, sizeof(owner));
+    }
+    char *p = tree_path_of(n);
+    memcpy(p, path, len);
+    p[len] = '\0';
     n->path_len = (uint32_t)len;
     n->link.hash = zn_hash(path, len);
     n->data_len = data ? (data->len < 0 ? -1 : data->len) : 0;
@@ -123,7 +129,7 @@ void tree_node_free(struct tree *t, struct tree_node *n)
 {
     if (n == NULL)
         return;
-    if (!tree_owner_is_session(n->ephemeral_owner))
+    if (!tree_owner_is_session(tree_node_owner(n)))
         free(n->children); /* else the union holds eph_slot */
     if (n->flags & TREE_NODE_DATA_OUT)
         free((void *)(uintptr_t)tree_node_data_ptr(n));
@@ -179,8 +185,8 @@ void tree_node_attach(struct tree *t, struct tree_node *parent, struct tree_node
     if (parent)
         child_link(parent, n);
     zn_htable_insert(&t->index, &n->link, n->link.hash);
-    if (tree_owner_is_session(n->ephemeral_owner)) {
-        struct tree_session *s = tree_session_find(t, n->ephemeral_owner);
+    if (tree_owner_is_session(tree_node_owner(n))) {
+        struct tree_session *s = tree_session_find(t, tree_node_owner(n));
         ZN_ASSERT(s != NULL);
         tree_ephemeral_link(s, n);
         t->ephemeral_count++;
@@ -195,8 +201,8 @@ void tree_node_detach(struct tree *t, struct tree_node *n)
     if (n->parent)
         child_unlink(n);
     zn_htable_remove(&t->index, &n->link);
-    if (tree_owner_is_session(n->ephemeral_owner)) {
-        struct tree_session *s = tree_session_find(t, n->ephemeral_owner);
+    if (tree_owner_is_session(tree_node_owner(n))) {
+        struct tree_session *s = tree_session_find(t, tree_node_owner(n));
         ZN_ASSERT(s != NULL);
         tree_ephemeral_unlink(s, n);
         t->ephemeral_count--;
@@ -240,7 +246,7 @@ void tree_clear(struct tree *t)
 struct tree_node *tree_add_system_node(struct tree *t, const char *path, const struct zn_acl_vec *acl,
                                        int32_t aversion)
 {
-    struct tree_node *n = tree_node_alloc(path, strlen(path), NULL);
+    struct tree_node *n = tree_node_alloc(path, strlen(path), NULL, 0);
     if (n == NULL)
         return NULL;
     if (tree_node_acl_init(t, n, acl) != 0) {
@@ -308,6 +314,19 @@ const struct tree_node *tree_get(const struct tree *t, const char *path)
     return tree_index_find(t, path, strlen(path));
 }
 
+void tree_node_set_stat(struct tree_node *n, const struct tree_persisted_stat *st)
+{
+    ZN_ASSERT(tree_node_owner(n) == st->ephemeral_owner);
+    n->czxid = st->czxid;
+    n->mzxid = st->mzxid;
+    n->pzxid = st->pzxid;
+    n->ctime = st->ctime;
+    n->mtime = st->mtime;
+    n->version = st->version;
+    n->cversion = st->cversion;
+    n->aversion = st->aversion;
+}
+
 void tree_node_stat(const struct tree_node *n, struct zn_stat *out)
 {
     /* Padding too (after aversion): a stat compared or copied whole holds
@@ -322,24 +341,24 @@ void tree_node_stat(const struct tree_node *n, struct zn_stat *out)
      * was also deleted, so changes = creates * 2 - children (copyStat). */
     out->cversion = (int32_t)((int64_t)n->cversion * 2 - n->child_count);
     out->aversion = n->aversion;
-    out->ephemeral_owner = tree_owner_is_session(n->ephemeral_owner) ? n->ephemeral_owner : 0;
+    out->ephemeral_owner = tree_owner_is_session(tree_node_owner(n)) ? tree_node_owner(n) : 0;
     out->data_length = n->data_len > 0 ? n->data_len : 0;
     out->num_children = (int32_t)n->child_count;
     out->pzxid = n->pzxid;
 }
 
-int64_t tree_node_raw_owner(const struct tree_node *n) { return n->ephemeral_owner; }
-bool tree_node_is_container(const struct tree_node *n) { return n->ephemeral_owner == TREE_CONTAINER_OWNER; }
+int64_t tree_node_raw_owner(const struct tree_node *n) { return tree_node_owner(n); }
+bool tree_node_is_container(const struct tree_node *n) { return tree_node_owner(n) == TREE_CONTAINER_OWNER; }
 
 int64_t tree_node_ttl_ms(const struct tree_node *n)
 {
-    if (n->ephemeral_owner == TREE_CONTAINER_OWNER ||
-        (n->ephemeral_owner & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK)
+    if (tree_node_owner(n) == TREE_CONTAINER_OWNER ||
+        (tree_node_owner(n) & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK)
         return -1;
-    return n->ephemeral_owner & TREE_TTL_MAX_MS;
+    return tree_node_owner(n) & TREE_TTL_MAX_MS;
 }
 
-const char *tree_node_path(const struct tree_node *n) { return n->path; }
+const char *tree_node_path(const struct tree_node *n) { return tree_path_of(n); }
 
 struct jute_buf tree_node_data(const struct tree_node *n)
 {
@@ -361,7 +380,7 @@ const struct tree_node *tree_node_child(const struct tree_node *n, uint32_t inde
 const char *tree_node_child_name(const struct tree_node *n, uint32_t index)
 {
     const struct tree_node *c = tree_node_child(n, index);
-    return c->path + path_parent_len(c->path, c->path_len) + 1;
+    return tree_path_of(c) + path_parent_len(tree_path_of(c), c->path_len) + 1;
 }
 
 int64_t tree_last_zxid(const struct tree *t) { return t->last_zxid; }
@@ -413,15 +432,15 @@ int tree_check(const struct tree *t)
     for (const struct tree_node *n = t->root; n; n = tree_preorder_next(n)) {
         reachable++;
         bytes += tree_node_size_bytes(n);
-        if (tree_index_find(t, n->path, n->path_len) != n)
+        if (tree_index_find(t, tree_path_of(n), n->path_len) != n)
             return ZN_DATAINCONSISTENCY;
         digest += tree_node_compute_digest(n);
         if (n->parent && n->parent->children[n->index_in_parent] != n)
             return ZN_DATAINCONSISTENCY;
-        if (n != t->root && tree_find_parent(t, n->path) != n->parent)
+        if (n != t->root && tree_find_parent(t, tree_path_of(n)) != n->parent)
             return ZN_DATAINCONSISTENCY;
-        if (tree_owner_is_session(n->ephemeral_owner)) {
-            if (tree_session_find(t, n->ephemeral_owner) == NULL)
+        if (tree_owner_is_session(tree_node_owner(n))) {
+            if (tree_session_find(t, tree_node_owner(n)) == NULL)
                 return ZN_DATAINCONSISTENCY;
             ephemerals++;
         }
@@ -434,7 +453,7 @@ int tree_check(const struct tree *t)
         digest += tree_session_digest(s->id, s->timeout_ms);
         for (size_t i = 0; i < s->eph_count; i++) {
             const struct tree_node *n = s->eph[i];
-            if (n->ephemeral_owner != s->id || n->eph_slot != i || tree_index_find(t, n->path, n->path_len) != n)
+            if (tree_node_owner(n) != s->id || n->eph_slot != i || tree_index_find(t, tree_path_of(n), n->path_len) != n)
                 return ZN_DATAINCONSISTENCY;
         }
         listed += s->eph_count;

@@ -67,7 +67,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     struct tree *t = a->t;
     size_t len = strlen(op->path);
     struct tree_node *parent = tree_find_parent(t, op->path);
-    if (parent == NULL || tree_index_find(t, op->path, len) != NULL || tree_owner_is_session(parent->ephemeral_owner) ||
+    if (parent == NULL || tree_index_find(t, op->path, len) != NULL || tree_owner_is_session(tree_node_owner(parent)) ||
         parent->child_count >= TREE_MAX_CHILDREN || op->kind < ZN_NODE_KIND_UNKNOWN ||
         op->kind > ZN_NODE_KIND_DIRECTORY || len > PATH_MAX_BYTES)
         return ZN_DATAINCONSISTENCY;
@@ -89,7 +89,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         rc = tree_ephemeral_reserve(session);
     if (rc != 0)
         return rc;
-    struct tree_node *n = tree_node_alloc(op->path, len, &op->data);
+    struct tree_node *n = tree_node_alloc(op->path, len, &op->data, owner);
     if (n == NULL)
         return ZN_NOMEMORY;
     if (tree_node_acl_init(a->t, n, &op->acl) != 0) {
@@ -99,7 +99,6 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     /* DataTree.createStat */
     n->czxid = n->mzxid = n->pzxid = a->hdr->zxid;
     n->ctime = n->mtime = n->ptime = a->hdr->time_ms;
-    n->ephemeral_owner = owner;
     n->kind = (uint8_t)op->kind; /* checked above */
 
     struct undo *u = tree_undo_push(a, UNDO_CREATE);
@@ -124,8 +123,8 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     rc = tree_quota_after_create(a, n, parent);
     if (rc != 0)
         return rc; /* the undo log already holds the create */
-    event_push(a, ZN_EVENT_CREATED, n->path);
-    event_push(a, ZN_EVENT_CHILD, parent->path);
+    event_push(a, ZN_EVENT_CREATED, tree_path_of(n));
+    event_push(a, ZN_EVENT_CHILD, tree_path_of(parent));
     *out = n;
     return 0;
 }
@@ -150,8 +149,8 @@ static int apply_delete_node(struct apply *a, struct tree_node *n)
     int rc = tree_quota_after_delete(a, n, parent);
     if (rc != 0)
         return rc;
-    event_push(a, ZN_EVENT_DELETED, n->path);
-    event_push(a, ZN_EVENT_CHILD, parent->path);
+    event_push(a, ZN_EVENT_DELETED, tree_path_of(n));
+    event_push(a, ZN_EVENT_CHILD, tree_path_of(parent));
     return 0;
 }
 
@@ -167,11 +166,11 @@ static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_
     n->mtime = a->hdr->time_ms;
     n->mzxid = a->hdr->zxid;
     tree_digest_in(a->t, n);
-    int rc = tree_quota_account(a, n->path,
+    int rc = tree_quota_account(a, tree_path_of(n),
                                 (int64_t)tree_node_data_bytes(n) - (u->old_data_len > 0 ? u->old_data_len : 0), 0);
     if (rc != 0)
         return rc;
-    event_push(a, ZN_EVENT_CHANGED, n->path);
+    event_push(a, ZN_EVENT_CHANGED, tree_path_of(n));
     *out = n;
     return 0;
 }
@@ -333,7 +332,7 @@ static int apply_create_session(struct apply *a, const struct txn_op *op)
 static int compare_node_paths(const void *x, const void *y)
 {
     const struct tree_node *const *a = x, *const *b = y;
-    return strcmp((*a)->path, (*b)->path);
+    return strcmp(tree_path_of((*a)), tree_path_of((*b)));
 }
 
 /* Deletes the session's ephemerals (those the txn names first, in its order,
@@ -350,7 +349,7 @@ static int apply_close_session(struct apply *a, const struct txn_op *op)
         if (op->paths.items[i] == NULL)
             return ZN_DATAINCONSISTENCY;
         struct tree_node *n = tree_index_find(t, op->paths.items[i], strlen(op->paths.items[i]));
-        if (n == NULL || n->ephemeral_owner != id)
+        if (n == NULL || tree_node_owner(n) != id)
             continue; /* ZooKeeper ignores NONODE here too */
         int rc = apply_delete_node(a, n);
         if (rc != 0)

@@ -45,14 +45,14 @@ uint64_t tree_digest_bytes(uint64_t h, const void *bytes, size_t len)
 
 static bool node_is_config(const struct tree_node *n)
 {
-    return n->path_len == sizeof(TREE_CONFIG_PATH) - 1 && memcmp(n->path, TREE_CONFIG_PATH, n->path_len) == 0;
+    return n->path_len == sizeof(TREE_CONFIG_PATH) - 1 && memcmp(tree_path_of(n), TREE_CONFIG_PATH, n->path_len) == 0;
 }
 
 uint64_t tree_node_compute_digest(const struct tree_node *n)
 {
     /* The config node's contents are member-local (tree_internal.h). */
     bool local = node_is_config(n);
-    uint64_t h = tree_digest_bytes(zn_hash_init(), n->path, n->path_len);
+    uint64_t h = tree_digest_bytes(zn_hash_init(), tree_path_of(n), n->path_len);
     h = tree_hash_i64(h, n->czxid);
     h = tree_hash_i64(h, local ? 0 : n->mzxid);
     h = tree_hash_i64(h, n->pzxid);
@@ -61,7 +61,7 @@ uint64_t tree_node_compute_digest(const struct tree_node *n)
     h = tree_hash_i64(h, local ? 0 : n->version);
     h = tree_hash_i64(h, n->cversion);
     h = tree_hash_i64(h, n->aversion);
-    h = tree_hash_i64(h, n->ephemeral_owner);
+    h = tree_hash_i64(h, tree_node_owner(n));
     h = tree_hash_i64(h, n->kind);
     h = tree_hash_i64(h, local ? 0 : n->data_len);
     if (n->data_len > 0 && !local)

@@ -60,8 +60,8 @@ struct tree_node {
     /* shared with every node that has the same ACL (tree_acl.c); NULL for
      * an empty vector, or a null one (TREE_NODE_ACL_NULL) */
     struct acl_shared *acl;
-    /* StatPersisted */
-    int64_t czxid, mzxid, pzxid, ctime, mtime, ephemeral_owner;
+    /* StatPersisted; ephemeralOwner is in tail (tree_node_owner) */
+    int64_t czxid, mzxid, pzxid, ctime, mtime;
     /* znodefs extension: the time of the txn that set pzxid (a child made or
      * deleted), 0 if unknown (a format 2 snapshot).  Derived from the txns'
      * times, so not in the digest, which format 2 snapshots must still match. */
@@ -73,16 +73,36 @@ struct tree_node {
     int32_t version, cversion, aversion;
     uint8_t kind;  /* ZN_NODE_KIND_* (0 to 2) */
     uint8_t flags; /* TREE_NODE_* */
-    /* the path and its NUL, then the data area: the data (data_len bytes),
+    /* the ephemeral owner (8 bytes) when it is not 0 (TREE_NODE_OWNED:
+     * nearly every node is 0, and it never changes), then the path and its
+     * NUL (tree_path_of), then the data area: the data (data_len bytes),
      * or when it outgrew the area (TREE_NODE_DATA_OUT) a pointer to a
      * malloc'd copy; the area is at least a pointer long (tree_node_alloc) */
-    char path[];
+    char tail[];
 };
 
 /* tree_node.flags: the ACL vector was null (count -1), not empty. */
 #define TREE_NODE_ACL_NULL 0x01
 /* tree_node.flags: the data is in a malloc'd block the data area points at. */
 #define TREE_NODE_DATA_OUT 0x02
+/* tree_node.flags: the tail starts with an ephemeral owner that is not 0. */
+#define TREE_NODE_OWNED 0x04
+
+/* The node's path (NUL-terminated, path_len bytes). */
+static inline char *tree_path_of(const struct tree_node *n)
+{
+    return (char *)(uintptr_t)n->tail + ((n->flags & TREE_NODE_OWNED) ? sizeof(int64_t) : 0);
+}
+
+/* The stored ephemeral owner: a session id, TREE_CONTAINER_OWNER, a TTL
+ * encoding, or 0. */
+static inline int64_t tree_node_owner(const struct tree_node *n)
+{
+    int64_t owner = 0;
+    if (n->flags & TREE_NODE_OWNED)
+        memcpy(&owner, n->tail, sizeof(owner));
+    return owner;
+}
 
 /* A path with a quota (ZooKeeper's pTrie holds the same set). */
 struct tree_quota {
@@ -134,7 +154,7 @@ static inline int32_t tree_node_data_bytes(const struct tree_node *n) { return n
 /* Where the node's data area starts (see struct tree_node). */
 static inline uint8_t *tree_node_data_area(const struct tree_node *n)
 {
-    return (uint8_t *)(uintptr_t)(n->path + n->path_len + 1);
+    return (uint8_t *)(tree_path_of(n) + n->path_len + 1);
 }
 
 /* The node's data bytes (tree_node_data_bytes of them). */
@@ -152,7 +172,7 @@ static inline const uint8_t *tree_node_data_ptr(const struct tree_node *n)
 static inline bool tree_node_has_path(const struct zn_hlink *l, const void *key)
 {
     const struct tree_node *n = ZN_HENTRY(l, const struct tree_node, link);
-    return zn_hkey_is(key, n->path, n->path_len);
+    return zn_hkey_is(key, tree_path_of(n), n->path_len);
 }
 
 /* h is zn_hash(path, len), for a caller that already has it. */
@@ -194,9 +214,12 @@ static inline const struct tree_node *tree_preorder_next(const struct tree_node 
 /* Copies src into *data (NULL when src->len <= 0) and *len (-1 for null data).
  * Returns 0 or ZN_NOMEMORY. */
 int tree_data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len);
-/* A node with this path and data (copied; NULL: empty) and a zeroed stat,
- * in no structure yet, in one allocation; NULL when out of memory. */
-struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data);
+/* A node with this path, data (copied; NULL: empty) and ephemeral owner
+ * (fixed for its life) and an otherwise zeroed stat, in no structure yet,
+ * in one allocation; NULL when out of memory. */
+struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data, int64_t owner);
+/* Sets the stat of a new node (the owner it was made with must match). */
+void tree_node_set_stat(struct tree_node *n, const struct tree_persisted_stat *st);
 /* Replaces n's data (len -1: null) with a copy of bytes, in place when it
  * fits the data area, else in a block of its own.  *old gets the data as it
  * was, in a malloc'd block the caller owns (NULL when there was none); the

@@ -103,9 +103,9 @@ static const struct tree_quota *quota_prefix(const struct tree *t, const char *p
 static const char *limit_node_real_path(const struct tree_node *n, const struct tree_node *parent)
 {
     if (parent == NULL || n->path_len != parent->path_len + 1 + sizeof(QUOTA_LIMIT_NODE) - 1 ||
-        strcmp(n->path + parent->path_len + 1, QUOTA_LIMIT_NODE) != 0)
+        strcmp(tree_path_of(n) + parent->path_len + 1, QUOTA_LIMIT_NODE) != 0)
         return NULL;
-    return quota_real_path(parent->path);
+    return quota_real_path(tree_path_of(parent));
 }
 
 int tree_quota_rebuild(struct tree *t)
@@ -235,13 +235,13 @@ int tree_quota_after_create(struct apply *a, struct tree_node *n, struct tree_no
         if (added)
             tree_undo_push(a, UNDO_QUOTA_ADD)->quota = added;
     } else if (n->path_len == parent->path_len + 1 + sizeof(QUOTA_STAT_NODE) - 1 &&
-               strcmp(n->path + parent->path_len + 1, QUOTA_STAT_NODE) == 0 &&
-               (real = quota_real_path(parent->path)) != NULL) {
+               strcmp(tree_path_of(n) + parent->path_len + 1, QUOTA_STAT_NODE) == 0 &&
+               (real = quota_real_path(tree_path_of(parent))) != NULL) {
         int rc = quota_recount(a, n, real);
         if (rc != 0)
             return rc;
     }
-    return tree_quota_account(a, n->path, tree_node_data_bytes(n), 1);
+    return tree_quota_account(a, tree_path_of(n), tree_node_data_bytes(n), 1);
 }
 
 /* The quota bookkeeping of DataTree.deleteNode, after the node is unlinked. */
@@ -255,5 +255,5 @@ int tree_quota_after_delete(struct apply *a, struct tree_node *n, struct tree_no
             tree_undo_push(a, UNDO_QUOTA_REMOVE)->quota = q;
         }
     }
-    return tree_quota_account(a, n->path, -(int64_t)tree_node_data_bytes(n), -1);
+    return tree_quota_account(a, tree_path_of(n), -(int64_t)tree_node_data_bytes(n), -1);
 }

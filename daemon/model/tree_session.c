@@ -128,7 +128,7 @@ int tree_for_each_ephemeral(const struct tree *t, int64_t session_id, tree_path_
 {
     const struct tree_session *s = tree_session_find(t, session_id);
     for (size_t i = 0; s && i < s->eph_count; i++) {
-        int rc = fn(ctx, s->eph[i]->path);
+        int rc = fn(ctx, tree_path_of(s->eph[i]));
         if (rc != 0)
             return rc;
     }
