@@ -164,8 +164,15 @@ int tree_child_reserve(struct tree_node *parent)
 {
     if (parent->child_count < child_room(parent))
         return 0;
-    size_t count = parent->child_count;
-    size_t cap = count == 0 ? 4 : count < TREE_CHILDREN_DOUBLE_MAX ? count * 2 : count + count / 8;
+    /* From the count, not the room: malloc_usable_size may give a little
+     * more than asked, and doubling that (5, 10, 11, 22, ...) ends far
+     * above a power of two (1534 for 1000 children). */
+    size_t count = parent->child_count, cap = 4;
+    if (count >= TREE_CHILDREN_DOUBLE_MAX)
+        cap = count + count / 8;
+    else
+        while (cap <= count)
+            cap *= 2;
     struct tree_node **c = realloc(parent->children, sizeof(*c) * cap);
     if (c == NULL)
         return ZN_NOMEMORY;
