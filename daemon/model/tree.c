@@ -65,7 +65,7 @@ struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jut
         return NULL;
     memset(n, 0, offsetof(struct tree_node, tail));
     if (owner != 0) {
-        n->flags |= TREE_NODE_OWNED;
+        n->flags |= TREE_NODE_OWNED | (tree_owner_is_session(owner) ? TREE_NODE_EPHEMERAL : 0);
         memcpy(n->tail, &owner, sizeof(owner));
     }
     char *p = tree_path_of(n);
@@ -135,8 +135,8 @@ void tree_node_free(struct tree *t, struct tree_node *n)
 {
     if (n == NULL)
         return;
-    if (!tree_owner_is_session(tree_node_owner(n)))
-        free(n->children); /* else the union holds eph_slot */
+    if (!(n->flags & TREE_NODE_EPHEMERAL))
+        free(n->kids); /* else the union holds eph_slot */
     if (n->flags & TREE_NODE_DATA_OUT)
         free((void *)(uintptr_t)tree_node_data_ptr(n));
     tree_acl_release(t, n->acl);
@@ -147,7 +147,9 @@ void tree_node_free(struct tree *t, struct tree_node *n)
  * allocator gave, which is at least what was asked for. */
 static size_t child_room(const struct tree_node *parent)
 {
-    return parent->children ? malloc_usable_size(parent->children) / sizeof(parent->children[0]) : 0;
+    if (parent->kids == NULL)
+        return 0;
+    return (malloc_usable_size(parent->kids) - offsetof(struct tree_children, at)) / sizeof(parent->kids->at[0]);
 }
 
 /* Children arrays up to this many double; larger ones grow by an eighth, so
@@ -162,38 +164,40 @@ static size_t child_room(const struct tree_node *parent)
  * room it left. */
 int tree_child_reserve(struct tree_node *parent)
 {
-    if (parent->child_count < child_room(parent))
+    if (tree_child_count(parent) < child_room(parent))
         return 0;
     /* From the count, not the room: malloc_usable_size may give a little
      * more than asked, and doubling that (5, 10, 11, 22, ...) ends far
      * above a power of two (1534 for 1000 children). */
-    size_t count = parent->child_count, cap = 4;
+    size_t count = tree_child_count(parent), cap = 4;
     if (count >= TREE_CHILDREN_DOUBLE_MAX)
         cap = count + count / 8;
     else
         while (cap <= count)
             cap *= 2;
-    struct tree_node **c = realloc(parent->children, sizeof(*c) * cap);
+    struct tree_children *c = realloc(parent->kids, offsetof(struct tree_children, at) + sizeof(c->at[0]) * cap);
     if (c == NULL)
         return ZN_NOMEMORY;
-    parent->children = c;
+    if (parent->kids == NULL)
+        c->count = 0;
+    parent->kids = c;
     return 0;
 }
 
 static void child_link(struct tree_node *parent, struct tree_node *child)
 {
-    ZN_ASSERT(parent->child_count < child_room(parent));
+    ZN_ASSERT(tree_child_count(parent) < child_room(parent));
     child->parent = parent;
-    child->index_in_parent = parent->child_count;
-    parent->children[parent->child_count++] = child;
+    child->index_in_parent = parent->kids->count;
+    parent->kids->at[parent->kids->count++] = child;
 }
 
 static void child_unlink(struct tree_node *child)
 {
     struct tree_node *parent = child->parent;
-    ZN_ASSERT(parent && parent->children[child->index_in_parent] == child);
-    struct tree_node *last = parent->children[--parent->child_count];
-    parent->children[child->index_in_parent] = last;
+    ZN_ASSERT(parent && parent->kids->at[child->index_in_parent] == child);
+    struct tree_node *last = parent->kids->at[--parent->kids->count];
+    parent->kids->at[child->index_in_parent] = last;
     last->index_in_parent = child->index_in_parent;
     child->parent = NULL;
 }
@@ -365,11 +369,11 @@ void tree_node_stat(const struct tree_node *n, struct zn_stat *out)
     out->version = n->version;
     /* The persisted cversion counts creates; each child no longer present
      * was also deleted, so changes = creates * 2 - children (copyStat). */
-    out->cversion = (int32_t)((int64_t)n->cversion * 2 - n->child_count);
+    out->cversion = (int32_t)((int64_t)n->cversion * 2 - tree_child_count(n));
     out->aversion = n->aversion;
     out->ephemeral_owner = tree_owner_is_session(tree_node_owner(n)) ? tree_node_owner(n) : 0;
     out->data_length = n->data_len > 0 ? n->data_len : 0;
-    out->num_children = (int32_t)n->child_count;
+    out->num_children = (int32_t)tree_child_count(n);
     out->pzxid = n->pzxid;
 }
 
@@ -393,14 +397,14 @@ struct jute_buf tree_node_data(const struct tree_node *n)
 }
 
 struct zn_acl_vec tree_node_acl(const struct tree_node *n) { return tree_node_acl_vec(n); }
-int32_t tree_node_kind(const struct tree_node *n) { return n->kind; }
+int32_t tree_node_kind(const struct tree_node *n) { return tree_node_kind_of(n); }
 int64_t tree_node_ptime(const struct tree_node *n) { return n->ptime; }
-uint32_t tree_node_child_count(const struct tree_node *n) { return n->child_count; }
+uint32_t tree_node_child_count(const struct tree_node *n) { return tree_child_count(n); }
 
 const struct tree_node *tree_node_child(const struct tree_node *n, uint32_t index)
 {
-    ZN_ASSERT(index < n->child_count);
-    return n->children[index];
+    ZN_ASSERT(index < tree_child_count(n));
+    return n->kids->at[index];
 }
 
 const char *tree_node_child_name(const struct tree_node *n, uint32_t index)
@@ -461,7 +465,7 @@ int tree_check(const struct tree *t)
         if (tree_index_find(t, tree_path_of(n), n->path_len) != n)
             return ZN_DATAINCONSISTENCY;
         digest += tree_node_compute_digest(n);
-        if (n->parent && n->parent->children[n->index_in_parent] != n)
+        if (n->parent && n->parent->kids->at[n->index_in_parent] != n)
             return ZN_DATAINCONSISTENCY;
         if (n != t->root && tree_find_parent(t, tree_path_of(n)) != n->parent)
             return ZN_DATAINCONSISTENCY;

@@ -68,7 +68,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     size_t len = strlen(op->path);
     struct tree_node *parent = tree_find_parent(t, op->path);
     if (parent == NULL || tree_index_find(t, op->path, len) != NULL || tree_owner_is_session(tree_node_owner(parent)) ||
-        parent->child_count >= TREE_MAX_CHILDREN || op->kind < ZN_NODE_KIND_UNKNOWN ||
+        tree_child_count(parent) >= TREE_MAX_CHILDREN || op->kind < ZN_NODE_KIND_UNKNOWN ||
         op->kind > ZN_NODE_KIND_DIRECTORY || len > PATH_MAX_BYTES)
         return ZN_DATAINCONSISTENCY;
     int64_t owner;
@@ -99,7 +99,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     /* DataTree.createStat */
     n->czxid = n->mzxid = n->pzxid = a->hdr->zxid;
     n->ctime = n->mtime = n->ptime = a->hdr->time_ms;
-    n->kind = (uint8_t)op->kind; /* checked above */
+    tree_node_set_kind(n, op->kind); /* checked above */
 
     struct undo *u = tree_undo_push(a, UNDO_CREATE);
     u->node = n;
@@ -131,7 +131,7 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
 
 static int apply_delete_node(struct apply *a, struct tree_node *n)
 {
-    if (n == NULL || n->parent == NULL || n->child_count > 0)
+    if (n == NULL || n->parent == NULL || tree_child_count(n) > 0)
         return ZN_DATAINCONSISTENCY;
     struct tree_node *parent = n->parent;
     struct undo *u = tree_undo_push(a, UNDO_DELETE);
@@ -236,7 +236,7 @@ static void apply_rollback(struct apply *a)
             tree_digest_out(t, u->node);
             tree_acl_release(t, u->node->acl);
             u->node->acl = u->old_acl;
-            u->node->flags = u->old_flags;
+            u->node->flags = (uint8_t)((u->node->flags & ~TREE_NODE_ACL_NULL) | (u->old_flags & TREE_NODE_ACL_NULL));
             u->node->aversion = u->old_version;
             tree_digest_in(t, u->node);
             break;

@@ -62,7 +62,7 @@ uint64_t tree_node_compute_digest(const struct tree_node *n)
     h = tree_hash_i64(h, n->cversion);
     h = tree_hash_i64(h, n->aversion);
     h = tree_hash_i64(h, tree_node_owner(n));
-    h = tree_hash_i64(h, n->kind);
+    h = tree_hash_i64(h, tree_node_kind_of(n));
     h = tree_hash_i64(h, local ? 0 : n->data_len);
     if (n->data_len > 0 && !local)
         h = tree_digest_bytes(h, tree_node_data_ptr(n), (size_t)n->data_len);

@@ -37,7 +37,7 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
         return ZN_BADARGUMENTS;
     struct tree_node *parent = is_root ? NULL : tree_find_parent(t, path);
     if ((!is_root && parent == NULL) || (parent && tree_owner_is_session(tree_node_owner(parent))) ||
-        (parent && parent->child_count >= TREE_MAX_CHILDREN) ||
+        (parent && tree_child_count(parent) >= TREE_MAX_CHILDREN) ||
         (tree_owner_is_session(stat->ephemeral_owner) && tree_session_find(t, stat->ephemeral_owner) == NULL))
         return ZN_BADARGUMENTS;
     if ((parent && tree_child_reserve(parent) != 0) ||
@@ -52,7 +52,7 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
         return ZN_NOMEMORY;
     }
     tree_node_set_stat(n, stat);
-    n->kind = ZN_NODE_KIND_UNKNOWN;
+    tree_node_set_kind(n, ZN_NODE_KIND_UNKNOWN);
     tree_node_attach(t, parent, n);
     if (is_root)
         t->root = n;

@@ -15,7 +15,7 @@
  *
  * Invariants (checked by tree_check, tree.c; every file that changes the
  * tree keeps them):
- *  1. every node but the root has a parent, and parent->children[index] is it;
+ *  1. every node but the root has a parent, and parent->kids->at[index] is it;
  *  2. the index holds exactly the nodes reachable from the root;
  *  3. a node whose owner is a session (not 0, not container or TTL) is in
  *     that session's ephemeral array at its eph_slot, and that session
@@ -51,10 +51,10 @@ struct tree_node {
     struct zn_hlink link; /* in the path index; link.hash is zn_hash(path) */
     struct tree_node *parent;
     union {
-        /* malloc'd, NULL until the first child; its room is what
-         * malloc_usable_size says (tree_child_reserve) */
-        struct tree_node **children;
-        /* a session's ephemeral (never a parent): its index in s->eph */
+        /* malloc'd, NULL until the first child (tree_child_count) */
+        struct tree_children *kids;
+        /* a session's ephemeral (TREE_NODE_EPHEMERAL, never a parent): its
+         * index in s->eph */
         size_t eph_slot;
     };
     /* shared with every node that has the same ACL (tree_acl.c); NULL for
@@ -66,13 +66,11 @@ struct tree_node {
      * deleted), 0 if unknown (a format 2 snapshot).  Derived from the txns'
      * times, so not in the digest, which format 2 snapshots must still match. */
     int64_t ptime;
-    uint32_t child_count;
     uint32_t index_in_parent;
     uint32_t path_len;
     int32_t data_len; /* -1: null data */
     int32_t version, cversion, aversion;
-    uint8_t kind;  /* ZN_NODE_KIND_* (0 to 2) */
-    uint8_t flags; /* TREE_NODE_* */
+    uint8_t flags; /* TREE_NODE_*, and the kind (tree_node_kind_of) */
     /* the ephemeral owner (8 bytes) when it is not 0 (TREE_NODE_OWNED:
      * nearly every node is 0, and it never changes), then the path and its
      * NUL (tree_path_of), then the data area: the data (data_len bytes),
@@ -87,6 +85,36 @@ struct tree_node {
 #define TREE_NODE_DATA_OUT 0x02
 /* tree_node.flags: the tail starts with an ephemeral owner that is not 0. */
 #define TREE_NODE_OWNED 0x04
+/* tree_node.flags: the owner is a session: the union holds eph_slot. */
+#define TREE_NODE_EPHEMERAL 0x08
+/* tree_node.flags: the kind (ZN_NODE_KIND_*, 0 to 2) in bits 4 and 5. */
+#define TREE_NODE_KIND_SHIFT 4
+#define TREE_NODE_KIND_MASK 0x30
+
+static inline int32_t tree_node_kind_of(const struct tree_node *n)
+{
+    return (n->flags & TREE_NODE_KIND_MASK) >> TREE_NODE_KIND_SHIFT;
+}
+
+/* kind: 0 to 2, checked by the caller. */
+static inline void tree_node_set_kind(struct tree_node *n, int32_t kind)
+{
+    n->flags = (uint8_t)((n->flags & ~TREE_NODE_KIND_MASK) | ((kind << TREE_NODE_KIND_SHIFT) & TREE_NODE_KIND_MASK));
+}
+
+/* A parent's children: how many, then the pointers (as many as the
+ * allocator's room holds, tree_child_reserve).  A leaf has none, so the
+ * count costs a node nothing until it has a child. */
+struct tree_children {
+    uint32_t count;
+    uint32_t unused;
+    struct tree_node *at[];
+};
+
+static inline uint32_t tree_child_count(const struct tree_node *n)
+{
+    return (n->flags & TREE_NODE_EPHEMERAL) || n->kids == NULL ? 0 : n->kids->count;
+}
 
 /* The node's path (NUL-terminated, path_len bytes). */
 static inline char *tree_path_of(const struct tree_node *n)
@@ -198,12 +226,12 @@ static inline bool tree_owner_is_session(int64_t owner)
 /* The next node after n in preorder (parents before children), or NULL. */
 static inline const struct tree_node *tree_preorder_next(const struct tree_node *n)
 {
-    if (n->child_count > 0)
-        return n->children[0];
+    if (tree_child_count(n) > 0)
+        return n->kids->at[0];
     while (n->parent) {
         const struct tree_node *p = n->parent;
-        if (n->index_in_parent + 1 < p->child_count)
-            return p->children[n->index_in_parent + 1];
+        if (n->index_in_parent + 1 < p->kids->count)
+            return p->kids->at[n->index_in_parent + 1];
         n = p;
     }
     return NULL;

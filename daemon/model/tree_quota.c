@@ -193,12 +193,12 @@ int tree_quota_account(struct apply *a, const char *path, int64_t bytes_diff, in
 /* The next node of root's subtree in preorder, or NULL. */
 static const struct tree_node *subtree_next(const struct tree_node *n, const struct tree_node *root)
 {
-    if (n->child_count > 0)
-        return n->children[0];
+    if (tree_child_count(n) > 0)
+        return n->kids->at[0];
     while (n != root) {
         const struct tree_node *p = n->parent;
-        if (n->index_in_parent + 1 < p->child_count)
-            return p->children[n->index_in_parent + 1];
+        if (n->index_in_parent + 1 < p->kids->count)
+            return p->kids->at[n->index_in_parent + 1];
         n = p;
     }
     return NULL;

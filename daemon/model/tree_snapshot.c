@@ -114,7 +114,7 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
         p = put_be32(p, (uint32_t)n->aversion);
         p = put_be64(p, (uint64_t)tree_node_owner(n));
         p = put_be64(p, (uint64_t)n->pzxid);
-        p = put_be32(p, (uint32_t)n->kind);
+        p = put_be32(p, (uint32_t)tree_node_kind_of(n));
         p = put_be64(p, (uint64_t)n->ptime);
         ZN_ASSERT(p == tail + sizeof tail);
         jute_write_raw(w, tail, sizeof tail);
@@ -234,7 +234,7 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
         return ZN_NOMEMORY;
     n->parent = parent;
     tree_node_set_stat(n, &st);
-    n->kind = (uint8_t)kind;
+    tree_node_set_kind(n, kind);
     n->ptime = ptime;
     if (tree_node_acl_init(t, n, &acl) != 0) {
         tree_node_free(t, n);
@@ -251,7 +251,7 @@ static int load_link_node(struct tree *t, struct tree_node *n)
     struct tree_node *parent = n->parent;
     int rc = 0;
     if (tree_index_find_hashed(t, tree_path_of(n), n->path_len, n->link.hash) != NULL ||
-        (parent && parent->child_count >= TREE_MAX_CHILDREN))
+        (parent && tree_child_count(parent) >= TREE_MAX_CHILDREN))
         rc = ZN_CORRUPT;
     else if (parent && tree_child_reserve(parent) != 0)
         rc = ZN_NOMEMORY;
