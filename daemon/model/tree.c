@@ -483,7 +483,8 @@ int tree_check(const struct tree *t)
         digest += tree_session_digest(s->id, s->timeout_ms);
         for (size_t i = 0; i < s->eph_count; i++) {
             const struct tree_node *n = s->eph[i];
-            if (tree_node_owner(n) != s->id || n->eph_slot != i || tree_index_find(t, tree_path_of(n), n->path_len) != n)
+            if (tree_node_owner(n) != s->id || n->eph_slot != i ||
+                tree_index_find(t, tree_path_of(n), n->path_len) != n)
                 return ZN_DATAINCONSISTENCY;
         }
         listed += s->eph_count;
