@@ -9,11 +9,16 @@
  * link; path and data follow its fixed fields in its one allocation); it grows by moving a few
  * buckets per insert, so no write pays for rehashing millions of nodes, and
  * an insert cannot fail.  Each node has a parent link and an array of child
- * pointers; a child knows its index in that array, so add and remove are
- * O(1) (remove swaps the last child into the hole) and getChildren is
- * O(children).  tree_node_attach and tree_node_detach are the only ways into
- * and out of the index, the children, the session lists and the digest, so
- * they keep invariants 1 to 4 for every caller.
+ * pointers (with their count; a leaf has none); a child knows its index in
+ * that array, so add and remove are O(1) (remove swaps the last child into
+ * the hole) and getChildren is O(children).  tree_node_attach and
+ * tree_node_detach are the only ways into and out of the index, the
+ * children, the sessions' ephemeral arrays and the digest, so they keep
+ * invariants 1 to 4 for every caller.
+ *
+ * Memory (issue 18; bench/tree_mem measures it): a node is one malloc'd
+ * block, its fixed fields then its owner (when not 0), path and data
+ * (tree_internal.h); nothing a node rarely uses costs every node a field.
  */
 #include <malloc.h>
 #include <stdlib.h>
