@@ -19,6 +19,10 @@ int zn_htable_init(struct zn_htable *t, size_t min_buckets)
     return 0;
 }
 
+void zn_htable_set_load(struct zn_htable *t, size_t load) { t->load = load > 1 ? load : 1; }
+
+static size_t load_of(const struct zn_htable *t) { return t->load > 1 ? t->load : 1; }
+
 void zn_htable_free(struct zn_htable *t)
 {
     free(t->buckets);
@@ -71,7 +75,7 @@ static int start_growth(struct zn_htable *t, size_t n)
 int zn_htable_reserve(struct zn_htable *t, size_t count)
 {
     size_t n = t->nbuckets;
-    while (n < count)
+    while (n * load_of(t) < count)
         n *= 2;
     if (n > t->nbuckets && start_growth(t, n) != 0)
         return ZN_NOMEMORY;
@@ -85,7 +89,7 @@ void zn_htable_insert(struct zn_htable *t, struct zn_hlink *l, uint64_t hash)
     if (t->old) {
         for (int i = 0; i < ZN_HTABLE_MOVE_PER_INSERT && t->old; i++)
             move_one(t);
-    } else if (t->count + 1 > t->nbuckets) {
+    } else if (t->count + 1 > t->nbuckets * load_of(t)) {
         /* A failed allocation keeps the size; a later insert tries again. */
         (void)start_growth(t, t->nbuckets * 2);
     }

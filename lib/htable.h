@@ -6,7 +6,8 @@
  * takes the key's hash, the key and a comparison, and returns the link
  * (container_of gives the entry back: ZN_HENTRY).
  *
- * Growth is incremental.  When the entries outnumber the buckets the table
+ * Growth is incremental.  When the entries outnumber the buckets (times the
+ * table's load, 1 unless zn_htable_set_load says otherwise) the table
  * allocates twice as many and from then on every insert moves the chains of
  * a few old buckets (ZN_HTABLE_MOVE_PER_INSERT) into the new array; until
  * the old array is empty, lookups and removals look in both.  A one-shot
@@ -96,6 +97,7 @@ struct zn_htable {
     size_t nold;
     size_t moved;              /* old[0..moved) are empty */
     size_t count;
+    size_t load;               /* most entries per bucket before growth; 0 means 1 */
 };
 
 /* Old buckets moved per insert while growing: at least 1 keeps the move
@@ -106,6 +108,11 @@ struct zn_htable {
  * 8); 0 or ZN_NOMEMORY.  A zeroed table that was never set up may be
  * searched, counted and iterated (it is empty); inserts need one set up. */
 int zn_htable_init(struct zn_htable *t, size_t min_buckets);
+/* Lets the table hold up to `load` entries per bucket on average before it
+ * grows (1 by default): fewer buckets (8 bytes each) for longer chains.
+ * The tree's path index uses 2 (see daemon/model/tree.c).  Call it on a
+ * table that is set up. */
+void zn_htable_set_load(struct zn_htable *t, size_t load);
 /* Frees the bucket arrays, not the entries (remove or iterate them first);
  * the table must be set up again before its next use. */
 void zn_htable_free(struct zn_htable *t);

@@ -6,15 +6,21 @@
  * lists the files and the invariants they keep).
  *
  * Nodes are found by full path in lib/htable (the node embeds the chain
- * link; the path is stored inline after the node); it grows by moving a few
+ * link; path and data follow its fixed fields in its one allocation); it grows by moving a few
  * buckets per insert, so no write pays for rehashing millions of nodes, and
  * an insert cannot fail.  Each node has a parent link and an array of child
- * pointers; a child knows its index in that array, so add and remove are
- * O(1) (remove swaps the last child into the hole) and getChildren is
- * O(children).  tree_node_attach and tree_node_detach are the only ways into
- * and out of the index, the children, the session lists and the digest, so
- * they keep invariants 1 to 4 for every caller.
+ * pointers (with their count; a leaf has none); a child knows its index in
+ * that array, so add and remove are O(1) (remove swaps the last child into
+ * the hole) and getChildren is O(children).  tree_node_attach and
+ * tree_node_detach are the only ways into and out of the index, the
+ * children, the sessions' ephemeral arrays and the digest, so they keep
+ * invariants 1 to 4 for every caller.
+ *
+ * Memory (issue 18; bench/tree_mem measures it): a node is one malloc'd
+ * block, its fixed fields then its owner (when not 0), path and data
+ * (tree_internal.h); nothing a node rarely uses costs every node a field.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +29,12 @@
 #include "tree_internal.h"
 
 #define TREE_INITIAL_BUCKETS 1024
+/* Nodes per bucket of the path index before it grows: 2 halves the buckets'
+ * 8 bytes a node (4.2 to 8.4 bytes a node instead of 8.4 to 16.8) for chains
+ * of 1 to 2 nodes on average instead of 0.5 to 1; a chain's extra nodes
+ * cost a cache miss each in a lookup of a large tree, but most are told
+ * apart by the hash stored in their link without reading their path. */
+#define TREE_INDEX_LOAD 2
 #define TREE_INITIAL_SESSION_BUCKETS 256
 #define TREE_INITIAL_QUOTA_BUCKETS 16
 #define TREE_INITIAL_ACL_BUCKETS 16
@@ -42,76 +54,174 @@ int tree_data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len)
     return 0;
 }
 
-struct tree_node *tree_node_alloc(const char *path, size_t len)
+/* The data area's room: what the allocator gave past the path. */
+static size_t data_room(const struct tree_node *n)
 {
-    struct tree_node *n = calloc(1, sizeof(*n) + len + 1);
+    return malloc_usable_size((void *)(uintptr_t)n) - (size_t)(tree_node_data_area(n) - (const uint8_t *)n);
+}
+
+struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data, int64_t owner)
+{
+    size_t dlen = data && data->len > 0 ? (size_t)data->len : 0;
+    size_t area = dlen > sizeof(uint8_t *) ? dlen : sizeof(uint8_t *);
+    size_t owner_bytes = owner != 0 ? sizeof(owner) : 0;
+    struct tree_node *n = malloc(offsetof(struct tree_node, tail) + owner_bytes + len + 1 + area);
     if (n == NULL)
         return NULL;
-    memcpy(n->path, path, len);
-    n->path[len] = '\0';
+    memset(n, 0, offsetof(struct tree_node, tail));
+    if (owner != 0) {
+        n->flags |= TREE_NODE_OWNED | (tree_owner_is_session(owner) ? TREE_NODE_EPHEMERAL : 0);
+        memcpy(n->tail, &owner, sizeof(owner));
+    }
+    char *p = tree_path_of(n);
+    memcpy(p, path, len);
+    p[len] = '\0';
     n->path_len = (uint32_t)len;
     n->link.hash = zn_hash(path, len);
-    n->data_len = 0;
+    n->data_len = data ? (data->len < 0 ? -1 : data->len) : 0;
+    if (dlen > 0)
+        memcpy(tree_node_data_area(n), data->data, dlen);
     return n;
+}
+
+int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, uint8_t **old)
+{
+    size_t old_len = (size_t)tree_node_data_bytes(n), new_len = len > 0 ? (size_t)len : 0;
+    bool was_out = (n->flags & TREE_NODE_DATA_OUT) != 0;
+    uint8_t *area = tree_node_data_area(n), *saved = NULL, *fresh = NULL;
+    if (was_out) {
+        memcpy(&saved, area, sizeof(saved));
+    } else if (old_len > 0) {
+        if ((saved = malloc(old_len)) == NULL)
+            return ZN_NOMEMORY;
+        memcpy(saved, area, old_len);
+    }
+    if (new_len > data_room(n)) {
+        if ((fresh = malloc(new_len)) == NULL) {
+            if (!was_out)
+                free(saved);
+            return ZN_NOMEMORY;
+        }
+        memcpy(fresh, bytes, new_len);
+        memcpy(area, &fresh, sizeof(fresh));
+        n->flags |= TREE_NODE_DATA_OUT;
+    } else {
+        if (new_len > 0)
+            memcpy(area, bytes, new_len);
+        n->flags &= (uint8_t)~TREE_NODE_DATA_OUT;
+    }
+    n->data_len = len < 0 ? -1 : len;
+    *old = saved;
+    return 0;
+}
+
+void tree_node_restore_data(struct tree_node *n, uint8_t *old, int32_t old_len)
+{
+    uint8_t *area = tree_node_data_area(n);
+    if (n->flags & TREE_NODE_DATA_OUT) {
+        uint8_t *out;
+        memcpy(&out, area, sizeof(out));
+        free(out);
+    }
+    size_t len = old_len > 0 ? (size_t)old_len : 0;
+    if (len <= data_room(n)) {
+        if (len > 0)
+            memcpy(area, old, len);
+        free(old);
+        n->flags &= (uint8_t)~TREE_NODE_DATA_OUT;
+    } else {
+        memcpy(area, &old, sizeof(old));
+        n->flags |= TREE_NODE_DATA_OUT;
+    }
+    n->data_len = old_len;
 }
 
 void tree_node_free(struct tree *t, struct tree_node *n)
 {
     if (n == NULL)
         return;
-    free(n->children);
-    free(n->data);
-    tree_acl_release(t, n->acl.items);
+    if (!(n->flags & TREE_NODE_EPHEMERAL))
+        free(n->kids); /* else the union holds eph_slot */
+    if (n->flags & TREE_NODE_DATA_OUT)
+        free((void *)(uintptr_t)tree_node_data_ptr(n));
+    tree_acl_release(t, n->acl);
     free(n);
 }
 
-/* Makes room for one more child; the only allocation a link can need. */
+/* Room in a node's children array: not stored (4 bytes a node), but what the
+ * allocator gave, which is at least what was asked for. */
+static size_t child_room(const struct tree_node *parent)
+{
+    if (parent->kids == NULL)
+        return 0;
+    return (malloc_usable_size(parent->kids) - offsetof(struct tree_children, at)) / sizeof(parent->kids->at[0]);
+}
+
+/* Children arrays up to this many double; larger ones grow by an eighth, so
+ * a parent of millions wastes ~6% of its array on average, not up to half
+ * (at 10M children, doubling leaves 13.4 bytes a child where 8 are used).
+ * The price: ~8 reallocs per size doubling instead of one, each a copy at
+ * worst (glibc moves an array above its mmap threshold with mremap). */
+#define TREE_CHILDREN_DOUBLE_MAX 1024
+
+/* Makes room for one more child; the only allocation a link can need.  The
+ * array grows and never shrinks, so a child put back by an undo finds the
+ * room it left. */
 int tree_child_reserve(struct tree_node *parent)
 {
-    if (parent->child_count < parent->child_cap)
+    if (tree_child_count(parent) < child_room(parent))
         return 0;
-    uint32_t cap = parent->child_cap ? parent->child_cap * 2 : 4;
-    struct tree_node **c = realloc(parent->children, sizeof(*c) * cap);
+    /* From the count, not the room: malloc_usable_size may give a little
+     * more than asked, and doubling that (5, 10, 11, 22, ...) ends far
+     * above a power of two (1534 for 1000 children). */
+    size_t count = tree_child_count(parent), cap = 4;
+    if (count >= TREE_CHILDREN_DOUBLE_MAX)
+        cap = count + count / 8;
+    else
+        while (cap <= count)
+            cap *= 2;
+    struct tree_children *c = realloc(parent->kids, offsetof(struct tree_children, at) + sizeof(c->at[0]) * cap);
     if (c == NULL)
         return ZN_NOMEMORY;
-    parent->children = c;
-    parent->child_cap = cap;
+    if (parent->kids == NULL)
+        c->count = 0;
+    parent->kids = c;
     return 0;
 }
 
 static void child_link(struct tree_node *parent, struct tree_node *child)
 {
-    ZN_ASSERT(parent->child_count < parent->child_cap);
+    ZN_ASSERT(tree_child_count(parent) < child_room(parent));
     child->parent = parent;
-    child->index_in_parent = parent->child_count;
-    parent->children[parent->child_count++] = child;
+    child->index_in_parent = parent->kids->count;
+    parent->kids->at[parent->kids->count++] = child;
 }
 
 static void child_unlink(struct tree_node *child)
 {
     struct tree_node *parent = child->parent;
-    ZN_ASSERT(parent && parent->children[child->index_in_parent] == child);
-    struct tree_node *last = parent->children[--parent->child_count];
-    parent->children[child->index_in_parent] = last;
+    ZN_ASSERT(parent && parent->kids->at[child->index_in_parent] == child);
+    struct tree_node *last = parent->kids->at[--parent->kids->count];
+    parent->kids->at[child->index_in_parent] = last;
     last->index_in_parent = child->index_in_parent;
     child->parent = NULL;
 }
 
-/* Adds a fully built node under parent: index, children, session list,
- * digest, sizes.  The caller reserved child room and checked the session. */
+/* Adds a fully built node under parent: index, children, session's
+ * ephemerals, digest, sizes.  The caller reserved room in the parent's
+ * children and the session's ephemerals (tree_ephemeral_reserve). */
 void tree_node_attach(struct tree *t, struct tree_node *parent, struct tree_node *n)
 {
     if (parent)
         child_link(parent, n);
     zn_htable_insert(&t->index, &n->link, n->link.hash);
-    if (tree_owner_is_session(n->ephemeral_owner)) {
-        struct tree_session *s = tree_session_find(t, n->ephemeral_owner);
+    if (tree_owner_is_session(tree_node_owner(n))) {
+        struct tree_session *s = tree_session_find(t, tree_node_owner(n));
         ZN_ASSERT(s != NULL);
         tree_ephemeral_link(s, n);
         t->ephemeral_count++;
     }
-    n->digest = tree_node_compute_digest(n);
-    t->digest += n->digest;
+    tree_digest_in(t, n);
     t->data_bytes += tree_node_size_bytes(n);
 }
 
@@ -121,13 +231,13 @@ void tree_node_detach(struct tree *t, struct tree_node *n)
     if (n->parent)
         child_unlink(n);
     zn_htable_remove(&t->index, &n->link);
-    if (tree_owner_is_session(n->ephemeral_owner)) {
-        struct tree_session *s = tree_session_find(t, n->ephemeral_owner);
+    if (tree_owner_is_session(tree_node_owner(n))) {
+        struct tree_session *s = tree_session_find(t, tree_node_owner(n));
         ZN_ASSERT(s != NULL);
         tree_ephemeral_unlink(s, n);
         t->ephemeral_count--;
     }
-    t->digest -= n->digest;
+    tree_digest_out(t, n);
     t->data_bytes -= tree_node_size_bytes(n);
 }
 
@@ -152,7 +262,7 @@ void tree_clear(struct tree *t)
     zn_htable_clear(&t->index);
     zn_hiter_init(&it, &t->sessions);
     for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
-        free(ZN_HENTRY(l, struct tree_session, link));
+        tree_session_free(ZN_HENTRY(l, struct tree_session, link));
     zn_htable_clear(&t->sessions);
     tree_quota_clear(t);
     t->ephemeral_count = 0;
@@ -166,10 +276,10 @@ void tree_clear(struct tree *t)
 struct tree_node *tree_add_system_node(struct tree *t, const char *path, const struct zn_acl_vec *acl,
                                        int32_t aversion)
 {
-    struct tree_node *n = tree_node_alloc(path, strlen(path));
+    struct tree_node *n = tree_node_alloc(path, strlen(path), NULL, 0);
     if (n == NULL)
         return NULL;
-    if (tree_acl_copy(t, acl, &n->acl) != 0) {
+    if (tree_node_acl_init(t, n, acl) != 0) {
         tree_node_free(t, n);
         return NULL;
     }
@@ -207,7 +317,12 @@ struct tree *tree_new(void)
     if (zn_htable_init(&t->index, TREE_INITIAL_BUCKETS) != 0 ||
         zn_htable_init(&t->sessions, TREE_INITIAL_SESSION_BUCKETS) != 0 ||
         zn_htable_init(&t->quotas, TREE_INITIAL_QUOTA_BUCKETS) != 0 ||
-        zn_htable_init(&t->acls, TREE_INITIAL_ACL_BUCKETS) != 0 || tree_init_nodes(t) != 0) {
+        zn_htable_init(&t->acls, TREE_INITIAL_ACL_BUCKETS) != 0) {
+        tree_free(t);
+        return NULL;
+    }
+    zn_htable_set_load(&t->index, TREE_INDEX_LOAD);
+    if (tree_init_nodes(t) != 0) {
         tree_free(t);
         return NULL;
     }
@@ -234,6 +349,19 @@ const struct tree_node *tree_get(const struct tree *t, const char *path)
     return tree_index_find(t, path, strlen(path));
 }
 
+void tree_node_set_stat(struct tree_node *n, const struct tree_persisted_stat *st)
+{
+    ZN_ASSERT(tree_node_owner(n) == st->ephemeral_owner);
+    n->czxid = st->czxid;
+    n->mzxid = st->mzxid;
+    n->pzxid = st->pzxid;
+    n->ctime = st->ctime;
+    n->mtime = st->mtime;
+    n->version = st->version;
+    n->cversion = st->cversion;
+    n->aversion = st->aversion;
+}
+
 void tree_node_stat(const struct tree_node *n, struct zn_stat *out)
 {
     /* Padding too (after aversion): a stat compared or copied whole holds
@@ -246,48 +374,48 @@ void tree_node_stat(const struct tree_node *n, struct zn_stat *out)
     out->version = n->version;
     /* The persisted cversion counts creates; each child no longer present
      * was also deleted, so changes = creates * 2 - children (copyStat). */
-    out->cversion = (int32_t)((int64_t)n->cversion * 2 - n->child_count);
+    out->cversion = (int32_t)((int64_t)n->cversion * 2 - tree_child_count(n));
     out->aversion = n->aversion;
-    out->ephemeral_owner = tree_owner_is_session(n->ephemeral_owner) ? n->ephemeral_owner : 0;
+    out->ephemeral_owner = tree_owner_is_session(tree_node_owner(n)) ? tree_node_owner(n) : 0;
     out->data_length = n->data_len > 0 ? n->data_len : 0;
-    out->num_children = (int32_t)n->child_count;
+    out->num_children = (int32_t)tree_child_count(n);
     out->pzxid = n->pzxid;
 }
 
-int64_t tree_node_raw_owner(const struct tree_node *n) { return n->ephemeral_owner; }
-bool tree_node_is_container(const struct tree_node *n) { return n->ephemeral_owner == TREE_CONTAINER_OWNER; }
+int64_t tree_node_raw_owner(const struct tree_node *n) { return tree_node_owner(n); }
+bool tree_node_is_container(const struct tree_node *n) { return tree_node_owner(n) == TREE_CONTAINER_OWNER; }
 
 int64_t tree_node_ttl_ms(const struct tree_node *n)
 {
-    if (n->ephemeral_owner == TREE_CONTAINER_OWNER ||
-        (n->ephemeral_owner & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK)
+    if (tree_node_owner(n) == TREE_CONTAINER_OWNER ||
+        (tree_node_owner(n) & TREE_TTL_OWNER_MASK) != TREE_TTL_OWNER_MASK)
         return -1;
-    return n->ephemeral_owner & TREE_TTL_MAX_MS;
+    return tree_node_owner(n) & TREE_TTL_MAX_MS;
 }
 
-const char *tree_node_path(const struct tree_node *n) { return n->path; }
+const char *tree_node_path(const struct tree_node *n) { return tree_path_of(n); }
 
 struct jute_buf tree_node_data(const struct tree_node *n)
 {
-    struct jute_buf b = {n->data_len > 0 ? n->data : (const uint8_t *)"", n->data_len};
+    struct jute_buf b = {n->data_len > 0 ? tree_node_data_ptr(n) : (const uint8_t *)"", n->data_len};
     return b;
 }
 
-struct zn_acl_vec tree_node_acl(const struct tree_node *n) { return n->acl; }
-int32_t tree_node_kind(const struct tree_node *n) { return n->kind; }
+struct zn_acl_vec tree_node_acl(const struct tree_node *n) { return tree_node_acl_vec(n); }
+int32_t tree_node_kind(const struct tree_node *n) { return tree_node_kind_of(n); }
 int64_t tree_node_ptime(const struct tree_node *n) { return n->ptime; }
-uint32_t tree_node_child_count(const struct tree_node *n) { return n->child_count; }
+uint32_t tree_node_child_count(const struct tree_node *n) { return tree_child_count(n); }
 
 const struct tree_node *tree_node_child(const struct tree_node *n, uint32_t index)
 {
-    ZN_ASSERT(index < n->child_count);
-    return n->children[index];
+    ZN_ASSERT(index < tree_child_count(n));
+    return n->kids->at[index];
 }
 
 const char *tree_node_child_name(const struct tree_node *n, uint32_t index)
 {
     const struct tree_node *c = tree_node_child(n, index);
-    return c->path + path_parent_len(c->path, c->path_len) + 1;
+    return tree_path_of(c) + path_parent_len(tree_path_of(c), c->path_len) + 1;
 }
 
 int64_t tree_last_zxid(const struct tree *t) { return t->last_zxid; }
@@ -304,22 +432,18 @@ int tree_config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t 
     struct tree_node *n = tree_index_find(t, TREE_CONFIG_PATH, sizeof(TREE_CONFIG_PATH) - 1);
     if (n == NULL)
         return ZN_NONODE;
-    uint8_t *copy;
-    int32_t copy_len;
-    struct jute_buf src = {data, len};
-    if (tree_data_copy(&src, &copy, &copy_len) != 0)
+    uint64_t digest_before = tree_node_compute_digest(n);
+    size_t size_before = tree_node_size_bytes(n);
+    uint8_t *old;
+    if (tree_node_set_data(n, data, len, &old) != 0)
         return ZN_NOMEMORY;
-    uint64_t digest_before = t->digest;
-    t->data_bytes -= tree_node_size_bytes(n);
-    free(n->data);
-    n->data = copy;
-    n->data_len = copy_len;
+    free(old);
+    t->data_bytes -= size_before;
     n->mzxid = mzxid;
     n->version = version;
     n->mtime = mtime;
     t->data_bytes += tree_node_size_bytes(n);
-    tree_node_redigest(t, n);
-    ZN_ASSERT(t->digest == digest_before);
+    ZN_ASSERT(tree_node_compute_digest(n) == digest_before);
     return 0;
 }
 
@@ -343,15 +467,15 @@ int tree_check(const struct tree *t)
     for (const struct tree_node *n = t->root; n; n = tree_preorder_next(n)) {
         reachable++;
         bytes += tree_node_size_bytes(n);
-        if (n->digest != tree_node_compute_digest(n) || tree_index_find(t, n->path, n->path_len) != n)
+        if (tree_index_find(t, tree_path_of(n), n->path_len) != n)
             return ZN_DATAINCONSISTENCY;
-        digest += n->digest;
-        if (n->parent && n->parent->children[n->index_in_parent] != n)
+        digest += tree_node_compute_digest(n);
+        if (n->parent && n->parent->kids->at[n->index_in_parent] != n)
             return ZN_DATAINCONSISTENCY;
-        if (n != t->root && tree_find_parent(t, n->path) != n->parent)
+        if (n != t->root && tree_find_parent(t, tree_path_of(n)) != n->parent)
             return ZN_DATAINCONSISTENCY;
-        if (tree_owner_is_session(n->ephemeral_owner)) {
-            if (tree_session_find(t, n->ephemeral_owner) == NULL)
+        if (tree_owner_is_session(tree_node_owner(n))) {
+            if (tree_session_find(t, tree_node_owner(n)) == NULL)
                 return ZN_DATAINCONSISTENCY;
             ephemerals++;
         }
@@ -362,15 +486,13 @@ int tree_check(const struct tree *t)
     for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
         const struct tree_session *s = ZN_HENTRY(l, const struct tree_session, link);
         digest += tree_session_digest(s->id, s->timeout_ms);
-        size_t count = 0;
-        for (const struct tree_node *n = s->eph_head; n; n = n->eph_next) {
-            if (n->ephemeral_owner != s->id)
+        for (size_t i = 0; i < s->eph_count; i++) {
+            const struct tree_node *n = s->eph[i];
+            if (tree_node_owner(n) != s->id || n->eph_slot != i ||
+                tree_index_find(t, tree_path_of(n), n->path_len) != n)
                 return ZN_DATAINCONSISTENCY;
-            count++;
         }
-        if (count != s->eph_count)
-            return ZN_DATAINCONSISTENCY;
-        listed += count;
+        listed += s->eph_count;
     }
     if (reachable != zn_htable_count(&t->index) || bytes != t->data_bytes || digest != t->digest ||
         listed != ephemerals || ephemerals != t->ephemeral_count)

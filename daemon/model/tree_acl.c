@@ -5,8 +5,8 @@
  * bytes of heap each (a tenth of a member's memory with 100-byte znodes).
  *
  * Invariants: an acl_shared is in tree.acls exactly while refs > 0, and refs
- * counts the nodes (and undo entries holding an old ACL, tree_apply.c) whose
- * acl.items point at it; tree_free asserts that none is left.  Each one also
+ * counts the nodes (and undo entries holding an old ACL, tree_apply.c) that
+ * point at it (a node holds one pointer, 8 bytes, for its ACL); tree_free asserts that none is left.  Each one also
  * keeps its vector as jute writes it (wire), which tree_serialize copies
  * as is.
  *
@@ -47,10 +47,9 @@ static bool acl_shared_is(const struct zn_hlink *l, const void *key)
     return acl_same(ZN_HENTRY(l, const struct acl_shared, link)->items, key);
 }
 
-int tree_acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_vec *dst)
+int tree_acl_copy(struct tree *t, const struct zn_acl_vec *src, struct acl_shared **dst)
 {
-    dst->count = src->count;
-    dst->items = NULL;
+    *dst = NULL;
     if (src->count <= 0)
         return 0;
     uint64_t h = acl_hash(src);
@@ -58,7 +57,7 @@ int tree_acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_ve
     if (found != NULL) {
         struct acl_shared *a = ZN_HENTRY(found, struct acl_shared, link);
         a->refs++;
-        dst->items = a->items;
+        *dst = a;
         return 0;
     }
     struct jute_writer wire;
@@ -99,16 +98,16 @@ int tree_acl_copy(struct tree *t, const struct zn_acl_vec *src, struct zn_acl_ve
     a->wire_len = wire.len;
     jute_writer_free(&wire);
     a->refs = 1;
+    a->count = src->count;
     zn_htable_insert(&t->acls, &a->link, h);
-    dst->items = items;
+    *dst = a;
     return 0;
 }
 
-void tree_acl_release(struct tree *t, struct zn_acl *items)
+void tree_acl_release(struct tree *t, struct acl_shared *a)
 {
-    if (items == NULL)
+    if (a == NULL)
         return;
-    struct acl_shared *a = tree_acl_shared_of(items);
     ZN_ASSERT(a->refs > 0);
     if (--a->refs > 0)
         return;

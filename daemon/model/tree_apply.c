@@ -32,12 +32,22 @@ struct undo *tree_undo_push(struct apply *a, enum undo_kind kind)
     return u;
 }
 
-struct undo *tree_undo_push_data(struct apply *a, struct tree_node *n)
+struct undo *tree_undo_replace_data(struct apply *a, struct tree_node *n, const uint8_t *bytes, int32_t len)
 {
+    int32_t old_len = n->data_len;
+    uint8_t *old;
+    tree_digest_out(a->t, n);
+    a->t->data_bytes -= tree_node_size_bytes(n);
+    int rc = tree_node_set_data(n, bytes, len, &old);
+    a->t->data_bytes += tree_node_size_bytes(n);
+    if (rc != 0) {
+        tree_digest_in(a->t, n);
+        return NULL;
+    }
     struct undo *u = tree_undo_push(a, UNDO_SETDATA);
     u->node = n;
-    u->old_data = n->data;
-    u->old_data_len = n->data_len;
+    u->old_data = old;
+    u->old_data_len = old_len;
     u->old_version = n->version;
     u->old_mtime = n->mtime;
     u->old_mzxid = n->mzxid;
@@ -57,11 +67,12 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     struct tree *t = a->t;
     size_t len = strlen(op->path);
     struct tree_node *parent = tree_find_parent(t, op->path);
-    if (parent == NULL || tree_index_find(t, op->path, len) != NULL || tree_owner_is_session(parent->ephemeral_owner) ||
-        parent->child_count >= TREE_MAX_CHILDREN || op->kind < ZN_NODE_KIND_UNKNOWN ||
+    if (parent == NULL || tree_index_find(t, op->path, len) != NULL || tree_owner_is_session(tree_node_owner(parent)) ||
+        tree_child_count(parent) >= TREE_MAX_CHILDREN || op->kind < ZN_NODE_KIND_UNKNOWN ||
         op->kind > ZN_NODE_KIND_DIRECTORY || len > PATH_MAX_BYTES)
         return ZN_DATAINCONSISTENCY;
     int64_t owner;
+    struct tree_session *session = NULL;
     if (op->type == ZN_OP_CREATECONTAINER) {
         owner = TREE_CONTAINER_OWNER;
     } else if (op->type == ZN_OP_CREATETTL) {
@@ -70,24 +81,25 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
         owner = TREE_TTL_OWNER_MASK | op->ttl_ms;
     } else {
         owner = op->ephemeral_owner;
-        if (owner != 0 && (!tree_owner_is_session(owner) || tree_session_find(t, owner) == NULL))
+        if (owner != 0 && (!tree_owner_is_session(owner) || (session = tree_session_find(t, owner)) == NULL))
             return ZN_DATAINCONSISTENCY;
     }
     int rc = tree_child_reserve(parent);
+    if (rc == 0 && session != NULL)
+        rc = tree_ephemeral_reserve(session);
     if (rc != 0)
         return rc;
-    struct tree_node *n = tree_node_alloc(op->path, len);
+    struct tree_node *n = tree_node_alloc(op->path, len, &op->data, owner);
     if (n == NULL)
         return ZN_NOMEMORY;
-    if (tree_acl_copy(a->t, &op->acl, &n->acl) != 0 || tree_data_copy(&op->data, &n->data, &n->data_len) != 0) {
+    if (tree_node_acl_init(a->t, n, &op->acl) != 0) {
         tree_node_free(t, n);
         return ZN_NOMEMORY;
     }
     /* DataTree.createStat */
     n->czxid = n->mzxid = n->pzxid = a->hdr->zxid;
     n->ctime = n->mtime = n->ptime = a->hdr->time_ms;
-    n->ephemeral_owner = owner;
-    n->kind = op->kind;
+    tree_node_set_kind(n, op->kind); /* checked above */
 
     struct undo *u = tree_undo_push(a, UNDO_CREATE);
     u->node = n;
@@ -101,24 +113,25 @@ static int apply_create(struct apply *a, const struct txn_op *op, struct tree_no
     if (cversion == -1)
         cversion = parent->cversion + 1;
     if (cversion > parent->cversion) {
+        tree_digest_out(t, parent);
         parent->cversion = cversion;
         parent->pzxid = a->hdr->zxid;
         parent->ptime = a->hdr->time_ms;
-        tree_node_redigest(t, parent);
+        tree_digest_in(t, parent);
     }
     tree_node_attach(t, parent, n);
     rc = tree_quota_after_create(a, n, parent);
     if (rc != 0)
         return rc; /* the undo log already holds the create */
-    event_push(a, ZN_EVENT_CREATED, n->path);
-    event_push(a, ZN_EVENT_CHILD, parent->path);
+    event_push(a, ZN_EVENT_CREATED, tree_path_of(n));
+    event_push(a, ZN_EVENT_CHILD, tree_path_of(parent));
     *out = n;
     return 0;
 }
 
 static int apply_delete_node(struct apply *a, struct tree_node *n)
 {
-    if (n == NULL || n->parent == NULL || n->child_count > 0)
+    if (n == NULL || n->parent == NULL || tree_child_count(n) > 0)
         return ZN_DATAINCONSISTENCY;
     struct tree_node *parent = n->parent;
     struct undo *u = tree_undo_push(a, UNDO_DELETE);
@@ -128,15 +141,16 @@ static int apply_delete_node(struct apply *a, struct tree_node *n)
     u->old_ptime = parent->ptime;
     tree_node_detach(a->t, n);
     if (a->hdr->zxid > parent->pzxid) {
+        tree_digest_out(a->t, parent);
         parent->pzxid = a->hdr->zxid;
         parent->ptime = a->hdr->time_ms;
-        tree_node_redigest(a->t, parent);
+        tree_digest_in(a->t, parent);
     }
     int rc = tree_quota_after_delete(a, n, parent);
     if (rc != 0)
         return rc;
-    event_push(a, ZN_EVENT_DELETED, n->path);
-    event_push(a, ZN_EVENT_CHILD, parent->path);
+    event_push(a, ZN_EVENT_DELETED, tree_path_of(n));
+    event_push(a, ZN_EVENT_CHILD, tree_path_of(parent));
     return 0;
 }
 
@@ -145,24 +159,18 @@ static int apply_set_data(struct apply *a, const struct txn_op *op, struct tree_
     struct tree_node *n = tree_index_find(a->t, op->path, strlen(op->path));
     if (n == NULL)
         return ZN_DATAINCONSISTENCY;
-    uint8_t *data;
-    int32_t data_len;
-    if (tree_data_copy(&op->data, &data, &data_len) != 0)
+    struct undo *u = tree_undo_replace_data(a, n, op->data.data, op->data.len);
+    if (u == NULL)
         return ZN_NOMEMORY;
-    struct undo *u = tree_undo_push_data(a, n);
-    a->t->data_bytes -= tree_node_size_bytes(n);
-    n->data = data;
-    n->data_len = data_len;
     n->version = op->version;
     n->mtime = a->hdr->time_ms;
     n->mzxid = a->hdr->zxid;
-    a->t->data_bytes += tree_node_size_bytes(n);
-    tree_node_redigest(a->t, n);
-    int rc = tree_quota_account(a, n->path,
+    tree_digest_in(a->t, n);
+    int rc = tree_quota_account(a, tree_path_of(n),
                                 (int64_t)tree_node_data_bytes(n) - (u->old_data_len > 0 ? u->old_data_len : 0), 0);
     if (rc != 0)
         return rc;
-    event_push(a, ZN_EVENT_CHANGED, n->path);
+    event_push(a, ZN_EVENT_CHANGED, tree_path_of(n));
     *out = n;
     return 0;
 }
@@ -172,16 +180,19 @@ static int apply_set_acl(struct apply *a, const struct txn_op *op, struct tree_n
     struct tree_node *n = tree_index_find(a->t, op->path, strlen(op->path));
     if (n == NULL)
         return ZN_DATAINCONSISTENCY;
-    struct zn_acl_vec acl;
+    struct acl_shared *acl;
     if (tree_acl_copy(a->t, &op->acl, &acl) != 0)
         return ZN_NOMEMORY;
     struct undo *u = tree_undo_push(a, UNDO_SETACL);
     u->node = n;
     u->old_acl = n->acl;
+    u->old_flags = n->flags;
     u->old_version = n->aversion;
+    tree_digest_out(a->t, n);
     n->acl = acl;
+    n->flags = (uint8_t)((n->flags & ~TREE_NODE_ACL_NULL) | (op->acl.count < 0 ? TREE_NODE_ACL_NULL : 0));
     n->aversion = op->version;
-    tree_node_redigest(a->t, n);
+    tree_digest_in(a->t, n);
     *out = n;
     return 0;
 }
@@ -196,38 +207,42 @@ static void apply_rollback(struct apply *a)
         case UNDO_CREATE:
             tree_node_detach(t, u->node);
             tree_node_free(t, u->node);
+            tree_digest_out(t, u->parent);
             u->parent->cversion = u->old_cversion;
             u->parent->pzxid = u->old_pzxid;
             u->parent->ptime = u->old_ptime;
-            tree_node_redigest(t, u->parent);
+            tree_digest_in(t, u->parent);
             break;
         case UNDO_DELETE:
             /* The slot the node left is still allocated: no failure here. */
             tree_node_attach(t, u->parent, u->node);
+            tree_digest_out(t, u->parent);
             u->parent->pzxid = u->old_pzxid;
             u->parent->ptime = u->old_ptime;
-            tree_node_redigest(t, u->parent);
+            tree_digest_in(t, u->parent);
             break;
         case UNDO_SETDATA:
+            tree_digest_out(t, u->node);
             t->data_bytes -= tree_node_size_bytes(u->node);
-            free(u->node->data);
-            u->node->data = u->old_data;
-            u->node->data_len = u->old_data_len;
+            tree_node_restore_data(u->node, u->old_data, u->old_data_len);
+            u->old_data = NULL;
             u->node->version = u->old_version;
             u->node->mtime = u->old_mtime;
             u->node->mzxid = u->old_mzxid;
             t->data_bytes += tree_node_size_bytes(u->node);
-            tree_node_redigest(t, u->node);
+            tree_digest_in(t, u->node);
             break;
         case UNDO_SETACL:
-            tree_acl_release(t, u->node->acl.items);
+            tree_digest_out(t, u->node);
+            tree_acl_release(t, u->node->acl);
             u->node->acl = u->old_acl;
+            u->node->flags = (uint8_t)((u->node->flags & ~TREE_NODE_ACL_NULL) | (u->old_flags & TREE_NODE_ACL_NULL));
             u->node->aversion = u->old_version;
-            tree_node_redigest(t, u->node);
+            tree_digest_in(t, u->node);
             break;
         case UNDO_SESSION_CREATE:
             tree_session_unlink(t, u->session);
-            free(u->session);
+            tree_session_free(u->session);
             break;
         case UNDO_SESSION_CLOSE:
             tree_session_link(t, u->session);
@@ -257,10 +272,10 @@ static void apply_release(struct apply *a)
             free(u->old_data);
             break;
         case UNDO_SETACL:
-            tree_acl_release(a->t, u->old_acl.items);
+            tree_acl_release(a->t, u->old_acl);
             break;
         case UNDO_SESSION_CLOSE:
-            free(u->session);
+            tree_session_free(u->session);
             break;
         case UNDO_QUOTA_REMOVE:
             free(u->quota);
@@ -317,7 +332,7 @@ static int apply_create_session(struct apply *a, const struct txn_op *op)
 static int compare_node_paths(const void *x, const void *y)
 {
     const struct tree_node *const *a = x, *const *b = y;
-    return strcmp((*a)->path, (*b)->path);
+    return strcmp(tree_path_of((*a)), tree_path_of((*b)));
 }
 
 /* Deletes the session's ephemerals (those the txn names first, in its order,
@@ -334,21 +349,20 @@ static int apply_close_session(struct apply *a, const struct txn_op *op)
         if (op->paths.items[i] == NULL)
             return ZN_DATAINCONSISTENCY;
         struct tree_node *n = tree_index_find(t, op->paths.items[i], strlen(op->paths.items[i]));
-        if (n == NULL || n->ephemeral_owner != id)
+        if (n == NULL || tree_node_owner(n) != id)
             continue; /* ZooKeeper ignores NONODE here too */
         int rc = apply_delete_node(a, n);
         if (rc != 0)
             return rc;
     }
     if (s->eph_count > 0) {
-        size_t count = s->eph_count, i = 0;
+        size_t count = s->eph_count;
         struct tree_node **rest = malloc(sizeof(*rest) * count);
         if (rest == NULL)
             return ZN_NOMEMORY;
-        for (struct tree_node *n = s->eph_head; n; n = n->eph_next)
-            rest[i++] = n;
+        memcpy(rest, s->eph, sizeof(*rest) * count);
         qsort(rest, count, sizeof(*rest), compare_node_paths);
-        for (i = 0; i < count; i++) {
+        for (size_t i = 0; i < count; i++) {
             int rc = apply_delete_node(a, rest[i]);
             if (rc != 0) {
                 free(rest);

@@ -36,29 +36,23 @@ int tree_import_node(struct tree *t, const char *path, struct jute_buf data,
         tree_index_find(t, path, len) != NULL)
         return ZN_BADARGUMENTS;
     struct tree_node *parent = is_root ? NULL : tree_find_parent(t, path);
-    if ((!is_root && parent == NULL) || (parent && tree_owner_is_session(parent->ephemeral_owner)) ||
-        (parent && parent->child_count >= TREE_MAX_CHILDREN) ||
+    if ((!is_root && parent == NULL) || (parent && tree_owner_is_session(tree_node_owner(parent))) ||
+        (parent && tree_child_count(parent) >= TREE_MAX_CHILDREN) ||
         (tree_owner_is_session(stat->ephemeral_owner) && tree_session_find(t, stat->ephemeral_owner) == NULL))
         return ZN_BADARGUMENTS;
-    if (parent && tree_child_reserve(parent) != 0)
+    if ((parent && tree_child_reserve(parent) != 0) ||
+        (tree_owner_is_session(stat->ephemeral_owner) &&
+         tree_ephemeral_reserve(tree_session_find(t, stat->ephemeral_owner)) != 0))
         return ZN_NOMEMORY;
-    struct tree_node *n = tree_node_alloc(path, len);
+    struct tree_node *n = tree_node_alloc(path, len, &data, stat->ephemeral_owner);
     if (n == NULL)
         return ZN_NOMEMORY;
-    if (tree_acl_copy(t, acl, &n->acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0) {
+    if (tree_node_acl_init(t, n, acl) != 0) {
         tree_node_free(t, n);
         return ZN_NOMEMORY;
     }
-    n->czxid = stat->czxid;
-    n->mzxid = stat->mzxid;
-    n->pzxid = stat->pzxid;
-    n->ctime = stat->ctime;
-    n->mtime = stat->mtime;
-    n->ephemeral_owner = stat->ephemeral_owner;
-    n->version = stat->version;
-    n->cversion = stat->cversion;
-    n->aversion = stat->aversion;
-    n->kind = ZN_NODE_KIND_UNKNOWN;
+    tree_node_set_stat(n, stat);
+    tree_node_set_kind(n, ZN_NODE_KIND_UNKNOWN);
     tree_node_attach(t, parent, n);
     if (is_root)
         t->root = n;
@@ -70,8 +64,9 @@ static void import_touch_parent(struct tree *t, const char *path, int64_t zxid)
 {
     struct tree_node *parent = path && path[0] == '/' ? tree_find_parent(t, path) : NULL;
     if (parent && tree_index_find(t, path, strlen(path)) == NULL && zxid > parent->pzxid) {
+        tree_digest_out(t, parent);
         parent->pzxid = zxid;
-        tree_node_redigest(t, parent);
+        tree_digest_in(t, parent);
     }
 }
 

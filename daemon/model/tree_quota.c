@@ -103,9 +103,9 @@ static const struct tree_quota *quota_prefix(const struct tree *t, const char *p
 static const char *limit_node_real_path(const struct tree_node *n, const struct tree_node *parent)
 {
     if (parent == NULL || n->path_len != parent->path_len + 1 + sizeof(QUOTA_LIMIT_NODE) - 1 ||
-        strcmp(n->path + parent->path_len + 1, QUOTA_LIMIT_NODE) != 0)
+        strcmp(tree_path_of(n) + parent->path_len + 1, QUOTA_LIMIT_NODE) != 0)
         return NULL;
-    return quota_real_path(parent->path);
+    return quota_real_path(tree_path_of(parent));
 }
 
 int tree_quota_rebuild(struct tree *t)
@@ -151,20 +151,9 @@ size_t tree_quota_count(const struct tree *t) { return zn_htable_count(&t->quota
  * without an event: how ZooKeeper writes a quota stats node. */
 static int replace_data_quietly(struct apply *a, struct tree_node *n, const char *text, size_t len)
 {
-    uint8_t *data = malloc(len > 0 ? len : 1);
-    if (data == NULL)
+    if (tree_undo_replace_data(a, n, (const uint8_t *)text, (int32_t)len) == NULL)
         return ZN_NOMEMORY;
-    memcpy(data, text, len);
-    tree_undo_push_data(a, n);
-    a->t->data_bytes -= tree_node_size_bytes(n);
-    if (len == 0) {
-        free(data);
-        data = NULL;
-    }
-    n->data = data;
-    n->data_len = (int32_t)len;
-    a->t->data_bytes += tree_node_size_bytes(n);
-    tree_node_redigest(a->t, n);
+    tree_digest_in(a->t, n);
     return 0;
 }
 
@@ -190,7 +179,7 @@ int tree_quota_account(struct apply *a, const char *path, int64_t bytes_diff, in
         return 0;
     struct tree_node *stats = quota_stats_node(a->t, q->path);
     struct quota_record record;
-    if (stats == NULL || quota_record_parse(stats->data, stats->data_len, &record) != 0)
+    if (stats == NULL || quota_record_parse(tree_node_data_ptr(stats), stats->data_len, &record) != 0)
         return 0;
     if (quota_record_set(&record, QUOTA_KEY_COUNT, quota_record_get(&record, QUOTA_KEY_COUNT) + count_diff) != 0 ||
         quota_record_set(&record, QUOTA_KEY_BYTES, quota_record_get(&record, QUOTA_KEY_BYTES) + bytes_diff) != 0)
@@ -204,12 +193,12 @@ int tree_quota_account(struct apply *a, const char *path, int64_t bytes_diff, in
 /* The next node of root's subtree in preorder, or NULL. */
 static const struct tree_node *subtree_next(const struct tree_node *n, const struct tree_node *root)
 {
-    if (n->child_count > 0)
-        return n->children[0];
+    if (tree_child_count(n) > 0)
+        return n->kids->at[0];
     while (n != root) {
         const struct tree_node *p = n->parent;
-        if (n->index_in_parent + 1 < p->child_count)
-            return p->children[n->index_in_parent + 1];
+        if (n->index_in_parent + 1 < p->kids->count)
+            return p->kids->at[n->index_in_parent + 1];
         n = p;
     }
     return NULL;
@@ -246,13 +235,13 @@ int tree_quota_after_create(struct apply *a, struct tree_node *n, struct tree_no
         if (added)
             tree_undo_push(a, UNDO_QUOTA_ADD)->quota = added;
     } else if (n->path_len == parent->path_len + 1 + sizeof(QUOTA_STAT_NODE) - 1 &&
-               strcmp(n->path + parent->path_len + 1, QUOTA_STAT_NODE) == 0 &&
-               (real = quota_real_path(parent->path)) != NULL) {
+               strcmp(tree_path_of(n) + parent->path_len + 1, QUOTA_STAT_NODE) == 0 &&
+               (real = quota_real_path(tree_path_of(parent))) != NULL) {
         int rc = quota_recount(a, n, real);
         if (rc != 0)
             return rc;
     }
-    return tree_quota_account(a, n->path, tree_node_data_bytes(n), 1);
+    return tree_quota_account(a, tree_path_of(n), tree_node_data_bytes(n), 1);
 }
 
 /* The quota bookkeeping of DataTree.deleteNode, after the node is unlinked. */
@@ -266,5 +255,5 @@ int tree_quota_after_delete(struct apply *a, struct tree_node *n, struct tree_no
             tree_undo_push(a, UNDO_QUOTA_REMOVE)->quota = q;
         }
     }
-    return tree_quota_account(a, n->path, -(int64_t)tree_node_data_bytes(n), -1);
+    return tree_quota_account(a, tree_path_of(n), -(int64_t)tree_node_data_bytes(n), -1);
 }

@@ -4,14 +4,18 @@
  * it (tree_apply.c), a snapshot carries it (tree_snapshot.c); the live side
  * (expiry, connections) is daemon/net/session.c's.
  *
- * A session's ephemerals are an intrusive doubly linked list through the
- * nodes (tree_node.eph_prev/eph_next), so close-session is O(its
- * ephemerals); tree_node_attach and tree_node_detach (tree.c) keep a node on
+ * A session's ephemerals are an array of node pointers in the session (an
+ * ephemeral knows its index there, tree_node.eph_slot, which shares the
+ * place of the children an ephemeral never has), so add and remove are O(1)
+ * (remove swaps the last one into the hole) and close-session is O(its
+ * ephemerals), with no bytes spent on the nodes that are not ephemeral
+ * (nearly all of them); tree_node_attach and tree_node_detach (tree.c) keep a node on
  * its owner's list (invariant 3, tree_internal.h).  A session moves the
  * digest by its own hash while it is in the table (invariant 4).
  */
 #include <stdlib.h>
 
+#include "assert.h"
 #include "tree_internal.h"
 
 static bool session_has_id(const struct zn_hlink *l, const void *key)
@@ -53,26 +57,42 @@ int tree_session_insert(struct tree *t, int64_t id, int32_t timeout_ms, struct t
     return 0;
 }
 
+void tree_session_free(struct tree_session *s)
+{
+    if (s == NULL)
+        return;
+    free(s->eph);
+    free(s);
+}
+
+int tree_ephemeral_reserve(struct tree_session *s)
+{
+    if (s->eph_count < s->eph_cap)
+        return 0;
+    size_t cap = s->eph_cap ? s->eph_cap * 2 : 4;
+    struct tree_node **e = realloc(s->eph, sizeof(*e) * cap);
+    if (e == NULL)
+        return ZN_NOMEMORY;
+    s->eph = e;
+    s->eph_cap = cap;
+    return 0;
+}
+
+/* Room was reserved; a node put back by an undo finds the room it left (the
+ * array never shrinks). */
 void tree_ephemeral_link(struct tree_session *s, struct tree_node *n)
 {
-    n->eph_prev = NULL;
-    n->eph_next = s->eph_head;
-    if (s->eph_head)
-        s->eph_head->eph_prev = n;
-    s->eph_head = n;
-    s->eph_count++;
+    ZN_ASSERT(s->eph_count < s->eph_cap);
+    n->eph_slot = s->eph_count;
+    s->eph[s->eph_count++] = n;
 }
 
 void tree_ephemeral_unlink(struct tree_session *s, struct tree_node *n)
 {
-    if (n->eph_prev)
-        n->eph_prev->eph_next = n->eph_next;
-    else
-        s->eph_head = n->eph_next;
-    if (n->eph_next)
-        n->eph_next->eph_prev = n->eph_prev;
-    n->eph_prev = n->eph_next = NULL;
-    s->eph_count--;
+    ZN_ASSERT(n->eph_slot < s->eph_count && s->eph[n->eph_slot] == n);
+    struct tree_node *last = s->eph[--s->eph_count];
+    s->eph[n->eph_slot] = last;
+    last->eph_slot = n->eph_slot;
 }
 
 bool tree_session_exists(const struct tree *t, int64_t session_id)
@@ -107,8 +127,8 @@ int tree_for_each_session(const struct tree *t, tree_session_fn fn, void *ctx)
 int tree_for_each_ephemeral(const struct tree *t, int64_t session_id, tree_path_fn fn, void *ctx)
 {
     const struct tree_session *s = tree_session_find(t, session_id);
-    for (const struct tree_node *n = s ? s->eph_head : NULL; n; n = n->eph_next) {
-        int rc = fn(ctx, n->path);
+    for (size_t i = 0; s && i < s->eph_count; i++) {
+        int rc = fn(ctx, tree_path_of(s->eph[i]));
         if (rc != 0)
             return rc;
     }

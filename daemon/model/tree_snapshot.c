@@ -96,13 +96,13 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
      * a second while the server takes writes on the same 2 cores. */
     uint8_t tail[SNAPSHOT_NODE_TAIL_BYTES];
     for (const struct tree_node *n = t->root; n && !w->error; n = tree_preorder_next(n)) {
-        jute_write_buffer(w, n->path, (int32_t)n->path_len);
-        jute_write_buffer(w, n->data_len > 0 ? (const void *)n->data : "", n->data_len);
-        if (n->acl.count > 0) {
-            const struct acl_shared *a = tree_acl_shared_of(n->acl.items);
-            jute_write_raw(w, a->wire, a->wire_len);
+        jute_write_buffer(w, tree_path_of(n), (int32_t)n->path_len);
+        jute_write_buffer(w, n->data_len > 0 ? (const void *)tree_node_data_ptr(n) : "", n->data_len);
+        if (n->acl != NULL) {
+            jute_write_raw(w, n->acl->wire, n->acl->wire_len);
         } else {
-            jute_write_acl_vec(w, &n->acl);
+            struct zn_acl_vec none = tree_node_acl_vec(n);
+            jute_write_acl_vec(w, &none);
         }
         uint8_t *p = tail;
         p = put_be64(p, (uint64_t)n->czxid);
@@ -112,9 +112,9 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
         p = put_be32(p, (uint32_t)n->version);
         p = put_be32(p, (uint32_t)n->cversion);
         p = put_be32(p, (uint32_t)n->aversion);
-        p = put_be64(p, (uint64_t)n->ephemeral_owner);
+        p = put_be64(p, (uint64_t)tree_node_owner(n));
         p = put_be64(p, (uint64_t)n->pzxid);
-        p = put_be32(p, (uint32_t)n->kind);
+        p = put_be32(p, (uint32_t)tree_node_kind_of(n));
         p = put_be64(p, (uint64_t)n->ptime);
         ZN_ASSERT(p == tail + sizeof tail);
         jute_write_raw(w, tail, sizeof tail);
@@ -180,12 +180,12 @@ static struct tree_node *load_find_parent(const struct tree *t, const struct loa
     if (pl == 0)
         pl = 1; /* the root, "/", which may still be pending */
     for (struct tree_node *a = ls->last; a != NULL; a = a->parent) {
-        if (a->path_len == (size_t)pl && memcmp(a->path, path, (size_t)pl) == 0)
+        if (a->path_len == (size_t)pl && memcmp(tree_path_of(a), path, (size_t)pl) == 0)
             return a;
     }
     for (size_t i = 0; i < ls->count; i++) {
         struct tree_node *a = ls->pending[i];
-        if (a->path_len == (size_t)pl && memcmp(a->path, path, (size_t)pl) == 0)
+        if (a->path_len == (size_t)pl && memcmp(tree_path_of(a), path, (size_t)pl) == 0)
             return a;
     }
     return tree_index_find(t, path, (size_t)pl);
@@ -210,32 +210,35 @@ static int load_parse_node(struct tree *t, struct jute_reader *r, const struct l
     bool root_loaded = t->root != NULL || ls->last != NULL;
     if (is_root == root_loaded || (!is_root && parent == NULL))
         return ZN_CORRUPT;
-    struct tree_node *n = tree_node_alloc(path, len);
+    struct tree_persisted_stat st;
+    int32_t kind = -1;
+    int64_t ptime = 0;
+    jute_read_long(r, &st.czxid);
+    jute_read_long(r, &st.mzxid);
+    jute_read_long(r, &st.ctime);
+    jute_read_long(r, &st.mtime);
+    jute_read_int(r, &st.version);
+    jute_read_int(r, &st.cversion);
+    jute_read_int(r, &st.aversion);
+    jute_read_long(r, &st.ephemeral_owner);
+    jute_read_long(r, &st.pzxid);
+    jute_read_int(r, &kind);
+    if (ls->format >= 3)
+        jute_read_long(r, &ptime);
+    if (r->error || kind < ZN_NODE_KIND_UNKNOWN || kind > ZN_NODE_KIND_DIRECTORY ||
+        (tree_owner_is_session(st.ephemeral_owner) && tree_session_find(t, st.ephemeral_owner) == NULL) ||
+        (parent && tree_owner_is_session(tree_node_owner(parent))))
+        return ZN_CORRUPT;
+    struct tree_node *n = tree_node_alloc(path, len, &data, st.ephemeral_owner);
     if (n == NULL)
         return ZN_NOMEMORY;
     n->parent = parent;
-    jute_read_long(r, &n->czxid);
-    jute_read_long(r, &n->mzxid);
-    jute_read_long(r, &n->ctime);
-    jute_read_long(r, &n->mtime);
-    jute_read_int(r, &n->version);
-    jute_read_int(r, &n->cversion);
-    jute_read_int(r, &n->aversion);
-    jute_read_long(r, &n->ephemeral_owner);
-    jute_read_long(r, &n->pzxid);
-    jute_read_int(r, &n->kind);
-    if (ls->format >= 3)
-        jute_read_long(r, &n->ptime);
-    int rc = 0;
-    if (r->error || n->kind < ZN_NODE_KIND_UNKNOWN || n->kind > ZN_NODE_KIND_DIRECTORY ||
-        (tree_owner_is_session(n->ephemeral_owner) && tree_session_find(t, n->ephemeral_owner) == NULL) ||
-        (parent && tree_owner_is_session(parent->ephemeral_owner)))
-        rc = ZN_CORRUPT;
-    if (rc == 0 && (tree_acl_copy(t, &acl, &n->acl) != 0 || tree_data_copy(&data, &n->data, &n->data_len) != 0))
-        rc = ZN_NOMEMORY;
-    if (rc != 0) {
+    tree_node_set_stat(n, &st);
+    tree_node_set_kind(n, kind);
+    n->ptime = ptime;
+    if (tree_node_acl_init(t, n, &acl) != 0) {
         tree_node_free(t, n);
-        return rc;
+        return ZN_NOMEMORY;
     }
     *out = n;
     return 0;
@@ -247,10 +250,13 @@ static int load_link_node(struct tree *t, struct tree_node *n)
 {
     struct tree_node *parent = n->parent;
     int rc = 0;
-    if (tree_index_find_hashed(t, n->path, n->path_len, n->link.hash) != NULL ||
-        (parent && parent->child_count >= TREE_MAX_CHILDREN))
+    if (tree_index_find_hashed(t, tree_path_of(n), n->path_len, n->link.hash) != NULL ||
+        (parent && tree_child_count(parent) >= TREE_MAX_CHILDREN))
         rc = ZN_CORRUPT;
     else if (parent && tree_child_reserve(parent) != 0)
+        rc = ZN_NOMEMORY;
+    else if (tree_owner_is_session(tree_node_owner(n)) &&
+             tree_ephemeral_reserve(tree_session_find(t, tree_node_owner(n))) != 0)
         rc = ZN_NOMEMORY;
     if (rc != 0) {
         tree_node_free(t, n);
@@ -360,7 +366,7 @@ static int config_save(const struct tree *t, struct saved_config *out)
     const struct tree_node *n = tree_index_find(t, TREE_CONFIG_PATH, sizeof(TREE_CONFIG_PATH) - 1);
     if (n == NULL)
         return 0;
-    struct jute_buf src = {n->data, n->data_len};
+    struct jute_buf src = {tree_node_data_ptr(n), n->data_len};
     if (tree_data_copy(&src, &out->data, &out->data_len) != 0)
         return ZN_NOMEMORY;
     out->present = true;

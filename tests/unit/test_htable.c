@@ -1,7 +1,7 @@
 /*
  * Unit tests of lib/htable.c: the one hash table (insert, lookup, remove,
  * incremental growth under many keys, iteration while a move is under way,
- * removal during iteration) and the one hash function.
+ * removal during iteration, a load above 1) and the one hash function.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,6 +283,35 @@ static void reserve_sizes_once(void **state)
     free(items);
 }
 
+static void a_load_of_two_grows_at_twice_the_buckets(void **state)
+{
+    (void)state;
+    struct zn_htable t;
+    assert_int_equal(zn_htable_init(&t, 16), 0);
+    zn_htable_set_load(&t, 2);
+    struct item *items = make_items(5000);
+    for (int i = 0; i < 32; i++)
+        zn_htable_insert(&t, &items[i].link, key_hash(i));
+    assert_int_equal(t.nbuckets, 16); /* 32 entries in 16 buckets: no growth yet */
+    zn_htable_insert(&t, &items[32].link, key_hash(32));
+    assert_int_equal(t.nbuckets, 32);
+    for (int i = 33; i < 5000; i++)
+        zn_htable_insert(&t, &items[i].link, key_hash(i));
+    assert_int_equal(t.nbuckets, 4096); /* 5000 entries, at most 2 a bucket */
+    for (int i = 0; i < 5000; i++)
+        assert_ptr_equal(find(&t, i), &items[i]);
+    for (int i = 0; i < 5000; i += 2)
+        zn_htable_remove(&t, &items[i].link);
+    for (int i = 0; i < 5000; i++)
+        assert_ptr_equal(find(&t, i), i % 2 ? &items[i] : NULL);
+    /* reserve sizes for the load too */
+    zn_htable_clear(&t);
+    assert_int_equal(zn_htable_reserve(&t, 20000), 0);
+    assert_int_equal(t.nbuckets, 16384);
+    zn_htable_free(&t);
+    free(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +324,7 @@ int main(void)
         cmocka_unit_test(reserve_sizes_once),
         cmocka_unit_test(a_zeroed_table_is_empty),
         cmocka_unit_test(a_bytes_key_compares_length_and_bytes),
+        cmocka_unit_test(a_load_of_two_grows_at_twice_the_buckets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
