@@ -133,6 +133,8 @@ void ensemble_turn_done(struct server *srv)
     struct ensemble *e = ens_of(srv);
     if (!e)
         return;
+    if (e->ready_later)
+        ens_process_ready(e); /* the turn's requests (ens_ready_later) */
     /* Standalone compacts after every batch (process_ready): all of those
      * buffers now, or they would pile up faster than a few per turn. */
     zab_collect(e->zab, e->standalone ? SIZE_MAX : ENSEMBLE_COLLECT_PER_TURN);
