@@ -749,14 +749,7 @@ static int64_t propose(struct zab *z, const uint8_t *data, uint32_t size, uint8_
      * bisection, not counted one by one at every proposal (with 128 writes
      * in flight that walk was 2-5% of a write's instructions,
      * bench/PROFILE.md 10). */
-    size_t low = 0, high = z->n_entries;
-    while (low < high) {
-        size_t mid = low + (high - low) / 2;
-        if (z->entries[mid].zxid <= z->committed_zxid)
-            low = mid + 1;
-        else
-            high = mid;
-    }
+    size_t low = zab_log_first_from(z, z->committed_zxid + 1);
     if (z->n_entries - low >= ZAB_INFLIGHT_MAX)
         return ZAB_EBUSY;
     uint64_t zxid = zab_zxid_make(z->epoch, ++z->next_counter);
