@@ -53,7 +53,9 @@
 #include <uv.h>
 
 /* Default virtual size of the LMDB map: address space, not disk. */
+#ifndef ZN_STORE_DEFAULT_MAP_BYTES /* a build may set it: valgrind cannot map 64 GiB */
 #define ZN_STORE_DEFAULT_MAP_BYTES (64ull << 30)
+#endif
 /* Largest single log entry or snapshot accepted. */
 #define ZN_STORE_ENTRY_MAX_BYTES (64u << 20)
 #define ZN_STORE_SNAPSHOT_MAX_BYTES (8ull << 30)

@@ -400,9 +400,34 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
         sessions_new_term(srv, lead_started);
 }
 
+/*
+ * A client's request submitted (ensemble_forward.c submit): its proposal,
+ * or its forward, waits in the core for the loop turn's ready batch, so the
+ * requests of one turn (every packet the poll returned) are appended to the
+ * store together, with one wake-up of its writer, and the ready loop, the
+ * syncs, the backlog and the flush run once, not once per request.  The batch is processed by ensemble_turn_done,
+ * right after the poll's callbacks; the idle handle keeps the loop from
+ * blocking in poll meanwhile (a submit from a timer or a write callback,
+ * before the poll), and runs the batch itself then.  Any ens_process_ready
+ * before then takes the batch.
+ */
+static void on_ready_idle(uv_idle_t *h) { ens_process_ready(h->data); }
+
+void ens_ready_later(struct ensemble *e)
+{
+    if (e->ready_later)
+        return;
+    e->ready_later = true;
+    uv_idle_start(&e->ready_idle, on_ready_idle);
+}
+
 void ens_process_ready(struct ensemble *e)
 {
     struct server *srv = e->srv;
+    if (e->ready_later) {
+        e->ready_later = false;
+        uv_idle_stop(&e->ready_idle);
+    }
     while (zab_has_ready(e->zab)) {
         struct zab_ready rd;
         zab_ready(e->zab, &rd);

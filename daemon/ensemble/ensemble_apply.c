@@ -71,22 +71,23 @@ static void after_apply(struct server *srv, const struct txn *t, struct request 
 }
 
 
-/* The local request a committed txn answers, if this member holds it. */
-static struct request *find_waiting(struct server *srv, const struct txn *t)
+/* The local request a committed txn (its header) answers, if this member
+ * holds it. */
+static struct request *find_waiting(struct server *srv, const struct txn_header *h)
 {
-    if (t->hdr.type == ZN_OP_CREATESESSION) {
+    if (h->type == ZN_OP_CREATESESSION) {
         for (struct conn *c = srv->conns; c; c = c->next)
             if (c->state == CONN_OPENING && c->queue_head &&
                 c->queue_head->hdr.type == REQUEST_CONNECT &&
-                c->queue_head->session_id == t->hdr.session_id && !c->queue_head->done)
+                c->queue_head->session_id == h->session_id && !c->queue_head->done)
                 return c->queue_head;
         return NULL;
     }
-    struct session *s = session_find(srv, t->hdr.session_id);
+    struct session *s = session_find(srv, h->session_id);
     if (!s || !s->conn)
         return NULL;
     for (struct request *r = s->conn->queue_head; r; r = r->next)
-        if (r->is_write && !r->done && r->hdr.type != ZN_OP_SYNC && r->hdr.xid == t->hdr.cxid)
+        if (r->is_write && !r->done && r->hdr.type != ZN_OP_SYNC && r->hdr.xid == h->cxid)
             return r;
     return NULL;
 }
@@ -132,6 +133,8 @@ void ensemble_turn_done(struct server *srv)
     struct ensemble *e = ens_of(srv);
     if (!e)
         return;
+    if (e->ready_later)
+        ens_process_ready(e); /* the turn's requests (ens_ready_later) */
     /* Standalone compacts after every batch (process_ready): all of those
      * buffers now, or they would pile up faster than a few per turn. */
     zab_collect(e->zab, e->standalone ? SIZE_MAX : ENSEMBLE_COLLECT_PER_TURN);
@@ -157,38 +160,71 @@ void ensemble_snapshot_stored(struct server *srv, int64_t zxid)
     }
 }
 
+/* The txn a committed entry carries.  On the leader, the local request it
+ * answers still holds the txn prep made of it, which is what the entry was
+ * encoded from (leader_propose stamps it with the entry's zxid): that one is
+ * applied, and the entry is not decoded a second time.
+ * Everyone else, and the leader for the writes of other members' clients,
+ * decodes the entry into e->scratch.  Checked builds (ZN_CHECK_INVARIANTS)
+ * encode the prepared txn again and stop unless it is the entry, byte for
+ * byte. */
+static const struct txn *committed_txn(struct ensemble *e, const struct zab_entry *entry,
+                                       struct txn *decoded, struct request **waiting)
+{
+    struct jute_reader rd;
+    jute_reader_init(&rd, entry->data, entry->size, &e->scratch);
+    struct txn_header h;
+    int rc = txn_decode_header(&rd, &h);
+    if (rc != 0)
+        ens_fatal("a committed entry does not decode", rc);
+    struct request *r = find_waiting(e->srv, &h);
+    *waiting = r;
+    if (r && r->txn.hdr.zxid == (int64_t)entry->zxid && r->txn.hdr.type == h.type &&
+        r->txn.hdr.session_id == h.session_id && r->txn.hdr.cxid == h.cxid) {
+#ifdef ZN_CHECK_INVARIANTS
+        jute_writer_reset(&e->out);
+        if (txn_encode(&e->out, &r->txn) != 0 || e->out.error || e->out.len != entry->size ||
+            memcmp(e->out.data, entry->data, entry->size) != 0)
+            ens_fatal("the prepared txn of a local request is not its committed entry",
+                      ZN_SYSTEMERROR);
+#endif
+        return &r->txn;
+    }
+    jute_reader_init(&rd, entry->data, entry->size, &e->scratch);
+    rc = txn_decode(&rd, decoded);
+    if (rc != 0)
+        ens_fatal("a committed entry does not decode", rc);
+    return decoded;
+}
+
 void ens_apply_committed(struct ensemble *e, const struct zab_entry *entry)
 {
     struct server *srv = e->srv;
     zn_arena_reset(&e->scratch);
-    struct jute_reader rd;
-    jute_reader_init(&rd, entry->data, entry->size, &e->scratch);
-    struct txn t;
-    int rc = txn_decode(&rd, &t);
-    if (rc != 0)
-        ens_fatal("a committed entry does not decode", rc);
-    struct request *r = find_waiting(srv, &t);
+    struct txn decoded;
+    struct request *r;
+    const struct txn *t = committed_txn(e, entry, &decoded, &r);
     struct zn_response scratch_resp;
     struct zn_response *resp = r ? &r->resp : &scratch_resp;
     memset(resp, 0, sizeof *resp);
-    rc = tree_apply(srv->tree, &t, ens_tree_event, srv, r ? &r->arena : &e->scratch, resp);
+    int rc = tree_apply(srv->tree, t, ens_tree_event, srv, r ? &r->arena : &e->scratch, resp);
     prep_applied(srv->prep, (int64_t)entry->zxid);
     srv->snapshots.txns_since++;
     if (rc != 0) {
         ZN_ERROR("cannot apply zxid=0x%" PRIx64 " op=%s: %s", entry->zxid,
-                 zn_op_name(t.hdr.type), zn_strerror(rc));
+                 zn_op_name(t->hdr.type), zn_strerror(rc));
         if (r) {
             r->err = ZN_SYSTEMERROR;
             request_finish(srv, r);
         }
         return;
     }
-    after_apply(srv, &t, r);
+    after_apply(srv, t, r);
     check_after_apply(srv, (int64_t)entry->zxid);
     if (r) {
         r->zxid = (int64_t)entry->zxid;
         r->err = resp->err;
-        if (t.hdr.type == ZN_OP_MULTI && resp->result_count > 0)
+        if (t->hdr.type == ZN_OP_MULTI && resp->result_count > 0)
             r->err = ZN_OK; /* per-op results carry the errors */
         request_finish(srv, r);
     }

@@ -256,7 +256,7 @@ static void submit(struct ensemble *e, struct request *r, enum forward_kind kind
         ens_leader_submit(e, r);
     else
         forward(e, r, kind);
-    ens_process_ready(e);
+    ens_ready_later(e); /* once for the loop turn's requests */
 }
 
 void ensemble_submit_write(struct server *srv, struct request *r)

@@ -55,6 +55,10 @@ struct ensemble {
     bool standalone;                /* config_standalone: a single voter of its own */
     struct tls_server *quorum_tls; /* sslQuorum / portUnification; NULL: plain */
     uv_timer_t tick;
+    /* A client's write or sync was submitted: the core's ready batch is
+     * processed once per loop turn, not once per request (ens_ready_later) */
+    uv_idle_t ready_idle;
+    bool ready_later;
     uint32_t my_id;
     enum zab_role role;
     enum zab_phase phase;
@@ -127,6 +131,7 @@ void ens_fatal(const char *what, int rc);
 void ens_send_bytes(struct ensemble *e, uint32_t to, const uint8_t *data, size_t len);
 void ens_close_all_clients(struct server *srv, const char *why);
 void ens_process_ready(struct ensemble *e);
+void ens_ready_later(struct ensemble *e);
 void ens_appended_truncate(struct ensemble *e, uint64_t keep);
 void ens_on_tick(uv_timer_t *t);
 

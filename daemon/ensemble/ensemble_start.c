@@ -262,6 +262,8 @@ int ensemble_start(struct server *srv)
     uv_timer_init(srv->loop, &e->tick);
     e->tick.data = e;
     uv_timer_start(&e->tick, ens_on_tick, ENSEMBLE_TICK_MS, ENSEMBLE_TICK_MS);
+    uv_idle_init(srv->loop, &e->ready_idle);
+    e->ready_idle.data = e;
     if (e->standalone)
         ZN_INFO("standalone (an ensemble of one), recovered zxid=0x%" PRIx64 " nodes=%zu sessions=%zu "
                 "log_entries=%zu epochs=%" PRIu64 "/%" PRIu64 " ms=%" PRIu64,
@@ -290,6 +292,12 @@ static void on_tick_closed(uv_handle_t *h)
     free(e);
 }
 
+static void on_ready_idle_closed(uv_handle_t *h)
+{
+    struct ensemble *e = h->data;
+    uv_close((uv_handle_t *)&e->tick, on_tick_closed);
+}
+
 void ensemble_stop(struct server *srv)
 {
     struct ensemble *e = ens_of(srv);
@@ -300,5 +308,7 @@ void ensemble_stop(struct server *srv)
         transport_stop(e->tp);
     tls_server_free(e->quorum_tls); /* the connections closing hold their own references */
     uv_timer_stop(&e->tick);
-    uv_close((uv_handle_t *)&e->tick, on_tick_closed);
+    uv_idle_stop(&e->ready_idle);
+    /* The tick's close frees e, so it is closed once the idle handle is. */
+    uv_close((uv_handle_t *)&e->ready_idle, on_ready_idle_closed);
 }

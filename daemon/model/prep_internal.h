@@ -46,9 +46,9 @@ struct prep_record {
     int64_t zxid;
     struct node_view view;
     int32_t session_timeout_ms;      /* session records */
-    struct zn_acl *acl_items;        /* owned copy behind view.acl */
     size_t key_len;
-    char key[];
+    char key[]; /* NUL-terminated; then, in the same allocation, the copy of
+                 * the ACL behind view.acl (prep_record_add) */
 };
 
 struct prep {

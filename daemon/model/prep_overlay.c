@@ -55,55 +55,64 @@ static void map_insert(struct prep *p, struct prep_record *r)
     r->in_map = true;
 }
 
-static void record_free(struct prep_record *r)
+static void record_free(struct prep_record *r) { free(r); }
+
+/* Bytes of an ACL's deep copy: its items, then their strings. */
+static size_t acl_copy_bytes(const struct zn_acl_vec *acl)
 {
-    free(r->acl_items);
-    free(r);
+    if (acl->count <= 0)
+        return 0;
+    size_t size = sizeof(struct zn_acl) * (size_t)acl->count;
+    for (int32_t i = 0; i < acl->count; i++) {
+        const struct zn_id *id = &acl->items[i].id;
+        size += (id->scheme ? strlen(id->scheme) + 1 : 0) + (id->id ? strlen(id->id) + 1 : 0);
+    }
+    return size;
 }
 
-/* Deep copy of an ACL into one malloc'd block (items then strings). */
-static int acl_dup(const struct zn_acl_vec *src, struct zn_acl **items_out, struct zn_acl_vec *dst)
+/* Deep copy of src into the acl_copy_bytes(src) bytes at mem (aligned for
+ * struct zn_acl). */
+static void acl_copy(const struct zn_acl_vec *src, void *mem, struct zn_acl_vec *dst)
 {
-    *items_out = NULL;
     dst->count = src->count;
     dst->items = NULL;
     if (src->count <= 0)
-        return 0;
-    size_t size = sizeof(struct zn_acl) * (size_t)src->count;
-    for (int32_t i = 0; i < src->count; i++) {
-        const struct zn_id *id = &src->items[i].id;
-        size += (id->scheme ? strlen(id->scheme) + 1 : 0) + (id->id ? strlen(id->id) + 1 : 0);
-    }
-    struct zn_acl *items = malloc(size);
-    if (items == NULL)
-        return ZN_NOMEMORY;
+        return;
+    struct zn_acl *items = mem;
     char *s = (char *)(items + src->count);
     for (int32_t i = 0; i < src->count; i++) {
         const struct zn_id *id = &src->items[i].id;
         items[i].perms = src->items[i].perms;
         items[i].id.scheme = items[i].id.id = NULL;
         if (id->scheme) {
-            items[i].id.scheme = strcpy(s, id->scheme);
-            s += strlen(s) + 1;
+            size_t n = strlen(id->scheme) + 1;
+            items[i].id.scheme = memcpy(s, id->scheme, n);
+            s += n;
         }
         if (id->id) {
-            items[i].id.id = strcpy(s, id->id);
-            s += strlen(s) + 1;
+            size_t n = strlen(id->id) + 1;
+            items[i].id.id = memcpy(s, id->id, n);
+            s += n;
         }
     }
-    *items_out = items;
     dst->items = items;
-    return 0;
 }
 
-/* Adds a record (the key's newest state) for `zxid`. */
+/* Adds a record (the key's newest state) for `zxid`.  One allocation per
+ * record: the record, its key, then the copy of its ACL (a write makes one
+ * or two records; two allocations each were a share of the write path's
+ * malloc and free). */
 int prep_record_add(struct prep *p, int64_t zxid, const char *key, size_t len, const struct node_view *view,
                     int32_t session_timeout_ms)
 {
     ZN_ASSERT(p->tail == NULL || p->tail->zxid <= zxid);
-    struct prep_record *r = calloc(1, sizeof(*r) + len + 1);
+    size_t acl_bytes = acl_copy_bytes(&view->acl);
+    /* The key right after the record, then the ACL's copy, aligned. */
+    size_t acl_at = (sizeof(struct prep_record) + len + 1 + _Alignof(struct zn_acl) - 1) & ~(_Alignof(struct zn_acl) - 1);
+    struct prep_record *r = malloc(acl_at + acl_bytes);
     if (r == NULL)
         return ZN_NOMEMORY;
+    memset(r, 0, sizeof(*r));
     memcpy(r->key, key, len);
     r->key[len] = '\0';
     r->key_len = len;
@@ -111,10 +120,7 @@ int prep_record_add(struct prep *p, int64_t zxid, const char *key, size_t len, c
     r->zxid = zxid;
     r->view = *view;
     r->session_timeout_ms = session_timeout_ms;
-    if (acl_dup(&view->acl, &r->acl_items, &r->view.acl) != 0) {
-        free(r);
-        return ZN_NOMEMORY;
-    }
+    acl_copy(&view->acl, (char *)r + acl_at, &r->view.acl);
     struct prep_record *old = map_find(p, key, len);
     if (old) {
         map_remove(p, old);

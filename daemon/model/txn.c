@@ -84,21 +84,28 @@ JUTE_IO_INLINE int io_op(struct jute_io *io, struct txn_op *op)
     return rc == 0 && jute_io_reading(io) ? op_valid(op) : rc;
 }
 
+/* The format version and the header, both directions. */
+JUTE_IO_INLINE int io_header(struct jute_io *io, struct txn_header *hdr)
+{
+    int32_t version = TXN_FORMAT_VERSION;
+    jute_io_int(io, &version);
+    jute_io_long(io, &hdr->session_id);
+    jute_io_int(io, &hdr->cxid);
+    jute_io_long(io, &hdr->zxid);
+    jute_io_long(io, &hdr->time_ms);
+    if (jute_io_int(io, &hdr->type) != 0)
+        return jute_io_error(io);
+    return version == TXN_FORMAT_VERSION ? 0 : ZN_MARSHALLINGERROR;
+}
+
 /* The whole record, both directions.  Decoding, *t is zeroed. */
 JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
 {
     bool reading = jute_io_reading(io);
     int bad = reading ? ZN_MARSHALLINGERROR : ZN_BADARGUMENTS;
-    int32_t version = TXN_FORMAT_VERSION;
-    jute_io_int(io, &version);
-    jute_io_long(io, &t->hdr.session_id);
-    jute_io_int(io, &t->hdr.cxid);
-    jute_io_long(io, &t->hdr.zxid);
-    jute_io_long(io, &t->hdr.time_ms);
-    if (jute_io_int(io, &t->hdr.type) != 0)
-        return jute_io_error(io);
-    if (version != TXN_FORMAT_VERSION)
-        return ZN_MARSHALLINGERROR;
+    int rc = io_header(io, &t->hdr);
+    if (rc != 0)
+        return rc;
     if (t->hdr.type != ZN_OP_MULTI) {
         if (reading)
             t->op.type = t->hdr.type;
@@ -134,7 +141,7 @@ JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
             return jute_io_error(io);
         if (!txn_op_allowed_in_multi(t->ops[i].type))
             return bad;
-        int rc = io_op(io, &t->ops[i]);
+        rc = io_op(io, &t->ops[i]);
         if (rc != 0)
             return rc;
     }
@@ -146,6 +153,14 @@ int txn_encode(struct jute_writer *w, const struct txn *t)
     ZN_ASSERT(w != NULL && t != NULL);
     struct jute_io io = jute_io_writer(w);
     return io_txn(&io, (struct txn *)t); /* encoding only reads it */
+}
+
+int txn_decode_header(struct jute_reader *r, struct txn_header *hdr)
+{
+    ZN_ASSERT(r != NULL && hdr != NULL);
+    memset(hdr, 0, sizeof(*hdr));
+    struct jute_io io = jute_io_reader(r);
+    return io_header(&io, hdr);
 }
 
 int txn_decode(struct jute_reader *r, struct txn *t)

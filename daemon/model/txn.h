@@ -99,6 +99,12 @@ int txn_encode(struct jute_writer *w, const struct txn *t);
  * ZN_NOMEMORY.  *t is zeroed first; see the ownership note above. */
 int txn_decode(struct jute_reader *r, struct txn *t);
 
+/* Reads only the format version and the header of a txn (the rest of the
+ * input is not looked at): 0, or ZN_MARSHALLINGERROR on a truncated header
+ * or an unknown format version.  For whoever needs to know which request a
+ * txn answers before it needs the txn (ensemble_apply.c). */
+int txn_decode_header(struct jute_reader *r, struct txn_header *hdr);
+
 /* True for the opcodes a multi may contain as transactions. */
 bool txn_op_allowed_in_multi(int32_t type);
 

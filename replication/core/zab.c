@@ -745,10 +745,12 @@ static int64_t propose(struct zab *z, const uint8_t *data, uint32_t size, uint8_
         return ZAB_ETOOBIG;
     if (zab_zxid_counter(zab_log_last(z)) >= UINT32_MAX - 1)
         return ZAB_EBUSY; /* counter exhausted: ZooKeeper forces a new election here */
-    size_t inflight = 0;
-    for (size_t i = z->n_entries; i > 0 && z->entries[i - 1].zxid > z->committed_zxid; i--)
-        if (++inflight >= ZAB_INFLIGHT_MAX)
-            return ZAB_EBUSY;
+    /* The uncommitted entries are the log's tail (zxids increase): found by
+     * bisection, not counted one by one at every proposal (with 128 writes
+     * in flight that walk was 2-5% of a write's instructions). */
+    size_t low = zab_log_first_from(z, z->committed_zxid + 1);
+    if (z->n_entries - low >= ZAB_INFLIGHT_MAX)
+        return ZAB_EBUSY;
     uint64_t zxid = zab_zxid_make(z->epoch, ++z->next_counter);
     int rc = zab_log_append(z, zxid, data, size, kind);
     if (rc < 0) {

@@ -233,6 +233,7 @@ void zab_membership_settle(struct zab *z);
 /* zab_log.c */
 uint64_t zab_log_last(const struct zab *z);
 ptrdiff_t zab_log_find(const struct zab *z, uint64_t zxid); /* index or -1 */
+size_t zab_log_first_from(const struct zab *z, uint64_t zxid); /* first index with zxid >= zxid */
 bool zab_log_contains(const struct zab *z, uint64_t zxid);  /* entry or the base */
 int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size, uint8_t kind);
 void zab_log_truncate(struct zab *z, uint64_t zxid);

@@ -20,7 +20,9 @@ uint64_t zab_log_prev(const struct zab *z, size_t index)
     return index == 0 ? z->base_zxid : z->entries[index - 1].zxid;
 }
 
-ptrdiff_t zab_log_find(const struct zab *z, uint64_t zxid)
+/* The index of the first entry at or above zxid (n_entries: none), by
+ * bisection: zxids increase along the window. */
+size_t zab_log_first_from(const struct zab *z, uint64_t zxid)
 {
     size_t low = 0, high = z->n_entries;
     while (low < high) {
@@ -30,6 +32,12 @@ ptrdiff_t zab_log_find(const struct zab *z, uint64_t zxid)
         else
             high = mid;
     }
+    return low;
+}
+
+ptrdiff_t zab_log_find(const struct zab *z, uint64_t zxid)
+{
+    size_t low = zab_log_first_from(z, zxid);
     if (low < z->n_entries && z->entries[low].zxid == zxid)
         return (ptrdiff_t)low;
     return -1;

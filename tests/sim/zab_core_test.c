@@ -496,6 +496,37 @@ static void an_observer_never_makes_a_quorum_of_two(void **state)
     zab_free(z);
 }
 
+/* A leader holds at most ZAB_INFLIGHT_MAX uncommitted proposals: the next
+ * one is refused until some commit, whatever was committed before them. */
+static void proposals_beyond_the_inflight_window_wait_for_commits(void **state)
+{
+    uint64_t last = 0;
+    struct zab *z = leader_of_one(&last);
+    for (int i = 0; i < 3; i++)
+        assert_true(zab_propose(z, payload, sizeof payload) > 0);
+    assert_int_equal(drain(z, &last), 3); /* committed ones never count */
+    int64_t first = 0;
+    for (uint32_t i = 0; i < ZAB_INFLIGHT_MAX; i++) {
+        int64_t zxid = zab_propose(z, payload, sizeof payload);
+        assert_true(zxid > 0);
+        if (i == 0)
+            first = zxid;
+    }
+    assert_int_equal(zab_propose(z, payload, sizeof payload), ZAB_EBUSY);
+    /* the first of them durable and committed: room for exactly one more */
+    struct zab_ready rd;
+    zab_ready(z, &rd);
+    zab_advance(z);
+    zab_persisted(z, (uint64_t)first);
+    while (zab_has_ready(z)) {
+        zab_ready(z, &rd);
+        zab_advance(z);
+    }
+    assert_true(zab_propose(z, payload, sizeof payload) > 0);
+    assert_int_equal(zab_propose(z, payload, sizeof payload), ZAB_EBUSY);
+    zab_free(z);
+}
+
 /* A leader alone: a membership change is one CONFIG entry, refused while
  * another is in flight or while the new voters are not synced, active (and
  * reported in ready.config) once committed. */
@@ -608,6 +639,7 @@ int main(void)
         cmocka_unit_test(a_follower_refuses_proposals_from_clients),
         cmocka_unit_test(observers_are_configured_apart_from_voters),
         cmocka_unit_test(an_observer_never_makes_a_quorum_of_two),
+        cmocka_unit_test(proposals_beyond_the_inflight_window_wait_for_commits),
         cmocka_unit_test(a_membership_change_commits_then_becomes_active),
         cmocka_unit_test(a_membership_change_carries_its_attachment),
     };

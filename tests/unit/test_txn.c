@@ -16,6 +16,9 @@
 
 static struct zn_acl world_all = {ZN_PERM_ALL, {"world", "anyone"}};
 
+/* Format version, session id, cxid, zxid, time, type. */
+#define TXN_TEST_HEADER_BYTES (4 + 8 + 4 + 8 + 8 + 4)
+
 static void assert_op_equal(const struct txn_op *a, const struct txn_op *b)
 {
     assert_int_equal(a->type, b->type);
@@ -108,6 +111,21 @@ static void round_trip(const struct txn *t, const char *hex)
         jute_reader_init(&r, w.data, cut, &arena);
         if (txn_decode(&r, &back) == 0)
             fail_msg("decoded a txn cut at %zu of %zu bytes", cut, w.len);
+    }
+    /* The header alone: the same header as the whole decode, from any
+     * input holding it (the body is not looked at), and never from less. */
+    for (size_t cut = 0; cut <= w.len; cut++) {
+        struct txn_header h;
+        jute_reader_init(&r, w.data, cut, &arena);
+        int rc = txn_decode_header(&r, &h);
+        if (cut < TXN_TEST_HEADER_BYTES) {
+            if (rc == 0)
+                fail_msg("decoded a header cut at %zu bytes", cut);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(r.pos, TXN_TEST_HEADER_BYTES);
+        assert_memory_equal(&h, &t->hdr, sizeof(h));
     }
     zn_arena_free(&arena);
     jute_writer_free(&w);
@@ -231,6 +249,9 @@ static void decode_refuses_unknown_type_version_and_huge_counts(void **state)
     jute_write_int(&w, 0);
     jute_reader_init(&r, w.data, w.len, &arena);
     assert_int_equal(txn_decode(&r, &t), ZN_MARSHALLINGERROR);
+    struct txn_header h;
+    jute_reader_init(&r, w.data, w.len, &arena);
+    assert_int_equal(txn_decode_header(&r, &h), ZN_MARSHALLINGERROR);
 
     /* a multi claiming two billion ops in a few bytes */
     jute_writer_reset(&w);
