@@ -232,9 +232,12 @@ def scale_report(summary):
     out += ["", "## Scale: memory, watches, sessions and restart (RSS of the largest member, "
                 "ZooKeeper's after jcmd GC.run; bytes per znode: the RSS the N znodes added, less "
                 "their paths and data, over N; ZK heap: the same from ZooKeeper's heap used after "
-                "the GC instead of its RSS, which follows the heap the JVM committed; per watch: 100k exists watches (fewer below 400k "
-                "znodes) on populated znodes from one session; per session: 2,000 held open; "
-                "restart: process start to the first getData, median; load: as the restarts ended)", "",
+                "the GC instead of its RSS, which follows the heap the JVM committed; per watch "
+                "and per session: the RssAnon delta (resident memory allocated, without the file "
+                "pages a server maps), each side read once it settled; watches: 100k exists "
+                "watches (fewer below 400k znodes) on populated znodes from one session; sessions: "
+                "2,000 held open; restart: process start to the first getData, median; load: as "
+                "the restarts ended)", "",
             "| topology | znodes | RSS zn | RSS ZK | ratio | ZK heap used | bytes/znode zn | "
             "bytes/znode ZK | ZK heap | bytes/watch zn | bytes/watch ZK | ZK heap | "
             "bytes/session zn | bytes/session ZK | ZK heap | restart s zn | restart s ZK | ratio | "

@@ -130,6 +130,30 @@ def member_rss(drv, ens):
     return [drv.rss_kib(p) for p in ens.pids()], heaps
 
 
+def anon_kib(pid):
+    """RssAnon (KiB): the resident memory the process allocated, without the file pages it
+    maps (znoded's store maps its files; those pages come and go with the page cache)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settled_anon(ens, settle_s=10.0):
+    """RssAnon of each member once it stopped moving (two samples 0.5 s apart within
+    128 KiB, up to settle_s): what the workload before freed has left the RSS by then."""
+    last = [anon_kib(p) for p in ens.pids()]
+    deadline = time.monotonic() + settle_s
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = [anon_kib(p) for p in ens.pids()]
+        if max(abs(a - b) for a, b in zip(now, last)) < 128:
+            return now
+        last = now
+    return last
+
+
 def pop_dirs(drv, ens):
     """The session directories populate() made under /pop/c."""
     m = ens.members[0]
@@ -174,24 +198,31 @@ def workloads(drv, args, rec, ens, base, tree):
 
 
 def held_cost(drv, rec, ens, base, kind, count, hold):
-    """RSS delta per item of KIND while hold() (which returns (item count, sockets)) holds
-    them open: the largest member's delta."""
+    """Resident memory per item of KIND while hold() (which returns (item count, sockets))
+    holds them open: the largest member's RssAnon delta, each side read once it settled
+    (ZooKeeper's after a full GC); its VmRSS delta is recorded too."""
     before, heap_before = member_rss(drv, ens)
+    anon_before = settled_anon(ens)
     held, socks = hold()
     try:
         ping_all(drv, socks)
         after, heap_after = member_rss(drv, ens)
         ping_all(drv, socks)
+        anon_after = settled_anon(ens)
+        ping_all(drv, socks)
     finally:
         close_sessions(drv, socks)
-    deltas = [a - b for a, b in zip(after, before)]
+    deltas = [a - b for a, b in zip(anon_after, anon_before)]
     per = max(deltas) * 1024 / count
+    rss_per = max(a - b for a, b in zip(after, before)) * 1024 / count
     heap = [a - b for a, b in zip(heap_after, heap_before) if a is not None and b is not None]
     heap_per = max(heap) * 1024 / count if heap else None
     rec.add(**base, kind=kind, count=count, existing=held, rss_before_kib_members=before,
-            rss_kib_members=after, heap_before_kib_members=heap_before,
+            rss_kib_members=after, anon_before_kib_members=anon_before,
+            anon_kib_members=anon_after, rss_bytes_per_item=rss_per, heap_before_kib_members=heap_before,
             heap_after_kib_members=heap_after, bytes_per_item=per, heap_bytes_per_item=heap_per)
-    log(f"  {kind}: {count} held, {per:.0f} bytes each (RSS delta {max(deltas)} KiB)")
+    log(f"  {kind}: {count} held, {per:.0f} bytes each (RssAnon delta {max(deltas)} KiB, "
+        f"VmRSS {rss_per:.0f} bytes each)")
 
 
 def scale_one(drv, args, rec, scratch, size, topo, count, target, held_at):
@@ -207,6 +238,7 @@ def scale_one(drv, args, rec, scratch, size, topo, count, target, held_at):
         empty, _ = member_rss(drv, ens)
         workloads(drv, args, rec, ens, base, "empty")
         before, heap_before = member_rss(drv, ens)
+        anon_before = settled_anon(ens)
         count_before = ens.znode_count()
         log(f"  populating {size} znodes")
         pr = drv.populate(server, size)
@@ -221,11 +253,14 @@ def scale_one(drv, args, rec, scratch, size, topo, count, target, held_at):
             return
         time.sleep(2)
         full, heap_full = member_rss(drv, ens)
+        anon_full = settled_anon(ens)
         count_full = ens.znode_count()
         added = (count_full or 0) - (count_before or 0)
         path_bytes = mean_path_bytes(pop_dirs(drv, ens), size)
         per_member = [((f - b) * 1024 - added * (path_bytes + VALUE_BYTES)) / added
                       for f, b in zip(full, before)] if added > 0 else [None]
+        anon_per = max(((f - b) * 1024 - added * (path_bytes + VALUE_BYTES)) / added
+                       for f, b in zip(anon_full, anon_before)) if added > 0 else None
         hb = max((h for h in heap_before if h is not None), default=None)
         hf = max((h for h in heap_full if h is not None), default=None)
         # ZooKeeper's RSS follows the heap the JVM committed, not what it uses: its heap used
@@ -233,7 +268,9 @@ def scale_one(drv, args, rec, scratch, size, topo, count, target, held_at):
         heap_per = (((hf - hb) * 1024 - added * (path_bytes + VALUE_BYTES)) / added
                     if hb is not None and hf is not None and added > 0 else None)
         rec.add(**base, kind="memory", value_bytes=VALUE_BYTES, rss_empty_kib=max(empty),
-                heap_bytes_per_znode=heap_per, rss_before_kib=max(before), rss_kib=max(full), rss_kib_members=full,
+                heap_bytes_per_znode=heap_per, anon_bytes_per_znode=anon_per,
+                anon_before_kib_members=anon_before, anon_kib_members=anon_full,
+                rss_before_kib=max(before), rss_kib=max(full), rss_kib_members=full,
                 heap_before_kib=hb, heap_used_after_gc_kib=hf, znode_count=count_full,
                 znodes_added=added, path_bytes_mean=round(path_bytes, 1),
                 bytes_per_znode=max(per_member), populate_ops_per_s=pr.get("ops_per_s"))
