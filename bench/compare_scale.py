@@ -155,13 +155,18 @@ def settled_anon(ens, settle_s=10.0):
 
 
 def pop_dirs(drv, ens):
-    """The session directories populate() made under /pop/c."""
-    m = ens.members[0]
-    out = subprocess.run([drv.ZNODE_CLI, "--server", f"{m['addr']}:{m['port']}", "ls",
-                          f"{POP_PREFIX}/c"], capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"znode ls {POP_PREFIX}/c: {out.stderr.strip()}")
-    return out.stdout.split()
+    """The session directories populate() made under /pop/c (any member; right after a
+    large populate a busy member may take a while to answer, hence the retries)."""
+    err = ""
+    for _ in range(5):
+        out = subprocess.run([drv.ZNODE_CLI, "--server", ens.connect_string(), "--timeout",
+                              "30000", "ls", f"{POP_PREFIX}/c"], capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode == 0:
+            return out.stdout.split()
+        err = out.stderr.strip()
+        time.sleep(2)
+    raise RuntimeError(f"znode ls {POP_PREFIX}/c: {err}")
 
 
 def mean_path_bytes(dirs, count):
