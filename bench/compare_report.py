@@ -137,6 +137,9 @@ def summarize(rows, meta):
     for r in rows:
         if r["phase"] in ("memory", "restart", "mount"):
             summary[r["phase"]].append(r)
+    scale = [r for r in rows if r["phase"] == "scale"]
+    if scale:  # only then: a report without it stays as it was
+        summary["scale"] = scale
     loads = sorted(r["loadavg_1m"] for r in rows if r.get("loadavg_1m") is not None)
     summary["loadavg_1m"] = ({"min": loads[0], "median": med(loads), "max": loads[-1]}
                              if loads else None)
@@ -184,6 +187,93 @@ def after_before_report(summary):
     return out
 
 
+def scale_find(summary, topo, size, target, kind, tree=None, workload=None):
+    return next((r for r in summary["scale"] if r["topology"] == topo and r["znodes"] == size
+                 and r["target"] == target and r["kind"] == kind
+                 and (tree is None or r.get("tree") == tree)
+                 and (workload is None or r.get("workload") == workload)), {})
+
+
+def scale_report(summary):
+    """The Markdown sections of the scale phase (one run per size, topology and server)."""
+    keys = []
+    for r in summary["scale"]:
+        if (r["topology"], r["znodes"]) not in keys:
+            keys.append((r["topology"], r["znodes"]))
+    out = ["", "## Scale: set and create on the empty tree and with N znodes of 100 bytes "
+               "(one run each, each server fresh; ratio = znodefs / ZooKeeper; with N/empty: "
+               "that server's ops/s with the N znodes over its own on the empty tree)", "",
+           "One run per size, topology and server (not the rounds and medians of the throughput "
+           "phase): the throughput phase's unrecorded warmup, then each workload for "
+           f"{summary['meta']['duration_s']} s after {summary['meta']['warmup_s']} s warmup, on "
+           "the empty tree and again after N znodes were created; load: the 1-minute load "
+           "average as each measurement ended.", "",
+           "| topology | znodes | workload | tree | ops/s zn | ops/s ZK | ratio | with N/empty zn | "
+           "with N/empty ZK | p50 us zn | p50 us ZK | p99 us zn | p99 us ZK | p999 us zn | "
+           "p999 us ZK | load 1m zn/ZK |", "|---|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for topo, size in keys:
+        for wl in ("set", "create"):
+            for tree in ("empty", "full"):
+                zn = scale_find(summary, topo, size, "znoded", "throughput", tree, wl)
+                zk = scale_find(summary, topo, size, "zookeeper", "throughput", tree, wl)
+                if not zn and not zk:
+                    continue
+                grow = {}
+                for t, e in (("zn", zn), ("zk", zk)):
+                    empty = scale_find(summary, topo, size, e.get("target"), "throughput", "empty", wl)
+                    grow[t] = ratio(e.get("ops_per_s"), empty.get("ops_per_s")) if tree == "full" and e else None
+                out.append(f"| {topo} | {fmt(size)} | {wl} | {'empty' if tree == 'empty' else 'with N'} | "
+                           f"{fmt(zn.get('ops_per_s'))} | {fmt(zk.get('ops_per_s'))} | "
+                           f"{fmt_ratio(ratio(zn.get('ops_per_s'), zk.get('ops_per_s')))} | "
+                           f"{fmt_ratio(grow['zn'])} | {fmt_ratio(grow['zk'])} | "
+                           + " | ".join(f"{fmt(zn.get(k))} | {fmt(zk.get(k))}"
+                                        for k in ("p50_us", "p99_us", "p999_us"))
+                           + f" | {zn.get('loadavg_1m', '-')}/{zk.get('loadavg_1m', '-')} |")
+    out += ["", "## Scale: memory, watches, sessions and restart (RSS of the largest member, "
+                "ZooKeeper's after jcmd GC.run; bytes per znode: the RSS the N znodes added, less "
+                "their paths and data, over N; ZK heap: the same from ZooKeeper's heap used after "
+                "the GC instead of its RSS, which follows the heap the JVM committed; per watch "
+                "and per session: the RssAnon delta (resident memory allocated, without the file "
+                "pages a server maps), each side read once it settled; watches: 100k exists "
+                "watches (fewer below 400k znodes) on populated znodes from one session; sessions: "
+                "2,000 held open; restart: process start to the first getData, median; load: as "
+                "the restarts ended)", "",
+            "| topology | znodes | RSS zn | RSS ZK | ratio | ZK heap used | bytes/znode zn | "
+            "bytes/znode ZK | ZK heap | bytes/watch zn | bytes/watch ZK | ZK heap | "
+            "bytes/session zn | bytes/session ZK | ZK heap | restart s zn | restart s ZK | ratio | "
+            "load 1m zn/ZK |", "|---|--:|" + "--:|" * 17]
+    notes = []
+    for topo, size in keys:
+        cells = {}
+        for t in ("znoded", "zookeeper"):
+            mem = scale_find(summary, topo, size, t, "memory")
+            watch = scale_find(summary, topo, size, t, "watch")
+            session = scale_find(summary, topo, size, t, "session")
+            cells[t] = (mem.get("rss_kib"), mem.get("bytes_per_znode"), watch.get("bytes_per_item"),
+                        session.get("bytes_per_item"),
+                        scale_find(summary, topo, size, t, "restart").get("median_s"),
+                        scale_find(summary, topo, size, t, "restart").get("loadavg_1m", "-"),
+                        mem.get("heap_used_after_gc_kib"), mem.get("heap_bytes_per_znode"),
+                        watch.get("heap_bytes_per_item"), session.get("heap_bytes_per_item"))
+            for kind in ("skipped", "failed"):
+                r = scale_find(summary, topo, size, t, kind)
+                if r:
+                    held = [m["znodes"] for m in summary["scale"] if m["topology"] == topo
+                            and m["target"] == t and m["kind"] == "memory" and m["znodes"] < size]
+                    notes.append(f"- {LABEL[t]}, {topo}, {size:,} znodes: {r['reason']}"
+                                 + (f"; its figures at the largest size it held, {max(held):,} "
+                                    "znodes, are in that size's rows." if held else "."))
+        zn, zk = cells["znoded"], cells["zookeeper"]
+        mib = lambda k: "-" if k is None else f"{k / 1024:,.1f} MiB"
+        out.append(f"| {topo} | {fmt(size)} | {mib(zn[0])} | {mib(zk[0])} | "
+                   f"{fmt_ratio(ratio(zn[0], zk[0]))} | {mib(zk[6])} | {fmt(zn[1])} | {fmt(zk[1])} | "
+                   f"{fmt(zk[7])} | {fmt(zn[2])} | {fmt(zk[2])} | {fmt(zk[8])} | {fmt(zn[3])} | "
+                   f"{fmt(zk[3])} | {fmt(zk[9])} | "
+                   f"{fmt(zn[4], 3)} | {fmt(zk[4], 3)} | {fmt_ratio(ratio(zn[4], zk[4]))} | "
+                   f"{zn[5]}/{zk[5]} |")
+    return out + ([""] + notes if notes else [])
+
+
 def write_reports(summary, name):
     with open(os.path.join(RESULTS, f"{name}.json"), "w") as f:
         json.dump(summary, f, indent=1)
@@ -217,6 +307,21 @@ def write_reports(summary, name):
                     w.writerow(["tls", e["topology"], f"{e['workload']} {transport}", k,
                                 e[f"znoded_{transport}_{k}"], e[f"zookeeper_{transport}_{k}"],
                                 ratio(e[f"znoded_{transport}_{k}"], e[f"zookeeper_{transport}_{k}"])])
+        scale_metrics = {"throughput": ("ops_per_s", "p50_us", "p99_us", "p999_us"),
+                         "memory": ("rss_kib", "bytes_per_znode"), "watch": ("bytes_per_item",),
+                         "session": ("bytes_per_item",), "restart": ("median_s",)}
+        done = set()
+        for r in summary.get("scale", []):
+            key = (r["topology"], r["znodes"], r["kind"], r.get("tree"), r.get("workload"))
+            if r["kind"] not in scale_metrics or key in done:
+                continue
+            done.add(key)
+            what = f"{r['znodes']} znodes {r['kind']}" + (
+                f" {r['workload']} {r['tree']}" if r["kind"] == "throughput" else "")
+            for k in scale_metrics[r["kind"]]:
+                zn, zk = (scale_find(summary, *key[:2], t, r["kind"], r.get("tree"),
+                                     r.get("workload")).get(k) for t in ("znoded", "zookeeper"))
+                w.writerow(["scale", r["topology"], what, k, zn, zk, ratio(zn, zk)])
     meta = summary["meta"]
     out = [f"# znodefs vs Apache ZooKeeper: {meta['date']}", "",
            f"Machine: {meta['machine']}. ZooKeeper {meta['zookeeper_version']} "
@@ -243,6 +348,7 @@ def write_reports(summary, name):
            "| topology | workload | ops/s znodefs | ops/s ZooKeeper | ratio | p50 us zn | p50 us ZK "
            "| p99 us zn | p99 us ZK | p99 ratio | p999 us zn | p999 us ZK |",
            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    head = len(out) - 5  # where the throughput section starts
     for e in summary["throughput"]:
         out.append(f"| {e['topology']} | {e['workload']} | {fmt(e['znoded_ops_per_s'])} | "
                    f"{fmt(e['zookeeper_ops_per_s'])} | {fmt_ratio(e['ops_ratio'])} | "
@@ -260,6 +366,8 @@ def write_reports(summary, name):
                    f"{fmt(e['znoded_p99_us'])} | {fmt(e['zookeeper_p99_us'])} | "
                    f"{fmt_ratio(e['p99_us_ratio'])} | {fmt(e['znoded_p999_us'])} | "
                    f"{fmt(e['zookeeper_p999_us'])} |")
+    if "scale" in summary and not summary["throughput"] and not summary["same_load"]:
+        del out[head:]  # a scale run without the throughput phase: no empty tables
     if BASELINE:
         out += after_before_report(summary)
     if summary["memory"]:
@@ -311,5 +419,7 @@ def write_reports(summary, name):
                        f"{fmt(e['zookeeper_plain_ops_per_s'])} | {fmt(e['zookeeper_tls_ops_per_s'])} | "
                        f"{fmt_ratio(e['zookeeper_tls_over_plain'])} | {fmt_ratio(e['tls_ops_ratio'])} | "
                        f"{fmt(e['znoded_tls_p99_us'])} | {fmt(e['zookeeper_tls_p99_us'])} |")
+    if "scale" in summary:
+        out += scale_report(summary)
     with open(os.path.join(RESULTS, f"{name}.md"), "w") as f:
         f.write("\n".join(out) + "\n")
