@@ -26,9 +26,11 @@
  * entry it just returned; an insert during an iteration is not allowed (it
  * may move entries behind the cursor).  No shrinking.
  *
- * The hash is FNV-1a over the bytes with splitmix64's finaliser (FNV alone
- * clusters in the low bits, which pick the bucket); stable across runs and
- * machines, so it may also be part of on-disk digests.
+ * The hash multiplies 8 bytes at a time (zn_hash_mix) and ends with
+ * splitmix64's finaliser (the mix alone leaves the low bits, which pick the
+ * bucket, poorly spread); stable across runs and processes of one machine, so
+ * it is also the tree's digest (whole words are read in host order: members
+ * of one ensemble must share a byte order).
  */
 #ifndef ZN_HTABLE_H
 #define ZN_HTABLE_H
@@ -36,22 +38,58 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <endian.h>
 #include <string.h>
 
 /* --------------------------------------------------------------- hashing */
 
 static inline uint64_t zn_hash_init(void) { return 0xcbf29ce484222325ull; }
 
-/* Continues a hash over more bytes: zn_hash_final(zn_hash_more(zn_hash_more(
- * zn_hash_init(), a, n), b, m)) equals zn_hash of a and b concatenated. */
+/* One step: 8 bytes per multiply.  A byte per multiply (FNV-1a) made
+ * hashing a path the largest single cost of a write's lookups: a set hashes
+ * its path five or six times (prep's overlay, the index, the watches). */
+static inline uint64_t zn_hash_mix(uint64_t h, uint64_t w)
+{
+    h ^= w;
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t zn_load64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* The r < 8 bytes at p as a little-endian number (0 for none), read with at
+ * most two overlapping loads instead of a byte loop: overlapping bytes land
+ * on the same bit positions, so OR-ing the loads is exact. */
+static inline uint64_t zn_load_tail(const unsigned char *p, size_t r)
+{
+    if (r >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + r - 4, 4);
+        return (uint64_t)le32toh(lo) | (uint64_t)le32toh(hi) << (8 * (r - 4));
+    }
+    if (r == 0)
+        return 0;
+    return (uint64_t)p[0] | (uint64_t)p[r / 2] << (8 * (r / 2)) | (uint64_t)p[r - 1] << (8 * (r - 1));
+}
+
+/* Continues state over len bytes: whole words in host order, the tail as a
+ * little-endian word, then the length (so "ab" and "ab\0" differ).  The
+ * tree's digest is built from it, zn_hash_init and zn_hash_final, and is
+ * stored in snapshots: changing any of the three changes the digest format. */
 static inline uint64_t zn_hash_more(uint64_t state, const void *bytes, size_t len)
 {
     const unsigned char *b = bytes;
-    for (size_t i = 0; i < len; i++) {
-        state ^= b[i];
-        state *= 0x100000001b3ull;
-    }
-    return state;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        state = zn_hash_mix(state, zn_load64(b + i));
+    state = zn_hash_mix(state, zn_load_tail(b + i, len - i));
+    return zn_hash_mix(state, (uint64_t)len);
 }
 
 static inline uint64_t zn_hash_final(uint64_t h)
@@ -69,17 +107,9 @@ static inline uint64_t zn_hash(const void *bytes, size_t len)
     return zn_hash_final(zn_hash_more(zn_hash_init(), bytes, len));
 }
 
-static inline uint64_t zn_hash_str(const char *s)
-{
-    uint64_t h = zn_hash_init();
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return zn_hash_final(h);
-}
+static inline uint64_t zn_hash_str(const char *s) { return zn_hash(s, strlen(s)); }
 
-static inline uint64_t zn_hash_u64(uint64_t v) { return zn_hash(&v, sizeof(v)); }
+static inline uint64_t zn_hash_u64(uint64_t v) { return zn_hash_final(zn_hash_mix(zn_hash_init(), v)); }
 
 /* ----------------------------------------------------------------- table */
 

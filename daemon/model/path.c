@@ -73,6 +73,10 @@ static int validate_components(const unsigned char *p, size_t len, bool complete
         /* p[i - 1] == '/': a component starts at i */
         size_t start = i;
         while (i < len && p[i] != '/') {
+            if (p[i] > 0x1f && p[i] < 0x7f) {
+                i++; /* printable ASCII, the common case: allowed */
+                continue;
+            }
             uint32_t cp;
             size_t n = utf8_decode(p + i, len - i, &cp);
             if (n == 0 || forbidden_code_point(cp))

@@ -9,11 +9,8 @@
  * (invariant 4, tree_internal.h).  The config node's contents are left out:
  * they are member-local.
  *
- * The hash: 8 bytes per multiply (tree_digest_mix), where zn_hash (FNV-1a,
- * for the indexes) takes one byte per multiply: a create recomputes two node
- * digests over ~250 bytes each, and hashing them byte by byte shows in the
- * event loop's time under a create load.  It starts and ends as zn_hash does
- * (zn_hash_init, zn_hash_final).  The value is stored in snapshots and
+ * The hash is the hash tables' (zn_hash_more, zn_hash_mix, lib/htable.h):
+ * 8 bytes per multiply.  The value is stored in snapshots and
  * compared between members, so every member must hash the same way: changing
  * these functions changes the snapshot format's digest (snapshots written
  * before it fail their digest check).
@@ -26,22 +23,6 @@
 #include <string.h>
 
 #include "tree_internal.h"
-
-uint64_t tree_digest_bytes(uint64_t h, const void *bytes, size_t len)
-{
-    const unsigned char *b = bytes;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, b + i, 8);
-        h = tree_digest_mix(h, w);
-    }
-    uint64_t tail = 0;
-    for (size_t k = 0; i < len; i++, k++)
-        tail |= (uint64_t)b[i] << (8 * k);
-    /* The length goes in too, so "ab" and "ab\0" differ. */
-    return tree_digest_mix(tree_digest_mix(h, tail), (uint64_t)len);
-}
 
 static bool node_is_config(const struct tree_node *n)
 {

@@ -273,18 +273,15 @@ int tree_config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t 
 
 /* ---- the digest (tree_digest.c) ---- */
 
-/* The digest's mixing step: see tree_digest.c before changing it (the
- * digest is stored in snapshots and compared between members). */
-static inline uint64_t tree_digest_mix(uint64_t h, uint64_t w)
+/* The digest's steps are the hash tables' (lib/htable.h): see tree_digest.c
+ * before changing them (the digest is stored in snapshots and compared
+ * between members). */
+static inline uint64_t tree_hash_i64(uint64_t h, int64_t v) { return zn_hash_mix(h, (uint64_t)v); }
+
+static inline uint64_t tree_digest_bytes(uint64_t h, const void *bytes, size_t len)
 {
-    h ^= w;
-    h *= 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 29);
+    return zn_hash_more(h, bytes, len);
 }
-
-static inline uint64_t tree_hash_i64(uint64_t h, int64_t v) { return tree_digest_mix(h, (uint64_t)v); }
-
-uint64_t tree_digest_bytes(uint64_t h, const void *bytes, size_t len);
 uint64_t tree_node_compute_digest(const struct tree_node *n);
 uint64_t tree_session_digest(int64_t id, int32_t timeout_ms);
 /* Bracket every change of an attached node's hashed fields: out before the
