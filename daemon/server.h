@@ -252,6 +252,14 @@ struct session {
 };
 
 struct session *session_find(struct server *srv, int64_t id);
+/* session_find for a request's session: the connection's own session when
+ * it is that one (no lookup), else the table's. */
+static inline struct session *session_of(struct server *srv, const struct conn *c, int64_t id)
+{
+    if (c && c->session && c->session->id == id)
+        return c->session;
+    return session_find(srv, id);
+}
 /* Iteration over srv->sessions (zn_hiter_init(&it, &srv->sessions) first);
  * the session just returned may be removed. */
 static inline struct session *session_next(struct zn_hiter *it)

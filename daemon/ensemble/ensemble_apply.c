@@ -190,8 +190,7 @@ static const struct txn *committed_txn(struct ensemble *e, const struct zab_entr
 #endif
         return &r->txn;
     }
-    jute_reader_init(&rd, entry->data, entry->size, &e->scratch);
-    rc = txn_decode(&rd, decoded);
+    rc = txn_decode_body(&rd, &h, decoded);
     if (rc != 0)
         ens_fatal("a committed entry does not decode", rc);
     return decoded;

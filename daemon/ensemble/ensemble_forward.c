@@ -261,7 +261,7 @@ static void submit(struct ensemble *e, struct request *r, enum forward_kind kind
 
 void ensemble_submit_write(struct server *srv, struct request *r)
 {
-    struct session *s = session_find(srv, r->session_id);
+    struct session *s = session_of(srv, r->conn, r->session_id);
     if (!s || s->closing) {
         r->err = ZN_SESSIONEXPIRED;
         r->done = true;

@@ -45,14 +45,7 @@ static void backlog_push(struct ensemble *e, struct request *r)
  * the store's queue (nothing held back from it). */
 static bool window_full(struct ensemble *e)
 {
-    if (e->held_head)
-        return true;
-    struct zab_status st;
-    zab_status(e->zab, &st);
-    return st.last_zxid > st.committed_zxid &&
-           zab_zxid_counter(st.last_zxid) - zab_zxid_counter(st.committed_zxid) >=
-               ZAB_INFLIGHT_MAX - 1 &&
-           zab_zxid_epoch(st.last_zxid) == zab_zxid_epoch(st.committed_zxid);
+    return e->held_head != NULL || zab_uncommitted(e->zab) >= ZAB_INFLIGHT_MAX - 1;
 }
 
 /* Gives up on a request the leader could not propose. */
@@ -100,7 +93,7 @@ static void leader_propose(struct ensemble *e, struct request *r)
     r->zxid = (int64_t)zxid;
     int64_t now = server_wall_ms();
     int rc;
-    struct session *s = session_find(srv, r->session_id);
+    struct session *s = session_of(srv, r->conn, r->session_id);
     memset(&r->txn, 0, sizeof r->txn);
     if (r->hdr.type == REQUEST_CONNECT) {
         rc = prep_create_session(srv->prep, r->session_id, r->timeout_ms, r->zxid, now,

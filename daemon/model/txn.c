@@ -98,14 +98,11 @@ JUTE_IO_INLINE int io_header(struct jute_io *io, struct txn_header *hdr)
     return version == TXN_FORMAT_VERSION ? 0 : ZN_MARSHALLINGERROR;
 }
 
-/* The whole record, both directions.  Decoding, *t is zeroed. */
-JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
+/* What follows the header, both directions: t->hdr says which op. */
+JUTE_IO_INLINE int io_txn_body(struct jute_io *io, struct txn *t)
 {
     bool reading = jute_io_reading(io);
     int bad = reading ? ZN_MARSHALLINGERROR : ZN_BADARGUMENTS;
-    int rc = io_header(io, &t->hdr);
-    if (rc != 0)
-        return rc;
     if (t->hdr.type != ZN_OP_MULTI) {
         if (reading)
             t->op.type = t->hdr.type;
@@ -141,11 +138,18 @@ JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
             return jute_io_error(io);
         if (!txn_op_allowed_in_multi(t->ops[i].type))
             return bad;
-        rc = io_op(io, &t->ops[i]);
+        int rc = io_op(io, &t->ops[i]);
         if (rc != 0)
             return rc;
     }
     return jute_io_error(io);
+}
+
+/* The whole record, both directions.  Decoding, *t is zeroed. */
+JUTE_IO_INLINE int io_txn(struct jute_io *io, struct txn *t)
+{
+    int rc = io_header(io, &t->hdr);
+    return rc != 0 ? rc : io_txn_body(io, t);
 }
 
 int txn_encode(struct jute_writer *w, const struct txn *t)
@@ -161,6 +165,15 @@ int txn_decode_header(struct jute_reader *r, struct txn_header *hdr)
     memset(hdr, 0, sizeof(*hdr));
     struct jute_io io = jute_io_reader(r);
     return io_header(&io, hdr);
+}
+
+int txn_decode_body(struct jute_reader *r, const struct txn_header *hdr, struct txn *t)
+{
+    ZN_ASSERT(r != NULL && hdr != NULL && t != NULL);
+    memset(t, 0, sizeof(*t));
+    t->hdr = *hdr;
+    struct jute_io io = jute_io_reader(r);
+    return io_txn_body(&io, t);
 }
 
 int txn_decode(struct jute_reader *r, struct txn *t)

@@ -105,6 +105,10 @@ int txn_decode(struct jute_reader *r, struct txn *t);
  * txn answers before it needs the txn (ensemble_apply.c). */
 int txn_decode_header(struct jute_reader *r, struct txn_header *hdr);
 
+/* Reads the rest of a txn after txn_decode_header read hdr from r: *t is
+ * zeroed, then its header set to *hdr; returns as txn_decode. */
+int txn_decode_body(struct jute_reader *r, const struct txn_header *hdr, struct txn *t);
+
 /* True for the opcodes a multi may contain as transactions. */
 bool txn_op_allowed_in_multi(int32_t type);
 

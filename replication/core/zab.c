@@ -745,11 +745,7 @@ static int64_t propose(struct zab *z, const uint8_t *data, uint32_t size, uint8_
         return ZAB_ETOOBIG;
     if (zab_zxid_counter(zab_log_last(z)) >= UINT32_MAX - 1)
         return ZAB_EBUSY; /* counter exhausted: ZooKeeper forces a new election here */
-    /* The uncommitted entries are the log's tail (zxids increase): found by
-     * bisection, not counted one by one at every proposal (with 128 writes
-     * in flight that walk was 2-5% of a write's instructions). */
-    size_t low = zab_log_first_from(z, z->committed_zxid + 1);
-    if (z->n_entries - low >= ZAB_INFLIGHT_MAX)
+    if (zab_uncommitted(z) >= ZAB_INFLIGHT_MAX)
         return ZAB_EBUSY;
     uint64_t zxid = zab_zxid_make(z->epoch, ++z->next_counter);
     int rc = zab_log_append(z, zxid, data, size, kind);
@@ -1011,6 +1007,14 @@ void zab_advance(struct zab *z)
         compact_now(z);
     release_snapshot_if_unused(z);
     check_invariants(z);
+}
+
+/* The uncommitted entries are the log's tail (zxids increase): found by
+ * bisection, not counted one by one at every proposal (with 128 writes in
+ * flight that walk was 2-5% of a write's instructions). */
+size_t zab_uncommitted(const struct zab *z)
+{
+    return z->n_entries - zab_log_first_from(z, z->committed_zxid + 1);
 }
 
 void zab_status(const struct zab *z, struct zab_status *s)

@@ -339,6 +339,12 @@ bool zab_has_ready(const struct zab *z);
 void zab_ready(struct zab *z, struct zab_ready *out);
 void zab_advance(struct zab *z);
 
+/* Entries in the log above the committed zxid: on a leader, its proposals
+ * in flight (zab_propose refuses at ZAB_INFLIGHT_MAX).  Cheaper than
+ * zab_status, which copies the membership: the driver asks before every
+ * proposal. */
+size_t zab_uncommitted(const struct zab *z);
+
 /* Read-only status, for the driver, the simulator's invariants and tests. */
 struct zab_status {
     uint32_t id;
