@@ -405,8 +405,9 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
  * or its forward, waits in the core for the loop turn's ready batch, so the
  * requests of one turn (every packet the poll returned) are appended to the
  * store together, with one wake-up of its writer, and the ready loop, the
- * syncs, the backlog and the flush run once, not once per request.  The batch is processed by ensemble_turn_done,
- * right after the poll's callbacks; the idle handle keeps the loop from
+ * syncs, the backlog and the flush run once, not once per request.  The
+ * batch is processed by ensemble_turn_done, right after the poll's
+ * callbacks; the idle handle keeps the loop from
  * blocking in poll meanwhile (a submit from a timer or a write callback,
  * before the poll), and runs the batch itself then.  Any ens_process_ready
  * before then takes the batch.

@@ -36,11 +36,16 @@ static bool record_has_key(const struct zn_hlink *l, const void *key)
                       ZN_HENTRY(l, const struct prep_record, link)->key_len);
 }
 
-/* The newest record of the key, or NULL. */
+/* The newest record of the key (hash: zn_hash of it), or NULL. */
+static struct prep_record *map_find_hashed(const struct prep *p, const char *key, size_t len, uint64_t hash)
+{
+    struct zn_hlink *l = zn_htable_find(&p->map, hash, record_has_key, &(struct zn_hkey){key, len});
+    return l ? ZN_HENTRY(l, struct prep_record, link) : NULL;
+}
+
 static struct prep_record *map_find(const struct prep *p, const char *key, size_t len)
 {
-    struct zn_hlink *l = zn_htable_find(&p->map, zn_hash(key, len), record_has_key, &(struct zn_hkey){key, len});
-    return l ? ZN_HENTRY(l, struct prep_record, link) : NULL;
+    return map_find_hashed(p, key, len, zn_hash(key, len));
 }
 
 static void map_remove(struct prep *p, struct prep_record *r)
@@ -54,8 +59,6 @@ static void map_insert(struct prep *p, struct prep_record *r)
     zn_htable_insert(&p->map, &r->link, r->link.hash);
     r->in_map = true;
 }
-
-static void record_free(struct prep_record *r) { free(r); }
 
 /* Bytes of an ACL's deep copy: its items, then their strings. */
 static size_t acl_copy_bytes(const struct zn_acl_vec *acl)
@@ -108,7 +111,8 @@ int prep_record_add(struct prep *p, int64_t zxid, const char *key, size_t len, c
     ZN_ASSERT(p->tail == NULL || p->tail->zxid <= zxid);
     size_t acl_bytes = acl_copy_bytes(&view->acl);
     /* The key right after the record, then the ACL's copy, aligned. */
-    size_t acl_at = (sizeof(struct prep_record) + len + 1 + _Alignof(struct zn_acl) - 1) & ~(_Alignof(struct zn_acl) - 1);
+    const size_t align = _Alignof(struct zn_acl);
+    size_t acl_at = (sizeof(struct prep_record) + len + 1 + align - 1) & ~(align - 1);
     struct prep_record *r = malloc(acl_at + acl_bytes);
     if (r == NULL)
         return ZN_NOMEMORY;
@@ -121,7 +125,7 @@ int prep_record_add(struct prep *p, int64_t zxid, const char *key, size_t len, c
     r->view = *view;
     r->session_timeout_ms = session_timeout_ms;
     acl_copy(&view->acl, (char *)r + acl_at, &r->view.acl);
-    struct prep_record *old = map_find(p, key, len);
+    struct prep_record *old = map_find_hashed(p, key, len, r->link.hash);
     if (old) {
         map_remove(p, old);
         old->shadowed_by = r;
@@ -154,7 +158,7 @@ static void record_pop_tail(struct prep *p)
     else
         p->head = NULL;
     p->record_count--;
-    record_free(r);
+    free(r); /* one allocation: the record, its key, its ACL */
 }
 
 void prep_rollback_zxid(struct prep *p, int64_t zxid)
@@ -178,7 +182,7 @@ void prep_applied(struct prep *p, int64_t zxid)
         else
             p->tail = NULL;
         p->record_count--;
-        record_free(r);
+        free(r);
     }
 }
 
@@ -188,7 +192,7 @@ void prep_reset(struct prep *p)
     while (p->head) {
         struct prep_record *r = p->head;
         p->head = r->fifo_next;
-        record_free(r);
+        free(r);
     }
     p->tail = NULL;
     zn_htable_clear(&p->map);
