@@ -340,8 +340,8 @@ def write_reports(summary, name):
            f"Reproduce: `{meta['command']}` (raw data: `{meta['runs_file']}`).", "",
            *([f"Load average (1 min) of the shared machine as each measurement ended: "
               f"min {summary['loadavg_1m']['min']}, median {summary['loadavg_1m']['median']}, "
-              f"max {summary['loadavg_1m']['max']} (other engineers' builds and tests ran "
-              "meanwhile; per-measurement values in the raw data).", ""]
+              f"max {summary['loadavg_1m']['max']} (the servers under test and zn_bench "
+              "count in it; per-measurement values in the raw data).", ""]
              if summary.get("loadavg_1m") else []),
            "## Throughput and latency (ratio = znodefs / ZooKeeper; >1 is better for ops/s, "
            "<1 is better for latency)", "",
