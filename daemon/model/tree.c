@@ -84,13 +84,18 @@ struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jut
     return n;
 }
 
-int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, uint8_t **old)
+int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, uint8_t *room,
+                       size_t room_len, struct tree_old_data *old)
 {
     size_t old_len = (size_t)tree_node_data_bytes(n), new_len = len > 0 ? (size_t)len : 0;
     bool was_out = (n->flags & TREE_NODE_DATA_OUT) != 0;
     uint8_t *area = tree_node_data_area(n), *saved = NULL, *fresh = NULL;
+    bool owned = true;
     if (was_out) {
         memcpy(&saved, area, sizeof(saved));
+    } else if (old_len > 0 && old_len <= room_len) {
+        saved = memcpy(room, area, old_len);
+        owned = false;
     } else if (old_len > 0) {
         if ((saved = malloc(old_len)) == NULL)
             return ZN_NOMEMORY;
@@ -98,7 +103,7 @@ int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, u
     }
     if (new_len > data_room(n)) {
         if ((fresh = malloc(new_len)) == NULL) {
-            if (!was_out)
+            if (!was_out && owned)
                 free(saved);
             return ZN_NOMEMORY;
         }
@@ -111,11 +116,11 @@ int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, u
         n->flags &= (uint8_t)~TREE_NODE_DATA_OUT;
     }
     n->data_len = len < 0 ? -1 : len;
-    *old = saved;
+    *old = (struct tree_old_data){.bytes = saved, .owned = owned};
     return 0;
 }
 
-void tree_node_restore_data(struct tree_node *n, uint8_t *old, int32_t old_len)
+void tree_node_restore_data(struct tree_node *n, struct tree_old_data old, int32_t old_len)
 {
     uint8_t *area = tree_node_data_area(n);
     if (n->flags & TREE_NODE_DATA_OUT) {
@@ -126,11 +131,13 @@ void tree_node_restore_data(struct tree_node *n, uint8_t *old, int32_t old_len)
     size_t len = old_len > 0 ? (size_t)old_len : 0;
     if (len <= data_room(n)) {
         if (len > 0)
-            memcpy(area, old, len);
-        free(old);
+            memcpy(area, old.bytes, len);
+        if (old.owned)
+            free(old.bytes);
         n->flags &= (uint8_t)~TREE_NODE_DATA_OUT;
     } else {
-        memcpy(area, &old, sizeof(old));
+        ZN_ASSERT(old.owned); /* only data that was in the data area is in room */
+        memcpy(area, &old.bytes, sizeof(old.bytes));
         n->flags |= TREE_NODE_DATA_OUT;
     }
     n->data_len = old_len;
@@ -434,10 +441,10 @@ int tree_config_store(struct tree *t, const uint8_t *data, int32_t len, int64_t 
         return ZN_NONODE;
     uint64_t digest_before = tree_node_compute_digest(n);
     size_t size_before = tree_node_size_bytes(n);
-    uint8_t *old;
-    if (tree_node_set_data(n, data, len, &old) != 0)
+    struct tree_old_data old;
+    if (tree_node_set_data(n, data, len, NULL, 0, &old) != 0)
         return ZN_NOMEMORY;
-    free(old);
+    free(old.bytes);
     t->data_bytes -= size_before;
     n->mzxid = mzxid;
     n->version = version;

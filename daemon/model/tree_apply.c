@@ -35,14 +35,19 @@ struct undo *tree_undo_push(struct apply *a, enum undo_kind kind)
 struct undo *tree_undo_replace_data(struct apply *a, struct tree_node *n, const uint8_t *bytes, int32_t len)
 {
     int32_t old_len = n->data_len;
-    uint8_t *old;
+    struct tree_old_data old;
     tree_digest_out(a->t, n);
     a->t->data_bytes -= tree_node_size_bytes(n);
-    int rc = tree_node_set_data(n, bytes, len, &old);
+    int rc = tree_node_set_data(n, bytes, len, a->room, a->room_left, &old);
     a->t->data_bytes += tree_node_size_bytes(n);
     if (rc != 0) {
         tree_digest_in(a->t, n);
         return NULL;
+    }
+    if (old.bytes && !old.owned) {
+        size_t used = (size_t)old_len;
+        a->room += used;
+        a->room_left -= used;
     }
     struct undo *u = tree_undo_push(a, UNDO_SETDATA);
     u->node = n;
@@ -225,7 +230,7 @@ static void apply_rollback(struct apply *a)
             tree_digest_out(t, u->node);
             t->data_bytes -= tree_node_size_bytes(u->node);
             tree_node_restore_data(u->node, u->old_data, u->old_data_len);
-            u->old_data = NULL;
+            u->old_data = (struct tree_old_data){0};
             u->node->version = u->old_version;
             u->node->mtime = u->old_mtime;
             u->node->mzxid = u->old_mzxid;
@@ -269,7 +274,8 @@ static void apply_release(struct apply *a)
             tree_node_free(a->t, u->node);
             break;
         case UNDO_SETDATA:
-            free(u->old_data);
+            if (u->old_data.owned)
+                free(u->old_data.bytes);
             break;
         case UNDO_SETACL:
             tree_acl_release(a->t, u->old_acl);
@@ -527,6 +533,11 @@ int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, vo
     /* A single-op txn (nearly all of them) needs no allocation. */
     struct undo undo_inline[TREE_UNDO_PER_OP];
     struct apply_event events_inline[2];
+    /* The old data of sets, kept until the txn cannot roll back: a value in
+     * a node's own data area fits here (no malloc and free per set). */
+    uint8_t room[TREE_APPLY_ROOM_BYTES];
+    a.room = room;
+    a.room_left = sizeof room;
     bool inline_room = a.undo_cap <= TREE_UNDO_PER_OP && a.event_cap <= 2;
     a.undo = inline_room ? undo_inline : malloc(sizeof(*a.undo) * a.undo_cap);
     a.events = inline_room ? events_inline : malloc(sizeof(*a.events) * a.event_cap);

@@ -248,14 +248,24 @@ int tree_data_copy(const struct jute_buf *src, uint8_t **data, int32_t *len);
 struct tree_node *tree_node_alloc(const char *path, size_t len, const struct jute_buf *data, int64_t owner);
 /* Sets the stat of a new node (the owner it was made with must match). */
 void tree_node_set_stat(struct tree_node *n, const struct tree_persisted_stat *st);
+/* The data a node had before tree_node_set_data: bytes (NULL when there was
+ * none) is a malloc'd block when owned, else the caller's room. */
+struct tree_old_data {
+    uint8_t *bytes;
+    bool owned;
+};
 /* Replaces n's data (len -1: null) with a copy of bytes, in place when it
  * fits the data area, else in a block of its own.  *old gets the data as it
- * was, in a malloc'd block the caller owns (NULL when there was none); the
- * digest and data_bytes are the caller's.  Returns 0 or ZN_NOMEMORY (n is
- * then unchanged). */
-int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, uint8_t **old);
-/* Puts back data that tree_node_set_data gave out (old is consumed); cannot fail. */
-void tree_node_restore_data(struct tree_node *n, uint8_t *old, int32_t old_len);
+ * was: copied into room when it was in the data area and fits room_len
+ * bytes (an undo that is nearly always dropped then costs no malloc and no
+ * free), else in a malloc'd block the caller owns.  The digest and
+ * data_bytes are the caller's.  Returns 0 or ZN_NOMEMORY (n is then
+ * unchanged). */
+int tree_node_set_data(struct tree_node *n, const uint8_t *bytes, int32_t len, uint8_t *room,
+                       size_t room_len, struct tree_old_data *old);
+/* Puts back data that tree_node_set_data gave out (an owned block is
+ * consumed); cannot fail. */
+void tree_node_restore_data(struct tree_node *n, struct tree_old_data old, int32_t old_len);
 /* Frees a node that is in no structure (NULL is a no-op), giving back its ACL share. */
 void tree_node_free(struct tree *t, struct tree_node *n);
 int tree_child_reserve(struct tree_node *parent);
@@ -344,6 +354,8 @@ static inline struct zn_acl_vec tree_node_acl_vec(const struct tree_node *n)
  * stats node updates (a new zookeeper_stats node's recount, and the
  * enclosing quota's). */
 #define TREE_UNDO_PER_OP 4
+/* Room on tree_apply's stack for the old values of sets (struct apply). */
+#define TREE_APPLY_ROOM_BYTES 1024
 
 enum undo_kind {
     UNDO_CREATE,
@@ -364,7 +376,7 @@ struct undo {
     struct tree_quota *quota;
     int64_t old_pzxid, old_ptime;
     int32_t old_cversion;
-    uint8_t *old_data;
+    struct tree_old_data old_data;
     int32_t old_data_len;
     int32_t old_version;
     int64_t old_mtime;
@@ -381,6 +393,8 @@ struct apply_event {
 struct apply {
     struct tree *t;
     const struct txn_header *hdr;
+    uint8_t *room;    /* for old data the undo log keeps (tree_node_set_data) */
+    size_t room_left;
     struct undo *undo;
     size_t undo_count, undo_cap;
     struct apply_event *events;

@@ -102,11 +102,35 @@ static void data_moves_out_of_the_node_and_back_and_rolls_back(void **state)
     assert_data(t, "/a", big, sizeof(big));
     assert_int_equal(tree_digest(t), digest);
 
+    /* old values kept for the undo on tree_apply's stack while they fit
+     * (TREE_APPLY_ROOM_BYTES), then in blocks of their own: all put back */
+    static char v0[601];
+    static uint8_t v1[600], v2[600];
+    memset(v0, '0', 600);
+    memset(v1, '1', sizeof(v1));
+    memset(v2, '2', sizeof(v2));
+    c = create_txn(7, "/r", v0, 2, 0); /* 600 bytes in the node's own data area */
+    apply_ok(t, &c);
+    s = txn_of(8, ZN_OP_SETDATA);
+    s.op = set_op("/r", (const uint8_t *)v0, 600);
+    apply_ok(t, &s);
+    digest = tree_digest(t);
+    struct txn_op ops3[4] = {set_op("/r", v1, sizeof(v1)), set_op("/r", v2, sizeof(v2)),
+                             set_op("/r", (const uint8_t *)"x", 1), set_op("/r", v1, sizeof(v1))};
+    apply_failing_multi(t, 9, ops3, 4);
+    assert_data(t, "/r", (const uint8_t *)v0, 600);
+    assert_int_equal(tree_digest(t), digest);
+    s = txn_of(10, ZN_OP_MULTI);
+    s.op_count = 3;
+    s.ops = ops3;
+    apply_ok(t, &s);
+    assert_data(t, "/r", (const uint8_t *)"x", 1);
+
     /* null data in a node made with none, then a value */
-    c = create_txn(7, "/n", NULL, 2, 0);
+    c = create_txn(11, "/n", NULL, 3, 0);
     apply_ok(t, &c);
     assert_data(t, "/n", NULL, -1);
-    s = txn_of(8, ZN_OP_SETDATA);
+    s = txn_of(12, ZN_OP_SETDATA);
     s.op = set_op("/n", (const uint8_t *)"12345678901234567890", 20);
     apply_ok(t, &s);
     assert_data(t, "/n", (const uint8_t *)"12345678901234567890", 20);
