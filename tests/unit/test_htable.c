@@ -84,7 +84,7 @@ static void hash_chains_and_spreads(void **state)
      * init state mixed with an empty tail and a zero length. */
     assert_int_equal(zn_hash("", 0), zn_hash_final(zn_hash_mix(zn_hash_mix(0xcbf29ce484222325ull, 0), 0)));
     /* The low bits pick the bucket: sequential keys must fill 1024 buckets
-     * about evenly (the mix without the finaliser leaves the low bits poorly spread). */
+     * about evenly (zn_hash_final spreads every input bit into them). */
     int used[1024] = {0};
     for (int i = 0; i < 1024; i++) {
         char path[32];
