@@ -23,6 +23,11 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
                                            it, and soon when another mount (OTHER: the same
                                            directory there) did: creates, deletes and renames that
                                            keep the count, N rounds
+    inprocess.py listing-writes DIR N      the mount answers a listing of an unchanged directory
+                                           from its cache: each change this mount makes in it
+                                           (create, mkdir, unlink, rmdir, rename within, in and out,
+                                           a directory renamed, .data written and removed, a .clone
+                                           create) shows in the very next listing, N rounds
     inprocess.py python-idioms DIR SRC     the standard library's usual file idioms (tempfile
                                            and os.replace, pathlib, open modes "x" and "a",
                                            shutil.copy2/copytree/move/rmtree of the local tree
@@ -520,6 +525,101 @@ def listing(d, other, n):
     return fail_report("listing", checks, failures, "listings")
 
 
+def listing_writes(d, n):
+    """Read-your-writes for listings the mount keeps (fs/node_dir.c): each directory is listed
+    twice before a change (the second listing is answered from the mount's cache), then the
+    change is made, then the very next listing of every directory it touched must show it."""
+    failures = []
+    checks = 0
+    want = {}  # directory -> the names it must list
+
+    def listed(what, *dirs):
+        nonlocal checks
+        for x in dirs:
+            checks += 1
+            got = set(os.listdir(x))
+            if got != want[x]:
+                failures.append("%s: %s lists %s more, %s missing" % (
+                    what, os.path.relpath(x, d), sorted(got - want[x]), sorted(want[x] - got)))
+
+    def arm(*dirs):
+        for x in dirs:
+            os.listdir(x)
+            os.listdir(x)
+
+    try:
+        for i in range(n):
+            top = os.path.join(d, "r%d" % i)
+            os.mkdir(top)
+            a, b = os.path.join(top, "a"), os.path.join(top, "b")
+            os.mkdir(a)
+            os.mkdir(b)
+            want.update({top: {"a", "b"}, a: set(), b: set()})
+            arm(top, a, b)
+            write_file(os.path.join(a, "f"), b"x")
+            want[a].add("f")
+            listed("round %d create" % i, a)
+            arm(a)
+            os.mkdir(os.path.join(a, "sub"))
+            want[a].add("sub")
+            want[os.path.join(a, "sub")] = set()
+            listed("round %d mkdir" % i, a)
+            arm(a, b)
+            os.rename(os.path.join(a, "f"), os.path.join(a, "g"))
+            want[a] ^= {"f", "g"}
+            listed("round %d rename within" % i, a)
+            arm(a, b)
+            os.rename(os.path.join(a, "g"), os.path.join(b, "g"))
+            want[a].discard("g")
+            want[b].add("g")
+            listed("round %d rename out of a, into b" % i, a, b)
+            arm(a, b)
+            os.rename(os.path.join(b, "g"), os.path.join(a, "h"))
+            want[b].discard("g")
+            want[a].add("h")
+            listed("round %d rename back into a" % i, a, b)
+            sub = os.path.join(a, "sub")
+            arm(sub)
+            write_file(os.path.join(sub, ".data"), b"data of a directory")
+            want[sub].add(".data")
+            listed("round %d .data written" % i, sub)
+            arm(sub)
+            os.unlink(os.path.join(sub, ".data"))
+            want[sub].discard(".data")
+            listed("round %d .data removed" % i, sub)
+            arm(a, top)
+            moved = os.path.join(top, "moved")
+            os.rename(sub, moved)
+            want[a].discard("sub")
+            want[top].add("moved")
+            want[moved] = want.pop(sub)
+            listed("round %d directory renamed out" % i, a, top, moved)
+            arm(moved)
+            write_file(os.path.join(moved, "in-moved"), b"x")
+            want[moved].add("in-moved")
+            listed("round %d create in the renamed directory" % i, moved)
+            arm(b)
+            fd = os.open(os.path.join(b, ".clone"), os.O_RDWR)
+            try:
+                os.write(fd, b"job-\nx")
+                name = os.read(fd, 100).decode().strip()
+            finally:
+                os.close(fd)
+            want[b].add(name)
+            listed("round %d .clone create" % i, b)
+            arm(a, moved, top)
+            os.unlink(os.path.join(a, "h"))
+            want[a].discard("h")
+            listed("round %d unlink" % i, a)
+            os.unlink(os.path.join(moved, "in-moved"))
+            os.rmdir(moved)
+            want[top].discard("moved")
+            listed("round %d rmdir" % i, top)
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("listing-writes", checks, failures, "listings")
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -541,6 +641,8 @@ def main():
         return dir_times(d, int(sys.argv[3]))
     if cmd == "listing":
         return listing(d, sys.argv[3], int(sys.argv[4]))
+    if cmd == "listing-writes":
+        return listing_writes(d, int(sys.argv[3]))
     if cmd == "python-idioms":
         return python_idioms(d, sys.argv[3])
     print("unknown check %s" % cmd)
