@@ -44,21 +44,9 @@ for b in "${BUILDS[@]}"; do
   [ -x "$b/fs/znodefs" ] || { echo "mount-ls: $b/fs/znodefs not built" >&2; exit 1; }
 done
 
-ZN_STATE_DIR="$(mktemp -d /var/tmp/zn-mount-ls.XXXXXX)"
-export ZN_STATE_DIR
-MNT="$ZN_STATE_DIR/mnt"
-MOUNT_PID=""
-unmount() {
-  if mountpoint -q "$MNT" 2>/dev/null; then fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"; fi
-  [ -n "$MOUNT_PID" ] && wait "$MOUNT_PID" 2>/dev/null
-  MOUNT_PID=""
-}
-cleanup() {
-  unmount
-  stop_all
-  rm -rf "$ZN_STATE_DIR"
-}
-trap cleanup EXIT
+# shellcheck source=mount-lib.bash
+source "$ROOT/bench/mount-lib.bash"
+bench_mount_init mount-ls
 
 start_server || exit 1
 SERVER="$(member_connect 1)"
@@ -66,7 +54,6 @@ SERVER="$(member_connect 1)"
 "$ZN_BENCH" -s "$SERVER" -w create -c 1 -o 64 -n "$CHILDREN" -v 10 -p /m > /dev/null 2>&1 || exit 1
 SUB="$("$BUILD/tools/znode" --server "$SERVER" ls /m/c | head -n 1)"
 BIG="/m/c/$SUB"
-mkdir -p "$MNT"
 
 received() { fourlw srvr 1 | awk '/^Received:/ {print $2}'; }
 field() { /usr/bin/python3 -c 'import json, sys; d = json.loads(sys.stdin.read().strip().splitlines()[-1]); print("%.0f %.0f" % (d["p50_us"], d["p99_us"]))'; }
@@ -77,10 +64,7 @@ echo "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 for r in $(seq 1 "$ROUNDS"); do
   read -r gc50 gc99 <<< "$("$ZN_BENCH" -s "$SERVER" -w ls -c 1 -o 1 -P "$BIG" -n "$N" 2> /dev/null | field)"
   for b in "${BUILDS[@]}"; do
-    "$b/fs/znodefs" -f -o session_timeout=10000 "$SERVER" "$MNT" 2>> "$ZN_STATE_DIR/mount.log" &
-    MOUNT_PID=$!
-    zn_track_pid "$MOUNT_PID"
-    wait_until 20 "the mount" mountpoint -q "$MNT" || exit 1
+    bench_mount "$b/fs/znodefs" "$ZN_STATE_DIR/mount.log" || exit 1
     recv0="$(received)"
     c_json="$("$DIR_BENCH" -n "$N" "$MNT$BIG")" || exit 1
     recv1="$(received)"
@@ -100,6 +84,6 @@ PY
     ratio="$(echo "scale=2; $c50 / $gc50" | bc)"
     per="$(echo "scale=2; ($recv1 - $recv0) / $N" | bc)"
     echo "| $r | $b | $c50 | $c99 | $p50 | $p99 | $gc50 | $gc99 | $ratio | $per | $(load) |"
-    unmount
+    bench_unmount
   done
 done

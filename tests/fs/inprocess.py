@@ -542,79 +542,57 @@ def listing_writes(d, n):
                 failures.append("%s: %s lists %s more, %s missing" % (
                     what, os.path.relpath(x, d), sorted(got - want[x]), sorted(want[x] - got)))
 
-    def arm(*dirs):
+    def change(what, dirs, fn, add=(), remove=()):
+        """Lists dirs twice (the second from the mount's cache), runs fn, and lists them again
+        at once: each must show the names add ((dir, name) pairs) and not those in remove."""
         for x in dirs:
             os.listdir(x)
             os.listdir(x)
+        fn()
+        for x, name in remove:
+            want[x].discard(name)
+        for x, name in add:
+            want[x].add(name)
+        listed(what, *dirs)
 
+    def clone(where):
+        fd = os.open(os.path.join(where, ".clone"), os.O_RDWR)
+        try:
+            os.write(fd, b"job-\nx")
+            return os.read(fd, 100).decode().strip()
+        finally:
+            os.close(fd)
+
+    j = os.path.join
     try:
         for i in range(n):
-            top = os.path.join(d, "r%d" % i)
+            top = j(d, "r%d" % i)
+            a, b, sub, moved = j(top, "a"), j(top, "b"), j(top, "a", "sub"), j(top, "moved")
             os.mkdir(top)
-            a, b = os.path.join(top, "a"), os.path.join(top, "b")
             os.mkdir(a)
             os.mkdir(b)
-            want.update({top: {"a", "b"}, a: set(), b: set()})
-            arm(top, a, b)
-            write_file(os.path.join(a, "f"), b"x")
-            want[a].add("f")
-            listed("round %d create" % i, a)
-            arm(a)
-            os.mkdir(os.path.join(a, "sub"))
-            want[a].add("sub")
-            want[os.path.join(a, "sub")] = set()
-            listed("round %d mkdir" % i, a)
-            arm(a, b)
-            os.rename(os.path.join(a, "f"), os.path.join(a, "g"))
-            want[a] ^= {"f", "g"}
-            listed("round %d rename within" % i, a)
-            arm(a, b)
-            os.rename(os.path.join(a, "g"), os.path.join(b, "g"))
-            want[a].discard("g")
-            want[b].add("g")
-            listed("round %d rename out of a, into b" % i, a, b)
-            arm(a, b)
-            os.rename(os.path.join(b, "g"), os.path.join(a, "h"))
-            want[b].discard("g")
-            want[a].add("h")
-            listed("round %d rename back into a" % i, a, b)
-            sub = os.path.join(a, "sub")
-            arm(sub)
-            write_file(os.path.join(sub, ".data"), b"data of a directory")
-            want[sub].add(".data")
-            listed("round %d .data written" % i, sub)
-            arm(sub)
-            os.unlink(os.path.join(sub, ".data"))
-            want[sub].discard(".data")
-            listed("round %d .data removed" % i, sub)
-            arm(a, top)
-            moved = os.path.join(top, "moved")
-            os.rename(sub, moved)
-            want[a].discard("sub")
-            want[top].add("moved")
-            want[moved] = want.pop(sub)
-            listed("round %d directory renamed out" % i, a, top, moved)
-            arm(moved)
-            write_file(os.path.join(moved, "in-moved"), b"x")
-            want[moved].add("in-moved")
-            listed("round %d create in the renamed directory" % i, moved)
-            arm(b)
-            fd = os.open(os.path.join(b, ".clone"), os.O_RDWR)
-            try:
-                os.write(fd, b"job-\nx")
-                name = os.read(fd, 100).decode().strip()
-            finally:
-                os.close(fd)
-            want[b].add(name)
-            listed("round %d .clone create" % i, b)
-            arm(a, moved, top)
-            os.unlink(os.path.join(a, "h"))
-            want[a].discard("h")
-            listed("round %d unlink" % i, a)
-            os.unlink(os.path.join(moved, "in-moved"))
-            os.rmdir(moved)
-            want[top].discard("moved")
-            listed("round %d rmdir" % i, top)
+            want.update({top: {"a", "b"}, a: set(), b: set(), sub: set(), moved: set()})
+            r = "round %d " % i
+            change(r + "create", [a], lambda: write_file(j(a, "f"), b"x"), add=[(a, "f")])
+            change(r + "mkdir", [a], lambda: os.mkdir(sub), add=[(a, "sub")])
+            change(r + "rename within", [a], lambda: os.rename(j(a, "f"), j(a, "g")),
+                   add=[(a, "g")], remove=[(a, "f")])
+            change(r + "rename out of a, into b", [a, b], lambda: os.rename(j(a, "g"), j(b, "g")),
+                   add=[(b, "g")], remove=[(a, "g")])
+            change(r + "rename back into a", [a, b], lambda: os.rename(j(b, "g"), j(a, "h")),
+                   add=[(a, "h")], remove=[(b, "g")])
+            change(r + ".data written", [sub], lambda: write_file(j(sub, ".data"), b"data of a directory"),
+                   add=[(sub, ".data")])
+            change(r + ".data removed", [sub], lambda: os.unlink(j(sub, ".data")), remove=[(sub, ".data")])
+            change(r + "directory renamed out", [a, top], lambda: os.rename(sub, moved),
+                   add=[(top, "moved")], remove=[(a, "sub")])
+            listed(r + "the renamed directory", moved)
+            change(r + "create in the renamed directory", [moved], lambda: write_file(j(moved, "in"), b"x"),
+                   add=[(moved, "in")])
+            change(r + ".clone create", [b], lambda: want[b].add(clone(b)))
+            change(r + "unlink", [a], lambda: os.unlink(j(a, "h")), remove=[(a, "h")])
+            os.unlink(j(moved, "in"))
+            change(r + "rmdir", [top], lambda: os.rmdir(moved), remove=[(top, "moved")])
     except OSError as e:
         failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
     return fail_report("listing-writes", checks, failures, "listings")
