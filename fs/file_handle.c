@@ -109,7 +109,8 @@ void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, cons
             ZN_WARN("truncate: an open writer of path=%s keeps its old value (no memory)", inode->path);
             continue;
         }
-        memcpy(copy, data, len);
+        if (len > 0) /* a cut to 0 passes no data (NULL): memcpy from NULL is undefined */
+            memcpy(copy, data, len);
         free(h->buf);
         h->buf = copy;
         h->len = len;
