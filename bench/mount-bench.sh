@@ -37,26 +37,13 @@ for bin in "$ZNODEFS" "$ZN_BENCH" "$ZN_ZNODED"; do
   [ -x "$bin" ] || { echo "mount-bench: $bin not built" >&2; exit 1; }
 done
 
-ZN_STATE_DIR="$(mktemp -d /tmp/zn-mount-bench.XXXXXX)"
-export ZN_STATE_DIR
-MNT="$ZN_STATE_DIR/mnt"
-MOUNT_PID=""
-cleanup() {
-  if mountpoint -q "$MNT" 2>/dev/null; then fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT"; fi
-  [ -n "$MOUNT_PID" ] && wait "$MOUNT_PID" 2>/dev/null
-  stop_all
-  rm -rf "$ZN_STATE_DIR"
-}
-trap cleanup EXIT
+# shellcheck source=mount-lib.bash
+source "$ROOT/bench/mount-lib.bash"
+bench_mount_init mount-bench
 
 start_ensemble 3 || exit 1
 wait_until 30 "the ensemble to serve" member_is_serving 1 || exit 1
-mkdir -p "$MNT"
-# debug: the mount logs every FUSE request and ZooKeeper request it makes, counted below.
-"$ZNODEFS" -f -o session_timeout=10000 "$(member_connect 1)" "$MNT" 2> "$ZN_STATE_DIR/mount.log" &
-MOUNT_PID=$!
-zn_track_pid "$MOUNT_PID"
-wait_until 20 "the mount" mountpoint -q "$MNT" || exit 1
+bench_mount "$ZNODEFS" "$ZN_STATE_DIR/mount.log" || exit 1
 
 FILE="$MNT/bench-value"
 head -c "$VALUE_BYTES" /dev/zero | tr '\0' x > "$FILE"
@@ -109,12 +96,9 @@ d = json.loads(sys.stdin.readline())
 print(d["mean_us"], d["p50_us"])')"
 
 # Round trips of one cat, from a fresh debug mount (the cat above ran on a warm one).
-fusermount3 -u "$MNT"
-wait "$MOUNT_PID" 2>/dev/null
-"$ZNODEFS" -d -o session_timeout=10000 "$(member_connect 1)" "$MNT" 2> "$ZN_STATE_DIR/debug.log" &
-MOUNT_PID=$!
-zn_track_pid "$MOUNT_PID"
-wait_until 20 "the debug mount" mountpoint -q "$MNT" || exit 1
+# debug: the mount logs every FUSE request and ZooKeeper request it makes, counted below.
+bench_unmount
+bench_mount "$ZNODEFS" "$ZN_STATE_DIR/debug.log" -d || exit 1
 cat "$FILE" > /dev/null # first cat: lookup, caches warm up
 sleep 0.2
 mark=$(wc -l < "$ZN_STATE_DIR/debug.log")

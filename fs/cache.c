@@ -22,6 +22,12 @@
  *      (release stores a deferred truncate and deletes ephemeral files after
  *      answering the kernel), the path is held: not served, not cached, so
  *      the next read is ordered after the write on the connection and sees it.
+ *   5. A directory's listing is armed through its entry: the reply of a
+ *      getChildren2 that set fs_watch_cb as a child watch marks the entry
+ *      that was there (fs_cache_mark_listing), and the mark lives exactly as
+ *      long as the entry, so whatever drops the entry (an event, a change by
+ *      this mount, a hold, a lost connection) disarms the listing too
+ *      (node_dir.c has the listing's side).
  * Limits: FS_CACHE_MAX_ENTRIES and FS_CACHE_MAX_BYTES of data; past them new
  * values are simply not cached (the read is answered from the server).
  */
@@ -41,6 +47,7 @@ struct fs_cache_entry {
     bool have_data;
     uint8_t *data;
     int32_t data_len;
+    uint64_t listing_id; /* the armed listing of the node (invariant 5), 0 if none */
 };
 
 /* A path with writes in flight (invariant 4). */
@@ -244,4 +251,38 @@ void fs_cache_drop_all(void)
     for (struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;)
         entry_free(ZN_HENTRY(l, struct fs_cache_entry, link)); /* removes it */
     ZN_ASSERT(zn_htable_count(&cache.entries) == 0 && cache.data_bytes == 0);
+}
+
+bool fs_cache_mark_listing(const char *path, uint64_t id)
+{
+    struct fs_cache_entry *e = held(path) ? NULL : find(path);
+    if (e)
+        e->listing_id = id;
+    return e != NULL;
+}
+
+bool fs_cache_listing_armed(const char *path, uint64_t id)
+{
+    const struct fs_cache_entry *e = id ? fs_cache_get(path) : NULL;
+    return e && e->listing_id == id;
+}
+
+static void watch_done(struct zn_client *c, const struct zn_result *r, void *arg)
+{
+    (void)c;
+    char *path = arg;
+    if (r->rc == 0 && r->stat)
+        fs_cache_put_stat(path, r->stat); /* the exists armed fs_watch_cb */
+    free(path);
+}
+
+int fs_cache_watch(struct zn_client *c, const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return ZN_NOMEMORY;
+    int rc = zn_exists(c, path, fs_watch_cb, NULL, watch_done, copy);
+    if (rc)
+        free(copy);
+    return rc;
 }

@@ -39,13 +39,14 @@ static void clone_done(struct zn_client *c, const struct zn_result *r, void *arg
         free(op);
         return;
     }
+    fs_cache_drop_parent(r->path); /* a new entry in the directory (node_dir.c invariant 2) */
     const char *slash = strrchr(r->path, '/');
     const char *name = slash ? slash + 1 : r->path;
     char *line = malloc(strlen(name) + 2);
     char *keep = op->ephemeral ? strdup(r->path) : NULL;
     if (!line || (op->ephemeral && (!keep || h->clone_ephemeral_count >= FS_MAX_CLONE_EPHEMERALS))) {
         /* Cannot track it: do not leave an ephemeral node nobody will delete. */
-        struct fs_release_step *what = op->ephemeral ? fs_release_step_new("delete untracked ephemeral", r->path) : NULL;
+        struct fs_release_step *what = op->ephemeral ? fs_release_step_new("delete untracked ephemeral", r->path, true) : NULL;
         if (what)
             fs_release_fire(zn_delete(c, r->path, -1, fs_release_step_done, what), what);
         free(line);

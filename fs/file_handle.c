@@ -39,31 +39,43 @@ void fs_handle_free(struct fs_handle *h)
     free(h);
 }
 
-/* A write nobody waits for: what it is (for the log) and the path it holds in the cache. */
+/* A write nobody waits for: what it is (for the log) and the paths it holds in the cache. */
 struct fs_release_step {
     char *what;
     char *path;
+    char *parent; /* a delete changes its parent's listing (node_dir.c): held too; or NULL */
 };
-
-struct fs_release_step *fs_release_step_new(const char *what, const char *path)
-{
-    struct fs_release_step *st = calloc(1, sizeof *st);
-    if (!st || !(st->what = strdup(what)) || !(st->path = strdup(path))) {
-        if (st)
-            free(st->what);
-        free(st);
-        return NULL;
-    }
-    fs_cache_hold(path);
-    return st;
-}
 
 static void release_step_free(struct fs_release_step *st)
 {
-    fs_cache_unhold(st->path);
+    if (st->path)
+        fs_cache_unhold(st->path);
+    if (st->parent)
+        fs_cache_unhold(st->parent);
     free(st->what);
     free(st->path);
+    free(st->parent);
     free(st);
+}
+
+struct fs_release_step *fs_release_step_new(const char *what, const char *path, bool deletes)
+{
+    struct fs_release_step *st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    const char *slash = strrchr(path, '/');
+    size_t parent_len = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (!(st->what = strdup(what)) || !(st->path = strdup(path)) ||
+        (deletes && parent_len && !(st->parent = strndup(path, parent_len)))) {
+        free(st->what);
+        free(st->path);
+        free(st);
+        return NULL;
+    }
+    fs_cache_hold(st->path);
+    if (st->parent)
+        fs_cache_hold(st->parent);
+    return st;
 }
 
 void fs_release_step_done(struct zn_client *c, const struct zn_result *r, void *arg)
@@ -97,7 +109,8 @@ void fs_handles_cut(struct fs_inode *inode, const struct fs_handle *except, cons
             ZN_WARN("truncate: an open writer of path=%s keeps its old value (no memory)", inode->path);
             continue;
         }
-        memcpy(copy, data, len);
+        if (len > 0) /* a cut to 0 passes no data (NULL): memcpy from NULL is undefined */
+            memcpy(copy, data, len);
         free(h->buf);
         h->buf = copy;
         h->len = len;
@@ -166,7 +179,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fs_handle_truncated(h); /* the set below holds the path, so the next read sees it */
     if (truncate) {
         /* O_TRUNC with nothing written: the empty value is stored now. */
-        struct fs_release_step *what = fs_release_step_new("truncate", h->inode->path);
+        struct fs_release_step *what = fs_release_step_new("truncate", h->inode->path, false);
         if (what)
             fs_release_fire(zn_set(c, h->inode->path, "", 0, h->version, fs_release_step_done, what), what);
     }
@@ -181,12 +194,12 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
         h->clone_ephemeral_count = 0;
     }
     if (h->ephemeral_path && !gone) {
-        struct fs_release_step *what = fs_release_step_new("delete ephemeral", h->ephemeral_path);
+        struct fs_release_step *what = fs_release_step_new("delete ephemeral", h->ephemeral_path, true);
         if (what)
             fs_release_fire(zn_delete(c, h->ephemeral_path, -1, fs_release_step_done, what), what);
     }
     for (int i = 0; i < h->clone_ephemeral_count; i++) {
-        struct fs_release_step *what = fs_release_step_new("delete ephemeral", h->clone_ephemerals[i]);
+        struct fs_release_step *what = fs_release_step_new("delete ephemeral", h->clone_ephemerals[i], true);
         if (what)
             fs_release_fire(zn_delete(c, h->clone_ephemerals[i], -1, fs_release_step_done, what), what);
     }

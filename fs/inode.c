@@ -234,7 +234,7 @@ void fs_inode_forget(struct fs *fs, fuse_ino_t nodeid, uint64_t nlookup)
         fs_cache_drop(i->path);
     }
     free(i->orphan_data);
-    free(i->listing);
+    fs_listing_put(i->listing);
     free(i->path);
     free(i->key);
     free(i);

@@ -87,14 +87,6 @@ struct rearm_ctx {
     size_t sent;
 };
 
-static void rearm_done(struct zn_client *c, const struct zn_result *r, void *arg)
-{
-    char *path = arg;
-    if (r->rc == 0 && r->stat)
-        fs_cache_put_stat(path, r->stat); /* the exists armed fs_watch_cb */
-    free(path);
-}
-
 static void rearm_children_done(struct zn_client *c, const struct zn_result *r, void *arg)
 {
     (void)c;
@@ -110,13 +102,8 @@ static void rearm_inode(struct fs *fs, struct fs_inode *inode, void *arg)
     struct rearm_ctx *ctx = arg;
     if (inode->virt != FS_VIRT_NONE || inode->unlinked || ctx->sent >= FS_REARM_MAX_WATCHES)
         return;
-    char *path = strdup(inode->path);
-    if (!path)
+    if (fs_cache_watch(fs->client, inode->path) != 0)
         return;
-    if (zn_exists(fs->client, inode->path, fs_watch_cb, NULL, rearm_done, path) != 0) {
-        free(path);
-        return;
-    }
     ctx->sent++;
     if (inode->kind == FS_KIND_DIR &&
         zn_get_children(fs->client, inode->path, fs_watch_cb, NULL, rearm_children_done, NULL) == 0)

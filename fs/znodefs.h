@@ -102,11 +102,11 @@ struct fs_inode {
      * when its pzxid was ptime_pzxid: its mtime once an entry changed after its data. */
     int64_t ptime_pzxid;
     int64_t ptime_ms;
-    /* A directory's listing as the last opendir gave it to the kernel (its names in order,
-     * each ended by a NUL; NULL before the first): an opendir that reads the same lets the
-     * kernel serve its cached copy. */
-    char *listing;
-    size_t listing_len;
+    /* A directory's listing as the last opendir gave it to the kernel (NULL before the first):
+     * an opendir that reads the same lets the kernel serve its cached copy; while armed
+     * (listing_id marks its node cache entry, node_dir.c) opendir gives it without asking. */
+    struct fs_listing *listing;
+    uint64_t listing_id;
     struct zn_hlink by_id;  /* in fs.by_id; the hash is the node id */
     struct zn_hlink by_key; /* in fs.by_key while the name means this inode */
 };
@@ -234,7 +234,7 @@ int32_t fs_data_limit(const struct fs *fs, const char *path);
 /* True when a rename multi moving data_len bytes between these paths fits one txn. */
 bool fs_multi_fits(const struct fs *fs, int32_t data_len, const char *from, const char *to);
 /* Drops the cached stat of path's parent: this mount changed its children (cversion, and so
- * its st_nlink), which no data watch reports. */
+ * its st_nlink), which no data watch reports; its armed listing goes with it (node_dir.c). */
 void fs_cache_drop_parent(const char *path);
 /* True when a read that failed with rc should be asked again: it was lost with its connection
  * (the member died, or closed its clients while electing a leader) less than a session timeout
@@ -362,12 +362,26 @@ void fs_cache_drop_all(void);
 /* True when path's cached stat shows data over FS_MAX_DATA_BYTES (written by another client):
  * fetching it would end the connection, so it is refused (EFBIG) instead. */
 bool fs_cache_too_big(const char *path);
+/* Sends an exists of path that sets fs_watch_cb as its data watch, and caches the stat its
+ * reply brings (the one way to arm an entry without reading); 0 or the error of sending. */
+int fs_cache_watch(struct zn_client *c, const char *path);
+/* A listing of path was read by a getChildren2 that set fs_watch_cb as its child watch (this is
+ * its reply): when path has an entry, it is marked with the listing's serial id and true is
+ * returned; the mark goes with the entry (node_dir.c, invariants). */
+bool fs_cache_mark_listing(const char *path, uint64_t id);
+/* True while path's entry is there, not held, and marked with id (non-zero). */
+bool fs_cache_listing_armed(const char *path, uint64_t id);
 /* Paths with unanswered writes at once; past it nothing is served until they drain. */
 #define FS_CACHE_MAX_HOLDS 4096
 /* A write to path is in flight that no FUSE reply waits for: bypass the cache
  * for path until the matching fs_cache_unhold (from the write's callback). */
 void fs_cache_hold(const char *path);
 void fs_cache_unhold(const char *path);
+
+/* ---- node_dir.c ---- */
+struct fs_listing;
+/* Drops one reference of a listing (NULL: nothing). */
+void fs_listing_put(struct fs_listing *l);
 
 /* ---- acl_mode.c: mode bits from the node's ACL for the mount's identity ---- */
 /* Paths whose perms are kept at once. */
@@ -458,10 +472,11 @@ void fs_handle_opened(struct fs_handle *h);
 /* h's O_TRUNC is settled: stored with its first write, or at release. */
 void fs_handle_truncated(struct fs_handle *h);
 /* A write nobody waits for (release cannot report errors): what it is, for the log, and the
- * path it holds uncached (fs_cache_hold) until answered. */
+ * path it holds uncached (fs_cache_hold) until answered; a delete (deletes) holds the parent
+ * too, whose listing it changes. */
 struct fs_release_step;
 /* NULL when out of memory (nothing is held then). */
-struct fs_release_step *fs_release_step_new(const char *what, const char *path);
+struct fs_release_step *fs_release_step_new(const char *what, const char *path, bool deletes);
 /* The zn_result_cb of a release step's request: logs a failure, frees st. */
 void fs_release_step_done(struct zn_client *c, const struct zn_result *r, void *arg);
 /* Takes the rc of sending st's request: on a synchronous error logs it and frees st. */

@@ -23,6 +23,11 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
                                            it, and soon when another mount (OTHER: the same
                                            directory there) did: creates, deletes and renames that
                                            keep the count, N rounds
+    inprocess.py listing-writes DIR N      the mount answers a listing of an unchanged directory
+                                           from its cache: each change this mount makes in it
+                                           (create, mkdir, unlink, rmdir, rename within, in and out,
+                                           a directory renamed, .data written and removed, a .clone
+                                           create) shows in the very next listing, N rounds
     inprocess.py python-idioms DIR SRC     the standard library's usual file idioms (tempfile
                                            and os.replace, pathlib, open modes "x" and "a",
                                            shutil.copy2/copytree/move/rmtree of the local tree
@@ -520,6 +525,79 @@ def listing(d, other, n):
     return fail_report("listing", checks, failures, "listings")
 
 
+def listing_writes(d, n):
+    """Read-your-writes for listings the mount keeps (fs/node_dir.c): each directory is listed
+    twice before a change (the second listing is answered from the mount's cache), then the
+    change is made, then the very next listing of every directory it touched must show it."""
+    failures = []
+    checks = 0
+    want = {}  # directory -> the names it must list
+
+    def listed(what, *dirs):
+        nonlocal checks
+        for x in dirs:
+            checks += 1
+            got = set(os.listdir(x))
+            if got != want[x]:
+                failures.append("%s: %s lists %s more, %s missing" % (
+                    what, os.path.relpath(x, d), sorted(got - want[x]), sorted(want[x] - got)))
+
+    def change(what, dirs, fn, add=(), remove=()):
+        """Lists dirs twice (the second from the mount's cache), runs fn, and lists them again
+        at once: each must show the names add ((dir, name) pairs) and not those in remove."""
+        for x in dirs:
+            os.listdir(x)
+            os.listdir(x)
+        fn()
+        for x, name in remove:
+            want[x].discard(name)
+        for x, name in add:
+            want[x].add(name)
+        listed(what, *dirs)
+
+    def clone(where):
+        fd = os.open(os.path.join(where, ".clone"), os.O_RDWR)
+        try:
+            os.write(fd, b"job-\nx")
+            return os.read(fd, 100).decode().strip()
+        finally:
+            os.close(fd)
+
+    j = os.path.join
+    try:
+        for i in range(n):
+            top = j(d, "r%d" % i)
+            a, b, sub, moved = j(top, "a"), j(top, "b"), j(top, "a", "sub"), j(top, "moved")
+            os.mkdir(top)
+            os.mkdir(a)
+            os.mkdir(b)
+            want.update({top: {"a", "b"}, a: set(), b: set(), sub: set(), moved: set()})
+            r = "round %d " % i
+            change(r + "create", [a], lambda: write_file(j(a, "f"), b"x"), add=[(a, "f")])
+            change(r + "mkdir", [a], lambda: os.mkdir(sub), add=[(a, "sub")])
+            change(r + "rename within", [a], lambda: os.rename(j(a, "f"), j(a, "g")),
+                   add=[(a, "g")], remove=[(a, "f")])
+            change(r + "rename out of a, into b", [a, b], lambda: os.rename(j(a, "g"), j(b, "g")),
+                   add=[(b, "g")], remove=[(a, "g")])
+            change(r + "rename back into a", [a, b], lambda: os.rename(j(b, "g"), j(a, "h")),
+                   add=[(a, "h")], remove=[(b, "g")])
+            change(r + ".data written", [sub], lambda: write_file(j(sub, ".data"), b"data of a directory"),
+                   add=[(sub, ".data")])
+            change(r + ".data removed", [sub], lambda: os.unlink(j(sub, ".data")), remove=[(sub, ".data")])
+            change(r + "directory renamed out", [a, top], lambda: os.rename(sub, moved),
+                   add=[(top, "moved")], remove=[(a, "sub")])
+            listed(r + "the renamed directory", moved)
+            change(r + "create in the renamed directory", [moved], lambda: write_file(j(moved, "in"), b"x"),
+                   add=[(moved, "in")])
+            change(r + ".clone create", [b], lambda: want[b].add(clone(b)))
+            change(r + "unlink", [a], lambda: os.unlink(j(a, "h")), remove=[(a, "h")])
+            os.unlink(j(moved, "in"))
+            change(r + "rmdir", [top], lambda: os.rmdir(moved), remove=[(top, "moved")])
+    except OSError as e:
+        failures.append("unexpected %s: %s" % (errno.errorcode.get(e.errno, e.errno), e))
+    return fail_report("listing-writes", checks, failures, "listings")
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -541,6 +619,8 @@ def main():
         return dir_times(d, int(sys.argv[3]))
     if cmd == "listing":
         return listing(d, sys.argv[3], int(sys.argv[4]))
+    if cmd == "listing-writes":
+        return listing_writes(d, int(sys.argv[3]))
     if cmd == "python-idioms":
         return python_idioms(d, sys.argv[3])
     print("unknown check %s" % cmd)

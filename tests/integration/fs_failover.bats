@@ -170,3 +170,30 @@ kill_connected() {
   gap="$(sed -n 's/.*longest gap \([0-9]*\) ms.*/\1/p' <<< "${lines[1]}")"
   [ "$gap" -lt 15000 ] || { echo "the mount made no change for $gap ms"; return 1; }
 }
+
+@test "a listing the mount kept is not served once its connection drops: the next one waits for the reconnect and shows what changed meanwhile" {
+  # Mount c knows member 1 only: it stays disconnected while member 1 is down.  The kernel
+  # keeps c's names and attributes for long, so only the mount decides whether the listing
+  # needs the server.
+  mount_fs c "$(member_connect 1)" "session_timeout=20000,entry_timeout=600,attr_timeout=600"
+  C="$(fs_root)/c"
+  mkdir "$C/d"
+  touch "$C/d/a"
+  [ "$(ls -A "$C/d")" = a ]
+  [ "$(ls -A "$C/d")" = a ]  # kept: answered from the mount's cache
+  start=$SECONDS
+  kill9_member 1
+  wait_until 20 "mount c to lose its connection" grep -q "session event=DISCONNECTED" "$(fs_root)/c.log"
+  "$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode" --server "$(member_connect 2)" create /d/x ""
+  # Disconnected, the watch that kept the listing may miss this create: the listing must wait
+  # for the session to be back, not answer from before.
+  ls -A "$C/d" > "$BATS_TEST_TMPDIR/listed" 2>&1 &
+  lister=$!
+  BG="$lister"
+  restart_member 1
+  wait_exit "$lister"
+  BG=""
+  echo "mount c could not list for $((SECONDS - start)) s (member 1 killed, then restarted)"
+  [ $((SECONDS - start)) -le 40 ]
+  [ "$(cat "$BATS_TEST_TMPDIR/listed")" = "$(printf 'a\nx')" ]
+}

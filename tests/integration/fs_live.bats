@@ -127,6 +127,52 @@ teardown() {
   wait_until 5 "ls on mount b shows the new file" bash -c "ls '$B/$T' | grep -qx new"
 }
 
+# listed_is DIR NAMES: ls -A DIR prints exactly NAMES (one per line, bytewise order).
+listed_is() { [ "$(LC_ALL=C ls -A "$1" 2> /dev/null)" = "$2" ]; }
+
+# kz OP PATH [DATA]: kazoo, a ZooKeeper client that is no mount, creates, deletes or sets PATH
+# (through member 1).
+kz() {
+  /usr/bin/python3 - "$(member_connect 1)" "$@" <<'PY'
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1], timeout=10)
+zk.start(timeout=10)
+op, path = sys.argv[2], sys.argv[3]
+if op == "create":
+    zk.create(path, b"")
+elif op == "delete":
+    zk.delete(path)
+else:
+    zk.set(path, sys.argv[4].encode())
+zk.stop()
+zk.close()
+PY
+}
+
+@test "a listing mount b keeps shows mount a's and kazoo's creates, renames, deletes and directory data once the watch fires" {
+  /usr/bin/python3 -c "import kazoo" 2> /dev/null || skip "kazoo not installed (python3-kazoo)"
+  touch "$A/$T/a"
+  wait_until 10 "mount b to list a" listed_is "$B/$T" a
+  # b keeps that listing now (answered from its cache while the watches stand): every change
+  # below reaches it only through a watch event.
+  listed_is "$B/$T" a
+  touch "$A/$T/b"
+  wait_until 10 "mount b to list mount a's create" listed_is "$B/$T" "$(printf 'a\nb')"
+  mv "$A/$T/a" "$A/$T/c"
+  wait_until 10 "mount b to list mount a's rename" listed_is "$B/$T" "$(printf 'b\nc')"
+  rm "$A/$T/b"
+  wait_until 10 "mount b to list mount a's delete" listed_is "$B/$T" c
+  kz create "/$T/k"
+  wait_until 10 "mount b to list kazoo's create" listed_is "$B/$T" "$(printf 'c\nk')"
+  kz delete "/$T/c"
+  wait_until 10 "mount b to list kazoo's delete" listed_is "$B/$T" k
+  # the directory's data: .data is listed once it has some (a data watch, not a child watch)
+  kz set "/$T" "data of the directory"
+  wait_until 10 "mount b to list .data" listed_is "$B/$T" "$(printf '.data\nk')"
+  [ "$(cat "$B/$T/.data")" = "data of the directory" ]
+}
+
 @test "a remote delete fires inotify IN_DELETE_SELF" {
   command -v inotifywait >/dev/null || skip "inotify-tools not installed"
   echo x > "$A/$T/f"

@@ -42,6 +42,33 @@ manifest_is() {
   assert_output "listing: 120 listings, 0 failures"
 }
 
+@test "a listing the mount keeps shows each change this mount makes (create, mkdir, renames, .data, .clone, unlink, rmdir) in the very next listing" {
+  run inprocess listing-writes "$A/$T" 20
+  assert_success
+  assert_output "listing-writes: 320 listings, 0 failures"
+}
+
+# received N: the packets member N has received (srvr), from every client.
+received() { fourlw srvr "$1" | awk '/^Received:/ {print $2}'; }
+
+@test "an unchanged directory listed again is answered by the mount alone: 100 listings, (almost) no request to the server" {
+  for i in $(seq 1 50); do : > "$A/$T/f$i"; done
+  want="$(LC_ALL=C ls "$A/$T")"
+  [ "$(wc -l <<< "$want")" = 50 ]
+  before="$(received 1)"
+  # 100 listings in one process, each the names ls printed
+  run /usr/bin/python3 -c 'import os, sys
+want = sys.argv[2].split("\n")
+print(sum(sorted(os.listdir(sys.argv[1])) == want for _ in range(100)))' "$A/$T" "$want"
+  after="$(received 1)"
+  assert_output 100
+  # Mount a is member 1's only client: what it received meanwhile is the mount's pings (one per
+  # third of the 6 s session timeout) and a LOOKUP the kernel may send again (entry_timeout 1 s:
+  # an exists and a getChildren): a few packets, where asking the server would be 100 or more.
+  echo "member 1 received $((after - before)) packets during 100 listings"
+  [ $((after - before)) -le 8 ]
+}
+
 @test "data up to the limit is stored and read back whole; one byte more is EFBIG from write, append and truncate" {
   run inprocess data-limit "$A/$T" "$DATA_LIMIT"
   assert_success
