@@ -97,9 +97,9 @@ struct conn {
     enum conn_state state;
     char peer[64];                  /* "127.0.0.1:5555" */
     char peer_ip[48];
-    uint8_t *rbuf;
+    uint8_t *rbuf;                  /* a partial frame, or frames held back; NULL when none (conn.c) */
     size_t rlen, rcap;
-    struct jute_writer out;         /* replies and events not yet handed to libuv */
+    struct jute_writer out;         /* replies and events not yet handed to libuv; freed when idle */
     size_t writes_in_flight_bytes;
     struct session *session;
     bool read_only;                 /* a read-only session: this member had no quorum */
@@ -107,13 +107,14 @@ struct conn {
      * leader now), or until parked_until_ms (conn_unpark_all).  Closing it
      * at once, as before, made every client retry here in a loop. */
     bool parked;
+    bool handling_frames;           /* conn.c handles its frames: a nested call leaves them to it */
     uint64_t parked_until_ms;
     int32_t timeout_ms;             /* negotiated */
     struct watch_owner watches;
     struct request *queue_head, *queue_tail; /* FIFO of unanswered requests */
     uint32_t queued;
-    struct conn_auth auth[CONN_MAX_AUTH_IDS];
-    int auth_count;
+    struct conn_auth *auth;         /* auth_count of them, room for auth_cap; malloc'd (acl.c) */
+    int auth_count, auth_cap;
     struct conn_stats stats;
     struct tls_stream *tls;         /* on the secure port: its TLS stream (owned); else NULL */
     bool sniffing;                  /* client.portUnification: TLS or plain is told by the first byte */

@@ -11,6 +11,8 @@ resident memory (VmRSS of SERVER_PID) throughout.
     children N      N children under one node, listed back by getChildren
     watchstorm N    N sessions each watching one node, then one write fires them all
     pipeline N      one session sends N creates at once, then reads the N replies
+    idle N C        N idle sessions held (RssAnon per session), then C rounds of N opened and
+                    closed (RssAnon growth from the first round's end to the last's)
 
 Prints `name: value` observations for the test to assert on, always including
 `bystander: ok|failed ...` (a kazoo client on the side), `server: alive|dead` and
@@ -346,15 +348,97 @@ def cmd_pipeline(host, port, count):
     bystander(host, port)
 
 
+def rss_anon_kb(pid):
+    """RssAnon: what the server allocated, without the file pages its store maps."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settled_anon_kb(pid):
+    """RssAnon once two samples 0.2 s apart are within 64 KiB (at most 5 s)."""
+    last = rss_anon_kb(pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = rss_anon_kb(pid)
+        if abs(now - last) < 64:
+            return now
+        last = now
+    return last
+
+
+def open_idle_sessions(host, port, count):
+    """count sessions, connected 200 at a time, each answered one exists: then idle."""
+    connect_req = frame(struct.pack(">iqiq", 0, 0, 30000, 0) + struct.pack(">i", 16) + b"\0" * 16
+                        + b"\0")
+    exists_req = frame(struct.pack(">ii", 1, 3) + jute_string("/") + b"\0")
+    socks = []
+    while len(socks) < count:
+        batch = []
+        for _ in range(min(200, count - len(socks))):
+            i = len(socks) + len(batch)
+            s = socket.create_connection((host, port), timeout=30,
+                                         source_address=("127.0.3.%d" % (1 + i // 2000), 0))
+            s.sendall(connect_req)
+            batch.append(s)
+        for s in batch:
+            recv_frame(s)
+            s.sendall(exists_req)
+        for s in batch:
+            recv_frame(s)
+        socks += batch
+    return socks
+
+
+def close_idle_sessions(socks):
+    """closeSession on each, 200 at a time, its reply read (the server has closed the session),
+    then close."""
+    for start in range(0, len(socks), 200):
+        batch = socks[start:start + 200]
+        for s in batch:
+            s.sendall(frame(struct.pack(">ii", 2, -11)))
+        for s in batch:
+            try:
+                recv_frame(s)
+            except (Closed, OSError):
+                pass
+            s.close()
+
+
+def cmd_idle(host, port, count, cycles):
+    """count idle sessions held open: the server's RssAnon per session; then cycles rounds of
+    count sessions opened and closed: what RssAnon grew by from the end of the first round to
+    the end of the last (a leak per session would show as count times it per round)."""
+    pid = SERVER["pid"]
+    base = settled_anon_kb(pid)
+    socks = open_idle_sessions(host, port, count)
+    held = settled_anon_kb(pid)
+    print("idle: sessions=%d bytes_per_session=%d" % (count, (held - base) * 1024 // count))
+    close_idle_sessions(socks)
+    first = settled_anon_kb(pid)
+    for _ in range(cycles - 1):
+        close_idle_sessions(open_idle_sessions(host, port, count))
+    last = settled_anon_kb(pid)
+    print("idle: cycles=%d growth_kb=%d" % (cycles, last - first))
+    bystander(host, port)
+
+
+SERVER = {}
+
+
 def main(argv):
     if len(argv) < 5:
         print(__doc__)
         return 2
     host, port, pid, command = argv[1], int(argv[2]), int(argv[3]), argv[4]
+    SERVER["pid"] = pid
     args = [int(x) for x in argv[5:]]
     commands = {"flood": cmd_flood, "halfpacket": cmd_halfpacket, "noread": cmd_noread,
                 "paths": cmd_paths, "children": cmd_children, "watchstorm": cmd_watchstorm,
-                "pipeline": cmd_pipeline}
+                "pipeline": cmd_pipeline, "idle": cmd_idle}
     if command not in commands:
         print(__doc__)
         return 2
