@@ -97,9 +97,9 @@ struct conn {
     enum conn_state state;
     char peer[64];                  /* "127.0.0.1:5555" */
     char peer_ip[48];
-    uint8_t *rbuf;                  /* a partial frame, or frames held back; NULL when none (conn.c) */
+    uint8_t *rbuf;                  /* a partial frame, or frames held back (conn.c); NULL when idle */
     size_t rlen, rcap;
-    struct jute_writer out;         /* replies and events not yet handed to libuv; freed when idle */
+    struct jute_writer out;         /* replies and events not yet handed to libuv; none when idle */
     size_t writes_in_flight_bytes;
     struct session *session;
     bool read_only;                 /* a read-only session: this member had no quorum */
@@ -218,6 +218,9 @@ void conn_send_frame(struct conn *c, const struct jute_writer *body); /* copies 
 struct jute_writer *conn_frame_begin(struct conn *c, size_t *start);
 void conn_frame_end(struct conn *c, size_t start);
 void conn_close(struct conn *c, const char *why);
+/* Frees the buffers of every idle connection (nothing queued, nothing to
+ * write, no partial frame): the session timer calls it. */
+void conn_release_idle(struct server *srv);
 void conn_mark_dirty(struct conn *c);
 /* Parked connections (struct conn.parked): handle their ConnectRequest now
  * (the member serves again), or close those whose wait is over at now_ms.

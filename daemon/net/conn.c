@@ -10,17 +10,18 @@
  * CONN_OUTPUT_HARD_LIMIT_BYTES it is dropped: a client that never reads must
  * not make the server grow without bound.
  *
- * Input: a connection holds no read buffer of its own while it has no
- * partial frame.  Reads land in one buffer the whole server shares
- * (read_buffer: libuv calls on_read right after on_alloc, on this thread)
- * and every complete frame is handled from there; only what is left (a
+ * Input: reads of a connection with no partial frame land in one buffer
+ * the whole server shares (read_buffer: libuv calls on_read right after
+ * on_alloc, on this thread) and every complete frame is handled from
+ * there; only what is left (a
  * frame not complete yet, or frames held back by backpressure or parking)
  * is copied into the connection's rbuf, which grows as the rest arrives (up
- * to one largest frame and a chunk) and is freed once it is handled.  The
- * output buffers are kept from one turn to the next while requests are
- * outstanding and freed when the connection is idle.  So an idle session
- * costs its struct conn and its session records, not buffers (PROFILE.md,
- * section 13).
+ * to one largest frame and a chunk).  The output buffer is kept from one
+ * turn to the next while requests are outstanding.  An idle connection's
+ * buffers are freed: a small output buffer at once (release_idle_output),
+ * the rest by conn_release_idle (the session timer's sweep).  So an idle
+ * session costs its struct conn and its session records, not buffers
+ * (bench/PROFILE.md, section 13).
  *
  * TLS (secureClientPort): the same connections, with tls.c between the
  * socket and the buffers.  What uv_read brings is fed to the connection's
@@ -246,16 +247,40 @@ static struct jute_writer *wire_output(struct conn *c)
     return &c->tls_wire;
 }
 
-/* Nothing outstanding and nothing left to write: the output buffers go back
- * to malloc, so an idle session holds none.  While requests are outstanding
- * they are kept for the replies of the next turns (no allocation per flush
- * under load). */
+/* Output buffers no larger than this are freed as soon as a flush leaves the
+ * connection idle: what one small reply takes (a ConnectResponse, a ping's),
+ * so a session that went idle after one holds none, and taking such a buffer
+ * again costs a round trip through malloc's per-thread cache.  A buffer
+ * grown under load is kept from turn to turn (growing it again would cost
+ * reallocs and copies per flush) and freed by conn_release_idle. */
+#define CONN_IDLE_OUTPUT_BYTES 256
+
+static bool conn_idle(const struct conn *c)
+{
+    return c->state != CONN_CLOSING && c->queued == 0 && c->out.len == 0 && c->tls_wire.len == 0;
+}
+
 static void release_idle_output(struct conn *c)
 {
-    if (c->queued != 0 || c->out.len != 0 || c->tls_wire.len != 0)
-        return;
-    jute_writer_free(&c->out);
-    jute_writer_free(&c->tls_wire);
+    if (conn_idle(c) && c->out.cap <= CONN_IDLE_OUTPUT_BYTES && c->tls_wire.cap <= CONN_IDLE_OUTPUT_BYTES) {
+        jute_writer_free(&c->out);
+        jute_writer_free(&c->tls_wire);
+    }
+}
+
+void conn_release_idle(struct server *srv)
+{
+    for (struct conn *c = srv->conns; c; c = c->next) {
+        if (!conn_idle(c))
+            continue;
+        jute_writer_free(&c->out);
+        jute_writer_free(&c->tls_wire);
+        if (c->rlen == 0 && !c->handling_frames) {
+            free(c->rbuf);
+            c->rbuf = NULL;
+            c->rcap = 0;
+        }
+    }
 }
 
 static void conn_flush(struct conn *c)
@@ -424,8 +449,9 @@ static bool handle_frames(struct conn *c, const uint8_t *buf, size_t len, size_t
     return c->state != CONN_CLOSING;
 }
 
-/* Handles every complete frame in rbuf, and frees rbuf once it holds
- * nothing; returns false if the conn was closed. */
+/* Handles every complete frame in rbuf (kept when that empties it: the next
+ * partial frame reuses it; conn_release_idle frees it); returns false if the
+ * conn was closed. */
 static bool process_frames(struct conn *c)
 {
     if (c->handling_frames)
@@ -437,13 +463,8 @@ static bool process_frames(struct conn *c)
     if (!open)
         return false;
     c->rlen -= used;
-    if (c->rlen == 0) {
-        free(c->rbuf);
-        c->rbuf = NULL;
-        c->rcap = 0;
-    } else if (used > 0) {
+    if (c->rlen > 0 && used > 0)
         memmove(c->rbuf, c->rbuf + used, c->rlen);
-    }
     return true;
 }
 
@@ -524,11 +545,6 @@ static bool tls_pump(struct conn *c)
     }
     if (c->state == CONN_CLOSING)
         return false;
-    if (c->rlen == 0 && c->rbuf) { /* read_room's room, left unused */
-        free(c->rbuf);
-        c->rbuf = NULL;
-        c->rcap = 0;
-    }
     conn_mark_dirty(c); /* handshake records may be due */
     return true;
 }
