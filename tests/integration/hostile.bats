@@ -26,7 +26,7 @@ teardown() {
 
 hostile() { # COMMAND ARGS...: run a hostile client against member 1
   run "$ZN_PYTHON" "$ZN_LIB_DIR/hostile.py" "$(member_addr 1)" "$(member_port 1)" "$(member_pid 1)" "$@"
-  echo "$output" | grep -E '^(rss_kb|flood|halfpacket|noread|paths|children|watchstorm|pipeline|idle|bystander|server):' |
+  echo "$output" | grep -E '^(rss_kb|flood|halfpacket|noread|paths|children|watchstorm|pipeline|idle|bigreply|bystander|server):' |
     sed 's/^/# /' >&3
 }
 
@@ -103,6 +103,20 @@ assert_bounded_and_serving() {
   # A leak of 350 bytes a session would add 1 MiB over the three rounds after the first (the
   # 64 KiB read buffers of before grew it by 7-10 MiB; without them it moves by 120-300 KiB).
   [ "$growth" -lt 1024 ] || fail "RssAnon grew by ${growth} KiB over 3 rounds of 1000 sessions"
+  assert_bounded_and_serving
+}
+
+@test "an idle connection does not keep the output buffer a large reply grew" {
+  start_server maxClientCnxns=0
+  hostile bigreply 50
+  assert_success
+  local held left
+  held="$(echo "$output" | sed -n 's/^bigreply: sessions=50 held_kb=\([0-9-]*\) left_kb=\([0-9-]*\)$/\1/p')"
+  left="$(echo "$output" | sed -n 's/^bigreply: sessions=50 held_kb=\([0-9-]*\) left_kb=\([0-9-]*\)$/\2/p')"
+  [ -n "$held" ] && [ -n "$left" ] || fail "no bigreply figures"
+  # 50 buffers of 128 KiB: 6.4 MiB while the replies are fresh; kept, they would all stay
+  [ "$held" -gt 4096 ] || fail "the replies held only ${held} KiB: nothing to measure"
+  [ "$left" -lt $((held / 2)) ] || fail "${left} of ${held} KiB still held by idle connections"
   assert_bounded_and_serving
 }
 

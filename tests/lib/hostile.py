@@ -13,6 +13,8 @@ resident memory (VmRSS of SERVER_PID) throughout.
     pipeline N      one session sends N creates at once, then reads the N replies
     idle N C        N idle sessions held (RssAnon per session), then C rounds of N opened and
                     closed (RssAnon growth from the first round's end to the last's)
+    bigreply N      N sessions each read a 100 KiB node, then stay idle: RssAnon the replies
+                    left, and what is left of it once half went (or after 5 s)
 
 Prints `name: value` observations for the test to assert on, always including
 `bystander: ok|failed ...` (a kazoo client on the side), `server: alive|dead` and
@@ -426,6 +428,39 @@ def cmd_idle(host, port, count, cycles):
     bystander(host, port)
 
 
+def cmd_bigreply(host, port, count):
+    """count sessions each read a 100 KiB node once (the reply grows the connection's output
+    buffer to 128 KiB), then stay open and idle: the server must let those buffers go. Prints
+    the RssAnon the replies left (KiB) and what is left of it once half of it went, or after
+    5 s (the server frees idle connections' buffers on its session timer)."""
+    pid = SERVER["pid"]
+    zk = KazooClient(hosts="%s:%d" % (host, port), timeout=10.0)
+    zk.start(timeout=20)
+    zk.create("/bigreply", b"r" * (100 * 1024))
+    zk.stop()
+    zk.close()
+    base = settled_anon_kb(pid)
+    socks = [connect(host, port, session_timeout_ms=30000) for _ in range(count)]
+    request = frame(struct.pack(">ii", 1, OP_GETDATA) + jute_string("/bigreply") + b"\0")
+    for s in socks:
+        s.sendall(request)
+    for s in socks:
+        if len(recv_frame(s)) < 100 * 1024:
+            print("bigreply: short reply")
+    held = rss_anon_kb(pid) - base
+    # The sweep runs every tickTime/2 (at most 500 ms) and sends no signal: poll until half of
+    # it is gone, for at most 5 s.
+    deadline = time.monotonic() + 5
+    left = held
+    while left >= held // 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = rss_anon_kb(pid) - base
+    print("bigreply: sessions=%d held_kb=%d left_kb=%d" % (count, held, left))
+    for s in socks:
+        s.close()
+    bystander(host, port)
+
+
 SERVER = {}
 
 
@@ -438,7 +473,7 @@ def main(argv):
     args = [int(x) for x in argv[5:]]
     commands = {"flood": cmd_flood, "halfpacket": cmd_halfpacket, "noread": cmd_noread,
                 "paths": cmd_paths, "children": cmd_children, "watchstorm": cmd_watchstorm,
-                "pipeline": cmd_pipeline, "idle": cmd_idle}
+                "pipeline": cmd_pipeline, "idle": cmd_idle, "bigreply": cmd_bigreply}
     if command not in commands:
         print(__doc__)
         return 2
