@@ -97,9 +97,9 @@ struct conn {
     enum conn_state state;
     char peer[64];                  /* "127.0.0.1:5555" */
     char peer_ip[48];
-    uint8_t *rbuf;
+    uint8_t *rbuf;                  /* a partial frame, or frames held back (conn.c); NULL when idle */
     size_t rlen, rcap;
-    struct jute_writer out;         /* replies and events not yet handed to libuv */
+    struct jute_writer out;         /* replies and events not yet handed to libuv; none when idle */
     size_t writes_in_flight_bytes;
     struct session *session;
     bool read_only;                 /* a read-only session: this member had no quorum */
@@ -107,13 +107,14 @@ struct conn {
      * leader now), or until parked_until_ms (conn_unpark_all).  Closing it
      * at once, as before, made every client retry here in a loop. */
     bool parked;
+    bool handling_frames;           /* conn.c handles its frames: a nested call leaves them to it */
     uint64_t parked_until_ms;
     int32_t timeout_ms;             /* negotiated */
     struct watch_owner watches;
     struct request *queue_head, *queue_tail; /* FIFO of unanswered requests */
     uint32_t queued;
-    struct conn_auth auth[CONN_MAX_AUTH_IDS];
-    int auth_count;
+    struct conn_auth *auth;         /* auth_count of them, room for auth_cap; malloc'd (acl.c) */
+    int auth_count, auth_cap;
     struct conn_stats stats;
     struct tls_stream *tls;         /* on the secure port: its TLS stream (owned); else NULL */
     bool sniffing;                  /* client.portUnification: TLS or plain is told by the first byte */
@@ -217,6 +218,9 @@ void conn_send_frame(struct conn *c, const struct jute_writer *body); /* copies 
 struct jute_writer *conn_frame_begin(struct conn *c, size_t *start);
 void conn_frame_end(struct conn *c, size_t start);
 void conn_close(struct conn *c, const char *why);
+/* Frees the buffers of every idle connection (nothing queued, nothing to
+ * write, no partial frame): the session timer calls it. */
+void conn_release_idle(struct server *srv);
 void conn_mark_dirty(struct conn *c);
 /* Parked connections (struct conn.parked): handle their ConnectRequest now
  * (the member serves again), or close those whose wait is over at now_ms.

@@ -57,6 +57,16 @@ static int conn_add(struct conn *c, const char *scheme, const char *id)
         return 0;
     if (c->auth_count == CONN_MAX_AUTH_IDS)
         return ZN_BADARGUMENTS;
+    if (c->auth_count == c->auth_cap) { /* most connections add none: no room until one does */
+        int cap = c->auth_cap ? c->auth_cap * 2 : 2;
+        if (cap > CONN_MAX_AUTH_IDS)
+            cap = CONN_MAX_AUTH_IDS;
+        struct conn_auth *grown = realloc(c->auth, sizeof *grown * (size_t)cap);
+        if (!grown)
+            return ZN_NOMEMORY;
+        c->auth = grown;
+        c->auth_cap = cap;
+    }
     struct conn_auth *a = &c->auth[c->auth_count];
     a->scheme = strdup(scheme);
     a->id = strdup(id);

@@ -10,12 +10,26 @@
  * CONN_OUTPUT_HARD_LIMIT_BYTES it is dropped: a client that never reads must
  * not make the server grow without bound.
  *
+ * Input: reads of a connection with no partial frame land in one buffer
+ * the whole server shares (read_buffer: libuv calls on_read right after
+ * on_alloc, on this thread) and every complete frame is handled from
+ * there; only what is left (a
+ * frame not complete yet, or frames held back by backpressure or parking)
+ * is copied into the connection's rbuf, which grows as the rest arrives (up
+ * to one largest frame and a chunk).  The output buffer is kept from one
+ * turn to the next while requests are outstanding.  An idle connection's
+ * buffers are freed: a small output buffer at once (release_idle_output),
+ * the rest by conn_release_idle (the session timer's sweep).  So an idle
+ * session costs its struct conn and its session records, not buffers
+ * (bench/PROFILE.md, section 13).
+ *
  * TLS (secureClientPort): the same connections, with tls.c between the
  * socket and the buffers.  What uv_read brings is fed to the connection's
- * TLS state and the plaintext is read out into rbuf, so framing and
- * everything above it are the same for both ports; at flush, conn.out is
- * sealed into conn.tls_wire, which is what libuv writes.  Nothing waits:
- * a handshake that needs more bytes simply returns until the next read.
+ * TLS state and the plaintext is read out as above (into read_buffer, or
+ * rbuf after a partial frame), so framing and everything above it are the
+ * same for both ports; at flush, conn.out is sealed into conn.tls_wire,
+ * which is what libuv writes.  Nothing waits: a handshake that needs more
+ * bytes simply returns until the next read.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -51,6 +65,7 @@ static void on_close(uv_handle_t *h)
         free(c->auth[i].scheme);
         free(c->auth[i].id);
     }
+    free(c->auth);
     jute_writer_free(&c->out);
     jute_writer_free(&c->tls_wire);
     tls_stream_free(c->tls);
@@ -232,6 +247,42 @@ static struct jute_writer *wire_output(struct conn *c)
     return &c->tls_wire;
 }
 
+/* Output buffers no larger than this are freed as soon as a flush leaves the
+ * connection idle: what one small reply takes (a ConnectResponse, a ping's),
+ * so a session that went idle after one holds none, and taking such a buffer
+ * again costs a round trip through malloc's per-thread cache.  A buffer
+ * grown under load is kept from turn to turn (growing it again would cost
+ * reallocs and copies per flush) and freed by conn_release_idle. */
+#define CONN_IDLE_OUTPUT_BYTES 256
+
+static bool conn_idle(const struct conn *c)
+{
+    return c->state != CONN_CLOSING && c->queued == 0 && c->out.len == 0 && c->tls_wire.len == 0;
+}
+
+static void release_idle_output(struct conn *c)
+{
+    if (conn_idle(c) && c->out.cap <= CONN_IDLE_OUTPUT_BYTES && c->tls_wire.cap <= CONN_IDLE_OUTPUT_BYTES) {
+        jute_writer_free(&c->out);
+        jute_writer_free(&c->tls_wire);
+    }
+}
+
+void conn_release_idle(struct server *srv)
+{
+    for (struct conn *c = srv->conns; c; c = c->next) {
+        if (!conn_idle(c))
+            continue;
+        jute_writer_free(&c->out);
+        jute_writer_free(&c->tls_wire);
+        if (c->rlen == 0 && !c->handling_frames) {
+            free(c->rbuf);
+            c->rbuf = NULL;
+            c->rcap = 0;
+        }
+    }
+}
+
 static void conn_flush(struct conn *c)
 {
     c->dirty = false;
@@ -264,10 +315,12 @@ static void conn_flush(struct conn *c)
             wire->len -= (size_t)n;
         }
         if (wire->len == 0) {
-            if (c->close_after_flush)
+            if (c->close_after_flush) {
                 conn_close(c, NULL);
-            else
-                update_backpressure(c);
+                return;
+            }
+            release_idle_output(c);
+            update_backpressure(c);
             return;
         }
     }
@@ -288,6 +341,7 @@ static void conn_flush(struct conn *c)
         conn_close(c, uv_strerror(rc));
         return;
     }
+    release_idle_output(c);
     update_backpressure(c);
 }
 
@@ -321,16 +375,21 @@ static size_t read_room(struct conn *c)
     return c->rcap - c->rlen;
 }
 
-/* TLS: ciphertext lands here, and is fed to the connection's TLS state at
- * once in on_read (libuv calls on_read right after on_alloc, on this
- * thread), so one buffer serves every connection. */
-static uint8_t tls_read_buffer[SERVER_READ_CHUNK_BYTES];
+/* Reads of connections with no partial frame (rlen == 0) land here, and
+ * TLS ciphertext, fed to the connection's TLS state at once: libuv calls
+ * on_read right after on_alloc, on this thread, so one buffer serves every
+ * connection.  read_buffer_busy while frames are handled from it: a TLS
+ * pump nested in that handling (a flush) decrypts into its own rbuf. */
+static uint8_t read_buffer[SERVER_READ_CHUNK_BYTES];
+static bool read_buffer_busy;
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
+    (void)suggested;
     struct conn *c = h->data;
-    if (c->tls)
-        *buf = uv_buf_init((char *)tls_read_buffer, sizeof tls_read_buffer);
+    ZN_ASSERT(!read_buffer_busy);
+    if (c->tls || c->rlen == 0)
+        *buf = uv_buf_init((char *)read_buffer, sizeof read_buffer);
     else
         *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)read_room(c));
 }
@@ -340,15 +399,19 @@ static uint32_t read_be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-/* Handles every complete frame in rbuf; returns false if the conn was closed. */
-static bool process_frames(struct conn *c)
+/* Handles every complete frame of buf[0, len) (c's rbuf, or read_buffer);
+ * *used is how many bytes it handled.  Returns false if the conn was closed
+ * (or a four-letter word answered).  Nothing a frame's handling borrows
+ * from buf outlives the call (request_handle_packet). */
+static bool handle_frames(struct conn *c, const uint8_t *buf, size_t len, size_t *used)
 {
     struct server *srv = c->server;
     size_t off = 0;
-    while (c->state != CONN_CLOSING && !c->close_after_flush && c->rlen - off >= 4) {
+    *used = 0;
+    while (c->state != CONN_CLOSING && !c->close_after_flush && len - off >= 4) {
         if (pending_output(c) > CONN_OUTPUT_SOFT_LIMIT_BYTES)
             break; /* the rest waits in rbuf until the client reads (update_backpressure) */
-        const uint8_t *p = c->rbuf + off;
+        const uint8_t *p = buf + off;
         if (c->state == CONN_HANDSHAKE && c->stats.packets_received == 0) {
             unsigned bit = config_4lw_bit((const char *)p);
             if (bit) {
@@ -358,34 +421,73 @@ static bool process_frames(struct conn *c)
                 return false;
             }
         }
-        uint32_t len = read_be32(p);
-        if (len > srv->cfg.jute_max_buffer) {
+        uint32_t frame = read_be32(p);
+        if (frame > srv->cfg.jute_max_buffer) {
             char why[128];
             snprintf(why, sizeof why, "packet length %u is out of the range [0, %zu] (jute.maxbuffer)",
-                     len, srv->cfg.jute_max_buffer);
+                     frame, srv->cfg.jute_max_buffer);
             srv->stats.malformed_packets++;
             conn_close(c, why);
             return false;
         }
-        if (c->rlen - off - 4 < len)
+        if (len - off - 4 < frame)
             break;
         c->stats.packets_received++;
         srv->stats.packets_received++;
         if (c->state == CONN_HANDSHAKE) {
-            request_handle_connect(c, p + 4, len);
+            request_handle_connect(c, p + 4, frame);
             if (c->parked) { /* the frame stays in rbuf until conn_unpark_all */
                 c->stats.packets_received--;
                 srv->stats.packets_received--;
                 break;
             }
         } else
-            request_handle_packet(c, p + 4, len);
-        off += 4 + len;
+            request_handle_packet(c, p + 4, frame);
+        off += 4 + frame;
     }
-    if (c->state == CONN_CLOSING)
+    *used = off;
+    return c->state != CONN_CLOSING;
+}
+
+/* Handles every complete frame in rbuf (kept when that empties it: the next
+ * partial frame reuses it; conn_release_idle frees it); returns false if the
+ * conn was closed. */
+static bool process_frames(struct conn *c)
+{
+    if (c->handling_frames)
+        return true; /* nested in its own handling (a flush): that one goes on */
+    c->handling_frames = true;
+    size_t used;
+    bool open = handle_frames(c, c->rbuf, c->rlen, &used);
+    c->handling_frames = false;
+    if (!open)
         return false;
-    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-    c->rlen -= off;
+    c->rlen -= used;
+    if (c->rlen > 0 && used > 0)
+        memmove(c->rbuf, c->rbuf + used, c->rlen);
+    return true;
+}
+
+/* Handles the frames of n bytes read into read_buffer for a conn that held
+ * none (rlen == 0) straight from there; only what is left is copied into
+ * its rbuf.  Returns false if the conn was closed. */
+static bool process_read(struct conn *c, size_t n)
+{
+    ZN_ASSERT(c->rlen == 0 && !read_buffer_busy && n <= sizeof read_buffer);
+    read_buffer_busy = true;
+    c->handling_frames = true;
+    size_t used;
+    bool open = handle_frames(c, read_buffer, n, &used);
+    c->handling_frames = false;
+    read_buffer_busy = false;
+    if (!open || used == n)
+        return open;
+    if (read_room(c) < n - used) { /* rbuf's first size is read_buffer's */
+        conn_close(c, "out of memory buffering a request");
+        return false;
+    }
+    memcpy(c->rbuf, read_buffer + used, n - used);
+    c->rlen = n - used;
     return true;
 }
 
@@ -409,16 +511,19 @@ static bool tls_take_identity(struct conn *c)
     return true;
 }
 
-/* TLS: decrypts what has arrived into rbuf and handles its frames, until
- * more ciphertext is needed, rbuf is full, or the output passed its soft
- * limit (update_backpressure calls again once it drained).  Returns false
- * if c was closed. */
+/* TLS: decrypts what has arrived (into read_buffer, or after a partial
+ * frame into rbuf) and handles its frames, until more ciphertext is needed,
+ * rbuf is full, or the output passed its soft limit (update_backpressure
+ * calls again once it drained).  Returns false if c was closed. */
 static bool tls_pump(struct conn *c)
 {
-    size_t room;
-    while (c->state != CONN_CLOSING && (room = read_room(c)) > 0) {
+    while (c->state != CONN_CLOSING) {
+        bool shared = c->rlen == 0 && !read_buffer_busy;
+        size_t room = shared ? sizeof read_buffer : read_room(c);
+        if (room == 0)
+            break;
         const char *why = NULL;
-        ssize_t n = tls_stream_read(c->tls, c->rbuf + c->rlen, room, &why);
+        ssize_t n = tls_stream_read(c->tls, shared ? read_buffer : c->rbuf + c->rlen, room, &why);
         if (tls_stream_just_established(c->tls) && !tls_take_identity(c))
             return false;
         if (n < 0) {
@@ -427,9 +532,14 @@ static bool tls_pump(struct conn *c)
         }
         if (n == 0)
             break;
-        c->rlen += (size_t)n;
-        if (!process_frames(c))
-            return false;
+        if (shared) {
+            if (!process_read(c, (size_t)n))
+                return false;
+        } else {
+            c->rlen += (size_t)n;
+            if (!process_frames(c))
+                return false;
+        }
         if (pending_output(c) > CONN_OUTPUT_SOFT_LIMIT_BYTES)
             break;
     }
@@ -444,9 +554,9 @@ static bool tls_pump(struct conn *c)
  * TLS from plain, as ZooKeeper's DualModeSslHandler does (SslHandler's
  * isEncrypted): 0x16 opens a TLS handshake record, and no plain client
  * starts with it (a ConnectRequest's length would be over 369 MB; a
- * four-letter word is letters).  The bytes read so far (in rbuf: on_alloc
- * gave it while undecided) become the TLS stream's first input.  Returns
- * false if c was closed.
+ * four-letter word is letters).  The bytes read so far (in read_buffer:
+ * on_alloc gave it while undecided) become the TLS stream's first input.
+ * Returns false if c was closed.
  */
 static bool conn_sniff(struct conn *c, const uint8_t *first)
 {
@@ -483,8 +593,14 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         server_flush(srv);
         return;
     }
-    c->rlen += (size_t)nread;
-    if (process_frames(c))
+    bool open;
+    if (buf->base == (char *)read_buffer) {
+        open = process_read(c, (size_t)nread);
+    } else {
+        c->rlen += (size_t)nread;
+        open = process_frames(c);
+    }
+    if (open)
         update_backpressure(c);
     server_flush(srv);
 }

@@ -149,6 +149,7 @@ static void on_session_timer(uv_timer_t *t)
     struct server *srv = t->data;
     uint64_t now = server_now_ms();
     conn_expire_tls_handshakes(srv, now); /* every member, for its own connections */
+    conn_release_idle(srv);
     if (srv->ens && !ensemble_is_leader(srv)) {
         server_flush(srv);
         return; /* the leader alone expires sessions */

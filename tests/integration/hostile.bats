@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Hostile clients (issue 6): connection floods past maxClientCnxns, clients that send half a
 # packet and stall, clients that never read their replies, oversized and deeply nested paths,
-# 100k children under one node, a storm of 10k watchers on one node. Through each, the server
+# 100k children under one node, a storm of 10k watchers on one node, 1000 idle sessions (what each
+# costs, and that opening and closing them leaks nothing). Through each, the server
 # stays up, keeps serving a well-behaved client (the "bystander"), and its resident memory stays
 # bounded: every test prints the server's VmRSS before, at its peak and after, and asserts the
 # peak under a named bound. The misbehaving clients are tests/lib/hostile.py.
@@ -25,8 +26,12 @@ teardown() {
 
 hostile() { # COMMAND ARGS...: run a hostile client against member 1
   run "$ZN_PYTHON" "$ZN_LIB_DIR/hostile.py" "$(member_addr 1)" "$(member_port 1)" "$(member_pid 1)" "$@"
-  echo "$output" | grep -E '^(rss_kb|flood|halfpacket|noread|paths|children|watchstorm|pipeline|bystander|server):' |
+  echo "$output" | grep -E '^(rss_kb|flood|halfpacket|noread|paths|children|watchstorm|pipeline|idle|bigreply|bystander|server):' |
     sed 's/^/# /' >&3
+}
+
+figure() { # KEY: the number after " KEY=" in hostile's output (empty when it printed none)
+  echo "$output" | sed -n "s/^.* $1=\([0-9-]*\).*$/\1/p" | head -1
 }
 
 assert_bounded_and_serving() {
@@ -85,6 +90,38 @@ assert_bounded_and_serving() {
   hostile watchstorm 10000
   assert_success
   assert_line --regexp '^watchstorm: sessions=10000 connect_failed=0 events=10000 '
+  assert_bounded_and_serving
+}
+
+@test "idle sessions hold no buffers: 1000 cost under 2 KiB each, and opening and closing them again grows nothing" {
+  # ZooKeeper holds about 3 KiB a session (bench/compare's scale phase); a connection that kept a
+  # read buffer (64 KiB, one page of it touched) or its output buffer while idle would cost 4-5.
+  start_server maxClientCnxns=0 maxSessionTimeout=60000
+  hostile idle 1000 4
+  assert_success
+  assert_line --regexp '^idle: sessions=1000 bytes_per_session=-?[0-9]+$'
+  assert_line --regexp '^idle: cycles=4 growth_kb=-?[0-9]+$'
+  local per growth
+  per="$(figure bytes_per_session)"
+  growth="$(figure growth_kb)"
+  [ "$per" -lt 2048 ] || fail "an idle session costs ${per} bytes of RssAnon, over 2048"
+  # A leak of 350 bytes a session would add 1 MiB over the three rounds after the first (the
+  # 64 KiB read buffers of before grew it by 7-10 MiB; without them it moves by 120-300 KiB).
+  [ "$growth" -lt 1024 ] || fail "RssAnon grew by ${growth} KiB over 3 rounds of 1000 sessions"
+  assert_bounded_and_serving
+}
+
+@test "an idle connection does not keep the output buffer a large reply grew" {
+  start_server maxClientCnxns=0
+  hostile bigreply 50
+  assert_success
+  assert_line --regexp '^bigreply: sessions=50 held_kb=-?[0-9]+ left_kb=-?[0-9]+$'
+  local held left
+  held="$(figure held_kb)"
+  left="$(figure left_kb)"
+  # 50 buffers of 128 KiB: 6.4 MiB while the replies are fresh; kept, they would all stay
+  [ "$held" -gt 4096 ] || fail "the replies held only ${held} KiB: nothing to measure"
+  [ "$left" -lt $((held / 2)) ] || fail "${left} of ${held} KiB still held by idle connections"
   assert_bounded_and_serving
 }
 

@@ -26,6 +26,17 @@ server_host() { member_addr 1; }
   assert_line "bystander: ok"
 }
 
+@test "an idle connection's request of nearly jute.maxbuffer, sent in pieces, is served whole, and a split burst after it" {
+  # An idle connection holds no read buffer: the pieces (the frame's length split too) are
+  # gathered as they come, past the 64 KiB each read takes, up to the whole frame.
+  start_server
+  run zkwire "$(server_host)" "$(member_port 1)" trickle 1000000
+  assert_success
+  assert_line "trickle: create=ok"
+  assert_line "trickle: get=match"
+  assert_line "trickle: pipelined=200 of 200"
+}
+
 @test "a frame declaring more than the default 1 MiB limit closes only that connection" {
   start_server
   run zkwire "$(server_host)" "$(member_port 1)" oversize 2000000

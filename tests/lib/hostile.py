@@ -11,6 +11,10 @@ resident memory (VmRSS of SERVER_PID) throughout.
     children N      N children under one node, listed back by getChildren
     watchstorm N    N sessions each watching one node, then one write fires them all
     pipeline N      one session sends N creates at once, then reads the N replies
+    idle N C        N idle sessions held (RssAnon per session), then C rounds of N opened and
+                    closed (RssAnon growth from the first round's end to the last's)
+    bigreply N      N sessions each read a 100 KiB node, then stay idle: RssAnon the replies
+                    left, and what is left of it once half went (or after 5 s)
 
 Prints `name: value` observations for the test to assert on, always including
 `bystander: ok|failed ...` (a kazoo client on the side), `server: alive|dead` and
@@ -346,15 +350,130 @@ def cmd_pipeline(host, port, count):
     bystander(host, port)
 
 
+def rss_anon_kb(pid):
+    """RssAnon: what the server allocated, without the file pages its store maps."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return 0
+
+
+def settled_anon_kb(pid):
+    """RssAnon once two samples 0.2 s apart are within 64 KiB (at most 5 s)."""
+    last = rss_anon_kb(pid)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = rss_anon_kb(pid)
+        if abs(now - last) < 64:
+            return now
+        last = now
+    return last
+
+
+def open_idle_sessions(host, port, count):
+    """count sessions, connected 200 at a time, each answered one exists: then idle."""
+    connect_req = frame(struct.pack(">iqiq", 0, 0, 30000, 0) + struct.pack(">i", 16) + b"\0" * 16
+                        + b"\0")
+    exists_req = frame(struct.pack(">ii", 1, 3) + jute_string("/") + b"\0")
+    socks = []
+    while len(socks) < count:
+        batch = []
+        for _ in range(min(200, count - len(socks))):
+            i = len(socks) + len(batch)
+            s = socket.create_connection((host, port), timeout=30,
+                                         source_address=("127.0.3.%d" % (1 + i // 2000), 0))
+            s.sendall(connect_req)
+            batch.append(s)
+        for s in batch:
+            recv_frame(s)
+            s.sendall(exists_req)
+        for s in batch:
+            recv_frame(s)
+        socks += batch
+    return socks
+
+
+def close_idle_sessions(socks):
+    """closeSession on each, 200 at a time, its reply read (the server has closed the session),
+    then close."""
+    for start in range(0, len(socks), 200):
+        batch = socks[start:start + 200]
+        for s in batch:
+            s.sendall(frame(struct.pack(">ii", 2, -11)))
+        for s in batch:
+            try:
+                recv_frame(s)
+            except (Closed, OSError):
+                pass
+            s.close()
+
+
+def cmd_idle(host, port, count, cycles):
+    """count idle sessions held open: the server's RssAnon per session; then cycles rounds of
+    count sessions opened and closed: what RssAnon grew by from the end of the first round to
+    the end of the last (a leak per session would show as count times it per round)."""
+    pid = SERVER["pid"]
+    base = settled_anon_kb(pid)
+    socks = open_idle_sessions(host, port, count)
+    held = settled_anon_kb(pid)
+    print("idle: sessions=%d bytes_per_session=%d" % (count, (held - base) * 1024 // count))
+    close_idle_sessions(socks)
+    first = settled_anon_kb(pid)
+    for _ in range(cycles - 1):
+        close_idle_sessions(open_idle_sessions(host, port, count))
+    last = settled_anon_kb(pid)
+    print("idle: cycles=%d growth_kb=%d" % (cycles, last - first))
+    bystander(host, port)
+
+
+def cmd_bigreply(host, port, count):
+    """count sessions each read a 100 KiB node once (the reply grows the connection's output
+    buffer to 128 KiB), then stay open and idle: the server must let those buffers go. Prints
+    the RssAnon the replies left (KiB) and what is left of it once half of it went, or after
+    5 s (the server frees idle connections' buffers on its session timer)."""
+    pid = SERVER["pid"]
+    zk = KazooClient(hosts="%s:%d" % (host, port), timeout=10.0)
+    zk.start(timeout=20)
+    zk.create("/bigreply", b"r" * (100 * 1024))
+    zk.stop()
+    zk.close()
+    base = settled_anon_kb(pid)
+    socks = [connect(host, port, session_timeout_ms=30000) for _ in range(count)]
+    request = frame(struct.pack(">ii", 1, OP_GETDATA) + jute_string("/bigreply") + b"\0")
+    for s in socks:
+        s.sendall(request)
+    for s in socks:
+        if len(recv_frame(s)) < 100 * 1024:
+            print("bigreply: short reply")
+    held = rss_anon_kb(pid) - base
+    # The sweep runs every tickTime/2 (at most 500 ms) and sends no signal: poll until half of
+    # it is gone, for at most 5 s.
+    deadline = time.monotonic() + 5
+    left = held
+    while left >= held // 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = rss_anon_kb(pid) - base
+    print("bigreply: sessions=%d held_kb=%d left_kb=%d" % (count, held, left))
+    for s in socks:
+        s.close()
+    bystander(host, port)
+
+
+SERVER = {}
+
+
 def main(argv):
     if len(argv) < 5:
         print(__doc__)
         return 2
     host, port, pid, command = argv[1], int(argv[2]), int(argv[3]), argv[4]
+    SERVER["pid"] = pid
     args = [int(x) for x in argv[5:]]
     commands = {"flood": cmd_flood, "halfpacket": cmd_halfpacket, "noread": cmd_noread,
                 "paths": cmd_paths, "children": cmd_children, "watchstorm": cmd_watchstorm,
-                "pipeline": cmd_pipeline}
+                "pipeline": cmd_pipeline, "idle": cmd_idle, "bigreply": cmd_bigreply}
     if command not in commands:
         print(__doc__)
         return 2

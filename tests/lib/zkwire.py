@@ -15,6 +15,7 @@ import time
 
 OP_CREATE = 1
 OP_EXISTS = 3
+OP_GETDATA = 4
 OP_PING = 11
 OP_SASL = 102
 IO_TIMEOUT_S = 10.0
@@ -116,16 +117,19 @@ def cmd_oversize(host, port, length):
     print("bystander: %s" % bystander_report(bystander))
 
 
+def create_request(xid, path, data):
+    body = struct.pack(">ii", xid, OP_CREATE) + jute_string(path)
+    body += struct.pack(">i", len(data)) + data
+    body += struct.pack(">i", 1) + struct.pack(">i", 31) + jute_string("world") + jute_string("anyone")
+    return frame(body + struct.pack(">i", 0))  # persistent
+
+
 def cmd_create_size(host, port, size):
     """A real create request carrying `size` bytes of data: print what the server did."""
     bystander = connect(host, port)
     sock = connect(host, port)
     path = "/zkwire-size-%d-%d" % (size, time.monotonic_ns())
-    body = struct.pack(">ii", 9, OP_CREATE) + jute_string(path)
-    body += struct.pack(">i", size) + b"d" * size
-    body += struct.pack(">i", 1) + struct.pack(">i", 31) + jute_string("world") + jute_string("anyone")
-    body += struct.pack(">i", 0)  # persistent
-    send_quietly(sock, frame(body))
+    send_quietly(sock, create_request(9, path, b"d" * size))
     try:
         reply = recv_frame(sock)
         _xid, _zxid, err = struct.unpack(">iqi", reply[:16])
@@ -133,6 +137,60 @@ def cmd_create_size(host, port, size):
     except (Closed, OSError):
         print("create: closed")
     print("bystander: %s" % bystander_report(bystander))
+
+
+def send_in_pieces(sock, data, sizes):
+    """Send data in pieces of the given sizes (cycled), each its own segment (TCP_NODELAY and a
+    pause), so the server reads it a piece at a time."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    off, i = 0, 0
+    while off < len(data):
+        n = sizes[i % len(sizes)]
+        sock.sendall(data[off:off + n])
+        off += n
+        i += 1
+        time.sleep(0.002)
+
+
+def reply_of(sock, xid):
+    """The reply to xid (events before it skipped): (err, body after the header)."""
+    while True:
+        reply = recv_frame(sock)
+        rxid, _zxid, err = struct.unpack(">iqi", reply[:16])
+        if rxid == xid:
+            return err, reply[16:]
+
+
+def cmd_trickle(host, port, size):
+    """An idle session (its requests answered, so the server holds no buffers for it) sends a
+    create of `size` bytes of data in pieces, its frame length split too, then reads the data
+    back; then 200 small requests pipelined in one burst whose last frame is split. Prints
+    `trickle: create=... get=... pipelined=N of 200`."""
+    sock = connect(host, port)
+    path = "/zkwire-trickle-%d" % time.monotonic_ns()
+    data = bytes((i * 7 + i // 251) % 256 for i in range(size))
+    if exists(sock, "/") != 0:
+        print("trickle: no root")
+        return
+    try:
+        send_in_pieces(sock, create_request(2, path, data), [2, 3, 1000, 65536 - 5, 70000, 131072])
+        err, _ = reply_of(sock, 2)
+        print("trickle: create=%s" % ("ok" if err == 0 else "error %d" % err))
+        sock.sendall(frame(struct.pack(">ii", 3, OP_GETDATA) + jute_string(path) + b"\0"))
+        err, body = reply_of(sock, 3)
+        got = body[4:4 + struct.unpack(">i", body[:4])[0]] if err == 0 else b""
+        print("trickle: get=%s" % ("match" if got == data else "error %d" % err if err else
+                                   "mismatch (%d bytes)" % len(got)))
+        burst = b"".join(frame(struct.pack(">ii", 100 + i, OP_EXISTS) + jute_string(path) + b"\0")
+                         for i in range(200))
+        send_in_pieces(sock, burst, [len(burst) - 3, 1, 2])
+        answered = 0
+        for i in range(200):
+            err, _ = reply_of(sock, 100 + i)
+            answered += err == 0
+        print("trickle: pipelined=%d of 200" % answered)
+    except (Closed, OSError) as exc:
+        print("trickle: closed (%s)" % exc)
 
 
 def cmd_malformed(host, port, kind):
@@ -272,7 +330,8 @@ def cmd_cnxns(host, port, per_address, other_source):
 def main(argv):
     if len(argv) < 4:
         print(__doc__)
-        print("usage: zkwire.py HOST PORT oversize LEN | create-size SIZE | malformed KIND | cnxns N OTHER_SOURCE"
+        print("usage: zkwire.py HOST PORT oversize LEN | create-size SIZE | trickle SIZE | malformed KIND"
+              " | cnxns N OTHER_SOURCE"
               " | sasl USER PASSWORD | sasl-malformed KIND")
         return 2
     host, port, command = argv[1], int(argv[2]), argv[3]
@@ -280,6 +339,8 @@ def main(argv):
         cmd_oversize(host, port, int(argv[4]))
     elif command == "create-size":
         cmd_create_size(host, port, int(argv[4]))
+    elif command == "trickle":
+        cmd_trickle(host, port, int(argv[4]))
     elif command == "malformed":
         cmd_malformed(host, port, argv[4])
     elif command == "cnxns":

@@ -169,8 +169,8 @@ static void a_write_is_judged_by_every_id_its_connection_holds_or_has_queued(voi
     assert_int_equal(acl_digest("bob:pw", 6, bob, sizeof bob), 0);
     strcpy(srv.cfg.super_digest, bob); /* bob is also super */
     struct conn_auth held[] = {{"digest", "alice:abc="}, {"x509", "CN=app"}, {"sasl", "carol"}};
-    memcpy(c.auth, held, sizeof held);
-    c.auth_count = 3;
+    c.auth = held; /* the connection's array: room for what it holds */
+    c.auth_count = c.auth_cap = 3;
     /* queued ahead of the write: an addAuth still to run (counts), one
      * already answered and one of a scheme with no provider (do not) */
     struct request answered = {.hdr = {.type = ZN_OP_AUTH}, .done = true,
