@@ -13,15 +13,15 @@
  * Input: reads of a connection with no partial frame land in one buffer
  * the whole server shares (read_buffer: libuv calls on_read right after
  * on_alloc, on this thread) and every complete frame is handled from
- * there; only what is left (a
- * frame not complete yet, or frames held back by backpressure or parking)
- * is copied into the connection's rbuf, which grows as the rest arrives (up
+ * there; only what is left (a frame not complete yet, or frames held back
+ * by backpressure or parking) is copied into the connection's rbuf, which grows as the rest arrives (up
  * to one largest frame and a chunk).  The output buffer is kept from one
  * turn to the next while requests are outstanding.  An idle connection's
  * buffers are freed: a small output buffer at once (release_idle_output),
  * the rest by conn_release_idle (the session timer's sweep).  So an idle
- * session costs its struct conn and its session records, not buffers
- * (bench/PROFILE.md, section 13).
+ * session costs its struct conn and its session records, not buffers:
+ * about 0.9 KB of RSS, where a 64 KiB read buffer per connection (one page
+ * of it resident) and a kept output buffer made 5.3 KB.
  *
  * TLS (secureClientPort): the same connections, with tls.c between the
  * socket and the buffers.  What uv_read brings is fed to the connection's
