@@ -14,8 +14,8 @@
  * the whole server shares (read_buffer: libuv calls on_read right after
  * on_alloc, on this thread) and every complete frame is handled from
  * there; only what is left (a frame not complete yet, or frames held back
- * by backpressure or parking) is copied into the connection's rbuf, which grows as the rest arrives (up
- * to one largest frame and a chunk).  The output buffer is kept from one
+ * by backpressure or parking) is copied into the connection's rbuf, which
+ * grows as the rest arrives (up to one largest frame and a chunk).  The output buffer is kept from one
  * turn to the next while requests are outstanding.  An idle connection's
  * buffers are freed: a small output buffer at once (release_idle_output),
  * the rest by conn_release_idle (the session timer's sweep).  So an idle
