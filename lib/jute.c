@@ -19,6 +19,7 @@
  *  4. Every record is one jute_io function that both decodes and encodes it;
  *     jute_read_X and jute_write_X only wrap it.
  */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,7 +184,7 @@ static int writer_fail(struct jute_writer *w, int code)
 }
 
 /* Makes room for n more bytes; returns 0 or the (sticky) error. */
-static int writer_reserve(struct jute_writer *w, size_t n)
+static int writer_grow(struct jute_writer *w, size_t n)
 {
     if (w->error != 0)
         return w->error;
@@ -202,6 +203,60 @@ static int writer_reserve(struct jute_writer *w, size_t n)
         return writer_fail(w, ZN_NOMEMORY);
     w->data = data;
     w->cap = cap;
+    return 0;
+}
+
+/* writer_grow, with the common case (room, no error) inline. */
+static inline int writer_reserve(struct jute_writer *w, size_t n)
+{
+    if (w->error == 0 && w->cap - w->len >= n)
+        return 0;
+    return writer_grow(w, n);
+}
+
+static inline uint8_t *put_be32(uint8_t *p, int32_t v)
+{
+    uint32_t be = htobe32((uint32_t)v);
+    memcpy(p, &be, 4);
+    return p + 4;
+}
+
+static inline uint8_t *put_be64(uint8_t *p, int64_t v)
+{
+    uint64_t be = htobe64((uint64_t)v);
+    memcpy(p, &be, 8);
+    return p + 8;
+}
+
+int jute_write_stat_packed(struct jute_writer *w, const struct zn_stat *s)
+{
+    int rc = writer_reserve(w, JUTE_STAT_BYTES);
+    if (rc != 0)
+        return rc;
+    uint8_t *p = w->data + w->len;
+    p = put_be64(p, s->czxid);
+    p = put_be64(p, s->mzxid);
+    p = put_be64(p, s->ctime);
+    p = put_be64(p, s->mtime);
+    p = put_be32(p, s->version);
+    p = put_be32(p, s->cversion);
+    p = put_be32(p, s->aversion);
+    p = put_be64(p, s->ephemeral_owner);
+    p = put_be32(p, s->data_length);
+    p = put_be32(p, s->num_children);
+    put_be64(p, s->pzxid);
+    w->len += JUTE_STAT_BYTES;
+    return 0;
+}
+
+int jute_write_reply_header_packed(struct jute_writer *w, int32_t xid, int64_t zxid, int32_t err)
+{
+    int rc = writer_reserve(w, JUTE_REPLY_HEADER_BYTES);
+    if (rc != 0)
+        return rc;
+    uint8_t *p = w->data + w->len;
+    put_be32(put_be64(put_be32(p, xid), zxid), err);
+    w->len += JUTE_REPLY_HEADER_BYTES;
     return 0;
 }
 
@@ -521,6 +576,8 @@ JUTE_IO_INLINE int jute_io_request_header(struct jute_io *io, struct zn_request_
 
 JUTE_IO_INLINE int jute_io_reply_header(struct jute_io *io, struct zn_reply_header *h)
 {
+    if (!jute_io_reading(io))
+        return jute_write_reply_header_packed(io->w, h->xid, h->zxid, h->err);
     jute_io_int(io, &h->xid);
     jute_io_long(io, &h->zxid);
     return jute_io_int(io, &h->err);

@@ -243,11 +243,18 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:
     case ZN_OP_GETALLCHILDRENNUMBER:
-        if (!q->path || path_validate(q->path, false) != 0) {
+        if (!q->path) {
             out->err = ZN_BADARGUMENTS;
             return;
         }
+        /* Every path in the tree passed path_validate when its node was
+         * created (the lookup is exact): only a miss needs the check, which
+         * still answers BADARGUMENTS before NONODE, as ZooKeeper does. */
         n = tree_get(srv->tree, q->path);
+        if (!n && path_validate(q->path, false) != 0) {
+            out->err = ZN_BADARGUMENTS;
+            return;
+        }
         break;
     default:
         break;
