@@ -464,12 +464,78 @@ void *jute_io_vec(struct jute_reader *r, struct jute_writer *w, int32_t *count, 
     return p;
 }
 
+/* Where an arena stood, to give back what was allocated since. */
+struct arena_mark {
+    struct zn_arena_block *head;
+    size_t head_used, used;
+};
+
+static struct arena_mark arena_mark(const struct zn_arena *a)
+{
+    return (struct arena_mark){a->head, a->head ? a->head->used_bytes : 0, a->used_bytes};
+}
+
+static void arena_rollback(struct zn_arena *a, struct arena_mark m)
+{
+    while (a->head != m.head) {
+        struct zn_arena_block *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+    if (a->head)
+        a->head->used_bytes = m.head_used;
+    a->used_bytes = m.used;
+}
+
+/* The short list's single pass (see jute_internal.h): up to
+ * JUTE_LIST_SHORT_ELEMS elements straight into their array, the end marker
+ * into a local.  Returns 1 when the list was longer (decode it again in two
+ * passes), else 0 or the error; the arena is given back what this took
+ * unless it returns 0. */
+static int read_short_list(struct jute_reader *r, size_t elem_bytes, jute_read_one_fn one, void *ctx,
+                           void **items, int32_t *count)
+{
+    union {
+        struct zn_request request;
+        struct zn_response response;
+    } marker;
+    ZN_ASSERT(elem_bytes <= sizeof marker);
+    struct arena_mark mark = arena_mark(r->arena);
+    uint8_t *array = jute_read_alloc(r, JUTE_LIST_SHORT_ELEMS, elem_bytes);
+    if (array == NULL)
+        return r->error;
+    for (size_t n = 0;; n++) {
+        void *elem = n < JUTE_LIST_SHORT_ELEMS ? (void *)(array + n * elem_bytes) : (void *)&marker;
+        memset(elem, 0, elem_bytes);
+        bool done = false;
+        if (one(r, ctx, elem, &done) != 0) {
+            arena_rollback(r->arena, mark);
+            return r->error;
+        }
+        if (done) {
+            *items = n > 0 ? array : NULL;
+            *count = (int32_t)n;
+            return 0;
+        }
+        if (n == JUTE_LIST_SHORT_ELEMS) {
+            arena_rollback(r->arena, mark);
+            return 1;
+        }
+    }
+}
+
 int jute_read_unsized_list(struct jute_reader *r, size_t elem_bytes, jute_read_one_fn one, void *ctx,
                            void **items, int32_t *count)
 {
     *items = NULL;
     *count = 0;
     size_t start = r->pos;
+    int short_rc = read_short_list(r, elem_bytes, one, ctx, items, count);
+    if (short_rc != 1)
+        return short_rc;
+    *items = NULL;
+    *count = 0;
+    r->pos = start;
     struct zn_arena *arena = r->arena;
     struct zn_arena scratch;
     zn_arena_init(&scratch);
