@@ -125,6 +125,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     srv->stats.started_s = (int64_t)time(NULL);
     srv->tree = tree_new();
     srv->watches = watch_manager_new(server_watch_notify, srv);
+    jute_writer_init(&srv->event_frame);
     if (!srv->tree || !srv->watches)
         return ZN_NOMEMORY;
     char dir[PATH_MAX + 16];

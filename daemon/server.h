@@ -184,6 +184,10 @@ struct server {
     size_t request_pool_count;
     struct store *store;
     struct watch_manager *watches;
+    /* The frame of the event being fanned out (server_watch_notify): encoded
+     * once per watch_trigger and copied to each watcher's output. */
+    struct jute_writer event_frame;
+    uint64_t event_frame_id;        /* watch_event.id the frame holds; 0: none */
     struct conn *conns;
     size_t conn_count;
     struct conn *dirty;
@@ -208,7 +212,11 @@ uint64_t server_clock_us(struct server *srv);
 static inline uint64_t server_clock_ms(struct server *srv) { return server_clock_us(srv) / 1000; }
 
 /* conn.c */
-void conn_send_frame(struct conn *c, const struct jute_writer *body); /* copies */
+/* Appends a whole frame (its 4-byte length first), copied; as
+ * conn_frame_end, drops it (and c) when c's output is over its limit or out
+ * of memory, but never closes c itself: the next flush does (the watch
+ * manager calls this while it walks a path's watchers). */
+void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len);
 /* Encoding a frame straight into c's output: begin reserves the length and
  * returns the writer to append the body to (borrowed until end), or NULL
  * when c takes no more output (closing, or over its limit); end writes the
@@ -240,8 +248,9 @@ void server_unlisten(struct server *srv);
 void request_handle_packet(struct conn *c, const uint8_t *data, size_t len);
 void request_handle_connect(struct conn *c, const uint8_t *data, size_t len);
 void request_conn_closed(struct conn *c);
-void server_watch_notify(void *ctx, struct watch_owner *owner, int32_t event_type,
-                         const char *path);
+/* Queues a watch event on the owner's connection (the watch manager's
+ * watch_notify_fn; ctx is the server). */
+void server_watch_notify(void *ctx, struct watch_owner *owner, const struct watch_event *ev);
 
 /* session.c */
 struct session {

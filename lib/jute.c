@@ -19,6 +19,7 @@
  *  4. Every record is one jute_io function that both decodes and encodes it;
  *     jute_read_X and jute_write_X only wrap it.
  */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -183,7 +184,7 @@ static int writer_fail(struct jute_writer *w, int code)
 }
 
 /* Makes room for n more bytes; returns 0 or the (sticky) error. */
-static int writer_reserve(struct jute_writer *w, size_t n)
+static int writer_grow(struct jute_writer *w, size_t n)
 {
     if (w->error != 0)
         return w->error;
@@ -202,6 +203,60 @@ static int writer_reserve(struct jute_writer *w, size_t n)
         return writer_fail(w, ZN_NOMEMORY);
     w->data = data;
     w->cap = cap;
+    return 0;
+}
+
+/* writer_grow, with the common case (room, no error) inline. */
+static inline int writer_reserve(struct jute_writer *w, size_t n)
+{
+    if (w->error == 0 && w->cap - w->len >= n)
+        return 0;
+    return writer_grow(w, n);
+}
+
+static inline uint8_t *put_be32(uint8_t *p, int32_t v)
+{
+    uint32_t be = htobe32((uint32_t)v);
+    memcpy(p, &be, 4);
+    return p + 4;
+}
+
+static inline uint8_t *put_be64(uint8_t *p, int64_t v)
+{
+    uint64_t be = htobe64((uint64_t)v);
+    memcpy(p, &be, 8);
+    return p + 8;
+}
+
+int jute_write_stat_packed(struct jute_writer *w, const struct zn_stat *s)
+{
+    int rc = writer_reserve(w, JUTE_STAT_BYTES);
+    if (rc != 0)
+        return rc;
+    uint8_t *p = w->data + w->len;
+    p = put_be64(p, s->czxid);
+    p = put_be64(p, s->mzxid);
+    p = put_be64(p, s->ctime);
+    p = put_be64(p, s->mtime);
+    p = put_be32(p, s->version);
+    p = put_be32(p, s->cversion);
+    p = put_be32(p, s->aversion);
+    p = put_be64(p, s->ephemeral_owner);
+    p = put_be32(p, s->data_length);
+    p = put_be32(p, s->num_children);
+    put_be64(p, s->pzxid);
+    w->len += JUTE_STAT_BYTES;
+    return 0;
+}
+
+int jute_write_reply_header_packed(struct jute_writer *w, int32_t xid, int64_t zxid, int32_t err)
+{
+    int rc = writer_reserve(w, JUTE_REPLY_HEADER_BYTES);
+    if (rc != 0)
+        return rc;
+    uint8_t *p = w->data + w->len;
+    put_be32(put_be64(put_be32(p, xid), zxid), err);
+    w->len += JUTE_REPLY_HEADER_BYTES;
     return 0;
 }
 
@@ -409,12 +464,78 @@ void *jute_io_vec(struct jute_reader *r, struct jute_writer *w, int32_t *count, 
     return p;
 }
 
+/* Where an arena stood, to give back what was allocated since. */
+struct arena_mark {
+    struct zn_arena_block *head;
+    size_t head_used, used;
+};
+
+static struct arena_mark arena_mark(const struct zn_arena *a)
+{
+    return (struct arena_mark){a->head, a->head ? a->head->used_bytes : 0, a->used_bytes};
+}
+
+static void arena_rollback(struct zn_arena *a, struct arena_mark m)
+{
+    while (a->head != m.head) {
+        struct zn_arena_block *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+    if (a->head)
+        a->head->used_bytes = m.head_used;
+    a->used_bytes = m.used;
+}
+
+/* The short list's single pass (see jute_internal.h): up to
+ * JUTE_LIST_SHORT_ELEMS elements straight into their array, the end marker
+ * into a local.  Returns 1 when the list was longer (decode it again in two
+ * passes), else 0 or the error; the arena is given back what this took
+ * unless it returns 0. */
+static int read_short_list(struct jute_reader *r, size_t elem_bytes, jute_read_one_fn one, void *ctx,
+                           void **items, int32_t *count)
+{
+    union {
+        struct zn_request request;
+        struct zn_response response;
+    } marker;
+    ZN_ASSERT(elem_bytes <= sizeof marker);
+    struct arena_mark mark = arena_mark(r->arena);
+    uint8_t *array = jute_read_alloc(r, JUTE_LIST_SHORT_ELEMS, elem_bytes);
+    if (array == NULL)
+        return r->error;
+    for (size_t n = 0;; n++) {
+        void *elem = n < JUTE_LIST_SHORT_ELEMS ? (void *)(array + n * elem_bytes) : (void *)&marker;
+        memset(elem, 0, elem_bytes);
+        bool done = false;
+        if (one(r, ctx, elem, &done) != 0) {
+            arena_rollback(r->arena, mark);
+            return r->error;
+        }
+        if (done) {
+            *items = n > 0 ? array : NULL;
+            *count = (int32_t)n;
+            return 0;
+        }
+        if (n == JUTE_LIST_SHORT_ELEMS) {
+            arena_rollback(r->arena, mark);
+            return 1;
+        }
+    }
+}
+
 int jute_read_unsized_list(struct jute_reader *r, size_t elem_bytes, jute_read_one_fn one, void *ctx,
                            void **items, int32_t *count)
 {
     *items = NULL;
     *count = 0;
     size_t start = r->pos;
+    int short_rc = read_short_list(r, elem_bytes, one, ctx, items, count);
+    if (short_rc != 1)
+        return short_rc;
+    *items = NULL;
+    *count = 0;
+    r->pos = start;
     struct zn_arena *arena = r->arena;
     struct zn_arena scratch;
     zn_arena_init(&scratch);
@@ -521,6 +642,8 @@ JUTE_IO_INLINE int jute_io_request_header(struct jute_io *io, struct zn_request_
 
 JUTE_IO_INLINE int jute_io_reply_header(struct jute_io *io, struct zn_reply_header *h)
 {
+    if (!jute_io_reading(io))
+        return jute_write_reply_header_packed(io->w, h->xid, h->zxid, h->err);
     jute_io_int(io, &h->xid);
     jute_io_long(io, &h->zxid);
     return jute_io_int(io, &h->err);

@@ -35,12 +35,17 @@ typedef int (*jute_read_one_fn)(struct jute_reader *r, void *ctx, void *elem, bo
 
 /*
  * A list whose count is not on the wire (a multi's ops or results, ended by
- * a done header) is decoded twice: a first pass validates and counts the
- * elements, with their strings in a scratch arena emptied after every one;
- * the second decodes them into an arena array of exactly that size.  Memory
- * stays proportional to the input, and nothing is allocated for a list that
- * turns out malformed.  Returns 0 with *items and *count set, or the error.
+ * a done header).  A short one (at most JUTE_LIST_SHORT_ELEMS elements, the
+ * common multi) is decoded once, into an arena array of that many.  A longer
+ * one is decoded twice: a first pass validates and counts the elements,
+ * with their strings in a scratch arena emptied after every one; the second
+ * decodes them into an arena array of exactly that size.  Memory stays
+ * proportional to the input, and nothing is left allocated for a list that
+ * turns out malformed (the short pass gives the arena back what it took).
+ * Returns 0 with *items and *count set, or the error.  elem_bytes is at
+ * most a struct zn_request's or zn_response's.
  */
+#define JUTE_LIST_SHORT_ELEMS 4
 int jute_read_unsized_list(struct jute_reader *r, size_t elem_bytes, jute_read_one_fn one, void *ctx,
                            void **items, int32_t *count);
 

@@ -74,15 +74,14 @@
  * values take runs of contiguous "overflow" pages, which LMDB finds by
  * scanning its free list: with the pages of the snapshot before freed, a
  * 2 MB transaction of 256 KB values took 100-160 ms, and every log commit
- * waited behind it (bench/PROFILE.md section 7). */
+ * waited behind it. */
 #define ZN_STORE_SNAPSHOT_CHUNK_BYTES 2000u
 /* The chunk size of format 1 snapshots (still read). */
 #define ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1 (256u << 10)
 /* Most snapshot bytes written in one write transaction: log batches queued
  * meanwhile wait for at most one such transaction.  256 KB: 1-3 ms; with
  * 2 MB (3.5-7 ms) the writes during a snapshot of 600k znodes were the
- * standalone set p99 at 20k/s: 3.3-4.2 ms, against 1.9-2.2 ms now
- * (bench/PROFILE.md section 8).  The price: a snapshot takes about twice
+ * standalone set p99 at 20k/s: 3.3-4.2 ms, against 1.9-2.2 ms now.  The price: a snapshot takes about twice
  * as long to write, with more, smaller fsyncs. */
 #define ZN_STORE_SNAPSHOT_TXN_BYTES (256u << 10)
 /* Metadata keys: 1..ZN_STORE_META_KEY_MAX bytes, NUL-terminated. */
@@ -230,7 +229,7 @@ int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len);
  * transaction that wrote it has committed, so the memory is returned while
  * the rest is written: a 170 MB mapping released in one piece after the last
  * transaction held the writer thread, and every log commit queued behind it,
- * for 12-32 ms (bench/PROFILE.md section 8).  When store_snapshot_release
+ * for 12-32 ms.  When store_snapshot_release
  * fails, the blob stays with the caller, as store_snapshot leaves it.
  */
 typedef void (*store_blob_release_fn)(void *blob, size_t len);

@@ -95,7 +95,7 @@ static struct request *find_waiting(struct server *srv, const struct txn_header 
 /* Hands the heap's free pages back to the system after a rare, large free
  * (a tree replaced by a SNAP, a tree serialised for one): glibc keeps them
  * otherwise, and a member's RSS stayed at its high-water mark, tens of MB
- * above its tree (bench/PROFILE.md 7).  malloc_trim releases free pages
+ * above its tree.  malloc_trim releases free pages
  * inside the heap too, not only at its top; it walks the whole heap (5-19 ms
  * of the loop at 700k nodes), so not after every snapshot. */
 void ens_release_heap(const char *what)

@@ -2,7 +2,7 @@
  * Snapshots of the tree without stopping the event loop.
  *
  * Serialising a tree of a million nodes takes hundreds of milliseconds; done
- * on the loop it stalls every client for that long (bench/PROFILE.md item 4).
+ * on the loop it stalls every client for that long.
  * Instead the server forks: the child has a copy-on-write image of the tree
  * exactly as it was at the fork (at a known applied zxid), serialises it
  * straight into the mapped pages of an anonymous memory file (memfd) made
@@ -17,7 +17,7 @@
  * read by the loop thread into freshly allocated (so zeroed, page-faulted)
  * and repeatedly reallocated memory; with a tree of a few hundred thousand
  * nodes that was a third of the loop's time under a create load, and it grew
- * with the tree (bench/PROFILE.md item 6).  Now the loop touches no byte of
+ * with the tree.  Now the loop touches no byte of
  * the blob.
  *
  * The child touches nothing but the tree, malloc, the memfd and the pipe

@@ -264,14 +264,20 @@ static int prep_delete_container(struct prep_call *c, const struct zn_request *r
     return prep_record_add(p, c->zxid, req->path, len, &gone, 0);
 }
 
-/* setData, setACL and check share: validatePath, then the node. */
+/* setData and check share: validatePath, then the node.  A node that
+ * exists (in the tree or the overlay) had its path validated at its create,
+ * and the lookup is exact, so only a miss is validated: BADARGUMENTS still
+ * comes before NONODE.  The leading '/' keeps "" (the root to prep_lookup)
+ * and the overlay's session keys ("#...") out. */
 static int prep_existing(struct prep_call *c, const struct zn_request *req, struct node_view *node, size_t *len)
 {
-    if (path_validate(req->path, false) != 0)
+    if (req->path == NULL || req->path[0] != '/')
         return ZN_BADARGUMENTS;
     *len = strlen(req->path);
     *node = prep_lookup(c->p, req->path, *len);
-    return node->exists ? 0 : ZN_NONODE;
+    if (node->exists)
+        return 0;
+    return path_validate(req->path, false) != 0 ? ZN_BADARGUMENTS : ZN_NONODE;
 }
 
 static int prep_set_data(struct prep_call *c, const struct zn_request *req, struct txn_op *op)

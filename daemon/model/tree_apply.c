@@ -295,6 +295,9 @@ static void apply_release(struct apply *a)
 
 static bool op_has_path(int32_t type) { return (zn_op_flags(type) & ZN_OPF_TXN_PATH) != 0; }
 
+/* Ops (a multi's, plus one) whose undo log and events fit on tree_apply's stack. */
+#define TREE_APPLY_INLINE_OPS 9
+
 /* Applies one op of a txn (a multi's or the whole txn's). */
 static int apply_op(struct apply *a, const struct txn_op *op, struct tree_node **touched)
 {
@@ -392,13 +395,14 @@ static char *arena_strdup(struct zn_arena *arena, const char *s)
 }
 
 /* Prepares one result before the tree changes (so no allocation is left for
- * after): type and a copy of the path. */
+ * after): type and, for a create (the one reply that carries its path), a
+ * copy of the path. */
 static int result_prepare(struct zn_arena *arena, struct zn_response *r, const struct txn_op *op)
 {
     memset(r, 0, sizeof(*r));
     r->type = op->type;
     r->err = op->type == ZN_OP_ERROR ? op->err : 0;
-    if (op_has_path(op->type) && op->path != NULL) {
+    if (zn_op_is_create(op->type) && op->path != NULL) {
         r->path = arena_strdup(arena, op->path);
         if (r->path == NULL)
             return ZN_NOMEMORY;
@@ -530,15 +534,17 @@ int tree_apply(struct tree *t, const struct txn *txn, tree_event_fn on_event, vo
     struct apply a = {.t = t, .hdr = &txn->hdr};
     a.undo_cap = apply_capacity(t, txn);
     a.event_cap = a.undo_cap / TREE_UNDO_PER_OP * 2;
-    /* A single-op txn (nearly all of them) needs no allocation. */
-    struct undo undo_inline[TREE_UNDO_PER_OP];
-    struct apply_event events_inline[2];
+    /* A single-op txn (nearly all of them) and a multi of up to
+     * TREE_APPLY_INLINE_OPS - 1 ops need no allocation (~5 KiB of stack). */
+    struct undo undo_inline[TREE_UNDO_PER_OP * TREE_APPLY_INLINE_OPS];
+    struct apply_event events_inline[2 * TREE_APPLY_INLINE_OPS];
+    bool inline_room = a.undo_cap <= TREE_UNDO_PER_OP * TREE_APPLY_INLINE_OPS &&
+                       a.event_cap <= 2 * TREE_APPLY_INLINE_OPS;
     /* The old data of sets, kept until the txn cannot roll back: a value in
      * a node's own data area fits here (no malloc and free per set). */
     uint8_t room[TREE_APPLY_ROOM_BYTES];
     a.room = room;
     a.room_left = sizeof room;
-    bool inline_room = a.undo_cap <= TREE_UNDO_PER_OP && a.event_cap <= 2;
     a.undo = inline_room ? undo_inline : malloc(sizeof(*a.undo) * a.undo_cap);
     a.events = inline_room ? events_inline : malloc(sizeof(*a.events) * a.event_cap);
     if (a.undo == NULL || a.events == NULL) {

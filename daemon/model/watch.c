@@ -6,6 +6,12 @@
  * swap-remove that fixes the moved element's back-link, so firing a watch
  * or closing a connection never scans other clients' watches.  Persistent
  * kinds use the same entries; they are just not removed when they fire.
+ *
+ * A fired one-shot entry is kept as a spare, with its slot array (the last
+ * WATCH_SPARE_ENTRIES of them): its clients re-arm right after the event,
+ * and the new entry of the same kind and path takes it back instead of
+ * allocating an entry and growing its slots from 4 again.  Only the same (kind, path) takes a spare, so a large slot array
+ * never moves to a path few clients watch.
  */
 #include "watch.h"
 
@@ -18,6 +24,9 @@
 #include "znode/errors.h"
 #include "znode/proto.h"
 
+/* Fired entries kept for the re-arming clients (see above). */
+#define WATCH_SPARE_ENTRIES 8
+
 struct watch_slot {
     struct watch_owner *owner;
     uint32_t reg_index;
@@ -25,10 +34,11 @@ struct watch_slot {
 
 struct watch_entry {
     struct zn_hlink link; /* in watch_manager.entries */
-    enum watch_kind kind;
     struct watch_slot *slots;
     uint32_t count;
     uint32_t cap;
+    enum watch_kind kind;
+    uint32_t path_cap; /* bytes allocated for path (in what was padding: no byte more per entry) */
     char path[];
 };
 
@@ -44,6 +54,8 @@ struct watch_manager {
     size_t recursive_count; /* WATCH_RECURSIVE registrations: 0 skips the ancestor walk */
     watch_notify_fn notify;
     void *ctx;
+    struct watch_entry *spares[WATCH_SPARE_ENTRIES]; /* out of the table, count 0; or NULL */
+    uint32_t spare_next; /* the slot the next spare takes (the oldest) */
 };
 
 #define WATCH_INITIAL_BUCKETS 64
@@ -97,6 +109,12 @@ void watch_manager_free(struct watch_manager *wm)
         free(e->slots);
         free(e);
     }
+    for (uint32_t i = 0; i < WATCH_SPARE_ENTRIES; i++) {
+        if (wm->spares[i]) {
+            free(wm->spares[i]->slots);
+            free(wm->spares[i]);
+        }
+    }
     zn_htable_free(&wm->entries);
     free(wm);
 }
@@ -114,11 +132,51 @@ static int grow(void **array, uint32_t *cap, size_t elem_size)
     return 0;
 }
 
+static void entry_free(struct watch_entry *e)
+{
+    free(e->slots);
+    free(e);
+}
+
+/* An entry out of the table (and empty) becomes a spare, in place of the
+ * oldest one. */
+static void entry_release(struct watch_manager *wm, struct watch_entry *e)
+{
+    e->count = 0;
+    struct watch_entry **slot = &wm->spares[wm->spare_next];
+    wm->spare_next = (wm->spare_next + 1) % WATCH_SPARE_ENTRIES;
+    if (*slot)
+        entry_free(*slot);
+    *slot = e;
+}
+
+/* A new entry for (kind, path), len bytes: the spare of the same kind and
+ * path if there is one (path already in place), else a new one. */
+static struct watch_entry *entry_obtain(struct watch_manager *wm, enum watch_kind kind, const char *path,
+                                        size_t len)
+{
+    for (uint32_t i = 0; i < WATCH_SPARE_ENTRIES; i++) {
+        struct watch_entry *e = wm->spares[i];
+        if (e && e->kind == kind && e->path_cap == len + 1 && memcmp(e->path, path, len) == 0) {
+            wm->spares[i] = NULL;
+            return e;
+        }
+    }
+    if (len >= UINT32_MAX)
+        return NULL;
+    struct watch_entry *e = calloc(1, sizeof *e + len + 1);
+    if (!e)
+        return NULL;
+    e->kind = kind;
+    e->path_cap = (uint32_t)len + 1;
+    memcpy(e->path, path, len + 1);
+    return e;
+}
+
 static void unlink_entry(struct watch_manager *wm, struct watch_entry *e)
 {
     zn_htable_remove(&wm->entries, &e->link);
-    free(e->slots);
-    free(e);
+    entry_release(wm, e);
 }
 
 /* Removes slot i of e (swap-remove, fixing the moved slot's back-link). */
@@ -144,22 +202,36 @@ static void owner_remove_reg(struct watch_owner *owner, uint32_t i)
     }
 }
 
+/* Is owner among e's watchers?  The shorter of the two lists is searched:
+ * 50 clients re-arming one path would scan each other's slots otherwise
+ * (quadratic in the watchers; 10k re-arming in a watch storm, 50M steps),
+ * and one client's many watches would be scanned for a path few watch. */
+static bool registered(const struct watch_entry *e, const struct watch_owner *owner)
+{
+    if (owner->count <= e->count) {
+        for (uint32_t i = 0; i < owner->count; i++)
+            if (owner->regs[i].entry == e)
+                return true;
+        return false;
+    }
+    for (uint32_t i = 0; i < e->count; i++)
+        if (e->slots[i].owner == owner)
+            return true;
+    return false;
+}
+
 int watch_add(struct watch_manager *wm, enum watch_kind kind, const char *path,
               struct watch_owner *owner)
 {
     ZN_ASSERT(kind < WATCH_KINDS);
     struct watch_entry *e = find_entry(wm, kind, path);
     if (e) {
-        for (uint32_t i = 0; i < e->count; i++)
-            if (e->slots[i].owner == owner)
-                return 0;
+        if (registered(e, owner))
+            return 0;
     } else {
-        size_t len = strlen(path);
-        e = calloc(1, sizeof *e + len + 1);
+        e = entry_obtain(wm, kind, path, strlen(path));
         if (!e)
             return ZN_NOMEMORY;
-        memcpy(e->path, path, len + 1);
-        e->kind = kind;
         zn_htable_insert(&wm->entries, &e->link, hash_path(kind, path));
     }
     if (e->count == e->cap && grow((void **)&e->slots, &e->cap, sizeof *e->slots) != 0)
@@ -187,20 +259,19 @@ int32_t watch_kind_table(enum watch_kind kind)
 }
 
 /* Notifies owner of the current event unless it was already told of it. */
-static bool notify_once(struct watch_manager *wm, struct watch_owner *owner, int32_t event_type,
-                        const char *path)
+static bool notify_once(struct watch_manager *wm, struct watch_owner *owner, const struct watch_event *ev)
 {
-    if (owner->last_event_mark == wm->event_mark)
+    if (owner->last_event_mark == ev->id)
         return false;
-    owner->last_event_mark = wm->event_mark;
-    wm->notify(wm->ctx, owner, event_type, path);
+    owner->last_event_mark = ev->id;
+    wm->notify(wm->ctx, owner, ev);
     return true;
 }
 
 /* Fires the one-shot watches of (kind, path), removing them. */
-static size_t fire_once(struct watch_manager *wm, enum watch_kind kind, int32_t event_type,
-                        const char *path)
+static size_t fire_once(struct watch_manager *wm, enum watch_kind kind, const struct watch_event *ev)
 {
+    const char *path = ev->path;
     struct watch_entry *e = find_entry(wm, kind, path);
     if (!e)
         return 0;
@@ -214,9 +285,8 @@ static size_t fire_once(struct watch_manager *wm, enum watch_kind kind, int32_t 
     }
     wm->registration_count -= e->count;
     for (uint32_t i = 0; i < e->count; i++)
-        fired += notify_once(wm, e->slots[i].owner, event_type, path);
-    free(e->slots);
-    free(e);
+        fired += notify_once(wm, e->slots[i].owner, ev);
+    entry_release(wm, e);
     return fired;
 }
 
@@ -224,22 +294,23 @@ static size_t fire_once(struct watch_manager *wm, enum watch_kind kind, int32_t 
  * event_path; they stay.  The notify callback only queues output, so the
  * entry cannot change under the loop. */
 static size_t fire_persistent(struct watch_manager *wm, enum watch_kind kind, const char *watched_path,
-                              int32_t event_type, const char *event_path)
+                              const struct watch_event *ev)
 {
     const struct watch_entry *e = find_entry(wm, kind, watched_path);
     if (!e)
         return 0;
     size_t fired = 0;
     for (uint32_t i = 0; i < e->count; i++)
-        fired += notify_once(wm, e->slots[i].owner, event_type, event_path);
+        fired += notify_once(wm, e->slots[i].owner, ev);
     return fired;
 }
 
 /* Recursive watches on path and each of its ancestors, "/" included. */
-static size_t fire_recursive(struct watch_manager *wm, int32_t event_type, const char *path)
+static size_t fire_recursive(struct watch_manager *wm, const struct watch_event *ev)
 {
     if (wm->recursive_count == 0)
         return 0;
+    const char *path = ev->path;
     size_t len = strlen(path);
     char *prefix = malloc(len + 1);
     if (!prefix)
@@ -247,7 +318,7 @@ static size_t fire_recursive(struct watch_manager *wm, int32_t event_type, const
     memcpy(prefix, path, len + 1);
     size_t fired = 0;
     for (;;) {
-        fired += fire_persistent(wm, WATCH_RECURSIVE, prefix, event_type, path);
+        fired += fire_persistent(wm, WATCH_RECURSIVE, prefix, ev);
         if (strcmp(prefix, "/") == 0)
             break;
         char *slash = strrchr(prefix, '/');
@@ -264,26 +335,26 @@ static size_t fire_recursive(struct watch_manager *wm, int32_t event_type, const
 
 size_t watch_trigger(struct watch_manager *wm, int32_t event_type, const char *path)
 {
-    wm->event_mark++;
+    const struct watch_event ev = {event_type, path, ++wm->event_mark};
     size_t n = 0;
     switch (event_type) {
     case ZN_EVENT_CREATED:
     case ZN_EVENT_CHANGED:
-        n += fire_once(wm, WATCH_DATA, event_type, path);
-        n += fire_persistent(wm, WATCH_PERSISTENT_DATA, path, event_type, path);
-        return n + fire_recursive(wm, event_type, path);
+        n += fire_once(wm, WATCH_DATA, &ev);
+        n += fire_persistent(wm, WATCH_PERSISTENT_DATA, path, &ev);
+        return n + fire_recursive(wm, &ev);
     case ZN_EVENT_DELETED:
         /* A client watching in both tables is told once, as ZooKeeper
          * suppresses the child watcher already notified; the client library
          * delivers the one event to all its watchers of the path. */
-        n += fire_once(wm, WATCH_DATA, event_type, path);
-        n += fire_persistent(wm, WATCH_PERSISTENT_DATA, path, event_type, path);
-        n += fire_recursive(wm, event_type, path);
-        n += fire_once(wm, WATCH_CHILD, event_type, path);
-        return n + fire_persistent(wm, WATCH_PERSISTENT_CHILD, path, event_type, path);
+        n += fire_once(wm, WATCH_DATA, &ev);
+        n += fire_persistent(wm, WATCH_PERSISTENT_DATA, path, &ev);
+        n += fire_recursive(wm, &ev);
+        n += fire_once(wm, WATCH_CHILD, &ev);
+        return n + fire_persistent(wm, WATCH_PERSISTENT_CHILD, path, &ev);
     case ZN_EVENT_CHILD:
-        n += fire_once(wm, WATCH_CHILD, event_type, path);
-        return n + fire_persistent(wm, WATCH_PERSISTENT_CHILD, path, event_type, path);
+        n += fire_once(wm, WATCH_CHILD, &ev);
+        return n + fire_persistent(wm, WATCH_PERSISTENT_CHILD, path, &ev);
     default:
         return 0;
     }

@@ -56,9 +56,17 @@ struct watch_owner {
     uint64_t last_event_mark; /* the manager's: suppresses a second NodeDeleted */
 };
 
-/* Called once per (owner, event); path is borrowed for the call. */
-typedef void (*watch_notify_fn)(void *ctx, struct watch_owner *owner, int32_t event_type,
-                                const char *path);
+/* One event as the manager tells it.  Every owner told of one trigger gets
+ * the same type, path and id, so the callback may encode it once and copy
+ * the bytes to each owner (the watch fan-out). */
+struct watch_event {
+    int32_t type;
+    const char *path; /* borrowed for the call */
+    uint64_t id;      /* > 0, new at each watch_trigger; 0: an event of its own (setWatches) */
+};
+
+/* Called once per (owner, event). */
+typedef void (*watch_notify_fn)(void *ctx, struct watch_owner *owner, const struct watch_event *ev);
 
 struct watch_manager;
 

@@ -156,22 +156,22 @@ void conn_frame_end(struct conn *c, size_t start)
     conn_mark_dirty(c);
 }
 
-void conn_send_frame(struct conn *c, const struct jute_writer *body)
+void conn_send_frame(struct conn *c, const uint8_t *frame, size_t len)
 {
+    ZN_ASSERT(len >= CONN_FRAME_LENGTH_BYTES);
     if (c->state == CONN_CLOSING || c->output_overflow)
         return;
-    if (pending_output(c) + 4 + body->len > CONN_OUTPUT_HARD_LIMIT_BYTES) {
+    if (pending_output(c) + len > CONN_OUTPUT_HARD_LIMIT_BYTES) {
         /* A client that does not read: drop it (at the next flush) rather
          * than buffer without bound. */
         c->output_overflow = true;
         conn_mark_dirty(c);
         return;
     }
-    uint8_t len_be[4];
-    uint32_t n = htonl((uint32_t)body->len);
-    memcpy(len_be, &n, 4);
-    jute_write_raw(&c->out, len_be, 4);
-    jute_write_raw(&c->out, body->data, body->len);
+    if (c->out.error != 0 || jute_write_raw(&c->out, frame, len) != 0) {
+        conn_mark_dirty(c); /* closed there (conn_flush), not under the caller's loop */
+        return;
+    }
     c->stats.packets_sent++;
     c->server->stats.packets_sent++;
     conn_mark_dirty(c);
@@ -288,6 +288,11 @@ static void conn_flush(struct conn *c)
     c->dirty = false;
     if (c->state == CONN_CLOSING)
         return;
+    if (c->out.error != 0) {
+        /* conn_send_frame ran out of memory: a frame (a watch event) is lost */
+        conn_close(c, "out of memory buffering replies");
+        return;
+    }
     struct jute_writer *wire = wire_output(c);
     if (!wire)
         return;

@@ -77,6 +77,13 @@ static int read_child_kinds(struct zn_arena *arena, const struct tree_node *n, b
     return 0;
 }
 
+/* An event setWatches finds missed: told at once, on its own (id 0). */
+static void notify_now(struct server *srv, struct conn *c, int32_t type, const char *path)
+{
+    const struct watch_event ev = {type, path, 0};
+    server_watch_notify(srv, &c->watches, &ev);
+}
+
 /* setWatches after a reconnect: fire what the client missed, register the rest. */
 static void read_set_watches(struct server *srv, struct conn *c, struct request *r)
 {
@@ -87,19 +94,19 @@ static void read_set_watches(struct server *srv, struct conn *c, struct request 
         const struct tree_node *n = tree_get(srv->tree, p);
         struct zn_stat st;
         if (!n) {
-            server_watch_notify(srv, &c->watches, ZN_EVENT_DELETED, p);
+            notify_now(srv, c, ZN_EVENT_DELETED, p);
             continue;
         }
         tree_node_stat(n, &st);
         if (st.mzxid > rel)
-            server_watch_notify(srv, &c->watches, ZN_EVENT_CHANGED, p);
+            notify_now(srv, c, ZN_EVENT_CHANGED, p);
         else
             add_watch(c, WATCH_DATA, p);
     }
     for (int32_t i = 0; i < w[ZN_WATCHES_EXIST].count; i++) {
         const char *p = w[ZN_WATCHES_EXIST].items[i];
         if (tree_get(srv->tree, p))
-            server_watch_notify(srv, &c->watches, ZN_EVENT_CREATED, p);
+            notify_now(srv, c, ZN_EVENT_CREATED, p);
         else
             add_watch(c, WATCH_DATA, p);
     }
@@ -108,12 +115,12 @@ static void read_set_watches(struct server *srv, struct conn *c, struct request 
         const struct tree_node *n = tree_get(srv->tree, p);
         struct zn_stat st;
         if (!n) {
-            server_watch_notify(srv, &c->watches, ZN_EVENT_DELETED, p);
+            notify_now(srv, c, ZN_EVENT_DELETED, p);
             continue;
         }
         tree_node_stat(n, &st);
         if (st.pzxid > rel)
-            server_watch_notify(srv, &c->watches, ZN_EVENT_CHILD, p);
+            notify_now(srv, c, ZN_EVENT_CHILD, p);
         else
             add_watch(c, WATCH_CHILD, p);
     }
@@ -236,11 +243,18 @@ static void read_one(struct server *srv, struct conn *c, int32_t type, const str
     case ZN_OP_GETACL:
     case ZN_OP_SYNC:
     case ZN_OP_GETALLCHILDRENNUMBER:
-        if (!q->path || path_validate(q->path, false) != 0) {
+        if (!q->path) {
             out->err = ZN_BADARGUMENTS;
             return;
         }
+        /* Every path in the tree passed path_validate when its node was
+         * created (the lookup is exact): only a miss needs the check, which
+         * still answers BADARGUMENTS before NONODE, as ZooKeeper does. */
         n = tree_get(srv->tree, q->path);
+        if (!n && path_validate(q->path, false) != 0) {
+            out->err = ZN_BADARGUMENTS;
+            return;
+        }
         break;
     default:
         break;

@@ -242,21 +242,37 @@ static bool refused_unauthenticated(const struct server *srv, const struct conn 
                 return false;
     return true;
 }
-void server_watch_notify(void *ctx, struct watch_owner *owner, int32_t event_type,
-                         const char *path)
+/*
+ * A watch event: reply header (xid -1, zxid -1) and WatcherEvent, the same
+ * bytes for every watcher one trigger tells, so the frame is encoded once
+ * per trigger (ev->id) into srv->event_frame and copied to each connection.
+ * An event with id 0 (setWatches' own) is encoded for its call alone.
+ */
+void server_watch_notify(void *ctx, struct watch_owner *owner, const struct watch_event *ev)
 {
-    (void)ctx;
+    struct server *srv = ctx;
     struct conn *c = (struct conn *)((char *)owner - offsetof(struct conn, watches));
-    struct zn_reply_header h = {.xid = ZN_XID_NOTIFICATION, .zxid = -1, .err = 0};
-    struct zn_watcher_event e = {.type = event_type, .state = ZN_STATE_SYNC_CONNECTED,
-                                 .path = (char *)path};
-    size_t start;
-    struct jute_writer *w = conn_frame_begin(c, &start);
-    if (!w)
-        return;
-    jute_write_reply_header(w, &h);
-    jute_write_watcher_event(w, &e);
-    conn_frame_end(c, start);
+    struct jute_writer *f = &srv->event_frame;
+    if (ev->id == 0 || ev->id != srv->event_frame_id) {
+        struct zn_reply_header h = {.xid = ZN_XID_NOTIFICATION, .zxid = -1, .err = 0};
+        struct zn_watcher_event e = {.type = ev->type, .state = ZN_STATE_SYNC_CONNECTED,
+                                     .path = (char *)ev->path};
+        jute_writer_reset(f);
+        size_t start = jute_frame_begin(f);
+        jute_write_reply_header(f, &h);
+        jute_write_watcher_event(f, &e);
+        if (jute_frame_end(f, start) != 0) {
+            /* The event cannot be told: c is closed at the flush (not here,
+             * under the manager's walk), and the client's setWatches on
+             * reconnecting replays what it missed. */
+            srv->event_frame_id = 0;
+            c->out.error = ZN_NOMEMORY;
+            conn_mark_dirty(c);
+            return;
+        }
+        srv->event_frame_id = ev->id;
+    }
+    conn_send_frame(c, f->data, f->len);
 }
 /* Answers everything at the head of c's FIFO that can be answered now. */
 void request_drain(struct conn *c)

@@ -324,7 +324,7 @@ int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32
  * their buffers wait for zab_collect, which frees as many as the driver
  * asks: freeing the 50-100k entries of one snapshot interval in one call
  * took 7-36 ms of CPU on the driver's loop, a stall for every client of the
- * member (bench/PROFILE.md section 8). */
+ * member. */
 void zab_compact(struct zab *z, uint64_t zxid);
 
 /* Frees up to max buffers of entries compaction dropped (oldest first);

@@ -140,7 +140,7 @@ static void an_overlay_record_its_lookup_cannot_find_is_caught(void **state)
     assert_int_equal(check_prep(h->prep, tree_last_zxid(h->tree), why), 0);
 }
 
-static void no_notify(void *ctx, struct watch_owner *owner, int32_t event_type, const char *path) {}
+static void no_notify(void *ctx, struct watch_owner *owner, const struct watch_event *ev) {}
 
 static void watch_tables_that_disagree_are_caught(void **state)
 {

@@ -238,6 +238,49 @@ static void multi_request_is_framed_by_multi_headers(void **state)
     jute_writer_free(&w);
 }
 
+/* A multi's ops are decoded in one pass when they are few (at most
+ * JUTE_LIST_SHORT_ELEMS) and in two otherwise: every length on either side
+ * of that round-trips, and a list cut before its end marker is refused
+ * with nothing left in the arena, whatever its length. */
+static void multis_of_every_length_round_trip_and_cut_ones_leave_nothing(void **state)
+{
+    (void)state;
+    static const char *paths[] = {"/p0", "/p1", "/p2", "/p3", "/p4", "/p5", "/p6", "/p7", "/p8", "/p9"};
+    struct zn_request ops[10];
+    for (int32_t n = 0; n <= 10; n++) {
+        for (int32_t i = 0; i < n; i++)
+            ops[i] = (struct zn_request){.type = ZN_OP_CHECK, .path = (char *)paths[i], .version = i};
+        struct zn_request req = {.type = ZN_OP_MULTI, .op_count = n, .ops = ops};
+        struct jute_writer w;
+        encode_request(&w, &req);
+        struct zn_arena arena;
+        zn_arena_init(&arena);
+        struct jute_reader r;
+        jute_reader_init(&r, w.data, w.len, &arena);
+        struct zn_request d;
+        assert_int_equal(jute_read_request(&r, ZN_OP_MULTI, &d), 0);
+        assert_int_equal(d.op_count, n);
+        if (n == 0)
+            assert_null(d.ops);
+        for (int32_t i = 0; i < n; i++) {
+            assert_int_equal(d.ops[i].type, ZN_OP_CHECK);
+            assert_string_equal(d.ops[i].path, paths[i]);
+            assert_int_equal(d.ops[i].version, i);
+        }
+        assert_int_equal(jute_remaining(&r), 0);
+        zn_arena_free(&arena);
+        /* the same list without its 9-byte end marker */
+        zn_arena_init(&arena);
+        jute_reader_init(&r, w.data, w.len - 9, &arena);
+        assert_int_equal(jute_read_request(&r, ZN_OP_MULTI, &d), ZN_MARSHALLINGERROR);
+        assert_int_equal(d.op_count, 0);
+        assert_null(d.ops);
+        assert_int_equal(arena.used_bytes, 0);
+        zn_arena_free(&arena);
+        jute_writer_free(&w);
+    }
+}
+
 static void multi_response_bodies_follow_each_result_type(void **state)
 {
     struct zn_response results[] = {
@@ -652,6 +695,7 @@ int main(void)
         cmocka_unit_test(create_request_bytes_are_zookeepers),
         cmocka_unit_test(get_data_response_bytes_are_zookeepers),
         cmocka_unit_test(multi_request_is_framed_by_multi_headers),
+        cmocka_unit_test(multis_of_every_length_round_trip_and_cut_ones_leave_nothing),
         cmocka_unit_test(multi_response_bodies_follow_each_result_type),
         cmocka_unit_test(multi_create_ttl_and_container_results_go_out_as_create2),
         cmocka_unit_test(every_sample_request_round_trips),

@@ -475,9 +475,9 @@ static void a_port_in_use_is_an_error_and_leaves_nothing_open(void **state)
 
 /* ---- the registry on a server (no store, no clients) ---- */
 
-static void no_notify(void *ctx, struct watch_owner *o, int32_t type, const char *path)
+static void no_notify(void *ctx, struct watch_owner *o, const struct watch_event *ev)
 {
-    (void)ctx, (void)o, (void)type, (void)path;
+    (void)ctx, (void)o, (void)ev;
 }
 
 static void a_server_with_the_prometheus_provider_serves_its_counts(void **state)

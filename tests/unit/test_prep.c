@@ -380,6 +380,38 @@ static void set_data_checks_and_increments_the_version(void **state)
     assert_int_equal(write_op(h, SID, &r, NULL), ZN_BADARGUMENTS);
 }
 
+/* setData and check look the node up before validating its path (a node
+ * that exists was validated at its create): every invalid path is still
+ * BADARGUMENTS, a pending session's overlay key ("#...") and "" (the root
+ * to the overlay) included, and a node only the overlay holds is found. */
+static void set_data_and_check_refuse_invalid_paths_found_or_not(void **state)
+{
+    struct harness *h = *state;
+    must_create(h, SID, "/a", ZN_CREATE_PERSISTENT);
+    const int64_t pending_sid = 0x1000000000000077LL;
+    struct txn t;
+    assert_int_equal(prep_create_session(h->prep, pending_sid, 30000, ++h->zxid, h->now_ms, &h->arena, &t), 0);
+    char session_key[20];
+    snprintf(session_key, sizeof session_key, "#%016llx", (unsigned long long)pending_sid);
+    const char *bad[] = {"", "a", session_key, "/a/", "/a//b", "/a/.", "/a/b\x01"};
+    static const int32_t types[] = {ZN_OP_SETDATA, ZN_OP_CHECK};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            struct zn_request r = path_req(types[k], bad[i], -1);
+            assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+        }
+        struct zn_request r = path_req(types[k], NULL, -1);
+        assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_BADARGUMENTS);
+        r = path_req(types[k], "/missing", -1);
+        assert_int_equal(prepare(h, SID, &r, &t, NULL), ZN_NONODE);
+    }
+    /* created, not yet applied: the overlay has it */
+    struct zn_request c = create_req("/pending", NULL, ZN_CREATE_PERSISTENT);
+    assert_int_equal(prepare(h, SID, &c, &t, NULL), 0);
+    struct zn_request r = path_req(ZN_OP_SETDATA, "/pending", 0);
+    assert_int_equal(prepare(h, SID, &r, &t, NULL), 0);
+}
+
 /* znodefs extension: setDataTime is a setData whose txn (hence the node's
  * mtime) has the client's time; a negative time and a use inside a multi are
  * refused, and a version check guards it as setData's does. */
@@ -578,6 +610,7 @@ int main(void)
         T(sequential_names_use_the_parents_cversion_in_ten_digits),
         T(delete_fails_with_zookeepers_errors_in_its_order),
         T(set_data_checks_and_increments_the_version),
+        T(set_data_and_check_refuse_invalid_paths_found_or_not),
         T(set_data_time_is_a_set_data_at_the_clients_time),
         T(set_acl_checks_the_aversion_and_validates_the_acl),
         T(check_outside_a_multi_checks_the_version),

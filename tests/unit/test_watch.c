@@ -12,22 +12,24 @@
 struct seen {
     struct watch_owner *owner;
     int32_t type;
-    char path[64];
+    uint64_t id;
+    char path[96];
 };
 
 static struct seen events[64];
 static int event_count;
 static int total_events;
 
-static void notify(void *ctx, struct watch_owner *owner, int32_t type, const char *path)
+static void notify(void *ctx, struct watch_owner *owner, const struct watch_event *ev)
 {
     (void)ctx;
     total_events++;
     if (event_count == 64)
         return;
     events[event_count].owner = owner;
-    events[event_count].type = type;
-    snprintf(events[event_count].path, sizeof events[event_count].path, "%s", path);
+    events[event_count].type = ev->type;
+    events[event_count].id = ev->id;
+    snprintf(events[event_count].path, sizeof events[event_count].path, "%s", ev->path);
     event_count++;
 }
 
@@ -149,6 +151,144 @@ static void many_watchers_on_one_path_all_fire(void **state)
         watch_remove_owner(wm, &owners[i]);
 }
 
+/* The watch fan-out (bench/compare's watch workload): 50 clients watch one
+ * node, each event re-arms them all, round after round.  Each gets exactly
+ * one event per change, every event of one trigger carries the trigger's id
+ * (the server encodes the frame once per id), and the fired entries kept as
+ * spares leave the counts exact. */
+static void watchers_rearming_round_after_round_each_get_one_event(void **state)
+{
+    struct watch_manager *wm = *state;
+    enum { N = 50, ROUNDS = 5 };
+    static struct watch_owner owners[N];
+    int seen[N];
+    for (int i = 0; i < N; i++)
+        watch_owner_init(&owners[i]);
+    uint64_t last_id = 0;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++)
+            assert_int_equal(watch_add(wm, WATCH_DATA, "/hot", &owners[i]), 0);
+        assert_int_equal(watch_count(wm), N);
+        assert_int_equal(watch_path_count(wm), 1);
+        event_count = 0;
+        assert_int_equal(watch_trigger(wm, ZN_EVENT_CHANGED, "/hot"), N);
+        assert_int_equal(event_count, N);
+        memset(seen, 0, sizeof seen);
+        for (int k = 0; k < N; k++) {
+            ptrdiff_t i = events[k].owner - owners;
+            assert_true(i >= 0 && i < N);
+            seen[i]++;
+            assert_string_equal(events[k].path, "/hot");
+            assert_int_equal(events[k].type, ZN_EVENT_CHANGED);
+            assert_true(events[k].id == events[0].id);
+        }
+        for (int i = 0; i < N; i++)
+            assert_int_equal(seen[i], 1);
+        assert_true(events[0].id > last_id);
+        last_id = events[0].id;
+        assert_int_equal(watch_count(wm), 0);
+        assert_int_equal(watch_path_count(wm), 0);
+        assert_int_equal(watch_trigger(wm, ZN_EVENT_CHANGED, "/hot"), 0);
+    }
+    for (int i = 0; i < N; i++)
+        watch_remove_owner(wm, &owners[i]);
+}
+
+/* A fired entry kept as a spare is taken back only by a registration of its
+ * own kind and path: paths of every length, both tables, more entries fired
+ * than spares are kept, and every event has its own path and table. */
+static void fired_entries_reused_only_for_their_kind_and_path(void **state)
+{
+    struct watch_manager *wm = *state;
+    struct watch_owner a;
+    watch_owner_init(&a);
+    static const char *paths[] = {"/a", "/bb", "/a-path-longer-than-one-allocation-step-0123456789",
+                                  "/c", "/a-path-longer-than-one-allocation-step-0123456789/and-more-bytes"};
+    for (int round = 0; round < 3; round++) {
+        for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+            assert_int_equal(watch_add(wm, WATCH_DATA, paths[p], &a), 0);
+            event_count = 0;
+            assert_int_equal(watch_trigger(wm, ZN_EVENT_DELETED, paths[p]), 1);
+            assert_string_equal(events[0].path, paths[p]);
+        }
+        /* all registered at once, out of the spares and beyond them */
+        for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+            assert_int_equal(watch_add(wm, WATCH_DATA, paths[p], &a), 0);
+            assert_int_equal(watch_add(wm, WATCH_CHILD, paths[p], &a), 0);
+        }
+        assert_int_equal(watch_path_count(wm), 10);
+        for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+            event_count = 0;
+            assert_int_equal(watch_trigger(wm, ZN_EVENT_CHILD, paths[p]), 1);
+            assert_string_equal(events[0].path, paths[p]);
+            assert_true(watch_contains(wm, paths[p], ZN_WATCHER_DATA, &a));
+            assert_int_equal(watch_trigger(wm, ZN_EVENT_CHANGED, paths[p]), 1);
+            assert_string_equal(events[1].path, paths[p]);
+        }
+        assert_int_equal(watch_count(wm), 0);
+    }
+    watch_remove_owner(wm, &a);
+}
+
+/* Registering twice is one registration whichever side is shorter: a client
+ * with many watches adding one it has on a path few watch, and a client
+ * with one watch adding it again on a path many watch. */
+static void registering_twice_is_one_registration_on_either_side(void **state)
+{
+    struct watch_manager *wm = *state;
+    enum { MANY = 20 };
+    static struct watch_owner crowd[MANY];
+    struct watch_owner busy, lone;
+    watch_owner_init(&busy);
+    watch_owner_init(&lone);
+    char path[32];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(path, sizeof path, "/p%d", i);
+        assert_int_equal(watch_add(wm, WATCH_DATA, path, &busy), 0);
+    }
+    assert_int_equal(watch_add(wm, WATCH_DATA, "/p7", &busy), 0); /* busy: 20 regs, /p7: 1 slot */
+    assert_int_equal(busy.count, MANY);
+    for (int i = 0; i < MANY; i++) {
+        watch_owner_init(&crowd[i]);
+        assert_int_equal(watch_add(wm, WATCH_DATA, "/crowded", &crowd[i]), 0);
+    }
+    assert_int_equal(watch_add(wm, WATCH_DATA, "/crowded", &lone), 0);
+    assert_int_equal(watch_add(wm, WATCH_DATA, "/crowded", &lone), 0); /* lone: 1 reg, 21 slots */
+    assert_int_equal(watch_add(wm, WATCH_DATA, "/crowded", &crowd[3]), 0);
+    assert_int_equal(watch_count(wm), 2 * MANY + 1);
+    event_count = 0;
+    assert_int_equal(watch_trigger(wm, ZN_EVENT_CHANGED, "/p7"), 1);
+    assert_int_equal(watch_trigger(wm, ZN_EVENT_CHANGED, "/crowded"), MANY + 1);
+    assert_int_equal(total_events, MANY + 2);
+    watch_remove_owner(wm, &busy);
+    watch_remove_owner(wm, &lone);
+    for (int i = 0; i < MANY; i++)
+        watch_remove_owner(wm, &crowd[i]);
+    assert_int_equal(watch_count(wm), 0);
+}
+
+/* One trigger, one id for every owner it tells, recursive and persistent
+ * watches included; the next trigger has another. */
+static void every_owner_of_one_trigger_gets_its_id(void **state)
+{
+    struct watch_manager *wm = *state;
+    struct watch_owner a, b, c;
+    watch_owner_init(&a);
+    watch_owner_init(&b);
+    watch_owner_init(&c);
+    watch_add(wm, WATCH_DATA, "/x/y", &a);
+    watch_add(wm, WATCH_PERSISTENT_DATA, "/x/y", &b);
+    watch_add(wm, WATCH_RECURSIVE, "/x", &c);
+    assert_int_equal(watch_trigger(wm, ZN_EVENT_CHANGED, "/x/y"), 3);
+    assert_int_equal(watch_trigger(wm, ZN_EVENT_CHANGED, "/x/y"), 2);
+    assert_int_equal(event_count, 5);
+    assert_true(events[0].id != 0 && events[0].id == events[1].id && events[1].id == events[2].id);
+    assert_true(events[3].id == events[4].id && events[3].id != events[0].id);
+    watch_remove_owner(wm, &a);
+    watch_remove_owner(wm, &b);
+    watch_remove_owner(wm, &c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +298,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(delete_tells_a_client_with_data_and_child_watches_once, setup, teardown),
         cmocka_unit_test_setup_teardown(removing_an_owner_leaves_other_owners_watches, setup, teardown),
         cmocka_unit_test_setup_teardown(many_watchers_on_one_path_all_fire, setup, teardown),
+        cmocka_unit_test_setup_teardown(watchers_rearming_round_after_round_each_get_one_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(fired_entries_reused_only_for_their_kind_and_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(registering_twice_is_one_registration_on_either_side, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_owner_of_one_trigger_gets_its_id, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
