@@ -5,6 +5,25 @@
 #   bench_mount ZNODEFS LOG [OPT]   mounts member 1 at $MNT (-o session_timeout=10000, and -d
 #                                   with OPT=-d), stderr to LOG; MOUNT_PID; waits for the mount
 #   bench_unmount                   unmounts $MNT (lazily if busy) and reaps the mount
+#   bench_need NAME BIN...          fails naming the first BIN that is not built
+#   bench_builds NAME BUILD...      BUILDS: the BUILD directories, absolute, each with its
+#                                   fs/znodefs built (else fails naming it)
+
+bench_need() {
+  local name="$1" bin
+  shift
+  for bin in "$@"; do
+    [ -x "$bin" ] || { echo "$name: $bin not built" >&2; return 1; }
+  done
+}
+
+bench_builds() {
+  local name="$1" b
+  shift
+  BUILDS=()
+  for b in "$@"; do BUILDS+=("$(cd "$b" && pwd)") || return 1; done
+  for b in "${BUILDS[@]}"; do bench_need "$name" "$b/fs/znodefs" || return 1; done
+}
 
 bench_mount_init() {
   ZN_STATE_DIR="$(mktemp -d "/var/tmp/zn-$1.XXXXXX")"

@@ -29,23 +29,16 @@ while getopts "r:n:c:" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -ge 1 ] || { sed -n '2,17p' "$0"; exit 2; }
-BUILDS=()
-for b in "$@"; do BUILDS+=("$(cd "$b" && pwd)") || exit 2; done
 export ZN_BUILD_DIR="${ZN_BUILD_DIR:-build}"
 # shellcheck source=../tests/integration/helpers.bash
 source "$ROOT/tests/integration/helpers.bash"
 BUILD="$ROOT/$ZN_BUILD_DIR"
 ZN_BENCH="$BUILD/bench/zn_bench"
 DIR_BENCH="$BUILD/bench/dir_bench"
-for bin in "$ZN_BENCH" "$DIR_BENCH" "$ZN_ZNODED"; do
-  [ -x "$bin" ] || { echo "mount-ls: $bin not built" >&2; exit 1; }
-done
-for b in "${BUILDS[@]}"; do
-  [ -x "$b/fs/znodefs" ] || { echo "mount-ls: $b/fs/znodefs not built" >&2; exit 1; }
-done
-
 # shellcheck source=mount-lib.bash
 source "$ROOT/bench/mount-lib.bash"
+bench_need mount-ls "$ZN_BENCH" "$DIR_BENCH" "$ZN_ZNODED" || exit 1
+bench_builds mount-ls "$@" || exit 1
 bench_mount_init mount-ls
 
 start_server || exit 1

@@ -33,7 +33,18 @@ prints one summary line, and exits 1 on any deviation, naming the first few.
                                            shutil.copy2/copytree/move/rmtree of the local tree
                                            SRC), each without an error; leaves DIR/tree (a copy
                                            of SRC) and DIR/config.json for a second mount
+    inprocess.py torn-read FILE ZPATH HOSTS N
+                                           a writer through kazoo (HOSTS, a process of its own)
+                                           rewrites FILE's node ZPATH in a tight loop with self-checking
+                                           values of varying lengths (1 to 4 pages); this process
+                                           opens, reads (whole, or in 1000-byte reads) and closes
+                                           FILE N times or more (until 50 values were seen): every
+                                           value must be whole, one the writer wrote, and never
+                                           older than one read before
+    inprocess.py read-your-writes FILE N   write a value of varying length through the mount,
+                                           read it back at once, N times: always the value written
 """
+import collections
 import errno
 import filecmp
 import json
@@ -598,6 +609,109 @@ def listing_writes(d, n):
     return fail_report("listing-writes", checks, failures, "listings")
 
 
+def torn_value(seq):
+    """The writer's value number seq: "SEQ:LEN:" then LEN bytes of "<SEQ>" repeated."""
+    body = (seq * 7919) % 16000
+    unit = b"<%d>" % seq
+    return b"%d:%d:" % (seq, body) + (unit * (body // len(unit) + 1))[:body]
+
+
+def torn_check(data):
+    """The seq of a whole written value, or None for anything else (torn, mixed, cut)."""
+    try:
+        seq = int(data.split(b":", 1)[0])
+    except ValueError:
+        return None
+    return seq if seq >= 0 and data == torn_value(seq) else None
+
+
+def torn_writer(path, hosts):
+    """Rewrites path until stdin closes; prints "ready" after its first write, then the count."""
+    import threading
+    from kazoo.client import KazooClient
+    zk = KazooClient(hosts=hosts, timeout=10)
+    zk.start(timeout=10)
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    seq = 1
+    zk.set(path, torn_value(seq))
+    print("ready", flush=True)
+    # 16 sets outstanding (one session applies them in order): the value changes often enough
+    # that some change lands inside a read
+    pending = collections.deque()
+    while not stop.is_set():
+        if len(pending) >= 16:
+            pending.popleft().get(timeout=30)
+        seq += 1
+        pending.append(zk.set_async(path, torn_value(seq)))
+    for p in pending:
+        p.get(timeout=30)
+    print(seq, flush=True)
+    zk.stop()
+    zk.close()
+    return 0
+
+
+def read_chunked(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        parts = []
+        while True:
+            b = os.read(fd, 1000)
+            if not b:
+                return b"".join(parts)
+            parts.append(b)
+    finally:
+        os.close(fd)
+
+
+def torn_read(path, zpath, hosts, n):
+    """Reads path n times while a kazoo writer rewrites its node (torn_writer)."""
+    import subprocess
+    writer = subprocess.Popen([sys.executable, __file__, "torn-writer", zpath, hosts],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    failures, seen, last = [], set(), 0
+    try:
+        if writer.stdout.readline().strip() != "ready":
+            return fail_report("torn-read", 0, ["the writer did not start"])
+        # n reads at least, and on until 50 distinct values were read (a writer slowed by the
+        # load still overlaps the reads), for 120 s at most
+        deadline, i = time.monotonic() + 120, 0
+        while i < n or (len(seen) < 50 and time.monotonic() < deadline):
+            i += 1
+            data = read_file(path) if i % 2 == 0 else read_chunked(path)
+            seq = torn_check(data)
+            if seq is None:
+                failures.append("read %d: not a written value: %d bytes %r..%r"
+                                % (i, len(data), data[:24], data[-12:]))
+                continue
+            if seq < last:
+                failures.append("read %d: value %d after value %d" % (i, seq, last))
+            last = max(last, seq)
+            seen.add(seq)
+    finally:
+        writer.stdin.close()
+        wrote = writer.stdout.read().strip()
+        writer.wait(30)
+    # the reads must have overlapped the writes, or they checked nothing
+    if len(seen) < 50:
+        failures.append("only %d distinct values read in %d reads (writer wrote %s)"
+                        % (len(seen), i, wrote))
+    return fail_report("torn-read", n, failures, "reads or more")
+
+
+def read_your_writes(path, n):
+    failures = []
+    for i in range(n):
+        want = torn_value(i + 1)
+        write_file(path, want)
+        got = read_file(path) if i % 2 == 0 else read_chunked(path)
+        if got != want:
+            failures.append("write %d: read back %d bytes %r.. (wrote %d bytes)"
+                            % (i, len(got), got[:24], len(want)))
+    return fail_report("read-your-writes", n, failures)
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -621,6 +735,12 @@ def main():
         return listing(d, sys.argv[3], int(sys.argv[4]))
     if cmd == "listing-writes":
         return listing_writes(d, int(sys.argv[3]))
+    if cmd == "torn-read":
+        return torn_read(d, sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    if cmd == "torn-writer":
+        return torn_writer(d, sys.argv[3])
+    if cmd == "read-your-writes":
+        return read_your_writes(d, int(sys.argv[3]))
     if cmd == "python-idioms":
         return python_idioms(d, sys.argv[3])
     print("unknown check %s" % cmd)

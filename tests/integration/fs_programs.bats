@@ -69,6 +69,27 @@ print(sum(sorted(os.listdir(sys.argv[1])) == want for _ in range(100)))' "$A/$T"
   [ $((after - before)) -le 8 ]
 }
 
+# The mount's read contract under a writer elsewhere (issue 18's cached cat): each read is one
+# whole written value, never older than one read before. Red checks: fs_op_read serving an
+# offset > 0 from the node cache instead of the open file's snapshot tears the 1000-byte reads;
+# read-only opens with the kernel's page cache (keep_cache, no direct_io) tore values in 5 runs
+# of 5 (bench/PROFILE.md section 15).
+@test "a node rewritten in a tight loop by kazoo reads whole through the mount: 3000 opens or more, every value one that was written" {
+  /usr/bin/python3 -c "import kazoo" 2> /dev/null || skip "kazoo not installed (python3-kazoo)"
+  echo start > "$A/$T/f"
+  run inprocess torn-read "$A/$T/f" "/$T/f" "$(member_connect 1)" 3000
+  assert_success
+  assert_output "torn-read: 3000 reads or more, 0 failures"
+}
+
+# Red check: a write that left the node cache with the value before it (fs_watch_cb and
+# write_finish not dropping the entry) reads back the old value.
+@test "read-your-writes in a tight loop: each value written through the mount reads back at once, 500 times" {
+  run inprocess read-your-writes "$A/$T/f" 500
+  assert_success
+  assert_output "read-your-writes: 500 iterations, 0 failures"
+}
+
 @test "data up to the limit is stored and read back whole; one byte more is EFBIG from write, append and truncate" {
   run inprocess data-limit "$A/$T" "$DATA_LIMIT"
   assert_success
