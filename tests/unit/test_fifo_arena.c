@@ -32,6 +32,39 @@ static void check(const unsigned char *p, size_t n, unsigned seed)
 
 static size_t size_of(unsigned i) { return 1 + (i * 37u) % 300; }
 
+/* Block i: size_of(i) bytes filled from seed i, 16-byte aligned. */
+static unsigned char *alloc_filled(struct zn_fifo *f, unsigned i)
+{
+    unsigned char *p = zn_fifo_alloc(f, size_of(i));
+    assert_non_null(p);
+    assert_int_equal((uintptr_t)p % 16, 0);
+    fill(p, size_of(i), i);
+    return p;
+}
+
+/* Checks block i is intact, then frees it. */
+static void free_checked(unsigned char *p, unsigned i)
+{
+    check(p, size_of(i), i);
+    zn_fifo_free(p);
+}
+
+/* A new arena of 4 KiB chunks with blocks 0..N-1 in b. */
+static void start_filled(struct zn_fifo *f, unsigned char **b)
+{
+    zn_fifo_init(f, CHUNK);
+    for (unsigned i = 0; i < N; i++)
+        b[i] = alloc_filled(f, i);
+}
+
+/* A drained arena holds at most its current chunk and a spare; destroy unmaps both. */
+static void drain_and_destroy(struct zn_fifo *f)
+{
+    assert_true(zn_fifo_chunks(f) <= 2);
+    zn_fifo_destroy(f);
+    assert_int_equal(zn_fifo_chunks(f), 0);
+}
+
 /* Blocks in order and freed in order: they stay intact across chunks, are
  * 16-byte aligned, and a drained arena holds at most its current chunk and
  * one spare; destroy unmaps both. */
@@ -39,22 +72,12 @@ static void test_fifo_in_order(void **state)
 {
     (void)state;
     struct zn_fifo f;
-    zn_fifo_init(&f, CHUNK);
     unsigned char *b[N];
-    for (unsigned i = 0; i < N; i++) {
-        b[i] = zn_fifo_alloc(&f, size_of(i));
-        assert_non_null(b[i]);
-        assert_int_equal((uintptr_t)b[i] % 16, 0);
-        fill(b[i], size_of(i), i);
-    }
+    start_filled(&f, b);
     assert_true(zn_fifo_chunks(&f) > 20); /* ~160 KB of blocks in 4 KiB chunks */
-    for (unsigned i = 0; i < N; i++) {
-        check(b[i], size_of(i), i);
-        zn_fifo_free(b[i]);
-    }
-    assert_true(zn_fifo_chunks(&f) <= 2);
-    zn_fifo_destroy(&f);
-    assert_int_equal(zn_fifo_chunks(&f), 0);
+    for (unsigned i = 0; i < N; i++)
+        free_checked(b[i], i);
+    drain_and_destroy(&f);
 }
 
 /* Frees in any order (reverse halves, every third first): no block is
@@ -64,40 +87,27 @@ static void test_fifo_out_of_order(void **state)
 {
     (void)state;
     struct zn_fifo f;
-    zn_fifo_init(&f, CHUNK);
     unsigned char *b[N];
-    for (unsigned i = 0; i < N; i++) {
-        b[i] = zn_fifo_alloc(&f, size_of(i));
-        fill(b[i], size_of(i), i);
-    }
+    start_filled(&f, b);
     for (unsigned i = 0; i < N; i += 3) {
         zn_fifo_free(b[i]);
         b[i] = NULL;
     }
     /* new blocks meanwhile must not land on live ones */
     unsigned char *more[N];
-    for (unsigned i = 0; i < N; i++) {
-        more[i] = zn_fifo_alloc(&f, size_of(i + 7));
-        fill(more[i], size_of(i + 7), i + 5000);
-    }
+    for (unsigned i = 0; i < N; i++)
+        more[i] = alloc_filled(&f, N + i);
     size_t held = zn_fifo_chunks(&f);
     for (unsigned i = N; i-- > 0;)
-        if (b[i]) {
-            check(b[i], size_of(i), i);
-            zn_fifo_free(b[i]);
-        }
+        if (b[i])
+            free_checked(b[i], i);
     assert_true(zn_fifo_chunks(&f) < held);
     /* one block keeps its chunk */
-    for (unsigned i = 1; i < N; i++) {
-        check(more[i], size_of(i + 7), i + 5000);
-        zn_fifo_free(more[i]);
-    }
+    for (unsigned i = 1; i < N; i++)
+        free_checked(more[i], N + i);
     assert_true(zn_fifo_chunks(&f) >= 2 && zn_fifo_chunks(&f) <= 3);
-    check(more[0], size_of(7), 5000);
-    zn_fifo_free(more[0]);
-    assert_true(zn_fifo_chunks(&f) <= 2);
-    zn_fifo_destroy(&f);
-    assert_int_equal(zn_fifo_chunks(&f), 0);
+    free_checked(more[0], N);
+    drain_and_destroy(&f);
 }
 
 /* A block larger than a chunk gets a chunk of its own, unmapped at its free
@@ -141,18 +151,14 @@ static void test_fifo_steady_reuses_chunks(void **state)
     unsigned char *ring[8] = {0};
     for (unsigned i = 0; i < 100000; i++) {
         unsigned k = i % 8;
-        if (ring[k]) {
-            check(ring[k], size_of(i - 8), i - 8);
-            zn_fifo_free(ring[k]);
-        }
-        ring[k] = zn_fifo_alloc(&f, size_of(i));
-        fill(ring[k], size_of(i), i);
+        if (ring[k])
+            free_checked(ring[k], i - 8);
+        ring[k] = alloc_filled(&f, i);
         assert_true(zn_fifo_chunks(&f) <= 2);
     }
     for (unsigned k = 0; k < 8; k++)
         zn_fifo_free(ring[k]);
-    zn_fifo_destroy(&f);
-    assert_int_equal(zn_fifo_chunks(&f), 0);
+    drain_and_destroy(&f);
 }
 
 /* One thread allocates, another frees (the store's writer frees what the
@@ -207,9 +213,7 @@ static void test_fifo_free_from_another_thread(void **state)
     pthread_cond_broadcast(&h.cv);
     pthread_mutex_unlock(&h.mu);
     assert_int_equal(pthread_join(t, NULL), 0);
-    assert_true(zn_fifo_chunks(&f) <= 2);
-    zn_fifo_destroy(&f);
-    assert_int_equal(zn_fifo_chunks(&f), 0);
+    drain_and_destroy(&f);
 }
 
 int main(void)
