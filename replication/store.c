@@ -187,6 +187,7 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
     s->on_durable = on_durable;
     s->ctx = ctx;
     s->pid = getpid();
+    zn_fifo_init(&s->entries, 0);
     if ((rc = store_env_open(s, dir))) {
         free(s);
         return rc;
@@ -261,7 +262,7 @@ static void store_deliver(struct store *s)
             s->stats.durable_zxid = item->zxid;
         pthread_mutex_unlock(&s->mutex);
         s->on_durable(s->ctx, item->zxid, item->status);
-        free(item);
+        zn_fifo_free(item);
     }
 }
 
@@ -283,7 +284,7 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len)
     pthread_mutex_unlock(&s->mutex);
     if (full)
         return ZN_THROTTLEDOP;
-    struct store_item *item = malloc(sizeof *item + len);
+    struct store_item *item = zn_fifo_alloc(&s->entries, sizeof *item + len);
     if (!item)
         return ZN_NOMEMORY;
     memset(item, 0, sizeof *item);
@@ -476,6 +477,7 @@ void store_close(struct store *s)
     store_deliver(s);
     ZN_ASSERT(s->queue.head == NULL && s->completed.head == NULL);
     ZN_ASSERT(s->stats.queued_entries == 0 && s->stats.queued_bytes == 0);
+    zn_fifo_destroy(&s->entries);
     mdb_env_close(s->env);
     s->env = NULL;
     pthread_rwlock_destroy(&s->resize_lock);

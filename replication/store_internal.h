@@ -43,6 +43,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "fifo_arena.h"
 #include "store.h"
 
 #define STORE_LOG_HEADER_BYTES 8u
@@ -100,6 +101,10 @@ struct store {
     void *ctx;
     struct store_options opts;
     pid_t pid;
+    /* The log entries' queue copies: allocated on the loop thread by
+     * store_append, freed by the writer (all but a run's last) and by
+     * store_deliver, in zxid order: kept out of the main heap. */
+    struct zn_fifo entries;
     MDB_env *env;
     MDB_dbi dbi_log, dbi_snap, dbi_meta;
     pthread_t thread;

@@ -75,7 +75,7 @@ static void store_write_entries(struct store *s, struct store_item *run, struct 
     }
     while (run != last) {
         struct store_item *next = run->next;
-        free(run);
+        zn_fifo_free(run); /* store_append's */
         run = next;
     }
     last->status = status;

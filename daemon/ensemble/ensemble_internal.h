@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "ensemble.h"
+#include "fifo_arena.h"
 #include "jute.h"
 #include "server.h"
 #include "zab.h"
@@ -51,6 +52,7 @@ enum forward_kind { FORWARD_REQUEST = 0, FORWARD_CONNECT = 1, FORWARD_CLOSE = 2 
 struct ensemble {
     struct server *srv;
     struct zab *zab;
+    struct zn_fifo zab_entries; /* the core's log entries (zab_config.entry_alloc) */
     struct transport *tp;           /* NULL when standalone: no peers */
     bool standalone;                /* config_standalone: a single voter of its own */
     struct tls_server *quorum_tls; /* sslQuorum / portUnification; NULL: plain */

@@ -89,6 +89,17 @@ static void core_log(void *context, uint32_t id, const char *message)
     ZN_DEBUG("zab id=%u %s", id, message);
 }
 
+/* The core's log entries live from a propose (or a proposal received) to
+ * the compaction after their apply: a FIFO lifetime, kept out of the heap
+ * where the tree's nodes are allocated meanwhile. */
+static void *zab_entry_alloc_fifo(void *ctx, size_t size) { return zn_fifo_alloc(ctx, size); }
+
+static void zab_entry_free_fifo(void *ctx, void *data)
+{
+    (void)ctx;
+    zn_fifo_free(data);
+}
+
 int ensemble_start(struct server *srv)
 {
     uint64_t start_ms = server_now_ms();
@@ -102,6 +113,7 @@ int ensemble_start(struct server *srv)
     e->my_id = cfg->my_id > 0 ? (uint32_t)cfg->my_id : 1;
     jute_writer_init(&e->out);
     zn_arena_init(&e->scratch);
+    zn_fifo_init(&e->zab_entries, 0);
     srv->ens = e;
 
     struct recovered rec = {.srv = srv};
@@ -192,6 +204,9 @@ int ensemble_start(struct server *srv)
         .restored = &restored,
         .log = core_log,
         .log_context = e,
+        .entry_alloc = zab_entry_alloc_fifo,
+        .entry_free = zab_entry_free_fifo,
+        .entry_context = &e->zab_entries,
         .joining = joining,
     };
     rc = zab_new(&zc, &e->zab);
@@ -283,6 +298,7 @@ static void on_tick_closed(uv_handle_t *h)
 {
     struct ensemble *e = h->data;
     zab_free(e->zab);
+    zn_fifo_destroy(&e->zab_entries);
     jute_writer_free(&e->out);
     zn_arena_free(&e->scratch);
     ens_appended_truncate(e, 0); /* frees what is held */

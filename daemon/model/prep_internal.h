@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fifo_arena.h"
 #include "htable.h"
 #include "prep.h"
 
@@ -57,6 +58,7 @@ struct prep {
     struct zn_htable map; /* the newest record of each key */
     size_t record_count;
     struct prep_record *head, *tail;
+    struct zn_fifo records; /* the records' memory: freed in zxid order, kept out of the heap */
     int64_t last_zxid;
     char last_quota_message[PREP_QUOTA_MESSAGE_BYTES];
     int64_t last_quota_message_ms;

@@ -104,7 +104,9 @@ static void acl_copy(const struct zn_acl_vec *src, void *mem, struct zn_acl_vec 
 /* Adds a record (the key's newest state) for `zxid`.  One allocation per
  * record: the record, its key, then the copy of its ACL (a write makes one
  * or two records; two allocations each were a share of the write path's
- * malloc and free). */
+ * malloc and free), from the prep's FIFO arena: records are freed in zxid
+ * order (prep_applied), and from the heap they left holes between the
+ * tree's nodes allocated meanwhile. */
 int prep_record_add(struct prep *p, int64_t zxid, const char *key, size_t len, const struct node_view *view,
                     int32_t session_timeout_ms)
 {
@@ -113,7 +115,7 @@ int prep_record_add(struct prep *p, int64_t zxid, const char *key, size_t len, c
     /* The key right after the record, then the ACL's copy, aligned. */
     const size_t align = _Alignof(struct zn_acl);
     size_t acl_at = (sizeof(struct prep_record) + len + 1 + align - 1) & ~(align - 1);
-    struct prep_record *r = malloc(acl_at + acl_bytes);
+    struct prep_record *r = zn_fifo_alloc(&p->records, acl_at + acl_bytes);
     if (r == NULL)
         return ZN_NOMEMORY;
     memset(r, 0, sizeof(*r));
@@ -158,7 +160,7 @@ static void record_pop_tail(struct prep *p)
     else
         p->head = NULL;
     p->record_count--;
-    free(r); /* one allocation: the record, its key, its ACL */
+    zn_fifo_free(r); /* one allocation: the record, its key, its ACL */
 }
 
 void prep_rollback_zxid(struct prep *p, int64_t zxid)
@@ -182,7 +184,7 @@ void prep_applied(struct prep *p, int64_t zxid)
         else
             p->tail = NULL;
         p->record_count--;
-        free(r);
+        zn_fifo_free(r);
     }
 }
 
@@ -192,7 +194,7 @@ void prep_reset(struct prep *p)
     while (p->head) {
         struct prep_record *r = p->head;
         p->head = r->fifo_next;
-        free(r);
+        zn_fifo_free(r);
     }
     p->tail = NULL;
     zn_htable_clear(&p->map);
@@ -222,6 +224,7 @@ struct prep *prep_new(const struct tree *tree)
     if (p == NULL)
         return NULL;
     p->tree = tree;
+    zn_fifo_init(&p->records, 0);
     if (zn_htable_init(&p->map, PREP_INITIAL_BUCKETS) != 0) {
         free(p);
         return NULL;
@@ -235,6 +238,7 @@ void prep_free(struct prep *p)
         return;
     prep_reset(p);
     zn_htable_free(&p->map);
+    zn_fifo_destroy(&p->records);
     free(p);
 }
 

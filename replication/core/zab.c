@@ -490,6 +490,10 @@ int zab_new(const struct zab_config *c, struct zab **out)
     z->prng = c->prng_state;
     z->log_fn = c->log;
     z->log_context = c->log_context;
+    ZAB_ASSERT(!c->entry_alloc == !c->entry_free);
+    z->entry_alloc = c->entry_alloc;
+    z->entry_free = c->entry_free;
+    z->entry_context = c->entry_context;
     if (c->restored) {
         const struct zab_restored *r = c->restored;
         if (r->current_epoch > r->accepted_epoch)
@@ -531,7 +535,7 @@ void zab_free(struct zab *z)
     if (!z)
         return;
     for (size_t i = 0; i < z->n_entries; i++)
-        free(z->entries[i].data);
+        zab_entry_free(z, z->entries[i].data);
     free(z->entries);
     zab_collect(z, SIZE_MAX);
     free(z->retired);

@@ -133,6 +133,13 @@ struct zab_config {
     const struct zab_restored *restored;    /* may be NULL: a fresh member */
     zab_log_fn log;                         /* may be NULL */
     void *log_context;
+    /* Where the log entries' copies are allocated (zab_log_append) and
+     * freed, on the caller's thread, roughly in zxid order (compaction frees
+     * the oldest first).  NULL: malloc and free.  The driver gives them an
+     * allocator kept out of its main heap (lib/fifo_arena.h). */
+    void *(*entry_alloc)(void *ctx, size_t size);
+    void (*entry_free)(void *ctx, void *data);
+    void *entry_context;
     /* TEST ONLY: if nonzero, replaces the quorum size.  It exists so that the
      * simulator can prove it catches a broken core (a quorum of one lets two
      * leaders of one epoch and lost commits happen).  Never set it elsewhere. */

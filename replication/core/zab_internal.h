@@ -98,6 +98,9 @@ struct zab {
     uint64_t prng;
     zab_log_fn log_fn;
     void *log_context;
+    void *(*entry_alloc)(void *ctx, size_t size); /* NULL: malloc, free */
+    void (*entry_free)(void *ctx, void *data);
+    void *entry_context;
 
     /* durable state (mirrors the driver's store) */
     uint32_t accepted_epoch;
@@ -279,5 +282,19 @@ void zab_broadcast_follower_ack(struct zab *z);
 void zab_broadcast_leader_heartbeat(struct zab *z);
 void zab_broadcast_follower_heartbeat(struct zab *z);
 bool zab_broadcast_leader_has_quorum(const struct zab *z);
+
+/* A log entry's copy (zab_config.entry_alloc). */
+static inline void *zab_entry_alloc(const struct zab *z, size_t size)
+{
+    return z->entry_alloc ? z->entry_alloc(z->entry_context, size) : malloc(size);
+}
+
+static inline void zab_entry_free(const struct zab *z, void *data)
+{
+    if (z->entry_free)
+        z->entry_free(z->entry_context, data);
+    else
+        free(data);
+}
 
 #endif

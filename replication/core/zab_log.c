@@ -81,7 +81,7 @@ int zab_log_append(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t s
         z->entries = grown;
         z->cap_entries = cap;
     }
-    uint8_t *copy = malloc(size ? size : 1);
+    uint8_t *copy = zab_entry_alloc(z, size ? size : 1);
     if (!copy)
         return ZAB_ENOMEM;
     if (size)
@@ -110,7 +110,7 @@ void zab_log_truncate(struct zab *z, uint64_t zxid)
     ZAB_ASSERT(zxid >= z->committed_zxid);
     ZAB_ASSERT(zxid >= z->base_zxid);
     while (z->n_entries && z->entries[z->n_entries - 1].zxid > zxid) {
-        free(z->entries[z->n_entries - 1].data);
+        zab_entry_free(z, z->entries[z->n_entries - 1].data);
         z->n_entries--;
     }
     clamp_marks(z);
@@ -121,7 +121,7 @@ void zab_log_truncate(struct zab *z, uint64_t zxid)
 void zab_log_reset(struct zab *z, uint64_t base_zxid)
 {
     for (size_t i = 0; i < z->n_entries; i++)
-        free(z->entries[i].data);
+        zab_entry_free(z, z->entries[i].data);
     z->n_entries = 0;
     z->unstable_index = 0;
     z->base_zxid = base_zxid;
@@ -148,7 +148,7 @@ static void zab_log_retire(struct zab *z, void *data)
             size_t cap = z->cap_retired ? 2 * z->cap_retired : 1024;
             void **grown = realloc(z->retired, cap * sizeof *grown);
             if (!grown) {
-                free(data);
+                zab_entry_free(z, data);
                 return;
             }
             z->retired = grown;
@@ -161,7 +161,7 @@ static void zab_log_retire(struct zab *z, void *data)
 size_t zab_collect(struct zab *z, size_t max)
 {
     while (max > 0 && z->retired_head < z->n_retired) {
-        free(z->retired[z->retired_head++]);
+        zab_entry_free(z, z->retired[z->retired_head++]);
         max--;
     }
     if (z->retired_head == z->n_retired)

@@ -1,0 +1,56 @@
+/*
+ * A FIFO arena: memory for short-lived blocks freed in roughly the order
+ * they were allocated (a write's copies that live until it is durable or
+ * applied), kept out of the main heap so that they leave no holes between
+ * the long-lived allocations (the tree's nodes) made meanwhile.
+ *
+ * Blocks are bumped out of chunks (ZN_FIFO_CHUNK_BYTES, mmap'd); each block
+ * starts with a 16-byte header pointing at its chunk, so zn_fifo_free needs
+ * no arena argument.  Invariants:
+ *
+ * 1. One thread allocates (the owner); any thread may free.  The owner alone
+ *    moves a chunk's bump offset; the only state shared with freeing threads
+ *    is each chunk's reference count and the arena's one spare chunk, both
+ *    atomic.
+ * 2. A chunk's count is its live blocks, plus 1 while it is the arena's
+ *    current chunk (the owner's reference).  Whoever brings it to 0 releases
+ *    the chunk: it becomes the spare (the previous spare is unmapped), so a
+ *    steady FIFO cycles between two chunks without a system call.
+ * 3. The current chunk with no live block (count 1, seen by the owner) is
+ *    reused from its start: nobody else can hold a reference to it then.
+ * 4. A block larger than a chunk gets a chunk of its own (no owner
+ *    reference), unmapped when that block is freed: never the spare.
+ * 5. Blocks are 16-byte aligned; the order of frees does not matter for
+ *    correctness, only for how soon chunks come back (a chunk is held while
+ *    any of its blocks is).
+ * zn_fifo_destroy requires every block freed.
+ */
+#ifndef ZN_FIFO_ARENA_H
+#define ZN_FIFO_ARENA_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#define ZN_FIFO_CHUNK_BYTES (64 * 1024)
+
+struct zn_fifo_chunk;
+
+struct zn_fifo {
+    struct zn_fifo_chunk *cur;                 /* owner thread only */
+    _Atomic(struct zn_fifo_chunk *) spare;     /* one emptied chunk kept */
+    atomic_size_t chunks;                      /* chunks mapped (cur, spare, held) */
+    size_t chunk_bytes;
+};
+
+/* chunk_bytes 0 means ZN_FIFO_CHUNK_BYTES; rounded up to a page. */
+void zn_fifo_init(struct zn_fifo *f, size_t chunk_bytes);
+/* Owner thread only.  NULL when out of memory. */
+void *zn_fifo_alloc(struct zn_fifo *f, size_t n);
+/* Any thread; NULL is ignored. */
+void zn_fifo_free(void *p);
+/* Owner thread; every block must have been freed. */
+void zn_fifo_destroy(struct zn_fifo *f);
+/* Chunks mapped now (for tests and stats). */
+size_t zn_fifo_chunks(struct zn_fifo *f);
+
+#endif
