@@ -7,7 +7,26 @@
 
 #include "assert.h"
 
-#define HDR 16u /* a block's header: its chunk, padded to keep 16-byte alignment */
+/* Under AddressSanitizer a chunk's bytes are poisoned but for the live
+ * blocks: the chunks come from mmap, so without this ASan would not see a
+ * write past a block into its neighbour, or a use after zn_fifo_free. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* A block's header: its chunk and its size (for the poisoning), 16 bytes to
+ * keep the block 16-byte aligned. */
+#define HDR 16u
+struct block_hdr {
+    struct zn_fifo_chunk *chunk;
+    size_t size;
+};
+_Static_assert(sizeof(struct block_hdr) <= HDR, "block header fits HDR");
 
 struct zn_fifo_chunk {
     struct zn_fifo *owner;
@@ -29,13 +48,16 @@ static struct zn_fifo_chunk *chunk_map(struct zn_fifo *f, size_t size)
     c->size = size;
     atomic_init(&c->refs, 0);
     atomic_fetch_add_explicit(&f->chunks, 1, memory_order_relaxed);
+    POISON((char *)c + CHUNK_HDR, size - CHUNK_HDR);
     return c;
 }
 
 static void chunk_unmap(struct zn_fifo_chunk *c)
 {
     atomic_fetch_sub_explicit(&c->owner->chunks, 1, memory_order_relaxed);
-    munmap(c, c->size);
+    size_t size = c->size;
+    UNPOISON((char *)c + CHUNK_HDR, size - CHUNK_HDR); /* the range may be mapped again */
+    munmap(c, size);
 }
 
 /* Drops one reference; the last one releases the chunk (invariants 2, 4). */
@@ -64,12 +86,13 @@ void zn_fifo_init(struct zn_fifo *f, size_t chunk_bytes)
     f->chunk_bytes = (chunk_bytes + page - 1) / page * page;
 }
 
-static void *bump(struct zn_fifo_chunk *c, size_t need)
+static void *bump(struct zn_fifo_chunk *c, size_t need, size_t n)
 {
     char *b = (char *)c + c->used;
     c->used += need;
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
-    *(struct zn_fifo_chunk **)b = c;
+    UNPOISON(b, HDR + n);
+    *(struct block_hdr *)b = (struct block_hdr){.chunk = c, .size = n};
     return b + HDR;
 }
 
@@ -80,16 +103,16 @@ void *zn_fifo_alloc(struct zn_fifo *f, size_t n)
     size_t need = HDR + ((n + 15u) & ~(size_t)15u);
     struct zn_fifo_chunk *c = f->cur;
     if (c && c->used + need <= c->size)
-        return bump(c, need);
+        return bump(c, need, n);
     if (c && atomic_load_explicit(&c->refs, memory_order_acquire) == 1) {
         c->used = CHUNK_HDR; /* invariant 3 */
         if (c->used + need <= c->size)
-            return bump(c, need);
+            return bump(c, need, n);
     }
     if (CHUNK_HDR + need > f->chunk_bytes) { /* invariant 4 */
         size_t page = (size_t)sysconf(_SC_PAGESIZE);
         struct zn_fifo_chunk *big = chunk_map(f, (CHUNK_HDR + need + page - 1) / page * page);
-        return big ? bump(big, need) : NULL;
+        return big ? bump(big, need, n) : NULL;
     }
     struct zn_fifo_chunk *next = atomic_exchange_explicit(&f->spare, NULL, memory_order_acq_rel);
     if (!next && !(next = chunk_map(f, f->chunk_bytes)))
@@ -99,13 +122,17 @@ void *zn_fifo_alloc(struct zn_fifo *f, size_t n)
     f->cur = next;
     if (c)
         chunk_unref(c);
-    return bump(next, need);
+    return bump(next, need, n);
 }
 
 void zn_fifo_free(void *p)
 {
-    if (p)
-        chunk_unref(*(struct zn_fifo_chunk **)((char *)p - HDR));
+    if (!p)
+        return;
+    struct block_hdr *h = (struct block_hdr *)((char *)p - HDR);
+    struct zn_fifo_chunk *c = h->chunk;
+    POISON(h, HDR + h->size); /* before the unref: the chunk may be reused after it */
+    chunk_unref(c);
 }
 
 void zn_fifo_destroy(struct zn_fifo *f)

@@ -15,6 +15,10 @@
 
 #include "fifo_arena.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #define CHUNK 4096u
 #define N 1000
 
@@ -216,6 +220,35 @@ static void test_fifo_free_from_another_thread(void **state)
     drain_and_destroy(&f);
 }
 
+/* Under ASan, only live blocks are addressable: the bytes past a block (its
+ * neighbour's header, the chunk's unused tail) and a freed block are
+ * poisoned, so an overrun or a use after free is reported.  Skipped (and
+ * counted as skipped) in a build without ASan. */
+static void test_fifo_poisons_all_but_live_blocks(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    struct zn_fifo f;
+    zn_fifo_init(&f, CHUNK);
+    unsigned char *a = zn_fifo_alloc(&f, 24);
+    unsigned char *b = zn_fifo_alloc(&f, 100);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(__asan_region_is_poisoned(a, 24), 0);
+    assert_int_equal(__asan_region_is_poisoned(b, 100), 0);
+    assert_int_equal(__asan_address_is_poisoned(a + 24), 1); /* past a: b's header */
+    assert_int_equal(__asan_address_is_poisoned(b + 104), 1); /* past b: the unused tail */
+    zn_fifo_free(a);
+    assert_int_equal(__asan_address_is_poisoned(a), 1);
+    assert_int_equal(__asan_region_is_poisoned(b, 100), 0);
+    zn_fifo_free(b);
+    assert_int_equal(__asan_address_is_poisoned(b), 1);
+    zn_fifo_destroy(&f);
+#else
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_fifo_big_block),
         cmocka_unit_test(test_fifo_steady_reuses_chunks),
         cmocka_unit_test(test_fifo_free_from_another_thread),
+        cmocka_unit_test(test_fifo_poisons_all_but_live_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
