@@ -89,7 +89,10 @@ static int store_options_resolve(struct store_options *o, const struct store_opt
         o->snapshots_kept = ZN_STORE_SNAPSHOTS_KEPT;
     if (!o->snapshot_txn_bytes)
         o->snapshot_txn_bytes = ZN_STORE_SNAPSHOT_TXN_BYTES;
+    if (!o->segment_bytes)
+        o->segment_bytes = ZN_STORE_SEGMENT_BYTES;
     if (o->map_max_bytes < o->map_bytes || o->snapshots_kept < 2 ||
+        o->segment_bytes < ZN_STORE_SEGMENT_MIN_BYTES ||
         o->snapshots_kept > ZN_STORE_SNAPSHOTS_KEPT_MAX) {
         ZN_ERROR("store: bad options map_bytes=%" PRIu64 " map_max_bytes=%" PRIu64
                  " snapshots_kept=%u",
@@ -192,7 +195,11 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
         free(s);
         return rc;
     }
-    if ((rc = store_scan(s))) {
+    /* The log's segment files (store_wal.c), and a log still in LMDB moved
+     * into them, before the counters are read. */
+    if ((rc = wal_open(&s->wal, dir, s->opts.segment_bytes)) || (rc = store_wal_migrate(s, dir)) ||
+        (rc = store_scan(s))) {
+        wal_close(s->wal);
         mdb_env_close(s->env);
         free(s);
         return rc;
@@ -228,6 +235,7 @@ fail_thread:
     pthread_cond_destroy(&s->done_cond);
     pthread_cond_destroy(&s->work_cond);
     pthread_mutex_destroy(&s->mutex);
+    wal_close(s->wal);
     mdb_env_close(s->env);
     free(s);
     return rc;
@@ -438,6 +446,13 @@ void store_stats(struct store *s, struct store_stats *out)
     out->last_zxid = s->last_zxid;
     out->snapshot_zxid_queued = s->last_snapshot_zxid_queued;
     out->map_bytes = s->map_bytes;
+    if (s->wal) { /* the log's own counters (its lock nests inside the store's mutex) */
+        struct wal_counts log;
+        uint64_t syncs;
+        wal_counts(s->wal, &log);
+        wal_io_counts(s->wal, &out->log_writes, &syncs);
+        out->log_segments = log.segments;
+    }
     out->average_batch_entries =
         s->stats.batches ? (double)s->stats.entries_written / (double)s->stats.batches : 0.0;
     pthread_mutex_unlock(&s->mutex);
@@ -478,6 +493,9 @@ void store_close(struct store *s)
     ZN_ASSERT(s->queue.head == NULL && s->completed.head == NULL);
     ZN_ASSERT(s->stats.queued_entries == 0 && s->stats.queued_bytes == 0);
     zn_fifo_destroy(&s->entries);
+    wal_close(s->wal);
+    s->wal = NULL;
+    free(s->run_entries);
     mdb_env_close(s->env);
     s->env = NULL;
     pthread_rwlock_destroy(&s->resize_lock);

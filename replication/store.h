@@ -84,6 +84,11 @@
  * standalone set p99 at 20k/s: 3.3-4.2 ms, against 1.9-2.2 ms now.  The price: a snapshot takes about twice
  * as long to write, with more, smaller fsyncs. */
 #define ZN_STORE_SNAPSHOT_TXN_BYTES (256u << 10)
+/* The log's segment files: each is preallocated (zeros written) to this size,
+ * ZooKeeper's preAllocSize default (64 MB); a group commit that does not fit
+ * starts the next one. */
+#define ZN_STORE_SEGMENT_BYTES (64ull << 20)
+#define ZN_STORE_SEGMENT_MIN_BYTES (4ull << 10)
 /* Metadata keys: 1..ZN_STORE_META_KEY_MAX bytes, NUL-terminated. */
 #define ZN_STORE_META_KEY_MAX 64u
 
@@ -104,6 +109,9 @@ struct store_options {
                                     entries are kept) to fall back to */
     size_t snapshot_txn_bytes;   /* ZN_STORE_SNAPSHOT_TXN_BYTES; rounded down to whole chunks
                                     (at least one) */
+    uint64_t segment_bytes;      /* the log's segment files' preallocated size (ZooKeeper's
+                                    preAllocSize); ZN_STORE_SEGMENT_BYTES, at least
+                                    ZN_STORE_SEGMENT_MIN_BYTES */
 };
 
 /*
@@ -137,8 +145,11 @@ struct store_stats {
     uint64_t batches_failed;     /* append batches that failed */
     uint64_t entries_written;    /* entries in those committed batches */
     uint64_t last_batch_entries; /* entries in the most recent committed batch */
-    uint64_t fsyncs;             /* LMDB commits of any kind (each is one durable
-                                    sync point: data pages, then the meta page) */
+    uint64_t fsyncs;             /* durable sync points: LMDB commits of any kind (data
+                                    pages, then the meta page), the log's group commits
+                                    (one fdatasync each), truncations and compactions */
+    uint64_t log_writes;         /* write calls of the log's group commits (pwritev) */
+    uint64_t log_segments;       /* the log's segment files */
     uint64_t queued_entries;     /* appended, not yet reported by on_durable */
     uint64_t queued_bytes;
     uint64_t map_bytes;          /* current LMDB map size */
@@ -311,6 +322,11 @@ void store_test_crash_snapshot_after(struct store *s, unsigned txns);
 /* SYNCHRONOUS: writes a log entry whose stored checksum is wrong, as a torn
  * or corrupted record would be.  zxid must be above store_last_zxid(). */
 int store_test_append_corrupt(struct store *s, uint64_t zxid, const void *data, size_t len);
+
+/* With stop set, opening a store whose log is still in data.mdb stops (ZN_IO)
+ * after the log is written into segment files and before data.mdb's copy is
+ * emptied, as a crash there would. */
+void store_test_stop_migration_before_drop(int stop);
 
 /* Walks the B-trees of dir/data.mdb (closed) as the check at open does, and
  * sets a bit in mark for each page it reaches (pages below mark_pages);

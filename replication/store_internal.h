@@ -5,6 +5,9 @@
  * public header: nothing outside replication/store*.c includes it.
  *
  * On-disk format (all integers big-endian, except where said):
+ *   The log is in segment files of its own beside data.mdb (store_wal.h);
+ *   LMDB's "log" database is only read, to migrate a store written before
+ *   them (store_walmigrate.c), and is empty afterwards:
  *   log   key: zxid (8 bytes)
  *         value: crc32c (4) | payload length (4) | payload
  *                crc32c covers key || length || payload
@@ -45,6 +48,7 @@
 
 #include "fifo_arena.h"
 #include "store.h"
+#include "store_wal.h"
 
 #define STORE_LOG_HEADER_BYTES 8u
 #define STORE_SNAP_KEY_BYTES 12u
@@ -52,7 +56,7 @@
 #define STORE_SNAP_MAGIC 0x5a4e534eu /* "ZNSN" */
 #define STORE_SNAP_VERSION 2u /* 1: chunks of ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1, no chunk size field */
 #define STORE_META_VALUE_BYTES 12u
-/* Most log entries a compaction deletes in one write transaction (~1-2 ms):
+/* Most keys of a replaced snapshot deleted in one write transaction (~1-2 ms):
  * log batches queued meanwhile are committed between such transactions. */
 #define STORE_COMPACT_TXN_ENTRIES 4096u
 
@@ -107,11 +111,16 @@ struct store {
     struct zn_fifo entries;
     MDB_env *env;
     MDB_dbi dbi_log, dbi_snap, dbi_meta;
+    /* The log's segment files (store_wal.c): written by the writer thread,
+     * read by the loop thread at recovery while the writer is idle. */
+    struct wal *wal;
     pthread_t thread;
     uv_async_t async;
 
     /* Writer thread only. */
     unsigned commits_since_unmap; /* see store_unmap_pages */
+    struct wal_entry *run_entries; /* a run of log entries as wal_append takes them */
+    size_t run_cap;
 
     /* Loop thread only. */
     uint64_t last_zxid;
@@ -156,6 +165,10 @@ struct store {
  * the page cache); see store_txn.c.  Writer thread, or the loop thread
  * while the writer is idle (recovery). */
 void store_unmap_pages(struct store *s);
+
+/* Moves a log kept in LMDB (a store written before the segment files) into
+ * segments, crash-safely (store_walmigrate.c).  At open, before store_scan. */
+int store_wal_migrate(struct store *s, const char *dir);
 
 /* Reads the counters and last zxid from disk at open (store_recover.c). */
 int store_scan(struct store *s);
@@ -255,10 +268,6 @@ int store_classify_failure(struct store *s, int rc, uint64_t bytes_needed);
 struct store_deleted {
     uint64_t entries, bytes;
 };
-/* A store_txn_fn: appends the log records of the items listed from arg. */
-int store_put_entries(struct store *s, MDB_txn *txn, void *arg);
-int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
-                           uint64_t max, bool *more, struct store_deleted *deleted);
 int store_snap_delete_some(struct store *s, MDB_txn *txn, uint64_t zxid, uint64_t max,
                            bool *more);
 int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid);
@@ -273,6 +282,11 @@ void store_write_other(struct store *s, struct store_item *item);
 /* store_snapwrite.c */
 int store_write_snapshot(struct store *s, struct store_item *item, struct store_item **rest);
 void store_release_blob_upto(struct store_item *item, size_t upto);
+
+/* store_writer.c: one run of count log entries (linked from run) written
+ * as one group commit of the segment files; corrupt (tests): the first
+ * record's crc is wrong.  Returns 0 or an errno code. */
+int store_wal_write_run(struct store *s, const struct store_item *run, uint64_t count, bool corrupt);
 
 /* store_writer.c: between two transactions of a snapshot, commits the log
  * entries queued meanwhile. */

@@ -1,8 +1,7 @@
 /*
  * store_records: the records the writer thread puts into LMDB and deletes
- * (layouts in store_internal.h, encoding in store_format.c): log records
- * (appended in zxid order), metadata values, ranges of the log, snapshots
- * key by key, and the list of complete snapshots (which deletes the chunks
+ * (layouts in store_internal.h, encoding in store_format.c; the log is in
+ * segment files, store_wal.c): metadata values, snapshots key by key, and the list of complete snapshots (which deletes the chunks
  * of an incomplete one it meets).  On these: the synchronous operations,
  * run in the writer's queue order while their caller waits
  * (store_run_sync): truncation above a zxid, a metadata value, dropping a
@@ -12,8 +11,7 @@
  * they remove (struct store_deleted) so the store's counters stay exact;
  * a truncation leaves no snapshot above its zxid.
  *
- * Called by: the writer thread (store_writer.c: store_put_entries,
- * store_write_other), store_snapwrite.c (the deletion and listing
+ * Called by: the writer thread (store_writer.c: store_write_other), store_snapwrite.c (the deletion and listing
  * helpers, store_put_meta_value).
  */
 #include <inttypes.h>
@@ -26,81 +24,7 @@
 #include "store_internal.h"
 #include "znode/errors.h"
 
-/* ---- log entries -------------------------------------------------------- */
-
-static int store_put_log_record(struct store *s, MDB_txn *txn, const struct store_item *item,
-                                bool corrupt)
-{
-    unsigned char key_bytes[8];
-    store_put_be64(key_bytes, item->zxid);
-    MDB_val key = {8, key_bytes};
-    MDB_val value = {STORE_LOG_HEADER_BYTES + item->len, NULL};
-    /* MDB_APPEND: zxids only grow, so LMDB can skip the search and fill
-     * pages completely; it fails with MDB_KEYEXIST if order were broken. */
-    int rc = mdb_put(txn, s->dbi_log, &key, &value, MDB_RESERVE | (corrupt ? 0 : MDB_APPEND));
-    if (rc)
-        return rc;
-    unsigned char *v = value.mv_data;
-    uint32_t crc = store_log_crc(item->zxid, item->data, item->len);
-    store_put_be32(v, corrupt ? ~crc : crc);
-    store_put_be32(v + 4, (uint32_t)item->len);
-    memcpy(v + STORE_LOG_HEADER_BYTES, item->data, item->len);
-    return 0;
-}
-
-int store_put_entries(struct store *s, MDB_txn *txn, void *arg)
-{
-    for (const struct store_item *item = arg; item; item = item->next) {
-        int rc = store_put_log_record(s, txn, item, false);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
 /* ---- deletion helpers (counting what they remove) ---------------------- */
-
-/* Deletes log entries with from <= zxid <= to, at most max of them; *more
- * (when not NULL) tells whether some were left for lack of max. */
-int store_delete_log_range(struct store *s, MDB_txn *txn, uint64_t from, uint64_t to,
-                                  uint64_t max, bool *more, struct store_deleted *deleted)
-{
-    if (more)
-        *more = false;
-    uint64_t removed = 0;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, s->dbi_log, &cur);
-    if (rc)
-        return rc;
-    for (;;) {
-        unsigned char key_bytes[8];
-        store_put_be64(key_bytes, from);
-        MDB_val key = {8, key_bytes}, value;
-        rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            break;
-        }
-        if (rc)
-            break;
-        uint64_t zxid = key.mv_size == 8 ? store_get_be64(key.mv_data) : 0;
-        if (key.mv_size == 8 && zxid > to)
-            break;
-        if (removed == max) {
-            if (more)
-                *more = true;
-            break;
-        }
-        removed++;
-        deleted->entries++;
-        if (value.mv_size >= STORE_LOG_HEADER_BYTES)
-            deleted->bytes += value.mv_size - STORE_LOG_HEADER_BYTES;
-        if ((rc = mdb_cursor_del(cur, 0)))
-            break;
-    }
-    mdb_cursor_close(cur);
-    return rc;
-}
 
 /* Deletes up to max keys of the snapshot at zxid (chunks and header);
  * *more (when not NULL) tells whether some were left for lack of max. */
@@ -211,16 +135,13 @@ struct store_truncate_job {
     uint64_t last_left;
 };
 
+/* The snapshots above the truncation point, in LMDB; the log's segment
+ * files are truncated after this commits (store_write_truncate). */
 static int store_truncate_txn(struct store *s, MDB_txn *txn, void *arg)
 {
     struct store_truncate_job *job = arg;
     memset(&job->deleted, 0, sizeof job->deleted);
     int rc = 0;
-    if (job->zxid < UINT64_MAX)
-        rc = store_delete_log_range(s, txn, job->zxid + 1, UINT64_MAX, UINT64_MAX, NULL,
-                                    &job->deleted);
-    if (rc)
-        return rc;
     uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
     size_t count;
     for (;;) {
@@ -237,15 +158,7 @@ static int store_truncate_txn(struct store *s, MDB_txn *txn, void *arg)
     job->snapshots = count;
     job->newest_snapshot = count ? zxids[(count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1) - 1] : 0;
     job->last_left = job->newest_snapshot;
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)))
-        return rc;
-    MDB_val key, value;
-    rc = mdb_cursor_get(cur, &key, &value, MDB_LAST);
-    if (rc == 0 && key.mv_size == 8 && store_get_be64(key.mv_data) > job->last_left)
-        job->last_left = store_get_be64(key.mv_data);
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    return 0;
 }
 
 static int store_write_truncate(struct store *s, struct store_item *item)
@@ -254,7 +167,17 @@ static int store_write_truncate(struct store *s, struct store_item *item)
     int rc = store_write_txn(s, store_truncate_txn, &job, false);
     if (rc)
         return store_error(rc, "truncating the log");
+    /* The snapshots above zxid went first: a crash before the segments are
+     * cut leaves the log as it was before the truncation, never a snapshot
+     * holding transactions the log no longer has. */
+    if ((rc = wal_truncate_after(s->wal, item->zxid, &job.deleted.entries, &job.deleted.bytes)))
+        return store_error(rc, "truncating the log's segment files");
+    struct wal_counts log;
+    wal_counts(s->wal, &log);
+    if (log.last_zxid > job.last_left)
+        job.last_left = log.last_zxid;
     pthread_mutex_lock(&s->mutex);
+    s->stats.fsyncs += job.deleted.entries > 0; /* the segments' zeroing or unlinking */
     ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
     s->stats.log_entries -= job.deleted.entries;
     s->stats.log_bytes -= job.deleted.bytes;
@@ -280,11 +203,6 @@ int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg)
     return store_snap_delete(s, txn, item->zxid);
 }
 
-static int store_corrupt_entry_txn(struct store *s, MDB_txn *txn, void *arg)
-{
-    return store_put_log_record(s, txn, arg, true);
-}
-
 /* Handles one item that is not a log entry.  Frees it; wakes its waiter. */
 void store_write_other(struct store *s, struct store_item *item)
 {
@@ -305,7 +223,7 @@ void store_write_other(struct store *s, struct store_item *item)
         status = rc ? store_error(rc, "deleting a snapshot") : 0;
         break;
     case STORE_OP_CORRUPT_ENTRY:
-        rc = store_write_txn(s, store_corrupt_entry_txn, item, false);
+        rc = store_wal_write_run(s, item, 1, true);
         status = rc ? store_error(rc, "writing a corrupt test entry") : 0;
         if (status == 0) {
             pthread_mutex_lock(&s->mutex);

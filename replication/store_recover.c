@@ -1,7 +1,7 @@
 /*
  * Reading the store: the counters at open, metadata lookups, and recovery
- * (the newest valid snapshot, then the log after it, checked record by
- * record; an incomplete snapshot, whose chunked write a crash cut short, is
+ * (the newest valid snapshot, then the log after it from its segment files,
+ * which wal_open checked record by record; an incomplete snapshot, whose chunked write a crash cut short, is
  * dropped like a damaged one).  Every read transaction here is short and taken under the resize
  * lock held for reading (store_internal.h, invariant 3); records are copied
  * out before any callback runs, so no transaction is open while the caller
@@ -18,10 +18,6 @@
 #include "log.h"
 #include "store_internal.h"
 #include "znode/errors.h"
-
-/* Most entries and bytes copied out of one read transaction. */
-#define STORE_RECOVER_SLICE_ENTRIES 1024u
-#define STORE_RECOVER_SLICE_BYTES (4u << 20)
 
 static int store_read_begin(struct store *s, MDB_txn **txn)
 {
@@ -48,23 +44,12 @@ int store_scan(struct store *s)
     if (rc)
         return store_error(rc, "beginning a read transaction");
     MDB_cursor *cur = NULL;
-    uint64_t entries = 0, bytes = 0, last_log = 0, snapshots = 0, newest_snapshot = 0;
+    uint64_t snapshots = 0, newest_snapshot = 0;
     MDB_val key, value;
-    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)))
-        goto done;
-    /* Only sizes are read: LMDB keeps them in the leaf nodes, so large
-     * values' overflow pages are not touched. */
-    for (rc = mdb_cursor_get(cur, &key, &value, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
-        entries++;
-        if (value.mv_size >= STORE_LOG_HEADER_BYTES)
-            bytes += value.mv_size - STORE_LOG_HEADER_BYTES;
-        if (key.mv_size == 8)
-            last_log = store_get_be64(key.mv_data);
-    }
-    if (rc != MDB_NOTFOUND)
-        goto done;
-    mdb_cursor_close(cur);
+    /* The log: its segment files, scanned by wal_open. */
+    struct wal_counts log;
+    wal_counts(s->wal, &log);
+    uint64_t entries = log.entries, bytes = log.bytes, last_log = log.last_zxid;
     if ((rc = mdb_cursor_open(txn, s->dbi_snap, &cur)))
         goto done;
     uint64_t next = 0;
@@ -306,85 +291,24 @@ static int store_recover_snapshot(struct store *s, store_snapshot_fn on_snapshot
 
 /* ---- log --------------------------------------------------------------- */
 
-/* A slice of entries copied out of one read transaction. */
-struct store_slice {
-    unsigned char *bytes; /* records: zxid (8, host order) | len (8) | payload */
-    size_t used, capacity;
-    size_t entries;
+/* Hands the log's records over in order, checking that they follow each
+ * other (wal_open checked each record's crc and order when it scanned). */
+struct store_replay {
+    store_entry_fn on_entry;
+    void *ctx;
+    uint64_t last, delivered;
 };
 
-static int store_slice_add(struct store_slice *slice, uint64_t zxid, const void *data, size_t len)
+static int store_replay_entry(void *arg, uint64_t zxid, const void *data, size_t len)
 {
-    size_t need = slice->used + 16 + len;
-    if (need > slice->capacity) {
-        size_t capacity = slice->capacity ? slice->capacity : 64 * 1024;
-        while (capacity < need)
-            capacity *= 2;
-        unsigned char *bigger = realloc(slice->bytes, capacity);
-        if (!bigger)
-            return ZN_NOMEMORY;
-        slice->bytes = bigger;
-        slice->capacity = capacity;
+    struct store_replay *r = arg;
+    ZN_ASSERT(zxid > r->last);
+    int rc = r->on_entry ? r->on_entry(r->ctx, zxid, data, len) : 0;
+    if (rc == 0) {
+        r->last = zxid;
+        r->delivered++;
     }
-    uint64_t len64 = len;
-    memcpy(slice->bytes + slice->used, &zxid, 8);
-    memcpy(slice->bytes + slice->used + 8, &len64, 8);
-    memcpy(slice->bytes + slice->used + 16, data, len);
-    slice->used = need;
-    slice->entries++;
-    return 0;
-}
-
-/*
- * Copies entries with zxid >= from into slice, up to the slice limits.
- * Sets *bad_zxid to the key of the first record that fails its checks (and
- * stops there), *more when entries remain after the slice.
- */
-static int store_read_slice(struct store *s, uint64_t from, struct store_slice *slice,
-                            bool *bad, uint64_t *bad_zxid, bool *more)
-{
-    *bad = false;
-    *more = false;
-    slice->used = 0;
-    slice->entries = 0;
-    MDB_txn *txn;
-    int rc = store_read_begin(s, &txn);
-    if (rc)
-        return store_error(rc, "beginning a read transaction");
-    MDB_cursor *cur;
-    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur))) {
-        store_read_end(s, txn);
-        return store_error(rc, "opening a cursor");
-    }
-    unsigned char key_bytes[8];
-    store_put_be64(key_bytes, from);
-    MDB_val key = {8, key_bytes}, value;
-    int result = 0;
-    uint64_t previous = 0;
-    for (rc = mdb_cursor_get(cur, &key, &value, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
-        if (slice->entries >= STORE_RECOVER_SLICE_ENTRIES || slice->used >= STORE_RECOVER_SLICE_BYTES) {
-            *more = true;
-            break;
-        }
-        uint64_t zxid;
-        const void *payload;
-        size_t len;
-        if (store_log_decode(&key, &value, &zxid, &payload, &len) != 0 || zxid < from ||
-            (slice->entries > 0 && zxid <= previous)) {
-            *bad = true;
-            *bad_zxid = key.mv_size == 8 ? store_get_be64(key.mv_data) : from;
-            break;
-        }
-        if ((result = store_slice_add(slice, zxid, payload, len)))
-            break;
-        previous = zxid;
-    }
-    if (rc && rc != MDB_NOTFOUND && !result)
-        result = store_error(rc, "reading the log");
-    mdb_cursor_close(cur);
-    store_read_end(s, txn);
-    return result;
+    return rc;
 }
 
 int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn on_entry,
@@ -414,45 +338,10 @@ int store_recover(struct store *s, store_snapshot_fn on_snapshot, store_entry_fn
         return ZN_CORRUPT;
     }
 
-    struct store_slice slice = {0};
-    uint64_t last = snapshot_zxid, delivered = 0;
-    uint64_t from = snapshot_zxid == UINT64_MAX ? UINT64_MAX : snapshot_zxid + 1;
-    bool bad = false, more = true;
-    uint64_t bad_zxid = 0;
-    while (more && !bad && snapshot_zxid != UINT64_MAX) {
-        if ((rc = store_read_slice(s, from, &slice, &bad, &bad_zxid, &more)))
-            break;
-        for (size_t offset = 0; offset < slice.used;) {
-            uint64_t zxid, len;
-            memcpy(&zxid, slice.bytes + offset, 8);
-            memcpy(&len, slice.bytes + offset + 8, 8);
-            if (on_entry && (rc = on_entry(ctx, zxid, slice.bytes + offset + 16, len)))
-                break;
-            offset += 16 + len;
-            last = zxid;
-            delivered++;
-        }
-        if (rc)
-            break;
-        if (last == UINT64_MAX)
-            break;
-        from = last + 1;
-    }
-    free(slice.bytes);
-    if (rc)
+    struct store_replay replay = {.on_entry = on_entry, .ctx = ctx, .last = snapshot_zxid};
+    if (snapshot_zxid != UINT64_MAX && (rc = wal_read(s->wal, snapshot_zxid + 1, store_replay_entry, &replay)))
         return rc;
-    if (bad) {
-        /* LMDB commits whole transactions: a record that fails its checks is
-         * damage, not a torn write, and this member may have acknowledged it
-         * and everything after it.  Dropping them would let the member vote
-         * and lead without writes a quorum counted on: it must not start. */
-        const char *dir = "?";
-        mdb_env_get_path(s->env, &dir);
-        return store_refuse_damaged(dir,
-                                    "the log record at zxid=0x%" PRIx64 " fails its checksum "
-                                    "or order (the last good one before it: zxid=0x%" PRIx64 ")",
-                                    bad_zxid, last);
-    }
+    uint64_t last = replay.last, delivered = replay.delivered;
     s->last_zxid = last;
     s->recovered = true;
     store_unmap_pages(s); /* recovery read every page it handed over */

@@ -55,20 +55,12 @@ static int store_put_snapshot_chunks(struct store *s, MDB_txn *txn, void *arg)
     const struct store_item *item = job->item;
     int rc = job->clear ? store_snap_delete(s, txn, item->zxid) : 0;
     if (rc == 0 && job->clear) {
-        /* Every item queued before this snapshot is committed by now, so the
-         * log's last key tells whether the log already holds the snapshot's
+        /* Every item queued before this snapshot is written by now, so the
+         * log's last zxid tells whether the log already holds the snapshot's
          * zxid (see store_write_snapshot). */
-        MDB_cursor *cur;
-        MDB_val key, value;
-        job->log_top = 0;
-        if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)))
-            return rc;
-        rc = mdb_cursor_get(cur, &key, &value, MDB_LAST);
-        if (rc == 0 && key.mv_size == 8)
-            job->log_top = store_get_be64(key.mv_data);
-        mdb_cursor_close(cur);
-        if (rc == MDB_NOTFOUND)
-            rc = 0;
+        struct wal_counts log;
+        wal_counts(s->wal, &log);
+        job->log_top = log.last_zxid;
     }
     job->crc_txn = job->crc; /* from scratch: the transaction may be retried */
     for (uint32_t i = job->first; rc == 0 && i < job->end; i++) {
@@ -153,22 +145,6 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
         job->compacted_zxid = oldest;
     }
     return 0;
-}
-
-/* One bounded step of a compaction: deletes up to STORE_COMPACT_TXN_ENTRIES
- * log entries at or below job->compacted_zxid. */
-struct store_compact_job {
-    uint64_t to;
-    bool more;
-    struct store_deleted deleted; /* by this transaction */
-};
-
-static int store_compact_txn(struct store *s, MDB_txn *txn, void *arg)
-{
-    struct store_compact_job *job = arg;
-    memset(&job->deleted, 0, sizeof job->deleted);
-    return store_delete_log_range(s, txn, 0, job->to, STORE_COMPACT_TXN_ENTRIES, &job->more,
-                                  &job->deleted);
 }
 
 /* One bounded step of deleting a replaced snapshot's chunks. */
@@ -312,25 +288,25 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
                 store_writer_interleave(s, rest);
         }
     }
-    /* The snapshot counts: now the log at or below the compaction point
-     * goes, in bounded transactions with queued log batches between them. */
-    struct store_compact_job compact = {.to = job.compacted_zxid, .more = true};
+    /* The snapshot counts: now the log's segments wholly at or below the
+     * compaction point go (unlinked: a directory fsync, not a transaction). */
     memset(&job.deleted, 0, sizeof job.deleted);
-    while (rc == 0 && !crashed && job.compacted_zxid && compact.more) {
-        int crc = store_timed_write_txn(s, store_compact_txn, &compact, &compact_us);
-        if (crc) {
-            store_error(crc, "compacting the log (the entries are left for the next compaction)");
-            break;
-        }
-        job.deleted.entries += compact.deleted.entries;
-        job.deleted.bytes += compact.deleted.bytes;
+    if (rc == 0 && !crashed && job.compacted_zxid) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int crc = wal_compact(s->wal, job.compacted_zxid, &job.deleted.entries, &job.deleted.bytes);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        if (us > compact_us)
+            compact_us = us;
+        if (crc)
+            store_error(crc, "compacting the log (the segments are left for the next compaction)");
         pthread_mutex_lock(&s->mutex);
-        ZN_ASSERT(s->stats.log_entries >= compact.deleted.entries);
-        s->stats.log_entries -= compact.deleted.entries;
-        s->stats.log_bytes -= compact.deleted.bytes;
+        s->stats.fsyncs += job.deleted.entries > 0; /* the directory's, after the unlinks */
+        ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
+        s->stats.log_entries -= job.deleted.entries;
+        s->stats.log_bytes -= job.deleted.bytes;
         pthread_mutex_unlock(&s->mutex);
-        if (compact.more)
-            store_writer_interleave(s, rest);
     }
     if (crashed) {
         ZN_WARN("store: test: snapshot write stopped after %u transactions zxid=0x%" PRIx64, txns,

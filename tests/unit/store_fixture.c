@@ -12,13 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <uv.h>
 
+#include "log.h"
 #include "store.h"
 #include "store_fixture.h"
+#include "znode/errors.h"
 
 uint64_t now_ms(void)
 {
@@ -106,6 +110,9 @@ int setup(void **state)
         return -1;
     if (uv_loop_init(&f->loop))
         return -1;
+    /* 1 MB log segments, not the daemon's 64 MB of written zeros per store
+     * (a test that needs the default or small ones sets its own) */
+    f->opts.segment_bytes = 1u << 20;
     *state = f;
     return 0;
 }
@@ -181,4 +188,81 @@ void assert_entry_is_payload(const struct recovered_entry *e, uint64_t zxid, uns
     assert_int_equal(e->len, len);
     payload_fill(buf, len, zxid, salt);
     assert_memory_equal(e->data, buf, len);
+}
+
+/* ---- opening in a child, refusals ---------------------------------------- */
+
+/*
+ * Opens and recovers the store in dir in a child process, so that a crash
+ * (SIGBUS from a page past the end of the file) is seen as a signal instead
+ * of killing the test, and the child's log is captured.  Returns how it
+ * ended: OPENED (opened and recovered), OPEN_REFUSED or RECOVER_REFUSED
+ * (ZN_CORRUPT), OTHER_ERROR; a signal fails the test.  *entries gets the
+ * number of entries recovered.
+ */
+int count_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    (void)zxid, (void)data, (void)len;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+int open_in_child(const char *dir, char *log, size_t log_size, uint64_t *entries)
+{
+    char log_path[] = "/tmp/zn-store-log-XXXXXX";
+    int log_fd = mkstemp(log_path);
+    assert_true(log_fd >= 0);
+    int count_pipe[2];
+    assert_int_equal(pipe(count_pipe), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(log_fd, 2);
+        zn_log_threshold = ZN_LOG_ERROR;
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        struct store *s;
+        struct store_options opts = {.segment_bytes = 1u << 20};
+        int rc = store_open(&s, &loop, dir, &opts, on_durable, NULL);
+        if (rc)
+            _exit(rc == ZN_CORRUPT ? OPEN_REFUSED : OTHER_ERROR);
+        uint64_t n = 0;
+        rc = store_recover(s, NULL, count_entry, &n);
+        if (write(count_pipe[1], &n, sizeof n) != (ssize_t)sizeof n)
+            _exit(OTHER_ERROR);
+        _exit(rc == 0 ? OPENED : rc == ZN_CORRUPT ? RECOVER_REFUSED : OTHER_ERROR);
+    }
+    close(count_pipe[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    *entries = 0;
+    if (read(count_pipe[0], entries, sizeof *entries) != (ssize_t)sizeof *entries)
+        *entries = 0;
+    close(count_pipe[0]);
+    ssize_t n = pread(log_fd, log, log_size - 1, 0);
+    log[n > 0 ? n : 0] = '\0';
+    close(log_fd);
+    unlink(log_path);
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "the store's open died by signal %d; its log:\n%s\n", WTERMSIG(status), log);
+        fail();
+    }
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+void assert_one_clear_refusal_of(const char *dir, const char *name, const char *log, const char *what)
+{
+    char file[160];
+    snprintf(file, sizeof file, "%s/%s", dir, name);
+    const char *line = strstr(log, file);
+    if (!line || !strstr(line, what) || !strstr(line, "refusing to start") ||
+        !strstr(line, "aside") || !strstr(line, "snapshot")) {
+        fprintf(stderr, "no clear refusal naming %s and '%s' in:\n%s\n", file, what, log);
+        fail();
+    }
+    const char *end = strchr(line, '\n');
+    assert_non_null(end);
+    assert_true(strstr(line, "snapshot") < end); /* all on the one line */
 }

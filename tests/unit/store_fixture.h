@@ -73,4 +73,20 @@ void wait_durable(struct fixture *f, uint64_t zxid);
 void append_payload(struct fixture *f, uint64_t zxid, unsigned salt);
 void assert_entry_is_payload(const struct recovered_entry *e, uint64_t zxid, unsigned salt);
 
+/*
+ * Opens and recovers the store in dir in a child process (1 MB segments, as
+ * setup's), so that a crash (SIGBUS from a page past the end of a file) is
+ * seen as a signal instead of killing the test, and the child's log is
+ * captured (errors only) into log.  Returns how it ended: OPENED (opened and
+ * recovered), OPEN_REFUSED or RECOVER_REFUSED (ZN_CORRUPT), OTHER_ERROR; a
+ * signal fails the test.  *entries gets the number of entries recovered.
+ */
+enum child_outcome { OPENED = 10, OPEN_REFUSED, RECOVER_REFUSED, OTHER_ERROR };
+int open_in_child(const char *dir, char *log, size_t log_size, uint64_t *entries);
+int count_entry(void *ctx, uint64_t zxid, const void *data, size_t len);
+/* The refusal is one line that names dir/name (name: the file and the start
+ * of what follows it, e.g. "data.mdb is damaged: "), says what is wrong
+ * (what) and what the operator does. */
+void assert_one_clear_refusal_of(const char *dir, const char *name, const char *log, const char *what);
+
 #endif

@@ -34,82 +34,21 @@
 
 /* ---- corruption -------------------------------------------------------- */
 
-/*
- * Opens and recovers the store in dir in a child process, so that a crash
- * (SIGBUS from a page past the end of the file) is seen as a signal instead
- * of killing the test, and the child's log is captured.  Returns how it
- * ended: OPENED (opened and recovered), OPEN_REFUSED or RECOVER_REFUSED
- * (ZN_CORRUPT), OTHER_ERROR; a signal fails the test.  *entries gets the
- * number of entries recovered.
- */
-enum child_outcome { OPENED = 10, OPEN_REFUSED, RECOVER_REFUSED, OTHER_ERROR };
-
-static int count_entry(void *ctx, uint64_t zxid, const void *data, size_t len)
-{
-    (void)zxid, (void)data, (void)len;
-    (*(uint64_t *)ctx)++;
-    return 0;
-}
-
-static int open_in_child(const char *dir, char *log, size_t log_size, uint64_t *entries)
-{
-    char log_path[] = "/tmp/zn-store-log-XXXXXX";
-    int log_fd = mkstemp(log_path);
-    assert_true(log_fd >= 0);
-    int count_pipe[2];
-    assert_int_equal(pipe(count_pipe), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(log_fd, 2);
-        zn_log_threshold = ZN_LOG_ERROR;
-        uv_loop_t loop;
-        uv_loop_init(&loop);
-        struct store *s;
-        int rc = store_open(&s, &loop, dir, NULL, on_durable, NULL);
-        if (rc)
-            _exit(rc == ZN_CORRUPT ? OPEN_REFUSED : OTHER_ERROR);
-        uint64_t n = 0;
-        rc = store_recover(s, NULL, count_entry, &n);
-        if (write(count_pipe[1], &n, sizeof n) != (ssize_t)sizeof n)
-            _exit(OTHER_ERROR);
-        _exit(rc == 0 ? OPENED : rc == ZN_CORRUPT ? RECOVER_REFUSED : OTHER_ERROR);
-    }
-    close(count_pipe[1]);
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    *entries = 0;
-    if (read(count_pipe[0], entries, sizeof *entries) != (ssize_t)sizeof *entries)
-        *entries = 0;
-    close(count_pipe[0]);
-    ssize_t n = pread(log_fd, log, log_size - 1, 0);
-    log[n > 0 ? n : 0] = '\0';
-    close(log_fd);
-    unlink(log_path);
-    if (WIFSIGNALED(status)) {
-        fprintf(stderr, "the store's open died by signal %d; its log:\n%s\n", WTERMSIG(status), log);
-        fail();
-    }
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
-
-/* The refusal is one line that names the file, says what is wrong and what
- * the operator does. */
+/* data.mdb's refusal (store_format.c). */
 static void assert_one_clear_refusal(const char *dir, const char *log, const char *what)
 {
-    char file[128];
-    snprintf(file, sizeof file, "%s/data.mdb is damaged: ", dir);
-    const char *line = strstr(log, file);
-    if (!line || !strstr(line, what) || !strstr(line, "refusing to start") ||
-        !strstr(line, "aside") || !strstr(line, "snapshot")) {
-        fprintf(stderr, "no clear refusal naming %s and '%s' in:\n%s\n", file, what, log);
-        fail();
-    }
-    const char *end = strchr(line, '\n');
-    assert_non_null(end);
-    assert_true(strstr(line, "snapshot") < end); /* all on the one line */
+    assert_one_clear_refusal_of(dir, "data.mdb is damaged: ", log, what);
+}
+
+/* The offset in the store's first log segment of the record after entries
+ * first..upto (appended with payload_len each): the segment's header, then
+ * each record's header and its payload padded to 8 bytes (store_wal.h). */
+static uint64_t record_offset(uint64_t first, uint64_t upto)
+{
+    uint64_t off = 16;
+    for (uint64_t z = first; z <= upto; z++)
+        off += 24 + ((payload_len(z) + 7) & ~(uint64_t)7);
+    return off;
 }
 
 static void an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error(void **state)
@@ -127,18 +66,25 @@ static void an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error(voi
     fixture_close(f);
     char log[8192];
     uint64_t entries;
-    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
-    assert_one_clear_refusal(f->dir, log, "zxid=0xb fails its checksum");
+    /* zxid 11's group commit was followed by durable ones: damage, refused
+     * at open naming the segment and the record's offset */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+    char what[160];
+    snprintf(what, sizeof what,
+             "offset %" PRIu64 ": a record fails its check, and records of a later group commit follow it",
+             record_offset(1, 10));
+    assert_one_clear_refusal_of(f->dir, "log.0000000000000001 is damaged at ", log, what);
     /* refused, not repaired: the damage is still there for the operator */
-    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
 }
 
-/* Flips one byte at every place `marker` occurs in the LMDB data file (old
- * copies of a page may linger in free pages).  Returns how many. */
-static int flip_marker_in_file(const char *dir, const void *marker, size_t marker_len, size_t at)
+/* Flips one byte at every place `marker` occurs in dir/name (in data.mdb,
+ * old copies of a page may linger in free pages).  Returns how many. */
+static int flip_marker_in_file(const char *dir, const char *name, const void *marker,
+                               size_t marker_len, size_t at)
 {
     char path[128];
-    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     struct stat sb;
@@ -158,7 +104,7 @@ static int flip_marker_in_file(const char *dir, const void *marker, size_t marke
     return found;
 }
 
-static void a_byte_flipped_in_the_lmdb_file_is_detected_and_refused(void **state)
+static void a_byte_flipped_in_a_log_segment_is_refused_naming_the_file_and_offset(void **state)
 {
     struct fixture *f = *state;
     fixture_open(f);
@@ -171,12 +117,15 @@ static void a_byte_flipped_in_the_lmdb_file_is_detected_and_refused(void **state
     }
     wait_durable(f, 100);
     fixture_close(f);
-    assert_true(flip_marker_in_file(f->dir, "entry-000050-", 13, 20) >= 1);
+    assert_int_equal(flip_marker_in_file(f->dir, "log.0000000000000001", "entry-000050-", 13, 20), 1);
     char log[8192];
     uint64_t entries;
-    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
-    assert_one_clear_refusal(f->dir, log, "zxid=0x32 fails its checksum");
-    assert_int_equal(entries, 49); /* nothing after the damage was handed over */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+    /* records of 113 bytes: 24 + 120 each after the segment's 16 */
+    char what[160];
+    snprintf(what, sizeof what, "offset %d: a record fails its check", 16 + 49 * (24 + 120));
+    assert_one_clear_refusal_of(f->dir, "log.0000000000000001 is damaged at ", log, what);
+    assert_int_equal(entries, 0); /* nothing was handed over */
 }
 
 static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log(void **state)
@@ -193,9 +142,9 @@ static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_
     struct store_stats st;
     store_stats(f->s, &st);
     assert_int_equal(st.snapshot_count, 2);
-    assert_int_equal(st.log_entries, 20); /* compacted to the older snapshot */
+    assert_int_equal(st.log_entries, 30); /* compaction drops whole segments: none here */
     fixture_close(f);
-    assert_true(flip_marker_in_file(f->dir, "snapshot-B", 10, 3) >= 1);
+    assert_true(flip_marker_in_file(f->dir, "data.mdb", "snapshot-B", 10, 3) >= 1);
     fixture_open(f);
     assert_true(f->have_snapshot);
     assert_int_equal(f->snapshot_zxid, 10);
@@ -219,8 +168,8 @@ static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **st
     wait_durable(f, 30);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
     fixture_close(f);
-    assert_true(flip_marker_in_file(f->dir, "snapshot-C", 10, 3) >= 1);
-    assert_true(flip_marker_in_file(f->dir, "snapshot-D", 10, 3) >= 1);
+    assert_true(flip_marker_in_file(f->dir, "data.mdb", "snapshot-C", 10, 3) >= 1);
+    assert_true(flip_marker_in_file(f->dir, "data.mdb", "snapshot-D", 10, 3) >= 1);
     assert_int_equal(store_open(&f->s, &f->loop, f->dir, &f->opts, on_durable, f), 0);
     forget_recovered(f);
     /* entries 11..30 alone would build a tree missing 1..10 */
@@ -231,8 +180,9 @@ static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **st
 
 /* ---- a data file cut short ------------------------------------------------ */
 
-/* A store of 400 entries of 1-3 KiB in several batches and a snapshot: a few
- * hundred pages, with the newest log pages and overflow pages at the end. */
+/* A store of 400 log entries of 1-3 KiB in several batches and a snapshot
+ * of 300 KB: data.mdb holds the snapshot's pages (the log is in segment
+ * files). */
 static uint64_t build_store_to_cut(struct fixture *f)
 {
     fixture_open(f);
@@ -243,8 +193,12 @@ static uint64_t build_store_to_cut(struct fixture *f)
         assert_int_equal(store_append(f->s, z, buf, len), 0);
         if (z % 50 == 0)
             wait_durable(f, z);
-        if (z == 200)
-            assert_int_equal(store_snapshot(f->s, 200, strdup("a-snapshot"), 11), 0);
+        if (z == 200) {
+            size_t blob_len = 300u << 10;
+            unsigned char *blob = malloc(blob_len);
+            payload_fill(blob, blob_len, 200, 4);
+            assert_int_equal(store_snapshot(f->s, 200, blob, blob_len), 0);
+        }
     }
     wait_durable(f, 400);
     fixture_close(f);
@@ -511,7 +465,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error),
-        T(a_byte_flipped_in_the_lmdb_file_is_detected_and_refused),
+        T(a_byte_flipped_in_a_log_segment_is_refused_naming_the_file_and_offset),
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
         T(recovery_refuses_a_log_compacted_past_every_valid_snapshot),
         T(a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal),

@@ -421,7 +421,9 @@ static void a_full_disk_reports_nospace_and_keeps_the_entries_already_durable(vo
     snprintf(store_dir, sizeof store_dir, "%s/store", f->dir);
     uv_loop_t *loop = &f->loop;
     assert_int_equal(uv_loop_init(loop), 0);
-    assert_int_equal(store_open(&f->s, loop, store_dir, NULL, full_on_durable, f), 0);
+    /* log segments of 64 KB: the disk fills as segments are made */
+    struct store_options opts = {.segment_bytes = 64u << 10};
+    assert_int_equal(store_open(&f->s, loop, store_dir, &opts, full_on_durable, f), 0);
     struct store *s = f->s;
     assert_int_equal(store_recover(s, NULL, NULL, NULL), 0);
     unsigned char buf[32 * 1024];
@@ -467,7 +469,7 @@ static void a_full_disk_reports_nospace_and_keeps_the_entries_already_durable(vo
     assert_int_equal(uv_run(loop, UV_RUN_DEFAULT), 0);
 
     /* everything reported durable is there, intact, and nothing of a failed batch */
-    assert_int_equal(store_open(&f->s, loop, store_dir, NULL, full_on_durable, f), 0);
+    assert_int_equal(store_open(&f->s, loop, store_dir, &opts, full_on_durable, f), 0);
     struct full_check fc = {0};
     assert_int_equal(store_recover(f->s, NULL, full_check_entry, &fc), 0);
     assert_int_equal(fc.bad, 0);

@@ -350,46 +350,55 @@ static void a_failed_batch_is_reported_leaves_nothing_in_the_log_and_the_store_k
         assert_entry_is_payload(&f->entries[i], i + 12, 12);
 }
 
-static void a_full_map_grows_up_to_its_ceiling_then_reports_nospace(void **state)
+/* The log is in segment files of its own: what fills LMDB's map is
+ * snapshots (and metadata). */
+static void a_full_map_grows_up_to_its_ceiling_then_counts_a_failed_snapshot(void **state)
 {
     struct fixture *f = *state;
     f->opts.map_bytes = 1u << 20;
     f->opts.map_max_bytes = 64u << 20;
     fixture_open(f);
-    unsigned char *buf = calloc(1, 256 * 1024);
+    size_t big = 2u << 20;
     uint64_t z = 0;
-    for (int i = 0; i < 32; i++) /* 8 MiB through a 1 MiB map */
-        assert_int_equal(store_append(f->s, ++z, buf, 256 * 1024), 0);
-    wait_durable(f, z);
-    for (size_t i = 0; i < f->ncalls; i++)
-        assert_int_equal(f->calls[i].status, 0);
+    for (int i = 0; i < 4; i++) { /* 8 MiB of snapshots through a 1 MiB map */
+        append_payload(f, ++z, 3);
+        unsigned char *blob = malloc(big);
+        memset(blob, (int)z, big);
+        assert_int_equal(store_snapshot(f->s, z, blob, big), 0);
+    }
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
     struct store_stats st;
     store_stats(f->s, &st);
     printf("# map grew to map_bytes=%" PRIu64 "\n", st.map_bytes);
     assert_true(st.map_bytes > (1u << 20));
+    assert_int_equal(st.snapshots_failed, 0);
+    assert_int_equal(st.snapshot_zxid, z);
     fixture_close(f);
 
-    /* a ceiling that cannot hold them */
+    /* a ceiling that cannot hold one: the snapshot fails, counted, and the
+     * log goes on */
     nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     f->opts.map_bytes = 1u << 20;
     f->opts.map_max_bytes = 2u << 20;
     f->ncalls = 0;
     fixture_open(f);
-    int nospace = 0;
-    uint64_t last_ok = 0;
-    for (int i = 0; i < 32 && !nospace; i++) {
-        assert_int_equal(store_append(f->s, ++z, buf, 256 * 1024), 0);
-        wait_durable(f, z);
-        if (f->calls[f->ncalls - 1].status == ZN_NOSPACE)
-            nospace = 1;
-        else
-            last_ok = z;
-    }
-    assert_true(nospace);
-    assert_true(last_ok > 0);
+    z = 0;
+    append_payload(f, ++z, 3);
+    unsigned char *blob = malloc(4u << 20);
+    memset(blob, 1, 4u << 20);
+    assert_int_equal(store_snapshot(f->s, z, blob, 4u << 20), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshots_failed, 1);
+    assert_int_equal(st.snapshot_count, 0);
+    for (int i = 0; i < 10; i++)
+        append_payload(f, ++z, 3);
+    wait_durable(f, z);
+    for (size_t i = 0; i < f->ncalls; i++)
+        assert_int_equal(f->calls[i].status, 0);
     fixture_reopen(f);
-    assert_int_equal(store_last_zxid(f->s), last_ok);
-    free(buf);
+    assert_int_equal(store_last_zxid(f->s), z);
+    assert_int_equal(f->nentries, z);
 }
 
 int main(void)
@@ -406,7 +415,7 @@ int main(void)
         T(meta_put_is_durable_and_meta_get_reads_it_back),
         T(append_is_refused_past_the_queue_bound_and_accepted_again_after_it_drains),
         T(a_failed_batch_is_reported_leaves_nothing_in_the_log_and_the_store_keeps_working),
-        T(a_full_map_grows_up_to_its_ceiling_then_reports_nospace),
+        T(a_full_map_grows_up_to_its_ceiling_then_counts_a_failed_snapshot),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,6 +45,9 @@ static void *snapshot_blob(uint64_t zxid, size_t len)
 static void snapshots_and_compaction_keep_the_log_bounded(void **state)
 {
     struct fixture *f = *state;
+    /* 4 KB segments; compaction drops whole ones, and a group commit (here
+     * up to a round) never spans two */
+    f->opts.segment_bytes = 4096;
     fixture_open(f);
     const uint64_t per_round = 300, rounds = 40;
     uint64_t z = 0;
@@ -68,12 +71,13 @@ static void snapshots_and_compaction_keep_the_log_bounded(void **state)
     printf("# compaction: appended=%" PRIu64 " log_entries=%" PRIu64 " snapshots=%" PRIu64 "\n", z,
            st.log_entries, st.snapshot_count);
     assert_int_equal(st.snapshot_count, ZN_STORE_SNAPSHOTS_KEPT);
-    assert_true(st.log_entries <= (ZN_STORE_SNAPSHOTS_KEPT - 1) * per_round + 10);
+    assert_true(st.log_entries <= ZN_STORE_SNAPSHOTS_KEPT * per_round + 10);
     assert_true(st.log_entries >= (ZN_STORE_SNAPSHOTS_KEPT - 1) * per_round);
+    uint64_t on_disk = st.log_entries;
 
     fixture_reopen(f);
     store_stats(f->s, &st); /* counted from disk at open */
-    assert_true(st.log_entries <= (ZN_STORE_SNAPSHOTS_KEPT - 1) * per_round + 10);
+    assert_int_equal(st.log_entries, on_disk);
     assert_int_equal(st.snapshot_count, ZN_STORE_SNAPSHOTS_KEPT);
     assert_true(f->have_snapshot);
     assert_int_equal(f->snapshot_zxid, z - 10);
@@ -356,9 +360,10 @@ static void a_replaced_snapshot_is_deleted_in_bounded_transactions(void **state)
     assert_int_equal(store_snapshot(f->s, 120, snapshot_blob(120, 1000), 1000), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
     store_stats(f->s, &after);
-    /* the new one (1), the replaced one's 4,201 records (2), the log's
-     * compaction up to 110 (1), the barrier (1) */
-    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 2 + 1 + 1);
+    /* the new one (1), the replaced one's 4,201 records (2), the barrier
+     * (1); the log's compaction up to 110 unlinks nothing (its 120 entries
+     * are in one segment) */
+    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 2 + 1);
     assert_int_equal(after.snapshot_count, 2);
     assert_int_equal(after.snapshot_zxid, 120);
     fixture_close(f);
@@ -503,7 +508,7 @@ static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothi
     struct store_stats st;
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
     store_stats(f->s, &st);
-    assert_int_equal(st.log_entries, 100);
+    assert_int_equal(st.log_entries, 150); /* compaction drops whole segments: one here */
 
     /* the write of snapshot 150 stops after 3 of its 7 transactions */
     store_test_crash_snapshot_after(f->s, 3);
@@ -516,7 +521,7 @@ static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothi
     assert_int_equal(st.snapshots_failed, 1);
     assert_int_equal(st.snapshot_count, 2);
     assert_int_equal(st.snapshot_zxid, 100);
-    assert_int_equal(st.log_entries, 110); /* nothing compacted for the cut snapshot */
+    assert_int_equal(st.log_entries, 160); /* nothing compacted for the cut snapshot */
     fixture_close(f);
     assert_int_equal(snapshot_records_on_disk(f->dir, 150), 3); /* chunks, no header */
 
@@ -556,24 +561,34 @@ static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothi
         assert_entry_is_payload(&f->entries[i], 171 + i, 21);
 }
 
-static void a_large_compaction_is_done_in_bounded_transactions_and_loses_nothing(void **state)
+static void a_compaction_unlinks_whole_segments_below_the_snapshot_and_loses_nothing(void **state)
 {
     struct fixture *f = *state;
+    /* 64 KB segments: about 170 records of 1-700 bytes each */
+    f->opts.segment_bytes = 64u << 10;
     fixture_open(f);
-    for (uint64_t z = 1; z <= 10000; z++)
+    for (uint64_t z = 1; z <= 10000; z++) {
         append_payload(f, z, 23);
+        if (z % 20 == 0) /* group commits of at most 20 */
+            wait_durable(f, z);
+    }
     assert_int_equal(store_snapshot(f->s, 5000, snapshot_blob(5000, 100), 100), 0);
     wait_durable(f, 10000);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
     struct store_stats before, after;
     store_stats(f->s, &before);
     assert_int_equal(before.log_entries, 10000);
-    /* a second snapshot backs the first: entries 1..5000 go, 4096 a transaction */
+    assert_true(before.log_segments >= 40);
+    /* a second snapshot backs the first: the segments wholly at or below
+     * 5000 go, in one directory fsync */
     assert_int_equal(store_snapshot(f->s, 8000, snapshot_blob(8000, 100), 100), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
     store_stats(f->s, &after);
-    assert_int_equal(after.log_entries, 5000);
-    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 2 + 1); /* snapshot, 2 deletions, barrier */
+    printf("# compaction: %" PRIu64 " segments -> %" PRIu64 ", entries %" PRIu64 "\n",
+           before.log_segments, after.log_segments, after.log_entries);
+    assert_true(after.log_entries >= 5000 && after.log_entries <= 5000 + 400);
+    assert_true(after.log_segments < before.log_segments);
+    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 1 + 1); /* snapshot, unlinks, barrier */
     fixture_close(f);
     fixture_open(f);
     snapshot_blob_check(f, 8000, 100);
@@ -582,7 +597,8 @@ static void a_large_compaction_is_done_in_bounded_transactions_and_loses_nothing
         assert_entry_is_payload(&f->entries[i], 8001 + i, 23);
     struct store_stats st;
     store_stats(f->s, &st);
-    assert_int_equal(st.log_entries, 5000);
+    assert_int_equal(st.log_entries, after.log_entries);
+    assert_int_equal(st.log_segments, after.log_segments);
 }
 
 /* While the snapshot is unfinished (no snapshot counted yet), each durable
@@ -707,7 +723,7 @@ int main(void)
         T(entries_after_a_leaders_snapshot_that_was_not_stored_are_not_written),
         T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
         T(entries_after_a_snapshot_the_log_does_not_hold_wait_for_it),
-        T(a_large_compaction_is_done_in_bounded_transactions_and_loses_nothing),
+        T(a_compaction_unlinks_whole_segments_below_the_snapshot_and_loses_nothing),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,119 @@
+/*
+ * store_wal: the transaction log in append-only segment files of its own,
+ * beside data.mdb in the store's directory (dataLogDir), as ZooKeeper's
+ * log.<zxid> files.  One group commit is one pwritev and one fdatasync.
+ * Not a public header: only replication/store*.c include it.
+ *
+ * Files (all integers big-endian):
+ *   log.<first zxid, 16 hex digits>   a segment, preallocated: created as
+ *       segment_bytes of written zeros (fdatasync'd, its name fsync'd into
+ *       the directory) before any record goes in, so an append changes
+ *       neither the file's size nor its extents and fdatasync flushes data
+ *       only.  The next segment ("log.spare") is prepared by a thread of its
+ *       own once the current one is half full, off the write path.
+ *     header (16): magic "ZNWL" (4) | version (4) | first zxid (8),
+ *       written with the segment's first group commit
+ *     records, each 8-byte aligned:
+ *       zxid (8) | batch (8): the zxid of the first record of its group commit |
+ *       length (4) | crc32c (4) over the 20 bytes before it and the payload |
+ *       payload | zero padding to a multiple of 8
+ *     then zeros.
+ *
+ * Recovery reads every segment.  At the first place that is not a valid
+ * record (zeros, a record cut short, a bad crc, a zxid out of order), it
+ * looks at the rest of the segment (and the segments after it):
+ *   - nothing valid after it: the end of the log; anything non-zero there is
+ *     the torn tail of a group commit a crash cut short (never acknowledged:
+ *     on_durable runs after the fdatasync), zeroed and overwritten;
+ *   - in the last segment, valid records all of ONE group commit that
+ *     started after the last good record (or is the last good record's own):
+ *     that group commit's pages reached the disk out of order before its
+ *     fdatasync returned, so it too is a torn tail, dropped whole;
+ *   - anything else (a valid record of a later group commit, or after the
+ *     gap in a segment that is not the last): damage.  Every group commit
+ *     before the last was durable before the next was written, so dropping
+ *     would lose acknowledged writes: refused, naming the file and offset.
+ */
+#ifndef ZN_STORE_WAL_H
+#define ZN_STORE_WAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define WAL_SEGMENT_HEADER_BYTES 16u
+#define WAL_RECORD_HEADER_BYTES 24u
+#define WAL_MAGIC 0x5a4e574cu /* "ZNWL" */
+#define WAL_VERSION 1u
+/* ZooKeeper's preAllocSize default: 64 MB. */
+#define WAL_DEFAULT_SEGMENT_BYTES ZN_STORE_SEGMENT_BYTES
+#define WAL_MIN_SEGMENT_BYTES ZN_STORE_SEGMENT_MIN_BYTES
+
+struct wal;
+
+struct wal_entry {
+    uint64_t zxid;
+    const void *data;
+    size_t len;
+};
+
+/* What wal_open and wal_inspect learn, and the counters the store reports. */
+struct wal_counts {
+    uint64_t entries, bytes; /* records and payload bytes in the log */
+    uint64_t first_zxid, last_zxid; /* 0: empty */
+    uint64_t segments;
+};
+
+/* Opens the log in dir (writable): scans every segment, drops a torn tail,
+ * refuses damage (ZN_CORRUPT after one logged line naming the file and the
+ * offset), removes an empty last segment and a half-made spare, and starts
+ * the thread that prepares the next segment.  Returns 0, ZN_CORRUPT, ZN_IO,
+ * ZN_NOMEMORY, ZN_NOSPACE. */
+int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes);
+void wal_close(struct wal *w);
+void wal_counts(struct wal *w, struct wal_counts *out);
+
+/* Writes entries (strictly increasing zxids above the log's last) as one
+ * group commit: one pwritev (more only past IOV_MAX pieces) and one
+ * fdatasync.  With corrupt_first (tests) the first record's crc is wrong.
+ * Returns 0 or an errno code (nothing counts as written then). */
+int wal_append(struct wal *w, const struct wal_entry *entries, size_t n, bool corrupt_first);
+
+/* Removes every record above zxid (zeroed in place, whole segments
+ * unlinked), durably.  *entries, *bytes: what went.  Returns 0 or an errno code. */
+int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes);
+
+/* Unlinks the segments whose records are all at or below zxid (never the
+ * last one).  Returns 0 or an errno code. */
+int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes);
+
+/* Hands over every record with zxid >= from, in order.  A non-zero return
+ * of fn stops the walk and is returned; ZN_IO, ZN_NOMEMORY. */
+typedef int (*wal_record_fn)(void *ctx, uint64_t zxid, const void *data, size_t len);
+int wal_read(struct wal *w, uint64_t from, wal_record_fn fn, void *ctx);
+
+/* Calls fn(ctx, name, durable_bytes) for each segment, oldest first, with
+ * the log's lock held (no append, truncation or compaction meanwhile): what
+ * a consistent copy of the log needs.  A non-zero return stops the walk. */
+typedef int (*wal_file_fn)(void *ctx, int dirfd, const char *name, uint64_t bytes);
+int wal_files(struct wal *w, wal_file_fn fn, void *ctx);
+
+/* The offline walk (znoded --dump): read-only, changes nothing.  fn gets
+ * every valid record; problem gets each place that is not (the file, the
+ * offset, what is wrong, and whether recovery would drop it as a torn tail
+ * or refuse it as damage).  Returns 0 or fn's/problem's non-zero return. */
+typedef int (*wal_problem_fn)(void *ctx, const char *file, uint64_t offset, const char *what,
+                              bool torn);
+int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
+                wal_problem_fn problem, void *ctx);
+
+/* Whether dir holds any segment (for migration and --dump). */
+bool wal_exists(const char *dir);
+
+/* Counters of the write path (tests, PROFILE): pwritev and fdatasync calls
+ * made by wal_append. */
+void wal_io_counts(struct wal *w, uint64_t *writes, uint64_t *syncs);
+
+#endif
