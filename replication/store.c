@@ -197,8 +197,7 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
     }
     /* The log's segment files (store_wal.c), and a log still in LMDB moved
      * into them, before the counters are read. */
-    if ((rc = wal_open(&s->wal, dir, s->opts.segment_bytes)) || (rc = store_wal_migrate(s, dir)) ||
-        (rc = store_scan(s))) {
+    if ((rc = store_wal_open(s, dir)) || (rc = store_scan(s))) {
         wal_close(s->wal);
         mdb_env_close(s->env);
         free(s);

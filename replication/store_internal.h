@@ -166,9 +166,10 @@ struct store {
  * while the writer is idle (recovery). */
 void store_unmap_pages(struct store *s);
 
-/* Moves a log kept in LMDB (a store written before the segment files) into
- * segments, crash-safely (store_walmigrate.c).  At open, before store_scan. */
-int store_wal_migrate(struct store *s, const char *dir);
+/* Opens the log's segment files into s->wal, first moving a log kept in
+ * LMDB (a store written before them) into segments, crash-safely
+ * (store_walmigrate.c).  At open, before store_scan. */
+int store_wal_open(struct store *s, const char *dir);
 
 /* Reads the counters and last zxid from disk at open (store_recover.c). */
 int store_scan(struct store *s);

@@ -372,18 +372,28 @@ static int wal_list(int dirfd, uint64_t **out, size_t *count, bool remove_leftov
     return 0;
 }
 
-bool wal_exists(const char *dir)
+int wal_remove_segments(const char *dir, uint64_t *removed)
 {
+    *removed = 0;
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
-        return false;
+        return errno;
     uint64_t *list;
-    size_t n = 0;
-    bool any = wal_list(dirfd, &list, &n, false) == 0 && n > 0;
-    if (any || list)
-        free(list);
+    size_t n;
+    int rc = wal_list(dirfd, &list, &n, true);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char name[WAL_NAME_BYTES];
+        wal_name(name, list[i]);
+        if (unlinkat(dirfd, name, 0) != 0)
+            rc = errno;
+        else
+            (*removed)++;
+    }
+    free(list);
+    if (rc == 0 && fsync(dirfd) != 0)
+        rc = errno;
     close(dirfd);
-    return any;
+    return rc;
 }
 
 /* ---- the spare segment's preparer --------------------------------------- */

@@ -109,8 +109,9 @@ typedef int (*wal_problem_fn)(void *ctx, const char *file, uint64_t offset, cons
 int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
                 wal_problem_fn problem, void *ctx);
 
-/* Whether dir holds any segment (for migration and --dump). */
-bool wal_exists(const char *dir);
+/* Unlinks every segment file (and a spare) in dir, durably; *removed counts
+ * the segments.  Returns 0 or an errno code. */
+int wal_remove_segments(const char *dir, uint64_t *removed);
 
 /* Counters of the write path (tests, PROFILE): pwritev and fdatasync calls
  * made by wal_append. */

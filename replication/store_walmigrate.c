@@ -9,10 +9,11 @@
  * segments found beside a non-empty LMDB log are a migration's leftovers,
  * removed and written again.
  *
- * Called by: store_open (store.c), on the loop thread, before the writer
- * starts and before store_scan.
+ * Called by: store_open (store.c: store_wal_open), on the loop thread,
+ * before the writer starts and before store_scan.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "log.h"
@@ -53,7 +54,49 @@ static int store_drop_lmdb_log(struct store *s)
     return mdb_txn_commit(txn);
 }
 
-int store_wal_migrate(struct store *s, const char *dir)
+/* Whether LMDB's log database holds any record. */
+static int store_lmdb_log_pending(struct store *s, bool *pending)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val key, value;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store_error(rc, "beginning a read transaction");
+    if ((rc = mdb_cursor_open(txn, s->dbi_log, &cur)) == 0) {
+        rc = mdb_cursor_get(cur, &key, &value, MDB_FIRST);
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    *pending = rc == 0;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_error(rc, "reading the log in data.mdb");
+}
+
+static int store_wal_migrate(struct store *s, const char *dir);
+
+int store_wal_open(struct store *s, const char *dir)
+{
+    bool pending = false;
+    int rc = store_lmdb_log_pending(s, &pending);
+    if (rc)
+        return rc;
+    if (pending) {
+        /* Segments beside a log still in LMDB are what a migration cut short
+         * by a crash left: not trusted (not even scanned), written again. */
+        uint64_t removed = 0;
+        if ((rc = wal_remove_segments(dir, &removed)))
+            return store_error(rc, "removing the segments of a cut-short migration");
+        if (removed)
+            ZN_WARN("store: an earlier migration of the log out of data.mdb in dir=%s was cut "
+                    "short; its %" PRIu64 " segment files are written again",
+                    dir, removed);
+    }
+    if ((rc = wal_open(&s->wal, dir, s->opts.segment_bytes)))
+        return rc;
+    return pending ? store_wal_migrate(s, dir) : 0;
+}
+
+static int store_wal_migrate(struct store *s, const char *dir)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
@@ -66,27 +109,12 @@ int store_wal_migrate(struct store *s, const char *dir)
     }
     MDB_val key, value;
     rc = mdb_cursor_get(cur, &key, &value, MDB_FIRST);
-    if (rc == MDB_NOTFOUND) {
-        mdb_cursor_close(cur);
-        mdb_txn_abort(txn);
-        return 0;
-    }
-    struct wal_counts before;
-    wal_counts(s->wal, &before);
     int result = 0;
-    if (before.segments) {
-        uint64_t entries, bytes;
-        ZN_WARN("store: an earlier migration of the log out of data.mdb in dir=%s was cut short; "
-                "its %" PRIu64 " segment files are written again",
-                dir, before.segments);
-        if ((rc = wal_truncate_after(s->wal, 0, &entries, &bytes)))
-            result = store_error(rc, "removing the segments of a cut-short migration");
-    }
-    struct wal_entry *batch = result ? NULL : malloc(STORE_MIGRATE_BATCH_ENTRIES * sizeof *batch);
-    if (!result && !batch)
+    struct wal_entry *batch = malloc(STORE_MIGRATE_BATCH_ENTRIES * sizeof *batch);
+    if (!batch)
         result = ZN_NOMEMORY;
     size_t n = 0;
-    uint64_t moved = 0, last = 0;
+    uint64_t moved = 0, last = 0, batch_bytes = 0;
     for (; rc == 0 && result == 0; rc = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
         uint64_t zxid;
         const void *payload;
@@ -99,10 +127,14 @@ int store_wal_migrate(struct store *s, const char *dir)
             break;
         }
         batch[n++] = (struct wal_entry){zxid, payload, len};
+        batch_bytes += len + WAL_RECORD_HEADER_BYTES;
         last = zxid;
         moved++;
-        if (n == STORE_MIGRATE_BATCH_ENTRIES)
+        /* groups of a quarter segment at most: a group never spans two */
+        if (n == STORE_MIGRATE_BATCH_ENTRIES || batch_bytes >= s->opts.segment_bytes / 4) {
             result = store_migrate_flush(s, batch, &n);
+            batch_bytes = 0;
+        }
     }
     if (result == 0 && rc != MDB_NOTFOUND)
         result = store_error(rc, "reading the log in data.mdb");

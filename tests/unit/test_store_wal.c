@@ -1,0 +1,351 @@
+/*
+ * Unit tests of the log's segment files (replication/store_wal.h): one write
+ * and one fdatasync per group commit, preallocated segments, a torn tail
+ * dropped and overwritten, damage refused naming the file and offset,
+ * truncation and compaction across segments, and a store whose log is still
+ * in LMDB moved into segments at open, crash-safely.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <lmdb.h>
+#include <uv.h>
+
+#include "crc32c.h"
+#include "log.h"
+#include "store.h"
+#include "store_fixture.h"
+#include "znode/errors.h"
+
+#define SEG1 "log.0000000000000001"
+
+static void seg_path(const struct fixture *f, const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", f->dir, name);
+}
+
+/* Offset after the records first..upto of a segment starting at first. */
+static uint64_t records_end(uint64_t first, uint64_t upto)
+{
+    uint64_t off = 16;
+    for (uint64_t z = first; z <= upto; z++)
+        off += 24 + ((payload_len(z) + 7) & ~(uint64_t)7);
+    return off;
+}
+
+static void pwrite_file(const struct fixture *f, const char *name, const void *buf, size_t len,
+                        uint64_t off)
+{
+    char path[128];
+    seg_path(f, name, path, sizeof path);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+    close(fd);
+}
+
+static void pread_file(const struct fixture *f, const char *name, void *buf, size_t len, uint64_t off)
+{
+    char path[128];
+    seg_path(f, name, path, sizeof path);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+    close(fd);
+}
+
+static void append_range(struct fixture *f, uint64_t from, uint64_t to, bool one_group)
+{
+    if (one_group)
+        store_test_pause_writer(f->s, 1);
+    for (uint64_t z = from; z <= to; z++)
+        append_payload(f, z, 3);
+    if (one_group)
+        store_test_pause_writer(f->s, 0);
+    wait_durable(f, to);
+}
+
+static void assert_recovered(struct fixture *f, uint64_t last)
+{
+    assert_int_equal(f->nentries, last);
+    for (uint64_t i = 0; i < last; i++)
+        assert_entry_is_payload(&f->entries[i], i + 1, 3);
+}
+
+static void a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_file(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.segment_bytes = 256u << 10;
+    fixture_open(f);
+    append_range(f, 1, 10, true);
+    struct store_stats before, after;
+    store_stats(f->s, &before);
+    char path[128];
+    seg_path(f, SEG1, path, sizeof path);
+    struct stat st0, st1;
+    assert_int_equal(stat(path, &st0), 0);
+    /* preallocated: its whole size written (allocated), before any record */
+    assert_int_equal(st0.st_size, 256u << 10);
+    assert_true((uint64_t)st0.st_blocks * 512 >= (uint64_t)st0.st_size);
+    append_range(f, 11, 500, true); /* one group of 490 entries */
+    store_stats(f->s, &after);
+    assert_int_equal(after.batches - before.batches, 1);
+    assert_int_equal(after.log_writes - before.log_writes, 1);
+    assert_int_equal(after.fsyncs - before.fsyncs, 1);
+    assert_int_equal(stat(path, &st1), 0);
+    assert_int_equal(st1.st_size, st0.st_size);
+    assert_int_equal(st1.st_blocks, st0.st_blocks);
+    /* past half of the segment: the next one is being prepared apart */
+    append_range(f, 501, 700, false);
+    fixture_reopen(f);
+    assert_recovered(f, 700);
+}
+
+/* Writes garbage after the end of the log; the store must open with every
+ * entry, drop the garbage and write over it. */
+static void assert_tail_dropped(struct fixture *f, const void *junk, size_t len, uint64_t at)
+{
+    pwrite_file(f, SEG1, junk, len, at);
+    char log[8192];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+    assert_int_equal(entries, 20);
+    fixture_open(f);
+    assert_recovered(f, 20);
+    /* zeroed: nothing of it is left after what is appended next */
+    unsigned char back[64];
+    pread_file(f, SEG1, back, len, at);
+    for (size_t i = 0; i < len; i++)
+        assert_int_equal(back[i], 0);
+    append_range(f, 21, 22, true);
+    fixture_reopen(f);
+    assert_recovered(f, 22);
+    assert_int_equal(store_truncate_after(f->s, 20), 0);
+    fixture_close(f);
+}
+
+static void a_torn_tail_after_the_last_record_is_dropped_and_overwritten(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    append_range(f, 1, 10, true);
+    append_range(f, 11, 20, true);
+    fixture_close(f);
+    uint64_t end = records_end(1, 20);
+    /* a record cut short: the header of a valid-looking one, its payload missing */
+    unsigned char head[24];
+    pread_file(f, SEG1, head, sizeof head, records_end(1, 19));
+    assert_tail_dropped(f, head, sizeof head, end);
+    /* garbage failing its check, nothing after it */
+    unsigned char junk[40];
+    memset(junk, 0xa5, sizeof junk);
+    assert_tail_dropped(f, junk, sizeof junk, end);
+    /* one stray byte further on */
+    assert_tail_dropped(f, "x", 1, end + 4096);
+}
+
+static void a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    append_range(f, 1, 10, true);
+    append_range(f, 11, 20, true);
+    append_range(f, 21, 30, true); /* the last group commit: its first record lost */
+    fixture_close(f);
+    unsigned char zeros[24] = {0};
+    pwrite_file(f, SEG1, zeros, sizeof zeros, records_end(1, 20));
+    char log[8192];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+    assert_int_equal(entries, 20);
+    fixture_open(f);
+    assert_recovered(f, 20);
+    append_range(f, 21, 21, true); /* shorter than what it overwrites */
+    fixture_reopen(f);
+    assert_recovered(f, 21);
+}
+
+static void damage_before_a_later_group_commit_or_segment_is_refused_with_file_and_offset(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.segment_bytes = 4096;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 60; z += 5)
+        append_range(f, z, z + 4, true);
+    fixture_close(f);
+    /* the second group commit's first record, in the first segment */
+    unsigned char zeros[24] = {0};
+    pwrite_file(f, SEG1, zeros, sizeof zeros, records_end(1, 5));
+    char log[8192], what[160];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+    snprintf(what, sizeof what, "offset %" PRIu64 ": a record fails its check", records_end(1, 5));
+    assert_one_clear_refusal_of(f->dir, SEG1 " is damaged at ", log, what);
+    /* the same place, with only the group commit's own records after it,
+     * but a later segment: damage too (every segment but the last was
+     * durable before the next was begun) */
+    f->opts.segment_bytes = 4096;
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mkdir(f->dir, 0700);
+    f->ncalls = 0;
+    fixture_open(f);
+    append_range(f, 1, 5, true);
+    append_range(f, 6, 10, true);
+    unsigned char big[3000];
+    memset(big, 1, sizeof big);
+    assert_int_equal(store_append(f->s, 11, big, sizeof big), 0); /* does not fit: a new segment */
+    wait_durable(f, 11);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_segments, 2);
+    fixture_close(f);
+    pwrite_file(f, SEG1, zeros, sizeof zeros, records_end(1, 5));
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+    snprintf(what, sizeof what, "offset %" PRIu64 ": a record fails its check in a segment a later one follows",
+             records_end(1, 5));
+    assert_one_clear_refusal_of(f->dir, SEG1 " is damaged at ", log, what);
+}
+
+static void truncation_across_segments_unlinks_the_later_ones_and_appends_follow(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.segment_bytes = 4096;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 200; z += 4)
+        append_range(f, z, z + 3, true);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_true(st.log_segments > 10);
+    uint64_t before = st.log_segments;
+    assert_int_equal(store_truncate_after(f->s, 37), 0);
+    assert_int_equal(store_last_zxid(f->s), 37);
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, 37);
+    assert_true(st.log_segments < before);
+    append_range(f, 38, 60, false);
+    fixture_reopen(f);
+    assert_recovered(f, 60);
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, 60);
+    /* and to nothing at all */
+    assert_int_equal(store_truncate_after(f->s, 0), 0);
+    assert_int_equal(store_last_zxid(f->s), 0);
+    append_range(f, 1, 3, true);
+    fixture_reopen(f);
+    assert_recovered(f, 3);
+}
+
+/* ---- migration of a log kept in LMDB --------------------------------------- */
+
+/* Writes a store as the code before segment files did: its log in LMDB's
+ * "log" database (key: zxid; value: crc32c | length | payload). */
+static void write_lmdb_store(const char *dir, uint64_t entries)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 3), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0644), 0);
+    MDB_txn *txn;
+    MDB_dbi log, snap, meta;
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "log", MDB_CREATE, &log), 0);
+    assert_int_equal(mdb_dbi_open(txn, "snap", MDB_CREATE, &snap), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), 0);
+    unsigned char value[8 + 1024];
+    for (uint64_t z = 1; z <= entries; z++) {
+        unsigned char key[8];
+        for (int i = 0; i < 8; i++)
+            key[i] = (unsigned char)(z >> (56 - 8 * i));
+        size_t len = payload_len(z);
+        payload_fill(value + 8, len, z, 3);
+        unsigned char prefix[12];
+        memcpy(prefix, key, 8);
+        for (int i = 0; i < 4; i++)
+            prefix[8 + i] = value[4 + i] = (unsigned char)(len >> (24 - 8 * i));
+        uint32_t crc = crc32c_extend(crc32c(prefix, sizeof prefix), value + 8, len);
+        for (int i = 0; i < 4; i++)
+            value[i] = (unsigned char)(crc >> (24 - 8 * i));
+        MDB_val k = {8, key}, v = {8 + len, value};
+        assert_int_equal(mdb_put(txn, log, &k, &v, MDB_APPEND), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static uint64_t lmdb_log_entries(const char *dir)
+{
+    MDB_env *env;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 3), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0644), 0);
+    MDB_txn *txn;
+    MDB_dbi log;
+    MDB_stat st;
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "log", 0, &log), 0);
+    assert_int_equal(mdb_stat(txn, log, &st), 0);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return st.ms_entries;
+}
+
+static void a_log_kept_in_lmdb_moves_into_segments_at_open_crash_safely(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.segment_bytes = 64u << 10;
+    write_lmdb_store(f->dir, 3000);
+    assert_int_equal(lmdb_log_entries(f->dir), 3000);
+    char seg[128];
+    seg_path(f, SEG1, seg, sizeof seg);
+    /* a crash after the segments are written, before LMDB's copy is emptied */
+    store_test_stop_migration_before_drop(1);
+    struct store *s;
+    assert_int_equal(store_open(&s, &f->loop, f->dir, &f->opts, on_durable, f), ZN_IO);
+    store_test_stop_migration_before_drop(0);
+    assert_int_equal(access(seg, F_OK), 0);
+    assert_int_equal(lmdb_log_entries(f->dir), 3000);
+    /* the leftovers give way to a fresh migration */
+    pwrite_file(f, SEG1, "junk", 4, 100);
+    fixture_open(f);
+    assert_recovered(f, 3000);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_entries, 3000);
+    assert_true(st.log_segments > 1);
+    append_range(f, 3001, 3010, true);
+    fixture_close(f);
+    assert_int_equal(lmdb_log_entries(f->dir), 0);
+    fixture_open(f);
+    assert_recovered(f, 3010);
+}
+
+int main(void)
+{
+    zn_log_threshold = getenv("ZN_TEST_VERBOSE") ? ZN_LOG_DEBUG : ZN_LOG_OFF;
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_file),
+        T(a_torn_tail_after_the_last_record_is_dropped_and_overwritten),
+        T(a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole),
+        T(damage_before_a_later_group_commit_or_segment_is_refused_with_file_and_offset),
+        T(truncation_across_segments_unlinks_the_later_ones_and_appends_follow),
+        T(a_log_kept_in_lmdb_moves_into_segments_at_open_crash_safely),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
