@@ -104,7 +104,7 @@ static void usage(FILE *out)
             "Every key is acted on or refused: an unknown key, or one for a feature\n"
             "znoded does not have (SASL or TLS between members, local sessions, ...), stops\n"
             "the start with a line naming it (exit status 2).  Only keys that tune\n"
-            "ZooKeeper's JVM or its files (serverCnxnFactory, preAllocSize, autopurge.*,\n"
+            "ZooKeeper's JVM or its files (serverCnxnFactory, txnLogSizeLimitInKb, autopurge.*,\n"
             "...) are ignored; --check-config lists them.\n"
             "\n"
             "Every write is in the log on disk, fsynced, before it is answered.\n");

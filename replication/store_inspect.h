@@ -9,7 +9,9 @@
  * store may belong to a running member: the environment is opened read-only
  * with LMDB's reader lock, so the member goes on writing meanwhile (the walk
  * then sees one consistent moment).  One read transaction per part (the
- * metadata, the snapshots, the log).
+ * metadata, the snapshots, a log still in LMDB); then the log's segment
+ * files, read-only (a member appending meanwhile may show a last group
+ * commit half written: a torn tail).
  */
 #ifndef ZN_STORE_INSPECT_H
 #define ZN_STORE_INSPECT_H
@@ -27,13 +29,14 @@ enum store_record_kind {
 enum store_record_state {
     STORE_RECORD_INTACT,
     STORE_RECORD_CORRUPT,     /* fails its checksum, framing or place */
-    STORE_RECORD_INCOMPLETE,  /* a snapshot whose write a crash cut short (no header) */
+    STORE_RECORD_INCOMPLETE,  /* a snapshot whose write a crash cut short (no header), or
+                                 the log's torn tail after a crash (recovery drops both) */
 };
 
 struct store_record {
     enum store_record_kind kind;
     enum store_record_state state;
-    const char *problem;      /* what is wrong when not intact: a static string */
+    const char *problem;      /* what is wrong when not intact; borrowed for the call */
     uint64_t zxid;            /* SNAPSHOT, LOG */
     const char *name;         /* META: the key, borrowed for the call */
     uint64_t value;           /* META */

@@ -953,17 +953,33 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
         int fd;
         struct wal_scan sc = {.name_zxid = list[i], .prev_zxid = prev, .last_segment = i + 1 == count};
         if ((rc = wal_map(dirfd, name, &fd, &sc.map, &sc.size, false))) {
-            result = problem(ctx, name, 0, strerror(rc), false);
+            result = problem(ctx, name, 0, 0, strerror(rc), false);
             continue;
         }
         close(fd);
         wal_scan_segment(&sc, from, to, fn, ctx, &result);
+        if (result == 0 && sc.outcome != WAL_CLEAN) {
+            /* the zxid the bad record's header claims, when it is plausible */
+            uint64_t claimed = sc.bad_at + 8 <= sc.size ? store_get_be64(sc.map + sc.bad_at) : 0;
+            if (claimed <= (sc.seg.entries ? sc.seg.last : prev))
+                claimed = 0;
+            result = problem(ctx, name, sc.bad_at, claimed, sc.what, sc.outcome == WAL_TORN);
+            /* the valid records after damage are still shown */
+            for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
+                struct wal_rec r;
+                if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(sc.map + a, sc.size - a, &r)) {
+                    if (fn && r.zxid >= from && r.zxid <= to)
+                        result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);
+                    a += r.span;
+                } else {
+                    a += 8;
+                }
+            }
+        }
+        else if (result == 0 && sc.seg.entries == 0 && !sc.last_segment)
+            result = problem(ctx, name, sc.bad_at, 0, "a segment without records before later ones", false);
         if (sc.map)
             munmap((void *)sc.map, (size_t)sc.size);
-        if (result == 0 && sc.outcome != WAL_CLEAN)
-            result = problem(ctx, name, sc.bad_at, sc.what, sc.outcome == WAL_TORN);
-        else if (result == 0 && sc.seg.entries == 0 && !sc.last_segment)
-            result = problem(ctx, name, sc.bad_at, "a segment without records before later ones", false);
         if (sc.seg.entries)
             prev = sc.seg.last;
     }

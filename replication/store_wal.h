@@ -102,10 +102,11 @@ int wal_files(struct wal *w, wal_file_fn fn, void *ctx);
 
 /* The offline walk (znoded --dump): read-only, changes nothing.  fn gets
  * every valid record; problem gets each place that is not (the file, the
- * offset, what is wrong, and whether recovery would drop it as a torn tail
- * or refuse it as damage).  Returns 0 or fn's/problem's non-zero return. */
-typedef int (*wal_problem_fn)(void *ctx, const char *file, uint64_t offset, const char *what,
-                              bool torn);
+ * offset, the zxid its header claims or 0, what is wrong, and whether
+ * recovery would drop it as a torn tail or refuse it as damage), and after
+ * damage fn still gets the valid records that follow it.  Returns 0 or fn's/problem's non-zero return. */
+typedef int (*wal_problem_fn)(void *ctx, const char *file, uint64_t offset, uint64_t zxid,
+                              const char *what, bool torn);
 int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
                 wal_problem_fn problem, void *ctx);
 

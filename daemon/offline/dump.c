@@ -133,6 +133,10 @@ static const char *op_path(const struct txn_op *op)
 
 static void print_log(struct dump *d, const struct store_record *r)
 {
+    if (r->state == STORE_RECORD_INCOMPLETE) { /* a torn tail, dropped by recovery */
+        printf("log zxid=0x%" PRIx64 " INCOMPLETE: %s\n", r->zxid, r->problem);
+        return;
+    }
     if (r->state != STORE_RECORD_INTACT) {
         printf("log zxid=0x%" PRIx64 " CORRUPT: %s (size=%zu)\n", r->zxid, r->problem, r->len);
         damaged(d, r, "log record");

@@ -93,35 +93,61 @@ teardown() {
 @test "a damaged copy names its damaged record and exits 1; the original reads clean" {
   local copy="$BATS_TEST_TMPDIR/copy"
   cp -r "$STORE" "$copy"
-  # Flip one bit in every copy of the node's data in the file (old page versions included):
-  # the log record that holds it no longer matches its checksum; LMDB's own pages stay sound.
-  run "$ZN_PYTHON" - "$copy/data.mdb" <<'PY'
-import sys
-data = bytearray(open(sys.argv[1], "rb").read())
-at, flipped = data.find(b"DAMAGE-THIS-RECORD"), 0
-while at >= 0:
-    data[at] ^= 0x20
-    flipped += 1
-    at = data.find(b"DAMAGE-THIS-RECORD", at + 1)
-open(sys.argv[1], "wb").write(data)
+  # Flip one bit of the node's data in the log's segment file: the record that holds it no
+  # longer matches its checksum, and later group commits follow it.
+  run "$ZN_PYTHON" - "$copy" <<'PY'
+import glob, sys
+flipped = 0
+for name in glob.glob(sys.argv[1] + "/log.*"):
+    data = bytearray(open(name, "rb").read())
+    at = data.find(b"DAMAGE-THIS-RECORD")
+    while at >= 0:
+        data[at] ^= 0x20
+        flipped += 1
+        at = data.find(b"DAMAGE-THIS-RECORD", at + 1)
+    open(name, "wb").write(data)
 print(flipped)
 PY
-  refute_output 0
+  assert_output 1
   run --separate-stderr "$ZN_ZNODED" --dump "$copy"
   assert_failure 1
-  assert_line --regexp "^log zxid=$A_CREATED CORRUPT: fails its checksum \\(size=[0-9]+\\)\$"
+  local where="log\\.[0-9a-f]{16} at offset [0-9]+, after zxid=0x[0-9a-f]+: a record fails its check, and records of a later group commit follow it \\(recovery refuses the store\\)"
+  assert_line --regexp "^log zxid=$A_CREATED CORRUPT: $where \\(size=0\\)\$"
   # the records around it are still read and printed
   assert_line --partial "zxid=$A_SET "
   assert_line --partial "zxid=$OTHER "
   local total
   total="$(grep -c . <<< "$output")"
-  assert_equal "$stderr" "znoded: --dump: $copy: 1 damaged record of $total checked; the first: the log record at zxid=$A_CREATED fails its checksum"
+  [[ "$stderr" =~ ^"znoded: --dump: $copy: 1 damaged record of $total checked; the first: the log record at zxid=$A_CREATED "$where$ ]]
   # a filter never hides damage
   run "$ZN_ZNODED" --dump --path /other "$copy"
   assert_failure 1
   assert_line --partial "zxid=$A_CREATED CORRUPT"
   run "$ZN_ZNODED" --dump "$CFG"
   assert_success
+}
+
+@test "a torn tail after the last log record is shown as INCOMPLETE, not as damage" {
+  local copy="$BATS_TEST_TMPDIR/torn" seg
+  cp -r "$STORE" "$copy"
+  seg="$(ls "$copy"/log.* | tail -1)"
+  # garbage after the last record, as a crash in the middle of a group commit leaves
+  local end
+  end="$("$ZN_ZNODED" --dump "$copy" | grep -c '^log ')"
+  run "$ZN_PYTHON" - "$seg" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+end = len(data.rstrip(b"\0"))
+end += (-end) % 8
+data[end:end + 40] = b"\xa5" * 40
+open(sys.argv[1], "wb").write(data)
+print(end)
+PY
+  local at="$output"
+  run --separate-stderr "$ZN_ZNODED" --dump "$copy"
+  assert_success
+  assert_line --regexp "^log zxid=0x[0-9a-f]+ INCOMPLETE: $(basename "$seg") at offset $at, after zxid=0x[0-9a-f]+: a record cut short or failing its check, nothing valid after it \\(a torn tail: recovery drops it\\)\$"
+  assert_equal "$(grep -c '^log .*type=' <<< "$output")" "$end"
 }
 
 @test "a directory without a store, or no directory, exits 2 with the reason" {

@@ -352,13 +352,28 @@ static void jvm_only_keys_are_ignored_and_recorded_once(void **state)
     (void)state;
     struct config cfg;
     char err[512];
-    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\npreAllocSize=65536\n"
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\ntxnLogSizeLimitInKb=65536\n"
                                 "serverCnxnFactory=org.apache.zookeeper.server.NIOServerCnxnFactory\n"
-                                "preAllocSize=131072\n",
+                                "txnLogSizeLimitInKb=131072\n",
                           err, sizeof err), 0);
     assert_int_equal(cfg.ignored_count, 2);
-    assert_string_equal(cfg.ignored[0].key, "preAllocSize");
+    assert_string_equal(cfg.ignored[0].key, "txnLogSizeLimitInKb");
     assert_string_equal(cfg.ignored[1].key, "serverCnxnFactory");
+}
+
+/* preAllocSize (KB) sizes the log's segment files; out of range is refused. */
+static void prealloc_size_sets_the_log_segment_size(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\n", err, sizeof err), 0);
+    assert_int_equal(cfg.log_segment_bytes, 0);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\npreAllocSize=4096\n", err, sizeof err), 0);
+    assert_int_equal(cfg.log_segment_bytes, 4096u << 10);
+    assert_int_equal(cfg.ignored_count, 0);
+    assert_int_not_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\npreAllocSize=2\n", err, sizeof err), 0);
+    assert_non_null(strstr(err, "preAllocSize: '2' is not a size in KB in [4, 1048576]"));
 }
 
 static void connection_limits_are_read(void **state)
@@ -493,6 +508,7 @@ int main(void)
         cmocka_unit_test(unsupported_security_keys_are_refused_as_not_supported_yet),
         cmocka_unit_test(the_default_values_of_unsupported_features_are_accepted),
         cmocka_unit_test(jvm_only_keys_are_ignored_and_recorded_once),
+        cmocka_unit_test(prealloc_size_sets_the_log_segment_size),
         cmocka_unit_test(connection_limits_are_read),
         cmocka_unit_test(tls_keys_are_read_with_zookeepers_defaults),
         cmocka_unit_test(enabled_protocols_win_over_the_protocol),
