@@ -961,7 +961,7 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
         if (result == 0 && sc.outcome != WAL_CLEAN) {
             /* the zxid the bad record's header claims, when it is plausible */
             uint64_t claimed = sc.bad_at + 8 <= sc.size ? store_get_be64(sc.map + sc.bad_at) : 0;
-            if (claimed <= (sc.seg.entries ? sc.seg.last : prev))
+            if (sc.outcome == WAL_TORN || claimed <= (sc.seg.entries ? sc.seg.last : prev))
                 claimed = 0;
             result = problem(ctx, name, sc.bad_at, claimed, sc.what, sc.outcome == WAL_TORN);
             /* the valid records after damage are still shown */
