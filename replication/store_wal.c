@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ struct wal {
     int fd; /* the last segment's, -1 when there is none */
     struct wal_counts counts;
     uint64_t writes, syncs;
+    uint64_t truncations; /* that zeroed or unlinked records (wal_copy's check) */
     /* the writer's scratch for one group commit */
     unsigned char *heads;
     size_t heads_cap;
@@ -877,6 +879,7 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
     }
     if (rc == 0 && unlinked)
         rc = wal_sync_dir(w);
+    w->truncations += *entries > 0;
     w->counts.entries -= *entries;
     w->counts.bytes -= *bytes;
     w->counts.segments = w->n;
@@ -917,17 +920,91 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
     return rc;
 }
 
-int wal_files(struct wal *w, wal_file_fn fn, void *ctx)
+int wal_copy_begin(struct wal *w, struct wal_copy *c)
 {
-    int rc = 0;
+    memset(c, 0, sizeof *c);
     pthread_mutex_lock(&w->lock);
-    for (size_t i = 0; i < w->n && rc == 0; i++) {
+    size_t n = w->n;
+    c->fds = calloc(n ? n : 1, sizeof *c->fds);
+    c->firsts = calloc(n ? n : 1, sizeof *c->firsts);
+    c->ends = calloc(n ? n : 1, sizeof *c->ends);
+    int rc = c->fds && c->firsts && c->ends ? 0 : ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         char name[WAL_NAME_BYTES];
         wal_name(name, w->segs[i].first);
-        rc = fn(ctx, w->dirfd, name, w->segs[i].end);
+        if ((c->fds[i] = openat(w->dirfd, name, O_RDONLY | O_CLOEXEC)) < 0) {
+            rc = errno;
+            break;
+        }
+        c->firsts[i] = w->segs[i].first;
+        c->ends[i] = w->segs[i].end;
+        c->n = i + 1;
     }
+    c->truncations = w->truncations;
     pthread_mutex_unlock(&w->lock);
-    return rc;
+    if (rc) {
+        ZN_ERROR("store: copying the log's segments in dir=%s: %s", w->dir, strerror(rc));
+        wal_copy_finish(w, c, NULL);
+        return wal_errno_code(rc);
+    }
+    return 0;
+}
+
+static int wal_copy_bytes(int in, int out, uint64_t len)
+{
+    unsigned char buf[64 << 10];
+    for (uint64_t off = 0; off < len;) {
+        size_t want = len - off < sizeof buf ? (size_t)(len - off) : sizeof buf;
+        ssize_t got = pread(in, buf, want, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EIO;
+        int rc = wal_pwrite_all(out, buf, (size_t)got, off);
+        if (rc)
+            return rc;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+int wal_copy_finish(struct wal *w, struct wal_copy *c, const char *dir)
+{
+    int rc = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (dir && rc == 0) {
+            char path[PATH_MAX];
+            char name[WAL_NAME_BYTES];
+            wal_name(name, c->firsts[i]);
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (out < 0)
+                rc = errno;
+            else {
+                rc = wal_copy_bytes(c->fds[i], out, c->ends[i]);
+                if (close(out) != 0 && rc == 0)
+                    rc = errno;
+            }
+            if (rc)
+                ZN_ERROR("store: copying log segment %s into %s: %s", name, dir, strerror(rc));
+        }
+        close(c->fds[i]);
+    }
+    if (dir && rc == 0) {
+        pthread_mutex_lock(&w->lock);
+        bool truncated = w->truncations != c->truncations;
+        pthread_mutex_unlock(&w->lock);
+        if (truncated) {
+            ZN_ERROR("store: the log was truncated while it was copied (a resync with the "
+                     "leader); the copy is not used: take it again");
+            rc = EAGAIN;
+        }
+    }
+    free(c->fds);
+    free(c->firsts);
+    free(c->ends);
+    memset(c, 0, sizeof *c);
+    return rc ? wal_errno_code(rc) : 0;
 }
 
 /* ---- offline ------------------------------------------------------------ */

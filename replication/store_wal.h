@@ -94,11 +94,20 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
 typedef int (*wal_record_fn)(void *ctx, uint64_t zxid, const void *data, size_t len);
 int wal_read(struct wal *w, uint64_t from, wal_record_fn fn, void *ctx);
 
-/* Calls fn(ctx, name, durable_bytes) for each segment, oldest first, with
- * the log's lock held (no append, truncation or compaction meanwhile): what
- * a consistent copy of the log needs.  A non-zero return stops the walk. */
-typedef int (*wal_file_fn)(void *ctx, int dirfd, const char *name, uint64_t bytes);
-int wal_files(struct wal *w, wal_file_fn fn, void *ctx);
+/* A copy of the log's durable bytes (store_copy): wal_copy_begin opens
+ * every segment and notes how many bytes of it are durable, under the log's
+ * lock (so a compaction cannot unlink one before it is open); then
+ * wal_copy_finish writes those bytes into dir/<segment name>, while appends
+ * go on past them, and closes everything.  A truncation between the two
+ * (which zeroes durable bytes in place) fails the copy: ZN_IO, logged. */
+struct wal_copy {
+    size_t n;
+    int *fds;
+    uint64_t *firsts, *ends;
+    uint64_t truncations;
+};
+int wal_copy_begin(struct wal *w, struct wal_copy *c);
+int wal_copy_finish(struct wal *w, struct wal_copy *c, const char *dir);
 
 /* The offline walk (znoded --dump): read-only, changes nothing.  fn gets
  * every valid record; problem gets each place that is not (the file, the
