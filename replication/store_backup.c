@@ -64,12 +64,23 @@ int store_copy(struct store *s, const char *dir)
         ZN_ERROR("store: copying the store: cannot create %s: %s", path, strerror(errno));
         return ZN_IO;
     }
+    /* The log's segments are opened (their durable length noted) before
+     * LMDB is copied: a snapshot and compaction after that leave the copy
+     * a newer snapshot with the log it had, never a snapshot missing the
+     * log entries after it (store_wal.h: wal_copy_begin). */
+    struct wal_copy log;
+    int log_rc = wal_copy_begin(s->wal, &log);
+    if (log_rc) {
+        close(fd);
+        return log_rc;
+    }
     pthread_rwlock_rdlock(&s->resize_lock);
     int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
     pthread_rwlock_unlock(&s->resize_lock);
     if (close(fd) != 0 && rc == 0)
         rc = errno;
-    return rc ? store_error(rc, "copying the store") : 0;
+    log_rc = wal_copy_finish(s->wal, &log, rc ? NULL : dir);
+    return rc ? store_error(rc, "copying the store") : log_rc;
 }
 
 /* ---- names ---- */
