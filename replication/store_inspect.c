@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -201,6 +202,39 @@ static int walk_log(struct walk *w)
     return rc;
 }
 
+/* ---- the log's segment files (store_wal.c) ---- */
+
+struct walk_segments {
+    struct walk *w;
+    uint64_t last; /* the last intact record's zxid */
+    char problem[320];
+};
+
+static int segment_record(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct walk_segments *ws = ctx;
+    ws->last = zxid;
+    struct store_record r = {.kind = STORE_RECORD_LOG, .zxid = zxid, .data = data, .len = len};
+    return ws->w->fn(ws->w->ctx, &r);
+}
+
+/* A place in a segment that is not a valid record: a torn tail recovery
+ * drops (INCOMPLETE) or damage it refuses (CORRUPT), shown whatever the
+ * filters, with the file and offset. */
+static int segment_problem(void *ctx, const char *file, uint64_t offset, uint64_t zxid,
+                           const char *what, bool torn)
+{
+    struct walk_segments *ws = ctx;
+    snprintf(ws->problem, sizeof ws->problem, "%s at offset %" PRIu64 ", after zxid=0x%" PRIx64 ": %s (%s)",
+             file, offset, ws->last, what,
+             torn ? "a torn tail: recovery drops it" : "recovery refuses the store");
+    struct store_record r = {.kind = STORE_RECORD_LOG,
+                             .state = torn ? STORE_RECORD_INCOMPLETE : STORE_RECORD_CORRUPT,
+                             .problem = ws->problem,
+                             .zxid = zxid ? zxid : ws->last + 1};
+    return ws->w->fn(ws->w->ctx, &r);
+}
+
 int store_inspect(const char *dir, uint64_t from_zxid, uint64_t to_zxid, bool snapshot_blobs,
                   store_record_fn fn, void *ctx)
 {
@@ -224,7 +258,11 @@ int store_inspect(const char *dir, uint64_t from_zxid, uint64_t to_zxid, bool sn
     if (rc == 0)
         rc = walk_snapshots(&w);
     if (rc == 0)
-        rc = walk_log(&w);
+        rc = walk_log(&w); /* a store written before the segment files, not yet migrated */
     mdb_env_close(w.env);
+    if (rc == 0) {
+        struct walk_segments ws = {.w = &w};
+        rc = wal_inspect(dir, from_zxid, to_zxid, segment_record, segment_problem, &ws);
+    }
     return rc;
 }

@@ -329,6 +329,14 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         cfg->snap_count = v;
         return 0;
     }
+    /* ZooKeeper's preAllocSize (KB): here the size each log segment file is
+     * preallocated to (replication/store_wal.h); 4 KB .. 1 GB. */
+    if (strcmp(key, "preAllocSize") == 0) {
+        if (config_parse_long(value, 4, 1L << 20, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not a size in KB in [4, 1048576]", key, value);
+        cfg->log_segment_bytes = (uint64_t)v << 10;
+        return 0;
+    }
     if (strcmp(key, "globalOutstandingLimit") == 0)
         return set_int(key, value, 1, 1000000, &cfg->global_outstanding_limit, err, errlen);
     if (strcmp(key, "readonlymode.enabled") == 0 ||
