@@ -72,7 +72,7 @@ struct wal {
     bool prep_started;
     pthread_mutex_t pm;
     pthread_cond_t pc;
-    bool want, busy, ready, stop;
+    bool want, busy, ready, stop, failed;
 };
 
 static const unsigned char wal_zeros[8];
@@ -421,6 +421,7 @@ static void *wal_prep_main(void *arg)
         pthread_mutex_lock(&w->pm);
         w->busy = false;
         w->ready = rc == 0;
+        w->failed = rc != 0; /* not tried again before the next segment starts */
         pthread_cond_broadcast(&w->pc);
     }
     pthread_mutex_unlock(&w->pm);
@@ -430,7 +431,7 @@ static void *wal_prep_main(void *arg)
 static void wal_prep_kick(struct wal *w)
 {
     pthread_mutex_lock(&w->pm);
-    if (!w->ready && !w->busy && !w->want) {
+    if (!w->ready && !w->busy && !w->want && !w->failed) {
         w->want = true;
         pthread_cond_signal(&w->pc);
     }
@@ -453,6 +454,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
         w->ready = false;
         spare = true;
     }
+    w->failed = false;
     pthread_mutex_unlock(&w->pm);
     int rc = 0;
     if (spare) {
@@ -460,6 +462,15 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
             rc = errno;
     } else {
         rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes);
+        /* A disk without room for a whole segment still takes the writes
+         * it has room for: smaller segments, down to what this group needs. */
+        uint64_t least = (min_bytes + WAL_MIN_SEGMENT_BYTES - 1) / WAL_MIN_SEGMENT_BYTES * WAL_MIN_SEGMENT_BYTES;
+        while ((rc == ENOSPC || rc == EDQUOT) && bytes > least) {
+            bytes = bytes / 2 > least ? bytes / 2 : least;
+            ZN_WARN("store: no room for a log segment of %" PRIu64 " bytes in dir=%s; trying %" PRIu64,
+                    bytes * 2, w->dir, bytes);
+            rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes);
+        }
         if (rc == 0 && renameat(w->dirfd, WAL_NEW_TMP, w->dirfd, name) != 0)
             rc = errno;
     }
