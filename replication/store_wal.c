@@ -171,6 +171,12 @@ static void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wa
     uint64_t prev = sc->prev_zxid, batch = 0, off = 0;
     bool header = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC &&
                   store_get_be32(m + 4) == WAL_VERSION && store_get_be64(m + 8) == sc->name_zxid;
+    if (sc->size < WAL_MIN_SEGMENT_BYTES || (header && store_get_be64(m + 16) > sc->size)) {
+        sc->outcome = WAL_DAMAGED;
+        sc->bad_at = sc->size;
+        sc->what = "the file is cut short of the size its header says it was made with";
+        return;
+    }
     if (header) {
         off = WAL_SEGMENT_HEADER_BYTES;
         struct wal_rec r;
@@ -195,7 +201,7 @@ static void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wa
     for (uint64_t i = off; i < off + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
         zero_here = zero_here && m[i] == 0;
     uint64_t last_nonzero = off, first_batch = 0;
-    bool found = false, several = false;
+    bool found = false, several = false, starts = false;
     for (uint64_t a = off; a + 8 <= sc->size;) {
         if (memcmp(m + a, wal_zeros, 8) == 0) {
             a += 8;
@@ -208,6 +214,7 @@ static void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wa
                 several = true;
             if (!found)
                 first_batch = r.batch;
+            starts |= r.zxid == r.batch; /* a group commit's first record */
             found = true;
             a += r.span;
             last_nonzero = a;
@@ -224,7 +231,10 @@ static void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wa
                           : "a segment header cut short, nothing valid after it";
         return;
     }
-    if (sc->last_segment && !several && (first_batch == batch || first_batch > prev)) {
+    /* One group commit after the gap: torn if the gap is inside it (its first
+     * record is before the gap, or is what the gap lost); a whole group
+     * commit after the gap means the gap was durable: damage. */
+    if (sc->last_segment && !several && (first_batch == batch || (first_batch > prev && !starts))) {
         sc->outcome = WAL_TORN;
         sc->torn_to = last_nonzero;
         sc->what = "the last group commit's pages reached the disk out of order";
@@ -732,6 +742,7 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
         store_put_be32(w->heads, WAL_MAGIC);
         store_put_be32(w->heads + 4, WAL_VERSION);
         store_put_be64(w->heads + 8, cur->first);
+        store_put_be64(w->heads + 16, cur->size);
         used = WAL_SEGMENT_HEADER_BYTES;
         w->iov[cnt++] = (struct iovec){w->heads, WAL_SEGMENT_HEADER_BYTES};
     }
@@ -939,7 +950,8 @@ int wal_copy_begin(struct wal *w, struct wal_copy *c)
     c->fds = calloc(n ? n : 1, sizeof *c->fds);
     c->firsts = calloc(n ? n : 1, sizeof *c->firsts);
     c->ends = calloc(n ? n : 1, sizeof *c->ends);
-    int rc = c->fds && c->firsts && c->ends ? 0 : ENOMEM;
+    c->sizes = calloc(n ? n : 1, sizeof *c->sizes);
+    int rc = c->fds && c->firsts && c->ends && c->sizes ? 0 : ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char name[WAL_NAME_BYTES];
         wal_name(name, w->segs[i].first);
@@ -949,6 +961,7 @@ int wal_copy_begin(struct wal *w, struct wal_copy *c)
         }
         c->firsts[i] = w->segs[i].first;
         c->ends[i] = w->segs[i].end;
+        c->sizes[i] = w->segs[i].size;
         c->n = i + 1;
     }
     c->truncations = w->truncations;
@@ -993,6 +1006,9 @@ int wal_copy_finish(struct wal *w, struct wal_copy *c, const char *dir)
                 rc = errno;
             else {
                 rc = wal_copy_bytes(c->fds[i], out, c->ends[i]);
+                /* the size its header names (a hole: zeros) */
+                if (rc == 0 && ftruncate(out, (off_t)c->sizes[i]) != 0)
+                    rc = errno;
                 if (close(out) != 0 && rc == 0)
                     rc = errno;
             }
@@ -1014,6 +1030,7 @@ int wal_copy_finish(struct wal *w, struct wal_copy *c, const char *dir)
     free(c->fds);
     free(c->firsts);
     free(c->ends);
+    free(c->sizes);
     memset(c, 0, sizeof *c);
     return rc ? wal_errno_code(rc) : 0;
 }

@@ -11,8 +11,11 @@
  *       neither the file's size nor its extents and fdatasync flushes data
  *       only.  The next segment ("log.spare") is prepared by a thread of its
  *       own once the current one is half full, off the write path.
- *     header (16): magic "ZNWL" (4) | version (4) | first zxid (8),
- *       written with the segment's first group commit
+ *     header (24): magic "ZNWL" (4) | version (4) | first zxid (8) |
+ *       the size it was preallocated to (8), written with the segment's first
+ *       group commit.  A segment never grows past that size (a group commit
+ *       that does not fit starts the next one, sized to hold it), so a file
+ *       shorter than its header says was cut: damage, refused.
  *     records, each 8-byte aligned:
  *       zxid (8) | batch (8): the zxid of the first record of its group commit |
  *       length (4) | crc32c (4) over the 20 bytes before it and the payload |
@@ -25,10 +28,10 @@
  *   - nothing valid after it: the end of the log; anything non-zero there is
  *     the torn tail of a group commit a crash cut short (never acknowledged:
  *     on_durable runs after the fdatasync), zeroed and overwritten;
- *   - in the last segment, valid records all of ONE group commit that
- *     started after the last good record (or is the last good record's own):
- *     that group commit's pages reached the disk out of order before its
- *     fdatasync returned, so it too is a torn tail, dropped whole;
+ *   - in the last segment, valid records all of ONE group commit whose
+ *     first record is the last good record's group or is missing (the gap
+ *     is inside that group commit): its pages reached the disk out of order
+ *     before its fdatasync returned, so it too is a torn tail, dropped whole;
  *   - anything else (a valid record of a later group commit, or after the
  *     gap in a segment that is not the last): damage.  Every group commit
  *     before the last was durable before the next was written, so dropping
@@ -43,7 +46,7 @@
 
 #include "store.h"
 
-#define WAL_SEGMENT_HEADER_BYTES 16u
+#define WAL_SEGMENT_HEADER_BYTES 24u
 #define WAL_RECORD_HEADER_BYTES 24u
 #define WAL_MAGIC 0x5a4e574cu /* "ZNWL" */
 #define WAL_VERSION 1u
@@ -97,13 +100,14 @@ int wal_read(struct wal *w, uint64_t from, wal_record_fn fn, void *ctx);
 /* A copy of the log's durable bytes (store_copy): wal_copy_begin opens
  * every segment and notes how many bytes of it are durable, under the log's
  * lock (so a compaction cannot unlink one before it is open); then
- * wal_copy_finish writes those bytes into dir/<segment name>, while appends
- * go on past them, and closes everything.  A truncation between the two
+ * wal_copy_finish writes those bytes into dir/<segment name> (then zeros, as
+ * a hole, up to the segment's size), while appends go on past them, and
+ * closes everything.  A truncation between the two
  * (which zeroes durable bytes in place) fails the copy: ZN_IO, logged. */
 struct wal_copy {
     size_t n;
     int *fds;
-    uint64_t *firsts, *ends;
+    uint64_t *firsts, *ends, *sizes;
     uint64_t truncations;
 };
 int wal_copy_begin(struct wal *w, struct wal_copy *c);

@@ -41,7 +41,7 @@ static void seg_path(const struct fixture *f, const char *name, char *out, size_
 /* Offset after the records first..upto of a segment starting at first. */
 static uint64_t records_end(uint64_t first, uint64_t upto)
 {
-    uint64_t off = 16;
+    uint64_t off = 24;
     for (uint64_t z = first; z <= upto; z++)
         off += 24 + ((payload_len(z) + 7) & ~(uint64_t)7);
     return off;
@@ -220,6 +220,42 @@ static void damage_before_a_later_group_commit_or_segment_is_refused_with_file_a
     assert_one_clear_refusal_of(f->dir, SEG1 " is damaged at ", log, what);
 }
 
+static void a_whole_group_commit_after_a_bad_one_or_a_cut_file_is_refused(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    append_range(f, 1, 5, true);
+    unsigned char junk[50] = {1, 2, 3};
+    assert_int_equal(store_test_append_corrupt(f->s, 6, junk, sizeof junk), 0); /* a group of its own */
+    append_range(f, 7, 10, true); /* one whole group commit after it: 6 was durable */
+    fixture_close(f);
+    char log[8192], what[160];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+    snprintf(what, sizeof what, "offset %" PRIu64 ": a record fails its check, and records of a later group commit follow it",
+             records_end(1, 5));
+    assert_one_clear_refusal_of(f->dir, SEG1 " is damaged at ", log, what);
+
+    /* a segment cut short, even only of its preallocated zeros */
+    char path[128];
+    seg_path(f, SEG1, path, sizeof path);
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mkdir(f->dir, 0700);
+    f->ncalls = 0;
+    fixture_open(f);
+    append_range(f, 1, 10, true);
+    fixture_close(f);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, st.st_size - 100), 0);
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+    snprintf(what, sizeof what, "offset %" PRIu64 ": the file is cut short", (uint64_t)st.st_size - 100);
+    assert_one_clear_refusal_of(f->dir, SEG1 " is damaged at ", log, what);
+    /* and into its records */
+    assert_int_equal(truncate(path, (off_t)records_end(1, 9) + 10), 0);
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+}
+
 static void truncation_across_segments_unlinks_the_later_ones_and_appends_follow(void **state)
 {
     struct fixture *f = *state;
@@ -343,6 +379,7 @@ int main(void)
         T(a_torn_tail_after_the_last_record_is_dropped_and_overwritten),
         T(a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole),
         T(damage_before_a_later_group_commit_or_segment_is_refused_with_file_and_offset),
+        T(a_whole_group_commit_after_a_bad_one_or_a_cut_file_is_refused),
         T(truncation_across_segments_unlinks_the_later_ones_and_appends_follow),
         T(a_log_kept_in_lmdb_moves_into_segments_at_open_crash_safely),
 #undef T
