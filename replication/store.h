@@ -1,10 +1,11 @@
 /*
- * store: the durable storage of one znoded member, on LMDB.
+ * store: the durable storage of one znoded member, in one directory.
  *
- * Holds three things in one LMDB environment (a directory):
- *  - the transaction log: opaque entries keyed by zxid (8 bytes, big-endian,
- *    so LMDB's key order is zxid order);
- *  - snapshots of the data tree: opaque blobs tagged with the zxid they
+ * Holds three things:
+ *  - the transaction log: opaque entries in zxid order, in append-only
+ *    segment files of their own (log.<first zxid>, preallocated; format and
+ *    recovery rules in store_wal.h);
+ *  - in one LMDB environment (data.mdb), snapshots of the data tree: opaque blobs tagged with the zxid they
  *    reflect, split into chunks; the newest ZN_STORE_SNAPSHOTS_KEPT are kept.
  *    A big snapshot is written over several write transactions (at most
  *    snapshot_txn_bytes each), with queued log batches committed between
@@ -17,8 +18,8 @@
  *
  * Write path (group commit): store_append() copies an entry into a queue and
  * returns at once.  One writer thread (never the event-loop thread) takes
- * everything queued, writes it in ONE LMDB write transaction and commits it;
- * LMDB's commit is the fsync, so one fsync covers the whole batch.  The writer
+ * everything queued and appends it to the log's current segment in ONE
+ * pwritev followed by ONE fdatasync, which covers the whole batch.  The writer
  * then wakes the loop (uv_async_send) and on the loop thread on_durable is
  * called once per batch, in zxid order, with the batch's last zxid.  An entry
  * may be acknowledged to a peer only after on_durable reported it with
@@ -38,7 +39,7 @@
  *   ZN_NOSPACE    the disk or the LMDB map is full (after trying to grow it)
  *   ZN_IO         any other failure of the file system or of LMDB
  *   ZN_CORRUPT    LMDB reported a damaged file, or a record failed its check
- *                 where it cannot be skipped
+ *                 where it cannot be skipped, or a log segment is damaged
  *   ZN_NOMEMORY   malloc failed
  *   ZN_THROTTLEDOP the append queue is at its bound; retry after on_durable
  *   ZN_TOOBIG     an entry over ZN_STORE_ENTRY_MAX_BYTES
@@ -63,7 +64,7 @@
  * reported by on_durable); store_append returns ZN_THROTTLEDOP past them. */
 #define ZN_STORE_QUEUE_MAX_BYTES (64u << 20)
 #define ZN_STORE_QUEUE_MAX_ENTRIES 65536u
-/* Most entries and payload bytes written in one LMDB transaction. */
+/* Most entries and payload bytes written in one group commit (pwritev + fdatasync). */
 #define ZN_STORE_BATCH_MAX_ENTRIES 8192u
 #define ZN_STORE_BATCH_MAX_BYTES (16u << 20)
 /* Snapshots kept; log entries at or below the oldest kept one are deleted. */
@@ -118,8 +119,9 @@ struct store_options {
  * Called on the loop thread once per committed (or failed) batch, in order.
  * last_zxid is the highest zxid of the batch.  status is 0 when every entry
  * of the batch, and of every earlier batch reported with 0, is durable; or a
- * negative code (ZN_NOSPACE, ZN_IO) when none of the batch's entries were
- * written (LMDB commits atomically).  Never called after store_close returns.
+ * negative code (ZN_NOSPACE, ZN_IO) when the batch's fdatasync did not
+ * succeed: none of its entries counts as written (bytes of it that reached
+ * the segment are overwritten by the next batch, or read as a torn tail).  Never called after store_close returns.
  */
 typedef void (*store_durable_fn)(void *ctx, uint64_t last_zxid, int status);
 
@@ -158,7 +160,9 @@ struct store_stats {
 
 /*
  * Opens (creating when missing) the store in directory dir, which is created
- * if it does not exist, and starts its writer thread.
+ * if it does not exist, and starts its writer thread.  The log's segments
+ * are scanned (a torn tail dropped, damage refused); a log still kept in
+ * data.mdb by an older version is moved into segments first, crash-safely.
  *   out        receives the store; set to NULL on error.
  *   loop       the loop on_durable runs on; borrowed, must outlive the store
  *              (until store_close's close callback has run).
@@ -178,12 +182,14 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
 /*
  * Hands over what the store holds, in order: the newest snapshot that passes
  * its checksum (on_snapshot, at most once; not called when there is none),
- * then every log entry with a higher zxid, in zxid order (on_entry).  It stops
- * at the first entry that fails its checksum, framing or order and returns
- * ZN_CORRUPT, after logging one line that names the file and tells the
- * operator to move the directory aside: LMDB has no torn writes, so such an
- * entry is damage, and dropping it and the later ones could lose writes this
- * member acknowledged.  A snapshot that fails its checksum is deleted and the
+ * then every log entry with a higher zxid, in zxid order (on_entry).  The
+ * log's records were checked by store_open, which drops a torn tail (the
+ * last group commit, cut by a crash before its fdatasync returned, so never
+ * reported durable) and refuses damage (a bad record with a later group
+ * commit after it, a cut segment: ZN_CORRUPT, after one logged line naming
+ * the file and offset and telling the operator to move the directory
+ * aside), since dropping it could lose writes this member acknowledged.
+ * A snapshot that fails its checksum is deleted and the
  * next older one used (the log still covers what it held).  Afterwards store_last_zxid() is the last zxid handed over
  * (or the snapshot's).  Read transactions are kept short: entries are copied
  * out in slices, and no LMDB transaction is open while a callback runs.

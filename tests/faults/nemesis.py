@@ -3,6 +3,7 @@ a seeded random schedule, records when each was injected and healed, heals them,
 heals everything. Called by runner.py; uses members.py for processes and logs.
 """
 import os
+import re
 import signal
 import subprocess
 import time
@@ -14,10 +15,12 @@ FAULT_HOLD_S = (4.0, 10.0)    # how long a kill, partition or full disk lasts
 FAULT_GAP_S = (1.0, 4.0)      # quiet time between faults
 SETTLE_S = 45.0               # after healing, how long a leader may take to serve again
 # What znoded logs when it stops on purpose: its fatal() on a log write with no space left, its
-# refusal of a damaged store (replication/store_format.c), its note that a short store file
-# lacks only pages no commit uses.
+# refusal of a damaged store (replication/store_format.c for data.mdb, store_wal.c for a log
+# segment, which names the offset), its note that a short store file lacks only pages no commit
+# uses.
 DISK_FULL_EXIT = "no space left on device"
-STORE_REFUSAL = "data.mdb is damaged: "
+STORE_REFUSAL = re.compile(r"(data\.mdb|log\.[0-9a-f]{16}) is damaged(?: at offset \d+)?: ")
+SEGMENT = re.compile(r"^log\.[0-9a-f]{16}$")
 STORE_UNUSED_PAGES = "every page in use is there"
 
 
@@ -237,22 +240,26 @@ class Nemesis:
         n = self.rng.choice(candidates)
         rec = self.begin("truncate", n)
         self.m.kill9(n)
-        files = []
+        files, segments = [], []
         for root, _, names in os.walk(self.m.dir(n), followlinks=True):  # the disk member's are symlinks
             files += [os.path.join(root, f) for f in names if f.endswith(".mdb")]
+            segments += [os.path.join(root, f) for f in names if SEGMENT.match(f)]
         files = [f for f in files if not f.endswith("lock.mdb")]
         if not files:
             self.log("truncate: member %d has no store file" % n)
             self.m.restart(n)
             return
+        # LMDB's file (snapshots, epochs) or the log's newest segment file, in turn at random
         target = max(files, key=os.path.getsize)
+        if segments and self.rng.random() < 0.5:
+            target = max(segments)
         size = os.path.getsize(target)
         cut = min(size // 2, self.rng.choice([1, 100, 4096, 3 * 4096 + 17]))
         os.truncate(target, size - cut)
         self.store_damage["cuts"] += 1
         ok, out = self.m.restart(n)
         since = log_since_start(self.m, n)
-        refusal = [line for line in since if STORE_REFUSAL in line]
+        refusal = [line for line in since if STORE_REFUSAL.search(line)]
         if ok:
             if any(STORE_UNUSED_PAGES in line for line in since):
                 self.store_damage["unused-pages"] += 1
@@ -264,8 +271,9 @@ class Nemesis:
         else:
             if refusal:
                 self.store_damage["refused"] += 1
-                what = refusal[-1].split(STORE_REFUSAL, 1)[1].split("; refusing", 1)[0]
-                outcome = "refused to start as expected (data.mdb is damaged: %s)" % what[:240]
+                found = STORE_REFUSAL.search(refusal[-1])
+                what = refusal[-1][found.start():].split("; refusing", 1)[0]
+                outcome = "refused to start as expected (%s)" % what[:240]
                 self.expected_exits.append((n, "refused a cut store"))
             else:
                 outcome = "did not start and did not refuse cleanly (%s)" % last_log_error(self.m, n)

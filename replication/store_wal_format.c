@@ -1,0 +1,407 @@
+/*
+ * store_wal_format: the log segments' format (store_wal.h) byte by byte:
+ * names, records, the scan of one segment and its verdict (a torn tail or
+ * damage), the file helpers the live log uses, and the offline walk
+ * (znoded --dump), which reads the same way and changes nothing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "log.h"
+#include "store_internal.h"
+#include "store_wal_internal.h"
+#include "znode/errors.h"
+
+const unsigned char wal_zeros[8];
+
+void wal_name(char out[WAL_NAME_BYTES], uint64_t first)
+{
+    snprintf(out, WAL_NAME_BYTES, "log.%016" PRIx64, first);
+}
+
+/* Parses "log.<16 hex>"; false for anything else. */
+bool wal_parse_name(const char *name, uint64_t *first)
+{
+    if (strncmp(name, "log.", 4) != 0 || strlen(name) != 20)
+        return false;
+    uint64_t v = 0;
+    for (int i = 4; i < 20; i++) {
+        char c = name[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        v = v << 4 | (uint64_t)d;
+    }
+    *first = v;
+    return v != 0;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+
+bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
+{
+    if (avail < WAL_RECORD_HEADER_BYTES)
+        return false;
+    r->zxid = store_get_be64(p);
+    r->batch = store_get_be64(p + 8);
+    r->len = store_get_be32(p + 16);
+    if (r->zxid == 0 || r->batch == 0 || r->batch > r->zxid || r->len == 0 ||
+        r->len > ZN_STORE_ENTRY_MAX_BYTES)
+        return false;
+    r->span = WAL_RECORD_HEADER_BYTES + wal_align8(r->len);
+    if (r->span > avail)
+        return false;
+    return crc32c_extend(crc32c(p, 20), p + WAL_RECORD_HEADER_BYTES, r->len) == store_get_be32(p + 20);
+}
+
+void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
+                            uint64_t batch, const void *data, uint32_t len, bool corrupt)
+{
+    store_put_be64(out, zxid);
+    store_put_be64(out + 8, batch);
+    store_put_be32(out + 16, len);
+    uint32_t crc = crc32c_extend(crc32c(out, 20), data, len);
+    store_put_be32(out + 20, corrupt ? ~crc : crc);
+}
+
+/* ---- scanning one segment ------------------------------------------------ */
+
+
+/*
+ * Walks the records of one segment (calling fn, when given, for those with
+ * from <= zxid <= to), then decides what the first place that is not a
+ * valid record is (store_wal.h).  *fn_rc gets fn's non-zero return.
+ */
+void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_record_fn fn,
+                             void *ctx, int *fn_rc)
+{
+    const unsigned char *m = sc->map;
+    memset(&sc->seg, 0, sizeof sc->seg);
+    sc->seg.first = sc->name_zxid;
+    sc->seg.size = sc->size;
+    sc->outcome = WAL_CLEAN;
+    sc->what = NULL;
+    uint64_t prev = sc->prev_zxid, batch = 0, off = 0;
+    bool header = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC &&
+                  store_get_be32(m + 4) == WAL_VERSION && store_get_be64(m + 8) == sc->name_zxid;
+    if (sc->size < WAL_MIN_SEGMENT_BYTES || (header && store_get_be64(m + 16) > sc->size)) {
+        sc->outcome = WAL_DAMAGED;
+        sc->bad_at = sc->size;
+        sc->what = "the file is cut short of the size its header says it was made with";
+        return;
+    }
+    if (header) {
+        off = WAL_SEGMENT_HEADER_BYTES;
+        struct wal_rec r;
+        while (wal_record_at(m + off, sc->size - off, &r) && r.zxid > prev &&
+               (off == WAL_SEGMENT_HEADER_BYTES ? r.zxid == sc->name_zxid : true) &&
+               (r.batch == batch || (r.batch == r.zxid && r.batch > prev))) {
+            if (fn && !*fn_rc && r.zxid >= from && r.zxid <= to)
+                *fn_rc = fn(ctx, r.zxid, m + off + WAL_RECORD_HEADER_BYTES, r.len);
+            prev = r.zxid;
+            batch = r.batch;
+            sc->seg.entries++;
+            sc->seg.bytes += r.len;
+            sc->seg.last = r.zxid;
+            sc->seg.last_batch = r.batch;
+            off += r.span;
+            sc->seg.end = off;
+        }
+    }
+    /* off: the first place that is not a valid record (0: the header). */
+    sc->bad_at = off;
+    bool zero_here = true;
+    for (uint64_t i = off; i < off + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
+        zero_here = zero_here && m[i] == 0;
+    uint64_t last_nonzero = off, first_batch = 0;
+    bool found = false, several = false, starts = false;
+    for (uint64_t a = off; a + 8 <= sc->size;) {
+        if (memcmp(m + a, wal_zeros, 8) == 0) {
+            a += 8;
+            continue;
+        }
+        last_nonzero = a + 8;
+        struct wal_rec r;
+        if (a > off && a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(m + a, sc->size - a, &r)) {
+            if (found && r.batch != first_batch)
+                several = true;
+            if (!found)
+                first_batch = r.batch;
+            starts |= r.zxid == r.batch; /* a group commit's first record */
+            found = true;
+            a += r.span;
+            last_nonzero = a;
+            continue;
+        }
+        a += 8;
+    }
+    if (!found) {
+        if (zero_here && last_nonzero <= off)
+            return; /* the end of the log: zeros */
+        sc->outcome = WAL_TORN;
+        sc->torn_to = last_nonzero;
+        sc->what = header ? "a record cut short or failing its check, nothing valid after it"
+                          : "a segment header cut short, nothing valid after it";
+        return;
+    }
+    /* One group commit after the gap: torn if the gap is inside it (its first
+     * record is before the gap, or is what the gap lost); a whole group
+     * commit after the gap means the gap was durable: damage. */
+    if (sc->last_segment && !several && (first_batch == batch || (first_batch > prev && !starts))) {
+        sc->outcome = WAL_TORN;
+        sc->torn_to = last_nonzero;
+        sc->what = "the last group commit's pages reached the disk out of order";
+        return;
+    }
+    sc->outcome = WAL_DAMAGED;
+    sc->what = !header ? "the segment header is wrong, with valid records after it"
+               : sc->last_segment ? "a record fails its check, and records of a later group commit follow it"
+                                  : "a record fails its check in a segment a later one follows";
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+int wal_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+    const unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Writes len zero bytes at off. */
+int wal_write_zeros(int fd, uint64_t off, uint64_t len)
+{
+    static const unsigned char zero_chunk[64 << 10];
+    while (len > 0) {
+        size_t n = len < sizeof zero_chunk ? (size_t)len : sizeof zero_chunk;
+        int rc = wal_pwrite_all(fd, zero_chunk, n, off);
+        if (rc)
+            return rc;
+        off += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* Creates dir/name as bytes of written zeros, fdatasync'd (not yet named
+ * durably: the caller renames it and fsyncs the directory). */
+int wal_zero_file(int dirfd, const char *name, uint64_t bytes)
+{
+    int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return errno;
+    int rc = wal_write_zeros(fd, 0, bytes);
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = errno;
+    /* The zeros leave the page cache: written in large pieces they sit in
+     * large folios (64 KB-1 MB), and each append then dirties, and is
+     * accounted as writing, a whole folio (1 MB per 200-byte group commit
+     * measured here, against 4 KB once dropped; bench/PROFILE.md). */
+    if (rc == 0)
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    if (rc)
+        unlinkat(dirfd, name, 0);
+    return rc;
+}
+
+int wal_sync_dir(struct wal *w)
+{
+    return fsync(w->dirfd) == 0 ? 0 : errno;
+}
+
+/* Maps name read-only; *map NULL for an empty file.  Returns 0 or errno. */
+int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map,
+                   uint64_t *size, bool writable)
+{
+    *map = NULL;
+    int fd = openat(dirfd, name, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int rc = errno;
+        close(fd);
+        return rc;
+    }
+    *size = (uint64_t)st.st_size;
+    if (*size > 0) {
+        void *p = mmap(NULL, (size_t)*size, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED) {
+            int rc = errno;
+            close(fd);
+            return rc;
+        }
+        *map = p;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int wal_errno_code(int e)
+{
+    return e == ENOSPC || e == EDQUOT ? ZN_NOSPACE : e == ENOMEM ? ZN_NOMEMORY : ZN_IO;
+}
+
+/* The sorted list of dir's segments' first zxids (malloc'd). */
+int wal_list(int dirfd, uint64_t **out, size_t *count, bool remove_leftovers)
+{
+    *out = NULL;
+    *count = 0;
+    int fd = dup(dirfd);
+    if (fd < 0)
+        return errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return errno;
+    }
+    rewinddir(d);
+    size_t n = 0, cap = 0;
+    uint64_t *list = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        uint64_t first;
+        if (remove_leftovers && (strcmp(e->d_name, WAL_SPARE) == 0 ||
+                                 strcmp(e->d_name, WAL_SPARE_TMP) == 0 ||
+                                 strcmp(e->d_name, WAL_NEW_TMP) == 0)) {
+            unlinkat(dirfd, e->d_name, 0); /* a spare is made again when needed */
+            continue;
+        }
+        if (!wal_parse_name(e->d_name, &first))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            uint64_t *bigger = realloc(list, cap * sizeof *list);
+            if (!bigger) {
+                free(list);
+                closedir(d);
+                return ENOMEM;
+            }
+            list = bigger;
+        }
+        list[n++] = first;
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++) /* few files: insertion sort */
+        for (size_t j = i; j > 0 && list[j - 1] > list[j]; j--) {
+            uint64_t t = list[j];
+            list[j] = list[j - 1];
+            list[j - 1] = t;
+        }
+    *out = list;
+    *count = n;
+    return 0;
+}
+
+int wal_remove_segments(const char *dir, uint64_t *removed)
+{
+    *removed = 0;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return errno;
+    uint64_t *list;
+    size_t n;
+    int rc = wal_list(dirfd, &list, &n, true);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char name[WAL_NAME_BYTES];
+        wal_name(name, list[i]);
+        if (unlinkat(dirfd, name, 0) != 0)
+            rc = errno;
+        else
+            (*removed)++;
+    }
+    free(list);
+    if (rc == 0 && fsync(dirfd) != 0)
+        rc = errno;
+    close(dirfd);
+    return rc;
+}
+
+int wal_refuse(const char *dir, const char *name, uint64_t offset, const char *what)
+{
+    ZN_ERROR("store: %s/%s is damaged at offset %" PRIu64 ": %s; refusing to start on it (the "
+             "log after it may hold acknowledged writes). Move %s aside (mv %s %s.damaged) and "
+             "start this member again: in an ensemble it rejoins empty and the leader brings it "
+             "up to date with a snapshot (a standalone server has no other copy: restore its "
+             "data from a backup)",
+             dir, name, offset, what, dir, dir, dir);
+    return ZN_CORRUPT;
+}
+
+/* ---- offline ------------------------------------------------------------ */
+
+int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
+                wal_problem_fn problem, void *ctx)
+{
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return errno == ENOENT ? 0 : wal_errno_code(errno);
+    uint64_t *list;
+    size_t count;
+    int rc = wal_list(dirfd, &list, &count, false);
+    if (rc) {
+        close(dirfd);
+        return wal_errno_code(rc);
+    }
+    uint64_t prev = 0;
+    int result = 0;
+    for (size_t i = 0; i < count && result == 0; i++) {
+        char name[WAL_NAME_BYTES];
+        wal_name(name, list[i]);
+        int fd;
+        struct wal_scan sc = {.name_zxid = list[i], .prev_zxid = prev, .last_segment = i + 1 == count};
+        if ((rc = wal_map(dirfd, name, &fd, &sc.map, &sc.size, false))) {
+            result = problem(ctx, name, 0, 0, strerror(rc), false);
+            continue;
+        }
+        close(fd);
+        wal_scan_segment(&sc, from, to, fn, ctx, &result);
+        if (result == 0 && sc.outcome != WAL_CLEAN) {
+            /* the zxid the bad record's header claims, when it is plausible */
+            uint64_t claimed = sc.bad_at + 8 <= sc.size ? store_get_be64(sc.map + sc.bad_at) : 0;
+            if (sc.outcome == WAL_TORN || claimed <= (sc.seg.entries ? sc.seg.last : prev))
+                claimed = 0;
+            result = problem(ctx, name, sc.bad_at, claimed, sc.what, sc.outcome == WAL_TORN);
+            /* the valid records after damage are still shown */
+            for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
+                struct wal_rec r;
+                if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(sc.map + a, sc.size - a, &r)) {
+                    if (fn && r.zxid >= from && r.zxid <= to)
+                        result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);
+                    a += r.span;
+                } else {
+                    a += 8;
+                }
+            }
+        }
+        else if (result == 0 && sc.seg.entries == 0 && !sc.last_segment)
+            result = problem(ctx, name, sc.bad_at, 0, "a segment without records before later ones", false);
+        if (sc.map)
+            munmap((void *)sc.map, (size_t)sc.size);
+        if (sc.seg.entries)
+            prev = sc.seg.last;
+    }
+    free(list);
+    close(dirfd);
+    return result;
+}

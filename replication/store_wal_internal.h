@@ -1,0 +1,110 @@
+/*
+ * store_wal_internal: what store_wal.c (the live log) and store_wal_format.c
+ * (the segment format, the scan, file helpers, the offline walk) share.  Not
+ * a public header: only those two include it.  The format is in store_wal.h.
+ */
+#ifndef ZN_STORE_WAL_INTERNAL_H
+#define ZN_STORE_WAL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "store_wal.h"
+
+#define WAL_SPARE "log.spare"
+#define WAL_SPARE_TMP "log.spare.tmp"
+#define WAL_NEW_TMP "log.new.tmp"
+#define WAL_NAME_BYTES 21 /* "log." + 16 hex digits + NUL */
+#define WAL_ZERO_CHUNK (1u << 20)
+
+struct wal_segment {
+    uint64_t first;      /* from its name: the zxid of its first record */
+    uint64_t last;       /* of its last record */
+    uint64_t last_batch; /* the group commit of its last record */
+    uint64_t end;        /* offset after its last record (0: nothing written yet) */
+    uint64_t size;       /* the file's size (preallocated) */
+    uint64_t entries, bytes;
+};
+
+struct wal {
+    char *dir;
+    int dirfd;
+    uint64_t segment_bytes;
+    /* Guards segs, n and counts against wal_files (a backup's copy). */
+    pthread_mutex_t lock;
+    struct wal_segment *segs;
+    size_t n, cap;
+    int fd; /* the last segment's, -1 when there is none */
+    struct wal_counts counts;
+    uint64_t writes, syncs;
+    uint64_t truncations; /* that zeroed or unlinked records (wal_copy's check) */
+    /* the writer's scratch for one group commit */
+    unsigned char *heads;
+    size_t heads_cap;
+    struct iovec *iov;
+    size_t iov_cap;
+    /* the spare segment's preparer */
+    pthread_t prep;
+    bool prep_started;
+    pthread_mutex_t pm;
+    pthread_cond_t pc;
+    bool want, busy, ready, stop, failed;
+};
+
+struct wal_rec {
+    uint64_t zxid, batch;
+    uint32_t len;
+    uint64_t span; /* header + payload + padding */
+};
+
+enum wal_outcome { WAL_CLEAN, WAL_TORN, WAL_DAMAGED };
+
+struct wal_scan {
+    /* in */
+    const unsigned char *map;
+    uint64_t size, name_zxid, prev_zxid;
+    bool last_segment;
+    /* out */
+    struct wal_segment seg;
+    enum wal_outcome outcome;
+    uint64_t bad_at, torn_to;
+    const char *what;
+};
+
+extern const unsigned char wal_zeros[8];
+
+static inline uint64_t wal_align8(uint64_t n)
+{
+    return (n + 7) & ~(uint64_t)7;
+}
+
+void wal_name(char out[WAL_NAME_BYTES], uint64_t first);
+/* Parses "log.<16 hex>"; false for anything else. */
+bool wal_parse_name(const char *name, uint64_t *first);
+/* Whether p holds a whole valid record (its crc checked), described in *r. */
+bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r);
+void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid, uint64_t batch,
+                     const void *data, uint32_t len, bool corrupt);
+/* Walks one segment's records and decides what its first invalid place is
+ * (store_wal.h's rules); fn (optional) gets the records from..to. */
+void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_record_fn fn, void *ctx,
+                      int *fn_rc);
+int wal_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int wal_write_zeros(int fd, uint64_t off, uint64_t len);
+/* dir/name as bytes of written zeros, fdatasync'd, out of the page cache. */
+int wal_zero_file(int dirfd, const char *name, uint64_t bytes);
+int wal_sync_dir(struct wal *w);
+/* Maps name read-only (*map NULL for an empty file); *fd_out stays open. */
+int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map, uint64_t *size,
+            bool writable);
+int wal_errno_code(int e);
+/* The sorted first zxids of dir's segments (malloc'd); with remove_leftovers
+ * a spare or half-made file is unlinked. */
+int wal_list(int dirfd, uint64_t **out, size_t *count, bool remove_leftovers);
+/* Logs the one line of a damaged segment and returns ZN_CORRUPT. */
+int wal_refuse(const char *dir, const char *name, uint64_t offset, const char *what);
+
+#endif
