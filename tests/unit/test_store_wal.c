@@ -68,6 +68,15 @@ static void pread_file(const struct fixture *f, const char *name, void *buf, siz
     close(fd);
 }
 
+/* Removes the store and opens an empty one in its place. */
+static void start_empty(struct fixture *f)
+{
+    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mkdir(f->dir, 0700);
+    f->ncalls = 0;
+    fixture_open(f);
+}
+
 static void append_range(struct fixture *f, uint64_t from, uint64_t to, bool one_group)
 {
     if (one_group)
@@ -77,6 +86,16 @@ static void append_range(struct fixture *f, uint64_t from, uint64_t to, bool one
     if (one_group)
         store_test_pause_writer(f->s, 0);
     wait_durable(f, to);
+}
+
+/* Opens the store with segments of segment_bytes and appends 1..last in
+ * group commits of group entries. */
+static void open_in_groups(struct fixture *f, uint64_t segment_bytes, uint64_t last, uint64_t group)
+{
+    f->opts.segment_bytes = segment_bytes;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= last; z += group)
+        append_range(f, z, z + group - 1, true);
 }
 
 static void assert_recovered(struct fixture *f, uint64_t last)
@@ -182,10 +201,7 @@ static void a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole
 static void damage_before_a_later_group_commit_or_segment_is_refused_with_file_and_offset(void **state)
 {
     struct fixture *f = *state;
-    f->opts.segment_bytes = 4096;
-    fixture_open(f);
-    for (uint64_t z = 1; z <= 60; z += 5)
-        append_range(f, z, z + 4, true);
+    open_in_groups(f, 4096, 60, 5);
     fixture_close(f);
     /* the second group commit's first record, in the first segment */
     unsigned char zeros[24] = {0};
@@ -198,11 +214,7 @@ static void damage_before_a_later_group_commit_or_segment_is_refused_with_file_a
     /* the same place, with only the group commit's own records after it,
      * but a later segment: damage too (every segment but the last was
      * durable before the next was begun) */
-    f->opts.segment_bytes = 4096;
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    mkdir(f->dir, 0700);
-    f->ncalls = 0;
-    fixture_open(f);
+    start_empty(f);
     append_range(f, 1, 5, true);
     append_range(f, 6, 10, true);
     unsigned char big[3000];
@@ -239,10 +251,7 @@ static void a_whole_group_commit_after_a_bad_one_or_a_cut_file_is_refused(void *
     /* a segment cut short, even only of its preallocated zeros */
     char path[128];
     seg_path(f, SEG1, path, sizeof path);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    mkdir(f->dir, 0700);
-    f->ncalls = 0;
-    fixture_open(f);
+    start_empty(f);
     append_range(f, 1, 10, true);
     fixture_close(f);
     struct stat st;
@@ -259,10 +268,7 @@ static void a_whole_group_commit_after_a_bad_one_or_a_cut_file_is_refused(void *
 static void truncation_across_segments_unlinks_the_later_ones_and_appends_follow(void **state)
 {
     struct fixture *f = *state;
-    f->opts.segment_bytes = 4096;
-    fixture_open(f);
-    for (uint64_t z = 1; z <= 200; z += 4)
-        append_range(f, z, z + 3, true);
+    open_in_groups(f, 4096, 200, 4);
     struct store_stats st;
     store_stats(f->s, &st);
     assert_true(st.log_segments > 10);
