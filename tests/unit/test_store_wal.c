@@ -47,25 +47,28 @@ static uint64_t records_end(uint64_t first, uint64_t upto)
     return off;
 }
 
-static void pwrite_file(const struct fixture *f, const char *name, const void *buf, size_t len,
-                        uint64_t off)
+/* pwrite (write) or pread len bytes at off of the store's file name. */
+static void file_io(const struct fixture *f, const char *name, void *buf, size_t len, uint64_t off,
+                    bool write)
 {
     char path[128];
     seg_path(f, name, path, sizeof path);
-    int fd = open(path, O_RDWR);
+    int fd = open(path, write ? O_RDWR : O_RDONLY);
     assert_true(fd >= 0);
-    assert_int_equal(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
+    ssize_t n = write ? pwrite(fd, buf, len, (off_t)off) : pread(fd, buf, len, (off_t)off);
+    assert_int_equal(n, (ssize_t)len);
     close(fd);
+}
+
+static void pwrite_file(const struct fixture *f, const char *name, const void *buf, size_t len,
+                        uint64_t off)
+{
+    file_io(f, name, (void *)buf, len, off, true);
 }
 
 static void pread_file(const struct fixture *f, const char *name, void *buf, size_t len, uint64_t off)
 {
-    char path[128];
-    seg_path(f, name, path, sizeof path);
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    assert_int_equal(pread(fd, buf, len, (off_t)off), (ssize_t)len);
-    close(fd);
+    file_io(f, name, buf, len, off, false);
 }
 
 /* Removes the store and opens an empty one in its place. */
@@ -134,17 +137,23 @@ static void a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_fi
     assert_recovered(f, 700);
 }
 
+/* The store opens (in a child first: no signal) with entries 1..last. */
+static void assert_opens_with(struct fixture *f, uint64_t last)
+{
+    char log[8192];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+    assert_int_equal(entries, last);
+    fixture_open(f);
+    assert_recovered(f, last);
+}
+
 /* Writes garbage after the end of the log; the store must open with every
  * entry, drop the garbage and write over it. */
 static void assert_tail_dropped(struct fixture *f, const void *junk, size_t len, uint64_t at)
 {
     pwrite_file(f, SEG1, junk, len, at);
-    char log[8192];
-    uint64_t entries;
-    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
-    assert_int_equal(entries, 20);
-    fixture_open(f);
-    assert_recovered(f, 20);
+    assert_opens_with(f, 20);
     /* zeroed: nothing of it is left after what is appended next */
     unsigned char back[64];
     pread_file(f, SEG1, back, len, at);
@@ -187,12 +196,7 @@ static void a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole
     fixture_close(f);
     unsigned char zeros[24] = {0};
     pwrite_file(f, SEG1, zeros, sizeof zeros, records_end(1, 20));
-    char log[8192];
-    uint64_t entries;
-    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
-    assert_int_equal(entries, 20);
-    fixture_open(f);
-    assert_recovered(f, 20);
+    assert_opens_with(f, 20);
     append_range(f, 21, 21, true); /* shorter than what it overwrites */
     fixture_reopen(f);
     assert_recovered(f, 21);
