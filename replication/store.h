@@ -329,6 +329,12 @@ void store_test_crash_snapshot_after(struct store *s, unsigned txns);
  * or corrupted record would be.  zxid must be above store_last_zxid(). */
 int store_test_append_corrupt(struct store *s, uint64_t zxid, const void *data, size_t len);
 
+/* The next group commit writes only its first pieces iovecs (all of them when
+ * pieces < 0) and then the process kills itself (SIGKILL) before the
+ * fdatasync: a crash between a write and its sync.  0 turns this off.  For a
+ * child process of a test. */
+void store_test_die_in_group_commit(int pieces);
+
 /* With stop set, opening a store whose log is still in data.mdb stops (ZN_IO)
  * after the log is written into segment files and before data.mdb's copy is
  * emptied, as a crash there would. */

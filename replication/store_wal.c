@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,13 @@ static int wal_pwritev_all(struct wal *w, int fd, struct iovec *iov, size_t cnt,
     return 0;
 }
 
+static int wal_test_die_pieces;
+
+void store_test_die_in_group_commit(int pieces)
+{
+    wal_test_die_pieces = pieces;
+}
+
 int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_first)
 {
     ZN_ASSERT(n > 0 && e[0].zxid > w->counts.last_zxid);
@@ -381,8 +389,13 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
     if (pad)
         w->iov[cnt++] = (struct iovec){(void *)wal_zeros, pad};
     uint64_t total = (off == 0 ? WAL_SEGMENT_HEADER_BYTES : 0) + need;
+    int die = wal_test_die_pieces;
+    if (die) /* tests: a kill -9 between the write (whole or part of it) and its fdatasync */
+        cnt = die > 0 && (size_t)die < cnt ? (size_t)die : cnt;
     if ((rc = wal_pwritev_all(w, w->fd, w->iov, cnt, off)))
         return rc;
+    if (die)
+        raise(SIGKILL);
     if (fdatasync(w->fd) != 0)
         return errno;
     pthread_mutex_lock(&w->lock);

@@ -17,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,6 +202,44 @@ static void a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole
     append_range(f, 21, 21, true); /* shorter than what it overwrites */
     fixture_reopen(f);
     assert_recovered(f, 21);
+}
+
+/* A child appends 1..10 (acknowledged), then a group 11..30 and dies by
+ * SIGKILL between the write (pieces iovecs of it) and its fdatasync. */
+static void die_in_a_group_commit(struct fixture *f, int pieces)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uv_loop_init(&f->loop);
+        fixture_open(f);
+        append_range(f, 1, 10, true);
+        store_test_die_in_group_commit(pieces);
+        append_range(f, 11, 30, true);
+        _exit(99); /* not reached */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void a_kill_between_a_group_commits_write_and_its_fdatasync_loses_nothing_acknowledged(void **state)
+{
+    struct fixture *f = *state;
+    /* the whole group written: all of it is in the page cache, and read back */
+    die_in_a_group_commit(f, -1);
+    assert_opens_with(f, 30);
+    fixture_close(f);
+    /* cut after the header and payload of 11 and the header of 12 (pieces: a
+     * record's header and its payload each): 11 is whole, 12 torn, dropped */
+    start_empty(f);
+    fixture_close(f);
+    die_in_a_group_commit(f, 3);
+    assert_opens_with(f, 11);
+    append_range(f, 12, 14, true); /* written over the torn tail */
+    fixture_reopen(f);
+    assert_recovered(f, 14);
 }
 
 static void damage_before_a_later_group_commit_or_segment_is_refused_with_file_and_offset(void **state)
@@ -388,6 +428,7 @@ int main(void)
         T(a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_file),
         T(a_torn_tail_after_the_last_record_is_dropped_and_overwritten),
         T(a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole),
+        T(a_kill_between_a_group_commits_write_and_its_fdatasync_loses_nothing_acknowledged),
         T(damage_before_a_later_group_commit_or_segment_is_refused_with_file_and_offset),
         T(a_whole_group_commit_after_a_bad_one_or_a_cut_file_is_refused),
         T(truncation_across_segments_unlinks_the_later_ones_and_appends_follow),
