@@ -245,6 +245,17 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
         return ZN_IO;
     }
     w->prep_started = true;
+    /* A spare left by the last run is zeros, fdatasync'd before it was
+     * named: used as it is when it has the size segments have now. */
+    struct stat spare;
+    if (fstatat(w->dirfd, WAL_SPARE, &spare, 0) == 0) {
+        if ((uint64_t)spare.st_size == w->segment_bytes) {
+            pthread_mutex_lock(&w->pm);
+            w->ready = true;
+            pthread_mutex_unlock(&w->pm);
+        } else
+            unlinkat(w->dirfd, WAL_SPARE, 0);
+    }
     if (w->n && w->segs[w->n - 1].end > w->segs[w->n - 1].size / 2)
         wal_prep_kick(w);
     *out = w;

@@ -281,10 +281,9 @@ int wal_list(int dirfd, uint64_t **out, size_t *count, bool remove_leftovers)
     struct dirent *e;
     while ((e = readdir(d))) {
         uint64_t first;
-        if (remove_leftovers && (strcmp(e->d_name, WAL_SPARE) == 0 ||
-                                 strcmp(e->d_name, WAL_SPARE_TMP) == 0 ||
+        if (remove_leftovers && (strcmp(e->d_name, WAL_SPARE_TMP) == 0 ||
                                  strcmp(e->d_name, WAL_NEW_TMP) == 0)) {
-            unlinkat(dirfd, e->d_name, 0); /* a spare is made again when needed */
+            unlinkat(dirfd, e->d_name, 0); /* half made: made again when needed */
             continue;
         }
         if (!wal_parse_name(e->d_name, &first))

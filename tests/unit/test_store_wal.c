@@ -113,7 +113,7 @@ static void assert_recovered(struct fixture *f, uint64_t last)
 static void a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_file(void **state)
 {
     struct fixture *f = *state;
-    f->opts.segment_bytes = 256u << 10;
+    f->opts.segment_bytes = 512u << 10;
     fixture_open(f);
     append_range(f, 1, 10, true);
     struct store_stats before, after;
@@ -123,7 +123,7 @@ static void a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_fi
     struct stat st0, st1;
     assert_int_equal(stat(path, &st0), 0);
     /* preallocated: its whole size written (allocated), before any record */
-    assert_int_equal(st0.st_size, 256u << 10);
+    assert_int_equal(st0.st_size, 512u << 10);
     assert_true((uint64_t)st0.st_blocks * 512 >= (uint64_t)st0.st_size);
     append_range(f, 11, 500, true); /* one group of 490 entries */
     store_stats(f->s, &after);
@@ -133,10 +133,34 @@ static void a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_fi
     assert_int_equal(stat(path, &st1), 0);
     assert_int_equal(st1.st_size, st0.st_size);
     assert_int_equal(st1.st_blocks, st0.st_blocks);
-    /* past half of the segment: the next one is being prepared apart */
+    /* past half of the segment: the next one is prepared apart (log.spare) */
     append_range(f, 501, 700, false);
+    char spare[128];
+    seg_path(f, "log.spare", spare, sizeof spare);
+    struct stat sp;
+    uint64_t deadline = now_ms() + WAIT_DEADLINE_MS;
+    while (stat(spare, &sp) != 0 && now_ms() < deadline)
+        usleep(10000);
+    assert_int_equal(stat(spare, &sp), 0);
+    assert_int_equal(sp.st_size, 512u << 10);
     fixture_reopen(f);
     assert_recovered(f, 700);
+    /* kept across the restart, it becomes the next segment */
+    uint64_t z = 700;
+    struct store_stats st;
+    do {
+        append_range(f, z + 1, z + 50, true);
+        z += 50;
+        store_stats(f->s, &st);
+    } while (st.log_segments == 1 && z < 5000);
+    assert_int_equal(st.log_segments, 2);
+    char next[128], name[32];
+    snprintf(name, sizeof name, "log.%016" PRIx64, z - 49);
+    seg_path(f, name, next, sizeof next);
+    assert_int_equal(stat(next, &st1), 0);
+    assert_int_equal(st1.st_ino, sp.st_ino);
+    fixture_reopen(f);
+    assert_recovered(f, z);
 }
 
 /* The store opens (in a child first: no signal) with entries 1..last. */
