@@ -143,7 +143,12 @@ static void a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_fi
         usleep(10000);
     assert_int_equal(stat(spare, &sp), 0);
     assert_int_equal(sp.st_size, 512u << 10);
-    fixture_reopen(f);
+    /* a second name keeps its inode from being reused by another file */
+    char keep[128];
+    seg_path(f, "kept-spare", keep, sizeof keep);
+    fixture_close(f);
+    assert_int_equal(link(spare, keep), 0);
+    fixture_open(f);
     assert_recovered(f, 700);
     /* kept across the restart, it becomes the next segment */
     uint64_t z = 700;
@@ -159,6 +164,7 @@ static void a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_fi
     seg_path(f, name, next, sizeof next);
     assert_int_equal(stat(next, &st1), 0);
     assert_int_equal(st1.st_ino, sp.st_ino);
+    assert_int_equal(st1.st_nlink, 2);
     fixture_reopen(f);
     assert_recovered(f, z);
 }
