@@ -52,10 +52,10 @@ static void *wal_prep_main(void *arg)
         w->want = false;
         w->busy = true;
         pthread_mutex_unlock(&w->pm);
-        int rc = wal_zero_file(w->dirfd, WAL_SPARE_TMP, w->segment_bytes);
+        int rc = wal_zero_file(w->dirfd, WAL_SPARE_TMP, w->segment_bytes, &w->stop);
         if (rc == 0 && renameat(w->dirfd, WAL_SPARE_TMP, w->dirfd, WAL_SPARE) != 0)
             rc = errno;
-        if (rc)
+        if (rc && rc != ECANCELED)
             ZN_WARN("store: cannot prepare the next log segment in dir=%s: %s (it is made when "
                     "needed instead)", w->dir, strerror(rc));
         pthread_mutex_lock(&w->pm);
@@ -101,7 +101,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
         if (renameat(w->dirfd, WAL_SPARE, w->dirfd, name) != 0)
             rc = errno;
     } else {
-        rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes);
+        rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes, NULL);
         /* A disk without room for a whole segment still takes the writes
          * it has room for: smaller segments, down to what this group needs. */
         uint64_t least = (min_bytes + WAL_MIN_SEGMENT_BYTES - 1) / WAL_MIN_SEGMENT_BYTES * WAL_MIN_SEGMENT_BYTES;
@@ -109,7 +109,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
             bytes = bytes / 2 > least ? bytes / 2 : least;
             ZN_WARN("store: no room for a log segment of %" PRIu64 " bytes in dir=%s; trying %" PRIu64,
                     bytes * 2, w->dir, bytes);
-            rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes);
+            rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes, NULL);
         }
         if (rc == 0 && renameat(w->dirfd, WAL_NEW_TMP, w->dirfd, name) != 0)
             rc = errno;
@@ -268,7 +268,7 @@ void wal_close(struct wal *w)
         return;
     if (w->prep_started) {
         pthread_mutex_lock(&w->pm);
-        w->stop = true;
+        __atomic_store_n(&w->stop, true, __ATOMIC_RELAXED); /* read unlocked by wal_zero_file */
         pthread_cond_signal(&w->pc);
         pthread_mutex_unlock(&w->pm);
         pthread_join(w->prep, NULL);

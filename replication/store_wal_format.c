@@ -204,12 +204,18 @@ int wal_write_zeros(int fd, uint64_t off, uint64_t len)
 
 /* Creates dir/name as bytes of written zeros, fdatasync'd (not yet named
  * durably: the caller renames it and fsyncs the directory). */
-int wal_zero_file(int dirfd, const char *name, uint64_t bytes)
+int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop)
 {
     int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return errno;
-    int rc = wal_write_zeros(fd, 0, bytes);
+    int rc = 0;
+    for (uint64_t off = 0; rc == 0 && off < bytes; off += WAL_ZERO_CHUNK) {
+        if (stop && __atomic_load_n(stop, __ATOMIC_RELAXED))
+            rc = ECANCELED; /* the store is closing: the spare is not needed */
+        else
+            rc = wal_write_zeros(fd, off, bytes - off < WAL_ZERO_CHUNK ? bytes - off : WAL_ZERO_CHUNK);
+    }
     if (rc == 0 && fdatasync(fd) != 0)
         rc = errno;
     /* The zeros leave the page cache: written in large pieces they sit in
