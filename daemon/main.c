@@ -61,6 +61,7 @@ static void usage(FILE *out)
             "  tickTime=2000                  the basic time unit in ms\n"
             "  dataDir=/var/lib/znodefs       snapshots and (by default) the log; required\n"
             "  dataLogDir=DIR                 the transaction log, if apart from dataDir\n"
+            "  preAllocSize=65536             KB each log segment file is preallocated to\n"
             "  clientPort=2181                the client port; required\n"
             "  clientPortAddress=0.0.0.0      the address to listen on\n"
             "  maxClientCnxns=60              connections per client address (0: no limit)\n"
