@@ -306,6 +306,7 @@ void fourlw_monitor(const struct server *srv, fourlw_put_fn put, void *ctx)
     put_u64(put, ctx, "fsync_count", ss.fsyncs);
     put_double(put, ctx, "avg_commit_batch", ss.average_batch_entries, 2);
     put_u64(put, ctx, "log_entries", ss.log_entries);
+    put_u64(put, ctx, "log_segments", ss.log_segments);
     put_zxid(put, ctx, "snapshot_zxid", ss.snapshot_zxid);
     put_u64(put, ctx, "loop_stalls", s->loop_stalls);
     put_u64(put, ctx, "loop_turn_max_us", s->loop_turn_max_us);

@@ -430,6 +430,7 @@ static void render_znodefs_gauges(struct metrics_text *t, const struct server *s
                 ss.batches_failed);
     gauge_u64(t, "znodefs_log_entries", "Transactions in the log on disk", ss.log_entries);
     gauge_u64(t, "znodefs_log_bytes", "Bytes of the transactions in the log", ss.log_bytes);
+    gauge_u64(t, "znodefs_log_segments", "The log's segment files (preAllocSize each)", ss.log_segments);
     gauge_u64(t, "znodefs_snapshot_zxid", "The zxid of the newest snapshot", ss.snapshot_zxid);
 }
 

@@ -39,6 +39,8 @@ PY
   snap="$(mntr_value zk_snapshot_zxid)"
   [ "$snap" != 0x0 ] || fail "no snapshot was taken after 600 writes with snapCount=50"
   [ "$entries" -lt 300 ] || fail "the log still holds $entries entries after 600 writes with snapCount=50"
+  segments="$(mntr_value zk_log_segments)"
+  [ "$segments" -ge 1 ] && [ "$segments" -lt 20 ] || fail "the log is in $segments segment files"
   kill9_member 1
   restart_member 1
   run zk_tool exists "$(member_connect 1)" /snap/n0599
