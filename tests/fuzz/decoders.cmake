@@ -1,5 +1,5 @@
 # Fuzzing of the decoders beyond the client wire codec (issue 6): peer messages
-# (fuzz_peer), what a member reads back from its disk - txns, log records,
+# (fuzz_peer), what a member reads back from its disk - txns, log records and segments,
 # snapshot headers, snapshots (fuzz_records) - zoo.cfg (fuzz_config), the HTTP request heads
 # of the metrics page and the AdminServer (fuzz_http), a client's SASL tokens through Cyrus,
 # a member's quorum SASL tokens (both roles) and auth reply frames, and the JAAS reader (fuzz_sasl), and Apache ZooKeeper's snapshot and log files as the import
@@ -68,7 +68,8 @@ if(ZN_FUZZ)
   zn_fuzz_sources_of(zab_core ZN_FUZZ_SOURCES_fuzz_peer)
   zn_fuzz_sources_of(znoded_model ZN_FUZZ_MODEL_SOURCES)
   set(ZN_FUZZ_SOURCES_fuzz_records ${ZN_FUZZ_MODEL_SOURCES}
-      ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
+      ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/store_wal_format.c
+      ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
   set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config/config.c
       ${PROJECT_SOURCE_DIR}/daemon/config/config_membership.c ${PROJECT_SOURCE_DIR}/daemon/config/config_keys.c
       ${PROJECT_SOURCE_DIR}/daemon/config/config_tls.c ${PROJECT_SOURCE_DIR}/daemon/config/config_sasl.c ${PROJECT_SOURCE_DIR}/lib/jaas.c)
