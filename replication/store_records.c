@@ -16,7 +16,9 @@
  * store_write_other), store_snapwrite.c (the deletion and listing
  * helpers, store_put_meta_value).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_snapfile.h"
 #include "znode/errors.h"
 
 /* ---- log entries -------------------------------------------------------- */
@@ -262,6 +265,7 @@ static int store_write_truncate(struct store *s, struct store_item *item)
     s->stats.snapshot_zxid = job.newest_snapshot;
     pthread_mutex_unlock(&s->mutex);
     item->waiter->zxid = job.last_left;
+    store_snapfiles_tidy(s, false); /* the files of the snapshots above zxid */
     ZN_INFO("store: truncated after zxid=0x%" PRIx64 " entries_deleted=%" PRIu64
             " last_zxid=0x%" PRIx64,
             item->zxid, job.deleted.entries, job.last_left);
@@ -278,6 +282,19 @@ int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg)
 {
     const struct store_item *item = arg;
     return store_snap_delete(s, txn, item->zxid);
+}
+
+/* A damaged snapshot file whose record went: kept for the operator as
+ * snapshot.<zxid>.damaged (which nothing reads or removes). */
+static void store_snapfile_keep_damaged(struct store *s, uint64_t zxid)
+{
+    char from[4096], to[4096 + 16];
+    if (store_snapfile_path(from, sizeof from, s->snap_dir, zxid, false) != 0)
+        return;
+    snprintf(to, sizeof to, "%s.damaged", from);
+    if (rename(from, to) != 0 && errno != ENOENT)
+        ZN_WARN("store: cannot rename %s to %s: %s (it goes at the next open)", from, to,
+                strerror(errno));
 }
 
 static int store_corrupt_entry_txn(struct store *s, MDB_txn *txn, void *arg)
@@ -303,6 +320,8 @@ void store_write_other(struct store *s, struct store_item *item)
     case STORE_OP_DROP_SNAPSHOT:
         rc = store_write_txn(s, store_drop_snapshot_txn, item, false);
         status = rc ? store_error(rc, "deleting a snapshot") : 0;
+        if (status == 0)
+            store_snapfile_keep_damaged(s, item->zxid);
         break;
     case STORE_OP_CORRUPT_ENTRY:
         rc = store_write_txn(s, store_corrupt_entry_txn, item, false);

@@ -5,7 +5,9 @@
  * its log up to it (ensemble_snapshot_stored).
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -14,42 +16,46 @@
 #include "server.h"
 #include "snapshot.h"
 #include "store.h"
+#include "store_snapfile.h"
 #include "tree.h"
 
-static void release_malloced(void *blob, size_t len)
+/* The snapshot is with the store (recorded once its writer gets to it):
+ * the replication core may drop its log up to it. */
+static void snapshot_handed_over(struct server *srv, int64_t zxid)
 {
-    (void)len;
-    free(blob);
-}
-
-/* A snapshot serialised by a child (snapshot.c) is ready: store it. */
-static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
-                              void (*release)(void *blob, size_t len))
-{
-    if (!blob || !srv->store) {
-        if (blob)
-            release(blob, len); /* the server is stopping */
-        return;
-    }
-    struct store_stats st;
-    store_stats(srv->store, &st);
-    if ((uint64_t)zxid <= st.snapshot_zxid || (uint64_t)zxid <= st.snapshot_zxid_queued) {
-        /* A newer snapshot was stored, or handed to the store, meanwhile: the
-         * leader's, installed while this one was being serialised (a fault
-         * run's member died on the store's assertion when only stored ones
-         * were compared). */
-        release(blob, len);
-        return;
-    }
-    int rc = store_snapshot_release(srv->store, (uint64_t)zxid, blob, len, release);
-    if (rc != 0) {
-        release(blob, len);
-        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
-        return;
-    }
     srv->snapshots.stored_zxid = zxid;
     srv->snapshots.stored_s = (int64_t)time(NULL);
     ensemble_snapshot_stored(srv, zxid);
+}
+
+/* A snapshot written by a child (snapshot.c) is ready: record it. */
+static void on_snapshot_ready(struct server *srv, int64_t zxid, int status)
+{
+    if (status != 0)
+        return;
+    if (!srv->store) /* the server is stopping: the next open removes the file */
+        return;
+    struct store_stats st;
+    store_stats(srv->store, &st);
+    if ((uint64_t)zxid <= st.snapshot_zxid || (uint64_t)zxid <= st.snapshot_zxid_queued ||
+        (uint64_t)zxid > store_last_zxid(srv->store)) {
+        /* A newer snapshot was stored, or handed to the store, meanwhile: the
+         * leader's, installed while this one was being serialised (a fault
+         * run's member died on the store's assertion when only stored ones
+         * were compared); or the log was truncated below it.  Its file may
+         * share the leader's snapshot's name: only its temporary one goes. */
+        char path[PATH_MAX];
+        if (store_snapfile_path(path, sizeof path, store_snapshot_dir(srv->store), (uint64_t)zxid,
+                                true) == 0)
+            unlink(path);
+        return;
+    }
+    int rc = store_snapshot_file(srv->store, (uint64_t)zxid);
+    if (rc != 0) {
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
+        return;
+    }
+    snapshot_handed_over(srv, zxid);
 }
 
 /*
@@ -110,7 +116,21 @@ void snapshot_maybe_take(struct server *srv)
     size_t len;
     uint8_t *blob = jute_writer_take(&w, &len);
     jute_writer_free(&w);
-    ZN_INFO("snapshot serialised on the loop zxid=0x%" PRIx64 " bytes=%zu ms=%" PRIu64,
-            (uint64_t)tree_last_zxid(srv->tree), len, server_now_ms() - start);
-    on_snapshot_ready(srv, tree_last_zxid(srv->tree), blob, len, release_malloced);
+    int64_t zxid = tree_last_zxid(srv->tree);
+    ZN_INFO("snapshot serialised on the loop zxid=0x%" PRIx64 " bytes=%zu ms=%" PRIu64
+            " (its file is written by the store's writer)",
+            (uint64_t)zxid, len, server_now_ms() - start);
+    struct store_stats st;
+    store_stats(srv->store, &st);
+    if ((uint64_t)zxid <= st.snapshot_zxid_queued) {
+        free(blob);
+        return;
+    }
+    int rc = store_snapshot(srv->store, (uint64_t)zxid, blob, len);
+    if (rc != 0) {
+        free(blob);
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
+        return;
+    }
+    snapshot_handed_over(srv, zxid);
 }

@@ -133,12 +133,13 @@ static void an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error(voi
     assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
 }
 
-/* Flips one byte at every place `marker` occurs in the LMDB data file (old
- * copies of a page may linger in free pages).  Returns how many. */
-static int flip_marker_in_file(const char *dir, const void *marker, size_t marker_len, size_t at)
+/* Flips one byte at every place `marker` occurs in dir's file name (old
+ * copies of a page may linger in LMDB's free pages).  Returns how many. */
+static int flip_marker_in(const char *dir, const char *name, const void *marker,
+                          size_t marker_len, size_t at)
 {
     char path[128];
-    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_RDWR);
     assert_true(fd >= 0);
     struct stat sb;
@@ -156,6 +157,39 @@ static int flip_marker_in_file(const char *dir, const void *marker, size_t marke
     munmap(map, sb.st_size);
     close(fd);
     return found;
+}
+
+static int flip_marker_in_file(const char *dir, const void *marker, size_t marker_len, size_t at)
+{
+    return flip_marker_in(dir, "data.mdb", marker, marker_len, at);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The snapshot's refusal names the file, the offset, what is wrong, and
+ * what the operator does, on one line. */
+static void assert_snapshot_refusal(const char *log, const char *file_and_offset, const char *what)
+{
+    const char *line = strstr(log, file_and_offset), *end = NULL;
+    for (; line; line = strstr(line + 1, file_and_offset)) {
+        end = strchr(line, '\n');
+        const char *refusing = strstr(line, "refusing to start");
+        if (end && refusing && refusing < end)
+            break;
+    }
+    if (!line || !end || !strstr(line, what) || strstr(line, what) > end ||
+        strstr(line, "refusing to start") > end || !strstr(line, "aside") ||
+        strstr(line, "aside") > end) {
+        fprintf(stderr, "no clear refusal naming '%s' and '%s' in:\n%s\n", file_and_offset, what,
+                log);
+        fail();
+    }
 }
 
 static void a_byte_flipped_in_the_lmdb_file_is_detected_and_refused(void **state)
@@ -195,7 +229,8 @@ static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_
     assert_int_equal(st.snapshot_count, 2);
     assert_int_equal(st.log_entries, 20); /* compacted to the older snapshot */
     fixture_close(f);
-    assert_true(flip_marker_in_file(f->dir, "snapshot-B", 10, 3) >= 1);
+    assert_false(flip_marker_in_file(f->dir, "snapshot-B", 10, 3) >= 1); /* not in LMDB */
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.14", "snapshot-B", 10, 3), 1);
     fixture_open(f);
     assert_true(f->have_snapshot);
     assert_int_equal(f->snapshot_zxid, 10);
@@ -205,6 +240,12 @@ static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_
         assert_entry_is_payload(&f->entries[i], 11 + i, 9);
     store_stats(f->s, &st);
     assert_int_equal(st.snapshot_count, 1);
+    /* the damaged file is kept aside for the operator, never read again */
+    assert_false(file_exists(f->dir, "snapshot.14"));
+    assert_true(file_exists(f->dir, "snapshot.14.damaged"));
+    fixture_reopen(f);
+    assert_int_equal(f->snapshot_zxid, 10);
+    assert_int_equal(f->nentries, 20);
 }
 
 static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **state)
@@ -219,14 +260,50 @@ static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **st
     wait_durable(f, 30);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
     fixture_close(f);
-    assert_true(flip_marker_in_file(f->dir, "snapshot-C", 10, 3) >= 1);
-    assert_true(flip_marker_in_file(f->dir, "snapshot-D", 10, 3) >= 1);
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.a", "snapshot-C", 10, 3), 1);
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.14", "snapshot-D", 10, 3), 1);
+    char log[8192], where[160];
+    uint64_t entries;
+    /* entries 11..30 alone would build a tree missing 1..10 */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    assert_int_equal(entries, 0);
+    snprintf(where, sizeof where, "%s/snapshot.14 is damaged at offset 40", f->dir);
+    assert_snapshot_refusal(log, where, "fail their checksum");
+    /* refused, not repaired: both files are still there for the operator */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    assert_true(file_exists(f->dir, "snapshot.a") && file_exists(f->dir, "snapshot.14"));
     assert_int_equal(store_open(&f->s, &f->loop, f->dir, &f->opts, on_durable, f), 0);
     forget_recovered(f);
-    /* entries 11..30 alone would build a tree missing 1..10 */
     assert_int_equal(store_recover(f->s, on_snapshot, on_entry, f), ZN_CORRUPT);
     assert_false(f->have_snapshot);
     assert_int_equal(f->nentries, 0);
+}
+
+/* A leader's snapshot is the only record of the state up to its zxid: cut,
+ * or gone, it is refused by name and offset, never replaced by an empty
+ * tree and the log after it. */
+static void a_cut_or_missing_only_snapshot_is_refused_naming_the_file(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    char blob[] = "snapshot-E-contents, a leader's";
+    assert_int_equal(store_snapshot(f->s, 100, strdup(blob), sizeof blob), 0);
+    for (uint64_t z = 101; z <= 110; z++)
+        append_payload(f, z, 9);
+    wait_durable(f, 110);
+    fixture_close(f);
+    char path[128], log[8192], where[160];
+    snprintf(path, sizeof path, "%s/snapshot.64", f->dir);
+    assert_int_equal(truncate(path, 40 + sizeof blob - 5), 0);
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    snprintf(where, sizeof where, "%s/snapshot.64 is damaged at offset %zu", f->dir,
+             40 + sizeof blob - 5);
+    assert_snapshot_refusal(log, where, "cut short");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    snprintf(where, sizeof where, "%s/snapshot.64 is damaged at offset 0", f->dir);
+    assert_snapshot_refusal(log, where, "missing");
 }
 
 /* ---- a data file cut short ------------------------------------------------ */
@@ -514,6 +591,7 @@ int main(void)
         T(a_byte_flipped_in_the_lmdb_file_is_detected_and_refused),
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
         T(recovery_refuses_a_log_compacted_past_every_valid_snapshot),
+        T(a_cut_or_missing_only_snapshot_is_refused_naming_the_file),
         T(a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal),
         T(an_intact_store_still_opens_after_many_reopens_and_deletions),
         T(a_data_file_short_only_of_free_pages_still_opens_with_everything),
