@@ -133,7 +133,7 @@ static int snapshot_file(struct walk *w, struct store_record *r, uint64_t len, u
                          void **map)
 {
     r->len = len;
-    store_snapfile_path(w->file, sizeof w->file, w->snap_dir, r->zxid, false);
+    store_snapfile_path(w->file, sizeof w->file, w->snap_dir, r->zxid, STORE_SNAPFILE_FINAL);
     r->file = w->file;
     void *p;
     size_t map_len;

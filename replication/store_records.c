@@ -289,7 +289,7 @@ int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg)
 static void store_snapfile_keep_damaged(struct store *s, uint64_t zxid)
 {
     char from[4096], to[4096 + 16];
-    if (store_snapfile_path(from, sizeof from, s->snap_dir, zxid, false) != 0)
+    if (store_snapfile_path(from, sizeof from, s->snap_dir, zxid, STORE_SNAPFILE_FINAL) != 0)
         return;
     snprintf(to, sizeof to, "%s.damaged", from);
     if (rename(from, to) != 0 && errno != ENOENT)

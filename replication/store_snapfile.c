@@ -41,9 +41,13 @@ static uint64_t get_be64(const unsigned char *p)
     return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
-int store_snapfile_path(char *out, size_t cap, const char *dir, uint64_t zxid, bool tmp)
+static const char *const snapfile_suffix[] = {"", ".tmp", ".store.tmp"};
+
+int store_snapfile_path(char *out, size_t cap, const char *dir, uint64_t zxid, int which)
 {
-    int n = snprintf(out, cap, "%s/snapshot.%" PRIx64 "%s", dir, zxid, tmp ? ".tmp" : "");
+    if (which < STORE_SNAPFILE_FINAL || which > STORE_SNAPFILE_TMP_STORE)
+        return -EINVAL;
+    int n = snprintf(out, cap, "%s/snapshot.%" PRIx64 "%s", dir, zxid, snapfile_suffix[which]);
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
@@ -55,7 +59,8 @@ int store_snapfile_parse_name(const char *name, uint64_t *zxid, bool *tmp)
     size_t digits = strspn(hex, "0123456789abcdef");
     if (digits == 0 || digits > 16 || (digits > 1 && hex[0] == '0'))
         return 0;
-    if (hex[digits] != '\0' && strcmp(hex + digits, ".tmp") != 0)
+    if (hex[digits] != '\0' && strcmp(hex + digits, ".tmp") != 0 &&
+        strcmp(hex + digits, ".store.tmp") != 0)
         return 0;
     *tmp = hex[digits] != '\0';
     *zxid = strtoull(hex, NULL, 16);
@@ -116,12 +121,13 @@ static int settle_range(int fd, uint64_t offset, uint64_t len)
     return 0;
 }
 
-int store_snapfile_write(const char *dir, uint64_t zxid, const void *blob, size_t len,
+int store_snapfile_write(const char *dir, uint64_t zxid, int which, const void *blob, size_t len,
                          size_t chunk_bytes, store_snapfile_progress_fn progress, void *ctx,
                          uint32_t *blob_crc)
 {
     char path[4096];
-    int rc = store_snapfile_path(path, sizeof path, dir, zxid, true);
+    int rc = which == STORE_SNAPFILE_FINAL ? -EINVAL
+                                           : store_snapfile_path(path, sizeof path, dir, zxid, which);
     if (rc)
         return rc;
     if (chunk_bytes == 0)
@@ -189,10 +195,11 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-int store_snapfile_publish(const char *dir, uint64_t zxid)
+int store_snapfile_publish(const char *dir, uint64_t zxid, int which)
 {
     char tmp[4096], final[4096];
-    int rc = store_snapfile_path(tmp, sizeof tmp, dir, zxid, true);
+    int rc = which == STORE_SNAPFILE_FINAL ? -EINVAL
+                                           : store_snapfile_path(tmp, sizeof tmp, dir, zxid, which);
     if (rc == 0)
         rc = store_snapfile_path(final, sizeof final, dir, zxid, false);
     if (rc)
@@ -240,12 +247,12 @@ static int check_header(const unsigned char *h, uint64_t zxid, uint64_t file_byt
 }
 
 /* Opens the file and checks its header; returns an open fd in *fd on 0. */
-static int open_checked(const char *dir, uint64_t zxid, bool tmp, struct store_snapfile_facts *facts,
+static int open_checked(const char *dir, uint64_t zxid, int which, struct store_snapfile_facts *facts,
                         int *fd_out, uint64_t *file_bytes)
 {
     memset(facts, 0, sizeof *facts);
     char path[4096];
-    int rc = store_snapfile_path(path, sizeof path, dir, zxid, tmp);
+    int rc = store_snapfile_path(path, sizeof path, dir, zxid, which);
     if (rc)
         return rc;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -272,12 +279,12 @@ static int open_checked(const char *dir, uint64_t zxid, bool tmp, struct store_s
     return 0;
 }
 
-int store_snapfile_check_header(const char *dir, uint64_t zxid, bool tmp,
+int store_snapfile_check_header(const char *dir, uint64_t zxid, int which,
                                 struct store_snapfile_facts *facts)
 {
     int fd;
     uint64_t file_bytes;
-    int rc = open_checked(dir, zxid, tmp, facts, &fd, &file_bytes);
+    int rc = open_checked(dir, zxid, which, facts, &fd, &file_bytes);
     if (rc == 0)
         close(fd);
     return rc;
@@ -290,7 +297,7 @@ int store_snapfile_map(const char *dir, uint64_t zxid, uint64_t len, uint32_t cr
     *map_len = 0;
     int fd;
     uint64_t file_bytes;
-    int rc = open_checked(dir, zxid, false, facts, &fd, &file_bytes);
+    int rc = open_checked(dir, zxid, STORE_SNAPFILE_FINAL, facts, &fd, &file_bytes);
     if (rc)
         return rc;
     if (facts->len != len || facts->crc != crc) {
@@ -326,8 +333,8 @@ int store_snapfile_remove(const char *dir, uint64_t zxid)
 {
     char path[4096];
     int rc = 0;
-    for (int tmp = 0; tmp < 2; tmp++) {
-        if (store_snapfile_path(path, sizeof path, dir, zxid, tmp) == 0 && unlink(path) != 0 &&
+    for (int which = STORE_SNAPFILE_FINAL; which <= STORE_SNAPFILE_TMP_STORE; which++) {
+        if (store_snapfile_path(path, sizeof path, dir, zxid, which) == 0 && unlink(path) != 0 &&
             errno != ENOENT && rc == 0)
             rc = -errno;
     }

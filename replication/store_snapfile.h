@@ -10,7 +10,8 @@
  * integers big-endian.  The blob crc32c is the one the legacy LMDB snapshot
  * headers carried, so a snapshot migrated from LMDB keeps its checksum.
  *
- * A file is written under snapshot.<Z>.tmp: blob first, in chunks, each
+ * A file is written under a temporary name (snapshot.<Z>.tmp by a snapshot
+ * child, snapshot.<Z>.store.tmp by the store's writer): blob first, in chunks, each
  * pushed to the disk as it goes (sync_file_range) and dropped from the page
  * cache, so that at most two chunks of writeback stand in the disk's queue in
  * front of a log fdatasync (a whole snapshot of 150-275 MB written at once
@@ -42,11 +43,20 @@
 /* "snapshot." + 16 hex digits + ".tmp" + NUL */
 #define STORE_SNAPFILE_NAME_MAX 32u
 
-/* Writes dir/snapshot.<zxid> (final) or its temporary name into out. */
-int store_snapfile_path(char *out, size_t cap, const char *dir, uint64_t zxid, bool tmp);
+/* A snapshot file's names: its final one, and the temporary ones of its two
+ * writers, apart so that a child's snapshot and a leader's at the same zxid
+ * (installed while the child runs) never write into the same file. */
+enum {
+    STORE_SNAPFILE_FINAL = 0,     /* snapshot.<zxid> */
+    STORE_SNAPFILE_TMP = 1,       /* snapshot.<zxid>.tmp: a snapshot child's */
+    STORE_SNAPFILE_TMP_STORE = 2, /* snapshot.<zxid>.store.tmp: the store's writer's */
+};
+
+/* Writes dir/snapshot.<zxid>'s name `which` (above) into out. */
+int store_snapfile_path(char *out, size_t cap, const char *dir, uint64_t zxid, int which);
 
 /* Parses a directory entry's name: 1 with *zxid and *tmp set when it is a
- * snapshot file's final or temporary name, 0 otherwise. */
+ * snapshot file's final or a temporary name, 0 otherwise. */
 int store_snapfile_parse_name(const char *name, uint64_t *zxid, bool *tmp);
 
 /* The blob's checksum as the header and the LMDB record carry it. */
@@ -58,20 +68,21 @@ uint32_t store_snapfile_blob_crc(uint64_t zxid, const void *blob, size_t len);
 typedef void (*store_snapfile_progress_fn)(void *ctx, size_t done);
 
 /*
- * Writes blob (len bytes, the tree at zxid) as dir/snapshot.<zxid>.tmp, in
+ * Writes blob (len bytes, the tree at zxid) as dir/snapshot.<zxid>'s
+ * temporary name which (STORE_SNAPFILE_TMP or _TMP_STORE), in
  * chunks of chunk_bytes (0: STORE_SNAPFILE_CHUNK_BYTES), paced as above,
  * then its header, then fsync.  progress may be NULL.  *blob_crc receives
  * the blob's checksum.  On failure the temporary file is removed.
  * Returns 0 or a negative errno.
  */
-int store_snapfile_write(const char *dir, uint64_t zxid, const void *blob, size_t len,
+int store_snapfile_write(const char *dir, uint64_t zxid, int which, const void *blob, size_t len,
                          size_t chunk_bytes, store_snapfile_progress_fn progress, void *ctx,
                          uint32_t *blob_crc);
 
-/* Renames dir/snapshot.<zxid>.tmp to its final name and fsyncs dir: from
- * here a crash leaves the file (removed at open unless recorded).  Returns 0
- * or a negative errno. */
-int store_snapfile_publish(const char *dir, uint64_t zxid);
+/* Renames dir/snapshot.<zxid>'s temporary name which to its final name and
+ * fsyncs dir: from here a crash leaves the file (removed at open unless
+ * recorded).  Returns 0 or a negative errno. */
+int store_snapfile_publish(const char *dir, uint64_t zxid, int which);
 
 /* What a snapshot file's check found. */
 struct store_snapfile_facts {
@@ -82,13 +93,12 @@ struct store_snapfile_facts {
 };
 
 /*
- * Reads and checks the header of dir/snapshot.<zxid> (tmp: of its temporary
- * name): magic, version, header checksum, the zxid it names, and a file size
+ * Reads and checks the header of dir/snapshot.<zxid>'s name which: magic, version, header checksum, the zxid it names, and a file size
  * of exactly header + blob length.  Returns 0, -ENOENT when there is no such
  * file, 1 with facts->problem and facts->offset set when it is damaged, or
  * another negative errno.
  */
-int store_snapfile_check_header(const char *dir, uint64_t zxid, bool tmp,
+int store_snapfile_check_header(const char *dir, uint64_t zxid, int which,
                                 struct store_snapfile_facts *facts);
 
 /*
@@ -101,7 +111,7 @@ int store_snapfile_check_header(const char *dir, uint64_t zxid, bool tmp,
 int store_snapfile_map(const char *dir, uint64_t zxid, uint64_t len, uint32_t crc, void **map,
                        size_t *map_len, struct store_snapfile_facts *facts);
 
-/* Removes dir/snapshot.<zxid> (and its temporary name).  Returns 0 or a
+/* Removes dir/snapshot.<zxid> and its temporary names.  Returns 0 or a
  * negative errno (ENOENT counts as removed). */
 int store_snapfile_remove(const char *dir, uint64_t zxid);
 

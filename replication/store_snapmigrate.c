@@ -125,11 +125,11 @@ static int store_migrate_txn(struct store *s, MDB_txn *txn, void *arg)
 static int store_migrate_one(struct store *s, uint64_t zxid, void *blob, size_t len)
 {
     struct store_migrate_job job = {.zxid = zxid, .len = len, .record = true};
-    int rc = store_snapfile_write(s->snap_dir, zxid, blob, len, s->opts.snapshot_write_bytes, NULL,
-                                  NULL, &job.crc);
+    int rc = store_snapfile_write(s->snap_dir, zxid, STORE_SNAPFILE_TMP_STORE, blob, len,
+                                  s->opts.snapshot_write_bytes, NULL, NULL, &job.crc);
     free(blob);
     if (rc == 0)
-        rc = store_snapfile_publish(s->snap_dir, zxid);
+        rc = store_snapfile_publish(s->snap_dir, zxid, STORE_SNAPFILE_TMP_STORE);
     if (rc) {
         ZN_ERROR("store: moving the snapshot zxid=0x%" PRIx64 " from LMDB into %s/snapshot.%" PRIx64
                  " failed: %s (the store is left as it was)",

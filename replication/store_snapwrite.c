@@ -69,13 +69,18 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
         return rc;
 
     /* Keep the newest snapshots_kept: an older one's record goes here, its
-     * file after this transaction commits (store_snapfiles_tidy). */
+     * file after this transaction commits (store_snapfiles_tidy).  A
+     * leader's snapshot (install) keeps none older: the log does not hold
+     * the transactions between them and it, so recovery must never fall
+     * back to one and replay the log across that gap (a fault run's member
+     * did, after its installed snapshot's file was cut, and its tree
+     * differed from the leader's). */
     uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
     size_t count;
     for (;;) {
         if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
             return rc;
-        if (count <= s->opts.snapshots_kept)
+        if (count <= s->opts.snapshots_kept && !(item->install && zxids[0] < item->zxid))
             break;
         if ((rc = store_snap_delete(s, txn, zxids[0])))
             return rc;
@@ -91,7 +96,7 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
      * bounded transactions (store_compact_txn).  Entries left there by a
      * crash are harmless (recovery reads only above a snapshot at or above
      * the point) and go with the next compaction. */
-    if (count >= 2) {
+    if (count >= 2 || item->install) {
         uint64_t oldest = zxids[0];
         if ((rc = store_put_meta_value(s, txn, STORE_META_COMPACTED, oldest)))
             return rc;
@@ -218,7 +223,7 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
         /* A child wrote and fsync'd it; its header says what the record
          * will (the whole file is checked at recovery, not read here). */
         struct store_snapfile_facts facts;
-        rc = store_snapfile_check_header(s->snap_dir, item->zxid, true, &facts);
+        rc = store_snapfile_check_header(s->snap_dir, item->zxid, STORE_SNAPFILE_TMP, &facts);
         if (rc == 1) {
             ZN_ERROR("store: the snapshot file %s/snapshot.%" PRIx64 ".tmp is damaged at offset "
                      "%" PRIu64 ": %s; not recorded, removed",
@@ -232,8 +237,8 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
         job.crc = facts.crc;
     } else {
         struct store_snapshot_progress progress = {s, item, rest};
-        rc = store_snapfile_write(s->snap_dir, item->zxid, item->blob, item->len,
-                                  s->opts.snapshot_write_bytes, store_snapshot_progress, &progress,
+        rc = store_snapfile_write(s->snap_dir, item->zxid, STORE_SNAPFILE_TMP_STORE, item->blob,
+                                  item->len, s->opts.snapshot_write_bytes, store_snapshot_progress, &progress,
                                   &job.crc);
         if (rc)
             rc = store_snapfile_error(s, rc, item->zxid, "writing");
@@ -242,7 +247,8 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     write_us = store_us_since(&t0);
     if (rc == 0) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = store_snapfile_publish(s->snap_dir, item->zxid);
+        rc = store_snapfile_publish(s->snap_dir, item->zxid,
+                                    item->from_file ? STORE_SNAPFILE_TMP : STORE_SNAPFILE_TMP_STORE);
         if (rc) {
             rc = store_snapfile_error(s, rc, item->zxid, "renaming");
             store_snapfile_remove(s->snap_dir, item->zxid);

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +94,7 @@ static size_t child_write(struct tree *tree, const char *dir, uint64_t zxid)
         jute_writer_init(&w);
     if (tree_serialize(tree, &w) != 0 || w.error || w.len == 0)
         return 0;
-    if (store_snapfile_write(dir, zxid, w.data, w.len, 0,
+    if (store_snapfile_write(dir, zxid, STORE_SNAPFILE_TMP, w.data, w.len, 0,
                              p != MAP_FAILED ? child_release_written : NULL, w.data, NULL) != 0)
         return 0;
     return w.len;
@@ -136,14 +137,18 @@ static void on_pipe_closed(uv_handle_t *h)
         len = len << 8 | job->len_bytes[i];
     srv->snapshots.job = NULL;
     if (!ok) {
-        /* (a child that died before its rename may leave its file) */
-        store_snapfile_remove(job->dir, (uint64_t)job->zxid);
+        /* (a child killed while writing leaves its file; only that one goes:
+         * the store may be writing a leader's snapshot at the same zxid) */
+        char path[PATH_MAX];
+        if (store_snapfile_path(path, sizeof path, job->dir, (uint64_t)job->zxid,
+                                STORE_SNAPFILE_TMP) == 0)
+            unlink(path);
         ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed in its child (status=%d); the next one "
                  "will try again", (uint64_t)job->zxid, status);
         job->on_ready(srv, job->zxid, ZN_IO);
     } else {
-        ZN_INFO("snapshot written zxid=0x%" PRIx64 " bytes=%" PRIu64 " ms=%" PRIu64
-                " fork_us=%" PRIu64 " (in a child, into %s/snapshot.%" PRIx64 ".tmp)",
+        ZN_INFO("snapshot serialised zxid=0x%" PRIx64 " bytes=%" PRIu64 " ms=%" PRIu64
+                " fork_us=%" PRIu64 " (in a child, which wrote %s/snapshot.%" PRIx64 ".tmp)",
                 (uint64_t)job->zxid, len, server_now_ms() - job->started_ms, job->fork_us,
                 job->dir, (uint64_t)job->zxid);
         job->on_ready(srv, job->zxid, 0);

@@ -46,7 +46,7 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, int status)
          * share the leader's snapshot's name: only its temporary one goes. */
         char path[PATH_MAX];
         if (store_snapfile_path(path, sizeof path, store_snapshot_dir(srv->store), (uint64_t)zxid,
-                                true) == 0)
+                                STORE_SNAPFILE_TMP) == 0)
             unlink(path);
         return;
     }

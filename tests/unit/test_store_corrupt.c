@@ -282,6 +282,41 @@ static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **st
 /* A leader's snapshot is the only record of the state up to its zxid: cut,
  * or gone, it is refused by name and offset, never replaced by an empty
  * tree and the log after it. */
+/* A leader's snapshot, installed over a log that stops short of it, is not
+ * fallen back from when its file is damaged: the snapshots before it and
+ * the log would skip every transaction between (a fault run's member did,
+ * and its tree differed from the leader's).  Refused by name instead. */
+static void a_damaged_leaders_snapshot_is_refused_not_fallen_back_from_across_the_gap(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    char own_a[] = "snapshot-F-own", own_b[] = "snapshot-G-own", leader[] = "snapshot-H-leader";
+    for (uint64_t z = 1; z <= 50; z++)
+        append_payload(f, z, 9);
+    assert_int_equal(store_snapshot(f->s, 20, strdup(own_a), sizeof own_a), 0);
+    assert_int_equal(store_snapshot(f->s, 40, strdup(own_b), sizeof own_b), 0);
+    wait_durable(f, 50);
+    assert_int_equal(store_truncate_after(f->s, 1000), 0);
+    assert_int_equal(store_snapshot(f->s, 1000, strdup(leader), sizeof leader), 0);
+    for (uint64_t z = 1001; z <= 1010; z++)
+        append_payload(f, z, 9);
+    wait_durable(f, 1010);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 1); /* the older two are of no use any more */
+    fixture_reopen(f);
+    assert_int_equal(f->snapshot_zxid, 1000);
+    assert_int_equal(f->nentries, 10);
+    fixture_close(f);
+    assert_false(file_exists(f->dir, "snapshot.14") || file_exists(f->dir, "snapshot.28"));
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.3e8", "snapshot-H", 10, 3), 1);
+    char log[8192], where[160];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    snprintf(where, sizeof where, "%s/snapshot.3e8 is damaged at offset 40", f->dir);
+    assert_snapshot_refusal(log, where, "fail their checksum");
+}
+
 static void a_cut_or_missing_only_snapshot_is_refused_naming_the_file(void **state)
 {
     struct fixture *f = *state;
@@ -592,6 +627,7 @@ int main(void)
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
         T(recovery_refuses_a_log_compacted_past_every_valid_snapshot),
         T(a_cut_or_missing_only_snapshot_is_refused_naming_the_file),
+        T(a_damaged_leaders_snapshot_is_refused_not_fallen_back_from_across_the_gap),
         T(a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal),
         T(an_intact_store_still_opens_after_many_reopens_and_deletions),
         T(a_data_file_short_only_of_free_pages_still_opens_with_everything),
