@@ -1,7 +1,8 @@
 /*
- * restore: a backup file written into an empty data directory.  The copy is
- * written beside its final name, fsynced and renamed into place (a crash
- * leaves no half store that would look like one), then read back record by
+ * restore: a backup file written into an empty data directory.  Each of its
+ * files is written beside its final name, checked against its checksum,
+ * fsynced and renamed into place (store_backup_unpack: a crash leaves no
+ * half file that would look like a whole one), then the store is read back record by
  * record (store_inspect) before it is accepted; log entries above the
  * backup's zxid (proposals of an ensemble member not known committed when
  * the backup was taken) are truncated through the store itself.  The
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,28 +29,6 @@
 #include "store_inspect.h"
 #include "target_dir.h"
 #include "znode/errors.h"
-
-static int copy_file_bytes(int in, int out, uint64_t bytes)
-{
-    static char buf[1 << 16];
-    while (bytes > 0) {
-        ssize_t got = read(in, buf, bytes < sizeof buf ? (size_t)bytes : sizeof buf);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return got < 0 ? -errno : -EIO;
-        for (ssize_t done = 0; done < got;) {
-            ssize_t w = write(out, buf + done, (size_t)(got - done));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                return w < 0 ? -errno : -EIO;
-            done += w;
-        }
-        bytes -= (uint64_t)got;
-    }
-    return 0;
-}
 
 struct restored {
     uint64_t last_zxid, log_records, snapshots;
@@ -98,39 +78,6 @@ static int truncate_above(const char *dir, uint64_t zxid)
     return rc;
 }
 
-/* Writes file's copy as dir/data.mdb; returns 0, or -1 after saying why. */
-static int write_store(const char *file, int in, uint64_t copy_bytes, const char *dir)
-{
-    char tmp[PATH_MAX + 32], final[PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s/data.mdb.restoring", dir);
-    snprintf(final, sizeof final, "%s/data.mdb", dir);
-    int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0) {
-        fprintf(stderr, "znoded: --restore: cannot create %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
-    int rc = copy_file_bytes(in, out, copy_bytes);
-    if (rc == 0 && fsync(out) != 0)
-        rc = -errno;
-    if (close(out) != 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, final) != 0)
-        rc = -errno;
-    if (rc == 0) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            rc = -errno;
-        if (dfd >= 0)
-            close(dfd);
-    }
-    if (rc != 0) {
-        fprintf(stderr, "znoded: --restore: cannot write %s from %s: %s\n", final, file,
-                strerror(-rc));
-        return -1;
-    }
-    return 0;
-}
-
 int restore_run(const char *file, const char *config_path)
 {
     static struct config cfg;
@@ -153,10 +100,11 @@ int restore_run(const char *file, const char *config_path)
     }
     unsigned char header[STORE_BACKUP_HEADER_BYTES];
     uint64_t zxid, copy_bytes;
+    uint32_t version;
     struct stat st;
     ssize_t got = read(in, header, sizeof header);
     if (got != (ssize_t)sizeof header ||
-        store_backup_header_decode(header, &zxid, &copy_bytes) != 0) {
+        store_backup_header_decode(header, &version, &zxid, &copy_bytes) != 0) {
         fprintf(stderr, "znoded: --restore: %s is not a znodefs backup (no backup header)\n", file);
         close(in);
         return 1;
@@ -168,9 +116,11 @@ int restore_run(const char *file, const char *config_path)
         close(in);
         return 1;
     }
-    int rc = write_store(file, in, copy_bytes, dir);
+    char problem[PATH_MAX + 256] = "";
+    int rc = store_backup_unpack(in, version, copy_bytes, dir, problem, sizeof problem);
     close(in);
     if (rc != 0) {
+        fprintf(stderr, "znoded: --restore: %s cannot be restored: %s\n", file, problem);
         target_dir_remove_store(dir);
         return 1;
     }

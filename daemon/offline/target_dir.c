@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store_backup.h"
+
 int target_dir_check_empty(const char *flag, const char *what, const char *dir, bool allow_myid)
 {
     DIR *d = opendir(dir);
@@ -36,10 +38,7 @@ int target_dir_check_empty(const char *flag, const char *what, const char *dir, 
 
 void target_dir_remove_store(const char *dir)
 {
-    char path[PATH_MAX + 32];
-    const char *names[] = {"data.mdb", "lock.mdb", "data.mdb.restoring"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
+    /* The directory was checked empty (a member's myid aside) before
+     * anything was written into it, so everything else in it is ours. */
+    store_backup_remove_tree(dir, "myid", 0);
 }

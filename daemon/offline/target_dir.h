@@ -16,7 +16,8 @@
  */
 int target_dir_check_empty(const char *flag, const char *what, const char *dir, bool allow_myid);
 
-/* Removes the store files a failed restore or import may have left in dir. */
+/* Removes what a failed restore or import may have left in dir: every
+ * file and directory in it but a member's myid. */
 void target_dir_remove_store(const char *dir);
 
 #endif

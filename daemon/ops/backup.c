@@ -3,9 +3,11 @@
  *
  * On a pool thread: a temporary directory in dataLogDir (the same file
  * system as the store, so the copy has room where the store had), a
- * compacted copy of the store into it (store_copy: one read transaction,
- * writers go on), then a read-only walk of the copy (store_inspect) that
- * checks every record and finds the last zxid it holds.  Back on the loop:
+ * consistent copy of the store's files into it (store_copy: one read
+ * transaction, writers go on), then a read-only walk of the copy
+ * (store_inspect) that checks every record and finds the last zxid it
+ * holds, then the copy packed into the backup's payload (store_backup_pack)
+ * and removed.  Back on the loop:
  * the backup's zxid is the lower of that and the zxid this member has
  * applied now (everything applied is committed; an ensemble member's log
  * may hold proposals above it, which a restore truncates), and the file is
@@ -72,15 +74,12 @@ static void remove_dir(struct backup *b)
 {
     if (!b->dir[0])
         return;
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/data.mdb", b->dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/lock.mdb", b->dir);
-    unlink(path);
-    rmdir(b->dir);
+    store_backup_remove_tree(b->dir, NULL, 1);
     b->dir[0] = '\0';
 }
 
+/* The store copied into dir/copy, read back, and packed into dir/payload
+ * (the backup's payload, left open in b->fd); the copy is removed. */
 static int copy_and_check(struct backup *b)
 {
     if (snprintf(b->dir, sizeof b->dir, "%s/.backup-XXXXXX", b->srv->cfg.data_log_dir) >=
@@ -91,33 +90,38 @@ static int copy_and_check(struct backup *b)
         b->dir[0] = '\0';
         return ZN_IO;
     }
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/data.mdb", b->dir);
-    b->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (b->fd < 0) {
-        snprintf(b->problem, sizeof b->problem, "cannot create %s: %s", path, strerror(errno));
+    char copy[PATH_MAX + 16], payload[PATH_MAX + 16];
+    snprintf(copy, sizeof copy, "%s/copy", b->dir);
+    snprintf(payload, sizeof payload, "%s/payload", b->dir);
+    if (mkdir(copy, 0700) != 0) {
+        snprintf(b->problem, sizeof b->problem, "cannot create %s: %s", copy, strerror(errno));
         return ZN_IO;
     }
-    int rc = store_copy(b->srv->store, b->fd);
+    int rc = store_copy(b->srv->store, copy);
     if (rc) {
         snprintf(b->problem, sizeof b->problem, "the copy failed (%s): see the server's log",
                  zn_strerror(rc));
         return rc;
     }
-    rc = store_inspect(b->dir, 0, UINT64_MAX, false, on_copied_record, b);
+    rc = store_inspect(copy, 0, UINT64_MAX, false, on_copied_record, b);
     if (rc) {
         if (!b->problem[0])
             snprintf(b->problem, sizeof b->problem, "the copy cannot be read back: %s",
                      zn_strerror(rc));
         return rc;
     }
-    struct stat st;
-    if (fstat(b->fd, &st) != 0 || lseek(b->fd, 0, SEEK_SET) != 0) {
-        snprintf(b->problem, sizeof b->problem, "cannot read the copy: %s", strerror(errno));
+    b->fd = open(payload, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (b->fd < 0) {
+        snprintf(b->problem, sizeof b->problem, "cannot create %s: %s", payload, strerror(errno));
         return ZN_IO;
     }
-    b->bytes = (uint64_t)st.st_size;
-    return 0;
+    rc = store_backup_pack(copy, b->fd, &b->bytes, b->problem, sizeof b->problem);
+    store_backup_remove_tree(copy, NULL, 1);
+    if (rc == 0 && lseek(b->fd, 0, SEEK_SET) != 0) {
+        snprintf(b->problem, sizeof b->problem, "cannot read the copy: %s", strerror(errno));
+        rc = ZN_IO;
+    }
+    return rc;
 }
 
 static void work(uv_work_t *req)

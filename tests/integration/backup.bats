@@ -179,6 +179,31 @@ body bytes: 0"
   assert_output ""
 }
 
+@test "restore refuses a backup with a damaged byte, names the file it is in, and leaves the directory empty" {
+  run "$ZNODE" --server "$(member_connect 1)" backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT"
+  assert_success
+  # The payload's first file header is at byte 32; its name, data.mdb, at 56; its data at 64.
+  assert_equal "$(dd if="$BATS_TEST_TMPDIR/backup" bs=1 skip=56 count=8 status=none)" "data.mdb"
+  cp "$BATS_TEST_TMPDIR/backup" "$BATS_TEST_TMPDIR/damaged"
+  local size offset byte
+  size="$(stat -c %s "$BATS_TEST_TMPDIR/backup")"
+  offset=$((64 + (size - 64) / 2))
+  byte="$(od -An -tu1 -j "$offset" -N1 "$BATS_TEST_TMPDIR/backup" | tr -d ' ')"
+  printf "\\$(printf %03o $(((byte + 1) % 256)))" |
+    dd of="$BATS_TEST_TMPDIR/damaged" bs=1 seek="$offset" conv=notrunc status=none
+  run cmp -s "$BATS_TEST_TMPDIR/backup" "$BATS_TEST_TMPDIR/damaged"
+  assert_failure 1
+  RESTORED="$BATS_TEST_TMPDIR/restored"
+  fresh_config "$RESTORED"
+  run --separate-stderr "$ZN_ZNODED" --restore "$BATS_TEST_TMPDIR/damaged" "$CFG"
+  assert_failure 1
+  assert_equal "$stderr" "znoded: --restore: $BATS_TEST_TMPDIR/damaged cannot be restored: data.mdb does not match its checksum: the backup is damaged"
+  run ls -A "$(member_dir 1)/datalog"
+  assert_output ""
+  run --separate-stderr "$ZN_ZNODED" --restore "$BATS_TEST_TMPDIR/backup" "$CFG"
+  assert_success
+}
+
 @test "backup says which servers it could not reach, and exits 3" {
   local port
   port="$(free_port 127.0.0.1)"
