@@ -64,12 +64,22 @@ int store_copy(struct store *s, const char *dir)
         ZN_ERROR("store: copying the store: cannot create %s: %s", path, strerror(errno));
         return ZN_IO;
     }
+    /* The snapshot files the copy's records name go beside data.mdb: those
+     * there are now before the copy's transaction, any recorded since after
+     * it (store_snapfiles_copy). */
+    int rc = store_snapfiles_copy(s, dir, false);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
     pthread_rwlock_rdlock(&s->resize_lock);
-    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
     pthread_rwlock_unlock(&s->resize_lock);
     if (close(fd) != 0 && rc == 0)
         rc = errno;
-    return rc ? store_error(rc, "copying the store") : 0;
+    if (rc)
+        return store_error(rc, "copying the store");
+    return store_snapfiles_copy(s, dir, true);
 }
 
 /* ---- names ---- */

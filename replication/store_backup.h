@@ -44,7 +44,9 @@ int store_backup_header_decode(const unsigned char in[STORE_BACKUP_HEADER_BYTES]
 /*
  * Writes a consistent copy of s's files into dir (an empty directory on the
  * same file system is best): one read transaction's view of LMDB (compacted,
- * as data.mdb), taken while writers go on.  Safe on any thread (meant for a
+ * as data.mdb), taken while writers go on, and beside it the snapshot files
+ * (snapshot.<zxid>) its records name, hard-linked (copied across file
+ * systems) from the snapshot directory.  Safe on any thread (meant for a
  * worker: it reads the whole store); holds the resize lock for reading
  * meanwhile, so a map resize waits for it.  Returns 0 or ZN_IO (logged).
  */

@@ -296,6 +296,9 @@ int store_snapfiles_open(struct store *s);
  * temporary one: only at open, when no child can be writing one).  Writer
  * thread, or open.  Failures are logged: a leftover goes at the next open. */
 void store_snapfiles_tidy(struct store *s, bool tmp_too);
+/* store_copy's snapshot files, into dir beside the LMDB copy: before it
+ * (after false) and after it (after true).  Returns 0 or ZN_IO. */
+int store_snapfiles_copy(struct store *s, const char *dir, bool after);
 /* Reads a format 1 or 2 snapshot (store_recover.c): the newest below
  * `below`; *is_file set (and nothing read) when that one is a record of a
  * file instead. */

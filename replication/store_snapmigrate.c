@@ -17,13 +17,20 @@
  * record, or after a record was dropped but before its file went) and, at
  * open only, a temporary file (a crash while one was written) is removed.
  *
+ * Copying: a store copy (store_copy, for backups) takes the snapshot files
+ * its LMDB copy's records name (store_snapfiles_copy).
+ *
  * Called by: store.c (store_snapfiles_open, at open), the writer thread
- * (store_snapfiles_tidy, after records are dropped).
+ * (store_snapfiles_tidy, after records are dropped), store_backup.c
+ * (store_snapfiles_copy).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store_internal.h"
@@ -177,5 +184,149 @@ int store_snapfiles_open(struct store *s)
         ZN_INFO("store: moved %u snapshot%s out of LMDB into files in %s (%u dropped as damaged)",
                 migrated, migrated == 1 ? "" : "s", s->snap_dir, dropped);
     store_snapfiles_tidy(s, true);
+    return 0;
+}
+
+/* ---- the snapshot files of a store copy (store_copy) -------------------- */
+
+/* dir/name made a second name of from/name (a hard link: the file is never
+ * written again once it has its final name), or a copy of it, fsync'd,
+ * when the two are on different file systems.  Returns 0 or -errno. */
+static int store_snapfile_clone(const char *from, const char *dir, uint64_t zxid)
+{
+    char src[4096], dst[4096];
+    int rc = store_snapfile_path(src, sizeof src, from, zxid, STORE_SNAPFILE_FINAL);
+    if (rc == 0)
+        rc = store_snapfile_path(dst, sizeof dst, dir, zxid, STORE_SNAPFILE_FINAL);
+    if (rc)
+        return rc;
+    if (link(src, dst) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != EXDEV && errno != EPERM && errno != EMLINK)
+        return -errno;
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        rc = -errno;
+        close(in);
+        return rc;
+    }
+    char buf[1 << 16];
+    for (ssize_t n; rc == 0 && (n = read(in, buf, sizeof buf)) != 0;) {
+        if (n < 0) {
+            if (errno != EINTR)
+                rc = -errno;
+            continue;
+        }
+        for (ssize_t off = 0; rc == 0 && off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno != EINTR)
+                rc = -errno;
+            off += w > 0 ? w : 0;
+        }
+    }
+    if (rc == 0 && fsync(out) != 0)
+        rc = -errno;
+    close(in);
+    if (close(out) != 0 && rc == 0)
+        rc = -errno;
+    if (rc)
+        unlink(dst);
+    return rc;
+}
+
+/* Every final snapshot file in from, cloned into dir. */
+static int store_clone_all(const char *from, const char *dir)
+{
+    DIR *d = opendir(from);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
+        uint64_t zxid;
+        bool tmp;
+        if (store_snapfile_parse_name(de->d_name, &zxid, &tmp) && !tmp)
+            rc = store_snapfile_clone(from, dir, zxid);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* The zxids the records of the LMDB copy dir/data.mdb name (closed). */
+static int store_copy_records(const char *dir, struct store_record_set *set)
+{
+    set->count = 0;
+    MDB_env *env;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_dbi dbi;
+    int rc = mdb_env_create(&env);
+    if (rc)
+        return rc;
+    if ((rc = mdb_env_set_maxdbs(env, 3)) == 0 &&
+        (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0644)) == 0 &&
+        (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) == 0 &&
+        (rc = mdb_dbi_open(txn, "snap", 0, &dbi)) == 0 && (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
+        MDB_val key, value;
+        for (int get = mdb_cursor_get(cur, &key, &value, MDB_FIRST); get == 0;
+             get = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
+            if (key.mv_size != STORE_SNAP_KEY_BYTES ||
+                store_get_be32((unsigned char *)key.mv_data + 8))
+                continue;
+            if (set->count == STORE_TIDY_RECORDS_MAX) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            set->zxids[set->count++] = store_get_be64(key.mv_data);
+        }
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0; /* no snap database: no snapshot */
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return rc;
+}
+
+/*
+ * store_copy's part (store_backup.c): around LMDB's copy of one read
+ * transaction, the snapshot files its records name, into dir beside
+ * data.mdb.  before: every final file there is now is cloned (so that one
+ * the copy names cannot go before it is cloned: a replaced file is
+ * unlinked only after the record dropping it commits, and that
+ * transaction is then newer than the copy's).  after: a file recorded
+ * between the two is cloned now, and the files the copy does not name go.
+ * Returns 0, or ZN_IO (logged).
+ */
+int store_snapfiles_copy(struct store *s, const char *dir, bool after)
+{
+    int rc;
+    if (!after) {
+        if ((rc = store_clone_all(s->snap_dir, dir)) == 0)
+            return 0;
+        ZN_ERROR("store: copying the snapshot files of %s into %s: %s", s->snap_dir, dir,
+                 strerror(-rc));
+        return ZN_IO;
+    }
+    struct store_record_set set;
+    if ((rc = store_copy_records(dir, &set)))
+        return store_error(rc, "reading the snapshot records of the copy");
+    for (size_t i = 0; i < set.count; i++) {
+        if ((rc = store_snapfile_clone(s->snap_dir, dir, set.zxids[i]))) {
+            ZN_ERROR("store: copying %s/snapshot.%" PRIx64 " into %s: %s (a snapshot replaced "
+                     "while the store was copied: try again)",
+                     s->snap_dir, set.zxids[i], dir, strerror(-rc));
+            return ZN_IO;
+        }
+    }
+    unsigned removed;
+    if ((rc = store_snapfile_sweep(dir, true, store_record_named, &set, &removed))) {
+        ZN_ERROR("store: tidying the copy's snapshot files in %s: %s", dir, strerror(-rc));
+        return ZN_IO;
+    }
     return 0;
 }

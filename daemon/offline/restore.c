@@ -5,8 +5,9 @@
  * half file that would look like a whole one), then the store is read back record by
  * record (store_inspect) before it is accepted; log entries above the
  * backup's zxid (proposals of an ensemble member not known committed when
- * the backup was taken) are truncated through the store itself.  The
- * directory is emptied again on any failure.
+ * the backup was taken) are truncated through the store itself; then the
+ * snapshot files, which travel beside data.mdb, move into dataDir.  The
+ * directories are emptied again on any failure.
  */
 #include "restore.h"
 
@@ -27,6 +28,7 @@
 #include "store.h"
 #include "store_backup.h"
 #include "store_inspect.h"
+#include "store_snapfile.h"
 #include "target_dir.h"
 #include "znode/errors.h"
 
@@ -75,6 +77,59 @@ static int truncate_above(const char *dir, uint64_t zxid)
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(&loop);
+    return rc;
+}
+
+/* A backup carries the snapshot files beside data.mdb; znoded keeps them in
+ * dataDir, the LMDB store in dataLogDir.  Moved by rename, or copied and
+ * fsync'd across file systems; both directories fsync'd.  Returns 0 or
+ * -errno. */
+static int move_snapshot_files(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
+        uint64_t zxid;
+        bool tmp;
+        if (!store_snapfile_parse_name(de->d_name, &zxid, &tmp))
+            continue;
+        char src[PATH_MAX + 256], dst[PATH_MAX + 256];
+        snprintf(src, sizeof src, "%s/%s", from, de->d_name);
+        snprintf(dst, sizeof dst, "%s/%s", to, de->d_name);
+        if (rename(src, dst) == 0)
+            continue;
+        if (errno != EXDEV) {
+            rc = -errno;
+            break;
+        }
+        int in = open(src, O_RDONLY | O_CLOEXEC);
+        int out = in < 0 ? -1 : open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        char buf[1 << 16];
+        ssize_t n = 0;
+        while (out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+            if (write(out, buf, (size_t)n) != n) {
+                n = -1;
+                break;
+            }
+        if (in < 0 || out < 0 || n < 0 || fsync(out) != 0)
+            rc = errno ? -errno : -EIO;
+        if (in >= 0)
+            close(in);
+        if (out >= 0 && close(out) != 0 && rc == 0)
+            rc = -errno;
+        if (rc == 0 && unlink(src) != 0)
+            rc = -errno;
+    }
+    closedir(d);
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        int dfd = open(i ? from : to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            rc = -errno;
+        if (dfd >= 0)
+            close(dfd);
+    }
     return rc;
 }
 
@@ -136,6 +191,13 @@ int restore_run(const char *file, const char *config_path)
         fprintf(stderr, "znoded: --restore: cannot drop the entries above zxid=0x%" PRIx64
                 ": %s\n", zxid, zn_strerror(rc));
         target_dir_remove_store(dir);
+        return 1;
+    }
+    if (strcmp(dir, cfg.data_dir) != 0 && (rc = move_snapshot_files(dir, cfg.data_dir)) != 0) {
+        fprintf(stderr, "znoded: --restore: cannot move the snapshot files from %s into %s: %s\n",
+                dir, cfg.data_dir, strerror(-rc));
+        target_dir_remove_store(dir);
+        target_dir_remove_store(cfg.data_dir);
         return 1;
     }
     printf("znoded: restored %s into %s: zxid=0x%" PRIx64 " (%" PRIu64 " snapshot%s, %" PRIu64

@@ -38,11 +38,6 @@ setup() {
   OTHER="$(cat "$ZN_STATE_DIR/other.czxid")"
 }
 
-# snapshot_taken: member 1 reports a snapshot in its store.
-snapshot_taken() {
-  fourlw mntr 1 | grep -E $'^zk_snapshot_zxid\t0x[1-9a-f]'
-}
-
 teardown() {
   if [ -n "${TEST_STATE:-}" ]; then ZN_STATE_DIR="$TEST_STATE" stop_all; fi
 }
