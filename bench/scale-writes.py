@@ -13,6 +13,7 @@ write (/proc/PID/io write_bytes, which counts the snapshot children it reaped), 
 
   bench/scale-writes.py --builds main=/path/znoded,snapfile=/path/znoded [--size 1000000]
                         [--seconds 10] [--rounds 2] [--port-base 43800] [--out FILE]
+                        [--attach 'strace -f -c -p {pid} -o {out}' --attach-out PREFIX]
 
 Scratch under $TMPDIR (default /var/tmp), removed; every server started is stopped by PID.
 """
@@ -82,10 +83,19 @@ def run_one(label, znoded, args, port, out):
             bench(server, "mixed", "-c", 8, "-o", 16, "-r", 0.5, "-d", 3, "--warmup", 1)
 
             def measure(tree, workload):
+                attached = None
+                if args.attach and tree != "empty" and workload == "set":
+                    out_file = f"{args.attach_out}.{label}"
+                    attached = subprocess.Popen(
+                        args.attach.format(pid=proc.pid, out=out_file).split(),
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 before = write_bytes(proc.pid)
                 r = bench(server, workload, "-c", 8, "-o", 16, "-d", args.seconds, "--warmup", 1,
                           "-v", 100, "-p", f"/b-{workload}")
                 written = write_bytes(proc.pid) - before
+                if attached:
+                    attached.send_signal(signal.SIGINT)
+                    attached.wait(timeout=300)
                 row = {"build": label, "tree": tree, "workload": workload,
                        "ops_per_s": r.get("ops_per_s"), "p99_us": r.get("p99_us"),
                        "p999_us": r.get("p999_us"), "max_us": r.get("max_us"),
@@ -111,7 +121,7 @@ def run_one(label, znoded, args, port, out):
             with open(os.path.join(root, "server.log"), "rb") as f:
                 lines = f.read()[mark:].decode(errors="replace").splitlines()
             for line in lines:
-                if re.search(r"snapshot serialised|store: snapshot written|snapshot at zxid", line):
+                if re.search(r"snapshot serialised|store: snapshot written|snapshot at zxid|loop: |stall", line):
                     print(json.dumps({"build": label, "log": line}), file=out, flush=True)
                     print(f"{label:>9} log: {line[line.find('snapshot') - 7:][:260]}",
                           file=sys.stderr, flush=True)
@@ -136,6 +146,10 @@ def main():
     ap.add_argument("--snap-count", type=int, default=100000)
     ap.add_argument("--port-base", type=int, default=43800)
     ap.add_argument("--out", default="-")
+    ap.add_argument("--attach", help="a command run during the big tree's set, {pid} and {out} "
+                    "filled in: 'strace -f -c -p {pid} -o {out}', 'perf record -g -p {pid} -o {out}'")
+    ap.add_argument("--attach-out", default="/var/tmp/scale-attach",
+                    help="{out} of --attach, the build's label appended")
     args = ap.parse_args()
     builds = [b.split("=", 1) for b in args.builds.split(",")]
     out = sys.stdout if args.out == "-" else open(args.out, "a")

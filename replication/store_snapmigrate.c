@@ -103,7 +103,7 @@ void store_snapfiles_tidy(struct store *s, bool tmp_too)
         ZN_WARN("store: removing leftover snapshot files in %s: %s (they go at the next open)",
                 s->snap_dir, strerror(-rc));
     if (removed)
-        ZN_INFO("store: removed %u snapshot file%s no record names%s in %s", removed,
+        ZN_INFO("store: removed %u snapshot file%s no record names (replaced, or left by a crash)%s in %s", removed,
                 removed == 1 ? "" : "s", tmp_too ? " (or temporary)" : "", s->snap_dir);
 }
 
