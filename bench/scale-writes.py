@@ -5,7 +5,8 @@ cousin of `bench/compare --only scale` for znoded alone.
 For each round, for each build (interleaved: A, B, A, B, ...): a fresh standalone znoded
 (forceSync=yes, snapCount as given, dataDir and dataLogDir apart, as bench/compare writes
 them), a warmup, set and create on the empty tree, N znodes of 100 bytes created under /pop,
-then set and create again (zn_bench -c 8 -o 16, 100-byte values).  Each workload's line: ops/s,
+then set and create again (zn_bench -c 8 -o 16, 100-byte values), then a restart timed to its
+first answer.  Each workload's line: ops/s,
 p99, p999 and max (the longest a request waited: the stall), the bytes the server wrote per
 write (/proc/PID/io write_bytes, which counts the snapshot children it reaped), and the
 1-minute load average when it ended.  Then the snapshot lines of the server's log (the child's
@@ -125,6 +126,19 @@ def run_one(label, znoded, args, port, out):
                     print(json.dumps({"build": label, "log": line}), file=out, flush=True)
                     print(f"{label:>9} log: {line[line.find('snapshot') - 7:][:260]}",
                           file=sys.stderr, flush=True)
+            # the restart: stopped, started again, timed to its first answer (the newest
+            # snapshot checked and loaded, the log after it replayed)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=120)
+            t0 = time.time()
+            proc = subprocess.Popen([znoded, cfg], stdout=log, stderr=subprocess.STDOUT)
+            if not wait_serving(port, 300):
+                raise RuntimeError(f"{label}: znoded did not serve again on {port}")
+            row = {"build": label, "tree": f"{args.size // 1000}k", "restart_s": round(time.time() - t0, 2),
+                   "loadavg_1m": round(os.getloadavg()[0], 2)}
+            print(json.dumps(row), file=out, flush=True)
+            print(f"{label:>9} restart to serving: {row['restart_s']} s load {row['loadavg_1m']}",
+                  file=sys.stderr, flush=True)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:

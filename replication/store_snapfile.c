@@ -365,3 +365,75 @@ int store_snapfile_sweep(const char *dir, bool tmp_too, bool (*keep)(void *ctx, 
     closedir(d);
     return rc;
 }
+
+/* Copies src to dst (created), fsync'd.  Returns 0 or -errno. */
+static int copy_file(const char *src, const char *dst)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int rc = -errno;
+        close(in);
+        return rc;
+    }
+    static _Thread_local char buf[1 << 16];
+    int rc = 0;
+    for (uint64_t off = 0; rc == 0;) {
+        ssize_t n = pread(in, buf, sizeof buf, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
+        rc = pwrite_all(out, buf, (size_t)n, off);
+        off += (uint64_t)n;
+    }
+    if (rc == 0 && fsync(out) != 0)
+        rc = -errno;
+    close(in);
+    if (close(out) != 0 && rc == 0)
+        rc = -errno;
+    if (rc)
+        unlink(dst);
+    return rc;
+}
+
+int store_snapfile_transfer(const char *from, const char *to, uint64_t zxid, bool keep)
+{
+    char src[4096], dst[4096];
+    int rc = store_snapfile_path(src, sizeof src, from, zxid, STORE_SNAPFILE_FINAL);
+    if (rc == 0)
+        rc = store_snapfile_path(dst, sizeof dst, to, zxid, STORE_SNAPFILE_FINAL);
+    if (rc)
+        return rc;
+    if (keep ? link(src, dst) == 0 || errno == EEXIST : rename(src, dst) == 0)
+        return 0;
+    if (errno != EXDEV && (!keep || (errno != EPERM && errno != EMLINK)))
+        return -errno;
+    if ((rc = copy_file(src, dst)) == 0 && !keep && unlink(src) != 0)
+        rc = -errno;
+    return rc;
+}
+
+int store_snapfile_transfer_all(const char *from, const char *to, bool keep)
+{
+    DIR *d = opendir(from);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
+        uint64_t zxid;
+        bool tmp;
+        if (store_snapfile_parse_name(de->d_name, &zxid, &tmp) && !tmp)
+            rc = store_snapfile_transfer(from, to, zxid, keep);
+    }
+    closedir(d);
+    if (rc == 0)
+        rc = fsync_dir(to);
+    if (rc == 0 && !keep)
+        rc = fsync_dir(from);
+    return rc;
+}

@@ -121,4 +121,13 @@ int store_snapfile_remove(const char *dir, uint64_t zxid);
 int store_snapfile_sweep(const char *dir, bool tmp_too, bool (*keep)(void *ctx, uint64_t zxid),
                          void *ctx, unsigned *removed);
 
+/* Gives dir `from`'s final snapshot file zxid a name in dir `to`: a hard
+ * link (keep: a file is never written again once it has its final name) or
+ * a rename (!keep), or across file systems a copy, fsync'd (the original
+ * then unlinked unless keep).  Returns 0 or a negative errno. */
+int store_snapfile_transfer(const char *from, const char *to, uint64_t zxid, bool keep);
+/* The same for every final snapshot file in from; then to (and, moving,
+ * from) fsync'd.  Returns 0 or a negative errno. */
+int store_snapfile_transfer_all(const char *from, const char *to, bool keep);
+
 #endif

@@ -24,13 +24,10 @@
  * (store_snapfiles_tidy, after records are dropped), store_backup.c
  * (store_snapfiles_copy).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "store_internal.h"
@@ -189,71 +186,6 @@ int store_snapfiles_open(struct store *s)
 
 /* ---- the snapshot files of a store copy (store_copy) -------------------- */
 
-/* dir/name made a second name of from/name (a hard link: the file is never
- * written again once it has its final name), or a copy of it, fsync'd,
- * when the two are on different file systems.  Returns 0 or -errno. */
-static int store_snapfile_clone(const char *from, const char *dir, uint64_t zxid)
-{
-    char src[4096], dst[4096];
-    int rc = store_snapfile_path(src, sizeof src, from, zxid, STORE_SNAPFILE_FINAL);
-    if (rc == 0)
-        rc = store_snapfile_path(dst, sizeof dst, dir, zxid, STORE_SNAPFILE_FINAL);
-    if (rc)
-        return rc;
-    if (link(src, dst) == 0 || errno == EEXIST)
-        return 0;
-    if (errno != EXDEV && errno != EPERM && errno != EMLINK)
-        return -errno;
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0)
-        return -errno;
-    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) {
-        rc = -errno;
-        close(in);
-        return rc;
-    }
-    char buf[1 << 16];
-    for (ssize_t n; rc == 0 && (n = read(in, buf, sizeof buf)) != 0;) {
-        if (n < 0) {
-            if (errno != EINTR)
-                rc = -errno;
-            continue;
-        }
-        for (ssize_t off = 0; rc == 0 && off < n;) {
-            ssize_t w = write(out, buf + off, (size_t)(n - off));
-            if (w < 0 && errno != EINTR)
-                rc = -errno;
-            off += w > 0 ? w : 0;
-        }
-    }
-    if (rc == 0 && fsync(out) != 0)
-        rc = -errno;
-    close(in);
-    if (close(out) != 0 && rc == 0)
-        rc = -errno;
-    if (rc)
-        unlink(dst);
-    return rc;
-}
-
-/* Every final snapshot file in from, cloned into dir. */
-static int store_clone_all(const char *from, const char *dir)
-{
-    DIR *d = opendir(from);
-    if (!d)
-        return -errno;
-    int rc = 0;
-    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
-        uint64_t zxid;
-        bool tmp;
-        if (store_snapfile_parse_name(de->d_name, &zxid, &tmp) && !tmp)
-            rc = store_snapfile_clone(from, dir, zxid);
-    }
-    closedir(d);
-    return rc;
-}
-
 /* The zxids the records of the LMDB copy dir/data.mdb name (closed). */
 static int store_copy_records(const char *dir, struct store_record_set *set)
 {
@@ -306,7 +238,7 @@ int store_snapfiles_copy(struct store *s, const char *dir, bool after)
 {
     int rc;
     if (!after) {
-        if ((rc = store_clone_all(s->snap_dir, dir)) == 0)
+        if ((rc = store_snapfile_transfer_all(s->snap_dir, dir, true)) == 0)
             return 0;
         ZN_ERROR("store: copying the snapshot files of %s into %s: %s", s->snap_dir, dir,
                  strerror(-rc));
@@ -316,7 +248,7 @@ int store_snapfiles_copy(struct store *s, const char *dir, bool after)
     if ((rc = store_copy_records(dir, &set)))
         return store_error(rc, "reading the snapshot records of the copy");
     for (size_t i = 0; i < set.count; i++) {
-        if ((rc = store_snapfile_clone(s->snap_dir, dir, set.zxids[i]))) {
+        if ((rc = store_snapfile_transfer(s->snap_dir, dir, set.zxids[i], true))) {
             ZN_ERROR("store: copying %s/snapshot.%" PRIx64 " into %s: %s (a snapshot replaced "
                      "while the store was copied: try again)",
                      s->snap_dir, set.zxids[i], dir, strerror(-rc));

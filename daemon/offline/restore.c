@@ -80,59 +80,6 @@ static int truncate_above(const char *dir, uint64_t zxid)
     return rc;
 }
 
-/* A backup carries the snapshot files beside data.mdb; znoded keeps them in
- * dataDir, the LMDB store in dataLogDir.  Moved by rename, or copied and
- * fsync'd across file systems; both directories fsync'd.  Returns 0 or
- * -errno. */
-static int move_snapshot_files(const char *from, const char *to)
-{
-    DIR *d = opendir(from);
-    if (!d)
-        return -errno;
-    int rc = 0;
-    for (struct dirent *de; rc == 0 && (de = readdir(d)) != NULL;) {
-        uint64_t zxid;
-        bool tmp;
-        if (!store_snapfile_parse_name(de->d_name, &zxid, &tmp))
-            continue;
-        char src[PATH_MAX + 256], dst[PATH_MAX + 256];
-        snprintf(src, sizeof src, "%s/%s", from, de->d_name);
-        snprintf(dst, sizeof dst, "%s/%s", to, de->d_name);
-        if (rename(src, dst) == 0)
-            continue;
-        if (errno != EXDEV) {
-            rc = -errno;
-            break;
-        }
-        int in = open(src, O_RDONLY | O_CLOEXEC);
-        int out = in < 0 ? -1 : open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        char buf[1 << 16];
-        ssize_t n = 0;
-        while (out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
-            if (write(out, buf, (size_t)n) != n) {
-                n = -1;
-                break;
-            }
-        if (in < 0 || out < 0 || n < 0 || fsync(out) != 0)
-            rc = errno ? -errno : -EIO;
-        if (in >= 0)
-            close(in);
-        if (out >= 0 && close(out) != 0 && rc == 0)
-            rc = -errno;
-        if (rc == 0 && unlink(src) != 0)
-            rc = -errno;
-    }
-    closedir(d);
-    for (int i = 0; rc == 0 && i < 2; i++) {
-        int dfd = open(i ? from : to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            rc = -errno;
-        if (dfd >= 0)
-            close(dfd);
-    }
-    return rc;
-}
-
 int restore_run(const char *file, const char *config_path)
 {
     static struct config cfg;
@@ -193,7 +140,10 @@ int restore_run(const char *file, const char *config_path)
         target_dir_remove_store(dir);
         return 1;
     }
-    if (strcmp(dir, cfg.data_dir) != 0 && (rc = move_snapshot_files(dir, cfg.data_dir)) != 0) {
+    /* A backup carries the snapshot files beside data.mdb; znoded keeps them
+     * in dataDir, the LMDB store in dataLogDir. */
+    if (strcmp(dir, cfg.data_dir) != 0 &&
+        (rc = store_snapfile_transfer_all(dir, cfg.data_dir, false)) != 0) {
         fprintf(stderr, "znoded: --restore: cannot move the snapshot files from %s into %s: %s\n",
                 dir, cfg.data_dir, strerror(-rc));
         target_dir_remove_store(dir);
