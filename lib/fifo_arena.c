@@ -48,6 +48,7 @@ static struct zn_fifo_chunk *chunk_map(struct zn_fifo *f, size_t size)
     c->size = size;
     atomic_init(&c->refs, 0);
     atomic_fetch_add_explicit(&f->chunks, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&f->maps, 1, memory_order_relaxed);
     POISON((char *)c + CHUNK_HDR, size - CHUNK_HDR);
     return c;
 }
@@ -70,9 +71,26 @@ static void chunk_unref(struct zn_fifo_chunk *c)
         chunk_unmap(c);
         return;
     }
-    struct zn_fifo_chunk *old = atomic_exchange_explicit(&f->spare, c, memory_order_acq_rel);
-    if (old)
-        chunk_unmap(old);
+    for (unsigned i = 0; i < ZN_FIFO_SPARES; i++) {
+        struct zn_fifo_chunk *empty = NULL;
+        if (atomic_compare_exchange_strong_explicit(&f->spare[i], &empty, c, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            return;
+    }
+    chunk_unmap(c);
+}
+
+/* Owner thread: a kept chunk, or NULL (invariant 2). */
+static struct zn_fifo_chunk *spare_take(struct zn_fifo *f)
+{
+    for (unsigned i = 0; i < ZN_FIFO_SPARES; i++) {
+        if (!atomic_load_explicit(&f->spare[i], memory_order_relaxed))
+            continue;
+        struct zn_fifo_chunk *c = atomic_exchange_explicit(&f->spare[i], NULL, memory_order_acq_rel);
+        if (c)
+            return c;
+    }
+    return NULL;
 }
 
 void zn_fifo_init(struct zn_fifo *f, size_t chunk_bytes)
@@ -81,8 +99,10 @@ void zn_fifo_init(struct zn_fifo *f, size_t chunk_bytes)
     if (!chunk_bytes)
         chunk_bytes = ZN_FIFO_CHUNK_BYTES;
     f->cur = NULL;
-    atomic_init(&f->spare, NULL);
+    for (unsigned i = 0; i < ZN_FIFO_SPARES; i++)
+        atomic_init(&f->spare[i], NULL);
     atomic_init(&f->chunks, 0);
+    atomic_init(&f->maps, 0);
     f->chunk_bytes = (chunk_bytes + page - 1) / page * page;
 }
 
@@ -114,7 +134,7 @@ void *zn_fifo_alloc(struct zn_fifo *f, size_t n)
         struct zn_fifo_chunk *big = chunk_map(f, (CHUNK_HDR + need + page - 1) / page * page);
         return big ? bump(big, need, n) : NULL;
     }
-    struct zn_fifo_chunk *next = atomic_exchange_explicit(&f->spare, NULL, memory_order_acq_rel);
+    struct zn_fifo_chunk *next = spare_take(f);
     if (!next && !(next = chunk_map(f, f->chunk_bytes)))
         return NULL;
     next->used = CHUNK_HDR;
@@ -142,10 +162,11 @@ void zn_fifo_destroy(struct zn_fifo *f)
         chunk_unref(f->cur);
         f->cur = NULL;
     }
-    struct zn_fifo_chunk *s = atomic_exchange(&f->spare, NULL);
-    if (s)
+    for (struct zn_fifo_chunk *s; (s = spare_take(f)) != NULL;)
         chunk_unmap(s);
     ZN_ASSERT(atomic_load(&f->chunks) == 0);
 }
 
 size_t zn_fifo_chunks(struct zn_fifo *f) { return atomic_load_explicit(&f->chunks, memory_order_relaxed); }
+
+size_t zn_fifo_maps(struct zn_fifo *f) { return atomic_load_explicit(&f->maps, memory_order_relaxed); }

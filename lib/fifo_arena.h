@@ -10,12 +10,18 @@
  *
  * 1. One thread allocates (the owner); any thread may free.  The owner alone
  *    moves a chunk's bump offset; the only state shared with freeing threads
- *    is each chunk's reference count and the arena's one spare chunk, both
+ *    is each chunk's reference count and the arena's spare slots, all
  *    atomic.
  * 2. A chunk's count is its live blocks, plus 1 while it is the arena's
  *    current chunk (the owner's reference).  Whoever brings it to 0 releases
- *    the chunk: it becomes the spare (the previous spare is unmapped), so a
- *    steady FIFO cycles between two chunks without a system call.
+ *    the chunk: it goes into an empty spare slot (compare-and-swap from
+ *    NULL, so freeing threads never race for one), or is unmapped when all
+ *    ZN_FIFO_SPARES are taken.  The owner takes a new current chunk from a
+ *    slot (exchange with NULL) before it maps one.  So a FIFO whose live
+ *    blocks span up to ZN_FIFO_SPARES chunks (a server's writes in flight
+ *    do: one spare was too few, and nearly every chunk was mapped fresh and
+ *    its pages faulted in again) cycles through its chunks without a system
+ *    call, and an idle arena keeps at most its current chunk and the spares.
  * 3. The current chunk with no live block (count 1, seen by the owner) is
  *    reused from its start: nobody else can hold a reference to it then.
  * 4. A block larger than a chunk gets a chunk of its own (no owner
@@ -32,13 +38,15 @@
 #include <stddef.h>
 
 #define ZN_FIFO_CHUNK_BYTES (64 * 1024)
+#define ZN_FIFO_SPARES 4
 
 struct zn_fifo_chunk;
 
 struct zn_fifo {
     struct zn_fifo_chunk *cur;                 /* owner thread only */
-    _Atomic(struct zn_fifo_chunk *) spare;     /* one emptied chunk kept */
-    atomic_size_t chunks;                      /* chunks mapped (cur, spare, held) */
+    _Atomic(struct zn_fifo_chunk *) spare[ZN_FIFO_SPARES]; /* emptied chunks kept */
+    atomic_size_t chunks;                      /* chunks mapped (cur, spares, held) */
+    atomic_size_t maps;                        /* chunks ever mapped (tests, stats) */
     size_t chunk_bytes;
 };
 
@@ -52,5 +60,7 @@ void zn_fifo_free(void *p);
 void zn_fifo_destroy(struct zn_fifo *f);
 /* Chunks mapped now (for tests and stats). */
 size_t zn_fifo_chunks(struct zn_fifo *f);
+/* Chunks mapped since zn_fifo_init (for tests and stats). */
+size_t zn_fifo_maps(struct zn_fifo *f);
 
 #endif

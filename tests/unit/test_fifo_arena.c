@@ -61,17 +61,18 @@ static void start_filled(struct zn_fifo *f, unsigned char **b)
         b[i] = alloc_filled(f, i);
 }
 
-/* A drained arena holds at most its current chunk and a spare; destroy unmaps both. */
+/* A drained arena holds at most its current chunk and the spares; destroy
+ * unmaps them all. */
 static void drain_and_destroy(struct zn_fifo *f)
 {
-    assert_true(zn_fifo_chunks(f) <= 2);
+    assert_true(zn_fifo_chunks(f) <= 1 + ZN_FIFO_SPARES);
     zn_fifo_destroy(f);
     assert_int_equal(zn_fifo_chunks(f), 0);
 }
 
 /* Blocks in order and freed in order: they stay intact across chunks, are
  * 16-byte aligned, and a drained arena holds at most its current chunk and
- * one spare; destroy unmaps both. */
+ * the spares; destroy unmaps them all. */
 static void test_fifo_in_order(void **state)
 {
     (void)state;
@@ -109,7 +110,7 @@ static void test_fifo_out_of_order(void **state)
     /* one block keeps its chunk */
     for (unsigned i = 1; i < N; i++)
         free_checked(more[i], N + i);
-    assert_true(zn_fifo_chunks(&f) >= 2 && zn_fifo_chunks(&f) <= 3);
+    assert_true(zn_fifo_chunks(&f) >= 2 && zn_fifo_chunks(&f) <= 2 + ZN_FIFO_SPARES);
     free_checked(more[0], N);
     drain_and_destroy(&f);
 }
@@ -162,6 +163,36 @@ static void test_fifo_steady_reuses_chunks(void **state)
     }
     for (unsigned k = 0; k < 8; k++)
         zn_fifo_free(ring[k]);
+    drain_and_destroy(&f);
+}
+
+/* Blocks freed in bursts that span several chunks, as a server frees a
+ * group commit's or an applied batch's copies while the next batch is being
+ * allocated, map their chunks once: after the first rounds every chunk
+ * needed comes back from a spare slot, never from mmap again (with one
+ * spare, most of each burst's chunks were unmapped and mapped again). */
+static void test_fifo_bursts_of_several_chunks_map_no_more(void **state)
+{
+    (void)state;
+    struct zn_fifo f;
+    zn_fifo_init(&f, CHUNK);
+    enum { BATCH = 64, ROUNDS = 2000 }; /* ~64 x 180 bytes: about three 4 KiB chunks */
+    unsigned char *prev[BATCH] = {0}, *cur[BATCH];
+    size_t maps_after_warmup = 0;
+    for (unsigned r = 0; r < ROUNDS; r++) {
+        for (unsigned k = 0; k < BATCH; k++)
+            cur[k] = alloc_filled(&f, r * BATCH + k);
+        for (unsigned k = 0; k < BATCH; k++)
+            if (prev[k])
+                free_checked(prev[k], (r - 1) * BATCH + k);
+        memcpy(prev, cur, sizeof prev);
+        if (r == 10)
+            maps_after_warmup = zn_fifo_maps(&f);
+    }
+    assert_true(maps_after_warmup >= 6);
+    assert_int_equal(zn_fifo_maps(&f), maps_after_warmup);
+    for (unsigned k = 0; k < BATCH; k++)
+        free_checked(prev[k], (ROUNDS - 1) * BATCH + k);
     drain_and_destroy(&f);
 }
 
@@ -256,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_fifo_out_of_order),
         cmocka_unit_test(test_fifo_big_block),
         cmocka_unit_test(test_fifo_steady_reuses_chunks),
+        cmocka_unit_test(test_fifo_bursts_of_several_chunks_map_no_more),
         cmocka_unit_test(test_fifo_free_from_another_thread),
         cmocka_unit_test(test_fifo_poisons_all_but_live_blocks),
     };

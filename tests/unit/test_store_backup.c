@@ -112,6 +112,7 @@ static void a_running_store_copied_packed_and_unpacked_recovers_every_entry(void
     assert_int_equal(uv_run(&g.loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&g.loop), 0);
     forget_recovered(&g);
+    free(g.entries);
     free(g.calls);
 }
 
