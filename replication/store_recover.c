@@ -401,7 +401,8 @@ static int store_recover_snapshot(struct store *s, store_snapshot_fn on_snapshot
         pthread_mutex_lock(&s->mutex);
         s->stats.snapshot_zxid = rec.zxid[i];
         pthread_mutex_unlock(&s->mutex);
-        ZN_INFO("store: recovered snapshot zxid=0x%" PRIx64 " bytes=%" PRIu64 " file=%s/snapshot.%" PRIx64,
+        ZN_INFO("store: recovered snapshot zxid=0x%" PRIx64 " bytes=%" PRIu64
+                " file=%s/snapshot.%" PRIx64,
                 rec.zxid[i], rec.len[i], s->snap_dir, rec.zxid[i]);
         return 0;
     }

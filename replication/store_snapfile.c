@@ -126,8 +126,9 @@ int store_snapfile_write(const char *dir, uint64_t zxid, int which, const void *
                          uint32_t *blob_crc)
 {
     char path[4096];
-    int rc = which == STORE_SNAPFILE_FINAL ? -EINVAL
-                                           : store_snapfile_path(path, sizeof path, dir, zxid, which);
+    int rc = which == STORE_SNAPFILE_FINAL
+                 ? -EINVAL
+                 : store_snapfile_path(path, sizeof path, dir, zxid, which);
     if (rc)
         return rc;
     if (chunk_bytes == 0)
@@ -237,18 +238,17 @@ static int check_header(const unsigned char *h, uint64_t zxid, uint64_t file_byt
                        get_be64(h + 8));
     facts->len = get_be64(h + 16);
     facts->crc = get_be32(h + 24);
-    if (file_bytes != STORE_SNAPFILE_HEADER_BYTES + facts->len)
-        return damaged(facts, file_bytes < STORE_SNAPFILE_HEADER_BYTES + facts->len ? file_bytes
-                                                                                   : STORE_SNAPFILE_HEADER_BYTES + facts->len,
-                       "it is %" PRIu64 " bytes, its header says %" PRIu64 " (cut short or "
-                       "grown)",
-                       file_bytes, STORE_SNAPFILE_HEADER_BYTES + facts->len);
+    uint64_t want = STORE_SNAPFILE_HEADER_BYTES + facts->len;
+    if (file_bytes != want) /* the damage starts where the shorter of the two ends */
+        return damaged(facts, file_bytes < want ? file_bytes : want,
+                       "it is %" PRIu64 " bytes, its header says %" PRIu64 " (cut short or grown)",
+                       file_bytes, want);
     return 0;
 }
 
 /* Opens the file and checks its header; returns an open fd in *fd on 0. */
-static int open_checked(const char *dir, uint64_t zxid, int which, struct store_snapfile_facts *facts,
-                        int *fd_out, uint64_t *file_bytes)
+static int open_checked(const char *dir, uint64_t zxid, int which,
+                        struct store_snapfile_facts *facts, int *fd_out, uint64_t *file_bytes)
 {
     memset(facts, 0, sizeof *facts);
     char path[4096];

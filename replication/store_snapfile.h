@@ -93,8 +93,9 @@ struct store_snapfile_facts {
 };
 
 /*
- * Reads and checks the header of dir/snapshot.<zxid>'s name which: magic, version, header checksum, the zxid it names, and a file size
- * of exactly header + blob length.  Returns 0, -ENOENT when there is no such
+ * Reads and checks the header of dir/snapshot.<zxid>'s name which: magic,
+ * version, header checksum, the zxid it names, and a file size of exactly
+ * header + blob length.  Returns 0, -ENOENT when there is no such
  * file, 1 with facts->problem and facts->offset set when it is damaged, or
  * another negative errno.
  */

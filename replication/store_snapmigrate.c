@@ -100,8 +100,9 @@ void store_snapfiles_tidy(struct store *s, bool tmp_too)
         ZN_WARN("store: removing leftover snapshot files in %s: %s (they go at the next open)",
                 s->snap_dir, strerror(-rc));
     if (removed)
-        ZN_INFO("store: removed %u snapshot file%s no record names (replaced, or left by a crash)%s in %s", removed,
-                removed == 1 ? "" : "s", tmp_too ? " (or temporary)" : "", s->snap_dir);
+        ZN_INFO("store: removed %u snapshot file%s no record names (replaced, or left by a "
+                "crash)%s in %s",
+                removed, removed == 1 ? "" : "s", tmp_too ? " (or temporary)" : "", s->snap_dir);
 }
 
 /* The transaction of one migrated snapshot: its chunks out, its record in
@@ -200,7 +201,8 @@ static int store_copy_records(const char *dir, struct store_record_set *set)
     if ((rc = mdb_env_set_maxdbs(env, 3)) == 0 &&
         (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0644)) == 0 &&
         (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) == 0 &&
-        (rc = mdb_dbi_open(txn, "snap", 0, &dbi)) == 0 && (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
+        (rc = mdb_dbi_open(txn, "snap", 0, &dbi)) == 0 &&
+        (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
         MDB_val key, value;
         for (int get = mdb_cursor_get(cur, &key, &value, MDB_FIRST); get == 0;
              get = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {

@@ -238,7 +238,8 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     } else {
         struct store_snapshot_progress progress = {s, item, rest};
         rc = store_snapfile_write(s->snap_dir, item->zxid, STORE_SNAPFILE_TMP_STORE, item->blob,
-                                  item->len, s->opts.snapshot_write_bytes, store_snapshot_progress, &progress,
+                                  item->len, s->opts.snapshot_write_bytes,
+                                  store_snapshot_progress, &progress,
                                   &job.crc);
         if (rc)
             rc = store_snapfile_error(s, rc, item->zxid, "writing");
@@ -247,8 +248,8 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     write_us = store_us_since(&t0);
     if (rc == 0) {
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = store_snapfile_publish(s->snap_dir, item->zxid,
-                                    item->from_file ? STORE_SNAPFILE_TMP : STORE_SNAPFILE_TMP_STORE);
+        int which = item->from_file ? STORE_SNAPFILE_TMP : STORE_SNAPFILE_TMP_STORE;
+        rc = store_snapfile_publish(s->snap_dir, item->zxid, which);
         if (rc) {
             rc = store_snapfile_error(s, rc, item->zxid, "renaming");
             store_snapfile_remove(s->snap_dir, item->zxid);

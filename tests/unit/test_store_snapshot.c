@@ -163,6 +163,20 @@ static long long snapshot_file_bytes(const char *dir, uint64_t zxid, int which)
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* The size of dir/snapshot.<zxid>, or -1; a file of a blob of n bytes is HDR + n. */
+#define HDR STORE_SNAPFILE_HEADER_BYTES
+static long long final_bytes(const char *dir, uint64_t zxid)
+{
+    return snapshot_file_bytes(dir, zxid, STORE_SNAPFILE_FINAL);
+}
+
+/* A snapshot file written, as a snapshot child (STORE_SNAPFILE_TMP) or the
+ * store's writer (_TMP_STORE) writes one. */
+static int write_tmp(const char *dir, uint64_t zxid, int which, const void *blob, size_t len)
+{
+    return store_snapfile_write(dir, zxid, which, blob, len, 0, NULL, NULL, NULL);
+}
+
 /* Resident bytes of this process's map of data.mdb in dir (from smaps). */
 static uint64_t mapped_rss_bytes(const char *dir)
 {
@@ -335,7 +349,7 @@ static void a_snapshot_is_written_into_its_own_file_with_one_record(void **state
     wait_durable(f, 120);
     fixture_close(f);
     assert_int_equal(snapshot_records_on_disk(f->dir, 100), 1);
-    assert_int_equal(snapshot_file_bytes(f->dir, 100, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + len);
+    assert_int_equal(final_bytes(f->dir, 100), HDR + len);
     assert_int_equal(snapshot_file_bytes(f->dir, 100, STORE_SNAPFILE_TMP_STORE), -1);
     fixture_open(f);
     snapshot_blob_check(f, 100, len);
@@ -356,7 +370,7 @@ static void a_snapshot_file_written_by_a_child_is_recorded_and_a_bad_one_removed
     wait_durable(f, 30);
     size_t len = 5000;
     void *blob = snapshot_blob(20, len);
-    assert_int_equal(store_snapfile_write(f->dir, 20, STORE_SNAPFILE_TMP, blob, len, 0, NULL, NULL, NULL), 0);
+    assert_int_equal(write_tmp(f->dir, 20, STORE_SNAPFILE_TMP, blob, len), 0);
     free(blob);
     assert_int_equal(store_snapshot_file(f->s, 20), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
@@ -365,21 +379,21 @@ static void a_snapshot_file_written_by_a_child_is_recorded_and_a_bad_one_removed
     assert_int_equal(st.snapshot_zxid, 20);
     assert_int_equal(st.snapshots_failed, 0);
     assert_int_equal(snapshot_file_bytes(f->dir, 20, STORE_SNAPFILE_TMP), -1);
-    assert_int_equal(snapshot_file_bytes(f->dir, 20, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + len);
+    assert_int_equal(final_bytes(f->dir, 20), HDR + len);
     /* a cut temporary file */
     blob = snapshot_blob(30, len);
-    assert_int_equal(store_snapfile_write(f->dir, 30, STORE_SNAPFILE_TMP, blob, len, 0, NULL, NULL, NULL), 0);
+    assert_int_equal(write_tmp(f->dir, 30, STORE_SNAPFILE_TMP, blob, len), 0);
     free(blob);
     char path[4096];
     assert_int_equal(store_snapfile_path(path, sizeof path, f->dir, 30, STORE_SNAPFILE_TMP), 0);
-    assert_int_equal(truncate(path, STORE_SNAPFILE_HEADER_BYTES + len - 1), 0);
+    assert_int_equal(truncate(path, HDR + len - 1), 0);
     assert_int_equal(store_snapshot_file(f->s, 30), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
     store_stats(f->s, &st);
     assert_int_equal(st.snapshot_zxid, 20);
     assert_int_equal(st.snapshots_failed, 1);
     assert_int_equal(snapshot_file_bytes(f->dir, 30, STORE_SNAPFILE_TMP), -1);
-    assert_int_equal(snapshot_file_bytes(f->dir, 30, STORE_SNAPFILE_FINAL), -1);
+    assert_int_equal(final_bytes(f->dir, 30), -1);
     fixture_reopen(f);
     snapshot_blob_check(f, 20, len);
     assert_int_equal(f->nentries, 10);
@@ -402,7 +416,7 @@ static void a_replaced_snapshot_goes_with_its_record_and_its_file(void **state)
     wait_durable(f, 120);
     assert_int_equal(store_snapshot(f->s, 110, snapshot_blob(110, 1000), 1000), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
-    assert_int_equal(snapshot_file_bytes(f->dir, 100, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + big);
+    assert_int_equal(final_bytes(f->dir, 100), HDR + big);
     struct store_stats before, after;
     store_stats(f->s, &before);
     assert_int_equal(store_snapshot(f->s, 120, snapshot_blob(120, 1000), 1000), 0);
@@ -412,7 +426,7 @@ static void a_replaced_snapshot_goes_with_its_record_and_its_file(void **state)
     assert_int_equal(after.fsyncs - before.fsyncs, 1 + 1 + 1);
     assert_int_equal(after.snapshot_count, 2);
     assert_int_equal(after.snapshot_zxid, 120);
-    assert_int_equal(snapshot_file_bytes(f->dir, 100, STORE_SNAPFILE_FINAL), -1);
+    assert_int_equal(final_bytes(f->dir, 100), -1);
     fixture_close(f);
     assert_int_equal(snapshot_records_on_disk(f->dir, 100), 0);
     assert_int_equal(snapshot_records_on_disk(f->dir, 110), 1);
@@ -493,7 +507,7 @@ static void a_format_1_snapshot_is_moved_into_a_file_and_recovers(void **state)
     /* moved into its file: LMDB holds only the record now */
     fixture_close(f);
     assert_int_equal(snapshot_records_on_disk(f->dir, 10), 1);
-    assert_int_equal(snapshot_file_bytes(f->dir, 10, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + len);
+    assert_int_equal(final_bytes(f->dir, 10), HDR + len);
     fixture_open(f);
     snapshot_blob_check(f, 10, len);
 }
@@ -512,12 +526,13 @@ static void a_format_2_store_is_migrated_and_a_crash_midway_reopens_the_same(voi
         append_payload(f, z, 24);
     wait_durable(f, 40);
     fixture_close(f);
-    size_t len_a = 5 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 17, len_b = 3 * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    size_t len_a = 5 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 17;
+    size_t len_b = 3 * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
     uint8_t *a = snapshot_blob(20, len_a), *b = snapshot_blob(30, len_b);
     write_lmdb_snapshot(f->dir, 2, 20, a, len_a);
     write_lmdb_snapshot(f->dir, 2, 30, b, len_b);
     /* the crash: snapshot 30's file published, LMDB untouched */
-    assert_int_equal(store_snapfile_write(f->dir, 30, STORE_SNAPFILE_TMP_STORE, a, len_a, 0, NULL, NULL, NULL), 0);
+    assert_int_equal(write_tmp(f->dir, 30, STORE_SNAPFILE_TMP_STORE, a, len_a), 0);
     assert_int_equal(store_snapfile_publish(f->dir, 30, STORE_SNAPFILE_TMP_STORE), 0);
     free(a);
     free(b);
@@ -535,8 +550,8 @@ static void a_format_2_store_is_migrated_and_a_crash_midway_reopens_the_same(voi
         fixture_close(f);
         assert_int_equal(snapshot_records_on_disk(f->dir, 20), 1);
         assert_int_equal(snapshot_records_on_disk(f->dir, 30), 1);
-        assert_int_equal(snapshot_file_bytes(f->dir, 20, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + len_a);
-        assert_int_equal(snapshot_file_bytes(f->dir, 30, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + len_b);
+        assert_int_equal(final_bytes(f->dir, 20), HDR + len_a);
+        assert_int_equal(final_bytes(f->dir, 30), HDR + len_b);
     }
     /* and the migrated store goes on: a new snapshot replaces the older */
     fixture_open(f);
@@ -544,7 +559,7 @@ static void a_format_2_store_is_migrated_and_a_crash_midway_reopens_the_same(voi
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
     fixture_reopen(f);
     snapshot_blob_check(f, 40, 100);
-    assert_int_equal(snapshot_file_bytes(f->dir, 20, STORE_SNAPFILE_FINAL), -1);
+    assert_int_equal(final_bytes(f->dir, 20), -1);
 }
 
 static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len)
@@ -586,11 +601,11 @@ static void entries_after_a_leaders_snapshot_that_was_not_stored_are_not_written
 
     /* recovery: the entries before the gap, nothing after it; the file no
      * record names is gone */
-    assert_true(snapshot_file_bytes(f->dir, 200, STORE_SNAPFILE_FINAL) > 0);
+    assert_true(final_bytes(f->dir, 200) > 0);
     fixture_open(f);
     assert_int_equal(f->nentries, 50);
     assert_int_equal(store_last_zxid(f->s), 50);
-    assert_int_equal(snapshot_file_bytes(f->dir, 200, STORE_SNAPFILE_FINAL), -1);
+    assert_int_equal(final_bytes(f->dir, 200), -1);
     fixture_close(f);
 
     /* and a leader's snapshot that is stored lets the entries after it be written */
@@ -645,10 +660,11 @@ static void a_crash_around_a_snapshots_record_loses_nothing_and_leaves_nothing(v
     assert_int_equal(st.log_entries, 110); /* nothing compacted for the unrecorded snapshot */
     fixture_close(f);
     assert_int_equal(snapshot_records_on_disk(f->dir, 150), 0);
-    assert_int_equal(snapshot_file_bytes(f->dir, 150, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + big);
+    assert_int_equal(final_bytes(f->dir, 150), HDR + big);
     /* and a temporary file a crash left while writing one */
     char path[4096];
-    assert_int_equal(store_snapfile_path(path, sizeof path, f->dir, 155, STORE_SNAPFILE_TMP_STORE), 0);
+    assert_int_equal(store_snapfile_path(path, sizeof path, f->dir, 155, STORE_SNAPFILE_TMP_STORE),
+                     0);
     FILE *tmp = fopen(path, "w");
     assert_non_null(tmp);
     fclose(tmp);
@@ -662,7 +678,7 @@ static void a_crash_around_a_snapshots_record_loses_nothing_and_leaves_nothing(v
     assert_int_equal(store_last_zxid(f->s), 160);
     store_stats(f->s, &st);
     assert_int_equal(st.snapshot_count, 2);
-    assert_int_equal(snapshot_file_bytes(f->dir, 150, STORE_SNAPFILE_FINAL), -1); /* the open removed it */
+    assert_int_equal(final_bytes(f->dir, 150), -1); /* removed by the open */
     assert_int_equal(snapshot_file_bytes(f->dir, 155, STORE_SNAPFILE_TMP_STORE), -1);
 
     /* stage 2: recorded, but the replaced file and the log below the new
@@ -675,15 +691,15 @@ static void a_crash_around_a_snapshots_record_loses_nothing_and_leaves_nothing(v
     assert_int_equal(store_meta_put(f->s, "barrier", 3), 0);
     fixture_close(f);
     assert_int_equal(snapshot_records_on_disk(f->dir, 50), 0);
-    assert_int_equal(snapshot_file_bytes(f->dir, 50, STORE_SNAPFILE_FINAL), STORE_SNAPFILE_HEADER_BYTES + small);
+    assert_int_equal(final_bytes(f->dir, 50), HDR + small);
     fixture_open(f);
     snapshot_blob_check(f, 160, big);
     assert_int_equal(f->nentries, 10);
     for (uint64_t i = 0; i < 10; i++)
         assert_entry_is_payload(&f->entries[i], 161 + i, 21);
-    assert_int_equal(snapshot_file_bytes(f->dir, 50, STORE_SNAPFILE_FINAL), -1);
-    assert_true(snapshot_file_bytes(f->dir, 100, STORE_SNAPFILE_FINAL) > 0);
-    assert_true(snapshot_file_bytes(f->dir, 160, STORE_SNAPFILE_FINAL) > 0);
+    assert_int_equal(final_bytes(f->dir, 50), -1);
+    assert_true(final_bytes(f->dir, 100) > 0);
+    assert_true(final_bytes(f->dir, 160) > 0);
 }
 
 static void a_large_compaction_is_done_in_bounded_transactions_and_loses_nothing(void **state)
