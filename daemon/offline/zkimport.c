@@ -624,6 +624,8 @@ int zkimport_run(const char *dirs, const char *config_path)
     if (rc == 0 && (rc = write_store(im.tree, epoch, cfg.data_log_dir, cfg.data_dir)) != 0) {
         refuse(&im, rc, "cannot write the store in %s: %s", cfg.data_log_dir, zn_strerror(rc));
         target_dir_remove_store(cfg.data_log_dir);
+        if (strcmp(cfg.data_dir, cfg.data_log_dir) != 0)
+            target_dir_remove_store(cfg.data_dir); /* the snapshot file (myid stays) */
     }
     if (rc == 0)
         printf("znoded: imported %s into %s: zxid=0x%" PRIx64 " epoch=%" PRIu64 " nodes=%zu "
