@@ -164,9 +164,16 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
  * ZN_CORRUPT, after logging one line that names the file and tells the
  * operator to move the directory aside: LMDB has no torn writes, so such an
  * entry is damage, and dropping it and the later ones could lose writes this
- * member acknowledged.  A snapshot that fails its checksum is deleted and the
- * next older one used (the log still covers what it held).  Afterwards store_last_zxid() is the last zxid handed over
- * (or the snapshot's).  Read transactions are kept short: entries are copied
+ * member acknowledged.  The snapshot is the newest recorded one whose file
+ * passes every check (header, length, CRC, and against its record; the file
+ * is mapped, its data handed over from the mapping).  A damaged or missing
+ * newer one is logged with its file name and offset and fallen back from
+ * when an older one at or above the compaction point exists (its record is
+ * dropped, its file renamed snapshot.<zxid>.damaged); when none does, nothing
+ * is changed and ZN_CORRUPT is returned after a line naming the file (a
+ * leader's snapshot keeps no older one, so a damaged one is always refused).
+ * Afterwards store_last_zxid() is the last zxid handed over (or the
+ * snapshot's).  Read transactions are kept short: entries are copied
  * out in slices, and no LMDB transaction is open while a callback runs.
  * SYNCHRONOUS.  Call once, after store_open and before store_append.
  * on_snapshot and on_entry may be NULL (the data is then only checked).
