@@ -73,6 +73,8 @@ static void usage(FILE *out)
             "  jute.maxbuffer=1048575         the largest packet (and so znode data) in bytes\n"
             "  snapCount=100000               transactions between snapshots (in an ensemble\n"
             "                                 drawn per member from [snapCount/2+1, snapCount])\n"
+            "  snapSizeLimitInKb=4194304      also a snapshot once the log since the last one\n"
+            "                                 holds this many KB (drawn as snapCount; <= 0: off)\n"
             "  globalOutstandingLimit=1000    queued requests before reads are throttled\n"
             "  initLimit=10, syncLimit=5      ensemble timing, in ticks\n"
             "  server.N=host:peerPort:electionPort[:observer][;[host:]clientPort]   members\n"

@@ -182,6 +182,8 @@ struct config {
     unsigned four_letter_words;  /* whitelist; default srvr only, as ZooKeeper 3.5+ */
     size_t jute_max_buffer;      /* jute.maxbuffer; default 0xfffff */
     long snap_count;             /* snapCount: txns between snapshots; default 100000 */
+    long long snap_size_limit;   /* snapSizeLimitInKb, in bytes: log bytes between snapshots;
+                                    default 4 GiB; 0: no limit (a non-positive value) */
     int global_outstanding_limit;/* globalOutstandingLimit; default 1000 */
     int my_id;                   /* from dataDir/myid or --id; 0 standalone */
     struct config_server servers[CONFIG_MAX_SERVERS];

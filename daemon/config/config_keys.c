@@ -41,7 +41,6 @@ static const struct ignored_key ignored_keys[] = {
     {"jvm.pause.sleep.time.ms", "the JVM pause monitor"},
     {"preAllocSize", "ZooKeeper's log files; znoded's log is an LMDB database"},
     {"txnLogSizeLimitInKb", "ZooKeeper's log files; znoded's log is an LMDB database"},
-    {"snapSizeLimitInKb", "ZooKeeper's snapshot files; znoded snapshots every snapCount transactions"},
     {"autopurge.snapRetainCount", "znoded drops old snapshots and log entries itself"},
     {"autopurge.purgeInterval", "znoded drops old snapshots and log entries itself"},
 };

@@ -1,8 +1,8 @@
 /*
- * When a snapshot is taken and where it goes: every snapCount txns (drawn
- * per member in an ensemble, below), serialised by a forked child
- * (snapshot.c), handed to the store, and then the replication core may drop
- * its log up to it (ensemble_snapshot_stored).
+ * When a snapshot is taken and where it goes: every snapCount txns, or
+ * snapSizeLimitInKb of log (each drawn per member in an ensemble, below),
+ * serialised by a forked child (snapshot.c), handed to the store, and then
+ * the replication core may drop its log up to it (ensemble_snapshot_stored).
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -59,16 +59,16 @@ static void on_snapshot_ready(struct server *srv, int64_t zxid, int status)
 }
 
 /*
- * How many txns until the next snapshot: in an ensemble, as ZooKeeper does, a
- * number drawn anew after every snapshot from [snapCount/2 + 1, snapCount],
- * so that the members, which apply the same txns, do not all take their
- * snapshots at the same zxid (standalone: snapCount).  A snapshot costs its
- * member a fork and the writing of the blob; when every member paid that at
- * once, a write waited for the slowest of a quorum.
+ * How many txns (or log bytes) until the next snapshot, given the limit
+ * (snapCount, snapSizeLimitInKb): in an ensemble, as ZooKeeper does, a
+ * number drawn anew after every snapshot from [limit/2 + 1, limit], so that
+ * the members, which apply the same txns, do not all take their snapshots at
+ * the same zxid (standalone: the limit).  A snapshot costs its member a fork
+ * and the writing of the blob; when every member paid that at once, a write
+ * waited for the slowest of a quorum.
  */
-static int64_t snapshot_threshold(struct server *srv)
+static int64_t snapshot_threshold(struct server *srv, int64_t count)
 {
-    int64_t count = srv->cfg.snap_count;
     /* Standalone there are no members to keep apart, and a smaller draw would
      * only mean more snapshots: every snapCount txns, the top of the range. */
     if (count < 2 || config_standalone(&srv->cfg))
@@ -92,17 +92,28 @@ static int64_t snapshot_threshold(struct server *srv)
 }
 
 /*
- * Every snapshot_threshold txns, a snapshot; serialised by a forked child so
- * the loop never stalls for it, or on the loop if no child can be started.
+ * Every snapshot_threshold txns, or log bytes when snapSizeLimitInKb is on,
+ * a snapshot; serialised by a forked child so the loop never stalls for it,
+ * or on the loop if no child can be started.
  */
 void snapshot_maybe_take(struct server *srv)
 {
-    if (srv->snapshots.threshold == 0)
-        srv->snapshots.threshold = snapshot_threshold(srv);
-    if (srv->snapshots.txns_since < srv->snapshots.threshold || snapshot_in_progress(srv))
+    struct snapshots *sn = &srv->snapshots;
+    if (sn->threshold == 0) {
+        sn->threshold = snapshot_threshold(srv, srv->cfg.snap_count);
+        sn->bytes_threshold = snapshot_threshold(srv, (int64_t)srv->cfg.snap_size_limit);
+    }
+    bool by_count = sn->txns_since >= sn->threshold;
+    bool by_size = sn->bytes_threshold > 0 && sn->bytes_since >= sn->bytes_threshold;
+    if ((!by_count && !by_size) || snapshot_in_progress(srv))
         return;
-    srv->snapshots.txns_since = 0;
-    srv->snapshots.threshold = snapshot_threshold(srv);
+    if (by_size && !by_count)
+        ZN_INFO("snapshot: the log since the last one holds %" PRId64 " bytes (snapSizeLimitInKb "
+                "draw %" PRId64 ")", sn->bytes_since, sn->bytes_threshold);
+    sn->txns_since = 0;
+    sn->bytes_since = 0;
+    sn->threshold = snapshot_threshold(srv, srv->cfg.snap_count);
+    sn->bytes_threshold = snapshot_threshold(srv, (int64_t)srv->cfg.snap_size_limit);
     if (snapshot_start(srv, on_snapshot_ready) == 0)
         return;
     struct jute_writer w;
