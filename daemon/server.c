@@ -134,7 +134,13 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
         ZN_ERROR("cannot create the data directory %s: %s", dir, strerror(errno));
         return ZN_IO;
     }
+    /* Snapshot files in dataDir, the log in dataLogDir, as ZooKeeper keeps them. */
+    if (make_dirs(cfg->data_dir) != 0) {
+        ZN_ERROR("cannot create the data directory %s: %s", cfg->data_dir, strerror(errno));
+        return ZN_IO;
+    }
     struct store_options opts = {.queue_max_bytes = cfg->store_queue_max_bytes,
+                                 .snap_dir = cfg->data_dir,
                                  .segment_bytes = cfg->log_segment_bytes};
     int rc = store_open(&srv->store, loop, dir, &opts, ensemble_durable, srv);
     if (rc != 0) {

@@ -158,6 +158,8 @@ struct snapshots {
     struct snapshot_job *job;       /* the one being taken (snapshot.c); NULL when none */
     int64_t txns_since;             /* applied since the last one was started */
     int64_t threshold;              /* txns until the next one; 0: draw one (snapshot_schedule.c) */
+    int64_t bytes_since;            /* log bytes applied since the last one was started */
+    int64_t bytes_threshold;        /* log bytes until the next one (snapSizeLimitInKb); 0: none */
     uint64_t rng;                   /* state of the draw */
     /* The last one this process handed to the store, and when (wall clock,
      * seconds), for the last_snapshot admin command. */

@@ -25,6 +25,7 @@
 #include "assert.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_snapfile.h"
 #include "znode/errors.h"
 
 int store_error(int mdb_rc, const char *what)
@@ -87,8 +88,8 @@ static int store_options_resolve(struct store_options *o, const struct store_opt
         o->batch_max_entries = ZN_STORE_BATCH_MAX_ENTRIES;
     if (!o->snapshots_kept)
         o->snapshots_kept = ZN_STORE_SNAPSHOTS_KEPT;
-    if (!o->snapshot_txn_bytes)
-        o->snapshot_txn_bytes = ZN_STORE_SNAPSHOT_TXN_BYTES;
+    if (!o->snapshot_write_bytes)
+        o->snapshot_write_bytes = STORE_SNAPFILE_CHUNK_BYTES;
     if (!o->segment_bytes)
         o->segment_bytes = ZN_STORE_SEGMENT_BYTES;
     if (o->map_max_bytes < o->map_bytes || o->snapshots_kept < 2 ||
@@ -190,23 +191,37 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
     s->on_durable = on_durable;
     s->ctx = ctx;
     s->pid = getpid();
+    /* Snapshot files: in opts.snap_dir (znoded's dataDir), else beside LMDB. */
+    s->snap_dir = strdup(opts && opts->snap_dir ? opts->snap_dir : dir);
+    if (!s->snap_dir) {
+        free(s);
+        return ZN_NOMEMORY;
+    }
+    s->opts.snap_dir = s->snap_dir;
+    if (mkdir(s->snap_dir, 0755) != 0 && errno != EEXIST) {
+        ZN_ERROR("store: cannot create the snapshot dir=%s: %s", s->snap_dir, strerror(errno));
+        rc = errno == ENOSPC ? ZN_NOSPACE : ZN_IO;
+        free(s->snap_dir);
+        free(s);
+        return rc;
+    }
     zn_fifo_init(&s->entries, 0);
     if ((rc = store_env_open(s, dir))) {
+        free(s->snap_dir);
         free(s);
         return rc;
     }
-    /* The log's segment files (store_wal.c), and a log still in LMDB moved
-     * into them, before the counters are read. */
-    if ((rc = store_wal_open(s, dir)) || (rc = store_scan(s))) {
-        wal_close(s->wal);
-        mdb_env_close(s->env);
-        free(s);
-        return rc;
-    }
+    /* (Before the scan, which used to come first: the migration of
+     * snapshots out of LMDB writes through store_write_txn, which takes
+     * them; no writer thread exists yet.) */
     pthread_mutex_init(&s->mutex, NULL);
     pthread_cond_init(&s->work_cond, NULL);
     pthread_cond_init(&s->done_cond, NULL);
     pthread_rwlock_init(&s->resize_lock, NULL);
+    /* The log's segment files (store_wal.c), a log still in LMDB moved into
+     * them, and the snapshot files, before the counters are read. */
+    if ((rc = store_wal_open(s, dir)) || (rc = store_snapfiles_open(s)) || (rc = store_scan(s)))
+        goto fail_thread;
     s->stats.map_bytes = s->map_bytes;
     if ((rc = pthread_create(&s->thread, NULL, store_writer_main, s))) {
         ZN_ERROR("store: cannot start the writer thread: %s", strerror(rc));
@@ -224,9 +239,10 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
         goto fail_thread;
     }
     s->async.data = s;
-    ZN_INFO("store: opened dir=%s last_zxid=0x%" PRIx64 " log_entries=%" PRIu64
+    ZN_INFO("store: opened dir=%s snap_dir=%s last_zxid=0x%" PRIx64 " log_entries=%" PRIu64
             " snapshots=%" PRIu64 " map_bytes=%" PRIu64,
-            dir, s->last_zxid, s->stats.log_entries, s->stats.snapshot_count, s->map_bytes);
+            dir, s->snap_dir, s->last_zxid, s->stats.log_entries, s->stats.snapshot_count,
+            s->map_bytes);
     *out = s;
     return 0;
 fail_thread:
@@ -236,6 +252,7 @@ fail_thread:
     pthread_mutex_destroy(&s->mutex);
     wal_close(s->wal);
     mdb_env_close(s->env);
+    free(s->snap_dir);
     free(s);
     return rc;
 }
@@ -339,6 +356,29 @@ int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t le
     if (zxid > s->last_zxid)
         s->last_zxid = zxid;
     return 0;
+}
+
+int store_snapshot_file(struct store *s, uint64_t zxid)
+{
+    ZN_ASSERT(s && s->recovered && !s->closing);
+    ZN_ASSERT(zxid > s->last_snapshot_zxid_queued && zxid <= s->last_zxid);
+    struct store_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return ZN_NOMEMORY;
+    item->op = STORE_OP_SNAPSHOT;
+    item->zxid = zxid;
+    item->from_file = true;
+    pthread_mutex_lock(&s->mutex);
+    store_queue_push(&s->queue, item);
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->mutex);
+    s->last_snapshot_zxid_queued = zxid;
+    return 0;
+}
+
+const char *store_snapshot_dir(const struct store *s)
+{
+    return s->snap_dir;
 }
 
 void store_check_invariants(struct store *s)
@@ -471,6 +511,7 @@ size_t store_take_commit_times(struct store *s, uint32_t *out, size_t max)
 static void store_on_closed(uv_handle_t *handle)
 {
     struct store *s = handle->data;
+    free(s->snap_dir);
     free(s);
 }
 
@@ -520,10 +561,10 @@ void store_test_fail_batches(struct store *s, unsigned count, int mdb_error)
     pthread_mutex_unlock(&s->mutex);
 }
 
-void store_test_crash_snapshot_after(struct store *s, unsigned txns)
+void store_test_crash_snapshot_at(struct store *s, unsigned stage)
 {
     pthread_mutex_lock(&s->mutex);
-    s->crash_snapshot_after = txns;
+    s->crash_snapshot_at = stage;
     pthread_mutex_unlock(&s->mutex);
 }
 

@@ -4,14 +4,15 @@
  * Holds three things:
  *  - the transaction log: opaque entries in zxid order, in append-only
  *    segment files of their own (log.<first zxid>, preallocated; format and
- *    recovery rules in store_wal.h);
- *  - in one LMDB environment (data.mdb), snapshots of the data tree: opaque blobs tagged with the zxid they
- *    reflect, split into chunks; the newest ZN_STORE_SNAPSHOTS_KEPT are kept.
- *    A big snapshot is written over several write transactions (at most
- *    snapshot_txn_bytes each), with queued log batches committed between
- *    them, so a snapshot never holds log commits back for long; it counts
- *    only once its last transaction (which writes its header, the completion
- *    marker) commits;
+ *    recovery rules in store_wal.h), beside an LMDB environment (data.mdb)
+ *    that holds the metadata;
+ *  - snapshots of the data tree: opaque blobs tagged with the zxid they
+ *    reflect, each in a file of its own, snapshot.<zxid in hex>, in the
+ *    snapshot directory (store_snapfile.h), named by a record in LMDB; the
+ *    newest ZN_STORE_SNAPSHOTS_KEPT are kept.  A file is written paced (its
+ *    writeback pushed out chunk by chunk, so it never piles up in front of a
+ *    log commit) under a temporary name, fsync'd and renamed; it counts only
+ *    once the LMDB record naming it commits;
  *  - small metadata: named uint64 values (Zab's acceptedEpoch, currentEpoch).
  * Every record carries a CRC32C over its bytes and its zxid; recovery checks
  * it and never hands over a record that fails.
@@ -70,21 +71,10 @@
 /* Snapshots kept; log entries at or below the oldest kept one are deleted. */
 #define ZN_STORE_SNAPSHOTS_KEPT 3u
 #define ZN_STORE_SNAPSHOTS_KEPT_MAX 16u
-/* Size of one LMDB value of a snapshot: small enough to sit in a leaf page
- * (LMDB's limit is ~2018 bytes with 4 KB pages and our 12-byte keys).  Larger
- * values take runs of contiguous "overflow" pages, which LMDB finds by
- * scanning its free list: with the pages of the snapshot before freed, a
- * 2 MB transaction of 256 KB values took 100-160 ms, and every log commit
- * waited behind it. */
+/* The chunk size of format 2 snapshots (in LMDB, read only to migrate them
+ * into files) and of format 1's. */
 #define ZN_STORE_SNAPSHOT_CHUNK_BYTES 2000u
-/* The chunk size of format 1 snapshots (still read). */
 #define ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1 (256u << 10)
-/* Most snapshot bytes written in one write transaction: log batches queued
- * meanwhile wait for at most one such transaction.  256 KB: 1-3 ms; with
- * 2 MB (3.5-7 ms) the writes during a snapshot of 600k znodes were the
- * standalone set p99 at 20k/s: 3.3-4.2 ms, against 1.9-2.2 ms now.  The price: a snapshot takes about twice
- * as long to write, with more, smaller fsyncs. */
-#define ZN_STORE_SNAPSHOT_TXN_BYTES (256u << 10)
 /* The log's segment files: each is preallocated (zeros written) to this size,
  * ZooKeeper's preAllocSize default (64 MB); a group commit that does not fit
  * starts the next one. */
@@ -108,8 +98,11 @@ struct store_options {
     unsigned snapshots_kept;     /* ZN_STORE_SNAPSHOTS_KEPT; 2..ZN_STORE_SNAPSHOTS_KEPT_MAX, so
                                     that a damaged newest snapshot has an older one (whose log
                                     entries are kept) to fall back to */
-    size_t snapshot_txn_bytes;   /* ZN_STORE_SNAPSHOT_TXN_BYTES; rounded down to whole chunks
-                                    (at least one) */
+    size_t snapshot_write_bytes; /* STORE_SNAPFILE_CHUNK_BYTES: bytes of a snapshot file
+                                    written and flushed at a time; between two, the writer
+                                    commits queued log entries */
+    const char *snap_dir;        /* where snapshot files go (copied); NULL: dir itself.
+                                    znoded: dataDir, with the LMDB store in dataLogDir */
     uint64_t segment_bytes;      /* the log's segment files' preallocated size (ZooKeeper's
                                     preAllocSize); ZN_STORE_SEGMENT_BYTES, at least
                                     ZN_STORE_SEGMENT_MIN_BYTES */
@@ -189,9 +182,16 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
  * commit after it, a cut segment: ZN_CORRUPT, after one logged line naming
  * the file and offset and telling the operator to move the directory
  * aside), since dropping it could lose writes this member acknowledged.
- * A snapshot that fails its checksum is deleted and the
- * next older one used (the log still covers what it held).  Afterwards store_last_zxid() is the last zxid handed over
- * (or the snapshot's).  Read transactions are kept short: entries are copied
+ * The snapshot is the newest recorded one whose file
+ * passes every check (header, length, CRC, and against its record; the file
+ * is mapped, its data handed over from the mapping).  A damaged or missing
+ * newer one is logged with its file name and offset and fallen back from
+ * when an older one at or above the compaction point exists (its record is
+ * dropped, its file renamed snapshot.<zxid>.damaged); when none does, nothing
+ * is changed and ZN_CORRUPT is returned after a line naming the file (a
+ * leader's snapshot keeps no older one, so a damaged one is always refused).
+ * Afterwards store_last_zxid() is the last zxid handed over (or the
+ * snapshot's).  Read transactions are kept short: entries are copied
  * out in slices, and no LMDB transaction is open while a callback runs.
  * SYNCHRONOUS.  Call once, after store_open and before store_append.
  * on_snapshot and on_entry may be NULL (the data is then only checked).
@@ -221,12 +221,13 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len);
  * the writer handles it in order with them).  blob must come from malloc;
  * ownership passes to the store on success (it is freed after writing), and
  * stays with the caller on error.  zxid must be greater than the zxid of
- * every earlier snapshot (asserted).  The blob is written in transactions of
- * at most snapshot_txn_bytes; log entries queued meanwhile are written (and
+ * every earlier snapshot (asserted).  The writer thread writes the blob into
+ * its file snapshot_write_bytes at a time; unless the snapshot is a leader's
+ * (above store_last_zxid()), log entries queued meanwhile are written (and
  * reported durable) between them, which is safe because the snapshot only
- * counts, and compaction only happens, in its last transaction.  A crash
- * before that leaves an incomplete snapshot, which recovery ignores and
- * deletes (falling back as for a damaged one).  After writing, only the newest
+ * counts, and compaction only happens, once its record commits.  A crash
+ * before that leaves a file no record names, which the next open removes.
+ * After writing, only the newest
  * snapshots_kept snapshots remain, and log entries at or below the oldest
  * kept snapshot's zxid are deleted (in bounded transactions, log batches
  * committed between them).  A failed snapshot write is logged and
@@ -242,11 +243,10 @@ int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len);
  * thread, as the store is done with them.  release(piece, n) is called for
  * successive ranges that together cover [blob, blob + len) exactly once, in
  * order; every piece starts on a page boundary (blob must be page-aligned)
- * and every piece but the last is whole pages.  A piece goes once the
- * transaction that wrote it has committed, so the memory is returned while
- * the rest is written: a 170 MB mapping released in one piece after the last
- * transaction held the writer thread, and every log commit queued behind it,
- * for 12-32 ms.  When store_snapshot_release
+ * and every piece but the last is whole pages.  A piece goes once it is
+ * written to the file, so the memory is returned while the rest is written:
+ * a 170 MB mapping released in one piece at the end held the writer thread,
+ * and every log commit queued behind it, for 12-32 ms.  When store_snapshot_release
  * fails, the blob stays with the caller, as store_snapshot leaves it.
  */
 typedef void (*store_blob_release_fn)(void *blob, size_t len);
@@ -256,6 +256,21 @@ typedef void (*store_blob_release_fn)(void *blob, size_t len);
  * transaction; NULL means free(). */
 int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t len,
                            store_blob_release_fn release);
+
+/*
+ * Queues a snapshot the caller wrote itself (a forked child, with
+ * store_snapfile_write) as store_snapshot_dir(s)/snapshot.<zxid>.tmp,
+ * complete and fsync'd.  The writer checks its header, renames it, fsyncs
+ * the directory, records it, and then trims and compacts as store_snapshot
+ * does.  A file that fails its check is removed, logged and counted failed.
+ * zxid must be greater than every earlier snapshot's and at most
+ * store_last_zxid() (asserted: a snapshot of this member's own tree).
+ * Returns 0 or ZN_NOMEMORY.
+ */
+int store_snapshot_file(struct store *s, uint64_t zxid);
+
+/* The directory snapshot files go in (opts.snap_dir, or the store's dir). */
+const char *store_snapshot_dir(const struct store *s);
 
 /*
  * Removes every log entry with a zxid above zxid (Zab TRUNC), and every
@@ -319,11 +334,12 @@ void store_test_pause_writer(struct store *s, int paused);
  * ENOSPC) instead of committing. */
 void store_test_fail_batches(struct store *s, unsigned count, int mdb_error);
 
-/* The next snapshot write stops after txns of its transactions have
- * committed, as if the process died there: its chunks stay on disk without a
- * header and nothing is cleaned up (the write is counted as failed).  0
- * turns this off. */
-void store_test_crash_snapshot_after(struct store *s, unsigned txns);
+/* The next snapshot write stops as if the process died at stage: 1 once
+ * its file has its final name but no record names it, 2 once the record has
+ * committed but neither the replaced snapshots' files nor the log entries
+ * below the new compaction point are gone (the write is counted as failed
+ * either way).  0 turns this off. */
+void store_test_crash_snapshot_at(struct store *s, unsigned stage);
 
 /* SYNCHRONOUS: writes a log entry whose stored checksum is wrong, as a torn
  * or corrupted record would be.  zxid must be above store_last_zxid(). */

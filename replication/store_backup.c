@@ -69,18 +69,29 @@ int store_copy(struct store *s, const char *dir)
      * a newer snapshot with the log it had, never a snapshot missing the
      * log entries after it (store_wal.h: wal_copy_begin). */
     struct wal_copy log;
-    int log_rc = wal_copy_begin(s->wal, &log);
-    if (log_rc) {
+    int rc = wal_copy_begin(s->wal, &log);
+    if (rc) {
         close(fd);
-        return log_rc;
+        return rc;
+    }
+    /* The snapshot files the copy's records name go beside data.mdb: those
+     * there are now before the copy's transaction, any recorded since after
+     * it (store_snapfiles_copy). */
+    rc = store_snapfiles_copy(s, dir, false);
+    if (rc) {
+        close(fd);
+        wal_copy_finish(s->wal, &log, NULL);
+        return rc;
     }
     pthread_rwlock_rdlock(&s->resize_lock);
-    int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+    rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
     pthread_rwlock_unlock(&s->resize_lock);
     if (close(fd) != 0 && rc == 0)
         rc = errno;
-    log_rc = wal_copy_finish(s->wal, &log, rc ? NULL : dir);
-    return rc ? store_error(rc, "copying the store") : log_rc;
+    int log_rc = wal_copy_finish(s->wal, &log, rc ? NULL : dir);
+    if (rc)
+        return store_error(rc, "copying the store");
+    return log_rc ? log_rc : store_snapfiles_copy(s, dir, true);
 }
 
 /* ---- names ---- */

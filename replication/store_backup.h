@@ -44,7 +44,9 @@ int store_backup_header_decode(const unsigned char in[STORE_BACKUP_HEADER_BYTES]
 /*
  * Writes a consistent copy of s's files into dir (an empty directory on the
  * same file system is best): one read transaction's view of LMDB (compacted,
- * as data.mdb), taken while writers go on, and the log's segment files
+ * as data.mdb), taken while writers go on, beside it the snapshot files
+ * (snapshot.<zxid>) its records name, hard-linked (copied across file
+ * systems) from the snapshot directory, and the log's segment files
  * (log.<zxid>: their bytes up to what was durable when the copy began,
  * opened before LMDB's view is taken).  Safe on any thread (meant for a
  * worker: it reads the whole store); holds the resize lock for reading

@@ -75,6 +75,31 @@ void store_snap_header_encode_crc(unsigned char out[STORE_SNAP_HEADER_BYTES], ui
     store_put_be32(out + 36, crc32c(out, 36));
 }
 
+void store_snap_record_encode(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64_t zxid,
+                              uint64_t len, uint32_t blob_crc)
+{
+    store_snap_header_encode_crc(out, zxid, (size_t)len, 0, blob_crc);
+    store_put_be32(out + 4, STORE_SNAP_VERSION_FILE);
+    store_put_be32(out + 32, 0);
+    store_put_be32(out + 36, crc32c(out, 36));
+}
+
+int store_snap_record_decode(const MDB_val *value, uint64_t *zxid, uint64_t *len,
+                             uint32_t *blob_crc)
+{
+    if (value->mv_size != STORE_SNAP_HEADER_BYTES)
+        return ZN_CORRUPT;
+    const unsigned char *h = value->mv_data;
+    if (store_get_be32(h + 36) != crc32c(h, 36) || store_get_be32(h) != STORE_SNAP_MAGIC ||
+        store_get_be32(h + 4) != STORE_SNAP_VERSION_FILE || store_get_be32(h + 24) != 0 ||
+        store_get_be32(h + 32) != 0 || store_get_be64(h + 16) > ZN_STORE_SNAPSHOT_MAX_BYTES)
+        return ZN_CORRUPT;
+    *zxid = store_get_be64(h + 8);
+    *len = store_get_be64(h + 16);
+    *blob_crc = store_get_be32(h + 28);
+    return 0;
+}
+
 int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blob_len,
                              uint32_t *chunks, uint32_t *blob_crc)
 {

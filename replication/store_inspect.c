@@ -1,7 +1,8 @@
 /*
  * store_inspect: the offline walk of a store (store_inspect.h).  It reads
- * the records through the same decoders recovery uses (store_format.c), so
- * a record it calls intact is one recovery would accept.
+ * the records through the same decoders recovery uses (store_format.c, and
+ * store_snapfile.c for the snapshot files), so a record it calls intact is
+ * one recovery would accept.
  */
 #include "store_inspect.h"
 
@@ -10,14 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "crc32c.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_snapfile.h"
 #include "znode/errors.h"
 
 struct walk {
+    const char *snap_dir;
+    char file[4096];     /* the snapshot file of the record at hand */
+    char problem[4400];  /* what is wrong with it */
     MDB_env *env;
     MDB_txn *txn;
     MDB_cursor *cur;
@@ -121,6 +127,43 @@ static int snapshot_body(struct walk *w, struct store_record *r, uint32_t blob_c
     return 0;
 }
 
+/* Checks the file a format 3 record names (all of it); fills r's state
+ * and, when asked, its data (the file mapped into *map). */
+static int snapshot_file(struct walk *w, struct store_record *r, uint64_t len, uint32_t crc,
+                         void **map)
+{
+    r->len = len;
+    store_snapfile_path(w->file, sizeof w->file, w->snap_dir, r->zxid, STORE_SNAPFILE_FINAL);
+    r->file = w->file;
+    void *p;
+    size_t map_len;
+    struct store_snapfile_facts facts;
+    int rc = store_snapfile_map(w->snap_dir, r->zxid, len, crc, &p, &map_len, &facts);
+    if (rc == -ENOENT) {
+        snprintf(facts.problem, sizeof facts.problem, "it is missing");
+        facts.offset = 0;
+        rc = 1;
+    }
+    if (rc == 1) {
+        r->state = STORE_RECORD_CORRUPT;
+        snprintf(w->problem, sizeof w->problem, "its file %s is damaged at offset %" PRIu64 ": %s",
+                 w->file, facts.offset, facts.problem);
+        r->problem = w->problem;
+        return 0;
+    }
+    if (rc < 0) {
+        ZN_ERROR("store: cannot read %s: %s", w->file, strerror(-rc));
+        return rc == -ENOMEM ? ZN_NOMEMORY : ZN_IO;
+    }
+    if (!w->blobs) {
+        munmap(p, map_len);
+        return 0;
+    }
+    *map = p; /* (unmapped by the caller: header + len bytes) */
+    r->data = (unsigned char *)p + STORE_SNAPFILE_HEADER_BYTES;
+    return 0;
+}
+
 static int walk_snapshots(struct walk *w)
 {
     bool found;
@@ -151,6 +194,9 @@ static int walk_snapshots(struct walk *w)
             if (store_get_be32((unsigned char *)key.mv_data + 8) != 0) {
                 r.state = STORE_RECORD_INCOMPLETE;
                 r.problem = "it has no header: its write never finished (recovery drops it)";
+            } else if (store_snap_record_decode(&value, &header_zxid, &blob_len, &blob_crc) == 0 &&
+                       header_zxid == r.zxid) {
+                rc = snapshot_file(w, &r, blob_len, blob_crc, &blob);
             } else if (store_snap_header_decode(&value, &header_zxid, &blob_len, &r.chunks,
                                                 &blob_crc) != 0 || header_zxid != r.zxid) {
                 r.state = STORE_RECORD_CORRUPT;
@@ -162,7 +208,10 @@ static int walk_snapshots(struct walk *w)
         }
         if (rc == 0)
             rc = w->fn(w->ctx, &r);
-        free(blob);
+        if (r.file && blob)
+            munmap(blob, (size_t)r.len + STORE_SNAPFILE_HEADER_BYTES);
+        else
+            free(blob);
         if (r.zxid == UINT64_MAX)
             break;
         next = r.zxid + 1;
@@ -238,13 +287,20 @@ static int segment_problem(void *ctx, const char *file, uint64_t offset, uint64_
 int store_inspect(const char *dir, uint64_t from_zxid, uint64_t to_zxid, bool snapshot_blobs,
                   store_record_fn fn, void *ctx)
 {
+    return store_inspect_dirs(dir, dir, from_zxid, to_zxid, snapshot_blobs, fn, ctx);
+}
+
+int store_inspect_dirs(const char *dir, const char *snap_dir, uint64_t from_zxid, uint64_t to_zxid,
+                       bool snapshot_blobs, store_record_fn fn, void *ctx)
+{
     struct store_file_facts facts;
     int rc = store_file_check(dir, &facts);
     if (rc)
         return rc;
     if (!facts.exists)
         return ZN_NONODE;
-    struct walk w = {.from = from_zxid, .to = to_zxid, .blobs = snapshot_blobs, .fn = fn, .ctx = ctx};
+    struct walk w = {.snap_dir = snap_dir, .from = from_zxid, .to = to_zxid,
+                     .blobs = snapshot_blobs, .fn = fn, .ctx = ctx};
     if ((rc = mdb_env_create(&w.env)))
         return store_error(rc, "creating an LMDB environment");
     rc = mdb_env_set_maxdbs(w.env, 3);

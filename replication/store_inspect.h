@@ -43,7 +43,9 @@ struct store_record {
     const void *data;         /* LOG: the payload; SNAPSHOT: the blob when asked for and
                                  intact, else NULL; borrowed for the call */
     size_t len;               /* LOG: payload bytes; SNAPSHOT: blob bytes (from its header) */
-    uint32_t chunks;          /* SNAPSHOT: chunks after the header */
+    uint32_t chunks;          /* SNAPSHOT: chunks after the header (0 for a file) */
+    const char *file;         /* SNAPSHOT in a file of its own: its path, borrowed for the
+                                 call (NULL: in LMDB, formats 1 and 2, migrated at open) */
 };
 
 /* Called once per record, in order: metadata, snapshots by zxid, log by
@@ -61,5 +63,13 @@ typedef int (*store_record_fn)(void *ctx, const struct store_record *record);
  */
 int store_inspect(const char *dir, uint64_t from_zxid, uint64_t to_zxid, bool snapshot_blobs,
                   store_record_fn fn, void *ctx);
+
+/* store_inspect with the snapshot files in snap_dir (znoded's dataDir; the
+ * LMDB store in dir is dataLogDir's); store_inspect looks for them in dir.
+ * A snapshot's file is checked whole (header, length, checksum, and against
+ * its record); a missing or damaged one is reported CORRUPT with the file
+ * name and the offset in problem. */
+int store_inspect_dirs(const char *dir, const char *snap_dir, uint64_t from_zxid, uint64_t to_zxid,
+                       bool snapshot_blobs, store_record_fn fn, void *ctx);
 
 #endif

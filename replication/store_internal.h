@@ -12,6 +12,15 @@
  *         value: crc32c (4) | payload length (4) | payload
  *                crc32c covers key || length || payload
  *   snap  key: zxid (8) | chunk index (4)
+ *         Since format 3 a snapshot lives in a file of its own
+ *         (store_snapfile.h, in the snapshot directory: dataDir) and LMDB
+ *         holds only the record naming it, at chunk 0: the header below with
+ *         version 3, chunk count 0 and chunk size 0: zxid, the blob's length
+ *         and crc32c, which the file's header and bytes must match.  The
+ *         record is put only once the file is fsync'd under its final name
+ *         (and its directory fsync'd).  Formats 1 and 2 (the blob in chunks
+ *         in LMDB, below) are moved into files when the store opens
+ *         (store_snapmigrate.c).
  *         chunk 0, the header: magic "ZNSN" (4) | version (4) | zxid (8) |
  *                blob length (8) | chunk count (4) | blob crc32c (4) |
  *                chunk size (4; 0 in version 1, which means 256 KB) |
@@ -55,6 +64,7 @@
 #define STORE_SNAP_HEADER_BYTES 40u
 #define STORE_SNAP_MAGIC 0x5a4e534eu /* "ZNSN" */
 #define STORE_SNAP_VERSION 2u /* 1: chunks of ZN_STORE_SNAPSHOT_CHUNK_BYTES_V1, no chunk size field */
+#define STORE_SNAP_VERSION_FILE 3u /* the record of a snapshot file */
 #define STORE_META_VALUE_BYTES 12u
 /* Most keys of a replaced snapshot deleted in one write transaction (~1-2 ms):
  * log batches queued meanwhile are committed between such transactions. */
@@ -91,6 +101,7 @@ struct store_item {
     size_t len;
     size_t released;             /* SNAPSHOT with release: bytes given back so far */
     bool install;                /* SNAPSHOT: the log does not hold its zxid (a leader's) */
+    bool from_file;              /* SNAPSHOT: no blob; a child wrote snapshot.<zxid>.tmp */
     unsigned char data[];        /* ENTRY, CORRUPT_ENTRY: the payload */
 };
 
@@ -104,6 +115,7 @@ struct store {
     store_durable_fn on_durable;
     void *ctx;
     struct store_options opts;
+    char *snap_dir;              /* opts.snap_dir (owned): where snapshot files are */
     pid_t pid;
     /* The log entries' queue copies: allocated on the loop thread by
      * store_append, freed by the writer (all but a run's last) and by
@@ -148,7 +160,7 @@ struct store {
      * written until one is stored (the member stops on the failed batch). */
     int install_failed;
     int fail_error;
-    unsigned crash_snapshot_after; /* tests: see store_test_crash_snapshot_after */
+    unsigned crash_snapshot_at; /* tests: see store_test_crash_snapshot_at */
     uint64_t map_bytes;
     struct store_stats stats;
     /* Durations (us) of the log commits not yet taken by store_take_commit_times;
@@ -220,7 +232,13 @@ void store_snap_header_encode(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64
 /* The same with the blob's crc32c (over zxid || blob) computed by the caller. */
 void store_snap_header_encode_crc(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64_t zxid,
                                   size_t len, uint32_t chunks, uint32_t blob_crc);
-/* Parses and checks a snapshot header; returns 0 or ZN_CORRUPT. */
+/* The LMDB record of a snapshot file (format 3) and its check; the decode
+ * returns 0, or ZN_CORRUPT (also for a format 1 or 2 header). */
+void store_snap_record_encode(unsigned char out[STORE_SNAP_HEADER_BYTES], uint64_t zxid,
+                              uint64_t len, uint32_t blob_crc);
+int store_snap_record_decode(const MDB_val *value, uint64_t *zxid, uint64_t *len,
+                             uint32_t *blob_crc);
+/* Parses and checks a format 1 or 2 snapshot header; returns 0 or ZN_CORRUPT. */
 int store_snap_header_decode(const MDB_val *value, uint64_t *zxid, uint64_t *blob_len,
                              uint32_t *chunks, uint32_t *blob_crc);
 void store_snap_key(unsigned char key[STORE_SNAP_KEY_BYTES], uint64_t zxid, uint32_t chunk);
@@ -279,6 +297,23 @@ int store_put_meta_value(struct store *s, MDB_txn *txn, const char *name, uint64
 int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg);
 /* Handles one item that is neither a log entry nor a snapshot. */
 void store_write_other(struct store *s, struct store_item *item);
+
+/* store_snapmigrate.c.  At open, before the writer thread starts (the loop
+ * thread writes then): format 1 and 2 snapshots moved from LMDB into files,
+ * then leftover files removed (store_snapfiles_tidy with tmp_too). */
+int store_snapfiles_open(struct store *s);
+/* Removes the snapshot files that no record names (and, with tmp_too, every
+ * temporary one: only at open, when no child can be writing one).  Writer
+ * thread, or open.  Failures are logged: a leftover goes at the next open. */
+void store_snapfiles_tidy(struct store *s, bool tmp_too);
+/* store_copy's snapshot files, into dir beside the LMDB copy: before it
+ * (after false) and after it (after true).  Returns 0 or ZN_IO. */
+int store_snapfiles_copy(struct store *s, const char *dir, bool after);
+/* Reads a format 1 or 2 snapshot (store_recover.c): the newest below
+ * `below`; *is_file set (and nothing read) when that one is a record of a
+ * file instead. */
+int store_read_legacy_snapshot(struct store *s, uint64_t below, bool *found, bool *incomplete,
+                               bool *is_file, uint64_t *zxid, void **blob, size_t *len);
 
 /* store_snapwrite.c */
 int store_write_snapshot(struct store *s, struct store_item *item, struct store_item **rest);

@@ -14,7 +14,9 @@
  * Called by: the writer thread (store_writer.c: store_write_other), store_snapwrite.c (the deletion and listing
  * helpers, store_put_meta_value).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_snapfile.h"
 #include "znode/errors.h"
 
 /* ---- deletion helpers (counting what they remove) ---------------------- */
@@ -185,6 +188,7 @@ static int store_write_truncate(struct store *s, struct store_item *item)
     s->stats.snapshot_zxid = job.newest_snapshot;
     pthread_mutex_unlock(&s->mutex);
     item->waiter->zxid = job.last_left;
+    store_snapfiles_tidy(s, false); /* the files of the snapshots above zxid */
     ZN_INFO("store: truncated after zxid=0x%" PRIx64 " entries_deleted=%" PRIu64
             " last_zxid=0x%" PRIx64,
             item->zxid, job.deleted.entries, job.last_left);
@@ -203,6 +207,18 @@ int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg)
     return store_snap_delete(s, txn, item->zxid);
 }
 
+/* A damaged snapshot file whose record went: kept for the operator as
+ * snapshot.<zxid>.damaged (which nothing reads or removes). */
+static void store_snapfile_keep_damaged(struct store *s, uint64_t zxid)
+{
+    char from[4096], to[4096 + 16];
+    if (store_snapfile_path(from, sizeof from, s->snap_dir, zxid, STORE_SNAPFILE_FINAL) != 0)
+        return;
+    snprintf(to, sizeof to, "%s.damaged", from);
+    if (rename(from, to) != 0 && errno != ENOENT)
+        ZN_WARN("store: cannot rename %s to %s: %s (it goes at the next open)", from, to,
+                strerror(errno));
+}
 /* Handles one item that is not a log entry.  Frees it; wakes its waiter. */
 void store_write_other(struct store *s, struct store_item *item)
 {
@@ -221,6 +237,8 @@ void store_write_other(struct store *s, struct store_item *item)
     case STORE_OP_DROP_SNAPSHOT:
         rc = store_write_txn(s, store_drop_snapshot_txn, item, false);
         status = rc ? store_error(rc, "deleting a snapshot") : 0;
+        if (status == 0)
+            store_snapfile_keep_damaged(s, item->zxid);
         break;
     case STORE_OP_CORRUPT_ENTRY:
         rc = store_wal_write_run(s, item, 1, true);

@@ -1,18 +1,25 @@
 /*
- * store_snapwrite: writing one snapshot on the writer thread, with what
- * follows it: the snapshots beyond snapshots_kept dropped and the log
- * compacted, all in bounded transactions with the log entries queued
- * meanwhile committed between them (store_writer_interleave).  The blob's
- * pages are given back as their chunks commit.
+ * store_snapwrite: one snapshot on the writer thread, with what follows it.
+ * A blob handed to the store (a leader's snapshot, one serialised on the
+ * loop) is written into its file here, paced (store_snapfile_write), with
+ * the log entries queued meanwhile committed between its chunks
+ * (store_writer_interleave) unless it is a leader's; a file a snapshot child
+ * wrote is only checked.  Then: the file renamed to its final name and the
+ * directory fsync'd, the record naming it committed (with the snapshots
+ * beyond snapshots_kept dropped and the compaction point moved), the
+ * replaced files unlinked, and the log compacted in bounded transactions.
+ * The blob's pages are given back as they are written.
  *
- * Invariants: a snapshot counts only once its header is committed; log
- * entries overtake a snapshot only if the log already holds its zxid (never
- * one installed from a leader); the log is compacted only once an older
- * snapshot backs the newest.
+ * Invariants: a snapshot counts only once its record is committed, and its
+ * record is committed only once its file is durable under its final name;
+ * log entries overtake a snapshot only if the log already holds its zxid
+ * (never one installed from a leader); the log is compacted only once an
+ * older snapshot backs the newest.
  *
  * Called by: the writer thread (store_writer.c: store_write_snapshot,
  * store_release_blob_upto).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,122 +30,73 @@
 #include "crc32c.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_snapfile.h"
 #include "znode/errors.h"
 
 /*
- * A snapshot is written in transactions of at most snapshot_txn_bytes: each
- * but the last puts chunks [first, end); the last puts the remaining chunks,
- * then the header (the completion marker), then trims old snapshots and
- * compacts the log.  Between transactions the writer commits the log entries
- * queued meanwhile (store_writer_interleave), so a 60 MB snapshot holds a log
- * commit back for one ~2 MB transaction, not for the whole blob.
+ * What the record's transaction decides: the snapshots kept after it, the
+ * newest, and the compaction point (0: none).
  */
 struct store_snapshot_job {
     const struct store_item *item;
-    uint32_t first, end;     /* chunk indexes (0-based) this transaction writes */
-    uint32_t chunks;         /* of the whole blob */
-    bool clear;              /* first transaction: delete leftovers at this zxid */
-    uint64_t log_top;        /* set by the first transaction: the log's highest zxid then */
-    struct store_deleted deleted;
+    uint64_t len;
+    uint32_t crc;
     size_t snapshots;        /* after the write */
     uint64_t newest_zxid;
     uint64_t compacted_zxid; /* 0: no compaction */
-    uint32_t crc;            /* blob crc32c (over zxid || blob) of the committed chunks */
-    uint32_t crc_txn;        /* the same, with this transaction's chunks */
-    uint64_t dropped[ZN_STORE_SNAPSHOTS_KEPT_MAX]; /* older snapshots whose header went: */
-    size_t n_dropped;        /* their chunks are deleted in bounded transactions after */
+    size_t dropped;          /* older snapshots whose records went (their files go after) */
 };
 
-static int store_put_snapshot_chunks(struct store *s, MDB_txn *txn, void *arg)
-{
-    struct store_snapshot_job *job = arg;
-    const struct store_item *item = job->item;
-    int rc = job->clear ? store_snap_delete(s, txn, item->zxid) : 0;
-    if (rc == 0 && job->clear) {
-        /* Every item queued before this snapshot is written by now, so the
-         * log's last zxid tells whether the log already holds the snapshot's
-         * zxid (see store_write_snapshot). */
-        struct wal_counts log;
-        wal_counts(s->wal, &log);
-        job->log_top = log.last_zxid;
-    }
-    job->crc_txn = job->crc; /* from scratch: the transaction may be retried */
-    for (uint32_t i = job->first; rc == 0 && i < job->end; i++) {
-        size_t offset = (size_t)i * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
-        size_t n = item->len - offset < ZN_STORE_SNAPSHOT_CHUNK_BYTES ? item->len - offset
-                                                                      : ZN_STORE_SNAPSHOT_CHUNK_BYTES;
-        unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
-        store_snap_key(key_bytes, item->zxid, i + 1);
-        MDB_val chunk_key = {STORE_SNAP_KEY_BYTES, key_bytes};
-        MDB_val chunk = {n, (unsigned char *)item->blob + offset};
-        /* MDB_APPEND fills leaf pages instead of splitting them in half; it
-         * refuses (MDB_KEYEXIST) a key below the last, which a snapshot
-         * older than one kept can have (a leader's, after a truncation). */
-        rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, MDB_APPEND);
-        if (rc == MDB_KEYEXIST)
-            rc = mdb_put(txn, s->dbi_snap, &chunk_key, &chunk, 0);
-        job->crc_txn = crc32c_extend(job->crc_txn, chunk.mv_data, n);
-    }
-    return rc;
-}
-
-/* The last transaction of a snapshot. */
+/* The record of the new snapshot file, with the snapshots beyond
+ * snapshots_kept dropped and the compaction point moved, in one transaction
+ * (the file is durable under its final name by now). */
 static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
 {
     struct store_snapshot_job *job = arg;
     const struct store_item *item = job->item;
-    memset(&job->deleted, 0, sizeof job->deleted);
     job->compacted_zxid = 0;
-
-    int rc = store_put_snapshot_chunks(s, txn, job);
+    job->dropped = 0;
+    /* (a leftover at this zxid: only a format 2 snapshot's chunks could be) */
+    int rc = store_snap_delete(s, txn, item->zxid);
     if (rc)
         return rc;
-    unsigned char header[STORE_SNAP_HEADER_BYTES];
-    store_snap_header_encode_crc(header, item->zxid, item->len, job->chunks, job->crc_txn);
+    unsigned char record[STORE_SNAP_HEADER_BYTES];
+    store_snap_record_encode(record, item->zxid, job->len, job->crc);
     unsigned char key_bytes[STORE_SNAP_KEY_BYTES];
     store_snap_key(key_bytes, item->zxid, 0);
-    MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value = {sizeof header, header};
+    MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value = {sizeof record, record};
     if ((rc = mdb_put(txn, s->dbi_snap, &key, &value, 0)))
         return rc;
 
-    /* Keep the newest snapshots_kept.  Of an older one only the header goes
-     * here (it no longer counts, as an incomplete snapshot); its chunks,
-     * 70k keys for a tree of 600k nodes, go in bounded transactions after
-     * this one, with log batches between them (store_write_snapshot). */
+    /* Keep the newest snapshots_kept: an older one's record goes here, its
+     * file after this transaction commits (store_snapfiles_tidy).  A
+     * leader's snapshot (install) keeps none older: the log does not hold
+     * the transactions between them and it, so recovery must never fall
+     * back to one and replay the log across that gap (a fault run's member
+     * did, after its installed snapshot's file was cut, and its tree
+     * differed from the leader's). */
     uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
     size_t count;
-    job->n_dropped = 0;
-    if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
-        return rc;
-    while (count > ZN_STORE_SNAPSHOTS_KEPT_MAX + 1) {
-        /* more than were ever kept (the option was lowered): the oldest
-         * beyond what the list holds go at once */
-        if ((rc = store_snap_delete(s, txn, zxids[0])) ||
-            (rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
+    for (;;) {
+        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
             return rc;
-    }
-    size_t excess = count > s->opts.snapshots_kept ? count - s->opts.snapshots_kept : 0;
-    for (size_t i = 0; i < excess; i++) {
-        unsigned char old_key[STORE_SNAP_KEY_BYTES];
-        store_snap_key(old_key, zxids[i], 0);
-        MDB_val old = {STORE_SNAP_KEY_BYTES, old_key};
-        if ((rc = mdb_del(txn, s->dbi_snap, &old, NULL)))
+        if (count <= s->opts.snapshots_kept && !(item->install && zxids[0] < item->zxid))
+            break;
+        if ((rc = store_snap_delete(s, txn, zxids[0])))
             return rc;
-        job->dropped[job->n_dropped++] = zxids[i];
+        job->dropped++;
     }
-    memmove(zxids, zxids + excess, (count - excess) * sizeof zxids[0]);
-    count -= excess;
     ZN_ASSERT(count >= 1 && count <= ZN_STORE_SNAPSHOTS_KEPT_MAX);
     job->snapshots = count;
     job->newest_zxid = zxids[count - 1];
     /* Compact only once an older snapshot backs the newest one: if the
      * newest is ever found damaged, recovery falls back to the oldest kept,
      * whose later log entries are all still here.  The compaction point is
-     * recorded here; the entries at or below it are deleted afterwards in
-     * bounded transactions (store_compact_txn).  Entries left there by a
-     * crash are harmless (recovery reads only above a snapshot at or above
-     * the point) and go with the next compaction. */
-    if (count >= 2) {
+     * recorded here; the log's segments wholly at or below it are unlinked
+     * afterwards (wal_compact).  Segments left there by a crash are harmless
+     * (recovery reads only above a snapshot at or above the point) and go
+     * with the next compaction. */
+    if (count >= 2 || item->install) {
         uint64_t oldest = zxids[0];
         if ((rc = store_put_meta_value(s, txn, STORE_META_COMPACTED, oldest)))
             return rc;
@@ -147,39 +105,13 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
     return 0;
 }
 
-/* One bounded step of deleting a replaced snapshot's chunks. */
-struct store_drop_job {
-    uint64_t zxid;
-    bool more;
-};
-
-static int store_drop_chunks_txn(struct store *s, MDB_txn *txn, void *arg)
-{
-    struct store_drop_job *job = arg;
-    return store_snap_delete_some(s, txn, job->zxid, STORE_COMPACT_TXN_ENTRIES, &job->more);
-}
-
-/* store_write_txn (not injectable), timed: *longest_us becomes the longest
- * such transaction so far, for the snapshot's log line. */
-static int store_timed_write_txn(struct store *s, store_txn_fn fn, void *arg, int64_t *longest_us)
-{
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = store_write_txn(s, fn, arg, false);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-    if (rc == 0 && us > *longest_us)
-        *longest_us = us;
-    return rc;
-}
-
-/* True (once) when a test asked the snapshot write to stop after txns. */
-static bool store_test_snapshot_crashes(struct store *s, unsigned txns)
+/* True (once) when a test asked the snapshot write to stop at stage. */
+static bool store_test_snapshot_crashes(struct store *s, unsigned stage)
 {
     pthread_mutex_lock(&s->mutex);
-    bool crash = s->crash_snapshot_after && txns >= s->crash_snapshot_after;
+    bool crash = s->crash_snapshot_at == stage;
     if (crash)
-        s->crash_snapshot_after = 0;
+        s->crash_snapshot_at = 0;
     pthread_mutex_unlock(&s->mutex);
     return crash;
 }
@@ -190,8 +122,10 @@ static bool store_test_snapshot_crashes(struct store *s, unsigned txns)
 void store_release_blob_upto(struct store_item *item, size_t upto)
 {
     if (!item->release) {
-        if (upto == item->len)
+        if (upto == item->len && item->blob) {
             free(item->blob);
+            item->blob = NULL;
+        }
         return;
     }
     if (upto < item->len) {
@@ -204,66 +138,106 @@ void store_release_blob_upto(struct store_item *item, size_t upto)
     item->released = upto;
 }
 
-/* Writes item's snapshot; rest is what the writer took after it, to which
- * entries queued meanwhile are added and from which the leading log entries
- * are written between the snapshot's transactions. */
+/* Between two chunks of a snapshot file the writer thread writes: the
+ * written part of the blob goes back, and (see store_write_snapshot) log
+ * entries queued meanwhile are committed. */
+struct store_snapshot_progress {
+    struct store *s;
+    struct store_item *item;
+    struct store_item **rest;
+};
+
+static void store_snapshot_progress(void *ctx, size_t done)
+{
+    struct store_snapshot_progress *p = ctx;
+    store_release_blob_upto(p->item, done);
+    /* Log entries may overtake this snapshot only if the log already holds
+     * its zxid: a snapshot of our own tree (standalone, or a leader's or
+     * follower's periodic one) then only repeats what the log has, and a
+     * crash before its record leaves the older snapshot and the log to
+     * recover from.  A snapshot installed from a leader (SNAP sync) is the
+     * only record of the state up to its zxid: an entry after it reported
+     * durable, and acknowledged, before it is recorded would after a crash
+     * be replayed on the wrong tree. */
+    if (!p->item->install)
+        store_writer_interleave(p->s, p->rest);
+}
+
+static int64_t store_us_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* Maps store_snapfile's negative errno to a ZN_ code, logging what failed. */
+static int store_snapfile_error(struct store *s, int rc, uint64_t zxid, const char *what)
+{
+    ZN_ERROR("store: %s snapshot.%" PRIx64 " in %s failed: %s", what, zxid, s->snap_dir,
+             strerror(-rc));
+    return rc == -ENOSPC || rc == -EDQUOT ? ZN_NOSPACE : rc == -ENOMEM ? ZN_NOMEMORY : ZN_IO;
+}
+
+/* Writes item's snapshot file (unless a child wrote it), publishes and
+ * records it; rest is what the writer took after it, to which entries
+ * queued meanwhile are added and from which the leading log entries are
+ * written while the file is written and while the log is compacted. */
 int store_write_snapshot(struct store *s, struct store_item *item, struct store_item **rest)
 {
-    uint32_t chunks = (uint32_t)((item->len + ZN_STORE_SNAPSHOT_CHUNK_BYTES - 1) /
-                                 ZN_STORE_SNAPSHOT_CHUNK_BYTES);
-    size_t per_txn_size = s->opts.snapshot_txn_bytes / ZN_STORE_SNAPSHOT_CHUNK_BYTES;
-    uint32_t per_txn = per_txn_size == 0 ? 1 : per_txn_size > UINT32_MAX ? UINT32_MAX
-                                                                       : (uint32_t)per_txn_size;
-    struct store_snapshot_job job = {.item = item, .chunks = chunks};
-    unsigned char zxid_be[8];
-    store_put_be64(zxid_be, item->zxid);
-    job.crc = crc32c(zxid_be, sizeof zxid_be);
-    /* The longest transaction of each kind, in the log line: how long log
-     * commits queued behind the snapshot could wait. */
-    int64_t longest_us = 0, last_us = 0, compact_us = 0;
-    uint32_t done = 0;
-    unsigned txns = 0;
-    bool crashed = false;
-    int rc = 0;
-    while (chunks - done > per_txn) {
-        job.first = done;
-        job.end = done + per_txn;
-        job.clear = done == 0;
-        if ((rc = store_timed_write_txn(s, store_put_snapshot_chunks, &job, &longest_us)))
-            break;
-        job.crc = job.crc_txn;
-        done += per_txn;
-        txns++;
-        /* committed: its pages go now rather than all at the end */
-        store_release_blob_upto(item, (size_t)done * ZN_STORE_SNAPSHOT_CHUNK_BYTES);
-        if (store_test_snapshot_crashes(s, txns)) {
-            crashed = true;
-            break;
+    struct store_snapshot_job job = {.item = item};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t write_us = 0, publish_us = 0, record_us = 0, compact_us = 0;
+    int rc;
+    if (item->from_file) {
+        /* A child wrote and fsync'd it; its header says what the record
+         * will (the whole file is checked at recovery, not read here). */
+        struct store_snapfile_facts facts;
+        rc = store_snapfile_check_header(s->snap_dir, item->zxid, STORE_SNAPFILE_TMP, &facts);
+        if (rc == 1) {
+            ZN_ERROR("store: the snapshot file %s/snapshot.%" PRIx64 ".tmp is damaged at offset "
+                     "%" PRIu64 ": %s; not recorded, removed",
+                     s->snap_dir, item->zxid, facts.offset, facts.problem);
+            store_snapfile_remove(s->snap_dir, item->zxid);
+            rc = ZN_CORRUPT;
+        } else if (rc) {
+            rc = store_snapfile_error(s, rc, item->zxid, "checking");
         }
-        /* Log entries may overtake this snapshot only if the log already
-         * holds its zxid: a snapshot of our own tree (standalone, or a
-         * leader's or follower's periodic one) then only repeats what the
-         * log has, and a crash before its header leaves the older snapshot
-         * and the log to recover from.  A snapshot installed from a leader
-         * (SNAP sync) is the only record of the state up to its zxid: an
-         * entry after it reported durable, and acknowledged, before it is
-         * complete would after a crash be replayed on the wrong tree. */
-        if (job.log_top >= item->zxid)
-            store_writer_interleave(s, rest);
+        job.len = facts.len;
+        job.crc = facts.crc;
+    } else {
+        struct store_snapshot_progress progress = {s, item, rest};
+        rc = store_snapfile_write(s->snap_dir, item->zxid, STORE_SNAPFILE_TMP_STORE, item->blob,
+                                  item->len, s->opts.snapshot_write_bytes,
+                                  store_snapshot_progress, &progress,
+                                  &job.crc);
+        if (rc)
+            rc = store_snapfile_error(s, rc, item->zxid, "writing");
+        job.len = item->len;
     }
+    write_us = store_us_since(&t0);
+    if (rc == 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int which = item->from_file ? STORE_SNAPFILE_TMP : STORE_SNAPFILE_TMP_STORE;
+        rc = store_snapfile_publish(s->snap_dir, item->zxid, which);
+        if (rc) {
+            rc = store_snapfile_error(s, rc, item->zxid, "renaming");
+            store_snapfile_remove(s->snap_dir, item->zxid);
+        }
+        publish_us = store_us_since(&t0);
+    }
+    bool crashed = rc == 0 && store_test_snapshot_crashes(s, 1);
     if (rc == 0 && !crashed) {
-        job.first = done;
-        job.end = chunks;
-        job.clear = done == 0;
-        rc = store_timed_write_txn(s, store_put_snapshot, &job, &last_us);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = store_write_txn(s, store_put_snapshot, &job, false);
+        record_us = store_us_since(&t0);
+        if (rc) {
+            rc = store_error(store_classify_failure(s, rc, STORE_SNAP_HEADER_BYTES),
+                             "recording a snapshot");
+            store_snapfile_remove(s->snap_dir, item->zxid);
+        }
     }
-    if (rc) {
-        rc = store_classify_failure(s, rc, item->len);
-        /* Best effort: a leftover would also be deleted by the next
-         * snapshot or at recovery, and is never used meanwhile. */
-        if (done > 0)
-            store_write_txn(s, store_drop_snapshot_txn, item, false);
-    }
+    crashed = crashed || (rc == 0 && store_test_snapshot_crashes(s, 2));
     pthread_mutex_lock(&s->mutex);
     if (rc == 0 && !crashed) {
         s->stats.snapshot_count = job.snapshots;
@@ -272,55 +246,38 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
         s->stats.snapshots_failed++;
     }
     pthread_mutex_unlock(&s->mutex);
-    /* The snapshots it replaced, whose headers went with its own: their
-     * chunks, in bounded transactions with queued log batches between them.
-     * A crash meanwhile leaves chunks without a header, which the next
-     * snapshot or recovery deletes. */
-    for (size_t i = 0; rc == 0 && !crashed && i < job.n_dropped; i++) {
-        struct store_drop_job drop = {.zxid = job.dropped[i], .more = true};
-        while (drop.more) {
-            int drc = store_timed_write_txn(s, store_drop_chunks_txn, &drop, &compact_us);
-            if (drc) {
-                store_error(drc, "deleting an old snapshot (left for the next snapshot)");
-                break;
-            }
-            if (drop.more)
-                store_writer_interleave(s, rest);
-        }
-    }
-    /* The snapshot counts: now the log's segments wholly at or below the
-     * compaction point go (unlinked: a directory fsync, not a transaction). */
-    memset(&job.deleted, 0, sizeof job.deleted);
-    if (rc == 0 && !crashed && job.compacted_zxid) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        int crc = wal_compact(s->wal, job.compacted_zxid, &job.deleted.entries, &job.deleted.bytes);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        int64_t us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
-        if (us > compact_us)
-            compact_us = us;
-        if (crc)
-            store_error(crc, "compacting the log (the segments are left for the next compaction)");
-        pthread_mutex_lock(&s->mutex);
-        s->stats.fsyncs += job.deleted.entries > 0; /* the directory's, after the unlinks */
-        ZN_ASSERT(s->stats.log_entries >= job.deleted.entries);
-        s->stats.log_entries -= job.deleted.entries;
-        s->stats.log_bytes -= job.deleted.bytes;
-        pthread_mutex_unlock(&s->mutex);
-    }
     if (crashed) {
-        ZN_WARN("store: test: snapshot write stopped after %u transactions zxid=0x%" PRIx64, txns,
-                item->zxid);
+        ZN_WARN("store: test: snapshot write stopped as if by a crash zxid=0x%" PRIx64, item->zxid);
         return ZN_IO;
     }
     if (rc)
-        return store_error(rc, "writing a snapshot");
-    store_unmap_pages(s); /* compaction read the pages it deleted */
-    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%zu transactions=%u "
-            "longest_chunk_txn_us=%" PRId64 " header_txn_us=%" PRId64
-            " longest_compaction_txn_us=%" PRId64 " snapshots=%zu "
-            "compacted_to=0x%" PRIx64 " log_entries_deleted=%" PRIu64,
-            item->zxid, item->len, txns + 1, longest_us, last_us, compact_us, job.snapshots,
-            job.compacted_zxid, job.deleted.entries);
+        return rc;
+    /* The replaced snapshots' files: one unlink each. */
+    if (job.dropped)
+        store_snapfiles_tidy(s, false);
+    /* The snapshot counts: now the log's segments wholly at or below the
+     * compaction point go (unlinked: a directory fsync, not a transaction). */
+    struct store_deleted deleted = {0};
+    if (job.compacted_zxid) {
+        struct timespec c0;
+        clock_gettime(CLOCK_MONOTONIC, &c0);
+        int crc = wal_compact(s->wal, job.compacted_zxid, &deleted.entries, &deleted.bytes);
+        compact_us = store_us_since(&c0);
+        if (crc)
+            store_error(crc, "compacting the log (the segments are left for the next compaction)");
+        pthread_mutex_lock(&s->mutex);
+        s->stats.fsyncs += deleted.entries > 0; /* the directory's, after the unlinks */
+        ZN_ASSERT(s->stats.log_entries >= deleted.entries);
+        s->stats.log_entries -= deleted.entries;
+        s->stats.log_bytes -= deleted.bytes;
+        pthread_mutex_unlock(&s->mutex);
+    }
+    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%" PRIu64 " file=%s/snapshot.%" PRIx64
+            " %s_us=%" PRId64 " publish_us=%" PRId64 " record_txn_us=%" PRId64
+            " longest_compaction_txn_us=%" PRId64 " snapshots=%zu compacted_to=0x%" PRIx64
+            " log_entries_deleted=%" PRIu64,
+            item->zxid, job.len, s->snap_dir, item->zxid, item->from_file ? "check" : "write",
+            write_us, publish_us, record_us, compact_us, job.snapshots, job.compacted_zxid,
+            deleted.entries);
     return 0;
 }

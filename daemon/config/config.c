@@ -44,6 +44,7 @@ void config_defaults(struct config *cfg)
     cfg->quorum_tls.hostname_verification = true; /* as ZooKeeper's default */
     cfg->jute_max_buffer = ZN_DEFAULT_MAX_PACKET_BYTES;
     cfg->snap_count = 100000;
+    cfg->snap_size_limit = 4194304LL * 1024; /* ZooKeeper's default: 4 GB */
     cfg->global_outstanding_limit = 1000;
     strcpy(cfg->log_level, "info");
     cfg->container_check_interval_ms = 60000;
@@ -335,6 +336,16 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         if (config_parse_long(value, 4, 1L << 20, &v) != 0)
             return config_fail(err, errlen, "%s: '%s' is not a size in KB in [4, 1048576]", key, value);
         cfg->log_segment_bytes = (uint64_t)v << 10;
+        return 0;
+    }
+    if (strcmp(key, "snapSizeLimitInKb") == 0) {
+        /* ZooKeeper's: a snapshot also once the log since the last one holds
+         * this many KB (in an ensemble drawn per member from [half, all]); a
+         * non-positive value turns it off. */
+        if (config_parse_long(value, -(1L << 40), 1L << 40, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not an integer (KB; <= 0 turns the "
+                               "limit off)", key, value);
+        cfg->snap_size_limit = v > 0 ? (long long)v * 1024 : 0;
         return 0;
     }
     if (strcmp(key, "globalOutstandingLimit") == 0)

@@ -209,6 +209,7 @@ void ens_apply_committed(struct ensemble *e, const struct zab_entry *entry)
     int rc = tree_apply(srv->tree, t, ens_tree_event, srv, r ? &r->arena : &e->scratch, resp);
     prep_applied(srv->prep, (int64_t)entry->zxid);
     srv->snapshots.txns_since++;
+    srv->snapshots.bytes_since += (int64_t)entry->size;
     if (rc != 0) {
         ZN_ERROR("cannot apply zxid=0x%" PRIx64 " op=%s: %s", entry->zxid,
                  zn_op_name(t->hdr.type), zn_strerror(rc));
@@ -331,6 +332,7 @@ void ens_install_snapshot(struct ensemble *e, uint64_t zxid, const uint8_t *data
     session_clear_all(srv);
     tree_for_each_session(srv->tree, session_add_recovered, srv);
     srv->snapshots.txns_since = 0;
+    srv->snapshots.bytes_since = 0;
     ZN_INFO("installed the leader's snapshot zxid=0x%" PRIx64 " bytes=%u nodes=%zu", zxid, size,
             tree_node_count(srv->tree));
 }

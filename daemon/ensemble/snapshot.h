@@ -13,15 +13,10 @@
 
 struct server;
 
-/* Called once on the loop: blob holds the tree serialised at zxid, or is
- * NULL if the child failed.  Ownership passes: release gives it back, whole
- * or in page-aligned pieces (a mapping; see snapshot_blob_release). */
-typedef void (*snapshot_ready_fn)(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
-                                  store_blob_release_fn release);
-
-/* Frees and unmaps a blob snapshot_start's on_ready was given, or a
- * page-aligned piece of it; safe on any thread. */
-void snapshot_blob_release(void *blob, size_t len);
+/* Called once on the loop: status 0 when the child wrote the tree at zxid
+ * into store_snapshot_dir()/snapshot.<zxid>.tmp (complete and fsync'd, for
+ * store_snapshot_file), or ZN_IO when it failed (no file is left). */
+typedef void (*snapshot_ready_fn)(struct server *srv, int64_t zxid, int status);
 
 /* Starts serialising the tree as it is now (at tree_last_zxid).  Returns 0
  * (on_ready will be called exactly once), ZN_THROTTLEDOP if one is already

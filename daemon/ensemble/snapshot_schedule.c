@@ -1,11 +1,13 @@
 /*
- * When a snapshot is taken and where it goes: every snapCount txns (drawn
- * per member in an ensemble, below), serialised by a forked child
- * (snapshot.c), handed to the store, and then the replication core may drop
- * its log up to it (ensemble_snapshot_stored).
+ * When a snapshot is taken and where it goes: every snapCount txns, or
+ * snapSizeLimitInKb of log (each drawn per member in an ensemble, below),
+ * serialised by a forked child (snapshot.c), handed to the store, and then
+ * the replication core may drop its log up to it (ensemble_snapshot_stored).
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -14,55 +16,59 @@
 #include "server.h"
 #include "snapshot.h"
 #include "store.h"
+#include "store_snapfile.h"
 #include "tree.h"
 
-static void release_malloced(void *blob, size_t len)
+/* The snapshot is with the store (recorded once its writer gets to it):
+ * the replication core may drop its log up to it. */
+static void snapshot_handed_over(struct server *srv, int64_t zxid)
 {
-    (void)len;
-    free(blob);
-}
-
-/* A snapshot serialised by a child (snapshot.c) is ready: store it. */
-static void on_snapshot_ready(struct server *srv, int64_t zxid, uint8_t *blob, size_t len,
-                              void (*release)(void *blob, size_t len))
-{
-    if (!blob || !srv->store) {
-        if (blob)
-            release(blob, len); /* the server is stopping */
-        return;
-    }
-    struct store_stats st;
-    store_stats(srv->store, &st);
-    if ((uint64_t)zxid <= st.snapshot_zxid || (uint64_t)zxid <= st.snapshot_zxid_queued) {
-        /* A newer snapshot was stored, or handed to the store, meanwhile: the
-         * leader's, installed while this one was being serialised (a fault
-         * run's member died on the store's assertion when only stored ones
-         * were compared). */
-        release(blob, len);
-        return;
-    }
-    int rc = store_snapshot_release(srv->store, (uint64_t)zxid, blob, len, release);
-    if (rc != 0) {
-        release(blob, len);
-        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
-        return;
-    }
     srv->snapshots.stored_zxid = zxid;
     srv->snapshots.stored_s = (int64_t)time(NULL);
     ensemble_snapshot_stored(srv, zxid);
 }
 
-/*
- * How many txns until the next snapshot: in an ensemble, as ZooKeeper does, a
- * number drawn anew after every snapshot from [snapCount/2 + 1, snapCount],
- * so that the members, which apply the same txns, do not all take their
- * snapshots at the same zxid (standalone: snapCount).  A snapshot costs its
- * member a fork and the writing of the blob; when every member paid that at
- * once, a write waited for the slowest of a quorum.
- */
-static int64_t snapshot_threshold(struct server *srv)
+/* A snapshot written by a child (snapshot.c) is ready: record it. */
+static void on_snapshot_ready(struct server *srv, int64_t zxid, int status)
 {
-    int64_t count = srv->cfg.snap_count;
+    if (status != 0)
+        return;
+    if (!srv->store) /* the server is stopping: the next open removes the file */
+        return;
+    struct store_stats st;
+    store_stats(srv->store, &st);
+    if ((uint64_t)zxid <= st.snapshot_zxid || (uint64_t)zxid <= st.snapshot_zxid_queued ||
+        (uint64_t)zxid > store_last_zxid(srv->store)) {
+        /* A newer snapshot was stored, or handed to the store, meanwhile: the
+         * leader's, installed while this one was being serialised (a fault
+         * run's member died on the store's assertion when only stored ones
+         * were compared); or the log was truncated below it.  Its file may
+         * share the leader's snapshot's name: only its temporary one goes. */
+        char path[PATH_MAX];
+        if (store_snapfile_path(path, sizeof path, store_snapshot_dir(srv->store), (uint64_t)zxid,
+                                STORE_SNAPFILE_TMP) == 0)
+            unlink(path);
+        return;
+    }
+    int rc = store_snapshot_file(srv->store, (uint64_t)zxid);
+    if (rc != 0) {
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
+        return;
+    }
+    snapshot_handed_over(srv, zxid);
+}
+
+/*
+ * How many txns (or log bytes) until the next snapshot, given the limit
+ * (snapCount, snapSizeLimitInKb): in an ensemble, as ZooKeeper does, a
+ * number drawn anew after every snapshot from [limit/2 + 1, limit], so that
+ * the members, which apply the same txns, do not all take their snapshots at
+ * the same zxid (standalone: the limit).  A snapshot costs its member a fork
+ * and the writing of the blob; when every member paid that at once, a write
+ * waited for the slowest of a quorum.
+ */
+static int64_t snapshot_threshold(struct server *srv, int64_t count)
+{
     /* Standalone there are no members to keep apart, and a smaller draw would
      * only mean more snapshots: every snapCount txns, the top of the range. */
     if (count < 2 || config_standalone(&srv->cfg))
@@ -86,17 +92,28 @@ static int64_t snapshot_threshold(struct server *srv)
 }
 
 /*
- * Every snapshot_threshold txns, a snapshot; serialised by a forked child so
- * the loop never stalls for it, or on the loop if no child can be started.
+ * Every snapshot_threshold txns, or log bytes when snapSizeLimitInKb is on,
+ * a snapshot; serialised by a forked child so the loop never stalls for it,
+ * or on the loop if no child can be started.
  */
 void snapshot_maybe_take(struct server *srv)
 {
-    if (srv->snapshots.threshold == 0)
-        srv->snapshots.threshold = snapshot_threshold(srv);
-    if (srv->snapshots.txns_since < srv->snapshots.threshold || snapshot_in_progress(srv))
+    struct snapshots *sn = &srv->snapshots;
+    if (sn->threshold == 0) {
+        sn->threshold = snapshot_threshold(srv, srv->cfg.snap_count);
+        sn->bytes_threshold = snapshot_threshold(srv, (int64_t)srv->cfg.snap_size_limit);
+    }
+    bool by_count = sn->txns_since >= sn->threshold;
+    bool by_size = sn->bytes_threshold > 0 && sn->bytes_since >= sn->bytes_threshold;
+    if ((!by_count && !by_size) || snapshot_in_progress(srv))
         return;
-    srv->snapshots.txns_since = 0;
-    srv->snapshots.threshold = snapshot_threshold(srv);
+    if (by_size && !by_count)
+        ZN_INFO("snapshot: the log since the last one holds %" PRId64 " bytes (snapSizeLimitInKb "
+                "draw %" PRId64 ")", sn->bytes_since, sn->bytes_threshold);
+    sn->txns_since = 0;
+    sn->bytes_since = 0;
+    sn->threshold = snapshot_threshold(srv, srv->cfg.snap_count);
+    sn->bytes_threshold = snapshot_threshold(srv, (int64_t)srv->cfg.snap_size_limit);
     if (snapshot_start(srv, on_snapshot_ready) == 0)
         return;
     struct jute_writer w;
@@ -110,7 +127,21 @@ void snapshot_maybe_take(struct server *srv)
     size_t len;
     uint8_t *blob = jute_writer_take(&w, &len);
     jute_writer_free(&w);
-    ZN_INFO("snapshot serialised on the loop zxid=0x%" PRIx64 " bytes=%zu ms=%" PRIu64,
-            (uint64_t)tree_last_zxid(srv->tree), len, server_now_ms() - start);
-    on_snapshot_ready(srv, tree_last_zxid(srv->tree), blob, len, release_malloced);
+    int64_t zxid = tree_last_zxid(srv->tree);
+    ZN_INFO("snapshot serialised on the loop zxid=0x%" PRIx64 " bytes=%zu ms=%" PRIu64
+            " (its file is written by the store's writer)",
+            (uint64_t)zxid, len, server_now_ms() - start);
+    struct store_stats st;
+    store_stats(srv->store, &st);
+    if ((uint64_t)zxid <= st.snapshot_zxid_queued) {
+        free(blob);
+        return;
+    }
+    int rc = store_snapshot(srv->store, (uint64_t)zxid, blob, len);
+    if (rc != 0) {
+        free(blob);
+        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed: %s", (uint64_t)zxid, zn_strerror(rc));
+        return;
+    }
+    snapshot_handed_over(srv, zxid);
 }

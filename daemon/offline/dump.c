@@ -6,7 +6,7 @@
  * contents cannot be trusted to decide), so a filter never hides damage.
  *
  *   meta acceptedEpoch=1
- *   snapshot zxid=0x100000a2c bytes=5120 chunks=3 nodes=41 data_bytes=300
+ *   snapshot zxid=0x100000a2c bytes=5120 file=/var/lib/zk/snapshot.100000a2c nodes=41 data_bytes=300
  *   log zxid=0x100000a2d time=2026-12-06T16:04:54.123Z session=0x1000... type=create path=/a size=61
  *   log zxid=0x100000a2e CORRUPT: fails its checksum (size=58)
  */
@@ -113,12 +113,19 @@ static void print_snapshot(struct dump *d, const struct store_record *r)
     }
     struct tree *t = tree_new();
     int rc = t ? tree_deserialize(t, r->data ? r->data : "", r->len) : ZN_NOMEMORY;
-    if (rc == 0)
-        printf("snapshot zxid=0x%" PRIx64 " bytes=%zu chunks=%u nodes=%zu data_bytes=%zu\n",
-               r->zxid, r->len, r->chunks, tree_node_count(t), tree_data_bytes(t));
+    /* A snapshot in its own file names it; one still in LMDB (migrated when
+     * a znoded opens the store) its chunks. */
+    char where[4200];
+    if (r->file)
+        snprintf(where, sizeof where, "file=%s", r->file);
     else
-        printf("snapshot zxid=0x%" PRIx64 " bytes=%zu chunks=%u (intact, but this znoded cannot "
-               "load it: %s)\n", r->zxid, r->len, r->chunks, zn_strerror(rc));
+        snprintf(where, sizeof where, "chunks=%u", r->chunks);
+    if (rc == 0)
+        printf("snapshot zxid=0x%" PRIx64 " bytes=%zu %s nodes=%zu data_bytes=%zu\n", r->zxid,
+               r->len, where, tree_node_count(t), tree_data_bytes(t));
+    else
+        printf("snapshot zxid=0x%" PRIx64 " bytes=%zu %s (intact, but this znoded cannot "
+               "load it: %s)\n", r->zxid, r->len, where, zn_strerror(rc));
     tree_free(t);
 }
 
@@ -341,8 +348,9 @@ static int dump_zookeeper(struct dump *d, const char *dir)
     return 0;
 }
 
-/* The store's directory: target itself, or the dataLogDir of the zoo.cfg it names. */
-static int store_dir(const char *target, char *out, size_t cap)
+/* The store's directory: target itself, or the dataLogDir of the zoo.cfg it
+ * names; and where its snapshot files are: the same directory, or dataDir. */
+static int store_dir(const char *target, char *out, size_t cap, char *snap_out)
 {
     struct stat st;
     if (stat(target, &st) != 0) {
@@ -351,6 +359,7 @@ static int store_dir(const char *target, char *out, size_t cap)
     }
     if (S_ISDIR(st.st_mode)) {
         snprintf(out, cap, "%s", target);
+        snprintf(snap_out, cap, "%s", target);
         return 0;
     }
     static struct config cfg;
@@ -361,13 +370,14 @@ static int store_dir(const char *target, char *out, size_t cap)
         return -1;
     }
     snprintf(out, cap, "%s", cfg.data_log_dir);
+    snprintf(snap_out, cap, "%s", cfg.data_dir);
     return 0;
 }
 
 int dump_run(const struct dump_options *o)
 {
-    char dir[PATH_MAX];
-    if (store_dir(o->target, dir, sizeof dir) != 0)
+    char dir[PATH_MAX], snap_dir[PATH_MAX];
+    if (store_dir(o->target, dir, sizeof dir, snap_dir) != 0)
         return 2;
     struct dump d = {.o = o};
     char zk_dir[PATH_MAX + 16];
@@ -375,7 +385,7 @@ int dump_run(const struct dump_options *o)
     snprintf(zk_dir, sizeof zk_dir, "%s/version-2", dir);
     if (stat(zk_dir, &st) == 0 && S_ISDIR(st.st_mode))
         return dump_zookeeper(&d, zk_dir); /* Apache ZooKeeper's data directory */
-    int rc = store_inspect(dir, o->from_zxid, o->to_zxid, true, on_record, &d);
+    int rc = store_inspect_dirs(dir, snap_dir, o->from_zxid, o->to_zxid, true, on_record, &d);
     fflush(stdout);
     if (rc == ZN_NONODE) {
         fprintf(stderr, "znoded: --dump: %s holds no store (no data.mdb)\n", dir);

@@ -5,8 +5,9 @@
  * half file that would look like a whole one), then the store is read back record by
  * record (store_inspect) before it is accepted; log entries above the
  * backup's zxid (proposals of an ensemble member not known committed when
- * the backup was taken) are truncated through the store itself.  The
- * directory is emptied again on any failure.
+ * the backup was taken) are truncated through the store itself; then the
+ * snapshot files, which travel beside data.mdb, move into dataDir.  The
+ * directories are emptied again on any failure.
  */
 #include "restore.h"
 
@@ -27,6 +28,7 @@
 #include "store.h"
 #include "store_backup.h"
 #include "store_inspect.h"
+#include "store_snapfile.h"
 #include "target_dir.h"
 #include "znode/errors.h"
 
@@ -136,6 +138,16 @@ int restore_run(const char *file, const char *config_path)
         fprintf(stderr, "znoded: --restore: cannot drop the entries above zxid=0x%" PRIx64
                 ": %s\n", zxid, zn_strerror(rc));
         target_dir_remove_store(dir);
+        return 1;
+    }
+    /* A backup carries the snapshot files beside data.mdb; znoded keeps them
+     * in dataDir, the LMDB store in dataLogDir. */
+    if (strcmp(dir, cfg.data_dir) != 0 &&
+        (rc = store_snapfile_transfer_all(dir, cfg.data_dir, false)) != 0) {
+        fprintf(stderr, "znoded: --restore: cannot move the snapshot files from %s into %s: %s\n",
+                dir, cfg.data_dir, strerror(-rc));
+        target_dir_remove_store(dir);
+        target_dir_remove_store(cfg.data_dir);
         return 1;
     }
     printf("znoded: restored %s into %s: zxid=0x%" PRIx64 " (%" PRIu64 " snapshot%s, %" PRIu64

@@ -513,7 +513,8 @@ static int on_stored_snapshot(void *ctx, uint64_t zxid, const void *data, size_t
 
 /* Writes the tree as the snapshot of a new store in dir, with the epochs,
  * then reads it back and compares the digest. */
-static int write_store(const struct tree *tree, uint64_t epoch, const char *dir)
+static int write_store(const struct tree *tree, uint64_t epoch, const char *dir,
+                       const char *snap_dir)
 {
     struct jute_writer w;
     jute_writer_init(&w);
@@ -531,7 +532,9 @@ static int write_store(const struct tree *tree, uint64_t epoch, const char *dir)
         return ZN_IO;
     }
     struct store *s;
-    int rc = store_open(&s, &loop, dir, NULL, on_durable, NULL);
+    /* The snapshot's file in dataDir, where znoded will look for it. */
+    struct store_options opts = {.snap_dir = snap_dir};
+    int rc = store_open(&s, &loop, dir, &opts, on_durable, NULL);
     if (rc == 0) {
         rc = store_recover(s, NULL, NULL, NULL);
         if (rc == 0 && (rc = store_snapshot(s, zxid, blob, len)) == 0)
@@ -546,7 +549,7 @@ static int write_store(const struct tree *tree, uint64_t epoch, const char *dir)
     }
     free(blob);
     struct check c = {0, ZN_CORRUPT};
-    if (rc == 0 && (rc = store_open(&s, &loop, dir, NULL, on_durable, NULL)) == 0) {
+    if (rc == 0 && (rc = store_open(&s, &loop, dir, &opts, on_durable, NULL)) == 0) {
         rc = store_recover(s, on_stored_snapshot, NULL, &c);
         if (rc == 0 && (store_last_zxid(s) != zxid || c.rc != 0 || c.digest != tree_digest(tree)))
             rc = c.rc ? c.rc : ZN_CORRUPT;
@@ -618,9 +621,11 @@ int zkimport_run(const char *dirs, const char *config_path)
     uint64_t epoch = zk_epoch_files(d.snap_dir);
     if (zxid >> 32 > epoch)
         epoch = zxid >> 32;
-    if (rc == 0 && (rc = write_store(im.tree, epoch, cfg.data_log_dir)) != 0) {
+    if (rc == 0 && (rc = write_store(im.tree, epoch, cfg.data_log_dir, cfg.data_dir)) != 0) {
         refuse(&im, rc, "cannot write the store in %s: %s", cfg.data_log_dir, zn_strerror(rc));
         target_dir_remove_store(cfg.data_log_dir);
+        if (strcmp(cfg.data_dir, cfg.data_log_dir) != 0)
+            target_dir_remove_store(cfg.data_dir); /* the snapshot file (myid stays) */
     }
     if (rc == 0)
         printf("znoded: imported %s into %s: zxid=0x%" PRIx64 " epoch=%" PRIu64 " nodes=%zu "

@@ -15,13 +15,23 @@ FAULT_HOLD_S = (4.0, 10.0)    # how long a kill, partition or full disk lasts
 FAULT_GAP_S = (1.0, 4.0)      # quiet time between faults
 SETTLE_S = 45.0               # after healing, how long a leader may take to serve again
 # What znoded logs when it stops on purpose: its fatal() on a log write with no space left, its
-# refusal of a damaged store (replication/store_format.c for data.mdb, store_wal.c for a log
-# segment, which names the offset), its note that a short store file lacks only pages no commit
-# uses.
+# refusal of a damaged store (replication/store_format.c for data.mdb, store_wal_format.c for a
+# log segment, store_recover.c for a snapshot file; the last two name the offset), its note that
+# a short store file lacks only pages no commit uses, its fall back from a damaged snapshot file
+# to an older one.
 DISK_FULL_EXIT = "no space left on device"
-STORE_REFUSAL = re.compile(r"(data\.mdb|log\.[0-9a-f]{16}) is damaged(?: at offset \d+)?: ")
+STORE_REFUSAL = "data.mdb is damaged: "
+SNAPSHOT_REFUSAL = "is damaged at offset"
 SEGMENT = re.compile(r"^log\.[0-9a-f]{16}$")
 STORE_UNUSED_PAGES = "every page in use is there"
+SNAPSHOT_FALLBACK = "dropping the damaged snapshot file"
+
+
+def is_snapshot_file(name):
+    """snapshot.<zxid in hex>: a snapshot file znoded recorded (not .tmp, not .damaged)."""
+    parts = name.split(".")
+    return (len(parts) == 2 and parts[0] == "snapshot" and parts[1] != "" and
+            all(c in "0123456789abcdef" for c in parts[1]))
 
 
 # ---- nemesis ----
@@ -42,7 +52,8 @@ class Nemesis:
         self.filler = None
         self.crashes = []  # (member, last words): members that died with no fault on them
         self.expected_exits = []  # (member, why): stopped by a fault on purpose, with its message
-        self.store_damage = {"cuts": 0, "refused": 0, "unused-pages": 0, "rejoined": 0}
+        self.store_damage = {"cuts": 0, "refused": 0, "unused-pages": 0, "fell-back": 0,
+                             "rejoined": 0}
         self.store_anomalies = []  # a cut store started on, a crash on it, a wiped member stuck
         # Every fault injected, in order: {'kind', 'detail', 'member', 'start', 'heal', 'served'}
         # (monotonic ns: when it was injected, when it was removed, when the member it hit served
@@ -229,10 +240,12 @@ class Nemesis:
         self.filler = None
 
     def truncate(self):
-        """Cut a stopped follower's store file. znoded must refuse to start on it with one line
-        naming the file (or, when only pages no commit uses were cut, start and say so); then do
-        what that line tells an operator: move the data away (here: wipe it) and start the member
-        again, which rejoins empty and gets a snapshot from the leader."""
+        """Cut a stopped follower's store file (LMDB's data.mdb, or one of its snapshot files,
+        snapshot.<zxid>). znoded must refuse to start on it with one line naming the file (or,
+        when only pages no commit uses were cut, or an older snapshot and the log cover a cut
+        snapshot file, start and say so); then do what that line tells an operator: move the
+        data away (here: wipe it) and start the member again, which rejoins empty and gets a
+        snapshot from the leader."""
         leader = self.m.leader()
         candidates = [n for n in self.m.ids if n != leader and self.m.alive(n)]
         if not candidates:
@@ -242,26 +255,37 @@ class Nemesis:
         self.m.kill9(n)
         files, segments = [], []
         for root, _, names in os.walk(self.m.dir(n), followlinks=True):  # the disk member's are symlinks
-            files += [os.path.join(root, f) for f in names if f.endswith(".mdb")]
+            files += [os.path.join(root, f) for f in names
+                      if f.endswith(".mdb") or is_snapshot_file(f)]
             segments += [os.path.join(root, f) for f in names if SEGMENT.match(f)]
         files = [f for f in files if not f.endswith("lock.mdb")]
         if not files:
             self.log("truncate: member %d has no store file" % n)
             self.m.restart(n)
             return
-        # LMDB's file (snapshots, epochs) or the log's newest segment file, in turn at random
-        target = max(files, key=os.path.getsize)
-        if segments and self.rng.random() < 0.5:
+        # LMDB's file, the newest snapshot file or the log's newest segment, as the draw falls
+        snaps = [f for f in files if is_snapshot_file(os.path.basename(f))]
+        mdbs = [f for f in files if f not in snaps]
+        draw = self.rng.random()
+        if segments and draw < 1 / 3:
             target = max(segments)
+        elif snaps and (not mdbs or draw < 2 / 3):
+            target = max(snaps, key=lambda f: int(os.path.basename(f).split(".")[1], 16))
+        else:
+            target = max(mdbs, key=os.path.getsize)
         size = os.path.getsize(target)
         cut = min(size // 2, self.rng.choice([1, 100, 4096, 3 * 4096 + 17]))
         os.truncate(target, size - cut)
         self.store_damage["cuts"] += 1
         ok, out = self.m.restart(n)
         since = log_since_start(self.m, n)
-        refusal = [line for line in since if STORE_REFUSAL.search(line)]
+        refusal = [line for line in since if STORE_REFUSAL in line or
+                   (SNAPSHOT_REFUSAL in line and "refusing to start" in line)]
         if ok:
-            if any(STORE_UNUSED_PAGES in line for line in since):
+            if any(SNAPSHOT_FALLBACK in line for line in since):
+                self.store_damage["fell-back"] += 1
+                outcome = "started: fell back from the cut snapshot file to an older one and the log"
+            elif any(STORE_UNUSED_PAGES in line for line in since):
                 self.store_damage["unused-pages"] += 1
                 outcome = "started: the cut took only pages no commit uses (the store checked and said so)"
             else:
@@ -271,8 +295,7 @@ class Nemesis:
         else:
             if refusal:
                 self.store_damage["refused"] += 1
-                found = STORE_REFUSAL.search(refusal[-1])
-                what = refusal[-1][found.start():].split("; refusing", 1)[0]
+                what = refusal[-1].split("store: ", 1)[-1].split("; refusing", 1)[0]
                 outcome = "refused to start as expected (%s)" % what[:240]
                 self.expected_exits.append((n, "refused a cut store"))
             else:

@@ -21,7 +21,7 @@ its invocation and completion times and outcome ok / fail / unknown):
   session   ephemeral owners in child processes, ended by close or by kill -9, or kept to the end
 Nemeses: kill -9 + restart (the leader more often), SIGSTOP/SIGCONT for longer than the session
 timeout and syncLimit, iptables partitions (isolate one, isolate the leader, majority/minority,
-bridge), a full disk (the member's data on a small tmpfs, filled), a truncated store tail on a
+bridge), a full disk (the member's data on a small tmpfs, filled), a truncated store tail (LMDB's file or a snapshot file) on a
 stopped member (which must refuse to start with one line naming the file; the runner then does
 what that line says, wipes the member's data and restarts it, and the member must rejoin). Every
 fault is healed at the end (rules removed by tag, processes continued, members restarted, filler
@@ -423,9 +423,10 @@ def run(a):
     if nemesis.store_damage["cuts"]:
         d = nemesis.store_damage
         checks.append((not nemesis.store_anomalies,
-                       "every cut store refused with its one-line error or held every page in use, "
-                       "and every wiped member rejoined (%d cuts: %d refused, %d only unused pages, "
-                       "%d wiped members rejoined)" % (d["cuts"], d["refused"], d["unused-pages"], d["rejoined"])))
+                       "every cut store refused with its one-line error, held every page in use or "
+                       "fell back from a cut snapshot file, and every wiped member rejoined (%d cuts: "
+                       "%d refused, %d only unused pages, %d fell back, %d wiped members rejoined)"
+                       % (d["cuts"], d["refused"], d["unused-pages"], d["fell-back"], d["rejoined"])))
     checks += window_checks
 
     anomalies = ([("linearizability", "%s: %s" % (k, r["reason"])) for k, r in lin_bad]

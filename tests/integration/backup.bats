@@ -16,7 +16,9 @@ setup() {
   zn_state_init
   ORIGINAL="$ZN_STATE_DIR"
   ADMIN_PORT="$(free_port 127.0.0.1)"
-  start_server admin.enableServer=true "admin.serverPort=$ADMIN_PORT" admin.serverAddress=127.0.0.1
+  # snapCount=200: snapshots (files of their own in dataDir) are taken while backups are
+  start_server admin.enableServer=true "admin.serverPort=$ADMIN_PORT" admin.serverAddress=127.0.0.1 \
+    snapCount=200
 }
 
 teardown() {
@@ -73,12 +75,19 @@ acked() { grep -c . "$BATS_TEST_TMPDIR/acked" 2> /dev/null || echo 0; }
 
 @test "a restored server serves writes, and its store reads clean" {
   "$ZNODE" --server "$(member_connect 1)" create /kept "before the backup" > /dev/null
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_load.py" "$(member_connect 1)" /s/n "$BATS_TEST_TMPDIR/acked" --count 250
+  wait_until 30 "a snapshot in the store" snapshot_taken
   run "$ZNODE" --server "$(member_connect 1)" backup "$BATS_TEST_TMPDIR/backup" --admin-port "$ADMIN_PORT"
   assert_success
   RESTORED="$BATS_TEST_TMPDIR/restored"
   fresh_config "$RESTORED"
   run "$ZN_ZNODED" --restore "$BATS_TEST_TMPDIR/backup" "$CFG"
   assert_success
+  assert_output --regexp " \\([1-9][0-9]* snapshots?, [0-9]+ log records\\)\$"
+  # the snapshot files travelled in the backup and are in dataDir, the LMDB store in dataLogDir
+  run compgen -G "$(member_dir 1)/data/snapshot.*"
+  assert_success
+  run ! compgen -G "$(member_dir 1)/datalog/snapshot.*"
   launch_member 1
   wait_ruok 1
   run "$ZNODE" --server "$(member_connect 1)" get /kept
@@ -89,6 +98,7 @@ acked() { grep -c . "$BATS_TEST_TMPDIR/acked" 2> /dev/null || echo 0; }
   run "$ZN_ZNODED" --dump "$CFG"
   assert_success
   assert_line --partial "type=create path=/after "
+  assert_line --regexp "^snapshot zxid=0x[0-9a-f]+ bytes=[0-9]+ file=$(member_dir 1)/data/snapshot\\.[0-9a-f]+ nodes=[0-9]+ "
 }
 
 @test "one backup restored into every member of a 3-member ensemble: each serves it, and the ensemble takes writes" {

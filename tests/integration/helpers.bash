@@ -522,3 +522,8 @@ zn_load_bats_libs() {
   load "$base/bats-assert/load"
   load "$base/bats-file/load"
 }
+
+# snapshot_taken: member 1 reports a snapshot in its store.
+snapshot_taken() {
+  fourlw mntr 1 | grep -E $'^zk_snapshot_zxid\t0x[1-9a-f]'
+}

@@ -38,11 +38,6 @@ setup() {
   OTHER="$(cat "$ZN_STATE_DIR/other.czxid")"
 }
 
-# snapshot_taken: member 1 reports a snapshot in its store.
-snapshot_taken() {
-  fourlw mntr 1 | grep -E $'^zk_snapshot_zxid\t0x[1-9a-f]'
-}
-
 teardown() {
   if [ -n "${TEST_STATE:-}" ]; then ZN_STATE_DIR="$TEST_STATE" stop_all; fi
 }
@@ -160,14 +155,25 @@ PY
   assert_output "znoded: --dump: $BATS_TEST_TMPDIR/none: No such file or directory"
 }
 
-@test "snapshots are summarised with their zxid, size and node count" {
+@test "snapshots are summarised with their zxid, size, file and node count; a damaged file is named" {
   TEST_STATE="$BATS_TEST_TMPDIR/snap" ZN_STATE_DIR="$BATS_TEST_TMPDIR/snap"
   start_server snapCount=10
   local n z="$ZN_REPO_ROOT/${ZN_BUILD_DIR:-build}/tools/znode --server $(member_connect 1)"
   for n in $(seq 1 30); do $z create "/n$n" "data$n" > /dev/null; done
   wait_until 30 "a snapshot in the store" snapshot_taken
   stop_member 1
+  # the snapshot files are in dataDir, the LMDB store (log, records) in dataLogDir
+  local data="$(member_dir 1)/data" file
   run "$ZN_ZNODED" --dump "$(member_dir 1)/zoo.cfg"
   assert_success
-  assert_line --regexp '^snapshot zxid=0x[0-9a-f]+ bytes=[0-9]+ chunks=[0-9]+ nodes=[0-9]+ data_bytes=[0-9]+$'
+  assert_line --regexp "^snapshot zxid=0x[0-9a-f]+ bytes=[0-9]+ file=$data/snapshot\.[0-9a-f]+ nodes=[0-9]+ data_bytes=[0-9]+\$"
+  file="$(grep -o "file=$data/snapshot\.[0-9a-f]*" <<< "$output" | tail -1 | cut -d= -f2)"
+  [ -f "$file" ]
+  run ! compgen -G "$(member_dir 1)/datalog/snapshot.*"
+  # one byte of the newest snapshot's blob flipped: named, with its offset
+  printf '\x5a' | dd of="$file" bs=1 seek=100 conv=notrunc status=none
+  run --separate-stderr "$ZN_ZNODED" --dump "$(member_dir 1)/zoo.cfg"
+  assert_failure 1
+  assert_line --regexp "^snapshot zxid=0x[0-9a-f]+ CORRUPT: its file $file is damaged at offset 40: its [0-9]+ bytes from offset 40 on fail their checksum\$"
+  assert_equal "${stderr%%; the first:*}" "znoded: --dump: $(member_dir 1)/datalog: 1 damaged record of $(grep -c . <<< "$output") checked"
 }

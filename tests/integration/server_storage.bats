@@ -55,6 +55,41 @@ print(len(kids), len(bad))"
   assert_output "600 0"
 }
 
+
+# write_100_kb: 100 creates of 1 KB on member 1 (about 100 KB of log), then a sync.
+write_100_kb() {
+  "$ZN_PYTHON" - "$(member_connect 1)" <<'PY'
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+for i in range(100):
+    zk.create("/big%03d" % i, b"x" * 1024)
+zk.sync("/")
+zk.stop()
+PY
+}
+
+snapshot_taken() { [ "$(mntr_value zk_snapshot_zxid)" != 0x0 ]; }
+
+@test "snapSizeLimitInKb takes a snapshot once the log since the last one holds that many KB, whatever snapCount" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  start_server "snapCount=1000000" "snapSizeLimitInKb=32"
+  write_100_kb
+  run grep -c "snapshot: the log since the last one holds" "$(member_dir 1)/server.log"
+  assert_success
+  wait_until 20 "a snapshot after 100 KB of log with snapSizeLimitInKb=32" snapshot_taken
+}
+
+@test "snapSizeLimitInKb <= 0 takes no snapshot by size" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  start_server "snapCount=1000000" "snapSizeLimitInKb=-1"
+  write_100_kb
+  # the line is logged when the snapshot starts, before the sync above is answered
+  run grep -c "snapshot: the log since the last one holds" "$(member_dir 1)/server.log"
+  assert_failure 1
+  assert_output 0
+  assert_equal "$(mntr_value zk_snapshot_zxid)" 0x0
+}
 @test "a full disk fails writes with an error, keeps serving, and loses no acknowledged write" {
   [ "$ZN_TARGET" = znoded ] || skip "ZooKeeper exits on a full disk"
   TMPFS="$BATS_TEST_TMPDIR/small-disk"

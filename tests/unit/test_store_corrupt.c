@@ -78,10 +78,10 @@ static void an_entry_with_a_bad_checksum_refuses_recovery_with_a_clear_error(voi
     assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
 }
 
-/* Flips one byte at every place `marker` occurs in dir/name (in data.mdb,
- * old copies of a page may linger in free pages).  Returns how many. */
-static int flip_marker_in_file(const char *dir, const char *name, const void *marker,
-                               size_t marker_len, size_t at)
+/* Flips one byte at every place `marker` occurs in dir's file name (old
+ * copies of a page may linger in LMDB's free pages).  Returns how many. */
+static int flip_marker_in(const char *dir, const char *name, const void *marker,
+                          size_t marker_len, size_t at)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/%s", dir, name);
@@ -104,6 +104,39 @@ static int flip_marker_in_file(const char *dir, const char *name, const void *ma
     return found;
 }
 
+static int flip_marker_in_file(const char *dir, const void *marker, size_t marker_len, size_t at)
+{
+    return flip_marker_in(dir, "data.mdb", marker, marker_len, at);
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The snapshot's refusal names the file, the offset, what is wrong, and
+ * what the operator does, on one line. */
+static void assert_snapshot_refusal(const char *log, const char *file_and_offset, const char *what)
+{
+    const char *line = strstr(log, file_and_offset), *end = NULL;
+    for (; line; line = strstr(line + 1, file_and_offset)) {
+        end = strchr(line, '\n');
+        const char *refusing = strstr(line, "refusing to start");
+        if (end && refusing && refusing < end)
+            break;
+    }
+    if (!line || !end || !strstr(line, what) || strstr(line, what) > end ||
+        strstr(line, "refusing to start") > end || !strstr(line, "aside") ||
+        strstr(line, "aside") > end) {
+        fprintf(stderr, "no clear refusal naming '%s' and '%s' in:\n%s\n", file_and_offset, what,
+                log);
+        fail();
+    }
+}
+
 static void a_byte_flipped_in_a_log_segment_is_refused_naming_the_file_and_offset(void **state)
 {
     struct fixture *f = *state;
@@ -117,7 +150,7 @@ static void a_byte_flipped_in_a_log_segment_is_refused_naming_the_file_and_offse
     }
     wait_durable(f, 100);
     fixture_close(f);
-    assert_int_equal(flip_marker_in_file(f->dir, "log.0000000000000001", "entry-000050-", 13, 20), 1);
+    assert_int_equal(flip_marker_in(f->dir, "log.0000000000000001", "entry-000050-", 13, 20), 1);
     char log[8192];
     uint64_t entries;
     assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
@@ -144,7 +177,8 @@ static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_
     assert_int_equal(st.snapshot_count, 2);
     assert_int_equal(st.log_entries, 30); /* compaction drops whole segments: none here */
     fixture_close(f);
-    assert_true(flip_marker_in_file(f->dir, "data.mdb", "snapshot-B", 10, 3) >= 1);
+    assert_false(flip_marker_in_file(f->dir, "snapshot-B", 10, 3) >= 1); /* not in LMDB */
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.14", "snapshot-B", 10, 3), 1);
     fixture_open(f);
     assert_true(f->have_snapshot);
     assert_int_equal(f->snapshot_zxid, 10);
@@ -154,6 +188,12 @@ static void a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_
         assert_entry_is_payload(&f->entries[i], 11 + i, 9);
     store_stats(f->s, &st);
     assert_int_equal(st.snapshot_count, 1);
+    /* the damaged file is kept aside for the operator, never read again */
+    assert_false(file_exists(f->dir, "snapshot.14"));
+    assert_true(file_exists(f->dir, "snapshot.14.damaged"));
+    fixture_reopen(f);
+    assert_int_equal(f->snapshot_zxid, 10);
+    assert_int_equal(f->nentries, 20);
 }
 
 static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **state)
@@ -168,21 +208,92 @@ static void recovery_refuses_a_log_compacted_past_every_valid_snapshot(void **st
     wait_durable(f, 30);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
     fixture_close(f);
-    assert_true(flip_marker_in_file(f->dir, "data.mdb", "snapshot-C", 10, 3) >= 1);
-    assert_true(flip_marker_in_file(f->dir, "data.mdb", "snapshot-D", 10, 3) >= 1);
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.a", "snapshot-C", 10, 3), 1);
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.14", "snapshot-D", 10, 3), 1);
+    char log[8192], where[160];
+    uint64_t entries;
+    /* entries 11..30 alone would build a tree missing 1..10 */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    assert_int_equal(entries, 0);
+    snprintf(where, sizeof where, "%s/snapshot.14 is damaged at offset 40", f->dir);
+    assert_snapshot_refusal(log, where, "fail their checksum");
+    /* refused, not repaired: both files are still there for the operator */
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    assert_true(file_exists(f->dir, "snapshot.a") && file_exists(f->dir, "snapshot.14"));
     assert_int_equal(store_open(&f->s, &f->loop, f->dir, &f->opts, on_durable, f), 0);
     forget_recovered(f);
-    /* entries 11..30 alone would build a tree missing 1..10 */
     assert_int_equal(store_recover(f->s, on_snapshot, on_entry, f), ZN_CORRUPT);
     assert_false(f->have_snapshot);
     assert_int_equal(f->nentries, 0);
 }
 
+/* A leader's snapshot is the only record of the state up to its zxid: cut,
+ * or gone, it is refused by name and offset, never replaced by an empty
+ * tree and the log after it. */
+/* A leader's snapshot, installed over a log that stops short of it, is not
+ * fallen back from when its file is damaged: the snapshots before it and
+ * the log would skip every transaction between (a fault run's member did,
+ * and its tree differed from the leader's).  Refused by name instead. */
+static void a_damaged_leaders_snapshot_is_refused_not_fallen_back_from_across_the_gap(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    char own_a[] = "snapshot-F-own", own_b[] = "snapshot-G-own", leader[] = "snapshot-H-leader";
+    for (uint64_t z = 1; z <= 50; z++)
+        append_payload(f, z, 9);
+    assert_int_equal(store_snapshot(f->s, 20, strdup(own_a), sizeof own_a), 0);
+    assert_int_equal(store_snapshot(f->s, 40, strdup(own_b), sizeof own_b), 0);
+    wait_durable(f, 50);
+    assert_int_equal(store_truncate_after(f->s, 1000), 0);
+    assert_int_equal(store_snapshot(f->s, 1000, strdup(leader), sizeof leader), 0);
+    for (uint64_t z = 1001; z <= 1010; z++)
+        append_payload(f, z, 9);
+    wait_durable(f, 1010);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 1); /* the older two are of no use any more */
+    fixture_reopen(f);
+    assert_int_equal(f->snapshot_zxid, 1000);
+    assert_int_equal(f->nentries, 10);
+    fixture_close(f);
+    assert_false(file_exists(f->dir, "snapshot.14") || file_exists(f->dir, "snapshot.28"));
+    assert_int_equal(flip_marker_in(f->dir, "snapshot.3e8", "snapshot-H", 10, 3), 1);
+    char log[8192], where[160];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    snprintf(where, sizeof where, "%s/snapshot.3e8 is damaged at offset 40", f->dir);
+    assert_snapshot_refusal(log, where, "fail their checksum");
+}
+
+static void a_cut_or_missing_only_snapshot_is_refused_naming_the_file(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    char blob[] = "snapshot-E-contents, a leader's";
+    assert_int_equal(store_snapshot(f->s, 100, strdup(blob), sizeof blob), 0);
+    for (uint64_t z = 101; z <= 110; z++)
+        append_payload(f, z, 9);
+    wait_durable(f, 110);
+    fixture_close(f);
+    char path[128], log[8192], where[160];
+    snprintf(path, sizeof path, "%s/snapshot.64", f->dir);
+    assert_int_equal(truncate(path, 40 + sizeof blob - 5), 0);
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    snprintf(where, sizeof where, "%s/snapshot.64 is damaged at offset %zu", f->dir,
+             40 + sizeof blob - 5);
+    assert_snapshot_refusal(log, where, "cut short");
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), RECOVER_REFUSED);
+    snprintf(where, sizeof where, "%s/snapshot.64 is damaged at offset 0", f->dir);
+    assert_snapshot_refusal(log, where, "missing");
+}
+
 /* ---- a data file cut short ------------------------------------------------ */
 
-/* A store of 400 log entries of 1-3 KiB in several batches and a snapshot
- * of 300 KB: data.mdb holds the snapshot's pages (the log is in segment
- * files). */
+/* A store of 400 log entries of 1-3 KiB in several batches, a snapshot,
+ * and data.mdb grown past 20 pages with metadata (the log and the snapshot
+ * are in files of their own). */
 static uint64_t build_store_to_cut(struct fixture *f)
 {
     fixture_open(f);
@@ -193,14 +304,17 @@ static uint64_t build_store_to_cut(struct fixture *f)
         assert_int_equal(store_append(f->s, z, buf, len), 0);
         if (z % 50 == 0)
             wait_durable(f, z);
-        if (z == 200) {
-            size_t blob_len = 300u << 10;
-            unsigned char *blob = malloc(blob_len);
-            payload_fill(blob, blob_len, 200, 4);
-            assert_int_equal(store_snapshot(f->s, 200, blob, blob_len), 0);
-        }
+        if (z == 200)
+            assert_int_equal(store_snapshot(f->s, 200, strdup("a-snapshot"), 11), 0);
     }
     wait_durable(f, 400);
+    /* The log and the snapshot are files of their own: what fills data.mdb's
+     * pages is metadata (some 1,200 values, about 30 pages). */
+    for (int i = 0; i < 1200; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "filler-%04d-%032d", i, 0);
+        assert_int_equal(store_meta_put(f->s, key, (uint64_t)i), 0);
+    }
     fixture_close(f);
     char path[128];
     snprintf(path, sizeof path, "%s/data.mdb", f->dir);
@@ -244,10 +358,22 @@ static void a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal
 {
     struct fixture *f = *state;
     uint64_t size = build_store_to_cut(f);
+    long page = sysconf(_SC_PAGESIZE); /* LMDB's page size is the OS page size */
+    /* Up to the newest commit's last page: the file's pages after it are
+     * free (metadata commits reuse pages), and a file short of only those
+     * opens (the test below). */
+    unsigned char *mark = calloc(1u << 17, 1);
+    uint64_t in_use, last;
+    assert_int_equal(store_test_pages_in_use(f->dir, mark, 1u << 20, &in_use, &last), 0);
+    uint64_t highest = 1; /* the meta pages */
+    for (uint64_t p = 2; p <= last; p++)
+        if (mark[p / 8] & (1u << (p % 8)))
+            highest = p;
+    free(mark);
+    size = (highest + 1) * (uint64_t)page;
     /* every cut starts from these same bytes (a rebuild need not give the
      * same file: its size depends on how the appends happened to batch) */
     unsigned char *intact = read_data_file(f, size);
-    long page = sysconf(_SC_PAGESIZE); /* LMDB's page size is the OS page size */
     assert_true(size > 20u * (uint64_t)page && size % (uint64_t)page == 0);
     char log[8192];
     uint64_t entries;
@@ -468,6 +594,8 @@ int main(void)
         T(a_byte_flipped_in_a_log_segment_is_refused_naming_the_file_and_offset),
         T(a_damaged_newest_snapshot_falls_back_to_the_older_one_and_its_later_log),
         T(recovery_refuses_a_log_compacted_past_every_valid_snapshot),
+        T(a_cut_or_missing_only_snapshot_is_refused_naming_the_file),
+        T(a_damaged_leaders_snapshot_is_refused_not_fallen_back_from_across_the_gap),
         T(a_data_file_cut_anywhere_is_refused_with_a_clear_error_and_no_signal),
         T(an_intact_store_still_opens_after_many_reopens_and_deletions),
         T(a_data_file_short_only_of_free_pages_still_opens_with_everything),

@@ -1,9 +1,10 @@
 /*
- * Unit tests of the LMDB store's snapshots (replication/store.h): compaction
- * keeping the log bounded, recovery from a snapshot, snapshots written and
- * deleted in bounded transactions, their blobs given back through their
- * release function, format 1, a snapshot from a leader the log does not hold,
- * and log appends queued behind a big snapshot.
+ * Unit tests of the store's snapshots (replication/store.h): compaction
+ * keeping the log bounded, recovery from a snapshot, snapshots written into
+ * files of their own with only a record in LMDB, replaced ones unlinked,
+ * their blobs given back through their release function as they are
+ * written, format 1 migrated into a file, a snapshot from a leader the log
+ * does not hold, and log appends queued behind a big snapshot.
  */
 
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_fixture.h"
+#include "store_snapfile.h"
 #include "znode/errors.h"
 
 /* ---- snapshots --------------------------------------------------------- */
@@ -122,10 +124,11 @@ static void recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_en
     assert_int_equal(f->nentries, 0);
 }
 
-/* ---- chunked snapshot writes ------------------------------------------- */
+/* ---- snapshot files ------------------------------------------------------ */
 
-/* Counts the records of dir's (closed) store under snapshot zxid: header and
- * chunks.  Reads LMDB directly, so leftovers the store hides are seen. */
+/* Counts the records of dir's (closed) store under snapshot zxid: the
+ * record of its file (or, before migration, a header and chunks).  Reads
+ * LMDB directly, so leftovers the store hides are seen. */
 static size_t snapshot_records_on_disk(const char *dir, uint64_t zxid)
 {
     MDB_env *env;
@@ -152,6 +155,30 @@ static size_t snapshot_records_on_disk(const char *dir, uint64_t zxid)
     mdb_txn_abort(txn);
     mdb_env_close(env);
     return n;
+}
+
+/* The size of dir/snapshot.<zxid>'s name which (STORE_SNAPFILE_FINAL, or a
+ * temporary name), or -1. */
+static long long snapshot_file_bytes(const char *dir, uint64_t zxid, int which)
+{
+    char path[4096];
+    assert_int_equal(store_snapfile_path(path, sizeof path, dir, zxid, which), 0);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* The size of dir/snapshot.<zxid>, or -1; a file of a blob of n bytes is HDR + n. */
+#define HDR STORE_SNAPFILE_HEADER_BYTES
+static long long final_bytes(const char *dir, uint64_t zxid)
+{
+    return snapshot_file_bytes(dir, zxid, STORE_SNAPFILE_FINAL);
+}
+
+/* A snapshot file written, as a snapshot child (STORE_SNAPFILE_TMP) or the
+ * store's writer (_TMP_STORE) writes one. */
+static int write_tmp(const char *dir, uint64_t zxid, int which, const void *blob, size_t len)
+{
+    return store_snapfile_write(dir, zxid, which, blob, len, 0, NULL, NULL, NULL);
 }
 
 /* Resident bytes of this process's map of data.mdb in dir (from smaps). */
@@ -245,8 +272,8 @@ static void a_snapshot_blob_is_given_back_through_its_release_function_once(void
     assert_int_equal(released_count, 1);
 }
 
-/* A blob written in several transactions goes back in pieces, each once the
- * transaction that wrote it has committed: in order, page-aligned, whole
+/* A blob written in several chunks goes back in pieces, each once the
+ * chunk that held it is written: in order, page-aligned, whole
  * pages but the last, covering the blob once.  The pieces are unmapped for
  * real, so a piece given back while the store still reads it would fault. */
 static struct released_piece {
@@ -261,15 +288,15 @@ static void unmap_piece(void *piece, size_t len)
     assert_int_equal(munmap(piece, len), 0);
 }
 
-static void a_snapshot_blob_goes_back_in_pieces_as_its_transactions_commit(void **state)
+static void a_snapshot_blob_goes_back_in_pieces_as_it_is_written(void **state)
 {
     struct fixture *f = *state;
-    f->opts.snapshot_txn_bytes = 2 * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    f->opts.snapshot_write_bytes = page + page / 2;
     fixture_open(f);
     for (uint64_t z = 1; z <= 10; z++)
         append_payload(f, z, 6);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t len = 5 * page + 123; /* 11 chunks of 2,000 bytes with 4 KB pages: 6 transactions */
+    size_t len = 5 * page + 123; /* 4 writes of 1.5 pages */
     unsigned char *blob = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                                -1, 0);
     assert_true(blob != MAP_FAILED);
@@ -298,48 +325,87 @@ static void a_snapshot_blob_goes_back_in_pieces_as_its_transactions_commit(void 
     free(content);
 }
 
-static void a_snapshot_written_in_several_transactions_is_recovered_intact(void **state)
+static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len);
+
+/* A snapshot goes into its own file, written in chunks, and LMDB gets one
+ * record (one commit); no temporary file is left. */
+static void a_snapshot_is_written_into_its_own_file_with_one_record(void **state)
 {
     struct fixture *f = *state;
-    f->opts.snapshot_txn_bytes = 2 * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    f->opts.snapshot_write_bytes = 4096;
     fixture_open(f);
     for (uint64_t z = 1; z <= 100; z++)
         append_payload(f, z, 20);
     wait_durable(f, 100);
     struct store_stats before, after;
     store_stats(f->s, &before);
-    /* 9 chunks, 2 per transaction: 5 transactions */
-    size_t len = 8 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + ZN_STORE_SNAPSHOT_CHUNK_BYTES / 2 + 321;
+    size_t len = 8 * 4096 + 321; /* 9 chunks */
     assert_int_equal(store_snapshot(f->s, 100, snapshot_blob(100, len), len), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0); /* runs after the snapshot */
     store_stats(f->s, &after);
-    assert_int_equal(after.fsyncs - before.fsyncs, 5 + 1); /* + the barrier */
+    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 1); /* its record + the barrier */
     assert_int_equal(after.snapshot_count, 1);
     assert_int_equal(after.snapshot_zxid, 100);
     assert_int_equal(after.snapshots_failed, 0);
+    assert_string_equal(store_snapshot_dir(f->s), f->dir);
     for (uint64_t z = 101; z <= 120; z++)
         append_payload(f, z, 20);
     wait_durable(f, 120);
     fixture_close(f);
-    assert_int_equal(snapshot_records_on_disk(f->dir, 100), 1 + 9);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 100), 1);
+    assert_int_equal(final_bytes(f->dir, 100), HDR + len);
+    assert_int_equal(snapshot_file_bytes(f->dir, 100, STORE_SNAPFILE_TMP_STORE), -1);
     fixture_open(f);
-    assert_true(f->have_snapshot);
-    assert_int_equal(f->snapshot_zxid, 100);
-    assert_int_equal(f->snapshot_len, len);
-    void *expected = snapshot_blob(100, len);
-    assert_memory_equal(f->snapshot, expected, len);
-    free(expected);
+    snapshot_blob_check(f, 100, len);
     assert_int_equal(f->nentries, 20);
     for (uint64_t i = 0; i < 20; i++)
         assert_entry_is_payload(&f->entries[i], 101 + i, 20);
 }
 
-static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len);
+/* A snapshot written by someone else (the snapshot child) as its temporary
+ * file is renamed and recorded; one whose header lies is refused and
+ * removed, and counted failed. */
+static void a_snapshot_file_written_by_a_child_is_recorded_and_a_bad_one_removed(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 30; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 30);
+    size_t len = 5000;
+    void *blob = snapshot_blob(20, len);
+    assert_int_equal(write_tmp(f->dir, 20, STORE_SNAPFILE_TMP, blob, len), 0);
+    free(blob);
+    assert_int_equal(store_snapshot_file(f->s, 20), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_zxid, 20);
+    assert_int_equal(st.snapshots_failed, 0);
+    assert_int_equal(snapshot_file_bytes(f->dir, 20, STORE_SNAPFILE_TMP), -1);
+    assert_int_equal(final_bytes(f->dir, 20), HDR + len);
+    /* a cut temporary file */
+    blob = snapshot_blob(30, len);
+    assert_int_equal(write_tmp(f->dir, 30, STORE_SNAPFILE_TMP, blob, len), 0);
+    free(blob);
+    char path[4096];
+    assert_int_equal(store_snapfile_path(path, sizeof path, f->dir, 30, STORE_SNAPFILE_TMP), 0);
+    assert_int_equal(truncate(path, HDR + len - 1), 0);
+    assert_int_equal(store_snapshot_file(f->s, 30), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_zxid, 20);
+    assert_int_equal(st.snapshots_failed, 1);
+    assert_int_equal(snapshot_file_bytes(f->dir, 30, STORE_SNAPFILE_TMP), -1);
+    assert_int_equal(final_bytes(f->dir, 30), -1);
+    fixture_reopen(f);
+    snapshot_blob_check(f, 20, len);
+    assert_int_equal(f->nentries, 10);
+}
 
-/* A replaced snapshot loses its header in the new one's last transaction
- * and its chunks in bounded transactions after it (log batches commit
- * between them), so no transaction waits on deleting a whole tree. */
-static void a_replaced_snapshot_is_deleted_in_bounded_transactions(void **state)
+/* A replaced snapshot goes with its record, in the new one's transaction,
+ * and its file with one unlink after it. */
+static void a_replaced_snapshot_goes_with_its_record_and_its_file(void **state)
 {
     struct fixture *f = *state;
     f->opts.snapshots_kept = 2;
@@ -347,49 +413,45 @@ static void a_replaced_snapshot_is_deleted_in_bounded_transactions(void **state)
     for (uint64_t z = 1; z <= 100; z++)
         append_payload(f, z, 20);
     wait_durable(f, 100);
-    /* more chunks than one deleting transaction takes */
-    size_t big = 4200 * (size_t)ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    size_t big = 3u << 20;
     assert_int_equal(store_snapshot(f->s, 100, snapshot_blob(100, big), big), 0);
     for (uint64_t z = 101; z <= 120; z++)
         append_payload(f, z, 20);
     wait_durable(f, 120);
     assert_int_equal(store_snapshot(f->s, 110, snapshot_blob(110, 1000), 1000), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    assert_int_equal(final_bytes(f->dir, 100), HDR + big);
     struct store_stats before, after;
     store_stats(f->s, &before);
     assert_int_equal(store_snapshot(f->s, 120, snapshot_blob(120, 1000), 1000), 0);
     assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
     store_stats(f->s, &after);
-    /* the new one (1), the replaced one's 4,201 records (2), the barrier
-     * (1); the log's compaction up to 110 unlinks nothing (its 120 entries
-     * are in one segment) */
-    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 2 + 1);
+    /* the new one's record (1), the barrier (1); the log's compaction up to
+     * 110 unlinks nothing (its 120 entries are in one segment) */
+    assert_int_equal(after.fsyncs - before.fsyncs, 1 + 1);
     assert_int_equal(after.snapshot_count, 2);
     assert_int_equal(after.snapshot_zxid, 120);
+    assert_int_equal(final_bytes(f->dir, 100), -1);
     fixture_close(f);
     assert_int_equal(snapshot_records_on_disk(f->dir, 100), 0);
-    assert_int_equal(snapshot_records_on_disk(f->dir, 110), 2);
-    assert_int_equal(snapshot_records_on_disk(f->dir, 120), 2);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 110), 1);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 120), 1);
     fixture_open(f);
     snapshot_blob_check(f, 120, 1000);
 }
 
-/* A snapshot written by a build with 256 KB chunks (format 1: no chunk size
- * in the header) still recovers. */
-static void a_format_1_snapshot_still_recovers(void **state)
+/* Writes a snapshot as builds before snapshot files did, into dir's
+ * (closed) LMDB: format 1 (256 KB chunks, no chunk size in the header) or 2
+ * (2,000-byte chunks).  Returns the chunk count. */
+static uint32_t write_lmdb_snapshot(const char *dir, uint32_t version, uint64_t zxid,
+                                    const uint8_t *blob, size_t len)
 {
-    struct fixture *f = *state;
-    fixture_open(f);
-    for (uint64_t z = 1; z <= 10; z++)
-        append_payload(f, z, 20);
-    wait_durable(f, 10);
-    fixture_close(f);
-    size_t len = (256u << 10) * 2 + 99, chunk = 256u << 10;
-    uint8_t *blob = snapshot_blob(10, len);
+    size_t chunk = version == 1 ? 256u << 10 : ZN_STORE_SNAPSHOT_CHUNK_BYTES;
     uint32_t chunks = (uint32_t)((len + chunk - 1) / chunk);
-    unsigned char zxid_be[8] = {0, 0, 0, 0, 0, 0, 0, 10};
-    unsigned char h[40];
-    uint32_t words[] = {0x5a4e534eu, 1};
+    unsigned char zxid_be[8], h[40];
+    for (int b = 0; b < 8; b++)
+        zxid_be[b] = (unsigned char)(zxid >> (56 - 8 * b));
+    uint32_t words[] = {0x5a4e534eu, version};
     for (int i = 0; i < 2; i++)
         for (int b = 0; b < 4; b++)
             h[i * 4 + b] = (unsigned char)(words[i] >> (24 - 8 * b));
@@ -398,7 +460,7 @@ static void a_format_1_snapshot_still_recovers(void **state)
         h[16 + b] = (unsigned char)((uint64_t)len >> (56 - 8 * b));
     }
     uint32_t blob_crc = crc32c_extend(crc32c(zxid_be, 8), blob, len);
-    uint32_t tail[] = {chunks, blob_crc, 0 /* reserved in format 1 */};
+    uint32_t tail[] = {chunks, blob_crc, version == 1 ? 0 /* reserved */ : (uint32_t)chunk};
     for (int i = 0; i < 3; i++)
         for (int b = 0; b < 4; b++)
             h[24 + i * 4 + b] = (unsigned char)(tail[i] >> (24 - 8 * b));
@@ -409,7 +471,7 @@ static void a_format_1_snapshot_still_recovers(void **state)
     assert_int_equal(mdb_env_create(&env), 0);
     assert_int_equal(mdb_env_set_maxdbs(env, 3), 0);
     assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
-    assert_int_equal(mdb_env_open(env, f->dir, MDB_NOTLS, 0644), 0);
+    assert_int_equal(mdb_env_open(env, dir, MDB_NOTLS, 0644), 0);
     MDB_txn *txn;
     MDB_dbi dbi;
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
@@ -421,14 +483,88 @@ static void a_format_1_snapshot_still_recovers(void **state)
             k[8 + b] = (unsigned char)(i >> (24 - 8 * b));
         size_t off = i ? (size_t)(i - 1) * chunk : 0;
         MDB_val key = {12, k};
-        MDB_val value = i ? (MDB_val){len - off < chunk ? len - off : chunk, blob + off} : (MDB_val){40, h};
+        MDB_val value = i ? (MDB_val){len - off < chunk ? len - off : chunk, (void *)(blob + off)}
+                          : (MDB_val){40, h};
         assert_int_equal(mdb_put(txn, dbi, &key, &value, 0), 0);
     }
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
+    return chunks;
+}
+
+/* A snapshot written by a build with 256 KB chunks (format 1: no chunk size
+ * in the header) is moved into its file at open and recovers. */
+static void a_format_1_snapshot_is_moved_into_a_file_and_recovers(void **state)
+{
+    struct fixture *f = *state;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 10; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 10);
+    fixture_close(f);
+    size_t len = (256u << 10) * 2 + 99;
+    uint8_t *blob = snapshot_blob(10, len);
+    uint32_t chunks = write_lmdb_snapshot(f->dir, 1, 10, blob, len);
     free(blob);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 10), 1 + chunks);
     fixture_open(f);
     snapshot_blob_check(f, 10, len);
+    /* moved into its file: LMDB holds only the record now */
+    fixture_close(f);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 10), 1);
+    assert_int_equal(final_bytes(f->dir, 10), HDR + len);
+    fixture_open(f);
+    snapshot_blob_check(f, 10, len);
+}
+
+/* A store whose snapshots are in LMDB (format 2, the last before files) is
+ * migrated at open: each snapshot written into its file, then its chunks
+ * replaced by its record.  A crash after the file and before the record (a
+ * file no record names, here with other bytes) reopens to the same state;
+ * the log, the compaction point and the kept snapshots are as before. */
+static void a_format_2_store_is_migrated_and_a_crash_midway_reopens_the_same(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.snapshots_kept = 2;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 40; z++)
+        append_payload(f, z, 24);
+    wait_durable(f, 40);
+    fixture_close(f);
+    size_t len_a = 5 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 17;
+    size_t len_b = 3 * ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    uint8_t *a = snapshot_blob(20, len_a), *b = snapshot_blob(30, len_b);
+    write_lmdb_snapshot(f->dir, 2, 20, a, len_a);
+    write_lmdb_snapshot(f->dir, 2, 30, b, len_b);
+    /* the crash: snapshot 30's file published, LMDB untouched */
+    assert_int_equal(write_tmp(f->dir, 30, STORE_SNAPFILE_TMP_STORE, a, len_a), 0);
+    assert_int_equal(store_snapfile_publish(f->dir, 30, STORE_SNAPFILE_TMP_STORE), 0);
+    free(a);
+    free(b);
+    for (int pass = 0; pass < 2; pass++) {
+        fixture_open(f);
+        snapshot_blob_check(f, 30, len_b);
+        assert_int_equal(f->nentries, 10);
+        for (uint64_t i = 0; i < 10; i++)
+            assert_entry_is_payload(&f->entries[i], 31 + i, 24);
+        struct store_stats st;
+        store_stats(f->s, &st);
+        assert_int_equal(st.snapshot_count, 2);
+        assert_int_equal(st.snapshot_zxid, 30);
+        assert_int_equal(st.log_entries, 40);
+        fixture_close(f);
+        assert_int_equal(snapshot_records_on_disk(f->dir, 20), 1);
+        assert_int_equal(snapshot_records_on_disk(f->dir, 30), 1);
+        assert_int_equal(final_bytes(f->dir, 20), HDR + len_a);
+        assert_int_equal(final_bytes(f->dir, 30), HDR + len_b);
+    }
+    /* and the migrated store goes on: a new snapshot replaces the older */
+    fixture_open(f);
+    assert_int_equal(store_snapshot(f->s, 40, snapshot_blob(40, 100), 100), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    fixture_reopen(f);
+    snapshot_blob_check(f, 40, 100);
+    assert_int_equal(final_bytes(f->dir, 20), -1);
 }
 
 static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len)
@@ -449,13 +585,13 @@ static void snapshot_blob_check(struct fixture *f, uint64_t zxid, size_t len)
 static void entries_after_a_leaders_snapshot_that_was_not_stored_are_not_written(void **state)
 {
     struct fixture *f = *state;
-    f->opts.snapshot_txn_bytes = ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    f->opts.snapshot_write_bytes = 4096;
     fixture_open(f);
     for (uint64_t z = 1; z <= 50; z++)
         append_payload(f, z, 21);
     wait_durable(f, 50);
-    size_t big = 6 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 7;
-    store_test_crash_snapshot_after(f->s, 2);
+    size_t big = 6 * 4096 + 7;
+    store_test_crash_snapshot_at(f->s, 1); /* its file, no record */
     assert_int_equal(store_snapshot(f->s, 200, snapshot_blob(200, big), big), 0);
     for (uint64_t z = 201; z <= 210; z++)
         append_payload(f, z, 21);
@@ -468,10 +604,13 @@ static void entries_after_a_leaders_snapshot_that_was_not_stored_are_not_written
     assert_int_not_equal(f->calls[f->ncalls - 1].status, 0);
     fixture_close(f);
 
-    /* recovery: the entries before the gap, nothing after it */
+    /* recovery: the entries before the gap, nothing after it; the file no
+     * record names is gone */
+    assert_true(final_bytes(f->dir, 200) > 0);
     fixture_open(f);
     assert_int_equal(f->nentries, 50);
     assert_int_equal(store_last_zxid(f->s), 50);
+    assert_int_equal(final_bytes(f->dir, 200), -1);
     fixture_close(f);
 
     /* and a leader's snapshot that is stored lets the entries after it be written */
@@ -488,13 +627,15 @@ static void entries_after_a_leaders_snapshot_that_was_not_stored_are_not_written
     fixture_close(f);
 }
 
-static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing(void **state)
+/* A crash between a snapshot file's rename and its record (stage 1), or
+ * between its record and the removal of the files it replaced (stage 2),
+ * loses nothing, and the next open removes the files no record names. */
+static void a_crash_around_a_snapshots_record_loses_nothing_and_leaves_nothing(void **state)
 {
     struct fixture *f = *state;
-    f->opts.snapshot_txn_bytes = ZN_STORE_SNAPSHOT_CHUNK_BYTES;
     f->opts.snapshots_kept = 2;
     fixture_open(f);
-    size_t small = 1000, big = 6 * ZN_STORE_SNAPSHOT_CHUNK_BYTES + 7;
+    size_t small = 1000, big = 6 * 4096 + 7;
     for (uint64_t z = 1; z <= 50; z++)
         append_payload(f, z, 21);
     assert_int_equal(store_snapshot(f->s, 50, snapshot_blob(50, small), small), 0);
@@ -510,8 +651,8 @@ static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothi
     store_stats(f->s, &st);
     assert_int_equal(st.log_entries, 150); /* compaction drops whole segments: one here */
 
-    /* the write of snapshot 150 stops after 3 of its 7 transactions */
-    store_test_crash_snapshot_after(f->s, 3);
+    /* the write of snapshot 150 stops once its file is renamed, unrecorded */
+    store_test_crash_snapshot_at(f->s, 1);
     assert_int_equal(store_snapshot(f->s, 150, snapshot_blob(150, big), big), 0);
     for (uint64_t z = 151; z <= 160; z++)
         append_payload(f, z, 21);
@@ -523,7 +664,15 @@ static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothi
     assert_int_equal(st.snapshot_zxid, 100);
     assert_int_equal(st.log_entries, 160); /* nothing compacted for the cut snapshot */
     fixture_close(f);
-    assert_int_equal(snapshot_records_on_disk(f->dir, 150), 3); /* chunks, no header */
+    assert_int_equal(snapshot_records_on_disk(f->dir, 150), 0);
+    assert_int_equal(final_bytes(f->dir, 150), HDR + big);
+    /* and a temporary file a crash left while writing one */
+    char path[4096];
+    assert_int_equal(store_snapfile_path(path, sizeof path, f->dir, 155, STORE_SNAPFILE_TMP_STORE),
+                     0);
+    FILE *tmp = fopen(path, "w");
+    assert_non_null(tmp);
+    fclose(tmp);
 
     /* recovery: the previous snapshot and every durable entry after it */
     fixture_open(f);
@@ -534,31 +683,28 @@ static void a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothi
     assert_int_equal(store_last_zxid(f->s), 160);
     store_stats(f->s, &st);
     assert_int_equal(st.snapshot_count, 2);
-    fixture_close(f);
-    assert_int_equal(snapshot_records_on_disk(f->dir, 150), 0); /* recovery deleted it */
+    assert_int_equal(final_bytes(f->dir, 150), -1); /* removed by the open */
+    assert_int_equal(snapshot_file_bytes(f->dir, 155, STORE_SNAPFILE_TMP_STORE), -1);
 
-    /* a second cut write, this time cleaned up by the next snapshot */
-    fixture_open(f);
-    store_test_crash_snapshot_after(f->s, 2);
+    /* stage 2: recorded, but the replaced file and the log below the new
+     * compaction point are still there */
+    store_test_crash_snapshot_at(f->s, 2);
     assert_int_equal(store_snapshot(f->s, 160, snapshot_blob(160, big), big), 0);
     for (uint64_t z = 161; z <= 170; z++)
         append_payload(f, z, 21);
-    assert_int_equal(store_snapshot(f->s, 170, snapshot_blob(170, big), big), 0);
-    for (uint64_t z = 171; z <= 175; z++)
-        append_payload(f, z, 21);
-    wait_durable(f, 175);
+    wait_durable(f, 170);
     assert_int_equal(store_meta_put(f->s, "barrier", 3), 0);
-    store_stats(f->s, &st);
-    assert_int_equal(st.snapshot_count, 2);
-    assert_int_equal(st.snapshot_zxid, 170);
     fixture_close(f);
-    assert_int_equal(snapshot_records_on_disk(f->dir, 160), 0);
-    assert_int_equal(snapshot_records_on_disk(f->dir, 170), 1 + 7);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 50), 0);
+    assert_int_equal(final_bytes(f->dir, 50), HDR + small);
     fixture_open(f);
-    snapshot_blob_check(f, 170, big);
-    assert_int_equal(f->nentries, 5);
-    for (uint64_t i = 0; i < 5; i++)
-        assert_entry_is_payload(&f->entries[i], 171 + i, 21);
+    snapshot_blob_check(f, 160, big);
+    assert_int_equal(f->nentries, 10);
+    for (uint64_t i = 0; i < 10; i++)
+        assert_entry_is_payload(&f->entries[i], 161 + i, 21);
+    assert_int_equal(final_bytes(f->dir, 50), -1);
+    assert_true(final_bytes(f->dir, 100) > 0);
+    assert_true(final_bytes(f->dir, 160) > 0);
 }
 
 static void a_compaction_unlinks_whole_segments_below_the_snapshot_and_loses_nothing(void **state)
@@ -635,13 +781,13 @@ static void count_reports_before_snapshot(struct fixture *f, uint64_t zxid, int 
 static void entries_after_a_snapshot_the_log_does_not_hold_wait_for_it(void **state)
 {
     struct fixture *f = *state;
-    f->opts.snapshot_txn_bytes = ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    f->opts.snapshot_write_bytes = 256u << 10;
     fixture_open(f);
     for (uint64_t z = 1; z <= 10; z++)
         append_payload(f, z, 22);
     wait_durable(f, 10);
     store_test_pause_writer(f->s, 1);
-    size_t len = 8u << 20; /* 32 transactions */
+    size_t len = 8u << 20; /* 32 chunks */
     assert_int_equal(store_snapshot(f->s, 1000, snapshot_blob(1000, len), len), 0);
     for (uint64_t z = 1001; z <= 1010; z++)
         append_payload(f, z, 22);
@@ -661,12 +807,12 @@ static void entries_after_a_snapshot_the_log_does_not_hold_wait_for_it(void **st
 static void log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes(void **state)
 {
     struct fixture *f = *state;
-    f->opts.snapshot_txn_bytes = ZN_STORE_SNAPSHOT_CHUNK_BYTES;
+    f->opts.snapshot_write_bytes = 1u << 20;
     fixture_open(f);
     for (uint64_t z = 1; z <= 10; z++)
         append_payload(f, z, 22);
     wait_durable(f, 10);
-    /* queue, behind the writer: a 32 MB snapshot (128 transactions), then
+    /* queue, behind the writer: a 32 MB snapshot (32 chunks), then
      * entries 11..20 */
     store_test_pause_writer(f->s, 1);
     size_t len = 32u << 20;
@@ -713,13 +859,15 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(snapshots_and_compaction_keep_the_log_bounded),
         T(recovery_after_a_snapshot_hands_over_the_snapshot_then_only_later_entries),
-        T(a_snapshot_written_in_several_transactions_is_recovered_intact),
-        T(a_replaced_snapshot_is_deleted_in_bounded_transactions),
-        T(a_format_1_snapshot_still_recovers),
+        T(a_snapshot_is_written_into_its_own_file_with_one_record),
+        T(a_snapshot_file_written_by_a_child_is_recorded_and_a_bad_one_removed),
+        T(a_replaced_snapshot_goes_with_its_record_and_its_file),
+        T(a_format_1_snapshot_is_moved_into_a_file_and_recovers),
+        T(a_format_2_store_is_migrated_and_a_crash_midway_reopens_the_same),
         T(a_snapshot_blob_is_given_back_through_its_release_function_once),
-        T(a_snapshot_blob_goes_back_in_pieces_as_its_transactions_commit),
+        T(a_snapshot_blob_goes_back_in_pieces_as_it_is_written),
         T(the_log_does_not_stay_mapped_in_the_processs_rss),
-        T(a_crash_between_snapshot_transactions_loses_nothing_and_leaves_nothing),
+        T(a_crash_around_a_snapshots_record_loses_nothing_and_leaves_nothing),
         T(entries_after_a_leaders_snapshot_that_was_not_stored_are_not_written),
         T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
         T(entries_after_a_snapshot_the_log_does_not_hold_wait_for_it),
