@@ -63,6 +63,7 @@ static void usage(FILE *out)
             "  dataDir=/var/lib/znodefs       snapshots and (by default) the log; required\n"
             "  dataLogDir=DIR                 the transaction log, if apart from dataDir\n"
             "  preAllocSize=65536             KB each log segment file is preallocated to\n"
+            "  txnLogSizeLimitInKb=-1         KB no log segment file exceeds (<= 0: off)\n"
             "  clientPort=2181                the client port; required\n"
             "  clientPortAddress=0.0.0.0      the address to listen on\n"
             "  maxClientCnxns=60              connections per client address (0: no limit)\n"
@@ -108,7 +109,7 @@ static void usage(FILE *out)
             "Every key is acted on or refused: an unknown key, or one for a feature\n"
             "znoded does not have (SASL or TLS between members, local sessions, ...), stops\n"
             "the start with a line naming it (exit status 2).  Only keys that tune\n"
-            "ZooKeeper's JVM or its files (serverCnxnFactory, txnLogSizeLimitInKb, autopurge.*,\n"
+            "ZooKeeper's JVM or its files (serverCnxnFactory, autopurge.*,\n"
             "...) are ignored; --check-config lists them.\n"
             "\n"
             "Every write is in the log on disk, fsynced, before it is answered.\n");

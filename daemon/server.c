@@ -115,6 +115,15 @@ static void clock_start(struct server *srv)
     uv_unref((uv_handle_t *)&srv->clock.check);
 }
 
+/* The log's segment size: preAllocSize, capped by txnLogSizeLimitInKb. */
+static uint64_t server_segment_bytes(const struct config *cfg)
+{
+    uint64_t bytes = cfg->log_segment_bytes ? cfg->log_segment_bytes : ZN_STORE_SEGMENT_BYTES;
+    if (cfg->log_size_limit && cfg->log_size_limit < bytes)
+        bytes = cfg->log_size_limit;
+    return bytes < ZN_STORE_SEGMENT_MIN_BYTES ? ZN_STORE_SEGMENT_MIN_BYTES : bytes;
+}
+
 int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
 {
     memset(srv, 0, sizeof *srv);
@@ -141,7 +150,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
     }
     struct store_options opts = {.queue_max_bytes = cfg->store_queue_max_bytes,
                                  .snap_dir = cfg->data_dir,
-                                 .segment_bytes = cfg->log_segment_bytes};
+                                 .segment_bytes = server_segment_bytes(cfg)};
     int rc = store_open(&srv->store, loop, dir, &opts, ensemble_durable, srv);
     if (rc != 0) {
         ZN_ERROR("cannot open the log in %s: %s", dir, zn_strerror(rc));

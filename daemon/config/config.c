@@ -338,6 +338,16 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         cfg->log_segment_bytes = (uint64_t)v << 10;
         return 0;
     }
+    /* ZooKeeper's txnLogSizeLimitInKb: its log file is rolled once it holds
+     * this much; here no segment is made larger (preAllocSize or this,
+     * whichever is smaller; at least 4 KB); non-positive: off. */
+    if (strcmp(key, "txnLogSizeLimitInKb") == 0) {
+        if (config_parse_long(value, -(1L << 40), 1L << 20, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not an integer <= 1048576 (KB; <= 0 "
+                               "turns the limit off)", key, value);
+        cfg->log_size_limit = v > 0 ? (uint64_t)(v < 4 ? 4 : v) << 10 : 0;
+        return 0;
+    }
     if (strcmp(key, "snapSizeLimitInKb") == 0) {
         /* ZooKeeper's: a snapshot also once the log since the last one holds
          * this many KB (in an ensemble drawn per member from [half, all]); a

@@ -184,6 +184,8 @@ struct config {
     long snap_count;             /* snapCount: txns between snapshots; default 100000 */
     uint64_t log_segment_bytes;  /* preAllocSize (KB) in bytes: each log segment file's
                                     preallocated size; 0: the store's default (64 MB) */
+    uint64_t log_size_limit;     /* txnLogSizeLimitInKb in bytes: no segment is larger;
+                                    0: off (a non-positive value, the default) */
     long long snap_size_limit;   /* snapSizeLimitInKb, in bytes: log bytes between snapshots;
                                     default 4 GiB; 0: no limit (a non-positive value) */
     int global_outstanding_limit;/* globalOutstandingLimit; default 1000 */

@@ -39,7 +39,6 @@ static const struct ignored_key ignored_keys[] = {
     {"jvm.pause.info-threshold.ms", "the JVM pause monitor"},
     {"jvm.pause.warn-threshold.ms", "the JVM pause monitor"},
     {"jvm.pause.sleep.time.ms", "the JVM pause monitor"},
-    {"txnLogSizeLimitInKb", "ZooKeeper's log files; znoded's log segments are preAllocSize each"},
     {"autopurge.snapRetainCount", "znoded drops old snapshots and log entries itself"},
     {"autopurge.purgeInterval", "znoded drops old snapshots and log entries itself"},
 };

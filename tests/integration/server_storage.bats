@@ -90,6 +90,25 @@ snapshot_taken() { [ "$(mntr_value zk_snapshot_zxid)" != 0x0 ]; }
   assert_output 0
   assert_equal "$(mntr_value zk_snapshot_zxid)" 0x0
 }
+@test "txnLogSizeLimitInKb caps each log segment below preAllocSize; off, one segment holds it all" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  start_server "snapCount=1000000" "snapSizeLimitInKb=-1" "txnLogSizeLimitInKb=16"
+  write_100_kb
+  local capped
+  capped="$(mntr_value zk_log_segments)"
+  # about 110 KB of records in 16 KB segments
+  [ "$capped" -ge 6 ] || fail "100 KB of log in $capped segments with txnLogSizeLimitInKb=16"
+  local dir
+  dir="$(member_dir 1)"
+  run bash -c "find '$dir' -name 'log.[0-9a-f]*' -size +16k | wc -l"
+  assert_output 0
+  stop_all
+  rm -rf "$dir/data" "$dir/datalog"
+  start_server "snapCount=1000000" "snapSizeLimitInKb=-1" "txnLogSizeLimitInKb=-1"
+  write_100_kb
+  assert_equal "$(mntr_value zk_log_segments)" 1
+}
+
 @test "a full disk fails writes with an error, keeps serving, and loses no acknowledged write" {
   [ "$ZN_TARGET" = znoded ] || skip "ZooKeeper exits on a full disk"
   TMPFS="$BATS_TEST_TMPDIR/small-disk"
