@@ -352,13 +352,40 @@ static void jvm_only_keys_are_ignored_and_recorded_once(void **state)
     (void)state;
     struct config cfg;
     char err[512];
-    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\ntxnLogSizeLimitInKb=65536\n"
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nautopurge.purgeInterval=1\n"
                                 "serverCnxnFactory=org.apache.zookeeper.server.NIOServerCnxnFactory\n"
-                                "txnLogSizeLimitInKb=131072\n",
+                                "autopurge.purgeInterval=24\n",
                           err, sizeof err), 0);
     assert_int_equal(cfg.ignored_count, 2);
-    assert_string_equal(cfg.ignored[0].key, "txnLogSizeLimitInKb");
+    assert_string_equal(cfg.ignored[0].key, "autopurge.purgeInterval");
     assert_string_equal(cfg.ignored[1].key, "serverCnxnFactory");
+}
+
+/* The log and snapshot size limits are acted on now that the log and the
+ * snapshots are files: read in bytes, non-positive is off, bad is refused. */
+static void log_and_snapshot_size_limits_are_read(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\n", err, sizeof err), 0);
+    assert_int_equal(cfg.log_size_limit, 0);
+    assert_int_equal(cfg.snap_size_limit, 4194304LL * 1024);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\ntxnLogSizeLimitInKb=16\n"
+                                "snapSizeLimitInKb=-1\n", err, sizeof err), 0);
+    assert_int_equal(cfg.log_size_limit, 16 << 10);
+    assert_int_equal(cfg.snap_size_limit, 0);
+    assert_int_equal(cfg.ignored_count, 0);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\ntxnLogSizeLimitInKb=1\n"
+                                "snapSizeLimitInKb=100\n", err, sizeof err), 0);
+    assert_int_equal(cfg.log_size_limit, 4 << 10); /* at least 4 KB */
+    assert_int_equal(cfg.snap_size_limit, 100 << 10);
+    assert_int_not_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\ntxnLogSizeLimitInKb=lots\n",
+                              err, sizeof err), 0);
+    assert_non_null(strstr(err, "txnLogSizeLimitInKb"));
+    assert_int_not_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nsnapSizeLimitInKb=4GB\n",
+                              err, sizeof err), 0);
+    assert_non_null(strstr(err, "snapSizeLimitInKb"));
 }
 
 /* preAllocSize (KB) sizes the log's segment files; out of range is refused. */
@@ -508,6 +535,7 @@ int main(void)
         cmocka_unit_test(unsupported_security_keys_are_refused_as_not_supported_yet),
         cmocka_unit_test(the_default_values_of_unsupported_features_are_accepted),
         cmocka_unit_test(jvm_only_keys_are_ignored_and_recorded_once),
+        cmocka_unit_test(log_and_snapshot_size_limits_are_read),
         cmocka_unit_test(prealloc_size_sets_the_log_segment_size),
         cmocka_unit_test(connection_limits_are_read),
         cmocka_unit_test(tls_keys_are_read_with_zookeepers_defaults),
