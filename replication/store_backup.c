@@ -19,6 +19,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_io.h"
 #include "znode/errors.h"
 
 static const char backup_magic[8] = {'Z', 'N', 'B', 'A', 'C', 'K', 'U', 'P'};
@@ -201,22 +202,6 @@ static int collect(const char *root, const char *rel, struct names *ns, char *pr
     return rc;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = pwrite(fd, p, len, (off_t)off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w;
-        len -= (size_t)w;
-        off += (uint64_t)w;
-    }
-    return 0;
-}
-
 /* Appends one file at *off: its header (written last, with the CRC) and bytes. */
 static int pack_file(const char *root, const char *name, int out_fd, uint64_t *off, char *buf,
                      char *problem, size_t problem_len)
@@ -245,7 +230,7 @@ static int pack_file(const char *root, const char *name, int out_fd, uint64_t *o
             break;
         }
         crc = crc32c_extend(crc, buf, (size_t)got);
-        err = pwrite_all(out_fd, buf, (size_t)got, pos);
+        err = store_pwrite_all(out_fd, buf, (size_t)got, pos);
         pos += (uint64_t)got;
         left -= (uint64_t)got;
     }
@@ -257,9 +242,9 @@ static int pack_file(const char *root, const char *name, int out_fd, uint64_t *o
     store_put_be32(h + 16, crc);
     store_put_be32(h + 20, crc32c_extend(crc32c(h, 20), name, name_len));
     if (err == 0)
-        err = pwrite_all(out_fd, h, sizeof h, start);
+        err = store_pwrite_all(out_fd, h, sizeof h, start);
     if (err == 0)
-        err = pwrite_all(out_fd, name, name_len, start + sizeof h);
+        err = store_pwrite_all(out_fd, name, name_len, start + sizeof h);
     if (err) {
         snprintf(problem, problem_len, "cannot pack %s: %s", path, strerror(err));
         return ZN_IO;
@@ -367,7 +352,7 @@ static int unpack_file(int in_fd, const char *dir, char *name, uint64_t len, boo
             break;
         }
         crc = crc32c_extend(crc, buf, n);
-        err = pwrite_all(out, buf, n, len - left);
+        err = store_pwrite_all(out, buf, n, len - left);
         left -= n;
     }
     if (rc == 0 && err == 0 && check && crc != want_crc) {

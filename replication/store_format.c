@@ -19,6 +19,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_io.h"
 #include "znode/errors.h"
 
 uint32_t store_log_crc(uint64_t zxid, const void *payload, size_t len)
@@ -208,20 +209,6 @@ static uint64_t store_u64(const unsigned char *p)
     uint64_t v;
     memcpy(&v, p, sizeof v);
     return v;
-}
-
-static int store_pread_all(int fd, void *buf, size_t len, uint64_t offset)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
 }
 
 /* Notes pages [first, first + count) as in use; 0 if the file holds them. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "store_io.h"
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -74,38 +75,6 @@ uint32_t store_snapfile_blob_crc(uint64_t zxid, const void *blob, size_t len)
     return crc32c_extend(crc32c(zxid_be, 8), blob, len);
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t offset)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return -EIO;
-        done += (size_t)n;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, void *buf, size_t len, uint64_t offset)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return -ENODATA;
-        done += (size_t)n;
-    }
-    return 0;
-}
-
 /* Waits for the writeback of [offset, offset + len) and drops those pages
  * from the page cache: nothing reads a snapshot until the next restart, and
  * 275 MB of it would push LMDB's pages out. */
@@ -147,7 +116,7 @@ int store_snapfile_write(const char *dir, uint64_t zxid, int which, const void *
         size_t n = len - done < chunk_bytes ? len - done : chunk_bytes;
         uint64_t off = STORE_SNAPFILE_HEADER_BYTES + done;
         const unsigned char *p = (const unsigned char *)blob + done;
-        if ((rc = pwrite_all(fd, p, n, off)))
+        if ((rc = -store_pwrite_all(fd, p, n, off)))
             break;
         crc = crc32c_extend(crc, p, n);
         if (sync_file_range(fd, (off_t)off, (off_t)n, SYNC_FILE_RANGE_WRITE) != 0) {
@@ -172,7 +141,7 @@ int store_snapfile_write(const char *dir, uint64_t zxid, int which, const void *
     put_be32(h + 24, crc);
     put_be32(h + 36, crc32c(h, 36));
     if (rc == 0)
-        rc = pwrite_all(fd, h, sizeof h, 0);
+        rc = -store_pwrite_all(fd, h, sizeof h, 0);
     if (rc == 0 && fsync(fd) != 0)
         rc = -errno;
     if (close(fd) != 0 && rc == 0)
@@ -269,7 +238,7 @@ static int open_checked(const char *dir, uint64_t zxid, int which,
     if (*file_bytes < sizeof h)
         rc = damaged(facts, *file_bytes, "it is %" PRIu64 " bytes, shorter than its header",
                      *file_bytes);
-    else if ((rc = pread_all(fd, h, sizeof h, 0)) == 0)
+    else if ((rc = -store_pread_all(fd, h, sizeof h, 0)) == 0)
         rc = check_header(h, zxid, *file_bytes, facts);
     if (rc) {
         close(fd);
@@ -388,7 +357,7 @@ static int copy_file(const char *src, const char *dst)
             rc = n < 0 ? -errno : 0;
             break;
         }
-        rc = pwrite_all(out, buf, (size_t)n, off);
+        rc = -store_pwrite_all(out, buf, (size_t)n, off);
         off += (uint64_t)n;
     }
     if (rc == 0 && fsync(out) != 0)

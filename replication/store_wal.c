@@ -35,6 +35,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_internal.h"
+#include "store_io.h"
 #include "store_wal_internal.h"
 #include "znode/errors.h"
 
@@ -626,7 +627,7 @@ static int wal_copy_bytes(int in, int out, uint64_t len)
             continue;
         if (got <= 0)
             return got < 0 ? errno : EIO;
-        int rc = wal_pwrite_all(out, buf, (size_t)got, off);
+        int rc = store_pwrite_all(out, buf, (size_t)got, off);
         if (rc)
             return rc;
         off += (uint64_t)got;

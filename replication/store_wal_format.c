@@ -18,6 +18,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "store_internal.h"
+#include "store_io.h"
 #include "store_wal_internal.h"
 #include "znode/errors.h"
 
@@ -171,29 +172,13 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
 
 /* ---- files ------------------------------------------------------------- */
 
-int wal_pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
-{
-    const unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? errno : EIO;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* Writes len zero bytes at off. */
 int wal_write_zeros(int fd, uint64_t off, uint64_t len)
 {
     static const unsigned char zero_chunk[64 << 10];
     while (len > 0) {
         size_t n = len < sizeof zero_chunk ? (size_t)len : sizeof zero_chunk;
-        int rc = wal_pwrite_all(fd, zero_chunk, n, off);
+        int rc = store_pwrite_all(fd, zero_chunk, n, off);
         if (rc)
             return rc;
         off += n;

@@ -92,7 +92,6 @@ void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid, 
  * (store_wal.h's rules); fn (optional) gets the records from..to. */
 void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_record_fn fn, void *ctx,
                       int *fn_rc);
-int wal_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int wal_write_zeros(int fd, uint64_t off, uint64_t len);
 /* dir/name as bytes of written zeros, fdatasync'd, out of the page cache;
  * ECANCELED (and no file) when *stop (if given) turns true meanwhile. */
