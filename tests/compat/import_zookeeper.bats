@@ -167,10 +167,10 @@ flip() {
   local imported
   imported="$(sed -n 's/^znoded: imported .* into .*: //p' <<< "$output")"
   [ -n "$imported" ]
-  # a second import into the same dataDir
+  # a second import into the same dataDir: the snapshot file the first wrote there is named
   run "$ZN_ZNODED" --import-zookeeper "$ZK_DATA:$ZK_DATALOG" "$cfg"
   assert_failure 1
-  assert_output --regexp "^znoded: --import-zookeeper: $(member_dir 1)/datalog is not empty \(it holds (data|lock)\.mdb\); a ZooKeeper data directory is imported only into an empty data directory$"
+  assert_output --regexp "^znoded: --import-zookeeper: $(member_dir 1)/data is not empty \(it holds snapshot\.[0-9a-f]+\); a ZooKeeper data directory is imported only into an empty data directory$"
   rm -rf "$(member_dir 1)/data" "$(member_dir 1)/datalog"
 
   # a directory that holds no ZooKeeper data

@@ -69,6 +69,7 @@ if(ZN_FUZZ)
   zn_fuzz_sources_of(znoded_model ZN_FUZZ_MODEL_SOURCES)
   set(ZN_FUZZ_SOURCES_fuzz_records ${ZN_FUZZ_MODEL_SOURCES}
       ${PROJECT_SOURCE_DIR}/replication/store_format.c ${PROJECT_SOURCE_DIR}/replication/store_wal_format.c
+      ${PROJECT_SOURCE_DIR}/replication/store_io.c
       ${PROJECT_SOURCE_DIR}/replication/crc32c.c)
   set(ZN_FUZZ_SOURCES_fuzz_config ${PROJECT_SOURCE_DIR}/daemon/config/config.c
       ${PROJECT_SOURCE_DIR}/daemon/config/config_membership.c ${PROJECT_SOURCE_DIR}/daemon/config/config_keys.c

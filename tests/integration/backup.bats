@@ -167,7 +167,7 @@ body bytes: 0"
   run --separate-stderr "$ZN_ZNODED" --restore "$BATS_TEST_TMPDIR/backup" "$(member_dir 1)/zoo.cfg"
   assert_failure 1
   assert_output ""
-  assert_regex "$stderr" "^znoded: --restore: $datalog is not empty \(it holds (data|lock)\.mdb\); a backup is restored only into an empty data directory\$"
+  assert_regex "$stderr" "^znoded: --restore: $datalog is not empty \(it holds (data\.mdb|lock\.mdb|log\.[0-9a-f]{16}|log\.spare)\); a backup is restored only into an empty data directory\$"
   assert_equal "$(ls -l "$datalog" | md5sum)" "$before"
 }
 
