@@ -41,6 +41,37 @@
 
 /* ---- the spare segment's preparer --------------------------------------- */
 
+/* Makes WAL_RECYCLE_TMP (a compacted segment whose records go up to high)
+ * the spare: its header rewritten first, fdatasync'd, then the rename, so a
+ * file named log.spare always has a whole spare header.  The name it had
+ * was gone durably before (wal_compact's directory fsync): the new header
+ * never sits in a file still named as a segment. */
+static int wal_recycle_file(struct wal *w, uint64_t high)
+{
+    unsigned char head[WAL_SEGMENT_HEADER_BYTES];
+    store_put_be32(head, WAL_MAGIC);
+    store_put_be32(head + 4, WAL_VERSION);
+    store_put_be64(head + 8, high);
+    store_put_be64(head + 16, w->segment_bytes);
+    int fd = openat(w->dirfd, WAL_RECYCLE_TMP, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int rc = store_pwrite_all(fd, head, sizeof head, 0);
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = errno;
+    /* the file's earlier lives leave the page cache: each later append would
+     * otherwise dirty (and write) the large folio it fell in, as zeros'
+     * would (wal_zero_file) */
+    if (rc == 0)
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    if (rc == 0 && renameat(w->dirfd, WAL_RECYCLE_TMP, w->dirfd, WAL_SPARE) != 0)
+        rc = errno;
+    if (rc)
+        unlinkat(w->dirfd, WAL_RECYCLE_TMP, 0);
+    return rc;
+}
+
 static void *wal_prep_main(void *arg)
 {
     struct wal *w = arg;
@@ -50,19 +81,33 @@ static void *wal_prep_main(void *arg)
             pthread_cond_wait(&w->pc, &w->pm);
         if (w->stop)
             break;
-        w->want = false;
+        bool recycle = w->recycle;
+        uint64_t high = recycle ? w->recycle_high : 0;
+        w->want = w->recycle = false;
         w->busy = true;
         pthread_mutex_unlock(&w->pm);
-        int rc = wal_zero_file(w->dirfd, WAL_SPARE_TMP, w->segment_bytes, &w->stop);
-        if (rc == 0 && renameat(w->dirfd, WAL_SPARE_TMP, w->dirfd, WAL_SPARE) != 0)
-            rc = errno;
-        if (rc && rc != ECANCELED)
-            ZN_WARN("store: cannot prepare the next log segment in dir=%s: %s (it is made when "
-                    "needed instead)", w->dir, strerror(rc));
+        int rc;
+        if (recycle) {
+            rc = wal_recycle_file(w, high);
+            if (rc)
+                ZN_WARN("store: cannot reuse a compacted log segment in dir=%s: %s (the next "
+                        "one is made of zeros instead)", w->dir, strerror(rc));
+        } else {
+            rc = wal_zero_file(w->dirfd, WAL_SPARE_TMP, w->segment_bytes, &w->stop);
+            if (rc == 0 && renameat(w->dirfd, WAL_SPARE_TMP, w->dirfd, WAL_SPARE) != 0)
+                rc = errno;
+            if (rc && rc != ECANCELED)
+                ZN_WARN("store: cannot prepare the next log segment in dir=%s: %s (it is made when "
+                        "needed instead)", w->dir, strerror(rc));
+        }
         pthread_mutex_lock(&w->pm);
         w->busy = false;
         w->ready = rc == 0;
-        w->failed = rc != 0; /* not tried again before the next segment starts */
+        w->spare_high = high;
+        if (rc == 0)
+            (recycle ? &w->recycled : &w->zeroed)[0]++;
+        /* zeros are not tried again before the next segment starts */
+        w->failed = rc != 0 && !recycle;
         pthread_cond_broadcast(&w->pc);
     }
     pthread_mutex_unlock(&w->pm);
@@ -91,12 +136,24 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     pthread_mutex_lock(&w->pm);
     while (w->busy || w->want)
         pthread_cond_wait(&w->pc, &w->pm);
+    bool stale_spare = false;
     if (w->ready && bytes == w->segment_bytes) {
         w->ready = false;
-        spare = true;
+        /* A recycled spare's earlier lives must all be below its new name:
+         * recovery tells them from this life's records by that alone.  After
+         * a truncation, a snapshot installed or a restore below them, it is
+         * not used. */
+        spare = w->spare_high < first;
+        stale_spare = !spare;
     }
     w->failed = false;
     pthread_mutex_unlock(&w->pm);
+    if (stale_spare) {
+        ZN_INFO("store: the spare log segment holds zxids up to 0x%" PRIx64 ", not below the next "
+                "segment's first 0x%" PRIx64 " (the log went back): made of zeros instead",
+                w->spare_high, first);
+        unlinkat(w->dirfd, WAL_SPARE, 0);
+    }
     int rc = 0;
     if (spare) {
         if (renameat(w->dirfd, WAL_SPARE, w->dirfd, name) != 0)
@@ -246,16 +303,24 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
         return ZN_IO;
     }
     w->prep_started = true;
-    /* A spare left by the last run is zeros, fdatasync'd before it was
-     * named: used as it is when it has the size segments have now. */
-    struct stat spare;
-    if (fstatat(w->dirfd, WAL_SPARE, &spare, 0) == 0) {
-        if ((uint64_t)spare.st_size == w->segment_bytes) {
+    /* A spare left by the last run (zeros, or a recycled segment's spare
+     * header: fdatasync'd before it was named) is used as it is when it has
+     * the size segments have now. */
+    int sfd = openat(w->dirfd, WAL_SPARE, O_RDONLY | O_CLOEXEC);
+    if (sfd >= 0) {
+        struct stat spare;
+        unsigned char head[WAL_SEGMENT_HEADER_BYTES];
+        uint64_t high;
+        if (fstat(sfd, &spare) == 0 && (uint64_t)spare.st_size == w->segment_bytes &&
+            store_pread_all(sfd, head, sizeof head, 0) == 0 &&
+            wal_spare_header(head, w->segment_bytes, &high)) {
             pthread_mutex_lock(&w->pm);
             w->ready = true;
+            w->spare_high = high;
             pthread_mutex_unlock(&w->pm);
         } else
             unlinkat(w->dirfd, WAL_SPARE, 0);
+        close(sfd);
     }
     if (w->n && w->segs[w->n - 1].end > w->segs[w->n - 1].size / 2)
         wal_prep_kick(w);
@@ -404,6 +469,8 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
     int die = wal_test_die_pieces;
     if (die) /* tests: a kill -9 between the write (whole or part of it) and its fdatasync */
         cnt = die > 0 && (size_t)die < cnt ? (size_t)die : cnt;
+    if (e[n - 1].zxid > cur->high) /* before the write: a failed one counts too */
+        cur->high = e[n - 1].zxid;
     if ((rc = wal_pwritev_all(w, w->fd, w->iov, cnt, off)))
         return rc;
     if (die)
@@ -539,6 +606,7 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
             w->syncs++;
             *entries += seg->entries - kept.entries;
             *bytes += seg->bytes - kept.bytes;
+            kept.high = seg->high;
             *seg = kept;
         }
     }
@@ -554,16 +622,39 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
     return rc;
 }
 
+/* Whether the spare's place is free for a compacted segment (claimed then:
+ * only the writer thread, this one, asks the preparer for work). */
+static bool wal_spare_free(struct wal *w, const struct wal_segment *seg)
+{
+    pthread_mutex_lock(&w->pm);
+    bool free_ = !w->ready && !w->busy && !w->want && !w->stop && seg->size == w->segment_bytes;
+    pthread_mutex_unlock(&w->pm);
+    return free_;
+}
+
 int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes)
 {
     *entries = *bytes = 0;
     int rc = 0;
     size_t gone = 0;
+    bool recycled = false;
+    uint64_t high = 0;
     pthread_mutex_lock(&w->lock);
     while (gone + 1 < w->n && w->segs[gone + 1].first <= zxid + 1) {
         char name[WAL_NAME_BYTES];
         wal_name(name, w->segs[gone].first);
-        if (unlinkat(w->dirfd, name, 0) != 0) {
+        /* One of the size segments have is kept as the next spare: renamed
+         * out of the log here (durable with the directory fsync below),
+         * its header rewritten by the preparer (wal_recycle_file). */
+        if (!recycled && wal_spare_free(w, &w->segs[gone])) {
+            if (renameat(w->dirfd, name, w->dirfd, WAL_RECYCLE_TMP) == 0) {
+                recycled = true;
+                high = w->segs[gone].high;
+            } else if (unlinkat(w->dirfd, name, 0) != 0) {
+                rc = errno;
+                break;
+            }
+        } else if (unlinkat(w->dirfd, name, 0) != 0) {
             rc = errno;
             break;
         }
@@ -582,7 +673,25 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
         rc = rc ? rc : src;
     }
     pthread_mutex_unlock(&w->lock);
+    if (recycled) {
+        if (rc == 0) {
+            pthread_mutex_lock(&w->pm);
+            w->recycle = w->want = true;
+            w->recycle_high = high;
+            pthread_cond_signal(&w->pc);
+            pthread_mutex_unlock(&w->pm);
+        } else /* its old name may still be there: not rewritten */
+            unlinkat(w->dirfd, WAL_RECYCLE_TMP, 0);
+    }
     return rc;
+}
+
+void wal_spare_counts(struct wal *w, uint64_t *recycled, uint64_t *zeroed)
+{
+    pthread_mutex_lock(&w->pm);
+    *recycled = w->recycled;
+    *zeroed = w->zeroed;
+    pthread_mutex_unlock(&w->pm);
 }
 
 int wal_copy_begin(struct wal *w, struct wal_copy *c)

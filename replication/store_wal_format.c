@@ -82,6 +82,10 @@ void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
  * Walks the records of one segment (calling fn, when given, for those with
  * from <= zxid <= to), then decides what the first place that is not a
  * valid record is (store_wal.h).  *fn_rc gets fn's non-zero return.
+ *
+ * A record of this life has a zxid at or above the segment's name; one
+ * below it is stale (the file's previous life as a recycled segment,
+ * store_wal.h), never replayed, never counted against the segment.
  */
 void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_record_fn fn,
                              void *ctx, int *fn_rc)
@@ -93,8 +97,12 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     sc->outcome = WAL_CLEAN;
     sc->what = NULL;
     uint64_t prev = sc->prev_zxid, batch = 0, off = 0;
-    bool header = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC &&
-                  store_get_be32(m + 4) == WAL_VERSION && store_get_be64(m + 8) == sc->name_zxid;
+    bool magic = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC &&
+                 store_get_be32(m + 4) == WAL_VERSION;
+    bool header = magic && store_get_be64(m + 8) == sc->name_zxid;
+    /* A recycled segment not yet begun: its header is still the spare's (the
+     * highest zxid of its earlier lives, below this name, and the file's size). */
+    bool earlier = magic && store_get_be64(m + 8) < sc->name_zxid && store_get_be64(m + 16) == sc->size;
     if (sc->size < WAL_MIN_SEGMENT_BYTES || (header && store_get_be64(m + 16) > sc->size)) {
         sc->outcome = WAL_DAMAGED;
         sc->bad_at = sc->size;
@@ -113,7 +121,7 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             batch = r.batch;
             sc->seg.entries++;
             sc->seg.bytes += r.len;
-            sc->seg.last = r.zxid;
+            sc->seg.last = sc->seg.high = r.zxid;
             sc->seg.last_batch = r.batch;
             off += r.span;
             sc->seg.end = off;
@@ -121,34 +129,68 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     }
     /* off: the first place that is not a valid record (0: the header). */
     sc->bad_at = off;
+    uint64_t from_at = earlier ? WAL_SEGMENT_HEADER_BYTES : off;
     bool zero_here = true;
-    for (uint64_t i = off; i < off + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
+    for (uint64_t i = from_at; i < from_at + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
         zero_here = zero_here && m[i] == 0;
-    uint64_t last_nonzero = off, first_batch = 0;
+    /* After it: this life's records (of a torn or lost group commit), stale
+     * ones (skipped whole), and other bytes, counted as this life's torn
+     * tail only before the first stale record. */
+    uint64_t last_nonzero = from_at, first_batch = 0, stale_at = 0;
     bool found = false, several = false, starts = false;
-    for (uint64_t a = off; a + 8 <= sc->size;) {
+    for (uint64_t a = from_at; a + 8 <= sc->size;) {
         if (memcmp(m + a, wal_zeros, 8) == 0) {
             a += 8;
             continue;
         }
-        last_nonzero = a + 8;
         struct wal_rec r;
-        if (a > off && a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(m + a, sc->size - a, &r)) {
+        if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(m + a, sc->size - a, &r) &&
+            (a > off || r.zxid < sc->name_zxid)) {
+            if (r.zxid < sc->name_zxid) { /* stale */
+                if (!stale_at)
+                    stale_at = a;
+                a += r.span;
+                continue;
+            }
             if (found && r.batch != first_batch)
                 several = true;
             if (!found)
                 first_batch = r.batch;
             starts |= r.zxid == r.batch; /* a group commit's first record */
             found = true;
+            if (r.zxid > sc->seg.high)
+                sc->seg.high = r.zxid;
             a += r.span;
             last_nonzero = a;
             continue;
         }
+        if (!stale_at)
+            last_nonzero = a + 8;
         a += 8;
     }
     if (!found) {
-        if (zero_here && last_nonzero <= off)
-            return; /* the end of the log: zeros */
+        if ((zero_here || stale_at == from_at) && last_nonzero <= from_at)
+            return; /* the end of the log: zeros, or an earlier life's records */
+        if (stale_at) {
+            /* A recycled segment: what is not zero before its stale records
+             * is this life's torn tail only if it starts as a record of this
+             * life would (the group commit's header is its first bytes);
+             * anything else is the remnant of an earlier life's record that
+             * this life's last one ended inside: the end of the log. */
+            struct wal_rec r = {0};
+            bool claims = header && off + WAL_RECORD_HEADER_BYTES <= sc->size;
+            if (claims) {
+                r.zxid = store_get_be64(m + off);
+                r.batch = store_get_be64(m + off + 8);
+                r.len = store_get_be32(m + off + 16);
+                claims = r.zxid > prev && r.zxid >= sc->name_zxid && r.batch && r.batch <= r.zxid &&
+                         r.len && r.len <= ZN_STORE_ENTRY_MAX_BYTES;
+            }
+            if (!claims)
+                return;
+            uint64_t span = WAL_RECORD_HEADER_BYTES + wal_align8(r.len);
+            last_nonzero = off + span < stale_at ? off + span : stale_at;
+        }
         sc->outcome = WAL_TORN;
         sc->torn_to = last_nonzero;
         sc->what = header ? "a record cut short or failing its check, nothing valid after it"
@@ -215,6 +257,19 @@ int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop)
     return rc;
 }
 
+bool wal_spare_header(const unsigned char head[WAL_SEGMENT_HEADER_BYTES], uint64_t size, uint64_t *high)
+{
+    *high = 0;
+    if (memcmp(head, wal_zeros, 8) == 0 && memcmp(head + 8, wal_zeros, 8) == 0 &&
+        memcmp(head + 16, wal_zeros, 8) == 0)
+        return true;
+    if (store_get_be32(head) != WAL_MAGIC || store_get_be32(head + 4) != WAL_VERSION ||
+        store_get_be64(head + 16) != size)
+        return false;
+    *high = store_get_be64(head + 8);
+    return true;
+}
+
 int wal_sync_dir(struct wal *w)
 {
     return fsync(w->dirfd) == 0 ? 0 : errno;
@@ -273,7 +328,8 @@ int wal_list(int dirfd, uint64_t **out, size_t *count, bool remove_leftovers)
     while ((e = readdir(d))) {
         uint64_t first;
         if (remove_leftovers && (strcmp(e->d_name, WAL_SPARE_TMP) == 0 ||
-                                 strcmp(e->d_name, WAL_NEW_TMP) == 0)) {
+                                 strcmp(e->d_name, WAL_NEW_TMP) == 0 ||
+                                 strcmp(e->d_name, WAL_RECYCLE_TMP) == 0)) {
             unlinkat(dirfd, e->d_name, 0); /* half made: made again when needed */
             continue;
         }
@@ -376,7 +432,8 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
             for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
                 struct wal_rec r;
                 if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(sc.map + a, sc.size - a, &r)) {
-                    if (fn && r.zxid >= from && r.zxid <= to)
+                    /* not the stale records of a recycled file's earlier lives */
+                    if (fn && r.zxid >= from && r.zxid <= to && r.zxid >= sc.name_zxid)
                         result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);
                     a += r.span;
                 } else {

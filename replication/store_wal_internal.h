@@ -17,6 +17,7 @@
 #define WAL_SPARE "log.spare"
 #define WAL_SPARE_TMP "log.spare.tmp"
 #define WAL_NEW_TMP "log.new.tmp"
+#define WAL_RECYCLE_TMP "log.recycle.tmp" /* a compacted segment on its way to log.spare */
 #define WAL_NAME_BYTES 21 /* "log." + 16 hex digits + NUL */
 #define WAL_ZERO_CHUNK (1u << 20)
 
@@ -27,6 +28,10 @@ struct wal_segment {
     uint64_t end;        /* offset after its last record (0: nothing written yet) */
     uint64_t size;       /* the file's size (preallocated) */
     uint64_t entries, bytes;
+    /* the highest zxid ever written into the file in this life, a group
+     * commit that failed or was truncated away included: what its next
+     * life's names must be above (store_wal.h, recycling) */
+    uint64_t high;
 };
 
 struct wal {
@@ -52,6 +57,12 @@ struct wal {
     pthread_mutex_t pm;
     pthread_cond_t pc;
     bool want, busy, ready, stop, failed;
+    /* log.spare's earlier lives hold zxids up to spare_high (0: zeros); with
+     * recycle, the preparer makes log.spare of WAL_RECYCLE_TMP, whose
+     * records go up to recycle_high, instead of writing zeros */
+    uint64_t spare_high, recycle_high;
+    bool recycle;
+    uint64_t recycled, zeroed; /* spares made each way (tests, PROFILE) */
 };
 
 struct wal_rec {
@@ -97,6 +108,10 @@ int wal_write_zeros(int fd, uint64_t off, uint64_t len);
  * ECANCELED (and no file) when *stop (if given) turns true meanwhile. */
 int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop);
 int wal_sync_dir(struct wal *w);
+/* Whether the 24 bytes at the head of a spare are one: zeros (*high 0) or
+ * the header a recycled segment gets (WAL_MAGIC, WAL_VERSION, the highest
+ * zxid of its earlier lives, its size). */
+bool wal_spare_header(const unsigned char head[WAL_SEGMENT_HEADER_BYTES], uint64_t size, uint64_t *high);
 /* Maps name read-only (*map NULL for an empty file); *fd_out stays open. */
 int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map, uint64_t *size,
             bool writable);
