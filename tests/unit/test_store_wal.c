@@ -365,6 +365,472 @@ static void truncation_across_segments_unlinks_the_later_ones_and_appends_follow
     assert_recovered(f, 3);
 }
 
+/* ---- recycled segments ---------------------------------------------------- */
+
+#define SEG_BYTES 4096u
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_be(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        p[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
+}
+
+/* A whole valid record (as the log writes it) of zxid in group batch with
+ * payload_len(zxid) bytes of salt; returns its span. */
+static size_t make_record(unsigned char *out, uint64_t zxid, uint64_t batch, unsigned salt)
+{
+    size_t len = payload_len(zxid);
+    put_be(out, zxid, 8);
+    put_be(out + 8, batch, 8);
+    put_be(out + 16, len, 4);
+    payload_fill(out + 24, len, zxid, salt);
+    uint32_t crc = crc32c_extend(crc32c(out, 20), out + 24, len);
+    put_be(out + 20, crc, 4);
+    size_t span = 24 + ((len + 7) & ~(size_t)7);
+    memset(out + 24 + len, 0, span - 24 - len);
+    return span;
+}
+
+static ino_t inode_of(const struct fixture *f, const char *name)
+{
+    char path[128];
+    seg_path(f, name, path, sizeof path);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+static bool exists(const struct fixture *f, const char *name)
+{
+    char path[128];
+    seg_path(f, name, path, sizeof path);
+    return access(path, F_OK) == 0;
+}
+
+static void name_of(char out[32], uint64_t first)
+{
+    snprintf(out, 32, "log.%016" PRIx64, first);
+}
+
+static void wait_recycled(struct fixture *f, uint64_t count)
+{
+    struct store_stats st;
+    uint64_t deadline = now_ms() + WAIT_DEADLINE_MS;
+    do {
+        store_stats(f->s, &st);
+    } while (st.log_segments_recycled < count && now_ms() < deadline && usleep(1000) == 0);
+    assert_int_equal(st.log_segments_recycled, count);
+}
+
+/* What recycle_first_segment leaves: log.spare is SEG1's file (inode), its
+ * records 1..seg1_last; the log has segment 2 (from seg2) up to last; a
+ * snapshot at seg2 - 1 (the compaction point) and one at last. */
+struct recycled {
+    ino_t ino;
+    uint64_t seg1_last, seg2, last, snap;
+    unsigned char old_header[24];
+};
+
+static void *blob_of(uint64_t zxid, size_t len)
+{
+    unsigned char *b = malloc(len);
+    payload_fill(b, len, zxid, 9);
+    return b;
+}
+
+/* 4 KB segments, groups of 2 entries; appends until a second segment has
+ * begun, snapshots so that the first is compacted, and waits until it is
+ * the spare.  The second segment is less than half full: no zeroed spare
+ * is being made in its place. */
+static void recycle_first_segment(struct fixture *f, struct recycled *r)
+{
+    f->opts.segment_bytes = SEG_BYTES;
+    fixture_open(f);
+    struct store_stats st;
+    uint64_t z = 0;
+    do {
+        append_range(f, z + 1, z + 2, true);
+        z += 2;
+        store_stats(f->s, &st);
+    } while (st.log_segments < 2);
+    r->seg2 = z - 1;
+    r->seg1_last = z - 2;
+    r->last = r->snap = z;
+    r->ino = inode_of(f, SEG1);
+    pread_file(f, SEG1, r->old_header, 24, 0);
+    /* the spare made of zeros when segment 1 was half full is now segment 2 */
+    assert_false(exists(f, "log.spare"));
+    assert_int_equal(store_snapshot(f->s, r->seg2 - 1, blob_of(r->seg2 - 1, 100), 100), 0);
+    assert_int_equal(store_snapshot(f->s, z, blob_of(z, 100), 100), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    wait_recycled(f, 1);
+    assert_false(exists(f, SEG1));
+    assert_int_equal(inode_of(f, "log.spare"), r->ino);
+}
+
+/* Appends groups of 2 from r->last + 1 until the next segment begins;
+ * returns its first zxid. */
+static uint64_t append_into_next_segment(struct fixture *f, struct recycled *r)
+{
+    struct store_stats st;
+    store_stats(f->s, &st);
+    uint64_t segments = st.log_segments;
+    do {
+        append_range(f, r->last + 1, r->last + 2, true);
+        r->last += 2;
+        store_stats(f->s, &st);
+    } while (st.log_segments == segments);
+    return r->last - 1;
+}
+
+static void assert_recovered_after_snapshot(struct fixture *f, uint64_t snap, uint64_t last)
+{
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, snap);
+    assert_int_equal(f->nentries, last - snap);
+    for (uint64_t i = 0; i < last - snap; i++)
+        assert_entry_is_payload(&f->entries[i], snap + 1 + i, 3);
+}
+
+static void a_compacted_segment_becomes_the_next_one_without_writing_zeros(void **state)
+{
+    struct fixture *f = *state;
+    struct recycled r;
+    recycle_first_segment(f, &r);
+    struct store_stats before, after;
+    store_stats(f->s, &before);
+    /* the spare's header: the highest zxid of its earlier life, its size */
+    unsigned char head[24];
+    pread_file(f, "log.spare", head, 24, 0);
+    assert_memory_equal(head, r.old_header, 8); /* magic, version */
+    assert_int_equal(get_be64(head + 8), r.seg1_last);
+    assert_int_equal(get_be64(head + 16), SEG_BYTES);
+    uint64_t snap = r.last;
+    uint64_t first = append_into_next_segment(f, &r);
+    char name[32];
+    name_of(name, first);
+    assert_int_equal(inode_of(f, name), r.ino); /* the same file, no zeros written */
+    store_stats(f->s, &after);
+    assert_int_equal(after.log_segments_zeroed, before.log_segments_zeroed);
+    assert_int_equal(after.log_segments_recycled, 1);
+    /* its records of the earlier life are still there after the new ones */
+    unsigned char old[24];
+    pread_file(f, name, old, 24, SEG_BYTES - 2048);
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    /* not zeroed at open: the earlier life's bytes are left as they were */
+    unsigned char back[24];
+    pread_file(f, name, back, 24, SEG_BYTES - 2048);
+    assert_memory_equal(back, old, 24);
+    /* more into it, and again across a restart */
+    append_range(f, r.last + 1, r.last + 1, true);
+    r.last++;
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    char log[8192];
+    uint64_t entries;
+    fixture_close(f);
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+}
+
+static void stale_records_after_the_new_ones_are_neither_replayed_nor_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct recycled r;
+    recycle_first_segment(f, &r);
+    uint64_t snap = r.last;
+    uint64_t first = append_into_next_segment(f, &r);
+    char name[32];
+    name_of(name, first);
+    uint64_t end = records_end(first, r.last);
+    /* a valid-looking record of the earlier life right after the last new
+     * one, and one of a group commit of its own */
+    unsigned char rec[1024];
+    size_t span = make_record(rec, first - 1, first - 1, 3);
+    fixture_close(f);
+    pwrite_file(f, name, rec, span, end);
+    span = make_record(rec, r.seg1_last, r.seg1_last - 1, 4);
+    pwrite_file(f, name, rec, span, end + 1024);
+    char log[8192];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+    fixture_open(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    unsigned char back[1024];
+    pread_file(f, name, back, span, end + 1024);
+    assert_memory_equal(back, rec, span); /* stale: left alone, not zeroed */
+    /* appended over it, read back */
+    append_range(f, r.last + 1, r.last + 1, true);
+    r.last++;
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+}
+
+static void a_torn_tail_over_stale_records_is_dropped_and_only_it_is_zeroed(void **state)
+{
+    struct fixture *f = *state;
+    struct recycled r;
+    recycle_first_segment(f, &r);
+    uint64_t snap = r.last;
+    uint64_t first = append_into_next_segment(f, &r);
+    char name[32];
+    name_of(name, first);
+    uint64_t end = records_end(first, r.last);
+    fixture_close(f);
+    /* the next group commit's first record, cut short: its header and part
+     * of its payload, then the earlier life's bytes */
+    unsigned char rec[1024];
+    size_t span = make_record(rec, r.last + 1, r.last + 1, 3);
+    rec[20] ^= 0xff; /* its crc: the payload did not all make it */
+    size_t cut = 24 + (span - 24) / 2;
+    pwrite_file(f, name, rec, cut, end);
+    unsigned char after[512];
+    uint64_t past = end + span;
+    pread_file(f, name, after, sizeof after, past);
+    fixture_open(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    unsigned char back[1024];
+    pread_file(f, name, back, span, end);
+    for (size_t i = 0; i < span; i++)
+        assert_int_equal(back[i], 0); /* the torn record zeroed */
+    pread_file(f, name, back, sizeof after, past);
+    assert_memory_equal(back, after, sizeof after); /* nothing past it */
+    /* a torn group commit with a record of it further on, over stale bytes:
+     * dropped whole, up to that record */
+    fixture_close(f);
+    pwrite_file(f, name, rec, cut, end);
+    unsigned char rec2[1024];
+    size_t span2 = make_record(rec2, r.last + 2, r.last + 1, 3);
+    pwrite_file(f, name, rec2, span2, end + span);
+    fixture_open(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    pread_file(f, name, back, span2, end + span);
+    for (size_t i = 0; i < span2; i++)
+        assert_int_equal(back[i], 0);
+    append_range(f, r.last + 1, r.last + 3, true);
+    r.last += 3;
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+}
+
+/* A crash at each step of the recycle, as the files it leaves: the store
+ * opens with the same entries each time. */
+static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void **state)
+{
+    struct fixture *f = *state;
+    struct recycled r;
+    recycle_first_segment(f, &r);
+    uint64_t snap = r.last;
+    fixture_close(f);
+    char spare[128], tmp[128], seg1[128];
+    seg_path(f, "log.spare", spare, sizeof spare);
+    seg_path(f, "log.recycle.tmp", tmp, sizeof tmp);
+    seg_path(f, SEG1, seg1, sizeof seg1);
+    unsigned char spare_head[24];
+    pread_file(f, "log.spare", spare_head, 24, 0);
+    char log[8192];
+    uint64_t entries;
+
+    /* 1. the rename out of the log not yet durable: the old segment is
+     * back under its name, with its header */
+    assert_int_equal(link(spare, seg1), 0);
+    assert_int_equal(unlink(spare), 0);
+    pwrite_file(f, SEG1, r.old_header, 24, 0);
+    fixture_open(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    fixture_close(f);
+    assert_true(exists(f, SEG1));
+
+    /* 2. renamed out, its header not yet rewritten: a leftover, removed */
+    assert_int_equal(rename(seg1, tmp), 0);
+    fixture_open(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    assert_false(exists(f, "log.recycle.tmp"));
+    fixture_close(f);
+
+    /* 3. its header rewritten, not yet renamed log.spare: removed too */
+    start_empty(f);
+    fixture_close(f);
+    recycle_first_segment(f, &r);
+    snap = r.last;
+    fixture_close(f);
+    assert_int_equal(rename(spare, tmp), 0);
+    fixture_open(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    assert_false(exists(f, "log.recycle.tmp"));
+    fixture_close(f);
+
+    /* 4. log.spare: kept across the restart, it becomes the next segment */
+    start_empty(f);
+    fixture_close(f);
+    recycle_first_segment(f, &r);
+    snap = r.last;
+    fixture_reopen(f);
+    uint64_t first = append_into_next_segment(f, &r);
+    char name[32];
+    name_of(name, first);
+    assert_int_equal(inode_of(f, name), r.ino);
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    fixture_close(f);
+
+    /* 5. renamed into the log, its first group commit never written: the
+     * spare's header and the earlier life's records only; an empty last
+     * segment, removed */
+    start_empty(f);
+    fixture_close(f);
+    recycle_first_segment(f, &r);
+    snap = r.last;
+    fixture_close(f);
+    name_of(name, r.last + 1);
+    char next[128];
+    seg_path(f, name, next, sizeof next);
+    assert_int_equal(rename(spare, next), 0);
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPENED);
+    assert_false(exists(f, name));
+    /* 6. ... with its header written but half of the first record, or the
+     * header itself torn (new bytes and the spare's) */
+    for (int variant = 0; variant < 3; variant++) {
+        start_empty(f);
+        fixture_close(f);
+        recycle_first_segment(f, &r);
+        snap = r.last;
+        fixture_close(f);
+        name_of(name, r.last + 1);
+        seg_path(f, name, next, sizeof next);
+        assert_int_equal(rename(spare, next), 0);
+        unsigned char head[24 + 1024];
+        memcpy(head, r.old_header, 24);
+        put_be(head + 8, r.last + 1, 8);
+        size_t span = make_record(head + 24, r.last + 1, r.last + 1, 3);
+        if (variant == 0)
+            pwrite_file(f, name, head, 24 + span / 2, 0);
+        else if (variant == 1)
+            pwrite_file(f, name, head, 12, 0); /* 4 bytes of the new zxid */
+        else
+            pwrite_file(f, name, head + 12, 12, 12); /* its other 4, and the size */
+        fixture_open(f);
+        assert_recovered_after_snapshot(f, snap, r.last);
+        assert_false(exists(f, name));
+        append_range(f, r.last + 1, r.last + 2, true);
+        r.last += 2;
+        fixture_reopen(f);
+        assert_recovered_after_snapshot(f, snap, r.last);
+        fixture_close(f);
+    }
+}
+
+/* A child makes a recycled spare, starts the next segment with it and dies
+ * by SIGKILL in the first group commit, after pieces iovecs of it. */
+static void die_writing_into_a_recycled_segment(struct fixture *f, struct recycled *r, int pieces)
+{
+    fflush(NULL);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        uv_loop_init(&f->loop);
+        recycle_first_segment(f, r);
+        while (records_end(r->seg2, r->last + 2) <= SEG_BYTES) { /* segment 2 full */
+            append_range(f, r->last + 1, r->last + 2, true);
+            r->last += 2;
+        }
+        assert_int_equal(write(fds[1], r, sizeof *r), (ssize_t)sizeof *r);
+        store_test_die_in_group_commit(pieces);
+        append_range(f, r->last + 1, r->last + 2, true); /* into the recycled spare */
+        _exit(99); /* not reached */
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], r, sizeof *r), (ssize_t)sizeof *r);
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void a_kill_while_writing_into_a_recycled_segment_loses_nothing_acknowledged(void **state)
+{
+    struct fixture *f = *state;
+    for (int pieces = 3; pieces >= -1; pieces -= 4) {
+        start_empty(f);
+        fixture_close(f);
+        struct recycled r;
+        die_writing_into_a_recycled_segment(f, &r, pieces);
+        char name[32];
+        name_of(name, r.last + 1);
+        assert_int_equal(inode_of(f, name), r.ino);
+        f->opts.segment_bytes = SEG_BYTES;
+        fixture_open(f);
+        /* -1: all of it written (the page cache survives a kill); 3: the
+         * segment header and the first record whole, nothing of the second */
+        uint64_t kept = pieces < 0 ? r.last + 2 : r.last + 1;
+        assert_recovered_after_snapshot(f, r.snap, kept);
+        append_range(f, kept + 1, kept + 2, true);
+        fixture_reopen(f);
+        assert_recovered_after_snapshot(f, r.snap, kept + 2);
+        fixture_close(f);
+    }
+}
+
+static void truncation_into_and_below_a_recycled_segment(void **state)
+{
+    struct fixture *f = *state;
+    struct recycled r;
+    recycle_first_segment(f, &r);
+    uint64_t snap = r.last;
+    uint64_t first = append_into_next_segment(f, &r);
+    append_range(f, r.last + 1, r.last + 2, true);
+    r.last += 2;
+    /* into it: the records after first + 1 zeroed, the earlier life's kept */
+    assert_int_equal(store_truncate_after(f->s, first + 1), 0);
+    r.last = first + 1;
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    append_range(f, r.last + 1, r.last + 1, true);
+    r.last++;
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+    fixture_close(f);
+
+    /* a spare whose earlier life is not below where the log starts again
+     * (here: left in a store emptied of everything else) is not used: its
+     * records would read as the new segment's */
+    start_empty(f);
+    fixture_close(f);
+    recycle_first_segment(f, &r);
+    fixture_close(f);
+    unsigned char spare[SEG_BYTES];
+    pread_file(f, "log.spare", spare, sizeof spare, 0);
+    start_empty(f);
+    fixture_close(f);
+    char path[128];
+    seg_path(f, "log.spare", path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, spare, sizeof spare), (ssize_t)sizeof spare);
+    close(fd);
+    fixture_open(f);
+    for (uint64_t z = 1; z <= r.seg1_last + 2; z++)
+        append_payload(f, z, 5); /* other bytes than the earlier life's */
+    wait_durable(f, r.seg1_last + 2);
+    fixture_reopen(f);
+    assert_int_equal(store_last_zxid(f->s), r.seg1_last + 2);
+    assert_false(f->have_snapshot);
+    assert_int_equal(f->nentries, r.seg1_last + 2);
+    for (size_t i = 0; i < f->nentries; i++)
+        assert_entry_is_payload(&f->entries[i], 1 + i, 5);
+}
+
 /* ---- migration of a log kept in LMDB --------------------------------------- */
 
 /* Writes a store as the code before segment files did: its log in LMDB's
@@ -463,6 +929,12 @@ int main(void)
         T(a_whole_group_commit_after_a_bad_one_or_a_cut_file_is_refused),
         T(truncation_across_segments_unlinks_the_later_ones_and_appends_follow),
         T(a_log_kept_in_lmdb_moves_into_segments_at_open_crash_safely),
+        T(a_compacted_segment_becomes_the_next_one_without_writing_zeros),
+        T(stale_records_after_the_new_ones_are_neither_replayed_nor_refused),
+        T(a_torn_tail_over_stale_records_is_dropped_and_only_it_is_zeroed),
+        T(a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state),
+        T(a_kill_while_writing_into_a_recycled_segment_loses_nothing_acknowledged),
+        T(truncation_into_and_below_a_recycled_segment),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
