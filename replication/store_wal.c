@@ -171,6 +171,11 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
         }
         if (rc == 0 && renameat(w->dirfd, WAL_NEW_TMP, w->dirfd, name) != 0)
             rc = errno;
+        if (rc == 0) {
+            pthread_mutex_lock(&w->pm);
+            w->zeroed++;
+            pthread_mutex_unlock(&w->pm);
+        }
     }
     if (rc == 0)
         rc = wal_sync_dir(w);

@@ -130,7 +130,8 @@ int wal_remove_segments(const char *dir, uint64_t *removed);
 /* Counters of the write path (tests, PROFILE): pwritev and fdatasync calls
  * made by wal_append. */
 void wal_io_counts(struct wal *w, uint64_t *writes, uint64_t *syncs);
-/* Spares made of compacted segments, and of written zeros (tests, PROFILE). */
+/* Next segments made of compacted ones, and of written zeros (the spare or
+ * one made when needed; tests, PROFILE). */
 void wal_spare_counts(struct wal *w, uint64_t *recycled, uint64_t *zeroed);
 
 #endif

@@ -514,6 +514,11 @@ static void a_compacted_segment_becomes_the_next_one_without_writing_zeros(void 
     assert_int_equal(get_be64(head + 8), r.seg1_last);
     assert_int_equal(get_be64(head + 16), SEG_BYTES);
     uint64_t snap = r.last;
+    /* a second name keeps its inode from being reused by another file */
+    char spare[128], keep[128];
+    seg_path(f, "log.spare", spare, sizeof spare);
+    seg_path(f, "kept-spare", keep, sizeof keep);
+    assert_int_equal(link(spare, keep), 0);
     uint64_t first = append_into_next_segment(f, &r);
     char name[32];
     name_of(name, first);
