@@ -4,9 +4,10 @@
  * store_wal_format.c).  The writer thread appends, truncates and compacts; the
  * loop thread reads at recovery while the writer is idle; a backup walks
  * the files under the log's lock.  A thread of its own prepares the next
- * segment (log.spare: zeros written and fdatasync'd) once the current one
- * is half full, so a segment change costs the write path a rename and a
- * directory fsync, not 64 MB of zeros.
+ * segment (log.spare): a segment compaction dropped, its header rewritten
+ * (store_wal.h, recycling), or else zeros written and fdatasync'd once the
+ * current one is half full, so a segment change costs the write path a
+ * rename and a directory fsync, not 64 MB of zeros.
  *
  * Why written zeros, not fallocate: on this ext4 a 16 KB pwrite+fdatasync
  * took 119-140 us into written zeros and 184-223 us into fallocate'd

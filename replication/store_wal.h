@@ -5,12 +5,14 @@
  * Not a public header: only replication/store*.c include it.
  *
  * Files (all integers big-endian):
- *   log.<first zxid, 16 hex digits>   a segment, preallocated: created as
- *       segment_bytes of written zeros (fdatasync'd, its name fsync'd into
- *       the directory) before any record goes in, so an append changes
- *       neither the file's size nor its extents and fdatasync flushes data
- *       only.  The next segment ("log.spare") is prepared by a thread of its
- *       own once the current one is half full, off the write path.
+ *   log.<first zxid, 16 hex digits>   a segment, preallocated: its whole
+ *       size written (fdatasync'd, its name fsync'd into the directory)
+ *       before any record goes in, so an append changes neither the file's
+ *       size nor its extents and fdatasync flushes data only.  The next
+ *       segment ("log.spare") is made ready by a thread of its own, off the
+ *       write path: a compacted segment of the current size when compaction
+ *       has left one (recycled, below), else segment_bytes of written zeros
+ *       once the current segment is half full.
  *     header (24): magic "ZNWL" (4) | version (4) | first zxid (8) |
  *       the size it was preallocated to (8), written with the segment's first
  *       group commit.  A segment never grows past that size (a group commit
@@ -19,23 +21,73 @@
  *     records, each 8-byte aligned:
  *       zxid (8) | batch (8): the zxid of the first record of its group commit |
  *       length (4) | crc32c (4) over the 20 bytes before it and the payload |
- *       payload | zero padding to a multiple of 8
- *     then zeros.
+ *       payload | padding to a multiple of 8 (zeros as written; not checked)
+ *     then zeros, or a recycled file's stale bytes.
  *
- * Recovery reads every segment.  At the first place that is not a valid
- * record (zeros, a record cut short, a bad crc, a zxid out of order), it
- * looks at the rest of the segment (and the segments after it):
- *   - nothing valid after it: the end of the log; anything non-zero there is
- *     the torn tail of a group commit a crash cut short (never acknowledged:
- *     on_durable runs after the fdatasync), zeroed and overwritten;
- *   - in the last segment, valid records all of ONE group commit whose
- *     first record is the last good record's group or is missing (the gap
- *     is inside that group commit): its pages reached the disk out of order
- *     before its fdatasync returned, so it too is a torn tail, dropped whole;
- *   - anything else (a valid record of a later group commit, or after the
- *     gap in a segment that is not the last): damage.  Every group commit
- *     before the last was durable before the next was written, so dropping
- *     would lose acknowledged writes: refused, naming the file and offset.
+ * Recycling.  Compaction renames one segment it drops, of exactly the
+ * current segment size, to log.recycle.tmp (when no spare is ready or being
+ * made) and fsyncs the directory; the preparer then rewrites its header as
+ * a spare's (magic, version, the highest zxid ever written into it: "high",
+ * its size), fdatasyncs, and renames it log.spare.  Its old records stay:
+ * stale.  A crash at any step reopens to the same log: before the
+ * directory fsync the old name may still be there with its old header (a
+ * segment below the compaction point, dropped again by the next
+ * compaction); log.recycle.tmp is a leftover, removed at open; log.spare
+ * always has a whole spare header (written before the rename); a segment
+ * renamed from it whose first group commit never became durable has the
+ * spare's header, or a torn mix that does not match its name, or its own
+ * header and a torn first record: no record of its life, so as the last
+ * segment it is empty and removed (and the one before is the last again).
+ *   Stale vs new: a record whose zxid is below the segment's name (its
+ *   first zxid) is stale; at or above, of this life.  That holds because a
+ *   spare is only used for a segment whose first zxid is above its high
+ *   (checked when the segment starts; otherwise the spare is unlinked and
+ *   zeros written), and every record of this life is at or above the name.
+ *   By ZAB it always is above: high is at most the compaction point (the
+ *   older kept snapshot, of committed transactions), and the log never
+ *   restarts at or below that: a ZAB TRUNC only removes uncommitted
+ *   proposals above a member's committed history (truncating below the
+ *   compaction point leaves the store unrecoverable without a peer's
+ *   snapshot: store_recover refuses it), a leader's snapshot installed is
+ *   at or above every committed zxid, and epochs only raise zxids.  Where
+ *   the log does go back (a restore or migration into a directory a spare
+ *   was left in, a peer's snapshot older than ours in a broken ensemble),
+ *   the check at use keeps the spare out.  A later life's high covers the
+ *   earlier ones (each was below its name).  Backups copy each segment's
+ *   records only, then a hole (wal_copy_finish): no stale bytes travel.
+ *
+ * Recovery reads every segment.  A record counts only as the next of the
+ * chain: at the segment's start (the header's first zxid matching the
+ * name, the first record that zxid), each next one at the offset after the
+ * last, above it, of its group commit or starting a later one; stale
+ * records can never continue the chain (they are below the name).  At the
+ * first place that is not (zeros, a record cut short, a bad crc, a zxid
+ * out of order, a stale record, the remnant of one), it looks at the rest
+ * of the segment, skipping stale records whole:
+ *   - nothing of this life after it: the end of the log.  In a file
+ *     without stale records, anything non-zero there is the torn tail of a
+ *     group commit a crash cut short (never acknowledged: on_durable runs
+ *     after the fdatasync), zeroed and overwritten.  In a recycled one,
+ *     only a torn record (a header of this life: zxid above the last, at
+ *     or above the name, a plausible group and length) is zeroed, up to
+ *     its length or the first stale record; other bytes are the remnant of
+ *     a stale record the last new one ended inside: the end, nothing
+ *     zeroed (they can never become a record of the chain: a next append
+ *     writes whole records over them);
+ *   - in the last segment, valid records of this life all of ONE group
+ *     commit whose first record is the last good record's group or is
+ *     missing (the gap is inside that group commit): its pages reached
+ *     the disk out of order before its fdatasync returned, so it too is a
+ *     torn tail, dropped whole (zeroed up to its last record);
+ *   - anything else (a valid record of this life of a later group commit,
+ *     or after the gap in a segment that is not the last): damage.  Every
+ *     group commit before the last was durable before the next was
+ *     written, so dropping would lose acknowledged writes: refused, naming
+ *     the file and offset.
+ * The offline walk (wal_inspect) reads the same way: stale records are
+ * neither shown nor called damage.  Not defended: a client payload crafted
+ * to be a valid record of a future zxid, left as stale bytes exactly where
+ * a later life's chain ends (the crc is not keyed by the segment's life).
  */
 #ifndef ZN_STORE_WAL_H
 #define ZN_STORE_WAL_H
@@ -88,8 +140,10 @@ int wal_append(struct wal *w, const struct wal_entry *entries, size_t n, bool co
  * unlinked), durably.  *entries, *bytes: what went.  Returns 0 or an errno code. */
 int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes);
 
-/* Unlinks the segments whose records are all at or below zxid (never the
- * last one).  Returns 0 or an errno code. */
+/* Drops the segments whose records are all at or below zxid (never the
+ * last one): one of the current size becomes the next spare when none is
+ * ready (store_wal.h, recycling), the others are unlinked.  Returns 0 or an
+ * errno code. */
 int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes);
 
 /* Hands over every record with zxid >= from, in order.  A non-zero return

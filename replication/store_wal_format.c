@@ -377,6 +377,8 @@ int wal_remove_segments(const char *dir, uint64_t *removed)
             (*removed)++;
     }
     free(list);
+    if (rc == 0 && unlinkat(dirfd, WAL_SPARE, 0) != 0 && errno != ENOENT)
+        rc = errno;
     if (rc == 0 && fsync(dirfd) != 0)
         rc = errno;
     close(dirfd);
