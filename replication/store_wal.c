@@ -207,8 +207,9 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     w->segs[w->n++] = (struct wal_segment){.first = first, .size = bytes};
     w->counts.segments = w->n;
     pthread_mutex_unlock(&w->lock);
-    ZN_DEBUG("store: log segment %s started (%s, %" PRIu64 " bytes)", name,
-             spare ? "the prepared spare" : "made now", bytes);
+    ZN_INFO("store: log segment %s started (%s, %" PRIu64 " bytes)", name,
+            !spare ? "zeros made now" : w->spare_high ? "the prepared spare, recycled"
+                                                      : "the prepared spare, zeros", bytes);
     return 0;
 }
 

@@ -436,6 +436,9 @@ static void wait_recycled(struct fixture *f, uint64_t count)
 struct recycled {
     ino_t ino;
     uint64_t seg1_last, seg2, last, snap;
+    /* after into_recycled: the segment it became, and where its records end */
+    uint64_t first, end;
+    char name[32];
     unsigned char old_header[24];
 };
 
@@ -476,6 +479,15 @@ static void recycle_first_segment(struct fixture *f, struct recycled *r)
     assert_int_equal(inode_of(f, "log.spare"), r->ino);
 }
 
+/* recycle_first_segment in an emptied store, closed after. */
+static void recycle_afresh(struct fixture *f, struct recycled *r)
+{
+    start_empty(f);
+    fixture_close(f);
+    recycle_first_segment(f, r);
+    fixture_close(f);
+}
+
 /* Appends groups of 2 from r->last + 1 until the next segment begins;
  * returns its first zxid. */
 static uint64_t append_into_next_segment(struct fixture *f, struct recycled *r)
@@ -489,6 +501,17 @@ static uint64_t append_into_next_segment(struct fixture *f, struct recycled *r)
         store_stats(f->s, &st);
     } while (st.log_segments == segments);
     return r->last - 1;
+}
+
+/* recycle_first_segment, then one group of 2 into the segment the spare
+ * becomes (r->first, r->name, its records ending at r->end); closed after. */
+static void into_recycled(struct fixture *f, struct recycled *r)
+{
+    recycle_first_segment(f, r);
+    r->first = append_into_next_segment(f, r);
+    name_of(r->name, r->first);
+    r->end = records_end(r->first, r->last);
+    fixture_close(f);
 }
 
 static void assert_recovered_after_snapshot(struct fixture *f, uint64_t snap, uint64_t last)
@@ -550,17 +573,13 @@ static void stale_records_after_the_new_ones_are_neither_replayed_nor_refused(vo
 {
     struct fixture *f = *state;
     struct recycled r;
-    recycle_first_segment(f, &r);
-    uint64_t snap = r.last;
-    uint64_t first = append_into_next_segment(f, &r);
-    char name[32];
-    name_of(name, first);
-    uint64_t end = records_end(first, r.last);
+    into_recycled(f, &r);
+    uint64_t snap = r.snap, first = r.first, end = r.end;
+    const char *name = r.name;
     /* a valid-looking record of the earlier life right after the last new
      * one, and one of a group commit of its own */
     unsigned char rec[1024];
     size_t span = make_record(rec, first - 1, first - 1, 3);
-    fixture_close(f);
     pwrite_file(f, name, rec, span, end);
     span = make_record(rec, r.seg1_last, r.seg1_last - 1, 4);
     pwrite_file(f, name, rec, span, end + 1024);
@@ -583,13 +602,9 @@ static void a_torn_tail_over_stale_records_is_dropped_and_only_it_is_zeroed(void
 {
     struct fixture *f = *state;
     struct recycled r;
-    recycle_first_segment(f, &r);
-    uint64_t snap = r.last;
-    uint64_t first = append_into_next_segment(f, &r);
-    char name[32];
-    name_of(name, first);
-    uint64_t end = records_end(first, r.last);
-    fixture_close(f);
+    into_recycled(f, &r);
+    uint64_t snap = r.snap, end = r.end;
+    const char *name = r.name;
     /* the next group commit's first record, cut short: its header and part
      * of its payload, then the earlier life's bytes */
     unsigned char rec[1024];
@@ -662,11 +677,8 @@ static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void *
     fixture_close(f);
 
     /* 3. its header rewritten, not yet renamed log.spare: removed too */
-    start_empty(f);
-    fixture_close(f);
-    recycle_first_segment(f, &r);
+    recycle_afresh(f, &r);
     snap = r.last;
-    fixture_close(f);
     assert_int_equal(rename(spare, tmp), 0);
     fixture_open(f);
     assert_recovered_after_snapshot(f, snap, r.last);
@@ -674,11 +686,9 @@ static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void *
     fixture_close(f);
 
     /* 4. log.spare: kept across the restart, it becomes the next segment */
-    start_empty(f);
-    fixture_close(f);
-    recycle_first_segment(f, &r);
+    recycle_afresh(f, &r);
     snap = r.last;
-    fixture_reopen(f);
+    fixture_open(f);
     uint64_t first = append_into_next_segment(f, &r);
     char name[32];
     name_of(name, first);
@@ -690,11 +700,8 @@ static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void *
     /* 5. renamed into the log, its first group commit never written: the
      * spare's header and the earlier life's records only; an empty last
      * segment, removed */
-    start_empty(f);
-    fixture_close(f);
-    recycle_first_segment(f, &r);
+    recycle_afresh(f, &r);
     snap = r.last;
-    fixture_close(f);
     name_of(name, r.last + 1);
     char next[128];
     seg_path(f, name, next, sizeof next);
@@ -704,11 +711,8 @@ static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void *
     /* 6. ... with its header written but half of the first record, or the
      * header itself torn (new bytes and the spare's) */
     for (int variant = 0; variant < 3; variant++) {
-        start_empty(f);
-        fixture_close(f);
-        recycle_first_segment(f, &r);
+        recycle_afresh(f, &r);
         snap = r.last;
-        fixture_close(f);
         name_of(name, r.last + 1);
         seg_path(f, name, next, sizeof next);
         assert_int_equal(rename(spare, next), 0);
@@ -810,10 +814,7 @@ static void truncation_into_and_below_a_recycled_segment(void **state)
     /* a spare whose earlier life is not below where the log starts again
      * (here: left in a store emptied of everything else) is not used: its
      * records would read as the new segment's */
-    start_empty(f);
-    fixture_close(f);
-    recycle_first_segment(f, &r);
-    fixture_close(f);
+    recycle_afresh(f, &r);
     unsigned char spare[SEG_BYTES];
     pread_file(f, "log.spare", spare, sizeof spare, 0);
     start_empty(f);
