@@ -138,13 +138,14 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     while (w->busy || w->want)
         pthread_cond_wait(&w->pc, &w->pm);
     bool stale_spare = false;
+    uint64_t spare_high = w->spare_high;
     if (w->ready && bytes == w->segment_bytes) {
         w->ready = false;
         /* A recycled spare's earlier lives must all be below its new name:
          * recovery tells them from this life's records by that alone.  After
          * a truncation, a snapshot installed or a restore below them, it is
          * not used. */
-        spare = w->spare_high < first;
+        spare = spare_high < first;
         stale_spare = !spare;
     }
     w->failed = false;
@@ -152,7 +153,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     if (stale_spare) {
         ZN_INFO("store: the spare log segment holds zxids up to 0x%" PRIx64 ", not below the next "
                 "segment's first 0x%" PRIx64 " (the log went back): made of zeros instead",
-                w->spare_high, first);
+                spare_high, first);
         unlinkat(w->dirfd, WAL_SPARE, 0);
     }
     int rc = 0;
@@ -208,7 +209,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     w->counts.segments = w->n;
     pthread_mutex_unlock(&w->lock);
     ZN_INFO("store: log segment %s started (%s, %" PRIu64 " bytes)", name,
-            !spare ? "zeros made now" : w->spare_high ? "the prepared spare, recycled"
+            !spare ? "zeros made now" : spare_high ? "the prepared spare, recycled"
                                                       : "the prepared spare, zeros", bytes);
     return 0;
 }
@@ -662,8 +663,11 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
         wal_name(name, w->segs[gone].first);
         /* One of the size segments have is kept as the next spare: renamed
          * out of the log here (durable with the directory fsync below),
-         * its header rewritten by the preparer (wal_recycle_file). */
-        if (!recycled && wal_spare_free(w, &w->segs[gone])) {
+         * its header rewritten by the preparer (wal_recycle_file).  Not
+         * while a copy is under way: it reads the old records through the
+         * descriptor it holds, which an unlink leaves alone and reuse would
+         * overwrite. */
+        if (!recycled && w->copying == 0 && wal_spare_free(w, &w->segs[gone])) {
             if (renameat(w->dirfd, name, w->dirfd, WAL_RECYCLE_TMP) == 0) {
                 recycled = true;
                 high = w->segs[gone].high;
@@ -734,6 +738,10 @@ int wal_copy_begin(struct wal *w, struct wal_copy *c)
         c->n = i + 1;
     }
     c->truncations = w->truncations;
+    if (rc == 0) {
+        w->copying++;
+        c->counted = true;
+    }
     pthread_mutex_unlock(&w->lock);
     if (rc) {
         ZN_ERROR("store: copying the log's segments in dir=%s: %s", w->dir, strerror(rc));
@@ -786,10 +794,12 @@ int wal_copy_finish(struct wal *w, struct wal_copy *c, const char *dir)
         }
         close(c->fds[i]);
     }
+    pthread_mutex_lock(&w->lock);
+    if (c->counted)
+        w->copying--;
+    bool truncated = w->truncations != c->truncations;
+    pthread_mutex_unlock(&w->lock);
     if (dir && rc == 0) {
-        pthread_mutex_lock(&w->lock);
-        bool truncated = w->truncations != c->truncations;
-        pthread_mutex_unlock(&w->lock);
         if (truncated) {
             ZN_ERROR("store: the log was truncated while it was copied (a resync with the "
                      "leader); the copy is not used: take it again");

@@ -157,12 +157,14 @@ int wal_read(struct wal *w, uint64_t from, wal_record_fn fn, void *ctx);
  * wal_copy_finish writes those bytes into dir/<segment name> (then zeros, as
  * a hole, up to the segment's size), while appends go on past them, and
  * closes everything.  A truncation between the two
- * (which zeroes durable bytes in place) fails the copy: ZN_IO, logged. */
+ * (which zeroes durable bytes in place) fails the copy: ZN_IO, logged.
+ * Meanwhile compaction unlinks segments, never recycles one. */
 struct wal_copy {
     size_t n;
     int *fds;
     uint64_t *firsts, *ends, *sizes;
     uint64_t truncations;
+    bool counted; /* in the log's copies under way (no recycling meanwhile) */
 };
 int wal_copy_begin(struct wal *w, struct wal_copy *c);
 int wal_copy_finish(struct wal *w, struct wal_copy *c, const char *dir);

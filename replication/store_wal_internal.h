@@ -46,6 +46,9 @@ struct wal {
     struct wal_counts counts;
     uint64_t writes, syncs;
     uint64_t truncations; /* that zeroed or unlinked records (wal_copy's check) */
+    /* copies between wal_copy_begin and wal_copy_finish: their descriptors
+     * read segments compaction drops, so none is recycled meanwhile */
+    unsigned copying;
     /* the writer's scratch for one group commit */
     unsigned char *heads;
     size_t heads_cap;

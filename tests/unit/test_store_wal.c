@@ -31,6 +31,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_fixture.h"
+#include "store_wal.h"
 #include "znode/errors.h"
 
 #define SEG1 "log.0000000000000001"
@@ -838,6 +839,76 @@ static void truncation_into_and_below_a_recycled_segment(void **state)
         assert_entry_is_payload(&f->entries[i], 1 + i, 5);
 }
 
+static int no_problem(void *ctx, const char *file, uint64_t offset, uint64_t zxid, const char *what,
+                      bool torn)
+{
+    (void)ctx, (void)zxid, (void)torn;
+    fail_msg("%s at %" PRIu64 ": %s", file, offset, what);
+    return -1;
+}
+
+/* A copy (a backup) holds descriptors of the segments it began with and
+ * reads them after: compaction meanwhile unlinks, never recycles (the copy
+ * would read the next life's bytes); once it is done, it recycles again. */
+static void a_segment_a_copy_is_reading_is_not_recycled(void **state)
+{
+    struct fixture *f = *state;
+    struct wal *w;
+    assert_int_equal(wal_open(&w, f->dir, SEG_BYTES), 0);
+    unsigned char data[600];
+    memset(data, 7, sizeof data);
+    uint64_t z = 0;
+    struct wal_counts counts;
+    uint64_t seg2 = 0;
+    for (;;) { /* segments 1 and 2 full, 3 begun */
+        struct wal_entry e = {++z, data, sizeof data};
+        assert_int_equal(wal_append(w, &e, 1, false), 0);
+        wal_counts(w, &counts);
+        if (counts.segments == 2 && !seg2)
+            seg2 = z;
+        if (counts.segments == 3)
+            break;
+    }
+    struct wal_copy c;
+    assert_int_equal(wal_copy_begin(w, &c), 0);
+    uint64_t entries, bytes;
+    assert_int_equal(wal_compact(w, seg2 - 1, &entries, &bytes), 0);
+    assert_true(entries > 0);
+    assert_false(exists(f, SEG1));
+    assert_false(exists(f, "log.recycle.tmp"));
+    assert_false(exists(f, "log.spare"));
+    char out[128];
+    seg_path(f, "copy", out, sizeof out);
+    assert_int_equal(mkdir(out, 0700), 0);
+    assert_int_equal(wal_copy_finish(w, &c, out), 0);
+    uint64_t recycled, zeroed;
+    wal_spare_counts(w, &recycled, &zeroed);
+    assert_int_equal(recycled, 0);
+    /* the copy's first segment is the old one, whole */
+    uint64_t seen = 0;
+    assert_int_equal(wal_inspect(out, 0, UINT64_MAX, count_entry, no_problem, &seen), 0);
+    assert_int_equal(seen, z);
+    /* no copy under way: the next compaction recycles */
+    wal_close(w);
+    assert_int_equal(wal_open(&w, f->dir, SEG_BYTES), 0);
+    for (;;) { /* segment 3 full, 4 begun */
+        struct wal_entry e = {++z, data, sizeof data};
+        assert_int_equal(wal_append(w, &e, 1, false), 0);
+        wal_counts(w, &counts);
+        if (counts.segments == 3)
+            break;
+    }
+    /* the spare the preparer made of zeros is segment 4 now */
+    wal_counts(w, &counts);
+    assert_int_equal(wal_compact(w, counts.last_zxid - 1, &entries, &bytes), 0);
+    uint64_t deadline = now_ms() + WAIT_DEADLINE_MS;
+    do
+        wal_spare_counts(w, &recycled, &zeroed);
+    while (recycled == 0 && now_ms() < deadline && usleep(1000) == 0);
+    assert_int_equal(recycled, 1);
+    wal_close(w);
+}
+
 /* ---- migration of a log kept in LMDB --------------------------------------- */
 
 /* Writes a store as the code before segment files did: its log in LMDB's
@@ -942,6 +1013,7 @@ int main(void)
         T(a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state),
         T(a_kill_while_writing_into_a_recycled_segment_loses_nothing_acknowledged),
         T(truncation_into_and_below_a_recycled_segment),
+        T(a_segment_a_copy_is_reading_is_not_recycled),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
