@@ -47,7 +47,7 @@
  * file named log.spare always has a whole spare header.  The name it had
  * was gone durably before (wal_compact's directory fsync): the new header
  * never sits in a file still named as a segment. */
-static int wal_recycle_file(struct wal *w, uint64_t high)
+static int wal_recycle_file(struct wal *w, uint64_t high, const char *spare)
 {
     unsigned char head[WAL_SEGMENT_HEADER_BYTES];
     store_put_be32(head, WAL_MAGIC);
@@ -66,7 +66,7 @@ static int wal_recycle_file(struct wal *w, uint64_t high)
     if (rc == 0)
         (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     close(fd);
-    if (rc == 0 && renameat(w->dirfd, WAL_RECYCLE_TMP, w->dirfd, WAL_SPARE) != 0)
+    if (rc == 0 && renameat(w->dirfd, WAL_RECYCLE_TMP, w->dirfd, spare) != 0)
         rc = errno;
     if (rc)
         unlinkat(w->dirfd, WAL_RECYCLE_TMP, 0);
@@ -84,18 +84,20 @@ static void *wal_prep_main(void *arg)
             break;
         bool recycle = w->recycle;
         uint64_t high = recycle ? w->recycle_high : 0;
+        int slot = w->job_slot;
+        const char *spare = wal_spare_name(slot);
         w->want = w->recycle = false;
         w->busy = true;
         pthread_mutex_unlock(&w->pm);
         int rc;
         if (recycle) {
-            rc = wal_recycle_file(w, high);
+            rc = wal_recycle_file(w, high, spare);
             if (rc)
                 ZN_WARN("store: cannot reuse a compacted log segment in dir=%s: %s (the next "
                         "one is made of zeros instead)", w->dir, strerror(rc));
         } else {
             rc = wal_zero_file(w->dirfd, WAL_SPARE_TMP, w->segment_bytes, &w->stop);
-            if (rc == 0 && renameat(w->dirfd, WAL_SPARE_TMP, w->dirfd, WAL_SPARE) != 0)
+            if (rc == 0 && renameat(w->dirfd, WAL_SPARE_TMP, w->dirfd, spare) != 0)
                 rc = errno;
             if (rc && rc != ECANCELED)
                 ZN_WARN("store: cannot prepare the next log segment in dir=%s: %s (it is made when "
@@ -103,8 +105,8 @@ static void *wal_prep_main(void *arg)
         }
         pthread_mutex_lock(&w->pm);
         w->busy = false;
-        w->ready = rc == 0;
-        w->spare_high = high;
+        w->ready[slot] = rc == 0;
+        w->spare_high[slot] = high;
         if (rc == 0)
             (recycle ? &w->recycled : &w->zeroed)[0]++;
         /* zeros are not tried again before the next segment starts */
@@ -115,10 +117,21 @@ static void *wal_prep_main(void *arg)
     return NULL;
 }
 
+/* A slot without a spare (-1: both have one); under pm. */
+static int wal_free_slot(struct wal *w)
+{
+    for (int i = 0; i < WAL_SPARES; i++)
+        if (!w->ready[i])
+            return i;
+    return -1;
+}
+
+/* Zeros are written only when no spare is ready. */
 static void wal_prep_kick(struct wal *w)
 {
     pthread_mutex_lock(&w->pm);
-    if (!w->ready && !w->busy && !w->want && !w->failed) {
+    if (!w->ready[0] && !w->ready[1] && !w->busy && !w->want && !w->failed) {
+        w->job_slot = 0;
         w->want = true;
         pthread_cond_signal(&w->pc);
     }
@@ -137,28 +150,40 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     pthread_mutex_lock(&w->pm);
     while (w->busy || w->want)
         pthread_cond_wait(&w->pc, &w->pm);
-    bool stale_spare = false;
-    uint64_t spare_high = w->spare_high;
-    if (w->ready && bytes == w->segment_bytes) {
-        w->ready = false;
-        /* A recycled spare's earlier lives must all be below its new name:
-         * recovery tells them from this life's records by that alone.  After
-         * a truncation, a snapshot installed or a restore below them, it is
-         * not used. */
-        spare = spare_high < first;
-        stale_spare = !spare;
+    /* A recycled spare's earlier lives must all be below its new name:
+     * recovery tells them from this life's records by that alone.  After
+     * a truncation, a snapshot installed or a restore below them, it is
+     * not used (and goes). */
+    int slot = -1, stale[WAL_SPARES];
+    uint64_t spare_high = 0, stale_high[WAL_SPARES];
+    size_t nstale = 0;
+    for (int i = 0; bytes == w->segment_bytes && i < WAL_SPARES; i++) {
+        if (!w->ready[i])
+            continue;
+        if (w->spare_high[i] >= first) {
+            w->ready[i] = false;
+            stale_high[nstale] = w->spare_high[i];
+            stale[nstale++] = i;
+        } else if (slot < 0) {
+            slot = i;
+        }
+    }
+    if (slot >= 0) {
+        w->ready[slot] = false;
+        spare_high = w->spare_high[slot];
+        spare = true;
     }
     w->failed = false;
     pthread_mutex_unlock(&w->pm);
-    if (stale_spare) {
-        ZN_INFO("store: the spare log segment holds zxids up to 0x%" PRIx64 ", not below the next "
-                "segment's first 0x%" PRIx64 " (the log went back): made of zeros instead",
-                spare_high, first);
-        unlinkat(w->dirfd, WAL_SPARE, 0);
+    for (size_t i = 0; i < nstale; i++) {
+        ZN_INFO("store: the spare log segment %s holds zxids up to 0x%" PRIx64 ", not below the "
+                "next segment's first 0x%" PRIx64 " (the log went back): removed",
+                wal_spare_name(stale[i]), stale_high[i], first);
+        unlinkat(w->dirfd, wal_spare_name(stale[i]), 0);
     }
     int rc = 0;
     if (spare) {
-        if (renameat(w->dirfd, WAL_SPARE, w->dirfd, name) != 0)
+        if (renameat(w->dirfd, wal_spare_name(slot), w->dirfd, name) != 0)
             rc = errno;
     } else {
         rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes, NULL);
@@ -324,8 +349,11 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
     /* A spare left by the last run (zeros, or a recycled segment's spare
      * header: fdatasync'd before it was named) is used as it is when it has
      * the size segments have now. */
-    int sfd = openat(w->dirfd, WAL_SPARE, O_RDONLY | O_CLOEXEC);
-    if (sfd >= 0) {
+    for (int i = 0; i < WAL_SPARES; i++) {
+        const char *spare_name = wal_spare_name(i);
+        int sfd = openat(w->dirfd, spare_name, O_RDONLY | O_CLOEXEC);
+        if (sfd < 0)
+            continue;
         struct stat spare;
         unsigned char head[WAL_SEGMENT_HEADER_BYTES];
         uint64_t high;
@@ -333,11 +361,11 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
             store_pread_all(sfd, head, sizeof head, 0) == 0 &&
             wal_spare_header(head, w->segment_bytes, &high)) {
             pthread_mutex_lock(&w->pm);
-            w->ready = true;
-            w->spare_high = high;
+            w->ready[i] = true;
+            w->spare_high[i] = high;
             pthread_mutex_unlock(&w->pm);
         } else
-            unlinkat(w->dirfd, WAL_SPARE, 0);
+            unlinkat(w->dirfd, spare_name, 0);
         close(sfd);
     }
     if (w->n && w->segs[w->n - 1].end > w->segs[w->n - 1].size / 2)
@@ -640,12 +668,14 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
     return rc;
 }
 
-/* Whether the spare's place is free for a compacted segment (claimed then:
- * only the writer thread, this one, asks the preparer for work). */
+/* Whether a spare slot is free for a compacted segment, and the preparer
+ * idle (only the writer thread, this one, gives it work, so it stays so
+ * until wal_compact does). */
 static bool wal_spare_free(struct wal *w, const struct wal_segment *seg)
 {
     pthread_mutex_lock(&w->pm);
-    bool free_ = !w->ready && !w->busy && !w->want && !w->stop && seg->size == w->segment_bytes;
+    bool free_ = wal_free_slot(w) >= 0 && !w->busy && !w->want && !w->stop &&
+                 seg->size == w->segment_bytes;
     pthread_mutex_unlock(&w->pm);
     return free_;
 }
@@ -699,6 +729,7 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
             pthread_mutex_lock(&w->pm);
             w->recycle = w->want = true;
             w->recycle_high = high;
+            w->job_slot = wal_free_slot(w);
             pthread_cond_signal(&w->pc);
             pthread_mutex_unlock(&w->pm);
         } else /* its old name may still be there: not rewritten */

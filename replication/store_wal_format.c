@@ -270,6 +270,11 @@ bool wal_spare_header(const unsigned char head[WAL_SEGMENT_HEADER_BYTES], uint64
     return true;
 }
 
+const char *wal_spare_name(int slot)
+{
+    return slot == 0 ? WAL_SPARE : WAL_SPARE2;
+}
+
 int wal_sync_dir(struct wal *w)
 {
     return fsync(w->dirfd) == 0 ? 0 : errno;
@@ -377,8 +382,9 @@ int wal_remove_segments(const char *dir, uint64_t *removed)
             (*removed)++;
     }
     free(list);
-    if (rc == 0 && unlinkat(dirfd, WAL_SPARE, 0) != 0 && errno != ENOENT)
-        rc = errno;
+    for (int i = 0; rc == 0 && i < WAL_SPARES; i++)
+        if (unlinkat(dirfd, wal_spare_name(i), 0) != 0 && errno != ENOENT)
+            rc = errno;
     if (rc == 0 && fsync(dirfd) != 0)
         rc = errno;
     close(dirfd);

@@ -15,6 +15,8 @@
 #include "store_wal.h"
 
 #define WAL_SPARE "log.spare"
+#define WAL_SPARE2 "log.spare.1"
+#define WAL_SPARES 2 /* spare slots: log.spare, log.spare.1 */
 #define WAL_SPARE_TMP "log.spare.tmp"
 #define WAL_NEW_TMP "log.new.tmp"
 #define WAL_RECYCLE_TMP "log.recycle.tmp" /* a compacted segment on its way to log.spare */
@@ -59,11 +61,16 @@ struct wal {
     bool prep_started;
     pthread_mutex_t pm;
     pthread_cond_t pc;
-    bool want, busy, ready, stop, failed;
-    /* log.spare's earlier lives hold zxids up to spare_high (0: zeros); with
-     * recycle, the preparer makes log.spare of WAL_RECYCLE_TMP, whose
-     * records go up to recycle_high, instead of writing zeros */
-    uint64_t spare_high, recycle_high;
+    bool want, busy, stop, failed;
+    /* Two spare slots (wal_spare_name): ready[i] when made; the earlier
+     * lives of slot i's file hold zxids up to spare_high[i] (0: zeros).
+     * The preparer fills slot job_slot: of WAL_RECYCLE_TMP (recycle; its
+     * records go up to recycle_high), or of written zeros.  Two, so that a
+     * segment compaction drops after the current one's zeros were made is
+     * still kept: from then on each segment change finds a recycled one. */
+    bool ready[WAL_SPARES];
+    uint64_t spare_high[WAL_SPARES], recycle_high;
+    int job_slot;
     bool recycle;
     uint64_t recycled, zeroed; /* spares made each way (tests, PROFILE) */
 };
@@ -111,6 +118,7 @@ int wal_write_zeros(int fd, uint64_t off, uint64_t len);
  * ECANCELED (and no file) when *stop (if given) turns true meanwhile. */
 int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop);
 int wal_sync_dir(struct wal *w);
+const char *wal_spare_name(int slot);
 /* Whether the 24 bytes at the head of a spare are one: zeros (*high 0) or
  * the header a recycled segment gets (WAL_MAGIC, WAL_VERSION, the highest
  * zxid of its earlier lives, its size). */

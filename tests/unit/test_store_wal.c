@@ -847,6 +847,47 @@ static int no_problem(void *ctx, const char *file, uint64_t offset, uint64_t zxi
     return -1;
 }
 
+/* The spare made of zeros when the current segment was half full does not
+ * keep a segment compaction drops after that from being kept too (a second
+ * slot, log.spare.1): the next two segments are made without zeros. */
+static void a_segment_compacted_after_the_zeros_were_made_is_kept_too(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.segment_bytes = SEG_BYTES;
+    fixture_open(f);
+    struct store_stats st;
+    uint64_t z = 0;
+    do {
+        append_range(f, z + 1, z + 2, true);
+        z += 2;
+        store_stats(f->s, &st);
+    } while (st.log_segments < 2);
+    uint64_t seg2 = z - 1;
+    while (records_end(seg2, z + 2) <= SEG_BYTES / 2 + 600) { /* past half: zeros made */
+        append_range(f, z + 1, z + 2, true);
+        z += 2;
+    }
+    uint64_t deadline = now_ms() + WAIT_DEADLINE_MS;
+    while (!exists(f, "log.spare") && now_ms() < deadline)
+        usleep(1000);
+    assert_true(exists(f, "log.spare"));
+    assert_int_equal(store_snapshot(f->s, seg2 - 1, blob_of(seg2 - 1, 100), 100), 0);
+    assert_int_equal(store_snapshot(f->s, z, blob_of(z, 100), 100), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    wait_recycled(f, 1);
+    assert_true(exists(f, "log.spare.1"));
+    struct store_stats before;
+    store_stats(f->s, &before);
+    struct recycled r = {.last = z};
+    append_into_next_segment(f, &r);
+    append_into_next_segment(f, &r);
+    store_stats(f->s, &st);
+    assert_int_equal(st.log_segments_zeroed, before.log_segments_zeroed);
+    uint64_t snap = z;
+    fixture_reopen(f);
+    assert_recovered_after_snapshot(f, snap, r.last);
+}
+
 /* A copy (a backup) holds descriptors of the segments it began with and
  * reads them after: compaction meanwhile unlinks, never recycles (the copy
  * would read the next life's bytes); once it is done, it recycles again. */
@@ -1014,6 +1055,7 @@ int main(void)
         T(a_kill_while_writing_into_a_recycled_segment_loses_nothing_acknowledged),
         T(truncation_into_and_below_a_recycled_segment),
         T(a_segment_a_copy_is_reading_is_not_recycled),
+        T(a_segment_compacted_after_the_zeros_were_made_is_kept_too),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
