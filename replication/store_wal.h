@@ -9,10 +9,13 @@
  *       size written (fdatasync'd, its name fsync'd into the directory)
  *       before any record goes in, so an append changes neither the file's
  *       size nor its extents and fdatasync flushes data only.  The next
- *       segment ("log.spare") is made ready by a thread of its own, off the
- *       write path: a compacted segment of the current size when compaction
- *       has left one (recycled, below), else segment_bytes of written zeros
- *       once the current segment is half full.
+ *       segment is made ready by a thread of its own, off the write path,
+ *       in one of two spare slots ("log.spare", "log.spare.1"): a compacted
+ *       segment of the current size (recycled, below), or segment_bytes of
+ *       written zeros once the current segment is half full and no spare is
+ *       ready.  Two slots, because compaction usually drops a segment after
+ *       the current one is past half: the second keeps it, and from then on
+ *       every segment change finds a recycled spare.
  *     header (24): magic "ZNWL" (4) | version (4) | first zxid (8) |
  *       the size it was preallocated to (8), written with the segment's first
  *       group commit.  A segment never grows past that size (a group commit
@@ -25,14 +28,15 @@
  *     then zeros, or a recycled file's stale bytes.
  *
  * Recycling.  Compaction renames one segment it drops, of exactly the
- * current segment size, to log.recycle.tmp (when no spare is ready or being
- * made) and fsyncs the directory; the preparer then rewrites its header as
- * a spare's (magic, version, the highest zxid ever written into it: "high",
- * its size), fdatasyncs, and renames it log.spare.  Its old records stay:
+ * current segment size, to log.recycle.tmp (when a spare slot is free, the
+ * preparer idle and no copy under way) and fsyncs the directory; the
+ * preparer then rewrites its header as a spare's (magic, version, the
+ * highest zxid ever written into it: "high", its size), fdatasyncs, and
+ * renames it into the free slot.  Its old records stay:
  * stale.  A crash at any step reopens to the same log: before the
  * directory fsync the old name may still be there with its old header (a
  * segment below the compaction point, dropped again by the next
- * compaction); log.recycle.tmp is a leftover, removed at open; log.spare
+ * compaction); log.recycle.tmp is a leftover, removed at open; a spare
  * always has a whole spare header (written before the rename); a segment
  * renamed from it whose first group commit never became durable has the
  * spare's header, or a torn mix that does not match its name, or its own
