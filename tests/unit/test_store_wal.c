@@ -450,11 +450,9 @@ static void *blob_of(uint64_t zxid, size_t len)
     return b;
 }
 
-/* 4 KB segments, groups of 2 entries; appends until a second segment has
- * begun, snapshots so that the first is compacted, and waits until it is
- * the spare.  The second segment is less than half full: no zeroed spare
- * is being made in its place. */
-static void recycle_first_segment(struct fixture *f, struct recycled *r)
+/* Opens the store with 4 KB segments and appends groups of 2 until a second
+ * segment has begun; returns the last zxid (the second's first is z - 1). */
+static uint64_t open_into_a_second_segment(struct fixture *f)
 {
     f->opts.segment_bytes = SEG_BYTES;
     fixture_open(f);
@@ -465,6 +463,26 @@ static void recycle_first_segment(struct fixture *f, struct recycled *r)
         z += 2;
         store_stats(f->s, &st);
     } while (st.log_segments < 2);
+    return z;
+}
+
+/* Snapshots at seg2 - 1 and at z: the older kept one compacts every segment
+ * before seg2, the first of them recycled; waits until it is a spare. */
+static void compact_before(struct fixture *f, uint64_t seg2, uint64_t z)
+{
+    assert_int_equal(store_snapshot(f->s, seg2 - 1, blob_of(seg2 - 1, 100), 100), 0);
+    assert_int_equal(store_snapshot(f->s, z, blob_of(z, 100), 100), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    wait_recycled(f, 1);
+}
+
+/* 4 KB segments, groups of 2 entries; appends until a second segment has
+ * begun, snapshots so that the first is compacted, and waits until it is
+ * the spare.  The second segment is less than half full: no zeroed spare
+ * is being made in its place. */
+static void recycle_first_segment(struct fixture *f, struct recycled *r)
+{
+    uint64_t z = open_into_a_second_segment(f);
     r->seg2 = z - 1;
     r->seg1_last = z - 2;
     r->last = r->snap = z;
@@ -472,10 +490,7 @@ static void recycle_first_segment(struct fixture *f, struct recycled *r)
     pread_file(f, SEG1, r->old_header, 24, 0);
     /* the spare made of zeros when segment 1 was half full is now segment 2 */
     assert_false(exists(f, "log.spare"));
-    assert_int_equal(store_snapshot(f->s, r->seg2 - 1, blob_of(r->seg2 - 1, 100), 100), 0);
-    assert_int_equal(store_snapshot(f->s, z, blob_of(z, 100), 100), 0);
-    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
-    wait_recycled(f, 1);
+    compact_before(f, r->seg2, z);
     assert_false(exists(f, SEG1));
     assert_int_equal(inode_of(f, "log.spare"), r->ino);
 }
@@ -853,15 +868,8 @@ static int no_problem(void *ctx, const char *file, uint64_t offset, uint64_t zxi
 static void a_segment_compacted_after_the_zeros_were_made_is_kept_too(void **state)
 {
     struct fixture *f = *state;
-    f->opts.segment_bytes = SEG_BYTES;
-    fixture_open(f);
     struct store_stats st;
-    uint64_t z = 0;
-    do {
-        append_range(f, z + 1, z + 2, true);
-        z += 2;
-        store_stats(f->s, &st);
-    } while (st.log_segments < 2);
+    uint64_t z = open_into_a_second_segment(f);
     uint64_t seg2 = z - 1;
     while (records_end(seg2, z + 2) <= SEG_BYTES / 2 + 600) { /* past half: zeros made */
         append_range(f, z + 1, z + 2, true);
@@ -871,10 +879,7 @@ static void a_segment_compacted_after_the_zeros_were_made_is_kept_too(void **sta
     while (!exists(f, "log.spare") && now_ms() < deadline)
         usleep(1000);
     assert_true(exists(f, "log.spare"));
-    assert_int_equal(store_snapshot(f->s, seg2 - 1, blob_of(seg2 - 1, 100), 100), 0);
-    assert_int_equal(store_snapshot(f->s, z, blob_of(z, 100), 100), 0);
-    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
-    wait_recycled(f, 1);
+    compact_before(f, seg2, z);
     assert_true(exists(f, "log.spare.1"));
     struct store_stats before;
     store_stats(f->s, &before);
