@@ -22,40 +22,6 @@ mntr_value() {
   fourlw mntr | sed -n "s/^$1\t//p"
 }
 
-@test "snapshots keep the log bounded and a restart recovers every node from them" {
-  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
-  # 16 KB log segments: compaction drops whole segments below the older snapshot kept
-  start_server "snapCount=50" "preAllocSize=16"
-  "$ZN_PYTHON" - "$(member_connect 1)" <<'PY'
-import sys
-from kazoo.client import KazooClient
-zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
-zk.ensure_path("/snap")
-for i in range(600):
-    zk.create("/snap/n%04d" % i, b"v%d" % i)
-zk.stop()
-PY
-  entries="$(mntr_value zk_log_entries)"
-  snap="$(mntr_value zk_snapshot_zxid)"
-  [ "$snap" != 0x0 ] || fail "no snapshot was taken after 600 writes with snapCount=50"
-  [ "$entries" -lt 300 ] || fail "the log still holds $entries entries after 600 writes with snapCount=50"
-  segments="$(mntr_value zk_log_segments)"
-  [ "$segments" -ge 1 ] && [ "$segments" -lt 20 ] || fail "the log is in $segments segment files"
-  kill9_member 1
-  restart_member 1
-  run zk_tool exists "$(member_connect 1)" /snap/n0599
-  assert_success
-  run "$ZN_PYTHON" -c "
-import sys
-from kazoo.client import KazooClient
-zk = KazooClient(hosts='$(member_connect 1)'); zk.start(timeout=30)
-kids = zk.get_children('/snap')
-bad = [k for k in kids if zk.get('/snap/' + k)[0] != ('v%d' % int(k[1:])).encode()]
-print(len(kids), len(bad))"
-  assert_output "600 0"
-}
-
-
 # snapshot_files: the snapshot files (snapshot.<zxid>, not a temporary one) in member 1's dataDir.
 snapshot_files() {
   find "$(member_dir 1)/data" -maxdepth 1 -name 'snapshot.*' ! -name 'snapshot.*.*' | wc -l
@@ -81,6 +47,32 @@ snapshots_settle() {
   zxid="$(mntr_value zk_snapshot_zxid)"
   [ $((zxid)) -ge $(($1)) ] && [ "$(snapshot_files)" -eq "$2" ]
 }
+
+@test "snapshots keep the log bounded and a restart recovers every node from them" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  # 16 KB log segments: compaction drops whole segments below the older snapshot kept
+  start_server "snapCount=50" "preAllocSize=16"
+  write_600
+  entries="$(mntr_value zk_log_entries)"
+  snap="$(mntr_value zk_snapshot_zxid)"
+  [ "$snap" != 0x0 ] || fail "no snapshot was taken after 600 writes with snapCount=50"
+  [ "$entries" -lt 300 ] || fail "the log still holds $entries entries after 600 writes with snapCount=50"
+  segments="$(mntr_value zk_log_segments)"
+  [ "$segments" -ge 1 ] && [ "$segments" -lt 20 ] || fail "the log is in $segments segment files"
+  kill9_member 1
+  restart_member 1
+  run zk_tool exists "$(member_connect 1)" /snap/n0599
+  assert_success
+  run "$ZN_PYTHON" -c "
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts='$(member_connect 1)'); zk.start(timeout=30)
+kids = zk.get_children('/snap')
+bad = [k for k in kids if zk.get('/snap/' + k)[0] != ('v%d' % int(k[1:])).encode()]
+print(len(kids), len(bad))"
+  assert_output "600 0"
+}
+
 
 @test "autopurge.snapRetainCount=5 keeps the newest 5 snapshots and the log from the oldest of them" {
   [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"

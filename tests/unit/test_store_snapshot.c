@@ -882,15 +882,31 @@ static uint64_t snapshot_rounds(struct fixture *f, uint64_t z, unsigned rounds, 
     return z;
 }
 
+/* Opens f's store with 4 KB segments, keeping `kept` snapshots (0: the
+ * default), trimming at every snapshot or (purge_on_call) at store_purge. */
+static void open_for_retention(struct fixture *f, unsigned kept, int purge_on_call)
+{
+    f->opts.segment_bytes = 4096;
+    f->opts.snapshots_kept = kept;
+    f->opts.purge_on_call = purge_on_call;
+    fixture_open(f);
+}
+
+/* A purge, waited for (a synchronous operation queued after it), and the stats after it. */
+static void purge_and_wait(struct fixture *f, struct store_stats *st)
+{
+    assert_int_equal(store_purge(f->s), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 0), 0);
+    store_stats(f->s, st);
+}
+
 /* snapshots_kept = N (autopurge.snapRetainCount): after every snapshot
  * exactly the newest N stay, records and files, and the log from the
  * oldest of them on. */
 static void the_store_keeps_exactly_snapshots_kept_snapshots(void **state)
 {
     struct fixture *f = *state;
-    f->opts.segment_bytes = 4096;
-    f->opts.snapshots_kept = 5;
-    fixture_open(f);
+    open_for_retention(f, 5, 0);
     uint64_t z = snapshot_rounds(f, 0, 12, 100);
     struct store_stats st;
     store_stats(f->s, &st);
@@ -916,10 +932,7 @@ static void the_store_keeps_exactly_snapshots_kept_snapshots(void **state)
 static void with_purging_on_call_nothing_goes_until_a_purge(void **state)
 {
     struct fixture *f = *state;
-    f->opts.segment_bytes = 4096;
-    f->opts.snapshots_kept = 3;
-    f->opts.purge_on_call = 1;
-    fixture_open(f);
+    open_for_retention(f, 3, 1);
     const unsigned rounds = ZN_STORE_SNAPSHOTS_KEPT_MAX + 20, per = 50;
     uint64_t z = snapshot_rounds(f, 0, rounds, per);
     struct store_stats st;
@@ -953,9 +966,7 @@ static void with_purging_on_call_nothing_goes_until_a_purge(void **state)
     assert_int_equal(snapshot_files(f->dir), rounds - 2);
     z -= 2 * per;
 
-    assert_int_equal(store_purge(f->s), 0);
-    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
-    store_stats(f->s, &st);
+    purge_and_wait(f, &st);
     assert_int_equal(st.snapshot_count, 3);
     assert_int_equal(snapshot_files(f->dir), 3);
     /* the log from the oldest kept (z - 2 * per) on, at most a segment more */
@@ -984,20 +995,14 @@ static void with_purging_on_call_nothing_goes_until_a_purge(void **state)
 static void a_purge_with_few_snapshots_drops_nothing(void **state)
 {
     struct fixture *f = *state;
-    f->opts.segment_bytes = 4096;
-    f->opts.purge_on_call = 1;
-    fixture_open(f);
+    open_for_retention(f, 0, 1);
     uint64_t z = snapshot_rounds(f, 0, 1, 300);
-    assert_int_equal(store_purge(f->s), 0);
-    assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
     struct store_stats st;
-    store_stats(f->s, &st);
+    purge_and_wait(f, &st);
     assert_int_equal(st.snapshot_count, 1);
     assert_int_equal(st.log_entries, z);
     z = snapshot_rounds(f, z, 2, 300);
-    assert_int_equal(store_purge(f->s), 0);
-    assert_int_equal(store_meta_put(f->s, "barrier", 3), 0);
-    store_stats(f->s, &st);
+    purge_and_wait(f, &st);
     assert_int_equal(st.snapshot_count, 3);
     assert_int_equal(snapshot_files(f->dir), 3);
     /* three kept: the log from the oldest (300) on */
