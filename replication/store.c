@@ -326,12 +326,15 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len)
  * items queued before it; a snapshot's zxid becomes the newest queued. */
 static void store_queue_item(struct store *s, struct store_item *item)
 {
+    /* (read before the push: once unlocked, the writer may have freed item) */
+    bool snapshot = item->op == STORE_OP_SNAPSHOT;
+    uint64_t zxid = item->zxid;
     pthread_mutex_lock(&s->mutex);
     store_queue_push(&s->queue, item);
     pthread_cond_signal(&s->work_cond);
     pthread_mutex_unlock(&s->mutex);
-    if (item->op == STORE_OP_SNAPSHOT)
-        s->last_snapshot_zxid_queued = item->zxid;
+    if (snapshot)
+        s->last_snapshot_zxid_queued = zxid;
 }
 
 int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len)
