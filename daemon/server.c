@@ -232,7 +232,12 @@ int server_start_purge(struct server *srv)
     srv->purge_timer_on = true;
     ZN_INFO("autopurge: a purge now and every %ld h, keeping %u snapshots",
             srv->cfg.purge_interval_hours, srv->cfg.snap_retain_count);
-    return uv_timer_start(&srv->purge_timer, on_purge_timer, 0, ms);
+    int rc = uv_timer_start(&srv->purge_timer, on_purge_timer, 0, ms);
+    if (rc != 0) {
+        ZN_ERROR("autopurge: cannot start the purge timer: %s", uv_strerror(rc));
+        return ZN_SYSTEMERROR;
+    }
+    return 0;
 }
 
 int server_install_signals(struct server *srv)

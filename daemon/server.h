@@ -209,7 +209,7 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg);
 void server_stop(struct server *srv);
 int server_install_signals(struct server *srv);
 /* autopurge.purgeInterval > 0: a store purge at once and every that many
- * hours (server.c); 0 or absent: no timer.  Returns 0 or a libuv error. */
+ * hours (server.c); 0 or absent: no timer.  Returns 0 or ZN_SYSTEMERROR (logged). */
 int server_start_purge(struct server *srv);
 /* Monotonic time (CLOCK_MONOTONIC, the base of server_now_ms) as of the
  * first call in the current loop phase: one clock read per loop turn serves
