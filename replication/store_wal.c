@@ -205,7 +205,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
         }
     }
     if (rc == 0)
-        rc = wal_sync_dir(w);
+        rc = store_fsync_dirfd(w->dirfd);
     int fd = rc ? -1 : openat(w->dirfd, name, O_RDWR | O_CLOEXEC);
     if (rc == 0 && fd < 0)
         rc = errno;
@@ -322,7 +322,7 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
             close(fd);
     }
     free(list);
-    if (result == 0 && removed && (rc = wal_sync_dir(w)))
+    if (result == 0 && removed && (rc = store_fsync_dirfd(w->dirfd)))
         result = wal_errno_code(rc);
     /* an empty last segment removed: the one before it is the last now, and
      * appends go on into it */
@@ -657,7 +657,7 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
         }
     }
     if (rc == 0 && unlinked)
-        rc = wal_sync_dir(w);
+        rc = store_fsync_dirfd(w->dirfd);
     w->truncations += *entries > 0;
     w->counts.entries -= *entries;
     w->counts.bytes -= *bytes;
@@ -720,7 +720,7 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
         w->counts.bytes -= *bytes;
         w->counts.segments = w->n;
         w->counts.first_zxid = w->segs[0].first;
-        int src = wal_sync_dir(w);
+        int src = store_fsync_dirfd(w->dirfd);
         rc = rc ? rc : src;
     }
     pthread_mutex_unlock(&w->lock);

@@ -275,11 +275,6 @@ const char *wal_spare_name(int slot)
     return slot == 0 ? WAL_SPARE : WAL_SPARE2;
 }
 
-int wal_sync_dir(struct wal *w)
-{
-    return fsync(w->dirfd) == 0 ? 0 : errno;
-}
-
 /* Maps name read-only; *map NULL for an empty file.  Returns 0 or errno. */
 int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map,
                    uint64_t *size, bool writable)

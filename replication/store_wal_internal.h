@@ -117,7 +117,6 @@ int wal_write_zeros(int fd, uint64_t off, uint64_t len);
 /* dir/name as bytes of written zeros, fdatasync'd, out of the page cache;
  * ECANCELED (and no file) when *stop (if given) turns true meanwhile. */
 int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop);
-int wal_sync_dir(struct wal *w);
 const char *wal_spare_name(int slot);
 /* Whether the 24 bytes at the head of a spare are one: zeros (*high 0) or
  * the header a recycled segment gets (WAL_MAGIC, WAL_VERSION, the highest
