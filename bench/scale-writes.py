@@ -72,8 +72,8 @@ def write_config(root, port, extra):
         f.write("\n".join([
             "tickTime=2000", f"dataDir={root}/data", f"dataLogDir={root}/datalog",
             f"clientPort={port}", "clientPortAddress=127.0.0.1", "maxClientCnxns=1000",
-            "forceSync=yes", "4lw.commands.whitelist=*", "admin.enableServer=false",
-            "autopurge.purgeInterval=0"] + list(extra)) + "\n")
+            "forceSync=yes", "4lw.commands.whitelist=*", "admin.enableServer=false"]
+            + list(extra)) + "\n")
     return cfg
 
 
@@ -91,7 +91,7 @@ def stop(proc, log):
 def run_one(label, znoded, args, port, out):
     root = tempfile.mkdtemp(prefix=f"scale-{label}-")
     try:
-        cfg = write_config(root, port, [f"snapCount={args.snap_count}"])
+        cfg = write_config(root, port, ["autopurge.purgeInterval=0", f"snapCount={args.snap_count}"])
         log = open(os.path.join(root, "server.log"), "wb")
         proc = subprocess.Popen([znoded, cfg], stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -2,8 +2,8 @@
 """Sustained standalone sets, builds A/B (bench/PROFILE.md section 20: recycled log segments).
 
 For each round, for each build (interleaved, the first build alternating round by round): a
-fresh standalone znoded (forceSync=yes, preAllocSize and snapCount at their defaults unless
-given, dataDir and dataLogDir apart, as bench/scale-writes.py writes them), 3 s of mixed
+fresh standalone znoded (forceSync=yes, preAllocSize, snapCount and autopurge at their defaults
+(old snapshots and log dropped after every snapshot) unless given, dataDir and dataLogDir apart, as bench/scale-writes.py writes them), 3 s of mixed
 warmup, then `zn_bench -w set -c 8 -o 16 -v 100` for SECONDS.  Each line: ops/s, p99, p999,
 max, the bytes the server wrote to the disk per set (/proc/PID/io write_bytes over the
 measured run), the log segments it started and how many of them were compacted ones reused
