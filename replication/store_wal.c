@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -50,10 +51,7 @@
 static int wal_recycle_file(struct wal *w, uint64_t high, const char *spare)
 {
     unsigned char head[WAL_SEGMENT_HEADER_BYTES];
-    store_put_be32(head, WAL_MAGIC);
-    store_put_be32(head + 4, WAL_VERSION);
-    store_put_be64(head + 8, high);
-    store_put_be64(head + 16, w->segment_bytes);
+    wal_put_header(head, high, w->segment_bytes, 0, high); /* no secret: no life yet */
     int fd = openat(w->dirfd, WAL_RECYCLE_TMP, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return errno;
@@ -138,11 +136,33 @@ static void wal_prep_kick(struct wal *w)
     pthread_mutex_unlock(&w->pm);
 }
 
+/* A new life's secret: 64 bits from getrandom(2) (store_wal.h, the secret). */
+static int wal_new_secret(uint64_t *secret)
+{
+    unsigned char b[8];
+    for (size_t got = 0; got < sizeof b;) {
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        got += (size_t)n;
+    }
+    *secret = store_get_be64(b);
+    return 0;
+}
+
 /* Starts a segment for records from first, of at least min_bytes. */
 static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
 {
     char name[WAL_NAME_BYTES];
     wal_name(name, first);
+    uint64_t secret = 0;
+    int src = wal_new_secret(&secret);
+    if (src) {
+        ZN_ERROR("store: cannot start log segment %s/%s: getrandom: %s", w->dir, name, strerror(src));
+        return src;
+    }
     uint64_t bytes = w->segment_bytes;
     if (bytes < min_bytes)
         bytes = (min_bytes + WAL_MIN_SEGMENT_BYTES - 1) / WAL_MIN_SEGMENT_BYTES * WAL_MIN_SEGMENT_BYTES;
@@ -230,7 +250,10 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     if (w->fd >= 0)
         close(w->fd);
     w->fd = fd;
-    w->segs[w->n++] = (struct wal_segment){.first = first, .size = bytes};
+    /* its header (with the secret) is written with its first group commit */
+    w->segs[w->n++] = (struct wal_segment){.first = first, .size = bytes, .keyed = true,
+                                           .hdr = WAL_SEGMENT_HEADER_BYTES, .secret = secret,
+                                           .earlier = spare_high};
     w->counts.segments = w->n;
     pthread_mutex_unlock(&w->lock);
     ZN_INFO("store: log segment %s started (%s, %" PRIu64 " bytes)", name,
@@ -477,7 +500,9 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
         need += WAL_RECORD_HEADER_BYTES + wal_align8(e[i].len);
     struct wal_segment *cur = w->n ? &w->segs[w->n - 1] : NULL;
     int rc;
-    if (!cur || cur->end + need > cur->size) {
+    /* a segment of version 1 (no secret) is never appended to: its records
+     * and the new ones would not share a format */
+    if (!cur || cur->end + need > cur->size || !cur->keyed) {
         if ((rc = wal_new_segment(w, e[0].zxid, WAL_SEGMENT_HEADER_BYTES + need)))
             return rc;
         cur = &w->segs[w->n - 1];
@@ -488,10 +513,7 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
     size_t cnt = 0, used = 0;
     uint64_t off = cur->end;
     if (off == 0) {
-        store_put_be32(w->heads, WAL_MAGIC);
-        store_put_be32(w->heads + 4, WAL_VERSION);
-        store_put_be64(w->heads + 8, cur->first);
-        store_put_be64(w->heads + 16, cur->size);
+        wal_put_header(w->heads, cur->first, cur->size, cur->secret, cur->earlier);
         used = WAL_SEGMENT_HEADER_BYTES;
         w->iov[cnt++] = (struct iovec){w->heads, WAL_SEGMENT_HEADER_BYTES};
     }
@@ -502,7 +524,7 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
         unsigned char *h = w->heads + used;
         memset(h, 0, pad);
         wal_record_head(h + pad, e[i].zxid, e[0].zxid, e[i].data, (uint32_t)e[i].len,
-                        corrupt_first && i == 0);
+                        corrupt_first && i == 0, cur->secret);
         w->iov[cnt++] = (struct iovec){h, pad + WAL_RECORD_HEADER_BYTES};
         w->iov[cnt++] = (struct iovec){(void *)e[i].data, e[i].len};
         used += pad + WAL_RECORD_HEADER_BYTES;
@@ -568,11 +590,13 @@ static int wal_walk(struct wal *w, const struct wal_segment *seg, uint64_t from,
         return wal_refuse(w->dir, name, size, "the file is shorter than the records it held");
     }
     if (kept)
-        *kept = (struct wal_segment){.first = seg->first, .size = seg->size, .end = WAL_SEGMENT_HEADER_BYTES};
+        *kept = (struct wal_segment){.first = seg->first, .size = seg->size, .end = seg->hdr,
+                                     .keyed = seg->keyed, .hdr = seg->hdr, .secret = seg->secret,
+                                     .earlier = seg->earlier};
     int result = 0;
-    for (uint64_t off = WAL_SEGMENT_HEADER_BYTES; off < seg->end;) {
+    for (uint64_t off = seg->hdr; off < seg->end;) {
         struct wal_rec r;
-        if (!wal_record_at(m + off, seg->end - off, &r)) {
+        if (!wal_record_at(m + off, seg->end - off, seg->keyed, seg->secret, &r)) {
             result = wal_refuse(w->dir, name, off, "a record checked at open no longer reads back");
             break;
         }

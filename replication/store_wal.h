@@ -102,10 +102,13 @@
 
 #include "store.h"
 
-#define WAL_SEGMENT_HEADER_BYTES 24u
+/* the header segments are written with (version 2); version 1's was 24 */
+#define WAL_SEGMENT_HEADER_BYTES 40u
+#define WAL_SEGMENT_HEADER_V1_BYTES 24u
 #define WAL_RECORD_HEADER_BYTES 24u
 #define WAL_MAGIC 0x5a4e574cu /* "ZNWL" */
-#define WAL_VERSION 1u
+#define WAL_VERSION 2u    /* records' crc keyed by the life's secret */
+#define WAL_VERSION_V1 1u /* read, never written: no secret */
 /* ZooKeeper's preAllocSize default: 64 MB. */
 #define WAL_DEFAULT_SEGMENT_BYTES ZN_STORE_SEGMENT_BYTES
 #define WAL_MIN_SEGMENT_BYTES ZN_STORE_SEGMENT_MIN_BYTES

@@ -49,7 +49,22 @@ bool wal_parse_name(const char *name, uint64_t *first)
 /* ---- records ----------------------------------------------------------- */
 
 
-bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
+uint32_t wal_record_crc(bool keyed, uint64_t secret, const unsigned char head20[20],
+                        const void *data, uint32_t len)
+{
+    uint32_t crc;
+    if (keyed) {
+        unsigned char key[8];
+        store_put_be64(key, secret);
+        crc = crc32c_extend(crc32c(key, sizeof key), head20, 20);
+    } else {
+        crc = crc32c(head20, 20);
+    }
+    return crc32c_extend(crc, data, len);
+}
+
+bool wal_record_at(const unsigned char *p, uint64_t avail, bool keyed, uint64_t secret,
+                   struct wal_rec *r)
 {
     if (avail < WAL_RECORD_HEADER_BYTES)
         return false;
@@ -62,17 +77,29 @@ bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
     r->span = WAL_RECORD_HEADER_BYTES + wal_align8(r->len);
     if (r->span > avail)
         return false;
-    return crc32c_extend(crc32c(p, 20), p + WAL_RECORD_HEADER_BYTES, r->len) == store_get_be32(p + 20);
+    return wal_record_crc(keyed, secret, p, p + WAL_RECORD_HEADER_BYTES, r->len) ==
+           store_get_be32(p + 20);
 }
 
 void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
-                            uint64_t batch, const void *data, uint32_t len, bool corrupt)
+                     uint64_t batch, const void *data, uint32_t len, bool corrupt, uint64_t secret)
 {
     store_put_be64(out, zxid);
     store_put_be64(out + 8, batch);
     store_put_be32(out + 16, len);
-    uint32_t crc = crc32c_extend(crc32c(out, 20), data, len);
+    uint32_t crc = wal_record_crc(true, secret, out, data, len);
     store_put_be32(out + 20, corrupt ? ~crc : crc);
+}
+
+void wal_put_header(unsigned char out[WAL_SEGMENT_HEADER_BYTES], uint64_t first, uint64_t size,
+                    uint64_t secret, uint64_t earlier)
+{
+    store_put_be32(out, WAL_MAGIC);
+    store_put_be32(out + 4, WAL_VERSION);
+    store_put_be64(out + 8, first);
+    store_put_be64(out + 16, size);
+    store_put_be64(out + 24, secret);
+    store_put_be64(out + 32, earlier);
 }
 
 /* ---- scanning one segment ------------------------------------------------ */
@@ -97,12 +124,26 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     sc->outcome = WAL_CLEAN;
     sc->what = NULL;
     uint64_t prev = sc->prev_zxid, batch = 0, off = 0;
-    bool magic = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC &&
-                 store_get_be32(m + 4) == WAL_VERSION;
+    uint32_t version = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC
+                           ? store_get_be32(m + 4) : 0;
+    bool magic = version == WAL_VERSION || version == WAL_VERSION_V1;
+    /* version 2: every record's crc is keyed by the life's secret (the
+     * header's); version 1 (no secret) is read as it was written */
+    bool keyed = version == WAL_VERSION;
+    uint32_t hdr = keyed ? WAL_SEGMENT_HEADER_BYTES : WAL_SEGMENT_HEADER_V1_BYTES;
+    uint64_t secret = keyed ? store_get_be64(m + 24) : 0;
     bool header = magic && store_get_be64(m + 8) == sc->name_zxid;
     /* A recycled segment not yet begun: its header is still the spare's (the
      * highest zxid of its earlier lives, below this name, and the file's size). */
     bool earlier = magic && store_get_be64(m + 8) < sc->name_zxid && store_get_be64(m + 16) == sc->size;
+    /* Version 2: a file with earlier lives (its header says so, or is not
+     * whole), whose records fail this life's check (their secrets were
+     * others): bytes that are not a record of this life may be theirs. */
+    bool recycled = keyed && (!(header || earlier) || store_get_be64(m + 32) != 0);
+    sc->seg.keyed = keyed;
+    sc->seg.hdr = hdr;
+    sc->seg.secret = secret;
+    sc->seg.earlier = keyed && header ? store_get_be64(m + 32) : 0;
     if (sc->size < WAL_MIN_SEGMENT_BYTES || (header && store_get_be64(m + 16) > sc->size)) {
         sc->outcome = WAL_DAMAGED;
         sc->bad_at = sc->size;
@@ -110,10 +151,10 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
         return;
     }
     if (header) {
-        off = WAL_SEGMENT_HEADER_BYTES;
+        off = hdr;
         struct wal_rec r;
-        while (wal_record_at(m + off, sc->size - off, &r) && r.zxid > prev &&
-               (off == WAL_SEGMENT_HEADER_BYTES ? r.zxid == sc->name_zxid : true) &&
+        while (wal_record_at(m + off, sc->size - off, keyed, secret, &r) && r.zxid > prev &&
+               (off == hdr ? r.zxid == sc->name_zxid : true) &&
                (r.batch == batch || (r.batch == r.zxid && r.batch > prev))) {
             if (fn && !*fn_rc && r.zxid >= from && r.zxid <= to)
                 *fn_rc = fn(ctx, r.zxid, m + off + WAL_RECORD_HEADER_BYTES, r.len);
@@ -129,26 +170,28 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     }
     /* off: the first place that is not a valid record (0: the header). */
     sc->bad_at = off;
-    uint64_t from_at = earlier ? WAL_SEGMENT_HEADER_BYTES : off;
+    uint64_t from_at = earlier ? hdr : off;
     bool zero_here = true;
     for (uint64_t i = from_at; i < from_at + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
         zero_here = zero_here && m[i] == 0;
     /* After it: this life's records (of a torn or lost group commit), stale
      * ones (skipped whole), and other bytes, counted as this life's torn
-     * tail only before the first stale record. */
+     * tail only before the first stale record (in a recycled version 2
+     * file, stale: any bytes not a record of this life). */
     uint64_t last_nonzero = from_at, first_batch = 0, stale_at = 0;
-    bool found = false, several = false, starts = false;
+    bool found = false, several = false, starts = false, stale = false;
     for (uint64_t a = from_at; a + 8 <= sc->size;) {
         if (memcmp(m + a, wal_zeros, 8) == 0) {
             a += 8;
             continue;
         }
         struct wal_rec r;
-        if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(m + a, sc->size - a, &r) &&
+        if (a >= hdr && wal_record_at(m + a, sc->size - a, keyed, secret, &r) &&
             (a > off || r.zxid < sc->name_zxid)) {
-            if (r.zxid < sc->name_zxid) { /* stale */
-                if (!stale_at)
+            if (r.zxid < sc->name_zxid) { /* stale (the zxid rule: a second line) */
+                if (!stale)
                     stale_at = a;
+                stale = true;
                 a += r.span;
                 continue;
             }
@@ -164,14 +207,20 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             last_nonzero = a;
             continue;
         }
-        if (!stale_at)
+        if (recycled) {
+            if (!stale)
+                stale_at = a;
+            stale = true;
+        } else if (!stale) {
             last_nonzero = a + 8;
+        }
         a += 8;
     }
     if (!found) {
-        if ((zero_here || stale_at == from_at) && last_nonzero <= from_at)
-            return; /* the end of the log: zeros, or an earlier life's records */
-        if (stale_at) {
+        /* the end of the log: zeros, or an earlier life's records */
+        if (last_nonzero <= from_at && (!stale || (!recycled && (zero_here || stale_at == from_at))))
+            return;
+        if (stale) {
             /* A recycled segment: what is not zero before its stale records
              * is this life's torn tail only if it starts as a record of this
              * life would (the group commit's header is its first bytes);
@@ -189,7 +238,8 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             if (!claims)
                 return;
             uint64_t span = WAL_RECORD_HEADER_BYTES + wal_align8(r.len);
-            last_nonzero = off + span < stale_at ? off + span : stale_at;
+            uint64_t stop = recycled ? sc->size : stale_at; /* version 2: stale bytes are no record */
+            last_nonzero = off + span < stop ? off + span : stop;
         }
         sc->outcome = WAL_TORN;
         sc->torn_to = last_nonzero;
@@ -260,11 +310,14 @@ int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop)
 bool wal_spare_header(const unsigned char head[WAL_SEGMENT_HEADER_BYTES], uint64_t size, uint64_t *high)
 {
     *high = 0;
-    if (memcmp(head, wal_zeros, 8) == 0 && memcmp(head + 8, wal_zeros, 8) == 0 &&
-        memcmp(head + 16, wal_zeros, 8) == 0)
+    bool zeros = true;
+    for (size_t i = 0; i < WAL_SEGMENT_HEADER_BYTES; i++)
+        zeros = zeros && head[i] == 0;
+    if (zeros)
         return true;
     if (store_get_be32(head) != WAL_MAGIC || store_get_be32(head + 4) != WAL_VERSION ||
-        store_get_be64(head + 16) != size)
+        store_get_be64(head + 16) != size || store_get_be64(head + 24) != 0 ||
+        store_get_be64(head + 32) != store_get_be64(head + 8))
         return false;
     *high = store_get_be64(head + 8);
     return true;
@@ -434,7 +487,8 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
             /* the valid records after damage are still shown */
             for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
                 struct wal_rec r;
-                if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(sc.map + a, sc.size - a, &r)) {
+                if (a >= sc.seg.hdr &&
+                    wal_record_at(sc.map + a, sc.size - a, sc.seg.keyed, sc.seg.secret, &r)) {
                     /* not the stale records of a recycled file's earlier lives */
                     if (fn && r.zxid >= from && r.zxid <= to && r.zxid >= sc.name_zxid)
                         result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);

@@ -34,6 +34,12 @@ struct wal_segment {
      * commit that failed or was truncated away included: what its next
      * life's names must be above (store_wal.h, recycling) */
     uint64_t high;
+    /* its format: version 2 (keyed: records' crc over the secret first) or
+     * 1 (read only, never appended to); hdr: its header's bytes */
+    bool keyed;
+    uint32_t hdr;
+    uint64_t secret;  /* this life's, from getrandom (version 2) */
+    uint64_t earlier; /* the highest zxid of the file's earlier lives (0: none) */
 };
 
 struct wal {
@@ -105,10 +111,20 @@ static inline uint64_t wal_align8(uint64_t n)
 void wal_name(char out[WAL_NAME_BYTES], uint64_t first);
 /* Parses "log.<16 hex>"; false for anything else. */
 bool wal_parse_name(const char *name, uint64_t *first);
-/* Whether p holds a whole valid record (its crc checked), described in *r. */
-bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r);
+/* A record's crc32c: over the segment life's secret (8 bytes, big-endian)
+ * when keyed (version 2), then the record's first 20 bytes, then the payload. */
+uint32_t wal_record_crc(bool keyed, uint64_t secret, const unsigned char head20[20],
+                        const void *data, uint32_t len);
+/* Whether p holds a whole valid record (its crc checked, keyed by secret
+ * when keyed), described in *r. */
+bool wal_record_at(const unsigned char *p, uint64_t avail, bool keyed, uint64_t secret,
+                   struct wal_rec *r);
 void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid, uint64_t batch,
-                     const void *data, uint32_t len, bool corrupt);
+                     const void *data, uint32_t len, bool corrupt, uint64_t secret);
+/* A version 2 segment header: first (the name's zxid, or a spare's high),
+ * size, the life's secret (0 in a spare's) and its earlier lives' high. */
+void wal_put_header(unsigned char out[WAL_SEGMENT_HEADER_BYTES], uint64_t first, uint64_t size,
+                    uint64_t secret, uint64_t earlier);
 /* Walks one segment's records and decides what its first invalid place is
  * (store_wal.h's rules); fn (optional) gets the records from..to. */
 void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_record_fn fn, void *ctx,
@@ -118,9 +134,9 @@ int wal_write_zeros(int fd, uint64_t off, uint64_t len);
  * ECANCELED (and no file) when *stop (if given) turns true meanwhile. */
 int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop);
 const char *wal_spare_name(int slot);
-/* Whether the 24 bytes at the head of a spare are one: zeros (*high 0) or
+/* Whether the 40 bytes at the head of a spare are one: zeros (*high 0) or
  * the header a recycled segment gets (WAL_MAGIC, WAL_VERSION, the highest
- * zxid of its earlier lives, its size). */
+ * zxid of its earlier lives, its size, secret 0, that high again). */
 bool wal_spare_header(const unsigned char head[WAL_SEGMENT_HEADER_BYTES], uint64_t size, uint64_t *high);
 /* Maps name read-only (*map NULL for an empty file); *fd_out stays open. */
 int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map, uint64_t *size,

@@ -77,7 +77,9 @@ static int segment_record(void *ctx, uint64_t zxid, const void *payload, size_t 
  * one, and again with the header's size made the file's (a fuzzed size
  * would stop most inputs at that check); the name's zxid is taken from the
  * header, so a header can match, then from the first record's (plus a
- * little), so the records are a recycled file's stale ones. */
+ * little), so the records are a recycled file's stale ones.  Both formats:
+ * version 2 (a 40-byte header whose secret keys every record's crc) and
+ * version 1 (24 bytes, no secret). */
 static void check_log_segment(const uint8_t *data, size_t size)
 {
     size_t n = size > WAL_MIN_SEGMENT_BYTES ? size : WAL_MIN_SEGMENT_BYTES;
@@ -93,8 +95,10 @@ static void check_log_segment(const uint8_t *data, size_t size)
         uint64_t name = size >= 16 ? store_get_be64(map + 8) : 1;
         /* a recycled file's: named above the records at its start, which
          * are stale then, with its header the spare's or this life's */
-        if (pass >= 4 && size >= 32) {
-            name = store_get_be64(map + 24) + 1 + (uint64_t)(data[0] & 0x0f);
+        size_t hdr = size >= 8 && store_get_be32(map + 4) == WAL_VERSION_V1
+                         ? WAL_SEGMENT_HEADER_V1_BYTES : WAL_SEGMENT_HEADER_BYTES;
+        if (pass >= 4 && size >= hdr + 8) {
+            name = store_get_be64(map + hdr) + 1 + (uint64_t)(data[0] & 0x0f);
             if (pass == 5)
                 store_put_be64(map + 8, name);
         }

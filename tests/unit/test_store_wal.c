@@ -44,7 +44,7 @@ static void seg_path(const struct fixture *f, const char *name, char *out, size_
 /* Offset after the records first..upto of a segment starting at first. */
 static uint64_t records_end(uint64_t first, uint64_t upto)
 {
-    uint64_t off = 24;
+    uint64_t off = WAL_SEGMENT_HEADER_BYTES;
     for (uint64_t z = first; z <= upto; z++)
         off += 24 + ((payload_len(z) + 7) & ~(uint64_t)7);
     return off;
@@ -384,16 +384,29 @@ static void put_be(unsigned char *p, uint64_t v, int bytes)
         p[i] = (unsigned char)(v >> (8 * (bytes - 1 - i)));
 }
 
-/* A whole valid record (as the log writes it) of zxid in group batch with
- * payload_len(zxid) bytes of salt; returns its span. */
-static size_t make_record(unsigned char *out, uint64_t zxid, uint64_t batch, unsigned salt)
+/* A record's crc32c: over the life's secret first (format version 2), or
+ * without one (version 1, keyed false). */
+static uint32_t record_crc(bool keyed, uint64_t secret, const unsigned char *head,
+                           const unsigned char *data, size_t len)
+{
+    unsigned char key[8];
+    put_be(key, secret, 8);
+    uint32_t crc = keyed ? crc32c_extend(crc32c(key, 8), head, 20) : crc32c(head, 20);
+    return crc32c_extend(crc, data, len);
+}
+
+/* A whole valid record (as the log writes it into a life whose secret is
+ * secret) of zxid in group batch with payload_len(zxid) bytes of salt;
+ * returns its span. */
+static size_t make_record(unsigned char *out, uint64_t zxid, uint64_t batch, unsigned salt,
+                          uint64_t secret)
 {
     size_t len = payload_len(zxid);
     put_be(out, zxid, 8);
     put_be(out + 8, batch, 8);
     put_be(out + 16, len, 4);
     payload_fill(out + 24, len, zxid, salt);
-    uint32_t crc = crc32c_extend(crc32c(out, 20), out + 24, len);
+    uint32_t crc = record_crc(true, secret, out, out + 24, len);
     put_be(out + 20, crc, 4);
     size_t span = 24 + ((len + 7) & ~(size_t)7);
     memset(out + 24 + len, 0, span - 24 - len);
@@ -440,7 +453,7 @@ struct recycled {
     /* after into_recycled: the segment it became, and where its records end */
     uint64_t first, end;
     char name[32];
-    unsigned char old_header[24];
+    unsigned char old_header[WAL_SEGMENT_HEADER_BYTES];
 };
 
 static void *blob_of(uint64_t zxid, size_t len)
@@ -487,7 +500,7 @@ static void recycle_first_segment(struct fixture *f, struct recycled *r)
     r->seg1_last = z - 2;
     r->last = r->snap = z;
     r->ino = inode_of(f, SEG1);
-    pread_file(f, SEG1, r->old_header, 24, 0);
+    pread_file(f, SEG1, r->old_header, sizeof r->old_header, 0);
     /* the spare made of zeros when segment 1 was half full is now segment 2 */
     assert_false(exists(f, "log.spare"));
     compact_before(f, r->seg2, z);
@@ -547,11 +560,13 @@ static void a_compacted_segment_becomes_the_next_one_without_writing_zeros(void 
     struct store_stats before, after;
     store_stats(f->s, &before);
     /* the spare's header: the highest zxid of its earlier life, its size */
-    unsigned char head[24];
-    pread_file(f, "log.spare", head, 24, 0);
+    unsigned char head[WAL_SEGMENT_HEADER_BYTES];
+    pread_file(f, "log.spare", head, sizeof head, 0);
     assert_memory_equal(head, r.old_header, 8); /* magic, version */
     assert_int_equal(get_be64(head + 8), r.seg1_last);
     assert_int_equal(get_be64(head + 16), SEG_BYTES);
+    assert_int_equal(get_be64(head + 24), 0); /* no secret before its life */
+    assert_int_equal(get_be64(head + 32), r.seg1_last);
     uint64_t snap = r.last;
     /* a second name keeps its inode from being reused by another file */
     char spare[128], keep[128];
@@ -595,9 +610,10 @@ static void stale_records_after_the_new_ones_are_neither_replayed_nor_refused(vo
     /* a valid-looking record of the earlier life right after the last new
      * one, and one of a group commit of its own */
     unsigned char rec[1024];
-    size_t span = make_record(rec, first - 1, first - 1, 3);
+    uint64_t old_secret = get_be64(r.old_header + 24); /* the earlier life's */
+    size_t span = make_record(rec, first - 1, first - 1, 3, old_secret);
     pwrite_file(f, name, rec, span, end);
-    span = make_record(rec, r.seg1_last, r.seg1_last - 1, 4);
+    span = make_record(rec, r.seg1_last, r.seg1_last - 1, 4, old_secret);
     pwrite_file(f, name, rec, span, end + 1024);
     char log[8192];
     uint64_t entries;
@@ -623,8 +639,10 @@ static void a_torn_tail_over_stale_records_is_dropped_and_only_it_is_zeroed(void
     const char *name = r.name;
     /* the next group commit's first record, cut short: its header and part
      * of its payload, then the earlier life's bytes */
-    unsigned char rec[1024];
-    size_t span = make_record(rec, r.last + 1, r.last + 1, 3);
+    unsigned char rec[1024], head[WAL_SEGMENT_HEADER_BYTES];
+    pread_file(f, name, head, sizeof head, 0);
+    uint64_t secret = get_be64(head + 24); /* this life's */
+    size_t span = make_record(rec, r.last + 1, r.last + 1, 3, secret);
     rec[20] ^= 0xff; /* its crc: the payload did not all make it */
     size_t cut = 24 + (span - 24) / 2;
     pwrite_file(f, name, rec, cut, end);
@@ -644,7 +662,7 @@ static void a_torn_tail_over_stale_records_is_dropped_and_only_it_is_zeroed(void
     fixture_close(f);
     pwrite_file(f, name, rec, cut, end);
     unsigned char rec2[1024];
-    size_t span2 = make_record(rec2, r.last + 2, r.last + 1, 3);
+    size_t span2 = make_record(rec2, r.last + 2, r.last + 1, 3, secret);
     pwrite_file(f, name, rec2, span2, end + span);
     fixture_open(f);
     assert_recovered_after_snapshot(f, snap, r.last);
@@ -670,8 +688,8 @@ static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void *
     seg_path(f, "log.spare", spare, sizeof spare);
     seg_path(f, "log.recycle.tmp", tmp, sizeof tmp);
     seg_path(f, SEG1, seg1, sizeof seg1);
-    unsigned char spare_head[24];
-    pread_file(f, "log.spare", spare_head, 24, 0);
+    unsigned char spare_head[WAL_SEGMENT_HEADER_BYTES];
+    pread_file(f, "log.spare", spare_head, sizeof spare_head, 0);
     char log[8192];
     uint64_t entries;
 
@@ -679,7 +697,7 @@ static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void *
      * back under its name, with its header */
     assert_int_equal(link(spare, seg1), 0);
     assert_int_equal(unlink(spare), 0);
-    pwrite_file(f, SEG1, r.old_header, 24, 0);
+    pwrite_file(f, SEG1, r.old_header, sizeof r.old_header, 0);
     fixture_open(f);
     assert_recovered_after_snapshot(f, snap, r.last);
     fixture_close(f);
@@ -732,12 +750,14 @@ static void a_crash_at_each_step_of_the_recycle_reopens_to_the_same_state(void *
         name_of(name, r.last + 1);
         seg_path(f, name, next, sizeof next);
         assert_int_equal(rename(spare, next), 0);
-        unsigned char head[24 + 1024];
-        memcpy(head, r.old_header, 24);
+        unsigned char head[WAL_SEGMENT_HEADER_BYTES + 1024];
+        memcpy(head, r.old_header, WAL_SEGMENT_HEADER_BYTES);
         put_be(head + 8, r.last + 1, 8);
-        size_t span = make_record(head + 24, r.last + 1, r.last + 1, 3);
+        put_be(head + 24, 0x5ec7e7, 8);  /* the new life's secret */
+        put_be(head + 32, r.seg1_last, 8); /* its earlier life's high */
+        size_t span = make_record(head + WAL_SEGMENT_HEADER_BYTES, r.last + 1, r.last + 1, 3, 0x5ec7e7);
         if (variant == 0)
-            pwrite_file(f, name, head, 24 + span / 2, 0);
+            pwrite_file(f, name, head, WAL_SEGMENT_HEADER_BYTES + span / 2, 0);
         else if (variant == 1)
             pwrite_file(f, name, head, 12, 0); /* 4 bytes of the new zxid */
         else
@@ -1040,6 +1060,127 @@ static void a_log_kept_in_lmdb_moves_into_segments_at_open_crash_safely(void **s
     assert_recovered(f, 3010);
 }
 
+/* ---- the life's secret (format version 2) ---------------------------------- */
+
+/* A record as format version 1 wrote it (no secret): zxid in group batch,
+ * len bytes of payload_fill(zxid, salt); returns its span. */
+static size_t make_v1_record(unsigned char *out, uint64_t zxid, uint64_t batch, size_t len,
+                             unsigned salt)
+{
+    put_be(out, zxid, 8);
+    put_be(out + 8, batch, 8);
+    put_be(out + 16, len, 4);
+    payload_fill(out + 24, len, zxid, salt);
+    put_be(out + 20, record_crc(false, 0, out, out + 24, len), 4);
+    size_t span = 24 + ((len + 7) & ~(size_t)7);
+    memset(out + 24 + len, 0, span - 24 - len);
+    return span;
+}
+
+/* A client's data is written verbatim into the log.  Here zxid 1's payload
+ * holds a whole record of a future zxid, valid as the log wrote records
+ * before the secret (crc32c over header and payload only); its segment is
+ * recycled, and the new life writes one record that ends exactly where the
+ * forged one sits.  It fails this life's check: never replayed. */
+static void a_record_forged_in_a_payload_is_not_replayed_from_a_recycled_segment(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.segment_bytes = SEG_BYTES;
+    fixture_open(f);
+    enum { NEW = 200 }; /* the new life's record: WAL_SEGMENT_HEADER_BYTES + 24 + NEW */
+    unsigned char payload[2000] = {0}, small[NEW];
+    uint64_t forged = (uint64_t)1 << 40;
+    /* at payload offset NEW: file offset WAL_SEGMENT_HEADER_BYTES + 24 + NEW */
+    size_t fspan = make_v1_record(payload + NEW, forged, forged, 16, 5);
+    assert_int_equal(store_append(f->s, 1, payload, sizeof payload), 0);
+    wait_durable(f, 1);
+    memset(small, 7, sizeof small);
+    struct store_stats st;
+    uint64_t z = 1;
+    do {
+        z++;
+        assert_int_equal(store_append(f->s, z, small, sizeof small), 0);
+        wait_durable(f, z);
+        store_stats(f->s, &st);
+    } while (st.log_segments < 2);
+    ino_t ino = inode_of(f, SEG1);
+    compact_before(f, z, z); /* segment 1 (below z) becomes the spare */
+    assert_false(exists(f, SEG1));
+    uint64_t snap = z;
+    store_stats(f->s, &st);
+    uint64_t segments = st.log_segments;
+    do {
+        z++;
+        assert_int_equal(store_append(f->s, z, small, sizeof small), 0);
+        wait_durable(f, z);
+        store_stats(f->s, &st);
+    } while (st.log_segments == segments);
+    char name[32];
+    name_of(name, z);
+    assert_int_equal(inode_of(f, name), ino); /* segment 1's file, a new life */
+    unsigned char back[64];
+    pread_file(f, name, back, fspan, WAL_SEGMENT_HEADER_BYTES + 24 + NEW);
+    assert_memory_equal(back, payload + NEW, fspan); /* right where the log ends */
+    fixture_reopen(f);
+    assert_int_equal(store_last_zxid(f->s), z);
+    assert_int_equal(f->snapshot_zxid, snap);
+    assert_int_equal(f->nentries, z - snap);
+    assert_int_equal(f->entries[f->nentries - 1].zxid, z);
+    /* and still not after more of this life, a restart between */
+    assert_int_equal(store_append(f->s, z + 1, small, sizeof small), 0);
+    wait_durable(f, z + 1);
+    fixture_reopen(f);
+    assert_int_equal(store_last_zxid(f->s), z + 1);
+    assert_int_equal(f->nentries, z + 1 - snap);
+}
+
+/* A segment of format version 1 (a 24-byte header, no secret), as the log
+ * wrote it before: read, never appended to (the next record starts a
+ * version 2 segment), and both read back together. */
+static void a_segment_of_format_version_1_is_read_and_a_new_one_follows_it(void **state)
+{
+    struct fixture *f = *state;
+    f->opts.segment_bytes = SEG_BYTES;
+    fixture_open(f);
+    fixture_close(f);
+    unsigned char seg[SEG_BYTES] = {0};
+    put_be(seg, 0x5a4e574c, 4); /* "ZNWL" */
+    put_be(seg + 4, 1, 4);
+    put_be(seg + 8, 1, 8);
+    put_be(seg + 16, SEG_BYTES, 8);
+    size_t off = 24;
+    for (uint64_t z = 1; z <= 10; z++) /* groups of 2 */
+        off += make_v1_record(seg + off, z, z - (z % 2 == 0), payload_len(z), 3);
+    char path[128];
+    seg_path(f, SEG1, path, sizeof path);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, seg, sizeof seg), (ssize_t)sizeof seg);
+    close(fd);
+    fixture_open(f);
+    assert_recovered(f, 10);
+    append_range(f, 11, 12, true);
+    assert_true(exists(f, "log.000000000000000b")); /* a version 2 segment */
+    unsigned char back[SEG_BYTES];
+    pread_file(f, SEG1, back, sizeof back, 0);
+    assert_memory_equal(back, seg, sizeof seg); /* not written into */
+    unsigned char head[WAL_SEGMENT_HEADER_BYTES];
+    pread_file(f, "log.000000000000000b", head, sizeof head, 0);
+    assert_int_equal(get_be64(head) & 0xffffffffu, 2); /* its version */
+    fixture_reopen(f);
+    assert_recovered(f, 12);
+    /* a version 1 torn tail is still dropped, a version 1 record after a
+     * bad one in a segment a later one follows still refused */
+    fixture_close(f);
+    unsigned char zeros[24] = {0};
+    pwrite_file(f, SEG1, zeros, sizeof zeros, records_end(1, 5) - 16);
+    char log[8192], what[160];
+    uint64_t entries;
+    assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
+    snprintf(what, sizeof what, "offset %" PRIu64 ": a record fails its check", records_end(1, 5) - 16);
+    assert_one_clear_refusal_of(f->dir, SEG1 " is damaged at ", log, what);
+}
+
 int main(void)
 {
     zn_log_threshold = getenv("ZN_TEST_VERBOSE") ? ZN_LOG_DEBUG : ZN_LOG_OFF;
@@ -1061,6 +1202,8 @@ int main(void)
         T(truncation_into_and_below_a_recycled_segment),
         T(a_segment_a_copy_is_reading_is_not_recycled),
         T(a_segment_compacted_after_the_zeros_were_made_is_kept_too),
+        T(a_record_forged_in_a_payload_is_not_replayed_from_a_recycled_segment),
+        T(a_segment_of_format_version_1_is_read_and_a_new_one_follows_it),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
