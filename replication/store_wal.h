@@ -16,22 +16,48 @@
  *       ready.  Two slots, because compaction usually drops a segment after
  *       the current one is past half: the second keeps it, and from then on
  *       every segment change finds a recycled spare.
- *     header (24): magic "ZNWL" (4) | version (4) | first zxid (8) |
- *       the size it was preallocated to (8), written with the segment's first
- *       group commit.  A segment never grows past that size (a group commit
- *       that does not fit starts the next one, sized to hold it), so a file
- *       shorter than its header says was cut: damage, refused.
+ *     header (40, version 2): magic "ZNWL" (4) | version (4) | first zxid (8) |
+ *       the size it was preallocated to (8) | secret (8) | earlier (8): the
+ *       highest zxid of the file's earlier lives (0: made of zeros), all
+ *       written with the segment's first group commit.  A segment never
+ *       grows past that size (a group commit that does not fit starts the
+ *       next one, sized to hold it), so a file shorter than its header says
+ *       was cut: damage, refused.
  *     records, each 8-byte aligned:
  *       zxid (8) | batch (8): the zxid of the first record of its group commit |
- *       length (4) | crc32c (4) over the 20 bytes before it and the payload |
+ *       length (4) | crc32c (4) over the secret (8, big-endian), then the 20
+ *       bytes before it, then the payload |
  *       payload | padding to a multiple of 8 (zeros as written; not checked)
  *     then zeros, or a recycled file's stale bytes.
+ *   Version 1 (written before the secret; still read, never appended to: the
+ *   next group commit starts a version 2 segment): a 24-byte header (no
+ *   secret, no earlier) and a crc32c over the 20 bytes and the payload only.
+ *
+ * The secret.  Each life of a segment file gets 64 bits from getrandom(2)
+ * when it starts (wal_new_segment: a zeroed spare or a recycled one alike;
+ * a spare's header has none, 0), kept in memory for the appends and
+ * written in its header with its first group commit.  Why: a client's
+ * data is written verbatim into the log (setData, create), so a client can
+ * put inside a payload the bytes of a whole record, header, payload and
+ * crc, of a zxid far ahead.  Recycled, the file keeps those bytes; if a
+ * later life's log ended exactly where they sit, a crc over the record
+ * alone would make them the next record of the chain, replayed at every
+ * restart: a transaction nobody proposed.  Keyed by the life's secret, any
+ * record not written by this life fails its check (the client never sees
+ * the secret; without it a forged record passes with probability 2^-32
+ * per attempt, the odds of a crc32c collision, and each attempt costs a
+ * recycled segment's life and an exact alignment), and so does a stale
+ * record of an earlier life (another secret).  The zxid rule below stays
+ * as a second line.  The secret leaves the machine only with the segment
+ * (a backup copies the header with the records: a restored segment still
+ * checks), and --dump shows records, not headers.
  *
  * Recycling.  Compaction renames one segment it drops, of exactly the
  * current segment size, to log.recycle.tmp (when a spare slot is free, the
  * preparer idle and no copy under way) and fsyncs the directory; the
  * preparer then rewrites its header as a spare's (magic, version, the
- * highest zxid ever written into it: "high", its size), fdatasyncs, and
+ * highest zxid ever written into it: "high", its size, secret 0, high
+ * again as its earlier lives'), fdatasyncs, and
  * renames it into the free slot.  Its old records stay:
  * stale.  A crash at any step reopens to the same log: before the
  * directory fsync the old name may still be there with its old header (a
@@ -42,8 +68,13 @@
  * spare's header, or a torn mix that does not match its name, or its own
  * header and a torn first record: no record of its life, so as the last
  * segment it is empty and removed (and the one before is the last again).
- *   Stale vs new: a record whose zxid is below the segment's name (its
- *   first zxid) is stale; at or above, of this life.  That holds because a
+ *   Stale vs new: in version 2 a stale record fails this life's check
+ *   (another secret), so after this life's records a file whose header
+ *   names earlier lives (earlier != 0) may hold any bytes; they are read
+ *   as stale unless they start as a record of this life would (below).
+ *   The second line, and version 1's only one: a record whose zxid is
+ *   below the segment's name (its first zxid) is stale; at or above, of
+ *   this life.  That holds because a
  *   spare is only used for a segment whose first zxid is above its high
  *   (checked when the segment starts; otherwise the spare is unlinked and
  *   zeros written), and every record of this life is at or above the name.
@@ -58,7 +89,8 @@
  *   was left in, a peer's snapshot older than ours in a broken ensemble),
  *   the check at use keeps the spare out.  A later life's high covers the
  *   earlier ones (each was below its name).  Backups copy each segment's
- *   records only, then a hole (wal_copy_finish): no stale bytes travel.
+ *   header and records only, then a hole (wal_copy_finish): no stale bytes
+ *   travel, the secret does.
  *
  * Recovery reads every segment.  A record counts only as the next of the
  * chain: at the segment's start (the header's first zxid matching the
@@ -89,9 +121,11 @@
  *     written, so dropping would lose acknowledged writes: refused, naming
  *     the file and offset.
  * The offline walk (wal_inspect) reads the same way: stale records are
- * neither shown nor called damage.  Not defended: a client payload crafted
- * to be a valid record of a future zxid, left as stale bytes exactly where
- * a later life's chain ends (the crc is not keyed by the segment's life).
+ * neither shown nor called damage.  A client payload crafted to be a valid
+ * record of a future zxid, left as stale bytes exactly where a later life's
+ * chain ends, fails that life's keyed check (the secret, above): never
+ * replayed; if it starts as a record of this life would, it is zeroed as a
+ * torn tail.
  */
 #ifndef ZN_STORE_WAL_H
 #define ZN_STORE_WAL_H
