@@ -136,11 +136,14 @@ static void wal_prep_kick(struct wal *w)
     pthread_mutex_unlock(&w->pm);
 }
 
-/* A new life's secret: 64 bits from getrandom(2) (store_wal.h, the secret). */
+/* A new life's secret: 64 bits from getrandom(2) (store_wal.h, the secret),
+ * drawn again in the 2^-32 case of a key of 0 (version 1's: no secret). */
 static int wal_new_secret(uint64_t *secret)
 {
     unsigned char b[8];
-    for (size_t got = 0; got < sizeof b;) {
+    for (size_t got = 0; got < sizeof b || wal_key(true, store_get_be64(b)) == 0;) {
+        if (got == sizeof b)
+            got = 0;
         ssize_t n = getrandom(b + got, sizeof b - got, 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -253,6 +256,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     /* its header (with the secret) is written with its first group commit */
     w->segs[w->n++] = (struct wal_segment){.first = first, .size = bytes, .keyed = true,
                                            .hdr = WAL_SEGMENT_HEADER_BYTES, .secret = secret,
+                                           .key = wal_key(true, secret),
                                            .earlier = spare_high};
     w->counts.segments = w->n;
     pthread_mutex_unlock(&w->lock);
@@ -524,7 +528,7 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
         unsigned char *h = w->heads + used;
         memset(h, 0, pad);
         wal_record_head(h + pad, e[i].zxid, e[0].zxid, e[i].data, (uint32_t)e[i].len,
-                        corrupt_first && i == 0, cur->secret);
+                        corrupt_first && i == 0, cur->key);
         w->iov[cnt++] = (struct iovec){h, pad + WAL_RECORD_HEADER_BYTES};
         w->iov[cnt++] = (struct iovec){(void *)e[i].data, e[i].len};
         used += pad + WAL_RECORD_HEADER_BYTES;
@@ -592,11 +596,12 @@ static int wal_walk(struct wal *w, const struct wal_segment *seg, uint64_t from,
     if (kept)
         *kept = (struct wal_segment){.first = seg->first, .size = seg->size, .end = seg->hdr,
                                      .keyed = seg->keyed, .hdr = seg->hdr, .secret = seg->secret,
+                                     .key = seg->key,
                                      .earlier = seg->earlier};
     int result = 0;
     for (uint64_t off = seg->hdr; off < seg->end;) {
         struct wal_rec r;
-        if (!wal_record_at(m + off, seg->end - off, seg->keyed, seg->secret, &r)) {
+        if (!wal_record_at(m + off, seg->end - off, seg->key, &r)) {
             result = wal_refuse(w->dir, name, off, "a record checked at open no longer reads back");
             break;
         }

@@ -49,22 +49,21 @@ bool wal_parse_name(const char *name, uint64_t *first)
 /* ---- records ----------------------------------------------------------- */
 
 
-uint32_t wal_record_crc(bool keyed, uint64_t secret, const unsigned char head20[20],
-                        const void *data, uint32_t len)
+uint32_t wal_key(bool keyed, uint64_t secret)
 {
-    uint32_t crc;
-    if (keyed) {
-        unsigned char key[8];
-        store_put_be64(key, secret);
-        crc = crc32c_extend(crc32c(key, sizeof key), head20, 20);
-    } else {
-        crc = crc32c(head20, 20);
-    }
-    return crc32c_extend(crc, data, len);
+    if (!keyed)
+        return 0;
+    unsigned char b[8];
+    store_put_be64(b, secret);
+    return crc32c(b, sizeof b);
 }
 
-bool wal_record_at(const unsigned char *p, uint64_t avail, bool keyed, uint64_t secret,
-                   struct wal_rec *r)
+uint32_t wal_record_crc(uint32_t key, const unsigned char head20[20], const void *data, uint32_t len)
+{
+    return crc32c_extend(crc32c_extend(key, head20, 20), data, len);
+}
+
+bool wal_record_at(const unsigned char *p, uint64_t avail, uint32_t key, struct wal_rec *r)
 {
     if (avail < WAL_RECORD_HEADER_BYTES)
         return false;
@@ -77,17 +76,17 @@ bool wal_record_at(const unsigned char *p, uint64_t avail, bool keyed, uint64_t 
     r->span = WAL_RECORD_HEADER_BYTES + wal_align8(r->len);
     if (r->span > avail)
         return false;
-    return wal_record_crc(keyed, secret, p, p + WAL_RECORD_HEADER_BYTES, r->len) ==
+    return wal_record_crc(key, p, p + WAL_RECORD_HEADER_BYTES, r->len) ==
            store_get_be32(p + 20);
 }
 
 void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
-                     uint64_t batch, const void *data, uint32_t len, bool corrupt, uint64_t secret)
+                     uint64_t batch, const void *data, uint32_t len, bool corrupt, uint32_t key)
 {
     store_put_be64(out, zxid);
     store_put_be64(out + 8, batch);
     store_put_be32(out + 16, len);
-    uint32_t crc = wal_record_crc(true, secret, out, data, len);
+    uint32_t crc = wal_record_crc(key, out, data, len);
     store_put_be32(out + 20, corrupt ? ~crc : crc);
 }
 
@@ -132,6 +131,7 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     bool keyed = version == WAL_VERSION;
     uint32_t hdr = keyed ? WAL_SEGMENT_HEADER_BYTES : WAL_SEGMENT_HEADER_V1_BYTES;
     uint64_t secret = keyed ? store_get_be64(m + 24) : 0;
+    uint32_t key = wal_key(keyed, secret);
     bool header = magic && store_get_be64(m + 8) == sc->name_zxid;
     /* A recycled segment not yet begun: its header is still the spare's (the
      * highest zxid of its earlier lives, below this name, and the file's size). */
@@ -143,6 +143,7 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     sc->seg.keyed = keyed;
     sc->seg.hdr = hdr;
     sc->seg.secret = secret;
+    sc->seg.key = key;
     sc->seg.earlier = keyed && header ? store_get_be64(m + 32) : 0;
     if (sc->size < WAL_MIN_SEGMENT_BYTES || (header && store_get_be64(m + 16) > sc->size)) {
         sc->outcome = WAL_DAMAGED;
@@ -153,7 +154,7 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     if (header) {
         off = hdr;
         struct wal_rec r;
-        while (wal_record_at(m + off, sc->size - off, keyed, secret, &r) && r.zxid > prev &&
+        while (wal_record_at(m + off, sc->size - off, key, &r) && r.zxid > prev &&
                (off == hdr ? r.zxid == sc->name_zxid : true) &&
                (r.batch == batch || (r.batch == r.zxid && r.batch > prev))) {
             if (fn && !*fn_rc && r.zxid >= from && r.zxid <= to)
@@ -186,7 +187,7 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             continue;
         }
         struct wal_rec r;
-        if (a >= hdr && wal_record_at(m + a, sc->size - a, keyed, secret, &r) &&
+        if (a >= hdr && wal_record_at(m + a, sc->size - a, key, &r) &&
             (a > off || r.zxid < sc->name_zxid)) {
             if (r.zxid < sc->name_zxid) { /* stale (the zxid rule: a second line) */
                 if (!stale)
@@ -488,7 +489,7 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
             for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
                 struct wal_rec r;
                 if (a >= sc.seg.hdr &&
-                    wal_record_at(sc.map + a, sc.size - a, sc.seg.keyed, sc.seg.secret, &r)) {
+                    wal_record_at(sc.map + a, sc.size - a, sc.seg.key, &r)) {
                     /* not the stale records of a recycled file's earlier lives */
                     if (fn && r.zxid >= from && r.zxid <= to && r.zxid >= sc.name_zxid)
                         result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);

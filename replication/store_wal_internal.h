@@ -39,6 +39,7 @@ struct wal_segment {
     bool keyed;
     uint32_t hdr;
     uint64_t secret;  /* this life's, from getrandom (version 2) */
+    uint32_t key;     /* wal_key(keyed, secret) */
     uint64_t earlier; /* the highest zxid of the file's earlier lives (0: none) */
 };
 
@@ -111,16 +112,19 @@ static inline uint64_t wal_align8(uint64_t n)
 void wal_name(char out[WAL_NAME_BYTES], uint64_t first);
 /* Parses "log.<16 hex>"; false for anything else. */
 bool wal_parse_name(const char *name, uint64_t *first);
-/* A record's crc32c: over the segment life's secret (8 bytes, big-endian)
- * when keyed (version 2), then the record's first 20 bytes, then the payload. */
-uint32_t wal_record_crc(bool keyed, uint64_t secret, const unsigned char head20[20],
-                        const void *data, uint32_t len);
-/* Whether p holds a whole valid record (its crc checked, keyed by secret
- * when keyed), described in *r. */
-bool wal_record_at(const unsigned char *p, uint64_t avail, bool keyed, uint64_t secret,
-                   struct wal_rec *r);
+/* A segment's key: crc32c of its secret (8 bytes, big-endian) when keyed
+ * (version 2), 0 when not (version 1); never 0 for a secret written
+ * (wal_new_segment draws again). */
+uint32_t wal_key(bool keyed, uint64_t secret);
+/* A record's crc32c: over the secret (its key continued), then the
+ * record's first 20 bytes, then the payload; the secret's bytes cost no
+ * instruction per record. */
+uint32_t wal_record_crc(uint32_t key, const unsigned char head20[20], const void *data, uint32_t len);
+/* Whether p holds a whole valid record (its crc checked with the segment's
+ * key), described in *r. */
+bool wal_record_at(const unsigned char *p, uint64_t avail, uint32_t key, struct wal_rec *r);
 void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid, uint64_t batch,
-                     const void *data, uint32_t len, bool corrupt, uint64_t secret);
+                     const void *data, uint32_t len, bool corrupt, uint32_t key);
 /* A version 2 segment header: first (the name's zxid, or a spare's high),
  * size, the life's secret (0 in a spare's) and its earlier lives' high. */
 void wal_put_header(unsigned char out[WAL_SEGMENT_HEADER_BYTES], uint64_t first, uint64_t size,
