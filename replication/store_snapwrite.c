@@ -43,6 +43,7 @@ struct store_snapshot_job {
     uint32_t crc;
     size_t snapshots;        /* after the write */
     uint64_t newest_zxid;
+    uint64_t replaced_zxid;  /* the newest before this one (its pages leave the cache), or 0 */
     uint64_t compacted_zxid; /* 0: no compaction */
     size_t dropped;          /* older snapshots whose records went (their files go after) */
 };
@@ -89,6 +90,7 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
     ZN_ASSERT(count >= 1 && count <= ZN_STORE_SNAPSHOTS_KEPT_MAX);
     job->snapshots = count;
     job->newest_zxid = zxids[count - 1];
+    job->replaced_zxid = count >= 2 ? zxids[count - 2] : 0;
     /* Compact only once an older snapshot backs the newest one: if the
      * newest is ever found damaged, recovery falls back to the oldest kept,
      * whose later log entries are all still here.  The compaction point is
@@ -252,6 +254,10 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     }
     if (rc)
         return rc;
+    /* The page cache keeps the snapshot a restart reads (the newest), not
+     * the one it replaces. */
+    if (job.replaced_zxid && job.replaced_zxid != job.newest_zxid)
+        (void)store_snapfile_uncache(s->snap_dir, job.replaced_zxid);
     /* The replaced snapshots' files: one unlink each. */
     if (job.dropped)
         store_snapfiles_tidy(s, false);
