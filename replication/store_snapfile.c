@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,11 +69,38 @@ int store_snapfile_parse_name(const char *name, uint64_t *zxid, bool *tmp)
     return 1;
 }
 
+/* A blob at least this big is checksummed in two halves on two threads. */
+#define SNAPFILE_CRC_SPLIT_BYTES (32u << 20)
+
+struct crc_half {
+    const unsigned char *p;
+    size_t len;
+    uint32_t crc;
+};
+
+static void *crc_half_main(void *arg)
+{
+    struct crc_half *h = arg;
+    h->crc = crc32c(h->p, h->len);
+    return NULL;
+}
+
 uint32_t store_snapfile_blob_crc(uint64_t zxid, const void *blob, size_t len)
 {
     unsigned char zxid_be[8];
     put_be64(zxid_be, zxid);
-    return crc32c_extend(crc32c(zxid_be, 8), blob, len);
+    uint32_t crc = crc32c(zxid_be, 8);
+    /* A restart checks the newest snapshot whole before loading it (2.6 GB
+     * with 10M znodes), with the second core otherwise idle: its second half
+     * is checksummed there (and, from a mapped file, faulted in there). */
+    pthread_t t;
+    size_t first = len / 2 - len / 2 % 4096;
+    struct crc_half second = {(const unsigned char *)blob + first, len - first, 0};
+    if (len < SNAPFILE_CRC_SPLIT_BYTES || pthread_create(&t, NULL, crc_half_main, &second) != 0)
+        return crc32c_extend(crc, blob, len);
+    crc = crc32c_extend(crc, blob, first);
+    pthread_join(t, NULL);
+    return crc32c_combine(crc, second.crc, second.len);
 }
 
 /* Waits for the writeback of [offset, offset + len).  The pages stay in the

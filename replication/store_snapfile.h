@@ -61,7 +61,8 @@ int store_snapfile_path(char *out, size_t cap, const char *dir, uint64_t zxid, i
  * snapshot file's final or a temporary name, 0 otherwise. */
 int store_snapfile_parse_name(const char *name, uint64_t *zxid, bool *tmp);
 
-/* The blob's checksum as the header and the LMDB record carry it. */
+/* The blob's checksum as the header and the LMDB record carry it (a big
+ * blob's on two threads). */
 uint32_t store_snapfile_blob_crc(uint64_t zxid, const void *blob, size_t len);
 
 /* Called after each chunk is written and flushed: done bytes of the blob are

@@ -539,6 +539,30 @@ static void a_streamed_snapshot_file_is_the_same_file_and_stays_cached_until_rep
     snapshot_blob_check(f, 110, big);
 }
 
+/* A big blob is checksummed in two halves on two threads: the same checksum
+ * as one pass; crc32c_combine joins any two parts. */
+static void a_big_blobs_checksum_on_two_threads_is_the_one_pass_checksum(void **state)
+{
+    (void)state;
+    size_t len = (40u << 20) + 5;
+    uint8_t *blob = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        blob[i] = (uint8_t)(i * 2654435761u >> 11);
+    unsigned char zxid_be[8] = {0, 0, 0, 1, 0, 0, 0x12, 0x34};
+    uint32_t one = crc32c_extend(crc32c(zxid_be, 8), blob, len);
+    assert_int_equal(store_snapfile_blob_crc(0x100001234ull, blob, len), one);
+    blob[len - 1] ^= 1; /* a flipped bit in the second half shows */
+    assert_int_not_equal(store_snapfile_blob_crc(0x100001234ull, blob, len), one);
+    blob[len - 1] ^= 1;
+    const size_t cuts[] = {0, 1, 7, 8, 4096, len / 2, len - 1, len};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        uint32_t a = crc32c_extend(crc32c(zxid_be, 8), blob, cuts[c]);
+        uint32_t b = crc32c(blob + cuts[c], len - cuts[c]);
+        assert_int_equal(crc32c_combine(a, b, len - cuts[c]), one);
+    }
+    free(blob);
+}
+
 /* Writes a snapshot as builds before snapshot files did, into dir's
  * (closed) LMDB: format 1 (256 KB chunks, no chunk size in the header) or 2
  * (2,000-byte chunks).  Returns the chunk count. */
@@ -962,6 +986,7 @@ int main(void)
         T(a_snapshot_file_written_by_a_child_is_recorded_and_a_bad_one_removed),
         T(a_replaced_snapshot_goes_with_its_record_and_its_file),
         T(a_streamed_snapshot_file_is_the_same_file_and_stays_cached_until_replaced),
+        T(a_big_blobs_checksum_on_two_threads_is_the_one_pass_checksum),
         T(a_format_1_snapshot_is_moved_into_a_file_and_recovers),
         T(a_format_2_store_is_migrated_and_a_crash_midway_reopens_the_same),
         T(a_snapshot_blob_is_given_back_through_its_release_function_once),
