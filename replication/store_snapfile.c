@@ -229,15 +229,23 @@ int store_snapfile_write(const char *dir, uint64_t zxid, int which, const void *
     return store_snapfile_finish(&o, blob_crc);
 }
 
-int store_snapfile_uncache(const char *dir, uint64_t zxid)
+/* Opens dir/snapshot.<zxid>'s name which for reading into *fd: 0 or -errno. */
+static int open_for_reading(const char *dir, uint64_t zxid, int which, int *fd)
 {
     char path[4096];
-    int rc = store_snapfile_path(path, sizeof path, dir, zxid, STORE_SNAPFILE_FINAL);
+    int rc = store_snapfile_path(path, sizeof path, dir, zxid, which);
     if (rc)
         return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    return *fd < 0 ? -errno : 0;
+}
+
+int store_snapfile_uncache(const char *dir, uint64_t zxid)
+{
+    int fd;
+    int rc = open_for_reading(dir, zxid, STORE_SNAPFILE_FINAL, &fd);
+    if (rc)
+        return rc;
     rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     close(fd);
     return -rc;
@@ -308,13 +316,10 @@ static int open_checked(const char *dir, uint64_t zxid, int which,
                         struct store_snapfile_facts *facts, int *fd_out, uint64_t *file_bytes)
 {
     memset(facts, 0, sizeof *facts);
-    char path[4096];
-    int rc = store_snapfile_path(path, sizeof path, dir, zxid, which);
+    int fd;
+    int rc = open_for_reading(dir, zxid, which, &fd);
     if (rc)
         return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = -errno;
