@@ -77,6 +77,9 @@ static void usage(FILE *out)
             "                                 drawn per member from [snapCount/2+1, snapCount])\n"
             "  snapSizeLimitInKb=4194304      also a snapshot once the log since the last one\n"
             "                                 holds this many KB (drawn as snapCount; <= 0: off)\n"
+            "  autopurge.snapRetainCount=3    snapshots kept, with the log from the oldest (3..64)\n"
+            "  autopurge.purgeInterval        hours between purges; 0: never; absent: after\n"
+            "                                 every snapshot\n"
             "  globalOutstandingLimit=1000    queued requests before reads are throttled\n"
             "  initLimit=10, syncLimit=5      ensemble timing, in ticks\n"
             "  server.N=host:peerPort:electionPort[:observer][;[host:]clientPort]   members\n"
@@ -109,8 +112,8 @@ static void usage(FILE *out)
             "Every key is acted on or refused: an unknown key, or one for a feature\n"
             "znoded does not have (SASL or TLS between members, local sessions, ...), stops\n"
             "the start with a line naming it (exit status 2).  Only keys that tune\n"
-            "ZooKeeper's JVM or its files (serverCnxnFactory, autopurge.*,\n"
-            "...) are ignored; --check-config lists them.\n"
+            "ZooKeeper's JVM (serverCnxnFactory, jvm.pause.*, ...) are ignored;\n"
+            "--check-config lists them.\n"
             "\n"
             "Every write is in the log on disk, fsynced, before it is answered.\n");
 }

@@ -148,9 +148,15 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
         ZN_ERROR("cannot create the data directory %s: %s", cfg->data_dir, strerror(errno));
         return ZN_IO;
     }
+    /* autopurge.*: snapshots kept, and whether they go after every snapshot
+     * (no purgeInterval) or only when purged (server_start_purge). */
+    _Static_assert(CONFIG_SNAP_RETAIN_MAX == ZN_STORE_SNAPSHOTS_KEPT_MAX,
+                   "autopurge.snapRetainCount's bound is the store's");
     struct store_options opts = {.queue_max_bytes = cfg->store_queue_max_bytes,
                                  .snap_dir = cfg->data_dir,
-                                 .segment_bytes = server_segment_bytes(cfg)};
+                                 .segment_bytes = server_segment_bytes(cfg),
+                                 .snapshots_kept = cfg->snap_retain_count,
+                                 .purge_on_call = cfg->purge_interval_hours >= 0};
     int rc = store_open(&srv->store, loop, dir, &opts, ensemble_durable, srv);
     if (rc != 0) {
         ZN_ERROR("cannot open the log in %s: %s", dir, zn_strerror(rc));
@@ -167,6 +173,8 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
         ZN_ERROR("recovery from %s failed: %s", dir, zn_strerror(rc));
         return rc;
     }
+    if ((rc = server_start_purge(srv)) != 0)
+        return rc;
     rc = server_listen(srv);
     if (rc != 0)
         return rc;
@@ -186,11 +194,50 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg)
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
 
+/* autopurge.purgeInterval=N: the store's purge (replication/store.h:
+ * store_purge) now and every N hours, as ZooKeeper's DatadirCleanupManager
+ * runs PurgeTxnLog; the snapshots taken in between accumulate until then. */
+static void on_purge_timer(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    if (!srv->store)
+        return;
+    int rc = store_purge(srv->store);
+    if (rc != 0)
+        ZN_ERROR("autopurge: cannot queue a purge: %s (the next runs in %ld h)", zn_strerror(rc),
+                 srv->cfg.purge_interval_hours);
+    else
+        ZN_INFO("autopurge: purge queued: keeping the newest %u snapshots (autopurge.snapRetainCount)",
+                srv->cfg.snap_retain_count);
+}
+
 static void on_signal(uv_signal_t *sig, int signum)
 {
     struct server *srv = sig->data;
     ZN_INFO("signal %d: stopping", signum);
     server_stop(srv);
+}
+
+int server_start_purge(struct server *srv)
+{
+    if (srv->cfg.purge_interval_hours <= 0) {
+        if (srv->cfg.purge_interval_hours == 0)
+            ZN_INFO("autopurge: autopurge.purgeInterval=0: no purge; snapshots and log segments "
+                    "accumulate in %s and %s", srv->cfg.data_dir, srv->cfg.data_log_dir);
+        return 0;
+    }
+    uint64_t ms = (uint64_t)srv->cfg.purge_interval_hours * 3600u * 1000u;
+    uv_timer_init(srv->loop, &srv->purge_timer);
+    srv->purge_timer.data = srv;
+    srv->purge_timer_on = true;
+    ZN_INFO("autopurge: a purge now and every %ld h, keeping %u snapshots",
+            srv->cfg.purge_interval_hours, srv->cfg.snap_retain_count);
+    int rc = uv_timer_start(&srv->purge_timer, on_purge_timer, 0, ms);
+    if (rc != 0) {
+        ZN_ERROR("autopurge: cannot start the purge timer: %s", uv_strerror(rc));
+        return ZN_SYSTEMERROR;
+    }
+    return 0;
 }
 
 int server_install_signals(struct server *srv)
@@ -211,6 +258,10 @@ void server_stop(struct server *srv)
     metrics_stop(srv);
     admin_stop(srv);
     uv_timer_stop(&srv->session_timer);
+    if (srv->purge_timer_on) {
+        srv->purge_timer_on = false;
+        uv_close((uv_handle_t *)&srv->purge_timer, on_handle_closed);
+    }
     cleaner_stop(srv);
     uv_close((uv_handle_t *)&srv->session_timer, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);

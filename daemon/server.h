@@ -175,6 +175,8 @@ struct server {
     uv_tcp_t secure_listener;       /* secureClientPort, when tls is set */
     struct tls_server *tls;         /* the client ports' TLS context (owned); NULL without TLS */
     uv_timer_t session_timer;
+    uv_timer_t purge_timer;         /* server.c: autopurge.purgeInterval > 0 */
+    bool purge_timer_on;
     uv_signal_t sigterm, sigint;
     struct tree *tree;
     struct prep *prep;
@@ -206,6 +208,9 @@ int server_start(struct server *srv, uv_loop_t *loop, const struct config *cfg);
 /* Stops accepting, closes every connection and the store; the loop then ends. */
 void server_stop(struct server *srv);
 int server_install_signals(struct server *srv);
+/* autopurge.purgeInterval > 0: a store purge at once and every that many
+ * hours (server.c); 0 or absent: no timer.  Returns 0 or ZN_SYSTEMERROR (logged). */
+int server_start_purge(struct server *srv);
 /* Monotonic time (CLOCK_MONOTONIC, the base of server_now_ms) as of the
  * first call in the current loop phase: one clock read per loop turn serves
  * every request of that turn.  For request latencies and session deadlines;

@@ -75,9 +75,6 @@ static int store_options_resolve(struct store_options *o, const struct store_opt
         memset(o, 0, sizeof *o);
     if (!o->map_bytes)
         o->map_bytes = ZN_STORE_DEFAULT_MAP_BYTES;
-    if (!o->map_max_bytes)
-        o->map_max_bytes = o->map_bytes > ZN_STORE_DEFAULT_MAP_BYTES ? o->map_bytes
-                                                                     : ZN_STORE_DEFAULT_MAP_BYTES;
     if (!o->queue_max_bytes)
         o->queue_max_bytes = ZN_STORE_QUEUE_MAX_BYTES;
     if (!o->queue_max_entries)
@@ -92,12 +89,13 @@ static int store_options_resolve(struct store_options *o, const struct store_opt
         o->snapshot_write_bytes = STORE_SNAPFILE_CHUNK_BYTES;
     if (!o->segment_bytes)
         o->segment_bytes = ZN_STORE_SEGMENT_BYTES;
-    if (o->map_max_bytes < o->map_bytes || o->snapshots_kept < 2 ||
-        o->segment_bytes < ZN_STORE_SEGMENT_MIN_BYTES ||
-        o->snapshots_kept > ZN_STORE_SNAPSHOTS_KEPT_MAX) {
-        ZN_ERROR("store: bad options map_bytes=%" PRIu64 " map_max_bytes=%" PRIu64
-                 " snapshots_kept=%u",
-                 o->map_bytes, o->map_max_bytes, o->snapshots_kept);
+    if (o->snapshots_kept < 2 || o->segment_bytes < ZN_STORE_SEGMENT_MIN_BYTES ||
+        o->snapshots_kept > ZN_STORE_SNAPSHOTS_KEPT_MAX ||
+        (o->purge_on_call != 0 && o->purge_on_call != 1)) {
+        ZN_ERROR("store: bad options snapshots_kept=%u (2..%u) segment_bytes=%" PRIu64
+                 " purge_on_call=%d",
+                 o->snapshots_kept, ZN_STORE_SNAPSHOTS_KEPT_MAX, o->segment_bytes,
+                 o->purge_on_call);
         return ZN_BADARGUMENTS;
     }
     return 0;
@@ -217,7 +215,6 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
     pthread_mutex_init(&s->mutex, NULL);
     pthread_cond_init(&s->work_cond, NULL);
     pthread_cond_init(&s->done_cond, NULL);
-    pthread_rwlock_init(&s->resize_lock, NULL);
     /* The log's segment files (store_wal.c), a log still in LMDB moved into
      * them, and the snapshot files, before the counters are read. */
     if ((rc = store_wal_open(s, dir)) || (rc = store_snapfiles_open(s)) || (rc = store_scan(s)))
@@ -246,7 +243,6 @@ int store_open(struct store **out, uv_loop_t *loop, const char *dir,
     *out = s;
     return 0;
 fail_thread:
-    pthread_rwlock_destroy(&s->resize_lock);
     pthread_cond_destroy(&s->done_cond);
     pthread_cond_destroy(&s->work_cond);
     pthread_mutex_destroy(&s->mutex);
@@ -326,6 +322,21 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len)
     return 0;
 }
 
+/* Hands an asynchronous snapshot or purge to the writer, in order with the
+ * items queued before it; a snapshot's zxid becomes the newest queued. */
+static void store_queue_item(struct store *s, struct store_item *item)
+{
+    /* (read before the push: once unlocked, the writer may have freed item) */
+    bool snapshot = item->op == STORE_OP_SNAPSHOT;
+    uint64_t zxid = item->zxid;
+    pthread_mutex_lock(&s->mutex);
+    store_queue_push(&s->queue, item);
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->mutex);
+    if (snapshot)
+        s->last_snapshot_zxid_queued = zxid;
+}
+
 int store_snapshot(struct store *s, uint64_t zxid, void *blob, size_t len)
 {
     return store_snapshot_release(s, zxid, blob, len, NULL);
@@ -348,11 +359,7 @@ int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t le
     item->blob = blob;
     item->release = release;
     item->len = len;
-    pthread_mutex_lock(&s->mutex);
-    store_queue_push(&s->queue, item);
-    pthread_cond_signal(&s->work_cond);
-    pthread_mutex_unlock(&s->mutex);
-    s->last_snapshot_zxid_queued = zxid;
+    store_queue_item(s, item);
     if (zxid > s->last_zxid)
         s->last_zxid = zxid;
     return 0;
@@ -368,11 +375,18 @@ int store_snapshot_file(struct store *s, uint64_t zxid)
     item->op = STORE_OP_SNAPSHOT;
     item->zxid = zxid;
     item->from_file = true;
-    pthread_mutex_lock(&s->mutex);
-    store_queue_push(&s->queue, item);
-    pthread_cond_signal(&s->work_cond);
-    pthread_mutex_unlock(&s->mutex);
-    s->last_snapshot_zxid_queued = zxid;
+    store_queue_item(s, item);
+    return 0;
+}
+
+int store_purge(struct store *s)
+{
+    ZN_ASSERT(s && s->recovered && !s->closing);
+    struct store_item *item = calloc(1, sizeof *item);
+    if (!item)
+        return ZN_NOMEMORY;
+    item->op = STORE_OP_PURGE;
+    store_queue_item(s, item);
     return 0;
 }
 
@@ -538,7 +552,6 @@ void store_close(struct store *s)
     free(s->run_entries);
     mdb_env_close(s->env);
     s->env = NULL;
-    pthread_rwlock_destroy(&s->resize_lock);
     pthread_cond_destroy(&s->done_cond);
     pthread_cond_destroy(&s->work_cond);
     pthread_mutex_destroy(&s->mutex);

@@ -9,7 +9,8 @@
  *  - snapshots of the data tree: opaque blobs tagged with the zxid they
  *    reflect, each in a file of its own, snapshot.<zxid in hex>, in the
  *    snapshot directory (store_snapfile.h), named by a record in LMDB; the
- *    newest ZN_STORE_SNAPSHOTS_KEPT are kept.  A file is written paced (its
+ *    newest snapshots_kept are kept (at every snapshot, or only when
+ *    store_purge is called: opts.purge_on_call).  A file is written paced (its
  *    writeback pushed out chunk by chunk, so it never piles up in front of a
  *    log commit) under a temporary name, fsync'd and renamed; it counts only
  *    once the LMDB record naming it commits;
@@ -37,7 +38,8 @@
  * sharing an environment handle across fork).
  *
  * Errors: 0 or a negative ZN_ code from <znode/errors.h>:
- *   ZN_NOSPACE    the disk or the LMDB map is full (after trying to grow it)
+ *   ZN_NOSPACE    the disk or the LMDB map is full (the map holds only records
+ *                 and metadata: far below its size)
  *   ZN_IO         any other failure of the file system or of LMDB
  *   ZN_CORRUPT    LMDB reported a damaged file, or a record failed its check
  *                 where it cannot be skipped, or a log segment is damaged
@@ -68,9 +70,13 @@
 /* Most entries and payload bytes written in one group commit (pwritev + fdatasync). */
 #define ZN_STORE_BATCH_MAX_ENTRIES 8192u
 #define ZN_STORE_BATCH_MAX_BYTES (16u << 20)
-/* Snapshots kept; log entries at or below the oldest kept one are deleted. */
+/* Snapshots kept; log entries at or below the oldest kept one are deleted.
+ * The most that may be asked for (snapshots_kept, znoded's
+ * autopurge.snapRetainCount): recovery looks at the newest
+ * ZN_STORE_SNAPSHOTS_KEPT_MAX + 8 records only, and a retain transaction
+ * lists that many zxids on the writer's stack. */
 #define ZN_STORE_SNAPSHOTS_KEPT 3u
-#define ZN_STORE_SNAPSHOTS_KEPT_MAX 16u
+#define ZN_STORE_SNAPSHOTS_KEPT_MAX 64u
 /* The chunk size of format 2 snapshots (in LMDB, read only to migrate them
  * into files) and of format 1's. */
 #define ZN_STORE_SNAPSHOT_CHUNK_BYTES 2000u
@@ -88,9 +94,9 @@ struct store;
 /* Options of store_open.  Zero in any field means "the default" named beside
  * it, so `struct store_options o = {0}` (or a NULL pointer) gives defaults. */
 struct store_options {
-    uint64_t map_bytes;          /* initial LMDB map size; ZN_STORE_DEFAULT_MAP_BYTES */
-    uint64_t map_max_bytes;      /* the map grows (doubling) up to this on MDB_MAP_FULL,
-                                    then ZN_NOSPACE; default max(map_bytes, default) */
+    uint64_t map_bytes;          /* LMDB map size; ZN_STORE_DEFAULT_MAP_BYTES.  It never
+                                    grows: LMDB holds only snapshot records and metadata
+                                    (the log and snapshots are files of their own) */
     size_t queue_max_bytes;      /* ZN_STORE_QUEUE_MAX_BYTES */
     size_t queue_max_entries;    /* ZN_STORE_QUEUE_MAX_ENTRIES */
     size_t batch_max_bytes;      /* ZN_STORE_BATCH_MAX_BYTES */
@@ -98,6 +104,10 @@ struct store_options {
     unsigned snapshots_kept;     /* ZN_STORE_SNAPSHOTS_KEPT; 2..ZN_STORE_SNAPSHOTS_KEPT_MAX, so
                                     that a damaged newest snapshot has an older one (whose log
                                     entries are kept) to fall back to */
+    int purge_on_call;           /* 0: after every snapshot, only the newest snapshots_kept
+                                    stay and the log below the oldest of them goes;
+                                    1: snapshots and log accumulate until store_purge
+                                    (znoded: autopurge.purgeInterval given) */
     size_t snapshot_write_bytes; /* STORE_SNAPFILE_CHUNK_BYTES: bytes of a snapshot file
                                     written and flushed at a time; between two, the writer
                                     commits queued log entries */
@@ -229,8 +239,10 @@ int store_append(struct store *s, uint64_t zxid, const void *data, size_t len);
  * before that leaves a file no record names, which the next open removes.
  * After writing, only the newest
  * snapshots_kept snapshots remain, and log entries at or below the oldest
- * kept snapshot's zxid are deleted (in bounded transactions, log batches
- * committed between them).  A failed snapshot write is logged and
+ * kept snapshot's zxid are deleted (their segment files unlinked), unless
+ * opts.purge_on_call: then that happens only at store_purge, except after a
+ * leader's snapshot (install), which always replaces every older one (the
+ * log does not hold the transactions between them and it).  A failed snapshot write is logged and
  * counted; the log is then left untouched.  If zxid is above
  * store_last_zxid(), it becomes store_last_zxid() (a snapshot received from
  * a leader).  Does not block the disk.
@@ -268,6 +280,18 @@ int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t le
  * Returns 0 or ZN_NOMEMORY.
  */
 int store_snapshot_file(struct store *s, uint64_t zxid);
+
+/*
+ * Queues a purge (ZooKeeper's PurgeTxnLog): after everything queued before
+ * it, only the newest snapshots_kept snapshots remain (the older ones'
+ * records go in one transaction, then their files), and when at least two
+ * remain the log's segments wholly at or below the oldest kept one are
+ * unlinked, so that a damaged newest snapshot still has an older one and the
+ * log after it to recover from.  With one snapshot, the log is kept.  Does
+ * not block; failures are logged (what failed stays for the next purge).
+ * Meant for opts.purge_on_call; harmless otherwise.  Returns 0 or ZN_NOMEMORY.
+ */
+int store_purge(struct store *s);
 
 /* The directory snapshot files go in (opts.snap_dir, or the store's dir). */
 const char *store_snapshot_dir(const struct store *s);

@@ -84,9 +84,7 @@ int store_copy(struct store *s, const char *dir)
         wal_copy_finish(s->wal, &log, NULL);
         return rc;
     }
-    pthread_rwlock_rdlock(&s->resize_lock);
     rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
-    pthread_rwlock_unlock(&s->resize_lock);
     if (close(fd) != 0 && rc == 0)
         rc = errno;
     int log_rc = wal_copy_finish(s->wal, &log, rc ? NULL : dir);
@@ -291,11 +289,6 @@ static int read_all(int fd, void *buf, size_t len)
     return 0;
 }
 
-static int fsync_dir(int dfd)
-{
-    return fsync(dfd) != 0 ? errno : 0;
-}
-
 /* Opens (creating) the directory that holds name under dir; *base is the
  * last component.  Returns the directory's descriptor or -errno. */
 static int open_parent(const char *dir, char *name, const char **base)
@@ -312,7 +305,7 @@ static int open_parent(const char *dir, char *name, const char **base)
         if (!err && sub < 0)
             err = errno;
         if (!err && made == 0)
-            err = fsync_dir(dfd);
+            err = store_fsync_dirfd(dfd);
         *slash = '/';
         close(dfd);
         if (err) {
@@ -367,7 +360,7 @@ static int unpack_file(int in_fd, const char *dir, char *name, uint64_t len, boo
     if (rc == 0 && err == 0 && renameat2(dfd, tmp, dfd, base, RENAME_NOREPLACE) != 0)
         err = errno;
     if (rc == 0 && err == 0)
-        err = fsync_dir(dfd);
+        err = store_fsync_dirfd(dfd);
     close(dfd);
     if (rc == 0 && err) {
         snprintf(problem, problem_len, "cannot write %s into %s: %s", name, dir, strerror(err));

@@ -49,8 +49,7 @@ int store_backup_header_decode(const unsigned char in[STORE_BACKUP_HEADER_BYTES]
  * systems) from the snapshot directory, and the log's segment files
  * (log.<zxid>: their bytes up to what was durable when the copy began,
  * opened before LMDB's view is taken).  Safe on any thread (meant for a
- * worker: it reads the whole store); holds the resize lock for reading
- * meanwhile, so a map resize waits for it.  Returns 0 or ZN_IO (logged;
+ * worker: it reads the whole store).  Returns 0 or ZN_IO (logged;
  * also when the log was truncated meanwhile: a copy is taken again).
  */
 int store_copy(struct store *s, const char *dir);

@@ -43,10 +43,9 @@
  *  2. queued_entries/queued_bytes count exactly the entries appended and not
  *     yet reported by on_durable (queue + being written + completed list).
  *  3. Only the writer thread opens LMDB write transactions once the store is
- *     open; other threads open only read transactions, always under the
- *     resize lock held for reading.
- *  4. The map is resized only by the writer thread, holding the resize lock
- *     for writing, with no transaction of its own open.
+ *     open; other threads open only read transactions.
+ *  4. The LMDB map is never resized (it holds only snapshot records and
+ *     metadata): a reader needs no lock against a remap.
  */
 #ifndef ZN_STORE_INTERNAL_H
 #define ZN_STORE_INTERNAL_H
@@ -77,6 +76,7 @@ enum store_op {
     STORE_OP_META,         /* synchronous: put a metadata value */
     STORE_OP_DROP_SNAPSHOT,/* synchronous: delete one (corrupt) snapshot */
     STORE_OP_CORRUPT_ENTRY,/* synchronous, tests: a log entry with a wrong crc */
+    STORE_OP_PURGE,        /* asynchronous: keep snapshots_kept, compact (store_purge) */
 };
 
 /* A caller of a synchronous operation waits on this (on its own stack). */
@@ -139,9 +139,6 @@ struct store {
     uint64_t last_snapshot_zxid_queued;
     bool recovered;
     bool closing;
-
-    /* Resize lock: see invariants 3 and 4. */
-    pthread_rwlock_t resize_lock;
 
     /* Everything below is guarded by mutex. */
     pthread_mutex_t mutex;
@@ -276,9 +273,9 @@ int store_run_sync(struct store *s, struct store_item *item, struct store_waiter
 /* store_txn.c.  A transaction function: puts or deletes in txn, returns an
  * LMDB or errno code; it must start from scratch on each call. */
 typedef int (*store_txn_fn)(struct store *s, MDB_txn *txn, void *arg);
-/* Runs fn in a write transaction and commits it, growing the map and
- * retrying on MDB_MAP_FULL; with injectable, a pending test fault replaces
- * the commit.  Returns an LMDB or errno code. */
+/* Runs fn in a write transaction and commits it; with injectable, a
+ * pending test fault replaces the commit.  Returns an LMDB or errno code
+ * (MDB_MAP_FULL: ZN_NOSPACE to the caller's store_error). */
 int store_write_txn(struct store *s, store_txn_fn fn, void *arg, bool injectable);
 /* ENOSPC instead of EIO when the disk lacks room for bytes_needed. */
 int store_classify_failure(struct store *s, int rc, uint64_t bytes_needed);
@@ -290,8 +287,11 @@ struct store_deleted {
 int store_snap_delete_some(struct store *s, MDB_txn *txn, uint64_t zxid, uint64_t max,
                            bool *more);
 int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid);
+/* The snapshot records' zxids, oldest first: the first max into zxids,
+ * every one counted in *count, the newest in *newest (0: none).  Deletes the
+ * chunks of an incomplete format 2 snapshot met on the way. */
 int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_t max,
-                    size_t *count);
+                    size_t *count, uint64_t *newest);
 int store_put_meta_value(struct store *s, MDB_txn *txn, const char *name, uint64_t value);
 /* A store_txn_fn: deletes the snapshot at ((struct store_item *)arg)->zxid. */
 int store_drop_snapshot_txn(struct store *s, MDB_txn *txn, void *arg);
@@ -317,6 +317,9 @@ int store_read_legacy_snapshot(struct store *s, uint64_t below, bool *found, boo
 
 /* store_snapwrite.c */
 int store_write_snapshot(struct store *s, struct store_item *item, struct store_item **rest);
+/* A purge (store_purge): the snapshots beyond snapshots_kept and the log
+ * below the oldest kept one go.  Returns 0 or a ZN_ code (logged). */
+int store_write_purge(struct store *s);
 void store_release_blob_upto(struct store_item *item, size_t upto);
 
 /* store_writer.c: one run of count log entries (linked from run) written

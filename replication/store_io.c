@@ -1,7 +1,8 @@
-/* store_io: whole reads and writes at an offset (store_io.h). */
+/* store_io: whole reads and writes at an offset, a directory's fsync (store_io.h). */
 #include "store_io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -31,4 +32,19 @@ int store_pread_all(int fd, void *buf, size_t len, uint64_t offset)
         done += (size_t)n;
     }
     return 0;
+}
+
+int store_fsync_dirfd(int dfd)
+{
+    return fsync(dfd) == 0 ? 0 : errno;
+}
+
+int store_fsync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno;
+    int rc = store_fsync_dirfd(dfd);
+    close(dfd);
+    return rc;
 }

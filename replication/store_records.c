@@ -75,8 +75,9 @@ int store_snap_delete(struct store *s, MDB_txn *txn, uint64_t zxid)
  * snapshot writes, or in a snapshot's last transaction after its header is
  * in, so no snapshot being written is mistaken for a leftover. */
 int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_t max,
-                           size_t *count)
+                           size_t *count, uint64_t *newest)
 {
+    *newest = 0;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(txn, s->dbi_snap, &cur);
     if (rc)
@@ -108,6 +109,7 @@ int store_snap_list(struct store *s, MDB_txn *txn, uint64_t *zxids, size_t max,
             if (n < max)
                 zxids[n] = zxid;
             n++;
+            *newest = zxid;
         }
         if (zxid == UINT64_MAX)
             break;
@@ -145,21 +147,20 @@ static int store_truncate_txn(struct store *s, MDB_txn *txn, void *arg)
     struct store_truncate_job *job = arg;
     memset(&job->deleted, 0, sizeof job->deleted);
     int rc = 0;
-    uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
     size_t count;
-    for (;;) {
-        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
+    uint64_t newest;
+    for (;;) { /* (the newest, not the listed: snapshots may accumulate, purge_on_call) */
+        if ((rc = store_snap_list(s, txn, NULL, 0, &count, &newest)))
             return rc;
-        size_t listed = count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1;
-        if (count == 0 || zxids[listed - 1] <= job->zxid)
+        if (count == 0 || newest <= job->zxid)
             break;
         ZN_WARN("store: truncation removes snapshot zxid=0x%" PRIx64 " above zxid=0x%" PRIx64,
-                zxids[listed - 1], job->zxid);
-        if ((rc = store_snap_delete(s, txn, zxids[listed - 1])))
+                newest, job->zxid);
+        if ((rc = store_snap_delete(s, txn, newest)))
             return rc;
     }
     job->snapshots = count;
-    job->newest_snapshot = count ? zxids[(count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1) - 1] : 0;
+    job->newest_snapshot = newest;
     job->last_left = job->newest_snapshot;
     return 0;
 }
@@ -249,6 +250,9 @@ void store_write_other(struct store *s, struct store_item *item)
             s->stats.log_bytes += item->len;
             pthread_mutex_unlock(&s->mutex);
         }
+        break;
+    case STORE_OP_PURGE:
+        status = store_write_purge(s);
         break;
     case STORE_OP_ENTRY:
         ZN_ASSERT(!"entries are written in runs");

@@ -31,22 +31,16 @@
 #define STORE_RECOVER_SNAPSHOTS_MAX (ZN_STORE_SNAPSHOTS_KEPT_MAX + 8u)
 static int store_read_begin(struct store *s, MDB_txn **txn)
 {
-    pthread_rwlock_rdlock(&s->resize_lock);
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
-    if (rc)
-        pthread_rwlock_unlock(&s->resize_lock);
-    return rc;
+    return mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
 }
 
 static void store_read_end(struct store *s, MDB_txn *txn)
 {
+    (void)s;
     mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&s->resize_lock);
 }
 
-/* Called from store_open before the writer thread exists, so no other
- * transaction can be open and the resize lock (not yet initialised) is not
- * needed. */
+/* Called from store_open before the writer thread exists. */
 int store_scan(struct store *s)
 {
     MDB_txn *txn;

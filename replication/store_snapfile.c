@@ -251,16 +251,6 @@ int store_snapfile_uncache(const char *dir, uint64_t zxid)
     return -rc;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -errno;
-    int rc = fsync(dfd) != 0 ? -errno : 0;
-    close(dfd);
-    return rc;
-}
-
 int store_snapfile_publish(const char *dir, uint64_t zxid, int which)
 {
     char tmp[4096], final[4096];
@@ -272,7 +262,7 @@ int store_snapfile_publish(const char *dir, uint64_t zxid, int which)
         return rc;
     if (rename(tmp, final) != 0)
         return -errno;
-    return fsync_dir(dir);
+    return -store_fsync_dir(dir);
 }
 
 static int damaged(struct store_snapfile_facts *facts, uint64_t offset, const char *fmt, ...)
@@ -494,8 +484,8 @@ int store_snapfile_transfer_all(const char *from, const char *to, bool keep)
     }
     closedir(d);
     if (rc == 0)
-        rc = fsync_dir(to);
+        rc = -store_fsync_dir(to);
     if (rc == 0 && !keep)
-        rc = fsync_dir(from);
+        rc = -store_fsync_dir(from);
     return rc;
 }

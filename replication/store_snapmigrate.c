@@ -34,13 +34,42 @@
 #include "store_snapfile.h"
 #include "znode/errors.h"
 
-/* Most records the tidy compares files against (more: it leaves them). */
-#define STORE_TIDY_RECORDS_MAX 64u
-
+/* The zxids of the snapshot records, as many as there are (with
+ * autopurge.purgeInterval set snapshots accumulate between purges). */
 struct store_record_set {
-    uint64_t zxids[STORE_TIDY_RECORDS_MAX];
-    size_t count;
+    uint64_t *zxids;
+    size_t count, cap;
 };
+
+static void store_record_set_free(struct store_record_set *set)
+{
+    free(set->zxids);
+    set->zxids = NULL;
+    set->count = set->cap = 0;
+}
+
+/* Every zxid with a header or record (chunk 0) from cur on, into set.
+ * Returns 0, ENOMEM or an LMDB code. */
+static int store_collect_records(MDB_cursor *cur, struct store_record_set *set)
+{
+    MDB_val key, value;
+    int get;
+    for (get = mdb_cursor_get(cur, &key, &value, MDB_FIRST); get == 0;
+         get = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
+        if (key.mv_size != STORE_SNAP_KEY_BYTES || store_get_be32((unsigned char *)key.mv_data + 8))
+            continue;
+        if (set->count == set->cap) {
+            size_t cap = set->cap ? set->cap * 2 : 16;
+            uint64_t *grown = realloc(set->zxids, cap * sizeof *grown);
+            if (!grown)
+                return ENOMEM;
+            set->zxids = grown;
+            set->cap = cap;
+        }
+        set->zxids[set->count++] = store_get_be64(key.mv_data);
+    }
+    return get == MDB_NOTFOUND ? 0 : get;
+}
 
 static bool store_record_named(void *ctx, uint64_t zxid)
 {
@@ -51,45 +80,29 @@ static bool store_record_named(void *ctx, uint64_t zxid)
     return false;
 }
 
-/* Every zxid with a header or record (chunk 0), into set; *overflow when
- * there are more than it holds. */
-static int store_record_zxids(struct store *s, struct store_record_set *set, bool *overflow)
+/* Every zxid with a header or record (chunk 0), into set (freed by the caller). */
+static int store_record_zxids(struct store *s, struct store_record_set *set)
 {
-    set->count = 0;
-    *overflow = false;
-    pthread_rwlock_rdlock(&s->resize_lock);
     MDB_txn *txn;
-    MDB_cursor *cur = NULL;
+    MDB_cursor *cur;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-    if (rc == 0)
-        rc = mdb_cursor_open(txn, s->dbi_snap, &cur);
-    MDB_val key, value;
-    for (int get = rc == 0 ? mdb_cursor_get(cur, &key, &value, MDB_FIRST) : MDB_NOTFOUND; get == 0;
-         get = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
-        if (key.mv_size != STORE_SNAP_KEY_BYTES || store_get_be32((unsigned char *)key.mv_data + 8))
-            continue;
-        if (set->count == STORE_TIDY_RECORDS_MAX) {
-            *overflow = true;
-            break;
-        }
-        set->zxids[set->count++] = store_get_be64(key.mv_data);
-    }
-    if (cur)
+    if (rc)
+        return rc;
+    if ((rc = mdb_cursor_open(txn, s->dbi_snap, &cur)) == 0) {
+        rc = store_collect_records(cur, set);
         mdb_cursor_close(cur);
-    if (rc == 0)
-        mdb_txn_abort(txn);
-    pthread_rwlock_unlock(&s->resize_lock);
+    }
+    mdb_txn_abort(txn);
     return rc;
 }
 
 void store_snapfiles_tidy(struct store *s, bool tmp_too)
 {
-    struct store_record_set set;
-    bool overflow;
-    int rc = store_record_zxids(s, &set, &overflow);
-    if (rc || overflow) {
-        if (rc)
-            store_error(rc, "listing the snapshot records (leftover files stay)");
+    struct store_record_set set = {0};
+    int rc = store_record_zxids(s, &set);
+    if (rc) {
+        store_error(rc, "listing the snapshot records (leftover files stay)");
+        store_record_set_free(&set);
         return;
     }
     unsigned removed = 0;
@@ -103,6 +116,7 @@ void store_snapfiles_tidy(struct store *s, bool tmp_too)
         ZN_INFO("store: removed %u snapshot file%s no record names (replaced, or left by a "
                 "crash)%s in %s",
                 removed, removed == 1 ? "" : "s", tmp_too ? " (or temporary)" : "", s->snap_dir);
+    store_record_set_free(&set);
 }
 
 /* The transaction of one migrated snapshot: its chunks out, its record in
@@ -190,7 +204,6 @@ int store_snapfiles_open(struct store *s)
 /* The zxids the records of the LMDB copy dir/data.mdb name (closed). */
 static int store_copy_records(const char *dir, struct store_record_set *set)
 {
-    set->count = 0;
     MDB_env *env;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
@@ -202,20 +215,8 @@ static int store_copy_records(const char *dir, struct store_record_set *set)
         (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0644)) == 0 &&
         (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) == 0 &&
         (rc = mdb_dbi_open(txn, "snap", 0, &dbi)) == 0 &&
-        (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
-        MDB_val key, value;
-        for (int get = mdb_cursor_get(cur, &key, &value, MDB_FIRST); get == 0;
-             get = mdb_cursor_get(cur, &key, &value, MDB_NEXT)) {
-            if (key.mv_size != STORE_SNAP_KEY_BYTES ||
-                store_get_be32((unsigned char *)key.mv_data + 8))
-                continue;
-            if (set->count == STORE_TIDY_RECORDS_MAX) {
-                rc = MDB_CORRUPTED;
-                break;
-            }
-            set->zxids[set->count++] = store_get_be64(key.mv_data);
-        }
-    }
+        (rc = mdb_cursor_open(txn, dbi, &cur)) == 0)
+        rc = store_collect_records(cur, set);
     if (rc == MDB_NOTFOUND)
         rc = 0; /* no snap database: no snapshot */
     if (cur)
@@ -246,21 +247,25 @@ int store_snapfiles_copy(struct store *s, const char *dir, bool after)
                  strerror(-rc));
         return ZN_IO;
     }
-    struct store_record_set set;
-    if ((rc = store_copy_records(dir, &set)))
+    struct store_record_set set = {0};
+    if ((rc = store_copy_records(dir, &set))) {
+        store_record_set_free(&set);
         return store_error(rc, "reading the snapshot records of the copy");
-    for (size_t i = 0; i < set.count; i++) {
+    }
+    int result = 0;
+    for (size_t i = 0; i < set.count && result == 0; i++) {
         if ((rc = store_snapfile_transfer(s->snap_dir, dir, set.zxids[i], true))) {
             ZN_ERROR("store: copying %s/snapshot.%" PRIx64 " into %s: %s (a snapshot replaced "
                      "while the store was copied: try again)",
                      s->snap_dir, set.zxids[i], dir, strerror(-rc));
-            return ZN_IO;
+            result = ZN_IO;
         }
     }
     unsigned removed;
-    if ((rc = store_snapfile_sweep(dir, true, store_record_named, &set, &removed))) {
+    if (result == 0 && (rc = store_snapfile_sweep(dir, true, store_record_named, &set, &removed))) {
         ZN_ERROR("store: tidying the copy's snapshot files in %s: %s", dir, strerror(-rc));
-        return ZN_IO;
+        result = ZN_IO;
     }
-    return 0;
+    store_record_set_free(&set);
+    return result;
 }

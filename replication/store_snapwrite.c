@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,23 +35,66 @@
 #include "znode/errors.h"
 
 /*
- * What the record's transaction decides: the snapshots kept after it, the
- * newest, and the compaction point (0: none).
+ * What a retain step decides (in the record's transaction, or a purge's):
+ * the snapshots kept after it, the newest, and the compaction point (0: none).
  */
 struct store_snapshot_job {
-    const struct store_item *item;
+    const struct store_item *item; /* NULL: a purge */
     uint64_t len;
     uint32_t crc;
     size_t snapshots;        /* after the write */
     uint64_t newest_zxid;
-    uint64_t replaced_zxid;  /* the newest before this one (its pages leave the cache), or 0 */
     uint64_t compacted_zxid; /* 0: no compaction */
     size_t dropped;          /* older snapshots whose records went (their files go after) */
 };
 
-/* The record of the new snapshot file, with the snapshots beyond
- * snapshots_kept dropped and the compaction point moved, in one transaction
- * (the file is durable under its final name by now). */
+/*
+ * Keeps the newest `keep` snapshot records (an older one's record goes
+ * here, its file after the transaction commits: store_snapfiles_tidy) and,
+ * with compact, moves the compaction point to the oldest kept one, only
+ * once an older snapshot backs the newest (or when keep is 1, for a
+ * leader's snapshot): if the newest is ever found damaged, recovery falls
+ * back to the oldest kept, whose later log entries are all still here.  The
+ * log's segments wholly at or below the point are unlinked afterwards
+ * (store_retain_finish).  Segments left there by a crash are harmless
+ * (recovery reads only above a snapshot at or above the point) and go with
+ * the next compaction.
+ */
+static int store_retain(struct store *s, MDB_txn *txn, size_t keep, bool compact,
+                        struct store_snapshot_job *job)
+{
+    uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
+    size_t count;
+    uint64_t newest;
+    int rc;
+    for (;;) {
+        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count, &newest)))
+            return rc;
+        if (count <= keep)
+            break;
+        /* the oldest listed beyond keep (many at once after snapshots accumulated) */
+        size_t listed = count < ZN_STORE_SNAPSHOTS_KEPT_MAX + 1 ? count : ZN_STORE_SNAPSHOTS_KEPT_MAX + 1;
+        size_t drop = count - keep < listed ? count - keep : listed;
+        for (size_t i = 0; i < drop; i++) {
+            if ((rc = store_snap_delete(s, txn, zxids[i])))
+                return rc;
+            job->dropped++;
+        }
+    }
+    job->snapshots = count;
+    job->newest_zxid = newest;
+    if (compact && count >= 1 && (count >= 2 || keep == 1)) {
+        uint64_t oldest = zxids[0];
+        if ((rc = store_put_meta_value(s, txn, STORE_META_COMPACTED, oldest)))
+            return rc;
+        job->compacted_zxid = oldest;
+    }
+    return 0;
+}
+
+/* The record of the new snapshot file, with (unless purge_on_call) the
+ * snapshots beyond snapshots_kept dropped and the compaction point moved, in
+ * one transaction (the file is durable under its final name by now). */
 static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
 {
     struct store_snapshot_job *job = arg;
@@ -68,44 +112,38 @@ static int store_put_snapshot(struct store *s, MDB_txn *txn, void *arg)
     MDB_val key = {STORE_SNAP_KEY_BYTES, key_bytes}, value = {sizeof record, record};
     if ((rc = mdb_put(txn, s->dbi_snap, &key, &value, 0)))
         return rc;
-
-    /* Keep the newest snapshots_kept: an older one's record goes here, its
-     * file after this transaction commits (store_snapfiles_tidy).  A
-     * leader's snapshot (install) keeps none older: the log does not hold
-     * the transactions between them and it, so recovery must never fall
-     * back to one and replay the log across that gap (a fault run's member
-     * did, after its installed snapshot's file was cut, and its tree
-     * differed from the leader's). */
-    uint64_t zxids[ZN_STORE_SNAPSHOTS_KEPT_MAX + 1];
-    size_t count;
-    for (;;) {
-        if ((rc = store_snap_list(s, txn, zxids, ZN_STORE_SNAPSHOTS_KEPT_MAX + 1, &count)))
-            return rc;
-        if (count <= s->opts.snapshots_kept && !(item->install && zxids[0] < item->zxid))
-            break;
-        if ((rc = store_snap_delete(s, txn, zxids[0])))
-            return rc;
-        job->dropped++;
-    }
-    ZN_ASSERT(count >= 1 && count <= ZN_STORE_SNAPSHOTS_KEPT_MAX);
-    job->snapshots = count;
-    job->newest_zxid = zxids[count - 1];
-    job->replaced_zxid = count >= 2 ? zxids[count - 2] : 0;
-    /* Compact only once an older snapshot backs the newest one: if the
-     * newest is ever found damaged, recovery falls back to the oldest kept,
-     * whose later log entries are all still here.  The compaction point is
-     * recorded here; the log's segments wholly at or below it are unlinked
-     * afterwards (wal_compact).  Segments left there by a crash are harmless
-     * (recovery reads only above a snapshot at or above the point) and go
-     * with the next compaction. */
-    if (count >= 2 || item->install) {
-        uint64_t oldest = zxids[0];
-        if ((rc = store_put_meta_value(s, txn, STORE_META_COMPACTED, oldest)))
-            return rc;
-        job->compacted_zxid = oldest;
-    }
+    /* A leader's snapshot (install) keeps none older, whatever the purge
+     * mode: the log does not hold the transactions between them and it, so
+     * recovery must never fall back to one and replay the log across that
+     * gap (a fault run's member did, after its installed snapshot's file
+     * was cut, and its tree differed from the leader's). */
+    if (item->install)
+        rc = store_retain(s, txn, 1, true, job);
+    else if (!s->opts.purge_on_call)
+        rc = store_retain(s, txn, s->opts.snapshots_kept, true, job);
+    else /* everything kept until store_purge: only counted */
+        rc = store_retain(s, txn, SIZE_MAX, false, job);
+    if (rc)
+        return rc;
+    ZN_ASSERT(job->snapshots >= 1); /* (this one's record, at least) */
     return 0;
 }
+
+/* A purge's transaction: the newest snapshots_kept stay. */
+static int store_purge_txn(struct store *s, MDB_txn *txn, void *arg)
+{
+    struct store_snapshot_job *job = arg;
+    job->compacted_zxid = 0;
+    job->dropped = 0;
+    return store_retain(s, txn, s->opts.snapshots_kept, true, job);
+}
+
+/* After a retain step committed: the dropped snapshots' files go (one
+ * unlink each), and the log's segments wholly at or below the compaction
+ * point (unlinked: a directory fsync, not a transaction).  Returns the
+ * compaction's duration; *deleted_entries the log entries it dropped. */
+static int64_t store_retain_finish(struct store *s, const struct store_snapshot_job *job,
+                                   uint64_t *deleted_entries);
 
 /* True (once) when a test asked the snapshot write to stop at stage. */
 static bool store_test_snapshot_crashes(struct store *s, unsigned stage)
@@ -241,6 +279,7 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     }
     crashed = crashed || (rc == 0 && store_test_snapshot_crashes(s, 2));
     pthread_mutex_lock(&s->mutex);
+    uint64_t replaced_zxid = s->stats.snapshot_zxid; /* the newest until now, or 0 */
     if (rc == 0 && !crashed) {
         s->stats.snapshot_count = job.snapshots;
         s->stats.snapshot_zxid = job.newest_zxid;
@@ -255,20 +294,33 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     if (rc)
         return rc;
     /* The page cache keeps the snapshot a restart reads (the newest), not
-     * the one it replaces. */
-    if (job.replaced_zxid && job.replaced_zxid != job.newest_zxid)
-        (void)store_snapfile_uncache(s->snap_dir, job.replaced_zxid);
-    /* The replaced snapshots' files: one unlink each. */
-    if (job.dropped)
+     * the one it replaces (if that one is still kept). */
+    if (replaced_zxid && replaced_zxid != job.newest_zxid && job.newest_zxid == item->zxid)
+        (void)store_snapfile_uncache(s->snap_dir, replaced_zxid);
+    uint64_t deleted_entries = 0;
+    compact_us = store_retain_finish(s, &job, &deleted_entries);
+    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%" PRIu64 " file=%s/snapshot.%" PRIx64
+            " %s_us=%" PRId64 " publish_us=%" PRId64 " record_txn_us=%" PRId64
+            " longest_compaction_txn_us=%" PRId64 " snapshots=%zu compacted_to=0x%" PRIx64
+            " log_entries_deleted=%" PRIu64,
+            item->zxid, job.len, s->snap_dir, item->zxid, item->from_file ? "check" : "write",
+            write_us, publish_us, record_us, compact_us, job.snapshots, job.compacted_zxid,
+            deleted_entries);
+    return 0;
+}
+
+static int64_t store_retain_finish(struct store *s, const struct store_snapshot_job *job,
+                                   uint64_t *deleted_entries)
+{
+    if (job->dropped)
         store_snapfiles_tidy(s, false);
-    /* The snapshot counts: now the log's segments wholly at or below the
-     * compaction point go (unlinked: a directory fsync, not a transaction). */
     struct store_deleted deleted = {0};
-    if (job.compacted_zxid) {
+    int64_t us = 0;
+    if (job->compacted_zxid) {
         struct timespec c0;
         clock_gettime(CLOCK_MONOTONIC, &c0);
-        int crc = wal_compact(s->wal, job.compacted_zxid, &deleted.entries, &deleted.bytes);
-        compact_us = store_us_since(&c0);
+        int crc = wal_compact(s->wal, job->compacted_zxid, &deleted.entries, &deleted.bytes);
+        us = store_us_since(&c0);
         if (crc)
             store_error(crc, "compacting the log (the segments are left for the next compaction)");
         pthread_mutex_lock(&s->mutex);
@@ -278,12 +330,23 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
         s->stats.log_bytes -= deleted.bytes;
         pthread_mutex_unlock(&s->mutex);
     }
-    ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%" PRIu64 " file=%s/snapshot.%" PRIx64
-            " %s_us=%" PRId64 " publish_us=%" PRId64 " record_txn_us=%" PRId64
-            " longest_compaction_txn_us=%" PRId64 " snapshots=%zu compacted_to=0x%" PRIx64
-            " log_entries_deleted=%" PRIu64,
-            item->zxid, job.len, s->snap_dir, item->zxid, item->from_file ? "check" : "write",
-            write_us, publish_us, record_us, compact_us, job.snapshots, job.compacted_zxid,
-            deleted.entries);
+    *deleted_entries = deleted.entries;
+    return us;
+}
+
+int store_write_purge(struct store *s)
+{
+    struct store_snapshot_job job = {0};
+    int rc = store_write_txn(s, store_purge_txn, &job, false);
+    if (rc)
+        return store_error(rc, "purging old snapshots");
+    pthread_mutex_lock(&s->mutex);
+    s->stats.snapshot_count = job.snapshots;
+    pthread_mutex_unlock(&s->mutex);
+    uint64_t deleted_entries = 0;
+    int64_t us = store_retain_finish(s, &job, &deleted_entries);
+    ZN_INFO("store: purged snapshots_dropped=%zu snapshots=%zu compacted_to=0x%" PRIx64
+            " log_entries_deleted=%" PRIu64 " compaction_us=%" PRId64,
+            job.dropped, job.snapshots, job.compacted_zxid, deleted_entries, us);
     return 0;
 }

@@ -1,15 +1,14 @@
 /*
  * store_txn: one LMDB write transaction of the writer thread, and what
- * comes with it: the retry after growing a full map (doubling, up to
- * map_max_bytes, under the resize lock), a test fault injected in place of
- * a commit (store_test_fail_batches), the fsync counter, the page unmapping
- * that keeps the member's RSS down, and telling a full disk from an I/O
- * error.
+ * comes with it: a test fault injected in place of a commit
+ * (store_test_fail_batches), the fsync counter, the page unmapping that
+ * keeps the member's RSS down, and telling a full disk from an I/O error.
+ * The map is never grown: LMDB holds only snapshot records and metadata
+ * since the log and the snapshots moved into files of their own, so nothing
+ * can fill the default map (a full one is ZN_NOSPACE).
  *
  * Invariants: 3 and 4 of store_internal.h (only the writer thread writes;
- * the map is resized with the resize lock held for writing and no
- * transaction of its own open); a transaction function starts from scratch
- * on every call, since it is run again after the map grows.
+ * the map is never resized).
  *
  * Called by: the writer's files (store_write_txn, store_classify_failure);
  * store_unmap_pages also by store_recover.c, while the writer is idle.
@@ -24,30 +23,6 @@
 
 #include "log.h"
 #include "store_internal.h"
-
-/* Doubles the map up to its ceiling.  Returns true if it grew. */
-static bool store_grow_map(struct store *s)
-{
-    pthread_mutex_lock(&s->mutex);
-    uint64_t current = s->map_bytes;
-    pthread_mutex_unlock(&s->mutex);
-    if (current >= s->opts.map_max_bytes)
-        return false;
-    uint64_t next = current * 2 < s->opts.map_max_bytes ? current * 2 : s->opts.map_max_bytes;
-    pthread_rwlock_wrlock(&s->resize_lock);
-    int rc = mdb_env_set_mapsize(s->env, next);
-    pthread_rwlock_unlock(&s->resize_lock);
-    if (rc) {
-        store_error(rc, "growing the LMDB map");
-        return false;
-    }
-    pthread_mutex_lock(&s->mutex);
-    s->map_bytes = next;
-    pthread_mutex_unlock(&s->mutex);
-    ZN_INFO("store: map grown map_bytes=%" PRIu64 " map_max_bytes=%" PRIu64, next,
-            s->opts.map_max_bytes);
-    return true;
-}
 
 /*
  * LMDB reads pages through its read-only map of data.mdb: appending to the
@@ -100,7 +75,6 @@ void store_unmap_pages(struct store *s)
     uintptr_t start, end;
     if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
         return;
-    pthread_rwlock_rdlock(&s->resize_lock);
     if (store_find_map(s, &start, &end) == 0) {
         uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
         long page = sysconf(_SC_PAGESIZE);
@@ -111,48 +85,41 @@ void store_unmap_pages(struct store *s)
             (void)madvise((void *)start, (size_t)used, MADV_DONTNEED);
         }
     }
-    pthread_rwlock_unlock(&s->resize_lock);
 }
 
 /*
- * Runs fn in a write transaction and commits it.  fn must start from scratch
- * on each call (it is retried after the map grows).  With injectable, a
+ * Runs fn in a write transaction and commits it.  With injectable, a
  * pending test fault replaces the commit.  Returns an LMDB or errno code.
  */
 int store_write_txn(struct store *s, store_txn_fn fn, void *arg, bool injectable)
 {
-    for (;;) {
-        MDB_txn *txn;
-        int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-        if (rc)
-            return rc;
-        rc = fn(s, txn, arg);
-        if (rc == 0 && injectable) {
-            pthread_mutex_lock(&s->mutex);
-            if (s->fail_batches) {
-                s->fail_batches--;
-                rc = s->fail_error;
-            }
-            pthread_mutex_unlock(&s->mutex);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return rc;
+    rc = fn(s, txn, arg);
+    if (rc == 0 && injectable) {
+        pthread_mutex_lock(&s->mutex);
+        if (s->fail_batches) {
+            s->fail_batches--;
+            rc = s->fail_error;
         }
-        if (rc == 0) {
-            rc = mdb_txn_commit(txn);
-            if (rc == 0) {
-                pthread_mutex_lock(&s->mutex);
-                s->stats.fsyncs++;
-                pthread_mutex_unlock(&s->mutex);
-                if (++s->commits_since_unmap >= STORE_UNMAP_EVERY_COMMITS) {
-                    s->commits_since_unmap = 0;
-                    store_unmap_pages(s);
-                }
-            }
-        } else {
-            mdb_txn_abort(txn);
-        }
-        if (rc == MDB_MAP_FULL && store_grow_map(s))
-            continue;
+        pthread_mutex_unlock(&s->mutex);
+    }
+    if (rc != 0) {
+        mdb_txn_abort(txn);
         return rc;
     }
+    if ((rc = mdb_txn_commit(txn)))
+        return rc;
+    pthread_mutex_lock(&s->mutex);
+    s->stats.fsyncs++;
+    pthread_mutex_unlock(&s->mutex);
+    if (++s->commits_since_unmap >= STORE_UNMAP_EVERY_COMMITS) {
+        s->commits_since_unmap = 0;
+        store_unmap_pages(s);
+    }
+    return 0;
 }
 
 /*

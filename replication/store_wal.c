@@ -116,7 +116,7 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
             rc = errno;
     }
     if (rc == 0)
-        rc = wal_sync_dir(w);
+        rc = store_fsync_dirfd(w->dirfd);
     int fd = rc ? -1 : openat(w->dirfd, name, O_RDWR | O_CLOEXEC);
     if (rc == 0 && fd < 0)
         rc = errno;
@@ -232,7 +232,7 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
             close(fd);
     }
     free(list);
-    if (result == 0 && removed && (rc = wal_sync_dir(w)))
+    if (result == 0 && removed && (rc = store_fsync_dirfd(w->dirfd)))
         result = wal_errno_code(rc);
     if (result) {
         wal_close(w);
@@ -543,7 +543,7 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
         }
     }
     if (rc == 0 && unlinked)
-        rc = wal_sync_dir(w);
+        rc = store_fsync_dirfd(w->dirfd);
     w->truncations += *entries > 0;
     w->counts.entries -= *entries;
     w->counts.bytes -= *bytes;
@@ -578,7 +578,7 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
         w->counts.bytes -= *bytes;
         w->counts.segments = w->n;
         w->counts.first_zxid = w->segs[0].first;
-        int src = wal_sync_dir(w);
+        int src = store_fsync_dirfd(w->dirfd);
         rc = rc ? rc : src;
     }
     pthread_mutex_unlock(&w->lock);

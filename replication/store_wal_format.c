@@ -215,11 +215,6 @@ int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop)
     return rc;
 }
 
-int wal_sync_dir(struct wal *w)
-{
-    return fsync(w->dirfd) == 0 ? 0 : errno;
-}
-
 /* Maps name read-only; *map NULL for an empty file.  Returns 0 or errno. */
 int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map,
                    uint64_t *size, bool writable)

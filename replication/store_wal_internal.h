@@ -96,7 +96,6 @@ int wal_write_zeros(int fd, uint64_t off, uint64_t len);
 /* dir/name as bytes of written zeros, fdatasync'd, out of the page cache;
  * ECANCELED (and no file) when *stop (if given) turns true meanwhile. */
 int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop);
-int wal_sync_dir(struct wal *w);
 /* Maps name read-only (*map NULL for an empty file); *fd_out stays open. */
 int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map, uint64_t *size,
             bool writable);

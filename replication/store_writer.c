@@ -1,26 +1,23 @@
 /*
  * The store's writer thread: the only code that writes LMDB once the store
  * is open.  It takes everything queued at once, writes each run of log
- * entries in ONE write transaction (group commit: LMDB's commit is the
- * fsync), and handles snapshots (with compaction), truncations and metadata
- * in queue order: each in its own transaction, except a big snapshot, which
- * takes several bounded ones (its compaction too) with queued log entries
- * committed between them.  On MDB_MAP_FULL it grows the
- * map (doubling, up to map_max_bytes) and retries the transaction, which
- * LMDB allows only with no transaction active in the process: hence the
- * resize lock that readers hold around their read transactions.
+ * entries to the log's segment files as one group commit, and handles
+ * snapshots (with compaction), purges, truncations and metadata in queue
+ * order, a snapshot's file written with queued log entries committed
+ * between its chunks.  The LMDB map never grows: it holds only snapshot
+ * records and metadata, far below its size (MDB_MAP_FULL is ZN_NOSPACE).
  *
  * This file is the thread itself: taking the queue the loop fills
  * (store.c), cutting it into runs of entries bounded by the batch limits,
  * committing each run, and handing the run's result back to the loop (the
  * completed list and the uv_async handle; store.c calls on_durable).  The
  * writer's other files:
- *   store_txn.c        one write transaction: commit, map growth, test
- *                      faults, disk-full classification, page unmapping
+ *   store_txn.c        one write transaction: commit, test faults,
+ *                      disk-full classification, page unmapping
  *   store_records.c    the records it puts and deletes, and the
  *                      synchronous operations (truncation, metadata, ...)
- *   store_snapwrite.c  a snapshot in bounded transactions, old snapshots
- *                      trimmed, the log compacted
+ *   store_snapwrite.c  a snapshot, old snapshots trimmed, the log
+ *                      compacted; a purge (store_purge)
  *
  * Invariants: 1 and 2 of store_internal.h (queue order; an entry stays
  * counted until the loop has reported its run); a run's result is carried

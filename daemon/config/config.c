@@ -44,6 +44,8 @@ void config_defaults(struct config *cfg)
     cfg->quorum_tls.hostname_verification = true; /* as ZooKeeper's default */
     cfg->jute_max_buffer = ZN_DEFAULT_MAX_PACKET_BYTES;
     cfg->snap_count = 100000;
+    cfg->snap_retain_count = CONFIG_SNAP_RETAIN_MIN;
+    cfg->purge_interval_hours = -1;
     cfg->snap_size_limit = 4194304LL * 1024; /* ZooKeeper's default: 4 GB */
     cfg->global_outstanding_limit = 1000;
     strcpy(cfg->log_level, "info");
@@ -328,6 +330,32 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         if (config_parse_long(value, 2, 1L << 40, &v) != 0)
             return config_fail(err, errlen, "%s: '%s' is not an integer >= 2", key, value);
         cfg->snap_count = v;
+        return 0;
+    }
+    /* ZooKeeper's autopurge.snapRetainCount: below 3 ZooKeeper warns and
+     * keeps 3 (DatadirCleanupManager), so a zoo.cfg moves over unchanged;
+     * more than the store can keep is refused. */
+    if (strcmp(key, "autopurge.snapRetainCount") == 0) {
+        if (config_parse_long(value, LONG_MIN, CONFIG_SNAP_RETAIN_MAX, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not an integer <= %d (the most snapshots "
+                               "znoded keeps)", key, value, CONFIG_SNAP_RETAIN_MAX);
+        if (v < CONFIG_SNAP_RETAIN_MIN) {
+            ZN_WARN("config: %s=%ld is below %d; keeping %d snapshots, as ZooKeeper does", key, v,
+                    CONFIG_SNAP_RETAIN_MIN, CONFIG_SNAP_RETAIN_MIN);
+            v = CONFIG_SNAP_RETAIN_MIN;
+        }
+        cfg->snap_retain_count = (unsigned)v;
+        return 0;
+    }
+    /* ZooKeeper's autopurge.purgeInterval, in hours: 0 never purges (its
+     * default: snapshots and log accumulate); N purges every N hours (and at
+     * the start, as ZooKeeper's first run).  Absent, znoded purges after
+     * every snapshot. */
+    if (strcmp(key, "autopurge.purgeInterval") == 0) {
+        if (config_parse_long(value, 0, CONFIG_PURGE_INTERVAL_MAX_HOURS, &v) != 0)
+            return config_fail(err, errlen, "%s: '%s' is not a number of hours in [0, %ld] (0: never "
+                               "purge)", key, value, CONFIG_PURGE_INTERVAL_MAX_HOURS);
+        cfg->purge_interval_hours = v;
         return 0;
     }
     /* ZooKeeper's preAllocSize (KB): here the size each log segment file is

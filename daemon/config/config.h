@@ -64,6 +64,12 @@ struct config_server {
 #define CONFIG_TLS_PASSWORD_BYTES 256
 #define CONFIG_TLS_CIPHERS_BYTES 2048
 #define CONFIG_TLS_DN_BYTES 1024
+/* The most snapshots autopurge.snapRetainCount may keep: the store's
+ * ZN_STORE_SNAPSHOTS_KEPT_MAX (server.c checks they agree). */
+#define CONFIG_SNAP_RETAIN_MIN 3
+#define CONFIG_SNAP_RETAIN_MAX 64
+#define CONFIG_PURGE_INTERVAL_MAX_HOURS 1000000L
+
 enum config_store_type { CONFIG_STORE_NONE = 0, CONFIG_STORE_PEM, CONFIG_STORE_PKCS12 };
 enum config_client_auth { CONFIG_CLIENT_AUTH_NEED = 0, CONFIG_CLIENT_AUTH_WANT, CONFIG_CLIENT_AUTH_NONE };
 struct config_tls {
@@ -182,6 +188,11 @@ struct config {
     unsigned four_letter_words;  /* whitelist; default srvr only, as ZooKeeper 3.5+ */
     size_t jute_max_buffer;      /* jute.maxbuffer; default 0xfffff */
     long snap_count;             /* snapCount: txns between snapshots; default 100000 */
+    unsigned snap_retain_count;  /* autopurge.snapRetainCount: snapshots kept (and the log
+                                    after the oldest of them); default and least 3, as
+                                    ZooKeeper; at most CONFIG_SNAP_RETAIN_MAX */
+    long purge_interval_hours;   /* autopurge.purgeInterval: -1 (absent): purge at every
+                                    snapshot; 0: never purge; N: a purge every N hours */
     uint64_t log_segment_bytes;  /* preAllocSize (KB) in bytes: each log segment file's
                                     preallocated size; 0: the store's default (64 MB) */
     uint64_t log_size_limit;     /* txnLogSizeLimitInKb in bytes: no segment is larger;

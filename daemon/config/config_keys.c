@@ -39,8 +39,6 @@ static const struct ignored_key ignored_keys[] = {
     {"jvm.pause.info-threshold.ms", "the JVM pause monitor"},
     {"jvm.pause.warn-threshold.ms", "the JVM pause monitor"},
     {"jvm.pause.sleep.time.ms", "the JVM pause monitor"},
-    {"autopurge.snapRetainCount", "znoded drops old snapshots and log entries itself"},
-    {"autopurge.purgeInterval", "znoded drops old snapshots and log entries itself"},
 };
 
 struct fixed_key {

@@ -239,12 +239,32 @@ CASES
   only_znoded
   local cfg
   cfg="$(standalone_config "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory" \
-    "autopurge.purgeInterval=1" "maxCnxns=100")"
+    "autopurge.purgeInterval=1" "autopurge.snapRetainCount=5" "jvm.pause.monitor=true" "maxCnxns=100")"
   run --separate-stderr "$ZN_ZNODED" --check-config "$cfg"
   assert_success
   assert_equal "${#lines[@]}" 3
   assert_line --index 1 "ignored: serverCnxnFactory (a Java class; znoded has one connection layer)"
-  assert_line --index 2 "ignored: autopurge.purgeInterval (znoded drops old snapshots and log entries itself)"
+  assert_line --index 2 "ignored: jvm.pause.monitor (the JVM pause monitor)"
+}
+
+@test "autopurge.* are acted on: a retain count above what znoded keeps, or a bad interval, refuses to start" {
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "autopurge.snapRetainCount=65")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg:5: autopurge.snapRetainCount: '65' is not an integer <= 64 (the most snapshots znoded keeps)"
+  cfg="$(standalone_config "autopurge.purgeInterval=-1")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output "znoded: $cfg:5: autopurge.purgeInterval: '-1' is not a number of hours in [0, 1000000] (0: never purge)"
+  # below ZooKeeper's minimum of 3: as ZooKeeper, a warning and 3
+  cfg="$(standalone_config "autopurge.snapRetainCount=1" "autopurge.purgeInterval=0")"
+  run --separate-stderr "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+  assert_equal "${#lines[@]}" 1
+  [[ "$stderr" == *"config: autopurge.snapRetainCount=1 is below 3; keeping 3 snapshots, as ZooKeeper does"* ]] ||
+    fail "no warning in: $stderr"
 }
 
 @test "maxCnxns bounds the client connections of the whole server" {

@@ -175,6 +175,33 @@ zk.sync('/from-$w'); print(zk.get('/from-$w')[0].decode()); zk.stop()"
   wait_until 30 "the wiped member to hold every acknowledged write" every_acked_write_on "$victim"
 }
 
+@test "autopurge.purgeInterval=0: a member behind the leader's log takes its snapshot, which replaces the member's own" {
+  # snapshots accumulate on every member; the lagging one, caught up by SNAP, must keep none of
+  # its older ones (the log does not hold what lies between them and the leader's)
+  start_ensemble 3 "snapCount=50" "autopurge.purgeInterval=0"
+  wait_until 60 "one leader" one_leader_among 1 2 3
+  leader="$(leader_of 1 2 3)"
+  victim=1; [ "$leader" = 1 ] && victim=2
+  dir="$(member_dir "$victim")"
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_load.py" "$(ensemble_connect)" /lag/a "$BATS_TEST_TMPDIR/acked-1" --count 300
+  wait_until 60 "the victim to agree" same_digest 1 2 3
+  own="$(find "$dir/data" -maxdepth 1 -name 'snapshot.*' ! -name 'snapshot.*.*' | wc -l)"
+  [ "$own" -ge 4 ] || fail "the victim has $own snapshot files after 300 writes with snapCount=50 and no purge"
+  kill9_member "$victim"
+  others="$(member_connect "$leader")"
+  "$ZN_PYTHON" "$ZN_LIB_DIR/zk_load.py" "$others" /lag/b "$BATS_TEST_TMPDIR/acked-2" --count 300
+  restart_member "$victim"
+  wait_until 60 "the lagging member to agree" same_digest 1 2 3
+  grep -q "installed the leader's snapshot" "$dir/server.log" ||
+    fail "member $victim did not catch up from a snapshot: $(tail -5 "$dir/server.log")"
+  files="$(find "$dir/data" -maxdepth 1 -name 'snapshot.*' ! -name 'snapshot.*.*' | wc -l)"
+  [ "$files" -eq 1 ] || fail "the member holds $files snapshot files after installing the leader's: $(ls "$dir/data")"
+  kill9_member "$victim"
+  restart_member "$victim"
+  wait_until 60 "the member to agree after a restart" same_digest 1 2 3
+  wait_until 30 "the member to hold every acknowledged write" every_acked_write_on "$victim"
+}
+
 @test "an isolated member never acknowledges a write, the majority keeps committing, all converge" {
   command -v iptables >/dev/null && iptables -S INPUT >/dev/null 2>&1 || skip "iptables is not usable here"
   start_ensemble 3 "tickTime=500" "syncLimit=4"

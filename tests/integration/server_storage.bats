@@ -22,10 +22,13 @@ mntr_value() {
   fourlw mntr | sed -n "s/^$1\t//p"
 }
 
-@test "snapshots keep the log bounded and a restart recovers every node from them" {
-  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
-  # 16 KB log segments: compaction drops whole segments below the older snapshot kept
-  start_server "snapCount=50" "preAllocSize=16"
+# snapshot_files: the snapshot files (snapshot.<zxid>, not a temporary one) in member 1's dataDir.
+snapshot_files() {
+  find "$(member_dir 1)/data" -maxdepth 1 -name 'snapshot.*' ! -name 'snapshot.*.*' | wc -l
+}
+
+# write_600: /snap and 600 children on member 1.
+write_600() {
   "$ZN_PYTHON" - "$(member_connect 1)" <<'PY'
 import sys
 from kazoo.client import KazooClient
@@ -35,6 +38,21 @@ for i in range(600):
     zk.create("/snap/n%04d" % i, b"v%d" % i)
 zk.stop()
 PY
+}
+
+# snapshots_settle MIN_ZXID FILES: true once member 1's newest snapshot is at MIN_ZXID or above
+# (so every snapshot of the writes before was taken) and FILES snapshot files are left.
+snapshots_settle() {
+  local zxid
+  zxid="$(mntr_value zk_snapshot_zxid)"
+  [ $((zxid)) -ge $(($1)) ] && [ "$(snapshot_files)" -eq "$2" ]
+}
+
+@test "snapshots keep the log bounded and a restart recovers every node from them" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  # 16 KB log segments: compaction drops whole segments below the older snapshot kept
+  start_server "snapCount=50" "preAllocSize=16"
+  write_600
   entries="$(mntr_value zk_log_entries)"
   snap="$(mntr_value zk_snapshot_zxid)"
   [ "$snap" != 0x0 ] || fail "no snapshot was taken after 600 writes with snapCount=50"
@@ -53,6 +71,42 @@ kids = zk.get_children('/snap')
 bad = [k for k in kids if zk.get('/snap/' + k)[0] != ('v%d' % int(k[1:])).encode()]
 print(len(kids), len(bad))"
   assert_output "600 0"
+}
+
+
+@test "autopurge.snapRetainCount=5 keeps the newest 5 snapshots and the log from the oldest of them" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  start_server "snapCount=50" "preAllocSize=16" "autopurge.snapRetainCount=5"
+  write_600
+  # 600 writes with snapCount=50: about 12 snapshots, the last at or above zxid 550
+  wait_until 60 "5 snapshot files, the newest at or above zxid 550" snapshots_settle 550 5
+  entries="$(mntr_value zk_log_entries)"
+  [ "$entries" -ge 200 ] && [ "$entries" -lt 360 ] ||
+    fail "the log holds $entries entries: 5 snapshots 50 apart keep about 250"
+  kill9_member 1
+  restart_member 1
+  run zk_tool exists "$(member_connect 1)" /snap/n0599
+  assert_success
+}
+
+@test "autopurge.purgeInterval=0 drops nothing; purgeInterval=1 purges at the next start" {
+  [ "$ZN_TARGET" = znoded ] || skip "reads znoded's own mntr keys"
+  start_server "snapCount=50" "preAllocSize=16" "autopurge.purgeInterval=0"
+  write_600
+  wait_until 60 "the newest snapshot at or above zxid 550" snapshots_settle 550 "$(snapshot_files)"
+  files="$(snapshot_files)"
+  [ "$files" -ge 11 ] || fail "only $files snapshot files after 600 writes with snapCount=50 and no purge"
+  entries="$(mntr_value zk_log_entries)"
+  [ "$entries" -ge 600 ] || fail "the log holds $entries entries of 600 writes: something was purged"
+  # ZooKeeper's first purge runs at the start; here too, keeping snapRetainCount (3)
+  stop_member 1
+  sed -i 's/^autopurge.purgeInterval=0$/autopurge.purgeInterval=1/' "$(member_dir 1)/zoo.cfg"
+  restart_member 1
+  wait_until 30 "3 snapshot files after the purge at the start" snapshots_settle 550 3
+  entries="$(mntr_value zk_log_entries)"
+  [ "$entries" -lt 250 ] || fail "the log still holds $entries entries after the purge"
+  run zk_tool exists "$(member_connect 1)" /snap/n0599
+  assert_success
 }
 
 

@@ -352,13 +352,55 @@ static void jvm_only_keys_are_ignored_and_recorded_once(void **state)
     (void)state;
     struct config cfg;
     char err[512];
-    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nautopurge.purgeInterval=1\n"
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\njvm.pause.monitor=true\n"
                                 "serverCnxnFactory=org.apache.zookeeper.server.NIOServerCnxnFactory\n"
-                                "autopurge.purgeInterval=24\n",
+                                "jvm.pause.monitor=false\n",
                           err, sizeof err), 0);
     assert_int_equal(cfg.ignored_count, 2);
-    assert_string_equal(cfg.ignored[0].key, "autopurge.purgeInterval");
+    assert_string_equal(cfg.ignored[0].key, "jvm.pause.monitor");
     assert_string_equal(cfg.ignored[1].key, "serverCnxnFactory");
+}
+
+/* autopurge.*: acted on, with ZooKeeper's meaning (never listed as ignored):
+ * snapRetainCount below 3 keeps 3 (ZooKeeper warns and does the same),
+ * above what the store keeps is refused; purgeInterval is hours, 0 never
+ * purges, absent purges at every snapshot (-1). */
+static void autopurge_keys_are_acted_on(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[512];
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\n", err, sizeof err), 0);
+    assert_int_equal(cfg.snap_retain_count, 3);
+    assert_int_equal(cfg.purge_interval_hours, -1);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nautopurge.snapRetainCount=5\n"
+                                "autopurge.purgeInterval=24\n", err, sizeof err), 0);
+    assert_int_equal(cfg.snap_retain_count, 5);
+    assert_int_equal(cfg.purge_interval_hours, 24);
+    assert_int_equal(cfg.ignored_count, 0);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nautopurge.snapRetainCount=1\n"
+                                "autopurge.purgeInterval=0\n", err, sizeof err), 0);
+    assert_int_equal(cfg.snap_retain_count, 3);
+    assert_int_equal(cfg.purge_interval_hours, 0);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nautopurge.snapRetainCount=-7\n",
+                          err, sizeof err), 0);
+    assert_int_equal(cfg.snap_retain_count, 3);
+    assert_int_equal(load(&cfg, "dataDir=/tmp/x\nclientPort=1\nautopurge.snapRetainCount=64\n",
+                          err, sizeof err), 0);
+    assert_int_equal(cfg.snap_retain_count, 64);
+    static const char *const cases[][2] = {
+        {"autopurge.snapRetainCount=65\n",
+         "autopurge.snapRetainCount: '65' is not an integer <= 64 (the most snapshots znoded keeps)"},
+        {"autopurge.snapRetainCount=three\n",
+         "autopurge.snapRetainCount: 'three' is not an integer <= 64 (the most snapshots znoded keeps)"},
+        {"autopurge.purgeInterval=-1\n",
+         "autopurge.purgeInterval: '-1' is not a number of hours in [0, 1000000] (0: never purge)"},
+        {"autopurge.purgeInterval=1h\n",
+         "autopurge.purgeInterval: '1h' is not a number of hours in [0, 1000000] (0: never purge)"},
+        {"autopurge.purgeInterval=1000001\n",
+         "autopurge.purgeInterval: '1000001' is not a number of hours in [0, 1000000] (0: never purge)"},
+    };
+    expect_refusals("dataDir=/tmp/x\nclientPort=1\n", cases, sizeof cases / sizeof cases[0]);
 }
 
 /* The log and snapshot size limits are acted on now that the log and the
@@ -535,6 +577,7 @@ int main(void)
         cmocka_unit_test(unsupported_security_keys_are_refused_as_not_supported_yet),
         cmocka_unit_test(the_default_values_of_unsupported_features_are_accepted),
         cmocka_unit_test(jvm_only_keys_are_ignored_and_recorded_once),
+        cmocka_unit_test(autopurge_keys_are_acted_on),
         cmocka_unit_test(log_and_snapshot_size_limits_are_read),
         cmocka_unit_test(prealloc_size_sets_the_log_segment_size),
         cmocka_unit_test(connection_limits_are_read),

@@ -7,6 +7,7 @@
  * does not hold, and log appends queued behind a big snapshot.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -31,6 +32,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "store.h"
+#include "store_backup.h"
 #include "store_fixture.h"
 #include "store_snapfile.h"
 #include "znode/errors.h"
@@ -975,6 +977,161 @@ static void log_appends_queued_during_a_big_snapshot_are_durable_before_it_compl
         assert_entry_is_payload(&f->entries[i], 11 + i, 22);
 }
 
+/* ---- retention and purging (znoded's autopurge.*) ------------------------ */
+
+/* The final snapshot files (snapshot.<hex>, no suffix) in dir. */
+static size_t snapshot_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t n = 0;
+    for (struct dirent *de; (de = readdir(d)) != NULL;)
+        n += strncmp(de->d_name, "snapshot.", 9) == 0 && strchr(de->d_name + 9, '.') == NULL;
+    closedir(d);
+    return n;
+}
+
+/* rounds snapshots of small blobs, each after `per` appends (4 KB segments,
+ * so whole segments fall below each one); returns the last zxid appended. */
+static uint64_t snapshot_rounds(struct fixture *f, uint64_t z, unsigned rounds, unsigned per)
+{
+    for (unsigned r = 0; r < rounds; r++) {
+        for (unsigned i = 0; i < per; i++)
+            append_payload(f, ++z, 5);
+        wait_durable(f, z);
+        assert_int_equal(store_snapshot(f->s, z, snapshot_blob(z, 100), 100), 0);
+    }
+    assert_int_equal(store_meta_put(f->s, "barrier", z), 0); /* after the last snapshot */
+    return z;
+}
+
+/* Opens f's store with 4 KB segments, keeping `kept` snapshots (0: the
+ * default), trimming at every snapshot or (purge_on_call) at store_purge. */
+static void open_for_retention(struct fixture *f, unsigned kept, int purge_on_call)
+{
+    f->opts.segment_bytes = 4096;
+    f->opts.snapshots_kept = kept;
+    f->opts.purge_on_call = purge_on_call;
+    fixture_open(f);
+}
+
+/* A purge, waited for (a synchronous operation queued after it), and the stats after it. */
+static void purge_and_wait(struct fixture *f, struct store_stats *st)
+{
+    assert_int_equal(store_purge(f->s), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 0), 0);
+    store_stats(f->s, st);
+}
+
+/* snapshots_kept = N (autopurge.snapRetainCount): after every snapshot
+ * exactly the newest N stay, records and files, and the log from the
+ * oldest of them on. */
+static void the_store_keeps_exactly_snapshots_kept_snapshots(void **state)
+{
+    struct fixture *f = *state;
+    open_for_retention(f, 5, 0);
+    uint64_t z = snapshot_rounds(f, 0, 12, 100);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 5);
+    assert_int_equal(snapshot_files(f->dir), 5);
+    /* the log holds the oldest kept snapshot's (zxid 800) successors, at
+     * most a segment more */
+    assert_true(st.log_entries >= z - 800 && st.log_entries < z - 800 + 100);
+    fixture_close(f);
+    assert_int_equal(snapshot_records_on_disk(f->dir, 700), 0);
+    for (uint64_t k = 800; k <= 1200; k += 100)
+        assert_int_equal(snapshot_records_on_disk(f->dir, k), 1);
+    fixture_open(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, 1200);
+}
+
+/* purge_on_call (autopurge.purgeInterval given): snapshots and log
+ * accumulate, more of them than a retain step lists at once and than
+ * recovery looks at; recovery, a backup copy and a truncation still work;
+ * then one purge drops all but snapshots_kept and the log below the oldest
+ * kept, and recovery still works. */
+static void with_purging_on_call_nothing_goes_until_a_purge(void **state)
+{
+    struct fixture *f = *state;
+    open_for_retention(f, 3, 1);
+    const unsigned rounds = ZN_STORE_SNAPSHOTS_KEPT_MAX + 20, per = 50;
+    uint64_t z = snapshot_rounds(f, 0, rounds, per);
+    struct store_stats st;
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, rounds);
+    assert_int_equal(snapshot_files(f->dir), rounds);
+    assert_int_equal(st.log_entries, z); /* nothing compacted */
+    uint64_t segments = st.log_segments;
+    assert_true(segments > 1);
+
+    fixture_reopen(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, z);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, rounds);
+    assert_int_equal(st.log_entries, z);
+
+    /* a backup copy names every snapshot (more than 64 records) */
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s/copy", f->dir);
+    assert_int_equal(mkdir(copy, 0755), 0);
+    assert_int_equal(store_copy(f->s, copy), 0);
+    assert_int_equal(snapshot_files(copy), rounds);
+
+    /* a truncation removes the newest snapshots above its point, though
+     * more are kept than a retain step lists */
+    assert_int_equal(store_truncate_after(f->s, z - 2 * per), 0);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, rounds - 2);
+    assert_int_equal(st.snapshot_zxid, z - 2 * per);
+    assert_int_equal(snapshot_files(f->dir), rounds - 2);
+    z -= 2 * per;
+
+    purge_and_wait(f, &st);
+    assert_int_equal(st.snapshot_count, 3);
+    assert_int_equal(snapshot_files(f->dir), 3);
+    /* the log from the oldest kept (z - 2 * per) on, at most a segment more */
+    assert_true(st.log_entries >= 2 * per && st.log_entries < 2 * per + per);
+    assert_true(st.log_segments < segments);
+    fixture_reopen(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, z);
+    store_stats(f->s, &st);
+    assert_int_equal(st.snapshot_count, 3);
+    /* the newest damaged: recovery falls back to the oldest kept, whose log is here */
+    fixture_close(f);
+    char path[4096];
+    assert_int_equal(store_snapfile_path(path, sizeof path, f->dir, z, STORE_SNAPFILE_FINAL), 0);
+    assert_int_equal(truncate(path, 10), 0);
+    fixture_open(f);
+    assert_true(f->have_snapshot);
+    assert_int_equal(f->snapshot_zxid, z - per);
+    assert_int_equal(f->nentries, per);
+    assert_int_equal(f->entries[per - 1].zxid, z);
+}
+
+/* With purge_on_call a purge is the only thing that trims: a purge with
+ * fewer than snapshots_kept snapshots drops nothing, and with one snapshot
+ * the log stays whole. */
+static void a_purge_with_few_snapshots_drops_nothing(void **state)
+{
+    struct fixture *f = *state;
+    open_for_retention(f, 0, 1);
+    uint64_t z = snapshot_rounds(f, 0, 1, 300);
+    struct store_stats st;
+    purge_and_wait(f, &st);
+    assert_int_equal(st.snapshot_count, 1);
+    assert_int_equal(st.log_entries, z);
+    z = snapshot_rounds(f, z, 2, 300);
+    purge_and_wait(f, &st);
+    assert_int_equal(st.snapshot_count, 3);
+    assert_int_equal(snapshot_files(f->dir), 3);
+    /* three kept: the log from the oldest (300) on */
+    assert_true(st.log_entries >= z - 300 && st.log_entries < z - 300 + 100);
+}
+
 int main(void)
 {
     zn_log_threshold = getenv("ZN_TEST_VERBOSE") ? ZN_LOG_DEBUG : ZN_LOG_OFF;
@@ -997,6 +1154,9 @@ int main(void)
         T(log_appends_queued_during_a_big_snapshot_are_durable_before_it_completes),
         T(entries_after_a_snapshot_the_log_does_not_hold_wait_for_it),
         T(a_compaction_unlinks_whole_segments_below_the_snapshot_and_loses_nothing),
+        T(the_store_keeps_exactly_snapshots_kept_snapshots),
+        T(with_purging_on_call_nothing_goes_until_a_purge),
+        T(a_purge_with_few_snapshots_drops_nothing),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
