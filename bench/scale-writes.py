@@ -74,7 +74,7 @@ def run_one(label, znoded, args, port, out):
                 "tickTime=2000", f"dataDir={root}/data", f"dataLogDir={root}/datalog",
                 f"clientPort={port}", "clientPortAddress=127.0.0.1", "maxClientCnxns=1000",
                 "forceSync=yes", "4lw.commands.whitelist=*", "admin.enableServer=false",
-                "autopurge.purgeInterval=0", f"snapCount={args.snap_count}"]) + "\n")
+                f"snapCount={args.snap_count}"]) + "\n")  # autopurge.* default: purge at each snapshot
         log = open(os.path.join(root, "server.log"), "wb")
         proc = subprocess.Popen([znoded, cfg], stdout=log, stderr=subprocess.STDOUT)
         try:
