@@ -992,12 +992,18 @@ static size_t snapshot_files(const char *dir)
 }
 
 /* rounds snapshots of small blobs, each after `per` appends (4 KB segments,
- * so whole segments fall below each one); returns the last zxid appended. */
+ * so whole segments fall below each one); returns the last zxid appended.
+ * Each append is waited for: a group commit that does not fit a segment
+ * gets one of its own, sized to hold it, so appends queued faster than the
+ * writer takes them (a busy machine) would make one segment of a whole
+ * round, and the bounds below ("at most a segment more") would not hold. */
 static uint64_t snapshot_rounds(struct fixture *f, uint64_t z, unsigned rounds, unsigned per)
 {
     for (unsigned r = 0; r < rounds; r++) {
-        for (unsigned i = 0; i < per; i++)
+        for (unsigned i = 0; i < per; i++) {
             append_payload(f, ++z, 5);
+            wait_durable(f, z);
+        }
         wait_durable(f, z);
         assert_int_equal(store_snapshot(f->s, z, snapshot_blob(z, 100), 100), 0);
     }
