@@ -57,12 +57,24 @@ struct snapshot_job {
     unsigned char len_bytes[8]; /* the blob's length, big-endian, from the child */
     size_t len_got;
     bool failed;
+    bool abandoned; /* killed by snapshot_abandon: the server is stopping */
     uint64_t started_ms;
     uint64_t fork_us;
     snapshot_ready_fn on_ready;
 };
 
 bool snapshot_in_progress(const struct server *srv) { return srv->snapshots.job != NULL; }
+
+void snapshot_abandon(struct server *srv)
+{
+    struct snapshot_job *job = srv->snapshots.job;
+    if (!job || job->abandoned)
+        return;
+    job->abandoned = true;
+    job->failed = true;
+    /* The pipe then reads EOF; on_pipe_closed reaps the child at once. */
+    kill(job->child, SIGKILL);
+}
 
 /* A piece of the serialised tree goes into the file (tree_serialize_stream). */
 static int child_flush(void *ctx, const uint8_t *bytes, size_t len)
@@ -139,8 +151,13 @@ static void on_pipe_closed(uv_handle_t *h)
         if (store_snapfile_path(path, sizeof path, job->dir, (uint64_t)job->zxid,
                                 STORE_SNAPFILE_TMP) == 0)
             unlink(path);
-        ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed in its child (status=%d); the next one "
-                 "will try again", (uint64_t)job->zxid, status);
+        if (job->abandoned)
+            ZN_INFO("snapshot at zxid=0x%" PRIx64 " abandoned: the server is stopping (its "
+                    "child killed after %" PRIu64 " ms)",
+                    (uint64_t)job->zxid, server_now_ms() - job->started_ms);
+        else
+            ZN_ERROR("snapshot at zxid=0x%" PRIx64 " failed in its child (status=%d); the next "
+                     "one will try again", (uint64_t)job->zxid, status);
         job->on_ready(srv, job->zxid, ZN_IO);
     } else {
         ZN_INFO("snapshot serialised zxid=0x%" PRIx64 " bytes=%" PRIu64 " ms=%" PRIu64
