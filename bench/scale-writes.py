@@ -91,7 +91,8 @@ def stop(proc, log):
 def run_one(label, znoded, args, port, out):
     root = tempfile.mkdtemp(prefix=f"scale-{label}-")
     try:
-        cfg = write_config(root, port, ["autopurge.purgeInterval=0", f"snapCount={args.snap_count}"])
+        # autopurge.* at its default: purge (and compaction, which recycling needs) at each snapshot
+        cfg = write_config(root, port, [f"snapCount={args.snap_count}"])
         log = open(os.path.join(root, "server.log"), "wb")
         proc = subprocess.Popen([znoded, cfg], stdout=log, stderr=subprocess.STDOUT)
         try:

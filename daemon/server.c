@@ -23,6 +23,7 @@
 #include "request.h"
 #include "saslauth.h"
 #include "server.h"
+#include "snapshot.h"
 #include "store.h"
 #include "tree.h"
 #include "txn.h"
@@ -263,6 +264,7 @@ void server_stop(struct server *srv)
         uv_close((uv_handle_t *)&srv->purge_timer, on_handle_closed);
     }
     cleaner_stop(srv);
+    snapshot_abandon(srv);
     uv_close((uv_handle_t *)&srv->session_timer, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigterm, on_handle_closed);
     uv_close((uv_handle_t *)&srv->sigint, on_handle_closed);

@@ -106,3 +106,35 @@ void crc32c_force_table(int force)
 {
     crc32c_forced_table = force;
 }
+
+/* a * b modulo the polynomial, both reflected (bit 31 is x^0), as zlib's
+ * crc32_combine does it. */
+static uint32_t crc32c_multmodp(uint32_t a, uint32_t b)
+{
+    uint32_t m = 1u << 31, p = 0;
+    for (;;) {
+        if (a & m) {
+            p ^= b;
+            if ((a & (m - 1)) == 0)
+                break;
+        }
+        m >>= 1;
+        b = b & 1 ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
+    }
+    return p;
+}
+
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    /* x^(8 * len_b) mod P, by squaring: x2n is x^(2^k) for k from 3 on */
+    uint32_t x2n = 1u << 30; /* x^1 */
+    for (int k = 0; k < 3; k++)
+        x2n = crc32c_multmodp(x2n, x2n);
+    uint32_t shift = 1u << 31; /* x^0 */
+    for (uint64_t n = len_b; n; n >>= 1) {
+        if (n & 1)
+            shift = crc32c_multmodp(x2n, shift);
+        x2n = crc32c_multmodp(x2n, x2n);
+    }
+    return crc32c_multmodp(shift, crc_a) ^ crc_b;
+}

@@ -23,6 +23,13 @@ uint32_t crc32c_extend(uint32_t crc, const void *data, size_t len);
 /* Checksum of one buffer: crc32c_extend(0, data, len). */
 static inline uint32_t crc32c(const void *data, size_t len) { return crc32c_extend(0, data, len); }
 
+/*
+ * The checksum of a||b from crc_a (of a, as crc32c_extend gives it, from any
+ * start) and crc_b = crc32c(b, len_b): two parts of one buffer checksummed on
+ * two threads make the checksum of the whole.  O(log len_b).
+ */
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
 /* Forces the table implementation (1) or automatic choice (0): for tests that
  * compare the two paths.  Not thread-safe against concurrent crc32c calls. */
 void crc32c_force_table(int force);

@@ -12,10 +12,12 @@
  *
  * A file is written under a temporary name (snapshot.<Z>.tmp by a snapshot
  * child, snapshot.<Z>.store.tmp by the store's writer): blob first, in chunks, each
- * pushed to the disk as it goes (sync_file_range) and dropped from the page
- * cache, so that at most two chunks of writeback stand in the disk's queue in
- * front of a log fdatasync (a whole snapshot of 150-275 MB written at once
- * made log commits wait 100-400 ms); then the header; then fsync.  Whoever
+ * pushed to the disk as it goes (sync_file_range), so that at most two chunks
+ * of writeback stand in the disk's queue in front of a log fdatasync (a whole
+ * snapshot of 150-275 MB written at once made log commits wait 100-400 ms);
+ * then the header; then fsync.  Its pages stay in the page cache, where a
+ * restart finds them, until a newer snapshot is recorded
+ * (store_snapfile_uncache).  Whoever
  * records it renames it to its final name and fsyncs the directory
  * (store_snapfile_publish) before the LMDB record naming it (zxid, length,
  * crc) commits: a file with a final name and no record, or a .tmp file, is a
@@ -59,7 +61,8 @@ int store_snapfile_path(char *out, size_t cap, const char *dir, uint64_t zxid, i
  * snapshot file's final or a temporary name, 0 otherwise. */
 int store_snapfile_parse_name(const char *name, uint64_t *zxid, bool *tmp);
 
-/* The blob's checksum as the header and the LMDB record carry it. */
+/* The blob's checksum as the header and the LMDB record carry it (a big
+ * blob's on two threads). */
 uint32_t store_snapfile_blob_crc(uint64_t zxid, const void *blob, size_t len);
 
 /* Called after each chunk is written and flushed: done bytes of the blob are
@@ -78,6 +81,38 @@ typedef void (*store_snapfile_progress_fn)(void *ctx, size_t done);
 int store_snapfile_write(const char *dir, uint64_t zxid, int which, const void *blob, size_t len,
                          size_t chunk_bytes, store_snapfile_progress_fn progress, void *ctx,
                          uint32_t *blob_crc);
+
+/*
+ * The same file written as a stream, for a writer that has the blob a piece
+ * at a time (the snapshot child serialises the tree into a small buffer and
+ * hands it over as it fills, instead of serialising all of it first):
+ * store_snapfile_begin creates the temporary file; store_snapfile_append
+ * writes any number of bytes, in chunks of chunk_bytes paced as above;
+ * store_snapfile_finish writes the header (the length and checksum of all
+ * appended), fsyncs and closes, and on any failure (its own or an earlier
+ * append's) removes the file.  store_snapfile_abort closes and removes it
+ * (after a failed begin too).  The pages written stay in the page cache.
+ */
+struct store_snapfile_out {
+    int fd;
+    int rc;                /* the first append's failure, sticky */
+    uint64_t zxid;
+    uint64_t len;          /* bytes of blob appended */
+    uint32_t crc;
+    size_t chunk_bytes;
+    uint64_t prev_off, prev_len; /* the chunk whose writeback is not waited for yet */
+    char path[4096];
+};
+int store_snapfile_begin(struct store_snapfile_out *o, const char *dir, uint64_t zxid, int which,
+                         size_t chunk_bytes);
+int store_snapfile_append(struct store_snapfile_out *o, const void *data, size_t len);
+int store_snapfile_finish(struct store_snapfile_out *o, uint32_t *blob_crc);
+void store_snapfile_abort(struct store_snapfile_out *o);
+
+/* Drops dir/snapshot.<zxid>'s pages from the page cache: called when a newer
+ * snapshot replaces it as the one a restart reads.  Returns 0 or a negative
+ * errno. */
+int store_snapfile_uncache(const char *dir, uint64_t zxid);
 
 /* Renames dir/snapshot.<zxid>'s temporary name which to its final name and
  * fsyncs dir: from here a crash leaves the file (removed at open unless

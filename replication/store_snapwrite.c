@@ -279,6 +279,7 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     }
     crashed = crashed || (rc == 0 && store_test_snapshot_crashes(s, 2));
     pthread_mutex_lock(&s->mutex);
+    uint64_t replaced_zxid = s->stats.snapshot_zxid; /* the newest until now, or 0 */
     if (rc == 0 && !crashed) {
         s->stats.snapshot_count = job.snapshots;
         s->stats.snapshot_zxid = job.newest_zxid;
@@ -292,6 +293,10 @@ int store_write_snapshot(struct store *s, struct store_item *item, struct store_
     }
     if (rc)
         return rc;
+    /* The page cache keeps the snapshot a restart reads (the newest), not
+     * the one it replaces (if that one is still kept). */
+    if (replaced_zxid && replaced_zxid != job.newest_zxid && job.newest_zxid == item->zxid)
+        (void)store_snapfile_uncache(s->snap_dir, replaced_zxid);
     uint64_t deleted_entries = 0;
     compact_us = store_retain_finish(s, &job, &deleted_entries);
     ZN_INFO("store: snapshot written zxid=0x%" PRIx64 " bytes=%" PRIu64 " file=%s/snapshot.%" PRIx64

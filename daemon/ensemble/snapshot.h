@@ -26,4 +26,10 @@ int snapshot_start(struct server *srv, snapshot_ready_fn on_ready);
 
 bool snapshot_in_progress(const struct server *srv);
 
+/* The server is stopping: a running child is killed rather than waited
+ * for (with 10M znodes it writes for ~10 s, and the snapshot would be
+ * thrown away: on_ready then sees no store).  on_ready still runs, with
+ * ZN_IO, once the child is reaped; its temporary file goes. */
+void snapshot_abandon(struct server *srv);
+
 #endif

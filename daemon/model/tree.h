@@ -168,8 +168,14 @@ int32_t tree_snapshot_format(const void *data, size_t len);
 /* Appends the whole state (nodes, parents before children; sessions; last
  * zxid; digest) to w.  Returns 0 or the writer's error. */
 int tree_serialize(const struct tree *t, struct jute_writer *w);
-/* At least the bytes tree_serialize would write now (to size a buffer). */
-size_t tree_snapshot_bound(const struct tree *t);
+/* The same bytes, handed to flush a piece at a time: whenever w holds at
+ * least flush_bytes (after a node), and once at the end, flush(ctx, bytes,
+ * len) gets them and w is emptied (its memory kept), so w never holds much
+ * more than flush_bytes and one node.  A nonzero return from flush stops
+ * the walk and is returned.  Returns 0, the writer's error or flush's. */
+typedef int (*tree_serialize_flush_fn)(void *ctx, const uint8_t *bytes, size_t len);
+int tree_serialize_stream(const struct tree *t, struct jute_writer *w, size_t flush_bytes,
+                          tree_serialize_flush_fn flush, void *ctx);
 /* Loads a snapshot into `fresh`, a tree straight from tree_new (nothing
  * applied; a config set with tree_set_config is kept).  data is borrowed for
  * the call.  Returns 0, ZN_CORRUPT when the bytes are malformed or the digest

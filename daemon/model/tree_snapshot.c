@@ -58,23 +58,23 @@ static inline uint8_t *put_be64(uint8_t *p, uint64_t v)
     return put_be32(put_be32(p, (uint32_t)(v >> 32)), (uint32_t)v);
 }
 
-size_t tree_snapshot_bound(const struct tree *t)
+/* Hands w's bytes to flush and empties w (see tree_serialize_stream). */
+static int serialize_flush(struct jute_writer *w, tree_serialize_flush_fn flush, void *ctx)
 {
-    size_t acl_max = 4; /* a vector of none */
-    struct zn_hiter it;
-    zn_hiter_init(&it, &t->acls);
-    for (const struct zn_hlink *l; (l = zn_hiter_next(&it)) != NULL;) {
-        const struct acl_shared *a = ZN_HENTRY(l, const struct acl_shared, link);
-        if (a->wire_len > acl_max)
-            acl_max = a->wire_len;
-    }
-    /* header, sessions, node count; per node two lengths, the ACL and the
-     * fixed fields besides its path and data (counted in data_bytes) */
-    return 4 + 4 + 8 + 8 + 4 + zn_htable_count(&t->sessions) * 12 + 8 + t->data_bytes +
-           zn_htable_count(&t->index) * (4 + 4 + acl_max + SNAPSHOT_NODE_TAIL_BYTES);
+    if (w->error || w->len == 0)
+        return w->error;
+    int rc = flush(ctx, w->data, w->len);
+    jute_writer_reset(w);
+    return rc;
 }
 
 int tree_serialize(const struct tree *t, struct jute_writer *w)
+{
+    return tree_serialize_stream(t, w, 0, NULL, NULL);
+}
+
+int tree_serialize_stream(const struct tree *t, struct jute_writer *w, size_t flush_bytes,
+                          tree_serialize_flush_fn flush, void *ctx)
 {
     ZN_ASSERT(t != NULL && w != NULL);
     jute_write_int(w, TREE_SNAPSHOT_MAGIC);
@@ -118,8 +118,13 @@ int tree_serialize(const struct tree *t, struct jute_writer *w)
         p = put_be64(p, (uint64_t)n->ptime);
         ZN_ASSERT(p == tail + sizeof tail);
         jute_write_raw(w, tail, sizeof tail);
+        if (flush && w->len >= flush_bytes) {
+            int rc = serialize_flush(w, flush, ctx);
+            if (rc)
+                return rc;
+        }
     }
-    return w->error;
+    return flush ? serialize_flush(w, flush, ctx) : w->error;
 }
 
 static int load_sessions(struct tree *t, struct jute_reader *r)

@@ -249,3 +249,67 @@ PY
   grep -q "the store's queue is full: holding log entries" "$(member_dir 1)/server.log" ||
     fail "the burst never filled the store's queue: this test did not test the hold"
 }
+
+@test "a stop does not wait for a snapshot's child: it is killed, its file removed, nothing lost" {
+  [ "$ZN_TARGET" = znoded ] || skip "znoded's snapshot child"
+  start_server "snapCount=20"
+  local pid; pid="$(member_pid 1)"
+  # Writes until a snapshot's child exists, then stops that child (SIGSTOP), so the snapshot is
+  # in progress for as long as the test wants: a server that waited for it would never exit.
+  run "$ZN_PYTHON" - "$(member_connect 1)" "$pid" <<'PY'
+import glob, os, signal, sys, time
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+server = int(sys.argv[2])
+def children():
+    out = []
+    for f in glob.glob("/proc/%d/task/*/children" % server):
+        try:
+            out += [int(p) for p in open(f).read().split()]
+        except OSError:
+            pass
+    return out
+zk.ensure_path("/s")
+for i in range(300):
+    zk.create("/s/n%03d" % i, b"x" * 20000)   # a 6 MB tree: the child lives for a while
+caught = None
+deadline = time.monotonic() + 60
+n = 0
+while caught is None and time.monotonic() < deadline:
+    zk.set_async("/s/n%03d" % (n % 300), b"y" * 20000)
+    n += 1
+    for c in children():
+        try:
+            os.kill(c, signal.SIGSTOP)
+            caught = c
+        except ProcessLookupError:
+            pass
+if caught is None:
+    print("no snapshot child seen"); sys.exit(1)
+zk.set("/s/last", b"z") if zk.exists("/s/last") else zk.create("/s/last", b"z")
+zk.stop()
+print(caught)
+PY
+  assert_success
+  local child="$output"
+  [ -e "/proc/$child" ] || fail "the stopped child $child is gone before the stop"
+  kill -TERM "$pid"
+  wait_member_exit 1 20 || fail "znoded did not exit within 20 s of SIGTERM while its snapshot's child was stopped"
+  [ ! -e "/proc/$child" ] || [ "$(awk '{print $3}' "/proc/$child/stat" 2>/dev/null)" = Z ] ||
+    fail "the snapshot's child $child outlived the server"
+  grep -q "abandoned: the server is stopping" "$(member_dir 1)/server.log" ||
+    fail "the log does not say the snapshot was abandoned"
+  run find "$(member_dir 1)/data" -name 'snapshot.*.tmp'
+  assert_output ""
+  restart_member 1
+  run "$ZN_PYTHON" - "$(member_connect 1)" <<'PY'
+import sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=30)
+kids = zk.get_children("/s")
+print(len(kids), zk.get("/s/last")[0].decode())
+zk.stop()
+PY
+  assert_success
+  assert_output "301 z"
+}

@@ -442,6 +442,129 @@ static void a_replaced_snapshot_goes_with_its_record_and_its_file(void **state)
     snapshot_blob_check(f, 120, 1000);
 }
 
+/* Fraction (0..1) of dir/snapshot.<zxid>'s pages in the page cache (mincore). */
+static double snapshot_file_cached(const char *dir, uint64_t zxid, int which)
+{
+    char path[4096];
+    assert_int_equal(store_snapfile_path(path, sizeof path, dir, zxid, which), 0);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(p != MAP_FAILED);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), pages = ((size_t)st.st_size + page - 1) / page;
+    unsigned char *vec = malloc(pages);
+    assert_int_equal(mincore(p, (size_t)st.st_size, vec), 0);
+    size_t in = 0;
+    for (size_t i = 0; i < pages; i++)
+        in += vec[i] & 1;
+    free(vec);
+    munmap(p, (size_t)st.st_size);
+    close(fd);
+    return (double)in / (double)pages;
+}
+
+/* The snapshot child's way of writing a file (store_snapfile_begin, append
+ * in pieces of any size, finish) makes the same file as store_snapfile_write;
+ * abort leaves none; a snapshot's pages stay in the page cache (a restart
+ * reads it from there) until a newer one is recorded. */
+static void a_streamed_snapshot_file_is_the_same_file_and_stays_cached_until_replaced(void **state)
+{
+    struct fixture *f = *state;
+    size_t len = (3u << 20) + 123;
+    uint8_t *blob = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        blob[i] = (uint8_t)(i * 2654435761u >> 13);
+    struct store_snapfile_out out;
+    assert_int_equal(store_snapfile_begin(&out, f->dir, 7, STORE_SNAPFILE_TMP, 64u << 10), 0);
+    const size_t pieces[] = {1, 1000, 200000, 65536, 65535};
+    size_t done = 0;
+    for (size_t i = 0; done < len; i++) {
+        size_t n = i < sizeof pieces / sizeof pieces[0] ? pieces[i] : 300000;
+        if (n > len - done)
+            n = len - done;
+        assert_int_equal(store_snapfile_append(&out, blob + done, n), 0);
+        done += n;
+    }
+    uint32_t crc = 0, whole_crc = 0;
+    assert_int_equal(store_snapfile_finish(&out, &crc), 0);
+    assert_int_equal(crc, store_snapfile_blob_crc(7, blob, len));
+    /* written, fsync'd and still in the page cache (before anything reads it) */
+    assert_true(snapshot_file_cached(f->dir, 7, STORE_SNAPFILE_TMP) > 0.9);
+    assert_int_equal(store_snapfile_write(f->dir, 7, STORE_SNAPFILE_TMP_STORE, blob, len, 64u << 10,
+                                          NULL, NULL, &whole_crc), 0);
+    assert_int_equal(whole_crc, crc);
+    /* byte for byte the same file, header included */
+    char a[4096], b[4096];
+    assert_int_equal(store_snapfile_path(a, sizeof a, f->dir, 7, STORE_SNAPFILE_TMP), 0);
+    assert_int_equal(store_snapfile_path(b, sizeof b, f->dir, 7, STORE_SNAPFILE_TMP_STORE), 0);
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    uint8_t *ba = malloc(HDR + len + 1), *bb = malloc(HDR + len + 1);
+    assert_int_equal(fread(ba, 1, HDR + len + 1, fa), HDR + len);
+    assert_int_equal(fread(bb, 1, HDR + len + 1, fb), HDR + len);
+    assert_memory_equal(ba, bb, HDR + len);
+    assert_memory_equal(ba + HDR, blob, len);
+    fclose(fa);
+    fclose(fb);
+    free(ba);
+    free(bb);
+    struct store_snapfile_facts facts;
+    assert_int_equal(store_snapfile_check_header(f->dir, 7, STORE_SNAPFILE_TMP, &facts), 0);
+    assert_int_equal(facts.len, len);
+    /* abort: nothing left under the temporary name */
+    assert_int_equal(store_snapfile_begin(&out, f->dir, 8, STORE_SNAPFILE_TMP, 0), 0);
+    assert_int_equal(store_snapfile_append(&out, blob, 4096), 0);
+    store_snapfile_abort(&out);
+    assert_int_equal(snapshot_file_bytes(f->dir, 8, STORE_SNAPFILE_TMP), -1);
+    free(blob);
+
+    /* through the store: the newest stays cached, the one it replaces not */
+    f->opts.snapshots_kept = 2;
+    fixture_open(f);
+    for (uint64_t z = 1; z <= 120; z++)
+        append_payload(f, z, 20);
+    wait_durable(f, 120);
+    size_t big = 3u << 20;
+    assert_int_equal(store_snapshot(f->s, 100, snapshot_blob(100, big), big), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 1), 0);
+    assert_true(snapshot_file_cached(f->dir, 100, STORE_SNAPFILE_FINAL) > 0.9);
+    assert_int_equal(store_snapshot(f->s, 110, snapshot_blob(110, big), big), 0);
+    assert_int_equal(store_meta_put(f->s, "barrier", 2), 0);
+    assert_int_equal(final_bytes(f->dir, 100), HDR + big); /* kept (snapshots_kept 2) ... */
+    assert_true(snapshot_file_cached(f->dir, 100, STORE_SNAPFILE_FINAL) < 0.1); /* ... not cached */
+    assert_true(snapshot_file_cached(f->dir, 110, STORE_SNAPFILE_FINAL) > 0.9);
+    fixture_close(f);
+    fixture_open(f);
+    snapshot_blob_check(f, 110, big);
+}
+
+/* A big blob is checksummed in two halves on two threads: the same checksum
+ * as one pass; crc32c_combine joins any two parts. */
+static void a_big_blobs_checksum_on_two_threads_is_the_one_pass_checksum(void **state)
+{
+    (void)state;
+    size_t len = (40u << 20) + 5;
+    uint8_t *blob = malloc(len);
+    for (size_t i = 0; i < len; i++)
+        blob[i] = (uint8_t)(i * 2654435761u >> 11);
+    unsigned char zxid_be[8] = {0, 0, 0, 1, 0, 0, 0x12, 0x34};
+    uint32_t one = crc32c_extend(crc32c(zxid_be, 8), blob, len);
+    assert_int_equal(store_snapfile_blob_crc(0x100001234ull, blob, len), one);
+    blob[len - 1] ^= 1; /* a flipped bit in the second half shows */
+    assert_int_not_equal(store_snapfile_blob_crc(0x100001234ull, blob, len), one);
+    blob[len - 1] ^= 1;
+    const size_t cuts[] = {0, 1, 7, 8, 4096, len / 2, len - 1, len};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
+        uint32_t a = crc32c_extend(crc32c(zxid_be, 8), blob, cuts[c]);
+        uint32_t b = crc32c(blob + cuts[c], len - cuts[c]);
+        assert_int_equal(crc32c_combine(a, b, len - cuts[c]), one);
+    }
+    free(blob);
+}
+
 /* Writes a snapshot as builds before snapshot files did, into dir's
  * (closed) LMDB: format 1 (256 KB chunks, no chunk size in the header) or 2
  * (2,000-byte chunks).  Returns the chunk count. */
@@ -869,12 +992,18 @@ static size_t snapshot_files(const char *dir)
 }
 
 /* rounds snapshots of small blobs, each after `per` appends (4 KB segments,
- * so whole segments fall below each one); returns the last zxid appended. */
+ * so whole segments fall below each one); returns the last zxid appended.
+ * Each append is waited for: a group commit that does not fit a segment
+ * gets one of its own, sized to hold it, so appends queued faster than the
+ * writer takes them (a busy machine) would make one segment of a whole
+ * round, and the bounds below ("at most a segment more") would not hold. */
 static uint64_t snapshot_rounds(struct fixture *f, uint64_t z, unsigned rounds, unsigned per)
 {
     for (unsigned r = 0; r < rounds; r++) {
-        for (unsigned i = 0; i < per; i++)
+        for (unsigned i = 0; i < per; i++) {
             append_payload(f, ++z, 5);
+            wait_durable(f, z);
+        }
         wait_durable(f, z);
         assert_int_equal(store_snapshot(f->s, z, snapshot_blob(z, 100), 100), 0);
     }
@@ -1019,6 +1148,8 @@ int main(void)
         T(a_snapshot_is_written_into_its_own_file_with_one_record),
         T(a_snapshot_file_written_by_a_child_is_recorded_and_a_bad_one_removed),
         T(a_replaced_snapshot_goes_with_its_record_and_its_file),
+        T(a_streamed_snapshot_file_is_the_same_file_and_stays_cached_until_replaced),
+        T(a_big_blobs_checksum_on_two_threads_is_the_one_pass_checksum),
         T(a_format_1_snapshot_is_moved_into_a_file_and_recovers),
         T(a_format_2_store_is_migrated_and_a_crash_midway_reopens_the_same),
         T(a_snapshot_blob_is_given_back_through_its_release_function_once),

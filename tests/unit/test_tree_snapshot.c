@@ -59,11 +59,10 @@ static void snapshot_round_trip_restores_nodes_sessions_and_digest(void **state)
     struct jute_writer w;
     jute_writer_init(&w);
     assert_int_equal(tree_serialize(t, &w), 0);
-    /* a snapshot child writes into a buffer of tree_snapshot_bound bytes */
-    assert_true(tree_snapshot_bound(t) >= w.len);
-    uint8_t *fixed = malloc(tree_snapshot_bound(t));
+    /* a caller's buffer of exactly the size is enough */
+    uint8_t *fixed = malloc(w.len);
     struct jute_writer fw;
-    jute_writer_init_fixed(&fw, fixed, tree_snapshot_bound(t));
+    jute_writer_init_fixed(&fw, fixed, w.len);
     assert_int_equal(tree_serialize(t, &fw), 0);
     assert_int_equal(fw.len, w.len);
     assert_memory_equal(fw.data, w.data, w.len);
@@ -373,6 +372,77 @@ static void hundred_thousand_children_under_one_node_serialise_and_list(void **s
     tree_free(t);
 }
 
+/* What tree_serialize_stream hands over, concatenated. */
+struct stream_sink {
+    uint8_t *bytes;
+    size_t len, calls, largest;
+    size_t fail_at_call; /* 0: never */
+};
+
+static int stream_collect(void *ctx, const uint8_t *bytes, size_t len)
+{
+    struct stream_sink *k = ctx;
+    if (++k->calls == k->fail_at_call)
+        return ZN_IO;
+    k->bytes = realloc(k->bytes, k->len + len);
+    memcpy(k->bytes + k->len, bytes, len);
+    k->len += len;
+    if (len > k->largest)
+        k->largest = len;
+    return 0;
+}
+
+/* The snapshot child's way: the same bytes as tree_serialize, a piece at a
+ * time, the writer never much above the flush size, a failed flush stops it. */
+static void streamed_snapshot_is_the_same_bytes_in_pieces(void **state)
+{
+    (void)state;
+    struct tree *t = tree_new();
+    create_session(t, 1, 0x51);
+    char path[32], data[100];
+    memset(data, 'v', sizeof data);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(path, sizeof path, "/n%04d", i);
+        struct txn c = create_txn(2 + i, path, NULL, i + 1, i % 7 == 0 ? 0x51 : 0);
+        c.op.data = (struct jute_buf){(const uint8_t *)data, (int32_t)(i % 100)};
+        apply_ok(t, &c);
+    }
+    struct jute_writer whole;
+    jute_writer_init(&whole);
+    assert_int_equal(tree_serialize(t, &whole), 0);
+
+    const size_t flush_sizes[] = {1, 4096, 1u << 20};
+    for (size_t f = 0; f < sizeof flush_sizes / sizeof flush_sizes[0]; f++) {
+        struct stream_sink k = {0};
+        struct jute_writer w;
+        jute_writer_init(&w);
+        assert_int_equal(tree_serialize_stream(t, &w, flush_sizes[f], stream_collect, &k), 0);
+        assert_int_equal(w.len, 0); /* all handed over */
+        assert_int_equal(k.len, whole.len);
+        assert_memory_equal(k.bytes, whole.data, whole.len);
+        /* a flush per node with 1 byte; never more than the size and a node */
+        assert_true(flush_sizes[f] > 1 || k.calls >= 2000);
+        assert_true(k.largest <= flush_sizes[f] + 256);
+        struct tree *back = tree_new();
+        assert_int_equal(tree_deserialize(back, k.bytes, k.len), 0);
+        assert_int_equal(tree_digest(back), tree_digest(t));
+        tree_free(back);
+        jute_writer_free(&w);
+        free(k.bytes);
+    }
+    /* a flush that fails stops the walk with its error */
+    struct stream_sink k = {.fail_at_call = 3};
+    struct jute_writer w;
+    jute_writer_init(&w);
+    assert_int_equal(tree_serialize_stream(t, &w, 4096, stream_collect, &k), ZN_IO);
+    assert_int_equal(k.calls, 3);
+    assert_true(k.len < whole.len);
+    jute_writer_free(&w);
+    free(k.bytes);
+    jute_writer_free(&whole);
+    tree_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +451,7 @@ int main(void)
         cmocka_unit_test(ptime_is_the_time_of_the_last_child_change),
         cmocka_unit_test(a_snapshot_out_of_preorder_loads_and_a_duplicate_is_refused),
         cmocka_unit_test(hundred_thousand_children_under_one_node_serialise_and_list),
+        cmocka_unit_test(streamed_snapshot_is_the_same_bytes_in_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
