@@ -1077,6 +1077,23 @@ static size_t make_v1_record(unsigned char *out, uint64_t zxid, uint64_t batch, 
     return span;
 }
 
+/* Appends entries of data, one per group commit, after z until the next
+ * segment starts; returns the last (the new segment's first). */
+static uint64_t append_until_a_segment_starts(struct fixture *f, uint64_t z, const void *data,
+                                              size_t len)
+{
+    struct store_stats st;
+    store_stats(f->s, &st);
+    uint64_t segments = st.log_segments;
+    do {
+        z++;
+        assert_int_equal(store_append(f->s, z, data, len), 0);
+        wait_durable(f, z);
+        store_stats(f->s, &st);
+    } while (st.log_segments == segments);
+    return z;
+}
+
 /* A client's data is written verbatim into the log.  Here zxid 1's payload
  * holds a whole record of a future zxid, valid as the log wrote records
  * before the secret (crc32c over header and payload only); its segment is
@@ -1095,26 +1112,12 @@ static void a_record_forged_in_a_payload_is_not_replayed_from_a_recycled_segment
     assert_int_equal(store_append(f->s, 1, payload, sizeof payload), 0);
     wait_durable(f, 1);
     memset(small, 7, sizeof small);
-    struct store_stats st;
-    uint64_t z = 1;
-    do {
-        z++;
-        assert_int_equal(store_append(f->s, z, small, sizeof small), 0);
-        wait_durable(f, z);
-        store_stats(f->s, &st);
-    } while (st.log_segments < 2);
+    uint64_t z = append_until_a_segment_starts(f, 1, small, sizeof small);
     ino_t ino = inode_of(f, SEG1);
     compact_before(f, z, z); /* segment 1 (below z) becomes the spare */
     assert_false(exists(f, SEG1));
     uint64_t snap = z;
-    store_stats(f->s, &st);
-    uint64_t segments = st.log_segments;
-    do {
-        z++;
-        assert_int_equal(store_append(f->s, z, small, sizeof small), 0);
-        wait_durable(f, z);
-        store_stats(f->s, &st);
-    } while (st.log_segments == segments);
+    z = append_until_a_segment_starts(f, z, small, sizeof small);
     char name[32];
     name_of(name, z);
     assert_int_equal(inode_of(f, name), ino); /* segment 1's file, a new life */
