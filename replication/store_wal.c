@@ -234,6 +234,17 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
     free(list);
     if (result == 0 && removed && (rc = store_fsync_dirfd(w->dirfd)))
         result = wal_errno_code(rc);
+    /* An empty last segment removed (a crash between its start and its first
+     * group commit): the one before it is the last again, and the appends go
+     * on into it. */
+    if (result == 0 && w->n && w->fd < 0) {
+        char name[WAL_NAME_BYTES];
+        wal_name(name, w->segs[w->n - 1].first);
+        if ((w->fd = openat(w->dirfd, name, O_RDWR | O_CLOEXEC)) < 0) {
+            ZN_ERROR("store: cannot open log segment %s/%s: %s", dir, name, strerror(errno));
+            result = wal_errno_code(errno);
+        }
+    }
     if (result) {
         wal_close(w);
         return result;

@@ -369,6 +369,33 @@ static void truncation_across_segments_unlinks_the_later_ones_and_appends_follow
 
 /* Writes a store as the code before segment files did: its log in LMDB's
  * "log" database (key: zxid; value: crc32c | length | payload). */
+/* A crash after a segment was started (made of zeros, renamed in) but before
+ * its first group commit leaves an empty last segment: the open removes it,
+ * and the segment before it takes the appends again. */
+static void an_empty_last_segment_is_removed_and_appends_go_on_into_the_one_before(void **state)
+{
+    struct fixture *f = *state;
+    open_in_groups(f, 65536, 20, 5);
+    fixture_close(f);
+    char path[128];
+    seg_path(f, "log.0000000000000015", path, sizeof path); /* the next one: zxid 21 */
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    static const unsigned char zeros[65536];
+    assert_int_equal(write(fd, zeros, sizeof zeros), (ssize_t)sizeof zeros);
+    close(fd);
+    fixture_open(f);
+    assert_recovered(f, 20);
+    struct stat st;
+    assert_int_equal(stat(path, &st), -1);
+    assert_int_equal(errno, ENOENT);
+    append_range(f, 21, 25, true);
+    for (size_t i = 0; i < f->ncalls; i++)
+        assert_int_equal(f->calls[i].status, 0);
+    fixture_reopen(f);
+    assert_recovered(f, 25);
+}
+
 static void write_lmdb_store(const char *dir, uint64_t entries)
 {
     MDB_env *env;
@@ -455,6 +482,7 @@ int main(void)
     zn_log_threshold = getenv("ZN_TEST_VERBOSE") ? ZN_LOG_DEBUG : ZN_LOG_OFF;
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(an_empty_last_segment_is_removed_and_appends_go_on_into_the_one_before),
         T(a_group_commit_is_one_write_and_one_fdatasync_into_a_preallocated_file),
         T(a_torn_tail_after_the_last_record_is_dropped_and_overwritten),
         T(a_last_group_commit_whose_pages_landed_out_of_order_is_dropped_whole),
