@@ -285,10 +285,19 @@ static void every_zxid_reported_durable_survives_sigkill_and_nothing_unappended_
         while (r.max_durable <= prior_last && now_ms() < deadline)
             read_reports(fds[0], &r, 50, pending, &npending);
         if (r.max_durable <= prior_last) {
-            kill(pid, SIGKILL);
-            waitpid(pid, NULL, 0);
-            fail_msg("child reported nothing durable within %d ms (records=%zu)", WAIT_DEADLINE_MS,
-                     r.records);
+            /* exit codes 7-9: the loop, store_open or store_recover failed (the
+             * store refused what the last kill left) */
+            int st = 0;
+            pid_t gone = waitpid(pid, &st, WNOHANG);
+            if (gone != pid) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+            }
+            fail_msg("child reported nothing durable within %d ms (round %d, records=%zu, %s %d; "
+                     "the store is in %s)",
+                     WAIT_DEADLINE_MS, round, r.records,
+                     gone == pid ? "it had exited with code" : "it was still running, signal",
+                     gone == pid ? (WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st)) : SIGKILL, dir);
         }
         read_reports(fds[0], &r, random() % 400, pending, &npending);
         assert_int_equal(kill(pid, SIGKILL), 0);
