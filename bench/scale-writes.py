@@ -63,18 +63,36 @@ def wait_serving(port, deadline_s=120):
     return False
 
 
+def write_config(root, port, extra):
+    """root/zoo.cfg of a standalone server in root/data and root/datalog; returns its path."""
+    for d in ("data", "datalog"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    cfg = os.path.join(root, "zoo.cfg")
+    with open(cfg, "w") as f:
+        f.write("\n".join([
+            "tickTime=2000", f"dataDir={root}/data", f"dataLogDir={root}/datalog",
+            f"clientPort={port}", "clientPortAddress=127.0.0.1", "maxClientCnxns=1000",
+            "forceSync=yes", "4lw.commands.whitelist=*", "admin.enableServer=false"]
+            + list(extra)) + "\n")
+    return cfg
+
+
+def stop(proc, log):
+    """Stops the server started (by its PID) and closes its log."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
 def run_one(label, znoded, args, port, out):
     root = tempfile.mkdtemp(prefix=f"scale-{label}-")
     try:
-        for d in ("data", "datalog"):
-            os.makedirs(os.path.join(root, d))
-        cfg = os.path.join(root, "zoo.cfg")
-        with open(cfg, "w") as f:
-            f.write("\n".join([
-                "tickTime=2000", f"dataDir={root}/data", f"dataLogDir={root}/datalog",
-                f"clientPort={port}", "clientPortAddress=127.0.0.1", "maxClientCnxns=1000",
-                "forceSync=yes", "4lw.commands.whitelist=*", "admin.enableServer=false",
-                f"snapCount={args.snap_count}"]) + "\n")  # autopurge.* default: purge at each snapshot
+        # autopurge.* at its default: purge (and compaction, which recycling needs) at each snapshot
+        cfg = write_config(root, port, [f"snapCount={args.snap_count}"])
         log = open(os.path.join(root, "server.log"), "wb")
         proc = subprocess.Popen([znoded, cfg], stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -140,13 +158,7 @@ def run_one(label, znoded, args, port, out):
             print(f"{label:>9} restart to serving: {row['restart_s']} s load {row['loadavg_1m']}",
                   file=sys.stderr, flush=True)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            log.close()
+            stop(proc, log)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -505,6 +505,7 @@ void store_stats(struct store *s, struct store_stats *out)
         wal_counts(s->wal, &log);
         wal_io_counts(s->wal, &out->log_writes, &syncs);
         out->log_segments = log.segments;
+        wal_spare_counts(s->wal, &out->log_segments_recycled, &out->log_segments_zeroed);
     }
     out->average_batch_entries =
         s->stats.batches ? (double)s->stats.entries_written / (double)s->stats.batches : 0.0;

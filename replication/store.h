@@ -155,6 +155,8 @@ struct store_stats {
                                     (one fdatasync each), truncations and compactions */
     uint64_t log_writes;         /* write calls of the log's group commits (pwritev) */
     uint64_t log_segments;       /* the log's segment files */
+    uint64_t log_segments_recycled; /* next segments made of compacted ones (no zeros written) */
+    uint64_t log_segments_zeroed;   /* segments made of written zeros (ahead or when needed) */
     uint64_t queued_entries;     /* appended, not yet reported by on_durable */
     uint64_t queued_bytes;
     uint64_t map_bytes;          /* current LMDB map size */

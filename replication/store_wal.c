@@ -4,9 +4,10 @@
  * store_wal_format.c).  The writer thread appends, truncates and compacts; the
  * loop thread reads at recovery while the writer is idle; a backup walks
  * the files under the log's lock.  A thread of its own prepares the next
- * segment (log.spare: zeros written and fdatasync'd) once the current one
- * is half full, so a segment change costs the write path a rename and a
- * directory fsync, not 64 MB of zeros.
+ * segment (log.spare): a segment compaction dropped, its header rewritten
+ * (store_wal.h, recycling), or else zeros written and fdatasync'd once the
+ * current one is half full, so a segment change costs the write path a
+ * rename and a directory fsync, not 64 MB of zeros.
  *
  * Why written zeros, not fallocate: on this ext4 a 16 KB pwrite+fdatasync
  * took 119-140 us into written zeros and 184-223 us into fallocate'd
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -41,6 +43,34 @@
 
 /* ---- the spare segment's preparer --------------------------------------- */
 
+/* Makes WAL_RECYCLE_TMP (a compacted segment whose records go up to high)
+ * the spare: its header rewritten first, fdatasync'd, then the rename, so a
+ * file named log.spare always has a whole spare header.  The name it had
+ * was gone durably before (wal_compact's directory fsync): the new header
+ * never sits in a file still named as a segment. */
+static int wal_recycle_file(struct wal *w, uint64_t high, const char *spare)
+{
+    unsigned char head[WAL_SEGMENT_HEADER_BYTES];
+    wal_put_header(head, high, w->segment_bytes, 0, high); /* no secret: no life yet */
+    int fd = openat(w->dirfd, WAL_RECYCLE_TMP, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int rc = store_pwrite_all(fd, head, sizeof head, 0);
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = errno;
+    /* the file's earlier lives leave the page cache: each later append would
+     * otherwise dirty (and write) the large folio it fell in, as zeros'
+     * would (wal_zero_file) */
+    if (rc == 0)
+        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    if (rc == 0 && renameat(w->dirfd, WAL_RECYCLE_TMP, w->dirfd, spare) != 0)
+        rc = errno;
+    if (rc)
+        unlinkat(w->dirfd, WAL_RECYCLE_TMP, 0);
+    return rc;
+}
+
 static void *wal_prep_main(void *arg)
 {
     struct wal *w = arg;
@@ -50,33 +80,79 @@ static void *wal_prep_main(void *arg)
             pthread_cond_wait(&w->pc, &w->pm);
         if (w->stop)
             break;
-        w->want = false;
+        bool recycle = w->recycle;
+        uint64_t high = recycle ? w->recycle_high : 0;
+        int slot = w->job_slot;
+        const char *spare = wal_spare_name(slot);
+        w->want = w->recycle = false;
         w->busy = true;
         pthread_mutex_unlock(&w->pm);
-        int rc = wal_zero_file(w->dirfd, WAL_SPARE_TMP, w->segment_bytes, &w->stop);
-        if (rc == 0 && renameat(w->dirfd, WAL_SPARE_TMP, w->dirfd, WAL_SPARE) != 0)
-            rc = errno;
-        if (rc && rc != ECANCELED)
-            ZN_WARN("store: cannot prepare the next log segment in dir=%s: %s (it is made when "
-                    "needed instead)", w->dir, strerror(rc));
+        int rc;
+        if (recycle) {
+            rc = wal_recycle_file(w, high, spare);
+            if (rc)
+                ZN_WARN("store: cannot reuse a compacted log segment in dir=%s: %s (the next "
+                        "one is made of zeros instead)", w->dir, strerror(rc));
+        } else {
+            rc = wal_zero_file(w->dirfd, WAL_SPARE_TMP, w->segment_bytes, &w->stop);
+            if (rc == 0 && renameat(w->dirfd, WAL_SPARE_TMP, w->dirfd, spare) != 0)
+                rc = errno;
+            if (rc && rc != ECANCELED)
+                ZN_WARN("store: cannot prepare the next log segment in dir=%s: %s (it is made when "
+                        "needed instead)", w->dir, strerror(rc));
+        }
         pthread_mutex_lock(&w->pm);
         w->busy = false;
-        w->ready = rc == 0;
-        w->failed = rc != 0; /* not tried again before the next segment starts */
+        w->ready[slot] = rc == 0;
+        w->spare_high[slot] = high;
+        if (rc == 0)
+            (recycle ? &w->recycled : &w->zeroed)[0]++;
+        /* zeros are not tried again before the next segment starts */
+        w->failed = rc != 0 && !recycle;
         pthread_cond_broadcast(&w->pc);
     }
     pthread_mutex_unlock(&w->pm);
     return NULL;
 }
 
+/* A slot without a spare (-1: both have one); under pm. */
+static int wal_free_slot(struct wal *w)
+{
+    for (int i = 0; i < WAL_SPARES; i++)
+        if (!w->ready[i])
+            return i;
+    return -1;
+}
+
+/* Zeros are written only when no spare is ready. */
 static void wal_prep_kick(struct wal *w)
 {
     pthread_mutex_lock(&w->pm);
-    if (!w->ready && !w->busy && !w->want && !w->failed) {
+    if (!w->ready[0] && !w->ready[1] && !w->busy && !w->want && !w->failed) {
+        w->job_slot = 0;
         w->want = true;
         pthread_cond_signal(&w->pc);
     }
     pthread_mutex_unlock(&w->pm);
+}
+
+/* A new life's secret: 64 bits from getrandom(2) (store_wal.h, the secret),
+ * drawn again in the 2^-32 case of a key of 0 (version 1's: no secret). */
+static int wal_new_secret(uint64_t *secret)
+{
+    unsigned char b[8];
+    for (size_t got = 0; got < sizeof b || wal_key(true, store_get_be64(b)) == 0;) {
+        if (got == sizeof b)
+            got = 0;
+        ssize_t n = getrandom(b + got, sizeof b - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        got += (size_t)n;
+    }
+    *secret = store_get_be64(b);
+    return 0;
 }
 
 /* Starts a segment for records from first, of at least min_bytes. */
@@ -84,6 +160,12 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
 {
     char name[WAL_NAME_BYTES];
     wal_name(name, first);
+    uint64_t secret = 0;
+    int src = wal_new_secret(&secret);
+    if (src) {
+        ZN_ERROR("store: cannot start log segment %s/%s: getrandom: %s", w->dir, name, strerror(src));
+        return src;
+    }
     uint64_t bytes = w->segment_bytes;
     if (bytes < min_bytes)
         bytes = (min_bytes + WAL_MIN_SEGMENT_BYTES - 1) / WAL_MIN_SEGMENT_BYTES * WAL_MIN_SEGMENT_BYTES;
@@ -91,15 +173,40 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     pthread_mutex_lock(&w->pm);
     while (w->busy || w->want)
         pthread_cond_wait(&w->pc, &w->pm);
-    if (w->ready && bytes == w->segment_bytes) {
-        w->ready = false;
+    /* A recycled spare's earlier lives must all be below its new name:
+     * recovery tells them from this life's records by that alone.  After
+     * a truncation, a snapshot installed or a restore below them, it is
+     * not used (and goes). */
+    int slot = -1, stale[WAL_SPARES];
+    uint64_t spare_high = 0, stale_high[WAL_SPARES];
+    size_t nstale = 0;
+    for (int i = 0; bytes == w->segment_bytes && i < WAL_SPARES; i++) {
+        if (!w->ready[i])
+            continue;
+        if (w->spare_high[i] >= first) {
+            w->ready[i] = false;
+            stale_high[nstale] = w->spare_high[i];
+            stale[nstale++] = i;
+        } else if (slot < 0) {
+            slot = i;
+        }
+    }
+    if (slot >= 0) {
+        w->ready[slot] = false;
+        spare_high = w->spare_high[slot];
         spare = true;
     }
     w->failed = false;
     pthread_mutex_unlock(&w->pm);
+    for (size_t i = 0; i < nstale; i++) {
+        ZN_INFO("store: the spare log segment %s holds zxids up to 0x%" PRIx64 ", not below the "
+                "next segment's first 0x%" PRIx64 " (the log went back): removed",
+                wal_spare_name(stale[i]), stale_high[i], first);
+        unlinkat(w->dirfd, wal_spare_name(stale[i]), 0);
+    }
     int rc = 0;
     if (spare) {
-        if (renameat(w->dirfd, WAL_SPARE, w->dirfd, name) != 0)
+        if (renameat(w->dirfd, wal_spare_name(slot), w->dirfd, name) != 0)
             rc = errno;
     } else {
         rc = wal_zero_file(w->dirfd, WAL_NEW_TMP, bytes, NULL);
@@ -114,6 +221,11 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
         }
         if (rc == 0 && renameat(w->dirfd, WAL_NEW_TMP, w->dirfd, name) != 0)
             rc = errno;
+        if (rc == 0) {
+            pthread_mutex_lock(&w->pm);
+            w->zeroed++;
+            pthread_mutex_unlock(&w->pm);
+        }
     }
     if (rc == 0)
         rc = store_fsync_dirfd(w->dirfd);
@@ -141,11 +253,16 @@ static int wal_new_segment(struct wal *w, uint64_t first, uint64_t min_bytes)
     if (w->fd >= 0)
         close(w->fd);
     w->fd = fd;
-    w->segs[w->n++] = (struct wal_segment){.first = first, .size = bytes};
+    /* its header (with the secret) is written with its first group commit */
+    w->segs[w->n++] = (struct wal_segment){.first = first, .size = bytes, .keyed = true,
+                                           .hdr = WAL_SEGMENT_HEADER_BYTES, .secret = secret,
+                                           .key = wal_key(true, secret),
+                                           .earlier = spare_high};
     w->counts.segments = w->n;
     pthread_mutex_unlock(&w->lock);
-    ZN_DEBUG("store: log segment %s started (%s, %" PRIu64 " bytes)", name,
-             spare ? "the prepared spare" : "made now", bytes);
+    ZN_INFO("store: log segment %s started (%s, %" PRIu64 " bytes)", name,
+            !spare ? "zeros made now" : spare_high ? "the prepared spare, recycled"
+                                                      : "the prepared spare, zeros", bytes);
     return 0;
 }
 
@@ -257,16 +374,27 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
         return ZN_IO;
     }
     w->prep_started = true;
-    /* A spare left by the last run is zeros, fdatasync'd before it was
-     * named: used as it is when it has the size segments have now. */
-    struct stat spare;
-    if (fstatat(w->dirfd, WAL_SPARE, &spare, 0) == 0) {
-        if ((uint64_t)spare.st_size == w->segment_bytes) {
+    /* A spare left by the last run (zeros, or a recycled segment's spare
+     * header: fdatasync'd before it was named) is used as it is when it has
+     * the size segments have now. */
+    for (int i = 0; i < WAL_SPARES; i++) {
+        const char *spare_name = wal_spare_name(i);
+        int sfd = openat(w->dirfd, spare_name, O_RDONLY | O_CLOEXEC);
+        if (sfd < 0)
+            continue;
+        struct stat spare;
+        unsigned char head[WAL_SEGMENT_HEADER_BYTES];
+        uint64_t high;
+        if (fstat(sfd, &spare) == 0 && (uint64_t)spare.st_size == w->segment_bytes &&
+            store_pread_all(sfd, head, sizeof head, 0) == 0 &&
+            wal_spare_header(head, w->segment_bytes, &high)) {
             pthread_mutex_lock(&w->pm);
-            w->ready = true;
+            w->ready[i] = true;
+            w->spare_high[i] = high;
             pthread_mutex_unlock(&w->pm);
         } else
-            unlinkat(w->dirfd, WAL_SPARE, 0);
+            unlinkat(w->dirfd, spare_name, 0);
+        close(sfd);
     }
     if (w->n && w->segs[w->n - 1].end > w->segs[w->n - 1].size / 2)
         wal_prep_kick(w);
@@ -377,7 +505,9 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
         need += WAL_RECORD_HEADER_BYTES + wal_align8(e[i].len);
     struct wal_segment *cur = w->n ? &w->segs[w->n - 1] : NULL;
     int rc;
-    if (!cur || cur->end + need > cur->size) {
+    /* a segment of version 1 (no secret) is never appended to: its records
+     * and the new ones would not share a format */
+    if (!cur || cur->end + need > cur->size || !cur->keyed) {
         if ((rc = wal_new_segment(w, e[0].zxid, WAL_SEGMENT_HEADER_BYTES + need)))
             return rc;
         cur = &w->segs[w->n - 1];
@@ -388,10 +518,7 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
     size_t cnt = 0, used = 0;
     uint64_t off = cur->end;
     if (off == 0) {
-        store_put_be32(w->heads, WAL_MAGIC);
-        store_put_be32(w->heads + 4, WAL_VERSION);
-        store_put_be64(w->heads + 8, cur->first);
-        store_put_be64(w->heads + 16, cur->size);
+        wal_put_header(w->heads, cur->first, cur->size, cur->secret, cur->earlier);
         used = WAL_SEGMENT_HEADER_BYTES;
         w->iov[cnt++] = (struct iovec){w->heads, WAL_SEGMENT_HEADER_BYTES};
     }
@@ -402,7 +529,7 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
         unsigned char *h = w->heads + used;
         memset(h, 0, pad);
         wal_record_head(h + pad, e[i].zxid, e[0].zxid, e[i].data, (uint32_t)e[i].len,
-                        corrupt_first && i == 0);
+                        corrupt_first && i == 0, cur->key);
         w->iov[cnt++] = (struct iovec){h, pad + WAL_RECORD_HEADER_BYTES};
         w->iov[cnt++] = (struct iovec){(void *)e[i].data, e[i].len};
         used += pad + WAL_RECORD_HEADER_BYTES;
@@ -415,6 +542,8 @@ int wal_append(struct wal *w, const struct wal_entry *e, size_t n, bool corrupt_
     int die = wal_test_die_pieces;
     if (die) /* tests: a kill -9 between the write (whole or part of it) and its fdatasync */
         cnt = die > 0 && (size_t)die < cnt ? (size_t)die : cnt;
+    if (e[n - 1].zxid > cur->high) /* before the write: a failed one counts too */
+        cur->high = e[n - 1].zxid;
     if ((rc = wal_pwritev_all(w, w->fd, w->iov, cnt, off)))
         return rc;
     if (die)
@@ -466,11 +595,14 @@ static int wal_walk(struct wal *w, const struct wal_segment *seg, uint64_t from,
         return wal_refuse(w->dir, name, size, "the file is shorter than the records it held");
     }
     if (kept)
-        *kept = (struct wal_segment){.first = seg->first, .size = seg->size, .end = WAL_SEGMENT_HEADER_BYTES};
+        *kept = (struct wal_segment){.first = seg->first, .size = seg->size, .end = seg->hdr,
+                                     .keyed = seg->keyed, .hdr = seg->hdr, .secret = seg->secret,
+                                     .key = seg->key,
+                                     .earlier = seg->earlier};
     int result = 0;
-    for (uint64_t off = WAL_SEGMENT_HEADER_BYTES; off < seg->end;) {
+    for (uint64_t off = seg->hdr; off < seg->end;) {
         struct wal_rec r;
-        if (!wal_record_at(m + off, seg->end - off, &r)) {
+        if (!wal_record_at(m + off, seg->end - off, seg->key, &r)) {
             result = wal_refuse(w->dir, name, off, "a record checked at open no longer reads back");
             break;
         }
@@ -550,6 +682,7 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
             w->syncs++;
             *entries += seg->entries - kept.entries;
             *bytes += seg->bytes - kept.bytes;
+            kept.high = seg->high;
             *seg = kept;
         }
     }
@@ -565,16 +698,44 @@ int wal_truncate_after(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t
     return rc;
 }
 
+/* Whether a spare slot is free for a compacted segment, and the preparer
+ * idle (only the writer thread, this one, gives it work, so it stays so
+ * until wal_compact does). */
+static bool wal_spare_free(struct wal *w, const struct wal_segment *seg)
+{
+    pthread_mutex_lock(&w->pm);
+    bool free_ = wal_free_slot(w) >= 0 && !w->busy && !w->want && !w->stop &&
+                 seg->size == w->segment_bytes;
+    pthread_mutex_unlock(&w->pm);
+    return free_;
+}
+
 int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes)
 {
     *entries = *bytes = 0;
     int rc = 0;
     size_t gone = 0;
+    bool recycled = false;
+    uint64_t high = 0;
     pthread_mutex_lock(&w->lock);
     while (gone + 1 < w->n && w->segs[gone + 1].first <= zxid + 1) {
         char name[WAL_NAME_BYTES];
         wal_name(name, w->segs[gone].first);
-        if (unlinkat(w->dirfd, name, 0) != 0) {
+        /* One of the size segments have is kept as the next spare: renamed
+         * out of the log here (durable with the directory fsync below),
+         * its header rewritten by the preparer (wal_recycle_file).  Not
+         * while a copy is under way: it reads the old records through the
+         * descriptor it holds, which an unlink leaves alone and reuse would
+         * overwrite. */
+        if (!recycled && w->copying == 0 && wal_spare_free(w, &w->segs[gone])) {
+            if (renameat(w->dirfd, name, w->dirfd, WAL_RECYCLE_TMP) == 0) {
+                recycled = true;
+                high = w->segs[gone].high;
+            } else if (unlinkat(w->dirfd, name, 0) != 0) {
+                rc = errno;
+                break;
+            }
+        } else if (unlinkat(w->dirfd, name, 0) != 0) {
             rc = errno;
             break;
         }
@@ -593,7 +754,26 @@ int wal_compact(struct wal *w, uint64_t zxid, uint64_t *entries, uint64_t *bytes
         rc = rc ? rc : src;
     }
     pthread_mutex_unlock(&w->lock);
+    if (recycled) {
+        if (rc == 0) {
+            pthread_mutex_lock(&w->pm);
+            w->recycle = w->want = true;
+            w->recycle_high = high;
+            w->job_slot = wal_free_slot(w);
+            pthread_cond_signal(&w->pc);
+            pthread_mutex_unlock(&w->pm);
+        } else /* its old name may still be there: not rewritten */
+            unlinkat(w->dirfd, WAL_RECYCLE_TMP, 0);
+    }
     return rc;
+}
+
+void wal_spare_counts(struct wal *w, uint64_t *recycled, uint64_t *zeroed)
+{
+    pthread_mutex_lock(&w->pm);
+    *recycled = w->recycled;
+    *zeroed = w->zeroed;
+    pthread_mutex_unlock(&w->pm);
 }
 
 int wal_copy_begin(struct wal *w, struct wal_copy *c)
@@ -619,6 +799,10 @@ int wal_copy_begin(struct wal *w, struct wal_copy *c)
         c->n = i + 1;
     }
     c->truncations = w->truncations;
+    if (rc == 0) {
+        w->copying++;
+        c->counted = true;
+    }
     pthread_mutex_unlock(&w->lock);
     if (rc) {
         ZN_ERROR("store: copying the log's segments in dir=%s: %s", w->dir, strerror(rc));
@@ -671,10 +855,12 @@ int wal_copy_finish(struct wal *w, struct wal_copy *c, const char *dir)
         }
         close(c->fds[i]);
     }
+    pthread_mutex_lock(&w->lock);
+    if (c->counted)
+        w->copying--;
+    bool truncated = w->truncations != c->truncations;
+    pthread_mutex_unlock(&w->lock);
     if (dir && rc == 0) {
-        pthread_mutex_lock(&w->lock);
-        bool truncated = w->truncations != c->truncations;
-        pthread_mutex_unlock(&w->lock);
         if (truncated) {
             ZN_ERROR("store: the log was truncated while it was copied (a resync with the "
                      "leader); the copy is not used: take it again");

@@ -49,7 +49,21 @@ bool wal_parse_name(const char *name, uint64_t *first)
 /* ---- records ----------------------------------------------------------- */
 
 
-bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
+uint32_t wal_key(bool keyed, uint64_t secret)
+{
+    if (!keyed)
+        return 0;
+    unsigned char b[8];
+    store_put_be64(b, secret);
+    return crc32c(b, sizeof b);
+}
+
+uint32_t wal_record_crc(uint32_t key, const unsigned char head20[20], const void *data, uint32_t len)
+{
+    return crc32c_extend(crc32c_extend(key, head20, 20), data, len);
+}
+
+bool wal_record_at(const unsigned char *p, uint64_t avail, uint32_t key, struct wal_rec *r)
 {
     if (avail < WAL_RECORD_HEADER_BYTES)
         return false;
@@ -62,17 +76,29 @@ bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
     r->span = WAL_RECORD_HEADER_BYTES + wal_align8(r->len);
     if (r->span > avail)
         return false;
-    return crc32c_extend(crc32c(p, 20), p + WAL_RECORD_HEADER_BYTES, r->len) == store_get_be32(p + 20);
+    return wal_record_crc(key, p, p + WAL_RECORD_HEADER_BYTES, r->len) ==
+           store_get_be32(p + 20);
 }
 
 void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
-                            uint64_t batch, const void *data, uint32_t len, bool corrupt)
+                     uint64_t batch, const void *data, uint32_t len, bool corrupt, uint32_t key)
 {
     store_put_be64(out, zxid);
     store_put_be64(out + 8, batch);
     store_put_be32(out + 16, len);
-    uint32_t crc = crc32c_extend(crc32c(out, 20), data, len);
+    uint32_t crc = wal_record_crc(key, out, data, len);
     store_put_be32(out + 20, corrupt ? ~crc : crc);
+}
+
+void wal_put_header(unsigned char out[WAL_SEGMENT_HEADER_BYTES], uint64_t first, uint64_t size,
+                    uint64_t secret, uint64_t earlier)
+{
+    store_put_be32(out, WAL_MAGIC);
+    store_put_be32(out + 4, WAL_VERSION);
+    store_put_be64(out + 8, first);
+    store_put_be64(out + 16, size);
+    store_put_be64(out + 24, secret);
+    store_put_be64(out + 32, earlier);
 }
 
 /* ---- scanning one segment ------------------------------------------------ */
@@ -82,6 +108,10 @@ void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
  * Walks the records of one segment (calling fn, when given, for those with
  * from <= zxid <= to), then decides what the first place that is not a
  * valid record is (store_wal.h).  *fn_rc gets fn's non-zero return.
+ *
+ * A record of this life has a zxid at or above the segment's name; one
+ * below it is stale (the file's previous life as a recycled segment,
+ * store_wal.h), never replayed, never counted against the segment.
  */
 void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_record_fn fn,
                              void *ctx, int *fn_rc)
@@ -93,8 +123,28 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     sc->outcome = WAL_CLEAN;
     sc->what = NULL;
     uint64_t prev = sc->prev_zxid, batch = 0, off = 0;
-    bool header = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC &&
-                  store_get_be32(m + 4) == WAL_VERSION && store_get_be64(m + 8) == sc->name_zxid;
+    uint32_t version = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC
+                           ? store_get_be32(m + 4) : 0;
+    bool magic = version == WAL_VERSION || version == WAL_VERSION_V1;
+    /* version 2: every record's crc is keyed by the life's secret (the
+     * header's); version 1 (no secret) is read as it was written */
+    bool keyed = version == WAL_VERSION;
+    uint32_t hdr = keyed ? WAL_SEGMENT_HEADER_BYTES : WAL_SEGMENT_HEADER_V1_BYTES;
+    uint64_t secret = keyed ? store_get_be64(m + 24) : 0;
+    uint32_t key = wal_key(keyed, secret);
+    bool header = magic && store_get_be64(m + 8) == sc->name_zxid;
+    /* A recycled segment not yet begun: its header is still the spare's (the
+     * highest zxid of its earlier lives, below this name, and the file's size). */
+    bool earlier = magic && store_get_be64(m + 8) < sc->name_zxid && store_get_be64(m + 16) == sc->size;
+    /* Version 2: a file with earlier lives (its header says so, or is not
+     * whole), whose records fail this life's check (their secrets were
+     * others): bytes that are not a record of this life may be theirs. */
+    bool recycled = keyed && (!(header || earlier) || store_get_be64(m + 32) != 0);
+    sc->seg.keyed = keyed;
+    sc->seg.hdr = hdr;
+    sc->seg.secret = secret;
+    sc->seg.key = key;
+    sc->seg.earlier = keyed && header ? store_get_be64(m + 32) : 0;
     if (sc->size < WAL_MIN_SEGMENT_BYTES || (header && store_get_be64(m + 16) > sc->size)) {
         sc->outcome = WAL_DAMAGED;
         sc->bad_at = sc->size;
@@ -102,10 +152,10 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
         return;
     }
     if (header) {
-        off = WAL_SEGMENT_HEADER_BYTES;
+        off = hdr;
         struct wal_rec r;
-        while (wal_record_at(m + off, sc->size - off, &r) && r.zxid > prev &&
-               (off == WAL_SEGMENT_HEADER_BYTES ? r.zxid == sc->name_zxid : true) &&
+        while (wal_record_at(m + off, sc->size - off, key, &r) && r.zxid > prev &&
+               (off == hdr ? r.zxid == sc->name_zxid : true) &&
                (r.batch == batch || (r.batch == r.zxid && r.batch > prev))) {
             if (fn && !*fn_rc && r.zxid >= from && r.zxid <= to)
                 *fn_rc = fn(ctx, r.zxid, m + off + WAL_RECORD_HEADER_BYTES, r.len);
@@ -113,7 +163,7 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             batch = r.batch;
             sc->seg.entries++;
             sc->seg.bytes += r.len;
-            sc->seg.last = r.zxid;
+            sc->seg.last = sc->seg.high = r.zxid;
             sc->seg.last_batch = r.batch;
             off += r.span;
             sc->seg.end = off;
@@ -121,34 +171,77 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     }
     /* off: the first place that is not a valid record (0: the header). */
     sc->bad_at = off;
+    uint64_t from_at = earlier ? hdr : off;
     bool zero_here = true;
-    for (uint64_t i = off; i < off + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
+    for (uint64_t i = from_at; i < from_at + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
         zero_here = zero_here && m[i] == 0;
-    uint64_t last_nonzero = off, first_batch = 0;
-    bool found = false, several = false, starts = false;
-    for (uint64_t a = off; a + 8 <= sc->size;) {
+    /* After it: this life's records (of a torn or lost group commit), stale
+     * ones (skipped whole), and other bytes, counted as this life's torn
+     * tail only before the first stale record (in a recycled version 2
+     * file, stale: any bytes not a record of this life). */
+    uint64_t last_nonzero = from_at, first_batch = 0, stale_at = 0;
+    bool found = false, several = false, starts = false, stale = false;
+    for (uint64_t a = from_at; a + 8 <= sc->size;) {
         if (memcmp(m + a, wal_zeros, 8) == 0) {
             a += 8;
             continue;
         }
-        last_nonzero = a + 8;
         struct wal_rec r;
-        if (a > off && a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(m + a, sc->size - a, &r)) {
+        if (a >= hdr && wal_record_at(m + a, sc->size - a, key, &r) &&
+            (a > off || r.zxid < sc->name_zxid)) {
+            if (r.zxid < sc->name_zxid) { /* stale (the zxid rule: a second line) */
+                if (!stale)
+                    stale_at = a;
+                stale = true;
+                a += r.span;
+                continue;
+            }
             if (found && r.batch != first_batch)
                 several = true;
             if (!found)
                 first_batch = r.batch;
             starts |= r.zxid == r.batch; /* a group commit's first record */
             found = true;
+            if (r.zxid > sc->seg.high)
+                sc->seg.high = r.zxid;
             a += r.span;
             last_nonzero = a;
             continue;
         }
+        if (recycled) {
+            if (!stale)
+                stale_at = a;
+            stale = true;
+        } else if (!stale) {
+            last_nonzero = a + 8;
+        }
         a += 8;
     }
     if (!found) {
-        if (zero_here && last_nonzero <= off)
-            return; /* the end of the log: zeros */
+        /* the end of the log: zeros, or an earlier life's records */
+        if (last_nonzero <= from_at && (!stale || (!recycled && (zero_here || stale_at == from_at))))
+            return;
+        if (stale) {
+            /* A recycled segment: what is not zero before its stale records
+             * is this life's torn tail only if it starts as a record of this
+             * life would (the group commit's header is its first bytes);
+             * anything else is the remnant of an earlier life's record that
+             * this life's last one ended inside: the end of the log. */
+            struct wal_rec r = {0};
+            bool claims = header && off + WAL_RECORD_HEADER_BYTES <= sc->size;
+            if (claims) {
+                r.zxid = store_get_be64(m + off);
+                r.batch = store_get_be64(m + off + 8);
+                r.len = store_get_be32(m + off + 16);
+                claims = r.zxid > prev && r.zxid >= sc->name_zxid && r.batch && r.batch <= r.zxid &&
+                         r.len && r.len <= ZN_STORE_ENTRY_MAX_BYTES;
+            }
+            if (!claims)
+                return;
+            uint64_t span = WAL_RECORD_HEADER_BYTES + wal_align8(r.len);
+            uint64_t stop = recycled ? sc->size : stale_at; /* version 2: stale bytes are no record */
+            last_nonzero = off + span < stop ? off + span : stop;
+        }
         sc->outcome = WAL_TORN;
         sc->torn_to = last_nonzero;
         sc->what = header ? "a record cut short or failing its check, nothing valid after it"
@@ -215,6 +308,27 @@ int wal_zero_file(int dirfd, const char *name, uint64_t bytes, const bool *stop)
     return rc;
 }
 
+bool wal_spare_header(const unsigned char head[WAL_SEGMENT_HEADER_BYTES], uint64_t size, uint64_t *high)
+{
+    *high = 0;
+    bool zeros = true;
+    for (size_t i = 0; i < WAL_SEGMENT_HEADER_BYTES; i++)
+        zeros = zeros && head[i] == 0;
+    if (zeros)
+        return true;
+    if (store_get_be32(head) != WAL_MAGIC || store_get_be32(head + 4) != WAL_VERSION ||
+        store_get_be64(head + 16) != size || store_get_be64(head + 24) != 0 ||
+        store_get_be64(head + 32) != store_get_be64(head + 8))
+        return false;
+    *high = store_get_be64(head + 8);
+    return true;
+}
+
+const char *wal_spare_name(int slot)
+{
+    return slot == 0 ? WAL_SPARE : WAL_SPARE2;
+}
+
 /* Maps name read-only; *map NULL for an empty file.  Returns 0 or errno. */
 int wal_map(int dirfd, const char *name, int *fd_out, const unsigned char **map,
                    uint64_t *size, bool writable)
@@ -268,7 +382,8 @@ int wal_list(int dirfd, uint64_t **out, size_t *count, bool remove_leftovers)
     while ((e = readdir(d))) {
         uint64_t first;
         if (remove_leftovers && (strcmp(e->d_name, WAL_SPARE_TMP) == 0 ||
-                                 strcmp(e->d_name, WAL_NEW_TMP) == 0)) {
+                                 strcmp(e->d_name, WAL_NEW_TMP) == 0 ||
+                                 strcmp(e->d_name, WAL_RECYCLE_TMP) == 0)) {
             unlinkat(dirfd, e->d_name, 0); /* half made: made again when needed */
             continue;
         }
@@ -316,6 +431,9 @@ int wal_remove_segments(const char *dir, uint64_t *removed)
             (*removed)++;
     }
     free(list);
+    for (int i = 0; rc == 0 && i < WAL_SPARES; i++)
+        if (unlinkat(dirfd, wal_spare_name(i), 0) != 0 && errno != ENOENT)
+            rc = errno;
     if (rc == 0 && fsync(dirfd) != 0)
         rc = errno;
     close(dirfd);
@@ -370,8 +488,10 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
             /* the valid records after damage are still shown */
             for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
                 struct wal_rec r;
-                if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(sc.map + a, sc.size - a, &r)) {
-                    if (fn && r.zxid >= from && r.zxid <= to)
+                if (a >= sc.seg.hdr &&
+                    wal_record_at(sc.map + a, sc.size - a, sc.seg.key, &r)) {
+                    /* not the stale records of a recycled file's earlier lives */
+                    if (fn && r.zxid >= from && r.zxid <= to && r.zxid >= sc.name_zxid)
                         result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);
                     a += r.span;
                 } else {

@@ -431,6 +431,10 @@ static void render_znodefs_gauges(struct metrics_text *t, const struct server *s
     gauge_u64(t, "znodefs_log_entries", "Transactions in the log on disk", ss.log_entries);
     gauge_u64(t, "znodefs_log_bytes", "Bytes of the transactions in the log", ss.log_bytes);
     gauge_u64(t, "znodefs_log_segments", "The log's segment files (preAllocSize each)", ss.log_segments);
+    counter_u64(t, "znodefs_log_segments_recycled_total",
+                "Log segments reused from compacted ones (no zeros written)", ss.log_segments_recycled);
+    counter_u64(t, "znodefs_log_segments_zeroed_total",
+                "Log segments prepared as written zeros", ss.log_segments_zeroed);
     gauge_u64(t, "znodefs_snapshot_zxid", "The zxid of the newest snapshot", ss.snapshot_zxid);
 }
 

@@ -76,7 +76,10 @@ static int segment_record(void *ctx, uint64_t zxid, const void *payload, size_t 
  * damage) without reading past them, as the last segment and as an earlier
  * one, and again with the header's size made the file's (a fuzzed size
  * would stop most inputs at that check); the name's zxid is taken from the
- * header, so a header can match. */
+ * header, so a header can match, then from the first record's (plus a
+ * little), so the records are a recycled file's stale ones.  Both formats:
+ * version 2 (a 40-byte header whose secret keys every record's crc) and
+ * version 1 (24 bytes, no secret). */
 static void check_log_segment(const uint8_t *data, size_t size)
 {
     size_t n = size > WAL_MIN_SEGMENT_BYTES ? size : WAL_MIN_SEGMENT_BYTES;
@@ -85,12 +88,22 @@ static void check_log_segment(const uint8_t *data, size_t size)
         return;
     memcpy(map, data, size);
     struct segment_bounds b = {map, map + n};
-    for (int pass = 0; pass < 4; pass++) {
+    for (int pass = 0; pass < 6; pass++) {
         int last = pass & 1;
         if (pass == 2 && size >= 24) /* past the header's size check, to the records */
             store_put_be64(map + 16, n);
+        uint64_t name = size >= 16 ? store_get_be64(map + 8) : 1;
+        /* a recycled file's: named above the records at its start, which
+         * are stale then, with its header the spare's or this life's */
+        size_t hdr = size >= 8 && store_get_be32(map + 4) == WAL_VERSION_V1
+                         ? WAL_SEGMENT_HEADER_V1_BYTES : WAL_SEGMENT_HEADER_BYTES;
+        if (pass >= 4 && size >= hdr + 8) {
+            name = store_get_be64(map + hdr) + 1 + (uint64_t)(data[0] & 0x0f);
+            if (pass == 5)
+                store_put_be64(map + 8, name);
+        }
         struct wal_scan sc = {.map = map, .size = n, .prev_zxid = 0, .last_segment = last,
-                              .name_zxid = size >= 16 ? store_get_be64(map + 8) : 1};
+                              .name_zxid = name ? name : 1};
         int rc = 0;
         wal_scan_segment(&sc, 0, UINT64_MAX, segment_record, &b, &rc);
         if (sc.bad_at > n || sc.seg.end > n || (sc.outcome == WAL_TORN && sc.torn_to > n))

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_fixture.h"
+#include "store_wal.h"
 #include "znode/errors.h"
 
 /* ---- corruption -------------------------------------------------------- */
@@ -45,7 +46,7 @@ static void assert_one_clear_refusal(const char *dir, const char *log, const cha
  * each record's header and its payload padded to 8 bytes (store_wal.h). */
 static uint64_t record_offset(uint64_t first, uint64_t upto)
 {
-    uint64_t off = 24;
+    uint64_t off = WAL_SEGMENT_HEADER_BYTES;
     for (uint64_t z = first; z <= upto; z++)
         off += 24 + ((payload_len(z) + 7) & ~(uint64_t)7);
     return off;
@@ -154,9 +155,9 @@ static void a_byte_flipped_in_a_log_segment_is_refused_naming_the_file_and_offse
     char log[8192];
     uint64_t entries;
     assert_int_equal(open_in_child(f->dir, log, sizeof log, &entries), OPEN_REFUSED);
-    /* records of 113 bytes: 24 + 120 each after the segment's 24 */
+    /* records of 113 bytes: 24 + 120 each after the segment's header */
     char what[160];
-    snprintf(what, sizeof what, "offset %d: a record fails its check", 24 + 49 * (24 + 120));
+    snprintf(what, sizeof what, "offset %u: a record fails its check", WAL_SEGMENT_HEADER_BYTES + 49 * (24 + 120));
     assert_one_clear_refusal_of(f->dir, "log.0000000000000001 is damaged at ", log, what);
     assert_int_equal(entries, 0); /* nothing was handed over */
 }
