@@ -108,33 +108,61 @@ void crc32c_force_table(int force)
 }
 
 /* a * b modulo the polynomial, both reflected (bit 31 is x^0), as zlib's
- * crc32_combine does it. */
+ * crc32_combine does it; without branches on the bits (the look-ahead at
+ * open multiplies millions of times). */
 static uint32_t crc32c_multmodp(uint32_t a, uint32_t b)
 {
-    uint32_t m = 1u << 31, p = 0;
-    for (;;) {
-        if (a & m) {
-            p ^= b;
-            if ((a & (m - 1)) == 0)
-                break;
-        }
-        m >>= 1;
-        b = b & 1 ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
+    uint32_t p = 0;
+    for (int k = 31; k >= 0; k--) {
+        p ^= b & (0u - ((a >> k) & 1u));
+        b = (b >> 1) ^ (CRC32C_POLY_REFLECTED & (0u - (b & 1u)));
     }
     return p;
 }
 
-uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+/* x^(8 * n) mod P for any n, by squaring. */
+static uint32_t crc32c_x8nmodp(uint64_t n)
 {
-    /* x^(8 * len_b) mod P, by squaring: x2n is x^(2^k) for k from 3 on */
     uint32_t x2n = 1u << 30; /* x^1 */
     for (int k = 0; k < 3; k++)
-        x2n = crc32c_multmodp(x2n, x2n);
+        x2n = crc32c_multmodp(x2n, x2n); /* x^8 */
     uint32_t shift = 1u << 31; /* x^0 */
-    for (uint64_t n = len_b; n; n >>= 1) {
+    for (; n; n >>= 1) {
         if (n & 1)
             shift = crc32c_multmodp(x2n, shift);
         x2n = crc32c_multmodp(x2n, x2n);
     }
-    return crc32c_multmodp(shift, crc_a) ^ crc_b;
+    return shift;
+}
+
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    return crc32c_multmodp(crc32c_x8nmodp(len_b), crc_a) ^ crc_b;
+}
+
+/* x^(8 * n) mod P for n below 2^27 in two lookups: n = hi * 2^13 + lo. */
+#define CRC32C_SHIFT_LO_BITS 13
+#define CRC32C_SHIFT_HI_BITS 14
+static uint32_t crc32c_shift_lo[1u << CRC32C_SHIFT_LO_BITS];
+static uint32_t crc32c_shift_hi[1u << CRC32C_SHIFT_HI_BITS];
+static pthread_once_t crc32c_shift_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_build_shift_tables(void)
+{
+    uint32_t x8 = crc32c_x8nmodp(1), step = crc32c_x8nmodp(1u << CRC32C_SHIFT_LO_BITS);
+    crc32c_shift_lo[0] = crc32c_shift_hi[0] = 1u << 31;
+    for (size_t i = 1; i < sizeof crc32c_shift_lo / sizeof crc32c_shift_lo[0]; i++)
+        crc32c_shift_lo[i] = crc32c_multmodp(crc32c_shift_lo[i - 1], x8);
+    for (size_t i = 1; i < sizeof crc32c_shift_hi / sizeof crc32c_shift_hi[0]; i++)
+        crc32c_shift_hi[i] = crc32c_multmodp(crc32c_shift_hi[i - 1], step);
+}
+
+uint32_t crc32c_shift(uint32_t crc_a, uint64_t len_b)
+{
+    if (len_b >> (CRC32C_SHIFT_LO_BITS + CRC32C_SHIFT_HI_BITS))
+        return crc32c_combine(crc_a, 0, len_b);
+    pthread_once(&crc32c_shift_once, crc32c_build_shift_tables);
+    uint32_t x8n = crc32c_multmodp(crc32c_shift_lo[len_b & ((1u << CRC32C_SHIFT_LO_BITS) - 1)],
+                                   crc32c_shift_hi[len_b >> CRC32C_SHIFT_LO_BITS]);
+    return crc32c_multmodp(x8n, crc_a);
 }

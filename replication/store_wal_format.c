@@ -49,7 +49,9 @@ bool wal_parse_name(const char *name, uint64_t *first)
 /* ---- records ----------------------------------------------------------- */
 
 
-bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
+/* The header's values are a record's and its span fits in avail (the
+ * checksum not yet looked at). */
+static bool wal_record_fits(const unsigned char *p, uint64_t avail, struct wal_rec *r)
 {
     if (avail < WAL_RECORD_HEADER_BYTES)
         return false;
@@ -60,9 +62,13 @@ bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
         r->len > ZN_STORE_ENTRY_MAX_BYTES)
         return false;
     r->span = WAL_RECORD_HEADER_BYTES + wal_align8(r->len);
-    if (r->span > avail)
-        return false;
-    return crc32c_extend(crc32c(p, 20), p + WAL_RECORD_HEADER_BYTES, r->len) == store_get_be32(p + 20);
+    return r->span <= avail;
+}
+
+bool wal_record_at(const unsigned char *p, uint64_t avail, struct wal_rec *r)
+{
+    return wal_record_fits(p, avail, r) &&
+           crc32c_extend(crc32c(p, 20), p + WAL_RECORD_HEADER_BYTES, r->len) == store_get_be32(p + 20);
 }
 
 void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
@@ -77,6 +83,75 @@ void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
 
 /* ---- scanning one segment ------------------------------------------------ */
 
+/*
+ * The checksums of the look-ahead: records that may start anywhere in the
+ * region [start, end) of a map, each claiming up to 64 MB, checked without
+ * reading their payload again.  prefix[i] is crc32c(m[start, start + i *
+ * WAL_AHEAD_STRIDE)), made in one pass on the first long candidate; then a
+ * record's crc32c (over its 20 header bytes and its payload [x, y)) is
+ * crc32c_shift(crc(header) ^ P(x), y - x) ^ P(y) (crc32c.h), P within a
+ * stride of a kept prefix.
+ */
+struct wal_ahead {
+    const unsigned char *m;
+    uint64_t start, end;
+    uint32_t *prefix; /* NULL until needed */
+    bool nomem;
+    uint64_t candidates, crc_bytes;
+};
+
+static uint32_t wal_ahead_crc(struct wal_ahead *ah, uint32_t crc, uint64_t from, uint64_t len)
+{
+    ah->crc_bytes += len;
+    return crc32c_extend(crc, ah->m + from, (size_t)len);
+}
+
+/* crc32c(m[start, pos)), start <= pos <= end. */
+static uint32_t wal_ahead_prefix(struct wal_ahead *ah, uint64_t pos)
+{
+    uint64_t i = (pos - ah->start) / WAL_AHEAD_STRIDE, at = ah->start + i * WAL_AHEAD_STRIDE;
+    return wal_ahead_crc(ah, ah->prefix[i], at, pos - at);
+}
+
+/* r (wal_record_fits at a) has the checksum its header holds. */
+static bool wal_ahead_check(struct wal_ahead *ah, uint64_t a, const struct wal_rec *r)
+{
+    ah->candidates++;
+    uint32_t want = store_get_be32(ah->m + a + 20);
+    uint32_t head = wal_ahead_crc(ah, 0, a, 20);
+    uint64_t x = a + WAL_RECORD_HEADER_BYTES, y = x + r->len;
+    if (r->len <= WAL_AHEAD_DIRECT_BYTES)
+        return wal_ahead_crc(ah, head, x, r->len) == want;
+    if (!ah->prefix) {
+        size_t n = (size_t)((ah->end - ah->start) / WAL_AHEAD_STRIDE) + 1;
+        if (!(ah->prefix = malloc(n * sizeof *ah->prefix))) {
+            ah->nomem = true;
+            return false;
+        }
+        ah->prefix[0] = 0;
+        for (size_t i = 1; i < n; i++)
+            ah->prefix[i] = wal_ahead_crc(ah, ah->prefix[i - 1], ah->start + (i - 1) * WAL_AHEAD_STRIDE,
+                                          WAL_AHEAD_STRIDE);
+    }
+    return (crc32c_shift(head ^ wal_ahead_prefix(ah, x), r->len) ^ wal_ahead_prefix(ah, y)) == want;
+}
+
+/* A record of the log at a (a valid one, checksummed as wal_record_at). */
+static bool wal_ahead_record_at(struct wal_ahead *ah, uint64_t a, struct wal_rec *r)
+{
+    return wal_record_fits(ah->m + a, ah->end - a, r) && wal_ahead_check(ah, a, r);
+}
+
+/* Whether a record can follow the valid chain (last zxid prev, its group
+ * commit batch; batch 0: none in this segment) in the log at all: a later
+ * zxid, of no earlier epoch, of the chain's group commit or of a later one.
+ * Only these are checksummed: stale records and what a client's payload
+ * holds before them cannot be the log's. */
+static bool wal_ahead_may_follow(const struct wal_rec *r, uint64_t prev, uint64_t batch)
+{
+    return r->zxid > prev && r->zxid >> 32 >= prev >> 32 && r->batch <= r->zxid &&
+           (r->batch == batch || r->batch > prev);
+}
 
 /*
  * Walks the records of one segment (calling fn, when given, for those with
@@ -92,6 +167,8 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     sc->seg.size = sc->size;
     sc->outcome = WAL_CLEAN;
     sc->what = NULL;
+    sc->nomem = false;
+    sc->ahead_candidates = sc->ahead_crc_bytes = 0;
     uint64_t prev = sc->prev_zxid, batch = 0, off = 0;
     bool header = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC &&
                   store_get_be32(m + 4) == WAL_VERSION && store_get_be64(m + 8) == sc->name_zxid;
@@ -126,14 +203,20 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
         zero_here = zero_here && m[i] == 0;
     uint64_t last_nonzero = off, first_batch = 0;
     bool found = false, several = false, starts = false;
-    for (uint64_t a = off; a + 8 <= sc->size;) {
+    /* The look-ahead: at most one pass of crc32c over the rest of the
+     * segment, and a bounded amount per header that passes the filter,
+     * whatever lengths the headers claim (the region may be megabytes of
+     * planted or stale headers). */
+    struct wal_ahead ah = {.m = m, .start = off, .end = sc->size};
+    for (uint64_t a = off; a + 8 <= sc->size && !ah.nomem;) {
         if (memcmp(m + a, wal_zeros, 8) == 0) {
             a += 8;
             continue;
         }
         last_nonzero = a + 8;
         struct wal_rec r;
-        if (a > off && a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(m + a, sc->size - a, &r)) {
+        if (a > off && a >= WAL_SEGMENT_HEADER_BYTES && wal_record_fits(m + a, sc->size - a, &r) &&
+            wal_ahead_may_follow(&r, prev, batch) && wal_ahead_check(&ah, a, &r)) {
             if (found && r.batch != first_batch)
                 several = true;
             if (!found)
@@ -145,6 +228,15 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             continue;
         }
         a += 8;
+    }
+    free(ah.prefix);
+    sc->ahead_candidates = ah.candidates;
+    sc->ahead_crc_bytes = ah.crc_bytes;
+    if (ah.nomem) {
+        sc->nomem = true;
+        sc->outcome = WAL_DAMAGED;
+        sc->what = "no memory to check the rest of the segment";
+        return;
     }
     if (!found) {
         if (zero_here && last_nonzero <= off)
@@ -367,10 +459,13 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
             if (sc.outcome == WAL_TORN || claimed <= (sc.seg.entries ? sc.seg.last : prev))
                 claimed = 0;
             result = problem(ctx, name, sc.bad_at, claimed, sc.what, sc.outcome == WAL_TORN);
-            /* the valid records after damage are still shown */
-            for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
+            /* the valid records after damage are still shown (checked as
+             * the look-ahead checks them: linear in the segment) */
+            struct wal_ahead ah = {.m = sc.map, .start = sc.bad_at, .end = sc.size};
+            for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && !sc.nomem &&
+                                             !ah.nomem && a + 8 <= sc.size;) {
                 struct wal_rec r;
-                if (a >= WAL_SEGMENT_HEADER_BYTES && wal_record_at(sc.map + a, sc.size - a, &r)) {
+                if (a >= WAL_SEGMENT_HEADER_BYTES && wal_ahead_record_at(&ah, a, &r)) {
                     if (fn && r.zxid >= from && r.zxid <= to)
                         result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);
                     a += r.span;
@@ -378,6 +473,9 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
                     a += 8;
                 }
             }
+            if (result == 0 && ah.nomem)
+                result = problem(ctx, name, sc.bad_at, 0, "no memory to show the records after it", false);
+            free(ah.prefix);
         }
         else if (result == 0 && sc.seg.entries == 0 && !sc.last_segment)
             result = problem(ctx, name, sc.bad_at, 0, "a segment without records before later ones", false);

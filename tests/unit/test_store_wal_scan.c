@@ -1,0 +1,294 @@
+/*
+ * Unit tests of the scan of one log segment (wal_scan_segment,
+ * replication/store_wal_internal.h) on segments built in memory: the
+ * look-ahead after the chain of valid records finds a later group commit
+ * after a gap (and gives the torn/damaged verdicts store_wal.h documents)
+ * with its checksum taken from prefix checksums (crc32c_shift), and its work
+ * stays linear in the segment when the region after the gap is full of
+ * headers claiming tens of megabytes each.
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crc32c.h"
+#include "log.h"
+#include "store_internal.h"
+#include "store_wal.h"
+#include "store_wal_internal.h"
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void fill_random(unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)(rng() >> 24) | 1; /* no zero bytes: padding is the only zeros */
+}
+
+/* A segment of size bytes in memory, its header for first. */
+struct seg {
+    unsigned char *m;
+    uint64_t size, first, off;
+};
+
+static void seg_init(struct seg *s, uint64_t size, uint64_t first)
+{
+    s->m = calloc(1, size);
+    assert_non_null(s->m);
+    s->size = size;
+    s->first = first;
+    store_put_be32(s->m, WAL_MAGIC);
+    store_put_be32(s->m + 4, WAL_VERSION);
+    store_put_be64(s->m + 8, first);
+    store_put_be64(s->m + 16, size);
+    s->off = WAL_SEGMENT_HEADER_BYTES;
+}
+
+/* Appends a record (random payload of len bytes); corrupt: its crc is wrong.
+ * Returns its offset. */
+static uint64_t seg_put(struct seg *s, uint64_t zxid, uint64_t batch, uint32_t len, bool corrupt)
+{
+    uint64_t at = s->off;
+    assert_true(at + WAL_RECORD_HEADER_BYTES + wal_align8(len) <= s->size);
+    fill_random(s->m + at + WAL_RECORD_HEADER_BYTES, len);
+    wal_record_head(s->m + at, zxid, batch, s->m + at + WAL_RECORD_HEADER_BYTES, len, corrupt);
+    s->off += WAL_RECORD_HEADER_BYTES + wal_align8(len);
+    return at;
+}
+
+static void seg_scan(const struct seg *s, struct wal_scan *sc, uint64_t prev, bool last)
+{
+    *sc = (struct wal_scan){.map = s->m, .size = s->size, .name_zxid = s->first, .prev_zxid = prev,
+                            .last_segment = last};
+    int unused = 0;
+    wal_scan_segment(sc, 0, 0, NULL, NULL, &unused);
+    assert_false(sc->nomem);
+}
+
+/* The look-ahead's work is one pass over the region after the chain and a
+ * bounded amount per candidate, whatever the candidates claim. */
+static void assert_bounded(const struct wal_scan *sc)
+{
+    uint64_t region = sc->size - sc->bad_at;
+    assert_true(sc->ahead_crc_bytes <= region + sc->ahead_candidates * WAL_AHEAD_CANDIDATE_BYTES);
+}
+
+#define BIG (300u << 10) /* a payload the prefix checksums check, not a direct pass */
+
+/* crc(m[x, y)) == P(y) ^ shift(P(x), y - x) for random cuts, and
+ * shift(a, n) ^ b == combine(a, b, n), on both crc paths and across the
+ * shift tables' boundaries. */
+static void the_checksum_of_a_range_follows_from_two_prefix_checksums(void **state)
+{
+    (void)state;
+    size_t n = (3u << 20) + 13;
+    unsigned char *buf = malloc(n);
+    assert_non_null(buf);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned char)(rng() >> 32);
+    for (int table = 0; table < 2; table++) {
+        crc32c_force_table(table);
+        for (int round = 0; round < 200; round++) {
+            size_t x = (size_t)(rng() % n), y = (size_t)(rng() % n);
+            if (round % 10 == 0)
+                x = 0;
+            if (round % 10 == 1)
+                y = n;
+            if (x > y) {
+                size_t t = x;
+                x = y;
+                y = t;
+            }
+            uint32_t px = crc32c(buf, x), py = crc32c(buf, y);
+            assert_int_equal(crc32c(buf + x, y - x), py ^ crc32c_shift(px, y - x));
+        }
+    }
+    crc32c_force_table(0);
+    const uint64_t lens[] = {0,         1,          7,         8191,       8192,       8193,
+                             1u << 20,  (1u << 26), (1u << 26) + 5, (1u << 27) - 1, 1u << 27,
+                             (1ull << 33) + 77};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (int round = 0; round < 20; round++) {
+            uint32_t a = (uint32_t)rng(), b = (uint32_t)rng(), c = (uint32_t)rng();
+            assert_int_equal(crc32c_shift(a, lens[i]) ^ b, crc32c_combine(a, b, lens[i]));
+            assert_int_equal(crc32c_shift(a ^ c, lens[i]), crc32c_shift(a, lens[i]) ^ crc32c_shift(c, lens[i]));
+        }
+    free(buf);
+}
+
+/* The last group commit's first record is the gap, its long later records
+ * are found after it: a torn tail to their end.  The same records in a
+ * segment a later one follows, or after a whole later group commit: damage. */
+static void a_later_group_commit_after_a_gap_is_found_torn_or_damaged(void **state)
+{
+    (void)state;
+    const uint64_t size = 4u << 20;
+    /* the gap is the group commit's first record (6..8) */
+    struct seg s;
+    seg_init(&s, size, 1);
+    for (uint64_t z = 1; z <= 5; z++)
+        seg_put(&s, z, z <= 3 ? 1 : 4, 1000, false);
+    uint64_t gap = seg_put(&s, 6, 6, BIG, true);
+    seg_put(&s, 7, 6, BIG + 3, false);
+    seg_put(&s, 8, 6, BIG + 5, false);
+    uint64_t end = s.off;
+    struct wal_scan sc;
+    seg_scan(&s, &sc, 0, true);
+    assert_int_equal(sc.seg.entries, 5);
+    assert_int_equal(sc.outcome, WAL_TORN);
+    assert_int_equal(sc.bad_at, gap);
+    assert_int_equal(sc.torn_to, end);
+    assert_string_equal(sc.what, "the last group commit's pages reached the disk out of order");
+    assert_true(sc.ahead_candidates >= 2);
+    assert_bounded(&sc);
+    /* far less than the payloads: their checksums came from the prefixes */
+    assert_true(sc.ahead_crc_bytes < (size - gap) + 3 * WAL_AHEAD_CANDIDATE_BYTES);
+    seg_scan(&s, &sc, 0, false);
+    assert_int_equal(sc.outcome, WAL_DAMAGED);
+    assert_int_equal(sc.bad_at, gap);
+    assert_string_equal(sc.what, "a record fails its check in a segment a later one follows");
+
+    /* one flipped byte in record 8's payload: only 7 is found, still torn,
+     * the tail now ending at the last non-zero word */
+    s.m[end - 16] ^= 0x40;
+    seg_scan(&s, &sc, 0, true);
+    assert_int_equal(sc.outcome, WAL_TORN);
+    assert_int_equal(sc.torn_to, end);
+    s.m[end - 16] ^= 0x40;
+
+    /* a whole later group commit (9..10) after it: damage */
+    seg_put(&s, 9, 9, BIG, false);
+    seg_put(&s, 10, 9, 2000, false);
+    seg_scan(&s, &sc, 0, true);
+    assert_int_equal(sc.outcome, WAL_DAMAGED);
+    assert_int_equal(sc.bad_at, gap);
+    assert_string_equal(sc.what, "a record fails its check, and records of a later group commit follow it");
+    free(s.m);
+
+    /* the gap inside the chain's own group commit (4..7): torn */
+    seg_init(&s, size, 1);
+    seg_put(&s, 1, 1, 100, false);
+    for (uint64_t z = 2; z <= 4; z++)
+        seg_put(&s, z, 2, BIG, false);
+    gap = seg_put(&s, 5, 2, BIG, true);
+    seg_put(&s, 6, 2, BIG, false);
+    seg_put(&s, 7, 2, 9, false);
+    end = s.off;
+    seg_scan(&s, &sc, 0, true);
+    assert_int_equal(sc.seg.entries, 4);
+    assert_int_equal(sc.outcome, WAL_TORN);
+    assert_int_equal(sc.bad_at, gap);
+    assert_int_equal(sc.torn_to, end);
+    assert_string_equal(sc.what, "the last group commit's pages reached the disk out of order");
+    assert_bounded(&sc);
+    /* a group commit that starts after the gap (8, its first record): damage */
+    seg_put(&s, 8, 8, BIG, false);
+    seg_scan(&s, &sc, 0, true);
+    assert_int_equal(sc.outcome, WAL_DAMAGED);
+    free(s.m);
+
+    /* a segment whose header is gone, a valid group commit after it: damage;
+     * prev_zxid is the segment before's last */
+    seg_init(&s, size, 21);
+    seg_put(&s, 21, 21, BIG, false);
+    seg_put(&s, 22, 21, BIG, false);
+    memset(s.m, 0, 8);
+    seg_scan(&s, &sc, 20, true);
+    assert_int_equal(sc.outcome, WAL_DAMAGED);
+    assert_int_equal(sc.bad_at, 0);
+    assert_string_equal(sc.what, "the segment header is wrong, with valid records after it");
+    free(s.m);
+}
+
+/* Records that cannot follow the chain (a zxid at or below its last, a
+ * group commit neither the chain's nor later) are not looked at: what
+ * they occupy is the torn tail, dropped. */
+static void stale_records_after_the_gap_are_a_torn_tail(void **state)
+{
+    (void)state;
+    struct seg s;
+    seg_init(&s, 1u << 20, 1);
+    for (uint64_t z = 1; z <= 10; z++)
+        seg_put(&s, z, z, 500, false);
+    uint64_t gap = seg_put(&s, 11, 11, 500, true);
+    seg_put(&s, 3, 3, 4000, false);   /* stale: below the chain's last */
+    seg_put(&s, 12, 9, 700, false);  /* zxid later, batch neither the chain's nor later */
+    uint64_t end = s.off;
+    struct wal_scan sc;
+    seg_scan(&s, &sc, 0, false);
+    assert_int_equal(sc.outcome, WAL_TORN);
+    assert_int_equal(sc.bad_at, gap);
+    assert_int_equal(sc.torn_to, end);
+    assert_string_equal(sc.what, "a record cut short or failing its check, nothing valid after it");
+    assert_bounded(&sc);
+    /* the filter is what lets them go: the chain cut before 3, record 3
+     * can follow it, and is damage in a segment a later one follows */
+    s.m[WAL_SEGMENT_HEADER_BYTES + 2 * (WAL_RECORD_HEADER_BYTES + 504) + 30] ^= 1;
+    seg_scan(&s, &sc, 0, false);
+    assert_int_equal(sc.seg.entries, 2);
+    assert_int_equal(sc.outcome, WAL_DAMAGED);
+    free(s.m);
+}
+
+/* The region after the chain is a 64 MB segment's worth of headers that
+ * all pass the filter, each claiming what is left of the segment (up to
+ * 64 MB): every 8-byte offset a candidate.  Checksumming each over its
+ * claimed length is ~2.6e14 bytes; the scan goes over the region once and a
+ * bounded amount per candidate. */
+static void a_region_of_planted_long_headers_costs_one_pass(void **state)
+{
+    (void)state;
+    struct seg s;
+    seg_init(&s, WAL_DEFAULT_SEGMENT_BYTES, 1);
+    for (uint64_t z = 1; z <= 4; z++)
+        seg_put(&s, z, 1, 300, false);
+    uint64_t start = s.off;
+    /* the word at q: zxid, batch or length|crc of the headers around it;
+     * non-increasing, so each header's batch <= zxid; as a length word its
+     * high half is what is left after the header it ends */
+    for (uint64_t q = start; q + 8 <= s.size; q += 8) {
+        uint64_t left = s.size - q >= 32 ? s.size - q - 32 : 0;
+        if (left > ZN_STORE_ENTRY_MAX_BYTES)
+            left = ZN_STORE_ENTRY_MAX_BYTES;
+        store_put_be64(s.m + q, left << 32 | 0x5eed1234u);
+    }
+    struct wal_scan sc;
+    seg_scan(&s, &sc, 0, true);
+    assert_int_equal(sc.seg.entries, 4);
+    assert_int_equal(sc.bad_at, start);
+    assert_int_equal(sc.outcome, WAL_TORN);
+    assert_int_equal(sc.torn_to, s.size);
+    assert_string_equal(sc.what, "a record cut short or failing its check, nothing valid after it");
+    uint64_t region = s.size - start;
+    assert_true(sc.ahead_candidates >= region / 8 - 8);
+    assert_bounded(&sc);
+    assert_true(sc.ahead_crc_bytes <= region + (region / 8) * WAL_AHEAD_CANDIDATE_BYTES);
+    free(s.m);
+}
+
+int main(void)
+{
+    zn_log_threshold = getenv("ZN_TEST_VERBOSE") ? ZN_LOG_DEBUG : ZN_LOG_OFF;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_checksum_of_a_range_follows_from_two_prefix_checksums),
+        cmocka_unit_test(a_later_group_commit_after_a_gap_is_found_torn_or_damaged),
+        cmocka_unit_test(stale_records_after_the_gap_are_a_torn_tail),
+        cmocka_unit_test(a_region_of_planted_long_headers_costs_one_pass),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
