@@ -96,7 +96,12 @@ if [ -z "${KRB5_TEST_ENV:-}" ] && command -v krb5kdc > /dev/null; then
 fi
 cd "$work"
 rc=0
-/usr/bin/python3 -m pytest -p no:cacheprovider -q -rA "$@" "${files[@]}" > "$work/pytest.out" 2>&1 || rc=$?
+# kazoo_start_race (tests/lib): kazoo's start() reports an auth failure that lands before its own
+# check as a time-out; the plugin makes it the AuthFailedError the suite's invalid-auth tests
+# expect, and changes nothing else (its header says why, and why that cannot hide a server fault).
+PYTHONPATH="$repo/tests/lib${PYTHONPATH:+:$PYTHONPATH}" \
+  /usr/bin/python3 -m pytest -p no:cacheprovider -p kazoo_start_race -q -rA "$@" "${files[@]}" \
+  > "$work/pytest.out" 2>&1 || rc=$?
 cat "$work/pytest.out"
 if [ "$tap" = 1 ]; then
   # pytest's -rA summary: "PASSED file::Class::test", "FAILED ...", "SKIPPED [n] file:line: why",

@@ -118,7 +118,9 @@ connection: open"
 
 @test "kazoo with a wrong password ends its session with AuthFailedError" {
   run kazoo_sasl 1 alice wrong get /
-  assert_success
+  # start() or the get reports it, as kazoo's threads race (tests/lib/kazoo_start_race.py):
+  # exit 1 or 0, the same one line
+  [ "$status" -le 1 ]
   assert_output "ERR AuthFailedError"
 }
 
