@@ -86,7 +86,7 @@ struct wal_scan {
  * after the gap, kept every WAL_AHEAD_STRIDE bytes (region / 16 bytes of
  * memory), with at most 2 * WAL_AHEAD_STRIDE bytes of crc32c past them.
  * So one candidate costs at most WAL_AHEAD_CANDIDATE_BYTES of crc32c plus
- * three multiplications, whatever length it claims. */
+ * two multiplications mod P, whatever length it claims. */
 #define WAL_AHEAD_DIRECT_BYTES 256u
 #define WAL_AHEAD_STRIDE 64u
 #define WAL_AHEAD_CANDIDATE_BYTES (20u + WAL_AHEAD_DIRECT_BYTES)
