@@ -245,6 +245,103 @@ static void stale_records_after_the_gap_are_a_torn_tail(void **state)
     free(s.m);
 }
 
+/* store_wal.h's verdict on what follows the chain the scan found, the slow
+ * way: each header that may follow the chain checksummed over its whole
+ * length (wal_record_at), as the look-ahead did before prefix checksums. */
+static void slow_verdict(const struct wal_scan *sc, enum wal_outcome *outcome, uint64_t *torn_to)
+{
+    const unsigned char *m = sc->map;
+    uint64_t off = sc->bad_at, prev = sc->seg.entries ? sc->seg.last : sc->prev_zxid;
+    uint64_t batch = sc->seg.entries ? sc->seg.last_batch : 0, last_nonzero = off, first_batch = 0;
+    bool found = false, several = false, starts = false, zero_here = true;
+    for (uint64_t i = off; i < off + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
+        zero_here = zero_here && m[i] == 0;
+    for (uint64_t a = off; a + 8 <= sc->size;) {
+        struct wal_rec r;
+        if (memcmp(m + a, wal_zeros, 8) == 0) {
+            a += 8;
+            continue;
+        }
+        last_nonzero = a + 8;
+        if (a > off && wal_record_at(m + a, sc->size - a, &r) && r.zxid > prev &&
+            (r.batch == batch || r.batch > prev)) {
+            several |= found && r.batch != first_batch;
+            first_batch = found ? first_batch : r.batch;
+            starts |= r.zxid == r.batch;
+            found = true;
+            a += r.span;
+            last_nonzero = a;
+            continue;
+        }
+        a += 8;
+    }
+    *torn_to = last_nonzero;
+    if (!found)
+        *outcome = zero_here && last_nonzero <= off ? WAL_CLEAN : WAL_TORN;
+    else if (sc->last_segment && !several && (first_batch == batch || (first_batch > prev && !starts)))
+        *outcome = WAL_TORN;
+    else
+        *outcome = WAL_DAMAGED;
+}
+
+/* Random segments: a chain, a gap (a bad record, zeros or garbage), then a
+ * mix of records of the chain's group commit and later ones, stale ones,
+ * bad ones, garbage and zeros, short and long: the scan's verdict is the
+ * slow one's, as the last segment and as an earlier one. */
+static void the_verdicts_are_those_of_checksumming_every_candidate_whole(void **state)
+{
+    (void)state;
+    const uint64_t size = 1u << 20;
+    for (int round = 0; round < 150; round++) {
+        struct seg s;
+        seg_init(&s, size, 1);
+        uint64_t z = 1, batch = 1;
+        for (int n = (int)(rng() % 6); n >= 0; n--, z++) {
+            if (rng() % 3 == 0)
+                batch = z;
+            seg_put(&s, z, batch, (uint32_t)(1 + rng() % 600), false);
+        }
+        for (int n = (int)(rng() % 8); n >= 0 && s.off + 300u * 1024 < size; n--) {
+            uint32_t len = rng() % 2 ? (uint32_t)(1 + rng() % 300) : (uint32_t)(1 + rng() % (200u << 10));
+            switch (rng() % 6) {
+            case 0: /* the same group commit, or a later one */
+            case 1:
+                if (rng() % 3 == 0)
+                    batch = z;
+                seg_put(&s, z++, batch, len, rng() % 4 == 0);
+                break;
+            case 2: /* stale: an earlier zxid */
+                seg_put(&s, 1 + rng() % z, 1, len, false);
+                break;
+            case 3: /* skipped zxids, a group commit whose first record is lost */
+                z += 1 + rng() % 3;
+                batch = z - 1;
+                seg_put(&s, z++, batch, len, false);
+                break;
+            case 4: /* garbage */
+                fill_random(s.m + s.off, len);
+                s.off += wal_align8(len);
+                break;
+            default: /* zeros */
+                s.off += wal_align8(len);
+                break;
+            }
+        }
+        for (int last = 0; last < 2; last++) {
+            struct wal_scan sc;
+            seg_scan(&s, &sc, 0, last);
+            enum wal_outcome want;
+            uint64_t torn_to;
+            slow_verdict(&sc, &want, &torn_to);
+            assert_int_equal(sc.outcome, want);
+            if (want == WAL_TORN)
+                assert_int_equal(sc.torn_to, torn_to);
+            assert_bounded(&sc);
+        }
+        free(s.m);
+    }
+}
+
 /* The region after the chain is a 64 MB segment's worth of headers that
  * all pass the filter, each claiming what is left of the segment (up to
  * 64 MB): every 8-byte offset a candidate.  Checksumming each over its
@@ -288,6 +385,7 @@ int main(void)
         cmocka_unit_test(the_checksum_of_a_range_follows_from_two_prefix_checksums),
         cmocka_unit_test(a_later_group_commit_after_a_gap_is_found_torn_or_damaged),
         cmocka_unit_test(stale_records_after_the_gap_are_a_torn_tail),
+        cmocka_unit_test(the_verdicts_are_those_of_checksumming_every_candidate_whole),
         cmocka_unit_test(a_region_of_planted_long_headers_costs_one_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
