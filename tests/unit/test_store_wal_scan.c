@@ -88,6 +88,24 @@ static void assert_bounded(const struct wal_scan *sc)
     assert_true(sc->ahead_crc_bytes <= region + sc->ahead_candidates * WAL_AHEAD_CANDIDATE_BYTES);
 }
 
+/* Scans s (the segment before it ending at 0) and checks the chain's
+ * length, the verdict and (torn) where the tail ends. */
+static void assert_verdict(const struct seg *s, struct wal_scan *sc, bool last, uint64_t entries,
+                           enum wal_outcome outcome, uint64_t bad_at, uint64_t torn_to, const char *what)
+{
+    seg_scan(s, sc, 0, last);
+    assert_int_equal(sc->seg.entries, entries);
+    assert_int_equal(sc->outcome, outcome);
+    assert_int_equal(sc->bad_at, bad_at);
+    if (outcome == WAL_TORN)
+        assert_int_equal(sc->torn_to, torn_to);
+    assert_string_equal(sc->what, what);
+    assert_bounded(sc);
+}
+
+#define OUT_OF_ORDER "the last group commit's pages reached the disk out of order"
+#define NOTHING_AFTER "a record cut short or failing its check, nothing valid after it"
+
 #define BIG (300u << 10) /* a payload the prefix checksums check, not a direct pass */
 
 /* crc(m[x, y)) == P(y) ^ shift(P(x), y - x) for random cuts, and
@@ -148,36 +166,24 @@ static void a_later_group_commit_after_a_gap_is_found_torn_or_damaged(void **sta
     seg_put(&s, 8, 6, BIG + 5, false);
     uint64_t end = s.off;
     struct wal_scan sc;
-    seg_scan(&s, &sc, 0, true);
-    assert_int_equal(sc.seg.entries, 5);
-    assert_int_equal(sc.outcome, WAL_TORN);
-    assert_int_equal(sc.bad_at, gap);
-    assert_int_equal(sc.torn_to, end);
-    assert_string_equal(sc.what, "the last group commit's pages reached the disk out of order");
+    assert_verdict(&s, &sc, true, 5, WAL_TORN, gap, end, OUT_OF_ORDER);
     assert_true(sc.ahead_candidates >= 2);
-    assert_bounded(&sc);
     /* far less than the payloads: their checksums came from the prefixes */
     assert_true(sc.ahead_crc_bytes < (size - gap) + 3 * WAL_AHEAD_CANDIDATE_BYTES);
-    seg_scan(&s, &sc, 0, false);
-    assert_int_equal(sc.outcome, WAL_DAMAGED);
-    assert_int_equal(sc.bad_at, gap);
-    assert_string_equal(sc.what, "a record fails its check in a segment a later one follows");
+    assert_verdict(&s, &sc, false, 5, WAL_DAMAGED, gap, 0,
+                   "a record fails its check in a segment a later one follows");
 
     /* one flipped byte in record 8's payload: only 7 is found, still torn,
      * the tail now ending at the last non-zero word */
     s.m[end - 16] ^= 0x40;
-    seg_scan(&s, &sc, 0, true);
-    assert_int_equal(sc.outcome, WAL_TORN);
-    assert_int_equal(sc.torn_to, end);
+    assert_verdict(&s, &sc, true, 5, WAL_TORN, gap, end, OUT_OF_ORDER);
     s.m[end - 16] ^= 0x40;
 
     /* a whole later group commit (9..10) after it: damage */
     seg_put(&s, 9, 9, BIG, false);
     seg_put(&s, 10, 9, 2000, false);
-    seg_scan(&s, &sc, 0, true);
-    assert_int_equal(sc.outcome, WAL_DAMAGED);
-    assert_int_equal(sc.bad_at, gap);
-    assert_string_equal(sc.what, "a record fails its check, and records of a later group commit follow it");
+    assert_verdict(&s, &sc, true, 5, WAL_DAMAGED, gap, 0,
+                   "a record fails its check, and records of a later group commit follow it");
     free(s.m);
 
     /* the gap inside the chain's own group commit (4..7): torn */
@@ -189,17 +195,11 @@ static void a_later_group_commit_after_a_gap_is_found_torn_or_damaged(void **sta
     seg_put(&s, 6, 2, BIG, false);
     seg_put(&s, 7, 2, 9, false);
     end = s.off;
-    seg_scan(&s, &sc, 0, true);
-    assert_int_equal(sc.seg.entries, 4);
-    assert_int_equal(sc.outcome, WAL_TORN);
-    assert_int_equal(sc.bad_at, gap);
-    assert_int_equal(sc.torn_to, end);
-    assert_string_equal(sc.what, "the last group commit's pages reached the disk out of order");
-    assert_bounded(&sc);
+    assert_verdict(&s, &sc, true, 4, WAL_TORN, gap, end, OUT_OF_ORDER);
     /* a group commit that starts after the gap (8, its first record): damage */
     seg_put(&s, 8, 8, BIG, false);
-    seg_scan(&s, &sc, 0, true);
-    assert_int_equal(sc.outcome, WAL_DAMAGED);
+    assert_verdict(&s, &sc, true, 4, WAL_DAMAGED, gap, 0,
+                   "a record fails its check, and records of a later group commit follow it");
     free(s.m);
 
     /* a segment whose header is gone, a valid group commit after it: damage;
@@ -230,18 +230,13 @@ static void stale_records_after_the_gap_are_a_torn_tail(void **state)
     seg_put(&s, 12, 9, 700, false);  /* zxid later, batch neither the chain's nor later */
     uint64_t end = s.off;
     struct wal_scan sc;
-    seg_scan(&s, &sc, 0, false);
-    assert_int_equal(sc.outcome, WAL_TORN);
-    assert_int_equal(sc.bad_at, gap);
-    assert_int_equal(sc.torn_to, end);
-    assert_string_equal(sc.what, "a record cut short or failing its check, nothing valid after it");
-    assert_bounded(&sc);
+    assert_verdict(&s, &sc, false, 10, WAL_TORN, gap, end, NOTHING_AFTER);
     /* the filter is what lets them go: the chain cut before 3, record 3
      * can follow it, and is damage in a segment a later one follows */
-    s.m[WAL_SEGMENT_HEADER_BYTES + 2 * (WAL_RECORD_HEADER_BYTES + 504) + 30] ^= 1;
-    seg_scan(&s, &sc, 0, false);
-    assert_int_equal(sc.seg.entries, 2);
-    assert_int_equal(sc.outcome, WAL_DAMAGED);
+    uint64_t third = WAL_SEGMENT_HEADER_BYTES + 2 * (WAL_RECORD_HEADER_BYTES + 504);
+    s.m[third + 30] ^= 1;
+    assert_verdict(&s, &sc, false, 2, WAL_DAMAGED, third, 0,
+                   "a record fails its check in a segment a later one follows");
     free(s.m);
 }
 
@@ -365,15 +360,9 @@ static void a_region_of_planted_long_headers_costs_one_pass(void **state)
         store_put_be64(s.m + q, left << 32 | 0x5eed1234u);
     }
     struct wal_scan sc;
-    seg_scan(&s, &sc, 0, true);
-    assert_int_equal(sc.seg.entries, 4);
-    assert_int_equal(sc.bad_at, start);
-    assert_int_equal(sc.outcome, WAL_TORN);
-    assert_int_equal(sc.torn_to, s.size);
-    assert_string_equal(sc.what, "a record cut short or failing its check, nothing valid after it");
+    assert_verdict(&s, &sc, true, 4, WAL_TORN, start, s.size, NOTHING_AFTER);
     uint64_t region = s.size - start;
     assert_true(sc.ahead_candidates >= region / 8 - 8);
-    assert_bounded(&sc);
     assert_true(sc.ahead_crc_bytes <= region + (region / 8) * WAL_AHEAD_CANDIDATE_BYTES);
     free(s.m);
 }
