@@ -24,7 +24,11 @@
  *
  * Recovery reads every segment.  At the first place that is not a valid
  * record (zeros, a record cut short, a bad crc, a zxid out of order), it
- * looks at the rest of the segment (and the segments after it):
+ * looks at the rest of the segment (and the segments after it) for valid
+ * records that can follow the last good one (a later zxid, of its group
+ * commit or a later one; anything else there, a stale record included, is
+ * only non-zero bytes), checking each in bounded time whatever length it
+ * claims:
  *   - nothing valid after it: the end of the log; anything non-zero there is
  *     the torn tail of a group commit a crash cut short (never acknowledged:
  *     on_durable runs after the fdatasync), zeroed and overwritten;
