@@ -14,7 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -240,6 +242,63 @@ static void stale_records_after_the_gap_are_a_torn_tail(void **state)
     free(s.m);
 }
 
+struct shown {
+    uint64_t zxids[16];
+    size_t n, problems;
+};
+
+static int show_record(void *ctx, uint64_t zxid, const void *data, size_t len)
+{
+    struct shown *sh = ctx;
+    (void)data;
+    (void)len;
+    assert_true(sh->n < 16);
+    sh->zxids[sh->n++] = zxid;
+    return 0;
+}
+
+static int show_problem(void *ctx, const char *file, uint64_t offset, uint64_t zxid, const char *what,
+                        bool torn)
+{
+    (void)file, (void)offset, (void)zxid, (void)what;
+    struct shown *sh = ctx;
+    assert_false(torn);
+    sh->problems++;
+    return 0;
+}
+
+/* The offline walk (znoded --dump) shows the valid records after damage,
+ * long ones included (checked from the prefix checksums), stale ones too. */
+static void the_offline_walk_shows_the_records_after_damage(void **state)
+{
+    (void)state;
+    struct seg s;
+    seg_init(&s, 4u << 20, 1);
+    seg_put(&s, 1, 1, 100, false);
+    seg_put(&s, 2, 2, BIG, true);
+    seg_put(&s, 3, 3, BIG, false);
+    seg_put(&s, 1, 1, BIG + 1, false); /* stale */
+    seg_put(&s, 4, 3, 77, false);
+    char dir[] = "/tmp/test_store_wal_scan.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/log.0000000000000001", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(s.m, 1, s.size, f), s.size);
+    assert_int_equal(fclose(f), 0);
+    struct shown sh = {0};
+    assert_int_equal(wal_inspect(dir, 0, UINT64_MAX, show_record, show_problem, &sh), 0);
+    assert_int_equal(sh.problems, 1);
+    assert_int_equal(sh.n, 4);
+    const uint64_t want[] = {1, 3, 1, 4};
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(sh.zxids[i], want[i]);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rmdir(dir), 0);
+    free(s.m);
+}
+
 /* store_wal.h's verdict on what follows the chain the scan found, the slow
  * way: each header that may follow the chain checksummed over its whole
  * length (wal_record_at), as the look-ahead did before prefix checksums. */
@@ -375,6 +434,7 @@ int main(void)
         cmocka_unit_test(a_later_group_commit_after_a_gap_is_found_torn_or_damaged),
         cmocka_unit_test(stale_records_after_the_gap_are_a_torn_tail),
         cmocka_unit_test(the_verdicts_are_those_of_checksumming_every_candidate_whole),
+        cmocka_unit_test(the_offline_walk_shows_the_records_after_damage),
         cmocka_unit_test(a_region_of_planted_long_headers_costs_one_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
