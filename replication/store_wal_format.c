@@ -145,8 +145,10 @@ static bool wal_ahead_record_at(struct wal_ahead *ah, uint64_t a, struct wal_rec
 /* Whether a record can follow the valid chain (last zxid prev, its group
  * commit batch; batch 0: none in this segment) in the log at all: a later
  * zxid, of no earlier epoch, of the chain's group commit or of a later one.
- * Only these are checksummed: stale records and what a client's payload
- * holds before them cannot be the log's. */
+ * Only these are checksummed: anything else after the gap (a stale record,
+ * say) cannot be a record the log still needs.  A client can still plant
+ * headers that pass (it knows the zxids): wal_ahead_check's bounded cost,
+ * not this filter, is what keeps the look-ahead linear. */
 static bool wal_ahead_may_follow(const struct wal_rec *r, uint64_t prev, uint64_t batch)
 {
     return r->zxid > prev && r->zxid >> 32 >= prev >> 32 && r->batch <= r->zxid &&
