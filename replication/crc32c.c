@@ -9,12 +9,16 @@
 
 #include <pthread.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #define CRC32C_POLY_REFLECTED 0x82F63B78u
 
 static uint32_t crc32c_table[8][256];
 static pthread_once_t crc32c_table_once = PTHREAD_ONCE_INIT;
 static int crc32c_use_hardware = -1; /* -1 unknown, 0 table, 1 sse4.2 */
+static int crc32c_use_clmul; /* 1: sse4.2 and pclmul, for crc32c_shift's products */
 static int crc32c_forced_table;
 
 static void crc32c_build_tables(void)
@@ -35,6 +39,7 @@ static void crc32c_build_tables(void)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     crc32c_use_hardware = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    crc32c_use_clmul = crc32c_use_hardware && __builtin_cpu_supports("pclmul");
 #else
     crc32c_use_hardware = 0;
 #endif
@@ -108,33 +113,87 @@ void crc32c_force_table(int force)
 }
 
 /* a * b modulo the polynomial, both reflected (bit 31 is x^0), as zlib's
- * crc32_combine does it. */
+ * crc32_combine does it; without branches on the bits (the look-ahead at
+ * open multiplies millions of times). */
 static uint32_t crc32c_multmodp(uint32_t a, uint32_t b)
 {
-    uint32_t m = 1u << 31, p = 0;
-    for (;;) {
-        if (a & m) {
-            p ^= b;
-            if ((a & (m - 1)) == 0)
-                break;
-        }
-        m >>= 1;
-        b = b & 1 ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
+    uint32_t p = 0;
+    for (int k = 31; k >= 0; k--) {
+        p ^= b & (0u - ((a >> k) & 1u));
+        b = (b >> 1) ^ (CRC32C_POLY_REFLECTED & (0u - (b & 1u)));
     }
     return p;
 }
 
-uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+#if defined(__x86_64__)
+/* The same product with one carry-less multiply: its 63 bits, shifted up
+ * one, are the product with bit 63 as x^0; the upper half is already
+ * below x^32, and the crc32 instruction reduces the lower (x^32..x^63):
+ * crc32(0, d) is d * x^32 mod P. */
+__attribute__((target("sse4.2,pclmul")))
+static uint32_t crc32c_multmodp_clmul(uint32_t a, uint32_t b)
 {
-    /* x^(8 * len_b) mod P, by squaring: x2n is x^(2^k) for k from 3 on */
+    __m128i p = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)a), _mm_cvtsi32_si128((int)b), 0);
+    uint64_t v = (uint64_t)_mm_cvtsi128_si64(p) << 1;
+    return (uint32_t)(v >> 32) ^ _mm_crc32_u32(0, (uint32_t)v);
+}
+#endif
+
+/* crc32c_multmodp, with the carry-less multiply when the CPU has it (and
+ * the table path is not forced). */
+static uint32_t crc32c_mul(uint32_t a, uint32_t b)
+{
+#if defined(__x86_64__)
+    if (crc32c_use_clmul && !crc32c_forced_table)
+        return crc32c_multmodp_clmul(a, b);
+#endif
+    return crc32c_multmodp(a, b);
+}
+
+/* x^(8 * n) mod P for any n, by squaring. */
+static uint32_t crc32c_x8nmodp(uint64_t n)
+{
     uint32_t x2n = 1u << 30; /* x^1 */
     for (int k = 0; k < 3; k++)
-        x2n = crc32c_multmodp(x2n, x2n);
+        x2n = crc32c_multmodp(x2n, x2n); /* x^8 */
     uint32_t shift = 1u << 31; /* x^0 */
-    for (uint64_t n = len_b; n; n >>= 1) {
+    for (; n; n >>= 1) {
         if (n & 1)
             shift = crc32c_multmodp(x2n, shift);
         x2n = crc32c_multmodp(x2n, x2n);
     }
-    return crc32c_multmodp(shift, crc_a) ^ crc_b;
+    return shift;
+}
+
+uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    return crc32c_multmodp(crc32c_x8nmodp(len_b), crc_a) ^ crc_b;
+}
+
+/* x^(8 * n) mod P for n below 2^27 in two lookups: n = hi * 2^13 + lo. */
+#define CRC32C_SHIFT_LO_BITS 13
+#define CRC32C_SHIFT_HI_BITS 14
+static uint32_t crc32c_shift_lo[1u << CRC32C_SHIFT_LO_BITS];
+static uint32_t crc32c_shift_hi[1u << CRC32C_SHIFT_HI_BITS];
+static pthread_once_t crc32c_shift_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_build_shift_tables(void)
+{
+    uint32_t x8 = crc32c_x8nmodp(1), step = crc32c_x8nmodp(1u << CRC32C_SHIFT_LO_BITS);
+    crc32c_shift_lo[0] = crc32c_shift_hi[0] = 1u << 31;
+    for (size_t i = 1; i < sizeof crc32c_shift_lo / sizeof crc32c_shift_lo[0]; i++)
+        crc32c_shift_lo[i] = crc32c_multmodp(crc32c_shift_lo[i - 1], x8);
+    for (size_t i = 1; i < sizeof crc32c_shift_hi / sizeof crc32c_shift_hi[0]; i++)
+        crc32c_shift_hi[i] = crc32c_multmodp(crc32c_shift_hi[i - 1], step);
+}
+
+uint32_t crc32c_shift(uint32_t crc_a, uint64_t len_b)
+{
+    if (len_b >> (CRC32C_SHIFT_LO_BITS + CRC32C_SHIFT_HI_BITS))
+        return crc32c_combine(crc_a, 0, len_b);
+    pthread_once(&crc32c_table_once, crc32c_build_tables);
+    pthread_once(&crc32c_shift_once, crc32c_build_shift_tables);
+    uint32_t x8n = crc32c_mul(crc32c_shift_lo[len_b & ((1u << CRC32C_SHIFT_LO_BITS) - 1)],
+                              crc32c_shift_hi[len_b >> CRC32C_SHIFT_LO_BITS]);
+    return crc32c_mul(x8n, crc_a);
 }

@@ -30,8 +30,20 @@ static inline uint32_t crc32c(const void *data, size_t len) { return crc32c_exte
  */
 uint32_t crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
 
-/* Forces the table implementation (1) or automatic choice (0): for tests that
- * compare the two paths.  Not thread-safe against concurrent crc32c calls. */
+/*
+ * The part of crc32c_combine that depends on crc_a:
+ * crc32c_combine(crc_a, crc_b, len_b) == crc32c_shift(crc_a, len_b) ^ crc_b,
+ * and it is linear: shift(a ^ b, n) == shift(a, n) ^ shift(b, n).  So with
+ * P(y) = crc32c of a buffer's first y bytes, the checksum of bytes x..y is
+ * P(y) ^ crc32c_shift(P(x), y - x), from the two prefixes alone.  Two table
+ * lookups and two multiplications mod P for len_b below 2^27 (carry-less
+ * multiplies when the CPU has pclmul; the tables, 96 KB, are built on first
+ * use); O(log len_b) past that.
+ */
+uint32_t crc32c_shift(uint32_t crc_a, uint64_t len_b);
+
+/* Forces the table implementation (1; and crc32c_shift's multiplications
+ * without pclmul) or automatic choice (0): for tests that compare the paths.  Not thread-safe against concurrent crc32c calls. */
 void crc32c_force_table(int force);
 
 #endif

@@ -313,6 +313,12 @@ int wal_open(struct wal **out, const char *dir, uint64_t segment_bytes)
         wal_scan_segment(&sc, 0, 0, NULL, NULL, &unused);
         if (sc.map)
             munmap((void *)sc.map, (size_t)sc.size);
+        if (sc.nomem) {
+            ZN_ERROR("store: no memory to scan log segment %s/%s", dir, name);
+            result = ZN_NOMEMORY;
+            close(fd);
+            break;
+        }
         if (sc.outcome == WAL_DAMAGED || (sc.seg.entries == 0 && !sc.last_segment)) {
             result = wal_refuse(dir, name, sc.bad_at, sc.what ? sc.what : "a segment without records before later ones");
             close(fd);

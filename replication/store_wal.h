@@ -99,9 +99,15 @@
  * records can never continue the chain (they are below the name).  At the
  * first place that is not (zeros, a record cut short, a bad crc, a zxid
  * out of order, a stale record, the remnant of one), it looks at the rest
- * of the segment, skipping stale records whole:
+ * of the segment for valid records of this life that can follow the last
+ * good one (at or above the name, a later zxid of no earlier epoch, of its
+ * group commit or a later one; anything else there, a stale record
+ * included, is only non-zero bytes), checking each in bounded time
+ * whatever length it claims (one crc32c pass over the rest and a bounded
+ * check per candidate: 64 MB of an earlier life's payloads, or of headers
+ * a client planted in its data, cannot make the open quadratic):
  *   - nothing of this life after it: the end of the log.  In a file
- *     without stale records, anything non-zero there is the torn tail of a
+ *     never recycled, anything non-zero there is the torn tail of a
  *     group commit a crash cut short (never acknowledged: on_durable runs
  *     after the fdatasync), zeroed and overwritten.  In a recycled one,
  *     only a torn record (a header of this life: zxid above the last, at

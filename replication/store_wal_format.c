@@ -63,7 +63,9 @@ uint32_t wal_record_crc(uint32_t key, const unsigned char head20[20], const void
     return crc32c_extend(crc32c_extend(key, head20, 20), data, len);
 }
 
-bool wal_record_at(const unsigned char *p, uint64_t avail, uint32_t key, struct wal_rec *r)
+/* The header's values are a record's and its span fits in avail (the
+ * checksum not yet looked at). */
+static bool wal_record_fits(const unsigned char *p, uint64_t avail, struct wal_rec *r)
 {
     if (avail < WAL_RECORD_HEADER_BYTES)
         return false;
@@ -74,10 +76,13 @@ bool wal_record_at(const unsigned char *p, uint64_t avail, uint32_t key, struct 
         r->len > ZN_STORE_ENTRY_MAX_BYTES)
         return false;
     r->span = WAL_RECORD_HEADER_BYTES + wal_align8(r->len);
-    if (r->span > avail)
-        return false;
-    return wal_record_crc(key, p, p + WAL_RECORD_HEADER_BYTES, r->len) ==
-           store_get_be32(p + 20);
+    return r->span <= avail;
+}
+
+bool wal_record_at(const unsigned char *p, uint64_t avail, uint32_t key, struct wal_rec *r)
+{
+    return wal_record_fits(p, avail, r) &&
+           wal_record_crc(key, p, p + WAL_RECORD_HEADER_BYTES, r->len) == store_get_be32(p + 20);
 }
 
 void wal_record_head(unsigned char out[WAL_RECORD_HEADER_BYTES], uint64_t zxid,
@@ -103,6 +108,78 @@ void wal_put_header(unsigned char out[WAL_SEGMENT_HEADER_BYTES], uint64_t first,
 
 /* ---- scanning one segment ------------------------------------------------ */
 
+/*
+ * The checksums of the look-ahead: records that may start anywhere in the
+ * region [start, end) of a map, each claiming up to 64 MB, checked without
+ * reading their payload again.  prefix[i] is crc32c(m[start, start + i *
+ * WAL_AHEAD_STRIDE)), made in one pass on the first long candidate; then a
+ * record's crc32c (from the life's key over its 20 header bytes, then its
+ * payload [x, y)) is crc32c_shift(crc(header) ^ P(x), y - x) ^ P(y)
+ * (crc32c.h), P within a stride of a kept prefix.
+ */
+struct wal_ahead {
+    const unsigned char *m;
+    uint64_t start, end;
+    uint32_t key; /* the life's (wal_key): where the record's crc32c starts */
+    uint32_t *prefix; /* NULL until needed */
+    bool nomem;
+    uint64_t candidates, crc_bytes;
+};
+
+static uint32_t wal_ahead_crc(struct wal_ahead *ah, uint32_t crc, uint64_t from, uint64_t len)
+{
+    ah->crc_bytes += len;
+    return crc32c_extend(crc, ah->m + from, (size_t)len);
+}
+
+/* crc32c(m[start, pos)), start <= pos <= end. */
+static uint32_t wal_ahead_prefix(struct wal_ahead *ah, uint64_t pos)
+{
+    uint64_t i = (pos - ah->start) / WAL_AHEAD_STRIDE, at = ah->start + i * WAL_AHEAD_STRIDE;
+    return wal_ahead_crc(ah, ah->prefix[i], at, pos - at);
+}
+
+/* r (wal_record_fits at a) has the checksum its header holds. */
+static bool wal_ahead_check(struct wal_ahead *ah, uint64_t a, const struct wal_rec *r)
+{
+    ah->candidates++;
+    uint32_t want = store_get_be32(ah->m + a + 20);
+    uint32_t head = wal_ahead_crc(ah, ah->key, a, 20);
+    uint64_t x = a + WAL_RECORD_HEADER_BYTES, y = x + r->len;
+    if (r->len <= WAL_AHEAD_DIRECT_BYTES)
+        return wal_ahead_crc(ah, head, x, r->len) == want;
+    if (!ah->prefix) {
+        size_t n = (size_t)((ah->end - ah->start) / WAL_AHEAD_STRIDE) + 1;
+        if (!(ah->prefix = malloc(n * sizeof *ah->prefix))) {
+            ah->nomem = true;
+            return false;
+        }
+        ah->prefix[0] = 0;
+        for (size_t i = 1; i < n; i++)
+            ah->prefix[i] = wal_ahead_crc(ah, ah->prefix[i - 1], ah->start + (i - 1) * WAL_AHEAD_STRIDE,
+                                          WAL_AHEAD_STRIDE);
+    }
+    return (crc32c_shift(head ^ wal_ahead_prefix(ah, x), r->len) ^ wal_ahead_prefix(ah, y)) == want;
+}
+
+/* A record of the log at a (a valid one, checksummed as wal_record_at). */
+static bool wal_ahead_record_at(struct wal_ahead *ah, uint64_t a, struct wal_rec *r)
+{
+    return wal_record_fits(ah->m + a, ah->end - a, r) && wal_ahead_check(ah, a, r);
+}
+
+/* Whether a record can follow the valid chain (last zxid prev, its group
+ * commit batch; batch 0: none in this segment) in the log at all: a later
+ * zxid, of no earlier epoch, of the chain's group commit or of a later one.
+ * Only these are checksummed: anything else after the gap (a stale record,
+ * say) cannot be a record the log still needs.  A client can still plant
+ * headers that pass (it knows the zxids): wal_ahead_check's bounded cost,
+ * not this filter, is what keeps the look-ahead linear. */
+static bool wal_ahead_may_follow(const struct wal_rec *r, uint64_t prev, uint64_t batch)
+{
+    return r->zxid > prev && r->zxid >> 32 >= prev >> 32 && r->batch <= r->zxid &&
+           (r->batch == batch || r->batch > prev);
+}
 
 /*
  * Walks the records of one segment (calling fn, when given, for those with
@@ -122,13 +199,23 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     sc->seg.size = sc->size;
     sc->outcome = WAL_CLEAN;
     sc->what = NULL;
+    sc->nomem = false;
+    sc->ahead_candidates = sc->ahead_crc_bytes = 0;
     uint64_t prev = sc->prev_zxid, batch = 0, off = 0;
     uint32_t version = sc->size >= WAL_SEGMENT_HEADER_BYTES && store_get_be32(m) == WAL_MAGIC
                            ? store_get_be32(m + 4) : 0;
     bool magic = version == WAL_VERSION || version == WAL_VERSION_V1;
     /* version 2: every record's crc is keyed by the life's secret (the
-     * header's); version 1 (no secret) is read as it was written */
-    bool keyed = version == WAL_VERSION;
+     * header's); version 1 (no secret) is read as it was written.  A header
+     * whose magic or version is damaged cannot say which: version 2 is
+     * assumed (its secret read where it would be) unless the first record
+     * checks as version 1's, so that valid records after a wrong header are
+     * still found (damage, refused) rather than taken for a torn tail. */
+    struct wal_rec first_v1;
+    bool keyed = magic ? version == WAL_VERSION
+                       : !(sc->size >= WAL_SEGMENT_HEADER_V1_BYTES &&
+                           wal_record_at(m + WAL_SEGMENT_HEADER_V1_BYTES, sc->size - WAL_SEGMENT_HEADER_V1_BYTES,
+                                         0, &first_v1));
     uint32_t hdr = keyed ? WAL_SEGMENT_HEADER_BYTES : WAL_SEGMENT_HEADER_V1_BYTES;
     uint64_t secret = keyed ? store_get_be64(m + 24) : 0;
     uint32_t key = wal_key(keyed, secret);
@@ -172,30 +259,27 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
     /* off: the first place that is not a valid record (0: the header). */
     sc->bad_at = off;
     uint64_t from_at = earlier ? hdr : off;
-    bool zero_here = true;
-    for (uint64_t i = from_at; i < from_at + WAL_RECORD_HEADER_BYTES && i < sc->size; i++)
-        zero_here = zero_here && m[i] == 0;
-    /* After it: this life's records (of a torn or lost group commit), stale
-     * ones (skipped whole), and other bytes, counted as this life's torn
-     * tail only before the first stale record (in a recycled version 2
-     * file, stale: any bytes not a record of this life). */
-    uint64_t last_nonzero = from_at, first_batch = 0, stale_at = 0;
+    /* After it: this life's records (of a torn or lost group commit) and
+     * other bytes, counted as this life's torn tail only before the first
+     * stale byte (in a recycled version 2 file, any bytes that are not a
+     * record of this life: an earlier life's records fail this life's
+     * check, their secret was another).  The look-ahead costs at most one
+     * pass of crc32c over the rest of the segment and a bounded amount per
+     * header that may follow the chain, whatever lengths the headers claim
+     * (the region may be 64 MB of an earlier life's records and payloads,
+     * or of headers a client planted in its data). */
+    uint64_t last_nonzero = from_at, first_batch = 0;
     bool found = false, several = false, starts = false, stale = false;
-    for (uint64_t a = from_at; a + 8 <= sc->size;) {
+    struct wal_ahead ah = {.m = m, .start = from_at, .end = sc->size, .key = key};
+    for (uint64_t a = from_at; a + 8 <= sc->size && !ah.nomem;) {
         if (memcmp(m + a, wal_zeros, 8) == 0) {
             a += 8;
             continue;
         }
         struct wal_rec r;
-        if (a >= hdr && wal_record_at(m + a, sc->size - a, key, &r) &&
-            (a > off || r.zxid < sc->name_zxid)) {
-            if (r.zxid < sc->name_zxid) { /* stale (the zxid rule: a second line) */
-                if (!stale)
-                    stale_at = a;
-                stale = true;
-                a += r.span;
-                continue;
-            }
+        if (a > off && a >= hdr && wal_record_fits(m + a, sc->size - a, &r) &&
+            r.zxid >= sc->name_zxid && wal_ahead_may_follow(&r, prev, batch) &&
+            wal_ahead_check(&ah, a, &r)) {
             if (found && r.batch != first_batch)
                 several = true;
             if (!found)
@@ -208,18 +292,24 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             last_nonzero = a;
             continue;
         }
-        if (recycled) {
-            if (!stale)
-                stale_at = a;
-            stale = true;
-        } else if (!stale) {
+        if (recycled)
+            stale = true; /* only stale bytes can follow it */
+        else
             last_nonzero = a + 8;
-        }
         a += 8;
+    }
+    free(ah.prefix);
+    sc->ahead_candidates = ah.candidates;
+    sc->ahead_crc_bytes = ah.crc_bytes;
+    if (ah.nomem) {
+        sc->nomem = true;
+        sc->outcome = WAL_DAMAGED;
+        sc->what = "no memory to check the rest of the segment";
+        return;
     }
     if (!found) {
         /* the end of the log: zeros, or an earlier life's records */
-        if (last_nonzero <= from_at && (!stale || (!recycled && (zero_here || stale_at == from_at))))
+        if (last_nonzero <= from_at && !stale)
             return;
         if (stale) {
             /* A recycled segment: what is not zero before its stale records
@@ -239,8 +329,7 @@ void wal_scan_segment(struct wal_scan *sc, uint64_t from, uint64_t to, wal_recor
             if (!claims)
                 return;
             uint64_t span = WAL_RECORD_HEADER_BYTES + wal_align8(r.len);
-            uint64_t stop = recycled ? sc->size : stale_at; /* version 2: stale bytes are no record */
-            last_nonzero = off + span < stop ? off + span : stop;
+            last_nonzero = off + span < sc->size ? off + span : sc->size;
         }
         sc->outcome = WAL_TORN;
         sc->torn_to = last_nonzero;
@@ -485,11 +574,13 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
             if (sc.outcome == WAL_TORN || claimed <= (sc.seg.entries ? sc.seg.last : prev))
                 claimed = 0;
             result = problem(ctx, name, sc.bad_at, claimed, sc.what, sc.outcome == WAL_TORN);
-            /* the valid records after damage are still shown */
-            for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && a + 8 <= sc.size;) {
+            /* the valid records after damage are still shown (checked as
+             * the look-ahead checks them: linear in the segment) */
+            struct wal_ahead ah = {.m = sc.map, .start = sc.bad_at, .end = sc.size, .key = sc.seg.key};
+            for (uint64_t a = sc.bad_at + 8; result == 0 && sc.outcome == WAL_DAMAGED && !sc.nomem &&
+                                             !ah.nomem && a + 8 <= sc.size;) {
                 struct wal_rec r;
-                if (a >= sc.seg.hdr &&
-                    wal_record_at(sc.map + a, sc.size - a, sc.seg.key, &r)) {
+                if (a >= sc.seg.hdr && wal_ahead_record_at(&ah, a, &r)) {
                     /* not the stale records of a recycled file's earlier lives */
                     if (fn && r.zxid >= from && r.zxid <= to && r.zxid >= sc.name_zxid)
                         result = fn(ctx, r.zxid, sc.map + a + WAL_RECORD_HEADER_BYTES, r.len);
@@ -498,6 +589,9 @@ int wal_inspect(const char *dir, uint64_t from, uint64_t to, wal_record_fn fn,
                     a += 8;
                 }
             }
+            if (result == 0 && ah.nomem)
+                result = problem(ctx, name, sc.bad_at, 0, "no memory to show the records after it", false);
+            free(ah.prefix);
         }
         else if (result == 0 && sc.seg.entries == 0 && !sc.last_segment)
             result = problem(ctx, name, sc.bad_at, 0, "a segment without records before later ones", false);

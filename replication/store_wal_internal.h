@@ -100,7 +100,24 @@ struct wal_scan {
     enum wal_outcome outcome;
     uint64_t bad_at, torn_to;
     const char *what;
+    /* no memory for the look-ahead's prefix checksums: outcome is
+     * WAL_DAMAGED (nothing dropped), and wal_open says ZN_NOMEMORY */
+    bool nomem;
+    /* the look-ahead's work (tests, PROFILE): headers that passed the
+     * filter and were checksummed, and the bytes crc32c went over for them
+     * (the prefix pass over the region included) */
+    uint64_t ahead_candidates, ahead_crc_bytes;
 };
+
+/* The look-ahead checksums a candidate whose payload is at most this many
+ * bytes directly; a longer one from the prefix checksums of the region
+ * after the gap, kept every WAL_AHEAD_STRIDE bytes (region / 16 bytes of
+ * memory), with at most 2 * WAL_AHEAD_STRIDE bytes of crc32c past them.
+ * So one candidate costs at most WAL_AHEAD_CANDIDATE_BYTES of crc32c plus
+ * two multiplications mod P, whatever length it claims. */
+#define WAL_AHEAD_DIRECT_BYTES 256u
+#define WAL_AHEAD_STRIDE 64u
+#define WAL_AHEAD_CANDIDATE_BYTES (20u + WAL_AHEAD_DIRECT_BYTES)
 
 extern const unsigned char wal_zeros[8];
 
