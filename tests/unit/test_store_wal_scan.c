@@ -397,6 +397,42 @@ static void the_verdicts_are_those_of_checksumming_every_candidate_whole(void **
     }
 }
 
+
+/* A recycled segment (what hung test_store_crash's child in wal_open for a
+ * minute in session 14): an earlier life's records and payloads fill the
+ * file after this life's few records.  Under another secret they fail
+ * this life's check; what their bytes claim as lengths must not be
+ * checksummed each: one pass, and the log ends where this life's does. */
+static void a_recycled_segments_earlier_life_costs_one_pass(void **state)
+{
+    (void)state;
+    uint64_t size = 8u << 20, z = 1;
+    struct seg s;
+    seg_init(&s, size, 1);
+    while (s.off + WAL_RECORD_HEADER_BYTES + 4000 <= size)
+        seg_put(&s, z, z, 4000, false), z++;
+    uint64_t high = z - 1, secret = 0xb0b0b0b0b0ull;
+    /* this life: named above the earlier one's highest, 4 records of the
+     * same span over its first 4 (the chain ends at the earlier 5th) */
+    wal_put_header(s.m, high + 1, size, secret, high);
+    s.key = wal_key(true, secret);
+    s.first = high + 1;
+    s.off = WAL_SEGMENT_HEADER_BYTES;
+    for (uint64_t i = 0; i < 4; i++)
+        seg_put(&s, high + 1 + i, high + 1, 4000, false);
+    /* past the earlier 5th record's header, any bytes (payloads are the
+     * clients'): zeros too, so that some claim lengths that fit */
+    for (uint64_t i = s.off + WAL_RECORD_HEADER_BYTES; i < size; i++)
+        s.m[i] = (unsigned char)(rng() >> 32);
+    struct wal_scan sc;
+    seg_scan(&s, &sc, high, true);
+    assert_int_equal(sc.seg.entries, 4);
+    assert_int_equal(sc.outcome, WAL_CLEAN);
+    assert_true(sc.ahead_candidates > 100); /* headers that claim lengths that fit */
+    assert_bounded(&sc);
+    free(s.m);
+}
+
 /* The region after the chain is a 64 MB segment's worth of headers that
  * all pass the filter, each claiming what is left of the segment (up to
  * 64 MB): every 8-byte offset a candidate.  Checksumming each over its
@@ -437,6 +473,7 @@ int main(void)
         cmocka_unit_test(the_verdicts_are_those_of_checksumming_every_candidate_whole),
         cmocka_unit_test(the_offline_walk_shows_the_records_after_damage),
         cmocka_unit_test(a_region_of_planted_long_headers_costs_one_pass),
+        cmocka_unit_test(a_recycled_segments_earlier_life_costs_one_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
