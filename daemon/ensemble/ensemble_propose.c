@@ -182,7 +182,8 @@ static void leader_propose(struct ensemble *e, struct request *r)
 
 void ens_leader_submit(struct ensemble *e, struct request *r)
 {
-    if (e->backlog_head || window_full(e)) {
+    /* not yet established (a forward read_forward keeps): backlog too */
+    if (e->backlog_head || window_full(e) || !ensemble_is_leader(e->srv)) {
         if (e->backlog_count >= ENSEMBLE_BACKLOG_MAX) {
             drop_request(e, r, "the leader's backlog is full");
             return;
