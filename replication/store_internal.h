@@ -156,6 +156,13 @@ struct store {
      * would, after a restart, be replayed on an older tree, so no batch is
      * written until one is stored (the member stops on the failed batch). */
     int install_failed;
+    /* Writer thread only: the error of a log batch that failed (0: none, or
+     * a truncation came since).  No later batch is written until the loop
+     * truncates the log (store_truncate_after): written after a failed one,
+     * its entries would follow a hole, and a member that stops on the
+     * failure (its entries may be held by others) would replay them over the
+     * hole after a restart, its tree no longer the ensemble's. */
+    int log_failed;
     int fail_error;
     unsigned crash_snapshot_at; /* tests: see store_test_crash_snapshot_at */
     uint64_t map_bytes;

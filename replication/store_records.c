@@ -230,6 +230,8 @@ void store_write_other(struct store *s, struct store_item *item)
         break;
     case STORE_OP_TRUNCATE:
         status = store_write_truncate(s, item);
+        if (status == 0)
+            s->log_failed = 0; /* the log ends at a durable point again */
         break;
     case STORE_OP_META:
         rc = store_write_txn(s, store_meta_txn, item, false);

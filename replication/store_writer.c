@@ -95,6 +95,11 @@ static void store_write_entries(struct store *s, struct store_item *run, struct 
         ZN_ERROR("store: not writing log entries zxid=0x%" PRIx64 "..0x%" PRIx64
                  ": the leader's snapshot before them could not be stored (%s)",
                  run->zxid, last->zxid, zn_strerror(status));
+    } else if (s->log_failed) {
+        status = s->log_failed;
+        ZN_ERROR("store: not writing log entries zxid=0x%" PRIx64 "..0x%" PRIx64
+                 ": an earlier batch failed and the log was not truncated since (%s)",
+                 run->zxid, last->zxid, zn_strerror(status));
     } else {
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int rc = store_wal_write_run(s, run, count, false);
@@ -103,6 +108,7 @@ static void store_write_entries(struct store *s, struct store_item *run, struct 
         else
             store_note_commit_time(s, &t0, (clock_gettime(CLOCK_MONOTONIC, &t1), &t1));
         status = rc ? store_error(rc, "committing a log batch") : 0;
+        s->log_failed = status;
     }
     while (run != last) {
         struct store_item *next = run->next;
