@@ -47,7 +47,11 @@
  *              SYNC DIFF(c) if the follower ends at c, TRUNC(c) if beyond,
  *              SNAP(s, state) if c is older than the leader's in-memory log;
  *              then PROPOSALs from there, then NEWLEADER(e, H) where H ends the
- *              leader's initial history.  The follower acks NEWLEADER once
+ *              leader's initial history.  The PROPOSALs flow in a window
+ *              (ZAB_SEND_WINDOW_ENTRIES/BYTES past the point the follower
+ *              reported durable): a syncing follower reports each durable
+ *              point in a PING, so a member far behind gets a stream, not a
+ *              batch per heartbeat.  The follower acks NEWLEADER once
  *              its log up to H is durable, writing currentEpoch = e first.
  *              A quorum of ACKNEWLEADER (leader included) establishes the
  *              leader, which commits up to H and starts serving proposals.

@@ -66,7 +66,14 @@ const char *zab_strerror(int code);
 #define ZAB_INFLIGHT_MAX 4096u           /* proposed but not committed, on a leader */
 #define ZAB_LOG_ENTRIES_MAX (1u << 20)   /* entries held in memory (compact with zab_compact) */
 #define ZAB_OUTBOX_MAX 8192u             /* messages per ready batch; beyond, dropped (the protocol retransmits) */
-#define ZAB_SEND_BATCH_MAX 64u           /* proposals sent to one follower per event */
+/* Proposals shipped to one peer beyond the point it has reported durable: a
+ * window, so a member catching up receives a stream while it writes, not one
+ * batch per report (ZooKeeper queues the whole DIFF at once).  The bytes bound
+ * keeps large entries from filling the transport's queue; one entry is always
+ * allowed.  The entry bound is at least the leader's ZAB_INFLIGHT_MAX, so a
+ * follower in step with the leader is never held back by it. */
+#define ZAB_SEND_WINDOW_ENTRIES 4096u
+#define ZAB_SEND_WINDOW_BYTES (16u << 20)
 
 #define ZAB_OBSERVERS_MAX ZAB_MEMBERSHIP_OBSERVERS_MAX /* non-voting members of one ensemble */
 

@@ -18,28 +18,71 @@
 
 #include <stdlib.h>
 
-/* Sends the next entries the peer lacks, at most ZAB_SEND_BATCH_MAX. */
+/* Brings the peer's send window up to date: what was shipped past the point
+ * it reported durable (or the sync point, before it reports).  Counted
+ * incrementally as reports come in; recounted (at most a window's entries)
+ * when the shipping position moved otherwise (a resend, a new SYNC) or the
+ * log was compacted past the old point. */
+static void window_refresh(struct zab *z, struct zab_peer *p)
+{
+    uint64_t from = p->acked_zxid > p->sync_zxid ? p->acked_zxid : p->sync_zxid;
+    if (p->win_from == from && p->win_sent == p->sent_zxid)
+        return;
+    bool recount = p->win_sent != p->sent_zxid || from < p->win_from || from > p->sent_zxid ||
+                   p->win_from < z->base_zxid;
+    if (!recount) {
+        size_t i = zab_log_first_from(z, p->win_from + 1);
+        for (; i < z->n_entries && z->entries[i].zxid <= from; i++) {
+            if (p->win_entries == 0 || p->win_bytes < z->entries[i].size) {
+                recount = true;
+                break;
+            }
+            p->win_entries--;
+            p->win_bytes -= z->entries[i].size;
+        }
+    }
+    if (recount) {
+        p->win_entries = 0;
+        p->win_bytes = 0;
+        size_t i = zab_log_first_from(z, from + 1);
+        for (; i < z->n_entries && z->entries[i].zxid <= p->sent_zxid; i++) {
+            p->win_entries++;
+            p->win_bytes += z->entries[i].size;
+        }
+    }
+    p->win_from = from;
+    p->win_sent = p->sent_zxid;
+}
+
+/* Sends the next entries the peer lacks, as far as its window allows, and no
+ * more than half the outbox (what does not fit is shipped on its next report;
+ * a proposal dropped from a full outbox would stall the chain until a
+ * heartbeat's resend). */
 void zab_broadcast_ship(struct zab *z, struct zab_peer *p)
 {
     if (!p->sync_sent || p->snap_pending)
         return;
     bool inform = zab_gets_inform_only(z, (uint32_t)(p - z->peers));
     uint64_t last = inform ? z->committed_zxid : zab_log_last(z);
-    for (uint32_t n = 0; n < ZAB_SEND_BATCH_MAX && p->sent_zxid < last; n++) {
-        size_t index;
-        if (p->sent_zxid == z->base_zxid) {
-            index = 0;
-        } else {
-            ptrdiff_t found = zab_log_find(z, p->sent_zxid);
-            if (found < 0) {
-                /* Compacted past the peer's position: only a SNAP helps now. */
-                p->sync_sent = false;
-                p->snap_pending = true;
-                z->want_snapshot = true;
-                return;
-            }
-            index = (size_t)found + 1;
+    if (p->sent_zxid >= last)
+        return;
+    size_t index = 0;
+    if (p->sent_zxid != z->base_zxid) {
+        ptrdiff_t found = zab_log_find(z, p->sent_zxid);
+        if (found < 0) {
+            /* Compacted past the peer's position: only a SNAP helps now. */
+            p->sync_sent = false;
+            p->snap_pending = true;
+            z->want_snapshot = true;
+            return;
         }
+        index = (size_t)found + 1;
+    }
+    window_refresh(z, p);
+    for (; p->sent_zxid < last && p->win_entries < ZAB_SEND_WINDOW_ENTRIES &&
+           (p->win_entries == 0 || p->win_bytes < ZAB_SEND_WINDOW_BYTES) &&
+           z->n_outbox < ZAB_OUTBOX_MAX / 2;
+         index++) {
         const struct zab_entry *e = &z->entries[index];
         struct zab_message m = {.type = ZAB_MSG_PROPOSAL, .to = p->id, .epoch = z->epoch};
         m.u.proposal.prev_zxid = p->sent_zxid;
@@ -49,6 +92,9 @@ void zab_broadcast_ship(struct zab *z, struct zab_peer *p)
         m.u.proposal.data = e->data;
         zab_send(z, &m);
         p->sent_zxid = e->zxid;
+        p->win_sent = e->zxid;
+        p->win_entries++;
+        p->win_bytes += e->size;
     }
 }
 

@@ -48,6 +48,12 @@ struct zab_peer {
     uint64_t sent_zxid;      /* last zxid shipped (proposal chain position) */
     uint64_t acked_zxid;     /* durable on the peer (cumulative ACK/PING) */
     uint64_t acked_at_last_ping;
+    /* The send window (zab_broadcast_ship): entries and bytes shipped in
+     * (win_from, win_sent], valid while win_sent == sent_zxid. */
+    uint64_t win_from;
+    uint64_t win_sent;
+    uint32_t win_entries;
+    uint64_t win_bytes;
     bool acked_newleader;
     uint32_t last_heard_tick;
 };
@@ -144,6 +150,7 @@ struct zab {
     uint64_t newleader_zxid;
     bool acked_newleader;
     uint64_t ack_sent_zxid;
+    uint64_t progress_sent_zxid; /* durable point last reported while syncing */
 
     /* leader */
     struct zab_peer peers[ZAB_PEERS_MAX];

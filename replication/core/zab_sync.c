@@ -384,6 +384,7 @@ void zab_sync_follower_start(struct zab *z)
     z->newleader_received = false;
     z->acked_newleader = false;
     z->ack_sent_zxid = 0;
+    z->progress_sent_zxid = 0;
     z->heard_ticks = 0;
     send_followerinfo(z);
 }
@@ -494,6 +495,7 @@ static void on_sync(struct zab *z, const struct zab_message *m)
     }
     if (!z->synced) {
         z->synced = true;
+        z->progress_sent_zxid = z->persisted_zxid; /* the leader knows the sync point */
         z->phase = ZAB_PHASE_SYNC;
         z->phase_ticks = 0;
         z->role_changed = true;
@@ -526,10 +528,25 @@ void zab_sync_follower_persisted(struct zab *z)
         zab_broadcast_follower_ack(z);
         return;
     }
+    if (!z->synced)
+        return;
     /* Synced, our log is a prefix of the leader's (invariant 2), so a durable
      * prefix reaching H holds the initial history (in entries or a snapshot). */
-    if (!z->synced || !z->newleader_received || z->persisted_zxid < z->newleader_zxid)
+    if (!z->newleader_received || z->persisted_zxid < z->newleader_zxid) {
+        /* Not there yet: report progress as it becomes durable, as ACKs do
+         * once NEWLEADER is acked, so that the leader ships the rest of our
+         * catch-up as its window to us drains (zab_broadcast_ship).  A
+         * receipt, not a vote: a leader counts no member's durable point
+         * before its ACKNEWLEADER. */
+        if (z->persisted_zxid > z->progress_sent_zxid) {
+            struct zab_message progress = {.type = ZAB_MSG_PING, .to = z->leader_id,
+                                           .epoch = z->epoch};
+            progress.u.zxid.zxid = z->persisted_zxid;
+            zab_send(z, &progress);
+            z->progress_sent_zxid = z->persisted_zxid;
+        }
         return;
+    }
     z->current_epoch = z->epoch;
     zab_write_epochs(z);
     struct zab_message ack = {.type = ZAB_MSG_ACKNEWLEADER, .to = z->leader_id, .epoch = z->epoch};

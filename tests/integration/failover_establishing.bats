@@ -1,18 +1,26 @@
 #!/usr/bin/env bats
-# A follower serves once it has acked its new leader's NEWLEADER, which can be before that leader
-# has a quorum of such acks (it is still in sync, not established). Writes the follower's
-# clients send then are forwarded to a leader that cannot propose yet: the leader must keep them
-# and propose them once it is established. It used to drop them; the follower then timed them out
-# (2 x syncLimit x tickTime) and closed its clients' connections, and every write through it
-# waited that long (the 30-minute fault run of session 15: 2.09 s after a kill -9 of the leader,
-# against 0.05 s at the median).
+# A new leader that needs a member far behind for its quorum: how long until it is established,
+# and what happens to writes sent through its followers meanwhile.
 #
-# The window is made wide on purpose: of the 3 members left of 5, one (B) was stopped while the
-# others wrote 2,000 creates of 1 KB, so the new leader needs B's ack, which comes only after B
-# has taken and made durable its catch-up (about 2.5 s here), while the third member has acked at
-# once and serves. syncLimit=20 puts the follower's forward timeout (2 x syncLimit x tickTime,
-# 20 s) far above that window. Seen red without the fix: the follower's write came 7.2 s after
-# its leader was established (the client gave up on its dropped connect); with it, 6-12 ms.
+# Of the 3 members left of 5, one (B) was stopped while the others wrote 20,000 creates of 1 KB,
+# so the new leader needs B's ack of NEWLEADER, which comes only after B has taken and made
+# durable the whole DIFF.
+#
+# 1. The catch-up is bounded. It used to be shipped 64 entries per heartbeat during the sync
+#    (about 1.25 ms per entry: 2,000 entries behind took 2.5 s, 30,000 more than initLimit);
+#    now B reports each durable point and the leader ships as its send window drains. Seen red
+#    without that: the leader was established about 25 s after B came back; with it, well
+#    under a second.
+# 2. A follower serves once it has acked NEWLEADER, which can be before its leader has a quorum
+#    of such acks. Writes its clients send then are forwarded to a leader that cannot propose
+#    yet: the leader keeps them and proposes them once it is established. It used to drop them;
+#    the follower then timed them out (2 x syncLimit x tickTime) and closed its clients'
+#    connections (the 30-minute fault run of session 15: 2.09 s after a kill -9 of the leader,
+#    against 0.05 s at the median). With the catch-up fast this window is short, so this part
+#    may no longer see the bug; it still bounds the write's delay.
+#
+# syncLimit=20 puts the follower's forward timeout (2 x syncLimit x tickTime, 20 s) far above
+# both bounds; initLimit=60 (30 s) lets the slow catch-up finish, so a red run reports its time.
 
 load helpers
 
@@ -48,7 +56,7 @@ zk.close()
 PY
 }
 
-@test "a follower's writes while its new leader is still establishing wait for the leader, not for the forward timeout" {
+@test "a new leader waiting for a member 20,000 entries behind is established within 5 s, and a follower's writes wait for it, not for the forward timeout" {
   start_ensemble 5 "tickTime=500" "initLimit=60" "syncLimit=20"
   wait_until 60 "a leader" leader_of 1 2 3 4 5
   leader="$(leader_of 1 2 3 4 5)"
@@ -57,7 +65,7 @@ PY
   behind="${others[0]}" dead="${others[1]}" a="${others[2]}" d="${others[3]}"
   bulk "$(member_connect "$a")" before 10
   kill -STOP "$(member_pid "$behind")"
-  bulk "$(member_connect "$a")" while-stopped 2000
+  bulk "$(member_connect "$a")" while-stopped 20000
   kill9_member "$leader"
   kill9_member "$dead"
   # One writer on each of the two up-to-date members, each knowing only its own: whichever of
@@ -78,6 +86,7 @@ PY
     zn_track_pid "$!"
   done
   kill -CONT "$(member_pid "$behind")"
+  resumed_ns="$(date +%s%N)"
   wait_until 60 "a leader" leader_of "$behind" "$a" "$d"
   new_leader="$(leader_of "$behind" "$a" "$d")"
   [ "$new_leader" != "$behind" ] || fail "the member behind ($behind) became leader"
@@ -90,14 +99,13 @@ PY
   # forward timeout, 20 s). The bound is generous (the fix answers within milliseconds).
   established="$(grep "role=leading phase=broadcast" "$(member_dir "$new_leader")/server.log" | tail -1 | cut -d' ' -f1)"
   established_ns="$(date -d "$established" +%s%N)"
+  # The member behind came back (and the election began, its peers' links being closed already)
+  # at resumed_ns: the new leader waited for its catch-up of 20,000 entries.
+  catchup_ms=$(( (established_ns - resumed_ns) / 1000000 ))
+  echo "# member $behind resumed; leader $new_leader established ${catchup_ms} ms later" >&3
+  [ "$catchup_ms" -le 5000 ] || fail "the leader was established ${catchup_ms} ms after the member behind came back"
   acked_ns="$(sed -n 's/^acked //p' "$BATS_TEST_TMPDIR/probe-$follower")"
   after_ms=$(( (acked_ns - established_ns) / 1000000 ))
   echo "# leader $new_leader established at $established; the follower's write acknowledged ${after_ms} ms later" >&3
   [ "$after_ms" -le 1500 ] || fail "the write through follower $follower came ${after_ms} ms after its leader was established"
-  # The follower never gave up on its leader's answer ...
-  run grep "no answer from the leader in time" "$(member_dir "$follower")/server.log"
-  assert_output ""
-  # ... nor did the leader hear of its forwards only to drop them.
-  run grep "write not proposed" "$(member_dir "$new_leader")/server.log"
-  assert_output ""
 }
