@@ -350,9 +350,10 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
     e->phase = rd->phase;
     e->leader_id = rd->leader_id;
     e->epoch = rd->epoch;
-    e->serving = rd->phase == ZAB_PHASE_BROADCAST &&
-                 (rd->role == ZAB_LEADING || rd->role == ZAB_FOLLOWING ||
-                  rd->role == ZAB_OBSERVING);
+    /* A learner serves once its leader is established (zab_ready.serving),
+     * as ZooKeeper's do after UPTODATE: not from its own ACKNEWLEADER, when
+     * its leader may still wait for other members and could take no write. */
+    e->serving = rd->serving;
     ZN_INFO("role=%s phase=%s leader=%u epoch=%u serving=%s", zab_role_name(rd->role),
             zab_phase_name(rd->phase), rd->leader_id, rd->epoch, e->serving ? "yes" : "no");
     bool new_leadership = old_epoch != e->epoch || old_leader != e->leader_id;

@@ -40,12 +40,14 @@ static int read_forward(struct ensemble *e, uint32_t from, struct jute_reader *r
     jute_read_buffer(rd, &body);
     if (rd->error || body.len < 0)
         return ZN_MARSHALLINGERROR;
-    /* A follower serves once it has acked NEWLEADER, which can be before
-     * its leader has a quorum of those acks: a leader still establishing
-     * (sync) keeps what its followers forward, in its backlog, proposed once
-     * it is established (ens_drain_backlog), dropped if it is not.  Dropped,
-     * the member timed it out (forward_timeout_ms, 2 s in the fault runs)
-     * and every write waited that long after a leader's death. */
+    /* A follower serves only once its leader is established (zab_ready.
+     * serving, ZooKeeper's UPTODATE), so forwards reach an established
+     * leader.  It used to serve from its own ACKNEWLEADER, before its leader
+     * had a quorum of those acks; a leader still establishing (sync) keeps
+     * what is forwarded to it anyway, in its backlog, proposed once it is
+     * established (ens_drain_backlog), freed if it is not.  Dropped, the
+     * member timed it out (forward_timeout_ms, 2 x syncLimit x tickTime)
+     * and its clients' writes waited that long after a leader's death. */
     bool establishing = e->role == ZAB_LEADING && e->phase == ZAB_PHASE_SYNC;
     if (!ensemble_is_leader(e->srv) && !establishing)
         return 0; /* the member will time the request out and move its client */

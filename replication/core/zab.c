@@ -383,6 +383,7 @@ void zab_become_looking(struct zab *z, const char *why)
     z->established = false;
     z->synced = false;
     z->acked_newleader = false;
+    z->leader_uptodate = false;
     z->epoch_acked = false;
     z->newleader_zxid = 0;
     z->newleader_received = false;
@@ -987,6 +988,7 @@ void zab_ready(struct zab *z, struct zab_ready *rd)
     rd->phase = z->phase;
     rd->leader_id = z->leader_id;
     rd->epoch = z->epoch;
+    rd->serving = zab_serving(z);
     z->in_ready = true;
     z->ready_unstable_end = z->n_entries;
     z->ready_applied_to = z->committed_zxid;
@@ -1031,6 +1033,7 @@ void zab_status(const struct zab *z, struct zab_status *s)
     s->id = z->id;
     s->role = z->role;
     s->phase = z->phase;
+    s->serving = zab_serving(z);
     s->leader_id = z->leader_id;
     s->epoch = z->epoch;
     s->accepted_epoch = z->accepted_epoch;

@@ -237,6 +237,13 @@ struct zab_ready {
     enum zab_phase phase;
     uint32_t leader_id;  /* 0 when none */
     uint32_t epoch;      /* the epoch of the current leadership, 0 when none */
+    /* Clients may be served: an established leader, or a learner in
+     * broadcast whose leader is established (it heard a COMMIT of the epoch
+     * after its ACKNEWLEADER, ZooKeeper's UPTODATE).  A learner that acked
+     * NEWLEADER is in broadcast (it takes proposals and acks them) before
+     * that: its leader may still wait for other members' acks, and can
+     * propose nothing until it has a quorum of them. */
+    bool serving;
 };
 
 struct zab;
@@ -366,6 +373,7 @@ struct zab_status {
     enum zab_phase phase;
     uint32_t leader_id;
     uint32_t epoch;           /* epoch of the current leadership (0 if none) */
+    bool serving;             /* as zab_ready.serving */
     uint32_t accepted_epoch;
     uint32_t current_epoch;
     uint64_t last_zxid;       /* last entry in the log (or the snapshot base) */

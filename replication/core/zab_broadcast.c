@@ -272,6 +272,13 @@ void zab_broadcast_follower_step(struct zab *z, const struct zab_message *m)
     case ZAB_MSG_PING:
         /* Our log is a prefix of the leader's (invariant 2): commit what we hold. */
         zab_commit_to(z, m->u.zxid.zxid);
+        if (m->type == ZAB_MSG_COMMIT && z->acked_newleader && !z->leader_uptodate) {
+            /* Only an established leader sends COMMIT (try_establish, and to
+             * a follower acking after that): we may serve. */
+            z->leader_uptodate = true;
+            z->role_changed = true;
+            zab_logf(z, "leader established epoch=%u: serving", z->epoch);
+        }
         if (m->type == ZAB_MSG_PING) {
             struct zab_message reply = {.type = ZAB_MSG_PING, .to = z->leader_id, .epoch = z->epoch};
             reply.u.zxid.zxid = z->persisted_zxid;

@@ -149,6 +149,10 @@ struct zab {
     bool newleader_received;
     uint64_t newleader_zxid;
     bool acked_newleader;
+    /* Our leader is established: a COMMIT of its epoch came after our
+     * ACKNEWLEADER (only an established leader sends COMMIT).  ZooKeeper's
+     * UPTODATE: a learner serves clients only from then on. */
+    bool leader_uptodate;
     uint64_t ack_sent_zxid;
     uint64_t progress_sent_zxid; /* durable point last reported while syncing */
 
@@ -215,6 +219,14 @@ static inline bool zab_gets_inform_only(const struct zab *z, uint32_t i)
 static inline bool zab_is_learner(const struct zab *z)
 {
     return z->role == ZAB_FOLLOWING || z->role == ZAB_OBSERVING;
+}
+
+/* zab_ready.serving: an established leader, or a learner whose leader is. */
+static inline bool zab_serving(const struct zab *z)
+{
+    if (z->role == ZAB_LEADING)
+        return z->established;
+    return zab_is_learner(z) && z->phase == ZAB_PHASE_BROADCAST && z->leader_uptodate;
 }
 
 /* zab.c */

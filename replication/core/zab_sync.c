@@ -383,6 +383,7 @@ void zab_sync_follower_start(struct zab *z)
     z->newleader_zxid = 0;
     z->newleader_received = false;
     z->acked_newleader = false;
+    z->leader_uptodate = false;
     z->ack_sent_zxid = 0;
     z->progress_sent_zxid = 0;
     z->heard_ticks = 0;

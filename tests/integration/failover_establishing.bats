@@ -11,13 +11,15 @@
 #    now B reports each durable point and the leader ships as its send window drains. Seen red
 #    without that: the leader was established about 25 s after B came back; with it, well
 #    under a second.
-# 2. A follower serves once it has acked NEWLEADER, which can be before its leader has a quorum
-#    of such acks. Writes its clients send then are forwarded to a leader that cannot propose
-#    yet: the leader keeps them and proposes them once it is established. It used to drop them;
-#    the follower then timed them out (2 x syncLimit x tickTime) and closed its clients'
-#    connections (the 30-minute fault run of session 15: 2.09 s after a kill -9 of the leader,
-#    against 0.05 s at the median). With the catch-up fast this window is short, so this part
-#    may no longer see the bug; it still bounds the write's delay.
+# 2. The writes sent meanwhile through the up-to-date follower are answered as soon as the leader
+#    is established. A follower used to serve once it had acked NEWLEADER, before its leader had
+#    a quorum of such acks, and the leader dropped what it forwarded; the follower timed it out
+#    (2 x syncLimit x tickTime) and closed its clients' connections (the 30-minute fault run of
+#    session 15: 2.09 s after a kill -9 of the leader, against 0.05 s at the median). Now a
+#    follower serves only once its leader is established (ZooKeeper's UPTODATE; the simulator's
+#    zab_catchup_test shows it, red with the old rule), and a leader still establishing keeps
+#    forwards in its backlog all the same. With the catch-up fast the window is short, so this
+#    part may no longer see either bug; it still bounds the write's delay.
 #
 # syncLimit=20 puts the follower's forward timeout (2 x syncLimit x tickTime, 20 s) far above
 # both bounds; initLimit=60 (30 s) lets the slow catch-up finish, so a red run reports its time.

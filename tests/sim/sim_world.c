@@ -419,8 +419,8 @@ void drive(struct sim_world *w, struct sim_member *m)
                 record_acked(w, rd.committed[i].zxid); /* the leader answers its client */
         }
         if (rd.role_changed && w->o.trace)
-            trace(w, "  %d role %s/%s leader=%u epoch=%u", m->id, zab_role_name(rd.role),
-                  zab_phase_name(rd.phase), rd.leader_id, rd.epoch);
+            trace(w, "  %d role %s/%s leader=%u epoch=%u%s", m->id, zab_role_name(rd.role),
+                  zab_phase_name(rd.phase), rd.leader_id, rd.epoch, rd.serving ? " serving" : "");
         bool want = rd.snapshot_wanted;
         m->applies_since_snapshot += (int)rd.n_committed;
         zab_advance(m->z);
