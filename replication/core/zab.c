@@ -58,7 +58,12 @@
  *   broadcast  zxid = (e, ++counter); PROPOSAL(prev, zxid); ACK(durable up
  *              to) from followers that acked NEWLEADER; the leader commits
  *              the highest zxid durable on a quorum and sends COMMIT; PING
- *              both ways every heartbeat_ticks carries commit/durable points.
+ *              both ways every heartbeat_ticks carries commit/durable points
+ *              (an established leader's to a follower that acked NEWLEADER
+ *              is a COMMIT).  A learner serves clients once a COMMIT of the
+ *              epoch came after its ACKNEWLEADER (zab_ready.serving): only an
+ *              established leader sends COMMIT, so it is ZooKeeper's
+ *              UPTODATE.
  *   attempts   each attempt of a follower to join a leader has a random
  *              session id (FOLLOWERINFO); NEWEPOCH, ACKEPOCH and SYNC name
  *              it, so that the leader's view of a follower and the follower

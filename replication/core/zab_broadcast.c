@@ -159,15 +159,23 @@ void zab_broadcast_leader_step(struct zab *z, const struct zab_message *m)
     zab_broadcast_ship(z, p);
 }
 
-/* Every heartbeat: PING with our commit point, and resend from the last
- * acknowledged point to a peer that made no progress since the last one. */
+/* Every heartbeat: PING (or COMMIT, below) with our commit point, and resend
+ * from the last acknowledged point to a peer that made no progress since the
+ * last one. */
 void zab_broadcast_leader_heartbeat(struct zab *z)
 {
     for (uint32_t i = 0; i < z->n_members; i++) {
         struct zab_peer *p = &z->peers[i];
         if (i == z->self_index || !p->info || z->epoch == 0)
             continue;
-        struct zab_message m = {.type = ZAB_MSG_PING, .to = p->id, .epoch = z->epoch};
+        /* To a follower that acked NEWLEADER, an established leader's
+         * heartbeat is a COMMIT: a learner serves only after a COMMIT of the
+         * epoch (zab_ready.serving), and the one sent at establishment may
+         * have been lost.  COMMIT gets no answer; the follower's own
+         * heartbeat PINGs report its durable point all the same. */
+        bool uptodate = z->established && p->acked_newleader;
+        struct zab_message m = {.type = uptodate ? ZAB_MSG_COMMIT : ZAB_MSG_PING, .to = p->id,
+                                .epoch = z->epoch};
         m.u.zxid.zxid = z->committed_zxid;
         zab_send(z, &m);
         zab_sync_leader_resend(z, p);
