@@ -365,18 +365,34 @@ int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t le
     return 0;
 }
 
-int store_snapshot_file(struct store *s, uint64_t zxid)
+/* A snapshot file snapshot.<zxid>.tmp to record: our own (a child's), or a
+ * leader's received whole (an install when the log does not reach it). */
+static int queue_snapshot_file(struct store *s, uint64_t zxid)
 {
     ZN_ASSERT(s && s->recovered && !s->closing);
-    ZN_ASSERT(zxid > s->last_snapshot_zxid_queued && zxid <= s->last_zxid);
+    ZN_ASSERT(zxid > s->last_snapshot_zxid_queued);
     struct store_item *item = calloc(1, sizeof *item);
     if (!item)
         return ZN_NOMEMORY;
     item->op = STORE_OP_SNAPSHOT;
     item->zxid = zxid;
     item->from_file = true;
+    item->install = zxid > s->last_zxid; /* as store_snapshot_release decides it */
     store_queue_item(s, item);
+    if (zxid > s->last_zxid)
+        s->last_zxid = zxid;
     return 0;
+}
+
+int store_snapshot_file(struct store *s, uint64_t zxid)
+{
+    ZN_ASSERT(zxid <= s->last_zxid); /* of this member's own tree */
+    return queue_snapshot_file(s, zxid);
+}
+
+int store_install_snapshot_file(struct store *s, uint64_t zxid)
+{
+    return queue_snapshot_file(s, zxid);
 }
 
 int store_purge(struct store *s)

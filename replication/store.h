@@ -284,6 +284,17 @@ int store_snapshot_release(struct store *s, uint64_t zxid, void *blob, size_t le
 int store_snapshot_file(struct store *s, uint64_t zxid);
 
 /*
+ * store_snapshot_file for a leader's snapshot this member received whole
+ * (SNAP sync streamed from the leader's file, daemon/ensemble/snapxfer.c),
+ * written and fsync'd as store_snapshot_dir(s)/snapshot.<zxid>.tmp: recorded
+ * as store_snapshot records a leader's blob (an install when zxid is above
+ * store_last_zxid(), which it then becomes; every older snapshot goes).
+ * zxid must be greater than every earlier snapshot's.  Returns 0 or
+ * ZN_NOMEMORY.
+ */
+int store_install_snapshot_file(struct store *s, uint64_t zxid);
+
+/*
  * Queues a purge (ZooKeeper's PurgeTxnLog): after everything queued before
  * it, only the newest snapshots_kept snapshots remain (the older ones'
  * records go in one transaction, then their files), and when at least two

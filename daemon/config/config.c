@@ -327,8 +327,12 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
         return 0;
     }
     if (strcmp(key, "snapCount") == 0) {
-        if (config_parse_long(value, 2, 1L << 40, &v) != 0)
-            return config_fail(err, errlen, "%s: '%s' is not an integer >= 2", key, value);
+        if (config_parse_long(value, 2, CONFIG_SNAP_COUNT_MAX, &v) != 0)
+            return config_fail(err, errlen,
+                               "%s: '%s' is not an integer from 2 to %ld (a leader keeps the "
+                               "transactions since its last snapshot in memory, to bring members "
+                               "behind up to date)",
+                               key, value, (long)CONFIG_SNAP_COUNT_MAX);
         cfg->snap_count = v;
         return 0;
     }

@@ -172,6 +172,13 @@ enum { CONFIG_PLANTED_BUG_NONE = 0, CONFIG_PLANTED_BUG_STALE_SYNC = 1, CONFIG_PL
  * ACL and header, and must fit in one log entry (ZAB_ENTRY_BYTES_MAX, 32 MiB). */
 #define CONFIG_JUTE_MAX_BUFFER_MAX (32L * 1024 * 1024 - 64L * 1024)
 
+/* snapCount's largest value.  A leader's replication core keeps the log since
+ * its last snapshot in memory (ZAB_LOG_ENTRIES_MAX entries at most, twice
+ * this: the entries that come while a snapshot is written count too); a
+ * larger snapCount used to be taken and the ensemble then refused every
+ * write once that many were in memory (ensemble_start.c checks the bound). */
+#define CONFIG_SNAP_COUNT_MAX 8388608L
+
 struct config {
     int tick_time_ms;            /* tickTime (required by ZooKeeper; default 2000 here) */
     int init_limit;              /* initLimit, in ticks */
@@ -187,7 +194,8 @@ struct config {
     int max_session_timeout_ms;  /* default 20 * tickTime */
     unsigned four_letter_words;  /* whitelist; default srvr only, as ZooKeeper 3.5+ */
     size_t jute_max_buffer;      /* jute.maxbuffer; default 0xfffff */
-    long snap_count;             /* snapCount: txns between snapshots; default 100000 */
+    long snap_count;             /* snapCount: txns between snapshots; default 100000,
+                                  * at most CONFIG_SNAP_COUNT_MAX */
     unsigned snap_retain_count;  /* autopurge.snapRetainCount: snapshots kept (and the log
                                     after the oldest of them); default and least 3, as
                                     ZooKeeper; at most CONFIG_SNAP_RETAIN_MAX */

@@ -354,6 +354,8 @@ static void on_role_change(struct ensemble *e, const struct zab_ready *rd)
      * as ZooKeeper's do after UPTODATE: not from its own ACKNEWLEADER, when
      * its leader may still wait for other members and could take no write. */
     e->serving = rd->serving;
+    if (e->xfer.active && ((e->role != ZAB_FOLLOWING && e->role != ZAB_OBSERVING) || e->leader_id != e->xfer.from))
+        ens_snapxfer_abandon(e, "this member no longer follows that leader");
     ZN_INFO("role=%s phase=%s leader=%u epoch=%u serving=%s", zab_role_name(rd->role),
             zab_phase_name(rd->phase), rd->leader_id, rd->epoch, e->serving ? "yes" : "no");
     bool new_leadership = old_epoch != e->epoch || old_leader != e->leader_id;
@@ -498,7 +500,9 @@ void ens_process_ready(struct ensemble *e)
         }
         if (installed)
             ens_release_heap("the tree a snapshot replaced");
-        if (want_snapshot) {
+        if (want_snapshot && !ens_snapxfer_offer(e)) {
+            /* No snapshot file to name (none taken yet): the tree itself,
+             * in one message, within ZAB_SNAPSHOT_BYTES_MAX. */
             struct jute_writer w;
             jute_writer_init(&w);
             if (tree_serialize(srv->tree, &w) == 0 && !w.error) {
@@ -615,6 +619,7 @@ void ens_on_tick(uv_timer_t *t)
         ens_peers_reconcile(e, &e->srv->cfg, false);
     }
     zab_tick(e->zab);
+    ens_snapxfer_tick(e);
     /* Compacted entries' buffers: a few per loop turn (ensemble_turn_done),
      * and these when the member is idle (see zab_compact). */
     zab_collect(e->zab, ENSEMBLE_COLLECT_PER_TICK);

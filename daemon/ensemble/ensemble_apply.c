@@ -301,24 +301,35 @@ void ens_check_digest(struct ensemble *e, uint32_t from, struct jute_reader *rd)
 void ens_install_snapshot(struct ensemble *e, uint64_t zxid, const uint8_t *data, uint32_t size)
 {
     struct server *srv = e->srv;
-    struct tree *fresh = tree_new();
+    struct snapxfer_ref ref;
+    bool from_file = ens_snapxfer_parse_ref(data, size, &ref);
+    struct tree *fresh = from_file ? ens_snapxfer_take_tree(e, zxid) : tree_new();
+    if (!fresh && from_file)
+        ens_fatal("the leader's snapshot file was not received before its SYNC", ZN_SYSTEMERROR);
     if (!fresh)
         ens_fatal("out of memory installing a snapshot", ZN_NOMEMORY);
-    int rc = tree_deserialize(fresh, data, size);
+    int rc = from_file ? 0 : tree_deserialize(fresh, data, size);
     if (rc != 0)
         ens_fatal("the leader's snapshot does not load", rc);
     ens_close_all_clients(srv, "this member is installing a snapshot");
     rc = store_truncate_after(srv->store, zxid);
     if (rc != 0)
         ens_fatal("cannot truncate the log for a snapshot", rc);
-    uint8_t *copy = malloc(size ? size : 1);
-    if (!copy)
-        ens_fatal("out of memory installing a snapshot", ZN_NOMEMORY);
-    memcpy(copy, data, size);
-    rc = store_snapshot(srv->store, zxid, copy, size);
-    if (rc != 0) {
-        free(copy);
-        ens_fatal("cannot store the leader's snapshot", rc);
+    if (from_file) {
+        /* received whole as snapshot.<zxid>.tmp and checked (snapxfer.c) */
+        rc = store_install_snapshot_file(srv->store, zxid);
+        if (rc != 0)
+            ens_fatal("cannot store the leader's snapshot", rc);
+    } else {
+        uint8_t *copy = malloc(size ? size : 1);
+        if (!copy)
+            ens_fatal("out of memory installing a snapshot", ZN_NOMEMORY);
+        memcpy(copy, data, size);
+        rc = store_snapshot(srv->store, zxid, copy, size);
+        if (rc != 0) {
+            free(copy);
+            ens_fatal("cannot store the leader's snapshot", rc);
+        }
     }
     ens_appended_truncate(e, 0);
     /* Replace the tree, the prep built on it, and the session table. */
@@ -333,6 +344,7 @@ void ens_install_snapshot(struct ensemble *e, uint64_t zxid, const uint8_t *data
     tree_for_each_session(srv->tree, session_add_recovered, srv);
     srv->snapshots.txns_since = 0;
     srv->snapshots.bytes_since = 0;
-    ZN_INFO("installed the leader's snapshot zxid=0x%" PRIx64 " bytes=%u nodes=%zu", zxid, size,
-            tree_node_count(srv->tree));
+    ZN_INFO("installed the leader's snapshot zxid=0x%" PRIx64 " bytes=%" PRIu64 " nodes=%zu%s", zxid,
+            from_file ? ref.len : (uint64_t)size, tree_node_count(srv->tree),
+            from_file ? " (its file)" : "");
 }

@@ -162,9 +162,20 @@ void ens_on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t le
     if (len < 1)
         return;
     if (frame[0] == CHANNEL_ZAB) {
+        if (ens_snapxfer_hold(e, from, frame, len))
+            return; /* a snapshot file is coming from this leader first */
         struct zab_message m;
         if (zab_message_decode(frame + 1, len - 1, &m) != 0 || m.from != from) {
             ZN_WARN("malformed peer message from=%u bytes=%zu", from, len);
+            return;
+        }
+        struct snapxfer_ref ref;
+        if (m.type == ZAB_MSG_SYNC && m.u.sync.mode == ZAB_SYNC_SNAP &&
+            ens_snapxfer_parse_ref(m.u.sync.data, m.u.sync.size, &ref)) {
+            /* The SYNC names the leader's snapshot file: fetch it, then
+             * replay this and what follows (snapxfer.c).  Not started
+             * (no file could be made): dropped, as a lost message. */
+            (void)ens_snapxfer_start(e, from, &ref, frame, len);
             return;
         }
         zab_step(e->zab, &m);
@@ -175,6 +186,12 @@ void ens_on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t le
     struct jute_reader rd;
     jute_reader_init(&rd, frame + 1, len - 1, &e->scratch);
     switch (frame[0]) {
+    case CHANNEL_SNAP_REQ:
+        ens_snapxfer_serve(e, from, &rd);
+        return;
+    case CHANNEL_SNAP_DATA:
+        ens_snapxfer_receive(e, from, &rd);
+        return;
     case CHANNEL_FORWARD:
         if (read_forward(e, from, &rd) != 0)
             ZN_WARN("malformed forwarded request from=%u", from);
@@ -211,10 +228,13 @@ void ens_on_peer_link(void *ctx, uint32_t peer, bool connected)
     struct ensemble *e = ctx;
     if (!e->zab)
         return;
-    if (connected)
+    if (connected) {
         zab_peer_connected(e->zab, peer);
-    else
+    } else {
+        if (e->xfer.active && e->xfer.from == peer)
+            ens_snapxfer_abandon(e, "the link to the leader closed");
         zab_peer_disconnected(e->zab, peer);
+    }
     ens_process_ready(e);
 }
 

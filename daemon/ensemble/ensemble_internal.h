@@ -14,6 +14,7 @@
 #include "fifo_arena.h"
 #include "jute.h"
 #include "server.h"
+#include "store_snapfile.h"
 #include "zab.h"
 #include "zkconfig.h"
 
@@ -30,6 +31,34 @@ enum {
     CHANNEL_SYNC = 'S',      /* member -> leader: a client's sync */
     CHANNEL_SYNC_OK = 'O',   /* leader -> member: sync answered at a zxid */
     CHANNEL_DIGEST = 'D',    /* leader -> member: its tree's digest at a zxid it applied */
+    CHANNEL_SNAP_REQ = 'Q',  /* member -> leader: bytes of a snapshot file (snapxfer.c) */
+    CHANNEL_SNAP_DATA = 'P', /* leader -> member: those bytes */
+};
+
+/* SNAP sync from the leader's snapshot file (snapxfer.c). */
+struct snapxfer_ref {
+    uint64_t zxid;
+    uint64_t len;  /* the blob's bytes */
+    uint32_t crc;  /* the blob's checksum, as its file's header has it */
+};
+struct snapxfer_held;
+struct snapxfer {
+    /* leader: the file being served */
+    int src_fd;
+    uint64_t src_zxid;
+    uint32_t src_idle_ticks;
+    bool offer_pending;  /* the core asked while the newest snapshot was not recorded yet */
+    /* learner: the file being received, and the leader's core messages held */
+    bool active;
+    uint32_t from;
+    uint64_t zxid, len;
+    uint32_t crc;
+    uint64_t received, requested;
+    uint64_t started_ms, progress_ms;
+    struct store_snapfile_out out;
+    struct snapxfer_held *held_head, *held_tail;
+    size_t held_bytes;
+    struct tree *tree; /* loaded from the received file, until the core's SYNC installs it */
 };
 
 /* Digests of the tree after each of the last DIGEST_RING applied entries,
@@ -102,6 +131,7 @@ struct ensemble {
     bool peers_dirty;               /* a transport_add_peer to retry at the next tick */
     uint64_t prune_at_tick;         /* drop the transport peers that left, at this tick (0: none) */
     uint64_t sync_limit_ticks;
+    struct snapxfer xfer;
 };
 
 struct held_entry {
@@ -146,6 +176,20 @@ void ens_send_digest(struct ensemble *e);
 void ens_check_digest(struct ensemble *e, uint32_t from, struct jute_reader *rd);
 void ens_install_snapshot(struct ensemble *e, uint64_t zxid, const uint8_t *data, uint32_t size);
 void ens_release_heap(const char *what);
+
+/* SNAP sync from the leader's snapshot file (snapxfer.c) */
+void ens_snapxfer_init(struct ensemble *e);
+void ens_snapxfer_free(struct ensemble *e);
+bool ens_snapxfer_parse_ref(const uint8_t *data, size_t size, struct snapxfer_ref *out);
+bool ens_snapxfer_offer(struct ensemble *e);
+void ens_snapxfer_serve(struct ensemble *e, uint32_t from, struct jute_reader *rd);
+bool ens_snapxfer_hold(struct ensemble *e, uint32_t from, const uint8_t *frame, size_t len);
+bool ens_snapxfer_start(struct ensemble *e, uint32_t from, const struct snapxfer_ref *ref,
+                        const uint8_t *frame, size_t len);
+void ens_snapxfer_receive(struct ensemble *e, uint32_t from, struct jute_reader *rd);
+void ens_snapxfer_abandon(struct ensemble *e, const char *why);
+void ens_snapxfer_tick(struct ensemble *e);
+struct tree *ens_snapxfer_take_tree(struct ensemble *e, uint64_t zxid);
 
 /* the leader: prepare, propose, the backlog (ensemble_propose.c) */
 void ens_leader_submit(struct ensemble *e, struct request *r);

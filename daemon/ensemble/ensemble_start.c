@@ -26,6 +26,11 @@
 #include "tree.h"
 #include "txn.h"
 
+/* snapCount txns (and those written while a snapshot is taken) stay in the
+ * core's log in memory until the snapshot is stored: the core must have room
+ * for them, or it refuses writes (config.h). */
+_Static_assert(CONFIG_SNAP_COUNT_MAX <= ZAB_LOG_ENTRIES_MAX / 2, "snapCount's bound must leave room in the core's log");
+
 /* ---- start and stop ---- */
 
 struct recovered {
@@ -114,6 +119,7 @@ int ensemble_start(struct server *srv)
     jute_writer_init(&e->out);
     zn_arena_init(&e->scratch);
     zn_fifo_init(&e->zab_entries, 0);
+    ens_snapxfer_init(e);
     srv->ens = e;
 
     struct recovered rec = {.srv = srv};
@@ -320,6 +326,7 @@ void ensemble_stop(struct server *srv)
     if (!e)
         return;
     srv->ens = NULL;
+    ens_snapxfer_free(e);
     if (e->tp)
         transport_stop(e->tp);
     tls_server_free(e->quorum_tls); /* the connections closing hold their own references */

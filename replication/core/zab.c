@@ -390,6 +390,7 @@ void zab_become_looking(struct zab *z, const char *why)
     z->acked_newleader = false;
     z->leader_uptodate = false;
     z->epoch_acked = false;
+    z->in_transfer = false;
     z->newleader_zxid = 0;
     z->newleader_received = false;
     memset(z->peers, 0, sizeof z->peers);

@@ -64,7 +64,7 @@ enum {
 const char *zab_strerror(int code);
 
 #define ZAB_INFLIGHT_MAX 4096u           /* proposed but not committed, on a leader */
-#define ZAB_LOG_ENTRIES_MAX (1u << 20)   /* entries held in memory (compact with zab_compact) */
+#define ZAB_LOG_ENTRIES_MAX (1u << 24)   /* entries held in memory (compact with zab_compact) */
 #define ZAB_OUTBOX_MAX 8192u             /* messages per ready batch; beyond, dropped (the protocol retransmits) */
 /* Proposals shipped to one peer beyond the point it has reported durable: a
  * window, so a member catching up receives a stream while it writes, not one
@@ -338,6 +338,16 @@ int zab_persist_failed(struct zab *z);
  * committed zxid the driver applied), data copied.  Returns 0, ZAB_EINVAL
  * (zxid not applied or already compacted past the log) , ZAB_ETOOBIG or ZAB_ENOMEM. */
 int zab_snapshot_offer(struct zab *z, uint64_t zxid, const uint8_t *data, uint32_t size);
+
+/* A learner's driver is receiving its leader's snapshot out of band (the
+ * driver's SNAP of a tree too large for one message: SYNC then carries only
+ * what names it, and the driver holds the leader's messages until the file
+ * is in).  Called as bytes arrive from `from`: while this learner has acked
+ * the leader's epoch and is not yet synced, the leader is syncing it, so the
+ * few heartbeats discovery allows give way to initLimit, which bounds the
+ * whole sync (as ZooKeeper's initLimit bounds a snapshot's transfer), and the
+ * leader counts as heard.  Ignored otherwise. */
+void zab_snapshot_transfer_progress(struct zab *z, uint32_t from);
 
 /* The driver snapshotted its applied state at zxid: drop log entries up to
  * zxid from memory (they are then served to laggards by SNAP).  zxid above

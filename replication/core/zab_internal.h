@@ -145,6 +145,9 @@ struct zab {
     uint32_t heard_ticks;      /* ticks since the leader was last heard */
     uint64_t session;          /* this attempt to follow (FOLLOWERINFO) */
     bool epoch_acked;          /* NEWEPOCH accepted in this session */
+    /* The driver is receiving the leader's snapshot out of band for this
+     * session (zab_snapshot_transfer_progress): the leader is syncing us. */
+    bool in_transfer;
     bool synced;               /* SYNC received: the log is a prefix of the leader's */
     bool newleader_received;
     uint64_t newleader_zxid;

@@ -379,6 +379,7 @@ void zab_sync_follower_start(struct zab *z)
     z->session = zab_prng_next(z) | 1;
     z->epoch = 0;
     z->epoch_acked = false;
+    z->in_transfer = false;
     z->synced = false;
     z->newleader_zxid = 0;
     z->newleader_received = false;
@@ -446,6 +447,7 @@ static void on_newepoch(struct zab *z, const struct zab_message *m)
     }
     z->epoch = m->epoch;
     z->epoch_acked = true;
+    z->in_transfer = false;
     zab_write_epochs(z); /* durable before the ACKEPOCH below is sent */
     send_ackepoch(z);
 }
@@ -575,10 +577,19 @@ void zab_sync_follower_step(struct zab *z, const struct zab_message *m)
     }
 }
 
+void zab_snapshot_transfer_progress(struct zab *z, uint32_t from)
+{
+    ZAB_ASSERT(!z->in_ready);
+    if ((z->role != ZAB_FOLLOWING && z->role != ZAB_OBSERVING) || from != z->leader_id || !z->epoch_acked || z->synced)
+        return;
+    z->in_transfer = true;
+    z->heard_ticks = 0;
+}
+
 void zab_sync_follower_tick(struct zab *z)
 {
     z->heard_ticks++;
-    if (z->phase == ZAB_PHASE_DISCOVERY && z->phase_ticks > z->discovery_limit_ticks) {
+    if (z->phase == ZAB_PHASE_DISCOVERY && z->phase_ticks > z->discovery_limit_ticks && !z->in_transfer) {
         zab_become_looking(z, "leader did not start an epoch with us within the discovery bound");
         return;
     }

@@ -127,6 +127,20 @@ PY
   assert_success
 }
 
+@test "a snapCount larger than a leader can keep in memory refuses start, naming the key" {
+  # It used to be taken: with snapCount=100000000 an ensemble refused every write (and every new
+  # session) once 1,048,576 transactions since its last snapshot were in the leader's memory.
+  only_znoded
+  local cfg
+  cfg="$(standalone_config "snapCount=8388609")"
+  start_znoded "$cfg"
+  assert_equal "$status" 2
+  assert_output --partial "snapCount: '8388609' is not an integer from 2 to 8388608 (a leader keeps the transactions since its last snapshot in memory"
+  cfg="$(standalone_config "snapCount=8388608")"
+  run "$ZN_ZNODED" --check-config "$cfg"
+  assert_success
+}
+
 @test "each TLS and SASL key znoded does not support, or cannot honour as given, refuses start, naming the key" {
   only_znoded
   local cfg line expected cases=0

@@ -30,18 +30,6 @@ one_leader_among() {
 
 digest_of() { fourlw hash "$1" | sed -n 's/^digest=\([0-9]*\), zxid=.*/\1 \0/p' | cut -d' ' -f1; }
 
-# same_digest N...: every member named reports the same tree digest at the same zxid.
-same_digest() {
-  local n first="" line
-  for n in "$@"; do
-    line="$(fourlw hash "$n")"
-    [ -n "$line" ] || { echo "member $n does not answer hash"; return 1; }
-    if [ -z "$first" ]; then first="$line"; elif [ "$line" != "$first" ]; then
-      echo "member $n has '$line', another has '$first'"; return 1
-    fi
-  done
-}
-
 start_loaders() { # HOSTS COUNT: COUNT writer processes until $STOP exists
   local hosts="$1" count="$2" i
   STOP="$BATS_TEST_TMPDIR/stop"

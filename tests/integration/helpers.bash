@@ -295,6 +295,18 @@ leader_of() {
   return 1
 }
 
+# same_digest N...: every member named reports the same tree digest at the same zxid.
+same_digest() {
+  local n first="" line
+  for n in "$@"; do
+    line="$(fourlw hash "$n")"
+    [ -n "$line" ] || { echo "member $n does not answer hash"; return 1; }
+    if [ -z "$first" ]; then first="$line"; elif [ "$line" != "$first" ]; then
+      echo "member $n has '$line', another has '$first'"; return 1
+    fi
+  done
+}
+
 # member_is_serving N: true when srvr reports a Mode (standalone, leader or follower).
 member_is_serving() {
   local n="$1" reply

@@ -21,6 +21,7 @@
 
 #include "sim.h"
 #include "sim_internal.h"
+#include "zab_internal.h"
 
 enum { BEHIND = 3000 };
 
@@ -239,12 +240,99 @@ static void a_follower_serves_only_once_its_leader_is_established(void **state)
     sim_world_free(w);
 }
 
+static int g_behind; /* for behind_acked_epoch */
+
+static bool behind_acked_epoch(struct sim_world *w)
+{
+    const struct zab *z = w->m[g_behind].z;
+    return w->m[g_behind].up && z->role == ZAB_FOLLOWING && z->epoch_acked && !z->synced;
+}
+
+/* Ticks the member behind stays a follower of leader l while every message
+ * from l to it is dropped (its driver holding them for a snapshot file it
+ * fetches meanwhile) and, with progress, the bytes of that file keep coming
+ * (zab_snapshot_transfer_progress each tick).  Messages among the others,
+ * and from it to l, go on.  Returns the ticks until it left this attempt to
+ * follow l (max if never). */
+static int ticks_following_while_held(struct sim_world *w, int l, bool progress, int max)
+{
+    uint64_t attempt = w->m[g_behind].z->session;
+    for (int t = 0; t < max; t++) {
+        for (int step = 0; step < 10000; step++) {
+            sim_drop(w, l, g_behind);
+            if (sim_deliver(w, 0, 0, 1))
+                continue;
+            bool wrote = false;
+            for (int id = 1; id <= w->o.members; id++)
+                if (w->m[id].up && w->m[id].pending.n) {
+                    sim_persist(w, id);
+                    wrote = true;
+                }
+            if (!wrote)
+                break;
+        }
+        const struct zab *z = w->m[g_behind].z;
+        if (z->role != ZAB_FOLLOWING || z->leader_id != (uint32_t)l || z->session != attempt)
+            return t;
+        if (progress)
+            zab_snapshot_transfer_progress(w->m[g_behind].z, (uint32_t)l);
+        sim_tick(w, 0);
+    }
+    return max;
+}
+
+/* A learner whose driver fetches the leader's snapshot file out of band
+ * (daemon/ensemble/snapxfer.c: a SNAP of a tree larger than one message)
+ * holds the leader's SYNC until the file is in.  Discovery's bound (a few
+ * heartbeats, 8 ticks here) would end its attempt mid-transfer and start the
+ * transfer over, for ever with a file that takes longer; while bytes come,
+ * initLimit (40 ticks here) bounds the sync, as ZooKeeper's initLimit bounds
+ * a snapshot's transfer.  Without bytes, discovery's bound stands. */
+static void a_learner_fetching_its_leaders_snapshot_waits_up_to_init_limit(void **state)
+{
+    (void)state;
+    for (int progress = 0; progress <= 1; progress++) {
+        struct sim_options o = {.seed = 1, .members = 3, .manual = true, .out = stderr,
+                                .init_limit_ticks = 40};
+        struct sim_world *w = sim_world_new(&o);
+        assert_non_null(w);
+        assert_true(ticks_until(w, has_leader, 50, NULL) >= 0);
+        int l = leader(w);
+        g_behind = l == 1 ? 2 : 1;
+        sim_crash(w, g_behind);
+        sim_restart(w, g_behind);
+        /* one message at a time: the state lasts from NEWEPOCH to SYNC */
+        int steps = 0;
+        for (; steps < 10000 && !behind_acked_epoch(w); steps++) {
+            if (sim_deliver(w, 0, 0, 1))
+                continue;
+            for (int id = 1; id <= 3; id++)
+                if (w->m[id].up && w->m[id].pending.n)
+                    sim_persist(w, id);
+            sim_tick(w, 0);
+        }
+        assert_true(behind_acked_epoch(w));
+        uint32_t discovery = w->m[g_behind].z->discovery_limit_ticks;
+        int ticks = ticks_following_while_held(w, l, progress, 100);
+        print_message("%s bytes: the member left its leader after %d ticks (discovery bound %u, "
+                      "initLimit 40)\n", progress ? "with" : "without", ticks, discovery);
+        if (progress) {
+            assert_true(ticks >= 38 && ticks <= 42); /* initLimit, not discovery's bound */
+        } else {
+            assert_true(ticks <= (int)discovery + 2);
+        }
+        assert_null(sim_violation(w));
+        sim_world_free(w);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_member_behind_catches_up_with_its_leader_in_a_few_ticks),
         cmocka_unit_test(a_new_leader_that_needs_the_member_behind_is_established_in_a_few_ticks),
         cmocka_unit_test(a_follower_serves_only_once_its_leader_is_established),
+        cmocka_unit_test(a_learner_fetching_its_leaders_snapshot_waits_up_to_init_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
