@@ -174,8 +174,10 @@ void ens_on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t le
             ens_snapxfer_parse_ref(m.u.sync.data, m.u.sync.size, &ref)) {
             /* The SYNC names the leader's snapshot file: fetch it, then
              * replay this and what follows (snapxfer.c).  Not started
-             * (no file could be made): dropped, as a lost message. */
-            (void)ens_snapxfer_start(e, from, &ref, frame, len);
+             * (no file could be made), or not from the leader the core
+             * follows (which would ignore it): dropped, as a lost message. */
+            if ((e->role == ZAB_FOLLOWING || e->role == ZAB_OBSERVING) && e->leader_id == from)
+                (void)ens_snapxfer_start(e, from, &ref, frame, len);
             return;
         }
         zab_step(e->zab, &m);
