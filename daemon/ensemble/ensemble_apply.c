@@ -156,7 +156,7 @@ void ensemble_snapshot_stored(struct server *srv, int64_t zxid)
         /* No malloc_trim here: it took 5-19 ms of the loop with a tree of
          * 700k nodes, and the freed entries' memory is what the next ones
          * reuse. */
-        zab_compact(e->zab, (uint64_t)zxid);
+        zab_compact(e->zab, ens_snapxfer_compact_bound(e, (uint64_t)zxid));
     }
 }
 

@@ -164,24 +164,9 @@ void ens_on_peer_frame(void *ctx, uint32_t from, const uint8_t *frame, size_t le
     if (frame[0] == CHANNEL_ZAB) {
         if (ens_snapxfer_hold(e, from, frame, len))
             return; /* a snapshot file is coming from this leader first */
-        struct zab_message m;
-        if (zab_message_decode(frame + 1, len - 1, &m) != 0 || m.from != from) {
-            ZN_WARN("malformed peer message from=%u bytes=%zu", from, len);
-            return;
-        }
-        struct snapxfer_ref ref;
-        if (m.type == ZAB_MSG_SYNC && m.u.sync.mode == ZAB_SYNC_SNAP &&
-            ens_snapxfer_parse_ref(m.u.sync.data, m.u.sync.size, &ref)) {
-            /* The SYNC names the leader's snapshot file: fetch it, then
-             * replay this and what follows (snapxfer.c).  Not started
-             * (no file could be made), or not from the leader the core
-             * follows (which would ignore it): dropped, as a lost message. */
-            if ((e->role == ZAB_FOLLOWING || e->role == ZAB_OBSERVING) && e->leader_id == from)
-                (void)ens_snapxfer_start(e, from, &ref, frame, len);
-            return;
-        }
-        zab_step(e->zab, &m);
-        ens_process_ready(e);
+        /* to the core, unless it is a SYNC naming a snapshot file to fetch
+         * first (snapxfer.c) */
+        (void)ens_snapxfer_step(e, from, frame, len);
         return;
     }
     zn_arena_reset(&e->scratch);

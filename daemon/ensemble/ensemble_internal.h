@@ -48,6 +48,12 @@ struct snapxfer {
     uint64_t src_zxid;
     uint32_t src_idle_ticks;
     bool offer_pending;  /* the core asked while the newest snapshot was not recorded yet */
+    /* The core keeps its log from this snapshot's zxid while a member may be
+     * fetching it (0: none): compacted past it, the entries that must follow
+     * the file would be gone, and a member whose transfer outlasts the time
+     * between two snapshots would be sent a SNAP again, for ever. */
+    uint64_t pin_zxid;
+    uint32_t pin_idle_ticks;
     /* learner: the file being received, and the leader's core messages held */
     bool active;
     uint32_t from;
@@ -184,12 +190,14 @@ bool ens_snapxfer_parse_ref(const uint8_t *data, size_t size, struct snapxfer_re
 bool ens_snapxfer_offer(struct ensemble *e);
 void ens_snapxfer_serve(struct ensemble *e, uint32_t from, struct jute_reader *rd);
 bool ens_snapxfer_hold(struct ensemble *e, uint32_t from, const uint8_t *frame, size_t len);
+bool ens_snapxfer_step(struct ensemble *e, uint32_t from, const uint8_t *frame, size_t len);
 bool ens_snapxfer_start(struct ensemble *e, uint32_t from, const struct snapxfer_ref *ref,
                         const uint8_t *frame, size_t len);
 void ens_snapxfer_receive(struct ensemble *e, uint32_t from, struct jute_reader *rd);
 void ens_snapxfer_abandon(struct ensemble *e, const char *why);
 void ens_snapxfer_tick(struct ensemble *e);
 struct tree *ens_snapxfer_take_tree(struct ensemble *e, uint64_t zxid);
+uint64_t ens_snapxfer_compact_bound(const struct ensemble *e, uint64_t zxid);
 
 /* the leader: prepare, propose, the backlog (ensemble_propose.c) */
 void ens_leader_submit(struct ensemble *e, struct request *r);

@@ -147,6 +147,8 @@ bool ens_snapxfer_offer(struct ensemble *e)
                 st.snapshot_zxid, zab_strerror(rc));
         return false;
     }
+    e->xfer.pin_zxid = st.snapshot_zxid;
+    e->xfer.pin_idle_ticks = 0;
     ZN_INFO("snapshot transfer: offering the snapshot file zxid=0x%" PRIx64 " bytes=%" PRIu64
             " to the members behind the log",
             st.snapshot_zxid, facts.len);
@@ -180,6 +182,9 @@ void ens_snapxfer_serve(struct ensemble *e, uint32_t from, struct jute_reader *r
     }
     struct snapxfer *x = &e->xfer;
     x->src_idle_ticks = 0;
+    if (x->pin_zxid == 0 || (uint64_t)zxid < x->pin_zxid)
+        x->pin_zxid = (uint64_t)zxid;
+    x->pin_idle_ticks = 0;
     if (x->src_fd < 0 || x->src_zxid != (uint64_t)zxid) {
         if (x->src_fd >= 0)
             close(x->src_fd);
@@ -223,6 +228,19 @@ void ens_snapxfer_serve(struct ensemble *e, uint32_t from, struct jute_reader *r
 }
 
 /* ---- learner: receiving ---- */
+
+/* Would the core take a SYNC naming this file from `from`?  Only from the
+ * leader it follows, and, once synced, only beyond its log (else a resend it
+ * ignores: fetching the file would hold up what follows for nothing). */
+static bool core_takes(struct ensemble *e, uint32_t from, const struct snapxfer_ref *ref)
+{
+    if ((e->role != ZAB_FOLLOWING && e->role != ZAB_OBSERVING) || e->leader_id != from)
+        return false;
+    struct zab_status st;
+    zab_status(e->zab, &st);
+    bool synced = st.phase == ZAB_PHASE_SYNC || st.phase == ZAB_PHASE_BROADCAST;
+    return !(synced && ref->zxid <= st.last_zxid);
+}
 
 static void drop_held(struct snapxfer *x)
 {
@@ -345,6 +363,33 @@ bool ens_snapxfer_start(struct ensemble *e, uint32_t from, const struct snapxfer
     return true;
 }
 
+bool ens_snapxfer_step(struct ensemble *e, uint32_t from, const uint8_t *frame, size_t len)
+{
+    struct zab_message m;
+    if (zab_message_decode(frame + 1, len - 1, &m) != 0 || m.from != from) {
+        ZN_WARN("malformed peer message from=%u bytes=%zu", from, len);
+        return false;
+    }
+    struct snapxfer_ref ref;
+    if (m.type == ZAB_MSG_SYNC && m.u.sync.mode == ZAB_SYNC_SNAP &&
+        ens_snapxfer_parse_ref(m.u.sync.data, m.u.sync.size, &ref)) {
+        struct snapxfer *x = &e->xfer;
+        if (!(x->tree && x->zxid == ref.zxid)) {
+            /* Not the tree loaded for it: fetch the file first, holding
+             * this and what follows; or, when the core would ignore it,
+             * drop it (were it taken, there would be no tree to install).
+             * Not started (no file could be made): dropped, as a lost
+             * message. */
+            if (core_takes(e, from, &ref))
+                return ens_snapxfer_start(e, from, &ref, frame, len);
+            return false;
+        }
+    }
+    zab_step(e->zab, &m);
+    ens_process_ready(e);
+    return false;
+}
+
 /* The whole blob is in: check it, load the tree, replay the held messages. */
 static void complete(struct ensemble *e)
 {
@@ -401,10 +446,18 @@ static void complete(struct ensemble *e)
     x->held_bytes = 0;
     for (struct snapxfer_held *h = list, *next; h; h = next) {
         next = h->next;
-        struct zab_message m;
-        if (e->zab && zab_message_decode(h->frame + 1, h->len - 1, &m) == 0 && m.from == from) {
-            zab_step(e->zab, &m);
-            ens_process_ready(e);
+        if (e->zab && ens_snapxfer_step(e, from, h->frame, h->len)) {
+            /* A later SYNC named a newer file (the leader took another
+             * snapshot and synced us again): fetch it, the rest held
+             * behind that SYNC as before. */
+            for (struct snapxfer_held *r = next, *rnext; r; r = rnext) {
+                rnext = r->next;
+                if (x->active && !hold(x, r->frame, r->len))
+                    ens_snapxfer_abandon(e, "too much held from the leader meanwhile");
+                free(r);
+            }
+            free(h);
+            return;
         }
         free(h);
     }
@@ -460,11 +513,18 @@ void ens_snapxfer_tick(struct ensemble *e)
         ens_snapxfer_abandon(e, "no bytes from the leader for syncLimit");
     /* The leader's descriptor goes once no transfer has asked for a while:
      * the file may have been purged. */
+    if (x->pin_zxid && ++x->pin_idle_ticks > e->sync_limit_ticks)
+        x->pin_zxid = 0; /* no member asked for syncLimit: none is fetching */
     if (x->src_fd >= 0 && ++x->src_idle_ticks > e->sync_limit_ticks) {
         close(x->src_fd);
         x->src_fd = -1;
         x->src_zxid = 0;
     }
+}
+
+uint64_t ens_snapxfer_compact_bound(const struct ensemble *e, uint64_t zxid)
+{
+    return e->xfer.pin_zxid && e->xfer.pin_zxid < zxid ? e->xfer.pin_zxid : zxid;
 }
 
 struct tree *ens_snapxfer_take_tree(struct ensemble *e, uint64_t zxid)

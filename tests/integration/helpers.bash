@@ -119,18 +119,22 @@ port_free_on_member_addresses() {
   done
 }
 
-# free_port [ADDR]: print a TCP port free on ADDR (default 127.0.0.1), never one this shell
-# already handed out (a server may not have bound it yet).
-ZN_PORTS_GIVEN=" "
+# free_port [ADDR]: print a TCP port free on ADDR (default 127.0.0.1), never one already handed
+# out in this test (a server may not have bound it yet). The ports given are kept in a file, not
+# a variable: `port="$(free_port)"` runs in a subshell, whose variables die with it, and a
+# variable let one test hand the same port out twice (CI: admin_ensemble's AdminServer port
+# was member 1's client port, and member 1 could not start).
+zn_ports_given_file() { echo "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/zn-ports-given"; }
 free_port() {
-  local addr="${1:-127.0.0.1}" port tries=0
+  local addr="${1:-127.0.0.1}" port tries=0 given
+  given="$(zn_ports_given_file)"
   while [ $tries -lt 200 ]; do
     tries=$((tries + 1))
     port=$((ZN_PORT_MIN + (RANDOM * 32768 + RANDOM) % (ZN_PORT_MAX - ZN_PORT_MIN)))
-    case "$ZN_PORTS_GIVEN" in *" $port "*) continue ;; esac
+    if [ -f "$given" ] && grep -qx "$port" "$given"; then continue; fi
     # Ports of ensemble members on the other member addresses must not collide either.
     if port_free_on_member_addresses "$addr" "$port"; then
-      ZN_PORTS_GIVEN="$ZN_PORTS_GIVEN$port "
+      echo "$port" >> "$given"
       echo "$port"
       return 0
     fi

@@ -28,3 +28,13 @@ teardown() {
   stop_all
   pid_alive "$OTHER"
 }
+
+@test "free_port never hands out one port twice in a test, though each call is a subshell" {
+  # 16 ports to draw from, 12 drawn the way the tests draw them: the old list in a shell
+  # variable forgot each port as its subshell ended, and collisions here were near certain.
+  ZN_PORT_MIN=44000 ZN_PORT_MAX=44016
+  local ports=() i
+  for i in $(seq 12); do ports+=("$(free_port)"); done
+  [ "$(printf '%s\n' "${ports[@]}" | sort -u | wc -l)" -eq 12 ] ||
+    { echo "ports handed out twice: ${ports[*]}"; return 1; }
+}
